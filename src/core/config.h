@@ -1,0 +1,50 @@
+/* config.h - one struct Config for every program, filled from a table of keys:
+ * defaults, then the ini file (inih), then environment variables AMCBATCH_<KEY>
+ * (key upper-cased, e.g. redis_url -> AMCBATCH_REDIS_URL). Unknown file keys are an error. */
+#ifndef AMCB_CONFIG_H
+#define AMCB_CONFIG_H
+
+#include "common.h"
+
+typedef struct Config {
+	/* shared */
+	char *log_level;		/* error|warn|info|debug */
+	char *redis_url;		/* redis://host:port[/db] or unix:/path/to/sock */
+	char *redis_prefix;		/* key prefix, default "amcb:" */
+	char *database_url;		/* libpq conninfo or postgresql:// URL */
+	int pg_threads;			/* libpq connections (one thread each) per process */
+	/* api */
+	char *api_listen;		/* host, default 127.0.0.1 */
+	int api_port;			/* default 8080 */
+	char *web_root;			/* directory of the static web UI */
+	int max_body_bytes;		/* request body limit (413 beyond) */
+	int max_instances;		/* per batch, default 100 */
+	int max_params_bytes;		/* parameters JSON limit, default 10240 */
+	/* worker */
+	char *worker_id;		/* default: hostname-pid */
+	char *amc_base_url;		/* AMC reporting API base, e.g. http://127.0.0.1:9000 */
+	char *amc_token_url;		/* LWA token endpoint */
+	int worker_inflight;		/* max executions one worker drives at once */
+	int claim_batch;		/* jobs claimed per claim script call */
+	int poll_initial_ms;		/* first status poll after create */
+	int poll_max_ms;		/* poll backoff cap */
+	int exec_timeout_s;		/* per-execution timeout, default 1800 */
+	int lease_ms;			/* worker lease TTL */
+	int heartbeat_ms;		/* lease renew interval */
+	int http_timeout_ms;		/* one AMC HTTP request */
+	char *spool_dir;		/* temp dir for downloaded result files */
+	/* amcsim */
+	char *sim_listen;		/* host */
+	int sim_port;
+	char *sim_database_url;		/* the simulator's own database (synthetic AMC tables) */
+	int sim_latency_ms;		/* time an execution spends RUNNING */
+	int sim_statement_timeout_ms;
+	bool sim_strict;		/* enforce AMC-dialect rules */
+} Config;
+
+/* Fills cfg with defaults, then `path` (may be NULL: no file), then the environment.
+ * On error writes a message to err and returns false. The strings are owned by cfg. */
+MUST_CHECK bool config_load(Config *cfg, const char *path, char *err, size_t errlen);
+void config_cleanup(Config *cfg);
+
+#endif

@@ -1,0 +1,20 @@
+/* httpx.h - evhttp reply helpers: every API answer is JSON and goes through one of these,
+ * exactly once per request. Errors: {"success":false,"error":{"code","message","field"}}. */
+#ifndef AMCB_HTTPX_H
+#define AMCB_HTTPX_H
+
+#include <event2/http.h>
+#include <jansson.h>
+
+#include "common.h"
+
+/* Takes ownership of body (decref'd here). */
+void http_reply_json(struct evhttp_request *req, int status, json_t *body);
+/* field may be NULL (rendered as null). */
+void http_reply_error(struct evhttp_request *req, int status, const char *code,
+		      const char *message, const char *field);
+/* Reads the whole request body as a NUL-terminated string; NULL if larger than max
+ * (sets *too_big). Caller frees. */
+char *http_body(struct evhttp_request *req, size_t max, bool *too_big);
+
+#endif

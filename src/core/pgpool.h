@@ -1,0 +1,39 @@
+/* pgpool.h - keeps PostgreSQL off the event loop: N threads, each with its own blocking
+ * libpq connection, take jobs from a queue; the completion runs back on the loop thread.
+ * A job whose connection broke is retried on a fresh connection until its retry budget
+ * runs out (the work function must therefore be safe to repeat: use a transaction). */
+#ifndef AMCB_PGPOOL_H
+#define AMCB_PGPOOL_H
+
+#include <event2/event.h>
+#include <libpq-fe.h>
+
+#include "common.h"
+
+typedef struct PgPool PgPool;
+
+enum PgResult {
+	PG_OK = 0,	/* done */
+	PG_FAIL,	/* permanent failure (bad data, constraint): not retried */
+	PG_RETRY,	/* connection trouble: reconnect and run the job again */
+};
+
+/* Runs on a pool thread. conn is connected. Write a message to err on failure. */
+typedef enum PgResult (*PgWorkFn)(PGconn *conn, void *arg, char *err, size_t errlen);
+/* Runs on the loop thread after the work ended (or gave up). err is "" on PG_OK. */
+typedef void (*PgDoneFn)(enum PgResult res, const char *err, void *arg);
+
+PgPool *pgpool_new(struct event_base *base, const char *conninfo, int nthreads);
+void pgpool_free(PgPool *p);	/* stops threads; queued jobs complete with PG_FAIL */
+/* retry_ms: how long a job may keep retrying on connection trouble (-1 = forever).
+ * arg is borrowed by the pool and handed back to done, which owns it again. */
+MUST_CHECK bool pgpool_submit(PgPool *p, PgWorkFn work, PgDoneFn done, void *arg, int retry_ms);
+bool pgpool_healthy(PgPool *p);	/* true if the last connection attempt succeeded */
+
+/* Helpers for work functions (run on pool threads). */
+/* true if the result status is one of the OK ones; else copies the error into err */
+bool pg_ok(PGconn *conn, PGresult *r, char *err, size_t errlen);
+/* PG_RETRY when the connection is bad, else PG_FAIL */
+enum PgResult pg_fail_kind(PGconn *conn);
+
+#endif

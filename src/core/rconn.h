@@ -1,0 +1,41 @@
+/* rconn.h - one async Redis connection (hiredis 0.14 on libevent) that reconnects by
+ * itself with backoff, loads every Lua script with SCRIPT LOAD after each connect, and
+ * runs scripts by EVALSHA (a NOSCRIPT reply reloads and retries once).
+ * hiredis 0.14 has no async timeouts: rconn arms its own connect timer. */
+#ifndef AMCB_RCONN_H
+#define AMCB_RCONN_H
+
+#include <event2/event.h>
+#include <hiredis/hiredis.h>
+
+#include "common.h"
+#include "lua_scripts.h"
+
+typedef struct RConn RConn;
+
+/* reply is borrowed: valid only during the callback. reply == NULL means the command
+ * could not be run (not connected, or the connection dropped before the answer). */
+typedef void (*RConnReplyFn)(RConn *c, redisReply *reply, void *priv);
+/* called after every successful (re)connect, once the scripts are loaded */
+typedef void (*RConnReadyFn)(RConn *c, void *priv);
+
+/* url: redis://host:port[/db] or unix:/path[?db=N]. Connects asynchronously. */
+RConn *rconn_new(struct event_base *base, const char *url);
+void rconn_free(RConn *c);	/* accepts NULL; pending callbacks get reply == NULL */
+void rconn_set_ready_cb(RConn *c, RConnReadyFn fn, void *priv);
+bool rconn_is_ready(const RConn *c);	/* connected and scripts loaded */
+const char *rconn_errstr(const RConn *c);	/* last connection error, "" if none */
+
+/* Queue a command (binary-safe argv). Returns false (and never calls fn) when not ready. */
+MUST_CHECK bool rconn_command(RConn *c, RConnReplyFn fn, void *priv,
+			      int argc, const char **argv, const size_t *argvlen);
+/* printf-style convenience for simple commands (no binary data). */
+MUST_CHECK bool rconn_commandf(RConn *c, RConnReplyFn fn, void *priv, const char *fmt, ...);
+/* EVALSHA of script `id` with keys/args (NUL-terminated strings). The number of keys must
+ * equal lua_scripts[id].nkeys unless the script declares a variable key count (nkeys < 0).
+ * Returns false (fn not called) when not ready. */
+MUST_CHECK bool rconn_script(RConn *c, enum LuaScriptId id,
+			     int nkeys, const char **keys, int nargs, const char **args,
+			     RConnReplyFn fn, void *priv);
+
+#endif
