@@ -15,13 +15,14 @@ static int tap_passed, tap_failed;
 			tap_passed++;                                           \
 		} else {                                                        \
 			tap_failed++;                                           \
-			printf("not ok - %s:%d: ", __FILE__, __LINE__);         \
+			printf("# FAIL %s:%d: ", __FILE__, __LINE__);         \
 			printf(__VA_ARGS__);                                    \
 			printf("\n");                                           \
 		}                                                               \
 	} while (0)
 
-/* Run one named test function; a test is ok if it added no failure. */
+/* Run one named test function; a test is ok if it added no failure. scripts/test counts
+ * only these "ok - " / "not ok - " lines (assertf failures print "# FAIL" details). */
 #define RUN_TEST(fn)                                                            \
 	do {                                                                    \
 		int before_ = tap_failed;                                       \
