@@ -1,0 +1,87 @@
+--[[
+  Cancel a batch: every non-terminal exec becomes `cancelled` at once, so the batch is
+  terminal (`cancelled`) when this returns. Queued refs leave the queue; running execs are
+  told through their state (the worker cancels them on AMC and its late finish is discarded).
+
+  Preconditions:
+    the batch exists and is not terminal.
+
+  Input:
+    KEYS[1]  batch hash              P batch:{B}         (HASH)
+    KEYS[2]  batch's exec id list    P batch:{B}:execs   (LIST, <= max_instances)
+    KEYS[3]  ready queue             P queue             (LIST)
+    KEYS[4]  event stream            P events            (STREAM)
+
+    ARGV[1]  now (Unix ms)
+    ARGV[2]  key prefix P (exec keys are built from it: P exec:{B}:E)
+
+  Output:
+    { batch_status, n_cancelled, exec ids cancelled... }  ok
+   -3  the batch is already terminal
+   -1  unknown batch
+
+  Events:
+    cancelled (batch_id, exec_id, state = cancelled, previous state, batch_status), one per
+    cancelled exec
+]]
+local rcall = redis.call
+--- @include "lib/codes"
+--- @include "lib/batch_status"
+
+local batch_key = KEYS[1]
+local execs_key = KEYS[2]
+local queue_key = KEYS[3]
+local events_key = KEYS[4]
+local now = ARGV[1]
+local prefix = ARGV[2]
+
+local terminal = { completed = true, partial = true, failed = true, cancelled = true }
+
+local b = rcall('HMGET', batch_key, 'status', 'total', 'batch_id')
+local batch_status_now = b[1]
+if not batch_status_now then
+	return ERR_NOT_FOUND
+end
+if terminal[batch_status_now] then
+	return ERR_WRONG_STATE
+end
+local batch_id = b[3]
+local total = tonumber(b[2]) or 0
+
+rcall('HSET', batch_key, 'cancel_requested', 1)
+
+-- the execs list holds exactly `total` ids (bounded by max_instances)
+local ids = rcall('LRANGE', execs_key, 0, total - 1)
+local moved = {}		-- previous state -> count
+local cancelled = {}		-- { exec_id, previous state }
+for _, exec_id in ipairs(ids) do
+	local exec_key = prefix .. 'exec:{' .. batch_id .. '}:' .. exec_id
+	local state = rcall('HGET', exec_key, 'state')
+	if state == 'pending' or state == 'queued' or state == 'running' or state == 'retry_wait' then
+		if state == 'queued' then
+			-- stop at the first match: each ref is in the queue once
+			rcall('LREM', queue_key, 1, batch_id .. ':' .. exec_id)
+		end
+		rcall('HSET', exec_key, 'state', 'cancelled', 'finished_at', now)
+		moved[state] = (moved[state] or 0) + 1
+		cancelled[#cancelled + 1] = { exec_id, state }
+	end
+end
+
+local n = #cancelled
+for state, count in pairs(moved) do
+	rcall('HINCRBY', batch_key, state, -count)
+end
+if n > 0 then
+	rcall('HINCRBY', batch_key, 'cancelled', n)
+end
+local status = batch_status(batch_key, now)
+
+local out = { status, n }
+for _, c in ipairs(cancelled) do
+	rcall('XADD', events_key, 'MAXLEN', '~', 100000, '*', 'type', 'cancelled',
+		'batch_id', batch_id, 'exec_id', c[1], 'state', 'cancelled',
+		'previous_state', c[2], 'batch_status', status)
+	out[#out + 1] = c[1]
+end
+return out

@@ -1,0 +1,112 @@
+--[[
+  Store a new batch and its executions, and queue every execution for the workers.
+
+  Preconditions:
+    the batch does not exist yet; ids were validated by the caller; executions is not empty
+    and has exactly one element per KEYS[6..] (same order).
+
+  Input:
+    KEYS[1]    batch hash                P batch:{B}            (HASH)
+    KEYS[2]    batch's exec id list      P batch:{B}:execs      (LIST)
+    KEYS[3]    ready queue               P queue                (LIST)
+    KEYS[4]    batches by creation time  P batches              (ZSET)
+    KEYS[5]    event stream              P events               (STREAM)
+    KEYS[6..]  one exec hash per execution, P exec:{B}:E         (HASH)
+
+    ARGV[1]    batch id (batch_xxxxxxxx)
+    ARGV[2]    now (Unix ms)
+    ARGV[3]    batch fields, JSON object of strings: batch_execution_id, workflow_id,
+               user_id, name, sql_query
+    ARGV[4]    executions, JSON array of objects of strings (exec fields of
+               docs/redis-keys.md; exec_id required; parameters is a JSON string)
+
+  Output:
+    1  ok: every exec `queued`, counters total = queued = n, status `pending`
+   -2  the batch already exists (nothing written)
+
+  Events:
+    enqueued (batch_id, state = pending, total)
+]]
+local rcall = redis.call
+--- @include "lib/codes"
+
+local batch_key = KEYS[1]
+local execs_key = KEYS[2]
+local queue_key = KEYS[3]
+local batches_key = KEYS[4]
+local events_key = KEYS[5]
+local batch_id = ARGV[1]
+local now = ARGV[2]
+
+if rcall('EXISTS', batch_key) == 1 then
+	return ERR_EXISTS
+end
+
+local batch = cjson.decode(ARGV[3])
+local execs = cjson.decode(ARGV[4])
+local n = #execs
+if type(batch) ~= 'table' or n == 0 or n ~= #KEYS - 5 then
+	return redis.error_reply('enqueue_batch: executions must match KEYS[6..] one to one')
+end
+
+-- only the documented fields are stored, always all of them, so redis-cli shows a full record
+local function str(v)
+	if v == nil or v == cjson.null then
+		return ''
+	end
+	return tostring(v)
+end
+
+local exec_fields = { 'id', 'instance_uuid', 'amc_instance_id', 'instance_name',
+	'instance_region', 'account_id', 'advertiser_id', 'marketplace_id', 'timezone',
+	'parameters' }
+
+rcall('HSET', batch_key,
+	'batch_id', batch_id,
+	'batch_execution_id', str(batch.batch_execution_id),
+	'workflow_id', str(batch.workflow_id),
+	'user_id', str(batch.user_id),
+	'name', str(batch.name),
+	'sql_query', str(batch.sql_query),
+	'status', 'pending',
+	'total', n, 'pending', 0, 'queued', n, 'running', 0, 'retry_wait', 0,
+	'completed', 0, 'failed', 0, 'cancelled', 0,
+	'created_at', now, 'started_at', '', 'completed_at', '',
+	'cancel_requested', 0)
+
+local refs = {}
+local ids = {}
+for i = 1, n do
+	local e = execs[i]
+	local exec_id = str(e.exec_id)
+	if exec_id == '' then
+		return redis.error_reply('enqueue_batch: execution ' .. i .. ' has no exec_id')
+	end
+	local h = { 'exec_id', exec_id, 'batch_id', batch_id }
+	for _, name in ipairs(exec_fields) do
+		h[#h + 1] = name
+		h[#h + 1] = str(e[name])
+	end
+	h[#h + 1] = 'state'; h[#h + 1] = 'queued'
+	h[#h + 1] = 'phase'; h[#h + 1] = ''
+	h[#h + 1] = 'worker'; h[#h + 1] = ''
+	h[#h + 1] = 'attempts'; h[#h + 1] = 0
+	h[#h + 1] = 'amc_execution_id'; h[#h + 1] = ''
+	h[#h + 1] = 'row_count'; h[#h + 1] = ''
+	h[#h + 1] = 'error'; h[#h + 1] = ''
+	h[#h + 1] = 'queued_at'; h[#h + 1] = now
+	h[#h + 1] = 'started_at'; h[#h + 1] = ''
+	h[#h + 1] = 'finished_at'; h[#h + 1] = ''
+	rcall('HSET', KEYS[5 + i], unpack(h))
+	ids[i] = exec_id
+	refs[i] = batch_id .. ':' .. exec_id
+end
+
+-- n is bounded by max_instances, so one variadic push per list stays small
+rcall('RPUSH', execs_key, unpack(ids))
+rcall('LPUSH', queue_key, unpack(refs))
+rcall('ZADD', batches_key, now, batch_id)
+
+rcall('XADD', events_key, 'MAXLEN', '~', 100000, '*', 'type', 'enqueued',
+	'batch_id', batch_id, 'state', 'pending', 'total', n)
+return OK

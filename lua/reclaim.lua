@@ -1,0 +1,95 @@
+--[[
+  Hand the jobs of dead workers (lease gone) back to the queue, keeping amc_execution_id so
+  the next worker resumes polling the AMC execution instead of creating a second one.
+
+  Preconditions:
+    called by the janitor, once per interval across the cluster (behind P janitor:lock).
+
+  Input:
+    KEYS[1]  live workers   P workers   (ZSET, score = last heartbeat ms)
+    KEYS[2]  ready queue    P queue     (LIST)
+    KEYS[3]  event stream   P events    (STREAM)
+
+    ARGV[1]  now (Unix ms)
+    ARGV[2]  key prefix P (builds P worker:W:lease, P worker:W:jobs, P batch:{B}, P exec:{B}:E)
+    ARGV[3]  max workers to sweep (count): the oldest heartbeats are looked at first
+
+  Output:
+    number of jobs put back in the queue. A dead worker's `running` jobs become `queued`
+    (RPUSH: claimed next, oldest first); refs of execs it no longer holds (cancelled, finished) are
+    dropped; the worker leaves P workers once its jobs list is empty (at most 10000 refs
+    per worker per call; the rest waits for the next sweep).
+
+  Events:
+    requeued (batch_id, exec_id, state = queued, worker, batch_status), one per job
+]]
+local rcall = redis.call
+--- @include "lib/move_counter"
+--- @include "lib/batch_status"
+
+local workers_key = KEYS[1]
+local queue_key = KEYS[2]
+local events_key = KEYS[3]
+local now = ARGV[1]
+local prefix = ARGV[2]
+local max_workers = tonumber(ARGV[3]) or 1
+local max_refs = 10000
+
+if max_workers < 1 then
+	return 0
+end
+
+local batches = {}		-- batch_id -> { key, n requeued }
+local batch_order = {}
+local requeued = {}		-- { batch_id, exec_id, worker }
+
+local workers = rcall('ZRANGE', workers_key, 0, max_workers - 1)
+for _, worker in ipairs(workers) do
+	if rcall('EXISTS', prefix .. 'worker:' .. worker .. ':lease') == 0 then
+		local jobs_key = prefix .. 'worker:' .. worker .. ':jobs'
+		local emptied = false
+		for _ = 1, max_refs do
+			-- newest first (claim LPUSHes), so after the RPUSHes the oldest job is claimed first
+			local ref = rcall('LPOP', jobs_key)
+			if not ref then
+				emptied = true
+				break
+			end
+			local batch_id, exec_id = string.match(ref, '^([^:]+):(.+)$')
+			if batch_id then
+				local exec_key = prefix .. 'exec:{' .. batch_id .. '}:' .. exec_id
+				local f = rcall('HMGET', exec_key, 'state', 'worker')
+				if f[1] == 'running' and f[2] == worker then
+					-- amc_execution_id and attempts stay: the next claim resumes
+					rcall('HSET', exec_key, 'state', 'queued', 'worker', '', 'phase', '',
+						'queued_at', now)
+					rcall('RPUSH', queue_key, ref)
+					local b = batches[batch_id]
+					if not b then
+						b = { key = prefix .. 'batch:{' .. batch_id .. '}', n = 0 }
+						batches[batch_id] = b
+						batch_order[#batch_order + 1] = batch_id
+					end
+					b.n = b.n + 1
+					requeued[#requeued + 1] = { batch_id, exec_id, worker }
+				end
+			end
+		end
+		if emptied or rcall('LLEN', jobs_key) == 0 then
+			rcall('ZREM', workers_key, worker)
+		end
+	end
+end
+
+for _, batch_id in ipairs(batch_order) do
+	local b = batches[batch_id]
+	move_counter(b.key, 'running', 'queued', b.n)
+	b.status = batch_status(b.key, now)
+end
+
+for _, r in ipairs(requeued) do
+	rcall('XADD', events_key, 'MAXLEN', '~', 100000, '*', 'type', 'requeued',
+		'batch_id', r[1], 'exec_id', r[2], 'state', 'queued', 'worker', r[3],
+		'batch_status', batches[r[1]].status)
+end
+return #requeued
