@@ -1,0 +1,34 @@
+/* api.h - the process-wide state of amcbatch-api shared by every route: the config, the
+ * event base, the Redis connection, the PostgreSQL pool and the token cache. */
+#ifndef AMCB_API_H
+#define AMCB_API_H
+
+#include <event2/event.h>
+#include <event2/http.h>
+
+#include "config.h"
+#include "pgpool.h"
+#include "rconn.h"
+
+typedef struct AuthCache AuthCache;
+
+typedef struct Api {
+	Config cfg;
+	struct event_base *base;
+	struct evhttp *http;
+	RConn *redis;
+	PgPool *pg;
+	AuthCache *auth;
+} Api;
+
+/* The servers are NULL while the process shuts down: late callbacks then fail cleanly. */
+static inline bool api_redis_ready(const Api *a)
+{
+	return a->redis != NULL && rconn_is_ready(a->redis);
+}
+
+/* How long a PostgreSQL job of a request may keep retrying on connection trouble before
+ * the request fails with 503. */
+#define API_PG_RETRY_MS 3000
+
+#endif

@@ -1,0 +1,27 @@
+/* auth.h - bearer-token authentication: SHA-256 of the presented token looked up in
+ * api_tokens (on a pgpool thread), with verdicts cached in memory for AUTH_TTL_MS. */
+#ifndef AMCB_AUTH_H
+#define AMCB_AUTH_H
+
+#include "common.h"
+#include "req.h"
+
+#define AUTH_TTL_MS 30000		/* a valid token is re-checked after this */
+#define AUTH_NEG_TTL_MS 5000		/* an unknown token is re-checked after this */
+#define AUTH_TOKEN_LEN 45		/* "amcb_" + 40 hex */
+#define AUTH_HASH_LEN 64
+
+AuthCache *auth_new(void);
+void auth_free(AuthCache *a);	/* accepts NULL */
+
+/* Checks r's Authorization: Bearer token. On success fills r->user_id/is_admin and calls
+ * next(r) (which then owns r); otherwise replies 401 (403 when admin is required and the
+ * user is not one, 503 when PostgreSQL is down) and frees r. */
+void auth_check(Req *r, bool admin_only, void (*next)(Req *r));
+
+/* Lower-case hex SHA-256 of s. False if libcrypto fails. */
+MUST_CHECK bool auth_hash(const char *s, char out[AUTH_HASH_LEN + 1]);
+/* A fresh random secret "amcb_" + 40 hex. */
+MUST_CHECK bool auth_new_token(char out[AUTH_TOKEN_LEN + 1]);
+
+#endif

@@ -1,0 +1,160 @@
+/* main.c - amcbatch-api: set-up order (config, log, event base with pthreads, PostgreSQL
+ * pool, Redis, evhttp), the signal handlers and the orderly shutdown. No routes here. */
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/thread.h>
+
+#include "api.h"
+#include "auth.h"
+#include "config.h"
+#include "log.h"
+#include "router.h"
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: amcbatch-api [-c config] [-p port]\n"
+		   "  -c FILE  config file (default: none; environment AMCBATCH_<KEY> applies)\n"
+		   "  -p PORT  listen port, overrides api_port; 0 picks a free port\n");
+}
+
+static void on_signal(evutil_socket_t sig, short what, void *arg)
+{
+	Api *api = arg;
+
+	log_info("signal %d: shutting down", (int)sig);
+	event_base_loopexit(api->base, NULL);
+}
+
+/* Binds host:port (port 0 = ephemeral) and logs the real address. */
+static bool listen_on(Api *api, const char *host, int port)
+{
+	struct evhttp_bound_socket *s = evhttp_bind_socket_with_handle(api->http, host,
+								      (ev_uint16_t)port);
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	int real = port;
+
+	if (s == NULL) {
+		log_error("cannot listen on %s:%d", host, port);
+		return false;
+	}
+	if (getsockname(evhttp_bound_socket_get_fd(s), (struct sockaddr *)&ss, &len) == 0) {
+		if (ss.ss_family == AF_INET)
+			real = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+		else if (ss.ss_family == AF_INET6)
+			real = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+	}
+	log_info("amcbatch-api listening on http://%s:%d", host, real);
+	return true;
+}
+
+int main(int argc, char **argv)
+{
+	Api api;
+	const char *cfg_path = NULL;
+	char err[512];
+	int port = -1, opt, rc = 1;
+	struct event *sigint = NULL, *sigterm = NULL;
+	RConn *redis;
+	PgPool *pg;
+
+	memset(&api, 0, sizeof(api));
+	while ((opt = getopt(argc, argv, "c:p:h")) != -1) {
+		switch (opt) {
+		case 'c':
+			cfg_path = optarg;
+			break;
+		case 'p':
+			port = atoi(optarg);
+			if (port < 0 || port > 65535) {
+				usage(stderr);
+				return 2;
+			}
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (!config_load(&api.cfg, cfg_path, err, sizeof(err))) {
+		fprintf(stderr, "amcbatch-api: %s\n", err);
+		return 2;
+	}
+	log_init("amcbatch-api", log_level_parse(api.cfg.log_level));
+	if (port < 0)
+		port = api.cfg.api_port;
+	signal(SIGPIPE, SIG_IGN);
+
+	/* pgpool threads call event_active on our base: locking must exist before the base */
+	if (evthread_use_pthreads() != 0 || (api.base = event_base_new()) == NULL) {
+		log_error("cannot create the event base");
+		goto out;
+	}
+	if ((api.auth = auth_new()) == NULL ||
+	    (api.pg = pgpool_new(api.base, api.cfg.database_url, api.cfg.pg_threads)) == NULL ||
+	    (api.redis = rconn_new(api.base, api.cfg.redis_url)) == NULL) {
+		log_error("cannot set up the PostgreSQL pool or the Redis connection");
+		goto out;
+	}
+	if ((api.http = evhttp_new(api.base)) == NULL) {
+		log_error("cannot create the HTTP server");
+		goto out;
+	}
+	/* evhttp's own 413 is bare HTML: let bodies up to 4x through so req_parse_body answers
+	 * the JSON 413; only far larger bodies get evhttp's reply */
+	evhttp_set_max_body_size(api.http, (ev_ssize_t)api.cfg.max_body_bytes * 4);
+	evhttp_set_max_headers_size(api.http, 64 * 1024);
+	evhttp_set_timeout(api.http, 60);
+	evhttp_set_allowed_methods(api.http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_DELETE |
+				   EVHTTP_REQ_PUT | EVHTTP_REQ_PATCH | EVHTTP_REQ_HEAD |
+				   EVHTTP_REQ_OPTIONS);
+	evhttp_set_gencb(api.http, router_handle, &api);
+	if (!listen_on(&api, api.cfg.api_listen, port))
+		goto out;
+
+	sigint = evsignal_new(api.base, SIGINT, on_signal, &api);
+	sigterm = evsignal_new(api.base, SIGTERM, on_signal, &api);
+	if (sigint == NULL || sigterm == NULL || event_add(sigint, NULL) != 0 ||
+	    event_add(sigterm, NULL) != 0) {
+		log_error("cannot install signal handlers");
+		goto out;
+	}
+	if (event_base_dispatch(api.base) < 0) {
+		log_error("event loop failed");
+		goto out;
+	}
+	rc = 0;
+out:
+	/* Servers go first, with their pointers cleared, so the callbacks they fire while
+	 * stopping (reply NULL / PG_FAIL) answer their requests without starting new work. */
+	redis = api.redis;
+	api.redis = NULL;
+	rconn_free(redis);
+	pg = api.pg;
+	api.pg = NULL;
+	pgpool_free(pg);
+	if (api.http != NULL)
+		evhttp_free(api.http);
+	if (sigint != NULL)
+		event_free(sigint);
+	if (sigterm != NULL)
+		event_free(sigterm);
+	auth_free(api.auth);
+	if (api.base != NULL)
+		event_base_free(api.base);
+	config_cleanup(&api.cfg);
+	log_info("stopped");
+	return rc;
+}

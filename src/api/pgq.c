@@ -1,0 +1,219 @@
+/* pgq.c - runs a Pgq job on a pgpool thread (BEGIN/COMMIT around several statements) and
+ * converts its results to JSON on the loop thread. It never touches the event loop. */
+#include "pgq.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+
+Pgq *pgq_new(void)
+{
+	return calloc(1, sizeof(Pgq));
+}
+
+static void clear_results(Pgq *q)
+{
+	for (int i = 0; i < PGQ_MAX_STMTS; i++) {
+		PQclear(q->res[i]);
+		q->res[i] = NULL;
+	}
+}
+
+void pgq_free(Pgq *q)
+{
+	if (q == NULL)
+		return;
+	clear_results(q);
+	for (int i = 0; i < q->nstmts; i++)
+		for (int j = 0; j < q->stmt[i].nparams; j++)
+			free(q->stmt[i].params[j]);
+	free(q);
+}
+
+bool pgq_add(Pgq *q, const char *sql, int nparams, const char *const *params)
+{
+	int i = q->nstmts;
+
+	if (i == PGQ_MAX_STMTS || nparams > PGQ_MAX_PARAMS)
+		return false;
+	q->stmt[i].sql = sql;
+	q->stmt[i].nparams = 0;
+	for (int j = 0; j < nparams; j++) {
+		char *copy = NULL;
+
+		if (params[j] != NULL && (copy = strdup(params[j])) == NULL)
+			return false;	/* the copies made so far are freed with q */
+		q->stmt[i].params[j] = copy;
+		q->stmt[i].nparams = j + 1;
+	}
+	q->nstmts++;
+	return true;
+}
+
+/* Records the failure of r (or of the connection) into q; returns the pgpool verdict. */
+static enum PgResult fail(PGconn *conn, PGresult *r, Pgq *q, char *err, size_t errlen)
+{
+	const char *state = r != NULL ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+	const char *msg = r != NULL ? PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+	enum PgResult kind = pg_fail_kind(conn);
+
+	snprintf(q->err, sizeof(q->err), "%s", msg != NULL ? msg : PQerrorMessage(conn));
+	snprintf(q->sqlstate, sizeof(q->sqlstate), "%s", state != NULL ? state : "");
+	/* class 08 (connection exception) and 57P0x (shutdown) are worth a retry too */
+	if (kind == PG_RETRY || strncmp(q->sqlstate, "08", 2) == 0 ||
+	    strncmp(q->sqlstate, "57P0", 4) == 0) {
+		q->connection_trouble = true;
+		kind = PG_RETRY;
+	}
+	snprintf(err, errlen, "%s", q->err);
+	PQclear(r);
+	return kind;
+}
+
+static enum PgResult work(PGconn *conn, void *arg, char *err, size_t errlen)
+{
+	Pgq *q = arg;
+	bool tx = q->nstmts > 1;
+	PGresult *r;
+
+	clear_results(q);	/* a retried job starts over */
+	q->connection_trouble = false;
+	q->sqlstate[0] = q->err[0] = '\0';
+	if (tx) {
+		r = PQexec(conn, "BEGIN");
+		if (!pg_ok(conn, r, err, errlen))
+			return fail(conn, r, q, err, errlen);
+		PQclear(r);
+	}
+	for (int i = 0; i < q->nstmts; i++) {
+		r = PQexecParams(conn, q->stmt[i].sql, q->stmt[i].nparams, NULL,
+				 (const char *const *)q->stmt[i].params, NULL, NULL, 0);
+		if (!pg_ok(conn, r, err, errlen)) {
+			enum PgResult kind = fail(conn, r, q, err, errlen);
+
+			if (tx && kind != PG_RETRY)
+				PQclear(PQexec(conn, "ROLLBACK"));
+			return kind;
+		}
+		q->res[i] = r;
+	}
+	if (tx) {
+		r = PQexec(conn, "COMMIT");
+		if (!pg_ok(conn, r, err, errlen))
+			return fail(conn, r, q, err, errlen);
+		PQclear(r);
+	}
+	return PG_OK;
+}
+
+static void done(enum PgResult res, const char *err, void *arg)
+{
+	Pgq *q = arg;
+
+	q->ok = res == PG_OK;
+	if (!q->ok) {
+		if (q->err[0] == '\0')
+			snprintf(q->err, sizeof(q->err), "%s", err != NULL ? err : "failed");
+		/* gave up after retries, or the pool stopped: no SQLSTATE means no answer */
+		if (res == PG_RETRY || q->sqlstate[0] == '\0')
+			q->connection_trouble = true;
+	}
+	q->done(q, q->priv);
+}
+
+bool pgq_run(PgPool *pool, Pgq *q, void (*donefn)(Pgq *q, void *priv), void *priv)
+{
+	if (pool == NULL)
+		return false;	/* shutting down */
+	q->done = donefn;
+	q->priv = priv;
+	return pgpool_submit(pool, work, done, q, API_PG_RETRY_MS);
+}
+
+void pgq_fail(Req *r, const Pgq *q)
+{
+	if (q == NULL || q->connection_trouble) {
+		req_fail(r, 503, "database_unavailable", NULL, "PostgreSQL is unavailable");
+		return;
+	}
+	if (strcmp(q->sqlstate, "23505") == 0)
+		req_fail(r, 409, "conflict", NULL, "already exists: %s", q->err);
+	else if (strcmp(q->sqlstate, "23503") == 0)
+		req_fail(r, 422, "invalid_reference", NULL, "unknown reference: %s", q->err);
+	else if (strncmp(q->sqlstate, "23", 2) == 0)
+		req_fail(r, 422, "invalid_value", NULL, "rejected: %s", q->err);
+	else if (strncmp(q->sqlstate, "22", 2) == 0)
+		req_fail(r, 400, "invalid_value", NULL, "invalid value: %s", q->err);
+	else {
+		log_error("postgres error %s: %s", q->sqlstate, q->err);
+		req_fail(r, 500, "internal", NULL, "database error");
+	}
+}
+
+const char *pgq_val(const PGresult *res, int row, int col)
+{
+	if (PQgetisnull(res, row, col))
+		return NULL;
+	return PQgetvalue(res, row, col);
+}
+
+static json_t *typed(const char *v, char type)
+{
+	if (v == NULL)
+		return json_null();
+	switch (type) {
+	case 'i':
+		return json_integer(strtoll(v, NULL, 10));
+	case 'n': {
+		char *end;
+		long long n = strtoll(v, &end, 10);
+
+		if (*end == '\0')
+			return json_integer(n);
+		return json_real(strtod(v, NULL));
+	}
+	case 'b':
+		return json_boolean(v[0] == 't');
+	case 'j':
+		return json_loads(v, JSON_DECODE_ANY, NULL);
+	default:
+		return json_string(v);
+	}
+}
+
+json_t *pgq_row_json(const PGresult *res, int row, const char *types)
+{
+	json_t *o = json_object();
+	int n = PQnfields(res);
+
+	if (o == NULL)
+		return NULL;
+	for (int c = 0; c < n; c++) {
+		char type = c < (int)strlen(types) ? types[c] : 's';
+		json_t *v = typed(pgq_val(res, row, c), type);
+
+		if (v == NULL || json_object_set_new(o, PQfname(res, c), v) != 0) {
+			json_decref(o);
+			return NULL;
+		}
+	}
+	return o;
+}
+
+json_t *pgq_rows_json(const PGresult *res, const char *types)
+{
+	json_t *a = json_array();
+	int n = PQntuples(res);
+
+	for (int i = 0; a != NULL && i < n; i++) {
+		json_t *o = pgq_row_json(res, i, types);
+
+		if (o == NULL || json_array_append_new(a, o) != 0) {
+			json_decref(a);
+			return NULL;
+		}
+	}
+	return a;
+}

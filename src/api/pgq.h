@@ -1,0 +1,61 @@
+/* pgq.h - parameterised SQL for the routes: a job of one or more statements (several run in
+ * one transaction) executed on a pgpool thread; the PGresults come back to the loop thread.
+ * Also the helpers that turn result rows into JSON and SQLSTATEs into HTTP errors. */
+#ifndef AMCB_PGQ_H
+#define AMCB_PGQ_H
+
+#include <jansson.h>
+#include <libpq-fe.h>
+
+#include "common.h"
+#include "pgpool.h"
+#include "req.h"
+
+#define PGQ_MAX_STMTS 8
+#define PGQ_MAX_PARAMS 16
+
+/* SQL fragment: a timestamptz column as ISO-8601 UTC text ("2024-01-15T10:30:00Z"). */
+#define PGQ_ISO(col) "to_char((" col ") AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
+
+typedef struct Pgq Pgq;
+
+/* After the job: ok, or err/sqlstate (sqlstate "" means connection trouble). res[i] is the
+ * result of statement i (owned by q, cleared by pgq_free). */
+struct Pgq {
+	int nstmts;
+	struct {
+		const char *sql;	/* static string, borrowed */
+		int nparams;
+		char *params[PGQ_MAX_PARAMS];	/* owned copies, NULL = SQL NULL */
+	} stmt[PGQ_MAX_STMTS];
+	PGresult *res[PGQ_MAX_STMTS];
+	bool ok;
+	bool connection_trouble;
+	char sqlstate[6];
+	char err[256];
+	void (*done)(Pgq *q, void *priv);
+	void *priv;
+};
+
+Pgq *pgq_new(void);
+void pgq_free(Pgq *q);		/* accepts NULL */
+/* Adds a statement; params are copied (NULL entries are SQL NULL). False on overflow/OOM. */
+MUST_CHECK bool pgq_add(Pgq *q, const char *sql, int nparams, const char *const *params);
+/* Runs q (takes ownership until done, which gets it back and must pgq_free it). False if
+ * it could not be queued (done not called; q still the caller's). */
+MUST_CHECK bool pgq_run(PgPool *pool, Pgq *q, void (*done)(Pgq *q, void *priv), void *priv);
+
+/* Replies to a failed job with the fitting error (503 connection, 409 unique, 422 foreign
+ * key/check, 400 bad text representation, else 500) and frees r. */
+void pgq_fail(Req *r, const Pgq *q);
+
+/* Value of (row, col); NULL for SQL NULL. */
+const char *pgq_val(const PGresult *res, int row, int col);
+/* One row as a JSON object keyed by the column names, typed by types[col]:
+ * 's' string, 'i' integer, 'n' number (integer when integral), 'b' boolean, 'j' JSON text.
+ * SQL NULL becomes null. NULL on OOM. */
+json_t *pgq_row_json(const PGresult *res, int row, const char *types);
+/* Every row, as a JSON array. */
+json_t *pgq_rows_json(const PGresult *res, const char *types);
+
+#endif

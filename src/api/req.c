@@ -1,0 +1,216 @@
+/* req.c - the per-request context: path/query decoding, body parsing, field checks and the
+ * one reply path (every reply frees the context). It does no routing and no authorisation. */
+#include "req.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/queue.h>
+#include <time.h>
+
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+
+#include "httpx.h"
+#include "log.h"
+
+static void req_free(Req *r)
+{
+	if (r == NULL)
+		return;
+	if (r->ctx != NULL && r->ctx_free != NULL)
+		r->ctx_free(r->ctx);
+	evhttp_clear_headers(&r->query);
+	json_decref(r->body);
+	free(r->path);
+	free(r);
+}
+
+/* Splits the decoded path on '/', ignoring empty segments (so "/a//b/" == "/a/b"). */
+static bool split_path(Req *r)
+{
+	char *p = r->path;
+
+	while (*p != '\0') {
+		while (*p == '/')
+			*p++ = '\0';
+		if (*p == '\0')
+			break;
+		if (r->nsegs == REQ_MAX_SEGS)
+			return false;
+		r->segs[r->nsegs++] = p;
+		while (*p != '\0' && *p != '/')
+			p++;
+	}
+	return true;
+}
+
+Req *req_new(Api *api, struct evhttp_request *req)
+{
+	const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
+	const char *path = uri != NULL ? evhttp_uri_get_path(uri) : NULL;
+	const char *query = uri != NULL ? evhttp_uri_get_query(uri) : NULL;
+	Req *r = calloc(1, sizeof(*r));
+
+	if (r == NULL) {
+		http_reply_error(req, 500, "internal", "out of memory", NULL);
+		return NULL;
+	}
+	r->api = api;
+	r->req = req;
+	r->method = evhttp_request_get_command(req);
+	TAILQ_INIT(&r->query);
+	r->path = evhttp_uridecode(path != NULL && *path != '\0' ? path : "/", 0, NULL);
+	if (r->path == NULL || strlen(r->path) > 2048 || !split_path(r)) {
+		req_fail(r, 400, "bad_request", NULL, "malformed request path");
+		return NULL;
+	}
+	if (query != NULL && evhttp_parse_query_str(query, &r->query) != 0) {
+		req_fail(r, 400, "bad_request", NULL, "malformed query string");
+		return NULL;
+	}
+	return r;
+}
+
+void req_reply(Req *r, int status, json_t *body)
+{
+	http_reply_json(r->req, status, body);
+	req_free(r);
+}
+
+void req_fail(Req *r, int status, const char *code, const char *field, const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (status >= 500)
+		log_warn("%s %s -> %d %s: %s", r->method == EVHTTP_REQ_GET ? "GET" : "request",
+			 evhttp_request_get_uri(r->req), status, code, msg);
+	http_reply_error(r->req, status, code, msg, field);
+	req_free(r);
+}
+
+void req_success(Req *r, int status, json_t *obj)
+{
+	json_t *body = json_object();
+
+	if (body == NULL || json_object_set_new(body, "success", json_true()) != 0 ||
+	    (obj != NULL && json_object_update(body, obj) != 0)) {
+		json_decref(body);
+		json_decref(obj);
+		req_fail(r, 500, "internal", NULL, "out of memory");
+		return;
+	}
+	json_decref(obj);
+	req_reply(r, status, body);
+}
+
+bool req_parse_body(Req *r)
+{
+	bool too_big = false;
+	size_t max = (size_t)r->api->cfg.max_body_bytes;
+	char *text = http_body(r->req, max, &too_big);
+	json_error_t jerr;
+
+	if (text == NULL) {
+		if (too_big)
+			req_fail(r, 413, "body_too_large", NULL,
+				 "request body exceeds %zu bytes", max);
+		else
+			req_fail(r, 500, "internal", NULL, "could not read the request body");
+		return false;
+	}
+	if (text[0] == '\0') {
+		free(text);
+		req_fail(r, 400, "invalid_json", NULL, "request body must be a JSON object");
+		return false;
+	}
+	r->body = json_loads(text, JSON_REJECT_DUPLICATES, &jerr);
+	free(text);
+	if (r->body == NULL) {
+		req_fail(r, 400, "invalid_json", NULL, "malformed JSON at line %d column %d: %s",
+			 jerr.line, jerr.column, jerr.text);
+		return false;
+	}
+	if (!json_is_object(r->body)) {
+		req_fail(r, 400, "invalid_json", NULL, "request body must be a JSON object");
+		return false;
+	}
+	return true;
+}
+
+const char *req_query(Req *r, const char *name)
+{
+	return evhttp_find_header(&r->query, name);
+}
+
+bool req_query_int(Req *r, const char *name, long def, long lo, long hi, long *out)
+{
+	const char *v = req_query(r, name);
+	char *end;
+	long n;
+
+	if (v == NULL || *v == '\0') {
+		*out = def;
+		return true;
+	}
+	n = strtol(v, &end, 10);
+	if (*end != '\0' || n < lo || n > hi) {
+		req_fail(r, 400, "invalid_parameter", name, "%s must be an integer from %ld to %ld",
+			 name, lo, hi);
+		return false;
+	}
+	*out = n;
+	return true;
+}
+
+static bool string_field(Req *r, const char *name, size_t maxlen, const char **out, bool need)
+{
+	json_t *v = json_object_get(r->body, name);
+
+	*out = NULL;
+	if (v == NULL || json_is_null(v)) {
+		if (!need)
+			return true;
+		req_fail(r, 400, "missing_field", name, "%s is required", name);
+		return false;
+	}
+	if (!json_is_string(v)) {
+		req_fail(r, 400, "invalid_type", name, "%s must be a string", name);
+		return false;
+	}
+	if (json_string_length(v) > maxlen || strlen(json_string_value(v)) != json_string_length(v)) {
+		req_fail(r, 400, "invalid_value", name, "%s must be at most %zu bytes without NUL",
+			 name, maxlen);
+		return false;
+	}
+	if (need && json_string_length(v) == 0) {
+		req_fail(r, 400, "missing_field", name, "%s must not be empty", name);
+		return false;
+	}
+	*out = json_string_value(v);
+	return true;
+}
+
+bool req_opt_string(Req *r, const char *name, size_t maxlen, const char **out)
+{
+	return string_field(r, name, maxlen, out, false);
+}
+
+bool req_need_string(Req *r, const char *name, size_t maxlen, const char **out)
+{
+	return string_field(r, name, maxlen, out, true);
+}
+
+void req_iso_ms(long long ms, char out[32])
+{
+	time_t t = (time_t)(ms / 1000);
+	struct tm tm;
+
+	if (gmtime_r(&t, &tm) == NULL || strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+		out[0] = '\0';
+}

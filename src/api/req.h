@@ -1,0 +1,59 @@
+/* req.h - one context per HTTP request: the decoded path split into segments, the query
+ * string, the authenticated user, the parsed body and the route's own state. It owns all of
+ * them and is freed exactly once, by req_reply/req_fail (the single reply path). */
+#ifndef AMCB_REQ_H
+#define AMCB_REQ_H
+
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <jansson.h>
+
+#include "api.h"
+#include "common.h"
+#include "ids.h"
+
+#define REQ_MAX_SEGS 8
+
+typedef struct Req {
+	Api *api;
+	struct evhttp_request *req;
+	enum evhttp_cmd_type method;
+	char *path;			/* decoded, owned; segs point into it */
+	char *segs[REQ_MAX_SEGS];
+	int nsegs;
+	struct evkeyvalq query;		/* parsed query string */
+	char user_id[IDS_UUID_LEN + 1];	/* set by auth */
+	bool is_admin;
+	json_t *body;			/* parsed JSON body (owned), NULL if none */
+	void *ctx;			/* route state, freed with ctx_free when the request ends */
+	void (*ctx_free)(void *ctx);
+} Req;
+
+/* Builds the context; NULL (after replying 400) when the URI cannot be decoded. */
+Req *req_new(Api *api, struct evhttp_request *req);
+/* Sends body (reference stolen) with status and frees r. */
+void req_reply(Req *r, int status, json_t *body);
+/* Sends the JSON error and frees r. message is printf-style; field may be NULL. */
+void req_fail(Req *r, int status, const char *code, const char *field, const char *fmt, ...)
+	PRINTF_LIKE(5, 6);
+/* Sends {"success": true} merged with the keys of obj (stolen) and frees r. */
+void req_success(Req *r, int status, json_t *obj);
+
+/* Reads and parses the body as a JSON object into r->body. On failure it has already replied
+ * (400 malformed, 413 too big) and freed r: the caller must return at once. */
+MUST_CHECK bool req_parse_body(Req *r);
+/* Query parameter or NULL (borrowed from r). */
+const char *req_query(Req *r, const char *name);
+/* Parses an optional integer query parameter in [lo, hi] (default def). On a bad value it
+ * has replied 400 and freed r. */
+MUST_CHECK bool req_query_int(Req *r, const char *name, long def, long lo, long hi, long *out);
+
+/* Body field helpers: each returns false after replying 400 (and freeing r) when the field
+ * has the wrong type. A missing/null optional field leaves *out NULL. */
+MUST_CHECK bool req_opt_string(Req *r, const char *name, size_t maxlen, const char **out);
+MUST_CHECK bool req_need_string(Req *r, const char *name, size_t maxlen, const char **out);
+
+/* Formats Unix milliseconds as ISO-8601 UTC ("2024-01-15T10:30:00Z"); out >= 21 bytes. */
+void req_iso_ms(long long ms, char out[32]);
+
+#endif

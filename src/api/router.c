@@ -1,0 +1,111 @@
+/* router.c - the route table and dispatch. Patterns are '/'-separated segments where "*"
+ * matches any one segment; literal routes are listed before wildcard ones that could
+ * shadow them. It validates no ids (the routes do, before any key or SQL use). */
+#include "router.h"
+
+#include <string.h>
+
+#include "api.h"
+#include "auth.h"
+#include "req.h"
+#include "routes.h"
+
+enum Access { ACCESS_PUBLIC, ACCESS_USER, ACCESS_ADMIN };
+
+typedef struct Route {
+	enum evhttp_cmd_type method;
+	const char *pattern;
+	enum Access access;
+	void (*fn)(Req *r);
+} Route;
+
+static const Route routes[] = {
+	{ EVHTTP_REQ_GET, "healthz", ACCESS_PUBLIC, health_get },
+	{ EVHTTP_REQ_GET, "instances", ACCESS_USER, routes_instances_list },
+	{ EVHTTP_REQ_GET, "workflows/batch/list", ACCESS_USER, routes_batches_list },
+	{ EVHTTP_REQ_GET, "workflows/batch/*/status", ACCESS_USER, routes_status_get },
+	{ EVHTTP_REQ_GET, "workflows/batch/*/results", ACCESS_USER, routes_results_get },
+	{ EVHTTP_REQ_POST, "workflows/batch/*/cancel", ACCESS_USER, routes_batches_cancel },
+	{ EVHTTP_REQ_POST, "workflows", ACCESS_USER, routes_workflows_create },
+	{ EVHTTP_REQ_GET, "workflows", ACCESS_USER, routes_workflows_list },
+	{ EVHTTP_REQ_GET, "workflows/*", ACCESS_USER, routes_workflows_get },
+	{ EVHTTP_REQ_POST, "workflows/*/batch-execute", ACCESS_USER, routes_execute_post },
+	{ EVHTTP_REQ_POST, "admin/users", ACCESS_ADMIN, routes_admin_users },
+	{ EVHTTP_REQ_POST, "admin/accounts", ACCESS_ADMIN, routes_admin_accounts },
+	{ EVHTTP_REQ_POST, "admin/instances", ACCESS_ADMIN, routes_admin_instances },
+	{ EVHTTP_REQ_POST, "admin/instances/*/access", ACCESS_ADMIN, routes_admin_access },
+	{ EVHTTP_REQ_DELETE, "admin/instances/*/access", ACCESS_ADMIN, routes_admin_access },
+};
+
+static bool matches(const char *pattern, const Req *r)
+{
+	int i = 0;
+	const char *p = pattern;
+
+	while (*p != '\0') {
+		size_t len = strcspn(p, "/");
+
+		if (i == r->nsegs)
+			return false;
+		if (!(len == 1 && p[0] == '*') &&
+		    (strlen(r->segs[i]) != len || strncmp(p, r->segs[i], len) != 0))
+			return false;
+		i++;
+		p += len;
+		if (*p == '/')
+			p++;
+	}
+	return i == r->nsegs;
+}
+
+static const char *method_name(enum evhttp_cmd_type m)
+{
+	switch (m) {
+	case EVHTTP_REQ_GET: return "GET";
+	case EVHTTP_REQ_POST: return "POST";
+	case EVHTTP_REQ_DELETE: return "DELETE";
+	case EVHTTP_REQ_PUT: return "PUT";
+	case EVHTTP_REQ_PATCH: return "PATCH";
+	case EVHTTP_REQ_HEAD: return "HEAD";
+	default: return "OTHER";
+	}
+}
+
+void router_handle(struct evhttp_request *req, void *arg)
+{
+	Api *api = arg;
+	Req *r = req_new(api, req);
+	char allow[64] = "";
+	const Route *hit = NULL;
+
+	if (r == NULL)
+		return;		/* already answered */
+	for (size_t i = 0; i < ARRAY_LEN(routes); i++) {
+		if (!matches(routes[i].pattern, r))
+			continue;
+		if (routes[i].method == r->method) {
+			hit = &routes[i];
+			break;
+		}
+		if (strlen(allow) + 10 < sizeof(allow)) {
+			if (allow[0] != '\0')
+				strcat(allow, ", ");
+			strcat(allow, method_name(routes[i].method));
+		}
+	}
+	if (hit == NULL) {
+		if (allow[0] != '\0') {
+			evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", allow);
+			req_fail(r, 405, "method_not_allowed", NULL, "%s is not allowed here (allowed: %s)",
+				 method_name(r->method), allow);
+		} else {
+			req_fail(r, 404, "not_found", NULL, "no such endpoint: %s",
+				 evhttp_request_get_uri(req));
+		}
+		return;
+	}
+	if (hit->access == ACCESS_PUBLIC)
+		hit->fn(r);
+	else
+		auth_check(r, hit->access == ACCESS_ADMIN, hit->fn);
+}

@@ -1,0 +1,11 @@
+/* router.h - the evhttp generic callback: matches method + path segments against the route
+ * table, answers 404/405 itself, authenticates, then hands the request to its route. */
+#ifndef AMCB_ROUTER_H
+#define AMCB_ROUTER_H
+
+#include <event2/http.h>
+
+/* evhttp_set_gencb callback; arg is the Api. */
+void router_handle(struct evhttp_request *req, void *arg);
+
+#endif

@@ -1,0 +1,33 @@
+/* routes.h - the route handlers, one group per routes_*.c file. Each gets an authenticated
+ * Req (segs hold the path; ids are still unvalidated) and owns it: it must end with exactly
+ * one req_reply/req_fail/req_success. */
+#ifndef AMCB_ROUTES_H
+#define AMCB_ROUTES_H
+
+#include "req.h"
+
+void health_get(Req *r);				/* GET /healthz (no auth) */
+
+void routes_instances_list(Req *r);			/* GET /instances */
+
+void routes_workflows_create(Req *r);			/* POST /workflows */
+void routes_workflows_list(Req *r);			/* GET /workflows */
+void routes_workflows_get(Req *r);			/* GET /workflows/{id} */
+
+void routes_execute_post(Req *r);			/* POST /workflows/{id}/batch-execute */
+void routes_batches_list(Req *r);			/* GET /workflows/batch/list */
+void routes_batches_cancel(Req *r);			/* POST /workflows/batch/{b}/cancel */
+void routes_status_get(Req *r);				/* GET /workflows/batch/{b}/status */
+void routes_results_get(Req *r);			/* GET /workflows/batch/{b}/results */
+
+/* Builds the seed's batch_status object of batch_id (validated) as r's user sees it: from
+ * Redis, or from PostgreSQL when Redis no longer holds the batch. Calls done with it (done
+ * owns it and r); on error it replies (404 unknown/not yours, 503) itself and frees r. */
+void routes_status_load(Req *r, const char *batch_id, void (*done)(Req *r, json_t *status));
+
+void routes_admin_users(Req *r);			/* POST /admin/users */
+void routes_admin_accounts(Req *r);			/* POST /admin/accounts */
+void routes_admin_instances(Req *r);			/* POST /admin/instances */
+void routes_admin_access(Req *r);			/* POST|DELETE /admin/instances/{id}/access */
+
+#endif

@@ -1,0 +1,267 @@
+/* routes_batches.c - GET /workflows/batch/list (PostgreSQL, filtered and paged) and
+ * POST /workflows/batch/{b}/cancel (cancel_batch script, then the archive rows). Status and
+ * results live in routes_status.c and routes_results.c. */
+#include "routes.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+
+#include "keys.h"
+#include "log.h"
+#include "pgq.h"
+
+static const char *const batch_states[] = {
+	"pending", "running", "completed", "partial", "failed", "cancelled",
+};
+
+#define LIST_WHERE \
+	" WHERE ($2::boolean OR b.user_id = $1::uuid)" \
+	"   AND ($3::uuid IS NULL OR b.workflow_id = $3::uuid)" \
+	"   AND ($4::text IS NULL OR b.status = $4::text)"
+
+static const char sql_list[] =
+	"SELECT b.id, b.batch_id, b.workflow_id, b.name, b.description, b.status,"
+	"       b.total_instances, b.completed_instances, b.failed_instances,"
+	"       " PGQ_ISO("b.started_at") " AS started_at,"
+	"       " PGQ_ISO("b.completed_at") " AS completed_at,"
+	"       " PGQ_ISO("b.created_at") " AS created_at,"
+	"       json_build_object('name', w.name, 'description', w.description) AS workflows"
+	"  FROM batch_executions b JOIN workflows w ON w.id = b.workflow_id"
+	LIST_WHERE
+	" ORDER BY b.created_at DESC, b.id LIMIT $5::integer OFFSET $6::integer";
+static const char sql_count[] =
+	"SELECT count(*) FROM batch_executions b" LIST_WHERE;
+
+static void list_done(Pgq *q, void *priv)
+{
+	Req *r = priv;
+	json_t *rows;
+
+	if (!q->ok)
+		pgq_fail(r, q);
+	else if ((rows = pgq_rows_json(q->res[0], "ssssssiiisssj")) == NULL)
+		req_fail(r, 500, "internal", NULL, "out of memory");
+	else
+		req_success(r, 200, json_pack("{s:o, s:I}", "batch_executions", rows, "total",
+					      (json_int_t)strtoll(PQgetvalue(q->res[1], 0, 0), NULL, 10)));
+	pgq_free(q);
+}
+
+void routes_batches_list(Req *r)
+{
+	const char *wf = req_query(r, "workflow_id");
+	const char *status = req_query(r, "status");
+	long limit, offset;
+	char slimit[24], soffset[24];
+	bool known = false;
+	Pgq *q;
+
+	if (wf != NULL && *wf == '\0')
+		wf = NULL;
+	if (status != NULL && *status == '\0')
+		status = NULL;
+	if (wf != NULL && !ids_is_uuid(wf)) {
+		req_fail(r, 400, "invalid_parameter", "workflow_id", "workflow_id must be a UUID");
+		return;
+	}
+	for (size_t i = 0; status != NULL && i < ARRAY_LEN(batch_states); i++)
+		known |= strcmp(status, batch_states[i]) == 0;
+	if (status != NULL && !known) {
+		req_fail(r, 400, "invalid_parameter", "status",
+			 "status must be one of pending, running, completed, partial, failed, cancelled");
+		return;
+	}
+	if (!req_query_int(r, "limit", 20, 1, 100, &limit) ||
+	    !req_query_int(r, "offset", 0, 0, 1000000000L, &offset))
+		return;
+	snprintf(slimit, sizeof(slimit), "%ld", limit);
+	snprintf(soffset, sizeof(soffset), "%ld", offset);
+	{
+		const char *params[] = { r->user_id, r->is_admin ? "true" : "false", wf, status,
+					 slimit, soffset };
+
+		q = pgq_new();
+		if (q == NULL || !pgq_add(q, sql_list, 6, params) ||
+		    !pgq_add(q, sql_count, 4, params) || !pgq_run(r->api->pg, q, list_done, r)) {
+			pgq_free(q);
+			req_fail(r, 503, "database_unavailable", NULL, "PostgreSQL is unavailable");
+		}
+	}
+}
+
+/* ---- cancel ---- */
+
+typedef struct Cancel {
+	char batch_id[IDS_BATCH_LEN + 1];
+} Cancel;
+
+static const char sql_pg_state[] =
+	"SELECT status FROM batch_executions"
+	" WHERE batch_id = $1 AND ($3::boolean OR user_id = $2::uuid)";
+static const char sql_cancel_rows[] =
+	"UPDATE workflow_executions e SET status = 'cancelled', completed_at = now(),"
+	"       updated_at = now()"
+	"  FROM batch_executions b"
+	" WHERE b.id = e.batch_execution_id AND b.batch_id = $1"
+	"   AND e.status NOT IN ('completed', 'failed', 'cancelled')";
+
+static bool is_terminal(const char *status)
+{
+	return strcmp(status, "completed") == 0 || strcmp(status, "partial") == 0 ||
+	       strcmp(status, "failed") == 0 || strcmp(status, "cancelled") == 0;
+}
+
+static void cancel_reply(Req *r, json_t *status)
+{
+	req_success(r, 200, json_pack("{s:s, s:o}",
+				      "message", "Batch execution cancelled successfully",
+				      "batch_status", status));
+}
+
+static void rows_done(Pgq *q, void *priv)
+{
+	Req *r = priv;
+	Cancel *c = r->ctx;
+
+	/* Redis already holds the cancellation (the live truth); a failed archive update is
+	 * logged, and the worker's own archive writes still see the cancelled state */
+	if (!q->ok)
+		log_error("batch %s cancelled in Redis but the archive update failed: %s",
+			  c->batch_id, q->err);
+	else
+		log_info("batch %s cancelled by user %s (%d archive rows)", c->batch_id,
+			 r->user_id, atoi(PQcmdTuples(q->res[0])));
+	pgq_free(q);
+	routes_status_load(r, c->batch_id, cancel_reply);
+}
+
+static void cancel_rows(Req *r)
+{
+	Cancel *c = r->ctx;
+	Pgq *q = pgq_new();
+
+	if (q == NULL || !pgq_add(q, sql_cancel_rows, 1, (const char *[]){ c->batch_id }) ||
+	    !pgq_run(r->api->pg, q, rows_done, r)) {
+		pgq_free(q);
+		log_error("batch %s: archive update not queued", c->batch_id);
+		routes_status_load(r, c->batch_id, cancel_reply);
+	}
+}
+
+/* The batch is not in Redis (expired, or lost): PostgreSQL decides. */
+static void pg_state_done(Pgq *q, void *priv)
+{
+	Req *r = priv;
+	Cancel *c = r->ctx;
+
+	if (!q->ok)
+		pgq_fail(r, q);
+	else if (PQntuples(q->res[0]) != 1)
+		req_fail(r, 404, "batch_not_found", NULL, "batch %s not found", c->batch_id);
+	else if (is_terminal(PQgetvalue(q->res[0], 0, 0)))
+		req_fail(r, 409, "batch_finished", NULL, "batch %s is already %s", c->batch_id,
+			 PQgetvalue(q->res[0], 0, 0));
+	else
+		cancel_rows(r);
+	pgq_free(q);
+}
+
+static void cancel_from_pg(Req *r)
+{
+	Cancel *c = r->ctx;
+	Pgq *q = pgq_new();
+
+	if (q == NULL ||
+	    !pgq_add(q, sql_pg_state, 3,
+		     (const char *[]){ c->batch_id, r->user_id, r->is_admin ? "true" : "false" }) ||
+	    !pgq_run(r->api->pg, q, pg_state_done, r)) {
+		pgq_free(q);
+		req_fail(r, 503, "database_unavailable", NULL, "PostgreSQL is unavailable");
+	}
+}
+
+static void on_cancel(RConn *rc, redisReply *reply, void *priv)
+{
+	Req *r = priv;
+	Cancel *c = r->ctx;
+
+	if (reply == NULL || reply->type == REDIS_REPLY_ERROR) {
+		log_error("cancel_batch %s failed: %s", c->batch_id,
+			  reply == NULL ? "connection lost" : reply->str);
+		req_fail(r, 503, "queue_unavailable", NULL, "Redis is unavailable");
+	} else if (reply->type == REDIS_REPLY_INTEGER && reply->integer == LUA_ERR_NOT_FOUND) {
+		cancel_from_pg(r);	/* vanished between the owner check and the script */
+	} else if (reply->type == REDIS_REPLY_INTEGER && reply->integer == LUA_ERR_WRONG_STATE) {
+		req_fail(r, 409, "batch_finished", NULL, "batch %s has already finished",
+			 c->batch_id);
+	} else if (reply->type == REDIS_REPLY_ARRAY) {
+		cancel_rows(r);
+	} else {
+		req_fail(r, 500, "internal", NULL, "unexpected cancel_batch reply");
+	}
+}
+
+static void on_owner(RConn *rc, redisReply *reply, void *priv)
+{
+	Req *r = priv;
+	Cancel *c = r->ctx;
+	const char *prefix = r->api->cfg.redis_prefix;
+	char k[4][KEYS_MAX], now[24];
+	struct timeval tv;
+	const redisReply *owner, *status;
+
+	if (reply == NULL || reply->type != REDIS_REPLY_ARRAY || reply->elements != 2) {
+		req_fail(r, 503, "queue_unavailable", NULL, "Redis is unavailable");
+		return;
+	}
+	owner = reply->element[0];
+	status = reply->element[1];
+	if (owner->type != REDIS_REPLY_STRING) {
+		cancel_from_pg(r);
+		return;
+	}
+	if (!r->is_admin && strcmp(owner->str, r->user_id) != 0) {
+		req_fail(r, 404, "batch_not_found", NULL, "batch %s not found", c->batch_id);
+		return;
+	}
+	if (status->type == REDIS_REPLY_STRING && is_terminal(status->str)) {
+		req_fail(r, 409, "batch_finished", NULL, "batch %s is already %s", c->batch_id,
+			 status->str);
+		return;
+	}
+	gettimeofday(&tv, NULL);
+	snprintf(now, sizeof(now), "%lld", (long long)tv.tv_sec * 1000 + tv.tv_usec / 1000);
+	if (r->api->redis == NULL || !keys_batch(k[0], KEYS_MAX, prefix, c->batch_id) ||
+	    !keys_batch_execs(k[1], KEYS_MAX, prefix, c->batch_id) ||
+	    !keys_queue(k[2], KEYS_MAX, prefix) || !keys_events(k[3], KEYS_MAX, prefix) ||
+	    !rconn_script(r->api->redis, LUA_SCRIPT_CANCEL_BATCH, 4,
+			  (const char *[]){ k[0], k[1], k[2], k[3] }, 2,
+			  (const char *[]){ now, prefix }, on_cancel, r))
+		req_fail(r, 503, "queue_unavailable", NULL, "Redis is unavailable");
+}
+
+void routes_batches_cancel(Req *r)
+{
+	Cancel *c;
+	char key[KEYS_MAX];
+
+	if (!ids_is_batch(r->segs[2])) {
+		req_fail(r, 404, "batch_not_found", NULL, "batch not found");
+		return;
+	}
+	if ((c = calloc(1, sizeof(*c))) == NULL) {
+		req_fail(r, 500, "internal", NULL, "out of memory");
+		return;
+	}
+	r->ctx = c;
+	r->ctx_free = free;
+	snprintf(c->batch_id, sizeof(c->batch_id), "%s", r->segs[2]);
+	/* cancelling needs Redis: a PostgreSQL-only cancel would leave queued jobs running */
+	if (!api_redis_ready(r->api) ||
+	    !keys_batch(key, sizeof(key), r->api->cfg.redis_prefix, c->batch_id) ||
+	    !rconn_command(r->api->redis, on_owner, r, 4,
+			   (const char *[]){ "HMGET", key, "user_id", "status" }, NULL))
+		req_fail(r, 503, "queue_unavailable", NULL, "Redis is unavailable");
+}
