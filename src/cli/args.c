@@ -1,0 +1,192 @@
+/* args.c - turns submit's command-line words into the batch-execute request's JSON pieces.
+ * Kept free of I/O so the rules (what becomes a number, how names resolve) are unit-tested. */
+#include "args.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+bool args_is_json_number(const char *s)
+{
+	if (*s == '-')
+		s++;
+	if (*s == '0')
+		s++;
+	else if (isdigit((unsigned char)*s))
+		while (isdigit((unsigned char)*s))
+			s++;
+	else
+		return false;
+	if (*s == '.') {
+		s++;
+		if (!isdigit((unsigned char)*s))
+			return false;
+		while (isdigit((unsigned char)*s))
+			s++;
+	}
+	if (*s == 'e' || *s == 'E') {
+		s++;
+		if (*s == '+' || *s == '-')
+			s++;
+		if (!isdigit((unsigned char)*s))
+			return false;
+		while (isdigit((unsigned char)*s))
+			s++;
+	}
+	return *s == '\0';
+}
+
+json_t *args_param_value(const char *text, char *err, size_t errlen)
+{
+	json_error_t jerr;
+	json_t *v;
+
+	if (args_is_json_number(text)) {
+		v = json_loads(text, JSON_DECODE_ANY, &jerr);
+		/* out of range for jansson (e.g. 30 digits): keep the user's text as a string */
+		if (v)
+			return v;
+		return json_string(text);
+	}
+	if (text[0] == '[' || text[0] == '{') {
+		v = json_loads(text, 0, &jerr);
+		if (!v)
+			snprintf(err, errlen, "invalid JSON value '%s': %s", text, jerr.text);
+		return v;
+	}
+	v = json_string(text);
+	if (!v)
+		snprintf(err, errlen, "value is not valid UTF-8: '%s'", text);
+	return v;
+}
+
+bool args_set_kv(json_t *obj, const char *kv, char *err, size_t errlen)
+{
+	const char *eq = strchr(kv, '=');
+	char *key;
+	json_t *v;
+	bool ok;
+
+	if (!eq) {
+		snprintf(err, errlen, "expected key=value, got '%s'", kv);
+		return false;
+	}
+	if (eq == kv) {
+		snprintf(err, errlen, "empty parameter name in '%s'", kv);
+		return false;
+	}
+	key = strndup(kv, (size_t)(eq - kv));
+	if (!key) {
+		snprintf(err, errlen, "out of memory");
+		return false;
+	}
+	v = args_param_value(eq + 1, err, errlen);
+	ok = v && json_object_set_new(obj, key, v) == 0;
+	if (v && !ok)
+		snprintf(err, errlen, "invalid parameter name '%s'", key);
+	free(key);
+	return ok;
+}
+
+bool args_split_override(const char *arg, char **ref, const char **kv, char *err, size_t errlen)
+{
+	const char *colon = strchr(arg, ':');
+
+	*ref = NULL;
+	if (!colon || colon == arg) {
+		snprintf(err, errlen, "expected INSTANCE:key=value, got '%s'", arg);
+		return false;
+	}
+	*ref = strndup(arg, (size_t)(colon - arg));
+	if (!*ref) {
+		snprintf(err, errlen, "out of memory");
+		return false;
+	}
+	*kv = colon + 1;
+	return true;
+}
+
+bool args_append_list(json_t *arr, const char *list)
+{
+	const char *p = list;
+
+	while (*p) {
+		size_t n = strcspn(p, ",");
+
+		if (n > 0 && json_array_append_new(arr, json_stringn(p, n)) != 0)
+			return false;
+		p += n;
+		if (*p == ',')
+			p++;
+	}
+	return true;
+}
+
+bool args_is_uuid(const char *s)
+{
+	for (int i = 0; i < 36; i++) {
+		if (i == 8 || i == 13 || i == 18 || i == 23) {
+			if (s[i] != '-')
+				return false;
+		} else if (!isxdigit((unsigned char)s[i])) {
+			return false;
+		}
+	}
+	return s[36] == '\0';
+}
+
+/* The one instance whose string member key equals ref (ignoring case if asked); NULL if
+ * none, and *many counts the matches so the caller can report ambiguity. */
+static const json_t *match(const json_t *instances, const char *key, const char *ref, bool nocase,
+			   size_t *many)
+{
+	const json_t *found = NULL, *inst;
+	size_t i;
+
+	*many = 0;
+	json_array_foreach((json_t *)instances, i, inst) {
+		const char *v = json_string_value(json_object_get(inst, key));
+
+		if (v && (nocase ? strcasecmp(v, ref) : strcmp(v, ref)) == 0) {
+			found = inst;
+			(*many)++;
+		}
+	}
+	return *many == 1 ? found : NULL;
+}
+
+const char *args_resolve_instance(const json_t *instances, const char *ref, char *err, size_t errlen)
+{
+	static const struct {
+		const char *key;
+		bool nocase;
+	} ways[] = {
+		{ "id", false }, { "instance_id", false }, { "instance_name", false }, { "instance_name", true },
+	};
+
+	for (size_t w = 0; w < ARRAY_LEN(ways); w++) {
+		size_t many;
+		const json_t *inst = match(instances, ways[w].key, ref, ways[w].nocase, &many);
+		const char *id;
+
+		if (many > 1) {
+			snprintf(err, errlen, "'%s' matches %zu instances by %s; use the instance UUID",
+				 ref, many, ways[w].key);
+			return NULL;
+		}
+		if (!inst)
+			continue;
+		id = json_string_value(json_object_get(inst, "id"));
+		if (!id) {
+			snprintf(err, errlen, "instance '%s' has no id in the server's list", ref);
+			return NULL;
+		}
+		return id;
+	}
+	if (args_is_uuid(ref))
+		return ref;
+	snprintf(err, errlen, "no instance matches '%s' (see 'amcbatch instances')", ref);
+	return NULL;
+}

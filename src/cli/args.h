@@ -1,0 +1,38 @@
+/* args.h - pure parsing of submit's arguments: --param values, k=v pairs, --override
+ * INSTANCE:k=v, comma lists, and resolving an instance given by UUID, AMC instance id or name
+ * against the GET /instances list. No I/O. */
+#ifndef AMCB_CLI_ARGS_H
+#define AMCB_CLI_ARGS_H
+
+#include <jansson.h>
+
+#include "common.h"
+
+/* True if s is exactly a JSON number (RFC 8259 grammar, no blanks). */
+bool args_is_json_number(const char *s);
+
+/* Value of a --param: a JSON number stays a number, text starting with '[' or '{' must be
+ * JSON (array or object), anything else is a string. NULL with err on bad JSON. Caller decrefs. */
+json_t *args_param_value(const char *text, char *err, size_t errlen);
+
+/* Parses "key=value" and sets obj[key]; false with err if there is no '=' or no key. */
+MUST_CHECK bool args_set_kv(json_t *obj, const char *kv, char *err, size_t errlen);
+
+/* Splits "INSTANCE:key=value": *ref gets a malloc'ed copy of INSTANCE (caller frees), *kv
+ * points into arg. False with err if there is no ':' or INSTANCE is empty. */
+MUST_CHECK bool args_split_override(const char *arg, char **ref, const char **kv, char *err,
+				    size_t errlen);
+
+/* Appends the non-empty comma-separated items of list to arr as strings. */
+MUST_CHECK bool args_append_list(json_t *arr, const char *list);
+
+/* True if s looks like a UUID (8-4-4-4-12 hex digits). */
+bool args_is_uuid(const char *s);
+
+/* The instance UUID ("id") that ref names in instances (an array of instance objects):
+ * matched on id, then instance_id, then instance_name (exactly, then ignoring case). A UUID
+ * not in the list is returned as is, for the server to judge. NULL with err when nothing or
+ * more than one instance matches. Borrowed from instances or ref. */
+const char *args_resolve_instance(const json_t *instances, const char *ref, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,130 @@
+/* cli.c - helpers every subcommand shares: error and usage output, opening the API client
+ * from the environment, strict option number parsing, batch outcome to exit code. */
+#include "cli.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+void cli_error(const char *code, const char *fmt, ...)
+{
+	va_list ap;
+
+	fflush(stdout);	/* keep stdout and stderr in order on a shared terminal */
+	fputs("amcbatch: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, " (%s)\n", code);
+}
+
+int cli_usage_error(const char *cmd, const char *fmt, ...)
+{
+	va_list ap;
+
+	fflush(stdout);
+	fputs("amcbatch: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputs(" (usage)\n", stderr);
+	fprintf(stderr, "Try 'amcbatch%s%s --help'.\n", cmd ? " " : "", cmd ? cmd : "");
+	return CLI_EXIT_USAGE;
+}
+
+int cli_getopt_error(const char *cmd, int c, char *const argv[])
+{
+	const char *bad = optind > 0 ? argv[optind - 1] : "?";
+
+	if (c == ':')
+		return cli_usage_error(cmd, "option %s needs a value", bad);
+	if (optopt && optopt != '?')
+		return cli_usage_error(cmd, "unknown option -%c", optopt);
+	return cli_usage_error(cmd, "unknown option %s", bad);
+}
+
+int cli_http_open(Http *h)
+{
+	const char *url = getenv("AMCBATCH_URL");
+	const char *token = getenv("AMCBATCH_TOKEN");
+
+	if (!url || !*url)
+		url = CLI_DEFAULT_URL;
+	if (!token || !*token) {
+		cli_error("usage", "AMCBATCH_TOKEN is not set: export AMCBATCH_TOKEN=<API token>");
+		return CLI_EXIT_USAGE;
+	}
+	if (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0) {
+		cli_error("usage", "AMCBATCH_URL must start with http:// or https://, got '%s'", url);
+		return CLI_EXIT_USAGE;
+	}
+	if (!http_init(h, url, token)) {
+		http_report(h);
+		http_cleanup(h);
+		return CLI_EXIT_INTERNAL;
+	}
+	return CLI_EXIT_OK;
+}
+
+bool cli_parse_long(const char *s, long min, long max, long *out)
+{
+	char *end;
+	long v;
+
+	if (!s || !*s)
+		return false;
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno || *end || v < min || v > max)
+		return false;
+	*out = v;
+	return true;
+}
+
+bool cli_parse_double(const char *s, double min, double max, double *out)
+{
+	char *end;
+	double v;
+
+	if (!s || !*s)
+		return false;
+	errno = 0;
+	v = strtod(s, &end);
+	if (errno || *end || !isfinite(v) || v < min || v > max)
+		return false;
+	*out = v;
+	return true;
+}
+
+bool cli_status_terminal(const char *status)
+{
+	return status && (strcmp(status, "completed") == 0 || strcmp(status, "partial") == 0 ||
+			  strcmp(status, "failed") == 0 || strcmp(status, "cancelled") == 0);
+}
+
+int cli_exit_for_status(const char *status)
+{
+	if (!status)
+		return CLI_EXIT_API;
+	if (strcmp(status, "completed") == 0)
+		return CLI_EXIT_OK;
+	if (strcmp(status, "partial") == 0)
+		return CLI_EXIT_PARTIAL;
+	if (strcmp(status, "failed") == 0)
+		return CLI_EXIT_FAILED;
+	if (strcmp(status, "cancelled") == 0)
+		return CLI_EXIT_CANCELLED;
+	return CLI_EXIT_OK;
+}
+
+int cli_print_json(const json_t *v)
+{
+	if (json_dumpf(v, stdout, JSON_INDENT(2) | JSON_ENCODE_ANY) != 0 || fputc('\n', stdout) == EOF) {
+		cli_error("internal", "cannot write JSON output");
+		return CLI_EXIT_INTERNAL;
+	}
+	return CLI_EXIT_OK;
+}

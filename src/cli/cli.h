@@ -1,0 +1,68 @@
+/* cli.h - conventions shared by every amcbatch subcommand: exit codes, error output in the
+ * one "amcbatch: <message> (<code>)" form, environment, option helpers, batch outcome.
+ * The HTTP transport itself lives in http.c. */
+#ifndef AMCB_CLI_H
+#define AMCB_CLI_H
+
+#include <stdio.h>
+
+#include "common.h"
+#include "http.h"
+
+#ifndef PACKAGE_VERSION
+#define PACKAGE_VERSION "unknown"
+#endif
+
+#define CLI_DEFAULT_URL "http://127.0.0.1:8080"
+
+/* Exit codes; documented in `amcbatch --help` (main.c), keep the two in step. */
+enum CliExit {
+	CLI_EXIT_OK = 0,
+	CLI_EXIT_INTERNAL = 1,		/* out of memory, cannot write output */
+	CLI_EXIT_USAGE = 2,
+	CLI_EXIT_API = 3,		/* the server answered with an error */
+	CLI_EXIT_UNREACHABLE = 4,	/* no answer from the server at all */
+	CLI_EXIT_PARTIAL = 10,		/* status, --watch: batch ended partial */
+	CLI_EXIT_FAILED = 11,		/* status, --watch: batch ended failed */
+	CLI_EXIT_CANCELLED = 12,	/* status, --watch: batch ended cancelled */
+	CLI_EXIT_INTERRUPTED = 130,	/* SIGINT during --watch */
+};
+
+/* Prints "amcbatch: <message> (<code>)" to stderr. */
+void cli_error(const char *code, const char *fmt, ...) PRINTF_LIKE(2, 3);
+/* Prints a usage error plus a hint to `amcbatch <cmd> --help`; returns CLI_EXIT_USAGE. */
+int cli_usage_error(const char *cmd, const char *fmt, ...) PRINTF_LIKE(2, 3);
+/* Reports the getopt_long() failure c ('?' or ':') for cmd; returns CLI_EXIT_USAGE. */
+int cli_getopt_error(const char *cmd, int c, char *const argv[]);
+
+/* Opens the client from AMCBATCH_URL (default CLI_DEFAULT_URL) and AMCBATCH_TOKEN. Returns
+ * CLI_EXIT_OK, or the exit code after printing why (missing token: usage error). */
+int cli_http_open(Http *h);
+
+/* Strict integer option value in [min, max]. */
+MUST_CHECK bool cli_parse_long(const char *s, long min, long max, long *out);
+/* Strict decimal option value in [min, max]. */
+MUST_CHECK bool cli_parse_double(const char *s, double min, double max, double *out);
+
+/* True for the batch states that never change again. */
+bool cli_status_terminal(const char *status);
+/* Exit code for a terminal batch status (completed 0, partial 10, failed 11, cancelled 12). */
+int cli_exit_for_status(const char *status);
+
+/* Writes v to stdout as indented JSON plus newline; CLI_EXIT_OK or CLI_EXIT_INTERNAL. */
+int cli_print_json(const json_t *v);
+
+/* Subcommands: argv[0] is the subcommand name; each returns the process exit code. */
+int cmd_submit_run(int argc, char *argv[]);
+int cmd_status_run(int argc, char *argv[]);
+int cmd_results_run(int argc, char *argv[]);
+int cmd_list_run(int argc, char *argv[]);
+int cmd_cancel_run(int argc, char *argv[]);
+int cmd_misc_instances(int argc, char *argv[]);
+int cmd_misc_workflows(int argc, char *argv[]);
+
+/* Polls a batch until it is terminal, drawing progress (cmd_status.c; also used by submit).
+ * Returns the batch outcome's exit code or an error exit code. */
+int cmd_status_watch(Http *h, const char *batch_id, double interval, bool json_out);
+
+#endif

@@ -1,0 +1,298 @@
+/* cmd_status.c - `amcbatch status BATCH_ID [--watch]`: one status snapshot (summary plus a
+ * per-instance table), or re-polling until the batch is terminal with a live progress bar
+ * on a terminal and one plain line per change when piped. */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "fmt.h"
+#include "progress.h"
+#include "table.h"
+
+/* Consecutive failed polls tolerated by --watch (server restarting, 503) before giving up. */
+#define WATCH_MAX_RETRIES 5
+
+static const char STATUS_HELP[] =
+	"Usage: amcbatch status BATCH_ID [--watch] [--interval SECONDS] [--json]\n"
+	"\n"
+	"Show a batch: summary and one row per instance (GET /workflows/batch/{id}/status).\n"
+	"\n"
+	"  -w, --watch             poll until the batch is completed, partial, failed or\n"
+	"                          cancelled; a progress bar on a terminal, one line per\n"
+	"                          change when piped; then the final summary\n"
+	"  -i, --interval SECONDS  poll interval for --watch (default 2, min 0.1)\n"
+	"      --json              print the batch_status object (with --watch: the final one;\n"
+	"                          progress then goes to stderr if it is a terminal)\n"
+	"  -h, --help              this help\n"
+	"\n"
+	"Exit status: 0 completed (without --watch also: still running), 10 partial,\n"
+	"11 failed, 12 cancelled, 2 usage, 3 API error, 4 server unreachable,\n"
+	"130 interrupted while watching.\n";
+
+static volatile sig_atomic_t interrupted;
+
+static void on_sigint(int sig)
+{
+	(void)sig;
+	interrupted = 1;
+}
+
+/* GET the status; on success *resp is owned by the caller and *bs borrowed from it. */
+static bool fetch(Http *h, const char *batch_id, json_t **resp, json_t **bs)
+{
+	char *esc = http_escape(h, batch_id), *path = NULL;
+	bool ok;
+
+	*bs = NULL;
+	if (!esc || asprintf(&path, "/workflows/batch/%s/status", esc) < 0) {
+		free(esc);
+		h->err = CLI_EXIT_INTERNAL;
+		snprintf(h->errcode, sizeof(h->errcode), "internal");
+		snprintf(h->errstr, sizeof(h->errstr), "out of memory");
+		return false;
+	}
+	ok = http_call(h, "GET", path, NULL, resp);
+	free(path);
+	free(esc);
+	if (!ok)
+		return false;
+	*bs = json_object_get(*resp, "batch_status");
+	if (!json_is_object(*bs)) {
+		json_decref(*resp);
+		*resp = NULL;
+		h->err = CLI_EXIT_API;
+		snprintf(h->errcode, sizeof(h->errcode), "bad_response");
+		snprintf(h->errstr, sizeof(h->errstr), "no \"batch_status\" object in the answer");
+		return false;
+	}
+	return true;
+}
+
+static int print_executions(const json_t *execs)
+{
+	static const char *const head[] = { "INSTANCE", "STATUS", "PHASE", "ROWS", "DURATION", "EXECUTION", "ERROR" };
+	Table t;
+	const json_t *e;
+	size_t i;
+	bool ok;
+
+	if (!table_init(&t, ARRAY_LEN(head), head))
+		return CLI_EXIT_INTERNAL;
+	table_align_right(&t, 3);
+	table_align_right(&t, 4);
+	json_array_foreach(execs, i, e) {
+		char dur[32];
+		char *rows = json_is_null(json_object_get(e, "row_count")) ? NULL :
+			     fmt_json_text(json_object_get(e, "row_count"));
+		char *err = fmt_json_text(json_object_get(e, "error"));
+		const char *name = fmt_str(e, "instance_name", fmt_str(e, "target_instance_id", "?"));
+		const char *row[] = {
+			name, fmt_str(e, "status", "?"), fmt_str(e, "phase", ""), rows ? rows : "",
+			dur, fmt_str(e, "execution_id", ""), err ? err : "",
+		};
+
+		fmt_duration(json_object_get(e, "duration_seconds"), dur, sizeof(dur));
+		ok = table_add_row(&t, row);
+		free(rows);
+		free(err);
+		if (!ok) {
+			table_cleanup(&t);
+			return CLI_EXIT_INTERNAL;
+		}
+	}
+	ok = table_print(&t, stdout);
+	table_cleanup(&t);
+	return ok ? CLI_EXIT_OK : CLI_EXIT_INTERNAL;
+}
+
+/* The human view of one batch_status object. */
+static int print_status(const json_t *bs)
+{
+	Progress p;
+	char counts[512];
+	const json_t *execs = json_object_get(bs, "executions");
+	const char *name = fmt_str(bs, "name", "");
+
+	progress_from_status(&p, bs);
+	progress_render(&p, 0, counts, sizeof(counts));
+	printf("Batch      %s%s%s\n", fmt_str(bs, "batch_id", "?"), *name ? "  " : "", name);
+	printf("Workflow   %s\n", fmt_str(bs, "workflow_id", "-"));
+	printf("Status     %s\n", fmt_str(bs, "status", "?"));
+	printf("Progress   %s\n", counts);
+	printf("Started    %s\n", fmt_str(bs, "started_at", "-"));
+	printf("Completed  %s\n", fmt_str(bs, "completed_at", "-"));
+	if (json_array_size(execs) > 0) {
+		putchar('\n');
+		if (print_executions(execs) != CLI_EXIT_OK) {
+			cli_error("internal", "out of memory");
+			return CLI_EXIT_INTERNAL;
+		}
+	}
+	return ferror(stdout) ? CLI_EXIT_INTERNAL : CLI_EXIT_OK;
+}
+
+static size_t term_cols(int fd)
+{
+	struct winsize ws;
+	const char *env = getenv("COLUMNS");
+
+	if (ioctl(fd, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0)
+		return ws.ws_col;
+	if (env && atoi(env) > 0)
+		return (size_t)atoi(env);
+	return 80;
+}
+
+/* Sleeps, waking early on SIGINT. */
+static void nap(double seconds)
+{
+	struct timespec ts = { (time_t)seconds, (long)((seconds - (double)(time_t)seconds) * 1e9) };
+
+	while (!interrupted && nanosleep(&ts, &ts) != 0 && errno == EINTR)
+		;
+}
+
+int cmd_status_watch(Http *h, const char *batch_id, double interval, bool json_out)
+{
+	FILE *pf = json_out ? stderr : stdout;	/* where progress goes */
+	bool tty = isatty(fileno(pf));
+	bool drawn = false, show = !json_out || tty, seen = false;
+	char line[1024], last[1024] = "";
+	struct sigaction sa, old;
+	int failures = 0, rc;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_sigint;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, &old);	/* no SA_RESTART: the sleep must wake */
+	for (;;) {
+		json_t *resp = NULL, *bs;
+		const char *status;
+		Progress p;
+
+		if (!fetch(h, batch_id, &resp, &bs)) {
+			/* a server that answered before may be restarting; one that never did is wrong */
+			bool transient = seen && (h->err == CLI_EXIT_UNREACHABLE || h->status >= 500);
+
+			if (transient && ++failures <= WATCH_MAX_RETRIES && !interrupted) {
+				if (drawn)
+					fputs("\r\033[2K", pf);
+				drawn = false;
+				fprintf(stderr, "amcbatch: %s; retrying (%d/%d)\n", h->errstr, failures,
+					WATCH_MAX_RETRIES);
+				nap(interval);
+				continue;
+			}
+			if (drawn)
+				fputc('\n', pf);
+			http_report(h);
+			rc = h->err;
+			break;
+		}
+		failures = 0;
+		seen = true;
+		status = fmt_str(bs, "status", "?");
+		progress_from_status(&p, bs);
+		if (show && tty) {
+			progress_render_fit(&p, term_cols(fileno(pf)), line, sizeof(line));
+			fprintf(pf, "\r\033[2K%s", line);
+			fflush(pf);
+			drawn = true;
+		} else if (show) {
+			char stamp[16];
+			time_t now = time(NULL);
+			struct tm tm;
+
+			progress_render(&p, 0, line, sizeof(line));
+			if (strcmp(line, last) != 0) {
+				strftime(stamp, sizeof(stamp), "%H:%M:%S", localtime_r(&now, &tm));
+				fprintf(pf, "%s  %-9s  %s\n", stamp, status, line);
+				fflush(pf);
+				snprintf(last, sizeof(last), "%s", line);
+			}
+		}
+		if (cli_status_terminal(status)) {
+			if (drawn)
+				fputc('\n', pf);
+			if (json_out) {
+				rc = cli_print_json(bs);
+			} else {
+				putchar('\n');
+				rc = print_status(bs);
+			}
+			if (rc == CLI_EXIT_OK)
+				rc = cli_exit_for_status(status);
+			json_decref(resp);
+			break;
+		}
+		json_decref(resp);
+		nap(interval);
+		if (interrupted) {
+			if (drawn)
+				fputc('\n', pf);
+			cli_error("interrupted", "stopped watching %s; the batch keeps running", batch_id);
+			rc = CLI_EXIT_INTERRUPTED;
+			break;
+		}
+	}
+	sigaction(SIGINT, &old, NULL);
+	return rc;
+}
+
+int cmd_status_run(int argc, char *argv[])
+{
+	static const struct option opts[] = {
+		{ "watch", no_argument, NULL, 'w' },
+		{ "interval", required_argument, NULL, 'i' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	bool watch = false, json_out = false;
+	double interval = 2.0;
+	const char *batch_id;
+	json_t *resp = NULL, *bs;
+	Http h;
+	int c, rc;
+
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":wi:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'w': watch = true; break;
+		case 'i':
+			if (!cli_parse_double(optarg, 0.1, 3600, &interval))
+				return cli_usage_error(argv[0], "--interval wants seconds between 0.1 and 3600, got '%s'", optarg);
+			break;
+		case 'j': json_out = true; break;
+		case 'h': fputs(STATUS_HELP, stdout); return CLI_EXIT_OK;
+		default: return cli_getopt_error(argv[0], c, argv);
+		}
+	}
+	if (optind >= argc)
+		return cli_usage_error(argv[0], "missing BATCH_ID");
+	batch_id = argv[optind++];
+	if (optind < argc)
+		return cli_usage_error(argv[0], "unexpected argument '%s'", argv[optind]);
+	if ((rc = cli_http_open(&h)) != CLI_EXIT_OK)
+		return rc;
+	if (watch) {
+		rc = cmd_status_watch(&h, batch_id, interval, json_out);
+	} else if (!fetch(&h, batch_id, &resp, &bs)) {
+		http_report(&h);
+		rc = h.err;
+	} else {
+		rc = json_out ? cli_print_json(bs) : print_status(bs);
+		/* a finished batch reports its outcome, as --watch does; a running one is 0 */
+		if (rc == CLI_EXIT_OK && cli_status_terminal(fmt_str(bs, "status", NULL)))
+			rc = cli_exit_for_status(fmt_str(bs, "status", NULL));
+	}
+	json_decref(resp);
+	http_cleanup(&h);
+	return rc;
+}

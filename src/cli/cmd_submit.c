@@ -1,0 +1,357 @@
+/* cmd_submit.c - `amcbatch submit WORKFLOW_ID ...`: builds the batch-execute request from
+ * instances (UUIDs, AMC ids or names, resolved through GET /instances), shared parameters
+ * and per-instance overrides, posts it, prints the batch id, optionally watches it. */
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "args.h"
+#include "cli.h"
+#include "fmt.h"
+
+static const char SUBMIT_HELP[] =
+	"Usage: amcbatch submit WORKFLOW_ID (--instances ID,ID,... | --all) [options]\n"
+	"\n"
+	"Run a workflow on many AMC instances as one batch\n"
+	"(POST /workflows/{WORKFLOW_ID}/batch-execute).\n"
+	"\n"
+	"  -i, --instances LIST       comma-separated instances, each an instance UUID, an AMC\n"
+	"                             instance id or an instance name; may be repeated\n"
+	"  -a, --all                  every instance your token may use\n"
+	"  -p, --param KEY=VALUE      a parameter for every instance; may be repeated. VALUE\n"
+	"                             stays a number if it is a JSON number, is parsed as JSON\n"
+	"                             if it starts with [ or {, else it is a string\n"
+	"      --params-json JSON     parameters as one JSON object (or @FILE to read it);\n"
+	"                             --param values are applied on top\n"
+	"  -o, --override INSTANCE:KEY=VALUE\n"
+	"                             a parameter for one instance only; may be repeated\n"
+	"  -n, --name NAME            batch name\n"
+	"  -d, --description TEXT     batch description\n"
+	"  -w, --watch                then watch the batch like 'amcbatch status --watch'\n"
+	"      --interval SECONDS     poll interval for --watch (default 2)\n"
+	"      --json                 print the API's batch object instead of the id\n"
+	"  -h, --help                 this help\n"
+	"\n"
+	"Prints the batch id; when stdout is not a terminal, only the id, so that\n"
+	"  B=$(amcbatch submit WF --all --param startDate=2024-01-01)\n"
+	"works. Exit status: 0 ok (with --watch: completed), 10 partial, 11 failed,\n"
+	"12 cancelled, 2 usage, 3 API error, 4 server unreachable.\n";
+
+typedef struct SubmitArgs {
+	const char *workflow;
+	const char **lists, **params, **overrides;	/* borrowed from argv; arrays owned */
+	size_t nlists, nparams, noverrides;
+	const char *params_json, *name, *description;
+	bool all, watch, json_out;
+	double interval;
+} SubmitArgs;
+
+/* Reads @FILE or takes the text itself; the object is the caller's. */
+static json_t *load_params_json(const char *arg, char *err, size_t errlen)
+{
+	json_error_t jerr;
+	json_t *v = arg[0] == '@' ? json_load_file(arg + 1, 0, &jerr) : json_loads(arg, 0, &jerr);
+
+	if (!v) {
+		snprintf(err, errlen, "--params-json: %s", jerr.text);
+		return NULL;
+	}
+	if (!json_is_object(v)) {
+		snprintf(err, errlen, "--params-json must be a JSON object");
+		json_decref(v);
+		return NULL;
+	}
+	return v;
+}
+
+static bool needs_instance_list(const SubmitArgs *a, const json_t *refs)
+{
+	const json_t *r;
+	size_t i;
+
+	if (a->all)
+		return true;
+	json_array_foreach(refs, i, r)
+		if (!args_is_uuid(json_string_value(r)))
+			return true;
+	for (i = 0; i < a->noverrides; i++) {
+		const char *colon = strchr(a->overrides[i], ':');
+		char uuid[37];
+
+		if (!colon || colon - a->overrides[i] != 36)
+			return true;
+		memcpy(uuid, a->overrides[i], 36);
+		uuid[36] = '\0';
+		if (!args_is_uuid(uuid))
+			return true;
+	}
+	return false;
+}
+
+static bool array_has(const json_t *arr, const char *s)
+{
+	const json_t *v;
+	size_t i;
+
+	json_array_foreach(arr, i, v)
+		if (strcmp(json_string_value(v), s) == 0)
+			return true;
+	return false;
+}
+
+/* Builds the request body; on a user mistake prints it and returns NULL with *rc set. */
+static json_t *build_body(Http *h, const SubmitArgs *a, int *rc)
+{
+	char err[512];
+	json_t *body = NULL, *refs = json_array(), *ids = json_array(), *params = NULL;
+	json_t *inst_params = json_object(), *resp = NULL, *instances = NULL, *r;
+	char *ref = NULL;
+	size_t i;
+
+	*rc = CLI_EXIT_USAGE;
+	if (!refs || !ids || !inst_params)
+		goto oom;
+	for (i = 0; i < a->nlists; i++)
+		if (!args_append_list(refs, a->lists[i])) {
+			cli_usage_error("submit", "--instances: '%s' is not valid UTF-8", a->lists[i]);
+			goto fail;
+		}
+	params = a->params_json ? load_params_json(a->params_json, err, sizeof(err)) : json_object();
+	if (!params) {
+		cli_usage_error("submit", "%s", err);
+		goto fail;
+	}
+	for (i = 0; i < a->nparams; i++)
+		if (!args_set_kv(params, a->params[i], err, sizeof(err))) {
+			cli_usage_error("submit", "--param: %s", err);
+			goto fail;
+		}
+
+	if (needs_instance_list(a, refs)) {
+		if (!http_call(h, "GET", "/instances", NULL, &resp)) {
+			http_report(h);
+			*rc = h->err;
+			goto fail;
+		}
+		instances = json_object_get(resp, "instances");
+		if (!json_is_array(instances)) {
+			cli_error("bad_response", "GET /instances: no \"instances\" array in the answer");
+			*rc = CLI_EXIT_API;
+			goto fail;
+		}
+	}
+	if (a->all) {
+		json_array_foreach(instances, i, r) {
+			const char *id = fmt_str(r, "id", NULL);
+
+			if (id && !array_has(ids, id) && json_array_append_new(ids, json_string(id)) != 0)
+				goto oom;
+		}
+		if (json_array_size(ids) == 0) {
+			cli_error("no_instances", "--all: your token may use no instances");
+			*rc = CLI_EXIT_API;
+			goto fail;
+		}
+	}
+	json_array_foreach(refs, i, r) {
+		const char *id = args_resolve_instance(instances, json_string_value(r), err, sizeof(err));
+
+		if (!id) {
+			cli_usage_error("submit", "--instances: %s", err);
+			goto fail;
+		}
+		if (!array_has(ids, id) && json_array_append_new(ids, json_string(id)) != 0)
+			goto oom;
+	}
+	for (i = 0; i < a->noverrides; i++) {
+		const char *kv, *id;
+		json_t *o;
+
+		if (!args_split_override(a->overrides[i], &ref, &kv, err, sizeof(err))) {
+			cli_usage_error("submit", "--override: %s", err);
+			goto fail;
+		}
+		id = args_resolve_instance(instances, ref, err, sizeof(err));
+		if (!id) {
+			cli_usage_error("submit", "--override: %s", err);
+			goto fail;
+		}
+		if (!array_has(ids, id)) {
+			cli_usage_error("submit", "--override: instance '%s' is not in the batch", ref);
+			goto fail;
+		}
+		o = json_object_get(inst_params, id);
+		if (!o) {
+			o = json_object();
+			if (!o || json_object_set_new(inst_params, id, o) != 0)
+				goto oom;
+		}
+		if (!args_set_kv(o, kv, err, sizeof(err))) {
+			cli_usage_error("submit", "--override: %s", err);
+			goto fail;
+		}
+		free(ref);
+		ref = NULL;
+	}
+
+	body = json_pack("{s:O, s:O}", "instance_ids", ids, "parameters", params);
+	if (!body)
+		goto oom;
+	if (json_object_size(inst_params) > 0 && json_object_set(body, "instance_parameters", inst_params) != 0)
+		goto oom;
+	if (a->name && json_object_set_new(body, "name", json_string(a->name)) != 0)
+		goto oom;
+	if (a->description && json_object_set_new(body, "description", json_string(a->description)) != 0)
+		goto oom;
+	*rc = CLI_EXIT_OK;
+	goto out;
+oom:
+	cli_error("internal", "out of memory or text that is not UTF-8");
+	*rc = CLI_EXIT_INTERNAL;
+fail:
+	json_decref(body);
+	body = NULL;
+out:
+	free(ref);
+	json_decref(resp);
+	json_decref(refs);
+	json_decref(ids);
+	json_decref(params);
+	json_decref(inst_params);
+	return body;
+}
+
+static int submit(Http *h, const SubmitArgs *a)
+{
+	json_t *body, *resp = NULL, *batch;
+	char *esc = NULL, *path = NULL;
+	const char *batch_id;
+	int rc;
+
+	body = build_body(h, a, &rc);
+	if (!body)
+		return rc;
+	esc = http_escape(h, a->workflow);
+	if (!esc || asprintf(&path, "/workflows/%s/batch-execute", esc) < 0) {
+		path = NULL;
+		cli_error("internal", "out of memory");
+		rc = CLI_EXIT_INTERNAL;
+		goto out;
+	}
+	if (!http_call(h, "POST", path, body, &resp)) {
+		http_report(h);
+		rc = h->err;
+		goto out;
+	}
+	batch = json_object_get(resp, "batch");
+	batch_id = fmt_str(batch, "batch_id", NULL);
+	if (!batch_id) {
+		cli_error("bad_response", "batch-execute answer has no batch.batch_id");
+		rc = CLI_EXIT_API;
+		goto out;
+	}
+	/* --json --watch prints only the final batch_status, so stdout stays one JSON document */
+	if (a->json_out) {
+		if (!a->watch)
+			rc = cli_print_json(batch);
+	} else if (isatty(STDOUT_FILENO))
+		printf("Submitted %s: %lld instance%s, status %s\n", batch_id,
+		       fmt_json_int(json_object_get(batch, "total_instances"), 0),
+		       fmt_json_int(json_object_get(batch, "total_instances"), 0) == 1 ? "" : "s",
+		       fmt_str(batch, "status", "?"));
+	else
+		printf("%s\n", batch_id);
+	fflush(stdout);
+	if (rc == CLI_EXIT_OK && a->watch) {
+		if (isatty(STDOUT_FILENO))
+			putchar('\n');
+		rc = cmd_status_watch(h, batch_id, a->interval, a->json_out);
+	}
+out:
+	free(path);
+	free(esc);
+	json_decref(resp);
+	json_decref(body);
+	return rc;
+}
+
+int cmd_submit_run(int argc, char *argv[])
+{
+	enum { OPT_PARAMS_JSON = 256, OPT_INTERVAL, OPT_JSON };
+	static const struct option opts[] = {
+		{ "instances", required_argument, NULL, 'i' },
+		{ "all", no_argument, NULL, 'a' },
+		{ "param", required_argument, NULL, 'p' },
+		{ "params-json", required_argument, NULL, OPT_PARAMS_JSON },
+		{ "override", required_argument, NULL, 'o' },
+		{ "name", required_argument, NULL, 'n' },
+		{ "description", required_argument, NULL, 'd' },
+		{ "watch", no_argument, NULL, 'w' },
+		{ "interval", required_argument, NULL, OPT_INTERVAL },
+		{ "json", no_argument, NULL, OPT_JSON },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	SubmitArgs a = { .interval = 2.0 };
+	Http h;
+	int c, rc = CLI_EXIT_USAGE;
+
+	/* argc bounds how often any repeatable option can occur */
+	a.lists = calloc((size_t)argc, sizeof(*a.lists));
+	a.params = calloc((size_t)argc, sizeof(*a.params));
+	a.overrides = calloc((size_t)argc, sizeof(*a.overrides));
+	if (!a.lists || !a.params || !a.overrides) {
+		cli_error("internal", "out of memory");
+		rc = CLI_EXIT_INTERNAL;
+		goto out;
+	}
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":i:ap:o:n:d:wh", opts, NULL)) != -1) {
+		switch (c) {
+		case 'i': a.lists[a.nlists++] = optarg; break;
+		case 'a': a.all = true; break;
+		case 'p': a.params[a.nparams++] = optarg; break;
+		case OPT_PARAMS_JSON: a.params_json = optarg; break;
+		case 'o': a.overrides[a.noverrides++] = optarg; break;
+		case 'n': a.name = optarg; break;
+		case 'd': a.description = optarg; break;
+		case 'w': a.watch = true; break;
+		case OPT_INTERVAL:
+			if (!cli_parse_double(optarg, 0.1, 3600, &a.interval)) {
+				rc = cli_usage_error(argv[0], "--interval wants seconds between 0.1 and 3600, got '%s'", optarg);
+				goto out;
+			}
+			break;
+		case OPT_JSON: a.json_out = true; break;
+		case 'h': fputs(SUBMIT_HELP, stdout); rc = CLI_EXIT_OK; goto out;
+		default: rc = cli_getopt_error(argv[0], c, argv); goto out;
+		}
+	}
+	if (optind >= argc) {
+		rc = cli_usage_error(argv[0], "missing WORKFLOW_ID");
+		goto out;
+	}
+	a.workflow = argv[optind++];
+	if (optind < argc) {
+		rc = cli_usage_error(argv[0], "unexpected argument '%s'", argv[optind]);
+		goto out;
+	}
+	if (!a.all && a.nlists == 0) {
+		rc = cli_usage_error(argv[0], "say which instances: --instances ID,... or --all");
+		goto out;
+	}
+	if (a.all && a.nlists > 0) {
+		rc = cli_usage_error(argv[0], "--all and --instances exclude each other");
+		goto out;
+	}
+	if ((rc = cli_http_open(&h)) != CLI_EXIT_OK)
+		goto out;
+	rc = submit(&h, &a);
+	http_cleanup(&h);
+out:
+	free(a.lists);
+	free(a.params);
+	free(a.overrides);
+	return rc;
+}

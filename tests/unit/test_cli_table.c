@@ -1,0 +1,142 @@
+/* test_cli_table.c - the CLI's table printing: widths in UTF-8 code points, cutting wide
+ * cells with an ellipsis, blanking control characters, alignment, no trailing blanks. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "table.h"
+#include "../tap.h"
+
+/* printf of a possibly NULL string */
+#define STR(s) ((s) ? (s) : "(null)")
+
+/* Prints t into a string; caller frees. */
+static char *render(const Table *t)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+
+	if (!f)
+		return NULL;
+	if (!table_print(t, f))
+		assertf(0, "table_print failed");
+	fclose(f);
+	return buf;
+}
+
+static void test_cli_table_text_width(void)
+{
+	assertf(table_text_width("") == 0, "empty");
+	assertf(table_text_width("abc") == 3, "ascii");
+	assertf(table_text_width("caf\xc3\xa9") == 4, "é counts once, got %zu", table_text_width("caf\xc3\xa9"));
+	assertf(table_text_width("\xe2\x80\xa6x") == 2, "ellipsis counts once");
+}
+
+static void test_cli_table_cell_cut(void)
+{
+	char *s = table_cell("abcdefghij", 5);
+
+	assertf(s && strcmp(s, "abcd\xe2\x80\xa6") == 0, "cut to 4 + ellipsis, got '%s'", STR(s));
+	assertf(s && table_text_width(s) == 5, "cut cell is exactly maxw wide");
+	free(s);
+	s = table_cell("abcde", 5);
+	assertf(s && strcmp(s, "abcde") == 0, "exactly maxw stays, got '%s'", STR(s));
+	free(s);
+	/* multi-byte characters are never split */
+	s = table_cell("\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9", 4);
+	assertf(s && strcmp(s, "\xc3\xa9\xc3\xa9\xc3\xa9\xe2\x80\xa6") == 0, "utf-8 cut on boundary, got '%s'", STR(s));
+	free(s);
+	s = table_cell("a\nb\tc\x1b[31m", 40);
+	assertf(s && strcmp(s, "a b c [31m") == 0, "control chars blanked, got '%s'", STR(s));
+	free(s);
+	s = table_cell(NULL, 40);
+	assertf(s && strcmp(s, "") == 0, "NULL is empty");
+	free(s);
+}
+
+static void test_cli_table_alignment(void)
+{
+	static const char *const head[] = { "NAME", "ROWS", "NOTE" };
+	static const char *const r1[] = { "us-east", "5", "ok" };
+	static const char *const r2[] = { "eu", "1200", NULL };
+	Table t;
+	char *out;
+
+	if (!table_init(&t, 3, head)) {
+		assertf(0, "table_init");
+		return;
+	}
+	table_align_right(&t, 1);
+	assertf(table_add_row(&t, r1) && table_add_row(&t, r2), "add rows");
+	out = render(&t);
+	assertf(out && strcmp(out,
+			      "NAME     ROWS  NOTE\n"
+			      "us-east     5  ok\n"
+			      "eu       1200\n") == 0,
+		"layout, got:\n%s", out);
+	free(out);
+	table_cleanup(&t);
+}
+
+static void test_cli_table_wide_cells(void)
+{
+	static const char *const head[] = { "V", "X" };
+	char wide[100];
+	const char *row[] = { wide, "y" };
+	Table t;
+	char *out, *nl;
+
+	memset(wide, 'w', 99);
+	wide[99] = '\0';
+	if (!table_init(&t, 2, head)) {
+		assertf(0, "table_init");
+		return;
+	}
+	assertf(table_add_row(&t, row), "add");
+	assertf(t.width[0] == TABLE_CELL_MAX, "column cut to %d, is %zu", TABLE_CELL_MAX, t.width[0]);
+	out = render(&t);
+	nl = out ? strchr(out, '\n') : NULL;
+	/* header line: "V" padded to 40 + 2 spaces + "X" */
+	assertf(nl && nl - out == TABLE_CELL_MAX + 3, "header width %td", nl ? nl - out : -1);
+	assertf(out && strstr(out, "\xe2\x80\xa6  y\n"), "ellipsis then next column, got:\n%s", out);
+	free(out);
+	table_cleanup(&t);
+}
+
+static void test_cli_table_many_rows(void)
+{
+	static const char *const head[] = { "N" };
+	char num[16];
+	const char *row[] = { num };
+	Table t;
+	char *out;
+	size_t lines = 0;
+
+	if (!table_init(&t, 1, head)) {
+		assertf(0, "table_init");
+		return;
+	}
+	for (int i = 0; i < 1000; i++) {
+		snprintf(num, sizeof(num), "%d", i);
+		assertf(table_add_row(&t, row), "add %d", i);
+	}
+	assertf(t.nrows == 1000, "1000 rows, got %zu", t.nrows);
+	out = render(&t);
+	for (char *p = out; p && *p; p++)
+		lines += *p == '\n';
+	assertf(lines == 1001, "1001 lines, got %zu", lines);
+	assertf(out && strstr(out, "\n999\n"), "last row printed");
+	free(out);
+	table_cleanup(&t);
+}
+
+int main(void)
+{
+	RUN_TEST(test_cli_table_text_width);
+	RUN_TEST(test_cli_table_cell_cut);
+	RUN_TEST(test_cli_table_alignment);
+	RUN_TEST(test_cli_table_wide_cells);
+	RUN_TEST(test_cli_table_many_rows);
+	return tap_done();
+}
