@@ -4,6 +4,8 @@
 #ifndef AMCB_CONFIG_H
 #define AMCB_CONFIG_H
 
+#include <stdio.h>
+
 #include "common.h"
 
 typedef struct Config {
@@ -46,5 +48,10 @@ typedef struct Config {
  * On error writes a message to err and returns false. The strings are owned by cfg. */
 MUST_CHECK bool config_load(Config *cfg, const char *path, char *err, size_t errlen);
 void config_cleanup(Config *cfg);
+/* Prints every key with its default as "key = default", one a line, in table order
+ * (the order of conf/amcbatch.conf.example), so the example file can be checked. */
+void config_dump(FILE *out);
+/* true if the key may change while the program runs (e.g. on SIGHUP) */
+bool config_is_reloadable(const char *key);
 
 #endif

@@ -14,7 +14,9 @@ void http_reply_json(struct evhttp_request *req, int status, json_t *body);
 void http_reply_error(struct evhttp_request *req, int status, const char *code,
 		      const char *message, const char *field);
 /* Reads the whole request body as a NUL-terminated string; NULL if larger than max
- * (sets *too_big). Caller frees. */
+ * (sets *too_big; checked before any copy) or out of memory (*too_big false). Caller frees.
+ * evhttp has already buffered the body: also set evhttp_set_max_body_size() on the server
+ * so oversized uploads are cut off while they arrive. */
 char *http_body(struct evhttp_request *req, size_t max, bool *too_big);
 
 #endif

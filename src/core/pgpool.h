@@ -1,7 +1,14 @@
 /* pgpool.h - keeps PostgreSQL off the event loop: N threads, each with its own blocking
  * libpq connection, take jobs from a queue; the completion runs back on the loop thread.
  * A job whose connection broke is retried on a fresh connection until its retry budget
- * runs out (the work function must therefore be safe to repeat: use a transaction). */
+ * runs out (the work function must therefore be safe to repeat: use a transaction).
+ *
+ * THREADS: the program's main() must call evthread_use_pthreads() (event2/thread.h, link
+ * libevent_pthreads) BEFORE event_base_new(): pool threads wake the loop with
+ * event_active(), which is only safe on a base created with locking enabled. pgpool_new
+ * cannot do it for you: a base created earlier stays lock-less.
+ * Every pgpool_* call except the pg_* helpers is for the loop thread only. Pool threads
+ * block every signal. While jobs are outstanding the pool keeps the loop alive. */
 #ifndef AMCB_PGPOOL_H
 #define AMCB_PGPOOL_H
 
@@ -24,7 +31,10 @@ typedef enum PgResult (*PgWorkFn)(PGconn *conn, void *arg, char *err, size_t err
 typedef void (*PgDoneFn)(enum PgResult res, const char *err, void *arg);
 
 PgPool *pgpool_new(struct event_base *base, const char *conninfo, int nthreads);
-void pgpool_free(PgPool *p);	/* stops threads; queued jobs complete with PG_FAIL */
+/* Stops threads (a running attempt finishes first; retry sleeps are cut short and end with
+ * PG_FAIL); finished jobs are delivered, queued jobs complete with PG_FAIL. Call it from
+ * the loop thread but not from inside a done callback. */
+void pgpool_free(PgPool *p);
 /* retry_ms: how long a job may keep retrying on connection trouble (-1 = forever).
  * arg is borrowed by the pool and handed back to done, which owns it again. */
 MUST_CHECK bool pgpool_submit(PgPool *p, PgWorkFn work, PgDoneFn done, void *arg, int retry_ms);

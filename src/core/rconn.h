@@ -19,9 +19,15 @@ typedef void (*RConnReplyFn)(RConn *c, redisReply *reply, void *priv);
 /* called after every successful (re)connect, once the scripts are loaded */
 typedef void (*RConnReadyFn)(RConn *c, void *priv);
 
-/* url: redis://host:port[/db] or unix:/path[?db=N]. Connects asynchronously. */
+/* url: redis://[:password@]host[:port][/db] or unix:/path[?db=N]. Connects asynchronously
+ * (NULL only for a malformed url or no memory); until ready, commands are refused. Use an
+ * IP address: hiredis resolves host names with a blocking getaddrinfo. Reconnects with
+ * backoff 100 ms .. 5 s; a connect (+ AUTH/SELECT/SCRIPT LOAD) taking over 5 s is retried. */
 RConn *rconn_new(struct event_base *base, const char *url);
-void rconn_free(RConn *c);	/* accepts NULL; pending callbacks get reply == NULL */
+/* Accepts NULL; pending callbacks get reply == NULL (right away, or just after the current
+ * callback returns when called from inside one: the RConn pointer they receive stays
+ * valid for them, but every command on it is refused). */
+void rconn_free(RConn *c);
 void rconn_set_ready_cb(RConn *c, RConnReadyFn fn, void *priv);
 bool rconn_is_ready(const RConn *c);	/* connected and scripts loaded */
 const char *rconn_errstr(const RConn *c);	/* last connection error, "" if none */
@@ -31,7 +37,8 @@ MUST_CHECK bool rconn_command(RConn *c, RConnReplyFn fn, void *priv,
 			      int argc, const char **argv, const size_t *argvlen);
 /* printf-style convenience for simple commands (no binary data). */
 MUST_CHECK bool rconn_commandf(RConn *c, RConnReplyFn fn, void *priv, const char *fmt, ...);
-/* EVALSHA of script `id` with keys/args (NUL-terminated strings). The number of keys must
+/* EVALSHA of script `id` with keys/args (NUL-terminated strings, copied: they may be
+ * freed once this returns). The number of keys must
  * equal lua_scripts[id].nkeys unless the script declares a variable key count (nkeys < 0).
  * Returns false (fn not called) when not ready. */
 MUST_CHECK bool rconn_script(RConn *c, enum LuaScriptId id,

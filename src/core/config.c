@@ -1,0 +1,287 @@
+/* config.c - fills struct Config from one table of keys: defaults, then the ini file
+ * (inih; [sections] are allowed and ignored), then AMCBATCH_<KEY> environment variables.
+ * It validates types and ranges; it does not watch the file or apply a reload itself. */
+#include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <ini.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#ifndef AMCB_PKGDATADIR
+#define AMCB_PKGDATADIR "/usr/local/share/amcbatch"
+#endif
+
+enum CfType { CF_STR, CF_INT, CF_BOOL };
+
+typedef struct CfKey {
+	const char *key;
+	enum CfType type;
+	size_t offset;
+	const char *def;
+	bool reloadable;	/* may change on SIGHUP without a restart */
+	long min, max;		/* CF_INT only */
+} CfKey;
+
+#define S(k, d, r) { #k, CF_STR, offsetof(Config, k), d, r, 0, 0 }
+#define I(k, d, r, lo, hi) { #k, CF_INT, offsetof(Config, k), d, r, lo, hi }
+#define B(k, d, r) { #k, CF_BOOL, offsetof(Config, k), d, r, 0, 0 }
+
+/* The order here is the order of conf/amcbatch.conf.example (checked by config_dump). */
+static const CfKey cf_keys[] = {
+	S(log_level, "info", true),
+	S(redis_url, "redis://127.0.0.1:6379/0", false),
+	S(redis_prefix, "amcb:", false),
+	S(database_url, "postgresql:///amcbatch", false),
+	I(pg_threads, "4", false, 1, 256),
+	S(api_listen, "127.0.0.1", false),
+	I(api_port, "8080", false, 1, 65535),
+	S(web_root, AMCB_PKGDATADIR "/web", false),
+	I(max_body_bytes, "1048576", true, 1024, 1073741824),
+	I(max_instances, "100", true, 1, 100000),
+	I(max_params_bytes, "10240", true, 2, 16777216),
+	S(worker_id, "", false),
+	S(amc_base_url, "http://127.0.0.1:9000", false),
+	S(amc_token_url, "http://127.0.0.1:9000/auth/o2/token", false),
+	I(worker_inflight, "1000", true, 1, 1000000),
+	I(claim_batch, "50", true, 1, 10000),
+	I(poll_initial_ms, "1000", true, 1, 86400000),
+	I(poll_max_ms, "30000", true, 1, 86400000),
+	I(exec_timeout_s, "1800", true, 1, 604800),
+	I(lease_ms, "15000", false, 100, 86400000),
+	I(heartbeat_ms, "5000", false, 10, 86400000),
+	I(http_timeout_ms, "30000", true, 1, 86400000),
+	S(spool_dir, "/tmp", false),
+	S(sim_listen, "127.0.0.1", false),
+	I(sim_port, "9000", false, 1, 65535),
+	S(sim_database_url, "postgresql:///amcsim", false),
+	I(sim_latency_ms, "2000", true, 0, 86400000),
+	I(sim_statement_timeout_ms, "30000", true, 0, 86400000),
+	B(sim_strict, "false", true),
+};
+
+#undef S
+#undef I
+#undef B
+
+static const CfKey *find_key(const char *name)
+{
+	for (size_t i = 0; i < ARRAY_LEN(cf_keys); i++)
+		if (strcmp(cf_keys[i].key, name) == 0)
+			return &cf_keys[i];
+	return NULL;
+}
+
+static bool parse_bool(const char *v, bool *out)
+{
+	static const char *const yes[] = { "1", "true", "yes", "on" };
+	static const char *const no[] = { "0", "false", "no", "off" };
+
+	for (size_t i = 0; i < ARRAY_LEN(yes); i++) {
+		if (strcasecmp(v, yes[i]) == 0) {
+			*out = true;
+			return true;
+		}
+		if (strcasecmp(v, no[i]) == 0) {
+			*out = false;
+			return true;
+		}
+	}
+	return false;
+}
+
+/* Stores value into cfg for key k. `from` says where the value came from, for messages
+ * (NULL inside the file: the caller prefixes path and line). */
+static bool set_value(Config *cfg, const CfKey *k, const char *value, const char *from,
+		      char *err, size_t errlen)
+{
+	char *field = (char *)cfg + k->offset;
+	char where[80] = "";
+
+	if (from)
+		snprintf(where, sizeof(where), "%s: ", from);
+
+	switch (k->type) {
+	case CF_STR: {
+		char *dup = strdup(value);
+		char **slot = (char **)(void *)field;
+
+		if (!dup) {
+			snprintf(err, errlen, "%sout of memory for %s", where, k->key);
+			return false;
+		}
+		free(*slot);
+		*slot = dup;
+		return true;
+	}
+	case CF_INT: {
+		char *end;
+		long v;
+
+		errno = 0;
+		v = strtol(value, &end, 10);
+		while (end && isspace((unsigned char)*end))
+			end++;
+		if (value[0] == '\0' || errno != 0 || *end != '\0') {
+			snprintf(err, errlen, "%s%s must be an integer, got \"%s\"",
+				 where, k->key, value);
+			return false;
+		}
+		if (v < k->min || v > k->max) {
+			snprintf(err, errlen, "%s%s must be between %ld and %ld, got %ld",
+				 where, k->key, k->min, k->max, v);
+			return false;
+		}
+		*(int *)(void *)field = (int)v;
+		return true;
+	}
+	case CF_BOOL: {
+		bool b;
+
+		if (!parse_bool(value, &b)) {
+			snprintf(err, errlen, "%s%s must be true or false, got \"%s\"",
+				 where, k->key, value);
+			return false;
+		}
+		*(bool *)(void *)field = b;
+		return true;
+	}
+	}
+	snprintf(err, errlen, "%s%s has an unknown type", where, k->key);
+	return false;
+}
+
+typedef struct IniCtx {
+	Config *cfg;
+	char msg[512];		/* first error, without the line number */
+} IniCtx;
+
+/* inih handler: returns 0 on error; ini_parse then reports the first bad line number. */
+static int ini_cb(void *user, const char *section, const char *name, const char *value)
+{
+	IniCtx *ctx = user;
+	const CfKey *k = find_key(name);
+
+	(void)section;	/* keys are global; sections only group them for the reader */
+	if (ctx->msg[0])
+		return 0;	/* keep the first error only */
+	if (!k) {
+		snprintf(ctx->msg, sizeof(ctx->msg), "unknown key \"%s\"", name);
+		return 0;
+	}
+	if (!set_value(ctx->cfg, k, value, NULL, ctx->msg, sizeof(ctx->msg)))
+		return 0;
+	return 1;
+}
+
+static bool load_env(Config *cfg, char *err, size_t errlen)
+{
+	for (size_t i = 0; i < ARRAY_LEN(cf_keys); i++) {
+		char name[96] = "AMCBATCH_";
+		size_t len = strlen(name);
+		const char *v;
+
+		for (const char *p = cf_keys[i].key; *p && len < sizeof(name) - 1; p++)
+			name[len++] = (char)toupper((unsigned char)*p);
+		name[len] = '\0';
+		v = getenv(name);
+		if (v && !set_value(cfg, &cf_keys[i], v, name, err, errlen))
+			return false;
+	}
+	return true;
+}
+
+/* Checks across keys and of string enumerations, after every source was applied. */
+static bool validate(const Config *cfg, char *err, size_t errlen)
+{
+	static const char *const levels[] = { "error", "warn", "info", "debug" };
+	bool ok = false;
+
+	for (size_t i = 0; i < ARRAY_LEN(levels); i++)
+		if (strcasecmp(cfg->log_level, levels[i]) == 0)
+			ok = true;
+	if (!ok) {
+		snprintf(err, errlen, "log_level must be error, warn, info or debug, got \"%s\"",
+			 cfg->log_level);
+		return false;
+	}
+	if (cfg->heartbeat_ms >= cfg->lease_ms) {
+		snprintf(err, errlen, "heartbeat_ms (%d) must be less than lease_ms (%d)",
+			 cfg->heartbeat_ms, cfg->lease_ms);
+		return false;
+	}
+	if (cfg->poll_initial_ms > cfg->poll_max_ms) {
+		snprintf(err, errlen, "poll_initial_ms (%d) must not exceed poll_max_ms (%d)",
+			 cfg->poll_initial_ms, cfg->poll_max_ms);
+		return false;
+	}
+	return true;
+}
+
+bool config_load(Config *cfg, const char *path, char *err, size_t errlen)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	if (errlen)
+		err[0] = '\0';
+	for (size_t i = 0; i < ARRAY_LEN(cf_keys); i++) {
+		if (!set_value(cfg, &cf_keys[i], cf_keys[i].def, "default", err, errlen))
+			goto fail;
+	}
+	if (path) {
+		IniCtx ctx = { .cfg = cfg, .msg = "" };
+		int rc = ini_parse(path, ini_cb, &ctx);
+
+		if (rc == -1) {
+			snprintf(err, errlen, "%s: cannot open config file", path);
+			goto fail;
+		}
+		if (rc == -2) {
+			snprintf(err, errlen, "%s: out of memory", path);
+			goto fail;
+		}
+		if (rc > 0) {
+			snprintf(err, errlen, "%s:%d: %s", path, rc,
+				 ctx.msg[0] ? ctx.msg : "syntax error");
+			goto fail;
+		}
+	}
+	if (!load_env(cfg, err, errlen))
+		goto fail;
+	if (!validate(cfg, err, errlen))
+		goto fail;
+	return true;
+fail:
+	config_cleanup(cfg);
+	return false;
+}
+
+void config_cleanup(Config *cfg)
+{
+	if (!cfg)
+		return;
+	for (size_t i = 0; i < ARRAY_LEN(cf_keys); i++) {
+		if (cf_keys[i].type == CF_STR) {
+			char **slot = (char **)(void *)((char *)cfg + cf_keys[i].offset);
+
+			free(*slot);
+			*slot = NULL;
+		}
+	}
+}
+
+void config_dump(FILE *out)
+{
+	for (size_t i = 0; i < ARRAY_LEN(cf_keys); i++)
+		fprintf(out, "%s = %s\n", cf_keys[i].key, cf_keys[i].def);
+}
+
+bool config_is_reloadable(const char *key)
+{
+	const CfKey *k = find_key(key);
+
+	return k && k->reloadable;
+}

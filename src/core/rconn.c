@@ -1,0 +1,630 @@
+/* rconn.c - one async Redis connection (hiredis 0.14 + libevent) that reconnects with
+ * backoff, SELECTs its db, loads every Lua script after each connect, and runs scripts by
+ * EVALSHA with one transparent reload on NOSCRIPT. It does not interpret replies.
+ *
+ * Lifetimes: every command in flight holds a reference on the RConn (Cmd.c), and so does
+ * the owner until rconn_free; hiredis runs pending callbacks with a NULL reply when the
+ * context goes away, possibly after rconn_free returned (when it was called from inside a
+ * callback), so the RConn is freed only when the last reference drops. */
+#include "rconn.h"
+
+#include <hiredis/adapters/libevent.h>
+#include <hiredis/async.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+
+#define BACKOFF_MIN_MS 100
+#define BACKOFF_MAX_MS 5000
+#define CONNECT_TIMEOUT_MS 5000	/* TCP connect + AUTH/SELECT + SCRIPT LOADs */
+#define SHA_LEN 40
+
+enum CmdKind { CMD_USER, CMD_SETUP, CMD_RELOAD };
+
+/* One command in flight. Owned by hiredis's callback list between send and reply. */
+typedef struct Cmd {
+	RConn *c;
+	enum CmdKind kind;
+	RConnReplyFn fn;	/* CMD_USER */
+	void *priv;
+	int script;		/* LuaScriptId for EVALSHA / SCRIPT LOAD, else -1 */
+	bool retried;		/* EVALSHA already resent once after NOSCRIPT */
+	int argc;		/* EVALSHA argv kept for the resend (one block with the strings) */
+	const char **argv;
+	size_t *argvlen;
+} Cmd;
+
+struct RConn {
+	struct event_base *base;
+	char *url;
+	/* parsed url */
+	char *host;		/* NULL for unix sockets */
+	int port;
+	char *path;		/* unix socket path */
+	int db;
+	char *password;		/* NULL: no AUTH */
+
+	redisAsyncContext *ctx;	/* NULL while disconnected */
+	bool ready;
+	bool freeing;
+	int refs;		/* owner + commands in flight */
+	int setup_pending;	/* setup replies still expected on this connection */
+	bool setup_failed;
+	int backoff_ms;
+	struct event *retry_timer;
+	struct event *connect_timer;
+	char sha[LUA_SCRIPT_COUNT][SHA_LEN + 1];
+	char errstr[256];
+
+	RConnReadyFn ready_fn;
+	void *ready_priv;
+};
+
+static void start_connect(RConn *c);
+
+static void unref(RConn *c)
+{
+	if (--c->refs > 0)
+		return;
+	if (c->retry_timer)
+		event_free(c->retry_timer);
+	if (c->connect_timer)
+		event_free(c->connect_timer);
+	free(c->url);
+	free(c->host);
+	free(c->path);
+	free(c->password);
+	free(c);
+}
+
+static void set_err(RConn *c, const char *what, const char *detail)
+{
+	snprintf(c->errstr, sizeof(c->errstr), "%s%s%s", what, detail ? ": " : "",
+		 detail ? detail : "");
+}
+
+/* ---- URL parsing ---- */
+
+static bool parse_db(const char *s, int *db)
+{
+	char *end;
+	long v = strtol(s, &end, 10);
+
+	if (*s == '\0' || *end != '\0' || v < 0 || v > 100000)
+		return false;
+	*db = (int)v;
+	return true;
+}
+
+/* redis://[:password@]host[:port][/db]  or  unix:/path[?db=N]  (also unix:///path) */
+static bool parse_url(RConn *c, const char *url)
+{
+	if (strncmp(url, "unix:", 5) == 0) {
+		const char *p = url + 5;
+		const char *q;
+
+		if (strncmp(p, "//", 2) == 0)
+			p += 2;
+		if (*p != '/')
+			return false;
+		q = strchr(p, '?');
+		c->path = q ? strndup(p, (size_t)(q - p)) : strdup(p);
+		if (q) {
+			if (strncmp(q, "?db=", 4) != 0 || !parse_db(q + 4, &c->db))
+				return false;
+		}
+		return c->path != NULL && c->path[1] != '\0';
+	}
+	if (strncmp(url, "redis://", 8) == 0) {
+		const char *p = url + 8;
+		const char *at = strchr(p, '@');
+		const char *slash, *colon, *hend;
+
+		if (at) {
+			const char *pc = memchr(p, ':', (size_t)(at - p));
+
+			/* user names (ACL) are not used: ":password@" or "user:password@" */
+			if (!pc)
+				return false;
+			c->password = strndup(pc + 1, (size_t)(at - pc - 1));
+			p = at + 1;
+		}
+		slash = strchr(p, '/');
+		hend = slash ? slash : p + strlen(p);
+		if (*p == '[') {
+			const char *rb = memchr(p, ']', (size_t)(hend - p));
+
+			if (!rb)
+				return false;
+			c->host = strndup(p + 1, (size_t)(rb - p - 1));
+			colon = rb + 1 < hend && rb[1] == ':' ? rb + 1 : NULL;
+		} else {
+			colon = memchr(p, ':', (size_t)(hend - p));
+			c->host = strndup(p, (size_t)((colon ? colon : hend) - p));
+		}
+		if (!c->host || c->host[0] == '\0')
+			return false;
+		c->port = 6379;
+		if (colon) {
+			char port[8];
+			char *end;
+			long v;
+
+			if ((size_t)(hend - colon - 1) >= sizeof(port) || hend == colon + 1)
+				return false;
+			memcpy(port, colon + 1, (size_t)(hend - colon - 1));
+			port[hend - colon - 1] = '\0';
+			v = strtol(port, &end, 10);
+			if (*end != '\0' || v < 1 || v > 65535)
+				return false;
+			c->port = (int)v;
+		}
+		if (slash && slash[1] != '\0' && !parse_db(slash + 1, &c->db))
+			return false;
+		return true;
+	}
+	return false;
+}
+
+/* ---- connection life cycle ---- */
+
+static void schedule_reconnect(RConn *c)
+{
+	struct timeval tv;
+
+	if (c->freeing || evtimer_pending(c->retry_timer, NULL))
+		return;
+	tv.tv_sec = c->backoff_ms / 1000;
+	tv.tv_usec = (c->backoff_ms % 1000) * 1000;
+	evtimer_add(c->retry_timer, &tv);
+	log_debug("redis: reconnecting in %d ms", c->backoff_ms);
+	c->backoff_ms = c->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : c->backoff_ms * 2;
+}
+
+/* Drops the current context from outside any hiredis callback (timers, rconn_free) or
+ * from inside one (hiredis then defers the free until the callback returns). Its
+ * pending commands get a NULL reply; its connect/disconnect callbacks are muted. */
+static void drop_ctx(RConn *c)
+{
+	redisAsyncContext *ac = c->ctx;
+
+	c->ctx = NULL;
+	c->ready = false;
+	evtimer_del(c->connect_timer);
+	if (ac) {
+		ac->data = NULL;
+		redisAsyncFree(ac);
+	}
+}
+
+static void on_retry_timer(evutil_socket_t fd, short what, void *arg)
+{
+	start_connect(arg);
+}
+
+static void on_connect_timeout(evutil_socket_t fd, short what, void *arg)
+{
+	RConn *c = arg;
+
+	set_err(c, "connect timeout", c->host ? c->host : c->path);
+	log_warn("redis %s: %s", c->url, c->errstr);
+	drop_ctx(c);
+	schedule_reconnect(c);
+}
+
+static void on_reply(redisAsyncContext *ac, void *reply, void *privdata);
+
+/* Every setup reply arrived and was fine: the connection may take commands. */
+static void become_ready(RConn *c)
+{
+	evtimer_del(c->connect_timer);
+	c->ready = true;
+	c->backoff_ms = BACKOFF_MIN_MS;
+	c->errstr[0] = '\0';
+	log_info("redis %s: connected, %d scripts loaded", c->url, LUA_SCRIPT_COUNT);
+	if (c->ready_fn)
+		c->ready_fn(c, c->ready_priv);
+}
+
+/* Queues one setup command (AUTH, SELECT, SCRIPT LOAD) on the new connection. */
+static bool send_setup(RConn *c, int script, int argc, const char **argv)
+{
+	Cmd *cmd = calloc(1, sizeof(*cmd));
+
+	if (!cmd)
+		return false;
+	cmd->c = c;
+	cmd->kind = CMD_SETUP;
+	cmd->script = script;
+	c->refs++;
+	if (redisAsyncCommandArgv(c->ctx, on_reply, cmd, argc, argv, NULL) != REDIS_OK) {
+		free(cmd);
+		unref(c);
+		return false;
+	}
+	c->setup_pending++;
+	return true;
+}
+
+static void on_connect(const redisAsyncContext *ac, int status)
+{
+	RConn *c = ac->data;
+	char dbs[16];
+
+	if (!c)
+		return;	/* context dropped by a timeout or rconn_free */
+	if (status != REDIS_OK) {
+		/* hiredis frees the context right after this callback */
+		set_err(c, "connect failed", ac->errstr);
+		log_warn("redis %s: %s", c->url, c->errstr);
+		c->ctx = NULL;
+		evtimer_del(c->connect_timer);
+		schedule_reconnect(c);
+		return;
+	}
+	c->setup_pending = 0;
+	c->setup_failed = false;
+	bool ok = true;
+
+	if (c->password) {
+		const char *argv[] = { "AUTH", c->password };
+
+		ok = ok && send_setup(c, -1, 2, argv);
+	}
+	if (c->db != 0) {
+		const char *argv[] = { "SELECT", dbs };
+
+		snprintf(dbs, sizeof(dbs), "%d", c->db);
+		ok = ok && send_setup(c, -1, 2, argv);
+	}
+	for (int i = 0; i < LUA_SCRIPT_COUNT && ok; i++) {
+		const char *argv[] = { "SCRIPT", "LOAD", lua_scripts[i].source };
+
+		ok = send_setup(c, i, 3, argv);
+	}
+	if (!ok) {
+		set_err(c, "cannot queue setup commands", NULL);
+		log_error("redis %s: %s", c->url, c->errstr);
+		redisAsyncDisconnect(c->ctx);	/* on_disconnect schedules the retry */
+	} else if (c->setup_pending == 0) {
+		become_ready(c);	/* nothing to set up (no scripts, no AUTH, db 0) */
+	}
+}
+
+static void on_disconnect(const redisAsyncContext *ac, int status)
+{
+	RConn *c = ac->data;
+
+	if (!c)
+		return;
+	if (status != REDIS_OK)
+		set_err(c, "connection lost", ac->errstr);
+	else if (!c->errstr[0])
+		set_err(c, "disconnected", NULL);
+	log_warn("redis %s: %s", c->url, c->errstr);
+	c->ctx = NULL;
+	c->ready = false;
+	evtimer_del(c->connect_timer);
+	schedule_reconnect(c);
+}
+
+static void start_connect(RConn *c)
+{
+	struct timeval tv = { CONNECT_TIMEOUT_MS / 1000, (CONNECT_TIMEOUT_MS % 1000) * 1000 };
+	redisAsyncContext *ac;
+
+	if (c->freeing || c->ctx)
+		return;
+	/* hiredis resolves host names with a blocking getaddrinfo: use IP addresses */
+	ac = c->host ? redisAsyncConnect(c->host, c->port) : redisAsyncConnectUnix(c->path);
+	if (!ac) {
+		set_err(c, "out of memory", NULL);
+		schedule_reconnect(c);
+		return;
+	}
+	if (ac->err) {
+		set_err(c, "connect failed", ac->errstr);
+		log_warn("redis %s: %s", c->url, c->errstr);
+		redisAsyncFree(ac);
+		schedule_reconnect(c);
+		return;
+	}
+	ac->data = c;
+	c->ctx = ac;
+	/* attach before setting the connect callback: that call arms the write event */
+	if (redisLibeventAttach(ac, c->base) != REDIS_OK) {
+		set_err(c, "cannot attach to the event loop", NULL);
+		drop_ctx(c);
+		schedule_reconnect(c);
+		return;
+	}
+	redisAsyncSetConnectCallback(ac, on_connect);
+	redisAsyncSetDisconnectCallback(ac, on_disconnect);
+	evtimer_add(c->connect_timer, &tv);
+}
+
+/* A setup reply: any failure drops the connection and retries later. */
+static void setup_reply(RConn *c, Cmd *cmd, redisAsyncContext *ac, redisReply *r)
+{
+	if (ac != c->ctx || c->freeing)
+		return;	/* reply of a connection we already dropped */
+	if (!r) {
+		c->setup_failed = true;	/* the connection is going away; on_disconnect retries */
+		return;
+	}
+	if (r->type == REDIS_REPLY_ERROR) {
+		if (!c->setup_failed) {
+			set_err(c, cmd->script >= 0 ? "SCRIPT LOAD failed" : "setup failed", r->str);
+			if (cmd->script >= 0)
+				log_error("redis %s: script %s: %s", c->url,
+					  lua_scripts[cmd->script].name, r->str);
+			else
+				log_error("redis %s: %s", c->url, c->errstr);
+		}
+		c->setup_failed = true;
+	} else if (cmd->script >= 0) {
+		if (r->type == REDIS_REPLY_STRING && r->len == SHA_LEN) {
+			memcpy(c->sha[cmd->script], r->str, SHA_LEN);
+			c->sha[cmd->script][SHA_LEN] = '\0';
+		} else {
+			set_err(c, "SCRIPT LOAD gave an unexpected reply", lua_scripts[cmd->script].name);
+			c->setup_failed = true;
+		}
+	}
+	if (--c->setup_pending > 0)
+		return;
+	if (c->setup_failed) {
+		/* clean disconnect once nothing is pending; on_disconnect schedules the retry */
+		redisAsyncDisconnect(c->ctx);
+		return;
+	}
+	become_ready(c);
+}
+
+static void free_cmd(Cmd *cmd)
+{
+	free(cmd->argv);	/* argvlen and the strings live in the same block */
+	free(cmd);
+}
+
+/* NOSCRIPT: load the script again and resend the EVALSHA behind it on the same
+ * connection (Redis runs them in order). False if nothing could be sent. */
+static bool reload_and_retry(RConn *c, Cmd *cmd)
+{
+	Cmd *load;
+	const char *argv[] = { "SCRIPT", "LOAD", lua_scripts[cmd->script].source };
+
+	if (!c->ctx || c->freeing)
+		return false;
+	load = calloc(1, sizeof(*load));
+	if (!load)
+		return false;
+	load->c = c;
+	load->kind = CMD_RELOAD;
+	load->script = cmd->script;
+	c->refs++;
+	if (redisAsyncCommandArgv(c->ctx, on_reply, load, 3, argv, NULL) != REDIS_OK) {
+		free(load);
+		unref(c);
+		return false;
+	}
+	cmd->retried = true;
+	if (redisAsyncCommandArgv(c->ctx, on_reply, cmd, cmd->argc, cmd->argv,
+				  cmd->argvlen) != REDIS_OK)
+		return false;
+	log_warn("redis %s: script %s was missing (NOSCRIPT), reloaded", c->url,
+		 lua_scripts[cmd->script].name);
+	return true;
+}
+
+/* The one hiredis callback for every command rconn sends. */
+static void on_reply(redisAsyncContext *ac, void *reply, void *privdata)
+{
+	Cmd *cmd = privdata;
+	RConn *c = cmd->c;
+	redisReply *r = reply;
+
+	switch (cmd->kind) {
+	case CMD_SETUP:
+		setup_reply(c, cmd, ac, r);
+		break;
+	case CMD_RELOAD:
+		if (r && r->type == REDIS_REPLY_STRING && r->len == SHA_LEN && ac == c->ctx) {
+			memcpy(c->sha[cmd->script], r->str, SHA_LEN);
+			c->sha[cmd->script][SHA_LEN] = '\0';
+		} else if (r && r->type == REDIS_REPLY_ERROR) {
+			log_error("redis %s: reloading script %s: %s", c->url,
+				  lua_scripts[cmd->script].name, r->str);
+		}
+		break;
+	case CMD_USER:
+		if (!r && ac == c->ctx)
+			c->ready = false;	/* the connection is going: callers see not-ready */
+		if (r && r->type == REDIS_REPLY_ERROR && cmd->script >= 0 && !cmd->retried &&
+		    strncmp(r->str, "NOSCRIPT", 8) == 0 && ac == c->ctx) {
+			if (reload_and_retry(c, cmd))
+				return;	/* cmd lives on in hiredis's callback list */
+			r = NULL;
+		}
+		cmd->fn(c, r, cmd->priv);
+		break;
+	}
+	free_cmd(cmd);
+	unref(c);
+}
+
+/* ---- public API ---- */
+
+RConn *rconn_new(struct event_base *base, const char *url)
+{
+	RConn *c = calloc(1, sizeof(*c));
+
+	if (!c)
+		return NULL;
+	c->base = base;
+	c->refs = 1;
+	c->backoff_ms = BACKOFF_MIN_MS;
+	c->url = strdup(url ? url : "");
+	c->retry_timer = evtimer_new(base, on_retry_timer, c);
+	c->connect_timer = evtimer_new(base, on_connect_timeout, c);
+	if (!c->url || !c->retry_timer || !c->connect_timer) {
+		unref(c);
+		return NULL;
+	}
+	if (!url || !parse_url(c, url)) {
+		log_error("redis: bad url \"%s\" (want redis://host:port[/db] or unix:/path[?db=N])",
+			  url ? url : "");
+		unref(c);
+		return NULL;
+	}
+	start_connect(c);
+	return c;
+}
+
+void rconn_free(RConn *c)
+{
+	if (!c)
+		return;
+	c->freeing = true;
+	c->ready_fn = NULL;
+	evtimer_del(c->retry_timer);
+	drop_ctx(c);	/* pending commands get NULL replies, now or right after this callback */
+	unref(c);
+}
+
+void rconn_set_ready_cb(RConn *c, RConnReadyFn fn, void *priv)
+{
+	c->ready_fn = fn;
+	c->ready_priv = priv;
+}
+
+bool rconn_is_ready(const RConn *c)
+{
+	return c && c->ready && c->ctx && !c->freeing;
+}
+
+const char *rconn_errstr(const RConn *c)
+{
+	return c ? c->errstr : "";
+}
+
+static Cmd *user_cmd(RConn *c, RConnReplyFn fn, void *priv)
+{
+	Cmd *cmd = calloc(1, sizeof(*cmd));
+
+	if (!cmd)
+		return NULL;
+	cmd->c = c;
+	cmd->kind = CMD_USER;
+	cmd->fn = fn;
+	cmd->priv = priv;
+	cmd->script = -1;
+	c->refs++;
+	return cmd;
+}
+
+bool rconn_command(RConn *c, RConnReplyFn fn, void *priv,
+		   int argc, const char **argv, const size_t *argvlen)
+{
+	Cmd *cmd;
+
+	if (!rconn_is_ready(c) || !fn || argc < 1)
+		return false;
+	cmd = user_cmd(c, fn, priv);
+	if (!cmd)
+		return false;
+	if (redisAsyncCommandArgv(c->ctx, on_reply, cmd, argc, argv, argvlen) != REDIS_OK) {
+		free_cmd(cmd);
+		unref(c);
+		return false;
+	}
+	return true;
+}
+
+bool rconn_commandf(RConn *c, RConnReplyFn fn, void *priv, const char *fmt, ...)
+{
+	Cmd *cmd;
+	va_list ap;
+	int rc;
+
+	if (!rconn_is_ready(c) || !fn || !fmt)
+		return false;
+	cmd = user_cmd(c, fn, priv);
+	if (!cmd)
+		return false;
+	va_start(ap, fmt);
+	rc = redisvAsyncCommand(c->ctx, on_reply, cmd, fmt, ap);
+	va_end(ap);
+	if (rc != REDIS_OK) {
+		free_cmd(cmd);
+		unref(c);
+		return false;
+	}
+	return true;
+}
+
+bool rconn_script(RConn *c, enum LuaScriptId id,
+		  int nkeys, const char **keys, int nargs, const char **args,
+		  RConnReplyFn fn, void *priv)
+{
+	char nkeys_s[16];
+	const char *src[3];
+	size_t total, argc, off;
+	Cmd *cmd;
+	char *block, *strings;
+
+	if (!rconn_is_ready(c) || !fn || (int)id < 0 || id >= LUA_SCRIPT_COUNT ||
+	    nkeys < 0 || nargs < 0)
+		return false;
+	if (lua_scripts[id].nkeys >= 0 && nkeys != lua_scripts[id].nkeys) {
+		log_error("redis: script %s takes %d keys, called with %d", lua_scripts[id].name,
+			  lua_scripts[id].nkeys, nkeys);
+		return false;
+	}
+	snprintf(nkeys_s, sizeof(nkeys_s), "%d", nkeys);
+	src[0] = "EVALSHA";
+	src[1] = c->sha[id];
+	src[2] = nkeys_s;
+	argc = 3 + (size_t)nkeys + (size_t)nargs;
+
+	/* one block: argv pointers, lengths, then the strings (kept for a NOSCRIPT resend) */
+	total = 0;
+	for (size_t i = 0; i < argc; i++) {
+		const char *s = i < 3 ? src[i] : i < 3 + (size_t)nkeys ? keys[i - 3] : args[i - 3 - nkeys];
+
+		total += strlen(s) + 1;
+	}
+	block = malloc(argc * (sizeof(char *) + sizeof(size_t)) + total);
+	if (!block)
+		return false;
+	cmd = user_cmd(c, fn, priv);
+	if (!cmd) {
+		free(block);
+		return false;
+	}
+	cmd->script = (int)id;
+	cmd->argc = (int)argc;
+	cmd->argv = (const char **)(void *)block;
+	cmd->argvlen = (size_t *)(void *)(block + argc * sizeof(char *));
+	strings = block + argc * (sizeof(char *) + sizeof(size_t));
+	off = 0;
+	for (size_t i = 0; i < argc; i++) {
+		const char *s = i < 3 ? src[i] : i < 3 + (size_t)nkeys ? keys[i - 3] : args[i - 3 - nkeys];
+		size_t len = strlen(s);
+
+		memcpy(strings + off, s, len + 1);
+		cmd->argv[i] = strings + off;
+		cmd->argvlen[i] = len;
+		off += len + 1;
+	}
+	if (redisAsyncCommandArgv(c->ctx, on_reply, cmd, cmd->argc, cmd->argv,
+				  cmd->argvlen) != REDIS_OK) {
+		free_cmd(cmd);
+		unref(c);
+		return false;
+	}
+	return true;
+}
