@@ -1,0 +1,399 @@
+/* executions.c - execution records and their lifecycle. Every transition is one function
+ * that checks the current state first. SQL runs through pgpool (sqlrun.c); this file only
+ * decides when. Records are never freed before shutdown: pool jobs may point at them. */
+#include "executions.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "htab.h"
+#include "log.h"
+#include "sqlrun.h"
+
+const char *const exec_status_name[] = {
+	[EXEC_PENDING] = "PENDING", [EXEC_RUNNING] = "RUNNING", [EXEC_SUCCEEDED] = "SUCCEEDED",
+	[EXEC_FAILED] = "FAILED", [EXEC_CANCELLED] = "CANCELLED",
+};
+
+struct Inst {
+	char id[DATA_INSTANCE_MAX + 1];
+	Exec **execs;		/* creation order (seq ascending); owns the records */
+	size_t n, cap;
+	int running;
+	Exec *qhead, *qtail;	/* PENDING executions past their dwell, waiting for a slot */
+};
+
+struct ExecStore {
+	struct event_base *base;
+	PgPool *pool;
+	ExecSettings set;
+	HTab *by_id;		/* id -> Exec (borrowed from Inst) */
+	HTab *insts;		/* instance id -> Inst (owned) */
+	uint64_t next_seq;
+	bool stopping;		/* shutting down: pool failures are not the query's fault */
+};
+
+ExecStore *executions_new(struct event_base *base, PgPool *pool, const ExecSettings *set)
+{
+	ExecStore *st = calloc(1, sizeof(*st));
+
+	if (!st)
+		return NULL;
+	st->base = base;
+	st->pool = pool;
+	st->set = *set;
+	st->next_seq = 1;
+	st->by_id = htab_new();
+	st->insts = htab_new();
+	if (!st->by_id || !st->insts) {
+		executions_free(st);
+		return NULL;
+	}
+	return st;
+}
+
+static void exec_free(Exec *e)
+{
+	if (e->timer)
+		event_free(e->timer);
+	free(e->sql);
+	free(e->reason);
+	free(e->csv);
+	free(e);
+}
+
+static bool free_inst(const char *key, void *value, void *priv)
+{
+	Inst *in = value;
+
+	for (size_t i = 0; i < in->n; i++)
+		exec_free(in->execs[i]);
+	free(in->execs);
+	free(in);
+	return true;
+}
+
+void executions_shutdown(ExecStore *st)
+{
+	st->stopping = true;
+}
+
+void executions_free(ExecStore *st)
+{
+	if (!st)
+		return;
+	if (st->insts) {
+		htab_foreach(st->insts, free_inst, NULL);
+		htab_free(st->insts);
+	}
+	htab_free(st->by_id);
+	free(st);
+}
+
+bool executions_is_terminal(const Exec *e)
+{
+	return e->status == EXEC_SUCCEEDED || e->status == EXEC_FAILED ||
+	       e->status == EXEC_CANCELLED;
+}
+
+static Inst *inst_get(ExecStore *st, const char *id, bool create)
+{
+	Inst *in = htab_get(st->insts, id);
+
+	if (in || !create)
+		return in;
+	if (!(in = calloc(1, sizeof(*in))))
+		return NULL;
+	snprintf(in->id, sizeof(in->id), "%s", id);
+	if (!htab_put(st->insts, in->id, in)) {
+		free(in);
+		return NULL;
+	}
+	return in;
+}
+
+static void pump(ExecStore *st, Inst *in);
+
+static void finish(ExecStore *st, Exec *e, enum ExecStatus to, const char *reason)
+{
+	bool was_running = e->status == EXEC_RUNNING;
+	int64_t now = simtime_now_ms();
+
+	e->status = to;
+	e->updated_ms = e->end_ms = now;
+	if (reason && !(e->reason = strdup(reason)))
+		log_error("out of memory keeping the failure reason of %s", e->id);
+	if (was_running) {
+		e->inst->running--;
+		pump(st, e->inst);
+	}
+	log_info("execution %s on %s: %s%s%s", e->id, e->instance_id, exec_status_name[to],
+		 reason ? ": " : "", reason ? reason : "");
+}
+
+static void on_sql_done(enum PgResult res, const char *err, void *arg)
+{
+	SqlJob *job = arg;
+	Exec *e = job->owner;
+	ExecStore *st = e->store;
+
+	e->in_sql = false;
+	if (e->status != EXEC_RUNNING || st->stopping) {
+		/* cancelled while the query ran (its result is thrown away, as AMC does),
+		 * or the pool dropped the job at shutdown */
+		sqlrun_job_free(job);
+		return;
+	}
+	if (res != PG_OK) {
+		log_error("execution %s: simulator database trouble: %s", e->id, err);
+		finish(st, e, EXEC_FAILED, "Internal error: the query could not be run");
+	} else if (job->failed) {
+		finish(st, e, EXEC_FAILED, job->reason ? job->reason : "Query failed");
+	} else {
+		e->csv = job->csv;
+		e->csv_len = job->csv_len;
+		e->rows = job->rows;
+		job->csv = NULL;
+		finish(st, e, EXEC_SUCCEEDED, NULL);
+	}
+	sqlrun_job_free(job);
+}
+
+static void run_sql(ExecStore *st, Exec *e)
+{
+	char ws[SIMTIME_LEN], we[SIMTIME_LEN];
+	int timeout = st->set.statement_timeout_ms;
+	SqlJob *job;
+
+	/* the execution's own timeout bounds the statement too */
+	if (timeout <= 0 || (int64_t)timeout > (int64_t)e->timeout_s * 1000)
+		timeout = e->timeout_s * 1000;
+	job = sqlrun_job_new(e->instance_id, e->sql, simtime_fmt_sql(e->tw_start, ws),
+			     simtime_fmt_sql(e->tw_end, we), timeout, e);
+	if (!job) {
+		finish(st, e, EXEC_FAILED, "Internal error: out of memory");
+		return;
+	}
+	e->in_sql = true;
+	if (!pgpool_submit(st->pool, sqlrun_work, on_sql_done, job, 30000)) {
+		e->in_sql = false;
+		sqlrun_job_free(job);
+		finish(st, e, EXEC_FAILED, "Internal error: the query could not be queued");
+	}
+}
+
+static void start_running(ExecStore *st, Exec *e)
+{
+	struct timeval tv = { st->set.latency_ms / 1000, (st->set.latency_ms % 1000) * 1000 };
+
+	e->status = EXEC_RUNNING;
+	e->start_ms = e->updated_ms = simtime_now_ms();
+	e->inst->running++;
+	evtimer_add(e->timer, &tv);
+	log_debug("execution %s on %s: RUNNING", e->id, e->instance_id);
+}
+
+static void pump(ExecStore *st, Inst *in)
+{
+	while (in->qhead && in->running < st->set.max_running) {
+		Exec *e = in->qhead;
+		in->qhead = e->qnext;
+		if (!in->qhead)
+			in->qtail = NULL;
+		e->qnext = NULL;
+		e->queued = false;
+		start_running(st, e);
+	}
+}
+
+/* timer: PENDING dwell over -> queue for a slot; RUNNING latency over -> run the SQL */
+static void on_timer(evutil_socket_t fd, short what, void *arg)
+{
+	Exec *e = arg;
+	ExecStore *st = e->store;
+
+	if (e->status == EXEC_PENDING) {
+		e->queued = true;
+		if (e->inst->qtail)
+			e->inst->qtail->qnext = e;
+		else
+			e->inst->qhead = e;
+		e->inst->qtail = e;
+		pump(st, e->inst);
+	} else if (e->status == EXEC_RUNNING) {
+		run_sql(st, e);
+	}
+}
+
+static bool inst_append(Inst *in, Exec *e)
+{
+	if (in->n == in->cap) {
+		size_t ncap = in->cap ? in->cap * 2 : 16;
+		Exec **n = realloc(in->execs, ncap * sizeof(*n));
+		if (!n)
+			return false;
+		in->execs = n;
+		in->cap = ncap;
+	}
+	in->execs[in->n++] = e;
+	return true;
+}
+
+Exec *executions_create(ExecStore *st, const char *instance, const ExecRequest *req)
+{
+	Inst *in = inst_get(st, instance, true);
+	Exec *e = calloc(1, sizeof(*e));
+	char uuid[IDS_UUID_LEN + 1];
+
+	if (!in || !e || !ids_uuid(e->id) || !(e->sql = strdup(req->sql)))
+		goto fail;
+	if (req->workflow_id) {
+		snprintf(e->workflow_id, sizeof(e->workflow_id), "%s", req->workflow_id);
+	} else {
+		if (!ids_uuid(uuid))
+			goto fail;
+		snprintf(e->workflow_id, sizeof(e->workflow_id), "transient_%s", uuid);
+	}
+	if (!(e->timer = evtimer_new(st->base, on_timer, e)))
+		goto fail;
+	e->store = st;
+	e->inst = in;
+	e->instance_id = in->id;
+	e->seq = st->next_seq++;
+	e->status = EXEC_PENDING;
+	e->create_ms = e->updated_ms = simtime_now_ms();
+	snprintf(e->tw_type, sizeof(e->tw_type), "%s", req->tw_type);
+	snprintf(e->tw_start_orig, sizeof(e->tw_start_orig), "%s", req->tw_start_orig);
+	snprintf(e->tw_end_orig, sizeof(e->tw_end_orig), "%s", req->tw_end_orig);
+	snprintf(e->tz, sizeof(e->tz), "%s", req->tz);
+	e->tw_start = req->tw_start;
+	e->tw_end = req->tw_end;
+	e->timeout_s = req->timeout_s;
+	if (!inst_append(in, e))
+		goto fail;
+	if (!htab_put(st->by_id, e->id, e)) {
+		in->n--;
+		goto fail;
+	}
+	struct timeval tv = { st->set.pending_ms / 1000, (st->set.pending_ms % 1000) * 1000 };
+	evtimer_add(e->timer, &tv);
+	log_info("execution %s on %s: PENDING (window %s .. %s %s)", e->id, in->id,
+		 e->tw_start_orig, e->tw_end_orig, e->tz);
+	return e;
+fail:
+	if (e)
+		exec_free(e);
+	return NULL;
+}
+
+Exec *executions_find(ExecStore *st, const char *instance, const char *id)
+{
+	Exec *e = htab_get(st->by_id, id);
+
+	return e && strcmp(e->instance_id, instance) == 0 ? e : NULL;
+}
+
+bool executions_cancel(ExecStore *st, Exec *e)
+{
+	if (executions_is_terminal(e))
+		return false;
+	evtimer_del(e->timer);
+	if (e->queued) {
+		Exec **pp = &e->inst->qhead;
+		e->inst->qtail = NULL;
+		while (*pp && *pp != e)
+			pp = &(*pp)->qnext;
+		if (*pp)
+			*pp = e->qnext;
+		/* recompute the tail after unlinking */
+		for (Exec *q = e->inst->qhead; q; q = q->qnext)
+			e->inst->qtail = q;
+		e->qnext = NULL;
+		e->queued = false;
+	}
+	finish(st, e, EXEC_CANCELLED, NULL);
+	return true;
+}
+
+static bool matches(const Exec *e, const ExecFilter *f)
+{
+	if (f->workflow_id && strcmp(e->workflow_id, f->workflow_id) != 0)
+		return false;
+	if (f->min_create_ms >= 0 && e->create_ms < f->min_create_ms)
+		return false;
+	if (f->max_create_ms >= 0 && e->create_ms > f->max_create_ms)
+		return false;
+	return f->include_cancelled || e->status != EXEC_CANCELLED;
+}
+
+size_t executions_list(ExecStore *st, const char *instance, const ExecFilter *f, Exec **out,
+		       bool *more)
+{
+	Inst *in = inst_get(st, instance, false);
+	size_t k = 0;
+
+	*more = false;
+	if (!in)
+		return 0;
+	for (size_t i = 0; i < in->n; i++) {
+		Exec *e = in->execs[f->ascending ? i : in->n - 1 - i];
+		if (f->after_seq && (f->ascending ? e->seq <= f->after_seq : e->seq >= f->after_seq))
+			continue;
+		if (!matches(e, f))
+			continue;
+		if (k == f->limit) {
+			*more = true;
+			break;
+		}
+		out[k++] = e;
+	}
+	return k;
+}
+
+static void set_time(json_t *o, const char *key, int64_t ms)
+{
+	char buf[SIMTIME_LEN];
+
+	if (ms)
+		json_object_set_new(o, key, json_string(simtime_fmt_utc(ms, buf)));
+}
+
+json_t *executions_json(const Exec *e, bool include_sql)
+{
+	json_t *o = json_object();
+	char buf[SIMTIME_LEN];
+
+	if (!o)
+		return NULL;
+	json_object_set_new(o, "workflowExecutionId", json_string(e->id));
+	json_object_set_new(o, "instanceId", json_string(e->instance_id));
+	json_object_set_new(o, "workflowId", json_string(e->workflow_id));
+	json_object_set_new(o, "status", json_string(exec_status_name[e->status]));
+	if (e->status == EXEC_FAILED)
+		json_object_set_new(o, "statusReason", json_string(e->reason ? e->reason : "Failed"));
+	json_object_set_new(o, "executionCategory", json_string("AD_HOC"));
+	set_time(o, "createTime", e->create_ms);
+	set_time(o, "lastUpdatedTime", e->updated_ms);
+	set_time(o, "startTime", e->start_ms);
+	set_time(o, "endTime", e->end_ms);
+	set_time(o, "expireTime", e->create_ms + 24 * 3600 * 1000LL);
+	json_object_set_new(o, "workflowExecutionTimeoutSeconds", json_integer(e->timeout_s));
+	json_object_set_new(o, "timeWindowType", json_string(e->tw_type));
+	json_object_set_new(o, "timeWindowStart",
+			    json_string(simtime_fmt_utc((int64_t)e->tw_start * 1000, buf)));
+	json_object_set_new(o, "timeWindowEnd",
+			    json_string(simtime_fmt_utc((int64_t)e->tw_end * 1000, buf)));
+	json_object_set_new(o, "timeWindowTimeZone", json_string(e->tz));
+	json_object_set_new(o, "timeWindowStartOriginal", json_string(e->tw_start_orig));
+	json_object_set_new(o, "timeWindowEndOriginal", json_string(e->tw_end_orig));
+	json_object_set_new(o, "timeWindowTimeZoneOriginal", json_string(e->tz));
+	json_object_set_new(o, "parameterValues", json_object());
+	json_object_set_new(o, "dataGaps", json_array());
+	json_object_set_new(o, "ignoreDataGaps", json_false());
+	json_object_set_new(o, "disableAggregationControls", json_false());
+	if (e->status == EXEC_SUCCEEDED)
+		json_object_set_new(o, "resultRowCount", json_integer(e->rows));
+	if (include_sql)
+		json_object_set_new(o, "sqlQuery", json_string(e->sql));
+	return o;
+}

@@ -1,0 +1,96 @@
+/* executions.h - the simulated AMC executions: kept in memory (by id, and per instance in
+ * creation order), moved through PENDING -> RUNNING -> SUCCEEDED|FAILED|CANCELLED on
+ * libevent timers, with at most `max_running` RUNNING per instance. */
+#ifndef AMCSIM_EXECUTIONS_H
+#define AMCSIM_EXECUTIONS_H
+
+#include <stdint.h>
+#include <time.h>
+
+#include <event2/event.h>
+#include <jansson.h>
+
+#include "common.h"
+#include "data.h"
+#include "ids.h"
+#include "pgpool.h"
+#include "simtime.h"
+
+enum ExecStatus { EXEC_PENDING, EXEC_RUNNING, EXEC_SUCCEEDED, EXEC_FAILED, EXEC_CANCELLED };
+extern const char *const exec_status_name[];
+
+#define EXEC_WORKFLOW_MAX 128
+#define EXEC_TZ_MAX 64
+
+typedef struct Inst Inst;
+
+typedef struct Exec {
+	char id[IDS_UUID_LEN + 1];
+	char workflow_id[EXEC_WORKFLOW_MAX + 1];
+	struct ExecStore *store;	/* the store it lives in (timer and pool callbacks) */
+	Inst *inst;
+	const char *instance_id;	/* inst's id */
+	uint64_t seq;			/* global creation order: list cursor */
+	char *sql;
+	enum ExecStatus status;
+	char *reason;			/* statusReason when FAILED */
+	int64_t create_ms, updated_ms, start_ms, end_ms;	/* 0 = not yet */
+	char tw_type[24];
+	char tw_start_orig[20], tw_end_orig[20];	/* as sent (local to tz) */
+	char tz[EXEC_TZ_MAX + 1];
+	time_t tw_start, tw_end;	/* UTC */
+	int timeout_s;
+	struct event *timer;		/* pending dwell, then RUNNING latency */
+	bool queued;			/* waiting in inst's queue for a RUNNING slot */
+	bool in_sql;			/* a pgpool job holds a pointer to this execution */
+	char *csv;			/* result file when SUCCEEDED */
+	size_t csv_len;
+	long rows;
+	struct Exec *qnext;
+} Exec;
+
+/* what a validated create request asks for */
+typedef struct ExecRequest {
+	const char *sql;
+	const char *workflow_id;	/* NULL: transient_<uuid> */
+	const char *tw_type;
+	const char *tw_start_orig, *tw_end_orig;
+	const char *tz;
+	time_t tw_start, tw_end;
+	int timeout_s;
+} ExecRequest;
+
+typedef struct ExecStore ExecStore;
+
+typedef struct ExecSettings {
+	int pending_ms;		/* minimum time in PENDING */
+	int latency_ms;		/* time in RUNNING before the SQL runs */
+	int statement_timeout_ms;
+	int max_running;	/* per instance */
+} ExecSettings;
+
+ExecStore *executions_new(struct event_base *base, PgPool *pool, const ExecSettings *set);
+/* before pgpool_free: jobs the pool drops on shutdown are then discarded quietly */
+void executions_shutdown(ExecStore *st);
+void executions_free(ExecStore *st);	/* after pgpool_free: no job may be in flight */
+/* NULL on allocation failure */
+Exec *executions_create(ExecStore *st, const char *instance, const ExecRequest *req);
+/* NULL unless id exists and belongs to instance */
+Exec *executions_find(ExecStore *st, const char *instance, const char *id);
+/* false (nothing changed) if e is already terminal */
+bool executions_cancel(ExecStore *st, Exec *e);
+bool executions_is_terminal(const Exec *e);
+
+typedef struct ExecFilter {
+	const char *workflow_id;	/* NULL = any */
+	int64_t min_create_ms, max_create_ms;	/* -1 = open */
+	bool ascending, include_cancelled;
+	uint64_t after_seq;		/* cursor: 0 = from the start */
+	size_t limit;
+} ExecFilter;
+/* fills out (up to f->limit) and sets *more when another page exists */
+size_t executions_list(ExecStore *st, const char *instance, const ExecFilter *f, Exec **out,
+		       bool *more);
+json_t *executions_json(const Exec *e, bool include_sql);
+
+#endif

@@ -1,0 +1,204 @@
+/* main.c - amcsim: a local simulator of the Amazon Marketing Cloud reporting API that runs
+ * the submitted SQL for real on synthetic per-instance tables in PostgreSQL.
+ *
+ * Usage: amcsim [-c config]   (keys sim_listen, sim_port, sim_database_url, sim_latency_ms,
+ *        sim_statement_timeout_ms, sim_strict, pg_threads, log_level; env AMCBATCH_<KEY>)
+ *
+ * Preparing the simulator database: give amcsim an empty database it owns, e.g.
+ *     createdb -O amcsim_owner amcsim        (or as a superuser: createdb amcsim)
+ * and point sim_database_url at it. Nothing else: on the first execution for an instance
+ * amcsim creates, itself, the NOLOGIN role amcsim_reader (once per cluster) and the schema
+ * inst_<instanceId> with its tables and views. The connecting user must therefore be a
+ * superuser, or own the database and have CREATEROLE (it grants amcsim_reader to itself
+ * so that it can SET ROLE to it). User SQL runs as amcsim_reader, which can only SELECT
+ * the instance views, in a READ ONLY transaction with a statement timeout.
+ *
+ * Extra knobs through the environment (not in Config): AMCSIM_TOKEN_TTL_S (access token
+ * lifetime, default 3600), AMCSIM_URL_TTL_S (download URL lifetime, default 600),
+ * AMCSIM_PENDING_MS (minimum time in PENDING, default 100), AMCSIM_MAX_RUNNING (RUNNING
+ * executions per instance, default 10), AMCSIM_WRAP_EXECUTION=1 (answer the wrapped
+ * {"workflowExecution":{...}} form). A refresh token containing "REVOKED" gets invalid_grant.
+ *
+ * Set-up order: config, log, time zone state, pool, stores, HTTP, signals, loop. */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/thread.h>
+
+#include "config.h"
+#include "executions.h"
+#include "log.h"
+#include "pgpool.h"
+#include "routes.h"
+#include "s3.h"
+#include "simtime.h"
+#include "token.h"
+
+static int env_int(const char *name, int dflt, int min, int max)
+{
+	const char *v = getenv(name);
+	char *end;
+	long n;
+
+	if (!v || !*v)
+		return dflt;
+	n = strtol(v, &end, 10);
+	if (*end || n < min || n > max) {
+		log_warn("ignoring %s=%s (expected %d..%d)", name, v, min, max);
+		return dflt;
+	}
+	return (int)n;
+}
+
+static void on_signal(evutil_socket_t sig, short what, void *arg)
+{
+	log_info("signal %d: shutting down", (int)sig);
+	event_base_loopexit(arg, NULL);
+}
+
+static void on_janitor(evutil_socket_t fd, short what, void *arg)
+{
+	size_t n = token_prune(arg, simtime_now_ms());
+
+	if (n)
+		log_debug("dropped %zu expired access tokens", n);
+}
+
+/* the bound port, for sim_port = 0 */
+static int bound_port(struct evhttp_bound_socket *bs)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+
+	if (getsockname(evhttp_bound_socket_get_fd(bs), (struct sockaddr *)&ss, &len) != 0)
+		return -1;
+	if (ss.ss_family == AF_INET)
+		return ntohs(((struct sockaddr_in *)&ss)->sin_port);
+	if (ss.ss_family == AF_INET6)
+		return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+	return -1;
+}
+
+int main(int argc, char **argv)
+{
+	const char *cfg_path = NULL;
+	Config cfg;
+	char err[512];
+	int opt, rc = 1, port;
+	struct event_base *base = NULL;
+	struct evhttp *http = NULL;
+	struct evhttp_bound_socket *bs;
+	struct event *sigint = NULL, *sigterm = NULL, *janitor = NULL;
+	PgPool *pool = NULL;
+	Sim sim = { 0 };
+	bool cfg_loaded = false;
+
+	while ((opt = getopt(argc, argv, "c:h")) != -1) {
+		switch (opt) {
+		case 'c':
+			cfg_path = optarg;
+			break;
+		default:
+			fprintf(stderr, "usage: %s [-c config]\n", argv[0]);
+			return opt == 'h' ? 0 : 2;
+		}
+	}
+	if (!config_load(&cfg, cfg_path, err, sizeof(err))) {
+		fprintf(stderr, "amcsim: config: %s\n", err);
+		return 2;
+	}
+	cfg_loaded = true;
+	log_init("amcsim", log_level_parse(cfg.log_level));
+	if (!cfg.sim_database_url || !*cfg.sim_database_url) {
+		log_error("sim_database_url is not set");
+		goto out;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	/* before any thread exists: see simtime_init() */
+	simtime_init();
+	if (evthread_use_pthreads() != 0) {
+		log_error("libevent has no pthreads support");
+		goto out;
+	}
+	if (!(base = event_base_new())) {
+		log_error("event_base_new failed");
+		goto out;
+	}
+	if (!(pool = pgpool_new(base, cfg.sim_database_url, cfg.pg_threads > 0 ? cfg.pg_threads : 4))) {
+		log_error("cannot start the PostgreSQL pool");
+		goto out;
+	}
+	ExecSettings set = {
+		.pending_ms = env_int("AMCSIM_PENDING_MS", 100, 0, 86400000),
+		.latency_ms = cfg.sim_latency_ms > 0 ? cfg.sim_latency_ms : 0,
+		.statement_timeout_ms = cfg.sim_statement_timeout_ms,
+		.max_running = env_int("AMCSIM_MAX_RUNNING", 10, 1, 100000),
+	};
+	sim.execs = executions_new(base, pool, &set);
+	sim.tokens = token_store_new(env_int("AMCSIM_TOKEN_TTL_S", 3600, 1, 86400 * 365));
+	sim.s3 = s3_new(env_int("AMCSIM_URL_TTL_S", 600, 1, 86400 * 7));
+	sim.strict = cfg.sim_strict;
+	sim.wrap = env_int("AMCSIM_WRAP_EXECUTION", 0, 0, 1) == 1;
+	if (!sim.execs || !sim.tokens || !sim.s3 || !(http = evhttp_new(base))) {
+		log_error("out of memory at start-up");
+		goto out;
+	}
+	routes_install(http, &sim);
+	if (!(bs = evhttp_bind_socket_with_handle(http, cfg.sim_listen, (ev_uint16_t)cfg.sim_port))) {
+		log_error("cannot listen on %s:%d: %s", cfg.sim_listen, cfg.sim_port, strerror(errno));
+		goto out;
+	}
+	if ((port = bound_port(bs)) < 0) {
+		log_error("getsockname: %s", strerror(errno));
+		goto out;
+	}
+	snprintf(sim.self, sizeof(sim.self), strchr(cfg.sim_listen, ':') ? "[%s]:%d" : "%s:%d",
+		 cfg.sim_listen, port);
+	sigint = evsignal_new(base, SIGINT, on_signal, base);
+	sigterm = evsignal_new(base, SIGTERM, on_signal, base);
+	janitor = event_new(base, -1, EV_PERSIST, on_janitor, sim.tokens);
+	struct timeval minute = { 60, 0 };
+	if (!sigint || !sigterm || !janitor || evsignal_add(sigint, NULL) != 0 ||
+	    evsignal_add(sigterm, NULL) != 0 || evtimer_add(janitor, &minute) != 0) {
+		log_error("cannot install signal handlers");
+		goto out;
+	}
+	log_info("amcsim listening on %s (latency %d ms, statement timeout %d ms, strict %s)",
+		 sim.self, set.latency_ms, set.statement_timeout_ms, sim.strict ? "on" : "off");
+	if (event_base_dispatch(base) < 0) {
+		log_error("event loop failed");
+		goto out;
+	}
+	rc = 0;
+out:
+	if (sigint)
+		event_free(sigint);
+	if (sigterm)
+		event_free(sigterm);
+	if (janitor)
+		event_free(janitor);
+	if (http)
+		evhttp_free(http);
+	/* the pool first: its queued jobs point at executions */
+	if (sim.execs)
+		executions_shutdown(sim.execs);
+	if (pool)
+		pgpool_free(pool);
+	executions_free(sim.execs);
+	token_store_free(sim.tokens);
+	s3_free(sim.s3);
+	if (base)
+		event_base_free(base);
+	if (cfg_loaded)
+		config_cleanup(&cfg);
+	return rc;
+}

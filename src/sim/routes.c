@@ -1,0 +1,597 @@
+/* routes.c - request dispatch and the AMC endpoint handlers: header and token checks,
+ * request validation (amc-api.md §11), JSON shapes. State changes live in executions.c;
+ * every handler sends exactly one reply. */
+#include "routes.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/queue.h>
+
+#include <event2/buffer.h>
+#include <event2/keyvalq_struct.h>
+
+#include "httpx.h"
+#include "log.h"
+#include "strict.h"
+
+#define BODY_MAX (1024 * 1024)
+#define LIST_LIMIT_DEFAULT 100
+#define LIST_LIMIT_MAX 1000
+#define TIMEOUT_DEFAULT_S 21600
+#define RESULT_BUCKET "amcsim-results"
+
+/* AMC's generic error body {"code":"400","details":"..."} */
+static void amc_error(struct evhttp_request *req, int status, const char *fmt, ...)
+	PRINTF_LIKE(3, 4);
+static void amc_error(struct evhttp_request *req, int status, const char *fmt, ...)
+{
+	char code[8], details[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(details, sizeof(details), fmt, ap);
+	va_end(ap);
+	snprintf(code, sizeof(code), "%d", status);
+	http_reply_json(req, status, json_pack("{s:s, s:s}", "code", code, "details", details));
+}
+
+static const char *header(struct evhttp_request *req, const char *name)
+{
+	return evhttp_find_header(evhttp_request_get_input_headers(req), name);
+}
+
+static void reply_exec(Sim *sim, struct evhttp_request *req, const Exec *e, bool include_sql)
+{
+	json_t *o = executions_json(e, include_sql);
+
+	if (o && sim->wrap)
+		o = json_pack("{s:o}", "workflowExecution", o);
+	if (!o) {
+		amc_error(req, 500, "Internal error");
+		return;
+	}
+	http_reply_json(req, 200, o);
+}
+
+static bool query_flag(struct evkeyvalq *q, const char *name, bool dflt)
+{
+	const char *v = evhttp_find_header(q, name);
+
+	if (!v)
+		return dflt;
+	return strcasecmp(v, "true") == 0 || strcmp(v, "1") == 0;
+}
+
+/* ---- POST /auth/o2/token (Login with Amazon) ---- */
+
+static void oauth_error(struct evhttp_request *req, int status, const char *err,
+			const char *desc)
+{
+	http_reply_json(req, status, json_pack("{s:s, s:s}", "error", err,
+					       "error_description", desc));
+}
+
+static void handle_token(Sim *sim, struct evhttp_request *req)
+{
+	bool too_big = false;
+	char *body = http_body(req, BODY_MAX, &too_big);
+	struct evkeyvalq form;
+	char tok[TOKEN_LEN + 1];
+	const char *grant, *refresh;
+
+	TAILQ_INIT(&form);
+	if (!body || evhttp_parse_query_str(body, &form) != 0) {
+		oauth_error(req, 400, "invalid_request", "The request body could not be parsed");
+		goto out;
+	}
+	grant = evhttp_find_header(&form, "grant_type");
+	refresh = evhttp_find_header(&form, "refresh_token");
+	if (!grant || strcmp(grant, "refresh_token") != 0) {
+		oauth_error(req, 400, "unsupported_grant_type", "Only grant_type=refresh_token is supported");
+		goto out;
+	}
+	if (!refresh || !*refresh) {
+		oauth_error(req, 400, "invalid_request", "The request is missing refresh_token");
+		goto out;
+	}
+	/* fault injection: a refresh token that says it is revoked behaves like one */
+	if (strstr(refresh, "REVOKED")) {
+		oauth_error(req, 400, "invalid_grant", "The request has an invalid grant parameter : refresh_token");
+		goto out;
+	}
+	if (!token_issue(sim->tokens, simtime_now_ms(), tok)) {
+		oauth_error(req, 500, "server_error", "Could not issue a token");
+		goto out;
+	}
+	http_reply_json(req, 200, json_pack("{s:s, s:s, s:i, s:s}", "access_token", tok,
+					    "token_type", "bearer", "expires_in",
+					    token_ttl(sim->tokens), "refresh_token", refresh));
+out:
+	evhttp_clear_headers(&form);
+	free(body);
+}
+
+/* ---- GET /s3/<bucket>/<instance>/<execution>/part-00000.csv ---- */
+
+static void s3_reply_error(struct evhttp_request *req, int status, enum S3Check c,
+			   const char *key)
+{
+	char *xml = s3_error_xml(c, key);
+	struct evbuffer *b = evbuffer_new();
+
+	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
+			  "application/xml");
+	if (b && xml)
+		evbuffer_add(b, xml, strlen(xml));
+	evhttp_send_reply(req, status, status == 403 ? "Forbidden" : "Not Found", b);
+	if (b)
+		evbuffer_free(b);
+	free(xml);
+}
+
+static void handle_s3(Sim *sim, struct evhttp_request *req, const char *path,
+		      const char *query)
+{
+	char inst[DATA_INSTANCE_MAX + 1], id[IDS_UUID_LEN + 1], tail[32];
+	const char *key = path + 4;	/* after "/s3/" */
+	enum S3Check c = s3_check(sim->s3, path, query, simtime_now_ms());
+	struct evbuffer *b;
+	Exec *e;
+
+	if (c != S3_OK) {
+		s3_reply_error(req, 403, c, key);
+		return;
+	}
+	if (sscanf(key, RESULT_BUCKET "/%58[A-Za-z0-9_-]/%36[0-9a-f-]/%31s", inst, id, tail) != 3 ||
+	    strcmp(tail, "part-00000.csv") != 0 ||
+	    !(e = executions_find(sim->execs, inst, id)) || e->status != EXEC_SUCCEEDED) {
+		s3_reply_error(req, 404, S3_NO_SUCH_KEY, key);
+		return;
+	}
+	if (!(b = evbuffer_new())) {
+		evhttp_send_error(req, 500, NULL);
+		return;
+	}
+	/* the file is copied: the execution keeps its own for later downloads */
+	evbuffer_add(b, e->csv ? e->csv : "", e->csv_len);
+	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", "text/csv");
+	evhttp_send_reply(req, 200, "OK", b);
+	evbuffer_free(b);
+}
+
+/* ---- POST workflowExecutions ---- */
+
+static const char *const window_types[] = {
+	"EXPLICIT", "MOST_RECENT_DAY", "MOST_RECENT_WEEK", "CURRENT_MONTH", "PREVIOUS_MONTH", NULL,
+};
+
+static void fmt_local(const struct tm *tm, char out[20])
+{
+	strftime(out, 20, "%Y-%m-%dT%H:%M:%S", tm);
+}
+
+/* the relative window types, computed from today's midnight in the requested zone */
+static bool relative_window(const char *type, const char *tz, ExecRequest *r, char so[20],
+			    char eo[20])
+{
+	struct tm now, s, e;
+
+	if (!simtime_from_utc(time(NULL), tz, &now))
+		return false;
+	now.tm_hour = now.tm_min = now.tm_sec = 0;
+	now.tm_isdst = -1;
+	s = e = now;
+	if (strcmp(type, "MOST_RECENT_DAY") == 0) {
+		s.tm_mday -= 1;
+	} else if (strcmp(type, "MOST_RECENT_WEEK") == 0) {
+		s.tm_mday -= 7;
+	} else if (strcmp(type, "CURRENT_MONTH") == 0) {
+		s.tm_mday = 1;
+	} else {
+		s.tm_mday = e.tm_mday = 1;
+		s.tm_mon -= 1;
+	}
+	if (!simtime_to_utc(&s, tz, &r->tw_start) || !simtime_to_utc(&e, tz, &r->tw_end))
+		return false;
+	/* mktime/timegm normalised the fields; print them back in the zone */
+	if (!simtime_from_utc(r->tw_start, tz, &s) || !simtime_from_utc(r->tw_end, tz, &e))
+		return false;
+	fmt_local(&s, so);
+	fmt_local(&e, eo);
+	return true;
+}
+
+static void handle_create(Sim *sim, struct evhttp_request *req, const char *inst)
+{
+	bool too_big = false;
+	char *body = http_body(req, BODY_MAX, &too_big);
+	json_error_t jerr;
+	json_t *root = NULL, *wf, *v;
+	const char *sql = NULL, *saved = NULL, *wfid = NULL;
+	char so[20], eo[20], msg[700], transient[IDS_UUID_LEN + 11];
+	ExecRequest r = { 0 };
+	struct tm tm;
+	Exec *e;
+
+	if (!body) {
+		amc_error(req, too_big ? 413 : 400, too_big ? "Request body too large" :
+			  "Request body is missing");
+		goto out;
+	}
+	if (!(root = json_loads(body, 0, &jerr)) || !json_is_object(root)) {
+		amc_error(req, 400, "Request body is not a valid JSON object");
+		goto out;
+	}
+	wf = json_object_get(root, "workflow");
+	if (wf && !json_is_object(wf)) {
+		amc_error(req, 400, "workflow must be an object");
+		goto out;
+	}
+	if ((v = json_object_get(wf, "sqlQuery")) && !(sql = json_string_value(v))) {
+		amc_error(req, 400, "workflow.sqlQuery must be a string");
+		goto out;
+	}
+	if ((v = json_object_get(wf, "workflowId")) && !(wfid = json_string_value(v))) {
+		amc_error(req, 400, "workflow.workflowId must be a string");
+		goto out;
+	}
+	if ((v = json_object_get(root, "workflowId")) && !(saved = json_string_value(v))) {
+		amc_error(req, 400, "workflowId must be a string");
+		goto out;
+	}
+	if (!sql == !saved) {
+		amc_error(req, 400, "Exactly one of workflow.sqlQuery or workflowId must be provided");
+		goto out;
+	}
+	if (saved) {
+		/* the simulator keeps no saved workflows: ad-hoc only */
+		amc_error(req, 400, "Workflow with ID %.200s does not exist", saved);
+		goto out;
+	}
+	if (strspn(sql, " \t\r\n") == strlen(sql)) {
+		amc_error(req, 400, "workflow.sqlQuery must not be empty");
+		goto out;
+	}
+	if (wfid && (!*wfid || strlen(wfid) > EXEC_WORKFLOW_MAX)) {
+		amc_error(req, 400, "workflow.workflowId must be 1 to %d characters", EXEC_WORKFLOW_MAX);
+		goto out;
+	}
+	if (!wfid) {
+		/* named now so that a compile error can already quote it, as AMC's does */
+		memcpy(transient, "transient_", 10);
+		if (!ids_uuid(transient + 10)) {
+			amc_error(req, 500, "Internal error: no random source");
+			goto out;
+		}
+		wfid = transient;
+	}
+	r.sql = sql;
+	r.workflow_id = wfid;
+	r.tw_type = json_string_value(json_object_get(root, "timeWindowType"));
+	if (!r.tw_type)
+		r.tw_type = "MOST_RECENT_DAY";
+	bool known = false;
+	for (const char *const *t = window_types; *t && !known; t++)
+		known = strcmp(*t, r.tw_type) == 0;
+	if (!known) {
+		amc_error(req, 400, "Invalid timeWindowType %.40s", r.tw_type);
+		goto out;
+	}
+	r.tz = json_string_value(json_object_get(root, "timeWindowTimeZone"));
+	if (!r.tz)
+		r.tz = "UTC";
+	if (!simtime_zone_valid(r.tz)) {
+		amc_error(req, 400, "Invalid timeWindowTimeZone %.64s", r.tz);
+		goto out;
+	}
+	if (strcmp(r.tw_type, "EXPLICIT") == 0) {
+		r.tw_start_orig = json_string_value(json_object_get(root, "timeWindowStart"));
+		r.tw_end_orig = json_string_value(json_object_get(root, "timeWindowEnd"));
+		if (!r.tw_start_orig || !r.tw_end_orig) {
+			amc_error(req, 400, "timeWindowStart and timeWindowEnd are required when timeWindowType is EXPLICIT");
+			goto out;
+		}
+		if (!simtime_parse_local(r.tw_start_orig, &tm) ||
+		    !simtime_to_utc(&tm, r.tz, &r.tw_start)) {
+			amc_error(req, 400, "Invalid timeWindowStart %.40s: expected yyyy-MM-ddTHH:mm:ss",
+				  r.tw_start_orig);
+			goto out;
+		}
+		if (!simtime_parse_local(r.tw_end_orig, &tm) ||
+		    !simtime_to_utc(&tm, r.tz, &r.tw_end)) {
+			amc_error(req, 400, "Invalid timeWindowEnd %.40s: expected yyyy-MM-ddTHH:mm:ss",
+				  r.tw_end_orig);
+			goto out;
+		}
+		if (r.tw_start >= r.tw_end) {
+			amc_error(req, 400, "timeWindowStart must be before timeWindowEnd");
+			goto out;
+		}
+	} else {
+		if (!relative_window(r.tw_type, r.tz, &r, so, eo)) {
+			amc_error(req, 400, "Could not compute the time window");
+			goto out;
+		}
+		r.tw_start_orig = so;
+		r.tw_end_orig = eo;
+	}
+	r.timeout_s = TIMEOUT_DEFAULT_S;
+	if ((v = json_object_get(root, "workflowExecutionTimeoutSeconds"))) {
+		if (!json_is_integer(v) || json_integer_value(v) < 1 ||
+		    json_integer_value(v) > 86400) {
+			amc_error(req, 400, "workflowExecutionTimeoutSeconds must be an integer from 1 to 86400");
+			goto out;
+		}
+		r.timeout_s = (int)json_integer_value(v);
+	}
+	if (sim->strict && !strict_check(sql, msg, sizeof(msg))) {
+		amc_error(req, 400, "Was unable to compile workflow %s because it was found to be invalid: %s",
+			  wfid, msg);
+		goto out;
+	}
+	if (!(e = executions_create(sim->execs, inst, &r))) {
+		amc_error(req, 500, "Internal error: could not create the execution");
+		goto out;
+	}
+	reply_exec(sim, req, e, false);
+out:
+	json_decref(root);
+	free(body);
+}
+
+/* ---- GET workflowExecutions (list) ---- */
+
+/* The cursor is the last sequence number served, lightly disguised: clients must treat
+ * it as opaque, and a guessed or edited token is rejected. */
+#define CURSOR_MASK 0x5a3c96e1f00d2b47ULL
+
+static void handle_list(Sim *sim, struct evhttp_request *req, const char *inst,
+			struct evkeyvalq *q)
+{
+	ExecFilter f = { .min_create_ms = -1, .max_create_ms = -1, .include_cancelled = true,
+			 .limit = LIST_LIMIT_DEFAULT };
+	const char *min = evhttp_find_header(q, "minCreationTime");
+	const char *max = evhttp_find_header(q, "maxCreationTime");
+	const char *lim = evhttp_find_header(q, "limit");
+	const char *tok = evhttp_find_header(q, "nextToken");
+	const char *tz = evhttp_find_header(q, "timeZone");
+	bool include_sql = query_flag(q, "includeWorkflow", false), more = false;
+	struct tm tm;
+	time_t t;
+	Exec **rows = NULL;
+	json_t *arr, *o;
+
+	f.workflow_id = evhttp_find_header(q, "workflowId");
+	f.ascending = query_flag(q, "sortAscending", false);
+	f.include_cancelled = query_flag(q, "includeCancelled", true);
+	if (!tz)
+		tz = "UTC";
+	if (!f.workflow_id && !min) {
+		amc_error(req, 400, "One of workflowId or minCreationTime is required");
+		return;
+	}
+	if (!simtime_zone_valid(tz)) {
+		amc_error(req, 400, "Invalid timeZone %.64s", tz);
+		return;
+	}
+	if (min) {
+		if (!simtime_parse_local(min, &tm) || !simtime_to_utc(&tm, tz, &t)) {
+			amc_error(req, 400, "Invalid minCreationTime: expected yyyy-MM-ddTHH:mm:ss");
+			return;
+		}
+		f.min_create_ms = (int64_t)t * 1000;
+	}
+	if (max) {
+		if (!simtime_parse_local(max, &tm) || !simtime_to_utc(&tm, tz, &t)) {
+			amc_error(req, 400, "Invalid maxCreationTime: expected yyyy-MM-ddTHH:mm:ss");
+			return;
+		}
+		f.max_create_ms = (int64_t)t * 1000 + 999;
+	}
+	if (lim) {
+		char *end;
+		long n = strtol(lim, &end, 10);
+		if (*end || n < 1 || n > LIST_LIMIT_MAX) {
+			amc_error(req, 400, "limit must be an integer from 1 to %d", LIST_LIMIT_MAX);
+			return;
+		}
+		f.limit = (size_t)n;
+	}
+	if (tok && *tok) {
+		char *end;
+		unsigned long long v = strtoull(tok, &end, 16);
+		if (*end || strlen(tok) != 16 || !(f.after_seq = v ^ CURSOR_MASK)) {
+			amc_error(req, 400, "Invalid nextToken");
+			return;
+		}
+	}
+	if (!(rows = malloc(f.limit * sizeof(*rows))) || !(arr = json_array())) {
+		free(rows);
+		amc_error(req, 500, "Internal error");
+		return;
+	}
+	size_t n = executions_list(sim->execs, inst, &f, rows, &more);
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(arr, executions_json(rows[i], include_sql));
+	o = json_pack("{s:o}", "executions", arr);
+	if (more) {
+		char next[17];
+		snprintf(next, sizeof(next), "%016llx",
+			 (unsigned long long)(rows[n - 1]->seq ^ CURSOR_MASK));
+		json_object_set_new(o, "nextToken", json_string(next));
+	}
+	free(rows);
+	http_reply_json(req, 200, o);
+}
+
+/* ---- PUT/DELETE workflowExecutions/{id} (cancel) ---- */
+
+static void handle_cancel(Sim *sim, struct evhttp_request *req, Exec *e, bool is_delete)
+{
+	bool too_big = false;
+	char *body = is_delete ? NULL : http_body(req, BODY_MAX, &too_big);
+	json_t *root = body ? json_loads(body, 0, NULL) : NULL;
+	const char *st = json_string_value(json_object_get(root, "status"));
+
+	if (!is_delete && (!st || strcmp(st, "CANCELLED") != 0)) {
+		amc_error(req, 400, "The only supported update is {\"status\":\"CANCELLED\"}");
+	} else if (!executions_cancel(sim->execs, e)) {
+		amc_error(req, 400, "Execution with ID %s is in terminal status %s and cannot be cancelled",
+			  e->id, exec_status_name[e->status]);
+	} else {
+		http_reply_json(req, 200, json_object());
+	}
+	json_decref(root);
+	free(body);
+}
+
+/* ---- GET workflowExecutions/{id}/downloadUrls ---- */
+
+static void handle_download_urls(Sim *sim, struct evhttp_request *req, Exec *e)
+{
+	const char *host = header(req, "Host");
+	char key[200], url[1024];
+
+	if (e->status != EXEC_SUCCEEDED) {
+		amc_error(req, 400, "Execution with ID %s is unavailable for download", e->id);
+		return;
+	}
+	/* URLs point back at whatever address the client used to reach us */
+	if (!host || !*host || strlen(host) > 255 || strspn(host, "abcdefghijklmnopqrstuvwxyz"
+			"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-:[]") != strlen(host))
+		host = sim->self;
+	snprintf(key, sizeof(key), RESULT_BUCKET "/%s/%s/part-00000.csv", e->instance_id, e->id);
+	if (!s3_url(sim->s3, host, key, simtime_now_ms(), url, sizeof(url))) {
+		amc_error(req, 500, "Internal error: could not sign the download URL");
+		return;
+	}
+	http_reply_json(req, 200, json_pack("{s:[s], s:[]}", "downloadUrls", url,
+					    "metadataDownloadUrls"));
+}
+
+/* ---- dispatch ---- */
+
+static bool content_type_ok(struct evhttp_request *req)
+{
+	const char *ct = header(req, "Content-Type");
+
+	if (!ct)
+		return true;
+	return strncasecmp(ct, "application/json", 16) == 0 ||
+	       (strncasecmp(ct, "application/vnd.", 16) == 0 && strstr(ct, "json"));
+}
+
+static void handle_amc(Sim *sim, struct evhttp_request *req, const char *rest,
+		       struct evkeyvalq *q)
+{
+	enum evhttp_cmd_type m = evhttp_request_get_command(req);
+	const char *auth = header(req, "Authorization");
+	char inst[128], id[128], sub[64];
+	int nseg;
+	Exec *e;
+
+	if (!auth || strncasecmp(auth, "Bearer ", 7) != 0 ||
+	    !token_valid(sim->tokens, auth + 7, simtime_now_ms())) {
+		amc_error(req, 401, "Unauthorized: the access token is missing, invalid or expired");
+		return;
+	}
+	if (!header(req, "Amazon-Advertising-API-ClientId")) {
+		amc_error(req, 400, "Missing header Amazon-Advertising-API-ClientId");
+		return;
+	}
+	if (!header(req, "Amazon-Advertising-API-AdvertiserId")) {
+		amc_error(req, 400, "Missing header Amazon-Advertising-API-AdvertiserId");
+		return;
+	}
+	inst[0] = id[0] = sub[0] = '\0';
+	nseg = sscanf(rest, "%127[^/]/workflowExecutions/%127[^/]/%63[^/]", inst, id, sub);
+	if (nseg < 1 || !data_instance_id_valid(inst)) {
+		amc_error(req, 404, "Instance not found");
+		return;
+	}
+	if (nseg == 1) {
+		size_t n = strlen(inst);
+		const char *tail = rest + n;
+		if (strcmp(tail, "/workflowExecutions") != 0 && strcmp(tail, "/workflowExecutions/") != 0) {
+			amc_error(req, 404, "Resource not found");
+		} else if (m == EVHTTP_REQ_POST) {
+			if (!content_type_ok(req))
+				amc_error(req, 415, "Unsupported Content-Type");
+			else
+				handle_create(sim, req, inst);
+		} else if (m == EVHTTP_REQ_GET) {
+			handle_list(sim, req, inst, q);
+		} else {
+			amc_error(req, 405, "Method not allowed");
+		}
+		return;
+	}
+	if (!(e = executions_find(sim->execs, inst, id))) {
+		amc_error(req, 404, "Execution with ID %.64s not found", id);
+		return;
+	}
+	if (nseg == 3) {
+		if (strcmp(sub, "downloadUrls") != 0)
+			amc_error(req, 404, "Resource not found");
+		else if (m != EVHTTP_REQ_GET)
+			amc_error(req, 405, "Method not allowed");
+		else
+			handle_download_urls(sim, req, e);
+		return;
+	}
+	if (m == EVHTTP_REQ_GET)
+		reply_exec(sim, req, e, query_flag(q, "includeWorkflow", false));
+	else if (m == EVHTTP_REQ_PUT && !content_type_ok(req))
+		amc_error(req, 415, "Unsupported Content-Type");
+	else if (m == EVHTTP_REQ_PUT || m == EVHTTP_REQ_DELETE)
+		handle_cancel(sim, req, e, m == EVHTTP_REQ_DELETE);
+	else
+		amc_error(req, 405, "Method not allowed");
+}
+
+static void on_request(struct evhttp_request *req, void *arg)
+{
+	Sim *sim = arg;
+	const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
+	const char *path = evhttp_uri_get_path(uri);
+	const char *query = evhttp_uri_get_query(uri);
+	enum evhttp_cmd_type m = evhttp_request_get_command(req);
+	struct evkeyvalq q;
+
+	TAILQ_INIT(&q);
+	if (!path)
+		path = "/";
+	log_debug("%s %s", m == EVHTTP_REQ_GET ? "GET" : m == EVHTTP_REQ_POST ? "POST" :
+		  m == EVHTTP_REQ_PUT ? "PUT" : "other", path);
+	if (query && evhttp_parse_query_str(query, &q) != 0) {
+		amc_error(req, 400, "Malformed query string");
+	} else if (strcmp(path, "/auth/o2/token") == 0) {
+		if (m == EVHTTP_REQ_POST)
+			handle_token(sim, req);
+		else
+			oauth_error(req, 405, "invalid_request", "Use POST");
+	} else if (strncmp(path, "/s3/", 4) == 0) {
+		if (m == EVHTTP_REQ_GET)
+			handle_s3(sim, req, path, query);
+		else
+			s3_reply_error(req, 403, S3_BAD_SIGNATURE, path + 4);
+	} else if (strcmp(path, "/healthz") == 0) {
+		http_reply_json(req, 200, json_pack("{s:s}", "status", "ok"));
+	} else if (strncmp(path, "/amc/reporting/", 15) == 0) {
+		handle_amc(sim, req, path + 15, &q);
+	} else {
+		amc_error(req, 404, "Resource not found");
+	}
+	evhttp_clear_headers(&q);
+}
+
+void routes_install(struct evhttp *http, Sim *sim)
+{
+	evhttp_set_allowed_methods(http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_PUT |
+					 EVHTTP_REQ_DELETE);
+	evhttp_set_max_body_size(http, BODY_MAX);
+	evhttp_set_gencb(http, on_request, sim);
+}
