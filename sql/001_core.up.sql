@@ -135,6 +135,10 @@ BEGIN
 	IF NEW.batch_execution_id IS NULL THEN
 		RETURN NEW;
 	END IF;
+	-- Lock the batch row before counting: concurrent children finishing in parallel
+	-- transactions then count one after another, each with a fresh snapshot (READ
+	-- COMMITTED takes one per statement), so the last one sees every sibling's state.
+	SELECT status INTO cur FROM batch_executions WHERE id = NEW.batch_execution_id FOR UPDATE;
 	SELECT count(*),
 	       count(*) FILTER (WHERE status = 'completed'),
 	       count(*) FILTER (WHERE status = 'failed'),
@@ -142,7 +146,6 @@ BEGIN
 	       count(*) FILTER (WHERE status IN ('running', 'retry_wait', 'completed', 'failed'))
 	  INTO n_total, n_done, n_failed, n_cancelled, n_started
 	  FROM workflow_executions WHERE batch_execution_id = NEW.batch_execution_id;
-	SELECT status INTO cur FROM batch_executions WHERE id = NEW.batch_execution_id FOR UPDATE;
 	IF n_done + n_failed + n_cancelled = n_total THEN
 		IF n_cancelled > 0 OR cur = 'cancelled' THEN next_status := 'cancelled';
 		ELSIF n_done = n_total THEN next_status := 'completed';

@@ -13,6 +13,9 @@
 
 #include "log.h"
 
+/* SQLSTATE of the last failed result seen by pg_ok on this thread (pool threads only). */
+static _Thread_local char last_sqlstate[6];
+
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 2000
 
@@ -145,6 +148,19 @@ static bool ensure_conn(PgPool *p, PGconn **connp, char *err, size_t errlen)
 	return true;
 }
 
+/* A work function that failed half-way leaves its transaction open (or aborted); roll it
+ * back so the next job on this connection starts clean. */
+static void end_open_transaction(PGconn *conn)
+{
+	PGTransactionStatusType ts = PQtransactionStatus(conn);
+
+	if (ts == PQTRANS_INTRANS || ts == PQTRANS_INERROR) {
+		PGresult *r = PQexec(conn, "ROLLBACK");
+
+		PQclear(r);
+	}
+}
+
 /* Runs one job to its end: success, permanent failure, or retry budget spent. */
 static void run_job(PgPool *p, PGconn **connp, PgJob *j)
 {
@@ -154,7 +170,9 @@ static void run_job(PgPool *p, PGconn **connp, PgJob *j)
 	for (;;) {
 		j->err[0] = '\0';
 		if (ensure_conn(p, connp, j->err, sizeof(j->err))) {
+			last_sqlstate[0] = '\0';
 			j->res = j->work(*connp, j->arg, j->err, sizeof(j->err));
+			end_open_transaction(*connp);
 			if (j->res != PG_RETRY) {
 				if (j->res == PG_OK)
 					j->err[0] = '\0';
@@ -406,6 +424,7 @@ bool pg_ok(PGconn *conn, PGresult *r, char *err, size_t errlen)
 	primary = PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY);
 	detail = PQresultErrorField(r, PG_DIAG_MESSAGE_DETAIL);
 	state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+	snprintf(last_sqlstate, sizeof(last_sqlstate), "%s", state ? state : "");
 	if (primary && errlen) {
 		snprintf(err, errlen, "%s%s%s (SQLSTATE %s)", primary, detail ? ": " : "",
 			 detail ? detail : "", state ? state : "?????");
@@ -419,5 +438,11 @@ bool pg_ok(PGconn *conn, PGresult *r, char *err, size_t errlen)
 
 enum PgResult pg_fail_kind(PGconn *conn)
 {
-	return (!conn || PQstatus(conn) != CONNECTION_OK) ? PG_RETRY : PG_FAIL;
+	if (!conn || PQstatus(conn) != CONNECTION_OK)
+		return PG_RETRY;
+	/* A deadlock (40P01) or serialization failure (40001) says nothing about the job:
+	 * rerunning the whole transaction is the documented remedy. */
+	if (strcmp(last_sqlstate, "40P01") == 0 || strcmp(last_sqlstate, "40001") == 0)
+		return PG_RETRY;
+	return PG_FAIL;
 }

@@ -1,0 +1,167 @@
+/* amc_client.c - URLs, headers and bodies of the AMC reporting API (amc-api.md §3-§6), and
+ * the tolerant readers of its answers. Retry policy per call is chosen here (§9). */
+#include "amc_client.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define AMC_GET_TRIES 6
+
+/* Ids go into URL paths: only the characters AMC ids are made of. */
+static bool path_safe(const char *s)
+{
+	if (!s || !*s || strlen(s) > 128)
+		return false;
+	for (; *s; s++)
+		if (!((*s >= 'A' && *s <= 'Z') || (*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') ||
+		      *s == '-' || *s == '_' || *s == '.'))
+			return false;
+	return true;
+}
+
+static struct curl_slist *ads_headers(const AmcTarget *t, bool json_body)
+{
+	struct curl_slist *h = NULL;
+	size_t n = strlen(t->token) + 16;
+	char *bearer = malloc(n);
+	if (!bearer)
+		return NULL;
+	snprintf(bearer, n, "Bearer %s", t->token);
+	bool ok = http_header(&h, "Authorization", bearer) &&
+		  http_header(&h, "Amazon-Advertising-API-ClientId", t->client_id) &&
+		  http_header(&h, "Amazon-Advertising-API-AdvertiserId", t->advertiser_id) &&
+		  http_header(&h, "Amazon-Advertising-API-MarketplaceId", t->marketplace_id) &&
+		  http_header(&h, "Accept", "application/json") &&
+		  (!json_body || http_header(&h, "Content-Type", "application/json"));
+	/* the bearer copy is a secret */
+	memset(bearer, 0, n);
+	free(bearer);
+	if (!ok) {
+		curl_slist_free_all(h);
+		return NULL;
+	}
+	return h;
+}
+
+static bool exec_url(char *buf, size_t n, Worker *w, const AmcTarget *t, const char *amc_id,
+		     const char *suffix)
+{
+	if (!path_safe(t->instance_id) || (amc_id && !path_safe(amc_id)))
+		return false;
+	int len = snprintf(buf, n, "%s/amc/reporting/%s/workflowExecutions%s%s%s",
+			   w->cfg.amc_base_url, t->instance_id, amc_id ? "/" : "", amc_id ? amc_id : "",
+			   suffix);
+	return len > 0 && (size_t)len < n;
+}
+
+static bool amc_send(Worker *w, const AmcTarget *t, const char *method, const char *url,
+		 const char *body, enum HttpRetry retry, int tries, HttpDoneFn done, void *priv)
+{
+	struct curl_slist *h = ads_headers(t, body != NULL);
+	if (!h)
+		return false;
+	HttpReq req = {.method = method, .url = url, .body = body, .headers = h,
+		       .retry = retry, .max_tries = tries};
+	return http_start(w, &req, done, priv);
+}
+
+bool amc_create(Worker *w, const AmcTarget *t, const char *sql, const ParamsWindow *win,
+		const char *timezone, HttpDoneFn done, void *priv)
+{
+	char url[1024];
+	if (!exec_url(url, sizeof url, w, t, NULL, ""))
+		return false;
+	json_t *body = json_pack("{s:{s:s}, s:s, s:s, s:s, s:s, s:s}",
+				 "workflow", "sqlQuery", sql,
+				 "timeWindowType", "EXPLICIT",
+				 "timeWindowStart", win->start,
+				 "timeWindowEnd", win->end,
+				 "timeWindowTimeZone", timezone && *timezone ? timezone : "UTC",
+				 "outputFormat", "CSV");
+	if (!body)
+		return false;
+	char *text = json_dumps(body, JSON_COMPACT);
+	json_decref(body);
+	if (!text)
+		return false;
+	/* A create whose answer was lost may have run: only provably unsent requests repeat. */
+	bool ok = amc_send(w, t, "POST", url, text, HTTP_RETRY_UNSENT, 4, done, priv);
+	free(text);
+	return ok;
+}
+
+bool amc_get_execution(Worker *w, const AmcTarget *t, const char *amc_id, HttpDoneFn done, void *priv)
+{
+	char url[1024];
+	return exec_url(url, sizeof url, w, t, amc_id, "") &&
+	       amc_send(w, t, "GET", url, NULL, HTTP_RETRY_IDEMPOTENT, AMC_GET_TRIES, done, priv);
+}
+
+bool amc_get_download_urls(Worker *w, const AmcTarget *t, const char *amc_id, HttpDoneFn done,
+			   void *priv)
+{
+	char url[1024];
+	return exec_url(url, sizeof url, w, t, amc_id, "/downloadUrls") &&
+	       amc_send(w, t, "GET", url, NULL, HTTP_RETRY_IDEMPOTENT, AMC_GET_TRIES, done, priv);
+}
+
+bool amc_cancel(Worker *w, const AmcTarget *t, const char *amc_id, HttpDoneFn done, void *priv)
+{
+	char url[1024];
+	return exec_url(url, sizeof url, w, t, amc_id, "") &&
+	       amc_send(w, t, "PUT", url, "{\"status\":\"CANCELLED\"}", HTTP_RETRY_IDEMPOTENT,
+		    AMC_GET_TRIES, done, priv);
+}
+
+bool amc_download(Worker *w, const char *url, HttpSinkFn sink, void *sink_priv, HttpDoneFn done,
+		  void *priv)
+{
+	/* pre-signed: the signature is in the query string, no Ads headers. One attempt: the
+	 * caller restarts the whole download (the sink already holds a partial file). */
+	HttpReq req = {.method = "GET", .url = url, .retry = HTTP_RETRY_NONE, .max_tries = 1,
+		       .sink = sink, .sink_priv = sink_priv};
+	return http_start(w, &req, done, priv);
+}
+
+json_t *amc_execution_object(json_t *doc)
+{
+	if (!json_is_object(doc))
+		return NULL;
+	json_t *inner = json_object_get(doc, "workflowExecution");
+	if (json_is_object(inner))
+		return inner;
+	return doc;
+}
+
+void amc_error_text(const HttpResult *res, char *buf, size_t n)
+{
+	if (res->rc != CURLE_OK) {
+		snprintf(buf, n, "%s", res->error);
+		return;
+	}
+	json_t *doc = json_loadb(res->body, res->len, 0, NULL);
+	const char *s = NULL;
+	if (json_is_object(doc)) {
+		s = json_string_value(json_object_get(doc, "details"));
+		if (!s)
+			s = json_string_value(json_object_get(doc, "message"));
+	}
+	if (s)
+		snprintf(buf, n, "%s", s);
+	else
+		snprintf(buf, n, "HTTP %ld: %.200s", res->status, res->body);
+	json_decref(doc);
+}
+
+const char *amc_failure_reason(json_t *exec)
+{
+	static const char *const keys[] = {"statusReason", "errorReason", "failureReason",
+					   "message", "details"};
+	for (size_t i = 0; i < ARRAY_LEN(keys); i++) {
+		const char *s = json_string_value(json_object_get(exec, keys[i]));
+		if (s && *s)
+			return s;
+	}
+	return "";
+}

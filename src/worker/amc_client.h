@@ -1,0 +1,43 @@
+/* amc_client.h - the AMC reporting API calls the worker makes (create, status, download URLs,
+ * cancel, result file download), built on http.c; plus tolerant parsing of AMC answers. */
+#ifndef AMCB_AMC_CLIENT_H
+#define AMCB_AMC_CLIENT_H
+
+#include <jansson.h>
+
+#include "http.h"
+#include "params.h"
+
+/* Who is calling on which instance. All borrowed for the duration of the call only. */
+typedef struct AmcTarget {
+	const char *token;		/* LWA access token */
+	const char *client_id;		/* Amazon-Advertising-API-ClientId */
+	const char *advertiser_id;
+	const char *marketplace_id;
+	const char *instance_id;	/* AMC short id */
+} AmcTarget;
+
+/* POST workflowExecutions (ad-hoc). Never re-sent unless the request surely did not run. */
+MUST_CHECK bool amc_create(Worker *w, const AmcTarget *t, const char *sql, const ParamsWindow *win,
+			   const char *timezone, HttpDoneFn done, void *priv);
+/* GET workflowExecutions/{id}; GET .../downloadUrls; PUT {"status":"CANCELLED"} (retried). */
+MUST_CHECK bool amc_get_execution(Worker *w, const AmcTarget *t, const char *amc_id,
+				  HttpDoneFn done, void *priv);
+MUST_CHECK bool amc_get_download_urls(Worker *w, const AmcTarget *t, const char *amc_id,
+				      HttpDoneFn done, void *priv);
+MUST_CHECK bool amc_cancel(Worker *w, const AmcTarget *t, const char *amc_id,
+			   HttpDoneFn done, void *priv);
+/* GET a pre-signed result URL (no Ads headers) into sink. */
+MUST_CHECK bool amc_download(Worker *w, const char *url, HttpSinkFn sink, void *sink_priv,
+			     HttpDoneFn done, void *priv);
+
+/* The execution object of a create/status answer (flat, or wrapped in
+ * {"workflowExecution":{...}}); borrowed from doc. NULL if neither. */
+json_t *amc_execution_object(json_t *doc);
+/* Error text of a failed answer: details, then message, then the raw body (truncated). */
+void amc_error_text(const HttpResult *res, char *buf, size_t n);
+/* Failure reason of a FAILED execution: statusReason, errorReason, failureReason, message,
+ * details; "" if none. Borrowed from exec. */
+const char *amc_failure_reason(json_t *exec);
+
+#endif

@@ -1,0 +1,94 @@
+/* claim.c - the claim loop: while there are free slots, the claim script moves queued refs
+ * to this worker's processing list; an empty queue is polled again on a short timer. */
+#include "worker.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "job.h"
+#include "keys.h"
+#include "log.h"
+
+#define CLAIM_IDLE_MS 200
+#define CLAIM_DOWN_MS 1000
+
+static void claim_later(Worker *w, int ms)
+{
+	struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+	evtimer_add(w->claim_timer, &tv);
+}
+
+static void on_claimed(RConn *c, redisReply *reply, void *priv)
+{
+	Worker *w = priv;
+	w->claiming = false;
+	if (w->exiting)
+		return;
+	if (!reply) {
+		claim_later(w, CLAIM_DOWN_MS);	/* Redis away: rconn reconnects meanwhile */
+		return;
+	}
+	if (reply->type == REDIS_REPLY_ERROR || reply->type != REDIS_REPLY_ARRAY) {
+		log_error("claim failed: %s", reply->type == REDIS_REPLY_ERROR ? reply->str : "unexpected reply");
+		claim_later(w, CLAIM_DOWN_MS);
+		return;
+	}
+	size_t got = reply->elements;
+	/* Create every job first, then start them: a start may end a job at once. */
+	Job *fresh[reply->elements ? reply->elements : 1];
+	size_t n = 0;
+	for (size_t i = 0; i < got; i++) {
+		Job *job = job_new(w, reply->element[i]);
+		if (job)
+			fresh[n++] = job;
+	}
+	if (got)
+		log_debug("claimed %zu job(s), %d in flight", got, w->inflight);
+	for (size_t i = 0; i < n; i++)
+		job_start(fresh[i]);
+	if (got > 0)
+		claim_kick(w);
+	else
+		claim_later(w, CLAIM_IDLE_MS);
+}
+
+void claim_kick(Worker *w)
+{
+	if (w->claiming || w->stopping || w->exiting)
+		return;
+	int free_slots = w->cfg.worker_inflight - w->inflight;
+	if (free_slots <= 0)
+		return;		/* worker_job_done kicks again */
+	if (!rconn_is_ready(w->redis)) {
+		claim_later(w, CLAIM_DOWN_MS);
+		return;
+	}
+	char queue[KEYS_MAX], jobs[KEYS_MAX], events[KEYS_MAX], now[32], max[16];
+	if (!keys_queue(queue, sizeof queue, w->prefix) ||
+	    !keys_worker_jobs(jobs, sizeof jobs, w->prefix, w->id) ||
+	    !keys_events(events, sizeof events, w->prefix)) {
+		log_error("key names too long (prefix or worker id)");
+		return;
+	}
+	snprintf(now, sizeof now, "%lld", (long long)worker_now_ms());
+	snprintf(max, sizeof max, "%d", free_slots < w->cfg.claim_batch ? free_slots : w->cfg.claim_batch);
+	const char *keys[3] = {queue, jobs, events};
+	const char *args[4] = {w->id, now, max, w->prefix};
+	evtimer_del(w->claim_timer);
+	w->claiming = true;
+	if (!rconn_script(w->redis, LUA_SCRIPT_CLAIM, 3, keys, 4, args, on_claimed, w)) {
+		w->claiming = false;
+		claim_later(w, CLAIM_DOWN_MS);
+	}
+}
+
+static void on_claim_timer(evutil_socket_t fd, short what, void *arg)
+{
+	claim_kick(arg);
+}
+
+bool claim_init(Worker *w)
+{
+	w->claim_timer = evtimer_new(w->base, on_claim_timer, w);
+	return w->claim_timer != NULL;
+}

@@ -1,0 +1,295 @@
+/* http.c - worker HTTP transfers: builds the easy handle, collects the body (capped) or feeds
+ * a sink, and repeats transient failures on a timer. One Http owns everything of a transfer. */
+#include "http.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "ids.h"
+#include "log.h"
+
+#define HTTP_BODY_MAX (16u << 20)	/* AMC JSON answers are small; CSVs go to a sink */
+#define HTTP_BACKOFF_BASE_MS 1000
+#define HTTP_BACKOFF_CAP_MS 60000
+
+struct Http {
+	Worker *w;
+	Http *prev, *next;		/* in w->transfers */
+	CURL *easy;			/* NULL between attempts */
+	bool in_multi;
+	char *method, *url, *body;
+	struct curl_slist *headers;
+	enum HttpRetry retry;
+	int max_tries, tries;
+	HttpSinkFn sink;
+	void *sink_priv;
+	bool sink_failed;
+	char *resp;
+	size_t resp_len, resp_cap;
+	bool too_big;
+	long retry_after_s;		/* from a Retry-After header, -1 if none */
+	char errbuf[CURL_ERROR_SIZE];
+	struct event *timer;
+	HttpDoneFn done;
+	void *priv;
+};
+
+static void http_free(Http *h)
+{
+	Worker *w = h->w;
+	if (h->prev)
+		h->prev->next = h->next;
+	else if (w->transfers == h)
+		w->transfers = h->next;
+	if (h->next)
+		h->next->prev = h->prev;
+	if (h->easy) {
+		if (h->in_multi && !w->exiting)
+			curlev_remove(w->curl, h->easy);
+		curl_easy_cleanup(h->easy);
+	}
+	if (h->timer)
+		event_free(h->timer);
+	curl_slist_free_all(h->headers);
+	free(h->method);
+	free(h->url);
+	free(h->body);
+	free(h->resp);
+	free(h);
+}
+
+void http_free_all(Worker *w)
+{
+	while (w->transfers)
+		http_free(w->transfers);
+}
+
+bool http_header(struct curl_slist **list, const char *name, const char *value)
+{
+	size_t n = strlen(name) + strlen(value) + 3;
+	char *line = malloc(n);
+	if (!line)
+		return false;
+	snprintf(line, n, "%s: %s", name, value);
+	struct curl_slist *l = curl_slist_append(*list, line);
+	free(line);
+	if (!l)
+		return false;
+	*list = l;
+	return true;
+}
+
+static size_t on_write(char *data, size_t size, size_t nmemb, void *arg)
+{
+	Http *h = arg;
+	size_t n = size * nmemb;
+	if (h->sink) {
+		if (!h->sink(data, n, h->sink_priv)) {
+			h->sink_failed = true;
+			return 0;	/* aborts with CURLE_WRITE_ERROR */
+		}
+		return n;
+	}
+	if (h->resp_len + n + 1 > HTTP_BODY_MAX) {
+		h->too_big = true;
+		return 0;
+	}
+	if (h->resp_len + n + 1 > h->resp_cap) {
+		size_t cap = h->resp_cap ? h->resp_cap : 4096;
+		while (cap < h->resp_len + n + 1)
+			cap *= 2;
+		char *p = realloc(h->resp, cap);
+		if (!p)
+			return 0;
+		h->resp = p;
+		h->resp_cap = cap;
+	}
+	memcpy(h->resp + h->resp_len, data, n);
+	h->resp_len += n;
+	h->resp[h->resp_len] = '\0';
+	return n;
+}
+
+static size_t on_header(char *data, size_t size, size_t nmemb, void *arg)
+{
+	Http *h = arg;
+	size_t n = size * nmemb;
+	static const char name[] = "retry-after:";
+	if (n > sizeof name - 1 && strncasecmp(data, name, sizeof name - 1) == 0) {
+		/* delta-seconds only; an HTTP-date falls back to our own backoff */
+		char tmp[32];
+		size_t len = n - (sizeof name - 1) < sizeof tmp - 1 ? n - (sizeof name - 1) : sizeof tmp - 1;
+		memcpy(tmp, data + sizeof name - 1, len);
+		tmp[len] = '\0';
+		char *end;
+		long v = strtol(tmp, &end, 10);
+		if (end != tmp && v >= 0)
+			h->retry_after_s = v;
+	}
+	return n;
+}
+
+static void on_done(CURL *easy, CURLcode rc, void *priv);
+
+/* Only http(s): a URL from AMC (download links) must not reach file:// or other schemes. */
+static bool set_protocols(CURL *e)
+{
+#if LIBCURL_VERSION_NUM >= 0x075500
+	return curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https") == CURLE_OK &&
+	       curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https") == CURLE_OK;
+#else
+	return curl_easy_setopt(e, CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS)) == CURLE_OK;
+#endif
+}
+
+static bool attempt(Http *h)
+{
+	Worker *w = h->w;
+	h->tries++;
+	h->resp_len = 0;
+	if (h->resp)
+		h->resp[0] = '\0';
+	h->too_big = false;
+	h->retry_after_s = -1;
+	h->errbuf[0] = '\0';
+	if (!(h->easy = curl_easy_init()))
+		return false;
+	CURL *e = h->easy;
+	bool ok = curl_easy_setopt(e, CURLOPT_URL, h->url) == CURLE_OK &&
+		  curl_easy_setopt(e, CURLOPT_HTTPHEADER, h->headers) == CURLE_OK &&
+		  curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_write) == CURLE_OK &&
+		  curl_easy_setopt(e, CURLOPT_WRITEDATA, h) == CURLE_OK &&
+		  curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header) == CURLE_OK &&
+		  curl_easy_setopt(e, CURLOPT_HEADERDATA, h) == CURLE_OK &&
+		  curl_easy_setopt(e, CURLOPT_ERRORBUFFER, h->errbuf) == CURLE_OK &&
+		  curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L) == CURLE_OK &&
+		  curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)w->cfg.http_timeout_ms) == CURLE_OK &&
+		  curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, 10000L) == CURLE_OK &&
+		  set_protocols(e) &&
+		  curl_easy_setopt(e, CURLOPT_USERAGENT, "amcbatch-worker/" PACKAGE_VERSION) == CURLE_OK;
+	if (ok && strcmp(h->method, "GET") != 0) {
+		ok = curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, h->method) == CURLE_OK;
+		if (ok && h->body)
+			ok = curl_easy_setopt(e, CURLOPT_POSTFIELDS, h->body) == CURLE_OK;
+		else if (ok && strcmp(h->method, "POST") == 0)
+			ok = curl_easy_setopt(e, CURLOPT_POSTFIELDS, "") == CURLE_OK;
+	}
+	if (!ok || !curlev_add(w->curl, e, on_done, h)) {
+		curl_easy_cleanup(e);
+		h->easy = NULL;
+		return false;
+	}
+	h->in_multi = true;
+	return true;
+}
+
+static void finish(Http *h, CURLcode rc, long status)
+{
+	HttpResult res = {
+		.rc = rc,
+		.status = status,
+		.body = h->resp ? h->resp : "",
+		.len = h->resp_len,
+		.error = rc == CURLE_OK ? "" : (h->errbuf[0] ? h->errbuf : curl_easy_strerror(rc)),
+	};
+	if (h->too_big)
+		res.error = "response body too large";
+	h->done(h->w, &res, h->priv);
+	http_free(h);
+}
+
+static void on_timer(evutil_socket_t fd, short what, void *arg)
+{
+	Http *h = arg;
+	if (!attempt(h))
+		finish(h, CURLE_FAILED_INIT, 0);
+}
+
+/* Whether this outcome may be repeated, by the request's retry class. */
+static bool retryable(const Http *h, CURLcode rc, long status)
+{
+	if (h->tries >= h->max_tries || h->sink_failed || h->too_big)
+		return false;
+	switch (h->retry) {
+	case HTTP_RETRY_IDEMPOTENT:
+		return rc != CURLE_OK || status == 429 || status >= 500;
+	case HTTP_RETRY_UNSENT:
+		return (rc == CURLE_OK && status == 429) || rc == CURLE_COULDNT_CONNECT ||
+		       rc == CURLE_COULDNT_RESOLVE_HOST;
+	case HTTP_RETRY_NONE:
+	default:
+		return false;
+	}
+}
+
+static int backoff_ms(const Http *h)
+{
+	if (h->retry_after_s >= 0)
+		return (int)(h->retry_after_s > 300 ? 300000 : h->retry_after_s * 1000) + 100;
+	int ms = HTTP_BACKOFF_BASE_MS << (h->tries - 1 < 6 ? h->tries - 1 : 6);
+	if (ms > HTTP_BACKOFF_CAP_MS)
+		ms = HTTP_BACKOFF_CAP_MS;
+	unsigned r = 0;
+	if (!ids_random(&r, sizeof r))
+		r = 0;
+	return ms / 2 + (int)(r % (unsigned)(ms / 2 + 1));	/* "equal jitter" */
+}
+
+static void on_done(CURL *easy, CURLcode rc, void *priv)
+{
+	Http *h = priv;
+	long status = 0;
+	h->in_multi = false;
+	if (rc == CURLE_OK)
+		curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
+	curl_easy_cleanup(easy);
+	h->easy = NULL;
+	if (h->w->exiting) {
+		http_free(h);
+		return;
+	}
+	if (retryable(h, rc, status)) {
+		int ms = backoff_ms(h);
+		/* the query string of a pre-signed URL is a credential: not logged */
+		log_warn("%s %.*s: %s, retry %d/%d in %d ms", h->method,
+			 (int)strcspn(h->url, "?"), h->url,
+			 rc != CURLE_OK ? curl_easy_strerror(rc) : "HTTP error",
+			 h->tries, h->max_tries - 1, ms);
+		if (status)
+			log_debug("status was %ld", status);
+		struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+		evtimer_add(h->timer, &tv);
+		return;
+	}
+	finish(h, rc, status);
+}
+
+bool http_start(Worker *w, const HttpReq *req, HttpDoneFn done, void *priv)
+{
+	Http *h = calloc(1, sizeof *h);
+	if (!h) {
+		curl_slist_free_all(req->headers);
+		return false;
+	}
+	h->w = w;
+	h->headers = req->headers;
+	h->retry = req->retry;
+	h->max_tries = req->max_tries > 0 ? req->max_tries : 1;
+	h->sink = req->sink;
+	h->sink_priv = req->sink_priv;
+	h->done = done;
+	h->priv = priv;
+	h->next = w->transfers;
+	if (w->transfers)
+		w->transfers->prev = h;
+	w->transfers = h;
+	if (!(h->method = strdup(req->method)) || !(h->url = strdup(req->url)) ||
+	    (req->body && !(h->body = strdup(req->body))) ||
+	    !(h->timer = evtimer_new(w->base, on_timer, h)) || !attempt(h)) {
+		http_free(h);
+		return false;
+	}
+	return true;
+}

@@ -1,0 +1,49 @@
+/* http.h - one HTTP exchange of the worker on curl_ev, with bounded retries (backoff with
+ * jitter, Retry-After on 429) for requests that are safe to repeat. No AMC knowledge here. */
+#ifndef AMCB_HTTP_H
+#define AMCB_HTTP_H
+
+#include <curl/curl.h>
+
+#include "worker.h"
+
+typedef struct HttpResult {
+	CURLcode rc;		/* CURLE_OK when a response arrived */
+	long status;		/* HTTP status, 0 if none */
+	const char *body;	/* NUL-terminated response body ("" with a sink), borrowed */
+	size_t len;
+	const char *error;	/* curl's error text when rc != CURLE_OK, else "" */
+} HttpResult;
+
+/* Called once, on the loop thread. res is borrowed. Not called when w->exiting. */
+typedef void (*HttpDoneFn)(Worker *w, const HttpResult *res, void *priv);
+/* Receives the body instead of memory; returns false to abort the transfer. */
+typedef bool (*HttpSinkFn)(const char *data, size_t n, void *priv);
+
+enum HttpRetry {
+	HTTP_RETRY_NONE,	/* one attempt */
+	HTTP_RETRY_IDEMPOTENT,	/* GET/PUT: 5xx, 429, network errors */
+	HTTP_RETRY_UNSENT,	/* POST: only when the request surely did not run (429, no connection) */
+};
+
+typedef struct HttpReq {
+	const char *method;		/* GET, POST, PUT */
+	const char *url;
+	const char *body;		/* NULL: none; copied */
+	struct curl_slist *headers;	/* taken (freed by http), may be NULL */
+	enum HttpRetry retry;
+	int max_tries;			/* attempts in total, >= 1 */
+	HttpSinkFn sink;		/* NULL: collect the body in memory */
+	void *sink_priv;
+} HttpReq;
+
+/* Starts the exchange; false (headers freed, done not called) if it could not start. */
+MUST_CHECK bool http_start(Worker *w, const HttpReq *req, HttpDoneFn done, void *priv);
+
+/* At shutdown, after curlev_free: frees every transfer without calling done. */
+void http_free_all(Worker *w);
+
+/* Appends "Name: value" to a header list; false if out of memory (list kept). */
+MUST_CHECK bool http_header(struct curl_slist **list, const char *name, const char *value);
+
+#endif

@@ -1,0 +1,114 @@
+/* janitor.c - keeps this worker's lease alive (heartbeat script every heartbeat_ms) and,
+ * once per lease_ms across the cluster (SET NX PX lock), requeues the jobs of dead workers. */
+#include "worker.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "keys.h"
+#include "log.h"
+
+#define RECLAIM_MAX_WORKERS "100"
+
+static void arm(struct event *ev, int ms)
+{
+	struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+	evtimer_add(ev, &tv);
+}
+
+static void on_heartbeat(RConn *c, redisReply *reply, void *priv)
+{
+	Worker *w = priv;
+	if (w->exiting)
+		return;
+	if (!reply)
+		log_warn("heartbeat not delivered (redis: %s)", rconn_errstr(w->redis));
+	else if (reply->type == REDIS_REPLY_ERROR)
+		log_error("heartbeat failed: %s", reply->str);
+}
+
+void janitor_beat(Worker *w)
+{
+	char lease[KEYS_MAX], workers[KEYS_MAX], now[32], ms[16];
+	if (!keys_worker_lease(lease, sizeof lease, w->prefix, w->id) ||
+	    !keys_workers(workers, sizeof workers, w->prefix))
+		return;
+	snprintf(now, sizeof now, "%lld", (long long)worker_now_ms());
+	snprintf(ms, sizeof ms, "%d", w->cfg.lease_ms);
+	const char *keys[2] = {lease, workers};
+	const char *args[3] = {w->id, now, ms};
+	/* not retried: the next beat comes soon; a missed one only shortens the lease */
+	if (!rconn_script(w->redis, LUA_SCRIPT_HEARTBEAT, 2, keys, 3, args, on_heartbeat, w))
+		log_debug("heartbeat skipped: redis not ready");
+}
+
+static void on_heartbeat_timer(evutil_socket_t fd, short what, void *arg)
+{
+	Worker *w = arg;
+	janitor_beat(w);
+	arm(w->heartbeat_timer, w->cfg.heartbeat_ms);
+}
+
+static void on_reclaimed(RConn *c, redisReply *reply, void *priv)
+{
+	Worker *w = priv;
+	if (w->exiting || !reply)
+		return;
+	if (reply->type == REDIS_REPLY_ERROR)
+		log_error("reclaim failed: %s", reply->str);
+	else if (reply->type == REDIS_REPLY_INTEGER && reply->integer > 0)
+		log_info("reclaimed %lld job(s) of dead workers", reply->integer);
+}
+
+static void on_lock(RConn *c, redisReply *reply, void *priv)
+{
+	Worker *w = priv;
+	if (w->exiting || !reply || reply->type != REDIS_REPLY_STATUS)
+		return;		/* nil: another worker sweeps this interval */
+	char workers[KEYS_MAX], queue[KEYS_MAX], events[KEYS_MAX], now[32];
+	if (!keys_workers(workers, sizeof workers, w->prefix) ||
+	    !keys_queue(queue, sizeof queue, w->prefix) ||
+	    !keys_events(events, sizeof events, w->prefix))
+		return;
+	snprintf(now, sizeof now, "%lld", (long long)worker_now_ms());
+	const char *keys[3] = {workers, queue, events};
+	const char *args[3] = {now, w->prefix, RECLAIM_MAX_WORKERS};
+	if (!rconn_script(w->redis, LUA_SCRIPT_RECLAIM, 3, keys, 3, args, on_reclaimed, w))
+		log_debug("reclaim skipped: redis not ready");
+}
+
+static void on_janitor_timer(evutil_socket_t fd, short what, void *arg)
+{
+	Worker *w = arg;
+	char lock[KEYS_MAX], ms[16];
+	arm(w->janitor_timer, w->cfg.lease_ms);
+	if (!keys_janitor_lock(lock, sizeof lock, w->prefix))
+		return;
+	snprintf(ms, sizeof ms, "%d", w->cfg.lease_ms);
+	const char *argv[6] = {"SET", lock, w->id, "NX", "PX", ms};
+	size_t lens[6];
+	for (int i = 0; i < 6; i++)
+		lens[i] = strlen(argv[i]);
+	if (!rconn_command(w->redis, on_lock, w, 6, argv, lens))
+		log_debug("janitor skipped: redis not ready");
+}
+
+/* Beat at once when (re)connected, so a fresh worker is visible before it claims. */
+bool janitor_init(Worker *w)
+{
+	w->heartbeat_timer = evtimer_new(w->base, on_heartbeat_timer, w);
+	w->janitor_timer = evtimer_new(w->base, on_janitor_timer, w);
+	if (!w->heartbeat_timer || !w->janitor_timer)
+		return false;
+	arm(w->heartbeat_timer, 0);
+	arm(w->janitor_timer, w->cfg.lease_ms);
+	return true;
+}
+
+void janitor_stop(Worker *w)
+{
+	if (w->heartbeat_timer)
+		evtimer_del(w->heartbeat_timer);
+	if (w->janitor_timer)
+		evtimer_del(w->janitor_timer);
+}

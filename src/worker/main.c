@@ -1,0 +1,258 @@
+/* main.c - amcbatch-worker: set-up in order (config, log, event base, Redis, PostgreSQL
+ * pool, curl multi, timers, signals), the loop, and an orderly shutdown on SIGTERM/SIGINT.
+ * The per-execution work lives in job.c/poller.c; this file only wires and stops. */
+#include "worker.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+#include <event2/thread.h>
+
+#include "http.h"
+#include "job.h"
+#include "keys.h"
+#include "log.h"
+#include "token.h"
+
+#define GRACE_MS 10000		/* in-flight jobs get this long after SIGTERM */
+#define LEASE_RELEASE_MS 1000	/* wait for the lease DEL before exiting anyway */
+
+int64_t worker_now_ms(void)
+{
+	struct timeval tv;
+	gettimeofday(&tv, NULL);
+	return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+}
+
+static void arm(struct event *ev, int ms)
+{
+	struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+	evtimer_add(ev, &tv);
+}
+
+static void on_lease_released(RConn *c, redisReply *reply, void *priv)
+{
+	Worker *w = priv;
+	if (!w->exiting)
+		event_base_loopexit(w->base, NULL);
+}
+
+static void on_exit_timer(evutil_socket_t fd, short what, void *arg)
+{
+	Worker *w = arg;
+	event_base_loopexit(w->base, NULL);
+}
+
+/* Leave the loop. Jobs still in flight stay in our processing list; dropping the lease lets
+ * the janitor of another worker requeue them now instead of after lease_ms. */
+static void begin_exit(Worker *w)
+{
+	char lease[KEYS_MAX];
+	if (w->leaving)
+		return;
+	w->leaving = true;
+	w->stopping = true;
+	janitor_stop(w);
+	evtimer_del(w->claim_timer);
+	evtimer_del(w->grace_timer);
+	if (w->inflight > 0)
+		log_warn("exiting with %d execution(s) in flight; they will be reclaimed", w->inflight);
+	if (keys_worker_lease(lease, sizeof lease, w->prefix, w->id) &&
+	    rconn_commandf(w->redis, on_lease_released, w, "DEL %s", lease)) {
+		arm(w->exit_timer, LEASE_RELEASE_MS);
+		return;
+	}
+	event_base_loopexit(w->base, NULL);
+}
+
+static void on_grace_timer(evutil_socket_t fd, short what, void *arg)
+{
+	begin_exit(arg);
+}
+
+static void on_signal(evutil_socket_t sig, short what, void *arg)
+{
+	Worker *w = arg;
+	if (w->stopping) {
+		log_info("second signal: exiting now");
+		if (w->leaving)
+			event_base_loopexit(w->base, NULL);
+		else
+			begin_exit(w);	/* still drops the lease so others reclaim at once */
+		return;
+	}
+	log_info("signal %d: no more claims; %d execution(s) in flight", (int)sig, w->inflight);
+	w->stopping = true;
+	evtimer_del(w->claim_timer);
+	if (w->inflight == 0) {
+		begin_exit(w);
+		return;
+	}
+	arm(w->grace_timer, GRACE_MS);
+}
+
+void worker_job_done(Worker *w)
+{
+	if (w->stopping) {
+		if (w->inflight == 0)
+			begin_exit(w);
+		return;
+	}
+	claim_kick(w);
+}
+
+static void on_lease_dropped(RConn *c, redisReply *reply, void *priv)
+{
+	/* nothing to do: the reclaim queued right behind it reports */
+}
+
+static void on_startup_reclaim(RConn *c, redisReply *reply, void *priv)
+{
+	if (reply && reply->type == REDIS_REPLY_INTEGER && reply->integer > 0)
+		log_info("requeued %lld job(s) left by an earlier run or by dead workers", reply->integer);
+	else if (reply && reply->type == REDIS_REPLY_ERROR)
+		log_error("start-up reclaim failed: %s", reply->str);
+}
+
+/* A worker restarted under the same worker_id finds its old processing list; its new
+ * heartbeat would keep those refs leased forever. So on the first connect only (never on a
+ * reconnect: the jobs in memory are live) drop our lease and let reclaim requeue them. */
+static void startup_reclaim(Worker *w)
+{
+	char lease[KEYS_MAX], workers[KEYS_MAX], queue[KEYS_MAX], events[KEYS_MAX], now[32];
+	if (!keys_worker_lease(lease, sizeof lease, w->prefix, w->id) ||
+	    !keys_workers(workers, sizeof workers, w->prefix) ||
+	    !keys_queue(queue, sizeof queue, w->prefix) || !keys_events(events, sizeof events, w->prefix))
+		return;
+	snprintf(now, sizeof now, "%lld", (long long)worker_now_ms());
+	const char *keys[3] = {workers, queue, events};
+	const char *args[3] = {now, w->prefix, "100"};
+	if (!rconn_commandf(w->redis, on_lease_dropped, w, "DEL %s", lease) ||
+	    !rconn_script(w->redis, LUA_SCRIPT_RECLAIM, 3, keys, 3, args, on_startup_reclaim, w))
+		log_warn("start-up reclaim not sent");
+}
+
+static void on_redis_ready(RConn *c, void *priv)
+{
+	Worker *w = priv;
+	log_info("redis ready");
+	if (!w->connected_once) {
+		w->connected_once = true;
+		startup_reclaim(w);
+	}
+	/* one connection keeps order: the lease exists before the claim runs */
+	janitor_beat(w);
+	claim_kick(w);
+}
+
+static void usage(void)
+{
+	fprintf(stderr, "usage: amcbatch-worker [-c config-file]\n"
+			"Configuration: defaults, then the file, then AMCBATCH_<KEY> environment variables.\n");
+}
+
+/* The spool directory must exist before the first download (created if missing). */
+static bool spool_ready(const char *dir)
+{
+	struct stat st;
+	if (stat(dir, &st) == 0)
+		return S_ISDIR(st.st_mode) && access(dir, W_OK) == 0;
+	return mkdir(dir, 0700) == 0;
+}
+
+int main(int argc, char **argv)
+{
+	Worker w;
+	char err[256];
+	const char *conf = NULL;
+	int opt;
+
+	memset(&w, 0, sizeof w);
+	while ((opt = getopt(argc, argv, "c:h")) != -1) {
+		switch (opt) {
+		case 'c':
+			conf = optarg;
+			break;
+		default:
+			usage();
+			return opt == 'h' ? 0 : 2;
+		}
+	}
+	signal(SIGPIPE, SIG_IGN);
+	if (!config_load(&w.cfg, conf, err, sizeof err)) {
+		fprintf(stderr, "amcbatch-worker: %s\n", err);
+		return 2;
+	}
+	log_init("amcbatch-worker", log_level_parse(w.cfg.log_level));
+	w.prefix = w.cfg.redis_prefix;
+	if (w.cfg.worker_id && *w.cfg.worker_id) {
+		snprintf(w.id, sizeof w.id, "%s", w.cfg.worker_id);
+	} else {
+		char host[64];
+		if (gethostname(host, sizeof host) != 0)
+			snprintf(host, sizeof host, "worker");
+		host[sizeof host - 1] = '\0';
+		snprintf(w.id, sizeof w.id, "%s-%ld", host, (long)getpid());
+	}
+	const char *spool = w.cfg.spool_dir && *w.cfg.spool_dir ? w.cfg.spool_dir : "/tmp";
+	if (!spool_ready(spool)) {
+		log_error("spool_dir %s is not a writable directory: %s", spool, strerror(errno));
+		return 1;
+	}
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+		log_error("curl_global_init failed");
+		return 1;
+	}
+	/* pgpool completes jobs from its threads into this base */
+	if (evthread_use_pthreads() != 0 || !(w.base = event_base_new())) {
+		log_error("cannot create the event base");
+		return 1;
+	}
+	w.redis = rconn_new(w.base, w.cfg.redis_url);
+	w.pg = pgpool_new(w.base, w.cfg.database_url, w.cfg.pg_threads);
+	w.curl = curlev_new(w.base);
+	w.tokens = token_cache_new();
+	w.grace_timer = evtimer_new(w.base, on_grace_timer, &w);
+	w.exit_timer = evtimer_new(w.base, on_exit_timer, &w);
+	w.sigterm_ev = evsignal_new(w.base, SIGTERM, on_signal, &w);
+	w.sigint_ev = evsignal_new(w.base, SIGINT, on_signal, &w);
+	if (!w.redis || !w.pg || !w.curl || !w.tokens || !w.grace_timer || !w.exit_timer || !w.sigterm_ev ||
+	    !w.sigint_ev || !claim_init(&w) || !janitor_init(&w) ||
+	    evsignal_add(w.sigterm_ev, NULL) != 0 || evsignal_add(w.sigint_ev, NULL) != 0) {
+		log_error("start-up failed (redis_url, database_url or out of memory)");
+		return 1;
+	}
+	rconn_set_ready_cb(w.redis, on_redis_ready, &w);
+	log_info("worker %s: redis %s, amc %s, up to %d executions in flight", w.id,
+		 w.cfg.redis_url, w.cfg.amc_base_url, w.cfg.worker_inflight);
+
+	event_base_dispatch(w.base);
+
+	/* Teardown: callbacks that still fire only free their own state. */
+	w.exiting = true;
+	curlev_free(w.curl);
+	http_free_all(&w);
+	rconn_free(w.redis);
+	pgpool_free(w.pg);
+	job_free_all(&w);
+	token_cache_free(w.tokens);
+	event_free(w.claim_timer);
+	event_free(w.heartbeat_timer);
+	event_free(w.janitor_timer);
+	event_free(w.grace_timer);
+	event_free(w.exit_timer);
+	event_free(w.sigterm_ev);
+	event_free(w.sigint_ev);
+	event_base_free(w.base);
+	curl_global_cleanup();
+	log_info("worker %s stopped", w.id);
+	config_cleanup(&w.cfg);
+	return 0;
+}

@@ -1,0 +1,301 @@
+/* poller.c - from a submitted AMC execution to a complete spool file: status polls with
+ * backoff (cancel check and timeout at each), downloadUrls, and every result file appended
+ * to one CSV that keeps only the first file's header. Archiving is job.c's. */
+#include "job.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "amc_client.h"
+#include "csv.h"
+#include "log.h"
+#include "token.h"
+
+#define POLL_NOT_FOUND_MAX 4		/* AMC may not know a fresh execution for a few seconds */
+#define DOWNLOAD_TRIES 3
+
+static void poll_now(Job *job);
+static void fetch_urls(Job *job);
+
+static void schedule(Job *job)
+{
+	job_after(job, job->poll_ms, poll_now);
+}
+
+static void backoff(Job *job)
+{
+	job->poll_ms = job->poll_ms + job->poll_ms / 2;
+	if (job->poll_ms > job->w->cfg.poll_max_ms)
+		job->poll_ms = job->w->cfg.poll_max_ms;
+	schedule(job);
+}
+
+static void after_polling_phase(Job *job)
+{
+	job->step = JOB_POLLING;
+	job->poll_ms = job->w->cfg.poll_initial_ms;
+	schedule(job);
+}
+
+void poller_start(Job *job)
+{
+	job_set_phase(job, "polling", after_polling_phase);
+}
+
+void poller_cleanup(Job *job)
+{
+	if (job->spool) {
+		fclose(job->spool);
+		job->spool = NULL;
+	}
+	if (job->spool_path[0]) {
+		if (unlink(job->spool_path) != 0 && errno != ENOENT)
+			elog_warn(job->batch_id, job->exec_id, "cannot remove %s: %s", job->spool_path,
+				  strerror(errno));
+		job->spool_path[0] = '\0';
+	}
+}
+
+/* ---- download ---- */
+
+/* Appends one result file's bytes to the spool. Files after the first lose their header
+ * record (csv_header_skip). */
+static bool sink(const char *data, size_t n, void *priv)
+{
+	Job *job = priv;
+	if (!job->file_started) {
+		job->file_started = true;
+		if (n >= 2 && (unsigned char)data[0] == 0x1f && (unsigned char)data[1] == 0x8b) {
+			snprintf(job->sink_msg, sizeof job->sink_msg, "result file is gzip-compressed (not supported)");
+			return false;
+		}
+	}
+	if (!job->header_skip.done) {
+		size_t skip = csv_header_skip(&job->header_skip, data, n);
+		data += skip;
+		n -= skip;
+		if (n == 0)
+			return true;
+	}
+	/* the previous file may lack its final line break */
+	if (job->url_idx > 0 && job->last_byte != '\n' && job->last_byte != -1 && job->file_started &&
+	    fputc('\n', job->spool) == EOF)
+		goto ioerr;
+	if (n > 0 && fwrite(data, 1, n, job->spool) != n)
+		goto ioerr;
+	if (n > 0)
+		job->last_byte = (unsigned char)data[n - 1];
+	return true;
+ioerr:
+	snprintf(job->sink_msg, sizeof job->sink_msg, "writing %s: %s", job->spool_path, strerror(errno));
+	return false;
+}
+
+static void download_next(Job *job);
+
+static void retry_download(Job *job, const char *why)
+{
+	if (++job->download_tries < DOWNLOAD_TRIES && !job->sink_msg[0]) {
+		/* URLs expire after ~10 minutes: ask for fresh ones and start over */
+		elog_warn(job->batch_id, job->exec_id, "download failed (%s), fetching new URLs", why);
+		fetch_urls(job);
+		return;
+	}
+	job_fail(job, false, "downloading results failed: %s", job->sink_msg[0] ? job->sink_msg : why);
+}
+
+static void on_downloaded(Worker *w, const HttpResult *res, void *priv)
+{
+	Job *job = priv;
+	char why[300];
+	if (res->rc != CURLE_OK || res->status != 200) {
+		if (res->rc != CURLE_OK)
+			snprintf(why, sizeof why, "%s", res->error);
+		else
+			snprintf(why, sizeof why, "HTTP %ld", res->status);
+		retry_download(job, why);
+		return;
+	}
+	job->url_idx++;
+	download_next(job);
+}
+
+static void download_next(Job *job)
+{
+	size_t n = json_array_size(job->urls);
+	if (job->url_idx >= n) {
+		if (fflush(job->spool) != 0 || fclose(job->spool) != 0) {
+			job->spool = NULL;
+			job_fail(job, false, "writing %s: %s", job->spool_path, strerror(errno));
+			return;
+		}
+		job->spool = NULL;
+		elog_info(job->batch_id, job->exec_id, "downloaded %zu result file(s)", n);
+		job_archive(job);
+		return;
+	}
+	const char *url = json_string_value(json_array_get(job->urls, job->url_idx));
+	job->file_started = false;
+	/* files after the first repeat the header: it is dropped */
+	job->header_skip.done = job->url_idx == 0;
+	job->header_skip.in_quote = false;
+	if (!url || !amc_download(job->w, url, sink, job, on_downloaded, job))
+		job_fail(job, false, "bad download URL #%zu", job->url_idx + 1);
+}
+
+static void start_downloads(Job *job)
+{
+	if (!job->spool_path[0])
+		snprintf(job->spool_path, sizeof job->spool_path, "%s/amcbatch-%s-%s.csv",
+			 job->w->cfg.spool_dir && *job->w->cfg.spool_dir ? job->w->cfg.spool_dir : "/tmp",
+			 job->batch_id, job->exec_id);
+	if (job->spool)
+		fclose(job->spool);
+	job->spool = fopen(job->spool_path, "wb");
+	if (!job->spool) {
+		job_fail(job, false, "cannot create %s: %s", job->spool_path, strerror(errno));
+		return;
+	}
+	job->url_idx = 0;
+	job->last_byte = -1;
+	job->sink_msg[0] = '\0';
+	download_next(job);
+}
+
+static void on_urls(Worker *w, const HttpResult *res, void *priv)
+{
+	Job *job = priv;
+	char text[700];
+	if (res->rc != CURLE_OK || res->status != 200) {
+		amc_error_text(res, text, sizeof text);
+		if (res->rc == CURLE_OK && (res->status == 401 || res->status == 403) && !job->token_retried) {
+			job->token_retried = true;
+			token_invalidate(w, job->account_id, job->token);
+			job_with_token(job, fetch_urls);
+			return;
+		}
+		job_fail(job, false, "getting download URLs failed: %s", text);
+		return;
+	}
+	job->token_retried = false;
+	json_t *doc = json_loadb(res->body, res->len, 0, NULL);
+	json_t *urls = json_object_get(doc, "downloadUrls");
+	if (!json_is_array(urls)) {
+		json_decref(doc);
+		job_fail(job, false, "download URL answer has no downloadUrls");
+		return;
+	}
+	json_decref(job->urls);
+	job->urls = json_incref(urls);
+	json_decref(doc);
+	start_downloads(job);
+}
+
+static void fetch_urls(Job *job)
+{
+	AmcTarget t;
+	job->step = JOB_DOWNLOADING;
+	job_target(job, &t);
+	if (!amc_get_download_urls(job->w, &t, job->amc_id, on_urls, job))
+		job_fail(job, false, "could not request download URLs");
+}
+
+/* ---- status ---- */
+
+static void on_status(Worker *w, const HttpResult *res, void *priv)
+{
+	Job *job = priv;
+	char text[700];
+
+	if (res->rc != CURLE_OK || res->status >= 500 || res->status == 429) {
+		/* the execution lives on at AMC: keep polling until the deadline */
+		amc_error_text(res, text, sizeof text);
+		elog_warn(job->batch_id, job->exec_id, "status poll failed (%s); polling on", text);
+		backoff(job);
+		return;
+	}
+	if ((res->status == 401 || res->status == 403) && !job->token_retried) {
+		job->token_retried = true;
+		token_invalidate(w, job->account_id, job->token);
+		job_with_token(job, poll_now);
+		return;
+	}
+	if (res->status == 404 && ++job->not_found < POLL_NOT_FOUND_MAX) {
+		backoff(job);
+		return;
+	}
+	if (res->status != 200) {
+		amc_error_text(res, text, sizeof text);
+		job_fail(job, true, "status of AMC execution %s: HTTP %ld: %s", job->amc_id,
+			 res->status, text);
+		return;
+	}
+	job->token_retried = false;
+	job->not_found = 0;
+	json_t *doc = json_loadb(res->body, res->len, 0, NULL);
+	json_t *ex = amc_execution_object(doc);
+	const char *status = ex ? json_string_value(json_object_get(ex, "status")) : NULL;
+	if (!status) {
+		json_decref(doc);
+		elog_warn(job->batch_id, job->exec_id, "status answer without status; polling on");
+		backoff(job);
+		return;
+	}
+	if (strcmp(status, "SUCCEEDED") == 0) {
+		json_decref(doc);
+		job->amc_terminal = true;
+		elog_info(job->batch_id, job->exec_id, "AMC execution succeeded");
+		job->download_tries = 0;
+		job_set_phase(job, "downloading", fetch_urls);
+		return;
+	}
+	if (strcmp(status, "FAILED") == 0 || strcmp(status, "CANCELLED") == 0 ||
+	    strcmp(status, "REJECTED") == 0) {
+		job->amc_terminal = true;
+		const char *reason = amc_failure_reason(ex);
+		job_fail(job, false, "AMC execution %s: %s", strcmp(status, "FAILED") == 0 ? "failed" :
+			 strcmp(status, "CANCELLED") == 0 ? "cancelled on AMC" : "rejected",
+			 *reason ? reason : "(no reason given)");
+		json_decref(doc);
+		return;
+	}
+	if (strcmp(status, "PENDING") != 0 && strcmp(status, "RUNNING") != 0)
+		elog_debug(job->batch_id, job->exec_id, "AMC status %s treated as in progress", status);
+	json_decref(doc);
+	backoff(job);
+}
+
+static void get_status(Job *job)
+{
+	AmcTarget t;
+	job_target(job, &t);
+	if (!amc_get_execution(job->w, &t, job->amc_id, on_status, job))
+		job_fail(job, true, "could not send the status request");
+}
+
+/* The exec hash says whether the batch was cancelled; a Redis outage only skips the check. */
+static void on_state(RConn *c, redisReply *reply, void *priv)
+{
+	Job *job = priv;
+	if (job->w->exiting)
+		return;
+	if (reply && reply->type == REDIS_REPLY_STRING && strcmp(reply->str, "cancelled") == 0) {
+		job_cancel(job);
+		return;
+	}
+	get_status(job);
+}
+
+static void poll_now(Job *job)
+{
+	Worker *w = job->w;
+	int64_t age_ms = worker_now_ms() - job->started_ms;
+	if (age_ms > (int64_t)w->cfg.exec_timeout_s * 1000) {
+		job_fail(job, true, "execution timed out after %d s", w->cfg.exec_timeout_s);
+		return;
+	}
+	if (!rconn_commandf(w->redis, on_state, job, "HGET %s state", job->exec_key))
+		get_status(job);
+}

@@ -1,0 +1,135 @@
+/* rcall.c - retrying EVALSHA: one RCall owns copies of the keys and args until Redis has
+ * answered; transport trouble (no connection, dropped reply, LOADING/BUSY) re-arms a timer. */
+#include "rcall.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+
+#define RCALL_RETRY_MS 500
+#define RCALL_MAX_ARGS 16
+
+typedef struct RCall {
+	Worker *w;
+	enum LuaScriptId id;
+	int nkeys, nargs;
+	char *keys[RCALL_MAX_ARGS];
+	char *args[RCALL_MAX_ARGS];
+	RcallDoneFn done;
+	void *priv;
+	struct event *timer;
+	int tries;
+} RCall;
+
+static void rcall_free(RCall *c)
+{
+	for (int i = 0; i < c->nkeys; i++)
+		free(c->keys[i]);
+	for (int i = 0; i < c->nargs; i++)
+		free(c->args[i]);
+	if (c->timer)
+		event_free(c->timer);
+	free(c);
+}
+
+static void rcall_send(RCall *c);
+
+static void on_retry(evutil_socket_t fd, short what, void *arg)
+{
+	rcall_send(arg);
+}
+
+/* Error replies that mean "Redis is not able to run it right now", not "the script failed". */
+static bool transient_error(const redisReply *r)
+{
+	static const char *const prefixes[] = {"LOADING", "BUSY", "TRYAGAIN", "MASTERDOWN",
+					       "CLUSTERDOWN", "READONLY", "NOSCRIPT"};
+	for (size_t i = 0; i < ARRAY_LEN(prefixes); i++)
+		if (strncmp(r->str, prefixes[i], strlen(prefixes[i])) == 0)
+			return true;
+	return false;
+}
+
+static void retry_later(RCall *c)
+{
+	struct timeval tv = {RCALL_RETRY_MS / 1000, (RCALL_RETRY_MS % 1000) * 1000};
+	if (c->tries == 1 || c->tries % 20 == 0)
+		log_warn("redis unavailable for script %s, retrying (%d tries)",
+			 lua_scripts[c->id].name, c->tries);
+	evtimer_add(c->timer, &tv);
+}
+
+static void on_reply(RConn *rc, redisReply *reply, void *priv)
+{
+	RCall *c = priv;
+	if (c->w->exiting) {
+		c->done(c->w, NULL, c->priv);
+		rcall_free(c);
+		return;
+	}
+	if (!reply || (reply->type == REDIS_REPLY_ERROR && transient_error(reply))) {
+		retry_later(c);
+		return;
+	}
+	if (reply->type == REDIS_REPLY_ERROR)
+		log_error("script %s failed: %s", lua_scripts[c->id].name, reply->str);
+	c->done(c->w, reply, c->priv);
+	rcall_free(c);
+}
+
+static void rcall_send(RCall *c)
+{
+	if (c->w->exiting) {
+		c->done(c->w, NULL, c->priv);
+		rcall_free(c);
+		return;
+	}
+	c->tries++;
+	if (!rconn_script(c->w->redis, c->id, c->nkeys, (const char **)c->keys, c->nargs,
+			  (const char **)c->args, on_reply, c))
+		retry_later(c);
+}
+
+bool rcall_script(Worker *w, enum LuaScriptId id, int nkeys, const char **keys,
+		  int nargs, const char **args, RcallDoneFn done, void *priv)
+{
+	if (nkeys > RCALL_MAX_ARGS || nargs > RCALL_MAX_ARGS)
+		return false;
+	RCall *c = calloc(1, sizeof *c);
+	if (!c)
+		return false;
+	c->w = w;
+	c->id = id;
+	c->done = done;
+	c->priv = priv;
+	for (; c->nkeys < nkeys; c->nkeys++)
+		if (!(c->keys[c->nkeys] = strdup(keys[c->nkeys])))
+			goto fail;
+	for (; c->nargs < nargs; c->nargs++)
+		if (!(c->args[c->nargs] = strdup(args[c->nargs])))
+			goto fail;
+	if (!(c->timer = evtimer_new(w->base, on_retry, c)))
+		goto fail;
+	rcall_send(c);
+	return true;
+fail:
+	rcall_free(c);
+	return false;
+}
+
+bool rcall_int(const redisReply *r, long long *out)
+{
+	if (!r)
+		return false;
+	if (r->type == REDIS_REPLY_INTEGER) {
+		*out = r->integer;
+		return true;
+	}
+	if (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS) {
+		char *end;
+		*out = strtoll(r->str, &end, 10);
+		return end != r->str && *end == '\0';
+	}
+	return false;
+}

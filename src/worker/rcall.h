@@ -1,0 +1,19 @@
+/* rcall.h - Lua script calls whose outcome must not be lost: while Redis is unreachable
+ * (rconn refuses the call, or the reply never comes) the call is retried on a timer. */
+#ifndef AMCB_RCALL_H
+#define AMCB_RCALL_H
+
+#include "worker.h"
+
+/* reply is borrowed and never NULL: a script result or an error reply that retrying cannot
+ * fix. When w->exiting, done is called with reply == NULL so the caller can free priv. */
+typedef void (*RcallDoneFn)(Worker *w, redisReply *reply, void *priv);
+
+/* Copies keys and args. Never fails for Redis reasons; false only when out of memory. */
+MUST_CHECK bool rcall_script(Worker *w, enum LuaScriptId id, int nkeys, const char **keys,
+			     int nargs, const char **args, RcallDoneFn done, void *priv);
+
+/* Reply helpers: integer value of an integer reply (or of a string that holds one). */
+bool rcall_int(const redisReply *r, long long *out);
+
+#endif

@@ -1,0 +1,64 @@
+/* worker.h - the one Worker context of an amcbatch-worker process: config, the event base
+ * and its three I/O engines (Redis, PostgreSQL pool, curl multi), and the in-flight jobs. */
+#ifndef AMCB_WORKER_H
+#define AMCB_WORKER_H
+
+#include <stdint.h>
+#include <event2/event.h>
+
+#include "common.h"
+#include "config.h"
+#include "curl_ev.h"
+#include "pgpool.h"
+#include "rconn.h"
+
+typedef struct Job Job;
+typedef struct Http Http;
+typedef struct TokenCache TokenCache;
+
+typedef struct Worker {
+	Config cfg;
+	struct event_base *base;
+	RConn *redis;
+	PgPool *pg;
+	CurlEv *curl;
+	TokenCache *tokens;
+	char id[128];			/* worker id: config worker_id or hostname-pid */
+	const char *prefix;		/* borrowed from cfg */
+
+	Job *jobs;			/* in-flight jobs (doubly linked; owned here) */
+	int inflight;
+	Http *transfers;		/* running or waiting HTTP transfers (owned by themselves) */
+
+	bool stopping;			/* SIGTERM seen: claim nothing more */
+	bool exiting;			/* loop is being torn down: callbacks only free */
+
+	/* claim loop */
+	bool claiming;			/* a claim script call is in flight */
+	struct event *claim_timer;
+	/* janitor: lease heartbeat and reclaim sweep */
+	struct event *heartbeat_timer;
+	struct event *janitor_timer;
+	/* shutdown */
+	bool leaving;			/* begin_exit ran */
+	bool connected_once;		/* the start-up reclaim ran */
+	struct event *sigterm_ev, *sigint_ev, *grace_timer, *exit_timer;
+} Worker;
+
+/* Unix time in milliseconds (wall clock: Redis scripts compare it across hosts). */
+int64_t worker_now_ms(void);
+
+/* A job ended (it unlinked itself): lets the claim loop or the shutdown go on. */
+void worker_job_done(Worker *w);
+
+/* claim.c */
+void claim_kick(Worker *w);		/* claim now if there is room and no claim is running */
+MUST_CHECK bool claim_init(Worker *w);
+
+/* janitor.c */
+MUST_CHECK bool janitor_init(Worker *w);
+void janitor_stop(Worker *w);
+/* Renew the lease now (on every Redis connect, before the first claim). */
+void janitor_beat(Worker *w);
+
+#endif
