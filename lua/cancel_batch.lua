@@ -1,7 +1,9 @@
 --[[
   Cancel a batch: every non-terminal exec becomes `cancelled` at once, so the batch is
-  terminal (`cancelled`) when this returns. Queued refs leave the queue; running execs are
-  told through their state (the worker cancels them on AMC and its late finish is discarded).
+  terminal (`cancelled`) when this returns. Queued refs leave the batch's queue (and the batch
+  the ring) or the parked list they wait in; retry_wait refs leave P retry; running execs give
+  back their running slots (waking jobs of other batches parked on them) and are told through
+  their state (the worker cancels them on AMC and its late finish is discarded).
 
   Preconditions:
     the batch exists and is not terminal.
@@ -9,11 +11,12 @@
   Input:
     KEYS[1]  batch hash              P batch:{B}         (HASH)
     KEYS[2]  batch's exec id list    P batch:{B}:execs   (LIST, <= max_instances)
-    KEYS[3]  ready queue             P queue             (LIST)
+    KEYS[3]  ring of batches with ready jobs, P queue (LIST of batch ids)
     KEYS[4]  event stream            P events            (STREAM)
 
     ARGV[1]  now (Unix ms)
-    ARGV[2]  key prefix P (exec keys are built from it: P exec:{B}:E)
+    ARGV[2]  key prefix P (builds P exec:{B}:E, P retry, P running, P parked:...);
+             the batch's queue is KEYS[1] .. ':queue' (P batch:{B}:queue)
 
   Output:
     { batch_status, n_cancelled, exec ids cancelled... }  ok
@@ -27,10 +30,12 @@
 local rcall = redis.call
 --- @include "lib/codes"
 --- @include "lib/batch_status"
+--- @include "lib/slots"
 
 local batch_key = KEYS[1]
 local execs_key = KEYS[2]
-local queue_key = KEYS[3]
+local ring_key = KEYS[3]
+local queue_key = batch_key .. ':queue'
 local events_key = KEYS[4]
 local now = ARGV[1]
 local prefix = ARGV[2]
@@ -54,18 +59,35 @@ rcall('HSET', batch_key, 'cancel_requested', 1)
 local ids = rcall('LRANGE', execs_key, 0, total - 1)
 local moved = {}		-- previous state -> count
 local cancelled = {}		-- { exec_id, previous state }
+local freed = {}		-- { amc_instance_id, account_id } of the running execs cancelled
+local retry_key = prefix .. 'retry'
 for _, exec_id in ipairs(ids) do
 	local exec_key = prefix .. 'exec:{' .. batch_id .. '}:' .. exec_id
-	local state = rcall('HGET', exec_key, 'state')
+	local f = rcall('HMGET', exec_key, 'state', 'parked', 'amc_instance_id', 'account_id')
+	local state = f[1]
 	if state == 'pending' or state == 'queued' or state == 'running' or state == 'retry_wait' then
-		if state == 'queued' then
-			-- stop at the first match: each ref is in the queue once
-			rcall('LREM', queue_key, 1, batch_id .. ':' .. exec_id)
+		local ref = batch_id .. ':' .. exec_id
+		if state == 'queued' and f[2] == 'instance' then
+			rcall('LREM', prefix .. 'parked:instance:' .. f[3], 1, ref)
+		elseif state == 'queued' and f[2] == 'account' then
+			rcall('LREM', prefix .. 'parked:account:' .. f[4], 1, ref)
+		elseif state == 'retry_wait' then
+			rcall('ZREM', retry_key, ref)
+		elseif state == 'running' then
+			freed[#freed + 1] = { f[3], f[4] }
 		end
-		rcall('HSET', exec_key, 'state', 'cancelled', 'finished_at', now)
+		rcall('HSET', exec_key, 'state', 'cancelled', 'parked', '', 'finished_at', now)
 		moved[state] = (moved[state] or 0) + 1
 		cancelled[#cancelled + 1] = { exec_id, state }
 	end
+end
+-- every other queued ref of the batch is in its queue; the batch is in the ring at most once
+if rcall('DEL', queue_key) == 1 then
+	rcall('LREM', ring_key, 1, batch_id)
+end
+-- after every exec of the batch is cancelled, so the wakes only pick other batches' jobs
+for _, s in ipairs(freed) do
+	release_slots(prefix, s[1], s[2])
 end
 
 local n = #cancelled

@@ -8,7 +8,7 @@
   Input:
     KEYS[1]    batch hash                P batch:{B}            (HASH)
     KEYS[2]    batch's exec id list      P batch:{B}:execs      (LIST)
-    KEYS[3]    ready queue               P queue                (LIST)
+    KEYS[3]    ring of batches with ready jobs, P queue        (LIST of batch ids)
     KEYS[4]    batches by creation time  P batches              (ZSET)
     KEYS[5]    event stream              P events               (STREAM)
     KEYS[6..]  one exec hash per execution, P exec:{B}:E         (HASH)
@@ -20,8 +20,11 @@
     ARGV[4]    executions, JSON array of objects of strings (exec fields of
                docs/redis-keys.md; exec_id required; parameters is a JSON string)
 
+    The batch's own ready queue is KEYS[1] .. ':queue' (P batch:{B}:queue, same hash tag).
+
   Output:
-    1  ok: every exec `queued`, counters total = queued = n, status `pending`
+    1  ok: every exec `queued` (refs in P batch:{B}:queue, submission order; the batch joins
+       the back of the ring), counters total = queued = n, status `pending`
    -2  the batch already exists (nothing written)
 
   Events:
@@ -32,7 +35,8 @@ local rcall = redis.call
 
 local batch_key = KEYS[1]
 local execs_key = KEYS[2]
-local queue_key = KEYS[3]
+local ring_key = KEYS[3]
+local queue_key = batch_key .. ':queue'
 local batches_key = KEYS[4]
 local events_key = KEYS[5]
 local batch_id = ARGV[1]
@@ -97,6 +101,9 @@ for i = 1, n do
 	h[#h + 1] = 'queued_at'; h[#h + 1] = now
 	h[#h + 1] = 'started_at'; h[#h + 1] = ''
 	h[#h + 1] = 'finished_at'; h[#h + 1] = ''
+	h[#h + 1] = 'parked'; h[#h + 1] = ''
+	h[#h + 1] = 'retry_at'; h[#h + 1] = ''
+	h[#h + 1] = 'retry_reason'; h[#h + 1] = ''
 	rcall('HSET', KEYS[5 + i], unpack(h))
 	ids[i] = exec_id
 	refs[i] = batch_id .. ':' .. exec_id
@@ -105,6 +112,7 @@ end
 -- n is bounded by max_instances, so one variadic push per list stays small
 rcall('RPUSH', execs_key, unpack(ids))
 rcall('LPUSH', queue_key, unpack(refs))
+rcall('LPUSH', ring_key, batch_id)
 rcall('ZADD', batches_key, now, batch_id)
 
 rcall('XADD', events_key, 'MAXLEN', '~', 100000, '*', 'type', 'enqueued',

@@ -1,6 +1,7 @@
 --[[
   Finish a running exec as completed or failed, move the batch counters, derive the batch
-  status, and take the ref off the worker's jobs list.
+  status, give back its running slots (waking one parked job per freed resource), and take
+  the ref off the worker's jobs list.
 
   Preconditions:
     the exec is `running` and held by this worker. A cancelled exec is not an error: its
@@ -19,6 +20,9 @@
     ARGV[5]  error text (empty when completed)
     ARGV[6]  worker id W
 
+    The key prefix P is KEYS[4] without its `events` suffix (builds P running, P queue,
+    P parked:..., P batch:{B}:queue for the woken jobs).
+
   Output:
     { final_state, batch_status }  ok; final_state = cancelled when the exec had been
                                    cancelled (result discarded, counters untouched)
@@ -36,6 +40,7 @@ local rcall = redis.call
 --- @include "lib/codes"
 --- @include "lib/move_counter"
 --- @include "lib/batch_status"
+--- @include "lib/slots"
 
 local batch_key = KEYS[1]
 local exec_key = KEYS[2]
@@ -51,11 +56,16 @@ local worker = ARGV[6]
 if outcome ~= 'completed' and outcome ~= 'failed' then
 	return redis.error_reply('finish: unknown outcome ' .. tostring(outcome))
 end
+if string.sub(events_key, -6) ~= 'events' then
+	return redis.error_reply('finish: KEYS[4] must be P events')
+end
+local prefix = string.sub(events_key, 1, -7)
 
 -- whatever happens, this worker no longer holds the job
 rcall('LREM', jobs_key, -1, ref)
 
-local f = rcall('HMGET', exec_key, 'state', 'worker', 'batch_id', 'exec_id')
+local f = rcall('HMGET', exec_key, 'state', 'worker', 'batch_id', 'exec_id', 'amc_instance_id',
+	'account_id')
 local state = f[1]
 if not state then
 	return ERR_NOT_FOUND
@@ -77,6 +87,7 @@ end
 rcall('HSET', exec_key, 'state', outcome, 'phase', '', 'row_count', row_count,
 	'error', error_text, 'finished_at', now)
 move_counter(batch_key, 'running', outcome, 1)
+release_slots(prefix, f[5], f[6])
 local status = batch_status(batch_key, now)
 
 rcall('XADD', events_key, 'MAXLEN', '~', 100000, '*', 'type', 'finished',

@@ -1,22 +1,24 @@
 --[[
-  Hand the jobs of dead workers (lease gone) back to the queue, keeping amc_execution_id so
-  the next worker resumes polling the AMC execution instead of creating a second one.
+  Hand the jobs of dead workers (lease gone) back to their batches' queues, keeping
+  amc_execution_id so the next worker resumes polling the AMC execution instead of creating a
+  second one, and give back their running slots (waking one parked job per freed resource).
 
   Preconditions:
     called by the janitor, once per interval across the cluster (behind P janitor:lock).
 
   Input:
     KEYS[1]  live workers   P workers   (ZSET, score = last heartbeat ms)
-    KEYS[2]  ready queue    P queue     (LIST)
+    KEYS[2]  ring of batches with ready jobs, P queue (LIST of batch ids)
     KEYS[3]  event stream   P events    (STREAM)
 
     ARGV[1]  now (Unix ms)
-    ARGV[2]  key prefix P (builds P worker:W:lease, P worker:W:jobs, P batch:{B}, P exec:{B}:E)
+    ARGV[2]  key prefix P (builds P worker:W:lease, P worker:W:jobs, P batch:{B},
+             P batch:{B}:queue, P exec:{B}:E, P running, P parked:...)
     ARGV[3]  max workers to sweep (count): the oldest heartbeats are looked at first
 
   Output:
     number of jobs put back in the queue. A dead worker's `running` jobs become `queued`
-    (RPUSH: claimed next, oldest first); refs of execs it no longer holds (cancelled, finished) are
+    (at the front of their batch's queue: claimed next, oldest first); refs of execs it no longer holds (cancelled, finished) are
     dropped; the worker leaves P workers once its jobs list is empty (at most 10000 refs
     per worker per call; the rest waits for the next sweep).
 
@@ -26,9 +28,10 @@
 local rcall = redis.call
 --- @include "lib/move_counter"
 --- @include "lib/batch_status"
+--- @include "lib/slots"
 
 local workers_key = KEYS[1]
-local queue_key = KEYS[2]
+local ring_key = KEYS[2]
 local events_key = KEYS[3]
 local now = ARGV[1]
 local prefix = ARGV[2]
@@ -58,12 +61,14 @@ for _, worker in ipairs(workers) do
 			local batch_id, exec_id = string.match(ref, '^([^:]+):(.+)$')
 			if batch_id then
 				local exec_key = prefix .. 'exec:{' .. batch_id .. '}:' .. exec_id
-				local f = rcall('HMGET', exec_key, 'state', 'worker')
+				local f = rcall('HMGET', exec_key, 'state', 'worker', 'amc_instance_id',
+					'account_id')
 				if f[1] == 'running' and f[2] == worker then
 					-- amc_execution_id and attempts stay: the next claim resumes
 					rcall('HSET', exec_key, 'state', 'queued', 'worker', '', 'phase', '',
 						'queued_at', now)
-					rcall('RPUSH', queue_key, ref)
+					release_slots(prefix, f[3], f[4])
+					push_ready(prefix, ring_key, batch_id, ref, true)
 					local b = batches[batch_id]
 					if not b then
 						b = { key = prefix .. 'batch:{' .. batch_id .. '}', n = 0 }

@@ -1,5 +1,6 @@
 -- seed.sql - the local stack's sample data: an admin (token hash passed as :token_hash), three AMC
--- accounts, twelve simulated instances (one sandbox) and a sample workflow. Idempotent.
+-- accounts (encrypted LWA credentials passed as :rt1..:rt3, :cs), twelve simulated instances
+-- (one sandbox) and a sample workflow. Idempotent.
 INSERT INTO users (id, email, role) VALUES
 	('00000000-0000-4000-8000-000000000001', 'admin@example.com', 'admin')
 ON CONFLICT (id) DO NOTHING;
@@ -7,11 +8,18 @@ INSERT INTO api_tokens (user_id, token_hash, name) VALUES
 	('00000000-0000-4000-8000-000000000001', :'token_hash', 'stack admin')
 ON CONFLICT (token_hash) DO NOTHING;
 
-INSERT INTO amc_accounts (id, account_name, advertiser_id, marketplace_id, region, lwa_client_id, lwa_refresh_token) VALUES
-	('10000000-0000-4000-8000-000000000001', 'Northwind Agency', 'ENTITY1NORTHWIND', 'ATVPDKIKX0DER', 'NA', 'amzn1.application-oa2-client.sim', 'Atzr|sim-northwind'),
-	('10000000-0000-4000-8000-000000000002', 'Contoso Europe', 'ENTITY2CONTOSO', 'A1F83G8C2ARO7P', 'EU', 'amzn1.application-oa2-client.sim', 'Atzr|sim-contoso'),
-	('10000000-0000-4000-8000-000000000003', 'Fabrikam APAC', 'ENTITY3FABRIKAM', 'A1VC38T7YXB528', 'FE', 'amzn1.application-oa2-client.sim', 'Atzr|sim-fabrikam')
+INSERT INTO amc_accounts (id, account_name, advertiser_id, marketplace_id, region, lwa_client_id) VALUES
+	('10000000-0000-4000-8000-000000000001', 'Northwind Agency', 'ENTITY1NORTHWIND', 'ATVPDKIKX0DER', 'NA', 'amzn1.application-oa2-client.sim'),
+	('10000000-0000-4000-8000-000000000002', 'Contoso Europe', 'ENTITY2CONTOSO', 'A1F83G8C2ARO7P', 'EU', 'amzn1.application-oa2-client.sim'),
+	('10000000-0000-4000-8000-000000000003', 'Fabrikam APAC', 'ENTITY3FABRIKAM', 'A1VC38T7YXB528', 'FE', 'amzn1.application-oa2-client.sim')
 ON CONFLICT (id) DO NOTHING;
+-- LWA credentials arrive encrypted (hex of `amcbatch-worker --encrypt`, see scripts/stack):
+-- :rt1 .. :rt3 refresh tokens, :cs the client secret. Set once, kept afterwards.
+UPDATE amc_accounts SET lwa_refresh_token_enc = decode(v.rt, 'hex'), lwa_client_secret_enc = decode(:'cs', 'hex')
+FROM (VALUES ('10000000-0000-4000-8000-000000000001'::uuid, :'rt1'),
+	     ('10000000-0000-4000-8000-000000000002'::uuid, :'rt2'),
+	     ('10000000-0000-4000-8000-000000000003'::uuid, :'rt3')) AS v(id, rt)
+WHERE amc_accounts.id = v.id AND amc_accounts.lwa_refresh_token_enc IS NULL;
 
 INSERT INTO instances (id, instance_id, instance_name, region, brands, account_id, is_sandbox, timezone) VALUES
 	('20000000-0000-4000-8000-000000000001', 'amcnw01us1a', 'US-East Production', 'us-east-1', '{Northwind,Aurora}', '10000000-0000-4000-8000-000000000001', false, 'America/New_York'),

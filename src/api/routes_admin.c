@@ -12,6 +12,7 @@
 #include "auth.h"
 #include "log.h"
 #include "pgq.h"
+#include "secret.h"
 
 #define TEXT_MAX 200
 #define SECRET_MAX 4096
@@ -23,11 +24,11 @@ static const char sql_user[] =
 	" SELECT id, email, role FROM u";
 static const char sql_account[] =
 	"INSERT INTO amc_accounts (account_name, advertiser_id, marketplace_id, region,"
-	"  lwa_client_id, lwa_refresh_token)"
+	"  lwa_client_id, lwa_refresh_token_enc, lwa_client_secret_enc)"
 	" VALUES ($1, $2, coalesce($3, 'ATVPDKIKX0DER'), coalesce($4, 'NA'), coalesce($5, ''),"
-	"  coalesce($6, ''))"
+	"  $6::bytea, $7::bytea)"
 	" RETURNING id, account_name, advertiser_id, marketplace_id, region, lwa_client_id,"
-	"  (lwa_refresh_token <> '') AS has_refresh_token, "
+	"  (lwa_refresh_token_enc IS NOT NULL) AS has_refresh_token, "
 	PGQ_ISO("created_at") " AS created_at";
 static const char sql_instance[] =
 	"WITH i AS (INSERT INTO instances (instance_id, instance_name, region, brands, account_id,"
@@ -127,19 +128,62 @@ void routes_admin_users(Req *r)
 	insert(r, "user", "sss", token, sql_user, 3, (const char *[]){ email, role, hash });
 }
 
+/* A secret as the text form of bytea ("\\x<hex>"), encrypted with the configured key; NULL
+ * (*out untouched) for an absent or empty value. Malloc'ed, owned by the caller. */
+static bool encrypt_param(const uint8_t key[SECRET_KEY_LEN], const char *plain, char **out)
+{
+	uint8_t *blob;
+	size_t n;
+
+	*out = NULL;
+	if (plain == NULL || plain[0] == '\0')
+		return true;
+	if (!secret_encrypt(key, plain, strlen(plain), &blob, &n))
+		return false;
+	*out = malloc(2 * n + 3);
+	if (*out != NULL) {
+		memcpy(*out, "\\x", 2);
+		secret_hex(blob, n, *out + 2);
+	}
+	free(blob);
+	return *out != NULL;
+}
+
 void routes_admin_accounts(Req *r)
 {
-	const char *name, *adv, *mkt, *region, *client, *refresh;
+	const char *name, *adv, *mkt, *region, *client, *refresh, *csecret;
+	uint8_t key[SECRET_KEY_LEN];
+	char kerr[128], *refresh_enc = NULL, *secret_enc = NULL;
 
 	if (!req_parse_body(r) || !req_need_string(r, "account_name", TEXT_MAX, &name) ||
 	    !req_need_string(r, "advertiser_id", TEXT_MAX, &adv) ||
 	    !req_opt_string(r, "marketplace_id", TEXT_MAX, &mkt) ||
 	    !req_opt_string(r, "region", 16, &region) ||
 	    !req_opt_string(r, "lwa_client_id", TEXT_MAX, &client) ||
-	    !req_opt_string(r, "lwa_refresh_token", SECRET_MAX, &refresh))
+	    !req_opt_string(r, "lwa_refresh_token", SECRET_MAX, &refresh) ||
+	    !req_opt_string(r, "lwa_client_secret", SECRET_MAX, &csecret))
 		return;
-	insert(r, "account", "ssssssbs", NULL, sql_account, 6,
-	       (const char *[]){ name, adv, mkt, region, client, refresh });
+	/* credentials are encrypted before they leave this process (design.md: secrets at rest) */
+	if ((refresh && *refresh) || (csecret && *csecret)) {
+		if (!secret_key_load(r->api->cfg.secret_key, key, kerr, sizeof(kerr))) {
+			log_error("cannot store LWA credentials: %s", kerr);
+			req_fail(r, 500, "internal", NULL, "the server has no secret key to encrypt credentials");
+			return;
+		}
+		bool ok = encrypt_param(key, refresh, &refresh_enc) &&
+			  encrypt_param(key, csecret, &secret_enc);
+		secret_wipe(key, sizeof(key));
+		if (!ok) {
+			free(refresh_enc);
+			free(secret_enc);
+			req_fail(r, 500, "internal", NULL, "could not encrypt the credentials");
+			return;
+		}
+	}
+	insert(r, "account", "ssssssbs", NULL, sql_account, 7,
+	       (const char *[]){ name, adv, mkt, region, client, refresh_enc, secret_enc });
+	free(refresh_enc);	/* pgq_add copied the parameters */
+	free(secret_enc);
 }
 
 void routes_admin_instances(Req *r)

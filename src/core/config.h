@@ -15,6 +15,7 @@ typedef struct Config {
 	char *redis_prefix;		/* key prefix, default "amcb:" */
 	char *database_url;		/* libpq conninfo or postgresql:// URL */
 	int pg_threads;			/* libpq connections (one thread each) per process */
+	char *secret_key;		/* 64 hex chars, AES-256-GCM key of stored credentials ("" = env AMCBATCH_SECRET_KEY) */
 	/* api */
 	char *api_listen;		/* host, default 127.0.0.1 */
 	int api_port;			/* default 8080 */
@@ -22,12 +23,17 @@ typedef struct Config {
 	int max_body_bytes;		/* request body limit (413 beyond) */
 	int max_instances;		/* per batch, default 100 */
 	int max_params_bytes;		/* parameters JSON limit, default 10240 */
+	int submit_rate_per_min;	/* batch submissions per user per minute (0 = no limit) */
+	int api_timeout_s;		/* a client silent this long while sending is dropped */
+	int api_max_inflight;		/* requests in flight per API process (503 beyond) */
 	/* worker */
 	char *worker_id;		/* default: hostname-pid */
 	char *amc_base_url;		/* AMC reporting API base, e.g. http://127.0.0.1:9000 */
 	char *amc_token_url;		/* LWA token endpoint */
 	int worker_inflight;		/* max executions one worker drives at once */
 	int claim_batch;		/* jobs claimed per claim script call */
+	int instance_cap;		/* running AMC executions per AMC instance, across all workers */
+	int account_cap;		/* running AMC executions per AMC account, across all workers */
 	int poll_initial_ms;		/* first status poll after create */
 	int poll_max_ms;		/* poll backoff cap */
 	int exec_timeout_s;		/* per-execution timeout, default 1800 */
@@ -35,6 +41,9 @@ typedef struct Config {
 	int heartbeat_ms;		/* lease renew interval */
 	int http_timeout_ms;		/* one AMC HTTP request */
 	char *spool_dir;		/* temp dir for downloaded result files */
+	int max_retries;		/* transient AMC failures retried this often per job, then failed */
+	int shutdown_grace_ms;		/* SIGTERM: time to hand in-flight jobs back */
+	bool noop_executor;		/* benchmark only: claimed jobs complete at once, no AMC, no PG */
 	/* amcsim */
 	char *sim_listen;		/* host */
 	int sim_port;

@@ -39,9 +39,29 @@ char *keys_exec(char *buf, size_t n, const char *prefix, const char *batch_id, c
 	return fmt_key(buf, n, "%sexec:{%s}:%s", prefix, batch_id, exec_id);
 }
 
+char *keys_batch_queue(char *buf, size_t n, const char *prefix, const char *batch_id)
+{
+	return fmt_key(buf, n, "%sbatch:{%s}:queue", prefix, batch_id);
+}
+
 char *keys_queue(char *buf, size_t n, const char *prefix)
 {
 	return fmt_key(buf, n, "%squeue", prefix);
+}
+
+char *keys_retry(char *buf, size_t n, const char *prefix)
+{
+	return fmt_key(buf, n, "%sretry", prefix);
+}
+
+char *keys_running(char *buf, size_t n, const char *prefix)
+{
+	return fmt_key(buf, n, "%srunning", prefix);
+}
+
+char *keys_parked(char *buf, size_t n, const char *prefix, const char *kind, const char *id)
+{
+	return fmt_key(buf, n, "%sparked:%s:%s", prefix, kind, id);
 }
 
 char *keys_batches(char *buf, size_t n, const char *prefix)
@@ -72,4 +92,19 @@ char *keys_worker_lease(char *buf, size_t n, const char *prefix, const char *wor
 char *keys_janitor_lock(char *buf, size_t n, const char *prefix)
 {
 	return fmt_key(buf, n, "%sjanitor:lock", prefix);
+}
+
+char *keys_rate_submit(char *buf, size_t n, const char *prefix, const char *user_id)
+{
+	return fmt_key(buf, n, "%srate:submit:%s", prefix, user_id);
+}
+
+char *keys_token(char *buf, size_t n, const char *prefix, const char *account_id)
+{
+	return fmt_key(buf, n, "%stoken:%s", prefix, account_id);
+}
+
+char *keys_token_lock(char *buf, size_t n, const char *prefix, const char *account_id)
+{
+	return fmt_key(buf, n, "%stoken:%s:lock", prefix, account_id);
 }

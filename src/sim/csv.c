@@ -88,3 +88,61 @@ fail:
 	free(buf);
 	return false;
 }
+
+/* offset just past the record starting at i (or len) */
+static size_t record_end(const char *csv, size_t len, size_t i)
+{
+	bool quoted = false;
+
+	for (; i < len; i++) {
+		if (csv[i] == '"')
+			quoted = !quoted;
+		else if (csv[i] == '\n' && !quoted)
+			return i + 1;
+	}
+	return len;
+}
+
+void csv_part(const char *csv, size_t len, int nparts, int part, size_t *hdr_len,
+	      size_t *body_off, size_t *body_len)
+{
+	size_t h = record_end(csv, len, 0), n = 0, i, first, last, k, start = h, end = len;
+
+	for (i = h; i < len; i = record_end(csv, len, i))
+		n++;
+	if (nparts < 1)
+		nparts = 1;
+	first = n * (size_t)part / (size_t)nparts;
+	last = n * (size_t)(part + 1) / (size_t)nparts;
+	for (i = h, k = 0; i < len; i = record_end(csv, len, i), k++) {
+		if (k == first)
+			start = i;
+		if (k == last) {
+			end = i;
+			break;
+		}
+	}
+	if (first >= n)
+		start = end = len;
+	*hdr_len = h;
+	*body_off = start;
+	*body_len = end - start;
+}
+
+size_t csv_cut(const char *csv, size_t len, double r)
+{
+	size_t h = record_end(csv, len, 0), lo, hi, c;
+
+	if (len < 2)
+		return 0;
+	lo = h < len ? h + 1 : 1;
+	hi = len - 1;
+	if (lo > hi)
+		lo = 1;
+	c = lo + (size_t)(r * (double)(hi - lo + 1));
+	if (c > hi)
+		c = hi;
+	while (c > 1 && csv[c - 1] == '\n')
+		c--;
+	return c;
+}

@@ -21,19 +21,34 @@ struct Inst {
 	size_t n, cap;
 	int running;
 	Exec *qhead, *qtail;	/* PENDING executions past their dwell, waiting for a slot */
+	bool blocked;		/* in its head's account's blocked list */
+	Inst *bnext;
+};
+
+/* An account (AdvertiserId) counts RUNNING executions over all its instances. Instances
+ * whose queue head waits only for an account slot wait in `blocked`, in order, so a freed
+ * slot goes to them without scanning every instance. */
+struct Acct {
+	char id[EXEC_ACCOUNT_MAX + 1];
+	int running;
+	Inst *bhead, *btail;
+	size_t nblocked;
 };
 
 struct ExecStore {
 	struct event_base *base;
 	PgPool *pool;
+	ProfileStore *profiles;	/* borrowed */
 	ExecSettings set;
 	HTab *by_id;		/* id -> Exec (borrowed from Inst) */
 	HTab *insts;		/* instance id -> Inst (owned) */
+	HTab *accts;		/* account id -> Acct (owned) */
 	uint64_t next_seq;
 	bool stopping;		/* shutting down: pool failures are not the query's fault */
 };
 
-ExecStore *executions_new(struct event_base *base, PgPool *pool, const ExecSettings *set)
+ExecStore *executions_new(struct event_base *base, PgPool *pool, ProfileStore *profiles,
+			  const ExecSettings *set)
 {
 	ExecStore *st = calloc(1, sizeof(*st));
 
@@ -41,11 +56,13 @@ ExecStore *executions_new(struct event_base *base, PgPool *pool, const ExecSetti
 		return NULL;
 	st->base = base;
 	st->pool = pool;
+	st->profiles = profiles;
 	st->set = *set;
 	st->next_seq = 1;
 	st->by_id = htab_new();
 	st->insts = htab_new();
-	if (!st->by_id || !st->insts) {
+	st->accts = htab_new();
+	if (!st->by_id || !st->insts || !st->accts) {
 		executions_free(st);
 		return NULL;
 	}
@@ -58,6 +75,7 @@ static void exec_free(Exec *e)
 		event_free(e->timer);
 	free(e->sql);
 	free(e->reason);
+	free(e->inject_fail);
 	free(e->csv);
 	free(e);
 }
@@ -70,6 +88,12 @@ static bool free_inst(const char *key, void *value, void *priv)
 		exec_free(in->execs[i]);
 	free(in->execs);
 	free(in);
+	return true;
+}
+
+static bool free_acct(const char *key, void *value, void *priv)
+{
+	free(value);
 	return true;
 }
 
@@ -87,6 +111,10 @@ void executions_free(ExecStore *st)
 		htab_free(st->insts);
 	}
 	htab_free(st->by_id);
+	if (st->accts) {
+		htab_foreach(st->accts, free_acct, NULL);
+		htab_free(st->accts);
+	}
 	free(st);
 }
 
@@ -112,7 +140,39 @@ static Inst *inst_get(ExecStore *st, const char *id, bool create)
 	return in;
 }
 
+static Acct *acct_get(ExecStore *st, const char *id)
+{
+	Acct *a = htab_get(st->accts, id);
+
+	if (a)
+		return a;
+	if (!(a = calloc(1, sizeof(*a))))
+		return NULL;
+	snprintf(a->id, sizeof(a->id), "%s", id);
+	if (!htab_put(st->accts, a->id, a)) {
+		free(a);
+		return NULL;
+	}
+	return a;
+}
+
 static void pump(ExecStore *st, Inst *in);
+
+/* a slot of account a freed up: the instances waiting for one get a chance, each once (one that
+ * is still blocked goes back to the end of the list) */
+static void acct_release(ExecStore *st, Acct *a)
+{
+	for (size_t n = a->nblocked; n > 0 && a->bhead; n--) {
+		Inst *in = a->bhead;
+		a->bhead = in->bnext;
+		if (!a->bhead)
+			a->btail = NULL;
+		in->bnext = NULL;
+		in->blocked = false;
+		a->nblocked--;
+		pump(st, in);
+	}
+}
 
 static void finish(ExecStore *st, Exec *e, enum ExecStatus to, const char *reason)
 {
@@ -125,7 +185,9 @@ static void finish(ExecStore *st, Exec *e, enum ExecStatus to, const char *reaso
 		log_error("out of memory keeping the failure reason of %s", e->id);
 	if (was_running) {
 		e->inst->running--;
+		e->acct->running--;
 		pump(st, e->inst);
+		acct_release(st, e->acct);
 	}
 	log_info("execution %s on %s: %s%s%s", e->id, e->instance_id, exec_status_name[to],
 		 reason ? ": " : "", reason ? reason : "");
@@ -161,6 +223,11 @@ static void on_sql_done(enum PgResult res, const char *err, void *arg)
 
 static void run_sql(ExecStore *st, Exec *e)
 {
+	if (e->inject_fail) {
+		finish(st, e, EXEC_FAILED, e->inject_fail);
+		return;
+	}
+
 	char ws[SIMTIME_LEN], we[SIMTIME_LEN];
 	int timeout = st->set.statement_timeout_ms;
 	SqlJob *job;
@@ -184,19 +251,36 @@ static void run_sql(ExecStore *st, Exec *e)
 
 static void start_running(ExecStore *st, Exec *e)
 {
-	struct timeval tv = { st->set.latency_ms / 1000, (st->set.latency_ms % 1000) * 1000 };
+	struct timeval tv = { e->latency_ms / 1000, (e->latency_ms % 1000) * 1000 };
 
 	e->status = EXEC_RUNNING;
 	e->start_ms = e->updated_ms = simtime_now_ms();
 	e->inst->running++;
+	e->acct->running++;
 	evtimer_add(e->timer, &tv);
 	log_debug("execution %s on %s: RUNNING", e->id, e->instance_id);
 }
 
 static void pump(ExecStore *st, Inst *in)
 {
-	while (in->qhead && in->running < st->set.max_running) {
+	Profile p;
+
+	if (!in->qhead || in->blocked)
+		return;
+	profiles_effective(st->profiles, in->id, &p);
+	while (in->qhead && in->running < p.max_running) {
 		Exec *e = in->qhead;
+		Acct *a = e->acct;
+		if (a->running >= p.account_max_running) {
+			in->blocked = true;
+			if (a->btail)
+				a->btail->bnext = in;
+			else
+				a->bhead = in;
+			a->btail = in;
+			a->nblocked++;
+			return;
+		}
 		in->qhead = e->qnext;
 		if (!in->qhead)
 			in->qtail = NULL;
@@ -204,6 +288,35 @@ static void pump(ExecStore *st, Inst *in)
 		e->queued = false;
 		start_running(st, e);
 	}
+}
+
+static bool pump_one(const char *key, void *value, void *priv)
+{
+	pump(priv, value);
+	return false;
+}
+
+static bool release_one(const char *key, void *value, void *priv)
+{
+	acct_release(priv, value);
+	return false;
+}
+
+void executions_pump_all(ExecStore *st)
+{
+	htab_foreach(st->accts, release_one, st);
+	htab_foreach(st->insts, pump_one, st);
+}
+
+size_t executions_count_since(ExecStore *st, const char *instance, int64_t since_ms)
+{
+	Inst *in = inst_get(st, instance, false);
+	size_t n = 0;
+
+	/* creation order: count back from the newest */
+	for (size_t i = in ? in->n : 0; i > 0 && in->execs[i - 1]->create_ms >= since_ms; i--)
+		n++;
+	return n;
 }
 
 /* timer: PENDING dwell over -> queue for a slot; RUNNING latency over -> run the SQL */
@@ -242,10 +355,13 @@ static bool inst_append(Inst *in, Exec *e)
 Exec *executions_create(ExecStore *st, const char *instance, const ExecRequest *req)
 {
 	Inst *in = inst_get(st, instance, true);
+	Acct *a = acct_get(st, req->account ? req->account : "");
 	Exec *e = calloc(1, sizeof(*e));
 	char uuid[IDS_UUID_LEN + 1];
 
-	if (!in || !e || !ids_uuid(e->id) || !(e->sql = strdup(req->sql)))
+	if (!in || !a || !e || !ids_uuid(e->id) || !(e->sql = strdup(req->sql)))
+		goto fail;
+	if (req->inject_fail && !(e->inject_fail = strdup(req->inject_fail)))
 		goto fail;
 	if (req->workflow_id) {
 		snprintf(e->workflow_id, sizeof(e->workflow_id), "%s", req->workflow_id);
@@ -258,7 +374,12 @@ Exec *executions_create(ExecStore *st, const char *instance, const ExecRequest *
 		goto fail;
 	e->store = st;
 	e->inst = in;
+	e->acct = a;
 	e->instance_id = in->id;
+	e->pending_ms = req->pending_ms;
+	e->latency_ms = req->latency_ms;
+	e->nparts = req->nparts > 0 ? req->nparts : 1;
+	e->url_403_first = req->url_403_first;
 	e->seq = st->next_seq++;
 	e->status = EXEC_PENDING;
 	e->create_ms = e->updated_ms = simtime_now_ms();
@@ -275,7 +396,7 @@ Exec *executions_create(ExecStore *st, const char *instance, const ExecRequest *
 		in->n--;
 		goto fail;
 	}
-	struct timeval tv = { st->set.pending_ms / 1000, (st->set.pending_ms % 1000) * 1000 };
+	struct timeval tv = { e->pending_ms / 1000, (e->pending_ms % 1000) * 1000 };
 	evtimer_add(e->timer, &tv);
 	log_info("execution %s on %s: PENDING (window %s .. %s %s)", e->id, in->id,
 		 e->tw_start_orig, e->tw_end_orig, e->tz);

@@ -1,6 +1,7 @@
 /* executions.h - the simulated AMC executions: kept in memory (by id, and per instance in
  * creation order), moved through PENDING -> RUNNING -> SUCCEEDED|FAILED|CANCELLED on
- * libevent timers, with at most `max_running` RUNNING per instance. */
+ * libevent timers, with at most `max_running` RUNNING per instance and
+ * `account_max_running` per account (AdvertiserId), both read from the live profiles. */
 #ifndef AMCSIM_EXECUTIONS_H
 #define AMCSIM_EXECUTIONS_H
 
@@ -14,6 +15,7 @@
 #include "data.h"
 #include "ids.h"
 #include "pgpool.h"
+#include "profile.h"
 #include "simtime.h"
 
 enum ExecStatus { EXEC_PENDING, EXEC_RUNNING, EXEC_SUCCEEDED, EXEC_FAILED, EXEC_CANCELLED };
@@ -23,12 +25,15 @@ extern const char *const exec_status_name[];
 #define EXEC_TZ_MAX 64
 
 typedef struct Inst Inst;
+typedef struct Acct Acct;
+#define EXEC_ACCOUNT_MAX 128
 
 typedef struct Exec {
 	char id[IDS_UUID_LEN + 1];
 	char workflow_id[EXEC_WORKFLOW_MAX + 1];
 	struct ExecStore *store;	/* the store it lives in (timer and pool callbacks) */
 	Inst *inst;
+	Acct *acct;
 	const char *instance_id;	/* inst's id */
 	uint64_t seq;			/* global creation order: list cursor */
 	char *sql;
@@ -47,6 +52,12 @@ typedef struct Exec {
 	size_t csv_len;
 	long rows;
 	struct Exec *qnext;
+	/* faults chosen at create time from the instance's profile */
+	int pending_ms, latency_ms;
+	char *inject_fail;		/* non-NULL: end FAILED with this reason instead of running */
+	int nparts;			/* result files */
+	bool url_403_first;		/* the first GET of each file is refused */
+	uint32_t parts_refused;		/* bit per file already refused once */
 } Exec;
 
 /* what a validated create request asks for */
@@ -58,18 +69,22 @@ typedef struct ExecRequest {
 	const char *tz;
 	time_t tw_start, tw_end;
 	int timeout_s;
+	const char *account;		/* AdvertiserId */
+	int pending_ms, latency_ms;
+	const char *inject_fail;	/* NULL: run the SQL */
+	int nparts;
+	bool url_403_first;
 } ExecRequest;
 
 typedef struct ExecStore ExecStore;
 
 typedef struct ExecSettings {
-	int pending_ms;		/* minimum time in PENDING */
-	int latency_ms;		/* time in RUNNING before the SQL runs */
 	int statement_timeout_ms;
-	int max_running;	/* per instance */
 } ExecSettings;
 
-ExecStore *executions_new(struct event_base *base, PgPool *pool, const ExecSettings *set);
+/* profiles is borrowed: the running limits are looked up whenever a slot may open */
+ExecStore *executions_new(struct event_base *base, PgPool *pool, ProfileStore *profiles,
+			  const ExecSettings *set);
 /* before pgpool_free: jobs the pool drops on shutdown are then discarded quietly */
 void executions_shutdown(ExecStore *st);
 void executions_free(ExecStore *st);	/* after pgpool_free: no job may be in flight */
@@ -80,6 +95,10 @@ Exec *executions_find(ExecStore *st, const char *instance, const char *id);
 /* false (nothing changed) if e is already terminal */
 bool executions_cancel(ExecStore *st, Exec *e);
 bool executions_is_terminal(const Exec *e);
+/* starts whatever the (changed) limits now allow, on every instance */
+void executions_pump_all(ExecStore *st);
+/* executions created on instance at or after since_ms (the daily quota) */
+size_t executions_count_since(ExecStore *st, const char *instance, int64_t since_ms);
 
 typedef struct ExecFilter {
 	const char *workflow_id;	/* NULL = any */

@@ -13,11 +13,13 @@
  * so that it can SET ROLE to it). User SQL runs as amcsim_reader, which can only SELECT
  * the instance views, in a READ ONLY transaction with a statement timeout.
  *
- * Extra knobs through the environment (not in Config): AMCSIM_TOKEN_TTL_S (access token
- * lifetime, default 3600), AMCSIM_URL_TTL_S (download URL lifetime, default 600),
- * AMCSIM_PENDING_MS (minimum time in PENDING, default 100), AMCSIM_MAX_RUNNING (RUNNING
- * executions per instance, default 10), AMCSIM_WRAP_EXECUTION=1 (answer the wrapped
- * {"workflowExecution":{...}} form). A refresh token containing "REVOKED" gets invalid_grant.
+ * Extra knobs through the environment (not in Config), the start-up default profile:
+ * AMCSIM_TOKEN_TTL_S (access token lifetime, default 3600), AMCSIM_URL_TTL_S (download URL
+ * lifetime, default 600), AMCSIM_PENDING_MS (minimum time in PENDING, default 100),
+ * AMCSIM_MAX_RUNNING (RUNNING executions per instance, default 10); then
+ * AMCSIM_PROFILES=file (fault profiles, reloaded on SIGHUP), AMCSIM_SEED (fault dice),
+ * AMCSIM_WRAP_EXECUTION=1 (answer the wrapped {"workflowExecution":{...}} form). A refresh
+ * token containing "REVOKED" gets invalid_grant. docs/amcsim.md describes all of it.
  *
  * Set-up order: config, log, time zone state, pool, stores, HTTP, signals, loop. */
 #include <errno.h>
@@ -35,7 +37,9 @@
 #include <event2/thread.h>
 
 #include "config.h"
+#include "control.h"
 #include "executions.h"
+#include "ids.h"
 #include "log.h"
 #include "pgpool.h"
 #include "routes.h"
@@ -59,15 +63,46 @@ static int env_int(const char *name, int dflt, int min, int max)
 	return (int)n;
 }
 
+/* AMCSIM_SEED, else a random seed (logged, so a run can be repeated) */
+static bool seed_from_env(uint64_t *seed)
+{
+	const char *v = getenv("AMCSIM_SEED");
+	char *end;
+
+	if (v && *v) {
+		*seed = strtoull(v, &end, 10);
+		if (*end) {
+			log_error("AMCSIM_SEED=%s is not a decimal number", v);
+			return false;
+		}
+		return true;
+	}
+	if (!ids_random(seed, sizeof(*seed))) {
+		log_error("no random source for the fault seed");
+		return false;
+	}
+	return true;
+}
+
 static void on_signal(evutil_socket_t sig, short what, void *arg)
 {
 	log_info("signal %d: shutting down", (int)sig);
 	event_base_loopexit(arg, NULL);
 }
 
+static void on_reload(evutil_socket_t sig, short what, void *arg)
+{
+	char err[512];
+
+	if (!control_reload(arg, err, sizeof(err)))
+		log_error("SIGHUP: profiles not reloaded: %s", err);
+}
+
 static void on_janitor(evutil_socket_t fd, short what, void *arg)
 {
-	size_t n = token_prune(arg, simtime_now_ms());
+	Sim *sim = arg;
+	size_t n = token_prune(sim->tokens, simtime_now_ms(),
+			       profiles_max_token_ttl(sim->profiles));
 
 	if (n)
 		log_debug("dropped %zu expired access tokens", n);
@@ -97,7 +132,7 @@ int main(int argc, char **argv)
 	struct event_base *base = NULL;
 	struct evhttp *http = NULL;
 	struct evhttp_bound_socket *bs;
-	struct event *sigint = NULL, *sigterm = NULL, *janitor = NULL;
+	struct event *sigint = NULL, *sigterm = NULL, *sighup = NULL, *janitor = NULL;
 	PgPool *pool = NULL;
 	Sim sim = { 0 };
 	bool cfg_loaded = false;
@@ -138,18 +173,38 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	ExecSettings set = {
-		.pending_ms = env_int("AMCSIM_PENDING_MS", 100, 0, 86400000),
-		.latency_ms = cfg.sim_latency_ms > 0 ? cfg.sim_latency_ms : 0,
 		.statement_timeout_ms = cfg.sim_statement_timeout_ms,
-		.max_running = env_int("AMCSIM_MAX_RUNNING", 10, 1, 100000),
 	};
-	sim.execs = executions_new(base, pool, &set);
-	sim.tokens = token_store_new(env_int("AMCSIM_TOKEN_TTL_S", 3600, 1, 86400 * 365));
-	sim.s3 = s3_new(env_int("AMCSIM_URL_TTL_S", 600, 1, 86400 * 7));
+	Profile dflt;
+	profiles_builtin(&dflt);
+	dflt.pending_ms = env_int("AMCSIM_PENDING_MS", 100, 0, 86400000);
+	dflt.latency_ms = cfg.sim_latency_ms > 0 ? cfg.sim_latency_ms : 0;
+	dflt.max_running = env_int("AMCSIM_MAX_RUNNING", 10, 1, 100000);
+	dflt.token_ttl_s = env_int("AMCSIM_TOKEN_TTL_S", 3600, 1, 86400 * 365);
+	dflt.url_ttl_s = env_int("AMCSIM_URL_TTL_S", 600, 1, 86400 * 7);
+	uint64_t seed;
+	if (!seed_from_env(&seed))
+		goto out;
+	sim.base = base;
+	sim.profiles = profiles_new(&dflt);
+	sim.stats = stats_new();
+	sim.faults = faults_new(base, seed, routes_resume, &sim);
+	sim.execs = sim.profiles ? executions_new(base, pool, sim.profiles, &set) : NULL;
+	sim.tokens = token_store_new();
+	sim.s3 = s3_new();
 	sim.strict = cfg.sim_strict;
 	sim.wrap = env_int("AMCSIM_WRAP_EXECUTION", 0, 0, 1) == 1;
-	if (!sim.execs || !sim.tokens || !sim.s3 || !(http = evhttp_new(base))) {
+	if (!sim.profiles || !sim.stats || !sim.faults || !sim.execs || !sim.tokens || !sim.s3 ||
+	    !(http = evhttp_new(base))) {
 		log_error("out of memory at start-up");
+		goto out;
+	}
+	sim.profiles_path = getenv("AMCSIM_PROFILES");
+	if (sim.profiles_path && !*sim.profiles_path)
+		sim.profiles_path = NULL;
+	if (sim.profiles_path && !profiles_load_file(sim.profiles, sim.profiles_path, err,
+						     sizeof(err))) {
+		log_error("AMCSIM_PROFILES: %s", err);
 		goto out;
 	}
 	routes_install(http, &sim);
@@ -165,15 +220,19 @@ int main(int argc, char **argv)
 		 cfg.sim_listen, port);
 	sigint = evsignal_new(base, SIGINT, on_signal, base);
 	sigterm = evsignal_new(base, SIGTERM, on_signal, base);
-	janitor = event_new(base, -1, EV_PERSIST, on_janitor, sim.tokens);
+	sighup = evsignal_new(base, SIGHUP, on_reload, &sim);
+	janitor = event_new(base, -1, EV_PERSIST, on_janitor, &sim);
 	struct timeval minute = { 60, 0 };
-	if (!sigint || !sigterm || !janitor || evsignal_add(sigint, NULL) != 0 ||
-	    evsignal_add(sigterm, NULL) != 0 || evtimer_add(janitor, &minute) != 0) {
+	if (!sigint || !sigterm || !sighup || !janitor || evsignal_add(sigint, NULL) != 0 ||
+	    evsignal_add(sigterm, NULL) != 0 || evsignal_add(sighup, NULL) != 0 ||
+	    evtimer_add(janitor, &minute) != 0) {
 		log_error("cannot install signal handlers");
 		goto out;
 	}
-	log_info("amcsim listening on %s (latency %d ms, statement timeout %d ms, strict %s)",
-		 sim.self, set.latency_ms, set.statement_timeout_ms, sim.strict ? "on" : "off");
+	log_info("amcsim listening on %s (latency %d ms, statement timeout %d ms, strict %s, "
+		 "profiles %s, seed %llu)", sim.self, dflt.latency_ms, set.statement_timeout_ms,
+		 sim.strict ? "on" : "off", sim.profiles_path ? sim.profiles_path : "none",
+		 (unsigned long long)seed);
 	if (event_base_dispatch(base) < 0) {
 		log_error("event loop failed");
 		goto out;
@@ -184,8 +243,12 @@ out:
 		event_free(sigint);
 	if (sigterm)
 		event_free(sigterm);
+	if (sighup)
+		event_free(sighup);
 	if (janitor)
 		event_free(janitor);
+	/* before evhttp_free: held requests are evhttp's or, when their client left, ours */
+	faults_free(sim.faults);
 	if (http)
 		evhttp_free(http);
 	/* the pool first: its queued jobs point at executions */
@@ -196,6 +259,8 @@ out:
 	executions_free(sim.execs);
 	token_store_free(sim.tokens);
 	s3_free(sim.s3);
+	stats_free(sim.stats);
+	profiles_free(sim.profiles);
 	if (base)
 		event_base_free(base);
 	if (cfg_loaded)

@@ -1,6 +1,7 @@
 /* routes.c - request dispatch and the AMC endpoint handlers: header and token checks,
- * request validation (amc-api.md §11), JSON shapes. State changes live in executions.c;
- * every handler sends exactly one reply. */
+ * request validation (amc-api.md §11), JSON shapes, and where each profile fault applies
+ * (faults.c decides the request-level ones). State changes live in executions.c; every
+ * handler sends exactly one reply (or drops the connection: a lost create). */
 #include "routes.h"
 
 #include <stdarg.h>
@@ -13,6 +14,8 @@
 #include <event2/buffer.h>
 #include <event2/keyvalq_struct.h>
 
+#include "control.h"
+#include "csv.h"
 #include "httpx.h"
 #include "log.h"
 #include "strict.h"
@@ -81,6 +84,7 @@ static void handle_token(Sim *sim, struct evhttp_request *req)
 	struct evkeyvalq form;
 	char tok[TOKEN_LEN + 1];
 	const char *grant, *refresh;
+	Profile p;
 
 	TAILQ_INIT(&form);
 	if (!body || evhttp_parse_query_str(body, &form) != 0) {
@@ -106,9 +110,10 @@ static void handle_token(Sim *sim, struct evhttp_request *req)
 		oauth_error(req, 500, "server_error", "Could not issue a token");
 		goto out;
 	}
+	profiles_effective(sim->profiles, NULL, &p);
 	http_reply_json(req, 200, json_pack("{s:s, s:s, s:i, s:s}", "access_token", tok,
 					    "token_type", "bearer", "expires_in",
-					    token_ttl(sim->tokens), "refresh_token", refresh));
+					    p.token_ttl_s, "refresh_token", refresh));
 out:
 	evhttp_clear_headers(&form);
 	free(body);
@@ -133,30 +138,63 @@ static void s3_reply_error(struct evhttp_request *req, int status, enum S3Check 
 }
 
 static void handle_s3(Sim *sim, struct evhttp_request *req, const char *path,
-		      const char *query)
+		      const char *query, bool gate)
 {
-	char inst[DATA_INSTANCE_MAX + 1], id[IDS_UUID_LEN + 1], tail[32];
+	char inst[DATA_INSTANCE_MAX + 1], id[IDS_UUID_LEN + 1];
 	const char *key = path + 4;	/* after "/s3/" */
-	enum S3Check c = s3_check(sim->s3, path, query, simtime_now_ms());
+	int part = -1, end = 0;
+	bool named = sscanf(key, RESULT_BUCKET "/%58[A-Za-z0-9_-]/%36[0-9a-f-]/part-%5d.csv%n",
+			    inst, id, &part, &end) == 3 && key[end] == '\0' && part >= 0;
+	const char *who = named ? inst : NULL;
+	enum S3Check c;
 	struct evbuffer *b;
+	char *file;
+	size_t hl, off, bl, len;
+	Profile p;
 	Exec *e;
 
-	if (c != S3_OK) {
+	profiles_effective(sim->profiles, who, &p);
+	if (gate) {
+		stats_inc(sim->stats, who, ST_DOWNLOAD);
+		if (faults_gate(sim->faults, sim->profiles, sim->stats, &p, req, who, EP_DOWNLOAD) !=
+		    GATE_PASS)
+			return;
+	}
+	if ((c = s3_check(sim->s3, path, query, simtime_now_ms())) != S3_OK) {
+		if (c == S3_EXPIRED)
+			stats_inc(sim->stats, who, ST_S3_EXPIRED);
 		s3_reply_error(req, 403, c, key);
 		return;
 	}
-	if (sscanf(key, RESULT_BUCKET "/%58[A-Za-z0-9_-]/%36[0-9a-f-]/%31s", inst, id, tail) != 3 ||
-	    strcmp(tail, "part-00000.csv") != 0 ||
-	    !(e = executions_find(sim->execs, inst, id)) || e->status != EXEC_SUCCEEDED) {
+	if (!named || !(e = executions_find(sim->execs, inst, id)) ||
+	    e->status != EXEC_SUCCEEDED || part >= e->nparts) {
 		s3_reply_error(req, 404, S3_NO_SUCH_KEY, key);
 		return;
 	}
-	if (!(b = evbuffer_new())) {
+	if (e->url_403_first && !(e->parts_refused & (UINT32_C(1) << part))) {
+		/* as if the URL had expired on its way to us: the client must ask for new ones */
+		e->parts_refused |= UINT32_C(1) << part;
+		stats_inc(sim->stats, inst, ST_S3_403_FIRST);
+		s3_reply_error(req, 403, S3_EXPIRED, key);
+		return;
+	}
+	csv_part(e->csv ? e->csv : "", e->csv ? e->csv_len : 0, e->nparts, part, &hl, &off, &bl);
+	/* a copy: the execution keeps its own file for later downloads */
+	if (!(file = malloc(hl + bl + 1)) || !(b = evbuffer_new())) {
+		free(file);
 		evhttp_send_error(req, 500, NULL);
 		return;
 	}
-	/* the file is copied: the execution keeps its own for later downloads */
-	evbuffer_add(b, e->csv ? e->csv : "", e->csv_len);
+	const char *src = e->csv ? e->csv : "";
+	memcpy(file, src, hl);
+	memcpy(file + hl, src + off, bl);
+	len = hl + bl;
+	if (rng_roll(faults_rng(sim->faults), p.truncate_rate)) {
+		len = csv_cut(file, len, rng_unit(faults_rng(sim->faults)));
+		stats_inc(sim->stats, inst, ST_TRUNCATED);
+	}
+	evbuffer_add(b, file, len);
+	free(file);
 	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", "text/csv");
 	evhttp_send_reply(req, 200, "OK", b);
 	evbuffer_free(b);
@@ -204,7 +242,17 @@ static bool relative_window(const char *type, const char *tz, ExecRequest *r, ch
 	return true;
 }
 
-static void handle_create(Sim *sim, struct evhttp_request *req, const char *inst)
+/* seconds until the next UTC midnight, when the daily quota starts over */
+static int64_t utc_midnight_ms(int64_t now_ms, int *secs_left)
+{
+	int64_t day = now_ms / 86400000 * 86400000;
+
+	*secs_left = (int)((day + 86400000 - now_ms + 999) / 1000);
+	return day;
+}
+
+static void handle_create(Sim *sim, struct evhttp_request *req, const char *inst,
+			  const Profile *p)
 {
 	bool too_big = false;
 	char *body = http_body(req, BODY_MAX, &too_big);
@@ -332,8 +380,37 @@ static void handle_create(Sim *sim, struct evhttp_request *req, const char *inst
 			  wfid, msg);
 		goto out;
 	}
+	if (p->daily_quota > 0) {
+		int left;
+		int64_t day = utc_midnight_ms(simtime_now_ms(), &left);
+		if (executions_count_since(sim->execs, inst, day) >= (size_t)p->daily_quota) {
+			stats_inc(sim->stats, inst, ST_QUOTA_REFUSED);
+			snprintf(msg, sizeof(msg), "Instance %s has reached its quota of %d ad hoc "
+				 "workflow executions per day", inst, p->daily_quota);
+			faults_reply_429(req, p, left, msg);
+			goto out;
+		}
+	}
+	r.account = header(req, "Amazon-Advertising-API-AdvertiserId");
+	r.pending_ms = p->pending_ms;
+	r.latency_ms = p->latency_ms;
+	r.nparts = p->split_files;
+	r.url_403_first = p->url_403_first;
+	if (rng_roll(faults_rng(sim->faults), p->fail_rate))
+		r.inject_fail = p->fail_reason;
 	if (!(e = executions_create(sim->execs, inst, &r))) {
 		amc_error(req, 500, "Internal error: could not create the execution");
+		goto out;
+	}
+	stats_inc(sim->stats, inst, ST_EXECUTIONS_CREATED);
+	if (r.inject_fail)
+		stats_inc(sim->stats, inst, ST_FAILED_INJECTED);
+	if (rng_roll(faults_rng(sim->faults), p->lost_create_rate)) {
+		/* stored and running, but the client never hears of it */
+		stats_inc(sim->stats, inst, ST_LOST_CREATES);
+		log_info("execution %s on %s: dropping the create response (lost_create_rate)",
+			 e->id, inst);
+		faults_drop(sim->faults, req);
 		goto out;
 	}
 	reply_exec(sim, req, e, false);
@@ -450,10 +527,12 @@ static void handle_cancel(Sim *sim, struct evhttp_request *req, Exec *e, bool is
 
 /* ---- GET workflowExecutions/{id}/downloadUrls ---- */
 
-static void handle_download_urls(Sim *sim, struct evhttp_request *req, Exec *e)
+static void handle_download_urls(Sim *sim, struct evhttp_request *req, Exec *e,
+				 const Profile *p)
 {
 	const char *host = header(req, "Host");
 	char key[200], url[1024];
+	json_t *urls;
 
 	if (e->status != EXEC_SUCCEEDED) {
 		amc_error(req, 400, "Execution with ID %s is unavailable for download", e->id);
@@ -463,12 +542,21 @@ static void handle_download_urls(Sim *sim, struct evhttp_request *req, Exec *e)
 	if (!host || !*host || strlen(host) > 255 || strspn(host, "abcdefghijklmnopqrstuvwxyz"
 			"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-:[]") != strlen(host))
 		host = sim->self;
-	snprintf(key, sizeof(key), RESULT_BUCKET "/%s/%s/part-00000.csv", e->instance_id, e->id);
-	if (!s3_url(sim->s3, host, key, simtime_now_ms(), url, sizeof(url))) {
-		amc_error(req, 500, "Internal error: could not sign the download URL");
+	if (!(urls = json_array())) {
+		amc_error(req, 500, "Internal error");
 		return;
 	}
-	http_reply_json(req, 200, json_pack("{s:[s], s:[]}", "downloadUrls", url,
+	for (int i = 0; i < e->nparts; i++) {
+		snprintf(key, sizeof(key), RESULT_BUCKET "/%s/%s/part-%05d.csv", e->instance_id,
+			 e->id, i);
+		if (!s3_url(sim->s3, host, key, simtime_now_ms(), p->url_ttl_s, url, sizeof(url)) ||
+		    json_array_append_new(urls, json_string(url)) != 0) {
+			json_decref(urls);
+			amc_error(req, 500, "Internal error: could not sign the download URL");
+			return;
+		}
+	}
+	http_reply_json(req, 200, json_pack("{s:o, s:[]}", "downloadUrls", urls,
 					    "metadataDownloadUrls"));
 }
 
@@ -484,17 +572,52 @@ static bool content_type_ok(struct evhttp_request *req)
 	       (strncasecmp(ct, "application/vnd.", 16) == 0 && strstr(ct, "json"));
 }
 
+/* which endpoint a request addresses, before any check (the stats and the gate need it);
+ * -1 when it addresses none */
+static int classify(enum evhttp_cmd_type m, int nseg, const char *tail, const char *sub)
+{
+	if (nseg == 1) {
+		if (strcmp(tail, "/workflowExecutions") != 0 && strcmp(tail, "/workflowExecutions/") != 0)
+			return -1;
+		return m == EVHTTP_REQ_POST ? EP_CREATE : m == EVHTTP_REQ_GET ? EP_LIST : -1;
+	}
+	if (nseg == 2)
+		return m == EVHTTP_REQ_GET ? EP_GET :
+		       m == EVHTTP_REQ_PUT || m == EVHTTP_REQ_DELETE ? EP_CANCEL : -1;
+	if (nseg == 3 && strcmp(sub, "downloadUrls") == 0 && m == EVHTTP_REQ_GET)
+		return EP_URLS;
+	return -1;
+}
+
+static const enum StatKey ep_stat[EP__COUNT] = {
+	[EP_CREATE] = ST_CREATE, [EP_GET] = ST_GET, [EP_LIST] = ST_LIST, [EP_CANCEL] = ST_CANCEL,
+	[EP_URLS] = ST_URLS, [EP_DOWNLOAD] = ST_DOWNLOAD, [EP_TOKEN] = ST_TOKEN,
+};
+
 static void handle_amc(Sim *sim, struct evhttp_request *req, const char *rest,
-		       struct evkeyvalq *q)
+		       struct evkeyvalq *q, bool gate)
 {
 	enum evhttp_cmd_type m = evhttp_request_get_command(req);
 	const char *auth = header(req, "Authorization");
 	char inst[128], id[128], sub[64];
-	int nseg;
+	int nseg, ep;
+	bool valid;
+	Profile p;
 	Exec *e;
 
+	inst[0] = id[0] = sub[0] = '\0';
+	nseg = sscanf(rest, "%127[^/]/workflowExecutions/%127[^/]/%63[^/]", inst, id, sub);
+	valid = nseg >= 1 && data_instance_id_valid(inst);
+	profiles_effective(sim->profiles, valid ? inst : NULL, &p);
+	ep = valid ? classify(m, nseg, rest + strlen(inst), sub) : -1;
+	if (gate && ep >= 0) {
+		stats_inc(sim->stats, inst, ep_stat[ep]);
+		if (faults_gate(sim->faults, sim->profiles, sim->stats, &p, req, inst, ep) != GATE_PASS)
+			return;
+	}
 	if (!auth || strncasecmp(auth, "Bearer ", 7) != 0 ||
-	    !token_valid(sim->tokens, auth + 7, simtime_now_ms())) {
+	    !token_valid(sim->tokens, auth + 7, simtime_now_ms(), p.token_ttl_s)) {
+		stats_inc(sim->stats, valid ? inst : NULL, ST_UNAUTHORIZED);
 		amc_error(req, 401, "Unauthorized: the access token is missing, invalid or expired");
 		return;
 	}
@@ -506,9 +629,7 @@ static void handle_amc(Sim *sim, struct evhttp_request *req, const char *rest,
 		amc_error(req, 400, "Missing header Amazon-Advertising-API-AdvertiserId");
 		return;
 	}
-	inst[0] = id[0] = sub[0] = '\0';
-	nseg = sscanf(rest, "%127[^/]/workflowExecutions/%127[^/]/%63[^/]", inst, id, sub);
-	if (nseg < 1 || !data_instance_id_valid(inst)) {
+	if (!valid) {
 		amc_error(req, 404, "Instance not found");
 		return;
 	}
@@ -521,7 +642,7 @@ static void handle_amc(Sim *sim, struct evhttp_request *req, const char *rest,
 			if (!content_type_ok(req))
 				amc_error(req, 415, "Unsupported Content-Type");
 			else
-				handle_create(sim, req, inst);
+				handle_create(sim, req, inst, &p);
 		} else if (m == EVHTTP_REQ_GET) {
 			handle_list(sim, req, inst, q);
 		} else {
@@ -539,10 +660,14 @@ static void handle_amc(Sim *sim, struct evhttp_request *req, const char *rest,
 		else if (m != EVHTTP_REQ_GET)
 			amc_error(req, 405, "Method not allowed");
 		else
-			handle_download_urls(sim, req, e);
+			handle_download_urls(sim, req, e, &p);
 		return;
 	}
-	if (m == EVHTTP_REQ_GET)
+	if (m == EVHTTP_REQ_GET && simtime_now_ms() < e->create_ms + p.not_found_after_create_ms) {
+		/* eventual consistency right after create, as RAMP saw it */
+		stats_inc(sim->stats, inst, ST_NOT_FOUND_INJECTED);
+		amc_error(req, 404, "Execution with ID %s does not exist", e->id);
+	} else if (m == EVHTTP_REQ_GET)
 		reply_exec(sim, req, e, query_flag(q, "includeWorkflow", false));
 	else if (m == EVHTTP_REQ_PUT && !content_type_ok(req))
 		amc_error(req, 415, "Unsupported Content-Type");
@@ -552,9 +677,8 @@ static void handle_amc(Sim *sim, struct evhttp_request *req, const char *rest,
 		amc_error(req, 405, "Method not allowed");
 }
 
-static void on_request(struct evhttp_request *req, void *arg)
+static void dispatch(Sim *sim, struct evhttp_request *req, bool gate)
 {
-	Sim *sim = arg;
 	const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
 	const char *path = evhttp_uri_get_path(uri);
 	const char *query = evhttp_uri_get_query(uri);
@@ -569,23 +693,44 @@ static void on_request(struct evhttp_request *req, void *arg)
 	if (query && evhttp_parse_query_str(query, &q) != 0) {
 		amc_error(req, 400, "Malformed query string");
 	} else if (strcmp(path, "/auth/o2/token") == 0) {
+		Profile p;
+		profiles_effective(sim->profiles, NULL, &p);
+		if (gate && m == EVHTTP_REQ_POST) {
+			stats_inc(sim->stats, NULL, ST_TOKEN);
+			if (faults_gate(sim->faults, sim->profiles, sim->stats, &p, req, NULL,
+					EP_TOKEN) != GATE_PASS)
+				goto out;
+		}
 		if (m == EVHTTP_REQ_POST)
 			handle_token(sim, req);
 		else
 			oauth_error(req, 405, "invalid_request", "Use POST");
 	} else if (strncmp(path, "/s3/", 4) == 0) {
 		if (m == EVHTTP_REQ_GET)
-			handle_s3(sim, req, path, query);
+			handle_s3(sim, req, path, query, gate);
 		else
 			s3_reply_error(req, 403, S3_BAD_SIGNATURE, path + 4);
+	} else if (strncmp(path, "/sim/", 5) == 0) {
+		control_handle(sim, req, path + 5);
 	} else if (strcmp(path, "/healthz") == 0) {
 		http_reply_json(req, 200, json_pack("{s:s}", "status", "ok"));
 	} else if (strncmp(path, "/amc/reporting/", 15) == 0) {
-		handle_amc(sim, req, path + 15, &q);
+		handle_amc(sim, req, path + 15, &q, gate);
 	} else {
 		amc_error(req, 404, "Resource not found");
 	}
+out:
 	evhttp_clear_headers(&q);
+}
+
+static void on_request(struct evhttp_request *req, void *arg)
+{
+	dispatch(arg, req, true);
+}
+
+void routes_resume(void *sim, struct evhttp_request *req)
+{
+	dispatch(sim, req, false);
 }
 
 void routes_install(struct evhttp *http, Sim *sim)

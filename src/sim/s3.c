@@ -18,10 +18,9 @@
 
 struct S3 {
 	unsigned char secret[32];
-	int ttl_s;
 };
 
-S3 *s3_new(int ttl_s)
+S3 *s3_new(void)
 {
 	S3 *s = calloc(1, sizeof(*s));
 
@@ -31,7 +30,6 @@ S3 *s3_new(int ttl_s)
 		free(s);
 		return NULL;
 	}
-	s->ttl_s = ttl_s;
 	return s;
 }
 
@@ -61,8 +59,8 @@ static bool sign(const S3 *s, const char *path, const char *date, const char *ex
 	return true;
 }
 
-bool s3_url(const S3 *s, const char *host, const char *key, int64_t now_ms, char *out,
-	    size_t outlen)
+bool s3_url(const S3 *s, const char *host, const char *key, int64_t now_ms, int ttl_s,
+	    char *out, size_t outlen)
 {
 	char path[512], date[20], expires[16], sig[65];
 	time_t t = (time_t)(now_ms / 1000);
@@ -70,7 +68,7 @@ bool s3_url(const S3 *s, const char *host, const char *key, int64_t now_ms, char
 
 	gmtime_r(&t, &tm);
 	strftime(date, sizeof(date), "%Y%m%dT%H%M%SZ", &tm);
-	snprintf(expires, sizeof(expires), "%d", s->ttl_s);
+	snprintf(expires, sizeof(expires), "%d", ttl_s);
 	if ((size_t)snprintf(path, sizeof(path), "/s3/%s", key) >= sizeof(path))
 		return false;
 	if (!sign(s, path, date, expires, sig))

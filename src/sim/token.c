@@ -9,11 +9,10 @@
 #include "ids.h"
 
 struct TokenStore {
-	HTab *tokens;		/* token -> malloc'd int64_t expiry (owned here) */
-	int ttl_s;
+	HTab *tokens;		/* token -> malloc'd int64_t issue time in ms (owned here) */
 };
 
-TokenStore *token_store_new(int ttl_s)
+TokenStore *token_store_new(void)
 {
 	TokenStore *ts = calloc(1, sizeof(*ts));
 
@@ -23,7 +22,6 @@ TokenStore *token_store_new(int ttl_s)
 		free(ts);
 		return NULL;
 	}
-	ts->ttl_s = ttl_s;
 	return ts;
 }
 
@@ -42,52 +40,48 @@ void token_store_free(TokenStore *ts)
 	free(ts);
 }
 
-int token_ttl(const TokenStore *ts)
-{
-	return ts->ttl_s;
-}
-
 bool token_issue(TokenStore *ts, int64_t now_ms, char out[TOKEN_LEN + 1])
 {
 	unsigned char rnd[16];
-	int64_t *exp;
+	int64_t *issued;
 
 	if (!ids_random(rnd, sizeof(rnd)))
 		return false;
 	int n = snprintf(out, TOKEN_LEN + 1, "Atza|");
 	for (size_t i = 0; i < sizeof(rnd); i++)
 		n += snprintf(out + n, TOKEN_LEN + 1 - n, "%02x", rnd[i]);
-	if (!(exp = malloc(sizeof(*exp))))
+	if (!(issued = malloc(sizeof(*issued))))
 		return false;
-	*exp = now_ms + (int64_t)ts->ttl_s * 1000;
-	if (!htab_put(ts->tokens, out, exp)) {
-		free(exp);
+	*issued = now_ms;
+	if (!htab_put(ts->tokens, out, issued)) {
+		free(issued);
 		return false;
 	}
 	return true;
 }
 
-bool token_valid(TokenStore *ts, const char *tok, int64_t now_ms)
+bool token_valid(TokenStore *ts, const char *tok, int64_t now_ms, int ttl_s)
 {
-	int64_t *exp = htab_get(ts->tokens, tok);
+	int64_t *issued = htab_get(ts->tokens, tok);
 
-	return exp && *exp > now_ms;
+	return issued && *issued + (int64_t)ttl_s * 1000 > now_ms;
 }
 
 static bool drop_expired(const char *key, void *value, void *priv)
 {
-	int64_t now_ms = *(int64_t *)priv;
+	int64_t cutoff_ms = *(int64_t *)priv;
 
-	if (*(int64_t *)value > now_ms)
+	if (*(int64_t *)value > cutoff_ms)
 		return false;
 	free(value);
 	return true;
 }
 
-size_t token_prune(TokenStore *ts, int64_t now_ms)
+size_t token_prune(TokenStore *ts, int64_t now_ms, int max_ttl_s)
 {
 	size_t before = htab_count(ts->tokens);
+	int64_t cutoff_ms = now_ms - (int64_t)max_ttl_s * 1000;
 
-	htab_foreach(ts->tokens, drop_expired, &now_ms);
+	htab_foreach(ts->tokens, drop_expired, &cutoff_ms);
 	return before - htab_count(ts->tokens);
 }

@@ -1,5 +1,6 @@
 /* token.h - the simulated Login-with-Amazon token store: issues access tokens for any
- * refresh token (except ones containing "REVOKED") and checks Bearer tokens with expiry. */
+ * refresh token (except ones containing "REVOKED") and checks Bearer tokens against a
+ * lifetime given at check time (profiles may shorten it per instance). */
 #ifndef AMCSIM_TOKEN_H
 #define AMCSIM_TOKEN_H
 
@@ -11,15 +12,13 @@
 
 typedef struct TokenStore TokenStore;
 
-/* ttl_s: lifetime of access tokens (expires_in) */
-TokenStore *token_store_new(int ttl_s);
+TokenStore *token_store_new(void);
 void token_store_free(TokenStore *ts);
-int token_ttl(const TokenStore *ts);
-/* writes a fresh access token into out (TOKEN_LEN + 1 bytes) valid until now + ttl */
+/* writes a fresh access token issued at now_ms into out (TOKEN_LEN + 1 bytes) */
 MUST_CHECK bool token_issue(TokenStore *ts, int64_t now_ms, char out[TOKEN_LEN + 1]);
-/* true if tok was issued and has not expired */
-bool token_valid(TokenStore *ts, const char *tok, int64_t now_ms);
-/* drops expired tokens; returns how many were dropped */
-size_t token_prune(TokenStore *ts, int64_t now_ms);
+/* true if tok was issued less than ttl_s seconds ago */
+bool token_valid(TokenStore *ts, const char *tok, int64_t now_ms, int ttl_s);
+/* drops tokens older than max_ttl_s; returns how many were dropped */
+size_t token_prune(TokenStore *ts, int64_t now_ms, int max_ttl_s);
 
 #endif

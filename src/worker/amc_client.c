@@ -62,7 +62,8 @@ static bool amc_send(Worker *w, const AmcTarget *t, const char *method, const ch
 	if (!h)
 		return false;
 	HttpReq req = {.method = method, .url = url, .body = body, .headers = h,
-		       .retry = retry, .max_tries = tries};
+		       .retry = retry, .max_tries = tries,
+		       .fresh_connection = retry == HTTP_RETRY_UNSENT};
 	return http_start(w, &req, done, priv);
 }
 
@@ -103,6 +104,26 @@ bool amc_get_download_urls(Worker *w, const AmcTarget *t, const char *amc_id, Ht
 {
 	char url[1024];
 	return exec_url(url, sizeof url, w, t, amc_id, "/downloadUrls") &&
+	       amc_send(w, t, "GET", url, NULL, HTTP_RETRY_IDEMPOTENT, AMC_GET_TRIES, done, priv);
+}
+
+bool amc_list_executions(Worker *w, const AmcTarget *t, const char *since, const char *next_token,
+			 HttpDoneFn done, void *priv)
+{
+	char url[2048], suffix[1024];
+	char *tok = NULL;
+	if (next_token && *next_token) {
+		CURL *e = curl_easy_init();
+		tok = e ? curl_easy_escape(e, next_token, 0) : NULL;
+		if (e)
+			curl_easy_cleanup(e);
+		if (!tok)
+			return false;
+	}
+	int n = snprintf(suffix, sizeof suffix, "?minCreationTime=%s&includeWorkflow=true%s%s", since,
+			 tok ? "&nextToken=" : "", tok ? tok : "");
+	curl_free(tok);
+	return n > 0 && (size_t)n < sizeof suffix && exec_url(url, sizeof url, w, t, NULL, suffix) &&
 	       amc_send(w, t, "GET", url, NULL, HTTP_RETRY_IDEMPOTENT, AMC_GET_TRIES, done, priv);
 }
 

@@ -1,5 +1,6 @@
 /* claim.c - the claim loop: while there are free slots, the claim script moves queued refs
- * to this worker's processing list; an empty queue is polled again on a short timer. */
+ * to this worker's processing list (round-robin over batches, under the instance and account
+ * caps, due retries first); an empty queue is polled again on a short timer. */
 #include "worker.h"
 
 #include <stdio.h>
@@ -63,20 +64,26 @@ void claim_kick(Worker *w)
 		claim_later(w, CLAIM_DOWN_MS);
 		return;
 	}
-	char queue[KEYS_MAX], jobs[KEYS_MAX], events[KEYS_MAX], now[32], max[16];
+	char queue[KEYS_MAX], jobs[KEYS_MAX], events[KEYS_MAX], retry[KEYS_MAX], running[KEYS_MAX];
+	char now[32], max[16], icap[16], acap[16];
 	if (!keys_queue(queue, sizeof queue, w->prefix) ||
 	    !keys_worker_jobs(jobs, sizeof jobs, w->prefix, w->id) ||
-	    !keys_events(events, sizeof events, w->prefix)) {
+	    !keys_events(events, sizeof events, w->prefix) ||
+	    !keys_retry(retry, sizeof retry, w->prefix) ||
+	    !keys_running(running, sizeof running, w->prefix)) {
 		log_error("key names too long (prefix or worker id)");
 		return;
 	}
 	snprintf(now, sizeof now, "%lld", (long long)worker_now_ms());
 	snprintf(max, sizeof max, "%d", free_slots < w->cfg.claim_batch ? free_slots : w->cfg.claim_batch);
-	const char *keys[3] = {queue, jobs, events};
-	const char *args[4] = {w->id, now, max, w->prefix};
+	/* caps are read at every call, so a SIGHUP reload applies to the next claim */
+	snprintf(icap, sizeof icap, "%d", w->cfg.instance_cap);
+	snprintf(acap, sizeof acap, "%d", w->cfg.account_cap);
+	const char *keys[5] = {queue, jobs, events, retry, running};
+	const char *args[6] = {w->id, now, max, w->prefix, icap, acap};
 	evtimer_del(w->claim_timer);
 	w->claiming = true;
-	if (!rconn_script(w->redis, LUA_SCRIPT_CLAIM, 3, keys, 4, args, on_claimed, w)) {
+	if (!rconn_script(w->redis, LUA_SCRIPT_CLAIM, 5, keys, 6, args, on_claimed, w)) {
 		w->claiming = false;
 		claim_later(w, CLAIM_DOWN_MS);
 	}

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include "ids.h"
 #include "log.h"
@@ -22,6 +23,7 @@ struct Http {
 	char *method, *url, *body;
 	struct curl_slist *headers;
 	enum HttpRetry retry;
+	bool fresh;
 	int max_tries, tries;
 	HttpSinkFn sink;
 	void *sink_priv;
@@ -29,7 +31,7 @@ struct Http {
 	char *resp;
 	size_t resp_len, resp_cap;
 	bool too_big;
-	long retry_after_s;		/* from a Retry-After header, -1 if none */
+	long retry_after_ms;		/* from a Retry-After header, -1 if none */
 	char errbuf[CURL_ERROR_SIZE];
 	struct event *timer;
 	HttpDoneFn done;
@@ -112,21 +114,59 @@ static size_t on_write(char *data, size_t size, size_t nmemb, void *arg)
 	return n;
 }
 
+/* days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm) */
+static long long days_from_civil(long long y, unsigned m, unsigned d)
+{
+	y -= m <= 2;
+	long long era = (y >= 0 ? y : y - 399) / 400;
+	unsigned yoe = (unsigned)(y - era * 400);
+	unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+	unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+	return era * 146097 + (long long)doe - 719468;
+}
+
+long http_retry_after_ms(const char *v, long long now_s)
+{
+	static const char months[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
+	while (*v == ' ' || *v == '\t')
+		v++;
+	if (*v >= '0' && *v <= '9') {
+		char *end;
+		long s = strtol(v, &end, 10);
+		while (*end == ' ' || *end == '\t' || *end == '\r' || *end == '\n')
+			end++;
+		if (*end || s < 0)
+			return -1;
+		return s > 86400 ? 86400000L : s * 1000;
+	}
+	/* IMF-fixdate: "Sun, 06 Nov 1994 08:49:37 GMT" */
+	int d, y, hh, mm, ss;
+	char mon[4];
+	if (sscanf(v, "%*3s, %2d %3s %4d %2d:%2d:%2d GMT", &d, mon, &y, &hh, &mm, &ss) != 6)
+		return -1;
+	const char *p = strstr(months, mon);
+	if (!p || strlen(mon) != 3 || (p - months) % 3)
+		return -1;
+	long long t = days_from_civil(y, (unsigned)((p - months) / 3 + 1), (unsigned)d) * 86400 +
+		      hh * 3600 + mm * 60 + ss;
+	long long delta = t - now_s;
+	if (delta < 0)
+		delta = 0;
+	return delta > 86400 ? 86400000L : (long)(delta * 1000);
+}
+
 static size_t on_header(char *data, size_t size, size_t nmemb, void *arg)
 {
 	Http *h = arg;
 	size_t n = size * nmemb;
 	static const char name[] = "retry-after:";
 	if (n > sizeof name - 1 && strncasecmp(data, name, sizeof name - 1) == 0) {
-		/* delta-seconds only; an HTTP-date falls back to our own backoff */
-		char tmp[32];
+		char tmp[64];
 		size_t len = n - (sizeof name - 1) < sizeof tmp - 1 ? n - (sizeof name - 1) : sizeof tmp - 1;
 		memcpy(tmp, data + sizeof name - 1, len);
 		tmp[len] = '\0';
-		char *end;
-		long v = strtol(tmp, &end, 10);
-		if (end != tmp && v >= 0)
-			h->retry_after_s = v;
+		tmp[strcspn(tmp, "\r\n")] = '\0';
+		h->retry_after_ms = http_retry_after_ms(tmp, (long long)time(NULL));
 	}
 	return n;
 }
@@ -152,7 +192,7 @@ static bool attempt(Http *h)
 	if (h->resp)
 		h->resp[0] = '\0';
 	h->too_big = false;
-	h->retry_after_s = -1;
+	h->retry_after_ms = -1;
 	h->errbuf[0] = '\0';
 	if (!(h->easy = curl_easy_init()))
 		return false;
@@ -169,6 +209,9 @@ static bool attempt(Http *h)
 		  curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, 10000L) == CURLE_OK &&
 		  set_protocols(e) &&
 		  curl_easy_setopt(e, CURLOPT_USERAGENT, "amcbatch-worker/" PACKAGE_VERSION) == CURLE_OK;
+	if (ok && h->fresh)
+		ok = curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L) == CURLE_OK &&
+		     curl_easy_setopt(e, CURLOPT_FORBID_REUSE, 1L) == CURLE_OK;
 	if (ok && strcmp(h->method, "GET") != 0) {
 		ok = curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, h->method) == CURLE_OK;
 		if (ok && h->body)
@@ -193,6 +236,9 @@ static void finish(Http *h, CURLcode rc, long status)
 		.body = h->resp ? h->resp : "",
 		.len = h->resp_len,
 		.error = rc == CURLE_OK ? "" : (h->errbuf[0] ? h->errbuf : curl_easy_strerror(rc)),
+		.retry_after_ms = h->retry_after_ms,
+		.sent = !(rc == CURLE_COULDNT_CONNECT || rc == CURLE_COULDNT_RESOLVE_HOST ||
+			  rc == CURLE_FAILED_INIT),
 	};
 	if (h->too_big)
 		res.error = "response body too large";
@@ -216,8 +262,7 @@ static bool retryable(const Http *h, CURLcode rc, long status)
 	case HTTP_RETRY_IDEMPOTENT:
 		return rc != CURLE_OK || status == 429 || status >= 500;
 	case HTTP_RETRY_UNSENT:
-		return (rc == CURLE_OK && status == 429) || rc == CURLE_COULDNT_CONNECT ||
-		       rc == CURLE_COULDNT_RESOLVE_HOST;
+		return rc == CURLE_COULDNT_CONNECT || rc == CURLE_COULDNT_RESOLVE_HOST;
 	case HTTP_RETRY_NONE:
 	default:
 		return false;
@@ -226,8 +271,8 @@ static bool retryable(const Http *h, CURLcode rc, long status)
 
 static int backoff_ms(const Http *h)
 {
-	if (h->retry_after_s >= 0)
-		return (int)(h->retry_after_s > 300 ? 300000 : h->retry_after_s * 1000) + 100;
+	if (h->retry_after_ms >= 0)
+		return (int)(h->retry_after_ms > 300000 ? 300000 : h->retry_after_ms) + 100;
 	int ms = HTTP_BACKOFF_BASE_MS << (h->tries - 1 < 6 ? h->tries - 1 : 6);
 	if (ms > HTTP_BACKOFF_CAP_MS)
 		ms = HTTP_BACKOFF_CAP_MS;
@@ -276,6 +321,7 @@ bool http_start(Worker *w, const HttpReq *req, HttpDoneFn done, void *priv)
 	h->w = w;
 	h->headers = req->headers;
 	h->retry = req->retry;
+	h->fresh = req->fresh_connection;
 	h->max_tries = req->max_tries > 0 ? req->max_tries : 1;
 	h->sink = req->sink;
 	h->sink_priv = req->sink_priv;

@@ -13,6 +13,8 @@ typedef struct HttpResult {
 	const char *body;	/* NUL-terminated response body ("" with a sink), borrowed */
 	size_t len;
 	const char *error;	/* curl's error text when rc != CURLE_OK, else "" */
+	long retry_after_ms;	/* Retry-After of the last answer (seconds or HTTP-date), -1 if none */
+	bool sent;		/* the request may have reached the server (not a connect failure) */
 } HttpResult;
 
 /* Called once, on the loop thread. res is borrowed. Not called when w->exiting. */
@@ -23,7 +25,8 @@ typedef bool (*HttpSinkFn)(const char *data, size_t n, void *priv);
 enum HttpRetry {
 	HTTP_RETRY_NONE,	/* one attempt */
 	HTTP_RETRY_IDEMPOTENT,	/* GET/PUT: 5xx, 429, network errors */
-	HTTP_RETRY_UNSENT,	/* POST: only when the request surely did not run (429, no connection) */
+	HTTP_RETRY_UNSENT,	/* POST: only when the request surely did not run (no connection);
+				 * a 429 is the caller's (it may wait in retry_wait instead) */
 };
 
 typedef struct HttpReq {
@@ -33,12 +36,18 @@ typedef struct HttpReq {
 	struct curl_slist *headers;	/* taken (freed by http), may be NULL */
 	enum HttpRetry retry;
 	int max_tries;			/* attempts in total, >= 1 */
+	bool fresh_connection;		/* no reused connection: libcurl silently re-sends a request
+					 * whose reused connection died, which must not happen to a
+					 * create (its answer may be what was lost) */
 	HttpSinkFn sink;		/* NULL: collect the body in memory */
 	void *sink_priv;
 } HttpReq;
 
 /* Starts the exchange; false (headers freed, done not called) if it could not start. */
 MUST_CHECK bool http_start(Worker *w, const HttpReq *req, HttpDoneFn done, void *priv);
+
+/* Retry-After value (delta-seconds or IMF-fixdate) as milliseconds from now_s; -1 if invalid. */
+long http_retry_after_ms(const char *value, long long now_s);
 
 /* At shutdown, after curlev_free: frees every transfer without calling done. */
 void http_free_all(Worker *w);

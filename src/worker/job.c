@@ -4,6 +4,7 @@
 #include "job.h"
 
 #include <stdarg.h>
+#include <time.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -73,7 +74,52 @@ static void pg_run(Job *job, const char *sql, int n, const char **vals, PgNextFn
 	}
 }
 
+/* A write nobody waits for (the job may be gone when it lands): it only logs a failure. */
+typedef struct PgDetached {
+	PgStmt stmt;			/* first: pgstmt_work sees a PgStmt */
+	char tag[IDS_BATCH_LEN + IDS_EXEC_LEN + 2];
+} PgDetached;
+
+static void pgdetached_done(enum PgResult res, const char *err, void *arg)
+{
+	PgDetached *d = arg;
+	if (res != PG_OK)
+		log_error("[%s] archive write failed: %s", d->tag, err);
+	for (int i = 0; i < d->stmt.n; i++)
+		free(d->stmt.vals[i]);
+	free(d);
+}
+
+static void pg_run_detached(Job *job, const char *sql, int n, const char **vals)
+{
+	PgDetached *d = calloc(1, sizeof *d);
+	if (d) {
+		d->stmt.sql = sql;
+		snprintf(d->tag, sizeof d->tag, "%s", job->ref);
+		for (; d->stmt.n < n; d->stmt.n++)
+			if (!(d->stmt.vals[d->stmt.n] = strdup(vals[d->stmt.n])))
+				break;
+	}
+	if (!d || d->stmt.n < n || !pgpool_submit(job->w->pg, pgstmt_work, pgdetached_done, d, -1)) {
+		if (d) {
+			for (int i = 0; i < d->stmt.n; i++)
+				free(d->stmt.vals[i]);
+			free(d);
+		}
+		elog_error(job->batch_id, job->exec_id, "could not queue an archive write");
+	}
+}
+
 /* ---- life cycle ---- */
+
+/* One finish of the no-op executor in flight (below). Recycled through a free list (loop
+ * thread only): a steady stream of jobs costs no allocation of ours after warm-up. */
+typedef struct NoopCall {
+	struct NoopCall *next;
+	Worker *w;
+	char ref[IDS_BATCH_LEN + IDS_EXEC_LEN + 2];
+} NoopCall;
+static NoopCall *noop_free_list;
 
 static void job_free(Job *job)
 {
@@ -111,6 +157,11 @@ void job_free_all(Worker *w)
 {
 	while (w->jobs)
 		job_free(w->jobs);
+	while (noop_free_list) {
+		NoopCall *nc = noop_free_list;
+		noop_free_list = nc->next;
+		free(nc);
+	}
 }
 
 static void on_job_timer(evutil_socket_t fd, short what, void *arg)
@@ -122,8 +173,14 @@ static void on_job_timer(evutil_socket_t fd, short what, void *arg)
 		fn(job);
 }
 
+static void job_release(Job *job);
+
 void job_after(Job *job, int ms, void (*fn)(Job *job))
 {
+	if (job->w->stopping) {
+		job_release(job);
+		return;
+	}
 	struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
 	job->timer_fn = fn;
 	evtimer_add(job->timer, &tv);
@@ -149,12 +206,104 @@ static bool copy_field(char *dst, size_t n, const redisReply *flat, const char *
 	return true;
 }
 
+/* ---- no-op executor (benchmarking: claim → finish, nothing else) ---- */
+
+
+static void noop_args_send(Worker *w, NoopCall *nc, bool durable);
+
+static void noop_done(Worker *w, NoopCall *nc)
+{
+	nc->next = noop_free_list;
+	noop_free_list = nc;
+	w->inflight--;
+	worker_job_done(w);
+}
+
+static void on_noop_durable(Worker *w, redisReply *reply, void *priv)
+{
+	if (reply)
+		noop_done(w, priv);
+	else
+		free(priv);	/* exiting */
+}
+
+static void on_noop_finished(RConn *c, redisReply *reply, void *priv)
+{
+	NoopCall *nc = priv;
+	Worker *w = nc->w;
+	if (w->exiting) {
+		free(nc);
+		return;
+	}
+	if (!reply) {
+		/* the connection dropped: finish again once Redis is back (a finish that did
+		 * run answers -3 the second time) */
+		noop_args_send(w, nc, true);
+		return;
+	}
+	if (reply->type == REDIS_REPLY_ERROR)
+		log_error("finish failed for %s: %s", nc->ref, reply->str);
+	noop_done(w, nc);
+}
+
+/* Sends the finish of nc->ref: pipelined on the connection (durable: through rcall). */
+static void noop_args_send(Worker *w, NoopCall *nc, bool durable)
+{
+	char batch_id[IDS_BATCH_LEN + 1], exec_id[IDS_EXEC_LEN + 1];
+	char bkey[KEYS_MAX], ekey[KEYS_MAX], jkey[KEYS_MAX], evkey[KEYS_MAX], now[24];
+	const char *sep = strchr(nc->ref, ':');
+	if (!sep || (size_t)(sep - nc->ref) > IDS_BATCH_LEN || strlen(sep + 1) > IDS_EXEC_LEN)
+		goto bad;
+	memcpy(batch_id, nc->ref, (size_t)(sep - nc->ref));
+	batch_id[sep - nc->ref] = '\0';
+	strcpy(exec_id, sep + 1);
+	if (!ids_is_batch(batch_id) || !ids_is_exec(exec_id) ||
+	    !keys_batch(bkey, sizeof bkey, w->prefix, batch_id) ||
+	    !keys_exec(ekey, sizeof ekey, w->prefix, batch_id, exec_id) ||
+	    !keys_worker_jobs(jkey, sizeof jkey, w->prefix, w->id) ||
+	    !keys_events(evkey, sizeof evkey, w->prefix))
+		goto bad;
+	snprintf(now, sizeof now, "%lld", (long long)worker_now_ms());
+	const char *keys[4] = {bkey, ekey, jkey, evkey};
+	const char *args[6] = {nc->ref, "completed", now, "0", "", w->id};
+	if (!durable && rconn_script(w->redis, LUA_SCRIPT_FINISH, 4, keys, 6, args, on_noop_finished, nc))
+		return;
+	if (rcall_script(w, LUA_SCRIPT_FINISH, 4, keys, 6, args, on_noop_durable, nc))
+		return;
+	log_error("out of memory finishing %s", nc->ref);
+	noop_done(w, nc);
+	return;
+bad:
+	log_error("claimed job %s has an invalid ref; left to the janitor", nc->ref);
+	noop_done(w, nc);
+}
+
+static void noop_finish(Worker *w, const char *ref)
+{
+	NoopCall *nc = noop_free_list;
+	if (nc)
+		noop_free_list = nc->next;
+	else if (!(nc = malloc(sizeof *nc))) {
+		log_error("out of memory finishing %s", ref);
+		return;
+	}
+	nc->w = w;
+	snprintf(nc->ref, sizeof nc->ref, "%s", ref);
+	w->inflight++;
+	log_debug("no-op job %s", ref);
+	noop_args_send(w, nc, false);
+}
+
 Job *job_new(Worker *w, const redisReply *claimed)
 {
 	if (claimed->type != REDIS_REPLY_ARRAY || claimed->elements < 3 ||
 	    claimed->element[0]->type != REDIS_REPLY_STRING ||
 	    claimed->element[1]->type != REDIS_REPLY_ARRAY) {
 		log_error("claim returned a malformed job entry");
+		return NULL;
+	}
+	if (w->cfg.noop_executor) {
+		noop_finish(w, claimed->element[0]->str);
 		return NULL;
 	}
 	const char *ref = claimed->element[0]->str;
@@ -193,6 +342,7 @@ Job *job_new(Worker *w, const redisReply *claimed)
 	job->params_json = strdup(field(flat, "parameters"));
 	job->sql_template = strdup(sqlr->type == REDIS_REPLY_STRING ? sqlr->str : "");
 	job->timer = evtimer_new(w->base, on_job_timer, job);
+	job->attempts = atoi(field(flat, "attempts"));
 	const char *started = field(flat, "started_at");
 	job->started_ms = *started ? strtoll(started, NULL, 10) : worker_now_ms();
 	if (!keys_exec(job->exec_key, KEYS_MAX, w->prefix, job->batch_id, job->exec_id) ||
@@ -434,6 +584,122 @@ void job_set_phase(Job *job, const char *phase, void (*next)(Job *job))
 	phase_call(job, LUA_SCRIPT_SET_PHASE, phase, next);
 }
 
+/* ---- hand back: retry_wait (retry script) and SIGTERM (release script) ---- */
+
+#define RETRY_INPROC_MAX_MS 5000	/* longer waits free the slot through retry_wait */
+#define RETRY_BASE_MS 1000
+#define RETRY_CAP_MS 60000
+
+static void on_handed_back(Worker *w, redisReply *reply, void *priv)
+{
+	Job *job = priv;
+	long long code = 0;
+	if (!reply)
+		return;		/* exiting */
+	if (reply->type == REDIS_REPLY_ARRAY || (rcall_int(reply, &code) && code == LUA_OK)) {
+		elog_debug(job->batch_id, job->exec_id, "handed back to the queue");
+		job_drop(job);
+		return;
+	}
+	if (code == LUA_ERR_CANCELLED) {
+		job_cancel(job);	/* stops the AMC execution; finish is then discarded */
+		return;
+	}
+	elog_warn(job->batch_id, job->exec_id, "hand-back script returned %lld; dropping the job", code);
+	job_drop(job);
+}
+
+#ifdef LUA_RETRY_NKEYS
+static void send_retry(Job *job, long wait_ms, const char *reason)
+{
+	Worker *w = job->w;
+	char rkey[KEYS_MAX], now[24], due[24];
+	int64_t t = worker_now_ms();
+	snprintf(now, sizeof now, "%lld", (long long)t);
+	snprintf(due, sizeof due, "%lld", (long long)(t + wait_ms));
+	job->step = JOB_HANDING_BACK;
+	if (!keys_retry(rkey, sizeof rkey, w->prefix)) {
+		job_fail(job, true, "key names too long");
+		return;
+	}
+	const char *keys[5] = {job->batch_key, job->exec_key, job->jobs_key, rkey, job->events_key};
+	const char *args[6] = {job->ref, now, due, reason, w->id, w->prefix};
+	if (!rcall_script(w, LUA_SCRIPT_RETRY, 5, keys, 6, args, on_handed_back, job))
+		job_fail(job, true, "out of memory calling retry");
+}
+#endif
+
+static void job_release(Job *job)
+{
+	evtimer_del(job->timer);
+	job->timer_fn = NULL;
+	job->step = JOB_HANDING_BACK;
+#ifdef LUA_RELEASE_NKEYS
+	char now[24];
+	snprintf(now, sizeof now, "%lld", (long long)worker_now_ms());
+	const char *keys[4] = {job->batch_key, job->exec_key, job->jobs_key, job->events_key};
+	const char *args[4] = {job->ref, now, job->w->id, job->w->prefix};
+	elog_info(job->batch_id, job->exec_id, "shutting down: handing the job back");
+	if (rcall_script(job->w, LUA_SCRIPT_RELEASE, 4, keys, 4, args, on_handed_back, job))
+		return;
+	elog_error(job->batch_id, job->exec_id, "out of memory calling release");
+#else
+	/* no release script: the lease dropped at exit lets the janitor requeue it */
+	elog_info(job->batch_id, job->exec_id, "shutting down: left for reclaim");
+#endif
+	job_drop(job);
+}
+
+void job_release_idle(Worker *w)
+{
+	Job *next;
+	for (Job *job = w->jobs; job; job = next) {
+		next = job->next;
+		if (evtimer_pending(job->timer, NULL))
+			job_release(job);
+	}
+}
+
+void job_transient(Job *job, long wait_ms, bool requeue, void (*resume)(Job *job),
+		   const char *fmt, ...)
+{
+	Worker *w = job->w;
+	char msg[700];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	/* claims after a retry_wait or a reclaim count too: a job cannot loop for ever */
+	int used = job->retries + (job->attempts > 1 ? job->attempts - 1 : 0);
+	if (used >= w->cfg.max_retries) {
+		job_fail(job, true, "%s (gave up after %d retries)", msg, used);
+		return;
+	}
+	job->retries++;
+	if (wait_ms < 0) {
+		int ms = RETRY_BASE_MS << (used < 6 ? used : 6);
+		if (ms > RETRY_CAP_MS)
+			ms = RETRY_CAP_MS;
+		unsigned r = 0;
+		if (!ids_random(&r, sizeof r))
+			r = 0;
+		wait_ms = ms / 2 + (long)(r % (unsigned)(ms / 2 + 1));	/* equal jitter */
+	}
+#ifdef LUA_RETRY_NKEYS
+	if (requeue || wait_ms > RETRY_INPROC_MAX_MS) {
+		elog_info(job->batch_id, job->exec_id, "retry %d/%d in %ld ms (retry_wait): %s",
+			  used + 1, w->cfg.max_retries, wait_ms, msg);
+		send_retry(job, wait_ms, msg);
+		return;
+	}
+#else
+	(void)requeue;
+#endif
+	elog_info(job->batch_id, job->exec_id, "retry %d/%d in %ld ms: %s", used + 1,
+		  w->cfg.max_retries, wait_ms, msg);
+	job_after(job, (int)wait_ms, resume);
+}
+
 /* ---- archive ---- */
 
 typedef struct ArchiveCall {
@@ -447,10 +713,17 @@ static void on_archive_done(enum PgResult res, const char *err, void *arg)
 	Job *job = ac->job;
 	bool exiting = job->w->exiting;
 	long rows = ac->task.row_count;
+	bool data_error = ac->task.data_error;
 	free(ac);
 	if (exiting)
 		return;
 	if (res != PG_OK) {
+		if (data_error) {
+			/* truncated or garbled file: download it again (fresh URLs) */
+			poller_cleanup(job);
+			job_transient(job, -1, false, poller_refetch, "bad result file: %s", err);
+			return;
+		}
 		job_fail(job, false, "archiving results failed: %s", err);
 		return;
 	}
@@ -533,10 +806,18 @@ void job_with_token(Job *job, void (*next)(Job *job))
 /* ---- create ---- */
 
 static void create(Job *job);
+static void adopt(Job *job);
 
 static void after_record(Job *job)
 {
 	poller_start(job);
+}
+
+/* The AMC id is known (created or adopted): stored before polling, so a reclaimed job
+ * resumes this execution instead of creating another one. */
+static void record_amc_id(Job *job)
+{
+	phase_call(job, LUA_SCRIPT_RECORD_AMC_ID, job->amc_id, after_record);
 }
 
 static void on_created(Worker *w, const HttpResult *res, void *priv)
@@ -544,7 +825,12 @@ static void on_created(Worker *w, const HttpResult *res, void *priv)
 	Job *job = priv;
 	char text[700];
 
-	if (res->rc == CURLE_OK && (res->status == 401 || res->status == 403) && !job->token_retried) {
+	if (res->rc == CURLE_OK && (res->status == 401 || res->status == 403)) {
+		amc_error_text(res, text, sizeof text);
+		if (job->token_retried) {
+			job_fail(job, false, "AMC refused the credentials (HTTP %ld): %s", res->status, text);
+			return;
+		}
 		/* expired or refused token: refresh once, then create once more (nothing ran) */
 		elog_warn(job->batch_id, job->exec_id, "create got HTTP %ld, refreshing the token", res->status);
 		job->token_retried = true;
@@ -552,12 +838,24 @@ static void on_created(Worker *w, const HttpResult *res, void *priv)
 		job_with_token(job, create);
 		return;
 	}
-	if (res->rc != CURLE_OK) {
-		/* The request may have reached AMC: it is not re-sent (amc-api.md §9). */
-		job_fail(job, false, "create request failed, not re-sent (it may have run): %s", res->error);
+	if (res->rc == CURLE_OK && res->status == 429) {
+		job_transient(job, res->retry_after_ms, true, create, "create throttled (HTTP 429)");
+		return;
+	}
+	if (res->rc != CURLE_OK && !res->sent) {
+		job_transient(job, -1, false, create, "create not sent: %s", res->error);
+		return;
+	}
+	if (res->rc != CURLE_OK || res->status >= 500) {
+		/* The request may have run on AMC: look for it before sending another one
+		 * (amc-api.md §9). */
+		amc_error_text(res, text, sizeof text);
+		elog_warn(job->batch_id, job->exec_id, "create answer lost (%s); looking for the execution", text);
+		adopt(job);
 		return;
 	}
 	if (res->status != 200 && res->status != 201) {
+		/* SQL compile errors, privacy refusals, bad requests: permanent */
 		amc_error_text(res, text, sizeof text);
 		job_fail(job, false, "AMC refused the execution (HTTP %ld): %s", res->status, text);
 		return;
@@ -568,14 +866,15 @@ static void on_created(Worker *w, const HttpResult *res, void *priv)
 	const char *id = ex ? json_string_value(json_object_get(ex, "workflowExecutionId")) : NULL;
 	if (!id || !*id || strlen(id) >= sizeof job->amc_id) {
 		json_decref(doc);
-		job_fail(job, false, "AMC create answer has no workflowExecutionId");
+		/* a 200 means it exists on AMC: find it rather than create a second one */
+		elog_warn(job->batch_id, job->exec_id, "create answer has no workflowExecutionId; looking for the execution");
+		adopt(job);
 		return;
 	}
 	strcpy(job->amc_id, id);
 	json_decref(doc);
 	elog_info(job->batch_id, job->exec_id, "submitted to AMC as %s", job->amc_id);
-	/* stored before polling: a reclaimed job resumes this execution instead of a new one */
-	phase_call(job, LUA_SCRIPT_RECORD_AMC_ID, job->amc_id, after_record);
+	record_amc_id(job);
 }
 
 static void create(Job *job)
@@ -583,25 +882,112 @@ static void create(Job *job)
 	AmcTarget t;
 	job->step = JOB_CREATING;
 	job_target(job, &t);
+	job->create_sent_ms = worker_now_ms();
 	if (!amc_create(job->w, &t, job->sql, &job->win, job->timezone, on_created, job))
 		job_fail(job, false, "could not send the create request (bad instance id?)");
 }
 
+/* ---- lost create answer: list the instance's executions and adopt ours ---- */
+
+typedef struct AdoptCall {
+	Job *job;
+	char next_token[512];
+} AdoptCall;
+
+static void adopt_page(Job *job, const char *next_token);
+
+/* ours: same SQL and the same window (the *Original fields echo what we sent) */
+static bool matches(Job *job, json_t *ex)
+{
+	const char *sql = json_string_value(json_object_get(ex, "sqlQuery"));
+	if (!sql)
+		sql = json_string_value(json_object_get(json_object_get(ex, "workflow"), "sqlQuery"));
+	const char *start = json_string_value(json_object_get(ex, "timeWindowStartOriginal"));
+	const char *end = json_string_value(json_object_get(ex, "timeWindowEndOriginal"));
+	return sql && strcmp(sql, job->sql) == 0 &&
+	       (!start || strcmp(start, job->win.start) == 0) && (!end || strcmp(end, job->win.end) == 0);
+}
+
+static void on_listed(Worker *w, const HttpResult *res, void *priv)
+{
+	Job *job = priv;
+	char text[700];
+	if (res->rc != CURLE_OK || res->status != 200) {
+		amc_error_text(res, text, sizeof text);
+		if (res->rc == CURLE_OK && (res->status == 401 || res->status == 403) && !job->token_retried) {
+			job->token_retried = true;
+			token_invalidate(w, job->account_id, job->token);
+			job_with_token(job, adopt);
+			return;
+		}
+		job_transient(job, res->retry_after_ms, false, adopt,
+			      "listing executions after a lost create failed: %s", text);
+		return;
+	}
+	json_t *doc = json_loadb(res->body, res->len, 0, NULL);
+	json_t *list = json_object_get(doc, "executions");
+	if (!json_is_array(list)) {
+		json_decref(doc);
+		job_transient(job, -1, false, adopt, "execution list answer has no executions array");
+		return;
+	}
+	size_t i;
+	json_t *ex;
+	json_array_foreach(list, i, ex) {
+		const char *id = json_string_value(json_object_get(ex, "workflowExecutionId"));
+		if (id && *id && strlen(id) < sizeof job->amc_id && matches(job, ex)) {
+			strcpy(job->amc_id, id);
+			json_decref(doc);
+			elog_info(job->batch_id, job->exec_id, "adopted AMC execution %s (create answer was lost)",
+				  job->amc_id);
+			record_amc_id(job);
+			return;
+		}
+	}
+	const char *next = json_string_value(json_object_get(doc, "nextToken"));
+	char token[512];
+	snprintf(token, sizeof token, "%s", next && strlen(next) < sizeof token ? next : "");
+	json_decref(doc);
+	if (token[0]) {
+		adopt_page(job, token);
+		return;
+	}
+	/* it never ran: creating is safe, and counts as a retry */
+	job_transient(job, 0, false, create, "lost create did not reach AMC");
+}
+
+static void adopt_page(Job *job, const char *next_token)
+{
+	AmcTarget t;
+	char since[32];
+	job->step = JOB_ADOPTING;
+	job_target(job, &t);
+	/* a minute of slack: our clock and AMC's differ, minCreationTime has whole seconds */
+	time_t from = (time_t)(job->create_sent_ms / 1000) - 60;
+	struct tm tm;
+	gmtime_r(&from, &tm);
+	strftime(since, sizeof since, "%Y-%m-%dT%H:%M:%S", &tm);
+	if (!amc_list_executions(job->w, &t, since, next_token, on_listed, job))
+		job_fail(job, false, "could not send the execution list request");
+}
+
+static void adopt(Job *job)
+{
+	adopt_page(job, NULL);
+}
+
 static void after_token(Job *job)
 {
+	if (job->w->stopping) {
+		job_release(job);	/* nothing sent yet: the next worker starts it */
+		return;
+	}
 	if (job->amc_id[0]) {
 		elog_info(job->batch_id, job->exec_id, "resuming AMC execution %s", job->amc_id);
 		poller_start(job);
 		return;
 	}
 	create(job);
-}
-
-static void after_running(Job *job, bool ok, const char *err)
-{
-	if (!ok)	/* the archive is secondary to running the query; go on */
-		elog_error(job->batch_id, job->exec_id, "marking running in the archive failed: %s", err);
-	job_with_token(job, after_token);
 }
 
 void job_start(Job *job)
@@ -628,10 +1014,13 @@ void job_start(Job *job)
 		job_fail(job, false, "the workflow SQL is empty");
 		return;
 	}
+	/* The archive row follows along without holding the job up (PostgreSQL may be down:
+	 * the write waits in the pool). It never overwrites a final state written later. */
 	const char *vals[2] = {job->exec_id, job->sql};
-	pg_run(job,
-	       "UPDATE workflow_executions SET status = 'running',"
-	       " started_at = coalesce(started_at, now()), sql_query = $2, updated_at = now()"
-	       " WHERE execution_id = $1 AND status <> 'cancelled'",
-	       2, vals, after_running);
+	pg_run_detached(job,
+			"UPDATE workflow_executions SET status = 'running',"
+			" started_at = coalesce(started_at, now()), sql_query = $2, updated_at = now()"
+			" WHERE execution_id = $1 AND status NOT IN ('completed', 'failed', 'cancelled')",
+			2, vals);
+	job_with_token(job, after_token);
 }

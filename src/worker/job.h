@@ -22,6 +22,8 @@ enum JobStep {
 	JOB_FINISHING,		/* finish script */
 	JOB_FAILING,		/* PG failed + finish failed */
 	JOB_CANCELLING,		/* PUT cancel + PG cancelled + finish */
+	JOB_ADOPTING,		/* create answer lost: listing AMC executions to find ours */
+	JOB_HANDING_BACK,	/* retry or release script: the job leaves this worker */
 };
 
 struct Job {
@@ -43,6 +45,10 @@ struct Job {
 	char *sql;			/* substituted (owned) */
 	ParamsWindow win;
 	int64_t started_ms;		/* first start (exec started_at), for the timeout */
+	int attempts;			/* claims so far (exec attempts), this one included */
+	int retries;			/* transient failures retried by this worker */
+	int poll_failures;		/* consecutive failed status polls */
+	int64_t create_sent_ms;		/* when the last create was sent (lost-answer lookup) */
 
 	char *token;			/* access token copy (owned, never logged) */
 	char client_id[256];
@@ -73,7 +79,9 @@ struct Job {
 };
 
 /* Builds a job from one element of the claim reply ({ref, exec HGETALL, sql_query}) and links
- * it into w->jobs. NULL (logged) if the element is unusable. */
+ * it into w->jobs. NULL (logged) if the element is unusable, and always NULL with the no-op
+ * executor: the job was then handed to the finish script at once (counted in w->inflight
+ * until its reply). */
 Job *job_new(Worker *w, const redisReply *claimed);
 void job_start(Job *job);
 /* At shutdown: frees every job without running any more steps. */
@@ -85,8 +93,17 @@ void job_cancel(Job *job);		/* the execution was cancelled in Redis */
 void job_archive(Job *job);		/* spool complete: set_phase archiving, COPY, finish */
 /* set_phase script; then next(job) on success; -5 → job_cancel; other codes drop the job. */
 void job_set_phase(Job *job, const char *phase, void (*next)(Job *job));
-/* Runs fn(job) after ms milliseconds (one timer per job). */
+/* Runs fn(job) after ms milliseconds (one timer per job). While the worker stops, the job
+ * is handed back (release script) instead: waiting is a safe point to let go of it. */
 void job_after(Job *job, int ms, void (*fn)(Job *job));
+/* A transient failure (5xx, timeout, 429, bad answer): within max_retries the job runs
+ * resume(job) again after wait_ms (-1: jittered exponential backoff); long waits, and every
+ * wait when requeue is set, go through the retry script (retry_wait, re-queued by time).
+ * Past max_retries the job fails with the reason (its AMC execution cancelled). */
+void job_transient(Job *job, long wait_ms, bool requeue, void (*resume)(Job *job),
+		   const char *fmt, ...) PRINTF_LIKE(5, 6);
+/* SIGTERM: hand every job that is at a safe point back to the queue now. */
+void job_release_idle(Worker *w);
 /* Fills an AmcTarget from the job (borrowed fields). */
 struct AmcTarget;
 void job_target(Job *job, struct AmcTarget *t);
@@ -96,5 +113,6 @@ void job_with_token(Job *job, void (*next)(Job *job));
 /* poller.c */
 void poller_start(Job *job);		/* set_phase polling, then poll on a timer */
 void poller_cleanup(Job *job);		/* close and remove the spool file */
+void poller_refetch(Job *job);		/* new download URLs, download everything again */
 
 #endif

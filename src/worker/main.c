@@ -19,9 +19,9 @@
 #include "job.h"
 #include "keys.h"
 #include "log.h"
+#include "secret.h"
 #include "token.h"
 
-#define GRACE_MS 10000		/* in-flight jobs get this long after SIGTERM */
 #define LEASE_RELEASE_MS 1000	/* wait for the lease DEL before exiting anyway */
 
 int64_t worker_now_ms(void)
@@ -88,14 +88,55 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 			begin_exit(w);	/* still drops the lease so others reclaim at once */
 		return;
 	}
-	log_info("signal %d: no more claims; %d execution(s) in flight", (int)sig, w->inflight);
+	log_info("signal %d: no more claims; handing %d execution(s) back", (int)sig, w->inflight);
 	w->stopping = true;
 	evtimer_del(w->claim_timer);
 	if (w->inflight == 0) {
 		begin_exit(w);
 		return;
 	}
-	arm(w->grace_timer, GRACE_MS);
+	/* waiting jobs go back now; busy ones at their next wait (job_after); what is left
+	 * when the grace period ends is reclaimed through the dropped lease */
+	arm(w->grace_timer, w->cfg.shutdown_grace_ms);
+	job_release_idle(w);
+}
+
+/* SIGHUP: re-read the file and the environment; take over the keys that may change at run
+ * time (config_is_reloadable), keep the rest and say so. */
+static void on_sighup(evutil_socket_t sig, short what, void *arg)
+{
+	Worker *w = arg;
+	Config fresh;
+	char err[256];
+	if (!config_load(&fresh, w->conf_path, err, sizeof err)) {
+		log_error("SIGHUP: config not reloaded: %s", err);
+		return;
+	}
+#define TAKE_INT(k) do { if (config_is_reloadable(#k)) w->cfg.k = fresh.k; } while (0)
+	TAKE_INT(worker_inflight);
+	TAKE_INT(claim_batch);
+	TAKE_INT(poll_initial_ms);
+	TAKE_INT(poll_max_ms);
+	TAKE_INT(exec_timeout_s);
+	TAKE_INT(http_timeout_ms);
+	TAKE_INT(max_retries);
+	TAKE_INT(shutdown_grace_ms);
+#undef TAKE_INT
+	if (config_is_reloadable("log_level") && strcmp(fresh.log_level, w->cfg.log_level) != 0) {
+		char *tmp = w->cfg.log_level;
+		w->cfg.log_level = fresh.log_level;
+		fresh.log_level = tmp;	/* the old string is freed with fresh */
+		log_init("amcbatch-worker", log_level_parse(w->cfg.log_level));
+	}
+	if (strcmp(fresh.redis_url, w->cfg.redis_url) != 0 || strcmp(fresh.database_url, w->cfg.database_url) != 0 ||
+	    strcmp(fresh.amc_base_url, w->cfg.amc_base_url) != 0 || fresh.lease_ms != w->cfg.lease_ms ||
+	    fresh.noop_executor != w->cfg.noop_executor)
+		log_warn("SIGHUP: some changed settings need a restart (servers, lease, executor)");
+	config_cleanup(&fresh);
+	log_info("config reloaded: log_level %s, inflight %d, poll %d..%d ms, timeout %d s, retries %d",
+		 w->cfg.log_level, w->cfg.worker_inflight, w->cfg.poll_initial_ms, w->cfg.poll_max_ms,
+		 w->cfg.exec_timeout_s, w->cfg.max_retries);
+	claim_kick(w);	/* a larger inflight limit takes effect now */
 }
 
 void worker_job_done(Worker *w)
@@ -154,8 +195,45 @@ static void on_redis_ready(RConn *c, void *priv)
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: amcbatch-worker [-c config-file]\n"
-			"Configuration: defaults, then the file, then AMCBATCH_<KEY> environment variables.\n");
+	fprintf(stderr, "usage: amcbatch-worker [-c config-file] [--encrypt]\n"
+			"Configuration: defaults, then the file, then AMCBATCH_<KEY> environment variables.\n"
+			"--encrypt: read a secret on stdin (one trailing newline dropped), print it encrypted\n"
+			"           with secret_key / AMCBATCH_SECRET_KEY as hex (for amc_accounts bytea columns).\n");
+}
+
+/* --encrypt: the operator's (and scripts/stack's) way to store LWA credentials. */
+static int encrypt_stdin(const Config *cfg)
+{
+	uint8_t key[SECRET_KEY_LEN], *blob = NULL;
+	char err[160], buf[8192];
+	size_t n = fread(buf, 1, sizeof buf, stdin), blen = 0;
+	if (!feof(stdin) || ferror(stdin)) {
+		fprintf(stderr, "amcbatch-worker: --encrypt reads at most %zu bytes\n", sizeof buf - 1);
+		return 2;
+	}
+	if (n > 0 && buf[n - 1] == '\n')
+		n--;
+	if (!secret_key_load(cfg->secret_key, key, err, sizeof err)) {
+		fprintf(stderr, "amcbatch-worker: %s\n", err);
+		return 2;
+	}
+	bool ok = secret_encrypt(key, buf, n, &blob, &blen);
+	secret_wipe(key, sizeof key);
+	secret_wipe(buf, sizeof buf);
+	if (!ok) {
+		fprintf(stderr, "amcbatch-worker: encryption failed\n");
+		return 1;
+	}
+	char *hex = malloc(2 * blen + 1);
+	if (!hex) {
+		free(blob);
+		return 1;
+	}
+	secret_hex(blob, blen, hex);
+	printf("%s\n", hex);
+	free(hex);
+	free(blob);
+	return 0;
 }
 
 /* The spool directory must exist before the first download (created if missing). */
@@ -174,7 +252,16 @@ int main(int argc, char **argv)
 	const char *conf = NULL;
 	int opt;
 
+	bool encrypt = false;
 	memset(&w, 0, sizeof w);
+	for (int i = 1; i < argc; i++)	/* the one long option; getopt sees the rest */
+		if (strcmp(argv[i], "--encrypt") == 0) {
+			encrypt = true;
+			for (int j = i; j < argc - 1; j++)
+				argv[j] = argv[j + 1];
+			argc--;
+			i--;
+		}
 	while ((opt = getopt(argc, argv, "c:h")) != -1) {
 		switch (opt) {
 		case 'c':
@@ -190,6 +277,12 @@ int main(int argc, char **argv)
 		fprintf(stderr, "amcbatch-worker: %s\n", err);
 		return 2;
 	}
+	if (encrypt) {
+		int rc = encrypt_stdin(&w.cfg);
+		config_cleanup(&w.cfg);
+		return rc;
+	}
+	w.conf_path = conf;
 	log_init("amcbatch-worker", log_level_parse(w.cfg.log_level));
 	w.prefix = w.cfg.redis_prefix;
 	if (w.cfg.worker_id && *w.cfg.worker_id) {
@@ -218,20 +311,23 @@ int main(int argc, char **argv)
 	w.redis = rconn_new(w.base, w.cfg.redis_url);
 	w.pg = pgpool_new(w.base, w.cfg.database_url, w.cfg.pg_threads);
 	w.curl = curlev_new(w.base);
-	w.tokens = token_cache_new();
+	w.tokens = token_cache_new(w.base, w.cfg.secret_key);
 	w.grace_timer = evtimer_new(w.base, on_grace_timer, &w);
 	w.exit_timer = evtimer_new(w.base, on_exit_timer, &w);
 	w.sigterm_ev = evsignal_new(w.base, SIGTERM, on_signal, &w);
 	w.sigint_ev = evsignal_new(w.base, SIGINT, on_signal, &w);
+	w.sighup_ev = evsignal_new(w.base, SIGHUP, on_sighup, &w);
 	if (!w.redis || !w.pg || !w.curl || !w.tokens || !w.grace_timer || !w.exit_timer || !w.sigterm_ev ||
-	    !w.sigint_ev || !claim_init(&w) || !janitor_init(&w) ||
-	    evsignal_add(w.sigterm_ev, NULL) != 0 || evsignal_add(w.sigint_ev, NULL) != 0) {
+	    !w.sigint_ev || !w.sighup_ev || !claim_init(&w) || !janitor_init(&w) ||
+	    evsignal_add(w.sigterm_ev, NULL) != 0 || evsignal_add(w.sigint_ev, NULL) != 0 ||
+	    evsignal_add(w.sighup_ev, NULL) != 0) {
 		log_error("start-up failed (redis_url, database_url or out of memory)");
 		return 1;
 	}
 	rconn_set_ready_cb(w.redis, on_redis_ready, &w);
-	log_info("worker %s: redis %s, amc %s, up to %d executions in flight", w.id,
-		 w.cfg.redis_url, w.cfg.amc_base_url, w.cfg.worker_inflight);
+	log_info("worker %s: redis %s, amc %s, up to %d executions in flight%s", w.id,
+		 w.cfg.redis_url, w.cfg.amc_base_url, w.cfg.worker_inflight,
+		 w.cfg.noop_executor ? " (NO-OP EXECUTOR: benchmarking only)" : "");
 
 	event_base_dispatch(w.base);
 
@@ -250,6 +346,7 @@ int main(int argc, char **argv)
 	event_free(w.exit_timer);
 	event_free(w.sigterm_ev);
 	event_free(w.sigint_ev);
+	event_free(w.sighup_ev);
 	event_base_free(w.base);
 	curl_global_cleanup();
 	log_info("worker %s stopped", w.id);

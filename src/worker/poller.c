@@ -14,7 +14,6 @@
 #include "token.h"
 
 #define POLL_NOT_FOUND_MAX 4		/* AMC may not know a fresh execution for a few seconds */
-#define DOWNLOAD_TRIES 3
 
 static void poll_now(Job *job);
 static void fetch_urls(Job *job);
@@ -95,15 +94,16 @@ ioerr:
 
 static void download_next(Job *job);
 
-static void retry_download(Job *job, const char *why)
+static void retry_download(Job *job, const char *why, bool expired)
 {
-	if (++job->download_tries < DOWNLOAD_TRIES && !job->sink_msg[0]) {
-		/* URLs expire after ~10 minutes: ask for fresh ones and start over */
-		elog_warn(job->batch_id, job->exec_id, "download failed (%s), fetching new URLs", why);
-		fetch_urls(job);
+	if (job->sink_msg[0]) {	/* our own disk or format problem: downloading again will not help */
+		job_fail(job, false, "downloading results failed: %s", job->sink_msg);
 		return;
 	}
-	job_fail(job, false, "downloading results failed: %s", job->sink_msg[0] ? job->sink_msg : why);
+	/* URLs expire after ~10 minutes (S3 answers 403): fresh ones at once; other failures
+	 * after a backoff */
+	poller_cleanup(job);
+	job_transient(job, expired ? 0 : -1, false, poller_refetch, "downloading results failed: %s", why);
 }
 
 static void on_downloaded(Worker *w, const HttpResult *res, void *priv)
@@ -114,8 +114,9 @@ static void on_downloaded(Worker *w, const HttpResult *res, void *priv)
 		if (res->rc != CURLE_OK)
 			snprintf(why, sizeof why, "%s", res->error);
 		else
-			snprintf(why, sizeof why, "HTTP %ld", res->status);
-		retry_download(job, why);
+			snprintf(why, sizeof why, "HTTP %ld%s", res->status,
+				 res->status == 403 ? " (URL expired?)" : "");
+		retry_download(job, why, res->rc == CURLE_OK && res->status == 403);
 		return;
 	}
 	job->url_idx++;
@@ -176,7 +177,12 @@ static void on_urls(Worker *w, const HttpResult *res, void *priv)
 			job_with_token(job, fetch_urls);
 			return;
 		}
-		job_fail(job, false, "getting download URLs failed: %s", text);
+		if (res->rc != CURLE_OK || res->status >= 500 || res->status == 429 || res->status == 404) {
+			job_transient(job, res->retry_after_ms, false, fetch_urls,
+				      "getting download URLs failed: %s", text);
+			return;
+		}
+		job_fail(job, true, "getting download URLs failed: %s", text);
 		return;
 	}
 	job->token_retried = false;
@@ -184,13 +190,18 @@ static void on_urls(Worker *w, const HttpResult *res, void *priv)
 	json_t *urls = json_object_get(doc, "downloadUrls");
 	if (!json_is_array(urls)) {
 		json_decref(doc);
-		job_fail(job, false, "download URL answer has no downloadUrls");
+		job_transient(job, -1, false, fetch_urls, "download URL answer has no downloadUrls array");
 		return;
 	}
 	json_decref(job->urls);
 	job->urls = json_incref(urls);
 	json_decref(doc);
 	start_downloads(job);
+}
+
+void poller_refetch(Job *job)
+{
+	fetch_urls(job);
 }
 
 static void fetch_urls(Job *job)
@@ -204,16 +215,31 @@ static void fetch_urls(Job *job)
 
 /* ---- status ---- */
 
+static void poll_failed(Job *job, long retry_after_ms, const char *why)
+{
+	Worker *w = job->w;
+	if (++job->poll_failures > w->cfg.max_retries) {
+		job_fail(job, true, "status of AMC execution %s failed %d times in a row: %s", job->amc_id,
+			 job->poll_failures, why);
+		return;
+	}
+	elog_warn(job->batch_id, job->exec_id, "status poll failed (%s); try %d/%d", why,
+		  job->poll_failures, w->cfg.max_retries);
+	if (retry_after_ms > job->poll_ms)
+		job->poll_ms = retry_after_ms > w->cfg.poll_max_ms ? w->cfg.poll_max_ms : (int)retry_after_ms;
+	backoff(job);
+}
+
 static void on_status(Worker *w, const HttpResult *res, void *priv)
 {
 	Job *job = priv;
 	char text[700];
 
 	if (res->rc != CURLE_OK || res->status >= 500 || res->status == 429) {
-		/* the execution lives on at AMC: keep polling until the deadline */
+		/* http.c already retried this request; the execution lives on at AMC, so poll on,
+		 * but only max_retries times in a row */
 		amc_error_text(res, text, sizeof text);
-		elog_warn(job->batch_id, job->exec_id, "status poll failed (%s); polling on", text);
-		backoff(job);
+		poll_failed(job, res->retry_after_ms, text);
 		return;
 	}
 	if ((res->status == 401 || res->status == 403) && !job->token_retried) {
@@ -239,10 +265,10 @@ static void on_status(Worker *w, const HttpResult *res, void *priv)
 	const char *status = ex ? json_string_value(json_object_get(ex, "status")) : NULL;
 	if (!status) {
 		json_decref(doc);
-		elog_warn(job->batch_id, job->exec_id, "status answer without status; polling on");
-		backoff(job);
+		poll_failed(job, -1, "status answer is not an execution object with a status");
 		return;
 	}
+	job->poll_failures = 0;
 	if (strcmp(status, "SUCCEEDED") == 0) {
 		json_decref(doc);
 		job->amc_terminal = true;

@@ -1,5 +1,7 @@
-/* token.h - LWA access tokens, one per AMC account, cached in memory until 60 s before they
- * expire. Single-flight: concurrent jobs of one account wait on the same refresh. */
+/* token.h - LWA access tokens, one per AMC account, shared by the whole fleet through Redis
+ * (P token:A, with the token's expiry as PX) and refreshed by one worker at a time (SET NX PX
+ * lock P token:A:lock; the others poll the cached key). Within a process, concurrent jobs of
+ * one account wait on the same lookup. Credentials come encrypted from amc_accounts. */
 #ifndef AMCB_TOKEN_H
 #define AMCB_TOKEN_H
 
@@ -7,16 +9,19 @@
 
 /* On success token and client_id are set (borrowed: copy what you keep) and err is NULL;
  * on failure token is NULL and err says why (never contains a secret). May run before
- * token_get returns (cached token). Not called when w->exiting. */
+ * token_get returns. Not called when w->exiting. */
 typedef void (*TokenFn)(Worker *w, const char *token, const char *client_id, const char *err,
 			void *priv);
 
-TokenCache *token_cache_new(void);
+/* secret_key: config value ("" = AMCBATCH_SECRET_KEY); a missing key is reported when
+ * credentials are first needed, not here (the no-op executor needs none). */
+TokenCache *token_cache_new(struct event_base *base, const char *secret_key);
 void token_cache_free(TokenCache *tc);	/* accepts NULL; drops waiters without calling them */
 
 /* false only when out of memory (fn not called). */
 MUST_CHECK bool token_get(Worker *w, const char *account_id, TokenFn fn, void *priv);
-/* The token was refused (401/403): forget it unless a newer one already replaced it. */
+/* The token was refused (401/403): the next token_get of this account skips it, in this
+ * process and (through the shared key) refreshes it for the fleet unless a newer one exists. */
 void token_invalidate(Worker *w, const char *account_id, const char *token);
 
 #endif

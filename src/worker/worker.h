@@ -42,7 +42,8 @@ typedef struct Worker {
 	/* shutdown */
 	bool leaving;			/* begin_exit ran */
 	bool connected_once;		/* the start-up reclaim ran */
-	struct event *sigterm_ev, *sigint_ev, *grace_timer, *exit_timer;
+	struct event *sigterm_ev, *sigint_ev, *sighup_ev, *grace_timer, *exit_timer;
+	const char *conf_path;		/* -c file (argv, borrowed) for SIGHUP; NULL: none */
 } Worker;
 
 /* Unix time in milliseconds (wall clock: Redis scripts compare it across hosts). */

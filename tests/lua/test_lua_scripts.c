@@ -1,6 +1,9 @@
 /* test_lua_scripts.c - runs every Lua script of lua/ (through the generated lua_scripts.c, by
  * EVALSHA) against the real redis-server named by REDIS_URL, and after every call checks the
- * counter invariant and batch status rule of docs/redis-keys.md on every batch it created.
+ * counter invariant and batch status rule of docs/redis-keys.md on every batch it created,
+ * and the scheduling invariants: P running equals the running execs per instance and account,
+ * every queued exec waits in its batch's queue or one parked list, every retry_wait exec is in
+ * P retry, and the ring P queue holds exactly the batches whose queue is not empty.
  * Uses the synchronous hiredis API (tests may block); keys live under amcbtest:<pid>: */
 #define _POSIX_C_SOURCE 200809L
 
@@ -24,7 +27,8 @@ static unsigned id_seq;
 
 #define ID_MAX 32		/* batch_xxxxxxxx / exec_xxxxxxxx and then some */
 #define REF_MAX (2 * ID_MAX + 2)	/* B:E */
-#define MAX_BATCHES 64
+#define MAX_BATCHES 256
+#define MAX_EXECS 128		/* per enqueue */
 static char batches[MAX_BATCHES][ID_MAX];
 static int n_batches;
 
@@ -32,16 +36,21 @@ static int n_batches;
 
 static char *kbuf(void)
 {
-	static char ring[32][KEYS_MAX];
+	/* enough for one enqueue of MAX_EXECS keys plus the keys the calls around it build */
+	static char ring[4 * MAX_EXECS][KEYS_MAX];
 	static unsigned next;
 
-	return ring[next++ % 32];
+	return ring[next++ % (4 * MAX_EXECS)];
 }
 
 static const char *k_batch(const char *b) { return keys_batch(kbuf(), KEYS_MAX, prefix, b); }
 static const char *k_execs(const char *b) { return keys_batch_execs(kbuf(), KEYS_MAX, prefix, b); }
 static const char *k_exec(const char *b, const char *e) { return keys_exec(kbuf(), KEYS_MAX, prefix, b, e); }
 static const char *k_queue(void) { return keys_queue(kbuf(), KEYS_MAX, prefix); }
+static const char *k_bqueue(const char *b) { return keys_batch_queue(kbuf(), KEYS_MAX, prefix, b); }
+static const char *k_retry(void) { return keys_retry(kbuf(), KEYS_MAX, prefix); }
+static const char *k_running(void) { return keys_running(kbuf(), KEYS_MAX, prefix); }
+static const char *k_parked(const char *kind, const char *id) { return keys_parked(kbuf(), KEYS_MAX, prefix, kind, id); }
 static const char *k_batches(void) { return keys_batches(kbuf(), KEYS_MAX, prefix); }
 static const char *k_events(void) { return keys_events(kbuf(), KEYS_MAX, prefix); }
 static const char *k_workers(void) { return keys_workers(kbuf(), KEYS_MAX, prefix); }
@@ -152,6 +161,30 @@ static const char *last_event_field(const char *field)
 
 /* ---- the invariant, checked on every batch after every script call ---- */
 
+/* truth of P running, recounted from the exec hashes by every check_all */
+static struct { char field[96]; long long n; } tally[2 * MAX_BATCHES * 8];
+static int n_tally;
+static long long n_retry_wait;
+
+static void tally_add(const char *kind, const char *id)
+{
+	char f[96];
+	int t;
+
+	if (!*id)
+		return;		/* an exec without that id is not capped, not counted */
+	snprintf(f, sizeof(f), "%s:%s", kind, id);
+	for (t = 0; t < n_tally && strcmp(tally[t].field, f) != 0; t++)
+		;
+	if (t == n_tally) {
+		if (n_tally == (int)ARRAY_LEN(tally))
+			return;
+		snprintf(tally[n_tally++].field, sizeof(tally[0].field), "%s", f);
+		tally[t].n = 0;
+	}
+	tally[t].n++;
+}
+
 static const char *const counters[] = { "pending", "queued", "running", "retry_wait",
 					"completed", "failed", "cancelled" };
 
@@ -160,6 +193,7 @@ static void check_batch(const char *b)
 	redisReply *r = cmd("HMGET %s total pending queued running retry_wait completed failed "
 			    "cancelled status cancel_requested started_at completed_at", k_batch(b));
 	long long v[8], by_state[7] = { 0 };
+	redisReply **hs;
 	const char *status, *want;
 	bool terminal, started;
 
@@ -198,27 +232,105 @@ static void check_batch(const char *b)
 	/* the counters must also count what the exec hashes say */
 	r = cmd("LRANGE %s 0 -1", k_execs(b));
 	assertf((long long)r->elements == v[0], "%s: %zu exec ids for total %lld", b, r->elements, v[0]);
+	/* pipelined: every reply is read before the next command is sent */
+	hs = calloc(r->elements ? r->elements : 1, sizeof(*hs));
+	if (!hs)
+		exit(1);
+	for (size_t i = 0; i < r->elements; i++)
+		redisAppendCommand(rc, "HMGET %s state parked amc_instance_id account_id",
+				   k_exec(b, r->element[i]->str));
 	for (size_t i = 0; i < r->elements; i++) {
-		char *st = hget(k_exec(b, r->element[i]->str), "state");
+		if (redisGetReply(rc, (void **)&hs[i]) != REDIS_OK || !hs[i]) {
+			printf("# FATAL redis: %s\n", rc->errstr);
+			exit(1);
+		}
+	}
+	for (size_t i = 0; i < r->elements; i++) {
+		redisReply *h = hs[i];
+		const char *st, *parked, *inst, *acct;
+		char ref[2 * ID_MAX + 2];
 		int k;
 
-		for (k = 0; k < 7 && (!st || strcmp(st, counters[k]) != 0); k++)
+		st = h->element[0]->type == REDIS_REPLY_STRING ? h->element[0]->str : "(nil)";
+		parked = h->element[1]->type == REDIS_REPLY_STRING ? h->element[1]->str : "";
+		inst = h->element[2]->type == REDIS_REPLY_STRING ? h->element[2]->str : "";
+		acct = h->element[3]->type == REDIS_REPLY_STRING ? h->element[3]->str : "";
+		snprintf(ref, sizeof(ref), "%s:%s", b, r->element[i]->str);
+		for (k = 0; k < 7 && strcmp(st, counters[k]) != 0; k++)
 			;
-		assertf(k < 7, "%s: exec %s has state %s", b, r->element[i]->str, st ? st : "(nil)");
+		assertf(k < 7, "%s: exec %s has state %s", b, r->element[i]->str, st);
 		if (k < 7)
 			by_state[k]++;
-		free(st);
+		if (strcmp(st, "running") == 0) {
+			tally_add("instance", inst);
+			tally_add("account", acct);
+		} else if (strcmp(st, "queued") == 0) {
+			/* waits in exactly one place: its batch's queue, or the parked list it names */
+			long long n = *parked ? list_count(k_parked(parked, strcmp(parked, "instance") == 0 ? inst : acct), ref)
+					      : list_count(k_bqueue(b), ref);
+
+			assertf(n == 1, "%s: queued %s is %d times in %s", b, ref, (int)n,
+				*parked ? parked : "its batch queue");
+			if (*parked)
+				assertf(list_count(k_bqueue(b), ref) == 0, "%s: parked %s also in the queue", b, ref);
+		} else if (strcmp(st, "retry_wait") == 0) {
+			redisReply *z = cmd("ZSCORE %s %s", k_retry(), ref);
+
+			assertf(z->type == REDIS_REPLY_STRING, "%s: retry_wait %s not in P retry", b, ref);
+			freeReplyObject(z);
+			n_retry_wait++;
+		}
+		if (strcmp(st, "queued") != 0)
+			assertf(*parked == '\0', "%s: %s is %s but parked on %s", b, ref, st, parked);
+		freeReplyObject(h);
 	}
+	free(hs);
 	freeReplyObject(r);
 	for (int k = 0; k < 7; k++)
 		assertf(by_state[k] == v[k + 1], "%s: counter %s = %lld but %lld execs are %s", b,
 			counters[k], v[k + 1], by_state[k], counters[k]);
+	/* the ring holds the batch exactly when its queue is not empty (once) */
+	{
+		int in_ring = list_count(k_queue(), b);
+		long long qlen = int_cmd("LLEN %s", k_bqueue(b));
+
+		assertf(in_ring == (qlen > 0 ? 1 : 0), "%s: in the ring %d times with %lld refs queued", b, in_ring, qlen);
+	}
+}
+
+/* P running must hold exactly the tally of running execs (no field at 0, none negative) */
+static void check_running(void)
+{
+	redisReply *r = cmd("HGETALL %s", k_running());
+
+	for (size_t i = 0; i + 1 < r->elements; i += 2) {
+		long long have = strtoll(r->element[i + 1]->str, NULL, 10), want = 0;
+
+		for (int t = 0; t < n_tally; t++)
+			if (strcmp(tally[t].field, r->element[i]->str) == 0)
+				want = tally[t].n;
+		assertf(have == want && have > 0, "P running %s = %lld, %lld execs run there",
+			r->element[i]->str, have, want);
+	}
+	for (int t = 0; t < n_tally; t++) {
+		char *have = hget(k_running(), tally[t].field);
+
+		assertf(have && strtoll(have, NULL, 10) == tally[t].n, "P running %s = %s, %lld execs run there",
+			tally[t].field, have ? have : "(nil)", tally[t].n);
+		free(have);
+	}
+	freeReplyObject(r);
+	assertf(int_cmd("ZCARD %s", k_retry()) == n_retry_wait, "P retry holds %lld refs for %lld retry_wait execs",
+		int_cmd("ZCARD %s", k_retry()), n_retry_wait);
 }
 
 static void check_all(void)
 {
+	n_tally = 0;
+	n_retry_wait = 0;
 	for (int i = 0; i < n_batches; i++)
 		check_batch(batches[i]);
+	check_running();
 }
 
 /* ---- calling scripts ---- */
@@ -270,16 +382,19 @@ static void new_batch_id(char *out)
 	snprintf(out, ID_MAX, "batch_%08x", ++id_seq);
 }
 
-/* enqueue_batch with n execs (ids written to exec_ids); registers the batch for checking */
-static long long enqueue(const char *b, int n, char exec_ids[][ID_MAX])
+/* enqueue_batch with n execs (ids written to exec_ids) on instances insts[i] of accounts
+ * accts[i] (NULL: amcinst<i>, no account); registers the batch for checking */
+static long long enqueue_on(const char *b, int n, char exec_ids[][ID_MAX], const char *const *insts,
+			    const char *const *accts)
 {
-	const char *keys[5 + 16];
-	char args3[512], args4[4096];
+	const char *keys[5 + MAX_EXECS];
+	static char args4[MAX_EXECS * 256];
+	char args3[512], inst[64];
 	const char *args[4];
 	size_t off = 0;
 	long long rv;
 
-	if (n > 16)
+	if (n > MAX_EXECS)
 		exit(1);
 	keys[0] = k_batch(b);
 	keys[1] = k_execs(b);
@@ -295,11 +410,15 @@ static long long enqueue(const char *b, int n, char exec_ids[][ID_MAX])
 	for (int i = 0; i < n; i++) {
 		snprintf(exec_ids[i], ID_MAX, "exec_%08x", ++id_seq);
 		keys[5 + i] = k_exec(b, exec_ids[i]);
+		if (insts)
+			snprintf(inst, sizeof(inst), "%s", insts[i]);
+		else
+			snprintf(inst, sizeof(inst), "amcinst%d", i);
 		off += (size_t)snprintf(args4 + off, sizeof(args4) - off,
 			"%s{\"exec_id\":\"%s\",\"id\":\"0b0e6b8a-0000-4000-8000-%012d\","
-			"\"amc_instance_id\":\"amcinst%d\",\"instance_name\":\"Instance %d\","
+			"\"amc_instance_id\":\"%s\",\"account_id\":\"%s\",\"instance_name\":\"Instance %d\","
 			"\"parameters\":\"{\\\"brand\\\":\\\"x\\\"}\"}",
-			i ? "," : "", exec_ids[i], i, i, i);
+			i ? "," : "", exec_ids[i], i, inst, accts ? accts[i] : "", i);
 	}
 	snprintf(args4 + off, sizeof(args4) - off, "]");
 	args[0] = b;
@@ -314,15 +433,28 @@ static long long enqueue(const char *b, int n, char exec_ids[][ID_MAX])
 	return rv;
 }
 
-/* claim: returns the reply (caller frees) */
-static redisReply *claim(const char *w, int max)
+static long long enqueue(const char *b, int n, char exec_ids[][ID_MAX])
 {
-	char maxs[16];
-	const char *keys[3] = { k_queue(), k_jobs(w), k_events() };
-	const char *args[4] = { w, now_str(), maxs, prefix };
+	return enqueue_on(b, n, exec_ids, NULL, NULL);
+}
+
+/* claim under the given caps: returns the reply (caller frees) */
+static redisReply *claim_caps(const char *w, int max, int icap, int acap)
+{
+	char maxs[16], ic[16], ac[16];
+	const char *keys[5] = { k_queue(), k_jobs(w), k_events(), k_retry(), k_running() };
+	const char *args[6] = { w, now_str(), maxs, prefix, ic, ac };
 
 	snprintf(maxs, sizeof(maxs), "%d", max);
-	return run(LUA_SCRIPT_CLAIM, 3, keys, 4, args);
+	snprintf(ic, sizeof(ic), "%d", icap);
+	snprintf(ac, sizeof(ac), "%d", acap);
+	return run(LUA_SCRIPT_CLAIM, 5, keys, 6, args);
+}
+
+/* claim under the default caps (10 per instance, 200 per account) */
+static redisReply *claim(const char *w, int max)
+{
+	return claim_caps(w, max, 10, 200);
 }
 
 /* the ref of claimed job i, copied into out */
@@ -414,10 +546,79 @@ static long long reclaim(int max_workers)
 	return run_int(LUA_SCRIPT_RECLAIM, 3, keys, 3, args);
 }
 
-/* empty the shared queue so each test starts from a known order */
+/* retry; on success writes the batch status; returns the integer code or LUA_OK */
+static long long retry(const char *b, const char *e, const char *w, long long due, const char *reason,
+		       char *batch_status)
+{
+	char ref[REF_MAX], dues[32];
+	const char *keys[5] = { k_batch(b), k_exec(b, e), k_jobs(w), k_retry(), k_events() };
+	const char *args[6] = { ref, now_str(), dues, reason, w, prefix };
+	redisReply *r;
+	long long rv = -999;
+
+	ref_of(ref, b, e);
+	snprintf(dues, sizeof(dues), "%lld", due);
+	r = run(LUA_SCRIPT_RETRY, 5, keys, 6, args);
+	if (r->type == REDIS_REPLY_INTEGER) {
+		rv = r->integer;
+	} else if (r->type == REDIS_REPLY_ARRAY && r->elements == 2) {
+		assertf(!strcmp(r->element[0]->str, "retry_wait"), "retry answers retry_wait");
+		snprintf(batch_status, 16, "%s", r->element[1]->str);
+		rv = LUA_OK;
+	}
+	freeReplyObject(r);
+	return rv;
+}
+
+static long long release(const char *b, const char *e, const char *w)
+{
+	char ref[REF_MAX];
+	const char *keys[4] = { k_batch(b), k_exec(b, e), k_jobs(w), k_events() };
+	const char *args[4] = { ref, now_str(), w, prefix };
+
+	ref_of(ref, b, e);
+	return run_int(LUA_SCRIPT_RELEASE, 4, keys, 4, args);
+}
+
+/* running slots held on one instance or account (0 when the field is absent) */
+static long long slots(const char *kind, const char *id)
+{
+	char f[96];
+	long long v;
+
+	snprintf(f, sizeof(f), "%s:%s", kind, id);
+	v = hget_ll(k_running(), f);
+	return v == -999 ? 0 : v;
+}
+
+/* does claim reply r hold the job b:e? */
+static bool claimed_has(redisReply *r, const char *b, const char *e)
+{
+	char ref[REF_MAX], got[REF_MAX];
+
+	ref_of(ref, b, e);
+	for (size_t i = 0; r->type == REDIS_REPLY_ARRAY && i < r->elements; i++)
+		if (job_ref(r, i, got, sizeof(got)) && !strcmp(got, ref))
+			return true;
+	return false;
+}
+
+static size_t n_claimed(redisReply *r)
+{
+	return r->type == REDIS_REPLY_ARRAY ? r->elements : 0;
+}
+
+/* every batch a test left open is cancelled, so each test starts from an empty ring */
 static void drain_queue(void)
 {
-	freeReplyObject(cmd("DEL %s", k_queue()));
+	for (int i = 0; i < n_batches; i++) {
+		char *st = hget(k_batch(batches[i]), "status");
+
+		if (st && (!strcmp(st, "pending") || !strcmp(st, "running")))
+			freeReplyObject(cancel_batch(batches[i]));
+		free(st);
+	}
+	assertf(int_cmd("LLEN %s", k_queue()) == 0, "ring empty once every batch is cancelled");
 }
 
 /* ---- tests ---- */
@@ -438,18 +639,20 @@ static void test_lua_enqueue(void)
 	assertf(hget_is(k_exec(b, e[1]), "state", "queued"), "execs are queued");
 	assertf(hget_is(k_exec(b, e[1]), "parameters", "{\"brand\":\"x\"}"), "parameters kept as JSON string");
 	assertf(hget_is(k_exec(b, e[1]), "batch_id", b), "exec knows its batch");
-	assertf(int_cmd("LLEN %s", k_queue()) == 3, "3 refs queued");
+	assertf(int_cmd("LLEN %s", k_bqueue(b)) == 3, "3 refs queued in the batch's queue");
 	ref_of(ref, b, e[0]);
-	assertf(list_count(k_queue(), ref) == 1, "ref B:E in the queue");
+	assertf(list_count(k_bqueue(b), ref) == 1, "ref B:E in the batch's queue");
+	assertf(list_count(k_queue(), b) == 1, "the batch joined the ring");
+	assertf(hget_is(k_exec(b, e[0]), "parked", "") && hget_is(k_exec(b, e[0]), "retry_at", ""),
+		"scheduling fields written empty");
 	assertf(int_cmd("ZRANK %s %s", k_batches(), b) >= 0, "batch listed in the batches zset");
 	assertf(strcmp(last_event_field("type"), "enqueued") == 0, "enqueued event");
 
 	/* a second enqueue of the same batch changes nothing */
 	assertf(enqueue(b, 3, e) == LUA_ERR_EXISTS, "duplicate batch returns -2");
-	assertf(int_cmd("LLEN %s", k_queue()) == 3, "duplicate did not queue anything");
+	assertf(int_cmd("LLEN %s", k_bqueue(b)) == 3, "duplicate did not queue anything");
+	assertf(int_cmd("LLEN %s", k_queue()) == 1, "nor did it add to the ring");
 	drain_queue();
-	/* the refs are gone but the execs are still queued: cancel to keep later claims clean */
-	freeReplyObject(cancel_batch(b));
 }
 
 static void test_lua_claim_fifo_and_max(void)
@@ -473,8 +676,9 @@ static void test_lua_claim_fifo_and_max(void)
 		bool st = false, wk = false, at = false;
 
 		job_ref(r, i, ref, sizeof(ref));
+		/* a's turn (up to 4 jobs) comes first: its first two jobs, in order */
 		ref_of(want, a, ea[i]);
-		assertf(strcmp(ref, want) == 0, "job %zu is %s, want %s (FIFO)", i, ref, want);
+		assertf(strcmp(ref, want) == 0, "job %zu is %s, want %s (FIFO within a turn)", i, ref, want);
 		for (size_t j = 0; j + 1 < h->elements; j += 2) {
 			st |= !strcmp(h->element[j]->str, "state") && !strcmp(h->element[j + 1]->str, "running");
 			wk |= !strcmp(h->element[j]->str, "worker") && !strcmp(h->element[j + 1]->str, "w1");
@@ -487,24 +691,26 @@ static void test_lua_claim_fifo_and_max(void)
 	freeReplyObject(r);
 	assertf(hget_is(k_batch(a), "status", "running"), "batch a running after first claim");
 	assertf(hget_ll(k_batch(a), "started_at") == now_ms, "batch a started_at = claim time");
-	assertf(hget_is(k_batch(b), "status", "pending"), "batch b still pending");
+	assertf(hget_is(k_batch(b), "status", "pending"), "batch b still pending (its turn is next)");
 	assertf(hget_ll(k_exec(a, ea[0]), "started_at") == now_ms, "exec started_at set");
 	assertf(int_cmd("LLEN %s", k_jobs("w1")) == 2, "worker jobs list holds 2 refs");
 	assertf(strcmp(last_event_field("type"), "claimed") == 0, "claimed event");
 
 	r = claim("w1", 10);
 	assertf(r->type == REDIS_REPLY_ARRAY && r->elements == 3, "the 3 remaining jobs claimed");
+	/* the turns alternate: b's (both its jobs), then a's last */
 	if (r->type == REDIS_REPLY_ARRAY && r->elements == 3) {
-		ref_of(want, a, ea[2]);
-		job_ref(r, 0, ref, sizeof(ref));
-		assertf(!strcmp(ref, want), "a's last job before b's (FIFO across batches)");
 		ref_of(want, b, eb[0]);
-		job_ref(r, 1, ref, sizeof(ref));
-		assertf(!strcmp(ref, want), "then b's first");
+		job_ref(r, 0, ref, sizeof(ref));
+		assertf(!strcmp(ref, want), "b's turn: its first job");
 		ref_of(want, b, eb[1]);
+		job_ref(r, 1, ref, sizeof(ref));
+		assertf(!strcmp(ref, want), "then its second");
+		ref_of(want, a, ea[2]);
 		job_ref(r, 2, ref, sizeof(ref));
-		assertf(!strcmp(ref, want), "then b's second");
+		assertf(!strcmp(ref, want), "then a's last");
 	}
+	assertf(int_cmd("LLEN %s", k_queue()) == 0, "drained batches left the ring");
 	freeReplyObject(r);
 	r = claim("w1", 5);
 	assertf(r->type == REDIS_REPLY_ARRAY && r->elements == 0, "empty queue: empty array");
@@ -522,26 +728,29 @@ static void test_lua_claim_skips_stale_refs(void)
 	new_batch_id(b);
 	assertf(enqueue(b, 2, e) == LUA_OK, "enqueue");
 	freeReplyObject(cancel_batch(b));
-	assertf(int_cmd("LLEN %s", k_queue()) == 0, "cancel removed the queued refs");
+	assertf(int_cmd("EXISTS %s", k_bqueue(b)) == 0, "cancel removed the batch's queue");
+	assertf(int_cmd("LLEN %s", k_queue()) == 0, "and the batch from the ring");
 	/* put stale refs back, as if left behind: claim must drop them, popping at most 4*max */
 	ref_of(ref, b, e[0]);
 	for (int i = 0; i < 10; i++)
-		freeReplyObject(cmd("LPUSH %s %s", k_queue(), ref));
-	freeReplyObject(cmd("RPUSH %s %s", k_queue(), "batch_ffffffff:exec_ffffffff"));	/* unknown */
+		freeReplyObject(cmd("LPUSH %s %s", k_bqueue(b), ref));
+	freeReplyObject(cmd("RPUSH %s %s", k_bqueue(b), "batch_ffffffff:exec_ffffffff"));	/* unknown */
+	freeReplyObject(cmd("LPUSH %s %s", k_queue(), b));
 	r = claim("w2", 1);
 	assertf(r->type == REDIS_REPLY_ARRAY && r->elements == 0, "stale refs are not claimed");
 	freeReplyObject(r);
-	assertf(int_cmd("LLEN %s", k_queue()) == 7, "one call pops at most 4 * max refs (left %lld)",
-		int_cmd("LLEN %s", k_queue()));
+	assertf(int_cmd("LLEN %s", k_bqueue(b)) == 7, "one call pops at most 4 * max refs (left %lld)",
+		int_cmd("LLEN %s", k_bqueue(b)));
 	assertf(hget_is(k_exec(b, e[0]), "state", "cancelled"), "cancelled exec stays cancelled");
 
-	/* a live job behind the stale refs is reached by the next calls */
+	/* a live job of another batch is reached at once: the batches take turns */
 	new_batch_id(c);
 	assertf(enqueue(c, 1, ec) == LUA_OK, "enqueue c");
 	r = claim("w2", 2);
-	assertf(r->type == REDIS_REPLY_ARRAY && r->elements == 1, "live job claimed past 7 stale refs");
+	assertf(r->type == REDIS_REPLY_ARRAY && r->elements == 1, "live job claimed beside 7 stale refs");
 	freeReplyObject(r);
-	assertf(int_cmd("LLEN %s", k_queue()) == 0, "queue drained");
+	assertf(int_cmd("LLEN %s", k_bqueue(b)) == 0, "stale refs drained within the pop bound");
+	assertf(int_cmd("LLEN %s", k_queue()) == 0, "ring empty");
 	assertf(int_cmd("LLEN %s", k_jobs("w2")) == 1, "only the live job is held");
 	freeReplyObject(cancel_batch(c));
 }
@@ -677,11 +886,12 @@ static void test_lua_cancel_batch(void)
 	freeReplyObject(r);
 	for (int i = 0; i < 3; i++) {
 		ref_of(ref, b, e[i]);
-		assertf(list_count(k_queue(), ref) == 0, "no ref of the batch left in the queue");
+		assertf(list_count(k_bqueue(b), ref) == 0, "no ref of the batch left in its queue");
 		assertf(hget_is(k_exec(b, e[i]), "state", "cancelled"), "exec cancelled");
 	}
 	assertf(hget_is(k_exec(b, e[0]), "worker", "w8"), "running exec keeps its worker (told via state)");
-	assertf(int_cmd("LLEN %s", k_queue()) == 2, "the other batch's refs stay");
+	assertf(int_cmd("LLEN %s", k_bqueue(o)) == 2, "the other batch's refs stay");
+	assertf(list_count(k_queue(), b) == 0 && list_count(k_queue(), o) == 1, "only the other batch in the ring");
 	assertf(hget_is(k_batch(b), "cancel_requested", "1"), "cancel_requested");
 	assertf(hget_is(k_batch(o), "status", "pending"), "other batch untouched");
 	assertf(strcmp(last_event_field("type"), "cancelled") == 0, "cancelled event");
@@ -749,7 +959,12 @@ static void test_lua_reclaim(void)
 	assertf(int_cmd("EXISTS %s", k_lease("wdead")) == 0, "dead lease expired");
 	now_ms += 60000;
 
+	assertf(slots("instance", "amcinst0") == 1 && slots("instance", "amcinst2") == 1, "slots held");
 	assertf(reclaim(10) == 2, "2 jobs re-queued");
+	assertf(slots("instance", "amcinst0") == 0 && slots("instance", "amcinst1") == 0,
+		"the dead worker's slots are released");
+	assertf(slots("instance", "amcinst2") == 1 && slots("instance", "amcinst3") == 1,
+		"the live worker's slots stay");
 	assertf(strcmp(last_event_field("type"), "requeued") == 0, "requeued event");
 	for (int i = 0; i < 2; i++) {
 		assertf(hget_is(k_exec(b, e[i]), "state", "queued"), "dead worker's job queued");
@@ -791,6 +1006,395 @@ static void test_lua_events_stream(void)
 	long long n = int_cmd("XLEN %s", k_events());
 
 	assertf(n > 20, "events stream has one entry per transition (%lld)", n);
+}
+
+static void test_lua_round_robin(void)
+{
+	char h[ID_MAX], sm[ID_MAX], ref[REF_MAX], want0[REF_MAX], want1[REF_MAX];
+	static char eh[100][ID_MAX];
+	char es[2][ID_MAX];
+	int seen0 = -1, seen1 = -1;
+
+	drain_queue();
+	new_batch_id(h);
+	new_batch_id(sm);
+	assertf(enqueue(h, 100, eh) == LUA_OK, "enqueue a huge batch");
+	freeReplyObject(claim("wrr", 1));	/* the huge batch is already being worked on */
+	now_ms += 10;
+	assertf(enqueue(sm, 2, es) == LUA_OK, "enqueue a small batch after it");
+	ref_of(want0, sm, es[0]);
+	ref_of(want1, sm, es[1]);
+	for (int i = 0; i < 6; i++) {
+		redisReply *r = claim("wrr", 1);
+
+		if (job_ref(r, 0, ref, sizeof(ref))) {
+			if (!strcmp(ref, want0))
+				seen0 = i;
+			if (!strcmp(ref, want1))
+				seen1 = i;
+		}
+		freeReplyObject(r);
+	}
+	assertf(seen0 >= 0 && seen0 <= 1, "the small batch's first job is claimed at once (claim %d)", seen0);
+	assertf(seen1 >= 0 && seen1 <= 3, "its second one on its next turn (claim %d)", seen1);
+	assertf(hget_is(k_batch(sm), "status", "running"), "the small batch runs beside the huge one");
+	assertf(hget_ll(k_batch(h), "queued") == 100 - 5, "the huge batch waited its turns (%lld queued)",
+		hget_ll(k_batch(h), "queued"));
+	drain_queue();
+}
+
+/* Caps: a full instance or account parks its jobs and the claim moves on (no HOL blocking);
+ * a freed slot wakes the oldest parked job. */
+static void test_lua_caps_no_hol_blocking(void)
+{
+	char b[4][ID_MAX], e[4][2][ID_MAX], st[16], bs[16];
+	const char *insts[4][2] = { { "instX", "instY0" }, { "instX", "instY1" }, { "instX", "instY2" },
+				    { "instX", "instY3" } };
+	const char *accts[2] = { "acctH", "acctH" };
+	redisReply *r;
+
+	drain_queue();
+	for (int i = 0; i < 4; i++) {
+		new_batch_id(b[i]);
+		assertf(enqueue_on(b[i], 2, e[i], insts[i], accts) == LUA_OK, "enqueue %d", i);
+	}
+	/* every batch's head job is on instX (cap 2): two run, two park, the instY jobs still go */
+	r = claim_caps("wcap", 8, 2, 200);
+	assertf(n_claimed(r) == 6, "6 of 8 jobs claimed past the full instance (%zu)", n_claimed(r));
+	for (int i = 0; i < 4; i++)
+		assertf(claimed_has(r, b[i], e[i][1]), "batch %d's instY job claimed", i);
+	assertf(claimed_has(r, b[0], e[0][0]) && claimed_has(r, b[1], e[1][0]), "first two instX jobs run");
+	freeReplyObject(r);
+	assertf(slots("instance", "instX") == 2, "instX at its cap of 2");
+	assertf(slots("account", "acctH") == 6, "the account counts all 6");
+	assertf(hget_is(k_exec(b[2], e[2][0]), "parked", "instance") &&
+		hget_is(k_exec(b[3], e[3][0]), "parked", "instance"), "the other instX jobs are parked");
+	assertf(hget_is(k_exec(b[2], e[2][0]), "state", "queued"), "a parked job is still queued");
+	assertf(int_cmd("LLEN %s", k_parked("instance", "instX")) == 2, "parked list holds 2");
+	r = claim_caps("wcap", 8, 2, 200);
+	assertf(n_claimed(r) == 0, "nothing claimable while instX is full");
+	freeReplyObject(r);
+
+	/* a finish frees an instX slot and wakes the oldest parked job (batch 2's) */
+	assertf(finish(b[0], e[0][0], "completed", "wcap", st, bs) == LUA_OK, "finish an instX job");
+	assertf(slots("instance", "instX") == 1, "the slot is given back");
+	assertf(hget_is(k_exec(b[2], e[2][0]), "parked", ""), "batch 2's job woke up");
+	r = claim_caps("wcap", 8, 2, 200);
+	assertf(n_claimed(r) == 1 && claimed_has(r, b[2], e[2][0]), "the woken job is claimed");
+	freeReplyObject(r);
+	assertf(slots("instance", "instX") == 2, "instX full again");
+	assertf(finish(b[1], e[1][0], "failed", "wcap", st, bs) == LUA_OK, "finish another instX job");
+	r = claim_caps("wcap", 8, 2, 200);
+	assertf(n_claimed(r) == 1 && claimed_has(r, b[3], e[3][0]), "the last parked job runs");
+	freeReplyObject(r);
+	assertf(int_cmd("EXISTS %s", k_parked("instance", "instX")) == 0, "nothing parked");
+	drain_queue();
+
+	/* the account cap parks as well, and a freed account slot wakes the job */
+	{
+		char a[ID_MAX], ea[5][ID_MAX];
+		const char *ai[5] = { "instA1", "instA2", "instA3", "instA4", "instB1" };
+		const char *aa[5] = { "acctA", "acctA", "acctA", "acctA", "acctB" };
+
+		new_batch_id(a);
+		assertf(enqueue_on(a, 5, ea, ai, aa) == LUA_OK, "enqueue on two accounts");
+		r = claim_caps("wcap", 10, 10, 3);
+		assertf(n_claimed(r) == 4 && claimed_has(r, a, ea[4]), "3 of acctA and acctB's job run");
+		freeReplyObject(r);
+		assertf(slots("account", "acctA") == 3 && slots("account", "acctB") == 1, "account slots");
+		assertf(slots("instance", "instA4") == 0, "the parked job holds no instance slot");
+		assertf(hget_is(k_exec(a, ea[3]), "parked", "account"), "instA4 parked on its account");
+		assertf(finish(a, ea[4], "completed", "wcap", st, bs) == LUA_OK, "acctB's finish");
+		assertf(hget_is(k_exec(a, ea[3]), "parked", "account"), "another account's slot wakes nothing");
+		assertf(finish(a, ea[0], "completed", "wcap", st, bs) == LUA_OK, "an acctA finish");
+		r = claim_caps("wcap", 10, 10, 3);
+		assertf(n_claimed(r) == 1 && claimed_has(r, a, ea[3]), "the parked job runs once acctA has room");
+		freeReplyObject(r);
+		drain_queue();
+	}
+}
+
+/* a tiny deterministic generator: the schedule below is the same on every run */
+static unsigned lcg_state = 12345;
+static unsigned lcg(unsigned n)
+{
+	lcg_state = lcg_state * 1103515245u + 12345u;
+	return (lcg_state >> 16) % n;
+}
+
+/* many batches, instances and accounts, two workers, finishes, retries and releases: the
+ * caps hold after every call, P running always equals the truth (check_all), and every batch
+ * ends terminal (no job is lost in a parked list, the retry set or a queue). */
+static void test_lua_caps_many_batches(void)
+{
+	enum { NB = 8, NE = 12, ICAP = 2, ACAP = 5 };
+	static char b[NB][ID_MAX], e[NB][NE][ID_MAX];
+	static char inst_names[NE][16], acct_names[3][16];
+	const char *insts[NE], *accts[NE];
+	const char *workers[2] = { "wm1", "wm2" };
+	int round, open = NB;
+	long long max_i = 0, max_a = 0;
+
+	drain_queue();
+	for (int a = 0; a < 3; a++)
+		snprintf(acct_names[a], sizeof(acct_names[a]), "acct%d", a);
+	for (int i = 0; i < NB; i++) {
+		/* every batch runs on all 12 instances, each batch starting elsewhere */
+		for (int j = 0; j < NE; j++) {
+			int k = (i * 5 + j) % NE;
+
+			snprintf(inst_names[j], sizeof(inst_names[j]), "mi%d", k);
+			insts[j] = strdup(inst_names[j]);
+			accts[j] = acct_names[k % 3];
+		}
+		new_batch_id(b[i]);
+		assertf(enqueue_on(b[i], NE, e[i], insts, accts) == LUA_OK, "enqueue %d", i);
+		for (int j = 0; j < NE; j++)
+			free((void *)insts[j]);
+	}
+	for (round = 0; round < 3000 && open > 0; round++) {
+		const char *w = workers[round % 2];
+		redisReply *r = claim_caps(w, 1 + (int)lcg(6), ICAP, ACAP);
+		redisReply *jl;
+
+		freeReplyObject(r);
+		for (int k = 0; k < NE; k++) {
+			char f[32];
+
+			snprintf(f, sizeof(f), "mi%d", k);
+			if (slots("instance", f) > max_i)
+				max_i = slots("instance", f);
+		}
+		for (int a = 0; a < 3; a++)
+			if (slots("account", acct_names[a]) > max_a)
+				max_a = slots("account", acct_names[a]);
+		/* act on the worker's held jobs */
+		jl = cmd("LRANGE %s 0 -1", k_jobs(w));
+		for (size_t i = 0; i < jl->elements; i++) {
+			char bb[ID_MAX], ee[ID_MAX], st[16], bs[16];
+			const char *ref = jl->element[i]->str, *colon = strchr(ref, ':');
+			unsigned act = lcg(100);
+
+			if (!colon)
+				continue;
+			snprintf(bb, sizeof(bb), "%.*s", (int)(colon - ref), ref);
+			snprintf(ee, sizeof(ee), "%s", colon + 1);
+			if (act < 45) {
+				assertf(finish(bb, ee, "completed", w, st, bs) == LUA_OK, "finish %s", ref);
+			} else if (act < 55) {
+				assertf(finish(bb, ee, "failed", w, st, bs) == LUA_OK, "fail %s", ref);
+			} else if (act < 70 && hget_ll(k_exec(bb, ee), "attempts") < 3) {
+				long long rv = retry(bb, ee, w, now_ms + 25, "429", bs);
+
+				/* -5 when a cancel earlier in this round took its batch */
+				assertf(rv == LUA_OK || (rv == LUA_ERR_CANCELLED && hget_is(k_exec(bb, ee), "state", "cancelled")),
+					"retry %s: %lld", ref, rv);
+			} else if (act < 80) {
+				long long rv = release(bb, ee, w);
+
+				assertf(rv == LUA_OK || (rv == LUA_ERR_CANCELLED && hget_is(k_exec(bb, ee), "state", "cancelled")),
+					"release %s: %lld", ref, rv);
+			} else if (act < 82 && round > 10) {
+				/* an occasional cancel, of any batch, mid-run */
+				redisReply *c = cancel_batch(bb);
+
+				freeReplyObject(c);
+			}
+		}
+		freeReplyObject(jl);
+		now_ms += 10;
+		open = 0;
+		for (int i = 0; i < NB; i++) {
+			char *st = hget(k_batch(b[i]), "status");
+
+			open += st && (!strcmp(st, "pending") || !strcmp(st, "running"));
+			free(st);
+		}
+	}
+	assertf(open == 0, "every batch terminal after %d rounds (%d open)", round, open);
+	/* what the workers still hold was cancelled under them: their finish is discarded */
+	for (int wi = 0; wi < 2; wi++) {
+		redisReply *jl = cmd("LRANGE %s 0 -1", k_jobs(workers[wi]));
+
+		for (size_t i = 0; i < jl->elements; i++) {
+			char bb[ID_MAX], st[16] = "", bs[16];
+			const char *ref = jl->element[i]->str, *colon = strchr(ref, ':');
+
+			if (!colon)
+				continue;
+			snprintf(bb, sizeof(bb), "%.*s", (int)(colon - ref), ref);
+			assertf(finish(bb, colon + 1, "completed", workers[wi], st, bs) == LUA_OK &&
+				!strcmp(st, "cancelled"), "late finish of %s discarded (%s)", ref, st);
+		}
+		freeReplyObject(jl);
+	}
+	assertf(max_i == ICAP, "instance cap %d reached and never exceeded (max %lld)", ICAP, max_i);
+	assertf(max_a <= ACAP, "account cap %d never exceeded (max %lld)", ACAP, max_a);
+	assertf(int_cmd("EXISTS %s", k_running()) == 0, "no slot held once everything ended");
+	assertf(int_cmd("LLEN %s", k_queue()) == 0, "ring empty");
+	assertf(int_cmd("LLEN %s", k_jobs("wm1")) + int_cmd("LLEN %s", k_jobs("wm2")) == 0, "workers hold nothing");
+	printf("# caps test: %d rounds, max %lld per instance, %lld per account\n", round, max_i, max_a);
+}
+
+static void test_lua_retry(void)
+{
+	char b[ID_MAX], e[2][ID_MAX], bs[16], st[16], ref[REF_MAX];
+	long long due;
+	redisReply *r;
+
+	drain_queue();
+	new_batch_id(b);
+	assertf(enqueue(b, 2, e) == LUA_OK, "enqueue");
+	r = claim("wrt", 1);
+	assertf(claimed_has(r, b, e[0]), "claim e0");
+	freeReplyObject(r);
+	assertf(record_amc_id(b, e[0], "amcexec-r1", "wrt") == LUA_OK, "amc id recorded");
+	assertf(slots("instance", "amcinst0") == 1, "e0 holds its instance slot");
+	due = now_ms + 1000;
+	assertf(retry(b, e[0], "wother", due, "429", bs) == LUA_ERR_NOT_OWNER, "other worker: -4");
+	assertf(retry(b, e[0], "wrt", due, "429 Too Many Requests", bs) == LUA_OK, "retry ok");
+	assertf(!strcmp(bs, "running"), "batch stays running (%s)", bs);
+	assertf(hget_is(k_exec(b, e[0]), "state", "retry_wait"), "exec in retry_wait");
+	assertf(hget_ll(k_exec(b, e[0]), "retry_at") == due, "retry_at = due");
+	assertf(hget_is(k_exec(b, e[0]), "retry_reason", "429 Too Many Requests") &&
+		hget_is(k_exec(b, e[0]), "error", "429 Too Many Requests"), "reason stored");
+	assertf(hget_is(k_exec(b, e[0]), "worker", ""), "held by nobody while waiting");
+	assertf(hget_ll(k_batch(b), "retry_wait") == 1, "retry_wait counter visible");
+	assertf(slots("instance", "amcinst0") == 0, "slot released");
+	ref_of(ref, b, e[0]);
+	assertf(list_count(k_jobs("wrt"), ref) == 0, "ref left the jobs list");
+	assertf(int_cmd("ZSCORE %s %s", k_retry(), ref) == -999, "ZSCORE is a string");
+	{
+		char *score = hget(k_exec(b, e[0]), "retry_at");
+		redisReply *z = cmd("ZSCORE %s %s", k_retry(), ref);
+
+		assertf(z->type == REDIS_REPLY_STRING && score && !strcmp(z->str, score), "in P retry scored by due");
+		freeReplyObject(z);
+		free(score);
+	}
+	assertf(strcmp(last_event_field("type"), "retry") == 0, "retry event");
+	assertf(retry(b, e[0], "wrt", due, "again", bs) == LUA_ERR_NOT_OWNER, "held by nobody while waiting: -4");
+	assertf(retry(b, "exec_deadbeef", "wrt", due, "x", bs) == LUA_ERR_NOT_FOUND, "unknown: -1");
+
+	r = claim("wrt", 5);
+	assertf(n_claimed(r) == 1 && claimed_has(r, b, e[1]), "before due only e1 is claimable");
+	freeReplyObject(r);
+	now_ms = due - 1;
+	r = claim("wrt", 5);
+	assertf(n_claimed(r) == 0, "1 ms before due: nothing");
+	freeReplyObject(r);
+	assertf(hget_is(k_exec(b, e[0]), "state", "retry_wait"), "still waiting");
+	now_ms = due;
+	r = claim("wrt", 5);
+	assertf(n_claimed(r) == 1 && claimed_has(r, b, e[0]), "at due the retry is claimed");
+	freeReplyObject(r);
+	assertf(hget_ll(k_exec(b, e[0]), "attempts") == 2, "second attempt");
+	assertf(hget_is(k_exec(b, e[0]), "amc_execution_id", "amcexec-r1"), "amc_execution_id kept");
+	assertf(hget_is(k_exec(b, e[0]), "retry_at", ""), "retry_at cleared");
+	assertf(int_cmd("ZCARD %s", k_retry()) == 0, "P retry empty");
+	assertf(finish(b, e[0], "completed", "wrt", st, bs) == LUA_OK, "finish after a retry");
+	assertf(hget_is(k_exec(b, e[0]), "error", ""), "error cleared by success");
+	assertf(retry(b, e[0], "wrt", now_ms + 10, "late", bs) == LUA_ERR_WRONG_STATE, "finished: -3");
+
+	/* a retry of a cancelled exec: -5, ref off the jobs list, nothing else */
+	freeReplyObject(cancel_batch(b));
+	assertf(retry(b, e[1], "wrt", now_ms + 10, "late", bs) == LUA_ERR_CANCELLED, "cancelled: -5");
+	assertf(int_cmd("LLEN %s", k_jobs("wrt")) == 0, "jobs list empty");
+	assertf(int_cmd("ZCARD %s", k_retry()) == 0, "no retry scheduled for a cancelled exec");
+	{
+		redisReply *x = run(LUA_SCRIPT_RETRY, 5, (const char *[]){ k_batch(b), k_exec(b, e[1]), k_jobs("wrt"),
+				    k_retry(), k_events() }, 6, (const char *[]){ ref, now_str(), "soon", "x", "wrt", prefix });
+
+		assertf(x->type == REDIS_REPLY_ERROR, "a due that is not a number is an error reply");
+		freeReplyObject(x);
+	}
+}
+
+static void test_lua_release(void)
+{
+	char b[ID_MAX], c[ID_MAX], e[3][ID_MAX], ec[1][ID_MAX], ref[REF_MAX];
+	redisReply *r;
+
+	drain_queue();
+	new_batch_id(b);
+	new_batch_id(c);
+	assertf(enqueue(b, 3, e) == LUA_OK, "enqueue");
+	r = claim("wterm", 2);
+	assertf(n_claimed(r) == 2, "claim e0, e1");
+	freeReplyObject(r);
+	assertf(enqueue(c, 1, ec) == LUA_OK, "enqueue another batch");
+	assertf(record_amc_id(b, e[1], "amcexec-rel", "wterm") == LUA_OK, "amc id of e1");
+	assertf(release(b, e[1], "wother") == LUA_ERR_NOT_OWNER, "other worker: -4");
+	assertf(release(b, e[1], "wterm") == LUA_OK, "release ok");
+	assertf(hget_is(k_exec(b, e[1]), "state", "queued") && hget_is(k_exec(b, e[1]), "worker", ""),
+		"queued, held by nobody");
+	assertf(hget_is(k_exec(b, e[1]), "amc_execution_id", "amcexec-rel"), "amc_execution_id kept");
+	assertf(slots("instance", "amcinst1") == 0, "slot released");
+	ref_of(ref, b, e[1]);
+	assertf(list_count(k_jobs("wterm"), ref) == 0, "ref left the jobs list");
+	assertf(strcmp(last_event_field("type"), "released") == 0, "released event");
+	assertf(release(b, e[1], "wterm") == LUA_ERR_NOT_OWNER, "held by nobody once released: -4");
+	assertf(release(b, "exec_deadbeef", "wterm") == LUA_ERR_NOT_FOUND, "unknown: -1");
+	/* b's turn in the ring comes before c's, and e1 is first in b's queue */
+	r = claim("wnext", 1);
+	assertf(n_claimed(r) == 1 && claimed_has(r, b, e[1]), "the released job is claimed next");
+	freeReplyObject(r);
+	assertf(hget_ll(k_exec(b, e[1]), "attempts") == 2, "attempts counts the second claim");
+	assertf(hget_is(k_exec(b, e[1]), "amc_execution_id", "amcexec-rel"), "the next worker resumes it");
+	{
+		char st[16], bs[16];
+
+		assertf(finish(b, e[1], "completed", "wnext", st, bs) == LUA_OK, "finish it");
+		assertf(release(b, e[1], "wnext") == LUA_ERR_WRONG_STATE, "finished: -3");
+	}
+	freeReplyObject(cancel_batch(b));
+	assertf(release(b, e[0], "wterm") == LUA_ERR_CANCELLED, "cancelled: -5");
+	assertf(int_cmd("LLEN %s", k_jobs("wterm")) == 0, "jobs list empty");
+	drain_queue();
+}
+
+/* cancel gives back the slots of running execs (waking other batches' parked jobs), takes
+ * retry_wait refs out of P retry and parked refs out of their lists */
+static void test_lua_cancel_releases_slots(void)
+{
+	char c[ID_MAX], d[ID_MAX], x[ID_MAX], ec[3][ID_MAX], ed[1][ID_MAX], ex[1][ID_MAX], bs[16];
+	const char *ci[3] = { "cX", "cY", "cZ" }, *ca[3] = { "cacct", "cacct", "cacct" };
+	const char *di[1] = { "cX" }, *da[1] = { "cacct" };
+	redisReply *r;
+
+	drain_queue();
+	new_batch_id(c);
+	new_batch_id(d);
+	new_batch_id(x);
+	assertf(enqueue_on(c, 3, ec, ci, ca) == LUA_OK, "enqueue c");
+	assertf(enqueue_on(d, 1, ed, di, da) == LUA_OK, "enqueue d");
+	r = claim_caps("wcn", 10, 1, 200);
+	assertf(n_claimed(r) == 3, "c's 3 jobs run, d's cX job parks (%zu)", n_claimed(r));
+	freeReplyObject(r);
+	assertf(hget_is(k_exec(d, ed[0]), "parked", "instance"), "d parked on cX");
+	assertf(retry(c, ec[1], "wcn", now_ms + 100000, "503", bs) == LUA_OK, "c's cY job waits to retry");
+	assertf(enqueue_on(x, 1, ex, di, da) == LUA_OK, "enqueue x, on cX too");
+	r = claim_caps("wcn", 10, 1, 200);
+	assertf(n_claimed(r) == 0, "x parks behind d");
+	freeReplyObject(r);
+	assertf(slots("instance", "cX") == 1 && slots("account", "cacct") == 2, "slots before the cancel");
+
+	r = cancel_batch(c);
+	assertf(r->type == REDIS_REPLY_ARRAY && r->element[1]->integer == 3, "3 cancelled");
+	freeReplyObject(r);
+	assertf(slots("instance", "cX") == 0 && slots("instance", "cZ") == 0, "instance slots released");
+	assertf(slots("account", "cacct") == 0, "account slots released");
+	assertf(int_cmd("ZCARD %s", k_retry()) == 0, "the retry_wait ref left P retry");
+	assertf(hget_is(k_exec(d, ed[0]), "parked", ""), "d's job (the oldest parked) woke up");
+	assertf(hget_is(k_exec(x, ex[0]), "parked", "instance"), "x's is still parked");
+	r = cancel_batch(x);
+	freeReplyObject(r);
+	assertf(int_cmd("EXISTS %s", k_parked("instance", "cX")) == 0, "cancel took x's ref out of the parked list");
+	r = claim_caps("wcn", 10, 1, 200);
+	assertf(n_claimed(r) == 1 && claimed_has(r, d, ed[0]), "d runs");
+	freeReplyObject(r);
+	drain_queue();
+	assertf(int_cmd("EXISTS %s", k_running()) == 0, "no slot left");
 }
 
 /* ---- setup ---- */
@@ -848,7 +1452,8 @@ static void test_lua_scripts_load(void)
 			snprintf(sha[i], sizeof(sha[i]), "%s", r->str);
 		freeReplyObject(r);
 	}
-	assertf(LUA_ENQUEUE_BATCH_NKEYS == -1 && LUA_CLAIM_NKEYS == 3 && LUA_FINISH_NKEYS == 4,
+	assertf(LUA_ENQUEUE_BATCH_NKEYS == -1 && LUA_CLAIM_NKEYS == 5 && LUA_FINISH_NKEYS == 4 &&
+		LUA_RETRY_NKEYS == 5 && LUA_RELEASE_NKEYS == 4,
 		"nkeys from the script headers");
 }
 
@@ -890,6 +1495,12 @@ int main(void)
 	RUN_TEST(test_lua_cancel_batch);
 	RUN_TEST(test_lua_heartbeat);
 	RUN_TEST(test_lua_reclaim);
+	RUN_TEST(test_lua_round_robin);
+	RUN_TEST(test_lua_caps_no_hol_blocking);
+	RUN_TEST(test_lua_retry);
+	RUN_TEST(test_lua_release);
+	RUN_TEST(test_lua_cancel_releases_slots);
+	RUN_TEST(test_lua_caps_many_batches);
 	RUN_TEST(test_lua_events_stream);
 
 	cleanup_keys();

@@ -1,10 +1,13 @@
 /* test_sim_units.c - amcsim's pure parts without servers: the strict AMC-dialect checker
- * (accepts, rejects, line/column positions), RFC 4180 field quoting, time parsing. */
+ * (accepts, rejects, line/column positions), RFC 4180 field quoting, time parsing, result
+ * splitting and truncation, fault profiles (parse, merge, reset) and the seeded dice. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "../tap.h"
 #include "csv.h"
+#include "profile.h"
+#include "rng.h"
 #include "simtime.h"
 #include "strict.h"
 
@@ -84,11 +87,95 @@ static void test_time_parse(void)
 	assertf(!simtime_zone_valid("../etc/passwd") && !simtime_zone_valid("Mars/Olympus"), "bad zones");
 }
 
+static void test_csv_split_cut(void)
+{
+	const char *csv = "a,b\n1,\"x\ny\"\n2,z\n3,w\n";
+	size_t len = strlen(csv), hl, off, bl, total = 0;
+
+	for (int part = 0; part < 2; part++) {
+		csv_part(csv, len, 2, part, &hl, &off, &bl);
+		assertf(hl == 4, "header length %zu", hl);
+		total += bl;
+		/* 3 records over 2 parts: 1 then 2; the quoted newline is not a record end */
+		assertf(part == 0 ? (off == 4 && bl == 8) : (off == 12 && bl == 8),
+			"part %d: off %zu len %zu", part, off, bl);
+	}
+	assertf(total == len - 4, "every record in one part");
+	csv_part(csv, len, 5, 4, &hl, &off, &bl);
+	assertf(off == 16 && bl == 4, "last of 5 parts gets the third record: %zu", bl);
+	csv_part(csv, len, 5, 0, &hl, &off, &bl);
+	assertf(bl == 0, "more parts than records: header only");
+	for (double r = 0; r < 1; r += 0.05) {
+		size_t c = csv_cut(csv, len, r);
+		assertf(c > 4 && c < len && csv[c - 1] != '\n', "cut %zu of %zu (r %.2f)", c, len, r);
+	}
+	size_t c = csv_cut("a,b\n", 4, 0.5);
+	assertf(c > 0 && c < 4, "header-only file is cut inside the header: %zu", c);
+}
+
+static void test_profiles(void)
+{
+	Profile base, p;
+	char err[256];
+	ProfileStore *ps;
+	json_t *o;
+
+	profiles_builtin(&base);
+	base.latency_ms = 300;
+	ps = profiles_new(&base);
+	assertf(ps != NULL, "store");
+	if (!ps)
+		return;
+	o = json_loads("{\"rate_429\":0.25,\"codes_5xx\":[504],\"endpoints\":[\"create\"]}", 0, NULL);
+	assertf(profiles_put(ps, "inst1", o, err, sizeof(err)), "put: %s", err);
+	json_decref(o);
+	o = json_loads("{\"max_running\":3}", 0, NULL);
+	assertf(profiles_put(ps, "inst1", o, err, sizeof(err)), "merge: %s", err);
+	json_decref(o);
+	profiles_effective(ps, "inst1", &p);
+	assertf(p.rate_429 == 0.25 && p.max_running == 3 && p.latency_ms == 300 &&
+		p.ncodes_5xx == 1 && p.codes_5xx[0] == 504 && p.endpoints == EP_MASK(EP_CREATE),
+		"effective override");
+	profiles_effective(ps, "other", &p);
+	assertf(p.rate_429 == 0 && p.max_running == 10 && p.ncodes_5xx == 4, "others get the default");
+	o = json_loads("{\"max_running\":0}", 0, NULL);
+	assertf(!profiles_put(ps, NULL, o, err, sizeof(err)) && strstr(err, "max_running"),
+		"bounds: %s", err);
+	json_decref(o);
+	o = json_loads("{\"burst_429\":1}", 0, NULL);
+	assertf(profiles_put(ps, NULL, o, err, sizeof(err)), "burst");
+	json_decref(o);
+	assertf(profiles_take_burst(ps, "x") && !profiles_take_burst(ps, "x"), "burst of one");
+	assertf(profiles_delete(ps, "inst1") && !profiles_delete(ps, "inst1"), "delete");
+	profiles_effective(ps, "inst1", &p);
+	assertf(p.max_running == 10, "back to the default");
+	profiles_free(ps);
+}
+
+static void test_rng(void)
+{
+	Rng a, b;
+	int hits = 0;
+
+	rng_seed(&a, 99);
+	rng_seed(&b, 99);
+	for (int i = 0; i < 1000; i++) {
+		bool x = rng_roll(&a, 0.3);
+		assertf(x == rng_roll(&b, 0.3), "same seed, same draws");
+		hits += x;
+	}
+	assertf(hits > 200 && hits < 400, "about 30%% hits: %d", hits);
+	assertf(!rng_roll(&a, 0) && rng_roll(&a, 1), "0 and 1 are certain");
+}
+
 int main(void)
 {
 	RUN_TEST(test_strict_accepts);
 	RUN_TEST(test_strict_rejects);
 	RUN_TEST(test_csv_field);
 	RUN_TEST(test_time_parse);
+	RUN_TEST(test_csv_split_cut);
+	RUN_TEST(test_profiles);
+	RUN_TEST(test_rng);
 	return tap_done();
 }

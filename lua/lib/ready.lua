@@ -1,0 +1,16 @@
+-- push_ready(prefix, ring_key, batch_id, ref, front): make a `queued` ref claimable: onto its
+-- batch's queue P batch:{B}:queue (front = claimed next within the batch, else last), and the
+-- batch into the ring P queue when its queue was empty, so a batch is in the ring exactly
+-- when its queue is not empty (claim's round-robin relies on it).
+local function push_ready(prefix, ring_key, batch_id, ref, front)
+	local queue_key = prefix .. 'batch:{' .. batch_id .. '}:queue'
+	local n
+	if front then
+		n = rcall('RPUSH', queue_key, ref)
+	else
+		n = rcall('LPUSH', queue_key, ref)
+	end
+	if n == 1 then
+		rcall('LPUSH', ring_key, batch_id)
+	end
+end

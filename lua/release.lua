@@ -1,0 +1,76 @@
+--[[
+  Hand a running job back (SIGTERM grace period over): the exec is `queued` again at the front
+  of its batch's queue, so it is claimed next, keeping amc_execution_id (the next worker resumes
+  polling that AMC execution) and attempts; its running slots are given back (waking one
+  parked job per freed resource) and the ref leaves the worker's jobs list.
+
+  Preconditions:
+    the exec is `running` and held by this worker.
+
+  Input:
+    KEYS[1]  batch hash           P batch:{B}       (HASH)
+    KEYS[2]  exec hash            P exec:{B}:E      (HASH)
+    KEYS[3]  the worker's jobs    P worker:W:jobs   (LIST)
+    KEYS[4]  event stream         P events          (STREAM)
+
+    ARGV[1]  ref `B:E` (as held in the jobs list)
+    ARGV[2]  now (Unix ms)
+    ARGV[3]  worker id W
+    ARGV[4]  key prefix P (builds P running, P queue, P parked:..., P batch:{B}:queue)
+
+  Output:
+    1  ok: state queued, worker and phase emptied, queued_at = now
+   -5  the exec was cancelled (nothing else changes)
+   -4  another worker holds the exec (or nobody: it was reclaimed)
+   -3  the exec is not running
+   -1  unknown exec
+    The ref leaves the jobs list in every case.
+
+  Events:
+    released (batch_id, exec_id, state = queued, worker, batch_status)
+]]
+local rcall = redis.call
+--- @include "lib/codes"
+--- @include "lib/move_counter"
+--- @include "lib/batch_status"
+--- @include "lib/slots"
+
+local batch_key = KEYS[1]
+local exec_key = KEYS[2]
+local jobs_key = KEYS[3]
+local events_key = KEYS[4]
+local ref = ARGV[1]
+local now = ARGV[2]
+local worker = ARGV[3]
+local prefix = ARGV[4]
+
+-- whatever happens, this worker no longer holds the job
+rcall('LREM', jobs_key, -1, ref)
+
+local f = rcall('HMGET', exec_key, 'state', 'worker', 'batch_id', 'exec_id', 'amc_instance_id',
+	'account_id')
+local state = f[1]
+if not state then
+	return ERR_NOT_FOUND
+end
+if state == 'cancelled' then
+	return ERR_CANCELLED
+end
+if f[2] ~= worker then
+	return ERR_NOT_OWNER
+end
+if state ~= 'running' then
+	return ERR_WRONG_STATE
+end
+
+rcall('HSET', exec_key, 'state', 'queued', 'worker', '', 'phase', '', 'queued_at', now)
+move_counter(batch_key, 'running', 'queued', 1)
+-- slots first: a job woken for the same instance lands behind this one in the batch queue
+release_slots(prefix, f[5], f[6])
+push_ready(prefix, prefix .. 'queue', f[3], ref, true)
+local status = batch_status(batch_key, now)
+
+rcall('XADD', events_key, 'MAXLEN', '~', 100000, '*', 'type', 'released',
+	'batch_id', f[3], 'exec_id', f[4], 'state', 'queued', 'worker', worker,
+	'batch_status', status)
+return OK

@@ -1,0 +1,123 @@
+/* stats.c - plain in-memory counters on the loop thread; reset by POST /sim/reset-stats. */
+#include "stats.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+
+#include "htab.h"
+#include "log.h"
+
+static const char *const stat_name[ST__COUNT] = {
+	[ST_CREATE] = "create", [ST_GET] = "get", [ST_LIST] = "list", [ST_CANCEL] = "cancel",
+	[ST_URLS] = "urls", [ST_DOWNLOAD] = "download", [ST_TOKEN] = "token",
+	[ST_EXECUTIONS_CREATED] = "executions_created", [ST_LOST_CREATES] = "lost_creates",
+	[ST_SENT_429] = "sent_429", [ST_SENT_5XX] = "sent_5xx", [ST_HANGS] = "hangs",
+	[ST_NOT_FOUND_INJECTED] = "not_found_injected", [ST_FAILED_INJECTED] = "failed_injected",
+	[ST_TRUNCATED] = "truncated", [ST_S3_403_FIRST] = "s3_403_first",
+	[ST_S3_EXPIRED] = "s3_expired", [ST_UNAUTHORIZED] = "unauthorized",
+	[ST_QUOTA_REFUSED] = "quota_refused",
+};
+
+typedef struct Row {
+	uint64_t n[ST__COUNT];
+} Row;
+
+struct Stats {
+	Row total;
+	HTab *insts;		/* inst -> Row* (owned) */
+};
+
+Stats *stats_new(void)
+{
+	Stats *s = calloc(1, sizeof(*s));
+
+	if (s && !(s->insts = htab_new())) {
+		free(s);
+		return NULL;
+	}
+	return s;
+}
+
+static bool drop(const char *key, void *value, void *priv)
+{
+	free(value);
+	return true;
+}
+
+void stats_free(Stats *s)
+{
+	if (!s)
+		return;
+	htab_foreach(s->insts, drop, NULL);
+	htab_free(s->insts);
+	free(s);
+}
+
+void stats_inc(Stats *s, const char *inst, enum StatKey k)
+{
+	Row *r;
+
+	s->total.n[k]++;
+	if (!inst)
+		return;
+	if (!(r = htab_get(s->insts, inst))) {
+		if (!(r = calloc(1, sizeof(*r))) || !htab_put(s->insts, inst, r)) {
+			free(r);
+			log_error("out of memory counting for instance %s", inst);
+			return;
+		}
+	}
+	r->n[k]++;
+}
+
+void stats_reset(Stats *s)
+{
+	htab_foreach(s->insts, drop, NULL);
+	s->total = (Row){ { 0 } };
+}
+
+static json_t *row_json(const Row *r)
+{
+	json_t *o = json_object();
+
+	for (int k = 0; o && k < ST__COUNT; k++)
+		if (json_object_set_new(o, stat_name[k], json_integer((json_int_t)r->n[k])) != 0) {
+			json_decref(o);
+			return NULL;
+		}
+	return o;
+}
+
+typedef struct Ctx {
+	json_t *obj;
+	bool ok;
+} Ctx;
+
+static bool add_row(const char *key, void *value, void *priv)
+{
+	Ctx *c = priv;
+	json_t *v = row_json(value);
+
+	if (!v || json_object_set_new(c->obj, key, v) != 0)
+		c->ok = false;
+	return false;
+}
+
+json_t *stats_json(const Stats *s)
+{
+	Ctx c = { json_object(), true };
+	json_t *t = row_json(&s->total);
+
+	if (!c.obj || !t) {
+		json_decref(c.obj);
+		json_decref(t);
+		return NULL;
+	}
+	htab_foreach(s->insts, add_row, &c);
+	json_t *o = json_pack("{s:o, s:o}", "total", t, "instances", c.obj);
+	if (o && !c.ok) {
+		json_decref(o);
+		return NULL;
+	}
+	return o;
+}
