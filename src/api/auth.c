@@ -1,6 +1,7 @@
 /* auth.c - verifies bearer tokens against api_tokens and caches the verdicts (valid for
- * 30 s, unknown for 5 s) so the hot path costs no database round trip. Revoking a token
- * therefore takes effect within 30 s. It does not create tokens in the database. */
+ * AUTH_TTL_MS but never past the token's expires_at, unknown for AUTH_NEG_TTL_MS) so the hot
+ * path costs no database round trip. A revoke through this process drops its entry at once
+ * (auth_forget); other API processes notice within AUTH_TTL_MS. It creates no tokens. */
 #include "auth.h"
 
 #include <stdio.h>
@@ -38,8 +39,10 @@ typedef struct AuthCtx {
 static const char sql_token[] =
 	"WITH t AS (UPDATE api_tokens SET last_used_at = now()"
 	"  WHERE token_hash = $1 AND revoked_at IS NULL"
-	"    AND (expires_at IS NULL OR expires_at > now()) RETURNING user_id)"
-	" SELECT u.id, u.role FROM t JOIN users u ON u.id = t.user_id";
+	"    AND (expires_at IS NULL OR expires_at > now()) RETURNING user_id, expires_at)"
+	" SELECT u.id, u.role, CASE WHEN t.expires_at IS NULL THEN -1"
+	"   ELSE floor(extract(epoch FROM t.expires_at - now()) * 1000)::bigint END"
+	" FROM t JOIN users u ON u.id = t.user_id";
 
 static long long now_ms(void)
 {
@@ -57,6 +60,19 @@ AuthCache *auth_new(void)
 void auth_free(AuthCache *a)
 {
 	free(a);
+}
+
+static CacheEntry *slot_for(AuthCache *a, const char *hash);
+
+void auth_forget(AuthCache *a, const char *hash)
+{
+	CacheEntry *e;
+
+	if (a == NULL || strlen(hash) != AUTH_HASH_LEN)
+		return;
+	e = slot_for(a, hash);
+	if (strcmp(e->hash, hash) == 0)
+		memset(e, 0, sizeof(*e));
 }
 
 bool auth_hash(const char *s, char out[AUTH_HASH_LEN + 1])
@@ -115,6 +131,7 @@ static void token_done(Pgq *q, void *priv)
 	CacheEntry *e;
 	bool valid, is_admin = false;
 	char user_id[IDS_UUID_LEN + 1] = "";
+	long long ttl = AUTH_NEG_TTL_MS;
 
 	if (!q->ok) {
 		pgq_fail(r, q);
@@ -126,13 +143,17 @@ static void token_done(Pgq *q, void *priv)
 	if (valid) {
 		snprintf(user_id, sizeof(user_id), "%s", PQgetvalue(q->res[0], 0, 0));
 		is_admin = strcmp(PQgetvalue(q->res[0], 0, 1), "admin") == 0;
+		ttl = strtoll(PQgetvalue(q->res[0], 0, 2), NULL, 10);
+		/* an expiring token is cached no longer than it lives */
+		if (ttl < 0 || ttl > AUTH_TTL_MS)
+			ttl = AUTH_TTL_MS;
 	}
 	e = slot_for(r->api->auth, ctx->hash);
 	memcpy(e->hash, ctx->hash, sizeof(e->hash));
 	e->valid = valid;
 	e->is_admin = is_admin;
 	memcpy(e->user_id, user_id, sizeof(e->user_id));
-	e->expires_ms = now_ms() + (valid ? AUTH_TTL_MS : AUTH_NEG_TTL_MS);
+	e->expires_ms = now_ms() + ttl;
 	pgq_free(q);
 	conclude(r, valid, is_admin, user_id, ctx->admin_only, ctx->next);
 	free(ctx);

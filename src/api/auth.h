@@ -1,18 +1,22 @@
 /* auth.h - bearer-token authentication: SHA-256 of the presented token looked up in
- * api_tokens (on a pgpool thread), with verdicts cached in memory for AUTH_TTL_MS. */
+ * api_tokens (on a pgpool thread), with verdicts cached in memory for at most AUTH_TTL_MS. */
 #ifndef AMCB_AUTH_H
 #define AMCB_AUTH_H
 
 #include "common.h"
 #include "req.h"
 
-#define AUTH_TTL_MS 30000		/* a valid token is re-checked after this */
-#define AUTH_NEG_TTL_MS 5000		/* an unknown token is re-checked after this */
+/* A token revoked through another API process (or in SQL) works there for at most this
+ * long; a revoke through this process takes effect at once (auth_forget). */
+#define AUTH_TTL_MS 5000		/* a valid token is re-checked after this */
+#define AUTH_NEG_TTL_MS 2000		/* an unknown token is re-checked after this */
 #define AUTH_TOKEN_LEN 45		/* "amcb_" + 40 hex */
 #define AUTH_HASH_LEN 64
 
 AuthCache *auth_new(void);
 void auth_free(AuthCache *a);	/* accepts NULL */
+/* Drops the cached verdict of a token hash (after a revoke). */
+void auth_forget(AuthCache *a, const char *hash);
 
 /* Checks r's Authorization: Bearer token. On success fills r->user_id/is_admin and calls
  * next(r) (which then owns r); otherwise replies 401 (403 when admin is required and the

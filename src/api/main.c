@@ -16,6 +16,7 @@
 #include "api.h"
 #include "auth.h"
 #include "config.h"
+#include "limits.h"
 #include "log.h"
 #include "router.h"
 
@@ -112,11 +113,7 @@ int main(int argc, char **argv)
 		log_error("cannot create the HTTP server");
 		goto out;
 	}
-	/* evhttp's own 413 is bare HTML: let bodies up to 4x through so req_parse_body answers
-	 * the JSON 413; only far larger bodies get evhttp's reply */
-	evhttp_set_max_body_size(api.http, (ev_ssize_t)api.cfg.max_body_bytes * 4);
-	evhttp_set_max_headers_size(api.http, 64 * 1024);
-	evhttp_set_timeout(api.http, 60);
+	limits_setup(&api);
 	evhttp_set_allowed_methods(api.http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_DELETE |
 				   EVHTTP_REQ_PUT | EVHTTP_REQ_PATCH | EVHTTP_REQ_HEAD |
 				   EVHTTP_REQ_OPTIONS);

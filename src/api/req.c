@@ -6,12 +6,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/queue.h>
 #include <time.h>
 
+#include <event2/buffer.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 
+#include "fields.h"
 #include "httpx.h"
 #include "log.h"
 
@@ -19,6 +22,7 @@ static void req_free(Req *r)
 {
 	if (r == NULL)
 		return;
+	r->api->inflight--;
 	if (r->ctx != NULL && r->ctx_free != NULL)
 		r->ctx_free(r->ctx);
 	evhttp_clear_headers(&r->query);
@@ -58,6 +62,7 @@ Req *req_new(Api *api, struct evhttp_request *req)
 		return NULL;
 	}
 	r->api = api;
+	api->inflight++;
 	r->req = req;
 	r->method = evhttp_request_get_command(req);
 	TAILQ_INIT(&r->query);
@@ -109,35 +114,64 @@ void req_success(Req *r, int status, json_t *obj)
 	req_reply(r, status, body);
 }
 
+void req_fail_err(Req *r, const ValidateErr *e)
+{
+	req_fail(r, e->status, e->code, e->field[0] != '\0' ? e->field : NULL, "%s", e->message);
+}
+
+/* application/json or any application/...+json, parameters (charset) allowed. */
+static bool is_json_type(const char *ct)
+{
+	size_t n;
+
+	if (ct == NULL)
+		return false;
+	while (*ct == ' ')
+		ct++;
+	n = strcspn(ct, "; \t");
+	if (n == 16 && strncasecmp(ct, "application/json", 16) == 0)
+		return true;
+	return n > 17 && strncasecmp(ct, "application/", 12) == 0 &&
+	       strncasecmp(ct + n - 5, "+json", 5) == 0;
+}
+
 bool req_parse_body(Req *r)
 {
-	bool too_big = false;
+	struct evbuffer *in = evhttp_request_get_input_buffer(r->req);
+	size_t len = in != NULL ? evbuffer_get_length(in) : 0;
 	size_t max = (size_t)r->api->cfg.max_body_bytes;
-	char *text = http_body(r->req, max, &too_big);
-	json_error_t jerr;
+	const char *ct = evhttp_find_header(evhttp_request_get_input_headers(r->req),
+					    "Content-Type");
+	const char *const *allowed;
+	ValidateErr e;
+	char *text;
+	bool too_big = false;
 
-	if (text == NULL) {
-		if (too_big)
-			req_fail(r, 413, "body_too_large", NULL,
-				 "request body exceeds %zu bytes", max);
-		else
-			req_fail(r, 500, "internal", NULL, "could not read the request body");
+	/* size first: a huge body is refused before anything looks at it */
+	if (len > max) {
+		req_fail(r, 413, "body_too_large", NULL, "request body exceeds %zu bytes", max);
 		return false;
 	}
-	if (text[0] == '\0') {
+	if (len > 0 && !is_json_type(ct)) {
+		req_fail(r, 415, "unsupported_media_type", NULL,
+			 "Content-Type must be application/json (got %.60s)",
+			 ct != NULL ? ct : "none");
+		return false;
+	}
+	if ((text = http_body(r->req, max, &too_big)) == NULL) {
+		req_fail(r, too_big ? 413 : 500, too_big ? "body_too_large" : "internal", NULL,
+			 too_big ? "request body too large" : "could not read the request body");
+		return false;
+	}
+	if (!validate_json_object(text, len, max, &r->body, &e)) {
 		free(text);
-		req_fail(r, 400, "invalid_json", NULL, "request body must be a JSON object");
+		req_fail_err(r, &e);
 		return false;
 	}
-	r->body = json_loads(text, JSON_REJECT_DUPLICATES, &jerr);
 	free(text);
-	if (r->body == NULL) {
-		req_fail(r, 400, "invalid_json", NULL, "malformed JSON at line %d column %d: %s",
-			 jerr.line, jerr.column, jerr.text);
-		return false;
-	}
-	if (!json_is_object(r->body)) {
-		req_fail(r, 400, "invalid_json", NULL, "request body must be a JSON object");
+	allowed = fields_allowed(r->method, r->route);
+	if (allowed != NULL && !validate_known_fields(r->body, allowed, &e)) {
+		req_fail_err(r, &e);
 		return false;
 	}
 	return true;

@@ -11,6 +11,7 @@
 #include "api.h"
 #include "common.h"
 #include "ids.h"
+#include "validate.h"
 
 #define REQ_MAX_SEGS 8
 
@@ -24,6 +25,7 @@ typedef struct Req {
 	struct evkeyvalq query;		/* parsed query string */
 	char user_id[IDS_UUID_LEN + 1];	/* set by auth */
 	bool is_admin;
+	const char *route;		/* the matched route pattern (static), NULL before routing */
 	json_t *body;			/* parsed JSON body (owned), NULL if none */
 	void *ctx;			/* route state, freed with ctx_free when the request ends */
 	void (*ctx_free)(void *ctx);
@@ -36,11 +38,15 @@ void req_reply(Req *r, int status, json_t *body);
 /* Sends the JSON error and frees r. message is printf-style; field may be NULL. */
 void req_fail(Req *r, int status, const char *code, const char *field, const char *fmt, ...)
 	PRINTF_LIKE(5, 6);
+/* Sends the JSON error of a failed validation and frees r. */
+void req_fail_err(Req *r, const ValidateErr *e);
 /* Sends {"success": true} merged with the keys of obj (stolen) and frees r. */
 void req_success(Req *r, int status, json_t *obj);
 
-/* Reads and parses the body as a JSON object into r->body. On failure it has already replied
- * (400 malformed, 413 too big) and freed r: the caller must return at once. */
+/* Reads and parses the body as a JSON object into r->body: Content-Type must be JSON (415),
+ * the size within max_body_bytes (413), the object well-formed (400) and, when the route
+ * has a field list (fields.c), free of unknown members (400 unknown_field). On failure it
+ * has already replied and freed r: the caller must return at once. */
 MUST_CHECK bool req_parse_body(Req *r);
 /* Query parameter or NULL (borrowed from r). */
 const char *req_query(Req *r, const char *name);

@@ -7,8 +7,10 @@
 
 #include "api.h"
 #include "auth.h"
+#include "limits.h"
 #include "req.h"
 #include "routes.h"
+#include "web.h"
 
 enum Access { ACCESS_PUBLIC, ACCESS_USER, ACCESS_ADMIN };
 
@@ -25,6 +27,8 @@ static const Route routes[] = {
 	{ EVHTTP_REQ_GET, "workflows/batch/list", ACCESS_USER, routes_batches_list },
 	{ EVHTTP_REQ_GET, "workflows/batch/*/status", ACCESS_USER, routes_status_get },
 	{ EVHTTP_REQ_GET, "workflows/batch/*/results", ACCESS_USER, routes_results_get },
+	{ EVHTTP_REQ_GET, "workflows/batch/*/results.csv", ACCESS_USER, export_get },
+	{ EVHTTP_REQ_GET, "workflows/batch/*/events", ACCESS_PUBLIC, sse_get },
 	{ EVHTTP_REQ_POST, "workflows/batch/*/cancel", ACCESS_USER, routes_batches_cancel },
 	{ EVHTTP_REQ_POST, "workflows", ACCESS_USER, routes_workflows_create },
 	{ EVHTTP_REQ_GET, "workflows", ACCESS_USER, routes_workflows_list },
@@ -35,6 +39,12 @@ static const Route routes[] = {
 	{ EVHTTP_REQ_POST, "admin/instances", ACCESS_ADMIN, routes_admin_instances },
 	{ EVHTTP_REQ_POST, "admin/instances/*/access", ACCESS_ADMIN, routes_admin_access },
 	{ EVHTTP_REQ_DELETE, "admin/instances/*/access", ACCESS_ADMIN, routes_admin_access },
+	/* the web UI last: "*" would shadow every one-segment route above */
+	{ EVHTTP_REQ_GET, "", ACCESS_PUBLIC, static_get },
+	{ EVHTTP_REQ_GET, "*", ACCESS_PUBLIC, static_get },
+	{ EVHTTP_REQ_GET, "admin/users/*/tokens", ACCESS_ADMIN, routes_tokens_list },
+	{ EVHTTP_REQ_POST, "admin/users/*/tokens", ACCESS_ADMIN, routes_tokens_create },
+	{ EVHTTP_REQ_DELETE, "admin/tokens/*", ACCESS_ADMIN, routes_tokens_revoke },
 };
 
 static bool matches(const char *pattern, const Req *r)
@@ -80,6 +90,8 @@ void router_handle(struct evhttp_request *req, void *arg)
 
 	if (r == NULL)
 		return;		/* already answered */
+	if (!limits_admit(r))
+		return;		/* over the connection cap: answered 503 */
 	for (size_t i = 0; i < ARRAY_LEN(routes); i++) {
 		if (!matches(routes[i].pattern, r))
 			continue;
@@ -104,6 +116,7 @@ void router_handle(struct evhttp_request *req, void *arg)
 		}
 		return;
 	}
+	r->route = hit->pattern;
 	if (hit->access == ACCESS_PUBLIC)
 		hit->fn(r);
 	else

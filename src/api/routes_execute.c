@@ -1,6 +1,7 @@
 /* routes_execute.c - POST /workflows/{id}/batch-execute: validate everything first (body,
- * workflow, instances, grants, placeholders), then one PostgreSQL transaction, then the
- * enqueue_batch script. A failed enqueue deletes the PostgreSQL batch: nothing half-started. */
+ * workflow, instances, grants, placeholders, dates: validate.c), honour Idempotency-Key, take
+ * a rate-limit slot, then one PostgreSQL transaction, then the enqueue_batch script. A failed
+ * enqueue deletes the PostgreSQL batch: nothing half-started. */
 #include "routes.h"
 
 #include <ctype.h>
@@ -9,27 +10,27 @@
 #include <string.h>
 #include <sys/time.h>
 
+#include "auth.h"
 #include "keys.h"
 #include "log.h"
 #include "params.h"
 #include "pgq.h"
+#include "validate.h"
 
-#define NAME_MAX_LEN 200
-#define DESCRIPTION_MAX_LEN 2000
-#define LIST_MSG_MAX 700		/* denied/unknown id lists are cut beyond this */
+#define IDEM_KEY_MAX 200
 
 /* Route state, owned by the Req (r->ctx). */
 typedef struct Execute {
 	char workflow_id[IDS_UUID_LEN + 1];
 	char batch_id[IDS_BATCH_LEN + 1];
 	char batch_uuid[IDS_UUID_LEN + 1];
-	json_t *instance_ids;	/* array of lower-case UUID strings, request order */
-	json_t *params;		/* request parameters (object) */
-	json_t *overrides;	/* instance_parameters keyed by lower-case UUID (object) */
-	const char *name;	/* borrowed from r->body, may be NULL */
-	const char *description;
+	ExecRequest in;		/* the validated body */
+	char idem_key[IDEM_KEY_MAX + 1];	/* "" = no Idempotency-Key */
+	char req_hash[AUTH_HASH_LEN + 1];	/* of workflow id + canonical body */
 	char *sql_query;	/* the workflow's SQL */
+	json_t *merged;		/* merged parameters per instance, instance order */
 	json_t *execs;		/* exec objects for enqueue_batch, instance order */
+	json_t *response;	/* the 201 body, built before the insert (stored for replays) */
 	long long now_ms;
 } Execute;
 
@@ -43,6 +44,9 @@ static const char sql_instances[] =
 	"          WHERE g.instance_id = i.id AND g.user_id = $2::uuid))"
 	"  FROM instances i JOIN amc_accounts a ON a.id = i.account_id"
 	" WHERE i.id = ANY($1::uuid[])";
+static const char sql_idem_get[] =
+	"SELECT request_hash, response::text FROM idempotency_keys"
+	" WHERE user_id = $1::uuid AND key = $2 AND expires_at > now()";
 static const char sql_insert_batch[] =
 	"INSERT INTO batch_executions (id, batch_id, workflow_id, name, description, instance_ids,"
 	"  base_parameters, instance_parameters, status, total_instances, user_id)"
@@ -55,16 +59,36 @@ static const char sql_insert_execs[] =
 	"  e.parameters::jsonb, $3::uuid, e.instance_uuid, true"
 	"  FROM jsonb_to_recordset($4::jsonb) AS e(id uuid, exec_id text, amc_instance_id text,"
 	"       parameters text, instance_uuid uuid)";
+/* expired keys of this user go first, so a reused key after expiry is a fresh request */
+static const char sql_idem_prune[] =
+	"DELETE FROM idempotency_keys WHERE user_id = $1::uuid AND expires_at <= now()";
+static const char sql_idem_put[] =
+	"INSERT INTO idempotency_keys (user_id, key, request_hash, batch_execution_id, response)"
+	" VALUES ($1::uuid, $2, $3, $4::uuid, $5::jsonb)";
 static const char sql_delete_batch[] = "DELETE FROM batch_executions WHERE id = $1::uuid";
+
+/* Fixed one-minute window per user, taken only by a request that passed every check, so a
+ * refused request changes nothing. KEYS[1] counter; ARGV[1] limit, ARGV[2] window ms.
+ * Returns {1, n} when taken, {0, ms until the window ends} when full. */
+static const char lua_rate[] =
+	"local n = tonumber(redis.call('GET', KEYS[1]) or '0')\n"
+	"if n >= tonumber(ARGV[1]) then\n"
+	"  local t = redis.call('PTTL', KEYS[1])\n"
+	"  if t < 0 then redis.call('PEXPIRE', KEYS[1], ARGV[2]); t = tonumber(ARGV[2]) end\n"
+	"  return {0, t}\n"
+	"end\n"
+	"n = redis.call('INCR', KEYS[1])\n"
+	"if n == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end\n"
+	"return {1, n}\n";
 
 static void execute_free(void *p)
 {
 	Execute *x = p;
 
-	json_decref(x->instance_ids);
-	json_decref(x->params);
-	json_decref(x->overrides);
+	validate_exec_clear(&x->in);
+	json_decref(x->merged);
 	json_decref(x->execs);
+	json_decref(x->response);
 	free(x->sql_query);
 	free(x);
 }
@@ -75,137 +99,6 @@ static void lower(char *s)
 		*s = (char)tolower((unsigned char)*s);
 }
 
-/* Appends s to a ", "-separated list in buf, marking truncation once. */
-static void list_add(char *buf, size_t n, const char *s)
-{
-	size_t len = strlen(buf);
-
-	if (len > LIST_MSG_MAX) {
-		if (strcmp(buf + len - 3, "...") != 0 && len + 5 < n)
-			strcat(buf, ", ...");
-		return;
-	}
-	snprintf(buf + len, n - len, "%s%s", len > 0 ? ", " : "", s);
-}
-
-/* Body checks; on failure replies and returns false. */
-static bool validate_body(Req *r, Execute *x)
-{
-	const Config *cfg = &r->api->cfg;
-	json_t *ids = json_object_get(r->body, "instance_ids");
-	json_t *params = json_object_get(r->body, "parameters");
-	json_t *over = json_object_get(r->body, "instance_parameters");
-	json_t *v;
-	const char *key;
-	size_t i;
-	char *text;
-
-	if (!req_opt_string(r, "name", NAME_MAX_LEN, &x->name) ||
-	    !req_opt_string(r, "description", DESCRIPTION_MAX_LEN, &x->description))
-		return false;
-	if (ids == NULL || json_is_null(ids)) {
-		req_fail(r, 400, "missing_field", "instance_ids", "instance_ids is required");
-		return false;
-	}
-	if (!json_is_array(ids) || json_array_size(ids) == 0) {
-		req_fail(r, 400, "invalid_type", "instance_ids",
-			 "instance_ids must be a non-empty array of instance UUIDs");
-		return false;
-	}
-	if (json_array_size(ids) > (size_t)cfg->max_instances) {
-		req_fail(r, 422, "too_many_instances", "instance_ids",
-			 "at most %d instances per batch (got %zu)", cfg->max_instances,
-			 json_array_size(ids));
-		return false;
-	}
-	if ((x->instance_ids = json_array()) == NULL)
-		goto oom;
-	json_array_foreach(ids, i, v) {
-		char id[IDS_UUID_LEN + 1];
-		size_t k;
-		json_t *seen;
-
-		if (!json_is_string(v) || !ids_is_uuid(json_string_value(v))) {
-			req_fail(r, 400, "invalid_value", "instance_ids",
-				 "instance_ids[%zu] is not a UUID string", i);
-			return false;
-		}
-		snprintf(id, sizeof(id), "%s", json_string_value(v));
-		lower(id);
-		json_array_foreach(x->instance_ids, k, seen) {
-			if (strcmp(json_string_value(seen), id) == 0) {
-				req_fail(r, 400, "duplicate_instance", "instance_ids",
-					 "instance %s is listed twice", id);
-				return false;
-			}
-		}
-		if (json_array_append_new(x->instance_ids, json_string(id)) != 0)
-			goto oom;
-	}
-
-	if (params != NULL && !json_is_null(params) && !json_is_object(params)) {
-		req_fail(r, 400, "invalid_type", "parameters", "parameters must be an object");
-		return false;
-	}
-	x->params = json_is_object(params) ? json_deep_copy(params) : json_object();
-	if (x->params == NULL || (text = json_dumps(x->params, JSON_COMPACT)) == NULL)
-		goto oom;
-	i = strlen(text);
-	free(text);
-	if (i > (size_t)cfg->max_params_bytes) {
-		req_fail(r, 422, "parameters_too_large", "parameters",
-			 "parameters exceed %d bytes", cfg->max_params_bytes);
-		return false;
-	}
-
-	if (over != NULL && !json_is_null(over) && !json_is_object(over)) {
-		req_fail(r, 400, "invalid_type", "instance_parameters",
-			 "instance_parameters must be an object keyed by instance UUID");
-		return false;
-	}
-	if ((x->overrides = json_object()) == NULL)
-		goto oom;
-	if (json_is_object(over)) {
-		json_object_foreach(over, key, v) {
-			char id[IDS_UUID_LEN + 1];
-			bool listed = false;
-			size_t k;
-			json_t *want;
-
-			snprintf(id, sizeof(id), "%s", key);
-			lower(id);
-			json_array_foreach(x->instance_ids, k, want)
-				listed |= strcmp(json_string_value(want), id) == 0;
-			if (!ids_is_uuid(key) || !listed) {
-				req_fail(r, 422, "unknown_instance", "instance_parameters",
-					 "instance_parameters key %.64s is not one of instance_ids", key);
-				return false;
-			}
-			if (!json_is_object(v)) {
-				req_fail(r, 400, "invalid_type", "instance_parameters",
-					 "instance_parameters[%s] must be an object", id);
-				return false;
-			}
-			if ((text = json_dumps(v, JSON_COMPACT)) == NULL)
-				goto oom;
-			k = strlen(text);
-			free(text);
-			if (k > (size_t)cfg->max_params_bytes) {
-				req_fail(r, 422, "parameters_too_large", "instance_parameters",
-					 "instance_parameters[%s] exceeds %d bytes", id,
-					 cfg->max_params_bytes);
-				return false;
-			}
-			if (json_object_set(x->overrides, id, v) != 0)
-				goto oom;
-		}
-	}
-	return true;
-oom:
-	req_fail(r, 500, "internal", NULL, "out of memory");
-	return false;
-}
-
 static json_t *sget(const PGresult *res, int row, int col)
 {
 	const char *v = pgq_val(res, row, col);
@@ -213,42 +106,103 @@ static json_t *sget(const PGresult *res, int row, int col)
 	return json_string(v != NULL ? v : "");
 }
 
-/* Checks the merged parameters of one instance against the placeholders; on failure
- * replies 422 and returns false. */
-static bool check_params(Req *r, const json_t *names, const json_t *merged, const char *uuid)
+/* ---- idempotency ---- */
+
+/* A stored (user, key) row: the same request gets the first response again (201, with
+ * Idempotent-Replayed: true); another body under the same key is a 409. */
+static void idem_answer(Req *r, const PGresult *res)
 {
-	size_t i;
-	json_t *n;
-	char err[256];
-	char *sql;
+	Execute *x = r->ctx;
+	json_t *body;
 
-	json_array_foreach(names, i, n) {
-		json_t *v = json_object_get(merged, json_string_value(n));
-
-		if (v == NULL || json_is_null(v)) {
-			req_fail(r, 422, "missing_parameter", "parameters",
-				 "placeholder {{%s}} has no value for instance %s",
-				 json_string_value(n), uuid);
-			return false;
-		}
+	if (strcmp(PQgetvalue(res, 0, 0), x->req_hash) != 0) {
+		req_fail(r, 409, "idempotency_key_reused", "Idempotency-Key",
+			 "Idempotency-Key %s was used for a different request", x->idem_key);
+		return;
 	}
-	/* the exact substitution the worker will do, so a bad value fails now, not later */
-	sql = params_substitute(((Execute *)r->ctx)->sql_query, merged, err, sizeof(err));
-	if (sql == NULL) {
-		req_fail(r, 422, "invalid_parameter", "parameters", "instance %s: %s", uuid, err);
+	if ((body = json_loads(PQgetvalue(res, 0, 1), 0, NULL)) == NULL) {
+		req_fail(r, 500, "internal", NULL, "stored response unreadable");
+		return;
+	}
+	evhttp_add_header(evhttp_request_get_output_headers(r->req), "Idempotent-Replayed", "true");
+	req_reply(r, 201, body);
+}
+
+static void idem_again_done(Pgq *q, void *priv)
+{
+	Req *r = priv;
+
+	if (!q->ok)
+		pgq_fail(r, q);
+	else if (PQntuples(q->res[0]) == 1)
+		idem_answer(r, q->res[0]);
+	else	/* the concurrent twin failed after all: the client may retry */
+		req_fail(r, 409, "idempotency_key_in_use", "Idempotency-Key",
+			 "a request with Idempotency-Key %s was in progress; retry",
+			 ((Execute *)r->ctx)->idem_key);
+	pgq_free(q);
+}
+
+/* The insert hit the key of a concurrent twin request: answer with the twin's result. */
+static void idem_again(Req *r)
+{
+	Execute *x = r->ctx;
+	Pgq *q = pgq_new();
+
+	if (q == NULL ||
+	    !pgq_add(q, sql_idem_get, 2, (const char *[]){ r->user_id, x->idem_key }) ||
+	    !pgq_run(r->api->pg, q, idem_again_done, r)) {
+		pgq_free(q);
+		req_fail(r, 503, "database_unavailable", NULL, "PostgreSQL is unavailable");
+	}
+}
+
+/* Reads the Idempotency-Key header into x and hashes the request; false after replying. */
+static bool idem_prepare(Req *r, Execute *x)
+{
+	const char *key = evhttp_find_header(evhttp_request_get_input_headers(r->req),
+					     "Idempotency-Key");
+	char *canon, *text;
+	size_t len;
+	bool ok;
+
+	if (key == NULL)
+		return true;
+	len = strlen(key);
+	for (size_t i = 0; i < len; i++)
+		if (key[i] < 0x21 || key[i] > 0x7e)
+			len = 0;	/* printable ASCII only: it is echoed and stored */
+	if (len == 0 || len > IDEM_KEY_MAX) {
+		req_fail(r, 400, "invalid_idempotency_key", "Idempotency-Key",
+			 "Idempotency-Key must be 1 to %d printable ASCII characters", IDEM_KEY_MAX);
 		return false;
 	}
-	free(sql);
-	return true;
+	memcpy(x->idem_key, key, len + 1);
+	canon = json_dumps(r->body, JSON_COMPACT | JSON_SORT_KEYS);
+	text = canon != NULL ? malloc(strlen(canon) + IDS_UUID_LEN + 2) : NULL;
+	if (text != NULL)
+		sprintf(text, "%s\n%s", x->workflow_id, canon);
+	ok = text != NULL && auth_hash(text, x->req_hash);
+	free(canon);
+	free(text);
+	if (!ok)
+		req_fail(r, 500, "internal", NULL, "could not hash the request");
+	return ok;
 }
+
+/* ---- store ---- */
 
 static void enqueue(Req *r);
 
 static void insert_done(Pgq *q, void *priv)
 {
 	Req *r = priv;
+	Execute *x = r->ctx;
 
-	if (!q->ok) {
+	if (!q->ok && x->idem_key[0] != '\0' && strcmp(q->sqlstate, "23505") == 0 &&
+	    strstr(q->err, "idempotency_keys") != NULL) {
+		idem_again(r);
+	} else if (!q->ok) {
 		log_error("batch insert failed: %s", q->err);
 		pgq_fail(r, q);
 	} else {
@@ -257,27 +211,49 @@ static void insert_done(Pgq *q, void *priv)
 	pgq_free(q);
 }
 
-/* Builds the exec records and runs the insert transaction. */
-static void store(Req *r, json_t *wf_params, const PGresult *inst)
+/* The 201 body, exactly as replays will see it. */
+static json_t *build_response(Req *r)
 {
 	Execute *x = r->ctx;
-	json_t *names = NULL, *rows = NULL, *merged = NULL, *id;
-	char err[256], total[16];
-	char *s_ids = NULL, *s_params = NULL, *s_over = NULL, *s_rows = NULL;
+	json_t *execs = json_array(), *e, *body;
+	size_t i;
+
+	if (execs == NULL)
+		return NULL;
+	json_array_foreach(x->execs, i, e)
+		if (json_array_append_new(execs, json_pack("{s:O, s:O, s:O, s:s}",
+				"id", json_object_get(e, "id"),
+				"instance_id", json_object_get(e, "instance_uuid"),
+				"execution_id", json_object_get(e, "exec_id"),
+				"status", "queued")) != 0) {
+			json_decref(execs);
+			return NULL;
+		}
+	body = json_pack("{s:s, s:s, s:s, s:s?, s:s?, s:I, s:s, s:o}",
+			 "batch_id", x->batch_id, "batch_execution_id", x->batch_uuid,
+			 "workflow_id", x->workflow_id, "name", x->in.name,
+			 "description", x->in.description,
+			 "total_instances", (json_int_t)json_array_size(x->execs),
+			 "status", "pending", "executions", execs);
+	return body != NULL ? json_pack("{s:b, s:o}", "success", 1, "batch", body) : NULL;
+}
+
+/* Builds the exec records and runs the insert transaction. */
+static void store(Req *r, const PGresult *inst)
+{
+	Execute *x = r->ctx;
+	json_t *rows = NULL, *id;
+	char total[16];
+	char *s_ids = NULL, *s_params = NULL, *s_over = NULL, *s_rows = NULL, *s_resp = NULL;
 	size_t i;
 	Pgq *q = NULL;
 	struct timeval tv;
 
-	names = params_placeholders(x->sql_query, err, sizeof(err));
-	if (names == NULL) {
-		req_fail(r, 422, "invalid_placeholder", NULL, "workflow SQL: %s", err);
-		goto out;
-	}
 	if ((x->execs = json_array()) == NULL || (rows = json_array()) == NULL)
 		goto oom;
-	json_array_foreach(x->instance_ids, i, id) {
+	json_array_foreach(x->in.instance_ids, i, id) {
 		const char *uuid = json_string_value(id);
-		json_t *base, *e, *rec;
+		json_t *e, *rec;
 		char exec_id[IDS_EXEC_LEN + 1], exec_uuid[IDS_UUID_LEN + 1];
 		char *ptext;
 		int row = -1;
@@ -285,21 +261,16 @@ static void store(Req *r, json_t *wf_params, const PGresult *inst)
 		for (int k = 0; k < PQntuples(inst); k++)
 			if (strcmp(PQgetvalue(inst, k, 0), uuid) == 0)
 				row = k;
-		base = params_merge(wf_params, x->params);
-		merged = base != NULL ? params_merge(base, json_object_get(x->overrides, uuid)) : NULL;
-		json_decref(base);
-		if (merged == NULL)
-			goto oom;
-		if (!check_params(r, names, merged, uuid))
+		if (row < 0) {	/* validate_exec_instances saw every id: cannot happen */
+			req_fail(r, 500, "internal", NULL, "instance %s vanished", uuid);
 			goto out;
+		}
 		if (!ids_exec(exec_id) || !ids_uuid(exec_uuid)) {
 			req_fail(r, 500, "internal", NULL, "random source failed");
 			goto out;
 		}
-		if ((ptext = json_dumps(merged, JSON_COMPACT)) == NULL)
+		if ((ptext = json_dumps(json_array_get(x->merged, i), JSON_COMPACT)) == NULL)
 			goto oom;
-		json_decref(merged);
-		merged = NULL;
 		e = json_pack("{s:s, s:s, s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}",
 			      "exec_id", exec_id, "id", exec_uuid, "instance_uuid", uuid,
 			      "amc_instance_id", sget(inst, row, 1),
@@ -328,20 +299,29 @@ static void store(Req *r, json_t *wf_params, const PGresult *inst)
 	}
 	gettimeofday(&tv, NULL);
 	x->now_ms = (long long)tv.tv_sec * 1000 + tv.tv_usec / 1000;
-	snprintf(total, sizeof(total), "%zu", json_array_size(x->instance_ids));
-	s_ids = json_dumps(x->instance_ids, JSON_COMPACT);
-	s_params = json_dumps(x->params, JSON_COMPACT);
-	s_over = json_dumps(x->overrides, JSON_COMPACT);
+	snprintf(total, sizeof(total), "%zu", json_array_size(x->in.instance_ids));
+	x->response = build_response(r);
+	s_ids = json_dumps(x->in.instance_ids, JSON_COMPACT);
+	s_params = json_dumps(x->in.params, JSON_COMPACT);
+	s_over = json_dumps(x->in.overrides, JSON_COMPACT);
 	s_rows = json_dumps(rows, JSON_COMPACT);
+	s_resp = x->response != NULL ? json_dumps(x->response, JSON_COMPACT) : NULL;
 	q = pgq_new();
-	if (s_ids == NULL || s_params == NULL || s_over == NULL || s_rows == NULL || q == NULL)
+	if (s_ids == NULL || s_params == NULL || s_over == NULL || s_rows == NULL ||
+	    s_resp == NULL || q == NULL)
 		goto oom;
 	if (!pgq_add(q, sql_insert_batch, 10,
-		     (const char *[]){ x->batch_uuid, x->batch_id, x->workflow_id, x->name,
-				       x->description, s_ids, s_params, s_over, total,
+		     (const char *[]){ x->batch_uuid, x->batch_id, x->workflow_id, x->in.name,
+				       x->in.description, s_ids, s_params, s_over, total,
 				       r->user_id }) ||
 	    !pgq_add(q, sql_insert_execs, 4,
 		     (const char *[]){ x->workflow_id, r->user_id, x->batch_uuid, s_rows }))
+		goto oom;
+	if (x->idem_key[0] != '\0' &&
+	    (!pgq_add(q, sql_idem_prune, 1, (const char *[]){ r->user_id }) ||
+	     !pgq_add(q, sql_idem_put, 5,
+		      (const char *[]){ r->user_id, x->idem_key, x->req_hash, x->batch_uuid,
+					s_resp })))
 		goto oom;
 	if (!pgq_run(r->api->pg, q, insert_done, r)) {
 		req_fail(r, 503, "database_unavailable", NULL, "PostgreSQL is unavailable");
@@ -353,26 +333,101 @@ oom:
 	req_fail(r, 500, "internal", NULL, "out of memory");
 out:
 	pgq_free(q);
-	json_decref(merged);
-	json_decref(names);
 	json_decref(rows);
 	free(s_ids);
 	free(s_params);
 	free(s_over);
 	free(s_rows);
+	free(s_resp);
 }
+
+/* ---- rate limit ---- */
+
+typedef struct RateCtx {
+	Req *r;
+	PGresult *inst;		/* the instance rows, owned until store() has used them */
+} RateCtx;
+
+static void rate_done(RConn *c, redisReply *reply, void *priv)
+{
+	RateCtx *rc = priv;
+	Req *r = rc->r;
+
+	if (reply == NULL || reply->type != REDIS_REPLY_ARRAY || reply->elements != 2 ||
+	    reply->element[0]->type != REDIS_REPLY_INTEGER ||
+	    reply->element[1]->type != REDIS_REPLY_INTEGER) {
+		log_error("rate limit script failed: %s",
+			  reply != NULL && reply->type == REDIS_REPLY_ERROR ? reply->str : "no reply");
+		req_fail(r, 503, "queue_unavailable", NULL,
+			 "Redis is unavailable; the batch was not started");
+	} else if (reply->element[0]->integer == 0) {
+		char after[24];
+		long long ms = reply->element[1]->integer;
+
+		snprintf(after, sizeof(after), "%lld", ms > 0 ? (ms + 999) / 1000 : 1);
+		evhttp_add_header(evhttp_request_get_output_headers(r->req), "Retry-After", after);
+		req_fail(r, 429, "rate_limited", NULL,
+			 "more than %d batch submissions per minute; retry in %s s",
+			 r->api->cfg.submit_rate_per_min, after);
+	} else {
+		store(r, rc->inst);
+	}
+	PQclear(rc->inst);
+	free(rc);
+}
+
+/* Takes a submission slot of the user, then stores; inst is stolen. */
+static void rate_then_store(Req *r, PGresult *inst)
+{
+	const Config *cfg = &r->api->cfg;
+	char key[KEYS_MAX], limit[16];
+	RateCtx *rc;
+
+	if (cfg->submit_rate_per_min <= 0) {
+		store(r, inst);
+		PQclear(inst);
+		return;
+	}
+	snprintf(limit, sizeof(limit), "%d", cfg->submit_rate_per_min);
+	/* r->user_id came from PostgreSQL (a UUID), never from the request */
+	if (!ids_is_uuid(r->user_id) ||
+	    keys_rate_submit(key, sizeof(key), cfg->redis_prefix, r->user_id) == NULL ||
+	    (rc = calloc(1, sizeof(*rc))) == NULL) {
+		PQclear(inst);
+		req_fail(r, 500, "internal", NULL, "rate limit key");
+		return;
+	}
+	rc->r = r;
+	rc->inst = inst;
+	if (!api_redis_ready(r->api) ||
+	    !rconn_command(r->api->redis, rate_done, rc, 6,
+			   (const char *[]){ "EVAL", lua_rate, "1", key, limit, "60000" }, NULL)) {
+		PQclear(inst);
+		free(rc);
+		req_fail(r, 503, "queue_unavailable", NULL,
+			 "Redis is unavailable; the batch was not started");
+	}
+}
+
+/* ---- load ---- */
 
 static void load_done(Pgq *q, void *priv)
 {
 	Req *r = priv;
 	Execute *x = r->ctx;
-	const PGresult *inst;
-	char unknown[1024] = "", denied[1024] = "";
-	json_t *wf_params, *id;
-	size_t i;
+	PGresult *inst;
+	ValidateInstance *known = NULL;
+	ValidateErr e;
+	json_t *wf_params;
+	int n;
+	bool ok;
 
 	if (!q->ok) {
 		pgq_fail(r, q);
+		goto out;
+	}
+	if (x->idem_key[0] != '\0' && PQntuples(q->res[2]) == 1) {
+		idem_answer(r, q->res[2]);
 		goto out;
 	}
 	if (PQntuples(q->res[0]) != 1) {
@@ -380,25 +435,17 @@ static void load_done(Pgq *q, void *priv)
 		goto out;
 	}
 	inst = q->res[1];
-	json_array_foreach(x->instance_ids, i, id) {
-		int row = -1;
-
-		for (int k = 0; k < PQntuples(inst); k++)
-			if (strcmp(PQgetvalue(inst, k, 0), json_string_value(id)) == 0)
-				row = k;
-		if (row < 0)
-			list_add(unknown, sizeof(unknown), json_string_value(id));
-		else if (PQgetvalue(inst, row, 8)[0] != 't')
-			list_add(denied, sizeof(denied), json_string_value(id));
-	}
-	if (unknown[0] != '\0') {
-		req_fail(r, 404, "instance_not_found", "instance_ids", "unknown instances: %s",
-			 unknown);
+	n = PQntuples(inst);
+	if ((known = calloc((size_t)n + 1, sizeof(*known))) == NULL) {
+		req_fail(r, 500, "internal", NULL, "out of memory");
 		goto out;
 	}
-	if (denied[0] != '\0') {
-		req_fail(r, 403, "instance_access_denied", "instance_ids",
-			 "no access to instances: %s", denied);
+	for (int k = 0; k < n; k++) {
+		known[k].uuid = PQgetvalue(inst, k, 0);
+		known[k].granted = PQgetvalue(inst, k, 8)[0] == 't';
+	}
+	if (!validate_exec_instances(&x->in, known, (size_t)n, &e)) {
+		req_fail_err(r, &e);
 		goto out;
 	}
 	if ((x->sql_query = strdup(PQgetvalue(q->res[0], 0, 0))) == NULL) {
@@ -406,19 +453,28 @@ static void load_done(Pgq *q, void *priv)
 		goto out;
 	}
 	wf_params = json_loads(PQgetvalue(q->res[0], 0, 1), 0, NULL);
-	if (!json_is_object(wf_params)) {
-		json_decref(wf_params);
-		wf_params = json_object();	/* a non-object default set contributes nothing */
-	}
-	store(r, wf_params, inst);
+	ok = validate_exec_params(&x->in, x->sql_query, wf_params, time(NULL), &x->merged, &e);
 	json_decref(wf_params);
+	if (!ok) {
+		req_fail_err(r, &e);
+		goto out;
+	}
+	q->res[1] = NULL;	/* rate_then_store owns the instance rows now */
+	rate_then_store(r, inst);
 out:
+	free(known);
 	pgq_free(q);
 }
 
 void routes_execute_post(Req *r)
 {
+	const ValidateLimits lim = {
+		.max_body_bytes = (size_t)r->api->cfg.max_body_bytes,
+		.max_instances = r->api->cfg.max_instances,
+		.max_params_bytes = r->api->cfg.max_params_bytes,
+	};
 	Execute *x;
+	ValidateErr e;
 	Pgq *q = NULL;
 	char *arr = NULL;
 	size_t len = 2, i;
@@ -436,7 +492,13 @@ void routes_execute_post(Req *r)
 	r->ctx_free = execute_free;
 	snprintf(x->workflow_id, sizeof(x->workflow_id), "%s", r->segs[1]);
 	lower(x->workflow_id);
-	if (!req_parse_body(r) || !validate_body(r, x))
+	if (!req_parse_body(r))
+		return;
+	if (!validate_exec_request(r->body, &lim, &x->in, &e)) {
+		req_fail_err(r, &e);
+		return;
+	}
+	if (!idem_prepare(r, x))
 		return;
 	/* fail fast; enqueue() still undoes the insert if Redis drops in between */
 	if (!api_redis_ready(r->api)) {
@@ -444,13 +506,13 @@ void routes_execute_post(Req *r)
 			 "Redis is unavailable; the batch was not started");
 		return;
 	}
-	/* PostgreSQL array literal of validated UUIDs: {a,b,c} */
-	len += json_array_size(x->instance_ids) * (IDS_UUID_LEN + 1);
+	/* PostgreSQL array literal of validated UUIDs: {a,b,c} (a parameter, not SQL text) */
+	len += json_array_size(x->in.instance_ids) * (IDS_UUID_LEN + 1);
 	if ((arr = malloc(len)) == NULL || (q = pgq_new()) == NULL)
 		goto oom;
 	arr[0] = '{';
 	arr[1] = '\0';
-	json_array_foreach(x->instance_ids, i, id) {
+	json_array_foreach(x->in.instance_ids, i, id) {
 		if (i > 0)
 			strcat(arr, ",");
 		strcat(arr, json_string_value(id));
@@ -459,7 +521,9 @@ void routes_execute_post(Req *r)
 	if (!pgq_add(q, sql_workflow, 3,
 		     (const char *[]){ x->workflow_id, r->user_id, r->is_admin ? "true" : "false" }) ||
 	    !pgq_add(q, sql_instances, 3,
-		     (const char *[]){ arr, r->user_id, r->is_admin ? "true" : "false" }))
+		     (const char *[]){ arr, r->user_id, r->is_admin ? "true" : "false" }) ||
+	    (x->idem_key[0] != '\0' &&
+	     !pgq_add(q, sql_idem_get, 2, (const char *[]){ r->user_id, x->idem_key })))
 		goto oom;
 	free(arr);
 	if (!pgq_run(r->api->pg, q, load_done, r)) {
@@ -504,24 +568,10 @@ static void undo(Req *r)
 static void reply_created(Req *r)
 {
 	Execute *x = r->ctx;
-	json_t *execs = json_array(), *e, *body;
-	size_t i;
 
-	json_array_foreach(x->execs, i, e)
-		json_array_append_new(execs, json_pack("{s:O, s:O, s:O, s:s}",
-			"id", json_object_get(e, "id"),
-			"instance_id", json_object_get(e, "instance_uuid"),
-			"execution_id", json_object_get(e, "exec_id"),
-			"status", "queued"));
-	body = json_pack("{s:s, s:s, s:s, s:s?, s:s?, s:I, s:s, s:o}",
-			 "batch_id", x->batch_id, "batch_execution_id", x->batch_uuid,
-			 "workflow_id", x->workflow_id, "name", x->name,
-			 "description", x->description,
-			 "total_instances", (json_int_t)json_array_size(x->execs),
-			 "status", "pending", "executions", execs);
 	log_info("batch %s enqueued: workflow %s, %zu instances, user %s", x->batch_id,
 		 x->workflow_id, json_array_size(x->execs), r->user_id);
-	req_success(r, 201, json_pack("{s:o}", "batch", body));
+	req_reply(r, 201, json_incref(x->response));
 }
 
 static void enqueue_reply(RConn *c, redisReply *reply, void *priv)
@@ -570,7 +620,7 @@ static void enqueue(Req *r)
 	snprintf(now, sizeof(now), "%lld", x->now_ms);
 	fields = json_pack("{s:s, s:s, s:s, s:s, s:s}", "batch_execution_id", x->batch_uuid,
 			   "workflow_id", x->workflow_id, "user_id", r->user_id,
-			   "name", x->name != NULL ? x->name : "", "sql_query", x->sql_query);
+			   "name", x->in.name != NULL ? x->in.name : "", "sql_query", x->sql_query);
 	batch_fields = fields != NULL ? json_dumps(fields, JSON_COMPACT) : NULL;
 	json_decref(fields);
 	execs = json_dumps(x->execs, JSON_COMPACT);

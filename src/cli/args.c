@@ -190,3 +190,26 @@ const char *args_resolve_instance(const json_t *instances, const char *ref, char
 	snprintf(err, errlen, "no instance matches '%s' (see 'amcbatch instances')", ref);
 	return NULL;
 }
+
+bool args_idempotency_key_ok(const char *key)
+{
+	size_t n = 0;
+
+	for (; key[n]; n++)
+		if ((unsigned char)key[n] < 0x21 || (unsigned char)key[n] > 0x7e)
+			return false;
+	return n > 0 && n <= ARGS_IDEM_KEY_MAX;
+}
+
+void args_idempotency_key_format(const unsigned char rnd[16], char out[ARGS_IDEM_KEY_SIZE])
+{
+	static const char hex[] = "0123456789abcdef";
+	char *p = out + 9;
+
+	memcpy(out, "amcbatch-", 9);
+	for (int i = 0; i < 16; i++) {
+		*p++ = hex[rnd[i] >> 4];
+		*p++ = hex[rnd[i] & 15];
+	}
+	*p = '\0';
+}

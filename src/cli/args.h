@@ -35,4 +35,15 @@ bool args_is_uuid(const char *s);
  * more than one instance matches. Borrowed from instances or ref. */
 const char *args_resolve_instance(const json_t *instances, const char *ref, char *err, size_t errlen);
 
+/* Longest Idempotency-Key accepted from --idempotency-key. */
+#define ARGS_IDEM_KEY_MAX 255
+/* Bytes of a generated key, NUL included: "amcbatch-" and 32 hex digits. */
+#define ARGS_IDEM_KEY_SIZE 42
+
+/* True if key can be an Idempotency-Key header value: 1..ARGS_IDEM_KEY_MAX printable ASCII
+ * characters without blanks (nothing that could end or fold the header). */
+bool args_idempotency_key_ok(const char *key);
+/* Formats 16 random bytes as "amcbatch-<32 lower-case hex digits>" into out. */
+void args_idempotency_key_format(const unsigned char rnd[16], char out[ARGS_IDEM_KEY_SIZE]);
+
 #endif

@@ -7,7 +7,10 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
+
+#include "table.h"
 
 void cli_error(const char *code, const char *fmt, ...)
 {
@@ -127,4 +130,27 @@ int cli_print_json(const json_t *v)
 		return CLI_EXIT_INTERNAL;
 	}
 	return CLI_EXIT_OK;
+}
+
+size_t cli_term_cols(int fd)
+{
+	struct winsize ws;
+	const char *env = getenv("COLUMNS");
+
+	if (!isatty(fd))
+		return 0;
+	if (ioctl(fd, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0)
+		return ws.ws_col;
+	if (env && atoi(env) > 0)
+		return (size_t)atoi(env);
+	return 80;
+}
+
+bool cli_print_table(Table *t)
+{
+	size_t cols = cli_term_cols(STDOUT_FILENO);
+
+	if (cols > 0)
+		table_fit(t, cols);
+	return table_print(t, stdout);
 }

@@ -4,6 +4,7 @@
 #ifndef AMCB_CLI_H
 #define AMCB_CLI_H
 
+#include <signal.h>
 #include <stdio.h>
 
 #include "common.h"
@@ -14,6 +15,10 @@
 #endif
 
 #define CLI_DEFAULT_URL "http://127.0.0.1:8080"
+
+/* Cells of tables with an error column are cut here, not at TABLE_CELL_MAX: the error
+ * text is the point; on a terminal table_fit cuts it to the width there is. */
+#define CLI_ERROR_CELL_MAX 200
 
 /* Exit codes; documented in `amcbatch --help` (main.c), keep the two in step. */
 enum CliExit {
@@ -49,6 +54,13 @@ bool cli_status_terminal(const char *status);
 /* Exit code for a terminal batch status (completed 0, partial 10, failed 11, cancelled 12). */
 int cli_exit_for_status(const char *status);
 
+/* Width of the terminal on fd, 0 if fd is not a terminal. */
+size_t cli_term_cols(int fd);
+struct Table;
+/* Prints t to stdout, first fitted to the terminal's width if stdout is one (piped output
+ * keeps every column whole, for scripts). False if writing fails. */
+MUST_CHECK bool cli_print_table(struct Table *t);
+
 /* Writes v to stdout as indented JSON plus newline; CLI_EXIT_OK or CLI_EXIT_INTERNAL. */
 int cli_print_json(const json_t *v);
 
@@ -60,6 +72,14 @@ int cmd_list_run(int argc, char *argv[]);
 int cmd_cancel_run(int argc, char *argv[]);
 int cmd_misc_instances(int argc, char *argv[]);
 int cmd_misc_workflows(int argc, char *argv[]);
+int cmd_export_run(int argc, char *argv[]);
+
+/* Writes a batch's results as RFC 4180 CSV to out by paging the JSON results endpoint
+ * (cmd_results.c; also export's fallback): limit < 0 means every row. Stops between
+ * pages once *stop is set (NULL: never). *nrows gets the data rows written. Reports its
+ * own errors; returns the exit code. */
+int cmd_results_csv(Http *h, const char *batch_id, long limit, long offset, FILE *out,
+		    const volatile sig_atomic_t *stop, long long *nrows);
 
 /* Polls a batch until it is terminal, drawing progress (cmd_status.c; also used by submit).
  * Returns the batch outcome's exit code or an error exit code. */

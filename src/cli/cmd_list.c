@@ -19,7 +19,10 @@ static const char LIST_HELP[] =
 	"  -l, --limit N       at most N batches (server default 20)\n"
 	"      --offset N      skip the first N batches\n"
 	"      --json          print the API's JSON answer\n"
-	"  -h, --help          this help\n";
+	"  -h, --help          this help\n"
+	"\n"
+	"On a terminal long names are cut to fit its width; piped output keeps them whole.\n"
+	"Exit status: 0 ok, 2 usage, 3 API error, 4 server unreachable.\n";
 
 /* Appends "&name=escaped(value)" (or "?name=...") to *q; false on allocation failure. */
 static bool add_query(Http *h, char **q, const char *name, const char *value)
@@ -49,6 +52,11 @@ static int print_list(const json_t *resp)
 	if (!table_init(&t, ARRAY_LEN(head), head))
 		return CLI_EXIT_INTERNAL;
 	table_align_right(&t, 2);
+	/* on a narrow terminal the workflow and batch names give way; ids and times stay whole */
+	table_flag(&t, 0, TABLE_FIXED);
+	table_flag(&t, 1, TABLE_FIXED);
+	table_flag(&t, 2, TABLE_FIXED);
+	table_flag(&t, 5, TABLE_FIXED);
 	json_array_foreach(list, i, b) {
 		char done[48];
 		const char *wf = fmt_str(json_object_get(b, "workflows"), "name", fmt_str(b, "workflow_id", ""));
@@ -64,7 +72,7 @@ static int print_list(const json_t *resp)
 			return CLI_EXIT_INTERNAL;
 		}
 	}
-	ok = table_print(&t, stdout);
+	ok = cli_print_table(&t);
 	table_cleanup(&t);
 	printf("%zu shown of %lld batch%s\n", json_array_size(list),
 	       fmt_json_int(json_object_get(resp, "total"), (long long)json_array_size(list)),

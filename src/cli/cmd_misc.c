@@ -17,7 +17,11 @@ static const char INSTANCES_HELP[] =
 	"  -s, --search TEXT  only instances whose name, AMC instance id, UUID, region,\n"
 	"                     account or brand contains TEXT (ignoring case)\n"
 	"      --json         print the instances as a JSON array\n"
-	"  -h, --help         this help\n";
+	"  -h, --help         this help\n"
+	"\n"
+	"On a terminal long cells are cut to fit its width (and the UUID column left out if\n"
+	"needed); piped output keeps them whole.\n"
+	"Exit status: 0 ok, 2 usage, 3 API error, 4 server unreachable.\n";
 
 static const char WORKFLOWS_HELP[] =
 	"Usage: amcbatch workflows [WORKFLOW_ID] [--json]\n"
@@ -26,7 +30,9 @@ static const char WORKFLOWS_HELP[] =
 	"With an id: show that workflow, its parameters and its SQL (GET /workflows/{id}).\n"
 	"\n"
 	"      --json  print the API's JSON\n"
-	"  -h, --help  this help\n";
+	"  -h, --help  this help\n"
+	"\n"
+	"Exit status: 0 ok, 2 usage, 3 API error (e.g. unknown workflow), 4 server unreachable.\n";
 
 static bool contains(const char *hay, const char *needle)
 {
@@ -85,6 +91,10 @@ static int print_instances(const json_t *list)
 
 	if (!table_init(&t, ARRAY_LEN(head), head))
 		goto oom;
+	/* submit takes the name or the AMC instance id, so the UUID is the first to go */
+	table_flag(&t, 1, TABLE_FIXED);
+	table_flag(&t, 4, TABLE_FIXED);
+	table_flag(&t, 6, TABLE_FIXED | TABLE_OPTIONAL);
 	json_array_foreach(list, i, inst) {
 		char *brands = join_brands(json_object_get(inst, "brands"));
 		const char *row[] = {
@@ -101,7 +111,7 @@ static int print_instances(const json_t *list)
 			goto oom;
 		}
 	}
-	if (!table_print(&t, stdout))
+	if (!cli_print_table(&t))
 		rc = CLI_EXIT_INTERNAL;
 	table_cleanup(&t);
 	printf("%zu instance%s\n", json_array_size(list), json_array_size(list) == 1 ? "" : "s");
@@ -178,6 +188,9 @@ static int print_workflow_list(const json_t *list)
 
 	if (!table_init(&t, ARRAY_LEN(head), head))
 		goto oom;
+	table_flag(&t, 0, TABLE_FIXED);
+	table_flag(&t, 2, TABLE_FIXED);
+	table_flag(&t, 3, TABLE_OPTIONAL | TABLE_HIDE_EMPTY);
 	json_array_foreach(list, i, w) {
 		const char *row[] = {
 			fmt_str(w, "id", ""), fmt_str(w, "name", ""), fmt_str(w, "created_at", ""),
@@ -189,7 +202,7 @@ static int print_workflow_list(const json_t *list)
 			goto oom;
 		}
 	}
-	if (!table_print(&t, stdout))
+	if (!cli_print_table(&t))
 		rc = CLI_EXIT_INTERNAL;
 	table_cleanup(&t);
 	printf("%zu workflow%s\n", json_array_size(list), json_array_size(list) == 1 ? "" : "s");

@@ -29,7 +29,10 @@ static const char RESULTS_HELP[] =
 	"      --offset N       skip the first N rows\n"
 	"  -h, --help           this help\n"
 	"\n"
-	"Exit status: 0 ok, 2 usage, 3 API error, 4 server unreachable.\n";
+	"To write all rows to a file, 'amcbatch export BATCH_ID -o FILE.csv' is faster.\n"
+	"\n"
+	"Exit status: 0 ok, 1 cannot write output, 2 usage, 3 API error,\n"
+	"4 server unreachable.\n";
 
 /* GET one page; *resp is the caller's, *br borrowed from it. */
 static bool fetch(Http *h, const char *batch_id, long limit, long offset, json_t **resp, json_t **br)
@@ -99,7 +102,7 @@ fail:
 }
 
 /* Writes each row of rows as CSV in the order of names. */
-static bool write_csv_rows(const json_t *names, const json_t *rows)
+static bool write_csv_rows(FILE *out, const json_t *names, const json_t *rows)
 {
 	size_t n = json_array_size(names), i;
 	char **cells = calloc(n ? n : 1, sizeof(*cells));
@@ -113,7 +116,7 @@ static bool write_csv_rows(const json_t *names, const json_t *rows)
 			cells[c] = fmt_json_text(json_object_get(row, json_string_value(json_array_get(names, c))));
 			ok = ok && cells[c];
 		}
-		ok = ok && csv_write_row(stdout, (const char *const *)cells, n);
+		ok = ok && csv_write_row(out, (const char *const *)cells, n);
 		for (size_t c = 0; c < n; c++) {
 			free(cells[c]);
 			cells[c] = NULL;
@@ -123,17 +126,23 @@ static bool write_csv_rows(const json_t *names, const json_t *rows)
 	return ok;
 }
 
-static int results_csv(Http *h, const char *batch_id, long limit, long offset)
+int cmd_results_csv(Http *h, const char *batch_id, long limit, long offset, FILE *out,
+		    const volatile sig_atomic_t *stop, long long *nrows)
 {
 	json_t *resp = NULL, *br, *names = NULL;
 	bool all = limit < 0;
 	int rc = CLI_EXIT_OK;
 
+	*nrows = 0;
 	for (;;) {
 		const json_t *agg, *rows;
 		size_t got;
 		long long total;
 
+		if (stop && *stop) {
+			rc = CLI_EXIT_INTERRUPTED;
+			break;
+		}
 		if (!fetch(h, batch_id, all ? RESULTS_PAGE : limit, offset, &resp, &br)) {
 			http_report(h);
 			rc = h->err;
@@ -156,17 +165,18 @@ static int results_csv(Http *h, const char *batch_id, long limit, long offset)
 			}
 			for (size_t c = 0; c < n; c++)
 				head[c] = json_string_value(json_array_get(names, c));
-			if (n > 0 && !csv_write_row(stdout, head, n))
+			if (n > 0 && !csv_write_row(out, head, n))
 				rc = CLI_EXIT_INTERNAL;
 			free(head);
 		}
-		if (rc == CLI_EXIT_OK && !write_csv_rows(names, rows))
+		if (rc == CLI_EXIT_OK && !write_csv_rows(out, names, rows))
 			rc = CLI_EXIT_INTERNAL;
 		if (rc != CLI_EXIT_OK) {
 			cli_error("internal", "cannot write CSV output");
 			break;
 		}
 		got = json_array_size(rows);
+		*nrows += (long long)got;
 		total = fmt_json_int(json_object_get(agg, "total_rows"), -1);
 		offset += (long)got;
 		json_decref(resp);
@@ -190,8 +200,13 @@ static bool print_instances(const json_t *list)
 
 	if (!table_init(&t, ARRAY_LEN(head), head))
 		return false;
+	t.maxw = CLI_ERROR_CELL_MAX;
 	table_align_right(&t, 3);
 	table_align_right(&t, 4);
+	for (size_t c = 2; c <= 5; c++)
+		table_flag(&t, c, TABLE_FIXED);
+	table_flag(&t, 1, TABLE_OPTIONAL);
+	table_flag(&t, 6, TABLE_HIDE_EMPTY);	/* no errors: no column */
 	json_array_foreach(list, i, r) {
 		char dur[32];
 		char *rows = fmt_json_text(json_object_get(r, "row_count"));
@@ -210,7 +225,7 @@ static bool print_instances(const json_t *list)
 			return false;
 		}
 	}
-	ok = table_print(&t, stdout);
+	ok = cli_print_table(&t);
 	table_cleanup(&t);
 	return ok;
 }
@@ -238,6 +253,9 @@ static bool print_rows(const json_t *agg)
 	for (size_t c = 0; c < n; c++)
 		if (strcmp(fmt_str(json_array_get(cols, c), "type", ""), "number") == 0)
 			table_align_right(&t, c);
+	/* _instance_name says which instance; the UUID goes first on a narrow terminal */
+	if (n > 1 && strcmp(cells[1], "_instance_id") == 0)
+		table_flag(&t, 1, TABLE_FIXED | TABLE_OPTIONAL);
 	json_array_foreach(json_object_get(agg, "rows"), i, row) {
 		for (size_t c = 0; c < n; c++) {
 			owned[c] = fmt_json_text(json_object_get(row, json_string_value(json_array_get(names, c))));
@@ -252,7 +270,7 @@ static bool print_rows(const json_t *agg)
 		if (!ok)
 			break;
 	}
-	ok = ok && table_print(&t, stdout);
+	ok = ok && cli_print_table(&t);
 	table_cleanup(&t);
 out:
 	free(owned);
@@ -340,7 +358,9 @@ int cmd_results_run(int argc, char *argv[])
 	if ((rc = cli_http_open(&h)) != CLI_EXIT_OK)
 		return rc;
 	if (format == FORMAT_CSV) {
-		rc = results_csv(&h, batch_id, limit, offset);
+		long long n;
+
+		rc = cmd_results_csv(&h, batch_id, limit, offset, stdout, NULL, &n);
 	} else if (!fetch(&h, batch_id, limit, offset, &resp, &br)) {
 		http_report(&h);
 		rc = h.err;

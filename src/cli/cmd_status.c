@@ -6,7 +6,6 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -84,8 +83,14 @@ static int print_executions(const json_t *execs)
 
 	if (!table_init(&t, ARRAY_LEN(head), head))
 		return CLI_EXIT_INTERNAL;
+	t.maxw = CLI_ERROR_CELL_MAX;
 	table_align_right(&t, 3);
 	table_align_right(&t, 4);
+	for (size_t c = 1; c <= 5; c++)
+		table_flag(&t, c, TABLE_FIXED);
+	table_flag(&t, 2, TABLE_HIDE_EMPTY);	/* AMC phase: only while running */
+	table_flag(&t, 5, TABLE_OPTIONAL);
+	table_flag(&t, 6, TABLE_HIDE_EMPTY);	/* no errors: no column */
 	json_array_foreach(execs, i, e) {
 		char dur[32];
 		char *rows = json_is_null(json_object_get(e, "row_count")) ? NULL :
@@ -106,7 +111,7 @@ static int print_executions(const json_t *execs)
 			return CLI_EXIT_INTERNAL;
 		}
 	}
-	ok = table_print(&t, stdout);
+	ok = cli_print_table(&t);
 	table_cleanup(&t);
 	return ok ? CLI_EXIT_OK : CLI_EXIT_INTERNAL;
 }
@@ -135,18 +140,6 @@ static int print_status(const json_t *bs)
 		}
 	}
 	return ferror(stdout) ? CLI_EXIT_INTERNAL : CLI_EXIT_OK;
-}
-
-static size_t term_cols(int fd)
-{
-	struct winsize ws;
-	const char *env = getenv("COLUMNS");
-
-	if (ioctl(fd, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0)
-		return ws.ws_col;
-	if (env && atoi(env) > 0)
-		return (size_t)atoi(env);
-	return 80;
 }
 
 /* Sleeps, waking early on SIGINT. */
@@ -200,7 +193,7 @@ int cmd_status_watch(Http *h, const char *batch_id, double interval, bool json_o
 		status = fmt_str(bs, "status", "?");
 		progress_from_status(&p, bs);
 		if (show && tty) {
-			progress_render_fit(&p, term_cols(fileno(pf)), line, sizeof(line));
+			progress_render_fit(&p, cli_term_cols(fileno(pf)), line, sizeof(line));
 			fprintf(pf, "\r\033[2K%s", line);
 			fflush(pf);
 			drawn = true;

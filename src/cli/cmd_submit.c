@@ -4,6 +4,7 @@
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <unistd.h>
 
 #include "args.h"
@@ -31,6 +32,12 @@ static const char SUBMIT_HELP[] =
 	"  -w, --watch                then watch the batch like 'amcbatch status --watch'\n"
 	"      --interval SECONDS     poll interval for --watch (default 2)\n"
 	"      --json                 print the API's batch object instead of the id\n"
+	"  -k, --idempotency-key KEY  sent as the Idempotency-Key header: a server that knows\n"
+	"                             it runs a key's first request only and answers repeats\n"
+	"                             with that batch. Default: a new random key per run,\n"
+	"                             so the CLI's own repeat after a lost connection or a\n"
+	"                             timeout cannot start a second batch. Pass your own\n"
+	"                             key to make re-running a whole script safe as well\n"
 	"  -h, --help                 this help\n"
 	"\n"
 	"Prints the batch id; when stdout is not a terminal, only the id, so that\n"
@@ -42,7 +49,7 @@ typedef struct SubmitArgs {
 	const char *workflow;
 	const char **lists, **params, **overrides;	/* borrowed from argv; arrays owned */
 	size_t nlists, nparams, noverrides;
-	const char *params_json, *name, *description;
+	const char *params_json, *name, *description, *idem_key;
 	bool all, watch, json_out;
 	double interval;
 } SubmitArgs;
@@ -279,6 +286,7 @@ out:
 int cmd_submit_run(int argc, char *argv[])
 {
 	enum { OPT_PARAMS_JSON = 256, OPT_INTERVAL, OPT_JSON };
+	char key[ARGS_IDEM_KEY_SIZE];
 	static const struct option opts[] = {
 		{ "instances", required_argument, NULL, 'i' },
 		{ "all", no_argument, NULL, 'a' },
@@ -290,6 +298,7 @@ int cmd_submit_run(int argc, char *argv[])
 		{ "watch", no_argument, NULL, 'w' },
 		{ "interval", required_argument, NULL, OPT_INTERVAL },
 		{ "json", no_argument, NULL, OPT_JSON },
+		{ "idempotency-key", required_argument, NULL, 'k' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -307,7 +316,7 @@ int cmd_submit_run(int argc, char *argv[])
 		goto out;
 	}
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":i:ap:o:n:d:wh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":i:ap:o:n:d:wk:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'i': a.lists[a.nlists++] = optarg; break;
 		case 'a': a.all = true; break;
@@ -324,6 +333,14 @@ int cmd_submit_run(int argc, char *argv[])
 			}
 			break;
 		case OPT_JSON: a.json_out = true; break;
+		case 'k':
+			if (!args_idempotency_key_ok(optarg)) {
+				rc = cli_usage_error(argv[0], "--idempotency-key wants 1-%d printable ASCII characters without blanks",
+						     ARGS_IDEM_KEY_MAX);
+				goto out;
+			}
+			a.idem_key = optarg;
+			break;
 		case 'h': fputs(SUBMIT_HELP, stdout); rc = CLI_EXIT_OK; goto out;
 		default: rc = cli_getopt_error(argv[0], c, argv); goto out;
 		}
@@ -345,9 +362,25 @@ int cmd_submit_run(int argc, char *argv[])
 		rc = cli_usage_error(argv[0], "--all and --instances exclude each other");
 		goto out;
 	}
+	if (!a.idem_key) {
+		unsigned char rnd[16];
+
+		if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd)) {
+			cli_error("internal", "getrandom failed");
+			rc = CLI_EXIT_INTERNAL;
+			goto out;
+		}
+		args_idempotency_key_format(rnd, key);
+		a.idem_key = key;
+	}
 	if ((rc = cli_http_open(&h)) != CLI_EXIT_OK)
 		goto out;
-	rc = submit(&h, &a);
+	if (!http_set_idempotency_key(&h, a.idem_key)) {
+		http_report(&h);
+		rc = h.err;
+	} else {
+		rc = submit(&h, &a);
+	}
 	http_cleanup(&h);
 out:
 	free(a.lists);

@@ -1,4 +1,5 @@
-/* csv.c - RFC 4180 field quoting and row writing for `amcbatch results --format csv`. */
+/* csv.c - RFC 4180 field quoting and row writing for `amcbatch results --format csv`, and
+ * record counting for `amcbatch export`, which reports the rows it wrote. */
 #include "csv.h"
 
 #include <string.h>
@@ -34,4 +35,25 @@ bool csv_write_row(FILE *f, const char *const *fields, size_t n)
 	}
 	fputs("\r\n", f);
 	return !ferror(f);
+}
+
+void csv_count_feed(CsvCounter *c, const char *data, size_t len)
+{
+	for (size_t i = 0; i < len; i++) {
+		/* "" inside quotes toggles twice: out and back in, as it should */
+		if (data[i] == '"') {
+			c->quoted = !c->quoted;
+			c->partial = true;
+		} else if (data[i] == '\n' && !c->quoted) {
+			c->records++;
+			c->partial = false;
+		} else {
+			c->partial = true;
+		}
+	}
+}
+
+unsigned long long csv_count_records(const CsvCounter *c)
+{
+	return c->records + (c->partial ? 1 : 0);
 }

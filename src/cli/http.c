@@ -1,12 +1,15 @@
-/* http.c - blocking JSON requests against $AMCBATCH_URL with the bearer token: builds the
- * request, collects the body, and turns transport failures and API error objects into one
- * (exit code, code, message) triple. Knows nothing about individual endpoints. */
+/* http.c - blocking requests against $AMCBATCH_URL with the bearer token: builds the
+ * request, collects the JSON body (or streams a CSV one to a sink), repeats a request that
+ * may be repeated once after a connection error, and turns transport failures and API
+ * error objects into one (exit code, code, message) triple. Knows no individual endpoint. */
 #include "http.h"
 
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <time.h>
 
 #include "cli.h"
 
@@ -35,7 +38,6 @@ static void set_err(Http *h, int err, const char *code, const char *fmt, ...)
 bool http_init(Http *h, const char *base_url, const char *token)
 {
 	size_t n;
-	char *auth;
 
 	memset(h, 0, sizeof(*h));
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
@@ -49,42 +51,75 @@ bool http_init(Http *h, const char *base_url, const char *token)
 	n = strlen(h->base);
 	while (n > 0 && h->base[n - 1] == '/')
 		h->base[--n] = '\0';
-	if (asprintf(&auth, "Authorization: Bearer %s", token) < 0)
+	if (asprintf(&h->auth, "Authorization: Bearer %s", token) < 0) {
+		h->auth = NULL;
 		goto oom;
-	h->headers = curl_slist_append(NULL, auth);
-	/* the token copy is wiped before free: it should not linger in freed memory */
-	memset(auth, 0, strlen(auth));
-	free(auth);
-	if (!h->headers)
-		goto oom;
-	if (!curl_slist_append(h->headers, "Accept: application/json"))
-		goto oom;
+	}
 	return true;
 oom:
 	set_err(h, CLI_EXIT_INTERNAL, "internal", "out of memory");
 	return false;
 }
 
+/* Frees a header string after wiping it: a token should not linger in freed memory. */
+static void wipe_free(char *s)
+{
+	if (s) {
+		memset(s, 0, strlen(s));
+		free(s);
+	}
+}
+
 void http_cleanup(Http *h)
 {
 	if (h->curl)
 		curl_easy_cleanup(h->curl);
-	curl_slist_free_all(h->headers);
+	wipe_free(h->auth);
+	free(h->idem);
 	free(h->base);
 	h->curl = NULL;
-	h->headers = NULL;
-	h->base = NULL;
+	h->auth = h->idem = h->base = NULL;
 	curl_global_cleanup();
 }
 
-static size_t on_data(char *ptr, size_t size, size_t nmemb, void *userdata)
+bool http_set_idempotency_key(Http *h, const char *key)
 {
-	Body *b = userdata;
-	size_t n = size * nmemb;
+	char *hdr = NULL;
 
+	if (key) {
+		/* a header value: printable ASCII only, so it cannot split the request */
+		for (const char *p = key; *p; p++)
+			if ((unsigned char)*p < 0x21 || (unsigned char)*p > 0x7e) {
+				set_err(h, CLI_EXIT_USAGE, "usage", "idempotency key must be printable ASCII without blanks");
+				return false;
+			}
+		if (asprintf(&hdr, "Idempotency-Key: %s", key) < 0) {
+			set_err(h, CLI_EXIT_INTERNAL, "internal", "out of memory");
+			return false;
+		}
+	}
+	free(h->idem);
+	h->idem = hdr;
+	return true;
+}
+
+/* One transfer's receiving side: a body collected in memory, or (for a stream whose answer
+ * turned out to be the wanted content type) handed to the sink as it arrives. */
+typedef struct Xfer {
+	Http *h;
+	Body body;
+	const char *type;	/* stream only answers of this content type; NULL: never */
+	HttpSink sink;
+	void *ctx;
+	enum { RECV_UNDECIDED, RECV_BUFFER, RECV_STREAM } mode;
+	size_t streamed;	/* bytes given to the sink */
+} Xfer;
+
+static bool append(Body *b, const char *ptr, size_t n)
+{
 	if (b->len + n + 1 > HTTP_BODY_MAX) {
 		b->too_big = true;
-		return 0;	/* aborts the transfer with CURLE_WRITE_ERROR */
+		return false;
 	}
 	if (b->len + n + 1 > b->cap) {
 		size_t cap = b->cap ? b->cap : 16384;
@@ -94,14 +129,48 @@ static size_t on_data(char *ptr, size_t size, size_t nmemb, void *userdata)
 			cap *= 2;
 		p = realloc(b->data, cap);
 		if (!p)
-			return 0;
+			return false;
 		b->data = p;
 		b->cap = cap;
 	}
 	memcpy(b->data + b->len, ptr, n);
 	b->len += n;
 	b->data[b->len] = '\0';
-	return n;
+	return true;
+}
+
+/* True if the Content-Type value ct is type, parameters (";charset=...") ignored. */
+static bool type_is(const char *ct, const char *type)
+{
+	size_t n = strlen(type);
+
+	return ct && strncasecmp(ct, type, n) == 0 && (ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ');
+}
+
+static size_t on_data(char *ptr, size_t size, size_t nmemb, void *userdata)
+{
+	Xfer *x = userdata;
+	size_t n = size * nmemb;
+
+	if (x->mode == RECV_UNDECIDED) {
+		/* the headers are in by the first body byte: decide where the body goes */
+		long status = 0;
+		char *ct = NULL;
+
+		curl_easy_getinfo(x->h->curl, CURLINFO_RESPONSE_CODE, &status);
+		curl_easy_getinfo(x->h->curl, CURLINFO_CONTENT_TYPE, &ct);
+		x->mode = x->sink && x->type && status >= 200 && status < 300 && type_is(ct, x->type) ?
+			  RECV_STREAM : RECV_BUFFER;
+	}
+	if (x->mode == RECV_STREAM) {
+		if (!x->sink(ptr, n, x->ctx)) {
+			x->h->aborted = true;
+			return 0;
+		}
+		x->streamed += n;
+		return n;
+	}
+	return append(&x->body, ptr, n) ? n : 0;	/* 0 aborts with CURLE_WRITE_ERROR */
 }
 
 /* Curl codes that mean "never got an answer from the API" (exit 4) rather than a bad one. */
@@ -117,6 +186,25 @@ static bool unreachable(CURLcode rc)
 	case CURLE_GOT_NOTHING:
 	case CURLE_SSL_CONNECT_ERROR:
 		return true;
+	default:
+		return false;
+	}
+}
+
+/* Failures worth one more try of a request that may be repeated: the server was
+ * restarting, or closed a kept-alive connection just as we reused it. A timeout only
+ * counts when the server dedups the repeat (idempotent POST): a slow GET stays slow. */
+static bool retryable(CURLcode rc, bool timeout_too)
+{
+	switch (rc) {
+	case CURLE_COULDNT_CONNECT:
+	case CURLE_SEND_ERROR:
+	case CURLE_RECV_ERROR:
+	case CURLE_GOT_NOTHING:
+	case CURLE_PARTIAL_FILE:	/* the connection broke mid-answer */
+		return true;
+	case CURLE_OPERATION_TIMEDOUT:
+		return timeout_too;
 	default:
 		return false;
 	}
@@ -166,108 +254,218 @@ static void api_error(Http *h, json_t *doc, const Body *b)
 		set_err(h, CLI_EXIT_API, code, "server answered HTTP %ld%s", h->status, excerpt(b));
 }
 
-bool http_call(Http *h, const char *method, const char *path, const json_t *body, json_t **out)
+/* The request's header list: token, Accept, and for a body its type and the idempotency
+ * key. NULL on allocation failure; caller frees with curl_slist_free_all(). */
+static struct curl_slist *make_headers(const Http *h, const char *accept, bool post, bool body)
 {
-	CURL *c = h->curl;
-	Body b = { 0 };
-	char *url = NULL, *payload = NULL;
-	struct curl_slist *hdrs = h->headers, *extra = NULL;
-	json_t *doc = NULL;
-	json_error_t jerr;
-	CURLcode rc;
+	struct curl_slist *l = NULL, *n;
+	char acc[128];
+
+	snprintf(acc, sizeof(acc), "Accept: %s", accept);
+	if (!(n = curl_slist_append(l, h->auth)))
+		return NULL;
+	l = n;
+	if (!(n = curl_slist_append(l, acc)))
+		goto oom;
+	if (body && !(n = curl_slist_append(l, "Content-Type: application/json")))
+		goto oom;
+	if (post && h->idem && !(n = curl_slist_append(l, h->idem)))
+		goto oom;
+	return l;
+oom:
+	curl_slist_free_all(l);
+	return NULL;
+}
+
+static void pause_before_retry(void)
+{
+	struct timespec ts = { 0, 300 * 1000000L };
+
+	nanosleep(&ts, NULL);
+}
+
+/* Runs method on path (payload NULL: no body), repeating once after a connection error
+ * if the method allows it; fills x and h->status. On a transport failure sets err and
+ * returns false; an HTTP error status is the caller's to judge. */
+static bool transfer(Http *h, const char *method, const char *path, const char *payload,
+		     const char *accept, Xfer *x, HttpRewind rewind)
+{
+	bool is_get = strcmp(method, "GET") == 0, is_post = strcmp(method, "POST") == 0;
+	bool may_repeat = is_get || (is_post && h->idem);
+	struct curl_slist *hdrs = NULL;
+	char *url = NULL;
+	CURLcode rc = CURLE_OK;
 	bool ok = false;
 
-	*out = NULL;
 	h->err = 0;
 	h->status = 0;
+	h->aborted = false;
 	h->errcode[0] = h->errstr[0] = h->curlerr[0] = '\0';
 	if (asprintf(&url, "%s%s", h->base, path) < 0) {
 		url = NULL;
-		set_err(h, CLI_EXIT_INTERNAL, "internal", "out of memory");
-		goto out;
+		goto oom;
 	}
-	/* reset keeps the connection cache, so --watch reuses one TCP connection */
-	curl_easy_reset(c);
-	curl_easy_setopt(c, CURLOPT_URL, url);
-	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 10L);
-	curl_easy_setopt(c, CURLOPT_TIMEOUT, 300L);
-	curl_easy_setopt(c, CURLOPT_USERAGENT, "amcbatch/" PACKAGE_VERSION);
-	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, h->curlerr);
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
-	curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
-	curl_easy_setopt(c, CURLOPT_ACCEPT_ENCODING, "");
-	if (body) {
-		payload = json_dumps(body, JSON_COMPACT);
-		if (!payload) {
-			set_err(h, CLI_EXIT_INTERNAL, "internal", "cannot encode request body");
-			goto out;
-		}
-		/* a private header list: the shared one plus Content-Type */
-		for (struct curl_slist *s = h->headers; s; s = s->next) {
-			struct curl_slist *n = curl_slist_append(extra, s->data);
+	hdrs = make_headers(h, accept, is_post, payload != NULL);
+	if (!hdrs)
+		goto oom;
+	for (int attempt = 0; attempt < 2; attempt++) {
+		CURL *c = h->curl;
 
-			if (!n) {
-				set_err(h, CLI_EXIT_INTERNAL, "internal", "out of memory");
+		if (attempt > 0) {
+			/* what the first try received is worthless now */
+			if (x->streamed > 0 && !rewind) {
+				set_err(h, CLI_EXIT_UNREACHABLE, "transport",
+					"connection to %s lost mid-download (%s); the output is incomplete",
+					h->base, h->curlerr[0] ? h->curlerr : curl_easy_strerror(rc));
 				goto out;
 			}
-			extra = n;
-		}
-		{
-			struct curl_slist *n = curl_slist_append(extra, "Content-Type: application/json");
-
-			if (!n) {
-				set_err(h, CLI_EXIT_INTERNAL, "internal", "out of memory");
+			if (x->streamed > 0 && !rewind(x->ctx)) {
+				set_err(h, CLI_EXIT_INTERNAL, "write", "cannot restart the download: cannot empty the file");
 				goto out;
 			}
-			extra = n;
+			free(x->body.data);
+			memset(&x->body, 0, sizeof(x->body));
+			x->mode = RECV_UNDECIDED;
+			x->streamed = 0;
+			h->curlerr[0] = '\0';
+			h->retries++;
+			pause_before_retry();
 		}
-		hdrs = extra;
-		curl_easy_setopt(c, CURLOPT_POSTFIELDS, payload);
-		curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(payload));
+		/* reset keeps the connection cache, so --watch reuses one TCP connection */
+		curl_easy_reset(c);
+		curl_easy_setopt(c, CURLOPT_URL, url);
+		curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+		curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 10L);
+		if (x->sink) {
+			/* a big export may take long: only a stalled one is given up */
+			curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
+			curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, 120L);
+		} else {
+			curl_easy_setopt(c, CURLOPT_TIMEOUT, 300L);
+		}
+		curl_easy_setopt(c, CURLOPT_USERAGENT, "amcbatch/" PACKAGE_VERSION);
+		curl_easy_setopt(c, CURLOPT_ERRORBUFFER, h->curlerr);
+		curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
+		curl_easy_setopt(c, CURLOPT_WRITEDATA, x);
+		curl_easy_setopt(c, CURLOPT_ACCEPT_ENCODING, "");
+		if (payload) {
+			curl_easy_setopt(c, CURLOPT_POSTFIELDS, payload);
+			curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(payload));
+		} else if (is_post) {
+			curl_easy_setopt(c, CURLOPT_POSTFIELDS, "");
+		}
+		if (is_get)
+			curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
+		else if (!is_post)
+			curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+		curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
+		rc = curl_easy_perform(c);
+		if (rc == CURLE_OK || h->aborted || !may_repeat || !retryable(rc, is_post))
+			break;
 	}
-	if (strcmp(method, "GET") == 0)
-		curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
-	else if (strcmp(method, "POST") == 0 && !body)
-		curl_easy_setopt(c, CURLOPT_POSTFIELDS, "");
-	if (strcmp(method, "GET") != 0 && strcmp(method, "POST") != 0)
-		curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
-	curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
-
-	rc = curl_easy_perform(c);
 	if (rc != CURLE_OK) {
 		const char *detail = h->curlerr[0] ? h->curlerr : curl_easy_strerror(rc);
 
-		if (b.too_big)
+		if (h->aborted)
+			set_err(h, CLI_EXIT_INTERNAL, "aborted", "download from %s stopped", h->base);
+		else if (x->body.too_big)
 			set_err(h, CLI_EXIT_API, "too_large", "response from %s is larger than %u MB",
 				h->base, HTTP_BODY_MAX >> 20);
+		else if (rc == CURLE_WRITE_ERROR)
+			set_err(h, CLI_EXIT_INTERNAL, "internal", "out of memory reading the answer");
 		else if (unreachable(rc))
 			set_err(h, CLI_EXIT_UNREACHABLE, "unreachable", "cannot reach %s: %s", h->base, detail);
 		else
 			set_err(h, CLI_EXIT_UNREACHABLE, "transport", "request to %s failed: %s", h->base, detail);
 		goto out;
 	}
-	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &h->status);
-	if (b.len)
-		doc = json_loadb(b.data, b.len, 0, &jerr);
-	if (h->status < 200 || h->status >= 300 || !doc || !json_is_true(json_object_get(doc, "success"))) {
-		if (h->status >= 200 && h->status < 300 && !doc)
-			set_err(h, CLI_EXIT_API, "bad_response", "server answered HTTP %ld with invalid JSON: %s",
-				h->status, b.len ? jerr.text : "empty body");
-		else
-			api_error(h, doc, &b);
+	curl_easy_getinfo(h->curl, CURLINFO_RESPONSE_CODE, &h->status);
+	ok = true;
+	goto out;
+oom:
+	set_err(h, CLI_EXIT_INTERNAL, "internal", "out of memory");
+out:
+	curl_slist_free_all(hdrs);
+	free(url);
+	return ok;
+}
+
+/* Judges a collected answer: true with *out = the document when it is a 2xx JSON object
+ * with "success": true, else false with err set. */
+static bool judge(Http *h, const Body *b, json_t **out)
+{
+	json_error_t jerr;
+	json_t *doc = b->len ? json_loadb(b->data, b->len, 0, &jerr) : NULL;
+
+	if (h->status >= 200 && h->status < 300 && doc && json_is_true(json_object_get(doc, "success"))) {
+		*out = doc;
+		return true;
+	}
+	if (h->status >= 200 && h->status < 300 && !doc)
+		set_err(h, CLI_EXIT_API, "bad_response", "server answered HTTP %ld with invalid JSON: %s",
+			h->status, b->len ? jerr.text : "empty body");
+	else
+		api_error(h, doc, b);
+	json_decref(doc);
+	return false;
+}
+
+bool http_call(Http *h, const char *method, const char *path, const json_t *body, json_t **out)
+{
+	Xfer x = { .h = h };
+	char *payload = NULL;
+	bool ok = false;
+
+	*out = NULL;
+	if (body && !(payload = json_dumps(body, JSON_COMPACT))) {
+		set_err(h, CLI_EXIT_INTERNAL, "internal", "cannot encode request body");
+		return false;
+	}
+	if (transfer(h, method, path, payload, "application/json", &x, NULL))
+		ok = judge(h, &x.body, out);
+	free(payload);
+	free(x.body.data);
+	return ok;
+}
+
+enum HttpStream http_get_stream(Http *h, const char *path, const char *type, HttpSink sink,
+				HttpRewind rewind, void *ctx)
+{
+	Xfer x = { .h = h, .type = type, .sink = sink, .ctx = ctx };
+	enum HttpStream st = HTTP_STREAM_FAILED;
+	json_t *doc = NULL;
+	char accept[96];
+
+	/* JSON stays acceptable: errors come as JSON objects */
+	snprintf(accept, sizeof(accept), "%s, application/json;q=0.5", type);
+	if (!transfer(h, "GET", path, NULL, accept, &x, rewind))
+		goto out;
+	if (x.mode == RECV_STREAM || (x.mode == RECV_UNDECIDED && h->status >= 200 && h->status < 300)) {
+		/* an empty 2xx body of the right type is a stream of nothing */
+		char *ct = NULL;
+
+		curl_easy_getinfo(h->curl, CURLINFO_CONTENT_TYPE, &ct);
+		if (x.mode == RECV_STREAM || type_is(ct, type)) {
+			st = HTTP_STREAM_DONE;
+			goto out;
+		}
+	}
+	if (h->status == 405 || h->status == 501) {
+		st = HTTP_STREAM_NO_ROUTE;
 		goto out;
 	}
-	*out = doc;
-	doc = NULL;
-	ok = true;
+	if (!judge(h, &x.body, &doc)) {
+		/* a 404 naming the endpoint, not the batch: an older server */
+		if (h->status == 404 && strcmp(h->errcode, "not_found") == 0)
+			st = HTTP_STREAM_NO_ROUTE;
+		goto out;
+	}
+	/* 2xx JSON where a stream was asked for: this server does not stream it */
+	st = HTTP_STREAM_NO_ROUTE;
 out:
 	json_decref(doc);
-	curl_slist_free_all(extra);
-	free(payload);
-	free(url);
-	free(b.data);
-	return ok;
+	free(x.body.data);
+	return st;
 }
 
 char *http_escape(Http *h, const char *s)

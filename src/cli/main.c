@@ -16,7 +16,8 @@ static const struct {
 	{ "workflows", cmd_misc_workflows, "list workflows, or show one with its SQL" },
 	{ "submit", cmd_submit_run, "run a workflow on many instances as one batch" },
 	{ "status", cmd_status_run, "show a batch's progress (--watch: until it ends)" },
-	{ "results", cmd_results_run, "show or export a batch's aggregated results" },
+	{ "results", cmd_results_run, "show a batch's aggregated results (table, csv, json)" },
+	{ "export", cmd_export_run, "write all of a batch's result rows to a CSV file" },
 	{ "list", cmd_list_run, "list batches" },
 	{ "cancel", cmd_cancel_run, "cancel a batch that is still running" },
 };
@@ -40,20 +41,22 @@ static void usage(FILE *f)
 	      "Exit status:\n"
 	      "  0    success; status and --watch: the batch completed (status without\n"
 	      "       --watch: also while it is still pending or running)\n"
-	      "  1    internal error (out of memory, cannot write output)\n"
+	      "  1    internal error (out of memory, cannot write output or the export file)\n"
 	      "  2    usage error (bad option, missing AMCBATCH_TOKEN, unknown instance)\n"
 	      "  3    the API answered with an error\n"
 	      "  4    the API server cannot be reached\n"
 	      "  10   status / --watch: the batch ended partial (some instances failed)\n"
 	      "  11   status / --watch: the batch ended failed\n"
 	      "  12   status / --watch: the batch ended cancelled\n"
-	      "  130  interrupted (Ctrl-C) while watching\n"
+	      "  130  interrupted (Ctrl-C) while watching or exporting\n"
 	      "\n"
 	      "Errors are printed to stderr as 'amcbatch: <message> (<code>)'.\n"
+	      "See also: man amcbatch.\n"
+	      "\n"
 	      "Example:\n"
 	      "  B=$(amcbatch submit WORKFLOW_ID --all --param startDate=2024-01-01 \\\n"
 	      "        --param endDate=2024-01-31 --name 'January')\n"
-	      "  amcbatch status \"$B\" --watch && amcbatch results \"$B\" --format csv > jan.csv\n",
+	      "  amcbatch status \"$B\" --watch && amcbatch export \"$B\" -o jan.csv\n",
 	      f);
 }
 

@@ -55,7 +55,9 @@ bool table_init(Table *t, size_t ncols, const char *const *head)
 	t->maxw = TABLE_CELL_MAX;
 	t->width = calloc(ncols ? ncols : 1, sizeof(*t->width));
 	t->right = calloc(ncols ? ncols : 1, sizeof(*t->right));
-	if (!t->width || !t->right) {
+	t->flags = calloc(ncols ? ncols : 1, sizeof(*t->flags));
+	t->fit = calloc(ncols ? ncols : 1, sizeof(*t->fit));
+	if (!t->width || !t->right || !t->flags || !t->fit) {
 		table_cleanup(t);
 		return false;
 	}
@@ -80,6 +82,8 @@ void table_cleanup(Table *t)
 	free(t->cells);
 	free(t->width);
 	free(t->right);
+	free(t->flags);
+	free(t->fit);
 	memset(t, 0, sizeof(*t));
 }
 
@@ -121,26 +125,106 @@ void table_align_right(Table *t, size_t col)
 		t->right[col] = true;
 }
 
+void table_flag(Table *t, size_t col, unsigned char flag)
+{
+	if (col < t->ncols)
+		t->flags[col] |= flag;
+}
+
+/* Width a column is printed at. */
+static size_t shown_width(const Table *t, size_t c)
+{
+	return t->fit[c] && t->fit[c] < t->width[c] ? t->fit[c] : t->width[c];
+}
+
+/* The narrowest table_fit may make column c. */
+static size_t min_width(const Table *t, size_t c)
+{
+	size_t head = table_text_width(t->cells[c]), m = head > 8 ? head : 8;
+
+	return (t->flags[c] & TABLE_FIXED) || m > t->width[c] ? t->width[c] : m;
+}
+
+/* Total width of the visible columns, each at its shown (narrowest: min) width. */
+static size_t total_width(const Table *t, bool narrowest)
+{
+	size_t sum = 0, n = 0;
+
+	for (size_t c = 0; c < t->ncols; c++) {
+		if (t->flags[c] & TABLE_HIDDEN)
+			continue;
+		sum += narrowest ? min_width(t, c) : shown_width(t, c);
+		n++;
+	}
+	return sum + (n > 1 ? 2 * (n - 1) : 0);
+}
+
+void table_fit(Table *t, size_t cols)
+{
+	for (size_t c = 0; c < t->ncols; c++) {
+		bool empty = true;
+
+		for (size_t r = 1; r <= t->nrows && empty; r++)
+			empty = t->cells[r * t->ncols + c][0] == '\0';
+		if ((t->flags[c] & TABLE_HIDE_EMPTY) && empty && t->nrows > 0)
+			t->flags[c] |= TABLE_HIDDEN;
+	}
+	/* whole cells in fewer columns read better than every column cut */
+	for (size_t c = t->ncols; c-- > 0 && total_width(t, false) > cols;)
+		if (t->flags[c] & TABLE_OPTIONAL)
+			t->flags[c] |= TABLE_HIDDEN;
+	while (total_width(t, false) > cols) {
+		size_t best = t->ncols, bw = 0;
+
+		/* the widest column that can still give; the rightmost of equals */
+		for (size_t c = 0; c < t->ncols; c++) {
+			size_t w = shown_width(t, c);
+
+			if (!(t->flags[c] & TABLE_HIDDEN) && w > min_width(t, c) && w >= bw) {
+				best = c;
+				bw = w;
+			}
+		}
+		if (best == t->ncols)
+			break;
+		t->fit[best] = bw - 1;
+	}
+}
+
 bool table_print(const Table *t, FILE *f)
 {
 	for (size_t r = 0; r <= t->nrows; r++) {
 		size_t end = t->ncols;	/* print up to the last non-empty cell: no trailing blanks */
+		bool first = true;
 
-		while (end > 1 && t->cells[r * t->ncols + end - 1][0] == '\0')
+		while (end > 1 && ((t->flags[end - 1] & TABLE_HIDDEN) || t->cells[r * t->ncols + end - 1][0] == '\0'))
 			end--;
 		for (size_t c = 0; c < end; c++) {
 			const char *cell = t->cells[r * t->ncols + c];
-			size_t pad = t->width[c] - table_text_width(cell);
-			bool last = c + 1 == end;
+			size_t w = shown_width(t, c), cw = table_text_width(cell);
+			char *cut = NULL;
+			size_t pad;
 
-			if (c > 0)
+			if (t->flags[c] & TABLE_HIDDEN)
+				continue;
+			if (cw > w) {
+				cut = table_cell(cell, w);
+				if (!cut)
+					return false;
+				cell = cut;
+				cw = table_text_width(cell);
+			}
+			pad = w - cw;
+			if (!first)
 				fputs("  ", f);
+			first = false;
 			if (t->right[c])
 				fprintf(f, "%*s%s", (int)pad, "", cell);
-			else if (last)
+			else if (c + 1 == end)
 				fputs(cell, f);	/* no trailing blanks */
 			else
 				fprintf(f, "%s%*s", cell, (int)pad, "");
+			free(cut);
 		}
 		fputc('\n', f);
 	}

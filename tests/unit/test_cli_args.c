@@ -136,6 +136,28 @@ static void test_cli_args_resolve(void)
 	json_decref(list);
 }
 
+static void test_cli_args_idempotency_key(void)
+{
+	unsigned char rnd[16];
+	char key[ARGS_IDEM_KEY_SIZE], big[300];
+
+	for (int i = 0; i < 16; i++)
+		rnd[i] = (unsigned char)(i * 17);
+	args_idempotency_key_format(rnd, key);
+	assertf(strcmp(key, "amcbatch-00112233445566778899aabbccddeeff") == 0, "format, got '%s'", key);
+	assertf(args_idempotency_key_ok(key), "a generated key is valid");
+	assertf(args_idempotency_key_ok("my-script/2025-01-31#1"), "printable ASCII");
+	assertf(!args_idempotency_key_ok(""), "empty");
+	assertf(!args_idempotency_key_ok("two words"), "blank");
+	assertf(!args_idempotency_key_ok("a\r\nX-Evil: 1"), "CR LF");
+	assertf(!args_idempotency_key_ok("caf\xc3\xa9"), "non-ASCII");
+	memset(big, 'k', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	assertf(!args_idempotency_key_ok(big), "too long");
+	big[ARGS_IDEM_KEY_MAX] = '\0';
+	assertf(args_idempotency_key_ok(big), "255 is fine");
+}
+
 int main(void)
 {
 	RUN_TEST(test_cli_args_json_number);
@@ -144,5 +166,6 @@ int main(void)
 	RUN_TEST(test_cli_args_override);
 	RUN_TEST(test_cli_args_list);
 	RUN_TEST(test_cli_args_resolve);
+	RUN_TEST(test_cli_args_idempotency_key);
 	return tap_done();
 }

@@ -160,9 +160,36 @@ static void test_cli_output_duration(void)
 	}
 }
 
+/* Feeds text to a counter in pieces of step bytes; returns the record count. */
+static unsigned long long count_in_steps(const char *text, size_t step)
+{
+	CsvCounter c = { 0 };
+	size_t len = strlen(text);
+
+	for (size_t i = 0; i < len; i += step)
+		csv_count_feed(&c, text + i, len - i < step ? len - i : step);
+	return csv_count_records(&c);
+}
+
+static void test_cli_output_csv_count(void)
+{
+	static const char text[] = "_instance_name,_instance_id,note\r\n"
+				   "\"a, b\",1,\"line1\nline2\"\r\n"
+				   "\"say \"\"hi\"\"\r\n\",2,x\r\n"
+				   "c,3,\"\"\r\n";
+
+	/* every split point, so state carries over chunk boundaries */
+	for (size_t step = 1; step <= sizeof(text); step++)
+		assertf(count_in_steps(text, step) == 4, "step %zu: %llu records", step, count_in_steps(text, step));
+	assertf(count_in_steps("", 1) == 0, "empty stream");
+	assertf(count_in_steps("h\r\nlast", 3) == 2, "last record without a line end");
+	assertf(count_in_steps("h\n\"open\nfield", 2) == 2, "unterminated quote");
+}
+
 int main(void)
 {
 	RUN_TEST(test_cli_output_csv_quoting);
+	RUN_TEST(test_cli_output_csv_count);
 	RUN_TEST(test_cli_output_progress_counts);
 	RUN_TEST(test_cli_output_progress_percent);
 	RUN_TEST(test_cli_output_progress_fit);

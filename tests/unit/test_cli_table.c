@@ -131,6 +131,80 @@ static void test_cli_table_many_rows(void)
 	table_cleanup(&t);
 }
 
+/* Table of 3 columns: NAME (cuttable), ID (fixed, optional), NOTE (hide-empty). */
+static void fit_table(Table *t, const char *note)
+{
+	static const char *const head[] = { "NAME", "ID", "NOTE" };
+	const char *r1[] = { "Australia Outdoor", "20000000-0000-4000-8000-00000000000a", note };
+	const char *r2[] = { "UK", "20000000-0000-4000-8000-000000000005", "" };
+
+	assertf(table_init(t, 3, head), "init");
+	table_flag(t, 1, TABLE_FIXED | TABLE_OPTIONAL);
+	table_flag(t, 2, TABLE_HIDE_EMPTY);
+	assertf(table_add_row(t, r1) && table_add_row(t, r2), "rows");
+}
+
+static size_t widest_line(const char *s)
+{
+	size_t w = 0, cur = 0;
+	char line[512];
+
+	for (; s && *s; s++) {
+		if (*s == '\n') {
+			line[cur] = '\0';
+			if (table_text_width(line) > w)
+				w = table_text_width(line);
+			cur = 0;
+		} else if (cur < sizeof(line) - 1) {
+			line[cur++] = *s;
+		}
+	}
+	return w;
+}
+
+static void test_cli_table_fit(void)
+{
+	Table t;
+	char *out;
+
+	/* wide enough: nothing changes but the empty NOTE column leaving */
+	fit_table(&t, "");
+	table_fit(&t, 120);
+	out = render(&t);
+	assertf(out && strcmp(out, "NAME               ID\n"
+				    "Australia Outdoor  20000000-0000-4000-8000-00000000000a\n"
+				    "UK                 20000000-0000-4000-8000-000000000005\n") == 0,
+		"wide terminal, got\n%s", STR(out));
+	free(out);
+	table_cleanup(&t);
+
+	/* too narrow for the UUID: the optional column goes, the name stays whole */
+	fit_table(&t, "");
+	table_fit(&t, 40);
+	out = render(&t);
+	assertf(out && strcmp(out, "NAME\nAustralia Outdoor\nUK\n") == 0, "optional dropped, got\n%s", STR(out));
+	free(out);
+	table_cleanup(&t);
+
+	/* a note too long for 50 columns is cut with an ellipsis, never below 8 */
+	fit_table(&t, "a note that is much too long for the terminal");
+	table_fit(&t, 50);
+	out = render(&t);
+	assertf(out && widest_line(out) <= 50, "fits 50, widest %zu:\n%s", widest_line(out), STR(out));
+	assertf(out && strstr(out, "Australia Outdoor  a note") && strstr(out, "\xe2\x80\xa6\n"),
+		"note cut, name whole:\n%s", STR(out));
+	free(out);
+	table_cleanup(&t);
+
+	/* impossible: every column at its minimum, the table stays wider than asked */
+	fit_table(&t, "x");
+	table_fit(&t, 5);
+	out = render(&t);
+	assertf(out && strstr(out, "Austral\xe2\x80\xa6  x\n"), "name at its minimum 8:\n%s", STR(out));
+	free(out);
+	table_cleanup(&t);
+}
+
 int main(void)
 {
 	RUN_TEST(test_cli_table_text_width);
@@ -138,5 +212,6 @@ int main(void)
 	RUN_TEST(test_cli_table_alignment);
 	RUN_TEST(test_cli_table_wide_cells);
 	RUN_TEST(test_cli_table_many_rows);
+	RUN_TEST(test_cli_table_fit);
 	return tap_done();
 }

@@ -1,0 +1,2 @@
+-- 003_idempotency rollback
+DROP TABLE IF EXISTS idempotency_keys;

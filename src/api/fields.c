@@ -1,0 +1,46 @@
+/* fields.c - allowed body members per route (see docs/api.md "Unknown fields"). The
+ * batch-execute body is checked by validate.c, which holds its own list. */
+#include "fields.h"
+
+#include <string.h>
+
+#include "common.h"
+
+typedef struct RouteFields {
+	enum evhttp_cmd_type method;
+	const char *route;
+	const char *const *fields;
+} RouteFields;
+
+static const char *const workflow[] = { "name", "description", "sql_query", "parameters", NULL };
+static const char *const user[] = { "email", "role", NULL };
+static const char *const account[] = {
+	"account_name", "advertiser_id", "marketplace_id", "region", "lwa_client_id",
+	"lwa_refresh_token", "lwa_client_secret", NULL,
+};
+static const char *const instance[] = {
+	"instance_id", "instance_name", "region", "brands", "account_id", "is_sandbox",
+	"timezone", NULL,
+};
+static const char *const access[] = { "user_id", NULL };
+static const char *const token[] = { "name", "expires_at", NULL };
+
+static const RouteFields table[] = {
+	{ EVHTTP_REQ_POST, "workflows", workflow },
+	{ EVHTTP_REQ_POST, "admin/users", user },
+	{ EVHTTP_REQ_POST, "admin/accounts", account },
+	{ EVHTTP_REQ_POST, "admin/instances", instance },
+	{ EVHTTP_REQ_POST, "admin/instances/*/access", access },
+	{ EVHTTP_REQ_DELETE, "admin/instances/*/access", access },
+	{ EVHTTP_REQ_POST, "admin/users/*/tokens", token },
+};
+
+const char *const *fields_allowed(enum evhttp_cmd_type method, const char *route)
+{
+	if (route == NULL)
+		return NULL;
+	for (size_t i = 0; i < ARRAY_LEN(table); i++)
+		if (table[i].method == method && strcmp(table[i].route, route) == 0)
+			return table[i].fields;
+	return NULL;
+}

@@ -1,0 +1,33 @@
+/* limits.c - server-wide limits. evhttp itself cuts headers beyond LIMITS_MAX_HEADERS and
+ * bodies beyond 4x max_body_bytes (libevent 2.1 answers those with its own HTML 413); bodies
+ * in between get our JSON 413 from req_parse_body. Slow or idle clients are dropped after
+ * api_timeout_s. Requests in flight (read, not yet answered) are capped per process. */
+#include "limits.h"
+
+#include "log.h"
+
+void limits_setup(Api *api)
+{
+	/* the body cap must sit above our own limit so req_parse_body can answer JSON; a
+	 * lingering close reads the rest of an oversized upload so the client gets the 413 */
+	evhttp_set_max_body_size(api->http, (ev_ssize_t)api->cfg.max_body_bytes * 4);
+	evhttp_set_max_headers_size(api->http, LIMITS_MAX_HEADERS);
+	evhttp_set_timeout(api->http, api->cfg.api_timeout_s);
+	evhttp_set_flags(api->http, EVHTTP_SERVER_LINGERING_CLOSE);
+}
+
+bool limits_admit(Req *r)
+{
+	Api *api = r->api;
+
+	if (api->inflight > api->cfg.api_max_inflight) {
+		evhttp_add_header(evhttp_request_get_output_headers(r->req), "Retry-After", "1");
+		evhttp_add_header(evhttp_request_get_output_headers(r->req), "Connection", "close");
+		log_warn("over %d requests in flight: refusing %s", api->cfg.api_max_inflight,
+			 evhttp_request_get_uri(r->req));
+		req_fail(r, 503, "too_busy", NULL, "server busy: more than %d requests in flight",
+			 api->cfg.api_max_inflight);
+		return false;
+	}
+	return true;
+}

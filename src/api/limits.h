@@ -1,0 +1,16 @@
+/* limits.h - the HTTP server's abuse limits: header and body size caps, read/write
+ * timeouts for slow clients, and a cap on requests in flight (503 beyond it). */
+#ifndef AMCB_LIMITS_H
+#define AMCB_LIMITS_H
+
+#include "api.h"
+#include "req.h"
+
+#define LIMITS_MAX_HEADERS 65536	/* request line + headers, bytes */
+
+/* Applies the size caps and timeouts of api->cfg to api->http. */
+void limits_setup(Api *api);
+/* Admits r (counted until it is answered) or answers 503 too_busy and frees it (false). */
+MUST_CHECK bool limits_admit(Req *r);
+
+#endif

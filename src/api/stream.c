@@ -1,0 +1,116 @@
+/* stream.c - chunked replies for long answers (CSV export, Server-Sent Events). libevent
+ * detaches a request whose client vanished mid-reply instead of freeing it, so the stream
+ * keeps the request until stream_end() even after the connection is gone. */
+#include "stream.h"
+
+#include <stdlib.h>
+#include <sys/queue.h>
+
+#include <event2/buffer.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+
+#include "httpx.h"
+
+struct Stream {
+	struct evhttp_request *req;	/* NULL once libevent freed it with its connection */
+	struct evhttp_connection *evcon;	/* NULL once closed */
+	StreamGoneFn gone;
+	void *arg;
+	StreamDrainedFn drained;
+	bool is_gone;
+};
+
+/* Keep in step with req.c's req_free (private there): a streaming route must drop its Req
+ * without the JSON reply that req_reply/req_fail would send. */
+void stream_release_req(Req *r)
+{
+	if (r == NULL)
+		return;
+	if (r->ctx != NULL && r->ctx_free != NULL)
+		r->ctx_free(r->ctx);
+	evhttp_clear_headers(&r->query);
+	json_decref(r->body);
+	free(r->path);
+	free(r);
+}
+
+/* Runs inside evhttp_connection_free. A request libevent detached (the client went away
+ * mid-reply) is ours to free; one still attached is freed by libevent right after. */
+static void on_close(struct evhttp_connection *evcon, void *arg)
+{
+	Stream *s = arg;
+
+	(void)evcon;
+	s->is_gone = true;
+	s->evcon = NULL;
+	if (s->req != NULL && evhttp_request_get_connection(s->req) != NULL)
+		s->req = NULL;
+	if (s->gone != NULL)
+		s->gone(s->arg);
+}
+
+static void on_written(struct evhttp_connection *evcon, void *arg)
+{
+	Stream *s = arg;
+	StreamDrainedFn fn = s->drained;
+
+	(void)evcon;
+	s->drained = NULL;
+	if (fn != NULL && !s->is_gone)
+		fn(s->arg);
+}
+
+Stream *stream_start(Req *r, int status, StreamGoneFn gone, void *arg)
+{
+	struct evhttp_request *req = r->req;
+	Stream *s = calloc(1, sizeof(*s));
+
+	if (s == NULL) {
+		req_fail(r, 500, "internal", NULL, "out of memory");
+		return NULL;
+	}
+	stream_release_req(r);
+	s->req = req;
+	s->evcon = evhttp_request_get_connection(req);
+	s->gone = gone;
+	s->arg = arg;
+	evhttp_send_reply_start(req, status, NULL);
+	if (s->evcon != NULL)
+		evhttp_connection_set_closecb(s->evcon, on_close, s);
+	return s;
+}
+
+bool stream_send(Stream *s, struct evbuffer *buf, StreamDrainedFn drained)
+{
+	if (s->is_gone || s->req == NULL)
+		return false;
+	if (evbuffer_get_length(buf) == 0) {
+		/* libevent sends nothing for an empty chunk (it would end the reply), so it
+		 * would never report it written either: report it at once */
+		if (drained != NULL)
+			drained(s->arg);
+		return true;
+	}
+	s->drained = drained;
+	evhttp_send_reply_chunk_with_cb(s->req, buf, on_written, s);
+	return true;
+}
+
+bool stream_gone(const Stream *s)
+{
+	return s->is_gone;
+}
+
+void stream_end(Stream *s, bool abort)
+{
+	if (s == NULL)
+		return;
+	if (s->evcon != NULL)
+		evhttp_connection_set_closecb(s->evcon, NULL, NULL);
+	if (abort && s->evcon != NULL)
+		evhttp_connection_free(s->evcon);	/* frees the attached request too */
+	else if (s->req != NULL)
+		evhttp_send_reply_end(s->req);	/* frees a detached request */
+	free(s);
+}

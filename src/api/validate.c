@@ -1,0 +1,372 @@
+/* validate.c - batch-execute request validation without I/O: JSON shape, limits, UUIDs,
+ * duplicates, overrides, grants, placeholders and dates. Errors name the field or ids. */
+#include "validate.h"
+
+#include <ctype.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ids.h"
+#include "params.h"
+
+static const char *const exec_fields[] = {
+	"instance_ids", "parameters", "instance_parameters", "name", "description", NULL,
+};
+
+static bool fail(ValidateErr *e, int status, const char *code, const char *field,
+		 const char *fmt, ...) PRINTF_LIKE(5, 6);
+
+static bool fail(ValidateErr *e, int status, const char *code, const char *field,
+		 const char *fmt, ...)
+{
+	va_list ap;
+
+	e->status = status;
+	snprintf(e->code, sizeof(e->code), "%s", code);
+	snprintf(e->field, sizeof(e->field), "%s", field != NULL ? field : "");
+	va_start(ap, fmt);
+	vsnprintf(e->message, sizeof(e->message), fmt, ap);
+	va_end(ap);
+	return false;
+}
+
+static void lower(char *s)
+{
+	for (; *s != '\0'; s++)
+		*s = (char)tolower((unsigned char)*s);
+}
+
+/* Appends s to a ", "-separated list in buf, marking truncation once. */
+static void list_add(char *buf, size_t n, const char *s)
+{
+	size_t len = strlen(buf);
+
+	if (len > VALIDATE_LIST_MAX) {
+		if (strcmp(buf + len - 3, "...") != 0 && len + 6 < n)
+			strcat(buf, ", ...");
+		return;
+	}
+	snprintf(buf + len, n - len, "%s%s", len > 0 ? ", " : "", s);
+}
+
+bool validate_json_object(const char *text, size_t len, size_t max_body_bytes, json_t **out,
+			  ValidateErr *e)
+{
+	json_error_t jerr;
+	json_t *v;
+
+	*out = NULL;
+	if (len > max_body_bytes)
+		return fail(e, 413, "body_too_large", NULL, "request body exceeds %zu bytes",
+			    max_body_bytes);
+	if (len == 0)
+		return fail(e, 400, "invalid_json", NULL, "request body must be a JSON object");
+	/* no JSON_DISABLE_EOF_CHECK: trailing garbage after the object is an error */
+	v = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
+	if (v == NULL)
+		return fail(e, 400, "invalid_json", NULL, "malformed JSON at line %d column %d: %s",
+			    jerr.line, jerr.column, jerr.text);
+	if (!json_is_object(v)) {
+		json_decref(v);
+		return fail(e, 400, "invalid_json", NULL, "request body must be a JSON object");
+	}
+	*out = v;
+	return true;
+}
+
+bool validate_known_fields(const json_t *obj, const char *const *allowed, ValidateErr *e)
+{
+	const char *key;
+	json_t *v;
+
+	json_object_foreach((json_t *)obj, key, v) {
+		bool ok = false;
+
+		for (size_t i = 0; allowed[i] != NULL && !ok; i++)
+			ok = strcmp(allowed[i], key) == 0;
+		if (!ok) {
+			char shown[65];
+
+			/* the key is caller text: show a bounded, printable prefix */
+			snprintf(shown, sizeof(shown), "%s", key);
+			for (char *p = shown; *p != '\0'; p++)
+				if ((unsigned char)*p < 0x20 || *p == 0x7f)
+					*p = '?';
+			return fail(e, 400, "unknown_field", NULL, "unknown field \"%s\"", shown);
+		}
+	}
+	return true;
+}
+
+/* An optional string member of at most maxlen bytes without NUL. */
+static bool opt_string(const json_t *body, const char *name, size_t maxlen, const char **out,
+		       ValidateErr *e)
+{
+	json_t *v = json_object_get(body, name);
+
+	*out = NULL;
+	if (v == NULL || json_is_null(v))
+		return true;
+	if (!json_is_string(v))
+		return fail(e, 400, "invalid_type", name, "%s must be a string", name);
+	if (json_string_length(v) > maxlen || strlen(json_string_value(v)) != json_string_length(v))
+		return fail(e, 400, "invalid_value", name,
+			    "%s must be at most %zu bytes without NUL", name, maxlen);
+	*out = json_string_value(v);
+	return true;
+}
+
+static bool json_size_ok(const json_t *v, int max, size_t *size)
+{
+	char *text = json_dumps(v, JSON_COMPACT);
+
+	*size = 0;
+	if (text == NULL)
+		return false;	/* out of memory: refused like an oversized value */
+	*size = strlen(text);
+	free(text);
+	return *size <= (size_t)max;
+}
+
+static bool check_ids(const json_t *ids, const ValidateLimits *lim, ExecRequest *x,
+		      ValidateErr *e)
+{
+	size_t i;
+	json_t *v;
+
+	if (ids == NULL || json_is_null(ids))
+		return fail(e, 400, "missing_field", "instance_ids", "instance_ids is required");
+	if (!json_is_array(ids) || json_array_size(ids) == 0)
+		return fail(e, 400, "invalid_type", "instance_ids",
+			    "instance_ids must be a non-empty array of instance UUIDs");
+	if (json_array_size(ids) > (size_t)lim->max_instances)
+		return fail(e, 422, "too_many_instances", "instance_ids",
+			    "at most %d instances per batch (got %zu)", lim->max_instances,
+			    json_array_size(ids));
+	if ((x->instance_ids = json_array()) == NULL)
+		return fail(e, 500, "internal", NULL, "out of memory");
+	json_array_foreach(ids, i, v) {
+		char id[IDS_UUID_LEN + 1];
+		size_t k;
+		json_t *seen;
+
+		if (!json_is_string(v) || !ids_is_uuid(json_string_value(v)))
+			return fail(e, 400, "invalid_value", "instance_ids",
+				    "instance_ids[%zu] is not a UUID string", i);
+		snprintf(id, sizeof(id), "%s", json_string_value(v));
+		lower(id);
+		json_array_foreach(x->instance_ids, k, seen)
+			if (strcmp(json_string_value(seen), id) == 0)
+				return fail(e, 400, "duplicate_instance", "instance_ids",
+					    "instance %s is listed twice", id);
+		if (json_array_append_new(x->instance_ids, json_string(id)) != 0)
+			return fail(e, 500, "internal", NULL, "out of memory");
+	}
+	return true;
+}
+
+static bool check_params(const json_t *params, const ValidateLimits *lim, ExecRequest *x,
+			 ValidateErr *e)
+{
+	size_t size;
+
+	if (params != NULL && !json_is_null(params) && !json_is_object(params))
+		return fail(e, 400, "invalid_type", "parameters", "parameters must be an object");
+	x->params = json_is_object(params) ? json_deep_copy(params) : json_object();
+	if (x->params == NULL)
+		return fail(e, 500, "internal", NULL, "out of memory");
+	if (!json_size_ok(x->params, lim->max_params_bytes, &size))
+		return fail(e, 422, "parameters_too_large", "parameters",
+			    "parameters exceed %d bytes (%zu)", lim->max_params_bytes, size);
+	return true;
+}
+
+static bool check_overrides(const json_t *over, const ValidateLimits *lim, ExecRequest *x,
+			    ValidateErr *e)
+{
+	const char *key;
+	json_t *v;
+	size_t total = 0;
+
+	if (over != NULL && !json_is_null(over) && !json_is_object(over))
+		return fail(e, 400, "invalid_type", "instance_parameters",
+			    "instance_parameters must be an object keyed by instance UUID");
+	if ((x->overrides = json_object()) == NULL)
+		return fail(e, 500, "internal", NULL, "out of memory");
+	if (!json_is_object(over))
+		return true;
+	json_object_foreach((json_t *)over, key, v) {
+		char id[IDS_UUID_LEN + 1];
+		bool listed = false;
+		size_t k, size;
+		json_t *want;
+
+		if (!ids_is_uuid(key))
+			return fail(e, 422, "unknown_instance", "instance_parameters",
+				    "instance_parameters key %.40s%s is not an instance UUID", key,
+				    strlen(key) > 40 ? "..." : "");
+		snprintf(id, sizeof(id), "%s", key);
+		lower(id);
+		json_array_foreach(x->instance_ids, k, want)
+			listed |= strcmp(json_string_value(want), id) == 0;
+		if (!listed)
+			return fail(e, 422, "unknown_instance", "instance_parameters",
+				    "instance_parameters key %s is not one of instance_ids", id);
+		if (json_object_get(x->overrides, id) != NULL)
+			return fail(e, 400, "duplicate_instance", "instance_parameters",
+				    "instance_parameters lists %s twice", id);
+		if (!json_is_object(v))
+			return fail(e, 400, "invalid_type", "instance_parameters",
+				    "instance_parameters[%s] must be an object", id);
+		if (!json_size_ok(v, lim->max_params_bytes, &size))
+			return fail(e, 422, "parameters_too_large", "instance_parameters",
+				    "instance_parameters[%s] exceeds %d bytes", id,
+				    lim->max_params_bytes);
+		total += size;
+		if (json_object_set(x->overrides, id, v) != 0)
+			return fail(e, 500, "internal", NULL, "out of memory");
+	}
+	/* each override fits, and so must all of them together (bounded stored row) */
+	if (total > (size_t)lim->max_params_bytes * 10)
+		return fail(e, 422, "parameters_too_large", "instance_parameters",
+			    "instance_parameters exceed %d bytes in total",
+			    lim->max_params_bytes * 10);
+	return true;
+}
+
+bool validate_exec_request(json_t *body, const ValidateLimits *lim, ExecRequest *x,
+			   ValidateErr *e)
+{
+	memset(x, 0, sizeof(*x));
+	if (!json_is_object(body))
+		return fail(e, 400, "invalid_json", NULL, "request body must be a JSON object");
+	if (!validate_known_fields(body, exec_fields, e) ||
+	    !opt_string(body, "name", VALIDATE_NAME_MAX, &x->name, e) ||
+	    !opt_string(body, "description", VALIDATE_DESCRIPTION_MAX, &x->description, e) ||
+	    !check_ids(json_object_get(body, "instance_ids"), lim, x, e) ||
+	    !check_params(json_object_get(body, "parameters"), lim, x, e) ||
+	    !check_overrides(json_object_get(body, "instance_parameters"), lim, x, e)) {
+		validate_exec_clear(x);
+		return false;
+	}
+	x->body = json_incref(body);
+	return true;
+}
+
+void validate_exec_clear(ExecRequest *x)
+{
+	json_decref(x->body);
+	json_decref(x->instance_ids);
+	json_decref(x->params);
+	json_decref(x->overrides);
+	memset(x, 0, sizeof(*x));
+}
+
+bool validate_exec_instances(const ExecRequest *x, const ValidateInstance *known, size_t nknown,
+			     ValidateErr *e)
+{
+	char unknown[1024] = "", denied[1024] = "";
+	size_t i;
+	json_t *id;
+
+	json_array_foreach(x->instance_ids, i, id) {
+		const ValidateInstance *hit = NULL;
+
+		for (size_t k = 0; k < nknown && hit == NULL; k++)
+			if (strcmp(known[k].uuid, json_string_value(id)) == 0)
+				hit = &known[k];
+		if (hit == NULL)
+			list_add(unknown, sizeof(unknown), json_string_value(id));
+		else if (!hit->granted)
+			list_add(denied, sizeof(denied), json_string_value(id));
+	}
+	/* unknown ids first: a batch naming a missing instance could never run, grant or not */
+	if (unknown[0] != '\0')
+		return fail(e, 404, "instance_not_found", "instance_ids", "unknown instances: %s",
+			    unknown);
+	if (denied[0] != '\0')
+		return fail(e, 403, "instance_access_denied", "instance_ids",
+			    "no access to instances: %s", denied);
+	return true;
+}
+
+bool validate_exec_params(const ExecRequest *x, const char *sql, const json_t *wf_params,
+			  time_t now, json_t **merged, ValidateErr *e)
+{
+	json_t *names, *out, *id, *n;
+	char err[256];
+	size_t i, k;
+
+	*merged = NULL;
+	names = params_placeholders(sql, err, sizeof(err));
+	if (names == NULL)
+		return fail(e, 422, "invalid_placeholder", NULL, "workflow SQL: %s", err);
+	if ((out = json_array()) == NULL) {
+		json_decref(names);
+		return fail(e, 500, "internal", NULL, "out of memory");
+	}
+	json_array_foreach(x->instance_ids, i, id) {
+		const char *uuid = json_string_value(id);
+		json_t *base = params_merge(json_is_object(wf_params) ? wf_params : NULL, x->params);
+		json_t *m = base != NULL ?
+			params_merge(base, json_object_get(x->overrides, uuid)) : NULL;
+		ParamsWindow w;
+		char *text;
+
+		json_decref(base);
+		if (m == NULL || json_array_append_new(out, m) != 0) {
+			fail(e, 500, "internal", NULL, "out of memory");
+			goto bad;
+		}
+		json_array_foreach(names, k, n) {
+			json_t *v = json_object_get(m, json_string_value(n));
+
+			if (v == NULL || json_is_null(v)) {
+				fail(e, 422, "missing_parameter", "parameters",
+				     "placeholder {{%s}} has no value for instance %s",
+				     json_string_value(n), uuid);
+				goto bad;
+			}
+		}
+		/* the exact substitution the worker will do: a bad value fails now, not later */
+		if ((text = params_substitute(sql, m, err, sizeof(err))) == NULL) {
+			fail(e, 422, "invalid_parameter", "parameters", "instance %s: %s", uuid, err);
+			goto bad;
+		}
+		free(text);
+		if (!params_window(m, now, &w, err, sizeof(err))) {
+			fail(e, 422, "invalid_date", "parameters", "instance %s: %s", uuid, err);
+			goto bad;
+		}
+	}
+	json_decref(names);
+	*merged = out;
+	return true;
+bad:
+	json_decref(names);
+	json_decref(out);
+	return false;
+}
+
+bool validate_exec_all(const char *text, size_t len, const ValidateLimits *lim,
+		       const ValidateInstance *known, size_t nknown, const char *sql,
+		       const json_t *wf_params, time_t now, ValidateErr *e)
+{
+	json_t *body = NULL, *merged = NULL;
+	ExecRequest x;
+	bool ok;
+
+	if (!validate_json_object(text, len, lim->max_body_bytes, &body, e))
+		return false;
+	ok = validate_exec_request(body, lim, &x, e);
+	json_decref(body);
+	if (!ok)
+		return false;
+	ok = validate_exec_instances(&x, known, nknown, e) &&
+	     validate_exec_params(&x, sql, wf_params, now, &merged, e);
+	json_decref(merged);
+	validate_exec_clear(&x);
+	return ok;
+}

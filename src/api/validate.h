@@ -1,0 +1,80 @@
+/* validate.h - the checks of POST /workflows/{id}/batch-execute as pure functions (no I/O,
+ * no globals): body text -> request, request + instance set -> 403/404, request + workflow
+ * -> merged parameters per instance. The handler and the libFuzzer target both call them. */
+#ifndef AMCB_VALIDATE_H
+#define AMCB_VALIDATE_H
+
+#include <time.h>
+#include <jansson.h>
+
+#include "common.h"
+
+#define VALIDATE_NAME_MAX 200
+#define VALIDATE_DESCRIPTION_MAX 2000
+#define VALIDATE_LIST_MAX 700		/* id lists in messages are cut beyond this */
+
+/* A rejected request: HTTP status, error code, offending field ("" = none), message. */
+typedef struct ValidateErr {
+	int status;
+	char code[40];
+	char field[40];
+	char message[1024];
+} ValidateErr;
+
+typedef struct ValidateLimits {
+	size_t max_body_bytes;
+	int max_instances;
+	int max_params_bytes;
+} ValidateLimits;
+
+/* The accepted body of a batch-execute request. Every member is owned by the struct and
+ * released by validate_exec_clear; name/description point into body. */
+typedef struct ExecRequest {
+	json_t *body;		/* the parsed object */
+	json_t *instance_ids;	/* lower-case UUID strings, request order, no duplicates */
+	json_t *params;		/* base parameters (object, maybe empty) */
+	json_t *overrides;	/* instance_parameters keyed by lower-case UUID (object) */
+	const char *name;	/* NULL when absent */
+	const char *description;
+} ExecRequest;
+
+/* The instances the database knows among the requested ones. */
+typedef struct ValidateInstance {
+	const char *uuid;	/* lower-case */
+	bool granted;		/* the user may run on it */
+} ValidateInstance;
+
+/* Parses text (len bytes, need not be NUL-terminated) as a JSON object of at most
+ * max_body_bytes. On success *out is the object (caller decrefs). */
+MUST_CHECK bool validate_json_object(const char *text, size_t len, size_t max_body_bytes,
+				     json_t **out, ValidateErr *e);
+
+/* Rejects keys of obj that are not in allowed (NULL-terminated): 400 unknown_field. */
+MUST_CHECK bool validate_known_fields(const json_t *obj, const char *const *allowed,
+				      ValidateErr *e);
+
+/* Checks the body object of a batch-execute request (takes a reference to it on success)
+ * and fills x. On failure x is left cleared. */
+MUST_CHECK bool validate_exec_request(json_t *body, const ValidateLimits *lim, ExecRequest *x,
+				      ValidateErr *e);
+void validate_exec_clear(ExecRequest *x);
+
+/* Every requested instance must be among known (404 instance_not_found listing the unknown
+ * ones) and granted (403 instance_access_denied listing exactly the denied ones). */
+MUST_CHECK bool validate_exec_instances(const ExecRequest *x, const ValidateInstance *known,
+					size_t nknown, ValidateErr *e);
+
+/* For each instance (request order): workflow defaults, then base parameters, then the
+ * instance's override; every {{placeholder}} of sql must have a usable value, and the date
+ * window (startDate <= endDate, valid dates) must be derivable at `now`. On success *merged
+ * is a new array of objects, one per instance (caller decrefs). */
+MUST_CHECK bool validate_exec_params(const ExecRequest *x, const char *sql,
+				     const json_t *wf_params, time_t now, json_t **merged,
+				     ValidateErr *e);
+
+/* The whole chain on one body text, for the fuzzer and unit tests: true if accepted. */
+bool validate_exec_all(const char *text, size_t len, const ValidateLimits *lim,
+		       const ValidateInstance *known, size_t nknown, const char *sql,
+		       const json_t *wf_params, time_t now, ValidateErr *e);
+
+#endif

@@ -1,0 +1,280 @@
+// run.mjs - the web UI end to end in headless Chromium against a running stack (AMCBATCH_URL,
+// AMCBATCH_TOKEN): sign in, create a workflow, search the instance selector by brand, pick
+// three instances, set an override, submit, watch the progress reach 100 %, open the table,
+// chart and raw views, download the CSV and compare it with the JSON results, browse the
+// history, and cancel a second (slow) batch. Prints "ok - ..." / "not ok - ..." per check
+// and saves a screenshot of every step under E2E_OUT (default test-results/e2e).
+// Exit: 0 all passed, 1 a check failed, 77 skipped (no stack, no Chromium).
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+
+const URL_ = process.env.AMCBATCH_URL;
+const TOKEN = process.env.AMCBATCH_TOKEN;
+const OUT = path.resolve(process.env.E2E_OUT || 'test-results/e2e');
+const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
+let failed = 0, step = 0;
+
+function check(cond, name, detail) {
+	console.log((cond ? 'ok - ' : 'not ok - ') + name + (!cond && detail !== undefined ? ': ' + String(detail).slice(0, 800) : ''));
+	if (!cond) failed++;
+	return cond;
+}
+function skip(why) { console.log('ok - # SKIP ' + why); process.exit(77); }
+
+if (!URL_ || !TOKEN) skip('no stack in the environment (AMCBATCH_URL, AMCBATCH_TOKEN)');
+if (!fs.existsSync(CHROMIUM)) skip('no Chromium at ' + CHROMIUM + ' (apt-get install chromium)');
+let chromium;
+try { ({ chromium } = await import('playwright-core')); } catch (e) { skip('playwright-core is not installed (npm ci)'); }
+
+async function api(p) {
+	const r = await fetch(URL_ + p, { headers: { Authorization: 'Bearer ' + TOKEN } });
+	return r.json();
+}
+
+// RFC 4180 parser (quoted fields with "" escapes, CRLF or LF records).
+function parseCsv(text) {
+	const rows = [];
+	let row = [], f = '', q = false;
+	for (let i = 0; i < text.length; i++) {
+		const c = text[i];
+		if (q) {
+			if (c === '"' && text[i + 1] === '"') { f += '"'; i++; } else if (c === '"') q = false; else f += c;
+		} else if (c === '"') q = true;
+		else if (c === ',') { row.push(f); f = ''; }
+		else if (c === '\r' && text[i + 1] === '\n') { /* CRLF: the LF ends the record */ }
+		else if (c === '\n') { row.push(f); rows.push(row); row = []; f = ''; }
+		else f += c;
+	}
+	if (f !== '' || row.length) { row.push(f); rows.push(row); }
+	return rows;
+}
+
+const asCsv = (v) => (v === null || v === undefined ? '' : typeof v === 'number' ? v : String(v));
+const sameVal = (c, j) => (typeof j === 'number' ? Number(c) === j : c === String(asCsv(j)));
+
+fs.mkdirSync(OUT, { recursive: true });
+const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'amcbatch-e2e-'));
+const ctx = await chromium.launchPersistentContext(profile, {
+	executablePath: CHROMIUM, headless: true, acceptDownloads: true, viewport: { width: 1280, height: 900 },
+	args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+		'--disable-background-networking', '--disable-component-update', '--disable-sync'],
+});
+const page = ctx.pages()[0] || await ctx.newPage();
+const consoleErrors = [];
+page.on('console', (m) => { if (m.type() === 'error') consoleErrors.push(m.text()); });
+page.on('pageerror', (e) => consoleErrors.push(String(e)));
+page.setDefaultTimeout(20000);
+
+async function shot(name) {
+	step++;
+	await page.screenshot({ path: path.join(OUT, String(step).padStart(2, '0') + '-' + name + '.png'), fullPage: true });
+}
+
+try {
+	// --- sign in
+	await page.goto(URL_ + '/');
+	await page.waitForSelector('#token');
+	await shot('sign-in');
+	await page.fill('#token', 'amcb_wrong');
+	await page.click('form.signin button[type=submit]');
+	await page.waitForSelector('.form-error:has-text("not valid")');
+	check(true, 'a wrong token is refused on the sign-in form');
+	await page.fill('#token', TOKEN);
+	await page.click('form.signin button[type=submit]');
+	await page.waitForSelector('[data-testid=workflows]');
+	check(await page.evaluate(() => localStorage.getItem('amcbatch.token')) === TOKEN, 'sign in keeps the token in local storage');
+	consoleErrors.length = 0;	// the refused token's 401 was wanted
+
+	// --- the selector stays windowed with 1,000 instances
+	const big = await page.evaluate(async () => {
+		const { InstanceSelector } = await import('/selector.js');
+		const list = Array.from({ length: 1000 }, (_, k) => ({ id: 'id-' + k, instance_id: 'amc' + k,
+			instance_name: 'Instance ' + k, region: 'us-east-1', account_name: 'Acct ' + (k % 7),
+			brands: ['Brand' + (k % 13)], is_sandbox: k % 50 === 0 }));
+		const s = new InstanceSelector(list);
+		document.body.append(s.el);
+		const t0 = performance.now();
+		s.paint(true);
+		s.filter('brand7');
+		const ms = performance.now() - t0;
+		const shown = s.visible.length, rows = s.el.querySelectorAll('.sel-row').length;
+		s.selectVisible();
+		const selected = s.value().length;
+		s.el.remove();
+		return { shown, rows, selected, ms };
+	});
+	check(big.shown === 77 && big.rows < 30 && big.selected === 77,
+		'1,000 instances: filtered, only the rows in view exist in the DOM', JSON.stringify(big));
+	await shot('workflows');
+
+	// --- create the slow workflow (used for the cancel) through the form
+	await page.click('a[href="#/new-workflow"]');
+	await page.fill('[name=name]', 'E2E slow count');
+	await page.fill('[name=description]', 'sleeps so it can be cancelled');
+	await page.fill('[name=sql_query]', 'SELECT count(*) AS n FROM impressions CROSS JOIN pg_sleep(5)');
+	await page.fill('[name=parameters]', '{"note": "slow"}');
+	await shot('new-workflow');
+	await page.click('form button[type=submit]');
+	await page.waitForSelector('pre.sql');
+	const slowId = decodeURIComponent(page.url().split('#/workflows/')[1]);
+	check(/^[0-9a-f-]{36}$/.test(slowId), 'workflow created and shown', page.url());
+	check((await page.textContent('pre.sql')).includes('pg_sleep(5)'), 'workflow view shows the SQL');
+
+	// --- the batch modal on the seed workflow
+	const { instances } = await api('/instances');
+	const brandCount = {};
+	for (const i of instances) for (const b of i.brands) (brandCount[b] ||= []).push(i);
+	// prefer a brand no name or account also contains, so the search shows exactly its instances
+	const hay = (i) => [i.instance_name, i.instance_id, i.id, i.account_name, ...i.brands].join(' ').toLowerCase();
+	const matches = (b) => instances.filter((i) => hay(i).includes(b.toLowerCase()));
+	const [brand, withBrand] = Object.entries(brandCount).filter(([, l]) => l.length >= 3)
+		.sort((a, b) => (matches(a[0]).length - a[1].length) - (matches(b[0]).length - b[1].length))[0] || [null, []];
+	check(withBrand.length >= 3, 'a brand with three instances exists', brand);
+	const expected = matches(brand).map((i) => i.id).sort();
+	const { workflows } = await api('/workflows');
+	const wf = workflows.find((w) => w.name === 'Campaign performance') || workflows[0];
+	await page.goto(URL_ + '/#/workflows/' + wf.id);
+	await page.click('[data-testid=run-batch]');
+	await page.waitForSelector('dialog.modal .sel-row');
+	check(await page.locator('dialog.modal input[name="param-startDate"][type=date]').count() === 1,
+		'date parameter gets a date input pre-filled', await page.locator('dialog.modal .params').innerHTML());
+	check(await page.inputValue('input[name="param-minImpressions"]') === String(wf.parameters.minImpressions),
+		'number parameter pre-filled from the workflow');
+	await page.fill('[data-testid=instance-search]', brand.toLowerCase().slice(0, 5) + brand.slice(5).toUpperCase());
+	await page.waitForFunction((n) => document.querySelectorAll('.sel-row').length === n, expected.length);
+	const shown = await page.$$eval('.sel-row', (rows) => rows.map((r) => r.dataset.instanceId).sort());
+	check(JSON.stringify(shown) === JSON.stringify(expected) && withBrand.every((i) => shown.includes(i.id)),
+		'search by brand (case-insensitive, debounced) shows that brand\'s instances', shown);
+	const picked = withBrand.slice(0, 3).map((i) => i.id);
+	for (const id of picked) await page.click(`.sel-row[data-instance-id="${id}"]`);
+	check(await page.locator('.pill').count() === 3, 'three instances selected as pills');
+	check(await page.locator('.sel-row .tag').count() > 0 && await page.locator('.sel-row .small').first().textContent() !== '',
+		'rows show brand tags, region and account');
+	await page.selectOption('[data-testid=override-instance]', picked[1]);
+	await page.selectOption('[data-testid=override-key]', 'minImpressions');
+	await page.click('[data-testid=add-override]');
+	await page.fill('[data-testid=override-value]', '5');
+	await shot('batch-modal');
+	const submitted = page.waitForRequest((r) => r.url().endsWith('/batch-execute') && r.method() === 'POST');
+	await page.click('[data-testid=submit-batch]');
+	const req = await submitted;
+	const body = JSON.parse(req.postData());
+	check(JSON.stringify(body.instance_ids) === JSON.stringify(picked), 'submits the three selected instances', body.instance_ids);
+	check(body.instance_parameters && body.instance_parameters[picked[1]] &&
+		body.instance_parameters[picked[1]].minImpressions === 5, 'the override is sent typed', JSON.stringify(body.instance_parameters));
+	check(typeof body.parameters.minImpressions === 'number' && body.parameters.startDate === wf.parameters.startDate,
+		'shared parameters typed and pre-filled', JSON.stringify(body.parameters));
+	check(/^[0-9a-f-]{36}$/.test((await req.allHeaders())['idempotency-key'] || ''), 'Idempotency-Key header sent');
+	await page.waitForURL(/#\/batch\/batch_[0-9a-f]{8}$/);
+	const bid = page.url().split('#/batch/')[1];
+	check(true, 'navigates to the batch page ' + bid);
+	await shot('batch-running');
+	await page.waitForSelector('[data-testid=progress][data-pct="100"]', { timeout: 120000 });
+	const st = (await api('/workflows/batch/' + bid + '/status')).batch_status;
+	check(st.status === 'completed' && st.completed_instances === 3, 'the batch completed', st.status);
+	check((await page.textContent('[data-testid=progress-text]')).includes('3 / 3'), 'progress bar shows 3 / 3');
+	check(await page.locator('.card').count() === 3, 'one card per instance');
+	await page.waitForSelector('[data-pane=summary] table');
+	await shot('batch-done');
+
+	// --- results views
+	const all = (await api('/workflows/batch/' + bid + '/results?limit=10000')).batch_results;
+	const cols = all.aggregated_data.columns.map((c) => c.name);
+	await page.click('[data-tab=table]');
+	await page.waitForSelector('[data-testid=results-table] tbody tr');
+	const headers = await page.$$eval('[data-testid=results-table] th', (t) => t.map((x) => x.textContent));
+	check(JSON.stringify(headers) === JSON.stringify(cols), 'table columns are the result columns', headers);
+	const trs = await page.locator('[data-testid=results-table] tbody tr').count();
+	check(trs === Math.min(50, all.aggregated_data.total_rows), 'table shows the first page', trs);
+	check((await page.textContent('[data-testid=table-range]')).includes('of ' + all.aggregated_data.total_rows), 'table shows the total');
+	await shot('results-table');
+	if (all.aggregated_data.total_rows > 50) {
+		await page.click('[data-testid=table-next]');
+		await page.waitForSelector('[data-testid=table-range]:has-text("rows 51")');
+		check(true, 'table pages on the server');
+	}
+	await page.click('[data-tab=chart]');
+	await page.waitForSelector('[data-testid=chart] rect');
+	const bars = await page.locator('[data-testid=chart] rect').count();
+	const withRows = new Set(all.aggregated_data.rows.map((r) => r._instance_name)).size;
+	check(bars === withRows, 'chart has one bar per instance with rows', bars + ' vs ' + withRows);
+	await shot('results-chart');
+	await page.click('[data-tab=raw]');
+	await page.waitForSelector('[data-testid=raw-json]');
+	const raw = JSON.parse(await page.textContent('[data-testid=raw-json]'));
+	check(raw.batch_results.batch_id === bid && raw.batch_results.aggregated_data.total_rows === all.aggregated_data.total_rows,
+		'raw view shows the results JSON');
+	await shot('results-raw');
+	const dl = page.waitForEvent('download');
+	await page.click('[data-testid=download-csv]');
+	const download = await dl;
+	const csvPath = path.join(OUT, download.suggestedFilename());
+	await download.saveAs(csvPath);
+	check(download.suggestedFilename().startsWith(bid + '-') && download.suggestedFilename().endsWith('.csv'),
+		'CSV file named after the batch', download.suggestedFilename());
+	const rows = parseCsv(fs.readFileSync(csvPath, 'utf8'));
+	check(JSON.stringify(rows[0]) === JSON.stringify(cols), 'CSV header equals the JSON columns', rows[0]);
+	const data = rows.slice(1), jrows = all.aggregated_data.rows;
+	check(data.length === jrows.length, 'CSV has the JSON rows', data.length + ' vs ' + jrows.length);
+	const bad = data.findIndex((r, k) => !cols.every((c, i) => sameVal(r[i], jrows[k][c])));
+	check(bad === -1, 'every CSV row equals its JSON row', bad >= 0 ? JSON.stringify([data[bad], jrows[bad]]) : '');
+
+	// --- history: filter, click through
+	await page.goto(URL_ + '/#/batches');
+	await page.waitForSelector('[data-testid=history] tbody tr');
+	await page.selectOption('[data-testid=filter-status]', 'completed');
+	await page.waitForURL(/status=completed/);
+	await page.waitForSelector(`[data-testid=history] tr[data-batch="${bid}"]`);
+	const states = await page.$$eval('[data-testid=history] tbody .badge', (b) => b.map((x) => x.textContent));
+	check(states.length > 0 && states.every((s) => s === 'completed'), 'history filtered by status', states);
+	await page.selectOption('[data-testid=filter-workflow]', wf.id);
+	await page.waitForURL(/workflow=/);
+	await page.waitForSelector(`[data-testid=history] tr[data-batch="${bid}"]`);
+	await shot('history');
+	await page.click(`[data-testid=history] tr[data-batch="${bid}"] td:nth-child(3)`);
+	await page.waitForURL(new RegExp('#/batch/' + bid));
+	await page.waitForSelector('[data-testid=progress][data-pct="100"]');
+	check(true, 'history row opens the batch');
+
+	// --- a second, slow batch: cancel it
+	await page.goto(URL_ + '/#/workflows/' + slowId);
+	await page.click('[data-testid=run-batch]');
+	await page.waitForSelector('dialog.modal .sel-row');
+	await page.fill('[data-testid=instance-search]', instances[0].instance_id);
+	await page.waitForFunction(() => document.querySelectorAll('.sel-row').length === 1);
+	await page.click('[data-testid=select-visible]');
+	await page.fill('[data-testid=instance-search]', instances[1].instance_name);
+	await page.waitForSelector(`.sel-row[data-instance-id="${instances[1].id}"]`);
+	await page.focus('.sel-list');
+	await page.keyboard.press('Space');	// keyboard selection of the active row
+	check(await page.locator('.pill').count() === 2, 'select-visible and keyboard selection', await page.locator('.pill').count());
+	await page.click('[data-testid=submit-batch]');
+	await page.waitForURL(/#\/batch\/batch_[0-9a-f]{8}$/);
+	const bid2 = page.url().split('#/batch/')[1];
+	await page.waitForSelector('[data-testid=cancel-batch]:visible');
+	await shot('slow-running');
+	await page.click('[data-testid=cancel-batch]');
+	await page.waitForSelector('dialog.confirm');
+	await shot('cancel-confirm');
+	await page.click('dialog.confirm [data-confirm=yes]');
+	await page.waitForSelector('.page-head .badge.st-cancelled', { timeout: 30000 });
+	const st2 = (await api('/workflows/batch/' + bid2 + '/status')).batch_status;
+	check(st2.status === 'cancelled', 'the second batch is cancelled', st2.status);
+	check(await page.locator('[data-testid=cancel-batch]').isHidden(), 'cancel button gone once cancelled');
+	await shot('cancelled');
+
+	// --- sign out
+	await page.click('#signout');
+	await page.waitForSelector('#token');
+	check(await page.evaluate(() => localStorage.getItem('amcbatch.token')) === null, 'sign out forgets the token');
+	check(consoleErrors.length === 0, 'no JavaScript errors in the console', consoleErrors.join(' | '));
+} catch (e) {
+	check(false, 'browser flow', e.stack || e);
+	try { await shot('failure'); } catch (e2) { /* the page may be gone */ }
+} finally {
+	await ctx.close();
+	fs.rmSync(profile, { recursive: true, force: true });
+}
+console.log('# screenshots in ' + OUT);
+process.exit(failed ? 1 : 0);

@@ -1,0 +1,149 @@
+/* test_api_validate.c - src/api/validate.c without a server: body framing, field checks,
+ * instance grants (exact denied list), placeholders, dates, merge order and the field list
+ * of the other routes (src/api/fields.c). */
+#include <string.h>
+
+#include "fields.h"
+#include "validate.h"
+#include "../tap.h"
+
+#define I1 "20000000-0000-4000-8000-000000000001"
+#define I2 "20000000-0000-4000-8000-000000000002"
+#define IA "20000000-0000-4000-8000-00000000000a"
+
+static const ValidateLimits lim = { 4096, 3, 200 };
+static const ValidateInstance known[] = { { I1, true }, { I2, true }, { IA, false } };
+static const char sql[] = "SELECT 1 FROM t WHERE c = {{country}}";
+
+/* Runs the whole chain on text; returns the status (0 = accepted) and fills e. */
+static int run(const char *text, ValidateErr *e)
+{
+	json_t *wf = json_pack("{s:s}", "startDate", "2025-01-01");
+	bool ok;
+
+	memset(e, 0, sizeof(*e));
+	ok = validate_exec_all(text, strlen(text), &lim, known, 3, sql, wf, 1750000000, e);
+	json_decref(wf);
+	return ok ? 0 : e->status;
+}
+
+#define EXPECT(text, st, cd, fld)                                                         \
+	do {                                                                               \
+		ValidateErr e_;                                                            \
+		int got_ = run(text, &e_);                                                 \
+		assertf(got_ == (st) && (got_ == 0 || (strcmp(e_.code, cd) == 0 &&         \
+			strcmp(e_.field, fld) == 0)), "%s: got %d %s [%s] %s", text, got_, \
+			e_.code, e_.field, e_.message);                                    \
+	} while (0)
+
+static void test_framing(void)
+{
+	char big[5000];
+
+	EXPECT("", 400, "invalid_json", "");
+	EXPECT("[]", 400, "invalid_json", "");
+	EXPECT("{} {}", 400, "invalid_json", "");
+	EXPECT("{\"a\":1,\"a\":1}", 400, "invalid_json", "");
+	memset(big, ' ', sizeof(big) - 1);
+	big[0] = '{';
+	big[sizeof(big) - 2] = '}';
+	big[sizeof(big) - 1] = '\0';
+	EXPECT(big, 413, "body_too_large", "");
+}
+
+static void test_fields(void)
+{
+	EXPECT("{\"instance_ids\":[\"" I1 "\"],\"parameters\":{\"country\":\"US\"}}", 0, "", "");
+	EXPECT("{\"instance_ids\":[\"" I1 "\"],\"extra\":1}", 400, "unknown_field", "");
+	EXPECT("{}", 400, "missing_field", "instance_ids");
+	EXPECT("{\"instance_ids\":[]}", 400, "invalid_type", "instance_ids");
+	EXPECT("{\"instance_ids\":[\"" I1 "\",\"" I2 "\",\"" IA "\",\"" I1 "\"]}", 422,
+	       "too_many_instances", "instance_ids");
+	EXPECT("{\"instance_ids\":[\"" I1 "\",\"" I1 "\"]}", 400, "duplicate_instance", "instance_ids");
+	EXPECT("{\"instance_ids\":[\"x\"]}", 400, "invalid_value", "instance_ids");
+	EXPECT("{\"instance_ids\":[\"" I1 "\"],\"name\":7}", 400, "invalid_type", "name");
+	EXPECT("{\"instance_ids\":[\"" I1 "\"],\"parameters\":{\"p\":\""
+	       "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+	       "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+	       "xxxxxxxxxxxxxxxxx\"}}", 422, "parameters_too_large", "parameters");
+	EXPECT("{\"instance_ids\":[\"" I1 "\"],\"instance_parameters\":{\"" I2 "\":{}}}", 422,
+	       "unknown_instance", "instance_parameters");
+	EXPECT("{\"instance_ids\":[\"" IA "\"],\"instance_parameters\":{\"" IA "\":{},"
+	       "\"20000000-0000-4000-8000-00000000000A\":{}}}", 400, "duplicate_instance",
+	       "instance_parameters");
+}
+
+static void test_instances(void)
+{
+	ValidateErr e;
+
+	EXPECT("{\"instance_ids\":[\"90000000-0000-4000-8000-000000000009\"]}", 404,
+	       "instance_not_found", "instance_ids");
+	assertf(run("{\"instance_ids\":[\"" I1 "\",\"" IA "\"],\"parameters\":{\"country\":\"US\"}}",
+		    &e) == 403 && strstr(e.message, IA) != NULL && strstr(e.message, I1) == NULL,
+		"403 names exactly the denied id: %s", e.message);
+}
+
+static void test_params_and_dates(void)
+{
+	EXPECT("{\"instance_ids\":[\"" I1 "\"]}", 422, "missing_parameter", "parameters");
+	EXPECT("{\"instance_ids\":[\"" I1 "\"],\"parameters\":{\"country\":{}}}", 422,
+	       "invalid_parameter", "parameters");
+	EXPECT("{\"instance_ids\":[\"" I1 "\",\"" I2 "\"],\"parameters\":{\"country\":\"US\"},"
+	       "\"instance_parameters\":{\"" I2 "\":{\"country\":null}}}", 422, "missing_parameter",
+	       "parameters");
+	EXPECT("{\"instance_ids\":[\"" I1 "\"],\"parameters\":{\"country\":\"x\","
+	       "\"endDate\":\"2024-12-31\"}}", 422, "invalid_date", "parameters");
+	EXPECT("{\"instance_ids\":[\"" I1 "\"],\"parameters\":{\"country\":\"x\","
+	       "\"startDate\":\"2025-01-01\",\"endDate\":\"2025-01-01\"}}", 0, "", "");
+	EXPECT("{\"instance_ids\":[\"" I1 "\"],\"parameters\":{\"country\":\"x\","
+	       "\"startDate\":\"2025-02-30\"}}", 422, "invalid_date", "parameters");
+}
+
+static void test_merge_order(void)
+{
+	json_t *body = json_loads("{\"instance_ids\":[\"" I1 "\",\"" I2 "\"],\"parameters\":"
+				  "{\"country\":\"US\"},\"instance_parameters\":{\"" I2 "\":"
+				  "{\"country\":\"DE\"}}}", 0, NULL);
+	json_t *wf = json_pack("{s:s, s:i}", "country", "FR", "k", 1), *merged = NULL;
+	ExecRequest x;
+	ValidateErr e;
+
+	assertf(validate_exec_request(body, &lim, &x, &e), "request: %s", e.message);
+	assertf(validate_exec_params(&x, sql, wf, 1750000000, &merged, &e), "params: %s", e.message);
+	assertf(json_array_size(merged) == 2 &&
+		strcmp(json_string_value(json_object_get(json_array_get(merged, 0), "country")), "US") == 0 &&
+		strcmp(json_string_value(json_object_get(json_array_get(merged, 1), "country")), "DE") == 0 &&
+		json_integer_value(json_object_get(json_array_get(merged, 1), "k")) == 1,
+		"workflow defaults < parameters < instance override");
+	json_decref(merged);
+	json_decref(wf);
+	json_decref(body);
+	validate_exec_clear(&x);
+}
+
+static void test_route_fields(void)
+{
+	const char *const *f = fields_allowed(EVHTTP_REQ_POST, "workflows");
+	json_t *ok = json_pack("{s:s, s:s}", "name", "n", "sql_query", "q");
+	json_t *bad = json_pack("{s:s, s:s}", "name", "n", "owner", "x");
+	ValidateErr e;
+
+	assertf(f != NULL && validate_known_fields(ok, f, &e), "workflow fields accepted");
+	assertf(!validate_known_fields(bad, f, &e) && strcmp(e.code, "unknown_field") == 0 &&
+		strstr(e.message, "owner") != NULL, "unknown field named: %s", e.message);
+	assertf(fields_allowed(EVHTTP_REQ_GET, "workflows") == NULL, "GET has no body list");
+	json_decref(ok);
+	json_decref(bad);
+}
+
+int main(void)
+{
+	RUN_TEST(test_framing);
+	RUN_TEST(test_fields);
+	RUN_TEST(test_instances);
+	RUN_TEST(test_params_and_dates);
+	RUN_TEST(test_merge_order);
+	RUN_TEST(test_route_fields);
+	return tap_done();
+}

@@ -1,0 +1,192 @@
+// app.js - the amcbatch web UI entry: sign-in with an API token (kept in local storage),
+// hash routes (#/workflows, #/workflows/{id}, #/new-workflow, #/batches, #/batch/{id}) and
+// the workflow and batch-history views. The batch modal and the batch page live in their
+// own modules.
+import { h, clear, badge, fmtTime, toast } from './dom.js';
+import { get, post, token, setUnauthorizedHandler, ApiError } from './api.js';
+import { openBatchModal } from './batchmodal.js';
+import { renderBatch } from './monitor.js';
+
+const view = document.getElementById('view');
+let leave = null;	// cleanup of the current view (closes its event stream)
+let signingIn = false;	// a 401 while checking a new token is the sign-in form's to report
+
+setUnauthorizedHandler(() => {
+	if (signingIn) return;
+	token.clear();
+	route();
+});
+
+document.getElementById('signout').addEventListener('click', () => {
+	token.clear();
+	location.hash = '#/workflows';
+	route();
+});
+
+function signIn(message) {
+	document.getElementById('nav').hidden = true;
+	document.getElementById('signout').hidden = true;
+	document.getElementById('who').textContent = '';
+	const input = h('input', { type: 'password', id: 'token', name: 'token', autocomplete: 'off',
+		placeholder: 'amcb_…', required: true, 'aria-label': 'API token' });
+	const err = h('div', { class: 'form-error', role: 'alert' }, message || '');
+	const btn = h('button', { type: 'submit', class: 'primary' }, 'Sign in');
+	clear(view).append(h('form', { class: 'panel signin', onsubmit: async (e) => {
+		e.preventDefault();
+		btn.disabled = true;
+		signingIn = true;
+		token.set(input.value.trim());
+		try {
+			await get('/workflows');
+			signingIn = false;
+			route();
+		} catch (ex) {
+			token.clear();
+			err.textContent = ex.status === 401 ? 'That token is not valid.' : ex.message;
+		} finally { btn.disabled = false; signingIn = false; }
+	} }, h('h1', null, 'Sign in'),
+	h('p', { class: 'muted' }, 'Paste your amcbatch API token. It stays in this browser until you sign out.'),
+	h('div', { class: 'field' }, h('label', { for: 'token' }, 'API token'), input), err, btn));
+	input.focus();
+}
+
+async function workflowsView() {
+	const { workflows } = await get('/workflows');
+	clear(view).append(h('div', { class: 'page-head' }, h('h1', null, 'Workflows'),
+		h('a', { class: 'button primary', href: '#/new-workflow' }, 'New workflow')),
+	h('table', { class: 'data', 'data-testid': 'workflows' },
+		h('thead', null, h('tr', null, h('th', null, 'Name'), h('th', null, 'Description'), h('th', null, 'Created'), h('th', null, ''))),
+		h('tbody', null, workflows.map((w) => h('tr', null,
+			h('td', null, h('a', { href: '#/workflows/' + w.id }, w.name)),
+			h('td', { class: 'muted' }, w.description), h('td', null, fmtTime(w.created_at)),
+			h('td', { class: 'right' }, h('button', { type: 'button', class: 'secondary', 'data-run': w.id,
+				onclick: () => runBatch(w) }, 'Run batch'))))),
+	), workflows.length === 0 ? h('p', { class: 'muted' }, 'No workflow yet.') : null);
+}
+
+function runBatch(w) {
+	openBatchModal(w, (batch) => {
+		toast('Batch ' + batch.batch_id + ' submitted');
+		location.hash = '#/batch/' + batch.batch_id;
+	}).catch((e) => toast(e.message, 'error'));
+}
+
+async function workflowView(id) {
+	const { workflow: w } = await get('/workflows/' + encodeURIComponent(id));
+	const params = Object.entries(w.parameters || {});
+	clear(view).append(h('div', { class: 'page-head' }, h('div', null, h('h1', null, w.name),
+		h('p', { class: 'muted' }, w.description)),
+	h('span', null, h('a', { class: 'button secondary', href: '#/batches?workflow=' + w.id }, 'Batches'), ' ',
+		h('button', { type: 'button', class: 'primary', 'data-testid': 'run-batch', onclick: () => runBatch(w) }, 'Run batch'))),
+	h('section', { class: 'panel' }, h('h2', null, 'SQL'), h('pre', { class: 'sql' }, w.sql_query)),
+	h('section', { class: 'panel' }, h('h2', null, 'Default parameters'), params.length === 0
+		? h('p', { class: 'muted' }, 'None.')
+		: h('table', { class: 'data' }, h('tbody', null, params.map(([k, v]) =>
+			h('tr', null, h('th', null, k), h('td', null, h('code', null, JSON.stringify(v)))))))));
+}
+
+function newWorkflowView() {
+	const fields = {
+		name: h('input', { type: 'text', name: 'name', required: true }),
+		description: h('input', { type: 'text', name: 'description' }),
+		sql_query: h('textarea', { name: 'sql_query', rows: 8, class: 'mono', required: true,
+			placeholder: 'SELECT campaign, SUM(impressions) AS impressions FROM impressions WHERE … {{startDate}} …' }),
+		parameters: h('textarea', { name: 'parameters', rows: 4, class: 'mono', value: '{}' }),
+	};
+	const err = h('div', { class: 'form-error', role: 'alert' });
+	const box = (k, label) => h('div', { class: 'field', 'data-field': k }, h('label', null, label), fields[k],
+		h('div', { class: 'field-error' }));
+	const btn = h('button', { type: 'submit', class: 'primary' }, 'Create workflow');
+	const form = h('form', { class: 'panel', novalidate: true, onsubmit: async (e) => {
+		e.preventDefault();
+		err.textContent = '';
+		for (const b of form.querySelectorAll('.field')) { b.classList.remove('invalid'); b.querySelector('.field-error').textContent = ''; }
+		let params;
+		try { params = JSON.parse(fields.parameters.value || '{}'); } catch (ex) {
+			const b = form.querySelector('[data-field="parameters"]');
+			b.classList.add('invalid');
+			b.querySelector('.field-error').textContent = 'not valid JSON: ' + ex.message;
+			return;
+		}
+		btn.disabled = true;
+		try {
+			const r = await post('/workflows', { name: fields.name.value, description: fields.description.value,
+				sql_query: fields.sql_query.value, parameters: params });
+			location.hash = '#/workflows/' + r.workflow.id;
+		} catch (ex) {
+			const b = ex.field && form.querySelector('[data-field="' + CSS.escape(ex.field.split('.')[0]) + '"]');
+			if (b) { b.classList.add('invalid'); b.querySelector('.field-error').textContent = ex.message; } else err.textContent = ex.message;
+		} finally { btn.disabled = false; }
+	} }, box('name', 'Name'), box('description', 'Description'), box('sql_query', 'SQL (placeholders as {{name}})'),
+	box('parameters', 'Default parameters (JSON object)'), err, btn);
+	clear(view).append(h('h1', null, 'New workflow'), form);
+	fields.name.focus();
+}
+
+const STATUSES = ['', 'pending', 'running', 'completed', 'partial', 'failed', 'cancelled'];
+const HIST_PAGE = 20;
+
+async function historyView(q) {
+	const status = q.get('status') || '', wf = q.get('workflow') || '';
+	const page = Math.max(0, parseInt(q.get('page') || '0', 10) || 0);
+	const qs = new URLSearchParams({ limit: HIST_PAGE, offset: page * HIST_PAGE });
+	if (status) qs.set('status', status);
+	if (wf) qs.set('workflow_id', wf);
+	const [{ batch_executions: rows, total }, { workflows }] = await Promise.all([
+		get('/workflows/batch/list?' + qs), get('/workflows')]);
+	const go = (changes) => {
+		const n = new URLSearchParams({ status, workflow: wf, page, ...changes });
+		for (const [k, v] of [...n]) if (v === '' || (k === 'page' && v === '0')) n.delete(k);
+		location.hash = '#/batches' + (n.toString() ? '?' + n : '');
+	};
+	const stSel = h('select', { 'aria-label': 'Status filter', 'data-testid': 'filter-status',
+		onchange: () => go({ status: stSel.value, page: 0 }) },
+	STATUSES.map((s) => h('option', { value: s, selected: s === status }, s || 'any status')));
+	const wfSel = h('select', { 'aria-label': 'Workflow filter', 'data-testid': 'filter-workflow',
+		onchange: () => go({ workflow: wfSel.value, page: 0 }) },
+	h('option', { value: '' }, 'any workflow'),
+	workflows.map((w) => h('option', { value: w.id, selected: w.id === wf }, w.name)));
+	const pages = Math.max(1, Math.ceil(total / HIST_PAGE));
+	clear(view).append(h('div', { class: 'page-head' }, h('h1', null, 'Batch history'),
+		h('div', { class: 'inline' }, stSel, wfSel)),
+	h('table', { class: 'data clickable', 'data-testid': 'history' },
+		h('thead', null, h('tr', null, ['Batch', 'Workflow', 'Status', 'Instances', 'Created'].map((c) => h('th', null, c)))),
+		h('tbody', null, rows.map((b) => h('tr', { tabindex: 0, 'data-batch': b.batch_id,
+			onclick: () => { location.hash = '#/batch/' + b.batch_id; },
+			onkeydown: (e) => { if (e.key === 'Enter') location.hash = '#/batch/' + b.batch_id; } },
+		h('td', null, h('a', { href: '#/batch/' + b.batch_id }, b.name || b.batch_id), h('div', { class: 'muted small' }, b.batch_id)),
+		h('td', null, b.workflows ? b.workflows.name : ''), h('td', null, badge(b.status)),
+		h('td', { class: 'num' }, b.completed_instances + ' / ' + b.total_instances +
+			(b.failed_instances ? ' (' + b.failed_instances + ' failed)' : '')),
+		h('td', null, fmtTime(b.created_at)))))),
+	rows.length === 0 ? h('p', { class: 'muted' }, 'No batch matches.') : null,
+	h('div', { class: 'pager' },
+		h('button', { type: 'button', class: 'secondary', disabled: page === 0, onclick: () => go({ page: page - 1 }) }, '‹ Newer'),
+		h('span', { class: 'muted' }, ' page ' + (page + 1) + ' of ' + pages + ' · ' + total + ' batches '),
+		h('button', { type: 'button', class: 'secondary', disabled: page + 1 >= pages, onclick: () => go({ page: page + 1 }) }, 'Older ›')));
+}
+
+async function route() {
+	if (leave) { leave(); leave = null; }
+	if (!token.get()) { signIn(); return; }
+	document.getElementById('nav').hidden = false;
+	document.getElementById('signout').hidden = false;
+	const [path, query] = (location.hash.slice(1) || '/workflows').split('?');
+	const parts = path.split('/').filter(Boolean);
+	for (const a of document.querySelectorAll('[data-nav]'))
+		a.classList.toggle('current', a.dataset.nav === (parts[0] === 'batch' ? 'batches' : parts[0]));
+	try {
+		if (parts[0] === 'workflows' && parts[1]) await workflowView(parts[1]);
+		else if (parts[0] === 'new-workflow') newWorkflowView();
+		else if (parts[0] === 'batches') await historyView(new URLSearchParams(query || ''));
+		else if (parts[0] === 'batch' && parts[1]) leave = renderBatch(view, parts[1]);
+		else await workflowsView();
+	} catch (e) {
+		if (e instanceof ApiError && e.status === 401) return;	// handler shows the sign-in
+		clear(view).append(h('div', { class: 'panel' }, h('h1', null, 'Something went wrong'),
+			h('p', { class: 'error' }, e.message), h('a', { href: '#/workflows' }, 'Back to the workflows')));
+	}
+}
+
+window.addEventListener('hashchange', route);
+route();

@@ -1,0 +1,231 @@
+// batchmodal.js - BatchExecutionModal: name and description, the instance selector, the typed
+// shared-parameter editor pre-filled from the workflow, per-instance overrides, API validation
+// errors shown at the field they name, and a submit that cannot fire twice (button locked while
+// in flight, one Idempotency-Key per logical submission).
+import { h, clear } from './dom.js';
+import { post, get, ApiError } from './api.js';
+import { InstanceSelector } from './selector.js';
+
+const DATE = /^\d{4}-\d{2}-\d{2}$/;
+
+export function typeOf(v) {
+	if (typeof v === 'number') return 'number';
+	if (typeof v === 'boolean') return 'boolean';
+	if (Array.isArray(v)) return 'list';
+	if (typeof v === 'string' && DATE.test(v)) return 'date';
+	return 'text';
+}
+
+// An input for a value of the given type; .read() returns the typed value or throws.
+function typedInput(type, value, attrs) {
+	let el;
+	if (type === 'boolean') {
+		el = h('input', { type: 'checkbox', checked: !!value, ...attrs });
+		el.read = () => el.checked;
+		return el;
+	}
+	const shown = type === 'list' ? (value || []).join(', ') : value ?? '';
+	el = h('input', {
+		type: type === 'number' ? 'number' : type === 'date' ? 'date' : 'text',
+		step: type === 'number' ? 'any' : undefined, value: shown,
+		placeholder: type === 'list' ? 'a, b, c' : undefined, ...attrs,
+	});
+	el.read = () => {
+		const s = el.value;
+		if (type === 'number') {
+			if (s.trim() === '' || !Number.isFinite(Number(s))) throw new Error('must be a number');
+			return Number(s);
+		}
+		if (type === 'date') {
+			if (!DATE.test(s)) throw new Error('must be a date (YYYY-MM-DD)');
+			return s;
+		}
+		if (type === 'list') return s.split(',').map((x) => x.trim()).filter((x) => x !== '')
+			.map((x) => (/^-?\d+(\.\d+)?$/.test(x) ? Number(x) : x));
+		return s;
+	};
+	return el;
+}
+
+function fieldBox(field, label, control, hint) {
+	return h('div', { class: 'field', 'data-field': field },
+		h('label', null, label, hint ? h('span', { class: 'muted small' }, ' ' + hint) : null), control,
+		h('div', { class: 'field-error', role: 'alert' }));
+}
+
+export async function openBatchModal(workflow, onSubmitted) {
+	const { instances } = await get('/instances');
+	const params = workflow.parameters || {};
+	const paramRows = [];		// {key, type, input}
+	const overrides = [];		// {inst, key, input, row}
+	let idemKey = crypto.randomUUID();
+	let busy = false;
+
+	const dlg = h('dialog', { class: 'modal', 'aria-label': 'Run batch' });
+	const formError = h('div', { class: 'form-error', role: 'alert' });
+	const nameIn = h('input', { type: 'text', name: 'name', maxlength: 200,
+		value: workflow.name + ' – ' + new Date().toISOString().slice(0, 16).replace('T', ' ') });
+	const descIn = h('textarea', { name: 'description', rows: 2, maxlength: 2000 });
+	const sel = new InstanceSelector(instances, () => refreshOverrideChoices());
+	const paramBox = h('div', { class: 'params' });
+	const overrideList = h('div', { class: 'overrides' });
+	const ovInst = h('select', { 'aria-label': 'Instance for the override', 'data-testid': 'override-instance' });
+	const ovKey = h('select', { 'aria-label': 'Parameter to override', 'data-testid': 'override-key' });
+	const submit = h('button', { type: 'submit', class: 'primary', 'data-testid': 'submit-batch' }, 'Run batch');
+
+	function addParamRow(key, value, type) {
+		const input = typedInput(type, value, { name: 'param-' + key, 'aria-label': key });
+		const row = fieldBox('parameters.' + key, key, input, type);
+		row.append(h('button', { type: 'button', class: 'link small', onclick: () => {
+			row.remove();
+			paramRows.splice(paramRows.findIndex((p) => p.key === key), 1);
+			refreshOverrideChoices();
+		} }, 'remove'));
+		paramRows.push({ key, type, input });
+		paramBox.append(row);
+	}
+	for (const [k, v] of Object.entries(params)) addParamRow(k, v, typeOf(v));
+
+	const newKey = h('input', { type: 'text', placeholder: 'name', 'aria-label': 'New parameter name' });
+	const newType = h('select', { 'aria-label': 'New parameter type' },
+		['text', 'number', 'date', 'list', 'boolean'].map((t) => h('option', { value: t }, t)));
+	const addParam = h('button', { type: 'button', class: 'secondary', onclick: () => {
+		const k = newKey.value.trim();
+		if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(k) || paramRows.some((p) => p.key === k)) {
+			newKey.setCustomValidity('a new identifier');
+			newKey.reportValidity();
+			return;
+		}
+		newKey.setCustomValidity('');
+		addParamRow(k, newType.value === 'number' ? 0 : newType.value === 'list' ? [] : '', newType.value);
+		newKey.value = '';
+		refreshOverrideChoices();
+	} }, 'Add parameter');
+
+	function refreshOverrideChoices() {
+		const keepI = ovInst.value, keepK = ovKey.value;
+		clear(ovInst).append(...sel.value().map((id) =>
+			h('option', { value: id }, sel.byId.get(id).instance_name)));
+		clear(ovKey).append(...paramRows.map((p) => h('option', { value: p.key }, p.key)));
+		if ([...ovInst.options].some((o) => o.value === keepI)) ovInst.value = keepI;
+		if ([...ovKey.options].some((o) => o.value === keepK)) ovKey.value = keepK;
+		// an override of an instance no longer selected would be rejected: drop it
+		for (const o of [...overrides]) if (!sel.selected.has(o.inst)) removeOverride(o);
+	}
+
+	function removeOverride(o) {
+		o.row.remove();
+		overrides.splice(overrides.indexOf(o), 1);
+	}
+
+	const addOverride = h('button', { type: 'button', class: 'secondary', 'data-testid': 'add-override', onclick: () => {
+		const inst = ovInst.value, key = ovKey.value;
+		if (!inst || !key) return;
+		if (overrides.some((o) => o.inst === inst && o.key === key)) return;
+		const p = paramRows.find((r) => r.key === key);
+		let cur;
+		try { cur = p.input.read(); } catch (e) { cur = undefined; }
+		const input = typedInput(p.type, cur, { 'aria-label': 'Override ' + key, 'data-testid': 'override-value' });
+		const o = { inst, key, input };
+		o.row = fieldBox('instance_parameters.' + inst + '.' + key,
+			sel.byId.get(inst).instance_name + ' · ' + key, input, p.type);
+		o.row.append(h('button', { type: 'button', class: 'link small', onclick: () => removeOverride(o) }, 'remove'));
+		overrides.push(o);
+		overrideList.append(o.row);
+		input.focus();
+	} }, 'Add override');
+
+	function clearErrors() {
+		formError.textContent = '';
+		for (const e of dlg.querySelectorAll('.field.invalid')) {
+			e.classList.remove('invalid');
+			e.querySelector('.field-error').textContent = '';
+		}
+	}
+
+	// Marks the field box the error names (the longest data-field that is a prefix of it).
+	function showError(field, message) {
+		let best = null;
+		for (const box of dlg.querySelectorAll('[data-field]')) {
+			const f = box.dataset.field;
+			if (field === f || field.startsWith(f + '.') || field.startsWith(f + '['))
+				if (!best || f.length > best.dataset.field.length) best = box;
+		}
+		if (!best) {
+			formError.textContent = message;
+			return;
+		}
+		best.classList.add('invalid');
+		best.querySelector('.field-error').textContent = message;
+		best.scrollIntoView({ block: 'nearest' });
+	}
+
+	function collect() {
+		const body = { instance_ids: sel.value(), parameters: {}, name: nameIn.value.trim() };
+		if (descIn.value.trim()) body.description = descIn.value.trim();
+		let ok = true;
+		for (const p of paramRows) {
+			try { body.parameters[p.key] = p.input.read(); } catch (e) { showError('parameters.' + p.key, p.key + ' ' + e.message); ok = false; }
+		}
+		if (overrides.length) body.instance_parameters = {};
+		for (const o of overrides) {
+			const f = 'instance_parameters.' + o.inst + '.' + o.key;
+			try {
+				(body.instance_parameters[o.inst] ||= {})[o.key] = o.input.read();
+			} catch (e) { showError(f, o.key + ' ' + e.message); ok = false; }
+		}
+		if (body.instance_ids.length === 0) { showError('instance_ids', 'select at least one instance'); ok = false; }
+		return ok ? body : null;
+	}
+
+	async function onSubmit(e) {
+		e.preventDefault();
+		if (busy) return;
+		clearErrors();
+		const body = collect();
+		if (!body) return;
+		busy = true;
+		submit.disabled = true;
+		submit.textContent = 'Submitting…';
+		try {
+			const res = await post('/workflows/' + workflow.id + '/batch-execute', body, { 'Idempotency-Key': idemKey });
+			dlg.close();
+			onSubmitted(res.batch);
+		} catch (err) {
+			// a definite answer ends this submission; a network failure keeps its key so
+			// a retry cannot start a second batch
+			if (!(err instanceof ApiError) || err.status !== 0) idemKey = crypto.randomUUID();
+			if (err.field) showError(err.field, err.message);
+			else formError.textContent = err.message;
+		} finally {
+			busy = false;
+			submit.disabled = false;
+			submit.textContent = 'Run batch';
+		}
+	}
+
+	dlg.append(h('form', { method: 'dialog', onsubmit: onSubmit, novalidate: true },
+		h('header', { class: 'modal-head' }, h('h2', null, 'Run “' + workflow.name + '” on several instances'),
+			h('button', { type: 'button', class: 'link', 'aria-label': 'Close', onclick: () => dlg.close() }, '✕')),
+		h('div', { class: 'modal-body' },
+			h('div', { class: 'grid2' },
+				fieldBox('name', 'Batch name', nameIn),
+				fieldBox('description', 'Description', descIn, 'optional')),
+			h('section', null, h('h3', null, 'Instances'),
+				fieldBox('instance_ids', 'Select the instances to run on', sel.el)),
+			h('section', null, h('h3', null, 'Shared parameters'), paramBox,
+				h('div', { class: 'inline' }, newKey, newType, addParam)),
+			h('section', null, h('h3', null, 'Per-instance overrides'),
+				h('p', { class: 'muted small' }, 'An override replaces a shared parameter for one instance.'),
+				fieldBox('instance_parameters', '', overrideList),
+				h('div', { class: 'inline' }, ovInst, ovKey, addOverride)),
+			formError),
+		h('footer', { class: 'modal-foot' },
+			h('button', { type: 'button', class: 'secondary', onclick: () => dlg.close() }, 'Cancel'), submit)));
+	dlg.addEventListener('close', () => dlg.remove());
+	document.body.append(dlg);
+	dlg.showModal();
+	sel.paint(true);
+	sel.search.focus();
+	return dlg;
+}

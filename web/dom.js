@@ -1,0 +1,87 @@
+// dom.js - tiny DOM helpers shared by the views: element building (text only, never HTML
+// strings, so API data cannot inject markup), formatting, a toast and a confirm dialog.
+
+export function h(tag, attrs, ...children) {
+	const el = tag.startsWith('svg:')
+		? document.createElementNS('http://www.w3.org/2000/svg', tag.slice(4))
+		: document.createElement(tag);
+	for (const [k, v] of Object.entries(attrs || {})) {
+		if (v === undefined || v === null || v === false) continue;
+		if (k.startsWith('on') && typeof v === 'function') el.addEventListener(k.slice(2), v);
+		else if (k === 'class') el.setAttribute('class', v);
+		else if (k === 'dataset') Object.assign(el.dataset, v);
+		else if (k in el && !tag.startsWith('svg:') && typeof v !== 'string') el[k] = v;
+		else el.setAttribute(k, v === true ? '' : String(v));
+	}
+	append(el, children);
+	return el;
+}
+
+function append(el, children) {
+	for (const c of children) {
+		if (c === null || c === undefined || c === false) continue;
+		if (Array.isArray(c)) append(el, c);
+		else el.append(c instanceof Node ? c : document.createTextNode(String(c)));
+	}
+}
+
+export function clear(el) {
+	while (el.firstChild) el.removeChild(el.firstChild);
+	return el;
+}
+
+export function debounce(fn, ms) {
+	let t = null;
+	return (...args) => {
+		clearTimeout(t);
+		t = setTimeout(() => fn(...args), ms);
+	};
+}
+
+export function fmtDuration(s) {
+	if (s === null || s === undefined || s === '') return '–';
+	const n = Number(s);
+	if (!Number.isFinite(n)) return '–';
+	if (n < 60) return n.toFixed(n < 10 ? 1 : 0) + ' s';
+	const m = Math.floor(n / 60);
+	return m + ' min ' + Math.round(n - m * 60) + ' s';
+}
+
+export function fmtTime(iso) {
+	if (!iso) return '–';
+	const d = new Date(iso);
+	return Number.isNaN(d.getTime()) ? iso : d.toLocaleString();
+}
+
+export function fmtNum(v) {
+	if (typeof v === 'number') return v.toLocaleString(undefined, { maximumFractionDigits: 4 });
+	return v === null || v === undefined ? '' : String(v);
+}
+
+export function badge(status) {
+	return h('span', { class: 'badge st-' + status }, status.replace('_', ' '));
+}
+
+let toastTimer = null;
+export function toast(msg, kind) {
+	const el = document.getElementById('toast');
+	el.textContent = msg;
+	el.className = kind || '';
+	el.hidden = false;
+	clearTimeout(toastTimer);
+	toastTimer = setTimeout(() => { el.hidden = true; }, 4000);
+}
+
+// A modal yes/no question on a <dialog>; resolves true only on the confirming button.
+export function confirmDialog(title, text, yes) {
+	return new Promise((resolve) => {
+		const dlg = h('dialog', { class: 'confirm', 'aria-label': title },
+			h('h2', null, title), h('p', null, text),
+			h('div', { class: 'actions' },
+				h('button', { type: 'button', class: 'secondary', onclick: () => dlg.close('no') }, 'Keep running'),
+				h('button', { type: 'button', class: 'danger', 'data-confirm': 'yes', onclick: () => dlg.close('yes') }, yes)));
+		dlg.addEventListener('close', () => { dlg.remove(); resolve(dlg.returnValue === 'yes'); });
+		document.body.append(dlg);
+		dlg.showModal();
+	});
+}

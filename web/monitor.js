@@ -1,0 +1,249 @@
+// monitor.js - one batch: live progress (Server-Sent Events, polling every 3 s as fallback),
+// status counts, a card per instance, cancel with confirmation; then the results: instance
+// summary, server-paged table, SVG bar chart of a metric by instance, raw JSON, CSV download.
+import { h, clear, badge, fmtDuration, fmtTime, fmtNum, toast, confirmDialog } from './dom.js';
+import { get, post, download, token } from './api.js';
+
+const TERMINAL = ['completed', 'partial', 'failed', 'cancelled'];
+const PAGE = 50;
+const POLL_MS = 3000;
+
+export function renderBatch(view, batchId) {
+	let status = null, es = null, finalShown = false, currentTab = 'summary', pollTimer = null, refreshing = false, again = false, resultsShown = false;
+	const title = h('h1', null, batchId);
+	const sub = h('p', { class: 'muted' });
+	const bar = h('div', { class: 'bar-fill' });
+	const barText = h('span', { class: 'bar-text', 'data-testid': 'progress-text' }, '0 %');
+	const progress = h('div', { class: 'bar', role: 'progressbar', 'aria-valuemin': 0, 'aria-valuemax': 100,
+		'aria-valuenow': 0, 'data-testid': 'progress' }, bar, barText);
+	const counts = h('div', { class: 'counts' });
+	const cards = h('div', { class: 'cards' });
+	const live = h('span', { class: 'muted small' });
+	const cancelBtn = h('button', { type: 'button', class: 'danger', hidden: true, 'data-testid': 'cancel-batch',
+		onclick: async () => {
+			if (!await confirmDialog('Cancel this batch?',
+				'Queued and running instance executions stop; finished ones keep their results.', 'Cancel batch')) return;
+			cancelBtn.disabled = true;
+			try {
+				await post('/workflows/batch/' + batchId + '/cancel');
+				toast('Batch cancelled');
+			} catch (e) { toast(e.message, 'error'); }
+			cancelBtn.disabled = false;
+			refresh();
+		} }, 'Cancel batch');
+	const results = h('section', { class: 'results', hidden: true });
+	clear(view).append(h('div', { class: 'page-head' }, h('div', null, title, sub), cancelBtn),
+		h('section', { class: 'panel' }, h('div', { class: 'row-between' }, h('h2', null, 'Progress'), live),
+			progress, counts, cards),
+		results);
+
+	function paint(s) {
+		status = s;
+		title.textContent = s.name || s.batch_id;
+		clear(sub).append(badge(s.status), ' ', s.batch_id, ' · started ', fmtTime(s.started_at),
+			s.completed_at ? ' · finished ' + fmtTime(s.completed_at) : '');
+		const total = s.total_instances || 0;
+		const done = (s.completed_instances || 0) + (s.failed_instances || 0) + (s.cancelled_instances || 0);
+		const pct = total ? Math.round(done * 100 / total) : 0;
+		bar.style.width = pct + '%';
+		bar.className = 'bar-fill st-' + s.status;
+		barText.textContent = pct + ' % · ' + done + ' / ' + total + ' finished';
+		progress.setAttribute('aria-valuenow', pct);
+		progress.dataset.pct = pct;
+		clear(counts).append(...Object.entries(s.status_counts || {}).map(([k, v]) =>
+			h('span', { class: 'count st-' + k, 'data-count': k }, badge(k), ' ', v)));
+		clear(cards).append(...(s.executions || []).map((e) => h('div', { class: 'card st-' + e.status,
+			'data-exec': e.execution_id },
+			h('div', { class: 'row-between' }, h('strong', null, e.instance_name || e.target_instance_id), badge(e.status)),
+			h('div', { class: 'muted small' }, e.execution_id, e.phase ? ' · ' + e.phase : ''),
+			h('dl', null, h('dt', null, 'Duration'), h('dd', null, fmtDuration(e.duration_seconds)),
+				h('dt', null, 'Rows'), h('dd', null, e.row_count ?? '–')),
+			e.error ? h('p', { class: 'error small' }, e.error) : null)));
+		const terminal = TERMINAL.includes(s.status);
+		cancelBtn.hidden = terminal;
+		if (terminal) stopLive();
+		if ((s.completed_instances > 0 || terminal) && !resultsShown) {
+			resultsShown = true;
+			finalShown = terminal;
+			showResults();
+		} else if (terminal && resultsShown && !finalShown) {
+			finalShown = true;	/* results shown early: reload them once complete */
+			rawData = null;
+			loadSummary().then(() => showTab(currentTab));
+		}
+	}
+
+	async function refresh() {
+		if (refreshing) { again = true; return; }
+		refreshing = true;
+		try {
+			paint((await get('/workflows/batch/' + batchId + '/status')).batch_status);
+		} catch (e) {
+			live.textContent = 'status: ' + e.message;
+		} finally {
+			refreshing = false;
+			if (again) { again = false; refresh(); }
+		}
+	}
+
+	function stopLive() {
+		if (es) { es.close(); es = null; }
+		clearInterval(pollTimer);
+		pollTimer = null;
+		live.textContent = status && TERMINAL.includes(status.status) ? 'finished' : '';
+	}
+
+	function startPolling() {
+		if (pollTimer) return;
+		live.textContent = 'updating every 3 s';
+		pollTimer = setInterval(refresh, POLL_MS);
+	}
+
+	function startLive() {
+		if (!window.EventSource) { startPolling(); return; }
+		es = new EventSource('/workflows/batch/' + batchId + '/events?token=' + encodeURIComponent(token.get()));
+		live.textContent = 'live';
+		es.addEventListener('status', (ev) => paint(JSON.parse(ev.data)));
+		// counters changed: paint the bar at once, then fetch the cards
+		es.addEventListener('progress', (ev) => {
+			const p = JSON.parse(ev.data);
+			if (status) paint({ ...status, status: p.status, completed_instances: p.completed,
+				failed_instances: p.failed, cancelled_instances: p.cancelled });
+			refresh();
+		});
+		es.addEventListener('end', () => { stopLive(); refresh(); });
+		es.onerror = () => {
+			if (!es || es.readyState === EventSource.CLOSED) {
+				if (es) es.close();
+				es = null;
+				if (!status || !TERMINAL.includes(status.status)) startPolling();
+			}
+		};
+	}
+
+	// ---- results
+	let tableOffset = 0, lastResults = null, rawData = null;
+	const tabs = ['summary', 'table', 'chart', 'raw'];
+	const panes = {};
+	const tabBtns = {};
+
+	function showTab(name) {
+		currentTab = name;
+		for (const t of tabs) {
+			panes[t].hidden = t !== name;
+			tabBtns[t].setAttribute('aria-selected', t === name ? 'true' : 'false');
+		}
+		if (name === 'table') loadTable(tableOffset);
+		if (name === 'chart') drawChart();
+		if (name === 'raw') showRaw();
+	}
+
+	async function showResults() {
+		results.hidden = false;
+		for (const t of tabs) panes[t] = h('div', { class: 'pane', 'data-pane': t, role: 'tabpanel', hidden: true });
+		const tabBar = h('div', { class: 'tabs', role: 'tablist' }, ...tabs.map((t) =>
+			(tabBtns[t] = h('button', { type: 'button', role: 'tab', 'data-tab': t, onclick: () => showTab(t) },
+				{ summary: 'Instances', table: 'Table', chart: 'Chart', raw: 'Raw JSON' }[t]))));
+		const csv = h('button', { type: 'button', class: 'secondary', 'data-testid': 'download-csv', onclick: async () => {
+			csv.disabled = true;
+			try { toast('Downloaded ' + await download('/workflows/batch/' + batchId + '/results.csv', batchId + '.csv')); }
+			catch (e) { toast(e.message, 'error'); }
+			csv.disabled = false;
+		} }, 'Download CSV');
+		clear(results).append(h('div', { class: 'row-between' }, h('h2', null, 'Results'), csv), tabBar,
+			...tabs.map((t) => panes[t]));
+		await loadSummary();
+		showTab('summary');
+	}
+
+	async function fetchResults(offset, limit) {
+		const r = await get('/workflows/batch/' + batchId + '/results?limit=' + limit + '&offset=' + offset);
+		return r.batch_results;
+	}
+
+	async function loadSummary() {
+		try { lastResults = await fetchResults(0, PAGE); } catch (e) { panes.summary.textContent = e.message; return; }
+		const rows = lastResults.instance_results || [];
+		clear(panes.summary).append(h('table', { class: 'data' },
+			h('thead', null, h('tr', null, ['Instance', 'Region', 'Status', 'Rows', 'Duration', 'Finished', 'Error']
+				.map((c) => h('th', null, c)))),
+			h('tbody', null, rows.map((r) => h('tr', null,
+				h('td', null, r.instance_name), h('td', null, r.instance_region), h('td', null, badge(r.status)),
+				h('td', { class: 'num' }, r.row_count ?? '–'), h('td', { class: 'num' }, fmtDuration(r.duration_seconds)),
+				h('td', null, fmtTime(r.completed_at)), h('td', { class: 'error small' }, r.error || ''))))));
+	}
+
+	async function loadTable(offset) {
+		let r;
+		try { r = await fetchResults(offset, PAGE); } catch (e) { panes.table.textContent = e.message; return; }
+		tableOffset = offset;
+		rawData = r;
+		const agg = r.aggregated_data;
+		const cols = agg.columns.map((c) => c.name);
+		const total = agg.total_rows;
+		const prev = h('button', { type: 'button', class: 'secondary', disabled: offset === 0,
+			onclick: () => loadTable(Math.max(0, offset - PAGE)) }, '‹ Previous');
+		const next = h('button', { type: 'button', class: 'secondary', disabled: offset + PAGE >= total,
+			'data-testid': 'table-next', onclick: () => loadTable(offset + PAGE) }, 'Next ›');
+		clear(panes.table).append(
+			h('div', { class: 'row-between' }, h('span', { class: 'muted', 'data-testid': 'table-range' },
+				total ? 'rows ' + (offset + 1) + '–' + Math.min(total, offset + PAGE) + ' of ' + total : 'no rows'),
+			h('span', null, prev, ' ', next)),
+			h('div', { class: 'scroll-x' }, h('table', { class: 'data', 'data-testid': 'results-table' },
+				h('thead', null, h('tr', null, agg.columns.map((c) => h('th', { class: c.type === 'number' ? 'num' : '' }, c.name)))),
+				h('tbody', null, agg.rows.map((row) => h('tr', null, cols.map((c) =>
+					h('td', { class: typeof row[c] === 'number' ? 'num' : '' }, fmtNum(row[c])))))))));
+	}
+
+	// The chart sums the chosen numeric column per instance over all rows (read in pages of
+	// up to 10,000, as the API allows).
+	async function drawChart(metric) {
+		clear(panes.chart).append(h('p', { class: 'muted' }, 'Loading…'));
+		let rows = [], cols = [], total = 0;
+		try {
+			for (let off = 0; off === 0 || (off < total && off < 50000); off += 10000) {
+				const r = await fetchResults(off, 10000);
+				cols = r.aggregated_data.columns;
+				total = r.aggregated_data.total_rows;
+				rows = rows.concat(r.aggregated_data.rows);
+				if (r.aggregated_data.rows.length === 0) break;
+			}
+		} catch (e) { panes.chart.textContent = e.message; return; }
+		const numeric = cols.filter((c) => !c.name.startsWith('_') && rows.some((r) => typeof r[c.name] === 'number'))
+			.map((c) => c.name);
+		if (numeric.length === 0) { clear(panes.chart).append(h('p', { class: 'muted' }, 'No numeric column to chart.')); return; }
+		metric = numeric.includes(metric) ? metric : numeric[0];
+		const sums = new Map();
+		for (const r of rows) sums.set(r._instance_name, (sums.get(r._instance_name) || 0) + (Number(r[metric]) || 0));
+		const data = [...sums.entries()];
+		const max = Math.max(1, ...data.map(([, v]) => Math.abs(v)));
+		const W = 720, L = 200, RH = 30, Ht = data.length * RH + 30;
+		const svg = h('svg:svg', { viewBox: '0 0 ' + W + ' ' + Ht, class: 'chart', role: 'img',
+			'aria-label': 'Sum of ' + metric + ' by instance', 'data-testid': 'chart' });
+		data.forEach(([name, v], i) => {
+			const y = i * RH + 10, w = Math.max(1, (W - L - 90) * Math.abs(v) / max);
+			svg.append(h('svg:text', { x: L - 8, y: y + 16, 'text-anchor': 'end', class: 'chart-label' }, name),
+				h('svg:rect', { x: L, y, width: w, height: RH - 8, rx: 3, class: 'chart-bar' },
+					h('svg:title', null, name + ': ' + fmtNum(v))),
+				h('svg:text', { x: L + w + 6, y: y + 16, class: 'chart-value' }, fmtNum(v)));
+		});
+		const pick = h('select', { 'aria-label': 'Metric', onchange: () => drawChart(pick.value) },
+			numeric.map((n) => h('option', { value: n, selected: n === metric }, n)));
+		clear(panes.chart).append(h('div', { class: 'inline' }, h('label', null, 'Metric (sum by instance) '), pick,
+			rows.length < total ? h('span', { class: 'muted small' }, ' first ' + rows.length + ' of ' + total + ' rows') : null),
+			svg);
+	}
+
+	async function showRaw() {
+		let r = rawData;
+		if (!r) {
+			try { r = await fetchResults(tableOffset, PAGE); } catch (e) { panes.raw.textContent = e.message; return; }
+		}
+		clear(panes.raw).append(h('p', { class: 'muted small' }, 'GET /workflows/batch/' + batchId +
+			'/results?limit=' + PAGE + '&offset=' + tableOffset),
+		h('pre', { class: 'raw', 'data-testid': 'raw-json' }, JSON.stringify({ batch_results: r }, null, 2)));
+	}
+
+	refresh().then(() => { if (!status || !TERMINAL.includes(status.status)) startLive(); });
+	return () => stopLive();	// called when the view is left
+}
