@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "pgq.h"
+#include "shape.h"
 
 #define ROWS_DEFAULT 1000
 #define ROWS_MAX 10000
@@ -48,60 +49,58 @@ static const char sql_rows[] =
 	" WHERE ex.status = 'completed'"
 	" ORDER BY ex.ord, ex.execution_id, r.row_number LIMIT $4::integer OFFSET $5::integer";
 
-static json_t *opt(const char *v)
-{
-	return v != NULL ? json_string(v) : json_null();
-}
-
 /* aggregated_data from the columns, total and rows results. NULL on OOM. */
 static json_t *aggregate(const PGresult *cols_res, const PGresult *total_res,
 			 const PGresult *rows_res)
 {
-	json_t *cols = NULL, *src_cols, *rows = json_array(), *c, *out;
-	size_t k;
+	int n = PQntuples(rows_res);
+	/* the row texts stay owned by rows_res; this array only points into it */
+	ShapeRow *rows = calloc(n > 0 ? (size_t)n : 1, sizeof(*rows));
+	json_t *agg;
 
-	src_cols = PQntuples(cols_res) == 1 ?
-		json_loads(PQgetvalue(cols_res, 0, 0), 0, NULL) : json_array();
-	cols = json_pack("[{s:s, s:s}, {s:s, s:s}]", "name", "_instance_name", "type", "string",
-			 "name", "_instance_id", "type", "string");
-	if (src_cols == NULL || cols == NULL || rows == NULL)
-		goto oom;
-	json_array_foreach(src_cols, k, c)
-		if (json_is_string(json_object_get(c, "name")))
-			json_array_append(cols, c);
-	for (int i = 0; i < PQntuples(rows_res); i++) {
-		json_t *data = json_loads(PQgetvalue(rows_res, i, 2), 0, NULL);
-		json_t *row = json_pack("{s:o, s:o}", "_instance_name", opt(pgq_val(rows_res, i, 0)),
-					"_instance_id", opt(pgq_val(rows_res, i, 1)));
+	if (rows == NULL)
+		return NULL;
+	for (int i = 0; i < n; i++)
+		rows[i] = (ShapeRow){ .instance_name = pgq_val(rows_res, i, 0),
+				      .instance_id = pgq_val(rows_res, i, 1),
+				      .data = pgq_val(rows_res, i, 2) };
+	agg = shape_aggregated(PQntuples(cols_res) == 1 ? pgq_val(cols_res, 0, 0) : NULL,
+			       rows, (size_t)n, strtoll(PQgetvalue(total_res, 0, 0), NULL, 10));
+	free(rows);
+	return agg;
+}
 
-		if (row == NULL || json_array_append_new(rows, row) != 0) {
-			json_decref(data);
-			goto oom;
+/* instance_results from sql_instances' columns, in their SELECT order. NULL on OOM. */
+static json_t *instances(const PGresult *res)
+{
+	json_t *a = json_array();
+
+	for (int i = 0; a != NULL && i < PQntuples(res); i++) {
+		ShapeInstance in = {
+			.instance_id = pgq_val(res, i, 0),
+			.instance_name = pgq_val(res, i, 1),
+			.instance_region = pgq_val(res, i, 2),
+			.execution_id = pgq_val(res, i, 3),
+			.status = pgq_val(res, i, 4),
+			.row_count = pgq_val(res, i, 5),
+			.duration_seconds = pgq_val(res, i, 6),
+			.completed_at = pgq_val(res, i, 7),
+			.error = pgq_val(res, i, 8),
+		};
+
+		if (json_array_append_new(a, shape_instance_result(&in)) != 0) {
+			json_decref(a);
+			a = NULL;
 		}
-		json_array_foreach(src_cols, k, c) {
-			const char *name = json_string_value(json_object_get(c, "name"));
-			json_t *v = json_object_get(data, name != NULL ? name : "");
-
-			if (name != NULL)
-				json_object_set(row, name, v != NULL ? v : json_null());
-		}
-		json_decref(data);
 	}
-	json_decref(src_cols);
-	out = json_pack("{s:o, s:o, s:I}", "columns", cols, "rows", rows, "total_rows",
-			(json_int_t)strtoll(PQgetvalue(total_res, 0, 0), NULL, 10));
-	return out;
-oom:
-	json_decref(src_cols);
-	json_decref(cols);
-	json_decref(rows);
-	return NULL;
+	return a;
 }
 
 static void results_done(Pgq *q, void *priv)
 {
 	Req *r = priv;
-	json_t *b, *inst, *agg;
+	json_t *b;
+	ShapeResultsHead h;
 
 	if (!q->ok) {
 		pgq_fail(r, q);
@@ -111,19 +110,20 @@ static void results_done(Pgq *q, void *priv)
 		req_fail(r, 404, "batch_not_found", NULL, "batch %s not found", r->segs[2]);
 		goto out;
 	}
-	b = pgq_row_json(q->res[0], 0, "ssiii");
-	inst = pgq_rows_json(q->res[1], "sssssinss");
-	agg = aggregate(q->res[2], q->res[3], q->res[4]);
-	if (b == NULL || inst == NULL || agg == NULL) {
-		json_decref(b);
-		json_decref(inst);
-		json_decref(agg);
+	h = (ShapeResultsHead){
+		.batch_id = pgq_val(q->res[0], 0, 0),
+		.status = pgq_val(q->res[0], 0, 1),
+		.total_instances = pgq_val(q->res[0], 0, 2),
+		.completed_instances = pgq_val(q->res[0], 0, 3),
+		.failed_instances = pgq_val(q->res[0], 0, 4),
+	};
+	/* shape_batch_results takes both arrays, also when one of them is NULL (OOM) */
+	b = shape_batch_results(&h, instances(q->res[1]),
+				aggregate(q->res[2], q->res[3], q->res[4]));
+	if (b == NULL)
 		req_fail(r, 500, "internal", NULL, "out of memory");
-		goto out;
-	}
-	json_object_set_new(b, "instance_results", inst);
-	json_object_set_new(b, "aggregated_data", agg);
-	req_success(r, 200, json_pack("{s:o}", "batch_results", b));
+	else
+		req_success(r, 200, json_pack("{s:o}", "batch_results", b));
 out:
 	pgq_free(q);
 }

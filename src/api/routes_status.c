@@ -10,21 +10,19 @@
 #include "keys.h"
 #include "log.h"
 #include "pgq.h"
+#include "shape.h"
 
-static const char *const states[] = {
-	"pending", "queued", "running", "retry_wait", "completed", "failed", "cancelled",
-};
-
-/* Owned by itself: freed by finish() after done/error. */
+/* Owned by itself: freed by status_free() after done/error. */
 typedef struct Status {
 	Req *r;
 	char batch_id[IDS_BATCH_LEN + 1];
 	void (*done)(Req *r, json_t *status);
 	int pending;		/* outstanding Redis replies */
 	bool redis_failed;
-	json_t *batch;		/* batch hash as an object of strings */
+	ShapeHash batch;	/* batch hash; kv owned (one block, see hash_copy) */
 	json_t *exec_ids;	/* array of exec ids */
-	json_t *execs;		/* exec hashes, in exec_ids order (null where missing) */
+	ShapeHash *execs;	/* exec hashes in exec_ids order, each kv owned; n == 0 if missing */
+	size_t nexecs;		/* replies received so far */
 } Status;
 
 static const char sql_batch[] =
@@ -46,64 +44,12 @@ static const char sql_execs[] =
 
 static void status_free(Status *s)
 {
-	json_decref(s->batch);
+	free((void *)s->batch.kv);
 	json_decref(s->exec_ids);
-	json_decref(s->execs);
+	for (size_t i = 0; s->execs != NULL && i < s->nexecs; i++)
+		free((void *)s->execs[i].kv);
+	free(s->execs);
 	free(s);
-}
-
-/* The counters and status_counts of the executions array; fills out. */
-static bool add_counts(json_t *out, const json_t *execs)
-{
-	json_int_t n[ARRAY_LEN(states)] = { 0 };
-	json_t *counts = json_object(), *e;
-	size_t i;
-
-	json_array_foreach(execs, i, e) {
-		const char *st = json_string_value(json_object_get(e, "status"));
-
-		for (size_t k = 0; st != NULL && k < ARRAY_LEN(states); k++)
-			if (strcmp(st, states[k]) == 0)
-				n[k]++;
-	}
-	for (size_t k = 0; counts != NULL && k < ARRAY_LEN(states); k++)
-		if (n[k] > 0)
-			json_object_set_new(counts, states[k], json_integer(n[k]));
-	/* order follows the seed: totals first, executions and status_counts last */
-	return counts != NULL &&
-	       json_object_set_new(out, "total_instances", json_integer((json_int_t)json_array_size(execs))) == 0 &&
-	       json_object_set_new(out, "completed_instances", json_integer(n[4])) == 0 &&
-	       json_object_set_new(out, "failed_instances", json_integer(n[5])) == 0 &&
-	       json_object_set_new(out, "running_instances", json_integer(n[2])) == 0 &&
-	       json_object_set_new(out, "pending_instances", json_integer(n[0] + n[1] + n[3])) == 0 &&
-	       json_object_set_new(out, "cancelled_instances", json_integer(n[6])) == 0 &&
-	       json_object_set_new(out, "status_counts", counts) == 0;
-}
-
-/* Assembles batch_status: identity fields, counts, times, executions, status_counts. */
-static json_t *assemble(const char *batch_id, const char *workflow_id, const char *name,
-			const char *status, json_t *started, json_t *completed, json_t *execs)
-{
-	json_t *o = json_pack("{s:s, s:s?, s:s?, s:s?}", "batch_id", batch_id,
-			      "workflow_id", workflow_id, "name", name, "status", status);
-	json_t *counts = json_object();
-
-	if (o == NULL || counts == NULL || !add_counts(counts, execs)) {
-		json_decref(o);
-		json_decref(counts);
-		json_decref(started);
-		json_decref(completed);
-		json_decref(execs);
-		return NULL;
-	}
-	json_object_update(o, counts);
-	json_object_del(o, "status_counts");
-	json_object_set_new(o, "started_at", started);
-	json_object_set_new(o, "completed_at", completed);
-	json_object_set_new(o, "executions", execs);
-	json_object_set(o, "status_counts", json_object_get(counts, "status_counts"));
-	json_decref(counts);
-	return o;
 }
 
 /* ---- PostgreSQL fallback ---- */
@@ -113,6 +59,7 @@ static void pg_done(Pgq *q, void *priv)
 	Status *s = priv;
 	Req *r = s->r;
 	json_t *execs, *o;
+	ShapeBatch b;
 
 	if (!q->ok) {
 		pgq_fail(r, q);
@@ -121,12 +68,15 @@ static void pg_done(Pgq *q, void *priv)
 	} else if ((execs = pgq_rows_json(q->res[1], "sssssssisnss")) == NULL) {
 		req_fail(r, 500, "internal", NULL, "out of memory");
 	} else {
-		const PGresult *b = q->res[0];
-
-		o = assemble(pgq_val(b, 0, 0), pgq_val(b, 0, 1), pgq_val(b, 0, 2), pgq_val(b, 0, 3),
-			     pgq_val(b, 0, 4) ? json_string(pgq_val(b, 0, 4)) : json_null(),
-			     pgq_val(b, 0, 5) ? json_string(pgq_val(b, 0, 5)) : json_null(), execs);
-		if (o == NULL)
+		b = (ShapeBatch){
+			.batch_id = pgq_val(q->res[0], 0, 0),
+			.workflow_id = pgq_val(q->res[0], 0, 1),
+			.name = pgq_val(q->res[0], 0, 2),
+			.status = pgq_val(q->res[0], 0, 3),
+			.started_at = pgq_val(q->res[0], 0, 4),
+			.completed_at = pgq_val(q->res[0], 0, 5),
+		};
+		if ((o = shape_batch_status(&b, execs)) == NULL)
 			req_fail(r, 500, "internal", NULL, "out of memory");
 		else
 			s->done(r, o);
@@ -151,81 +101,56 @@ static void load_pg(Status *s)
 
 /* ---- Redis ---- */
 
-/* HGETALL reply -> object of strings (NULL if not a non-empty array). */
-static json_t *hash_json(const redisReply *reply)
+/* HGETALL reply -> pairs of strings copied into ONE allocation (the ShapeKv array followed
+ * by the strings), so the caller frees kv alone. n == 0 (kv NULL) for a missing key or
+ * anything that is not an array; false only on OOM. */
+static MUST_CHECK bool hash_copy(const redisReply *reply, ShapeHash *h)
 {
-	json_t *o;
+	size_t n = 0, bytes = 0;
+	ShapeKv *kv;
+	char *p;
 
-	if (reply == NULL || reply->type != REDIS_REPLY_ARRAY || reply->elements == 0)
-		return NULL;
-	if ((o = json_object()) == NULL)
-		return NULL;
+	h->kv = NULL;
+	h->n = 0;
+	if (reply == NULL || reply->type != REDIS_REPLY_ARRAY)
+		return true;
 	for (size_t i = 0; i + 1 < reply->elements; i += 2) {
 		const redisReply *k = reply->element[i], *v = reply->element[i + 1];
 
-		if (k->type == REDIS_REPLY_STRING && v->type == REDIS_REPLY_STRING)
-			json_object_set_new(o, k->str, json_stringn(v->str, v->len));
+		if (k->type == REDIS_REPLY_STRING && v->type == REDIS_REPLY_STRING) {
+			n++;
+			bytes += k->len + 1 + v->len + 1;
+		}
 	}
-	return o;
-}
+	if (n == 0)
+		return true;
+	if ((kv = malloc(n * sizeof(*kv) + bytes)) == NULL)
+		return false;
+	p = (char *)(kv + n);
+	n = 0;
+	for (size_t i = 0; i + 1 < reply->elements; i += 2) {
+		const redisReply *k = reply->element[i], *v = reply->element[i + 1];
 
-static const char *field(const json_t *h, const char *name)
-{
-	return json_string_value(json_object_get(h, name));
-}
-
-static json_t *ms_iso(const char *ms)
-{
-	char buf[32];
-
-	if (ms == NULL || *ms == '\0')
-		return json_null();
-	req_iso_ms(strtoll(ms, NULL, 10), buf);
-	return json_string(buf);
-}
-
-static json_t *opt_str(const char *v)
-{
-	return v != NULL && *v != '\0' ? json_string(v) : json_null();
-}
-
-static json_t *exec_json(const json_t *h)
-{
-	const char *started = field(h, "started_at"), *finished = field(h, "finished_at");
-	const char *rows = field(h, "row_count");
-	json_t *duration = json_null();
-
-	if (started != NULL && *started != '\0' && finished != NULL && *finished != '\0')
-		duration = json_real((double)(strtoll(finished, NULL, 10) -
-					      strtoll(started, NULL, 10)) / 1000.0);
-	return json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}",
-			 "id", opt_str(field(h, "id")),
-			 "execution_id", opt_str(field(h, "exec_id")),
-			 "target_instance_id", opt_str(field(h, "instance_uuid")),
-			 "instance_name", opt_str(field(h, "instance_name")),
-			 "status", opt_str(field(h, "state")),
-			 "phase", opt_str(field(h, "phase")),
-			 "amc_execution_id", opt_str(field(h, "amc_execution_id")),
-			 "row_count", rows != NULL && *rows != '\0' ?
-				 json_integer(strtoll(rows, NULL, 10)) : json_null(),
-			 "error", opt_str(field(h, "error")),
-			 "duration_seconds", duration,
-			 "started_at", ms_iso(started),
-			 "completed_at", ms_iso(finished));
+		if (k->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING)
+			continue;
+		kv[n].key = memcpy(p, k->str, k->len);
+		p[k->len] = '\0';
+		p += k->len + 1;
+		kv[n].val = memcpy(p, v->str, v->len);
+		p[v->len] = '\0';
+		p += v->len + 1;
+		n++;
+	}
+	h->kv = kv;
+	h->n = n;
+	return true;
 }
 
 static void redis_assemble(Status *s)
 {
 	Req *r = s->r;
-	json_t *execs = json_array(), *h, *o;
-	size_t i;
+	json_t *o = shape_status_redis(s->batch_id, &s->batch, s->execs, s->nexecs);
 
-	json_array_foreach(s->execs, i, h)
-		if (json_is_object(h))
-			json_array_append_new(execs, exec_json(h));
-	o = assemble(s->batch_id, field(s->batch, "workflow_id"), field(s->batch, "name"),
-		     field(s->batch, "status"), ms_iso(field(s->batch, "started_at")),
-		     ms_iso(field(s->batch, "completed_at")), execs);
 	if (o == NULL)
 		req_fail(r, 500, "internal", NULL, "out of memory");
 	else
@@ -236,11 +161,11 @@ static void redis_assemble(Status *s)
 static void on_exec(RConn *c, redisReply *reply, void *priv)
 {
 	Status *s = priv;
-	json_t *h = hash_json(reply);
 
-	if (reply == NULL)
+	/* an exec hash we could not copy would silently drop out of the counts: fall back */
+	if (reply == NULL || !hash_copy(reply, &s->execs[s->nexecs]))
 		s->redis_failed = true;
-	json_array_append_new(s->execs, h != NULL ? h : json_null());
+	s->nexecs++;
 	if (--s->pending > 0)
 		return;
 	if (s->redis_failed)
@@ -257,7 +182,7 @@ static void fetch_execs(Status *s)
 	size_t i, n = json_array_size(s->exec_ids);
 	json_t *id;
 
-	if ((s->execs = json_array()) == NULL) {
+	if ((s->execs = calloc(n > 0 ? n : 1, sizeof(*s->execs))) == NULL) {
 		req_fail(r, 500, "internal", NULL, "out of memory");
 		status_free(s);
 		return;
@@ -290,11 +215,11 @@ static void first_round_done(Status *s)
 	Req *r = s->r;
 	const char *owner;
 
-	if (s->redis_failed || s->batch == NULL) {
+	if (s->redis_failed || s->batch.n == 0) {
 		load_pg(s);	/* Redis down, or the batch expired from Redis */
 		return;
 	}
-	owner = field(s->batch, "user_id");
+	owner = shape_hash_get(&s->batch, "user_id");
 	if (!r->is_admin && (owner == NULL || strcmp(owner, r->user_id) != 0)) {
 		req_fail(r, 404, "batch_not_found", NULL, "batch %s not found", s->batch_id);
 		status_free(s);
@@ -307,9 +232,8 @@ static void on_batch(RConn *c, redisReply *reply, void *priv)
 {
 	Status *s = priv;
 
-	if (reply == NULL || reply->type == REDIS_REPLY_ERROR)
+	if (reply == NULL || reply->type == REDIS_REPLY_ERROR || !hash_copy(reply, &s->batch))
 		s->redis_failed = true;
-	s->batch = hash_json(reply);
 	if (--s->pending == 0)
 		first_round_done(s);
 }

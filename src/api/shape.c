@@ -1,0 +1,326 @@
+/* shape.c - pure JSON shaping of batch_status (from Redis hashes or PostgreSQL text) and
+ * batch_results (instance outcomes and result rows put back into CSV column order). */
+#include "shape.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* Execution states in the order of their counters; pending_instances sums the three that
+ * have not started yet (pending, queued, retry_wait). */
+enum { ST_PENDING, ST_QUEUED, ST_RUNNING, ST_RETRY_WAIT, ST_COMPLETED, ST_FAILED, ST_CANCELLED,
+       ST_COUNT };
+static const char *const states[ST_COUNT] = {
+	"pending", "queued", "running", "retry_wait", "completed", "failed", "cancelled",
+};
+
+/* ---- values ---- */
+
+static bool parse_ll(const char *v, long long *out)
+{
+	char *end;
+
+	if (v == NULL || *v == '\0')
+		return false;
+	errno = 0;
+	*out = strtoll(v, &end, 10);
+	return errno == 0 && *end == '\0';
+}
+
+bool shape_iso_ms(const char *ms, char out[32])
+{
+	long long n;
+	time_t t;
+	struct tm tm;
+
+	out[0] = '\0';
+	if (!parse_ll(ms, &n))
+		return false;
+	/* floor division: -1 ms is 1969-12-31T23:59:59Z, not 1970-01-01T00:00:00Z */
+	t = (time_t)(n / 1000 - (n % 1000 < 0 ? 1 : 0));
+	if (gmtime_r(&t, &tm) == NULL || strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0) {
+		out[0] = '\0';
+		return false;
+	}
+	return true;
+}
+
+json_t *shape_str(const char *v)
+{
+	json_t *s = v != NULL ? json_string(v) : NULL;
+
+	return s != NULL ? s : json_null();
+}
+
+/* Redis hashes write "" for a field that is not set (yet): both read as null. */
+static json_t *opt_str(const char *v)
+{
+	return v != NULL && *v != '\0' ? shape_str(v) : json_null();
+}
+
+json_t *shape_int(const char *v)
+{
+	long long n;
+
+	return parse_ll(v, &n) ? json_integer(n) : json_null();
+}
+
+json_t *shape_number(const char *v)
+{
+	long long n;
+	char *end;
+	double d;
+
+	if (parse_ll(v, &n))
+		return json_integer(n);
+	if (v == NULL || *v == '\0')
+		return json_null();
+	errno = 0;
+	d = strtod(v, &end);
+	/* a whole numeric beyond 64 bits, or a fraction: a real is the nearest JSON can carry */
+	return *end == '\0' && isfinite(d) ? json_real(d) : json_null();
+}
+
+static json_t *iso_ms(const char *ms)
+{
+	char buf[32];
+
+	return shape_iso_ms(ms, buf) ? json_string(buf) : json_null();
+}
+
+/* ---- status ---- */
+
+const char *shape_hash_get(const ShapeHash *h, const char *key)
+{
+	const char *v = NULL;
+
+	for (size_t i = 0; h != NULL && i < h->n; i++)
+		if (h->kv[i].key != NULL && strcmp(h->kv[i].key, key) == 0)
+			v = h->kv[i].val;
+	return v;
+}
+
+json_t *shape_exec_redis(const ShapeHash *h)
+{
+	const char *started = shape_hash_get(h, "started_at");
+	const char *finished = shape_hash_get(h, "finished_at");
+	long long s, f;
+	json_t *duration = json_null();
+
+	if (parse_ll(started, &s) && parse_ll(finished, &f))
+		duration = json_real((double)(f - s) / 1000.0);
+	return json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}",
+			 "id", opt_str(shape_hash_get(h, "id")),
+			 "execution_id", opt_str(shape_hash_get(h, "exec_id")),
+			 "target_instance_id", opt_str(shape_hash_get(h, "instance_uuid")),
+			 "instance_name", opt_str(shape_hash_get(h, "instance_name")),
+			 "status", opt_str(shape_hash_get(h, "state")),
+			 "phase", opt_str(shape_hash_get(h, "phase")),
+			 "amc_execution_id", opt_str(shape_hash_get(h, "amc_execution_id")),
+			 "row_count", shape_int(shape_hash_get(h, "row_count")),
+			 "error", opt_str(shape_hash_get(h, "error")),
+			 "duration_seconds", duration,
+			 "started_at", iso_ms(started),
+			 "completed_at", iso_ms(finished));
+}
+
+json_t *shape_batch_status(const ShapeBatch *b, json_t *execs)
+{
+	json_int_t n[ST_COUNT] = { 0 };
+	json_t *o, *counts, *e;
+	size_t i;
+
+	json_array_foreach(execs, i, e) {
+		const char *st = json_string_value(json_object_get(e, "status"));
+
+		for (size_t k = 0; st != NULL && k < ST_COUNT; k++)
+			if (strcmp(st, states[k]) == 0)
+				n[k]++;
+	}
+	if ((counts = json_object()) == NULL) {
+		json_decref(execs);
+		return NULL;
+	}
+	for (size_t k = 0; k < ST_COUNT; k++)
+		if (n[k] > 0 && json_object_set_new(counts, states[k], json_integer(n[k])) != 0) {
+			json_decref(counts);
+			json_decref(execs);
+			return NULL;
+		}
+	/* key order follows the seed: identity, counters, times, executions, status_counts */
+	o = json_pack("{s:o, s:o, s:o, s:o, s:I, s:I, s:I, s:I, s:I, s:I, s:o, s:o, s:o, s:o}",
+		      "batch_id", shape_str(b->batch_id),
+		      "workflow_id", shape_str(b->workflow_id),
+		      "name", shape_str(b->name),
+		      "status", shape_str(b->status),
+		      "total_instances", (json_int_t)json_array_size(execs),
+		      "completed_instances", n[ST_COMPLETED],
+		      "failed_instances", n[ST_FAILED],
+		      "running_instances", n[ST_RUNNING],
+		      "pending_instances", n[ST_PENDING] + n[ST_QUEUED] + n[ST_RETRY_WAIT],
+		      "cancelled_instances", n[ST_CANCELLED],
+		      "started_at", shape_str(b->started_at),
+		      "completed_at", shape_str(b->completed_at),
+		      "executions", execs,
+		      "status_counts", counts);
+	return o;	/* json_pack's "o" steals execs and counts even when it fails */
+}
+
+json_t *shape_status_redis(const char *batch_id, const ShapeHash *batch,
+			   const ShapeHash *execs, size_t nexecs)
+{
+	char started[32], completed[32];
+	json_t *arr = json_array();
+	ShapeBatch b = {
+		.batch_id = batch_id,
+		.workflow_id = shape_hash_get(batch, "workflow_id"),
+		.name = shape_hash_get(batch, "name"),
+		.status = shape_hash_get(batch, "status"),
+		.started_at = shape_iso_ms(shape_hash_get(batch, "started_at"), started) ?
+			started : NULL,
+		.completed_at = shape_iso_ms(shape_hash_get(batch, "completed_at"), completed) ?
+			completed : NULL,
+	};
+
+	if (arr == NULL)
+		return NULL;
+	for (size_t i = 0; i < nexecs; i++) {
+		if (execs[i].n == 0)
+			continue;	/* expired or never written: not an execution to count */
+		if (json_array_append_new(arr, shape_exec_redis(&execs[i])) != 0) {
+			json_decref(arr);
+			return NULL;
+		}
+	}
+	return shape_batch_status(&b, arr);
+}
+
+/* ---- results ---- */
+
+json_t *shape_instance_result(const ShapeInstance *in)
+{
+	return json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}",
+			 "instance_id", shape_str(in->instance_id),
+			 "instance_name", shape_str(in->instance_name),
+			 "instance_region", shape_str(in->instance_region),
+			 "execution_id", shape_str(in->execution_id),
+			 "status", shape_str(in->status),
+			 "row_count", shape_int(in->row_count),
+			 "duration_seconds", shape_number(in->duration_seconds),
+			 "completed_at", shape_str(in->completed_at),
+			 "error", shape_str(in->error));
+}
+
+json_t *shape_source_columns(const char *result_columns)
+{
+	json_t *src = result_columns != NULL ? json_loads(result_columns, 0, NULL) : NULL;
+	json_t *cols = json_array(), *c;
+	size_t i;
+
+	if (cols == NULL) {
+		json_decref(src);
+		return NULL;
+	}
+	json_array_foreach(src, i, c)
+		if (json_is_string(json_object_get(c, "name")) && json_array_append(cols, c) != 0) {
+			json_decref(cols);
+			cols = NULL;
+			break;
+		}
+	json_decref(src);
+	return cols;
+}
+
+/* Turns reals that are whole and exactly representable back into integers (see parse_row). */
+static void restore_integers(json_t *o)
+{
+	const char *k;
+	json_t *v;
+
+	json_object_foreach(o, k, v) {
+		double d = json_real_value(v);
+
+		/* replacing the value of the current key keeps the iteration valid; on OOM
+		 * the real stays, which is still the right number */
+		if (json_is_real(v) && d == floor(d) && fabs(d) <= 9007199254740992.0)
+			(void)json_object_set_new(o, k, json_integer((json_int_t)d));
+	}
+}
+
+/* row_data text -> object. jsonb keeps any numeric, but jansson refuses integers beyond 64
+ * bits: such a row is read again with every integer as a real (the big one can only be a
+ * real in JSON anyway) and the small whole ones are made integers again. */
+static json_t *parse_row(const char *text)
+{
+	json_error_t err;
+	json_t *o;
+
+	if (text == NULL)
+		return NULL;
+	if ((o = json_loads(text, 0, &err)) != NULL ||
+	    json_error_code(&err) != json_error_numeric_overflow)
+		return o;
+	if ((o = json_loads(text, JSON_DECODE_INT_AS_REAL, NULL)) != NULL)
+		restore_integers(o);
+	return o;
+}
+
+json_t *shape_row(const json_t *source_columns, const ShapeRow *row)
+{
+	json_t *data = parse_row(row->data), *c;
+	json_t *out = json_pack("{s:o, s:o}", "_instance_name", shape_str(row->instance_name),
+				"_instance_id", shape_str(row->instance_id));
+	size_t i;
+
+	json_array_foreach(source_columns, i, c) {
+		const char *name = json_string_value(json_object_get(c, "name"));
+		json_t *v = name != NULL ? json_object_get(data, name) : NULL;
+
+		if (out == NULL)
+			break;
+		if (name != NULL && json_object_set(out, name, v != NULL ? v : json_null()) != 0) {
+			json_decref(out);
+			out = NULL;
+		}
+	}
+	json_decref(data);
+	return out;
+}
+
+json_t *shape_aggregated(const char *result_columns, const ShapeRow *rows, size_t nrows,
+			 long long total_rows)
+{
+	json_t *src = shape_source_columns(result_columns);
+	json_t *cols = json_pack("[{s:s, s:s}, {s:s, s:s}]", "name", "_instance_name",
+				 "type", "string", "name", "_instance_id", "type", "string");
+	json_t *arr = json_array();
+
+	if (src == NULL || cols == NULL || arr == NULL || json_array_extend(cols, src) != 0)
+		goto oom;
+	for (size_t i = 0; i < nrows; i++)
+		if (json_array_append_new(arr, shape_row(src, &rows[i])) != 0)
+			goto oom;
+	json_decref(src);
+	return json_pack("{s:o, s:o, s:I}", "columns", cols, "rows", arr,
+			 "total_rows", (json_int_t)total_rows);
+oom:
+	json_decref(src);
+	json_decref(cols);
+	json_decref(arr);
+	return NULL;
+}
+
+json_t *shape_batch_results(const ShapeResultsHead *h, json_t *instance_results,
+			    json_t *aggregated_data)
+{
+	return json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o}",
+			 "batch_id", shape_str(h->batch_id),
+			 "status", shape_str(h->status),
+			 "total_instances", shape_int(h->total_instances),
+			 "completed_instances", shape_int(h->completed_instances),
+			 "failed_instances", shape_int(h->failed_instances),
+			 "instance_results", instance_results,
+			 "aggregated_data", aggregated_data);
+}
