@@ -25,18 +25,21 @@
     ARGV[6]  account cap: running execs per account_id (count; default 200)
 
   Output:
-    array of claimed jobs, each { ref, exec HGETALL flat array (after the claim), sql_query };
-    empty when nothing is ready. Work is bounded: at most 4 * max due retries promoted and
+    array of claimed jobs, each { ref, exec fields (flat name/value array, after the claim),
+    sql_query }; the exec fields are those a worker runs the job with (EXEC_FIELDS below:
+    identity, instance, account, parameters, amc_execution_id, state, worker, attempts,
+    started_at, throttled; a missing field reads ""); empty when nothing is ready. Work is bounded: at most 4 * max due retries promoted and
     4 * max refs popped (claimed, parked or stale) per call.
 
-  Events:
-    retry_due (batch_id, exec_id, state = queued, batch_status), one per promoted retry
-    claimed (batch_id, exec_id, state = running, worker, batch_status), one per job
+  Events (lib/events.lua: exec_ids, n, and exec_id when n = 1), one per batch per call:
+    retry_due (batch_id, exec_ids, n, state = queued, batch_status): promoted retries
+    claimed (batch_id, exec_ids, n, state = running, worker, batch_status): claimed jobs
 ]]
 local rcall = redis.call
 --- @include "lib/move_counter"
 --- @include "lib/batch_status"
 --- @include "lib/slots"
+--- @include "lib/events"
 
 local ring_key = KEYS[1]
 local jobs_key = KEYS[2]
@@ -54,12 +57,20 @@ if max_jobs < 1 then
 	return {}
 end
 
-local batches = {}		-- batch_id -> { key, sql, status, n claimed, n promoted }
+-- the exec fields a claimed job carries back: every field src/worker/job.c (job_new) reads,
+-- by name (a field the worker starts reading must be added here). Not HGETALL: half the
+-- fields (name, region, timestamps, error, ...) are never read by a worker, and reading and
+-- returning them was a measurable share of claim's cost (docs/benchmarks.md).
+local EXEC_FIELDS = { 'state', 'worker', 'attempts', 'started_at', 'amc_instance_id', 'account_id',
+	'id', 'advertiser_id', 'marketplace_id', 'timezone', 'amc_execution_id', 'parameters',
+	'throttled' }
+
+local batches = {}		-- batch_id -> { key, sql, status, claimed exec ids, promoted exec ids }
 local batch_order = {}
 local function batch_of(batch_id)
 	local b = batches[batch_id]
 	if not b then
-		b = { key = prefix .. 'batch:{' .. batch_id .. '}', n = 0, promoted = 0 }
+		b = { key = prefix .. 'batch:{' .. batch_id .. '}', claimed = {}, promoted = {} }
 		batches[batch_id] = b
 		batch_order[#batch_order + 1] = batch_id
 	end
@@ -67,7 +78,6 @@ local function batch_of(batch_id)
 end
 
 -- 1. due retries go back to the front of their batch's queue (oldest due first)
-local promoted = {}		-- { batch_id, exec_id }
 local due = rcall('ZRANGEBYSCORE', retry_key, '-inf', now, 'LIMIT', 0, 4 * max_jobs)
 for _, ref in ipairs(due) do
 	rcall('ZREM', retry_key, ref)
@@ -78,15 +88,14 @@ for _, ref in ipairs(due) do
 			rcall('HSET', exec_key, 'state', 'queued', 'queued_at', now, 'retry_at', '')
 			push_ready(prefix, ring_key, batch_id, ref, true)
 			local b = batch_of(batch_id)
-			b.promoted = b.promoted + 1
-			promoted[#promoted + 1] = { batch_id, exec_id }
+			b.promoted[#b.promoted + 1] = exec_id
 		end
 	end
 end
 
 -- 2. round-robin: rotate the ring, take up to `turn` jobs from the batch at its head
 local jobs = {}
-local claimed = {}		-- { batch_id, exec_id } per job, for the events
+local refs_claimed = {}		-- for one LPUSH onto the worker's jobs list
 local pops = 0
 local max_pops = 4 * max_jobs
 local ring_len = rcall('LLEN', ring_key)
@@ -99,32 +108,21 @@ local function claim_one(batch_id, ref)
 		return
 	end
 	local exec_key = prefix .. 'exec:{' .. batch_id .. '}:' .. exec_id
-	local h = rcall('HGETALL', exec_key)
-	-- one HGETALL both checks the state and gives the job's data; patch it in place
-	local state_i, attempts_i, started_i, worker_i, instance, account
-	for i = 1, #h, 2 do
-		local k = h[i]
-		if k == 'state' then state_i = i + 1
-		elseif k == 'attempts' then attempts_i = i + 1
-		elseif k == 'started_at' then started_i = i + 1
-		elseif k == 'worker' then worker_i = i + 1
-		elseif k == 'amc_instance_id' then instance = h[i + 1]
-		elseif k == 'account_id' then account = h[i + 1]
-		end
-	end
-	if not state_i or h[state_i] ~= 'queued' then
+	local v = rcall('HMGET', exec_key, unpack(EXEC_FIELDS))
+	-- v[1..4] = state, worker, attempts, started_at; v[5], v[6] = instance, account
+	if v[1] ~= 'queued' then
 		return
 	end
-	instance = instance or ''
-	account = account or ''
+	local instance = v[5] or ''
+	local account = v[6] or ''
 	local ifield = 'instance:' .. instance
 	local afield = 'account:' .. account
 	-- take the slots optimistically (the common case costs two calls), undo if over
 	local blocked
-	if instance ~= '' and rcall('HINCRBY', running_key, ifield, 1) > instance_cap then
+	if instance ~= '' and rcall('HINCRBY', running_key, ifield, '1') > instance_cap then
 		slot_dec(running_key, ifield)
 		blocked = 'instance'
-	elseif account ~= '' and rcall('HINCRBY', running_key, afield, 1) > account_cap then
+	elseif account ~= '' and rcall('HINCRBY', running_key, afield, '1') > account_cap then
 		slot_dec(running_key, afield)
 		if instance ~= '' then
 			slot_dec(running_key, ifield)
@@ -138,21 +136,24 @@ local function claim_one(batch_id, ref)
 		return
 	end
 
-	local attempts = (tonumber(attempts_i and h[attempts_i]) or 0) + 1
+	-- numbers go to Redis as strings: a Lua number argument costs a float formatting
+	local attempts = tostring((tonumber(v[3]) or 0) + 1)
 	local upd = { 'state', 'running', 'worker', worker, 'attempts', attempts }
-	h[state_i] = 'running'
-	if attempts_i then h[attempts_i] = tostring(attempts) else
-		h[#h + 1] = 'attempts'; h[#h + 1] = tostring(attempts) end
-	if worker_i then h[worker_i] = worker else
-		h[#h + 1] = 'worker'; h[#h + 1] = worker end
+	v[1] = 'running'
+	v[2] = worker
+	v[3] = attempts
 	-- started_at is the first claim only: a reclaimed job keeps its original start
-	if not started_i or h[started_i] == '' then
+	if not v[4] or v[4] == '' then
 		upd[#upd + 1] = 'started_at'; upd[#upd + 1] = now
-		if started_i then h[started_i] = now else
-			h[#h + 1] = 'started_at'; h[#h + 1] = now end
+		v[4] = now
 	end
 	rcall('HSET', exec_key, unpack(upd))
-	rcall('LPUSH', jobs_key, ref)
+	refs_claimed[#refs_claimed + 1] = ref
+	local h = {}
+	for i, name in ipairs(EXEC_FIELDS) do
+		h[2 * i - 1] = name
+		h[2 * i] = v[i] or ''
+	end
 
 	local b = batch_of(batch_id)
 	if not b.sql then
@@ -160,9 +161,8 @@ local function claim_one(batch_id, ref)
 		b.sql = f[1] or ''
 		b.status = f[2]
 	end
-	b.n = b.n + 1
+	b.claimed[#b.claimed + 1] = exec_id
 	jobs[#jobs + 1] = { ref, h, b.sql }
-	claimed[#claimed + 1] = { batch_id, exec_id }
 end
 
 while #jobs < max_jobs and pops < max_pops do
@@ -183,24 +183,25 @@ while #jobs < max_jobs and pops < max_pops do
 	end
 end
 
+if #refs_claimed > 0 then
+	rcall('LPUSH', jobs_key, unpack(refs_claimed))
+end
+
 for _, batch_id in ipairs(batch_order) do
 	local b = batches[batch_id]
-	move_counter(b.key, 'retry_wait', 'queued', b.promoted)
-	move_counter(b.key, 'queued', 'running', b.n)
+	move_counter(b.key, 'retry_wait', 'queued', #b.promoted)
+	move_counter(b.key, 'queued', 'running', #b.claimed)
 	-- moving queued -> running never makes a batch terminal: a running batch stays running
 	if b.status ~= 'running' then
 		b.status = batch_status(b.key, now)
 	end
-end
-
-for _, p in ipairs(promoted) do
-	rcall('XADD', events_key, 'MAXLEN', '~', 100000, '*', 'type', 'retry_due',
-		'batch_id', p[1], 'exec_id', p[2], 'state', 'queued',
-		'batch_status', batches[p[1]].status)
-end
-for _, c in ipairs(claimed) do
-	rcall('XADD', events_key, 'MAXLEN', '~', 100000, '*', 'type', 'claimed',
-		'batch_id', c[1], 'exec_id', c[2], 'state', 'running', 'worker', worker,
-		'batch_status', batches[c[1]].status)
+	if #b.promoted > 0 then
+		exec_event(events_key, 'retry_due', batch_id, b.promoted,
+			{ 'state', 'queued', 'batch_status', b.status })
+	end
+	if #b.claimed > 0 then
+		exec_event(events_key, 'claimed', batch_id, b.claimed,
+			{ 'state', 'running', 'worker', worker, 'batch_status', b.status })
+	end
 end
 return jobs

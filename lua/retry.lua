@@ -19,10 +19,13 @@
     ARGV[4]  reason text (stored in `error` and `retry_reason`)
     ARGV[5]  worker id W
     ARGV[6]  key prefix P (builds P running, P queue, P parked:..., P batch:{B}:queue)
+    ARGV[7]  optional: `1` = AMC throttled the request (429): counted in the exec's
+             `throttled` field, which the worker leaves out of its max_retries budget
 
   Output:
     { 'retry_wait', batch_status }  ok: state retry_wait, retry_at = due, worker and phase
-                                    emptied (amc_execution_id and attempts kept)
+                                    emptied (amc_execution_id and attempts kept),
+                                    `throttled` + 1 if ARGV[7] is `1`
    -5  the exec was cancelled (nothing else changes)
    -4  another worker holds the exec (or nobody: it was reclaimed)
    -3  the exec is not running
@@ -50,6 +53,7 @@ local due = ARGV[3]
 local reason = ARGV[4]
 local worker = ARGV[5]
 local prefix = ARGV[6]
+local throttled = ARGV[7] == '1'
 
 if not tonumber(due) then
 	return redis.error_reply('retry: due must be Unix ms')
@@ -76,6 +80,9 @@ end
 
 rcall('HSET', exec_key, 'state', 'retry_wait', 'phase', '', 'worker', '', 'retry_at', due,
 	'error', reason, 'retry_reason', reason)
+if throttled then
+	rcall('HINCRBY', exec_key, 'throttled', 1)
+end
 rcall('ZADD', retry_key, due, ref)
 move_counter(batch_key, 'running', 'retry_wait', 1)
 release_slots(prefix, f[5], f[6])

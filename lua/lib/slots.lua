@@ -7,7 +7,7 @@
 
 -- slot_dec(running_key, field): one slot less; the field goes away at 0 (never negative)
 local function slot_dec(running_key, field)
-	if rcall('HINCRBY', running_key, field, -1) <= 0 then
+	if rcall('HINCRBY', running_key, field, '-1') <= 0 then
 		rcall('HDEL', running_key, field)
 	end
 end

@@ -1,6 +1,7 @@
 /* claim.c - the claim loop: while there are free slots, the claim script moves queued refs
  * to this worker's processing list (round-robin over batches, under the instance and account
- * caps, due retries first); an empty queue is polled again on a short timer. */
+ * caps, due retries first); an empty queue is polled again on a short timer. While claims come
+ * back full, a second call is kept in flight so Redis works on it while we start the jobs. */
 #include "worker.h"
 
 #include <stdio.h>
@@ -19,10 +20,20 @@ static void claim_later(Worker *w, int ms)
 	evtimer_add(w->claim_timer, &tv);
 }
 
+/* One claim call in flight: the jobs it may bring back are reserved until it answers. */
+typedef struct ClaimCall {
+	Worker *w;
+	int max;
+} ClaimCall;
+
 static void on_claimed(RConn *c, redisReply *reply, void *priv)
 {
-	Worker *w = priv;
-	w->claiming = false;
+	ClaimCall *cc = priv;
+	Worker *w = cc->w;
+	int max = cc->max;
+	free(cc);
+	w->claiming--;
+	w->claim_reserved -= max;
 	if (w->exiting)
 		return;
 	if (!reply) {
@@ -35,6 +46,7 @@ static void on_claimed(RConn *c, redisReply *reply, void *priv)
 		return;
 	}
 	size_t got = reply->elements;
+	w->claim_backlog = got >= (size_t)max;
 	/* Create every job first, then start them: a start may end a job at once. */
 	Job *fresh[reply->elements ? reply->elements : 1];
 	size_t n = 0;
@@ -55,9 +67,9 @@ static void on_claimed(RConn *c, redisReply *reply, void *priv)
 
 void claim_kick(Worker *w)
 {
-	if (w->claiming || w->stopping || w->exiting)
+	if (w->claiming >= (w->claim_backlog ? 2 : 1) || w->stopping || w->exiting)
 		return;
-	int free_slots = w->cfg.worker_inflight - w->inflight;
+	int free_slots = w->cfg.worker_inflight - w->inflight - w->claim_reserved;
 	if (free_slots <= 0)
 		return;		/* worker_job_done kicks again */
 	if (!rconn_is_ready(w->redis)) {
@@ -75,18 +87,29 @@ void claim_kick(Worker *w)
 		return;
 	}
 	snprintf(now, sizeof now, "%lld", (long long)worker_now_ms());
-	snprintf(max, sizeof max, "%d", free_slots < w->cfg.claim_batch ? free_slots : w->cfg.claim_batch);
+	int n = free_slots < w->cfg.claim_batch ? free_slots : w->cfg.claim_batch;
+	snprintf(max, sizeof max, "%d", n);
 	/* caps are read at every call, so a SIGHUP reload applies to the next claim */
 	snprintf(icap, sizeof icap, "%d", w->cfg.instance_cap);
 	snprintf(acap, sizeof acap, "%d", w->cfg.account_cap);
 	const char *keys[5] = {queue, jobs, events, retry, running};
 	const char *args[6] = {w->id, now, max, w->prefix, icap, acap};
-	evtimer_del(w->claim_timer);
-	w->claiming = true;
-	if (!rconn_script(w->redis, LUA_SCRIPT_CLAIM, 5, keys, 6, args, on_claimed, w)) {
-		w->claiming = false;
+	ClaimCall *cc = malloc(sizeof *cc);
+	if (!cc) {
+		log_error("out of memory claiming");
 		claim_later(w, CLAIM_DOWN_MS);
+		return;
 	}
+	cc->w = w;
+	cc->max = n;
+	evtimer_del(w->claim_timer);
+	if (!rconn_script(w->redis, LUA_SCRIPT_CLAIM, 5, keys, 6, args, on_claimed, cc)) {
+		free(cc);
+		claim_later(w, CLAIM_DOWN_MS);
+		return;
+	}
+	w->claiming++;
+	w->claim_reserved += n;
 }
 
 static void on_claim_timer(evutil_socket_t fd, short what, void *arg)

@@ -11,6 +11,7 @@
 
 #include "amc_client.h"
 #include "archiver.h"
+#include "finisher.h"
 #include "log.h"
 #include "rcall.h"
 #include "token.h"
@@ -112,15 +113,6 @@ static void pg_run_detached(Job *job, const char *sql, int n, const char **vals)
 
 /* ---- life cycle ---- */
 
-/* One finish of the no-op executor in flight (below). Recycled through a free list (loop
- * thread only): a steady stream of jobs costs no allocation of ours after warm-up. */
-typedef struct NoopCall {
-	struct NoopCall *next;
-	Worker *w;
-	char ref[IDS_BATCH_LEN + IDS_EXEC_LEN + 2];
-} NoopCall;
-static NoopCall *noop_free_list;
-
 static void job_free(Job *job)
 {
 	Worker *w = job->w;
@@ -157,11 +149,7 @@ void job_free_all(Worker *w)
 {
 	while (w->jobs)
 		job_free(w->jobs);
-	while (noop_free_list) {
-		NoopCall *nc = noop_free_list;
-		noop_free_list = nc->next;
-		free(nc);
-	}
+	finisher_free_all();
 }
 
 static void on_job_timer(evutil_socket_t fd, short what, void *arg)
@@ -209,89 +197,24 @@ static bool copy_field(char *dst, size_t n, const redisReply *flat, const char *
 /* ---- no-op executor (benchmarking: claim → finish, nothing else) ---- */
 
 
-static void noop_args_send(Worker *w, NoopCall *nc, bool durable);
-
-static void noop_done(Worker *w, NoopCall *nc)
+/* A no-op job is only its ref: counted in w->inflight until its finish (batched with the
+ * other finishes of this loop turn by finisher.c) has answered. */
+static void on_noop_finished(Worker *w, const redisReply *result, void *priv)
 {
-	nc->next = noop_free_list;
-	noop_free_list = nc;
+	if (!result)
+		return;		/* exiting */
+	if (result->type == REDIS_REPLY_ERROR)
+		log_error("no-op finish failed: %s", result->str);
 	w->inflight--;
 	worker_job_done(w);
 }
 
-static void on_noop_durable(Worker *w, redisReply *reply, void *priv)
-{
-	if (reply)
-		noop_done(w, priv);
-	else
-		free(priv);	/* exiting */
-}
-
-static void on_noop_finished(RConn *c, redisReply *reply, void *priv)
-{
-	NoopCall *nc = priv;
-	Worker *w = nc->w;
-	if (w->exiting) {
-		free(nc);
-		return;
-	}
-	if (!reply) {
-		/* the connection dropped: finish again once Redis is back (a finish that did
-		 * run answers -3 the second time) */
-		noop_args_send(w, nc, true);
-		return;
-	}
-	if (reply->type == REDIS_REPLY_ERROR)
-		log_error("finish failed for %s: %s", nc->ref, reply->str);
-	noop_done(w, nc);
-}
-
-/* Sends the finish of nc->ref: pipelined on the connection (durable: through rcall). */
-static void noop_args_send(Worker *w, NoopCall *nc, bool durable)
-{
-	char batch_id[IDS_BATCH_LEN + 1], exec_id[IDS_EXEC_LEN + 1];
-	char bkey[KEYS_MAX], ekey[KEYS_MAX], jkey[KEYS_MAX], evkey[KEYS_MAX], now[24];
-	const char *sep = strchr(nc->ref, ':');
-	if (!sep || (size_t)(sep - nc->ref) > IDS_BATCH_LEN || strlen(sep + 1) > IDS_EXEC_LEN)
-		goto bad;
-	memcpy(batch_id, nc->ref, (size_t)(sep - nc->ref));
-	batch_id[sep - nc->ref] = '\0';
-	strcpy(exec_id, sep + 1);
-	if (!ids_is_batch(batch_id) || !ids_is_exec(exec_id) ||
-	    !keys_batch(bkey, sizeof bkey, w->prefix, batch_id) ||
-	    !keys_exec(ekey, sizeof ekey, w->prefix, batch_id, exec_id) ||
-	    !keys_worker_jobs(jkey, sizeof jkey, w->prefix, w->id) ||
-	    !keys_events(evkey, sizeof evkey, w->prefix))
-		goto bad;
-	snprintf(now, sizeof now, "%lld", (long long)worker_now_ms());
-	const char *keys[4] = {bkey, ekey, jkey, evkey};
-	const char *args[6] = {nc->ref, "completed", now, "0", "", w->id};
-	if (!durable && rconn_script(w->redis, LUA_SCRIPT_FINISH, 4, keys, 6, args, on_noop_finished, nc))
-		return;
-	if (rcall_script(w, LUA_SCRIPT_FINISH, 4, keys, 6, args, on_noop_durable, nc))
-		return;
-	log_error("out of memory finishing %s", nc->ref);
-	noop_done(w, nc);
-	return;
-bad:
-	log_error("claimed job %s has an invalid ref; left to the janitor", nc->ref);
-	noop_done(w, nc);
-}
-
 static void noop_finish(Worker *w, const char *ref)
 {
-	NoopCall *nc = noop_free_list;
-	if (nc)
-		noop_free_list = nc->next;
-	else if (!(nc = malloc(sizeof *nc))) {
-		log_error("out of memory finishing %s", ref);
-		return;
-	}
-	nc->w = w;
-	snprintf(nc->ref, sizeof nc->ref, "%s", ref);
-	w->inflight++;
 	log_debug("no-op job %s", ref);
-	noop_args_send(w, nc, false);
+	if (finisher_add(w, ref, "completed", 0, "", on_noop_finished, NULL))
+		w->inflight++;
+	/* else logged: the ref stays in our jobs list, the janitor requeues it if we die */
 }
 
 Job *job_new(Worker *w, const redisReply *claimed)
@@ -343,6 +266,7 @@ Job *job_new(Worker *w, const redisReply *claimed)
 	job->sql_template = strdup(sqlr->type == REDIS_REPLY_STRING ? sqlr->str : "");
 	job->timer = evtimer_new(w->base, on_job_timer, job);
 	job->attempts = atoi(field(flat, "attempts"));
+	job->throttled = atoi(field(flat, "throttled"));
 	const char *started = field(flat, "started_at");
 	job->started_ms = *started ? strtoll(started, NULL, 10) : worker_now_ms();
 	if (!keys_exec(job->exec_key, KEYS_MAX, w->prefix, job->batch_id, job->exec_id) ||
@@ -379,7 +303,7 @@ void job_target(Job *job, AmcTarget *t)
 
 static void cancelled_cleanup(Job *job);
 
-static void on_finish(Worker *w, redisReply *reply, void *priv)
+static void on_finish(Worker *w, const redisReply *reply, void *priv)
 {
 	Job *job = priv;
 	if (!reply)
@@ -408,13 +332,9 @@ static void on_finish(Worker *w, redisReply *reply, void *priv)
 
 static void run_finish(Job *job, const char *outcome, const char *error)
 {
-	char now[32], rows[32];
-	snprintf(now, sizeof now, "%lld", (long long)worker_now_ms());
-	snprintf(rows, sizeof rows, "%ld", job->row_count);
-	const char *keys[4] = {job->batch_key, job->exec_key, job->jobs_key, job->events_key};
-	const char *args[6] = {job->ref, outcome, now, rows, error, job->w->id};
-	if (!rcall_script(job->w, LUA_SCRIPT_FINISH, 4, keys, 6, args, on_finish, job)) {
-		elog_error(job->batch_id, job->exec_id, "out of memory calling finish");
+	/* batched with the other finishes of this loop turn (one finish_many call) */
+	if (!finisher_add(job->w, job->ref, outcome, job->row_count, error, on_finish, job)) {
+		elog_error(job->batch_id, job->exec_id, "could not queue the finish");
 		job_drop(job);
 	}
 }
@@ -610,7 +530,7 @@ static void on_handed_back(Worker *w, redisReply *reply, void *priv)
 }
 
 #ifdef LUA_RETRY_NKEYS
-static void send_retry(Job *job, long wait_ms, const char *reason)
+static void send_retry(Job *job, long wait_ms, const char *reason, bool throttled)
 {
 	Worker *w = job->w;
 	char rkey[KEYS_MAX], now[24], due[24];
@@ -623,8 +543,8 @@ static void send_retry(Job *job, long wait_ms, const char *reason)
 		return;
 	}
 	const char *keys[5] = {job->batch_key, job->exec_key, job->jobs_key, rkey, job->events_key};
-	const char *args[6] = {job->ref, now, due, reason, w->id, w->prefix};
-	if (!rcall_script(w, LUA_SCRIPT_RETRY, 5, keys, 6, args, on_handed_back, job))
+	const char *args[7] = {job->ref, now, due, reason, w->id, w->prefix, throttled ? "1" : "0"};
+	if (!rcall_script(w, LUA_SCRIPT_RETRY, 5, keys, 7, args, on_handed_back, job))
 		job_fail(job, true, "out of memory calling retry");
 }
 #endif
@@ -669,8 +589,11 @@ void job_transient(Job *job, long wait_ms, bool requeue, void (*resume)(Job *job
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
-	/* claims after a retry_wait or a reclaim count too: a job cannot loop for ever */
-	int used = job->retries + (job->attempts > 1 ? job->attempts - 1 : 0);
+	/* claims after a retry_wait or a reclaim count too: a job cannot loop for ever; those
+	 * after a 429 do not (job_throttled: bounded by the execution timeout) */
+	int used = job->retries + (job->attempts > 1 ? job->attempts - 1 : 0) - job->throttled;
+	if (used < 0)
+		used = 0;
 	if (used >= w->cfg.max_retries) {
 		job_fail(job, true, "%s (gave up after %d retries)", msg, used);
 		return;
@@ -689,7 +612,7 @@ void job_transient(Job *job, long wait_ms, bool requeue, void (*resume)(Job *job
 	if (requeue || wait_ms > RETRY_INPROC_MAX_MS) {
 		elog_info(job->batch_id, job->exec_id, "retry %d/%d in %ld ms (retry_wait): %s",
 			  used + 1, w->cfg.max_retries, wait_ms, msg);
-		send_retry(job, wait_ms, msg);
+		send_retry(job, wait_ms, msg, false);
 		return;
 	}
 #else
@@ -698,6 +621,34 @@ void job_transient(Job *job, long wait_ms, bool requeue, void (*resume)(Job *job
 	elog_info(job->batch_id, job->exec_id, "retry %d/%d in %ld ms: %s", used + 1,
 		  w->cfg.max_retries, wait_ms, msg);
 	job_after(job, (int)wait_ms, resume);
+}
+
+void job_throttled(Job *job, long wait_ms, void (*resume)(Job *job), const char *msg)
+{
+	Worker *w = job->w;
+	if (wait_ms < 0) {
+		int n = job->throttled;
+		int ms = RETRY_BASE_MS << (n < 6 ? n : 6);
+		if (ms > RETRY_CAP_MS)
+			ms = RETRY_CAP_MS;
+		unsigned r = 0;
+		if (!ids_random(&r, sizeof r))
+			r = 0;
+		wait_ms = ms / 2 + (long)(r % (unsigned)(ms / 2 + 1));	/* equal jitter */
+	}
+	/* waiting past the execution's deadline is pointless (a daily quota answers "tomorrow") */
+	if (worker_now_ms() + wait_ms > job->started_ms + (int64_t)w->cfg.exec_timeout_s * 1000) {
+		job_fail(job, true, "%s: still throttled at the execution timeout (%d s)", msg,
+			 w->cfg.exec_timeout_s);
+		return;
+	}
+#ifdef LUA_RETRY_NKEYS
+	elog_info(job->batch_id, job->exec_id, "throttled %d time(s), retry in %ld ms (retry_wait): %s",
+		  job->throttled + 1, wait_ms, msg);
+	send_retry(job, wait_ms, msg, true);
+#else
+	job_transient(job, wait_ms, true, resume, "%s", msg);
+#endif
 }
 
 /* ---- archive ---- */
@@ -839,7 +790,7 @@ static void on_created(Worker *w, const HttpResult *res, void *priv)
 		return;
 	}
 	if (res->rc == CURLE_OK && res->status == 429) {
-		job_transient(job, res->retry_after_ms, true, create, "create throttled (HTTP 429)");
+		job_throttled(job, res->retry_after_ms, create, "create throttled (HTTP 429)");
 		return;
 	}
 	if (res->rc != CURLE_OK && !res->sent) {

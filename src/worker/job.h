@@ -47,6 +47,7 @@ struct Job {
 	int64_t started_ms;		/* first start (exec started_at), for the timeout */
 	int attempts;			/* claims so far (exec attempts), this one included */
 	int retries;			/* transient failures retried by this worker */
+	int throttled;			/* past retry_waits caused by AMC 429s (exec `throttled`) */
 	int poll_failures;		/* consecutive failed status polls */
 	int64_t create_sent_ms;		/* when the last create was sent (lost-answer lookup) */
 
@@ -102,6 +103,10 @@ void job_after(Job *job, int ms, void (*fn)(Job *job));
  * Past max_retries the job fails with the reason (its AMC execution cancelled). */
 void job_transient(Job *job, long wait_ms, bool requeue, void (*resume)(Job *job),
 		   const char *fmt, ...) PRINTF_LIKE(5, 6);
+/* AMC throttled a create (429): nothing ran, so it does not use up max_retries (a long
+ * throttling storm must not fail the execution); it waits in retry_wait (Retry-After, else
+ * backoff) and is bounded by the execution timeout instead. */
+void job_throttled(Job *job, long wait_ms, void (*resume)(Job *job), const char *msg);
 /* SIGTERM: hand every job that is at a safe point back to the queue now. */
 void job_release_idle(Worker *w);
 /* Fills an AmcTarget from the job (borrowed fields). */

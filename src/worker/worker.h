@@ -34,7 +34,9 @@ typedef struct Worker {
 	bool exiting;			/* loop is being torn down: callbacks only free */
 
 	/* claim loop */
-	bool claiming;			/* a claim script call is in flight */
+	int claiming;			/* claim script calls in flight (at most 2) */
+	int claim_reserved;		/* jobs those calls may bring back (held against worker_inflight) */
+	bool claim_backlog;		/* the last claim came back full: keep two calls in flight */
 	struct event *claim_timer;
 	/* janitor: lease heartbeat and reclaim sweep */
 	struct event *heartbeat_timer;

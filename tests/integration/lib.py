@@ -159,3 +159,159 @@ def submit(workflow_id, instance_ids, parameters=None, overrides=None, name=None
     if name:
         body["name"] = name
     return api("POST", "/workflows/%s/batch-execute" % workflow_id, body, token=token)
+
+
+# ---- fleet helpers (test_fleet, test_netns): processes of the stack, sampling, amcsim --------
+
+RUN_DIR = os.environ.get("RUN_DIR", "")
+TOP = os.environ.get("TOP") or os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+FLEET_SQL = ("SELECT campaign, SUM(impressions) AS impressions, {{tag}} AS tag FROM impressions "
+             "GROUP BY campaign ORDER BY campaign")
+
+
+def wait_until(pred, timeout, interval=0.1):
+    """Polls pred() until it returns something true or the deadline passes; returns the last value."""
+    deadline = time.time() + timeout
+    while True:
+        v = pred()
+        if v or time.time() >= deadline:
+            return v
+        time.sleep(interval)
+
+
+def sim_put(path, body):
+    return sim("PUT", path, body, headers={"Content-Type": "application/json"})
+
+
+def sim_instance_stats():
+    st, body = sim("GET", "/sim/stats")
+    return (body or {}).get("instances", {}) if st == 200 else {}
+
+
+def created_since(before, amc_ids):
+    """executions_created per AMC instance since the /sim/stats snapshot `before`."""
+    now = sim_instance_stats()
+    return {i: now.get(i, {}).get("executions_created", 0) - before.get(i, {}).get("executions_created", 0)
+            for i in amc_ids}
+
+
+def stack(*args):
+    """scripts/stack of the running stack (RUN_DIR, BUILD_DIR from the environment)."""
+    return subprocess.run([os.path.join(TOP, "scripts", "stack")] + list(args), env=dict(os.environ),
+                          capture_output=True, text=True, timeout=180)
+
+
+def pid_of(name):
+    with open(os.path.join(RUN_DIR, name + ".pid")) as f:
+        return int(f.read().strip())
+
+
+def pid_alive(pid):
+    """True while pid runs (a zombie waiting for its reaper counts as gone)."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
+def submit_paced(workflow_id, instance_ids, parameters=None, name=None, timeout=75):
+    """submit, waiting out the per-user submission rate limit (429) earlier tests may have used up."""
+    deadline = time.time() + timeout
+    while True:
+        st, body, raw = submit(workflow_id, instance_ids, parameters=parameters, name=name)
+        if st != 429 or time.time() >= deadline:
+            return st, body, raw
+        time.sleep(1)
+
+
+def exec_hashes(batch_id):
+    return [redis_hash(PREFIX + "exec:{%s}:%s" % (batch_id, e))
+            for e in redis_raw("LRANGE", PREFIX + "batch:{%s}:execs" % batch_id, 0, -1)]
+
+
+def batch_hash(batch_id):
+    return redis_hash(PREFIX + "batch:{%s}" % batch_id)
+
+
+_SNAPSHOT_LUA = """
+local out = {slots = {}, instance = {}, account = {}, parked = {}, status = {}}
+local h = redis.call('HGETALL', KEYS[1])
+for i = 1, #h, 2 do out.slots[h[i]] = tonumber(h[i + 1]) end
+local prefix, nb = ARGV[1], tonumber(ARGV[2])
+for i = 3, 2 + nb do
+	local b = ARGV[i]
+	out.status[b] = redis.call('HGET', prefix .. 'batch:{' .. b .. '}', 'status') or ''
+	for _, e in ipairs(redis.call('LRANGE', prefix .. 'batch:{' .. b .. '}:execs', 0, -1)) do
+		local v = redis.call('HMGET', prefix .. 'exec:{' .. b .. '}:' .. e, 'state', 'amc_instance_id', 'account_id')
+		if v[1] == 'running' then
+			out.instance[v[2]] = (out.instance[v[2]] or 0) + 1
+			out.account[v[3]] = (out.account[v[3]] or 0) + 1
+		end
+	end
+end
+for i = 3 + nb, #ARGV do
+	out.parked[ARGV[i]] = redis.call('LLEN', prefix .. 'parked:instance:' .. ARGV[i])
+end
+return cjson.encode(out)
+"""
+
+
+def running_snapshot(batch_ids, amc_ids=()):
+    """One atomic sample (a read-only EVAL): the `P running` slots, the running execs of
+    batch_ids counted per amc_instance_id and account_id from their exec hashes, each batch's
+    status, and the parked list length of each of amc_ids."""
+    out = redis_raw("EVAL", _SNAPSHOT_LUA, 1, PREFIX + "running", PREFIX, len(batch_ids),
+                    *(list(batch_ids) + list(amc_ids)))
+    snap = json.loads(out[0])
+    for k in ("slots", "instance", "account", "parked", "status"):
+        if not isinstance(snap.get(k), dict):
+            snap[k] = {}	# cjson encodes an empty table as []
+    return snap
+
+
+def fleet_account(label, n):
+    """A new AMC account (any refresh token works with amcsim) and n instances of it; returns
+    (account dict, [(instance uuid, amc instance id)])."""
+    tag = os.urandom(3).hex()
+    st, body, raw = api("POST", "/admin/accounts", {
+        "account_name": "%s %s" % (label, tag), "advertiser_id": "ENTITYFLEET" + tag.upper(),
+        "marketplace_id": "ATVPDKIKX0DER", "region": "NA", "lwa_client_id": "cid-fleet",
+        "lwa_refresh_token": "Atzr|fleet-" + tag, "lwa_client_secret": "cs-fleet-" + tag})
+    if st not in (200, 201) or not body or not body.get("success"):
+        raise RuntimeError("create account failed: %s %s" % (st, raw[:300]))
+    acct = dict(body["account"], advertiser_id="ENTITYFLEET" + tag.upper(), lwa_client_id="cid-fleet",
+                marketplace_id="ATVPDKIKX0DER")
+    out = []
+    for i in range(n):
+        amc_id = "amcflt%s%02d" % (tag, i)
+        st, body, raw = api("POST", "/admin/instances", {
+            "instance_id": amc_id, "instance_name": "%s %d" % (label, i), "region": "us-east-1",
+            "brands": ["Fleet"], "account_id": acct["id"], "is_sandbox": False})
+        if st not in (200, 201) or not body or not body.get("success"):
+            raise RuntimeError("create instance failed: %s %s" % (st, raw[:300]))
+        out.append((body["instance"]["id"], amc_id))
+    return acct, out
+
+
+def archived_rows(exec_id):
+    """(result_rows archived, workflow_executions.row_count) of one execution in PostgreSQL."""
+    rows = psql("SELECT (SELECT count(*) FROM result_rows r WHERE r.execution_id = w.id), coalesce(w.row_count, -1)"
+                " FROM workflow_executions w WHERE w.execution_id = :'p1'", exec_id)
+    return (int(rows[0][0]), int(rows[0][1])) if rows else (-1, -1)
+
+
+def amc_status(acct, amc_id, amc_execution_id):
+    """The AMC execution's status as amcsim reports it, with the account's access token the
+    workers cached in Redis (None when there is none or the call fails)."""
+    cached = redis_raw("GET", PREFIX + "token:" + acct["id"])
+    if not cached or " " not in cached[0]:
+        return None
+    st, body = sim("GET", "/amc/reporting/%s/workflowExecutions/%s" % (amc_id, amc_execution_id), headers={
+        "Authorization": "Bearer " + cached[0].split(" ", 1)[1],
+        "Amazon-Advertising-API-ClientId": acct["lwa_client_id"],
+        "Amazon-Advertising-API-AdvertiserId": acct["advertiser_id"],
+        "Amazon-Advertising-API-MarketplaceId": acct["marketplace_id"]})
+    if st != 200 or not isinstance(body, dict):
+        return None
+    return (body.get("workflowExecution") or body).get("status")

@@ -621,6 +621,76 @@ static void drain_queue(void)
 	assertf(int_cmd("LLEN %s", k_queue()) == 0, "ring empty once every batch is cancelled");
 }
 
+/* finish_many of n jobs b[i]:e[i] by worker w with outcome o[i] (rows "7" when completed,
+ * error "boom" when failed); the caller frees the reply */
+#define FM_MAX 16
+static redisReply *finish_many(const char *w, int n, const char *const *b, const char *const *e,
+			       const char *const *o)
+{
+	static char refs[FM_MAX][REF_MAX];
+	const char *keys[2 + 2 * FM_MAX], *args[2 + 4 * FM_MAX];
+
+	if (n > FM_MAX)
+		exit(1);
+	keys[0] = k_events();
+	keys[1] = k_jobs(w);
+	args[0] = now_str();
+	args[1] = w;
+	for (int i = 0; i < n; i++) {
+		bool done = strcmp(o[i], "completed") == 0;
+
+		ref_of(refs[i], b[i], e[i]);
+		keys[2 + 2 * i] = k_batch(b[i]);
+		keys[3 + 2 * i] = k_exec(b[i], e[i]);
+		args[2 + 4 * i] = refs[i];
+		args[3 + 4 * i] = o[i];
+		args[4 + 4 * i] = done ? "7" : "";
+		args[5 + 4 * i] = done ? "" : "boom";
+	}
+	return run(LUA_SCRIPT_FINISH_MANY, 2 + 2 * n, keys, 2 + 4 * n, args);
+}
+
+/* result i of a finish_many reply is {state, batch_status} */
+static bool fm_result_is(const redisReply *r, size_t i, const char *state, const char *status)
+{
+	const redisReply *x;
+
+	if (r->type != REDIS_REPLY_ARRAY || i >= r->elements)
+		return false;
+	x = r->element[i];
+	return x->type == REDIS_REPLY_ARRAY && x->elements == 2 && !strcmp(x->element[0]->str, state) &&
+	       !strcmp(x->element[1]->str, status);
+}
+
+static bool fm_result_code(const redisReply *r, size_t i, long long code)
+{
+	return r->type == REDIS_REPLY_ARRAY && i < r->elements &&
+	       r->element[i]->type == REDIS_REPLY_INTEGER && r->element[i]->integer == code;
+}
+
+/* an entry of type among the last 50 events whose exec_ids is ids (and whose field f = v) */
+static bool has_event(const char *type, const char *ids, const char *f, const char *v)
+{
+	redisReply *r = cmd("XREVRANGE %s + - COUNT 50", k_events());
+	bool found = false;
+
+	for (size_t i = 0; i < r->elements && !found; i++) {
+		redisReply *fv = r->element[i]->element[1];
+		bool t = false, x = false, y = false;
+
+		for (size_t j = 0; j + 1 < fv->elements; j += 2) {
+			const char *k = fv->element[j]->str, *val = fv->element[j + 1]->str;
+
+			t |= !strcmp(k, "type") && !strcmp(val, type);
+			x |= !strcmp(k, "exec_ids") && !strcmp(val, ids);
+			y |= !strcmp(k, f) && !strcmp(val, v);
+		}
+		found = t && x && y;
+	}
+	freeReplyObject(r);
+	return found;
+}
+
 /* ---- tests ---- */
 
 static void test_lua_enqueue(void)
@@ -861,6 +931,200 @@ static void test_lua_finish_cancelled_is_discarded(void)
 	ref_of(ref, b, e[0]);
 	assertf(list_count(k_jobs("w7"), ref) == 0, "ref left the jobs list");
 	assertf(strcmp(last_event_field("type"), "discarded") == 0, "discarded event");
+}
+
+/* the claim reply carries every exec field the worker reads (src/worker/job.c job_new), and
+ * one claimed event per batch lists the claimed execs */
+static void test_lua_claim_reply_fields(void)
+{
+	static const char *const need[] = { "id", "amc_instance_id", "account_id", "advertiser_id",
+		"marketplace_id", "timezone", "amc_execution_id", "parameters", "attempts", "started_at",
+		"state", "worker", "throttled" };
+	char b[ID_MAX], e[2][ID_MAX], ids[2 * ID_MAX + 2];
+	redisReply *r;
+
+	drain_queue();
+	new_batch_id(b);
+	assertf(enqueue(b, 2, e) == LUA_OK, "enqueue");
+	r = claim("wf", 2);
+	assertf(r->type == REDIS_REPLY_ARRAY && r->elements == 2, "2 jobs claimed");
+	for (size_t i = 0; r->type == REDIS_REPLY_ARRAY && i < r->elements; i++) {
+		redisReply *h = r->element[i]->element[1];
+		char want_id[64];
+
+		snprintf(want_id, sizeof(want_id), "0b0e6b8a-0000-4000-8000-%012d", (int)i);
+		for (size_t k = 0; k < ARRAY_LEN(need); k++) {
+			const char *v = NULL;
+
+			for (size_t j = 0; j + 1 < h->elements; j += 2)
+				if (!strcmp(h->element[j]->str, need[k]))
+					v = h->element[j + 1]->str;
+			assertf(v != NULL, "job %zu carries %s", i, need[k]);
+			if (v && !strcmp(need[k], "id"))
+				assertf(!strcmp(v, want_id), "id %s, want %s", v, want_id);
+			if (v && !strcmp(need[k], "parameters"))
+				assertf(!strcmp(v, "{\"brand\":\"x\"}"), "parameters %s", v);
+			if (v && !strcmp(need[k], "amc_instance_id"))
+				assertf(!strcmp(v, i ? "amcinst1" : "amcinst0"), "instance %s", v);
+			if (v && !strcmp(need[k], "started_at"))
+				assertf(strtoll(v, NULL, 10) == now_ms, "started_at %s", v);
+		}
+	}
+	freeReplyObject(r);
+	snprintf(ids, sizeof(ids), "%s %s", e[0], e[1]);
+	assertf(has_event("claimed", ids, "n", "2"), "one claimed event lists both execs");
+	assertf(has_event("claimed", ids, "batch_id", b), "and names the batch");
+	assertf(has_event("claimed", ids, "worker", "wf"), "and the worker");
+	freeReplyObject(cancel_batch(b));
+}
+
+/* several jobs of several batches in one call: each result as finish gives it, counters and
+ * status once per batch, one event per batch and state */
+static void test_lua_finish_many(void)
+{
+	char a[ID_MAX], b[ID_MAX], c[ID_MAX], d[ID_MAX], ea[3][ID_MAX], eb[2][ID_MAX], ec[1][ID_MAX],
+	     ed[1][ID_MAX], ids[3 * ID_MAX], st[16], bs[16];
+	redisReply *r;
+
+	drain_queue();
+	new_batch_id(a);
+	new_batch_id(b);
+	new_batch_id(c);
+	assertf(enqueue(a, 3, ea) == LUA_OK && enqueue(b, 2, eb) == LUA_OK && enqueue(c, 1, ec) == LUA_OK,
+		"enqueue a, b, c");
+	freeReplyObject(claim("wm", 10));
+	assertf(int_cmd("LLEN %s", k_jobs("wm")) == 6, "wm holds 6 jobs");
+	new_batch_id(d);
+	assertf(enqueue(d, 1, ed) == LUA_OK, "enqueue d");
+	freeReplyObject(claim("wother", 1));
+	freeReplyObject(cancel_batch(c));
+	now_ms += 1000;
+	{
+		const char *bb[] = { a, a, a, b, c, d, a, "batch_eeeeeeee" };
+		const char *ee[] = { ea[0], ea[1], ea[2], eb[0], ec[0], ed[0], ea[0], "exec_eeeeeeee" };
+		const char *oo[] = { "completed", "failed", "completed", "completed", "completed",
+				     "completed", "completed", "failed" };
+
+		r = finish_many("wm", 8, bb, ee, oo);
+	}
+	assertf(r->type == REDIS_REPLY_ARRAY && r->elements == 8, "one result per job");
+	assertf(fm_result_is(r, 0, "completed", "partial"), "a0 completed (batch a now partial)");
+	assertf(fm_result_is(r, 1, "failed", "partial"), "a1 failed");
+	assertf(fm_result_is(r, 2, "completed", "partial"), "a2 completed");
+	assertf(fm_result_is(r, 3, "completed", "running"), "b0 completed, b still running");
+	assertf(fm_result_is(r, 4, "cancelled", "cancelled"), "c0 was cancelled: discarded");
+	assertf(fm_result_code(r, 5, LUA_ERR_NOT_OWNER), "d0 held by another worker: -4");
+	assertf(fm_result_code(r, 6, LUA_ERR_WRONG_STATE), "a0 twice in one call: -3 the second time");
+	assertf(fm_result_code(r, 7, LUA_ERR_NOT_FOUND), "unknown exec: -1");
+	freeReplyObject(r);
+	assertf(hget_ll(k_batch(a), "completed") == 2 && hget_ll(k_batch(a), "failed") == 1,
+		"a: 2 completed, 1 failed");
+	assertf(hget_is(k_batch(a), "status", "partial") && hget_ll(k_batch(a), "completed_at") == now_ms,
+		"a partial, completed_at set");
+	assertf(hget_ll(k_exec(a, ea[1]), "finished_at") == now_ms && hget_is(k_exec(a, ea[1]), "error", "boom"),
+		"a1 finished_at and error stored");
+	assertf(hget_ll(k_exec(a, ea[0]), "row_count") == 7, "a0 row_count stored");
+	assertf(hget_is(k_exec(d, ed[0]), "state", "running"), "d0 untouched");
+	assertf(int_cmd("LLEN %s", k_jobs("wm")) == 1, "wm holds only b1 now");
+	snprintf(ids, sizeof(ids), "%s %s", ea[0], ea[2]);
+	assertf(has_event("finished", ids, "n", "2"), "one finished event for a's completed pair");
+	assertf(has_event("finished", ids, "batch_status", "partial"), "carrying a's final status");
+	assertf(has_event("finished", ea[1], "state", "failed"), "one for a's failure");
+	assertf(has_event("finished", ea[1], "exec_id", ea[1]), "a single exec also as exec_id");
+	assertf(has_event("discarded", ec[0], "state", "cancelled"), "c0 discarded event");
+
+	{
+		const char *bb[] = { b }, *ee[] = { eb[1] }, *oo[] = { "failed" };
+
+		r = finish_many("wm", 1, bb, ee, oo);
+	}
+	assertf(fm_result_is(r, 0, "failed", "partial"), "b1 failed, b partial");
+	freeReplyObject(r);
+	assertf(int_cmd("LLEN %s", k_jobs("wm")) == 0, "wm's jobs list empty");
+	assertf(strcmp(last_event_field("type"), "finished") == 0 &&
+		strcmp(last_event_field("exec_ids"), eb[1]) == 0 && strcmp(last_event_field("n"), "1") == 0,
+		"finished event of b1");
+	assertf(finish(d, ed[0], "completed", "wother", st, bs) == LUA_OK && !strcmp(bs, "completed"),
+		"d finished by its holder");
+}
+
+/* the slots come back once per resource, and as many parked jobs are woken as slots freed */
+static void test_lua_finish_many_wakes_parked(void)
+{
+	static const char *const insts[] = { "amcshared", "amcshared", "amcshared", "amcshared" };
+	char p[ID_MAX], e[4][ID_MAX], ref[REF_MAX];
+	const char *bb[] = { NULL, NULL }, *ee[2], *oo[] = { "completed", "completed" };
+	redisReply *r;
+
+	drain_queue();
+	new_batch_id(p);
+	bb[0] = bb[1] = p;
+	assertf(enqueue_on(p, 4, e, insts, NULL) == LUA_OK, "enqueue 4 on one instance");
+	r = claim_caps("wp", 10, 2, 200);
+	assertf(r->type == REDIS_REPLY_ARRAY && r->elements == 2, "cap 2: two claimed");
+	ee[0] = e[0];
+	ee[1] = e[1];
+	freeReplyObject(r);
+	assertf(int_cmd("LLEN %s", k_parked("instance", "amcshared")) == 2, "two parked");
+	r = finish_many("wp", 2, bb, ee, oo);
+	assertf(fm_result_is(r, 0, "completed", "running") && fm_result_is(r, 1, "completed", "running"),
+		"both finished");
+	freeReplyObject(r);
+	assertf(int_cmd("HEXISTS %s instance:amcshared", k_running()) == 0, "the instance's slots are all back");
+	assertf(int_cmd("LLEN %s", k_parked("instance", "amcshared")) == 0, "both parked jobs woken");
+	ref_of(ref, p, e[2]);
+	assertf(list_count(k_bqueue(p), ref) == 1, "woken job back in its batch queue");
+	r = claim_caps("wp", 10, 2, 200);
+	assertf(r->type == REDIS_REPLY_ARRAY && r->elements == 2, "the woken two claimed");
+	freeReplyObject(r);
+	ee[0] = e[2];
+	ee[1] = e[3];
+	r = finish_many("wp", 2, bb, ee, oo);
+	assertf(fm_result_is(r, 1, "completed", "completed"), "batch completed");
+	freeReplyObject(r);
+}
+
+/* caller bugs get an error reply and change nothing */
+static void test_lua_finish_many_rejects_bad_calls(void)
+{
+	char b[ID_MAX], o[ID_MAX], e[1][ID_MAX], eo[1][ID_MAX], ref[REF_MAX];
+	const char *keys[4], *args[6];
+	redisReply *r;
+
+	drain_queue();
+	new_batch_id(b);
+	new_batch_id(o);
+	assertf(enqueue(b, 1, e) == LUA_OK && enqueue(o, 1, eo) == LUA_OK, "enqueue");
+	freeReplyObject(claim("wx", 1));
+	ref_of(ref, b, e[0]);
+	keys[0] = k_events();
+	keys[1] = k_jobs("wx");
+	keys[2] = k_batch(o);		/* another batch's hash */
+	keys[3] = k_exec(b, e[0]);
+	args[0] = now_str();
+	args[1] = "wx";
+	args[2] = ref;
+	args[3] = "completed";
+	args[4] = "1";
+	args[5] = "";
+	r = run(LUA_SCRIPT_FINISH_MANY, 4, keys, 6, args);
+	assertf(r->type == REDIS_REPLY_ERROR, "keys not matching the ref: error reply");
+	freeReplyObject(r);
+	keys[2] = k_batch(b);
+	args[3] = "done";
+	r = run(LUA_SCRIPT_FINISH_MANY, 4, keys, 6, args);
+	assertf(r->type == REDIS_REPLY_ERROR, "unknown outcome: error reply");
+	freeReplyObject(r);
+	args[3] = "completed";
+	r = run(LUA_SCRIPT_FINISH_MANY, 4, keys, 5, args);
+	assertf(r->type == REDIS_REPLY_ERROR, "arguments not fitting the keys: error reply");
+	freeReplyObject(r);
+	assertf(hget_is(k_exec(b, e[0]), "state", "running") && list_count(k_jobs("wx"), ref) == 1,
+		"nothing changed");
+	r = run(LUA_SCRIPT_FINISH_MANY, 4, keys, 6, args);
+	assertf(fm_result_is(r, 0, "completed", "completed"), "the well-formed call finishes it");
+	freeReplyObject(r);
+	freeReplyObject(cancel_batch(o));
 }
 
 static void test_lua_cancel_batch(void)
@@ -1453,6 +1717,7 @@ static void test_lua_scripts_load(void)
 		freeReplyObject(r);
 	}
 	assertf(LUA_ENQUEUE_BATCH_NKEYS == -1 && LUA_CLAIM_NKEYS == 5 && LUA_FINISH_NKEYS == 4 &&
+		LUA_FINISH_MANY_NKEYS == -1 &&
 		LUA_RETRY_NKEYS == 5 && LUA_RELEASE_NKEYS == 4,
 		"nkeys from the script headers");
 }
@@ -1492,6 +1757,10 @@ int main(void)
 	RUN_TEST(test_lua_record_amc_id_and_set_phase);
 	RUN_TEST(test_lua_finish_outcomes);
 	RUN_TEST(test_lua_finish_cancelled_is_discarded);
+	RUN_TEST(test_lua_claim_reply_fields);
+	RUN_TEST(test_lua_finish_many);
+	RUN_TEST(test_lua_finish_many_wakes_parked);
+	RUN_TEST(test_lua_finish_many_rejects_bad_calls);
 	RUN_TEST(test_lua_cancel_batch);
 	RUN_TEST(test_lua_heartbeat);
 	RUN_TEST(test_lua_reclaim);

@@ -1,0 +1,19 @@
+-- exec_event(events_key, etype, batch_id, exec_ids, fields): one entry for several execs of one
+-- batch that made the same transition in one script call (claim, finish_many): `exec_ids`
+-- (space-separated, in call order) and `n`, plus `exec_id` when there is just one, then the
+-- extra field/value pairs of `fields` (state, worker, batch_status, ...).
+local function exec_event(events_key, etype, batch_id, exec_ids, fields)
+	local args = { 'MAXLEN', '~', '100000', '*', 'type', etype, 'batch_id', batch_id }
+	if #exec_ids == 1 then
+		args[#args + 1] = 'exec_id'
+		args[#args + 1] = exec_ids[1]
+	end
+	args[#args + 1] = 'exec_ids'
+	args[#args + 1] = table.concat(exec_ids, ' ')
+	args[#args + 1] = 'n'
+	args[#args + 1] = tostring(#exec_ids)
+	for _, v in ipairs(fields) do
+		args[#args + 1] = v
+	end
+	rcall('XADD', events_key, unpack(args))
+end

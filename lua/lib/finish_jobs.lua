@@ -1,0 +1,143 @@
+-- finish_jobs(prefix, events_key, jobs_key, worker, now, jobs): the work of `finish` and
+-- `finish_many`. jobs is a list of { batch_key, exec_key, ref, outcome, row_count, error },
+-- checked beforehand by finish_check. Each job is checked and written on its own (state,
+-- owner, exec fields, its ref off the jobs list); what several jobs share is done once per
+-- call: counters and status once per batch, slots once per instance and account (then the
+-- parked jobs of the freed resources are woken, one per freed slot), one event per batch and
+-- final state. Returns one result per job, in order: { final_state, batch_status } or a code.
+-- Constant numbers go to Redis as strings (a Lua number argument costs a float formatting).
+--- @include "lib/codes"
+--- @include "lib/move_counter"
+--- @include "lib/batch_status"
+--- @include "lib/slots"
+--- @include "lib/events"
+
+-- finish_check(prefix, job): nil if the job is well-formed, else why not (a caller bug:
+-- unknown outcome, a ref that is not `B:E`, keys that are not that ref's batch and exec)
+local function finish_check(prefix, job)
+	if job.outcome ~= 'completed' and job.outcome ~= 'failed' then
+		return 'unknown outcome ' .. tostring(job.outcome)
+	end
+	local batch_id, exec_id = string.match(job.ref or '', '^([^:]+):(.+)$')
+	if not batch_id then
+		return 'bad ref ' .. tostring(job.ref)
+	end
+	if job.batch_key ~= prefix .. 'batch:{' .. batch_id .. '}' or
+	   job.exec_key ~= prefix .. 'exec:{' .. batch_id .. '}:' .. exec_id then
+		return 'keys do not match ref ' .. job.ref
+	end
+	job.batch_id = batch_id
+	job.exec_id = exec_id
+	return nil
+end
+
+local function finish_jobs(prefix, events_key, jobs_key, worker, now, jobs)
+	local results = {}
+	local batches = {}	-- batch_key -> { id, completed = {ids}, failed = {ids}, discarded = {ids}, status }
+	local batch_order = {}
+	local freed = {}	-- P running field -> slots given back
+	local freed_order = {}
+
+	local function batch_of(job)
+		local b = batches[job.batch_key]
+		if not b then
+			b = { id = job.batch_id, completed = {}, failed = {}, discarded = {} }
+			batches[job.batch_key] = b
+			batch_order[#batch_order + 1] = job.batch_key
+		end
+		return b
+	end
+	local function free_slot(kind, id)
+		if id and id ~= '' then
+			local field = kind .. ':' .. id
+			if not freed[field] then
+				freed[field] = 0
+				freed_order[#freed_order + 1] = field
+			end
+			freed[field] = freed[field] + 1
+		end
+	end
+
+	for i, job in ipairs(jobs) do
+		-- whatever happens, this worker no longer holds the job
+		rcall('LREM', jobs_key, '-1', job.ref)
+		local f = rcall('HMGET', job.exec_key, 'state', 'worker', 'amc_instance_id', 'account_id')
+		local state = f[1]
+		if not state then
+			results[i] = ERR_NOT_FOUND
+		elseif state == 'cancelled' then
+			-- the result is discarded; the batch status is filled in below
+			local b = batch_of(job)
+			b.discarded[#b.discarded + 1] = job.exec_id
+			results[i] = { 'cancelled', b }
+		elseif f[2] ~= worker then
+			results[i] = ERR_NOT_OWNER
+		elseif state ~= 'running' then
+			results[i] = ERR_WRONG_STATE
+		else
+			rcall('HSET', job.exec_key, 'state', job.outcome, 'phase', '', 'row_count', job.row_count,
+				'error', job.error, 'finished_at', now)
+			local b = batch_of(job)
+			local ids = b[job.outcome]
+			ids[#ids + 1] = job.exec_id
+			free_slot('instance', f[3])
+			free_slot('account', f[4])
+			results[i] = { job.outcome, b }
+		end
+	end
+
+	-- counters and status, once per batch
+	for _, key in ipairs(batch_order) do
+		local b = batches[key]
+		if #b.completed + #b.failed > 0 then
+			move_counter(key, 'running', 'completed', #b.completed)
+			move_counter(key, 'running', 'failed', #b.failed)
+			b.status = batch_status(key, now)
+		else
+			b.status = rcall('HGET', key, 'status') or ''
+		end
+	end
+
+	-- slots, once per resource; then wake one parked job per slot given back
+	if #freed_order > 0 then
+		local running_key = prefix .. 'running'
+		local parked = {}
+		for _, field in ipairs(freed_order) do
+			local n = freed[field]
+			if rcall('HINCRBY', running_key, field, n == 1 and '-1' or tostring(-n)) <= 0 then
+				rcall('HDEL', running_key, field)
+			end
+			parked[#parked + 1] = prefix .. 'parked:' .. field
+		end
+		-- usually nothing is parked: one EXISTS spares the wake attempts
+		if rcall('EXISTS', unpack(parked)) > 0 then
+			local ring_key = prefix .. 'queue'
+			for k, field in ipairs(freed_order) do
+				for _ = 1, freed[field] do
+					wake_one(prefix, ring_key, parked[k])
+				end
+			end
+		end
+	end
+
+	for _, key in ipairs(batch_order) do
+		local b = batches[key]
+		for _, st in ipairs({ 'completed', 'failed' }) do
+			if #b[st] > 0 then
+				exec_event(events_key, 'finished', b.id, b[st],
+					{ 'state', st, 'worker', worker, 'batch_status', b.status })
+			end
+		end
+		if #b.discarded > 0 then
+			exec_event(events_key, 'discarded', b.id, b.discarded,
+				{ 'state', 'cancelled', 'worker', worker, 'batch_status', b.status })
+		end
+	end
+
+	for i, r in ipairs(results) do
+		if type(r) == 'table' then
+			r[2] = r[2].status
+		end
+	end
+	return results
+end

@@ -1,0 +1,259 @@
+/* finisher.c - batched finishes: finisher_add queues, a zero-delay timer flushes once per
+ * event-loop turn (after every reply read in that turn was handled) as finish_many calls;
+ * a call whose reply is lost (Redis away, LOADING, ...) is resent on a timer. */
+#include "finisher.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "ids.h"
+#include "keys.h"
+#include "log.h"
+
+#define RESEND_MS 500
+
+typedef struct Entry {
+	char ref[IDS_BATCH_LEN + IDS_EXEC_LEN + 2];
+	char outcome[12];		/* completed | failed */
+	char rows[24];
+	char *error;			/* owned; NULL = "" */
+	FinisherDoneFn done;
+	void *priv;
+} Entry;
+
+/* One finish_many call: owns its entries until every done() has run. */
+typedef struct Call {
+	Worker *w;
+	struct Call *prev, *next;	/* in fin.waiting while the resend timer is armed */
+	struct event *timer;
+	int tries;
+	size_t n;
+	Entry e[];
+} Call;
+
+/* One Worker per process: the queue of this loop turn and the calls waiting to be resent. */
+static struct {
+	Worker *w;
+	struct event *flush_ev;
+	Entry *pending;			/* owned array, FIFO */
+	size_t n, cap;
+	Call *waiting;
+	char events_key[KEYS_MAX], jobs_key[KEYS_MAX];
+} fin;
+
+/* "B:E" → batch and exec ids; false if it is not a well-formed ref. */
+static bool split_ref(const char *ref, char batch_id[IDS_BATCH_LEN + 1], char exec_id[IDS_EXEC_LEN + 1])
+{
+	const char *sep = strchr(ref, ':');
+	if (!sep || (size_t)(sep - ref) > IDS_BATCH_LEN || strlen(sep + 1) > IDS_EXEC_LEN)
+		return false;
+	memcpy(batch_id, ref, (size_t)(sep - ref));
+	batch_id[sep - ref] = '\0';
+	strcpy(exec_id, sep + 1);
+	return ids_is_batch(batch_id) && ids_is_exec(exec_id);
+}
+
+/* Error replies that mean "Redis cannot run it right now", not "the script failed" (the same
+ * list as rcall.c: a finish that did run answers -3 when it is resent). */
+static bool transient_error(const redisReply *r)
+{
+	static const char *const prefixes[] = {"LOADING", "BUSY", "TRYAGAIN", "MASTERDOWN",
+					       "CLUSTERDOWN", "READONLY", "NOSCRIPT"};
+	for (size_t i = 0; i < ARRAY_LEN(prefixes); i++)
+		if (strncmp(r->str, prefixes[i], strlen(prefixes[i])) == 0)
+			return true;
+	return false;
+}
+
+static void call_free(Call *c)
+{
+	for (size_t i = 0; i < c->n; i++)
+		free(c->e[i].error);
+	if (c->timer)
+		event_free(c->timer);
+	free(c);
+}
+
+static void call_send(Call *c);
+
+static void on_resend(evutil_socket_t fd, short what, void *arg)
+{
+	Call *c = arg;
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		fin.waiting = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	c->prev = c->next = NULL;
+	call_send(c);
+}
+
+static void resend_later(Call *c)
+{
+	struct timeval tv = {RESEND_MS / 1000, (RESEND_MS % 1000) * 1000};
+	if (c->tries == 1 || c->tries % 20 == 0)
+		log_warn("redis unavailable for finish_many of %zu job(s), resending (%d tries)", c->n, c->tries);
+	c->prev = NULL;
+	c->next = fin.waiting;
+	if (fin.waiting)
+		fin.waiting->prev = c;
+	fin.waiting = c;
+	evtimer_add(c->timer, &tv);
+}
+
+static void on_reply(RConn *rc, redisReply *reply, void *priv)
+{
+	Call *c = priv;
+	Worker *w = c->w;
+	if (w->exiting) {
+		for (size_t i = 0; i < c->n; i++)
+			c->e[i].done(w, NULL, c->e[i].priv);
+		call_free(c);
+		return;
+	}
+	if (!reply || (reply->type == REDIS_REPLY_ERROR && transient_error(reply))) {
+		resend_later(c);
+		return;
+	}
+	bool per_job = reply->type == REDIS_REPLY_ARRAY && reply->elements == c->n;
+	if (!per_job)
+		log_error("finish_many of %zu job(s) failed: %s", c->n,
+			  reply->type == REDIS_REPLY_ERROR ? reply->str : "unexpected reply");
+	for (size_t i = 0; i < c->n; i++)
+		c->e[i].done(w, per_job ? reply->element[i] : reply, c->e[i].priv);
+	call_free(c);
+}
+
+/* KEYS: events, jobs, (batch, exec) per job; ARGV: now, worker, (ref, outcome, rows, error). */
+static void call_send(Call *c)
+{
+	Worker *w = c->w;
+	size_t nk = 2 + 2 * c->n, na = 2 + 4 * c->n;
+	const char **keys = malloc(nk * sizeof *keys), **args = malloc(na * sizeof *args);
+	char *kb = malloc(2 * c->n * KEYS_MAX), now[24];
+	bool ok = keys && args && kb;
+	c->tries++;
+	if (ok) {
+		snprintf(now, sizeof now, "%lld", (long long)worker_now_ms());
+		keys[0] = fin.events_key;
+		keys[1] = fin.jobs_key;
+		args[0] = now;
+		args[1] = w->id;
+		for (size_t i = 0; i < c->n; i++) {
+			const Entry *e = &c->e[i];
+			char b[IDS_BATCH_LEN + 1], x[IDS_EXEC_LEN + 1];
+			char *bk = kb + 2 * i * KEYS_MAX, *xk = bk + KEYS_MAX;
+			/* checked by finisher_add: cannot fail here */
+			ok = ok && split_ref(e->ref, b, x) && keys_batch(bk, KEYS_MAX, w->prefix, b) &&
+			     keys_exec(xk, KEYS_MAX, w->prefix, b, x);
+			keys[2 + 2 * i] = bk;
+			keys[3 + 2 * i] = xk;
+			args[2 + 4 * i] = e->ref;
+			args[3 + 4 * i] = e->outcome;
+			args[4 + 4 * i] = e->rows;
+			args[5 + 4 * i] = e->error ? e->error : "";
+		}
+	}
+	/* rconn copies keys and args */
+	ok = ok && rconn_script(w->redis, LUA_SCRIPT_FINISH_MANY, (int)nk, keys, (int)na, args, on_reply, c);
+	free(keys);
+	free(args);
+	free(kb);
+	if (!ok)
+		resend_later(c);	/* not connected (or out of memory): try again */
+}
+
+static void on_flush(evutil_socket_t fd, short what, void *arg)
+{
+	while (fin.n > 0) {
+		size_t n = fin.n < FINISHER_MAX ? fin.n : FINISHER_MAX;
+		Call *c = calloc(1, sizeof *c + n * sizeof(Entry));
+		if (c && !(c->timer = evtimer_new(fin.w->base, on_resend, c))) {
+			free(c);
+			c = NULL;
+		}
+		if (!c) {
+			struct timeval tv = {0, 100 * 1000};
+			log_error("out of memory sending %zu finish(es); trying again", fin.n);
+			evtimer_add(fin.flush_ev, &tv);
+			return;
+		}
+		c->w = fin.w;
+		c->n = n;
+		memcpy(c->e, fin.pending, n * sizeof(Entry));	/* the error strings move along */
+		fin.n -= n;
+		memmove(fin.pending, fin.pending + n, fin.n * sizeof(Entry));
+		call_send(c);
+	}
+}
+
+bool finisher_add(Worker *w, const char *ref, const char *outcome, long row_count,
+		  const char *error, FinisherDoneFn done, void *priv)
+{
+	char b[IDS_BATCH_LEN + 1], x[IDS_EXEC_LEN + 1], k[KEYS_MAX];
+	if (!split_ref(ref, b, x) || !keys_batch(k, sizeof k, w->prefix, b) ||
+	    !keys_exec(k, sizeof k, w->prefix, b, x)) {
+		log_error("cannot finish %s: not a valid ref (or the key prefix is too long)", ref);
+		return false;
+	}
+	if (strcmp(outcome, "completed") != 0 && strcmp(outcome, "failed") != 0) {
+		log_error("cannot finish %s as %s", ref, outcome);
+		return false;
+	}
+	if (!fin.flush_ev) {
+		if (!keys_events(fin.events_key, KEYS_MAX, w->prefix) ||
+		    !keys_worker_jobs(fin.jobs_key, KEYS_MAX, w->prefix, w->id)) {
+			log_error("key names too long (prefix or worker id)");
+			return false;
+		}
+		fin.w = w;
+		if (!(fin.flush_ev = evtimer_new(w->base, on_flush, NULL))) {
+			log_error("out of memory finishing %s", ref);
+			return false;
+		}
+	}
+	if (fin.n == fin.cap) {
+		size_t cap = fin.cap ? 2 * fin.cap : 64;
+		Entry *p = realloc(fin.pending, cap * sizeof *p);
+		if (!p) {
+			log_error("out of memory finishing %s", ref);
+			return false;
+		}
+		fin.pending = p;
+		fin.cap = cap;
+	}
+	Entry *e = &fin.pending[fin.n];
+	e->error = NULL;
+	if (error && *error && !(e->error = strdup(error))) {
+		log_error("out of memory finishing %s", ref);
+		return false;
+	}
+	strcpy(e->ref, ref);
+	strcpy(e->outcome, outcome);
+	snprintf(e->rows, sizeof e->rows, "%ld", row_count);
+	e->done = done;
+	e->priv = priv;
+	fin.n++;
+	/* zero delay: runs after the callbacks of this loop turn, so their finishes share a call */
+	if (!evtimer_pending(fin.flush_ev, NULL)) {
+		struct timeval zero = {0, 0};
+		evtimer_add(fin.flush_ev, &zero);
+	}
+	return true;
+}
+
+void finisher_free_all(void)
+{
+	for (size_t i = 0; i < fin.n; i++)
+		free(fin.pending[i].error);
+	free(fin.pending);
+	while (fin.waiting) {
+		Call *c = fin.waiting;
+		fin.waiting = c->next;
+		call_free(c);
+	}
+	if (fin.flush_ev)
+		event_free(fin.flush_ev);
+	memset(&fin, 0, sizeof fin);
+}

@@ -1,0 +1,27 @@
+/* finisher.h - finishes in batches: every finish asked for during one event-loop turn goes to
+ * Redis in one finish_many call (lua/finish_many.lua, up to FINISHER_MAX jobs per call),
+ * resent while Redis is away, so a loop turn that ends many jobs costs one round trip. */
+#ifndef AMCB_FINISHER_H
+#define AMCB_FINISHER_H
+
+#include <hiredis/hiredis.h>
+
+#include "worker.h"
+
+#define FINISHER_MAX 100	/* jobs per finish_many call */
+
+/* result (borrowed, valid during the call): this job's element of the finish_many reply
+ * ({final_state, batch_status} or an integer code), or the error reply of the whole call.
+ * NULL only when the worker is exiting: free priv, touch nothing else. */
+typedef void (*FinisherDoneFn)(Worker *w, const redisReply *result, void *priv);
+
+/* Queues the finish of ref (`B:E`) as outcome "completed" or "failed" (copied). false (logged)
+ * for a malformed ref or no memory; done is then never called. */
+MUST_CHECK bool finisher_add(Worker *w, const char *ref, const char *outcome, long row_count,
+			     const char *error, FinisherDoneFn done, void *priv);
+
+/* At teardown (after rconn_free, before event_base_free): frees what was never sent or waits
+ * to be resent, without calling anyone back. */
+void finisher_free_all(void);
+
+#endif
