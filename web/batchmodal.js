@@ -47,11 +47,19 @@ function typedInput(type, value, attrs) {
 	return el;
 }
 
+let errSeq = 0;
+
+// A labelled control with its own error line; the control is aria-describedby that line so a
+// screen reader reads the API's complaint with the input it concerns.
 function fieldBox(field, label, control, hint) {
+	const err = h('div', { class: 'field-error', role: 'alert', id: 'field-error-' + ++errSeq });
+	control.setAttribute('aria-describedby', err.id);
 	return h('div', { class: 'field', 'data-field': field },
-		h('label', null, label, hint ? h('span', { class: 'muted small' }, ' ' + hint) : null), control,
-		h('div', { class: 'field-error', role: 'alert' }));
+		h('label', null, label, hint ? h('span', { class: 'muted small' }, ' ' + hint) : null), control, err);
 }
+
+// The box's own error line, not one of a nested box (parameters holds the parameter rows).
+const ownError = (box) => box.querySelector(':scope > .field-error');
 
 export async function openBatchModal(workflow, onSubmitted) {
 	const { instances } = await get('/instances');
@@ -135,16 +143,51 @@ export async function openBatchModal(workflow, onSubmitted) {
 		input.focus();
 	} }, 'Add override');
 
+	function clearBox(e) {
+		e.classList.remove('invalid');
+		ownError(e).textContent = '';
+		for (const i of e.querySelectorAll(':scope > [aria-invalid]')) i.removeAttribute('aria-invalid');
+	}
+
 	function clearErrors() {
 		formError.textContent = '';
-		for (const e of dlg.querySelectorAll('.field.invalid')) {
-			e.classList.remove('invalid');
-			e.querySelector('.field-error').textContent = '';
+		for (const e of dlg.querySelectorAll('.field.invalid')) clearBox(e);
+	}
+
+	// editing a field answers its complaint: take the error off that field only
+	dlg.addEventListener('input', (ev) => {
+		const box = ev.target.closest && ev.target.closest('.field.invalid');
+		if (box && ev.target.parentElement === box) clearBox(box);
+	});
+
+	// Parameter errors name the parameter ("parameters.startDate" or
+	// "instance_parameters.<uuid>.endDate") and prefix the message with the instance
+	// ("instance <uuid>: startDate must be ..."); next to the input the prefix is noise. A field
+	// of just "parameters" (other parameter errors) is narrowed to the parameter the message
+	// mentions first, and to that instance's override when it has one.
+	function refineField(field, message) {
+		const m = /^instance ([0-9a-fA-F-]{36}): (.*)$/s.exec(message);
+		if (field !== 'parameters' && field !== 'instance_parameters') {
+			const precise = field.startsWith('parameters.') || field.startsWith('instance_parameters.');
+			return { field, message: m && precise ? m[2] : message };
 		}
+		const inst = m ? m[1].toLowerCase() : null;
+		const text = m ? m[2] : message;
+		let key = null, at = Infinity;
+		for (const k of [...paramRows.map((p) => p.key), ...overrides.map((o) => o.key)]) {
+			const hit = new RegExp('(^|[^A-Za-z0-9_])' + k + '(?![A-Za-z0-9_])').exec(text);
+			if (hit && hit.index + hit[1].length < at) { key = k; at = hit.index + hit[1].length; }
+		}
+		if (key === null) return { field, message };
+		const o = overrides.find((x) => x.inst.toLowerCase() === inst && x.key === key);
+		if (o) return { field: 'instance_parameters.' + o.inst + '.' + key, message: text };
+		if (paramRows.some((p) => p.key === key)) return { field: 'parameters.' + key, message: text };
+		return { field, message };
 	}
 
 	// Marks the field box the error names (the longest data-field that is a prefix of it).
 	function showError(field, message) {
+		({ field, message } = refineField(field, message));
 		let best = null;
 		for (const box of dlg.querySelectorAll('[data-field]')) {
 			const f = box.dataset.field;
@@ -156,7 +199,9 @@ export async function openBatchModal(workflow, onSubmitted) {
 			return;
 		}
 		best.classList.add('invalid');
-		best.querySelector('.field-error').textContent = message;
+		ownError(best).textContent = message;
+		const control = best.querySelector(':scope > input, :scope > textarea');
+		if (control) control.setAttribute('aria-invalid', 'true');
 		best.scrollIntoView({ block: 'nearest' });
 	}
 
@@ -213,7 +258,8 @@ export async function openBatchModal(workflow, onSubmitted) {
 				fieldBox('description', 'Description', descIn, 'optional')),
 			h('section', null, h('h3', null, 'Instances'),
 				fieldBox('instance_ids', 'Select the instances to run on', sel.el)),
-			h('section', null, h('h3', null, 'Shared parameters'), paramBox,
+			h('section', null, h('h3', null, 'Shared parameters'),
+				fieldBox('parameters', '', paramBox),
 				h('div', { class: 'inline' }, newKey, newType, addParam)),
 			h('section', null, h('h3', null, 'Per-instance overrides'),
 				h('p', { class: 'muted small' }, 'An override replaces a shared parameter for one instance.'),

@@ -92,9 +92,10 @@ void req_fail(Req *r, int status, const char *code, const char *field, const cha
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
+	/* the path only: the query may carry a token (?token= on the SSE route) */
 	if (status >= 500)
 		log_warn("%s %s -> %d %s: %s", r->method == EVHTTP_REQ_GET ? "GET" : "request",
-			 evhttp_request_get_uri(r->req), status, code, msg);
+			 r->path != NULL ? r->path : "?", status, code, msg);
 	http_reply_error(r->req, status, code, msg, field);
 	req_free(r);
 }

@@ -292,11 +292,46 @@ bool validate_exec_instances(const ExecRequest *x, const ValidateInstance *known
 	return true;
 }
 
+/* The body member that holds `key` for instance `uuid`: the instance's override when it sets
+ * that key, else the shared parameters. Written into buf (the error's `field`), so a client can
+ * put the message next to the very input that is wrong. */
+static const char *param_field(char *buf, size_t n, const ExecRequest *x, const char *uuid,
+			       const char *key)
+{
+	const json_t *o = json_object_get(x->overrides, uuid);
+
+	if (json_is_object(o) && json_object_get(o, key) != NULL)
+		snprintf(buf, n, "instance_parameters.%s.%s", uuid, key);
+	else
+		snprintf(buf, n, "parameters.%s", key);
+	return buf;
+}
+
+/* Whether the request itself (shared parameters or this instance's override) sets key. */
+static bool caller_set(const ExecRequest *x, const char *uuid, const char *key)
+{
+	const json_t *o = json_object_get(x->overrides, uuid);
+
+	return json_object_get(x->params, key) != NULL ||
+	       (json_is_object(o) && json_object_get(o, key) != NULL);
+}
+
+/* Which window parameter a params_window() message is about: the one it names first. */
+static const char *window_key(const char *msg)
+{
+	const char *s = strstr(msg, "startDate"), *e = strstr(msg, "endDate");
+
+	if (s != NULL && (e == NULL || s < e))
+		return "startDate";
+	return e != NULL ? "endDate" : NULL;
+}
+
 bool validate_exec_params(const ExecRequest *x, const char *sql, const json_t *wf_params,
 			  time_t now, json_t **merged, ValidateErr *e)
 {
 	json_t *names, *out, *id, *n;
-	char err[256];
+	char err[256], field[160];
+	const char *key;
 	size_t i, k;
 
 	*merged = NULL;
@@ -324,7 +359,8 @@ bool validate_exec_params(const ExecRequest *x, const char *sql, const json_t *w
 			json_t *v = json_object_get(m, json_string_value(n));
 
 			if (v == NULL || json_is_null(v)) {
-				fail(e, 422, "missing_parameter", "parameters",
+				fail(e, 422, "missing_parameter",
+				     param_field(field, sizeof(field), x, uuid, json_string_value(n)),
 				     "placeholder {{%s}} has no value for instance %s",
 				     json_string_value(n), uuid);
 				goto bad;
@@ -337,7 +373,18 @@ bool validate_exec_params(const ExecRequest *x, const char *sql, const json_t *w
 		}
 		free(text);
 		if (!params_window(m, now, &w, err, sizeof(err))) {
-			fail(e, 422, "invalid_date", "parameters", "instance %s: %s", uuid, err);
+			key = window_key(err);
+			/* an order error names startDate first; point at the date this request set
+			 * (the other may be a workflow default or the default window) */
+			if (key != NULL && !caller_set(x, uuid, key)) {
+				const char *other = strcmp(key, "startDate") == 0 ? "endDate" : "startDate";
+
+				if (caller_set(x, uuid, other))
+					key = other;
+			}
+			fail(e, 422, "invalid_date",
+			     key != NULL ? param_field(field, sizeof(field), x, uuid, key) : "parameters",
+			     "instance %s: %s", uuid, err);
 			goto bad;
 		}
 	}

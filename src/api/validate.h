@@ -17,7 +17,7 @@
 typedef struct ValidateErr {
 	int status;
 	char code[40];
-	char field[40];
+	char field[160];	/* e.g. "parameters.startDate", "instance_parameters.<uuid>.endDate" */
 	char message[1024];
 } ValidateErr;
 

@@ -119,6 +119,19 @@ static void on_downloaded(Worker *w, const HttpResult *res, void *priv)
 		retry_download(job, why, res->rc == CURLE_OK && res->status == 403);
 		return;
 	}
+	/* Every record of a result file ends with a line break. A file that stops inside its
+	 * header or a record was cut short (a complete Content-Length proves nothing): when the
+	 * cut falls inside the last field, the records still parse with the right field count
+	 * and the lost rows would be archived as a complete result. last_byte is this file's
+	 * last byte written, or the previous file's (checked here too) when all of this one
+	 * was a skipped header. */
+	if (job->file_started && (!job->header_skip.done ||
+				  (job->last_byte != '\n' && job->last_byte != -1))) {
+		snprintf(why, sizeof why, "result file %zu of %zu ends inside a record (truncated)",
+			 job->url_idx + 1, json_array_size(job->urls));
+		retry_download(job, why, false);
+		return;
+	}
 	job->url_idx++;
 	download_next(job);
 }

@@ -1,6 +1,7 @@
 // run.mjs - the web UI end to end in headless Chromium against a running stack (AMCBATCH_URL,
 // AMCBATCH_TOKEN): sign in, create a workflow, search the instance selector by brand, pick
-// three instances, set an override, submit, watch the progress reach 100 %, open the table,
+// three instances, set an override, have the API refuse startDate after endDate (error shown
+// at that input, no batch created), correct it, submit, watch the progress reach 100 %, open the table,
 // chart and raw views, download the CSV and compare it with the JSON results, browse the
 // history, and cancel a second (slow) batch. Prints "ok - ..." / "not ok - ..." per check
 // and saves a screenshot of every step under E2E_OUT (default test-results/e2e).
@@ -155,6 +156,52 @@ try {
 	await page.selectOption('[data-testid=override-key]', 'minImpressions');
 	await page.click('[data-testid=add-override]');
 	await page.fill('[data-testid=override-value]', '5');
+
+	// --- a value only the API refuses: startDate after endDate (both well-formed dates, so the
+	// page's own checks pass). The error must sit at the startDate input, nothing may start,
+	// and the corrected form must then go through (the submission below).
+	const listTotal = async () => (await api('/workflows/batch/list?limit=1')).total;
+	const totalBefore = await listTotal();
+	const lateStart = '2099-12-31';
+	check(lateStart > wf.parameters.endDate, 'chosen startDate is after the workflow endDate', wf.parameters.endDate);
+	await page.fill('input[name="param-startDate"]', lateStart);
+	const refusedReq = page.waitForRequest((r) => r.url().endsWith('/batch-execute') && r.method() === 'POST');
+	const refusedRes = page.waitForResponse((r) => r.url().endsWith('/batch-execute') && r.request().method() === 'POST');
+	await page.click('[data-testid=submit-batch]');
+	const refusedKey = (await (await refusedReq).allHeaders())['idempotency-key'];
+	const refused = await refusedRes;
+	const refusedBody = await refused.json();
+	check(refused.status() === 422 && refusedBody.error && refusedBody.error.code === 'invalid_date' &&
+		/startDate/.test(refusedBody.error.message), 'the API (not the page) refuses startDate after endDate',
+		refused.status() + ' ' + JSON.stringify(refusedBody));
+	const startBox = 'dialog.modal .field[data-field="parameters.startDate"]';
+	await page.waitForSelector(startBox + '.invalid > .field-error:not(:empty)');
+	const fieldErr = await page.evaluate(() => {
+		const input = document.querySelector('dialog.modal input[name="param-startDate"]');
+		const err = document.getElementById(input.getAttribute('aria-describedby') || '');
+		return { text: err ? err.textContent : null, isErrorLine: !!err && err.classList.contains('field-error'),
+			sameBox: !!err && err.parentElement === input.parentElement,
+			boxField: input.parentElement.dataset.field, invalid: input.getAttribute('aria-invalid'),
+			visible: !!err && err.getBoundingClientRect().height > 0 };
+	});
+	check(fieldErr.isErrorLine && fieldErr.sameBox && fieldErr.boxField === 'parameters.startDate' &&
+		fieldErr.invalid === 'true' && fieldErr.visible,
+		'the error line belongs to the startDate input (same field box, aria-describedby, aria-invalid)', JSON.stringify(fieldErr));
+	check(/startDate must be before endDate/.test(fieldErr.text) && !/instance [0-9a-f-]{36}/i.test(fieldErr.text),
+		'the API message is shown at startDate, without the instance id prefix', fieldErr.text);
+	const marked = await page.$$eval('dialog.modal .field.invalid', (b) => b.map((x) => x.dataset.field));
+	check(JSON.stringify(marked) === '["parameters.startDate"]', 'only the startDate field is marked', JSON.stringify(marked));
+	check((await page.textContent('dialog.modal .form-error')) === '', 'no form-level error instead of the field error');
+	check(await page.isEnabled('[data-testid=submit-batch]') && await page.locator('dialog.modal[open]').count() === 1,
+		'the modal stays open with the submit button usable again');
+	await shot('field-error');
+	check(await listTotal() === totalBefore, 'the refused submit created no batch', totalBefore);
+	// Chromium logs the wanted 422 as a console error: drop that one line only
+	for (let k = consoleErrors.length - 1; k >= 0; k--)
+		if (/status of 422/.test(consoleErrors[k])) consoleErrors.splice(k, 1);
+	await page.fill('input[name="param-startDate"]', wf.parameters.startDate);
+	check(await page.locator('dialog.modal .field.invalid').count() === 0 &&
+		(await page.textContent(startBox + ' > .field-error')) === '', 'correcting startDate takes its error away');
 	await shot('batch-modal');
 	const submitted = page.waitForRequest((r) => r.url().endsWith('/batch-execute') && r.method() === 'POST');
 	await page.click('[data-testid=submit-batch]');
@@ -165,10 +212,13 @@ try {
 		body.instance_parameters[picked[1]].minImpressions === 5, 'the override is sent typed', JSON.stringify(body.instance_parameters));
 	check(typeof body.parameters.minImpressions === 'number' && body.parameters.startDate === wf.parameters.startDate,
 		'shared parameters typed and pre-filled', JSON.stringify(body.parameters));
-	check(/^[0-9a-f-]{36}$/.test((await req.allHeaders())['idempotency-key'] || ''), 'Idempotency-Key header sent');
+	const okKey = (await req.allHeaders())['idempotency-key'] || '';
+	check(/^[0-9a-f-]{36}$/.test(okKey), 'Idempotency-Key header sent');
+	check(okKey !== refusedKey, 'the corrected submit uses a new Idempotency-Key (the 422 ended the first)', refusedKey);
 	await page.waitForURL(/#\/batch\/batch_[0-9a-f]{8}$/);
 	const bid = page.url().split('#/batch/')[1];
 	check(true, 'navigates to the batch page ' + bid);
+	check(await listTotal() === totalBefore + 1, 'after fixing startDate the submit creates exactly one batch', totalBefore);
 	await shot('batch-running');
 	await page.waitForSelector('[data-testid=progress][data-pct="100"]', { timeout: 120000 });
 	const st = (await api('/workflows/batch/' + bid + '/status')).batch_status;

@@ -151,7 +151,7 @@ for case in CASES:
     except (ValueError, KeyError, TypeError, AttributeError):
         err, shape = {}, False
     got = (status, err.get("code"), err.get("field"))
-    want = (case["status"], case["code"], case.get("field"))
+    want = (case["status"], case["code"], subst(case.get("field")))
     ok = shape and got == want and isinstance(err.get("message"), str) and err["message"] != ""
     check(ok, label + " -> %d %s" % (case["status"], case["code"]), "got %s %s" % (got, payload[:300]))
     after = snapshot()

@@ -1,7 +1,8 @@
 """Worker failure handling on the real stack: LWA credentials encrypted in PostgreSQL, access
 tokens shared through Redis (one refresh per account across both workers), SIGHUP reload,
 SIGTERM hand-back mid-batch (the other worker finishes it, each AMC execution created once),
-and a PostgreSQL stop/start mid-batch (the batch still completes with every row archived).
+and a PostgreSQL stop/start mid-batch (the batch still completes with every row archived);
+result downloads split over several files, refused once (403), expired and truncated.
 The process-level parts need RUN_DIR (set by scripts/test and scripts/stack users)."""
 import hashlib
 import os
@@ -11,8 +12,8 @@ import subprocess
 import time
 import uuid
 
-from lib import (INSTANCES, PREFIX, api, check, create_workflow, done, invariant_ok, psql,
-                 redis_raw, require_stack, sim, submit, wait_batch)
+from lib import (INSTANCES, PREFIX, api, check, create_workflow, done, fleet_account, invariant_ok, psql,
+                 redis_raw, require_stack, sim, sim_put, submit, submit_paced, wait_batch, wait_until)
 
 require_stack()
 RUN_DIR = os.environ.get("RUN_DIR", "")
@@ -166,6 +167,98 @@ if RUN_DIR:
           "no access or refresh token in the worker logs")
 else:
     print("ok - # SKIP log checks: RUN_DIR not set")
+
+# --- result downloads (amcsim per-instance profiles): split files, a 403 on the first GET, an
+# expired URL, a truncated file; each compared with the same query's rows without the fault ---
+DL_SQL = ("SELECT campaign, device_type, SUM(impressions) AS impressions, {{tag}} AS tag FROM impressions "
+          "GROUP BY campaign, device_type ORDER BY campaign, device_type")
+
+
+def dl_rows(bid):
+    """{instance uuid: sorted rows} from the results endpoint (None when it fails)."""
+    st, body, _ = api("GET", "/workflows/batch/%s/results" % bid)
+    if st != 200 or not body or not body.get("success"):
+        return None
+    agg = body["batch_results"]["aggregated_data"]
+    cols = [c["name"] for c in agg["columns"]][2:]
+    out = {}
+    for r in agg["rows"]:
+        out.setdefault(r["_instance_id"], []).append(tuple(r.get(c) for c in cols))
+    return {k: sorted(v) for k, v in out.items()}, cols, agg["total_rows"] == len(agg["rows"])
+
+
+def dl_stats(amc_id):
+    st, body = sim("GET", "/sim/stats")
+    return (body or {}).get("instances", {}).get(amc_id, {}) if st == 200 else {}
+
+
+def dl_batch(wf, ids, tag, name):
+    st, body, raw = submit_paced(wf, ids, parameters={"tag": tag}, name=name)
+    check(st in (200, 201) and body and body.get("success"), "submit " + name, raw[:300])
+    return body["batch"]["batch_id"] if body and body.get("success") else None
+
+
+st, _ = sim("GET", "/sim/profiles")
+if st != 200:
+    print("ok - # SKIP download fault checks: amcsim has no /sim/profiles (HTTP %s)" % st)
+else:
+    _acct, dl_inst = fleet_account("Faults downloads", 4)
+    ids = [u for u, _ in dl_inst]
+    split_i, first_i, ttl_i, trunc_i = dl_inst
+    tag = "dl-" + uuid.uuid4().hex[:10]
+    wf = create_workflow("faults downloads", DL_SQL, {})
+    bid = dl_batch(wf, ids, tag, "downloads baseline")
+    final = bid and wait_batch(bid, 60)
+    check(final and final["status"] == "completed", "download baseline batch completes",
+          final and final["status"])
+    base = dl_rows(bid) if bid else None
+    check(base and len(base[0]) == 4 and all(len(v) == 12 for v in base[0].values()) and base[2],
+          "baseline: 12 rows per instance", base and {k: len(v) for k, v in base[0].items()})
+    ok, why = invariant_ok(bid)
+    check(ok, "counter invariant (download baseline)", why)
+    before = {a: dl_stats(a) for _, a in dl_inst}
+    try:
+        sim_put("/sim/profiles/" + split_i[1], {"split_files": 3})
+        sim_put("/sim/profiles/" + first_i[1], {"url_403_first": True})
+        # the URL outlives its 1 s TTL while amcsim holds the download 2.5 s
+        sim_put("/sim/profiles/" + ttl_i[1], {"url_ttl_s": 1, "hang_rate": 1, "hang_ms": 2500,
+                                              "endpoints": ["download"]})
+        sim_put("/sim/profiles/" + trunc_i[1], {"truncate_rate": 1})
+        bid = dl_batch(wf, ids, tag, "download faults")
+        # one truncated download and one expired URL, then the files are served whole again
+        seen = wait_until(lambda: dl_stats(trunc_i[1]).get("truncated", 0) > before[trunc_i[1]].get("truncated", 0),
+                          30, 0.02)
+        sim_put("/sim/profiles/" + trunc_i[1], {"truncate_rate": 0})
+        check(seen, "a truncated download was served")
+        seen = wait_until(lambda: dl_stats(ttl_i[1]).get("s3_expired", 0) > before[ttl_i[1]].get("s3_expired", 0),
+                          30, 0.02)
+        sim_put("/sim/profiles/" + ttl_i[1], {"hang_rate": 0})
+        check(seen, "an expired download URL was refused")
+        final = bid and wait_batch(bid, 60)
+    finally:
+        for _, a in dl_inst:
+            sim("DELETE", "/sim/profiles/" + a)
+    check(final and final["status"] == "completed" and final["completed_instances"] == 4,
+          "batch completes through split, 403-first, expired and truncated downloads",
+          final and [(e.get("target_instance_id"), e["status"], e.get("error")) for e in final["executions"]])
+    ok, why = invariant_ok(bid)
+    check(ok, "counter invariant (download faults)", why)
+    got = dl_rows(bid)
+    after = {a: dl_stats(a) for _, a in dl_inst}
+    d = lambda a, k: after[a].get(k, 0) - before[a].get(k, 0)
+    for (u, a), what in zip(dl_inst, ("split into 3 files", "403 on first GET", "expired URL", "truncated file")):
+        check(got and base and got[0].get(u) == base[0].get(u), "%s: archived rows equal the unfaulted run" % what,
+              got and (len(got[0].get(u, [])), got[0].get(u, [])[:3], base[0].get(u, [])[:3]))
+    check(got and base and got[1] == base[1] and not any(r[0] == "campaign" for v in got[0].values() for r in v),
+          "one header: columns as before, no header row archived as data", got and got[1])
+    check(d(split_i[1], "download") == 3 and d(split_i[1], "urls") == 1,
+          "split: 3 files downloaded from one URL list", (d(split_i[1], "download"), d(split_i[1], "urls")))
+    check(d(first_i[1], "s3_403_first") > 0 and d(first_i[1], "urls") > 1,
+          "403 first: refused once, URLs re-requested", (d(first_i[1], "s3_403_first"), d(first_i[1], "urls")))
+    check(d(ttl_i[1], "s3_expired") > 0 and d(ttl_i[1], "urls") > 1,
+          "expired URL: URLs re-requested", (d(ttl_i[1], "s3_expired"), d(ttl_i[1], "urls")))
+    check(d(trunc_i[1], "truncated") > 0 and d(trunc_i[1], "download") > 1,
+          "truncated file: downloaded again", (d(trunc_i[1], "truncated"), d(trunc_i[1], "download")))
 
 if not RUN_DIR:
     print("ok - # SKIP process-level checks: RUN_DIR not set")

@@ -664,26 +664,38 @@ static void test_split(void)
 	json_decref(u);
 }
 
-/* polls ids (on insts) until all are terminal; returns the most RUNNING at once */
+/* polls ids (on insts) until all are terminal; returns the most RUNNING at once. The GETs of
+ * one sweep are sequential, so an execution may end and the next one start between two of
+ * them: a sweep counts only when the sweep before it saw exactly the same states, i.e. nothing
+ * changed during either, which makes it a true snapshot. */
 static int max_running(const char *const *insts, char ids[][64], int n)
 {
+	char prev[8][16] = { { 0 } }, cur[8][16];
 	int most = 0;
 
-	for (int round = 0; round < 200; round++) {
+	if (n > 8)
+		return -1;
+	for (int round = 0; round < 400; round++) {
 		int running = 0, done = 0;
+		bool same = round > 0;
+
 		for (int i = 0; i < n; i++) {
 			long st;
 			json_t *o = get_exec(insts[i], ids[i], &st);
 			const char *s = jstr(o, "status");
+
+			snprintf(cur[i], sizeof(cur[i]), "%s", s);
+			same = same && strcmp(cur[i], prev[i]) == 0;
 			running += !strcmp(s, "RUNNING");
 			done += !strcmp(s, "SUCCEEDED") || !strcmp(s, "FAILED");
 			json_decref(o);
 		}
-		if (running > most)
+		if (same && running > most)
 			most = running;
 		if (done == n)
 			break;
-		usleep(50 * 1000);
+		memcpy(prev, cur, sizeof(prev));
+		usleep(20 * 1000);
 	}
 	return most;
 }

@@ -86,18 +86,18 @@ static void test_instances(void)
 
 static void test_params_and_dates(void)
 {
-	EXPECT("{\"instance_ids\":[\"" I1 "\"]}", 422, "missing_parameter", "parameters");
+	EXPECT("{\"instance_ids\":[\"" I1 "\"]}", 422, "missing_parameter", "parameters.country");
 	EXPECT("{\"instance_ids\":[\"" I1 "\"],\"parameters\":{\"country\":{}}}", 422,
 	       "invalid_parameter", "parameters");
 	EXPECT("{\"instance_ids\":[\"" I1 "\",\"" I2 "\"],\"parameters\":{\"country\":\"US\"},"
 	       "\"instance_parameters\":{\"" I2 "\":{\"country\":null}}}", 422, "missing_parameter",
-	       "parameters");
+	       "instance_parameters." I2 ".country");
 	EXPECT("{\"instance_ids\":[\"" I1 "\"],\"parameters\":{\"country\":\"x\","
-	       "\"endDate\":\"2024-12-31\"}}", 422, "invalid_date", "parameters");
+	       "\"endDate\":\"2024-12-31\"}}", 422, "invalid_date", "parameters.endDate");
 	EXPECT("{\"instance_ids\":[\"" I1 "\"],\"parameters\":{\"country\":\"x\","
 	       "\"startDate\":\"2025-01-01\",\"endDate\":\"2025-01-01\"}}", 0, "", "");
 	EXPECT("{\"instance_ids\":[\"" I1 "\"],\"parameters\":{\"country\":\"x\","
-	       "\"startDate\":\"2025-02-30\"}}", 422, "invalid_date", "parameters");
+	       "\"startDate\":\"2025-02-30\"}}", 422, "invalid_date", "parameters.startDate");
 }
 
 static void test_merge_order(void)
