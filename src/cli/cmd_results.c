@@ -37,39 +37,15 @@ static const char RESULTS_HELP[] =
 /* GET one page; *resp is the caller's, *br borrowed from it. */
 static bool fetch(Http *h, const char *batch_id, long limit, long offset, json_t **resp, json_t **br)
 {
-	char *esc = http_escape(h, batch_id), *path = NULL;
-	char query[64] = "";
-	bool ok;
+	char tail[96] = "/results";
 
-	*br = NULL;
 	if (limit >= 0 && offset > 0)
-		snprintf(query, sizeof(query), "?limit=%ld&offset=%ld", limit, offset);
+		snprintf(tail, sizeof(tail), "/results?limit=%ld&offset=%ld", limit, offset);
 	else if (limit >= 0)
-		snprintf(query, sizeof(query), "?limit=%ld", limit);
+		snprintf(tail, sizeof(tail), "/results?limit=%ld", limit);
 	else if (offset > 0)
-		snprintf(query, sizeof(query), "?offset=%ld", offset);
-	if (!esc || asprintf(&path, "/workflows/batch/%s/results%s", esc, query) < 0) {
-		free(esc);
-		h->err = CLI_EXIT_INTERNAL;
-		snprintf(h->errcode, sizeof(h->errcode), "internal");
-		snprintf(h->errstr, sizeof(h->errstr), "out of memory");
-		return false;
-	}
-	ok = http_call(h, "GET", path, NULL, resp);
-	free(path);
-	free(esc);
-	if (!ok)
-		return false;
-	*br = json_object_get(*resp, "batch_results");
-	if (!json_is_object(*br)) {
-		json_decref(*resp);
-		*resp = NULL;
-		h->err = CLI_EXIT_API;
-		snprintf(h->errcode, sizeof(h->errcode), "bad_response");
-		snprintf(h->errstr, sizeof(h->errstr), "no \"batch_results\" object in the answer");
-		return false;
-	}
-	return true;
+		snprintf(tail, sizeof(tail), "/results?offset=%ld", offset);
+	return http_get_batch(h, batch_id, tail, "batch_results", resp, br);
 }
 
 /* Column names of aggregated_data as a new array of strings: from "columns", else the keys

@@ -45,32 +45,7 @@ static void on_sigint(int sig)
 /* GET the status; on success *resp is owned by the caller and *bs borrowed from it. */
 static bool fetch(Http *h, const char *batch_id, json_t **resp, json_t **bs)
 {
-	char *esc = http_escape(h, batch_id), *path = NULL;
-	bool ok;
-
-	*bs = NULL;
-	if (!esc || asprintf(&path, "/workflows/batch/%s/status", esc) < 0) {
-		free(esc);
-		h->err = CLI_EXIT_INTERNAL;
-		snprintf(h->errcode, sizeof(h->errcode), "internal");
-		snprintf(h->errstr, sizeof(h->errstr), "out of memory");
-		return false;
-	}
-	ok = http_call(h, "GET", path, NULL, resp);
-	free(path);
-	free(esc);
-	if (!ok)
-		return false;
-	*bs = json_object_get(*resp, "batch_status");
-	if (!json_is_object(*bs)) {
-		json_decref(*resp);
-		*resp = NULL;
-		h->err = CLI_EXIT_API;
-		snprintf(h->errcode, sizeof(h->errcode), "bad_response");
-		snprintf(h->errstr, sizeof(h->errstr), "no \"batch_status\" object in the answer");
-		return false;
-	}
-	return true;
+	return http_get_batch(h, batch_id, "/status", "batch_status", resp, bs);
 }
 
 static int print_executions(const json_t *execs)

@@ -485,3 +485,31 @@ void http_report(const Http *h)
 {
 	cli_error(h->errcode[0] ? h->errcode : "error", "%s", h->errstr[0] ? h->errstr : "request failed");
 }
+
+bool http_get_batch(Http *h, const char *batch_id, const char *tail, const char *member,
+		    json_t **resp, json_t **obj)
+{
+	char *esc = http_escape(h, batch_id), *path = NULL;
+	bool ok;
+
+	*obj = NULL;
+	if (!esc || asprintf(&path, "/workflows/batch/%s%s", esc, tail) < 0) {
+		free(esc);
+		set_err(h, CLI_EXIT_INTERNAL, "internal", "out of memory");
+		return false;
+	}
+	ok = http_call(h, "GET", path, NULL, resp);
+	free(path);
+	free(esc);
+	if (!ok)
+		return false;
+	*obj = json_object_get(*resp, member);
+	if (!json_is_object(*obj)) {
+		json_decref(*resp);
+		*resp = NULL;
+		*obj = NULL;
+		set_err(h, CLI_EXIT_API, "bad_response", "no \"%s\" object in the answer", member);
+		return false;
+	}
+	return true;
+}

@@ -58,6 +58,12 @@ enum HttpStream {
 enum HttpStream http_get_stream(Http *h, const char *path, const char *type, HttpSink sink,
 				HttpRewind rewind, void *ctx);
 
+/* GET /workflows/batch/<batch_id><tail> (tail: e.g. "/status", "/results?limit=10") and
+ * borrow the answer's object `member`. On success *resp is owned by the caller and *obj
+ * borrowed from it; on failure sets err/errcode/errstr and returns false. */
+MUST_CHECK bool http_get_batch(Http *h, const char *batch_id, const char *tail,
+			       const char *member, json_t **resp, json_t **obj);
+
 /* URL-escaped copy of s for a path segment or query value; caller frees with free(). */
 char *http_escape(Http *h, const char *s);
 

@@ -9,6 +9,7 @@
 #include "ids.h"
 #include "keys.h"
 #include "log.h"
+#include "rcall.h"
 
 #define RESEND_MS 500
 
@@ -51,18 +52,6 @@ static bool split_ref(const char *ref, char batch_id[IDS_BATCH_LEN + 1], char ex
 	batch_id[sep - ref] = '\0';
 	strcpy(exec_id, sep + 1);
 	return ids_is_batch(batch_id) && ids_is_exec(exec_id);
-}
-
-/* Error replies that mean "Redis cannot run it right now", not "the script failed" (the same
- * list as rcall.c: a finish that did run answers -3 when it is resent). */
-static bool transient_error(const redisReply *r)
-{
-	static const char *const prefixes[] = {"LOADING", "BUSY", "TRYAGAIN", "MASTERDOWN",
-					       "CLUSTERDOWN", "READONLY", "NOSCRIPT"};
-	for (size_t i = 0; i < ARRAY_LEN(prefixes); i++)
-		if (strncmp(r->str, prefixes[i], strlen(prefixes[i])) == 0)
-			return true;
-	return false;
 }
 
 static void call_free(Call *c)
@@ -112,7 +101,7 @@ static void on_reply(RConn *rc, redisReply *reply, void *priv)
 		call_free(c);
 		return;
 	}
-	if (!reply || (reply->type == REDIS_REPLY_ERROR && transient_error(reply))) {
+	if (!reply || (reply->type == REDIS_REPLY_ERROR && rcall_transient_error(reply))) {
 		resend_later(c);
 		return;
 	}

@@ -40,8 +40,7 @@ static void on_retry(evutil_socket_t fd, short what, void *arg)
 	rcall_send(arg);
 }
 
-/* Error replies that mean "Redis is not able to run it right now", not "the script failed". */
-static bool transient_error(const redisReply *r)
+bool rcall_transient_error(const redisReply *r)
 {
 	static const char *const prefixes[] = {"LOADING", "BUSY", "TRYAGAIN", "MASTERDOWN",
 					       "CLUSTERDOWN", "READONLY", "NOSCRIPT"};
@@ -68,7 +67,7 @@ static void on_reply(RConn *rc, redisReply *reply, void *priv)
 		rcall_free(c);
 		return;
 	}
-	if (!reply || (reply->type == REDIS_REPLY_ERROR && transient_error(reply))) {
+	if (!reply || (reply->type == REDIS_REPLY_ERROR && rcall_transient_error(reply))) {
 		retry_later(c);
 		return;
 	}
