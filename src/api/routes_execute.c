@@ -444,7 +444,7 @@ static void load_done(Pgq *q, void *priv)
 		known[k].uuid = PQgetvalue(inst, k, 0);
 		known[k].granted = PQgetvalue(inst, k, 8)[0] == 't';
 	}
-	if (!validate_exec_instances(&x->in, known, (size_t)n, &e)) {
+	if (!validate_exec_instances(&x->in, known, (size_t)n, r->is_admin, &e)) {
 		req_fail_err(r, &e);
 		goto out;
 	}

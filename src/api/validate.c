@@ -265,7 +265,7 @@ void validate_exec_clear(ExecRequest *x)
 }
 
 bool validate_exec_instances(const ExecRequest *x, const ValidateInstance *known, size_t nknown,
-			     ValidateErr *e)
+			     bool reveal_unknown, ValidateErr *e)
 {
 	char unknown[1024] = "", denied[1024] = "";
 	size_t i;
@@ -277,9 +277,9 @@ bool validate_exec_instances(const ExecRequest *x, const ValidateInstance *known
 		for (size_t k = 0; k < nknown && hit == NULL; k++)
 			if (strcmp(known[k].uuid, json_string_value(id)) == 0)
 				hit = &known[k];
-		if (hit == NULL)
+		if (hit == NULL && reveal_unknown)
 			list_add(unknown, sizeof(unknown), json_string_value(id));
-		else if (!hit->granted)
+		else if (hit == NULL || !hit->granted)
 			list_add(denied, sizeof(denied), json_string_value(id));
 	}
 	/* unknown ids first: a batch naming a missing instance could never run, grant or not */
@@ -411,7 +411,7 @@ bool validate_exec_all(const char *text, size_t len, const ValidateLimits *lim,
 	json_decref(body);
 	if (!ok)
 		return false;
-	ok = validate_exec_instances(&x, known, nknown, e) &&
+	ok = validate_exec_instances(&x, known, nknown, true, e) &&
 	     validate_exec_params(&x, sql, wf_params, now, &merged, e);
 	json_decref(merged);
 	validate_exec_clear(&x);

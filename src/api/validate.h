@@ -59,10 +59,12 @@ MUST_CHECK bool validate_exec_request(json_t *body, const ValidateLimits *lim, E
 				      ValidateErr *e);
 void validate_exec_clear(ExecRequest *x);
 
-/* Every requested instance must be among known (404 instance_not_found listing the unknown
- * ones) and granted (403 instance_access_denied listing exactly the denied ones). */
+/* Every requested instance must be among known and granted. An admin (reveal_unknown) gets
+ * 404 instance_not_found listing the unknown ones first; anyone else gets one 403
+ * instance_access_denied listing every id they may not use, unknown or not granted alike, so
+ * a member cannot probe which instance ids exist. */
 MUST_CHECK bool validate_exec_instances(const ExecRequest *x, const ValidateInstance *known,
-					size_t nknown, ValidateErr *e);
+					size_t nknown, bool reveal_unknown, ValidateErr *e);
 
 /* For each instance (request order): workflow defaults, then base parameters, then the
  * instance's override; every {{placeholder}} of sql must have a usable value, and the date
@@ -72,7 +74,8 @@ MUST_CHECK bool validate_exec_params(const ExecRequest *x, const char *sql,
 				     const json_t *wf_params, time_t now, json_t **merged,
 				     ValidateErr *e);
 
-/* The whole chain on one body text, for the fuzzer and unit tests: true if accepted. */
+/* The whole chain on one body text, for the fuzzer and unit tests: true if accepted. Unknown
+ * instances are reported as an admin sees them (404). */
 bool validate_exec_all(const char *text, size_t len, const ValidateLimits *lim,
 		       const ValidateInstance *known, size_t nknown, const char *sql,
 		       const json_t *wf_params, time_t now, ValidateErr *e);

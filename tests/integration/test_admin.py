@@ -57,8 +57,14 @@ check(st == 404, "member cannot read admin's workflow", st)
 st, body, raw = submit(mwf, [INSTANCES[1], INSTANCES[2]], token=member_tok)
 check(st == 403 and INSTANCES[2] in body["error"]["message"] and INSTANCES[1] not in body["error"]["message"],
       "403 lists exactly the denied instance", raw[:300])
+ghost = "90000000-0000-4000-8000-%012x" % (uuid.uuid4().int % (1 << 48))
+st, body, raw = submit(mwf, [INSTANCES[1], ghost], token=member_tok)
+check(st == 403 and ghost in body["error"]["message"],
+      "an unknown instance id is just denied for a member (no 404 to probe ids with)", raw[:300])
+st, body, raw = submit(mwf, [INSTANCES[1], ghost])
+check(st == 404 and body["error"]["code"] == "instance_not_found", "an admin is told it does not exist", raw[:300])
 rows = psql("SELECT count(*) FROM batch_executions WHERE workflow_id = :'p1'", mwf)
-check(rows == [["0"]], "nothing stored for the denied submit", rows)
+check(rows == [["0"]], "nothing stored for the denied submits", rows)
 
 st, body, raw = submit(mwf, [INSTANCES[1]], {"startDate": "2025-02-01", "endDate": "2025-02-07"}, token=member_tok)
 check(st in (200, 201), "member submits on the granted instance", raw[:300])

@@ -73,6 +73,35 @@ static void test_fields(void)
 	       "instance_parameters");
 }
 
+/* A member naming an instance that does not exist learns no more than for one it may not
+ * use: one 403 listing both kinds of id, never a 404. */
+static void test_instances_hidden_from_members(void)
+{
+	const char text[] = "{\"instance_ids\":[\"" I1 "\",\"90000000-0000-4000-8000-000000000009\",\""
+			    IA "\"]}";
+	json_t *body = NULL;
+	ExecRequest x;
+	ValidateErr e;
+
+	memset(&e, 0, sizeof(e));
+	if (!validate_json_object(text, strlen(text), lim.max_body_bytes, &body, &e) ||
+	    !validate_exec_request(body, &lim, &x, &e)) {
+		assertf(false, "request rejected: %s", e.message);
+		json_decref(body);
+		return;
+	}
+	json_decref(body);
+	assertf(!validate_exec_instances(&x, known, 3, false, &e) && e.status == 403 &&
+		strcmp(e.code, "instance_access_denied") == 0 &&
+		strstr(e.message, "90000000-0000-4000-8000-000000000009") != NULL &&
+		strstr(e.message, IA) != NULL && strstr(e.message, I1) == NULL,
+		"member: 403 lists the unknown and the ungranted id: %d %s %s", e.status, e.code,
+		e.message);
+	assertf(!validate_exec_instances(&x, known, 3, true, &e) && e.status == 404,
+		"admin: unknown instance is 404 (%d)", e.status);
+	validate_exec_clear(&x);
+}
+
 static void test_instances(void)
 {
 	ValidateErr e;
@@ -142,6 +171,7 @@ int main(void)
 	RUN_TEST(test_framing);
 	RUN_TEST(test_fields);
 	RUN_TEST(test_instances);
+	RUN_TEST(test_instances_hidden_from_members);
 	RUN_TEST(test_params_and_dates);
 	RUN_TEST(test_merge_order);
 	RUN_TEST(test_route_fields);
