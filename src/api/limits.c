@@ -23,8 +23,9 @@ bool limits_admit(Req *r)
 	if (api->inflight > api->cfg.api_max_inflight) {
 		evhttp_add_header(evhttp_request_get_output_headers(r->req), "Retry-After", "1");
 		evhttp_add_header(evhttp_request_get_output_headers(r->req), "Connection", "close");
+		/* the path only: the query may carry a token (?token= on the SSE route) */
 		log_warn("over %d requests in flight: refusing %s", api->cfg.api_max_inflight,
-			 evhttp_request_get_uri(r->req));
+			 r->path != NULL ? r->path : "?");
 		req_fail(r, 503, "too_busy", NULL, "server busy: more than %d requests in flight",
 			 api->cfg.api_max_inflight);
 		return false;
