@@ -19,7 +19,7 @@ typedef struct Api {
 	RConn *redis;
 	PgPool *pg;
 	AuthCache *auth;
-	int inflight;		/* requests read and not yet answered (req_new .. req_free) */
+	int inflight;		/* requests read and not yet answered (req_new .. req_release) */
 } Api;
 
 /* The servers are NULL while the process shuts down: late callbacks then fail cleanly. */

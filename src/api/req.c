@@ -18,7 +18,7 @@
 #include "httpx.h"
 #include "log.h"
 
-static void req_free(Req *r)
+void req_release(Req *r)
 {
 	if (r == NULL)
 		return;
@@ -81,7 +81,7 @@ Req *req_new(Api *api, struct evhttp_request *req)
 void req_reply(Req *r, int status, json_t *body)
 {
 	http_reply_json(r->req, status, body);
-	req_free(r);
+	req_release(r);
 }
 
 void req_fail(Req *r, int status, const char *code, const char *field, const char *fmt, ...)
@@ -97,7 +97,7 @@ void req_fail(Req *r, int status, const char *code, const char *field, const cha
 		log_warn("%s %s -> %d %s: %s", r->method == EVHTTP_REQ_GET ? "GET" : "request",
 			 r->path != NULL ? r->path : "?", status, code, msg);
 	http_reply_error(r->req, status, code, msg, field);
-	req_free(r);
+	req_release(r);
 }
 
 void req_success(Req *r, int status, json_t *obj)
@@ -239,13 +239,4 @@ bool req_opt_string(Req *r, const char *name, size_t maxlen, const char **out)
 bool req_need_string(Req *r, const char *name, size_t maxlen, const char **out)
 {
 	return string_field(r, name, maxlen, out, true);
-}
-
-void req_iso_ms(long long ms, char out[32])
-{
-	time_t t = (time_t)(ms / 1000);
-	struct tm tm;
-
-	if (gmtime_r(&t, &tm) == NULL || strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
-		out[0] = '\0';
 }

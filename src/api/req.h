@@ -42,6 +42,9 @@ void req_fail(Req *r, int status, const char *code, const char *field, const cha
 void req_fail_err(Req *r, const ValidateErr *e);
 /* Sends {"success": true} merged with the keys of obj (stolen) and frees r. */
 void req_success(Req *r, int status, json_t *obj);
+/* Frees r without replying (it leaves the in-flight count): for routes that answer through a
+ * Stream or evhttp directly. Accepts NULL. */
+void req_release(Req *r);
 
 /* Reads and parses the body as a JSON object into r->body: Content-Type must be JSON (415),
  * the size within max_body_bytes (413), the object well-formed (400) and, when the route
@@ -58,8 +61,5 @@ MUST_CHECK bool req_query_int(Req *r, const char *name, long def, long lo, long 
  * has the wrong type. A missing/null optional field leaves *out NULL. */
 MUST_CHECK bool req_opt_string(Req *r, const char *name, size_t maxlen, const char **out);
 MUST_CHECK bool req_need_string(Req *r, const char *name, size_t maxlen, const char **out);
-
-/* Formats Unix milliseconds as ISO-8601 UTC ("2024-01-15T10:30:00Z"); out >= 21 bytes. */
-void req_iso_ms(long long ms, char out[32]);
 
 #endif

@@ -131,7 +131,7 @@ void static_get(Req *r)
 	    (inm == NULL && ims != NULL && lastmod[0] != '\0' && strcmp(ims, lastmod) == 0)) {
 		close(fd);
 		evhttp_send_reply(r->req, 304, "Not Modified", NULL);
-		stream_release_req(r);
+		req_release(r);
 		return;
 	}
 	buf = evbuffer_new();
@@ -148,5 +148,5 @@ void static_get(Req *r)
 		close(fd);
 	evhttp_send_reply(r->req, 200, "OK", buf);
 	evbuffer_free(buf);
-	stream_release_req(r);
+	req_release(r);
 }

@@ -21,20 +21,6 @@ struct Stream {
 	bool is_gone;
 };
 
-/* Keep in step with req.c's req_free (private there): a streaming route must drop its Req
- * without the JSON reply that req_reply/req_fail would send. */
-void stream_release_req(Req *r)
-{
-	if (r == NULL)
-		return;
-	if (r->ctx != NULL && r->ctx_free != NULL)
-		r->ctx_free(r->ctx);
-	evhttp_clear_headers(&r->query);
-	json_decref(r->body);
-	free(r->path);
-	free(r);
-}
-
 /* Runs inside evhttp_connection_free. A request libevent detached (the client went away
  * mid-reply) is ours to free; one still attached is freed by libevent right after. */
 static void on_close(struct evhttp_connection *evcon, void *arg)
@@ -70,7 +56,7 @@ Stream *stream_start(Req *r, int status, StreamGoneFn gone, void *arg)
 		req_fail(r, 500, "internal", NULL, "out of memory");
 		return NULL;
 	}
-	stream_release_req(r);
+	req_release(r);
 	s->req = req;
 	s->evcon = evhttp_request_get_connection(req);
 	s->gone = gone;

@@ -31,8 +31,4 @@ bool stream_gone(const Stream *s);
  * a truncated reply) and frees s. */
 void stream_end(Stream *s, bool abort);
 
-/* Frees a Req without replying: for routes that answer through a Stream or evhttp
- * directly. (Mirrors req.c's private req_free; see the note in stream.c.) */
-void stream_release_req(Req *r);
-
 #endif
