@@ -25,6 +25,7 @@
 ]]
 local rcall = redis.call
 --- @include "lib/codes"
+--- @include "lib/held"
 
 local exec_key = KEYS[1]
 local events_key = KEYS[2]
@@ -33,22 +34,13 @@ local now = ARGV[2]
 local worker = ARGV[3]
 
 local f = rcall('HMGET', exec_key, 'state', 'worker', 'batch_id', 'exec_id')
-local state = f[1]
-if not state then
-	return ERR_NOT_FOUND
-end
-if state == 'cancelled' then
+local err = held_error(f[1], f[2], worker)
+if err == ERR_CANCELLED and f[2] == worker then
 	-- keep the id for the record: the worker cancels that AMC execution next
-	if f[2] == worker then
-		rcall('HSET', exec_key, 'amc_execution_id', amc_execution_id)
-	end
-	return ERR_CANCELLED
+	rcall('HSET', exec_key, 'amc_execution_id', amc_execution_id)
 end
-if f[2] ~= worker then
-	return ERR_NOT_OWNER
-end
-if state ~= 'running' then
-	return ERR_WRONG_STATE
+if err then
+	return err
 end
 
 rcall('HSET', exec_key, 'amc_execution_id', amc_execution_id)

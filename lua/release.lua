@@ -31,6 +31,7 @@
 ]]
 local rcall = redis.call
 --- @include "lib/codes"
+--- @include "lib/held"
 --- @include "lib/move_counter"
 --- @include "lib/batch_status"
 --- @include "lib/slots"
@@ -49,18 +50,9 @@ rcall('LREM', jobs_key, -1, ref)
 
 local f = rcall('HMGET', exec_key, 'state', 'worker', 'batch_id', 'exec_id', 'amc_instance_id',
 	'account_id')
-local state = f[1]
-if not state then
-	return ERR_NOT_FOUND
-end
-if state == 'cancelled' then
-	return ERR_CANCELLED
-end
-if f[2] ~= worker then
-	return ERR_NOT_OWNER
-end
-if state ~= 'running' then
-	return ERR_WRONG_STATE
+local err = held_error(f[1], f[2], worker)
+if err then
+	return err
 end
 
 rcall('HSET', exec_key, 'state', 'queued', 'worker', '', 'phase', '', 'queued_at', now)

@@ -26,6 +26,7 @@
 ]]
 local rcall = redis.call
 --- @include "lib/codes"
+--- @include "lib/held"
 
 local exec_key = KEYS[1]
 local events_key = KEYS[2]
@@ -39,18 +40,9 @@ if not phases[phase] then
 end
 
 local f = rcall('HMGET', exec_key, 'state', 'worker', 'batch_id', 'exec_id')
-local state = f[1]
-if not state then
-	return ERR_NOT_FOUND
-end
-if state == 'cancelled' then
-	return ERR_CANCELLED
-end
-if f[2] ~= worker then
-	return ERR_NOT_OWNER
-end
-if state ~= 'running' then
-	return ERR_WRONG_STATE
+local err = held_error(f[1], f[2], worker)
+if err then
+	return err
 end
 
 rcall('HSET', exec_key, 'phase', phase)

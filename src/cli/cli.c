@@ -38,6 +38,16 @@ int cli_usage_error(const char *cmd, const char *fmt, ...)
 	return CLI_EXIT_USAGE;
 }
 
+int cli_batch_arg(int argc, char *const argv[], const char **batch_id)
+{
+	if (optind >= argc)
+		return cli_usage_error(argv[0], "missing BATCH_ID");
+	*batch_id = argv[optind++];
+	if (optind < argc)
+		return cli_usage_error(argv[0], "unexpected argument '%s'", argv[optind]);
+	return CLI_EXIT_OK;
+}
+
 int cli_getopt_error(const char *cmd, int c, char *const argv[])
 {
 	const char *bad = optind > 0 ? argv[optind - 1] : "?";

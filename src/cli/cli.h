@@ -37,6 +37,9 @@ enum CliExit {
 void cli_error(const char *code, const char *fmt, ...) PRINTF_LIKE(2, 3);
 /* Prints a usage error plus a hint to `amcbatch <cmd> --help`; returns CLI_EXIT_USAGE. */
 int cli_usage_error(const char *cmd, const char *fmt, ...) PRINTF_LIKE(2, 3);
+/* After getopt: exactly one positional BATCH_ID must remain; sets *batch_id (borrowed from
+ * argv) and returns CLI_EXIT_OK, else reports the usage error and returns CLI_EXIT_USAGE. */
+int cli_batch_arg(int argc, char *const argv[], const char **batch_id);
 /* Reports the getopt_long() failure c ('?' or ':') for cmd; returns CLI_EXIT_USAGE. */
 int cli_getopt_error(const char *cmd, int c, char *const argv[]);
 

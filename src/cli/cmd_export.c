@@ -193,11 +193,8 @@ int cmd_export_run(int argc, char *argv[])
 		default: return cli_getopt_error(argv[0], c, argv);
 		}
 	}
-	if (optind >= argc)
-		return cli_usage_error(argv[0], "missing BATCH_ID");
-	batch_id = argv[optind++];
-	if (optind < argc)
-		return cli_usage_error(argv[0], "unexpected argument '%s'", argv[optind]);
+	if ((rc = cli_batch_arg(argc, argv, &batch_id)) != CLI_EXIT_OK)
+		return rc;
 	if (!file || !*file)
 		return cli_usage_error(argv[0], "say where to write: -o FILE.csv (or -o - for stdout)");
 	to_stdout = strcmp(file, "-") == 0;

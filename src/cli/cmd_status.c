@@ -242,11 +242,8 @@ int cmd_status_run(int argc, char *argv[])
 		default: return cli_getopt_error(argv[0], c, argv);
 		}
 	}
-	if (optind >= argc)
-		return cli_usage_error(argv[0], "missing BATCH_ID");
-	batch_id = argv[optind++];
-	if (optind < argc)
-		return cli_usage_error(argv[0], "unexpected argument '%s'", argv[optind]);
+	if ((rc = cli_batch_arg(argc, argv, &batch_id)) != CLI_EXIT_OK)
+		return rc;
 	if ((rc = cli_http_open(&h)) != CLI_EXIT_OK)
 		return rc;
 	if (watch) {

@@ -771,6 +771,16 @@ static void record_amc_id(Job *job)
 	phase_call(job, LUA_SCRIPT_RECORD_AMC_ID, job->amc_id, after_record);
 }
 
+bool job_refresh_on_denied(Job *job, const HttpResult *res, void (*next)(Job *job))
+{
+	if (res->rc != CURLE_OK || (res->status != 401 && res->status != 403) || job->token_retried)
+		return false;
+	job->token_retried = true;
+	token_invalidate(job->w, job->account_id, job->token);
+	job_with_token(job, next);
+	return true;
+}
+
 static void on_created(Worker *w, const HttpResult *res, void *priv)
 {
 	Job *job = priv;
@@ -784,9 +794,7 @@ static void on_created(Worker *w, const HttpResult *res, void *priv)
 		}
 		/* expired or refused token: refresh once, then create once more (nothing ran) */
 		elog_warn(job->batch_id, job->exec_id, "create got HTTP %ld, refreshing the token", res->status);
-		job->token_retried = true;
-		token_invalidate(w, job->account_id, job->token);
-		job_with_token(job, create);
+		job_refresh_on_denied(job, res, create);
 		return;
 	}
 	if (res->rc == CURLE_OK && res->status == 429) {
@@ -865,12 +873,8 @@ static void on_listed(Worker *w, const HttpResult *res, void *priv)
 	char text[700];
 	if (res->rc != CURLE_OK || res->status != 200) {
 		amc_error_text(res, text, sizeof text);
-		if (res->rc == CURLE_OK && (res->status == 401 || res->status == 403) && !job->token_retried) {
-			job->token_retried = true;
-			token_invalidate(w, job->account_id, job->token);
-			job_with_token(job, adopt);
+		if (job_refresh_on_denied(job, res, adopt))
 			return;
-		}
 		job_transient(job, res->retry_after_ms, false, adopt,
 			      "listing executions after a lost create failed: %s", text);
 		return;

@@ -114,6 +114,11 @@ struct AmcTarget;
 void job_target(Job *job, struct AmcTarget *t);
 /* The job holds a token (refresh after a 401/403 at most once in a row). */
 void job_with_token(Job *job, void (*next)(Job *job));
+/* AMC answered res: if it refused the token (401/403) and the job has not refreshed since
+ * its last success, drops that token, fetches a fresh one and runs next(job) — returns true
+ * (the caller stops). False otherwise: the caller handles res itself. */
+struct HttpResult;
+bool job_refresh_on_denied(Job *job, const struct HttpResult *res, void (*next)(Job *job));
 
 /* poller.c */
 void poller_start(Job *job);		/* set_phase polling, then poll on a timer */

@@ -184,12 +184,8 @@ static void on_urls(Worker *w, const HttpResult *res, void *priv)
 	char text[700];
 	if (res->rc != CURLE_OK || res->status != 200) {
 		amc_error_text(res, text, sizeof text);
-		if (res->rc == CURLE_OK && (res->status == 401 || res->status == 403) && !job->token_retried) {
-			job->token_retried = true;
-			token_invalidate(w, job->account_id, job->token);
-			job_with_token(job, fetch_urls);
+		if (job_refresh_on_denied(job, res, fetch_urls))
 			return;
-		}
 		if (res->rc != CURLE_OK || res->status >= 500 || res->status == 429 || res->status == 404) {
 			job_transient(job, res->retry_after_ms, false, fetch_urls,
 				      "getting download URLs failed: %s", text);
@@ -255,12 +251,8 @@ static void on_status(Worker *w, const HttpResult *res, void *priv)
 		poll_failed(job, res->retry_after_ms, text);
 		return;
 	}
-	if ((res->status == 401 || res->status == 403) && !job->token_retried) {
-		job->token_retried = true;
-		token_invalidate(w, job->account_id, job->token);
-		job_with_token(job, poll_now);
+	if (job_refresh_on_denied(job, res, poll_now))
 		return;
-	}
 	if (res->status == 404 && ++job->not_found < POLL_NOT_FOUND_MAX) {
 		backoff(job);
 		return;
