@@ -11,6 +11,7 @@
 #include "rconn.h"
 
 typedef struct AuthCache AuthCache;
+typedef struct ConnSet ConnSet;
 
 typedef struct Api {
 	Config cfg;
@@ -19,6 +20,7 @@ typedef struct Api {
 	RConn *redis;
 	PgPool *pg;
 	AuthCache *auth;
+	ConnSet *conns;		/* every client connection (conn.c) */
 	int inflight;		/* requests read and not yet answered (req_new .. req_release) */
 } Api;
 

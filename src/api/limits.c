@@ -1,9 +1,11 @@
 /* limits.c - server-wide limits. evhttp itself cuts headers beyond LIMITS_MAX_HEADERS and
- * bodies beyond 4x max_body_bytes (libevent 2.1 answers those with its own HTML 413); bodies
- * in between get our JSON 413 from req_parse_body. Slow or idle clients are dropped after
- * api_timeout_s. Requests in flight (read, not yet answered) are capped per process. */
+ * bodies beyond 4x max_body_bytes (its HTML 413 becomes JSON in errpage.c); bodies in
+ * between get our JSON 413 from req_parse_body. Slow or idle clients are dropped after
+ * api_timeout_s. Requests in flight (read, not yet answered) are capped per process, and so
+ * are connections (conn.c counts them; requests on one beyond the cap are refused here). */
 #include "limits.h"
 
+#include "conn.h"
 #include "log.h"
 
 void limits_setup(Api *api)
@@ -16,13 +18,26 @@ void limits_setup(Api *api)
 	evhttp_set_flags(api->http, EVHTTP_SERVER_LINGERING_CLOSE);
 }
 
+static void busy(Req *r)
+{
+	struct evkeyvalq *h = evhttp_request_get_output_headers(r->req);
+
+	evhttp_add_header(h, "Retry-After", "1");
+	evhttp_add_header(h, "Connection", "close");
+}
+
 bool limits_admit(Req *r)
 {
 	Api *api = r->api;
 
+	if (conns_refused(api->conns, evhttp_request_get_connection(r->req))) {
+		busy(r);	/* conn.c logs refusals, rate-limited */
+		req_fail(r, 503, "too_busy", NULL, "server busy: more than %d connections open",
+			 conns_cap(api->conns));
+		return false;
+	}
 	if (api->inflight > api->cfg.api_max_inflight) {
-		evhttp_add_header(evhttp_request_get_output_headers(r->req), "Retry-After", "1");
-		evhttp_add_header(evhttp_request_get_output_headers(r->req), "Connection", "close");
+		busy(r);
 		/* the path only: the query may carry a token (?token= on the SSE route) */
 		log_warn("over %d requests in flight: refusing %s", api->cfg.api_max_inflight,
 			 r->path != NULL ? r->path : "?");

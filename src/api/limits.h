@@ -1,5 +1,6 @@
 /* limits.h - the HTTP server's abuse limits: header and body size caps, read/write
- * timeouts for slow clients, and a cap on requests in flight (503 beyond it). */
+ * timeouts for slow clients, and caps on requests in flight and on connections (503
+ * beyond them; conn.c counts the connections). */
 #ifndef AMCB_LIMITS_H
 #define AMCB_LIMITS_H
 
@@ -10,7 +11,8 @@
 
 /* Applies the size caps and timeouts of api->cfg to api->http. */
 void limits_setup(Api *api);
-/* Admits r (counted until it is answered) or answers 503 too_busy and frees it (false). */
+/* Admits r (counted until it is answered) or answers 503 too_busy and frees it (false):
+ * its connection is over api_max_connections or too many requests are in flight. */
 MUST_CHECK bool limits_admit(Req *r);
 
 #endif

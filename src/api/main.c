@@ -16,6 +16,7 @@
 #include "api.h"
 #include "auth.h"
 #include "config.h"
+#include "conn.h"
 #include "limits.h"
 #include "log.h"
 #include "router.h"
@@ -54,7 +55,9 @@ static bool listen_on(Api *api, const char *host, int port)
 		else if (ss.ss_family == AF_INET6)
 			real = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
 	}
-	log_info("amcbatch-api listening on http://%s:%d", host, real);
+	conns_listen(api->conns, s);
+	log_info("amcbatch-api listening on http://%s:%d (at most %d connections)", host, real,
+		 conns_cap(api->conns));
 	return true;
 }
 
@@ -113,6 +116,10 @@ int main(int argc, char **argv)
 		log_error("cannot create the HTTP server");
 		goto out;
 	}
+	if ((api.conns = conns_new(&api)) == NULL) {
+		log_error("out of memory");
+		goto out;
+	}
 	limits_setup(&api);
 	evhttp_set_allowed_methods(api.http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_DELETE |
 				   EVHTTP_REQ_PUT | EVHTTP_REQ_PATCH | EVHTTP_REQ_HEAD |
@@ -142,8 +149,11 @@ out:
 	pg = api.pg;
 	api.pg = NULL;
 	pgpool_free(pg);
+	/* evhttp_free frees the listener and closes every connection (conn.c hears each) */
+	conns_stop(api.conns);
 	if (api.http != NULL)
 		evhttp_free(api.http);
+	conns_free(api.conns);
 	if (sigint != NULL)
 		event_free(sigint);
 	if (sigterm != NULL)

@@ -91,7 +91,7 @@ void router_handle(struct evhttp_request *req, void *arg)
 	if (r == NULL)
 		return;		/* already answered */
 	if (!limits_admit(r))
-		return;		/* over the connection cap: answered 503 */
+		return;		/* over a connection or in-flight cap: answered 503 */
 	for (size_t i = 0; i < ARRAY_LEN(routes); i++) {
 		if (!matches(routes[i].pattern, r))
 			continue;

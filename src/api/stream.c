@@ -10,19 +10,24 @@
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 
+#include "conn.h"
 #include "httpx.h"
+#include "log.h"
 
 struct Stream {
 	struct evhttp_request *req;	/* NULL once libevent freed it with its connection */
 	struct evhttp_connection *evcon;	/* NULL once closed */
+	ConnSet *conns;			/* holds the connection's close callback */
+	bool tracked;			/* conns knows evcon (else evhttp's closecb is ours) */
 	StreamGoneFn gone;
 	void *arg;
 	StreamDrainedFn drained;
 	bool is_gone;
 };
 
-/* Runs inside evhttp_connection_free. A request libevent detached (the client went away
- * mid-reply) is ours to free; one still attached is freed by libevent right after. */
+/* Runs inside evhttp_connection_free (called by conn.c's close callback). A request libevent
+ * detached (the client went away mid-reply) is ours to free; one still attached is freed by
+ * libevent right after. */
 static void on_close(struct evhttp_connection *evcon, void *arg)
 {
 	Stream *s = arg;
@@ -56,14 +61,20 @@ Stream *stream_start(Req *r, int status, StreamGoneFn gone, void *arg)
 		req_fail(r, 500, "internal", NULL, "out of memory");
 		return NULL;
 	}
+	s->conns = r->api->conns;
 	req_release(r);
 	s->req = req;
 	s->evcon = evhttp_request_get_connection(req);
 	s->gone = gone;
 	s->arg = arg;
 	evhttp_send_reply_start(req, status, NULL);
-	if (s->evcon != NULL)
-		evhttp_connection_set_closecb(s->evcon, on_close, s);
+	if (s->evcon != NULL) {
+		/* a connection conn.c could not follow (out of memory at accept) has the
+		 * close callback free */
+		s->tracked = conns_on_close(s->conns, s->evcon, on_close, s);
+		if (!s->tracked)
+			evhttp_connection_set_closecb(s->evcon, on_close, s);
+	}
 	return s;
 }
 
@@ -92,8 +103,12 @@ void stream_end(Stream *s, bool abort)
 {
 	if (s == NULL)
 		return;
-	if (s->evcon != NULL)
-		evhttp_connection_set_closecb(s->evcon, NULL, NULL);
+	if (s->evcon != NULL) {
+		if (!s->tracked)
+			evhttp_connection_set_closecb(s->evcon, NULL, NULL);
+		else if (!conns_on_close(s->conns, s->evcon, NULL, NULL))
+			log_error("stream: its connection was forgotten before it closed");
+	}
 	if (abort && s->evcon != NULL)
 		evhttp_connection_free(s->evcon);	/* frees the attached request too */
 	else if (s->req != NULL)

@@ -9,7 +9,7 @@
 
 #include "log.h"
 
-static const char *reason_phrase(int status)
+const char *http_reason(int status)
 {
 	switch (status) {
 	case 200: return "OK";
@@ -24,9 +24,11 @@ static const char *reason_phrase(int status)
 	case 409: return "Conflict";
 	case 413: return "Payload Too Large";
 	case 415: return "Unsupported Media Type";
+	case 417: return "Expectation Failed";
 	case 422: return "Unprocessable Entity";
 	case 429: return "Too Many Requests";
 	case 500: return "Internal Server Error";
+	case 501: return "Not Implemented";
 	case 502: return "Bad Gateway";
 	case 503: return "Service Unavailable";
 	case 504: return "Gateway Timeout";
@@ -54,7 +56,7 @@ static void send_text(struct evhttp_request *req, int status, const char *text, 
 		evhttp_send_error(req, 500, NULL);
 		return;
 	}
-	evhttp_send_reply(req, status, reason_phrase(status), out);
+	evhttp_send_reply(req, status, http_reason(status), out);
 	evbuffer_free(out);
 }
 
@@ -75,18 +77,30 @@ void http_reply_json(struct evhttp_request *req, int status, json_t *body)
 	free(text);
 }
 
+static json_t *error_body(const char *code, const char *message, const char *field)
+{
+	return json_pack("{s:b, s:{s:s, s:s, s:o}}",
+			 "success", 0,
+			 "error",
+			 "code", code ? code : "error",
+			 "message", message ? message : "",
+			 "field", field ? json_string(field) : json_null());
+}
+
 void http_reply_error(struct evhttp_request *req, int status, const char *code,
 		      const char *message, const char *field)
 {
-	json_t *body = json_pack("{s:b, s:{s:s, s:s, s:o}}",
-				 "success", 0,
-				 "error",
-				 "code", code ? code : "error",
-				 "message", message ? message : "",
-				 "field", field ? json_string(field) : json_null());
-
 	/* json_pack returns NULL on bad UTF-8 in message; http_reply_json then sends 500 */
-	http_reply_json(req, status, body);
+	http_reply_json(req, status, error_body(code, message, field));
+}
+
+char *http_error_text(const char *code, const char *message, const char *field)
+{
+	json_t *body = error_body(code, message, field);
+	char *text = body != NULL ? json_dumps(body, JSON_COMPACT) : NULL;
+
+	json_decref(body);
+	return text;
 }
 
 char *http_body(struct evhttp_request *req, size_t max, bool *too_big)

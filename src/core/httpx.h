@@ -13,6 +13,11 @@ void http_reply_json(struct evhttp_request *req, int status, json_t *body);
 /* field may be NULL (rendered as null). */
 void http_reply_error(struct evhttp_request *req, int status, const char *code,
 		      const char *message, const char *field);
+/* The error envelope as compact JSON text (caller frees), NULL when out of memory or the
+ * message is not UTF-8. For replies written without an evhttp_request (src/api/errpage.c). */
+char *http_error_text(const char *code, const char *message, const char *field);
+/* The reason phrase of an HTTP status ("Error" for unknown ones >= 400). */
+const char *http_reason(int status);
 /* Reads the whole request body as a NUL-terminated string; NULL if larger than max
  * (sets *too_big; checked before any copy) or out of memory (*too_big false). Caller frees.
  * evhttp has already buffered the body: also set evhttp_set_max_body_size() on the server

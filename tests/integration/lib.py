@@ -3,8 +3,10 @@
 HTTP, psql and redis-cli, and print one "ok - name" / "not ok - name" line per check."""
 import json
 import os
+import re
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -315,3 +317,61 @@ def amc_status(acct, amc_id, amc_execution_id):
     if st != 200 or not isinstance(body, dict):
         return None
     return (body.get("workflowExecution") or body).get("status")
+
+
+class PrivateApi:
+    """A second amcbatch-api on the stack's servers with settings of its own (keyword
+    arguments become AMCBATCH_<KEY> variables), on a free port. `with PrivateApi(...) as url`
+    points api() at it (url is None when BUILD_DIR has no amcbatch-api) and, on the way out,
+    stops it and checks its log for sanitizer reports. self.log() reads the log so far."""
+
+    def __init__(self, **settings):
+        self.env = dict(os.environ, AMCBATCH_DATABASE_URL=DB, AMCBATCH_REDIS_URL=REDIS,
+                        AMCBATCH_LOG_LEVEL="info", AMCBATCH_WEB_ROOT=os.path.join(TOP, "web"))
+        for k, v in settings.items():
+            self.env["AMCBATCH_" + k.upper()] = str(v)
+        build = os.environ.get("BUILD_DIR", os.path.join(TOP, "build"))
+        self.exe = os.path.join(build, "amcbatch-api")
+        self.proc = self.logf = None
+        self.url = None
+
+    def log(self):
+        with open(self.logf) as f:
+            return f.read()
+
+    def __enter__(self):
+        global URL
+        if not os.access(self.exe, os.X_OK):
+            return None
+        fd, self.logf = tempfile.mkstemp(prefix="amcb-private-api-", suffix=".log")
+        self.proc = subprocess.Popen([self.exe, "-p", "0"], env=self.env, stdout=fd,
+                                     stderr=subprocess.STDOUT)
+        os.close(fd)
+        for _ in range(100):
+            m = re.search(r"listening on http://127\.0\.0\.1:(\d+)", self.log())
+            if m:
+                self.url = "http://127.0.0.1:" + m.group(1)
+                break
+            time.sleep(0.1)
+        if self.url is None:
+            raise RuntimeError("private API did not start: " + self.log()[-500:])
+        URL = self.url
+        for _ in range(50):
+            if api("GET", "/healthz")[0] == 200:
+                break
+            time.sleep(0.1)
+        return self.url
+
+    def __exit__(self, *exc):
+        global URL
+        URL = os.environ["AMCBATCH_URL"]
+        if self.proc is None:
+            return False
+        self.proc.terminate()
+        self.proc.wait(timeout=10)
+        log = self.log()
+        check(self.proc.returncode == 0, "private API stopped cleanly", self.proc.returncode)
+        check("Sanitizer" not in log and "runtime error" not in log, "private API log clean",
+              log[-500:])
+        os.unlink(self.logf)
+        return False

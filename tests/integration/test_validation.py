@@ -90,6 +90,8 @@ def send(case):
         headers["Authorization"] = "Bearer " + tok
     if data is not None:
         headers["Content-Type"] = "application/json"
+    if "header_size" in case:
+        headers["X-Filler"] = "a" * case["header_size"]
     for k, v in subst(case.get("headers", {})).items():
         if v is None:
             headers.pop(k, None)
