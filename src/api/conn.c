@@ -12,6 +12,15 @@
  *   close   on_close runs inside evhttp_connection_free for every way a connection ends
  *           (client EOF, timeout, error page, Connection: close, evhttp_free).
  *
+ * Adopted connections are indexed by their evhttp_connection (a chained hash on the
+ * pointer), so a request finds its connection in O(1).
+ *
+ * Whole-request deadline: evhttp's own timeout (api_timeout_s) restarts on every byte read,
+ * so a client trickling a header byte at a time would hold its connection for ever. Each
+ * connection therefore has a deadline too: api_timeout_s from adoption, and again from the
+ * end of each reply, until the router has a whole request (conns_request_begins); a client
+ * that misses it is dropped. While a request is served (a stream may take an hour) none runs.
+ *
  * libevent's own error pages: on_output sees every write into the connection's output
  * buffer. A reply that starts a buffer with an error status queues the Conn on `inspect`;
  * the kick runs before the next epoll turn can write the reply, and errpage_rewrite swaps a
@@ -19,6 +28,7 @@
 #include "conn.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/queue.h>
@@ -27,6 +37,7 @@
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/event.h>
+#include <event2/event_struct.h>
 #include <event2/listener.h>
 
 #include "errpage.h"
@@ -36,12 +47,14 @@
 typedef struct Conn Conn;
 
 struct Conn {
-	TAILQ_ENTRY(Conn) link;		/* in pending, live or refusedq */
+	TAILQ_ENTRY(Conn) link;		/* in pending until adopted */
 	TAILQ_ENTRY(Conn) ilink;	/* in inspect while is_queued */
+	Conn *hnext;			/* next in its index bucket once adopted */
 	ConnSet *set;
 	struct bufferevent *bev;	/* evhttp's to free; ours to read while the Conn lives */
 	struct evbuffer_cb_entry *out_cb;
 	struct evhttp_connection *evcon;	/* NULL until adopted */
+	struct event deadline;		/* assigned at adoption */
 	ConnCloseFn on_close;
 	void *on_close_arg;
 	bool refused;
@@ -54,7 +67,10 @@ struct ConnSet {
 	Api *api;
 	struct event *kick;		/* adopts pending connections, inspects error replies */
 	struct evconnlistener *listener;	/* NULL before conns_listen and after conns_stop */
-	struct ConnList pending, live, refusedq, inspect;
+	struct ConnList pending, inspect;
+	Conn **index;			/* adopted connections by evcon, nbuckets chains */
+	size_t nbuckets;		/* a power of two */
+	struct timeval timeout;		/* the whole-request deadline */
 	ErrpageLimits lim;
 	int count;			/* open connections, refused ones included */
 	int nrefused;
@@ -67,6 +83,35 @@ struct ConnSet {
 static void kick(ConnSet *s)
 {
 	event_active(s->kick, EV_TIMEOUT, 0);
+}
+
+static Conn **bucket(ConnSet *s, const struct evhttp_connection *evcon)
+{
+	/* Fibonacci hashing of the pointer; the low bits are alignment */
+	uint64_t h = (uint64_t)(uintptr_t)evcon * UINT64_C(11400714819323198485);
+
+	return &s->index[(h >> 32) & (s->nbuckets - 1)];
+}
+
+static Conn *find(ConnSet *s, const struct evhttp_connection *evcon)
+{
+	Conn *c;
+
+	for (c = *bucket(s, evcon); c != NULL; c = c->hnext)
+		if (c->evcon == evcon)
+			return c;
+	return NULL;
+}
+
+static void unindex(ConnSet *s, Conn *c)
+{
+	Conn **p;
+
+	for (p = bucket(s, c->evcon); *p != NULL; p = &(*p)->hnext)
+		if (*p == c) {
+			*p = c->hnext;
+			return;
+		}
 }
 
 static void set_paused(ConnSet *s, bool paused)
@@ -114,9 +159,26 @@ static void on_close(struct evhttp_connection *evcon, void *arg)
 	if (c->on_close != NULL)
 		c->on_close(evcon, c->on_close_arg);
 	evbuffer_remove_cb_entry(bufferevent_get_output(c->bev), c->out_cb);
-	TAILQ_REMOVE(c->refused ? &s->refusedq : &s->live, c, link);
+	event_del(&c->deadline);
+	unindex(s, c);
 	unqueue(s, c);
 	drop(s, c);
+}
+
+static void on_deadline(evutil_socket_t fd, short what, void *arg)
+{
+	Conn *c = arg;
+
+	(void)fd;
+	(void)what;
+	log_debug("dropping a client that sent no whole request within api_timeout_s");
+	evhttp_connection_free(c->evcon);	/* on_close frees c */
+}
+
+static void arm(Conn *c)
+{
+	if (event_add(&c->deadline, &c->set->timeout) != 0)
+		log_error("cannot arm a connection's request deadline");
 }
 
 static void adopt(ConnSet *s)
@@ -138,7 +200,10 @@ static void adopt(ConnSet *s)
 		}
 		c->evcon = cbarg;
 		evhttp_connection_set_closecb(c->evcon, on_close, c);
-		TAILQ_INSERT_TAIL(c->refused ? &s->refusedq : &s->live, c, link);
+		c->hnext = *bucket(s, c->evcon);
+		*bucket(s, c->evcon) = c;
+		event_assign(&c->deadline, s->api->base, -1, 0, on_deadline, c);
+		arm(c);
 		bufferevent_decref(c->bev);	/* evhttp's own reference remains; it frees it */
 	}
 }
@@ -259,13 +324,20 @@ ConnSet *conns_new(Api *api)
 	}
 	s->api = api;
 	TAILQ_INIT(&s->pending);
-	TAILQ_INIT(&s->live);
-	TAILQ_INIT(&s->refusedq);
 	TAILQ_INIT(&s->inspect);
 	s->lim.max_body_bytes = api->cfg.max_body_bytes;
 	s->lim.max_header_bytes = LIMITS_MAX_HEADERS;
+	s->timeout.tv_sec = api->cfg.api_timeout_s;
 	s->cap = fit_file_limit(api->cfg.api_max_connections);
 	s->hard = s->cap + CONN_REFUSE_SLACK;
+	/* about one connection per chain at the hard cap */
+	for (s->nbuckets = 64; s->nbuckets < (size_t)s->hard; s->nbuckets *= 2)
+		;
+	if ((s->index = calloc(s->nbuckets, sizeof(*s->index))) == NULL) {
+		event_free(s->kick);
+		free(s);
+		return NULL;
+	}
 	evhttp_set_bevcb(api->http, on_accept, s);
 	return s;
 }
@@ -283,56 +355,77 @@ void conns_stop(ConnSet *s)
 
 void conns_free(ConnSet *s)
 {
-	Conn *c;
-
 	if (s == NULL)
 		return;
 	/* evhttp_free closed every adopted connection through on_close; a pending one
 	 * (accepted on the last loop turn) only has our reference left */
 	adopt(s);
-	while ((c = TAILQ_FIRST(&s->live)) != NULL || (c = TAILQ_FIRST(&s->refusedq)) != NULL) {
-		log_warn("a connection outlived the HTTP server");
-		TAILQ_REMOVE(c->refused ? &s->refusedq : &s->live, c, link);
-		unqueue(s, c);
-		drop(s, c);
+	for (size_t i = 0; i < s->nbuckets; i++) {
+		Conn *c;
+
+		while ((c = s->index[i]) != NULL) {
+			log_warn("a connection outlived the HTTP server");
+			s->index[i] = c->hnext;
+			event_del(&c->deadline);
+			unqueue(s, c);
+			drop(s, c);
+		}
 	}
+	free(s->index);
 	event_free(s->kick);
 	free(s);
 }
 
-/* Linear scans: they run only when a connection is refused (a short list) or a stream
- * starts or ends, never per ordinary request. */
-static Conn *find(ConnSet *s, struct evhttp_connection *evcon, bool refused_only)
+/* The adopted connection of evcon (connections accepted on this loop turn are adopted
+ * first), NULL for one conn.c does not follow. */
+static Conn *lookup(ConnSet *s, const struct evhttp_connection *evcon)
 {
-	Conn *c;
-
-	adopt(s);
-	TAILQ_FOREACH(c, &s->refusedq, link)
-		if (c->evcon == evcon)
-			return c;
-	if (!refused_only)
-		TAILQ_FOREACH(c, &s->live, link)
-			if (c->evcon == evcon)
-				return c;
-	return NULL;
+	if (evcon == NULL)
+		return NULL;
+	if (!TAILQ_EMPTY(&s->pending))
+		adopt(s);
+	return find(s, evcon);
 }
 
 bool conns_refused(ConnSet *s, struct evhttp_connection *evcon)
 {
-	if (s->nrefused == 0 || evcon == NULL)
+	Conn *c;
+
+	if (s->nrefused == 0)
 		return false;
-	return find(s, evcon, true) != NULL;
+	c = lookup(s, evcon);
+	return c != NULL && c->refused;
 }
 
 bool conns_on_close(ConnSet *s, struct evhttp_connection *evcon, ConnCloseFn fn, void *arg)
 {
-	Conn *c = evcon != NULL ? find(s, evcon, false) : NULL;
+	Conn *c = lookup(s, evcon);
 
 	if (c == NULL)
 		return false;
 	c->on_close = fn;
 	c->on_close_arg = arg;
 	return true;
+}
+
+/* evhttp_send_done calls this after the last byte of a reply left, before it closes the
+ * connection or reads the next request: the next request's deadline starts. */
+static void on_reply_done(struct evhttp_request *req, void *arg)
+{
+	Conn *c = lookup(arg, evhttp_request_get_connection(req));
+
+	if (c != NULL)
+		arm(c);
+}
+
+void conns_request_begins(ConnSet *s, struct evhttp_request *req)
+{
+	Conn *c = lookup(s, evhttp_request_get_connection(req));
+
+	if (c == NULL)
+		return;
+	event_del(&c->deadline);
+	evhttp_request_set_on_complete_cb(req, on_reply_done, s);
 }
 
 int conns_count(const ConnSet *s)

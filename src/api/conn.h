@@ -8,6 +8,9 @@
  *  - stops accepting at api_max_connections + CONN_REFUSE_SLACK (the kernel's backlog holds
  *    newer clients) and resumes below it, so refused clients that never read cannot use up
  *    the file descriptors; RLIMIT_NOFILE is raised to fit;
+ *  - drops a client that has not sent a whole request api_timeout_s after connecting or
+ *    after its last reply (evhttp's own timeout restarts with every byte, so a client
+ *    trickling its headers would hold the connection for ever);
  *  - swaps libevent's own HTML error pages for our JSON errors (errpage.c);
  *  - tells a stream when its client went away (the connection's close callback is ours, so
  *    stream.c asks for it here). */
@@ -39,6 +42,9 @@ bool conns_refused(ConnSet *s, struct evhttp_connection *evcon);
  * evhttp_connection_set_closecb would. False when evcon is unknown (not ours). */
 MUST_CHECK bool conns_on_close(ConnSet *s, struct evhttp_connection *evcon, ConnCloseFn fn,
 			       void *arg);
+/* The router has a whole request on req's connection: its deadline stops until the reply
+ * has been sent. */
+void conns_request_begins(ConnSet *s, struct evhttp_request *req);
 /* Open connections (for logs and tests). */
 int conns_count(const ConnSet *s);
 /* The effective cap (api_max_connections, or lower when the file limit forced it). */

@@ -7,6 +7,7 @@
 
 #include "api.h"
 #include "auth.h"
+#include "conn.h"
 #include "limits.h"
 #include "req.h"
 #include "routes.h"
@@ -84,11 +85,12 @@ static const char *method_name(enum evhttp_cmd_type m)
 void router_handle(struct evhttp_request *req, void *arg)
 {
 	Api *api = arg;
-	Req *r = req_new(api, req);
+	Req *r;
 	char allow[64] = "";
 	const Route *hit = NULL;
 
-	if (r == NULL)
+	conns_request_begins(api->conns, req);
+	if ((r = req_new(api, req)) == NULL)
 		return;		/* already answered */
 	if (!limits_admit(r))
 		return;		/* over a connection or in-flight cap: answered 503 */

@@ -4,7 +4,7 @@ Expect values it refuses) arrive as our JSON errors; connections beyond api_max_
 get 503 too_busy and are closed; 64 more pause accepting until some close; every way a
 connection can end (EOF, half a request, a timeout, an error page, an event stream the
 client walks away from, a pipelined pair) gives its slot back, which is checked by filling
-the cap exactly again."""
+the cap exactly again; a client trickling its request is dropped at api_timeout_s."""
 import json
 import socket
 import time
@@ -282,5 +282,37 @@ with lib.PrivateApi(api_max_connections=CAP, api_timeout_s=1) as url:
     check(time.time() - t0 < 8, "within a few seconds of api_timeout_s (1 s)", time.time() - t0)
     s1.close()
     s2.close()
+    s = connect()
+    s.settimeout(0.5)
+    t0 = time.time()
+    sent = 0
+    try:
+        for b in b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: " + b"a" * 60:
+            s.send(bytes([b]))
+            sent += 1
+            try:
+                if s.recv(1) == b"":
+                    break
+            except socket.timeout:
+                pass
+    except OSError:
+        pass
+    check(time.time() - t0 < 8 and sent < 60,
+          "a client trickling its headers a byte at a time is dropped near api_timeout_s, "
+          "though every byte restarts libevent's own timeout", (time.time() - t0, sent))
+    s.close()
+    s = connect()
+    s.sendall(b"GET /healthz HTTP/1.1\r\n")
+    time.sleep(0.5)
+    s.sendall(b"Host: x\r\n\r\n")
+    r1 = read_reply(s)
+    time.sleep(0.6)
+    s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+    r2 = read_reply(s)
+    check(r1 is not None and r1[0] == 200 and r2 is not None and r2[0] == 200,
+          "a request sent in parts within api_timeout_s is served, and the deadline starts "
+          "again after each reply", (r1, r2))
+    check(closed_by_server(s, 10), "an idle keep-alive connection is closed after api_timeout_s")
+    s.close()
     cap_is_free("and their slots are free again")
 done()
