@@ -41,6 +41,7 @@ typedef struct Profile {
 	int token_ttl_s, url_ttl_s;
 	bool url_403_first;
 	double truncate_rate;
+	bool no_final_newline;		/* result files end without a line break */
 	int split_files;
 	int max_running, account_max_running, daily_quota;
 	unsigned endpoints;		/* EP_MASK bits the request faults apply to */

@@ -189,6 +189,12 @@ static void handle_s3(Sim *sim, struct evhttp_request *req, const char *path,
 	memcpy(file, src, hl);
 	memcpy(file + hl, src + off, bl);
 	len = hl + bl;
+	/* real AMC files are not known to end with a line break: the worker must cope */
+	if (p.no_final_newline && len > 0 && file[len - 1] == '\n') {
+		len--;
+		if (len > 0 && file[len - 1] == '\r')
+			len--;
+	}
 	if (rng_roll(faults_rng(sim->faults), p.truncate_rate)) {
 		len = csv_cut(file, len, rng_unit(faults_rng(sim->faults)));
 		stats_inc(sim->stats, inst, ST_TRUNCATED);

@@ -3,6 +3,7 @@
 #ifndef AMCB_JOB_H
 #define AMCB_JOB_H
 
+#include <stdint.h>
 #include <stdio.h>
 #include <hiredis/hiredis.h>
 #include <jansson.h>
@@ -69,6 +70,13 @@ struct Job {
 	CsvHeaderSkip header_skip;	/* of the current file (files after the first) */
 	bool file_started;
 	int last_byte;			/* last byte written to the spool, -1 none */
+	uint64_t file_len, file_hash;	/* bytes of the current file as received, FNV-1a */
+	long file_off;			/* spool offset where the current file began */
+	int file_prev_last;		/* last_byte before the current file */
+	/* a file that ended inside a record is fetched again at once; arriving byte for byte
+	 * the same it is taken as complete (poller.c, on_downloaded) */
+	bool cut_again;			/* the current file is that second fetch */
+	uint64_t cut_len, cut_hash;	/* the first fetch's length and hash */
 	char sink_msg[700];
 
 	long row_count;

@@ -14,6 +14,8 @@
 #include "token.h"
 
 #define POLL_NOT_FOUND_MAX 4		/* AMC may not know a fresh execution for a few seconds */
+#define FNV_OFFSET UINT64_C(14695981039346656037)
+#define FNV_PRIME UINT64_C(1099511628211)
 
 static void poll_now(Job *job);
 static void fetch_urls(Job *job);
@@ -64,6 +66,10 @@ void poller_cleanup(Job *job)
 static bool sink(const char *data, size_t n, void *priv)
 {
 	Job *job = priv;
+
+	job->file_len += n;
+	for (size_t i = 0; i < n; i++)
+		job->file_hash = (job->file_hash ^ (unsigned char)data[i]) * FNV_PRIME;
 	if (!job->file_started) {
 		job->file_started = true;
 		if (n >= 2 && (unsigned char)data[0] == 0x1f && (unsigned char)data[1] == 0x8b) {
@@ -78,10 +84,6 @@ static bool sink(const char *data, size_t n, void *priv)
 		if (n == 0)
 			return true;
 	}
-	/* the previous file may lack its final line break */
-	if (job->url_idx > 0 && job->last_byte != '\n' && job->last_byte != -1 && job->file_started &&
-	    fputc('\n', job->spool) == EOF)
-		goto ioerr;
 	if (n > 0 && fwrite(data, 1, n, job->spool) != n)
 		goto ioerr;
 	if (n > 0)
@@ -93,6 +95,7 @@ ioerr:
 }
 
 static void download_next(Job *job);
+static void download_file(Job *job, bool again);
 
 static void retry_download(Job *job, const char *why, bool expired)
 {
@@ -124,13 +127,35 @@ static void on_downloaded(Worker *w, const HttpResult *res, void *priv)
 	 * cut falls inside the last field, the records still parse with the right field count
 	 * and the lost rows would be archived as a complete result. last_byte is this file's
 	 * last byte written, or the previous file's (checked here too) when all of this one
-	 * was a skipped header. */
+	 * was a skipped header. Such a file is fetched again at once; should it come back byte
+	 * for byte the same (length and hash), it is no cut download but a file written without
+	 * its last line break (AMC's files are not known to end with one), and it is taken. */
 	if (job->file_started && (!job->header_skip.done ||
 				  (job->last_byte != '\n' && job->last_byte != -1))) {
-		snprintf(why, sizeof why, "result file %zu of %zu ends inside a record (truncated)",
-			 job->url_idx + 1, json_array_size(job->urls));
-		retry_download(job, why, false);
-		return;
+		if (!job->cut_again) {
+			job->cut_again = true;
+			job->cut_len = job->file_len;
+			job->cut_hash = job->file_hash;
+			download_file(job, true);
+			return;
+		}
+		if (job->cut_len != job->file_len || job->cut_hash != job->file_hash) {
+			snprintf(why, sizeof why, "result file %zu of %zu ends inside a record (truncated)",
+				 job->url_idx + 1, json_array_size(job->urls));
+			retry_download(job, why, false);
+			return;
+		}
+		elog_warn(job->batch_id, job->exec_id, "result file %zu of %zu came twice alike without "
+			  "a final line break (%llu bytes): taken as complete", job->url_idx + 1,
+			  json_array_size(job->urls), (unsigned long long)job->file_len);
+		/* the next file's first record (or the spool's end) must start a line */
+		if (job->last_byte != '\n' && job->last_byte != -1) {
+			if (fputc('\n', job->spool) == EOF) {
+				job_fail(job, false, "writing %s: %s", job->spool_path, strerror(errno));
+				return;
+			}
+			job->last_byte = '\n';
+		}
 	}
 	job->url_idx++;
 	download_next(job);
@@ -150,8 +175,31 @@ static void download_next(Job *job)
 		job_archive(job);
 		return;
 	}
+	job->cut_again = false;
+	download_file(job, false);
+}
+
+/* Starts the download of file url_idx; again: fetch it anew over what the last fetch of it
+ * left in the spool. */
+static void download_file(Job *job, bool again)
+{
 	const char *url = json_string_value(json_array_get(job->urls, job->url_idx));
+
+	if (again) {
+		if (fflush(job->spool) != 0 || ftruncate(fileno(job->spool), job->file_off) != 0 ||
+		    fseek(job->spool, job->file_off, SEEK_SET) != 0) {
+			job_fail(job, false, "rewinding %s: %s", job->spool_path, strerror(errno));
+			return;
+		}
+		job->last_byte = job->file_prev_last;
+	} else if ((job->file_off = ftell(job->spool)) < 0) {
+		job_fail(job, false, "writing %s: %s", job->spool_path, strerror(errno));
+		return;
+	}
+	job->file_prev_last = job->last_byte;
 	job->file_started = false;
+	job->file_len = 0;
+	job->file_hash = FNV_OFFSET;
 	/* files after the first repeat the header: it is dropped */
 	job->header_skip.done = job->url_idx == 0;
 	job->header_skip.in_quote = false;
