@@ -50,8 +50,9 @@ function signIn(message) {
 	input.focus();
 }
 
-async function workflowsView() {
+async function workflowsView(gen) {
 	const { workflows } = await get('/workflows');
+	if (stale(gen)) return;
 	clear(view).append(h('div', { class: 'page-head' }, h('h1', null, 'Workflows'),
 		h('a', { class: 'button primary', href: '#/new-workflow' }, 'New workflow')),
 	h('table', { class: 'data', 'data-testid': 'workflows' },
@@ -71,8 +72,9 @@ function runBatch(w) {
 	}).catch((e) => toast(e.message, 'error'));
 }
 
-async function workflowView(id) {
+async function workflowView(id, gen) {
 	const { workflow: w } = await get('/workflows/' + encodeURIComponent(id));
+	if (stale(gen)) return;
 	const params = Object.entries(w.parameters || {});
 	clear(view).append(h('div', { class: 'page-head' }, h('div', null, h('h1', null, w.name),
 		h('p', { class: 'muted' }, w.description)),
@@ -126,7 +128,7 @@ function newWorkflowView() {
 const STATUSES = ['', 'pending', 'running', 'completed', 'partial', 'failed', 'cancelled'];
 const HIST_PAGE = 20;
 
-async function historyView(q) {
+async function historyView(q, gen) {
 	const status = q.get('status') || '', wf = q.get('workflow') || '';
 	const page = Math.max(0, parseInt(q.get('page') || '0', 10) || 0);
 	const qs = new URLSearchParams({ limit: HIST_PAGE, offset: page * HIST_PAGE });
@@ -134,6 +136,7 @@ async function historyView(q) {
 	if (wf) qs.set('workflow_id', wf);
 	const [{ batch_executions: rows, total }, { workflows }] = await Promise.all([
 		get('/workflows/batch/list?' + qs), get('/workflows')]);
+	if (stale(gen)) return;
 	const go = (changes) => {
 		const n = new URLSearchParams({ status, workflow: wf, page, ...changes });
 		for (const [k, v] of [...n]) if (v === '' || (k === 'page' && v === '0')) n.delete(k);
@@ -166,7 +169,13 @@ async function historyView(q) {
 		h('button', { type: 'button', class: 'secondary', disabled: page + 1 >= pages, onclick: () => go({ page: page + 1 }) }, 'Older ›')));
 }
 
+// Every navigation bumps routeGen. A view whose data arrives after the user moved on (a
+// filter changed twice, a slow list) drops it instead of painting over the newer view.
+let routeGen = 0;
+const stale = (gen) => gen !== routeGen;
+
 async function route() {
+	const gen = ++routeGen;
 	if (leave) { leave(); leave = null; }
 	if (!token.get()) { signIn(); return; }
 	document.getElementById('nav').hidden = false;
@@ -176,13 +185,14 @@ async function route() {
 	for (const a of document.querySelectorAll('[data-nav]'))
 		a.classList.toggle('current', a.dataset.nav === (parts[0] === 'batch' ? 'batches' : parts[0]));
 	try {
-		if (parts[0] === 'workflows' && parts[1]) await workflowView(parts[1]);
+		if (parts[0] === 'workflows' && parts[1]) await workflowView(parts[1], gen);
 		else if (parts[0] === 'new-workflow') newWorkflowView();
-		else if (parts[0] === 'batches') await historyView(new URLSearchParams(query || ''));
+		else if (parts[0] === 'batches') await historyView(new URLSearchParams(query || ''), gen);
 		else if (parts[0] === 'batch' && parts[1]) leave = renderBatch(view, parts[1]);
-		else await workflowsView();
+		else await workflowsView(gen);
 	} catch (e) {
 		if (e instanceof ApiError && e.status === 401) return;	// handler shows the sign-in
+		if (stale(gen)) return;
 		clear(view).append(h('div', { class: 'panel' }, h('h1', null, 'Something went wrong'),
 			h('p', { class: 'error' }, e.message), h('a', { href: '#/workflows' }, 'Back to the workflows')));
 	}

@@ -275,6 +275,11 @@ try {
 	await page.waitForSelector('[data-testid=history] tbody tr');
 	await page.selectOption('[data-testid=filter-status]', 'completed');
 	await page.waitForURL(/status=completed/);
+	// the unfiltered table stays up until the filtered list arrives: wait for it to be replaced
+	await page.waitForFunction(() => {
+		const b = [...document.querySelectorAll('[data-testid=history] tbody .badge')];
+		return b.length > 0 && b.every((x) => x.textContent === 'completed');
+	}, null, { timeout: 15000 }).catch(() => {});
 	await page.waitForSelector(`[data-testid=history] tr[data-batch="${bid}"]`);
 	const states = await page.$$eval('[data-testid=history] tbody .badge', (b) => b.map((x) => x.textContent));
 	check(states.length > 0 && states.every((s) => s === 'completed'), 'history filtered by status', states);
