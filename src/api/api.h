@@ -7,6 +7,7 @@
 #include <event2/http.h>
 
 #include "config.h"
+#include "log.h"
 #include "pgpool.h"
 #include "rconn.h"
 
@@ -22,6 +23,7 @@ typedef struct Api {
 	AuthCache *auth;
 	ConnSet *conns;		/* every client connection (conn.c) */
 	int inflight;		/* requests read and not yet answered (req_new .. req_release) */
+	LogEvery inflight_log;	/* 503s for api_max_inflight, logged at most every 10 s */
 } Api;
 
 /* The servers are NULL while the process shuts down: late callbacks then fail cleanly. */

@@ -77,7 +77,8 @@ struct ConnSet {
 	int cap;			/* api_max_connections, maybe lowered to fit the file limit */
 	int hard;			/* accepting pauses at this many */
 	bool paused;
-	long refused_total;		/* for the log line */
+	LogEvery refuse_log, pause_log;	/* an overload logs a line per 10 s at most */
+	bool log_resume;		/* the next resume is logged (after a logged pause) */
 };
 
 static void kick(ConnSet *s)
@@ -124,11 +125,20 @@ static void set_paused(ConnSet *s, bool paused)
 		return;
 	}
 	s->paused = paused;
-	if (paused)
-		log_warn("%d connections open (%d over api_max_connections %d): not accepting "
-			 "until some close", s->count, s->nrefused, s->cap);
-	else
+	/* under a flood accepting pauses and resumes with every close */
+	if (paused) {
+		long n;
+
+		if (log_due(&s->pause_log, 10, &n)) {
+			log_warn("%d connections open (%d of them refused, api_max_connections %d): not "
+				 "accepting until some close (%ld pause%s since the last line)", s->count,
+				 s->nrefused, s->cap, n, n == 1 ? "" : "s");
+			s->log_resume = true;
+		}
+	} else if (s->log_resume) {
 		log_info("%d connections open: accepting again", s->count);
+		s->log_resume = false;
+	}
 }
 
 /* Forgets c (already off every list) and frees it. */
@@ -272,12 +282,13 @@ static struct bufferevent *on_accept(struct event_base *base, void *arg)
 	bufferevent_incref(c->bev);
 	s->count++;
 	if (s->count > s->cap) {
+		long n;
+
 		c->refused = true;
 		s->nrefused++;
-		/* one line per 100 refusals: a flood must not flood the log too */
-		if (s->refused_total++ % 100 == 0)
-			log_warn("over api_max_connections (%d): refusing connections (%ld so far)",
-				 s->cap, s->refused_total);
+		if (log_due(&s->refuse_log, 10, &n))	/* a flood must not flood the log too */
+			log_warn("over api_max_connections (%d): refused %ld connection%s since the "
+				 "last line", s->cap, n, n == 1 ? "" : "s");
 	}
 	TAILQ_INSERT_TAIL(&s->pending, c, link);
 	kick(s);

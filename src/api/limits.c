@@ -37,10 +37,14 @@ bool limits_admit(Req *r)
 		return false;
 	}
 	if (api->inflight > api->cfg.api_max_inflight) {
+		long n;
+
 		busy(r);
-		/* the path only: the query may carry a token (?token= on the SSE route) */
-		log_warn("over %d requests in flight: refusing %s", api->cfg.api_max_inflight,
-			 r->path != NULL ? r->path : "?");
+		/* an overload must not flood the log too */
+		if (log_due(&api->inflight_log, 10, &n))
+			log_warn("over %d requests in flight: refused %ld request%s since the last "
+				 "line (this one: %s)", api->cfg.api_max_inflight, n, n == 1 ? "" : "s",
+				 req_log_path(r));
 		req_fail(r, 503, "too_busy", NULL, "server busy: more than %d requests in flight",
 			 api->cfg.api_max_inflight);
 		return false;

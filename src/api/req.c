@@ -84,6 +84,14 @@ void req_reply(Req *r, int status, json_t *body)
 	req_release(r);
 }
 
+const char *req_log_path(const Req *r)
+{
+	const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(r->req);
+	const char *path = uri != NULL ? evhttp_uri_get_path(uri) : NULL;
+
+	return path != NULL && *path != '\0' ? path : "?";
+}
+
 void req_fail(Req *r, int status, const char *code, const char *field, const char *fmt, ...)
 {
 	char msg[1024];
@@ -92,10 +100,10 @@ void req_fail(Req *r, int status, const char *code, const char *field, const cha
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	/* the path only: the query may carry a token (?token= on the SSE route) */
-	if (status >= 500)
+	/* too_busy refusals are logged by limits.c and conn.c, a line per 10 s at most */
+	if (status >= 500 && strcmp(code, "too_busy") != 0)
 		log_warn("%s %s -> %d %s: %s", r->method == EVHTTP_REQ_GET ? "GET" : "request",
-			 r->path != NULL ? r->path : "?", status, code, msg);
+			 req_log_path(r), status, code, msg);
 	http_reply_error(r->req, status, code, msg, field);
 	req_release(r);
 }

@@ -38,6 +38,9 @@ void req_reply(Req *r, int status, json_t *body);
 /* Sends the JSON error and frees r. message is printf-style; field may be NULL. */
 void req_fail(Req *r, int status, const char *code, const char *field, const char *fmt, ...)
 	PRINTF_LIKE(5, 6);
+/* The request's path as sent (not decoded; never the query, which may carry a token), for
+ * log lines. */
+const char *req_log_path(const Req *r);
 /* Sends the JSON error of a failed validation and frees r. */
 void req_fail_err(Req *r, const ValidateErr *e);
 /* Sends {"success": true} merged with the keys of obj (stolen) and frees r. */

@@ -83,3 +83,18 @@ void log_msg(enum LogLevel level, const char *fmt, ...)
 		len -= (size_t)w;
 	}
 }
+
+bool log_due(LogEvery *e, int secs, long *n)
+{
+	struct timespec now;
+
+	e->n++;
+	if (clock_gettime(CLOCK_MONOTONIC, &now) != 0)
+		now.tv_sec = e->last + secs;	/* no clock: write the line */
+	if (e->last != 0 && now.tv_sec - e->last < secs)
+		return false;
+	e->last = now.tv_sec > 0 ? now.tv_sec : 1;
+	*n = e->n;
+	e->n = 0;
+	return true;
+}
