@@ -439,11 +439,6 @@ void conns_request_begins(ConnSet *s, struct evhttp_request *req)
 	evhttp_request_set_on_complete_cb(req, on_reply_done, s);
 }
 
-int conns_count(const ConnSet *s)
-{
-	return s->count;
-}
-
 int conns_cap(const ConnSet *s)
 {
 	return s->cap;

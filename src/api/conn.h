@@ -45,8 +45,6 @@ MUST_CHECK bool conns_on_close(ConnSet *s, struct evhttp_connection *evcon, Conn
 /* The router has a whole request on req's connection: its deadline stops until the reply
  * has been sent. */
 void conns_request_begins(ConnSet *s, struct evhttp_request *req);
-/* Open connections (for logs and tests). */
-int conns_count(const ConnSet *s);
 /* The effective cap (api_max_connections, or lower when the file limit forced it). */
 int conns_cap(const ConnSet *s);
 

@@ -60,13 +60,6 @@ static int parse(struct evbuffer *out, size_t *head_len)
 	return status;
 }
 
-int errpage_status(struct evbuffer *out)
-{
-	size_t head_len;
-
-	return parse(out, &head_len);
-}
-
 static void describe(int status, const ErrpageLimits *lim, const char **code, char *msg,
 		     size_t msglen)
 {

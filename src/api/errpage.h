@@ -15,11 +15,9 @@ typedef struct ErrpageLimits {
 	long max_header_bytes;
 } ErrpageLimits;
 
-/* The status of the libevent error page that is the whole of out (status line, headers with
- * exactly "Content-Type: text/html" -- none of our replies use it with a status >= 400 --
- * and Content-Length bytes of body), or 0 when out holds anything else. */
-int errpage_status(struct evbuffer *out);
-/* When out is one libevent error page, replaces it with the JSON error of the same status
+/* When out is one libevent error page -- status line, headers with exactly
+ * "Content-Type: text/html" (none of our replies use it with a status >= 400) and
+ * Content-Length bytes of body, nothing else -- replaces it with the JSON error of the same status
  * (same status line version, its other headers kept, Connection: close included) and
  * returns the status; otherwise leaves out untouched and returns 0. out must not be frozen. */
 int errpage_rewrite(struct evbuffer *out, const ErrpageLimits *lim);

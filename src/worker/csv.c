@@ -187,37 +187,34 @@ size_t csv_header_skip(CsvHeaderSkip *s, const char *data, size_t n)
 	return s->done ? 0 : n;
 }
 
+/* Index after the run of ASCII digits starting at i. */
+static size_t digits(const char *s, size_t n, size_t i)
+{
+	while (i < n && s[i] >= '0' && s[i] <= '9')
+		i++;
+	return i;
+}
+
 bool csv_is_json_number(const char *s, size_t n)
 {
-	size_t i = 0;
+	size_t i = 0, d;
+
 	if (i < n && s[i] == '-')
 		i++;
-	if (i >= n)
+	if (i >= n || s[i] < '0' || s[i] > '9')
 		return false;
-	if (s[i] == '0') {
-		i++;
-	} else if (s[i] >= '1' && s[i] <= '9') {
-		while (i < n && s[i] >= '0' && s[i] <= '9')
-			i++;
-	} else {
-		return false;
-	}
+	/* no leading zeros: "0" alone, or 1-9 then digits */
+	i = s[i] == '0' ? i + 1 : digits(s, n, i);
 	if (i < n && s[i] == '.') {
-		i++;
-		size_t d = i;
-		while (i < n && s[i] >= '0' && s[i] <= '9')
-			i++;
-		if (i == d)
+		d = i + 1;
+		if ((i = digits(s, n, d)) == d)
 			return false;
 	}
 	if (i < n && (s[i] == 'e' || s[i] == 'E')) {
-		i++;
-		if (i < n && (s[i] == '+' || s[i] == '-'))
-			i++;
-		size_t d = i;
-		while (i < n && s[i] >= '0' && s[i] <= '9')
-			i++;
-		if (i == d)
+		d = i + 1;
+		if (d < n && (s[d] == '+' || s[d] == '-'))
+			d++;
+		if ((i = digits(s, n, d)) == d)
 			return false;
 	}
 	return i == n;

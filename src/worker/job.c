@@ -580,6 +580,20 @@ void job_release_idle(Worker *w)
 	}
 }
 
+/* The n-th backoff (from 0): RETRY_BASE_MS doubling, capped at RETRY_CAP_MS, with equal
+ * jitter so that jobs failing together do not come back together. */
+static long backoff_ms(int n)
+{
+	int ms = RETRY_BASE_MS << (n < 6 ? n : 6);
+	unsigned r = 0;
+
+	if (ms > RETRY_CAP_MS)
+		ms = RETRY_CAP_MS;
+	if (!ids_random(&r, sizeof r))
+		r = 0;
+	return ms / 2 + (long)(r % (unsigned)(ms / 2 + 1));
+}
+
 void job_transient(Job *job, long wait_ms, bool requeue, void (*resume)(Job *job),
 		   const char *fmt, ...)
 {
@@ -599,15 +613,8 @@ void job_transient(Job *job, long wait_ms, bool requeue, void (*resume)(Job *job
 		return;
 	}
 	job->retries++;
-	if (wait_ms < 0) {
-		int ms = RETRY_BASE_MS << (used < 6 ? used : 6);
-		if (ms > RETRY_CAP_MS)
-			ms = RETRY_CAP_MS;
-		unsigned r = 0;
-		if (!ids_random(&r, sizeof r))
-			r = 0;
-		wait_ms = ms / 2 + (long)(r % (unsigned)(ms / 2 + 1));	/* equal jitter */
-	}
+	if (wait_ms < 0)
+		wait_ms = backoff_ms(used);
 #ifdef LUA_RETRY_NKEYS
 	if (requeue || wait_ms > RETRY_INPROC_MAX_MS) {
 		elog_info(job->batch_id, job->exec_id, "retry %d/%d in %ld ms (retry_wait): %s",
@@ -626,16 +633,8 @@ void job_transient(Job *job, long wait_ms, bool requeue, void (*resume)(Job *job
 void job_throttled(Job *job, long wait_ms, void (*resume)(Job *job), const char *msg)
 {
 	Worker *w = job->w;
-	if (wait_ms < 0) {
-		int n = job->throttled;
-		int ms = RETRY_BASE_MS << (n < 6 ? n : 6);
-		if (ms > RETRY_CAP_MS)
-			ms = RETRY_CAP_MS;
-		unsigned r = 0;
-		if (!ids_random(&r, sizeof r))
-			r = 0;
-		wait_ms = ms / 2 + (long)(r % (unsigned)(ms / 2 + 1));	/* equal jitter */
-	}
+	if (wait_ms < 0)
+		wait_ms = backoff_ms(job->throttled);
 	/* waiting past the execution's deadline is pointless (a daily quota answers "tomorrow") */
 	if (worker_now_ms() + wait_ms > job->started_ms + (int64_t)w->cfg.exec_timeout_s * 1000) {
 		job_fail(job, true, "%s: still throttled at the execution timeout (%d s)", msg,
