@@ -24,6 +24,7 @@ document.getElementById('signout').addEventListener('click', () => {
 });
 
 function signIn(message) {
+	busy(false);
 	document.getElementById('nav').hidden = true;
 	document.getElementById('signout').hidden = true;
 	document.getElementById('who').textContent = '';
@@ -79,7 +80,7 @@ async function workflowView(id, gen) {
 	clear(view).append(h('div', { class: 'page-head' }, h('div', null, h('h1', null, w.name),
 		h('p', { class: 'muted' }, w.description)),
 	h('span', null, h('a', { class: 'button secondary', href: '#/batches?workflow=' + w.id }, 'Batches'), ' ',
-		h('button', { type: 'button', class: 'primary', 'data-testid': 'run-batch', onclick: () => runBatch(w) }, 'Run batch'))),
+		h('button', { type: 'button', class: 'primary', 'data-testid': 'run-batch', 'data-workflow': w.id, onclick: () => runBatch(w) }, 'Run batch'))),
 	h('section', { class: 'panel' }, h('h2', null, 'SQL'), h('pre', { class: 'sql' }, w.sql_query)),
 	h('section', { class: 'panel' }, h('h2', null, 'Default parameters'), params.length === 0
 		? h('p', { class: 'muted' }, 'None.')
@@ -174,10 +175,19 @@ async function historyView(q, gen) {
 let routeGen = 0;
 const stale = (gen) => gen !== routeGen;
 
+// While the next view loads, the previous one stays on screen (no blank flash) but inert:
+// a click on its buttons would act on what the user just left (e.g. open the batch modal of
+// the previous workflow).
+function busy(on) {
+	view.inert = on;
+	if (on) view.setAttribute('aria-busy', 'true'); else view.removeAttribute('aria-busy');
+}
+
 async function route() {
 	const gen = ++routeGen;
 	if (leave) { leave(); leave = null; }
 	if (!token.get()) { signIn(); return; }
+	busy(true);
 	document.getElementById('nav').hidden = false;
 	document.getElementById('signout').hidden = false;
 	const [path, query] = (location.hash.slice(1) || '/workflows').split('?');
@@ -195,6 +205,8 @@ async function route() {
 		if (stale(gen)) return;
 		clear(view).append(h('div', { class: 'panel' }, h('h1', null, 'Something went wrong'),
 			h('p', { class: 'error' }, e.message), h('a', { href: '#/workflows' }, 'Back to the workflows')));
+	} finally {
+		if (!stale(gen)) busy(false);
 	}
 }
 

@@ -135,8 +135,24 @@ try {
 	const expected = matches(brand).map((i) => i.id).sort();
 	const { workflows } = await api('/workflows');
 	const wf = workflows.find((w) => w.name === 'Campaign performance') || workflows[0];
+	// a hash change keeps the previous workflow's page up until this one arrives: hold the
+	// workflow's GET and check that page is inert meanwhile (its Run batch would open the
+	// modal of the workflow the user just left)
+	let release;
+	const held = new Promise((r) => { release = r; });
+	const wfUrl = URL_ + '/workflows/' + wf.id;
+	await page.route(wfUrl, async (r) => { await held; await r.continue(); });
 	await page.goto(URL_ + '/#/workflows/' + wf.id);
-	await page.click('[data-testid=run-batch]');
+	const during = await page.waitForFunction(() => {
+		const v = document.getElementById('view');
+		return v.inert && v.getAttribute('aria-busy') === 'true' && v.querySelector('[data-testid=run-batch]')
+			? v.querySelector('[data-testid=run-batch]').dataset.workflow : false;
+	}, null, { timeout: 5000 }).then((x) => x.jsonValue()).catch(() => null);
+	release();
+	check(during === slowId, 'the page being left is inert while the next one loads', String(during));
+	await page.click(`[data-testid=run-batch][data-workflow="${wf.id}"]`);
+	await page.unroute(wfUrl);
+	check(await page.evaluate(() => !document.getElementById('view').inert), 'the new page is live again');
 	await page.waitForSelector('dialog.modal .sel-row');
 	check(await page.locator('dialog.modal input[name="param-startDate"][type=date]').count() === 1,
 		'date parameter gets a date input pre-filled', await page.locator('dialog.modal .params').innerHTML());
@@ -294,7 +310,7 @@ try {
 
 	// --- a second, slow batch: cancel it
 	await page.goto(URL_ + '/#/workflows/' + slowId);
-	await page.click('[data-testid=run-batch]');
+	await page.click(`[data-testid=run-batch][data-workflow="${slowId}"]`);
 	await page.waitForSelector('dialog.modal .sel-row');
 	await page.fill('[data-testid=instance-search]', instances[0].instance_id);
 	await page.waitForFunction(() => document.querySelectorAll('.sel-row').length === 1);
