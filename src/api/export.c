@@ -18,26 +18,16 @@
 #define PAGE_ROWS 2000
 #define SLUG_MAX 60
 
-/* $1 batch id, $2 user id, $3 is admin (same owner rule and order as routes_results.c) */
+/* $1 batch id, $2 user id, $3 is admin (the owner rule and order of PGQ_BATCH_EXECS_CTE) */
 static const char sql_batch[] =
 	"SELECT b.batch_id, w.name FROM batch_executions b LEFT JOIN workflows w ON w.id = b.workflow_id"
 	" WHERE b.batch_id = $1 AND ($3::boolean OR b.user_id = $2::uuid)";
-#define EXEC_CTE \
-	"WITH b AS (SELECT id, instance_ids FROM batch_executions" \
-	"            WHERE batch_id = $1 AND ($3::boolean OR user_id = $2::uuid))," \
-	" ex AS (SELECT e.*, t.ord FROM workflow_executions e JOIN b ON e.batch_execution_id = b.id" \
-	"        LEFT JOIN LATERAL (SELECT x.ord FROM jsonb_array_elements_text(b.instance_ids)" \
-	"             WITH ORDINALITY AS x(v, ord) WHERE x.v = e.target_instance_id::text) t ON true) "
 static const char sql_execs[] =
-	EXEC_CTE
+	PGQ_BATCH_EXECS_CTE
 	"SELECT ex.id, i.instance_name, ex.target_instance_id FROM ex"
 	"  LEFT JOIN instances i ON i.id = ex.target_instance_id"
 	" WHERE ex.status = 'completed' ORDER BY ex.ord, ex.execution_id";
-static const char sql_columns[] =
-	EXEC_CTE
-	"SELECT ex.result_columns::text FROM ex"
-	" WHERE ex.status = 'completed' AND jsonb_typeof(ex.result_columns) = 'array'"
-	" ORDER BY ex.ord, ex.execution_id LIMIT 1";
+static const char sql_columns[] = PGQ_SQL_RESULT_COLUMNS;
 /* $1 execution uuid, $2 last row number sent, $3 column names text[], $4 page size: one
  * output row per (row, column); a row of a column-less result comes once with o NULL. */
 static const char sql_page[] =

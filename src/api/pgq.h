@@ -17,6 +17,24 @@
 /* SQL fragment: a timestamptz column as ISO-8601 UTC text ("2024-01-15T10:30:00Z"). */
 #define PGQ_ISO(col) "to_char((" col ") AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
 
+/* SQL prefix, $1 batch id, $2 user id, $3 is admin: "b" is the caller's batch (the owner
+ * rule), "ex" its executions, each with "ord", its position in the batch's instance_ids
+ * (instance order). The results endpoint and the CSV export both build on it, so they agree
+ * on whose batch it is and in which order the rows come. */
+#define PGQ_BATCH_EXECS_CTE \
+	"WITH b AS (SELECT id, instance_ids FROM batch_executions" \
+	"            WHERE batch_id = $1 AND ($3::boolean OR user_id = $2::uuid))," \
+	" ex AS (SELECT e.*, t.ord FROM workflow_executions e JOIN b ON e.batch_execution_id = b.id" \
+	"        LEFT JOIN LATERAL (SELECT x.ord FROM jsonb_array_elements_text(b.instance_ids)" \
+	"             WITH ORDINALITY AS x(v, ord) WHERE x.v = e.target_instance_id::text) t ON true) "
+/* The result columns of a batch (those of its first completed execution), as one row of
+ * result_columns text or none: the columns of both the results and the CSV export. */
+#define PGQ_SQL_RESULT_COLUMNS \
+	PGQ_BATCH_EXECS_CTE \
+	"SELECT ex.result_columns::text FROM ex" \
+	" WHERE ex.status = 'completed' AND jsonb_typeof(ex.result_columns) = 'array'" \
+	" ORDER BY ex.ord, ex.execution_id LIMIT 1"
+
 typedef struct Pgq Pgq;
 
 /* After the job: ok, or err/sqlstate (sqlstate "" means connection trouble). res[i] is the

@@ -167,9 +167,9 @@ bool req_parse_body(Req *r)
 			 ct != NULL ? ct : "none");
 		return false;
 	}
+	/* the size was checked above, so too_big cannot be set here */
 	if ((text = http_body(r->req, max, &too_big)) == NULL) {
-		req_fail(r, too_big ? 413 : 500, too_big ? "body_too_large" : "internal", NULL,
-			 too_big ? "request body too large" : "could not read the request body");
+		req_fail(r, 500, "internal", NULL, "could not read the request body");
 		return false;
 	}
 	if (!validate_json_object(text, len, max, &r->body, &e)) {
@@ -211,32 +211,15 @@ bool req_query_int(Req *r, const char *name, long def, long lo, long hi, long *o
 	return true;
 }
 
+/* The checks live in validate.c, shared with the batch-execute body. */
 static bool string_field(Req *r, const char *name, size_t maxlen, const char **out, bool need)
 {
-	json_t *v = json_object_get(r->body, name);
+	ValidateErr e;
 
-	*out = NULL;
-	if (v == NULL || json_is_null(v)) {
-		if (!need)
-			return true;
-		req_fail(r, 400, "missing_field", name, "%s is required", name);
-		return false;
-	}
-	if (!json_is_string(v)) {
-		req_fail(r, 400, "invalid_type", name, "%s must be a string", name);
-		return false;
-	}
-	if (json_string_length(v) > maxlen || strlen(json_string_value(v)) != json_string_length(v)) {
-		req_fail(r, 400, "invalid_value", name, "%s must be at most %zu bytes without NUL",
-			 name, maxlen);
-		return false;
-	}
-	if (need && json_string_length(v) == 0) {
-		req_fail(r, 400, "missing_field", name, "%s must not be empty", name);
-		return false;
-	}
-	*out = json_string_value(v);
-	return true;
+	if (validate_string(r->body, name, maxlen, need, out, &e))
+		return true;
+	req_fail_err(r, &e);
+	return false;
 }
 
 bool req_opt_string(Req *r, const char *name, size_t maxlen, const char **out)

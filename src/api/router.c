@@ -40,12 +40,12 @@ static const Route routes[] = {
 	{ EVHTTP_REQ_POST, "admin/instances", ACCESS_ADMIN, routes_admin_instances },
 	{ EVHTTP_REQ_POST, "admin/instances/*/access", ACCESS_ADMIN, routes_admin_access },
 	{ EVHTTP_REQ_DELETE, "admin/instances/*/access", ACCESS_ADMIN, routes_admin_access },
-	/* the web UI last: "*" would shadow every one-segment route above */
-	{ EVHTTP_REQ_GET, "", ACCESS_PUBLIC, static_get },
-	{ EVHTTP_REQ_GET, "*", ACCESS_PUBLIC, static_get },
 	{ EVHTTP_REQ_GET, "admin/users/*/tokens", ACCESS_ADMIN, routes_tokens_list },
 	{ EVHTTP_REQ_POST, "admin/users/*/tokens", ACCESS_ADMIN, routes_tokens_create },
 	{ EVHTTP_REQ_DELETE, "admin/tokens/*", ACCESS_ADMIN, routes_tokens_revoke },
+	/* the web UI last: "*" would shadow every one-segment route above */
+	{ EVHTTP_REQ_GET, "", ACCESS_PUBLIC, static_get },
+	{ EVHTTP_REQ_GET, "*", ACCESS_PUBLIC, static_get },
 };
 
 static bool matches(const char *pattern, const Req *r)

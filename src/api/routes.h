@@ -17,6 +17,8 @@ void routes_workflows_get(Req *r);			/* GET /workflows/{id} */
 void routes_execute_post(Req *r);			/* POST /workflows/{id}/batch-execute */
 void routes_batches_list(Req *r);			/* GET /workflows/batch/list */
 void routes_batches_cancel(Req *r);			/* POST /workflows/batch/{b}/cancel */
+/* Whether a batch status is final: completed, partial, failed or cancelled (NULL: no). */
+bool routes_batches_is_terminal(const char *status);
 void routes_status_get(Req *r);				/* GET /workflows/batch/{b}/status */
 void routes_results_get(Req *r);			/* GET /workflows/batch/{b}/results */
 

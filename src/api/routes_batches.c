@@ -107,10 +107,11 @@ static const char sql_cancel_rows[] =
 	" WHERE b.id = e.batch_execution_id AND b.batch_id = $1"
 	"   AND e.status NOT IN ('completed', 'failed', 'cancelled')";
 
-static bool is_terminal(const char *status)
+bool routes_batches_is_terminal(const char *status)
 {
-	return strcmp(status, "completed") == 0 || strcmp(status, "partial") == 0 ||
-	       strcmp(status, "failed") == 0 || strcmp(status, "cancelled") == 0;
+	return status != NULL &&
+	       (strcmp(status, "completed") == 0 || strcmp(status, "partial") == 0 ||
+		strcmp(status, "failed") == 0 || strcmp(status, "cancelled") == 0);
 }
 
 static void cancel_reply(Req *r, json_t *status)
@@ -160,7 +161,7 @@ static void pg_state_done(Pgq *q, void *priv)
 		pgq_fail(r, q);
 	else if (PQntuples(q->res[0]) != 1)
 		req_fail(r, 404, "batch_not_found", NULL, "batch %s not found", c->batch_id);
-	else if (is_terminal(PQgetvalue(q->res[0], 0, 0)))
+	else if (routes_batches_is_terminal(PQgetvalue(q->res[0], 0, 0)))
 		req_fail(r, 409, "batch_finished", NULL, "batch %s is already %s", c->batch_id,
 			 PQgetvalue(q->res[0], 0, 0));
 	else
@@ -226,7 +227,7 @@ static void on_owner(RConn *rc, redisReply *reply, void *priv)
 		req_fail(r, 404, "batch_not_found", NULL, "batch %s not found", c->batch_id);
 		return;
 	}
-	if (status->type == REDIS_REPLY_STRING && is_terminal(status->str)) {
+	if (status->type == REDIS_REPLY_STRING && routes_batches_is_terminal(status->str)) {
 		req_fail(r, 409, "batch_finished", NULL, "batch %s is already %s", c->batch_id,
 			 status->str);
 		return;

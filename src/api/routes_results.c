@@ -13,36 +13,24 @@
 #define ROWS_DEFAULT 1000
 #define ROWS_MAX 10000
 
-/* $1 batch id, $2 user id, $3 is admin: the caller's batch, with each execution's position
- * in the batch's instance_ids (instance order). */
-#define BATCH_CTE \
-	"WITH b AS (SELECT id, instance_ids FROM batch_executions" \
-	"            WHERE batch_id = $1 AND ($3::boolean OR user_id = $2::uuid))," \
-	" ex AS (SELECT e.*, t.ord FROM workflow_executions e JOIN b ON e.batch_execution_id = b.id" \
-	"        LEFT JOIN LATERAL (SELECT x.ord FROM jsonb_array_elements_text(b.instance_ids)" \
-	"             WITH ORDINALITY AS x(v, ord) WHERE x.v = e.target_instance_id::text) t ON true) "
-
+/* $1 batch id, $2 user id, $3 is admin (see PGQ_BATCH_EXECS_CTE); $4 limit, $5 offset */
 static const char sql_batch[] =
 	"SELECT batch_id, status, total_instances, completed_instances, failed_instances"
 	"  FROM batch_executions WHERE batch_id = $1 AND ($3::boolean OR user_id = $2::uuid)";
 static const char sql_instances[] =
-	BATCH_CTE
+	PGQ_BATCH_EXECS_CTE
 	"SELECT ex.target_instance_id AS instance_id, i.instance_name, i.region AS instance_region,"
 	"       ex.execution_id, ex.status, ex.row_count, ex.duration_seconds,"
 	"       " PGQ_ISO("ex.completed_at") " AS completed_at, ex.error_message AS error"
 	"  FROM ex LEFT JOIN instances i ON i.id = ex.target_instance_id"
 	" ORDER BY ex.ord, ex.execution_id";
-static const char sql_columns[] =
-	BATCH_CTE
-	"SELECT ex.result_columns::text FROM ex"
-	" WHERE ex.status = 'completed' AND jsonb_typeof(ex.result_columns) = 'array'"
-	" ORDER BY ex.ord, ex.execution_id LIMIT 1";
+static const char sql_columns[] = PGQ_SQL_RESULT_COLUMNS;
 static const char sql_total[] =
-	BATCH_CTE
+	PGQ_BATCH_EXECS_CTE
 	"SELECT count(*) FROM ex JOIN result_rows r ON r.execution_id = ex.id"
 	" WHERE ex.status = 'completed'";
 static const char sql_rows[] =
-	BATCH_CTE
+	PGQ_BATCH_EXECS_CTE
 	"SELECT i.instance_name, ex.target_instance_id, r.row_data::text"
 	"  FROM ex JOIN result_rows r ON r.execution_id = ex.id"
 	"  LEFT JOIN instances i ON i.id = ex.target_instance_id"

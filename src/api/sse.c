@@ -67,12 +67,6 @@ static void after_last(void *arg)
 	finish(arg);
 }
 
-static bool is_terminal(const char *st)
-{
-	return st != NULL && (strcmp(st, "completed") == 0 || strcmp(st, "partial") == 0 ||
-			      strcmp(st, "failed") == 0 || strcmp(st, "cancelled") == 0);
-}
-
 /* Sends "event: name\ndata: json\n\n" (data stolen; compact JSON has no newline). When last,
  * the stream ends once it is written. */
 static void send_event(Sse *x, const char *name, json_t *data, bool last)
@@ -141,7 +135,7 @@ static void on_hash(RConn *c, redisReply *reply, void *priv)
 		data = NULL;
 	}
 	json_decref(data);
-	if (is_terminal(status))
+	if (routes_batches_is_terminal(status))
 		send_event(x, "end", json_pack("{s:s, s:s}", "batch_id", x->batch_id,
 					       "status", status), true);
 }
@@ -178,7 +172,7 @@ static void begin(Req *r, json_t *status)
 	struct evhttp_connection *evcon = evhttp_request_get_connection(r->req);
 	const char *st = json_string_value(json_object_get(status, "status"));
 	struct timeval tv = { POLL_MS / 1000, (POLL_MS % 1000) * 1000 };
-	bool terminal = is_terminal(st);
+	bool terminal = routes_batches_is_terminal(st);
 	Sse *x = calloc(1, sizeof(*x));
 
 	if (x == NULL || (x->timer = event_new(r->api->base, -1, EV_PERSIST, on_tick, x)) == NULL) {

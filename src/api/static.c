@@ -17,7 +17,6 @@
 #include <event2/keyvalq_struct.h>
 
 #include "log.h"
-#include "stream.h"
 
 static const struct {
 	const char *ext;

@@ -94,11 +94,6 @@ bool stream_send(Stream *s, struct evbuffer *buf, StreamDrainedFn drained)
 	return true;
 }
 
-bool stream_gone(const Stream *s)
-{
-	return s->is_gone;
-}
-
 void stream_end(Stream *s, bool abort)
 {
 	if (s == NULL)

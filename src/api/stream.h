@@ -26,7 +26,6 @@ Stream *stream_start(Req *r, int status, StreamGoneFn gone, void *arg);
 /* Queues buf's whole contents as one chunk (buf is drained). drained (may be NULL) is
  * called when it is on the wire. False when the client is gone (nothing sent). */
 MUST_CHECK bool stream_send(Stream *s, struct evbuffer *buf, StreamDrainedFn drained);
-bool stream_gone(const Stream *s);
 /* Sends the final chunk (or, when abort is true, closes the connection so the client sees
  * a truncated reply) and frees s. */
 void stream_end(Stream *s, bool abort);

@@ -100,20 +100,21 @@ bool validate_known_fields(const json_t *obj, const char *const *allowed, Valida
 	return true;
 }
 
-/* An optional string member of at most maxlen bytes without NUL. */
-static bool opt_string(const json_t *body, const char *name, size_t maxlen, const char **out,
-		       ValidateErr *e)
+bool validate_string(const json_t *obj, const char *name, size_t maxlen, bool need,
+		     const char **out, ValidateErr *e)
 {
-	json_t *v = json_object_get(body, name);
+	json_t *v = json_object_get(obj, name);
 
 	*out = NULL;
 	if (v == NULL || json_is_null(v))
-		return true;
+		return !need || fail(e, 400, "missing_field", name, "%s is required", name);
 	if (!json_is_string(v))
 		return fail(e, 400, "invalid_type", name, "%s must be a string", name);
 	if (json_string_length(v) > maxlen || strlen(json_string_value(v)) != json_string_length(v))
 		return fail(e, 400, "invalid_value", name,
 			    "%s must be at most %zu bytes without NUL", name, maxlen);
+	if (need && json_string_length(v) == 0)
+		return fail(e, 400, "missing_field", name, "%s must not be empty", name);
 	*out = json_string_value(v);
 	return true;
 }
@@ -243,8 +244,9 @@ bool validate_exec_request(json_t *body, const ValidateLimits *lim, ExecRequest 
 	if (!json_is_object(body))
 		return fail(e, 400, "invalid_json", NULL, "request body must be a JSON object");
 	if (!validate_known_fields(body, exec_fields, e) ||
-	    !opt_string(body, "name", VALIDATE_NAME_MAX, &x->name, e) ||
-	    !opt_string(body, "description", VALIDATE_DESCRIPTION_MAX, &x->description, e) ||
+	    !validate_string(body, "name", VALIDATE_NAME_MAX, false, &x->name, e) ||
+	    !validate_string(body, "description", VALIDATE_DESCRIPTION_MAX, false,
+			     &x->description, e) ||
 	    !check_ids(json_object_get(body, "instance_ids"), lim, x, e) ||
 	    !check_params(json_object_get(body, "parameters"), lim, x, e) ||
 	    !check_overrides(json_object_get(body, "instance_parameters"), lim, x, e)) {

@@ -53,6 +53,11 @@ MUST_CHECK bool validate_json_object(const char *text, size_t len, size_t max_bo
 MUST_CHECK bool validate_known_fields(const json_t *obj, const char *const *allowed,
 				      ValidateErr *e);
 
+/* String member name of obj: at most maxlen bytes, no NUL. Absent or null is fine (*out
+ * NULL) unless need, which also refuses "" (400 missing_field). *out is borrowed from obj. */
+MUST_CHECK bool validate_string(const json_t *obj, const char *name, size_t maxlen, bool need,
+				const char **out, ValidateErr *e);
+
 /* Checks the body object of a batch-execute request (takes a reference to it on success)
  * and fills x. On failure x is left cleared. */
 MUST_CHECK bool validate_exec_request(json_t *body, const ValidateLimits *lim, ExecRequest *x,

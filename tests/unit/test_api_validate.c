@@ -166,6 +166,31 @@ static void test_route_fields(void)
 	json_decref(bad);
 }
 
+/* validate_string also backs req_opt_string/req_need_string (src/api/req.c). */
+static void test_string_member(void)
+{
+	json_t *o = json_pack("{s:s, s:s, s:n, s:i}", "a", "abc", "empty", "", "nul", "num", 1);
+	const char *v;
+	ValidateErr e;
+
+	assertf(validate_string(o, "a", 3, true, &v, &e) && strcmp(v, "abc") == 0, "need: ok");
+	assertf(validate_string(o, "gone", 3, false, &v, &e) && v == NULL, "optional: absent");
+	assertf(validate_string(o, "nul", 3, false, &v, &e) && v == NULL, "optional: null");
+	assertf(validate_string(o, "empty", 3, false, &v, &e) && strcmp(v, "") == 0,
+		"optional: empty kept");
+	assertf(!validate_string(o, "gone", 3, true, &v, &e) &&
+		strcmp(e.code, "missing_field") == 0 && strcmp(e.field, "gone") == 0 &&
+		strcmp(e.message, "gone is required") == 0, "need: absent: %s", e.message);
+	assertf(!validate_string(o, "empty", 3, true, &v, &e) &&
+		strcmp(e.message, "empty must not be empty") == 0, "need: empty: %s", e.message);
+	assertf(!validate_string(o, "num", 3, false, &v, &e) && e.status == 400 &&
+		strcmp(e.code, "invalid_type") == 0, "not a string: %s", e.code);
+	assertf(!validate_string(o, "a", 2, false, &v, &e) && strcmp(e.code, "invalid_value") == 0 &&
+		strcmp(e.message, "a must be at most 2 bytes without NUL") == 0, "too long: %s",
+		e.message);
+	json_decref(o);
+}
+
 int main(void)
 {
 	RUN_TEST(test_framing);
@@ -175,5 +200,6 @@ int main(void)
 	RUN_TEST(test_params_and_dates);
 	RUN_TEST(test_merge_order);
 	RUN_TEST(test_route_fields);
+	RUN_TEST(test_string_member);
 	return tap_done();
 }
