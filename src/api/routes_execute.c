@@ -67,19 +67,8 @@ static const char sql_idem_put[] =
 	" VALUES ($1::uuid, $2, $3, $4::uuid, $5::jsonb)";
 static const char sql_delete_batch[] = "DELETE FROM batch_executions WHERE id = $1::uuid";
 
-/* Fixed one-minute window per user, taken only by a request that passed every check, so a
- * refused request changes nothing. KEYS[1] counter; ARGV[1] limit, ARGV[2] window ms.
- * Returns {1, n} when taken, {0, ms until the window ends} when full. */
-static const char lua_rate[] =
-	"local n = tonumber(redis.call('GET', KEYS[1]) or '0')\n"
-	"if n >= tonumber(ARGV[1]) then\n"
-	"  local t = redis.call('PTTL', KEYS[1])\n"
-	"  if t < 0 then redis.call('PEXPIRE', KEYS[1], ARGV[2]); t = tonumber(ARGV[2]) end\n"
-	"  return {0, t}\n"
-	"end\n"
-	"n = redis.call('INCR', KEYS[1])\n"
-	"if n == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end\n"
-	"return {1, n}\n";
+/* The per-user submission window (lua/rate_submit.lua) in ms. */
+#define RATE_WINDOW_MS "60000"
 
 static void execute_free(void *p)
 {
@@ -400,8 +389,8 @@ static void rate_then_store(Req *r, PGresult *inst)
 	rc->r = r;
 	rc->inst = inst;
 	if (!api_redis_ready(r->api) ||
-	    !rconn_command(r->api->redis, rate_done, rc, 6,
-			   (const char *[]){ "EVAL", lua_rate, "1", key, limit, "60000" }, NULL)) {
+	    !rconn_script(r->api->redis, LUA_SCRIPT_RATE_SUBMIT, 1, (const char *[]){ key },
+			  2, (const char *[]){ limit, RATE_WINDOW_MS }, rate_done, rc)) {
 		PQclear(inst);
 		free(rc);
 		req_fail(r, 503, "queue_unavailable", NULL,

@@ -1705,6 +1705,39 @@ static bool connect_url(const char *url)
 	return true;
 }
 
+static void test_lua_rate_submit(void)
+{
+	char key[sizeof(prefix) + 64];
+	redisReply *r;
+
+	snprintf(key, sizeof(key), "%srate:submit:00000000-0000-4000-8000-000000000001", prefix);
+	for (int i = 1; i <= 3; i++) {
+		r = run(LUA_SCRIPT_RATE_SUBMIT, 1, (const char *[]){ key }, 2, (const char *[]){ "3", "60000" });
+		assertf(r->type == REDIS_REPLY_ARRAY && r->elements == 2 && r->element[0]->integer == 1 &&
+			r->element[1]->integer == i, "submission %d of 3 is taken and counted", i);
+		freeReplyObject(r);
+	}
+	long long ttl = int_cmd("PTTL %s", key);
+	assertf(ttl > 0 && ttl <= 60000, "the window starts with the first submission (%lld ms left)", ttl);
+	r = run(LUA_SCRIPT_RATE_SUBMIT, 1, (const char *[]){ key }, 2, (const char *[]){ "3", "60000" });
+	assertf(r->type == REDIS_REPLY_ARRAY && r->elements == 2 && r->element[0]->integer == 0 &&
+		r->element[1]->integer > 0 && r->element[1]->integer <= 60000,
+		"the 4th is refused with the ms left in the window");
+	freeReplyObject(r);
+	r = cmd("GET %s", key);
+	assertf(r->type == REDIS_REPLY_STRING && strcmp(r->str, "3") == 0, "a refusal does not count");
+	freeReplyObject(r);
+	/* a full counter without expiry (set by hand) would refuse for ever */
+	freeReplyObject(cmd("SET %s 3", key));
+	r = run(LUA_SCRIPT_RATE_SUBMIT, 1, (const char *[]){ key }, 2, (const char *[]){ "3", "60000" });
+	assertf(r->type == REDIS_REPLY_ARRAY && r->element[0]->integer == 0 && r->element[1]->integer == 60000,
+		"a full counter without expiry is refused for one window");
+	freeReplyObject(r);
+	ttl = int_cmd("PTTL %s", key);
+	assertf(ttl > 0 && ttl <= 60000, "and gets the window as its expiry (%lld ms)", ttl);
+	freeReplyObject(cmd("DEL %s", key));
+}
+
 static void test_lua_scripts_load(void)
 {
 	for (int i = 0; i < LUA_SCRIPT_COUNT; i++) {
@@ -1752,6 +1785,7 @@ int main(void)
 	if (tap_failed)
 		return tap_done();
 	RUN_TEST(test_lua_enqueue);
+	RUN_TEST(test_lua_rate_submit);
 	RUN_TEST(test_lua_claim_fifo_and_max);
 	RUN_TEST(test_lua_claim_skips_stale_refs);
 	RUN_TEST(test_lua_record_amc_id_and_set_phase);
