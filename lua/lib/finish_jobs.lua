@@ -99,26 +99,7 @@ local function finish_jobs(prefix, events_key, jobs_key, worker, now, jobs)
 	end
 
 	-- slots, once per resource; then wake one parked job per slot given back
-	if #freed_order > 0 then
-		local running_key = prefix .. 'running'
-		local parked = {}
-		for _, field in ipairs(freed_order) do
-			local n = freed[field]
-			if rcall('HINCRBY', running_key, field, n == 1 and '-1' or tostring(-n)) <= 0 then
-				rcall('HDEL', running_key, field)
-			end
-			parked[#parked + 1] = prefix .. 'parked:' .. field
-		end
-		-- usually nothing is parked: one EXISTS spares the wake attempts
-		if rcall('EXISTS', unpack(parked)) > 0 then
-			local ring_key = prefix .. 'queue'
-			for k, field in ipairs(freed_order) do
-				for _ = 1, freed[field] do
-					wake_one(prefix, ring_key, parked[k])
-				end
-			end
-		end
-	end
+	give_back_slots(prefix, freed_order, freed)
 
 	for _, key in ipairs(batch_order) do
 		local b = batches[key]

@@ -1,13 +1,15 @@
 -- Running slots: P running (HASH) counts the running execs per `instance:<amc_instance_id>`
 -- and `account:<account_id>` (an empty id is not capped, not counted). claim takes the slots;
--- every transition out of `running` gives them back through release_slots, which also wakes
--- one job parked on each freed resource (claim parks jobs whose instance or account is full
--- in P parked:instance:<id> / P parked:account:<id>, oldest at the right).
+-- every transition out of `running` gives them back through release_slots (give_back_slots
+-- for several at once), which also wakes one job parked per freed slot (claim parks jobs
+-- whose instance or account is full in P parked:instance:<id> / P parked:account:<id>,
+-- oldest at the right).
 --- @include "lib/ready"
 
--- slot_dec(running_key, field): one slot less; the field goes away at 0 (never negative)
-local function slot_dec(running_key, field)
-	if rcall('HINCRBY', running_key, field, '-1') <= 0 then
+-- slot_dec(running_key, field, n): n slots less (default 1); the field goes away at 0 (never
+-- negative). The decrement goes to Redis as a string: a Lua number costs a float formatting.
+local function slot_dec(running_key, field, n)
+	if rcall('HINCRBY', running_key, field, (n or 1) == 1 and '-1' or tostring(-n)) <= 0 then
 		rcall('HDEL', running_key, field)
 	end
 end
@@ -32,24 +34,39 @@ local function wake_one(prefix, ring_key, parked_key)
 	end
 end
 
--- release_slots(prefix, instance, account): a running exec of this instance and account
--- stopped running; P running and the ring P queue are built from the prefix
-local function release_slots(prefix, instance, account)
+-- give_back_slots(prefix, fields, counts): counts[field] slots of each P running field in the
+-- list `fields` (`instance:<id>`, `account:<id>`) are given back, then one job parked on that
+-- resource is woken per slot given back; P running and the ring P queue come from the prefix
+local function give_back_slots(prefix, fields, counts)
 	local running_key = prefix .. 'running'
-	local ring_key = prefix .. 'queue'
 	local parked = {}
-	if instance and instance ~= '' then
-		slot_dec(running_key, 'instance:' .. instance)
-		parked[#parked + 1] = prefix .. 'parked:instance:' .. instance
-	end
-	if account and account ~= '' then
-		slot_dec(running_key, 'account:' .. account)
-		parked[#parked + 1] = prefix .. 'parked:account:' .. account
+	for i, field in ipairs(fields) do
+		slot_dec(running_key, field, counts[field])
+		parked[i] = prefix .. 'parked:' .. field
 	end
 	-- usually nothing is parked: one EXISTS spares the wake attempts
 	if #parked > 0 and rcall('EXISTS', unpack(parked)) > 0 then
-		for _, key in ipairs(parked) do
-			wake_one(prefix, ring_key, key)
+		local ring_key = prefix .. 'queue'
+		for i, field in ipairs(fields) do
+			for _ = 1, counts[field] do
+				wake_one(prefix, ring_key, parked[i])
+			end
 		end
 	end
+end
+
+-- release_slots(prefix, instance, account): a running exec of this instance and account
+-- stopped running
+local function release_slots(prefix, instance, account)
+	local fields, counts = {}, {}
+	if instance and instance ~= '' then
+		fields[#fields + 1] = 'instance:' .. instance
+	end
+	if account and account ~= '' then
+		fields[#fields + 1] = 'account:' .. account
+	end
+	for _, field in ipairs(fields) do
+		counts[field] = 1
+	end
+	give_back_slots(prefix, fields, counts)
 end

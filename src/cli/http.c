@@ -11,6 +11,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "args.h"
 #include "cli.h"
 
 /* A response larger than this is refused rather than eating all memory. */
@@ -88,11 +89,12 @@ bool http_set_idempotency_key(Http *h, const char *key)
 
 	if (key) {
 		/* a header value: printable ASCII only, so it cannot split the request */
-		for (const char *p = key; *p; p++)
-			if ((unsigned char)*p < 0x21 || (unsigned char)*p > 0x7e) {
-				set_err(h, CLI_EXIT_USAGE, "usage", "idempotency key must be printable ASCII without blanks");
-				return false;
-			}
+		if (!args_idempotency_key_ok(key)) {
+			set_err(h, CLI_EXIT_USAGE, "usage",
+				"idempotency key must be 1-%d printable ASCII characters without blanks",
+				ARGS_IDEM_KEY_MAX);
+			return false;
+		}
 		if (asprintf(&hdr, "Idempotency-Key: %s", key) < 0) {
 			set_err(h, CLI_EXIT_INTERNAL, "internal", "out of memory");
 			return false;
@@ -328,7 +330,6 @@ static bool transfer(Http *h, const char *method, const char *path, const char *
 			x->mode = RECV_UNDECIDED;
 			x->streamed = 0;
 			h->curlerr[0] = '\0';
-			h->retries++;
 			pause_before_retry();
 		}
 		/* reset keeps the connection cache, so --watch reuses one TCP connection */

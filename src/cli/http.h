@@ -13,7 +13,6 @@ typedef struct Http {
 	char *base;			/* owned; base URL without trailing '/' */
 	char *auth;			/* owned; "Authorization: Bearer ..." header, never printed */
 	char *idem;			/* owned; "Idempotency-Key: ..." header for POSTs, or NULL */
-	int retries;			/* requests repeated after a connection error (for tests, -v) */
 	/* last failure, hiredis style: err is the CLI exit code (3 API, 4 unreachable) */
 	int err;
 	long status;			/* HTTP status of the last response, 0 if none */

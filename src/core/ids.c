@@ -124,3 +124,16 @@ bool ids_is_uuid(const char *s)
 	}
 	return true;
 }
+
+bool ids_split_ref(const char *ref, char batch_id[IDS_BATCH_LEN + 1], char exec_id[IDS_EXEC_LEN + 1])
+{
+	const char *sep = strchr(ref, ':');
+
+	/* lengths first: the copies below must fit */
+	if (!sep || (size_t)(sep - ref) > IDS_BATCH_LEN || strlen(sep + 1) > IDS_EXEC_LEN)
+		return false;
+	memcpy(batch_id, ref, (size_t)(sep - ref));
+	batch_id[sep - ref] = '\0';
+	strcpy(exec_id, sep + 1);
+	return ids_is_batch(batch_id) && ids_is_exec(exec_id);
+}

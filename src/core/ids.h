@@ -18,5 +18,9 @@ MUST_CHECK bool ids_uuid(char out[IDS_UUID_LEN + 1]);
 bool ids_is_batch(const char *s);
 bool ids_is_exec(const char *s);
 bool ids_is_uuid(const char *s);
+/* Splits a job ref "B:E" (as the claim script hands it out) into its valid batch and exec
+ * ids; false, with the outputs unspecified, if ref is not one. */
+MUST_CHECK bool ids_split_ref(const char *ref, char batch_id[IDS_BATCH_LEN + 1],
+			      char exec_id[IDS_EXEC_LEN + 1]);
 
 #endif

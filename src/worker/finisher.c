@@ -42,18 +42,6 @@ static struct {
 	char events_key[KEYS_MAX], jobs_key[KEYS_MAX];
 } fin;
 
-/* "B:E" → batch and exec ids; false if it is not a well-formed ref. */
-static bool split_ref(const char *ref, char batch_id[IDS_BATCH_LEN + 1], char exec_id[IDS_EXEC_LEN + 1])
-{
-	const char *sep = strchr(ref, ':');
-	if (!sep || (size_t)(sep - ref) > IDS_BATCH_LEN || strlen(sep + 1) > IDS_EXEC_LEN)
-		return false;
-	memcpy(batch_id, ref, (size_t)(sep - ref));
-	batch_id[sep - ref] = '\0';
-	strcpy(exec_id, sep + 1);
-	return ids_is_batch(batch_id) && ids_is_exec(exec_id);
-}
-
 static void call_free(Call *c)
 {
 	for (size_t i = 0; i < c->n; i++)
@@ -134,7 +122,7 @@ static void call_send(Call *c)
 			char b[IDS_BATCH_LEN + 1], x[IDS_EXEC_LEN + 1];
 			char *bk = kb + 2 * i * KEYS_MAX, *xk = bk + KEYS_MAX;
 			/* checked by finisher_add: cannot fail here */
-			ok = ok && split_ref(e->ref, b, x) && keys_batch(bk, KEYS_MAX, w->prefix, b) &&
+			ok = ok && ids_split_ref(e->ref, b, x) && keys_batch(bk, KEYS_MAX, w->prefix, b) &&
 			     keys_exec(xk, KEYS_MAX, w->prefix, b, x);
 			keys[2 + 2 * i] = bk;
 			keys[3 + 2 * i] = xk;
@@ -181,7 +169,7 @@ bool finisher_add(Worker *w, const char *ref, const char *outcome, long row_coun
 		  const char *error, FinisherDoneFn done, void *priv)
 {
 	char b[IDS_BATCH_LEN + 1], x[IDS_EXEC_LEN + 1], k[KEYS_MAX];
-	if (!split_ref(ref, b, x) || !keys_batch(k, sizeof k, w->prefix, b) ||
+	if (!ids_split_ref(ref, b, x) || !keys_batch(k, sizeof k, w->prefix, b) ||
 	    !keys_exec(k, sizeof k, w->prefix, b, x)) {
 		log_error("cannot finish %s: not a valid ref (or the key prefix is too long)", ref);
 		return false;

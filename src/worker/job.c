@@ -239,18 +239,11 @@ Job *job_new(Worker *w, const redisReply *claimed)
 	}
 	job->w = w;
 	job->last_byte = -1;
-	const char *sep = strchr(ref, ':');
-	bool ok = strlen(ref) < sizeof job->ref && sep && (size_t)(sep - ref) <= IDS_BATCH_LEN;
-	if (ok) {
+	/* a valid ref fits job->ref: batch id, ':', exec id */
+	bool ok = ids_split_ref(ref, job->batch_id, job->exec_id);
+	if (ok)
 		strcpy(job->ref, ref);
-		memcpy(job->batch_id, ref, (size_t)(sep - ref));
-		job->batch_id[sep - ref] = '\0';
-		ok = strlen(sep + 1) <= IDS_EXEC_LEN;
-		if (ok)
-			strcpy(job->exec_id, sep + 1);
-	}
-	ok = ok && ids_is_batch(job->batch_id) && ids_is_exec(job->exec_id) &&
-	     copy_field(job->uuid, sizeof job->uuid, flat, "id") &&
+	ok = ok && copy_field(job->uuid, sizeof job->uuid, flat, "id") &&
 	     copy_field(job->account_id, sizeof job->account_id, flat, "account_id") &&
 	     copy_field(job->instance_id, sizeof job->instance_id, flat, "amc_instance_id") &&
 	     copy_field(job->advertiser_id, sizeof job->advertiser_id, flat, "advertiser_id") &&

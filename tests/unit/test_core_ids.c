@@ -69,6 +69,23 @@ static void test_validators_reject(void)
 	assertf(ids_is_uuid("0F3C21AA-0000-4000-8000-000000000000"), "rejected upper-case uuid");
 }
 
+static void test_split_ref(void)
+{
+	static const char *bad[] = {
+		"", "batch_a1b2c3d4", "batch_a1b2c3d4:", ":exec_0f3c21aa", "batch_a1b2c3d4exec_0f3c21aa",
+		"batch_a1b2c3d4:exec_0f3c21aa0", "batch_a1b2c3d40:exec_0f3c21aa",
+		"exec_0f3c21aa:batch_a1b2c3d4", "batch_a1b2c3d4:exec_0f3c21aa:x",
+		"batch_a1b2c3d4x12345678901234567890:exec_0f3c21aa",
+	};
+	char b[IDS_BATCH_LEN + 1], e[IDS_EXEC_LEN + 1];
+
+	assertf(ids_split_ref("batch_a1b2c3d4:exec_0f3c21aa", b, e), "rejected a valid ref");
+	assertf(strcmp(b, "batch_a1b2c3d4") == 0 && strcmp(e, "exec_0f3c21aa") == 0,
+		"split into %s and %s", b, e);
+	for (size_t i = 0; i < ARRAY_LEN(bad); i++)
+		assertf(!ids_split_ref(bad[i], b, e), "accepted ref %s", bad[i]);
+}
+
 static void test_random_fills(void)
 {
 	unsigned char buf[64];
@@ -88,6 +105,7 @@ int main(void)
 	RUN_TEST(test_exec_shape);
 	RUN_TEST(test_uuid_shape);
 	RUN_TEST(test_validators_reject);
+	RUN_TEST(test_split_ref);
 	RUN_TEST(test_random_fills);
 	return tap_done();
 }
