@@ -35,8 +35,9 @@ bool args_is_uuid(const char *s);
  * more than one instance matches. Borrowed from instances or ref. */
 const char *args_resolve_instance(const json_t *instances, const char *ref, char *err, size_t errlen);
 
-/* Longest Idempotency-Key accepted from --idempotency-key. */
-#define ARGS_IDEM_KEY_MAX 255
+/* Longest Idempotency-Key accepted from --idempotency-key: the API's limit (IDEM_KEY_MAX in
+ * src/api/routes_execute.c), so a longer key is refused before anything is sent. */
+#define ARGS_IDEM_KEY_MAX 200
 /* Bytes of a generated key, NUL included: "amcbatch-" and 32 hex digits. */
 #define ARGS_IDEM_KEY_SIZE 42
 

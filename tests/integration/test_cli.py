@@ -117,6 +117,12 @@ check(rc == 3 and err, "unknown batch is an API error", (rc, err))
 # request pair first), two submits with the same key give one batch
 rc, out, err = cli("submit", WORKFLOW, "--instances", INSTANCES[0], "--idempotency-key", "has a blank")
 check(rc == 2, "a bad --idempotency-key is a usage error", (rc, err))
+# the CLI's length limit is the API's: 201 characters never leave the CLI, 200 are taken
+rc, out, err = cli("submit", WORKFLOW, "--instances", INSTANCES[0], "--idempotency-key", "k" * 201)
+check(rc == 2 and "1-200" in err, "a 201-character --idempotency-key is a usage error", (rc, err))
+rc, out, err = cli("submit", WORKFLOW, "--instances", INSTANCES[0], "--param", "startDate=2025-01-01",
+                   "--param", "endDate=2025-01-02", "--idempotency-key", "k" + os.urandom(8).hex() + "k" * 183)
+check(rc == 0, "the API takes the longest key the CLI allows (200 characters)", (rc, err))
 key = "cli-test-" + os.urandom(8).hex()
 body = {"instance_ids": [INSTANCES[0]], "parameters": {"startDate": "2025-01-01", "endDate": "2025-01-02"}}
 _, b1, _ = api("POST", "/workflows/%s/batch-execute" % WORKFLOW, body, headers={"Idempotency-Key": key + "-raw"})
