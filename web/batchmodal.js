@@ -8,7 +8,7 @@ import { InstanceSelector } from './selector.js';
 
 const DATE = /^\d{4}-\d{2}-\d{2}$/;
 
-export function typeOf(v) {
+function typeOf(v) {
 	if (typeof v === 'number') return 'number';
 	if (typeof v === 'boolean') return 'boolean';
 	if (Array.isArray(v)) return 'list';

@@ -51,8 +51,8 @@ function parseCsv(text) {
 	return rows;
 }
 
-const asCsv = (v) => (v === null || v === undefined ? '' : typeof v === 'number' ? v : String(v));
-const sameVal = (c, j) => (typeof j === 'number' ? Number(c) === j : c === String(asCsv(j)));
+// a CSV cell against its JSON value: numbers by value, null as an empty cell, the rest as text
+const sameVal = (c, j) => (typeof j === 'number' ? Number(c) === j : c === (j === null || j === undefined ? '' : String(j)));
 
 fs.mkdirSync(OUT, { recursive: true });
 const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'amcbatch-e2e-'));

@@ -112,6 +112,24 @@ def redis_hash(key):
     return dict(zip(vals[0::2], vals[1::2]))
 
 
+def same_csv_value(j, text):
+    """A CSV field against the JSON value of the same cell (results endpoint): null is an empty
+    field, booleans true/false, numbers compared as numbers (the server's CSV prints
+    PostgreSQL's text of a jsonb number, the CLI jansson's), strings verbatim."""
+    if j is None:
+        return text == ""
+    if isinstance(j, bool):
+        return text == ("true" if j else "false")
+    if isinstance(j, (int, float)):
+        try:
+            return float(text) == float(j)
+        except ValueError:
+            return False
+    if isinstance(j, str):
+        return text == j
+    return json.loads(text) == j
+
+
 TERMINAL = ("completed", "partial", "failed", "cancelled")
 
 

@@ -9,7 +9,7 @@ import shutil
 import subprocess
 import tempfile
 
-from lib import INSTANCES, WORKFLOW, api, check, create_workflow, done, require_stack
+from lib import INSTANCES, WORKFLOW, api, check, create_workflow, done, require_stack, same_csv_value
 
 require_stack()
 CLI = os.path.join(os.environ.get("BUILD_DIR", "build"), "amcbatch")
@@ -161,27 +161,10 @@ def parse(text):
     return list(csv.reader(io.StringIO(text, newline="")))
 
 
-def same_value(j, text):
-    """A CSV field against the JSON value: numbers compared as numbers (the server's CSV
-    prints PostgreSQL's text of a jsonb number, the CLI jansson's)."""
-    if j is None:
-        return text == ""
-    if isinstance(j, bool):
-        return text == ("true" if j else "false")
-    if isinstance(j, (int, float)):
-        try:
-            return float(text) == float(j)
-        except ValueError:
-            return False
-    if isinstance(j, str):
-        return text == j
-    return json.loads(text) == j
-
-
 def matches_json(rows):
     if not rows or rows[0] != names or len(rows) - 1 != len(agg["rows"]):
         return False
-    return all(same_value(jr.get(n), cell) for jr, row in zip(agg["rows"], rows[1:]) for n, cell in zip(names, row))
+    return all(same_csv_value(jr.get(n), cell) for jr, row in zip(agg["rows"], rows[1:]) for n, cell in zip(names, row))
 
 
 tmp = tempfile.mkdtemp(prefix="cli-export-")

@@ -9,8 +9,8 @@ import json
 import urllib.parse
 import uuid
 
-from lib import (INSTANCES, TOKEN, URL, api, check, create_workflow, done, require_stack, submit,
-                 wait_batch)
+from lib import (INSTANCES, TOKEN, URL, api, check, create_workflow, done, require_stack,
+                 same_csv_value, submit, wait_batch)
 
 require_stack()
 u = urllib.parse.urlsplit(URL)
@@ -43,24 +43,6 @@ def json_rows(bid):
             return [c["name"] for c in agg["columns"]], rows
 
 
-def as_text(v):
-    """How a JSON value appears in the CSV: strings verbatim, null empty, numbers by value."""
-    if v is None:
-        return ""
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    return v if isinstance(v, str) else v
-
-
-def same(csv_val, json_val):
-    if isinstance(json_val, (int, float)) and not isinstance(json_val, bool):
-        try:
-            return float(csv_val) == float(json_val)
-        except ValueError:
-            return False
-    return csv_val == as_text(json_val)
-
-
 # --- hostile values: commas, quotes, CR/LF and LF newlines, leading spaces, unicode
 hostile = 'a,b "quoted", \'single\'\nsecond line\r\nthird; ünïcødé ✓'
 wf = create_workflow(
@@ -91,7 +73,7 @@ check(parsed[0] == cols, "CSV header equals the JSON columns", (parsed[0], cols)
 body_rows = parsed[1:]
 check(len(body_rows) == len(rows) and len(rows) > 3, "same number of rows as JSON", (len(body_rows), len(rows)))
 mismatch = [(c, j) for c, j in zip(body_rows, rows)
-            if len(c) != len(cols) or not all(same(c[i], j[cols[i]]) for i in range(len(cols)))]
+            if len(c) != len(cols) or not all(same_csv_value(j[cols[i]], c[i]) for i in range(len(cols)))]
 check(not mismatch, "every CSV row equals its JSON row, in order", mismatch[:2])
 check(all(r[cols.index("label")] == hostile for r in body_rows),
       "commas, quotes and newlines round-trip exactly", body_rows[:1])

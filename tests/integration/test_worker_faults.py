@@ -12,12 +12,11 @@ import subprocess
 import time
 import uuid
 
-from lib import (INSTANCES, PREFIX, api, check, create_workflow, done, fleet_account, invariant_ok, psql,
-                 redis_raw, require_stack, sim, sim_put, submit, submit_paced, wait_batch, wait_until)
+from lib import (INSTANCES, PREFIX, RUN_DIR, TOP, api, check, create_workflow, done, fleet_account,
+                 invariant_ok, pid_alive, pid_of, psql, redis_raw, require_stack, sim, sim_instance_stats,
+                 sim_put, submit, submit_paced, wait_batch, wait_until)
 
 require_stack()
-RUN_DIR = os.environ.get("RUN_DIR", "")
-TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 PARAMS = {"startDate": "2025-01-01", "endDate": "2025-01-31", "minImpressions": 0}
 SQL = ("SELECT campaign, SUM(impressions) AS impressions, {{tag}} AS tag FROM impressions "
        "WHERE impressions >= {{minImpressions}} GROUP BY campaign ORDER BY campaign")
@@ -42,19 +41,6 @@ def log_since(sizes):
             fh.seek(sizes.get(f, 0))
             out[f] = fh.read().decode("utf-8", "replace")
     return out
-
-
-def pid_of(name):
-    with open(os.path.join(RUN_DIR, name + ".pid")) as f:
-        return int(f.read().strip())
-
-
-def alive(pid):
-    try:
-        os.kill(pid, 0)
-        return True
-    except OSError:
-        return False
 
 
 def held_jobs(worker_id):
@@ -188,8 +174,7 @@ def dl_rows(bid):
 
 
 def dl_stats(amc_id):
-    st, body = sim("GET", "/sim/stats")
-    return (body or {}).get("instances", {}).get(amc_id, {}) if st == 200 else {}
+    return sim_instance_stats().get(amc_id, {})
 
 
 def dl_batch(wf, ids, tag, name):
@@ -324,7 +309,7 @@ reloaded = False
 while time.time() < deadline and not reloaded:
     reloaded = "config reloaded" in log_since(sizes).get("worker2.log", "")
     time.sleep(0.1)
-check(reloaded and alive(w2), "SIGHUP reloads the config and the worker keeps running")
+check(reloaded and pid_alive(w2), "SIGHUP reloads the config and the worker keeps running")
 
 # --- SIGTERM mid-batch: jobs handed back, the other worker finishes -------------------------
 host = subprocess.run(["hostname"], capture_output=True, text=True).stdout.strip()
@@ -348,9 +333,9 @@ check(held > 0, "worker1 holds jobs before SIGTERM", held)
 w1 = pid_of("worker1")
 os.kill(w1, signal.SIGTERM)
 deadline = time.time() + 15
-while time.time() < deadline and alive(w1):
+while time.time() < deadline and pid_alive(w1):
     time.sleep(0.1)
-check(not alive(w1), "worker1 exits after SIGTERM within the grace period")
+check(not pid_alive(w1), "worker1 exits after SIGTERM within the grace period")
 text = log_since(sizes).get("worker1.log", "")
 check("stopped" in text and "handing the job back" in text, "worker1 handed its jobs back and stopped",
       text[-1500:])
@@ -365,7 +350,7 @@ creates = sim_creates(tag, since)
 check(len(creates) == 11 and all(v == 1 for v in creates.values()),
       "each instance's AMC execution created exactly once", creates)
 ok, err = stack_start()
-check(ok and alive(pid_of("worker1")), "worker1 restarted", err)
+check(ok and pid_alive(pid_of("worker1")), "worker1 restarted", err)
 
 # --- PostgreSQL stop/start mid-batch: nothing lost -----------------------------------------
 pg_home = "/tmp/amcbatch-pg-" + hashlib.sha1(os.path.realpath(RUN_DIR).encode()).hexdigest()[:10]
@@ -404,7 +389,7 @@ while bad and time.time() < deadline:
 check(bad == [], "every execution's rows archived after the outage", bad)
 ok, why = invariant_ok(bid)
 check(ok, "counter invariant after the PostgreSQL outage", why)
-check(alive(pid_of("worker1")) and alive(pid_of("worker2")), "both workers still running")
+check(pid_alive(pid_of("worker1")) and pid_alive(pid_of("worker2")), "both workers still running")
 
 # --- AMC faults (amcsim profiles, when this amcsim has them): 429s, 5xx, lost creates -------
 st, _ = sim("PUT", "/sim/profiles/default", {"rate_429": 0.2, "retry_after_s": 1, "rate_5xx": 0.15,
