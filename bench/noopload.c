@@ -294,7 +294,9 @@ static int cmd_scripts(redisContext *c, const char *prefix, long expect, long cl
 	char *claim = load_script(c, LUA_SCRIPT_CLAIM), *finish = load_script(c, LUA_SCRIPT_FINISH);
 #endif
 	char **refs = calloc((size_t)expect, sizeof *refs);
-	if (!refs)
+	/* builds with claim tokens (every held-job script carries the claim's token) have held_jobs */
+	char **toks = calloc((size_t)expect, sizeof *toks);
+	if (!refs || !toks)
 		die("%s", "out of memory");
 	long n = 0, calls = 0;
 	char max[24], icaps[24], acaps[24];
@@ -315,8 +317,13 @@ static int cmd_scripts(redisContext *c, const char *prefix, long expect, long cl
 		size_t got = r->elements;
 		for (size_t i = 0; i < got; i++) {
 			redisReply *job = r->element[i];
-			if (job->type != REDIS_REPLY_ARRAY || job->elements < 1 || n >= expect)
+			if (job->type != REDIS_REPLY_ARRAY || job->elements < 2 || n >= expect)
 				die("%s", "unexpected claim reply");
+			const redisReply *f = job->element[1];
+			toks[n] = NULL;
+			for (size_t k = 0; k + 1 < f->elements; k += 2)
+				if (strcmp(f->element[k]->str, "claim") == 0)
+					toks[n] = strdup(f->element[k + 1]->str);
 			refs[n++] = strdup(job->element[0]->str);
 		}
 		freeReplyObject(r);
@@ -327,9 +334,10 @@ static int cmd_scripts(redisContext *c, const char *prefix, long expect, long cl
 	long long t1 = now_ms();
 	long pending = 0;
 #ifdef LUA_FINISH_MANY_NKEYS
-	/* argv of one call: EVALSHA sha nkeys events jobs (bkey ekey)*g now worker (ref outcome rows error)*g */
+	/* argv of one call: EVALSHA sha nkeys events jobs (bkey ekey)*g now worker
+	 * (ref outcome rows error [claim token])*g */
 	long g = claim_batch;
-	const char **av = calloc((size_t)(7 + 6 * g), sizeof *av);
+	const char **av = calloc((size_t)(7 + 7 * g), sizeof *av);
 	char (*kb)[KEYS_MAX] = calloc((size_t)(2 * g), KEYS_MAX);
 	if (!av || !kb)
 		die("%s", "out of memory");
@@ -361,6 +369,9 @@ static int cmd_scripts(redisContext *c, const char *prefix, long expect, long cl
 			av[ac++] = "completed";
 			av[ac++] = "0";
 			av[ac++] = "";
+#ifdef LUA_HELD_JOBS_NKEYS
+			av[ac++] = toks[i0 + j] ? toks[i0 + j] : "";
+#endif
 		}
 		redisAppendCommandArgv(c, ac, av, NULL);
 		if (++pending == 8 || i0 + m >= n) {
@@ -400,9 +411,12 @@ static int cmd_scripts(redisContext *c, const char *prefix, long expect, long cl
 	       "redis_finish_us_per_job=%.1f redis_us_per_job=%.1f redis_ceiling_jobs_per_s=%.0f\n",
 	       n, calls, t1 - t0, t2 - t1, n ? (cpu1 - cpu0) * 1000 / n : 0, n ? (cpu2 - cpu1) * 1000 / n : 0,
 	       n ? (cpu2 - cpu0) * 1000 / n : 0, cpu2 > cpu0 ? n * 1000 / (cpu2 - cpu0) : 0);
-	for (long i = 0; i < n; i++)
+	for (long i = 0; i < n; i++) {
 		free(refs[i]);
+		free(toks[i]);
+	}
 	free(refs);
+	free(toks);
 	free(claim);
 	free(finish);
 	return n == expect ? 0 : 1;

@@ -1,9 +1,12 @@
 --[[
   Cancel a batch: every non-terminal exec becomes `cancelled` at once, so the batch is
   terminal (`cancelled`) when this returns. Queued refs leave the batch's queue (and the batch
-  the ring) or the parked list they wait in; retry_wait refs leave P retry; running execs give
-  back their running slots (waking jobs of other batches parked on them) and are told through
-  their state (the worker cancels them on AMC and its late finish is discarded).
+  the ring) or the parked list they wait in; retry_wait refs leave P retry; every exec that
+  holds running slots gives them back (waking jobs of other batches parked on them); running
+  execs are told through their state (the worker cancels them on AMC and its late finish is
+  discarded). Every cancelled exec that has an AMC execution, or may have one (a create
+  intent), is put in P amc_cancels, from which workers cancel it on AMC: nobody may hold it
+  (queued, retry_wait, or its holder died).
 
   Preconditions:
     the batch exists and is not terminal.
@@ -15,8 +18,8 @@
     KEYS[4]  event stream            P events            (STREAM)
 
     ARGV[1]  now (Unix ms)
-    ARGV[2]  key prefix P (builds P exec:{B}:E, P retry, P running, P parked:...);
-             the batch's queue is KEYS[1] .. ':queue' (P batch:{B}:queue)
+    ARGV[2]  key prefix P (builds P exec:{B}:E, P retry, P running, P parked:...,
+             P amc_cancels); the batch's queue is KEYS[1] .. ':queue' (P batch:{B}:queue)
 
   Output:
     { batch_status, n_cancelled, exec ids cancelled... }  ok
@@ -30,7 +33,9 @@
 local rcall = redis.call
 --- @include "lib/codes"
 --- @include "lib/batch_status"
+--- @include "lib/keys"
 --- @include "lib/slots"
+--- @include "lib/events"
 
 local batch_key = KEYS[1]
 local execs_key = KEYS[2]
@@ -59,24 +64,30 @@ rcall('HSET', batch_key, 'cancel_requested', 1)
 local ids = rcall('LRANGE', execs_key, 0, total - 1)
 local moved = {}		-- previous state -> count
 local cancelled = {}		-- { exec_id, previous state }
-local freed = {}		-- { amc_instance_id, account_id } of the running execs cancelled
-local retry_key = prefix .. 'retry'
+local freed = {}		-- { amc_instance_id, account_id } of the execs that held slots
+local retry_key = key_retry(prefix)
+local amc_cancels_key = key_amc_cancels(prefix)
 for _, exec_id in ipairs(ids) do
-	local exec_key = prefix .. 'exec:{' .. batch_id .. '}:' .. exec_id
-	local f = rcall('HMGET', exec_key, 'state', 'parked', 'amc_instance_id', 'account_id')
+	local exec_key = key_exec(prefix, batch_id, exec_id)
+	local f = rcall('HMGET', exec_key, 'state', 'parked', 'amc_instance_id', 'account_id', 'slots',
+		'amc_execution_id', 'create_intent_at')
 	local state = f[1]
 	if state == 'pending' or state == 'queued' or state == 'running' or state == 'retry_wait' then
 		local ref = batch_id .. ':' .. exec_id
 		if state == 'queued' and f[2] == 'instance' then
-			rcall('LREM', prefix .. 'parked:instance:' .. f[3], 1, ref)
+			rcall('LREM', key_parked(prefix, 'instance', f[3]), 1, ref)
 		elseif state == 'queued' and f[2] == 'account' then
-			rcall('LREM', prefix .. 'parked:account:' .. f[4], 1, ref)
+			rcall('LREM', key_parked(prefix, 'account', f[4]), 1, ref)
 		elseif state == 'retry_wait' then
 			rcall('ZREM', retry_key, ref)
-		elseif state == 'running' then
+		end
+		if holds_slots(state, f[5]) then
 			freed[#freed + 1] = { f[3], f[4] }
 		end
-		rcall('HSET', exec_key, 'state', 'cancelled', 'parked', '', 'finished_at', now)
+		if (f[6] or '') ~= '' or (f[7] or '') ~= '' then
+			rcall('ZADD', amc_cancels_key, now, ref)
+		end
+		rcall('HSET', exec_key, 'state', 'cancelled', 'parked', '', 'finished_at', now, 'slots', '0')
 		moved[state] = (moved[state] or 0) + 1
 		cancelled[#cancelled + 1] = { exec_id, state }
 	end
@@ -101,9 +112,8 @@ local status = batch_status(batch_key, now)
 
 local out = { status, n }
 for _, c in ipairs(cancelled) do
-	rcall('XADD', events_key, 'MAXLEN', '~', 100000, '*', 'type', 'cancelled',
-		'batch_id', batch_id, 'exec_id', c[1], 'state', 'cancelled',
-		'previous_state', c[2], 'batch_status', status)
+	emit(events_key, { 'type', 'cancelled', 'batch_id', batch_id, 'exec_id', c[1],
+		'state', 'cancelled', 'previous_state', c[2], 'batch_status', status })
 	out[#out + 1] = c[1]
 end
 return out

@@ -26,10 +26,16 @@
 
   Output:
     array of claimed jobs, each { ref, exec fields (flat name/value array, after the claim),
-    sql_query }; the exec fields are those a worker runs the job with (EXEC_FIELDS below:
-    identity, instance, account, parameters, amc_execution_id, state, worker, attempts,
-    started_at, throttled; a missing field reads ""); empty when nothing is ready. Work is bounded: at most 4 * max due retries promoted and
+    sql_query }; the exec fields are those a worker runs the job with (lib/job_fields.lua:
+    identity, instance, account, parameters, window, amc_execution_id, create intent, state,
+    worker, attempts, started_at, throttled, and `claim`: the fencing token of this claim,
+    which every later script call about the job must carry); a missing field reads "".
+    Empty when nothing is ready. Work is bounded: at most 4 * max due retries promoted and
     4 * max refs popped (claimed, parked or stale) per call.
+
+    The token is max(previous token + 1, now): it grows with every claim of the exec, and
+    still exceeds a token that Redis handed out and then lost (a restart that lost the last
+    writes of its AOF), because a later claim comes at a later time (after a lease at least).
 
   Events (lib/events.lua: exec_ids, n, and exec_id when n = 1), one per batch per call:
     retry_due (batch_id, exec_ids, n, state = queued, batch_status): promoted retries
@@ -38,8 +44,10 @@
 local rcall = redis.call
 --- @include "lib/move_counter"
 --- @include "lib/batch_status"
+--- @include "lib/keys"
 --- @include "lib/slots"
 --- @include "lib/events"
+--- @include "lib/job_fields"
 
 local ring_key = KEYS[1]
 local jobs_key = KEYS[2]
@@ -48,6 +56,7 @@ local retry_key = KEYS[4]
 local running_key = KEYS[5]
 local worker = ARGV[1]
 local now = ARGV[2]
+local now_ms = tonumber(now)
 local max_jobs = tonumber(ARGV[3]) or 1
 local prefix = ARGV[4]
 local instance_cap = tonumber(ARGV[5]) or 10
@@ -56,21 +65,17 @@ local account_cap = tonumber(ARGV[6]) or 200
 if max_jobs < 1 then
 	return {}
 end
+if not now_ms then
+	return redis.error_reply('claim: now must be Unix ms')
+end
 
--- the exec fields a claimed job carries back: every field src/worker/job.c (job_new) reads,
--- by name (a field the worker starts reading must be added here). Not HGETALL: half the
--- fields (name, region, timestamps, error, ...) are never read by a worker, and reading and
--- returning them was a measurable share of claim's cost (docs/benchmarks.md).
-local EXEC_FIELDS = { 'state', 'worker', 'attempts', 'started_at', 'amc_instance_id', 'account_id',
-	'id', 'advertiser_id', 'marketplace_id', 'timezone', 'amc_execution_id', 'parameters',
-	'throttled' }
 
 local batches = {}		-- batch_id -> { key, sql, status, claimed exec ids, promoted exec ids }
 local batch_order = {}
 local function batch_of(batch_id)
 	local b = batches[batch_id]
 	if not b then
-		b = { key = prefix .. 'batch:{' .. batch_id .. '}', claimed = {}, promoted = {} }
+		b = { key = key_batch(prefix, batch_id), claimed = {}, promoted = {} }
 		batches[batch_id] = b
 		batch_order[#batch_order + 1] = batch_id
 	end
@@ -81,9 +86,9 @@ end
 local due = rcall('ZRANGEBYSCORE', retry_key, '-inf', now, 'LIMIT', 0, 4 * max_jobs)
 for _, ref in ipairs(due) do
 	rcall('ZREM', retry_key, ref)
-	local batch_id, exec_id = string.match(ref, '^([^:]+):(.+)$')
+	local batch_id, exec_id = split_ref(ref)
 	if batch_id then
-		local exec_key = prefix .. 'exec:{' .. batch_id .. '}:' .. exec_id
+		local exec_key = key_exec(prefix, batch_id, exec_id)
 		if rcall('HGET', exec_key, 'state') == 'retry_wait' then
 			rcall('HSET', exec_key, 'state', 'queued', 'queued_at', now, 'retry_at', '')
 			push_ready(prefix, ring_key, batch_id, ref, true)
@@ -107,41 +112,48 @@ local function claim_one(batch_id, ref)
 	if not exec_id then
 		return
 	end
-	local exec_key = prefix .. 'exec:{' .. batch_id .. '}:' .. exec_id
-	local v = rcall('HMGET', exec_key, unpack(EXEC_FIELDS))
+	local exec_key = key_exec(prefix, batch_id, exec_id)
+	local v = rcall('HMGET', exec_key, unpack(JOB_FIELDS))
 	-- v[1..4] = state, worker, attempts, started_at; v[5], v[6] = instance, account
 	if v[1] ~= 'queued' then
 		return
 	end
 	local instance = v[5] or ''
 	local account = v[6] or ''
-	local ifield = 'instance:' .. instance
-	local afield = 'account:' .. account
-	-- take the slots optimistically (the common case costs two calls), undo if over
-	local blocked
-	if instance ~= '' and rcall('HINCRBY', running_key, ifield, '1') > instance_cap then
-		slot_dec(running_key, ifield)
-		blocked = 'instance'
-	elseif account ~= '' and rcall('HINCRBY', running_key, afield, '1') > account_cap then
-		slot_dec(running_key, afield)
-		if instance ~= '' then
+	-- an exec handed back while its AMC execution runs on still holds its slots: it is
+	-- never parked (its AMC execution counts against the caps already)
+	if v[F_SLOTS] ~= '1' then
+		local ifield = 'instance:' .. instance
+		local afield = 'account:' .. account
+		-- take the slots optimistically (the common case costs two calls), undo if over
+		local blocked
+		if instance ~= '' and rcall('HINCRBY', running_key, ifield, '1') > instance_cap then
 			slot_dec(running_key, ifield)
+			blocked = 'instance'
+		elseif account ~= '' and rcall('HINCRBY', running_key, afield, '1') > account_cap then
+			slot_dec(running_key, afield)
+			if instance ~= '' then
+				slot_dec(running_key, ifield)
+			end
+			blocked = 'account'
 		end
-		blocked = 'account'
-	end
-	if blocked then
-		rcall('LPUSH', prefix .. 'parked:' .. blocked .. ':' ..
-			(blocked == 'instance' and instance or account), ref)
-		rcall('HSET', exec_key, 'parked', blocked)
-		return
+		if blocked then
+			rcall('LPUSH', key_parked(prefix, blocked, blocked == 'instance' and instance or account), ref)
+			rcall('HSET', exec_key, 'parked', blocked)
+			return
+		end
 	end
 
 	-- numbers go to Redis as strings: a Lua number argument costs a float formatting
 	local attempts = tostring((tonumber(v[3]) or 0) + 1)
-	local upd = { 'state', 'running', 'worker', worker, 'attempts', attempts }
+	local token = string.format('%.0f', math.max((tonumber(v[F_CLAIM]) or 0) + 1, now_ms))
+	local upd = { 'state', 'running', 'worker', worker, 'attempts', attempts, 'claim', token,
+		'slots', '1' }
 	v[1] = 'running'
 	v[2] = worker
 	v[3] = attempts
+	v[F_CLAIM] = token
+	v[F_SLOTS] = '1'
 	-- started_at is the first claim only: a reclaimed job keeps its original start
 	if not v[4] or v[4] == '' then
 		upd[#upd + 1] = 'started_at'; upd[#upd + 1] = now
@@ -149,11 +161,6 @@ local function claim_one(batch_id, ref)
 	end
 	rcall('HSET', exec_key, unpack(upd))
 	refs_claimed[#refs_claimed + 1] = ref
-	local h = {}
-	for i, name in ipairs(EXEC_FIELDS) do
-		h[2 * i - 1] = name
-		h[2 * i] = v[i] or ''
-	end
 
 	local b = batch_of(batch_id)
 	if not b.sql then
@@ -162,7 +169,7 @@ local function claim_one(batch_id, ref)
 		b.status = f[2]
 	end
 	b.claimed[#b.claimed + 1] = exec_id
-	jobs[#jobs + 1] = { ref, h, b.sql }
+	jobs[#jobs + 1] = job_entry(ref, v, b.sql)
 end
 
 while #jobs < max_jobs and pops < max_pops do
@@ -170,7 +177,7 @@ while #jobs < max_jobs and pops < max_pops do
 	if not batch_id then
 		break
 	end
-	local queue_key = prefix .. 'batch:{' .. batch_id .. '}:queue'
+	local queue_key = key_batch_queue(prefix, batch_id)
 	local want = math.min(turn, max_jobs - #jobs, max_pops - pops)
 	local refs = rcall('RPOP', queue_key, want)
 	pops = pops + math.max(1, refs and #refs or 0)
@@ -183,8 +190,9 @@ while #jobs < max_jobs and pops < max_pops do
 	end
 end
 
-if #refs_claimed > 0 then
-	rcall('LPUSH', jobs_key, unpack(refs_claimed))
+-- in slices: unpack() of a few thousand values fails, and it must not fail half-written
+for i = 1, #refs_claimed, 500 do
+	rcall('LPUSH', jobs_key, unpack(refs_claimed, i, math.min(i + 499, #refs_claimed)))
 end
 
 for _, batch_id in ipairs(batch_order) do

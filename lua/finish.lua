@@ -4,7 +4,7 @@
   the ref off the worker's jobs list.
 
   Preconditions:
-    the exec is `running` and held by this worker. A cancelled exec is not an error: its
+    the exec is `running` and held by this claim. A cancelled exec is not an error: its
     late result is discarded.
 
   Input:
@@ -19,6 +19,7 @@
     ARGV[4]  row_count (rows archived, count; may be empty when failed)
     ARGV[5]  error text (empty when completed)
     ARGV[6]  worker id W
+    ARGV[7]  claim token (the `claim` the claim script returned)
 
     The key prefix P is KEYS[4] without its `events` suffix (builds P running, P queue,
     P parked:..., P batch:{B}:queue for the woken jobs).
@@ -26,7 +27,7 @@
   Output:
     { final_state, batch_status }  ok; final_state = cancelled when the exec had been
                                    cancelled (result discarded, counters untouched)
-   -4  another worker holds the exec (or nobody: it was reclaimed)
+   -4  another claim holds the exec (or nobody: it was reclaimed)
    -3  the exec is not running (already finished)
    -1  unknown exec
     error reply for an unknown outcome, or keys that are not the ref's (a caller bug)
@@ -46,7 +47,7 @@ if string.sub(KEYS[4], -6) ~= 'events' then
 end
 local prefix = string.sub(KEYS[4], 1, -7)
 local job = { batch_key = KEYS[1], exec_key = KEYS[2], ref = ARGV[1], outcome = ARGV[2],
-	row_count = ARGV[4], error = ARGV[5] }
+	row_count = ARGV[4], error = ARGV[5], token = ARGV[7] }
 local bad = finish_check(prefix, job)
 if bad then
 	return redis.error_reply('finish: ' .. bad)

@@ -6,7 +6,7 @@
   finishes of one event-loop turn into one call.
 
   Preconditions:
-    every exec is `running` and held by this worker; a cancelled exec is not an error (its
+    every exec is `running` and held by this worker under the given claim token; a cancelled exec is not an error (its
     late result is discarded).
 
   Input:
@@ -17,8 +17,9 @@
 
     ARGV[1]  now (Unix ms)
     ARGV[2]  worker id W
-    ARGV[3..]  per job i, four values from ARGV[4i - 1]: ref `B:E`, outcome
-             (completed | failed), row_count (may be empty when failed), error text
+    ARGV[3..]  per job i, five values from ARGV[5i - 2]: ref `B:E`, outcome
+             (completed | failed), row_count (may be empty when failed), error text, claim
+             token
 
     The key prefix P is KEYS[1] without its `events` suffix (builds P running, P queue,
     P parked:..., P batch:{B}:queue for the woken jobs).
@@ -39,9 +40,9 @@ local rcall = redis.call
 
 local events_key = KEYS[1]
 local n = (#KEYS - 2) / 2
-if n < 1 or n ~= math.floor(n) or #ARGV ~= 2 + 4 * n then
+if n < 1 or n ~= math.floor(n) or #ARGV ~= 2 + 5 * n then
 	return redis.error_reply('finish_many: ' .. #KEYS .. ' keys and ' .. #ARGV ..
-		' args do not describe n jobs (2 + 2n keys, 2 + 4n args)')
+		' args do not describe n jobs (2 + 2n keys, 2 + 5n args)')
 end
 if string.sub(events_key, -6) ~= 'events' then
 	return redis.error_reply('finish_many: KEYS[1] must be P events')
@@ -50,9 +51,9 @@ local prefix = string.sub(events_key, 1, -7)
 
 local jobs = {}
 for i = 1, n do
-	local a = 4 * i - 1
+	local a = 5 * i - 2
 	local job = { batch_key = KEYS[1 + 2 * i], exec_key = KEYS[2 + 2 * i], ref = ARGV[a],
-		outcome = ARGV[a + 1], row_count = ARGV[a + 2], error = ARGV[a + 3] }
+		outcome = ARGV[a + 1], row_count = ARGV[a + 2], error = ARGV[a + 3], token = ARGV[a + 4] }
 	local bad = finish_check(prefix, job)
 	if bad then
 		return redis.error_reply('finish_many: job ' .. i .. ': ' .. bad)

@@ -1,5 +1,8 @@
 --[[
-  Renew a worker's lease and record its heartbeat, so reclaim leaves its jobs alone.
+  Renew a worker's lease and record its heartbeat, so reclaim leaves its jobs alone; and
+  return the refs its jobs list holds, so the worker can reconcile them with the jobs it
+  holds in memory (a job Redis gives it that it does not know of, after a lost claim reply,
+  is taken up; a job it runs that Redis no longer gives it is stopped).
 
   Preconditions:
     none (the first heartbeat registers the worker).
@@ -7,25 +10,29 @@
   Input:
     KEYS[1]  the worker's lease   P worker:W:lease   (STRING, PX)
     KEYS[2]  live workers         P workers          (ZSET, score = last heartbeat ms)
+    KEYS[3]  the worker's jobs    P worker:W:jobs    (LIST)
 
     ARGV[1]  worker id W (the lease's value)
     ARGV[2]  now (Unix ms)
     ARGV[3]  lease length (ms, > 0)
+    ARGV[4]  at most this many refs are returned (count, >= 0)
 
   Output:
-    1  ok
+    { n, ref... }  n = the length of the jobs list; then its first min(n, ARGV[4]) refs
+                   (newest first, as claim pushes them)
 
   Events:
     none (a heartbeat is not a transition; it would flood the stream)
 ]]
 local rcall = redis.call
---- @include "lib/codes"
 
 local lease_key = KEYS[1]
 local workers_key = KEYS[2]
+local jobs_key = KEYS[3]
 local worker = ARGV[1]
 local now = ARGV[2]
 local lease_ms = tonumber(ARGV[3])
+local max_refs = tonumber(ARGV[4]) or 0
 
 if not lease_ms or lease_ms <= 0 then
 	return redis.error_reply('heartbeat: lease ms must be > 0')
@@ -33,4 +40,11 @@ end
 
 rcall('SET', lease_key, worker, 'PX', lease_ms)
 rcall('ZADD', workers_key, now, worker)
-return OK
+local out = { rcall('LLEN', jobs_key) }
+if max_refs > 0 and out[1] > 0 then
+	local refs = rcall('LRANGE', jobs_key, 0, max_refs - 1)
+	for i = 1, #refs do
+		out[i + 1] = refs[i]
+	end
+end
+return out

@@ -1,7 +1,9 @@
 --[[
   Hand the jobs of dead workers (lease gone) back to their batches' queues, keeping
-  amc_execution_id so the next worker resumes polling the AMC execution instead of creating a
-  second one, and give back their running slots (waking one parked job per freed resource).
+  amc_execution_id and the create intent so the next worker resumes (or looks for) the AMC
+  execution instead of creating a second one. A job whose AMC execution may run on AMC (an
+  amc_execution_id or a create intent) keeps its running slots; the others give them back
+  (waking one parked job per freed resource).
 
   Preconditions:
     called by the janitor, once per interval across the cluster (behind P janitor:lock).
@@ -28,7 +30,9 @@
 local rcall = redis.call
 --- @include "lib/move_counter"
 --- @include "lib/batch_status"
+--- @include "lib/keys"
 --- @include "lib/slots"
+--- @include "lib/events"
 
 local workers_key = KEYS[1]
 local ring_key = KEYS[2]
@@ -48,8 +52,8 @@ local requeued = {}		-- { batch_id, exec_id, worker }
 
 local workers = rcall('ZRANGE', workers_key, 0, max_workers - 1)
 for _, worker in ipairs(workers) do
-	if rcall('EXISTS', prefix .. 'worker:' .. worker .. ':lease') == 0 then
-		local jobs_key = prefix .. 'worker:' .. worker .. ':jobs'
+	if rcall('EXISTS', key_worker_lease(prefix, worker)) == 0 then
+		local jobs_key = key_worker_jobs(prefix, worker)
 		local emptied = false
 		for _ = 1, max_refs do
 			-- newest first (claim LPUSHes), so after the RPUSHes the oldest job is claimed first
@@ -58,20 +62,24 @@ for _, worker in ipairs(workers) do
 				emptied = true
 				break
 			end
-			local batch_id, exec_id = string.match(ref, '^([^:]+):(.+)$')
+			local batch_id, exec_id = split_ref(ref)
 			if batch_id then
-				local exec_key = prefix .. 'exec:{' .. batch_id .. '}:' .. exec_id
+				local exec_key = key_exec(prefix, batch_id, exec_id)
 				local f = rcall('HMGET', exec_key, 'state', 'worker', 'amc_instance_id',
-					'account_id')
+					'account_id', 'slots', 'amc_execution_id', 'create_intent_at')
 				if f[1] == 'running' and f[2] == worker then
-					-- amc_execution_id and attempts stay: the next claim resumes
+					-- amc_execution_id, the intent and attempts stay: the next claim resumes
+					local held = holds_slots(f[1], f[5])
+					local keep = held and ((f[6] or '') ~= '' or (f[7] or '') ~= '')
 					rcall('HSET', exec_key, 'state', 'queued', 'worker', '', 'phase', '',
-						'queued_at', now)
-					release_slots(prefix, f[3], f[4])
+						'queued_at', now, 'slots', keep and '1' or '0')
+					if held and not keep then
+						release_slots(prefix, f[3], f[4])
+					end
 					push_ready(prefix, ring_key, batch_id, ref, true)
 					local b = batches[batch_id]
 					if not b then
-						b = { key = prefix .. 'batch:{' .. batch_id .. '}', n = 0 }
+						b = { key = key_batch(prefix, batch_id), n = 0 }
 						batches[batch_id] = b
 						batch_order[#batch_order + 1] = batch_id
 					end
@@ -93,8 +101,7 @@ for _, batch_id in ipairs(batch_order) do
 end
 
 for _, r in ipairs(requeued) do
-	rcall('XADD', events_key, 'MAXLEN', '~', 100000, '*', 'type', 'requeued',
-		'batch_id', r[1], 'exec_id', r[2], 'state', 'queued', 'worker', r[3],
-		'batch_status', batches[r[1]].status)
+	emit(events_key, { 'type', 'requeued', 'batch_id', r[1], 'exec_id', r[2], 'state', 'queued',
+		'worker', r[3], 'batch_status', batches[r[1]].status })
 end
 return #requeued

@@ -1,10 +1,11 @@
 --[[
-  Put a running exec into `retry_wait` after a transient error (429, 5xx, network): it gives
-  back its running slots (waking one parked job per freed resource), leaves the worker's jobs
-  list, and waits in P retry until its due time, when claim re-queues it (by time, no polling).
+  Put a running exec into `retry_wait` after a transient error (429, 5xx, network): it leaves
+  the worker's jobs list and waits in P retry until its due time, when claim re-queues it (by
+  time, no polling). It gives back its running slots (waking one parked job per freed
+  resource) unless its AMC execution still runs on AMC, which keeps counting against the caps.
 
   Preconditions:
-    the exec is `running` and held by this worker.
+    the exec is `running` and held by this claim.
 
   Input:
     KEYS[1]  batch hash              P batch:{B}       (HASH)
@@ -19,15 +20,19 @@
     ARGV[4]  reason text (stored in `error` and `retry_reason`)
     ARGV[5]  worker id W
     ARGV[6]  key prefix P (builds P running, P queue, P parked:..., P batch:{B}:queue)
-    ARGV[7]  optional: `1` = AMC throttled the request (429): counted in the exec's
-             `throttled` field, which the worker leaves out of its max_retries budget
+    ARGV[7]  `1` = AMC throttled the request (429): counted in the exec's `throttled` field,
+             which the worker leaves out of its max_retries budget; else `0`
+    ARGV[8]  claim token
+    ARGV[9]  `1` = the exec's AMC execution still runs on AMC: it keeps its slots; else `0`
+    ARGV[10] `1` = AMC surely created nothing (the create was refused, e.g. 429): the create
+             intent is cleared, so the next holder creates at once; else `0`
 
   Output:
     { 'retry_wait', batch_status }  ok: state retry_wait, retry_at = due, worker and phase
                                     emptied (amc_execution_id and attempts kept),
                                     `throttled` + 1 if ARGV[7] is `1`
    -5  the exec was cancelled (nothing else changes)
-   -4  another worker holds the exec (or nobody: it was reclaimed)
+   -4  another claim holds the exec (or nobody: it was reclaimed)
    -3  the exec is not running
    -1  unknown exec
     error reply for a due time that is not a number (a caller bug)
@@ -42,6 +47,7 @@ local rcall = redis.call
 --- @include "lib/move_counter"
 --- @include "lib/batch_status"
 --- @include "lib/slots"
+--- @include "lib/events"
 
 local batch_key = KEYS[1]
 local exec_key = KEYS[2]
@@ -55,6 +61,9 @@ local reason = ARGV[4]
 local worker = ARGV[5]
 local prefix = ARGV[6]
 local throttled = ARGV[7] == '1'
+local token = ARGV[8]
+local amc_live = ARGV[9] == '1'
+local clear_intent = ARGV[10] == '1'
 
 if not tonumber(due) then
 	return redis.error_reply('retry: due must be Unix ms')
@@ -63,24 +72,33 @@ end
 -- whatever happens, this worker no longer holds the job
 rcall('LREM', jobs_key, -1, ref)
 
-local f = rcall('HMGET', exec_key, 'state', 'worker', 'batch_id', 'exec_id', 'amc_instance_id',
-	'account_id')
-local err = held_error(f[1], f[2], worker)
+local f = held_fields(exec_key, 'batch_id', 'exec_id', 'amc_instance_id', 'account_id', 'slots')
+local err = held_error(f, worker, token)
 if err then
 	return err
 end
 
-rcall('HSET', exec_key, 'state', 'retry_wait', 'phase', '', 'worker', '', 'retry_at', due,
-	'error', reason, 'retry_reason', reason)
+local upd = { 'state', 'retry_wait', 'phase', '', 'worker', '', 'retry_at', due,
+	'error', reason, 'retry_reason', reason }
+if clear_intent then
+	upd[#upd + 1] = 'create_intent_at'; upd[#upd + 1] = ''
+	upd[#upd + 1] = 'create_intent_claim'; upd[#upd + 1] = ''
+end
+local held = holds_slots(f.state, f.slots)
+local give_back = held and not amc_live
+upd[#upd + 1] = 'slots'; upd[#upd + 1] = (held and not give_back) and '1' or '0'
+rcall('HSET', exec_key, unpack(upd))
 if throttled then
 	rcall('HINCRBY', exec_key, 'throttled', 1)
 end
 rcall('ZADD', retry_key, due, ref)
 move_counter(batch_key, 'running', 'retry_wait', 1)
-release_slots(prefix, f[5], f[6])
+if give_back then
+	release_slots(prefix, f.amc_instance_id, f.account_id)
+end
 local status = batch_status(batch_key, now)
 
-rcall('XADD', events_key, 'MAXLEN', '~', 100000, '*', 'type', 'retry',
-	'batch_id', f[3], 'exec_id', f[4], 'state', 'retry_wait', 'worker', worker,
-	'retry_at', due, 'reason', reason, 'batch_status', status)
+emit(events_key, { 'type', 'retry', 'batch_id', f.batch_id, 'exec_id', f.exec_id,
+	'state', 'retry_wait', 'worker', worker, 'retry_at', due, 'reason', reason,
+	'batch_status', status })
 return { 'retry_wait', status }

@@ -1,9 +1,17 @@
+-- Every event of every script goes through emit(): one XADD to P events, capped (MAXLEN ~),
+-- so the stream's length bound is written once (docs/redis-keys.md, Events).
+
+-- emit(events_key, fields): one entry of field/value pairs (type first, then batch_id, ...)
+local function emit(events_key, fields)
+	rcall('XADD', events_key, 'MAXLEN', '~', '100000', '*', unpack(fields))
+end
+
 -- exec_event(events_key, etype, batch_id, exec_ids, fields): one entry for several execs of one
 -- batch that made the same transition in one script call (claim, finish_many): `exec_ids`
 -- (space-separated, in call order) and `n`, plus `exec_id` when there is just one, then the
 -- extra field/value pairs of `fields` (state, worker, batch_status, ...).
 local function exec_event(events_key, etype, batch_id, exec_ids, fields)
-	local args = { 'MAXLEN', '~', '100000', '*', 'type', etype, 'batch_id', batch_id }
+	local args = { 'type', etype, 'batch_id', batch_id }
 	if #exec_ids == 1 then
 		args[#args + 1] = 'exec_id'
 		args[#args + 1] = exec_ids[1]
@@ -15,5 +23,5 @@ local function exec_event(events_key, etype, batch_id, exec_ids, fields)
 	for _, v in ipairs(fields) do
 		args[#args + 1] = v
 	end
-	rcall('XADD', events_key, unpack(args))
+	emit(events_key, args)
 end

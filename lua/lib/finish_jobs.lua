@@ -1,12 +1,14 @@
 -- finish_jobs(prefix, events_key, jobs_key, worker, now, jobs): the work of `finish` and
--- `finish_many`. jobs is a list of { batch_key, exec_key, ref, outcome, row_count, error },
--- checked beforehand by finish_check. Each job is checked and written on its own (state,
--- owner, exec fields, its ref off the jobs list); what several jobs share is done once per
+-- `finish_many`. jobs is a list of { batch_key, exec_key, ref, outcome, row_count, error,
+-- token }, checked beforehand by finish_check. Each job is checked and written on its own
+-- (state, owner and claim token, exec fields, its ref off the jobs list); what several jobs
+-- share is done once per
 -- call: counters and status once per batch, slots once per instance and account (then the
 -- parked jobs of the freed resources are woken, one per freed slot), one event per batch and
 -- final state. Returns one result per job, in order: { final_state, batch_status } or a code.
 -- Constant numbers go to Redis as strings (a Lua number argument costs a float formatting).
 --- @include "lib/codes"
+--- @include "lib/keys"
 --- @include "lib/move_counter"
 --- @include "lib/batch_status"
 --- @include "lib/slots"
@@ -18,13 +20,16 @@ local function finish_check(prefix, job)
 	if job.outcome ~= 'completed' and job.outcome ~= 'failed' then
 		return 'unknown outcome ' .. tostring(job.outcome)
 	end
-	local batch_id, exec_id = string.match(job.ref or '', '^([^:]+):(.+)$')
+	local batch_id, exec_id = split_ref(job.ref)
 	if not batch_id then
 		return 'bad ref ' .. tostring(job.ref)
 	end
-	if job.batch_key ~= prefix .. 'batch:{' .. batch_id .. '}' or
-	   job.exec_key ~= prefix .. 'exec:{' .. batch_id .. '}:' .. exec_id then
+	if job.batch_key ~= key_batch(prefix, batch_id) or
+	   job.exec_key ~= key_exec(prefix, batch_id, exec_id) then
 		return 'keys do not match ref ' .. job.ref
+	end
+	if not job.token or job.token == '' then
+		return 'no claim token for ' .. job.ref
 	end
 	job.batch_id = batch_id
 	job.exec_id = exec_id
@@ -61,7 +66,8 @@ local function finish_jobs(prefix, events_key, jobs_key, worker, now, jobs)
 	for i, job in ipairs(jobs) do
 		-- whatever happens, this worker no longer holds the job
 		rcall('LREM', jobs_key, '-1', job.ref)
-		local f = rcall('HMGET', job.exec_key, 'state', 'worker', 'amc_instance_id', 'account_id')
+		local f = rcall('HMGET', job.exec_key, 'state', 'worker', 'claim', 'amc_instance_id',
+			'account_id', 'slots')
 		local state = f[1]
 		if not state then
 			results[i] = ERR_NOT_FOUND
@@ -70,18 +76,20 @@ local function finish_jobs(prefix, events_key, jobs_key, worker, now, jobs)
 			local b = batch_of(job)
 			b.discarded[#b.discarded + 1] = job.exec_id
 			results[i] = { 'cancelled', b }
-		elseif f[2] ~= worker then
+		elseif f[2] ~= worker or f[3] ~= job.token then
 			results[i] = ERR_NOT_OWNER
 		elseif state ~= 'running' then
 			results[i] = ERR_WRONG_STATE
 		else
 			rcall('HSET', job.exec_key, 'state', job.outcome, 'phase', '', 'row_count', job.row_count,
-				'error', job.error, 'finished_at', now)
+				'error', job.error, 'finished_at', now, 'slots', '0')
 			local b = batch_of(job)
 			local ids = b[job.outcome]
 			ids[#ids + 1] = job.exec_id
-			free_slot('instance', f[3])
-			free_slot('account', f[4])
+			if holds_slots(state, f[6]) then
+				free_slot('instance', f[4])
+				free_slot('account', f[5])
+			end
 			results[i] = { job.outcome, b }
 		end
 	end

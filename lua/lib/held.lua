@@ -1,21 +1,38 @@
 --[[
-  held_error(state, holder, worker): the guard of every script a worker calls on a job it
-  holds (record_amc_id, set_phase, retry, release), in one order: unknown exec, cancelled
-  (the worker must stop and cancel on AMC), held by someone else, not running. nil when the
-  job is running and held by `worker`. Needs lib/codes included first.
+  held_error(f, worker, token): the guard of every script a worker calls on a job it holds
+  (record_amc_id, set_phase, retry, release, finish), in one order: unknown exec, cancelled
+  (the worker must stop and cancel on AMC), held by another claim, not running. f holds the
+  exec's `state`, `worker` and `claim` fields. nil when the job is running under this claim.
+
+  A claim is an epoch: `claim` hands out a fencing token (the exec's `claim` field) and only
+  the holder of the newest token may write. The worker id alone cannot tell two claims apart:
+  after an outage longer than the lease, a worker may claim its own job again while it still
+  runs the first claim in memory. Needs lib/codes included first.
 ]]
-local function held_error(state, holder, worker)
-	if not state then
+local function held_error(f, worker, token)
+	if not f.state then
 		return ERR_NOT_FOUND
 	end
-	if state == 'cancelled' then
+	if f.state == 'cancelled' then
 		return ERR_CANCELLED
 	end
-	if holder ~= worker then
+	if f.worker ~= worker or f.claim ~= token then
 		return ERR_NOT_OWNER
 	end
-	if state ~= 'running' then
+	if f.state ~= 'running' then
 		return ERR_WRONG_STATE
 	end
 	return nil
+end
+
+-- held_fields(exec_key, ...): HMGET of state, worker, claim and the extra fields named, as a
+-- table by field name (absent fields are nil)
+local function held_fields(exec_key, ...)
+	local names = { 'state', 'worker', 'claim', ... }
+	local v = rcall('HMGET', exec_key, unpack(names))
+	local f = {}
+	for i, name in ipairs(names) do
+		f[name] = v[i] or nil
+	end
+	return f
 end

@@ -112,6 +112,7 @@ int main(int argc, char **argv)
 		log_error("cannot set up the PostgreSQL pool or the Redis connection");
 		goto out;
 	}
+	rconn_set_timeout(api.redis, api.cfg.redis_timeout_ms);
 	if ((api.http = evhttp_new(api.base)) == NULL) {
 		log_error("cannot create the HTTP server");
 		goto out;

@@ -10,11 +10,12 @@
 #include <event2/buffer.h>
 
 #include "auth.h"
+#include "fieldlen.h"
 #include "log.h"
 #include "pgq.h"
 #include "secret.h"
 
-#define TEXT_MAX 200
+#define TEXT_MAX FIELDLEN_TEXT
 #define SECRET_MAX 4096
 
 static const char sql_user[] =
@@ -156,10 +157,10 @@ void routes_admin_accounts(Req *r)
 	char kerr[128], *refresh_enc = NULL, *secret_enc = NULL;
 
 	if (!req_parse_body(r) || !req_need_string(r, "account_name", TEXT_MAX, &name) ||
-	    !req_need_string(r, "advertiser_id", TEXT_MAX, &adv) ||
-	    !req_opt_string(r, "marketplace_id", TEXT_MAX, &mkt) ||
+	    !req_need_string(r, "advertiser_id", FIELDLEN_ADVERTISER_ID, &adv) ||
+	    !req_opt_string(r, "marketplace_id", FIELDLEN_MARKETPLACE_ID, &mkt) ||
 	    !req_opt_string(r, "region", 16, &region) ||
-	    !req_opt_string(r, "lwa_client_id", TEXT_MAX, &client) ||
+	    !req_opt_string(r, "lwa_client_id", FIELDLEN_CLIENT_ID, &client) ||
 	    !req_opt_string(r, "lwa_refresh_token", SECRET_MAX, &refresh) ||
 	    !req_opt_string(r, "lwa_client_secret", SECRET_MAX, &csecret))
 		return;
@@ -193,11 +194,11 @@ void routes_admin_instances(Req *r)
 	char *brands_text;
 	size_t i;
 
-	if (!req_parse_body(r) || !req_need_string(r, "instance_id", 64, &iid) ||
+	if (!req_parse_body(r) || !req_need_string(r, "instance_id", FIELDLEN_INSTANCE_ID, &iid) ||
 	    !req_need_string(r, "instance_name", TEXT_MAX, &name) ||
-	    !req_need_string(r, "region", 32, &region) ||
+	    !req_need_string(r, "region", FIELDLEN_REGION, &region) ||
 	    !req_need_string(r, "account_id", 64, &account) ||
-	    !req_opt_string(r, "timezone", 64, &tz))
+	    !req_opt_string(r, "timezone", FIELDLEN_TIMEZONE, &tz))
 		return;
 	if (!ids_is_uuid(account)) {
 		req_fail(r, 400, "invalid_value", "account_id", "account_id must be a UUID");

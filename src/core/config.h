@@ -13,6 +13,7 @@ typedef struct Config {
 	char *log_level;		/* error|warn|info|debug */
 	char *redis_url;		/* redis://host:port[/db] or unix:/path/to/sock */
 	char *redis_prefix;		/* key prefix, default "amcb:" */
+	int redis_timeout_ms;		/* a Redis reply later than this drops the connection (0 = never) */
 	char *database_url;		/* libpq conninfo or postgresql:// URL */
 	int pg_threads;			/* libpq connections (one thread each) per process */
 	char *secret_key;		/* 64 hex chars, AES-256-GCM key of stored credentials ("" = env AMCBATCH_SECRET_KEY) */
@@ -44,6 +45,7 @@ typedef struct Config {
 	char *spool_dir;		/* temp dir for downloaded result files */
 	int max_retries;		/* transient AMC failures retried this often per job, then failed */
 	int shutdown_grace_ms;		/* SIGTERM: time to hand in-flight jobs back */
+	int redis_retention_s;		/* a terminal batch stays in Redis this long, then PostgreSQL serves it (0 = for ever) */
 	bool noop_executor;		/* benchmark only: claimed jobs complete at once, no AMC, no PG */
 	/* amcsim */
 	char *sim_listen;		/* host */

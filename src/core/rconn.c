@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "log.h"
 
@@ -21,6 +22,7 @@
 #define BACKOFF_MAX_MS 5000
 #define CONNECT_TIMEOUT_MS 5000	/* TCP connect + AUTH/SELECT + SCRIPT LOADs */
 #define SHA_LEN 40
+#define DEADLINE_TICK_MS 250	/* how often the reply deadline is looked at, at most */
 
 enum CmdKind { CMD_USER, CMD_SETUP, CMD_RELOAD };
 
@@ -32,6 +34,7 @@ typedef struct Cmd {
 	void *priv;
 	int script;		/* LuaScriptId for EVALSHA / SCRIPT LOAD, else -1 */
 	bool retried;		/* EVALSHA already resent once after NOSCRIPT */
+	unsigned gen;		/* the connection it was sent on (RConn.gen) */
 	int argc;		/* EVALSHA argv kept for the resend (one block with the strings) */
 	const char **argv;
 	size_t *argvlen;
@@ -56,6 +59,11 @@ struct RConn {
 	int backoff_ms;
 	struct event *retry_timer;
 	struct event *connect_timer;
+	struct event *deadline_timer;	/* persistent while connected: the reply deadline */
+	int timeout_ms;			/* 0 = no reply deadline */
+	unsigned gen;			/* connections made so far: tells stale replies apart */
+	int waiting;			/* replies still due on the current connection */
+	long long progress_ms;		/* last reply, or the send that found none waiting */
 	char sha[LUA_SCRIPT_COUNT][SHA_LEN + 1];
 	char errstr[256];
 
@@ -65,6 +73,22 @@ struct RConn {
 
 static void start_connect(RConn *c);
 
+static long long mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* A command was handed to hiredis on the current connection. */
+static void sent(RConn *c, Cmd *cmd)
+{
+	cmd->gen = c->gen;
+	if (c->waiting++ == 0)
+		c->progress_ms = mono_ms();
+}
+
 static void unref(RConn *c)
 {
 	if (--c->refs > 0)
@@ -73,6 +97,8 @@ static void unref(RConn *c)
 		event_free(c->retry_timer);
 	if (c->connect_timer)
 		event_free(c->connect_timer);
+	if (c->deadline_timer)
+		event_free(c->deadline_timer);
 	free(c->url);
 	free(c->host);
 	free(c->path);
@@ -193,7 +219,10 @@ static void drop_ctx(RConn *c)
 
 	c->ctx = NULL;
 	c->ready = false;
+	c->gen++;	/* replies still due on the dropped connection are stale */
+	c->waiting = 0;
 	evtimer_del(c->connect_timer);
+	evtimer_del(c->deadline_timer);
 	if (ac) {
 		ac->data = NULL;
 		redisAsyncFree(ac);
@@ -216,6 +245,38 @@ static void on_connect_timeout(evutil_socket_t fd, short what, void *arg)
 }
 
 static void on_reply(redisAsyncContext *ac, void *reply, void *privdata);
+
+/* Replies come in order: when the oldest one due is later than the deadline, the peer is
+ * gone (a host that vanished, a network that drops without a reset). */
+static void on_deadline(evutil_socket_t fd, short what, void *arg)
+{
+	RConn *c = arg;
+
+	if (!c->ctx || c->waiting == 0 || c->timeout_ms <= 0 ||
+	    mono_ms() - c->progress_ms <= c->timeout_ms)
+		return;
+	set_err(c, "no reply within the deadline", c->host ? c->host : c->path);
+	log_warn("redis %s: %s (%d ms, %d replies due): reconnecting", c->url, c->errstr,
+		 c->timeout_ms, c->waiting);
+	drop_ctx(c);	/* pending callbacks get NULL */
+	schedule_reconnect(c);
+}
+
+static void arm_deadline(RConn *c)
+{
+	int ms = c->timeout_ms / 4;
+	struct timeval tv;
+
+	if (c->timeout_ms <= 0)
+		return;
+	if (ms > DEADLINE_TICK_MS)
+		ms = DEADLINE_TICK_MS;
+	if (ms < 10)
+		ms = 10;
+	tv.tv_sec = ms / 1000;
+	tv.tv_usec = (ms % 1000) * 1000;
+	evtimer_add(c->deadline_timer, &tv);
+}
 
 /* Every setup reply arrived and was fine: the connection may take commands. */
 static void become_ready(RConn *c)
@@ -245,6 +306,7 @@ static bool send_setup(RConn *c, int script, int argc, const char **argv)
 		unref(c);
 		return false;
 	}
+	sent(c, cmd);
 	c->setup_pending++;
 	return true;
 }
@@ -268,6 +330,13 @@ static void on_connect(const redisAsyncContext *ac, int status)
 	c->setup_pending = 0;
 	c->setup_failed = false;
 	bool ok = true;
+
+	/* a peer that vanishes without a reset is noticed by TCP in ~30 s instead of ~15 min
+	 * (TCP only: a unix socket has no keepalive, and the failed setsockopt would mark the
+	 * context broken) */
+	if (c->host && redisEnableKeepAlive((redisContext *)&ac->c) != REDIS_OK)
+		log_warn("redis %s: cannot turn on TCP keepalive", c->url);
+	arm_deadline(c);
 
 	if (c->password) {
 		const char *argv[] = { "AUTH", c->password };
@@ -307,7 +376,10 @@ static void on_disconnect(const redisAsyncContext *ac, int status)
 	log_warn("redis %s: %s", c->url, c->errstr);
 	c->ctx = NULL;
 	c->ready = false;
+	c->gen++;
+	c->waiting = 0;
 	evtimer_del(c->connect_timer);
+	evtimer_del(c->deadline_timer);
 	schedule_reconnect(c);
 }
 
@@ -411,10 +483,12 @@ static bool reload_and_retry(RConn *c, Cmd *cmd)
 		unref(c);
 		return false;
 	}
+	sent(c, load);
 	cmd->retried = true;
 	if (redisAsyncCommandArgv(c->ctx, on_reply, cmd, cmd->argc, cmd->argv,
 				  cmd->argvlen) != REDIS_OK)
 		return false;
+	sent(c, cmd);
 	log_warn("redis %s: script %s was missing (NOSCRIPT), reloaded", c->url,
 		 lua_scripts[cmd->script].name);
 	return true;
@@ -426,6 +500,11 @@ static void on_reply(redisAsyncContext *ac, void *reply, void *privdata)
 	Cmd *cmd = privdata;
 	RConn *c = cmd->c;
 	redisReply *r = reply;
+
+	if (cmd->gen == c->gen && c->waiting > 0) {
+		c->waiting--;
+		c->progress_ms = mono_ms();
+	}
 
 	switch (cmd->kind) {
 	case CMD_SETUP:
@@ -468,9 +547,11 @@ RConn *rconn_new(struct event_base *base, const char *url)
 	c->refs = 1;
 	c->backoff_ms = BACKOFF_MIN_MS;
 	c->url = strdup(url ? url : "");
+	c->timeout_ms = RCONN_TIMEOUT_MS;
 	c->retry_timer = evtimer_new(base, on_retry_timer, c);
 	c->connect_timer = evtimer_new(base, on_connect_timeout, c);
-	if (!c->url || !c->retry_timer || !c->connect_timer) {
+	c->deadline_timer = event_new(base, -1, EV_PERSIST, on_deadline, c);
+	if (!c->url || !c->retry_timer || !c->connect_timer || !c->deadline_timer) {
 		unref(c);
 		return NULL;
 	}
@@ -493,6 +574,15 @@ void rconn_free(RConn *c)
 	evtimer_del(c->retry_timer);
 	drop_ctx(c);	/* pending commands get NULL replies, now or right after this callback */
 	unref(c);
+}
+
+void rconn_set_timeout(RConn *c, int ms)
+{
+	c->timeout_ms = ms > 0 ? ms : 0;
+	if (c->ctx && c->timeout_ms > 0)
+		arm_deadline(c);
+	else
+		evtimer_del(c->deadline_timer);
 }
 
 void rconn_set_ready_cb(RConn *c, RConnReadyFn fn, void *priv)
@@ -541,6 +631,7 @@ bool rconn_command(RConn *c, RConnReplyFn fn, void *priv,
 		unref(c);
 		return false;
 	}
+	sent(c, cmd);
 	return true;
 }
 
@@ -563,6 +654,7 @@ bool rconn_commandf(RConn *c, RConnReplyFn fn, void *priv, const char *fmt, ...)
 		unref(c);
 		return false;
 	}
+	sent(c, cmd);
 	return true;
 }
 
@@ -626,5 +718,6 @@ bool rconn_script(RConn *c, enum LuaScriptId id,
 		unref(c);
 		return false;
 	}
+	sent(c, cmd);
 	return true;
 }

@@ -1,7 +1,9 @@
 /* rconn.h - one async Redis connection (hiredis 0.14 on libevent) that reconnects by
  * itself with backoff, loads every Lua script with SCRIPT LOAD after each connect, and
  * runs scripts by EVALSHA (a NOSCRIPT reply reloads and retries once).
- * hiredis 0.14 has no async timeouts: rconn arms its own connect timer. */
+ * hiredis 0.14 has no async timeouts: rconn arms its own connect timer and a reply deadline
+ * (a connection that died without a reset would otherwise hold every caller for the ~15
+ * minutes TCP takes to give up), and turns on TCP keepalive. */
 #ifndef AMCB_RCONN_H
 #define AMCB_RCONN_H
 
@@ -29,6 +31,12 @@ RConn *rconn_new(struct event_base *base, const char *url);
  * valid for them, but every command on it is refused). */
 void rconn_free(RConn *c);
 void rconn_set_ready_cb(RConn *c, RConnReadyFn fn, void *priv);
+/* Replies must come within ms of the last one (or of the command, when none was pending):
+ * past that the connection is dropped (pending callbacks get NULL) and made again. 0 = no
+ * deadline. Default RCONN_TIMEOUT_MS. Scripts here are bounded (milliseconds), so a silent
+ * connection this long is a dead one, not a slow one. */
+#define RCONN_TIMEOUT_MS 10000
+void rconn_set_timeout(RConn *c, int ms);
 bool rconn_is_ready(const RConn *c);	/* connected and scripts loaded */
 const char *rconn_errstr(const RConn *c);	/* last connection error, "" if none */
 

@@ -18,7 +18,7 @@ extern const char *const endpoint_name[EP__COUNT];
 #define EP_DEFAULT_MASK (EP_MASK(EP_CREATE) | EP_MASK(EP_GET) | EP_MASK(EP_LIST) | \
 			 EP_MASK(EP_CANCEL) | EP_MASK(EP_URLS))
 
-#define PROFILE_REASON_MAX 512
+#define PROFILE_REASON_MAX 2048	/* AMC's failure reasons can be long (and not ASCII) */
 #define PROFILE_CODES_MAX 8
 #define PROFILE_SPLIT_MAX 32
 

@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "utf8.h"
+
 #define AMC_GET_TRIES 6
 
 /* Ids go into URL paths: only the characters AMC ids are made of. */
@@ -56,19 +58,20 @@ static bool exec_url(char *buf, size_t n, Worker *w, const AmcTarget *t, const c
 }
 
 static bool amc_send(Worker *w, const AmcTarget *t, const char *method, const char *url,
-		 const char *body, enum HttpRetry retry, int tries, HttpDoneFn done, void *priv)
+		 const char *body, enum HttpRetry retry, int tries, int64_t send_by, HttpDoneFn done,
+		 void *priv)
 {
 	struct curl_slist *h = ads_headers(t, body != NULL);
 	if (!h)
 		return false;
 	HttpReq req = {.method = method, .url = url, .body = body, .headers = h,
 		       .retry = retry, .max_tries = tries,
-		       .fresh_connection = retry == HTTP_RETRY_UNSENT};
+		       .fresh_connection = retry == HTTP_RETRY_UNSENT, .send_by_mono_ms = send_by};
 	return http_start(w, &req, done, priv);
 }
 
 bool amc_create(Worker *w, const AmcTarget *t, const char *sql, const ParamsWindow *win,
-		const char *timezone, HttpDoneFn done, void *priv)
+		const char *timezone, int64_t send_by, HttpDoneFn done, void *priv)
 {
 	char url[1024];
 	if (!exec_url(url, sizeof url, w, t, NULL, ""))
@@ -87,7 +90,7 @@ bool amc_create(Worker *w, const AmcTarget *t, const char *sql, const ParamsWind
 	if (!text)
 		return false;
 	/* A create whose answer was lost may have run: only provably unsent requests repeat. */
-	bool ok = amc_send(w, t, "POST", url, text, HTTP_RETRY_UNSENT, 4, done, priv);
+	bool ok = amc_send(w, t, "POST", url, text, HTTP_RETRY_UNSENT, 4, send_by, done, priv);
 	free(text);
 	return ok;
 }
@@ -96,7 +99,7 @@ bool amc_get_execution(Worker *w, const AmcTarget *t, const char *amc_id, HttpDo
 {
 	char url[1024];
 	return exec_url(url, sizeof url, w, t, amc_id, "") &&
-	       amc_send(w, t, "GET", url, NULL, HTTP_RETRY_IDEMPOTENT, AMC_GET_TRIES, done, priv);
+	       amc_send(w, t, "GET", url, NULL, HTTP_RETRY_IDEMPOTENT, AMC_GET_TRIES, 0, done, priv);
 }
 
 bool amc_get_download_urls(Worker *w, const AmcTarget *t, const char *amc_id, HttpDoneFn done,
@@ -104,7 +107,7 @@ bool amc_get_download_urls(Worker *w, const AmcTarget *t, const char *amc_id, Ht
 {
 	char url[1024];
 	return exec_url(url, sizeof url, w, t, amc_id, "/downloadUrls") &&
-	       amc_send(w, t, "GET", url, NULL, HTTP_RETRY_IDEMPOTENT, AMC_GET_TRIES, done, priv);
+	       amc_send(w, t, "GET", url, NULL, HTTP_RETRY_IDEMPOTENT, AMC_GET_TRIES, 0, done, priv);
 }
 
 bool amc_list_executions(Worker *w, const AmcTarget *t, const char *since, const char *next_token,
@@ -124,7 +127,7 @@ bool amc_list_executions(Worker *w, const AmcTarget *t, const char *since, const
 			 tok ? "&nextToken=" : "", tok ? tok : "");
 	curl_free(tok);
 	return n > 0 && (size_t)n < sizeof suffix && exec_url(url, sizeof url, w, t, NULL, suffix) &&
-	       amc_send(w, t, "GET", url, NULL, HTTP_RETRY_IDEMPOTENT, AMC_GET_TRIES, done, priv);
+	       amc_send(w, t, "GET", url, NULL, HTTP_RETRY_IDEMPOTENT, AMC_GET_TRIES, 0, done, priv);
 }
 
 bool amc_cancel(Worker *w, const AmcTarget *t, const char *amc_id, HttpDoneFn done, void *priv)
@@ -132,7 +135,7 @@ bool amc_cancel(Worker *w, const AmcTarget *t, const char *amc_id, HttpDoneFn do
 	char url[1024];
 	return exec_url(url, sizeof url, w, t, amc_id, "") &&
 	       amc_send(w, t, "PUT", url, "{\"status\":\"CANCELLED\"}", HTTP_RETRY_IDEMPOTENT,
-		    AMC_GET_TRIES, done, priv);
+		    AMC_GET_TRIES, 0, done, priv);
 }
 
 bool amc_download(Worker *w, const char *url, HttpSinkFn sink, void *sink_priv, HttpDoneFn done,
@@ -141,8 +144,24 @@ bool amc_download(Worker *w, const char *url, HttpSinkFn sink, void *sink_priv, 
 	/* pre-signed: the signature is in the query string, no Ads headers. One attempt: the
 	 * caller restarts the whole download (the sink already holds a partial file). */
 	HttpReq req = {.method = "GET", .url = url, .retry = HTTP_RETRY_NONE, .max_tries = 1,
-		       .sink = sink, .sink_priv = sink_priv};
+		       .sink = sink, .sink_priv = sink_priv, .bulk = true};
 	return http_start(w, &req, done, priv);
+}
+
+void amc_marker(char *buf, size_t n, const char *batch_id, const char *exec_id)
+{
+	snprintf(buf, n, "-- amcbatch %s %s", batch_id, exec_id);
+}
+
+bool amc_marker_matches(const char *sql, const char *batch_id, const char *exec_id)
+{
+	char marker[AMC_MARKER_LEN];
+	size_t n;
+
+	amc_marker(marker, sizeof marker, batch_id, exec_id);
+	n = strlen(marker);
+	/* the whole first line: exec_1 must not match exec_12 */
+	return strncmp(sql, marker, n) == 0 && (sql[n] == '\n' || sql[n] == '\r' || sql[n] == '\0');
 }
 
 json_t *amc_execution_object(json_t *doc)
@@ -168,10 +187,14 @@ void amc_error_text(const HttpResult *res, char *buf, size_t n)
 		if (!s)
 			s = json_string_value(json_object_get(doc, "message"));
 	}
-	if (s)
-		snprintf(buf, n, "%s", s);
-	else
-		snprintf(buf, n, "HTTP %ld: %.200s", res->status, res->body);
+	/* AMC's texts end up in PostgreSQL: never cut inside a character, never invalid UTF-8 */
+	if (s) {
+		utf8_copy(buf, n, s);
+	} else {
+		int k = snprintf(buf, n, "HTTP %ld: ", res->status);
+		if (k > 0 && (size_t)k < n)
+			utf8_copy(buf + k, n - (size_t)k < 201 ? n - (size_t)k : 201, res->body);
+	}
 	json_decref(doc);
 }
 

@@ -17,9 +17,10 @@ typedef struct AmcTarget {
 	const char *instance_id;	/* AMC short id */
 } AmcTarget;
 
-/* POST workflowExecutions (ad-hoc). Never re-sent unless the request surely did not run. */
+/* POST workflowExecutions (ad-hoc). Never re-sent unless the request surely did not run;
+ * not sent at all once worker_mono_ms() reaches send_by (> 0): see HttpReq. */
 MUST_CHECK bool amc_create(Worker *w, const AmcTarget *t, const char *sql, const ParamsWindow *win,
-			   const char *timezone, HttpDoneFn done, void *priv);
+			   const char *timezone, int64_t send_by, HttpDoneFn done, void *priv);
 /* GET workflowExecutions/{id}; GET .../downloadUrls; PUT {"status":"CANCELLED"} (retried). */
 MUST_CHECK bool amc_get_execution(Worker *w, const AmcTarget *t, const char *amc_id,
 				  HttpDoneFn done, void *priv);
@@ -34,6 +35,14 @@ MUST_CHECK bool amc_list_executions(Worker *w, const AmcTarget *t, const char *s
 /* GET a pre-signed result URL (no Ads headers) into sink. */
 MUST_CHECK bool amc_download(Worker *w, const char *url, HttpSinkFn sink, void *sink_priv,
 			     HttpDoneFn done, void *priv);
+
+/* The first line of every SQL the worker sends: "-- amcbatch <batch_id> <exec_id>". AMC keeps
+ * the text it was given and its list echoes it (includeWorkflow=true), so the list tells
+ * exactly which AMC execution belongs to which execution of ours. */
+#define AMC_MARKER_LEN 64
+void amc_marker(char *buf, size_t n, const char *batch_id, const char *exec_id);
+/* Whether sql (as AMC echoes it) starts with the marker line of batch_id/exec_id. */
+bool amc_marker_matches(const char *sql, const char *batch_id, const char *exec_id);
 
 /* The execution object of a create/status answer (flat, or wrapped in
  * {"workflowExecution":{...}}); borrowed from doc. NULL if neither. */

@@ -281,12 +281,29 @@ enum PgResult archiver_work(PGconn *conn, void *arg, char *err, size_t errlen)
 		goto out;
 	}
 	rewind(f);
+	t->fenced = false;
 	if (!exec_ok(conn, "BEGIN", err, errlen))
 		goto pgfail;
-	const char *del[1] = {t->uuid};
-	PGresult *r = PQexecParams(conn, "DELETE FROM result_rows WHERE execution_id = $1",
-				   1, NULL, del, NULL, NULL, 0);
+	/* the row lock is held to COMMIT: a second claim's archive waits, then is refused */
+	const char *fence[2] = {t->exec_id, t->claim};
+	PGresult *r = PQexecParams(conn,
+				   "UPDATE workflow_executions SET claim_token = $2::bigint"
+				   " WHERE execution_id = $1 AND claim_token <= $2::bigint"
+				   "   AND status NOT IN ('completed', 'failed', 'cancelled')",
+				   2, NULL, fence, NULL, NULL, 0);
 	bool ok = pg_ok(conn, r, err, errlen);
+	if (ok && strcmp(PQcmdTuples(r), "1") != 0) {
+		snprintf(err, errlen, "refused: a newer claim holds the execution, or it is final");
+		t->fenced = true;
+		ok = false;
+	}
+	PQclear(r);
+	if (!ok)
+		goto pgfail;
+	const char *del[1] = {t->uuid};
+	r = PQexecParams(conn, "DELETE FROM result_rows WHERE execution_id = $1",
+			 1, NULL, del, NULL, NULL, 0);
+	ok = pg_ok(conn, r, err, errlen);
 	PQclear(r);
 	if (!ok)
 		goto pgfail;
@@ -301,7 +318,7 @@ enum PgResult archiver_work(PGconn *conn, void *arg, char *err, size_t errlen)
 			 " completed_at = now(),"
 			 " duration_seconds = extract(epoch from now() - coalesce(started_at, now())),"
 			 " updated_at = now()"
-			 " WHERE execution_id = $1 AND status <> 'cancelled'",
+			 " WHERE execution_id = $1",
 			 4, NULL, upd, NULL, NULL, 0);
 	ok = pg_ok(conn, r, err, errlen);
 	PQclear(r);
@@ -311,7 +328,7 @@ enum PgResult archiver_work(PGconn *conn, void *arg, char *err, size_t errlen)
 	res = PG_OK;
 	goto out;
 pgfail:
-	res = t->data_error ? PG_FAIL : pg_fail_kind(conn);
+	res = t->data_error || t->fenced ? PG_FAIL : pg_fail_kind(conn);
 	if (PQstatus(conn) == CONNECTION_OK) {
 		PGresult *rb = PQexec(conn, "ROLLBACK");
 		PQclear(rb);

@@ -12,12 +12,17 @@ typedef struct ArchiveTask {
 	char uuid[IDS_UUID_LEN + 1];	/* workflow_executions.id */
 	char exec_id[IDS_EXEC_LEN + 1];	/* workflow_executions.execution_id */
 	char amc_id[128];		/* AMC workflowExecutionId */
+	char claim[24 + 1];		/* the job's claim token (job.h JOB_TOKEN_LEN) */
 	/* out */
 	long row_count;
 	bool data_error;		/* the CSV itself is bad (no point retrying) */
+	bool fenced;			/* refused: a newer claim wrote the row, or it is final */
 } ArchiveTask;
 
-/* PgWorkFn: safe to repeat (reads the file from the start, one transaction). */
+/* PgWorkFn: safe to repeat (reads the file from the start, one transaction). The transaction
+ * first takes the execution's row for this claim (fenced by the token, as pgexec.c's writes
+ * are): two claims of one execution never both archive, and a final row is never rewritten;
+ * a refused one ends PG_FAIL with fenced set and nothing written. */
 enum PgResult archiver_work(PGconn *conn, void *arg, char *err, size_t errlen);
 
 #endif

@@ -37,7 +37,9 @@ static void on_claimed(RConn *c, redisReply *reply, void *priv)
 	if (w->exiting)
 		return;
 	if (!reply) {
-		claim_later(w, CLAIM_DOWN_MS);	/* Redis away: rconn reconnects meanwhile */
+		/* Redis away (rconn reconnects meanwhile). The claim may have run: its jobs are then
+		 * in our jobs list, and the heartbeat sent on reconnecting takes them up. */
+		claim_later(w, CLAIM_DOWN_MS);
 		return;
 	}
 	if (reply->type == REDIS_REPLY_ERROR || reply->type != REDIS_REPLY_ARRAY) {
@@ -47,18 +49,11 @@ static void on_claimed(RConn *c, redisReply *reply, void *priv)
 	}
 	size_t got = reply->elements;
 	w->claim_backlog = got >= (size_t)max;
-	/* Create every job first, then start them: a start may end a job at once. */
-	Job *fresh[reply->elements ? reply->elements : 1];
-	size_t n = 0;
-	for (size_t i = 0; i < got; i++) {
-		Job *job = job_new(w, reply->element[i]);
-		if (job)
-			fresh[n++] = job;
-	}
+	/* a job that cannot be taken stays in our jobs list: the next heartbeat takes it up */
+	for (size_t i = 0; i < got; i++)
+		(void)job_take(w, reply->element[i]);
 	if (got)
 		log_debug("claimed %zu job(s), %d in flight", got, w->inflight);
-	for (size_t i = 0; i < n; i++)
-		job_start(fresh[i]);
 	if (got > 0)
 		claim_kick(w);
 	else

@@ -15,6 +15,7 @@
 
 typedef struct Entry {
 	char ref[IDS_BATCH_LEN + IDS_EXEC_LEN + 2];
+	char claim[32];
 	char outcome[12];		/* completed | failed */
 	char rows[24];
 	char *error;			/* owned; NULL = "" */
@@ -66,11 +67,13 @@ static void on_resend(evutil_socket_t fd, short what, void *arg)
 	call_send(c);
 }
 
-static void resend_later(Call *c)
+static void resend_later(Call *c, const char *why)
 {
-	struct timeval tv = {RESEND_MS / 1000, (RESEND_MS % 1000) * 1000};
+	/* backoff: a Redis that refuses writes (MISCONF, OOM) is not hammered */
+	int ms = RESEND_MS * (c->tries < 20 ? c->tries : 20);
+	struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
 	if (c->tries == 1 || c->tries % 20 == 0)
-		log_warn("redis unavailable for finish_many of %zu job(s), resending (%d tries)", c->n, c->tries);
+		log_warn("finish_many of %zu job(s) not done (%s), resending (%d tries)", c->n, why, c->tries);
 	c->prev = NULL;
 	c->next = fin.waiting;
 	if (fin.waiting)
@@ -89,24 +92,24 @@ static void on_reply(RConn *rc, redisReply *reply, void *priv)
 		call_free(c);
 		return;
 	}
-	if (!reply || (reply->type == REDIS_REPLY_ERROR && rcall_transient_error(reply))) {
-		resend_later(c);
+	if (!reply || reply->type != REDIS_REPLY_ARRAY || reply->elements != c->n) {
+		if (reply && reply->type == REDIS_REPLY_ERROR && !rcall_transient_error(reply))
+			log_error("finish_many of %zu job(s) refused: %s", c->n, reply->str);
+		resend_later(c, !reply ? "redis unavailable" :
+				reply->type == REDIS_REPLY_ERROR ? reply->str : "unexpected reply");
 		return;
 	}
-	bool per_job = reply->type == REDIS_REPLY_ARRAY && reply->elements == c->n;
-	if (!per_job)
-		log_error("finish_many of %zu job(s) failed: %s", c->n,
-			  reply->type == REDIS_REPLY_ERROR ? reply->str : "unexpected reply");
 	for (size_t i = 0; i < c->n; i++)
-		c->e[i].done(w, per_job ? reply->element[i] : reply, c->e[i].priv);
+		c->e[i].done(w, reply->element[i], c->e[i].priv);
 	call_free(c);
 }
 
-/* KEYS: events, jobs, (batch, exec) per job; ARGV: now, worker, (ref, outcome, rows, error). */
+/* KEYS: events, jobs, (batch, exec) per job; ARGV: now, worker, (ref, outcome, rows, error,
+ * claim) per job. */
 static void call_send(Call *c)
 {
 	Worker *w = c->w;
-	size_t nk = 2 + 2 * c->n, na = 2 + 4 * c->n;
+	size_t nk = 2 + 2 * c->n, na = 2 + 5 * c->n;
 	const char **keys = malloc(nk * sizeof *keys), **args = malloc(na * sizeof *args);
 	char *kb = malloc(2 * c->n * KEYS_MAX), now[24];
 	bool ok = keys && args && kb;
@@ -126,10 +129,11 @@ static void call_send(Call *c)
 			     keys_exec(xk, KEYS_MAX, w->prefix, b, x);
 			keys[2 + 2 * i] = bk;
 			keys[3 + 2 * i] = xk;
-			args[2 + 4 * i] = e->ref;
-			args[3 + 4 * i] = e->outcome;
-			args[4 + 4 * i] = e->rows;
-			args[5 + 4 * i] = e->error ? e->error : "";
+			args[2 + 5 * i] = e->ref;
+			args[3 + 5 * i] = e->outcome;
+			args[4 + 5 * i] = e->rows;
+			args[5 + 5 * i] = e->error ? e->error : "";
+			args[6 + 5 * i] = e->claim;
 		}
 	}
 	/* rconn copies keys and args */
@@ -138,7 +142,7 @@ static void call_send(Call *c)
 	free(args);
 	free(kb);
 	if (!ok)
-		resend_later(c);	/* not connected (or out of memory): try again */
+		resend_later(c, "not connected");	/* or out of memory: try again */
 }
 
 static void on_flush(evutil_socket_t fd, short what, void *arg)
@@ -165,13 +169,13 @@ static void on_flush(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
-bool finisher_add(Worker *w, const char *ref, const char *outcome, long row_count,
-		  const char *error, FinisherDoneFn done, void *priv)
+bool finisher_add(Worker *w, const char *ref, const char *claim, const char *outcome,
+		  long row_count, const char *error, FinisherDoneFn done, void *priv)
 {
 	char b[IDS_BATCH_LEN + 1], x[IDS_EXEC_LEN + 1], k[KEYS_MAX];
 	if (!ids_split_ref(ref, b, x) || !keys_batch(k, sizeof k, w->prefix, b) ||
-	    !keys_exec(k, sizeof k, w->prefix, b, x)) {
-		log_error("cannot finish %s: not a valid ref (or the key prefix is too long)", ref);
+	    !keys_exec(k, sizeof k, w->prefix, b, x) || !*claim || strlen(claim) >= sizeof fin.pending->claim) {
+		log_error("cannot finish %s: not a valid ref and claim (or the key prefix is too long)", ref);
 		return false;
 	}
 	if (strcmp(outcome, "completed") != 0 && strcmp(outcome, "failed") != 0) {
@@ -207,6 +211,7 @@ bool finisher_add(Worker *w, const char *ref, const char *outcome, long row_coun
 		return false;
 	}
 	strcpy(e->ref, ref);
+	strcpy(e->claim, claim);
 	strcpy(e->outcome, outcome);
 	snprintf(e->rows, sizeof e->rows, "%ld", row_count);
 	e->done = done;
@@ -222,12 +227,16 @@ bool finisher_add(Worker *w, const char *ref, const char *outcome, long row_coun
 
 void finisher_free_all(void)
 {
-	for (size_t i = 0; i < fin.n; i++)
+	for (size_t i = 0; i < fin.n; i++) {
+		fin.pending[i].done(fin.w, NULL, fin.pending[i].priv);
 		free(fin.pending[i].error);
+	}
 	free(fin.pending);
 	while (fin.waiting) {
 		Call *c = fin.waiting;
 		fin.waiting = c->next;
+		for (size_t i = 0; i < c->n; i++)
+			c->e[i].done(c->w, NULL, c->e[i].priv);
 		call_free(c);
 	}
 	if (fin.flush_ev)

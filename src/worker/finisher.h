@@ -11,17 +11,19 @@
 #define FINISHER_MAX 100	/* jobs per finish_many call */
 
 /* result (borrowed, valid during the call): this job's element of the finish_many reply
- * ({final_state, batch_status} or an integer code), or the error reply of the whole call.
- * NULL only when the worker is exiting: free priv, touch nothing else. */
+ * ({final_state, batch_status} or an integer code). NULL only when the worker is exiting:
+ * free priv, touch nothing else. */
 typedef void (*FinisherDoneFn)(Worker *w, const redisReply *result, void *priv);
 
-/* Queues the finish of ref (`B:E`) as outcome "completed" or "failed" (copied). false (logged)
- * for a malformed ref or no memory; done is then never called. */
-MUST_CHECK bool finisher_add(Worker *w, const char *ref, const char *outcome, long row_count,
-			     const char *error, FinisherDoneFn done, void *priv);
+/* Queues the finish of ref (`B:E`) under claim token `claim` as outcome "completed" or "failed"
+ * (all copied). false (logged) for a malformed ref or no memory; done is then never called.
+ * A call Redis answers with an error is sent again later, like a lost one: an error reply
+ * (MISCONF, OOM, NOREPLICAS, ...) says "not now", never "forget this finish". */
+MUST_CHECK bool finisher_add(Worker *w, const char *ref, const char *claim, const char *outcome,
+			     long row_count, const char *error, FinisherDoneFn done, void *priv);
 
 /* At teardown (after rconn_free, before event_base_free): frees what was never sent or waits
- * to be resent, without calling anyone back. */
+ * to be resent; each done() gets its NULL result (free priv, touch nothing else). */
 void finisher_free_all(void);
 
 #endif

@@ -28,6 +28,9 @@ struct Http {
 	HttpSinkFn sink;
 	void *sink_priv;
 	bool sink_failed;
+	int64_t send_by;		/* worker_mono_ms() deadline to send, 0 none */
+	bool too_late;			/* the prereq check stopped the request before it went out */
+	bool bulk;
 	char *resp;
 	size_t resp_len, resp_cap;
 	bool too_big;
@@ -173,6 +176,18 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *arg)
 
 static void on_done(CURL *easy, CURLcode rc, void *priv);
 
+/* Called once connected, right before the request is sent (libcurl >= 7.80). */
+static int on_prereq(void *arg, char *conn_primary_ip, char *conn_local_ip, int conn_primary_port,
+		     int conn_local_port)
+{
+	Http *h = arg;
+	if (h->send_by > 0 && worker_mono_ms() >= h->send_by) {
+		h->too_late = true;
+		return CURL_PREREQFUNC_ABORT;
+	}
+	return CURL_PREREQFUNC_OK;
+}
+
 /* Only http(s): a URL from AMC (download links) must not reach file:// or other schemes. */
 static bool set_protocols(CURL *e)
 {
@@ -192,6 +207,7 @@ static bool attempt(Http *h)
 	if (h->resp)
 		h->resp[0] = '\0';
 	h->too_big = false;
+	h->too_late = false;
 	h->retry_after_ms = -1;
 	h->errbuf[0] = '\0';
 	if (!(h->easy = curl_easy_init()))
@@ -205,10 +221,19 @@ static bool attempt(Http *h)
 		  curl_easy_setopt(e, CURLOPT_HEADERDATA, h) == CURLE_OK &&
 		  curl_easy_setopt(e, CURLOPT_ERRORBUFFER, h->errbuf) == CURLE_OK &&
 		  curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L) == CURLE_OK &&
-		  curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)w->cfg.http_timeout_ms) == CURLE_OK &&
 		  curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, 10000L) == CURLE_OK &&
 		  set_protocols(e) &&
 		  curl_easy_setopt(e, CURLOPT_USERAGENT, "amcbatch-worker/" PACKAGE_VERSION) == CURLE_OK;
+	if (ok && h->bulk) {
+		long stall_s = w->cfg.http_timeout_ms / 1000;
+		ok = curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, 1L) == CURLE_OK &&
+		     curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, stall_s < 5 ? 5L : stall_s) == CURLE_OK;
+	} else if (ok) {
+		ok = curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)w->cfg.http_timeout_ms) == CURLE_OK;
+	}
+	if (ok && h->send_by > 0)
+		ok = curl_easy_setopt(e, CURLOPT_PREREQFUNCTION, on_prereq) == CURLE_OK &&
+		     curl_easy_setopt(e, CURLOPT_PREREQDATA, h) == CURLE_OK;
 	if (ok && h->fresh)
 		ok = curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L) == CURLE_OK &&
 		     curl_easy_setopt(e, CURLOPT_FORBID_REUSE, 1L) == CURLE_OK;
@@ -238,10 +263,12 @@ static void finish(Http *h, CURLcode rc, long status)
 		.error = rc == CURLE_OK ? "" : (h->errbuf[0] ? h->errbuf : curl_easy_strerror(rc)),
 		.retry_after_ms = h->retry_after_ms,
 		.sent = !(rc == CURLE_COULDNT_CONNECT || rc == CURLE_COULDNT_RESOLVE_HOST ||
-			  rc == CURLE_FAILED_INIT),
+			  rc == CURLE_FAILED_INIT || h->too_late),
 	};
 	if (h->too_big)
 		res.error = "response body too large";
+	if (h->too_late)
+		res.error = "not sent: its deadline passed before it could go out";
 	h->done(h->w, &res, h->priv);
 	http_free(h);
 }
@@ -256,7 +283,7 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
 /* Whether this outcome may be repeated, by the request's retry class. */
 static bool retryable(const Http *h, CURLcode rc, long status)
 {
-	if (h->tries >= h->max_tries || h->sink_failed || h->too_big)
+	if (h->tries >= h->max_tries || h->sink_failed || h->too_big || h->too_late)
 		return false;
 	switch (h->retry) {
 	case HTTP_RETRY_IDEMPOTENT:
@@ -325,6 +352,8 @@ bool http_start(Worker *w, const HttpReq *req, HttpDoneFn done, void *priv)
 	h->max_tries = req->max_tries > 0 ? req->max_tries : 1;
 	h->sink = req->sink;
 	h->sink_priv = req->sink_priv;
+	h->send_by = req->send_by_mono_ms;
+	h->bulk = req->bulk;
 	h->done = done;
 	h->priv = priv;
 	h->next = w->transfers;

@@ -3,6 +3,7 @@
 #ifndef AMCB_HTTP_H
 #define AMCB_HTTP_H
 
+#include <stdint.h>
 #include <curl/curl.h>
 
 #include "worker.h"
@@ -41,6 +42,13 @@ typedef struct HttpReq {
 					 * create (its answer may be what was lost) */
 	HttpSinkFn sink;		/* NULL: collect the body in memory */
 	void *sink_priv;
+	/* > 0: the request must be on its way by this worker_mono_ms(), else it is not sent at
+	 * all (checked once connected, right before the request goes out; it then ends with
+	 * sent false): a create whose intent is too old to vouch for it must not run */
+	int64_t send_by_mono_ms;
+	/* a result file: no limit on the whole transfer (a large file takes long), but it is
+	 * dropped when it stalls (under 1 byte/s for http_timeout_ms) */
+	bool bulk;
 } HttpReq;
 
 /* Starts the exchange; false (headers freed, done not called) if it could not start. */

@@ -1,12 +1,17 @@
-/* janitor.c - keeps this worker's lease alive (heartbeat script every heartbeat_ms) and,
- * once per lease_ms across the cluster (SET NX PX lock), requeues the jobs of dead workers. */
+/* janitor.c - keeps this worker's lease alive (heartbeat script every heartbeat_ms, whose
+ * answer the reconciliation reads; AMC cancels drained at the same pace) and, once per
+ * lease_ms across the cluster (SET NX PX locks), requeues the jobs of dead workers and runs
+ * the archive sweep (sweeper.c). */
 #include "worker.h"
 
 #include <stdio.h>
 #include <string.h>
 
+#include "amc_cancel.h"
 #include "keys.h"
 #include "log.h"
+#include "reconcile.h"
+#include "sweeper.h"
 
 #define RECLAIM_MAX_WORKERS "100"
 
@@ -25,20 +30,24 @@ static void on_heartbeat(RConn *c, redisReply *reply, void *priv)
 		log_warn("heartbeat not delivered (redis: %s)", rconn_errstr(w->redis));
 	else if (reply->type == REDIS_REPLY_ERROR)
 		log_error("heartbeat failed: %s", reply->str);
+	else if (!w->leaving)
+		reconcile_heartbeat(w, reply);
 }
 
 void janitor_beat(Worker *w)
 {
-	char lease[KEYS_MAX], workers[KEYS_MAX], now[32], ms[16];
+	char lease[KEYS_MAX], workers[KEYS_MAX], jobs[KEYS_MAX], now[32], ms[16], max[16];
 	if (!keys_worker_lease(lease, sizeof lease, w->prefix, w->id) ||
-	    !keys_workers(workers, sizeof workers, w->prefix))
+	    !keys_workers(workers, sizeof workers, w->prefix) ||
+	    !keys_worker_jobs(jobs, sizeof jobs, w->prefix, w->id))
 		return;
 	snprintf(now, sizeof now, "%lld", (long long)worker_now_ms());
 	snprintf(ms, sizeof ms, "%d", w->cfg.lease_ms);
-	const char *keys[2] = {lease, workers};
-	const char *args[3] = {w->id, now, ms};
+	snprintf(max, sizeof max, "%d", reconcile_max_refs(w));
+	const char *keys[3] = {lease, workers, jobs};
+	const char *args[4] = {w->id, now, ms, max};
 	/* not retried: the next beat comes soon; a missed one only shortens the lease */
-	if (!rconn_script(w->redis, LUA_SCRIPT_HEARTBEAT, 2, keys, 3, args, on_heartbeat, w))
+	if (!rconn_script(w->redis, LUA_SCRIPT_HEARTBEAT, 3, keys, 4, args, on_heartbeat, w))
 		log_debug("heartbeat skipped: redis not ready");
 }
 
@@ -46,6 +55,7 @@ static void on_heartbeat_timer(evutil_socket_t fd, short what, void *arg)
 {
 	Worker *w = arg;
 	janitor_beat(w);
+	amc_cancels_drain(w);
 	arm(w->heartbeat_timer, w->cfg.heartbeat_ms);
 }
 
@@ -91,6 +101,7 @@ static void on_janitor_timer(evutil_socket_t fd, short what, void *arg)
 		lens[i] = strlen(argv[i]);
 	if (!rconn_command(w->redis, on_lock, w, 6, argv, lens))
 		log_debug("janitor skipped: redis not ready");
+	sweeper_run(w);
 }
 
 /* Beat at once when (re)connected, so a fresh worker is visible before it claims. */

@@ -1,5 +1,6 @@
-/* job.h - one claimed instance execution and its state machine (job.c: start, create,
- * finish, fail, cancel; poller.c: status polling and result download). */
+/* job.h - one claimed instance execution and its state machine (job.c: claim, start, finish,
+ * fail, cancel, hand back; create.c: the create with its durable intent, and adoption;
+ * poller.c: status polling and result download; pgexec.c: its PostgreSQL writes). */
 #ifndef AMCB_JOB_H
 #define AMCB_JOB_H
 
@@ -9,55 +10,71 @@
 #include <jansson.h>
 
 #include "csv.h"
+#include "fieldlen.h"
 #include "ids.h"
 #include "keys.h"
 #include "params.h"
 #include "worker.h"
 
+#define JOB_TOKEN_LEN 24		/* claim token: decimal digits */
+#define JOB_REF_LEN (IDS_BATCH_LEN + IDS_EXEC_LEN + 1)
+
 enum JobStep {
-	JOB_STARTING,		/* substitution, PG running, token */
-	JOB_CREATING,		/* POST create, record_amc_id */
+	JOB_STARTING,		/* substitution, PostgreSQL registration, token */
+	JOB_CREATING,		/* intent (Redis, PostgreSQL), POST create, record the AMC id */
+	JOB_ADOPTING,		/* an intent without an AMC id: listing AMC executions to find ours */
 	JOB_POLLING,
 	JOB_DOWNLOADING,
 	JOB_ARCHIVING,
 	JOB_FINISHING,		/* finish script */
 	JOB_FAILING,		/* PG failed + finish failed */
 	JOB_CANCELLING,		/* PUT cancel + PG cancelled + finish */
-	JOB_ADOPTING,		/* create answer lost: listing AMC executions to find ours */
 	JOB_HANDING_BACK,	/* retry or release script: the job leaves this worker */
+	JOB_LEAVING,		/* not ours any more: only waits for its last callback */
 };
 
 struct Job {
 	Worker *w;
 	Job *prev, *next;		/* in w->jobs */
 	enum JobStep step;
-	char ref[IDS_BATCH_LEN + IDS_EXEC_LEN + 2];	/* "B:E" */
+	bool leaving;			/* a script that takes the ref off our jobs list was sent */
+	int pending;			/* callbacks still to come (see job_hold/job_unhold) */
+	char ref[JOB_REF_LEN + 1];	/* "B:E" */
 	char batch_id[IDS_BATCH_LEN + 1];
 	char exec_id[IDS_EXEC_LEN + 1];
+	char claim[JOB_TOKEN_LEN + 1];	/* fencing token of our claim (exec `claim`) */
 	char uuid[IDS_UUID_LEN + 1];	/* workflow_executions.id */
 	char account_id[IDS_UUID_LEN + 1];
-	char instance_id[128];		/* AMC short id */
-	char advertiser_id[128];
-	char marketplace_id[64];
-	char timezone[64];
-	char amc_id[128];		/* AMC workflowExecutionId, "" until created */
+	char instance_id[FIELDLEN_INSTANCE_ID + 1];	/* AMC short id */
+	char advertiser_id[FIELDLEN_ADVERTISER_ID + 1];
+	char marketplace_id[FIELDLEN_MARKETPLACE_ID + 1];
+	char timezone[FIELDLEN_TIMEZONE + 1];
+	char amc_id[128];		/* AMC workflowExecutionId, "" until created or found */
 	char *params_json;		/* merged parameters (owned) */
 	char *sql_template;		/* batch SQL with placeholders (owned) */
-	char *sql;			/* substituted (owned) */
-	ParamsWindow win;
+	char *sql;			/* marker line + substituted SQL, as sent to AMC (owned) */
+	ParamsWindow win;		/* resolved at submission (exec window_start/_end) */
 	int64_t started_ms;		/* first start (exec started_at), for the timeout */
 	int attempts;			/* claims so far (exec attempts), this one included */
 	int retries;			/* transient failures retried by this worker */
 	int throttled;			/* past retry_waits caused by AMC 429s (exec `throttled`) */
 	int poll_failures;		/* consecutive failed status polls */
-	int64_t create_sent_ms;		/* when the last create was sent (lost-answer lookup) */
+
+	/* create intent: the latest one known (wall ms, 0 none) and whether it is this claim's
+	 * own (then the create it announced is over when its answer came back) */
+	int64_t intent_ms;
+	bool intent_own;
+	int64_t intent_mono_ms;		/* our own intent's set_phase, monotonic: the POST deadline */
+	int adopt_lists;		/* list calls made for the current intent */
+	long create_retry_after_ms;	/* Retry-After of a create answered 5xx, -1 none */
 
 	char *token;			/* access token copy (owned, never logged) */
-	char client_id[256];
+	char client_id[FIELDLEN_CLIENT_ID + 1];
 	bool token_retried;		/* one refresh per 401/403 */
 
 	struct event *timer;		/* poll / retry waits (job_after) */
 	void (*timer_fn)(Job *job);
+	void (*phase_next)(Job *job);	/* after the set_phase in flight */
 	int poll_ms;
 	int not_found;			/* consecutive 404s on status */
 
@@ -66,7 +83,6 @@ struct Job {
 	char spool_path[512];
 	json_t *urls;			/* downloadUrls array (owned) */
 	size_t url_idx;
-	int download_tries;
 	CsvHeaderSkip header_skip;	/* of the current file (files after the first) */
 	bool file_started;
 	int last_byte;			/* last byte written to the spool, -1 none */
@@ -79,28 +95,47 @@ struct Job {
 	uint64_t cut_len, cut_hash;	/* the first fetch's length and hash */
 	char sink_msg[700];
 
+	/* a retry_wait waiting for the create intent to be cleared in PostgreSQL (handback.c) */
+	long retry_wait_ms;
+	bool retry_throttled;
+	char retry_reason[700];
+
 	long row_count;
 	bool amc_terminal;		/* AMC reported a terminal status: no PUT cancel */
 	bool need_finish;		/* cancel path: finish still has to run */
-	char error[1024];
+	char error[1024];		/* cut on a UTF-8 character boundary */
 
 	char exec_key[KEYS_MAX], batch_key[KEYS_MAX], jobs_key[KEYS_MAX], events_key[KEYS_MAX];
 };
 
-/* Builds a job from one element of the claim reply ({ref, exec HGETALL, sql_query}) and links
- * it into w->jobs. NULL (logged) if the element is unusable, and always NULL with the no-op
- * executor: the job was then handed to the finish script at once (counted in w->inflight
- * until its reply). */
-Job *job_new(Worker *w, const redisReply *claimed);
-void job_start(Job *job);
+/* Takes up one element of a claim reply ({ref, exec fields, sql_query}; held_jobs answers
+ * the same shape): a new Job linked into w->jobs and started, or, when the ref is held
+ * already (the worker claimed its own job again after an outage longer than its lease), the
+ * held Job goes on under the new claim token: never two Jobs for one execution. With the
+ * no-op executor the ref goes to the finish script at once. false (logged) if the element
+ * is unusable or out of memory: the ref then stays in our jobs list, and the next heartbeat's
+ * reconciliation takes it up again. */
+bool job_take(Worker *w, const redisReply *claimed);
 /* At shutdown: frees every job without running any more steps. */
 void job_free_all(Worker *w);
+/* The job held under ref, or NULL (also for a ref held by the no-op executor). */
+Job *job_find(Worker *w, const char *ref);
+/* Whether ref is held in memory at all (a Job, or a no-op finish in flight). */
+bool job_holds_ref(Worker *w, const char *ref);
 
-/* Transitions shared with poller.c */
+/* Transitions shared with create.c, handback.c, poller.c and reconcile.c */
+/* The job is over for this worker: freed (its ref leaves w->refs), the claim loop goes on. */
+void job_drop(Job *job);
 void job_fail(Job *job, bool cancel_amc, const char *fmt, ...) PRINTF_LIKE(3, 4);
 void job_cancel(Job *job);		/* the execution was cancelled in Redis */
 void job_archive(Job *job);		/* spool complete: set_phase archiving, COPY, finish */
-/* set_phase script; then next(job) on success; -5 → job_cancel; other codes drop the job. */
+/* Another claim holds the execution now (or Redis no longer lists it for us): stop without
+ * touching Redis, PostgreSQL or AMC; the new holder resumes the AMC execution. */
+void job_lost(Job *job, const char *why);
+/* PostgreSQL refused a write of this claim: read the row and follow it (a final state
+ * another claim wrote is taken over in Redis; a newer claim means the job is lost). */
+void job_fenced(Job *job);
+/* set_phase script; then next(job) on success; -5 → job_cancel; -4/-3/-1 → job_lost. */
 void job_set_phase(Job *job, const char *phase, void (*next)(Job *job));
 /* Runs fn(job) after ms milliseconds (one timer per job). While the worker stops, the job
  * is handed back (release script) instead: waiting is a safe point to let go of it. */
@@ -113,10 +148,12 @@ void job_transient(Job *job, long wait_ms, bool requeue, void (*resume)(Job *job
 		   const char *fmt, ...) PRINTF_LIKE(5, 6);
 /* AMC throttled a create (429): nothing ran, so it does not use up max_retries (a long
  * throttling storm must not fail the execution); it waits in retry_wait (Retry-After, else
- * backoff) and is bounded by the execution timeout instead. */
-void job_throttled(Job *job, long wait_ms, void (*resume)(Job *job), const char *msg);
+ * backoff) with its create intent cleared, bounded by the execution timeout instead. */
+void job_throttled(Job *job, long wait_ms, const char *msg);
 /* SIGTERM: hand every job that is at a safe point back to the queue now. */
 void job_release_idle(Worker *w);
+/* The n-th backoff (from 0): 1 s doubling, capped at 60 s, with equal jitter. */
+long job_backoff_ms(int n);
 /* Fills an AmcTarget from the job (borrowed fields). */
 struct AmcTarget;
 void job_target(Job *job, struct AmcTarget *t);
@@ -127,10 +164,21 @@ void job_with_token(Job *job, void (*next)(Job *job));
  * (the caller stops). False otherwise: the caller handles res itself. */
 struct HttpResult;
 bool job_refresh_on_denied(Job *job, const struct HttpResult *res, void (*next)(Job *job));
+/* Calls a held-job script (set_phase, record_amc_id) with (arg1, now, worker, token);
+ * done gets the reply's integer code (LUA_OK, or a negative code). */
+void job_script(Job *job, enum LuaScriptId id, const char *arg1,
+		void (*done)(Job *job, long long code));
+
+/* create.c */
+void create_start(Job *job);		/* intent, then POST (or adopt when an intent exists) */
+void create_resume(Job *job);		/* after start: poll a known id, adopt an intent, or create */
+/* The AMC id of this execution is known (created, adopted, or read from PostgreSQL):
+ * record it in Redis and PostgreSQL, then poll. */
+void create_record(Job *job);
 
 /* poller.c */
 void poller_start(Job *job);		/* set_phase polling, then poll on a timer */
 void poller_cleanup(Job *job);		/* close and remove the spool file */
-void poller_refetch(Job *job);		/* new download URLs, download everything again */
+void poller_refetch(Job *job);		/* new download URLs, download what is missing */
 
 #endif

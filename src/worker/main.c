@@ -3,6 +3,7 @@
  * The per-execution work lives in job.c/poller.c; this file only wires and stops. */
 #include "worker.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -10,6 +11,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/time.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <curl/curl.h>
@@ -17,8 +19,11 @@
 
 #include "http.h"
 #include "job.h"
+#include "amc_cancel.h"
 #include "keys.h"
 #include "log.h"
+#include "pgexec.h"
+#include "reftab.h"
 #include "secret.h"
 #include "token.h"
 
@@ -29,6 +34,13 @@ int64_t worker_now_ms(void)
 	struct timeval tv;
 	gettimeofday(&tv, NULL);
 	return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+}
+
+int64_t worker_mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static void arm(struct event *ev, int ms)
@@ -236,13 +248,49 @@ static int encrypt_stdin(const Config *cfg)
 	return 0;
 }
 
-/* The spool directory must exist before the first download (created if missing). */
-static bool spool_ready(const char *dir)
+/* The worker's own spool directory, <spool_dir>/amcbatch-<worker id>, mode 0700 and ours:
+ * nobody else can plant or read a result file there. Files an earlier run of this worker id
+ * left are removed (their jobs were reclaimed and start their downloads anew). */
+static bool spool_ready(Worker *w, const char *base)
 {
+	char name[sizeof w->id];
 	struct stat st;
-	if (stat(dir, &st) == 0)
-		return S_ISDIR(st.st_mode) && access(dir, W_OK) == 0;
-	return mkdir(dir, 0700) == 0;
+	DIR *d;
+	struct dirent *de;
+	size_t i;
+
+	for (i = 0; w->id[i]; i++) {
+		char c = w->id[i];
+		name[i] = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+			  c == '-' || c == '.' || c == '_' ? c : '_';
+	}
+	name[i] = '\0';
+	if ((size_t)snprintf(w->spool_dir, sizeof w->spool_dir, "%s/amcbatch-%s", base, name) >=
+	    sizeof w->spool_dir) {
+		errno = ENAMETOOLONG;
+		return false;
+	}
+	if (mkdir(w->spool_dir, 0700) != 0 && errno != EEXIST)
+		return false;
+	if (lstat(w->spool_dir, &st) != 0)
+		return false;
+	if (!S_ISDIR(st.st_mode) || st.st_uid != geteuid() || (st.st_mode & 077) != 0) {
+		errno = EPERM;
+		return false;
+	}
+	if (!(d = opendir(w->spool_dir)))
+		return false;
+	while ((de = readdir(d)) != NULL) {
+		char path[sizeof w->spool_dir + 300];
+		size_t n = strlen(de->d_name);
+		if (n < 5 || strcmp(de->d_name + n - 4, ".csv") != 0)
+			continue;
+		snprintf(path, sizeof path, "%s/%s", w->spool_dir, de->d_name);
+		if (unlink(path) != 0)
+			log_warn("cannot remove the old spool file %s: %s", path, strerror(errno));
+	}
+	closedir(d);
+	return true;
 }
 
 int main(int argc, char **argv)
@@ -295,8 +343,8 @@ int main(int argc, char **argv)
 		snprintf(w.id, sizeof w.id, "%s-%ld", host, (long)getpid());
 	}
 	const char *spool = w.cfg.spool_dir && *w.cfg.spool_dir ? w.cfg.spool_dir : "/tmp";
-	if (!spool_ready(spool)) {
-		log_error("spool_dir %s is not a writable directory: %s", spool, strerror(errno));
+	if (!spool_ready(&w, spool)) {
+		log_error("no private spool directory under %s (%s): %s", spool, w.spool_dir, strerror(errno));
 		return 1;
 	}
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
@@ -308,6 +356,7 @@ int main(int argc, char **argv)
 		log_error("cannot create the event base");
 		return 1;
 	}
+	w.refs = reftab_new();
 	w.redis = rconn_new(w.base, w.cfg.redis_url);
 	w.pg = pgpool_new(w.base, w.cfg.database_url, w.cfg.pg_threads);
 	w.curl = curlev_new(w.base);
@@ -317,7 +366,7 @@ int main(int argc, char **argv)
 	w.sigterm_ev = evsignal_new(w.base, SIGTERM, on_signal, &w);
 	w.sigint_ev = evsignal_new(w.base, SIGINT, on_signal, &w);
 	w.sighup_ev = evsignal_new(w.base, SIGHUP, on_sighup, &w);
-	if (!w.redis || !w.pg || !w.curl || !w.tokens || !w.grace_timer || !w.exit_timer || !w.sigterm_ev ||
+	if (!w.refs || !w.redis || !w.pg || !w.curl || !w.tokens || !w.grace_timer || !w.exit_timer || !w.sigterm_ev ||
 	    !w.sigint_ev || !w.sighup_ev || !claim_init(&w) || !janitor_init(&w) ||
 	    evsignal_add(w.sigterm_ev, NULL) != 0 || evsignal_add(w.sigint_ev, NULL) != 0 ||
 	    evsignal_add(w.sighup_ev, NULL) != 0) {
@@ -325,6 +374,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	rconn_set_ready_cb(w.redis, on_redis_ready, &w);
+	rconn_set_timeout(w.redis, w.cfg.redis_timeout_ms);
 	log_info("worker %s: redis %s, amc %s, up to %d executions in flight%s", w.id,
 		 w.cfg.redis_url, w.cfg.amc_base_url, w.cfg.worker_inflight,
 		 w.cfg.noop_executor ? " (NO-OP EXECUTOR: benchmarking only)" : "");
@@ -338,7 +388,10 @@ int main(int argc, char **argv)
 	rconn_free(w.redis);
 	pgpool_free(w.pg);
 	job_free_all(&w);
+	pgx_free_all();
+	reftab_free(w.refs);
 	token_cache_free(w.tokens);
+	amc_cancel_free_all();
 	event_free(w.claim_timer);
 	event_free(w.heartbeat_timer);
 	event_free(w.janitor_timer);

@@ -4,6 +4,7 @@
 #include "job.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -19,6 +20,7 @@
 
 static void poll_now(Job *job);
 static void fetch_urls(Job *job);
+static void fetch_urls_resume(Job *job);
 
 static void schedule(Job *job)
 {
@@ -97,6 +99,18 @@ ioerr:
 static void download_next(Job *job);
 static void download_file(Job *job, bool again);
 
+/* The spool loses what the failed file wrote: it ends where that file began again. */
+static bool rewind_file(Job *job)
+{
+	if (fflush(job->spool) != 0 || ftruncate(fileno(job->spool), job->file_off) != 0 ||
+	    fseek(job->spool, job->file_off, SEEK_SET) != 0) {
+		job_fail(job, false, "rewinding %s: %s", job->spool_path, strerror(errno));
+		return false;
+	}
+	job->last_byte = job->file_prev_last;
+	return true;
+}
+
 static void retry_download(Job *job, const char *why, bool expired)
 {
 	if (job->sink_msg[0]) {	/* our own disk or format problem: downloading again will not help */
@@ -104,9 +118,11 @@ static void retry_download(Job *job, const char *why, bool expired)
 		return;
 	}
 	/* URLs expire after ~10 minutes (S3 answers 403): fresh ones at once; other failures
-	 * after a backoff */
-	poller_cleanup(job);
-	job_transient(job, expired ? 0 : -1, false, poller_refetch, "downloading results failed: %s", why);
+	 * after a backoff. The files already complete stay in the spool; only this one is
+	 * fetched again (a large result must not start over for one bad file). */
+	if (!rewind_file(job))
+		return;
+	job_transient(job, expired ? 0 : -1, false, fetch_urls_resume, "downloading results failed: %s", why);
 }
 
 static void on_downloaded(Worker *w, const HttpResult *res, void *priv)
@@ -186,12 +202,8 @@ static void download_file(Job *job, bool again)
 	const char *url = json_string_value(json_array_get(job->urls, job->url_idx));
 
 	if (again) {
-		if (fflush(job->spool) != 0 || ftruncate(fileno(job->spool), job->file_off) != 0 ||
-		    fseek(job->spool, job->file_off, SEEK_SET) != 0) {
-			job_fail(job, false, "rewinding %s: %s", job->spool_path, strerror(errno));
+		if (!rewind_file(job))
 			return;
-		}
-		job->last_byte = job->file_prev_last;
 	} else if ((job->file_off = ftell(job->spool)) < 0) {
 		job_fail(job, false, "writing %s: %s", job->spool_path, strerror(errno));
 		return;
@@ -207,17 +219,21 @@ static void download_file(Job *job, bool again)
 		job_fail(job, false, "bad download URL #%zu", job->url_idx + 1);
 }
 
+/* A spool file per claim, created anew (O_EXCL) in the worker's private directory: two
+ * claims of one execution never write one file, and nobody else can plant one there. */
 static void start_downloads(Job *job)
 {
-	if (!job->spool_path[0])
-		snprintf(job->spool_path, sizeof job->spool_path, "%s/amcbatch-%s-%s.csv",
-			 job->w->cfg.spool_dir && *job->w->cfg.spool_dir ? job->w->cfg.spool_dir : "/tmp",
-			 job->batch_id, job->exec_id);
-	if (job->spool)
-		fclose(job->spool);
-	job->spool = fopen(job->spool_path, "wb");
-	if (!job->spool) {
-		job_fail(job, false, "cannot create %s: %s", job->spool_path, strerror(errno));
+	int fd;
+	poller_cleanup(job);
+	snprintf(job->spool_path, sizeof job->spool_path, "%s/%s-%s-%s.csv", job->w->spool_dir,
+		 job->batch_id, job->exec_id, job->claim);
+	if ((fd = open(job->spool_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600)) < 0 ||
+	    !(job->spool = fdopen(fd, "wb"))) {
+		int e = errno;
+		if (fd >= 0)
+			close(fd);
+		job->spool_path[0] = '\0';
+		job_fail(job, false, "cannot create a spool file in %s: %s", job->w->spool_dir, strerror(e));
 		return;
 	}
 	job->url_idx = 0;
@@ -250,14 +266,20 @@ static void on_urls(Worker *w, const HttpResult *res, void *priv)
 		job_transient(job, -1, false, fetch_urls, "download URL answer has no downloadUrls array");
 		return;
 	}
+	bool resume = job->spool && job->urls && json_array_size(urls) == json_array_size(job->urls) &&
+		      job->url_idx < json_array_size(urls);
 	json_decref(job->urls);
 	job->urls = json_incref(urls);
 	json_decref(doc);
-	start_downloads(job);
+	if (resume)
+		download_next(job);	/* the files before url_idx are in the spool */
+	else
+		start_downloads(job);
 }
 
 void poller_refetch(Job *job)
 {
+	poller_cleanup(job);	/* the whole spool was bad: everything again */
 	fetch_urls(job);
 }
 
@@ -268,6 +290,12 @@ static void fetch_urls(Job *job)
 	job_target(job, &t);
 	if (!amc_get_download_urls(job->w, &t, job->amc_id, on_urls, job))
 		job_fail(job, false, "could not request download URLs");
+}
+
+/* fresh URLs (the old ones may have expired), then on from the file that failed */
+static void fetch_urls_resume(Job *job)
+{
+	fetch_urls(job);
 }
 
 /* ---- status ---- */
@@ -326,7 +354,6 @@ static void on_status(Worker *w, const HttpResult *res, void *priv)
 		json_decref(doc);
 		job->amc_terminal = true;
 		elog_info(job->batch_id, job->exec_id, "AMC execution succeeded");
-		job->download_tries = 0;
 		job_set_phase(job, "downloading", fetch_urls);
 		return;
 	}
@@ -354,15 +381,26 @@ static void get_status(Job *job)
 		job_fail(job, true, "could not send the status request");
 }
 
-/* The exec hash says whether the batch was cancelled; a Redis outage only skips the check. */
+/* The exec hash says whether the batch was cancelled and whether this claim still holds the
+ * job (a poller that lost it must not go on polling AMC); a Redis outage only skips the
+ * check. */
 static void on_state(RConn *c, redisReply *reply, void *priv)
 {
 	Job *job = priv;
 	if (job->w->exiting)
 		return;
-	if (reply && reply->type == REDIS_REPLY_STRING && strcmp(reply->str, "cancelled") == 0) {
-		job_cancel(job);
-		return;
+	if (reply && reply->type == REDIS_REPLY_ARRAY && reply->elements == 3) {
+		const redisReply *st = reply->element[0], *wk = reply->element[1], *cl = reply->element[2];
+		if (st->type == REDIS_REPLY_STRING && strcmp(st->str, "cancelled") == 0) {
+			job_cancel(job);
+			return;
+		}
+		if (st->type != REDIS_REPLY_STRING || strcmp(st->str, "running") != 0 ||
+		    wk->type != REDIS_REPLY_STRING || strcmp(wk->str, job->w->id) != 0 ||
+		    cl->type != REDIS_REPLY_STRING || strcmp(cl->str, job->claim) != 0) {
+			job_lost(job, "another claim holds it (seen at a poll)");
+			return;
+		}
 	}
 	get_status(job);
 }
@@ -375,6 +413,6 @@ static void poll_now(Job *job)
 		job_fail(job, true, "execution timed out after %d s", w->cfg.exec_timeout_s);
 		return;
 	}
-	if (!rconn_commandf(w->redis, on_state, job, "HGET %s state", job->exec_key))
+	if (!rconn_commandf(w->redis, on_state, job, "HMGET %s state worker claim", job->exec_key))
 		get_status(job);
 }

@@ -8,6 +8,7 @@
 #include "log.h"
 
 #define RCALL_RETRY_MS 500
+#define RCALL_RETRY_MAX_MS 30000
 #define RCALL_MAX_ARGS 16
 
 typedef struct RCall {
@@ -50,12 +51,19 @@ bool rcall_transient_error(const redisReply *r)
 	return false;
 }
 
-static void retry_later(RCall *c)
+static void retry_later(RCall *c, const char *why)
 {
-	struct timeval tv = {RCALL_RETRY_MS / 1000, (RCALL_RETRY_MS % 1000) * 1000};
+	/* linear up to 30 s: a Redis that refuses (MISCONF, OOM) is not hammered, and one
+	 * that comes back is used within a second or so */
+	int ms = RCALL_RETRY_MS * (c->tries < 60 ? c->tries : 60);
+	struct timeval tv;
+	if (ms > RCALL_RETRY_MAX_MS)
+		ms = RCALL_RETRY_MAX_MS;
+	tv.tv_sec = ms / 1000;
+	tv.tv_usec = (ms % 1000) * 1000;
 	if (c->tries == 1 || c->tries % 20 == 0)
-		log_warn("redis unavailable for script %s, retrying (%d tries)",
-			 lua_scripts[c->id].name, c->tries);
+		log_warn("script %s not run (%s), again in %d ms (%d tries)",
+			 lua_scripts[c->id].name, why, ms, c->tries);
 	evtimer_add(c->timer, &tv);
 }
 
@@ -67,12 +75,16 @@ static void on_reply(RConn *rc, redisReply *reply, void *priv)
 		rcall_free(c);
 		return;
 	}
-	if (!reply || (reply->type == REDIS_REPLY_ERROR && rcall_transient_error(reply))) {
-		retry_later(c);
+	if (!reply) {
+		retry_later(c, "redis unavailable");
 		return;
 	}
-	if (reply->type == REDIS_REPLY_ERROR)
-		log_error("script %s failed: %s", lua_scripts[c->id].name, reply->str);
+	if (reply->type == REDIS_REPLY_ERROR) {
+		if (!rcall_transient_error(reply))
+			log_error("script %s refused: %s", lua_scripts[c->id].name, reply->str);
+		retry_later(c, reply->str);
+		return;
+	}
 	c->done(c->w, reply, c->priv);
 	rcall_free(c);
 }
@@ -87,7 +99,7 @@ static void rcall_send(RCall *c)
 	c->tries++;
 	if (!rconn_script(c->w->redis, c->id, c->nkeys, (const char **)c->keys, c->nargs,
 			  (const char **)c->args, on_reply, c))
-		retry_later(c);
+		retry_later(c, "not connected");
 }
 
 bool rcall_script(Worker *w, enum LuaScriptId id, int nkeys, const char **keys,

@@ -1,12 +1,14 @@
 /* rcall.h - Lua script calls whose outcome must not be lost: while Redis is unreachable
- * (rconn refuses the call, or the reply never comes) the call is retried on a timer. */
+ * (rconn refuses the call, or the reply never comes) or answers with an error (LOADING,
+ * MISCONF, OOM, NOREPLICAS, a script error: "not now", never "forget the job"), the call is
+ * sent again on a timer with a growing delay. */
 #ifndef AMCB_RCALL_H
 #define AMCB_RCALL_H
 
 #include "worker.h"
 
-/* reply is borrowed and never NULL: a script result or an error reply that retrying cannot
- * fix. When w->exiting, done is called with reply == NULL so the caller can free priv. */
+/* reply is borrowed and never NULL: a script result (never an error reply). When w->exiting,
+ * done is called with reply == NULL so the caller can free priv. */
 typedef void (*RcallDoneFn)(Worker *w, redisReply *reply, void *priv);
 
 /* Copies keys and args. Never fails for Redis reasons; false only when out of memory. */
@@ -14,7 +16,7 @@ MUST_CHECK bool rcall_script(Worker *w, enum LuaScriptId id, int nkeys, const ch
 			     int nargs, const char **args, RcallDoneFn done, void *priv);
 
 /* An error reply that means "Redis cannot run it right now" (LOADING, BUSY, NOSCRIPT, …),
- * not "the script failed": the call is worth sending again. */
+ * not "the script failed": expected during restarts and failovers, logged quietly. */
 bool rcall_transient_error(const redisReply *r);
 
 /* Reply helpers: integer value of an integer reply (or of a string that holds one). */

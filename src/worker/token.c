@@ -164,13 +164,77 @@ static void on_ignored(RConn *c, redisReply *reply, void *priv)
 	/* SET of the shared token and DEL of the lock: a lost one only costs another refresh */
 }
 
+/* Only our own lock: one that expired while we refreshed may be another worker's by now
+ * (token_unlock compares the value before it deletes). */
 static void release_lock(Account *a)
 {
 	if (!a->own_lock)
 		return;
 	a->own_lock = false;
-	if (!rconn_commandf(a->w->redis, on_ignored, a, "DEL %s", a->lock))
+	const char *keys[1] = {a->lock};
+	const char *args[1] = {a->w->id};
+	if (!rconn_script(a->w->redis, LUA_SCRIPT_TOKEN_UNLOCK, 1, keys, 1, args, on_ignored, a))
 		log_debug("account %s: token lock not released (redis down); it expires", a->account_id);
+}
+
+/* ---- a rotated refresh token is stored (encrypted), or the next restart uses a dead one ---- */
+
+typedef struct RotatedStore {
+	char account_id[IDS_UUID_LEN + 1];
+	char *hex;			/* "\\x" + hex of the encrypted token (owned) */
+} RotatedStore;
+
+static enum PgResult rotated_work(PGconn *conn, void *arg, char *err, size_t errlen)
+{
+	RotatedStore *rs = arg;
+	const char *params[2] = {rs->account_id, rs->hex};
+	PGresult *r = PQexecParams(conn, "UPDATE amc_accounts SET lwa_refresh_token_enc = $2::bytea"
+				   " WHERE id = $1::uuid", 2, NULL, params, NULL, NULL, 0);
+	enum PgResult res = pg_ok(conn, r, err, errlen) ? PG_OK : pg_fail_kind(conn);
+	PQclear(r);
+	return res;
+}
+
+static void rotated_done(enum PgResult res, const char *err, void *arg)
+{
+	RotatedStore *rs = arg;
+	if (res == PG_OK)
+		log_info("account %s: the rotated LWA refresh token is stored", rs->account_id);
+	else
+		log_error("account %s: the rotated LWA refresh token could not be stored: %s",
+			  rs->account_id, err);
+	free(rs->hex);
+	free(rs);
+}
+
+static void store_rotated(Account *a)
+{
+	TokenCache *tc = a->w->tokens;
+	uint8_t *blob = NULL;
+	size_t n = 0;
+	RotatedStore *rs;
+
+	if (!tc->have_key) {
+		log_warn("account %s: LWA rotated the refresh token, but without a secret key it "
+			 "cannot be stored", a->account_id);
+		return;
+	}
+	if (!(rs = calloc(1, sizeof *rs)) ||
+	    !secret_encrypt(tc->key, a->refresh_token, strlen(a->refresh_token), &blob, &n) ||
+	    !(rs->hex = malloc(2 * n + 3))) {
+		free(blob);
+		free(rs);
+		log_error("account %s: out of memory storing the rotated refresh token", a->account_id);
+		return;
+	}
+	strcpy(rs->account_id, a->account_id);
+	rs->hex[0] = '\\';
+	rs->hex[1] = 'x';
+	secret_hex(blob, n, rs->hex + 2);
+	free(blob);
+	/* retried while PostgreSQL is down: the old token in the table is dead */
+	if (!pgpool_submit(a->w->pg, rotated_work, rotated_done, rs, -1))
+		rotated_done(PG_FAIL, "could not queue the update", rs);
 }
 
 /* application/x-www-form-urlencoded value */
@@ -247,6 +311,7 @@ static void on_token(Worker *w, const HttpResult *res, void *priv)
 		if (rcopy) {
 			wipe_free(a->refresh_token);
 			a->refresh_token = rcopy;
+			store_rotated(a);
 		}
 	}
 	wipe_free(a->access_token);

@@ -15,6 +15,7 @@
 typedef struct Job Job;
 typedef struct Http Http;
 typedef struct TokenCache TokenCache;
+typedef struct RefTab RefTab;
 
 typedef struct Worker {
 	Config cfg;
@@ -27,7 +28,10 @@ typedef struct Worker {
 	const char *prefix;		/* borrowed from cfg */
 
 	Job *jobs;			/* in-flight jobs (doubly linked; owned here) */
+	RefTab *refs;			/* every ref held in memory -> its Job (NULL: no-op) (owned) */
 	int inflight;
+	char spool_dir[400];		/* private 0700 directory of this worker's spool files */
+	bool draining_cancels;		/* a take_amc_cancels call is in flight */
 	Http *transfers;		/* running or waiting HTTP transfers (owned by themselves) */
 
 	bool stopping;			/* SIGTERM seen: claim nothing more */
@@ -50,6 +54,8 @@ typedef struct Worker {
 
 /* Unix time in milliseconds (wall clock: Redis scripts compare it across hosts). */
 int64_t worker_now_ms(void);
+/* Monotonic milliseconds (deadlines within this process: a clock step must not move them). */
+int64_t worker_mono_ms(void);
 
 /* A job ended (it unlinked itself): lets the claim loop or the shutdown go on. */
 void worker_job_done(Worker *w);

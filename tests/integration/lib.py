@@ -263,8 +263,11 @@ for i = 3, 2 + nb do
 	local b = ARGV[i]
 	out.status[b] = redis.call('HGET', prefix .. 'batch:{' .. b .. '}', 'status') or ''
 	for _, e in ipairs(redis.call('LRANGE', prefix .. 'batch:{' .. b .. '}:execs', 0, -1)) do
-		local v = redis.call('HMGET', prefix .. 'exec:{' .. b .. '}:' .. e, 'state', 'amc_instance_id', 'account_id')
-		if v[1] == 'running' then
+		local v = redis.call('HMGET', prefix .. 'exec:{' .. b .. '}:' .. e, 'state', 'amc_instance_id',
+			'account_id', 'slots')
+		-- the execs holding slots: every running one, and a handed-back one whose AMC
+		-- execution runs on (lua/lib/slots.lua)
+		if v[1] == 'running' or v[4] == '1' then
 			out.instance[v[2]] = (out.instance[v[2]] or 0) + 1
 			out.account[v[3]] = (out.account[v[3]] or 0) + 1
 		end
@@ -278,9 +281,10 @@ return cjson.encode(out)
 
 
 def running_snapshot(batch_ids, amc_ids=()):
-    """One atomic sample (a read-only EVAL): the `P running` slots, the running execs of
-    batch_ids counted per amc_instance_id and account_id from their exec hashes, each batch's
-    status, and the parked list length of each of amc_ids."""
+    """One atomic sample (a read-only EVAL): the `P running` slots, the execs of batch_ids that
+    hold slots (running, or handed back while AMC runs them) counted per amc_instance_id and
+    account_id from their exec hashes, each batch's status, and the parked list length of each
+    of amc_ids."""
     out = redis_raw("EVAL", _SNAPSHOT_LUA, 1, PREFIX + "running", PREFIX, len(batch_ids),
                     *(list(batch_ids) + list(amc_ids)))
     snap = json.loads(out[0])
@@ -393,3 +397,213 @@ class PrivateApi:
               log[-500:])
         os.unlink(self.logf)
         return False
+
+
+# ---- fault tools of the exactly-once tests: a controllable TCP relay, a private worker ------
+
+class Relay:
+    """A TCP relay from 127.0.0.1:<free port> to (host, port), one thread per direction, that a
+    test can stall (pause(): nothing passes either way, connections stay open, as when a
+    network hangs without a reset) and that can lose one reply: drop_reply_with(pattern)
+    closes the connection instead of delivering the next server->client chunk containing
+    pattern (the request ran; its answer never arrives)."""
+
+    def __init__(self, host, port):
+        import socket
+        import threading
+        self.target = (host, port)
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.stopped = False
+        self.paused = False
+        self.drop_pattern = None
+        self.dropped = 0
+        self.lock = threading.Lock()
+        self.conns = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def pause(self):
+        self.paused = True
+
+    def resume(self):
+        self.paused = False
+
+    def drop_reply_with(self, pattern):
+        self.drop_pattern = pattern
+
+    def _accept(self):
+        import socket
+        import threading
+        while not self.stopped:
+            try:
+                c, _ = self.sock.accept()
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            try:
+                u = socket.create_connection(self.target, timeout=5)
+            except OSError:
+                c.close()
+                continue
+            u.settimeout(None)
+            with self.lock:
+                self.conns += [c, u]
+            threading.Thread(target=self._pump, args=(c, u, False), daemon=True).start()
+            threading.Thread(target=self._pump, args=(u, c, True), daemon=True).start()
+
+    def _pump(self, src, dst, to_client):
+        try:
+            while not self.stopped:
+                data = src.recv(65536)
+                if not data:
+                    break
+                while self.paused and not self.stopped:
+                    time.sleep(0.02)
+                if to_client and self.drop_pattern is not None and self.drop_pattern in data:
+                    self.drop_pattern = None
+                    self.dropped += 1
+                    break
+                dst.sendall(data)
+        except OSError:
+            pass
+        for s in (src, dst):
+            try:
+                s.close()
+            except OSError:
+                pass
+
+    def close(self):
+        self.stopped = True
+        self.sock.close()
+        with self.lock:
+            for s in self.conns:
+                try:
+                    s.close()
+                except OSError:
+                    pass
+
+
+def redis_host_port():
+    hp = REDIS.split("//", 1)[1].split("/", 1)[0]
+    host, port = hp.rsplit(":", 1)
+    return host, int(port)
+
+
+def lua_source(name):
+    """lua/<name>.lua with its `--- @include "lib/x"` lines pasted in once each, as
+    scripts/lua2c does: the exact script the daemons load, for a test to EVAL itself."""
+    seen = set()
+
+    def paste(path):
+        out = []
+        with open(path) as f:
+            for line in f:
+                m = re.match(r'^---[ \t]*@include[ \t]*"(lib/[a-z0-9_]+)"', line)
+                if m:
+                    if m.group(1) not in seen:
+                        seen.add(m.group(1))
+                        out.append(paste(os.path.join(TOP, "lua", m.group(1) + ".lua")))
+                    continue
+                out.append(line)
+        return "".join(out)
+    return paste(os.path.join(TOP, "lua", name + ".lua"))
+
+
+class PrivateWorker:
+    """An amcbatch-worker of its own on the stack's servers (the stack's secret key, amcsim,
+    PostgreSQL; Redis at redis_url, e.g. through a Relay), with settings of its own (keyword
+    arguments become AMCBATCH_<KEY> variables). start()/stop()/kill(); stop() checks that it
+    exited and that its log has no sanitizer report. log() reads its log. kill_all() ends every
+    one still running (a test's `finally`)."""
+
+    started = []
+
+    @classmethod
+    def kill_all(cls):
+        for w in cls.started:
+            w.kill()
+
+    def __init__(self, worker_id, redis_url=None, **settings):
+        with open(os.path.join(RUN_DIR, "secret.key")) as f:
+            key = f.read().strip()
+        self.env = dict(os.environ, AMCBATCH_DATABASE_URL=DB, AMCBATCH_REDIS_URL=redis_url or REDIS,
+                        AMCBATCH_SECRET_KEY=key, AMCBATCH_AMC_BASE_URL=SIM,
+                        AMCBATCH_AMC_TOKEN_URL=SIM + "/auth/o2/token", AMCBATCH_WORKER_ID=worker_id,
+                        AMCBATCH_SPOOL_DIR=os.path.join(RUN_DIR, "spool"), AMCBATCH_LOG_LEVEL="debug")
+        for k, v in settings.items():
+            self.env["AMCBATCH_" + k.upper()] = str(v)
+        self.exe = os.path.join(os.environ.get("BUILD_DIR", os.path.join(TOP, "build")), "amcbatch-worker")
+        self.id = worker_id
+        self.proc = None
+        fd, self.logf = tempfile.mkstemp(prefix="amcb-private-worker-", suffix=".log")
+        os.close(fd)
+
+    def start(self):
+        logf = open(self.logf, "ab")
+        self.proc = subprocess.Popen([self.exe], env=self.env, stdout=logf, stderr=subprocess.STDOUT)
+        logf.close()
+        PrivateWorker.started.append(self)
+        return self
+
+    def log(self):
+        with open(self.logf, errors="replace") as f:
+            return f.read()
+
+    def signal(self, sig):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+
+    def stop(self, name="private worker", timeout=30):
+        import signal as _signal
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            self.proc.send_signal(_signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        log = self.log()
+        check(self.proc.returncode in (0, -9), "%s %s exited" % (name, self.id), self.proc.returncode)
+        check("Sanitizer" not in log and "runtime error" not in log, "%s %s log clean" % (name, self.id),
+              log[-800:])
+        self.proc = None
+
+    def kill(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def _pg_ctl():
+    """(command prefix, pg_ctl path, data home, port) of the stack's PostgreSQL."""
+    import hashlib
+    home = "/tmp/amcbatch-pg-" + hashlib.sha1(os.path.realpath(RUN_DIR).encode()).hexdigest()[:10]
+    ver = sorted(d for d in os.listdir("/usr/lib/postgresql"))[-1]
+    with open(os.path.join(RUN_DIR, "port.pg")) as f:
+        port = f.read().strip()
+    as_pg = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+    return as_pg, "/usr/lib/postgresql/%s/bin/pg_ctl" % ver, home, port
+
+
+def pg_stop():
+    """Stops the stack's PostgreSQL (fast shutdown); returns (ok, stderr)."""
+    as_pg, pg_ctl, home, _ = _pg_ctl()
+    r = subprocess.run(as_pg + [pg_ctl, "-D", home + "/data", "-m", "fast", "-w", "stop"],
+                       capture_output=True, text=True)
+    return r.returncode == 0, r.stderr[-300:]
+
+
+def pg_start():
+    """Starts the stack's PostgreSQL again as scripts/stack does; returns (ok, stderr)."""
+    as_pg, pg_ctl, home, port = _pg_ctl()
+    r = subprocess.run(as_pg + [pg_ctl, "-D", home + "/data", "-w", "-t", "60", "-l", home + "/postgres.log",
+                                "-o", "-c listen_addresses=127.0.0.1 -p %s -k %s -c max_connections=200"
+                                % (port, home), "start"], capture_output=True, text=True)
+    return r.returncode == 0, r.stderr[-300:]

@@ -73,9 +73,13 @@ rows = psql("SELECT e.status, count(*) FROM workflow_executions e JOIN batch_exe
 check(rows == [["completed", "2"], ["failed", "1"]], "workflow_executions statuses", rows)
 rows = psql("SELECT count(*) FROM batch_result_rows WHERE batch_id = :'p1'", bid)
 check(rows == [[str(agg["total_rows"])]], "archived rows in batch_result_rows match total_rows", rows)
-rows = psql("SELECT e.sql_query FROM workflow_executions e WHERE e.target_instance_id = :'p1' "
+rows = psql("SELECT e.execution_id, e.sql_query FROM workflow_executions e WHERE e.target_instance_id = :'p1' "
             "AND e.batch_execution_id = (SELECT id FROM batch_executions WHERE batch_id = :'p2')", b, bid)
-check(rows and "100000000" in rows[0][0] and "{{" not in rows[0][0], "override substituted into SQL", rows)
+sent = "\n".join(r[-1] for r in rows[1:]) if rows else ""
+check(rows and "100000000" in sent and "{{" not in sent, "override substituted into SQL", rows)
+# the SQL sent to AMC starts with the marker line that lets a later holder find the execution
+check(rows and rows[0][1] == "-- amcbatch %s %s" % (bid, rows[0][0]), "SQL sent starts with its marker line",
+      rows[:1])
 
 # --- cancel: a slow workflow, cancelled while its executions are queued or running
 slow = create_workflow("slow test", "SELECT count(*) AS n FROM impressions CROSS JOIN pg_sleep({{sleep}})",

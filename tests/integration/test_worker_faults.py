@@ -4,7 +4,6 @@ SIGTERM hand-back mid-batch (the other worker finishes it, each AMC execution cr
 and a PostgreSQL stop/start mid-batch (the batch still completes with every row archived);
 result downloads split over several files, refused once (403), expired and truncated.
 The process-level parts need RUN_DIR (set by scripts/test and scripts/stack users)."""
-import hashlib
 import os
 import re
 import signal
@@ -13,8 +12,8 @@ import time
 import uuid
 
 from lib import (INSTANCES, PREFIX, RUN_DIR, TOP, api, check, create_workflow, done, fleet_account,
-                 invariant_ok, pid_alive, pid_of, psql, redis_raw, require_stack, sim, sim_instance_stats,
-                 sim_put, submit, submit_paced, wait_batch, wait_until)
+                 invariant_ok, pg_start, pg_stop, pid_alive, pid_of, psql, redis_raw, require_stack, sim,
+                 sim_instance_stats, sim_put, submit, submit_paced, wait_batch, wait_until)
 
 require_stack()
 PARAMS = {"startDate": "2025-01-01", "endDate": "2025-01-31", "minImpressions": 0}
@@ -353,12 +352,6 @@ ok, err = stack_start()
 check(ok and pid_alive(pid_of("worker1")), "worker1 restarted", err)
 
 # --- PostgreSQL stop/start mid-batch: nothing lost -----------------------------------------
-pg_home = "/tmp/amcbatch-pg-" + hashlib.sha1(os.path.realpath(RUN_DIR).encode()).hexdigest()[:10]
-pg_bin = sorted(d for d in os.listdir("/usr/lib/postgresql"))[-1]
-pg_ctl = "/usr/lib/postgresql/%s/bin/pg_ctl" % pg_bin
-with open(os.path.join(RUN_DIR, "port.pg")) as f:
-    pg_port = f.read().strip()
-as_pg = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
 tag = "pg-" + uuid.uuid4().hex[:10]
 bid = run_batch(tag, INSTANCES[:11], "pg outage")
 deadline = time.time() + 20
@@ -367,17 +360,14 @@ while time.time() < deadline:
     if int(h.get("running", 0) or 0) > 0:
         break
     time.sleep(0.05)
-r = subprocess.run(as_pg + [pg_ctl, "-D", pg_home + "/data", "-m", "fast", "-w", "stop"],
-                   capture_output=True, text=True)
-check(r.returncode == 0, "PostgreSQL stopped mid-batch", r.stderr[-300:])
+ok, err = pg_stop()
+check(ok, "PostgreSQL stopped mid-batch", err)
 time.sleep(4)
 h = dict(zip(*[iter(redis_raw("HGETALL", PREFIX + "batch:{%s}" % bid))] * 2))
 check(h.get("status") in ("running", "completed"), "batch keeps running in Redis during the outage",
       h.get("status"))
-r = subprocess.run(as_pg + [pg_ctl, "-D", pg_home + "/data", "-w", "-t", "60", "-l", pg_home + "/postgres.log",
-                            "-o", "-c listen_addresses=127.0.0.1 -p %s -k %s -c max_connections=200"
-                            % (pg_port, pg_home), "start"], capture_output=True, text=True)
-check(r.returncode == 0, "PostgreSQL started again", r.stderr[-300:])
+ok, err = pg_start()
+check(ok, "PostgreSQL started again", err)
 final = wait_batch(bid, 120)
 check(final is not None and final["status"] == "completed" and final["completed_instances"] == 11,
       "batch completes across the PostgreSQL outage", final and {k: final[k] for k in final if k != "executions"})

@@ -56,6 +56,7 @@ static const char *k_events(void) { return keys_events(kbuf(), KEYS_MAX, prefix)
 static const char *k_workers(void) { return keys_workers(kbuf(), KEYS_MAX, prefix); }
 static const char *k_jobs(const char *w) { return keys_worker_jobs(kbuf(), KEYS_MAX, prefix, w); }
 static const char *k_lease(const char *w) { return keys_worker_lease(kbuf(), KEYS_MAX, prefix, w); }
+static const char *k_amc_cancels(void) { return keys_amc_cancels(kbuf(), KEYS_MAX, prefix); }
 
 static const char *now_str(void)
 {
@@ -159,6 +160,16 @@ static const char *last_event_field(const char *field)
 	return out;
 }
 
+/* whether B:E is a member of the ZSET key */
+static bool zscore_set(const char *key, const char *b, const char *e)
+{
+	redisReply *r = cmd("ZSCORE %s %s:%s", key, b, e);
+	bool set = r->type == REDIS_REPLY_STRING;
+
+	freeReplyObject(r);
+	return set;
+}
+
 /* ---- the invariant, checked on every batch after every script call ---- */
 
 /* truth of P running, recounted from the exec hashes by every check_all */
@@ -237,7 +248,7 @@ static void check_batch(const char *b)
 	if (!hs)
 		exit(1);
 	for (size_t i = 0; i < r->elements; i++)
-		redisAppendCommand(rc, "HMGET %s state parked amc_instance_id account_id",
+		redisAppendCommand(rc, "HMGET %s state parked amc_instance_id account_id slots",
 				   k_exec(b, r->element[i]->str));
 	for (size_t i = 0; i < r->elements; i++) {
 		if (redisGetReply(rc, (void **)&hs[i]) != REDIS_OK || !hs[i]) {
@@ -247,7 +258,7 @@ static void check_batch(const char *b)
 	}
 	for (size_t i = 0; i < r->elements; i++) {
 		redisReply *h = hs[i];
-		const char *st, *parked, *inst, *acct;
+		const char *st, *parked, *inst, *acct, *sl;
 		char ref[2 * ID_MAX + 2];
 		int k;
 
@@ -255,16 +266,25 @@ static void check_batch(const char *b)
 		parked = h->element[1]->type == REDIS_REPLY_STRING ? h->element[1]->str : "";
 		inst = h->element[2]->type == REDIS_REPLY_STRING ? h->element[2]->str : "";
 		acct = h->element[3]->type == REDIS_REPLY_STRING ? h->element[3]->str : "";
+		sl = h->element[4]->type == REDIS_REPLY_STRING ? h->element[4]->str : "";
 		snprintf(ref, sizeof(ref), "%s:%s", b, r->element[i]->str);
 		for (k = 0; k < 7 && strcmp(st, counters[k]) != 0; k++)
 			;
 		assertf(k < 7, "%s: exec %s has state %s", b, r->element[i]->str, st);
 		if (k < 7)
 			by_state[k]++;
-		if (strcmp(st, "running") == 0) {
+		/* lib/slots.lua: a running exec holds its slots, and so does a queued or
+		 * retry_wait one whose AMC execution still runs (slots = 1) */
+		if (strcmp(st, "running") == 0)
+			assertf(!strcmp(sl, "1"), "%s: running %s without its slots (slots '%s')", b, ref, sl);
+		if (strcmp(sl, "1") == 0) {
+			assertf(!strcmp(st, "running") || !strcmp(st, "queued") || !strcmp(st, "retry_wait"),
+				"%s: %s is %s and holds slots", b, ref, st);
+			assertf(!*parked, "%s: %s holds slots and is parked", b, ref);
 			tally_add("instance", inst);
 			tally_add("account", acct);
-		} else if (strcmp(st, "queued") == 0) {
+		}
+		if (strcmp(st, "queued") == 0) {
 			/* waits in exactly one place: its batch's queue, or the parked list it names */
 			long long n = *parked ? list_count(k_parked(parked, strcmp(parked, "instance") == 0 ? inst : acct), ref)
 					      : list_count(k_bqueue(b), ref);
@@ -298,7 +318,7 @@ static void check_batch(const char *b)
 	}
 }
 
-/* P running must hold exactly the tally of running execs (no field at 0, none negative) */
+/* P running must hold exactly the tally of execs holding slots (no field at 0, none negative) */
 static void check_running(void)
 {
 	redisReply *r = cmd("HGETALL %s", k_running());
@@ -473,20 +493,38 @@ static void ref_of(char *out, const char *b, const char *e)
 	assertf(n > 0 && n < REF_MAX, "ref %s:%s too long", b, e);
 }
 
+/* The claim token a held-job call carries: the exec's current `claim` (a holder that knows
+ * its claim), unless a test sets stale_token to play a holder whose claim was superseded. */
+static const char *stale_token;
+
+static const char *tok(const char *b, const char *e)
+{
+	static char t[4][32];
+	static unsigned next;
+	char *out = t[next++ % 4], *v;
+
+	if (stale_token)
+		return stale_token;
+	v = hget(k_exec(b, e), "claim");
+	snprintf(out, 32, "%s", v ? v : "");
+	free(v);
+	return out;
+}
+
 static long long record_amc_id(const char *b, const char *e, const char *amc_id, const char *w)
 {
 	const char *keys[2] = { k_exec(b, e), k_events() };
-	const char *args[3] = { amc_id, now_str(), w };
+	const char *args[4] = { amc_id, now_str(), w, tok(b, e) };
 
-	return run_int(LUA_SCRIPT_RECORD_AMC_ID, 2, keys, 3, args);
+	return run_int(LUA_SCRIPT_RECORD_AMC_ID, 2, keys, 4, args);
 }
 
 static long long set_phase(const char *b, const char *e, const char *phase, const char *w)
 {
 	const char *keys[2] = { k_exec(b, e), k_events() };
-	const char *args[3] = { phase, now_str(), w };
+	const char *args[4] = { phase, now_str(), w, tok(b, e) };
 
-	return run_int(LUA_SCRIPT_SET_PHASE, 2, keys, 3, args);
+	return run_int(LUA_SCRIPT_SET_PHASE, 2, keys, 4, args);
 }
 
 /* finish; on success writes final_state/batch_status; returns the integer code or LUA_OK */
@@ -495,7 +533,7 @@ static long long finish(const char *b, const char *e, const char *outcome, const
 {
 	char ref[REF_MAX];
 	const char *keys[4] = { k_batch(b), k_exec(b, e), k_jobs(w), k_events() };
-	const char *args[6];
+	const char *args[7];
 	redisReply *r;
 	long long rv = -999;
 
@@ -506,7 +544,8 @@ static long long finish(const char *b, const char *e, const char *outcome, const
 	args[3] = strcmp(outcome, "completed") == 0 ? "42" : "";
 	args[4] = strcmp(outcome, "completed") == 0 ? "" : "AMC said \"no\"";
 	args[5] = w;
-	r = run(LUA_SCRIPT_FINISH, 4, keys, 6, args);
+	args[6] = *tok(b, e) ? tok(b, e) : "0";
+	r = run(LUA_SCRIPT_FINISH, 4, keys, 7, args);
 	if (r->type == REDIS_REPLY_INTEGER) {
 		rv = r->integer;
 	} else if (r->type == REDIS_REPLY_ARRAY && r->elements == 2) {
@@ -526,14 +565,27 @@ static redisReply *cancel_batch(const char *b)
 	return run(LUA_SCRIPT_CANCEL_BATCH, 4, keys, 2, args);
 }
 
-static long long heartbeat(const char *w, long long lease_ms)
+/* heartbeat asking for up to max_refs of w's jobs list; the reply (caller frees) */
+static redisReply *heartbeat_refs(const char *w, long long lease_ms, int max_refs)
 {
-	char ms[32];
-	const char *keys[2] = { k_lease(w), k_workers() };
-	const char *args[3] = { w, now_str(), ms };
+	char ms[32], mx[16];
+	const char *keys[3] = { k_lease(w), k_workers(), k_jobs(w) };
+	const char *args[4] = { w, now_str(), ms, mx };
 
 	snprintf(ms, sizeof(ms), "%lld", lease_ms);
-	return run_int(LUA_SCRIPT_HEARTBEAT, 2, keys, 3, args);
+	snprintf(mx, sizeof(mx), "%d", max_refs);
+	return run(LUA_SCRIPT_HEARTBEAT, 3, keys, 4, args);
+}
+
+/* LUA_OK when the heartbeat answered its { n, ref... } array */
+static long long heartbeat(const char *w, long long lease_ms)
+{
+	redisReply *r = heartbeat_refs(w, lease_ms, 0);
+	long long v = r->type == REDIS_REPLY_ARRAY && r->elements >= 1 ? LUA_OK :
+		      r->type == REDIS_REPLY_INTEGER ? r->integer : -999;
+
+	freeReplyObject(r);
+	return v;
 }
 
 static long long reclaim(int max_workers)
@@ -546,19 +598,22 @@ static long long reclaim(int max_workers)
 	return run_int(LUA_SCRIPT_RECLAIM, 3, keys, 3, args);
 }
 
-/* retry; on success writes the batch status; returns the integer code or LUA_OK */
-static long long retry(const char *b, const char *e, const char *w, long long due, const char *reason,
-		       char *batch_status)
+/* retry with the flags of ARGV[7], [9] and [10] (throttled, AMC execution live, nothing
+ * created); on success writes the batch status; returns the integer code or LUA_OK */
+static long long retry_flags(const char *b, const char *e, const char *w, long long due,
+			     const char *reason, const char *throttled, const char *amc_live,
+			     const char *no_create, char *batch_status)
 {
 	char ref[REF_MAX], dues[32];
 	const char *keys[5] = { k_batch(b), k_exec(b, e), k_jobs(w), k_retry(), k_events() };
-	const char *args[6] = { ref, now_str(), dues, reason, w, prefix };
+	const char *args[10] = { ref, now_str(), dues, reason, w, prefix, throttled, tok(b, e),
+				 amc_live, no_create };
 	redisReply *r;
 	long long rv = -999;
 
 	ref_of(ref, b, e);
 	snprintf(dues, sizeof(dues), "%lld", due);
-	r = run(LUA_SCRIPT_RETRY, 5, keys, 6, args);
+	r = run(LUA_SCRIPT_RETRY, 5, keys, 10, args);
 	if (r->type == REDIS_REPLY_INTEGER) {
 		rv = r->integer;
 	} else if (r->type == REDIS_REPLY_ARRAY && r->elements == 2) {
@@ -570,14 +625,25 @@ static long long retry(const char *b, const char *e, const char *w, long long du
 	return rv;
 }
 
-static long long release(const char *b, const char *e, const char *w)
+static long long retry(const char *b, const char *e, const char *w, long long due, const char *reason,
+		       char *batch_status)
+{
+	return retry_flags(b, e, w, due, reason, "0", "0", "0", batch_status);
+}
+
+static long long release_live(const char *b, const char *e, const char *w, const char *amc_live)
 {
 	char ref[REF_MAX];
 	const char *keys[4] = { k_batch(b), k_exec(b, e), k_jobs(w), k_events() };
-	const char *args[4] = { ref, now_str(), w, prefix };
+	const char *args[6] = { ref, now_str(), w, prefix, tok(b, e), amc_live };
 
 	ref_of(ref, b, e);
-	return run_int(LUA_SCRIPT_RELEASE, 4, keys, 4, args);
+	return run_int(LUA_SCRIPT_RELEASE, 4, keys, 6, args);
+}
+
+static long long release(const char *b, const char *e, const char *w)
+{
+	return release_live(b, e, w, "0");
 }
 
 /* running slots held on one instance or account (0 when the field is absent) */
@@ -627,8 +693,8 @@ static void drain_queue(void)
 static redisReply *finish_many(const char *w, int n, const char *const *b, const char *const *e,
 			       const char *const *o)
 {
-	static char refs[FM_MAX][REF_MAX];
-	const char *keys[2 + 2 * FM_MAX], *args[2 + 4 * FM_MAX];
+	static char refs[FM_MAX][REF_MAX], toks[FM_MAX][32];
+	const char *keys[2 + 2 * FM_MAX], *args[2 + 5 * FM_MAX];
 
 	if (n > FM_MAX)
 		exit(1);
@@ -642,12 +708,14 @@ static redisReply *finish_many(const char *w, int n, const char *const *b, const
 		ref_of(refs[i], b[i], e[i]);
 		keys[2 + 2 * i] = k_batch(b[i]);
 		keys[3 + 2 * i] = k_exec(b[i], e[i]);
-		args[2 + 4 * i] = refs[i];
-		args[3 + 4 * i] = o[i];
-		args[4 + 4 * i] = done ? "7" : "";
-		args[5 + 4 * i] = done ? "" : "boom";
+		snprintf(toks[i], sizeof(toks[i]), "%s", *tok(b[i], e[i]) ? tok(b[i], e[i]) : "0");
+		args[2 + 5 * i] = refs[i];
+		args[3 + 5 * i] = o[i];
+		args[4 + 5 * i] = done ? "7" : "";
+		args[5 + 5 * i] = done ? "" : "boom";
+		args[6 + 5 * i] = toks[i];
 	}
-	return run(LUA_SCRIPT_FINISH_MANY, 2 + 2 * n, keys, 2 + 4 * n, args);
+	return run(LUA_SCRIPT_FINISH_MANY, 2 + 2 * n, keys, 2 + 5 * n, args);
 }
 
 /* result i of a finish_many reply is {state, batch_status} */
@@ -849,8 +917,8 @@ static void test_lua_record_amc_id_and_set_phase(void)
 	assertf(record_amc_id(b, "exec_deadbeef", "x", "w3") == LUA_ERR_NOT_FOUND, "unknown exec: -1");
 	assertf(set_phase(b, "exec_deadbeef", "polling", "w3") == LUA_ERR_NOT_FOUND, "unknown exec: -1");
 
-	r = run(LUA_SCRIPT_SET_PHASE, 2, (const char *[]){ k_exec(b, e[0]), k_events() }, 3,
-		(const char *[]){ "sleeping", now_str(), "w3" });
+	r = run(LUA_SCRIPT_SET_PHASE, 2, (const char *[]){ k_exec(b, e[0]), k_events() }, 4,
+		(const char *[]){ "sleeping", now_str(), "w3", tok(b, e[0]) });
 	assertf(r->type == REDIS_REPLY_ERROR, "unknown phase is an error reply");
 	freeReplyObject(r);
 
@@ -1087,8 +1155,8 @@ static void test_lua_finish_many_wakes_parked(void)
 /* caller bugs get an error reply and change nothing */
 static void test_lua_finish_many_rejects_bad_calls(void)
 {
-	char b[ID_MAX], o[ID_MAX], e[1][ID_MAX], eo[1][ID_MAX], ref[REF_MAX];
-	const char *keys[4], *args[6];
+	char b[ID_MAX], o[ID_MAX], e[1][ID_MAX], eo[1][ID_MAX], ref[REF_MAX], t[32];
+	const char *keys[4], *args[7];
 	redisReply *r;
 
 	drain_queue();
@@ -1097,6 +1165,7 @@ static void test_lua_finish_many_rejects_bad_calls(void)
 	assertf(enqueue(b, 1, e) == LUA_OK && enqueue(o, 1, eo) == LUA_OK, "enqueue");
 	freeReplyObject(claim("wx", 1));
 	ref_of(ref, b, e[0]);
+	snprintf(t, sizeof(t), "%s", tok(b, e[0]));
 	keys[0] = k_events();
 	keys[1] = k_jobs("wx");
 	keys[2] = k_batch(o);		/* another batch's hash */
@@ -1107,21 +1176,27 @@ static void test_lua_finish_many_rejects_bad_calls(void)
 	args[3] = "completed";
 	args[4] = "1";
 	args[5] = "";
-	r = run(LUA_SCRIPT_FINISH_MANY, 4, keys, 6, args);
+	args[6] = t;
+	r = run(LUA_SCRIPT_FINISH_MANY, 4, keys, 7, args);
 	assertf(r->type == REDIS_REPLY_ERROR, "keys not matching the ref: error reply");
 	freeReplyObject(r);
 	keys[2] = k_batch(b);
 	args[3] = "done";
-	r = run(LUA_SCRIPT_FINISH_MANY, 4, keys, 6, args);
+	r = run(LUA_SCRIPT_FINISH_MANY, 4, keys, 7, args);
 	assertf(r->type == REDIS_REPLY_ERROR, "unknown outcome: error reply");
 	freeReplyObject(r);
 	args[3] = "completed";
-	r = run(LUA_SCRIPT_FINISH_MANY, 4, keys, 5, args);
+	r = run(LUA_SCRIPT_FINISH_MANY, 4, keys, 6, args);
 	assertf(r->type == REDIS_REPLY_ERROR, "arguments not fitting the keys: error reply");
 	freeReplyObject(r);
+	args[6] = "";
+	r = run(LUA_SCRIPT_FINISH_MANY, 4, keys, 7, args);
+	assertf(r->type == REDIS_REPLY_ERROR, "no claim token: error reply");
+	freeReplyObject(r);
+	args[6] = t;
 	assertf(hget_is(k_exec(b, e[0]), "state", "running") && list_count(k_jobs("wx"), ref) == 1,
 		"nothing changed");
-	r = run(LUA_SCRIPT_FINISH_MANY, 4, keys, 6, args);
+	r = run(LUA_SCRIPT_FINISH_MANY, 4, keys, 7, args);
 	assertf(fm_result_is(r, 0, "completed", "completed"), "the well-formed call finishes it");
 	freeReplyObject(r);
 	freeReplyObject(cancel_batch(o));
@@ -1190,8 +1265,8 @@ static void test_lua_heartbeat(void)
 	assertf(score && strtoll(score, NULL, 10) == now_ms, "workers zset scored by heartbeat time");
 	free(score);
 	{
-		redisReply *r = run(LUA_SCRIPT_HEARTBEAT, 2, (const char *[]){ k_lease("w9"), k_workers() }, 3,
-				    (const char *[]){ "w9", now_str(), "0" });
+		redisReply *r = run(LUA_SCRIPT_HEARTBEAT, 3, (const char *[]){ k_lease("w9"), k_workers(),
+				    k_jobs("w9") }, 4, (const char *[]){ "w9", now_str(), "0", "0" });
 
 		assertf(r->type == REDIS_REPLY_ERROR, "lease of 0 ms is refused");
 		freeReplyObject(r);
@@ -1225,8 +1300,9 @@ static void test_lua_reclaim(void)
 
 	assertf(slots("instance", "amcinst0") == 1 && slots("instance", "amcinst2") == 1, "slots held");
 	assertf(reclaim(10) == 2, "2 jobs re-queued");
-	assertf(slots("instance", "amcinst0") == 0 && slots("instance", "amcinst1") == 0,
-		"the dead worker's slots are released");
+	assertf(slots("instance", "amcinst1") == 0, "the dead worker's slot of a job not on AMC is released");
+	assertf(slots("instance", "amcinst0") == 1 && hget_is(k_exec(b, e[0]), "slots", "1"),
+		"one whose AMC execution runs on keeps it (AMC counts it against the instance)");
 	assertf(slots("instance", "amcinst2") == 1 && slots("instance", "amcinst3") == 1,
 		"the live worker's slots stay");
 	assertf(strcmp(last_event_field("type"), "requeued") == 0, "requeued event");
@@ -1567,7 +1643,8 @@ static void test_lua_retry(void)
 	assertf(int_cmd("ZCARD %s", k_retry()) == 0, "no retry scheduled for a cancelled exec");
 	{
 		redisReply *x = run(LUA_SCRIPT_RETRY, 5, (const char *[]){ k_batch(b), k_exec(b, e[1]), k_jobs("wrt"),
-				    k_retry(), k_events() }, 6, (const char *[]){ ref, now_str(), "soon", "x", "wrt", prefix });
+				    k_retry(), k_events() }, 10, (const char *[]){ ref, now_str(), "soon", "x", "wrt", prefix,
+				    "0", "1", "0", "0" });
 
 		assertf(x->type == REDIS_REPLY_ERROR, "a due that is not a number is an error reply");
 		freeReplyObject(x);
@@ -1661,6 +1738,344 @@ static void test_lua_cancel_releases_slots(void)
 	assertf(int_cmd("EXISTS %s", k_running()) == 0, "no slot left");
 }
 
+/* ---- claim tokens, intents, slots of live AMC executions, reconciliation ---- */
+
+/* the claim token of b:e as a number (0 when none) */
+static long long token_of(const char *b, const char *e)
+{
+	return hget_ll(k_exec(b, e), "claim") == -999 ? 0 : hget_ll(k_exec(b, e), "claim");
+}
+
+/* A claim is an epoch: a worker that claims its own job again (after an outage longer than
+ * its lease) gets a new token, and every call under the old one is refused, even though the
+ * worker id is the same. */
+static void test_lua_claim_token_fences(void)
+{
+	char b[ID_MAX], e[1][ID_MAX], old[32], st[16], bs[16];
+	long long t1, t2;
+
+	drain_queue();
+	new_batch_id(b);
+	assertf(enqueue(b, 1, e) == LUA_OK, "enqueue");
+	assertf(heartbeat("wfence", 1) == LUA_OK, "a heartbeat with a 1 ms lease");
+	freeReplyObject(claim("wfence", 1));
+	t1 = token_of(b, e[0]);
+	assertf(t1 >= now_ms, "the token is at least the claim time (%lld)", t1);
+	snprintf(old, sizeof(old), "%lld", t1);
+	for (int i = 0; i < 200 && int_cmd("EXISTS %s", k_lease("wfence")) == 1; i++)
+		nanosleep(&(struct timespec){ .tv_sec = 0, .tv_nsec = 5000000 }, NULL);
+	now_ms += 20000;
+	assertf(reclaim(10) == 1, "the lease lapsed: reclaimed");
+	freeReplyObject(claim("wfence", 1));
+	t2 = token_of(b, e[0]);
+	assertf(t2 > t1, "the same worker's second claim has a newer token (%lld > %lld)", t2, t1);
+	assertf(hget_is(k_exec(b, e[0]), "worker", "wfence"), "held by the same worker id");
+
+	stale_token = old;
+	assertf(set_phase(b, e[0], "polling", "wfence") == LUA_ERR_NOT_OWNER, "set_phase under the old claim: -4");
+	assertf(record_amc_id(b, e[0], "amc-old", "wfence") == LUA_ERR_NOT_OWNER, "record_amc_id: -4");
+	assertf(retry(b, e[0], "wfence", now_ms + 10, "x", bs) == LUA_ERR_NOT_OWNER, "retry: -4");
+	freeReplyObject(cmd("LPUSH %s %s:%s", k_jobs("wfence"), b, e[0]));	/* retry took the ref off */
+	assertf(release(b, e[0], "wfence") == LUA_ERR_NOT_OWNER, "release: -4");
+	freeReplyObject(cmd("LPUSH %s %s:%s", k_jobs("wfence"), b, e[0]));
+	assertf(finish(b, e[0], "completed", "wfence", st, bs) == LUA_ERR_NOT_OWNER, "finish: -4");
+	freeReplyObject(cmd("LPUSH %s %s:%s", k_jobs("wfence"), b, e[0]));
+	stale_token = NULL;
+	assertf(hget_is(k_exec(b, e[0]), "state", "running") && hget_is(k_exec(b, e[0]), "amc_execution_id", ""),
+		"nothing the old claim sent changed the exec");
+	assertf(set_phase(b, e[0], "polling", "wfence") == LUA_OK, "the new claim is served");
+	assertf(finish(b, e[0], "completed", "wfence", st, bs) == LUA_OK && !strcmp(bs, "completed"),
+		"and finishes it");
+
+	/* Redis lost the last writes (AOF everysec): the token it remembers is older than one it
+	 * handed out; a later claim still gets a newer token than that lost one */
+	{
+		char c[ID_MAX], ec[1][ID_MAX];
+		long long lost;
+
+		new_batch_id(c);
+		assertf(enqueue(c, 1, ec) == LUA_OK, "enqueue");
+		freeReplyObject(claim("wfence", 1));
+		lost = token_of(c, ec[0]);
+		assertf(release(c, ec[0], "wfence") == LUA_OK, "handed back");
+		/* the restart kept an older token than the one handed out last */
+		freeReplyObject(cmd("HSET %s claim %lld", k_exec(c, ec[0]), lost - 5000));
+		now_ms += 15000;	/* a reclaim comes a lease later at the earliest */
+		freeReplyObject(claim("wfence", 1));
+		assertf(token_of(c, ec[0]) > lost, "the next token exceeds the lost one (%lld > %lld)",
+			token_of(c, ec[0]), lost);
+		freeReplyObject(cancel_batch(c));
+	}
+	freeReplyObject(cmd("DEL %s %s", k_lease("wfence"), k_jobs("wfence")));
+	freeReplyObject(cmd("ZREM %s wfence", k_workers()));
+}
+
+/* submitted is the durable create intent; record_amc_id keeps the first id */
+static void test_lua_intent_and_amc_id(void)
+{
+	char b[ID_MAX], e[1][ID_MAX], t[32];
+
+	drain_queue();
+	new_batch_id(b);
+	assertf(enqueue(b, 1, e) == LUA_OK, "enqueue");
+	freeReplyObject(claim("wint", 1));
+	snprintf(t, sizeof(t), "%s", tok(b, e[0]));
+	now_ms += 7;
+	assertf(set_phase(b, e[0], "submitted", "wint") == LUA_OK, "submitted");
+	assertf(hget_ll(k_exec(b, e[0]), "create_intent_at") == now_ms, "intent time stored");
+	assertf(hget_is(k_exec(b, e[0]), "create_intent_claim", t), "and the claim that announced it");
+	assertf(record_amc_id(b, e[0], "amc-first", "wint") == LUA_OK, "first id recorded");
+	assertf(record_amc_id(b, e[0], "amc-first", "wint") == LUA_OK, "the same id again: ok");
+	assertf(record_amc_id(b, e[0], "amc-second", "wint") == LUA_ERR_CONFLICT, "another id: -6");
+	assertf(hget_is(k_exec(b, e[0]), "amc_execution_id", "amc-first"), "never overwritten");
+	{
+		redisReply *r = claim("wint", 5);
+
+		assertf(n_claimed(r) == 0, "nothing else to claim");
+		freeReplyObject(r);
+	}
+	/* the claim reply carries the intent and the token */
+	freeReplyObject(cancel_batch(b));
+	assertf(zscore_set(k_amc_cancels(), b, e[0]), "the cancelled exec with an AMC id is to be cancelled on AMC");
+}
+
+/* A job handed back while its AMC execution runs keeps its slots: it is never parked, and the
+ * claim that takes it up again takes no second slot. */
+static void test_lua_live_amc_keeps_slots(void)
+{
+	static const char *const one[] = { "amclive", "amclive", "amclive" };
+	char b[ID_MAX], e[3][ID_MAX], bs[16], st[16];
+	redisReply *r;
+
+	drain_queue();
+	new_batch_id(b);
+	assertf(enqueue_on(b, 3, e, one, NULL) == LUA_OK, "enqueue 3 on one instance");
+	r = claim_caps("wlive2", 3, 2, 200);
+	assertf(n_claimed(r) == 2, "cap 2: two run, one parks");
+	freeReplyObject(r);
+	assertf(record_amc_id(b, e[0], "amc-live-0", "wlive2") == LUA_OK, "e0 created on AMC");
+	assertf(release_live(b, e[0], "wlive2", "1") == LUA_OK, "e0 released while AMC runs it");
+	assertf(slots("instance", "amclive") == 2, "it keeps its slot: the instance stays full");
+	assertf(hget_is(k_exec(b, e[2]), "parked", "instance"), "so the parked job stays parked");
+	r = claim_caps("wlive2", 3, 2, 200);
+	assertf(n_claimed(r) == 1 && claimed_has(r, b, e[0]), "e0 is claimed again past the full instance");
+	freeReplyObject(r);
+	assertf(slots("instance", "amclive") == 2, "without a second slot");
+	assertf(retry_flags(b, e[0], "wlive2", now_ms + 50, "503", "0", "1", "0", bs) == LUA_OK,
+		"a retry while AMC runs it");
+	assertf(slots("instance", "amclive") == 2 && hget_is(k_exec(b, e[0]), "slots", "1"), "keeps the slot too");
+	assertf(retry_flags(b, e[1], "wlive2", now_ms + 50, "429", "1", "0", "1", bs) == LUA_OK,
+		"a throttled create of e1 (nothing on AMC)");
+	assertf(slots("instance", "amclive") == 1 && hget_is(k_exec(b, e[1]), "slots", "0"), "gives its slot back");
+	assertf(hget_is(k_exec(b, e[2]), "parked", ""), "and wakes the parked job");
+	now_ms += 100;
+	r = claim_caps("wlive2", 3, 2, 200);
+	assertf(n_claimed(r) == 2, "the retry of e0 and the woken e2 run (%zu)", n_claimed(r));
+	freeReplyObject(r);
+	assertf(finish(b, e[0], "completed", "wlive2", st, bs) == LUA_OK, "e0 done");
+	r = cancel_batch(b);
+	freeReplyObject(r);
+	assertf(int_cmd("EXISTS %s", k_running()) == 0, "cancel gives back every slot, the waiting ones too");
+}
+
+/* set_phase submitted without an id, then a throttled retry: the intent is cleared */
+static void test_lua_retry_clears_intent(void)
+{
+	char b[ID_MAX], e[1][ID_MAX], bs[16];
+
+	drain_queue();
+	new_batch_id(b);
+	assertf(enqueue(b, 1, e) == LUA_OK, "enqueue");
+	freeReplyObject(claim("wci", 1));
+	assertf(set_phase(b, e[0], "submitted", "wci") == LUA_OK, "intent");
+	assertf(retry_flags(b, e[0], "wci", now_ms + 5, "429", "1", "0", "1", bs) == LUA_OK, "throttled");
+	assertf(hget_is(k_exec(b, e[0]), "create_intent_at", "") && hget_is(k_exec(b, e[0]), "create_intent_claim", ""),
+		"AMC created nothing: the intent is gone");
+	assertf(hget_ll(k_exec(b, e[0]), "throttled") == 1, "counted as throttled");
+	freeReplyObject(cancel_batch(b));
+	assertf(!zscore_set(k_amc_cancels(), b, e[0]), "nothing to cancel on AMC for it");
+}
+
+/* the heartbeat answers the jobs list; held_jobs rebuilds claim's answer for held refs */
+static void test_lua_heartbeat_and_held_jobs(void)
+{
+	char b[ID_MAX], e[3][ID_MAX], ref[3][REF_MAX];
+	redisReply *r, *c;
+
+	drain_queue();
+	new_batch_id(b);
+	assertf(enqueue(b, 3, e) == LUA_OK, "enqueue");
+	c = claim("whj", 2);	/* as if this reply were lost */
+	freeReplyObject(claim("whjother", 1));
+	for (int i = 0; i < 3; i++)
+		ref_of(ref[i], b, e[i]);
+	r = heartbeat_refs("whj", 30000, 10);
+	assertf(r->type == REDIS_REPLY_ARRAY && r->elements == 3 && r->element[0]->integer == 2,
+		"{ 2, ref, ref }");
+	if (r->type == REDIS_REPLY_ARRAY && r->elements == 3)
+		assertf(!strcmp(r->element[1]->str, ref[1]) && !strcmp(r->element[2]->str, ref[0]),
+			"newest first");
+	freeReplyObject(r);
+	r = heartbeat_refs("whj", 30000, 1);
+	assertf(r->type == REDIS_REPLY_ARRAY && r->elements == 2 && r->element[0]->integer == 2,
+		"at most the refs asked for, and the length");
+	freeReplyObject(r);
+	r = run(LUA_SCRIPT_HELD_JOBS, 1, (const char *[]){ k_jobs("whj") }, 5,
+		(const char *[]){ "whj", prefix, ref[0], ref[2], "batch_eeeeeeee:exec_eeeeeeee" });
+	assertf(r->type == REDIS_REPLY_ARRAY && r->elements == 1, "only the held ref is answered");
+	if (r->type == REDIS_REPLY_ARRAY && r->elements == 1 && c->type == REDIS_REPLY_ARRAY) {
+		redisReply *h = r->element[0], *orig = c->element[0];
+		bool same = h->elements == 3 && !strcmp(h->element[0]->str, ref[0]) &&
+			    h->element[1]->elements == orig->element[1]->elements &&
+			    !strcmp(h->element[2]->str, orig->element[2]->str);
+
+		for (size_t j = 0; same && j < h->element[1]->elements; j++)
+			same = !strcmp(h->element[1]->element[j]->str, orig->element[1]->element[j]->str);
+		assertf(same, "exactly what the lost claim reply held (fields, token, SQL)");
+	}
+	freeReplyObject(r);
+	freeReplyObject(c);
+	freeReplyObject(cancel_batch(b));
+	freeReplyObject(cmd("DEL %s %s %s %s", k_lease("whj"), k_jobs("whj"), k_jobs("whjother"), k_lease("whjother")));
+	freeReplyObject(cmd("ZREM %s whj", k_workers()));
+}
+
+/* cancel_batch leaves every exec with an AMC execution (or an intent) to be cancelled on
+ * AMC; take_amc_cancels hands them out with what a cancel needs and hides them for a lease */
+static void test_lua_amc_cancels(void)
+{
+	char b[ID_MAX], e[4][ID_MAX];
+	redisReply *r;
+
+	drain_queue();
+	freeReplyObject(cmd("DEL %s", k_amc_cancels()));
+	new_batch_id(b);
+	assertf(enqueue(b, 4, e) == LUA_OK, "enqueue");
+	freeReplyObject(claim("wac", 3));
+	assertf(record_amc_id(b, e[0], "amc-run-0", "wac") == LUA_OK, "e0 running on AMC");
+	assertf(record_amc_id(b, e[1], "amc-run-1", "wac") == LUA_OK, "e1 too, then released");
+	assertf(release_live(b, e[1], "wac", "1") == LUA_OK, "e1 queued, nobody holds it");
+	assertf(set_phase(b, e[2], "submitted", "wac") == LUA_OK, "e2 announced a create");
+	r = cancel_batch(b);
+	freeReplyObject(r);
+	assertf(int_cmd("ZCARD %s", k_amc_cancels()) == 3, "e0, e1 and e2 to cancel on AMC, not e3");
+	r = run(LUA_SCRIPT_TAKE_AMC_CANCELS, 1, (const char *[]){ k_amc_cancels() }, 4,
+		(const char *[]){ now_str(), "10", "60000", prefix });
+	assertf(r->type == REDIS_REPLY_ARRAY && r->elements == 3, "three taken");
+	for (size_t i = 0; r->type == REDIS_REPLY_ARRAY && i < r->elements; i++) {
+		redisReply *x = r->element[i];
+		char r1[REF_MAX];
+
+		ref_of(r1, b, e[1]);
+		assertf(x->elements == 8, "ref, amc id, instance, account, advertiser, marketplace, intent, start");
+		if (x->elements == 8 && !strcmp(x->element[0]->str, r1))
+			assertf(!strcmp(x->element[1]->str, "amc-run-1") && !strcmp(x->element[2]->str, "amcinst1"),
+				"e1's AMC id and instance");
+	}
+	freeReplyObject(r);
+	r = run(LUA_SCRIPT_TAKE_AMC_CANCELS, 1, (const char *[]){ k_amc_cancels() }, 4,
+		(const char *[]){ now_str(), "10", "60000", prefix });
+	assertf(r->type == REDIS_REPLY_ARRAY && r->elements == 0, "taken entries are hidden for their lease");
+	freeReplyObject(r);
+	now_ms += 60000;
+	freeReplyObject(cmd("ZADD %s 0 batch_eeeeeeee:exec_eeeeeeee", k_amc_cancels()));
+	r = run(LUA_SCRIPT_TAKE_AMC_CANCELS, 1, (const char *[]){ k_amc_cancels() }, 4,
+		(const char *[]){ now_str(), "10", "60000", prefix });
+	assertf(r->type == REDIS_REPLY_ARRAY && r->elements == 3, "due again after it; a gone exec dropped");
+	freeReplyObject(r);
+	assertf(int_cmd("ZCARD %s", k_amc_cancels()) == 3, "the gone one left the set");
+	freeReplyObject(cmd("DEL %s", k_amc_cancels()));
+}
+
+static void test_lua_token_unlock(void)
+{
+	char key[sizeof(prefix) + 64];
+
+	snprintf(key, sizeof(key), "%stoken:00000000-0000-4000-8000-000000000009:lock", prefix);
+	freeReplyObject(cmd("SET %s wA PX 30000", key));
+	assertf(run_int(LUA_SCRIPT_TOKEN_UNLOCK, 1, (const char *[]){ key }, 1, (const char *[]){ "wB" }) == 0,
+		"another worker's lock stays");
+	assertf(int_cmd("EXISTS %s", key) == 1, "still there");
+	assertf(run_int(LUA_SCRIPT_TOKEN_UNLOCK, 1, (const char *[]){ key }, 1, (const char *[]){ "wA" }) == 1,
+		"the holder releases it");
+	assertf(int_cmd("EXISTS %s", key) == 0, "gone");
+}
+
+/* one claim call of more jobs than one variadic LPUSH takes (it pushes in slices) */
+static void test_lua_claim_many(void)
+{
+	enum { NB = 5, NE = 128 };
+	static char b[NB][ID_MAX], e[NB][NE][ID_MAX];
+	static char names[NE][16];
+	const char *insts[NE];
+	redisReply *r;
+
+	drain_queue();
+	for (int j = 0; j < NE; j++) {
+		snprintf(names[j], sizeof(names[j]), "many%d", j);
+		insts[j] = names[j];
+	}
+	for (int i = 0; i < NB; i++) {
+		new_batch_id(b[i]);
+		assertf(enqueue_on(b[i], NE, e[i], insts, NULL) == LUA_OK, "enqueue %d", i);
+	}
+	r = claim_caps("wmany", NB * NE, 100, 100000);
+	assertf(n_claimed(r) == NB * NE, "%d jobs claimed in one call (%zu)", NB * NE, n_claimed(r));
+	freeReplyObject(r);
+	assertf(int_cmd("LLEN %s", k_jobs("wmany")) == NB * NE, "all of them in the jobs list");
+	drain_queue();
+	freeReplyObject(cmd("DEL %s", k_jobs("wmany")));
+}
+
+/* read_batch answers what the archive sweep compares; forget_batch lets a terminal batch go
+ * once it is old enough and PostgreSQL agrees, never one with an AMC cancel still to do */
+static void test_lua_read_and_forget_batch(void)
+{
+	char b[ID_MAX], e[2][ID_MAX], st[16], bs[16], before[32];
+	redisReply *r;
+
+	drain_queue();
+	new_batch_id(b);
+	assertf(enqueue(b, 2, e) == LUA_OK, "enqueue");
+	freeReplyObject(claim("wfg", 2));
+	assertf(record_amc_id(b, e[1], "amc-fg-1", "wfg") == LUA_OK, "e1 on AMC");
+	assertf(finish(b, e[0], "completed", "wfg", st, bs) == LUA_OK, "e0 completed");
+	r = run(LUA_SCRIPT_READ_BATCH, 2, (const char *[]){ k_batch(b), k_execs(b) }, 1,
+		(const char *[]){ prefix });
+	assertf(r->type == REDIS_REPLY_ARRAY && r->elements == 8 && !strcmp(r->element[0]->str, "running") &&
+		!strcmp(r->element[2]->str, e[0]) && !strcmp(r->element[3]->str, "completed") &&
+		!strcmp(r->element[6]->str, "running") && !strcmp(r->element[7]->str, "amc-fg-1"),
+		"status, completed_at, then id, state, AMC id per exec");
+	freeReplyObject(r);
+	r = run(LUA_SCRIPT_READ_BATCH, 2, (const char *[]){ k_batch("batch_eeeeeeee"), k_execs("batch_eeeeeeee") },
+		1, (const char *[]){ prefix });
+	assertf(r->type == REDIS_REPLY_ARRAY && r->elements == 0, "an unknown batch: {}");
+	freeReplyObject(r);
+
+#define FORGET(b_, before_, pg_) run_int(LUA_SCRIPT_FORGET_BATCH, 5, (const char *[]){ k_batch(b_), \
+	k_execs(b_), k_batches(), k_amc_cancels(), k_events() }, 3, (const char *[]){ prefix, before_, pg_ })
+	snprintf(before, sizeof(before), "%lld", now_ms + 1000);
+	assertf(FORGET(b, before, "running") == LUA_ERR_WRONG_STATE, "an open batch stays");
+	freeReplyObject(cancel_batch(b));	/* e1 (on AMC) waits in P amc_cancels */
+	assertf(FORGET(b, before, "cancelled") == LUA_ERR_CANCELLED, "not while an AMC cancel is to do");
+	freeReplyObject(cmd("DEL %s", k_amc_cancels()));
+	snprintf(before, sizeof(before), "%lld", now_ms);
+	assertf(FORGET(b, before, "cancelled") == LUA_ERR_WRONG_STATE, "not before its retention");
+	snprintf(before, sizeof(before), "%lld", now_ms + 1);
+	assertf(FORGET(b, before, "partial") == LUA_ERR_WRONG_STATE, "not when PostgreSQL says otherwise");
+	/* the batch leaves the checked list: the invariant has nothing to look at once it is gone */
+	for (int i = 0; i < n_batches; i++)
+		if (!strcmp(batches[i], b) && i != --n_batches)
+			memcpy(batches[i], batches[n_batches], ID_MAX);
+	assertf(FORGET(b, before, "cancelled") == LUA_OK, "forgotten");
+	assertf(int_cmd("EXISTS %s %s %s %s", k_batch(b), k_execs(b), k_exec(b, e[0]), k_exec(b, e[1])) == 0,
+		"every key of the batch is gone");
+	assertf(int_cmd("ZRANK %s %s", k_batches(), b) == -999, "and it left P batches");
+	assertf(strcmp(last_event_field("type"), "forgotten") == 0, "forgotten event");
+	assertf(FORGET(b, before, "cancelled") == LUA_ERR_NOT_FOUND, "once");
+#undef FORGET
+}
+
 /* ---- setup ---- */
 
 static bool connect_url(const char *url)
@@ -1750,7 +2165,7 @@ static void test_lua_scripts_load(void)
 		freeReplyObject(r);
 	}
 	assertf(LUA_ENQUEUE_BATCH_NKEYS == -1 && LUA_CLAIM_NKEYS == 5 && LUA_FINISH_NKEYS == 4 &&
-		LUA_FINISH_MANY_NKEYS == -1 &&
+		LUA_FINISH_MANY_NKEYS == -1 && LUA_HEARTBEAT_NKEYS == 3 && LUA_HELD_JOBS_NKEYS == 1 &&
 		LUA_RETRY_NKEYS == 5 && LUA_RELEASE_NKEYS == 4,
 		"nkeys from the script headers");
 }
@@ -1804,6 +2219,15 @@ int main(void)
 	RUN_TEST(test_lua_release);
 	RUN_TEST(test_lua_cancel_releases_slots);
 	RUN_TEST(test_lua_caps_many_batches);
+	RUN_TEST(test_lua_claim_token_fences);
+	RUN_TEST(test_lua_intent_and_amc_id);
+	RUN_TEST(test_lua_live_amc_keeps_slots);
+	RUN_TEST(test_lua_retry_clears_intent);
+	RUN_TEST(test_lua_heartbeat_and_held_jobs);
+	RUN_TEST(test_lua_amc_cancels);
+	RUN_TEST(test_lua_token_unlock);
+	RUN_TEST(test_lua_claim_many);
+	RUN_TEST(test_lua_read_and_forget_batch);
 	RUN_TEST(test_lua_events_stream);
 
 	cleanup_keys();

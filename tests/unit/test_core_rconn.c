@@ -158,14 +158,16 @@ static void test_commands(void)
 	rconn_free(c);
 }
 
+/* the heartbeat script: it writes the lease and answers { jobs list length } */
 static void heartbeat(RConn *c, Got *g, bool *sent)
 {
-	char lease[KEYS_MAX], workers[KEYS_MAX];
+	char lease[KEYS_MAX], workers[KEYS_MAX], jobs[KEYS_MAX];
 	const char *keys[] = { keys_worker_lease(lease, sizeof(lease), prefix, "w1"),
-			       keys_workers(workers, sizeof(workers), prefix) };
-	const char *args[] = { "w1", "1700000000000", "60000" };
+			       keys_workers(workers, sizeof(workers), prefix),
+			       keys_worker_jobs(jobs, sizeof(jobs), prefix, "w1") };
+	const char *args[] = { "w1", "1700000000000", "60000", "0" };
 
-	*sent = rconn_script(c, LUA_SCRIPT_HEARTBEAT, 2, keys, 3, args, on_got, g);
+	*sent = rconn_script(c, LUA_SCRIPT_HEARTBEAT, 3, keys, 4, args, on_got, g);
 }
 
 static void test_script_and_noscript(void)
@@ -181,8 +183,8 @@ static void test_script_and_noscript(void)
 	heartbeat(c, &hb, &sent);
 	assertf(sent, "script not sent");
 	assertf(wait_for(&hb.n, 1, 3000), "no script reply");
-	assertf(hb.type == REDIS_REPLY_INTEGER && hb.integer == 1, "heartbeat type %d %lld %s",
-		hb.type, hb.integer, hb.str);
+	assertf(hb.type == REDIS_REPLY_ARRAY && hb.elements == 1, "heartbeat type %d %zu %s",
+		hb.type, hb.elements, hb.str);
 	assertf(rconn_commandf(c, on_got, &lease, "GET %sworker:w1:lease", prefix), "GET");
 	assertf(wait_for(&lease.n, 1, 3000) && strcmp(lease.str, "w1") == 0, "lease %s", lease.str);
 
@@ -192,15 +194,15 @@ static void test_script_and_noscript(void)
 	assertf(sent, "script not sent after flush");
 	assertf(wait_for(&hb2.n, 1, 3000), "no reply after flush");
 	assertf(hb2.n == 1, "callback called %d times", hb2.n);
-	assertf(hb2.type == REDIS_REPLY_INTEGER && hb2.integer == 1, "after NOSCRIPT: type %d %s",
+	assertf(hb2.type == REDIS_REPLY_ARRAY && hb2.elements == 1, "after NOSCRIPT: type %d %s",
 		hb2.type, hb2.str);
 
 	/* wrong key count is refused before sending */
 	{
 		const char *keys[] = { "a" };
-		const char *args[] = { "w1", "1", "1" };
+		const char *args[] = { "w1", "1", "1", "0" };
 
-		assertf(!rconn_script(c, LUA_SCRIPT_HEARTBEAT, 1, keys, 3, args, on_got, &wrong),
+		assertf(!rconn_script(c, LUA_SCRIPT_HEARTBEAT, 1, keys, 4, args, on_got, &wrong),
 			"wrong key count accepted");
 	}
 	rconn_free(c);
@@ -287,11 +289,44 @@ static void test_reconnect_after_kill(void)
 	assertf(wait_for(&hb.n, 1, 3000), "no replies after reconnect");
 	assertf(after.type == REDIS_REPLY_STATUS && strcmp(after.str, "PONG") == 0, "PING %s",
 		after.str);
-	assertf(hb.type == REDIS_REPLY_INTEGER && hb.integer == 1, "script after reconnect");
+	assertf(hb.type == REDIS_REPLY_ARRAY && hb.elements == 1, "script after reconnect");
 	assertf(rconn_is_ready(killer) && ready_k == 1, "killer disturbed");
 out:
 	rconn_free(c);
 	rconn_free(killer);
+}
+
+/* The server stops answering (CLIENT PAUSE holds every client's commands, as a peer gone
+ * without a reset would): the pending command gets NULL once the reply deadline passes, long
+ * before the pause ends, and rconn connects again by itself. */
+static void test_reply_deadline(void)
+{
+	int ready = 0;
+	RConn *c = connect_ready(url, &ready);
+	Got pause = { 0 }, ping = { 0 }, after = { 0 };
+	bool expired = false;
+	struct event *t;
+	struct timeval pause_tv = { 3, 0 };
+
+	assertf(c != NULL, "not ready");
+	if (!c)
+		return;
+	rconn_set_timeout(c, 300);
+	assertf(rconn_commandf(c, on_got, &pause, "CLIENT PAUSE 3000 ALL"), "CLIENT PAUSE");
+	assertf(wait_for(&pause.n, 1, 3000) && pause.type == REDIS_REPLY_STATUS, "paused");
+	/* the pause ends 3 s from now; the deadline must act well before that */
+	t = evtimer_new(base, on_deadline, &expired);
+	evtimer_add(t, &pause_tv);
+	assertf(rconn_commandf(c, on_got, &ping, "PING"), "PING sent");
+	while (ping.n == 0 && !expired)
+		event_base_loop(base, EVLOOP_ONCE);
+	assertf(ping.n == 1 && ping.null && !expired, "the unanswered PING got NULL before the pause ended");
+	assertf(strstr(rconn_errstr(c), "deadline") != NULL, "the error says why: %s", rconn_errstr(c));
+	event_free(t);
+	assertf(wait_for(&ready, 2, 8000), "connected again after the pause (%s)", rconn_errstr(c));
+	assertf(rconn_commandf(c, on_got, &after, "PING") && wait_for(&after.n, 1, 3000) &&
+		after.type == REDIS_REPLY_STATUS, "answers again");
+	rconn_free(c);
 }
 
 static void test_free_with_pending(void)
@@ -374,6 +409,7 @@ int main(void)
 	RUN_TEST(test_script_and_noscript);
 	RUN_TEST(test_select_db);
 	RUN_TEST(test_reconnect_after_kill);
+	RUN_TEST(test_reply_deadline);
 	RUN_TEST(test_free_with_pending);
 	RUN_TEST(test_free_inside_callback);
 	cleanup_keys();

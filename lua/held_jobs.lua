@@ -1,0 +1,44 @@
+--[[
+  Rebuild claim's answer for jobs a worker holds in Redis but not in memory: the reply of a
+  claim can be lost (the connection dropped after the script ran), and the worker finds such
+  refs in its jobs list when it reconciles at a heartbeat. Read only.
+
+  Preconditions:
+    none.
+
+  Input:
+    KEYS[1]  the worker's jobs    P worker:W:jobs   (LIST)
+
+    ARGV[1]  worker id W
+    ARGV[2]  key prefix P (builds P batch:{B}, P exec:{B}:E)
+    ARGV[3..]  refs `B:E` (at most a few hundred)
+
+  Output:
+    array of jobs exactly as claim returns them ({ ref, exec fields, sql_query }, with the
+    exec's current claim token), one per ref that is in the jobs list and `running` under
+    W; the other refs are left out
+
+  Events:
+    none (nothing changes)
+]]
+local rcall = redis.call
+--- @include "lib/keys"
+--- @include "lib/job_fields"
+
+local jobs_key = KEYS[1]
+local worker = ARGV[1]
+local prefix = ARGV[2]
+
+local out = {}
+for i = 3, #ARGV do
+	local ref = ARGV[i]
+	local batch_id, exec_id = split_ref(ref)
+	if batch_id and rcall('LPOS', jobs_key, ref) then
+		local v = rcall('HMGET', key_exec(prefix, batch_id, exec_id), unpack(JOB_FIELDS))
+		if v[1] == 'running' and v[2] == worker then
+			local sql = rcall('HGET', key_batch(prefix, batch_id), 'sql_query') or ''
+			out[#out + 1] = job_entry(ref, v, sql)
+		end
+	end
+end
+return out

@@ -1,0 +1,323 @@
+/* sweeper.c - the janitor's archive sweep, once per interval across the cluster (SET NX PX
+ * P janitor:sweep:lock). PostgreSQL is the durable record and Redis the live one; the sweep
+ * makes them agree where a write got lost between the two:
+ *   1. a batch PostgreSQL still calls open although Redis says it ended (the cancel's
+ *      archive update failed, say) gets Redis's cancellations;
+ *   2. an open batch Redis does not know at all (lost with the last writes of a restart) is
+ *      marked not enqueued, so the enqueue janitor hands it to Redis again (the workers then
+ *      take every final state over from PostgreSQL);
+ *   3. a terminal batch older than redis_retention_s leaves Redis (forget_batch) once
+ *      PostgreSQL holds the same status; the API serves it from PostgreSQL from then on.
+ * Everything it reads and writes goes through the pool and rconn: nothing blocks the loop. */
+#include "sweeper.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ids.h"
+#include "keys.h"
+#include "log.h"
+
+#define SWEEP_BATCHES 100	/* open batches looked at per sweep */
+#define SWEEP_FORGET 200	/* retention candidates per sweep */
+#define SWEEP_MIN_AGE_S "10"	/* an open batch younger than this is left alone */
+
+/* One sweep: owned by itself from the lock to its last step. */
+typedef struct Sweep {
+	Worker *w;
+	int pending;			/* steps in flight; the sweep is freed at 0 */
+} Sweep;
+
+static void sweep_unref(Sweep *s)
+{
+	if (--s->pending == 0)
+		free(s);
+}
+
+/* ---- PostgreSQL statements of the sweep (text parameters, one result) ---- */
+
+typedef struct SweepQuery {
+	Sweep *s;
+	const char *sql;
+	int n;
+	char *vals[3];			/* owned */
+	PGresult *res;			/* owned by the callback while it runs */
+	void (*done)(struct SweepQuery *q, bool ok);
+	char batch_id[IDS_BATCH_LEN + 1];
+} SweepQuery;
+
+static void query_free(SweepQuery *q)
+{
+	for (int i = 0; i < q->n; i++)
+		free(q->vals[i]);
+	PQclear(q->res);
+	free(q);
+}
+
+static enum PgResult query_work(PGconn *conn, void *arg, char *err, size_t errlen)
+{
+	SweepQuery *q = arg;
+	PQclear(q->res);
+	q->res = PQexecParams(conn, q->sql, q->n, NULL, (const char *const *)q->vals, NULL, NULL, 0);
+	if (pg_ok(conn, q->res, err, errlen))
+		return PG_OK;
+	return pg_fail_kind(conn);
+}
+
+static void query_done(enum PgResult res, const char *err, void *arg)
+{
+	SweepQuery *q = arg;
+	Sweep *s = q->s;
+	if (!s->w->exiting) {
+		if (res != PG_OK)
+			log_warn("archive sweep: %s", err);
+		q->done(q, res == PG_OK);
+	}
+	query_free(q);
+	sweep_unref(s);
+}
+
+/* Runs sql with up to 3 text values (copied); done(q, ok) on the loop thread. */
+static void query(Sweep *s, const char *sql, const char *const *vals, int n, const char *batch_id,
+		  void (*done)(SweepQuery *q, bool ok))
+{
+	SweepQuery *q = calloc(1, sizeof *q);
+	if (!q)
+		return;
+	q->s = s;
+	q->sql = sql;
+	q->done = done;
+	snprintf(q->batch_id, sizeof q->batch_id, "%s", batch_id ? batch_id : "");
+	for (; q->n < n; q->n++)
+		if (!(q->vals[q->n] = strdup(vals[q->n])))
+			break;
+	s->pending++;
+	if (q->n < n || !pgpool_submit(s->w->pg, query_work, query_done, q, 0)) {
+		query_free(q);
+		sweep_unref(s);
+	}
+}
+
+/* the statements answer how many rows they changed */
+static void query_changed(SweepQuery *q, bool ok)
+{
+	if (ok && PQntuples(q->res) == 1 && strcmp(PQgetvalue(q->res, 0, 0), "0") != 0)
+		log_warn("archive sweep: batch %s: %s row(s) brought in line with Redis", q->batch_id,
+			 PQgetvalue(q->res, 0, 0));
+}
+
+/* ---- 1 and 2: open batches in PostgreSQL ---- */
+
+static const char sql_open[] =
+	"SELECT batch_id FROM batch_executions WHERE status IN ('pending', 'running')"
+	"   AND enqueued_at IS NOT NULL AND created_at < now() - interval '" SWEEP_MIN_AGE_S " seconds'"
+	" ORDER BY created_at LIMIT $1::integer";
+/* the executions Redis cancelled, in PostgreSQL too (their archived rows go, as a worker's
+ * cancel does); $2 is a text[] of exec ids */
+static const char sql_cancel_execs[] =
+	"WITH c AS (UPDATE workflow_executions e SET status = 'cancelled',"
+	"           completed_at = coalesce(e.completed_at, now()), updated_at = now()"
+	"      FROM batch_executions b WHERE b.id = e.batch_execution_id AND b.batch_id = $1"
+	"       AND e.execution_id = ANY($2::text[])"
+	"       AND e.status NOT IN ('completed', 'failed', 'cancelled') RETURNING e.id),"
+	" d AS (DELETE FROM result_rows r USING c WHERE r.execution_id = c.id)"
+	" SELECT count(*) FROM c";
+static const char sql_not_enqueued[] =
+	"WITH u AS (UPDATE batch_executions SET enqueued_at = NULL, updated_at = now()"
+	"           WHERE batch_id = $1 AND status IN ('pending', 'running') RETURNING 1)"
+	" SELECT count(*) FROM u";
+
+typedef struct ReadCall {
+	Sweep *s;
+	char batch_id[IDS_BATCH_LEN + 1];
+} ReadCall;
+
+static void on_read_batch(RConn *c, redisReply *reply, void *priv)
+{
+	ReadCall *rc = priv;
+	Sweep *s = rc->s;
+	Worker *w = s->w;
+	static const char *const finals[] = {"completed", "partial", "failed", "cancelled"};
+	bool terminal = false;
+
+	if (w->exiting || !reply || reply->type != REDIS_REPLY_ARRAY)
+		goto out;
+	if (reply->elements == 0) {
+		const char *vals[1] = {rc->batch_id};
+		log_warn("archive sweep: open batch %s is not in Redis: enqueueing it again", rc->batch_id);
+		query(s, sql_not_enqueued, vals, 1, rc->batch_id, query_changed);
+		goto out;
+	}
+	for (size_t i = 0; i < ARRAY_LEN(finals); i++)
+		terminal |= reply->element[0]->type == REDIS_REPLY_STRING &&
+			    strcmp(reply->element[0]->str, finals[i]) == 0;
+	if (!terminal)
+		goto out;
+	/* {a,b,...} of the cancelled exec ids (validated: they go into a text[] literal) */
+	size_t cap = 3 + (reply->elements / 3) * (IDS_EXEC_LEN + 1), len = 1;
+	char *arr = malloc(cap);
+	int n = 0;
+	if (!arr)
+		goto out;
+	arr[0] = '{';
+	for (size_t i = 2; i + 2 < reply->elements; i += 3) {
+		const redisReply *id = reply->element[i], *st = reply->element[i + 1];
+		if (id->type != REDIS_REPLY_STRING || st->type != REDIS_REPLY_STRING ||
+		    !ids_is_exec(id->str) || strcmp(st->str, "cancelled") != 0)
+			continue;
+		len += (size_t)snprintf(arr + len, cap - len, "%s%s", n++ ? "," : "", id->str);
+	}
+	arr[len++] = '}';
+	arr[len] = '\0';
+	if (n > 0) {
+		const char *vals[2] = {rc->batch_id, arr};
+		query(s, sql_cancel_execs, vals, 2, rc->batch_id, query_changed);
+	}
+	free(arr);
+out:
+	free(rc);
+	sweep_unref(s);
+}
+
+static void read_batch(Sweep *s, const char *batch_id)
+{
+	Worker *w = s->w;
+	char bkey[KEYS_MAX], ekey[KEYS_MAX];
+	ReadCall *rc = malloc(sizeof *rc);
+	if (!rc || !ids_is_batch(batch_id) || !keys_batch(bkey, sizeof bkey, w->prefix, batch_id) ||
+	    !keys_batch_execs(ekey, sizeof ekey, w->prefix, batch_id)) {
+		free(rc);
+		return;
+	}
+	rc->s = s;
+	strcpy(rc->batch_id, batch_id);
+	const char *keys[2] = {bkey, ekey};
+	const char *args[1] = {w->prefix};
+	s->pending++;
+	if (!rconn_script(w->redis, LUA_SCRIPT_READ_BATCH, 2, keys, 1, args, on_read_batch, rc)) {
+		free(rc);
+		sweep_unref(s);
+	}
+}
+
+static void on_open(SweepQuery *q, bool ok)
+{
+	for (int i = 0; ok && i < PQntuples(q->res); i++)
+		read_batch(q->s, PQgetvalue(q->res, i, 0));
+}
+
+/* ---- 3: retention ---- */
+
+static const char sql_statuses[] =
+	"SELECT t.id, b.status FROM unnest($1::text[]) AS t(id)"
+	"  LEFT JOIN batch_executions b ON b.batch_id = t.id";
+
+static void on_forgot(RConn *c, redisReply *reply, void *priv)
+{
+	Sweep *s = priv;
+	if (!s->w->exiting && reply && reply->type == REDIS_REPLY_INTEGER && reply->integer == LUA_OK)
+		log_debug("archive sweep: a terminal batch left Redis");
+	sweep_unref(s);
+}
+
+static void forget(Sweep *s, const char *batch_id, const char *pg_status, int64_t before)
+{
+	Worker *w = s->w;
+	char k[5][KEYS_MAX], ms[24];
+	if (!ids_is_batch(batch_id) || !keys_batch(k[0], KEYS_MAX, w->prefix, batch_id) ||
+	    !keys_batch_execs(k[1], KEYS_MAX, w->prefix, batch_id) ||
+	    !keys_batches(k[2], KEYS_MAX, w->prefix) || !keys_amc_cancels(k[3], KEYS_MAX, w->prefix) ||
+	    !keys_events(k[4], KEYS_MAX, w->prefix))
+		return;
+	snprintf(ms, sizeof ms, "%lld", (long long)before);
+	const char *keys[5] = {k[0], k[1], k[2], k[3], k[4]};
+	const char *args[3] = {w->prefix, ms, pg_status};
+	s->pending++;
+	if (!rconn_script(w->redis, LUA_SCRIPT_FORGET_BATCH, 5, keys, 3, args, on_forgot, s))
+		sweep_unref(s);
+}
+
+static void on_statuses(SweepQuery *q, bool ok)
+{
+	Worker *w = q->s->w;
+	int64_t before = worker_now_ms() - (int64_t)w->cfg.redis_retention_s * 1000;
+	for (int i = 0; ok && i < PQntuples(q->res); i++) {
+		/* a batch PostgreSQL never stored (an API of old deleted it after a failed
+		 * enqueue) has nothing to agree with: '*' lets it go once terminal */
+		forget(q->s, PQgetvalue(q->res, i, 0),
+		       PQgetisnull(q->res, i, 1) ? "*" : PQgetvalue(q->res, i, 1), before);
+	}
+}
+
+static void on_candidates(RConn *c, redisReply *reply, void *priv)
+{
+	Sweep *s = priv;
+	if (!s->w->exiting && reply && reply->type == REDIS_REPLY_ARRAY && reply->elements > 0) {
+		size_t cap = 3 + reply->elements * (IDS_BATCH_LEN + 1), len = 1;
+		char *arr = malloc(cap);
+		int n = 0;
+		if (arr) {
+			arr[0] = '{';
+			for (size_t i = 0; i < reply->elements; i++) {
+				const redisReply *id = reply->element[i];
+				if (id->type == REDIS_REPLY_STRING && ids_is_batch(id->str))
+					len += (size_t)snprintf(arr + len, cap - len, "%s%s", n++ ? "," : "", id->str);
+			}
+			arr[len++] = '}';
+			arr[len] = '\0';
+			if (n > 0) {
+				const char *vals[1] = {arr};
+				query(s, sql_statuses, vals, 1, NULL, on_statuses);
+			}
+			free(arr);
+		}
+	}
+	sweep_unref(s);
+}
+
+static void retention(Sweep *s)
+{
+	Worker *w = s->w;
+	char key[KEYS_MAX], max[32], lim[16];
+	if (w->cfg.redis_retention_s <= 0 || !keys_batches(key, sizeof key, w->prefix))
+		return;
+	/* created before the retention: candidates (forget_batch checks completed_at) */
+	snprintf(max, sizeof max, "%lld", (long long)(worker_now_ms() - (int64_t)w->cfg.redis_retention_s * 1000));
+	snprintf(lim, sizeof lim, "%d", SWEEP_FORGET);
+	const char *argv[7] = {"ZRANGEBYSCORE", key, "-inf", max, "LIMIT", "0", lim};
+	s->pending++;
+	if (!rconn_command(w->redis, on_candidates, s, 7, argv, NULL))
+		sweep_unref(s);
+}
+
+/* ---- the sweep ---- */
+
+static void on_lock(RConn *c, redisReply *reply, void *priv)
+{
+	Sweep *s = priv;
+	Worker *w = s->w;
+	if (!w->exiting && reply && reply->type == REDIS_REPLY_STATUS) {
+		char limit[16];
+		snprintf(limit, sizeof limit, "%d", SWEEP_BATCHES);
+		const char *vals[1] = {limit};
+		query(s, sql_open, vals, 1, NULL, on_open);
+		retention(s);
+	}
+	sweep_unref(s);	/* nil: another worker sweeps this interval */
+}
+
+void sweeper_run(Worker *w)
+{
+	char lock[KEYS_MAX], ms[16];
+	Sweep *s;
+	if (w->stopping || w->cfg.noop_executor || !keys_janitor_sweep_lock(lock, sizeof lock, w->prefix) ||
+	    !(s = calloc(1, sizeof *s)))
+		return;
+	s->w = w;
+	s->pending = 1;
+	snprintf(ms, sizeof ms, "%d", w->cfg.lease_ms);
+	const char *argv[6] = {"SET", lock, w->id, "NX", "PX", ms};
+	if (!rconn_command(w->redis, on_lock, s, 6, argv, NULL))
+		free(s);
+}
