@@ -21,7 +21,8 @@
     ARGV[3]    batch fields, JSON object of strings: batch_execution_id, workflow_id,
                user_id, name, sql_query
     ARGV[4]    executions, JSON array of objects of strings (exec fields of
-               docs/redis-keys.md; exec_id required; parameters is a JSON string)
+               docs/redis-keys.md; exec_id required; parameters is a JSON string;
+               window_start/window_end: the AMC time window resolved at submission)
 
     The batch's own ready queue is KEYS[1] .. ':queue' (P batch:{B}:queue, same hash tag).
 
@@ -75,14 +76,15 @@ for i = 1, n do
 		return redis.error_reply('enqueue_batch: execution ' .. i .. ' has no exec_id')
 	end
 	if string.sub(key, -#exec_id - 1) ~= ':' .. exec_id then
-		return redis.error_reply('enqueue_batch: KEYS[' .. (5 + i) .. '] is not the hash of ' .. exec_id)
+		return redis.error_reply('enqueue_batch: KEYS[' .. (5 + i) .. '] is not the hash of ' ..
+			exec_id)
 	end
 	ids[i] = exec_id
 	refs[i] = batch_id .. ':' .. exec_id
 end
 
 local exec_fields = { 'id', 'advertiser_id', 'marketplace_id', 'timezone', 'parameters',
-	'instance_uuid', 'instance_name', 'instance_region' }
+	'instance_uuid', 'instance_name', 'instance_region', 'window_start', 'window_end' }
 
 rcall('HSET', batch_key,
 	'batch_id', batch_id,

@@ -94,6 +94,11 @@ char *keys_janitor_lock(char *buf, size_t n, const char *prefix)
 	return fmt_key(buf, n, "%sjanitor:lock", prefix);
 }
 
+char *keys_janitor_enqueue_lock(char *buf, size_t n, const char *prefix)
+{
+	return fmt_key(buf, n, "%sjanitor:enqueue:lock", prefix);
+}
+
 char *keys_rate_submit(char *buf, size_t n, const char *prefix, const char *user_id)
 {
 	return fmt_key(buf, n, "%srate:submit:%s", prefix, user_id);

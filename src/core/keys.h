@@ -23,6 +23,7 @@ char *keys_workers(char *buf, size_t n, const char *prefix);				/* P workers */
 char *keys_worker_jobs(char *buf, size_t n, const char *prefix, const char *worker_id);	/* P worker:W:jobs */
 char *keys_worker_lease(char *buf, size_t n, const char *prefix, const char *worker_id);	/* P worker:W:lease */
 char *keys_janitor_lock(char *buf, size_t n, const char *prefix);			/* P janitor:lock */
+char *keys_janitor_enqueue_lock(char *buf, size_t n, const char *prefix);		/* P janitor:enqueue:lock */
 /* user_id: a validated UUID (ids_is_uuid) */
 char *keys_rate_submit(char *buf, size_t n, const char *prefix, const char *user_id);	/* P rate:submit:U */
 /* account_id: a validated UUID (ids_is_uuid) */
