@@ -3,7 +3,10 @@
 
   Preconditions:
     the batch does not exist yet; ids were validated by the caller; executions is not empty
-    and has exactly one element per KEYS[6..] (same order).
+    and has exactly one element per KEYS[6..] (same order), each with an exec_id whose exec
+    hash is that KEYS entry. All of it is checked before the first write: a refused call
+    writes nothing. Any n works (list pushes go in chunks of PUSH_CHUNK values, below Lua's
+    unpack limit of ~8,000); the API bounds n by max_instances (at most 1000).
 
   Input:
     KEYS[1]    batch hash                P batch:{B}            (HASH)
@@ -18,7 +21,8 @@
     ARGV[3]    batch fields, JSON object of strings: batch_execution_id, workflow_id,
                user_id, name, sql_query
     ARGV[4]    executions, JSON array of objects of strings (exec fields of
-               docs/redis-keys.md; exec_id required; parameters is a JSON string)
+               docs/redis-keys.md; exec_id required; parameters is a JSON string;
+               window_start/window_end: the AMC time window resolved at submission)
 
     The batch's own ready queue is KEYS[1] .. ':queue' (P batch:{B}:queue, same hash tag).
 
@@ -26,12 +30,14 @@
     1  ok: every exec `queued` (refs in P batch:{B}:queue, submission order; the batch joins
        the back of the ring), counters total = queued = n, status `pending`
    -2  the batch already exists (nothing written)
+    error reply: malformed arguments (nothing written)
 
   Events:
     enqueued (batch_id, state = pending, total)
 ]]
 local rcall = redis.call
 --- @include "lib/codes"
+--- @include "lib/events"
 
 local batch_key = KEYS[1]
 local execs_key = KEYS[2]
@@ -61,8 +67,25 @@ local function str(v)
 	return tostring(v)
 end
 
+-- every check before the first write: a refused call leaves no trace
+local ids = {}
+local refs = {}
+for i = 1, n do
+	local exec_id = str(execs[i].exec_id)
+	local key = KEYS[5 + i]
+	if exec_id == '' then
+		return redis.error_reply('enqueue_batch: execution ' .. i .. ' has no exec_id')
+	end
+	if string.sub(key, -#exec_id - 1) ~= ':' .. exec_id then
+		return redis.error_reply('enqueue_batch: KEYS[' .. (5 + i) .. '] is not the hash of ' ..
+			exec_id)
+	end
+	ids[i] = exec_id
+	refs[i] = batch_id .. ':' .. exec_id
+end
+
 local exec_fields = { 'id', 'advertiser_id', 'marketplace_id', 'timezone', 'parameters',
-	'instance_uuid', 'instance_name', 'instance_region' }
+	'instance_uuid', 'instance_name', 'instance_region', 'window_start', 'window_end' }
 
 rcall('HSET', batch_key,
 	'batch_id', batch_id,
@@ -77,21 +100,16 @@ rcall('HSET', batch_key,
 	'created_at', now, 'started_at', '', 'completed_at', '',
 	'cancel_requested', 0)
 
-local refs = {}
-local ids = {}
 for i = 1, n do
 	local e = execs[i]
-	local exec_id = str(e.exec_id)
-	if exec_id == '' then
-		return redis.error_reply('enqueue_batch: execution ' .. i .. ' has no exec_id')
-	end
 	-- Field order matters for speed: a small hash is a listpack, where every field lookup
 	-- scans from the front. The fields claim, finish and set_phase read and write on every
 	-- job come first; the identity fields the worker reads once at claim follow.
 	local h = { 'state', 'queued', 'worker', '', 'amc_instance_id', str(e.amc_instance_id),
 		'account_id', str(e.account_id), 'attempts', '0', 'started_at', '', 'phase', '',
 		'row_count', '', 'error', '', 'finished_at', '', 'amc_execution_id', '', 'throttled', '0',
-		'exec_id', exec_id, 'batch_id', batch_id }
+		'claim', '0', 'slots', '0', 'create_intent_at', '', 'create_intent_claim', '',
+		'exec_id', ids[i], 'batch_id', batch_id }
 	for _, name in ipairs(exec_fields) do
 		h[#h + 1] = name
 		h[#h + 1] = str(e[name])
@@ -101,16 +119,21 @@ for i = 1, n do
 	h[#h + 1] = 'retry_at'; h[#h + 1] = ''
 	h[#h + 1] = 'retry_reason'; h[#h + 1] = ''
 	rcall('HSET', KEYS[5 + i], unpack(h))
-	ids[i] = exec_id
-	refs[i] = batch_id .. ':' .. exec_id
 end
 
--- n is bounded by max_instances, so one variadic push per list stays small
-rcall('RPUSH', execs_key, unpack(ids))
-rcall('LPUSH', queue_key, unpack(refs))
+-- unpack puts every value on Lua's C stack (limit ~8,000: past it the script fails with the
+-- hashes above already written), so a long list is pushed PUSH_CHUNK values at a time
+local PUSH_CHUNK = 1000
+local function push(cmd, key, values)
+	for first = 1, #values, PUSH_CHUNK do
+		rcall(cmd, key, unpack(values, first, math.min(first + PUSH_CHUNK - 1, #values)))
+	end
+end
+push('RPUSH', execs_key, ids)
+push('LPUSH', queue_key, refs)
 rcall('LPUSH', ring_key, batch_id)
 rcall('ZADD', batches_key, now, batch_id)
 
-rcall('XADD', events_key, 'MAXLEN', '~', 100000, '*', 'type', 'enqueued',
-	'batch_id', batch_id, 'state', 'pending', 'total', n)
+emit(events_key, { 'type', 'enqueued', 'batch_id', batch_id, 'state', 'pending',
+	'total', tostring(n) })
 return OK

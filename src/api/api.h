@@ -1,5 +1,6 @@
 /* api.h - the process-wide state of amcbatch-api shared by every route: the config, the
- * event base, the Redis connection, the PostgreSQL pool and the token cache. */
+ * event base, the Redis connection, the PostgreSQL pool, the token cache and the batches on
+ * their way to Redis. */
 #ifndef AMCB_API_H
 #define AMCB_API_H
 
@@ -13,6 +14,8 @@
 
 typedef struct AuthCache AuthCache;
 typedef struct ConnSet ConnSet;
+typedef struct Enqueue Enqueue;
+typedef struct Janitor Janitor;
 
 typedef struct Api {
 	Config cfg;
@@ -24,6 +27,8 @@ typedef struct Api {
 	ConnSet *conns;		/* every client connection (conn.c) */
 	int inflight;		/* requests read and not yet answered (req_new .. req_release) */
 	LogEvery inflight_log;	/* 503s for api_max_inflight, logged at most every 10 s */
+	Enqueue *enqueues;	/* batches on their way to Redis (enqueue.c), owned by themselves */
+	Janitor *janitor;	/* the enqueue janitor (janitor.c) */
 } Api;
 
 /* The servers are NULL while the process shuts down: late callbacks then fail cleanly. */

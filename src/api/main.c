@@ -1,5 +1,6 @@
 /* main.c - amcbatch-api: set-up order (config, log, event base with pthreads, PostgreSQL
- * pool, Redis, evhttp), the signal handlers and the orderly shutdown. No routes here. */
+ * pool, Redis, enqueue janitor, evhttp), the signal handlers and the orderly shutdown. No
+ * routes here. */
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -17,6 +18,8 @@
 #include "auth.h"
 #include "config.h"
 #include "conn.h"
+#include "enqueue.h"
+#include "janitor.h"
 #include "limits.h"
 #include "log.h"
 #include "router.h"
@@ -113,6 +116,10 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	rconn_set_timeout(api.redis, api.cfg.redis_timeout_ms);
+	if ((api.janitor = janitor_new(&api)) == NULL) {
+		log_error("cannot set up the enqueue janitor");
+		goto out;
+	}
 	if ((api.http = evhttp_new(api.base)) == NULL) {
 		log_error("cannot create the HTTP server");
 		goto out;
@@ -147,9 +154,13 @@ out:
 	redis = api.redis;
 	api.redis = NULL;
 	rconn_free(redis);
+	/* enqueues waiting to retry end now (those in flight ended with the connection): their
+	 * requests get 201 pending, the batch stays for the janitor of another process */
+	enqueue_stop_all(&api);
 	pg = api.pg;
 	api.pg = NULL;
 	pgpool_free(pg);
+	janitor_free(api.janitor);
 	/* evhttp_free frees the listener and closes every connection (conn.c hears each) */
 	conns_stop(api.conns);
 	if (api.http != NULL)

@@ -1,16 +1,18 @@
 /* routes_execute.c - POST /workflows/{id}/batch-execute: validate everything first (body,
  * workflow, instances, grants, placeholders, dates: validate.c), honour Idempotency-Key, take
- * a rate-limit slot, then one PostgreSQL transaction, then the enqueue_batch script. A failed
- * enqueue deletes the PostgreSQL batch: nothing half-started. */
+ * a rate-limit slot, then one PostgreSQL transaction (amcbatch_insert_batch: final ids, the
+ * resolved windows, the workflow SQL), then the enqueue_batch script (enqueue.c). Once the
+ * transaction committed the batch is accepted: it is never deleted, and when Redis cannot
+ * take it now it is answered 201 pending and the enqueue janitor hands it over later. */
 #include "routes.h"
 
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/time.h>
 
 #include "auth.h"
+#include "enqueue.h"
 #include "keys.h"
 #include "log.h"
 #include "params.h"
@@ -22,16 +24,17 @@
 /* Route state, owned by the Req (r->ctx). */
 typedef struct Execute {
 	char workflow_id[IDS_UUID_LEN + 1];
-	char batch_id[IDS_BATCH_LEN + 1];
-	char batch_uuid[IDS_UUID_LEN + 1];
+	char batch_id[IDS_BATCH_LEN + 1];	/* the candidate, then the one stored */
+	char batch_uuid[IDS_UUID_LEN + 1];	/* drawn before the transaction: a re-run of it
+						 * recognises its own commit by this */
 	ExecRequest in;		/* the validated body */
 	char idem_key[IDEM_KEY_MAX + 1];	/* "" = no Idempotency-Key */
 	char req_hash[AUTH_HASH_LEN + 1];	/* of workflow id + canonical body */
 	char *sql_query;	/* the workflow's SQL */
 	json_t *merged;		/* merged parameters per instance, instance order */
-	json_t *execs;		/* exec objects for enqueue_batch, instance order */
-	json_t *response;	/* the 201 body, built before the insert (stored for replays) */
-	long long now_ms;
+	ParamsWindow *windows;	/* resolved AMC window per instance, instance order */
+	json_t *response;	/* the 201 body, built by PostgreSQL from the stored rows */
+	size_t total;
 } Execute;
 
 static const char sql_workflow[] =
@@ -47,25 +50,35 @@ static const char sql_instances[] =
 static const char sql_idem_get[] =
 	"SELECT request_hash, response::text FROM idempotency_keys"
 	" WHERE user_id = $1::uuid AND key = $2 AND expires_at > now()";
-static const char sql_insert_batch[] =
-	"INSERT INTO batch_executions (id, batch_id, workflow_id, name, description, instance_ids,"
-	"  base_parameters, instance_parameters, status, total_instances, user_id)"
-	" VALUES ($1::uuid, $2, $3::uuid, $4, $5, $6::jsonb, $7::jsonb, $8::jsonb, 'pending',"
-	"  $9::integer, $10::uuid)";
-static const char sql_insert_execs[] =
-	"INSERT INTO workflow_executions (id, execution_id, workflow_id, user_id, instance_id,"
-	"  status, parameters, batch_execution_id, target_instance_id, is_batch_member)"
-	" SELECT e.id, e.exec_id, $1::uuid, $2::uuid, e.amc_instance_id, 'pending',"
-	"  e.parameters::jsonb, $3::uuid, e.instance_uuid, true"
-	"  FROM jsonb_to_recordset($4::jsonb) AS e(id uuid, exec_id text, amc_instance_id text,"
-	"       parameters text, instance_uuid uuid)";
+/* sql/005: inserts the batch and its executions, drawing new ids for taken candidates; on a
+ * re-run after a lost COMMIT answer it finds the batch (by its UUID) and changes nothing */
+static const char sql_insert[] =
+	"SELECT batch_id, created FROM amcbatch_insert_batch($1::uuid, $2, $3::uuid, $4::uuid, $5,"
+	"  $6, $7::jsonb, $8::jsonb, $9::jsonb, $10, $11::jsonb)";
+/* The 201 body of batch `id` from its stored rows (the final ids, instance order): the first
+ * answer and the one stored for Idempotency-Key replays are the same text. */
+#define SQL_CREATED_BODY(id) \
+	"(SELECT json_build_object('success', true, 'batch', json_build_object(" \
+	"   'batch_id', b.batch_id, 'batch_execution_id', b.id, 'workflow_id', b.workflow_id," \
+	"   'name', b.name, 'description', b.description, 'total_instances', b.total_instances," \
+	"   'status', 'pending', 'executions', (SELECT json_agg(json_build_object('id', e.id," \
+	"     'instance_id', e.target_instance_id, 'execution_id', e.execution_id," \
+	"     'status', 'queued') ORDER BY x.ord)" \
+	"     FROM jsonb_array_elements_text(b.instance_ids) WITH ORDINALITY AS x(v, ord)" \
+	"     JOIN workflow_executions e ON e.batch_execution_id = b.id" \
+	"      AND e.target_instance_id = x.v::uuid)))" \
+	"  FROM batch_executions b WHERE b.id = " id ")"
+static const char sql_created_body[] = "SELECT " SQL_CREATED_BODY("$1::uuid") "::text";
+static const char sql_payload[] = ENQUEUE_SQL_PAYLOAD("b.id = $1::uuid");
 /* expired keys of this user go first, so a reused key after expiry is a fresh request */
 static const char sql_idem_prune[] =
 	"DELETE FROM idempotency_keys WHERE user_id = $1::uuid AND expires_at <= now()";
+/* (a re-run after a lost COMMIT answer finds its own row and adds none) */
 static const char sql_idem_put[] =
 	"INSERT INTO idempotency_keys (user_id, key, request_hash, batch_execution_id, response)"
-	" VALUES ($1::uuid, $2, $3, $4::uuid, $5::jsonb)";
-static const char sql_delete_batch[] = "DELETE FROM batch_executions WHERE id = $1::uuid";
+	" SELECT $1::uuid, $2, $3, $4::uuid, " SQL_CREATED_BODY("$4::uuid") "::jsonb"
+	"  WHERE NOT EXISTS (SELECT 1 FROM idempotency_keys k WHERE k.user_id = $1::uuid"
+	"                     AND k.key = $2 AND k.batch_execution_id = $4::uuid)";
 
 /* The per-user submission window (lua/rate_submit.lua) in ms. */
 #define RATE_WINDOW_MS "60000"
@@ -76,7 +89,7 @@ static void execute_free(void *p)
 
 	validate_exec_clear(&x->in);
 	json_decref(x->merged);
-	json_decref(x->execs);
+	free(x->windows);
 	json_decref(x->response);
 	free(x->sql_query);
 	free(x);
@@ -179,14 +192,36 @@ static bool idem_prepare(Req *r, Execute *x)
 	return ok;
 }
 
-/* ---- store ---- */
+/* ---- store, then enqueue ---- */
 
-static void enqueue(Req *r);
+static void reply_created(Req *r)
+{
+	req_reply(r, 201, json_incref(((Execute *)r->ctx)->response));
+}
+
+static void enqueued(EnqueueOutcome outcome, void *priv)
+{
+	Req *r = priv;
+	Execute *x = r->ctx;
+
+	if (outcome == ENQUEUE_DONE)
+		log_info("batch %s enqueued: workflow %s, %zu instances, user %s", x->batch_id,
+			 x->workflow_id, x->total, r->user_id);
+	else	/* stored means accepted: the janitor enqueues it (enqueue.c logged why) */
+		log_warn("batch %s stored, not enqueued (%s): left pending to the enqueue janitor",
+			 x->batch_id,
+			 outcome == ENQUEUE_UNREACHABLE ? "Redis unreachable" : "refused");
+	reply_created(r);
+}
+
+/* Statement indexes of the store job (the Idempotency-Key ones are optional). */
+enum { ST_INSERT, ST_IDEM_PRUNE, ST_IDEM_PUT };
 
 static void insert_done(Pgq *q, void *priv)
 {
 	Req *r = priv;
 	Execute *x = r->ctx;
+	int body = x->idem_key[0] != '\0' ? ST_IDEM_PUT + 1 : ST_INSERT + 1;
 
 	if (!q->ok && x->idem_key[0] != '\0' && strcmp(q->sqlstate, "23505") == 0 &&
 	    strstr(q->err, "idempotency_keys") != NULL) {
@@ -194,123 +229,84 @@ static void insert_done(Pgq *q, void *priv)
 	} else if (!q->ok) {
 		log_error("batch insert failed: %s", q->err);
 		pgq_fail(r, q);
+	} else if (PQntuples(q->res[ST_INSERT]) != 1 || PQntuples(q->res[body]) != 1 ||
+		   PQntuples(q->res[body + 1]) != 1 ||
+		   (x->response = json_loads(PQgetvalue(q->res[body], 0, 0), 0, NULL)) == NULL) {
+		log_error("batch %s stored, its 201 body unreadable", x->batch_uuid);
+		req_fail(r, 500, "internal", NULL, "stored batch unreadable");
 	} else {
-		enqueue(r);
+		snprintf(x->batch_id, sizeof(x->batch_id), "%s",
+			 PQgetvalue(q->res[ST_INSERT], 0, 0));
+		if (PQgetvalue(q->res[ST_INSERT], 0, 1)[0] != 't')
+			log_warn("batch %s: the store was re-run after a lost COMMIT answer; it had "
+				 "committed", x->batch_id);
+		/* committed: from here on the answer is 201, whatever Redis does */
+		if (!enqueue_start(r->api, q->res[body + 1], 0, ENQUEUE_BUDGET_MS, enqueued, r))
+			enqueued(ENQUEUE_UNREACHABLE, r);
 	}
 	pgq_free(q);
 }
 
-/* The 201 body, exactly as replays will see it. */
-static json_t *build_response(Req *r)
+/* One candidate execution as amcbatch_insert_batch takes it. */
+static json_t *exec_row(Req *r, const PGresult *inst, size_t i)
 {
 	Execute *x = r->ctx;
-	json_t *execs = json_array(), *e, *body;
-	size_t i;
+	const char *uuid = json_string_value(json_array_get(x->in.instance_ids, i));
+	char exec_id[IDS_EXEC_LEN + 1], exec_uuid[IDS_UUID_LEN + 1];
+	char *ptext;
+	json_t *e;
+	int row = -1;
 
-	if (execs == NULL)
+	for (int k = 0; k < PQntuples(inst); k++)
+		if (strcmp(PQgetvalue(inst, k, 0), uuid) == 0)
+			row = k;
+	/* validate_exec_instances saw every id, so row >= 0 */
+	if (row < 0 || !ids_exec(exec_id) || !ids_uuid(exec_uuid) ||
+	    (ptext = json_dumps(json_array_get(x->merged, i), JSON_COMPACT)) == NULL)
 		return NULL;
-	json_array_foreach(x->execs, i, e)
-		if (json_array_append_new(execs, json_pack("{s:O, s:O, s:O, s:s}",
-				"id", json_object_get(e, "id"),
-				"instance_id", json_object_get(e, "instance_uuid"),
-				"execution_id", json_object_get(e, "exec_id"),
-				"status", "queued")) != 0) {
-			json_decref(execs);
-			return NULL;
-		}
-	body = json_pack("{s:s, s:s, s:s, s:s?, s:s?, s:I, s:s, s:o}",
-			 "batch_id", x->batch_id, "batch_execution_id", x->batch_uuid,
-			 "workflow_id", x->workflow_id, "name", x->in.name,
-			 "description", x->in.description,
-			 "total_instances", (json_int_t)json_array_size(x->execs),
-			 "status", "pending", "executions", execs);
-	return body != NULL ? json_pack("{s:b, s:o}", "success", 1, "batch", body) : NULL;
+	e = json_pack("{s:s, s:s, s:s, s:o, s:s, s:s, s:s, s:o}",
+		      "id", exec_uuid, "exec_id", exec_id, "instance_uuid", uuid,
+		      "amc_instance_id", sget(inst, row, 1), "parameters", ptext,
+		      "window_start", x->windows[i].start, "window_end", x->windows[i].end,
+		      "timezone", sget(inst, row, 4));
+	free(ptext);
+	return e;
 }
 
-/* Builds the exec records and runs the insert transaction. */
+/* Draws the candidate ids and runs the store transaction: insert, idempotency row, the 201
+ * body and the enqueue_batch arguments, all read back from what was stored. */
 static void store(Req *r, const PGresult *inst)
 {
 	Execute *x = r->ctx;
-	json_t *rows = NULL, *id;
-	char total[16];
-	char *s_ids = NULL, *s_params = NULL, *s_over = NULL, *s_rows = NULL, *s_resp = NULL;
-	size_t i;
+	json_t *rows = json_array(), *e;
+	char *s_ids = NULL, *s_params = NULL, *s_over = NULL, *s_rows = NULL;
 	Pgq *q = NULL;
-	struct timeval tv;
 
-	if ((x->execs = json_array()) == NULL || (rows = json_array()) == NULL)
+	x->total = json_array_size(x->in.instance_ids);
+	for (size_t i = 0; rows != NULL && i < x->total; i++)
+		if ((e = exec_row(r, inst, i)) == NULL || json_array_append_new(rows, e) != 0)
+			goto oom;
+	if (!ids_batch(x->batch_id) || !ids_uuid(x->batch_uuid))
 		goto oom;
-	json_array_foreach(x->in.instance_ids, i, id) {
-		const char *uuid = json_string_value(id);
-		json_t *e, *rec;
-		char exec_id[IDS_EXEC_LEN + 1], exec_uuid[IDS_UUID_LEN + 1];
-		char *ptext;
-		int row = -1;
-
-		for (int k = 0; k < PQntuples(inst); k++)
-			if (strcmp(PQgetvalue(inst, k, 0), uuid) == 0)
-				row = k;
-		if (row < 0) {	/* validate_exec_instances saw every id: cannot happen */
-			req_fail(r, 500, "internal", NULL, "instance %s vanished", uuid);
-			goto out;
-		}
-		if (!ids_exec(exec_id) || !ids_uuid(exec_uuid)) {
-			req_fail(r, 500, "internal", NULL, "random source failed");
-			goto out;
-		}
-		if ((ptext = json_dumps(json_array_get(x->merged, i), JSON_COMPACT)) == NULL)
-			goto oom;
-		e = json_pack("{s:s, s:s, s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}",
-			      "exec_id", exec_id, "id", exec_uuid, "instance_uuid", uuid,
-			      "amc_instance_id", sget(inst, row, 1),
-			      "instance_name", sget(inst, row, 2),
-			      "instance_region", sget(inst, row, 3),
-			      "timezone", sget(inst, row, 4),
-			      "account_id", sget(inst, row, 5),
-			      "advertiser_id", sget(inst, row, 6),
-			      "marketplace_id", sget(inst, row, 7),
-			      "parameters", json_string(ptext));
-		free(ptext);
-		if (e == NULL)
-			goto oom;
-		rec = json_pack("{s:O, s:O, s:O, s:O, s:O}", "id", json_object_get(e, "id"),
-				"exec_id", json_object_get(e, "exec_id"),
-				"amc_instance_id", json_object_get(e, "amc_instance_id"),
-				"parameters", json_object_get(e, "parameters"),
-				"instance_uuid", json_object_get(e, "instance_uuid"));
-		if (json_array_append_new(x->execs, e) != 0 || rec == NULL ||
-		    json_array_append_new(rows, rec) != 0)
-			goto oom;
-	}
-	if (!ids_batch(x->batch_id) || !ids_uuid(x->batch_uuid)) {
-		req_fail(r, 500, "internal", NULL, "random source failed");
-		goto out;
-	}
-	gettimeofday(&tv, NULL);
-	x->now_ms = (long long)tv.tv_sec * 1000 + tv.tv_usec / 1000;
-	snprintf(total, sizeof(total), "%zu", json_array_size(x->in.instance_ids));
-	x->response = build_response(r);
 	s_ids = json_dumps(x->in.instance_ids, JSON_COMPACT);
 	s_params = json_dumps(x->in.params, JSON_COMPACT);
 	s_over = json_dumps(x->in.overrides, JSON_COMPACT);
-	s_rows = json_dumps(rows, JSON_COMPACT);
-	s_resp = x->response != NULL ? json_dumps(x->response, JSON_COMPACT) : NULL;
+	s_rows = rows != NULL ? json_dumps(rows, JSON_COMPACT) : NULL;
 	q = pgq_new();
-	if (s_ids == NULL || s_params == NULL || s_over == NULL || s_rows == NULL ||
-	    s_resp == NULL || q == NULL)
+	if (s_ids == NULL || s_params == NULL || s_over == NULL || s_rows == NULL || q == NULL)
 		goto oom;
-	if (!pgq_add(q, sql_insert_batch, 10,
-		     (const char *[]){ x->batch_uuid, x->batch_id, x->workflow_id, x->in.name,
-				       x->in.description, s_ids, s_params, s_over, total,
-				       r->user_id }) ||
-	    !pgq_add(q, sql_insert_execs, 4,
-		     (const char *[]){ x->workflow_id, r->user_id, x->batch_uuid, s_rows }))
+	if (!pgq_add(q, sql_insert, 11,
+		     (const char *[]){ x->batch_uuid, x->batch_id, x->workflow_id, r->user_id,
+				       x->in.name, x->in.description, s_ids, s_params, s_over,
+				       x->sql_query, s_rows }))
 		goto oom;
 	if (x->idem_key[0] != '\0' &&
 	    (!pgq_add(q, sql_idem_prune, 1, (const char *[]){ r->user_id }) ||
-	     !pgq_add(q, sql_idem_put, 5,
-		      (const char *[]){ r->user_id, x->idem_key, x->req_hash, x->batch_uuid,
-					s_resp })))
+	     !pgq_add(q, sql_idem_put, 4,
+		      (const char *[]){ r->user_id, x->idem_key, x->req_hash, x->batch_uuid })))
+		goto oom;
+	if (!pgq_add(q, sql_created_body, 1, (const char *[]){ x->batch_uuid }) ||
+	    !pgq_add(q, sql_payload, 1, (const char *[]){ x->batch_uuid }))
 		goto oom;
 	if (!pgq_run(r->api->pg, q, insert_done, r)) {
 		req_fail(r, 503, "database_unavailable", NULL, "PostgreSQL is unavailable");
@@ -319,7 +315,8 @@ static void store(Req *r, const PGresult *inst)
 	q = NULL;	/* the pool has it */
 	goto out;
 oom:
-	req_fail(r, 500, "internal", NULL, "out of memory");
+	/* ids_batch/ids_uuid/ids_exec fail only when the random source does */
+	req_fail(r, 500, "internal", NULL, "out of memory or no random source");
 out:
 	pgq_free(q);
 	json_decref(rows);
@@ -327,7 +324,6 @@ out:
 	free(s_params);
 	free(s_over);
 	free(s_rows);
-	free(s_resp);
 }
 
 /* ---- rate limit ---- */
@@ -441,8 +437,16 @@ static void load_done(Pgq *q, void *priv)
 		req_fail(r, 500, "internal", NULL, "out of memory");
 		goto out;
 	}
+	x->windows = calloc(json_array_size(x->in.instance_ids), sizeof(*x->windows));
+	if (x->windows == NULL) {
+		req_fail(r, 500, "internal", NULL, "out of memory");
+		goto out;
+	}
 	wf_params = json_loads(PQgetvalue(q->res[0], 0, 1), 0, NULL);
-	ok = validate_exec_params(&x->in, x->sql_query, wf_params, time(NULL), &x->merged, &e);
+	/* the window is resolved here, once, and stored with each execution: every later
+	 * attempt of it (another day, another worker) queries the same days */
+	ok = validate_exec_params(&x->in, x->sql_query, wf_params, time(NULL), &x->merged,
+				  x->windows, &e);
 	json_decref(wf_params);
 	if (!ok) {
 		req_fail_err(r, &e);
@@ -489,7 +493,8 @@ void routes_execute_post(Req *r)
 	}
 	if (!idem_prepare(r, x))
 		return;
-	/* fail fast; enqueue() still undoes the insert if Redis drops in between */
+	/* fail fast, before anything is stored; once stored, the batch is kept whatever Redis
+	 * does afterwards (enqueue.c retries, the enqueue janitor takes over) */
 	if (!api_redis_ready(r->api)) {
 		req_fail(r, 503, "queue_unavailable", NULL,
 			 "Redis is unavailable; the batch was not started");
@@ -524,106 +529,4 @@ oom:
 	free(arr);
 	pgq_free(q);
 	req_fail(r, 500, "internal", NULL, "out of memory");
-}
-
-/* ---- enqueue, and the undo when it fails ---- */
-
-static void undo_done(Pgq *q, void *priv)
-{
-	Req *r = priv;
-
-	if (!q->ok)
-		log_error("could not delete batch %s after a failed enqueue: %s",
-			  ((Execute *)r->ctx)->batch_id, q->err);
-	req_fail(r, 503, "queue_unavailable", NULL, "Redis is unavailable; the batch was not started");
-	pgq_free(q);
-}
-
-/* Deletes the PostgreSQL batch (cascades to its executions), then answers 503. */
-static void undo(Req *r)
-{
-	Execute *x = r->ctx;
-	Pgq *q = pgq_new();
-
-	if (q == NULL || !pgq_add(q, sql_delete_batch, 1, (const char *[]){ x->batch_uuid }) ||
-	    !pgq_run(r->api->pg, q, undo_done, r)) {
-		log_error("could not delete batch %s after a failed enqueue", x->batch_id);
-		pgq_free(q);
-		req_fail(r, 503, "queue_unavailable", NULL,
-			 "Redis is unavailable; the batch was not started");
-	}
-}
-
-static void reply_created(Req *r)
-{
-	Execute *x = r->ctx;
-
-	log_info("batch %s enqueued: workflow %s, %zu instances, user %s", x->batch_id,
-		 x->workflow_id, json_array_size(x->execs), r->user_id);
-	req_reply(r, 201, json_incref(x->response));
-}
-
-static void enqueue_reply(RConn *c, redisReply *reply, void *priv)
-{
-	Req *r = priv;
-	Execute *x = r->ctx;
-
-	if (reply != NULL && reply->type == REDIS_REPLY_INTEGER && reply->integer == LUA_OK) {
-		reply_created(r);
-		return;
-	}
-	/* a dropped connection (reply NULL) may hide a script that ran: logged for the operator */
-	log_error("enqueue_batch %s failed: %s", x->batch_id,
-		  reply == NULL ? "connection lost" :
-		  reply->type == REDIS_REPLY_ERROR ? reply->str :
-		  reply->type == REDIS_REPLY_INTEGER && reply->integer == LUA_ERR_EXISTS ?
-		  "batch exists" : "unexpected reply");
-	undo(r);
-}
-
-static void enqueue(Req *r)
-{
-	Execute *x = r->ctx;
-	const char *prefix = r->api->cfg.redis_prefix;
-	size_t n = json_array_size(x->execs), i;
-	int nkeys = 5 + (int)n;
-	char (*keys)[KEYS_MAX] = calloc((size_t)nkeys, KEYS_MAX);
-	const char **kp = calloc((size_t)nkeys, sizeof(*kp));
-	char now[24];
-	char *batch_fields = NULL, *execs = NULL;
-	json_t *e, *fields;
-	bool ok = keys != NULL && kp != NULL;
-
-	if (ok) {
-		ok = keys_batch(keys[0], KEYS_MAX, prefix, x->batch_id) &&
-		     keys_batch_execs(keys[1], KEYS_MAX, prefix, x->batch_id) &&
-		     keys_queue(keys[2], KEYS_MAX, prefix) &&
-		     keys_batches(keys[3], KEYS_MAX, prefix) &&
-		     keys_events(keys[4], KEYS_MAX, prefix);
-		json_array_foreach(x->execs, i, e)
-			ok = ok && keys_exec(keys[5 + i], KEYS_MAX, prefix, x->batch_id,
-					     json_string_value(json_object_get(e, "exec_id")));
-		for (int k = 0; k < nkeys; k++)
-			kp[k] = keys[k];
-	}
-	snprintf(now, sizeof(now), "%lld", x->now_ms);
-	fields = json_pack("{s:s, s:s, s:s, s:s, s:s}", "batch_execution_id", x->batch_uuid,
-			   "workflow_id", x->workflow_id, "user_id", r->user_id,
-			   "name", x->in.name != NULL ? x->in.name : "", "sql_query", x->sql_query);
-	batch_fields = fields != NULL ? json_dumps(fields, JSON_COMPACT) : NULL;
-	json_decref(fields);
-	execs = json_dumps(x->execs, JSON_COMPACT);
-	ok = ok && batch_fields != NULL && execs != NULL && api_redis_ready(r->api) &&
-	     rconn_script(r->api->redis, LUA_SCRIPT_ENQUEUE_BATCH, nkeys, kp, 4,
-			  (const char *[]){ x->batch_id, now, batch_fields, execs },
-			  enqueue_reply, r);
-	free(keys);
-	free(kp);
-	free(batch_fields);
-	free(execs);
-	if (!ok) {
-		log_error("enqueue_batch %s not sent: redis %s", x->batch_id,
-			  r->api->redis != NULL ? rconn_errstr(r->api->redis) : "stopped");
-		undo(r);
-	}
 }

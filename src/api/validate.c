@@ -329,7 +329,7 @@ static const char *window_key(const char *msg)
 }
 
 bool validate_exec_params(const ExecRequest *x, const char *sql, const json_t *wf_params,
-			  time_t now, json_t **merged, ValidateErr *e)
+			  time_t now, json_t **merged, ParamsWindow *windows, ValidateErr *e)
 {
 	json_t *names, *out, *id, *n;
 	char err[256], field[160];
@@ -389,6 +389,8 @@ bool validate_exec_params(const ExecRequest *x, const char *sql, const json_t *w
 			     "instance %s: %s", uuid, err);
 			goto bad;
 		}
+		if (windows != NULL)
+			windows[i] = w;
 	}
 	json_decref(names);
 	*merged = out;
@@ -414,7 +416,7 @@ bool validate_exec_all(const char *text, size_t len, const ValidateLimits *lim,
 	if (!ok)
 		return false;
 	ok = validate_exec_instances(&x, known, nknown, true, e) &&
-	     validate_exec_params(&x, sql, wf_params, now, &merged, e);
+	     validate_exec_params(&x, sql, wf_params, now, &merged, NULL, e);
 	json_decref(merged);
 	validate_exec_clear(&x);
 	return ok;

@@ -8,6 +8,7 @@
 #include <jansson.h>
 
 #include "common.h"
+#include "params.h"
 
 #define VALIDATE_NAME_MAX 200
 #define VALIDATE_DESCRIPTION_MAX 2000
@@ -74,10 +75,12 @@ MUST_CHECK bool validate_exec_instances(const ExecRequest *x, const ValidateInst
 /* For each instance (request order): workflow defaults, then base parameters, then the
  * instance's override; every {{placeholder}} of sql must have a usable value, and the date
  * window (startDate <= endDate, valid dates) must be derivable at `now`. On success *merged
- * is a new array of objects, one per instance (caller decrefs). */
+ * is a new array of objects, one per instance (caller decrefs), and windows (when not NULL:
+ * room for one per instance, caller-owned) holds each instance's resolved AMC window, the
+ * one stored with the execution so that every run of it queries the same days. */
 MUST_CHECK bool validate_exec_params(const ExecRequest *x, const char *sql,
 				     const json_t *wf_params, time_t now, json_t **merged,
-				     ValidateErr *e);
+				     ParamsWindow *windows, ValidateErr *e);
 
 /* The whole chain on one body text, for the fuzzer and unit tests: true if accepted. Unknown
  * instances are reported as an admin sees them (404). */

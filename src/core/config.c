@@ -44,17 +44,21 @@ static const CfKey cf_keys[] = {
 	I(api_port, "8080", false, 0, 65535),
 	S(web_root, AMCB_PKGDATADIR "/web", false),
 	I(max_body_bytes, "1048576", true, 1024, 1073741824),
-	I(max_instances, "100", true, 1, 100000),
+	/* max_instances and claim_batch bound how many values one Lua script hands to one Redis
+	 * call (enqueue_batch's hashes and lists, claim's jobs); far below Lua's unpack limit
+	 * (~8,000), past which a script fails half-written (issue 9) */
+	I(max_instances, "100", true, 1, 1000),
 	I(max_params_bytes, "10240", true, 2, 16777216),
 	I(submit_rate_per_min, "120", true, 0, 1000000),
 	I(api_timeout_s, "30", false, 1, 3600),
 	I(api_max_inflight, "1000", true, 1, 1000000),
 	I(api_max_connections, "4096", false, 1, 1000000),
+	I(enqueue_janitor_ms, "5000", false, 100, 3600000),
 	S(worker_id, "", false),
 	S(amc_base_url, "http://127.0.0.1:9000", false),
 	S(amc_token_url, "http://127.0.0.1:9000/auth/o2/token", false),
 	I(worker_inflight, "1000", true, 1, 1000000),
-	I(claim_batch, "50", true, 1, 10000),
+	I(claim_batch, "50", true, 1, 1000),	/* bound: see max_instances */
 	I(instance_cap, "10", true, 1, 1000000),
 	I(account_cap, "200", true, 1, 1000000),
 	I(poll_initial_ms, "1000", true, 1, 86400000),

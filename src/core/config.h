@@ -28,6 +28,7 @@ typedef struct Config {
 	int api_timeout_s;		/* a client silent this long while sending is dropped */
 	int api_max_inflight;		/* requests in flight per API process (503 beyond) */
 	int api_max_connections;	/* open client connections per API process (503 beyond) */
+	int enqueue_janitor_ms;		/* sweep interval of the enqueue janitor (src/api/janitor.c) */
 	/* worker */
 	char *worker_id;		/* default: hostname-pid */
 	char *amc_base_url;		/* AMC reporting API base, e.g. http://127.0.0.1:9000 */

@@ -104,6 +104,11 @@ char *keys_amc_cancels(char *buf, size_t n, const char *prefix)
 	return fmt_key(buf, n, "%samc_cancels", prefix);
 }
 
+char *keys_janitor_enqueue_lock(char *buf, size_t n, const char *prefix)
+{
+	return fmt_key(buf, n, "%sjanitor:enqueue:lock", prefix);
+}
+
 char *keys_rate_submit(char *buf, size_t n, const char *prefix, const char *user_id)
 {
 	return fmt_key(buf, n, "%srate:submit:%s", prefix, user_id);

@@ -25,6 +25,7 @@ char *keys_worker_lease(char *buf, size_t n, const char *prefix, const char *wor
 char *keys_janitor_lock(char *buf, size_t n, const char *prefix);			/* P janitor:lock */
 char *keys_janitor_sweep_lock(char *buf, size_t n, const char *prefix);		/* P janitor:sweep:lock */
 char *keys_amc_cancels(char *buf, size_t n, const char *prefix);			/* P amc_cancels */
+char *keys_janitor_enqueue_lock(char *buf, size_t n, const char *prefix);		/* P janitor:enqueue:lock */
 /* user_id: a validated UUID (ids_is_uuid) */
 char *keys_rate_submit(char *buf, size_t n, const char *prefix, const char *user_id);	/* P rate:submit:U */
 /* account_id: a validated UUID (ids_is_uuid) */

@@ -793,6 +793,107 @@ static void test_lua_enqueue(void)
 	drain_queue();
 }
 
+/* enqueue_batch of n execs (ids exec_<i>) with its own buffers (n may exceed MAX_EXECS); the
+ * batch is not registered for the invariant checks. no_id: index of an exec sent without
+ * exec_id (-1 none); bad_key: index whose exec key names another exec (-1 none). */
+static redisReply *enqueue_raw(const char *b, int n, int no_id, int bad_key)
+{
+	char (*kb)[KEYS_MAX] = calloc((size_t)n + 5, KEYS_MAX);
+	const char **keys = calloc((size_t)n + 5, sizeof(*keys));
+	char *execs = malloc((size_t)n * 160 + 8), id[ID_MAX];
+	size_t off = 0;
+	redisReply *r;
+
+	if (!kb || !keys || !execs)
+		exit(1);
+	keys_batch(kb[0], KEYS_MAX, prefix, b);
+	keys_batch_execs(kb[1], KEYS_MAX, prefix, b);
+	keys_queue(kb[2], KEYS_MAX, prefix);
+	keys_batches(kb[3], KEYS_MAX, prefix);
+	keys_events(kb[4], KEYS_MAX, prefix);
+	off += (size_t)sprintf(execs, "[");
+	for (int i = 0; i < n; i++) {
+		snprintf(id, sizeof(id), "exec_%08x", (unsigned)i);
+		keys_exec(kb[5 + i], KEYS_MAX, prefix, b, i == bad_key ? "exec_ffffffff" : id);
+		off += (size_t)sprintf(execs + off, "%s{\"exec_id\":\"%s\",\"amc_instance_id\":\"amcbig%d\"}",
+				       i ? "," : "", i == no_id ? "" : id, i % 50);
+	}
+	sprintf(execs + off, "]");
+	for (int i = 0; i < n + 5; i++)
+		keys[i] = kb[i];
+	r = run(LUA_SCRIPT_ENQUEUE_BATCH, n + 5, keys, 4,
+		(const char *[]){ b, now_str(), "{\"name\":\"big\"}", execs });
+	free(kb);
+	free(keys);
+	free(execs);
+	return r;
+}
+
+/* Deletes what enqueue_raw may have written for b (n execs). */
+static void unenqueue_raw(const char *b, int n)
+{
+	char id[ID_MAX];
+
+	for (int i = 0; i < n; i++) {
+		snprintf(id, sizeof(id), "exec_%08x", (unsigned)i);
+		redisAppendCommand(rc, "DEL %s", k_exec(b, id));
+	}
+	for (int i = 0; i < n; i++) {
+		redisReply *r;
+
+		if (redisGetReply(rc, (void **)&r) != REDIS_OK)
+			exit(1);
+		freeReplyObject(r);
+	}
+	freeReplyObject(cmd("DEL %s %s %s", k_batch(b), k_execs(b), k_bqueue(b)));
+	freeReplyObject(cmd("LREM %s 0 %s", k_queue(), b));
+	freeReplyObject(cmd("ZREM %s %s", k_batches(), b));
+}
+
+/* Issue 9: 8,200 executions once failed on Lua's unpack limit after the hashes were written
+ * (batch pending with every exec queued, but no queue): the pushes go in chunks now. */
+static void test_lua_enqueue_large_is_whole(void)
+{
+	char b[ID_MAX], e0[ID_MAX];
+	redisReply *r;
+	const int n = 8200;
+
+	drain_queue();
+	new_batch_id(b);
+	r = enqueue_raw(b, n, -1, -1);
+	assertf(r->type == REDIS_REPLY_INTEGER && r->integer == LUA_OK, "8200 execs enqueued: %s",
+		r->type == REDIS_REPLY_ERROR ? r->str : "not 1");
+	freeReplyObject(r);
+	assertf(int_cmd("LLEN %s", k_execs(b)) == n, "all %d exec ids listed", n);
+	assertf(int_cmd("LLEN %s", k_bqueue(b)) == n, "all %d refs queued", n);
+	assertf(list_count(k_queue(), b) == 1, "the batch joined the ring");
+	assertf(hget_ll(k_batch(b), "total") == n && hget_ll(k_batch(b), "queued") == n, "counters");
+	snprintf(e0, sizeof(e0), "exec_%08x", (unsigned)(n - 1));
+	assertf(hget_is(k_exec(b, e0), "state", "queued"), "last exec queued");
+	unenqueue_raw(b, n);
+}
+
+/* Everything is checked before the first write: a bad execution leaves no trace. */
+static void test_lua_enqueue_checks_before_writing(void)
+{
+	char b[ID_MAX], e0[ID_MAX];
+	redisReply *r;
+
+	drain_queue();
+	snprintf(e0, sizeof(e0), "exec_%08x", 0u);
+	for (int pass = 0; pass < 2; pass++) {
+		new_batch_id(b);
+		r = pass == 0 ? enqueue_raw(b, 3, 2, -1) : enqueue_raw(b, 3, -1, 1);
+		assertf(r->type == REDIS_REPLY_ERROR, "%s refused",
+			pass == 0 ? "an exec without exec_id" : "an exec key of another exec");
+		freeReplyObject(r);
+		assertf(int_cmd("EXISTS %s", k_batch(b)) == 0 && int_cmd("EXISTS %s", k_exec(b, e0)) == 0 &&
+			int_cmd("EXISTS %s", k_execs(b)) == 0 && list_count(k_queue(), b) == 0,
+			"pass %d: nothing written", pass);
+		unenqueue_raw(b, 3);
+	}
+}
+
 static void test_lua_claim_fifo_and_max(void)
 {
 	char a[ID_MAX], b[ID_MAX], ea[3][ID_MAX], eb[2][ID_MAX];
@@ -2200,6 +2301,8 @@ int main(void)
 	if (tap_failed)
 		return tap_done();
 	RUN_TEST(test_lua_enqueue);
+	RUN_TEST(test_lua_enqueue_large_is_whole);
+	RUN_TEST(test_lua_enqueue_checks_before_writing);
 	RUN_TEST(test_lua_rate_submit);
 	RUN_TEST(test_lua_claim_fifo_and_max);
 	RUN_TEST(test_lua_claim_skips_stale_refs);

@@ -137,9 +137,14 @@ static void test_merge_order(void)
 	json_t *wf = json_pack("{s:s, s:i}", "country", "FR", "k", 1), *merged = NULL;
 	ExecRequest x;
 	ValidateErr e;
+	ParamsWindow win[2];
 
 	assertf(validate_exec_request(body, &lim, &x, &e), "request: %s", e.message);
-	assertf(validate_exec_params(&x, sql, wf, 1750000000, &merged, &e), "params: %s", e.message);
+	assertf(validate_exec_params(&x, sql, wf, 1750000000, &merged, win, &e), "params: %s", e.message);
+	/* 1750000000 is 2025-06-15: the default window is the 7 days ending 2 days before */
+	assertf(strcmp(win[1].start, "2025-06-06T00:00:00") == 0 &&
+		strcmp(win[1].end, "2025-06-13T00:00:00") == 0, "window resolved at submission: %s .. %s",
+		win[1].start, win[1].end);
 	assertf(json_array_size(merged) == 2 &&
 		strcmp(json_string_value(json_object_get(json_array_get(merged, 0), "country")), "US") == 0 &&
 		strcmp(json_string_value(json_object_get(json_array_get(merged, 1), "country")), "DE") == 0 &&

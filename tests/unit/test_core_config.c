@@ -165,6 +165,21 @@ static void test_errors(void)
 	assertf(strstr(err, "/nonexistent/amcbatch.conf") != NULL, "error %s", err);
 }
 
+/* Issue 9: enqueue_batch and claim write one Redis call per list with all their values; past
+ * Lua's unpack limit (~8,000) a script failed half-written. Both bounds stay far below it. */
+static void test_bounds_below_unpack_limit(void)
+{
+	Config c;
+	char err[256];
+
+	expect_error("max_instances = 8200\n", NULL, NULL, "max_instances", "between 1 and 1000");
+	expect_error(NULL, "AMCBATCH_CLAIM_BATCH", "8200", "AMCBATCH_CLAIM_BATCH", "between 1 and 1000");
+	expect_error("max_instances = 1001\n", NULL, NULL, "max_instances", "between");
+	write_file("max_instances = 1000\nclaim_batch = 1000\n");
+	assertf(config_load(&c, path, err, sizeof(err)), "1000 is allowed: %s", err);
+	config_cleanup(&c);
+}
+
 /* Each key of the table appears once in the dump, and the example config (if the conf part
  * has written it) loads cleanly and lists the same keys in the same order. */
 static void test_dump_and_example(void)
@@ -231,6 +246,7 @@ int main(void)
 	RUN_TEST(test_file);
 	RUN_TEST(test_env_overrides_file);
 	RUN_TEST(test_errors);
+	RUN_TEST(test_bounds_below_unpack_limit);
 	RUN_TEST(test_dump_and_example);
 	unlink(path);
 	rmdir(tmpdir);

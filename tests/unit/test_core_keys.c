@@ -30,6 +30,7 @@ static void test_names(void)
 	check(keys_worker_jobs(k, sizeof(k), P, W), "amcb:worker:host1-4242:jobs");
 	check(keys_worker_lease(k, sizeof(k), P, W), "amcb:worker:host1-4242:lease");
 	check(keys_janitor_lock(k, sizeof(k), P), "amcb:janitor:lock");
+	check(keys_janitor_enqueue_lock(k, sizeof(k), P), "amcb:janitor:enqueue:lock");
 	check(keys_queue(k, sizeof(k), "test:x:"), "test:x:queue");
 }
 

@@ -1,0 +1,170 @@
+/* janitor.c - the enqueue janitor: once per enqueue_janitor_ms across the cluster (SET NX PX
+ * lock, as the worker's reclaim sweep), read the open batches PostgreSQL holds with no
+ * enqueued_at and hand each to Redis through enqueue.c, one at a time: batches never handed
+ * to Redis, and running ones Redis lost (the worker's archive sweep clears their enqueued_at;
+ * their workers then take every final state over from PostgreSQL). It never deletes or
+ * changes a batch otherwise; Redis trouble ends the sweep until the next interval. */
+#include "janitor.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "enqueue.h"
+#include "keys.h"
+#include "log.h"
+#include "pgq.h"
+
+/* Batches per sweep, oldest first (the next sweep takes the next ones). */
+#define SWEEP_MAX "20"
+/* A younger batch may still be on its way from its own request (ENQUEUE_BUDGET_MS). */
+#define MIN_AGE_MS (ENQUEUE_BUDGET_MS + 2000)
+
+struct Janitor {
+	Api *api;
+	struct event *timer;
+	char id[96];		/* lock value: host-pid, for whoever reads the key */
+	bool sweeping;		/* the lock, the query or an enqueue is outstanding */
+	PGresult *due;		/* this sweep's batches (owned while sweeping) */
+	int next;		/* the row being enqueued */
+	int enqueued;
+};
+
+/* $1 minimum age in ms: open batches Redis does not hold (the partial index
+ * idx_batch_executions_not_enqueued holds them) */
+static const char sql_due[] = ENQUEUE_SQL_PAYLOAD(
+	"b.enqueued_at IS NULL AND b.status IN ('pending', 'running')"
+	" AND b.created_at < now() - $1::integer * interval '1 millisecond'"
+	" ORDER BY b.created_at LIMIT " SWEEP_MAX);
+
+static void arm(Janitor *j)
+{
+	int ms = j->api->cfg.enqueue_janitor_ms;
+	struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
+
+	evtimer_add(j->timer, &tv);
+}
+
+static void sweep_end(Janitor *j)
+{
+	if (j->enqueued > 0)
+		log_info("enqueue janitor: %d stored batch(es) handed to Redis", j->enqueued);
+	PQclear(j->due);
+	j->due = NULL;
+	j->sweeping = false;
+}
+
+static void next_batch(Janitor *j);
+
+static void on_enqueued(EnqueueOutcome outcome, void *priv)
+{
+	Janitor *j = priv;
+
+	if (outcome == ENQUEUE_UNREACHABLE) {
+		sweep_end(j);	/* Redis is in trouble: the next interval tries again */
+		return;
+	}
+	if (outcome == ENQUEUE_DONE)
+		j->enqueued++;
+	j->next++;
+	next_batch(j);
+}
+
+static void next_batch(Janitor *j)
+{
+	for (; j->due != NULL && j->next < PQntuples(j->due); j->next++) {
+		log_warn("enqueue janitor: batch %s has no enqueued_at: enqueueing it",
+			 PQgetvalue(j->due, j->next, 1));
+		if (enqueue_start(j->api, j->due, j->next, ENQUEUE_BUDGET_MS, on_enqueued, j))
+			return;
+		if (j->api->redis == NULL)
+			break;	/* shutting down */
+	}
+	sweep_end(j);
+}
+
+static void due_done(Pgq *q, void *priv)
+{
+	Janitor *j = priv;
+
+	if (!q->ok) {
+		log_warn("enqueue janitor: cannot read stored batches: %s", q->err);
+		sweep_end(j);
+	} else {
+		j->due = q->res[0];
+		q->res[0] = NULL;	/* the sweep owns the rows now */
+		j->next = 0;
+		j->enqueued = 0;
+		next_batch(j);
+	}
+	pgq_free(q);
+}
+
+static void on_lock(RConn *c, redisReply *reply, void *priv)
+{
+	Janitor *j = priv;
+	char age[16];
+	Pgq *q;
+
+	if (reply == NULL || reply->type != REDIS_REPLY_STATUS) {
+		j->sweeping = false;	/* nil: another API process sweeps this interval */
+		return;
+	}
+	snprintf(age, sizeof(age), "%d", MIN_AGE_MS);
+	if ((q = pgq_new()) == NULL || !pgq_add(q, sql_due, 1, (const char *[]){ age }) ||
+	    !pgq_run(j->api->pg, q, due_done, j)) {
+		pgq_free(q);
+		j->sweeping = false;
+	}
+}
+
+static void on_timer(evutil_socket_t fd, short what, void *arg)
+{
+	Janitor *j = arg;
+	Api *api = j->api;
+	char lock[KEYS_MAX], ms[16];
+	const char *argv[6];
+
+	arm(j);
+	if (j->sweeping || !api_redis_ready(api) ||
+	    !keys_janitor_enqueue_lock(lock, sizeof(lock), api->cfg.redis_prefix))
+		return;
+	snprintf(ms, sizeof(ms), "%d", api->cfg.enqueue_janitor_ms);
+	argv[0] = "SET";
+	argv[1] = lock;
+	argv[2] = j->id;
+	argv[3] = "NX";
+	argv[4] = "PX";
+	argv[5] = ms;
+	j->sweeping = rconn_command(api->redis, on_lock, j, 6, argv, NULL);
+}
+
+Janitor *janitor_new(Api *api)
+{
+	Janitor *j = calloc(1, sizeof(*j));
+	char host[64] = "api";
+
+	if (j == NULL)
+		return NULL;
+	j->api = api;
+	if (gethostname(host, sizeof(host)) != 0)
+		snprintf(host, sizeof(host), "api");
+	host[sizeof(host) - 1] = '\0';
+	snprintf(j->id, sizeof(j->id), "%s-%ld", host, (long)getpid());
+	if ((j->timer = evtimer_new(api->base, on_timer, j)) == NULL) {
+		free(j);
+		return NULL;
+	}
+	arm(j);
+	return j;
+}
+
+void janitor_free(Janitor *j)
+{
+	if (j == NULL)
+		return;
+	event_free(j->timer);
+	PQclear(j->due);
+	free(j);
+}
