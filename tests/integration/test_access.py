@@ -169,7 +169,9 @@ last = wait_batch(body["batch"]["batch_id"])
 check(last is not None and last["status"] == "completed", "the batch completes (the value stayed a literal)", last)
 rows = psql("SELECT e.sql_query FROM workflow_executions e JOIN batch_executions b ON b.id = e.batch_execution_id"
             " WHERE b.batch_id = :'p1'", body["batch"]["batch_id"])
-check(rows and "campaign <> 'x'' ; DROP TABLE impressions; SELECT ''1' GROUP BY" in rows[0][0],
+# psql prints the marker line (-- amcbatch ...) and the SQL as two lines of one value
+sent = "\n".join(r[0] for r in rows)
+check(rows and "campaign <> 'x'' ; DROP TABLE impressions; SELECT ''1' GROUP BY" in sent,
       "the SQL sent to AMC holds the value as one escaped literal", rows)
 
 # ---- per-user rate limit, on a private API process with a low limit ----
