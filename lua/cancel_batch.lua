@@ -21,6 +21,8 @@
     ARGV[2]  key prefix P (builds P exec:{B}:E, P retry, P running, P parked:...,
              P amc_cancels); the batch's queue is KEYS[1] .. ':queue' (P batch:{B}:queue)
 
+    C:  now:ms prefix
+
   Output:
     { batch_status, n_cancelled, exec ids cancelled... }  ok
    -3  the batch is already terminal

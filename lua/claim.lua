@@ -24,6 +24,8 @@
     ARGV[5]  instance cap: running execs per amc_instance_id (count; default 10)
     ARGV[6]  account cap: running execs per account_id (count; default 200)
 
+    C:  worker_id now:ms max:int prefix instance_cap:int account_cap:int
+
   Output:
     array of claimed jobs, each { ref, exec fields (flat name/value array, after the claim),
     sql_query }; the exec fields are those a worker runs the job with (lib/job_fields.lua:

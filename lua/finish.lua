@@ -24,6 +24,8 @@
     The key prefix P is KEYS[4] without its `events` suffix (builds P running, P queue,
     P parked:..., P batch:{B}:queue for the woken jobs).
 
+    C:  ref outcome now:ms row_count:int error worker_id claim
+
   Output:
     { final_state, batch_status }  ok; final_state = cancelled when the exec had been
                                    cancelled (result discarded, counters untouched)

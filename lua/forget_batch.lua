@@ -18,6 +18,8 @@
     ARGV[3]  the batch's status in PostgreSQL; `*` = PostgreSQL has no such batch (one an
              older API deleted after a failed enqueue): nothing to agree with
 
+    C:  prefix before:ms pg_status
+
   Output:
     1   forgotten (batch hash, exec list, exec hashes and queue deleted, out of P batches)
    -1   not in Redis (it leaves P batches if it was still listed)

@@ -17,6 +17,8 @@
     ARGV[3]  lease length (ms, > 0)
     ARGV[4]  at most this many refs are returned (count, >= 0)
 
+    C:  worker_id now:ms lease_ms:int max_refs:int
+
   Output:
     { n, ref... }  n = the length of the jobs list; then its first min(n, ARGV[4]) refs
                    (newest first, as claim pushes them)

@@ -13,6 +13,8 @@
     ARGV[2]  key prefix P (builds P batch:{B}, P exec:{B}:E)
     ARGV[3..]  refs `B:E` (at most a few hundred)
 
+    C:  worker_id prefix refs...
+
   Output:
     array of jobs exactly as claim returns them ({ ref, exec fields, sql_query }, with the
     exec's current claim token), one per ref that is in the jobs list and `running` under

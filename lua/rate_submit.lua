@@ -11,6 +11,8 @@
     ARGV[1]  limit (submissions per window, > 0)
     ARGV[2]  window (ms, > 0)
 
+    C:  limit:int window_ms:int
+
   Output:
     {1, n}   taken: n submissions in this window so far
     {0, ms}  the window is full: ms until it ends (the API's Retry-After)

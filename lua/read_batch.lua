@@ -11,6 +11,8 @@
 
     ARGV[1]  key prefix P (builds P exec:{B}:E)
 
+    C:  prefix
+
   Output:
     {}                                   the batch is not in Redis
     { status, completed_at, exec_id, state, amc_execution_id, ... }  one triple per exec,

@@ -18,6 +18,8 @@
              P batch:{B}:queue, P exec:{B}:E, P running, P parked:...)
     ARGV[3]  max workers to sweep (count): the oldest heartbeats are looked at first
 
+    C:  now:ms prefix max_workers:int
+
   Output:
     number of jobs put back in the queue. A dead worker's `running` jobs become `queued`
     (at the front of their batch's queue: claimed next, oldest first); refs of execs it no longer holds (cancelled, finished) are

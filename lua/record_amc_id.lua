@@ -16,6 +16,8 @@
     ARGV[3]  worker id W
     ARGV[4]  claim token
 
+    C:  amc_execution_id now:ms worker_id claim
+
   Output:
     1  ok (also when the same id was stored already)
    -6  another id is stored: the caller's AMC execution is a duplicate

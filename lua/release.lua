@@ -21,6 +21,8 @@
     ARGV[5]  claim token
     ARGV[6]  `1` = the exec's AMC execution still runs on AMC: it keeps its slots; else `0`
 
+    C:  ref now:ms worker_id prefix claim amc_live:flag
+
   Output:
     1  ok: state queued, worker and phase emptied, queued_at = now
    -5  the exec was cancelled (nothing else changes)

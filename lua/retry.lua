@@ -27,6 +27,8 @@
     ARGV[10] `1` = AMC surely created nothing (the create was refused, e.g. 429): the create
              intent is cleared, so the next holder creates at once; else `0`
 
+    C:  ref now:ms due:ms reason worker_id prefix throttled:flag claim amc_live:flag no_create:flag
+
   Output:
     { 'retry_wait', batch_status }  ok: state retry_wait, retry_at = due, worker and phase
                                     emptied (amc_execution_id and attempts kept),

@@ -17,6 +17,8 @@
     ARGV[3]  worker id W
     ARGV[4]  claim token (the `claim` the claim script returned)
 
+    C:  phase now:ms worker_id claim
+
   Output:
     1  ok (submitted: create_intent_at = now, create_intent_claim = the token)
    -5  the exec was cancelled: stop and cancel it on AMC

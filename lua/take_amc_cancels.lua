@@ -16,6 +16,8 @@
     ARGV[3]  lease (ms): an entry taken is due again after it
     ARGV[4]  key prefix P (builds P exec:{B}:E)
 
+    C:  now:ms max:int lease_ms:int prefix
+
   Output:
     array of { ref, amc_execution_id, amc_instance_id, account_id, advertiser_id,
     marketplace_id, create_intent_at, started_at } (missing fields read ""); entries whose

@@ -10,6 +10,8 @@
 
     ARGV[1]  worker id W (the value the holder SET NX)
 
+    C:  worker_id
+
   Output:
     1  released
     0  not held by W (expired, or another worker's): nothing changed

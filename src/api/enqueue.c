@@ -113,16 +113,11 @@ static void cancelled_done(RConn *c, redisReply *reply, void *priv)
 static void cancel_in_redis(Mark *m)
 {
 	Api *api = m->api;
-	const char *prefix = api->cfg.redis_prefix;
-	char k[4][KEYS_MAX], now[24];
+	LuaCall call;
 
-	snprintf(now, sizeof(now), "%lld", now_ms());
-	if (!api_redis_ready(api) || !keys_batch(k[0], KEYS_MAX, prefix, m->batch_id) ||
-	    !keys_batch_execs(k[1], KEYS_MAX, prefix, m->batch_id) ||
-	    !keys_queue(k[2], KEYS_MAX, prefix) || !keys_events(k[3], KEYS_MAX, prefix) ||
-	    !rconn_script(api->redis, LUA_SCRIPT_CANCEL_BATCH, 4,
-			  (const char *[]){ k[0], k[1], k[2], k[3] }, 2,
-			  (const char *[]){ now, prefix }, cancelled_done, m)) {
+	if (!api_redis_ready(api) ||
+	    !lua_cancel_batch(&call, api->cfg.redis_prefix, m->batch_id, now_ms()) ||
+	    !rconn_call(api->redis, &call, cancelled_done, m)) {
 		log_error("batch %s was cancelled before Redis had it; cancel_batch not sent",
 			  m->batch_id);
 		free(m);

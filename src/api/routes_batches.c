@@ -208,8 +208,7 @@ static void on_owner(RConn *rc, redisReply *reply, void *priv)
 {
 	Req *r = priv;
 	Cancel *c = r->ctx;
-	const char *prefix = r->api->cfg.redis_prefix;
-	char k[4][KEYS_MAX], now[24];
+	LuaCall call;
 	struct timeval tv;
 	const redisReply *owner, *status;
 
@@ -233,13 +232,10 @@ static void on_owner(RConn *rc, redisReply *reply, void *priv)
 		return;
 	}
 	gettimeofday(&tv, NULL);
-	snprintf(now, sizeof(now), "%lld", (long long)tv.tv_sec * 1000 + tv.tv_usec / 1000);
-	if (r->api->redis == NULL || !keys_batch(k[0], KEYS_MAX, prefix, c->batch_id) ||
-	    !keys_batch_execs(k[1], KEYS_MAX, prefix, c->batch_id) ||
-	    !keys_queue(k[2], KEYS_MAX, prefix) || !keys_events(k[3], KEYS_MAX, prefix) ||
-	    !rconn_script(r->api->redis, LUA_SCRIPT_CANCEL_BATCH, 4,
-			  (const char *[]){ k[0], k[1], k[2], k[3] }, 2,
-			  (const char *[]){ now, prefix }, on_cancel, r))
+	if (r->api->redis == NULL ||
+	    !lua_cancel_batch(&call, r->api->cfg.redis_prefix, c->batch_id,
+			      (long long)tv.tv_sec * 1000 + tv.tv_usec / 1000) ||
+	    !rconn_call(r->api->redis, &call, on_cancel, r))
 		req_fail(r, 503, "queue_unavailable", NULL, "Redis is unavailable");
 }
 

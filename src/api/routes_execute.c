@@ -81,7 +81,7 @@ static const char sql_idem_put[] =
 	"                     AND k.key = $2 AND k.batch_execution_id = $4::uuid)";
 
 /* The per-user submission window (lua/rate_submit.lua) in ms. */
-#define RATE_WINDOW_MS "60000"
+#define RATE_WINDOW_MS 60000
 
 static void execute_free(void *p)
 {
@@ -365,7 +365,7 @@ static void rate_done(RConn *c, redisReply *reply, void *priv)
 static void rate_then_store(Req *r, PGresult *inst)
 {
 	const Config *cfg = &r->api->cfg;
-	char key[KEYS_MAX], limit[16];
+	LuaCall call;
 	RateCtx *rc;
 
 	if (cfg->submit_rate_per_min <= 0) {
@@ -373,10 +373,10 @@ static void rate_then_store(Req *r, PGresult *inst)
 		PQclear(inst);
 		return;
 	}
-	snprintf(limit, sizeof(limit), "%d", cfg->submit_rate_per_min);
 	/* r->user_id came from PostgreSQL (a UUID), never from the request */
 	if (!ids_is_uuid(r->user_id) ||
-	    keys_rate_submit(key, sizeof(key), cfg->redis_prefix, r->user_id) == NULL ||
+	    !lua_rate_submit(&call, cfg->redis_prefix, r->user_id, cfg->submit_rate_per_min,
+			     RATE_WINDOW_MS) ||
 	    (rc = calloc(1, sizeof(*rc))) == NULL) {
 		PQclear(inst);
 		req_fail(r, 500, "internal", NULL, "rate limit key");
@@ -384,9 +384,7 @@ static void rate_then_store(Req *r, PGresult *inst)
 	}
 	rc->r = r;
 	rc->inst = inst;
-	if (!api_redis_ready(r->api) ||
-	    !rconn_script(r->api->redis, LUA_SCRIPT_RATE_SUBMIT, 1, (const char *[]){ key },
-			  2, (const char *[]){ limit, RATE_WINDOW_MS }, rate_done, rc)) {
+	if (!api_redis_ready(r->api) || !rconn_call(r->api->redis, &call, rate_done, rc)) {
 		PQclear(inst);
 		free(rc);
 		req_fail(r, 503, "queue_unavailable", NULL,

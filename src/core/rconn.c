@@ -721,3 +721,42 @@ bool rconn_script(RConn *c, enum LuaScriptId id,
 	sent(c, cmd);
 	return true;
 }
+
+bool rconn_call(RConn *c, const LuaCall *call, RConnReplyFn fn, void *priv)
+{
+	const char *keys[LUA_CALL_KEYS_MAX], **args;
+	int nargs = call->nargs + call->ntail;
+	bool ok;
+
+	if (!call->ok || call->nkeys > LUA_CALL_KEYS_MAX)
+		return false;
+	for (int i = 0; i < call->nkeys; i++)
+		keys[i] = call->keys[i];
+	if (!(args = malloc((size_t)(nargs ? nargs : 1) * sizeof(*args))))
+		return false;
+	memcpy(args, call->args, (size_t)call->nargs * sizeof(*args));
+	for (int i = 0; i < call->ntail; i++)
+		args[call->nargs + i] = call->tail[i];
+	/* rconn_script copies keys and args */
+	ok = rconn_script(c, (enum LuaScriptId)call->id, call->nkeys, keys, nargs, args, fn, priv);
+	free(args);
+	return ok;
+}
+
+bool rconn_code(const redisReply *r, long long *code)
+{
+	if (!r)
+		return false;
+	switch (r->type) {
+	case REDIS_REPLY_INTEGER:
+		*code = r->integer;
+		return true;
+	case REDIS_REPLY_ARRAY:
+	case REDIS_REPLY_STRING:
+	case REDIS_REPLY_STATUS:
+		*code = LUA_OK;
+		return true;
+	default:
+		return false;
+	}
+}

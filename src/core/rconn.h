@@ -52,5 +52,13 @@ MUST_CHECK bool rconn_commandf(RConn *c, RConnReplyFn fn, void *priv, const char
 MUST_CHECK bool rconn_script(RConn *c, enum LuaScriptId id,
 			     int nkeys, const char **keys, int nargs, const char **args,
 			     RConnReplyFn fn, void *priv);
+/* EVALSHA of a call built by a script's typed function (lua_claim, lua_retry, ...: see
+ * lua_scripts.h); false (fn not called) when not ready or the call did not build. */
+MUST_CHECK bool rconn_call(RConn *c, const LuaCall *call, RConnReplyFn fn, void *priv);
+
+/* What a script answered: *code is the integer it returned (LUA_OK or a negative code of
+ * lua/lib/codes.lua), or LUA_OK for an array or string answer. false for an error reply,
+ * no reply (NULL) or anything else. */
+bool rconn_code(const redisReply *r, long long *code);
 
 #endif

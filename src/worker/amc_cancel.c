@@ -15,8 +15,8 @@
 #include "log.h"
 #include "token.h"
 
-#define DRAIN_MAX "20"			/* entries per take */
-#define DRAIN_LEASE_MS "60000"		/* an entry taken is due again after this */
+#define DRAIN_MAX 20			/* entries per take */
+#define DRAIN_LEASE_MS 60000		/* an entry taken is due again after this */
 #define SINCE_SLACK_MS 60000
 
 /* ---- detached cancel ---- */
@@ -327,13 +327,10 @@ void amc_cancel_free_all(void)
 
 void amc_cancels_drain(Worker *w)
 {
-	char key[KEYS_MAX], now[24];
+	LuaCall call;
 	if (w->draining_cancels || w->stopping || w->cfg.noop_executor ||
-	    !keys_amc_cancels(key, sizeof key, w->prefix))
+	    !lua_take_amc_cancels(&call, w->prefix, worker_now_ms(), DRAIN_MAX, DRAIN_LEASE_MS))
 		return;
-	snprintf(now, sizeof now, "%lld", (long long)worker_now_ms());
-	const char *keys[1] = {key};
-	const char *args[4] = {now, DRAIN_MAX, DRAIN_LEASE_MS, w->prefix};
-	if (rconn_script(w->redis, LUA_SCRIPT_TAKE_AMC_CANCELS, 1, keys, 4, args, on_taken, w))
+	if (rconn_call(w->redis, &call, on_taken, w))
 		w->draining_cancels = true;
 }

@@ -8,7 +8,6 @@
 #include <stdlib.h>
 
 #include "job.h"
-#include "keys.h"
 #include "log.h"
 
 #define CLAIM_IDLE_MS 200
@@ -71,24 +70,14 @@ void claim_kick(Worker *w)
 		claim_later(w, CLAIM_DOWN_MS);
 		return;
 	}
-	char queue[KEYS_MAX], jobs[KEYS_MAX], events[KEYS_MAX], retry[KEYS_MAX], running[KEYS_MAX];
-	char now[32], max[16], icap[16], acap[16];
-	if (!keys_queue(queue, sizeof queue, w->prefix) ||
-	    !keys_worker_jobs(jobs, sizeof jobs, w->prefix, w->id) ||
-	    !keys_events(events, sizeof events, w->prefix) ||
-	    !keys_retry(retry, sizeof retry, w->prefix) ||
-	    !keys_running(running, sizeof running, w->prefix)) {
+	int n = free_slots < w->cfg.claim_batch ? free_slots : w->cfg.claim_batch;
+	LuaCall call;
+	/* caps are read at every call, so a SIGHUP reload applies to the next claim */
+	if (!lua_claim(&call, w->prefix, w->id, worker_now_ms(), n, w->cfg.instance_cap,
+		       w->cfg.account_cap)) {
 		log_error("key names too long (prefix or worker id)");
 		return;
 	}
-	snprintf(now, sizeof now, "%lld", (long long)worker_now_ms());
-	int n = free_slots < w->cfg.claim_batch ? free_slots : w->cfg.claim_batch;
-	snprintf(max, sizeof max, "%d", n);
-	/* caps are read at every call, so a SIGHUP reload applies to the next claim */
-	snprintf(icap, sizeof icap, "%d", w->cfg.instance_cap);
-	snprintf(acap, sizeof acap, "%d", w->cfg.account_cap);
-	const char *keys[5] = {queue, jobs, events, retry, running};
-	const char *args[6] = {w->id, now, max, w->prefix, icap, acap};
 	ClaimCall *cc = malloc(sizeof *cc);
 	if (!cc) {
 		log_error("out of memory claiming");
@@ -98,7 +87,7 @@ void claim_kick(Worker *w)
 	cc->w = w;
 	cc->max = n;
 	evtimer_del(w->claim_timer);
-	if (!rconn_script(w->redis, LUA_SCRIPT_CLAIM, 5, keys, 6, args, on_claimed, cc)) {
+	if (!rconn_call(w->redis, &call, on_claimed, cc)) {
 		free(cc);
 		claim_later(w, CLAIM_DOWN_MS);
 		return;

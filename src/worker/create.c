@@ -121,8 +121,14 @@ static void on_recorded(Job *job, long long code)
 
 void create_record(Job *job)
 {
+	LuaCall call;
 	job->step = JOB_CREATING;
-	job_script(job, LUA_SCRIPT_RECORD_AMC_ID, job->amc_id, on_recorded);
+	if (!lua_record_amc_id(&call, job->w->prefix, job->batch_id, job->exec_id, job->amc_id,
+			       worker_now_ms(), job->w->id, job->claim)) {
+		job_fail(job, true, "key names too long");
+		return;
+	}
+	job_script(job, &call, on_recorded);
 }
 
 /* ---- create ---- */

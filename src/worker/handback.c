@@ -31,7 +31,7 @@ static void on_handed_back(Worker *w, redisReply *reply, void *priv)
 	long long code = 0;
 	if (!reply)
 		return;		/* exiting */
-	if (reply->type == REDIS_REPLY_ARRAY || (rcall_int(reply, &code) && code == LUA_OK)) {
+	if (rconn_code(reply, &code) && code == LUA_OK) {
 		elog_debug(job->batch_id, job->exec_id, "handed back to the queue");
 		job_drop(job);
 		return;
@@ -47,24 +47,17 @@ static void on_handed_back(Worker *w, redisReply *reply, void *priv)
 static void send_retry(Job *job, long wait_ms, const char *reason, bool throttled, bool no_create)
 {
 	Worker *w = job->w;
-	char rkey[KEYS_MAX], now[24], due[24];
 	int64_t t = worker_now_ms();
-	snprintf(now, sizeof now, "%lld", (long long)t);
-	snprintf(due, sizeof due, "%lld", (long long)(t + wait_ms));
+	LuaCall call;
 	job->step = JOB_HANDING_BACK;
 	job->leaving = true;
-	if (!keys_retry(rkey, sizeof rkey, w->prefix)) {
-		job_fail(job, true, "key names too long");
-		return;
-	}
 	if (no_create)
 		job->intent_ms = 0;
-	const char *keys[5] = {job->batch_key, job->exec_key, job->jobs_key, rkey, job->events_key};
-	const char *args[10] = {job->ref, now, due, reason, w->id, w->prefix, throttled ? "1" : "0",
-				job->claim, amc_live(job) ? "1" : "0", no_create ? "1" : "0"};
-	if (!rcall_script(w, LUA_SCRIPT_RETRY, 5, keys, 10, args, on_handed_back, job)) {
+	if (!lua_retry(&call, w->prefix, job->batch_id, job->exec_id, w->id, t, t + wait_ms, reason,
+		       throttled, job->claim, amc_live(job), no_create) ||
+	    !rcall_call(w, &call, on_handed_back, job)) {
 		job->leaving = false;
-		job_fail(job, true, "out of memory calling retry");
+		job_fail(job, true, "could not call retry (key names too long, or out of memory)");
 	}
 }
 
@@ -98,13 +91,11 @@ void handback_release(Job *job)
 	job->timer_fn = NULL;
 	job->step = JOB_HANDING_BACK;
 	job->leaving = true;
-	char now[24];
-	snprintf(now, sizeof now, "%lld", (long long)worker_now_ms());
-	const char *keys[4] = {job->batch_key, job->exec_key, job->jobs_key, job->events_key};
-	const char *args[6] = {job->ref, now, job->w->id, job->w->prefix, job->claim,
-			       amc_live(job) ? "1" : "0"};
+	LuaCall call;
 	elog_info(job->batch_id, job->exec_id, "shutting down: handing the job back");
-	if (rcall_script(job->w, LUA_SCRIPT_RELEASE, 4, keys, 6, args, on_handed_back, job))
+	if (lua_release(&call, job->w->prefix, job->batch_id, job->exec_id, job->w->id,
+			worker_now_ms(), job->claim, amc_live(job)) &&
+	    rcall_call(job->w, &call, on_handed_back, job))
 		return;
 	/* the lease dropped at exit lets the janitor of another worker requeue it */
 	elog_error(job->batch_id, job->exec_id, "out of memory calling release: left for reclaim");

@@ -13,7 +13,7 @@
 #include "reconcile.h"
 #include "sweeper.h"
 
-#define RECLAIM_MAX_WORKERS "100"
+#define RECLAIM_MAX_WORKERS 100
 
 static void arm(struct event *ev, int ms)
 {
@@ -36,18 +36,11 @@ static void on_heartbeat(RConn *c, redisReply *reply, void *priv)
 
 void janitor_beat(Worker *w)
 {
-	char lease[KEYS_MAX], workers[KEYS_MAX], jobs[KEYS_MAX], now[32], ms[16], max[16];
-	if (!keys_worker_lease(lease, sizeof lease, w->prefix, w->id) ||
-	    !keys_workers(workers, sizeof workers, w->prefix) ||
-	    !keys_worker_jobs(jobs, sizeof jobs, w->prefix, w->id))
-		return;
-	snprintf(now, sizeof now, "%lld", (long long)worker_now_ms());
-	snprintf(ms, sizeof ms, "%d", w->cfg.lease_ms);
-	snprintf(max, sizeof max, "%d", reconcile_max_refs(w));
-	const char *keys[3] = {lease, workers, jobs};
-	const char *args[4] = {w->id, now, ms, max};
+	LuaCall call;
 	/* not retried: the next beat comes soon; a missed one only shortens the lease */
-	if (!rconn_script(w->redis, LUA_SCRIPT_HEARTBEAT, 3, keys, 4, args, on_heartbeat, w))
+	if (!lua_heartbeat(&call, w->prefix, w->id, worker_now_ms(), w->cfg.lease_ms,
+			   reconcile_max_refs(w)) ||
+	    !rconn_call(w->redis, &call, on_heartbeat, w))
 		log_debug("heartbeat skipped: redis not ready");
 }
 
@@ -75,15 +68,9 @@ static void on_lock(RConn *c, redisReply *reply, void *priv)
 	Worker *w = priv;
 	if (w->exiting || !reply || reply->type != REDIS_REPLY_STATUS)
 		return;		/* nil: another worker sweeps this interval */
-	char workers[KEYS_MAX], queue[KEYS_MAX], events[KEYS_MAX], now[32];
-	if (!keys_workers(workers, sizeof workers, w->prefix) ||
-	    !keys_queue(queue, sizeof queue, w->prefix) ||
-	    !keys_events(events, sizeof events, w->prefix))
-		return;
-	snprintf(now, sizeof now, "%lld", (long long)worker_now_ms());
-	const char *keys[3] = {workers, queue, events};
-	const char *args[3] = {now, w->prefix, RECLAIM_MAX_WORKERS};
-	if (!rconn_script(w->redis, LUA_SCRIPT_RECLAIM, 3, keys, 3, args, on_reclaimed, w))
+	LuaCall call;
+	if (!lua_reclaim(&call, w->prefix, worker_now_ms(), RECLAIM_MAX_WORKERS) ||
+	    !rconn_call(w->redis, &call, on_reclaimed, w))
 		log_debug("reclaim skipped: redis not ready");
 }
 

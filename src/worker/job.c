@@ -301,26 +301,21 @@ static void on_script(Worker *w, redisReply *reply, void *priv)
 	free(sc);
 	if (!reply)
 		return;		/* exiting */
-	if (!rcall_int(reply, &code)) {
+	if (!rconn_code(reply, &code)) {
 		elog_error(job->batch_id, job->exec_id, "script gave an unexpected reply");
 		code = LUA_ERR_WRONG_STATE;
 	}
 	done(job, code);
 }
 
-void job_script(Job *job, enum LuaScriptId id, const char *arg1,
-		void (*done)(Job *job, long long code))
+void job_script(Job *job, const LuaCall *call, void (*done)(Job *job, long long code))
 {
-	char now[32];
-	snprintf(now, sizeof now, "%lld", (long long)worker_now_ms());
-	const char *keys[2] = {job->exec_key, job->events_key};
-	const char *args[4] = {arg1, now, job->w->id, job->claim};
 	ScriptCall *sc = malloc(sizeof *sc);
 	if (sc) {
 		sc->job = job;
 		sc->done = done;
 	}
-	if (!sc || !rcall_script(job->w, id, 2, keys, 4, args, on_script, sc)) {
+	if (!sc || !rcall_call(job->w, call, on_script, sc)) {
 		free(sc);
 		job_fail(job, false, "out of memory calling a script");
 	}
@@ -351,8 +346,14 @@ static void on_phase(Job *job, long long code)
 void job_set_phase(Job *job, const char *phase, void (*next)(Job *job))
 {
 	elog_info(job->batch_id, job->exec_id, "phase %s", phase);
+	LuaCall call;
 	job->phase_next = next;
-	job_script(job, LUA_SCRIPT_SET_PHASE, phase, on_phase);
+	if (!lua_set_phase(&call, job->w->prefix, job->batch_id, job->exec_id, phase, worker_now_ms(),
+			   job->w->id, job->claim)) {
+		job_fail(job, false, "key names too long");
+		return;
+	}
+	job_script(job, &call, on_phase);
 }
 
 /* ---- finish ---- */
@@ -381,7 +382,7 @@ static void on_finish(Worker *w, const redisReply *reply, void *priv)
 		return;
 	}
 	long long code = 0;
-	if (!rcall_int(reply, &code))
+	if (!rconn_code(reply, &code))
 		code = LUA_ERR_WRONG_STATE;
 	held_refused(job, code);
 }
@@ -465,15 +466,10 @@ static void on_batch_cancelled(Worker *w, redisReply *reply, void *priv)
 
 static void cancel_batch_then_cancel(Job *job)
 {
-	Worker *w = job->w;
-	char execs[KEYS_MAX], ring[KEYS_MAX], now[24];
-	snprintf(now, sizeof now, "%lld", (long long)worker_now_ms());
-	const char *keys[4] = {job->batch_key, execs, ring, job->events_key};
-	const char *args[2] = {now, w->prefix};
+	LuaCall call;
 	elog_warn(job->batch_id, job->exec_id, "the archive says cancelled: cancelling the batch in Redis");
-	if (!keys_batch_execs(execs, sizeof execs, w->prefix, job->batch_id) ||
-	    !keys_queue(ring, sizeof ring, w->prefix) ||
-	    !rcall_script(w, LUA_SCRIPT_CANCEL_BATCH, 4, keys, 2, args, on_batch_cancelled, job))
+	if (!lua_cancel_batch(&call, job->w->prefix, job->batch_id, worker_now_ms()) ||
+	    !rcall_call(job->w, &call, on_batch_cancelled, job))
 		job_cancel(job);
 }
 

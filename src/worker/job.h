@@ -164,10 +164,9 @@ void job_with_token(Job *job, void (*next)(Job *job));
  * (the caller stops). False otherwise: the caller handles res itself. */
 struct HttpResult;
 bool job_refresh_on_denied(Job *job, const struct HttpResult *res, void (*next)(Job *job));
-/* Calls a held-job script (set_phase, record_amc_id) with (arg1, now, worker, token);
- * done gets the reply's integer code (LUA_OK, or a negative code). */
-void job_script(Job *job, enum LuaScriptId id, const char *arg1,
-		void (*done)(Job *job, long long code));
+/* Sends a held-job script call (lua_set_phase, lua_record_amc_id: the job's keys, worker
+ * and claim token) through rcall; done gets the reply's code (LUA_OK, or a negative one). */
+void job_script(Job *job, const LuaCall *call, void (*done)(Job *job, long long code));
 
 /* create.c */
 void create_start(Job *job);		/* intent, then POST (or adopt when an intent exists) */

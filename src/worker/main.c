@@ -179,16 +179,13 @@ static void on_startup_reclaim(RConn *c, redisReply *reply, void *priv)
  * reconnect: the jobs in memory are live) drop our lease and let reclaim requeue them. */
 static void startup_reclaim(Worker *w)
 {
-	char lease[KEYS_MAX], workers[KEYS_MAX], queue[KEYS_MAX], events[KEYS_MAX], now[32];
+	char lease[KEYS_MAX];
+	LuaCall call;
 	if (!keys_worker_lease(lease, sizeof lease, w->prefix, w->id) ||
-	    !keys_workers(workers, sizeof workers, w->prefix) ||
-	    !keys_queue(queue, sizeof queue, w->prefix) || !keys_events(events, sizeof events, w->prefix))
+	    !lua_reclaim(&call, w->prefix, worker_now_ms(), 100))
 		return;
-	snprintf(now, sizeof now, "%lld", (long long)worker_now_ms());
-	const char *keys[3] = {workers, queue, events};
-	const char *args[3] = {now, w->prefix, "100"};
 	if (!rconn_commandf(w->redis, on_lease_dropped, w, "DEL %s", lease) ||
-	    !rconn_script(w->redis, LUA_SCRIPT_RECLAIM, 3, keys, 3, args, on_startup_reclaim, w))
+	    !rconn_call(w->redis, &call, on_startup_reclaim, w))
 		log_warn("start-up reclaim not sent");
 }
 

@@ -129,18 +129,14 @@ fail:
 	return false;
 }
 
-bool rcall_int(const redisReply *r, long long *out)
+bool rcall_call(Worker *w, const LuaCall *call, RcallDoneFn done, void *priv)
 {
-	if (!r)
-		return false;
-	if (r->type == REDIS_REPLY_INTEGER) {
-		*out = r->integer;
-		return true;
-	}
-	if (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS) {
-		char *end;
-		*out = strtoll(r->str, &end, 10);
-		return end != r->str && *end == '\0';
-	}
-	return false;
+	const char *keys[LUA_CALL_KEYS_MAX];
+
+	if (!call->ok || call->ntail > 0)
+		return false;	/* a tail does not fit RCALL_MAX_ARGS: no held-job script has one */
+	for (int i = 0; i < call->nkeys; i++)
+		keys[i] = call->keys[i];
+	return rcall_script(w, (enum LuaScriptId)call->id, call->nkeys, keys, call->nargs,
+			    (const char **)call->args, done, priv);
 }

@@ -15,11 +15,12 @@ typedef void (*RcallDoneFn)(Worker *w, redisReply *reply, void *priv);
 MUST_CHECK bool rcall_script(Worker *w, enum LuaScriptId id, int nkeys, const char **keys,
 			     int nargs, const char **args, RcallDoneFn done, void *priv);
 
+/* The same for a call built by a script's typed function (lua_scripts.h). */
+MUST_CHECK bool rcall_call(Worker *w, const LuaCall *call, RcallDoneFn done, void *priv);
+
 /* An error reply that means "Redis cannot run it right now" (LOADING, BUSY, NOSCRIPT, …),
  * not "the script failed": expected during restarts and failovers, logged quietly. */
 bool rcall_transient_error(const redisReply *r);
 
-/* Reply helpers: integer value of an integer reply (or of a string that holds one). */
-bool rcall_int(const redisReply *r, long long *out);
 
 #endif

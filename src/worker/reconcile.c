@@ -10,7 +10,6 @@
 #include <string.h>
 
 #include "job.h"
-#include "keys.h"
 #include "log.h"
 #include "reftab.h"
 
@@ -38,19 +37,10 @@ static void on_held_jobs(RConn *c, redisReply *reply, void *priv)
 /* held_jobs for up to HELD_JOBS_MAX refs (the script rebuilds claim's answer for them) */
 static void take_up(Worker *w, const char **refs, int n)
 {
-	char jobs[KEYS_MAX];
-	const char **args = malloc((size_t)(n + 2) * sizeof *args);
-	if (!args || !keys_worker_jobs(jobs, sizeof jobs, w->prefix, w->id)) {
-		free(args);
-		return;
-	}
-	args[0] = w->id;
-	args[1] = w->prefix;
-	memcpy(args + 2, refs, (size_t)n * sizeof *args);
-	const char *keys[1] = {jobs};
-	if (!rconn_script(w->redis, LUA_SCRIPT_HELD_JOBS, 1, keys, n + 2, args, on_held_jobs, w))
+	LuaCall call;
+	if (!lua_held_jobs(&call, w->prefix, w->id, refs, n) ||
+	    !rconn_call(w->redis, &call, on_held_jobs, w))
 		log_debug("held_jobs not sent: redis not ready");
-	free(args);
 }
 
 void reconcile_heartbeat(Worker *w, const redisReply *reply)

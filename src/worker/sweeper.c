@@ -183,19 +183,16 @@ out:
 static void read_batch(Sweep *s, const char *batch_id)
 {
 	Worker *w = s->w;
-	char bkey[KEYS_MAX], ekey[KEYS_MAX];
+	LuaCall call;
 	ReadCall *rc = malloc(sizeof *rc);
-	if (!rc || !ids_is_batch(batch_id) || !keys_batch(bkey, sizeof bkey, w->prefix, batch_id) ||
-	    !keys_batch_execs(ekey, sizeof ekey, w->prefix, batch_id)) {
+	if (!rc || !ids_is_batch(batch_id) || !lua_read_batch(&call, w->prefix, batch_id)) {
 		free(rc);
 		return;
 	}
 	rc->s = s;
 	strcpy(rc->batch_id, batch_id);
-	const char *keys[2] = {bkey, ekey};
-	const char *args[1] = {w->prefix};
 	s->pending++;
-	if (!rconn_script(w->redis, LUA_SCRIPT_READ_BATCH, 2, keys, 1, args, on_read_batch, rc)) {
+	if (!rconn_call(w->redis, &call, on_read_batch, rc)) {
 		free(rc);
 		sweep_unref(s);
 	}
@@ -223,18 +220,11 @@ static void on_forgot(RConn *c, redisReply *reply, void *priv)
 
 static void forget(Sweep *s, const char *batch_id, const char *pg_status, int64_t before)
 {
-	Worker *w = s->w;
-	char k[5][KEYS_MAX], ms[24];
-	if (!ids_is_batch(batch_id) || !keys_batch(k[0], KEYS_MAX, w->prefix, batch_id) ||
-	    !keys_batch_execs(k[1], KEYS_MAX, w->prefix, batch_id) ||
-	    !keys_batches(k[2], KEYS_MAX, w->prefix) || !keys_amc_cancels(k[3], KEYS_MAX, w->prefix) ||
-	    !keys_events(k[4], KEYS_MAX, w->prefix))
+	LuaCall call;
+	if (!ids_is_batch(batch_id) || !lua_forget_batch(&call, s->w->prefix, batch_id, before, pg_status))
 		return;
-	snprintf(ms, sizeof ms, "%lld", (long long)before);
-	const char *keys[5] = {k[0], k[1], k[2], k[3], k[4]};
-	const char *args[3] = {w->prefix, ms, pg_status};
 	s->pending++;
-	if (!rconn_script(w->redis, LUA_SCRIPT_FORGET_BATCH, 5, keys, 3, args, on_forgot, s))
+	if (!rconn_call(s->w->redis, &call, on_forgot, s))
 		sweep_unref(s);
 }
 

@@ -171,9 +171,9 @@ static void release_lock(Account *a)
 	if (!a->own_lock)
 		return;
 	a->own_lock = false;
-	const char *keys[1] = {a->lock};
-	const char *args[1] = {a->w->id};
-	if (!rconn_script(a->w->redis, LUA_SCRIPT_TOKEN_UNLOCK, 1, keys, 1, args, on_ignored, a))
+	LuaCall call;
+	if (!lua_token_unlock(&call, a->w->prefix, a->account_id, a->w->id) ||
+	    !rconn_call(a->w->redis, &call, on_ignored, a))
 		log_debug("account %s: token lock not released (redis down); it expires", a->account_id);
 }
 
