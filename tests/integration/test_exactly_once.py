@@ -12,7 +12,10 @@
 - a failure text cut inside a UTF-8 character still lands in PostgreSQL;
 - a cancel whose archive update got lost is brought into PostgreSQL by the janitor's archive
   sweep;
-- a terminal batch leaves Redis after its retention and is served from PostgreSQL.
+- a terminal batch leaves Redis after its retention and is served from PostgreSQL;
+- a result file slower than http_timeout_ms is still fetched (no limit on the whole
+  transfer, only on a stall), and of a result split over files only the file that failed is
+  fetched again.
 Each part uses instances of its own, so amcsim's counters are its alone."""
 import os
 import signal
@@ -36,7 +39,7 @@ SQL = ("SELECT campaign, SUM(impressions) AS impressions, {{tag}} AS tag FROM im
        "GROUP BY campaign ORDER BY campaign")
 TAG = uuid.uuid4().hex[:6]
 wf = create_workflow("exactly once " + TAG, SQL, {"tag": "x"})
-acct, insts = fleet_account("exactly once", 20)
+acct, insts = fleet_account("exactly once", 22)
 AMC = [a for _, a in insts]
 IDS = [u for u, _ in insts]
 host, port = redis_host_port()
@@ -292,6 +295,21 @@ try:
     check(st == 200 and body["batch_results"]["aggregated_data"]["total_rows"] > 0, "retention: results served",
           st)
     w.stop("retention worker")
+
+    # --- downloads: a slow file, and one failed file of several ---------------------------------
+    d1, d2 = AMC[18], AMC[19]
+    sim_put("/sim/profiles/" + d1, {"hang_rate": 1, "hang_ms": 3500, "endpoints": ["download"]})
+    sim_put("/sim/profiles/" + d2, {"split_files": 3, "url_403_first": True})
+    w = PrivateWorker("eo-dl-" + TAG, lease_ms=6000, heartbeat_ms=500, http_timeout_ms=2000)
+    w.start()
+    before = sim_instance_stats()
+    bid = run_batch(IDS[18:20], "downloads")
+    finished_ok(bid, 2, "downloads")
+    after = sim_instance_stats()
+    dl = {a: after.get(a, {}).get("download", 0) - before.get(a, {}).get("download", 0) for a in (d1, d2)}
+    check(dl[d1] == 1, "downloads: a file held 3.5 s past a 2 s request timeout came in one fetch", dl)
+    check(dl[d2] == 6, "downloads: each of 3 files refused once was fetched again alone (6 fetches)", dl)
+    w.stop("downloads worker")
 finally:
     PrivateWorker.kill_all()
     redis_raw("CONFIG", "SET", "min-replicas-to-write", "0")
