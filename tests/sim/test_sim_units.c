@@ -1,11 +1,13 @@
 /* test_sim_units.c - amcsim's pure parts without servers: the strict AMC-dialect checker
  * (accepts, rejects, line/column positions), RFC 4180 field quoting, time parsing, result
- * splitting and truncation, fault profiles (parse, merge, reset) and the seeded dice. */
+ * splitting and truncation, fault profiles (parse, merge, reset), the seeded dice and the
+ * amcbatch attribution marker. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "../tap.h"
 #include "csv.h"
+#include "marker.h"
 #include "profile.h"
 #include "rng.h"
 #include "simtime.h"
@@ -168,6 +170,36 @@ static void test_rng(void)
 	assertf(!rng_roll(&a, 0) && rng_roll(&a, 1), "0 and 1 are certain");
 }
 
+static void test_marker(void)
+{
+	char longid[MARKER_ID_MAX + 2];
+	char sql[200];
+	Marker m;
+
+	assertf(marker_parse("-- amcbatch batch_0a1b2c3d exec_deadbeef\nSELECT 1", &m) &&
+		!strcmp(m.batch_id, "batch_0a1b2c3d") && !strcmp(m.exec_id, "exec_deadbeef"),
+		"marker read: %s %s", m.batch_id, m.exec_id);
+	assertf(marker_parse("-- amcbatch b e \r\nSELECT 1", &m) && !strcmp(m.exec_id, "e"),
+		"trailing blanks and CRLF");
+	static const char *const bad[] = {
+		"SELECT 1", "", " -- amcbatch b e\nSELECT 1", "-- amcbatch b e", "-- amcbatch b\n",
+		"-- amcbatch  b e\n", "-- amcbatch b  e\n", "-- amcbatch b e x\n",
+		"-- amcbatch b;e f\n", "--amcbatch b e\n", "SELECT 1\n-- amcbatch b e\n",
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		assertf(!marker_parse(bad[i], &m) && !m.batch_id[0] && !m.exec_id[0],
+			"not a marker: \"%s\"", bad[i]);
+	assertf(!marker_parse(NULL, &m), "NULL sql");
+	memset(longid, 'a', sizeof(longid) - 1);
+	longid[sizeof(longid) - 1] = '\0';
+	snprintf(sql, sizeof(sql), "-- amcbatch %s e\nSELECT 1", longid);
+	assertf(!marker_parse(sql, &m), "an id longer than %d", MARKER_ID_MAX);
+	longid[MARKER_ID_MAX] = '\0';
+	snprintf(sql, sizeof(sql), "-- amcbatch %s e\nSELECT 1", longid);
+	assertf(marker_parse(sql, &m) && strlen(m.batch_id) == MARKER_ID_MAX, "an id of %d",
+		MARKER_ID_MAX);
+}
+
 int main(void)
 {
 	RUN_TEST(test_strict_accepts);
@@ -177,5 +209,6 @@ int main(void)
 	RUN_TEST(test_csv_split_cut);
 	RUN_TEST(test_profiles);
 	RUN_TEST(test_rng);
+	RUN_TEST(test_marker);
 	return tap_done();
 }
