@@ -75,12 +75,14 @@ class SimStorms:
         return "%d instances, %s for %.1f s" % (n, p["profile"], p["duration"])
 
     def _clear(self, kind, members, neutral):
+        failed = []
         for amc in members:
             try:
                 self.sim.put_profile(amc, neutral)
-            except Exception as e:      # amcsim is never faulted; log and go on
-                self.log("fault", "clearing %s on %s failed: %s" % (kind, amc, e))
-        self.log("fault", "%s over (%d instances)" % (kind, len(members)))
+            except Exception as e:      # amcsim is never faulted: say so, heal clears it all
+                failed.append("%s (%s)" % (amc, e))
+        self.log("fault", "%s over (%d instances)%s" % (kind, len(members), "; clearing failed on %d: %s" % (
+            len(failed), failed[0]) if failed else ""))
 
     def _loop(self):
         while not self.stop.is_set():
@@ -91,12 +93,16 @@ class SimStorms:
                 self._clear(kind, members, neutral)
             self.stop.wait(0.1)
 
-    def clear_all(self):
-        """Heal: every profile back to amcsim's start-up state (slow instances included)."""
+    def finish(self):
+        """No more clearing (heal or tear-down takes over)."""
         self.stop.set()
-        self.thread.join(timeout=10)
+        self.thread.join(timeout=60)
         with self.lock:
             self.pending = []
+
+    def clear_all(self):
+        """Heal: every profile back to amcsim's start-up state (slow instances included)."""
+        self.finish()
         st, _ = self.sim.call("DELETE", "/sim/profiles")
         return st == 200
 

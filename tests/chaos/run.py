@@ -223,8 +223,9 @@ class Campaign:
     def teardown(self):
         """Safe at any point: threads first, then the namespace host, then the stack."""
         self.stop_threads()
-        if self.sampler is not None:
-            self.sampler.finish()
+        for x in (self.storms, self.sampler):
+            if x is not None:
+                x.finish()
         if self.workers is not None:
             for n in self.workers.names():      # a SIGSTOPped worker could not take its SIGTERM
                 self.workers.signal(n, signal.SIGCONT)
