@@ -38,7 +38,7 @@ def lines(c, findings, fault_entries, skip_reasons):
         n, skipped, targets = by.get(kind, [0, 0, set()])
         note = ("targets " + ", ".join(sorted(targets))) if targets and kind.startswith(("worker", "sigterm")) else ""
         if kind in skip_reasons:
-            note = "skipped %d: %s" % (skipped, skip_reasons[kind])
+            note = "not possible here (%s)%s" % (skip_reasons[kind], "; %d skipped" % skipped if skipped else "")
         elif skipped:
             note = (note + "; " if note else "") + "skipped %d (see the fault log)" % skipped
         out.append("  %-32s %8d  %s" % (kind, n, note))

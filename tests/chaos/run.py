@@ -77,7 +77,10 @@ class Campaign:
         self.log("phase", "seed %s: %d batches and %d faults planned over %.0f s; amcsim seed %d; run dir %s" % (
             a.seed, len(self.bplans), len(self.fplans), a.seconds, s["sim_seed"], stack.run_dir))
         self.api, self.sim, self.redis, self.psql = stack.start()
-        self.log("phase", "stack up: api %s, amcsim %s" % (stack.url["AMCBATCH_URL"], stack.url["AMCSIM_URL"]))
+        aof = self.redis.cmd("CONFIG", "GET", "append*")
+        aof = dict(zip(aof[0::2], aof[1::2]))
+        self.log("phase", "stack up: api %s, amcsim %s, redis appendonly %s appendfsync %s" % (
+            stack.url["AMCBATCH_URL"], stack.url["AMCSIM_URL"], aof.get("appendonly"), aof.get("appendfsync")))
         watch.install_pg_watch(self.psql)
         self.fleet, self.wf = fleet.build(self.api, str(a.seed), a.instances, a.accounts)
         self.warm_up()
