@@ -11,9 +11,10 @@ import time
 
 import schedule
 
-# what a worker logs when a create's answer was lost and it goes looking for the execution
-# (src/worker/job.c today); "adopting" for a rewrite that words it so
-ADOPTION_RE = re.compile(r"looking for the execution|adopting")
+# what a worker logs when it goes looking for its execution on AMC: a lost create's answer
+# ("looking for the execution"), or a create intent found on a claim ("looking for it on
+# AMC", src/worker/create.c on main since 075dfca); "adopting" for a rewrite worded so
+ADOPTION_RE = re.compile(r"looking for (the execution|it on AMC)|adopting")
 # the fault fields each storm sets, and their neutral values (a storm clears only its own)
 STORM_FIELDS = {"rate_429": 0, "rate_5xx": 0, "lost_create_rate": 0, "hang_rate": 0, "truncate_rate": 0}
 AMC_ENDPOINTS = ["create", "get", "list", "cancel", "urls"]
