@@ -1,6 +1,6 @@
 /* control.c - handlers of /sim/profiles, /sim/stats, /sim/reset-stats, /sim/seed and
- * /sim/reload (docs/amcsim.md lists them with examples). Errors are
- * {"code":"400","details":"..."} like the AMC endpoints'. */
+ * /sim/reload, and the dispatch of /sim/executions to ledger.c (docs/amcsim.md lists them
+ * with examples). Errors are {"code":"400","details":"..."} like the AMC endpoints'. */
 #include "control.h"
 
 #include <stdio.h>
@@ -9,6 +9,7 @@
 
 #include "data.h"
 #include "httpx.h"
+#include "ledger.h"
 #include "log.h"
 
 #define CONTROL_BODY_MAX (64 * 1024)
@@ -130,6 +131,8 @@ void control_handle(Sim *sim, struct evhttp_request *req, const char *rest)
 			reply(req, stats_json(sim->stats));
 		else
 			error(req, 405, "use GET");
+	} else if (strcmp(rest, "executions") == 0) {
+		ledger_handle(sim, req);
 	} else if (strcmp(rest, "reset-stats") == 0) {
 		if (m == EVHTTP_REQ_POST) {
 			stats_reset(sim->stats);

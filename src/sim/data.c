@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "log.h"
 
@@ -31,15 +32,45 @@ bool data_instance_id_valid(const char *id)
 	return true;
 }
 
+/* The days the data cover (inclusive): a start-up setting (data_set_days), fixed before
+ * the pool threads that read it exist. */
+static char day_first[11] = "2024-01-01", day_last[11] = "2027-12-31";
+
+/* YYYY-MM-DD naming a real day (2025-02-30 is not one) */
+static bool day_valid(const char *s)
+{
+	struct tm tm = { 0 }, back;
+	int y, m, d, end = 0;
+
+	if (strlen(s) != 10 || sscanf(s, "%4d-%2d-%2d%n", &y, &m, &d, &end) != 3 || end != 10 ||
+	    y < 1900 || m < 1 || m > 12 || d < 1 || d > 31)
+		return false;
+	tm.tm_year = y - 1900;
+	tm.tm_mon = m - 1;
+	tm.tm_mday = d;
+	time_t t = timegm(&tm);
+	return gmtime_r(&t, &back) && back.tm_mday == d && back.tm_mon == m - 1;
+}
+
+bool data_set_days(const char *first, const char *last)
+{
+	if (!day_valid(first) || !day_valid(last) || strcmp(first, last) > 0)
+		return false;
+	memcpy(day_first, first, sizeof(day_first));
+	memcpy(day_last, last, sizeof(day_last));
+	return true;
+}
+
 void data_schema_name(const char *id, char out[DATA_INSTANCE_MAX + 6])
 {
 	snprintf(out, DATA_INSTANCE_MAX + 6, "inst_%s", id);
 }
 
 /*
- * %1$s = quoted schema identifier, %2$s = instance id as a literal. Daily rows from
- * 2024-01-01 to 2027-12-31: 4 campaigns x 3 devices of impressions (17,532 rows) and
- * 4 campaigns of attributed events (5,844 rows); creation takes well under a second.
+ * %1$s = quoted schema identifier, %2$s = instance id as a literal, %3$s and %4$s = the first
+ * and last day. Daily rows, by default from 2024-01-01 to 2027-12-31: 4 campaigns x 3
+ * devices of impressions (17,532 rows) and 4 campaigns of attributed events (5,844 rows);
+ * creation takes about 0.3 s, one instance at a time (AMCSIM_DATA_FROM/TO shorten it).
  * Campaign names hold a comma and quotes on purpose: they exercise CSV quoting.
  */
 static const char create_sql[] =
@@ -60,7 +91,7 @@ static const char create_sql[] =
 	" g AS (SELECT d, c.idx, c.name, c.ptype, dev,"
 	"  ('x' || substr(md5(%2$s || ':' || d::date || ':' || c.idx || ':' || dev), 1, 8))::bit(32)::bigint AS r1,"
 	"  ('x' || substr(md5(%2$s || ':' || d::date || ':' || c.idx || ':' || dev), 9, 8))::bit(32)::bigint AS r2"
-	"  FROM generate_series('2024-01-01'::timestamp, '2027-12-31'::timestamp, '1 day') d, c,"
+	"  FROM generate_series('%3$s'::timestamp, '%4$s'::timestamp, '1 day') d, c,"
 	"  unnest(ARRAY['desktop', 'mobile', 'tv']) dev)\n"
 	"INSERT INTO %1$s.impressions_all SELECT d + (r1 %% 86400) * interval '1 second', d::date,"
 	" 'Advertiser ' || %2$s, base.b, name, base.b * 10 + idx, ptype, dev,"
@@ -73,7 +104,7 @@ static const char create_sql[] =
 	" g AS (SELECT d, c.idx, c.name, c.ptype,"
 	"  ('x' || substr(md5(%2$s || ':conv:' || d::date || ':' || c.idx), 1, 8))::bit(32)::bigint AS r1,"
 	"  ('x' || substr(md5(%2$s || ':conv:' || d::date || ':' || c.idx), 9, 8))::bit(32)::bigint AS r2"
-	"  FROM generate_series('2024-01-01'::timestamp, '2027-12-31'::timestamp, '1 day') d, c)\n"
+	"  FROM generate_series('%3$s'::timestamp, '%4$s'::timestamp, '1 day') d, c)\n"
 	"INSERT INTO %1$s.attributed_events_all SELECT d + (r1 %% 86400) * interval '1 second',"
 	" d + (r1 %% 86400) * interval '1 second' + (r2 %% 7) * interval '1 day' + (r2 %% 3600) * interval '1 second',"
 	" 'Advertiser ' || %2$s, name, base.b * 10 + idx, ptype, r2 %% 40, (r2 %% 40) / 2,"
@@ -194,13 +225,13 @@ enum PgResult data_ensure_instance(PGconn *conn, const char *id, char *err, size
 	}
 	if ((res = exec_ok(conn, role_sql, err, errlen)) != PG_OK)
 		goto rollback;
-	size_t n = sizeof(create_sql) + 64 * (strlen(qs) + strlen(ql));
+	size_t n = sizeof(create_sql) + 64 * (strlen(qs) + strlen(ql) + 2 * sizeof(day_first));
 	if (!(sql = malloc(n))) {
 		snprintf(err, errlen, "out of memory");
 		res = PG_FAIL;
 		goto rollback;
 	}
-	snprintf(sql, n, create_sql, qs, ql);
+	snprintf(sql, n, create_sql, qs, ql, day_first, day_last);
 	if ((res = exec_ok(conn, sql, err, errlen)) != PG_OK)
 		goto rollback;
 	if ((res = exec_ok(conn, "COMMIT", err, errlen)) == PG_OK)

@@ -12,6 +12,10 @@
 #define DATA_INSTANCE_MAX 58	/* "inst_" + id must fit PostgreSQL's 63-byte names */
 #define DATA_READER_ROLE "amcsim_reader"
 
+/* The first and last day (YYYY-MM-DD, inclusive) of the data of schemas created from now
+ * on; false (nothing changed) unless both are real days in order. Start-up only: call it
+ * before the pool threads exist. */
+MUST_CHECK bool data_set_days(const char *first, const char *last);
 /* instance ids accepted in paths: [A-Za-z0-9_-]{1,58} */
 bool data_instance_id_valid(const char *id);
 /* "inst_<id>" (not quoted) into out (DATA_INSTANCE_MAX + 6 bytes) */

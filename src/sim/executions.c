@@ -43,6 +43,8 @@ struct ExecStore {
 	HTab *by_id;		/* id -> Exec (borrowed from Inst) */
 	HTab *insts;		/* instance id -> Inst (owned) */
 	HTab *accts;		/* account id -> Acct (owned) */
+	Exec **all;		/* every execution in creation order (borrowed from Inst) */
+	size_t nall, capall;
 	uint64_t next_seq;
 	bool stopping;		/* shutting down: pool failures are not the query's fault */
 };
@@ -111,6 +113,7 @@ void executions_free(ExecStore *st)
 		htab_free(st->insts);
 	}
 	htab_free(st->by_id);
+	free(st->all);
 	if (st->accts) {
 		htab_foreach(st->accts, free_acct, NULL);
 		htab_free(st->accts);
@@ -338,6 +341,21 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
+/* the store-wide creation order behind executions_page */
+static bool all_append(ExecStore *st, Exec *e)
+{
+	if (st->nall == st->capall) {
+		size_t ncap = st->capall ? st->capall * 2 : 256;
+		Exec **n = realloc(st->all, ncap * sizeof(*n));
+		if (!n)
+			return false;
+		st->all = n;
+		st->capall = ncap;
+	}
+	st->all[st->nall++] = e;
+	return true;
+}
+
 static bool inst_append(Inst *in, Exec *e)
 {
 	if (in->n == in->cap) {
@@ -396,6 +414,11 @@ Exec *executions_create(ExecStore *st, const char *instance, const ExecRequest *
 		in->n--;
 		goto fail;
 	}
+	if (!all_append(st, e)) {
+		htab_del(st->by_id, e->id);
+		in->n--;
+		goto fail;
+	}
 	struct timeval tv = { e->pending_ms / 1000, (e->pending_ms % 1000) * 1000 };
 	evtimer_add(e->timer, &tv);
 	log_info("execution %s on %s: PENDING (window %s .. %s %s)", e->id, in->id,
@@ -434,6 +457,40 @@ bool executions_cancel(ExecStore *st, Exec *e)
 	}
 	finish(st, e, EXEC_CANCELLED, NULL);
 	return true;
+}
+
+void executions_note_cancel(Exec *e)
+{
+	if (e->cancel_requests++ == 0)
+		e->cancel_ms = simtime_now_ms();
+}
+
+size_t executions_page(ExecStore *st, uint64_t after_seq, Exec **out, size_t limit, bool *more)
+{
+	size_t lo = 0, hi = st->nall, k = 0;
+
+	/* seq grows with the index (a failed create may leave a gap): binary search */
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (st->all[mid]->seq <= after_seq)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	for (; lo < st->nall && k < limit; lo++)
+		out[k++] = st->all[lo];
+	*more = lo < st->nall;
+	return k;
+}
+
+const char *executions_account(const Exec *e)
+{
+	return e->acct->id;
+}
+
+uint64_t executions_last_seq(const ExecStore *st)
+{
+	return st->nall ? st->all[st->nall - 1]->seq : 0;
 }
 
 static bool matches(const Exec *e, const ExecFilter *f)

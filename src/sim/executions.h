@@ -58,6 +58,10 @@ typedef struct Exec {
 	int nparts;			/* result files */
 	bool url_403_first;		/* the first GET of each file is refused */
 	uint32_t parts_refused;		/* bit per file already refused once */
+	/* cancel requests received, whatever their outcome (a checker asks whether the client
+	 * tried to stop an execution it no longer wanted: GET /sim/executions) */
+	int cancel_requests;
+	int64_t cancel_ms;		/* the first one; 0 = none */
 } Exec;
 
 /* what a validated create request asks for */
@@ -94,6 +98,8 @@ Exec *executions_create(ExecStore *st, const char *instance, const ExecRequest *
 Exec *executions_find(ExecStore *st, const char *instance, const char *id);
 /* false (nothing changed) if e is already terminal */
 bool executions_cancel(ExecStore *st, Exec *e);
+/* a client asked to cancel e (counted before executions_cancel, even if e is terminal) */
+void executions_note_cancel(Exec *e);
 bool executions_is_terminal(const Exec *e);
 /* starts whatever the (changed) limits now allow, on every instance */
 void executions_pump_all(ExecStore *st);
@@ -111,5 +117,12 @@ typedef struct ExecFilter {
 size_t executions_list(ExecStore *st, const char *instance, const ExecFilter *f, Exec **out,
 		       bool *more);
 json_t *executions_json(const Exec *e, bool include_sql);
+/* every instance, creation order: up to limit executions with seq > after_seq in out,
+ * *more when others follow (GET /sim/executions pages with it) */
+size_t executions_page(ExecStore *st, uint64_t after_seq, Exec **out, size_t limit, bool *more);
+/* the AdvertiserId e was created under ("" if none was sent) */
+const char *executions_account(const Exec *e);
+/* seq of the newest execution, 0 when there is none */
+uint64_t executions_last_seq(const ExecStore *st);
 
 #endif

@@ -16,7 +16,8 @@
  * Extra knobs through the environment (not in Config), the start-up default profile:
  * AMCSIM_TOKEN_TTL_S (access token lifetime, default 3600), AMCSIM_URL_TTL_S (download URL
  * lifetime, default 600), AMCSIM_PENDING_MS (minimum time in PENDING, default 100),
- * AMCSIM_MAX_RUNNING (RUNNING executions per instance, default 10); then
+ * AMCSIM_MAX_RUNNING (RUNNING executions per instance, default 10), AMCSIM_DATA_FROM and
+ * AMCSIM_DATA_TO (the synthetic data's days, default 2024-01-01 to 2027-12-31); then
  * AMCSIM_PROFILES=file (fault profiles, reloaded on SIGHUP), AMCSIM_SEED (fault dice),
  * AMCSIM_WRAP_EXECUTION=1 (answer the wrapped {"workflowExecution":{...}} form). A refresh
  * token containing "REVOKED" gets invalid_grant. docs/amcsim.md describes all of it.
@@ -38,6 +39,7 @@
 
 #include "config.h"
 #include "control.h"
+#include "data.h"
 #include "executions.h"
 #include "ids.h"
 #include "log.h"
@@ -160,6 +162,13 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	/* before any thread exists: see simtime_init() */
 	simtime_init();
+	/* fewer days make a new instance's data quicker to create (a big fleet's first use) */
+	if ((getenv("AMCSIM_DATA_FROM") || getenv("AMCSIM_DATA_TO")) &&
+	    !data_set_days(getenv("AMCSIM_DATA_FROM") ? getenv("AMCSIM_DATA_FROM") : "2024-01-01",
+			   getenv("AMCSIM_DATA_TO") ? getenv("AMCSIM_DATA_TO") : "2027-12-31")) {
+		log_error("AMCSIM_DATA_FROM/AMCSIM_DATA_TO must be days (YYYY-MM-DD) in order");
+		goto out;
+	}
 	if (evthread_use_pthreads() != 0) {
 		log_error("libevent has no pthreads support");
 		goto out;

@@ -521,12 +521,16 @@ static void handle_cancel(Sim *sim, struct evhttp_request *req, Exec *e, bool is
 
 	if (!is_delete && (!st || strcmp(st, "CANCELLED") != 0)) {
 		amc_error(req, 400, "The only supported update is {\"status\":\"CANCELLED\"}");
-	} else if (!executions_cancel(sim->execs, e)) {
+		goto out;
+	}
+	/* counted even when it comes too late: the ledger shows that the client tried */
+	executions_note_cancel(e);
+	if (!executions_cancel(sim->execs, e))
 		amc_error(req, 400, "Execution with ID %s is in terminal status %s and cannot be cancelled",
 			  e->id, exec_status_name[e->status]);
-	} else {
+	else
 		http_reply_json(req, 200, json_object());
-	}
+out:
 	json_decref(root);
 	free(body);
 }

@@ -1,10 +1,11 @@
 #!/bin/sh
 # run.sh - runs the amcsim tests end to end on a throw-away PostgreSQL cluster in /tmp:
 # initdb + pg_ctl (unix socket only), two amcsims (normal and strict) on free loopback
-# ports, tests/sim/test_sim and test_sim_faults against them, then stops everything it started.
+# ports, tests/sim/test_sim, test_sim_faults and test_sim_ledger against them, then stops
+# everything it started.
 # Usage: tests/sim/run.sh [build-dir]   (default: current directory; needs amcsim and
-# tests/sim/test_sim{,_faults} built there). Run as root (PostgreSQL runs as user postgres) or as
-# an ordinary user (PostgreSQL runs as that user).
+# tests/sim/test_sim{,_faults,_ledger} built there). Run as root (PostgreSQL runs as user
+# postgres) or as an ordinary user (PostgreSQL runs as that user).
 set -eu
 B=$(cd "${1:-.}" && pwd)
 PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
@@ -43,5 +44,6 @@ rc=0
 AMCSIM_URL=http://127.0.0.1:$P1 AMCSIM_STRICT_URL=http://127.0.0.1:$P2 AMCSIM_TEST_URL_TTL_S=3 \
 	"$B/tests/sim/test_sim" || rc=$?
 AMCSIM_URL=http://127.0.0.1:$P1 "$B/tests/sim/test_sim_faults" || rc=$?
+AMCSIM_URL=http://127.0.0.1:$P1 "$B/tests/sim/test_sim_ledger" || rc=$?
 if [ $rc -ne 0 ]; then echo "# amcsim log:"; tail -30 "$T/sim.log"; fi
 exit $rc

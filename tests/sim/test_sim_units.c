@@ -1,24 +1,27 @@
 /* test_sim_units.c - amcsim's pure parts without servers: the strict AMC-dialect checker
  * (accepts, rejects, line/column positions), RFC 4180 field quoting, time parsing, result
- * splitting and truncation, fault profiles (parse, merge, reset) and the seeded dice. */
+ * splitting and truncation, fault profiles (parse, merge, reset), the seeded dice, the
+ * amcbatch attribution marker and the synthetic data's day range setting. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "../tap.h"
 #include "csv.h"
+#include "data.h"
+#include "marker.h"
 #include "profile.h"
 #include "rng.h"
 #include "simtime.h"
 #include "strict.h"
 
-static void accept(const char *sql)
+static void sql_passes(const char *sql)
 {
 	char msg[512] = "";
 
 	assertf(strict_check(sql, msg, sizeof(msg)), "should pass: %s (%s)", sql, msg);
 }
 
-static void reject(const char *sql, const char *want)
+static void sql_fails(const char *sql, const char *want)
 {
 	char msg[512] = "";
 
@@ -28,29 +31,29 @@ static void reject(const char *sql, const char *want)
 
 static void test_strict_accepts(void)
 {
-	accept("SELECT campaign_id, SUM(impressions) AS imps FROM sponsored_ads_traffic GROUP BY campaign_id");
-	accept("WITH t AS (SELECT campaign, count(*) AS n FROM impressions GROUP BY campaign) "
+	sql_passes("SELECT campaign_id, SUM(impressions) AS imps FROM sponsored_ads_traffic GROUP BY campaign_id");
+	sql_passes("WITH t AS (SELECT campaign, count(*) AS n FROM impressions GROUP BY campaign) "
 	       "SELECT campaign, n FROM t");
-	accept("SELECT campaign, SUM(spend) OVER (PARTITION BY campaign ORDER BY event_dt) AS s, "
+	sql_passes("SELECT campaign, SUM(spend) OVER (PARTITION BY campaign ORDER BY event_dt) AS s, "
 	       "count(*) FROM impressions GROUP BY campaign, spend, event_dt");
-	accept("SELECT 'limit * from x' AS s, count(*) FROM impressions -- LIMIT 5\n");
-	accept("SELECT string_agg(campaign, ',' ORDER BY campaign) FROM dsp_impressions");
-	accept("SELECT count(*) FROM impressions i JOIN amazon_attributed_events_by_traffic_time a "
+	sql_passes("SELECT 'limit * from x' AS s, count(*) FROM impressions -- LIMIT 5\n");
+	sql_passes("SELECT string_agg(campaign, ',' ORDER BY campaign) FROM dsp_impressions");
+	sql_passes("SELECT count(*) FROM impressions i JOIN amazon_attributed_events_by_traffic_time a "
 	       "ON a.campaign_id = i.campaign_id");
 }
 
 static void test_strict_rejects(void)
 {
-	reject("SELECT campaign, count(*) FROM impressions GROUP BY campaign LIMIT 10",
+	sql_fails("SELECT campaign, count(*) FROM impressions GROUP BY campaign LIMIT 10",
 	       "From line 1, column 62 to line 1, column 66: LIMIT is not supported");
-	reject("SELECT * FROM impressions", "SELECT * is not supported");
-	reject("SELECT campaign FROM impressions", "Aggregation is required");
-	reject("SELECT count(*) FROM impressions GROUP BY campaign ORDER BY campaign",
+	sql_fails("SELECT * FROM impressions", "SELECT * is not supported");
+	sql_fails("SELECT campaign FROM impressions", "Aggregation is required");
+	sql_fails("SELECT count(*) FROM impressions GROUP BY campaign ORDER BY campaign",
 	       "ORDER BY is only supported");
-	reject("SELECT count(*)\nFROM sponsored_ad", "From line 2, column 6 to line 2, column 17: Object 'sponsored_ad' not found");
-	reject("SELECT count(*) FROM inst_x.impressions_all", "Object 'inst_x.impressions_all' not found");
-	reject("SELECT count(*) FROM impressions WHERE campaign = {{name}}", "Undeclared parameter");
-	reject("  -- only a comment", "Query is empty");
+	sql_fails("SELECT count(*)\nFROM sponsored_ad", "From line 2, column 6 to line 2, column 17: Object 'sponsored_ad' not found");
+	sql_fails("SELECT count(*) FROM inst_x.impressions_all", "Object 'inst_x.impressions_all' not found");
+	sql_fails("SELECT count(*) FROM impressions WHERE campaign = {{name}}", "Undeclared parameter");
+	sql_fails("  -- only a comment", "Query is empty");
 }
 
 static void test_csv_field(void)
@@ -168,6 +171,51 @@ static void test_rng(void)
 	assertf(!rng_roll(&a, 0) && rng_roll(&a, 1), "0 and 1 are certain");
 }
 
+static void test_marker(void)
+{
+	char longid[MARKER_ID_MAX + 2];
+	char sql[200];
+	Marker m;
+
+	assertf(marker_parse("-- amcbatch batch_0a1b2c3d exec_deadbeef\nSELECT 1", &m) &&
+		!strcmp(m.batch_id, "batch_0a1b2c3d") && !strcmp(m.exec_id, "exec_deadbeef"),
+		"marker read: %s %s", m.batch_id, m.exec_id);
+	assertf(marker_parse("-- amcbatch b e \r\nSELECT 1", &m) && !strcmp(m.exec_id, "e"),
+		"trailing blanks and CRLF");
+	static const char *const bad[] = {
+		"SELECT 1", "", " -- amcbatch b e\nSELECT 1", "-- amcbatch b e", "-- amcbatch b\n",
+		"-- amcbatch  b e\n", "-- amcbatch b  e\n", "-- amcbatch b e x\n",
+		"-- amcbatch b;e f\n", "--amcbatch b e\n", "SELECT 1\n-- amcbatch b e\n",
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		assertf(!marker_parse(bad[i], &m) && !m.batch_id[0] && !m.exec_id[0],
+			"not a marker: \"%s\"", bad[i]);
+	assertf(!marker_parse(NULL, &m), "NULL sql");
+	memset(longid, 'a', sizeof(longid) - 1);
+	longid[sizeof(longid) - 1] = '\0';
+	snprintf(sql, sizeof(sql), "-- amcbatch %s e\nSELECT 1", longid);
+	assertf(!marker_parse(sql, &m), "an id longer than %d", MARKER_ID_MAX);
+	longid[MARKER_ID_MAX] = '\0';
+	snprintf(sql, sizeof(sql), "-- amcbatch %s e\nSELECT 1", longid);
+	assertf(marker_parse(sql, &m) && strlen(m.batch_id) == MARKER_ID_MAX, "an id of %d",
+		MARKER_ID_MAX);
+}
+
+static void test_data_days(void)
+{
+	static const char *const bad[][2] = {
+		{ "2025-02-30", "2025-03-01" }, { "2025-1-01", "2025-03-01" }, { "2025-01-01x", "2025-03-01" },
+		{ "2025-13-01", "2025-03-01" }, { "2025-03-02", "2025-03-01" }, { "", "2025-03-01" },
+		{ "2025-01-01", "20250301" },
+	};
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		assertf(!data_set_days(bad[i][0], bad[i][1]), "refused: %s .. %s", bad[i][0], bad[i][1]);
+	assertf(data_set_days("2024-02-29", "2024-02-29"), "one (leap) day");
+	assertf(data_set_days("2025-01-01", "2025-01-31"), "a month");
+	assertf(data_set_days("2024-01-01", "2027-12-31"), "back to the default");
+}
+
 int main(void)
 {
 	RUN_TEST(test_strict_accepts);
@@ -177,5 +225,7 @@ int main(void)
 	RUN_TEST(test_csv_split_cut);
 	RUN_TEST(test_profiles);
 	RUN_TEST(test_rng);
+	RUN_TEST(test_marker);
+	RUN_TEST(test_data_days);
 	return tap_done();
 }
