@@ -284,15 +284,19 @@ enum PgResult archiver_work(PGconn *conn, void *arg, char *err, size_t errlen)
 	t->fenced = false;
 	if (!exec_ok(conn, "BEGIN", err, errlen))
 		goto pgfail;
-	/* the row lock is held to COMMIT: a second claim's archive waits, then is refused */
-	const char *fence[2] = {t->exec_id, t->claim};
+	/* the row lock is held to COMMIT: a second claim's archive waits, then is refused. A
+	 * lock, not an UPDATE: a row this transaction wrote twice would make its final UPDATE
+	 * run the foreign key's check on batch_executions (FOR KEY SHARE), and two archives of
+	 * one batch holding that then deadlock in the status trigger's FOR UPDATE of the batch */
+	const char *fence[1] = {t->exec_id};
 	PGresult *r = PQexecParams(conn,
-				   "UPDATE workflow_executions SET claim_token = $2::bigint"
-				   " WHERE execution_id = $1 AND claim_token <= $2::bigint"
-				   "   AND status NOT IN ('completed', 'failed', 'cancelled')",
-				   2, NULL, fence, NULL, NULL, 0);
+				   "SELECT claim_token, status FROM workflow_executions"
+				   " WHERE execution_id = $1 FOR UPDATE",
+				   1, NULL, fence, NULL, NULL, 0);
 	bool ok = pg_ok(conn, r, err, errlen);
-	if (ok && strcmp(PQcmdTuples(r), "1") != 0) {
+	if (ok && (PQntuples(r) != 1 || strtoll(PQgetvalue(r, 0, 0), NULL, 10) > strtoll(t->claim, NULL, 10) ||
+		   strcmp(PQgetvalue(r, 0, 1), "completed") == 0 || strcmp(PQgetvalue(r, 0, 1), "failed") == 0 ||
+		   strcmp(PQgetvalue(r, 0, 1), "cancelled") == 0)) {
 		snprintf(err, errlen, "refused: a newer claim holds the execution, or it is final");
 		t->fenced = true;
 		ok = false;
@@ -311,15 +315,15 @@ enum PgResult archiver_work(PGconn *conn, void *arg, char *err, size_t errlen)
 		goto pgfail;
 	char rows[32];
 	snprintf(rows, sizeof rows, "%ld", s.rows);
-	const char *upd[4] = {t->exec_id, rows, cols, t->amc_id};
+	const char *upd[5] = {t->exec_id, rows, cols, t->amc_id, t->claim};
 	r = PQexecParams(conn,
 			 "UPDATE workflow_executions SET status = 'completed', row_count = $2,"
 			 " result_columns = $3::jsonb, amc_execution_id = $4, error_message = NULL,"
-			 " completed_at = now(),"
+			 " claim_token = $5::bigint, completed_at = now(),"
 			 " duration_seconds = extract(epoch from now() - coalesce(started_at, now())),"
 			 " updated_at = now()"
 			 " WHERE execution_id = $1",
-			 4, NULL, upd, NULL, NULL, 0);
+			 5, NULL, upd, NULL, NULL, 0);
 	ok = pg_ok(conn, r, err, errlen);
 	PQclear(r);
 	if (!ok || !exec_ok(conn, "COMMIT", err, errlen))
