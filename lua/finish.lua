@@ -5,7 +5,8 @@
 
   Preconditions:
     the exec is `running` and held by this claim. A cancelled exec is not an error: its
-    late result is discarded.
+    holder's `completed` or `failed` stands (PostgreSQL holds it already: the cancel came too
+    late for it), and outcome `cancelled` lets go of it (discarded).
 
   Input:
     KEYS[1]  batch hash           P batch:{B}       (HASH)
@@ -14,7 +15,7 @@
     KEYS[4]  event stream         P events          (STREAM)
 
     ARGV[1]  ref `B:E` (as held in the jobs list)
-    ARGV[2]  outcome: completed | failed
+    ARGV[2]  outcome: completed | failed | cancelled (let go of a cancelled exec)
     ARGV[3]  now (Unix ms)
     ARGV[4]  row_count (rows archived, count; may be empty when failed)
     ARGV[5]  error text (empty when completed)
@@ -28,7 +29,9 @@
 
   Output:
     { final_state, batch_status }  ok; final_state = cancelled when the exec had been
-                                   cancelled (result discarded, counters untouched)
+                                   cancelled and is let go (counters untouched); a cancelled
+                                   exec finished completed/failed by its holder moves from
+                                   the cancelled counter to that one
    -4  another claim holds the exec (or nobody: it was reclaimed)
    -3  the exec is not running (already finished)
    -1  unknown exec

@@ -6,8 +6,9 @@
   finishes of one event-loop turn into one call.
 
   Preconditions:
-    every exec is `running` and held by this worker under the given claim token; a cancelled exec is not an error (its
-    late result is discarded).
+    every exec is `running` and held by this worker under the given claim token; a cancelled
+    exec is not an error (see finish: its holder's result stands, outcome `cancelled` lets
+    go of it).
 
   Input:
     KEYS[1]  event stream         P events          (STREAM)
@@ -18,8 +19,8 @@
     ARGV[1]  now (Unix ms)
     ARGV[2]  worker id W
     ARGV[3..]  per job i, five values from ARGV[5i - 2]: ref `B:E`, outcome
-             (completed | failed), row_count (may be empty when failed), error text, claim
-             token
+             (completed | failed | cancelled), row_count (may be empty when failed), error text,
+             claim token
 
     The key prefix P is KEYS[1] without its `events` suffix (builds P running, P queue,
     P parked:..., P batch:{B}:queue for the woken jobs).

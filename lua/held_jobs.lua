@@ -1,10 +1,12 @@
 --[[
   Rebuild claim's answer for jobs a worker holds in Redis but not in memory: the reply of a
   claim can be lost (the connection dropped after the script ran), and the worker finds such
-  refs in its jobs list when it reconciles at a heartbeat. Read only.
+  refs in its jobs list when it reconciles at a heartbeat. A ref of its list whose exec is
+  not running under the worker any more is a leftover (a finish, retry or release whose
+  write a restarted Redis lost after the worker had let go of the job): it leaves the list.
 
   Preconditions:
-    none.
+    the worker holds none of the refs in memory.
 
   Input:
     KEYS[1]  the worker's jobs    P worker:W:jobs   (LIST)
@@ -18,10 +20,10 @@
   Output:
     array of jobs exactly as claim returns them ({ ref, exec fields, sql_query }, with the
     exec's current claim token), one per ref that is in the jobs list and `running` under
-    W; the other refs are left out
+    W; the other refs are left out (and those in the list leave it)
 
   Events:
-    none (nothing changes)
+    none (no exec changes)
 ]]
 local rcall = redis.call
 --- @include "lib/keys"
@@ -40,6 +42,8 @@ for i = 3, #ARGV do
 		if v[1] == 'running' and v[2] == worker then
 			local sql = rcall('HGET', key_batch(prefix, batch_id), 'sql_query') or ''
 			out[#out + 1] = job_entry(ref, v, sql)
+		else
+			rcall('LREM', jobs_key, 0, ref)
 		end
 	end
 end

@@ -22,7 +22,10 @@ local function batch_status(batch_key, now)
 
 	local status
 	if completed + failed + cancelled == total then
-		if f[7] == '1' then
+		-- cancelled when the cancel stopped something: an execution a cancel came too late
+		-- for keeps its result (finish_jobs), and a batch all of whose executions did is
+		-- not cancelled (PostgreSQL's trigger counts the same way)
+		if cancelled > 0 then
 			status = 'cancelled'
 		elseif completed == total then
 			status = 'completed'

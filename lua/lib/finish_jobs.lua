@@ -1,6 +1,8 @@
 -- finish_jobs(prefix, events_key, jobs_key, worker, now, jobs): the work of `finish` and
 -- `finish_many`. jobs is a list of { batch_key, exec_key, ref, outcome, row_count, error,
--- token }, checked beforehand by finish_check. Each job is checked and written on its own
+-- token }, checked beforehand by finish_check. Outcome `cancelled` is a holder letting go of
+-- an exec that was cancelled; `completed` or `failed` of a cancelled exec by its holder is
+-- the result it archived before the cancel reached it, and stands. Each job is checked and written on its own
 -- (state, owner and claim token, exec fields, its ref off the jobs list); what several jobs
 -- share is done once per
 -- call: counters and status once per batch, slots once per instance and account (then the
@@ -17,7 +19,7 @@
 -- finish_check(prefix, job): nil if the job is well-formed, else why not (a caller bug:
 -- unknown outcome, a ref that is not `B:E`, keys that are not that ref's batch and exec)
 local function finish_check(prefix, job)
-	if job.outcome ~= 'completed' and job.outcome ~= 'failed' then
+	if job.outcome ~= 'completed' and job.outcome ~= 'failed' and job.outcome ~= 'cancelled' then
 		return 'unknown outcome ' .. tostring(job.outcome)
 	end
 	local batch_id, exec_id = split_ref(job.ref)
@@ -46,7 +48,8 @@ local function finish_jobs(prefix, events_key, jobs_key, worker, now, jobs)
 	local function batch_of(job)
 		local b = batches[job.batch_key]
 		if not b then
-			b = { id = job.batch_id, completed = {}, failed = {}, discarded = {} }
+			b = { id = job.batch_id, completed = {}, failed = {}, discarded = {},
+				late = { completed = 0, failed = 0 } }
 			batches[job.batch_key] = b
 			batch_order[#batch_order + 1] = job.batch_key
 		end
@@ -69,16 +72,28 @@ local function finish_jobs(prefix, events_key, jobs_key, worker, now, jobs)
 		local f = rcall('HMGET', job.exec_key, 'state', 'worker', 'claim', 'amc_instance_id',
 			'account_id', 'slots')
 		local state = f[1]
+		local holder = f[2] == worker and f[3] == job.token
 		if not state then
 			results[i] = ERR_NOT_FOUND
-		elseif state == 'cancelled' then
-			-- the result is discarded; the batch status is filled in below
+		elseif state == 'cancelled' and holder and job.outcome ~= 'cancelled' then
+			-- cancelled while its holder archived the outcome (PostgreSQL holds it final
+			-- already: a holder finishes only then): a cancel that came too late for it
+			-- does not take the result back; cancel_batch gave the slots back already
+			rcall('HSET', job.exec_key, 'state', job.outcome, 'row_count', job.row_count,
+				'error', job.error, 'finished_at', now)
+			local b = batch_of(job)
+			local ids = b[job.outcome]
+			ids[#ids + 1] = job.exec_id
+			b.late[job.outcome] = b.late[job.outcome] + 1
+			results[i] = { job.outcome, b }
+		elseif state == 'cancelled' and (holder or f[2] == '') then
+			-- the holder lets go of it (outcome cancelled), or nobody held it: discarded
 			local b = batch_of(job)
 			b.discarded[#b.discarded + 1] = job.exec_id
 			results[i] = { 'cancelled', b }
-		elseif f[2] ~= worker or f[3] ~= job.token then
+		elseif not holder then
 			results[i] = ERR_NOT_OWNER
-		elseif state ~= 'running' then
+		elseif state ~= 'running' or job.outcome == 'cancelled' then
 			results[i] = ERR_WRONG_STATE
 		else
 			rcall('HSET', job.exec_key, 'state', job.outcome, 'phase', '', 'row_count', job.row_count,
@@ -98,8 +113,10 @@ local function finish_jobs(prefix, events_key, jobs_key, worker, now, jobs)
 	for _, key in ipairs(batch_order) do
 		local b = batches[key]
 		if #b.completed + #b.failed > 0 then
-			move_counter(key, 'running', 'completed', #b.completed)
-			move_counter(key, 'running', 'failed', #b.failed)
+			move_counter(key, 'running', 'completed', #b.completed - b.late.completed)
+			move_counter(key, 'running', 'failed', #b.failed - b.late.failed)
+			move_counter(key, 'cancelled', 'completed', b.late.completed)
+			move_counter(key, 'cancelled', 'failed', b.late.failed)
 			b.status = batch_status(key, now)
 		else
 			b.status = rcall('HGET', key, 'status') or ''

@@ -178,7 +178,8 @@ bool finisher_add(Worker *w, const char *ref, const char *claim, const char *out
 		log_error("cannot finish %s: not a valid ref and claim (or the key prefix is too long)", ref);
 		return false;
 	}
-	if (strcmp(outcome, "completed") != 0 && strcmp(outcome, "failed") != 0) {
+	if (strcmp(outcome, "completed") != 0 && strcmp(outcome, "failed") != 0 &&
+	    strcmp(outcome, "cancelled") != 0) {
 		log_error("cannot finish %s as %s", ref, outcome);
 		return false;
 	}

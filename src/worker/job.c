@@ -358,8 +358,6 @@ void job_set_phase(Job *job, const char *phase, void (*next)(Job *job))
 
 /* ---- finish ---- */
 
-static void cancelled_cleanup(Job *job);
-
 static void on_finish(Worker *w, const redisReply *reply, void *priv)
 {
 	Job *job = priv;
@@ -371,13 +369,6 @@ static void on_finish(Worker *w, const redisReply *reply, void *priv)
 		const char *bstatus = reply->element[1]->type == REDIS_REPLY_STRING ?
 				      reply->element[1]->str : "?";
 		elog_info(job->batch_id, job->exec_id, "finished: %s (batch %s)", final, bstatus);
-		if (strcmp(final, "cancelled") == 0 && job->step != JOB_CANCELLING) {
-			/* cancelled while we worked: the result is discarded */
-			job->need_finish = false;
-			job->step = JOB_CANCELLING;
-			cancelled_cleanup(job);
-			return;
-		}
 		job_drop(job);
 		return;
 	}
@@ -606,13 +597,14 @@ static void after_cancel_pg(Job *job, const PgxRow *row)
 {
 	if (job->need_finish) {
 		job->need_finish = false;
-		run_finish(job, "failed", "cancelled");	/* discarded by finish, frees our ref */
+		run_finish(job, "cancelled", "");	/* lets go of the cancelled exec: frees our ref */
 		return;
 	}
 	job_drop(job);
 }
 
-/* PG row → cancelled (unless it already is) and its archived rows removed. */
+/* PG row → cancelled, unless it is final already (a result archived before the cancel came
+ * stands, in PostgreSQL as in Redis). */
 static void cancelled_cleanup(Job *job)
 {
 	pgx_cancelled(job, after_cancel_pg);

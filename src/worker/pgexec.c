@@ -62,10 +62,10 @@ static const char sql_failed[] = PGX_CUR
 /* $2 is unused but typed, so every statement takes (execution_id, token[, value]) */
 static const char sql_cancelled[] = PGX_CUR
 	" gone AS (DELETE FROM result_rows r USING cur WHERE r.execution_id = cur.id"
-	"          AND $2::bigint IS NOT NULL),"
+	"          AND cur.status NOT IN ('completed', 'failed') AND $2::bigint IS NOT NULL),"
 	" upd AS (UPDATE workflow_executions w SET status = 'cancelled',"
 	"         completed_at = coalesce(w.completed_at, now()), updated_at = now()"
-	"    FROM cur WHERE w.id = cur.id AND cur.status <> 'cancelled'"
+	"    FROM cur WHERE w.id = cur.id AND cur.status NOT IN ('completed', 'failed', 'cancelled')"
 	PGX_RETURNING PGX_ANSWER;
 static const char sql_read[] = PGX_CUR
 	" upd AS (SELECT NULL::uuid AS id, NULL::text AS status, NULL::bigint AS claim_token,"

@@ -36,8 +36,9 @@ void pgx_intent(Job *job, bool set, PgxDoneFn done);
 void pgx_amc_id(Job *job, PgxDoneFn done);
 /* status failed with job->error; never over a completed, failed or cancelled row. */
 void pgx_failed(Job *job, PgxDoneFn done);
-/* status cancelled and the archived rows deleted: not fenced, Redis said the batch was
- * cancelled and that is final whoever holds the job. */
+/* status cancelled (partial rows of an unfinished archive deleted): not fenced, Redis said
+ * the batch was cancelled and that is final whoever holds the job; but a row already
+ * completed or failed stays so (the cancel came too late for it). */
 void pgx_cancelled(Job *job, PgxDoneFn done);
 /* The row only. */
 void pgx_read(Job *job, PgxDoneFn done);
