@@ -111,9 +111,15 @@ static void handle_token(Sim *sim, struct evhttp_request *req)
 		goto out;
 	}
 	profiles_effective(sim->profiles, NULL, &p);
+	/* fault injection: a refresh token that says so is rotated, as LWA may do: the answer
+	 * carries a new one (which does not say so, so it is rotated once) */
+	char rotated[96];
+	if (strstr(refresh, "ROTATE"))
+		snprintf(rotated, sizeof(rotated), "Atzr|rotated-%.32s", tok);
 	http_reply_json(req, 200, json_pack("{s:s, s:s, s:i, s:s}", "access_token", tok,
 					    "token_type", "bearer", "expires_in",
-					    p.token_ttl_s, "refresh_token", refresh));
+					    p.token_ttl_s, "refresh_token",
+					    strstr(refresh, "ROTATE") ? rotated : refresh));
 out:
 	evhttp_clear_headers(&form);
 	free(body);

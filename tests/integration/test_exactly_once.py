@@ -15,7 +15,9 @@
 - a terminal batch leaves Redis after its retention and is served from PostgreSQL;
 - a result file slower than http_timeout_ms is still fetched (no limit on the whole
   transfer, only on a stall), and of a result split over files only the file that failed is
-  fetched again.
+  fetched again;
+- no create is sent after an execution's deadline;
+- a refresh token LWA rotates is stored (encrypted) for the next start.
 Each part uses instances of its own, so amcsim's counters are its alone."""
 import os
 import signal
@@ -310,6 +312,45 @@ try:
     check(dl[d1] == 1, "downloads: a file held 3.5 s past a 2 s request timeout came in one fetch", dl)
     check(dl[d2] == 6, "downloads: each of 3 files refused once was fetched again alone (6 fetches)", dl)
     w.stop("downloads worker")
+
+    # --- no create after the execution's deadline ------------------------------------------------
+    t0 = AMC[20]
+    sim_put("/sim/profiles/" + t0, {"rate_5xx": 1, "codes_5xx": [503], "endpoints": ["create"]})
+    w = PrivateWorker("eo-deadline-" + TAG, lease_ms=6000, heartbeat_ms=500, exec_timeout_s=4)
+    w.start()
+    before = created([t0])
+    bid = run_batch([IDS[20]], "create past the deadline")
+    final = wait_batch(bid, 60)
+    err = final and final["executions"][0].get("error") or ""
+    check(final is not None and final["status"] == "failed" and "before AMC created it" in err,
+          "deadline: the execution fails at its deadline instead of creating again", (final and final["status"], err))
+    check(created([t0])[t0] == before[t0], "deadline: AMC stored no execution", (before, created([t0])))
+    sim("DELETE", "/sim/profiles/" + t0)
+    w.stop("deadline worker")
+
+    # --- a refresh token LWA rotates is stored, encrypted ----------------------------------------
+    st, body, raw = api("POST", "/admin/accounts", {
+        "account_name": "rotating " + TAG, "advertiser_id": "ENTITYROT" + TAG.upper(),
+        "marketplace_id": "ATVPDKIKX0DER", "region": "NA", "lwa_client_id": "cid-rot",
+        "lwa_refresh_token": "Atzr|ROTATE-" + TAG, "lwa_client_secret": "cs-rot"})
+    check(st == 201, "rotation: account created", raw[:200])
+    acct_id = body["account"]["id"] if st == 201 else ""
+    st, body, raw = api("POST", "/admin/instances", {
+        "instance_id": "amcrot%s" % TAG, "instance_name": "rotating " + TAG, "region": "us-east-1",
+        "account_id": acct_id})
+    check(st == 201, "rotation: instance created", raw[:200])
+    stored = psql("SELECT encode(lwa_refresh_token_enc, 'hex') FROM amc_accounts WHERE id = :'p1'", acct_id)
+    w = PrivateWorker("eo-rotate-" + TAG, lease_ms=6000, heartbeat_ms=500)
+    w.start()
+    if st == 201:
+        bid = run_batch([body["instance"]["id"]], "rotated refresh token")
+        finished_ok(bid, 1, "rotated refresh token")
+    now_stored = wait_until(lambda: psql("SELECT encode(lwa_refresh_token_enc, 'hex') FROM amc_accounts"
+                                         " WHERE id = :'p1'", acct_id) != stored or None, 10)
+    check(now_stored, "rotation: the new refresh token replaced the stored one")
+    check("rotated LWA refresh token is stored" in w.log() and "Atzr|" not in w.log(),
+          "rotation: logged, and no token in the log", w.log()[-600:])
+    w.stop("rotation worker")
 finally:
     PrivateWorker.kill_all()
     redis_raw("CONFIG", "SET", "min-replicas-to-write", "0")
