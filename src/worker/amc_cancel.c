@@ -7,7 +7,6 @@
 
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "fieldlen.h"
 #include "ids.h"
@@ -17,7 +16,6 @@
 
 #define DRAIN_MAX 20			/* entries per take */
 #define DRAIN_LEASE_MS 60000		/* an entry taken is due again after this */
-#define SINCE_SLACK_MS 60000
 
 /* ---- detached cancel ---- */
 
@@ -226,13 +224,8 @@ static void on_listed(Worker *w, const HttpResult *res, void *priv)
 static void list_page(Entry *e, const char *next_token)
 {
 	AmcTarget t;
-	char since[32];
-	time_t from = (time_t)((e->since_ms - SINCE_SLACK_MS) / 1000);
-	struct tm tm;
 	target(e, &t);
-	gmtime_r(&from, &tm);
-	strftime(since, sizeof since, "%Y-%m-%dT%H:%M:%S", &tm);
-	if (!amc_list_executions(e->w, &t, since, next_token, on_listed, e)) {
+	if (!amc_list_executions(e->w, &t, e->since_ms, next_token, on_listed, e)) {
 		e->failed = true;
 		cancel_next(e);
 	}

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "utf8.h"
 
@@ -110,11 +111,18 @@ bool amc_get_download_urls(Worker *w, const AmcTarget *t, const char *amc_id, Ht
 	       amc_send(w, t, "GET", url, NULL, HTTP_RETRY_IDEMPOTENT, AMC_GET_TRIES, 0, done, priv);
 }
 
-bool amc_list_executions(Worker *w, const AmcTarget *t, const char *since, const char *next_token,
+#define LIST_SINCE_SLACK_MS 60000
+
+bool amc_list_executions(Worker *w, const AmcTarget *t, int64_t since_ms, const char *next_token,
 			 HttpDoneFn done, void *priv)
 {
-	char url[2048], suffix[1024];
+	char url[2048], suffix[1024], since[32];
 	char *tok = NULL;
+	time_t from = (time_t)((since_ms - LIST_SINCE_SLACK_MS) / 1000);
+	struct tm tm;
+
+	gmtime_r(&from, &tm);
+	strftime(since, sizeof since, "%Y-%m-%dT%H:%M:%S", &tm);
 	if (next_token && *next_token) {
 		CURL *e = curl_easy_init();
 		tok = e ? curl_easy_escape(e, next_token, 0) : NULL;

@@ -28,9 +28,10 @@ MUST_CHECK bool amc_get_download_urls(Worker *w, const AmcTarget *t, const char 
 				      HttpDoneFn done, void *priv);
 MUST_CHECK bool amc_cancel(Worker *w, const AmcTarget *t, const char *amc_id,
 			   HttpDoneFn done, void *priv);
-/* GET workflowExecutions?minCreationTime=since&includeWorkflow=true[&nextToken=] (retried).
- * since: yyyy-MM-ddTHH:mm:ss in UTC. next_token may be NULL. */
-MUST_CHECK bool amc_list_executions(Worker *w, const AmcTarget *t, const char *since,
+/* GET workflowExecutions?minCreationTime=...&includeWorkflow=true[&nextToken=] (retried): the
+ * executions created since since_ms (Unix ms; a minute earlier is asked, for clock skew and
+ * AMC's whole seconds). next_token may be NULL. */
+MUST_CHECK bool amc_list_executions(Worker *w, const AmcTarget *t, int64_t since_ms,
 				    const char *next_token, HttpDoneFn done, void *priv);
 /* GET a pre-signed result URL (no Ads headers) into sink. */
 MUST_CHECK bool amc_download(Worker *w, const char *url, HttpSinkFn sink, void *sink_priv,

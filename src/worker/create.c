@@ -9,7 +9,6 @@
 
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "amc_cancel.h"
 #include "amc_client.h"
@@ -26,8 +25,6 @@
 /* our own create's answer was lost: AMC's list is asked this many times before a new create */
 #define ADOPT_OWN_LISTS 2
 #define ADOPT_OWN_WAIT_MS 2000
-/* minCreationTime: the intent, less a minute (clock skew, whole seconds) */
-#define ADOPT_SINCE_SLACK_MS 60000
 
 static void send_create(Job *job);
 static void adopt(Job *job);
@@ -353,14 +350,9 @@ static void on_listed(Worker *w, const HttpResult *res, void *priv)
 static void adopt_page(Job *job, const char *next_token)
 {
 	AmcTarget t;
-	char since[32];
 	job->step = JOB_ADOPTING;
 	job_target(job, &t);
-	time_t from = (time_t)((job->intent_ms - ADOPT_SINCE_SLACK_MS) / 1000);
-	struct tm tm;
-	gmtime_r(&from, &tm);
-	strftime(since, sizeof since, "%Y-%m-%dT%H:%M:%S", &tm);
-	if (!amc_list_executions(job->w, &t, since, next_token, on_listed, job))
+	if (!amc_list_executions(job->w, &t, job->intent_ms, next_token, on_listed, job))
 		job_fail(job, false, "could not send the execution list request");
 }
 

@@ -17,11 +17,14 @@
 #include "log.h"
 #include "pgexec.h"
 #include "rcall.h"
-#include "reftab.h"
+#include "htab.h"
 #include "token.h"
 #include "utf8.h"
 
 /* ---- life cycle ---- */
+
+/* The value w->refs holds for a ref the no-op executor holds (a ref without a Job). */
+static char noop_ref;
 
 static void job_free(Job *job)
 {
@@ -32,7 +35,7 @@ static void job_free(Job *job)
 		w->jobs = job->next;
 	if (job->next)
 		job->next->prev = job->prev;
-	reftab_del(w->refs, job->ref);
+	htab_del(w->refs, job->ref);
 	poller_cleanup(job);
 	if (job->timer)
 		event_free(job->timer);
@@ -65,13 +68,13 @@ void job_free_all(Worker *w)
 
 Job *job_find(Worker *w, const char *ref)
 {
-	void *v = NULL;
-	return reftab_get(w->refs, ref, &v) ? v : NULL;
+	void *v = htab_get(w->refs, ref);
+	return v == &noop_ref ? NULL : v;
 }
 
 bool job_holds_ref(Worker *w, const char *ref)
 {
-	return reftab_get(w->refs, ref, NULL);
+	return htab_get(w->refs, ref) != NULL;
 }
 
 static void on_job_timer(evutil_socket_t fd, short what, void *arg)
@@ -153,7 +156,7 @@ static void on_noop_finished(Worker *w, const redisReply *result, void *priv)
 {
 	NoopRef *n = priv;
 	if (result) {
-		reftab_del(w->refs, n->ref);
+		htab_del(w->refs, n->ref);
 		w->inflight--;
 		worker_job_done(w);
 	}
@@ -163,7 +166,7 @@ static void on_noop_finished(Worker *w, const redisReply *result, void *priv)
 static bool noop_take(Worker *w, const char *ref, const char *claim)
 {
 	NoopRef *n = malloc(sizeof *n);
-	if (!n || strlen(ref) > JOB_REF_LEN || !reftab_add(w->refs, ref, NULL)) {
+	if (!n || strlen(ref) > JOB_REF_LEN || !htab_put(w->refs, ref, &noop_ref)) {
 		free(n);
 		log_error("no-op job %s: out of memory", ref);
 		return false;
@@ -171,7 +174,7 @@ static bool noop_take(Worker *w, const char *ref, const char *claim)
 	strcpy(n->ref, ref);
 	log_debug("no-op job %s", ref);
 	if (!finisher_add(w, ref, claim, "completed", 0, "", on_noop_finished, n)) {
-		reftab_del(w->refs, ref);
+		htab_del(w->refs, ref);
 		free(n);
 		return false;	/* logged; the reconciliation takes the ref up again */
 	}
@@ -194,14 +197,14 @@ bool job_take(Worker *w, const redisReply *claimed)
 	const redisReply *sqlr = claimed->element[2];
 	const char *claim = field(flat, "claim");
 	char b[IDS_BATCH_LEN + 1], x[IDS_EXEC_LEN + 1];
-	void *held = NULL;
+	void *held;
 
 	if (!ids_split_ref(ref, b, x) || !token_ok(claim)) {
 		log_error("claim returned job %s without a valid ref and claim token", ref);
 		return false;
 	}
-	if (reftab_get(w->refs, ref, &held)) {
-		Job *old = held;
+	if ((held = htab_get(w->refs, ref)) != NULL) {
+		Job *old = held == &noop_ref ? NULL : held;
 		/* our own job claimed again (an outage outlasted our lease): the Job in memory
 		 * goes on under the new claim; a no-op finish in flight is refused and the
 		 * reconciliation takes the new claim up once it has answered */
@@ -217,7 +220,7 @@ bool job_take(Worker *w, const redisReply *claimed)
 		return noop_take(w, ref, claim);
 
 	Job *job = calloc(1, sizeof *job);
-	if (!job || !reftab_add(w->refs, ref, job)) {
+	if (!job || !htab_put(w->refs, ref, job)) {
 		free(job);
 		log_error("out of memory for job %s", ref);
 		return false;
@@ -239,7 +242,6 @@ bool job_take(Worker *w, const redisReply *claimed)
 	    !keys_worker_jobs(job->jobs_key, KEYS_MAX, w->prefix, w->id) ||
 	    !keys_events(job->events_key, KEYS_MAX, w->prefix)) {
 		log_error("out of memory for job %s", ref);
-		reftab_del(w->refs, ref);
 		job_free(job);
 		return false;
 	}
@@ -264,7 +266,6 @@ bool job_take(Worker *w, const redisReply *claimed)
 		job->win.start[0] = job->win.end[0] = '\0';
 	if (!job->params_json || !job->sql_template) {
 		log_error("out of memory for job %s", ref);
-		reftab_del(w->refs, ref);
 		job_free(job);
 		return false;
 	}

@@ -23,7 +23,7 @@
 #include "keys.h"
 #include "log.h"
 #include "pgexec.h"
-#include "reftab.h"
+#include "htab.h"
 #include "secret.h"
 #include "token.h"
 
@@ -353,7 +353,7 @@ int main(int argc, char **argv)
 		log_error("cannot create the event base");
 		return 1;
 	}
-	w.refs = reftab_new();
+	w.refs = htab_new();
 	w.redis = rconn_new(w.base, w.cfg.redis_url);
 	w.pg = pgpool_new(w.base, w.cfg.database_url, w.cfg.pg_threads);
 	w.curl = curlev_new(w.base);
@@ -386,7 +386,7 @@ int main(int argc, char **argv)
 	pgpool_free(w.pg);
 	job_free_all(&w);
 	pgx_free_all();
-	reftab_free(w.refs);
+	htab_free(w.refs);
 	token_cache_free(w.tokens);
 	amc_cancel_free_all();
 	event_free(w.claim_timer);

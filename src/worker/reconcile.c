@@ -11,7 +11,7 @@
 
 #include "job.h"
 #include "log.h"
-#include "reftab.h"
+#include "htab.h"
 
 #define HELD_JOBS_MAX 200	/* refs per held_jobs call */
 
@@ -51,18 +51,18 @@ void reconcile_heartbeat(Worker *w, const redisReply *reply)
 	size_t listed = reply->elements - 1;
 	bool whole = (long long)listed >= reply->element[0]->integer;
 	const char **orphans = malloc((listed ? listed : 1) * sizeof *orphans);
-	RefTab *inlist = reftab_new();
+	HTab *inlist = htab_new();	/* the refs listed (values: any non-NULL marker) */
 	int n = 0;
 	if (!orphans || !inlist) {
 		free(orphans);
-		reftab_free(inlist);
+		htab_free(inlist);
 		return;
 	}
 	for (size_t i = 1; i < reply->elements; i++) {
 		const redisReply *r = reply->element[i];
 		if (r->type != REDIS_REPLY_STRING)
 			continue;
-		if (!reftab_add(inlist, r->str, NULL) && !reftab_get(inlist, r->str, NULL))
+		if (!htab_put(inlist, r->str, inlist))
 			whole = false;	/* out of memory: do not judge absences */
 		if (!job_holds_ref(w, r->str))
 			orphans[n++] = r->str;
@@ -74,11 +74,11 @@ void reconcile_heartbeat(Worker *w, const redisReply *reply)
 		for (Job *job = w->jobs; job; job = next) {
 			next = job->next;
 			/* only a job between steps can be let go here; the others meet the fence */
-			if (!job->leaving && !reftab_get(inlist, job->ref, NULL) &&
+			if (!job->leaving && !htab_get(inlist, job->ref) &&
 			    evtimer_pending(job->timer, NULL))
 				job_lost(job, "Redis no longer lists it for this worker");
 		}
 	}
 	free(orphans);
-	reftab_free(inlist);
+	htab_free(inlist);
 }

@@ -15,7 +15,7 @@
 typedef struct Job Job;
 typedef struct Http Http;
 typedef struct TokenCache TokenCache;
-typedef struct RefTab RefTab;
+typedef struct HTab HTab;
 
 typedef struct Worker {
 	Config cfg;
@@ -28,7 +28,7 @@ typedef struct Worker {
 	const char *prefix;		/* borrowed from cfg */
 
 	Job *jobs;			/* in-flight jobs (doubly linked; owned here) */
-	RefTab *refs;			/* every ref held in memory -> its Job (NULL: no-op) (owned) */
+	HTab *refs;			/* every ref held in memory -> its Job, or a no-op marker (owned) */
 	int inflight;
 	char spool_dir[400];		/* private 0700 directory of this worker's spool files */
 	bool draining_cancels;		/* a take_amc_cancels call is in flight */

@@ -401,29 +401,37 @@ class PrivateApi:
 
 # ---- fault tools of the exactly-once tests: a controllable TCP relay, a private worker ------
 
-class Relay:
-    """A TCP relay from 127.0.0.1:<free port> to (host, port), one thread per direction, that a
-    test can stall (pause(): nothing passes either way, connections stay open, as when a
-    network hangs without a reset) and that can lose one reply: drop_reply_with(pattern)
-    closes the connection instead of delivering the next server->client chunk containing
-    pattern (the request ran; its answer never arrives)."""
+FORWARD, CUT_AFTER_REPLY, HOLD_THEN_CUT, CUT = range(4)
 
-    def __init__(self, host, port):
+
+class Relay:
+    """A TCP relay from addr:<free port> to 127.0.0.1:target, one thread per direction, for the
+    faults a test puts between a daemon and a server. rule(conn, data) sees every chunk a client
+    sends and answers FORWARD; CUT_AFTER_REPLY (forward it, then close both sides as soon as the
+    server answers, the answer dropped: the request ran, its reply is lost); HOLD_THEN_CUT (keep
+    it until self.release is set, then close both sides without sending it); CUT (close both
+    sides, the chunk unsent); conn is a dict per client connection for the rule's state.
+    pause() stalls both directions (connections stay open, as when a network hangs without a
+    reset) until resume(); drop_reply_with(pattern) closes the connection instead of delivering
+    the next server chunk that contains pattern (self.dropped counts them)."""
+
+    def __init__(self, target, rule=None, addr="127.0.0.1"):
         import socket
         import threading
-        self.target = (host, port)
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(64)
-        self.sock.settimeout(0.2)
-        self.port = self.sock.getsockname()[1]
-        self.stopped = False
-        self.paused = False
+        self.target = target
+        self.rule = rule or (lambda conn, data: FORWARD)
+        self.held = threading.Event()
+        self.release = threading.Event()
+        self.stopped = self.paused = False
         self.drop_pattern = None
         self.dropped = 0
-        self.lock = threading.Lock()
-        self.conns = []
+        self.socks = []
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind((addr, 0))
+        self.sock.listen(64)
+        self.sock.settimeout(0.3)
+        self.port = self.sock.getsockname()[1]
         threading.Thread(target=self._accept, daemon=True).start()
 
     def pause(self):
@@ -446,52 +454,91 @@ class Relay:
             except OSError:
                 return
             try:
-                u = socket.create_connection(self.target, timeout=5)
+                u = socket.create_connection(("127.0.0.1", self.target), timeout=5)
+                u.settimeout(None)
             except OSError:
                 c.close()
                 continue
-            u.settimeout(None)
-            with self.lock:
-                self.conns += [c, u]
-            threading.Thread(target=self._pump, args=(c, u, False), daemon=True).start()
-            threading.Thread(target=self._pump, args=(u, c, True), daemon=True).start()
+            c.settimeout(None)
+            conn = {"c": c, "u": u, "cut_on_reply": False}
+            self.socks += [c, u]
+            threading.Thread(target=self._up, args=(conn,), daemon=True).start()
+            threading.Thread(target=self._down, args=(conn,), daemon=True).start()
 
-    def _pump(self, src, dst, to_client):
+    @staticmethod
+    def _cut(conn):
+        import socket
+        for s in (conn["c"], conn["u"]):
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            s.close()
+
+    def _wait_paused(self):
+        while self.paused and not self.stopped:
+            time.sleep(0.02)
+
+    def _up(self, conn):
+        import socket
         try:
-            while not self.stopped:
-                data = src.recv(65536)
+            while True:
+                data = conn["c"].recv(65536)
                 if not data:
                     break
-                while self.paused and not self.stopped:
-                    time.sleep(0.02)
-                if to_client and self.drop_pattern is not None and self.drop_pattern in data:
-                    self.drop_pattern = None
-                    self.dropped += 1
-                    break
-                dst.sendall(data)
+                self._wait_paused()
+                action = self.rule(conn, data)
+                if action == CUT_AFTER_REPLY:
+                    conn["cut_on_reply"] = True	# before sending: the answer may be quick
+                    conn["u"].sendall(data)
+                elif action == HOLD_THEN_CUT:
+                    self.held.set()
+                    self.release.wait(60)
+                    self._cut(conn)
+                    return
+                elif action == CUT:
+                    self._cut(conn)
+                    return
+                else:
+                    conn["u"].sendall(data)
+            conn["u"].shutdown(socket.SHUT_WR)
         except OSError:
             pass
-        for s in (src, dst):
+
+    def _down(self, conn):
+        import socket
+        try:
+            while True:
+                data = conn["u"].recv(65536)
+                if not data:
+                    break
+                self._wait_paused()
+                if conn["cut_on_reply"]:
+                    self._cut(conn)
+                    return
+                if self.drop_pattern is not None and self.drop_pattern in data:
+                    self.drop_pattern = None
+                    self.dropped += 1
+                    self._cut(conn)
+                    return
+                conn["c"].sendall(data)
+            conn["c"].shutdown(socket.SHUT_WR)
+        except OSError:
+            pass
+
+    def close(self):
+        self.stopped = True
+        self.sock.close()
+        for s in self.socks:
             try:
                 s.close()
             except OSError:
                 pass
 
-    def close(self):
-        self.stopped = True
-        self.sock.close()
-        with self.lock:
-            for s in self.conns:
-                try:
-                    s.close()
-                except OSError:
-                    pass
 
-
-def redis_host_port():
-    hp = REDIS.split("//", 1)[1].split("/", 1)[0]
-    host, port = hp.rsplit(":", 1)
-    return host, int(port)
+def port_of(url):
+    """The port of a redis:// or postgresql:// URL of the stack."""
+    return int(url.split("//", 1)[1].split("/", 1)[0].rsplit(":", 1)[1])
 
 
 def lua_source(name):

@@ -25,9 +25,9 @@ import subprocess
 import time
 import uuid
 
-from lib import (PREFIX, RUN_DIR, PrivateWorker, Relay, api, archived_rows, check, create_workflow, done,
-                 exec_hashes, fleet_account, invariant_ok, lua_source, pg_start, pg_stop, pid_alive, pid_of,
-                 psql, redis_host_port, redis_raw, require_stack, sim, sim_instance_stats, sim_put, stack,
+from lib import (PREFIX, REDIS, RUN_DIR, PrivateWorker, Relay, api, archived_rows, check, create_workflow,
+                 done, exec_hashes, fleet_account, invariant_ok, lua_source, pg_start, pg_stop, pid_alive,
+                 pid_of, port_of, psql, redis_raw, require_stack, sim, sim_instance_stats, sim_put, stack,
                  submit_paced, wait_batch, wait_until)
 
 require_stack()
@@ -44,7 +44,7 @@ wf = create_workflow("exactly once " + TAG, SQL, {"tag": "x"})
 acct, insts = fleet_account("exactly once", 22)
 AMC = [a for _, a in insts]
 IDS = [u for u, _ in insts]
-host, port = redis_host_port()
+REDIS_PORT = port_of(REDIS)
 
 
 def run_batch(ids, name, tag=None):
@@ -102,7 +102,7 @@ check(wait_until(lambda: not any(pid_alive(pid_of(n)) for n in stack_workers), 3
 
 try:
     # --- a lost claim reply: the jobs are in the worker's jobs list, not in its memory -------
-    relay = Relay(host, port)
+    relay = Relay(REDIS_PORT)
     w = PrivateWorker("eo-claim-" + TAG, "redis://127.0.0.1:%d/0" % relay.port, lease_ms=4000,
                       heartbeat_ms=500)
     w.start()
@@ -168,7 +168,7 @@ try:
     w.stop("long ids worker")
 
     # --- an outage longer than the lease: the worker claims its own jobs again ------------------
-    relay = Relay(host, port)
+    relay = Relay(REDIS_PORT)
     # frequent polls: a second Job of one execution would archive at the same time as the first
     w = PrivateWorker("eo-outage-" + TAG, "redis://127.0.0.1:%d/0" % relay.port, lease_ms=3000,
                       heartbeat_ms=500, poll_initial_ms=100, poll_max_ms=150)

@@ -7,13 +7,11 @@ the end removes everything and restarts the stack workers. Skipped where namespa
 permitted."""
 import os
 import signal
-import socket
 import subprocess
-import threading
 import time
 import uuid
 
-from lib import (FLEET_SQL, PREFIX, RUN_DIR, check, create_workflow, created_since, done, exec_hashes,
+from lib import (FLEET_SQL, PREFIX, RUN_DIR, Relay, check, create_workflow, created_since, done, exec_hashes,
                  fleet_account, invariant_ok, archived_rows, batch_hash, pid_alive, pid_of, redis_raw,
                  require_stack, sim, sim_instance_stats, sim_put, stack, submit_paced, wait_until, TERMINAL)
 
@@ -46,60 +44,6 @@ ROOT = ["10.231.%d.1" % net, "10.231.%d.5" % net]
 INNER = ["10.231.%d.2" % net, "10.231.%d.6" % net]
 
 
-class Relay:
-    """TCP relay from (listen address, any port) to 127.0.0.1:target, one thread per direction."""
-
-    def __init__(self, addr, target):
-        self.target, self.stopped, self.conns = target, False, []
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind((addr, 0))
-        self.sock.listen(64)
-        self.sock.settimeout(0.3)
-        self.port = self.sock.getsockname()[1]
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self):
-        while not self.stopped:
-            try:
-                c, _ = self.sock.accept()
-            except socket.timeout:
-                continue
-            except OSError:
-                return
-            try:
-                u = socket.create_connection(("127.0.0.1", self.target), timeout=5)
-                u.settimeout(None)
-            except OSError:
-                c.close()
-                continue
-            c.settimeout(None)
-            self.conns += [c, u]
-            threading.Thread(target=self._pump, args=(c, u), daemon=True).start()
-            threading.Thread(target=self._pump, args=(u, c), daemon=True).start()
-
-    @staticmethod
-    def _pump(src, dst):
-        try:
-            while True:
-                data = src.recv(65536)
-                if not data:
-                    break
-                dst.sendall(data)
-            dst.shutdown(socket.SHUT_WR)
-        except OSError:
-            pass
-
-    def close(self):
-        self.stopped = True
-        self.sock.close()
-        for s in self.conns:
-            try:
-                s.close()
-            except OSError:
-                pass
-
-
 def port_of(url):
     return int(url.split("//", 1)[1].split("/", 1)[0].rsplit(":", 1)[1])
 
@@ -128,7 +72,7 @@ try:
                "sim": port_of(os.environ["AMCSIM_URL"])}
     ports = []
     for i in range(2):
-        rs = {k: Relay(ROOT[i], p) for k, p in targets.items()}
+        rs = {k: Relay(p, addr=ROOT[i]) for k, p in targets.items()}
         relays += rs.values()
         ports.append({k: r.port for k, r in rs.items()})
     probe = "import socket,sys; s=socket.socket(); s.settimeout(3); sys.exit(s.connect_ex((sys.argv[1], int(sys.argv[2]))))"

@@ -13,7 +13,6 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import tempfile
 import threading
@@ -23,119 +22,15 @@ import urllib.request
 import uuid
 
 import lib
-from lib import (DB, INSTANCES, PREFIX, REDIS, TERMINAL, WORKFLOW, PrivateApi, api, batch_hash, check,
-                 create_workflow, done, exec_hashes, psql, require_stack, wait_batch, wait_until)
+from lib import (CUT, CUT_AFTER_REPLY, DB, FORWARD, HOLD_THEN_CUT, INSTANCES, PREFIX, REDIS, TERMINAL,
+                 WORKFLOW, PrivateApi, Relay, api, batch_hash, check, create_workflow, done, exec_hashes,
+                 port_of, psql, require_stack, wait_batch, wait_until)
 
 require_stack()
 BUILD_DIR = os.environ.get("BUILD_DIR", os.path.join(lib.TOP, "build"))
 if not os.access(os.path.join(BUILD_DIR, "amcbatch-api"), os.X_OK):
     print("ok - # SKIP needs BUILD_DIR with amcbatch-api (run through scripts/test)")
     raise SystemExit(77)
-
-FORWARD, CUT_AFTER_REPLY, HOLD_THEN_CUT, CUT = range(4)
-
-
-class Relay:
-    """TCP relay from 127.0.0.1:<port> to 127.0.0.1:target. rule(conn, data) sees every chunk a
-    client sends and answers FORWARD; CUT_AFTER_REPLY (forward it, then close both sides as soon
-    as the server answers, the answer dropped: the request ran, its reply is lost); HOLD_THEN_CUT
-    (keep it until self.release is set, then close both sides without sending it); CUT (close
-    both sides, the chunk unsent). conn is a dict per client connection for the rule's state."""
-
-    def __init__(self, target, rule=None):
-        self.target = target
-        self.rule = rule or (lambda conn, data: FORWARD)
-        self.held = threading.Event()
-        self.release = threading.Event()
-        self.stopped = False
-        self.socks = []
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(64)
-        self.sock.settimeout(0.3)
-        self.port = self.sock.getsockname()[1]
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self):
-        while not self.stopped:
-            try:
-                c, _ = self.sock.accept()
-            except socket.timeout:
-                continue
-            except OSError:
-                return
-            try:
-                u = socket.create_connection(("127.0.0.1", self.target), timeout=5)
-                u.settimeout(None)
-            except OSError:
-                c.close()
-                continue
-            c.settimeout(None)
-            conn = {"c": c, "u": u, "cut_on_reply": False}
-            self.socks += [c, u]
-            threading.Thread(target=self._up, args=(conn,), daemon=True).start()
-            threading.Thread(target=self._down, args=(conn,), daemon=True).start()
-
-    @staticmethod
-    def _cut(conn):
-        for s in (conn["c"], conn["u"]):
-            try:
-                s.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-            s.close()
-
-    def _up(self, conn):
-        try:
-            while True:
-                data = conn["c"].recv(65536)
-                if not data:
-                    break
-                action = self.rule(conn, data)
-                if action == CUT_AFTER_REPLY:
-                    conn["cut_on_reply"] = True	# before sending: the answer may be quick
-                    conn["u"].sendall(data)
-                elif action == HOLD_THEN_CUT:
-                    self.held.set()
-                    self.release.wait(60)
-                    self._cut(conn)
-                    return
-                elif action == CUT:
-                    self._cut(conn)
-                    return
-                else:
-                    conn["u"].sendall(data)
-            conn["u"].shutdown(socket.SHUT_WR)
-        except OSError:
-            pass
-
-    def _down(self, conn):
-        try:
-            while True:
-                data = conn["u"].recv(65536)
-                if not data:
-                    break
-                if conn["cut_on_reply"]:
-                    self._cut(conn)
-                    return
-                conn["c"].sendall(data)
-            conn["c"].shutdown(socket.SHUT_WR)
-        except OSError:
-            pass
-
-    def close(self):
-        self.stopped = True
-        self.sock.close()
-        for s in self.socks:
-            try:
-                s.close()
-            except OSError:
-                pass
-
-
-def port_of(url):
-    return int(url.split("//", 1)[1].split("/", 1)[0].rsplit(":", 1)[1])
 
 
 REDIS_PORT, PG_PORT = port_of(REDIS), port_of(DB)

@@ -1,7 +1,8 @@
-/* htab.h - a small string-keyed chained hash table for the simulator's in-memory state
- * (executions by id, instances by id, access tokens). Keys are copied; values are borrowed. */
-#ifndef AMCSIM_HTAB_H
-#define AMCSIM_HTAB_H
+/* htab.h - a small string-keyed chained hash table: the simulator's in-memory state
+ * (executions by id, instances by id, access tokens) and the refs a worker holds. Keys are
+ * copied; values are borrowed (and never NULL: NULL is "absent"). */
+#ifndef AMCB_HTAB_H
+#define AMCB_HTAB_H
 
 #include "common.h"
 
