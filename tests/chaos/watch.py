@@ -42,8 +42,10 @@ def install_pg_watch(psql):
     psql.run(PG_WATCH)
 
 
-# Read-only: counters of every batch (sum and terminal status), and running executions per
-# instance and account, counted from the exec hashes of every batch that may hold some.
+# Read-only: counters of every batch (sum and terminal status), and the executions holding
+# running slots per instance and account (every running one, and one handed back while its AMC
+# execution runs: slots = 1, lua/lib/slots.lua), counted from the exec hashes of every batch
+# that may hold some.
 SAMPLE_LUA = """
 local prefix = ARGV[1]
 local bad, counted, slots, nb = {}, {}, {}, 0
@@ -66,8 +68,8 @@ for _, b in ipairs(redis.call('ZRANGE', prefix .. 'batches', 0, -1)) do
 		if n[5] > 0 or not term then
 			for _, e in ipairs(redis.call('LRANGE', bk .. ':execs', 0, -1)) do
 				local x = redis.call('HMGET', prefix .. 'exec:{' .. b .. '}:' .. e, 'state',
-					'amc_instance_id', 'account_id')
-				if x[1] == 'running' then
+					'amc_instance_id', 'account_id', 'slots')
+				if x[1] == 'running' or x[4] == '1' then
 					if x[2] and x[2] ~= '' then counted['instance:' .. x[2]] = (counted['instance:' .. x[2]] or 0) + 1 end
 					if x[3] and x[3] ~= '' then counted['account:' .. x[3]] = (counted['account:' .. x[3]] or 0) + 1 end
 				end
