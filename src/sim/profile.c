@@ -50,6 +50,7 @@ static const Field fields[] = {
 	F(url_403_first, FT_BOOL, 0, 0),
 	F(truncate_rate, FT_RATE, 0, 0),
 	F(no_final_newline, FT_BOOL, 0, 0),
+	F(multipart_etag, FT_BOOL, 0, 0),
 	F(split_files, FT_INT, 1, PROFILE_SPLIT_MAX),
 	F(max_running, FT_INT, 1, 1000000),
 	F(account_max_running, FT_INT, 1, 100000000),

@@ -42,6 +42,7 @@ typedef struct Profile {
 	bool url_403_first;
 	double truncate_rate;
 	bool no_final_newline;		/* result files end without a line break */
+	bool multipart_etag;		/* ETags as for objects uploaded in parts: not the MD5 */
 	int split_files;
 	int max_running, account_max_running, daily_quota;
 	unsigned endpoints;		/* EP_MASK bits the request faults apply to */

@@ -13,6 +13,7 @@
 
 #include <event2/buffer.h>
 #include <event2/keyvalq_struct.h>
+#include <openssl/evp.h>
 
 #include "control.h"
 #include "csv.h"
@@ -143,6 +144,28 @@ static void s3_reply_error(struct evhttp_request *req, int status, enum S3Check 
 	free(xml);
 }
 
+/* S3's ETag of the stored file: its MD5 for an object put in one piece, so a client can tell
+ * a body that did not arrive whole; for one uploaded in parts, the MD5 of the parts' MD5s and
+ * "-<parts>", which proves nothing about the body (one part here) */
+static void add_etag(struct evhttp_request *req, const char *file, size_t len, bool multipart)
+{
+	unsigned char whole[EVP_MAX_MD_SIZE], md[EVP_MAX_MD_SIZE];
+	unsigned int n = 0;
+	char etag[2 * EVP_MAX_MD_SIZE + 8];
+
+	if (EVP_Digest(file, len, whole, &n, EVP_md5(), NULL) != 1)
+		return;
+	if (!multipart)
+		memcpy(md, whole, n);
+	else if (EVP_Digest(whole, n, md, &n, EVP_md5(), NULL) != 1)
+		return;
+	etag[0] = '"';
+	for (unsigned int i = 0; i < n; i++)
+		snprintf(etag + 1 + 2 * i, 3, "%02x", md[i]);
+	snprintf(etag + 1 + 2 * n, 5, "%s\"", multipart ? "-1" : "");
+	evhttp_add_header(evhttp_request_get_output_headers(req), "ETag", etag);
+}
+
 static void handle_s3(Sim *sim, struct evhttp_request *req, const char *path,
 		      const char *query, bool gate)
 {
@@ -201,6 +224,7 @@ static void handle_s3(Sim *sim, struct evhttp_request *req, const char *path,
 		if (len > 0 && file[len - 1] == '\r')
 			len--;
 	}
+	add_etag(req, file, len, p.multipart_etag);
 	if (rng_roll(faults_rng(sim->faults), p.truncate_rate)) {
 		len = csv_cut(file, len, rng_unit(faults_rng(sim->faults)));
 		stats_inc(sim->stats, inst, ST_TRUNCATED);

@@ -35,6 +35,7 @@ struct Http {
 	size_t resp_len, resp_cap;
 	bool too_big;
 	long retry_after_ms;		/* from a Retry-After header, -1 if none */
+	char etag[80];			/* ETag without its quotes, "" if none (or too long) */
 	char errbuf[CURL_ERROR_SIZE];
 	struct event *timer;
 	HttpDoneFn done;
@@ -162,7 +163,18 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *arg)
 {
 	Http *h = arg;
 	size_t n = size * nmemb;
-	static const char name[] = "retry-after:";
+	static const char name[] = "retry-after:", etag[] = "etag:";
+	if (n > sizeof etag - 1 && strncasecmp(data, etag, sizeof etag - 1) == 0) {
+		const char *v = data + sizeof etag - 1, *end = data + n;
+		while (v < end && (*v == ' ' || *v == '\t' || *v == '"'))
+			v++;
+		while (end > v && (end[-1] == '\r' || end[-1] == '\n' || end[-1] == ' ' || end[-1] == '"'))
+			end--;
+		if ((size_t)(end - v) < sizeof h->etag) {
+			memcpy(h->etag, v, (size_t)(end - v));
+			h->etag[end - v] = '\0';
+		}
+	}
 	if (n > sizeof name - 1 && strncasecmp(data, name, sizeof name - 1) == 0) {
 		char tmp[64];
 		size_t len = n - (sizeof name - 1) < sizeof tmp - 1 ? n - (sizeof name - 1) : sizeof tmp - 1;
@@ -209,6 +221,7 @@ static bool attempt(Http *h)
 	h->too_big = false;
 	h->too_late = false;
 	h->retry_after_ms = -1;
+	h->etag[0] = '\0';
 	h->errbuf[0] = '\0';
 	if (!(h->easy = curl_easy_init()))
 		return false;
@@ -262,6 +275,7 @@ static void finish(Http *h, CURLcode rc, long status)
 		.len = h->resp_len,
 		.error = rc == CURLE_OK ? "" : (h->errbuf[0] ? h->errbuf : curl_easy_strerror(rc)),
 		.retry_after_ms = h->retry_after_ms,
+		.etag = h->etag,
 		.sent = !(rc == CURLE_COULDNT_CONNECT || rc == CURLE_COULDNT_RESOLVE_HOST ||
 			  rc == CURLE_FAILED_INIT || h->too_late),
 	};

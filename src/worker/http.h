@@ -15,6 +15,7 @@ typedef struct HttpResult {
 	size_t len;
 	const char *error;	/* curl's error text when rc != CURLE_OK, else "" */
 	long retry_after_ms;	/* Retry-After of the last answer (seconds or HTTP-date), -1 if none */
+	const char *etag;	/* the ETag header without its quotes, "" if none (borrowed) */
 	bool sent;		/* the request may have reached the server (not a connect failure) */
 } HttpResult;
 

@@ -10,6 +10,8 @@
 #include <string.h>
 #include <time.h>
 
+#include <openssl/evp.h>
+
 #include "amc_client.h"
 #include "archiver.h"
 #include "finisher.h"
@@ -47,6 +49,7 @@ static void job_free(Job *job)
 		free(job->token);
 	}
 	json_decref(job->urls);
+	EVP_MD_CTX_free(job->md5);
 	free(job);
 	w->inflight--;
 }

@@ -87,6 +87,7 @@ struct Job {
 	bool file_started;
 	int last_byte;			/* last byte written to the spool, -1 none */
 	uint64_t file_len, file_hash;	/* bytes of the current file as received, FNV-1a */
+	struct evp_md_ctx_st *md5;	/* MD5 of the current file as received, for its ETag (owned) */
 	long file_off;			/* spool offset where the current file began */
 	int file_prev_last;		/* last_byte before the current file */
 	/* a file that ended inside a record is fetched again at once; arriving byte for byte

@@ -9,6 +9,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <openssl/evp.h>
+
 #include "amc_client.h"
 #include "csv.h"
 #include "log.h"
@@ -70,6 +72,7 @@ static bool sink(const char *data, size_t n, void *priv)
 	Job *job = priv;
 
 	job->file_len += n;
+	EVP_DigestUpdate(job->md5, data, n);
 	for (size_t i = 0; i < n; i++)
 		job->file_hash = (job->file_hash ^ (unsigned char)data[i]) * FNV_PRIME;
 	if (!job->file_started) {
@@ -125,6 +128,39 @@ static void retry_download(Job *job, const char *why, bool expired)
 	job_transient(job, expired ? 0 : -1, false, fetch_urls_resume, "downloading results failed: %s", why);
 }
 
+enum EtagCheck { ETAG_NONE, ETAG_MATCHES, ETAG_DIFFERS };
+
+/* The file just received against its ETag, when that is an MD5 (32 hex digits: an object put
+ * in one piece; a multipart upload's ETag is not its MD5 and proves nothing). */
+static enum EtagCheck etag_check(Job *job, const char *etag)
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int n = 0;
+	char hex[2 * EVP_MAX_MD_SIZE + 1];
+
+	if (!etag || strlen(etag) != 32 || strspn(etag, "0123456789abcdefABCDEF") != 32)
+		return ETAG_NONE;
+	if (EVP_DigestFinal_ex(job->md5, md, &n) != 1 || n != 16)
+		return ETAG_NONE;
+	for (unsigned int i = 0; i < n; i++)
+		snprintf(hex + 2 * i, 3, "%02x", md[i]);
+	return strcasecmp(hex, etag) == 0 ? ETAG_MATCHES : ETAG_DIFFERS;
+}
+
+/* A whole file without its final line break: the next file's first record (or the spool's
+ * end) must start a line. False (the job failed) when the spool cannot be written. */
+static bool end_line(Job *job)
+{
+	if (job->last_byte == '\n' || job->last_byte == -1)
+		return true;
+	if (fputc('\n', job->spool) == EOF) {
+		job_fail(job, false, "writing %s: %s", job->spool_path, strerror(errno));
+		return false;
+	}
+	job->last_byte = '\n';
+	return true;
+}
+
 static void on_downloaded(Worker *w, const HttpResult *res, void *priv)
 {
 	Job *job = priv;
@@ -137,6 +173,24 @@ static void on_downloaded(Worker *w, const HttpResult *res, void *priv)
 				 res->status == 403 ? " (URL expired?)" : "");
 		retry_download(job, why, res->rc == CURLE_OK && res->status == 403);
 		return;
+	}
+	/* S3 sends an object put in one piece with its MD5 as ETag: a body with another MD5 did
+	 * not arrive whole, whatever its Content-Length said; one with the same MD5 is the file,
+	 * a last record without its line break included. */
+	switch (etag_check(job, res->etag)) {
+	case ETAG_DIFFERS:
+		snprintf(why, sizeof why, "result file %zu of %zu does not match its ETag (cut short)",
+			 job->url_idx + 1, json_array_size(job->urls));
+		retry_download(job, why, false);
+		return;
+	case ETAG_MATCHES:
+		if (!end_line(job))
+			return;
+		job->url_idx++;
+		download_next(job);
+		return;
+	case ETAG_NONE:
+		break;
 	}
 	/* Every record of a result file ends with a line break. A file that stops inside its
 	 * header or a record was cut short (a complete Content-Length proves nothing): when the
@@ -164,14 +218,8 @@ static void on_downloaded(Worker *w, const HttpResult *res, void *priv)
 		elog_warn(job->batch_id, job->exec_id, "result file %zu of %zu came twice alike without "
 			  "a final line break (%llu bytes): taken as complete", job->url_idx + 1,
 			  json_array_size(job->urls), (unsigned long long)job->file_len);
-		/* the next file's first record (or the spool's end) must start a line */
-		if (job->last_byte != '\n' && job->last_byte != -1) {
-			if (fputc('\n', job->spool) == EOF) {
-				job_fail(job, false, "writing %s: %s", job->spool_path, strerror(errno));
-				return;
-			}
-			job->last_byte = '\n';
-		}
+		if (!end_line(job))
+			return;
 	}
 	job->url_idx++;
 	download_next(job);
@@ -212,6 +260,10 @@ static void download_file(Job *job, bool again)
 	job->file_started = false;
 	job->file_len = 0;
 	job->file_hash = FNV_OFFSET;
+	if ((!job->md5 && !(job->md5 = EVP_MD_CTX_new())) || EVP_DigestInit_ex(job->md5, EVP_md5(), NULL) != 1) {
+		job_fail(job, false, "cannot start an MD5 digest");
+		return;
+	}
 	/* files after the first repeat the header: it is dropped */
 	job->header_skip.done = job->url_idx == 0;
 	job->header_skip.in_quote = false;

@@ -13,6 +13,7 @@
 
 #include <curl/curl.h>
 #include <jansson.h>
+#include <openssl/evp.h>
 
 #include "../tap.h"
 
@@ -31,6 +32,7 @@ typedef struct Resp {
 	char *body;
 	size_t len;
 	char retry_after[128];
+	char etag[80];
 	double secs;
 } Resp;
 
@@ -59,6 +61,13 @@ static size_t on_header(char *p, size_t sz, size_t n, void *arg)
 			k++;
 		snprintf(r->retry_after, sizeof(r->retry_after), "%.*s", (int)(len - k), p + k);
 		r->retry_after[strcspn(r->retry_after, "\r\n")] = '\0';
+	}
+	if (len > 5 && strncasecmp(p, "ETag:", 5) == 0) {
+		size_t k = 5;
+		while (k < len && p[k] == ' ')
+			k++;
+		snprintf(r->etag, sizeof(r->etag), "%.*s", (int)(len - k), p + k);
+		r->etag[strcspn(r->etag, "\r\n")] = '\0';
 	}
 	return len;
 }
@@ -605,6 +614,21 @@ static void test_url_faults(void)
 	assertf(stat(b, "s3_403_first") == 1 && stat(b, "download") == 2, "s3_403_first");
 }
 
+/* "<32 hex digits>" into out[35] */
+static void quoted_md5(const char *p, size_t n, char *out)
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int len = 0;
+
+	strcpy(out, "\"?\"");
+	if (EVP_Digest(p, n, md, &len, EVP_md5(), NULL) != 1 || len != 16)
+		return;
+	out[0] = '"';
+	for (unsigned int i = 0; i < len; i++)
+		snprintf(out + 1 + 2 * i, 3, "%02x", md[i]);
+	strcpy(out + 33, "\"");
+}
+
 static void test_truncate(void)
 {
 	const char *a = inst_id("c");
@@ -621,7 +645,20 @@ static void test_truncate(void)
 	assertf(cut.len > 0 && cut.len < full.len && !memcmp(cut.body, full.body, cut.len) &&
 		cut.body[cut.len - 1] != '\n', "truncated %zu of %zu bytes", cut.len, full.len);
 	assertf(full.len > 0 && full.body[full.len - 1] == '\n', "full file ends a row");
+	/* the ETag is the whole file's MD5, quoted, on the cut download too: what lets a client
+	 * tell a cut that ends on a line break from a whole file */
+	char md5_full[35], md5_cut[35];
+	quoted_md5(full.body, full.len, md5_full);
+	quoted_md5(cut.body, cut.len, md5_cut);
+	assertf(!strcmp(full.etag, md5_full) && !strcmp(cut.etag, md5_full) && strcmp(md5_cut, md5_full),
+		"ETag %s / %s, MD5 of the file %s", full.etag, cut.etag, md5_full);
 	free(cut.body);
+	profile(a, "{\"multipart_etag\":true}");
+	Resp mp = http("GET", url_at(u, 0), NULL, NULL);
+	assertf(mp.status == 200 && mp.len == full.len && strlen(mp.etag) == 36 &&
+		!strcmp(mp.etag + 33, "-1\"") && strncmp(mp.etag, md5_full, 33),
+		"multipart ETag %s: not the MD5 %s", mp.etag, md5_full);
+	free(mp.body);
 	free(full.body);
 	json_decref(u);
 	assertf(stat(a, "truncated") == 1, "truncated counter");
