@@ -53,10 +53,9 @@ local prefix = ARGV[4]
 local token = ARGV[5]
 local amc_live = ARGV[6] == '1'
 
--- whatever happens, this worker no longer holds the job
-rcall('LREM', jobs_key, -1, ref)
-
 local f = held_fields(exec_key, 'batch_id', 'exec_id', 'amc_instance_id', 'account_id', 'slots')
+-- whatever happens, this claim no longer holds the job
+drop_ref(jobs_key, ref, f, worker, token)
 local err = held_error(f, worker, token)
 if err then
 	return err

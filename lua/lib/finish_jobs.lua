@@ -67,12 +67,15 @@ local function finish_jobs(prefix, events_key, jobs_key, worker, now, jobs)
 	end
 
 	for i, job in ipairs(jobs) do
-		-- whatever happens, this worker no longer holds the job
-		rcall('LREM', jobs_key, '-1', job.ref)
 		local f = rcall('HMGET', job.exec_key, 'state', 'worker', 'claim', 'amc_instance_id',
 			'account_id', 'slots')
 		local state = f[1]
 		local holder = f[2] == worker and f[3] == job.token
+		-- whatever happens, this claim no longer holds the job; a newer claim of it by the
+		-- same worker (a finish resent after a re-claim) keeps its jobs-list entry
+		if not (state == 'running' and f[2] == worker and not holder) then
+			rcall('LREM', jobs_key, '-1', job.ref)
+		end
 		if not state then
 			results[i] = ERR_NOT_FOUND
 		elseif state == 'cancelled' and holder and job.outcome ~= 'cancelled' then

@@ -36,3 +36,14 @@ local function held_fields(exec_key, ...)
 	end
 	return f
 end
+
+-- drop_ref(jobs_key, ref, f, worker, token): takes ref off the worker's jobs list, whatever the
+-- script answers next: the caller no longer holds the job under this claim. Not when the exec
+-- runs under a newer claim of the same worker (a call resent after the worker claimed the job
+-- again): that claim's entry stays, or reclaim could never find the job.
+local function drop_ref(jobs_key, ref, f, worker, token)
+	if f.state == 'running' and f.worker == worker and f.claim ~= token then
+		return
+	end
+	rcall('LREM', jobs_key, -1, ref)
+end
