@@ -46,6 +46,11 @@ local pg_status = ARGV[3]
 local terminal = { completed = true, partial = true, failed = true, cancelled = true }
 local b = rcall('HMGET', batch_key, 'status', 'completed_at', 'batch_id', 'total')
 if not b[1] then
+	-- a stale id leaves P batches, or every retention sweep would meet it first for ever
+	local id = string.sub(batch_key, #prefix + 8, -2)
+	if key_batch(prefix, id) == batch_key then
+		rcall('ZREM', batches_key, id)
+	end
 	return ERR_NOT_FOUND
 end
 local done_at = tonumber(b[2])

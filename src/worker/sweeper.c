@@ -243,6 +243,10 @@ static void on_statuses(SweepQuery *q, bool ok)
 static void on_candidates(RConn *c, redisReply *reply, void *priv)
 {
 	Sweep *s = priv;
+	if (!s->w->exiting && reply && reply->type == REDIS_REPLY_ARRAY)
+		/* batches that may not leave yet (an AMC cancel to do, PostgreSQL not agreeing yet)
+		 * must not hold the others back: the next sweep takes the next page */
+		s->w->retention_offset = reply->elements == SWEEP_FORGET ? s->w->retention_offset + SWEEP_FORGET : 0;
 	if (!s->w->exiting && reply && reply->type == REDIS_REPLY_ARRAY && reply->elements > 0) {
 		size_t cap = 3 + reply->elements * (IDS_BATCH_LEN + 1), len = 1;
 		char *arr = malloc(cap);
@@ -269,13 +273,14 @@ static void on_candidates(RConn *c, redisReply *reply, void *priv)
 static void retention(Sweep *s)
 {
 	Worker *w = s->w;
-	char key[KEYS_MAX], max[32], lim[16];
+	char key[KEYS_MAX], max[32], off[24], lim[16];
 	if (w->cfg.redis_retention_s <= 0 || !keys_batches(key, sizeof key, w->prefix))
 		return;
 	/* created before the retention: candidates (forget_batch checks completed_at) */
 	snprintf(max, sizeof max, "%lld", (long long)(worker_now_ms() - (int64_t)w->cfg.redis_retention_s * 1000));
+	snprintf(off, sizeof off, "%ld", w->retention_offset);
 	snprintf(lim, sizeof lim, "%d", SWEEP_FORGET);
-	const char *argv[7] = {"ZRANGEBYSCORE", key, "-inf", max, "LIMIT", "0", lim};
+	const char *argv[7] = {"ZRANGEBYSCORE", key, "-inf", max, "LIMIT", off, lim};
 	s->pending++;
 	if (!rconn_command(w->redis, on_candidates, s, 7, argv, NULL))
 		sweep_unref(s);

@@ -32,6 +32,8 @@ typedef struct Worker {
 	int inflight;
 	char spool_dir[400];		/* private 0700 directory of this worker's spool files */
 	bool draining_cancels;		/* a take_amc_cancels call is in flight */
+	long retention_offset;		/* the retention sweep's page into P batches: on past batches
+					 * that cannot leave yet, back to 0 after a short page */
 	Http *transfers;		/* running or waiting HTTP transfers (owned by themselves) */
 
 	bool stopping;			/* SIGTERM seen: claim nothing more */
