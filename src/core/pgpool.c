@@ -440,9 +440,14 @@ enum PgResult pg_fail_kind(PGconn *conn)
 {
 	if (!conn || PQstatus(conn) != CONNECTION_OK)
 		return PG_RETRY;
-	/* A deadlock (40P01) or serialization failure (40001) says nothing about the job:
-	 * rerunning the whole transaction is the documented remedy. */
-	if (strcmp(last_sqlstate, "40P01") == 0 || strcmp(last_sqlstate, "40001") == 0)
-		return PG_RETRY;
+	/* Errors of the server's condition, not of the statement, say nothing about the job and
+	 * pass: a rolled-back transaction (class 40: deadlock, serialization failure; rerunning
+	 * it is the documented remedy), connection trouble (08), insufficient resources (53: disk
+	 * full, out of memory, too many connections), a cancel or shutdown by an operator (57:
+	 * also statement_timeout), a system or I/O error (58), a lock not available (55P03). */
+	static const char *const passing[] = {"40", "08", "53", "57", "58", "55P03"};
+	for (size_t i = 0; i < sizeof passing / sizeof passing[0]; i++)
+		if (strncmp(last_sqlstate, passing[i], strlen(passing[i])) == 0)
+			return PG_RETRY;
 	return PG_FAIL;
 }

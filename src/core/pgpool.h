@@ -43,8 +43,9 @@ bool pgpool_healthy(PgPool *p);	/* true if the last connection attempt succeeded
 /* Helpers for work functions (run on pool threads). */
 /* true if the result status is one of the OK ones; else copies the error into err */
 bool pg_ok(PGconn *conn, PGresult *r, char *err, size_t errlen);
-/* PG_RETRY when the connection is bad or the last error was a deadlock/serialization
- * failure (the whole job is then rerun), else PG_FAIL */
+/* PG_RETRY when the connection is bad or the last error was of the server's condition
+ * (a rolled-back transaction, resources, an operator's cancel, I/O: the whole job is then
+ * rerun), else PG_FAIL */
 enum PgResult pg_fail_kind(PGconn *conn);
 
 #endif
