@@ -249,6 +249,18 @@ static void on_reply(RConn *c, redisReply *reply, void *priv)
 				 "retrying", e->batch_id);
 			attempt(e);
 		}
+	} else if (rconn_not_now_error(reply) && e->done != NULL && e->api->redis != NULL &&
+		   now_ms() < e->deadline_ms) {
+		/* LOADING, MISCONF, OOM, ...: the script did not run; again within the budget */
+		long long left = e->deadline_ms - now_ms();
+		log_warn("batch %s: enqueue_batch not run (%s); retrying", e->batch_id, reply->str);
+		arm(e, e->backoff_ms < left ? e->backoff_ms : left);
+		e->backoff_ms = e->backoff_ms * 2 < BACKOFF_MAX_MS ? e->backoff_ms * 2 : BACKOFF_MAX_MS;
+	} else if (rconn_not_now_error(reply)) {
+		log_warn("batch %s stored; Redis cannot run enqueue_batch now (%s): left to the janitor",
+			 e->batch_id, reply->str);
+		report(e, ENQUEUE_UNREACHABLE);
+		enqueue_free(e);
 	} else {
 		log_error("batch %s: enqueue_batch refused: %s", e->batch_id,
 			  reply->type == REDIS_REPLY_ERROR ? reply->str : "unexpected reply");

@@ -591,6 +591,19 @@ void rconn_set_ready_cb(RConn *c, RConnReadyFn fn, void *priv)
 	c->ready_priv = priv;
 }
 
+bool rconn_not_now_error(const redisReply *r)
+{
+	static const char *const prefixes[] = {"LOADING", "BUSY", "TRYAGAIN", "MASTERDOWN",
+					       "CLUSTERDOWN", "READONLY", "NOSCRIPT", "MISCONF",
+					       "OOM", "NOREPLICAS"};
+	if (!r || r->type != REDIS_REPLY_ERROR)
+		return false;
+	for (size_t i = 0; i < ARRAY_LEN(prefixes); i++)
+		if (strncmp(r->str, prefixes[i], strlen(prefixes[i])) == 0)
+			return true;
+	return false;
+}
+
 bool rconn_is_ready(const RConn *c)
 {
 	return c && c->ready && c->ctx && !c->freeing;

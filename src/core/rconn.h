@@ -40,6 +40,12 @@ void rconn_set_timeout(RConn *c, int ms);
 bool rconn_is_ready(const RConn *c);	/* connected and scripts loaded */
 const char *rconn_errstr(const RConn *c);	/* last connection error, "" if none */
 
+/* An error reply that means "Redis cannot run it right now" (loading, busy, a replica, out
+ * of memory, a failed snapshot, too few replicas, a script cache emptied by a restart), not
+ * "the command failed": expected during restarts, failovers and disk trouble, and worth
+ * sending again later. */
+bool rconn_not_now_error(const redisReply *r);
+
 /* Queue a command (binary-safe argv). Returns false (and never calls fn) when not ready. */
 MUST_CHECK bool rconn_command(RConn *c, RConnReplyFn fn, void *priv,
 			      int argc, const char **argv, const size_t *argvlen);

@@ -93,7 +93,7 @@ static void on_reply(RConn *rc, redisReply *reply, void *priv)
 		return;
 	}
 	if (!reply || reply->type != REDIS_REPLY_ARRAY || reply->elements != c->n) {
-		if (reply && reply->type == REDIS_REPLY_ERROR && !rcall_transient_error(reply))
+		if (reply && reply->type == REDIS_REPLY_ERROR && !rconn_not_now_error(reply))
 			log_error("finish_many of %zu job(s) refused: %s", c->n, reply->str);
 		resend_later(c, !reply ? "redis unavailable" :
 				reply->type == REDIS_REPLY_ERROR ? reply->str : "unexpected reply");

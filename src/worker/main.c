@@ -23,6 +23,7 @@
 #include "keys.h"
 #include "log.h"
 #include "pgexec.h"
+#include "rcall.h"
 #include "htab.h"
 #include "secret.h"
 #include "token.h"
@@ -383,6 +384,7 @@ int main(int argc, char **argv)
 	curlev_free(w.curl);
 	http_free_all(&w);
 	rconn_free(w.redis);
+	rcall_free_all(&w);
 	pgpool_free(w.pg);
 	job_free_all(&w);
 	pgx_free_all();

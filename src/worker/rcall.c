@@ -21,7 +21,23 @@ typedef struct RCall {
 	void *priv;
 	struct event *timer;
 	int tries;
+	struct RCall *prev, *next;	/* in `waiting` while the timer is armed */
 } RCall;
+
+/* calls waiting for their retry timer: nothing else refers to them, so rcall_free_all frees
+ * them at teardown */
+static RCall *waiting;
+
+static void unlink_waiting(RCall *c)
+{
+	if (c->prev)
+		c->prev->next = c->next;
+	else if (waiting == c)
+		waiting = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	c->prev = c->next = NULL;
+}
 
 static void rcall_free(RCall *c)
 {
@@ -38,17 +54,18 @@ static void rcall_send(RCall *c);
 
 static void on_retry(evutil_socket_t fd, short what, void *arg)
 {
+	unlink_waiting(arg);
 	rcall_send(arg);
 }
 
-bool rcall_transient_error(const redisReply *r)
+void rcall_free_all(Worker *w)
 {
-	static const char *const prefixes[] = {"LOADING", "BUSY", "TRYAGAIN", "MASTERDOWN",
-					       "CLUSTERDOWN", "READONLY", "NOSCRIPT"};
-	for (size_t i = 0; i < ARRAY_LEN(prefixes); i++)
-		if (strncmp(r->str, prefixes[i], strlen(prefixes[i])) == 0)
-			return true;
-	return false;
+	while (waiting) {
+		RCall *c = waiting;
+		unlink_waiting(c);
+		c->done(w, NULL, c->priv);	/* the caller frees its priv */
+		rcall_free(c);
+	}
 }
 
 static void retry_later(RCall *c, const char *why)
@@ -65,6 +82,11 @@ static void retry_later(RCall *c, const char *why)
 		log_warn("script %s not run (%s), again in %d ms (%d tries)",
 			 lua_scripts[c->id].name, why, ms, c->tries);
 	evtimer_add(c->timer, &tv);
+	c->prev = NULL;
+	c->next = waiting;
+	if (waiting)
+		waiting->prev = c;
+	waiting = c;
 }
 
 static void on_reply(RConn *rc, redisReply *reply, void *priv)
@@ -80,7 +102,7 @@ static void on_reply(RConn *rc, redisReply *reply, void *priv)
 		return;
 	}
 	if (reply->type == REDIS_REPLY_ERROR) {
-		if (!rcall_transient_error(reply))
+		if (!rconn_not_now_error(reply))
 			log_error("script %s refused: %s", lua_scripts[c->id].name, reply->str);
 		retry_later(c, reply->str);
 		return;

@@ -18,9 +18,8 @@ MUST_CHECK bool rcall_script(Worker *w, enum LuaScriptId id, int nkeys, const ch
 /* The same for a call built by a script's typed function (lua_scripts.h). */
 MUST_CHECK bool rcall_call(Worker *w, const LuaCall *call, RcallDoneFn done, void *priv);
 
-/* An error reply that means "Redis cannot run it right now" (LOADING, BUSY, NOSCRIPT, …),
- * not "the script failed": expected during restarts and failovers, logged quietly. */
-bool rcall_transient_error(const redisReply *r);
-
+/* Teardown (w->exiting): every call still waiting for its retry timer gets done(NULL) and
+ * is freed. */
+void rcall_free_all(Worker *w);
 
 #endif
