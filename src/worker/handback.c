@@ -11,6 +11,7 @@
 #include "log.h"
 #include "pgexec.h"
 #include "rcall.h"
+#include "utf8.h"
 
 #define RETRY_INPROC_MAX_MS 5000	/* longer waits free the worker's slot through retry_wait */
 #define RETRY_BASE_MS 1000
@@ -129,11 +130,13 @@ void job_transient(Job *job, long wait_ms, bool requeue, void (*resume)(Job *job
 		   const char *fmt, ...)
 {
 	Worker *w = job->w;
-	char msg[700];
+	char full[1024], msg[700];
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof msg, fmt, ap);
+	vsnprintf(full, sizeof full, fmt, ap);
 	va_end(ap);
+	/* the reason goes to Redis and the events as text: cut on a character boundary */
+	utf8_copy(msg, sizeof msg, full);
 	/* claims after a retry_wait or a reclaim count too: a job cannot loop for ever; those
 	 * after a 429 do not (job_throttled: bounded by the execution timeout) */
 	int used = job->retries + (job->attempts > 1 ? job->attempts - 1 : 0) - job->throttled;
