@@ -95,6 +95,7 @@ void routes_batches_list(Req *r)
 
 typedef struct Cancel {
 	char batch_id[IDS_BATCH_LEN + 1];
+	bool from_pg;		/* Redis did not have the batch when the cancel began */
 } Cancel;
 
 static const char sql_pg_state[] =
@@ -121,11 +122,44 @@ static void cancel_reply(Req *r, json_t *status)
 				      "batch_status", status));
 }
 
+static void after_late_redis(RConn *rc, redisReply *reply, void *priv)
+{
+	Req *r = priv;
+	Cancel *c = r->ctx;
+
+	if (reply != NULL && reply->type == REDIS_REPLY_ARRAY)
+		log_info("batch %s reached Redis while it was cancelled in PostgreSQL: cancelled "
+			 "there too", c->batch_id);
+	routes_status_load(r, c->batch_id, cancel_reply);
+}
+
+/* A batch cancelled through PostgreSQL may have been enqueued meanwhile (the submit's or the
+ * janitor's enqueue_batch ran between the look into Redis and the UPDATE): cancel_batch in
+ * Redis too (-1 or -3 then are the expected answers). true when the call is out. */
+static bool cancel_in_redis_too(Req *r)
+{
+	Cancel *c = r->ctx;
+	LuaCall call;
+	struct timeval tv;
+
+	gettimeofday(&tv, NULL);
+	return r->api->redis != NULL &&
+	       lua_cancel_batch(&call, r->api->cfg.redis_prefix, c->batch_id,
+				(long long)tv.tv_sec * 1000 + tv.tv_usec / 1000) &&
+	       rconn_call(r->api->redis, &call, after_late_redis, r);
+}
+
 static void rows_done(Pgq *q, void *priv)
 {
 	Req *r = priv;
 	Cancel *c = r->ctx;
 
+	if (!q->ok && c->from_pg) {
+		/* nothing holds the cancellation: the user is told, and may ask again */
+		pgq_fail(r, q);
+		pgq_free(q);
+		return;
+	}
 	/* Redis already holds the cancellation (the live truth); a failed archive update is
 	 * logged, and the worker's own archive writes still see the cancelled state */
 	if (!q->ok)
@@ -135,6 +169,8 @@ static void rows_done(Pgq *q, void *priv)
 		log_info("batch %s cancelled by user %s (%d archive rows)", c->batch_id,
 			 r->user_id, atoi(PQcmdTuples(q->res[0])));
 	pgq_free(q);
+	if (c->from_pg && cancel_in_redis_too(r))
+		return;
 	routes_status_load(r, c->batch_id, cancel_reply);
 }
 
@@ -164,8 +200,10 @@ static void pg_state_done(Pgq *q, void *priv)
 	else if (routes_batches_is_terminal(PQgetvalue(q->res[0], 0, 0)))
 		req_fail(r, 409, "batch_finished", NULL, "batch %s is already %s", c->batch_id,
 			 PQgetvalue(q->res[0], 0, 0));
-	else
+	else {
+		c->from_pg = true;
 		cancel_rows(r);
+	}
 	pgq_free(q);
 }
 
