@@ -1,7 +1,8 @@
 /* amc_cancel.c - AMC cancels that no job waits for. A drained entry names an execution of a
  * cancelled batch: with an AMC id, that execution is cancelled; with only a create intent,
  * AMC's list is searched for executions carrying the marker line and each is cancelled. The
- * entry is removed (ZREM) when every cancel was accepted or found the execution over;
+ * entry is removed (ZREM) when every cancel was accepted or found the execution over (and,
+ * for an intent, once AMC's list can be trusted to show what it created: ADOPT_WAIT_MS);
  * otherwise it comes due again after its lease (take_amc_cancels). */
 #include "amc_cancel.h"
 
@@ -106,6 +107,7 @@ typedef struct Entry {
 	char *token;			/* owned, never logged */
 	char client_id[FIELDLEN_CLIENT_ID + 1];
 	json_t *found;			/* list path: ids still to cancel (owned) */
+	bool listed;			/* no AMC id: AMC's list was searched for the marker */
 	bool failed;			/* a cancel that AMC did not take: the entry stays */
 } Entry;
 
@@ -181,6 +183,10 @@ static void cancel_next(Entry *e)
 		cancel_one(e);
 		return;
 	}
+	/* A create of the intent may still be on its way, or AMC's list may not show it yet:
+	 * the entry stays until the list can be trusted (create.c waits as long to create). */
+	if (e->listed && worker_now_ms() < e->since_ms + ADOPT_WAIT_MS)
+		e->failed = true;
 	entry_done(e);
 }
 
@@ -242,10 +248,12 @@ static void on_token(Worker *w, const char *token, const char *client_id, const 
 		return;
 	}
 	snprintf(e->client_id, sizeof e->client_id, "%s", client_id ? client_id : "");
-	if (e->amc_id[0])
+	if (e->amc_id[0]) {
 		cancel_one(e);
-	else
+	} else {
+		e->listed = true;
 		list_page(e, NULL);
+	}
 }
 
 static const char *str_at(const redisReply *a, size_t i)

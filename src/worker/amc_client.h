@@ -28,6 +28,13 @@ MUST_CHECK bool amc_get_download_urls(Worker *w, const AmcTarget *t, const char 
 				      HttpDoneFn done, void *priv);
 MUST_CHECK bool amc_cancel(Worker *w, const AmcTarget *t, const char *amc_id,
 			   HttpDoneFn done, void *priv);
+/* A create POST goes out within this long after its intent's set_phase, or not at all. */
+#define CREATE_SEND_BUDGET_MS 10000
+/* An execution missing from AMC's list is trusted not to exist only this long after its
+ * create intent: the send budget, plus slack for the list to show a fresh execution and for
+ * the clocks of two hosts (docs/reliability.md, known limits). */
+#define ADOPT_WAIT_MS (CREATE_SEND_BUDGET_MS + 20000)
+
 /* GET workflowExecutions?minCreationTime=...&includeWorkflow=true[&nextToken=] (retried): the
  * executions created since since_ms (Unix ms; a minute earlier is asked, for clock skew and
  * AMC's whole seconds). next_token may be NULL. */

@@ -16,15 +16,9 @@
 #include "log.h"
 #include "pgexec.h"
 
-/* The POST goes out within this long after the intent's set_phase, or not at all. */
-#define CREATE_SEND_BUDGET_MS 10000
-/* A foreign intent (an earlier claim's) without an execution in AMC's list is trusted to
- * have created nothing only this long after it: the send budget, plus slack for AMC's list
- * to show a fresh execution and for the clocks of two hosts. */
-#define ADOPT_WAIT_MS (CREATE_SEND_BUDGET_MS + 20000)
-/* our own create's answer was lost: AMC's list is asked this many times before a new create */
-#define ADOPT_OWN_LISTS 2
-#define ADOPT_OWN_WAIT_MS 2000
+/* our own create's answer was lost: AMC's list is asked this often until ADOPT_WAIT_MS
+ * after the intent (a lagging list shows the execution late, not never) */
+#define ADOPT_OWN_WAIT_MS 5000
 
 static void send_create(Job *job);
 static void adopt(Job *job);
@@ -161,7 +155,6 @@ static void on_created(Worker *w, const HttpResult *res, void *priv)
 		amc_error_text(res, text, sizeof text);
 		elog_warn(job->batch_id, job->exec_id, "create answer lost (%s); looking for the execution", text);
 		job->create_retry_after_ms = res->retry_after_ms;
-		job->adopt_lists = 0;
 		job_after(job, ADOPT_OWN_WAIT_MS, adopt);
 		return;
 	}
@@ -177,10 +170,10 @@ static void on_created(Worker *w, const HttpResult *res, void *priv)
 	const char *id = ex ? json_string_value(json_object_get(ex, "workflowExecutionId")) : NULL;
 	if (!id || !*id || strlen(id) >= sizeof job->amc_id) {
 		json_decref(doc);
-		/* a 200 means it exists on AMC: find it rather than create a second one */
+		/* a 200 means it exists on AMC: find it rather than create a second one (created
+		 * again only if AMC's list has not shown it ADOPT_WAIT_MS after the intent) */
 		elog_warn(job->batch_id, job->exec_id, "create answer has no workflowExecutionId; looking for the execution");
 		job->create_retry_after_ms = -1;
-		job->adopt_lists = 0;
 		adopt(job);
 		return;
 	}
@@ -215,7 +208,6 @@ static void after_intent_pg(Job *job, const PgxRow *row)
 	}
 	job->intent_ms = row->intent_ms ? row->intent_ms : worker_now_ms();
 	job->intent_own = true;
-	job->adopt_lists = 0;
 	send_create(job);
 }
 
@@ -257,7 +249,6 @@ void create_resume(Job *job)
 		/* an earlier claim announced a create and nobody recorded its id */
 		elog_info(job->batch_id, job->exec_id, "an earlier create was announced; looking for it on AMC");
 		job->intent_own = false;
-		job->adopt_lists = 0;
 		adopt(job);
 		return;
 	}
@@ -281,10 +272,10 @@ static bool matches(Job *job, json_t *ex)
 static void not_found(Job *job)
 {
 	int64_t now = worker_now_ms();
-	job->adopt_lists++;
 	if (job->intent_own) {
-		/* our own POST is over: it created nothing, unless the list is behind */
-		if (job->adopt_lists < ADOPT_OWN_LISTS) {
+		/* our own POST is over: it created nothing, unless the list is behind; a create
+		 * sent sooner could run twice on AMC */
+		if (now < job->intent_ms + ADOPT_WAIT_MS) {
 			job_after(job, ADOPT_OWN_WAIT_MS, adopt);
 			return;
 		}
@@ -327,14 +318,21 @@ static void on_listed(Worker *w, const HttpResult *res, void *priv)
 	json_t *ex;
 	json_array_foreach(list, i, ex) {
 		const char *id = json_string_value(json_object_get(ex, "workflowExecutionId"));
-		if (id && *id && strlen(id) < sizeof job->amc_id && matches(job, ex)) {
-			strcpy(job->amc_id, id);
-			json_decref(doc);
-			elog_info(job->batch_id, job->exec_id, "adopted AMC execution %s (announced create)",
-				  job->amc_id);
-			create_record(job);
-			return;
+		const char *st = json_string_value(json_object_get(ex, "status"));
+		if (!id || !*id || strlen(id) >= sizeof job->amc_id || !matches(job, ex))
+			continue;
+		if (st && strcmp(st, "CANCELLED") == 0) {
+			/* a duplicate cancelled earlier, or a cancel by hand: taken only if no live
+			 * execution carries the marker */
+			if (!job->adopt_cancelled[0])
+				strcpy(job->adopt_cancelled, id);
+			continue;
 		}
+		strcpy(job->amc_id, id);
+		json_decref(doc);
+		elog_info(job->batch_id, job->exec_id, "adopted AMC execution %s (announced create)", job->amc_id);
+		create_record(job);
+		return;
 	}
 	const char *next = json_string_value(json_object_get(doc, "nextToken"));
 	char token[512];
@@ -342,6 +340,13 @@ static void on_listed(Worker *w, const HttpResult *res, void *priv)
 	json_decref(doc);
 	if (token[0]) {
 		adopt_page(job, token);
+		return;
+	}
+	if (job->adopt_cancelled[0]) {
+		strcpy(job->amc_id, job->adopt_cancelled);
+		elog_info(job->batch_id, job->exec_id, "adopted AMC execution %s (announced create, "
+			  "cancelled on AMC)", job->amc_id);
+		create_record(job);
 		return;
 	}
 	not_found(job);
@@ -358,5 +363,6 @@ static void adopt_page(Job *job, const char *next_token)
 
 static void adopt(Job *job)
 {
+	job->adopt_cancelled[0] = '\0';
 	adopt_page(job, NULL);
 }

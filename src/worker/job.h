@@ -38,7 +38,6 @@ struct Job {
 	Job *prev, *next;		/* in w->jobs */
 	enum JobStep step;
 	bool leaving;			/* a script that takes the ref off our jobs list was sent */
-	int pending;			/* callbacks still to come (see job_hold/job_unhold) */
 	char ref[JOB_REF_LEN + 1];	/* "B:E" */
 	char batch_id[IDS_BATCH_LEN + 1];
 	char exec_id[IDS_EXEC_LEN + 1];
@@ -50,6 +49,8 @@ struct Job {
 	char marketplace_id[FIELDLEN_MARKETPLACE_ID + 1];
 	char timezone[FIELDLEN_TIMEZONE + 1];
 	char amc_id[128];		/* AMC workflowExecutionId, "" until created or found */
+	char adopt_cancelled[128];	/* adoption: a CANCELLED execution with our marker, taken only
+					 * when no live one carries it ("" none) */
 	char *params_json;		/* merged parameters (owned) */
 	char *sql_template;		/* batch SQL with placeholders (owned) */
 	char *sql;			/* marker line + substituted SQL, as sent to AMC (owned) */
@@ -65,7 +66,6 @@ struct Job {
 	int64_t intent_ms;
 	bool intent_own;
 	int64_t intent_mono_ms;		/* our own intent's set_phase, monotonic: the POST deadline */
-	int adopt_lists;		/* list calls made for the current intent */
 	long create_retry_after_ms;	/* Retry-After of a create answered 5xx, -1 none */
 
 	char *token;			/* access token copy (owned, never logged) */

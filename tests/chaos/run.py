@@ -25,6 +25,7 @@ SETTINGS = {
 }
 MAX_BACKOFF_S = 16      # job.c: 1 s doubling, the 5th retry (max_retries = 5) waits at most 16 s
 SLOW_MAX_MS = 10000     # schedule.slow_instances: the slowest AMC run
+ADOPT_WAIT_S = 30       # amc_client.h ADOPT_WAIT_MS: a create whose answer was lost goes again only then
 
 
 class Log:
@@ -57,7 +58,7 @@ class Campaign:
         self.skip = {}          # fault kind -> why it cannot be injected here
         self.warm = []
         self.bound = (3 * self.s["lease_ms"] + self.s["poll_max_ms"] + SLOW_MAX_MS + self.s["pending_ms"] +
-                      2 * self.s["http_timeout_ms"] + self.s["shutdown_grace_ms"]) / 1000.0 + MAX_BACKOFF_S + 15
+                      2 * self.s["http_timeout_ms"] + self.s["shutdown_grace_ms"]) / 1000.0 + MAX_BACKOFF_S + ADOPT_WAIT_S + 15
         self.bplans = schedule.batches(a.seed, a.seconds, a.instances, a.mean_gap)
         self.fplans = schedule.faults(a.seed, a.seconds, a.workers, self.lease_s,
                                       self.s["http_timeout_ms"] / 1000.0, a.fault_gap)
@@ -213,9 +214,9 @@ class Campaign:
                  "warmup": len(self.warm), "samples": self.sampler.samples,
                  "sample_failures": self.sampler.failed, "run_dir": self.stack.run_dir,
                  "quiet": "%s after %.1f s (bound %.0f s = 3 x lease + poll max + slowest AMC run + 2 x HTTP "
-                          "timeout + grace + %d s backoff + 15 s)" % (
+                          "timeout + grace + %d s backoff + %d s adoption wait + 15 s)" % (
                               "all terminal" if not open_ids else "%d batches NOT terminal" % len(open_ids),
-                              waited, self.bound, MAX_BACKOFF_S),
+                              waited, self.bound, MAX_BACKOFF_S, ADOPT_WAIT_S),
                  "replay": "scripts/chaos --seed %s --seconds %g --workers %d --instances %d --accounts %d "
                            "--mean-gap %g --fault-gap %g,%g%s" % (
                                a.seed, a.seconds, a.workers, a.instances, a.accounts, a.mean_gap, a.fault_gap[0],
