@@ -3,10 +3,11 @@
   terminal (`cancelled`) when this returns. Queued refs leave the batch's queue (and the batch
   the ring) or the parked list they wait in; retry_wait refs leave P retry; every exec that
   holds running slots gives them back (waking jobs of other batches parked on them); running
-  execs are told through their state (the worker cancels them on AMC and its late finish is
-  discarded). Every cancelled exec that has an AMC execution, or may have one (a create
-  intent), is put in P amc_cancels, from which workers cancel it on AMC: nobody may hold it
-  (queued, retry_wait, or its holder died).
+  execs are told through their state: their holder cancels them on AMC and lets go, unless it
+  had archived the result already (its late finish then keeps completed or failed,
+  lib/finish_jobs). Every cancelled exec that has an AMC execution, or may have one (a create
+  intent), is put in P amc_cancels, from which workers cancel it on AMC, running ones too: a
+  holder may die before it learns of the cancel.
 
   Preconditions:
     the batch exists and is not terminal.

@@ -1,7 +1,7 @@
 --[[
   Hand a worker the due entries of P amc_cancels: cancelled execs whose AMC execution (or a
-  create that may have made one) nobody else stops, because nobody held them when their batch
-  was cancelled, or their holder died. Each entry taken is hidden for `lease` ms (its score
+  create that may have made one) must be stopped, whether or not a holder also stops it (it may
+  die first; a second cancel of one execution is answered 400 and harmless). Each entry taken is hidden for `lease` ms (its score
   moves on), so a worker that dies with it leaves it to the next; the worker removes it
   (ZREM) once AMC has the cancel, or the execution is known to be over.
 

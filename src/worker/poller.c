@@ -367,6 +367,13 @@ static void poll_failed(Job *job, long retry_after_ms, const char *why)
 	backoff(job);
 }
 
+/* AMC says CANCELLED and the exec still runs here: somebody cancelled it on AMC, not
+ * amcbatch. */
+static void cancelled_elsewhere(Job *job)
+{
+	job_fail(job, false, "AMC execution cancelled on AMC, not through amcbatch");
+}
+
 static void on_status(Worker *w, const HttpResult *res, void *priv)
 {
 	Job *job = priv;
@@ -409,12 +416,19 @@ static void on_status(Worker *w, const HttpResult *res, void *priv)
 		job_set_phase(job, "downloading", fetch_urls);
 		return;
 	}
-	if (strcmp(status, "FAILED") == 0 || strcmp(status, "CANCELLED") == 0 ||
-	    strcmp(status, "REJECTED") == 0) {
+	if (strcmp(status, "CANCELLED") == 0) {
+		/* Most likely amcbatch's own cancel: its batch was cancelled and a worker draining
+		 * P amc_cancels reached AMC first. set_phase then answers -5 and the job lets go of
+		 * the exec as cancelled; a failure would turn the cancelled exec into a failed one. */
+		json_decref(doc);
+		job->amc_terminal = true;
+		job_set_phase(job, "polling", cancelled_elsewhere);
+		return;
+	}
+	if (strcmp(status, "FAILED") == 0 || strcmp(status, "REJECTED") == 0) {
 		job->amc_terminal = true;
 		const char *reason = amc_failure_reason(ex);
-		job_fail(job, false, "AMC execution %s: %s", strcmp(status, "FAILED") == 0 ? "failed" :
-			 strcmp(status, "CANCELLED") == 0 ? "cancelled on AMC" : "rejected",
+		job_fail(job, false, "AMC execution %s: %s", strcmp(status, "FAILED") == 0 ? "failed" : "rejected",
 			 *reason ? reason : "(no reason given)");
 		json_decref(doc);
 		return;

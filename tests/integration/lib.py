@@ -325,17 +325,23 @@ def archived_rows(exec_id):
     return (int(rows[0][0]), int(rows[0][1])) if rows else (-1, -1)
 
 
-def amc_status(acct, amc_id, amc_execution_id):
-    """The AMC execution's status as amcsim reports it, with the account's access token the
-    workers cached in Redis (None when there is none or the call fails)."""
+def amc_call(acct, method, amc_id, amc_execution_id, body=None):
+    """(status, body) of a call on one AMC execution in amcsim, as a user of the account would
+    make it, with the access token the workers cached in Redis ((0, None) when there is none)."""
     cached = redis_raw("GET", PREFIX + "token:" + acct["id"])
     if not cached or " " not in cached[0]:
-        return None
-    st, body = sim("GET", "/amc/reporting/%s/workflowExecutions/%s" % (amc_id, amc_execution_id), headers={
+        return 0, None
+    return sim(method, "/amc/reporting/%s/workflowExecutions/%s" % (amc_id, amc_execution_id), body, headers={
         "Authorization": "Bearer " + cached[0].split(" ", 1)[1],
         "Amazon-Advertising-API-ClientId": acct["lwa_client_id"],
         "Amazon-Advertising-API-AdvertiserId": acct["advertiser_id"],
-        "Amazon-Advertising-API-MarketplaceId": acct["marketplace_id"]})
+        "Amazon-Advertising-API-MarketplaceId": acct["marketplace_id"],
+        **({"Content-Type": "application/json"} if body is not None else {})})
+
+
+def amc_status(acct, amc_id, amc_execution_id):
+    """The AMC execution's status as amcsim reports it (None when the call fails)."""
+    st, body = amc_call(acct, "GET", amc_id, amc_execution_id)
     if st != 200 or not isinstance(body, dict):
         return None
     return (body.get("workflowExecution") or body).get("status")

@@ -17,7 +17,10 @@
   transfer, only on a stall), and of a result split over files only the file that failed is
   fetched again;
 - no create is sent after an execution's deadline;
-- a refresh token LWA rotates is stored (encrypted) for the next start.
+- a refresh token LWA rotates is stored (encrypted) for the next start;
+- an execution cancelled on AMC by hand fails; one whose batch was cancelled and whose AMC
+  execution another worker cancelled while its holder's status call was on its way stays
+  cancelled.
 Each part uses instances of its own, so amcsim's counters are its alone."""
 import os
 import signal
@@ -25,7 +28,7 @@ import subprocess
 import time
 import uuid
 
-from lib import (PREFIX, REDIS, RUN_DIR, PrivateWorker, Relay, api, archived_rows, check, create_workflow,
+from lib import (PREFIX, REDIS, RUN_DIR, PrivateWorker, Relay, amc_call, api, archived_rows, check, create_workflow,
                  done, exec_hashes, fleet_account, invariant_ok, lua_source, pg_start, pg_stop, pid_alive,
                  pid_of, port_of, psql, redis_raw, require_stack, sim, sim_instance_stats, sim_put, stack,
                  submit_paced, wait_batch, wait_until)
@@ -41,7 +44,7 @@ SQL = ("SELECT campaign, SUM(impressions) AS impressions, {{tag}} AS tag FROM im
        "GROUP BY campaign ORDER BY campaign")
 TAG = uuid.uuid4().hex[:6]
 wf = create_workflow("exactly once " + TAG, SQL, {"tag": "x"})
-acct, insts = fleet_account("exactly once", 22)
+acct, insts = fleet_account("exactly once", 23)
 AMC = [a for _, a in insts]
 IDS = [u for u, _ in insts]
 REDIS_PORT = port_of(REDIS)
@@ -351,6 +354,54 @@ try:
     check("rotated LWA refresh token is stored" in w.log() and "Atzr|" not in w.log(),
           "rotation: logged, and no token in the log", w.log()[-600:])
     w.stop("rotation worker")
+
+    # --- AMC says CANCELLED: a cancel by hand fails the execution; amcbatch's own does not ------
+    c1, c2 = AMC[21], AMC[22]
+    for a in (c1, c2):
+        sim_put("/sim/profiles/" + a, {"latency_ms": 20000})
+    # heartbeats far apart: the holder learns of the cancel from its polls
+    w = PrivateWorker("eo-amccancel-" + TAG, lease_ms=15000, heartbeat_ms=5000, poll_initial_ms=300,
+                      poll_max_ms=600)
+    w.start()
+    bid = run_batch([IDS[21]], "cancelled on AMC by hand")
+    amc_id = wait_until(lambda: exec_hashes(bid)[0].get("amc_execution_id") or None, 30)
+    st, _ = amc_call(acct, "PUT", c1, amc_id or "-", {"status": "CANCELLED"})
+    check(amc_id and st == 200, "by hand: the AMC execution cancelled outside amcbatch", (amc_id, st))
+    final = wait_batch(bid, 30)
+    err = final and final["executions"][0].get("error") or ""
+    check(final is not None and final["status"] == "failed" and "not through amcbatch" in err,
+          "by hand: the execution fails, saying why", (final and final["status"], err))
+
+    # the batch is cancelled while the holder's status call is on its way (amcsim holds it
+    # 2.5 s), and another worker cancels the AMC execution meanwhile: the answer CANCELLED
+    # must not turn the cancelled execution into a failed one
+    bid = run_batch([IDS[22]], "cancelled on AMC first")
+    amc_id = wait_until(lambda: exec_hashes(bid)[0].get("amc_execution_id") or None, 30)
+    w2 = PrivateWorker("eo-amccancel2-" + TAG, lease_ms=10000, heartbeat_ms=500)
+    w2.start()
+    check(amc_id and wait_lease(w2.id), "cancelled first: held, and a second worker up")
+    sim_put("/sim/profiles/" + c2, {"latency_ms": 20000, "hang_rate": 1, "hang_ms": 2500, "endpoints": ["get"]})
+    time.sleep(0.8)		# the holder's next status call is held
+    st, body, raw = api("POST", "/workflows/batch/%s/cancel" % bid)
+    check(st == 200, "cancelled first: the batch cancelled", raw[:200])
+    gone = wait_until(lambda: "of a cancelled batch: cancelled" in w2.log() or None, 5)
+    check(gone, "cancelled first: the other worker cancelled it on AMC", w2.log()[-600:])
+    time.sleep(3)		# several polls of the holder, each answered CANCELLED
+    mine = [l for l in w.log().splitlines() if bid in l]
+    check(not any("failed:" in l for l in mine) and any("finished: cancelled" in l for l in mine),
+          "cancelled first: the holder let go of it as cancelled, never taking it for failed", mine[-6:])
+    st, body, _ = api("GET", "/workflows/batch/%s/status" % bid)
+    check(st == 200 and body["batch_status"]["status"] == "cancelled"
+          and body["batch_status"]["cancelled_instances"] == 1,
+          "cancelled first: the batch and its execution stay cancelled", (st, body))
+    landed = wait_until(lambda: all_archived(bid) == [] or None, 20) is not None
+    check(landed, "cancelled first: PostgreSQL agrees", all_archived(bid))
+    ok, why = invariant_ok(bid)
+    check(ok, "cancelled first: counter invariant", why)
+    for a in (c1, c2):
+        sim("DELETE", "/sim/profiles/" + a)
+    w2.stop("second cancel worker")
+    w.stop("AMC cancel worker")
 finally:
     PrivateWorker.kill_all()
     redis_raw("CONFIG", "SET", "min-replicas-to-write", "0")
