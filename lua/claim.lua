@@ -29,9 +29,10 @@
   Output:
     array of claimed jobs, each { ref, exec fields (flat name/value array, after the claim),
     sql_query }; the exec fields are those a worker runs the job with (lib/job_fields.lua:
-    identity, instance, account, parameters, window, amc_execution_id, create intent, state,
-    worker, attempts, started_at, throttled, and `claim`: the fencing token of this claim,
-    which every later script call about the job must carry); a missing field reads "".
+    identity, instance, account, parameters, window, amc_execution_id, create intent,
+    attempts, started_at, throttled, and `claim`: the fencing token of this claim, which
+    every later script call about the job must carry); an empty field is left out (the
+    worker reads it as "").
     Empty when nothing is ready. Work is bounded: at most 4 * max due retries promoted and
     4 * max refs popped (claimed, parked or stale) per call.
 
@@ -67,7 +68,7 @@ local account_cap = tonumber(ARGV[6]) or 200
 if max_jobs < 1 then
 	return {}
 end
-if not now_ms then
+if not now_ms or not string.match(now, '^%d+$') then
 	return redis.error_reply('claim: now must be Unix ms')
 end
 
@@ -115,8 +116,8 @@ local function claim_one(batch_id, ref)
 		return
 	end
 	local exec_key = key_exec(prefix, batch_id, exec_id)
-	local v = rcall('HMGET', exec_key, unpack(JOB_FIELDS))
-	-- v[1..4] = state, worker, attempts, started_at; v[5], v[6] = instance, account
+	local v = job_values(exec_key)
+	-- v[1..4] = state, slots, attempts, started_at; v[5], v[6] = instance, account
 	if v[1] ~= 'queued' then
 		return
 	end
@@ -146,13 +147,18 @@ local function claim_one(batch_id, ref)
 		end
 	end
 
-	-- numbers go to Redis as strings: a Lua number argument costs a float formatting
-	local attempts = tostring((tonumber(v[3]) or 0) + 1)
-	local token = string.format('%.0f', math.max((tonumber(v[F_CLAIM]) or 0) + 1, now_ms))
+	-- numbers go to Redis as strings, and formatting a number (tostring, string.format) costs
+	-- ~6,000 instructions, 3 % of a job's claim: a first claim (attempts 0) writes '1', and the
+	-- token is now itself, as the caller wrote it, unless an earlier token is not below it
+	local attempts = v[3] == '0' and '1' or tostring((tonumber(v[3]) or 0) + 1)
+	local token = now
+	local prev = tonumber(v[F_CLAIM]) or 0
+	if prev >= now_ms then
+		token = string.format('%.0f', prev + 1)
+	end
 	local upd = { 'state', 'running', 'worker', worker, 'attempts', attempts, 'claim', token,
 		'slots', '1' }
 	v[1] = 'running'
-	v[2] = worker
 	v[3] = attempts
 	v[F_CLAIM] = token
 	v[F_SLOTS] = '1'

@@ -105,11 +105,11 @@ for i = 1, n do
 	-- Field order matters for speed: a small hash is a listpack, where every field lookup
 	-- scans from the front. The fields claim, finish and set_phase read and write on every
 	-- job come first; the identity fields the worker reads once at claim follow.
-	local h = { 'state', 'queued', 'worker', '', 'amc_instance_id', str(e.amc_instance_id),
+	local h = { 'state', 'queued', 'worker', '', 'claim', '0', 'slots', '0',
+		'amc_instance_id', str(e.amc_instance_id),
 		'account_id', str(e.account_id), 'attempts', '0', 'started_at', '', 'phase', '',
 		'row_count', '', 'error', '', 'finished_at', '', 'amc_execution_id', '', 'throttled', '0',
-		'claim', '0', 'slots', '0', 'create_intent_at', '', 'create_intent_claim', '',
-		'exec_id', ids[i], 'batch_id', batch_id }
+		'create_intent_at', '', 'create_intent_claim', '', 'exec_id', ids[i], 'batch_id', batch_id }
 	for _, name in ipairs(exec_fields) do
 		h[#h + 1] = name
 		h[#h + 1] = str(e[name])

@@ -38,8 +38,9 @@ for i = 3, #ARGV do
 	local ref = ARGV[i]
 	local batch_id, exec_id = split_ref(ref)
 	if batch_id and rcall('LPOS', jobs_key, ref) then
-		local v = rcall('HMGET', key_exec(prefix, batch_id, exec_id), unpack(JOB_FIELDS))
-		if v[1] == 'running' and v[2] == worker then
+		local exec_key = key_exec(prefix, batch_id, exec_id)
+		local v = job_values(exec_key)
+		if v[1] == 'running' and rcall('HGET', exec_key, 'worker') == worker then
 			local sql = rcall('HGET', key_batch(prefix, batch_id), 'sql_query') or ''
 			out[#out + 1] = job_entry(ref, v, sql)
 		else

@@ -111,7 +111,7 @@ try:
     w.start()
     check(wait_lease(w.id), "lost claim: worker up")
     # only a job entry of a claim reply names this field; the reply is dropped, the script ran
-    relay.drop_reply_with(b"throttled")
+    relay.drop_reply_with(b"started_at")
     before = created(AMC[0:3])
     bid = run_batch(IDS[0:3], "lost claim reply")
     final = finished_ok(bid, 3, "lost claim")

@@ -911,18 +911,17 @@ static void test_lua_claim_fifo_and_max(void)
 	assertf(r->type == REDIS_REPLY_ARRAY && r->elements == 2, "max 2 jobs claimed");
 	for (size_t i = 0; i < 2 && r->type == REDIS_REPLY_ARRAY && i < r->elements; i++) {
 		redisReply *h = r->element[i]->element[1];
-		bool st = false, wk = false, at = false;
+		bool at = false;
 
 		job_ref(r, i, ref, sizeof(ref));
 		/* a's turn (up to 4 jobs) comes first: its first two jobs, in order */
 		ref_of(want, a, ea[i]);
 		assertf(strcmp(ref, want) == 0, "job %zu is %s, want %s (FIFO within a turn)", i, ref, want);
-		for (size_t j = 0; j + 1 < h->elements; j += 2) {
-			st |= !strcmp(h->element[j]->str, "state") && !strcmp(h->element[j + 1]->str, "running");
-			wk |= !strcmp(h->element[j]->str, "worker") && !strcmp(h->element[j + 1]->str, "w1");
+		for (size_t j = 0; j + 1 < h->elements; j += 2)
 			at |= !strcmp(h->element[j]->str, "attempts") && !strcmp(h->element[j + 1]->str, "1");
-		}
-		assertf(st && wk && at, "claimed exec data shows running, worker w1, attempts 1");
+		assertf(at, "claimed exec data shows attempts 1");
+		assertf(hget_is(k_exec(a, ea[i]), "state", "running") && hget_is(k_exec(a, ea[i]), "worker", "w1"),
+			"the exec is running under w1");
 		assertf(strcmp(r->element[i]->element[2]->str, "SELECT '{{start}}' AS s,\n 'a\\b' AS t") == 0,
 			"job carries the batch sql_query");
 	}
@@ -1129,14 +1128,25 @@ static void test_lua_finish_cancelled_is_discarded(void)
 	}
 }
 
-/* the claim reply carries every exec field the worker reads (src/worker/job.c job_new), and
- * one claimed event per batch lists the claimed execs */
+/* claim's value of field `name` in a job's flat name/value array, or NULL when left out */
+static const char *reply_field(const redisReply *h, const char *name)
+{
+	for (size_t j = 0; j + 1 < h->elements; j += 2)
+		if (!strcmp(h->element[j]->str, name))
+			return h->element[j + 1]->str;
+	return NULL;
+}
+
+/* the claim reply carries every exec field the worker reads (src/worker/job.c job_take) that
+ * is not empty, and leaves the empty ones out (the worker reads those as ""); a job claimed
+ * again carries what its holder wrote (AMC id); one claimed event per batch lists the claimed
+ * execs */
 static void test_lua_claim_reply_fields(void)
 {
-	static const char *const need[] = { "id", "amc_instance_id", "account_id", "advertiser_id",
-		"marketplace_id", "timezone", "amc_execution_id", "parameters", "attempts", "started_at",
-		"state", "worker", "throttled" };
-	char b[ID_MAX], e[2][ID_MAX], ids[2 * ID_MAX + 2];
+	/* (this enqueue leaves account, advertiser, marketplace and time zone empty) */
+	static const char *const need[] = { "id", "amc_instance_id", "parameters", "attempts",
+		"started_at", "claim" };
+	char b[ID_MAX], e[2][ID_MAX], ids[2 * ID_MAX + 2], ref[2 * ID_MAX + 2];
 	redisReply *r;
 
 	drain_queue();
@@ -1150,11 +1160,8 @@ static void test_lua_claim_reply_fields(void)
 
 		snprintf(want_id, sizeof(want_id), "0b0e6b8a-0000-4000-8000-%012d", (int)i);
 		for (size_t k = 0; k < ARRAY_LEN(need); k++) {
-			const char *v = NULL;
+			const char *v = reply_field(h, need[k]);
 
-			for (size_t j = 0; j + 1 < h->elements; j += 2)
-				if (!strcmp(h->element[j]->str, need[k]))
-					v = h->element[j + 1]->str;
 			assertf(v != NULL, "job %zu carries %s", i, need[k]);
 			if (v && !strcmp(need[k], "id"))
 				assertf(!strcmp(v, want_id), "id %s, want %s", v, want_id);
@@ -1164,7 +1171,30 @@ static void test_lua_claim_reply_fields(void)
 				assertf(!strcmp(v, i ? "amcinst1" : "amcinst0"), "instance %s", v);
 			if (v && !strcmp(need[k], "started_at"))
 				assertf(strtoll(v, NULL, 10) == now_ms, "started_at %s", v);
+			if (v && !strcmp(need[k], "attempts"))
+				assertf(!strcmp(v, "1"), "attempts %s", v);
 		}
+		for (size_t j = 1; j < h->elements; j += 2)
+			assertf(h->element[j]->str[0] != '\0', "job %zu: %s is empty, left out", i,
+				h->element[j - 1]->str);
+		assertf(!reply_field(h, "amc_execution_id") && !reply_field(h, "throttled") &&
+			!reply_field(h, "create_intent_at"), "a fresh job has nothing a holder wrote");
+	}
+	freeReplyObject(r);
+
+	/* claimed again after its holder created on AMC and handed it back */
+	assertf(record_amc_id(b, e[0], "amcexec-again", "wf") == LUA_OK, "AMC id recorded");
+	assertf(release(b, e[0], "wf") == LUA_OK, "handed back");
+	r = claim("wf2", 1);
+	ref_of(ref, b, e[0]);
+	assertf(r->type == REDIS_REPLY_ARRAY && r->elements == 1 &&
+		!strcmp(r->element[0]->element[0]->str, ref), "claimed again");
+	if (r->type == REDIS_REPLY_ARRAY && r->elements == 1) {
+		const char *amc = reply_field(r->element[0]->element[1], "amc_execution_id");
+		const char *att = reply_field(r->element[0]->element[1], "attempts");
+
+		assertf(amc && !strcmp(amc, "amcexec-again"), "carries the AMC id (%s)", amc ? amc : "none");
+		assertf(att && !strcmp(att, "2"), "and the second attempt (%s)", att ? att : "none");
 	}
 	freeReplyObject(r);
 	snprintf(ids, sizeof(ids), "%s %s", e[0], e[1]);
