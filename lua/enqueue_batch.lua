@@ -19,7 +19,8 @@
     ARGV[1]    batch id (batch_xxxxxxxx)
     ARGV[2]    now (Unix ms)
     ARGV[3]    batch fields, JSON object of strings: batch_execution_id, workflow_id,
-               user_id, name, sql_query
+               user_id, name, sql_query, time_window (the relative window asked for, as
+               JSON text; "" for explicit dates)
     ARGV[4]    executions, JSON array of objects of strings (exec fields of
                docs/redis-keys.md; exec_id required; parameters is a JSON string;
                window_start/window_end: the AMC time window resolved at submission)
@@ -94,6 +95,7 @@ rcall('HSET', batch_key,
 	'user_id', str(batch.user_id),
 	'name', str(batch.name),
 	'sql_query', str(batch.sql_query),
+	'time_window', str(batch.time_window),
 	'status', 'pending',
 	'total', n, 'pending', 0, 'queued', n, 'running', 0, 'retry_wait', 0,
 	'completed', 0, 'failed', 0, 'cancelled', 0,

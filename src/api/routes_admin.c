@@ -14,6 +14,7 @@
 #include "log.h"
 #include "pgq.h"
 #include "secret.h"
+#include "tz.h"
 
 #define TEXT_MAX FIELDLEN_TEXT
 #define SECRET_MAX 4096
@@ -202,6 +203,12 @@ void routes_admin_instances(Req *r)
 		return;
 	if (!ids_is_uuid(account)) {
 		req_fail(r, 400, "invalid_value", "account_id", "account_id must be a UUID");
+		return;
+	}
+	/* windows are resolved in it and AMC gets it as timeWindowTimeZone */
+	if (tz != NULL && !tz_valid(tz)) {
+		req_fail(r, 422, "invalid_timezone", "timezone",
+			 "timezone must be an IANA zone id such as Europe/Berlin or America/New_York");
 		return;
 	}
 	brands = json_object_get(r->body, "brands");

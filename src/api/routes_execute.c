@@ -61,14 +61,20 @@ static const char sql_insert[] =
 	"(SELECT json_build_object('success', true, 'batch', json_build_object(" \
 	"   'batch_id', b.batch_id, 'batch_execution_id', b.id, 'workflow_id', b.workflow_id," \
 	"   'name', b.name, 'description', b.description, 'total_instances', b.total_instances," \
-	"   'status', 'pending', 'executions', (SELECT json_agg(json_build_object('id', e.id," \
+	"   'status', 'pending', 'window', b.time_window," \
+	"   'executions', (SELECT json_agg(json_build_object('id', e.id," \
 	"     'instance_id', e.target_instance_id, 'execution_id', e.execution_id," \
-	"     'status', 'queued') ORDER BY x.ord)" \
+	"     'status', 'queued', 'time_window', CASE WHEN e.time_window_start IS NOT NULL" \
+	"       THEN json_build_object('start', e.time_window_start, 'end', e.time_window_end," \
+	"         'timezone', coalesce(e.time_window_timezone, 'UTC')) END) ORDER BY x.ord)" \
 	"     FROM jsonb_array_elements_text(b.instance_ids) WITH ORDINALITY AS x(v, ord)" \
 	"     JOIN workflow_executions e ON e.batch_execution_id = b.id" \
 	"      AND e.target_instance_id = x.v::uuid)))" \
 	"  FROM batch_executions b WHERE b.id = " id ")"
 static const char sql_created_body[] = "SELECT " SQL_CREATED_BODY("$1::uuid") "::text";
+/* the relative window asked for (sql/006; only a batch with one runs it); a re-run after a
+ * lost COMMIT answer writes the same value again */
+static const char sql_window[] = "UPDATE batch_executions SET time_window = $2::jsonb WHERE id = $1::uuid";
 static const char sql_payload[] = ENQUEUE_SQL_PAYLOAD("b.id = $1::uuid");
 /* expired keys of this user go first, so a reused key after expiry is a fresh request */
 static const char sql_idem_prune[] =
@@ -214,14 +220,15 @@ static void enqueued(EnqueueOutcome outcome, void *priv)
 	reply_created(r);
 }
 
-/* Statement indexes of the store job (the Idempotency-Key ones are optional). */
-enum { ST_INSERT, ST_IDEM_PRUNE, ST_IDEM_PUT };
+/* Statement indexes of the store job: the insert first, then the optional window update
+ * and Idempotency-Key statements, then the 201 body and the enqueue arguments. */
+enum { ST_INSERT };
 
 static void insert_done(Pgq *q, void *priv)
 {
 	Req *r = priv;
 	Execute *x = r->ctx;
-	int body = x->idem_key[0] != '\0' ? ST_IDEM_PUT + 1 : ST_INSERT + 1;
+	int body = ST_INSERT + 1 + (x->in.has_window ? 1 : 0) + (x->idem_key[0] != '\0' ? 2 : 0);
 
 	if (!q->ok && x->idem_key[0] != '\0' && strcmp(q->sqlstate, "23505") == 0 &&
 	    strstr(q->err, "idempotency_keys") != NULL) {
@@ -278,8 +285,8 @@ static json_t *exec_row(Req *r, const PGresult *inst, size_t i)
 static void store(Req *r, const PGresult *inst)
 {
 	Execute *x = r->ctx;
-	json_t *rows = json_array(), *e;
-	char *s_ids = NULL, *s_params = NULL, *s_over = NULL, *s_rows = NULL;
+	json_t *rows = json_array(), *e, *win = NULL;
+	char *s_ids = NULL, *s_params = NULL, *s_over = NULL, *s_rows = NULL, *s_win = NULL;
 	Pgq *q = NULL;
 
 	x->total = json_array_size(x->in.instance_ids);
@@ -292,13 +299,18 @@ static void store(Req *r, const PGresult *inst)
 	s_params = json_dumps(x->in.params, JSON_COMPACT);
 	s_over = json_dumps(x->in.overrides, JSON_COMPACT);
 	s_rows = rows != NULL ? json_dumps(rows, JSON_COMPACT) : NULL;
+	if (x->in.has_window && (win = window_json(&x->in.window)) != NULL)
+		s_win = json_dumps(win, JSON_COMPACT);
 	q = pgq_new();
-	if (s_ids == NULL || s_params == NULL || s_over == NULL || s_rows == NULL || q == NULL)
+	if (s_ids == NULL || s_params == NULL || s_over == NULL || s_rows == NULL || q == NULL ||
+	    (x->in.has_window && s_win == NULL))
 		goto oom;
 	if (!pgq_add(q, sql_insert, 11,
 		     (const char *[]){ x->batch_uuid, x->batch_id, x->workflow_id, r->user_id,
 				       x->in.name, x->in.description, s_ids, s_params, s_over,
-				       x->sql_query, s_rows }))
+				       x->sql_query, s_rows }) ||
+	    (x->in.has_window &&
+	     !pgq_add(q, sql_window, 2, (const char *[]){ x->batch_uuid, s_win })))
 		goto oom;
 	if (x->idem_key[0] != '\0' &&
 	    (!pgq_add(q, sql_idem_prune, 1, (const char *[]){ r->user_id }) ||
@@ -324,6 +336,8 @@ out:
 	free(s_params);
 	free(s_over);
 	free(s_rows);
+	free(s_win);
+	json_decref(win);
 }
 
 /* ---- rate limit ---- */
@@ -400,8 +414,10 @@ static void load_done(Pgq *q, void *priv)
 	Execute *x = r->ctx;
 	PGresult *inst;
 	ValidateInstance *known = NULL;
+	const char **zones = NULL;	/* per instance (request order), into inst's rows */
 	ValidateErr e;
-	json_t *wf_params;
+	json_t *wf_params, *id;
+	size_t i;
 	int n;
 	bool ok;
 
@@ -436,14 +452,22 @@ static void load_done(Pgq *q, void *priv)
 		goto out;
 	}
 	x->windows = calloc(json_array_size(x->in.instance_ids), sizeof(*x->windows));
-	if (x->windows == NULL) {
+	zones = calloc(json_array_size(x->in.instance_ids), sizeof(*zones));
+	if (x->windows == NULL || zones == NULL) {
 		req_fail(r, 500, "internal", NULL, "out of memory");
 		goto out;
 	}
+	/* validate_exec_instances saw every id among the rows */
+	json_array_foreach(x->in.instance_ids, i, id) {
+		for (int k = 0; k < n; k++)
+			if (strcmp(known[k].uuid, json_string_value(id)) == 0)
+				zones[i] = PQgetvalue(inst, k, 4);
+	}
 	wf_params = json_loads(PQgetvalue(q->res[0], 0, 1), 0, NULL);
-	/* the window is resolved here, once, and stored with each execution: every later
-	 * attempt of it (another day, another worker) queries the same days */
-	ok = validate_exec_params(&x->in, x->sql_query, wf_params, time(NULL), &x->merged,
+	/* the window is resolved here, once, in each instance's time zone, and stored with
+	 * each execution: every later attempt of it (another day, another worker) queries the
+	 * same days */
+	ok = validate_exec_params(&x->in, x->sql_query, wf_params, zones, time(NULL), &x->merged,
 				  x->windows, &e);
 	json_decref(wf_params);
 	if (!ok) {
@@ -454,6 +478,7 @@ static void load_done(Pgq *q, void *priv)
 	rate_then_store(r, inst);
 out:
 	free(known);
+	free(zones);
 	pgq_free(q);
 }
 
@@ -463,6 +488,7 @@ void routes_execute_post(Req *r)
 		.max_body_bytes = (size_t)r->api->cfg.max_body_bytes,
 		.max_instances = r->api->cfg.max_instances,
 		.max_params_bytes = r->api->cfg.max_params_bytes,
+		.window_lag_days = r->api->cfg.window_lag_days,
 	};
 	Execute *x;
 	ValidateErr e;

@@ -15,13 +15,15 @@
 
 /* $1 batch id, $2 user id, $3 is admin (see PGQ_BATCH_EXECS_CTE); $4 limit, $5 offset */
 static const char sql_batch[] =
-	"SELECT batch_id, status, total_instances, completed_instances, failed_instances"
+	"SELECT batch_id, status, total_instances, completed_instances, failed_instances,"
+	"       time_window::text"
 	"  FROM batch_executions WHERE batch_id = $1 AND ($3::boolean OR user_id = $2::uuid)";
 static const char sql_instances[] =
 	PGQ_BATCH_EXECS_CTE
 	"SELECT ex.target_instance_id AS instance_id, i.instance_name, i.region AS instance_region,"
 	"       ex.execution_id, ex.status, ex.row_count, ex.duration_seconds,"
-	"       " PGQ_ISO("ex.completed_at") " AS completed_at, ex.error_message AS error"
+	"       " PGQ_ISO("ex.completed_at") " AS completed_at, ex.error_message AS error,"
+	"       ex.time_window_start, ex.time_window_end, ex.time_window_timezone"
 	"  FROM ex LEFT JOIN instances i ON i.id = ex.target_instance_id"
 	" ORDER BY ex.ord, ex.execution_id";
 static const char sql_columns[] = PGQ_SQL_RESULT_COLUMNS;
@@ -74,6 +76,9 @@ static json_t *instances(const PGresult *res)
 			.duration_seconds = pgq_val(res, i, 6),
 			.completed_at = pgq_val(res, i, 7),
 			.error = pgq_val(res, i, 8),
+			.window_start = pgq_val(res, i, 9),
+			.window_end = pgq_val(res, i, 10),
+			.window_timezone = pgq_val(res, i, 11),
 		};
 
 		if (json_array_append_new(a, shape_instance_result(&in)) != 0) {
@@ -104,6 +109,7 @@ static void results_done(Pgq *q, void *priv)
 		.total_instances = pgq_val(q->res[0], 0, 2),
 		.completed_instances = pgq_val(q->res[0], 0, 3),
 		.failed_instances = pgq_val(q->res[0], 0, 4),
+		.window = pgq_val(q->res[0], 0, 5),
 	};
 	/* shape_batch_results takes both arrays, also when one of them is NULL (OOM) */
 	b = shape_batch_results(&h, instances(q->res[1]),

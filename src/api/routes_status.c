@@ -27,14 +27,17 @@ typedef struct Status {
 
 static const char sql_batch[] =
 	"SELECT b.batch_id, b.workflow_id, b.name, b.status, "
-	PGQ_ISO("b.started_at") ", " PGQ_ISO("b.completed_at")
+	PGQ_ISO("b.started_at") ", " PGQ_ISO("b.completed_at") ", b.time_window::text"
 	"  FROM batch_executions b WHERE b.batch_id = $1 AND ($3::boolean OR b.user_id = $2::uuid)";
 static const char sql_execs[] =
 	"SELECT e.id, e.execution_id, e.target_instance_id AS target_instance_id, i.instance_name,"
 	"       e.status, NULL AS phase, e.amc_execution_id, e.row_count,"
 	"       e.error_message AS error, e.duration_seconds,"
 	"       " PGQ_ISO("e.started_at") " AS started_at, "
-	PGQ_ISO("e.completed_at") " AS completed_at"
+	PGQ_ISO("e.completed_at") " AS completed_at,"
+	"       CASE WHEN e.time_window_start IS NOT NULL AND e.time_window_end IS NOT NULL"
+	"       THEN json_build_object('start', e.time_window_start, 'end', e.time_window_end,"
+	"            'timezone', coalesce(e.time_window_timezone, 'UTC'))::text END AS time_window"
 	"  FROM workflow_executions e JOIN batch_executions b ON b.id = e.batch_execution_id"
 	"  LEFT JOIN instances i ON i.id = e.target_instance_id"
 	" WHERE b.batch_id = $1 AND ($3::boolean OR b.user_id = $2::uuid)"
@@ -65,7 +68,7 @@ static void pg_done(Pgq *q, void *priv)
 		pgq_fail(r, q);
 	} else if (PQntuples(q->res[0]) != 1) {
 		req_fail(r, 404, "batch_not_found", NULL, "batch %s not found", s->batch_id);
-	} else if ((execs = pgq_rows_json(q->res[1], "sssssssisnss")) == NULL) {
+	} else if ((execs = pgq_rows_json(q->res[1], "sssssssisnssj")) == NULL) {
 		req_fail(r, 500, "internal", NULL, "out of memory");
 	} else {
 		b = (ShapeBatch){
@@ -75,6 +78,7 @@ static void pg_done(Pgq *q, void *priv)
 			.status = pgq_val(q->res[0], 0, 3),
 			.started_at = pgq_val(q->res[0], 0, 4),
 			.completed_at = pgq_val(q->res[0], 0, 5),
+			.window = pgq_val(q->res[0], 0, 6),
 		};
 		if ((o = shape_batch_status(&b, execs)) == NULL)
 			req_fail(r, 500, "internal", NULL, "out of memory");

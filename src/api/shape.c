@@ -102,6 +102,26 @@ const char *shape_hash_get(const ShapeHash *h, const char *key)
 	return v;
 }
 
+json_t *shape_time_window(const char *start, const char *end, const char *zone)
+{
+	if (start == NULL || *start == '\0' || end == NULL || *end == '\0')
+		return json_null();
+	return json_pack("{s:o, s:o, s:o}", "start", shape_str(start), "end", shape_str(end),
+			 "timezone", shape_str(zone != NULL && *zone != '\0' ? zone : "UTC"));
+}
+
+/* The stored relative window (JSON text) as an object; null when absent or unreadable. */
+static json_t *window_obj(const char *text)
+{
+	json_t *w = text != NULL && *text != '\0' ? json_loads(text, 0, NULL) : NULL;
+
+	if (w != NULL && !json_is_object(w)) {
+		json_decref(w);
+		w = NULL;
+	}
+	return w != NULL ? w : json_null();
+}
+
 json_t *shape_exec_redis(const ShapeHash *h)
 {
 	const char *started = shape_hash_get(h, "started_at");
@@ -111,7 +131,7 @@ json_t *shape_exec_redis(const ShapeHash *h)
 
 	if (parse_ll(started, &s) && parse_ll(finished, &f))
 		duration = json_real((double)(f - s) / 1000.0);
-	return json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}",
+	return json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}",
 			 "id", opt_str(shape_hash_get(h, "id")),
 			 "execution_id", opt_str(shape_hash_get(h, "exec_id")),
 			 "target_instance_id", opt_str(shape_hash_get(h, "instance_uuid")),
@@ -123,7 +143,10 @@ json_t *shape_exec_redis(const ShapeHash *h)
 			 "error", opt_str(shape_hash_get(h, "error")),
 			 "duration_seconds", duration,
 			 "started_at", iso_ms(started),
-			 "completed_at", iso_ms(finished));
+			 "completed_at", iso_ms(finished),
+			 "time_window", shape_time_window(shape_hash_get(h, "window_start"),
+							  shape_hash_get(h, "window_end"),
+							  shape_hash_get(h, "timezone")));
 }
 
 json_t *shape_batch_status(const ShapeBatch *b, json_t *execs)
@@ -150,7 +173,7 @@ json_t *shape_batch_status(const ShapeBatch *b, json_t *execs)
 			return NULL;
 		}
 	/* key order follows the seed: identity, counters, times, executions, status_counts */
-	o = json_pack("{s:o, s:o, s:o, s:o, s:I, s:I, s:I, s:I, s:I, s:I, s:o, s:o, s:o, s:o}",
+	o = json_pack("{s:o, s:o, s:o, s:o, s:I, s:I, s:I, s:I, s:I, s:I, s:o, s:o, s:o, s:o, s:o}",
 		      "batch_id", shape_str(b->batch_id),
 		      "workflow_id", shape_str(b->workflow_id),
 		      "name", shape_str(b->name),
@@ -164,7 +187,8 @@ json_t *shape_batch_status(const ShapeBatch *b, json_t *execs)
 		      "started_at", shape_str(b->started_at),
 		      "completed_at", shape_str(b->completed_at),
 		      "executions", execs,
-		      "status_counts", counts);
+		      "status_counts", counts,
+		      "window", window_obj(b->window));
 	return o;	/* json_pack's "o" steals execs and counts even when it fails */
 }
 
@@ -182,6 +206,7 @@ json_t *shape_status_redis(const char *batch_id, const ShapeHash *batch,
 			started : NULL,
 		.completed_at = shape_iso_ms(shape_hash_get(batch, "completed_at"), completed) ?
 			completed : NULL,
+		.window = shape_hash_get(batch, "time_window"),
 	};
 
 	if (arr == NULL)
@@ -201,7 +226,7 @@ json_t *shape_status_redis(const char *batch_id, const ShapeHash *batch,
 
 json_t *shape_instance_result(const ShapeInstance *in)
 {
-	return json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}",
+	return json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}",
 			 "instance_id", shape_str(in->instance_id),
 			 "instance_name", shape_str(in->instance_name),
 			 "instance_region", shape_str(in->instance_region),
@@ -210,7 +235,9 @@ json_t *shape_instance_result(const ShapeInstance *in)
 			 "row_count", shape_int(in->row_count),
 			 "duration_seconds", shape_number(in->duration_seconds),
 			 "completed_at", shape_str(in->completed_at),
-			 "error", shape_str(in->error));
+			 "error", shape_str(in->error),
+			 "time_window", shape_time_window(in->window_start, in->window_end,
+							  in->window_timezone));
 }
 
 json_t *shape_source_columns(const char *result_columns)
@@ -315,12 +342,13 @@ oom:
 json_t *shape_batch_results(const ShapeResultsHead *h, json_t *instance_results,
 			    json_t *aggregated_data)
 {
-	return json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o}",
+	return json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}",
 			 "batch_id", shape_str(h->batch_id),
 			 "status", shape_str(h->status),
 			 "total_instances", shape_int(h->total_instances),
 			 "completed_instances", shape_int(h->completed_instances),
 			 "failed_instances", shape_int(h->failed_instances),
 			 "instance_results", instance_results,
-			 "aggregated_data", aggregated_data);
+			 "aggregated_data", aggregated_data,
+			 "window", window_obj(h->window));
 }

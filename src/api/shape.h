@@ -21,6 +21,11 @@ json_t *shape_int(const char *v);
  * null for NULL, "" or text that is not a number. */
 json_t *shape_number(const char *v);
 
+/* An execution's AMC window {start, end, timezone} (start and end as AMC takes them,
+ * "YYYY-MM-DDTHH:MM:SS" local to the zone, end exclusive; a missing zone is "UTC"), or null
+ * when start or end is NULL or "". */
+json_t *shape_time_window(const char *start, const char *end, const char *zone);
+
 /* ---- status: GET /workflows/batch/{b}/status ---- */
 
 /* One Redis hash as HGETALL returns it: n field/value pairs, NUL-terminated strings
@@ -40,8 +45,10 @@ const char *shape_hash_get(const ShapeHash *h, const char *key);
 
 /* One executions[] entry from an exec hash (docs/redis-keys.md): id, execution_id,
  * target_instance_id, instance_name, status, phase, amc_execution_id, row_count, error,
- * duration_seconds (finished_at - started_at, seconds as a real), started_at, completed_at.
- * Missing or empty fields are null. NULL on OOM. */
+ * duration_seconds (finished_at - started_at, seconds as a real), started_at, completed_at,
+ * time_window ({start, end, timezone}: the AMC window resolved at submission, end exclusive;
+ * null for a batch stored before windows were). Missing or empty fields are null. NULL on
+ * OOM. */
 json_t *shape_exec_redis(const ShapeHash *h);
 
 /* Identity and times of a batch; any field may be NULL (-> null). Times are ISO-8601. */
@@ -52,12 +59,15 @@ typedef struct ShapeBatch {
 	const char *status;
 	const char *started_at;
 	const char *completed_at;
+	const char *window;	/* the relative window as JSON text ({"type", ...}); NULL or ""
+				 * when the batch gave explicit dates */
 } ShapeBatch;
 
 /* batch_status: batch_id, workflow_id, name, status, total/completed/failed/running/
  * pending (pending + queued + retry_wait)/cancelled _instances counted from execs[].status
  * (so they add up to total), started_at, completed_at, executions, status_counts (only the
- * states with a non-zero count). Takes execs (an array, stolen, also on failure). NULL on OOM. */
+ * states with a non-zero count), window (the relative window asked for, or null). Takes
+ * execs (an array, stolen, also on failure). NULL on OOM. */
 json_t *shape_batch_status(const ShapeBatch *b, json_t *execs);
 
 /* batch_status of a batch Redis holds: its batch hash and exec hashes (in instance order;
@@ -78,10 +88,13 @@ typedef struct ShapeInstance {
 	const char *duration_seconds;	/* numeric text */
 	const char *completed_at;	/* ISO-8601 */
 	const char *error;
+	const char *window_start;	/* the AMC window (shape_time_window) */
+	const char *window_end;
+	const char *window_timezone;
 } ShapeInstance;
 
 /* {instance_id, instance_name, instance_region, execution_id, status, row_count,
- * duration_seconds, completed_at, error}; NULL on OOM. */
+ * duration_seconds, completed_at, error, time_window}; NULL on OOM. */
 json_t *shape_instance_result(const ShapeInstance *in);
 
 /* One archived result row: which instance it came from and its row_data (a JSON object
@@ -112,10 +125,11 @@ typedef struct ShapeResultsHead {
 	const char *total_instances;
 	const char *completed_instances;
 	const char *failed_instances;
+	const char *window;	/* the relative window, JSON text; NULL or "" for none */
 } ShapeResultsHead;
 
 /* batch_results: batch_id, status, total/completed/failed _instances, instance_results,
- * aggregated_data. Takes instance_results and aggregated_data (stolen, also on failure).
+ * aggregated_data, window (as in batch_status). Takes instance_results and aggregated_data (stolen, also on failure).
  * NULL on OOM. */
 json_t *shape_batch_results(const ShapeResultsHead *h, json_t *instance_results,
 			    json_t *aggregated_data);

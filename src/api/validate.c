@@ -12,7 +12,7 @@
 #include "params.h"
 
 static const char *const exec_fields[] = {
-	"instance_ids", "parameters", "instance_parameters", "name", "description", NULL,
+	"instance_ids", "parameters", "instance_parameters", "name", "description", "window", NULL,
 };
 
 static bool fail(ValidateErr *e, int status, const char *code, const char *field,
@@ -237,6 +237,38 @@ static bool check_overrides(const json_t *over, const ValidateLimits *lim, ExecR
 	return true;
 }
 
+/* A relative date window (window.h) replaces startDate and endDate: one request giving both
+ * would leave it unclear which days it meant, so that is refused (a workflow's default dates
+ * are replaced by the window). */
+static bool check_window(const json_t *v, const ValidateLimits *lim, ExecRequest *x,
+			 ValidateErr *e)
+{
+	static const char *const dates[] = { "startDate", "endDate" };
+	WindowErr we;
+	const char *uuid;
+	json_t *o;
+
+	if (v == NULL || json_is_null(v))
+		return true;
+	if (!window_parse(v, lim->window_lag_days, &x->window, &we))
+		return fail(e, we.status, we.code, we.field, "%s", we.message);
+	for (size_t k = 0; k < 2; k++) {
+		if (json_object_get(x->params, dates[k]) != NULL)
+			return fail(e, 422, "window_conflict", k ? "parameters.endDate" :
+				    "parameters.startDate", "give either window or %s, not both "
+				    "(the window sets startDate and endDate)", dates[k]);
+		json_object_foreach(x->overrides, uuid, o) {
+			if (json_object_get(o, dates[k]) != NULL)
+				return fail(e, 422, "window_conflict", "instance_parameters",
+					    "instance_parameters.%s.%s: give either window or %s, not "
+					    "both (the window sets startDate and endDate)", uuid,
+					    dates[k], dates[k]);
+		}
+	}
+	x->has_window = true;
+	return true;
+}
+
 bool validate_exec_request(json_t *body, const ValidateLimits *lim, ExecRequest *x,
 			   ValidateErr *e)
 {
@@ -249,7 +281,8 @@ bool validate_exec_request(json_t *body, const ValidateLimits *lim, ExecRequest 
 			     &x->description, e) ||
 	    !check_ids(json_object_get(body, "instance_ids"), lim, x, e) ||
 	    !check_params(json_object_get(body, "parameters"), lim, x, e) ||
-	    !check_overrides(json_object_get(body, "instance_parameters"), lim, x, e)) {
+	    !check_overrides(json_object_get(body, "instance_parameters"), lim, x, e) ||
+	    !check_window(json_object_get(body, "window"), lim, x, e)) {
 		validate_exec_clear(x);
 		return false;
 	}
@@ -328,8 +361,26 @@ static const char *window_key(const char *msg)
 	return e != NULL ? "endDate" : NULL;
 }
 
+/* The window's days in zone as m's startDate and endDate (both included). */
+static bool set_window_days(const ExecRequest *x, const char *uuid, const char *zone,
+			    time_t now, json_t *m, ValidateErr *e)
+{
+	char first[WINDOW_DATE_LEN], last[WINDOW_DATE_LEN];
+
+	if (!window_resolve(&x->window, now, zone, first, last))
+		return fail(e, 422, "invalid_timezone", "instance_ids",
+			    "instance %s has the time zone \"%.64s\", which is not an IANA zone id "
+			    "(such as Europe/Berlin): a relative window cannot be resolved for it",
+			    uuid, zone);
+	if (json_object_set_new(m, "startDate", json_string(first)) != 0 ||
+	    json_object_set_new(m, "endDate", json_string(last)) != 0)
+		return fail(e, 500, "internal", NULL, "out of memory");
+	return true;
+}
+
 bool validate_exec_params(const ExecRequest *x, const char *sql, const json_t *wf_params,
-			  time_t now, json_t **merged, ParamsWindow *windows, ValidateErr *e)
+			  const char *const *zones, time_t now, json_t **merged,
+			  ParamsWindow *windows, ValidateErr *e)
 {
 	json_t *names, *out, *id, *n;
 	char err[256], field[160];
@@ -357,6 +408,10 @@ bool validate_exec_params(const ExecRequest *x, const char *sql, const json_t *w
 			fail(e, 500, "internal", NULL, "out of memory");
 			goto bad;
 		}
+		if (x->has_window &&
+		    !set_window_days(x, uuid, zones != NULL && zones[i] != NULL ? zones[i] : "UTC",
+				     now, m, e))
+			goto bad;
 		json_array_foreach(names, k, n) {
 			json_t *v = json_object_get(m, json_string_value(n));
 
@@ -416,7 +471,7 @@ bool validate_exec_all(const char *text, size_t len, const ValidateLimits *lim,
 	if (!ok)
 		return false;
 	ok = validate_exec_instances(&x, known, nknown, true, e) &&
-	     validate_exec_params(&x, sql, wf_params, now, &merged, NULL, e);
+	     validate_exec_params(&x, sql, wf_params, NULL, now, &merged, NULL, e);
 	json_decref(merged);
 	validate_exec_clear(&x);
 	return ok;

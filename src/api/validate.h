@@ -9,6 +9,7 @@
 
 #include "common.h"
 #include "params.h"
+#include "window.h"
 
 #define VALIDATE_NAME_MAX 200
 #define VALIDATE_DESCRIPTION_MAX 2000
@@ -26,6 +27,7 @@ typedef struct ValidateLimits {
 	size_t max_body_bytes;
 	int max_instances;
 	int max_params_bytes;
+	int window_lag_days;	/* a relative window's lag_days when it gives none */
 } ValidateLimits;
 
 /* The accepted body of a batch-execute request. Every member is owned by the struct and
@@ -37,6 +39,8 @@ typedef struct ExecRequest {
 	json_t *overrides;	/* instance_parameters keyed by lower-case UUID (object) */
 	const char *name;	/* NULL when absent */
 	const char *description;
+	bool has_window;	/* a relative date window instead of startDate/endDate */
+	WindowSpec window;
 } ExecRequest;
 
 /* The instances the database knows among the requested ones. */
@@ -73,14 +77,17 @@ MUST_CHECK bool validate_exec_instances(const ExecRequest *x, const ValidateInst
 					size_t nknown, bool reveal_unknown, ValidateErr *e);
 
 /* For each instance (request order): workflow defaults, then base parameters, then the
- * instance's override; every {{placeholder}} of sql must have a usable value, and the date
- * window (startDate <= endDate, valid dates) must be derivable at `now`. On success *merged
- * is a new array of objects, one per instance (caller decrefs), and windows (when not NULL:
- * room for one per instance, caller-owned) holds each instance's resolved AMC window, the
- * one stored with the execution so that every run of it queries the same days. */
+ * instance's override, then, when the request gives a relative window, its days resolved at
+ * `now` in the instance's time zone (zones[i]; NULL: every instance in UTC) as startDate and
+ * endDate; every {{placeholder}} of sql must have a usable value, and the date window
+ * (startDate <= endDate, valid dates) must be derivable at `now`. On success *merged is a new
+ * array of objects, one per instance (caller decrefs), and windows (when not NULL: room for
+ * one per instance, caller-owned) holds each instance's resolved AMC window, the one stored
+ * with the execution so that every run of it queries the same days. */
 MUST_CHECK bool validate_exec_params(const ExecRequest *x, const char *sql,
-				     const json_t *wf_params, time_t now, json_t **merged,
-				     ParamsWindow *windows, ValidateErr *e);
+				     const json_t *wf_params, const char *const *zones,
+				     time_t now, json_t **merged, ParamsWindow *windows,
+				     ValidateErr *e);
 
 /* The whole chain on one body text, for the fuzzer and unit tests: true if accepted. Unknown
  * instances are reported as an admin sees them (404). */

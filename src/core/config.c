@@ -49,6 +49,7 @@ static const CfKey cf_keys[] = {
 	 * (~8,000), past which a script fails half-written (issue 9) */
 	I(max_instances, "100", true, 1, 1000),
 	I(max_params_bytes, "10240", true, 2, 16777216),
+	I(window_lag_days, "2", true, 0, 30),	/* bound: WINDOW_MAX_LAG */
 	I(submit_rate_per_min, "120", true, 0, 1000000),
 	I(api_timeout_s, "30", false, 1, 3600),
 	I(api_max_inflight, "1000", true, 1, 1000000),

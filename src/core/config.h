@@ -24,6 +24,7 @@ typedef struct Config {
 	int max_body_bytes;		/* request body limit (413 beyond) */
 	int max_instances;		/* per batch, default 100 */
 	int max_params_bytes;		/* parameters JSON limit, default 10240 */
+	int window_lag_days;		/* a relative window's lag_days when it gives none (window.h) */
 	int submit_rate_per_min;	/* batch submissions per user per minute (0 = no limit) */
 	int api_timeout_s;		/* a client silent this long while sending is dropped */
 	int api_max_inflight;		/* requests in flight per API process (503 beyond) */

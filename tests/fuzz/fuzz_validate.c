@@ -20,7 +20,7 @@ static const char *const generic[] = { "name", "description", "sql_query", "para
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	const ValidateLimits lim = { .max_body_bytes = 65536, .max_instances = 100,
-				     .max_params_bytes = 10240 };
+				     .max_params_bytes = 10240, .window_lag_days = 2 };
 	json_t *wf = json_pack("{s:i, s:s}", "minImpressions", 0, "startDate", "2025-01-01");
 	json_t *obj = NULL;
 	ValidateErr e;

@@ -14,8 +14,8 @@ if ! command -v "$CC" >/dev/null 2>&1; then
 fi
 work=$(mktemp -d /tmp/amcb-fuzz.XXXXXX)
 trap 'rm -rf "$work"' EXIT
-cflags=$(pkg-config --cflags jansson 2>/dev/null)
-libs=$(pkg-config --libs jansson 2>/dev/null || echo -ljansson)
+cflags=$(pkg-config --cflags jansson icu-i18n icu-uc 2>/dev/null)
+libs=$(pkg-config --libs jansson icu-i18n icu-uc 2>/dev/null || echo -ljansson -licui18n -licuuc -licudata)
 
 # libFuzzer present? (Debian: libclang-rt-NN-dev)
 echo 'int LLVMFuzzerTestOneInput(const char *d, unsigned long n) { return 0; }' > "$work/probe.c"
@@ -26,7 +26,8 @@ fi
 if ! "$CC" -g -O1 -std=c11 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined \
 	-fno-sanitize-recover=undefined -I"$top/src/core" -I"$top/src/api" $cflags \
 	"$top/tests/fuzz/fuzz_validate.c" "$top/src/api/validate.c" "$top/src/core/params.c" \
-	"$top/src/core/ids.c" $libs -lm -o "$work/fuzz_validate" 2> "$work/build.log"; then
+	"$top/src/core/ids.c" "$top/src/core/window.c" "$top/src/core/tz.c" $libs -lm \
+	-o "$work/fuzz_validate" 2> "$work/build.log"; then
 	echo "not ok - fuzz: build failed"; sed 's/^/# /' "$work/build.log" | head -n 30; exit 1
 fi
 echo "ok - fuzz: target built with ASan, UBSan and libFuzzer"

@@ -54,6 +54,7 @@ static void test_status_seed(void)
 		{ "batch_id", "batch_a1b2c3d4" }, { "workflow_id", WF },
 		{ "name", "Q1 Analysis Batch" }, { "status", "running" },
 		{ "user_id", "u" }, { "started_at", T0 }, { "completed_at", "" },
+		{ "time_window", "{\"type\":\"last_n_days\",\"lag_days\":2,\"n\":7}" },
 	};
 	const ShapeKv e1[] = {
 		{ "id", "770e8400-e29b-41d4-a716-446655440000" }, { "exec_id", "exec_12345678" },
@@ -61,6 +62,8 @@ static void test_status_seed(void)
 		{ "state", "completed" }, { "phase", "" }, { "amc_execution_id", "amc-1" },
 		{ "row_count", "1000" }, { "error", "" },
 		{ "started_at", T0 }, { "finished_at", T45 },
+		{ "window_start", "2024-01-06T00:00:00" }, { "window_end", "2024-01-13T00:00:00" },
+		{ "timezone", "America/New_York" },
 	};
 	const ShapeKv e2[] = {
 		{ "exec_id", "exec_22222222" }, { "instance_uuid", I2 }, { "state", "running" },
@@ -82,17 +85,34 @@ static void test_status_seed(void)
 		"\"target_instance_id\":\"" I1 "\",\"instance_name\":\"US-East Production\","
 		"\"status\":\"completed\",\"phase\":null,\"amc_execution_id\":\"amc-1\","
 		"\"row_count\":1000,\"error\":null,\"duration_seconds\":45.0,"
-		"\"started_at\":\"2024-01-15T10:30:00Z\",\"completed_at\":\"2024-01-15T10:30:45Z\"},"
+		"\"started_at\":\"2024-01-15T10:30:00Z\",\"completed_at\":\"2024-01-15T10:30:45Z\","
+		"\"time_window\":{\"start\":\"2024-01-06T00:00:00\",\"end\":\"2024-01-13T00:00:00\","
+		"\"timezone\":\"America/New_York\"}},"
 		"{\"id\":null,\"execution_id\":\"exec_22222222\",\"target_instance_id\":\"" I2 "\","
 		"\"instance_name\":null,\"status\":\"running\",\"phase\":\"polling\","
 		"\"amc_execution_id\":null,\"row_count\":null,\"error\":null,"
 		"\"duration_seconds\":null,\"started_at\":\"2024-01-15T10:30:00Z\","
-		"\"completed_at\":null},"
+		"\"completed_at\":null,\"time_window\":null},"
 		"{\"id\":null,\"execution_id\":\"exec_33333333\",\"target_instance_id\":\"" I3 "\","
 		"\"instance_name\":null,\"status\":\"running\",\"phase\":null,"
 		"\"amc_execution_id\":null,\"row_count\":null,\"error\":null,"
-		"\"duration_seconds\":null,\"started_at\":null,\"completed_at\":null}],"
-		"\"status_counts\":{\"running\":2,\"completed\":1}}");	/* state order */
+		"\"duration_seconds\":null,\"started_at\":null,\"completed_at\":null,"
+		"\"time_window\":null}],"
+		"\"status_counts\":{\"running\":2,\"completed\":1},"	/* state order */
+		"\"window\":{\"type\":\"last_n_days\",\"lag_days\":2,\"n\":7}}");
+}
+
+/* An execution's AMC window: whole or null, a missing zone is UTC. */
+static void test_time_window(void)
+{
+	EXPECT_JSON(shape_time_window("2026-11-23T00:00:00", "2026-11-30T00:00:00", "Europe/Berlin"),
+		"{\"start\":\"2026-11-23T00:00:00\",\"end\":\"2026-11-30T00:00:00\","
+		"\"timezone\":\"Europe/Berlin\"}");
+	EXPECT_JSON(shape_time_window("2026-11-23T00:00:00", "2026-11-30T00:00:00", ""),
+		"{\"start\":\"2026-11-23T00:00:00\",\"end\":\"2026-11-30T00:00:00\","
+		"\"timezone\":\"UTC\"}");
+	assertf(json_is_null(shape_time_window("2026-11-23T00:00:00", "", "UTC")), "no end: null");
+	assertf(json_is_null(shape_time_window(NULL, "2026-11-30T00:00:00", NULL)), "no start: null");
 }
 
 /* A batch hash with nothing but its owner, no exec hashes, and missing exec hashes. */
@@ -106,7 +126,7 @@ static void test_status_empty(void)
 		"\"status\":null,\"total_instances\":0,\"completed_instances\":0,"
 		"\"failed_instances\":0,\"running_instances\":0,\"pending_instances\":0,"
 		"\"cancelled_instances\":0,\"started_at\":null,\"completed_at\":null,"
-		"\"executions\":[],\"status_counts\":{}}";
+		"\"executions\":[],\"status_counts\":{},\"window\":null}";
 
 	EXPECT_JSON(shape_status_redis("batch_00000000", &b, NULL, 0), want);
 	/* expired exec hashes are not executions: they do not count towards the total */
@@ -130,7 +150,7 @@ static void test_status_odd_fields(void)
 		"\"instance_name\":null,\"status\":\"failed\",\"phase\":\"b\","
 		"\"amc_execution_id\":null,\"row_count\":null,\"error\":null,"
 		"\"duration_seconds\":null,\"started_at\":null,"
-		"\"completed_at\":\"2024-01-15T10:30:45Z\"}");
+		"\"completed_at\":\"2024-01-15T10:30:45Z\",\"time_window\":null}");
 	assertf(shape_hash_get(&h, "phase") != NULL && strcmp(shape_hash_get(&h, "phase"), "b") == 0,
 		"last repeated field wins");
 	assertf(shape_hash_get(&h, "nope") == NULL, "missing field");
@@ -211,7 +231,7 @@ static void test_status_counts(void)
 static void test_status_from_rows(void)
 {
 	ShapeBatch b = { "batch_a1b2c3d4", WF, "n", "partial", "2024-01-15T10:30:00Z",
-			 "2024-01-15T10:31:00Z" };
+			 "2024-01-15T10:31:00Z", "{\"type\": \"previous_week\", \"lag_days\": 2}" };
 	json_t *execs = json_pack("[{s:s, s:i}, {s:s, s:n}]", "status", "completed",
 				  "row_count", 3, "status", "failed", "row_count");
 
@@ -222,7 +242,8 @@ static void test_status_from_rows(void)
 		"\"cancelled_instances\":0,\"started_at\":\"2024-01-15T10:30:00Z\","
 		"\"completed_at\":\"2024-01-15T10:31:00Z\",\"executions\":["
 		"{\"status\":\"completed\",\"row_count\":3},{\"status\":\"failed\",\"row_count\":null}],"
-		"\"status_counts\":{\"completed\":1,\"failed\":1}}");
+		"\"status_counts\":{\"completed\":1,\"failed\":1},"
+		"\"window\":{\"type\":\"previous_week\",\"lag_days\":2}}");
 	/* an empty name stays "" (PostgreSQL text), unlike Redis' unset "" */
 	b.name = "";
 	b.completed_at = NULL;
@@ -369,26 +390,31 @@ static void test_rows_missing(void)
 static void test_instance_results(void)
 {
 	const ShapeInstance done = { I1, "US-East Production", "us-east-1", "exec_12345678",
-				     "completed", "1000", "45", "2024-01-15T10:31:00Z", NULL };
+				     "completed", "1000", "45", "2024-01-15T10:31:00Z", NULL,
+				     "2024-01-01T00:00:00", "2024-01-08T00:00:00", "Europe/Berlin" };
 	const ShapeInstance failed = { I2, NULL, "", "exec_22222222", "failed", NULL, "1.5", NULL,
-				       "syntax error at or near \"SELEC\"" };
+				       "syntax error at or near \"SELEC\"", NULL, NULL, NULL };
 
 	EXPECT_JSON(shape_instance_result(&done),
 		"{\"instance_id\":\"" I1 "\",\"instance_name\":\"US-East Production\","
 		"\"instance_region\":\"us-east-1\",\"execution_id\":\"exec_12345678\","
 		"\"status\":\"completed\",\"row_count\":1000,\"duration_seconds\":45,"
-		"\"completed_at\":\"2024-01-15T10:31:00Z\",\"error\":null}");
+		"\"completed_at\":\"2024-01-15T10:31:00Z\",\"error\":null,\"time_window\":"
+		"{\"start\":\"2024-01-01T00:00:00\",\"end\":\"2024-01-08T00:00:00\","
+		"\"timezone\":\"Europe/Berlin\"}}");
 	EXPECT_JSON(shape_instance_result(&failed),
 		"{\"instance_id\":\"" I2 "\",\"instance_name\":null,\"instance_region\":\"\","
 		"\"execution_id\":\"exec_22222222\",\"status\":\"failed\",\"row_count\":null,"
 		"\"duration_seconds\":1.5,\"completed_at\":null,"
-		"\"error\":\"syntax error at or near \\\"SELEC\\\"\"}");
+		"\"error\":\"syntax error at or near \\\"SELEC\\\"\",\"time_window\":null}");
 }
 
 static void test_batch_results(void)
 {
-	const ShapeResultsHead h = { "batch_a1b2c3d4", "completed", "3", "3", "0" };
-	const ShapeInstance in = { I1, "n", "r", "exec_12345678", "completed", "2", "1", NULL, NULL };
+	const ShapeResultsHead h = { "batch_a1b2c3d4", "completed", "3", "3", "0",
+				     "{\"type\":\"month_to_date\",\"lag_days\":1}" };
+	const ShapeInstance in = { I1, "n", "r", "exec_12345678", "completed", "2", "1", NULL, NULL,
+				   NULL, NULL, NULL };
 	const ShapeRow rows[] = { { "n", I1, "{\"metric\": 100, \"dimension\": \"value1\"}" } };
 	json_t *inst = json_array();
 
@@ -400,12 +426,12 @@ static void test_batch_results(void)
 		"\"completed_instances\":3,\"failed_instances\":0,\"instance_results\":["
 		"{\"instance_id\":\"" I1 "\",\"instance_name\":\"n\",\"instance_region\":\"r\","
 		"\"execution_id\":\"exec_12345678\",\"status\":\"completed\",\"row_count\":2,"
-		"\"duration_seconds\":1,\"completed_at\":null,\"error\":null}],"
+		"\"duration_seconds\":1,\"completed_at\":null,\"error\":null,\"time_window\":null}],"
 		"\"aggregated_data\":{\"columns\":[{\"name\":\"_instance_name\",\"type\":\"string\"},"
 		"{\"name\":\"_instance_id\",\"type\":\"string\"},{\"name\":\"metric\",\"type\":\"number\"},"
 		"{\"name\":\"dimension\",\"type\":\"string\"}],\"rows\":[{\"_instance_name\":\"n\","
 		"\"_instance_id\":\"" I1 "\",\"metric\":100,\"dimension\":\"value1\"}],"
-		"\"total_rows\":3000}}");
+		"\"total_rows\":3000},\"window\":{\"type\":\"month_to_date\",\"lag_days\":1}}");
 	/* a part that failed (OOM) fails the whole, and the other part is released (the
 	 * sanitizer build checks there is no leak) */
 	assertf(shape_batch_results(&h, NULL, json_object()) == NULL, "NULL part fails");
@@ -415,6 +441,7 @@ int main(void)
 {
 	RUN_TEST(test_iso_times);
 	RUN_TEST(test_status_seed);
+	RUN_TEST(test_time_window);
 	RUN_TEST(test_status_empty);
 	RUN_TEST(test_status_odd_fields);
 	RUN_TEST(test_status_duration);

@@ -11,7 +11,7 @@
 #define I2 "20000000-0000-4000-8000-000000000002"
 #define IA "20000000-0000-4000-8000-00000000000a"
 
-static const ValidateLimits lim = { 4096, 3, 200 };
+static const ValidateLimits lim = { 4096, 3, 200, 2 };
 static const ValidateInstance known[] = { { I1, true }, { I2, true }, { IA, false } };
 static const char sql[] = "SELECT 1 FROM t WHERE c = {{country}}";
 
@@ -140,7 +140,7 @@ static void test_merge_order(void)
 	ParamsWindow win[2];
 
 	assertf(validate_exec_request(body, &lim, &x, &e), "request: %s", e.message);
-	assertf(validate_exec_params(&x, sql, wf, 1750000000, &merged, win, &e), "params: %s", e.message);
+	assertf(validate_exec_params(&x, sql, wf, NULL, 1750000000, &merged, win, &e), "params: %s", e.message);
 	/* 1750000000 is 2025-06-15: the default window is the 7 days ending 2 days before */
 	assertf(strcmp(win[1].start, "2025-06-06T00:00:00") == 0 &&
 		strcmp(win[1].end, "2025-06-13T00:00:00") == 0, "window resolved at submission: %s .. %s",
@@ -151,6 +151,71 @@ static void test_merge_order(void)
 		json_integer_value(json_object_get(json_array_get(merged, 1), "k")) == 1,
 		"workflow defaults < parameters < instance override");
 	json_decref(merged);
+	json_decref(wf);
+	json_decref(body);
+	validate_exec_clear(&x);
+}
+
+/* a relative window: parsed with the request, refused next to explicit dates, resolved in
+ * each instance's own zone into startDate/endDate (what {{startDate}} and AMC's window get) */
+static void test_relative_window(void)
+{
+	static const char wsql[] = "SELECT 1 FROM t WHERE d >= {{startDate}} AND c = {{country}}";
+	/* 2026-11-30T03:00:00Z: Monday 04:00 in Berlin, still Sunday 22:00 in New York */
+	const time_t now = 1796007600;
+	const char *zones[] = { "Europe/Berlin", "America/New_York" };
+	json_t *body = json_loads("{\"instance_ids\":[\"" I1 "\",\"" I2 "\"],\"parameters\":"
+				  "{\"country\":\"US\"},\"window\":{\"type\":\"previous_week\","
+				  "\"lag_days\":0}}", 0, NULL);
+	json_t *wf = json_pack("{s:s, s:s}", "startDate", "2020-01-01", "endDate", "2020-01-31");
+	json_t *merged = NULL;
+	ExecRequest x;
+	ValidateErr e;
+	ParamsWindow win[2];
+
+	EXPECT("{\"instance_ids\":[\"" I1 "\"],\"parameters\":{\"country\":\"x\"},"
+	       "\"window\":\"previous_week\"}", 0, "", "");
+	EXPECT("{\"instance_ids\":[\"" I1 "\"],\"parameters\":{\"country\":\"x\"},"
+	       "\"window\":{\"type\":\"last_n_days\",\"n\":7}}", 0, "", "");
+	EXPECT("{\"instance_ids\":[\"" I1 "\"],\"parameters\":{\"country\":\"x\","
+	       "\"startDate\":\"2025-01-01\"},\"window\":\"previous_week\"}", 422, "window_conflict",
+	       "parameters.startDate");
+	EXPECT("{\"instance_ids\":[\"" I1 "\"],\"parameters\":{\"country\":\"x\"},"
+	       "\"instance_parameters\":{\"" I1 "\":{\"endDate\":\"2025-01-01\"}},"
+	       "\"window\":\"previous_week\"}", 422, "window_conflict", "instance_parameters");
+	EXPECT("{\"instance_ids\":[\"" I1 "\"],\"parameters\":{\"country\":\"x\"},"
+	       "\"window\":{\"type\":\"last_week\"}}", 422, "invalid_window", "window.type");
+	EXPECT("{\"instance_ids\":[\"" I1 "\"],\"parameters\":{\"country\":\"x\"},"
+	       "\"window\":{\"type\":\"last_n_days\"}}", 422, "invalid_window", "window.n");
+	EXPECT("{\"instance_ids\":[\"" I1 "\"],\"window\":7}", 400, "invalid_type", "window");
+	EXPECT("{\"instance_ids\":[\"" I1 "\"],\"window\":{\"type\":\"previous_week\","
+	       "\"from\":1}}", 400, "unknown_field", "window");
+
+	assertf(validate_exec_request(body, &lim, &x, &e), "request: %s", e.message);
+	assertf(x.has_window && x.window.type == WINDOW_PREVIOUS_WEEK && x.window.lag_days == 0,
+		"the window is parsed");
+	assertf(validate_exec_params(&x, wsql, wf, zones, now, &merged, win, &e), "params: %s",
+		e.message);
+	assertf(strcmp(win[0].start, "2026-11-23T00:00:00") == 0 &&
+		strcmp(win[0].end, "2026-11-30T00:00:00") == 0,
+		"Berlin (Monday already): the week just ended, %s .. %s", win[0].start, win[0].end);
+	assertf(strcmp(win[1].start, "2026-11-16T00:00:00") == 0 &&
+		strcmp(win[1].end, "2026-11-23T00:00:00") == 0,
+		"New York (still Sunday): the week before, %s .. %s", win[1].start, win[1].end);
+	assertf(json_array_size(merged) == 2 &&
+		strcmp(json_string_value(json_object_get(json_array_get(merged, 1), "startDate")),
+		       "2026-11-16") == 0 &&
+		strcmp(json_string_value(json_object_get(json_array_get(merged, 1), "endDate")),
+		       "2026-11-22") == 0,
+		"the days replace the workflow's default dates in the parameters");
+	json_decref(merged);
+	merged = NULL;
+	zones[1] = "Mars/Olympus_Mons";
+	assertf(!validate_exec_params(&x, wsql, wf, zones, now, &merged, win, &e) &&
+		e.status == 422 && strcmp(e.code, "invalid_timezone") == 0 &&
+		strstr(e.message, I2) != NULL && merged == NULL,
+		"an instance whose zone is not an IANA id is named: %d %s %s", e.status, e.code,
+		e.message);
 	json_decref(wf);
 	json_decref(body);
 	validate_exec_clear(&x);
@@ -204,6 +269,7 @@ int main(void)
 	RUN_TEST(test_instances_hidden_from_members);
 	RUN_TEST(test_params_and_dates);
 	RUN_TEST(test_merge_order);
+	RUN_TEST(test_relative_window);
 	RUN_TEST(test_route_fields);
 	RUN_TEST(test_string_member);
 	return tap_done();
