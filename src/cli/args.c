@@ -213,3 +213,50 @@ void args_idempotency_key_format(const unsigned char rnd[16], char out[ARGS_IDEM
 	}
 	*p = '\0';
 }
+
+/* A whole number of at most 6 digits (the server bounds it further). */
+static bool small_count(const char *s, long *out)
+{
+	char *end;
+
+	if (s == NULL || *s < '0' || *s > '9' || strlen(s) > 6)
+		return false;
+	*out = strtol(s, &end, 10);
+	return *end == '\0';
+}
+
+json_t *args_window(const char *spec, const char *lag, char *err, size_t errlen)
+{
+	const char *colon = strchr(spec, ':');
+	size_t tlen = colon ? (size_t)(colon - spec) : strlen(spec);
+	long n = 0, days = 0;
+	json_t *w;
+
+	if (tlen == 0 || tlen > 40) {
+		snprintf(err, errlen, "--window wants a window type such as previous_week or "
+			 "last_n_days:7, got '%.60s'", spec);
+		return NULL;
+	}
+	for (size_t i = 0; i < tlen; i++)
+		if (!((spec[i] >= 'a' && spec[i] <= 'z') || spec[i] == '_')) {
+			snprintf(err, errlen, "--window: '%.60s' is not a window type (previous_week, "
+				 "previous_month, month_to_date, last_n_days:N, last_n_full_weeks:N)", spec);
+			return NULL;
+		}
+	if (colon && !small_count(colon + 1, &n)) {
+		snprintf(err, errlen, "--window %.40s: N after ':' must be a whole number", spec);
+		return NULL;
+	}
+	if (lag && !small_count(lag, &days)) {
+		snprintf(err, errlen, "--lag-days wants a whole number of days, got '%.40s'", lag);
+		return NULL;
+	}
+	w = json_pack("{s:s%}", "type", spec, tlen);
+	if (w == NULL || (colon && json_object_set_new(w, "n", json_integer(n)) != 0) ||
+	    (lag && json_object_set_new(w, "lag_days", json_integer(days)) != 0)) {
+		json_decref(w);
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	return w;
+}

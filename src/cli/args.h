@@ -35,6 +35,12 @@ bool args_is_uuid(const char *s);
  * more than one instance matches. Borrowed from instances or ref. */
 const char *args_resolve_instance(const json_t *instances, const char *ref, char *err, size_t errlen);
 
+/* The request's "window" from --window TYPE[:N] and --lag-days DAYS (lag may be NULL):
+ * {"type": TYPE, "n": N (when given), "lag_days": DAYS (when given)}. The server judges the
+ * type and the ranges; here N and DAYS must be whole numbers and TYPE a plain word. NULL with
+ * err otherwise. Caller decrefs. */
+json_t *args_window(const char *spec, const char *lag, char *err, size_t errlen);
+
 /* Longest Idempotency-Key accepted from --idempotency-key: the API's limit (IDEM_KEY_MAX in
  * src/api/routes_execute.c), so a longer key is refused before anything is sent. */
 #define ARGS_IDEM_KEY_MAX 200

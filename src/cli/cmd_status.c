@@ -50,7 +50,8 @@ static bool fetch(Http *h, const char *batch_id, json_t **resp, json_t **bs)
 
 static int print_executions(const json_t *execs)
 {
-	static const char *const head[] = { "INSTANCE", "STATUS", "PHASE", "ROWS", "DURATION", "EXECUTION", "ERROR" };
+	static const char *const head[] = { "INSTANCE", "STATUS", "PHASE", "ROWS", "DURATION", "EXECUTION",
+					    "WINDOW", "ERROR" };
 	Table t;
 	const json_t *e;
 	size_t i;
@@ -65,19 +66,22 @@ static int print_executions(const json_t *execs)
 		table_flag(&t, c, TABLE_FIXED);
 	table_flag(&t, 2, TABLE_HIDE_EMPTY);	/* AMC phase: only while running */
 	table_flag(&t, 5, TABLE_OPTIONAL);
-	table_flag(&t, 6, TABLE_HIDE_EMPTY);	/* no errors: no column */
+	table_flag(&t, 6, TABLE_OPTIONAL);	/* the AMC window: batches that have one */
+	table_flag(&t, 6, TABLE_HIDE_EMPTY);
+	table_flag(&t, 7, TABLE_HIDE_EMPTY);	/* no errors: no column */
 	json_array_foreach(execs, i, e) {
-		char dur[32];
+		char dur[32], win[160];
 		char *rows = json_is_null(json_object_get(e, "row_count")) ? NULL :
 			     fmt_json_text(json_object_get(e, "row_count"));
 		char *err = fmt_json_text(json_object_get(e, "error"));
 		const char *name = fmt_str(e, "instance_name", fmt_str(e, "target_instance_id", "?"));
 		const char *row[] = {
 			name, fmt_str(e, "status", "?"), fmt_str(e, "phase", ""), rows ? rows : "",
-			dur, fmt_str(e, "execution_id", ""), err ? err : "",
+			dur, fmt_str(e, "execution_id", ""), win, err ? err : "",
 		};
 
 		fmt_duration(json_object_get(e, "duration_seconds"), dur, sizeof(dur));
+		fmt_time_window(json_object_get(e, "time_window"), win, sizeof(win));
 		ok = table_add_row(&t, row);
 		free(rows);
 		free(err);
@@ -95,7 +99,7 @@ static int print_executions(const json_t *execs)
 static int print_status(const json_t *bs)
 {
 	Progress p;
-	char counts[512];
+	char counts[512], win[160];
 	const json_t *execs = json_object_get(bs, "executions");
 	const char *name = fmt_str(bs, "name", "");
 
@@ -107,6 +111,9 @@ static int print_status(const json_t *bs)
 	printf("Progress   %s\n", counts);
 	printf("Started    %s\n", fmt_str(bs, "started_at", "-"));
 	printf("Completed  %s\n", fmt_str(bs, "completed_at", "-"));
+	fmt_window(json_object_get(bs, "window"), win, sizeof(win));
+	if (win[0] != '\0')
+		printf("Window     %s\n", win);
 	if (json_array_size(execs) > 0) {
 		putchar('\n');
 		if (print_executions(execs) != CLI_EXIT_OK) {

@@ -27,6 +27,11 @@ static const char SUBMIT_HELP[] =
 	"                             --param values are applied on top\n"
 	"  -o, --override INSTANCE:KEY=VALUE\n"
 	"                             a parameter for one instance only; may be repeated\n"
+	"      --window TYPE[:N]      a relative date window instead of startDate/endDate,\n"
+	"                             resolved by the server in each instance's time zone:\n"
+	"                             previous_week, previous_month, month_to_date,\n"
+	"                             last_n_days:N, last_n_full_weeks:N\n"
+	"      --lag-days DAYS        days the window stays clear of today (server default 2)\n"
 	"  -n, --name NAME            batch name\n"
 	"  -d, --description TEXT     batch description\n"
 	"  -w, --watch                then watch the batch like 'amcbatch status --watch'\n"
@@ -50,6 +55,7 @@ typedef struct SubmitArgs {
 	const char **lists, **params, **overrides;	/* borrowed from argv; arrays owned */
 	size_t nlists, nparams, noverrides;
 	const char *params_json, *name, *description, *idem_key;
+	const char *window, *lag_days;	/* --window, --lag-days (borrowed from argv) */
 	bool all, watch, json_out;
 	double interval;
 } SubmitArgs;
@@ -211,6 +217,16 @@ static json_t *build_body(Http *h, const SubmitArgs *a, int *rc)
 		goto oom;
 	if (a->description && json_object_set_new(body, "description", json_string(a->description)) != 0)
 		goto oom;
+	if (a->window) {
+		json_t *w = args_window(a->window, a->lag_days, err, sizeof(err));
+
+		if (!w) {
+			cli_usage_error("submit", "%s", err);
+			goto fail;
+		}
+		if (json_object_set_new(body, "window", w) != 0)
+			goto oom;
+	}
 	*rc = CLI_EXIT_OK;
 	goto out;
 oom:
@@ -285,7 +301,7 @@ out:
 
 int cmd_submit_run(int argc, char *argv[])
 {
-	enum { OPT_PARAMS_JSON = 256, OPT_INTERVAL, OPT_JSON };
+	enum { OPT_PARAMS_JSON = 256, OPT_INTERVAL, OPT_JSON, OPT_WINDOW, OPT_LAG_DAYS };
 	char key[ARGS_IDEM_KEY_SIZE];
 	static const struct option opts[] = {
 		{ "instances", required_argument, NULL, 'i' },
@@ -299,6 +315,8 @@ int cmd_submit_run(int argc, char *argv[])
 		{ "interval", required_argument, NULL, OPT_INTERVAL },
 		{ "json", no_argument, NULL, OPT_JSON },
 		{ "idempotency-key", required_argument, NULL, 'k' },
+		{ "window", required_argument, NULL, OPT_WINDOW },
+		{ "lag-days", required_argument, NULL, OPT_LAG_DAYS },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -333,6 +351,8 @@ int cmd_submit_run(int argc, char *argv[])
 			}
 			break;
 		case OPT_JSON: a.json_out = true; break;
+		case OPT_WINDOW: a.window = optarg; break;
+		case OPT_LAG_DAYS: a.lag_days = optarg; break;
 		case 'k':
 			if (!args_idempotency_key_ok(optarg)) {
 				rc = cli_usage_error(argv[0], "--idempotency-key wants 1-%d printable ASCII characters without blanks",
@@ -361,6 +381,20 @@ int cmd_submit_run(int argc, char *argv[])
 	if (a.all && a.nlists > 0) {
 		rc = cli_usage_error(argv[0], "--all and --instances exclude each other");
 		goto out;
+	}
+	if (a.lag_days && !a.window) {
+		rc = cli_usage_error(argv[0], "--lag-days goes with --window");
+		goto out;
+	}
+	if (a.window) {	/* checked before anything is sent; build_body makes it again */
+		char err[256];
+		json_t *w = args_window(a.window, a.lag_days, err, sizeof(err));
+
+		if (!w) {
+			rc = cli_usage_error(argv[0], "%s", err);
+			goto out;
+		}
+		json_decref(w);
 	}
 	if (!a.idem_key) {
 		unsigned char rnd[16];

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static char *real_text(double d)
 {
@@ -81,4 +82,54 @@ const char *fmt_str(const json_t *obj, const char *key, const char *dflt)
 	const char *s = json_string_value(json_object_get(obj, key));
 
 	return s ? s : dflt;
+}
+
+/* "YYYY-MM-DDT00:00:00" minus one day, as "YYYY-MM-DD"; false for anything else. */
+static bool day_before_midnight(const char *ts, char out[16])
+{
+	struct tm tm = { 0 };
+	int y, m, d;
+	char rest[16];
+	time_t t;
+
+	if (strlen(ts) != 19 || sscanf(ts, "%4d-%2d-%2d%15s", &y, &m, &d, rest) != 4 ||
+	    strcmp(rest, "T00:00:00") != 0)
+		return false;
+	tm.tm_year = y - 1900;
+	tm.tm_mon = m - 1;
+	tm.tm_mday = d - 1;	/* timegm normalises day 0 to the last of the month before */
+	t = timegm(&tm);
+	return t != (time_t)-1 && gmtime_r(&t, &tm) != NULL && strftime(out, 16, "%Y-%m-%d", &tm) == 10;
+}
+
+void fmt_time_window(const json_t *tw, char *buf, size_t size)
+{
+	const char *start = fmt_str(tw, "start", NULL), *end = fmt_str(tw, "end", NULL);
+	const char *zone = fmt_str(tw, "timezone", "UTC");
+	char last[16];
+
+	buf[0] = '\0';
+	if (!json_is_object(tw) || !start || !end)
+		return;
+	if (strlen(start) == 19 && strcmp(start + 10, "T00:00:00") == 0 &&
+	    day_before_midnight(end, last))
+		snprintf(buf, size, "%.10s \u2013 %s %s", start, last, zone);
+	else
+		snprintf(buf, size, "%s \u2013 %s %s", start, end, zone);
+}
+
+void fmt_window(const json_t *w, char *buf, size_t size)
+{
+	const char *type = fmt_str(w, "type", NULL);
+	const json_t *n = json_object_get(w, "n");
+
+	buf[0] = '\0';
+	if (!json_is_object(w) || !type)
+		return;
+	if (json_is_integer(n))
+		snprintf(buf, size, "%s %lld, lag %lld days", type, (long long)json_integer_value(n),
+			 fmt_json_int(json_object_get(w, "lag_days"), 0));
+	else
+		snprintf(buf, size, "%s, lag %lld days", type,
+			 fmt_json_int(json_object_get(w, "lag_days"), 0));
 }

@@ -213,4 +213,22 @@ try:
     check(sorted(os.listdir(tmp)) == ["out.csv", "paged.csv"], "no temporary files left behind", os.listdir(tmp))
 finally:
     shutil.rmtree(tmp, ignore_errors=True)
+
+# a relative date window: --window/--lag-days, resolved by the server, shown by status
+rc, out, err = cli("submit", WORKFLOW, "--instances", INSTANCES[0], "--window", "last_n_days:7", "--lag-days", "0")
+bid = out.strip()
+check(rc == 0 and bid.startswith("batch_"), "submit --window last_n_days:7 --lag-days 0", (rc, out, err))
+rc, out, err = cli("status", bid, "--watch", "--interval", "0.5")
+rc, out, err = cli("status", bid)
+check(rc == 0 and "Window     last_n_days 7, lag 0 days" in out and "\u2013" in out,
+      "status shows the window and each execution's days", out + err)
+rc, out, err = cli("status", bid, "--json")
+tw = json.loads(out)["executions"][0]["time_window"] if rc == 0 else None
+check(tw and tw["start"].endswith("T00:00:00") and tw["end"].endswith("T00:00:00"),
+      "status --json carries the execution's time_window", out[:400])
+for bad in (("--window", "last week"), ("--window", "last_n_days:x"), ("--lag-days", "2")):
+    rc, out, err = cli("submit", WORKFLOW, "--instances", INSTANCES[0], *bad)
+    check(rc == 2 and err, "submit %s is a usage error" % " ".join(bad), (rc, err))
+rc, out, err = cli("submit", WORKFLOW, "--instances", INSTANCES[0], "--window", "fortnight")
+check(rc != 0 and "window" in err, "an unknown window type: the server's error", (rc, err))
 done()

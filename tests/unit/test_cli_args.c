@@ -136,6 +136,36 @@ static void test_cli_args_resolve(void)
 	json_decref(list);
 }
 
+/* --window TYPE[:N] and --lag-days: the body's window; the server judges types and ranges */
+static void test_cli_args_window(void)
+{
+	static const char *const bad[][2] = { { "", NULL }, { ":7", NULL }, { "last_n_days:", NULL },
+		{ "last_n_days:x", NULL }, { "last_n_days:-1", NULL }, { "last_n_days:7:8", NULL },
+		{ "previous week", NULL }, { "Previous_Week", NULL }, { "previous_week", "two" },
+		{ "previous_week", "-2" }, { "last_n_days:1234567", NULL } };
+	char err[256], *s;
+	json_t *w;
+
+	w = args_window("previous_week", NULL, err, sizeof err);
+	s = w ? json_dumps(w, JSON_COMPACT) : NULL;
+	assertf(s && strcmp(s, "{\"type\":\"previous_week\"}") == 0, "type alone: %s", s ? s : err);
+	free(s);
+	json_decref(w);
+	w = args_window("last_n_days:28", "0", err, sizeof err);
+	s = w ? json_dumps(w, JSON_COMPACT) : NULL;
+	assertf(s && strcmp(s, "{\"type\":\"last_n_days\",\"n\":28,\"lag_days\":0}") == 0,
+		"type, n and lag: %s", s ? s : err);
+	free(s);
+	json_decref(w);
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		err[0] = '\0';
+		w = args_window(bad[i][0], bad[i][1], err, sizeof err);
+		assertf(w == NULL && err[0] != '\0', "--window '%s' --lag-days %s refused: %s", bad[i][0],
+			bad[i][1] ? bad[i][1] : "(none)", err);
+		json_decref(w);
+	}
+}
+
 static void test_cli_args_idempotency_key(void)
 {
 	unsigned char rnd[16];
@@ -163,6 +193,7 @@ int main(void)
 	RUN_TEST(test_cli_args_json_number);
 	RUN_TEST(test_cli_args_param_value);
 	RUN_TEST(test_cli_args_set_kv);
+	RUN_TEST(test_cli_args_window);
 	RUN_TEST(test_cli_args_override);
 	RUN_TEST(test_cli_args_list);
 	RUN_TEST(test_cli_args_resolve);

@@ -171,6 +171,45 @@ static unsigned long long count_in_steps(const char *text, size_t step)
 	return csv_count_records(&c);
 }
 
+/* an execution's AMC window and a batch's relative window as the status view prints them */
+static void test_cli_output_windows(void)
+{
+	static const struct {
+		const char *json, *want;
+	} tw[] = {
+		{ "{\"start\":\"2026-11-23T00:00:00\",\"end\":\"2026-11-30T00:00:00\",\"timezone\":\"America/New_York\"}",
+		  "2026-11-23 \u2013 2026-11-29 America/New_York" },
+		{ "{\"start\":\"2026-02-01T00:00:00\",\"end\":\"2026-03-01T00:00:00\",\"timezone\":\"UTC\"}",
+		  "2026-02-01 \u2013 2026-02-28 UTC" },
+		{ "{\"start\":\"2027-12-25T00:00:00\",\"end\":\"2028-01-01T00:00:00\"}",
+		  "2027-12-25 \u2013 2027-12-31 UTC" },
+		{ "{\"start\":\"2026-11-23T06:00:00\",\"end\":\"2026-11-23T18:00:00\",\"timezone\":\"UTC\"}",
+		  "2026-11-23T06:00:00 \u2013 2026-11-23T18:00:00 UTC" },
+		{ "{\"start\":\"2026-11-23T00:00:00\"}", "" },
+		{ "null", "" },
+		{ "{\"type\":\"previous_week\",\"lag_days\":2}", "" },
+	};
+	char buf[160];
+
+	for (size_t i = 0; i < sizeof tw / sizeof tw[0]; i++) {
+		json_t *v = json_loads(tw[i].json, JSON_DECODE_ANY, NULL);
+
+		fmt_time_window(v, buf, sizeof buf);
+		assertf(strcmp(buf, tw[i].want) == 0, "%s -> '%s', want '%s'", tw[i].json, buf, tw[i].want);
+		json_decref(v);
+	}
+	json_t *w = json_loads("{\"type\":\"previous_week\",\"lag_days\":2}", 0, NULL);
+	fmt_window(w, buf, sizeof buf);
+	assertf(strcmp(buf, "previous_week, lag 2 days") == 0, "%s", buf);
+	json_decref(w);
+	w = json_loads("{\"type\":\"last_n_days\",\"n\":7,\"lag_days\":0}", 0, NULL);
+	fmt_window(w, buf, sizeof buf);
+	assertf(strcmp(buf, "last_n_days 7, lag 0 days") == 0, "%s", buf);
+	json_decref(w);
+	fmt_window(NULL, buf, sizeof buf);
+	assertf(buf[0] == '\0', "no window: nothing");
+}
+
 static void test_cli_output_csv_count(void)
 {
 	static const char text[] = "_instance_name,_instance_id,note\r\n"
@@ -195,5 +234,6 @@ int main(void)
 	RUN_TEST(test_cli_output_progress_fit);
 	RUN_TEST(test_cli_output_json_text);
 	RUN_TEST(test_cli_output_duration);
+	RUN_TEST(test_cli_output_windows);
 	return tap_done();
 }
