@@ -81,6 +81,30 @@ export async function openBatchModal(workflow, onSubmitted) {
 	const ovKey = h('select', { 'aria-label': 'Parameter to override', 'data-testid': 'override-key' });
 	const submit = h('button', { type: 'submit', class: 'primary', 'data-testid': 'submit-batch' }, 'Run batch');
 
+	// a relative date window: the server resolves it in each instance's time zone and it
+	// replaces the startDate/endDate parameters
+	const WINDOW_TYPES = [['', 'Dates from the parameters'], ['previous_week', 'Previous week (Monday to Sunday)'],
+		['previous_month', 'Previous month'], ['month_to_date', 'Month to date'],
+		['last_n_days', 'Last N days'], ['last_n_full_weeks', 'Last N full weeks']];
+	const WITH_N = ['last_n_days', 'last_n_full_weeks'];
+	const winType = h('select', { name: 'window-type', 'data-testid': 'window-type' },
+		WINDOW_TYPES.map(([v, t]) => h('option', { value: v }, t)));
+	const winN = h('input', { type: 'number', name: 'window-n', min: 1, step: 1, value: 7, 'data-testid': 'window-n' });
+	const winLag = h('input', { type: 'number', name: 'window-lag', min: 0, max: 30, step: 1,
+		placeholder: 'server default', 'data-testid': 'window-lag' });
+	const winNBox = fieldBox('window.n', 'N', winN);
+	const winLagBox = fieldBox('window.lag_days', 'Lag days', winLag, 'days kept clear of today (AMC data arrives late)');
+	function windowChanged() {
+		const relative = winType.value !== '';
+		winNBox.hidden = !WITH_N.includes(winType.value);
+		winLagBox.hidden = !relative;
+		for (const p of paramRows) if (p.key === 'startDate' || p.key === 'endDate') {
+			p.input.disabled = relative;
+			p.input.title = relative ? 'set by the date window' : '';
+		}
+	}
+	winType.addEventListener('change', windowChanged);
+
 	function addParamRow(key, value, type) {
 		const input = typedInput(type, value, { name: 'param-' + key, 'aria-label': key });
 		const row = fieldBox('parameters.' + key, key, input, type);
@@ -209,7 +233,21 @@ export async function openBatchModal(workflow, onSubmitted) {
 		const body = { instance_ids: sel.value(), parameters: {}, name: nameIn.value.trim() };
 		if (descIn.value.trim()) body.description = descIn.value.trim();
 		let ok = true;
+		if (winType.value) {
+			body.window = { type: winType.value };
+			if (WITH_N.includes(winType.value)) {
+				const n = Number(winN.value);
+				if (!Number.isInteger(n) || n < 1) { showError('window.n', 'N must be a whole number of 1 or more'); ok = false; }
+				body.window.n = n;
+			}
+			if (winLag.value.trim() !== '') {
+				const lag = Number(winLag.value);
+				if (!Number.isInteger(lag) || lag < 0) { showError('window.lag_days', 'lag days must be a whole number of 0 or more'); ok = false; }
+				body.window.lag_days = lag;
+			}
+		}
 		for (const p of paramRows) {
+			if (body.window && (p.key === 'startDate' || p.key === 'endDate')) continue;	// the window sets them
 			try { body.parameters[p.key] = p.input.read(); } catch (e) { showError('parameters.' + p.key, p.key + ' ' + e.message); ok = false; }
 		}
 		if (overrides.length) body.instance_parameters = {};
@@ -258,6 +296,11 @@ export async function openBatchModal(workflow, onSubmitted) {
 				fieldBox('description', 'Description', descIn, 'optional')),
 			h('section', null, h('h3', null, 'Instances'),
 				fieldBox('instance_ids', 'Select the instances to run on', sel.el)),
+			h('section', null, h('h3', null, 'Dates'),
+				fieldBox('window', '', h('div', { class: 'grid2' },
+					fieldBox('window.type', 'Date window', winType,
+						'resolved when the batch starts, in each instance\u2019s time zone'),
+					h('div', { class: 'inline' }, winNBox, winLagBox)))),
 			h('section', null, h('h3', null, 'Shared parameters'),
 				fieldBox('parameters', '', paramBox),
 				h('div', { class: 'inline' }, newKey, newType, addParam)),
@@ -269,6 +312,7 @@ export async function openBatchModal(workflow, onSubmitted) {
 		h('footer', { class: 'modal-foot' },
 			h('button', { type: 'button', class: 'secondary', onclick: () => dlg.close() }, 'Cancel'), submit)));
 	dlg.addEventListener('close', () => dlg.remove());
+	windowChanged();
 	document.body.append(dlg);
 	dlg.showModal();
 	sel.paint(true);

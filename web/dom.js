@@ -85,3 +85,25 @@ export function confirmDialog(title, text, yes) {
 		dlg.showModal();
 	});
 }
+
+// An execution's AMC window {start, end (exclusive), timezone} as people read it:
+// "2026-11-23 – 2026-11-29, America/New_York" for whole days, else the times as given.
+export function fmtTimeWindow(tw) {
+	if (!tw || !tw.start || !tw.end) return '';
+	const zone = tw.timezone || 'UTC';
+	const m = /^(\d{4})-(\d{2})-(\d{2})T00:00:00$/.exec(tw.end);
+	if (m && /T00:00:00$/.test(tw.start)) {
+		const last = new Date(Date.UTC(+m[1], +m[2] - 1, +m[3] - 1)).toISOString().slice(0, 10);
+		return tw.start.slice(0, 10) + ' – ' + last + ', ' + zone;
+	}
+	return tw.start + ' – ' + tw.end + ', ' + zone;
+}
+
+// A batch's relative window {type, n, lag_days} in words.
+const WINDOW_WORDS = { previous_week: 'previous week', previous_month: 'previous month',
+	month_to_date: 'month to date', last_n_days: 'last %n days', last_n_full_weeks: 'last %n full weeks' };
+export function fmtWindow(w) {
+	if (!w || !w.type) return '';
+	const words = (WINDOW_WORDS[w.type] || w.type).replace('%n', w.n ?? '?');
+	return words + (w.lag_days ? ' (lag ' + w.lag_days + ' day' + (w.lag_days === 1 ? '' : 's') + ')' : '');
+}

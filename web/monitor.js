@@ -1,7 +1,7 @@
 // monitor.js - one batch: live progress (Server-Sent Events, polling every 3 s as fallback),
 // status counts, a card per instance, cancel with confirmation; then the results: instance
 // summary, server-paged table, SVG bar chart of a metric by instance, raw JSON, CSV download.
-import { h, clear, badge, fmtDuration, fmtTime, fmtNum, toast, confirmDialog } from './dom.js';
+import { h, clear, badge, fmtDuration, fmtTime, fmtNum, fmtTimeWindow, fmtWindow, toast, confirmDialog } from './dom.js';
 import { get, post, download, token } from './api.js';
 
 const TERMINAL = ['completed', 'partial', 'failed', 'cancelled'];
@@ -41,7 +41,8 @@ export function renderBatch(view, batchId) {
 		status = s;
 		title.textContent = s.name || s.batch_id;
 		clear(sub).append(badge(s.status), ' ', s.batch_id, ' · started ', fmtTime(s.started_at),
-			s.completed_at ? ' · finished ' + fmtTime(s.completed_at) : '');
+			s.completed_at ? ' · finished ' + fmtTime(s.completed_at) : '',
+			s.window ? h('span', { 'data-testid': 'batch-window' }, ' · window: ' + fmtWindow(s.window)) : '');
 		const total = s.total_instances || 0;
 		const done = (s.completed_instances || 0) + (s.failed_instances || 0) + (s.cancelled_instances || 0);
 		const pct = total ? Math.round(done * 100 / total) : 0;
@@ -57,7 +58,9 @@ export function renderBatch(view, batchId) {
 			h('div', { class: 'row-between' }, h('strong', null, e.instance_name || e.target_instance_id), badge(e.status)),
 			h('div', { class: 'muted small' }, e.execution_id, e.phase ? ' · ' + e.phase : ''),
 			h('dl', null, h('dt', null, 'Duration'), h('dd', null, fmtDuration(e.duration_seconds)),
-				h('dt', null, 'Rows'), h('dd', null, e.row_count ?? '–')),
+				h('dt', null, 'Rows'), h('dd', null, e.row_count ?? '–'),
+				e.time_window ? h('dt', null, 'Days') : null,
+				e.time_window ? h('dd', { 'data-testid': 'exec-window' }, fmtTimeWindow(e.time_window)) : null),
 			e.error ? h('p', { class: 'error small' }, e.error) : null)));
 		const terminal = TERMINAL.includes(s.status);
 		cancelBtn.hidden = terminal;
@@ -165,10 +168,11 @@ export function renderBatch(view, batchId) {
 		try { lastResults = await fetchResults(0, PAGE); } catch (e) { panes.summary.textContent = e.message; return; }
 		const rows = lastResults.instance_results || [];
 		clear(panes.summary).append(h('table', { class: 'data' },
-			h('thead', null, h('tr', null, ['Instance', 'Region', 'Status', 'Rows', 'Duration', 'Finished', 'Error']
+			h('thead', null, h('tr', null, ['Instance', 'Region', 'Days', 'Status', 'Rows', 'Duration', 'Finished', 'Error']
 				.map((c) => h('th', null, c)))),
 			h('tbody', null, rows.map((r) => h('tr', null,
-				h('td', null, r.instance_name), h('td', null, r.instance_region), h('td', null, badge(r.status)),
+				h('td', null, r.instance_name), h('td', null, r.instance_region),
+				h('td', { class: 'small' }, fmtTimeWindow(r.time_window)), h('td', null, badge(r.status)),
 				h('td', { class: 'num' }, r.row_count ?? '–'), h('td', { class: 'num' }, fmtDuration(r.duration_seconds)),
 				h('td', null, fmtTime(r.completed_at)), h('td', { class: 'error small' }, r.error || ''))))));
 	}

@@ -308,6 +308,40 @@ try {
 	await page.waitForSelector('[data-testid=progress][data-pct="100"]');
 	check(true, 'history row opens the batch');
 
+	// --- a relative date window: chosen in the modal, sent instead of startDate/endDate,
+	// shown on the batch page with each instance's days
+	await page.goto(URL_ + '/#/workflows/' + wf.id);
+	await page.click(`[data-testid=run-batch][data-workflow="${wf.id}"]`);
+	await page.waitForSelector('dialog.modal .sel-row');
+	check(await page.locator('[data-testid=window-n]').isHidden() && await page.locator('[data-testid=window-lag]').isHidden(),
+		'explicit dates by default: no window inputs');
+	await page.fill('[data-testid=instance-search]', withBrand[0].instance_id);
+	await page.waitForSelector(`.sel-row[data-instance-id="${picked[0]}"]`);
+	await page.click(`.sel-row[data-instance-id="${picked[0]}"]`);
+	await page.selectOption('[data-testid=window-type]', 'last_n_days');
+	check(await page.locator('[data-testid=window-n]').isVisible() &&
+		await page.locator('input[name="param-startDate"]').isDisabled(),
+		'last N days: N appears, startDate is set by the window');
+	await page.fill('[data-testid=window-n]', '0');
+	await page.click('[data-testid=submit-batch]');
+	await page.waitForSelector('dialog.modal .field[data-field="window.n"].invalid');
+	check(true, 'N = 0 is refused at the N input');
+	await page.fill('[data-testid=window-n]', '14');
+	await page.fill('[data-testid=window-lag]', '0');
+	const winReq = page.waitForRequest((r) => r.url().endsWith('/batch-execute') && r.method() === 'POST');
+	await page.click('[data-testid=submit-batch]');
+	const winBody = JSON.parse((await winReq).postData());
+	check(JSON.stringify(winBody.window) === '{"type":"last_n_days","n":14,"lag_days":0}' &&
+		!('startDate' in winBody.parameters) && !('endDate' in winBody.parameters),
+		'the window is sent, startDate/endDate are not', JSON.stringify(winBody));
+	await page.waitForURL(/#\/batch\/batch_[0-9a-f]{8}$/);
+	await page.waitForSelector('[data-testid=batch-window]');
+	check(/last 14 days/.test(await page.textContent('[data-testid=batch-window]')), 'the batch page names the window',
+		await page.textContent('[data-testid=batch-window]'));
+	const days = await page.textContent('[data-testid=exec-window]');
+	check(/^\d{4}-\d{2}-\d{2} \u2013 \d{4}-\d{2}-\d{2}, \S+$/.test(days), 'each instance shows its days and zone', days);
+	await shot('window-batch');
+
 	// --- a second, slow batch: cancel it
 	await page.goto(URL_ + '/#/workflows/' + slowId);
 	await page.click(`[data-testid=run-batch][data-workflow="${slowId}"]`);
