@@ -60,7 +60,11 @@ static void on_holder_state(RConn *c, redisReply *reply, void *priv)
 		return;
 	}
 	const redisReply *st = reply->element[0], *id = reply->element[1];
-	bool cancelled = st->type == REDIS_REPLY_STRING && strcmp(st->str, "cancelled") == 0;
+	if (st->type != REDIS_REPLY_STRING) {
+		job_gone(job, "its record is gone from Redis after its create");
+		return;
+	}
+	bool cancelled = strcmp(st->str, "cancelled") == 0;
 	bool other = id->type == REDIS_REPLY_STRING && id->str[0] && strcmp(id->str, job->amc_id) != 0;
 	if (cancelled || other) {
 		job_target(job, &t);

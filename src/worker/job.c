@@ -12,6 +12,7 @@
 
 #include <openssl/evp.h>
 
+#include "amc_cancel.h"
 #include "amc_client.h"
 #include "archiver.h"
 #include "finisher.h"
@@ -106,6 +107,38 @@ void job_lost(Job *job, const char *why)
 	job->step = JOB_LEAVING;
 	evtimer_del(job->timer);
 	job_drop(job);
+}
+
+/* ---- a job whose Redis record is gone ---- */
+
+/* PostgreSQL's row of a job whose Redis record is gone: a batch cancelled meanwhile was
+ * cancelled through PostgreSQL (Redis no longer had it), and nothing else knows that this
+ * job's AMC execution runs: cancel it. An open row is left to the archive sweep, which hands
+ * the batch to Redis again; its next holder adopts the AMC execution. */
+static void after_gone_read(Job *job, const PgxRow *row)
+{
+	if (row->found && strcmp(row->status, "cancelled") == 0 && !job->amc_terminal &&
+	    job->token) {
+		AmcTarget t;
+		job_target(job, &t);
+		amc_cancel_detached(job->w, &t, job->amc_id,
+				    "its batch was cancelled while Redis had lost the execution");
+	}
+	job_lost(job, row->found ? "its record is gone from Redis" :
+		 "its record is gone from Redis and PostgreSQL");
+}
+
+void job_gone(Job *job, const char *why)
+{
+	if (!job->amc_id[0]) {
+		job_lost(job, why);	/* nothing runs on AMC for it (an intent: see job.h) */
+		return;
+	}
+	elog_warn(job->batch_id, job->exec_id, "%s: asking PostgreSQL whether AMC execution %s "
+		  "is still wanted", why, job->amc_id);
+	job->step = JOB_LEAVING;
+	evtimer_del(job->timer);
+	pgx_read(job, after_gone_read);
 }
 
 /* ---- claim reply → job ---- */
@@ -330,9 +363,10 @@ static void held_refused(Job *job, long long code)
 {
 	if (code == LUA_ERR_CANCELLED)
 		job_cancel(job);
+	else if (code == LUA_ERR_NOT_FOUND)
+		job_gone(job, "its record is gone from Redis");
 	else
 		job_lost(job, code == LUA_ERR_NOT_OWNER ? "another claim holds it" :
-			      code == LUA_ERR_NOT_FOUND ? "its record is gone from Redis" :
 			      "it is not running");
 }
 

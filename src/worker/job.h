@@ -133,6 +133,12 @@ void job_archive(Job *job);		/* spool complete: set_phase archiving, COPY, finis
 /* Another claim holds the execution now (or Redis no longer lists it for us): stop without
  * touching Redis, PostgreSQL or AMC; the new holder resumes the AMC execution. */
 void job_lost(Job *job, const char *why);
+/* Redis no longer has the job's record, or no longer lists it for us: with an AMC execution
+ * known, PostgreSQL's row decides whether it is still wanted (a batch cancelled through
+ * PostgreSQL while Redis had lost it: cancelled on AMC), then job_lost. A job with only a
+ * create intent is let go as is: the intent in PostgreSQL leads its next holder to the
+ * execution; a batch cancelled meanwhile is the narrow case docs/reliability.md names. */
+void job_gone(Job *job, const char *why);
 /* PostgreSQL refused a write of this claim: read the row and follow it (a final state
  * another claim wrote is taken over in Redis; a newer claim means the job is lost). */
 void job_fenced(Job *job);

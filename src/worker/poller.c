@@ -461,7 +461,11 @@ static void on_state(RConn *c, redisReply *reply, void *priv)
 			job_cancel(job);
 			return;
 		}
-		if (st->type != REDIS_REPLY_STRING || strcmp(st->str, "running") != 0 ||
+		if (st->type != REDIS_REPLY_STRING) {
+			job_gone(job, "its record is gone from Redis (seen at a poll)");
+			return;
+		}
+		if (strcmp(st->str, "running") != 0 ||
 		    wk->type != REDIS_REPLY_STRING || strcmp(wk->str, job->w->id) != 0 ||
 		    cl->type != REDIS_REPLY_STRING || strcmp(cl->str, job->claim) != 0) {
 			job_lost(job, "another claim holds it (seen at a poll)");

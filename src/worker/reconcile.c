@@ -76,7 +76,7 @@ void reconcile_heartbeat(Worker *w, const redisReply *reply)
 			/* only a job between steps can be let go here; the others meet the fence */
 			if (!job->leaving && !htab_get(inlist, job->ref) &&
 			    evtimer_pending(job->timer, NULL))
-				job_lost(job, "Redis no longer lists it for this worker");
+				job_gone(job, "Redis no longer lists it for this worker");
 		}
 	}
 	free(orphans);

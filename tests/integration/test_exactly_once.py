@@ -20,7 +20,9 @@
 - a refresh token LWA rotates is stored (encrypted) for the next start;
 - an execution cancelled on AMC by hand fails; one whose batch was cancelled and whose AMC
   execution another worker cancelled while its holder's status call was on its way stays
-  cancelled.
+  cancelled;
+- a running batch Redis lost, then cancelled through PostgreSQL: its holder cancels the AMC
+  execution.
 Each part uses instances of its own, so amcsim's counters are its alone."""
 import os
 import signal
@@ -28,7 +30,7 @@ import subprocess
 import time
 import uuid
 
-from lib import (PREFIX, REDIS, RUN_DIR, PrivateWorker, Relay, amc_call, api, archived_rows, check, create_workflow,
+from lib import (PREFIX, REDIS, RUN_DIR, PrivateWorker, Relay, amc_call, amc_status, api, archived_rows, check, create_workflow,
                  done, exec_hashes, fleet_account, invariant_ok, lua_source, pg_start, pg_stop, pid_alive,
                  pid_of, port_of, psql, redis_raw, require_stack, sim, sim_instance_stats, sim_put, stack,
                  submit_paced, wait_batch, wait_until)
@@ -44,7 +46,7 @@ SQL = ("SELECT campaign, SUM(impressions) AS impressions, {{tag}} AS tag FROM im
        "GROUP BY campaign ORDER BY campaign")
 TAG = uuid.uuid4().hex[:6]
 wf = create_workflow("exactly once " + TAG, SQL, {"tag": "x"})
-acct, insts = fleet_account("exactly once", 23)
+acct, insts = fleet_account("exactly once", 24)
 AMC = [a for _, a in insts]
 IDS = [u for u, _ in insts]
 REDIS_PORT = port_of(REDIS)
@@ -402,6 +404,37 @@ try:
         sim("DELETE", "/sim/profiles/" + a)
     w2.stop("second cancel worker")
     w.stop("AMC cancel worker")
+
+    # --- Redis loses a running batch (the tail of its AOF), which is then cancelled through
+    # PostgreSQL: the holder, finding its record gone, asks PostgreSQL and cancels its AMC
+    # execution, which nothing else knows about -----------------------------------------------
+    c3 = AMC[23]
+    sim_put("/sim/profiles/" + c3, {"latency_ms": 20000})
+    w = PrivateWorker("eo-lostcancel-" + TAG, lease_ms=6000, heartbeat_ms=500, poll_initial_ms=300,
+                      poll_max_ms=600)
+    w.start()
+    bid = run_batch([IDS[23]], "lost by Redis, then cancelled")
+    amc_id = wait_until(lambda: exec_hashes(bid)[0].get("amc_execution_id") or None, 30)
+    in_pg = wait_until(lambda: psql("SELECT e.amc_execution_id FROM workflow_executions e JOIN batch_executions b "
+                                    "ON b.id = e.batch_execution_id WHERE b.batch_id = :'p1'", bid) == [[amc_id]]
+                       or None, 10)
+    check(amc_id and in_pg, "lost by Redis: the AMC execution runs, PostgreSQL has its id", amc_id)
+    eid = redis_raw("LRANGE", PREFIX + "batch:{%s}:execs" % bid, 0, -1)[0]
+    w.signal(signal.SIGSTOP)	# the loss and the cancel happen between two of its steps
+    redis_raw("DEL", PREFIX + "batch:{%s}" % bid, PREFIX + "batch:{%s}:execs" % bid,
+              PREFIX + "batch:{%s}:queue" % bid, PREFIX + "exec:{%s}:%s" % (bid, eid))
+    redis_raw("LREM", PREFIX + "worker:%s:jobs" % w.id, "0", "%s:%s" % (bid, eid))
+    st, body, raw = api("POST", "/workflows/batch/%s/cancel" % bid)
+    w.signal(signal.SIGCONT)
+    check(st == 200, "lost by Redis: cancelled through PostgreSQL", raw[:200])
+    stopped = wait_until(lambda: amc_status(acct, c3, amc_id) == "CANCELLED" or None, 15)
+    check(stopped, "lost by Redis: its holder cancels the AMC execution nothing else knows",
+          (amc_status(acct, c3, amc_id), w.log()[-800:]))
+    st, body, _ = api("GET", "/workflows/batch/%s/status" % bid)
+    check(st == 200 and body["batch_status"]["status"] == "cancelled", "lost by Redis: the batch stays cancelled",
+          (st, body))
+    sim("DELETE", "/sim/profiles/" + c3)
+    w.stop("lost-batch worker")
 finally:
     PrivateWorker.kill_all()
     redis_raw("CONFIG", "SET", "min-replicas-to-write", "0")
