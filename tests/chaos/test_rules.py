@@ -146,8 +146,18 @@ planted("archived another instance's result", "R3", "archived another execution'
 planted("statuses differ", "R4", "execution state differs", lambda d: d["execs"][1].update(status="failed", rows=0))
 planted("counters do not add up", "R4", "counter invariant broken (Redis)",
         lambda d: d["redis"]["batches"]["batch_1"].update(completed="1"))
-planted("a batch only in PostgreSQL", "R4", "batch in PostgreSQL, not in Redis",
-        lambda d: d["redis"]["batches"].clear())
+def open_in_pg_only(d):
+    d["redis"]["batches"].clear()
+    d["batches"][0]["status"] = "running"
+
+
+planted("an open batch only in PostgreSQL", "R4", "batch in PostgreSQL, not in Redis", open_in_pg_only)
+d = clean()
+d["redis"]["batches"].clear()
+f = judge(d)
+check("batch in PostgreSQL, not in Redis" not in kinds(f, "R4"),
+      "a terminal batch Redis does not hold is served from PostgreSQL: no R4",
+      {r: dict(f.v[r]) for r in f.RULES if f.v[r]})
 
 # ---- R5 -------------------------------------------------------------------------------
 planted("a slot left taken", "R5", "cap slot not matching running executions",
