@@ -76,7 +76,14 @@ class Relay:
                 dst.sendall(data)
             dst.shutdown(socket.SHUT_WR)
         except OSError:
-            pass
+            # a reset on one side (a PostgreSQL backend terminated while a query was on its
+            # way) resets the other, as one TCP connection would: a client left waiting on a
+            # relay whose far end is gone would hang where a real network does not
+            for s in (src, dst):
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
 
     def cut(self):
         self.open.clear()
