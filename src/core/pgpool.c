@@ -121,6 +121,20 @@ static bool sleep_unless_stopping(PgPool *p, long long ms)
 	return !stopping;
 }
 
+/* A connection to a server that vanished without a reset (a host down, a partition) would
+ * keep a pool thread, and every job waiting for it, in PQexec for as long as TCP retries:
+ * keepalive probes end an idle wait for an answer within ~30 s, and tcp_user_timeout a send
+ * nobody acknowledges within 30 s; a connect gives up after 10 s. They come before the
+ * configured conninfo (database_url), which overrides any of them. */
+static PGconn *connect_db(const char *conninfo)
+{
+	static const char *const keys[] = { "connect_timeout", "keepalives", "keepalives_idle",
+		"keepalives_interval", "keepalives_count", "tcp_user_timeout", "dbname", NULL };
+	const char *vals[] = { "10", "1", "15", "5", "3", "30000", conninfo, NULL };
+
+	return PQconnectdbParams(keys, vals, 1);
+}
+
 /* (Re)connects *connp; returns true when the connection is usable. */
 static bool ensure_conn(PgPool *p, PGconn **connp, char *err, size_t errlen)
 {
@@ -131,7 +145,7 @@ static bool ensure_conn(PgPool *p, PGconn **connp, char *err, size_t errlen)
 	if (conn) {
 		PQreset(conn);
 	} else {
-		conn = PQconnectdb(p->conninfo);
+		conn = connect_db(p->conninfo);
 		*connp = conn;
 	}
 	if (!conn) {
