@@ -72,8 +72,12 @@ local function finish_jobs(prefix, events_key, jobs_key, worker, now, jobs)
 		local state = f[1]
 		local holder = f[2] == worker and f[3] == job.token
 		-- whatever happens, this claim no longer holds the job; a newer claim of it by the
-		-- same worker (a finish resent after a re-claim) keeps its jobs-list entry
-		if not (state == 'running' and f[2] == worker and not holder) then
+		-- same worker (a finish resent after a re-claim) keeps its jobs-list entry, and so
+		-- does an exec still running that its holder lets go of as cancelled: Redis lost
+		-- the cancel (the tail of its AOF), the holder still holds it and makes Redis
+		-- cancel it again (ERR_WRONG_STATE below)
+		if not (state == 'running' and f[2] == worker and
+			(not holder or job.outcome == 'cancelled')) then
 			rcall('LREM', jobs_key, '-1', job.ref)
 		end
 		if not state then

@@ -396,6 +396,24 @@ void job_set_phase(Job *job, const char *phase, void (*next)(Job *job))
 
 /* ---- finish ---- */
 
+static void cancel_batch_then_cancel(Job *job);
+
+/* A cancelled job's finish found its exec still running under this claim: Redis lost the
+ * cancel with the tail of its AOF after the job had seen it. PostgreSQL, written after Redis
+ * by the cancel, decides: cancelled there means the batch is cancelled in Redis again (every
+ * other holder and P amc_cancels then follow) and the finish is made again; otherwise the
+ * job is let go with its ref left in our jobs list, for the reconciliation to take up. */
+static void after_cancel_lost_read(Job *job, const PgxRow *row)
+{
+	if (row->found && strcmp(row->status, "cancelled") == 0 && !job->recancelled) {
+		job->recancelled = true;
+		job->leaving = false;
+		cancel_batch_then_cancel(job);
+		return;
+	}
+	job_lost(job, "its cancel is gone from Redis and not in PostgreSQL");
+}
+
 static void on_finish(Worker *w, const redisReply *reply, void *priv)
 {
 	Job *job = priv;
@@ -413,6 +431,12 @@ static void on_finish(Worker *w, const redisReply *reply, void *priv)
 	long long code = 0;
 	if (!rconn_code(reply, &code))
 		code = LUA_ERR_WRONG_STATE;
+	if (code == LUA_ERR_WRONG_STATE && job->step == JOB_CANCELLING) {
+		elog_warn(job->batch_id, job->exec_id, "cancelled, but Redis says running: "
+			  "asking PostgreSQL");
+		pgx_read(job, after_cancel_lost_read);
+		return;
+	}
 	held_refused(job, code);
 }
 
@@ -429,8 +453,6 @@ static void run_finish(Job *job, const char *outcome, const char *error)
 }
 
 /* ---- what PostgreSQL says ---- */
-
-static void cancel_batch_then_cancel(Job *job);
 
 /* A fenced write was refused, or the row was read: follow it. */
 static void follow(Job *job, const PgxRow *row)

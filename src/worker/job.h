@@ -104,6 +104,7 @@ struct Job {
 	long row_count;
 	bool amc_terminal;		/* AMC reported a terminal status: no PUT cancel */
 	bool need_finish;		/* cancel path: finish still has to run */
+	bool recancelled;		/* the cancel Redis lost was made again (once) */
 	char error[1024];		/* cut on a UTF-8 character boundary */
 
 	char exec_key[KEYS_MAX], batch_key[KEYS_MAX], jobs_key[KEYS_MAX], events_key[KEYS_MAX];

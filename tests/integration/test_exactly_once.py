@@ -22,7 +22,8 @@
   execution another worker cancelled while its holder's status call was on its way stays
   cancelled;
 - a running batch Redis lost, then cancelled through PostgreSQL: its holder cancels the AMC
-  execution.
+  execution;
+- a cancel Redis lost after the holder saw it: the holder cancels the batch in Redis again.
 Each part uses instances of its own, so amcsim's counters are its alone."""
 import os
 import signal
@@ -30,9 +31,9 @@ import subprocess
 import time
 import uuid
 
-from lib import (PREFIX, REDIS, RUN_DIR, PrivateWorker, Relay, amc_call, amc_status, api, archived_rows, check, create_workflow,
+from lib import (FORWARD, HOLD_THEN_CUT, PREFIX, REDIS, RUN_DIR, PrivateWorker, Relay, amc_call, amc_status, api, archived_rows, check, create_workflow,
                  done, exec_hashes, fleet_account, invariant_ok, lua_source, pg_start, pg_stop, pid_alive,
-                 pid_of, port_of, psql, redis_raw, require_stack, sim, sim_instance_stats, sim_put, stack,
+                 pid_of, port_of, psql, redis_hash, redis_raw, require_stack, sim, sim_instance_stats, sim_put, stack,
                  submit_paced, wait_batch, wait_until)
 
 require_stack()
@@ -46,7 +47,7 @@ SQL = ("SELECT campaign, SUM(impressions) AS impressions, {{tag}} AS tag FROM im
        "GROUP BY campaign ORDER BY campaign")
 TAG = uuid.uuid4().hex[:6]
 wf = create_workflow("exactly once " + TAG, SQL, {"tag": "x"})
-acct, insts = fleet_account("exactly once", 24)
+acct, insts = fleet_account("exactly once", 25)
 AMC = [a for _, a in insts]
 IDS = [u for u, _ in insts]
 REDIS_PORT = port_of(REDIS)
@@ -435,6 +436,49 @@ try:
           (st, body))
     sim("DELETE", "/sim/profiles/" + c3)
     w.stop("lost-batch worker")
+
+    # --- Redis loses a cancel its holder had already seen: the holder's finish (outcome
+    # cancelled) finds the exec running; it must not drop it from its jobs list, but make
+    # Redis cancel it again (PostgreSQL says cancelled) -----------------------------------------
+    c4 = AMC[24]
+    sim_put("/sim/profiles/" + c4, {"latency_ms": 20000})
+    relay = Relay(REDIS_PORT)
+    w = PrivateWorker("eo-relost-" + TAG, "redis://127.0.0.1:%d/0" % relay.port, lease_ms=6000,
+                      heartbeat_ms=500, poll_initial_ms=300, poll_max_ms=600)
+    w.start()
+    bid = run_batch([IDS[24]], "cancel lost by Redis")
+    polling = wait_until(lambda: exec_hashes(bid)[0].get("phase") == "polling" or None, 30)
+    eid = redis_raw("LRANGE", PREFIX + "batch:{%s}:execs" % bid, 0, -1)[0]
+    ref = "%s:%s" % (bid, eid)
+    ekey, bkey = PREFIX + "exec:{%s}:%s" % (bid, eid), PREFIX + "batch:{%s}" % bid
+    snap_e, snap_b = redis_raw("HGETALL", ekey), redis_raw("HGETALL", bkey)
+    held = {"n": 0}
+
+    def hold_cancelled_finish(conn, data):
+        if ref.encode() in data and b"cancelled" in data and held["n"] == 0:
+            held["n"] += 1
+            return HOLD_THEN_CUT
+        return FORWARD
+    relay.rule = hold_cancelled_finish
+    st, body, raw = api("POST", "/workflows/batch/%s/cancel" % bid)
+    check(polling and st == 200 and relay.held.wait(15), "cancel lost: the holder's cancelled finish is held",
+          (st, w.log()[-600:]))
+    # Redis restarts without the cancel's writes (the tail of its AOF)
+    redis_raw("DEL", ekey, bkey)
+    redis_raw("HSET", ekey, *snap_e)
+    redis_raw("HSET", bkey, *snap_b)
+    redis_raw("ZREM", PREFIX + "amc_cancels", ref)
+    relay.release.set()
+    gone = wait_until(lambda: redis_hash(ekey).get("state") == "cancelled"
+                      and redis_raw("LLEN", PREFIX + "worker:%s:jobs" % w.id) == ["0"] or None, 20)
+    check(gone, "cancel lost: the holder made Redis cancel it again and let go",
+          (redis_hash(ekey).get("state"), redis_raw("LLEN", PREFIX + "worker:%s:jobs" % w.id),
+           w.log()[-800:]))
+    ok, why = invariant_ok(bid)
+    check(ok and redis_hash(bkey).get("status") == "cancelled", "cancel lost: the batch is cancelled again", why)
+    sim("DELETE", "/sim/profiles/" + c4)
+    w.stop("lost-cancel worker")
+    relay.close()
 finally:
     PrivateWorker.kill_all()
     redis_raw("CONFIG", "SET", "min-replicas-to-write", "0")

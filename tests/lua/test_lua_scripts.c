@@ -1137,6 +1137,28 @@ static const char *reply_field(const redisReply *h, const char *name)
 	return NULL;
 }
 
+/* a cancel Redis lost (the tail of its AOF) after the holder saw it: the holder's `cancelled`
+ * finish of its exec, still running in Redis, is refused and keeps the ref in its jobs list
+ * (the holder then cancels the batch again); after that cancel the same finish lets go */
+static void test_lua_cancelled_finish_of_running(void)
+{
+	char b[ID_MAX], e[1][ID_MAX], st[32], bs[32];
+
+	drain_queue();
+	new_batch_id(b);
+	assertf(enqueue(b, 1, e) == LUA_OK, "enqueue");
+	freeReplyObject(claim("wlc", 1));
+	assertf(finish(b, e[0], "cancelled", "wlc", st, bs) == LUA_ERR_WRONG_STATE,
+		"a cancelled finish of a running exec: -3");
+	assertf(int_cmd("LLEN %s", k_jobs("wlc")) == 1 && hget_is(k_exec(b, e[0]), "state", "running"),
+		"the exec stays running and held, its ref in the jobs list");
+	freeReplyObject(cancel_batch(b));
+	assertf(finish(b, e[0], "cancelled", "wlc", st, bs) == LUA_OK && !strcmp(st, "cancelled"),
+		"after the cancel is made again, the finish lets go (%s)", st);
+	assertf(int_cmd("LLEN %s", k_jobs("wlc")) == 0, "and the ref leaves the jobs list");
+	freeReplyObject(cmd("DEL %s %s", k_lease("wlc"), k_jobs("wlc")));
+}
+
 /* the claim reply carries every exec field the worker reads (src/worker/job.c job_take) that
  * is not empty, and leaves the empty ones out (the worker reads those as ""); a job claimed
  * again carries what its holder wrote (AMC id); one claimed event per batch lists the claimed
@@ -2390,6 +2412,7 @@ int main(void)
 	RUN_TEST(test_lua_cancel_releases_slots);
 	RUN_TEST(test_lua_caps_many_batches);
 	RUN_TEST(test_lua_claim_token_fences);
+	RUN_TEST(test_lua_cancelled_finish_of_running);
 	RUN_TEST(test_lua_intent_and_amc_id);
 	RUN_TEST(test_lua_live_amc_keeps_slots);
 	RUN_TEST(test_lua_retry_clears_intent);
