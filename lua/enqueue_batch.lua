@@ -20,7 +20,8 @@
     ARGV[2]    now (Unix ms)
     ARGV[3]    batch fields, JSON object of strings: batch_execution_id, workflow_id,
                user_id, name, sql_query, time_window (the relative window asked for, as
-               JSON text; "" for explicit dates)
+               JSON text; "" for explicit dates), parent_batch_id (the batch this one
+               retries; "" for none)
     ARGV[4]    executions, JSON array of objects of strings (exec fields of
                docs/redis-keys.md; exec_id required; parameters is a JSON string;
                window_start/window_end: the AMC time window resolved at submission)
@@ -96,6 +97,7 @@ rcall('HSET', batch_key,
 	'name', str(batch.name),
 	'sql_query', str(batch.sql_query),
 	'time_window', str(batch.time_window),
+	'parent_batch_id', str(batch.parent_batch_id),
 	'status', 'pending',
 	'total', n, 'pending', 0, 'queued', n, 'running', 0, 'retry_wait', 0,
 	'completed', 0, 'failed', 0, 'cancelled', 0,

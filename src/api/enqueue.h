@@ -26,7 +26,9 @@
 	" json_build_object('batch_execution_id', b.id, 'workflow_id', b.workflow_id," \
 	"   'user_id', b.user_id, 'name', coalesce(b.name, '')," \
 	"   'sql_query', coalesce(b.sql_query, '')," \
-	"   'time_window', coalesce(b.time_window::text, ''))::text," \
+	"   'time_window', coalesce(b.time_window::text, '')," \
+	"   'parent_batch_id', coalesce((SELECT p.batch_id FROM batch_executions p" \
+	"                                 WHERE p.id = b.parent_batch_id), ''))::text," \
 	" (SELECT json_agg(json_build_object('exec_id', e.execution_id, 'id', e.id," \
 	"     'instance_uuid', e.target_instance_id, 'amc_instance_id', e.instance_id," \
 	"     'instance_name', i.instance_name, 'instance_region', i.region," \

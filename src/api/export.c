@@ -22,12 +22,16 @@
 static const char sql_batch[] =
 	"SELECT b.batch_id, w.name FROM batch_executions b LEFT JOIN workflows w ON w.id = b.workflow_id"
 	" WHERE b.batch_id = $1 AND ($3::boolean OR b.user_id = $2::uuid)";
-static const char sql_execs[] =
-	PGQ_BATCH_EXECS_CTE
-	"SELECT ex.id, i.instance_name, ex.target_instance_id FROM ex"
-	"  LEFT JOIN instances i ON i.id = ex.target_instance_id"
-	" WHERE ex.status = 'completed' ORDER BY ex.ord, ex.execution_id";
-static const char sql_columns[] = PGQ_SQL_RESULT_COLUMNS;
+#define SQL_EXECS(cte) \
+	cte \
+	"SELECT ex.id, i.instance_name, ex.target_instance_id FROM ex" \
+	"  LEFT JOIN instances i ON i.id = ex.target_instance_id" \
+	" WHERE ex.status = 'completed' ORDER BY ex.ord, ex.execution_id"
+/* [1]: ?include_retries=true, the latest result per instance across the retries (pgq.h) */
+static const char *const sql_execs[2] = { SQL_EXECS(PGQ_BATCH_EXECS_CTE),
+					  SQL_EXECS(PGQ_BATCH_EXECS_RETRIES_CTE) };
+static const char *const sql_columns[2] = { PGQ_SQL_RESULT_COLUMNS,
+					    PGQ_SQL_RESULT_COLUMNS_OF(PGQ_BATCH_EXECS_RETRIES_CTE) };
 /* $1 execution uuid, $2 last row number sent, $3 column names text[], $4 page size: one
  * output row per (row, column); a row of a column-less result comes once with o NULL. */
 static const char sql_page[] =
@@ -301,15 +305,18 @@ out:
 void export_get(Req *r)
 {
 	const char *p[] = { r->segs[2], r->user_id, r->is_admin ? "true" : "false" };
+	bool retries;
 	Pgq *q;
 
 	if (!ids_is_batch(r->segs[2])) {
 		req_fail(r, 404, "batch_not_found", NULL, "batch not found");
 		return;
 	}
+	if (!req_query_bool(r, "include_retries", false, &retries))
+		return;
 	q = pgq_new();
-	if (q == NULL || !pgq_add(q, sql_batch, 3, p) || !pgq_add(q, sql_execs, 3, p) ||
-	    !pgq_add(q, sql_columns, 3, p) || !pgq_run(r->api->pg, q, start_done, r)) {
+	if (q == NULL || !pgq_add(q, sql_batch, 3, p) || !pgq_add(q, sql_execs[retries], 3, p) ||
+	    !pgq_add(q, sql_columns[retries], 3, p) || !pgq_run(r->api->pg, q, start_done, r)) {
 		pgq_free(q);
 		req_fail(r, 503, "database_unavailable", NULL, "PostgreSQL is unavailable");
 	}

@@ -27,13 +27,28 @@
 	" ex AS (SELECT e.*, t.ord FROM workflow_executions e JOIN b ON e.batch_execution_id = b.id" \
 	"        LEFT JOIN LATERAL (SELECT x.ord FROM jsonb_array_elements_text(b.instance_ids)" \
 	"             WITH ORDINALITY AS x(v, ord) WHERE x.v = e.target_instance_id::text) t ON true) "
+/* The same `ex` over the batch and its retries (`?include_retries=true`), one execution per
+ * instance of the batch: the latest completed one across the batch and every retry of it
+ * (and retries of those), else the latest attempt; `ord` is the batch's instance order. */
+#define PGQ_BATCH_EXECS_RETRIES_CTE \
+	"WITH RECURSIVE b AS (SELECT id, instance_ids FROM batch_executions" \
+	"            WHERE batch_id = $1 AND ($3::boolean OR user_id = $2::uuid))," \
+	" fam AS (SELECT b.id, 0 AS depth FROM b UNION ALL SELECT c.id, f.depth + 1" \
+	"         FROM batch_executions c JOIN fam f ON c.parent_batch_id = f.id WHERE f.depth < 64)," \
+	" ex AS (SELECT DISTINCT ON (e.target_instance_id) e.*, t.ord" \
+	"        FROM workflow_executions e JOIN fam ON e.batch_execution_id = fam.id CROSS JOIN b" \
+	"        JOIN LATERAL (SELECT x.ord FROM jsonb_array_elements_text(b.instance_ids)" \
+	"             WITH ORDINALITY AS x(v, ord) WHERE x.v = e.target_instance_id::text) t ON true" \
+	"        ORDER BY e.target_instance_id, (e.status = 'completed') DESC, fam.depth DESC," \
+	"                 e.created_at DESC) "
 /* The result columns of a batch (those of its first completed execution), as one row of
  * result_columns text or none: the columns of both the results and the CSV export. */
-#define PGQ_SQL_RESULT_COLUMNS \
-	PGQ_BATCH_EXECS_CTE \
+#define PGQ_SQL_RESULT_COLUMNS_OF(cte) \
+	cte \
 	"SELECT ex.result_columns::text FROM ex" \
 	" WHERE ex.status = 'completed' AND jsonb_typeof(ex.result_columns) = 'array'" \
 	" ORDER BY ex.ord, ex.execution_id LIMIT 1"
+#define PGQ_SQL_RESULT_COLUMNS PGQ_SQL_RESULT_COLUMNS_OF(PGQ_BATCH_EXECS_CTE)
 
 typedef struct Pgq Pgq;
 

@@ -191,6 +191,25 @@ const char *req_query(Req *r, const char *name)
 	return evhttp_find_header(&r->query, name);
 }
 
+bool req_query_bool(Req *r, const char *name, bool def, bool *out)
+{
+	const char *v = req_query(r, name);
+
+	*out = def;
+	if (v == NULL || *v == '\0')
+		return true;
+	if (strcmp(v, "true") == 0 || strcmp(v, "1") == 0) {
+		*out = true;
+		return true;
+	}
+	if (strcmp(v, "false") == 0 || strcmp(v, "0") == 0) {
+		*out = false;
+		return true;
+	}
+	req_fail(r, 400, "invalid_parameter", name, "%s must be true or false", name);
+	return false;
+}
+
 bool req_query_int(Req *r, const char *name, long def, long lo, long hi, long *out)
 {
 	const char *v = req_query(r, name);

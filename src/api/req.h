@@ -59,6 +59,9 @@ const char *req_query(Req *r, const char *name);
 /* Parses an optional integer query parameter in [lo, hi] (default def). On a bad value it
  * has replied 400 and freed r. */
 MUST_CHECK bool req_query_int(Req *r, const char *name, long def, long lo, long hi, long *out);
+/* An optional boolean query parameter: true/1 or false/0 (default def); anything else has
+ * replied 400 and freed r. */
+MUST_CHECK bool req_query_bool(Req *r, const char *name, bool def, bool *out);
 
 /* Body field helpers: each returns false after replying 400 (and freeing r) when the field
  * has the wrong type. A missing/null optional field leaves *out NULL. */

@@ -31,6 +31,7 @@ static const Route routes[] = {
 	{ EVHTTP_REQ_GET, "workflows/batch/*/results.csv", ACCESS_USER, export_get },
 	{ EVHTTP_REQ_GET, "workflows/batch/*/events", ACCESS_PUBLIC, sse_get },
 	{ EVHTTP_REQ_POST, "workflows/batch/*/cancel", ACCESS_USER, routes_batches_cancel },
+	{ EVHTTP_REQ_POST, "workflows/batch/*/retry-failed", ACCESS_USER, routes_retry_failed_post },
 	{ EVHTTP_REQ_POST, "workflows", ACCESS_USER, routes_workflows_create },
 	{ EVHTTP_REQ_GET, "workflows", ACCESS_USER, routes_workflows_list },
 	{ EVHTTP_REQ_GET, "workflows/*", ACCESS_USER, routes_workflows_get },

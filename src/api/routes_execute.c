@@ -1,4 +1,5 @@
-/* routes_execute.c - POST /workflows/{id}/batch-execute: validate everything first (body,
+/* routes_execute.c - POST /workflows/{id}/batch-execute, and the pipeline every new batch
+ * goes through once decided (submit.h: also POST .../retry-failed): validate everything first (body,
  * workflow, instances, grants, placeholders, dates: validate.c), honour Idempotency-Key, take
  * a rate-limit slot, then one PostgreSQL transaction (amcbatch_insert_batch: final ids, the
  * resolved windows, the workflow SQL), then the enqueue_batch script (enqueue.c). Once the
@@ -17,25 +18,9 @@
 #include "log.h"
 #include "params.h"
 #include "pgq.h"
+#include "submit.h"
 #include "validate.h"
 
-#define IDEM_KEY_MAX 200
-
-/* Route state, owned by the Req (r->ctx). */
-typedef struct Execute {
-	char workflow_id[IDS_UUID_LEN + 1];
-	char batch_id[IDS_BATCH_LEN + 1];	/* the candidate, then the one stored */
-	char batch_uuid[IDS_UUID_LEN + 1];	/* drawn before the transaction: a re-run of it
-						 * recognises its own commit by this */
-	ExecRequest in;		/* the validated body */
-	char idem_key[IDEM_KEY_MAX + 1];	/* "" = no Idempotency-Key */
-	char req_hash[AUTH_HASH_LEN + 1];	/* of workflow id + canonical body */
-	char *sql_query;	/* the workflow's SQL */
-	json_t *merged;		/* merged parameters per instance, instance order */
-	ParamsWindow *windows;	/* resolved AMC window per instance, instance order */
-	json_t *response;	/* the 201 body, built by PostgreSQL from the stored rows */
-	size_t total;
-} Execute;
 
 static const char sql_workflow[] =
 	"SELECT sql_query, parameters::text, name FROM workflows"
@@ -47,7 +32,7 @@ static const char sql_instances[] =
 	"          WHERE g.instance_id = i.id AND g.user_id = $2::uuid))"
 	"  FROM instances i JOIN amc_accounts a ON a.id = i.account_id"
 	" WHERE i.id = ANY($1::uuid[])";
-static const char sql_idem_get[] =
+const char submit_sql_idem_get[] =
 	"SELECT request_hash, response::text FROM idempotency_keys"
 	" WHERE user_id = $1::uuid AND key = $2 AND expires_at > now()";
 /* sql/005: inserts the batch and its executions, drawing new ids for taken candidates; on a
@@ -62,6 +47,7 @@ static const char sql_insert[] =
 	"   'batch_id', b.batch_id, 'batch_execution_id', b.id, 'workflow_id', b.workflow_id," \
 	"   'name', b.name, 'description', b.description, 'total_instances', b.total_instances," \
 	"   'status', 'pending', 'window', b.time_window," \
+	"   'parent_batch_id', (SELECT p.batch_id FROM batch_executions p WHERE p.id = b.parent_batch_id)," \
 	"   'executions', (SELECT json_agg(json_build_object('id', e.id," \
 	"     'instance_id', e.target_instance_id, 'execution_id', e.execution_id," \
 	"     'status', 'queued', 'time_window', CASE WHEN e.time_window_start IS NOT NULL" \
@@ -72,9 +58,11 @@ static const char sql_insert[] =
 	"      AND e.target_instance_id = x.v::uuid)))" \
 	"  FROM batch_executions b WHERE b.id = " id ")"
 static const char sql_created_body[] = "SELECT " SQL_CREATED_BODY("$1::uuid") "::text";
-/* the relative window asked for (sql/006; only a batch with one runs it); a re-run after a
- * lost COMMIT answer writes the same value again */
-static const char sql_window[] = "UPDATE batch_executions SET time_window = $2::jsonb WHERE id = $1::uuid";
+/* the relative window asked for (sql/006) and the batch retried (sql/007), run only by a
+ * batch with one of them; a re-run after a lost COMMIT answer writes the same values again */
+static const char sql_links[] =
+	"UPDATE batch_executions SET time_window = $2::jsonb, parent_batch_id = $3::uuid"
+	" WHERE id = $1::uuid";
 static const char sql_payload[] = ENQUEUE_SQL_PAYLOAD("b.id = $1::uuid");
 /* expired keys of this user go first, so a reused key after expiry is a fresh request */
 static const char sql_idem_prune[] =
@@ -89,7 +77,7 @@ static const char sql_idem_put[] =
 /* The per-user submission window (lua/rate_submit.lua) in ms. */
 #define RATE_WINDOW_MS 60000
 
-static void execute_free(void *p)
+void submit_free(void *p)
 {
 	Execute *x = p;
 
@@ -98,6 +86,8 @@ static void execute_free(void *p)
 	free(x->windows);
 	json_decref(x->response);
 	free(x->sql_query);
+	free(x->own_name);
+	free(x->own_description);
 	free(x);
 }
 
@@ -118,7 +108,7 @@ static json_t *sget(const PGresult *res, int row, int col)
 
 /* A stored (user, key) row: the same request gets the first response again (201, with
  * Idempotent-Replayed: true); another body under the same key is a 409. */
-static void idem_answer(Req *r, const PGresult *res)
+void submit_idem_answer(Req *r, const PGresult *res)
 {
 	Execute *x = r->ctx;
 	json_t *body;
@@ -143,7 +133,7 @@ static void idem_again_done(Pgq *q, void *priv)
 	if (!q->ok)
 		pgq_fail(r, q);
 	else if (PQntuples(q->res[0]) == 1)
-		idem_answer(r, q->res[0]);
+		submit_idem_answer(r, q->res[0]);
 	else	/* the concurrent twin failed after all: the client may retry */
 		req_fail(r, 409, "idempotency_key_in_use", "Idempotency-Key",
 			 "a request with Idempotency-Key %s was in progress; retry",
@@ -158,15 +148,14 @@ static void idem_again(Req *r)
 	Pgq *q = pgq_new();
 
 	if (q == NULL ||
-	    !pgq_add(q, sql_idem_get, 2, (const char *[]){ r->user_id, x->idem_key }) ||
+	    !pgq_add(q, submit_sql_idem_get, 2, (const char *[]){ r->user_id, x->idem_key }) ||
 	    !pgq_run(r->api->pg, q, idem_again_done, r)) {
 		pgq_free(q);
 		req_fail(r, 503, "database_unavailable", NULL, "PostgreSQL is unavailable");
 	}
 }
 
-/* Reads the Idempotency-Key header into x and hashes the request; false after replying. */
-static bool idem_prepare(Req *r, Execute *x)
+bool submit_idem_prepare(Req *r, Execute *x, const char *scope)
 {
 	const char *key = evhttp_find_header(evhttp_request_get_input_headers(r->req),
 					     "Idempotency-Key");
@@ -187,9 +176,9 @@ static bool idem_prepare(Req *r, Execute *x)
 	}
 	memcpy(x->idem_key, key, len + 1);
 	canon = json_dumps(r->body, JSON_COMPACT | JSON_SORT_KEYS);
-	text = canon != NULL ? malloc(strlen(canon) + IDS_UUID_LEN + 2) : NULL;
+	text = canon != NULL ? malloc(strlen(canon) + strlen(scope) + 2) : NULL;
 	if (text != NULL)
-		sprintf(text, "%s\n%s", x->workflow_id, canon);
+		sprintf(text, "%s\n%s", scope, canon);
 	ok = text != NULL && auth_hash(text, x->req_hash);
 	free(canon);
 	free(text);
@@ -220,7 +209,13 @@ static void enqueued(EnqueueOutcome outcome, void *priv)
 	reply_created(r);
 }
 
-/* Statement indexes of the store job: the insert first, then the optional window update
+/* Whether the store job runs sql_links. */
+static bool links(const Execute *x)
+{
+	return x->in.has_window || x->parent_uuid[0] != '\0';
+}
+
+/* Statement indexes of the store job: the insert first, then the optional links update
  * and Idempotency-Key statements, then the 201 body and the enqueue arguments. */
 enum { ST_INSERT };
 
@@ -228,7 +223,7 @@ static void insert_done(Pgq *q, void *priv)
 {
 	Req *r = priv;
 	Execute *x = r->ctx;
-	int body = ST_INSERT + 1 + (x->in.has_window ? 1 : 0) + (x->idem_key[0] != '\0' ? 2 : 0);
+	int body = ST_INSERT + 1 + (links(x) ? 1 : 0) + (x->idem_key[0] != '\0' ? 2 : 0);
 
 	if (!q->ok && x->idem_key[0] != '\0' && strcmp(q->sqlstate, "23505") == 0 &&
 	    strstr(q->err, "idempotency_keys") != NULL) {
@@ -309,8 +304,9 @@ static void store(Req *r, const PGresult *inst)
 		     (const char *[]){ x->batch_uuid, x->batch_id, x->workflow_id, r->user_id,
 				       x->in.name, x->in.description, s_ids, s_params, s_over,
 				       x->sql_query, s_rows }) ||
-	    (x->in.has_window &&
-	     !pgq_add(q, sql_window, 2, (const char *[]){ x->batch_uuid, s_win })))
+	    (links(x) &&
+	     !pgq_add(q, sql_links, 3, (const char *[]){ x->batch_uuid, s_win,
+					x->parent_uuid[0] ? x->parent_uuid : NULL })))
 		goto oom;
 	if (x->idem_key[0] != '\0' &&
 	    (!pgq_add(q, sql_idem_prune, 1, (const char *[]){ r->user_id }) ||
@@ -376,7 +372,7 @@ static void rate_done(RConn *c, redisReply *reply, void *priv)
 }
 
 /* Takes a submission slot of the user, then stores; inst is stolen. */
-static void rate_then_store(Req *r, PGresult *inst)
+void submit_rate_then_store(Req *r, PGresult *inst)
 {
 	const Config *cfg = &r->api->cfg;
 	LuaCall call;
@@ -426,7 +422,7 @@ static void load_done(Pgq *q, void *priv)
 		goto out;
 	}
 	if (x->idem_key[0] != '\0' && PQntuples(q->res[2]) == 1) {
-		idem_answer(r, q->res[2]);
+		submit_idem_answer(r, q->res[2]);
 		goto out;
 	}
 	if (PQntuples(q->res[0]) != 1) {
@@ -474,8 +470,8 @@ static void load_done(Pgq *q, void *priv)
 		req_fail_err(r, &e);
 		goto out;
 	}
-	q->res[1] = NULL;	/* rate_then_store owns the instance rows now */
-	rate_then_store(r, inst);
+	q->res[1] = NULL;	/* submit_rate_then_store owns the instance rows now */
+	submit_rate_then_store(r, inst);
 out:
 	free(known);
 	free(zones);
@@ -506,7 +502,7 @@ void routes_execute_post(Req *r)
 		return;
 	}
 	r->ctx = x;
-	r->ctx_free = execute_free;
+	r->ctx_free = submit_free;
 	snprintf(x->workflow_id, sizeof(x->workflow_id), "%s", r->segs[1]);
 	lower(x->workflow_id);
 	if (!req_parse_body(r))
@@ -515,7 +511,7 @@ void routes_execute_post(Req *r)
 		req_fail_err(r, &e);
 		return;
 	}
-	if (!idem_prepare(r, x))
+	if (!submit_idem_prepare(r, x, x->workflow_id))
 		return;
 	/* fail fast, before anything is stored; once stored, the batch is kept whatever Redis
 	 * does afterwards (enqueue.c retries, the enqueue janitor takes over) */
@@ -541,7 +537,7 @@ void routes_execute_post(Req *r)
 	    !pgq_add(q, sql_instances, 3,
 		     (const char *[]){ arr, r->user_id, r->is_admin ? "true" : "false" }) ||
 	    (x->idem_key[0] != '\0' &&
-	     !pgq_add(q, sql_idem_get, 2, (const char *[]){ r->user_id, x->idem_key })))
+	     !pgq_add(q, submit_sql_idem_get, 2, (const char *[]){ r->user_id, x->idem_key })))
 		goto oom;
 	free(arr);
 	if (!pgq_run(r->api->pg, q, load_done, r)) {

@@ -15,29 +15,42 @@
 
 /* $1 batch id, $2 user id, $3 is admin (see PGQ_BATCH_EXECS_CTE); $4 limit, $5 offset */
 static const char sql_batch[] =
-	"SELECT batch_id, status, total_instances, completed_instances, failed_instances,"
-	"       time_window::text"
-	"  FROM batch_executions WHERE batch_id = $1 AND ($3::boolean OR user_id = $2::uuid)";
-static const char sql_instances[] =
-	PGQ_BATCH_EXECS_CTE
-	"SELECT ex.target_instance_id AS instance_id, i.instance_name, i.region AS instance_region,"
-	"       ex.execution_id, ex.status, ex.row_count, ex.duration_seconds,"
-	"       " PGQ_ISO("ex.completed_at") " AS completed_at, ex.error_message AS error,"
-	"       ex.time_window_start, ex.time_window_end, ex.time_window_timezone"
-	"  FROM ex LEFT JOIN instances i ON i.id = ex.target_instance_id"
-	" ORDER BY ex.ord, ex.execution_id";
-static const char sql_columns[] = PGQ_SQL_RESULT_COLUMNS;
-static const char sql_total[] =
-	PGQ_BATCH_EXECS_CTE
-	"SELECT count(*) FROM ex JOIN result_rows r ON r.execution_id = ex.id"
-	" WHERE ex.status = 'completed'";
-static const char sql_rows[] =
-	PGQ_BATCH_EXECS_CTE
-	"SELECT i.instance_name, ex.target_instance_id, r.row_data::text"
-	"  FROM ex JOIN result_rows r ON r.execution_id = ex.id"
-	"  LEFT JOIN instances i ON i.id = ex.target_instance_id"
+	"SELECT b.batch_id, b.status, b.total_instances, b.completed_instances, b.failed_instances,"
+	"       b.time_window::text,"
+	"       (SELECT p.batch_id FROM batch_executions p WHERE p.id = b.parent_batch_id),"
+	"       (SELECT coalesce(json_agg(c.batch_id ORDER BY c.created_at, c.id), '[]')::text"
+	"          FROM batch_executions c WHERE c.parent_batch_id = b.id)"
+	"  FROM batch_executions b WHERE b.batch_id = $1 AND ($3::boolean OR b.user_id = $2::uuid)";
+#define SQL_INSTANCES(cte) \
+	cte \
+	"SELECT ex.target_instance_id AS instance_id, i.instance_name, i.region AS instance_region," \
+	"       ex.execution_id, ex.status, ex.row_count, ex.duration_seconds," \
+	"       " PGQ_ISO("ex.completed_at") " AS completed_at, ex.error_message AS error," \
+	"       ex.time_window_start, ex.time_window_end, ex.time_window_timezone" \
+	"  FROM ex LEFT JOIN instances i ON i.id = ex.target_instance_id" \
+	" ORDER BY ex.ord, ex.execution_id"
+#define SQL_TOTAL(cte) \
+	cte \
+	"SELECT count(*) FROM ex JOIN result_rows r ON r.execution_id = ex.id" \
 	" WHERE ex.status = 'completed'"
-	" ORDER BY ex.ord, ex.execution_id, r.row_number LIMIT $4::integer OFFSET $5::integer";
+#define SQL_ROWS(cte) \
+	cte \
+	"SELECT i.instance_name, ex.target_instance_id, r.row_data::text" \
+	"  FROM ex JOIN result_rows r ON r.execution_id = ex.id" \
+	"  LEFT JOIN instances i ON i.id = ex.target_instance_id" \
+	" WHERE ex.status = 'completed'" \
+	" ORDER BY ex.ord, ex.execution_id, r.row_number LIMIT $4::integer OFFSET $5::integer"
+
+/* [0] the batch's own executions, [1] with ?include_retries=true: per instance the latest
+ * completed one across the batch and its retries (pgq.h) */
+static const char *const sql_instances[2] = { SQL_INSTANCES(PGQ_BATCH_EXECS_CTE),
+					      SQL_INSTANCES(PGQ_BATCH_EXECS_RETRIES_CTE) };
+static const char *const sql_columns[2] = { PGQ_SQL_RESULT_COLUMNS,
+					    PGQ_SQL_RESULT_COLUMNS_OF(PGQ_BATCH_EXECS_RETRIES_CTE) };
+static const char *const sql_total[2] = { SQL_TOTAL(PGQ_BATCH_EXECS_CTE),
+					  SQL_TOTAL(PGQ_BATCH_EXECS_RETRIES_CTE) };
+static const char *const sql_rows[2] = { SQL_ROWS(PGQ_BATCH_EXECS_CTE),
+					 SQL_ROWS(PGQ_BATCH_EXECS_RETRIES_CTE) };
 
 /* aggregated_data from the columns, total and rows results. NULL on OOM. */
 static json_t *aggregate(const PGresult *cols_res, const PGresult *total_res,
@@ -110,6 +123,8 @@ static void results_done(Pgq *q, void *priv)
 		.completed_instances = pgq_val(q->res[0], 0, 3),
 		.failed_instances = pgq_val(q->res[0], 0, 4),
 		.window = pgq_val(q->res[0], 0, 5),
+		.parent_batch_id = pgq_val(q->res[0], 0, 6),
+		.retries = pgq_val(q->res[0], 0, 7),
 	};
 	/* shape_batch_results takes both arrays, also when one of them is NULL (OOM) */
 	b = shape_batch_results(&h, instances(q->res[1]),
@@ -126,6 +141,7 @@ void routes_results_get(Req *r)
 {
 	long limit, offset;
 	char slimit[24], soffset[24];
+	bool retries;
 	Pgq *q;
 
 	if (!ids_is_batch(r->segs[2])) {
@@ -133,7 +149,8 @@ void routes_results_get(Req *r)
 		return;
 	}
 	if (!req_query_int(r, "limit", ROWS_DEFAULT, 0, ROWS_MAX, &limit) ||
-	    !req_query_int(r, "offset", 0, 0, 2000000000L, &offset))
+	    !req_query_int(r, "offset", 0, 0, 2000000000L, &offset) ||
+	    !req_query_bool(r, "include_retries", false, &retries))
 		return;
 	snprintf(slimit, sizeof(slimit), "%ld", limit);
 	snprintf(soffset, sizeof(soffset), "%ld", offset);
@@ -142,9 +159,10 @@ void routes_results_get(Req *r)
 				    slimit, soffset };
 
 		q = pgq_new();
-		if (q == NULL || !pgq_add(q, sql_batch, 3, p) || !pgq_add(q, sql_instances, 3, p) ||
-		    !pgq_add(q, sql_columns, 3, p) || !pgq_add(q, sql_total, 3, p) ||
-		    !pgq_add(q, sql_rows, 5, p) || !pgq_run(r->api->pg, q, results_done, r)) {
+		if (q == NULL || !pgq_add(q, sql_batch, 3, p) ||
+		    !pgq_add(q, sql_instances[retries], 3, p) ||
+		    !pgq_add(q, sql_columns[retries], 3, p) || !pgq_add(q, sql_total[retries], 3, p) ||
+		    !pgq_add(q, sql_rows[retries], 5, p) || !pgq_run(r->api->pg, q, results_done, r)) {
 			pgq_free(q);
 			req_fail(r, 503, "database_unavailable", NULL, "PostgreSQL is unavailable");
 		}

@@ -27,7 +27,8 @@ typedef struct Status {
 
 static const char sql_batch[] =
 	"SELECT b.batch_id, b.workflow_id, b.name, b.status, "
-	PGQ_ISO("b.started_at") ", " PGQ_ISO("b.completed_at") ", b.time_window::text"
+	PGQ_ISO("b.started_at") ", " PGQ_ISO("b.completed_at") ", b.time_window::text,"
+	"       (SELECT p.batch_id FROM batch_executions p WHERE p.id = b.parent_batch_id)"
 	"  FROM batch_executions b WHERE b.batch_id = $1 AND ($3::boolean OR b.user_id = $2::uuid)";
 static const char sql_execs[] =
 	"SELECT e.id, e.execution_id, e.target_instance_id AS target_instance_id, i.instance_name,"
@@ -79,6 +80,7 @@ static void pg_done(Pgq *q, void *priv)
 			.started_at = pgq_val(q->res[0], 0, 4),
 			.completed_at = pgq_val(q->res[0], 0, 5),
 			.window = pgq_val(q->res[0], 0, 6),
+			.parent_batch_id = pgq_val(q->res[0], 0, 7),
 		};
 		if ((o = shape_batch_status(&b, execs)) == NULL)
 			req_fail(r, 500, "internal", NULL, "out of memory");

@@ -173,7 +173,7 @@ json_t *shape_batch_status(const ShapeBatch *b, json_t *execs)
 			return NULL;
 		}
 	/* key order follows the seed: identity, counters, times, executions, status_counts */
-	o = json_pack("{s:o, s:o, s:o, s:o, s:I, s:I, s:I, s:I, s:I, s:I, s:o, s:o, s:o, s:o, s:o}",
+	o = json_pack("{s:o, s:o, s:o, s:o, s:I, s:I, s:I, s:I, s:I, s:I, s:o, s:o, s:o, s:o, s:o, s:o}",
 		      "batch_id", shape_str(b->batch_id),
 		      "workflow_id", shape_str(b->workflow_id),
 		      "name", shape_str(b->name),
@@ -188,7 +188,8 @@ json_t *shape_batch_status(const ShapeBatch *b, json_t *execs)
 		      "completed_at", shape_str(b->completed_at),
 		      "executions", execs,
 		      "status_counts", counts,
-		      "window", window_obj(b->window));
+		      "window", window_obj(b->window),
+		      "parent_batch_id", opt_str(b->parent_batch_id));
 	return o;	/* json_pack's "o" steals execs and counts even when it fails */
 }
 
@@ -207,6 +208,7 @@ json_t *shape_status_redis(const char *batch_id, const ShapeHash *batch,
 		.completed_at = shape_iso_ms(shape_hash_get(batch, "completed_at"), completed) ?
 			completed : NULL,
 		.window = shape_hash_get(batch, "time_window"),
+		.parent_batch_id = shape_hash_get(batch, "parent_batch_id"),
 	};
 
 	if (arr == NULL)
@@ -342,7 +344,13 @@ oom:
 json_t *shape_batch_results(const ShapeResultsHead *h, json_t *instance_results,
 			    json_t *aggregated_data)
 {
-	return json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}",
+	json_t *retries = h->retries != NULL ? json_loads(h->retries, 0, NULL) : NULL;
+
+	if (retries != NULL && !json_is_array(retries)) {
+		json_decref(retries);
+		retries = NULL;
+	}
+	return json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}",
 			 "batch_id", shape_str(h->batch_id),
 			 "status", shape_str(h->status),
 			 "total_instances", shape_int(h->total_instances),
@@ -350,5 +358,7 @@ json_t *shape_batch_results(const ShapeResultsHead *h, json_t *instance_results,
 			 "failed_instances", shape_int(h->failed_instances),
 			 "instance_results", instance_results,
 			 "aggregated_data", aggregated_data,
-			 "window", window_obj(h->window));
+			 "window", window_obj(h->window),
+			 "parent_batch_id", opt_str(h->parent_batch_id),
+			 "retries", retries != NULL ? retries : json_array());
 }

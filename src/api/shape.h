@@ -61,12 +61,14 @@ typedef struct ShapeBatch {
 	const char *completed_at;
 	const char *window;	/* the relative window as JSON text ({"type", ...}); NULL or ""
 				 * when the batch gave explicit dates */
+	const char *parent_batch_id;	/* the batch this one retries; NULL or "" for none */
 } ShapeBatch;
 
 /* batch_status: batch_id, workflow_id, name, status, total/completed/failed/running/
  * pending (pending + queued + retry_wait)/cancelled _instances counted from execs[].status
  * (so they add up to total), started_at, completed_at, executions, status_counts (only the
- * states with a non-zero count), window (the relative window asked for, or null). Takes
+ * states with a non-zero count), window (the relative window asked for, or null),
+ * parent_batch_id (the batch it retries, or null). Takes
  * execs (an array, stolen, also on failure). NULL on OOM. */
 json_t *shape_batch_status(const ShapeBatch *b, json_t *execs);
 
@@ -126,10 +128,13 @@ typedef struct ShapeResultsHead {
 	const char *completed_instances;
 	const char *failed_instances;
 	const char *window;	/* the relative window, JSON text; NULL or "" for none */
+	const char *parent_batch_id;	/* the batch this one retries; NULL or "" for none */
+	const char *retries;	/* its retries, a JSON array text of batch ids (NULL: []) */
 } ShapeResultsHead;
 
 /* batch_results: batch_id, status, total/completed/failed _instances, instance_results,
- * aggregated_data, window (as in batch_status). Takes instance_results and aggregated_data (stolen, also on failure).
+ * aggregated_data, window and parent_batch_id (as in batch_status), retries (the batches
+ * retrying this one, oldest first). Takes instance_results and aggregated_data (stolen, also on failure).
  * NULL on OOM. */
 json_t *shape_batch_results(const ShapeResultsHead *h, json_t *instance_results,
 			    json_t *aggregated_data);

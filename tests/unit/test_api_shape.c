@@ -99,7 +99,7 @@ static void test_status_seed(void)
 		"\"duration_seconds\":null,\"started_at\":null,\"completed_at\":null,"
 		"\"time_window\":null}],"
 		"\"status_counts\":{\"running\":2,\"completed\":1},"	/* state order */
-		"\"window\":{\"type\":\"last_n_days\",\"lag_days\":2,\"n\":7}}");
+		"\"window\":{\"type\":\"last_n_days\",\"lag_days\":2,\"n\":7},\"parent_batch_id\":null}");
 }
 
 /* An execution's AMC window: whole or null, a missing zone is UTC. */
@@ -126,7 +126,7 @@ static void test_status_empty(void)
 		"\"status\":null,\"total_instances\":0,\"completed_instances\":0,"
 		"\"failed_instances\":0,\"running_instances\":0,\"pending_instances\":0,"
 		"\"cancelled_instances\":0,\"started_at\":null,\"completed_at\":null,"
-		"\"executions\":[],\"status_counts\":{},\"window\":null}";
+		"\"executions\":[],\"status_counts\":{},\"window\":null,\"parent_batch_id\":null}";
 
 	EXPECT_JSON(shape_status_redis("batch_00000000", &b, NULL, 0), want);
 	/* expired exec hashes are not executions: they do not count towards the total */
@@ -231,7 +231,8 @@ static void test_status_counts(void)
 static void test_status_from_rows(void)
 {
 	ShapeBatch b = { "batch_a1b2c3d4", WF, "n", "partial", "2024-01-15T10:30:00Z",
-			 "2024-01-15T10:31:00Z", "{\"type\": \"previous_week\", \"lag_days\": 2}" };
+			 "2024-01-15T10:31:00Z", "{\"type\": \"previous_week\", \"lag_days\": 2}",
+			 "batch_00000001" };
 	json_t *execs = json_pack("[{s:s, s:i}, {s:s, s:n}]", "status", "completed",
 				  "row_count", 3, "status", "failed", "row_count");
 
@@ -243,7 +244,7 @@ static void test_status_from_rows(void)
 		"\"completed_at\":\"2024-01-15T10:31:00Z\",\"executions\":["
 		"{\"status\":\"completed\",\"row_count\":3},{\"status\":\"failed\",\"row_count\":null}],"
 		"\"status_counts\":{\"completed\":1,\"failed\":1},"
-		"\"window\":{\"type\":\"previous_week\",\"lag_days\":2}}");
+		"\"window\":{\"type\":\"previous_week\",\"lag_days\":2},\"parent_batch_id\":\"batch_00000001\"}");
 	/* an empty name stays "" (PostgreSQL text), unlike Redis' unset "" */
 	b.name = "";
 	b.completed_at = NULL;
@@ -412,7 +413,8 @@ static void test_instance_results(void)
 static void test_batch_results(void)
 {
 	const ShapeResultsHead h = { "batch_a1b2c3d4", "completed", "3", "3", "0",
-				     "{\"type\":\"month_to_date\",\"lag_days\":1}" };
+				     "{\"type\":\"month_to_date\",\"lag_days\":1}", NULL,
+				     "[\"batch_00000002\", \"batch_00000003\"]" };
 	const ShapeInstance in = { I1, "n", "r", "exec_12345678", "completed", "2", "1", NULL, NULL,
 				   NULL, NULL, NULL };
 	const ShapeRow rows[] = { { "n", I1, "{\"metric\": 100, \"dimension\": \"value1\"}" } };
@@ -431,7 +433,8 @@ static void test_batch_results(void)
 		"{\"name\":\"_instance_id\",\"type\":\"string\"},{\"name\":\"metric\",\"type\":\"number\"},"
 		"{\"name\":\"dimension\",\"type\":\"string\"}],\"rows\":[{\"_instance_name\":\"n\","
 		"\"_instance_id\":\"" I1 "\",\"metric\":100,\"dimension\":\"value1\"}],"
-		"\"total_rows\":3000},\"window\":{\"type\":\"month_to_date\",\"lag_days\":1}}");
+		"\"total_rows\":3000},\"window\":{\"type\":\"month_to_date\",\"lag_days\":1},"
+		"\"parent_batch_id\":null,\"retries\":[\"batch_00000002\",\"batch_00000003\"]}");
 	/* a part that failed (OOM) fails the whole, and the other part is released (the
 	 * sanitizer build checks there is no leak) */
 	assertf(shape_batch_results(&h, NULL, json_object()) == NULL, "NULL part fails");

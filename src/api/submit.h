@@ -1,0 +1,60 @@
+/* submit.h - the pipeline every new batch goes through once it is decided, shared by POST
+ * /workflows/{id}/batch-execute (routes_execute.c, which owns it) and POST
+ * /workflows/batch/{id}/retry-failed (routes_retry.c): the Idempotency-Key, a rate-limit
+ * slot, one PostgreSQL transaction that stores the batch (amcbatch_insert_batch, the links,
+ * the 201 body and the enqueue arguments read back from the stored rows), then Redis. */
+#ifndef AMCB_API_SUBMIT_H
+#define AMCB_API_SUBMIT_H
+
+#include <jansson.h>
+#include <libpq-fe.h>
+
+#include "auth.h"
+#include "ids.h"
+#include "params.h"
+#include "routes.h"
+#include "validate.h"
+
+#define IDEM_KEY_MAX 200
+
+/* Route state, owned by the Req (r->ctx, freed by submit_free). */
+typedef struct Execute {
+	char workflow_id[IDS_UUID_LEN + 1];
+	char batch_id[IDS_BATCH_LEN + 1];	/* the candidate, then the one stored */
+	char batch_uuid[IDS_UUID_LEN + 1];	/* drawn before the transaction: a re-run of it
+						 * recognises its own commit by this */
+	char parent_uuid[IDS_UUID_LEN + 1];	/* the batch this one retries; "" for none */
+	ExecRequest in;		/* the validated body (or, for a retry, the original's) */
+	char idem_key[IDEM_KEY_MAX + 1];	/* "" = no Idempotency-Key */
+	char req_hash[AUTH_HASH_LEN + 1];	/* of scope + canonical body */
+	char *sql_query;	/* the SQL to run */
+	json_t *merged;		/* merged parameters per instance, instance order */
+	ParamsWindow *windows;	/* resolved AMC window per instance, instance order */
+	json_t *response;	/* the 201 body, built by PostgreSQL from the stored rows */
+	size_t total;
+	char *own_name;		/* the name and description made for a retry (in.name and
+				 * in.description point here then); freed by submit_free */
+	char *own_description;
+} Execute;
+
+/* The stored (user, key) row of an Idempotency-Key: $1 user id, $2 key -> request_hash,
+ * response text. */
+extern const char submit_sql_idem_get[];
+
+/* Frees an Execute (the Req's ctx_free). */
+void submit_free(void *p);
+
+/* Reads the Idempotency-Key header into x and hashes scope (what the body applies to: the
+ * workflow id, or the batch retried) with the canonical body; false after replying. */
+MUST_CHECK bool submit_idem_prepare(Req *r, Execute *x, const char *scope);
+
+/* Answers a request whose Idempotency-Key is stored: its first response again (201,
+ * Idempotent-Replayed: true) or 409 when the body differs. res: submit_sql_idem_get's row. */
+void submit_idem_answer(Req *r, const PGresult *res);
+
+/* Takes a submission slot of the user, then stores and enqueues the batch x describes;
+ * inst (stolen) holds one row per instance: id, instance_id, instance_name, region, the
+ * time zone its window was resolved in, account id, advertiser_id, marketplace_id, granted. */
+void submit_rate_then_store(Req *r, PGresult *inst);
+
+#endif
