@@ -133,16 +133,25 @@ static void target(Entry *e, AmcTarget *t)
 
 static void on_zrem(RConn *c, redisReply *reply, void *priv)
 {
-	/* a lost ZREM only means one more (refused) cancel later */
+	/* a lost ZREM only means one more (refused) cancel later; a lost ZADD, a retry after
+	 * the lease instead of sooner */
 }
+
+/* An entry not done is due again in AMC_CANCEL_AGAIN_MS rather than after take_amc_cancels'
+ * lease (60 s): a create whose answer is late shows up in AMC's list within seconds, and a
+ * short AMC execution would run to its end before a retry a minute later. */
+#define AMC_CANCEL_AGAIN_MS 5000
 
 static void entry_done(Entry *e)
 {
 	Worker *w = e->w;
-	char key[KEYS_MAX];
-	if (!e->failed && keys_amc_cancels(key, sizeof key, w->prefix) &&
-	    !rconn_commandf(w->redis, on_zrem, NULL, "ZREM %s %s", key, e->ref))
-		log_debug("[%s] amc cancel done, not yet removed (redis down)", e->ref);
+	char key[KEYS_MAX], due[24];
+	if (keys_amc_cancels(key, sizeof key, w->prefix)) {
+		snprintf(due, sizeof due, "%lld", (long long)(worker_now_ms() + AMC_CANCEL_AGAIN_MS));
+		if (!(e->failed ? rconn_commandf(w->redis, on_zrem, NULL, "ZADD %s XX %s %s", key, due, e->ref) :
+		      rconn_commandf(w->redis, on_zrem, NULL, "ZREM %s %s", key, e->ref)))
+			log_debug("[%s] amc cancel entry not updated (redis down)", e->ref);
+	}
 	entry_free(e);
 }
 
