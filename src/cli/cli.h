@@ -73,6 +73,7 @@ int cmd_status_run(int argc, char *argv[]);
 int cmd_results_run(int argc, char *argv[]);
 int cmd_list_run(int argc, char *argv[]);
 int cmd_cancel_run(int argc, char *argv[]);
+int cmd_retry_run(int argc, char *argv[]);
 int cmd_misc_instances(int argc, char *argv[]);
 int cmd_misc_workflows(int argc, char *argv[]);
 int cmd_export_run(int argc, char *argv[]);

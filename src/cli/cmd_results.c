@@ -16,6 +16,7 @@ enum ResultsFormat { FORMAT_TABLE, FORMAT_JSON, FORMAT_CSV };
 
 static const char RESULTS_HELP[] =
 	"Usage: amcbatch results BATCH_ID [--format table|json|csv] [--limit N] [--offset N]\n"
+	"                        [--include-retries]\n"
 	"\n"
 	"Show a batch's results (GET /workflows/batch/{id}/results): per-instance summary and\n"
 	"the rows of every instance, aggregated (columns _instance_name, _instance_id, ...).\n"
@@ -27,6 +28,8 @@ static const char RESULTS_HELP[] =
 	"                       is fetched, page by page\n"
 	"  -l, --limit N        at most N rows (default: the server's page size; csv: all)\n"
 	"      --offset N       skip the first N rows\n"
+	"  -r, --include-retries  the batch with its retries ('amcbatch retry'): per instance\n"
+	"                       the latest successful result\n"
 	"  -h, --help           this help\n"
 	"\n"
 	"To write all rows to a file, 'amcbatch export BATCH_ID -o FILE.csv' is faster.\n"
@@ -34,17 +37,20 @@ static const char RESULTS_HELP[] =
 	"Exit status: 0 ok, 1 cannot write output, 2 usage, 3 API error,\n"
 	"4 server unreachable.\n";
 
+/* --include-retries: every page asks for the batch with its retries (one command per
+ * process, so the option lives here rather than in every caller's arguments) */
+static bool include_retries;
+
 /* GET one page; *resp is the caller's, *br borrowed from it. */
 static bool fetch(Http *h, const char *batch_id, long limit, long offset, json_t **resp, json_t **br)
 {
-	char tail[96] = "/results";
+	char tail[128];
 
-	if (limit >= 0 && offset > 0)
-		snprintf(tail, sizeof(tail), "/results?limit=%ld&offset=%ld", limit, offset);
-	else if (limit >= 0)
-		snprintf(tail, sizeof(tail), "/results?limit=%ld", limit);
-	else if (offset > 0)
-		snprintf(tail, sizeof(tail), "/results?offset=%ld", offset);
+	snprintf(tail, sizeof(tail), "/results?include_retries=%s", include_retries ? "true" : "false");
+	if (limit >= 0)
+		snprintf(tail + strlen(tail), sizeof(tail) - strlen(tail), "&limit=%ld", limit);
+	if (offset > 0)
+		snprintf(tail + strlen(tail), sizeof(tail) - strlen(tail), "&offset=%ld", offset);
 	return http_get_batch(h, batch_id, tail, "batch_results", resp, br);
 }
 
@@ -288,6 +294,7 @@ int cmd_results_run(int argc, char *argv[])
 {
 	enum { OPT_OFFSET = 256 };
 	static const struct option opts[] = {
+		{ "include-retries", no_argument, NULL, 'r' },
 		{ "format", required_argument, NULL, 'f' },
 		{ "limit", required_argument, NULL, 'l' },
 		{ "offset", required_argument, NULL, OPT_OFFSET },
@@ -302,8 +309,9 @@ int cmd_results_run(int argc, char *argv[])
 	int c, rc;
 
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":f:l:h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":f:l:rh", opts, NULL)) != -1) {
 		switch (c) {
+		case 'r': include_retries = true; break;
 		case 'f':
 			if (strcmp(optarg, "table") == 0)
 				format = FORMAT_TABLE;

@@ -20,6 +20,7 @@ static const struct {
 	{ "export", cmd_export_run, "write all of a batch's result rows to a CSV file" },
 	{ "list", cmd_list_run, "list batches" },
 	{ "cancel", cmd_cancel_run, "cancel a batch that is still running" },
+	{ "retry", cmd_retry_run, "run the failed instances of a finished batch again" },
 };
 
 static void usage(FILE *f)

@@ -27,7 +27,7 @@ rc, out, err = cli("--help")
 check(rc == 0 and "submit" in out and "status" in out, "top-level --help", out + err)
 check(rc == 0 and all(c in out for c in ("130", "10 ", "11 ", "12 ", "export")),
       "top-level --help documents the exit codes and export", out)
-for sub in ("submit", "status", "results", "export", "cancel", "list", "instances", "workflows"):
+for sub in ("submit", "status", "results", "export", "cancel", "retry", "list", "instances", "workflows"):
     rc, out, err = cli(sub, "--help")
     check(rc == 0 and ("amcbatch " + sub) in out and "Exit status" in out and not err,
           "%s --help" % sub, out + err)

@@ -7,7 +7,9 @@ retry turns a partial report into a complete one. Refusals store nothing: a batc
 running, nothing to retry, another user's batch, a revoked grant, bad bodies."""
 import csv
 import io
-import time
+import json
+import os
+import subprocess
 import uuid
 
 from lib import (api, check, create_workflow, done, fleet_account, psql, require_stack, sim, sim_put,
@@ -145,11 +147,26 @@ check(row[parent]["retries"] == [cid] and row[cid]["parent_batch_id"] == parent,
 st, b, raw = retry(cid)
 check(st == 409 and b["error"]["code"] == "nothing_to_retry", "a retry with nothing failed -> 409", raw[:200])
 
+# ---- the CLI: amcbatch retry, results --include-retries --------------------------------------
+CLI = os.path.join(os.environ.get("BUILD_DIR", "build"), "amcbatch")
+p = subprocess.run([CLI, "retry", cid], capture_output=True, text=True, timeout=60)
+check(p.returncode == 3 and "nothing_to_retry" in p.stderr, "amcbatch retry: nothing to retry is an API error (3)",
+      (p.returncode, p.stderr))
+p = subprocess.run([CLI, "results", parent, "--include-retries", "--format", "json"], capture_output=True,
+                   text=True, timeout=60)
+out = json.loads(p.stdout) if p.returncode == 0 else {}
+check([i["status"] for i in out.get("instance_results", [])] == ["completed"] * 4,
+      "amcbatch results --include-retries: every instance completed", (p.returncode, p.stderr, p.stdout[:300]))
+
 # ---- cancelled instances, when asked -------------------------------------------------------
-st, b, raw = retry(slow, {"include_cancelled": True, "name": "the slow one again"})
-check(st == 201 and b["batch"]["total_instances"] == 1 and b["batch"]["name"] == "the slow one again"
-      and b["batch"]["parent_batch_id"] == slow, "include_cancelled takes the cancelled instance", raw[:300])
-check(wait_batch(b["batch"]["batch_id"], 60)["status"] == "completed", "and it completes")
+p = subprocess.run([CLI, "retry", slow, "--include-cancelled", "--name", "the slow one again", "--watch",
+                    "--interval", "0.5"], capture_output=True, text=True, timeout=120)
+again = p.stdout.splitlines()[0] if p.stdout else ""
+st, b, raw = api("GET", "/workflows/batch/%s/status" % again) if again.startswith("batch_") else (0, None, b"")
+check(p.returncode == 0 and st == 200 and b["batch_status"]["parent_batch_id"] == slow
+      and b["batch_status"]["name"] == "the slow one again" and b["batch_status"]["status"] == "completed",
+      "amcbatch retry --include-cancelled --watch: the cancelled instance runs again and completes",
+      (p.returncode, p.stdout[-300:], p.stderr[-300:], raw[:300]))
 
 # ---- a grant revoked since: that instance is refused, nothing stored ------------------------
 for i in IDS[2:4]:
