@@ -31,8 +31,26 @@ export function renderBatch(view, batchId) {
 			cancelBtn.disabled = false;
 			refresh();
 		} }, 'Cancel batch');
+	// a finished batch with failures: run them again as a new batch (retry-failed), then show it
+	const retryBtn = h('button', { type: 'button', class: 'secondary', hidden: true, 'data-testid': 'retry-failed',
+		onclick: async () => {
+			retryBtn.disabled = true;
+			try {
+				const res = await post('/workflows/batch/' + batchId + '/retry-failed', {});
+				toast('Retrying as ' + res.batch.batch_id);
+				location.hash = '#/batch/' + res.batch.batch_id;
+			} catch (e) { toast(e.message, 'error'); retryBtn.disabled = false; }
+		} });
+	// with its retries: per instance the latest successful result (include_retries)
+	let withRetries = false;
+	const retriesBox = h('label', { class: 'small', hidden: true },
+		h('input', { type: 'checkbox', 'data-testid': 'include-retries', onchange: (ev) => {
+			withRetries = ev.target.checked;
+			rawData = null;
+			loadSummary().then(() => showTab(currentTab));
+		} }), ' with its retries ', h('span', { class: 'muted', 'data-testid': 'retries' }));
 	const results = h('section', { class: 'results', hidden: true });
-	clear(view).append(h('div', { class: 'page-head' }, h('div', null, title, sub), cancelBtn),
+	clear(view).append(h('div', { class: 'page-head' }, h('div', null, title, sub), h('div', null, retryBtn, ' ', cancelBtn)),
 		h('section', { class: 'panel' }, h('div', { class: 'row-between' }, h('h2', null, 'Progress'), live),
 			progress, counts, cards),
 		results);
@@ -42,7 +60,9 @@ export function renderBatch(view, batchId) {
 		title.textContent = s.name || s.batch_id;
 		clear(sub).append(badge(s.status), ' ', s.batch_id, ' · started ', fmtTime(s.started_at),
 			s.completed_at ? ' · finished ' + fmtTime(s.completed_at) : '',
-			s.window ? h('span', { 'data-testid': 'batch-window' }, ' · window: ' + fmtWindow(s.window)) : '');
+			s.window ? h('span', { 'data-testid': 'batch-window' }, ' · window: ' + fmtWindow(s.window)) : '',
+			s.parent_batch_id ? h('span', { 'data-testid': 'retry-of' }, ' · retry of ',
+				h('a', { href: '#/batch/' + s.parent_batch_id }, s.parent_batch_id)) : '');
 		const total = s.total_instances || 0;
 		const done = (s.completed_instances || 0) + (s.failed_instances || 0) + (s.cancelled_instances || 0);
 		const pct = total ? Math.round(done * 100 / total) : 0;
@@ -64,6 +84,8 @@ export function renderBatch(view, batchId) {
 			e.error ? h('p', { class: 'error small' }, e.error) : null)));
 		const terminal = TERMINAL.includes(s.status);
 		cancelBtn.hidden = terminal;
+		retryBtn.hidden = !terminal || !(s.failed_instances > 0);
+		retryBtn.textContent = 'Re-run failed (' + (s.failed_instances || 0) + ')';
 		if (terminal) stopLive();
 		if ((s.completed_instances > 0 || terminal) && !resultsShown) {
 			resultsShown = true;
@@ -149,18 +171,24 @@ export function renderBatch(view, batchId) {
 				{ summary: 'Instances', table: 'Table', chart: 'Chart', raw: 'Raw JSON' }[t]))));
 		const csv = h('button', { type: 'button', class: 'secondary', 'data-testid': 'download-csv', onclick: async () => {
 			csv.disabled = true;
-			try { toast('Downloaded ' + await download('/workflows/batch/' + batchId + '/results.csv', batchId + '.csv')); }
+			try { toast('Downloaded ' + await download('/workflows/batch/' + batchId + '/results.csv' +
+				(withRetries ? '?include_retries=true' : ''), batchId + '.csv')); }
 			catch (e) { toast(e.message, 'error'); }
 			csv.disabled = false;
 		} }, 'Download CSV');
-		clear(results).append(h('div', { class: 'row-between' }, h('h2', null, 'Results'), csv), tabBar,
+		clear(results).append(h('div', { class: 'row-between' }, h('h2', null, 'Results'), h('span', null, retriesBox, ' ', csv)), tabBar,
 			...tabs.map((t) => panes[t]));
 		await loadSummary();
 		showTab('summary');
 	}
 
 	async function fetchResults(offset, limit) {
-		const r = await get('/workflows/batch/' + batchId + '/results?limit=' + limit + '&offset=' + offset);
+		const r = await get('/workflows/batch/' + batchId + '/results?limit=' + limit + '&offset=' + offset +
+			(withRetries ? '&include_retries=true' : ''));
+		const retries = r.batch_results.retries || [];
+		retriesBox.hidden = retries.length === 0;
+		clear(retriesBox.lastChild).append('(', ...retries.flatMap((id, i) =>
+			[i ? ', ' : '', h('a', { href: '#/batch/' + id }, id)]), ')');
 		return r.batch_results;
 	}
 

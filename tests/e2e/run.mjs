@@ -33,6 +33,12 @@ async function api(p) {
 	return r.json();
 }
 
+async function apiPost(p, body) {
+	const r = await fetch(URL_ + p, { method: 'POST', body: JSON.stringify(body),
+		headers: { Authorization: 'Bearer ' + TOKEN, 'Content-Type': 'application/json' } });
+	return r.json();
+}
+
 // RFC 4180 parser (quoted fields with "" escapes, CRLF or LF records).
 function parseCsv(text) {
 	const rows = [];
@@ -341,6 +347,26 @@ try {
 	const days = await page.textContent('[data-testid=exec-window]');
 	check(/^\d{4}-\d{2}-\d{2} \u2013 \d{4}-\d{2}-\d{2}, \S+$/.test(days), 'each instance shows its days and zone', days);
 	await shot('window-batch');
+
+	// --- a partial batch: "Re-run failed (1)" starts a retry that names its parent, and the
+	// parent's results offer "with its retries"
+	const part = (await apiPost('/workflows/' + wf.id + '/batch-execute', { instance_ids: picked.slice(0, 2),
+		instance_parameters: { [picked[1]]: { minImpressions: 'not a number' } } })).batch.batch_id;
+	await page.goto(URL_ + '/#/batch/' + part);
+	await page.waitForSelector('[data-testid=retry-failed]:visible', { timeout: 120000 });
+	check(await page.textContent('[data-testid=retry-failed]') === 'Re-run failed (1)', 'a partial batch offers "Re-run failed (1)"',
+		await page.textContent('[data-testid=retry-failed]'));
+	await page.click('[data-testid=retry-failed]');
+	await page.waitForURL((u) => /#\/batch\/batch_[0-9a-f]{8}$/.test(u.toString()) && !u.toString().endsWith(part));
+	await page.waitForSelector('[data-testid=retry-of]');
+	check((await page.textContent('[data-testid=retry-of]')).includes(part), 'the retry page names its parent');
+	const retryId = page.url().split('#/batch/')[1];
+	check((await api('/workflows/batch/' + retryId + '/status')).batch_status.total_instances === 1,
+		'the retry runs the one failed instance');
+	await shot('retry-batch');
+	await page.goto(URL_ + '/#/batch/' + part);
+	await page.waitForSelector('[data-testid=include-retries]:visible', { timeout: 30000 });
+	check((await page.textContent('[data-testid=retries]')).includes(retryId), 'the parent lists its retry');
 
 	// --- a second, slow batch: cancel it
 	await page.goto(URL_ + '/#/workflows/' + slowId);
