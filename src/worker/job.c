@@ -411,7 +411,7 @@ static void after_cancel_lost_read(Job *job, const PgxRow *row)
 		cancel_batch_then_cancel(job);
 		return;
 	}
-	job_lost(job, "its cancel is gone from Redis and not in PostgreSQL");
+	job_lost(job, "finished as cancelled, but neither Redis nor PostgreSQL says cancelled");
 }
 
 static void on_finish(Worker *w, const redisReply *reply, void *priv)
