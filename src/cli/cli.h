@@ -84,6 +84,9 @@ int cmd_export_run(int argc, char *argv[]);
  * own errors; returns the exit code. */
 int cmd_results_csv(Http *h, const char *batch_id, long limit, long offset, FILE *out,
 		    const volatile sig_atomic_t *stop, long long *nrows);
+/* Makes every later results request of this process ask for the batch with its retries
+ * (?include_retries=true): results --include-retries, export --include-retries. */
+void cmd_results_include_retries(bool on);
 
 /* Polls a batch until it is terminal, drawing progress (cmd_status.c; also used by submit).
  * Returns the batch outcome's exit code or an error exit code. */

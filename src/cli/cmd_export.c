@@ -13,8 +13,11 @@
 #include "cli.h"
 #include "csv.h"
 
+/* --include-retries (one command per process) */
+static bool include_retries;
+
 static const char EXPORT_HELP[] =
-	"Usage: amcbatch export BATCH_ID -o FILE.csv [--json-pages]\n"
+	"Usage: amcbatch export BATCH_ID -o FILE.csv [--include-retries] [--json-pages]\n"
 	"\n"
 	"Write every result row of a batch to FILE.csv: RFC 4180 (CRLF line ends, fields\n"
 	"with commas, quotes or line breaks quoted), header _instance_name,_instance_id,\n"
@@ -24,6 +27,8 @@ static const char EXPORT_HELP[] =
 	"complete. Prints the number of rows written.\n"
 	"\n"
 	"  -o, --output FILE  the CSV file to write ('-': standard output, no temporary file)\n"
+	"  -r, --include-retries  the batch with its retries ('amcbatch retry'): per instance\n"
+	"                     the latest successful result\n"
 	"      --json-pages   page through the JSON results even if the server streams CSV\n"
 	"  -h, --help         this help\n"
 	"\n"
@@ -80,7 +85,8 @@ static int export_to(Http *h, const char *batch_id, bool json_pages, FILE *f, bo
 	enum HttpStream st = HTTP_STREAM_NO_ROUTE;
 
 	*streamed = false;
-	if (!esc || asprintf(&path, "/workflows/batch/%s/results.csv", esc) < 0) {
+	if (!esc || asprintf(&path, "/workflows/batch/%s/results.csv%s", esc,
+			     include_retries ? "?include_retries=true" : "") < 0) {
 		free(esc);
 		cli_error("internal", "out of memory");
 		return CLI_EXIT_INTERNAL;
@@ -173,6 +179,7 @@ int cmd_export_run(int argc, char *argv[])
 	enum { OPT_JSON_PAGES = 256 };
 	static const struct option opts[] = {
 		{ "output", required_argument, NULL, 'o' },
+		{ "include-retries", no_argument, NULL, 'r' },
 		{ "json-pages", no_argument, NULL, OPT_JSON_PAGES },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -185,9 +192,10 @@ int cmd_export_run(int argc, char *argv[])
 	int c, rc;
 
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":o:h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":o:rh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'o': file = optarg; break;
+		case 'r': include_retries = true; cmd_results_include_retries(true); break;
 		case OPT_JSON_PAGES: json_pages = true; break;
 		case 'h': fputs(EXPORT_HELP, stdout); return CLI_EXIT_OK;
 		default: return cli_getopt_error(argv[0], c, argv);

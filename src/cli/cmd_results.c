@@ -41,6 +41,11 @@ static const char RESULTS_HELP[] =
  * process, so the option lives here rather than in every caller's arguments) */
 static bool include_retries;
 
+void cmd_results_include_retries(bool on)
+{
+	include_retries = on;
+}
+
 /* GET one page; *resp is the caller's, *br borrowed from it. */
 static bool fetch(Http *h, const char *batch_id, long limit, long offset, json_t **resp, json_t **br)
 {

@@ -157,6 +157,12 @@ p = subprocess.run([CLI, "results", parent, "--include-retries", "--format", "js
 out = json.loads(p.stdout) if p.returncode == 0 else {}
 check([i["status"] for i in out.get("instance_results", [])] == ["completed"] * 4,
       "amcbatch results --include-retries: every instance completed", (p.returncode, p.stderr, p.stdout[:300]))
+for extra in ([], ["--json-pages"]):
+    p = subprocess.run([CLI, "export", parent, "--include-retries", "-o", "-"] + extra, capture_output=True,
+                       text=True, timeout=60)
+    n = len(list(csv.reader(io.StringIO(p.stdout)))) - 1 if p.returncode == 0 else -1
+    check(n == merged["aggregated_data"]["total_rows"], "amcbatch export --include-retries%s: the same rows"
+          % "".join(" " + e for e in extra), (p.returncode, n, p.stderr[-200:]))
 
 # ---- cancelled instances, when asked -------------------------------------------------------
 p = subprocess.run([CLI, "retry", slow, "--include-cancelled", "--name", "the slow one again", "--watch",
