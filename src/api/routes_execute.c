@@ -91,6 +91,27 @@ void submit_free(void *p)
 	free(x);
 }
 
+Execute *submit_new(Req *r)
+{
+	Execute *x = calloc(1, sizeof(*x));
+
+	if (x == NULL) {
+		req_fail(r, 500, "internal", NULL, "out of memory");
+		return NULL;
+	}
+	r->ctx = x;
+	r->ctx_free = submit_free;
+	return x;
+}
+
+bool submit_redis_ready(Req *r)
+{
+	if (api_redis_ready(r->api))
+		return true;
+	req_fail(r, 503, "queue_unavailable", NULL, "Redis is unavailable; the batch was not started");
+	return false;
+}
+
 static void lower(char *s)
 {
 	for (; *s != '\0'; s++)
@@ -497,12 +518,8 @@ void routes_execute_post(Req *r)
 		req_fail(r, 404, "workflow_not_found", NULL, "workflow not found");
 		return;
 	}
-	if ((x = calloc(1, sizeof(*x))) == NULL) {
-		req_fail(r, 500, "internal", NULL, "out of memory");
+	if ((x = submit_new(r)) == NULL)
 		return;
-	}
-	r->ctx = x;
-	r->ctx_free = submit_free;
 	snprintf(x->workflow_id, sizeof(x->workflow_id), "%s", r->segs[1]);
 	lower(x->workflow_id);
 	if (!req_parse_body(r))
@@ -513,13 +530,10 @@ void routes_execute_post(Req *r)
 	}
 	if (!submit_idem_prepare(r, x, x->workflow_id))
 		return;
-	/* fail fast, before anything is stored; once stored, the batch is kept whatever Redis
-	 * does afterwards (enqueue.c retries, the enqueue janitor takes over) */
-	if (!api_redis_ready(r->api)) {
-		req_fail(r, 503, "queue_unavailable", NULL,
-			 "Redis is unavailable; the batch was not started");
+	/* fail fast, before anything is stored (enqueue.c retries, the enqueue janitor takes
+	 * over once it is) */
+	if (!submit_redis_ready(r))
 		return;
-	}
 	/* PostgreSQL array literal of validated UUIDs: {a,b,c} (a parameter, not SQL text) */
 	len += json_array_size(x->in.instance_ids) * (IDS_UUID_LEN + 1);
 	if ((arr = malloc(len)) == NULL || (q = pgq_new()) == NULL)

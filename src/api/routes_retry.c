@@ -17,8 +17,6 @@
 #include "submit.h"
 #include "utf8.h"
 
-static const char *const retry_fields[] = { "include_cancelled", "name", NULL };
-
 /* $1 batch id, $2 user id, $3 is admin */
 static const char sql_parent[] =
 	"SELECT b.id, b.workflow_id, b.name, b.description, b.status, b.sql_query,"
@@ -170,7 +168,6 @@ void routes_retry_failed_post(Req *r)
 {
 	struct evbuffer *in = evhttp_request_get_input_buffer(r->req);
 	const json_t *inc;
-	ValidateErr e;
 	Execute *x;
 	Pgq *q;
 	const char *p[4];
@@ -179,13 +176,9 @@ void routes_retry_failed_post(Req *r)
 		req_fail(r, 404, "batch_not_found", NULL, "batch not found");
 		return;
 	}
-	if ((x = calloc(1, sizeof(*x))) == NULL) {
-		req_fail(r, 500, "internal", NULL, "out of memory");
+	if ((x = submit_new(r)) == NULL)
 		return;
-	}
-	r->ctx = x;
-	r->ctx_free = submit_free;
-	/* the body is optional: {"include_cancelled": bool, "name": string} */
+	/* the body is optional: {"include_cancelled": bool, "name": string} (fields.c) */
 	if (in != NULL && evbuffer_get_length(in) > 0) {
 		if (!req_parse_body(r))
 			return;
@@ -193,27 +186,16 @@ void routes_retry_failed_post(Req *r)
 		req_fail(r, 500, "internal", NULL, "out of memory");
 		return;
 	}
-	if (!validate_known_fields(r->body, retry_fields, &e)) {
-		req_fail_err(r, &e);
-		return;
-	}
 	inc = json_object_get(r->body, "include_cancelled");
 	if (inc != NULL && !json_is_null(inc) && !json_is_boolean(inc)) {
 		req_fail(r, 400, "invalid_type", "include_cancelled", "include_cancelled must be a boolean");
 		return;
 	}
-	if (!validate_string(r->body, "name", VALIDATE_NAME_MAX, false, &x->in.name, &e)) {
-		req_fail_err(r, &e);
+	if (!req_opt_string(r, "name", VALIDATE_NAME_MAX, &x->in.name))
 		return;
-	}
 	/* the key covers this batch and this body, never a batch-execute's */
-	if (!submit_idem_prepare(r, x, r->segs[2]))
+	if (!submit_idem_prepare(r, x, r->segs[2]) || !submit_redis_ready(r))
 		return;
-	if (!api_redis_ready(r->api)) {
-		req_fail(r, 503, "queue_unavailable", NULL,
-			 "Redis is unavailable; the batch was not started");
-		return;
-	}
 	p[0] = r->segs[2];
 	p[1] = r->user_id;
 	p[2] = r->is_admin ? "true" : "false";

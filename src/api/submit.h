@@ -44,6 +44,13 @@ extern const char submit_sql_idem_get[];
 /* Frees an Execute (the Req's ctx_free). */
 void submit_free(void *p);
 
+/* A new Execute as r's ctx (freed with r); NULL after replying 500. */
+Execute *submit_new(Req *r);
+
+/* Whether Redis can take a batch now; false after replying 503 queue_unavailable: nothing is
+ * stored before this holds (once stored, a batch is kept whatever Redis does). */
+MUST_CHECK bool submit_redis_ready(Req *r);
+
 /* Reads the Idempotency-Key header into x and hashes scope (what the body applies to: the
  * workflow id, or the batch retried) with the canonical body; false after replying. */
 MUST_CHECK bool submit_idem_prepare(Req *r, Execute *x, const char *scope);
