@@ -92,4 +92,11 @@ void cmd_results_include_retries(bool on);
  * Returns the batch outcome's exit code or an error exit code. */
 int cmd_status_watch(Http *h, const char *batch_id, double interval, bool json_out);
 
+/* Reports a batch just created (submit, retry): with json_out its JSON (unless it is watched:
+ * then only the final batch_status goes out, so stdout stays one JSON document), on a terminal
+ * tty_line, else just its id for B=$(...); then, with watch, cmd_status_watch. Returns the
+ * exit code. */
+int cmd_report_new_batch(Http *h, const json_t *batch, const char *tty_line, bool json_out,
+			 bool watch, double interval);
+
 #endif

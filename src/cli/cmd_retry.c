@@ -3,7 +3,6 @@
  * /workflows/batch/{id}/retry-failed); prints the new batch id, optionally watches it. */
 #include <getopt.h>
 #include <stdlib.h>
-#include <unistd.h>
 
 #include "cli.h"
 #include "fmt.h"
@@ -38,11 +37,12 @@ int cmd_retry_run(int argc, char *argv[])
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *batch_id, *name = NULL, *new_id;
+	const char *batch_id, *name = NULL;
 	bool cancelled = false, watch = false, json_out = false;
 	double interval = 2.0;
-	char *esc = NULL, *path = NULL;
+	char *esc = NULL, *path = NULL, line[256];
 	json_t *body = NULL, *resp = NULL, *batch;
+	long long n;
 	Http h;
 	int c, rc;
 
@@ -87,25 +87,10 @@ int cmd_retry_run(int argc, char *argv[])
 		goto out;
 	}
 	batch = json_object_get(resp, "batch");
-	new_id = fmt_str(batch, "batch_id", NULL);
-	if (!new_id) {
-		cli_error("bad_response", "retry-failed answer has no batch.batch_id");
-		rc = CLI_EXIT_API;
-		goto out;
-	}
-	if (json_out) {
-		if (!watch)
-			rc = cli_print_json(batch);
-	} else if (isatty(STDOUT_FILENO)) {
-		printf("Retrying %s as %s: %lld instance%s\n", batch_id, new_id,
-		       fmt_json_int(json_object_get(batch, "total_instances"), 0),
-		       fmt_json_int(json_object_get(batch, "total_instances"), 0) == 1 ? "" : "s");
-	} else {
-		printf("%s\n", new_id);
-	}
-	fflush(stdout);
-	if (rc == CLI_EXIT_OK && watch)
-		rc = cmd_status_watch(&h, new_id, interval, json_out);
+	n = fmt_json_int(json_object_get(batch, "total_instances"), 0);
+	snprintf(line, sizeof line, "Retrying %s as %s: %lld instance%s", batch_id,
+		 fmt_str(batch, "batch_id", "?"), n, n == 1 ? "" : "s");
+	rc = cmd_report_new_batch(&h, batch, line, json_out, watch, interval);
 out:
 	free(path);
 	free(esc);

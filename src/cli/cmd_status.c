@@ -268,3 +268,28 @@ int cmd_status_run(int argc, char *argv[])
 	http_cleanup(&h);
 	return rc;
 }
+
+int cmd_report_new_batch(Http *h, const json_t *batch, const char *tty_line, bool json_out,
+			 bool watch, double interval)
+{
+	const char *id = fmt_str(batch, "batch_id", NULL);
+	int rc = CLI_EXIT_OK;
+
+	if (!id) {
+		cli_error("bad_response", "the answer has no batch.batch_id");
+		return CLI_EXIT_API;
+	}
+	if (json_out) {
+		if (!watch)
+			rc = cli_print_json(batch);
+	} else {
+		printf("%s\n", isatty(STDOUT_FILENO) ? tty_line : id);
+	}
+	fflush(stdout);
+	if (rc == CLI_EXIT_OK && watch) {
+		if (isatty(STDOUT_FILENO))
+			putchar('\n');
+		rc = cmd_status_watch(h, id, interval, json_out);
+	}
+	return rc;
+}

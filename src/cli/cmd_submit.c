@@ -5,7 +5,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
-#include <unistd.h>
 
 #include "args.h"
 #include "cli.h"
@@ -248,8 +247,8 @@ out:
 static int submit(Http *h, const SubmitArgs *a)
 {
 	json_t *body, *resp = NULL, *batch;
-	char *esc = NULL, *path = NULL;
-	const char *batch_id;
+	char *esc = NULL, *path = NULL, line[256];
+	long long n;
 	int rc;
 
 	body = build_body(h, a, &rc);
@@ -268,29 +267,10 @@ static int submit(Http *h, const SubmitArgs *a)
 		goto out;
 	}
 	batch = json_object_get(resp, "batch");
-	batch_id = fmt_str(batch, "batch_id", NULL);
-	if (!batch_id) {
-		cli_error("bad_response", "batch-execute answer has no batch.batch_id");
-		rc = CLI_EXIT_API;
-		goto out;
-	}
-	/* --json --watch prints only the final batch_status, so stdout stays one JSON document */
-	if (a->json_out) {
-		if (!a->watch)
-			rc = cli_print_json(batch);
-	} else if (isatty(STDOUT_FILENO))
-		printf("Submitted %s: %lld instance%s, status %s\n", batch_id,
-		       fmt_json_int(json_object_get(batch, "total_instances"), 0),
-		       fmt_json_int(json_object_get(batch, "total_instances"), 0) == 1 ? "" : "s",
-		       fmt_str(batch, "status", "?"));
-	else
-		printf("%s\n", batch_id);
-	fflush(stdout);
-	if (rc == CLI_EXIT_OK && a->watch) {
-		if (isatty(STDOUT_FILENO))
-			putchar('\n');
-		rc = cmd_status_watch(h, batch_id, a->interval, a->json_out);
-	}
+	n = fmt_json_int(json_object_get(batch, "total_instances"), 0);
+	snprintf(line, sizeof line, "Submitted %s: %lld instance%s, status %s",
+		 fmt_str(batch, "batch_id", "?"), n, n == 1 ? "" : "s", fmt_str(batch, "status", "?"));
+	rc = cmd_report_new_batch(h, batch, line, a->json_out, a->watch, a->interval);
 out:
 	free(path);
 	free(esc);
