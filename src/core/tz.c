@@ -25,29 +25,35 @@ static bool zone_u16(const char *zone, UChar out[FIELDLEN_TIMEZONE + 1])
 	return true;
 }
 
-bool tz_valid(const char *zone)
+/* Whether id is a system zone id: unknown ids fail, custom ones ("GMT+3") are canonicalized
+ * but are not system ids. */
+static bool system_id(const UChar *id)
 {
-	UChar id[FIELDLEN_TIMEZONE + 1], canon[128];
+	UChar canon[128];
 	UBool system = false;
 	UErrorCode st = U_ZERO_ERROR;
 
-	if (!zone_u16(zone, id))
-		return false;
-	/* unknown ids fail; custom ones ("GMT+3") are canonicalized but not system ids */
 	ucal_getCanonicalTimeZoneID(id, -1, canon, (int32_t)(sizeof canon / sizeof canon[0]),
 				    &system, &st);
 	return U_SUCCESS(st) && system;
 }
 
+bool tz_valid(const char *zone)
+{
+	UChar id[FIELDLEN_TIMEZONE + 1];
+
+	return zone_u16(zone, id) && system_id(id);
+}
+
 /* A Gregorian calendar in zone (caller closes), or NULL when zone is not valid. An unknown
- * id would silently give "Etc/Unknown" (GMT): tz_valid first. */
+ * id would silently give "Etc/Unknown" (GMT): checked first. */
 static UCalendar *cal_open(const char *zone)
 {
 	UChar id[FIELDLEN_TIMEZONE + 1];
 	UErrorCode st = U_ZERO_ERROR;
 	UCalendar *c;
 
-	if (!tz_valid(zone) || !zone_u16(zone, id))
+	if (!zone_u16(zone, id) || !system_id(id))
 		return NULL;
 	c = ucal_open(id, -1, "en_US_POSIX", UCAL_GREGORIAN, &st);
 	if (U_FAILURE(st)) {
