@@ -16,6 +16,7 @@ typedef struct AuthCache AuthCache;
 typedef struct ConnSet ConnSet;
 typedef struct Enqueue Enqueue;
 typedef struct Janitor Janitor;
+typedef struct Scheduler Scheduler;
 
 typedef struct Api {
 	Config cfg;
@@ -29,6 +30,7 @@ typedef struct Api {
 	LogEvery inflight_log;	/* 503s for api_max_inflight, logged at most every 10 s */
 	Enqueue *enqueues;	/* batches on their way to Redis (enqueue.c), owned by themselves */
 	Janitor *janitor;	/* the enqueue janitor (janitor.c) */
+	Scheduler *scheduler;	/* the schedules' trigger (scheduler.c) */
 } Api;
 
 /* The servers are NULL while the process shuts down: late callbacks then fail cleanly. */

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "common.h"
+#include "schedule.h"
 
 typedef struct RouteFields {
 	enum evhttp_cmd_type method;
@@ -25,6 +26,7 @@ static const char *const instance[] = {
 static const char *const access[] = { "user_id", NULL };
 static const char *const token[] = { "name", "expires_at", NULL };
 static const char *const retry[] = { "include_cancelled", "name", NULL };
+static const char *const tick[] = { "now", NULL };
 
 static const RouteFields table[] = {
 	{ EVHTTP_REQ_POST, "workflows", workflow },
@@ -35,6 +37,9 @@ static const RouteFields table[] = {
 	{ EVHTTP_REQ_DELETE, "admin/instances/*/access", access },
 	{ EVHTTP_REQ_POST, "admin/users/*/tokens", token },
 	{ EVHTTP_REQ_POST, "workflows/batch/*/retry-failed", retry },
+	{ EVHTTP_REQ_POST, "schedules", schedule_fields },
+	{ EVHTTP_REQ_PATCH, "schedules/*", schedule_fields },
+	{ EVHTTP_REQ_POST, "admin/schedules/tick", tick },
 };
 
 const char *const *fields_allowed(enum evhttp_cmd_type method, const char *route)

@@ -20,6 +20,7 @@
 #include "conn.h"
 #include "enqueue.h"
 #include "janitor.h"
+#include "schedule.h"
 #include "limits.h"
 #include "log.h"
 #include "router.h"
@@ -120,6 +121,10 @@ int main(int argc, char **argv)
 		log_error("cannot set up the enqueue janitor");
 		goto out;
 	}
+	if ((api.scheduler = scheduler_new(&api)) == NULL) {
+		log_error("cannot set up the schedules' trigger");
+		goto out;
+	}
 	if ((api.http = evhttp_new(api.base)) == NULL) {
 		log_error("cannot create the HTTP server");
 		goto out;
@@ -161,6 +166,7 @@ out:
 	api.pg = NULL;
 	pgpool_free(pg);
 	janitor_free(api.janitor);
+	scheduler_free(api.scheduler);
 	/* evhttp_free frees the listener and closes every connection (conn.c hears each) */
 	conns_stop(api.conns);
 	if (api.http != NULL)

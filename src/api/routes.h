@@ -28,6 +28,18 @@ void routes_results_get(Req *r);			/* GET /workflows/batch/{b}/results */
  * owns it and r); on error it replies (404 unknown/not yours, 503) itself and frees r. */
 void routes_status_load(Req *r, const char *batch_id, void (*done)(Req *r, json_t *status));
 
+void routes_schedules_create(Req *r);			/* POST /schedules */
+void routes_schedules_list(Req *r);			/* GET /schedules */
+void routes_schedules_preview(Req *r);			/* GET /schedules/preview */
+void routes_schedules_get(Req *r);			/* GET /schedules/{id} */
+void routes_schedules_patch(Req *r);			/* PATCH /schedules/{id} */
+void routes_schedules_delete(Req *r);			/* DELETE /schedules/{id} */
+void routes_schedules_pause(Req *r);			/* POST /schedules/{id}/pause */
+void routes_schedules_resume(Req *r);			/* POST /schedules/{id}/resume */
+void routes_schedules_run_now(Req *r);			/* POST /schedules/{id}/run-now */
+void routes_schedules_runs(Req *r);			/* GET /schedules/{id}/runs */
+void routes_schedules_tick(Req *r);			/* POST /admin/schedules/tick */
+
 void routes_admin_users(Req *r);			/* POST /admin/users */
 void routes_admin_accounts(Req *r);			/* POST /admin/accounts */
 void routes_admin_instances(Req *r);			/* POST /admin/instances */

@@ -22,10 +22,10 @@
 #include "validate.h"
 
 
-static const char sql_workflow[] =
+const char submit_sql_workflow[] =
 	"SELECT sql_query, parameters::text, name FROM workflows"
 	" WHERE id = $1::uuid AND ($3::boolean OR user_id = $2::uuid)";
-static const char sql_instances[] =
+const char submit_sql_instances[] =
 	"SELECT i.id, i.instance_id, i.instance_name, i.region, i.timezone, a.id,"
 	"       a.advertiser_id, a.marketplace_id,"
 	"       ($3::boolean OR EXISTS (SELECT 1 FROM instance_access g"
@@ -57,13 +57,15 @@ static const char sql_insert[] =
 	"     JOIN workflow_executions e ON e.batch_execution_id = b.id" \
 	"      AND e.target_instance_id = x.v::uuid)))" \
 	"  FROM batch_executions b WHERE b.id = " id ")"
-static const char sql_created_body[] = "SELECT " SQL_CREATED_BODY("$1::uuid") "::text";
-/* the relative window asked for (sql/006) and the batch retried (sql/007), run only by a
- * batch with one of them; a re-run after a lost COMMIT answer writes the same values again */
+const char submit_sql_created_body[] = "SELECT " SQL_CREATED_BODY("$1::uuid") "::text";
+/* the relative window asked for (sql/006), the batch retried (sql/007) and the schedule slot
+ * (sql/008: its unique index refuses a second batch for one slot), run only by a batch with
+ * one of them; a re-run after a lost COMMIT answer writes the same values again */
 static const char sql_links[] =
-	"UPDATE batch_executions SET time_window = $2::jsonb, parent_batch_id = $3::uuid"
+	"UPDATE batch_executions SET time_window = $2::jsonb, parent_batch_id = $3::uuid,"
+	"       schedule_id = $4::uuid, scheduled_for = $5::timestamptz"
 	" WHERE id = $1::uuid";
-static const char sql_payload[] = ENQUEUE_SQL_PAYLOAD("b.id = $1::uuid");
+const char submit_sql_payload[] = ENQUEUE_SQL_PAYLOAD("b.id = $1::uuid");
 /* expired keys of this user go first, so a reused key after expiry is a fresh request */
 static const char sql_idem_prune[] =
 	"DELETE FROM idempotency_keys WHERE user_id = $1::uuid AND expires_at <= now()";
@@ -233,7 +235,7 @@ static void enqueued(EnqueueOutcome outcome, void *priv)
 /* Whether the store job runs sql_links. */
 static bool links(const Execute *x)
 {
-	return x->in.has_window || x->parent_uuid[0] != '\0';
+	return x->in.has_window || x->parent_uuid[0] != '\0' || x->schedule_uuid[0] != '\0';
 }
 
 /* Statement indexes of the store job: the insert first, then the optional links update
@@ -271,9 +273,8 @@ static void insert_done(Pgq *q, void *priv)
 }
 
 /* One candidate execution as amcbatch_insert_batch takes it. */
-static json_t *exec_row(Req *r, const PGresult *inst, size_t i)
+static json_t *exec_row(const Execute *x, const PGresult *inst, size_t i)
 {
-	Execute *x = r->ctx;
 	const char *uuid = json_string_value(json_array_get(x->in.instance_ids, i));
 	char exec_id[IDS_EXEC_LEN + 1], exec_uuid[IDS_UUID_LEN + 1];
 	char *ptext;
@@ -296,58 +297,45 @@ static json_t *exec_row(Req *r, const PGresult *inst, size_t i)
 	return e;
 }
 
-/* Draws the candidate ids and runs the store transaction: insert, idempotency row, the 201
- * body and the enqueue_batch arguments, all read back from what was stored. */
-static void store(Req *r, const PGresult *inst)
+int submit_add_store(Pgq *q, Execute *x, const char *user_id, const PGresult *inst)
 {
-	Execute *x = r->ctx;
 	json_t *rows = json_array(), *e, *win = NULL;
 	char *s_ids = NULL, *s_params = NULL, *s_over = NULL, *s_rows = NULL, *s_win = NULL;
-	Pgq *q = NULL;
+	int added = -1;
 
 	x->total = json_array_size(x->in.instance_ids);
 	for (size_t i = 0; rows != NULL && i < x->total; i++)
-		if ((e = exec_row(r, inst, i)) == NULL || json_array_append_new(rows, e) != 0)
-			goto oom;
-	if (!ids_batch(x->batch_id) || !ids_uuid(x->batch_uuid))
-		goto oom;
+		if ((e = exec_row(x, inst, i)) == NULL || json_array_append_new(rows, e) != 0)
+			goto out;
+	/* a caller that names the batch in statements before these drew its UUID already */
+	if (!ids_batch(x->batch_id) || (x->batch_uuid[0] == '\0' && !ids_uuid(x->batch_uuid)))
+		goto out;
 	s_ids = json_dumps(x->in.instance_ids, JSON_COMPACT);
 	s_params = json_dumps(x->in.params, JSON_COMPACT);
 	s_over = json_dumps(x->in.overrides, JSON_COMPACT);
 	s_rows = rows != NULL ? json_dumps(rows, JSON_COMPACT) : NULL;
 	if (x->in.has_window && (win = window_json(&x->in.window)) != NULL)
 		s_win = json_dumps(win, JSON_COMPACT);
-	q = pgq_new();
-	if (s_ids == NULL || s_params == NULL || s_over == NULL || s_rows == NULL || q == NULL ||
+	if (s_ids == NULL || s_params == NULL || s_over == NULL || s_rows == NULL ||
 	    (x->in.has_window && s_win == NULL))
-		goto oom;
-	if (!pgq_add(q, sql_insert, 11,
-		     (const char *[]){ x->batch_uuid, x->batch_id, x->workflow_id, r->user_id,
-				       x->in.name, x->in.description, s_ids, s_params, s_over,
-				       x->sql_query, s_rows }) ||
-	    (links(x) &&
-	     !pgq_add(q, sql_links, 3, (const char *[]){ x->batch_uuid, s_win,
-					x->parent_uuid[0] ? x->parent_uuid : NULL })))
-		goto oom;
-	if (x->idem_key[0] != '\0' &&
-	    (!pgq_add(q, sql_idem_prune, 1, (const char *[]){ r->user_id }) ||
-	     !pgq_add(q, sql_idem_put, 4,
-		      (const char *[]){ r->user_id, x->idem_key, x->req_hash, x->batch_uuid })))
-		goto oom;
-	if (!pgq_add(q, sql_created_body, 1, (const char *[]){ x->batch_uuid }) ||
-	    !pgq_add(q, sql_payload, 1, (const char *[]){ x->batch_uuid }))
-		goto oom;
-	if (!pgq_run(r->api->pg, q, insert_done, r)) {
-		req_fail(r, 503, "database_unavailable", NULL, "PostgreSQL is unavailable");
 		goto out;
+	if (!pgq_add(q, sql_insert, 11,
+		     (const char *[]){ x->batch_uuid, x->batch_id, x->workflow_id, user_id,
+				       x->in.name, x->in.description, s_ids, s_params, s_over,
+				       x->sql_query, s_rows }))
+		goto out;
+	added = 1;
+	if (links(x)) {
+		if (!pgq_add(q, sql_links, 5,
+			     (const char *[]){ x->batch_uuid, s_win,
+					       x->parent_uuid[0] ? x->parent_uuid : NULL,
+					       x->schedule_uuid[0] ? x->schedule_uuid : NULL,
+					       x->schedule_uuid[0] ? x->scheduled_for : NULL }))
+			added = -1;
+		else
+			added = 2;
 	}
-	q = NULL;	/* the pool has it */
-	goto out;
-oom:
-	/* ids_batch/ids_uuid/ids_exec fail only when the random source does */
-	req_fail(r, 500, "internal", NULL, "out of memory or no random source");
 out:
-	pgq_free(q);
 	json_decref(rows);
 	free(s_ids);
 	free(s_params);
@@ -355,6 +343,35 @@ out:
 	free(s_rows);
 	free(s_win);
 	json_decref(win);
+	return added;
+}
+
+/* Draws the candidate ids and runs the store transaction: insert, idempotency row, the 201
+ * body and the enqueue_batch arguments, all read back from what was stored. */
+static void store(Req *r, const PGresult *inst)
+{
+	Execute *x = r->ctx;
+	Pgq *q = pgq_new();
+
+	if (q == NULL || submit_add_store(q, x, r->user_id, inst) < 0)
+		goto oom;
+	if (x->idem_key[0] != '\0' &&
+	    (!pgq_add(q, sql_idem_prune, 1, (const char *[]){ r->user_id }) ||
+	     !pgq_add(q, sql_idem_put, 4,
+		      (const char *[]){ r->user_id, x->idem_key, x->req_hash, x->batch_uuid })))
+		goto oom;
+	if (!pgq_add(q, submit_sql_created_body, 1, (const char *[]){ x->batch_uuid }) ||
+	    !pgq_add(q, submit_sql_payload, 1, (const char *[]){ x->batch_uuid }))
+		goto oom;
+	if (!pgq_run(r->api->pg, q, insert_done, r)) {
+		pgq_free(q);
+		req_fail(r, 503, "database_unavailable", NULL, "PostgreSQL is unavailable");
+	}
+	return;	/* the pool has q */
+oom:
+	/* ids_batch/ids_uuid/ids_exec fail only when the random source does */
+	pgq_free(q);
+	req_fail(r, 500, "internal", NULL, "out of memory or no random source");
 }
 
 /* ---- rate limit ---- */
@@ -546,9 +563,9 @@ void routes_execute_post(Req *r)
 		strcat(arr, json_string_value(id));
 	}
 	strcat(arr, "}");
-	if (!pgq_add(q, sql_workflow, 3,
+	if (!pgq_add(q, submit_sql_workflow, 3,
 		     (const char *[]){ x->workflow_id, r->user_id, r->is_admin ? "true" : "false" }) ||
-	    !pgq_add(q, sql_instances, 3,
+	    !pgq_add(q, submit_sql_instances, 3,
 		     (const char *[]){ arr, r->user_id, r->is_admin ? "true" : "false" }) ||
 	    (x->idem_key[0] != '\0' &&
 	     !pgq_add(q, submit_sql_idem_get, 2, (const char *[]){ r->user_id, x->idem_key })))

@@ -12,6 +12,7 @@
 #include "auth.h"
 #include "ids.h"
 #include "params.h"
+#include "pgq.h"
 #include "routes.h"
 #include "validate.h"
 
@@ -24,6 +25,8 @@ typedef struct Execute {
 	char batch_uuid[IDS_UUID_LEN + 1];	/* drawn before the transaction: a re-run of it
 						 * recognises its own commit by this */
 	char parent_uuid[IDS_UUID_LEN + 1];	/* the batch this one retries; "" for none */
+	char schedule_uuid[IDS_UUID_LEN + 1];	/* the schedule this batch runs; "" for none */
+	char scheduled_for[32];			/* its slot, ISO-8601 UTC (with schedule_uuid) */
 	ExecRequest in;		/* the validated body (or, for a retry, the original's) */
 	char idem_key[IDEM_KEY_MAX + 1];	/* "" = no Idempotency-Key */
 	char req_hash[AUTH_HASH_LEN + 1];	/* of scope + canonical body */
@@ -40,6 +43,17 @@ typedef struct Execute {
 /* The stored (user, key) row of an Idempotency-Key: $1 user id, $2 key -> request_hash,
  * response text. */
 extern const char submit_sql_idem_get[];
+
+/* The workflow ($1 id, $2 user id, $3 is admin): sql_query, parameters text, name; and the
+ * instances ($1 array of UUIDs, $2 user, $3 is admin) in the layout submit_rate_then_store
+ * takes, the grant being $2's. */
+extern const char submit_sql_workflow[];
+extern const char submit_sql_instances[];
+
+/* $1 batch UUID: the 201 body of a stored batch, one row of JSON text; and its enqueue_batch
+ * arguments (an ENQUEUE_SQL_PAYLOAD row). */
+extern const char submit_sql_created_body[];
+extern const char submit_sql_payload[];
 
 /* Frees an Execute (the Req's ctx_free). */
 void submit_free(void *p);
@@ -58,6 +72,13 @@ MUST_CHECK bool submit_idem_prepare(Req *r, Execute *x, const char *scope);
 /* Answers a request whose Idempotency-Key is stored: its first response again (201,
  * Idempotent-Replayed: true) or 409 when the body differs. res: submit_sql_idem_get's row. */
 void submit_idem_answer(Req *r, const PGresult *res);
+
+/* Draws x's candidate batch and execution ids and adds the statements that store its batch
+ * for user_id to q: amcbatch_insert_batch (first; its row: batch_id, created) and, when the
+ * batch has a relative window, a parent or a schedule slot, the update that links them.
+ * inst: the instance rows as submit_rate_then_store takes them. Returns the number of
+ * statements added (1 or 2), -1 on OOM or no random source. */
+int submit_add_store(Pgq *q, Execute *x, const char *user_id, const PGresult *inst);
 
 /* Takes a submission slot of the user, then stores and enqueues the batch x describes;
  * inst (stolen) holds one row per instance: id, instance_id, instance_name, region, the

@@ -55,6 +55,8 @@ static const CfKey cf_keys[] = {
 	I(api_max_inflight, "1000", true, 1, 1000000),
 	I(api_max_connections, "4096", false, 1, 1000000),
 	I(enqueue_janitor_ms, "5000", false, 100, 3600000),
+	I(schedule_tick_ms, "1000", false, 0, 3600000),
+	B(schedule_test_clock, "false", false),
 	S(worker_id, "", false),
 	S(amc_base_url, "http://127.0.0.1:9000", false),
 	S(amc_token_url, "http://127.0.0.1:9000/auth/o2/token", false),

@@ -30,6 +30,9 @@ typedef struct Config {
 	int api_max_inflight;		/* requests in flight per API process (503 beyond) */
 	int api_max_connections;	/* open client connections per API process (503 beyond) */
 	int enqueue_janitor_ms;		/* sweep interval of the enqueue janitor (src/api/janitor.c) */
+	int schedule_tick_ms;		/* how often an API process looks for due schedule slots
+					 * (src/api/scheduler.c); 0: never (others do) */
+	bool schedule_test_clock;	/* POST /admin/schedules/tick may give "now": tests only */
 	/* worker */
 	char *worker_id;		/* default: hostname-pid */
 	char *amc_base_url;		/* AMC reporting API base, e.g. http://127.0.0.1:9000 */

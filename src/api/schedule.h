@@ -1,0 +1,135 @@
+/* schedule.h - recurring batches (issue 10). A schedule is a batch-execute request (workflow,
+ * instances, parameters, relative window) plus a 5-field cron evaluated in a time zone.
+ *   schedule_spec.c    the body of POST/PATCH /schedules checked without I/O, and the
+ *                      computed members of a schedule (next runs, a human reading)
+ *   routes_schedules.c the /schedules endpoints
+ *   schedule_fire.c    one slot made into one batch (or a skipped or refused run)
+ *   scheduler.c        the trigger: every API process looks for due slots each tick
+ * Exactly one batch per slot, with any number of API processes: sql/008's
+ * amcbatch_schedule_claim (a compare-and-set of next_run_at under the schedule's row lock)
+ * in the transaction that stores the batch. */
+#ifndef AMCB_SCHEDULE_H
+#define AMCB_SCHEDULE_H
+
+#include <stdint.h>
+#include <time.h>
+#include <jansson.h>
+
+#include "api.h"
+#include "common.h"
+#include "cron.h"
+#include "fieldlen.h"
+#include "ids.h"
+#include "validate.h"
+
+#define SCHEDULE_NEXT_RUNS 5		/* next run times shown with a schedule */
+#define SCHEDULE_MISSED_KEEP 100	/* missed slots recorded one by one per firing */
+#define SCHEDULE_PER_USER_MAX 200	/* schedules one user may have */
+
+typedef enum ScheduleOverlap { OVERLAP_SKIP, OVERLAP_QUEUE } ScheduleOverlap;
+
+/* A checked schedule body. Owns its members; released by schedule_spec_clear. */
+typedef struct ScheduleSpec {
+	ExecRequest in;			/* the batch part, checked as batch-execute checks it */
+	char workflow_id[IDS_UUID_LEN + 1];
+	char cron_text[CRON_EXPR_MAX + 1];
+	Cron cron;
+	char timezone[FIELDLEN_TIMEZONE + 1];
+	bool enabled;
+	ScheduleOverlap overlap;
+} ScheduleSpec;
+
+/* The members a schedule body may have. */
+extern const char *const schedule_fields[];
+
+/* Checks a whole schedule body (POST, or a PATCH merged onto the stored one): name and
+ * workflow_id required, cron parsed, timezone an IANA zone (default UTC), enabled (default
+ * true), overlap "skip" (default) or "queue", and the batch members as batch-execute checks
+ * them. Takes its own references; on failure s is left cleared and e says why. */
+MUST_CHECK bool schedule_spec_check(json_t *body, const ValidateLimits *lim, ScheduleSpec *s,
+				    ValidateErr *e);
+void schedule_spec_clear(ScheduleSpec *s);
+
+/* The stored schedule as a body object (for PATCH and for each run) from the text of its
+ * columns: JSON members are parsed, NULL window left out. New reference, NULL on OOM. */
+json_t *schedule_stored_body(const char *name, const char *description,
+			     const char *workflow_id, const char *instance_ids,
+			     const char *parameters, const char *instance_parameters,
+			     const char *window, const char *cron, const char *timezone,
+			     bool enabled, const char *overlap);
+
+/* Adds the computed members to a schedule object: cron_description ("every Monday at 06:00,
+ * Europe/Berlin") and next_runs (the next SCHEDULE_NEXT_RUNS times after now, ISO UTC, none
+ * when paused). False on OOM or a stored cron that no longer parses. */
+MUST_CHECK bool schedule_add_computed(json_t *obj, time_t now);
+
+/* The next n firings of cron text in zone after `after`, as an array of ISO-8601 UTC
+ * strings (new reference; NULL on a bad cron or zone, or OOM). */
+json_t *schedule_next_runs(const Cron *c, const char *zone, time_t after, int n);
+
+/* "every Monday at 06:00, Europe/Berlin" into buf. */
+void schedule_describe(const Cron *c, const char *zone, char *buf, size_t len);
+
+/* Unix ms as ISO-8601 UTC with milliseconds ("2026-12-07T05:00:00.000Z"): buf >= 32 bytes. */
+void schedule_iso_ms(int64_t ms, char *buf, size_t len);
+
+/* ---- firing (schedule_fire.c) ---- */
+
+typedef enum FireOutcome {
+	FIRE_STARTED,	/* a batch was stored (and handed to Redis, or left to the janitor) */
+	FIRE_FAILED,	/* the run was refused and recorded (workflow gone, no instance, ...) */
+	FIRE_SKIPPED,	/* the slot was recorded as skipped (the previous run still going) */
+	FIRE_TAKEN,	/* another process fired the slot, or the schedule changed: nothing
+			 * written; the next tick looks again */
+	FIRE_GONE,	/* the schedule no longer exists */
+	FIRE_ERROR,	/* PostgreSQL trouble: nothing written; the next tick tries again */
+} FireOutcome;
+
+typedef struct FireResult {
+	FireOutcome outcome;
+	char batch_id[IDS_BATCH_LEN + 1];	/* FIRE_STARTED */
+	json_t *created;	/* FIRE_STARTED: the 201 body of the batch (borrowed; valid
+				 * during the callback only) */
+	json_t *refused;	/* instances left out of the run: [{instance_id, code,
+				 * message}] (borrowed, may be NULL) */
+	ValidateErr err;	/* FIRE_FAILED (and a manual run's refusal): why */
+} FireResult;
+
+typedef void (*FireDoneFn)(const FireResult *res, void *priv);
+
+typedef struct FireSpec {
+	char schedule_id[IDS_UUID_LEN + 1];
+	int64_t slot_ms;	/* scheduled_for */
+	int64_t expected_ms;	/* next_run_at as read, or 0 for a manual run (leaves it) */
+	int64_t next_ms;	/* next_run_at after this slot */
+	int64_t missed_ms[SCHEDULE_MISSED_KEEP];	/* earlier slots skipped as missed */
+	int nmissed;
+	int missed_total;	/* all of them, when more than SCHEDULE_MISSED_KEEP */
+	bool skip_overlap;	/* record the slot as skipped (overlap) instead of running */
+	bool manual;		/* POST /schedules/{id}/run-now */
+} FireSpec;
+
+/* Fires spec's slot: loads the schedule, its workflow and instances with the owner's grants
+ * as they are now, leaves refused instances out, checks the rest as batch-execute would,
+ * then one transaction claims the slot, records the run (and the missed slots) and stores
+ * the batch; then the batch goes to Redis (enqueue.c). done runs once, on the loop thread,
+ * never from inside schedule_fire. A manual run that cannot run records nothing and reports
+ * FIRE_FAILED with the error. False (done never called) on OOM or shutdown. */
+MUST_CHECK bool schedule_fire(Api *api, const FireSpec *spec, FireDoneFn done, void *priv);
+
+/* ---- the trigger (scheduler.c) ---- */
+
+typedef struct Scheduler Scheduler;
+
+/* Starts the tick timer (config schedule_tick_ms; 0 disables this process's trigger). */
+Scheduler *scheduler_new(Api *api);
+void scheduler_free(Scheduler *s);
+
+typedef void (*TickDoneFn)(json_t *report, void *priv);
+
+/* One tick as of now_ms: fires every due slot (at most a page of schedules) and reports
+ * {"now", "due", "fired": [{schedule_id, scheduled_for, outcome, batch_id?, missed}]} (report
+ * stolen by done; NULL on PostgreSQL trouble). False when it could not start. */
+MUST_CHECK bool scheduler_tick(Api *api, int64_t now_ms, TickDoneFn done, void *priv);
+
+#endif
