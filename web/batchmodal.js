@@ -5,6 +5,7 @@
 import { h, clear } from './dom.js';
 import { post, get, ApiError } from './api.js';
 import { InstanceSelector } from './selector.js';
+import { scheduleFields } from './schedules.js';
 
 const DATE = /^\d{4}-\d{2}-\d{2}$/;
 
@@ -61,7 +62,8 @@ function fieldBox(field, label, control, hint) {
 // The box's own error line, not one of a nested box (parameters holds the parameter rows).
 const ownError = (box) => box.querySelector(':scope > .field-error');
 
-export async function openBatchModal(workflow, onSubmitted) {
+// onSubmitted(batch) after a batch starts; onScheduled(schedule) after "On a schedule" made one.
+export async function openBatchModal(workflow, onSubmitted, onScheduled) {
 	const { instances } = await get('/instances');
 	const params = workflow.parameters || {};
 	const paramRows = [];		// {key, type, input}
@@ -80,6 +82,8 @@ export async function openBatchModal(workflow, onSubmitted) {
 	const ovInst = h('select', { 'aria-label': 'Instance for the override', 'data-testid': 'override-instance' });
 	const ovKey = h('select', { 'aria-label': 'Parameter to override', 'data-testid': 'override-key' });
 	const submit = h('button', { type: 'submit', class: 'primary', 'data-testid': 'submit-batch' }, 'Run batch');
+	const nameBox = fieldBox('name', 'Batch name', nameIn);
+	const nameLabel = nameBox.querySelector('label');
 
 	// a relative date window: the server resolves it in each instance's time zone and it
 	// replaces the startDate/endDate parameters
@@ -104,6 +108,21 @@ export async function openBatchModal(workflow, onSubmitted) {
 		}
 	}
 	winType.addEventListener('change', windowChanged);
+
+	// run now, or on a schedule (a cron in a time zone): the same request either way
+	const whenNow = h('input', { type: 'radio', name: 'when', value: 'now', checked: true, 'data-testid': 'when-now' });
+	const whenSched = h('input', { type: 'radio', name: 'when', value: 'schedule', 'data-testid': 'when-schedule' });
+	const sched = scheduleFields(fieldBox);
+	const schedBox = h('div', { hidden: true }, sched.el);
+	const scheduled = () => whenSched.checked;
+	function whenChanged() {
+		schedBox.hidden = !scheduled();
+		submit.textContent = scheduled() ? 'Create schedule' : 'Run batch';
+		nameLabel.textContent = scheduled() ? 'Schedule name' : 'Batch name';
+		if (scheduled() && nameIn.value.startsWith(workflow.name + ' – ')) nameIn.value = workflow.name;
+	}
+	whenNow.addEventListener('change', whenChanged);
+	whenSched.addEventListener('change', whenChanged);
 
 	function addParamRow(key, value, type) {
 		const input = typedInput(type, value, { name: 'param-' + key, 'aria-label': key });
@@ -271,6 +290,12 @@ export async function openBatchModal(workflow, onSubmitted) {
 		submit.disabled = true;
 		submit.textContent = 'Submitting…';
 		try {
+			if (scheduled()) {
+				const res = await post('/schedules', { ...body, workflow_id: workflow.id, ...sched.value() });
+				dlg.close();
+				onScheduled(res.schedule);
+				return;
+			}
 			const res = await post('/workflows/' + workflow.id + '/batch-execute', body, { 'Idempotency-Key': idemKey });
 			dlg.close();
 			onSubmitted(res.batch);
@@ -283,7 +308,7 @@ export async function openBatchModal(workflow, onSubmitted) {
 		} finally {
 			busy = false;
 			submit.disabled = false;
-			submit.textContent = 'Run batch';
+			submit.textContent = scheduled() ? 'Create schedule' : 'Run batch';
 		}
 	}
 
@@ -292,8 +317,12 @@ export async function openBatchModal(workflow, onSubmitted) {
 			h('button', { type: 'button', class: 'link', 'aria-label': 'Close', onclick: () => dlg.close() }, '✕')),
 		h('div', { class: 'modal-body' },
 			h('div', { class: 'grid2' },
-				fieldBox('name', 'Batch name', nameIn),
+				nameBox,
 				fieldBox('description', 'Description', descIn, 'optional')),
+			h('section', null, h('h3', null, 'When'),
+				h('div', { class: 'inline', role: 'radiogroup', 'aria-label': 'When' },
+					h('label', null, whenNow, ' Run now'), h('label', null, whenSched, ' On a schedule')),
+				schedBox),
 			h('section', null, h('h3', null, 'Instances'),
 				fieldBox('instance_ids', 'Select the instances to run on', sel.el)),
 			h('section', null, h('h3', null, 'Dates'),
