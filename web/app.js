@@ -162,7 +162,8 @@ async function historyView(q, gen) {
 		h('tbody', null, rows.map((b) => h('tr', { tabindex: 0, 'data-batch': b.batch_id,
 			onclick: () => { location.hash = '#/batch/' + b.batch_id; },
 			onkeydown: (e) => { if (e.key === 'Enter') location.hash = '#/batch/' + b.batch_id; } },
-		h('td', null, h('a', { href: '#/batch/' + b.batch_id }, b.name || b.batch_id), h('div', { class: 'muted small' }, b.batch_id)),
+		h('td', null, h('a', { href: '#/batch/' + b.batch_id }, b.name || b.batch_id), h('div', { class: 'muted small' }, b.batch_id,
+			b.schedule_id ? [' \u00b7 ', h('a', { href: '#/schedules/' + b.schedule_id, onclick: (e) => e.stopPropagation() }, 'scheduled')] : null)),
 		h('td', null, b.workflows ? b.workflows.name : ''), h('td', null, badge(b.status)),
 		h('td', { class: 'num' }, b.completed_instances + ' / ' + b.total_instances +
 			(b.failed_instances ? ' (' + b.failed_instances + ' failed)' : '')),
