@@ -67,6 +67,29 @@ MUST_CHECK bool cli_print_table(struct Table *t);
 /* Writes v to stdout as indented JSON plus newline; CLI_EXIT_OK or CLI_EXIT_INTERNAL. */
 int cli_print_json(const json_t *v);
 
+/* submit's request as its options give it. Schedule create and edit fill one too (the batch
+ * part of a schedule is a batch-execute body); they leave workflow, idem_key, watch, json_out
+ * and interval unused. */
+typedef struct SubmitArgs {
+	const char *workflow;
+	const char **lists, **params, **overrides;	/* borrowed from argv; arrays owned */
+	size_t nlists, nparams, noverrides;
+	const char *params_json, *name, *description, *idem_key;
+	const char *window, *lag_days;	/* --window, --lag-days (borrowed from argv) */
+	bool all, watch, json_out;
+	double interval;
+} SubmitArgs;
+
+/* The checks of a's options that need no server (--all against --instances, --lag-days
+ * without --window, the window's form; need_instances: one of --all and --instances is
+ * required). Reports a usage error for cmd and returns its exit code, else CLI_EXIT_OK. */
+int cmd_submit_check(const SubmitArgs *a, const char *cmd, bool need_instances);
+/* The batch-execute body of a: instance_ids (names and AMC ids resolved through GET
+ * /instances when needed), parameters, instance_parameters, name, description, window.
+ * On a mistake reports it (usage errors for cmd) and returns NULL with *rc set, else
+ * *rc = CLI_EXIT_OK. Caller decrefs. (cmd_submit.c) */
+json_t *cmd_submit_body(Http *h, const SubmitArgs *a, const char *cmd, int *rc);
+
 /* Subcommands: argv[0] is the subcommand name; each returns the process exit code. */
 int cmd_submit_run(int argc, char *argv[]);
 int cmd_status_run(int argc, char *argv[]);
@@ -77,6 +100,7 @@ int cmd_retry_run(int argc, char *argv[]);
 int cmd_misc_instances(int argc, char *argv[]);
 int cmd_misc_workflows(int argc, char *argv[]);
 int cmd_export_run(int argc, char *argv[]);
+int cmd_schedule_run(int argc, char *argv[]);
 
 /* Writes a batch's results as RFC 4180 CSV to out by paging the JSON results endpoint
  * (cmd_results.c; also export's fallback): limit < 0 means every row. Stops between

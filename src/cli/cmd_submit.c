@@ -1,6 +1,7 @@
 /* cmd_submit.c - `amcbatch submit WORKFLOW_ID ...`: builds the batch-execute request from
  * instances (UUIDs, AMC ids or names, resolved through GET /instances), shared parameters
- * and per-instance overrides, posts it, prints the batch id, optionally watches it. */
+ * and per-instance overrides, posts it, prints the batch id, optionally watches it. The body
+ * builder and the option checks are shared with `schedule create|edit` (cli.h). */
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,16 +49,6 @@ static const char SUBMIT_HELP[] =
 	"  B=$(amcbatch submit WF --all --param startDate=2024-01-01)\n"
 	"works. Exit status: 0 ok (with --watch: completed), 10 partial, 11 failed,\n"
 	"12 cancelled, 2 usage, 3 API error, 4 server unreachable.\n";
-
-typedef struct SubmitArgs {
-	const char *workflow;
-	const char **lists, **params, **overrides;	/* borrowed from argv; arrays owned */
-	size_t nlists, nparams, noverrides;
-	const char *params_json, *name, *description, *idem_key;
-	const char *window, *lag_days;	/* --window, --lag-days (borrowed from argv) */
-	bool all, watch, json_out;
-	double interval;
-} SubmitArgs;
 
 /* Reads @FILE or takes the text itself; the object is the caller's. */
 static json_t *load_params_json(const char *arg, char *err, size_t errlen)
@@ -112,8 +103,7 @@ static bool array_has(const json_t *arr, const char *s)
 	return false;
 }
 
-/* Builds the request body; on a user mistake prints it and returns NULL with *rc set. */
-static json_t *build_body(Http *h, const SubmitArgs *a, int *rc)
+json_t *cmd_submit_body(Http *h, const SubmitArgs *a, const char *cmd, int *rc)
 {
 	char err[512];
 	json_t *body = NULL, *refs = json_array(), *ids = json_array(), *params = NULL;
@@ -126,17 +116,17 @@ static json_t *build_body(Http *h, const SubmitArgs *a, int *rc)
 		goto oom;
 	for (i = 0; i < a->nlists; i++)
 		if (!args_append_list(refs, a->lists[i])) {
-			cli_usage_error("submit", "--instances: '%s' is not valid UTF-8", a->lists[i]);
+			cli_usage_error(cmd, "--instances: '%s' is not valid UTF-8", a->lists[i]);
 			goto fail;
 		}
 	params = a->params_json ? load_params_json(a->params_json, err, sizeof(err)) : json_object();
 	if (!params) {
-		cli_usage_error("submit", "%s", err);
+		cli_usage_error(cmd, "%s", err);
 		goto fail;
 	}
 	for (i = 0; i < a->nparams; i++)
 		if (!args_set_kv(params, a->params[i], err, sizeof(err))) {
-			cli_usage_error("submit", "--param: %s", err);
+			cli_usage_error(cmd, "--param: %s", err);
 			goto fail;
 		}
 
@@ -170,7 +160,7 @@ static json_t *build_body(Http *h, const SubmitArgs *a, int *rc)
 		const char *id = args_resolve_instance(instances, json_string_value(r), err, sizeof(err));
 
 		if (!id) {
-			cli_usage_error("submit", "--instances: %s", err);
+			cli_usage_error(cmd, "--instances: %s", err);
 			goto fail;
 		}
 		if (!array_has(ids, id) && json_array_append_new(ids, json_string(id)) != 0)
@@ -181,16 +171,16 @@ static json_t *build_body(Http *h, const SubmitArgs *a, int *rc)
 		json_t *o;
 
 		if (!args_split_override(a->overrides[i], &ref, &kv, err, sizeof(err))) {
-			cli_usage_error("submit", "--override: %s", err);
+			cli_usage_error(cmd, "--override: %s", err);
 			goto fail;
 		}
 		id = args_resolve_instance(instances, ref, err, sizeof(err));
 		if (!id) {
-			cli_usage_error("submit", "--override: %s", err);
+			cli_usage_error(cmd, "--override: %s", err);
 			goto fail;
 		}
 		if (!array_has(ids, id)) {
-			cli_usage_error("submit", "--override: instance '%s' is not in the batch", ref);
+			cli_usage_error(cmd, "--override: instance '%s' is not in the batch", ref);
 			goto fail;
 		}
 		o = json_object_get(inst_params, id);
@@ -200,7 +190,7 @@ static json_t *build_body(Http *h, const SubmitArgs *a, int *rc)
 				goto oom;
 		}
 		if (!args_set_kv(o, kv, err, sizeof(err))) {
-			cli_usage_error("submit", "--override: %s", err);
+			cli_usage_error(cmd, "--override: %s", err);
 			goto fail;
 		}
 		free(ref);
@@ -220,7 +210,7 @@ static json_t *build_body(Http *h, const SubmitArgs *a, int *rc)
 		json_t *w = args_window(a->window, a->lag_days, err, sizeof(err));
 
 		if (!w) {
-			cli_usage_error("submit", "%s", err);
+			cli_usage_error(cmd, "%s", err);
 			goto fail;
 		}
 		if (json_object_set_new(body, "window", w) != 0)
@@ -244,6 +234,25 @@ out:
 	return body;
 }
 
+int cmd_submit_check(const SubmitArgs *a, const char *cmd, bool need_instances)
+{
+	if (need_instances && !a->all && a->nlists == 0)
+		return cli_usage_error(cmd, "say which instances: --instances ID,... or --all");
+	if (a->all && a->nlists > 0)
+		return cli_usage_error(cmd, "--all and --instances exclude each other");
+	if (a->lag_days && !a->window)
+		return cli_usage_error(cmd, "--lag-days goes with --window");
+	if (a->window) {	/* checked before anything is sent; cmd_submit_body makes it again */
+		char err[256];
+		json_t *w = args_window(a->window, a->lag_days, err, sizeof(err));
+
+		if (!w)
+			return cli_usage_error(cmd, "%s", err);
+		json_decref(w);
+	}
+	return CLI_EXIT_OK;
+}
+
 static int submit(Http *h, const SubmitArgs *a)
 {
 	json_t *body, *resp = NULL, *batch;
@@ -251,7 +260,7 @@ static int submit(Http *h, const SubmitArgs *a)
 	long long n;
 	int rc;
 
-	body = build_body(h, a, &rc);
+	body = cmd_submit_body(h, a, "submit", &rc);
 	if (!body)
 		return rc;
 	esc = http_escape(h, a->workflow);
@@ -354,28 +363,8 @@ int cmd_submit_run(int argc, char *argv[])
 		rc = cli_usage_error(argv[0], "unexpected argument '%s'", argv[optind]);
 		goto out;
 	}
-	if (!a.all && a.nlists == 0) {
-		rc = cli_usage_error(argv[0], "say which instances: --instances ID,... or --all");
+	if ((rc = cmd_submit_check(&a, argv[0], true)) != CLI_EXIT_OK)
 		goto out;
-	}
-	if (a.all && a.nlists > 0) {
-		rc = cli_usage_error(argv[0], "--all and --instances exclude each other");
-		goto out;
-	}
-	if (a.lag_days && !a.window) {
-		rc = cli_usage_error(argv[0], "--lag-days goes with --window");
-		goto out;
-	}
-	if (a.window) {	/* checked before anything is sent; build_body makes it again */
-		char err[256];
-		json_t *w = args_window(a.window, a.lag_days, err, sizeof(err));
-
-		if (!w) {
-			rc = cli_usage_error(argv[0], "%s", err);
-			goto out;
-		}
-		json_decref(w);
-	}
 	if (!a.idem_key) {
 		unsigned char rnd[16];
 

@@ -21,6 +21,7 @@ static const struct {
 	{ "list", cmd_list_run, "list batches" },
 	{ "cancel", cmd_cancel_run, "cancel a batch that is still running" },
 	{ "retry", cmd_retry_run, "run the failed instances of a finished batch again" },
+	{ "schedule", cmd_schedule_run, "run a workflow on a cron schedule (create, list, ...)" },
 };
 
 static void usage(FILE *f)
