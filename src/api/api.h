@@ -7,7 +7,10 @@
 #include <event2/event.h>
 #include <event2/http.h>
 
+struct evdns_base;
+
 #include "config.h"
+#include "netaddr.h"
 #include "log.h"
 #include "pgpool.h"
 #include "rconn.h"
@@ -29,6 +32,8 @@ typedef struct Api {
 	LogEvery inflight_log;	/* 503s for api_max_inflight, logged at most every 10 s */
 	Enqueue *enqueues;	/* batches on their way to Redis (enqueue.c), owned by themselves */
 	Janitor *janitor;	/* the enqueue janitor (janitor.c) */
+	struct evdns_base *dns;	/* resolver of webhook hosts (routes_webhooks.c), made on first use */
+	enum NetPolicy webhook_policy;	/* config webhook_allow_private_networks */
 } Api;
 
 /* The servers are NULL while the process shuts down: late callbacks then fail cleanly. */

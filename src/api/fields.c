@@ -25,6 +25,7 @@ static const char *const instance[] = {
 static const char *const access[] = { "user_id", NULL };
 static const char *const token[] = { "name", "expires_at", NULL };
 static const char *const retry[] = { "include_cancelled", "name", NULL };
+static const char *const webhook[] = { "url", "events", "secret", "format", NULL };
 
 static const RouteFields table[] = {
 	{ EVHTTP_REQ_POST, "workflows", workflow },
@@ -35,6 +36,7 @@ static const RouteFields table[] = {
 	{ EVHTTP_REQ_DELETE, "admin/instances/*/access", access },
 	{ EVHTTP_REQ_POST, "admin/users/*/tokens", token },
 	{ EVHTTP_REQ_POST, "workflows/batch/*/retry-failed", retry },
+	{ EVHTTP_REQ_POST, "webhooks", webhook },
 };
 
 const char *const *fields_allowed(enum evhttp_cmd_type method, const char *route)

@@ -28,6 +28,12 @@ void routes_results_get(Req *r);			/* GET /workflows/batch/{b}/results */
  * owns it and r); on error it replies (404 unknown/not yours, 503) itself and frees r. */
 void routes_status_load(Req *r, const char *batch_id, void (*done)(Req *r, json_t *status));
 
+void routes_webhooks_create(Req *r);			/* POST /webhooks */
+void routes_webhooks_list(Req *r);			/* GET /webhooks */
+void routes_webhooks_get(Req *r);			/* GET /webhooks/{id} */
+void routes_webhooks_delete(Req *r);			/* DELETE /webhooks/{id} */
+void routes_webhooks_deliveries(Req *r);		/* GET /webhooks/{id}/deliveries */
+
 void routes_admin_users(Req *r);			/* POST /admin/users */
 void routes_admin_accounts(Req *r);			/* POST /admin/accounts */
 void routes_admin_instances(Req *r);			/* POST /admin/instances */
