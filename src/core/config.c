@@ -73,7 +73,7 @@ static const CfKey cf_keys[] = {
 	I(shutdown_grace_ms, "10000", true, 0, 86400000),
 	I(redis_retention_s, "86400", true, 0, 315360000),
 	B(noop_executor, "false", false),
-	S(public_url, "", true),
+	S(public_url, "", false),
 	S(webhook_allow_private_networks, "none", false),
 	I(max_webhooks_per_user, "20", true, 1, 10000),
 	I(webhook_poll_ms, "1000", false, 50, 3600000),
