@@ -21,6 +21,7 @@ static const struct {
 	{ "list", cmd_list_run, "list batches" },
 	{ "cancel", cmd_cancel_run, "cancel a batch that is still running" },
 	{ "retry", cmd_retry_run, "run the failed instances of a finished batch again" },
+	{ "webhook", cmd_webhook_run, "add, list or delete completion webhooks; their deliveries" },
 };
 
 static void usage(FILE *f)
