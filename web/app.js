@@ -1,11 +1,13 @@
 // app.js - the amcbatch web UI entry: sign-in with an API token (kept in local storage),
-// hash routes (#/workflows, #/workflows/{id}, #/new-workflow, #/batches, #/batch/{id}) and
+// hash routes (#/workflows, #/workflows/{id}, #/new-workflow, #/batches, #/batch/{id},
+// #/webhooks, #/webhooks/{id}) and
 // the workflow and batch-history views. The batch modal and the batch page live in their
 // own modules.
 import { h, clear, badge, fmtTime, toast } from './dom.js';
 import { get, post, token, setUnauthorizedHandler, ApiError } from './api.js';
 import { openBatchModal } from './batchmodal.js';
 import { renderBatch } from './monitor.js';
+import { webhooksView, deliveriesView } from './webhooks.js';
 
 const view = document.getElementById('view');
 let leave = null;	// cleanup of the current view (closes its event stream)
@@ -199,6 +201,8 @@ async function route() {
 		else if (parts[0] === 'new-workflow') newWorkflowView();
 		else if (parts[0] === 'batches') await historyView(new URLSearchParams(query || ''), gen);
 		else if (parts[0] === 'batch' && parts[1]) leave = renderBatch(view, parts[1]);
+		else if (parts[0] === 'webhooks' && parts[1]) await deliveriesView(view, parts[1], () => stale(gen));
+		else if (parts[0] === 'webhooks') await webhooksView(view, () => stale(gen));
 		else await workflowsView(gen);
 	} catch (e) {
 		if (e instanceof ApiError && e.status === 401) return;	// handler shows the sign-in
