@@ -44,6 +44,7 @@ export async function request(method, path, body, extraHeaders) {
 }
 
 export const get = (path) => request('GET', path);
+export const del = (path) => request('DELETE', path);
 export const post = (path, body, headers) => request('POST', path, body === undefined ? {} : body, headers);
 
 // Downloads an authenticated file: fetch with the header, then save the blob under the name

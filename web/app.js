@@ -1,12 +1,13 @@
 // app.js - the amcbatch web UI entry: sign-in with an API token (kept in local storage),
 // hash routes (#/workflows, #/workflows/{id}, #/new-workflow, #/batches, #/batch/{id},
-// #/schedules, #/schedules/{id}) and the workflow and batch-history views. The batch modal,
-// the batch page and the schedules live in their own modules.
+// #/schedules, #/schedules/{id}, #/webhooks, #/webhooks/{id}) and the workflow and batch-history
+// views. The batch modal, the batch page, the schedules and the webhooks live in their own modules.
 import { h, clear, badge, fmtTime, toast } from './dom.js';
 import { get, post, token, setUnauthorizedHandler, ApiError } from './api.js';
 import { openBatchModal } from './batchmodal.js';
 import { renderBatch } from './monitor.js';
 import { schedulesView, scheduleView } from './schedules.js';
+import { webhooksView, deliveriesView } from './webhooks.js';
 
 const view = document.getElementById('view');
 let leave = null;	// cleanup of the current view (closes its event stream)
@@ -206,6 +207,8 @@ async function route() {
 		else if (parts[0] === 'batch' && parts[1]) leave = renderBatch(view, parts[1]);
 		else if (parts[0] === 'schedules' && parts[1]) await scheduleView(view, parts[1], () => stale(gen));
 		else if (parts[0] === 'schedules') await schedulesView(view, () => stale(gen));
+		else if (parts[0] === 'webhooks' && parts[1]) await deliveriesView(view, parts[1], () => stale(gen));
+		else if (parts[0] === 'webhooks') await webhooksView(view, () => stale(gen));
 		else await workflowsView(gen);
 	} catch (e) {
 		if (e instanceof ApiError && e.status === 401) return;	// handler shows the sign-in

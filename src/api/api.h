@@ -7,7 +7,10 @@
 #include <event2/event.h>
 #include <event2/http.h>
 
+struct evdns_base;
+
 #include "config.h"
+#include "netaddr.h"
 #include "log.h"
 #include "pgpool.h"
 #include "rconn.h"
@@ -31,6 +34,8 @@ typedef struct Api {
 	Enqueue *enqueues;	/* batches on their way to Redis (enqueue.c), owned by themselves */
 	Janitor *janitor;	/* the enqueue janitor (janitor.c) */
 	Scheduler *scheduler;	/* the schedules' trigger (scheduler.c) */
+	struct evdns_base *dns;	/* resolver of webhook hosts (routes_webhooks.c), made on first use */
+	enum NetPolicy webhook_policy;	/* config webhook_allow_private_networks */
 } Api;
 
 /* The servers are NULL while the process shuts down: late callbacks then fail cleanly. */

@@ -27,6 +27,7 @@ static const char *const access[] = { "user_id", NULL };
 static const char *const token[] = { "name", "expires_at", NULL };
 static const char *const retry[] = { "include_cancelled", "name", NULL };
 static const char *const tick[] = { "now", NULL };
+static const char *const webhook[] = { "url", "events", "secret", "format", NULL };
 
 static const RouteFields table[] = {
 	{ EVHTTP_REQ_POST, "workflows", workflow },
@@ -40,6 +41,7 @@ static const RouteFields table[] = {
 	{ EVHTTP_REQ_POST, "schedules", schedule_fields },
 	{ EVHTTP_REQ_PATCH, "schedules/*", schedule_fields },
 	{ EVHTTP_REQ_POST, "admin/schedules/tick", tick },
+	{ EVHTTP_REQ_POST, "webhooks", webhook },
 };
 
 const char *const *fields_allowed(enum evhttp_cmd_type method, const char *route)

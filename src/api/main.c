@@ -10,6 +10,7 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
+#include <event2/dns.h>
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/thread.h>
@@ -101,6 +102,11 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	log_init("amcbatch-api", log_level_parse(api.cfg.log_level));
+	if (!netaddr_policy_parse(api.cfg.webhook_allow_private_networks, &api.webhook_policy)) {
+		log_error("webhook_allow_private_networks must be none, loopback or all");
+		config_cleanup(&api.cfg);
+		return 2;
+	}
 	if (port < 0)
 		port = api.cfg.api_port;
 	signal(SIGPIPE, SIG_IGN);
@@ -167,6 +173,10 @@ out:
 	pgpool_free(pg);
 	janitor_free(api.janitor);
 	scheduler_free(api.scheduler);
+	/* pending webhook look-ups end with EVUTIL_EAI_CANCEL and answer their requests */
+	if (api.dns != NULL)
+		evdns_base_free(api.dns, 1);
+	api.dns = NULL;
 	/* evhttp_free frees the listener and closes every connection (conn.c hears each) */
 	conns_stop(api.conns);
 	if (api.http != NULL)

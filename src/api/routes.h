@@ -39,6 +39,11 @@ void routes_schedules_resume(Req *r);			/* POST /schedules/{id}/resume */
 void routes_schedules_run_now(Req *r);			/* POST /schedules/{id}/run-now */
 void routes_schedules_runs(Req *r);			/* GET /schedules/{id}/runs */
 void routes_schedules_tick(Req *r);			/* POST /admin/schedules/tick */
+void routes_webhooks_create(Req *r);			/* POST /webhooks */
+void routes_webhooks_list(Req *r);			/* GET /webhooks */
+void routes_webhooks_get(Req *r);			/* GET /webhooks/{id} */
+void routes_webhooks_delete(Req *r);			/* DELETE /webhooks/{id} */
+void routes_webhooks_deliveries(Req *r);		/* GET /webhooks/{id}/deliveries */
 
 void routes_admin_users(Req *r);			/* POST /admin/users */
 void routes_admin_accounts(Req *r);			/* POST /admin/accounts */

@@ -22,6 +22,7 @@ static const struct {
 	{ "cancel", cmd_cancel_run, "cancel a batch that is still running" },
 	{ "retry", cmd_retry_run, "run the failed instances of a finished batch again" },
 	{ "schedule", cmd_schedule_run, "run a workflow on a cron schedule (create, list, ...)" },
+	{ "webhook", cmd_webhook_run, "add, list or delete completion webhooks; their deliveries" },
 };
 
 static void usage(FILE *f)

@@ -52,6 +52,16 @@ typedef struct Config {
 	int shutdown_grace_ms;		/* SIGTERM: time to hand in-flight jobs back */
 	int redis_retention_s;		/* a terminal batch stays in Redis this long, then PostgreSQL serves it (0 = for ever) */
 	bool noop_executor;		/* benchmark only: claimed jobs complete at once, no AMC, no PG */
+	/* webhooks (api and worker) */
+	char *public_url;		/* base of the links in webhook payloads ("" = paths only) */
+	char *webhook_allow_private_networks;	/* none|loopback|all: which non-public addresses a webhook may reach */
+	int max_webhooks_per_user;	/* POST /webhooks beyond it: 409 too_many_webhooks */
+	int webhook_poll_ms;		/* how often a worker looks for due deliveries */
+	int webhook_concurrency;	/* deliveries one worker has in flight at most */
+	int webhook_timeout_ms;		/* one delivery POST, whole transfer */
+	int webhook_backoff_ms;		/* first retry delay; doubles per attempt, with jitter */
+	int webhook_backoff_max_ms;	/* retry delay cap */
+	int webhook_max_age_s;		/* a delivery not accepted this long after its event is failed */
 	/* amcsim */
 	char *sim_listen;		/* host */
 	int sim_port;

@@ -17,6 +17,7 @@
 #include <curl/curl.h>
 #include <event2/thread.h>
 
+#include "delivery.h"
 #include "http.h"
 #include "job.h"
 #include "amc_cancel.h"
@@ -73,6 +74,7 @@ static void begin_exit(Worker *w)
 	w->leaving = true;
 	w->stopping = true;
 	janitor_stop(w);
+	delivery_stop(w);
 	evtimer_del(w->claim_timer);
 	evtimer_del(w->grace_timer);
 	if (w->inflight > 0)
@@ -104,6 +106,7 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 	log_info("signal %d: no more claims; handing %d execution(s) back", (int)sig, w->inflight);
 	w->stopping = true;
 	evtimer_del(w->claim_timer);
+	delivery_stop(w);
 	if (w->inflight == 0) {
 		begin_exit(w);
 		return;
@@ -134,6 +137,11 @@ static void on_sighup(evutil_socket_t sig, short what, void *arg)
 	TAKE_INT(http_timeout_ms);
 	TAKE_INT(max_retries);
 	TAKE_INT(shutdown_grace_ms);
+	TAKE_INT(webhook_concurrency);
+	TAKE_INT(webhook_timeout_ms);
+	TAKE_INT(webhook_backoff_ms);
+	TAKE_INT(webhook_backoff_max_ms);
+	TAKE_INT(webhook_max_age_s);
 #undef TAKE_INT
 	if (config_is_reloadable("log_level") && strcmp(fresh.log_level, w->cfg.log_level) != 0) {
 		char *tmp = w->cfg.log_level;
@@ -365,7 +373,7 @@ int main(int argc, char **argv)
 	w.sigint_ev = evsignal_new(w.base, SIGINT, on_signal, &w);
 	w.sighup_ev = evsignal_new(w.base, SIGHUP, on_sighup, &w);
 	if (!w.refs || !w.redis || !w.pg || !w.curl || !w.tokens || !w.grace_timer || !w.exit_timer || !w.sigterm_ev ||
-	    !w.sigint_ev || !w.sighup_ev || !claim_init(&w) || !janitor_init(&w) ||
+	    !w.sigint_ev || !w.sighup_ev || !claim_init(&w) || !janitor_init(&w) || !delivery_init(&w) ||
 	    evsignal_add(w.sigterm_ev, NULL) != 0 || evsignal_add(w.sigint_ev, NULL) != 0 ||
 	    evsignal_add(w.sighup_ev, NULL) != 0) {
 		log_error("start-up failed (redis_url, database_url or out of memory)");
@@ -388,6 +396,7 @@ int main(int argc, char **argv)
 	pgpool_free(w.pg);
 	job_free_all(&w);
 	pgx_free_all();
+	delivery_free_all(&w);
 	htab_free(w.refs);
 	token_cache_free(w.tokens);
 	amc_cancel_free_all();

@@ -9,13 +9,16 @@
 #include "common.h"
 #include "config.h"
 #include "curl_ev.h"
+#include "netaddr.h"
 #include "pgpool.h"
 #include "rconn.h"
+#include "secret.h"
 
 typedef struct Job Job;
 typedef struct Http Http;
 typedef struct TokenCache TokenCache;
 typedef struct HTab HTab;
+typedef struct Delivery Delivery;
 
 typedef struct Worker {
 	Config cfg;
@@ -47,6 +50,14 @@ typedef struct Worker {
 	/* janitor: lease heartbeat and reclaim sweep */
 	struct event *heartbeat_timer;
 	struct event *janitor_timer;
+	/* webhook deliveries (delivery.c) */
+	struct event *delivery_timer;
+	bool delivery_leasing;		/* a lease statement is in flight */
+	int delivery_inflight;		/* leased deliveries not yet recorded */
+	Delivery *deliveries;		/* those, doubly linked (owned here) */
+	enum NetPolicy webhook_policy;	/* config webhook_allow_private_networks */
+	uint8_t webhook_key[SECRET_KEY_LEN];	/* opens the stored webhook secrets */
+	bool webhook_key_loaded;
 	/* shutdown */
 	bool leaving;			/* begin_exit ran */
 	bool connected_once;		/* the start-up reclaim ran */

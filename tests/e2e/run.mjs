@@ -445,6 +445,30 @@ try {
 	check(await page.locator('[data-testid=cancel-batch]').isHidden(), 'cancel button gone once cancelled');
 	await shot('cancelled');
 
+	// --- webhooks: add one (its secret shown once), see it listed, open its delivery log, delete it
+	await page.goto(URL_ + '/#/webhooks');
+	await page.waitForSelector('[data-testid=webhook-form]');
+	const hookUrl = 'http://127.0.0.1:9/e2e-' + Date.now();
+	await page.fill('[data-testid=webhook-form] input[name=url]', hookUrl);
+	await page.selectOption('[data-testid=webhook-form] select[name=format]', 'slack');
+	await page.click('[data-testid=webhook-form] button[type=submit]');
+	await page.waitForSelector('[data-testid=webhook-secret]:not([hidden]) pre');
+	const secret = await page.textContent('[data-testid=webhook-secret] pre');
+	check(/^whsec_/.test(secret), 'a new webhook shows its secret once', secret);
+	const hookRow = page.locator('[data-testid=webhooks] tbody tr', { hasText: hookUrl });
+	check(await hookRow.count() === 1 && /slack/.test(await hookRow.textContent()), 'the webhook is listed');
+	await shot('webhooks');
+	await hookRow.locator('a').click();
+	await page.waitForSelector('[data-testid=deliveries]');
+	check(true, 'the delivery log opens');
+	await page.goto(URL_ + '/#/webhooks');
+	await page.waitForSelector('[data-testid=webhooks]');
+	page.once('dialog', (d) => d.accept());
+	await page.locator('[data-testid=webhooks] tbody tr', { hasText: hookUrl }).locator('[data-delete]').click();
+	await page.waitForFunction((u) => ![...document.querySelectorAll('[data-testid=webhooks] tbody tr')]
+		.some((r) => r.textContent.includes(u)), hookUrl, { timeout: 10000 });
+	check(true, 'the webhook is deleted');
+
 	// --- sign out
 	await page.click('#signout');
 	await page.waitForSelector('#token');
