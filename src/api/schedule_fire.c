@@ -49,6 +49,14 @@ static const char sql_missed[] =
 	"INSERT INTO schedule_runs (schedule_id, scheduled_for, outcome, reason)"
 	" SELECT $1::uuid, t, 'skipped', 'missed' FROM unnest($2::timestamptz[]) AS t"
 	" ON CONFLICT DO NOTHING";
+/* Skipped slots tell the owner's webhooks subscribed to schedule.run_skipped (sql/009), once
+ * per firing: $2 the (latest) slot skipped, $3 reason missed|overlap, $4 how many, $5 the
+ * words. In the firing transaction: the event exists exactly when the skip was recorded. */
+static const char sql_emit_skipped[] =
+	"SELECT amcbatch_webhook_emit(s.user_id, 'schedule.run_skipped', jsonb_build_object("
+	"  'schedule_id', s.id, 'schedule_name', s.name, 'scheduled_for', $2::text,"
+	"  'reason', $3::text, 'skipped', $4::integer, 'message', $5::text))"
+	"  FROM schedules s WHERE s.id = $1::uuid";
 /* (a re-run after a lost COMMIT answer finds its own row) */
 static const char sql_run[] =
 	"INSERT INTO schedule_runs (schedule_id, scheduled_for, outcome, trigger, reason,"
@@ -105,6 +113,21 @@ static char *missed_array(const FireSpec *s)
 	return a;
 }
 
+static bool add_emit(Pgq *q, const FireSpec *s, int64_t slot_ms, const char *reason, int n)
+{
+	char slot[32], count[16], words[160];
+
+	schedule_iso_ms(slot_ms, slot, sizeof slot);
+	snprintf(count, sizeof count, "%d", n);
+	if (strcmp(reason, "overlap") == 0)
+		snprintf(words, sizeof words, "the previous run was still going");
+	else
+		snprintf(words, sizeof words, "%d slot%s passed while no API process ran the schedule; "
+			 "the latest one runs instead", n, n == 1 ? "" : "s");
+	return pgq_add(q, sql_emit_skipped, 5,
+		       (const char *[]){ s->schedule_id, slot, reason, count, words });
+}
+
 /* Adds the claim and the missed slots: the head of every firing transaction. batch: the
  * UUID of the batch it stores, NULL for a run without one. */
 static bool add_claim(Pgq *q, const Fire *f, const char *batch)
@@ -124,7 +147,8 @@ static bool add_claim(Pgq *q, const Fire *f, const char *batch)
 		return true;
 	if ((missed = missed_array(s)) == NULL)
 		return false;
-	ok = pgq_add(q, sql_missed, 2, (const char *[]){ s->schedule_id, missed });
+	ok = pgq_add(q, sql_missed, 2, (const char *[]){ s->schedule_id, missed }) &&
+	     add_emit(q, s, s->missed_ms[s->nmissed - 1], "missed", s->missed_total);
 	free(missed);
 	return ok;
 }
@@ -438,7 +462,8 @@ bool schedule_fire(Api *api, const FireSpec *spec, FireDoneFn done, void *priv)
 		/* nothing to load: the slot is only recorded (async: done is never called from
 		 * inside schedule_fire) */
 		if ((q = pgq_new()) == NULL || !add_claim(q, f, NULL) ||
-		    !add_run(q, f, "skipped", "overlap", NULL) || !pgq_run(api->pg, q, recorded, f)) {
+		    !add_run(q, f, "skipped", "overlap", NULL) ||
+		    !add_emit(q, spec, spec->slot_ms, "overlap", 1) || !pgq_run(api->pg, q, recorded, f)) {
 			pgq_free(q);
 			free(f);
 			return false;

@@ -262,7 +262,10 @@ static json_t *slack_text(const char *type, json_t *data)
 		slack_append(text, sizeof text, "\" skipped the run of ");
 		slack_append(text, sizeof text, json_string_value(json_object_get(data, "scheduled_for")));
 		slack_append(text, sizeof text, ": ");
-		slack_append(text, sizeof text, json_string_value(json_object_get(data, "reason")));
+		/* the words when the event has them (schedule_fire.c), else the reason's code */
+		slack_append(text, sizeof text, json_string_value(json_object_get(data, "message")) != NULL ?
+			     json_string_value(json_object_get(data, "message")) :
+			     json_string_value(json_object_get(data, "reason")));
 	} else {
 		slack_append(text, sizeof text, "amcbatch: ");
 		slack_append(text, sizeof text, type);

@@ -219,6 +219,18 @@ st, b, raw = api("POST", "/admin/schedules/tick", {"now": "tomorrow"})
 check(st == 400 and b["error"]["field"] == "now", "a bad now -> 400", raw[:200])
 
 # ---- slots with the test clock -------------------------------------------------------------
+# skipped slots tell the owner's webhooks (schedule.run_skipped); nothing listens on port 9: the
+# events are what is checked, the failing deliveries are deleted with the webhook at the end
+st, b, raw = api("POST", "/webhooks", {"url": "http://127.0.0.1:9/skips", "events": ["schedule.run_skipped"]})
+check(st == 201, "a webhook for skipped runs", raw[:200])
+hook = b["webhook"]["id"] if st == 201 else None
+
+
+def skip_events(sid):
+    return [json.loads(r[0]) for r in psql("SELECT data::text FROM webhook_events WHERE type = 'schedule.run_skipped'"
+                                            " AND data->>'schedule_id' = :'p1' ORDER BY created_at", sid)]
+
+
 # a daily 06:00 UTC schedule: the slot fires once, the window is the week before the slot
 st, b, raw = create(dict(BASE, name="daily " + TAG, cron="0 6 * * *", timezone="UTC"))
 daily = b["schedule"]["id"]
@@ -260,6 +272,9 @@ kinds = [(x["outcome"], x.get("reason")) for x in r]
 check(kinds[:3] == [("started", None), ("skipped", "missed"), ("skipped", "missed")] and r[0]["missed"] == 2,
       "the missed slots are recorded as skipped", kinds)
 check(len(slot_batches(daily)) == 2, "two batches for two runs", slot_batches(daily))
+ev = skip_events(daily)
+check(len(ev) == 1 and ev[0]["reason"] == "missed" and ev[0]["skipped"] == 2 and
+      ev[0]["schedule_name"] == "daily " + TAG, "one schedule.run_skipped event for the missed slots", ev)
 wait_batch(f[0]["batch_id"], 120)
 
 # overlap: skip records the slot, queue waits for the running batch
@@ -274,6 +289,9 @@ f = fired_for(tick(h + timedelta(hours=1)), hourly)
 check(f and f[0]["outcome"] == "skipped", "overlap skip: the next slot is skipped while it runs", f)
 check(runs(hourly)[0]["outcome"] == "skipped" and runs(hourly)[0]["reason"] == "overlap", "and recorded",
       runs(hourly)[:2])
+ev = skip_events(hourly)
+check(len(ev) == 1 and ev[0]["reason"] == "overlap" and ev[0]["scheduled_for"] == iso(h + timedelta(hours=1))[:19] + ".000Z",
+      "and a schedule.run_skipped event says so", ev)
 st, b, raw = api("PATCH", "/schedules/" + hourly, {"overlap": "queue"})
 check(st == 200 and b["schedule"]["overlap"] == "queue", "PATCH overlap queue", raw[:200])
 nxt = parse(b["schedule"]["next_run_at"])
@@ -310,6 +328,9 @@ check(r and r[0]["outcome"] == "failed" and "no instance left" in (r[0]["reason"
       r[0]["batch_id"] is None, "recorded with the reason", r[:1])
 for u in IDS[2:4]:
     api("POST", "/admin/instances/%s/access" % u, {"user_id": member})
+
+if hook:
+    api("DELETE", "/webhooks/" + hook)
 
 # ---- edit, pause, resume, run now, delete ---------------------------------------------------
 st, b, raw = api("PATCH", "/schedules/" + sid, {"cron": "0 7 * * TUE", "timezone": "America/New_York"})
