@@ -21,7 +21,10 @@
     ARGV[3]    batch fields, JSON object of strings: batch_execution_id, workflow_id,
                user_id, name, sql_query, time_window (the relative window asked for, as
                JSON text; "" for explicit dates), parent_batch_id (the batch this one
-               retries; "" for none)
+               retries; "" for none), on_failure (`continue` | `fail_fast` |
+               `min_success_ratio`; absent or "" = `continue`), min_success_ratio (the
+               ratio as decimal text, at most 4 decimals, e.g. "0.9"; "" unless
+               on_failure is `min_success_ratio`)
     ARGV[4]    executions, JSON array of objects of strings (exec fields of
                docs/redis-keys.md; exec_id required; parameters is a JSON string;
                window_start/window_end: the AMC time window resolved at submission)
@@ -98,6 +101,9 @@ rcall('HSET', batch_key,
 	'sql_query', str(batch.sql_query),
 	'time_window', str(batch.time_window),
 	'parent_batch_id', str(batch.parent_batch_id),
+	'on_failure', str(batch.on_failure) ~= '' and str(batch.on_failure) or 'continue',
+	'min_success_ratio', str(batch.min_success_ratio),
+	'status_reason', '',
 	'status', 'pending',
 	'total', n, 'pending', 0, 'queued', n, 'running', 0, 'retry_wait', 0,
 	'completed', 0, 'failed', 0, 'cancelled', 0,
