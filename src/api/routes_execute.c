@@ -46,7 +46,7 @@ static const char sql_insert[] =
 	"(SELECT json_build_object('success', true, 'batch', json_build_object(" \
 	"   'batch_id', b.batch_id, 'batch_execution_id', b.id, 'workflow_id', b.workflow_id," \
 	"   'name', b.name, 'description', b.description, 'total_instances', b.total_instances," \
-	"   'status', 'pending', 'window', b.time_window," \
+	"   'status', 'pending', 'window', b.time_window, 'on_failure', " POLICY_SQL_JSON("b") "," \
 	"   'parent_batch_id', (SELECT p.batch_id FROM batch_executions p WHERE p.id = b.parent_batch_id)," \
 	"   'executions', (SELECT json_agg(json_build_object('id', e.id," \
 	"     'instance_id', e.target_instance_id, 'execution_id', e.execution_id," \
@@ -64,6 +64,7 @@ static const char sql_links[] =
 	"UPDATE batch_executions SET time_window = $2::jsonb, parent_batch_id = $3::uuid"
 	" WHERE id = $1::uuid";
 static const char sql_payload[] = ENQUEUE_SQL_PAYLOAD("b.id = $1::uuid");
+static const char sql_policy[] = POLICY_SQL_STORE;
 /* expired keys of this user go first, so a reused key after expiry is a fresh request */
 static const char sql_idem_prune[] =
 	"DELETE FROM idempotency_keys WHERE user_id = $1::uuid AND expires_at <= now()";
@@ -236,7 +237,13 @@ static bool links(const Execute *x)
 	return x->in.has_window || x->parent_uuid[0] != '\0';
 }
 
-/* Statement indexes of the store job: the insert first, then the optional links update
+/* Whether the store job runs sql_policy (a policy other than continue, the column default). */
+static bool policy(const Execute *x)
+{
+	return x->in.on_failure != POLICY_CONTINUE;
+}
+
+/* Statement indexes of the store job: the insert first, then the optional links, policy
  * and Idempotency-Key statements, then the 201 body and the enqueue arguments. */
 enum { ST_INSERT };
 
@@ -244,7 +251,8 @@ static void insert_done(Pgq *q, void *priv)
 {
 	Req *r = priv;
 	Execute *x = r->ctx;
-	int body = ST_INSERT + 1 + (links(x) ? 1 : 0) + (x->idem_key[0] != '\0' ? 2 : 0);
+	int body = ST_INSERT + 1 + (links(x) ? 1 : 0) + (policy(x) ? 1 : 0) +
+		   (x->idem_key[0] != '\0' ? 2 : 0);
 
 	if (!q->ok && x->idem_key[0] != '\0' && strcmp(q->sqlstate, "23505") == 0 &&
 	    strstr(q->err, "idempotency_keys") != NULL) {
@@ -327,7 +335,10 @@ static void store(Req *r, const PGresult *inst)
 				       x->sql_query, s_rows }) ||
 	    (links(x) &&
 	     !pgq_add(q, sql_links, 3, (const char *[]){ x->batch_uuid, s_win,
-					x->parent_uuid[0] ? x->parent_uuid : NULL })))
+					x->parent_uuid[0] ? x->parent_uuid : NULL })) ||
+	    (policy(x) &&
+	     !pgq_add(q, sql_policy, 3, (const char *[]){ x->batch_uuid, policy_name[x->in.on_failure],
+					x->in.min_ratio[0] ? x->in.min_ratio : NULL })))
 		goto oom;
 	if (x->idem_key[0] != '\0' &&
 	    (!pgq_add(q, sql_idem_prune, 1, (const char *[]){ r->user_id }) ||
