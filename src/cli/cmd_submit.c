@@ -31,6 +31,10 @@ static const char SUBMIT_HELP[] =
 	"                             previous_week, previous_month, month_to_date,\n"
 	"                             last_n_days:N, last_n_full_weeks:N\n"
 	"      --lag-days DAYS        days the window stays clear of today (server default 2)\n"
+	"      --on-failure POLICY    what one instance's permanent failure means for the rest:\n"
+	"                             continue (default), fail-fast (cancel the rest; the\n"
+	"                             batch is failed), min-success=RATIO (e.g. 0.9 or 90%%:\n"
+	"                             failed when fewer than that share completed)\n"
 	"  -n, --name NAME            batch name\n"
 	"  -d, --description TEXT     batch description\n"
 	"  -w, --watch                then watch the batch like 'amcbatch status --watch'\n"
@@ -55,6 +59,7 @@ typedef struct SubmitArgs {
 	size_t nlists, nparams, noverrides;
 	const char *params_json, *name, *description, *idem_key;
 	const char *window, *lag_days;	/* --window, --lag-days (borrowed from argv) */
+	const char *on_failure;		/* --on-failure (borrowed from argv) */
 	bool all, watch, json_out;
 	double interval;
 } SubmitArgs;
@@ -226,6 +231,16 @@ static json_t *build_body(Http *h, const SubmitArgs *a, int *rc)
 		if (json_object_set_new(body, "window", w) != 0)
 			goto oom;
 	}
+	if (a->on_failure) {
+		json_t *p = args_on_failure(a->on_failure, err, sizeof(err));
+
+		if (!p) {
+			cli_usage_error("submit", "%s", err);
+			goto fail;
+		}
+		if (json_object_set_new(body, "on_failure", p) != 0)
+			goto oom;
+	}
 	*rc = CLI_EXIT_OK;
 	goto out;
 oom:
@@ -281,7 +296,7 @@ out:
 
 int cmd_submit_run(int argc, char *argv[])
 {
-	enum { OPT_PARAMS_JSON = 256, OPT_INTERVAL, OPT_JSON, OPT_WINDOW, OPT_LAG_DAYS };
+	enum { OPT_PARAMS_JSON = 256, OPT_INTERVAL, OPT_JSON, OPT_WINDOW, OPT_LAG_DAYS, OPT_ON_FAILURE };
 	char key[ARGS_IDEM_KEY_SIZE];
 	static const struct option opts[] = {
 		{ "instances", required_argument, NULL, 'i' },
@@ -297,6 +312,7 @@ int cmd_submit_run(int argc, char *argv[])
 		{ "idempotency-key", required_argument, NULL, 'k' },
 		{ "window", required_argument, NULL, OPT_WINDOW },
 		{ "lag-days", required_argument, NULL, OPT_LAG_DAYS },
+		{ "on-failure", required_argument, NULL, OPT_ON_FAILURE },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -333,6 +349,7 @@ int cmd_submit_run(int argc, char *argv[])
 		case OPT_JSON: a.json_out = true; break;
 		case OPT_WINDOW: a.window = optarg; break;
 		case OPT_LAG_DAYS: a.lag_days = optarg; break;
+		case OPT_ON_FAILURE: a.on_failure = optarg; break;
 		case 'k':
 			if (!args_idempotency_key_ok(optarg)) {
 				rc = cli_usage_error(argv[0], "--idempotency-key wants 1-%d printable ASCII characters without blanks",
@@ -375,6 +392,16 @@ int cmd_submit_run(int argc, char *argv[])
 			goto out;
 		}
 		json_decref(w);
+	}
+	if (a.on_failure) {	/* checked before anything is sent, like --window */
+		char err[256];
+		json_t *p = args_on_failure(a.on_failure, err, sizeof(err));
+
+		if (!p) {
+			rc = cli_usage_error(argv[0], "%s", err);
+			goto out;
+		}
+		json_decref(p);
 	}
 	if (!a.idem_key) {
 		unsigned char rnd[16];
