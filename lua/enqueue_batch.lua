@@ -101,14 +101,19 @@ rcall('HSET', batch_key,
 	'sql_query', str(batch.sql_query),
 	'time_window', str(batch.time_window),
 	'parent_batch_id', str(batch.parent_batch_id),
-	'on_failure', str(batch.on_failure) ~= '' and str(batch.on_failure) or 'continue',
-	'min_success_ratio', str(batch.min_success_ratio),
-	'status_reason', '',
 	'status', 'pending',
 	'total', n, 'pending', 0, 'queued', n, 'running', 0, 'retry_wait', 0,
 	'completed', 0, 'failed', 0, 'cancelled', 0,
 	'created_at', now, 'started_at', '', 'completed_at', '',
 	'cancel_requested', 0)
+-- The policy only when it is not `continue` (absent = continue), and last: a small hash is a
+-- listpack that every counter update scans and rewrites, so a continue batch's record stays
+-- exactly as small as before policies were (bench/script-instructions); the policy is read
+-- only once something failed (lib/finish_jobs, lib/batch_status).
+local on_failure = str(batch.on_failure)
+if on_failure ~= '' and on_failure ~= 'continue' then
+	rcall('HSET', batch_key, 'on_failure', on_failure, 'min_success_ratio', str(batch.min_success_ratio))
+end
 
 for i = 1, n do
 	local e = execs[i]
