@@ -36,14 +36,12 @@
 local rcall = redis.call
 --- @include "lib/codes"
 --- @include "lib/batch_status"
---- @include "lib/keys"
---- @include "lib/slots"
+--- @include "lib/cancel_execs"
 --- @include "lib/events"
 
 local batch_key = KEYS[1]
 local execs_key = KEYS[2]
 local ring_key = KEYS[3]
-local queue_key = batch_key .. ':queue'
 local events_key = KEYS[4]
 local now = ARGV[1]
 local prefix = ARGV[2]
@@ -60,57 +58,15 @@ if terminal[batch_status_now] then
 end
 local batch_id = b[3]
 local total = tonumber(b[2]) or 0
+-- lib/cancel_execs builds the keys from the prefix: they must be the ones given in KEYS
+if execs_key ~= key_batch_execs(prefix, batch_id) or ring_key ~= key_ring(prefix) then
+	return redis.error_reply('cancel_batch: KEYS do not match the prefix and batch')
+end
 
 rcall('HSET', batch_key, 'cancel_requested', 1)
 
--- the execs list holds exactly `total` ids (bounded by max_instances)
-local ids = rcall('LRANGE', execs_key, 0, total - 1)
-local moved = {}		-- previous state -> count
-local cancelled = {}		-- { exec_id, previous state }
-local freed = {}		-- { amc_instance_id, account_id } of the execs that held slots
-local retry_key = key_retry(prefix)
-local amc_cancels_key = key_amc_cancels(prefix)
-for _, exec_id in ipairs(ids) do
-	local exec_key = key_exec(prefix, batch_id, exec_id)
-	local f = rcall('HMGET', exec_key, 'state', 'parked', 'amc_instance_id', 'account_id', 'slots',
-		'amc_execution_id', 'create_intent_at')
-	local state = f[1]
-	if state == 'pending' or state == 'queued' or state == 'running' or state == 'retry_wait' then
-		local ref = batch_id .. ':' .. exec_id
-		if state == 'queued' and f[2] == 'instance' then
-			rcall('LREM', key_parked(prefix, 'instance', f[3]), 1, ref)
-		elseif state == 'queued' and f[2] == 'account' then
-			rcall('LREM', key_parked(prefix, 'account', f[4]), 1, ref)
-		elseif state == 'retry_wait' then
-			rcall('ZREM', retry_key, ref)
-		end
-		if holds_slots(state, f[5]) then
-			freed[#freed + 1] = { f[3], f[4] }
-		end
-		if (f[6] or '') ~= '' or (f[7] or '') ~= '' then
-			rcall('ZADD', amc_cancels_key, now, ref)
-		end
-		rcall('HSET', exec_key, 'state', 'cancelled', 'parked', '', 'finished_at', now, 'slots', '0')
-		moved[state] = (moved[state] or 0) + 1
-		cancelled[#cancelled + 1] = { exec_id, state }
-	end
-end
--- every other queued ref of the batch is in its queue; the batch is in the ring at most once
-if rcall('DEL', queue_key) == 1 then
-	rcall('LREM', ring_key, 1, batch_id)
-end
--- after every exec of the batch is cancelled, so the wakes only pick other batches' jobs
-for _, s in ipairs(freed) do
-	release_slots(prefix, s[1], s[2])
-end
-
+local cancelled = cancel_execs(prefix, batch_key, batch_id, total, now, '')
 local n = #cancelled
-for state, count in pairs(moved) do
-	rcall('HINCRBY', batch_key, state, -count)
-end
-if n > 0 then
-	rcall('HINCRBY', batch_key, 'cancelled', n)
-end
 local status = batch_status(batch_key, now)
 
 local out = { status, n }

@@ -21,7 +21,10 @@
     ARGV[3]    batch fields, JSON object of strings: batch_execution_id, workflow_id,
                user_id, name, sql_query, time_window (the relative window asked for, as
                JSON text; "" for explicit dates), parent_batch_id (the batch this one
-               retries; "" for none)
+               retries; "" for none), on_failure (`continue` | `fail_fast` |
+               `min_success_ratio`; absent or "" = `continue`), min_success_ratio (the
+               ratio as decimal text, at most 4 decimals, e.g. "0.9"; "" unless
+               on_failure is `min_success_ratio`)
     ARGV[4]    executions, JSON array of objects of strings (exec fields of
                docs/redis-keys.md; exec_id required; parameters is a JSON string;
                window_start/window_end: the AMC time window resolved at submission)
@@ -103,6 +106,14 @@ rcall('HSET', batch_key,
 	'completed', 0, 'failed', 0, 'cancelled', 0,
 	'created_at', now, 'started_at', '', 'completed_at', '',
 	'cancel_requested', 0)
+-- The policy only when it is not `continue` (absent = continue), and last: a small hash is a
+-- listpack that every counter update scans and rewrites, so a continue batch's record stays
+-- exactly as small as before policies were (bench/script-instructions); the policy is read
+-- only once something failed (lib/finish_jobs, lib/batch_status).
+local on_failure = str(batch.on_failure)
+if on_failure ~= '' and on_failure ~= 'continue' then
+	rcall('HSET', batch_key, 'on_failure', on_failure, 'min_success_ratio', str(batch.min_success_ratio))
+end
 
 for i = 1, n do
 	local e = execs[i]

@@ -123,6 +123,17 @@ export async function openBatchModal(workflow, onSubmitted, onScheduled) {
 	}
 	whenNow.addEventListener('change', whenChanged);
 	whenSched.addEventListener('change', whenChanged);
+	// the batch failure policy (on_failure): continue, stop at the first failure, or a
+	// minimum share of instances that must complete
+	const polSel = h('select', { name: 'on-failure', 'data-testid': 'on-failure' },
+		h('option', { value: 'continue' }, 'Continue (run every instance to its end)'),
+		h('option', { value: 'fail_fast' }, 'Stop at the first failure (cancel the rest)'),
+		h('option', { value: 'min_success_ratio' }, 'Require N % success'));
+	const polPct = h('input', { type: 'number', name: 'on-failure-percent', min: 1, max: 100, step: 'any', value: 90,
+		'data-testid': 'on-failure-percent' });
+	const polPctBox = fieldBox('on_failure.percent', 'N %', polPct, 'fewer completed: the batch is failed');
+	function policyChanged() { polPctBox.hidden = polSel.value !== 'min_success_ratio'; }
+	polSel.addEventListener('change', policyChanged);
 
 	function addParamRow(key, value, type) {
 		const input = typedInput(type, value, { name: 'param-' + key, 'aria-label': key });
@@ -265,6 +276,16 @@ export async function openBatchModal(workflow, onSubmitted, onScheduled) {
 				body.window.lag_days = lag;
 			}
 		}
+		if (polSel.value === 'fail_fast') body.on_failure = 'fail_fast';
+		else if (polSel.value === 'min_success_ratio') {
+			const pct = Number(polPct.value);
+			// the API takes a ratio with at most 4 decimals: 2 decimals of a percentage
+			if (!(pct > 0 && pct <= 100) || Math.abs(pct * 100 - Math.round(pct * 100)) > 1e-6) {
+				showError('on_failure.percent', 'N must be a percentage above 0 and at most 100, with at most 2 decimals');
+				ok = false;
+			}
+			body.on_failure = { min_success_ratio: Math.round(pct * 100) / 10000 };
+		}
 		for (const p of paramRows) {
 			if (body.window && (p.key === 'startDate' || p.key === 'endDate')) continue;	// the window sets them
 			try { body.parameters[p.key] = p.input.read(); } catch (e) { showError('parameters.' + p.key, p.key + ' ' + e.message); ok = false; }
@@ -330,6 +351,11 @@ export async function openBatchModal(workflow, onSubmitted, onScheduled) {
 					fieldBox('window.type', 'Date window', winType,
 						'resolved when the batch starts, in each instance\u2019s time zone'),
 					h('div', { class: 'inline' }, winNBox, winLagBox)))),
+			h('section', null, h('h3', null, 'On failure'),
+				fieldBox('on_failure', '', h('div', { class: 'grid2' },
+					fieldBox('on_failure.policy', 'When an instance fails for good', polSel,
+						'\u201cstop\u201d also cancels the running AMC executions'),
+					h('div', { class: 'inline' }, polPctBox)))),
 			h('section', null, h('h3', null, 'Shared parameters'),
 				fieldBox('parameters', '', paramBox),
 				h('div', { class: 'inline' }, newKey, newType, addParam)),
@@ -342,6 +368,7 @@ export async function openBatchModal(workflow, onSubmitted, onScheduled) {
 			h('button', { type: 'button', class: 'secondary', onclick: () => dlg.close() }, 'Cancel'), submit)));
 	dlg.addEventListener('close', () => dlg.remove());
 	windowChanged();
+	policyChanged();
 	document.body.append(dlg);
 	dlg.showModal();
 	sel.paint(true);

@@ -55,6 +55,14 @@ export function renderBatch(view, batchId) {
 			progress, counts, cards),
 		results);
 
+	// the batch policy in words (on_failure: "continue", "fail_fast" or {min_success_ratio})
+	function fmtPolicy(p) {
+		if (p === 'fail_fast') return 'stop at the first failure';
+		if (p && typeof p === 'object' && typeof p.min_success_ratio === 'number')
+			return 'require ' + Math.round(p.min_success_ratio * 10000) / 100 + ' % success';
+		return 'continue';
+	}
+
 	function paint(s) {
 		status = s;
 		title.textContent = s.name || s.batch_id;
@@ -62,7 +70,10 @@ export function renderBatch(view, batchId) {
 			s.completed_at ? ' · finished ' + fmtTime(s.completed_at) : '',
 			s.window ? h('span', { 'data-testid': 'batch-window' }, ' · window: ' + fmtWindow(s.window)) : '',
 			s.parent_batch_id ? h('span', { 'data-testid': 'retry-of' }, ' · retry of ',
-				h('a', { href: '#/batch/' + s.parent_batch_id }, s.parent_batch_id)) : '');
+				h('a', { href: '#/batch/' + s.parent_batch_id }, s.parent_batch_id)) : '',
+			h('span', { 'data-testid': 'batch-policy' }, ' · on failure: ' + fmtPolicy(s.on_failure)),
+			s.status_reason ? h('div', { class: 'status-reason', 'data-testid': 'status-reason' },
+				'Why ' + s.status + ': ' + s.status_reason) : '');
 		const total = s.total_instances || 0;
 		const done = (s.completed_instances || 0) + (s.failed_instances || 0) + (s.cancelled_instances || 0);
 		const pct = total ? Math.round(done * 100 / total) : 0;

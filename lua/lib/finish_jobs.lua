@@ -7,7 +7,8 @@
 -- share is done once per
 -- call: counters and status once per batch, slots once per instance and account (then the
 -- parked jobs of the freed resources are woken, one per freed slot), one event per batch and
--- final state. Returns one result per job, in order: { final_state, batch_status } or a code.
+-- final state. A failed exec of a fail_fast batch stops the rest of its batch (fail_fast
+-- below). Returns one result per job, in order: { final_state, batch_status } or a code.
 -- Constant numbers go to Redis as strings (a Lua number argument costs a float formatting).
 --- @include "lib/codes"
 --- @include "lib/keys"
@@ -15,6 +16,7 @@
 --- @include "lib/batch_status"
 --- @include "lib/slots"
 --- @include "lib/events"
+--- @include "lib/cancel_execs"
 
 -- finish_check(prefix, job): nil if the job is well-formed, else why not (a caller bug:
 -- unknown outcome, a ref that is not `B:E`, keys that are not that ref's batch and exec)
@@ -36,6 +38,29 @@ local function finish_check(prefix, job)
 	job.batch_id = batch_id
 	job.exec_id = exec_id
 	return nil
+end
+
+-- fail_fast(prefix, batch_key, b, now): a batch whose policy is fail_fast and that has not
+-- applied it yet (no status_reason) is stopped by this call's first failed exec: every other
+-- non-terminal exec is cancelled as by cancel_batch (P amc_cancels included, so AMC hears of
+-- it), each saying why in its `error`, and the batch records why in `status_reason`. Read
+-- only when an exec of the batch failed: a finish that completes never reads the policy.
+-- Returns the list cancel_execs gave, or nil when the policy does not apply.
+local function fail_fast(prefix, batch_key, b, now)
+	local p = rcall('HMGET', batch_key, 'on_failure', 'status_reason', 'total')
+	if p[1] ~= 'fail_fast' or (p[2] or '') ~= '' then
+		return nil
+	end
+	local e = rcall('HMGET', key_exec(prefix, b.id, b.failed[1]), 'instance_name', 'error')
+	local why = 'instance ' .. (e[1] or '') .. ' failed (' .. (e[2] or '') .. ')'
+	local cancelled = cancel_execs(prefix, batch_key, b.id, tonumber(p[3]) or 0, now,
+		'cancelled by fail_fast: ' .. why)
+	-- every cancelled exec of the batch, also those a cancel_batch stopped first (a worker
+	-- that saw PostgreSQL's fail_fast before Redis did): PostgreSQL counts the same rows
+	local n = rcall('HGET', batch_key, 'cancelled') or '0'
+	rcall('HSET', batch_key, 'status_reason', 'fail_fast: ' .. why .. '; ' .. n ..
+		' queued or running executions cancelled')
+	return cancelled
 end
 
 local function finish_jobs(prefix, events_key, jobs_key, worker, now, jobs)
@@ -124,6 +149,9 @@ local function finish_jobs(prefix, events_key, jobs_key, worker, now, jobs)
 			move_counter(key, 'running', 'failed', #b.failed - b.late.failed)
 			move_counter(key, 'cancelled', 'completed', b.late.completed)
 			move_counter(key, 'cancelled', 'failed', b.late.failed)
+			if #b.failed > 0 then
+				b.stopped = fail_fast(prefix, key, b, now)
+			end
 			b.status = batch_status(key, now)
 		else
 			b.status = rcall('HGET', key, 'status') or ''
@@ -144,6 +172,11 @@ local function finish_jobs(prefix, events_key, jobs_key, worker, now, jobs)
 		if #b.discarded > 0 then
 			exec_event(events_key, 'discarded', b.id, b.discarded,
 				{ 'state', 'cancelled', 'worker', worker, 'batch_status', b.status })
+		end
+		for _, c in ipairs(b.stopped or {}) do
+			emit(events_key, { 'type', 'cancelled', 'batch_id', b.id, 'exec_id', c[1],
+				'state', 'cancelled', 'previous_state', c[2], 'reason', 'fail_fast',
+				'batch_status', b.status })
 		end
 	end
 

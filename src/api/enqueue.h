@@ -9,6 +9,7 @@
 
 #include "api.h"
 #include "common.h"
+#include "policy.h"
 
 /* How long the submit route (and the janitor, per batch) keeps trying to reach Redis: a lost
  * reply or a dropped connection is retried within it; past it the batch is left pending for
@@ -28,7 +29,8 @@
 	"   'sql_query', coalesce(b.sql_query, '')," \
 	"   'time_window', coalesce(b.time_window::text, '')," \
 	"   'parent_batch_id', coalesce((SELECT p.batch_id FROM batch_executions p" \
-	"                                 WHERE p.id = b.parent_batch_id), ''))::text," \
+	"                                 WHERE p.id = b.parent_batch_id), '')," \
+	"   'on_failure', b.on_failure, 'min_success_ratio', " POLICY_SQL_RATIO("b") ")::text," \
 	" (SELECT json_agg(json_build_object('exec_id', e.execution_id, 'id', e.id," \
 	"     'instance_uuid', e.target_instance_id, 'amc_instance_id', e.instance_id," \
 	"     'instance_name', i.instance_name, 'instance_region', i.region," \

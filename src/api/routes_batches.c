@@ -11,6 +11,7 @@
 #include "keys.h"
 #include "log.h"
 #include "pgq.h"
+#include "policy.h"
 
 static const char *const batch_states[] = {
 	"pending", "running", "completed", "partial", "failed", "cancelled",
@@ -32,7 +33,8 @@ static const char sql_list[] =
 	"         AS parent_batch_id,"
 	"       (SELECT coalesce(json_agg(c.batch_id ORDER BY c.created_at, c.id), '[]')"
 	"          FROM batch_executions c WHERE c.parent_batch_id = b.id) AS retries,"
-	"       b.schedule_id, " PGQ_ISO("b.scheduled_for") " AS scheduled_for"
+	"       b.schedule_id, " PGQ_ISO("b.scheduled_for") " AS scheduled_for,"
+	"       " POLICY_SQL_JSON("b") " AS on_failure, b.status_reason"
 	"  FROM batch_executions b JOIN workflows w ON w.id = b.workflow_id"
 	LIST_WHERE
 	" ORDER BY b.created_at DESC, b.id LIMIT $5::integer OFFSET $6::integer";
@@ -46,7 +48,7 @@ static void list_done(Pgq *q, void *priv)
 
 	if (!q->ok)
 		pgq_fail(r, q);
-	else if ((rows = pgq_rows_json(q->res[0], "ssssssiiisssjsjss")) == NULL)
+	else if ((rows = pgq_rows_json(q->res[0], "ssssssiiisssjsjssjs")) == NULL)
 		req_fail(r, 500, "internal", NULL, "out of memory");
 	else
 		req_success(r, 200, json_pack("{s:o, s:I}", "batch_executions", rows, "total",

@@ -46,7 +46,7 @@ static const char sql_insert[] =
 	"(SELECT json_build_object('success', true, 'batch', json_build_object(" \
 	"   'batch_id', b.batch_id, 'batch_execution_id', b.id, 'workflow_id', b.workflow_id," \
 	"   'name', b.name, 'description', b.description, 'total_instances', b.total_instances," \
-	"   'status', 'pending', 'window', b.time_window," \
+	"   'status', 'pending', 'window', b.time_window, 'on_failure', " POLICY_SQL_JSON("b") "," \
 	"   'parent_batch_id', (SELECT p.batch_id FROM batch_executions p WHERE p.id = b.parent_batch_id)," \
 	"   'executions', (SELECT json_agg(json_build_object('id', e.id," \
 	"     'instance_id', e.target_instance_id, 'execution_id', e.execution_id," \
@@ -58,12 +58,14 @@ static const char sql_insert[] =
 	"      AND e.target_instance_id = x.v::uuid)))" \
 	"  FROM batch_executions b WHERE b.id = " id ")"
 const char submit_sql_created_body[] = "SELECT " SQL_CREATED_BODY("$1::uuid") "::text";
-/* the relative window asked for (sql/006), the batch retried (sql/007) and the schedule slot
- * (sql/008: its unique index refuses a second batch for one slot), run only by a batch with
- * one of them; a re-run after a lost COMMIT answer writes the same values again */
+/* the relative window asked for (sql/006), the batch retried (sql/007), the schedule slot
+ * (sql/008: its unique index refuses a second batch for one slot) and the failure policy
+ * (sql/010), run only by a batch with one of them; a re-run after a lost COMMIT answer
+ * writes the same values again */
 static const char sql_links[] =
 	"UPDATE batch_executions SET time_window = $2::jsonb, parent_batch_id = $3::uuid,"
-	"       schedule_id = $4::uuid, scheduled_for = $5::timestamptz"
+	"       schedule_id = $4::uuid, scheduled_for = $5::timestamptz,"
+	"       on_failure = $6, min_success_ratio = $7::numeric"	/* sql/010 */
 	" WHERE id = $1::uuid";
 const char submit_sql_payload[] = ENQUEUE_SQL_PAYLOAD("b.id = $1::uuid");
 /* expired keys of this user go first, so a reused key after expiry is a fresh request */
@@ -235,11 +237,12 @@ static void enqueued(EnqueueOutcome outcome, void *priv)
 /* Whether the store job runs sql_links. */
 static bool links(const Execute *x)
 {
-	return x->in.has_window || x->parent_uuid[0] != '\0' || x->schedule_uuid[0] != '\0';
+	return x->in.has_window || x->parent_uuid[0] != '\0' || x->schedule_uuid[0] != '\0' ||
+	       x->in.on_failure != POLICY_CONTINUE;
 }
 
-/* Statement indexes of the store job: the insert first, then the optional links update
- * and Idempotency-Key statements, then the 201 body and the enqueue arguments. */
+/* Statement indexes of the store job: the insert first, then the optional links and
+ * Idempotency-Key statements, then the 201 body and the enqueue arguments. */
 enum { ST_INSERT };
 
 static void insert_done(Pgq *q, void *priv)
@@ -326,11 +329,13 @@ int submit_add_store(Pgq *q, Execute *x, const char *user_id, const PGresult *in
 		goto out;
 	added = 1;
 	if (links(x)) {
-		if (!pgq_add(q, sql_links, 5,
+		if (!pgq_add(q, sql_links, 7,
 			     (const char *[]){ x->batch_uuid, s_win,
 					       x->parent_uuid[0] ? x->parent_uuid : NULL,
 					       x->schedule_uuid[0] ? x->schedule_uuid : NULL,
-					       x->schedule_uuid[0] ? x->scheduled_for : NULL }))
+					       x->schedule_uuid[0] ? x->scheduled_for : NULL,
+					       policy_name[x->in.on_failure],
+					       x->in.min_ratio[0] ? x->in.min_ratio : NULL }))
 			added = -1;
 		else
 			added = 2;

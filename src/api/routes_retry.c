@@ -14,13 +14,15 @@
 
 #include "log.h"
 #include "pgq.h"
+#include "policy.h"
 #include "submit.h"
 #include "utf8.h"
 
 /* $1 batch id, $2 user id, $3 is admin */
 static const char sql_parent[] =
 	"SELECT b.id, b.workflow_id, b.name, b.description, b.status, b.sql_query,"
-	"       b.base_parameters::text, b.instance_parameters::text, b.time_window::text"
+	"       b.base_parameters::text, b.instance_parameters::text, b.time_window::text,"
+	"       b.on_failure, " POLICY_SQL_RATIO("b") ""
 	"  FROM batch_executions b WHERE b.batch_id = $1 AND ($3::boolean OR b.user_id = $2::uuid)";
 /* The executions to run again ($4: the statuses), in the original's instance order, in the
  * layout submit_rate_then_store takes (the zone is the one the window was resolved in), then
@@ -137,6 +139,13 @@ static void load_done(Pgq *q, void *priv)
 	w = json_loads(PQgetvalue(parent, 0, 8), 0, NULL);
 	x->in.has_window = w != NULL && window_parse(w, 0, &x->in.window, &we);
 	json_decref(w);
+	/* the original's failure policy, as it was stored (continue for older batches) */
+	for (int k = 0; k < POLICY_COUNT; k++)
+		if (strcmp(PQgetvalue(parent, 0, 9), policy_name[k]) == 0)
+			x->in.on_failure = (BatchPolicy)k;
+	snprintf(x->in.min_ratio, sizeof x->in.min_ratio, "%s", PQgetvalue(parent, 0, 10));
+	if (x->in.on_failure != POLICY_MIN_SUCCESS_RATIO)
+		x->in.min_ratio[0] = '\0';
 	snprintf(x->workflow_id, sizeof x->workflow_id, "%s", PQgetvalue(parent, 0, 1));
 	snprintf(x->parent_uuid, sizeof x->parent_uuid, "%s", PQgetvalue(parent, 0, 0));
 	if ((x->sql_query = strdup(PQgetvalue(parent, 0, 5))) == NULL)

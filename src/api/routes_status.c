@@ -10,6 +10,7 @@
 #include "keys.h"
 #include "log.h"
 #include "pgq.h"
+#include "policy.h"
 #include "shape.h"
 
 /* Owned by itself: freed by status_free() after done/error. */
@@ -28,7 +29,8 @@ typedef struct Status {
 static const char sql_batch[] =
 	"SELECT b.batch_id, b.workflow_id, b.name, b.status, "
 	PGQ_ISO("b.started_at") ", " PGQ_ISO("b.completed_at") ", b.time_window::text,"
-	"       (SELECT p.batch_id FROM batch_executions p WHERE p.id = b.parent_batch_id)"
+	"       (SELECT p.batch_id FROM batch_executions p WHERE p.id = b.parent_batch_id),"
+	"       b.on_failure, " POLICY_SQL_RATIO("b") ", b.status_reason"
 	"  FROM batch_executions b WHERE b.batch_id = $1 AND ($3::boolean OR b.user_id = $2::uuid)";
 static const char sql_execs[] =
 	"SELECT e.id, e.execution_id, e.target_instance_id AS target_instance_id, i.instance_name,"
@@ -81,6 +83,9 @@ static void pg_done(Pgq *q, void *priv)
 			.completed_at = pgq_val(q->res[0], 0, 5),
 			.window = pgq_val(q->res[0], 0, 6),
 			.parent_batch_id = pgq_val(q->res[0], 0, 7),
+			.on_failure = pgq_val(q->res[0], 0, 8),
+			.min_success_ratio = pgq_val(q->res[0], 0, 9),
+			.status_reason = pgq_val(q->res[0], 0, 10),
 		};
 		if ((o = shape_batch_status(&b, execs)) == NULL)
 			req_fail(r, 500, "internal", NULL, "out of memory");

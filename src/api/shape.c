@@ -149,6 +149,16 @@ json_t *shape_exec_redis(const ShapeHash *h)
 							  shape_hash_get(h, "timezone")));
 }
 
+json_t *shape_policy(const char *on_failure, const char *ratio)
+{
+	if (on_failure != NULL && strcmp(on_failure, "min_success_ratio") == 0)
+		return json_pack("{s:f}", "min_success_ratio",
+				 ratio != NULL ? strtod(ratio, NULL) : 0.0);
+	if (on_failure != NULL && strcmp(on_failure, "fail_fast") == 0)
+		return json_string("fail_fast");
+	return json_string("continue");
+}
+
 json_t *shape_batch_status(const ShapeBatch *b, json_t *execs)
 {
 	json_int_t n[ST_COUNT] = { 0 };
@@ -173,7 +183,8 @@ json_t *shape_batch_status(const ShapeBatch *b, json_t *execs)
 			return NULL;
 		}
 	/* key order follows the seed: identity, counters, times, executions, status_counts */
-	o = json_pack("{s:o, s:o, s:o, s:o, s:I, s:I, s:I, s:I, s:I, s:I, s:o, s:o, s:o, s:o, s:o, s:o}",
+	o = json_pack("{s:o, s:o, s:o, s:o, s:I, s:I, s:I, s:I, s:I, s:I, s:o, s:o, s:o, s:o, s:o, s:o,"
+		      " s:o, s:o}",
 		      "batch_id", shape_str(b->batch_id),
 		      "workflow_id", shape_str(b->workflow_id),
 		      "name", shape_str(b->name),
@@ -189,7 +200,9 @@ json_t *shape_batch_status(const ShapeBatch *b, json_t *execs)
 		      "executions", execs,
 		      "status_counts", counts,
 		      "window", window_obj(b->window),
-		      "parent_batch_id", opt_str(b->parent_batch_id));
+		      "parent_batch_id", opt_str(b->parent_batch_id),
+		      "on_failure", shape_policy(b->on_failure, b->min_success_ratio),
+		      "status_reason", opt_str(b->status_reason));
 	return o;	/* json_pack's "o" steals execs and counts even when it fails */
 }
 
@@ -209,6 +222,9 @@ json_t *shape_status_redis(const char *batch_id, const ShapeHash *batch,
 			completed : NULL,
 		.window = shape_hash_get(batch, "time_window"),
 		.parent_batch_id = shape_hash_get(batch, "parent_batch_id"),
+		.on_failure = shape_hash_get(batch, "on_failure"),
+		.min_success_ratio = shape_hash_get(batch, "min_success_ratio"),
+		.status_reason = shape_hash_get(batch, "status_reason"),
 	};
 
 	if (arr == NULL)

@@ -62,15 +62,24 @@ typedef struct ShapeBatch {
 	const char *window;	/* the relative window as JSON text ({"type", ...}); NULL or ""
 				 * when the batch gave explicit dates */
 	const char *parent_batch_id;	/* the batch this one retries; NULL or "" for none */
+	const char *on_failure;		/* continue | fail_fast | min_success_ratio; NULL or ""
+					 * = continue (a batch stored before policies were) */
+	const char *min_success_ratio;	/* decimal text ("0.9") with min_success_ratio */
+	const char *status_reason;	/* why the policy decided the status; NULL or "" = none */
 } ShapeBatch;
 
 /* batch_status: batch_id, workflow_id, name, status, total/completed/failed/running/
  * pending (pending + queued + retry_wait)/cancelled _instances counted from execs[].status
  * (so they add up to total), started_at, completed_at, executions, status_counts (only the
  * states with a non-zero count), window (the relative window asked for, or null),
- * parent_batch_id (the batch it retries, or null). Takes
+ * parent_batch_id (the batch it retries, or null), on_failure (shape_policy), status_reason
+ * (why the policy decided the final status, or null). Takes
  * execs (an array, stolen, also on failure). NULL on OOM. */
 json_t *shape_batch_status(const ShapeBatch *b, json_t *execs);
+
+/* The batch policy as the API shows it: "continue" (also for NULL or ""), "fail_fast", or
+ * {"min_success_ratio": r} with ratio (decimal text) as a number. New reference; NULL on OOM. */
+json_t *shape_policy(const char *on_failure, const char *ratio);
 
 /* batch_status of a batch Redis holds: its batch hash and exec hashes (in instance order;
  * missing ones, n == 0, are skipped). Times come from the hashes' Unix milliseconds. */

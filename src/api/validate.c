@@ -12,8 +12,11 @@
 #include "params.h"
 
 static const char *const exec_fields[] = {
-	"instance_ids", "parameters", "instance_parameters", "name", "description", "window", NULL,
+	"instance_ids", "parameters", "instance_parameters", "name", "description", "window",
+	"on_failure", NULL,
 };
+
+const char *const policy_name[POLICY_COUNT] = { "continue", "fail_fast", "min_success_ratio" };
 
 static bool fail(ValidateErr *e, int status, const char *code, const char *field,
 		 const char *fmt, ...) PRINTF_LIKE(5, 6);
@@ -269,6 +272,56 @@ static bool check_window(const json_t *v, const ValidateLimits *lim, ExecRequest
 	return true;
 }
 
+bool validate_on_failure(const json_t *v, ExecRequest *x, ValidateErr *e)
+{
+	static const char want[] = "on_failure must be \"continue\", \"fail_fast\" or "
+				   "{\"min_success_ratio\": r} with 0 < r <= 1";
+	const json_t *r;
+	double ratio, off;
+	long k;
+
+	x->on_failure = POLICY_CONTINUE;
+	x->min_ratio[0] = '\0';
+	if (v == NULL || json_is_null(v))
+		return true;
+	if (json_is_string(v)) {
+		if (strcmp(json_string_value(v), "continue") == 0)
+			return true;
+		if (strcmp(json_string_value(v), "fail_fast") == 0) {
+			x->on_failure = POLICY_FAIL_FAST;
+			return true;
+		}
+		return fail(e, 422, "invalid_on_failure", "on_failure", "%s", want);
+	}
+	if (!json_is_object(v))
+		return fail(e, 400, "invalid_type", "on_failure", "%s", want);
+	r = json_object_get(v, "min_success_ratio");
+	if (r == NULL || json_object_size(v) != 1)
+		return fail(e, 422, "invalid_on_failure", "on_failure", "%s", want);
+	if (!json_is_number(r))
+		return fail(e, 400, "invalid_type", "on_failure",
+			    "on_failure.min_success_ratio must be a number");
+	ratio = json_number_value(r);
+	if (!(ratio > 0 && ratio <= 1))
+		return fail(e, 422, "invalid_on_failure", "on_failure",
+			    "on_failure.min_success_ratio must be greater than 0 and at most 1");
+	/* at most 4 decimals, so Redis (Lua doubles) and PostgreSQL (numeric) derive the same
+	 * ceil(ratio * total) for every total (docs/api.md) */
+	k = (long)(ratio * 10000 + 0.5);	/* 1..10000: ratio is in (0, 1] */
+	off = ratio * 10000 - (double)k;
+	if (off > 1e-6 || off < -1e-6 || k < 1)
+		return fail(e, 422, "invalid_on_failure", "on_failure",
+			    "on_failure.min_success_ratio has more than 4 decimals");
+	x->on_failure = POLICY_MIN_SUCCESS_RATIO;
+	/* canonical text: "0.9", "0.0625", "1" (trailing zeros cut, as PostgreSQL's trim_scale) */
+	snprintf(x->min_ratio, sizeof(x->min_ratio), "%d.%04d", k == 10000, (int)(k % 10000));
+	for (char *end = x->min_ratio + strlen(x->min_ratio) - 1; *end == '0'; end--)
+		*end = '\0';
+	if (x->min_ratio[strlen(x->min_ratio) - 1] == '.')
+		x->min_ratio[strlen(x->min_ratio) - 1] = '\0';
+	return true;
+}
+
 bool validate_exec_request(json_t *body, const ValidateLimits *lim, ExecRequest *x,
 			   ValidateErr *e)
 {
@@ -282,7 +335,8 @@ bool validate_exec_request(json_t *body, const ValidateLimits *lim, ExecRequest 
 	    !check_ids(json_object_get(body, "instance_ids"), lim, x, e) ||
 	    !check_params(json_object_get(body, "parameters"), lim, x, e) ||
 	    !check_overrides(json_object_get(body, "instance_parameters"), lim, x, e) ||
-	    !check_window(json_object_get(body, "window"), lim, x, e)) {
+	    !check_window(json_object_get(body, "window"), lim, x, e) ||
+	    !validate_on_failure(json_object_get(body, "on_failure"), x, e)) {
 		validate_exec_clear(x);
 		return false;
 	}

@@ -30,6 +30,19 @@ typedef struct ValidateLimits {
 	int window_lag_days;	/* a relative window's lag_days when it gives none */
 } ValidateLimits;
 
+/* The batch failure policy, `on_failure` (docs/api.md): what a permanent failure of one
+ * execution means for the rest. Spelled as PostgreSQL and Redis spell it by policy_name[]. */
+typedef enum BatchPolicy {
+	POLICY_CONTINUE,	/* the others run on (the default) */
+	POLICY_FAIL_FAST,	/* the first one cancels the rest; the batch is failed */
+	POLICY_MIN_SUCCESS_RATIO,	/* failed when fewer than ceil(ratio * total) completed */
+} BatchPolicy;
+
+#define POLICY_COUNT 3
+extern const char *const policy_name[POLICY_COUNT];	/* "continue", "fail_fast", "min_success_ratio" */
+
+#define POLICY_RATIO_LEN 8	/* "0.0001" .. "1": at most 4 decimals */
+
 /* The accepted body of a batch-execute request. Every member is owned by the struct and
  * released by validate_exec_clear; name/description point into body. */
 typedef struct ExecRequest {
@@ -41,6 +54,9 @@ typedef struct ExecRequest {
 	const char *description;
 	bool has_window;	/* a relative date window instead of startDate/endDate */
 	WindowSpec window;
+	BatchPolicy on_failure;	/* POLICY_CONTINUE when the body gives none */
+	char min_ratio[POLICY_RATIO_LEN];	/* the ratio as decimal text ("0.9"), "" unless
+						 * POLICY_MIN_SUCCESS_RATIO */
 } ExecRequest;
 
 /* The instances the database knows among the requested ones. */
@@ -62,6 +78,12 @@ MUST_CHECK bool validate_known_fields(const json_t *obj, const char *const *allo
  * NULL) unless need, which also refuses "" (400 missing_field). *out is borrowed from obj. */
 MUST_CHECK bool validate_string(const json_t *obj, const char *name, size_t maxlen, bool need,
 				const char **out, ValidateErr *e);
+
+/* Parses an `on_failure` member (NULL or JSON null: continue) into x->on_failure and
+ * x->min_ratio: "continue", "fail_fast" or {"min_success_ratio": r}, 0 < r <= 1 with at most
+ * 4 decimals. Wrong JSON types are 400 invalid_type, bad values 422 invalid_on_failure, both
+ * with field on_failure. */
+MUST_CHECK bool validate_on_failure(const json_t *v, ExecRequest *x, ValidateErr *e);
 
 /* Checks the body object of a batch-execute request (takes a reference to it on success)
  * and fills x. On failure x is left cleared. */

@@ -3,6 +3,7 @@
 #include "args.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -259,4 +260,34 @@ json_t *args_window(const char *spec, const char *lag, char *err, size_t errlen)
 		return NULL;
 	}
 	return w;
+}
+
+json_t *args_on_failure(const char *spec, char *err, size_t errlen)
+{
+	static const char pre[] = "min-success=";
+	const char *num = spec + sizeof(pre) - 1;
+	char *end;
+	double r;
+
+	if (strcmp(spec, "continue") == 0)
+		return json_string("continue");
+	if (strcmp(spec, "fail-fast") == 0 || strcmp(spec, "fail_fast") == 0)
+		return json_string("fail_fast");
+	if (strncmp(spec, pre, sizeof(pre) - 1) != 0) {
+		snprintf(err, errlen, "--on-failure wants continue, fail-fast or min-success=RATIO "
+			 "(e.g. min-success=0.9 or min-success=90%%), got '%.60s'", spec);
+		return NULL;
+	}
+	errno = 0;
+	r = strtod(num, &end);
+	if (end != num && *end == '%' && end[1] == '\0') {
+		r /= 100;
+		end++;
+	}
+	if (end == num || *end != '\0' || errno != 0 || !(r > 0 && r <= 1)) {
+		snprintf(err, errlen, "--on-failure min-success= wants a ratio greater than 0 and at "
+			 "most 1 (or 1%% to 100%%), got '%.40s'", num);
+		return NULL;
+	}
+	return json_pack("{s:f}", "min_success_ratio", r);
 }

@@ -41,6 +41,12 @@ const char *args_resolve_instance(const json_t *instances, const char *ref, char
  * err otherwise. Caller decrefs. */
 json_t *args_window(const char *spec, const char *lag, char *err, size_t errlen);
 
+/* The request's "on_failure" from --on-failure: "continue", "fail-fast" (or fail_fast) ->
+ * "fail_fast", "min-success=R" with 0 < R <= 1 (or a percentage, "min-success=90%") ->
+ * {"min_success_ratio": R}. The server judges the rest (at most 4 decimals). NULL with err
+ * otherwise. Caller decrefs. */
+json_t *args_on_failure(const char *spec, char *err, size_t errlen);
+
 /* Longest Idempotency-Key accepted from --idempotency-key: the API's limit (IDEM_KEY_MAX in
  * src/api/routes_execute.c), so a longer key is refused before anything is sent. */
 #define ARGS_IDEM_KEY_MAX 200

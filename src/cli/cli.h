@@ -76,16 +76,18 @@ typedef struct SubmitArgs {
 	size_t nlists, nparams, noverrides;
 	const char *params_json, *name, *description, *idem_key;
 	const char *window, *lag_days;	/* --window, --lag-days (borrowed from argv) */
+	const char *on_failure;		/* --on-failure (borrowed from argv) */
 	bool all, watch, json_out;
 	double interval;
 } SubmitArgs;
 
 /* The checks of a's options that need no server (--all against --instances, --lag-days
- * without --window, the window's form; need_instances: one of --all and --instances is
+ * without --window, the window's and the failure policy's form; need_instances: one of --all and --instances is
  * required). Reports a usage error for cmd and returns its exit code, else CLI_EXIT_OK. */
 int cmd_submit_check(const SubmitArgs *a, const char *cmd, bool need_instances);
 /* The batch-execute body of a: instance_ids (names and AMC ids resolved through GET
- * /instances when needed), parameters, instance_parameters, name, description, window.
+ * /instances when needed), parameters, instance_parameters, name, description, window,
+ * on_failure.
  * On a mistake reports it (usage errors for cmd) and returns NULL with *rc set, else
  * *rc = CLI_EXIT_OK. Caller decrefs. (cmd_submit.c) */
 json_t *cmd_submit_body(Http *h, const SubmitArgs *a, const char *cmd, int *rc);

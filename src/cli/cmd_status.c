@@ -95,19 +95,40 @@ static int print_executions(const json_t *execs)
 	return ok ? CLI_EXIT_OK : CLI_EXIT_INTERNAL;
 }
 
+/* The batch policy in words: "continue", "fail_fast", "min_success_ratio 0.9"; "" when the
+ * server sends none (an older API). */
+static void policy_text(const json_t *p, char *buf, size_t size)
+{
+	const json_t *r = json_object_get(p, "min_success_ratio");
+
+	if (json_is_string(p))
+		snprintf(buf, size, "%s", json_string_value(p));
+	else if (json_is_number(r))
+		snprintf(buf, size, "min_success_ratio %g (%g%% must complete)", json_number_value(r),
+			 json_number_value(r) * 100);
+	else
+		buf[0] = '\0';
+}
+
 /* The human view of one batch_status object. */
 static int print_status(const json_t *bs)
 {
 	Progress p;
-	char counts[512], win[160];
+	char counts[512], win[160], pol[96];
 	const json_t *execs = json_object_get(bs, "executions");
 	const char *name = fmt_str(bs, "name", "");
+	const char *reason = fmt_str(bs, "status_reason", "");
 
 	progress_from_status(&p, bs);
 	progress_render(&p, 0, counts, sizeof(counts));
 	printf("Batch      %s%s%s\n", fmt_str(bs, "batch_id", "?"), *name ? "  " : "", name);
 	printf("Workflow   %s\n", fmt_str(bs, "workflow_id", "-"));
 	printf("Status     %s\n", fmt_str(bs, "status", "?"));
+	if (*reason)
+		printf("Reason     %s\n", reason);
+	policy_text(json_object_get(bs, "on_failure"), pol, sizeof(pol));
+	if (pol[0] != '\0')
+		printf("On failure %s\n", pol);
 	printf("Progress   %s\n", counts);
 	printf("Started    %s\n", fmt_str(bs, "started_at", "-"));
 	printf("Completed  %s\n", fmt_str(bs, "completed_at", "-"));

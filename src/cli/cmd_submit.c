@@ -32,6 +32,10 @@ static const char SUBMIT_HELP[] =
 	"                             previous_week, previous_month, month_to_date,\n"
 	"                             last_n_days:N, last_n_full_weeks:N\n"
 	"      --lag-days DAYS        days the window stays clear of today (server default 2)\n"
+	"      --on-failure POLICY    what one instance's permanent failure means for the rest:\n"
+	"                             continue (default), fail-fast (cancel the rest; the\n"
+	"                             batch is failed), min-success=RATIO (e.g. 0.9 or 90%%:\n"
+	"                             failed when fewer than that share completed)\n"
 	"  -n, --name NAME            batch name\n"
 	"  -d, --description TEXT     batch description\n"
 	"  -w, --watch                then watch the batch like 'amcbatch status --watch'\n"
@@ -216,6 +220,16 @@ json_t *cmd_submit_body(Http *h, const SubmitArgs *a, const char *cmd, int *rc)
 		if (json_object_set_new(body, "window", w) != 0)
 			goto oom;
 	}
+	if (a->on_failure) {
+		json_t *p = args_on_failure(a->on_failure, err, sizeof(err));
+
+		if (!p) {
+			cli_usage_error("submit", "%s", err);
+			goto fail;
+		}
+		if (json_object_set_new(body, "on_failure", p) != 0)
+			goto oom;
+	}
 	*rc = CLI_EXIT_OK;
 	goto out;
 oom:
@@ -249,6 +263,14 @@ int cmd_submit_check(const SubmitArgs *a, const char *cmd, bool need_instances)
 		if (!w)
 			return cli_usage_error(cmd, "%s", err);
 		json_decref(w);
+	}
+	if (a->on_failure) {	/* checked before anything is sent, like --window */
+		char err[256];
+		json_t *p = args_on_failure(a->on_failure, err, sizeof(err));
+
+		if (!p)
+			return cli_usage_error(cmd, "%s", err);
+		json_decref(p);
 	}
 	return CLI_EXIT_OK;
 }
@@ -290,7 +312,7 @@ out:
 
 int cmd_submit_run(int argc, char *argv[])
 {
-	enum { OPT_PARAMS_JSON = 256, OPT_INTERVAL, OPT_JSON, OPT_WINDOW, OPT_LAG_DAYS };
+	enum { OPT_PARAMS_JSON = 256, OPT_INTERVAL, OPT_JSON, OPT_WINDOW, OPT_LAG_DAYS, OPT_ON_FAILURE };
 	char key[ARGS_IDEM_KEY_SIZE];
 	static const struct option opts[] = {
 		{ "instances", required_argument, NULL, 'i' },
@@ -306,6 +328,7 @@ int cmd_submit_run(int argc, char *argv[])
 		{ "idempotency-key", required_argument, NULL, 'k' },
 		{ "window", required_argument, NULL, OPT_WINDOW },
 		{ "lag-days", required_argument, NULL, OPT_LAG_DAYS },
+		{ "on-failure", required_argument, NULL, OPT_ON_FAILURE },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -342,6 +365,7 @@ int cmd_submit_run(int argc, char *argv[])
 		case OPT_JSON: a.json_out = true; break;
 		case OPT_WINDOW: a.window = optarg; break;
 		case OPT_LAG_DAYS: a.lag_days = optarg; break;
+		case OPT_ON_FAILURE: a.on_failure = optarg; break;
 		case 'k':
 			if (!args_idempotency_key_ok(optarg)) {
 				rc = cli_usage_error(argv[0], "--idempotency-key wants 1-%d printable ASCII characters without blanks",

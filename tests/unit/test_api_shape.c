@@ -99,7 +99,8 @@ static void test_status_seed(void)
 		"\"duration_seconds\":null,\"started_at\":null,\"completed_at\":null,"
 		"\"time_window\":null}],"
 		"\"status_counts\":{\"running\":2,\"completed\":1},"	/* state order */
-		"\"window\":{\"type\":\"last_n_days\",\"lag_days\":2,\"n\":7},\"parent_batch_id\":null}");
+		"\"window\":{\"type\":\"last_n_days\",\"lag_days\":2,\"n\":7},\"parent_batch_id\":null,"
+		"\"on_failure\":\"continue\",\"status_reason\":null}");
 }
 
 /* An execution's AMC window: whole or null, a missing zone is UTC. */
@@ -126,7 +127,8 @@ static void test_status_empty(void)
 		"\"status\":null,\"total_instances\":0,\"completed_instances\":0,"
 		"\"failed_instances\":0,\"running_instances\":0,\"pending_instances\":0,"
 		"\"cancelled_instances\":0,\"started_at\":null,\"completed_at\":null,"
-		"\"executions\":[],\"status_counts\":{},\"window\":null,\"parent_batch_id\":null}";
+		"\"executions\":[],\"status_counts\":{},\"window\":null,\"parent_batch_id\":null,"
+		"\"on_failure\":\"continue\",\"status_reason\":null}";
 
 	EXPECT_JSON(shape_status_redis("batch_00000000", &b, NULL, 0), want);
 	/* expired exec hashes are not executions: they do not count towards the total */
@@ -232,7 +234,7 @@ static void test_status_from_rows(void)
 {
 	ShapeBatch b = { "batch_a1b2c3d4", WF, "n", "partial", "2024-01-15T10:30:00Z",
 			 "2024-01-15T10:31:00Z", "{\"type\": \"previous_week\", \"lag_days\": 2}",
-			 "batch_00000001" };
+			 "batch_00000001", NULL, NULL, NULL };
 	json_t *execs = json_pack("[{s:s, s:i}, {s:s, s:n}]", "status", "completed",
 				  "row_count", 3, "status", "failed", "row_count");
 
@@ -244,7 +246,32 @@ static void test_status_from_rows(void)
 		"\"completed_at\":\"2024-01-15T10:31:00Z\",\"executions\":["
 		"{\"status\":\"completed\",\"row_count\":3},{\"status\":\"failed\",\"row_count\":null}],"
 		"\"status_counts\":{\"completed\":1,\"failed\":1},"
-		"\"window\":{\"type\":\"previous_week\",\"lag_days\":2},\"parent_batch_id\":\"batch_00000001\"}");
+		"\"window\":{\"type\":\"previous_week\",\"lag_days\":2},\"parent_batch_id\":\"batch_00000001\","
+		"\"on_failure\":\"continue\",\"status_reason\":null}");
+	/* the policy and the reason it gave */
+	b.on_failure = "min_success_ratio";
+	b.min_success_ratio = "0.9";
+	b.status_reason = "1 of 2 executions succeeded; min_success_ratio 0.9 needs 2";
+	{
+		json_t *o = shape_batch_status(&b, json_array());
+		/* the same double a client parses from "0.9" (jansson prints it with 17 digits) */
+		char *t = json_dumps(json_object_get(o, "on_failure"), JSON_COMPACT | JSON_REAL_PRECISION(15));
+
+		assertf(t && strcmp(t, "{\"min_success_ratio\":0.9}") == 0, "on_failure object: %s", t);
+		assertf(!strcmp(json_string_value(json_object_get(o, "status_reason")), b.status_reason),
+			"status_reason");
+		free(t);
+		json_decref(o);
+	}
+	b.on_failure = "fail_fast";
+	b.status_reason = NULL;
+	{
+		json_t *o = shape_batch_status(&b, json_array());
+
+		assertf(!strcmp(json_string_value(json_object_get(o, "on_failure")), "fail_fast") &&
+			json_is_null(json_object_get(o, "status_reason")), "fail_fast, no reason");
+		json_decref(o);
+	}
 	/* an empty name stays "" (PostgreSQL text), unlike Redis' unset "" */
 	b.name = "";
 	b.completed_at = NULL;

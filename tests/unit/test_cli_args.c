@@ -166,6 +166,33 @@ static void test_cli_args_window(void)
 	}
 }
 
+static void test_cli_args_on_failure(void)
+{
+	static const char *const good[][2] = {
+		{ "continue", "\"continue\"" }, { "fail-fast", "\"fail_fast\"" },
+		{ "fail_fast", "\"fail_fast\"" }, { "min-success=0.9", "{\"min_success_ratio\":0.9}" },
+		{ "min-success=90%", "{\"min_success_ratio\":0.9}" }, { "min-success=1", "{\"min_success_ratio\":1.0}" },
+	};
+	static const char *const bad[] = { "", "stop", "min-success", "min-success=", "min-success=0",
+		"min-success=1.5", "min-success=x", "min-success=0.9x", "min-success=150%", "Fail-Fast" };
+	char err[256], *s;
+	json_t *p;
+
+	for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+		p = args_on_failure(good[i][0], err, sizeof err);
+		s = p ? json_dumps(p, JSON_COMPACT | JSON_ENCODE_ANY | JSON_REAL_PRECISION(15)) : NULL;
+		assertf(s && strcmp(s, good[i][1]) == 0, "--on-failure %s: %s", good[i][0], s ? s : err);
+		free(s);
+		json_decref(p);
+	}
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		err[0] = '\0';
+		p = args_on_failure(bad[i], err, sizeof err);
+		assertf(p == NULL && err[0] != '\0', "--on-failure '%s' refused: %s", bad[i], err);
+		json_decref(p);
+	}
+}
+
 static void test_cli_args_idempotency_key(void)
 {
 	unsigned char rnd[16];
@@ -194,6 +221,7 @@ int main(void)
 	RUN_TEST(test_cli_args_param_value);
 	RUN_TEST(test_cli_args_set_kv);
 	RUN_TEST(test_cli_args_window);
+	RUN_TEST(test_cli_args_on_failure);
 	RUN_TEST(test_cli_args_override);
 	RUN_TEST(test_cli_args_list);
 	RUN_TEST(test_cli_args_resolve);
