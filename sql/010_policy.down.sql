@@ -47,3 +47,4 @@ ALTER TABLE batch_executions
 	DROP COLUMN IF EXISTS status_reason,
 	DROP COLUMN IF EXISTS min_success_ratio,
 	DROP COLUMN IF EXISTS on_failure;
+ALTER TABLE schedules DROP COLUMN IF EXISTS on_failure;

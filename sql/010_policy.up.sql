@@ -85,3 +85,7 @@ BEGIN
 	RETURN NEW;
 END
 $$;
+
+-- A schedule's runs take its policy as a batch's body gives it ("fail_fast",
+-- {"min_success_ratio": 0.9}; NULL: continue), checked by the API like batch-execute's.
+ALTER TABLE schedules ADD COLUMN on_failure jsonb;

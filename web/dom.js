@@ -107,3 +107,11 @@ export function fmtWindow(w) {
 	const words = (WINDOW_WORDS[w.type] || w.type).replace('%n', w.n ?? '?');
 	return words + (w.lag_days ? ' (lag ' + w.lag_days + ' day' + (w.lag_days === 1 ? '' : 's') + ')' : '');
 }
+
+// A failure policy in words (on_failure: "continue", "fail_fast" or {min_success_ratio}).
+export function fmtPolicy(p) {
+	if (p === 'fail_fast') return 'stop at the first failure';
+	if (p && typeof p === 'object' && typeof p.min_success_ratio === 'number')
+		return 'require ' + Math.round(p.min_success_ratio * 10000) / 100 + ' % success';
+	return 'continue';
+}

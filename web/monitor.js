@@ -1,7 +1,7 @@
 // monitor.js - one batch: live progress (Server-Sent Events, polling every 3 s as fallback),
 // status counts, a card per instance, cancel with confirmation; then the results: instance
 // summary, server-paged table, SVG bar chart of a metric by instance, raw JSON, CSV download.
-import { h, clear, badge, fmtDuration, fmtTime, fmtNum, fmtTimeWindow, fmtWindow, toast, confirmDialog } from './dom.js';
+import { h, clear, badge, fmtDuration, fmtTime, fmtNum, fmtTimeWindow, fmtWindow, toast, confirmDialog, fmtPolicy } from './dom.js';
 import { get, post, download, token } from './api.js';
 
 const TERMINAL = ['completed', 'partial', 'failed', 'cancelled'];
@@ -54,14 +54,6 @@ export function renderBatch(view, batchId) {
 		h('section', { class: 'panel' }, h('div', { class: 'row-between' }, h('h2', null, 'Progress'), live),
 			progress, counts, cards),
 		results);
-
-	// the batch policy in words (on_failure: "continue", "fail_fast" or {min_success_ratio})
-	function fmtPolicy(p) {
-		if (p === 'fail_fast') return 'stop at the first failure';
-		if (p && typeof p === 'object' && typeof p.min_success_ratio === 'number')
-			return 'require ' + Math.round(p.min_success_ratio * 10000) / 100 + ' % success';
-		return 'continue';
-	}
 
 	function paint(s) {
 		status = s;

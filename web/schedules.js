@@ -1,7 +1,7 @@
 // schedules.js - recurring batches: the cron/time-zone/overlap fields with a live reading and
 // the next five runs (the server evaluates the cron, DST and all: GET /schedules/preview), the
 // schedules list (#/schedules) and one schedule's page with its runs (#/schedules/{id}).
-import { h, clear, badge, fmtTime, fmtWindow, toast, confirmDialog, debounce } from './dom.js';
+import { h, clear, badge, fmtTime, fmtWindow, fmtPolicy, toast, confirmDialog, debounce } from './dom.js';
 import { get, post, request, ApiError } from './api.js';
 
 const browserZone = () => Intl.DateTimeFormat().resolvedOptions().timeZone || 'UTC';
@@ -189,6 +189,7 @@ export async function scheduleView(view, id, stale) {
 			h('p', { class: 'muted small' }, 'When a run is still going at the next time: ',
 				s.overlap === 'queue' ? 'the next one starts once it ends' : 'the next one is skipped'),
 			s.window ? h('p', null, 'Dates: ', fmtWindow(s.window), ', resolved at each run in each instance\u2019s time zone') : null,
+			h('p', { 'data-testid': 'schedule-policy' }, 'On failure: ', fmtPolicy(s.on_failure)),
 			s.enabled ? [h('div', { class: 'muted small' }, 'Next runs (' + s.timezone + '):'),
 				h('ol', { class: 'next-runs small', 'data-testid': 'schedule-next' }, s.next_runs.map((t) => h('li', null, fmtIn(t, s.timezone))))]
 				: h('p', { class: 'muted' }, 'Paused: no run starts until it is resumed.')),

@@ -30,8 +30,9 @@
 	" (SELECT json_build_object('scheduled_for', " PGQ_ISO("r.scheduled_for") "," \
 	"    'outcome', r.outcome, 'batch_id', b.batch_id, 'status', b.status)" \
 	"    FROM schedule_runs r LEFT JOIN batch_executions b ON b.id = r.batch_execution_id" \
-	"   WHERE r.schedule_id = s.id ORDER BY r.scheduled_for DESC LIMIT 1) AS last_run"
-#define SCHEDULE_TYPES "ssssssjjjjsssbsssj"
+	"   WHERE r.schedule_id = s.id ORDER BY r.scheduled_for DESC LIMIT 1) AS last_run," \
+	" coalesce(s.on_failure, '\"continue\"')::text AS on_failure"
+#define SCHEDULE_TYPES "ssssssjjjjsssbsssjj"
 #define SCHEDULE_FROM " FROM schedules s JOIN workflows w ON w.id = s.workflow_id"
 
 static const char sql_get[] =
@@ -50,22 +51,23 @@ static const char sql_count[] =
 static const char sql_stored[] =
 	"SELECT s.name, s.description, s.workflow_id, s.instance_ids::text, s.parameters::text,"
 	"       s.instance_parameters::text, s.time_window::text, s.cron, s.timezone, s.enabled,"
-	"       s.overlap, s.updated_at::text, " LAST_SLOT
+	"       s.overlap, s.updated_at::text, " LAST_SLOT ", s.on_failure::text"
 	"  FROM schedules s WHERE s.id = $1::uuid AND " OWNER;
-/* $1 id, $2 user, $3 name ... (at most SCHEDULE_PER_USER_MAX per user) */
+/* $1 id, $2 user, $3 name ... $15 SCHEDULE_PER_USER_MAX (per user), $16 on_failure */
 static const char sql_insert[] =
 	"INSERT INTO schedules (id, user_id, name, description, workflow_id, instance_ids,"
 	"                       parameters, instance_parameters, time_window, cron, timezone,"
-	"                       overlap, enabled, next_run_at)"
+	"                       overlap, enabled, next_run_at, on_failure)"
 	" SELECT $1::uuid, $2::uuid, $3, $4, $5::uuid, $6::jsonb, $7::jsonb, $8::jsonb, $9::jsonb,"
-	"        $10, $11, $12, $13::boolean, $14::timestamptz"
+	"        $10, $11, $12, $13::boolean, $14::timestamptz, $16::jsonb"
 	"  WHERE (SELECT count(*) FROM schedules WHERE user_id = $2::uuid) < $15::integer";
-/* $1 id, then the members as for the insert ($2 unused), $15 the version read */
+/* $1 id, then the members as for the insert ($2 unused), $15 the version read, $16 on_failure */
 static const char sql_update[] =
 	"UPDATE schedules SET name = $3, description = $4, workflow_id = $5::uuid,"
 	"       instance_ids = $6::jsonb, parameters = $7::jsonb, instance_parameters = $8::jsonb,"
 	"       time_window = $9::jsonb, cron = $10, timezone = $11, overlap = $12,"
-	"       enabled = $13::boolean, next_run_at = $14::timestamptz, updated_at = now()"
+	"       enabled = $13::boolean, next_run_at = $14::timestamptz, on_failure = $16::jsonb,"
+	"       updated_at = now()"
 	" WHERE id = $1::uuid AND $2::text IS NULL AND updated_at = $15::timestamptz";
 static const char sql_delete[] =
 	"DELETE FROM schedules s WHERE s.id = $1::uuid AND " OWNER " RETURNING s.id";
@@ -306,7 +308,7 @@ static void write(Req *r)
 {
 	Sched *s = r->ctx;
 	ScheduleSpec *sp = &s->spec;
-	char next[32] = "", max[16], *ids, *params, *over, *win = NULL;
+	char next[32] = "", max[16], *ids, *params, *over, *win = NULL, *pol;
 	json_t *wj = NULL;
 	time_t t;
 	Pgq *q = NULL;
@@ -325,17 +327,18 @@ static void write(Req *r)
 	over = json_dumps(sp->in.overrides, JSON_COMPACT);
 	if (sp->in.has_window && (wj = window_json(&sp->in.window)) != NULL)
 		win = json_dumps(wj, JSON_COMPACT);
+	pol = schedule_policy_text(&sp->in);
 	if (ids != NULL && params != NULL && over != NULL && (!sp->in.has_window || win != NULL) &&
-	    (q = pgq_new()) != NULL) {
-		const char *p[15] = {
+	    (sp->in.on_failure == POLICY_CONTINUE || pol != NULL) && (q = pgq_new()) != NULL) {
+		const char *p[16] = {
 			s->id, s->patch ? NULL : r->user_id, sp->in.name, sp->in.description,
 			sp->workflow_id, ids, params, over, win, sp->cron_text, sp->timezone,
 			sp->overlap == OVERLAP_QUEUE ? "queue" : "skip",
 			sp->enabled ? "true" : "false", sp->enabled ? next : NULL,
-			s->patch ? s->version : max,
+			s->patch ? s->version : max, pol,
 		};
 
-		if (!pgq_add(q, s->patch ? sql_update : sql_insert, 15, p) ||
+		if (!pgq_add(q, s->patch ? sql_update : sql_insert, 16, p) ||
 		    !pgq_add(q, sql_get, 3, (const char *[]){ s->id, r->user_id, admin(r) })) {
 			pgq_free(q);
 			q = NULL;
@@ -345,6 +348,7 @@ static void write(Req *r)
 	free(params);
 	free(over);
 	free(win);
+	free(pol);
 	json_decref(wj);
 	if (q == NULL) {
 		req_fail(r, 500, "internal", NULL, "out of memory");
@@ -489,7 +493,7 @@ static void stored_loaded(Pgq *q, void *priv)
 				    PQgetvalue(res, 0, 3), PQgetvalue(res, 0, 4),
 				    PQgetvalue(res, 0, 5), pgq_val(res, 0, 6), PQgetvalue(res, 0, 7),
 				    PQgetvalue(res, 0, 8), PQgetvalue(res, 0, 9)[0] == 't',
-				    PQgetvalue(res, 0, 10));
+				    PQgetvalue(res, 0, 10), pgq_val(res, 0, 13));
 	pgq_free(q);
 	if (body == NULL) {
 		req_fail(r, 500, "internal", NULL, "out of memory");

@@ -51,12 +51,16 @@ MUST_CHECK bool schedule_spec_check(json_t *body, const ValidateLimits *lim, Sch
 void schedule_spec_clear(ScheduleSpec *s);
 
 /* The stored schedule as a body object (for PATCH and for each run) from the text of its
- * columns: JSON members are parsed, NULL window left out. New reference, NULL on OOM. */
+ * columns: JSON members are parsed, a NULL window or on_failure left out. New reference, NULL on OOM. */
 json_t *schedule_stored_body(const char *name, const char *description,
 			     const char *workflow_id, const char *instance_ids,
 			     const char *parameters, const char *instance_parameters,
 			     const char *window, const char *cron, const char *timezone,
-			     bool enabled, const char *overlap);
+			     bool enabled, const char *overlap, const char *on_failure);
+
+/* The failure policy of a checked request as the schedules table stores it (JSON text,
+ * malloc'd, caller frees), NULL for continue (or OOM: only continue has no text). */
+char *schedule_policy_text(const ExecRequest *in);
 
 /* Adds the computed members to a schedule object: cron_description ("every Monday at 06:00,
  * Europe/Berlin") and next_runs (the next SCHEDULE_NEXT_RUNS times after now, ISO UTC, none

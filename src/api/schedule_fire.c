@@ -23,7 +23,7 @@ static const char sql_schedule[] =
 	"SELECT s.user_id, u.role = 'admin', s.name, s.description, s.workflow_id,"
 	"       s.instance_ids::text, s.parameters::text, s.instance_parameters::text,"
 	"       s.time_window::text, s.cron, s.timezone, s.enabled, s.overlap,"
-	"       coalesce((extract(epoch FROM s.next_run_at) * 1000)::bigint, 0)"
+	"       coalesce((extract(epoch FROM s.next_run_at) * 1000)::bigint, 0), s.on_failure::text"
 	"  FROM schedules s JOIN users u ON u.id = s.user_id WHERE s.id = $1::uuid";
 /* the owner's workflow (an admin owner may run anyone's, as on batch-execute) */
 static const char sql_workflow[] =
@@ -389,7 +389,7 @@ static void loaded(Pgq *q, void *priv)
 	body = schedule_stored_body(PQgetvalue(s, 0, 2), pgq_val(s, 0, 3), PQgetvalue(s, 0, 4),
 				    NULL, PQgetvalue(s, 0, 6), NULL, pgq_val(s, 0, 8),
 				    PQgetvalue(s, 0, 9), PQgetvalue(s, 0, 10), true,
-				    PQgetvalue(s, 0, 12));
+				    PQgetvalue(s, 0, 12), pgq_val(s, 0, 14));
 	if (body == NULL || json_object_set(body, "instance_ids", granted) != 0 ||
 	    (over != NULL && json_object_set(body, "instance_parameters", over) != 0))
 		goto oom;

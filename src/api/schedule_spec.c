@@ -6,18 +6,20 @@
 #include <ctype.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "tz.h"
 
 const char *const schedule_fields[] = {
 	"name", "description", "workflow_id", "instance_ids", "parameters", "instance_parameters",
-	"window", "cron", "timezone", "enabled", "overlap", NULL,
+	"window", "cron", "timezone", "enabled", "overlap", "on_failure", NULL,
 };
 
 /* the members validate_exec_request checks */
 static const char *const batch_members[] = {
 	"name", "description", "instance_ids", "parameters", "instance_parameters", "window",
+	"on_failure",
 };
 
 static bool fail(ValidateErr *e, int status, const char *code, const char *field,
@@ -133,7 +135,7 @@ json_t *schedule_stored_body(const char *name, const char *description,
 			     const char *workflow_id, const char *instance_ids,
 			     const char *parameters, const char *instance_parameters,
 			     const char *window, const char *cron, const char *timezone,
-			     bool enabled, const char *overlap)
+			     bool enabled, const char *overlap, const char *on_failure)
 {
 	json_t *b = json_pack("{s:s, s:s, s:s, s:s, s:b, s:s}", "name", name, "workflow_id",
 			      workflow_id, "cron", cron, "timezone", timezone, "enabled", enabled,
@@ -145,7 +147,7 @@ json_t *schedule_stored_body(const char *name, const char *description,
 	     json_object_set_new(b, "description", json_string(description)) != 0) ||
 	    !set_json(b, "instance_ids", instance_ids) || !set_json(b, "parameters", parameters) ||
 	    !set_json(b, "instance_parameters", instance_parameters) ||
-	    !set_json(b, "window", window)) {
+	    !set_json(b, "window", window) || !set_json(b, "on_failure", on_failure)) {
 		json_decref(b);
 		return NULL;
 	}
@@ -209,4 +211,21 @@ bool schedule_add_computed(json_t *obj, time_t now)
 	else
 		runs = schedule_next_runs(&c, zone, now, SCHEDULE_NEXT_RUNS);
 	return runs != NULL && json_object_set_new(obj, "next_runs", runs) == 0;
+}
+
+char *schedule_policy_text(const ExecRequest *in)
+{
+	char *t;
+
+	switch (in->on_failure) {
+	case POLICY_FAIL_FAST:
+		return strdup("\"fail_fast\"");
+	case POLICY_MIN_SUCCESS_RATIO:
+		/* the ratio's own text: "0.9" stays 0.9, not a double's 17 digits */
+		if ((t = malloc(strlen(in->min_ratio) + 32)) != NULL)
+			sprintf(t, "{\"min_success_ratio\": %s}", in->min_ratio);
+		return t;
+	default:
+		return NULL;
+	}
 }

@@ -62,6 +62,8 @@ static const char CREATE_HELP[] =
 	"      --lag-days DAYS        days the window stays clear of the slot's day\n"
 	"      --overlap skip|queue   a slot due while the previous run still runs is skipped\n"
 	"                             (default) or waits for it\n"
+	"      --on-failure POLICY    each run's failure policy, as submit takes it: continue\n"
+	"                             (default), fail-fast, min-success=RATIO\n"
 	"      --paused               make it paused (resume starts it)\n"
 	"  -d, --description TEXT     description\n"
 	"      --json                 print the API's schedule object instead of the id\n"
@@ -81,6 +83,7 @@ static const char EDIT_HELP[] =
 	"  -c, --cron EXPR            new cron expression\n"
 	"  -z, --timezone ZONE        new time zone\n"
 	"      --overlap skip|queue   new overlap rule\n"
+	"      --on-failure POLICY    new failure policy (continue, fail-fast, min-success=RATIO)\n"
 	"      --window TYPE[:N]      new relative window (with --lag-days DAYS)\n"
 	"      --no-window            drop the window (then give startDate/endDate with --param)\n"
 	"  -i, --instances LIST       replace the instances (may be repeated)\n"
@@ -403,7 +406,7 @@ static bool overlap_ok(const char *s)
 
 enum {
 	OPT_PARAMS_JSON = 256, OPT_WINDOW, OPT_LAG_DAYS, OPT_OVERLAP, OPT_PAUSED, OPT_JSON,
-	OPT_NO_WINDOW, OPT_OFFSET, OPT_INTERVAL, OPT_FROM,
+	OPT_NO_WINDOW, OPT_OFFSET, OPT_INTERVAL, OPT_FROM, OPT_ON_FAILURE,
 };
 
 /* submit's batch options, shared by create and edit (their letters are submit's) */
@@ -415,6 +418,7 @@ enum {
 	{ "override", required_argument, NULL, 'o' }, \
 	{ "window", required_argument, NULL, OPT_WINDOW }, \
 	{ "lag-days", required_argument, NULL, OPT_LAG_DAYS }, \
+	{ "on-failure", required_argument, NULL, OPT_ON_FAILURE }, \
 	{ "name", required_argument, NULL, 'n' }, \
 	{ "description", required_argument, NULL, 'd' }, \
 	{ "cron", required_argument, NULL, 'c' }, \
@@ -440,6 +444,7 @@ static int take_option(int c, SubmitArgs *a, SchedOpts *o)
 	case 'o': a->overrides[a->noverrides++] = optarg; return 0;
 	case OPT_WINDOW: a->window = optarg; return 0;
 	case OPT_LAG_DAYS: a->lag_days = optarg; return 0;
+	case OPT_ON_FAILURE: a->on_failure = optarg; return 0;
 	case 'n': a->name = optarg; return 0;
 	case 'd': a->description = optarg; return 0;
 	case 'c': o->cron = optarg; return 0;
@@ -682,6 +687,14 @@ static int schedule_edit(int argc, char *argv[])
 			goto out;
 		}
 	}
+	if (a.on_failure) {
+		json_t *p = args_on_failure(a.on_failure, err, sizeof err);
+
+		if (!p || json_object_set_new(body, "on_failure", p) != 0) {
+			rc = p ? oom() : cli_usage_error(cmd, "%s", err);
+			goto out;
+		}
+	}
 	if (json_object_size(body) == 0 && !a.all && a.nlists == 0 && a.nparams == 0 &&
 	    !a.params_json && a.noverrides == 0) {
 		rc = cli_usage_error(cmd, "nothing to change: give at least one option");
@@ -693,7 +706,7 @@ static int schedule_edit(int argc, char *argv[])
 	if (a.all || a.nlists > 0 || a.nparams > 0 || a.params_json || a.noverrides > 0) {
 		/* only the batch members: name, description and window are in body already */
 		batch = a;
-		batch.name = batch.description = batch.window = batch.lag_days = NULL;
+		batch.name = batch.description = batch.window = batch.lag_days = batch.on_failure = NULL;
 		if ((rc = edit_batch(&h, id, &batch, body)) != CLI_EXIT_OK)
 			goto out;
 	}

@@ -118,11 +118,17 @@ rc, out, err = cli(*base, "--cron", "0 6 * * MON", "--param", "minImpressions=1"
 sid = out.strip()
 check(rc == 0 and UUID.match(sid) and not err, "create prints the schedule id when piped", (rc, out, err))
 rc, s2, err = cli_json(*base[:4], "cli paused", *base[5:], "--cron", "@daily", "--paused", "--overlap", "queue",
-                       "--description", "made by the CLI test")
+                       "--description", "made by the CLI test", "--on-failure", "min-success=0.75")
 check(rc == 0 and s2 and UUID.match(s2["id"]) and s2["enabled"] is False and s2["overlap"] == "queue" and
       s2["next_runs"] == [] and s2["description"] == "made by the CLI test" and s2["cron_description"] ==
       "every day at 00:00, Europe/Berlin", "create --paused --overlap queue --json prints the schedule", s2)
+check(s2 and s2.get("on_failure") == {"min_success_ratio": 0.75}, "create --on-failure min-success=0.75",
+      s2 and s2.get("on_failure"))
+rc, out, err = cli(*base, "--cron", "0 6 * * MON", "--on-failure", "sometimes")
+check(rc == 2, "a bad --on-failure is a usage error", (rc, err))
 sid2 = s2["id"] if s2 else None
+rc, s3, err = cli_json("schedule", "edit", sid2, "--on-failure", "fail-fast")
+check(rc == 0 and s3 and s3.get("on_failure") == "fail_fast", "edit --on-failure fail-fast", (rc, s3, err))
 
 # ---- list and show --------------------------------------------------------------------------
 rc, out, err = cli("schedule", "list")

@@ -114,6 +114,8 @@ for patch, status, code, field in (
         ({"instance_ids": []}, 400, None, "instance_ids"),
         ({"instance_ids": [str(uuid.uuid4())]}, 404, "instance_not_found", "instance_ids"),
         ({"window": {"type": "fortnight"}}, 422, None, "window.type"),
+        ({"on_failure": "stop"}, 422, "invalid_on_failure", "on_failure"),
+        ({"on_failure": {"min_success_ratio": 2}}, 422, "invalid_on_failure", "on_failure"),
         ({"every": "monday"}, 400, "unknown_field", None)):
     body = dict(BASE, **patch)
     body = {k: v for k, v in body.items() if not (v is None and k in patch)}
@@ -232,8 +234,12 @@ def skip_events(sid):
 
 
 # a daily 06:00 UTC schedule: the slot fires once, the window is the week before the slot
-st, b, raw = create(dict(BASE, name="daily " + TAG, cron="0 6 * * *", timezone="UTC"))
+st, b, raw = create(dict(BASE, name="daily " + TAG, cron="0 6 * * *", timezone="UTC",
+                         on_failure={"min_success_ratio": 0.5}))
 daily = b["schedule"]["id"]
+check(b["schedule"]["on_failure"] == {"min_success_ratio": 0.5}, "the schedule keeps its failure policy",
+      b["schedule"].get("on_failure"))
+check(S["on_failure"] == "continue", "the default policy is continue", S.get("on_failure"))
 slot = parse(b["schedule"]["next_run_at"])
 rep = tick(slot - timedelta(seconds=1))
 check(fired_for(rep, daily) == [], "before the slot nothing fires", rep)
@@ -249,6 +255,8 @@ row = psql("SELECT b.name, to_char(b.scheduled_for AT TIME ZONE 'UTC', 'YYYY-MM-
            " b.schedule_id, b.user_id FROM batch_executions b WHERE b.batch_id = :'p1'", bid)
 check(row and row[0][1] == iso(slot) and row[0][2] == daily and row[0][0].startswith("daily " + TAG),
       "the batch names its schedule and slot", row)
+pol = psql("SELECT on_failure, min_success_ratio FROM batch_executions WHERE batch_id = :'p1'", bid)
+check(pol == [["min_success_ratio", "0.5000"]], "the run's batch has the schedule's policy", pol)
 final = wait_batch(bid, 120)
 check(final and final["status"] == "completed", "the scheduled batch completes", final and final["status"])
 monday = slot.date() - timedelta(days=slot.weekday())
@@ -338,6 +346,8 @@ check(st == 200 and b["schedule"]["cron"] == "0 7 * * TUE" and parse(b["schedule
       "PATCH cron and zone recompute next_run_at", raw[:300])
 check(b["schedule"]["name"] == BASE["name"] and b["schedule"]["window"]["type"] == "previous_week",
       "PATCH keeps the other members", b["schedule"])
+st, b, raw = api("PATCH", "/schedules/" + sid, {"on_failure": "fail_fast"})
+check(st == 200 and b["schedule"]["on_failure"] == "fail_fast", "PATCH on_failure", raw[:300])
 for body_, status, code in (({"cron": "every tuesday"}, 422, "invalid_cron"), ({"colour": "red"}, 400, "unknown_field"),
                             ({"instance_ids": "all"}, 400, None), ({"name": ""}, 400, "missing_field")):
     st, b, raw = api("PATCH", "/schedules/" + sid, body_)
