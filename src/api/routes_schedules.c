@@ -231,7 +231,7 @@ static void listed(Pgq *q, void *priv)
 		return;
 	}
 	json_array_foreach(rows, i, o) {
-		/* the list reads the next run only: next_runs costs ~25 us each */
+		/* the list shows the next run only: next_runs is 5 cron_next calls per schedule */
 		if (!schedule_add_computed(o, now_s()))
 			log_warn("schedule %s: stored cron unreadable",
 				 json_string_value(json_object_get(o, "id")));

@@ -145,10 +145,8 @@ static bool plan(const Tick *t, int k, FireSpec *s)
 		cur = n;
 		if (++walked == WALK_MAX) {
 			/* a long outage of a frequent schedule: the count stays a lower bound */
-			if (!latest_slot(&c, zone, now, &n) || !cron_next(&c, zone, n, &s->next_ms))
+			if (!latest_slot(&c, zone, now, &cur) || !cron_next(&c, zone, cur, &n))
 				return false;
-			cur = n;
-			n = (time_t)s->next_ms;
 			break;
 		}
 	}
