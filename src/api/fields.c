@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "common.h"
-#include "schedule.h"
+#include "schedule_spec.h"
 
 typedef struct RouteFields {
 	enum evhttp_cmd_type method;

@@ -1,10 +1,10 @@
 /* schedule_spec.c - the body of POST and PATCH /schedules checked without I/O (the schedule's
  * own members here, the batch members by validate.c exactly as batch-execute checks them),
- * and the members computed on the way out: the next run times and a human reading. */
-#include "schedule.h"
+ * and the members computed on the way out: the next run times and a human reading
+ * (schedule_spec.h). */
+#include "schedule_spec.h"
 
 #include <ctype.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,22 +22,7 @@ static const char *const batch_members[] = {
 	"on_failure",
 };
 
-static bool fail(ValidateErr *e, int status, const char *code, const char *field,
-		 const char *fmt, ...) PRINTF_LIKE(5, 6);
-
-static bool fail(ValidateErr *e, int status, const char *code, const char *field,
-		 const char *fmt, ...)
-{
-	va_list ap;
-
-	e->status = status;
-	snprintf(e->code, sizeof e->code, "%s", code);
-	snprintf(e->field, sizeof e->field, "%s", field);
-	va_start(ap, fmt);
-	vsnprintf(e->message, sizeof e->message, fmt, ap);
-	va_end(ap);
-	return false;
-}
+#define fail validate_fail
 
 void schedule_spec_clear(ScheduleSpec *s)
 {

@@ -18,11 +18,8 @@ static const char *const exec_fields[] = {
 
 const char *const policy_name[POLICY_COUNT] = { "continue", "fail_fast", "min_success_ratio" };
 
-static bool fail(ValidateErr *e, int status, const char *code, const char *field,
-		 const char *fmt, ...) PRINTF_LIKE(5, 6);
-
-static bool fail(ValidateErr *e, int status, const char *code, const char *field,
-		 const char *fmt, ...)
+bool validate_fail(ValidateErr *e, int status, const char *code, const char *field,
+		   const char *fmt, ...)
 {
 	va_list ap;
 
@@ -34,6 +31,8 @@ static bool fail(ValidateErr *e, int status, const char *code, const char *field
 	va_end(ap);
 	return false;
 }
+
+#define fail validate_fail
 
 static void lower(char *s)
 {

@@ -65,6 +65,10 @@ typedef struct ValidateInstance {
 	bool granted;		/* the user may run on it */
 } ValidateInstance;
 
+/* Fills e (field NULL: none) and returns false, for `return validate_fail(...)`. */
+bool validate_fail(ValidateErr *e, int status, const char *code, const char *field,
+		   const char *fmt, ...) PRINTF_LIKE(5, 6);
+
 /* Parses text (len bytes, need not be NUL-terminated) as a JSON object of at most
  * max_body_bytes. On success *out is the object (caller decrefs). */
 MUST_CHECK bool validate_json_object(const char *text, size_t len, size_t max_body_bytes,

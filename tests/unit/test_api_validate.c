@@ -1,9 +1,11 @@
 /* test_api_validate.c - src/api/validate.c without a server: body framing, field checks,
  * instance grants (exact denied list), placeholders, dates, merge order and the field list
- * of the other routes (src/api/fields.c). */
+ * of the other routes (src/api/fields.c), and a schedule's body (src/api/schedule_spec.c). */
+#include <stdlib.h>
 #include <string.h>
 
 #include "fields.h"
+#include "schedule_spec.h"
 #include "validate.h"
 #include "../tap.h"
 
@@ -261,6 +263,100 @@ static void test_string_member(void)
 	json_decref(o);
 }
 
+
+#define WF "30000000-0000-4000-8000-000000000001"
+
+/* Checks a schedule body text; returns the status (0 = accepted), fills e and s. */
+static int sched(const char *text, ScheduleSpec *s, ValidateErr *e)
+{
+	json_t *b = json_loads(text, 0, NULL);
+	bool ok;
+
+	memset(e, 0, sizeof(*e));
+	if (b == NULL)
+		return -1;
+	ok = schedule_spec_check(b, &lim, s, e);
+	json_decref(b);
+	return ok ? 0 : e->status;
+}
+
+#define SCHED_EXPECT(text, st, cd, fld)                                                    \
+	do {                                                                               \
+		ScheduleSpec s_;                                                           \
+		ValidateErr e_;                                                            \
+		int got_ = sched(text, &s_, &e_);                                          \
+		assertf(got_ == (st) && (got_ == 0 || (strcmp(e_.code, cd) == 0 &&         \
+			strcmp(e_.field, fld) == 0)), "%s: got %d %s [%s] %s", text, got_, \
+			e_.code, e_.field, e_.message);                                    \
+		if (got_ == 0)                                                             \
+			schedule_spec_clear(&s_);                                          \
+	} while (0)
+
+static void test_schedule_body(void)
+{
+	ScheduleSpec s;
+	ValidateErr e;
+	json_t *stored, *again;
+	char *pol;
+
+	assertf(sched("{\"name\": \"w\", \"workflow_id\": \"" WF "\", \"cron\": \"0 6 * * MON\","
+		      " \"instance_ids\": [\"" I1 "\"]}", &s, &e) == 0, "minimal schedule: %s", e.message);
+	assertf(strcmp(s.timezone, "UTC") == 0 && s.enabled && s.overlap == OVERLAP_SKIP &&
+		s.in.on_failure == POLICY_CONTINUE && strcmp(s.cron_text, "0 6 * * MON") == 0,
+		"defaults: UTC, enabled, skip, continue");
+	assertf(schedule_policy_text(&s.in) == NULL, "continue is stored as NULL");
+	schedule_spec_clear(&s);
+	SCHED_EXPECT("{\"workflow_id\": \"" WF "\", \"cron\": \"@daily\", \"instance_ids\": [\"" I1 "\"]}",
+		     400, "missing_field", "name");
+	SCHED_EXPECT("{\"name\": \"w\", \"cron\": \"@daily\", \"instance_ids\": [\"" I1 "\"]}",
+		     400, "missing_field", "workflow_id");
+	SCHED_EXPECT("{\"name\": \"w\", \"workflow_id\": \"x\", \"cron\": \"@daily\", \"instance_ids\": [\"" I1 "\"]}",
+		     422, "invalid_value", "workflow_id");
+	SCHED_EXPECT("{\"name\": \"w\", \"workflow_id\": \"" WF "\", \"instance_ids\": [\"" I1 "\"]}",
+		     400, "missing_field", "cron");
+	SCHED_EXPECT("{\"name\": \"w\", \"workflow_id\": \"" WF "\", \"cron\": \"0 25 * * *\", \"instance_ids\": [\"" I1 "\"]}",
+		     422, "invalid_cron", "cron");
+	SCHED_EXPECT("{\"name\": \"w\", \"workflow_id\": \"" WF "\", \"cron\": \"@daily\", \"timezone\": \"CEST\","
+		     " \"instance_ids\": [\"" I1 "\"]}", 422, "invalid_timezone", "timezone");
+	SCHED_EXPECT("{\"name\": \"w\", \"workflow_id\": \"" WF "\", \"cron\": \"@daily\", \"enabled\": 1,"
+		     " \"instance_ids\": [\"" I1 "\"]}", 400, "invalid_type", "enabled");
+	SCHED_EXPECT("{\"name\": \"w\", \"workflow_id\": \"" WF "\", \"cron\": \"@daily\", \"overlap\": \"wait\","
+		     " \"instance_ids\": [\"" I1 "\"]}", 422, "invalid_value", "overlap");
+	SCHED_EXPECT("{\"name\": \"w\", \"workflow_id\": \"" WF "\", \"cron\": \"@daily\", \"when\": 1,"
+		     " \"instance_ids\": [\"" I1 "\"]}", 400, "unknown_field", "");
+	/* the batch members go through batch-execute's checks, with its codes and fields */
+	SCHED_EXPECT("{\"name\": \"w\", \"workflow_id\": \"" WF "\", \"cron\": \"@daily\", \"instance_ids\": []}",
+		     400, "invalid_type", "instance_ids");
+	SCHED_EXPECT("{\"name\": \"w\", \"workflow_id\": \"" WF "\", \"cron\": \"@daily\", \"instance_ids\": [\"" I1 "\"],"
+		     " \"window\": {\"type\": \"fortnight\"}}", 422, "invalid_window", "window.type");
+	SCHED_EXPECT("{\"name\": \"w\", \"workflow_id\": \"" WF "\", \"cron\": \"@daily\", \"instance_ids\": [\"" I1 "\"],"
+		     " \"on_failure\": \"sometimes\"}", 422, "invalid_on_failure", "on_failure");
+
+	/* what the table stores reads back as the same schedule */
+	assertf(sched("{\"name\": \"w\", \"workflow_id\": \"" WF "\", \"cron\": \"0 6 * * MON\","
+		      " \"timezone\": \"Europe/Berlin\", \"overlap\": \"queue\", \"instance_ids\": [\"" I1 "\"],"
+		      " \"on_failure\": {\"min_success_ratio\": 0.9}, \"window\": \"previous_week\"}", &s, &e) == 0,
+		"full schedule: %s", e.message);
+	pol = schedule_policy_text(&s.in);
+	assertf(pol != NULL && strcmp(pol, "{\"min_success_ratio\": 0.9}") == 0, "ratio stored as given: %s", pol);
+	stored = schedule_stored_body("w", NULL, WF, "[\"" I1 "\"]", "{}", "{}",
+				      "{\"type\": \"previous_week\", \"lag_days\": 2}", "0 6 * * MON",
+				      "Europe/Berlin", false, "queue", pol);
+	free(pol);
+	schedule_spec_clear(&s);
+	assertf(stored != NULL && schedule_spec_check(stored, &lim, &s, &e) && !s.enabled &&
+		s.overlap == OVERLAP_QUEUE && s.in.has_window && s.in.on_failure == POLICY_MIN_SUCCESS_RATIO &&
+		strcmp(s.in.min_ratio, "0.9") == 0, "stored body checks again: %s", e.message);
+	schedule_spec_clear(&s);
+	again = schedule_stored_body("w", "d", WF, "[]", "{}", "{}", NULL, "@daily", "UTC", true, "skip", NULL);
+	assertf(again != NULL && json_object_get(again, "window") == NULL &&
+		json_object_get(again, "on_failure") == NULL &&
+		strcmp(json_string_value(json_object_get(again, "description")), "d") == 0,
+		"NULL columns are left out");
+	json_decref(stored);
+	json_decref(again);
+}
+
 int main(void)
 {
 	RUN_TEST(test_framing);
@@ -272,5 +368,6 @@ int main(void)
 	RUN_TEST(test_relative_window);
 	RUN_TEST(test_route_fields);
 	RUN_TEST(test_string_member);
+	RUN_TEST(test_schedule_body);
 	return tap_done();
 }
