@@ -8,6 +8,7 @@ import { openBatchModal } from './batchmodal.js';
 import { renderBatch } from './monitor.js';
 import { schedulesView, scheduleView } from './schedules.js';
 import { webhooksView, deliveriesView } from './webhooks.js';
+import { fleetView, fleetNav } from './fleet.js';
 
 const view = document.getElementById('view');
 let leave = null;	// cleanup of the current view (closes its event stream)
@@ -196,6 +197,7 @@ async function route() {
 	busy(true);
 	document.getElementById('nav').hidden = false;
 	document.getElementById('signout').hidden = false;
+	fleetNav(token.get());
 	const [path, query] = (location.hash.slice(1) || '/workflows').split('?');
 	const parts = path.split('/').filter(Boolean);
 	for (const a of document.querySelectorAll('[data-nav]'))
@@ -209,6 +211,7 @@ async function route() {
 		else if (parts[0] === 'schedules') await schedulesView(view, () => stale(gen));
 		else if (parts[0] === 'webhooks' && parts[1]) await deliveriesView(view, parts[1], () => stale(gen));
 		else if (parts[0] === 'webhooks') await webhooksView(view, () => stale(gen));
+		else if (parts[0] === 'fleet') leave = fleetView(view);
 		else await workflowsView(gen);
 	} catch (e) {
 		if (e instanceof ApiError && e.status === 401) return;	// handler shows the sign-in

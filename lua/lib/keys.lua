@@ -8,6 +8,7 @@ local function key_exec(P, B, E) return P .. 'exec:{' .. B .. '}:' .. E end
 local function key_parked(P, kind, id) return P .. 'parked:' .. kind .. ':' .. id end
 local function key_worker_jobs(P, W) return P .. 'worker:' .. W .. ':jobs' end
 local function key_worker_lease(P, W) return P .. 'worker:' .. W .. ':lease' end
+local function key_worker_info(P, W) return P .. 'worker:' .. W .. ':info' end
 
 -- split_ref(ref): batch id and exec id of a `B:E` ref, or nil for anything else
 local function split_ref(ref)

@@ -47,6 +47,7 @@ static const Route routes[] = {
 	{ EVHTTP_REQ_POST, "schedules/*/run-now", ACCESS_USER, routes_schedules_run_now },
 	{ EVHTTP_REQ_GET, "schedules/*/runs", ACCESS_USER, routes_schedules_runs },
 	{ EVHTTP_REQ_POST, "admin/schedules/tick", ACCESS_ADMIN, routes_schedules_tick },
+	{ EVHTTP_REQ_GET, "admin/fleet", ACCESS_ADMIN, routes_fleet_get },
 	{ EVHTTP_REQ_POST, "webhooks", ACCESS_USER, routes_webhooks_create },
 	{ EVHTTP_REQ_GET, "webhooks", ACCESS_USER, routes_webhooks_list },
 	{ EVHTTP_REQ_GET, "webhooks/*", ACCESS_USER, routes_webhooks_get },

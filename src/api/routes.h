@@ -50,6 +50,8 @@ void routes_admin_accounts(Req *r);			/* POST /admin/accounts */
 void routes_admin_instances(Req *r);			/* POST /admin/instances */
 void routes_admin_access(Req *r);			/* POST|DELETE /admin/instances/{id}/access */
 
+void routes_fleet_get(Req *r);				/* GET /admin/fleet */
+
 void routes_tokens_list(Req *r);			/* GET /admin/users/{id}/tokens */
 void routes_tokens_create(Req *r);			/* POST /admin/users/{id}/tokens */
 void routes_tokens_revoke(Req *r);			/* DELETE /admin/tokens/{id} */

@@ -23,6 +23,7 @@ static const struct {
 	{ "retry", cmd_retry_run, "run the failed instances of a finished batch again" },
 	{ "schedule", cmd_schedule_run, "run a workflow on a cron schedule (create, list, ...)" },
 	{ "webhook", cmd_webhook_run, "add, list or delete completion webhooks; their deliveries" },
+	{ "fleet", cmd_fleet_run, "show workers, queue, caps, parked jobs, errors (admins)" },
 };
 
 static void usage(FILE *f)

@@ -89,6 +89,11 @@ char *keys_worker_lease(char *buf, size_t n, const char *prefix, const char *wor
 	return fmt_key(buf, n, "%sworker:%s:lease", prefix, worker_id);
 }
 
+char *keys_worker_info(char *buf, size_t n, const char *prefix, const char *worker_id)
+{
+	return fmt_key(buf, n, "%sworker:%s:info", prefix, worker_id);
+}
+
 char *keys_janitor_lock(char *buf, size_t n, const char *prefix)
 {
 	return fmt_key(buf, n, "%sjanitor:lock", prefix);

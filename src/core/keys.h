@@ -22,6 +22,7 @@ char *keys_events(char *buf, size_t n, const char *prefix);				/* P events */
 char *keys_workers(char *buf, size_t n, const char *prefix);				/* P workers */
 char *keys_worker_jobs(char *buf, size_t n, const char *prefix, const char *worker_id);	/* P worker:W:jobs */
 char *keys_worker_lease(char *buf, size_t n, const char *prefix, const char *worker_id);	/* P worker:W:lease */
+char *keys_worker_info(char *buf, size_t n, const char *prefix, const char *worker_id);	/* P worker:W:info */
 char *keys_janitor_lock(char *buf, size_t n, const char *prefix);			/* P janitor:lock */
 char *keys_janitor_sweep_lock(char *buf, size_t n, const char *prefix);		/* P janitor:sweep:lock */
 char *keys_amc_cancels(char *buf, size_t n, const char *prefix);			/* P amc_cancels */

@@ -6,6 +6,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "amc_cancel.h"
 #include "keys.h"
@@ -37,9 +38,21 @@ static void on_heartbeat(RConn *c, redisReply *reply, void *priv)
 void janitor_beat(Worker *w)
 {
 	LuaCall call;
+	char pid[24], started[24], icap[16], acap[16], inflight[16];
+	/* the worker's self-description for the fleet view (docs/redis-keys.md, P worker:W:info) */
+	const char *info[] = {
+		"host", w->host, "pid", pid, "version", PACKAGE_VERSION, "started_at", started,
+		"instance_cap", icap, "account_cap", acap, "inflight_max", inflight,
+	};
+
+	snprintf(pid, sizeof pid, "%ld", (long)getpid());
+	snprintf(started, sizeof started, "%lld", (long long)w->started_ms);
+	snprintf(icap, sizeof icap, "%d", w->cfg.instance_cap);
+	snprintf(acap, sizeof acap, "%d", w->cfg.account_cap);
+	snprintf(inflight, sizeof inflight, "%d", w->cfg.worker_inflight);
 	/* not retried: the next beat comes soon; a missed one only shortens the lease */
 	if (!lua_heartbeat(&call, w->prefix, w->id, worker_now_ms(), w->cfg.lease_ms,
-			   reconcile_max_refs(w)) ||
+			   reconcile_max_refs(w), info, (int)ARRAY_LEN(info)) ||
 	    !rconn_call(w->redis, &call, on_heartbeat, w))
 		log_debug("heartbeat skipped: redis not ready");
 }

@@ -339,15 +339,14 @@ int main(int argc, char **argv)
 	w.conf_path = conf;
 	log_init("amcbatch-worker", log_level_parse(w.cfg.log_level));
 	w.prefix = w.cfg.redis_prefix;
-	if (w.cfg.worker_id && *w.cfg.worker_id) {
+	w.started_ms = worker_now_ms();
+	if (gethostname(w.host, sizeof w.host) != 0)
+		snprintf(w.host, sizeof w.host, "worker");
+	w.host[sizeof w.host - 1] = '\0';
+	if (w.cfg.worker_id && *w.cfg.worker_id)
 		snprintf(w.id, sizeof w.id, "%s", w.cfg.worker_id);
-	} else {
-		char host[64];
-		if (gethostname(host, sizeof host) != 0)
-			snprintf(host, sizeof host, "worker");
-		host[sizeof host - 1] = '\0';
-		snprintf(w.id, sizeof w.id, "%s-%ld", host, (long)getpid());
-	}
+	else
+		snprintf(w.id, sizeof w.id, "%s-%ld", w.host, (long)getpid());
 	const char *spool = w.cfg.spool_dir && *w.cfg.spool_dir ? w.cfg.spool_dir : "/tmp";
 	if (!spool_ready(&w, spool)) {
 		log_error("no private spool directory under %s (%s): %s", spool, w.spool_dir, strerror(errno));

@@ -28,6 +28,8 @@ typedef struct Worker {
 	CurlEv *curl;
 	TokenCache *tokens;
 	char id[128];			/* worker id: config worker_id or hostname-pid */
+	char host[64];			/* gethostname(), for the fleet view (P worker:W:info) */
+	int64_t started_ms;		/* when this process started (Unix ms), likewise */
 	const char *prefix;		/* borrowed from cfg */
 
 	Job *jobs;			/* in-flight jobs (doubly linked; owned here) */

@@ -469,6 +469,13 @@ try {
 		.some((r) => r.textContent.includes(u)), hookUrl, { timeout: 10000 });
 	check(true, 'the webhook is deleted');
 
+	// --- fleet (admin): the nav link shows, the page lists at least one worker and refreshes
+	await page.goto(URL_ + '/#/fleet');
+	await page.waitForSelector('[data-nav=fleet]:not([hidden])', { timeout: 10000 });
+	await page.waitForSelector('[data-testid=fleet-workers] tbody tr[data-worker]', { timeout: 15000 });
+	check(await page.locator('[data-testid=fleet-workers] tbody tr').count() >= 1, 'the fleet page lists a worker');
+	await shot('fleet');
+
 	// --- sign out
 	await page.click('#signout');
 	await page.waitForSelector('#token');

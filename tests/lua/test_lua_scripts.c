@@ -56,6 +56,7 @@ static const char *k_events(void) { return keys_events(kbuf(), KEYS_MAX, prefix)
 static const char *k_workers(void) { return keys_workers(kbuf(), KEYS_MAX, prefix); }
 static const char *k_jobs(const char *w) { return keys_worker_jobs(kbuf(), KEYS_MAX, prefix, w); }
 static const char *k_lease(const char *w) { return keys_worker_lease(kbuf(), KEYS_MAX, prefix, w); }
+static const char *k_info(const char *w) { return keys_worker_info(kbuf(), KEYS_MAX, prefix, w); }
 static const char *k_amc_cancels(void) { return keys_amc_cancels(kbuf(), KEYS_MAX, prefix); }
 
 static const char *now_str(void)
@@ -587,12 +588,12 @@ static redisReply *cancel_batch(const char *b)
 static redisReply *heartbeat_refs(const char *w, long long lease_ms, int max_refs)
 {
 	char ms[32], mx[16];
-	const char *keys[3] = { k_lease(w), k_workers(), k_jobs(w) };
-	const char *args[4] = { w, now_str(), ms, mx };
+	const char *keys[4] = { k_lease(w), k_workers(), k_jobs(w), k_info(w) };
+	const char *args[6] = { w, now_str(), ms, mx, "host", "testhost" };
 
 	snprintf(ms, sizeof(ms), "%lld", lease_ms);
 	snprintf(mx, sizeof(mx), "%d", max_refs);
-	return run(LUA_SCRIPT_HEARTBEAT, 3, keys, 4, args);
+	return run(LUA_SCRIPT_HEARTBEAT, 4, keys, 6, args);
 }
 
 /* LUA_OK when the heartbeat answered its { n, ref... } array */
@@ -1633,8 +1634,17 @@ static void test_lua_heartbeat(void)
 	assertf(score && strtoll(score, NULL, 10) == now_ms, "workers zset scored by heartbeat time");
 	free(score);
 	{
-		redisReply *r = run(LUA_SCRIPT_HEARTBEAT, 3, (const char *[]){ k_lease("w9"), k_workers(),
-				    k_jobs("w9") }, 4, (const char *[]){ "w9", now_str(), "0", "0" });
+		redisReply *r = cmd("HGET %s host", k_info("w9"));
+
+		assertf(r->type == REDIS_REPLY_STRING && !strcmp(r->str, "testhost"),
+			"the info hash holds the worker's host");
+		freeReplyObject(r);
+		ttl = int_cmd("PTTL %s", k_info("w9"));
+		assertf(ttl > 30000 && ttl <= 300000, "the info hash outlives the lease (%lld)", ttl);
+	}
+	{
+		redisReply *r = run(LUA_SCRIPT_HEARTBEAT, 4, (const char *[]){ k_lease("w9"), k_workers(),
+				    k_jobs("w9"), k_info("w9") }, 4, (const char *[]){ "w9", now_str(), "0", "0" });
 
 		assertf(r->type == REDIS_REPLY_ERROR, "lease of 0 ms is refused");
 		freeReplyObject(r);
@@ -1707,6 +1717,57 @@ static void test_lua_reclaim(void)
 	assertf(hget_is(k_batch(b), "status", "completed"), "batch completed after a reclaim");
 	assertf(int_cmd("LLEN %s", k_jobs("wlive")) == 0, "live worker holds nothing");
 	freeReplyObject(cmd("DEL %s %s", k_lease("wlive"), k_workers()));
+}
+
+/* the read-only fleet view: a worker with its info and held job, a full instance with a
+ * parked job, the ring's depth; and it writes nothing */
+static void test_lua_fleet(void)
+{
+	char e1[1][ID_MAX], e2[1][ID_MAX], ref[2 * ID_MAX];
+	const char *insts[] = { "fleetinst" }, *accts[] = { "fleetacct" };
+	redisReply *r, *w, *sl, *pk;
+	bool saw_worker = false, saw_slot = false, saw_parked = false;
+	long long events_before;
+
+	assertf(enqueue_on("batch_f1f1f1f1", 1, e1, insts, accts) == LUA_OK, "first batch");
+	assertf(enqueue_on("batch_f2f2f2f2", 1, e2, insts, accts) == LUA_OK, "second batch");
+	freeReplyObject(claim_caps("wfleet", 10, 1, 200));
+	assertf(heartbeat("wfleet", 30000) == LUA_OK, "heartbeat with info");
+	events_before = int_cmd("XLEN %s", k_events());
+	/* built last: the key and time strings live in a ring of buffers */
+	r = run(LUA_SCRIPT_FLEET, 6, (const char *[]){ k_workers(), k_queue(), k_running(),
+		k_amc_cancels(), k_events(), k_retry() }, 7,
+		(const char *[]){ now_str(), prefix, "100", "100", "20", "100", "10" });
+	assertf(r->type == REDIS_REPLY_ARRAY && r->elements == 6, "six sections");
+	if (r->type != REDIS_REPLY_ARRAY || r->elements != 6) {
+		freeReplyObject(r);
+		return;
+	}
+	w = r->element[0];
+	for (size_t i = 1; i + 4 < w->elements; i += 5) {
+		redisReply *info = w->element[i + 4];
+
+		if (strcmp(w->element[i]->str, "wfleet") != 0)
+			continue;
+		saw_worker = w->element[i + 2]->integer > 0 && w->element[i + 3]->integer == 1 &&
+			     info->type == REDIS_REPLY_ARRAY && info->elements == 2;
+	}
+	assertf(saw_worker, "the worker, its lease, one job held and its info");
+	sl = r->element[2];
+	for (size_t i = 2; i + 2 < sl->elements; i += 3)
+		if (!strcmp(sl->element[i]->str, "instance") && !strcmp(sl->element[i + 1]->str, "fleetinst"))
+			saw_slot = sl->element[i + 2]->integer == 1;
+	assertf(saw_slot, "the instance holds one running slot");
+	pk = r->element[3];
+	for (size_t i = 0; i + 4 < pk->elements; i += 5)
+		if (!strcmp(pk->element[i]->str, "instance") && !strcmp(pk->element[i + 1]->str, "fleetinst")) {
+			snprintf(ref, sizeof ref, "batch_f2f2f2f2:%s", e2[0]);
+			saw_parked = pk->element[i + 2]->integer == 1 && !strcmp(pk->element[i + 3]->str, ref);
+		}
+	assertf(saw_parked, "the second batch's job is parked on the full instance");
+	assertf(int_cmd("XLEN %s", k_events()) == events_before, "the fleet view writes no event");
+	freeReplyObject(r);
+	(void)e1;
 }
 
 static void test_lua_events_stream(void)
@@ -2543,8 +2604,8 @@ static void test_lua_scripts_load(void)
 		freeReplyObject(r);
 	}
 	assertf(LUA_ENQUEUE_BATCH_NKEYS == -1 && LUA_CLAIM_NKEYS == 5 && LUA_FINISH_NKEYS == 4 &&
-		LUA_FINISH_MANY_NKEYS == -1 && LUA_HEARTBEAT_NKEYS == 3 && LUA_HELD_JOBS_NKEYS == 1 &&
-		LUA_RETRY_NKEYS == 5 && LUA_RELEASE_NKEYS == 4,
+		LUA_FINISH_MANY_NKEYS == -1 && LUA_HEARTBEAT_NKEYS == 4 && LUA_HELD_JOBS_NKEYS == 1 &&
+		LUA_RETRY_NKEYS == 5 && LUA_RELEASE_NKEYS == 4 && LUA_FLEET_NKEYS == 6,
 		"nkeys from the script headers");
 }
 
@@ -2614,6 +2675,7 @@ int main(void)
 	RUN_TEST(test_lua_claim_many);
 	RUN_TEST(test_lua_read_and_forget_batch);
 	RUN_TEST(test_lua_events_stream);
+	RUN_TEST(test_lua_fleet);
 
 	cleanup_keys();
 	redisFree(rc);
