@@ -25,6 +25,7 @@
 #include "limits.h"
 #include "log.h"
 #include "router.h"
+#include "stats.h"
 
 static void usage(FILE *f)
 {
@@ -123,6 +124,8 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	rconn_set_timeout(api.redis, api.cfg.redis_timeout_ms);
+	if (!stats_setup(&api))
+		goto out;
 	if ((api.janitor = janitor_new(&api)) == NULL) {
 		log_error("cannot set up the enqueue janitor");
 		goto out;
@@ -162,6 +165,7 @@ int main(int argc, char **argv)
 out:
 	/* Servers go first, with their pointers cleared, so the callbacks they fire while
 	 * stopping (reply NULL / PG_FAIL) answer their requests without starting new work. */
+	stats_free(&api);
 	redis = api.redis;
 	api.redis = NULL;
 	rconn_free(redis);

@@ -17,12 +17,15 @@
 #include "fields.h"
 #include "httpx.h"
 #include "log.h"
+#include "metrics.h"
+#include "stats.h"
 
 void req_release(Req *r)
 {
 	if (r == NULL)
 		return;
 	r->api->inflight--;
+	stats_request_done(r, r->status, metrics_now() - r->started);
 	if (r->ctx != NULL && r->ctx_free != NULL)
 		r->ctx_free(r->ctx);
 	evhttp_clear_headers(&r->query);
@@ -62,6 +65,8 @@ Req *req_new(Api *api, struct evhttp_request *req)
 		return NULL;
 	}
 	r->api = api;
+	r->route_ix = -1;
+	r->started = metrics_now();
 	api->inflight++;
 	r->req = req;
 	r->method = evhttp_request_get_command(req);
@@ -80,6 +85,7 @@ Req *req_new(Api *api, struct evhttp_request *req)
 
 void req_reply(Req *r, int status, json_t *body)
 {
+	r->status = status;
 	http_reply_json(r->req, status, body);
 	req_release(r);
 }
@@ -104,6 +110,7 @@ void req_fail(Req *r, int status, const char *code, const char *field, const cha
 	if (status >= 500 && strcmp(code, "too_busy") != 0)
 		log_warn("%s %s -> %d %s: %s", r->method == EVHTTP_REQ_GET ? "GET" : "request",
 			 req_log_path(r), status, code, msg);
+	r->status = status;
 	http_reply_error(r->req, status, code, msg, field);
 	req_release(r);
 }

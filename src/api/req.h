@@ -26,6 +26,9 @@ typedef struct Req {
 	char user_id[IDS_UUID_LEN + 1];	/* set by auth */
 	bool is_admin;
 	const char *route;		/* the matched route pattern (static), NULL before routing */
+	int route_ix;			/* its index in the route table, -1 before routing */
+	int status;			/* the HTTP status replied, 0 until then or when streamed */
+	double started;			/* metrics_now() when the request was read */
 	json_t *body;			/* parsed JSON body (owned), NULL if none */
 	void *ctx;			/* route state, freed with ctx_free when the request ends */
 	void (*ctx_free)(void *ctx);

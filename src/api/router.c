@@ -3,6 +3,7 @@
  * shadow them. It validates no ids (the routes do, before any key or SQL use). */
 #include "router.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #include "api.h"
@@ -11,6 +12,7 @@
 #include "limits.h"
 #include "req.h"
 #include "routes.h"
+#include "stats.h"
 #include "web.h"
 
 enum Access { ACCESS_PUBLIC, ACCESS_USER, ACCESS_ADMIN };
@@ -24,6 +26,8 @@ typedef struct Route {
 
 static const Route routes[] = {
 	{ EVHTTP_REQ_GET, "healthz", ACCESS_PUBLIC, health_get },
+	{ EVHTTP_REQ_GET, "readyz", ACCESS_PUBLIC, health_ready },
+	{ EVHTTP_REQ_GET, "metrics", ACCESS_ADMIN, stats_metrics_get },
 	{ EVHTTP_REQ_GET, "instances", ACCESS_USER, routes_instances_list },
 	{ EVHTTP_REQ_GET, "workflows/batch/list", ACCESS_USER, routes_batches_list },
 	{ EVHTTP_REQ_GET, "workflows/batch/*/status", ACCESS_USER, routes_status_get },
@@ -65,6 +69,35 @@ static const Route routes[] = {
 	{ EVHTTP_REQ_GET, "", ACCESS_PUBLIC, static_get },
 	{ EVHTTP_REQ_GET, "*", ACCESS_PUBLIC, static_get },
 };
+
+/* "METHOD /pattern" of every route ("*" segments shown as {id}), then "unmatched": the bounded label values of the
+ * request metrics (stats.c). Built once, before the loop runs. */
+static char route_label_buf[ARRAY_LEN(routes) + 1][72];
+static const char *route_labels[ARRAY_LEN(routes) + 1];
+
+static const char *method_name(enum evhttp_cmd_type m);
+
+const char *const *router_route_labels(int *count)
+{
+	if (route_labels[0] == NULL) {
+		for (size_t i = 0; i < ARRAY_LEN(routes); i++) {
+			char *o = route_label_buf[i];
+			size_t left = sizeof(route_label_buf[i]);
+			int n = snprintf(o, left, "%s /", method_name(routes[i].method));
+
+			for (const char *p = routes[i].pattern; *p != '\0' && n > 0 &&
+			     (size_t)n < left; p++) {
+				o += n;
+				left -= (size_t)n;
+				n = *p == '*' ? snprintf(o, left, "{id}") : snprintf(o, left, "%c", *p);
+			}
+			route_labels[i] = route_label_buf[i];
+		}
+		route_labels[ARRAY_LEN(routes)] = "unmatched";
+	}
+	*count = (int)ARRAY_LEN(routes) + 1;
+	return route_labels;
+}
 
 static bool matches(const char *pattern, const Req *r)
 {
@@ -137,6 +170,7 @@ void router_handle(struct evhttp_request *req, void *arg)
 		return;
 	}
 	r->route = hit->pattern;
+	r->route_ix = (int)(hit - routes);
 	if (hit->access == ACCESS_PUBLIC)
 		hit->fn(r);
 	else

@@ -8,4 +8,8 @@
 /* evhttp_set_gencb callback; arg is the Api. */
 void router_handle(struct evhttp_request *req, void *arg);
 
+/* The request metrics' route label values: "GET /workflows/{id}/batch-execute" (a "*" segment
+ * written as {id}), ..., and last "unmatched" (a Req's route_ix of -1); *count gets their number. Static, built on first call. */
+const char *const *router_route_labels(int *count);
+
 #endif

@@ -7,6 +7,9 @@
 #include "req.h"
 
 void health_get(Req *r);				/* GET /healthz (no auth) */
+/* GET /readyz (no auth): 200 when Redis and PostgreSQL answer and a worker heartbeat is
+ * fresh (within lease_ms), else 503 naming what is degraded. */
+void health_ready(Req *r);
 
 void routes_instances_list(Req *r);			/* GET /instances */
 

@@ -18,6 +18,7 @@
 
 #include "log.h"
 #include "pgq.h"
+#include "stats.h"
 
 /* Schedules fired per tick (the next tick takes the next ones). */
 #define TICK_MAX "20"
@@ -166,6 +167,7 @@ static void fired(const FireResult *res, void *priv)
 	if (plan(t, t->next, &s))
 		add_report(t, id, s.slot_ms, outcome_names[res->outcome], res->batch_id,
 			   s.missed_total);
+	stats_schedule_fired(res->outcome);
 	if (res->outcome == FIRE_SKIPPED)
 		log_info("schedule %s: slot skipped, the previous run is still going", id);
 	t->next++;

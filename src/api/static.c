@@ -130,6 +130,7 @@ void static_get(Req *r)
 	    (inm == NULL && ims != NULL && lastmod[0] != '\0' && strcmp(ims, lastmod) == 0)) {
 		close(fd);
 		evhttp_send_reply(r->req, 304, "Not Modified", NULL);
+		r->status = 304;
 		req_release(r);
 		return;
 	}
@@ -147,5 +148,6 @@ void static_get(Req *r)
 		close(fd);
 	evhttp_send_reply(r->req, 200, "OK", buf);
 	evbuffer_free(buf);
+	r->status = 200;
 	req_release(r);
 }

@@ -84,6 +84,7 @@ static const CfKey cf_keys[] = {
 	I(webhook_backoff_ms, "10000", true, 100, 86400000),
 	I(webhook_backoff_max_ms, "3600000", true, 100, 86400000),
 	I(webhook_max_age_s, "86400", true, 1, 31536000),
+	S(metrics_listen, "", false),
 	S(sim_listen, "127.0.0.1", false),
 	I(sim_port, "9000", false, 0, 65535),
 	S(sim_database_url, "postgresql:///amcsim", false),

@@ -62,6 +62,8 @@ typedef struct Config {
 	int webhook_backoff_ms;		/* first retry delay; doubles per attempt, with jitter */
 	int webhook_backoff_max_ms;	/* retry delay cap */
 	int webhook_max_age_s;		/* a delivery not accepted this long after its event is failed */
+	/* metrics (api and worker) */
+	char *metrics_listen;		/* host:port of an unauthenticated GET /metrics listener ("" = none) */
 	/* amcsim */
 	char *sim_listen;		/* host */
 	int sim_port;

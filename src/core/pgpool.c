@@ -27,6 +27,8 @@ typedef struct PgJob {
 	int retry_ms;
 	long long submitted_ms;	/* monotonic */
 	enum PgResult res;
+	double work_s;		/* time in the work function (all tries), written by the pool
+				 * thread before it hands the job to the done list */
 	char err[512];
 } PgJob;
 
@@ -52,6 +54,8 @@ struct PgPool {
 	int outstanding;		/* submitted, not yet delivered (loop thread only) */
 
 	atomic_bool healthy;
+	atomic_ullong reconnects;	/* connections re-made after a failure (pool threads) */
+	Metric *m_rtt;			/* borrowed, loop thread only (pgpool_set_metrics) */
 };
 
 static long long now_ms(void)
@@ -143,6 +147,7 @@ static bool ensure_conn(PgPool *p, PGconn **connp, char *err, size_t errlen)
 	if (conn && PQstatus(conn) == CONNECTION_OK)
 		return true;
 	if (conn) {
+		atomic_fetch_add(&p->reconnects, 1);
 		PQreset(conn);
 	} else {
 		conn = connect_db(p->conninfo);
@@ -185,7 +190,10 @@ static void run_job(PgPool *p, PGconn **connp, PgJob *j)
 		j->err[0] = '\0';
 		if (ensure_conn(p, connp, j->err, sizeof(j->err))) {
 			last_sqlstate[0] = '\0';
+			double t0 = metrics_now();
+
 			j->res = j->work(*connp, j->arg, j->err, sizeof(j->err));
+			j->work_s += metrics_now() - t0;
 			end_open_transaction(*connp);
 			if (j->res != PG_RETRY) {
 				if (j->res == PG_OK)
@@ -274,6 +282,9 @@ static void deliver_done(PgPool *p)
 	while ((j = list_pop(&l))) {
 		if (--p->outstanding == 0)
 			event_del(p->done_ev);
+		/* observed here, on the loop thread: pool threads never touch a Metric */
+		if (j->work_s > 0)
+			metric_observe(p->m_rtt, 0, j->work_s);
 		j->done(j->res, j->err, j->arg);
 		free(j);
 	}
@@ -302,6 +313,7 @@ PgPool *pgpool_new(struct event_base *base, const char *conninfo, int nthreads)
 	p->conninfo = strdup(conninfo);
 	p->threads = calloc((size_t)nthreads, sizeof(*p->threads));
 	atomic_init(&p->healthy, false);
+	atomic_init(&p->reconnects, 0);
 	if (!p->conninfo || !p->threads)
 		goto fail_alloc;
 	/* the monotonic clock keeps backoff sleeps immune to wall-clock jumps */
@@ -408,6 +420,17 @@ bool pgpool_submit(PgPool *p, PgWorkFn work, PgDoneFn done, void *arg, int retry
 	pthread_cond_broadcast(&p->cond);
 	pthread_mutex_unlock(&p->mu);
 	return true;
+}
+
+void pgpool_set_metrics(PgPool *p, Metric *rtt)
+{
+	if (p != NULL)
+		p->m_rtt = rtt;
+}
+
+unsigned long long pgpool_reconnects(PgPool *p)
+{
+	return p != NULL ? atomic_load(&p->reconnects) : 0;
 }
 
 bool pgpool_healthy(PgPool *p)

@@ -16,6 +16,7 @@
 #include <libpq-fe.h>
 
 #include "common.h"
+#include "metrics.h"
 
 typedef struct PgPool PgPool;
 
@@ -38,7 +39,13 @@ void pgpool_free(PgPool *p);
 /* retry_ms: how long a job may keep retrying on connection trouble (-1 = forever).
  * arg is borrowed by the pool and handed back to done, which owns it again. */
 MUST_CHECK bool pgpool_submit(PgPool *p, PgWorkFn work, PgDoneFn done, void *arg, int retry_ms);
-bool pgpool_healthy(PgPool *p);	/* true if the last connection attempt succeeded */
+bool pgpool_healthy(PgPool *p);
+/* Observes each job's time in its work function (every try, on a connection: the round
+ * trips to PostgreSQL, not the queue wait) into the label-less histogram rtt, on the loop
+ * thread when the job completes. Borrowed; NULL stops it. */
+void pgpool_set_metrics(PgPool *p, Metric *rtt);
+/* Connections re-made after one broke, over the pool's life (any thread may read). */
+unsigned long long pgpool_reconnects(PgPool *p);	/* true if the last connection attempt succeeded */
 
 /* Helpers for work functions (run on pool threads). */
 /* true if the result status is one of the OK ones; else copies the error into err */

@@ -17,6 +17,7 @@
 #include <time.h>
 
 #include "log.h"
+#include "metrics.h"
 
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 5000
@@ -38,6 +39,7 @@ typedef struct Cmd {
 	int argc;		/* EVALSHA argv kept for the resend (one block with the strings) */
 	const char **argv;
 	size_t *argvlen;
+	double sent_at;		/* metrics_now() when handed to hiredis */
 } Cmd;
 
 struct RConn {
@@ -69,6 +71,10 @@ struct RConn {
 
 	RConnReadyFn ready_fn;
 	void *ready_priv;
+
+	Metric *m_rtt;		/* borrowed (rconn_set_metrics), NULL: not measured */
+	Metric *m_reconnects;
+	unsigned connects;	/* connections that became ready */
 };
 
 static void start_connect(RConn *c);
@@ -85,6 +91,8 @@ static long long mono_ms(void)
 static void sent(RConn *c, Cmd *cmd)
 {
 	cmd->gen = c->gen;
+	if (c->m_rtt != NULL)
+		cmd->sent_at = metrics_now();
 	if (c->waiting++ == 0)
 		c->progress_ms = mono_ms();
 }
@@ -285,6 +293,8 @@ static void become_ready(RConn *c)
 	c->ready = true;
 	c->backoff_ms = BACKOFF_MIN_MS;
 	c->errstr[0] = '\0';
+	if (c->connects++ > 0)
+		metric_inc(c->m_reconnects, 0);
 	log_info("redis %s: connected, %d scripts loaded", c->url, LUA_SCRIPT_COUNT);
 	if (c->ready_fn)
 		c->ready_fn(c, c->ready_priv);
@@ -520,6 +530,8 @@ static void on_reply(redisAsyncContext *ac, void *reply, void *privdata)
 		}
 		break;
 	case CMD_USER:
+		if (r != NULL && c->m_rtt != NULL && cmd->sent_at > 0)
+			metric_observe(c->m_rtt, 0, metrics_now() - cmd->sent_at);
 		if (!r && ac == c->ctx)
 			c->ready = false;	/* the connection is going: callers see not-ready */
 		if (r && r->type == REDIS_REPLY_ERROR && cmd->script >= 0 && !cmd->retried &&
@@ -574,6 +586,14 @@ void rconn_free(RConn *c)
 	evtimer_del(c->retry_timer);
 	drop_ctx(c);	/* pending commands get NULL replies, now or right after this callback */
 	unref(c);
+}
+
+void rconn_set_metrics(RConn *c, Metric *rtt, Metric *reconnects)
+{
+	if (c == NULL)
+		return;
+	c->m_rtt = rtt;
+	c->m_reconnects = reconnects;
 }
 
 void rconn_set_timeout(RConn *c, int ms)

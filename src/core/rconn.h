@@ -12,6 +12,7 @@
 
 #include "common.h"
 #include "lua_scripts.h"
+#include "metrics.h"
 
 typedef struct RConn RConn;
 
@@ -37,6 +38,9 @@ void rconn_set_ready_cb(RConn *c, RConnReadyFn fn, void *priv);
  * connection this long is a dead one, not a slow one. */
 #define RCONN_TIMEOUT_MS 10000
 void rconn_set_timeout(RConn *c, int ms);
+/* Measures every command's round trip (send to reply, label-less histogram rtt) and counts
+ * each connection made after the first (counter reconnects). Both borrowed, either NULL. */
+void rconn_set_metrics(RConn *c, Metric *rtt, Metric *reconnects);
 bool rconn_is_ready(const RConn *c);	/* connected and scripts loaded */
 const char *rconn_errstr(const RConn *c);	/* last connection error, "" if none */
 

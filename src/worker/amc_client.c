@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "stats.h"
 #include "utf8.h"
 
 #define AMC_GET_TRIES 6
@@ -58,16 +59,17 @@ static bool exec_url(char *buf, size_t n, Worker *w, const AmcTarget *t, const c
 	return len > 0 && (size_t)len < n;
 }
 
-static bool amc_send(Worker *w, const AmcTarget *t, const char *method, const char *url,
-		 const char *body, enum HttpRetry retry, int tries, int64_t send_by, HttpDoneFn done,
-		 void *priv)
+static bool amc_send(Worker *w, const AmcTarget *t, int endpoint, const char *method,
+		 const char *url, const char *body, enum HttpRetry retry, int tries, int64_t send_by,
+		 HttpDoneFn done, void *priv)
 {
 	struct curl_slist *h = ads_headers(t, body != NULL);
 	if (!h)
 		return false;
 	HttpReq req = {.method = method, .url = url, .body = body, .headers = h,
 		       .retry = retry, .max_tries = tries,
-		       .fresh_connection = retry == HTTP_RETRY_UNSENT, .send_by_mono_ms = send_by};
+		       .fresh_connection = retry == HTTP_RETRY_UNSENT, .send_by_mono_ms = send_by,
+		       .endpoint = endpoint};
 	return http_start(w, &req, done, priv);
 }
 
@@ -91,7 +93,7 @@ bool amc_create(Worker *w, const AmcTarget *t, const char *sql, const ParamsWind
 	if (!text)
 		return false;
 	/* A create whose answer was lost may have run: only provably unsent requests repeat. */
-	bool ok = amc_send(w, t, "POST", url, text, HTTP_RETRY_UNSENT, 4, send_by, done, priv);
+	bool ok = amc_send(w, t, AMC_EP_CREATE, "POST", url, text, HTTP_RETRY_UNSENT, 4, send_by, done, priv);
 	free(text);
 	return ok;
 }
@@ -100,7 +102,7 @@ bool amc_get_execution(Worker *w, const AmcTarget *t, const char *amc_id, HttpDo
 {
 	char url[1024];
 	return exec_url(url, sizeof url, w, t, amc_id, "") &&
-	       amc_send(w, t, "GET", url, NULL, HTTP_RETRY_IDEMPOTENT, AMC_GET_TRIES, 0, done, priv);
+	       amc_send(w, t, AMC_EP_POLL, "GET", url, NULL, HTTP_RETRY_IDEMPOTENT, AMC_GET_TRIES, 0, done, priv);
 }
 
 bool amc_get_download_urls(Worker *w, const AmcTarget *t, const char *amc_id, HttpDoneFn done,
@@ -108,7 +110,7 @@ bool amc_get_download_urls(Worker *w, const AmcTarget *t, const char *amc_id, Ht
 {
 	char url[1024];
 	return exec_url(url, sizeof url, w, t, amc_id, "/downloadUrls") &&
-	       amc_send(w, t, "GET", url, NULL, HTTP_RETRY_IDEMPOTENT, AMC_GET_TRIES, 0, done, priv);
+	       amc_send(w, t, AMC_EP_URLS, "GET", url, NULL, HTTP_RETRY_IDEMPOTENT, AMC_GET_TRIES, 0, done, priv);
 }
 
 #define LIST_SINCE_SLACK_MS 60000
@@ -135,14 +137,14 @@ bool amc_list_executions(Worker *w, const AmcTarget *t, int64_t since_ms, const 
 			 tok ? "&nextToken=" : "", tok ? tok : "");
 	curl_free(tok);
 	return n > 0 && (size_t)n < sizeof suffix && exec_url(url, sizeof url, w, t, NULL, suffix) &&
-	       amc_send(w, t, "GET", url, NULL, HTTP_RETRY_IDEMPOTENT, AMC_GET_TRIES, 0, done, priv);
+	       amc_send(w, t, AMC_EP_LIST, "GET", url, NULL, HTTP_RETRY_IDEMPOTENT, AMC_GET_TRIES, 0, done, priv);
 }
 
 bool amc_cancel(Worker *w, const AmcTarget *t, const char *amc_id, HttpDoneFn done, void *priv)
 {
 	char url[1024];
 	return exec_url(url, sizeof url, w, t, amc_id, "") &&
-	       amc_send(w, t, "PUT", url, "{\"status\":\"CANCELLED\"}", HTTP_RETRY_IDEMPOTENT,
+	       amc_send(w, t, AMC_EP_CANCEL, "PUT", url, "{\"status\":\"CANCELLED\"}", HTTP_RETRY_IDEMPOTENT,
 		    AMC_GET_TRIES, 0, done, priv);
 }
 
@@ -152,7 +154,8 @@ bool amc_download(Worker *w, const char *url, HttpSinkFn sink, void *sink_priv, 
 	/* pre-signed: the signature is in the query string, no Ads headers. One attempt: the
 	 * caller restarts the whole download (the sink already holds a partial file). */
 	HttpReq req = {.method = "GET", .url = url, .retry = HTTP_RETRY_NONE, .max_tries = 1,
-		       .sink = sink, .sink_priv = sink_priv, .bulk = true};
+		       .sink = sink, .sink_priv = sink_priv, .bulk = true,
+		       .endpoint = AMC_EP_DOWNLOAD};
 	return http_start(w, &req, done, priv);
 }
 

@@ -5,6 +5,7 @@
 #include "archiver.h"
 
 #include <stdio.h>
+#include <sys/stat.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -272,6 +273,9 @@ enum PgResult archiver_work(PGconn *conn, void *arg, char *err, size_t errlen)
 		t->data_error = true;
 		return PG_FAIL;
 	}
+	struct stat sb;
+
+	t->bytes = fstat(fileno(f), &sb) == 0 ? (long long)sb.st_size : 0;
 	if (!scan(f, &s, err, errlen)) {
 		t->data_error = true;
 		goto out;

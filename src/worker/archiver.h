@@ -15,6 +15,7 @@ typedef struct ArchiveTask {
 	char claim[24 + 1];		/* the job's claim token (job.h JOB_TOKEN_LEN) */
 	/* out */
 	long row_count;
+	long long bytes;		/* size of the spool file archived */
 	bool data_error;		/* the CSV itself is bad (no point retrying) */
 	bool fenced;			/* refused: a newer claim wrote the row, or it is final */
 } ArchiveTask;

@@ -20,6 +20,7 @@
 #include "secret.h"
 #include "utf8.h"
 #include "webhook.h"
+#include "stats.h"
 
 #define LEASE_MARGIN_S 5	/* a lease outlives the POST's timeout by this much */
 #define RECORD_RETRY_MS 60000	/* after that an unrecorded attempt is simply made again */
@@ -256,6 +257,7 @@ static void on_posted(CURL *easy, CURLcode rc, void *priv)
 	/* the answer is stored as text: no cut inside a character, no invalid bytes */
 	d->prefix[utf8_prefix(d->prefix, d->prefix_len, WEBHOOK_RESPONSE_PREFIX)] = '\0';
 	utf8_scrub(d->prefix);
+	stats_delivery(d->ok);
 	if (d->ok)
 		log_info("webhook delivery %s (%s) attempt %d: HTTP %ld in %ld ms", d->id, d->event,
 			 d->attempt, d->status, d->latency_ms);

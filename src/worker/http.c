@@ -10,6 +10,8 @@
 
 #include "ids.h"
 #include "log.h"
+#include "metrics.h"
+#include "stats.h"
 
 #define HTTP_BODY_MAX (16u << 20)	/* AMC JSON answers are small; CSVs go to a sink */
 #define HTTP_BACKOFF_BASE_MS 1000
@@ -25,6 +27,8 @@ struct Http {
 	enum HttpRetry retry;
 	bool fresh;
 	int max_tries, tries;
+	int endpoint;			/* enum AmcEndpoint: the metrics' label */
+	double attempt_at;		/* metrics_now() when the current attempt started */
 	HttpSinkFn sink;
 	void *sink_priv;
 	bool sink_failed;
@@ -215,6 +219,7 @@ static bool attempt(Http *h)
 {
 	Worker *w = h->w;
 	h->tries++;
+	h->attempt_at = metrics_now();
 	h->resp_len = 0;
 	if (h->resp)
 		h->resp[0] = '\0';
@@ -336,8 +341,11 @@ static void on_done(CURL *easy, CURLcode rc, void *priv)
 		http_free(h);
 		return;
 	}
+	stats_amc_attempt(h->endpoint, status, metrics_now() - h->attempt_at);
 	if (retryable(h, rc, status)) {
 		int ms = backoff_ms(h);
+
+		stats_amc_retry(h->endpoint);
 		/* the query string of a pre-signed URL is a credential: not logged */
 		log_warn("%s %.*s: %s, retry %d/%d in %d ms", h->method,
 			 (int)strcspn(h->url, "?"), h->url,
@@ -368,6 +376,7 @@ bool http_start(Worker *w, const HttpReq *req, HttpDoneFn done, void *priv)
 	h->sink_priv = req->sink_priv;
 	h->send_by = req->send_by_mono_ms;
 	h->bulk = req->bulk;
+	h->endpoint = req->endpoint;
 	h->done = done;
 	h->priv = priv;
 	h->next = w->transfers;

@@ -50,6 +50,7 @@ typedef struct HttpReq {
 	/* a result file: no limit on the whole transfer (a large file takes long), but it is
 	 * dropped when it stalls (under 1 byte/s for http_timeout_ms) */
 	bool bulk;
+	int endpoint;			/* enum AmcEndpoint (stats.h) for the metrics; 0: other */
 } HttpReq;
 
 /* Starts the exchange; false (headers freed, done not called) if it could not start. */

@@ -23,6 +23,7 @@
 #include "htab.h"
 #include "token.h"
 #include "utf8.h"
+#include "stats.h"
 
 /* ---- life cycle ---- */
 
@@ -425,6 +426,8 @@ static void on_finish(Worker *w, const redisReply *reply, void *priv)
 		const char *bstatus = reply->element[1]->type == REDIS_REPLY_STRING ?
 				      reply->element[1]->str : "?";
 		elog_info(job->batch_id, job->exec_id, "finished: %s (batch %s)", final, bstatus);
+		stats_exec_finished(final, bstatus, job->started_ms > 0 ?
+				    (double)(worker_now_ms() - job->started_ms) / 1000.0 : -1);
 		job_drop(job);
 		return;
 	}
@@ -762,6 +765,7 @@ static void on_archive_done(enum PgResult res, const char *err, void *arg)
 	Job *job = ac->job;
 	bool exiting = job->w->exiting;
 	long rows = ac->task.row_count;
+	long long bytes = ac->task.bytes;
 	bool data_error = ac->task.data_error, fenced = ac->task.fenced;
 	free(ac);
 	if (exiting)
@@ -782,6 +786,7 @@ static void on_archive_done(enum PgResult res, const char *err, void *arg)
 		return;
 	}
 	job->row_count = rows;
+	stats_archived(rows, bytes);
 	poller_cleanup(job);
 	elog_info(job->batch_id, job->exec_id, "archived %ld rows", rows);
 	job->step = JOB_FINISHING;

@@ -23,6 +23,7 @@
 #include "amc_cancel.h"
 #include "keys.h"
 #include "log.h"
+#include "stats.h"
 #include "pgexec.h"
 #include "rcall.h"
 #include "htab.h"
@@ -380,6 +381,8 @@ int main(int argc, char **argv)
 	}
 	rconn_set_ready_cb(w.redis, on_redis_ready, &w);
 	rconn_set_timeout(w.redis, w.cfg.redis_timeout_ms);
+	if (!stats_setup(&w))
+		return 1;
 	log_info("worker %s: redis %s, amc %s, up to %d executions in flight%s", w.id,
 		 w.cfg.redis_url, w.cfg.amc_base_url, w.cfg.worker_inflight,
 		 w.cfg.noop_executor ? " (NO-OP EXECUTOR: benchmarking only)" : "");
@@ -388,6 +391,7 @@ int main(int argc, char **argv)
 
 	/* Teardown: callbacks that still fire only free their own state. */
 	w.exiting = true;
+	stats_free(&w);
 	curlev_free(w.curl);
 	http_free_all(&w);
 	rconn_free(w.redis);

@@ -16,6 +16,7 @@
 #include "keys.h"
 #include "log.h"
 #include "secret.h"
+#include "stats.h"
 
 #define TOKEN_EARLY_MS 60000		/* a token this close to expiry counts as expired */
 #define TOKEN_CREDS_RETRY_MS 60000
@@ -369,6 +370,7 @@ static void refresh(Account *a)
 		.headers = hdr,
 		.retry = HTTP_RETRY_IDEMPOTENT,	/* a refresh grant can be repeated safely */
 		.max_tries = 4,
+		.endpoint = AMC_EP_TOKEN,
 	};
 	ok = http_start(w, &req, on_token, a);
 	wipe_free(form);

@@ -1,0 +1,278 @@
+/* stats.c - the API process's metrics: what it defines, where it counts, and the batch
+ * gauges it reads from PostgreSQL (at most every STATS_PG_EVERY_S, only when scraped). It
+ * does not render (metrics.c) or listen (metrics_http.c). Loop thread only. */
+#include "stats.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "metrics.h"
+#include "metrics_http.h"
+#include "req.h"
+#include "router.h"
+#include "schedule.h"
+
+#define STATS_PG_EVERY_S 10.0
+
+static const char *const code_classes[] = { "2xx", "3xx", "4xx", "5xx", "streamed" };
+/* submissions: 201 (and 200: an idempotent replay), 429, 503, other 4xx, other 5xx */
+static const char *const submit_outcomes[] = {
+	"created", "rate_limited", "unavailable", "client_error", "server_error",
+};
+static const char *const fire_outcomes[] = {
+	[FIRE_STARTED] = "started", [FIRE_FAILED] = "failed", [FIRE_SKIPPED] = "skipped",
+	[FIRE_TAKEN] = "taken", [FIRE_GONE] = "gone", [FIRE_ERROR] = "error",
+};
+/* batch_executions.status, as the trigger keeps it */
+static const char *const batch_statuses[] = {
+	"pending", "running", "completed", "partial", "failed", "cancelled",
+};
+static const char *const exec_finals[] = { "completed", "failed" };
+
+static Metric m_requests = {
+	.name = "amcbatch_api_requests_total",
+	.help = "HTTP requests answered, by route pattern and status class.",
+	.type = METRIC_COUNTER,
+	.labels = { { "route", NULL, 0 }, { "code", code_classes, ARRAY_LEN(code_classes) } },
+};
+static Metric m_request_seconds = {
+	.name = "amcbatch_api_request_duration_seconds",
+	.help = "Time from reading a request to its reply (streams: to their first byte), by route pattern.",
+	.type = METRIC_HISTOGRAM,
+	.labels = { { "route", NULL, 0 } },
+};
+static Metric m_inflight = {
+	.name = "amcbatch_api_inflight_requests",
+	.help = "Requests read and not yet answered.",
+	.type = METRIC_GAUGE,
+};
+static Metric m_submissions = {
+	.name = "amcbatch_api_submissions_total",
+	.help = "Batch submissions (POST /workflows/{id}/batch-execute) by outcome.",
+	.type = METRIC_COUNTER,
+	.labels = { { "outcome", submit_outcomes, ARRAY_LEN(submit_outcomes) } },
+};
+static Metric m_schedule_runs = {
+	.name = "amcbatch_api_schedule_runs_total",
+	.help = "Due schedule slots handled by this process's trigger, by outcome.",
+	.type = METRIC_COUNTER,
+	.labels = { { "outcome", fire_outcomes, ARRAY_LEN(fire_outcomes) } },
+};
+static Metric m_batches = {
+	.name = "amcbatch_batches",
+	.help = "Batches in the PostgreSQL archive by status (read at most every 10 s).",
+	.type = METRIC_GAUGE,
+	.labels = { { "status", batch_statuses, ARRAY_LEN(batch_statuses) } },
+};
+static Metric m_archived_execs = {
+	.name = "amcbatch_archived_executions",
+	.help = "Executions the archive counts as finished, by final status (the status trigger's per-batch counters, summed).",
+	.type = METRIC_GAUGE,
+	.labels = { { "status", exec_finals, ARRAY_LEN(exec_finals) } },
+};
+static Metric m_oldest_open = {
+	.name = "amcbatch_batch_oldest_open_age_seconds",
+	.help = "Age of the oldest batch still pending or running (0: none).",
+	.type = METRIC_GAUGE,
+};
+static Metric m_redis_rtt = {
+	.name = "amcbatch_redis_round_trip_seconds",
+	.help = "Redis commands and scripts, from send to reply.",
+	.type = METRIC_HISTOGRAM,
+};
+static Metric m_redis_reconnects = {
+	.name = "amcbatch_redis_reconnects_total",
+	.help = "Redis connections made again after the first.",
+	.type = METRIC_COUNTER,
+};
+static Metric m_pg_rtt = {
+	.name = "amcbatch_postgresql_round_trip_seconds",
+	.help = "PostgreSQL jobs, time in their statements on a pool connection.",
+	.type = METRIC_HISTOGRAM,
+};
+static Metric m_pg_reconnects = {
+	.name = "amcbatch_postgresql_reconnects_total",
+	.help = "PostgreSQL pool connections made again after one broke.",
+	.type = METRIC_COUNTER,
+};
+static Metric m_pg_read_failures = {
+	.name = "amcbatch_api_archive_read_failures_total",
+	.help = "Reads of the batch gauges from PostgreSQL that failed.",
+	.type = METRIC_COUNTER,
+};
+
+static Metric *const all[] = {
+	&m_requests, &m_request_seconds, &m_inflight, &m_submissions, &m_schedule_runs,
+	&m_batches, &m_archived_execs, &m_oldest_open, &m_redis_rtt, &m_redis_reconnects,
+	&m_pg_rtt, &m_pg_reconnects, &m_pg_read_failures,
+};
+
+/* Process state: the API process has one of each. */
+static struct {
+	Api *api;			/* borrowed */
+	Metrics *reg;			/* owned */
+	MetricsHttp *listener;		/* owned, NULL without metrics_listen */
+	double pg_read_at;		/* metrics_now() of the last read started, 0: never */
+	bool pg_reading;
+	/* written by the pool thread, read on the loop thread after the job completes */
+	double batches[ARRAY_LEN(batch_statuses)];
+	double execs[ARRAY_LEN(exec_finals)];
+	double oldest_open;
+} st;
+
+#define BATCH_GAUGES_SQL \
+	"SELECT status, count(*), coalesce(sum(completed_instances), 0)," \
+	" coalesce(sum(failed_instances), 0)," \
+	" coalesce(extract(epoch FROM now() - min(created_at))" \
+	"          FILTER (WHERE status IN ('pending', 'running')), 0)" \
+	" FROM batch_executions GROUP BY status"
+
+/* Pool thread: fills st's staging numbers only (the Metrics are set on the loop thread). */
+static enum PgResult read_batches(PGconn *conn, void *arg, char *err, size_t errlen)
+{
+	PGresult *res = PQexec(conn, BATCH_GAUGES_SQL);
+
+	if (!pg_ok(conn, res, err, errlen)) {
+		PQclear(res);
+		return PG_FAIL;	/* no retry: the next scrape reads again */
+	}
+	memset(st.batches, 0, sizeof(st.batches));
+	memset(st.execs, 0, sizeof(st.execs));
+	st.oldest_open = 0;
+	for (int i = 0; i < PQntuples(res); i++) {
+		const char *status = PQgetvalue(res, i, 0);
+		double age = atof(PQgetvalue(res, i, 4));
+
+		for (size_t k = 0; k < ARRAY_LEN(batch_statuses); k++)
+			if (strcmp(status, batch_statuses[k]) == 0)
+				st.batches[k] = atof(PQgetvalue(res, i, 1));
+		st.execs[0] += atof(PQgetvalue(res, i, 2));
+		st.execs[1] += atof(PQgetvalue(res, i, 3));
+		if (age > st.oldest_open)
+			st.oldest_open = age;
+	}
+	PQclear(res);
+	return PG_OK;
+}
+
+static void batches_read(enum PgResult res, const char *err, void *arg)
+{
+	st.pg_reading = false;
+	if (res != PG_OK) {
+		metric_inc(&m_pg_read_failures, 0);
+		return;
+	}
+	for (size_t k = 0; k < ARRAY_LEN(batch_statuses); k++)
+		metric_set(&m_batches, k, st.batches[k]);
+	for (size_t k = 0; k < ARRAY_LEN(exec_finals); k++)
+		metric_set(&m_archived_execs, k, st.execs[k]);
+	metric_set(&m_oldest_open, 0, st.oldest_open);
+}
+
+/* Before each render: the cheap gauges now, the archive's in the background (a scrape
+ * shows the previous read; nothing is read while nobody scrapes). */
+static void collect(void *priv)
+{
+	double now = metrics_now();
+
+	metric_set(&m_inflight, 0, st.api->inflight);
+	/* counters that only grow: add what is new since the last scrape */
+	metric_add(&m_pg_reconnects, 0,
+		   (double)pgpool_reconnects(st.api->pg) - metric_value(&m_pg_reconnects, 0));
+	if (!st.pg_reading && st.api->pg != NULL &&
+	    (st.pg_read_at == 0 || now - st.pg_read_at >= STATS_PG_EVERY_S)) {
+		if (pgpool_submit(st.api->pg, read_batches, batches_read, NULL, 0)) {
+			st.pg_reading = true;
+			st.pg_read_at = now;
+		}
+	}
+}
+
+bool stats_setup(Api *api)
+{
+	int nroutes;
+
+	st.api = api;
+	m_requests.labels[0].values = router_route_labels(&nroutes);
+	m_requests.labels[0].n = nroutes;
+	m_request_seconds.labels[0] = m_requests.labels[0];
+	m_request_seconds.bounds = metrics_buckets_latency;
+	m_request_seconds.nbounds = metrics_buckets_latency_n;
+	m_redis_rtt.bounds = m_pg_rtt.bounds = metrics_buckets_latency;
+	m_redis_rtt.nbounds = m_pg_rtt.nbounds = metrics_buckets_latency_n;
+	if ((st.reg = metrics_new()) == NULL)
+		goto fail;
+	for (size_t i = 0; i < ARRAY_LEN(all); i++)
+		if (!metrics_register(st.reg, all[i]))
+			goto fail;
+	if (!metrics_on_collect(st.reg, collect, NULL))
+		goto fail;
+	rconn_set_metrics(api->redis, &m_redis_rtt, &m_redis_reconnects);
+	pgpool_set_metrics(api->pg, &m_pg_rtt);
+	if (api->cfg.metrics_listen[0] != '\0' &&
+	    (st.listener = metrics_http_new(api->base, api->cfg.metrics_listen, st.reg)) == NULL)
+		return false;	/* logged */
+	return true;
+fail:
+	log_error("metrics: cannot register (out of memory?)");
+	return false;
+}
+
+void stats_free(Api *api)
+{
+	metrics_http_free(st.listener);
+	st.listener = NULL;
+	if (api != NULL && api->redis != NULL)
+		rconn_set_metrics(api->redis, NULL, NULL);
+	if (api != NULL && api->pg != NULL)
+		pgpool_set_metrics(api->pg, NULL);
+	metrics_free(st.reg);
+	st.reg = NULL;
+}
+
+static int code_class(int status)
+{
+	if (status >= 200 && status < 600)
+		return status / 100 - 2;
+	return 4;	/* streamed: the status went out with the stream */
+}
+
+void stats_request_done(const Req *r, int status, double secs)
+{
+	int nroutes = (int)m_requests.labels[0].n;
+	int route = r->route_ix >= 0 ? r->route_ix : nroutes - 1;
+	int outcome;
+
+	if (st.reg == NULL)
+		return;
+	metric_inc(&m_requests, metric_ix2(&m_requests, route, code_class(status)));
+	metric_observe(&m_request_seconds, metric_ix2(&m_request_seconds, route, 0), secs);
+	if (r->route == NULL || r->method != EVHTTP_REQ_POST ||
+	    strcmp(r->route, "workflows/*/batch-execute") != 0)
+		return;
+	if (status == 201 || status == 200)
+		outcome = 0;
+	else if (status == 429)
+		outcome = 1;
+	else if (status == 503)
+		outcome = 2;
+	else if (status >= 400 && status < 500)
+		outcome = 3;
+	else
+		outcome = 4;
+	metric_inc(&m_submissions, metric_ix2(&m_submissions, outcome, 0));
+}
+
+void stats_schedule_fired(int outcome)
+{
+	metric_inc(&m_schedule_runs, metric_ix2(&m_schedule_runs, outcome, 0));
+}
+
+void stats_metrics_get(Req *r)
+{
+	struct evhttp_request *req = r->req;
+
+	r->status = 200;
+	metrics_http_reply(req, st.reg);
+	req_release(r);
+}

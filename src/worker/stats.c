@@ -1,0 +1,304 @@
+/* stats.c - the worker process's metrics: definitions, the counting calls the job, HTTP,
+ * archive and delivery code make, and the queue gauges read from Redis (at most every
+ * STATS_REDIS_EVERY_S, only when scraped: nothing per job). Loop thread only. */
+#include "stats.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "keys.h"
+#include "log.h"
+#include "metrics.h"
+#include "metrics_http.h"
+
+#define STATS_REDIS_EVERY_S 10.0
+
+static const char *const finals[] = { "completed", "failed", "cancelled" };
+static const char *const batch_finals[] = { "completed", "partial", "failed", "cancelled" };
+static const char *const endpoints[] = {
+	[AMC_EP_OTHER] = "other", [AMC_EP_CREATE] = "create", [AMC_EP_POLL] = "poll",
+	[AMC_EP_URLS] = "download_urls", [AMC_EP_LIST] = "list", [AMC_EP_CANCEL] = "cancel",
+	[AMC_EP_DOWNLOAD] = "download", [AMC_EP_TOKEN] = "token",
+};
+static const char *const classes[] = { "2xx", "3xx", "4xx", "5xx", "network_error" };
+static const char *const delivery_outcomes[] = { "delivered", "failed" };
+static const char *const cap_kinds[] = { "instance", "account" };
+
+#define COUNTER(var, nm, hlp, ...) static Metric var = { .name = nm, .help = hlp, \
+	.type = METRIC_COUNTER, __VA_ARGS__ }
+#define GAUGE(var, nm, hlp, ...) static Metric var = { .name = nm, .help = hlp, \
+	.type = METRIC_GAUGE, __VA_ARGS__ }
+#define LABEL(n, v) { n, v, ARRAY_LEN(v) }
+
+COUNTER(m_execs, "amcbatch_worker_executions_total",
+	"Executions this worker finished, by final status.", .labels = { LABEL("status", finals) });
+COUNTER(m_batches, "amcbatch_worker_batches_finished_total",
+	"Batches whose last execution this worker finished, by final batch status (cancels by the API are not seen here).",
+	.labels = { LABEL("status", batch_finals) });
+static Metric m_exec_seconds = {
+	.name = "amcbatch_worker_execution_duration_seconds",
+	.help = "Time from an execution's first start to its finish, by final status.",
+	.type = METRIC_HISTOGRAM, .labels = { LABEL("status", finals) },
+};
+COUNTER(m_amc, "amcbatch_worker_amc_requests_total",
+	"AMC (and LWA token) HTTP attempts by endpoint and status class.",
+	.labels = { LABEL("endpoint", endpoints), LABEL("code", classes) });
+static Metric m_amc_seconds = {
+	.name = "amcbatch_worker_amc_request_duration_seconds",
+	.help = "AMC HTTP attempts, from start to the end of the response, by endpoint.",
+	.type = METRIC_HISTOGRAM, .labels = { LABEL("endpoint", endpoints) },
+};
+COUNTER(m_amc_429, "amcbatch_worker_amc_throttled_total",
+	"AMC answers 429 (Too Many Requests), by endpoint.", .labels = { LABEL("endpoint", endpoints) });
+COUNTER(m_amc_retries, "amcbatch_worker_amc_retries_total",
+	"AMC HTTP attempts made again after a 429, a 5xx or a network error, by endpoint.",
+	.labels = { LABEL("endpoint", endpoints) });
+COUNTER(m_rows, "amcbatch_worker_archived_rows_total", "Result rows copied into PostgreSQL.", );
+COUNTER(m_bytes, "amcbatch_worker_archived_bytes_total", "Result file bytes archived into PostgreSQL.", );
+COUNTER(m_deliveries, "amcbatch_worker_webhook_deliveries_total",
+	"Webhook delivery attempts by outcome.", .labels = { LABEL("outcome", delivery_outcomes) });
+GAUGE(m_held, "amcbatch_worker_jobs_held", "Jobs this worker holds in memory now.", );
+GAUGE(m_inflight_cap, "amcbatch_worker_jobs_max", "Config worker_inflight: jobs this worker holds at most.", );
+GAUGE(m_ready_batches, "amcbatch_queue_ready_batches",
+	"Batches with ready jobs (LLEN of P queue), read at most every 10 s.", );
+GAUGE(m_retry_jobs, "amcbatch_queue_retry_wait_jobs",
+	"Executions waiting in retry_wait (ZCARD of P retry).", );
+GAUGE(m_running, "amcbatch_running_executions",
+	"Executions holding an AMC slot across all workers (sum of P running's instance fields).", );
+GAUGE(m_at_cap, "amcbatch_running_at_cap",
+	"Instances or accounts whose running executions reached their cap (their jobs are parked).",
+	.labels = { LABEL("kind", cap_kinds) });
+GAUGE(m_cap, "amcbatch_running_cap", "The configured cap per instance and per account.",
+	.labels = { LABEL("kind", cap_kinds) });
+GAUGE(m_live_workers, "amcbatch_workers_live",
+	"Workers whose heartbeat in P workers is within lease_ms.", );
+COUNTER(m_redis_read_failures, "amcbatch_worker_queue_read_failures_total",
+	"Reads of the queue gauges from Redis that failed.", );
+static Metric m_redis_rtt = {
+	.name = "amcbatch_redis_round_trip_seconds",
+	.help = "Redis commands and scripts, from send to reply.", .type = METRIC_HISTOGRAM,
+};
+COUNTER(m_redis_reconnects, "amcbatch_redis_reconnects_total",
+	"Redis connections made again after the first.", );
+static Metric m_pg_rtt = {
+	.name = "amcbatch_postgresql_round_trip_seconds",
+	.help = "PostgreSQL jobs, time in their statements on a pool connection.",
+	.type = METRIC_HISTOGRAM,
+};
+COUNTER(m_pg_reconnects, "amcbatch_postgresql_reconnects_total",
+	"PostgreSQL pool connections made again after one broke.", );
+
+static Metric *const all[] = {
+	&m_execs, &m_batches, &m_exec_seconds, &m_amc, &m_amc_seconds, &m_amc_429, &m_amc_retries,
+	&m_rows, &m_bytes, &m_deliveries, &m_held, &m_inflight_cap, &m_ready_batches,
+	&m_retry_jobs, &m_running, &m_at_cap, &m_cap, &m_live_workers, &m_redis_read_failures,
+	&m_redis_rtt, &m_redis_reconnects, &m_pg_rtt, &m_pg_reconnects,
+};
+
+static struct {
+	Worker *w;			/* borrowed */
+	Metrics *reg;			/* owned */
+	MetricsHttp *listener;		/* owned, NULL without metrics_listen */
+	double redis_read_at;		/* metrics_now() of the last read, 0: never */
+	int redis_pending;		/* replies of that read still due */
+} st;
+
+static int find(const char *const *names, size_t n, const char *s)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(names[i], s) == 0)
+			return (int)i;
+	return -1;
+}
+
+void stats_amc_attempt(int endpoint, long status, double secs)
+{
+	int cls = status >= 200 && status < 600 ? (int)(status / 100 - 2) : 4;
+
+	metric_inc(&m_amc, metric_ix2(&m_amc, endpoint, cls));
+	metric_observe(&m_amc_seconds, metric_ix2(&m_amc_seconds, endpoint, 0), secs);
+	if (status == 429)
+		metric_inc(&m_amc_429, metric_ix2(&m_amc_429, endpoint, 0));
+}
+
+void stats_amc_retry(int endpoint)
+{
+	metric_inc(&m_amc_retries, metric_ix2(&m_amc_retries, endpoint, 0));
+}
+
+void stats_exec_finished(const char *final, const char *batch_status, double secs)
+{
+	int f = find(finals, ARRAY_LEN(finals), final);
+	int b = find(batch_finals, ARRAY_LEN(batch_finals), batch_status);
+
+	if (f < 0)
+		return;
+	metric_inc(&m_execs, metric_ix2(&m_execs, f, 0));
+	if (secs >= 0)
+		metric_observe(&m_exec_seconds, metric_ix2(&m_exec_seconds, f, 0), secs);
+	/* a completed or failed finish that leaves the batch final is its last execution's */
+	if (b >= 0 && f != 2)
+		metric_inc(&m_batches, metric_ix2(&m_batches, b, 0));
+}
+
+void stats_archived(long rows, long long bytes)
+{
+	metric_add(&m_rows, 0, rows > 0 ? (double)rows : 0);
+	metric_add(&m_bytes, 0, bytes > 0 ? (double)bytes : 0);
+}
+
+void stats_delivery(bool ok)
+{
+	metric_inc(&m_deliveries, metric_ix2(&m_deliveries, ok ? 0 : 1, 0));
+}
+
+/* ---- queue gauges from Redis ---- */
+
+static bool int_reply(const redisReply *r, long long *v)
+{
+	if (r == NULL || r->type != REDIS_REPLY_INTEGER)
+		return false;
+	*v = r->integer;
+	return true;
+}
+
+static void on_llen_queue(RConn *c, redisReply *r, void *priv)
+{
+	long long v;
+
+	st.redis_pending--;
+	if (int_reply(r, &v))
+		metric_set(&m_ready_batches, 0, (double)v);
+	else
+		metric_inc(&m_redis_read_failures, 0);
+}
+
+static void on_zcard_retry(RConn *c, redisReply *r, void *priv)
+{
+	long long v;
+
+	st.redis_pending--;
+	if (int_reply(r, &v))
+		metric_set(&m_retry_jobs, 0, (double)v);
+	else
+		metric_inc(&m_redis_read_failures, 0);
+}
+
+static void on_zcount_workers(RConn *c, redisReply *r, void *priv)
+{
+	long long v;
+
+	st.redis_pending--;
+	if (int_reply(r, &v))
+		metric_set(&m_live_workers, 0, (double)v);
+	else
+		metric_inc(&m_redis_read_failures, 0);
+}
+
+/* HGETALL P running: field, value, ...; bounded by the instances and accounts in use. */
+static void on_running(RConn *c, redisReply *r, void *priv)
+{
+	double running = 0, at_cap[2] = { 0, 0 };
+
+	st.redis_pending--;
+	if (r == NULL || r->type != REDIS_REPLY_ARRAY) {
+		metric_inc(&m_redis_read_failures, 0);
+		return;
+	}
+	for (size_t i = 0; i + 1 < r->elements; i += 2) {
+		const redisReply *f = r->element[i], *v = r->element[i + 1];
+		long n;
+
+		if (f->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING)
+			continue;
+		n = strtol(v->str, NULL, 10);
+		if (strncmp(f->str, "instance:", 9) == 0) {
+			running += (double)n;
+			if (n >= st.w->cfg.instance_cap)
+				at_cap[0]++;
+		} else if (strncmp(f->str, "account:", 8) == 0 && n >= st.w->cfg.account_cap) {
+			at_cap[1]++;
+		}
+	}
+	metric_set(&m_running, 0, running);
+	metric_set(&m_at_cap, 0, at_cap[0]);
+	metric_set(&m_at_cap, 1, at_cap[1]);
+}
+
+static void read_queues(Worker *w)
+{
+	char key[256];
+	char since[32];
+
+	if (!rconn_is_ready(w->redis))
+		return;
+	if (keys_queue(key, sizeof(key), w->prefix) != NULL &&
+	    rconn_commandf(w->redis, on_llen_queue, NULL, "LLEN %s", key))
+		st.redis_pending++;
+	if (keys_retry(key, sizeof(key), w->prefix) != NULL &&
+	    rconn_commandf(w->redis, on_zcard_retry, NULL, "ZCARD %s", key))
+		st.redis_pending++;
+	snprintf(since, sizeof(since), "%lld", (long long)(worker_now_ms() - w->cfg.lease_ms));
+	if (keys_workers(key, sizeof(key), w->prefix) != NULL &&
+	    rconn_commandf(w->redis, on_zcount_workers, NULL, "ZCOUNT %s %s +inf", key, since))
+		st.redis_pending++;
+	if (keys_running(key, sizeof(key), w->prefix) != NULL &&
+	    rconn_commandf(w->redis, on_running, NULL, "HGETALL %s", key))
+		st.redis_pending++;
+}
+
+static void collect(void *priv)
+{
+	Worker *w = st.w;
+	double now = metrics_now();
+
+	metric_set(&m_held, 0, w->inflight);
+	metric_set(&m_inflight_cap, 0, w->cfg.worker_inflight);
+	metric_set(&m_cap, 0, w->cfg.instance_cap);
+	metric_set(&m_cap, 1, w->cfg.account_cap);
+	metric_add(&m_pg_reconnects, 0,
+		   (double)pgpool_reconnects(w->pg) - metric_value(&m_pg_reconnects, 0));
+	/* shown by the next scrape; never more than one read in flight */
+	if (st.redis_pending == 0 && (st.redis_read_at == 0 || now - st.redis_read_at >= STATS_REDIS_EVERY_S)) {
+		st.redis_read_at = now;
+		read_queues(w);
+	}
+}
+
+bool stats_setup(Worker *w)
+{
+	st.w = w;
+	m_exec_seconds.bounds = metrics_buckets_duration;
+	m_exec_seconds.nbounds = metrics_buckets_duration_n;
+	m_amc_seconds.bounds = m_redis_rtt.bounds = m_pg_rtt.bounds = metrics_buckets_latency;
+	m_amc_seconds.nbounds = m_redis_rtt.nbounds = m_pg_rtt.nbounds = metrics_buckets_latency_n;
+	if ((st.reg = metrics_new()) == NULL)
+		goto fail;
+	for (size_t i = 0; i < ARRAY_LEN(all); i++)
+		if (!metrics_register(st.reg, all[i]))
+			goto fail;
+	if (!metrics_on_collect(st.reg, collect, NULL))
+		goto fail;
+	rconn_set_metrics(w->redis, &m_redis_rtt, &m_redis_reconnects);
+	pgpool_set_metrics(w->pg, &m_pg_rtt);
+	if (w->cfg.metrics_listen[0] != '\0' &&
+	    (st.listener = metrics_http_new(w->base, w->cfg.metrics_listen, st.reg)) == NULL)
+		return false;	/* logged */
+	return true;
+fail:
+	log_error("metrics: cannot register (out of memory?)");
+	return false;
+}
+
+void stats_free(Worker *w)
+{
+	metrics_http_free(st.listener);
+	st.listener = NULL;
+	if (w != NULL && w->redis != NULL)
+		rconn_set_metrics(w->redis, NULL, NULL);
+	if (w != NULL && w->pg != NULL)
+		pgpool_set_metrics(w->pg, NULL);
+	metrics_free(st.reg);
+	st.reg = NULL;
+}
