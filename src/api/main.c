@@ -68,6 +68,7 @@ static void on_sighup(evutil_socket_t sig, short what, void *arg)
 	TAKE(submit_rate_per_min);
 	TAKE(api_max_inflight);
 	TAKE(max_webhooks_per_user);
+	TAKE(api_access_log);
 #undef TAKE
 	if (strcmp(fresh.log_level, api->cfg.log_level) != 0) {
 		char *tmp = api->cfg.log_level;
@@ -150,6 +151,13 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	log_init("amcbatch-api", log_level_parse(api.cfg.log_level));
+	{
+		enum LogFormat lf = LOG_FMT_TEXT;
+
+		/* config_load checked the value */
+		if (log_format_parse(api.cfg.log_format, &lf))
+			log_set_format(lf);
+	}
 	if (!netaddr_policy_parse(api.cfg.webhook_allow_private_networks, &api.webhook_policy)) {
 		log_error("webhook_allow_private_networks must be none, loopback or all");
 		config_cleanup(&api.cfg);
