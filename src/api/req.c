@@ -25,7 +25,13 @@ void req_release(Req *r)
 	if (r == NULL)
 		return;
 	r->api->inflight--;
-	stats_request_done(r, r->status, metrics_now() - r->started);
+	/* the status the reply set (0: streamed, answered by the stream) */
+	stats_request_done(r, r->access.status, metrics_now() - r->started);
+	if (!r->streamed) {
+		r->access.route = r->route;
+		memcpy(r->access.user_id, r->user_id, sizeof(r->access.user_id));
+		access_log(&r->access, r->api->cfg.api_access_log);
+	}
 	if (r->ctx != NULL && r->ctx_free != NULL)
 		r->ctx_free(r->ctx);
 	evhttp_clear_headers(&r->query);
@@ -70,6 +76,7 @@ Req *req_new(Api *api, struct evhttp_request *req)
 	api->inflight++;
 	r->req = req;
 	r->method = evhttp_request_get_command(req);
+	access_begin(&r->access, r->method);
 	TAILQ_INIT(&r->query);
 	r->path = evhttp_uridecode(path != NULL && *path != '\0' ? path : "/", 0, NULL);
 	if (r->path == NULL || strlen(r->path) > 2048 || !split_path(r)) {
@@ -85,8 +92,8 @@ Req *req_new(Api *api, struct evhttp_request *req)
 
 void req_reply(Req *r, int status, json_t *body)
 {
-	r->status = status;
-	http_reply_json(r->req, status, body);
+	r->access.status = status;
+	r->access.bytes = http_reply_json(r->req, status, body);
 	req_release(r);
 }
 
@@ -110,8 +117,8 @@ void req_fail(Req *r, int status, const char *code, const char *field, const cha
 	if (status >= 500 && strcmp(code, "too_busy") != 0)
 		log_warn("%s %s -> %d %s: %s", r->method == EVHTTP_REQ_GET ? "GET" : "request",
 			 req_log_path(r), status, code, msg);
-	r->status = status;
-	http_reply_error(r->req, status, code, msg, field);
+	r->access.status = status;
+	r->access.bytes = http_reply_error(r->req, status, code, msg, field);
 	req_release(r);
 }
 

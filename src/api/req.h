@@ -8,6 +8,7 @@
 #include <event2/keyvalq_struct.h>
 #include <jansson.h>
 
+#include "access.h"
 #include "api.h"
 #include "common.h"
 #include "ids.h"
@@ -27,11 +28,12 @@ typedef struct Req {
 	bool is_admin;
 	const char *route;		/* the matched route pattern (static), NULL before routing */
 	int route_ix;			/* its index in the route table, -1 before routing */
-	int status;			/* the HTTP status replied, 0 until then or when streamed */
 	double started;			/* metrics_now() when the request was read */
 	json_t *body;			/* parsed JSON body (owned), NULL if none */
 	void *ctx;			/* route state, freed with ctx_free when the request ends */
 	void (*ctx_free)(void *ctx);
+	AccessRec access;		/* the access log line: status and bytes set by the reply */
+	bool streamed;			/* a Stream took the reply over and logs it at its end */
 } Req;
 
 /* Builds the context; NULL (after replying 400) when the URI cannot be decoded. */
@@ -49,7 +51,8 @@ void req_fail_err(Req *r, const ValidateErr *e);
 /* Sends {"success": true} merged with the keys of obj (stolen) and frees r. */
 void req_success(Req *r, int status, json_t *obj);
 /* Frees r without replying (it leaves the in-flight count): for routes that answer through a
- * Stream or evhttp directly. Accepts NULL. */
+ * Stream or evhttp directly (they set r->access.status and .bytes first). Writes the access
+ * log line unless r->streamed. Accepts NULL. */
 void req_release(Req *r);
 
 /* Reads and parses the body as a JSON object into r->body: Content-Type must be JSON (415),

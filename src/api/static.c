@@ -129,8 +129,8 @@ void static_get(Req *r)
 	if ((inm != NULL && strstr(inm, etag) != NULL) ||
 	    (inm == NULL && ims != NULL && lastmod[0] != '\0' && strcmp(ims, lastmod) == 0)) {
 		close(fd);
+		r->access.status = 304;
 		evhttp_send_reply(r->req, 304, "Not Modified", NULL);
-		r->status = 304;
 		req_release(r);
 		return;
 	}
@@ -146,8 +146,9 @@ void static_get(Req *r)
 	}
 	if (st.st_size == 0)
 		close(fd);
+	r->access.status = 200;
+	r->access.bytes = (size_t)st.st_size;
 	evhttp_send_reply(r->req, 200, "OK", buf);
 	evbuffer_free(buf);
-	r->status = 200;
 	req_release(r);
 }

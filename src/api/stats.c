@@ -272,7 +272,7 @@ void stats_metrics_get(Req *r)
 {
 	struct evhttp_request *req = r->req;
 
-	r->status = 200;
+	r->access.status = 200;
 	metrics_http_reply(req, st.reg);
 	req_release(r);
 }

@@ -4,6 +4,7 @@
 #include "stream.h"
 
 #include <stdlib.h>
+#include <string.h>
 #include <sys/queue.h>
 
 #include <event2/buffer.h>
@@ -23,6 +24,8 @@ struct Stream {
 	void *arg;
 	StreamDrainedFn drained;
 	bool is_gone;
+	AccessRec access;	/* the request's access log line, written by stream_end */
+	bool log_access;
 };
 
 /* Runs inside evhttp_connection_free (called by conn.c's close callback). A request libevent
@@ -62,6 +65,12 @@ Stream *stream_start(Req *r, int status, StreamGoneFn gone, void *arg)
 		return NULL;
 	}
 	s->conns = r->api->conns;
+	s->access = r->access;
+	s->access.route = r->route;
+	memcpy(s->access.user_id, r->user_id, sizeof(s->access.user_id));
+	s->access.status = status;
+	s->log_access = r->api->cfg.api_access_log;
+	r->streamed = true;
 	req_release(r);
 	s->req = req;
 	s->evcon = evhttp_request_get_connection(req);
@@ -90,6 +99,7 @@ bool stream_send(Stream *s, struct evbuffer *buf, StreamDrainedFn drained)
 		return true;
 	}
 	s->drained = drained;
+	s->access.bytes += evbuffer_get_length(buf);
 	evhttp_send_reply_chunk_with_cb(s->req, buf, on_written, s);
 	return true;
 }
@@ -108,5 +118,6 @@ void stream_end(Stream *s, bool abort)
 		evhttp_connection_free(s->evcon);	/* frees the attached request too */
 	else if (s->req != NULL)
 		evhttp_send_reply_end(s->req);	/* frees a detached request */
+	access_log(&s->access, s->log_access);
 	free(s);
 }

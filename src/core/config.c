@@ -34,6 +34,7 @@ typedef struct CfKey {
 /* The order here is the order of conf/amcbatch.conf.example (checked by config_dump). */
 static const CfKey cf_keys[] = {
 	S(log_level, "info", true),
+	S(log_format, "text", false),
 	S(redis_url, "redis://127.0.0.1:6379/0", false),
 	S(redis_prefix, "amcb:", false),
 	I(redis_timeout_ms, "10000", false, 0, 600000),
@@ -54,6 +55,7 @@ static const CfKey cf_keys[] = {
 	I(api_timeout_s, "30", false, 1, 3600),
 	I(api_max_inflight, "1000", true, 1, 1000000),
 	I(api_max_connections, "4096", false, 1, 1000000),
+	B(api_access_log, "true", true),
 	I(enqueue_janitor_ms, "5000", false, 100, 3600000),
 	I(schedule_tick_ms, "1000", false, 0, 3600000),
 	B(schedule_test_clock, "false", false),
@@ -74,6 +76,7 @@ static const CfKey cf_keys[] = {
 	I(max_retries, "5", true, 0, 1000),
 	I(shutdown_grace_ms, "10000", true, 0, 86400000),
 	I(redis_retention_s, "86400", true, 0, 315360000),
+	I(archive_retention_days, "0", false, 0, 36500),
 	B(noop_executor, "false", false),
 	S(public_url, "", false),
 	S(webhook_allow_private_networks, "none", false),
@@ -236,6 +239,10 @@ static bool validate(const Config *cfg, char *err, size_t errlen)
 	if (!ok) {
 		snprintf(err, errlen, "log_level must be error, warn, info or debug, got \"%s\"",
 			 cfg->log_level);
+		return false;
+	}
+	if (strcasecmp(cfg->log_format, "text") != 0 && strcasecmp(cfg->log_format, "json") != 0) {
+		snprintf(err, errlen, "log_format must be text or json, got \"%s\"", cfg->log_format);
 		return false;
 	}
 	if (cfg->heartbeat_ms >= cfg->lease_ms) {

@@ -11,6 +11,7 @@
 typedef struct Config {
 	/* shared */
 	char *log_level;		/* error|warn|info|debug */
+	char *log_format;		/* text|json (one JSON object per line) */
 	char *redis_url;		/* redis://host:port[/db] or unix:/path/to/sock */
 	char *redis_prefix;		/* key prefix, default "amcb:" */
 	int redis_timeout_ms;		/* a Redis reply later than this drops the connection (0 = never) */
@@ -29,6 +30,7 @@ typedef struct Config {
 	int api_timeout_s;		/* a client silent this long while sending is dropped */
 	int api_max_inflight;		/* requests in flight per API process (503 beyond) */
 	int api_max_connections;	/* open client connections per API process (503 beyond) */
+	bool api_access_log;		/* an info line per request: method, route, status, ms, bytes, user */
 	int enqueue_janitor_ms;		/* sweep interval of the enqueue janitor (src/api/janitor.c) */
 	int schedule_tick_ms;		/* how often an API process looks for due schedule slots
 					 * (src/api/scheduler.c); 0: never (others do) */
@@ -50,6 +52,7 @@ typedef struct Config {
 	char *spool_dir;		/* temp dir for downloaded result files */
 	int max_retries;		/* transient AMC failures retried this often per job, then failed */
 	int shutdown_grace_ms;		/* SIGTERM: time to hand in-flight jobs back */
+	int archive_retention_days;	/* amcbatch-admin purge's default age: finished batches older go (0 = keep) */
 	int redis_retention_s;		/* a terminal batch stays in Redis this long, then PostgreSQL serves it (0 = for ever) */
 	bool noop_executor;		/* benchmark only: claimed jobs complete at once, no AMC, no PG */
 	/* webhooks (api and worker) */

@@ -36,7 +36,8 @@ const char *http_reason(int status)
 	}
 }
 
-static void send_text(struct evhttp_request *req, int status, const char *text, size_t len)
+/* Returns the body bytes handed to libevent (for the access log). */
+static size_t send_text(struct evhttp_request *req, int status, const char *text, size_t len)
 {
 	struct evkeyvalq *hdr = evhttp_request_get_output_headers(req);
 	struct evbuffer *out = evbuffer_new();
@@ -48,19 +49,20 @@ static void send_text(struct evhttp_request *req, int status, const char *text, 
 	if (!out) {
 		log_error("http reply: out of memory");
 		evhttp_send_error(req, 500, NULL);
-		return;
+		return 0;
 	}
 	if (evbuffer_add(out, text, len) != 0 || evbuffer_add(out, "\n", 1) != 0) {
 		log_error("http reply: out of memory");
 		evbuffer_free(out);
 		evhttp_send_error(req, 500, NULL);
-		return;
+		return 0;
 	}
 	evhttp_send_reply(req, status, http_reason(status), out);
 	evbuffer_free(out);
+	return len + 1;
 }
 
-void http_reply_json(struct evhttp_request *req, int status, json_t *body)
+size_t http_reply_json(struct evhttp_request *req, int status, json_t *body)
 {
 	static const char fallback[] =
 		"{\"success\":false,\"error\":{\"code\":\"internal\","
@@ -70,11 +72,11 @@ void http_reply_json(struct evhttp_request *req, int status, json_t *body)
 	json_decref(body);
 	if (!text) {
 		log_error("http reply: could not encode JSON body for status %d", status);
-		send_text(req, 500, fallback, sizeof(fallback) - 1);
-		return;
+		return send_text(req, 500, fallback, sizeof(fallback) - 1);
 	}
-	send_text(req, status, text, strlen(text));
+	size_t bytes = send_text(req, status, text, strlen(text));
 	free(text);
+	return bytes;
 }
 
 static json_t *error_body(const char *code, const char *message, const char *field)
@@ -87,11 +89,11 @@ static json_t *error_body(const char *code, const char *message, const char *fie
 			 "field", field ? json_string(field) : json_null());
 }
 
-void http_reply_error(struct evhttp_request *req, int status, const char *code,
-		      const char *message, const char *field)
+size_t http_reply_error(struct evhttp_request *req, int status, const char *code,
+			const char *message, const char *field)
 {
 	/* json_pack returns NULL on bad UTF-8 in message; http_reply_json then sends 500 */
-	http_reply_json(req, status, error_body(code, message, field));
+	return http_reply_json(req, status, error_body(code, message, field));
 }
 
 char *http_error_text(const char *code, const char *message, const char *field)

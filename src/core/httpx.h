@@ -8,11 +8,11 @@
 
 #include "common.h"
 
-/* Takes ownership of body (decref'd here). */
-void http_reply_json(struct evhttp_request *req, int status, json_t *body);
+/* Takes ownership of body (decref'd here). Both return the body bytes sent (the access log). */
+size_t http_reply_json(struct evhttp_request *req, int status, json_t *body);
 /* field may be NULL (rendered as null). */
-void http_reply_error(struct evhttp_request *req, int status, const char *code,
-		      const char *message, const char *field);
+size_t http_reply_error(struct evhttp_request *req, int status, const char *code,
+			const char *message, const char *field);
 /* The error envelope as compact JSON text (caller frees), NULL when out of memory or the
  * message is not UTF-8. For replies written without an evhttp_request (src/api/errpage.c). */
 char *http_error_text(const char *code, const char *message, const char *field);

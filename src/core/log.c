@@ -1,7 +1,10 @@
-/* log.c - levelled logging to stderr: "2026-11-28T14:00:00.123Z prog[pid] LEVEL message".
- * One line is formatted in a local buffer and written with one write(2) so lines from the
- * pgpool threads never interleave; it does not rotate or filter by module. */
+/* log.c - levelled logging to stderr: "2026-11-28T14:00:00.123Z prog[pid] LEVEL message", or
+ * one JSON object per line for journald and log shippers (log_format = json). One line is
+ * formatted in a local buffer and written with one write(2) so lines from the pgpool threads
+ * never interleave; it does not rotate or filter by module. */
 #include "log.h"
+
+#include <ctype.h>
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -10,11 +13,17 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "utf8.h"
+
 static char log_prog[64] = "amcbatch";
 /* Read by every thread, written by log_init before threads start; int access is atomic enough. */
 static volatile int log_level = LOG_LVL_INFO;
 
+static volatile int log_fmt = LOG_FMT_TEXT;
+static char log_worker[128];	/* written before threads start, like log_prog */
+
 static const char *const level_name[] = { "ERROR", "WARN", "INFO", "DEBUG" };
+static const char *const level_json[] = { "error", "warn", "info", "debug" };
 
 void log_init(const char *progname, enum LogLevel level)
 {
@@ -38,50 +47,232 @@ enum LogLevel log_level_parse(const char *s)
 	return LOG_LVL_INFO;
 }
 
-void log_msg(enum LogLevel level, const char *fmt, ...)
+bool log_format_parse(const char *s, enum LogFormat *out)
 {
-	char line[4096];
-	struct timespec ts;
-	struct tm tm;
-	size_t len;
-	int n;
-	va_list ap;
+	if (s != NULL && strcasecmp(s, "text") == 0) {
+		*out = LOG_FMT_TEXT;
+		return true;
+	}
+	if (s != NULL && strcasecmp(s, "json") == 0) {
+		*out = LOG_FMT_JSON;
+		return true;
+	}
+	return false;
+}
 
-	if ((int)level > log_level || (int)level < 0)
+void log_set_format(enum LogFormat fmt)
+{
+	log_fmt = fmt;
+}
+
+void log_set_worker(const char *worker_id)
+{
+	snprintf(log_worker, sizeof(log_worker), "%s", worker_id ? worker_id : "");
+}
+
+/* prefix + n lower-case hex digits at p, not inside a longer word */
+static bool id_at(const char *msg, const char *p, const char *prefix, size_t n)
+{
+	size_t plen = strlen(prefix);
+
+	if (p > msg && (isalnum((unsigned char)p[-1]) || p[-1] == '_'))
+		return false;
+	if (strncmp(p, prefix, plen) != 0)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char c = p[plen + i];
+
+		if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
+			return false;
+	}
+	return !isalnum((unsigned char)p[plen + n]) && p[plen + n] != '_';
+}
+
+void log_scan_ids(const char *msg, char batch[IDS_BATCH_LEN + 1], char exec[IDS_EXEC_LEN + 1])
+{
+	batch[0] = exec[0] = '\0';
+	for (const char *p = msg; *p != '\0' && (batch[0] == '\0' || exec[0] == '\0'); p++) {
+		if (batch[0] == '\0' && *p == 'b' && id_at(msg, p, "batch_", 8))
+			snprintf(batch, IDS_BATCH_LEN + 1, "%.*s", IDS_BATCH_LEN, p);
+		else if (exec[0] == '\0' && *p == 'e' && id_at(msg, p, "exec_", 8))
+			snprintf(exec, IDS_EXEC_LEN + 1, "%.*s", IDS_EXEC_LEN, p);
+	}
+}
+
+/* Appends to line[*len] (size cap), never past it; a cut string is noticed by the caller. */
+static void put(char *line, size_t cap, size_t *len, const char *s, size_t n)
+{
+	if (*len >= cap)
 		return;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	gmtime_r(&ts.tv_sec, &tm);
-	len = strftime(line, sizeof(line), "%Y-%m-%dT%H:%M:%S", &tm);
-	n = snprintf(line + len, sizeof(line) - len, ".%03ldZ %s[%ld] %s ",
-		     ts.tv_nsec / 1000000L, log_prog, (long)getpid(), level_name[level]);
-	if (n > 0)
-		len += (size_t)n;
-	if (len >= sizeof(line))
-		len = sizeof(line) - 1;
+	if (n > cap - *len)
+		n = cap - *len;
+	memcpy(line + *len, s, n);
+	*len += n;
+}
 
-	va_start(ap, fmt);
-	n = vsnprintf(line + len, sizeof(line) - len, fmt, ap);
-	va_end(ap);
-	if (n > 0)
-		len += (size_t)n;
-	/* a truncated message still ends in a newline */
-	if (len > sizeof(line) - 2)
-		len = sizeof(line) - 2;
-	/* strip a trailing newline the caller may have added, then add ours */
-	while (len > 0 && line[len - 1] == '\n')
-		len--;
-	line[len++] = '\n';
+static void put_s(char *line, size_t cap, size_t *len, const char *s)
+{
+	put(line, cap, len, s, strlen(s));
+}
 
+/* s as a JSON string, quotes included; s is valid UTF-8 (scrubbed by the caller) */
+static void put_json(char *line, size_t cap, size_t *len, const char *s)
+{
+	put(line, cap, len, "\"", 1);
+	for (; *s != '\0'; s++) {
+		unsigned char c = (unsigned char)*s;
+		char esc[8];
+
+		if (c == '"' || c == '\\') {
+			esc[0] = '\\';
+			esc[1] = (char)c;
+			put(line, cap, len, esc, 2);
+		} else if (c == '\n') {
+			put(line, cap, len, "\\n", 2);
+		} else if (c == '\t') {
+			put(line, cap, len, "\\t", 2);
+		} else if (c < 0x20 || c == 0x7f) {
+			snprintf(esc, sizeof(esc), "\\u%04x", c);
+			put(line, cap, len, esc, 6);
+		} else {
+			put(line, cap, len, s, 1);
+		}
+	}
+	put(line, cap, len, "\"", 1);
+}
+
+static void put_field(char *line, size_t cap, size_t *len, const char *key, const char *str)
+{
+	put(line, cap, len, ",", 1);
+	put_json(line, cap, len, key);
+	put(line, cap, len, ":", 1);
+	put_json(line, cap, len, str);
+}
+
+static void write_line(const char *p, size_t len)
+{
 	/* one write per line: atomic for pipes up to PIPE_BUF, and never interleaved mid-line
 	 * by another thread's stdio buffer */
-	const char *p = line;
 	while (len > 0) {
 		ssize_t w = write(STDERR_FILENO, p, len);
+
 		if (w <= 0)
 			return;	/* nowhere left to report a logging failure */
 		p += w;
 		len -= (size_t)w;
 	}
+}
+
+static void vlog(enum LogLevel level, const LogField *fields, size_t nfields, const char *fmt,
+		 va_list ap)
+{
+	char msg[4096], line[32768], stamp[40];
+	struct timespec ts;
+	struct tm tm;
+	size_t len = 0, mlen, cap = sizeof(line) - 1;	/* room for the newline */
+	int n;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	mlen = strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(stamp + mlen, sizeof(stamp) - mlen, ".%03ldZ", ts.tv_nsec / 1000000L);
+
+	n = vsnprintf(msg, sizeof(msg), fmt, ap);
+	mlen = n < 0 ? 0 : (size_t)n < sizeof(msg) ? (size_t)n : sizeof(msg) - 1;
+	msg[mlen] = '\0';
+	/* strip a trailing newline the caller may have added */
+	while (mlen > 0 && msg[mlen - 1] == '\n')
+		msg[--mlen] = '\0';
+
+	if (log_fmt == LOG_FMT_JSON) {
+		char batch[IDS_BATCH_LEN + 1], exec[IDS_EXEC_LEN + 1], num[32];
+
+		/* a message cut inside a character, or foreign bytes, would not be JSON */
+		mlen = utf8_prefix(msg, mlen, mlen);
+		msg[mlen] = '\0';
+		utf8_scrub(msg);
+		put_s(line, cap, &len, "{\"ts\":\"");
+		put_s(line, cap, &len, stamp);
+		put_s(line, cap, &len, "\",\"level\":\"");
+		put_s(line, cap, &len, level_json[level]);
+		put_s(line, cap, &len, "\",\"program\":");
+		put_json(line, cap, &len, log_prog);
+		snprintf(num, sizeof(num), ",\"pid\":%ld", (long)getpid());
+		put_s(line, cap, &len, num);
+		put_s(line, cap, &len, ",\"msg\":");
+		put_json(line, cap, &len, msg);
+		if (log_worker[0] != '\0')
+			put_field(line, cap, &len, "worker", log_worker);
+		log_scan_ids(msg, batch, exec);
+		if (batch[0] != '\0')
+			put_field(line, cap, &len, "batch_id", batch);
+		if (exec[0] != '\0')
+			put_field(line, cap, &len, "exec_id", exec);
+		for (size_t i = 0; i < nfields; i++) {
+			if (fields[i].str != NULL) {
+				char v[512];
+
+				utf8_copy(v, sizeof(v), fields[i].str);
+				put_field(line, cap, &len, fields[i].key, v);
+			} else {
+				put(line, cap, &len, ",", 1);
+				put_json(line, cap, &len, fields[i].key);
+				snprintf(num, sizeof(num), ":%lld", fields[i].num);
+				put_s(line, cap, &len, num);
+			}
+		}
+		if (len >= cap) {
+			/* cannot happen for a 4 KiB message and a few fields (escaping grows a
+			 * byte to 6 at most); never write a broken object */
+			len = 0;
+			put_s(line, cap, &len, "{\"ts\":\"");
+			put_s(line, cap, &len, stamp);
+			put_s(line, cap, &len, "\",\"level\":\"error\",\"program\":");
+			put_json(line, cap, &len, log_prog);
+			put_s(line, cap, &len, ",\"msg\":\"log line too long\"");
+		}
+		put(line, cap, &len, "}", 1);
+	} else {
+		char pfx[160];
+
+		snprintf(pfx, sizeof(pfx), "%s %s[%ld] %s ", stamp, log_prog, (long)getpid(),
+			 level_name[level]);
+		put_s(line, cap, &len, pfx);
+		put(line, cap, &len, msg, mlen);
+		for (size_t i = 0; i < nfields; i++) {
+			char kv[600];
+
+			if (fields[i].str != NULL)
+				snprintf(kv, sizeof(kv), " %s=%s", fields[i].key, fields[i].str);
+			else
+				snprintf(kv, sizeof(kv), " %s=%lld", fields[i].key, fields[i].num);
+			put_s(line, cap, &len, kv);
+		}
+	}
+	line[len++] = '\n';
+	write_line(line, len);
+}
+
+void log_msg(enum LogLevel level, const char *fmt, ...)
+{
+	va_list ap;
+
+	if ((int)level > log_level || (int)level < 0)
+		return;
+	va_start(ap, fmt);
+	vlog(level, NULL, 0, fmt, ap);
+	va_end(ap);
+}
+
+void log_fields(enum LogLevel level, const LogField *fields, size_t nfields, const char *fmt, ...)
+{
+	va_list ap;
+
+	if ((int)level > log_level || (int)level < 0)
+		return;
+	va_start(ap, fmt);
+	vlog(level, fields, nfields, fmt, ap);
+	va_end(ap);
 }
 
 bool log_due(LogEvery *e, int secs, long *n)

@@ -155,6 +155,13 @@ int main(int argc, char **argv)
 	}
 	cfg_loaded = true;
 	log_init("amcsim", log_level_parse(cfg.log_level));
+	{
+		enum LogFormat lf = LOG_FMT_TEXT;
+
+		/* config_load checked the value */
+		if (log_format_parse(cfg.log_format, &lf))
+			log_set_format(lf);
+	}
 	if (!cfg.sim_database_url || !*cfg.sim_database_url) {
 		log_error("sim_database_url is not set");
 		goto out;

@@ -339,6 +339,13 @@ int main(int argc, char **argv)
 	}
 	w.conf_path = conf;
 	log_init("amcbatch-worker", log_level_parse(w.cfg.log_level));
+	{
+		enum LogFormat lf = LOG_FMT_TEXT;
+
+		/* config_load checked the value */
+		if (log_format_parse(w.cfg.log_format, &lf))
+			log_set_format(lf);
+	}
 	w.prefix = w.cfg.redis_prefix;
 	w.started_ms = worker_now_ms();
 	if (gethostname(w.host, sizeof w.host) != 0)
@@ -348,6 +355,7 @@ int main(int argc, char **argv)
 		snprintf(w.id, sizeof w.id, "%s", w.cfg.worker_id);
 	else
 		snprintf(w.id, sizeof w.id, "%s-%ld", w.host, (long)getpid());
+	log_set_worker(w.id);	/* the "worker" field of json lines */
 	const char *spool = w.cfg.spool_dir && *w.cfg.spool_dir ? w.cfg.spool_dir : "/tmp";
 	if (!spool_ready(&w, spool)) {
 		log_error("no private spool directory under %s (%s): %s", spool, w.spool_dir, strerror(errno));
