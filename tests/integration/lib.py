@@ -328,7 +328,7 @@ def archived_rows(exec_id):
 def amc_call(acct, method, amc_id, amc_execution_id, body=None):
     """(status, body) of a call on one AMC execution in amcsim, as a user of the account would
     make it, with the access token the workers cached in Redis ((0, None) when there is none)."""
-    cached = redis_raw("GET", PREFIX + "token:" + acct["id"])
+    cached = redis_raw("GET", PREFIX + "token:" + acct["id"] + ":NA")
     if not cached or " " not in cached[0]:
         return 0, None
     return sim(method, "/amc/reporting/%s/workflowExecutions/%s" % (amc_id, amc_execution_id), body, headers={

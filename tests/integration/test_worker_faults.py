@@ -74,7 +74,7 @@ def sim_creates(tag, since):
     accts = psql("SELECT i.instance_id, a.id, a.advertiser_id, a.marketplace_id, a.lwa_client_id"
                  " FROM instances i JOIN amc_accounts a ON a.id = i.account_id")
     for inst, acct, adv, mkt, client in accts:
-        cached = redis_raw("GET", PREFIX + "token:" + acct)
+        cached = redis_raw("GET", PREFIX + "token:" + acct + ":NA")
         if not cached or " " not in cached[0]:
             continue
         headers = {"Authorization": "Bearer " + cached[0].split(" ", 1)[1],
@@ -137,8 +137,8 @@ check(final is not None and final["status"] == "completed", "batch after droppin
 accounts = [r[0] for r in psql("SELECT DISTINCT account_id FROM instances WHERE id = ANY(:'p1'::uuid[])",
                                "{" + ",".join(INSTANCES[:11]) + "}")]
 for acct in accounts:
-    val = redis_raw("GET", PREFIX + "token:" + acct)
-    pttl = int(redis_raw("PTTL", PREFIX + "token:" + acct)[0])
+    val = redis_raw("GET", PREFIX + "token:" + acct + ":NA")
+    pttl = int(redis_raw("PTTL", PREFIX + "token:" + acct + ":NA")[0])
     check(val and re.fullmatch(r"\d+ \S+", val[0]) is not None and pttl > 0,
           "account %s: token cached in Redis with an expiry" % acct[-4:], (val and val[0][:14], pttl))
 if RUN_DIR:
@@ -146,7 +146,7 @@ if RUN_DIR:
     for acct in accounts:
         n = sum(len(re.findall(r"account %s: access token refreshed" % acct, t)) for t in gained.values())
         check(n == 1, "account %s refreshed exactly once across %d workers" % (acct[-4:], len(gained)), n)
-    tokens = [redis_raw("GET", PREFIX + "token:" + a)[0].split(" ", 1)[1] for a in accounts]
+    tokens = [redis_raw("GET", PREFIX + "token:" + a + ":NA")[0].split(" ", 1)[1] for a in accounts]
     alltext = "".join(open(p, errors="replace").read() for p in worker_logs().values())
     check(not any(t in alltext for t in tokens) and "sim-northwind" not in alltext,
           "no access or refresh token in the worker logs")
