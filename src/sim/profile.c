@@ -10,13 +10,14 @@
 
 #include "htab.h"
 #include "log.h"
+#include "region.h"
 
 const char *const endpoint_name[EP__COUNT] = {
 	[EP_CREATE] = "create", [EP_GET] = "get", [EP_LIST] = "list", [EP_CANCEL] = "cancel",
 	[EP_URLS] = "urls", [EP_DOWNLOAD] = "download", [EP_TOKEN] = "token",
 };
 
-enum FType { FT_INT, FT_RATE, FT_BOOL, FT_STR, FT_CODES, FT_ENDPOINTS };
+enum FType { FT_INT, FT_RATE, FT_BOOL, FT_STR, FT_CODES, FT_ENDPOINTS, FT_REGION };
 
 typedef struct Field {
 	const char *name;
@@ -56,6 +57,7 @@ static const Field fields[] = {
 	F(account_max_running, FT_INT, 1, 100000000),
 	F(daily_quota, FT_INT, 0, 100000000),
 	F(endpoints, FT_ENDPOINTS, 0, 0),
+	F(region, FT_REGION, 0, 0),
 };
 #define NFIELDS ARRAY_LEN(fields)
 #define ALL_SET ((UINT64_C(1) << NFIELDS) - 1)
@@ -220,6 +222,15 @@ static bool parse(json_t *obj, Profile *out, char *err, size_t errlen)
 			}
 			*(bool *)at = json_is_true(v);
 			break;
+		case FT_REGION: {
+			AmcRegion r;
+			if (!region_parse(json_string_value(v), &r)) {
+				snprintf(err, errlen, "%s must be \"NA\", \"EU\" or \"FE\"", k);
+				return false;
+			}
+			*(int *)at = (int)r;
+			break;
+		}
 		case FT_STR:
 			if (!json_is_string(v) || json_string_length(v) == 0 ||
 			    json_string_length(v) >= f->size) {
@@ -348,6 +359,9 @@ static json_t *to_json(const Profile *p)
 			break;
 		case FT_STR:
 			v = json_string(at);
+			break;
+		case FT_REGION:
+			v = json_string(region_name[*(const int *)at]);
 			break;
 		case FT_CODES:
 			v = json_array();

@@ -46,6 +46,8 @@ typedef struct Profile {
 	int split_files;
 	int max_running, account_max_running, daily_quota;
 	unsigned endpoints;		/* EP_MASK bits the request faults apply to */
+	int region;			/* AmcRegion: the one host (listener) that serves the
+					 * instance; another region's host refuses it (403) */
 } Profile;
 
 typedef struct ProfileStore ProfileStore;
