@@ -294,13 +294,14 @@ def running_snapshot(batch_ids, amc_ids=()):
     return snap
 
 
-def fleet_account(label, n):
-    """A new AMC account (any refresh token works with amcsim) and n instances of it; returns
-    (account dict, [(instance uuid, amc instance id)])."""
+def fleet_account(label, n, region="NA"):
+    """A new AMC account in region (NA, EU, FE; any refresh token works with amcsim) and n
+    instances of it; returns (account dict, [(instance uuid, amc instance id)]). amcsim is not
+    told the instances' region: PUT /sim/profiles/<id> {"region": ...} for EU and FE."""
     tag = os.urandom(3).hex()
     st, body, raw = api("POST", "/admin/accounts", {
         "account_name": "%s %s" % (label, tag), "advertiser_id": "ENTITYFLEET" + tag.upper(),
-        "marketplace_id": "ATVPDKIKX0DER", "region": "NA", "lwa_client_id": "cid-fleet",
+        "marketplace_id": "ATVPDKIKX0DER", "region": region, "lwa_client_id": "cid-fleet",
         "lwa_refresh_token": "Atzr|fleet-" + tag, "lwa_client_secret": "cs-fleet-" + tag})
     if st not in (200, 201) or not body or not body.get("success"):
         raise RuntimeError("create account failed: %s %s" % (st, raw[:300]))
