@@ -6,8 +6,8 @@
  *        log_level; env AMCBATCH_<KEY>)
  *
  * Each AMC region is its own host: sim_port serves NA, sim_port_eu and sim_port_fe (when not
- * -1) serve EU and FE, each with the AMC API and the LWA token endpoint. An instance belongs
- * to one region (profile field `region`, default NA) and another region's host refuses it;
+ * -1) serve EU and FE, each with the AMC API and the LWA token endpoint. An instance bound
+ * to a region (profile field `region`; default "any": every host) is refused elsewhere;
  * AMCSIM_REGION_TOKENS=1 also refuses a token issued by another region's token endpoint.
  *
  * Preparing the simulator database: give amcsim an empty database it owns, e.g.
@@ -244,8 +244,6 @@ int main(int argc, char **argv)
 		}
 		snprintf(sim.self[r], sizeof(sim.self[r]),
 			 strchr(cfg.sim_listen, ':') ? "[%s]:%d" : "%s:%d", cfg.sim_listen, port);
-		if (r != REGION_NA)
-			log_info("amcsim region %s listening on %s", region_name[r], sim.self[r]);
 	}
 	sigint = evsignal_new(base, SIGINT, on_signal, base);
 	sigterm = evsignal_new(base, SIGTERM, on_signal, base);
@@ -264,6 +262,9 @@ int main(int argc, char **argv)
 		 set.statement_timeout_ms, sim.strict ? "on" : "off",
 		 sim.profiles_path ? sim.profiles_path : "none", (unsigned long long)seed,
 		 sim.region_tokens ? "strict" : "global");
+	for (int r = REGION_NA + 1; r < REGION__COUNT; r++)
+		if (sim.http[r])
+			log_info("amcsim region %s listening on %s", region_name[r], sim.self[r]);
 	if (event_base_dispatch(base) < 0) {
 		log_error("event loop failed");
 		goto out;

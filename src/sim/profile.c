@@ -90,6 +90,9 @@ void profiles_builtin(Profile *p)
 	p->max_running = 10;
 	p->account_max_running = 200;
 	p->endpoints = EP_DEFAULT_MASK;
+	/* unbound: instances made before regions, and by tests that never name one, work on
+	 * every host */
+	p->region = PROFILE_ANY_REGION;
 }
 
 /* copies the fields src carries onto dst */
@@ -224,8 +227,13 @@ static bool parse(json_t *obj, Profile *out, char *err, size_t errlen)
 			break;
 		case FT_REGION: {
 			AmcRegion r;
-			if (!region_parse(json_string_value(v), &r)) {
-				snprintf(err, errlen, "%s must be \"NA\", \"EU\" or \"FE\"", k);
+			const char *s = json_string_value(v);
+			if (s && strcmp(s, "any") == 0) {
+				*(int *)at = PROFILE_ANY_REGION;
+				break;
+			}
+			if (!region_parse(s, &r)) {
+				snprintf(err, errlen, "%s must be \"NA\", \"EU\", \"FE\" or \"any\"", k);
 				return false;
 			}
 			*(int *)at = (int)r;
@@ -361,7 +369,8 @@ static json_t *to_json(const Profile *p)
 			v = json_string(at);
 			break;
 		case FT_REGION:
-			v = json_string(region_name[*(const int *)at]);
+			v = json_string(*(const int *)at == PROFILE_ANY_REGION ? "any" :
+					region_name[*(const int *)at]);
 			break;
 		case FT_CODES:
 			v = json_array();

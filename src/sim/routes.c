@@ -684,7 +684,7 @@ static void handle_amc(Sim *sim, struct evhttp_request *req, const char *rest,
 	/* an instance lives in one region; what AMC answers on another region's host is not
 	 * documented (amc-api.md), so: 403 with AMC's error body, as for an instance the caller
 	 * may not use */
-	if (p.region != sim->region) {
+	if (p.region != PROFILE_ANY_REGION && p.region != sim->region) {
 		stats_inc(sim->stats, sim->region, inst, ST_WRONG_REGION);
 		amc_error(req, 403, "Instance %s is in region %s: call it on the %s host, not %s",
 			  inst, region_name[p.region], region_name[p.region], region_name[sim->region]);

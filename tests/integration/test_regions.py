@@ -1,8 +1,9 @@
 """Every AMC region (issue 11) on the real stack: accounts in NA, EU and FE, each with its own
 instances, run one batch together. scripts/stack starts amcsim with a host (listener) per
 region and points the workers' amc_base_url_<region> / amc_token_url_<region> at them;
-amcsim knows each instance's region (profile field `region`), refuses an instance on another
-region's host (403) and, with AMCSIM_REGION_TOKENS=1 as the stack runs it, a token issued by
+amcsim knows each instance's region (profile field `region`; the stack writes the seed
+instances' into amcsim's profile file, seed.sql has NA, EU and FE accounts), refuses an
+instance on another region's host (403) and, with AMCSIM_REGION_TOKENS=1 as the stack runs it, a token issued by
 another region's token endpoint (401). Its per-region counters show where every call
 (token, create, poll, download URLs, download) landed: each instance's on its own region's
 host, none on another. The admin API accepts only NA, EU and FE as an account's region."""
@@ -82,6 +83,9 @@ for region in REGIONS:
     fleet[region] = (acct, insts)
 st, prof = sim_put("/sim/profiles/" + fleet["EU"][1][0][1], {"region": "EUROPE"})
 check(st == 400, "amcsim refuses an unknown region in a profile", st)
+st, prof = http(SIM, "GET", "/sim/profiles/default")
+check(st == 200 and prof.get("region") == "any", "amcsim's default: instances unbound, served on every host",
+      prof and prof.get("region"))
 
 SQL = "SELECT campaign, SUM(impressions) AS impressions FROM impressions GROUP BY campaign"
 WF = create_workflow("regions " + uuid.uuid4().hex[:6], SQL)
