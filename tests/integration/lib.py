@@ -16,6 +16,9 @@ TOKEN = os.environ.get("AMCBATCH_TOKEN", "")
 DB = os.environ.get("DATABASE_URL", "")
 REDIS = os.environ.get("REDIS_URL", "")
 SIM = os.environ.get("AMCSIM_URL", "")
+# amcsim's host per AMC region (scripts/stack serves three; else the one host is all of them)
+SIM_HOSTS = {"NA": SIM, "EU": os.environ.get("AMCSIM_URL_EU") or SIM,
+             "FE": os.environ.get("AMCSIM_URL_FE") or SIM}
 PREFIX = "amcb:"
 
 WORKFLOW = "30000000-0000-4000-8000-000000000001"
@@ -69,8 +72,9 @@ def api(method, path, body=None, token=None, raw=None, headers=None):
     return status, parsed, payload
 
 
-def sim(method, path, body=None, headers=None):
-    req = urllib.request.Request(SIM + path, method=method,
+def sim(method, path, body=None, headers=None, region="NA"):
+    """(status, JSON) of a call to amcsim's host of region (its control API is on every host)."""
+    req = urllib.request.Request(SIM_HOSTS[region] + path, method=method,
                                  data=json.dumps(body).encode() if body is not None else None)
     for k, v in (headers or {}).items():
         req.add_header(k, v)
@@ -328,11 +332,13 @@ def archived_rows(exec_id):
 
 def amc_call(acct, method, amc_id, amc_execution_id, body=None):
     """(status, body) of a call on one AMC execution in amcsim, as a user of the account would
-    make it, with the access token the workers cached in Redis ((0, None) when there is none)."""
-    cached = redis_raw("GET", PREFIX + "token:" + acct["id"] + ":NA")
+    make it, on its region's host with the access token the workers cached in Redis ((0, None)
+    when there is none)."""
+    region = acct.get("region") or "NA"
+    cached = redis_raw("GET", PREFIX + "token:%s:%s" % (acct["id"], region))
     if not cached or " " not in cached[0]:
         return 0, None
-    return sim(method, "/amc/reporting/%s/workflowExecutions/%s" % (amc_id, amc_execution_id), body, headers={
+    return sim(method, "/amc/reporting/%s/workflowExecutions/%s" % (amc_id, amc_execution_id), body, region=region, headers={
         "Authorization": "Bearer " + cached[0].split(" ", 1)[1],
         "Amazon-Advertising-API-ClientId": acct["lwa_client_id"],
         "Amazon-Advertising-API-AdvertiserId": acct["advertiser_id"],
