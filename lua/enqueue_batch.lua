@@ -27,7 +27,10 @@
                on_failure is `min_success_ratio`)
     ARGV[4]    executions, JSON array of objects of strings (exec fields of
                docs/redis-keys.md; exec_id required; parameters is a JSON string;
-               window_start/window_end: the AMC time window resolved at submission)
+               window_start/window_end: the AMC time window resolved at submission;
+               instance_region: the instance's AWS region, e.g. us-east-1; amc_region: its
+               account's AMC region, NA | EU | FE, which picks the worker's AMC and token
+               hosts)
 
     The batch's own ready queue is KEYS[1] .. ':queue' (P batch:{B}:queue, same hash tag).
 
@@ -90,7 +93,8 @@ for i = 1, n do
 end
 
 local exec_fields = { 'id', 'advertiser_id', 'marketplace_id', 'timezone', 'parameters',
-	'instance_uuid', 'instance_name', 'instance_region', 'window_start', 'window_end' }
+	'instance_uuid', 'instance_name', 'instance_region', 'window_start', 'window_end',
+	'amc_region' }
 
 rcall('HSET', batch_key,
 	'batch_id', batch_id,

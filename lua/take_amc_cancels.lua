@@ -20,8 +20,8 @@
 
   Output:
     array of { ref, amc_execution_id, amc_instance_id, account_id, advertiser_id,
-    marketplace_id, create_intent_at, started_at } (missing fields read ""); entries whose
-    exec hash is gone are dropped
+    marketplace_id, create_intent_at, started_at, amc_region } (missing fields read "");
+    entries whose exec hash is gone are dropped
 
   Events:
     none (the exec is `cancelled` already)
@@ -46,13 +46,13 @@ for _, ref in ipairs(due) do
 	local batch_id, exec_id = split_ref(ref)
 	local v = batch_id and rcall('HMGET', key_exec(prefix, batch_id, exec_id), 'state',
 		'amc_execution_id', 'amc_instance_id', 'account_id', 'advertiser_id', 'marketplace_id',
-		'create_intent_at', 'started_at')
+		'create_intent_at', 'started_at', 'amc_region')
 	if not v or not v[1] then
 		rcall('ZREM', key, ref)
 	else
 		rcall('ZADD', key, again, ref)
 		out[#out + 1] = { ref, v[2] or '', v[3] or '', v[4] or '', v[5] or '', v[6] or '',
-			v[7] or '', v[8] or '' }
+			v[7] or '', v[8] or '', v[9] or '' }
 	end
 end
 return out

@@ -6,7 +6,7 @@
     none.
 
   Input:
-    KEYS[1]  the refresh lock    P token:A:lock   (STRING, PX)
+    KEYS[1]  the refresh lock    P token:A:R:lock   (STRING, PX; R the account's region)
 
     ARGV[1]  worker id W (the value the holder SET NX)
 

@@ -9,7 +9,7 @@
 -- (Claim writes `worker`; it does not need to read it.)
 local JOB_FIELDS = { 'state', 'slots', 'attempts', 'started_at', 'amc_instance_id', 'account_id',
 	'claim', 'id', 'advertiser_id', 'marketplace_id', 'timezone', 'parameters', 'window_start',
-	'window_end' }
+	'window_end', 'amc_region' }
 local F_SLOTS, F_CLAIM = 2, 7
 -- the first of JOB_FIELDS that the worker reads (state and slots are claim's alone)
 local F_REPLY = 3

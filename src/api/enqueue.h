@@ -36,6 +36,7 @@
 	"     'instance_name', i.instance_name, 'instance_region', i.region," \
 	"     'timezone', coalesce(e.time_window_timezone, i.timezone), 'account_id', a.id," \
 	"     'advertiser_id', a.advertiser_id, 'marketplace_id', a.marketplace_id," \
+	"     'amc_region', a.region," \
 	"     'parameters', e.parameters::text," \
 	"     'window_start', coalesce(e.time_window_start, '')," \
 	"     'window_end', coalesce(e.time_window_end, '')) ORDER BY x.ord)::text" \

@@ -13,6 +13,7 @@
 #include "fieldlen.h"
 #include "log.h"
 #include "pgq.h"
+#include "region.h"
 #include "secret.h"
 #include "tz.h"
 
@@ -165,6 +166,14 @@ void routes_admin_accounts(Req *r)
 	    !req_opt_string(r, "lwa_refresh_token", SECRET_MAX, &refresh) ||
 	    !req_opt_string(r, "lwa_client_secret", SECRET_MAX, &csecret))
 		return;
+	/* the region picks the worker's AMC and token hosts (src/core/region.h): a value no
+	 * host is configured for would only fail later, on every execution of the account */
+	AmcRegion reg;
+	if (region && !region_parse(region, &reg)) {
+		req_fail(r, 422, "invalid_region", "region",
+			 "region must be NA, EU or FE (the account's AMC region)");
+		return;
+	}
 	/* credentials are encrypted before they leave this process (design.md: secrets at rest) */
 	if ((refresh && *refresh) || (csecret && *csecret)) {
 		if (!secret_key_load(r->api->cfg.secret_key, key, kerr, sizeof(kerr))) {

@@ -60,8 +60,16 @@ static const CfKey cf_keys[] = {
 	I(schedule_tick_ms, "1000", false, 0, 3600000),
 	B(schedule_test_clock, "false", false),
 	S(worker_id, "", false),
-	S(amc_base_url, "http://127.0.0.1:9000", false),
-	S(amc_token_url, "http://127.0.0.1:9000/auth/o2/token", false),
+	/* amc_base_url / amc_token_url, when set, serve every region (src/core/region.h); else
+	 * an account's region (amc_accounts.region) picks its pair of the six below */
+	S(amc_base_url, "", false),
+	S(amc_token_url, "", false),
+	S(amc_base_url_na, "https://advertising-api.amazon.com", false),
+	S(amc_base_url_eu, "https://advertising-api-eu.amazon.com", false),
+	S(amc_base_url_fe, "https://advertising-api-fe.amazon.com", false),
+	S(amc_token_url_na, "https://api.amazon.com/auth/o2/token", false),
+	S(amc_token_url_eu, "https://api.amazon.co.uk/auth/o2/token", false),
+	S(amc_token_url_fe, "https://api.amazon.co.jp/auth/o2/token", false),
 	I(worker_inflight, "1000", true, 1, 1000000),
 	I(claim_batch, "50", true, 1, 1000),	/* bound: see max_instances */
 	I(instance_cap, "10", true, 1, 1000000),
@@ -90,6 +98,8 @@ static const CfKey cf_keys[] = {
 	S(metrics_listen, "", false),
 	S(sim_listen, "127.0.0.1", false),
 	I(sim_port, "9000", false, 0, 65535),
+	I(sim_port_eu, "-1", false, -1, 65535),
+	I(sim_port_fe, "-1", false, -1, 65535),
 	S(sim_database_url, "postgresql:///amcsim", false),
 	I(sim_latency_ms, "2000", true, 0, 86400000),
 	I(sim_statement_timeout_ms, "30000", true, 0, 86400000),

@@ -37,8 +37,10 @@ typedef struct Config {
 	bool schedule_test_clock;	/* POST /admin/schedules/tick may give "now": tests only */
 	/* worker */
 	char *worker_id;		/* default: hostname-pid */
-	char *amc_base_url;		/* AMC reporting API base, e.g. http://127.0.0.1:9000 */
-	char *amc_token_url;		/* LWA token endpoint */
+	char *amc_base_url;		/* AMC reporting API base for every region ("": per region) */
+	char *amc_token_url;		/* LWA token endpoint for every region ("": per region) */
+	char *amc_base_url_na, *amc_base_url_eu, *amc_base_url_fe;	/* per account region */
+	char *amc_token_url_na, *amc_token_url_eu, *amc_token_url_fe;	/* (src/core/region.h) */
 	int worker_inflight;		/* max executions one worker drives at once */
 	int claim_batch;		/* jobs claimed per claim script call */
 	int instance_cap;		/* running AMC executions per AMC instance, across all workers */
@@ -69,7 +71,8 @@ typedef struct Config {
 	char *metrics_listen;		/* host:port of an unauthenticated GET /metrics listener ("" = none) */
 	/* amcsim */
 	char *sim_listen;		/* host */
-	int sim_port;
+	int sim_port;			/* the NA host (and the only one when the two below are -1) */
+	int sim_port_eu, sim_port_fe;	/* the EU and FE hosts; -1 = not served, 0 = any free port */
 	char *sim_database_url;		/* the simulator's own database (synthetic AMC tables) */
 	int sim_latency_ms;		/* time an execution spends RUNNING */
 	int sim_statement_timeout_ms;

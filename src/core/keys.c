@@ -119,12 +119,14 @@ char *keys_rate_submit(char *buf, size_t n, const char *prefix, const char *user
 	return fmt_key(buf, n, "%srate:submit:%s", prefix, user_id);
 }
 
-char *keys_token(char *buf, size_t n, const char *prefix, const char *account_id)
+char *keys_token(char *buf, size_t n, const char *prefix, const char *account_id,
+		 const char *region)
 {
-	return fmt_key(buf, n, "%stoken:%s", prefix, account_id);
+	return fmt_key(buf, n, "%stoken:%s:%s", prefix, account_id, region);
 }
 
-char *keys_token_lock(char *buf, size_t n, const char *prefix, const char *account_id)
+char *keys_token_lock(char *buf, size_t n, const char *prefix, const char *account_id,
+		      const char *region)
 {
-	return fmt_key(buf, n, "%stoken:%s:lock", prefix, account_id);
+	return fmt_key(buf, n, "%stoken:%s:%s:lock", prefix, account_id, region);
 }

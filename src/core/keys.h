@@ -29,8 +29,10 @@ char *keys_amc_cancels(char *buf, size_t n, const char *prefix);			/* P amc_canc
 char *keys_janitor_enqueue_lock(char *buf, size_t n, const char *prefix);		/* P janitor:enqueue:lock */
 /* user_id: a validated UUID (ids_is_uuid) */
 char *keys_rate_submit(char *buf, size_t n, const char *prefix, const char *user_id);	/* P rate:submit:U */
-/* account_id: a validated UUID (ids_is_uuid) */
-char *keys_token(char *buf, size_t n, const char *prefix, const char *account_id);	/* P token:A */
-char *keys_token_lock(char *buf, size_t n, const char *prefix, const char *account_id);	/* P token:A:lock */
+/* account_id: a validated UUID (ids_is_uuid); region: its AMC region's name (region_name) */
+char *keys_token(char *buf, size_t n, const char *prefix, const char *account_id,
+		 const char *region);	/* P token:A:R */
+char *keys_token_lock(char *buf, size_t n, const char *prefix, const char *account_id,
+		      const char *region);	/* P token:A:R:lock */
 
 #endif

@@ -195,7 +195,7 @@ static void reply_5xx(struct evhttp_request *req, int code, bool s3)
 	}
 }
 
-enum Gate faults_gate(Faults *f, ProfileStore *ps, Stats *stats, const Profile *p,
+enum Gate faults_gate(Faults *f, ProfileStore *ps, Stats *stats, int region, const Profile *p,
 		      struct evhttp_request *req, const char *inst, enum Endpoint ep)
 {
 	bool s3 = ep == EP_DOWNLOAD;
@@ -203,7 +203,7 @@ enum Gate faults_gate(Faults *f, ProfileStore *ps, Stats *stats, const Profile *
 	if (!(p->endpoints & EP_MASK(ep)))
 		return GATE_PASS;
 	if (profiles_take_burst(ps, inst) || rng_roll(&f->rng, p->rate_429)) {
-		stats_inc(stats, inst, ST_SENT_429);
+		stats_inc(stats, region, inst, ST_SENT_429);
 		if (s3)
 			s3_fault(req, 503, "SlowDown", "Please reduce your request rate.");
 		else
@@ -213,12 +213,12 @@ enum Gate faults_gate(Faults *f, ProfileStore *ps, Stats *stats, const Profile *
 	if (p->ncodes_5xx > 0 && rng_roll(&f->rng, p->rate_5xx)) {
 		int code = p->codes_5xx[p->ncodes_5xx == 1 ? 0 :
 					rng_next(&f->rng) % (uint64_t)p->ncodes_5xx];
-		stats_inc(stats, inst, ST_SENT_5XX);
+		stats_inc(stats, region, inst, ST_SENT_5XX);
 		reply_5xx(req, code, s3);
 		return GATE_REPLIED;
 	}
 	if (p->hang_ms > 0 && rng_roll(&f->rng, p->hang_rate)) {
-		stats_inc(stats, inst, ST_HANGS);
+		stats_inc(stats, region, inst, ST_HANGS);
 		if (hold(f, req, p->hang_ms, false))
 			return GATE_DEFERRED;
 		log_error("out of memory holding a request; answering it now");

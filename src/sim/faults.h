@@ -31,8 +31,9 @@ enum Gate {
 	GATE_REPLIED,		/* a fault answered it */
 	GATE_DEFERRED,		/* held: the resume callback gets it later */
 };
-/* inst may be NULL (token endpoint). p is the effective profile for inst. */
-enum Gate faults_gate(Faults *f, ProfileStore *ps, Stats *stats, const Profile *p,
+/* inst may be NULL (token endpoint). p is the effective profile for inst. region: the host
+ * the request came to, for the counters (stats_inc). */
+enum Gate faults_gate(Faults *f, ProfileStore *ps, Stats *stats, int region, const Profile *p,
 		      struct evhttp_request *req, const char *inst, enum Endpoint ep);
 /* answers 429 with p's Retry-After (seconds or an HTTP-date) and AMC's error body; a
  * retry_after_s of -1 means "seconds given here" via override_s */

@@ -1,8 +1,14 @@
 /* main.c - amcsim: a local simulator of the Amazon Marketing Cloud reporting API that runs
  * the submitted SQL for real on synthetic per-instance tables in PostgreSQL.
  *
- * Usage: amcsim [-c config]   (keys sim_listen, sim_port, sim_database_url, sim_latency_ms,
- *        sim_statement_timeout_ms, sim_strict, pg_threads, log_level; env AMCBATCH_<KEY>)
+ * Usage: amcsim [-c config]   (keys sim_listen, sim_port, sim_port_eu, sim_port_fe,
+ *        sim_database_url, sim_latency_ms, sim_statement_timeout_ms, sim_strict, pg_threads,
+ *        log_level; env AMCBATCH_<KEY>)
+ *
+ * Each AMC region is its own host: sim_port serves NA, sim_port_eu and sim_port_fe (when not
+ * -1) serve EU and FE, each with the AMC API and the LWA token endpoint. An instance bound
+ * to a region (profile field `region`; default "any": every host) is refused elsewhere;
+ * AMCSIM_REGION_TOKENS=1 also refuses a token issued by another region's token endpoint.
  *
  * Preparing the simulator database: give amcsim an empty database it owns, e.g.
  *     createdb -O amcsim_owner amcsim        (or as a superuser: createdb amcsim)
@@ -132,7 +138,6 @@ int main(int argc, char **argv)
 	char err[512];
 	int opt, rc = 1, port;
 	struct event_base *base = NULL;
-	struct evhttp *http = NULL;
 	struct evhttp_bound_socket *bs;
 	struct event *sigint = NULL, *sigterm = NULL, *sighup = NULL, *janitor = NULL;
 	PgPool *pool = NULL;
@@ -210,8 +215,8 @@ int main(int argc, char **argv)
 	sim.s3 = s3_new();
 	sim.strict = cfg.sim_strict;
 	sim.wrap = env_int("AMCSIM_WRAP_EXECUTION", 0, 0, 1) == 1;
-	if (!sim.profiles || !sim.stats || !sim.faults || !sim.execs || !sim.tokens || !sim.s3 ||
-	    !(http = evhttp_new(base))) {
+	sim.region_tokens = env_int("AMCSIM_REGION_TOKENS", 0, 0, 1) == 1;
+	if (!sim.profiles || !sim.stats || !sim.faults || !sim.execs || !sim.tokens || !sim.s3) {
 		log_error("out of memory at start-up");
 		goto out;
 	}
@@ -223,17 +228,30 @@ int main(int argc, char **argv)
 		log_error("AMCSIM_PROFILES: %s", err);
 		goto out;
 	}
-	routes_install(http, &sim);
-	if (!(bs = evhttp_bind_socket_with_handle(http, cfg.sim_listen, (ev_uint16_t)cfg.sim_port))) {
-		log_error("cannot listen on %s:%d: %s", cfg.sim_listen, cfg.sim_port, strerror(errno));
-		goto out;
+	/* one listener per region host, so that a request's listener tells its region */
+	const int ports[REGION__COUNT] = {
+		[REGION_NA] = cfg.sim_port, [REGION_EU] = cfg.sim_port_eu, [REGION_FE] = cfg.sim_port_fe,
+	};
+	for (int r = 0; r < REGION__COUNT; r++) {
+		if (ports[r] < 0)
+			continue;	/* that region is not served */
+		if (!(sim.http[r] = evhttp_new(base))) {
+			log_error("out of memory at start-up");
+			goto out;
+		}
+		routes_install(&sim, (AmcRegion)r);
+		if (!(bs = evhttp_bind_socket_with_handle(sim.http[r], cfg.sim_listen,
+							  (ev_uint16_t)ports[r]))) {
+			log_error("cannot listen on %s:%d: %s", cfg.sim_listen, ports[r], strerror(errno));
+			goto out;
+		}
+		if ((port = bound_port(bs)) < 0) {
+			log_error("getsockname: %s", strerror(errno));
+			goto out;
+		}
+		snprintf(sim.self[r], sizeof(sim.self[r]),
+			 strchr(cfg.sim_listen, ':') ? "[%s]:%d" : "%s:%d", cfg.sim_listen, port);
 	}
-	if ((port = bound_port(bs)) < 0) {
-		log_error("getsockname: %s", strerror(errno));
-		goto out;
-	}
-	snprintf(sim.self, sizeof(sim.self), strchr(cfg.sim_listen, ':') ? "[%s]:%d" : "%s:%d",
-		 cfg.sim_listen, port);
 	sigint = evsignal_new(base, SIGINT, on_signal, base);
 	sigterm = evsignal_new(base, SIGTERM, on_signal, base);
 	sighup = evsignal_new(base, SIGHUP, on_reload, &sim);
@@ -245,10 +263,15 @@ int main(int argc, char **argv)
 		log_error("cannot install signal handlers");
 		goto out;
 	}
+	/* this line (the NA host) is what scripts look for: "amcsim listening on host:port" */
 	log_info("amcsim listening on %s (latency %d ms, statement timeout %d ms, strict %s, "
-		 "profiles %s, seed %llu)", sim.self, dflt.latency_ms, set.statement_timeout_ms,
-		 sim.strict ? "on" : "off", sim.profiles_path ? sim.profiles_path : "none",
-		 (unsigned long long)seed);
+		 "profiles %s, seed %llu, region tokens %s)", sim.self[REGION_NA], dflt.latency_ms,
+		 set.statement_timeout_ms, sim.strict ? "on" : "off",
+		 sim.profiles_path ? sim.profiles_path : "none", (unsigned long long)seed,
+		 sim.region_tokens ? "strict" : "global");
+	for (int r = REGION_NA + 1; r < REGION__COUNT; r++)
+		if (sim.http[r])
+			log_info("amcsim region %s listening on %s", region_name[r], sim.self[r]);
 	if (event_base_dispatch(base) < 0) {
 		log_error("event loop failed");
 		goto out;
@@ -265,8 +288,9 @@ out:
 		event_free(janitor);
 	/* before evhttp_free: held requests are evhttp's or, when their client left, ours */
 	faults_free(sim.faults);
-	if (http)
-		evhttp_free(http);
+	for (int r = 0; r < REGION__COUNT; r++)
+		if (sim.http[r])
+			evhttp_free(sim.http[r]);
 	/* the pool first: its queued jobs point at executions */
 	if (sim.execs)
 		executions_shutdown(sim.execs);

@@ -10,13 +10,14 @@
 
 #include "htab.h"
 #include "log.h"
+#include "region.h"
 
 const char *const endpoint_name[EP__COUNT] = {
 	[EP_CREATE] = "create", [EP_GET] = "get", [EP_LIST] = "list", [EP_CANCEL] = "cancel",
 	[EP_URLS] = "urls", [EP_DOWNLOAD] = "download", [EP_TOKEN] = "token",
 };
 
-enum FType { FT_INT, FT_RATE, FT_BOOL, FT_STR, FT_CODES, FT_ENDPOINTS };
+enum FType { FT_INT, FT_RATE, FT_BOOL, FT_STR, FT_CODES, FT_ENDPOINTS, FT_REGION };
 
 typedef struct Field {
 	const char *name;
@@ -56,6 +57,7 @@ static const Field fields[] = {
 	F(account_max_running, FT_INT, 1, 100000000),
 	F(daily_quota, FT_INT, 0, 100000000),
 	F(endpoints, FT_ENDPOINTS, 0, 0),
+	F(region, FT_REGION, 0, 0),
 };
 #define NFIELDS ARRAY_LEN(fields)
 #define ALL_SET ((UINT64_C(1) << NFIELDS) - 1)
@@ -88,6 +90,9 @@ void profiles_builtin(Profile *p)
 	p->max_running = 10;
 	p->account_max_running = 200;
 	p->endpoints = EP_DEFAULT_MASK;
+	/* unbound: instances made before regions, and by tests that never name one, work on
+	 * every host */
+	p->region = PROFILE_ANY_REGION;
 }
 
 /* copies the fields src carries onto dst */
@@ -220,6 +225,20 @@ static bool parse(json_t *obj, Profile *out, char *err, size_t errlen)
 			}
 			*(bool *)at = json_is_true(v);
 			break;
+		case FT_REGION: {
+			AmcRegion r;
+			const char *s = json_string_value(v);
+			if (s && strcmp(s, "any") == 0) {
+				*(int *)at = PROFILE_ANY_REGION;
+				break;
+			}
+			if (!region_parse(s, &r)) {
+				snprintf(err, errlen, "%s must be \"NA\", \"EU\", \"FE\" or \"any\"", k);
+				return false;
+			}
+			*(int *)at = (int)r;
+			break;
+		}
 		case FT_STR:
 			if (!json_is_string(v) || json_string_length(v) == 0 ||
 			    json_string_length(v) >= f->size) {
@@ -348,6 +367,10 @@ static json_t *to_json(const Profile *p)
 			break;
 		case FT_STR:
 			v = json_string(at);
+			break;
+		case FT_REGION:
+			v = json_string(*(const int *)at == PROFILE_ANY_REGION ? "any" :
+					region_name[*(const int *)at]);
 			break;
 		case FT_CODES:
 			v = json_array();

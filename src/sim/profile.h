@@ -21,6 +21,7 @@ extern const char *const endpoint_name[EP__COUNT];
 #define PROFILE_REASON_MAX 2048	/* AMC's failure reasons can be long (and not ASCII) */
 #define PROFILE_CODES_MAX 8
 #define PROFILE_SPLIT_MAX 32
+#define PROFILE_ANY_REGION (-1)	/* Profile.region of an instance not bound to a region */
 
 typedef struct Profile {
 	uint64_t set;			/* bit per field (profile.c's table order) present here */
@@ -46,6 +47,9 @@ typedef struct Profile {
 	int split_files;
 	int max_running, account_max_running, daily_quota;
 	unsigned endpoints;		/* EP_MASK bits the request faults apply to */
+	int region;			/* AmcRegion: the one host (listener) that serves the
+					 * instance, another region's host refuses it (403);
+					 * PROFILE_ANY_REGION: every host serves it */
 } Profile;
 
 typedef struct ProfileStore ProfileStore;

@@ -107,7 +107,9 @@ static void handle_token(Sim *sim, struct evhttp_request *req)
 		oauth_error(req, 400, "invalid_grant", "The request has an invalid grant parameter : refresh_token");
 		goto out;
 	}
-	if (!token_issue(sim->tokens, simtime_now_ms(), tok)) {
+	/* each region's token endpoint issues its own tokens (amc-api.md §1: real ones work in
+	 * every region; AMCSIM_REGION_TOKENS makes amcsim stricter than that) */
+	if (!token_issue(sim->tokens, simtime_now_ms(), sim->region, tok)) {
 		oauth_error(req, 500, "server_error", "Could not issue a token");
 		goto out;
 	}
@@ -184,14 +186,14 @@ static void handle_s3(Sim *sim, struct evhttp_request *req, const char *path,
 
 	profiles_effective(sim->profiles, who, &p);
 	if (gate) {
-		stats_inc(sim->stats, who, ST_DOWNLOAD);
-		if (faults_gate(sim->faults, sim->profiles, sim->stats, &p, req, who, EP_DOWNLOAD) !=
+		stats_inc(sim->stats, sim->region, who, ST_DOWNLOAD);
+		if (faults_gate(sim->faults, sim->profiles, sim->stats, sim->region, &p, req, who, EP_DOWNLOAD) !=
 		    GATE_PASS)
 			return;
 	}
 	if ((c = s3_check(sim->s3, path, query, simtime_now_ms())) != S3_OK) {
 		if (c == S3_EXPIRED)
-			stats_inc(sim->stats, who, ST_S3_EXPIRED);
+			stats_inc(sim->stats, sim->region, who, ST_S3_EXPIRED);
 		s3_reply_error(req, 403, c, key);
 		return;
 	}
@@ -203,7 +205,7 @@ static void handle_s3(Sim *sim, struct evhttp_request *req, const char *path,
 	if (e->url_403_first && !(e->parts_refused & (UINT32_C(1) << part))) {
 		/* as if the URL had expired on its way to us: the client must ask for new ones */
 		e->parts_refused |= UINT32_C(1) << part;
-		stats_inc(sim->stats, inst, ST_S3_403_FIRST);
+		stats_inc(sim->stats, sim->region, inst, ST_S3_403_FIRST);
 		s3_reply_error(req, 403, S3_EXPIRED, key);
 		return;
 	}
@@ -227,7 +229,7 @@ static void handle_s3(Sim *sim, struct evhttp_request *req, const char *path,
 	add_etag(req, file, len, p.multipart_etag);
 	if (rng_roll(faults_rng(sim->faults), p.truncate_rate)) {
 		len = csv_cut(file, len, rng_unit(faults_rng(sim->faults)));
-		stats_inc(sim->stats, inst, ST_TRUNCATED);
+		stats_inc(sim->stats, sim->region, inst, ST_TRUNCATED);
 	}
 	evbuffer_add(b, file, len);
 	free(file);
@@ -420,7 +422,7 @@ static void handle_create(Sim *sim, struct evhttp_request *req, const char *inst
 		int left;
 		int64_t day = utc_midnight_ms(simtime_now_ms(), &left);
 		if (executions_count_since(sim->execs, inst, day) >= (size_t)p->daily_quota) {
-			stats_inc(sim->stats, inst, ST_QUOTA_REFUSED);
+			stats_inc(sim->stats, sim->region, inst, ST_QUOTA_REFUSED);
 			snprintf(msg, sizeof(msg), "Instance %s has reached its quota of %d ad hoc "
 				 "workflow executions per day", inst, p->daily_quota);
 			faults_reply_429(req, p, left, msg);
@@ -438,12 +440,12 @@ static void handle_create(Sim *sim, struct evhttp_request *req, const char *inst
 		amc_error(req, 500, "Internal error: could not create the execution");
 		goto out;
 	}
-	stats_inc(sim->stats, inst, ST_EXECUTIONS_CREATED);
+	stats_inc(sim->stats, sim->region, inst, ST_EXECUTIONS_CREATED);
 	if (r.inject_fail)
-		stats_inc(sim->stats, inst, ST_FAILED_INJECTED);
+		stats_inc(sim->stats, sim->region, inst, ST_FAILED_INJECTED);
 	if (rng_roll(faults_rng(sim->faults), p->lost_create_rate)) {
 		/* stored and running, but the client never hears of it */
-		stats_inc(sim->stats, inst, ST_LOST_CREATES);
+		stats_inc(sim->stats, sim->region, inst, ST_LOST_CREATES);
 		log_info("execution %s on %s: dropping the create response (lost_create_rate)",
 			 e->id, inst);
 		faults_drop(sim->faults, req);
@@ -581,7 +583,7 @@ static void handle_download_urls(Sim *sim, struct evhttp_request *req, Exec *e,
 	/* URLs point back at whatever address the client used to reach us */
 	if (!host || !*host || strlen(host) > 255 || strspn(host, "abcdefghijklmnopqrstuvwxyz"
 			"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-:[]") != strlen(host))
-		host = sim->self;
+		host = sim->self[sim->region];
 	if (!(urls = json_array())) {
 		amc_error(req, 500, "Internal error");
 		return;
@@ -640,7 +642,7 @@ static void handle_amc(Sim *sim, struct evhttp_request *req, const char *rest,
 	enum evhttp_cmd_type m = evhttp_request_get_command(req);
 	const char *auth = header(req, "Authorization");
 	char inst[128], id[128], sub[64];
-	int nseg, ep;
+	int nseg, ep, token_region = -1;
 	bool valid;
 	Profile p;
 	Exec *e;
@@ -651,14 +653,20 @@ static void handle_amc(Sim *sim, struct evhttp_request *req, const char *rest,
 	profiles_effective(sim->profiles, valid ? inst : NULL, &p);
 	ep = valid ? classify(m, nseg, rest + strlen(inst), sub) : -1;
 	if (gate && ep >= 0) {
-		stats_inc(sim->stats, inst, ep_stat[ep]);
-		if (faults_gate(sim->faults, sim->profiles, sim->stats, &p, req, inst, ep) != GATE_PASS)
+		stats_inc(sim->stats, sim->region, inst, ep_stat[ep]);
+		if (faults_gate(sim->faults, sim->profiles, sim->stats, sim->region, &p, req, inst, ep) != GATE_PASS)
 			return;
 	}
 	if (!auth || strncasecmp(auth, "Bearer ", 7) != 0 ||
-	    !token_valid(sim->tokens, auth + 7, simtime_now_ms(), p.token_ttl_s)) {
-		stats_inc(sim->stats, valid ? inst : NULL, ST_UNAUTHORIZED);
+	    !token_valid(sim->tokens, auth + 7, simtime_now_ms(), p.token_ttl_s, &token_region)) {
+		stats_inc(sim->stats, sim->region, valid ? inst : NULL, ST_UNAUTHORIZED);
 		amc_error(req, 401, "Unauthorized: the access token is missing, invalid or expired");
+		return;
+	}
+	if (sim->region_tokens && token_region != sim->region) {
+		stats_inc(sim->stats, sim->region, valid ? inst : NULL, ST_WRONG_REGION);
+		amc_error(req, 401, "Unauthorized: the access token was issued for region %s, not %s",
+			  region_name[token_region], region_name[sim->region]);
 		return;
 	}
 	if (!header(req, "Amazon-Advertising-API-ClientId")) {
@@ -671,6 +679,15 @@ static void handle_amc(Sim *sim, struct evhttp_request *req, const char *rest,
 	}
 	if (!valid) {
 		amc_error(req, 404, "Instance not found");
+		return;
+	}
+	/* an instance lives in one region; what AMC answers on another region's host is not
+	 * documented (amc-api.md), so: 403 with AMC's error body, as for an instance the caller
+	 * may not use */
+	if (p.region != PROFILE_ANY_REGION && p.region != sim->region) {
+		stats_inc(sim->stats, sim->region, inst, ST_WRONG_REGION);
+		amc_error(req, 403, "Instance %s is in region %s: call it on the %s host, not %s",
+			  inst, region_name[p.region], region_name[p.region], region_name[sim->region]);
 		return;
 	}
 	if (nseg == 1) {
@@ -705,7 +722,7 @@ static void handle_amc(Sim *sim, struct evhttp_request *req, const char *rest,
 	}
 	if (m == EVHTTP_REQ_GET && simtime_now_ms() < e->create_ms + p.not_found_after_create_ms) {
 		/* eventual consistency right after create, as RAMP saw it */
-		stats_inc(sim->stats, inst, ST_NOT_FOUND_INJECTED);
+		stats_inc(sim->stats, sim->region, inst, ST_NOT_FOUND_INJECTED);
 		amc_error(req, 404, "Execution with ID %s does not exist", e->id);
 	} else if (m == EVHTTP_REQ_GET)
 		reply_exec(sim, req, e, query_flag(q, "includeWorkflow", false));
@@ -736,8 +753,8 @@ static void dispatch(Sim *sim, struct evhttp_request *req, bool gate)
 		Profile p;
 		profiles_effective(sim->profiles, NULL, &p);
 		if (gate && m == EVHTTP_REQ_POST) {
-			stats_inc(sim->stats, NULL, ST_TOKEN);
-			if (faults_gate(sim->faults, sim->profiles, sim->stats, &p, req, NULL,
+			stats_inc(sim->stats, sim->region, NULL, ST_TOKEN);
+			if (faults_gate(sim->faults, sim->profiles, sim->stats, sim->region, &p, req, NULL,
 					EP_TOKEN) != GATE_PASS)
 				goto out;
 		}
@@ -763,18 +780,38 @@ out:
 	evhttp_clear_headers(&q);
 }
 
-static void on_request(struct evhttp_request *req, void *arg)
+/* the region of the listener a request came to (NA when it cannot tell) */
+static int request_region(const Sim *sim, struct evhttp_request *req)
 {
-	dispatch(arg, req, true);
+	struct evhttp_connection *conn = evhttp_request_get_connection(req);
+	struct evhttp *server = conn ? evhttp_connection_get_server(conn) : NULL;
+
+	for (int r = 0; server && r < REGION__COUNT; r++)
+		if (sim->http[r] == server)
+			return r;
+	return REGION_NA;
 }
 
-void routes_resume(void *sim, struct evhttp_request *req)
+static void on_request(struct evhttp_request *req, void *arg)
 {
+	Sim *sim = arg;
+
+	sim->region = request_region(sim, req);
+	dispatch(sim, req, true);
+}
+
+void routes_resume(void *arg, struct evhttp_request *req)
+{
+	Sim *sim = arg;
+
+	sim->region = request_region(sim, req);
 	dispatch(sim, req, false);
 }
 
-void routes_install(struct evhttp *http, Sim *sim)
+void routes_install(Sim *sim, AmcRegion region)
 {
+	struct evhttp *http = sim->http[region];
+
 	evhttp_set_allowed_methods(http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_PUT |
 					 EVHTTP_REQ_DELETE);
 	evhttp_set_max_body_size(http, BODY_MAX);

@@ -8,8 +8,13 @@
 #include "htab.h"
 #include "ids.h"
 
+typedef struct Issued {
+	int64_t ms;		/* issue time; first, so prune reads it as an int64_t too */
+	int region;		/* AmcRegion of the token host that issued it */
+} Issued;
+
 struct TokenStore {
-	HTab *tokens;		/* token -> malloc'd int64_t issue time in ms (owned here) */
+	HTab *tokens;		/* token -> malloc'd Issued (owned here) */
 };
 
 TokenStore *token_store_new(void)
@@ -40,10 +45,10 @@ void token_store_free(TokenStore *ts)
 	free(ts);
 }
 
-bool token_issue(TokenStore *ts, int64_t now_ms, char out[TOKEN_LEN + 1])
+bool token_issue(TokenStore *ts, int64_t now_ms, int region, char out[TOKEN_LEN + 1])
 {
 	unsigned char rnd[16];
-	int64_t *issued;
+	Issued *issued;
 
 	if (!ids_random(rnd, sizeof(rnd)))
 		return false;
@@ -52,7 +57,8 @@ bool token_issue(TokenStore *ts, int64_t now_ms, char out[TOKEN_LEN + 1])
 		n += snprintf(out + n, TOKEN_LEN + 1 - n, "%02x", rnd[i]);
 	if (!(issued = malloc(sizeof(*issued))))
 		return false;
-	*issued = now_ms;
+	issued->ms = now_ms;
+	issued->region = region;
 	if (!htab_put(ts->tokens, out, issued)) {
 		free(issued);
 		return false;
@@ -60,18 +66,20 @@ bool token_issue(TokenStore *ts, int64_t now_ms, char out[TOKEN_LEN + 1])
 	return true;
 }
 
-bool token_valid(TokenStore *ts, const char *tok, int64_t now_ms, int ttl_s)
+bool token_valid(TokenStore *ts, const char *tok, int64_t now_ms, int ttl_s, int *region)
 {
-	int64_t *issued = htab_get(ts->tokens, tok);
+	Issued *issued = htab_get(ts->tokens, tok);
 
-	return issued && *issued + (int64_t)ttl_s * 1000 > now_ms;
+	if (region)
+		*region = issued ? issued->region : -1;
+	return issued && issued->ms + (int64_t)ttl_s * 1000 > now_ms;
 }
 
 static bool drop_expired(const char *key, void *value, void *priv)
 {
 	int64_t cutoff_ms = *(int64_t *)priv;
 
-	if (*(int64_t *)value > cutoff_ms)
+	if (((const Issued *)value)->ms > cutoff_ms)
 		return false;
 	free(value);
 	return true;

@@ -13,6 +13,7 @@
 #include "ids.h"
 #include "keys.h"
 #include "log.h"
+#include "region.h"
 #include "token.h"
 
 #define DRAIN_MAX 20			/* entries per take */
@@ -103,6 +104,7 @@ typedef struct Entry {
 	char account_id[IDS_UUID_LEN + 1];
 	char advertiser_id[FIELDLEN_ADVERTISER_ID + 1];
 	char marketplace_id[FIELDLEN_MARKETPLACE_ID + 1];
+	AmcRegion region;		/* the account's: its AMC and token hosts */
 	int64_t since_ms;		/* the intent (or the start): search AMC's list from here */
 	char *token;			/* owned, never logged */
 	char client_id[FIELDLEN_CLIENT_ID + 1];
@@ -129,6 +131,7 @@ static void target(Entry *e, AmcTarget *t)
 	t->advertiser_id = e->advertiser_id;
 	t->marketplace_id = e->marketplace_id;
 	t->instance_id = e->instance_id;
+	t->base_url = region_base_url(&e->w->cfg, e->region);
 }
 
 static void on_zrem(RConn *c, redisReply *reply, void *priv)
@@ -280,7 +283,9 @@ static void take_one(Worker *w, const redisReply *a)
 	    !ids_split_ref(ref, e->batch_id, e->exec_id) ||
 	    strlen(str_at(a, 1)) >= sizeof e->amc_id || strlen(str_at(a, 2)) >= sizeof e->instance_id ||
 	    strlen(str_at(a, 3)) >= sizeof e->account_id || strlen(str_at(a, 4)) >= sizeof e->advertiser_id ||
-	    strlen(str_at(a, 5)) >= sizeof e->marketplace_id) {
+	    strlen(str_at(a, 5)) >= sizeof e->marketplace_id ||
+	    /* no region: an exec enqueued before regions, which were all NA */
+	    !region_parse(*str_at(a, 8) ? str_at(a, 8) : "NA", &e->region)) {
 		log_error("amc_cancels: unusable entry %s", ref);
 		if (e)
 			entry_free(e);
@@ -301,7 +306,7 @@ static void take_one(Worker *w, const redisReply *a)
 		entry_done(e);	/* nothing was ever announced to AMC */
 		return;
 	}
-	if (!token_get(w, e->account_id, on_token, e)) {
+	if (!token_get(w, e->account_id, e->region, on_token, e)) {
 		e->failed = true;
 		entry_done(e);
 	}

@@ -48,13 +48,13 @@ static struct curl_slist *ads_headers(const AmcTarget *t, bool json_body)
 	return h;
 }
 
-static bool exec_url(char *buf, size_t n, Worker *w, const AmcTarget *t, const char *amc_id,
+static bool exec_url(char *buf, size_t n, const AmcTarget *t, const char *amc_id,
 		     const char *suffix)
 {
-	if (!path_safe(t->instance_id) || (amc_id && !path_safe(amc_id)))
+	if (!path_safe(t->instance_id) || (amc_id && !path_safe(amc_id)) || !t->base_url)
 		return false;
 	int len = snprintf(buf, n, "%s/amc/reporting/%s/workflowExecutions%s%s%s",
-			   w->cfg.amc_base_url, t->instance_id, amc_id ? "/" : "", amc_id ? amc_id : "",
+			   t->base_url, t->instance_id, amc_id ? "/" : "", amc_id ? amc_id : "",
 			   suffix);
 	return len > 0 && (size_t)len < n;
 }
@@ -77,7 +77,7 @@ bool amc_create(Worker *w, const AmcTarget *t, const char *sql, const ParamsWind
 		const char *timezone, int64_t send_by, HttpDoneFn done, void *priv)
 {
 	char url[1024];
-	if (!exec_url(url, sizeof url, w, t, NULL, ""))
+	if (!exec_url(url, sizeof url, t, NULL, ""))
 		return false;
 	json_t *body = json_pack("{s:{s:s}, s:s, s:s, s:s, s:s, s:s}",
 				 "workflow", "sqlQuery", sql,
@@ -101,7 +101,7 @@ bool amc_create(Worker *w, const AmcTarget *t, const char *sql, const ParamsWind
 bool amc_get_execution(Worker *w, const AmcTarget *t, const char *amc_id, HttpDoneFn done, void *priv)
 {
 	char url[1024];
-	return exec_url(url, sizeof url, w, t, amc_id, "") &&
+	return exec_url(url, sizeof url, t, amc_id, "") &&
 	       amc_send(w, t, AMC_EP_POLL, "GET", url, NULL, HTTP_RETRY_IDEMPOTENT, AMC_GET_TRIES, 0, done, priv);
 }
 
@@ -109,7 +109,7 @@ bool amc_get_download_urls(Worker *w, const AmcTarget *t, const char *amc_id, Ht
 			   void *priv)
 {
 	char url[1024];
-	return exec_url(url, sizeof url, w, t, amc_id, "/downloadUrls") &&
+	return exec_url(url, sizeof url, t, amc_id, "/downloadUrls") &&
 	       amc_send(w, t, AMC_EP_URLS, "GET", url, NULL, HTTP_RETRY_IDEMPOTENT, AMC_GET_TRIES, 0, done, priv);
 }
 
@@ -136,14 +136,14 @@ bool amc_list_executions(Worker *w, const AmcTarget *t, int64_t since_ms, const 
 	int n = snprintf(suffix, sizeof suffix, "?minCreationTime=%s&includeWorkflow=true%s%s", since,
 			 tok ? "&nextToken=" : "", tok ? tok : "");
 	curl_free(tok);
-	return n > 0 && (size_t)n < sizeof suffix && exec_url(url, sizeof url, w, t, NULL, suffix) &&
+	return n > 0 && (size_t)n < sizeof suffix && exec_url(url, sizeof url, t, NULL, suffix) &&
 	       amc_send(w, t, AMC_EP_LIST, "GET", url, NULL, HTTP_RETRY_IDEMPOTENT, AMC_GET_TRIES, 0, done, priv);
 }
 
 bool amc_cancel(Worker *w, const AmcTarget *t, const char *amc_id, HttpDoneFn done, void *priv)
 {
 	char url[1024];
-	return exec_url(url, sizeof url, w, t, amc_id, "") &&
+	return exec_url(url, sizeof url, t, amc_id, "") &&
 	       amc_send(w, t, AMC_EP_CANCEL, "PUT", url, "{\"status\":\"CANCELLED\"}", HTTP_RETRY_IDEMPOTENT,
 		    AMC_GET_TRIES, 0, done, priv);
 }

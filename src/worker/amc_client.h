@@ -15,6 +15,7 @@ typedef struct AmcTarget {
 	const char *advertiser_id;
 	const char *marketplace_id;
 	const char *instance_id;	/* AMC short id */
+	const char *base_url;		/* the account region's AMC API base (region_base_url) */
 } AmcTarget;
 
 /* POST workflowExecutions (ad-hoc). Never re-sent unless the request surely did not run;

@@ -181,6 +181,22 @@ static bool copy_field(Job *job, char *dst, size_t n, const redisReply *flat, co
 	return false;
 }
 
+/* The account's region (exec amc_region), which picks the AMC and token hosts; a job
+ * enqueued before regions existed has none and is NA, the only region there was. */
+static bool take_region(Job *job, const redisReply *flat)
+{
+	const char *v = field(flat, "amc_region");
+	if (!*v) {
+		job->region = REGION_NA;
+		return true;
+	}
+	if (region_parse(v, &job->region))
+		return true;
+	if (!job->error[0])
+		snprintf(job->error, sizeof job->error, "unknown AMC region \"%.16s\"", v);
+	return false;
+}
+
 /* ---- no-op executor (benchmarking: claim → finish, nothing else) ---- */
 
 /* A no-op job is only its ref (in w->refs, without a Job): counted in w->inflight until its
@@ -288,7 +304,8 @@ bool job_take(Worker *w, const redisReply *claimed)
 		    copy_field(job, job->advertiser_id, sizeof job->advertiser_id, flat, "advertiser_id") &&
 		    copy_field(job, job->marketplace_id, sizeof job->marketplace_id, flat, "marketplace_id") &&
 		    copy_field(job, job->timezone, sizeof job->timezone, flat, "timezone") &&
-		    copy_field(job, job->amc_id, sizeof job->amc_id, flat, "amc_execution_id");
+		    copy_field(job, job->amc_id, sizeof job->amc_id, flat, "amc_execution_id") &&
+		    take_region(job, flat);
 	job->params_json = strdup(field(flat, "parameters"));
 	job->sql_template = strdup(sqlr->type == REDIS_REPLY_STRING ? sqlr->str : "");
 	job->attempts = atoi(field(flat, "attempts"));
@@ -321,6 +338,7 @@ void job_target(Job *job, AmcTarget *t)
 	t->advertiser_id = job->advertiser_id;
 	t->marketplace_id = job->marketplace_id;
 	t->instance_id = job->instance_id;
+	t->base_url = region_base_url(&job->w->cfg, job->region);
 }
 
 /* ---- held-job scripts (set_phase, record_amc_id) ---- */
@@ -638,7 +656,7 @@ void job_with_token(Job *job, void (*next)(Job *job))
 		tc->job = job;
 		tc->next = next;
 	}
-	if (!tc || !token_get(job->w, job->account_id, on_job_token, tc)) {
+	if (!tc || !token_get(job->w, job->account_id, job->region, on_job_token, tc)) {
 		free(tc);
 		job_fail(job, false, "out of memory getting a token");
 	}
@@ -649,7 +667,7 @@ bool job_refresh_on_denied(Job *job, const HttpResult *res, void (*next)(Job *jo
 	if (res->rc != CURLE_OK || (res->status != 401 && res->status != 403) || job->token_retried)
 		return false;
 	job->token_retried = true;
-	token_invalidate(job->w, job->account_id, job->token);
+	token_invalidate(job->w, job->account_id, job->region, job->token);
 	job_with_token(job, next);
 	return true;
 }

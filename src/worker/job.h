@@ -14,6 +14,7 @@
 #include "ids.h"
 #include "keys.h"
 #include "params.h"
+#include "region.h"
 #include "worker.h"
 
 #define JOB_TOKEN_LEN 24		/* claim token: decimal digits */
@@ -47,6 +48,7 @@ struct Job {
 	char instance_id[FIELDLEN_INSTANCE_ID + 1];	/* AMC short id */
 	char advertiser_id[FIELDLEN_ADVERTISER_ID + 1];
 	char marketplace_id[FIELDLEN_MARKETPLACE_ID + 1];
+	AmcRegion region;		/* the account's (exec amc_region): its AMC and token hosts */
 	char timezone[FIELDLEN_TIMEZONE + 1];
 	char amc_id[128];		/* AMC workflowExecutionId, "" until created or found */
 	char adopt_cancelled[128];	/* adoption: a CANCELLED execution with our marker, taken only

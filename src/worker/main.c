@@ -26,6 +26,7 @@
 #include "stats.h"
 #include "pgexec.h"
 #include "rcall.h"
+#include "region.h"
 #include "htab.h"
 #include "secret.h"
 #include "token.h"
@@ -150,8 +151,14 @@ static void on_sighup(evutil_socket_t sig, short what, void *arg)
 		fresh.log_level = tmp;	/* the old string is freed with fresh */
 		log_init("amcbatch-worker", log_level_parse(w->cfg.log_level));
 	}
+	bool hosts_changed = false;
+	for (int r = 0; r < REGION__COUNT; r++)
+		hosts_changed |= strcmp(region_base_url(&fresh, (AmcRegion)r),
+					region_base_url(&w->cfg, (AmcRegion)r)) != 0 ||
+				 strcmp(region_token_url(&fresh, (AmcRegion)r),
+					region_token_url(&w->cfg, (AmcRegion)r)) != 0;
 	if (strcmp(fresh.redis_url, w->cfg.redis_url) != 0 || strcmp(fresh.database_url, w->cfg.database_url) != 0 ||
-	    strcmp(fresh.amc_base_url, w->cfg.amc_base_url) != 0 || fresh.lease_ms != w->cfg.lease_ms ||
+	    hosts_changed || fresh.lease_ms != w->cfg.lease_ms ||
 	    fresh.noop_executor != w->cfg.noop_executor)
 		log_warn("SIGHUP: some changed settings need a restart (servers, lease, executor)");
 	config_cleanup(&fresh);
@@ -391,8 +398,10 @@ int main(int argc, char **argv)
 	rconn_set_timeout(w.redis, w.cfg.redis_timeout_ms);
 	if (!stats_setup(&w))
 		return 1;
-	log_info("worker %s: redis %s, amc %s, up to %d executions in flight%s", w.id,
-		 w.cfg.redis_url, w.cfg.amc_base_url, w.cfg.worker_inflight,
+	log_info("worker %s: redis %s, amc NA %s, EU %s, FE %s, up to %d executions in flight%s",
+		 w.id, w.cfg.redis_url, region_base_url(&w.cfg, REGION_NA),
+		 region_base_url(&w.cfg, REGION_EU), region_base_url(&w.cfg, REGION_FE),
+		 w.cfg.worker_inflight,
 		 w.cfg.noop_executor ? " (NO-OP EXECUTOR: benchmarking only)" : "");
 
 	event_base_dispatch(w.base);

@@ -1,7 +1,8 @@
 /* token.c - LWA refresh-token grant per account, shared through Redis: GET the cached token
- * (P token:A = "<expires_ms> <token>", PX = its lifetime); if missing, stale or refused, take
- * the refresh lock (SET NX PX) and refresh: credentials from amc_accounts (decrypted on a
- * pgpool thread), POST amc_token_url, SET the key, DEL the lock. Workers that miss the lock
+ * (P token:A:R = "<expires_ms> <token>", PX = its lifetime; R the account's region); if
+ * missing, stale or refused, take the refresh lock (SET NX PX) and refresh: credentials from
+ * amc_accounts (decrypted on a pgpool thread), POST the region's token URL, SET the key, DEL
+ * the lock. Workers that miss the lock
  * poll the key. Without Redis a worker refreshes on its own. Secrets are never logged. */
 #include "token.h"
 
@@ -34,6 +35,7 @@ typedef struct Account {
 	struct Account *next;
 	Worker *w;
 	char account_id[IDS_UUID_LEN + 1];
+	AmcRegion region;		/* whose token host issues this entry's tokens */
 	char key[KEYS_MAX], lock[KEYS_MAX];
 	/* loaded once from amc_accounts (owned, wiped on free) */
 	char *client_id, *client_secret, *refresh_token;
@@ -118,21 +120,22 @@ static void on_poll_timer(evutil_socket_t fd, short what, void *arg)
 	lookup(arg);
 }
 
-static Account *account_find(Worker *w, const char *account_id, bool create)
+static Account *account_find(Worker *w, const char *account_id, AmcRegion region, bool create)
 {
 	TokenCache *tc = w->tokens;
 	for (Account *a = tc->accounts; a; a = a->next)
-		if (strcmp(a->account_id, account_id) == 0)
+		if (strcmp(a->account_id, account_id) == 0 && a->region == region)
 			return a;
-	if (!create || !ids_is_uuid(account_id))
+	if (!create || !ids_is_uuid(account_id) || region < 0 || region >= REGION__COUNT)
 		return NULL;
 	Account *a = calloc(1, sizeof *a);
 	if (!a)
 		return NULL;
 	strcpy(a->account_id, account_id);
+	a->region = region;
 	a->w = w;
-	if (!keys_token(a->key, sizeof a->key, w->prefix, account_id) ||
-	    !keys_token_lock(a->lock, sizeof a->lock, w->prefix, account_id) ||
+	if (!keys_token(a->key, sizeof a->key, w->prefix, account_id, region_name[region]) ||
+	    !keys_token_lock(a->lock, sizeof a->lock, w->prefix, account_id, region_name[region]) ||
 	    !(a->timer = evtimer_new(tc->base, on_poll_timer, a))) {
 		free(a);
 		return NULL;
@@ -173,7 +176,7 @@ static void release_lock(Account *a)
 		return;
 	a->own_lock = false;
 	LuaCall call;
-	if (!lua_token_unlock(&call, a->w->prefix, a->account_id, a->w->id) ||
+	if (!lua_token_unlock(&call, a->w->prefix, a->account_id, region_name[a->region], a->w->id) ||
 	    !rconn_call(a->w->redis, &call, on_ignored, a))
 		log_debug("account %s: token lock not released (redis down); it expires", a->account_id);
 }
@@ -334,7 +337,8 @@ static void on_token(Worker *w, const HttpResult *res, void *priv)
 		wipe_free(val);
 	}
 	release_lock(a);
-	log_info("account %s: access token refreshed (expires in %lld s)", a->account_id, expires_in);
+	log_info("account %s: access token refreshed in %s (expires in %lld s)", a->account_id,
+		 region_name[a->region], expires_in);
 	serve(a, NULL);
 	return;
 fail:
@@ -365,7 +369,7 @@ static void refresh(Account *a)
 	}
 	HttpReq req = {
 		.method = "POST",
-		.url = w->cfg.amc_token_url,
+		.url = region_token_url(&w->cfg, a->region),
 		.body = form,
 		.headers = hdr,
 		.retry = HTTP_RETRY_IDEMPOTENT,	/* a refresh grant can be repeated safely */
@@ -599,9 +603,9 @@ static void lookup(Account *a)
 		on_cached(a->w->redis, NULL, a);
 }
 
-bool token_get(Worker *w, const char *account_id, TokenFn fn, void *priv)
+bool token_get(Worker *w, const char *account_id, AmcRegion region, TokenFn fn, void *priv)
 {
-	Account *a = account_find(w, account_id, true);
+	Account *a = account_find(w, account_id, region, true);
 	if (!a)
 		return false;
 	Waiter *wt = malloc(sizeof *wt);
@@ -619,9 +623,9 @@ bool token_get(Worker *w, const char *account_id, TokenFn fn, void *priv)
 	return true;
 }
 
-void token_invalidate(Worker *w, const char *account_id, const char *token)
+void token_invalidate(Worker *w, const char *account_id, AmcRegion region, const char *token)
 {
-	Account *a = account_find(w, account_id, false);
+	Account *a = account_find(w, account_id, region, false);
 	if (!a || !token || !*token)
 		return;
 	char *copy = strdup(token);

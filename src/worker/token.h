@@ -1,10 +1,12 @@
-/* token.h - LWA access tokens, one per AMC account, shared by the whole fleet through Redis
- * (P token:A, with the token's expiry as PX) and refreshed by one worker at a time (SET NX PX
- * lock P token:A:lock; the others poll the cached key). Within a process, concurrent jobs of
- * one account wait on the same lookup. Credentials come encrypted from amc_accounts. */
+/* token.h - LWA access tokens, one per AMC account and region, shared by the whole fleet
+ * through Redis (P token:A:R, with the token's expiry as PX) and refreshed by one worker at a
+ * time (SET NX PX lock P token:A:R:lock; the others poll the cached key) from the region's
+ * token URL (src/core/region.h). Within a process, concurrent jobs of one account wait on the
+ * same lookup. Credentials come encrypted from amc_accounts. */
 #ifndef AMCB_TOKEN_H
 #define AMCB_TOKEN_H
 
+#include "region.h"
 #include "worker.h"
 
 /* On success token and client_id are set (borrowed: copy what you keep) and err is NULL;
@@ -18,10 +20,14 @@ typedef void (*TokenFn)(Worker *w, const char *token, const char *client_id, con
 TokenCache *token_cache_new(struct event_base *base, const char *secret_key);
 void token_cache_free(TokenCache *tc);	/* accepts NULL; drops waiters without calling them */
 
-/* false only when out of memory (fn not called). */
-MUST_CHECK bool token_get(Worker *w, const char *account_id, TokenFn fn, void *priv);
-/* The token was refused (401/403): the next token_get of this account skips it, in this
- * process and (through the shared key) refreshes it for the fleet unless a newer one exists. */
-void token_invalidate(Worker *w, const char *account_id, const char *token);
+/* A token of account_id (borrowed) issued by region's token host: a region is its own cache
+ * entry, since a token may be good on its own region's hosts only (amcsim can be told so).
+ * false only when out of memory (fn not called). */
+MUST_CHECK bool token_get(Worker *w, const char *account_id, AmcRegion region, TokenFn fn,
+			  void *priv);
+/* The token was refused (401/403): the next token_get of this account and region skips it,
+ * in this process and (through the shared key) refreshes it for the fleet unless a newer one
+ * exists. */
+void token_invalidate(Worker *w, const char *account_id, AmcRegion region, const char *token);
 
 #endif

@@ -16,6 +16,9 @@ TOKEN = os.environ.get("AMCBATCH_TOKEN", "")
 DB = os.environ.get("DATABASE_URL", "")
 REDIS = os.environ.get("REDIS_URL", "")
 SIM = os.environ.get("AMCSIM_URL", "")
+# amcsim's host per AMC region (scripts/stack serves three; else the one host is all of them)
+SIM_HOSTS = {"NA": SIM, "EU": os.environ.get("AMCSIM_URL_EU") or SIM,
+             "FE": os.environ.get("AMCSIM_URL_FE") or SIM}
 PREFIX = "amcb:"
 
 WORKFLOW = "30000000-0000-4000-8000-000000000001"
@@ -69,8 +72,9 @@ def api(method, path, body=None, token=None, raw=None, headers=None):
     return status, parsed, payload
 
 
-def sim(method, path, body=None, headers=None):
-    req = urllib.request.Request(SIM + path, method=method,
+def sim(method, path, body=None, headers=None, region="NA"):
+    """(status, JSON) of a call to amcsim's host of region (its control API is on every host)."""
+    req = urllib.request.Request(SIM_HOSTS[region] + path, method=method,
                                  data=json.dumps(body).encode() if body is not None else None)
     for k, v in (headers or {}).items():
         req.add_header(k, v)
@@ -294,13 +298,14 @@ def running_snapshot(batch_ids, amc_ids=()):
     return snap
 
 
-def fleet_account(label, n):
-    """A new AMC account (any refresh token works with amcsim) and n instances of it; returns
-    (account dict, [(instance uuid, amc instance id)])."""
+def fleet_account(label, n, region="NA"):
+    """A new AMC account in region (NA, EU, FE; any refresh token works with amcsim) and n
+    instances of it; returns (account dict, [(instance uuid, amc instance id)]). amcsim is not
+    told the instances' region: PUT /sim/profiles/<id> {"region": ...} for EU and FE."""
     tag = os.urandom(3).hex()
     st, body, raw = api("POST", "/admin/accounts", {
         "account_name": "%s %s" % (label, tag), "advertiser_id": "ENTITYFLEET" + tag.upper(),
-        "marketplace_id": "ATVPDKIKX0DER", "region": "NA", "lwa_client_id": "cid-fleet",
+        "marketplace_id": "ATVPDKIKX0DER", "region": region, "lwa_client_id": "cid-fleet",
         "lwa_refresh_token": "Atzr|fleet-" + tag, "lwa_client_secret": "cs-fleet-" + tag})
     if st not in (200, 201) or not body or not body.get("success"):
         raise RuntimeError("create account failed: %s %s" % (st, raw[:300]))
@@ -327,11 +332,13 @@ def archived_rows(exec_id):
 
 def amc_call(acct, method, amc_id, amc_execution_id, body=None):
     """(status, body) of a call on one AMC execution in amcsim, as a user of the account would
-    make it, with the access token the workers cached in Redis ((0, None) when there is none)."""
-    cached = redis_raw("GET", PREFIX + "token:" + acct["id"])
+    make it, on its region's host with the access token the workers cached in Redis ((0, None)
+    when there is none)."""
+    region = acct.get("region") or "NA"
+    cached = redis_raw("GET", PREFIX + "token:%s:%s" % (acct["id"], region))
     if not cached or " " not in cached[0]:
         return 0, None
-    return sim(method, "/amc/reporting/%s/workflowExecutions/%s" % (amc_id, amc_execution_id), body, headers={
+    return sim(method, "/amc/reporting/%s/workflowExecutions/%s" % (amc_id, amc_execution_id), body, region=region, headers={
         "Authorization": "Bearer " + cached[0].split(" ", 1)[1],
         "Amazon-Advertising-API-ClientId": acct["lwa_client_id"],
         "Amazon-Advertising-API-AdvertiserId": acct["advertiser_id"],
@@ -585,9 +592,13 @@ class PrivateWorker:
         with open(os.path.join(RUN_DIR, "secret.key")) as f:
             key = f.read().strip()
         self.env = dict(os.environ, AMCBATCH_DATABASE_URL=DB, AMCBATCH_REDIS_URL=redis_url or REDIS,
-                        AMCBATCH_SECRET_KEY=key, AMCBATCH_AMC_BASE_URL=SIM,
-                        AMCBATCH_AMC_TOKEN_URL=SIM + "/auth/o2/token", AMCBATCH_WORKER_ID=worker_id,
+                        AMCBATCH_SECRET_KEY=key, AMCBATCH_WORKER_ID=worker_id,
                         AMCBATCH_SPOOL_DIR=os.path.join(RUN_DIR, "spool"), AMCBATCH_LOG_LEVEL="debug")
+        # each account region on its own amcsim host, as the stack's workers (a seed EU instance
+        # called on the NA host is refused); a test's amc_base_url setting still sends all to one
+        for region, host in SIM_HOSTS.items():
+            self.env["AMCBATCH_AMC_BASE_URL_" + region] = host
+            self.env["AMCBATCH_AMC_TOKEN_URL_" + region] = host + "/auth/o2/token"
         for k, v in settings.items():
             self.env["AMCBATCH_" + k.upper()] = str(v)
         self.exe = os.path.join(os.environ.get("BUILD_DIR", os.path.join(TOP, "build")), "amcbatch-worker")

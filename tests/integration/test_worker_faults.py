@@ -71,10 +71,11 @@ def rows_match(bid):
 def sim_creates(tag, since):
     """AMC executions amcsim holds whose SQL carries tag, per AMC instance id."""
     counts = {}
-    accts = psql("SELECT i.instance_id, a.id, a.advertiser_id, a.marketplace_id, a.lwa_client_id"
+    accts = psql("SELECT i.instance_id, a.id, a.advertiser_id, a.marketplace_id, a.lwa_client_id, a.region"
                  " FROM instances i JOIN amc_accounts a ON a.id = i.account_id")
-    for inst, acct, adv, mkt, client in accts:
-        cached = redis_raw("GET", PREFIX + "token:" + acct)
+    for inst, acct, adv, mkt, client, region in accts:
+        # tokens are cached per account and region; the instance is asked on its region's host
+        cached = redis_raw("GET", PREFIX + "token:%s:%s" % (acct, region))
         if not cached or " " not in cached[0]:
             continue
         headers = {"Authorization": "Bearer " + cached[0].split(" ", 1)[1],
@@ -84,7 +85,7 @@ def sim_creates(tag, since):
         path = "/amc/reporting/%s/workflowExecutions?minCreationTime=%s&includeWorkflow=true" % (inst, since)
         nxt = None
         while True:
-            st, body = sim("GET", path + ("&nextToken=" + nxt if nxt else ""), headers=headers)
+            st, body = sim("GET", path + ("&nextToken=" + nxt if nxt else ""), headers=headers, region=region)
             if st != 200 or not body:
                 counts[inst] = -1
                 break
@@ -134,11 +135,13 @@ bid = run_batch(tag, INSTANCES[:11], "token sharing")
 final = wait_batch(bid, 120)
 check(final is not None and final["status"] == "completed", "batch after dropping cached tokens completes",
       final and {k: final[k] for k in final if k != "executions"})
-accounts = [r[0] for r in psql("SELECT DISTINCT account_id FROM instances WHERE id = ANY(:'p1'::uuid[])",
-                               "{" + ",".join(INSTANCES[:11]) + "}")]
+regions = dict(psql("SELECT DISTINCT a.id, a.region FROM instances i JOIN amc_accounts a ON a.id = i.account_id"
+                    " WHERE i.id = ANY(:'p1'::uuid[])", "{" + ",".join(INSTANCES[:11]) + "}"))
+accounts = sorted(regions)
 for acct in accounts:
-    val = redis_raw("GET", PREFIX + "token:" + acct)
-    pttl = int(redis_raw("PTTL", PREFIX + "token:" + acct)[0])
+    # cached per account and region: the seed has NA, EU and FE accounts
+    val = redis_raw("GET", PREFIX + "token:%s:%s" % (acct, regions[acct]))
+    pttl = int(redis_raw("PTTL", PREFIX + "token:%s:%s" % (acct, regions[acct]))[0])
     check(val and re.fullmatch(r"\d+ \S+", val[0]) is not None and pttl > 0,
           "account %s: token cached in Redis with an expiry" % acct[-4:], (val and val[0][:14], pttl))
 if RUN_DIR:
@@ -146,7 +149,7 @@ if RUN_DIR:
     for acct in accounts:
         n = sum(len(re.findall(r"account %s: access token refreshed" % acct, t)) for t in gained.values())
         check(n == 1, "account %s refreshed exactly once across %d workers" % (acct[-4:], len(gained)), n)
-    tokens = [redis_raw("GET", PREFIX + "token:" + a)[0].split(" ", 1)[1] for a in accounts]
+    tokens = [redis_raw("GET", PREFIX + "token:%s:%s" % (a, regions[a]))[0].split(" ", 1)[1] for a in accounts]
     alltext = "".join(open(p, errors="replace").read() for p in worker_logs().values())
     check(not any(t in alltext for t in tokens) and "sim-northwind" not in alltext,
           "no access or refresh token in the worker logs")

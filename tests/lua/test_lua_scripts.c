@@ -456,8 +456,9 @@ static long long enqueue_on(const char *b, int n, char exec_ids[][ID_MAX], const
 		off += (size_t)snprintf(args4 + off, sizeof(args4) - off,
 			"%s{\"exec_id\":\"%s\",\"id\":\"0b0e6b8a-0000-4000-8000-%012d\","
 			"\"amc_instance_id\":\"%s\",\"account_id\":\"%s\",\"instance_name\":\"Instance %d\","
-			"\"parameters\":\"{\\\"brand\\\":\\\"x\\\"}\"}",
-			i ? "," : "", exec_ids[i], i, inst, accts ? accts[i] : "", i);
+			"\"amc_region\":\"%s\",\"parameters\":\"{\\\"brand\\\":\\\"x\\\"}\"}",
+			i ? "," : "", exec_ids[i], i, inst, accts ? accts[i] : "", i,
+			(const char *const[]){ "NA", "EU", "FE" }[i % 3]);
 	}
 	snprintf(args4 + off, sizeof(args4) - off, "]");
 	args[0] = b;
@@ -2385,7 +2386,19 @@ static void test_lua_amc_cancels(void)
 	freeReplyObject(cmd("DEL %s", k_amc_cancels()));
 	new_batch_id(b);
 	assertf(enqueue(b, 4, e) == LUA_OK, "enqueue");
-	freeReplyObject(claim("wac", 3));
+	r = claim("wac", 3);
+	/* the account's region comes with each job: it picks the worker's AMC and token hosts */
+	for (size_t i = 0; r->type == REDIS_REPLY_ARRAY && i < r->elements; i++) {
+		redisReply *flat = r->element[i]->element[1];
+		const char *region = "";
+
+		for (size_t j = 0; j + 1 < flat->elements; j += 2)
+			if (!strcmp(flat->element[j]->str, "amc_region"))
+				region = flat->element[j + 1]->str;
+		assertf(!strcmp(region, (const char *const[]){ "NA", "EU", "FE" }[i % 3]),
+			"job %zu carries its account's region, got \"%s\"", i, region);
+	}
+	freeReplyObject(r);
 	assertf(record_amc_id(b, e[0], "amc-run-0", "wac") == LUA_OK, "e0 running on AMC");
 	assertf(record_amc_id(b, e[1], "amc-run-1", "wac") == LUA_OK, "e1 too, then released");
 	assertf(release_live(b, e[1], "wac", "1") == LUA_OK, "e1 queued, nobody holds it");
@@ -2401,10 +2414,11 @@ static void test_lua_amc_cancels(void)
 		char r1[REF_MAX];
 
 		ref_of(r1, b, e[1]);
-		assertf(x->elements == 8, "ref, amc id, instance, account, advertiser, marketplace, intent, start");
-		if (x->elements == 8 && !strcmp(x->element[0]->str, r1))
-			assertf(!strcmp(x->element[1]->str, "amc-run-1") && !strcmp(x->element[2]->str, "amcinst1"),
-				"e1's AMC id and instance");
+		assertf(x->elements == 9, "ref, amc id, instance, account, advertiser, marketplace, "
+			"intent, start, region");
+		if (x->elements == 9 && !strcmp(x->element[0]->str, r1))
+			assertf(!strcmp(x->element[1]->str, "amc-run-1") && !strcmp(x->element[2]->str, "amcinst1") &&
+				!strcmp(x->element[8]->str, "EU"), "e1's AMC id, instance and region");
 	}
 	freeReplyObject(r);
 	r = run(LUA_SCRIPT_TAKE_AMC_CANCELS, 1, (const char *[]){ k_amc_cancels() }, 4,
@@ -2425,7 +2439,7 @@ static void test_lua_token_unlock(void)
 {
 	char key[sizeof(prefix) + 64];
 
-	snprintf(key, sizeof(key), "%stoken:00000000-0000-4000-8000-000000000009:lock", prefix);
+	snprintf(key, sizeof(key), "%stoken:00000000-0000-4000-8000-000000000009:EU:lock", prefix);
 	freeReplyObject(cmd("SET %s wA PX 30000", key));
 	assertf(run_int(LUA_SCRIPT_TOKEN_UNLOCK, 1, (const char *[]){ key }, 1, (const char *[]){ "wB" }) == 0,
 		"another worker's lock stays");

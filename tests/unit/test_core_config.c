@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "../tap.h"
+#include "region.h"
 
 #ifndef TOP_SRCDIR
 #define TOP_SRCDIR "."
@@ -64,7 +65,17 @@ static void test_defaults(void)
 	assertf(c.pg_threads == 4 && c.api_port == 8080 && c.max_body_bytes == 1048576, "ints");
 	assertf(c.max_instances == 100 && c.max_params_bytes == 10240, "limits");
 	assertf(strcmp(c.worker_id, "") == 0, "worker_id \"%s\"", c.worker_id);
-	assertf(strcmp(c.amc_token_url, "http://127.0.0.1:9000/auth/o2/token") == 0, "token url");
+	/* no override for all regions: each region's own pair, Amazon's public hosts */
+	assertf(strcmp(c.amc_base_url, "") == 0 && strcmp(c.amc_token_url, "") == 0, "override set");
+	assertf(strcmp(region_base_url(&c, REGION_NA), "https://advertising-api.amazon.com") == 0 &&
+		strcmp(region_base_url(&c, REGION_EU), "https://advertising-api-eu.amazon.com") == 0 &&
+		strcmp(region_base_url(&c, REGION_FE), "https://advertising-api-fe.amazon.com") == 0,
+		"base urls");
+	assertf(strcmp(region_token_url(&c, REGION_NA), "https://api.amazon.com/auth/o2/token") == 0 &&
+		strcmp(region_token_url(&c, REGION_EU), "https://api.amazon.co.uk/auth/o2/token") == 0 &&
+		strcmp(region_token_url(&c, REGION_FE), "https://api.amazon.co.jp/auth/o2/token") == 0,
+		"token urls");
+	assertf(c.sim_port_eu == -1 && c.sim_port_fe == -1, "sim region ports");
 	assertf(c.worker_inflight == 1000 && c.claim_batch == 50, "worker ints");
 	assertf(c.poll_initial_ms == 1000 && c.poll_max_ms == 30000 && c.exec_timeout_s == 1800,
 		"poll ints");
@@ -102,6 +113,44 @@ static void test_file(void)
 	assertf(strcmp(c.redis_prefix, "t1:") == 0, "prefix %s", c.redis_prefix);
 	assertf(c.pg_threads == 4, "untouched default changed");
 	config_cleanup(&c);
+}
+
+/* amc_base_url / amc_token_url serve every region when set; else each region's own key */
+static void test_region_urls(void)
+{
+	Config c;
+	char err[256];
+	AmcRegion r = REGION_NA;
+
+	clear_env();
+	write_file("amc_base_url_eu = http://127.0.0.1:9001\n"
+		   "amc_token_url_fe = http://127.0.0.1:9002/auth/o2/token\n");
+	assertf(config_load(&c, path, err, sizeof(err)), "load: %s", err);
+	assertf(strcmp(region_base_url(&c, REGION_EU), "http://127.0.0.1:9001") == 0, "eu base");
+	assertf(strcmp(region_base_url(&c, REGION_NA), "https://advertising-api.amazon.com") == 0,
+		"na base");
+	assertf(strcmp(region_token_url(&c, REGION_FE), "http://127.0.0.1:9002/auth/o2/token") == 0,
+		"fe token");
+	config_cleanup(&c);
+
+	setenv("AMCBATCH_AMC_BASE_URL", "http://127.0.0.1:9000", 1);
+	setenv("AMCBATCH_AMC_TOKEN_URL", "http://127.0.0.1:9000/auth/o2/token", 1);
+	assertf(config_load(&c, path, err, sizeof(err)), "load: %s", err);
+	for (int i = 0; i < REGION__COUNT; i++) {
+		assertf(strcmp(region_base_url(&c, (AmcRegion)i), "http://127.0.0.1:9000") == 0,
+			"override for all: %s", region_name[i]);
+		assertf(strcmp(region_token_url(&c, (AmcRegion)i),
+			       "http://127.0.0.1:9000/auth/o2/token") == 0, "token override: %s",
+			region_name[i]);
+	}
+	config_cleanup(&c);
+	clear_env();
+
+	assertf(region_parse("EU", &r) && r == REGION_EU, "parse EU");
+	assertf(region_parse("FE", &r) && r == REGION_FE, "parse FE");
+	assertf(region_parse("NA", &r) && r == REGION_NA, "parse NA");
+	assertf(!region_parse("eu", &r) && !region_parse("", &r) && !region_parse("US", &r) &&
+		!region_parse(NULL, &r) && r == REGION_NA, "bad regions refused");
 }
 
 static void test_env_overrides_file(void)
@@ -184,7 +233,7 @@ static void test_bounds_below_unpack_limit(void)
  * has written it) loads cleanly and lists the same keys in the same order. */
 static void test_dump_and_example(void)
 {
-	char dump[8192] = "", keys_dump[64][64], line[512];
+	char dump[8192] = "", keys_dump[128][64], line[512];
 	int nd = 0, ne = 0;
 	FILE *f = fmemopen(dump, sizeof(dump) - 1, "w");
 
@@ -193,7 +242,7 @@ static void test_dump_and_example(void)
 		return;
 	config_dump(f);
 	fclose(f);
-	for (char *p = dump; *p && nd < 64; nd++) {
+	for (char *p = dump; *p && nd < 128; nd++) {
 		size_t n = strcspn(p, " ");
 
 		snprintf(keys_dump[nd], sizeof(keys_dump[0]), "%.*s", (int)n, p);
@@ -247,6 +296,7 @@ int main(void)
 	RUN_TEST(test_env_overrides_file);
 	RUN_TEST(test_errors);
 	RUN_TEST(test_bounds_below_unpack_limit);
+	RUN_TEST(test_region_urls);
 	RUN_TEST(test_dump_and_example);
 	unlink(path);
 	rmdir(tmpdir);
