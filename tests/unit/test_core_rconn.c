@@ -161,13 +161,14 @@ static void test_commands(void)
 /* the heartbeat script: it writes the lease and answers { jobs list length } */
 static void heartbeat(RConn *c, Got *g, bool *sent)
 {
-	char lease[KEYS_MAX], workers[KEYS_MAX], jobs[KEYS_MAX];
+	char lease[KEYS_MAX], workers[KEYS_MAX], jobs[KEYS_MAX], info[KEYS_MAX];
 	const char *keys[] = { keys_worker_lease(lease, sizeof(lease), prefix, "w1"),
 			       keys_workers(workers, sizeof(workers), prefix),
-			       keys_worker_jobs(jobs, sizeof(jobs), prefix, "w1") };
+			       keys_worker_jobs(jobs, sizeof(jobs), prefix, "w1"),
+			       keys_worker_info(info, sizeof(info), prefix, "w1") };
 	const char *args[] = { "w1", "1700000000000", "60000", "0" };
 
-	*sent = rconn_script(c, LUA_SCRIPT_HEARTBEAT, 3, keys, 4, args, on_got, g);
+	*sent = rconn_script(c, LUA_SCRIPT_HEARTBEAT, 4, keys, 4, args, on_got, g);
 }
 
 static void test_script_and_noscript(void)
