@@ -29,11 +29,13 @@ env.update({
     "AMCBATCH_API_PORT": "0",
     "AMCBATCH_WEB_ROOT": os.path.join(lib.TOP, "web"),
     "AMCBATCH_SCHEDULE_TICK_MS": "0",
-    "AMCBATCH_AMC_BASE_URL": lib.SIM,
-    "AMCBATCH_AMC_TOKEN_URL": lib.SIM + "/auth/o2/token",
     "AMCBATCH_SPOOL_DIR": tmp,
     "AMCBATCH_WORKER_ID": "logtest-w1",
 })
+# each account region on its own amcsim host, as the stack's workers (seed EU and FE instances)
+for region, host in lib.SIM_HOSTS.items():
+    env["AMCBATCH_AMC_BASE_URL_" + region] = host
+    env["AMCBATCH_AMC_TOKEN_URL_" + region] = host + "/auth/o2/token"
 api_log = os.path.join(tmp, "api.log")
 worker_log = os.path.join(tmp, "worker.log")
 procs = []
@@ -65,9 +67,19 @@ def parsed(path):
     return out, bad
 
 
+# the stack's workers wait while this test's worker runs the batch, so its log has the batch's
+# lines (they would otherwise claim all of it first); they go on in the finally below
+paused = []
+for n in ("worker1", "worker2"):
+    try:
+        paused.append(lib.pid_of(n))
+    except OSError:
+        pass
 try:
     start("amcbatch-api", api_log)
     start("amcbatch-worker", worker_log)
+    for p in paused:
+        os.kill(p, signal.SIGSTOP)
 
     def api_url():
         for obj in parsed(api_log)[0]:
@@ -96,6 +108,8 @@ try:
     lib.api("GET", "/workflows/batch/list", token="amcb_not_a_real_token_0123456789")
     time.sleep(0.5)
 finally:
+    for p in paused:
+        os.kill(p, signal.SIGCONT)
     for p in procs:
         if p.poll() is None:
             p.send_signal(signal.SIGTERM)
