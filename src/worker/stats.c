@@ -31,6 +31,11 @@ static const char *const cap_kinds[] = { "instance", "account" };
 	.type = METRIC_GAUGE, __VA_ARGS__ }
 #define LABEL(n, v) { n, v, ARRAY_LEN(v) }
 
+/* What the fleet script reads for the queue gauges: bounded work per scrape interval. */
+#define FLEET_BATCHES 200
+#define FLEET_BATCHES_S "200"
+#define FLEET_SLOTS 100
+
 COUNTER(m_execs, "amcbatch_worker_executions_total",
 	"Executions this worker finished, by final status.", .labels = { LABEL("status", finals) });
 COUNTER(m_batches, "amcbatch_worker_batches_finished_total",
@@ -73,6 +78,14 @@ GAUGE(m_cap, "amcbatch_running_cap", "The configured cap per instance and per ac
 	.labels = { LABEL("kind", cap_kinds) });
 GAUGE(m_live_workers, "amcbatch_workers_live",
 	"Workers whose heartbeat in P workers is within lease_ms.", );
+GAUGE(m_ready_jobs, "amcbatch_queue_ready_jobs",
+	"Jobs ready to be claimed (of the first " FLEET_BATCHES_S " batches of the ring; lua/fleet.lua).", );
+GAUGE(m_oldest_age, "amcbatch_queue_oldest_job_age_seconds",
+	"Age of the oldest ready job (of those batches); 0 when none waits.", );
+GAUGE(m_parked, "amcbatch_parked_jobs",
+	"Jobs parked behind a full instance or account cap.", );
+GAUGE(m_cancels, "amcbatch_amc_cancels_pending",
+	"Cancelled executions whose AMC cancel is still to be sent (P amc_cancels).", );
 COUNTER(m_redis_read_failures, "amcbatch_worker_queue_read_failures_total",
 	"Reads of the queue gauges from Redis that failed.", );
 static Metric m_redis_rtt = {
@@ -92,7 +105,8 @@ COUNTER(m_pg_reconnects, "amcbatch_postgresql_reconnects_total",
 static Metric *const all[] = {
 	&m_execs, &m_batches, &m_exec_seconds, &m_amc, &m_amc_seconds, &m_amc_429, &m_amc_retries,
 	&m_rows, &m_bytes, &m_deliveries, &m_held, &m_inflight_cap, &m_ready_batches,
-	&m_retry_jobs, &m_running, &m_at_cap, &m_cap, &m_live_workers, &m_redis_read_failures,
+	&m_retry_jobs, &m_running, &m_at_cap, &m_cap, &m_live_workers, &m_ready_jobs, &m_oldest_age,
+	&m_parked, &m_cancels, &m_redis_read_failures,
 	&m_redis_rtt, &m_redis_reconnects, &m_pg_rtt, &m_pg_reconnects,
 };
 
@@ -226,8 +240,39 @@ static void on_running(RConn *c, redisReply *r, void *priv)
 	metric_set(&m_at_cap, 1, at_cap[1]);
 }
 
+/* lua/fleet.lua, read for the queue's jobs, their age, parked jobs and pending AMC cancels
+ * (the fleet view's one read-only script; no workers, events or errors asked for):
+ * { workers, queue, slots, parked, cancels, errors }. */
+static void on_fleet(RConn *c, redisReply *r, void *priv)
+{
+	const redisReply *q, *parked, *cancels;
+	double n_parked = 0;
+	long long oldest;
+
+	st.redis_pending--;
+	if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements != 6 ||
+	    (q = r->element[1])->type != REDIS_REPLY_ARRAY || q->elements < 5 ||
+	    (parked = r->element[3])->type != REDIS_REPLY_ARRAY ||
+	    (cancels = r->element[4])->type != REDIS_REPLY_ARRAY || cancels->elements < 1 ||
+	    q->element[1]->type != REDIS_REPLY_INTEGER || q->element[4]->type != REDIS_REPLY_INTEGER ||
+	    cancels->element[0]->type != REDIS_REPLY_INTEGER) {
+		metric_inc(&m_redis_read_failures, 0);
+		return;
+	}
+	metric_set(&m_ready_jobs, 0, (double)q->element[1]->integer);
+	oldest = q->element[4]->integer;
+	metric_set(&m_oldest_age, 0, oldest > 0 ? (double)(worker_now_ms() - oldest) / 1000.0 : 0);
+	/* per parked list: kind, id, length, oldest ref, oldest queued at */
+	for (size_t i = 0; i + 4 < parked->elements; i += 5)
+		if (parked->element[i + 2]->type == REDIS_REPLY_INTEGER)
+			n_parked += (double)parked->element[i + 2]->integer;
+	metric_set(&m_parked, 0, n_parked);
+	metric_set(&m_cancels, 0, (double)cancels->element[0]->integer);
+}
+
 static void read_queues(Worker *w)
 {
+	LuaCall call;
 	char key[256];
 	char since[32];
 
@@ -245,6 +290,9 @@ static void read_queues(Worker *w)
 		st.redis_pending++;
 	if (keys_running(key, sizeof(key), w->prefix) != NULL &&
 	    rconn_commandf(w->redis, on_running, NULL, "HGETALL %s", key))
+		st.redis_pending++;
+	if (lua_fleet(&call, w->prefix, worker_now_ms(), 0, FLEET_BATCHES, FLEET_SLOTS, 0, 0) &&
+	    rconn_call(w->redis, &call, on_fleet, NULL))
 		st.redis_pending++;
 }
 

@@ -163,6 +163,11 @@ try:
         rows = value(text, "amcbatch_worker_archived_rows_total")
         check(rows is not None and rows > 0, "archived rows counted", rows)
         check((value(text, "amcbatch_worker_jobs_max") or 0) > 0, "jobs_max gauge")
+        check(all(value(text, g) is not None for g in (
+            "amcbatch_queue_ready_jobs", "amcbatch_queue_oldest_job_age_seconds", "amcbatch_parked_jobs",
+            "amcbatch_amc_cancels_pending")) and value(text, "amcbatch_worker_queue_read_failures_total") == 0,
+              "queue jobs, their age, parked jobs and pending cancels read without a failure",
+              [ln for ln in text.splitlines() if "queue" in ln or "parked" in ln or "cancels" in ln])
         st, _, _ = get("http://127.0.0.1:%d/other" % worker_mport)
         check(st == 404, "metrics_listen serves only /metrics", st)
 
