@@ -57,7 +57,8 @@ static bool parse_item(const char *s, size_t len, SentinelAddr *a)
 		return false;
 	memcpy(a->host, hs, (size_t)(he - hs));
 	a->host[he - hs] = '\0';
-	if (!ip_literal(a->host))
+	/* IPv6 only in brackets: "::1:26379" could be an address without a port */
+	if (!ip_literal(a->host) || (hs == s && strchr(a->host, ':')))
 		return false;
 	return parse_port(colon + 1, (size_t)(s + len - colon - 1), &a->port);
 }
