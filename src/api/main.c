@@ -81,6 +81,7 @@ static void on_sighup(evutil_socket_t sig, short what, void *arg)
 	/* the body limit is also set on evhttp and on each connection at start */
 	if (fresh.max_body_bytes != api->cfg.max_body_bytes ||
 	    strcmp(fresh.redis_url, api->cfg.redis_url) != 0 ||
+	    strcmp(fresh.redis_sentinels, api->cfg.redis_sentinels) != 0 ||
 	    strcmp(fresh.database_url, api->cfg.database_url) != 0 ||
 	    fresh.api_port != api->cfg.api_port || strcmp(fresh.api_listen, api->cfg.api_listen) != 0)
 		log_warn("SIGHUP: some changed settings need a restart (servers, listener, body limit)");
@@ -175,7 +176,8 @@ int main(int argc, char **argv)
 	}
 	if ((api.auth = auth_new()) == NULL ||
 	    (api.pg = pgpool_new(api.base, api.cfg.database_url, api.cfg.pg_threads)) == NULL ||
-	    (api.redis = rconn_new(api.base, api.cfg.redis_url)) == NULL) {
+	    (api.redis = rconn_new_sentinel(api.base, api.cfg.redis_url, api.cfg.redis_sentinels,
+						 api.cfg.redis_master_name, api.cfg.redis_sentinel_password)) == NULL) {
 		log_error("cannot set up the PostgreSQL pool or the Redis connection");
 		goto out;
 	}

@@ -12,6 +12,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "sentinel.h"
+
 #ifndef AMCB_PKGDATADIR
 #define AMCB_PKGDATADIR "/usr/local/share/amcbatch"
 #endif
@@ -38,6 +40,9 @@ static const CfKey cf_keys[] = {
 	S(redis_url, "redis://127.0.0.1:6379/0", false),
 	S(redis_prefix, "amcb:", false),
 	I(redis_timeout_ms, "10000", false, 0, 600000),
+	S(redis_sentinels, "", false),
+	S(redis_master_name, "mymaster", false),
+	S(redis_sentinel_password, "", false),
 	S(database_url, "postgresql:///amcbatch", false),
 	I(pg_threads, "4", false, 1, 256),
 	S(secret_key, "", false),
@@ -253,6 +258,14 @@ static bool validate(const Config *cfg, char *err, size_t errlen)
 	}
 	if (strcasecmp(cfg->log_format, "text") != 0 && strcasecmp(cfg->log_format, "json") != 0) {
 		snprintf(err, errlen, "log_format must be text or json, got \"%s\"", cfg->log_format);
+		return false;
+	}
+	SentinelList sl;
+
+	if (!sentinel_parse_list(cfg->redis_sentinels, &sl, err, errlen))
+		return false;
+	if (sl.n > 0 && cfg->redis_master_name[0] == '\0') {
+		snprintf(err, errlen, "redis_master_name must not be empty with redis_sentinels");
 		return false;
 	}
 	if (cfg->heartbeat_ms >= cfg->lease_ms) {

@@ -14,6 +14,9 @@ typedef struct Config {
 	char *log_format;		/* text|json (one JSON object per line) */
 	char *redis_url;		/* redis://host:port[/db] or unix:/path/to/sock */
 	char *redis_prefix;		/* key prefix, default "amcb:" */
+	char *redis_sentinels;		/* "ip:port,..." of Redis Sentinels; "" = use redis_url's host */
+	char *redis_master_name;	/* the master's name in the sentinels' configuration */
+	char *redis_sentinel_password;	/* AUTH sent to the sentinels; "" = none */
 	int redis_timeout_ms;		/* a Redis reply later than this drops the connection (0 = never) */
 	char *database_url;		/* libpq conninfo or postgresql:// URL */
 	int pg_threads;			/* libpq connections (one thread each) per process */

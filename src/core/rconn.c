@@ -18,12 +18,15 @@
 
 #include "log.h"
 #include "metrics.h"
+#include "sentinel.h"
 
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 5000
 #define CONNECT_TIMEOUT_MS 5000	/* TCP connect + AUTH/SELECT + SCRIPT LOADs */
 #define SHA_LEN 40
 #define DEADLINE_TICK_MS 250	/* how often the reply deadline is looked at, at most */
+#define SUB_RETRY_MS 1000	/* the +switch-master subscription, after it dropped */
+#define SETUP_ROLE (-2)		/* Cmd.script of the ROLE check of sentinel mode */
 
 enum CmdKind { CMD_USER, CMD_SETUP, CMD_RELOAD };
 
@@ -75,9 +78,31 @@ struct RConn {
 	Metric *m_rtt;		/* borrowed (rconn_set_metrics), NULL: not measured */
 	Metric *m_reconnects;
 	unsigned connects;	/* connections that became ready */
+
+	/* Sentinel mode (sentinels.n > 0): host/port are the master's, asked of the sentinels
+	 * before each connect (the discovery connection sctx), checked with ROLE; a second
+	 * connection (subctx) listens for +switch-master on one sentinel. */
+	SentinelList sentinels;
+	char *master_name;
+	char *sentinel_password;	/* NULL: no AUTH to the sentinels */
+	int sidx;			/* the sentinel asked next */
+	int stried;			/* sentinels that failed in this round of discovery */
+	redisAsyncContext *sctx;	/* discovery connection, NULL when none */
+	redisAsyncContext *subctx;	/* subscription connection, NULL when none */
+	bool sub_connected;
+	int sub_idx;			/* the sentinel subscribed to */
+	struct event *sub_timer;	/* subscription: connect deadline, then retry */
 };
 
 static void start_connect(RConn *c);
+static void drop_sctx(RConn *c);
+static void sentinel_failed(RConn *c, const char *why);
+static void sub_start(RConn *c);
+
+static bool sentinel_mode(const RConn *c)
+{
+	return c->sentinels.n > 0;
+}
 
 static long long mono_ms(void)
 {
@@ -107,6 +132,10 @@ static void unref(RConn *c)
 		event_free(c->connect_timer);
 	if (c->deadline_timer)
 		event_free(c->deadline_timer);
+	if (c->sub_timer)
+		event_free(c->sub_timer);
+	free(c->master_name);
+	free(c->sentinel_password);
 	free(c->url);
 	free(c->host);
 	free(c->path);
@@ -246,6 +275,10 @@ static void on_connect_timeout(evutil_socket_t fd, short what, void *arg)
 {
 	RConn *c = arg;
 
+	if (c->sctx) {	/* a sentinel that does not answer: ask the next one */
+		sentinel_failed(c, "connect or reply timeout");
+		return;
+	}
 	set_err(c, "connect timeout", c->host ? c->host : c->path);
 	log_warn("redis %s: %s", c->url, c->errstr);
 	drop_ctx(c);
@@ -295,7 +328,17 @@ static void become_ready(RConn *c)
 	c->errstr[0] = '\0';
 	if (c->connects++ > 0)
 		metric_inc(c->m_reconnects, 0);
-	log_info("redis %s: connected, %d scripts loaded", c->url, LUA_SCRIPT_COUNT);
+	if (sentinel_mode(c)) {
+		log_info("redis: master %s is %s:%d (from sentinel %s:%d): connected, %d scripts "
+			 "loaded", c->master_name, c->host, c->port, c->sentinels.addr[c->sidx].host,
+			 c->sentinels.addr[c->sidx].port, LUA_SCRIPT_COUNT);
+		if (!c->subctx && !evtimer_pending(c->sub_timer, NULL)) {
+			c->sub_idx = c->sidx;
+			sub_start(c);
+		}
+	} else {
+		log_info("redis %s: connected, %d scripts loaded", c->url, LUA_SCRIPT_COUNT);
+	}
 	if (c->ready_fn)
 		c->ready_fn(c, c->ready_priv);
 }
@@ -353,6 +396,13 @@ static void on_connect(const redisAsyncContext *ac, int status)
 
 		ok = ok && send_setup(c, -1, 2, argv);
 	}
+	/* a sentinel's answer may be stale (a demoted master not yet reconfigured): never
+	 * take writes to a replica */
+	if (sentinel_mode(c)) {
+		const char *argv[] = { "ROLE" };
+
+		ok = ok && send_setup(c, SETUP_ROLE, 1, argv);
+	}
 	if (c->db != 0) {
 		const char *argv[] = { "SELECT", dbs };
 
@@ -393,7 +443,8 @@ static void on_disconnect(const redisAsyncContext *ac, int status)
 	schedule_reconnect(c);
 }
 
-static void start_connect(RConn *c)
+/* Connects to host:port (the master found by the sentinels, or redis_url's server). */
+static void connect_server(RConn *c)
 {
 	struct timeval tv = { CONNECT_TIMEOUT_MS / 1000, (CONNECT_TIMEOUT_MS % 1000) * 1000 };
 	redisAsyncContext *ac;
@@ -428,6 +479,326 @@ static void start_connect(RConn *c)
 	evtimer_add(c->connect_timer, &tv);
 }
 
+/* ---- Sentinel: discovery before each connect, and the +switch-master subscription ---- */
+
+/* Drops the discovery connection (from a timer or from inside its own callback: hiredis
+ * then frees it when the callback returns); its pending callbacks get NULL. */
+static void drop_sctx(RConn *c)
+{
+	redisAsyncContext *ac = c->sctx;
+
+	c->sctx = NULL;
+	if (ac) {
+		ac->data = NULL;
+		redisAsyncFree(ac);
+	}
+}
+
+static void drop_subctx(RConn *c)
+{
+	redisAsyncContext *ac = c->subctx;
+
+	c->subctx = NULL;
+	c->sub_connected = false;
+	if (ac) {
+		ac->data = NULL;
+		redisAsyncFree(ac);
+	}
+}
+
+static void discover(RConn *c);
+
+/* The sentinel asked could not answer: ask the next one, or after a whole round of
+ * failures wait the backoff. */
+static void sentinel_failed(RConn *c, const char *why)
+{
+	const SentinelAddr *s = &c->sentinels.addr[c->sidx];
+	char who[SENTINEL_HOST_LEN + 16];
+
+	snprintf(who, sizeof(who), "sentinel %s:%d", s->host, s->port);
+	set_err(c, who, why);	/* copies why before the context holding it goes */
+	log_warn("redis: %s", c->errstr);
+	drop_sctx(c);
+	c->sidx = (c->sidx + 1) % c->sentinels.n;
+	if (++c->stried < c->sentinels.n) {
+		discover(c);
+		return;
+	}
+	c->stried = 0;
+	evtimer_del(c->connect_timer);
+	schedule_reconnect(c);
+}
+
+static void on_sentinel_auth(redisAsyncContext *ac, void *reply, void *priv)
+{
+	RConn *c = priv;
+	redisReply *r = reply;
+
+	if (r && r->type == REDIS_REPLY_ERROR && ac == c->sctx && !c->freeing)
+		log_error("redis: sentinel AUTH failed (redis_sentinel_password): %s", r->str);
+	unref(c);
+}
+
+/* SENTINEL get-master-addr-by-name: connect to the address it gives. */
+static void on_sentinel_reply(redisAsyncContext *ac, void *reply, void *priv)
+{
+	RConn *c = priv;
+	redisReply *r = reply;
+	SentinelAddr m;
+
+	if (!r || ac != c->sctx || c->freeing)
+		goto out;	/* dropped: on_sdisconnect or the timer goes on */
+	if (r->type == REDIS_REPLY_ERROR) {
+		sentinel_failed(c, r->str);
+	} else if (r->type == REDIS_REPLY_NIL) {
+		char why[300];
+
+		snprintf(why, sizeof(why), "does not know a master named \"%s\"", c->master_name);
+		sentinel_failed(c, why);
+	} else if (!sentinel_master_addr(r, &m)) {
+		sentinel_failed(c, "unexpected answer to SENTINEL get-master-addr-by-name");
+	} else {
+		char *host = strdup(m.host);
+
+		drop_sctx(c);
+		if (!host) {
+			set_err(c, "out of memory", NULL);
+			evtimer_del(c->connect_timer);
+			schedule_reconnect(c);
+			goto out;
+		}
+		c->stried = 0;
+		if (!c->host || strcmp(c->host, host) != 0 || c->port != m.port)
+			log_info("redis: sentinel %s:%d says master %s is %s:%d",
+				 c->sentinels.addr[c->sidx].host, c->sentinels.addr[c->sidx].port,
+				 c->master_name, host, m.port);
+		free(c->host);
+		c->host = host;
+		c->port = m.port;
+		connect_server(c);
+	}
+out:
+	unref(c);
+}
+
+static void on_sconnect(const redisAsyncContext *cac, int status)
+{
+	redisAsyncContext *ac = (redisAsyncContext *)cac;
+	RConn *c = ac->data;
+
+	if (!c)
+		return;
+	if (status != REDIS_OK) {
+		c->sctx = NULL;	/* hiredis frees it after this callback */
+		sentinel_failed(c, ac->errstr);
+		return;
+	}
+	if (c->sentinel_password) {
+		c->refs++;
+		if (redisAsyncCommand(ac, on_sentinel_auth, c, "AUTH %s", c->sentinel_password) != REDIS_OK) {
+			unref(c);
+			sentinel_failed(c, "cannot queue AUTH");
+			return;
+		}
+	}
+	c->refs++;
+	if (redisAsyncCommand(ac, on_sentinel_reply, c, "SENTINEL get-master-addr-by-name %s",
+			      c->master_name) != REDIS_OK) {
+		unref(c);
+		sentinel_failed(c, "cannot queue SENTINEL get-master-addr-by-name");
+	}
+}
+
+static void on_sdisconnect(const redisAsyncContext *ac, int status)
+{
+	RConn *c = ac->data;
+
+	if (!c)
+		return;
+	c->sctx = NULL;
+	sentinel_failed(c, status == REDIS_OK ? "disconnected" : ac->errstr);
+}
+
+/* Opens the discovery connection to sentinels[sidx]; the connect timer bounds it. */
+static void discover(RConn *c)
+{
+	struct timeval tv = { CONNECT_TIMEOUT_MS / 1000, (CONNECT_TIMEOUT_MS % 1000) * 1000 };
+	const SentinelAddr *s = &c->sentinels.addr[c->sidx];
+	redisAsyncContext *ac;
+
+	if (c->freeing || c->sctx || c->ctx)
+		return;
+	ac = redisAsyncConnect(s->host, s->port);	/* an IP address: no blocking lookup */
+	if (!ac) {
+		set_err(c, "out of memory", NULL);
+		schedule_reconnect(c);
+		return;
+	}
+	if (ac->err) {
+		char why[128];
+
+		snprintf(why, sizeof(why), "%s", ac->errstr);
+		redisAsyncFree(ac);
+		sentinel_failed(c, why);
+		return;
+	}
+	ac->data = c;
+	c->sctx = ac;
+	if (redisLibeventAttach(ac, c->base) != REDIS_OK) {
+		sentinel_failed(c, "cannot attach to the event loop");
+		return;
+	}
+	redisAsyncSetConnectCallback(ac, on_sconnect);
+	redisAsyncSetDisconnectCallback(ac, on_sdisconnect);
+	evtimer_add(c->connect_timer, &tv);
+}
+
+static void start_connect(RConn *c)
+{
+	if (sentinel_mode(c))
+		discover(c);
+	else
+		connect_server(c);
+}
+
+static void sub_retry(RConn *c)
+{
+	struct timeval tv = { SUB_RETRY_MS / 1000, (SUB_RETRY_MS % 1000) * 1000 };
+
+	if (c->freeing)
+		return;
+	c->sub_idx = (c->sub_idx + 1) % c->sentinels.n;
+	evtimer_add(c->sub_timer, &tv);
+}
+
+/* Every message of the subscription (and NULL once, when its connection goes). */
+static void on_sub_msg(redisAsyncContext *ac, void *reply, void *priv)
+{
+	RConn *c = priv;
+	SentinelAddr to;
+
+	if (!reply) {
+		unref(c);	/* the subscription's reference */
+		return;
+	}
+	if (ac != c->subctx || c->freeing || !sentinel_switch_master(reply, c->master_name, &to))
+		return;
+	log_info("redis: sentinels switched master %s to %s:%d", c->master_name, to.host, to.port);
+	if (c->ready && c->host && strcmp(c->host, to.host) == 0 && c->port == to.port)
+		return;	/* already there */
+	/* drop what we have (or are making) and ask again now, without the backoff */
+	drop_sctx(c);
+	drop_ctx(c);
+	evtimer_del(c->retry_timer);
+	c->backoff_ms = BACKOFF_MIN_MS;
+	c->stried = 0;
+	c->sidx = c->sub_idx;	/* this sentinel knows */
+	start_connect(c);
+}
+
+static void on_sub_auth(redisAsyncContext *ac, void *reply, void *priv)
+{
+	RConn *c = priv;
+	redisReply *r = reply;
+
+	if (r && r->type == REDIS_REPLY_ERROR && ac == c->subctx && !c->freeing)
+		log_error("redis: sentinel AUTH failed (redis_sentinel_password): %s", r->str);
+	unref(c);
+}
+
+static void on_sub_connect(const redisAsyncContext *ac, int status)
+{
+	RConn *c = ac->data;
+
+	if (!c)
+		return;
+	if (status != REDIS_OK) {
+		log_warn("redis: +switch-master subscription to sentinel %s:%d: %s",
+			 c->sentinels.addr[c->sub_idx].host, c->sentinels.addr[c->sub_idx].port,
+			 ac->errstr);
+		c->subctx = NULL;	/* hiredis frees it after this callback */
+		c->sub_connected = false;
+		sub_retry(c);
+		return;
+	}
+	c->sub_connected = true;
+	evtimer_del(c->sub_timer);
+	if (redisEnableKeepAlive((redisContext *)&ac->c) != REDIS_OK)
+		log_warn("redis: cannot turn on TCP keepalive to the sentinel");
+	log_debug("redis: listening for +switch-master on sentinel %s:%d",
+		  c->sentinels.addr[c->sub_idx].host, c->sentinels.addr[c->sub_idx].port);
+}
+
+static void on_sub_disconnect(const redisAsyncContext *ac, int status)
+{
+	RConn *c = ac->data;
+
+	if (!c)
+		return;
+	log_warn("redis: +switch-master subscription to sentinel %s:%d lost: %s",
+		 c->sentinels.addr[c->sub_idx].host, c->sentinels.addr[c->sub_idx].port,
+		 status == REDIS_OK ? "disconnected" : ac->errstr);
+	c->subctx = NULL;
+	c->sub_connected = false;
+	sub_retry(c);
+}
+
+/* Subscribes to +switch-master on sentinels[sub_idx]; AUTH and SUBSCRIBE are queued before
+ * the connect completes, so a failed connect still hands each callback its NULL. */
+static void sub_start(RConn *c)
+{
+	struct timeval tv = { CONNECT_TIMEOUT_MS / 1000, (CONNECT_TIMEOUT_MS % 1000) * 1000 };
+	const SentinelAddr *s = &c->sentinels.addr[c->sub_idx];
+	redisAsyncContext *ac;
+
+	if (c->freeing || c->subctx)
+		return;
+	ac = redisAsyncConnect(s->host, s->port);
+	if (!ac || ac->err) {
+		if (ac)
+			redisAsyncFree(ac);
+		sub_retry(c);
+		return;
+	}
+	ac->data = c;
+	c->subctx = ac;
+	if (redisLibeventAttach(ac, c->base) != REDIS_OK) {
+		drop_subctx(c);
+		sub_retry(c);
+		return;
+	}
+	redisAsyncSetConnectCallback(ac, on_sub_connect);
+	redisAsyncSetDisconnectCallback(ac, on_sub_disconnect);
+	if (c->sentinel_password) {
+		c->refs++;
+		if (redisAsyncCommand(ac, on_sub_auth, c, "AUTH %s", c->sentinel_password) != REDIS_OK)
+			unref(c);
+	}
+	c->refs++;	/* held by the subscription until its NULL call */
+	if (redisAsyncCommand(ac, on_sub_msg, c, "SUBSCRIBE +switch-master") != REDIS_OK) {
+		unref(c);
+		drop_subctx(c);
+		sub_retry(c);
+		return;
+	}
+	evtimer_add(c->sub_timer, &tv);
+}
+
+/* sub_timer: the subscription's connect deadline passed, or its retry is due. */
+static void on_sub_timer(evutil_socket_t fd, short what, void *arg)
+{
+	RConn *c = arg;
+
+	if (c->subctx && !c->sub_connected) {
+		log_warn("redis: +switch-master subscription: sentinel %s:%d did not answer",
+			 c->sentinels.addr[c->sub_idx].host, c->sentinels.addr[c->sub_idx].port);
+		drop_subctx(c);
+		sub_retry(c);
+	} else if (!c->subctx) {
+		sub_start(c);
+	}
+}
+
 /* A setup reply: any failure drops the connection and retries later. */
 static void setup_reply(RConn *c, Cmd *cmd, redisAsyncContext *ac, redisReply *r)
 {
@@ -447,6 +818,13 @@ static void setup_reply(RConn *c, Cmd *cmd, redisAsyncContext *ac, redisReply *r
 				log_error("redis %s: %s", c->url, c->errstr);
 		}
 		c->setup_failed = true;
+	} else if (cmd->script == SETUP_ROLE) {
+		if (!sentinel_role_is_master(r)) {
+			set_err(c, "not a master, its role is", sentinel_role_name(r));
+			log_warn("redis %s:%d: %s: asking the sentinels again", c->host, c->port,
+				 c->errstr);
+			c->setup_failed = true;
+		}
 	} else if (cmd->script >= 0) {
 		if (r->type == REDIS_REPLY_STRING && r->len == SHA_LEN) {
 			memcpy(c->sha[cmd->script], r->str, SHA_LEN);
@@ -540,7 +918,19 @@ static void on_reply(redisAsyncContext *ac, void *reply, void *privdata)
 				return;	/* cmd lives on in hiredis's callback list */
 			r = NULL;
 		}
+		/* READONLY: this master was demoted by a failover (sentinel mode only: with a
+		 * plain redis_url there is nowhere else to go) */
+		bool demoted = r && r->type == REDIS_REPLY_ERROR && sentinel_mode(c) &&
+			       strncmp(r->str, "READONLY", 8) == 0 && ac == c->ctx;
+
 		cmd->fn(c, r, cmd->priv);
+		if (demoted && ac == c->ctx && !c->freeing) {
+			set_err(c, "READONLY reply: the master became a replica", c->host);
+			log_warn("redis %s:%d: %s: asking the sentinels again", c->host, c->port,
+				 c->errstr);
+			drop_ctx(c);	/* inside a callback: hiredis frees it when this returns */
+			schedule_reconnect(c);
+		}
 		break;
 	}
 	free_cmd(cmd);
@@ -551,7 +941,14 @@ static void on_reply(redisAsyncContext *ac, void *reply, void *privdata)
 
 RConn *rconn_new(struct event_base *base, const char *url)
 {
+	return rconn_new_sentinel(base, url, NULL, NULL, NULL);
+}
+
+RConn *rconn_new_sentinel(struct event_base *base, const char *url, const char *sentinels,
+			  const char *master_name, const char *sentinel_password)
+{
 	RConn *c = calloc(1, sizeof(*c));
+	char err[256];
 
 	if (!c)
 		return NULL;
@@ -563,7 +960,8 @@ RConn *rconn_new(struct event_base *base, const char *url)
 	c->retry_timer = evtimer_new(base, on_retry_timer, c);
 	c->connect_timer = evtimer_new(base, on_connect_timeout, c);
 	c->deadline_timer = event_new(base, -1, EV_PERSIST, on_deadline, c);
-	if (!c->url || !c->retry_timer || !c->connect_timer || !c->deadline_timer) {
+	c->sub_timer = evtimer_new(base, on_sub_timer, c);
+	if (!c->url || !c->retry_timer || !c->connect_timer || !c->deadline_timer || !c->sub_timer) {
 		unref(c);
 		return NULL;
 	}
@@ -572,6 +970,27 @@ RConn *rconn_new(struct event_base *base, const char *url)
 			  url ? url : "");
 		unref(c);
 		return NULL;
+	}
+	if (!sentinel_parse_list(sentinels, &c->sentinels, err, sizeof(err))) {
+		log_error("redis: %s", err);
+		unref(c);
+		return NULL;
+	}
+	if (sentinel_mode(c)) {
+		if (!c->host) {
+			log_error("redis: with redis_sentinels, redis_url must be redis://, not unix:");
+			unref(c);
+			return NULL;
+		}
+		c->master_name = strdup(master_name && *master_name ? master_name : "mymaster");
+		if (sentinel_password && *sentinel_password)
+			c->sentinel_password = strdup(sentinel_password);
+		if (!c->master_name || (sentinel_password && *sentinel_password && !c->sentinel_password)) {
+			unref(c);
+			return NULL;
+		}
+		log_info("redis: master \"%s\" from %d sentinel%s", c->master_name, c->sentinels.n,
+			 c->sentinels.n == 1 ? "" : "s");
 	}
 	start_connect(c);
 	return c;
@@ -584,6 +1003,9 @@ void rconn_free(RConn *c)
 	c->freeing = true;
 	c->ready_fn = NULL;
 	evtimer_del(c->retry_timer);
+	evtimer_del(c->sub_timer);
+	drop_sctx(c);
+	drop_subctx(c);
 	drop_ctx(c);	/* pending commands get NULL replies, now or right after this callback */
 	unref(c);
 }

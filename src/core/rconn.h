@@ -27,6 +27,15 @@ typedef void (*RConnReadyFn)(RConn *c, void *priv);
  * IP address: hiredis resolves host names with a blocking getaddrinfo. Reconnects with
  * backoff 100 ms .. 5 s; a connect (+ AUTH/SELECT/SCRIPT LOAD) taking over 5 s is retried. */
 RConn *rconn_new(struct event_base *base, const char *url);
+/* The same through Redis Sentinel when sentinels ("ip:port,...", see sentinel.h) is not
+ * empty: before each connect the sentinels are asked in turn (SENTINEL
+ * get-master-addr-by-name master_name, after AUTH sentinel_password when not empty), the
+ * answer is checked with ROLE (a replica is dropped and the sentinels asked again), and a
+ * failover is followed: a lost connection, a READONLY reply or a +switch-master message
+ * (a second connection subscribes on one sentinel) all lead to asking again. url then
+ * gives only the password and db. All strings copied. NULL for a bad url or list. */
+RConn *rconn_new_sentinel(struct event_base *base, const char *url, const char *sentinels,
+			  const char *master_name, const char *sentinel_password);
 /* Accepts NULL; pending callbacks get reply == NULL (right away, or just after the current
  * callback returns when called from inside one: the RConn pointer they receive stays
  * valid for them, but every command on it is refused). */

@@ -157,7 +157,8 @@ static void on_sighup(evutil_socket_t sig, short what, void *arg)
 					region_base_url(&w->cfg, (AmcRegion)r)) != 0 ||
 				 strcmp(region_token_url(&fresh, (AmcRegion)r),
 					region_token_url(&w->cfg, (AmcRegion)r)) != 0;
-	if (strcmp(fresh.redis_url, w->cfg.redis_url) != 0 || strcmp(fresh.database_url, w->cfg.database_url) != 0 ||
+	if (strcmp(fresh.redis_url, w->cfg.redis_url) != 0 ||
+	    strcmp(fresh.redis_sentinels, w->cfg.redis_sentinels) != 0 || strcmp(fresh.database_url, w->cfg.database_url) != 0 ||
 	    hosts_changed || fresh.lease_ms != w->cfg.lease_ms ||
 	    fresh.noop_executor != w->cfg.noop_executor)
 		log_warn("SIGHUP: some changed settings need a restart (servers, lease, executor)");
@@ -378,7 +379,8 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	w.refs = htab_new();
-	w.redis = rconn_new(w.base, w.cfg.redis_url);
+	w.redis = rconn_new_sentinel(w.base, w.cfg.redis_url, w.cfg.redis_sentinels, w.cfg.redis_master_name,
+				     w.cfg.redis_sentinel_password);
 	w.pg = pgpool_new(w.base, w.cfg.database_url, w.cfg.pg_threads);
 	w.curl = curlev_new(w.base);
 	w.tokens = token_cache_new(w.base, w.cfg.secret_key);
