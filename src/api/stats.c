@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "conn_metrics.h"
 #include "metrics.h"
 #include "metrics_http.h"
 #include "req.h"
@@ -75,26 +76,6 @@ static Metric m_oldest_open = {
 	.help = "Age of the oldest batch still pending or running (0: none).",
 	.type = METRIC_GAUGE,
 };
-static Metric m_redis_rtt = {
-	.name = "amcbatch_redis_round_trip_seconds",
-	.help = "Redis commands and scripts, from send to reply.",
-	.type = METRIC_HISTOGRAM,
-};
-static Metric m_redis_reconnects = {
-	.name = "amcbatch_redis_reconnects_total",
-	.help = "Redis connections made again after the first.",
-	.type = METRIC_COUNTER,
-};
-static Metric m_pg_rtt = {
-	.name = "amcbatch_postgresql_round_trip_seconds",
-	.help = "PostgreSQL jobs, time in their statements on a pool connection.",
-	.type = METRIC_HISTOGRAM,
-};
-static Metric m_pg_reconnects = {
-	.name = "amcbatch_postgresql_reconnects_total",
-	.help = "PostgreSQL pool connections made again after one broke.",
-	.type = METRIC_COUNTER,
-};
 static Metric m_pg_read_failures = {
 	.name = "amcbatch_api_archive_read_failures_total",
 	.help = "Reads of the batch gauges from PostgreSQL that failed.",
@@ -103,8 +84,7 @@ static Metric m_pg_read_failures = {
 
 static Metric *const all[] = {
 	&m_requests, &m_request_seconds, &m_inflight, &m_submissions, &m_schedule_runs,
-	&m_batches, &m_archived_execs, &m_oldest_open, &m_redis_rtt, &m_redis_reconnects,
-	&m_pg_rtt, &m_pg_reconnects, &m_pg_read_failures,
+	&m_batches, &m_archived_execs, &m_oldest_open, &m_pg_read_failures,
 };
 
 /* Process state: the API process has one of each. */
@@ -176,9 +156,6 @@ static void collect(void *priv)
 	double now = metrics_now();
 
 	metric_set(&m_inflight, 0, st.api->inflight);
-	/* counters that only grow: add what is new since the last scrape */
-	metric_add(&m_pg_reconnects, 0,
-		   (double)pgpool_reconnects(st.api->pg) - metric_value(&m_pg_reconnects, 0));
 	if (!st.pg_reading && st.api->pg != NULL &&
 	    (st.pg_read_at == 0 || now - st.pg_read_at >= STATS_PG_EVERY_S)) {
 		if (pgpool_submit(st.api->pg, read_batches, batches_read, NULL, 0)) {
@@ -198,17 +175,14 @@ bool stats_setup(Api *api)
 	m_request_seconds.labels[0] = m_requests.labels[0];
 	m_request_seconds.bounds = metrics_buckets_latency;
 	m_request_seconds.nbounds = metrics_buckets_latency_n;
-	m_redis_rtt.bounds = m_pg_rtt.bounds = metrics_buckets_latency;
-	m_redis_rtt.nbounds = m_pg_rtt.nbounds = metrics_buckets_latency_n;
 	if ((st.reg = metrics_new()) == NULL)
 		goto fail;
 	for (size_t i = 0; i < ARRAY_LEN(all); i++)
 		if (!metrics_register(st.reg, all[i]))
 			goto fail;
-	if (!metrics_on_collect(st.reg, collect, NULL))
+	if (!metrics_on_collect(st.reg, collect, NULL) ||
+	    !conn_metrics_attach(st.reg, api->redis, api->pg))
 		goto fail;
-	rconn_set_metrics(api->redis, &m_redis_rtt, &m_redis_reconnects);
-	pgpool_set_metrics(api->pg, &m_pg_rtt);
 	if (api->cfg.metrics_listen[0] != '\0' &&
 	    (st.listener = metrics_http_new(api->base, api->cfg.metrics_listen, st.reg)) == NULL)
 		return false;	/* logged */
@@ -222,10 +196,8 @@ void stats_free(Api *api)
 {
 	metrics_http_free(st.listener);
 	st.listener = NULL;
-	if (api != NULL && api->redis != NULL)
-		rconn_set_metrics(api->redis, NULL, NULL);
-	if (api != NULL && api->pg != NULL)
-		pgpool_set_metrics(api->pg, NULL);
+	if (api != NULL)
+		conn_metrics_detach(api->redis, api->pg);
 	metrics_free(st.reg);
 	st.reg = NULL;
 }

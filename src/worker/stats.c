@@ -9,6 +9,7 @@
 
 #include "keys.h"
 #include "log.h"
+#include "conn_metrics.h"
 #include "metrics.h"
 #include "metrics_http.h"
 
@@ -88,26 +89,11 @@ GAUGE(m_cancels, "amcbatch_amc_cancels_pending",
 	"Cancelled executions whose AMC cancel is still to be sent (P amc_cancels).", );
 COUNTER(m_redis_read_failures, "amcbatch_worker_queue_read_failures_total",
 	"Reads of the queue gauges from Redis that failed.", );
-static Metric m_redis_rtt = {
-	.name = "amcbatch_redis_round_trip_seconds",
-	.help = "Redis commands and scripts, from send to reply.", .type = METRIC_HISTOGRAM,
-};
-COUNTER(m_redis_reconnects, "amcbatch_redis_reconnects_total",
-	"Redis connections made again after the first.", );
-static Metric m_pg_rtt = {
-	.name = "amcbatch_postgresql_round_trip_seconds",
-	.help = "PostgreSQL jobs, time in their statements on a pool connection.",
-	.type = METRIC_HISTOGRAM,
-};
-COUNTER(m_pg_reconnects, "amcbatch_postgresql_reconnects_total",
-	"PostgreSQL pool connections made again after one broke.", );
-
 static Metric *const all[] = {
 	&m_execs, &m_batches, &m_exec_seconds, &m_amc, &m_amc_seconds, &m_amc_429, &m_amc_retries,
 	&m_rows, &m_bytes, &m_deliveries, &m_held, &m_inflight_cap, &m_ready_batches,
 	&m_retry_jobs, &m_running, &m_at_cap, &m_cap, &m_live_workers, &m_ready_jobs, &m_oldest_age,
 	&m_parked, &m_cancels, &m_redis_read_failures,
-	&m_redis_rtt, &m_redis_reconnects, &m_pg_rtt, &m_pg_reconnects,
 };
 
 static struct {
@@ -305,8 +291,6 @@ static void collect(void *priv)
 	metric_set(&m_inflight_cap, 0, w->cfg.worker_inflight);
 	metric_set(&m_cap, 0, w->cfg.instance_cap);
 	metric_set(&m_cap, 1, w->cfg.account_cap);
-	metric_add(&m_pg_reconnects, 0,
-		   (double)pgpool_reconnects(w->pg) - metric_value(&m_pg_reconnects, 0));
 	/* shown by the next scrape; never more than one read in flight */
 	if (st.redis_pending == 0 && (st.redis_read_at == 0 || now - st.redis_read_at >= STATS_REDIS_EVERY_S)) {
 		st.redis_read_at = now;
@@ -319,17 +303,16 @@ bool stats_setup(Worker *w)
 	st.w = w;
 	m_exec_seconds.bounds = metrics_buckets_duration;
 	m_exec_seconds.nbounds = metrics_buckets_duration_n;
-	m_amc_seconds.bounds = m_redis_rtt.bounds = m_pg_rtt.bounds = metrics_buckets_latency;
-	m_amc_seconds.nbounds = m_redis_rtt.nbounds = m_pg_rtt.nbounds = metrics_buckets_latency_n;
+	m_amc_seconds.bounds = metrics_buckets_latency;
+	m_amc_seconds.nbounds = metrics_buckets_latency_n;
 	if ((st.reg = metrics_new()) == NULL)
 		goto fail;
 	for (size_t i = 0; i < ARRAY_LEN(all); i++)
 		if (!metrics_register(st.reg, all[i]))
 			goto fail;
-	if (!metrics_on_collect(st.reg, collect, NULL))
+	if (!metrics_on_collect(st.reg, collect, NULL) ||
+	    !conn_metrics_attach(st.reg, w->redis, w->pg))
 		goto fail;
-	rconn_set_metrics(w->redis, &m_redis_rtt, &m_redis_reconnects);
-	pgpool_set_metrics(w->pg, &m_pg_rtt);
 	if (w->cfg.metrics_listen[0] != '\0' &&
 	    (st.listener = metrics_http_new(w->base, w->cfg.metrics_listen, st.reg)) == NULL)
 		return false;	/* logged */
@@ -343,10 +326,8 @@ void stats_free(Worker *w)
 {
 	metrics_http_free(st.listener);
 	st.listener = NULL;
-	if (w != NULL && w->redis != NULL)
-		rconn_set_metrics(w->redis, NULL, NULL);
-	if (w != NULL && w->pg != NULL)
-		pgpool_set_metrics(w->pg, NULL);
+	if (w != NULL)
+		conn_metrics_detach(w->redis, w->pg);
 	metrics_free(st.reg);
 	st.reg = NULL;
 }
