@@ -457,6 +457,28 @@ static int take_option(int c, SubmitArgs *a, SchedOpts *o)
 	}
 }
 
+/* Parses create's or edit's options into a (its arrays allocated here: the caller frees them
+ * with the rest of a) and o. -1 to go on; else the exit code (--help printed, a usage error,
+ * no memory). */
+static int parse_options(int argc, char *argv[], const struct option *opts, const char *help,
+			 const char *cmd, SubmitArgs *a, SchedOpts *o)
+{
+	int c;
+
+	if (!args_alloc(a, argc))
+		return oom();
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":i:ap:o:n:d:c:z:h", opts, NULL)) != -1) {
+		if (take_option(c, a, o) == 0)
+			continue;
+		if (c != 'h')
+			return cli_getopt_error(cmd, c, argv);
+		fputs(help, stdout);
+		return CLI_EXIT_OK;
+	}
+	return -1;
+}
+
 /* Sets the schedule's own members given in o on body; false on OOM or text not UTF-8. */
 static bool set_own(json_t *body, const SchedOpts *o)
 {
@@ -479,24 +501,10 @@ static int schedule_create(int argc, char *argv[])
 	const json_t *s;
 	Http h;
 	bool open = false;
-	int c, rc = CLI_EXIT_USAGE;
+	int rc = CLI_EXIT_USAGE;
 
-	if (!args_alloc(&a, argc)) {
-		rc = oom();
+	if ((rc = parse_options(argc, argv, opts, CREATE_HELP, cmd, &a, &o)) >= 0)
 		goto out;
-	}
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":i:ap:o:n:d:c:z:h", opts, NULL)) != -1) {
-		if (take_option(c, &a, &o) == 0)
-			continue;
-		if (c == 'h') {
-			fputs(CREATE_HELP, stdout);
-			rc = CLI_EXIT_OK;
-		} else {
-			rc = cli_getopt_error(cmd, c, argv);
-		}
-		goto out;
-	}
 	if (optind >= argc) {
 		rc = cli_usage_error(cmd, "missing WORKFLOW_ID");
 		goto out;
@@ -639,24 +647,10 @@ static int schedule_edit(int argc, char *argv[])
 	char err[256];
 	Http h;
 	bool open = false;
-	int c, rc = CLI_EXIT_USAGE;
+	int rc = CLI_EXIT_USAGE;
 
-	if (!args_alloc(&a, argc)) {
-		rc = oom();
+	if ((rc = parse_options(argc, argv, opts, EDIT_HELP, cmd, &a, &o)) >= 0)
 		goto out;
-	}
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":i:ap:o:n:d:c:z:h", opts, NULL)) != -1) {
-		if (take_option(c, &a, &o) == 0)
-			continue;
-		if (c == 'h') {
-			fputs(EDIT_HELP, stdout);
-			rc = CLI_EXIT_OK;
-		} else {
-			rc = cli_getopt_error(cmd, c, argv);
-		}
-		goto out;
-	}
 	if ((rc = id_arg(cmd, argc, argv, &id)) != CLI_EXIT_OK)
 		goto out;
 	rc = CLI_EXIT_USAGE;
