@@ -4,6 +4,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -188,8 +189,74 @@ const char *args_resolve_instance(const json_t *instances, const char *ref, char
 	}
 	if (args_is_uuid(ref))
 		return ref;
-	snprintf(err, errlen, "no instance matches '%s' (see 'amcbatch instances')", ref);
+	{
+		const char *near = args_nearest_instance(instances, ref);
+
+		if (near)
+			snprintf(err, errlen, "no instance matches '%s'; did you mean '%s'?", ref, near);
+		else
+			snprintf(err, errlen, "no instance matches '%s' (see 'amcbatch instances')", ref);
+	}
 	return NULL;
+}
+
+/* Edit distance (insert, delete, substitute; case-insensitive for ASCII) between a and b,
+ * or SIZE_MAX when either is longer than the names this is meant for. Two rows of the
+ * table suffice, on the stack. */
+static size_t distance(const char *a, const char *b)
+{
+	enum { MAXLEN = 128 };
+	size_t la = strlen(a), lb = strlen(b), row[2][MAXLEN + 1];
+
+	if (la > MAXLEN || lb > MAXLEN)
+		return SIZE_MAX;
+	for (size_t j = 0; j <= lb; j++)
+		row[0][j] = j;
+	for (size_t i = 1; i <= la; i++) {
+		size_t *cur = row[i & 1], *prev = row[(i - 1) & 1];
+
+		cur[0] = i;
+		for (size_t j = 1; j <= lb; j++) {
+			size_t sub = prev[j - 1] + (tolower((unsigned char)a[i - 1]) !=
+						    tolower((unsigned char)b[j - 1]));
+			size_t del = prev[j] + 1, ins = cur[j - 1] + 1;
+
+			cur[j] = sub < del ? (sub < ins ? sub : ins) : (del < ins ? del : ins);
+		}
+	}
+	return row[la & 1][lb];
+}
+
+const char *args_nearest_instance(const json_t *instances, const char *ref)
+{
+	static const char *const keys[] = { "instance_name", "instance_id" };
+	const char *best = NULL;
+	size_t bestd = SIZE_MAX, ties = 0, i;
+	/* a third of the name, at least 2 and at most 4 edits: "Japan Toy" finds "Japan Toys",
+	 * "US" does not find "EU" */
+	size_t len = strlen(ref), limit = len / 3 < 2 ? 2 : len / 3 > 4 ? 4 : len / 3;
+	const json_t *inst;
+
+	if (len < 3)
+		return NULL;
+	json_array_foreach((json_t *)instances, i, inst) {
+		for (size_t k = 0; k < ARRAY_LEN(keys); k++) {
+			const char *v = json_string_value(json_object_get(inst, keys[k]));
+			size_t d = v ? distance(ref, v) : SIZE_MAX;
+
+			if (d > limit || d > bestd)
+				continue;
+			if (d == bestd && best && strcmp(best, v) != 0) {
+				ties++;
+			} else if (d < bestd) {
+				best = v;
+				bestd = d;
+				ties = 0;
+			}
+		}
+	}
+	/* two names equally near: naming one would be a guess */
+	return ties == 0 ? best : NULL;
 }
 
 bool args_idempotency_key_ok(const char *key)

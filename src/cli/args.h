@@ -35,6 +35,10 @@ bool args_is_uuid(const char *s);
  * more than one instance matches. Borrowed from instances or ref. */
 const char *args_resolve_instance(const json_t *instances, const char *ref, char *err, size_t errlen);
 
+/* The instance name (or AMC id) nearest to ref by edit distance, when one is near enough to
+ * be a likely typo and no other is as near; NULL otherwise. Points into instances. */
+const char *args_nearest_instance(const json_t *instances, const char *ref);
+
 /* The request's "window" from --window TYPE[:N] and --lag-days DAYS (lag may be NULL):
  * {"type": TYPE, "n": N (when given), "lag_days": DAYS (when given)}. The server judges the
  * type and the ranges; here N and DAYS must be whole numbers and TYPE a plain word. NULL with

@@ -107,6 +107,27 @@ static bool array_has(const json_t *arr, const char *s)
 	return false;
 }
 
+/* Names the sandbox instances --all takes, on stderr (stdout may be a batch id for $(...)). */
+static void warn_sandboxes(const json_t *instances, size_t n)
+{
+	const json_t *r;
+	size_t i, shown = 0;
+
+	fprintf(stderr, "amcbatch: warning: --all includes %zu sandbox instance%s:", n,
+		n == 1 ? "" : "s");
+	json_array_foreach((json_t *)instances, i, r) {
+		if (!json_is_true(json_object_get(r, "is_sandbox")))
+			continue;
+		if (shown++ == 5) {
+			fprintf(stderr, " ...");
+			break;
+		}
+		fprintf(stderr, "%s '%s'", shown > 1 ? "," : "",
+			fmt_str(r, "instance_name", fmt_str(r, "id", "?")));
+	}
+	fprintf(stderr, " (name the instances with --instances to leave them out)\n");
+}
+
 json_t *cmd_submit_body(Http *h, const SubmitArgs *a, const char *cmd, int *rc)
 {
 	char err[512];
@@ -148,17 +169,24 @@ json_t *cmd_submit_body(Http *h, const SubmitArgs *a, const char *cmd, int *rc)
 		}
 	}
 	if (a->all) {
+		size_t sandboxes = 0;
+
 		json_array_foreach(instances, i, r) {
 			const char *id = fmt_str(r, "id", NULL);
 
 			if (id && !array_has(ids, id) && json_array_append_new(ids, json_string(id)) != 0)
 				goto oom;
+			sandboxes += json_is_true(json_object_get(r, "is_sandbox"));
 		}
 		if (json_array_size(ids) == 0) {
 			cli_error("no_instances", "--all: your token may use no instances");
 			*rc = CLI_EXIT_API;
 			goto fail;
 		}
+		/* a sandbox returns AMC's synthetic data: mixed into a real portfolio it skews the
+		 * totals, and --all gives no other hint that one is in */
+		if (sandboxes > 0)
+			warn_sandboxes(instances, sandboxes);
 	}
 	json_array_foreach(refs, i, r) {
 		const char *id = args_resolve_instance(instances, json_string_value(r), err, sizeof(err));

@@ -231,4 +231,17 @@ for bad in (("--window", "last week"), ("--window", "last_n_days:x"), ("--lag-da
     check(rc == 2 and err, "submit %s is a usage error" % " ".join(bad), (rc, err))
 rc, out, err = cli("submit", WORKFLOW, "--instances", INSTANCES[0], "--window", "fortnight")
 check(rc != 0 and "window" in err, "an unknown window type: the server's error", (rc, err))
+
+# a near miss of an instance name is a usage error that names the instance meant
+rc, out, err = cli("submit", WORKFLOW, "--instances", "Japan Toy")
+check(rc == 2 and "did you mean 'Japan Toys'?" in err and not out, "a near-miss name: did you mean", (rc, err))
+rc, out, err = cli("submit", WORKFLOW, "--instances", "Nowhere At All")
+check(rc == 2 and "did you mean" not in err and "no instance matches" in err, "a far name: no guess", (rc, err))
+# --all names the sandbox instances it takes, on stderr (the seed's 'Sandbox (Northwind)');
+# the unknown window makes the server refuse the batch, so nothing runs
+rc, out, err = cli("submit", WORKFLOW, "--all", "--window", "fortnight")
+check(rc != 0 and "warning: --all includes" in err and "'Sandbox (Northwind)'" in err,
+      "--all warns about sandbox instances", (rc, err))
+rc, out, err = cli("submit", WORKFLOW, "--instances", INSTANCES[0], "--window", "fortnight")
+check("sandbox" not in err, "no sandbox warning without --all", err)
 done()

@@ -129,6 +129,17 @@ static void test_cli_args_resolve(void)
 		"ambiguous, err='%s'", err);
 	assertf(!args_resolve_instance(list, "nope", err, sizeof(err)) && strstr(err, "no instance"),
 		"unknown, err='%s'", err);
+	assertf(!args_resolve_instance(list, "US Prd", err, sizeof(err)) &&
+			strstr(err, "did you mean 'US Prod'?"),
+		"near miss suggests, err='%s'", err);
+	assertf(!args_resolve_instance(list, "amcaaa11", err, sizeof(err)) &&
+			strstr(err, "did you mean 'amcaaa111'?"),
+		"near miss of an AMC id suggests, err='%s'", err);
+	/* "EU Prd" is as near "EU Prod" as "eu prod": no guess */
+	assertf(!args_nearest_instance(list, "EU Prd"), "a tie suggests nothing");
+	assertf(!args_nearest_instance(list, "Japan Toys"), "a far name suggests nothing");
+	assertf(!args_nearest_instance(list, "US"), "too short to guess");
+	assertf(!args_nearest_instance(NULL, "US Prd"), "no list, no guess");
 	id = args_resolve_instance(list, "44444444-4444-4444-8444-444444444444", err, sizeof(err));
 	assertf(id && strcmp(id, "44444444-4444-4444-8444-444444444444") == 0, "unlisted uuid passes through");
 	id = args_resolve_instance(NULL, u1, err, sizeof(err));
