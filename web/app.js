@@ -2,7 +2,7 @@
 // hash routes (#/workflows, #/workflows/{id}, #/new-workflow, #/batches, #/batch/{id},
 // #/schedules, #/schedules/{id}, #/webhooks, #/webhooks/{id}) and the workflow and batch-history
 // views. The batch modal, the batch page, the schedules and the webhooks live in their own modules.
-import { h, clear, badge, fmtTime, toast } from './dom.js';
+import { h, fill, badge, fmtTime, toast } from './dom.js';
 import { get, post, token, setUnauthorizedHandler, ApiError } from './api.js';
 import { openBatchModal } from './batchmodal.js';
 import { renderBatch } from './monitor.js';
@@ -35,7 +35,7 @@ function signIn(message) {
 		placeholder: 'amcb_…', required: true, 'aria-label': 'API token' });
 	const err = h('div', { class: 'form-error', role: 'alert' }, message || '');
 	const btn = h('button', { type: 'submit', class: 'primary' }, 'Sign in');
-	clear(view).append(h('form', { class: 'panel signin', onsubmit: async (e) => {
+	fill(view, h('form', { class: 'panel signin', onsubmit: async (e) => {
 		e.preventDefault();
 		btn.disabled = true;
 		signingIn = true;
@@ -57,7 +57,7 @@ function signIn(message) {
 async function workflowsView(gen) {
 	const { workflows } = await get('/workflows');
 	if (stale(gen)) return;
-	clear(view).append(h('div', { class: 'page-head' }, h('h1', null, 'Workflows'),
+	fill(view, h('div', { class: 'page-head' }, h('h1', null, 'Workflows'),
 		h('a', { class: 'button primary', href: '#/new-workflow' }, 'New workflow')),
 	h('table', { class: 'data', 'data-testid': 'workflows' },
 		h('thead', null, h('tr', null, h('th', null, 'Name'), h('th', null, 'Description'), h('th', null, 'Created'), h('th', null, ''))),
@@ -83,7 +83,7 @@ async function workflowView(id, gen) {
 	const { workflow: w } = await get('/workflows/' + encodeURIComponent(id));
 	if (stale(gen)) return;
 	const params = Object.entries(w.parameters || {});
-	clear(view).append(h('div', { class: 'page-head' }, h('div', null, h('h1', null, w.name),
+	fill(view, h('div', { class: 'page-head' }, h('div', null, h('h1', null, w.name),
 		h('p', { class: 'muted' }, w.description)),
 	h('span', null, h('a', { class: 'button secondary', href: '#/batches?workflow=' + w.id }, 'Batches'), ' ',
 		h('button', { type: 'button', class: 'primary', 'data-testid': 'run-batch', 'data-workflow': w.id, onclick: () => runBatch(w) }, 'Run batch'))),
@@ -128,7 +128,7 @@ function newWorkflowView() {
 		} finally { btn.disabled = false; }
 	} }, box('name', 'Name'), box('description', 'Description'), box('sql_query', 'SQL (placeholders as {{name}})'),
 	box('parameters', 'Default parameters (JSON object)'), err, btn);
-	clear(view).append(h('h1', null, 'New workflow'), form);
+	fill(view, h('h1', null, 'New workflow'), form);
 	fields.name.focus();
 }
 
@@ -157,7 +157,7 @@ async function historyView(q, gen) {
 	h('option', { value: '' }, 'any workflow'),
 	workflows.map((w) => h('option', { value: w.id, selected: w.id === wf }, w.name)));
 	const pages = Math.max(1, Math.ceil(total / HIST_PAGE));
-	clear(view).append(h('div', { class: 'page-head' }, h('h1', null, 'Batch history'),
+	fill(view, h('div', { class: 'page-head' }, h('h1', null, 'Batch history'),
 		h('div', { class: 'inline' }, stSel, wfSel)),
 	h('table', { class: 'data clickable', 'data-testid': 'history' },
 		h('thead', null, h('tr', null, ['Batch', 'Workflow', 'Status', 'Instances', 'Created'].map((c) => h('th', null, c)))),
@@ -216,7 +216,7 @@ async function route() {
 	} catch (e) {
 		if (e instanceof ApiError && e.status === 401) return;	// handler shows the sign-in
 		if (stale(gen)) return;
-		clear(view).append(h('div', { class: 'panel' }, h('h1', null, 'Something went wrong'),
+		fill(view, h('div', { class: 'panel' }, h('h1', null, 'Something went wrong'),
 			h('p', { class: 'error' }, e.message), h('a', { href: '#/workflows' }, 'Back to the workflows')));
 	} finally {
 		if (!stale(gen)) busy(false);

@@ -30,6 +30,13 @@ export function clear(el) {
 	return el;
 }
 
+// Replaces el's children, skipping null/false/undefined as h() does: Element.append(null)
+// would show the word "null" (it did, under the Workflows and History tables).
+export function fill(el, ...children) {
+	append(clear(el), children);
+	return el;
+}
+
 export function debounce(fn, ms) {
 	let t = null;
 	return (...args) => {

@@ -2,7 +2,7 @@
 // executions against the caps, parked jobs and why, AMC cancels, recent errors by kind;
 // refreshed every few seconds while open. It also decides whether the nav shows the link:
 // only when /admin/fleet answers (an admin's token).
-import { h, clear } from './dom.js';
+import { h, fill } from './dom.js';
 import { get } from './api.js';
 
 const REFRESH_MS = 3000;
@@ -65,7 +65,7 @@ function render(box, f) {
 		h('td', null, new Date(e.at_ms).toLocaleTimeString()), h('td', null, e.kind),
 		h('td', null, h('a', { href: '#/batch/' + e.batch_id }, e.batch_id)), h('td', null, e.amc_instance_id),
 		h('td', { class: 'small' }, e.error)));
-	clear(box).append(
+	fill(box, 
 		section('Workers (' + w.live + ' live of ' + w.total + ')',
 			table('fleet-workers', ['Worker', 'Host', 'Version', 'Uptime', 'Jobs', 'Heartbeat', 'Lease'], workers, 'No workers.')),
 		section('Queue: ' + q.ready + ' ready in ' + q.batches + ' batches' +
@@ -88,7 +88,7 @@ export function fleetView(view) {
 	const box = h('div', { 'data-testid': 'fleet' }, h('p', { class: 'muted' }, 'Loading\u2026'));
 	const err = h('div', { class: 'form-error', role: 'alert' });
 	let timer = null, gone = false;
-	clear(view).append(h('h1', null, 'Fleet'), err, box);
+	fill(view, h('h1', null, 'Fleet'), err, box);
 	const tick = async () => {
 		try {
 			const f = await get('/admin/fleet');

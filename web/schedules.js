@@ -1,7 +1,7 @@
 // schedules.js - recurring batches: the cron/time-zone/overlap fields with a live reading and
 // the next five runs (the server evaluates the cron, DST and all: GET /schedules/preview), the
 // schedules list (#/schedules) and one schedule's page with its runs (#/schedules/{id}).
-import { h, clear, badge, fmtTime, fmtWindow, fmtPolicy, toast, confirmDialog, debounce } from './dom.js';
+import { h, clear, fill, badge, fmtTime, fmtWindow, fmtPolicy, toast, confirmDialog, debounce } from './dom.js';
 import { get, post, request, ApiError } from './api.js';
 
 const browserZone = () => Intl.DateTimeFormat().resolvedOptions().timeZone || 'UTC';
@@ -41,7 +41,7 @@ export function scheduleFields(box, initial) {
 			if (mine !== seq) return;
 			reading.classList.remove('error');
 			reading.textContent = p.cron_description;
-			clear(nextList).append(...p.next_runs.map((t) => h('li', null, fmtIn(t, p.timezone))));
+			fill(nextList, ...p.next_runs.map((t) => h('li', null, fmtIn(t, p.timezone))));
 		} catch (e) {
 			if (mine !== seq) return;
 			reading.classList.add('error');
@@ -78,7 +78,7 @@ export async function schedulesView(view, stale) {
 	const { schedules } = await get('/schedules?limit=200');
 	if (stale()) return;
 	const rerun = () => window.dispatchEvent(new HashChangeEvent('hashchange'));
-	clear(view).append(h('div', { class: 'page-head' }, h('div', null, h('h1', null, 'Schedules'),
+	fill(view, h('div', { class: 'page-head' }, h('div', null, h('h1', null, 'Schedules'),
 		h('p', { class: 'muted' }, 'Recurring batches. Create one from a workflow\u2019s \u201cRun batch\u201d, choosing \u201cOn a schedule\u201d.'))),
 	h('table', { class: 'data', 'data-testid': 'schedules' },
 		h('thead', null, h('tr', null, ['Name', 'Workflow', 'When', 'Next run', 'Last run', ''].map((c) => h('th', null, c)))),
@@ -149,7 +149,7 @@ export async function scheduleView(view, id, stale) {
 			get('/schedules/' + encodeURIComponent(id) + '/runs?limit=100')]);
 	} catch (e) {
 		if (e instanceof ApiError && e.status === 404) {
-			if (!stale()) clear(view).append(h('div', { class: 'panel' }, h('h1', null, 'Schedule not found'),
+			if (!stale()) fill(view, h('div', { class: 'panel' }, h('h1', null, 'Schedule not found'),
 				h('p', { class: 'muted' }, 'It does not exist, or it is not yours.'), h('a', { href: '#/schedules' }, 'All schedules')));
 			return;
 		}
@@ -159,7 +159,7 @@ export async function scheduleView(view, id, stale) {
 	const again = () => scheduleView(view, id, stale);
 	const editBox = h('div');
 	const button = (label, testid, onclick, cls) => h('button', { type: 'button', class: cls || 'secondary', 'data-testid': testid, onclick }, label);
-	clear(view).append(
+	fill(view, 
 		h('div', { class: 'page-head' }, h('div', null, h('h1', { 'data-testid': 'schedule-name' }, s.name,
 			s.enabled ? null : h('span', { class: 'tag' }, 'paused')),
 		h('p', { class: 'muted' }, h('a', { href: '#/workflows/' + s.workflow_id }, s.workflow_name), ' \u00b7 ',
@@ -175,7 +175,7 @@ export async function scheduleView(view, id, stale) {
 					location.hash = '#/batch/' + r.batch.batch_id;
 				} catch (e) { toast(e.message, 'error'); }
 			}, 'primary'),
-			button('Edit', 'schedule-edit-open', () => clear(editBox).append(editForm(s, again))),
+			button('Edit', 'schedule-edit-open', () => fill(editBox, editForm(s, again))),
 			button('Delete', 'schedule-delete', async () => {
 				if (!await confirmDialog('Delete this schedule?', 'Its batches stay; no further run starts.', 'Delete')) return;
 				try {

@@ -1,7 +1,7 @@
 // webhooks.js - the "Webhooks" settings views: the user's webhooks (list, add with URL, event
 // checkboxes and format, delete) at #/webhooks, and one webhook's delivery log at
 // #/webhooks/{id}. The signing secret is shown once, right after adding, as the API gives it.
-import { h, clear, badge, fmtTime, toast } from './dom.js';
+import { h, fill, badge, fmtTime, toast } from './dom.js';
 import { get, post, del } from './api.js';
 
 const EVENTS = ['batch.completed', 'batch.partial', 'batch.failed', 'batch.cancelled', 'schedule.run_skipped'];
@@ -40,7 +40,7 @@ export async function webhooksView(view, stale) {
 	h('div', { class: 'field' }, h('label', null, 'URL'), url),
 	h('div', { class: 'field' }, h('label', null, 'Events'), h('div', { class: 'inline' }, boxes)),
 	h('div', { class: 'field' }, h('label', null, 'Format'), format), err, btn);
-	clear(view).append(h('div', { class: 'page-head' }, h('h1', null, 'Webhooks')),
+	fill(view, h('div', { class: 'page-head' }, h('h1', null, 'Webhooks')),
 		h('p', { class: 'muted' }, 'amcbatch POSTs a signed event to these URLs when one of your batches ends.'),
 		secretBox,
 		h('table', { class: 'data', 'data-testid': 'webhooks' },
@@ -67,7 +67,7 @@ export async function deliveriesView(view, id, stale) {
 	const attempt = (a) => h('li', null, fmtTime(a.at) + ' · ',
 		a.status_code ? 'HTTP ' + a.status_code : 'no answer', ' · ' + a.latency_ms + ' ms',
 		...(a.error ? [h('span', { class: 'error' }, ' · ' + a.error)] : []));
-	clear(view).append(h('div', { class: 'page-head' }, h('div', null, h('h1', null, 'Deliveries'),
+	fill(view, h('div', { class: 'page-head' }, h('div', null, h('h1', null, 'Deliveries'),
 		h('p', { class: 'muted' }, w.url + ' · ' + w.events.join(', '))),
 	h('a', { class: 'button secondary', href: '#/webhooks' }, 'All webhooks')),
 	h('table', { class: 'data', 'data-testid': 'deliveries' },

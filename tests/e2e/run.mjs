@@ -92,6 +92,10 @@ try {
 	await page.waitForSelector('[data-testid=workflows]');
 	check(await page.evaluate(() => localStorage.getItem('amcbatch.token')) === TOKEN, 'sign in keeps the token in local storage');
 	consoleErrors.length = 0;	// the refused token's 401 was wanted
+	// Element.append(null) used to print the word "null" under the table
+	const strayNull = () => page.evaluate(() => [...document.getElementById('view').childNodes]
+		.some((n) => n.nodeType === Node.TEXT_NODE && n.textContent.includes('null')));
+	check(!(await strayNull()), 'no stray "null" under the workflows table');
 
 	// --- the selector stays windowed with 1,000 instances
 	const big = await page.evaluate(async () => {
@@ -309,6 +313,7 @@ try {
 	await page.waitForURL(/workflow=/);
 	await page.waitForSelector(`[data-testid=history] tr[data-batch="${bid}"]`);
 	await shot('history');
+	check(!(await strayNull()), 'no stray "null" under the history table');
 	await page.click(`[data-testid=history] tr[data-batch="${bid}"] td:nth-child(3)`);
 	await page.waitForURL(new RegExp('#/batch/' + bid));
 	await page.waitForSelector('[data-testid=progress][data-pct="100"]');
