@@ -3,7 +3,7 @@ status and results; a partial batch, a cancelled batch, list filters and paging,
 import re
 import time
 
-from lib import (INSTANCES, PREFIX, WORKFLOW, api, check, create_workflow, done, invariant_ok,
+from lib import (INSTANCES, PREFIX, WORKFLOW, api, check, create_workflow, done, exec_hashes, invariant_ok,
                  psql, redis_hash, redis_raw, require_stack, submit, wait_batch)
 
 require_stack()
@@ -108,6 +108,14 @@ check(rows == [["cancelled", "t"]], "PostgreSQL batch row cancelled", rows)
 rows = psql("SELECT count(*) FROM workflow_executions e JOIN batch_executions b ON b.id = e.batch_execution_id "
             "WHERE b.batch_id = :'p1' AND e.status <> 'cancelled'", cbid)
 check(rows == [["0"]], "every PostgreSQL execution row cancelled", rows)
+# the archive keeps the AMC execution id of every cancelled execution that reached AMC (the
+# one to look up in AMC's console, and what the cancel was sent for)
+in_redis = {h.get("exec_id"): h.get("amc_execution_id") for h in exec_hashes(cbid) if h.get("amc_execution_id")}
+rows = dict((r[0], r[1]) for r in psql(
+    "SELECT e.execution_id, e.amc_execution_id FROM workflow_executions e JOIN batch_executions b"
+    " ON b.id = e.batch_execution_id WHERE b.batch_id = :'p1'", cbid))
+check(in_redis and all(rows.get(x) == a for x, a in in_redis.items()),
+      "cancelled executions keep their AMC execution id in PostgreSQL", (in_redis, rows))
 h = redis_hash(PREFIX + "batch:{%s}" % cbid)
 check(h.get("status") == "cancelled" and h.get("completed") == "0", "late results discarded in Redis", h)
 ok, why = invariant_ok(cbid)
