@@ -122,10 +122,68 @@ def as_role(user_id, sql):
     return p.returncode, p.stdout.strip().splitlines(), p.stderr
 
 
+# every table that holds a user's data and every documented view, with the rows of one user:
+# (relation, row key, the key's rows owned by user $1, as the owner reads them)
+OWNED = [
+    ("batch_executions", "batch_id", "SELECT batch_id FROM batch_executions WHERE user_id = :'p1'"),
+    ("workflow_executions", "execution_id", "SELECT execution_id FROM workflow_executions WHERE user_id = :'p1'"),
+    ("workflows", "id", "SELECT id FROM workflows WHERE user_id = :'p1'"),
+    ("users", "id", "SELECT id FROM users WHERE id = :'p1'"),
+    ("api_tokens", "id", "SELECT id FROM api_tokens WHERE user_id = :'p1'"),
+    ("idempotency_keys", "key", "SELECT key FROM idempotency_keys WHERE user_id = :'p1'"),
+    ("instance_access", "instance_id", "SELECT instance_id FROM instance_access WHERE user_id = :'p1'"),
+    ("instances", "id", "SELECT i.id FROM instances i WHERE EXISTS (SELECT 1 FROM instance_access a"
+     " WHERE a.instance_id = i.id AND a.user_id = :'p1') OR EXISTS (SELECT 1 FROM workflow_executions e"
+     " WHERE e.target_instance_id = i.id AND e.user_id = :'p1')"),
+    ("amc_accounts", "id", "SELECT DISTINCT i.account_id FROM instances i WHERE EXISTS (SELECT 1 FROM"
+     " instance_access a WHERE a.instance_id = i.id AND a.user_id = :'p1') OR EXISTS (SELECT 1 FROM"
+     " workflow_executions e WHERE e.target_instance_id = i.id AND e.user_id = :'p1')"),
+    ("schedules", "id", "SELECT id FROM schedules WHERE user_id = :'p1'"),
+    ("schedule_runs", "schedule_id", "SELECT r.schedule_id FROM schedule_runs r JOIN schedules s"
+     " ON s.id = r.schedule_id WHERE s.user_id = :'p1'"),
+    ("webhooks", "id", "SELECT id FROM webhooks WHERE user_id = :'p1'"),
+    ("webhook_events", "id", "SELECT id FROM webhook_events WHERE user_id = :'p1'"),
+    ("webhook_deliveries", "id", "SELECT d.id FROM webhook_deliveries d JOIN webhooks w ON w.id = d.webhook_id"
+     " WHERE w.user_id = :'p1'"),
+    ("webhook_attempts", "delivery_id", "SELECT a.delivery_id FROM webhook_attempts a JOIN webhook_deliveries d"
+     " ON d.id = a.delivery_id JOIN webhooks w ON w.id = d.webhook_id WHERE w.user_id = :'p1'"),
+    ("result_rows", "execution_id", "SELECT DISTINCT r.execution_id FROM result_rows r"
+     " JOIN workflow_executions e ON e.id = r.execution_id WHERE e.user_id = :'p1'"),
+    ("batch_execution_summary", "batch_id", "SELECT batch_id FROM batch_executions WHERE user_id = :'p1'"),
+    ("batch_result_rows", "execution_id", "SELECT DISTINCT e.execution_id FROM workflow_executions e"
+     " JOIN batch_result_rows r ON r.execution_id = e.execution_id WHERE e.user_id = :'p1'"),
+]
+# A's things in every one of them: a schedule with a run, and a webhook with a delivery
+st, body, raw = api("POST", "/schedules", {"workflow_id": WA, "name": "rls", "cron": "0 6 * * *",
+                                           "instance_ids": [IA]}, token=TA)
+check(st == 201, "A creates a schedule", raw[:300])
+SA = body["schedule"]["id"] if st == 201 else None
+psql("INSERT INTO schedule_runs (schedule_id, scheduled_for, outcome) VALUES (:'p1', now(), 'skipped')", SA)
+st, body, raw = api("POST", "/webhooks", {"url": "http://127.0.0.1:9/rls", "events": ["batch.failed"]},
+                    token=TA)
+check(st == 201, "A adds a webhook", raw[:300])
+HA = body["webhook"]["id"] if st == 201 else None
+# (a delivered event as the owner writes one: the RLS checks need a row in each table)
+psql("WITH ev AS (INSERT INTO webhook_events (type, user_id, data) VALUES ('batch.failed', :'p1', '{}')"
+     " RETURNING id), d AS (INSERT INTO webhook_deliveries (webhook_id, event_id, state) SELECT :'p2', id,"
+     " 'delivered' FROM ev RETURNING id) INSERT INTO webhook_attempts (delivery_id, attempt, started_at,"
+     " status_code, latency_ms) SELECT id, 1, now(), 200, 5 FROM d", A, HA)
+relations = ", ".join(r for r, _, _ in OWNED)
 subprocess.run(["psql", su, "-Xq", "-v", "ON_ERROR_STOP=1", "-c",
                 "CREATE ROLE %s NOLOGIN; GRANT SELECT, INSERT, UPDATE, DELETE ON batch_executions TO %s;"
-                " GRANT EXECUTE ON FUNCTION amcbatch_current_user_id() TO %s" % (role, role, role)], check=True)
+                " GRANT SELECT ON %s TO %s;"
+                " GRANT EXECUTE ON FUNCTION amcbatch_current_user_id() TO %s" % (role, role, relations, role, role)],
+               check=True)
 try:
+    for rel, key, mine in OWNED:
+        for user in (A, B):
+            rc, out, err = as_role(user, "SELECT DISTINCT %s::text FROM %s;" % (key, rel))
+            want = sorted({r[0] for r in psql(mine, user)})
+            # A has rows in each (idempotency keys come later in this test)
+            check(rc == 0 and sorted(out) == want and (user != A or want or rel == "idempotency_keys"),
+                  "RLS: %s shows %s's role exactly %s's rows" % (rel, "A" if user == A else "B",
+                                                                "A" if user == A else "B"),
+                  (rel, sorted(out)[:5], want[:5], err[-300:]))
     rc, out, err = as_role(A, "SELECT batch_id FROM batch_executions ORDER BY 1;")
     check(rc == 0 and out == [BA], "RLS: A's role sees only A's batch", (out, err))
     rc, out, err = as_role(B, "SELECT count(*) FROM batch_executions WHERE batch_id = '%s';" % BA)
