@@ -13,7 +13,13 @@ typedef struct RouteFields {
 	const char *const *fields;
 } RouteFields;
 
-static const char *const workflow[] = { "name", "description", "sql_query", "parameters", NULL };
+static const char *const workflow[] = {
+	"name", "description", "sql_query", "parameters", "parameter_types", NULL,
+};
+static const char *const workflow_patch[] = {
+	"name", "description", "sql_query", "parameters", "parameter_types", "expected_version", NULL,
+};
+static const char *const share[] = { "user", "permission", NULL };
 static const char *const user[] = { "email", "role", NULL };
 static const char *const account[] = {
 	"account_name", "advertiser_id", "marketplace_id", "region", "lwa_client_id",
@@ -31,6 +37,8 @@ static const char *const webhook[] = { "url", "events", "secret", "format", NULL
 
 static const RouteFields table[] = {
 	{ EVHTTP_REQ_POST, "workflows", workflow },
+	{ EVHTTP_REQ_PATCH, "workflows/*", workflow_patch },
+	{ EVHTTP_REQ_POST, "workflows/*/shares", share },
 	{ EVHTTP_REQ_POST, "admin/users", user },
 	{ EVHTTP_REQ_POST, "admin/accounts", account },
 	{ EVHTTP_REQ_POST, "admin/instances", instance },

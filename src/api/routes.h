@@ -16,6 +16,12 @@ void routes_instances_list(Req *r);			/* GET /instances */
 void routes_workflows_create(Req *r);			/* POST /workflows */
 void routes_workflows_list(Req *r);			/* GET /workflows */
 void routes_workflows_get(Req *r);			/* GET /workflows/{id} */
+void routes_workflows_patch(Req *r);			/* PATCH /workflows/{id} */
+void routes_workflows_delete(Req *r);			/* DELETE /workflows/{id} (archives) */
+void routes_workflow_versions(Req *r);			/* GET /workflows/{id}/versions[/{n}] */
+void routes_workflow_shares_list(Req *r);		/* GET /workflows/{id}/shares */
+void routes_workflow_shares_create(Req *r);		/* POST /workflows/{id}/shares */
+void routes_workflow_shares_delete(Req *r);		/* DELETE /workflows/{id}/shares/{user} */
 
 void routes_execute_post(Req *r);			/* POST /workflows/{id}/batch-execute */
 void routes_retry_failed_post(Req *r);		/* POST /workflows/batch/{id}/retry-failed */

@@ -23,8 +23,39 @@
 
 
 const char submit_sql_workflow[] =
-	"SELECT sql_query, parameters::text, name FROM workflows"
-	" WHERE id = $1::uuid AND ($3::boolean OR user_id = $2::uuid)";
+	"SELECT w.sql_query, w.parameters::text, w.name, w.parameter_types::text,"
+	"       CASE WHEN w.archived_at IS NOT NULL THEN 'archived'"
+	"            WHEN $3::boolean OR w.user_id = $2::uuid OR s.permission = 'run' THEN NULL"
+	"            ELSE 'read_only' END"
+	"  FROM workflows w LEFT JOIN workflow_shares s ON s.workflow_id = w.id AND s.user_id = $2::uuid"
+	" WHERE w.id = $1::uuid AND ($3::boolean OR w.user_id = $2::uuid OR s.user_id IS NOT NULL)";
+
+bool submit_workflow_runnable(Req *r, const PGresult *wf)
+{
+	const char *why = PQgetisnull(wf, 0, 4) ? NULL : PQgetvalue(wf, 0, 4);
+
+	if (why == NULL)
+		return true;
+	if (strcmp(why, "archived") == 0)
+		req_fail(r, 409, "workflow_archived", NULL,
+			 "workflow %s was deleted (archived): it no longer runs", PQgetvalue(wf, 0, 2));
+	else
+		req_fail(r, 403, "workflow_read_only", NULL,
+			 "workflow %s is shared with you to read, not to run", PQgetvalue(wf, 0, 2));
+	return false;
+}
+
+bool submit_check_types(Req *r, const ExecRequest *in, const PGresult *wf, const json_t *merged)
+{
+	json_t *types = json_loads(PQgetvalue(wf, 0, 3), 0, NULL);
+	ValidateErr e;
+	bool ok = validate_exec_types(in, merged, types, &e);
+
+	json_decref(types);
+	if (!ok)
+		req_fail_err(r, &e);
+	return ok;
+}
 const char submit_sql_instances[] =
 	"SELECT i.id, i.instance_id, i.instance_name, i.region, i.timezone, a.id,"
 	"       a.advertiser_id, a.marketplace_id,"
@@ -472,6 +503,8 @@ static void load_done(Pgq *q, void *priv)
 		req_fail(r, 404, "workflow_not_found", NULL, "workflow %s not found", x->workflow_id);
 		goto out;
 	}
+	if (!submit_workflow_runnable(r, q->res[0]))
+		goto out;
 	inst = q->res[1];
 	n = PQntuples(inst);
 	if ((known = calloc((size_t)n + 1, sizeof(*known))) == NULL) {
@@ -513,6 +546,8 @@ static void load_done(Pgq *q, void *priv)
 		req_fail_err(r, &e);
 		goto out;
 	}
+	if (!submit_check_types(r, &x->in, q->res[0], x->merged))
+		goto out;
 	q->res[1] = NULL;	/* submit_rate_then_store owns the instance rows now */
 	submit_rate_then_store(r, inst);
 out:

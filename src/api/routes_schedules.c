@@ -383,6 +383,8 @@ static void checked(Pgq *q, void *priv)
 			 s->spec.workflow_id);
 		goto out;
 	}
+	if (!submit_workflow_runnable(r, q->res[0]))
+		goto out;
 	inst = q->res[1];
 	n = PQntuples(inst);
 	known = calloc((size_t)n + 1, sizeof *known);
@@ -410,6 +412,8 @@ static void checked(Pgq *q, void *priv)
 		req_fail_err(r, &e);
 		goto out;
 	}
+	if (!submit_check_types(r, &s->spec.in, q->res[0], merged))
+		goto out;
 	write(r);
 out:
 	json_decref(wf_params);

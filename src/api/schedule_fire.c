@@ -25,11 +25,14 @@ static const char sql_schedule[] =
 	"       s.time_window::text, s.cron, s.timezone, s.enabled, s.overlap,"
 	"       coalesce((extract(epoch FROM s.next_run_at) * 1000)::bigint, 0), s.on_failure::text"
 	"  FROM schedules s JOIN users u ON u.id = s.user_id WHERE s.id = $1::uuid";
-/* the owner's workflow (an admin owner may run anyone's, as on batch-execute) */
+/* the workflow as the owner may run it now (their own, shared with them to run, or any for an
+ * admin owner, as on batch-execute), unless archived */
 static const char sql_workflow[] =
-	"SELECT w.sql_query, w.parameters::text FROM schedules s JOIN users u ON u.id = s.user_id"
-	"  JOIN workflows w ON w.id = s.workflow_id"
-	" WHERE s.id = $1::uuid AND (u.role = 'admin' OR w.user_id = s.user_id)";
+	"SELECT w.sql_query, w.parameters::text, w.parameter_types::text"
+	"  FROM schedules s JOIN users u ON u.id = s.user_id JOIN workflows w ON w.id = s.workflow_id"
+	" WHERE s.id = $1::uuid AND w.archived_at IS NULL"
+	"   AND (u.role = 'admin' OR w.user_id = s.user_id OR EXISTS (SELECT 1 FROM workflow_shares ws"
+	"        WHERE ws.workflow_id = w.id AND ws.user_id = s.user_id AND ws.permission = 'run'))";
 /* the schedule's instances that still exist, in its order, in the layout submit_add_store
  * takes; the grant is the owner's, now */
 static const char sql_instances[] =
@@ -421,6 +424,15 @@ static void loaded(Pgq *q, void *priv)
 				  (time_t)(f->spec.slot_ms / 1000), &x->merged, x->windows,
 				  &f->res.err))
 		goto refused;
+	{
+		/* the types may have changed since the schedule was checked */
+		json_t *types = json_loads(PQgetvalue(wf, 0, 2), 0, NULL);
+		bool typed = validate_exec_types(&x->in, x->merged, types, &f->res.err);
+
+		json_decref(types);
+		if (!typed)
+			goto refused;
+	}
 	if ((x->own_name = batch_name(PQgetvalue(s, 0, 2), PQgetvalue(s, 0, 10),
 				      f->spec.slot_ms)) == NULL)
 		goto oom;

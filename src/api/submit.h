@@ -44,11 +44,21 @@ typedef struct Execute {
  * response text. */
 extern const char submit_sql_idem_get[];
 
-/* The workflow ($1 id, $2 user id, $3 is admin): sql_query, parameters text, name; and the
+/* The workflow ($1 id, $2 user id, $3 is admin; the user's own, one shared with them, or any
+ * for an admin): sql_query, parameters text, name, parameter_types text, and why it may not
+ * run (NULL, 'archived' or 'read_only'); and the
  * instances ($1 array of UUIDs, $2 user, $3 is admin) in the layout submit_rate_then_store
  * takes, the grant being $2's. */
 extern const char submit_sql_workflow[];
 extern const char submit_sql_instances[];
+
+/* True if the row of submit_sql_workflow may run; else replies (409 workflow_archived, 403
+ * workflow_read_only) and returns false. */
+bool submit_workflow_runnable(Req *r, const PGresult *wf);
+
+/* True if every instance's merged parameters have the types the workflow row declares; else
+ * replies 422 invalid_parameter and returns false. */
+bool submit_check_types(Req *r, const ExecRequest *in, const PGresult *wf, const json_t *merged);
 
 /* $1 batch UUID: the 201 body of a stored batch, one row of JSON text; and its enqueue_batch
  * arguments (an ENQUEUE_SQL_PAYLOAD row). */

@@ -404,6 +404,28 @@ static bool caller_set(const ExecRequest *x, const char *uuid, const char *key)
 	       (json_is_object(o) && json_object_get(o, key) != NULL);
 }
 
+bool validate_exec_types(const ExecRequest *x, const json_t *merged, const json_t *types,
+			 ValidateErr *e)
+{
+	char bad[PARAMS_NAME_MAX + 1], msg[256], field[160];
+	const json_t *m;
+	size_t i;
+
+	json_array_foreach((json_t *)merged, i, m) {
+		const char *uuid = json_string_value(json_array_get(x->instance_ids, i));
+		const json_t *o = json_object_get(x->overrides, uuid ? uuid : "");
+
+		if (params_check_types(types, m, bad, msg, sizeof(msg)))
+			continue;
+		if (json_is_object(o) && json_object_get(o, bad) != NULL)
+			snprintf(field, sizeof(field), "instance_parameters.%s.%s", uuid, bad);
+		else
+			snprintf(field, sizeof(field), "parameters.%s", bad);
+		return validate_fail(e, 422, "invalid_parameter", field, "%s", msg);
+	}
+	return true;
+}
+
 /* Which window parameter a params_window() message is about: the one it names first. */
 static const char *window_key(const char *msg)
 {

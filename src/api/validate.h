@@ -115,6 +115,13 @@ MUST_CHECK bool validate_exec_params(const ExecRequest *x, const char *sql,
 				     time_t now, json_t **merged, ParamsWindow *windows,
 				     ValidateErr *e);
 
+/* Every instance's merged parameters (validate_exec_params' *merged, request order) against
+ * the workflow's declared types (workflows.parameter_types; NULL: none): 422
+ * invalid_parameter naming the value, in the field the caller set it in (the instance's
+ * override, the shared parameters) or "parameters.<name>" for a workflow default. */
+MUST_CHECK bool validate_exec_types(const ExecRequest *x, const json_t *merged,
+				    const json_t *types, ValidateErr *e);
+
 /* The whole chain on one body text, for the fuzzer and unit tests: true if accepted. Unknown
  * instances are reported as an admin sees them (404). */
 bool validate_exec_all(const char *text, size_t len, const ValidateLimits *lim,

@@ -441,3 +441,103 @@ bool params_window(const json_t *params, time_t now, ParamsWindow *w, char *err,
 	}
 	return true;
 }
+
+static const char *const type_names[] = { "date", "number", "text", "list" };
+
+static bool type_known(const char *t)
+{
+	for (size_t i = 0; i < ARRAY_LEN(type_names); i++)
+		if (strcmp(t, type_names[i]) == 0)
+			return true;
+	return false;
+}
+
+static bool has_name(const json_t *names, const char *name)
+{
+	const json_t *v;
+	size_t i;
+
+	json_array_foreach((json_t *)names, i, v)
+		if (json_is_string(v) && strcmp(json_string_value(v), name) == 0)
+			return true;
+	return false;
+}
+
+bool params_types_valid(const json_t *types, const json_t *placeholders,
+			char bad[PARAMS_NAME_MAX + 1], char *err, size_t errlen)
+{
+	const char *name;
+	json_t *t;
+
+	bad[0] = '\0';
+	if (types == NULL || json_is_null(types))
+		return true;
+	if (!json_is_object(types)) {
+		snprintf(err, errlen, "parameter_types must be an object of name: type");
+		return false;
+	}
+	json_object_foreach((json_t *)types, name, t) {
+		snprintf(bad, PARAMS_NAME_MAX + 1, "%s", name);
+		if (!has_name(placeholders, name)) {
+			snprintf(err, errlen, "parameter_types names %.64s, which is not a {{placeholder}} "
+				 "of sql_query", name);
+			return false;
+		}
+		if (!json_is_string(t) || !type_known(json_string_value(t))) {
+			snprintf(err, errlen, "the type of %.64s must be " PARAMS_TYPES, name);
+			return false;
+		}
+	}
+	bad[0] = '\0';
+	return true;
+}
+
+/* Whether v has type t (one of type_names). */
+static bool has_type(const char *t, const json_t *v)
+{
+	char ts[PARAMS_TS_LEN];
+	bool date_only;
+	const json_t *e;
+	size_t i;
+
+	if (strcmp(t, "date") == 0)
+		return json_is_string(v) && params_parse_ts(json_string_value(v), ts, &date_only);
+	if (strcmp(t, "number") == 0)
+		return json_is_number(v);
+	if (strcmp(t, "text") == 0)
+		return json_is_string(v);
+	/* list: what params_literal writes as ('a', 2, ...) */
+	if (!json_is_array(v) || json_array_size(v) == 0)
+		return false;
+	json_array_foreach((json_t *)v, i, e)
+		if (!json_is_string(e) && !json_is_number(e))
+			return false;
+	return true;
+}
+
+bool params_check_types(const json_t *types, const json_t *values,
+			char bad[PARAMS_NAME_MAX + 1], char *err, size_t errlen)
+{
+	static const char *const want[] = {
+		"a date (YYYY-MM-DD)", "a number", "a string", "a non-empty list of strings or numbers",
+	};
+	const char *name;
+	json_t *t;
+
+	bad[0] = '\0';
+	if (!json_is_object(types))
+		return true;
+	json_object_foreach((json_t *)types, name, t) {
+		const json_t *v = json_object_get(values, name);
+		const char *tn = json_string_value(t);
+
+		if (v == NULL || tn == NULL || has_type(tn, v))
+			continue;
+		snprintf(bad, PARAMS_NAME_MAX + 1, "%s", name);
+		for (size_t i = 0; i < ARRAY_LEN(type_names); i++)
+			if (strcmp(tn, type_names[i]) == 0)
+				snprintf(err, errlen, "parameter %.64s must be %s", name, want[i]);
+		return false;
+	}
+	return true;
+}

@@ -54,4 +54,20 @@ MUST_CHECK bool params_parse_ts(const char *s, char out[PARAMS_TS_LEN], bool *da
 MUST_CHECK bool params_window(const json_t *params, time_t now, ParamsWindow *w,
 			      char *err, size_t errlen);
 
+/* The parameter types a workflow may declare (workflows.parameter_types): a date ("YYYY-MM-DD"
+ * or a date-time params_parse_ts takes), a JSON number, a string, or a non-empty array of
+ * strings and numbers (an IN (...) list). */
+#define PARAMS_TYPES "date, number, text or list"
+
+/* True if types is an object (or NULL) whose every key is one of placeholders (an array of
+ * names, as params_placeholders gives) and every value one of PARAMS_TYPES' names; else false
+ * with the offending name (or "" for the object itself) in bad and a message in err. */
+MUST_CHECK bool params_types_valid(const json_t *types, const json_t *placeholders,
+				   char bad[PARAMS_NAME_MAX + 1], char *err, size_t errlen);
+
+/* True if every value of values (an object) whose name types declares has that type;
+ * else false with the name in bad and a message in err. NULL types: nothing to check. */
+MUST_CHECK bool params_check_types(const json_t *types, const json_t *values,
+				   char bad[PARAMS_NAME_MAX + 1], char *err, size_t errlen);
+
 #endif
