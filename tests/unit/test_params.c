@@ -214,6 +214,51 @@ static void test_params_window(void)
 	}
 }
 
+static void test_params_types(void)
+{
+	json_t *ph = json_pack("[s,s,s,s]", "d", "n", "t", "l");
+	json_t *types = json_pack("{s:s,s:s,s:s,s:s}", "d", "date", "n", "number", "t", "text", "l", "list");
+	json_t *bad_name = json_pack("{s:s}", "x", "text"), *bad_type = json_pack("{s:s}", "d", "float");
+	char bad[PARAMS_NAME_MAX + 1], err[256];
+	static const struct {
+		const char *values;
+		const char *bad;	/* "" when accepted */
+	} cases[] = {
+		{ "{\"d\": \"2025-01-31\", \"n\": 3.5, \"t\": \"x\", \"l\": [\"a\", 2]}", "" },
+		{ "{\"d\": \"2025-01-31T06:00:00Z\"}", "" },
+		{ "{}", "" },					/* absent: the SQL check's job */
+		{ "{\"other\": true}", "" },			/* undeclared: anything */
+		{ "{\"d\": \"2025-02-30\"}", "d" },
+		{ "{\"d\": 20250131}", "d" },
+		{ "{\"n\": \"3\"}", "n" },
+		{ "{\"n\": true}", "n" },
+		{ "{\"t\": 3}", "t" },
+		{ "{\"l\": []}", "l" },
+		{ "{\"l\": \"a\"}", "l" },
+		{ "{\"l\": [[1]]}", "l" },
+	};
+
+	assertf(params_types_valid(types, ph, bad, err, sizeof err), "declared types accepted: %s", err);
+	assertf(params_types_valid(NULL, ph, bad, err, sizeof err), "no types");
+	assertf(!params_types_valid(bad_name, ph, bad, err, sizeof err) && strcmp(bad, "x") == 0 &&
+			strstr(err, "placeholder"), "a type for no placeholder: %s", err);
+	assertf(!params_types_valid(bad_type, ph, bad, err, sizeof err) && strcmp(bad, "d") == 0 &&
+			strstr(err, "date, number, text or list"), "an unknown type: %s", err);
+	assertf(!params_types_valid(ph, ph, bad, err, sizeof err) && bad[0] == '\0', "an array");
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		json_t *v = json_loads(cases[i].values, 0, NULL);
+		bool ok = params_check_types(types, v, bad, err, sizeof err);
+
+		assertf(ok == (cases[i].bad[0] == '\0') && strcmp(bad, cases[i].bad) == 0,
+			"check_types(%s): ok=%d bad='%s' err='%s'", cases[i].values, ok, bad, err);
+		json_decref(v);
+	}
+	json_decref(ph);
+	json_decref(types);
+	json_decref(bad_name);
+	json_decref(bad_type);
+}
+
 int main(void)
 {
 	RUN_TEST(test_params_merge_override_wins);
@@ -222,5 +267,6 @@ int main(void)
 	RUN_TEST(test_params_substitute_errors);
 	RUN_TEST(test_params_parse_ts);
 	RUN_TEST(test_params_window);
+	RUN_TEST(test_params_types);
 	return tap_done();
 }
