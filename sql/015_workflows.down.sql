@@ -3,6 +3,7 @@ DROP POLICY "Users can view the versions of the workflows they see" ON workflow_
 DROP POLICY "Users can view the workflows shared with them" ON workflows;
 DROP TABLE workflow_shares;
 DROP FUNCTION amcbatch_owns_workflow(uuid);
+DROP FUNCTION amcbatch_shared_with_me(uuid);
 DROP TRIGGER batch_workflow_version ON batch_executions;
 DROP FUNCTION amcbatch_batch_workflow_version();
 ALTER TABLE batch_executions DROP COLUMN workflow_version;

@@ -71,7 +71,9 @@ CREATE TRIGGER workflow_version_on_insert AFTER INSERT ON workflows
 -- reading the workflow and storing the batch.
 ALTER TABLE batch_executions ADD COLUMN workflow_version integer;
 UPDATE batch_executions b SET workflow_version = 1;
-CREATE FUNCTION amcbatch_batch_workflow_version() RETURNS trigger LANGUAGE plpgsql AS $$
+-- (security definer: a role inserting its own batches under RLS need not read the versions)
+CREATE FUNCTION amcbatch_batch_workflow_version() RETURNS trigger LANGUAGE plpgsql
+	SECURITY DEFINER SET search_path = pg_catalog, public AS $$
 BEGIN
 	SELECT max(v.version) INTO NEW.workflow_version FROM workflow_versions v
 	 WHERE v.workflow_id = NEW.workflow_id AND v.sql_query = NEW.sql_query;
@@ -94,19 +96,24 @@ CREATE INDEX idx_workflow_shares_user ON workflow_shares (user_id);
 -- Row-level security as for the other user tables (sql/013): the owner's rows, and what is
 -- shared with the user
 ALTER TABLE workflow_shares ENABLE ROW LEVEL SECURITY;
--- workflows' policy reads workflow_shares, so this one must not read workflows through RLS
--- (PostgreSQL refuses the recursion): the owner test runs with the definer's rights
+-- The two policies below would read each other's table (PostgreSQL refuses the recursion),
+-- and a role granted workflows should not need workflow_shares too: both tests run with the
+-- definer's rights.
 CREATE FUNCTION amcbatch_owns_workflow(p_workflow uuid) RETURNS boolean
 	LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, public AS $$
 	SELECT EXISTS (SELECT 1 FROM workflows w WHERE w.id = p_workflow
 		       AND w.user_id = amcbatch_current_user_id())
 $$;
+CREATE FUNCTION amcbatch_shared_with_me(p_workflow uuid) RETURNS boolean
+	LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, public AS $$
+	SELECT EXISTS (SELECT 1 FROM workflow_shares s WHERE s.workflow_id = p_workflow
+		       AND s.user_id = amcbatch_current_user_id())
+$$;
 CREATE POLICY "Users can view the shares of and with them" ON workflow_shares
 	FOR SELECT USING (user_id = amcbatch_current_user_id()
 			  OR amcbatch_owns_workflow(workflow_id));
 CREATE POLICY "Users can view the workflows shared with them" ON workflows
-	FOR SELECT USING (EXISTS (SELECT 1 FROM workflow_shares s WHERE s.workflow_id = workflows.id
-				  AND s.user_id = amcbatch_current_user_id()));
+	FOR SELECT USING (amcbatch_shared_with_me(id));
 ALTER TABLE workflow_versions ENABLE ROW LEVEL SECURITY;
 CREATE POLICY "Users can view the versions of the workflows they see" ON workflow_versions
 	FOR SELECT USING (EXISTS (SELECT 1 FROM workflows w WHERE w.id = workflow_versions.workflow_id));

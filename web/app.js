@@ -3,10 +3,11 @@
 // #/schedules, #/schedules/{id}, #/webhooks, #/webhooks/{id}) and the workflow and batch-history
 // views. The batch modal, the batch page, the schedules and the webhooks live in their own modules.
 import { h, fill, badge, fmtTime, toast } from './dom.js';
-import { get, post, token, setUnauthorizedHandler, ApiError } from './api.js';
+import { get, token, setUnauthorizedHandler, ApiError } from './api.js';
 import { openBatchModal } from './batchmodal.js';
 import { renderBatch } from './monitor.js';
 import { schedulesView, scheduleView } from './schedules.js';
+import { workflowView, workflowEditView, workflowFormView } from './workflows.js';
 import { webhooksView, deliveriesView } from './webhooks.js';
 import { fleetView, fleetNav } from './fleet.js';
 
@@ -62,9 +63,10 @@ async function workflowsView(gen) {
 	h('table', { class: 'data', 'data-testid': 'workflows' },
 		h('thead', null, h('tr', null, h('th', null, 'Name'), h('th', null, 'Description'), h('th', null, 'Created'), h('th', null, ''))),
 		h('tbody', null, workflows.map((w) => h('tr', null,
-			h('td', null, h('a', { href: '#/workflows/' + w.id }, w.name)),
+			h('td', null, h('a', { href: '#/workflows/' + w.id }, w.name), ' ', h('span', { class: 'muted small' }, 'v' + w.version),
+				w.shared_permission ? h('span', { class: 'tag', title: 'shared with you' }, 'shared') : null),
 			h('td', { class: 'muted' }, w.description), h('td', null, fmtTime(w.created_at)),
-			h('td', { class: 'right' }, h('button', { type: 'button', class: 'secondary', 'data-run': w.id,
+			h('td', { class: 'right' }, w.shared_permission === 'read' ? null : h('button', { type: 'button', class: 'secondary', 'data-run': w.id,
 				onclick: () => runBatch(w) }, 'Run batch'))))),
 	), workflows.length === 0 ? h('p', { class: 'muted' }, 'No workflow yet.') : null);
 }
@@ -77,59 +79,6 @@ function runBatch(w) {
 		toast('Schedule created: ' + schedule.cron_description);
 		location.hash = '#/schedules/' + schedule.id;
 	}).catch((e) => toast(e.message, 'error'));
-}
-
-async function workflowView(id, gen) {
-	const { workflow: w } = await get('/workflows/' + encodeURIComponent(id));
-	if (stale(gen)) return;
-	const params = Object.entries(w.parameters || {});
-	fill(view, h('div', { class: 'page-head' }, h('div', null, h('h1', null, w.name),
-		h('p', { class: 'muted' }, w.description)),
-	h('span', null, h('a', { class: 'button secondary', href: '#/batches?workflow=' + w.id }, 'Batches'), ' ',
-		h('button', { type: 'button', class: 'primary', 'data-testid': 'run-batch', 'data-workflow': w.id, onclick: () => runBatch(w) }, 'Run batch'))),
-	h('section', { class: 'panel' }, h('h2', null, 'SQL'), h('pre', { class: 'sql' }, w.sql_query)),
-	h('section', { class: 'panel' }, h('h2', null, 'Default parameters'), params.length === 0
-		? h('p', { class: 'muted' }, 'None.')
-		: h('table', { class: 'data' }, h('tbody', null, params.map(([k, v]) =>
-			h('tr', null, h('th', null, k), h('td', null, h('code', null, JSON.stringify(v)))))))));
-}
-
-function newWorkflowView() {
-	const fields = {
-		name: h('input', { type: 'text', name: 'name', required: true }),
-		description: h('input', { type: 'text', name: 'description' }),
-		sql_query: h('textarea', { name: 'sql_query', rows: 8, class: 'mono', required: true,
-			placeholder: 'SELECT campaign, SUM(impressions) AS impressions FROM impressions WHERE … {{startDate}} …' }),
-		parameters: h('textarea', { name: 'parameters', rows: 4, class: 'mono', value: '{}' }),
-	};
-	const err = h('div', { class: 'form-error', role: 'alert' });
-	const box = (k, label) => h('div', { class: 'field', 'data-field': k }, h('label', null, label), fields[k],
-		h('div', { class: 'field-error' }));
-	const btn = h('button', { type: 'submit', class: 'primary' }, 'Create workflow');
-	const form = h('form', { class: 'panel', novalidate: true, onsubmit: async (e) => {
-		e.preventDefault();
-		err.textContent = '';
-		for (const b of form.querySelectorAll('.field')) { b.classList.remove('invalid'); b.querySelector('.field-error').textContent = ''; }
-		let params;
-		try { params = JSON.parse(fields.parameters.value || '{}'); } catch (ex) {
-			const b = form.querySelector('[data-field="parameters"]');
-			b.classList.add('invalid');
-			b.querySelector('.field-error').textContent = 'not valid JSON: ' + ex.message;
-			return;
-		}
-		btn.disabled = true;
-		try {
-			const r = await post('/workflows', { name: fields.name.value, description: fields.description.value,
-				sql_query: fields.sql_query.value, parameters: params });
-			location.hash = '#/workflows/' + r.workflow.id;
-		} catch (ex) {
-			const b = ex.field && form.querySelector('[data-field="' + CSS.escape(ex.field.split('.')[0]) + '"]');
-			if (b) { b.classList.add('invalid'); b.querySelector('.field-error').textContent = ex.message; } else err.textContent = ex.message;
-		} finally { btn.disabled = false; }
-	} }, box('name', 'Name'), box('description', 'Description'), box('sql_query', 'SQL (placeholders as {{name}})'),
-	box('parameters', 'Default parameters (JSON object)'), err, btn);
-	fill(view, h('h1', null, 'New workflow'), form);
-	fields.name.focus();
 }
 
 const STATUSES = ['', 'pending', 'running', 'completed', 'partial', 'failed', 'cancelled'];
@@ -203,8 +152,9 @@ async function route() {
 	for (const a of document.querySelectorAll('[data-nav]'))
 		a.classList.toggle('current', a.dataset.nav === (parts[0] === 'batch' ? 'batches' : parts[0]));
 	try {
-		if (parts[0] === 'workflows' && parts[1]) await workflowView(parts[1], gen);
-		else if (parts[0] === 'new-workflow') newWorkflowView();
+		if (parts[0] === 'workflows' && parts[1] && parts[2] === 'edit') await workflowEditView(view, parts[1], () => stale(gen));
+		else if (parts[0] === 'workflows' && parts[1]) await workflowView(view, parts[1], () => stale(gen), runBatch);
+		else if (parts[0] === 'new-workflow') workflowFormView(view, null);
 		else if (parts[0] === 'batches') await historyView(new URLSearchParams(query || ''), gen);
 		else if (parts[0] === 'batch' && parts[1]) leave = renderBatch(view, parts[1]);
 		else if (parts[0] === 'schedules' && parts[1]) await scheduleView(view, parts[1], () => stale(gen));

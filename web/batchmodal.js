@@ -146,7 +146,11 @@ export async function openBatchModal(workflow, onSubmitted, onScheduled) {
 		paramRows.push({ key, type, input });
 		paramBox.append(row);
 	}
-	for (const [k, v] of Object.entries(params)) addParamRow(k, v, typeOf(v));
+	// the workflow's declared types drive the inputs (parameter_types); an undeclared one is
+	// guessed from its default. A declared parameter without a default still gets its row.
+	const declared = workflow.parameter_types || {};
+	for (const [k, v] of Object.entries(params)) addParamRow(k, v, declared[k] || typeOf(v));
+	for (const [k, t] of Object.entries(declared)) if (!(k in params)) addParamRow(k, t === 'number' ? '' : t === 'list' ? [] : '', t);
 
 	const newKey = h('input', { type: 'text', placeholder: 'name', 'aria-label': 'New parameter name' });
 	const newType = h('select', { 'aria-label': 'New parameter type' },

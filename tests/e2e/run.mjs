@@ -123,14 +123,33 @@ try {
 	await page.click('a[href="#/new-workflow"]');
 	await page.fill('[name=name]', 'E2E slow count');
 	await page.fill('[name=description]', 'sleeps so it can be cancelled');
-	await page.fill('[name=sql_query]', 'SELECT count(*) AS n FROM impressions CROSS JOIN pg_sleep(5)');
-	await page.fill('[name=parameters]', '{"note": "slow"}');
+	await page.fill('[name=sql_query]', 'SELECT count(*) AS n\nFROM impressions\nCROSS JOIN pg_sleep({{sleep}})');
+	// the editor: a row per placeholder (typed here), the placeholder highlighted, line numbers
+	await page.waitForSelector('[data-param-default=sleep]');
+	await page.selectOption('[data-param-type=sleep]', 'number');
+	await page.fill('[data-param-default=sleep]', '5');
+	check(await page.textContent('.sql-layer mark.ph') === '{{sleep}}', 'the editor highlights the placeholder');
+	check(await page.locator('.sql-gutter div').count() === 3, 'the editor numbers the lines');
 	await shot('new-workflow');
 	await page.click('form button[type=submit]');
 	await page.waitForSelector('pre.sql');
 	const slowId = decodeURIComponent(page.url().split('#/workflows/')[1]);
 	check(/^[0-9a-f-]{36}$/.test(slowId), 'workflow created and shown', page.url());
-	check((await page.textContent('pre.sql')).includes('pg_sleep(5)'), 'workflow view shows the SQL');
+	check((await page.textContent('pre.sql')).includes('pg_sleep({{sleep}})'), 'workflow view shows the SQL');
+	const created = (await api('/workflows/' + slowId)).workflow;
+	check(created.parameters.sleep === 5 && created.parameter_types.sleep === 'number',
+		'the form stored the typed default', JSON.stringify(created));
+
+	// --- edit it: a new version, listed with its SQL
+	await page.click('[data-testid=workflow-edit]');
+	await page.waitForSelector('[data-testid=sql-editor]');
+	await page.fill('[data-testid=sql-editor]', 'SELECT count(*) AS n\nFROM impressions\nCROSS JOIN pg_sleep({{sleep}})\nWHERE true');
+	await page.click('[data-testid=workflow-save]');
+	await page.waitForSelector('[data-testid=versions] tr[data-version="2"]');
+	check(await page.locator('[data-testid=versions] tbody tr').count() === 2, 'the edit made version 2, both listed');
+	await page.click('[data-testid=versions] tr[data-version="1"]');
+	check(!(await page.textContent('[data-testid=version-sql]')).includes('WHERE true'), 'version 1 shows the SQL it had');
+	await shot('workflow-versions');
 
 	// --- the batch modal on the seed workflow
 	const { instances } = await api('/instances');

@@ -127,7 +127,8 @@ def as_role(user_id, sql):
 OWNED = [
     ("batch_executions", "batch_id", "SELECT batch_id FROM batch_executions WHERE user_id = :'p1'"),
     ("workflow_executions", "execution_id", "SELECT execution_id FROM workflow_executions WHERE user_id = :'p1'"),
-    ("workflows", "id", "SELECT id FROM workflows WHERE user_id = :'p1'"),
+    ("workflows", "id", "SELECT id FROM workflows w WHERE user_id = :'p1' OR EXISTS (SELECT 1 FROM"
+     " workflow_shares s WHERE s.workflow_id = w.id AND s.user_id = :'p1')"),
     ("users", "id", "SELECT id FROM users WHERE id = :'p1'"),
     ("api_tokens", "id", "SELECT id FROM api_tokens WHERE user_id = :'p1'"),
     ("idempotency_keys", "key", "SELECT key FROM idempotency_keys WHERE user_id = :'p1'"),
@@ -149,11 +150,19 @@ OWNED = [
      " ON d.id = a.delivery_id JOIN webhooks w ON w.id = d.webhook_id WHERE w.user_id = :'p1'"),
     ("result_rows", "execution_id", "SELECT DISTINCT r.execution_id FROM result_rows r"
      " JOIN workflow_executions e ON e.id = r.execution_id WHERE e.user_id = :'p1'"),
+    ("workflow_versions", "workflow_id", "SELECT v.workflow_id FROM workflow_versions v JOIN workflows w"
+     " ON w.id = v.workflow_id WHERE w.user_id = :'p1' OR EXISTS (SELECT 1 FROM workflow_shares s"
+     " WHERE s.workflow_id = w.id AND s.user_id = :'p1')"),
+    ("workflow_shares", "workflow_id", "SELECT s.workflow_id FROM workflow_shares s JOIN workflows w"
+     " ON w.id = s.workflow_id WHERE w.user_id = :'p1' OR s.user_id = :'p1'"),
     ("batch_execution_summary", "batch_id", "SELECT batch_id FROM batch_executions WHERE user_id = :'p1'"),
     ("batch_result_rows", "execution_id", "SELECT DISTINCT e.execution_id FROM workflow_executions e"
      " JOIN batch_result_rows r ON r.execution_id = e.execution_id WHERE e.user_id = :'p1'"),
 ]
-# A's things in every one of them: a schedule with a run, and a webhook with a delivery
+# A's things in every one of them: a schedule with a run, a webhook with a delivery, and A's
+# workflow shared with B (B sees it, its versions and the share; A still sees its own)
+st, body, raw = api("POST", "/workflows/%s/shares" % WA, {"user": B}, token=TA)
+check(st == 200, "A shares A's workflow with B", raw[:300])
 st, body, raw = api("POST", "/schedules", {"workflow_id": WA, "name": "rls", "cron": "0 6 * * *",
                                            "instance_ids": [IA]}, token=TA)
 check(st == 201, "A creates a schedule", raw[:300])
