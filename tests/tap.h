@@ -7,7 +7,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#ifdef TAP_SHARED_COUNTERS	/* a program of several files (tests/lua): one defines them */
+extern int tap_passed, tap_failed;
+#else
 static int tap_passed, tap_failed;
+#endif
 
 #define assertf(cond, ...)                                                      \
 	do {                                                                    \

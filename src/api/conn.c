@@ -226,6 +226,7 @@ static void on_kick(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	adopt(s);
+	s->lim.max_body_bytes = s->api->cfg.max_body_bytes;	/* reloadable: read at use */
 	while ((c = TAILQ_FIRST(&s->inspect)) != NULL) {
 		struct evbuffer *out = bufferevent_get_output(c->bev);
 		int status;

@@ -8,11 +8,16 @@
 #include "conn.h"
 #include "log.h"
 
+void limits_apply(Api *api)
+{
+	/* the body cap must sit above our own limit so req_parse_body can answer JSON */
+	evhttp_set_max_body_size(api->http, (ev_ssize_t)api->cfg.max_body_bytes * 4);
+}
+
 void limits_setup(Api *api)
 {
-	/* the body cap must sit above our own limit so req_parse_body can answer JSON; a
-	 * lingering close reads the rest of an oversized upload so the client gets the 413 */
-	evhttp_set_max_body_size(api->http, (ev_ssize_t)api->cfg.max_body_bytes * 4);
+	/* a lingering close reads the rest of an oversized upload so the client gets the 413 */
+	limits_apply(api);
 	evhttp_set_max_headers_size(api->http, LIMITS_MAX_HEADERS);
 	evhttp_set_timeout(api->http, api->cfg.api_timeout_s);
 	evhttp_set_flags(api->http, EVHTTP_SERVER_LINGERING_CLOSE);

@@ -11,6 +11,9 @@
 
 /* Applies the size caps and timeouts of api->cfg to api->http. */
 void limits_setup(Api *api);
+/* Applies the reloadable one, max_body_bytes, again (after a reload): evhttp's cap then
+ * holds for connections accepted from now on. */
+void limits_apply(Api *api);
 /* Admits r (counted until it is answered) or answers 503 too_busy and frees it (false):
  * its connection is over api_max_connections or too many requests are in flight. */
 MUST_CHECK bool limits_admit(Req *r);

@@ -18,6 +18,7 @@
 #include "api.h"
 #include "auth.h"
 #include "config.h"
+#include "config_sighup.h"
 #include "conn.h"
 #include "enqueue.h"
 #include "janitor.h"
@@ -42,53 +43,11 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 	event_base_loopexit(api->base, NULL);
 }
 
-/* What SIGHUP needs: the process's config and the file it came from (borrowed). */
-typedef struct Reload {
-	Api *api;
-	const char *path;
-} Reload;
-
-/* SIGHUP (systemctl reload): re-read the file and the environment and take over the
- * reloadable keys the API reads per request; a changed key that needs a restart is left
- * as it was, with a warning. A bad file changes nothing. */
-static void on_sighup(evutil_socket_t sig, short what, void *arg)
+/* After a SIGHUP reload (config_sighup.c): the API reads its reloadable keys from api->cfg
+ * per request; only evhttp keeps a copy of the body limit. */
+static void on_config_applied(void *arg)
 {
-	Reload *rl = arg;
-	Api *api = rl->api;
-	Config fresh;
-	char err[512];
-
-	if (!config_load(&fresh, rl->path, err, sizeof(err))) {
-		log_error("SIGHUP: config not reloaded: %s", err);
-		return;
-	}
-#define TAKE(k) do { if (config_is_reloadable(#k)) api->cfg.k = fresh.k; } while (0)
-	TAKE(max_instances);
-	TAKE(max_params_bytes);
-	TAKE(window_lag_days);
-	TAKE(submit_rate_per_min);
-	TAKE(api_max_inflight);
-	TAKE(max_webhooks_per_user);
-	TAKE(api_access_log);
-#undef TAKE
-	if (strcmp(fresh.log_level, api->cfg.log_level) != 0) {
-		char *tmp = api->cfg.log_level;
-
-		api->cfg.log_level = fresh.log_level;
-		fresh.log_level = tmp;	/* the old string is freed with fresh */
-		log_init("amcbatch-api", log_level_parse(api->cfg.log_level));
-	}
-	/* the body limit is also set on evhttp and on each connection at start */
-	if (fresh.max_body_bytes != api->cfg.max_body_bytes ||
-	    strcmp(fresh.redis_url, api->cfg.redis_url) != 0 ||
-	    strcmp(fresh.redis_sentinels, api->cfg.redis_sentinels) != 0 ||
-	    strcmp(fresh.database_url, api->cfg.database_url) != 0 ||
-	    fresh.api_port != api->cfg.api_port || strcmp(fresh.api_listen, api->cfg.api_listen) != 0)
-		log_warn("SIGHUP: some changed settings need a restart (servers, listener, body limit)");
-	config_cleanup(&fresh);
-	log_info("config reloaded: log_level %s, max_instances %d, submit_rate_per_min %d, "
-		 "api_max_inflight %d", api->cfg.log_level, api->cfg.max_instances,
-		 api->cfg.submit_rate_per_min, api->cfg.api_max_inflight);
+	limits_apply(arg);
 }
 
 /* Binds host:port (port 0 = ephemeral) and logs the real address. */
@@ -122,8 +81,8 @@ int main(int argc, char **argv)
 	const char *cfg_path = NULL;
 	char err[512];
 	int port = -1, opt, rc = 1;
-	struct event *sigint = NULL, *sigterm = NULL, *sighup = NULL;
-	Reload reload;
+	struct event *sigint = NULL, *sigterm = NULL;
+	ConfigSighup *sighup = NULL;
 	RConn *redis;
 	PgPool *pg;
 
@@ -210,11 +169,9 @@ int main(int argc, char **argv)
 
 	sigint = evsignal_new(api.base, SIGINT, on_signal, &api);
 	sigterm = evsignal_new(api.base, SIGTERM, on_signal, &api);
-	reload.api = &api;
-	reload.path = cfg_path;
-	sighup = evsignal_new(api.base, SIGHUP, on_sighup, &reload);
+	sighup = config_sighup_new(api.base, &api.cfg, cfg_path, on_config_applied, &api);
 	if (sigint == NULL || sigterm == NULL || sighup == NULL || event_add(sigint, NULL) != 0 ||
-	    event_add(sigterm, NULL) != 0 || event_add(sighup, NULL) != 0) {
+	    event_add(sigterm, NULL) != 0) {
 		log_error("cannot install signal handlers");
 		goto out;
 	}
@@ -251,8 +208,7 @@ out:
 		event_free(sigint);
 	if (sigterm != NULL)
 		event_free(sigterm);
-	if (sighup != NULL)
-		event_free(sighup);
+	config_sighup_free(sighup);
 	auth_free(api.auth);
 	if (api.base != NULL)
 		event_base_free(api.base);

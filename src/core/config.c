@@ -1,6 +1,8 @@
 /* config.c - fills struct Config from one table of keys: defaults, then the ini file
  * (inih; [sections] are allowed and ignored), then AMCBATCH_<KEY> environment variables.
- * It validates types and ranges; it does not watch the file or apply a reload itself. */
+ * It validates types and ranges, and reloads: the table's reloadable flag is the only place
+ * that says which keys a running program takes over (config_reload). It does not watch the
+ * file: config_sighup.c calls config_reload on SIGHUP. */
 #include "config.h"
 
 #include <ctype.h>
@@ -12,6 +14,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "log.h"
 #include "sentinel.h"
 
 #ifndef AMCB_PKGDATADIR
@@ -26,26 +29,31 @@ typedef struct CfKey {
 	size_t offset;
 	const char *def;
 	bool reloadable;	/* may change on SIGHUP without a restart */
+	bool secret;		/* its value is never logged (a reload names the key only) */
 	long min, max;		/* CF_INT only */
 } CfKey;
 
-#define S(k, d, r) { #k, CF_STR, offsetof(Config, k), d, r, 0, 0 }
-#define I(k, d, r, lo, hi) { #k, CF_INT, offsetof(Config, k), d, r, lo, hi }
-#define B(k, d, r) { #k, CF_BOOL, offsetof(Config, k), d, r, 0, 0 }
+#define S(k, d, r) { #k, CF_STR, offsetof(Config, k), d, r, false, 0, 0 }
+#define SECRET(k, d) { #k, CF_STR, offsetof(Config, k), d, false, true, 0, 0 }
+#define I(k, d, r, lo, hi) { #k, CF_INT, offsetof(Config, k), d, r, false, lo, hi }
+#define B(k, d, r) { #k, CF_BOOL, offsetof(Config, k), d, r, false, 0, 0 }
 
-/* The order here is the order of conf/amcbatch.conf.example (checked by config_dump). */
+/* The order here is the order of conf/amcbatch.conf.example (checked by config_dump).
+ * A key is reloadable only if every program reads it from its Config at each use (or its
+ * program's reload hook re-applies it); secrets and URLs that may carry a password are
+ * SECRET (never reloadable: they are wired into connections at start). */
 static const CfKey cf_keys[] = {
 	S(log_level, "info", true),
 	S(log_format, "text", false),
-	S(redis_url, "redis://127.0.0.1:6379/0", false),
+	SECRET(redis_url, "redis://127.0.0.1:6379/0"),
 	S(redis_prefix, "amcb:", false),
 	I(redis_timeout_ms, "10000", false, 0, 600000),
 	S(redis_sentinels, "", false),
 	S(redis_master_name, "mymaster", false),
-	S(redis_sentinel_password, "", false),
-	S(database_url, "postgresql:///amcbatch", false),
+	SECRET(redis_sentinel_password, ""),
+	SECRET(database_url, "postgresql:///amcbatch"),
 	I(pg_threads, "4", false, 1, 256),
-	S(secret_key, "", false),
+	SECRET(secret_key, ""),
 	S(api_listen, "127.0.0.1", false),
 	I(api_port, "8080", false, 0, 65535),
 	S(web_root, AMCB_PKGDATADIR "/web", false),
@@ -105,13 +113,16 @@ static const CfKey cf_keys[] = {
 	I(sim_port, "9000", false, 0, 65535),
 	I(sim_port_eu, "-1", false, -1, 65535),
 	I(sim_port_fe, "-1", false, -1, 65535),
-	S(sim_database_url, "postgresql:///amcsim", false),
-	I(sim_latency_ms, "2000", true, 0, 86400000),
-	I(sim_statement_timeout_ms, "30000", true, 0, 86400000),
+	SECRET(sim_database_url, "postgresql:///amcsim"),
+	/* amcsim copies these two into its default fault profile and its execution store at
+	 * start; at run time its profiles change them (AMCSIM_PROFILES + SIGHUP, PUT /sim/...) */
+	I(sim_latency_ms, "2000", false, 0, 86400000),
+	I(sim_statement_timeout_ms, "30000", false, 0, 86400000),
 	B(sim_strict, "false", true),
 };
 
 #undef S
+#undef SECRET
 #undef I
 #undef B
 
@@ -343,4 +354,138 @@ bool config_is_reloadable(const char *key)
 	const CfKey *k = find_key(key);
 
 	return k && k->reloadable;
+}
+
+/* The value of k in cfg as text, for messages. */
+static void value_text(const Config *cfg, const CfKey *k, char *out, size_t outlen)
+{
+	const char *field = (const char *)cfg + k->offset;
+
+	switch (k->type) {
+	case CF_STR: {
+		const char *v = *(char *const *)(const void *)field;
+
+		snprintf(out, outlen, "\"%s\"", v ? v : "");
+		return;
+	}
+	case CF_INT:
+		snprintf(out, outlen, "%d", *(const int *)(const void *)field);
+		return;
+	case CF_BOOL:
+		snprintf(out, outlen, "%s", *(const bool *)(const void *)field ? "true" : "false");
+		return;
+	}
+	snprintf(out, outlen, "?");
+}
+
+static bool same_value(const Config *a, const Config *b, const CfKey *k)
+{
+	const char *fa = (const char *)a + k->offset, *fb = (const char *)b + k->offset;
+
+	switch (k->type) {
+	case CF_STR: {
+		const char *sa = *(char *const *)(const void *)fa, *sb = *(char *const *)(const void *)fb;
+
+		return strcmp(sa ? sa : "", sb ? sb : "") == 0;
+	}
+	case CF_INT:
+		return *(const int *)(const void *)fa == *(const int *)(const void *)fb;
+	case CF_BOOL:
+		return *(const bool *)(const void *)fa == *(const bool *)(const void *)fb;
+	}
+	return true;
+}
+
+size_t config_diff(const Config *cur, const Config *next, ConfigDiffFn fn, void *arg)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < ARRAY_LEN(cf_keys); i++) {
+		const CfKey *k = &cf_keys[i];
+		ConfigChange c = { .key = k->key, .reloadable = k->reloadable, .secret = k->secret };
+
+		if (same_value(cur, next, k))
+			continue;
+		n++;
+		if (!fn)
+			continue;
+		if (k->secret) {
+			snprintf(c.old_value, sizeof(c.old_value), "(hidden)");
+			snprintf(c.new_value, sizeof(c.new_value), "(hidden)");
+		} else {
+			value_text(cur, k, c.old_value, sizeof(c.old_value));
+			value_text(next, k, c.new_value, sizeof(c.new_value));
+		}
+		fn(&c, arg);
+	}
+	return n;
+}
+
+void config_apply_reloadable(Config *cfg, Config *next)
+{
+	for (size_t i = 0; i < ARRAY_LEN(cf_keys); i++) {
+		const CfKey *k = &cf_keys[i];
+		char *to = (char *)cfg + k->offset, *from = (char *)next + k->offset;
+
+		if (!k->reloadable)
+			continue;
+		switch (k->type) {
+		case CF_STR: {
+			/* swapped, not copied: next frees the old string, and no allocation can fail
+			 * half-way through a reload */
+			char **a = (char **)(void *)to, **b = (char **)(void *)from, *tmp = *a;
+
+			*a = *b;
+			*b = tmp;
+			break;
+		}
+		case CF_INT:
+			*(int *)(void *)to = *(int *)(void *)from;
+			break;
+		case CF_BOOL:
+			*(bool *)(void *)to = *(bool *)(void *)from;
+			break;
+		}
+	}
+}
+
+/* config_diff callback of config_reload: one line per changed key. */
+static void log_change(const ConfigChange *c, void *arg)
+{
+	ConfigReloadResult *res = arg;
+
+	if (c->reloadable) {
+		res->applied++;
+		log_info("config reload: %s changed from %s to %s", c->key, c->old_value, c->new_value);
+	} else {
+		res->need_restart++;
+		if (c->secret)
+			log_warn("config reload: %s changed: needs a restart (the old value stays in force)",
+				 c->key);
+		else
+			log_warn("config reload: %s changed from %s to %s: needs a restart, still %s",
+				 c->key, c->old_value, c->new_value, c->old_value);
+	}
+}
+
+bool config_reload(Config *cfg, const char *path, ConfigReloadResult *res, char *err, size_t errlen)
+{
+	Config next;
+	ConfigReloadResult local = { 0, 0 };
+	bool level_changed;
+
+	if (!res)
+		res = &local;
+	res->applied = res->need_restart = 0;
+	if (!config_load(&next, path, err, errlen))
+		return false;	/* config_load freed next; cfg is untouched */
+	(void)config_diff(cfg, &next, log_change, res);
+	level_changed = strcmp(cfg->log_level, next.log_level) != 0;
+	config_apply_reloadable(cfg, &next);
+	config_cleanup(&next);
+	/* the logger keeps its own copy of the level: the one reloadable key every program
+	 * shares outside its Config */
+	if (level_changed)
+		log_set_level(log_level_parse(cfg->log_level));
+	return true;
 }

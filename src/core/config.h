@@ -92,4 +92,33 @@ void config_dump(FILE *out);
 /* true if the key may change while the program runs (e.g. on SIGHUP) */
 bool config_is_reloadable(const char *key);
 
+/* One key whose value differs between two configs. Values are text: a number, true/false
+ * or a quoted string; "(hidden)" for secrets (database and Redis URLs, passwords, keys). */
+typedef struct ConfigChange {
+	const char *key;	/* the table's name (static) */
+	bool reloadable;
+	bool secret;
+	char old_value[192], new_value[192];	/* truncated if longer */
+} ConfigChange;
+typedef void (*ConfigDiffFn)(const ConfigChange *change, void *arg);
+
+/* Calls fn (may be NULL) for each key whose value differs between cur and next, in table
+ * order; returns how many differ. */
+size_t config_diff(const Config *cur, const Config *next, ConfigDiffFn fn, void *arg);
+/* Takes every reloadable key of next into cfg and no other. Strings are swapped, so next
+ * holds cfg's old ones and config_cleanup(next) frees them; nothing allocates. */
+void config_apply_reloadable(Config *cfg, Config *next);
+
+typedef struct ConfigReloadResult {
+	int applied;		/* reloadable keys that changed and now are in force */
+	int need_restart;	/* other keys that changed: logged, not applied */
+} ConfigReloadResult;
+/* Re-reads `path` and the environment (as config_load). A file that does not load leaves cfg
+ * as it was: false, with the reason in err. Else each changed reloadable key is applied to
+ * cfg and logged (info), each other changed key is logged as needing a restart (warn) and
+ * keeps its old value; log_level also goes to the logger. res (may be NULL) gets the
+ * counts. Loop thread only: the program's live state reads the reloadable keys from cfg. */
+MUST_CHECK bool config_reload(Config *cfg, const char *path, ConfigReloadResult *res, char *err,
+			      size_t errlen);
+
 #endif

@@ -16,7 +16,8 @@
 #include "utf8.h"
 
 static char log_prog[64] = "amcbatch";
-/* Read by every thread, written by log_init before threads start; int access is atomic enough. */
+/* Read by every thread; written by log_init before threads start and by log_set_level on a
+ * config reload (loop thread). A thread may see the old level for a line or two: harmless. */
 static volatile int log_level = LOG_LVL_INFO;
 
 static volatile int log_fmt = LOG_FMT_TEXT;
@@ -31,6 +32,11 @@ void log_init(const char *progname, enum LogLevel level)
 		const char *slash = strrchr(progname, '/');
 		snprintf(log_prog, sizeof(log_prog), "%s", slash ? slash + 1 : progname);
 	}
+	log_level = level;
+}
+
+void log_set_level(enum LogLevel level)
+{
 	log_level = level;
 }
 

@@ -23,6 +23,8 @@ typedef struct LogField {
 } LogField;
 
 void log_init(const char *progname, enum LogLevel level);
+/* Changes the level at run time (config_reload); any thread may be logging meanwhile. */
+void log_set_level(enum LogLevel level);
 /* parses "error"/"warn"/"info"/"debug"; returns LOG_LVL_INFO for anything else */
 enum LogLevel log_level_parse(const char *s);
 void log_msg(enum LogLevel level, const char *fmt, ...) PRINTF_LIKE(2, 3);

@@ -44,6 +44,7 @@
 #include <event2/thread.h>
 
 #include "config.h"
+#include "config_sighup.h"
 #include "control.h"
 #include "data.h"
 #include "executions.h"
@@ -106,6 +107,20 @@ static void on_reload(evutil_socket_t sig, short what, void *arg)
 		log_error("SIGHUP: profiles not reloaded: %s", err);
 }
 
+/* After a config reload (config_sighup.c, on the same SIGHUP as the profiles): sim_strict
+ * is the one reloadable key amcsim copied at start; log_level the reload applied itself. */
+typedef struct SimReload {
+	Sim *sim;
+	const Config *cfg;
+} SimReload;
+
+static void on_config_applied(void *arg)
+{
+	SimReload *rl = arg;
+
+	rl->sim->strict = rl->cfg->sim_strict;
+}
+
 static void on_janitor(evutil_socket_t fd, short what, void *arg)
 {
 	Sim *sim = arg;
@@ -140,6 +155,8 @@ int main(int argc, char **argv)
 	struct event_base *base = NULL;
 	struct evhttp_bound_socket *bs;
 	struct event *sigint = NULL, *sigterm = NULL, *sighup = NULL, *janitor = NULL;
+	ConfigSighup *cfg_sighup = NULL;
+	SimReload reload;
 	PgPool *pool = NULL;
 	Sim sim = { 0 };
 	bool cfg_loaded = false;
@@ -255,9 +272,12 @@ int main(int argc, char **argv)
 	sigint = evsignal_new(base, SIGINT, on_signal, base);
 	sigterm = evsignal_new(base, SIGTERM, on_signal, base);
 	sighup = evsignal_new(base, SIGHUP, on_reload, &sim);
+	reload.sim = &sim;
+	reload.cfg = &cfg;
+	cfg_sighup = config_sighup_new(base, &cfg, cfg_path, on_config_applied, &reload);
 	janitor = event_new(base, -1, EV_PERSIST, on_janitor, &sim);
 	struct timeval minute = { 60, 0 };
-	if (!sigint || !sigterm || !sighup || !janitor || evsignal_add(sigint, NULL) != 0 ||
+	if (!sigint || !sigterm || !sighup || !cfg_sighup || !janitor || evsignal_add(sigint, NULL) != 0 ||
 	    evsignal_add(sigterm, NULL) != 0 || evsignal_add(sighup, NULL) != 0 ||
 	    evtimer_add(janitor, &minute) != 0) {
 		log_error("cannot install signal handlers");
@@ -284,6 +304,7 @@ out:
 		event_free(sigterm);
 	if (sighup)
 		event_free(sighup);
+	config_sighup_free(cfg_sighup);
 	if (janitor)
 		event_free(janitor);
 	/* before evhttp_free: held requests are evhttp's or, when their client left, ours */

@@ -119,54 +119,13 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 	job_release_idle(w);
 }
 
-/* SIGHUP: re-read the file and the environment; take over the keys that may change at run
- * time (config_is_reloadable), keep the rest and say so. */
-static void on_sighup(evutil_socket_t sig, short what, void *arg)
+/* After a SIGHUP reload (config_sighup.c): every reloadable key is read from w->cfg at its
+ * next use (the caps at the next claim, the poll and retry settings at the next step of a
+ * job, the webhook settings at the next delivery); a larger worker_inflight or claim_batch
+ * should not wait for the next job to end. */
+static void on_config_applied(void *arg)
 {
-	Worker *w = arg;
-	Config fresh;
-	char err[256];
-	if (!config_load(&fresh, w->conf_path, err, sizeof err)) {
-		log_error("SIGHUP: config not reloaded: %s", err);
-		return;
-	}
-#define TAKE_INT(k) do { if (config_is_reloadable(#k)) w->cfg.k = fresh.k; } while (0)
-	TAKE_INT(worker_inflight);
-	TAKE_INT(claim_batch);
-	TAKE_INT(poll_initial_ms);
-	TAKE_INT(poll_max_ms);
-	TAKE_INT(exec_timeout_s);
-	TAKE_INT(http_timeout_ms);
-	TAKE_INT(max_retries);
-	TAKE_INT(shutdown_grace_ms);
-	TAKE_INT(webhook_concurrency);
-	TAKE_INT(webhook_timeout_ms);
-	TAKE_INT(webhook_backoff_ms);
-	TAKE_INT(webhook_backoff_max_ms);
-	TAKE_INT(webhook_max_age_s);
-#undef TAKE_INT
-	if (config_is_reloadable("log_level") && strcmp(fresh.log_level, w->cfg.log_level) != 0) {
-		char *tmp = w->cfg.log_level;
-		w->cfg.log_level = fresh.log_level;
-		fresh.log_level = tmp;	/* the old string is freed with fresh */
-		log_init("amcbatch-worker", log_level_parse(w->cfg.log_level));
-	}
-	bool hosts_changed = false;
-	for (int r = 0; r < REGION__COUNT; r++)
-		hosts_changed |= strcmp(region_base_url(&fresh, (AmcRegion)r),
-					region_base_url(&w->cfg, (AmcRegion)r)) != 0 ||
-				 strcmp(region_token_url(&fresh, (AmcRegion)r),
-					region_token_url(&w->cfg, (AmcRegion)r)) != 0;
-	if (strcmp(fresh.redis_url, w->cfg.redis_url) != 0 ||
-	    strcmp(fresh.redis_sentinels, w->cfg.redis_sentinels) != 0 || strcmp(fresh.database_url, w->cfg.database_url) != 0 ||
-	    hosts_changed || fresh.lease_ms != w->cfg.lease_ms ||
-	    fresh.noop_executor != w->cfg.noop_executor)
-		log_warn("SIGHUP: some changed settings need a restart (servers, lease, executor)");
-	config_cleanup(&fresh);
-	log_info("config reloaded: log_level %s, inflight %d, poll %d..%d ms, timeout %d s, retries %d",
-		 w->cfg.log_level, w->cfg.worker_inflight, w->cfg.poll_initial_ms, w->cfg.poll_max_ms,
-		 w->cfg.exec_timeout_s, w->cfg.max_retries);
-	claim_kick(w);	/* a larger inflight limit takes effect now */
+	claim_kick(arg);
 }
 
 void worker_job_done(Worker *w)
@@ -388,11 +347,10 @@ int main(int argc, char **argv)
 	w.exit_timer = evtimer_new(w.base, on_exit_timer, &w);
 	w.sigterm_ev = evsignal_new(w.base, SIGTERM, on_signal, &w);
 	w.sigint_ev = evsignal_new(w.base, SIGINT, on_signal, &w);
-	w.sighup_ev = evsignal_new(w.base, SIGHUP, on_sighup, &w);
+	w.sighup = config_sighup_new(w.base, &w.cfg, w.conf_path, on_config_applied, &w);
 	if (!w.refs || !w.redis || !w.pg || !w.curl || !w.tokens || !w.grace_timer || !w.exit_timer || !w.sigterm_ev ||
-	    !w.sigint_ev || !w.sighup_ev || !claim_init(&w) || !janitor_init(&w) || !delivery_init(&w) ||
-	    evsignal_add(w.sigterm_ev, NULL) != 0 || evsignal_add(w.sigint_ev, NULL) != 0 ||
-	    evsignal_add(w.sighup_ev, NULL) != 0) {
+	    !w.sigint_ev || !w.sighup || !claim_init(&w) || !janitor_init(&w) || !delivery_init(&w) ||
+	    evsignal_add(w.sigterm_ev, NULL) != 0 || evsignal_add(w.sigint_ev, NULL) != 0) {
 		log_error("start-up failed (redis_url, database_url or out of memory)");
 		return 1;
 	}
@@ -429,7 +387,7 @@ int main(int argc, char **argv)
 	event_free(w.exit_timer);
 	event_free(w.sigterm_ev);
 	event_free(w.sigint_ev);
-	event_free(w.sighup_ev);
+	config_sighup_free(w.sighup);
 	event_base_free(w.base);
 	curl_global_cleanup();
 	log_info("worker %s stopped", w.id);

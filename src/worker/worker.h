@@ -8,6 +8,7 @@
 
 #include "common.h"
 #include "config.h"
+#include "config_sighup.h"
 #include "curl_ev.h"
 #include "netaddr.h"
 #include "pgpool.h"
@@ -63,7 +64,8 @@ typedef struct Worker {
 	/* shutdown */
 	bool leaving;			/* begin_exit ran */
 	bool connected_once;		/* the start-up reclaim ran */
-	struct event *sigterm_ev, *sigint_ev, *sighup_ev, *grace_timer, *exit_timer;
+	struct event *sigterm_ev, *sigint_ev, *grace_timer, *exit_timer;
+	ConfigSighup *sighup;		/* SIGHUP reloads cfg (owned) */
 	const char *conf_path;		/* -c file (argv, borrowed) for SIGHUP; NULL: none */
 } Worker;
 

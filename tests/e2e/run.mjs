@@ -26,7 +26,7 @@ function skip(why) { console.log('ok - # SKIP ' + why); process.exit(77); }
 if (!URL_ || !TOKEN) skip('no stack in the environment (AMCBATCH_URL, AMCBATCH_TOKEN)');
 if (!fs.existsSync(CHROMIUM)) skip('no Chromium at ' + CHROMIUM + ' (apt-get install chromium)');
 let chromium;
-try { ({ chromium } = await import('playwright-core')); } catch (e) { skip('playwright-core is not installed (npm ci)'); }
+try { ({ chromium } = await import('playwright-core')); } catch (e) { skip('playwright-core is not installed (cd tests/e2e && npm ci)'); }
 
 async function api(p) {
 	const r = await fetch(URL_ + p, { headers: { Authorization: 'Bearer ' + TOKEN } });

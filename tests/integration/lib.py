@@ -356,11 +356,12 @@ def amc_status(acct, amc_id, amc_execution_id):
 
 class PrivateApi:
     """A second amcbatch-api on the stack's servers with settings of its own (keyword
-    arguments become AMCBATCH_<KEY> variables), on a free port. `with PrivateApi(...) as url`
+    arguments become AMCBATCH_<KEY> variables; conf: a -c file), on a free port. `with PrivateApi(...) as url`
     points api() at it (url is None when BUILD_DIR has no amcbatch-api) and, on the way out,
     stops it and checks its log for sanitizer reports. self.log() reads the log so far."""
 
-    def __init__(self, **settings):
+    def __init__(self, conf=None, **settings):
+        self.conf = conf
         self.env = dict(os.environ, AMCBATCH_DATABASE_URL=DB, AMCBATCH_REDIS_URL=REDIS,
                         AMCBATCH_LOG_LEVEL="info", AMCBATCH_WEB_ROOT=os.path.join(TOP, "web"))
         for k, v in settings.items():
@@ -379,7 +380,8 @@ class PrivateApi:
         if not os.access(self.exe, os.X_OK):
             return None
         fd, self.logf = tempfile.mkstemp(prefix="amcb-private-api-", suffix=".log")
-        self.proc = subprocess.Popen([self.exe, "-p", "0"], env=self.env, stdout=fd,
+        self.proc = subprocess.Popen([self.exe, "-p", "0"] + (["-c", self.conf] if self.conf else []),
+                                     env=self.env, stdout=fd,
                                      stderr=subprocess.STDOUT)
         os.close(fd)
         for _ in range(100):
@@ -577,7 +579,7 @@ def lua_source(name):
 class PrivateWorker:
     """An amcbatch-worker of its own on the stack's servers (the stack's secret key, amcsim,
     PostgreSQL; Redis at redis_url, e.g. through a Relay), with settings of its own (keyword
-    arguments become AMCBATCH_<KEY> variables). start()/stop()/kill(); stop() checks that it
+    arguments become AMCBATCH_<KEY> variables; conf: a -c file). start()/stop()/kill(); stop() checks that it
     exited and that its log has no sanitizer report. log() reads its log. kill_all() ends every
     one still running (a test's `finally`)."""
 
@@ -588,7 +590,7 @@ class PrivateWorker:
         for w in cls.started:
             w.kill()
 
-    def __init__(self, worker_id, redis_url=None, **settings):
+    def __init__(self, worker_id, redis_url=None, conf=None, **settings):
         with open(os.path.join(RUN_DIR, "secret.key")) as f:
             key = f.read().strip()
         self.env = dict(os.environ, AMCBATCH_DATABASE_URL=DB, AMCBATCH_REDIS_URL=redis_url or REDIS,
@@ -603,13 +605,15 @@ class PrivateWorker:
             self.env["AMCBATCH_" + k.upper()] = str(v)
         self.exe = os.path.join(os.environ.get("BUILD_DIR", os.path.join(TOP, "build")), "amcbatch-worker")
         self.id = worker_id
+        self.conf = conf
         self.proc = None
         fd, self.logf = tempfile.mkstemp(prefix="amcb-private-worker-", suffix=".log")
         os.close(fd)
 
     def start(self):
         logf = open(self.logf, "ab")
-        self.proc = subprocess.Popen([self.exe], env=self.env, stdout=logf, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen([self.exe] + (["-c", self.conf] if self.conf else []), env=self.env,
+                                     stdout=logf, stderr=subprocess.STDOUT)
         logf.close()
         PrivateWorker.started.append(self)
         return self

@@ -1,7 +1,7 @@
 """The web UI end to end in headless Chromium (tests/e2e/run.mjs, driven by playwright-core
-from package-lock.json) against the stack in the environment. Relays run.mjs's "ok - " /
+from tests/e2e/package-lock.json) against the stack in the environment. Relays run.mjs's "ok - " /
 "not ok - " lines; skipped (exit 77) when there is no stack, no node, no Chromium or no
-node_modules (run `npm ci` at the top of the tree first). Screenshots: test-results/e2e/."""
+tests/e2e/node_modules (scripts/bootstrap runs `npm ci` there). Screenshots: test-results/e2e/."""
 import os
 import shutil
 import subprocess
@@ -23,8 +23,8 @@ if node is None:
 chromium = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 if not os.path.exists(chromium):
     skip("Chromium is not installed (apt-get install -y chromium)")
-if not os.path.isdir(os.path.join(top, "node_modules", "playwright-core")):
-    skip("playwright-core is not installed (npm ci)")
+if not os.path.isdir(os.path.join(top, "tests", "e2e", "node_modules", "playwright-core")):
+    skip("playwright-core is not installed (cd tests/e2e && npm ci)")
 
 env = dict(os.environ)
 env.setdefault("E2E_OUT", os.path.join(top, "test-results", "e2e"))
