@@ -1,7 +1,9 @@
 /* export.c - GET /workflows/batch/{b}/results.csv: the rows of the results endpoint as RFC
- * 4180 CSV, streamed with chunked encoding. Rows come from PostgreSQL one page per pgpool
- * job (keyset on the row number) and the next page is only fetched once the previous chunk
- * has reached the socket, so memory stays flat whatever the size of the export. */
+ * 4180 CSV, streamed with chunked encoding. PostgreSQL writes the CSV itself: each page is
+ * one COPY (SELECT ... one primary-key range of one execution) TO STDOUT (FORMAT csv) on a
+ * pgpool thread, which only turns COPY's LF record ends into CRLF. The next page is fetched
+ * while the previous one goes out, and none after that until it has reached the socket, so
+ * memory stays flat (two pages at most) whatever the size of the export. */
 #include "web.h"
 
 #include <ctype.h>
@@ -15,8 +17,9 @@
 #include "pgq.h"
 #include "stream.h"
 
-#define PAGE_ROWS 2000
+#define PAGE_ROWS 10000
 #define SLUG_MAX 60
+#define ROW_FIRST "-2147483648"	/* "after" this row number: an execution's first page */
 
 /* $1 batch id, $2 user id, $3 is admin (the owner rule and order of PGQ_BATCH_EXECS_CTE) */
 static const char sql_batch[] =
@@ -32,34 +35,42 @@ static const char *const sql_execs[2] = { SQL_EXECS(PGQ_BATCH_EXECS_CTE),
 					  SQL_EXECS(PGQ_BATCH_EXECS_RETRIES_CTE) };
 static const char *const sql_columns[2] = { PGQ_SQL_RESULT_COLUMNS,
 					    PGQ_SQL_RESULT_COLUMNS_OF(PGQ_BATCH_EXECS_RETRIES_CTE) };
-/* $1 execution uuid, $2 last row number sent, $3 column names text[], $4 page size: one
- * output row per (row, column); a row of a column-less result comes once with o NULL. */
-static const char sql_page[] =
-	"SELECT r.row_number, u.o, r.row_data->>u.c FROM"
-	" (SELECT row_number, row_data FROM result_rows WHERE execution_id = $1::uuid"
-	"   AND row_number > $2::integer ORDER BY row_number LIMIT $4::integer) r"
-	" LEFT JOIN LATERAL unnest($3::text[]) WITH ORDINALITY AS u(c, o) ON true"
-	" ORDER BY r.row_number, u.o";
+
+/* One page: what the pool thread needs (copies and borrowed strings of the Export, which
+ * outlives the job) and what it gives back. */
+typedef struct Page {
+	struct Export *x;
+	const char *exec_uuid;		/* borrowed from x->execs */
+	const char *name, *inst;	/* the first two fields of every row, borrowed likewise */
+	char after[16];			/* the page starts after this row number */
+	struct evbuffer *out;		/* the CSV records (owned; handed to the export) */
+	int nrows;
+	char last[16];			/* row number of the page's last row */
+} Page;
 
 /* One export; owned by itself, freed by finish(). */
 typedef struct Export {
 	Api *api;
 	Stream *s;
 	PGresult *execs;	/* the completed executions, in result order (owned) */
-	int cur;		/* index into execs */
+	int cur;		/* index into execs of the next page to fetch */
 	char last_row[16];	/* row number after which the next page starts */
-	char *cols;		/* column names as a PostgreSQL text[] literal (owned) */
+	json_t *cols;		/* the source column names, a JSON array of strings (owned) */
+	struct evbuffer *ready;	/* a fetched page waiting for the socket (owned) */
 	bool busy;		/* a page job is outstanding */
+	bool sending;		/* a chunk is on its way to the socket */
 	bool gone;		/* the client went away */
 } Export;
 
-static void next_page(void *arg);
+static void pump(Export *x);
 
 static void finish(Export *x, bool abort)
 {
 	stream_end(x->s, abort);
 	PQclear(x->execs);
-	free(x->cols);
+	json_decref(x->cols);
+	if (x->ready != NULL)
+		evbuffer_free(x->ready);
 	free(x);
 }
 
@@ -97,110 +108,205 @@ static bool add_field(struct evbuffer *b, const char *v)
 	return evbuffer_add(b, "\"", 1) == 0;
 }
 
-/* Appends s to the text[] literal in b, double-quoted with \ and " escaped. */
-static bool add_array_elem(struct evbuffer *b, const char *s, bool first)
+/* Appends the escaped SQL literal of v (NULL: NULL) to b; conn's escaping rules. */
+static bool add_literal(PGconn *conn, struct evbuffer *b, const char *v)
 {
-	if ((!first && evbuffer_add(b, ",", 1) != 0) || evbuffer_add(b, "\"", 1) != 0)
+	char *lit;
+	bool ok;
+
+	if (v == NULL)
+		return evbuffer_add(b, "NULL", 4) == 0;
+	if ((lit = PQescapeLiteral(conn, v, strlen(v))) == NULL)
 		return false;
-	for (; *s != '\0'; s++)
-		if ((*s == '"' || *s == '\\') && evbuffer_add(b, "\\", 1) != 0)
-			return false;
-		else if (evbuffer_add(b, s, 1) != 0)
-			return false;
-	return evbuffer_add(b, "\"", 1) == 0;
+	ok = evbuffer_add(b, lit, strlen(lit)) == 0;
+	PQfreemem(lit);
+	return ok;
 }
 
-static char *buffer_string(struct evbuffer *b)
+/* The page's COPY statement, as a NUL-terminated string in sql (caller frees). The row
+ * number leads each record so the page knows where it ended; page_work strips it. */
+static char *page_sql(PGconn *conn, const Page *pg, const json_t *cols)
 {
-	size_t n = evbuffer_get_length(b);
-	char *s = malloc(n + 1);
+	struct evbuffer *b = evbuffer_new();
+	char *sql = NULL;
+	size_t i, n;
+	json_t *c;
+	bool ok = b != NULL && evbuffer_add_printf(b, "COPY (SELECT r.row_number, ") > 0 &&
+		  add_literal(conn, b, pg->name) && evbuffer_add(b, "::text, ", 8) == 0 &&
+		  add_literal(conn, b, pg->inst) && evbuffer_add(b, "::text", 6) == 0;
 
-	if (s != NULL) {
-		evbuffer_remove(b, s, n);
-		s[n] = '\0';
+	json_array_foreach(cols, i, c) {
+		ok = ok && evbuffer_add(b, ", r.row_data->>", 15) == 0 &&
+		     add_literal(conn, b, json_string_value(c));
 	}
-	return s;
+	ok = ok && evbuffer_add(b, " FROM result_rows r WHERE r.execution_id = ", 43) == 0 &&
+	     add_literal(conn, b, pg->exec_uuid) &&
+	     evbuffer_add_printf(b, "::uuid AND r.row_number > %s ORDER BY r.row_number LIMIT %d)"
+				 " TO STDOUT WITH (FORMAT csv)", pg->after, PAGE_ROWS) > 0;
+	if (ok && (n = evbuffer_get_length(b), sql = malloc(n + 1)) != NULL) {
+		evbuffer_remove(b, sql, n);
+		sql[n] = '\0';
+	}
+	if (b != NULL)
+		evbuffer_free(b);
+	return sql;
 }
 
-static void page_done(Pgq *q, void *arg)
+/* PgWorkFn: one page, on a pool thread. Safe to repeat: it starts the page over. */
+static enum PgResult page_work(PGconn *conn, void *arg, char *err, size_t errlen)
 {
-	Export *x = arg;
-	PGresult *res = q->res[0];
-	const char *name = pgq_val(x->execs, x->cur, 1), *inst = pgq_val(x->execs, x->cur, 2);
-	struct evbuffer *b = NULL;
-	int nrows = 0;
-	bool ok = q->ok;
+	Page *pg = arg;
+	char *sql = page_sql(conn, pg, pg->x->cols), *row;
+	PGresult *r;
+	int n;
+	bool ok = true;
+
+	pg->nrows = 0;
+	if (sql == NULL || (pg->out == NULL && (pg->out = evbuffer_new()) == NULL)) {
+		free(sql);
+		snprintf(err, errlen, "out of memory");
+		return PG_FAIL;
+	}
+	evbuffer_drain(pg->out, evbuffer_get_length(pg->out));
+	r = PQexec(conn, sql);
+	free(sql);
+	if (PQresultStatus(r) != PGRES_COPY_OUT) {
+		pg_ok(conn, r, err, errlen);
+		PQclear(r);
+		return pg_fail_kind(conn);
+	}
+	PQclear(r);
+	/* one data row per call: "<row number>,<the CSV record>\n" */
+	while ((n = PQgetCopyData(conn, &row, 0)) > 0) {
+		char *comma = memchr(row, ',', (size_t)n);
+
+		if (ok && comma != NULL && row[n - 1] == '\n' && comma - row < (int)sizeof(pg->last)) {
+			memcpy(pg->last, row, (size_t)(comma - row));
+			pg->last[comma - row] = '\0';
+			ok = evbuffer_add(pg->out, comma + 1, (size_t)(row + n - 1 - comma - 1)) == 0 &&
+			     evbuffer_add(pg->out, "\r\n", 2) == 0;
+			pg->nrows++;
+		} else if (ok) {
+			snprintf(err, errlen, "unexpected COPY row");
+			ok = false;
+		}
+		PQfreemem(row);	/* the rest of the COPY is read (and dropped) after a failure */
+	}
+	if (n == -2) {
+		snprintf(err, errlen, "COPY: %s", PQerrorMessage(conn));
+		return pg_fail_kind(conn);
+	}
+	r = PQgetResult(conn);
+	if (!pg_ok(conn, r, err, errlen)) {
+		PQclear(r);
+		return pg_fail_kind(conn);
+	}
+	PQclear(r);
+	while ((r = PQgetResult(conn)) != NULL)
+		PQclear(r);
+	if (!ok && strcmp(err, "unexpected COPY row") != 0)
+		snprintf(err, errlen, "out of memory");
+	return ok ? PG_OK : PG_FAIL;
+}
+
+static void page_free(Page *pg)
+{
+	if (pg->out != NULL)
+		evbuffer_free(pg->out);
+	free(pg);
+}
+
+static void page_done(enum PgResult res, const char *err, void *arg)
+{
+	Page *pg = arg;
+	Export *x = pg->x;
 
 	x->busy = false;
 	if (x->gone) {
 		finish(x, false);
 		goto out;
 	}
-	if (!ok) {
+	if (res != PG_OK) {
 		/* the headers are gone: a cut-off reply is the only way left to say it failed */
-		log_warn("CSV export: page query failed: %s", q->err);
+		log_warn("CSV export: page query failed: %s", err);
 		finish(x, true);
 		goto out;
 	}
-	b = evbuffer_new();
-	ok = b != NULL;
-	for (int i = 0; ok && i < PQntuples(res); i++) {
-		const char *rn = PQgetvalue(res, i, 0);
-
-		if (i == 0 || strcmp(rn, PQgetvalue(res, i - 1, 0)) != 0) {
-			if (i > 0)
-				ok = evbuffer_add(b, "\r\n", 2) == 0;
-			ok = ok && add_field(b, name) && evbuffer_add(b, ",", 1) == 0 &&
-			     add_field(b, inst);
-			snprintf(x->last_row, sizeof(x->last_row), "%s", rn);
-			nrows++;
-		}
-		if (ok && !PQgetisnull(res, i, 1))
-			ok = evbuffer_add(b, ",", 1) == 0 && add_field(b, pgq_val(res, i, 2));
+	if (pg->nrows < PAGE_ROWS) {
+		x->cur++;	/* that execution is done */
+		snprintf(x->last_row, sizeof(x->last_row), ROW_FIRST);
+	} else {
+		snprintf(x->last_row, sizeof(x->last_row), "%s", pg->last);
 	}
-	if (ok && nrows > 0)
-		ok = evbuffer_add(b, "\r\n", 2) == 0;
-	if (!ok) {
-		log_error("CSV export: out of memory");
-		finish(x, true);
-		goto out;
+	if (pg->nrows > 0) {
+		x->ready = pg->out;	/* the export owns it from here */
+		pg->out = NULL;
 	}
-	if (nrows < PAGE_ROWS) {
-		x->cur++;
-		snprintf(x->last_row, sizeof(x->last_row), "-2147483648");
-	}
-	if (nrows == 0)
-		next_page(x);
-	else if (!stream_send(x->s, b, next_page))
-		finish(x, false);
+	pump(x);
 out:
-	if (b != NULL)
-		evbuffer_free(b);	/* libevent's free does not take NULL */
-	pgq_free(q);
+	page_free(pg);
 }
 
-static void next_page(void *arg)
+/* Queues the next page job; false (after finishing x) when it could not. */
+static bool fetch(Export *x)
 {
-	Export *x = arg;
-	char psize[16];
-	Pgq *q;
+	Page *pg = calloc(1, sizeof(*pg));
 
-	if (x->cur >= PQntuples(x->execs)) {
-		finish(x, false);
-		return;
+	if (pg == NULL) {
+		log_warn("CSV export: out of memory");
+		finish(x, true);
+		return false;
 	}
-	snprintf(psize, sizeof(psize), "%d", PAGE_ROWS);
-	q = pgq_new();
-	if (q == NULL ||
-	    !pgq_add(q, sql_page, 4, (const char *[]){ PQgetvalue(x->execs, x->cur, 0), x->last_row,
-						      x->cols, psize }) ||
-	    !pgq_run(x->api->pg, q, page_done, x)) {
-		pgq_free(q);
+	pg->x = x;
+	pg->exec_uuid = PQgetvalue(x->execs, x->cur, 0);
+	pg->name = pgq_val(x->execs, x->cur, 1);
+	pg->inst = pgq_val(x->execs, x->cur, 2);
+	snprintf(pg->after, sizeof(pg->after), "%s", x->last_row);
+	if (!pgpool_submit(x->api->pg, page_work, page_done, pg, API_PG_RETRY_MS)) {
+		page_free(pg);
 		log_warn("CSV export: cannot queue a page query");
 		finish(x, true);
-		return;
+		return false;
 	}
 	x->busy = true;
+	return true;
+}
+
+static void drained(void *arg)
+{
+	Export *x = arg;
+
+	x->sending = false;
+	pump(x);
+}
+
+/* Moves the export on: sends a fetched page once the socket took the previous one, fetches
+ * the next page while one is out, and ends the reply after the last. */
+static void pump(Export *x)
+{
+	if (!x->sending && x->ready != NULL) {
+		/* never empty (a header, or a page with rows), so drained() comes later, from
+		 * the loop, and not from inside stream_send */
+		struct evbuffer *b = x->ready;
+		bool ok;
+
+		x->ready = NULL;
+		x->sending = true;
+		ok = stream_send(x->s, b, drained);
+		evbuffer_free(b);
+		if (!ok) {
+			finish(x, false);	/* the client is gone */
+			return;
+		}
+	}
+	if (x->busy || x->ready != NULL)
+		return;
+	if (x->cur < PQntuples(x->execs)) {
+		fetch(x);
+		return;
+	}
+	if (!x->sending)
+		finish(x, false);
 }
 
 /* "batch_x-<slug of the workflow name>.csv": lower-case letters and digits, runs of
@@ -224,14 +330,13 @@ static void file_name(const char *batch_id, const char *wf, char *out, size_t n)
 	snprintf(out, n, "%s%s%s.csv", batch_id, k > 0 ? "-" : "", slug);
 }
 
-/* The header line and the text[] literal of the column names, from result_columns. */
-static bool columns(const PGresult *res, struct evbuffer *head, char **lit)
+/* The header line and the source column names (a JSON array of strings, caller's), from
+ * result_columns. */
+static bool columns(const PGresult *res, struct evbuffer *head, json_t **names)
 {
 	json_t *cols = PQntuples(res) == 1 ? json_loads(PQgetvalue(res, 0, 0), 0, NULL) : json_array();
-	struct evbuffer *a = evbuffer_new();
-	bool ok = cols != NULL && a != NULL && evbuffer_add(a, "{", 1) == 0 &&
+	bool ok = cols != NULL && (*names = json_array()) != NULL &&
 		  evbuffer_add_printf(head, "_instance_name,_instance_id") > 0;
-	bool first = true;
 	size_t i;
 	json_t *c;
 
@@ -241,14 +346,10 @@ static bool columns(const PGresult *res, struct evbuffer *head, char **lit)
 		if (!ok || name == NULL)
 			continue;
 		ok = evbuffer_add(head, ",", 1) == 0 && add_field(head, name) &&
-		     add_array_elem(a, name, first);
-		first = false;
+		     json_array_append_new(*names, json_string(name)) == 0;
 	}
-	ok = ok && evbuffer_add(head, "\r\n", 2) == 0 && evbuffer_add(a, "}", 1) == 0 &&
-	     (*lit = buffer_string(a)) != NULL;
+	ok = ok && evbuffer_add(head, "\r\n", 2) == 0;
 	json_decref(cols);
-	if (a != NULL)
-		evbuffer_free(a);
 	return ok;
 }
 
@@ -272,7 +373,7 @@ static void start_done(Pgq *q, void *arg)
 	head = evbuffer_new();
 	if (x == NULL || head == NULL || !columns(q->res[2], head, &x->cols)) {
 		if (x != NULL)
-			free(x->cols);
+			json_decref(x->cols);
 		free(x);
 		req_fail(r, 500, "internal", NULL, "out of memory");
 		goto out;
@@ -280,7 +381,7 @@ static void start_done(Pgq *q, void *arg)
 	x->api = r->api;
 	x->execs = q->res[1];	/* the export owns it from here */
 	q->res[1] = NULL;
-	snprintf(x->last_row, sizeof(x->last_row), "-2147483648");
+	snprintf(x->last_row, sizeof(x->last_row), ROW_FIRST);
 	file_name(PQgetvalue(q->res[0], 0, 0), pgq_val(q->res[0], 0, 1), fname, sizeof(fname));
 	snprintf(disp, sizeof(disp), "attachment; filename=\"%s\"", fname);
 	evhttp_add_header(h, "Content-Type", "text/csv; charset=utf-8");
@@ -290,12 +391,14 @@ static void start_done(Pgq *q, void *arg)
 	x->s = stream_start(r, 200, on_gone, x);
 	if (x->s == NULL) {
 		PQclear(x->execs);
-		free(x->cols);
+		json_decref(x->cols);
 		free(x);
 		goto out;
 	}
-	if (!stream_send(x->s, head, next_page))
-		finish(x, false);
+	/* the header goes out like a fetched page */
+	x->ready = head;
+	head = NULL;
+	pump(x);
 out:
 	if (head != NULL)
 		evbuffer_free(head);
