@@ -1,9 +1,10 @@
 /* export.c - GET /workflows/batch/{b}/results.csv: the rows of the results endpoint as RFC
  * 4180 CSV, streamed with chunked encoding. PostgreSQL writes the CSV itself: each page is
  * one COPY (SELECT ... one primary-key range of one execution) TO STDOUT (FORMAT csv) on a
- * pgpool thread, which only turns COPY's LF record ends into CRLF. The next page is fetched
- * while the previous one goes out, and none after that until it has reached the socket, so
- * memory stays flat (two pages at most) whatever the size of the export. */
+ * pgpool thread, which only turns COPY's LF record ends into CRLF. Pages are known ahead
+ * (row numbers run 1..row_count), so PAGES_AHEAD of them are fetched at once, on as many
+ * pool threads, while the one before goes out; they are sent in order, and none is fetched
+ * beyond that until the socket took the last: memory stays flat whatever the export's size. */
 #include "web.h"
 
 #include <ctype.h>
@@ -18,8 +19,8 @@
 #include "stream.h"
 
 #define PAGE_ROWS 10000
+#define PAGES_AHEAD 2	/* page jobs at once: two of the API's pg_threads (default 4) */
 #define SLUG_MAX 60
-#define ROW_FIRST "-2147483648"	/* "after" this row number: an execution's first page */
 
 /* $1 batch id, $2 user id, $3 is admin (the owner rule and order of PGQ_BATCH_EXECS_CTE) */
 static const char sql_batch[] =
@@ -27,7 +28,7 @@ static const char sql_batch[] =
 	" WHERE b.batch_id = $1 AND ($3::boolean OR b.user_id = $2::uuid)";
 #define SQL_EXECS(cte) \
 	cte \
-	"SELECT ex.id, i.instance_name, ex.target_instance_id FROM ex" \
+	"SELECT ex.id, i.instance_name, ex.target_instance_id, coalesce(ex.row_count, 0) FROM ex" \
 	"  LEFT JOIN instances i ON i.id = ex.target_instance_id" \
 	" WHERE ex.status = 'completed' ORDER BY ex.ord, ex.execution_id"
 /* [1]: ?include_retries=true, the latest result per instance across the retries (pgq.h) */
@@ -36,41 +37,54 @@ static const char *const sql_execs[2] = { SQL_EXECS(PGQ_BATCH_EXECS_CTE),
 static const char *const sql_columns[2] = { PGQ_SQL_RESULT_COLUMNS,
 					    PGQ_SQL_RESULT_COLUMNS_OF(PGQ_BATCH_EXECS_RETRIES_CTE) };
 
-/* One page: what the pool thread needs (copies and borrowed strings of the Export, which
- * outlives the job) and what it gives back. */
+/* One page: what the pool thread needs (borrowed strings of the Export, which outlives the
+ * job) and what it gives back. Owned by the pool while its job runs, then by the export's
+ * queue. */
 typedef struct Page {
 	struct Export *x;
+	struct Page *next;		/* the queue, in result order */
 	const char *exec_uuid;		/* borrowed from x->execs */
 	const char *name, *inst;	/* the first two fields of every row, borrowed likewise */
-	char after[16];			/* the page starts after this row number */
-	struct evbuffer *out;		/* the CSV records (owned; handed to the export) */
-	int nrows;
-	char last[16];			/* row number of the page's last row */
+	long after;			/* the page is rows after .. after + PAGE_ROWS */
+	char *buf;			/* the CSV records, built on the pool thread (owned) */
+	size_t len, cap;
+	bool done;			/* its job has ended */
 } Page;
 
 /* One export; owned by itself, freed by finish(). */
 typedef struct Export {
 	Api *api;
 	Stream *s;
-	PGresult *execs;	/* the completed executions, in result order (owned) */
-	int cur;		/* index into execs of the next page to fetch */
-	char last_row[16];	/* row number after which the next page starts */
+	PGresult *execs;	/* the completed executions, in result order, with row counts (owned) */
+	int cur;		/* index into execs of the next page to queue */
+	long after;		/* and where in that execution it starts */
 	json_t *cols;		/* the source column names, a JSON array of strings (owned) */
-	struct evbuffer *ready;	/* a fetched page waiting for the socket (owned) */
-	bool busy;		/* a page job is outstanding */
+	Page *head, *tail;	/* pages queued, fetched or being fetched, in order */
+	int busy;		/* page jobs outstanding */
 	bool sending;		/* a chunk is on its way to the socket */
 	bool gone;		/* the client went away */
+	bool failed;		/* a page failed: cut the reply off once no job is left */
 } Export;
 
 static void pump(Export *x);
+
+static void page_free(Page *pg)
+{
+	free(pg->buf);
+	free(pg);
+}
 
 static void finish(Export *x, bool abort)
 {
 	stream_end(x->s, abort);
 	PQclear(x->execs);
 	json_decref(x->cols);
-	if (x->ready != NULL)
-		evbuffer_free(x->ready);
+	while (x->head != NULL) {
+		Page *pg = x->head;
+
+		x->head = pg->next;
+		page_free(pg);
+	}
 	free(x);
 }
 
@@ -79,9 +93,7 @@ static void on_gone(void *arg)
 	Export *x = arg;
 
 	x->gone = true;
-	if (!x->busy)
-		finish(x, false);
-	/* else page_done finishes it */
+	pump(x);	/* finishes it once no page job is left */
 }
 
 /* Appends v as one RFC 4180 field: quoted when it holds a comma, quote, CR or LF. */
@@ -123,15 +135,14 @@ static bool add_literal(PGconn *conn, struct evbuffer *b, const char *v)
 	return ok;
 }
 
-/* The page's COPY statement, as a NUL-terminated string in sql (caller frees). The row
- * number leads each record so the page knows where it ended; page_work strips it. */
+/* The page's COPY statement, a NUL-terminated string (caller frees); NULL on OOM. */
 static char *page_sql(PGconn *conn, const Page *pg, const json_t *cols)
 {
 	struct evbuffer *b = evbuffer_new();
 	char *sql = NULL;
 	size_t i, n;
 	json_t *c;
-	bool ok = b != NULL && evbuffer_add_printf(b, "COPY (SELECT r.row_number, ") > 0 &&
+	bool ok = b != NULL && evbuffer_add_printf(b, "COPY (SELECT ") > 0 &&
 		  add_literal(conn, b, pg->name) && evbuffer_add(b, "::text, ", 8) == 0 &&
 		  add_literal(conn, b, pg->inst) && evbuffer_add(b, "::text", 6) == 0;
 
@@ -141,8 +152,9 @@ static char *page_sql(PGconn *conn, const Page *pg, const json_t *cols)
 	}
 	ok = ok && evbuffer_add(b, " FROM result_rows r WHERE r.execution_id = ", 43) == 0 &&
 	     add_literal(conn, b, pg->exec_uuid) &&
-	     evbuffer_add_printf(b, "::uuid AND r.row_number > %s ORDER BY r.row_number LIMIT %d)"
-				 " TO STDOUT WITH (FORMAT csv)", pg->after, PAGE_ROWS) > 0;
+	     evbuffer_add_printf(b, "::uuid AND r.row_number > %ld AND r.row_number <= %ld"
+				 " ORDER BY r.row_number) TO STDOUT WITH (FORMAT csv)",
+				 pg->after, pg->after + PAGE_ROWS) > 0;
 	if (ok && (n = evbuffer_get_length(b), sql = malloc(n + 1)) != NULL) {
 		evbuffer_remove(b, sql, n);
 		sql[n] = '\0';
@@ -150,6 +162,26 @@ static char *page_sql(PGconn *conn, const Page *pg, const json_t *cols)
 	if (b != NULL)
 		evbuffer_free(b);
 	return sql;
+}
+
+/* Appends n bytes to the page's buffer (one flat buffer, handed to libevent whole: an
+ * evbuffer_add per record cost more than the COPY itself). */
+static bool append(Page *pg, const char *s, size_t n)
+{
+	if (pg->len + n > pg->cap) {
+		size_t cap = pg->cap > 0 ? pg->cap : 256 * 1024;
+		char *p;
+
+		while (cap < pg->len + n)
+			cap *= 2;
+		if ((p = realloc(pg->buf, cap)) == NULL)
+			return false;
+		pg->buf = p;
+		pg->cap = cap;
+	}
+	memcpy(pg->buf + pg->len, s, n);
+	pg->len += n;
+	return true;
 }
 
 /* PgWorkFn: one page, on a pool thread. Safe to repeat: it starts the page over. */
@@ -161,13 +193,11 @@ static enum PgResult page_work(PGconn *conn, void *arg, char *err, size_t errlen
 	int n;
 	bool ok = true;
 
-	pg->nrows = 0;
-	if (sql == NULL || (pg->out == NULL && (pg->out = evbuffer_new()) == NULL)) {
-		free(sql);
+	pg->len = 0;
+	if (sql == NULL) {
 		snprintf(err, errlen, "out of memory");
 		return PG_FAIL;
 	}
-	evbuffer_drain(pg->out, evbuffer_get_length(pg->out));
 	r = PQexec(conn, sql);
 	free(sql);
 	if (PQresultStatus(r) != PGRES_COPY_OUT) {
@@ -176,18 +206,10 @@ static enum PgResult page_work(PGconn *conn, void *arg, char *err, size_t errlen
 		return pg_fail_kind(conn);
 	}
 	PQclear(r);
-	/* one data row per call: "<row number>,<the CSV record>\n" */
+	/* one data row per call, ending in LF */
 	while ((n = PQgetCopyData(conn, &row, 0)) > 0) {
-		char *comma = memchr(row, ',', (size_t)n);
-
-		if (ok && comma != NULL && row[n - 1] == '\n' && comma - row < (int)sizeof(pg->last)) {
-			memcpy(pg->last, row, (size_t)(comma - row));
-			pg->last[comma - row] = '\0';
-			ok = evbuffer_add(pg->out, comma + 1, (size_t)(row + n - 1 - comma - 1)) == 0 &&
-			     evbuffer_add(pg->out, "\r\n", 2) == 0;
-			pg->nrows++;
-		} else if (ok) {
-			snprintf(err, errlen, "unexpected COPY row");
+		if (ok && !(append(pg, row, (size_t)n - 1) && append(pg, "\r\n", 2))) {
+			snprintf(err, errlen, "out of memory");
 			ok = false;
 		}
 		PQfreemem(row);	/* the rest of the COPY is read (and dropped) after a failure */
@@ -204,16 +226,14 @@ static enum PgResult page_work(PGconn *conn, void *arg, char *err, size_t errlen
 	PQclear(r);
 	while ((r = PQgetResult(conn)) != NULL)
 		PQclear(r);
-	if (!ok && strcmp(err, "unexpected COPY row") != 0)
-		snprintf(err, errlen, "out of memory");
 	return ok ? PG_OK : PG_FAIL;
 }
 
-static void page_free(Page *pg)
+static void free_buf(const void *data, size_t len, void *arg)
 {
-	if (pg->out != NULL)
-		evbuffer_free(pg->out);
-	free(pg);
+	(void)len;
+	(void)arg;
+	free((void *)data);
 }
 
 static void page_done(enum PgResult res, const char *err, void *arg)
@@ -221,54 +241,45 @@ static void page_done(enum PgResult res, const char *err, void *arg)
 	Page *pg = arg;
 	Export *x = pg->x;
 
-	x->busy = false;
-	if (x->gone) {
-		finish(x, false);
-		goto out;
-	}
-	if (res != PG_OK) {
+	x->busy--;
+	pg->done = true;
+	if (res != PG_OK && !x->gone && !x->failed) {
 		/* the headers are gone: a cut-off reply is the only way left to say it failed */
 		log_warn("CSV export: page query failed: %s", err);
-		finish(x, true);
-		goto out;
-	}
-	if (pg->nrows < PAGE_ROWS) {
-		x->cur++;	/* that execution is done */
-		snprintf(x->last_row, sizeof(x->last_row), ROW_FIRST);
-	} else {
-		snprintf(x->last_row, sizeof(x->last_row), "%s", pg->last);
-	}
-	if (pg->nrows > 0) {
-		x->ready = pg->out;	/* the export owns it from here */
-		pg->out = NULL;
+		x->failed = true;
 	}
 	pump(x);
-out:
-	page_free(pg);
 }
 
-/* Queues the next page job; false (after finishing x) when it could not. */
+/* Queues the page at (x->cur, x->after) and moves them on; false (x->failed set) when it
+ * could not. */
 static bool fetch(Export *x)
 {
 	Page *pg = calloc(1, sizeof(*pg));
 
 	if (pg == NULL) {
 		log_warn("CSV export: out of memory");
-		finish(x, true);
+		x->failed = true;
 		return false;
 	}
 	pg->x = x;
 	pg->exec_uuid = PQgetvalue(x->execs, x->cur, 0);
 	pg->name = pgq_val(x->execs, x->cur, 1);
 	pg->inst = pgq_val(x->execs, x->cur, 2);
-	snprintf(pg->after, sizeof(pg->after), "%s", x->last_row);
+	pg->after = x->after;
 	if (!pgpool_submit(x->api->pg, page_work, page_done, pg, API_PG_RETRY_MS)) {
 		page_free(pg);
 		log_warn("CSV export: cannot queue a page query");
-		finish(x, true);
+		x->failed = true;
 		return false;
 	}
-	x->busy = true;
+	x->busy++;
+	if (x->tail != NULL)
+		x->tail->next = pg;
+	else
+		x->head = pg;
+	x->tail = pg;
+	x->after += PAGE_ROWS;
 	return true;
 }
 
@@ -280,32 +291,69 @@ static void drained(void *arg)
 	pump(x);
 }
 
-/* Moves the export on: sends a fetched page once the socket took the previous one, fetches
- * the next page while one is out, and ends the reply after the last. */
+/* The pages still to queue: moves (cur, after) past executions with no rows left. */
+static bool more_pages(Export *x)
+{
+	while (x->cur < PQntuples(x->execs) &&
+	       x->after >= strtol(PQgetvalue(x->execs, x->cur, 3), NULL, 10)) {
+		x->cur++;
+		x->after = 0;
+	}
+	return x->cur < PQntuples(x->execs);
+}
+
+/* Moves the export on: ends it once gone or failed and no job is left; sends the first
+ * page once it is fetched and the socket took the one before; keeps PAGES_AHEAD pages
+ * queued; ends the reply after the last. */
 static void pump(Export *x)
 {
-	if (!x->sending && x->ready != NULL) {
-		/* never empty (a header, or a page with rows), so drained() comes later, from
-		 * the loop, and not from inside stream_send */
-		struct evbuffer *b = x->ready;
-		bool ok;
+	int queued = 0;
 
-		x->ready = NULL;
-		x->sending = true;
-		ok = stream_send(x->s, b, drained);
-		evbuffer_free(b);
-		if (!ok) {
-			finish(x, false);	/* the client is gone */
+	if (x->gone || x->failed) {
+		if (x->busy == 0)
+			finish(x, x->failed && !x->gone);
+		return;
+	}
+	while (!x->sending && x->head != NULL && x->head->done) {
+		Page *pg = x->head;
+		struct evbuffer *b;
+		bool ok = true;
+
+		if ((x->head = pg->next) == NULL)
+			x->tail = NULL;
+		if (pg->len > 0) {
+			/* the buffer goes to libevent by reference, freed once written; a page with
+			 * rows is never empty, so drained() comes later, from the loop */
+			b = evbuffer_new();
+			ok = b != NULL && evbuffer_add_reference(b, pg->buf, pg->len, free_buf, NULL) == 0;
+			if (ok) {
+				pg->buf = NULL;
+				x->sending = true;
+				if (!stream_send(x->s, b, drained))
+					x->gone = true;
+			} else {
+				log_error("CSV export: out of memory");
+				x->failed = true;
+			}
+			if (b != NULL)
+				evbuffer_free(b);
+		}
+		page_free(pg);
+		if (x->gone || x->failed) {
+			pump(x);
 			return;
 		}
 	}
-	if (x->busy || x->ready != NULL)
-		return;
-	if (x->cur < PQntuples(x->execs)) {
-		fetch(x);
-		return;
+	for (Page *pg = x->head; pg != NULL; pg = pg->next)
+		queued++;
+	while (queued < PAGES_AHEAD && more_pages(x)) {
+		if (!fetch(x)) {
+			pump(x);
+			return;
+		}
+		queued++;
 	}
-	if (!x->sending)
+	if (x->head == NULL && !x->sending && !more_pages(x))
 		finish(x, false);
 }
 
@@ -381,7 +429,6 @@ static void start_done(Pgq *q, void *arg)
 	x->api = r->api;
 	x->execs = q->res[1];	/* the export owns it from here */
 	q->res[1] = NULL;
-	snprintf(x->last_row, sizeof(x->last_row), ROW_FIRST);
 	file_name(PQgetvalue(q->res[0], 0, 0), pgq_val(q->res[0], 0, 1), fname, sizeof(fname));
 	snprintf(disp, sizeof(disp), "attachment; filename=\"%s\"", fname);
 	evhttp_add_header(h, "Content-Type", "text/csv; charset=utf-8");
@@ -395,9 +442,9 @@ static void start_done(Pgq *q, void *arg)
 		free(x);
 		goto out;
 	}
-	/* the header goes out like a fetched page */
-	x->ready = head;
-	head = NULL;
+	x->sending = true;	/* the header line: never empty, so drained() comes later */
+	if (!stream_send(x->s, head, drained))
+		x->gone = true;
 	pump(x);
 out:
 	if (head != NULL)
