@@ -1,7 +1,10 @@
 /* export.c - GET /workflows/batch/{b}/results.csv: the rows of the results endpoint as RFC
- * 4180 CSV, streamed with chunked encoding. Rows come from PostgreSQL one page per pgpool
- * job (keyset on the row number) and the next page is only fetched once the previous chunk
- * has reached the socket, so memory stays flat whatever the size of the export. */
+ * 4180 CSV, streamed with chunked encoding. PostgreSQL writes the CSV itself: each page is
+ * one COPY (SELECT ... one primary-key range of one execution) TO STDOUT (FORMAT csv) on a
+ * pgpool thread, which only turns COPY's LF record ends into CRLF. Pages are known ahead
+ * (row numbers run 1..row_count), so PAGES_AHEAD of them are fetched at once, on as many
+ * pool threads, while the one before goes out; they are sent in order, and none is fetched
+ * beyond that until the socket took the last: memory stays flat whatever the export's size. */
 #include "web.h"
 
 #include <ctype.h>
@@ -15,7 +18,8 @@
 #include "pgq.h"
 #include "stream.h"
 
-#define PAGE_ROWS 2000
+#define PAGE_ROWS 10000
+#define PAGES_AHEAD 2	/* page jobs at once: two of the API's pg_threads (default 4) */
 #define SLUG_MAX 60
 
 /* $1 batch id, $2 user id, $3 is admin (the owner rule and order of PGQ_BATCH_EXECS_CTE) */
@@ -24,7 +28,7 @@ static const char sql_batch[] =
 	" WHERE b.batch_id = $1 AND ($3::boolean OR b.user_id = $2::uuid)";
 #define SQL_EXECS(cte) \
 	cte \
-	"SELECT ex.id, i.instance_name, ex.target_instance_id FROM ex" \
+	"SELECT ex.id, i.instance_name, ex.target_instance_id, coalesce(ex.row_count, 0) FROM ex" \
 	"  LEFT JOIN instances i ON i.id = ex.target_instance_id" \
 	" WHERE ex.status = 'completed' ORDER BY ex.ord, ex.execution_id"
 /* [1]: ?include_retries=true, the latest result per instance across the retries (pgq.h) */
@@ -32,34 +36,55 @@ static const char *const sql_execs[2] = { SQL_EXECS(PGQ_BATCH_EXECS_CTE),
 					  SQL_EXECS(PGQ_BATCH_EXECS_RETRIES_CTE) };
 static const char *const sql_columns[2] = { PGQ_SQL_RESULT_COLUMNS,
 					    PGQ_SQL_RESULT_COLUMNS_OF(PGQ_BATCH_EXECS_RETRIES_CTE) };
-/* $1 execution uuid, $2 last row number sent, $3 column names text[], $4 page size: one
- * output row per (row, column); a row of a column-less result comes once with o NULL. */
-static const char sql_page[] =
-	"SELECT r.row_number, u.o, r.row_data->>u.c FROM"
-	" (SELECT row_number, row_data FROM result_rows WHERE execution_id = $1::uuid"
-	"   AND row_number > $2::integer ORDER BY row_number LIMIT $4::integer) r"
-	" LEFT JOIN LATERAL unnest($3::text[]) WITH ORDINALITY AS u(c, o) ON true"
-	" ORDER BY r.row_number, u.o";
+
+/* One page: what the pool thread needs (borrowed strings of the Export, which outlives the
+ * job) and what it gives back. Owned by the pool while its job runs, then by the export's
+ * queue. */
+typedef struct Page {
+	struct Export *x;
+	struct Page *next;		/* the queue, in result order */
+	const char *exec_uuid;		/* borrowed from x->execs */
+	const char *name, *inst;	/* the first two fields of every row, borrowed likewise */
+	long after;			/* the page is rows after .. after + PAGE_ROWS */
+	char *buf;			/* the CSV records, built on the pool thread (owned) */
+	size_t len, cap;
+	bool done;			/* its job has ended */
+} Page;
 
 /* One export; owned by itself, freed by finish(). */
 typedef struct Export {
 	Api *api;
 	Stream *s;
-	PGresult *execs;	/* the completed executions, in result order (owned) */
-	int cur;		/* index into execs */
-	char last_row[16];	/* row number after which the next page starts */
-	char *cols;		/* column names as a PostgreSQL text[] literal (owned) */
-	bool busy;		/* a page job is outstanding */
+	PGresult *execs;	/* the completed executions, in result order, with row counts (owned) */
+	int cur;		/* index into execs of the next page to queue */
+	long after;		/* and where in that execution it starts */
+	json_t *cols;		/* the source column names, a JSON array of strings (owned) */
+	Page *head, *tail;	/* pages queued, fetched or being fetched, in order */
+	int busy;		/* page jobs outstanding */
+	bool sending;		/* a chunk is on its way to the socket */
 	bool gone;		/* the client went away */
+	bool failed;		/* a page failed: cut the reply off once no job is left */
 } Export;
 
-static void next_page(void *arg);
+static void pump(Export *x);
+
+static void page_free(Page *pg)
+{
+	free(pg->buf);
+	free(pg);
+}
 
 static void finish(Export *x, bool abort)
 {
 	stream_end(x->s, abort);
 	PQclear(x->execs);
-	free(x->cols);
+	json_decref(x->cols);
+	while (x->head != NULL) {
+		Page *pg = x->head;
+
+		x->head = pg->next;
+		page_free(pg);
+	}
 	free(x);
 }
 
@@ -68,9 +93,7 @@ static void on_gone(void *arg)
 	Export *x = arg;
 
 	x->gone = true;
-	if (!x->busy)
-		finish(x, false);
-	/* else page_done finishes it */
+	pump(x);	/* finishes it once no page job is left */
 }
 
 /* Appends v as one RFC 4180 field: quoted when it holds a comma, quote, CR or LF. */
@@ -97,110 +120,241 @@ static bool add_field(struct evbuffer *b, const char *v)
 	return evbuffer_add(b, "\"", 1) == 0;
 }
 
-/* Appends s to the text[] literal in b, double-quoted with \ and " escaped. */
-static bool add_array_elem(struct evbuffer *b, const char *s, bool first)
+/* Appends the escaped SQL literal of v (NULL: NULL) to b; conn's escaping rules. */
+static bool add_literal(PGconn *conn, struct evbuffer *b, const char *v)
 {
-	if ((!first && evbuffer_add(b, ",", 1) != 0) || evbuffer_add(b, "\"", 1) != 0)
+	char *lit;
+	bool ok;
+
+	if (v == NULL)
+		return evbuffer_add(b, "NULL", 4) == 0;
+	if ((lit = PQescapeLiteral(conn, v, strlen(v))) == NULL)
 		return false;
-	for (; *s != '\0'; s++)
-		if ((*s == '"' || *s == '\\') && evbuffer_add(b, "\\", 1) != 0)
-			return false;
-		else if (evbuffer_add(b, s, 1) != 0)
-			return false;
-	return evbuffer_add(b, "\"", 1) == 0;
+	ok = evbuffer_add(b, lit, strlen(lit)) == 0;
+	PQfreemem(lit);
+	return ok;
 }
 
-static char *buffer_string(struct evbuffer *b)
+/* The page's COPY statement, a NUL-terminated string (caller frees); NULL on OOM. */
+static char *page_sql(PGconn *conn, const Page *pg, const json_t *cols)
 {
-	size_t n = evbuffer_get_length(b);
-	char *s = malloc(n + 1);
+	struct evbuffer *b = evbuffer_new();
+	char *sql = NULL;
+	size_t i, n;
+	json_t *c;
+	bool ok = b != NULL && evbuffer_add_printf(b, "COPY (SELECT ") > 0 &&
+		  add_literal(conn, b, pg->name) && evbuffer_add(b, "::text, ", 8) == 0 &&
+		  add_literal(conn, b, pg->inst) && evbuffer_add(b, "::text", 6) == 0;
 
-	if (s != NULL) {
-		evbuffer_remove(b, s, n);
-		s[n] = '\0';
+	json_array_foreach(cols, i, c) {
+		ok = ok && evbuffer_add(b, ", r.row_data->>", 15) == 0 &&
+		     add_literal(conn, b, json_string_value(c));
 	}
-	return s;
-}
-
-static void page_done(Pgq *q, void *arg)
-{
-	Export *x = arg;
-	PGresult *res = q->res[0];
-	const char *name = pgq_val(x->execs, x->cur, 1), *inst = pgq_val(x->execs, x->cur, 2);
-	struct evbuffer *b = NULL;
-	int nrows = 0;
-	bool ok = q->ok;
-
-	x->busy = false;
-	if (x->gone) {
-		finish(x, false);
-		goto out;
+	ok = ok && evbuffer_add(b, " FROM result_rows r WHERE r.execution_id = ", 43) == 0 &&
+	     add_literal(conn, b, pg->exec_uuid) &&
+	     evbuffer_add_printf(b, "::uuid AND r.row_number > %ld AND r.row_number <= %ld"
+				 " ORDER BY r.row_number) TO STDOUT WITH (FORMAT csv)",
+				 pg->after, pg->after + PAGE_ROWS) > 0;
+	if (ok && (n = evbuffer_get_length(b), sql = malloc(n + 1)) != NULL) {
+		evbuffer_remove(b, sql, n);
+		sql[n] = '\0';
 	}
-	if (!ok) {
-		/* the headers are gone: a cut-off reply is the only way left to say it failed */
-		log_warn("CSV export: page query failed: %s", q->err);
-		finish(x, true);
-		goto out;
-	}
-	b = evbuffer_new();
-	ok = b != NULL;
-	for (int i = 0; ok && i < PQntuples(res); i++) {
-		const char *rn = PQgetvalue(res, i, 0);
-
-		if (i == 0 || strcmp(rn, PQgetvalue(res, i - 1, 0)) != 0) {
-			if (i > 0)
-				ok = evbuffer_add(b, "\r\n", 2) == 0;
-			ok = ok && add_field(b, name) && evbuffer_add(b, ",", 1) == 0 &&
-			     add_field(b, inst);
-			snprintf(x->last_row, sizeof(x->last_row), "%s", rn);
-			nrows++;
-		}
-		if (ok && !PQgetisnull(res, i, 1))
-			ok = evbuffer_add(b, ",", 1) == 0 && add_field(b, pgq_val(res, i, 2));
-	}
-	if (ok && nrows > 0)
-		ok = evbuffer_add(b, "\r\n", 2) == 0;
-	if (!ok) {
-		log_error("CSV export: out of memory");
-		finish(x, true);
-		goto out;
-	}
-	if (nrows < PAGE_ROWS) {
-		x->cur++;
-		snprintf(x->last_row, sizeof(x->last_row), "-2147483648");
-	}
-	if (nrows == 0)
-		next_page(x);
-	else if (!stream_send(x->s, b, next_page))
-		finish(x, false);
-out:
 	if (b != NULL)
-		evbuffer_free(b);	/* libevent's free does not take NULL */
-	pgq_free(q);
+		evbuffer_free(b);
+	return sql;
 }
 
-static void next_page(void *arg)
+/* Appends n bytes to the page's buffer (one flat buffer, handed to libevent whole: an
+ * evbuffer_add per record cost more than the COPY itself). */
+static bool append(Page *pg, const char *s, size_t n)
+{
+	if (pg->len + n > pg->cap) {
+		size_t cap = pg->cap > 0 ? pg->cap : 256 * 1024;
+		char *p;
+
+		while (cap < pg->len + n)
+			cap *= 2;
+		if ((p = realloc(pg->buf, cap)) == NULL)
+			return false;
+		pg->buf = p;
+		pg->cap = cap;
+	}
+	memcpy(pg->buf + pg->len, s, n);
+	pg->len += n;
+	return true;
+}
+
+/* PgWorkFn: one page, on a pool thread. Safe to repeat: it starts the page over. */
+static enum PgResult page_work(PGconn *conn, void *arg, char *err, size_t errlen)
+{
+	Page *pg = arg;
+	char *sql = page_sql(conn, pg, pg->x->cols), *row;
+	PGresult *r;
+	int n;
+	bool ok = true;
+
+	pg->len = 0;
+	if (sql == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return PG_FAIL;
+	}
+	r = PQexec(conn, sql);
+	free(sql);
+	if (PQresultStatus(r) != PGRES_COPY_OUT) {
+		pg_ok(conn, r, err, errlen);
+		PQclear(r);
+		return pg_fail_kind(conn);
+	}
+	PQclear(r);
+	/* one data row per call, ending in LF */
+	while ((n = PQgetCopyData(conn, &row, 0)) > 0) {
+		if (ok && !(append(pg, row, (size_t)n - 1) && append(pg, "\r\n", 2))) {
+			snprintf(err, errlen, "out of memory");
+			ok = false;
+		}
+		PQfreemem(row);	/* the rest of the COPY is read (and dropped) after a failure */
+	}
+	if (n == -2) {
+		snprintf(err, errlen, "COPY: %s", PQerrorMessage(conn));
+		return pg_fail_kind(conn);
+	}
+	r = PQgetResult(conn);
+	if (!pg_ok(conn, r, err, errlen)) {
+		PQclear(r);
+		return pg_fail_kind(conn);
+	}
+	PQclear(r);
+	while ((r = PQgetResult(conn)) != NULL)
+		PQclear(r);
+	return ok ? PG_OK : PG_FAIL;
+}
+
+static void free_buf(const void *data, size_t len, void *arg)
+{
+	(void)len;
+	(void)arg;
+	free((void *)data);
+}
+
+static void page_done(enum PgResult res, const char *err, void *arg)
+{
+	Page *pg = arg;
+	Export *x = pg->x;
+
+	x->busy--;
+	pg->done = true;
+	if (res != PG_OK && !x->gone && !x->failed) {
+		/* the headers are gone: a cut-off reply is the only way left to say it failed */
+		log_warn("CSV export: page query failed: %s", err);
+		x->failed = true;
+	}
+	pump(x);
+}
+
+/* Queues the page at (x->cur, x->after) and moves them on; false (x->failed set) when it
+ * could not. */
+static bool fetch(Export *x)
+{
+	Page *pg = calloc(1, sizeof(*pg));
+
+	if (pg == NULL) {
+		log_warn("CSV export: out of memory");
+		x->failed = true;
+		return false;
+	}
+	pg->x = x;
+	pg->exec_uuid = PQgetvalue(x->execs, x->cur, 0);
+	pg->name = pgq_val(x->execs, x->cur, 1);
+	pg->inst = pgq_val(x->execs, x->cur, 2);
+	pg->after = x->after;
+	if (!pgpool_submit(x->api->pg, page_work, page_done, pg, API_PG_RETRY_MS)) {
+		page_free(pg);
+		log_warn("CSV export: cannot queue a page query");
+		x->failed = true;
+		return false;
+	}
+	x->busy++;
+	if (x->tail != NULL)
+		x->tail->next = pg;
+	else
+		x->head = pg;
+	x->tail = pg;
+	x->after += PAGE_ROWS;
+	return true;
+}
+
+static void drained(void *arg)
 {
 	Export *x = arg;
-	char psize[16];
-	Pgq *q;
 
-	if (x->cur >= PQntuples(x->execs)) {
+	x->sending = false;
+	pump(x);
+}
+
+/* The pages still to queue: moves (cur, after) past executions with no rows left. */
+static bool more_pages(Export *x)
+{
+	while (x->cur < PQntuples(x->execs) &&
+	       x->after >= strtol(PQgetvalue(x->execs, x->cur, 3), NULL, 10)) {
+		x->cur++;
+		x->after = 0;
+	}
+	return x->cur < PQntuples(x->execs);
+}
+
+/* Moves the export on: ends it once gone or failed and no job is left; sends the first
+ * page once it is fetched and the socket took the one before; keeps PAGES_AHEAD pages
+ * queued; ends the reply after the last. */
+static void pump(Export *x)
+{
+	int queued = 0;
+
+	if (x->gone || x->failed) {
+		if (x->busy == 0)
+			finish(x, x->failed && !x->gone);
+		return;
+	}
+	while (!x->sending && x->head != NULL && x->head->done) {
+		Page *pg = x->head;
+		struct evbuffer *b;
+		bool ok = true;
+
+		if ((x->head = pg->next) == NULL)
+			x->tail = NULL;
+		if (pg->len > 0) {
+			/* the buffer goes to libevent by reference, freed once written; a page with
+			 * rows is never empty, so drained() comes later, from the loop */
+			b = evbuffer_new();
+			ok = b != NULL && evbuffer_add_reference(b, pg->buf, pg->len, free_buf, NULL) == 0;
+			if (ok) {
+				pg->buf = NULL;
+				x->sending = true;
+				if (!stream_send(x->s, b, drained))
+					x->gone = true;
+			} else {
+				log_error("CSV export: out of memory");
+				x->failed = true;
+			}
+			if (b != NULL)
+				evbuffer_free(b);
+		}
+		page_free(pg);
+		if (x->gone || x->failed) {
+			pump(x);
+			return;
+		}
+	}
+	for (Page *pg = x->head; pg != NULL; pg = pg->next)
+		queued++;
+	while (queued < PAGES_AHEAD && more_pages(x)) {
+		if (!fetch(x)) {
+			pump(x);
+			return;
+		}
+		queued++;
+	}
+	if (x->head == NULL && !x->sending && !more_pages(x))
 		finish(x, false);
-		return;
-	}
-	snprintf(psize, sizeof(psize), "%d", PAGE_ROWS);
-	q = pgq_new();
-	if (q == NULL ||
-	    !pgq_add(q, sql_page, 4, (const char *[]){ PQgetvalue(x->execs, x->cur, 0), x->last_row,
-						      x->cols, psize }) ||
-	    !pgq_run(x->api->pg, q, page_done, x)) {
-		pgq_free(q);
-		log_warn("CSV export: cannot queue a page query");
-		finish(x, true);
-		return;
-	}
-	x->busy = true;
 }
 
 /* "batch_x-<slug of the workflow name>.csv": lower-case letters and digits, runs of
@@ -224,14 +378,13 @@ static void file_name(const char *batch_id, const char *wf, char *out, size_t n)
 	snprintf(out, n, "%s%s%s.csv", batch_id, k > 0 ? "-" : "", slug);
 }
 
-/* The header line and the text[] literal of the column names, from result_columns. */
-static bool columns(const PGresult *res, struct evbuffer *head, char **lit)
+/* The header line and the source column names (a JSON array of strings, caller's), from
+ * result_columns. */
+static bool columns(const PGresult *res, struct evbuffer *head, json_t **names)
 {
 	json_t *cols = PQntuples(res) == 1 ? json_loads(PQgetvalue(res, 0, 0), 0, NULL) : json_array();
-	struct evbuffer *a = evbuffer_new();
-	bool ok = cols != NULL && a != NULL && evbuffer_add(a, "{", 1) == 0 &&
+	bool ok = cols != NULL && (*names = json_array()) != NULL &&
 		  evbuffer_add_printf(head, "_instance_name,_instance_id") > 0;
-	bool first = true;
 	size_t i;
 	json_t *c;
 
@@ -241,14 +394,10 @@ static bool columns(const PGresult *res, struct evbuffer *head, char **lit)
 		if (!ok || name == NULL)
 			continue;
 		ok = evbuffer_add(head, ",", 1) == 0 && add_field(head, name) &&
-		     add_array_elem(a, name, first);
-		first = false;
+		     json_array_append_new(*names, json_string(name)) == 0;
 	}
-	ok = ok && evbuffer_add(head, "\r\n", 2) == 0 && evbuffer_add(a, "}", 1) == 0 &&
-	     (*lit = buffer_string(a)) != NULL;
+	ok = ok && evbuffer_add(head, "\r\n", 2) == 0;
 	json_decref(cols);
-	if (a != NULL)
-		evbuffer_free(a);
 	return ok;
 }
 
@@ -272,7 +421,7 @@ static void start_done(Pgq *q, void *arg)
 	head = evbuffer_new();
 	if (x == NULL || head == NULL || !columns(q->res[2], head, &x->cols)) {
 		if (x != NULL)
-			free(x->cols);
+			json_decref(x->cols);
 		free(x);
 		req_fail(r, 500, "internal", NULL, "out of memory");
 		goto out;
@@ -280,7 +429,6 @@ static void start_done(Pgq *q, void *arg)
 	x->api = r->api;
 	x->execs = q->res[1];	/* the export owns it from here */
 	q->res[1] = NULL;
-	snprintf(x->last_row, sizeof(x->last_row), "-2147483648");
 	file_name(PQgetvalue(q->res[0], 0, 0), pgq_val(q->res[0], 0, 1), fname, sizeof(fname));
 	snprintf(disp, sizeof(disp), "attachment; filename=\"%s\"", fname);
 	evhttp_add_header(h, "Content-Type", "text/csv; charset=utf-8");
@@ -290,12 +438,14 @@ static void start_done(Pgq *q, void *arg)
 	x->s = stream_start(r, 200, on_gone, x);
 	if (x->s == NULL) {
 		PQclear(x->execs);
-		free(x->cols);
+		json_decref(x->cols);
 		free(x);
 		goto out;
 	}
-	if (!stream_send(x->s, head, next_page))
-		finish(x, false);
+	x->sending = true;	/* the header line: never empty, so drained() comes later */
+	if (!stream_send(x->s, head, drained))
+		x->gone = true;
+	pump(x);
 out:
 	if (head != NULL)
 		evbuffer_free(head);

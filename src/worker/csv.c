@@ -6,6 +6,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* A reader's FILE is used by one thread only (the archiver's pool thread): skip the stdio
+ * lock that getc takes per byte in a threaded process (~15% of the archiver's CPU). */
+#define getc(f) getc_unlocked(f)
+
 void csv_init(CsvReader *r, FILE *f)
 {
 	memset(r, 0, sizeof *r);
