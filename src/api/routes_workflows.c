@@ -3,6 +3,7 @@
  * 404, never a 403, so ids do not leak. */
 #include "routes.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -43,9 +44,16 @@ static void one_done(Pgq *q, void *priv)
 	pgq_free(q);
 }
 
+/* r->ctx of GET /workflows: the cache key (whose list) and the stamp taken before the read */
+typedef struct ListGet {
+	char key[IDS_UUID_LEN + 3];
+	RcStamp st;
+} ListGet;
+
 static void list_done(Pgq *q, void *priv)
 {
 	Req *r = priv;
+	ListGet *g = r->ctx;
 	json_t *rows;
 
 	if (!q->ok)
@@ -53,7 +61,7 @@ static void list_done(Pgq *q, void *priv)
 	else if ((rows = pgq_rows_json(q->res[0], WORKFLOW_TYPES)) == NULL)
 		req_fail(r, 500, "internal", NULL, "out of memory");
 	else
-		req_success(r, 200, json_pack("{s:o}", "workflows", rows));
+		req_success_cache(r, json_pack("{s:o}", "workflows", rows), g->key, "", &g->st);
 	pgq_free(q);
 }
 
@@ -110,6 +118,18 @@ void routes_workflows_create(Req *r)
 
 void routes_workflows_list(Req *r)
 {
+	ListGet *g = calloc(1, sizeof(*g));
+
+	if (g == NULL) {
+		req_fail(r, 500, "internal", NULL, "out of memory");
+		return;
+	}
+	r->ctx = g;
+	r->ctx_free = free;
+	snprintf(g->key, sizeof(g->key), "w:%s", r->is_admin ? "*" : r->user_id);
+	if (req_try_cached(r, g->key))
+		return;
+	g->st = readcache_stamp(r->api->reads, r->is_admin ? RC_ANY : RC_USER, r->user_id);
 	run(r, sql_list, 2, (const char *[]){ r->user_id, r->is_admin ? "true" : "false" },
 	    list_done);
 }
