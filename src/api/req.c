@@ -173,8 +173,12 @@ void req_success_cache(Req *r, json_t *obj, const char *key, const char *owner,
 	RcBody *b = text != NULL ? rcbody_new(text, strlen(text)) : NULL;
 
 	free(text);
+	if (body == NULL) {
+		req_fail(r, 500, "internal", NULL, "out of memory");
+		return;
+	}
 	if (b == NULL) {
-		/* as req_reply would: a body that cannot be encoded is a 500 */
+		/* served uncached: req_reply answers 500 itself if the body cannot be encoded */
 		req_reply(r, 200, body);
 		return;
 	}

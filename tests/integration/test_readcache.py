@@ -111,12 +111,14 @@ check(seen, "a purged batch's status is 404 at once, cache warm or not")
 
 # ---- the list's page comes from its index, without sorting the user's batches ----
 plan = "\n".join(r[0] for r in psql(
-    "SET enable_seqscan = off; EXPLAIN SELECT b.id FROM batch_executions b"
+    "SET enable_seqscan = off; SET enable_bitmapscan = off; SET enable_sort = off;"
+    " EXPLAIN SELECT b.id FROM batch_executions b"
     " WHERE (false OR b.user_id = :'p1'::uuid) ORDER BY b.created_at DESC, b.id LIMIT 20", A))
 check("idx_batch_executions_user_created" in plan and "Sort" not in plan,
       "a member's list is an index range of (user_id, created_at DESC, id)", plan)
 plan = "\n".join(r[0] for r in psql(
-    "SET enable_seqscan = off; EXPLAIN SELECT b.id FROM batch_executions b"
+    "SET enable_seqscan = off; SET enable_bitmapscan = off; SET enable_sort = off;"
+    " EXPLAIN SELECT b.id FROM batch_executions b"
     " ORDER BY b.created_at DESC, b.id LIMIT 20"))
 check("idx_batch_executions_created" in plan and "Sort" not in plan,
       "an admin's list is an index range of (created_at DESC, id)", plan)
