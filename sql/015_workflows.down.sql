@@ -1,4 +1,7 @@
 -- 015_workflows down: versions, shares and archiving go; workflows keep their current text.
+DROP TRIGGER read_notify_workflow_shared ON workflows;
+DROP FUNCTION amcbatch_read_notify_shared();
+DROP TRIGGER read_notify_workflow_share ON workflow_shares;
 DROP POLICY "Users can view the versions of the workflows they see" ON workflow_versions;
 DROP POLICY "Users can view the workflows shared with them" ON workflows;
 DROP TABLE workflow_shares;

@@ -117,3 +117,21 @@ CREATE POLICY "Users can view the workflows shared with them" ON workflows
 ALTER TABLE workflow_versions ENABLE ROW LEVEL SECURITY;
 CREATE POLICY "Users can view the versions of the workflows they see" ON workflow_versions
 	FOR SELECT USING (EXISTS (SELECT 1 FROM workflows w WHERE w.id = workflow_versions.workflow_id));
+
+-- The API's read cache (sql/012) keeps a user's GET /workflows until 'u:<user>' is notified:
+-- a share changes what its recipient lists, and an edit of a shared workflow what every
+-- recipient lists.
+CREATE TRIGGER read_notify_workflow_share AFTER INSERT OR UPDATE OR DELETE ON workflow_shares
+	FOR EACH ROW EXECUTE FUNCTION amcbatch_read_notify_user();
+CREATE FUNCTION amcbatch_read_notify_shared() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+	u uuid;
+BEGIN
+	FOR u IN SELECT s.user_id FROM workflow_shares s WHERE s.workflow_id = NEW.id LOOP
+		PERFORM pg_notify('amcbatch_read', 'u:' || u);
+	END LOOP;
+	RETURN NULL;
+END
+$$;
+CREATE TRIGGER read_notify_workflow_shared AFTER UPDATE ON workflows
+	FOR EACH ROW EXECUTE FUNCTION amcbatch_read_notify_shared();

@@ -19,6 +19,7 @@ typedef struct AuthCache AuthCache;
 typedef struct ConnSet ConnSet;
 typedef struct Enqueue Enqueue;
 typedef struct Janitor Janitor;
+typedef struct ReadCache ReadCache;
 typedef struct Scheduler Scheduler;
 
 typedef struct Api {
@@ -28,6 +29,7 @@ typedef struct Api {
 	RConn *redis;
 	PgPool *pg;
 	AuthCache *auth;
+	ReadCache *reads;	/* replies kept until what they show changes (readcache.h); NULL: off */
 	ConnSet *conns;		/* every client connection (conn.c) */
 	int inflight;		/* requests read and not yet answered (req_new .. req_release) */
 	LogEvery inflight_log;	/* 503s for api_max_inflight, logged at most every 10 s */

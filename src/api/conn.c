@@ -33,6 +33,9 @@
 #include <string.h>
 #include <sys/queue.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -191,6 +194,19 @@ static void arm(Conn *c)
 		log_error("cannot arm a connection's request deadline");
 }
 
+/* Replies leave in more than one write (evhttp sends the headers, a stream its chunks): with
+ * Nagle on, a keep-alive connection's second segment waits for the client's delayed ACK, up to
+ * 40 ms per request (a sequential batch-execute took 60 ms instead of 20). A Unix socket has
+ * no Nagle: the refusal there is expected and harmless, so its result is not checked. */
+static void no_delay(struct bufferevent *bev)
+{
+	int one = 1;
+	evutil_socket_t fd = bufferevent_getfd(bev);
+
+	if (fd >= 0)
+		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+}
+
 static void adopt(ConnSet *s)
 {
 	Conn *c;
@@ -209,6 +225,7 @@ static void adopt(ConnSet *s)
 			continue;
 		}
 		c->evcon = cbarg;
+		no_delay(c->bev);
 		evhttp_connection_set_closecb(c->evcon, on_close, c);
 		c->hnext = *bucket(s, c->evcon);
 		*bucket(s, c->evcon) = c;

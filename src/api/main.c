@@ -25,6 +25,7 @@
 #include "schedule.h"
 #include "limits.h"
 #include "log.h"
+#include "readcache.h"
 #include "router.h"
 #include "stats.h"
 
@@ -141,6 +142,10 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	rconn_set_timeout(api.redis, api.cfg.redis_timeout_ms);
+	if (api.cfg.api_read_cache_ms > 0 &&
+	    (api.reads = readcache_new(api.base, api.cfg.database_url, api.cfg.api_read_cache_ms,
+				       (size_t)api.cfg.api_read_cache_mb << 20)) == NULL)
+		goto out;	/* logged */
 	if (!stats_setup(&api))
 		goto out;
 	if ((api.janitor = janitor_new(&api)) == NULL) {
@@ -193,6 +198,8 @@ out:
 	pg = api.pg;
 	api.pg = NULL;
 	pgpool_free(pg);
+	readcache_free(api.reads);
+	api.reads = NULL;
 	janitor_free(api.janitor);
 	scheduler_free(api.scheduler);
 	/* pending webhook look-ups end with EVUTIL_EAI_CANCEL and answer their requests */

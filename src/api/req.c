@@ -32,6 +32,10 @@ void req_release(Req *r)
 		memcpy(r->access.user_id, r->user_id, sizeof(r->access.user_id));
 		access_log(&r->access, r->api->cfg.api_access_log);
 	}
+	/* a change made through this process is seen by its next read at once, before its
+	 * notification comes back from PostgreSQL (readcache.h) */
+	if (r->route != NULL && r->method != EVHTTP_REQ_GET && r->method != EVHTTP_REQ_HEAD)
+		readcache_wrote(r->api->reads);
 	if (r->ctx != NULL && r->ctx_free != NULL)
 		r->ctx_free(r->ctx);
 	evhttp_clear_headers(&r->query);
@@ -122,7 +126,8 @@ void req_fail(Req *r, int status, const char *code, const char *field, const cha
 	req_release(r);
 }
 
-void req_success(Req *r, int status, json_t *obj)
+/* {"success": true} merged with obj (stolen); NULL on OOM. */
+static json_t *success_body(json_t *obj)
 {
 	json_t *body = json_object();
 
@@ -130,11 +135,71 @@ void req_success(Req *r, int status, json_t *obj)
 	    (obj != NULL && json_object_update(body, obj) != 0)) {
 		json_decref(body);
 		json_decref(obj);
+		return NULL;
+	}
+	json_decref(obj);
+	return body;
+}
+
+void req_success(Req *r, int status, json_t *obj)
+{
+	json_t *body = success_body(obj);
+
+	if (body == NULL)
+		req_fail(r, 500, "internal", NULL, "out of memory");
+	else
+		req_reply(r, status, body);
+}
+
+static void cached_sent(const void *data, size_t len, void *arg)
+{
+	(void)data;
+	(void)len;
+	rcbody_unref(arg);
+}
+
+void req_reply_cached(Req *r, RcBody *body)
+{
+	r->access.status = 200;
+	r->access.bytes = http_reply_ref(r->req, 200, body->data, body->len, cached_sent, body);
+	req_release(r);
+}
+
+void req_success_cache(Req *r, json_t *obj, const char *key, const char *owner,
+		       const RcStamp *st)
+{
+	json_t *body = success_body(obj);
+	char *text = body != NULL ? json_dumps(body, JSON_COMPACT) : NULL;
+	RcBody *b = text != NULL ? rcbody_new(text, strlen(text)) : NULL;
+
+	free(text);
+	if (body == NULL) {
 		req_fail(r, 500, "internal", NULL, "out of memory");
 		return;
 	}
-	json_decref(obj);
-	req_reply(r, status, body);
+	if (b == NULL) {
+		/* served uncached: req_reply answers 500 itself if the body cannot be encoded */
+		req_reply(r, 200, body);
+		return;
+	}
+	json_decref(body);
+	readcache_put(r->api->reads, key, owner, st, b);
+	req_reply_cached(r, b);
+}
+
+bool req_try_cached(Req *r, const char *key)
+{
+	char owner[IDS_UUID_LEN + 1];
+	RcBody *b = readcache_get(r->api->reads, key, owner);
+
+	if (b == NULL)
+		return false;
+	if (!r->is_admin && owner[0] != '\0' && strcmp(owner, r->user_id) != 0) {
+		rcbody_unref(b);	/* not theirs: the route answers as it would uncached */
+		return false;
+	}
+	req_reply_cached(r, b);
+	return true;
 }
 
 void req_fail_err(Req *r, const ValidateErr *e)

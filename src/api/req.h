@@ -12,6 +12,7 @@
 #include "api.h"
 #include "common.h"
 #include "ids.h"
+#include "readcache.h"
 #include "validate.h"
 
 #define REQ_MAX_SEGS 8
@@ -50,6 +51,15 @@ const char *req_log_path(const Req *r);
 void req_fail_err(Req *r, const ValidateErr *e);
 /* Sends {"success": true} merged with the keys of obj (stolen) and frees r. */
 void req_success(Req *r, int status, json_t *obj);
+/* req_success(r, 200, obj), and the bytes sent are stored in the read cache under key with
+ * owner ("" when the key names whose it is) and the stamp taken before the read. */
+void req_success_cache(Req *r, json_t *obj, const char *key, const char *owner,
+		       const RcStamp *st);
+/* Sends a cached body (its reference is taken over) with status 200 and frees r. */
+void req_reply_cached(Req *r, RcBody *body);
+/* A reply from the read cache for key when there is one the caller may see (is_admin, or its
+ * own: owner "" or r->user_id): sent, r freed, true. Else false and r untouched. */
+MUST_CHECK bool req_try_cached(Req *r, const char *key);
 /* Frees r without replying (it leaves the in-flight count): for routes that answer through a
  * Stream or evhttp directly (they set r->access.status and .bytes first). Writes the access
  * log line unless r->streamed. Accepts NULL. */

@@ -33,9 +33,11 @@ void routes_status_get(Req *r);				/* GET /workflows/batch/{b}/status */
 void routes_results_get(Req *r);			/* GET /workflows/batch/{b}/results */
 
 /* Builds the seed's batch_status object of batch_id (validated) as r's user sees it: from
- * Redis, or from PostgreSQL when Redis no longer holds the batch. Calls done with it (done
- * owns it and r); on error it replies (404 unknown/not yours, 503) itself and frees r. */
-void routes_status_load(Req *r, const char *batch_id, void (*done)(Req *r, json_t *status));
+ * Redis, or from PostgreSQL when Redis no longer holds the batch. Calls done with it and the
+ * batch's owner (a user id, borrowed for the call; NULL if unknown) (done owns the status and
+ * r); on error it replies (404 unknown/not yours, 503) itself and frees r. */
+void routes_status_load(Req *r, const char *batch_id,
+			void (*done)(Req *r, json_t *status, const char *owner));
 
 void routes_schedules_create(Req *r);			/* POST /schedules */
 void routes_schedules_list(Req *r);			/* GET /schedules */

@@ -41,9 +41,16 @@ static const char sql_list[] =
 static const char sql_count[] =
 	"SELECT count(*) FROM batch_executions b" LIST_WHERE;
 
+/* r->ctx of a list: its cache key (who asks, and every parameter) and the stamp */
+typedef struct ListGet {
+	char key[160];
+	RcStamp st;
+} ListGet;
+
 static void list_done(Pgq *q, void *priv)
 {
 	Req *r = priv;
+	ListGet *g = r->ctx;
 	json_t *rows;
 
 	if (!q->ok)
@@ -51,8 +58,10 @@ static void list_done(Pgq *q, void *priv)
 	else if ((rows = pgq_rows_json(q->res[0], "ssssssiiisssjsjssjs")) == NULL)
 		req_fail(r, 500, "internal", NULL, "out of memory");
 	else
-		req_success(r, 200, json_pack("{s:o, s:I}", "batch_executions", rows, "total",
-					      (json_int_t)strtoll(PQgetvalue(q->res[1], 0, 0), NULL, 10)));
+		req_success_cache(r, json_pack("{s:o, s:I}", "batch_executions", rows, "total",
+					       (json_int_t)strtoll(PQgetvalue(q->res[1], 0, 0),
+								   NULL, 10)),
+				  g->key, "", &g->st);
 	pgq_free(q);
 }
 
@@ -63,6 +72,7 @@ void routes_batches_list(Req *r)
 	long limit, offset;
 	char slimit[24], soffset[24];
 	bool known = false;
+	ListGet *g;
 	Pgq *q;
 
 	if (wf != NULL && *wf == '\0')
@@ -85,6 +95,18 @@ void routes_batches_list(Req *r)
 		return;
 	snprintf(slimit, sizeof(slimit), "%ld", limit);
 	snprintf(soffset, sizeof(soffset), "%ld", offset);
+	if ((g = calloc(1, sizeof(*g))) == NULL) {
+		req_fail(r, 500, "internal", NULL, "out of memory");
+		return;
+	}
+	r->ctx = g;
+	r->ctx_free = free;
+	/* the parameters were checked above: a UUID, a known status, two numbers */
+	snprintf(g->key, sizeof(g->key), "l:%s|%s|%s|%s|%s", r->is_admin ? "*" : r->user_id,
+		 wf != NULL ? wf : "", status != NULL ? status : "", slimit, soffset);
+	if (req_try_cached(r, g->key))
+		return;
+	g->st = readcache_stamp(r->api->reads, r->is_admin ? RC_ANY : RC_USER, r->user_id);
 	{
 		const char *params[] = { r->user_id, r->is_admin ? "true" : "false", wf, status,
 					 slimit, soffset };
@@ -122,8 +144,9 @@ bool routes_batches_is_terminal(const char *status)
 		strcmp(status, "failed") == 0 || strcmp(status, "cancelled") == 0);
 }
 
-static void cancel_reply(Req *r, json_t *status)
+static void cancel_reply(Req *r, json_t *status, const char *owner)
 {
+	(void)owner;	/* checked by routes_status_load already */
 	req_success(r, 200, json_pack("{s:s, s:o}",
 				      "message", "Batch execution cancelled successfully",
 				      "batch_status", status));

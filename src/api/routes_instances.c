@@ -2,6 +2,9 @@
  * members: those granted in instance_access), for the instance selector. Read only. */
 #include "routes.h"
 
+#include <stdio.h>
+#include <stdlib.h>
+
 #include "pgq.h"
 
 static const char sql_list[] =
@@ -12,9 +15,16 @@ static const char sql_list[] =
 	"        WHERE g.instance_id = i.id AND g.user_id = $1::uuid)"
 	" ORDER BY i.instance_name, i.id";
 
+/* r->ctx: the cache key (whose list) and the stamp taken before the read */
+typedef struct InstancesGet {
+	char key[IDS_UUID_LEN + 3];
+	RcStamp st;
+} InstancesGet;
+
 static void list_done(Pgq *q, void *priv)
 {
 	Req *r = priv;
+	InstancesGet *g = r->ctx;
 	json_t *rows;
 
 	if (!q->ok) {
@@ -22,16 +32,29 @@ static void list_done(Pgq *q, void *priv)
 	} else if ((rows = pgq_rows_json(q->res[0], "ssssjsb")) == NULL) {
 		req_fail(r, 500, "internal", NULL, "out of memory");
 	} else {
-		req_success(r, 200, json_pack("{s:o}", "instances", rows));
+		req_success_cache(r, json_pack("{s:o}", "instances", rows), g->key, "", &g->st);
 	}
 	pgq_free(q);
 }
 
 void routes_instances_list(Req *r)
 {
-	Pgq *q = pgq_new();
+	InstancesGet *g = calloc(1, sizeof(*g));
+	Pgq *q;
 	const char *params[] = { r->user_id, r->is_admin ? "true" : "false" };
 
+	if (g == NULL) {
+		req_fail(r, 500, "internal", NULL, "out of memory");
+		return;
+	}
+	r->ctx = g;
+	r->ctx_free = free;
+	snprintf(g->key, sizeof(g->key), "i:%s", r->is_admin ? "*" : r->user_id);
+	if (req_try_cached(r, g->key))
+		return;
+	/* instances, accounts and grants belong to no user: only '*' changes them */
+	g->st = readcache_stamp(r->api->reads, RC_SHARED, NULL);
+	q = pgq_new();
 	if (q == NULL || !pgq_add(q, sql_list, 2, params) || !pgq_run(r->api->pg, q, list_done, r)) {
 		pgq_free(q);
 		req_fail(r, 503, "database_unavailable", NULL, "PostgreSQL is unavailable");

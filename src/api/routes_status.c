@@ -17,7 +17,7 @@
 typedef struct Status {
 	Req *r;
 	char batch_id[IDS_BATCH_LEN + 1];
-	void (*done)(Req *r, json_t *status);
+	void (*done)(Req *r, json_t *status, const char *owner);
 	int pending;		/* outstanding Redis replies */
 	bool redis_failed;
 	ShapeHash batch;	/* batch hash; kv owned (one block, see hash_copy) */
@@ -30,7 +30,7 @@ static const char sql_batch[] =
 	"SELECT b.batch_id, b.workflow_id, b.name, b.status, "
 	PGQ_ISO("b.started_at") ", " PGQ_ISO("b.completed_at") ", b.time_window::text,"
 	"       (SELECT p.batch_id FROM batch_executions p WHERE p.id = b.parent_batch_id),"
-	"       b.on_failure, " POLICY_SQL_RATIO("b") ", b.status_reason"
+	"       b.on_failure, " POLICY_SQL_RATIO("b") ", b.status_reason, b.user_id::text"
 	"  FROM batch_executions b WHERE b.batch_id = $1 AND ($3::boolean OR b.user_id = $2::uuid)";
 static const char sql_execs[] =
 	"SELECT e.id, e.execution_id, e.target_instance_id AS target_instance_id, i.instance_name,"
@@ -90,7 +90,7 @@ static void pg_done(Pgq *q, void *priv)
 		if ((o = shape_batch_status(&b, execs)) == NULL)
 			req_fail(r, 500, "internal", NULL, "out of memory");
 		else
-			s->done(r, o);
+			s->done(r, o, pgq_val(q->res[0], 0, 11));
 	}
 	pgq_free(q);
 	status_free(s);
@@ -165,7 +165,7 @@ static void redis_assemble(Status *s)
 	if (o == NULL)
 		req_fail(r, 500, "internal", NULL, "out of memory");
 	else
-		s->done(r, o);
+		s->done(r, o, shape_hash_get(&s->batch, "user_id"));
 	status_free(s);
 }
 
@@ -264,7 +264,8 @@ static void on_ids(RConn *c, redisReply *reply, void *priv)
 		first_round_done(s);
 }
 
-void routes_status_load(Req *r, const char *batch_id, void (*done)(Req *r, json_t *status))
+void routes_status_load(Req *r, const char *batch_id,
+			void (*done)(Req *r, json_t *status, const char *owner))
 {
 	Status *s = calloc(1, sizeof(*s));
 	char kb[KEYS_MAX], ke[KEYS_MAX], stop[16];
@@ -294,16 +295,55 @@ void routes_status_load(Req *r, const char *batch_id, void (*done)(Req *r, json_
 	s->pending++;
 }
 
-static void status_reply(Req *r, json_t *status)
+/* ---- GET .../status and the read cache ---- */
+
+/* The status of a batch that can no longer change by itself: final, and every execution
+ * final too (a cancelled batch's running executions still end; a final batch whose executions
+ * are all final changes only when PostgreSQL says so: a purge). */
+static bool settled(json_t *status)
 {
-	req_success(r, 200, json_pack("{s:o}", "batch_status", status));
+	json_t *running = json_object_get(status, "running_instances");
+	json_t *pending = json_object_get(status, "pending_instances");
+
+	return routes_batches_is_terminal(json_string_value(json_object_get(status, "status"))) &&
+	       json_integer_value(running) == 0 && json_integer_value(pending) == 0;
+}
+
+/* r->ctx of GET .../status: the cache key and the stamp taken before the read */
+typedef struct StatusGet {
+	char key[IDS_BATCH_LEN + 3];
+	RcStamp st;
+} StatusGet;
+
+/* owner: the batch's user, whom req_try_cached compares with the next readers */
+static void status_reply(Req *r, json_t *status, const char *owner)
+{
+	StatusGet *g = r->ctx;
+
+	if (settled(status) && owner != NULL && ids_is_uuid(owner))
+		req_success_cache(r, json_pack("{s:o}", "batch_status", status), g->key, owner,
+				  &g->st);
+	else
+		req_success(r, 200, json_pack("{s:o}", "batch_status", status));
 }
 
 void routes_status_get(Req *r)
 {
+	StatusGet *g;
+
 	if (!ids_is_batch(r->segs[2])) {
 		req_fail(r, 404, "batch_not_found", NULL, "batch not found");
 		return;
 	}
+	if ((g = calloc(1, sizeof(*g))) == NULL) {
+		req_fail(r, 500, "internal", NULL, "out of memory");
+		return;
+	}
+	r->ctx = g;
+	r->ctx_free = free;
+	snprintf(g->key, sizeof(g->key), "s:%s", r->segs[2]);
+	if (req_try_cached(r, g->key))
+		return;
+	g->st = readcache_stamp(r->api->reads, RC_BATCH, r->segs[2]);
 	routes_status_load(r, r->segs[2], status_reply);
 }

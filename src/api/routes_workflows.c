@@ -94,9 +94,16 @@ static void one_done(Pgq *q, void *priv)
 	pgq_free(q);
 }
 
+/* r->ctx of GET /workflows: the cache key (whose list) and the stamp taken before the read */
+typedef struct ListGet {
+	char key[IDS_UUID_LEN + 5];	/* "w:<user id or *>[:a]" */
+	RcStamp st;
+} ListGet;
+
 static void list_done(Pgq *q, void *priv)
 {
 	Req *r = priv;
+	ListGet *g = r->ctx;
 	json_t *rows;
 
 	if (!q->ok)
@@ -104,7 +111,7 @@ static void list_done(Pgq *q, void *priv)
 	else if ((rows = pgq_rows_json(q->res[0], WORKFLOW_TYPES)) == NULL)
 		req_fail(r, 500, "internal", NULL, "out of memory");
 	else
-		req_success(r, 200, json_pack("{s:o}", "workflows", rows));
+		req_success_cache(r, json_pack("{s:o}", "workflows", rows), g->key, "", &g->st);
 	pgq_free(q);
 }
 
@@ -202,10 +209,22 @@ void routes_workflows_create(Req *r)
 
 void routes_workflows_list(Req *r)
 {
+	ListGet *g;
 	bool archived;
 
 	if (!req_query_bool(r, "archived", false, &archived))
 		return;
+	if ((g = calloc(1, sizeof(*g))) == NULL) {
+		req_fail(r, 500, "internal", NULL, "out of memory");
+		return;
+	}
+	r->ctx = g;
+	r->ctx_free = free;
+	snprintf(g->key, sizeof(g->key), "w:%s%s", r->is_admin ? "*" : r->user_id,
+		 archived ? ":a" : "");
+	if (req_try_cached(r, g->key))
+		return;
+	g->st = readcache_stamp(r->api->reads, r->is_admin ? RC_ANY : RC_USER, r->user_id);
 	workflow_run(r, sql_list, 3,
 		     (const char *[]){ r->user_id, admin(r), archived ? "true" : "false" },
 		     list_done);

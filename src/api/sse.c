@@ -166,7 +166,7 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
 		x->busy = true;
 }
 
-static void begin(Req *r, json_t *status)
+static void begin(Req *r, json_t *status, const char *owner)
 {
 	struct evkeyvalq *h = evhttp_request_get_output_headers(r->req);
 	struct evhttp_connection *evcon = evhttp_request_get_connection(r->req);
@@ -175,6 +175,7 @@ static void begin(Req *r, json_t *status)
 	bool terminal = routes_batches_is_terminal(st);
 	Sse *x = calloc(1, sizeof(*x));
 
+	(void)owner;	/* checked by routes_status_load */
 	if (x == NULL || (x->timer = event_new(r->api->base, -1, EV_PERSIST, on_tick, x)) == NULL) {
 		free(x);
 		json_decref(status);

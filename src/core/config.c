@@ -69,6 +69,8 @@ static const CfKey cf_keys[] = {
 	I(api_max_inflight, "1000", true, 1, 1000000),
 	I(api_max_connections, "4096", false, 1, 1000000),
 	B(api_access_log, "true", true),
+	I(api_read_cache_ms, "10000", false, 0, 3600000),
+	I(api_read_cache_mb, "32", false, 1, 65536),
 	I(enqueue_janitor_ms, "5000", false, 100, 3600000),
 	I(schedule_tick_ms, "1000", false, 0, 3600000),
 	B(schedule_test_clock, "false", false),

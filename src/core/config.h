@@ -34,6 +34,8 @@ typedef struct Config {
 	int api_max_inflight;		/* requests in flight per API process (503 beyond) */
 	int api_max_connections;	/* open client connections per API process (503 beyond) */
 	bool api_access_log;		/* an info line per request: method, route, status, ms, bytes, user */
+	int api_read_cache_ms;		/* longest life of a cached read reply (src/api/readcache.h); 0: off */
+	int api_read_cache_mb;		/* bound of the cached replies' bodies, MiB */
 	int enqueue_janitor_ms;		/* sweep interval of the enqueue janitor (src/api/janitor.c) */
 	int schedule_tick_ms;		/* how often an API process looks for due schedule slots
 					 * (src/api/scheduler.c); 0: never (others do) */

@@ -36,16 +36,43 @@ const char *http_reason(int status)
 	}
 }
 
-/* Returns the body bytes handed to libevent (for the access log). */
-static size_t send_text(struct evhttp_request *req, int status, const char *text, size_t len)
+static void json_headers(struct evhttp_request *req)
 {
 	struct evkeyvalq *hdr = evhttp_request_get_output_headers(req);
-	struct evbuffer *out = evbuffer_new();
 
 	evhttp_remove_header(hdr, "Content-Type");
 	evhttp_add_header(hdr, "Content-Type", "application/json");
 	evhttp_remove_header(hdr, "Cache-Control");
 	evhttp_add_header(hdr, "Cache-Control", "no-store");
+}
+
+size_t http_reply_ref(struct evhttp_request *req, int status, const char *data, size_t len,
+		      void (*cleanup)(const void *data, size_t len, void *arg), void *arg)
+{
+	struct evbuffer *out = evbuffer_new();
+
+	json_headers(req);
+	/* libevent calls cleanup once the bytes are written (or the connection dropped); when
+	 * the reference cannot be added it does not, so it is called here */
+	if (out == NULL || evbuffer_add_reference(out, data, len, cleanup, arg) != 0) {
+		log_error("http reply: out of memory");
+		cleanup(data, len, arg);
+		if (out != NULL)
+			evbuffer_free(out);
+		evhttp_send_error(req, 500, NULL);
+		return 0;
+	}
+	evhttp_send_reply(req, status, http_reason(status), out);
+	evbuffer_free(out);
+	return len;
+}
+
+/* Returns the body bytes handed to libevent (for the access log). */
+static size_t send_text(struct evhttp_request *req, int status, const char *text, size_t len)
+{
+	struct evbuffer *out = evbuffer_new();
+
+	json_headers(req);
 	if (!out) {
 		log_error("http reply: out of memory");
 		evhttp_send_error(req, 500, NULL);

@@ -10,6 +10,11 @@
 
 /* Takes ownership of body (decref'd here). Both return the body bytes sent (the access log). */
 size_t http_reply_json(struct evhttp_request *req, int status, json_t *body);
+/* Sends len bytes at data (a JSON text, newline included) as the body without copying them:
+ * cleanup(data, len, arg) runs once libevent no longer needs them, or before this returns
+ * when the reply could not be queued (then a bare 500 goes out and 0 is returned). */
+size_t http_reply_ref(struct evhttp_request *req, int status, const char *data, size_t len,
+		      void (*cleanup)(const void *data, size_t len, void *arg), void *arg);
 /* field may be NULL (rendered as null). */
 size_t http_reply_error(struct evhttp_request *req, int status, const char *code,
 			const char *message, const char *field);
