@@ -10,6 +10,8 @@ export function h(tag, attrs, ...children) {
 		if (k.startsWith('on') && typeof v === 'function') el.addEventListener(k.slice(2), v);
 		else if (k === 'class') el.setAttribute('class', v);
 		else if (k === 'dataset') Object.assign(el.dataset, v);
+		// through the CSSOM: the CSP (style-src 'self') refuses a style attribute
+		else if (k === 'style') Object.assign(el.style, v);
 		else if (k in el && !tag.startsWith('svg:') && typeof v !== 'string') el[k] = v;
 		else el.setAttribute(k, v === true ? '' : String(v));
 	}

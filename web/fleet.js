@@ -53,7 +53,7 @@ function render(box, f) {
 	const slotRow = (kind, id, x) => h('tr', { class: x.full ? 'full' : '' },
 		h('td', null, kind), h('td', null, id), h('td', { class: 'num' }, x.running + ' / ' + x.cap),
 		h('td', null, h('div', { class: 'fleet-bar', title: x.running + ' of ' + x.cap },
-			h('div', { class: 'fleet-fill', style: 'width:' + Math.min(100, Math.round(100 * x.running / Math.max(1, x.cap))) + '%' }))));
+			h('div', { class: 'fleet-fill', style: { width: Math.min(100, Math.round(100 * x.running / Math.max(1, x.cap))) + '%' } }))));
 	const slots = [...f.running.instances.map((x) => slotRow('instance', x.amc_instance_id, x)),
 		...f.running.accounts.map((x) => slotRow('account', x.account_id, x))];
 	const parked = f.parked.items.map((p) => h('tr', null,
