@@ -246,7 +246,6 @@ static void reply_done(Pgq *q, void *priv)
 		req_fail(r, 500, "internal", NULL, "out of memory");
 	} else {
 		json_t *body = x->extra != NULL ? x->extra : json_object();
-
 		const char *id = json_string_value(json_object_get(v, "id"));
 
 		x->extra = NULL;

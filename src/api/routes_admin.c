@@ -144,10 +144,10 @@ static bool encrypt_param(const uint8_t key[SECRET_KEY_LEN], const char *plain, 
 }
 
 /* The members of an account body (POST: name and advertiser id required; PATCH: all
- * optional, none empty). Credentials are encrypted here, before they leave this process
- * (design.md: secrets at rest): p[5] and p[6] are then malloc'ed, the caller frees them.
- * p: name, advertiser id, marketplace, region, client id, refresh token, client secret.
- * False after replying. */
+ * optional, none empty) into p: name, advertiser id, marketplace, region, client id
+ * (borrowed from the body). The credentials are encrypted here, before they leave this
+ * process (design.md: secrets at rest), into enc: refresh token, client secret (bytea text,
+ * NULL when absent; malloc'ed, the caller frees them). False after replying. */
 static bool account_params(Req *r, bool create, const char *p[5], char *enc[2])
 {
 	static const char *const names[] = { "account_name", "advertiser_id", "marketplace_id",
