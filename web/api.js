@@ -44,7 +44,8 @@ export async function request(method, path, body, extraHeaders) {
 }
 
 export const get = (path) => request('GET', path);
-export const del = (path) => request('DELETE', path);
+export const del = (path, body) => request('DELETE', path, body);
+export const patch = (path, body) => request('PATCH', path, body);
 export const post = (path, body, headers) => request('POST', path, body === undefined ? {} : body, headers);
 
 // Downloads an authenticated file: fetch with the header, then save the blob under the name

@@ -1,7 +1,9 @@
 // app.js - the amcbatch web UI entry: sign-in with an API token (kept in local storage),
 // hash routes (#/workflows, #/workflows/{id}, #/new-workflow, #/batches, #/batch/{id},
-// #/schedules, #/schedules/{id}, #/webhooks, #/webhooks/{id}) and the workflow and batch-history
-// views. The batch modal, the batch page, the schedules and the webhooks live in their own modules.
+// #/schedules, #/schedules/{id}, #/webhooks, #/webhooks/{id}, #/fleet, #/admin/...) and the
+// workflow and batch-history views; the header says who is signed in (GET /me) and shows the
+// admin links to admins only. The batch modal, the batch page, the schedules, the webhooks,
+// the fleet and the admin pages live in their own modules.
 import { h, fill, badge, fmtTime, toast } from './dom.js';
 import { get, token, setUnauthorizedHandler, ApiError } from './api.js';
 import { openBatchModal } from './batchmodal.js';
@@ -9,9 +11,12 @@ import { renderBatch } from './monitor.js';
 import { schedulesView, scheduleView } from './schedules.js';
 import { workflowView, workflowEditView, workflowFormView } from './workflows.js';
 import { webhooksView, deliveriesView } from './webhooks.js';
-import { fleetView, fleetNav } from './fleet.js';
+import { fleetView } from './fleet.js';
+import { usersView, userView, accountsView, instancesView } from './admin.js';
 
 const view = document.getElementById('view');
+let me = null;		// GET /me of the token in use: who, role, field limits
+let meFor = null;	// that token
 let leave = null;	// cleanup of the current view (closes its event stream)
 let signingIn = false;	// a 401 while checking a new token is the sign-in form's to report
 
@@ -31,7 +36,8 @@ function signIn(message) {
 	busy(false);
 	document.getElementById('nav').hidden = true;
 	document.getElementById('signout').hidden = true;
-	document.getElementById('who').textContent = '';
+	fill(document.getElementById('who'));
+	me = meFor = null;
 	const input = h('input', { type: 'password', id: 'token', name: 'token', autocomplete: 'off',
 		placeholder: 'amcb_…', required: true, 'aria-label': 'API token' });
 	const err = h('div', { class: 'form-error', role: 'alert' }, message || '');
@@ -42,7 +48,7 @@ function signIn(message) {
 		signingIn = true;
 		token.set(input.value.trim());
 		try {
-			await get('/workflows');
+			await get('/me');
 			signingIn = false;
 			route();
 		} catch (ex) {
@@ -126,6 +132,22 @@ async function historyView(q, gen) {
 		h('button', { type: 'button', class: 'secondary', disabled: page + 1 >= pages, onclick: () => go({ page: page + 1 }) }, 'Older ›')));
 }
 
+// Who is signed in, asked once per token: the header shows it on every page, and members
+// see no admin links (the admin API would refuse them anyway: 403).
+async function whoAmI() {
+	const t = token.get();
+	if (meFor !== t) {
+		me = await get('/me');
+		meFor = t;
+	}
+	const admin = me.user.role === 'admin';
+	fill(document.getElementById('who'), 'Signed in as ', h('strong', null, me.user.email), ' ',
+		h('span', { class: 'badge role-' + me.user.role, 'data-testid': 'role' }, me.user.role),
+		admin ? null : h('span', { class: 'muted small' }, ' · ' + me.user.instance_count + ' instance' + (me.user.instance_count === 1 ? '' : 's')));
+	for (const a of document.querySelectorAll('[data-admin]')) a.hidden = !admin;
+	return me;
+}
+
 // Every navigation bumps routeGen. A view whose data arrives after the user moved on (a
 // filter changed twice, a slow list) drops it instead of painting over the newer view.
 let routeGen = 0;
@@ -146,12 +168,13 @@ async function route() {
 	busy(true);
 	document.getElementById('nav').hidden = false;
 	document.getElementById('signout').hidden = false;
-	fleetNav(token.get());
 	const [path, query] = (location.hash.slice(1) || '/workflows').split('?');
 	const parts = path.split('/').filter(Boolean);
 	for (const a of document.querySelectorAll('[data-nav]'))
 		a.classList.toggle('current', a.dataset.nav === (parts[0] === 'batch' ? 'batches' : parts[0]));
 	try {
+		await whoAmI();
+		if (stale(gen)) return;
 		if (parts[0] === 'workflows' && parts[1] && parts[2] === 'edit') await workflowEditView(view, parts[1], () => stale(gen));
 		else if (parts[0] === 'workflows' && parts[1]) await workflowView(view, parts[1], () => stale(gen), runBatch);
 		else if (parts[0] === 'new-workflow') workflowFormView(view, null);
@@ -162,6 +185,10 @@ async function route() {
 		else if (parts[0] === 'webhooks' && parts[1]) await deliveriesView(view, parts[1], () => stale(gen));
 		else if (parts[0] === 'webhooks') await webhooksView(view, () => stale(gen));
 		else if (parts[0] === 'fleet') leave = fleetView(view);
+		else if (parts[0] === 'admin' && parts[1] === 'users' && parts[2]) await userView(view, parts[2], me, () => stale(gen));
+		else if (parts[0] === 'admin' && parts[1] === 'accounts') await accountsView(view, me, () => stale(gen));
+		else if (parts[0] === 'admin' && parts[1] === 'instances') await instancesView(view, me, () => stale(gen));
+		else if (parts[0] === 'admin') await usersView(view, me, () => stale(gen));
 		else await workflowsView(gen);
 	} catch (e) {
 		if (e instanceof ApiError && e.status === 401) return;	// handler shows the sign-in

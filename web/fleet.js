@@ -1,24 +1,10 @@
 // fleet.js - the admin "Fleet" page at #/fleet (GET /admin/fleet): workers, queue, running
 // executions against the caps, parked jobs and why, AMC cancels, recent errors by kind;
-// refreshed every few seconds while open. It also decides whether the nav shows the link:
-// only when /admin/fleet answers (an admin's token).
+// refreshed every few seconds while open. The nav shows its link to admins (app.js, GET /me).
 import { h, fill } from './dom.js';
 import { get } from './api.js';
 
 const REFRESH_MS = 3000;
-let probedFor = null;	// the token the nav link was decided for
-
-// Shows the nav's Fleet link when the token is an admin's (asked once per token).
-export async function fleetNav(tokenValue) {
-	const link = document.querySelector('[data-nav="fleet"]');
-	if (!link || probedFor === tokenValue) return;
-	probedFor = tokenValue;
-	link.hidden = true;
-	try {
-		await get('/admin/fleet');
-		link.hidden = false;
-	} catch (e) { /* a member (403) or an API without it: no link */ }
-}
 
 function age(ms) {
 	if (ms === null || ms === undefined) return '\u2013';

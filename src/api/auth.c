@@ -1,7 +1,9 @@
 /* auth.c - verifies bearer tokens against api_tokens and caches the verdicts (valid for
  * AUTH_TTL_MS but never past the token's expires_at, unknown for AUTH_NEG_TTL_MS) so the hot
  * path costs no database round trip. A revoke through this process drops its entry at once
- * (auth_forget); other API processes notice within AUTH_TTL_MS. It creates no tokens. */
+ * (auth_forget), and so does a user's disabling or new role (auth_forget_user); other API
+ * processes notice within AUTH_TTL_MS. A disabled user's tokens are refused like revoked
+ * ones. It creates no tokens. */
 #include "auth.h"
 
 #include <stdio.h>
@@ -42,7 +44,7 @@ static const char sql_token[] =
 	"    AND (expires_at IS NULL OR expires_at > now()) RETURNING user_id, expires_at)"
 	" SELECT u.id, u.role, CASE WHEN t.expires_at IS NULL THEN -1"
 	"   ELSE floor(extract(epoch FROM t.expires_at - now()) * 1000)::bigint END"
-	" FROM t JOIN users u ON u.id = t.user_id";
+	" FROM t JOIN users u ON u.id = t.user_id WHERE u.disabled_at IS NULL";
 
 static long long now_ms(void)
 {
@@ -73,6 +75,19 @@ void auth_forget(AuthCache *a, const char *hash)
 	e = slot_for(a, hash);
 	if (strcmp(e->hash, hash) == 0)
 		memset(e, 0, sizeof(*e));
+}
+
+void auth_forget_user(AuthCache *a, const char *user_id)
+{
+	if (a == NULL)
+		return;
+	/* 1024 slots: a scan on an admin's edit costs less than an index kept for it. Refused
+	 * verdicts name no user (a disabled user's token is simply not found): they all go, or
+	 * a user enabled again would stay refused for AUTH_NEG_TTL_MS. */
+	for (size_t i = 0; i < CACHE_SLOTS; i++)
+		if (a->slot[i].hash[0] != '\0' &&
+		    (!a->slot[i].valid || strcmp(a->slot[i].user_id, user_id) == 0))
+			memset(&a->slot[i], 0, sizeof(a->slot[i]));
 }
 
 bool auth_hash(const char *s, char out[AUTH_HASH_LEN + 1])

@@ -17,6 +17,9 @@ AuthCache *auth_new(void);
 void auth_free(AuthCache *a);	/* accepts NULL */
 /* Drops the cached verdict of a token hash (after a revoke). */
 void auth_forget(AuthCache *a, const char *hash);
+/* Drops the cached verdicts of every token of a user (disabled, enabled, role changed), and
+ * every refused verdict. */
+void auth_forget_user(AuthCache *a, const char *user_id);
 
 /* Checks r's Authorization: Bearer token. On success fills r->user_id/is_admin and calls
  * next(r) (which then owns r); otherwise replies 401 (403 when admin is required and the

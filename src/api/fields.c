@@ -29,6 +29,11 @@ static const char *const instance[] = {
 	"instance_id", "instance_name", "region", "brands", "account_id", "is_sandbox",
 	"timezone", NULL,
 };
+static const char *const user_patch[] = { "role", "disabled", NULL };
+static const char *const instance_patch[] = {
+	"instance_name", "region", "brands", "is_sandbox", "timezone", "disabled", NULL,
+};
+static const char *const grants[] = { "user_id", "instance_ids", "account_id", NULL };
 static const char *const access[] = { "user_id", NULL };
 static const char *const token[] = { "name", "expires_at", NULL };
 static const char *const retry[] = { "include_cancelled", "name", NULL };
@@ -45,6 +50,11 @@ static const RouteFields table[] = {
 	{ EVHTTP_REQ_POST, "admin/instances/*/access", access },
 	{ EVHTTP_REQ_DELETE, "admin/instances/*/access", access },
 	{ EVHTTP_REQ_POST, "admin/users/*/tokens", token },
+	{ EVHTTP_REQ_PATCH, "admin/users/*", user_patch },
+	{ EVHTTP_REQ_PATCH, "admin/accounts/*", account },
+	{ EVHTTP_REQ_PATCH, "admin/instances/*", instance_patch },
+	{ EVHTTP_REQ_POST, "admin/grants", grants },
+	{ EVHTTP_REQ_DELETE, "admin/grants", grants },
 	{ EVHTTP_REQ_POST, "workflows/batch/*/retry-failed", retry },
 	{ EVHTTP_REQ_POST, "schedules", schedule_fields },
 	{ EVHTTP_REQ_PATCH, "schedules/*", schedule_fields },

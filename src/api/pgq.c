@@ -217,3 +217,77 @@ json_t *pgq_rows_json(const PGresult *res, const char *types)
 	}
 	return a;
 }
+
+/* ---- one statement, one answer ---- */
+
+typedef struct Reply {
+	Req *r;
+	const PgqShape *shape;
+	json_t *extra;		/* owned */
+} Reply;
+
+static void reply_done(Pgq *q, void *priv)
+{
+	Reply *x = priv;
+	Req *r = x->r;
+	const PgqShape *s = x->shape;
+	bool one = s->status == 201 || s->missing != NULL;
+	json_t *v = NULL;
+
+	if (!q->ok) {
+		pgq_fail(r, q);
+	} else if (one && PQntuples(q->res[0]) == 0 && s->missing == NULL) {
+		req_fail(r, 500, "internal", NULL, "insert returned no row");
+	} else if (one && PQntuples(q->res[0]) == 0) {
+		req_fail(r, 404, s->missing, NULL, "%s %s not found", s->key,
+			 r->nsegs > 2 ? r->segs[2] : "");
+	} else if ((v = one ? pgq_row_json(q->res[0], 0, s->types)
+			    : pgq_rows_json(q->res[0], s->types)) == NULL) {
+		req_fail(r, 500, "internal", NULL, "out of memory");
+	} else {
+		json_t *body = x->extra != NULL ? x->extra : json_object();
+		const char *id = json_string_value(json_object_get(v, "id"));
+
+		x->extra = NULL;
+		if (r->method != EVHTTP_REQ_GET)
+			log_info("admin %s %s %s %s", r->user_id,
+				 r->method == EVHTTP_REQ_POST ? "created" : "changed", s->key,
+				 id != NULL ? id : "-");
+		if (body == NULL || json_object_set_new(body, s->key, v) != 0) {
+			json_decref(body);
+			req_fail(r, 500, "internal", NULL, "out of memory");
+		} else {
+			req_success(r, s->status, body);
+		}
+	}
+	json_decref(x->extra);
+	free(x);
+	pgq_free(q);
+}
+
+void pgq_reply(Req *r, const PgqShape *shape, json_t *extra, const char *sql, int n,
+	       const char *const *params)
+{
+	Reply *x = calloc(1, sizeof(*x));
+	Pgq *q = pgq_new();
+
+	if (x == NULL || q == NULL || !pgq_add(q, sql, n, params)) {
+		req_fail(r, 500, "internal", NULL, "out of memory");
+		goto fail;
+	}
+	x->r = r;
+	x->shape = shape;
+	x->extra = extra;
+	extra = NULL;
+	if (!pgq_run(r->api->pg, q, reply_done, x)) {
+		req_fail(r, 503, "database_unavailable", NULL, "PostgreSQL is unavailable");
+		goto fail;
+	}
+	return;
+fail:
+	json_decref(extra);
+	if (x != NULL)
+		json_decref(x->extra);
+	free(x);
+	pgq_free(q);
+}

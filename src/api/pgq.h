@@ -82,6 +82,23 @@ MUST_CHECK bool pgq_run(PgPool *pool, Pgq *q, void (*done)(Pgq *q, void *priv), 
  * key/check, 400 bad text representation, else 500) and frees r. */
 void pgq_fail(Req *r, const Pgq *q);
 
+/* How pgq_reply answers: the member holding the result, its columns' types, the success
+ * status, and the form: status 201 is the one row an insert returned; otherwise one object
+ * when missing is set (the 404 code when no row came back: an update of an unknown id), or
+ * an array of every row (missing NULL). */
+typedef struct PgqShape {
+	const char *key;
+	const char *types;	/* as pgq_row_json */
+	int status;
+	const char *missing;
+} PgqShape;
+
+/* Runs one statement and replies {"success": true, key: row or rows} merged with the members
+ * of extra (stolen; NULL for none), or the fitting error. shape is borrowed for the whole
+ * job (a static). Writes by an admin (not GET) are logged with the row's id. */
+void pgq_reply(Req *r, const PgqShape *shape, json_t *extra, const char *sql, int n,
+	       const char *const *params);
+
 /* Value of (row, col); NULL for SQL NULL. */
 const char *pgq_val(const PGresult *res, int row, int col);
 /* One row as a JSON object keyed by the column names, typed by types[col]:

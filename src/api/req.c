@@ -329,3 +329,18 @@ bool req_need_string(Req *r, const char *name, size_t maxlen, const char **out)
 {
 	return string_field(r, name, maxlen, out, true);
 }
+
+bool req_opt_bool(Req *r, const char *name, const char **out)
+{
+	json_t *v = json_object_get(r->body, name);
+
+	*out = NULL;
+	if (v == NULL || json_is_null(v))
+		return true;
+	if (!json_is_boolean(v)) {
+		req_fail(r, 400, "invalid_type", name, "%s must be a boolean", name);
+		return false;
+	}
+	*out = json_is_true(v) ? "true" : "false";
+	return true;
+}

@@ -83,5 +83,7 @@ MUST_CHECK bool req_query_bool(Req *r, const char *name, bool def, bool *out);
  * has the wrong type. A missing/null optional field leaves *out NULL. */
 MUST_CHECK bool req_opt_string(Req *r, const char *name, size_t maxlen, const char **out);
 MUST_CHECK bool req_need_string(Req *r, const char *name, size_t maxlen, const char **out);
+/* An optional boolean body member as SQL text: *out "true", "false" or NULL (absent/null). */
+MUST_CHECK bool req_opt_bool(Req *r, const char *name, const char **out);
 
 #endif

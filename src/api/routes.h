@@ -60,6 +60,20 @@ void routes_admin_users(Req *r);			/* POST /admin/users */
 void routes_admin_accounts(Req *r);			/* POST /admin/accounts */
 void routes_admin_instances(Req *r);			/* POST /admin/instances */
 void routes_admin_access(Req *r);			/* POST|DELETE /admin/instances/{id}/access */
+void routes_admin_accounts_list(Req *r);		/* GET /admin/accounts */
+void routes_admin_accounts_patch(Req *r);		/* PATCH /admin/accounts/{id} */
+void routes_admin_instances_list(Req *r);		/* GET /admin/instances */
+void routes_admin_instances_patch(Req *r);		/* PATCH /admin/instances/{id} */
+/* The optional "role" member of a user body (admin or member; *out NULL when absent). False
+ * after replying 400. */
+MUST_CHECK bool routes_admin_role(Req *r, const char **out);
+
+void routes_me_get(Req *r);				/* GET /me */
+void routes_users_list(Req *r);				/* GET /admin/users */
+void routes_users_patch(Req *r);			/* PATCH /admin/users/{id} */
+
+void routes_grants_change(Req *r);			/* POST|DELETE /admin/grants */
+void routes_grants_list(Req *r);			/* GET /admin/grants */
 
 void routes_fleet_get(Req *r);				/* GET /admin/fleet */
 

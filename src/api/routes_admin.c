@@ -1,6 +1,8 @@
-/* routes_admin.c - administrator endpoints: create users (with their first API token, shown
- * once), AMC accounts (the LWA refresh token is stored, never echoed), instances, and
- * instance grants. The router has already checked the admin role. */
+/* routes_admin.c - administrator endpoints for master data: users (created with their first
+ * API token, shown once), AMC accounts (LWA credentials are write-only: stored encrypted,
+ * never echoed, only has_refresh_token/has_client_secret), instances (created, listed,
+ * edited, disabled) and single instance grants. Users' edits are in routes_users.c, bulk
+ * grants in routes_grants.c. The router has already checked the admin role. */
 #include "routes.h"
 
 #include <stdio.h>
@@ -18,7 +20,28 @@
 #include "tz.h"
 
 #define TEXT_MAX FIELDLEN_TEXT
-#define SECRET_MAX 4096
+
+/* what every answer shows of an account: never a credential, only whether one is stored */
+#define ACCOUNT_COLS \
+	"id, account_name, advertiser_id, marketplace_id, region, lwa_client_id," \
+	" (lwa_refresh_token_enc IS NOT NULL) AS has_refresh_token," \
+	" (lwa_client_secret_enc IS NOT NULL) AS has_client_secret, " \
+	PGQ_ISO("created_at") " AS created_at," \
+	" (SELECT count(*) FROM instances i WHERE i.account_id = amc_accounts.id) AS instance_count"
+#define ACCOUNT_TYPES "ssssssbbsi"
+/* what every answer shows of an instance; `from` holds instance rows (a table or a CTE) */
+#define INSTANCE_SELECT(from) \
+	"SELECT i.id, i.instance_id, i.instance_name, i.region, array_to_json(i.brands) AS brands," \
+	"  i.account_id, a.account_name, i.is_sandbox, i.timezone," \
+	"  (i.disabled_at IS NOT NULL) AS disabled, " PGQ_ISO("i.disabled_at") " AS disabled_at, " \
+	PGQ_ISO("i.created_at") " AS created_at," \
+	"  (SELECT count(*) FROM instance_access g WHERE g.instance_id = i.id) AS user_count" \
+	" FROM " from " i JOIN amc_accounts a ON a.id = i.account_id"
+#define INSTANCE_TYPES "ssssjssbsbssi"
+/* $n::boolean (NULL: keep) as the new disabled_at: the first disabling time is kept */
+#define DISABLED_AT(n) \
+	"CASE WHEN " n "::boolean IS NULL THEN disabled_at" \
+	" WHEN " n "::boolean THEN coalesce(disabled_at, now()) ELSE NULL END"
 
 static const char sql_user[] =
 	"WITH u AS (INSERT INTO users (email, role) VALUES ($1, $2) RETURNING id, email, role),"
@@ -30,80 +53,53 @@ static const char sql_account[] =
 	"  lwa_client_id, lwa_refresh_token_enc, lwa_client_secret_enc)"
 	" VALUES ($1, $2, coalesce($3, 'ATVPDKIKX0DER'), coalesce($4, 'NA'), coalesce($5, ''),"
 	"  $6::bytea, $7::bytea)"
-	" RETURNING id, account_name, advertiser_id, marketplace_id, region, lwa_client_id,"
-	"  (lwa_refresh_token_enc IS NOT NULL) AS has_refresh_token, "
-	PGQ_ISO("created_at") " AS created_at";
+	" RETURNING " ACCOUNT_COLS;
+static const char sql_accounts[] =
+	"SELECT " ACCOUNT_COLS " FROM amc_accounts ORDER BY account_name, id";
+/* NULL keeps a value; credentials are replaced, never read back */
+static const char sql_account_patch[] =
+	"UPDATE amc_accounts SET account_name = coalesce($2, account_name),"
+	"  advertiser_id = coalesce($3, advertiser_id), marketplace_id = coalesce($4, marketplace_id),"
+	"  region = coalesce($5, region), lwa_client_id = coalesce($6, lwa_client_id),"
+	"  lwa_refresh_token_enc = coalesce($7::bytea, lwa_refresh_token_enc),"
+	"  lwa_client_secret_enc = coalesce($8::bytea, lwa_client_secret_enc)"
+	" WHERE id = $1::uuid RETURNING " ACCOUNT_COLS;
 static const char sql_instance[] =
-	"WITH i AS (INSERT INTO instances (instance_id, instance_name, region, brands, account_id,"
+	"WITH ins AS (INSERT INTO instances (instance_id, instance_name, region, brands, account_id,"
 	"  is_sandbox, timezone)"
 	" VALUES ($1, $2, $3, ARRAY(SELECT jsonb_array_elements_text($4::jsonb)), $5::uuid,"
-	"  $6::boolean, coalesce($7, 'UTC')) RETURNING *)"
-	" SELECT i.id, i.instance_id, i.instance_name, i.region, array_to_json(i.brands) AS brands,"
-	"  i.account_id, a.account_name, i.is_sandbox, i.timezone, "
-	PGQ_ISO("i.created_at") " AS created_at"
-	" FROM i JOIN amc_accounts a ON a.id = i.account_id";
-static const char sql_exists[] =
-	"SELECT EXISTS (SELECT 1 FROM users WHERE id = $1::uuid),"
-	"       EXISTS (SELECT 1 FROM instances WHERE id = $2::uuid)";
-static const char sql_grant[] =
-	"INSERT INTO instance_access (user_id, instance_id) SELECT $1::uuid, $2::uuid"
-	" WHERE EXISTS (SELECT 1 FROM users WHERE id = $1::uuid)"
-	"   AND EXISTS (SELECT 1 FROM instances WHERE id = $2::uuid)"
-	" ON CONFLICT DO NOTHING";
-static const char sql_revoke[] =
-	"DELETE FROM instance_access WHERE user_id = $1::uuid AND instance_id = $2::uuid";
+	"  $6::boolean, coalesce($7, 'UTC')) RETURNING *) "
+	INSTANCE_SELECT("ins");
+static const char sql_instances[] =
+	INSTANCE_SELECT("instances") " ORDER BY i.instance_name, i.id";
+static const char sql_instance_patch[] =
+	"WITH upd AS (UPDATE instances SET instance_name = coalesce($2, instance_name),"
+	"  region = coalesce($3, region),"
+	"  brands = CASE WHEN $4::jsonb IS NULL THEN brands"
+	"           ELSE ARRAY(SELECT jsonb_array_elements_text($4::jsonb)) END,"
+	"  is_sandbox = coalesce($5::boolean, is_sandbox), timezone = coalesce($6, timezone),"
+	"  disabled_at = " DISABLED_AT("$7")
+	" WHERE id = $1::uuid RETURNING *) "
+	INSTANCE_SELECT("upd");
 
-/* One object result row -> {"success": true, <key>: row} with status 201. */
-typedef struct Created {
-	const char *key;
-	const char *types;
-	char token[AUTH_TOKEN_LEN + 1];	/* users only: the secret, shown once */
-} Created;
+static const PgqShape user_created = { "user", "sss", 201, NULL };
+static const PgqShape account_created = { "account", ACCOUNT_TYPES, 201, NULL };
+static const PgqShape account_list = { "accounts", ACCOUNT_TYPES, 200, NULL };
+static const PgqShape account_changed = { "account", ACCOUNT_TYPES, 200, "account_not_found" };
+static const PgqShape instance_created = { "instance", INSTANCE_TYPES, 201, NULL };
+static const PgqShape instance_list = { "instances", INSTANCE_TYPES, 200, NULL };
+static const PgqShape instance_changed = { "instance", INSTANCE_TYPES, 200, "instance_not_found" };
 
-static void created_done(Pgq *q, void *priv)
+/* The role member of a user body, checked; *out NULL when absent. False after replying. */
+bool routes_admin_role(Req *r, const char **out)
 {
-	Req *r = priv;
-	Created *c = r->ctx;
-	json_t *row, *body;
-
-	if (!q->ok) {
-		pgq_fail(r, q);
-	} else if (PQntuples(q->res[0]) != 1 ||
-		   (row = pgq_row_json(q->res[0], 0, c->types)) == NULL) {
-		req_fail(r, 500, "internal", NULL, "insert returned no row");
-	} else {
-		body = json_pack("{s:o}", c->key, row);
-		if (c->token[0] != '\0')
-			json_object_set_new(body, "token", json_string(c->token));
-		log_info("admin %s created %s %s", r->user_id, c->key,
-			 json_string_value(json_object_get(row, "id")));
-		req_success(r, 201, body);
+	if (!req_opt_string(r, "role", 16, out))
+		return false;
+	if (*out != NULL && strcmp(*out, "admin") != 0 && strcmp(*out, "member") != 0) {
+		req_fail(r, 400, "invalid_value", "role", "role must be admin or member");
+		return false;
 	}
-	pgq_free(q);
-}
-
-/* Sets up the Created state and runs one statement; false after replying. */
-static void insert(Req *r, const char *key, const char *types, const char *token,
-		   const char *sql, int n, const char *const *params)
-{
-	Created *c = calloc(1, sizeof(*c));
-	Pgq *q;
-
-	if (c == NULL) {
-		req_fail(r, 500, "internal", NULL, "out of memory");
-		return;
-	}
-	c->key = key;
-	c->types = types;
-	if (token != NULL)
-		snprintf(c->token, sizeof(c->token), "%s", token);
-	r->ctx = c;
-	r->ctx_free = free;
-	q = pgq_new();
-	if (q == NULL || !pgq_add(q, sql, n, params) || !pgq_run(r->api->pg, q, created_done, r)) {
-		pgq_free(q);
-		req_fail(r, 503, "database_unavailable", NULL, "PostgreSQL is unavailable");
-	}
+	return true;
 }
 
 void routes_admin_users(Req *r)
@@ -111,24 +107,19 @@ void routes_admin_users(Req *r)
 	const char *email, *role;
 	char token[AUTH_TOKEN_LEN + 1], hash[AUTH_HASH_LEN + 1];
 
-	if (!req_parse_body(r) || !req_need_string(r, "email", 320, &email) ||
-	    !req_opt_string(r, "role", 16, &role))
+	if (!req_parse_body(r) || !req_need_string(r, "email", FIELDLEN_EMAIL, &email) ||
+	    !routes_admin_role(r, &role))
 		return;
 	if (strchr(email, '@') == NULL) {
 		req_fail(r, 400, "invalid_value", "email", "email must be an e-mail address");
-		return;
-	}
-	if (role == NULL)
-		role = "member";
-	if (strcmp(role, "admin") != 0 && strcmp(role, "member") != 0) {
-		req_fail(r, 400, "invalid_value", "role", "role must be admin or member");
 		return;
 	}
 	if (!auth_new_token(token) || !auth_hash(token, hash)) {
 		req_fail(r, 500, "internal", NULL, "could not create a token");
 		return;
 	}
-	insert(r, "user", "sss", token, sql_user, 3, (const char *[]){ email, role, hash });
+	pgq_reply(r, &user_created, json_pack("{s:s}", "token", token), sql_user, 3,
+		  (const char *[]){ email, role != NULL ? role : "member", hash });
 }
 
 /* A secret as the text form of bytea ("\\x<hex>"), encrypted with the configured key; NULL
@@ -152,57 +143,159 @@ static bool encrypt_param(const uint8_t key[SECRET_KEY_LEN], const char *plain, 
 	return *out != NULL;
 }
 
-void routes_admin_accounts(Req *r)
+/* The members of an account body (POST: name and advertiser id required; PATCH: all
+ * optional, none empty) into p: name, advertiser id, marketplace, region, client id
+ * (borrowed from the body). The credentials are encrypted here, before they leave this
+ * process (design.md: secrets at rest), into enc: refresh token, client secret (bytea text,
+ * NULL when absent; malloc'ed, the caller frees them). False after replying. */
+static bool account_params(Req *r, bool create, const char *p[5], char *enc[2])
 {
-	const char *name, *adv, *mkt, *region, *client, *refresh, *csecret;
+	static const char *const names[] = { "account_name", "advertiser_id", "marketplace_id",
+					     "region", "lwa_client_id" };
+	static const size_t max[] = { TEXT_MAX, FIELDLEN_ADVERTISER_ID, FIELDLEN_MARKETPLACE_ID,
+				      16, FIELDLEN_CLIENT_ID };
+	const char *refresh, *csecret;
 	uint8_t key[SECRET_KEY_LEN];
-	char kerr[128], *refresh_enc = NULL, *secret_enc = NULL;
+	char kerr[128];
+	AmcRegion reg;
 
-	if (!req_parse_body(r) || !req_need_string(r, "account_name", TEXT_MAX, &name) ||
-	    !req_need_string(r, "advertiser_id", FIELDLEN_ADVERTISER_ID, &adv) ||
-	    !req_opt_string(r, "marketplace_id", FIELDLEN_MARKETPLACE_ID, &mkt) ||
-	    !req_opt_string(r, "region", 16, &region) ||
-	    !req_opt_string(r, "lwa_client_id", FIELDLEN_CLIENT_ID, &client) ||
-	    !req_opt_string(r, "lwa_refresh_token", SECRET_MAX, &refresh) ||
-	    !req_opt_string(r, "lwa_client_secret", SECRET_MAX, &csecret))
-		return;
+	enc[0] = enc[1] = NULL;
+	for (size_t i = 0; i < ARRAY_LEN(names); i++) {
+		bool need = create && i < 2;
+
+		if (!(need ? req_need_string(r, names[i], max[i], &p[i])
+			   : req_opt_string(r, names[i], max[i], &p[i])))
+			return false;
+		/* an edit names what it changes: "" would blank a name the worker sends to AMC */
+		if (!create && i < 4 && p[i] != NULL && p[i][0] == '\0') {
+			req_fail(r, 422, "invalid_value", names[i], "%s must not be empty", names[i]);
+			return false;
+		}
+	}
+	if (!req_opt_string(r, "lwa_refresh_token", FIELDLEN_SECRET, &refresh) ||
+	    !req_opt_string(r, "lwa_client_secret", FIELDLEN_SECRET, &csecret))
+		return false;
 	/* the region picks the worker's AMC and token hosts (src/core/region.h): a value no
 	 * host is configured for would only fail later, on every execution of the account */
-	AmcRegion reg;
-	if (region && !region_parse(region, &reg)) {
+	if (p[3] != NULL && !region_parse(p[3], &reg)) {
 		req_fail(r, 422, "invalid_region", "region",
 			 "region must be NA, EU or FE (the account's AMC region)");
+		return false;
+	}
+	if ((refresh == NULL || *refresh == '\0') && (csecret == NULL || *csecret == '\0'))
+		return true;
+	if (!secret_key_load(r->api->cfg.secret_key, key, kerr, sizeof(kerr))) {
+		log_error("cannot store LWA credentials: %s", kerr);
+		req_fail(r, 500, "internal", NULL, "the server has no secret key to encrypt credentials");
+		return false;
+	}
+	bool ok = encrypt_param(key, refresh, &enc[0]) && encrypt_param(key, csecret, &enc[1]);
+	secret_wipe(key, sizeof(key));
+	if (!ok) {
+		free(enc[0]);
+		free(enc[1]);
+		enc[0] = enc[1] = NULL;
+		req_fail(r, 500, "internal", NULL, "could not encrypt the credentials");
+	}
+	return ok;
+}
+
+void routes_admin_accounts(Req *r)
+{
+	const char *p[5];
+	char *enc[2];
+
+	if (!req_parse_body(r) || !account_params(r, true, p, enc))
+		return;
+	pgq_reply(r, &account_created, NULL, sql_account, 7,
+		  (const char *[]){ p[0], p[1], p[2], p[3], p[4], enc[0], enc[1] });
+	free(enc[0]);	/* pgq_add copied the parameters */
+	free(enc[1]);
+}
+
+void routes_admin_accounts_list(Req *r)
+{
+	pgq_reply(r, &account_list, NULL, sql_accounts, 0, NULL);
+}
+
+/* Whether the body has at least one member: an edit that changes nothing is a mistake. */
+static bool some_change(Req *r)
+{
+	if (json_object_size(r->body) > 0)
+		return true;
+	req_fail(r, 400, "missing_field", NULL, "nothing to change: name at least one field");
+	return false;
+}
+
+void routes_admin_accounts_patch(Req *r)
+{
+	const char *p[5];
+	char *enc[2];
+
+	if (!ids_is_uuid(r->segs[2])) {
+		req_fail(r, 404, "account_not_found", NULL, "account not found");
 		return;
 	}
-	/* credentials are encrypted before they leave this process (design.md: secrets at rest) */
-	if ((refresh && *refresh) || (csecret && *csecret)) {
-		if (!secret_key_load(r->api->cfg.secret_key, key, kerr, sizeof(kerr))) {
-			log_error("cannot store LWA credentials: %s", kerr);
-			req_fail(r, 500, "internal", NULL, "the server has no secret key to encrypt credentials");
-			return;
+	if (!req_parse_body(r) || !some_change(r) || !account_params(r, false, p, enc))
+		return;
+	pgq_reply(r, &account_changed, NULL, sql_account_patch, 8,
+		  (const char *[]){ r->segs[2], p[0], p[1], p[2], p[3], p[4], enc[0], enc[1] });
+	free(enc[0]);
+	free(enc[1]);
+}
+
+/* brands as JSON text for $n::jsonb: an array of at most FIELDLEN_BRANDS non-empty strings
+ * of at most FIELDLEN_TEXT bytes; *out NULL when absent (malloc'ed, caller frees). False
+ * after replying. */
+static bool brands_param(Req *r, char **out)
+{
+	json_t *brands = json_object_get(r->body, "brands"), *b;
+	size_t i;
+
+	*out = NULL;
+	if (brands == NULL || json_is_null(brands))
+		return true;
+	if (!json_is_array(brands)) {
+		req_fail(r, 400, "invalid_type", "brands", "brands must be an array of strings");
+		return false;
+	}
+	json_array_foreach(brands, i, b) {
+		if (!json_is_string(b)) {
+			req_fail(r, 400, "invalid_type", "brands", "brands must be an array of strings");
+			return false;
 		}
-		bool ok = encrypt_param(key, refresh, &refresh_enc) &&
-			  encrypt_param(key, csecret, &secret_enc);
-		secret_wipe(key, sizeof(key));
-		if (!ok) {
-			free(refresh_enc);
-			free(secret_enc);
-			req_fail(r, 500, "internal", NULL, "could not encrypt the credentials");
-			return;
+		if (json_string_length(b) == 0 || json_string_length(b) > TEXT_MAX ||
+		    strlen(json_string_value(b)) != json_string_length(b)) {
+			req_fail(r, 400, "invalid_value", "brands",
+				 "each brand must be 1..%d bytes without NUL", TEXT_MAX);
+			return false;
 		}
 	}
-	insert(r, "account", "ssssssbs", NULL, sql_account, 7,
-	       (const char *[]){ name, adv, mkt, region, client, refresh_enc, secret_enc });
-	free(refresh_enc);	/* pgq_add copied the parameters */
-	free(secret_enc);
+	if (json_array_size(brands) > FIELDLEN_BRANDS) {
+		req_fail(r, 400, "invalid_value", "brands", "at most %d brands", FIELDLEN_BRANDS);
+		return false;
+	}
+	if ((*out = json_dumps(brands, JSON_COMPACT)) == NULL) {
+		req_fail(r, 500, "internal", NULL, "out of memory");
+		return false;
+	}
+	return true;
+}
+
+/* windows are resolved in it and AMC gets it as timeWindowTimeZone */
+static bool timezone_ok(Req *r, const char *tz)
+{
+	if (tz == NULL || tz_valid(tz))
+		return true;
+	req_fail(r, 422, "invalid_timezone", "timezone",
+		 "timezone must be an IANA zone id such as Europe/Berlin or America/New_York");
+	return false;
 }
 
 void routes_admin_instances(Req *r)
 {
-	const char *iid, *name, *region, *account, *tz;
-	json_t *brands, *sandbox, *b;
-	char *brands_text;
-	size_t i;
+	const char *iid, *name, *region, *account, *tz, *sandbox;
+	char *brands;
 
 	if (!req_parse_body(r) || !req_need_string(r, "instance_id", FIELDLEN_INSTANCE_ID, &iid) ||
 	    !req_need_string(r, "instance_name", TEXT_MAX, &name) ||
@@ -214,43 +307,62 @@ void routes_admin_instances(Req *r)
 		req_fail(r, 400, "invalid_value", "account_id", "account_id must be a UUID");
 		return;
 	}
-	/* windows are resolved in it and AMC gets it as timeWindowTimeZone */
-	if (tz != NULL && !tz_valid(tz)) {
-		req_fail(r, 422, "invalid_timezone", "timezone",
-			 "timezone must be an IANA zone id such as Europe/Berlin or America/New_York");
+	if (!timezone_ok(r, tz) || !brands_param(r, &brands))
+		return;
+	if (!req_opt_bool(r, "is_sandbox", &sandbox)) {
+		free(brands);
 		return;
 	}
-	brands = json_object_get(r->body, "brands");
-	if (brands != NULL && !json_is_null(brands)) {
-		if (!json_is_array(brands)) {
-			req_fail(r, 400, "invalid_type", "brands", "brands must be an array of strings");
-			return;
-		}
-		json_array_foreach(brands, i, b) {
-			if (!json_is_string(b)) {
-				req_fail(r, 400, "invalid_type", "brands",
-					 "brands must be an array of strings");
-				return;
-			}
-		}
-	}
-	sandbox = json_object_get(r->body, "is_sandbox");
-	if (sandbox != NULL && !json_is_null(sandbox) && !json_is_boolean(sandbox)) {
-		req_fail(r, 400, "invalid_type", "is_sandbox", "is_sandbox must be a boolean");
+	pgq_reply(r, &instance_created, NULL, sql_instance, 7,
+		  (const char *[]){ iid, name, region, brands != NULL ? brands : "[]", account,
+				    sandbox != NULL ? sandbox : "false", tz });
+	free(brands);
+}
+
+void routes_admin_instances_list(Req *r)
+{
+	pgq_reply(r, &instance_list, NULL, sql_instances, 0, NULL);
+}
+
+void routes_admin_instances_patch(Req *r)
+{
+	const char *name, *region, *tz, *sandbox, *disabled;
+	char *brands;
+
+	if (!ids_is_uuid(r->segs[2])) {
+		req_fail(r, 404, "instance_not_found", NULL, "instance not found");
 		return;
 	}
-	brands_text = json_is_array(brands) ? json_dumps(brands, JSON_COMPACT) : strdup("[]");
-	if (brands_text == NULL) {
-		req_fail(r, 500, "internal", NULL, "out of memory");
+	if (!req_parse_body(r) || !some_change(r) ||
+	    !req_opt_string(r, "instance_name", TEXT_MAX, &name) ||
+	    !req_opt_string(r, "region", FIELDLEN_REGION, &region) ||
+	    !req_opt_string(r, "timezone", FIELDLEN_TIMEZONE, &tz) ||
+	    !req_opt_bool(r, "is_sandbox", &sandbox) || !req_opt_bool(r, "disabled", &disabled))
+		return;
+	if ((name != NULL && *name == '\0') || (region != NULL && *region == '\0')) {
+		req_fail(r, 422, "invalid_value", name != NULL && *name == '\0' ? "instance_name" : "region",
+			 "%s must not be empty", name != NULL && *name == '\0' ? "instance_name" : "region");
 		return;
 	}
-	insert(r, "instance", "ssssjssbss", NULL, sql_instance, 7,
-	       (const char *[]){ iid, name, region, brands_text, account,
-				 json_is_true(sandbox) ? "true" : "false", tz });
-	free(brands_text);
+	if (!timezone_ok(r, tz) || !brands_param(r, &brands))
+		return;
+	pgq_reply(r, &instance_changed, NULL, sql_instance_patch, 7,
+		  (const char *[]){ r->segs[2], name, region, brands, sandbox, tz, disabled });
+	free(brands);
 }
 
 /* ---- grants ---- */
+
+static const char sql_exists[] =
+	"SELECT EXISTS (SELECT 1 FROM users WHERE id = $1::uuid),"
+	"       EXISTS (SELECT 1 FROM instances WHERE id = $2::uuid)";
+static const char sql_grant[] =
+	"INSERT INTO instance_access (user_id, instance_id) SELECT $1::uuid, $2::uuid"
+	" WHERE EXISTS (SELECT 1 FROM users WHERE id = $1::uuid)"
+	"   AND EXISTS (SELECT 1 FROM instances WHERE id = $2::uuid)"
+	" ON CONFLICT DO NOTHING";
+static const char sql_revoke[] =
+	"DELETE FROM instance_access WHERE user_id = $1::uuid AND instance_id = $2::uuid";
 
 static void access_done(Pgq *q, void *priv)
 {

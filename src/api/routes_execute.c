@@ -59,8 +59,8 @@ bool submit_check_types(Req *r, const ExecRequest *in, const PGresult *wf, const
 const char submit_sql_instances[] =
 	"SELECT i.id, i.instance_id, i.instance_name, i.region, i.timezone, a.id,"
 	"       a.advertiser_id, a.marketplace_id,"
-	"       ($3::boolean OR EXISTS (SELECT 1 FROM instance_access g"
-	"          WHERE g.instance_id = i.id AND g.user_id = $2::uuid))"
+	"       (i.disabled_at IS NULL AND ($3::boolean OR EXISTS (SELECT 1 FROM instance_access g"
+	"          WHERE g.instance_id = i.id AND g.user_id = $2::uuid)))"	/* sql/014 */
 	"  FROM instances i JOIN amc_accounts a ON a.id = i.account_id"
 	" WHERE i.id = ANY($1::uuid[])";
 const char submit_sql_idem_get[] =

@@ -1,5 +1,6 @@
 /* routes_instances.c - GET /instances: the AMC instances the caller may use (admins: all,
- * members: those granted in instance_access), for the instance selector. Read only. */
+ * members: those granted in instance_access; nobody the disabled ones), for the instance
+ * selector. Read only. */
 #include "routes.h"
 
 #include <stdio.h>
@@ -11,8 +12,8 @@ static const char sql_list[] =
 	"SELECT i.id, i.instance_id, i.instance_name, i.region,"
 	"       array_to_json(i.brands) AS brands, a.account_name, i.is_sandbox"
 	"  FROM instances i JOIN amc_accounts a ON a.id = i.account_id"
-	" WHERE $2::boolean OR EXISTS (SELECT 1 FROM instance_access g"
-	"        WHERE g.instance_id = i.id AND g.user_id = $1::uuid)"
+	" WHERE i.disabled_at IS NULL AND ($2::boolean OR EXISTS (SELECT 1 FROM instance_access g"
+	"        WHERE g.instance_id = i.id AND g.user_id = $1::uuid))"
 	" ORDER BY i.instance_name, i.id";
 
 /* r->ctx: the cache key (whose list) and the stamp taken before the read */

@@ -27,12 +27,12 @@ static const char sql_parent[] =
 /* The executions to run again ($4: the statuses), in the original's instance order, in the
  * layout submit_rate_then_store takes (the zone is the one the window was resolved in), then
  * 9 the merged parameters, 10 and 11 the AMC window. The grant is checked again: access may
- * have been revoked since. */
+ * have been revoked, or the instance disabled, since. */
 static const char sql_execs[] =
 	"SELECT i.id, i.instance_id, i.instance_name, i.region,"
 	"       coalesce(e.time_window_timezone, i.timezone), a.id, a.advertiser_id, a.marketplace_id,"
-	"       ($3::boolean OR EXISTS (SELECT 1 FROM instance_access g"
-	"          WHERE g.instance_id = i.id AND g.user_id = $2::uuid)),"
+	"       (i.disabled_at IS NULL AND ($3::boolean OR EXISTS (SELECT 1 FROM instance_access g"
+	"          WHERE g.instance_id = i.id AND g.user_id = $2::uuid))),"	/* sql/014 */
 	"       e.parameters::text, coalesce(e.time_window_start, ''), coalesce(e.time_window_end, '')"
 	"  FROM batch_executions b JOIN workflow_executions e ON e.batch_execution_id = b.id"
 	"  JOIN instances i ON i.id = e.target_instance_id JOIN amc_accounts a ON a.id = i.account_id"

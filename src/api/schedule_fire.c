@@ -34,12 +34,14 @@ static const char sql_workflow[] =
 	"   AND (u.role = 'admin' OR w.user_id = s.user_id OR EXISTS (SELECT 1 FROM workflow_shares ws"
 	"        WHERE ws.workflow_id = w.id AND ws.user_id = s.user_id AND ws.permission = 'run'))";
 /* the schedule's instances that still exist, in its order, in the layout submit_add_store
- * takes; the grant is the owner's, now */
+ * takes; the grant is the owner's, now, and a disabled instance (sql/014) is no one's; 9 says
+ * whether it is disabled, for the refusal's words */
 static const char sql_instances[] =
 	"SELECT i.id, i.instance_id, i.instance_name, i.region, i.timezone, a.id,"
 	"       a.advertiser_id, a.marketplace_id,"
-	"       (u.role = 'admin' OR EXISTS (SELECT 1 FROM instance_access g"
-	"          WHERE g.instance_id = i.id AND g.user_id = s.user_id))"
+	"       (i.disabled_at IS NULL AND (u.role = 'admin' OR EXISTS (SELECT 1 FROM instance_access g"
+	"          WHERE g.instance_id = i.id AND g.user_id = s.user_id))),"
+	"       i.disabled_at IS NOT NULL"
 	"  FROM schedules s JOIN users u ON u.id = s.user_id"
 	"  CROSS JOIN LATERAL jsonb_array_elements_text(s.instance_ids) WITH ORDINALITY AS x(v, ord)"
 	"  JOIN instances i ON i.id = x.v::uuid JOIN amc_accounts a ON a.id = i.account_id"
@@ -361,7 +363,9 @@ static void loaded(Pgq *q, void *priv)
 				    "the instance no longer exists");
 		else if (PQgetvalue(inst, row, 8)[0] != 't')
 			ok = refuse(f, json_string_value(id), "instance_access_denied",
-				    "the owner no longer has access to this instance");
+				    PQgetvalue(inst, row, 9)[0] == 't'
+				    ? "the instance is disabled"
+				    : "the owner no longer has access to this instance");
 		else
 			ok = json_array_append(granted, id) == 0;
 		if (!ok)

@@ -159,6 +159,29 @@ static const json_t *match(const json_t *instances, const char *key, const char 
 	return *many == 1 ? found : NULL;
 }
 
+const char *args_resolve_by(const json_t *items, const char *key, const char *ref,
+			    const char *noun, char *err, size_t errlen)
+{
+	const char *const keys[] = { "id", key, key };
+
+	for (size_t w = 0; w < ARRAY_LEN(keys); w++) {
+		size_t many;
+		const json_t *it = match(items, keys[w], ref, w == 2, &many);
+
+		if (many > 1) {
+			snprintf(err, errlen, "'%s' matches %zu %ss by %s; use the UUID", ref, many,
+				 noun, keys[w]);
+			return NULL;
+		}
+		if (it != NULL && json_is_string(json_object_get(it, "id")))
+			return json_string_value(json_object_get(it, "id"));
+	}
+	if (args_is_uuid(ref))
+		return ref;	/* the server judges it */
+	snprintf(err, errlen, "no %s matches '%s'", noun, ref);
+	return NULL;
+}
+
 const char *args_resolve_instance(const json_t *instances, const char *ref, char *err, size_t errlen)
 {
 	static const struct {

@@ -105,6 +105,7 @@ int cmd_export_run(int argc, char *argv[]);
 int cmd_schedule_run(int argc, char *argv[]);
 int cmd_webhook_run(int argc, char *argv[]);
 int cmd_fleet_run(int argc, char *argv[]);
+int cmd_admin_run(int argc, char *argv[]);
 
 /* Writes a batch's results as RFC 4180 CSV to out by paging the JSON results endpoint
  * (cmd_results.c; also export's fallback): limit < 0 means every row. Stops between

@@ -24,6 +24,7 @@ static const struct {
 	{ "schedule", cmd_schedule_run, "run a workflow on a cron schedule (create, list, ...)" },
 	{ "webhook", cmd_webhook_run, "add, list or delete completion webhooks; their deliveries" },
 	{ "fleet", cmd_fleet_run, "show workers, queue, caps, parked jobs, errors (admins)" },
+	{ "admin", cmd_admin_run, "manage users, tokens, accounts, instances, grants (admins)" },
 };
 
 static void usage(FILE *f)

@@ -3,7 +3,9 @@
 // three instances, set an override, have the API refuse startDate after endDate (error shown
 // at that input, no batch created), correct it, submit, watch the progress reach 100 %, open the table,
 // chart and raw views, download the CSV and compare it with the JSON results, browse the
-// history, and cancel a second (slow) batch. Prints "ok - ..." / "not ok - ..." per check
+// history, cancel a second (slow) batch, and the admin pages (a user and a token, an account's
+// instances granted at once, an instance edited, write-only credentials, the "signed in as"
+// header of an admin and of a member). Prints "ok - ..." / "not ok - ..." per check
 // and saves a screenshot of every step under E2E_OUT (default test-results/e2e).
 // Exit: 0 all passed, 1 a check failed, 77 skipped (no stack, no Chromium).
 import fs from 'node:fs';
@@ -499,6 +501,73 @@ try {
 	await page.waitForSelector('[data-testid=fleet-workers] tbody tr[data-worker]', { timeout: 15000 });
 	check(await page.locator('[data-testid=fleet-workers] tbody tr').count() >= 1, 'the fleet page lists a worker');
 	await shot('fleet');
+
+	// --- admin pages: who is signed in, a user with a token, an account's instances granted at
+	// once, an instance edited, credentials that are never shown; then the member's view
+	const tag = Math.random().toString(16).slice(2, 8);
+	check((await page.textContent('[data-testid=who]')).includes('admin@example.com') &&
+		(await page.textContent('[data-testid=role]')) === 'admin', 'the header says who is signed in, and the role');
+	const acct = await apiPost('/admin/accounts', { account_name: 'E2E Account ' + tag, advertiser_id: 'ENTITYE2E' });
+	const inst = await apiPost('/admin/instances', { instance_id: 'amce2e' + tag, instance_name: 'E2E Instance ' + tag,
+		region: 'us-east-1', account_id: acct.account.id });
+	await page.click('[data-nav=admin]');
+	await page.waitForSelector('[data-testid=admin-users]');
+	const email = 'e2e-' + tag + '@example.com';
+	await page.fill('[data-testid=user-form] input[name=email]', email);
+	await page.click('[data-testid=user-form] button[type=submit]');
+	await page.waitForSelector('[data-testid=secret-value]');
+	const firstToken = (await page.textContent('[data-testid=secret-value]')).trim();
+	check(/^amcb_[0-9a-f]{40}$/.test(firstToken), 'a new user\'s token is shown once', firstToken);
+	await shot('admin-user-created');
+	await page.click(`[data-testid=admin-users] tr[data-user="${email}"] a`);
+	await page.waitForSelector('[data-testid=token-form]');
+	await page.fill('[data-testid=token-form] input[name=name]', 'e2e token');
+	await page.click('[data-testid=token-form] button[type=submit]');
+	await page.waitForSelector('[data-testid=secret-value]');
+	check(/^amcb_/.test(await page.textContent('[data-testid=secret-value]')) &&
+		await page.locator('[data-testid=user-tokens] tbody tr').count() === 2, 'a created token is shown once and listed');
+	await page.selectOption('[data-testid=grant-account-form] select', acct.account.id);
+	await page.click('[data-testid=grant-account-form] button[type=submit]');
+	await page.waitForSelector(`[data-testid=user-grants] tr[data-instance="${inst.instance.id}"]`);
+	check(true, 'granting an account grants its instances at once');
+	await shot('admin-user-grants');
+	await page.goto(URL_ + '/#/admin/instances');
+	await page.click(`[data-testid=admin-instances] tr[data-instance="amce2e${tag}"] [data-action=edit]`);
+	await page.waitForSelector('[data-testid=instance-form] h2:has-text("Edit")');
+	await page.fill('[data-testid=instance-form] input[name=instance_name]', 'E2E Edited ' + tag);
+	await page.fill('[data-testid=instance-form] input[name=brands]', 'Alpha, Beta');
+	await page.check('[data-testid=instance-form] input[name=is_sandbox]');
+	await page.click('[data-testid=instance-form] button[type=submit]');
+	await page.waitForSelector(`[data-testid=admin-instances] tr[data-instance="amce2e${tag}"]:has-text("E2E Edited ${tag}")`);
+	const row = page.locator(`[data-testid=admin-instances] tr[data-instance="amce2e${tag}"]`);
+	check((await row.textContent()).includes('Alpha, Beta') && (await row.textContent()).includes('sandbox'),
+		'an instance is edited: name, brands, sandbox');
+	await shot('admin-instances');
+	await page.goto(URL_ + '/#/admin/accounts');
+	await page.waitForSelector(`[data-testid=admin-accounts] tr[data-account="E2E Account ${tag}"]`);
+	await page.locator(`[data-testid=admin-accounts] tr[data-account="E2E Account ${tag}"] button`).click();
+	await page.waitForSelector('[data-testid=account-form] h2:has-text("Edit")');
+	check(await page.inputValue('[data-testid=account-form] input[name=lwa_refresh_token]') === '' &&
+		await page.getAttribute('[data-testid=account-form] input[name=lwa_refresh_token]', 'type') === 'password',
+	'the credential inputs are write-only');
+	await page.fill('[data-testid=account-form] input[name=lwa_refresh_token]', 'Atzr|e2e-' + tag);
+	await page.click('[data-testid=account-form] button[type=submit]');
+	await page.waitForSelector(`[data-testid=admin-accounts] tr[data-account="E2E Account ${tag}"]:has-text("stored")`);
+	check(!(await page.content()).includes('Atzr|e2e'), 'a stored credential is never shown again');
+	await shot('admin-accounts');
+	// leave the test instance out of later tests' instance lists
+	await fetch(URL_ + '/admin/instances/' + inst.instance.id, { method: 'PATCH', body: JSON.stringify({ disabled: true }),
+		headers: { Authorization: 'Bearer ' + TOKEN, 'Content-Type': 'application/json' } });
+	await page.click('#signout');
+	await page.waitForSelector('#token');
+	await page.fill('#token', firstToken);
+	await page.click('form.signin button[type=submit]');
+	await page.waitForSelector('[data-testid=workflows]');
+	check((await page.textContent('[data-testid=who]')).includes(email) &&
+		(await page.textContent('[data-testid=role]')) === 'member', 'a member sees who they are');
+	check(await page.locator('[data-nav=admin]').isHidden() && await page.locator('[data-nav=fleet]').isHidden(),
+		'a member sees no admin navigation');
+	await shot('member-header');
 
 	// --- sign out
 	await page.click('#signout');

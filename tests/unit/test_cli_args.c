@@ -148,6 +148,27 @@ static void test_cli_args_resolve(void)
 }
 
 /* --window TYPE[:N] and --lag-days: the body's window; the server judges types and ranges */
+static void test_cli_args_resolve_by(void)
+{
+	const char *u1 = "11111111-1111-4111-8111-111111111111";
+	json_t *users = json_pack("[{s:s,s:s},{s:s,s:s},{s:s,s:s}]",
+				  "id", u1, "email", "ana@example.com",
+				  "id", "22222222-2222-4222-8222-222222222222", "email", "Bo@example.com",
+				  "id", "33333333-3333-4333-8333-333333333333", "email", "bo@example.com");
+	char err[256] = "";
+	const char *id;
+
+	assertf((id = args_resolve_by(users, "email", "ANA@example.com", "user", err, sizeof(err))) &&
+		strcmp(id, u1) == 0, "by e-mail ignoring case");
+	assertf((id = args_resolve_by(users, "email", "bo@example.com", "user", err, sizeof(err))) &&
+		id[0] == '3', "exact case first");
+	assertf(!args_resolve_by(users, "email", "BO@example.com", "user", err, sizeof(err)) &&
+		strstr(err, "matches 2 users"), "ambiguous, err='%s'", err);
+	assertf(!args_resolve_by(users, "email", "cy@example.com", "user", err, sizeof(err)) &&
+		strstr(err, "no user matches"), "unknown, err='%s'", err);
+	json_decref(users);
+}
+
 static void test_cli_args_window(void)
 {
 	static const char *const bad[][2] = { { "", NULL }, { ":7", NULL }, { "last_n_days:", NULL },
@@ -236,6 +257,7 @@ int main(void)
 	RUN_TEST(test_cli_args_override);
 	RUN_TEST(test_cli_args_list);
 	RUN_TEST(test_cli_args_resolve);
+	RUN_TEST(test_cli_args_resolve_by);
 	RUN_TEST(test_cli_args_idempotency_key);
 	return tap_done();
 }
