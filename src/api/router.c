@@ -30,6 +30,7 @@ static const Route routes[] = {
 	{ EVHTTP_REQ_GET, "metrics", ACCESS_ADMIN, stats_metrics_get },
 	{ EVHTTP_REQ_GET, "instances", ACCESS_USER, routes_instances_list },
 	{ EVHTTP_REQ_GET, "workflows/batch/list", ACCESS_USER, routes_batches_list },
+	{ EVHTTP_REQ_GET, "workflows/batch/*", ACCESS_USER, routes_batch_get },
 	{ EVHTTP_REQ_GET, "workflows/batch/*/status", ACCESS_USER, routes_status_get },
 	{ EVHTTP_REQ_GET, "workflows/batch/*/results", ACCESS_USER, routes_results_get },
 	{ EVHTTP_REQ_GET, "workflows/batch/*/results.csv", ACCESS_USER, export_get },

@@ -93,6 +93,20 @@ rows = psql("SELECT batch_id, workflow_version, sql_query = :'p2' FROM batch_exe
             " ORDER BY workflow_version", B1, SQL2, B2)
 check(rows == [[B1, "1", "f"], [B2, "2", "t"]], "each batch records the version (and SQL) it ran", rows)
 
+# ---- what a batch ran: GET /workflows/batch/{id} ----
+st, body, raw = api("GET", "/workflows/batch/%s" % B1, token=TA)
+b = body.get("batch") if body else None
+check(st == 200 and b["workflow_id"] == WF and b["workflow_version"] == 1 and b["workflow_current_version"] == 2
+      and b["parameters"]["minClicks"] == 5 and b["instance_ids"] == [IA] and b["sql_query"] == SQL1
+      and b["on_failure"] == "continue" and b["window"] is None,
+      "a batch's request: its workflow version, parameters, instances and SQL", raw[:600])
+for who, bid, what in ((TB, B1, "another user's batch"), (TA, "batch_00000000", "an unknown batch"),
+                       (TA, "nope", "a malformed id")):
+    st, body, raw = api("GET", "/workflows/batch/%s" % bid, token=who)
+    check(st == 404 and body["error"]["code"] == "batch_not_found", "%s: 404" % what, raw[:200])
+st, body, raw = api("GET", "/workflows/batch/%s" % B1)
+check(st == 200, "an admin reads it", raw[:200])
+
 # ---- versions ----
 st, body, raw = api("GET", "/workflows/%s/versions" % WF, token=TA)
 vs = body.get("versions") if body else None
