@@ -41,13 +41,14 @@
 	"             WITH ORDINALITY AS x(v, ord) WHERE x.v = e.target_instance_id::text) t ON true" \
 	"        ORDER BY e.target_instance_id, (e.status = 'completed') DESC, fam.depth DESC," \
 	"                 e.created_at DESC) "
-/* The result columns of a batch (those of its first completed execution), as one row of
- * result_columns text or none: the columns of both the results and the CSV export. */
+/* The result columns of a batch (those of its first completed execution that has rows: one
+ * with none could only type every column as text), as one row of result_columns text or
+ * none: the columns of both the results and the CSV export. */
 #define PGQ_SQL_RESULT_COLUMNS_OF(cte) \
 	cte \
 	"SELECT ex.result_columns::text FROM ex" \
 	" WHERE ex.status = 'completed' AND jsonb_typeof(ex.result_columns) = 'array'" \
-	" ORDER BY ex.ord, ex.execution_id LIMIT 1"
+	" ORDER BY coalesce(ex.row_count, 0) > 0 DESC, ex.ord, ex.execution_id LIMIT 1"
 #define PGQ_SQL_RESULT_COLUMNS PGQ_SQL_RESULT_COLUMNS_OF(PGQ_BATCH_EXECS_CTE)
 
 typedef struct Pgq Pgq;
