@@ -63,9 +63,12 @@ function fieldBox(field, label, control, hint) {
 const ownError = (box) => box.querySelector(':scope > .field-error');
 
 // onSubmitted(batch) after a batch starts; onScheduled(schedule) after "On a schedule" made one.
-export async function openBatchModal(workflow, onSubmitted, onScheduled) {
+// prefill (optional): a batch's request as GET /workflows/batch/{id} gives it ("Run again"):
+// its instances, parameters, overrides, window and policy fill the form.
+export async function openBatchModal(workflow, onSubmitted, onScheduled, prefill) {
 	const { instances } = await get('/instances');
-	const params = workflow.parameters || {};
+	const again = prefill || {};
+	const params = { ...(workflow.parameters || {}), ...(again.parameters || {}) };
 	const paramRows = [];		// {key, type, input}
 	const overrides = [];		// {inst, key, input, row}
 	let idemKey = crypto.randomUUID();
@@ -191,6 +194,12 @@ export async function openBatchModal(workflow, onSubmitted, onScheduled) {
 		const p = paramRows.find((r) => r.key === key);
 		let cur;
 		try { cur = p.input.read(); } catch (e) { cur = undefined; }
+		addOverrideRow(inst, key, cur).focus();
+	} }, 'Add override');
+
+	// one override row of inst's key, starting at value; returns its input
+	function addOverrideRow(inst, key, cur) {
+		const p = paramRows.find((r) => r.key === key);
 		const input = typedInput(p.type, cur, { 'aria-label': 'Override ' + key, 'data-testid': 'override-value' });
 		const o = { inst, key, input };
 		o.row = fieldBox('instance_parameters.' + inst + '.' + key,
@@ -198,8 +207,8 @@ export async function openBatchModal(workflow, onSubmitted, onScheduled) {
 		o.row.append(h('button', { type: 'button', class: 'link small', onclick: () => removeOverride(o) }, 'remove'));
 		overrides.push(o);
 		overrideList.append(o.row);
-		input.focus();
-	} }, 'Add override');
+		return input;
+	}
 
 	function clearBox(e) {
 		e.classList.remove('invalid');
@@ -371,6 +380,23 @@ export async function openBatchModal(workflow, onSubmitted, onScheduled) {
 		h('footer', { class: 'modal-foot' },
 			h('button', { type: 'button', class: 'secondary', onclick: () => dlg.close() }, 'Cancel'), submit)));
 	dlg.addEventListener('close', () => dlg.remove());
+	if (prefill) {
+		if (again.description) descIn.value = again.description;
+		sel.setSelected(again.instance_ids || []);	// (also refreshes the override choices)
+		for (const [inst, o] of Object.entries(again.instance_parameters || {}))
+			for (const [k, v] of Object.entries(o))
+				if (sel.selected.has(inst) && paramRows.some((r) => r.key === k)) addOverrideRow(inst, k, v);
+		if (again.window && again.window.type) {
+			winType.value = again.window.type;
+			if (again.window.n) winN.value = again.window.n;
+			if (again.window.lag_days !== undefined && again.window.lag_days !== null) winLag.value = again.window.lag_days;
+		}
+		if (again.on_failure === 'fail_fast') polSel.value = 'fail_fast';
+		else if (again.on_failure && again.on_failure.min_success_ratio) {
+			polSel.value = 'min_success_ratio';
+			polPct.value = Math.round(again.on_failure.min_success_ratio * 10000) / 100;
+		}
+	}
 	windowChanged();
 	policyChanged();
 	document.body.append(dlg);

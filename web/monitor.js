@@ -1,24 +1,27 @@
 // monitor.js - one batch: live progress (Server-Sent Events, polling every 3 s as fallback),
-// status counts, a card per instance, cancel with confirmation; then the results: instance
-// summary, server-paged table, SVG bar chart of a metric by instance, raw JSON, CSV download.
-import { h, clear, badge, fmtDuration, fmtTime, fmtNum, fmtTimeWindow, fmtWindow, toast, confirmDialog, fmtPolicy } from './dom.js';
-import { get, post, download, token } from './api.js';
+// the instances as a filterable table (batchtable.js), cancel with confirmation, what the
+// batch was asked to run with "Run again"; then the results: instance summary, server-paged
+// table, SVG bar chart of a metric by instance, raw JSON, CSV download.
+import { h, clear, fill, badge, fmtDuration, fmtTime, fmtNum, fmtWindow, toast, confirmDialog, fmtPolicy } from './dom.js';
+import { get, post, download, token, ApiError } from './api.js';
+import { batchTable } from './batchtable.js';
+import { openBatchModal } from './batchmodal.js';
 
 const TERMINAL = ['completed', 'partial', 'failed', 'cancelled'];
 const PAGE = 50;
 const POLL_MS = 3000;
 
 export function renderBatch(view, batchId) {
-	let status = null, es = null, finalShown = false, currentTab = 'summary', pollTimer = null, refreshing = false, again = false, resultsShown = false;
+	let status = null, es = null, finalShown = false, currentTab = 'table', pollTimer = null, refreshing = false, again = false, resultsShown = false;
 	const title = h('h1', null, batchId);
 	const sub = h('p', { class: 'muted' });
 	const bar = h('div', { class: 'bar-fill' });
 	const barText = h('span', { class: 'bar-text', 'data-testid': 'progress-text' }, '0 %');
 	const progress = h('div', { class: 'bar', role: 'progressbar', 'aria-valuemin': 0, 'aria-valuemax': 100,
 		'aria-valuenow': 0, 'data-testid': 'progress' }, bar, barText);
-	const counts = h('div', { class: 'counts' });
-	const cards = h('div', { class: 'cards' });
+	const table = batchTable();
 	const live = h('span', { class: 'muted small' });
+	const asked = h('section', { class: 'panel', hidden: true, 'data-testid': 'batch-request' });
 	const cancelBtn = h('button', { type: 'button', class: 'danger', hidden: true, 'data-testid': 'cancel-batch',
 		onclick: async () => {
 			if (!await confirmDialog('Cancel this batch?',
@@ -50,10 +53,51 @@ export function renderBatch(view, batchId) {
 			loadSummary().then(() => showTab(currentTab));
 		} }), ' with its retries ', h('span', { class: 'muted', 'data-testid': 'retries' }));
 	const results = h('section', { class: 'results', hidden: true });
-	clear(view).append(h('div', { class: 'page-head' }, h('div', null, title, sub), h('div', null, retryBtn, ' ', cancelBtn)),
+	// "Run again": the batch modal of its workflow, filled in with what this batch asked for
+	const againBtn = h('button', { type: 'button', class: 'secondary', hidden: true, 'data-testid': 'run-again',
+		onclick: async () => {
+			try {
+				const { workflow } = await get('/workflows/' + request.workflow_id);
+				await openBatchModal(workflow, (b) => { toast('Batch ' + b.batch_id + ' submitted'); location.hash = '#/batch/' + b.batch_id; },
+					() => {}, request);
+			} catch (e) { toast(e.message, 'error'); }
+		} }, 'Run again');
+	let request = null;	// GET /workflows/batch/{id}: what the batch was asked to run
+	fill(view, h('div', { class: 'page-head' }, h('div', null, title, sub), h('div', null, againBtn, ' ', retryBtn, ' ', cancelBtn)),
 		h('section', { class: 'panel' }, h('div', { class: 'row-between' }, h('h2', null, 'Progress'), live),
-			progress, counts, cards),
-		results);
+			progress, table),
+		asked, results);
+
+	function showRequest(b) {
+		request = b;
+		againBtn.hidden = false;
+		const params = Object.entries(b.parameters || {});
+		const over = Object.entries(b.instance_parameters || {});
+		const names = new Map(((status && status.executions) || []).map((e) => [e.target_instance_id, e.instance_name]));
+		fill(asked, h('h2', null, 'What it ran'),
+			h('p', null, h('a', { href: '#/workflows/' + b.workflow_id }, b.workflow_name),
+				b.workflow_version ? h('span', { class: 'tag', 'data-testid': 'workflow-version' }, 'v' + b.workflow_version) : null,
+				b.workflow_version && b.workflow_current_version !== b.workflow_version
+					? h('span', { class: 'muted small' }, ' (the workflow is now at v' + b.workflow_current_version + ')') : null,
+				b.window ? ' · window: ' + fmtWindow(b.window) + ' (days per instance below)' : ''),
+			h('table', { class: 'data' }, h('tbody', null,
+				params.length ? params.map(([k, v]) => h('tr', null, h('th', null, h('code', null, k)), h('td', null, h('code', null, JSON.stringify(v)))))
+					: h('tr', null, h('td', { class: 'muted' }, 'No shared parameters.')))),
+			over.length ? h('div', null, h('h3', null, 'Per-instance overrides'), h('table', { class: 'data', 'data-testid': 'batch-overrides' },
+				h('tbody', null, over.flatMap(([id, o]) => Object.entries(o).map(([k, v]) =>
+					h('tr', null, h('td', null, names.get(id) || id), h('th', null, h('code', null, k)), h('td', null, h('code', null, JSON.stringify(v))))))))) : null,
+			h('details', null, h('summary', null, 'SQL as submitted'), h('pre', { class: 'sql' }, b.sql_query || '')));
+		asked.hidden = false;
+	}
+
+	let gone = false;	// the batch is not there (404): nothing to follow
+	function notFound() {
+		gone = true;
+		stopLive();
+		fill(view, h('div', { class: 'panel', 'data-testid': 'batch-not-found' }, h('h1', null, 'Batch not found'),
+			h('p', null, 'There is no batch ' + batchId + ' that you may see.'),
+			h('a', { href: '#/batches' }, 'Back to the batch history')));
+	}
 
 	function paint(s) {
 		status = s;
@@ -67,25 +111,19 @@ export function renderBatch(view, batchId) {
 			s.status_reason ? h('div', { class: 'status-reason', 'data-testid': 'status-reason' },
 				'Why ' + s.status + ': ' + s.status_reason) : '');
 		const total = s.total_instances || 0;
-		const done = (s.completed_instances || 0) + (s.failed_instances || 0) + (s.cancelled_instances || 0);
+		const ok = s.completed_instances || 0, failed = s.failed_instances || 0, cancelled = s.cancelled_instances || 0;
+		const done = ok + failed + cancelled;
 		const pct = total ? Math.round(done * 100 / total) : 0;
 		bar.style.width = pct + '%';
 		bar.className = 'bar-fill st-' + s.status;
-		barText.textContent = pct + ' % · ' + done + ' / ' + total + ' finished';
+		// a cancelled batch did not finish its work: say what became of it, not "100 %"
+		barText.textContent = s.status === 'cancelled'
+			? 'cancelled · ' + ok + ' completed, ' + failed + ' failed, ' + cancelled + ' cancelled of ' + total
+			: pct + ' % · ' + done + ' / ' + total + ' finished' + (s.eta_seconds ? ' · about ' + fmtDuration(s.eta_seconds) + ' left' : '');
 		progress.setAttribute('aria-valuenow', pct);
 		progress.dataset.pct = pct;
-		clear(counts).append(...Object.entries(s.status_counts || {}).map(([k, v]) =>
-			h('span', { class: 'count st-' + k, 'data-count': k }, badge(k), ' ', v)));
-		clear(cards).append(...(s.executions || []).map((e) => h('div', { class: 'card st-' + e.status,
-			'data-exec': e.execution_id },
-			h('div', { class: 'row-between' }, h('strong', null, e.instance_name || e.target_instance_id), badge(e.status)),
-			h('div', { class: 'muted small' }, e.execution_id, e.phase ? ' · ' + e.phase : ''),
-			h('dl', null, h('dt', null, 'Duration'), h('dd', null, fmtDuration(e.duration_seconds)),
-				h('dt', null, 'Rows'), h('dd', null, e.row_count ?? '–'),
-				e.time_window ? h('dt', null, 'Days') : null,
-				e.time_window ? h('dd', { 'data-testid': 'exec-window' }, fmtTimeWindow(e.time_window)) : null),
-			e.error ? h('p', { class: 'error small' }, e.error) : null)));
 		const terminal = TERMINAL.includes(s.status);
+		table.update(s, terminal);
 		cancelBtn.hidden = terminal;
 		retryBtn.hidden = !terminal || !(s.failed_instances > 0);
 		retryBtn.textContent = 'Re-run failed (' + (s.failed_instances || 0) + ')';
@@ -106,7 +144,11 @@ export function renderBatch(view, batchId) {
 		refreshing = true;
 		try {
 			paint((await get('/workflows/batch/' + batchId + '/status')).batch_status);
+			if (!request) get('/workflows/batch/' + batchId).then((r) => showRequest(r.batch)).catch(() => {});
 		} catch (e) {
+			// an unknown batch, or another user's (the API answers both alike): no 0 % page
+			// polling for ever
+			if (e instanceof ApiError && e.status === 404) { notFound(); return; }
 			live.textContent = 'status: ' + e.message;
 		} finally {
 			refreshing = false;
@@ -151,7 +193,9 @@ export function renderBatch(view, batchId) {
 
 	// ---- results
 	let tableOffset = 0, lastResults = null, rawData = null;
-	const tabs = ['summary', 'table', 'chart', 'raw'];
+	// (the instances themselves are the progress table's: the results start at their rows)
+	const tabs = ['table', 'chart', 'raw'];
+	const missing = h('div', { class: 'missing', hidden: true, 'data-testid': 'missing-instances' });
 	const panes = {};
 	const tabBtns = {};
 
@@ -171,7 +215,7 @@ export function renderBatch(view, batchId) {
 		for (const t of tabs) panes[t] = h('div', { class: 'pane', 'data-pane': t, role: 'tabpanel', hidden: true });
 		const tabBar = h('div', { class: 'tabs', role: 'tablist' }, ...tabs.map((t) =>
 			(tabBtns[t] = h('button', { type: 'button', role: 'tab', 'data-tab': t, onclick: () => showTab(t) },
-				{ summary: 'Instances', table: 'Table', chart: 'Chart', raw: 'Raw JSON' }[t]))));
+				{ table: 'Table', chart: 'Chart', raw: 'Raw JSON' }[t]))));
 		const csv = h('button', { type: 'button', class: 'secondary', 'data-testid': 'download-csv', onclick: async () => {
 			csv.disabled = true;
 			try { toast('Downloaded ' + await download('/workflows/batch/' + batchId + '/results.csv' +
@@ -179,10 +223,10 @@ export function renderBatch(view, batchId) {
 			catch (e) { toast(e.message, 'error'); }
 			csv.disabled = false;
 		} }, 'Download CSV');
-		clear(results).append(h('div', { class: 'row-between' }, h('h2', null, 'Results'), h('span', null, retriesBox, ' ', csv)), tabBar,
+		fill(results, h('div', { class: 'row-between' }, h('h2', null, 'Results'), h('span', null, retriesBox, ' ', csv)), missing, tabBar,
 			...tabs.map((t) => panes[t]));
 		await loadSummary();
-		showTab('summary');
+		showTab('table');
 	}
 
 	async function fetchResults(offset, limit) {
@@ -195,17 +239,19 @@ export function renderBatch(view, batchId) {
 		return r.batch_results;
 	}
 
+	// Which instances the rows leave out, and why: every view of a partial batch says so
+	// (the table, the chart and the raw JSON all sit under this notice).
 	async function loadSummary() {
-		try { lastResults = await fetchResults(0, PAGE); } catch (e) { panes.summary.textContent = e.message; return; }
-		const rows = lastResults.instance_results || [];
-		clear(panes.summary).append(h('table', { class: 'data' },
-			h('thead', null, h('tr', null, ['Instance', 'Region', 'Days', 'Status', 'Rows', 'Duration', 'Finished', 'Error']
-				.map((c) => h('th', null, c)))),
-			h('tbody', null, rows.map((r) => h('tr', null,
-				h('td', null, r.instance_name), h('td', null, r.instance_region),
-				h('td', { class: 'small' }, fmtTimeWindow(r.time_window)), h('td', null, badge(r.status)),
-				h('td', { class: 'num' }, r.row_count ?? '–'), h('td', { class: 'num' }, fmtDuration(r.duration_seconds)),
-				h('td', null, fmtTime(r.completed_at)), h('td', { class: 'error small' }, r.error || ''))))));
+		try { lastResults = await fetchResults(0, PAGE); } catch (e) { missing.hidden = false; missing.textContent = e.message; return; }
+		const left = (lastResults.instance_results || []).filter((r) => r.status !== 'completed');
+		const empty = (lastResults.instance_results || []).filter((r) => r.status === 'completed' && Number(r.row_count) === 0);
+		missing.hidden = left.length === 0 && empty.length === 0;
+		fill(missing, left.length ? h('p', null, h('strong', null, 'Missing from these results: ' + left.length + ' of ' +
+			lastResults.instance_results.length + ' instances'), ' (their rows are not in the table, chart or CSV)') : null,
+		left.length ? h('ul', null, left.map((r) => h('li', { 'data-missing': r.instance_name }, r.instance_name, ' · ', badge(r.status),
+			r.error ? h('span', { class: 'error small' }, ' ' + r.error) : ''))) : null,
+		empty.length ? h('p', { class: 'warn', 'data-testid': 'empty-instances' }, 'No rows from ' + empty.map((r) => r.instance_name).join(', ') +
+			' (the query matched nothing, or AMC filtered the output for privacy)') : null);
 	}
 
 	async function loadTable(offset) {
@@ -216,6 +262,12 @@ export function renderBatch(view, batchId) {
 		const agg = r.aggregated_data;
 		const cols = agg.columns.map((c) => c.name);
 		const total = agg.total_rows;
+		// one number of decimals per column (1,035.00 under 1,018.51, not 1,035)
+		const digits = {};
+		for (const c of cols) digits[c] = Math.min(4, Math.max(0, ...agg.rows.map((r) =>
+			typeof r[c] === 'number' && !Number.isInteger(r[c]) ? (String(r[c]).split('.')[1] || '').length : 0)));
+		const fmtCell = (v, d) => (typeof v === 'number'
+			? v.toLocaleString(undefined, { minimumFractionDigits: d, maximumFractionDigits: d }) : fmtNum(v));
 		const prev = h('button', { type: 'button', class: 'secondary', disabled: offset === 0,
 			onclick: () => loadTable(Math.max(0, offset - PAGE)) }, '‹ Previous');
 		const next = h('button', { type: 'button', class: 'secondary', disabled: offset + PAGE >= total,
@@ -227,7 +279,7 @@ export function renderBatch(view, batchId) {
 			h('div', { class: 'scroll-x' }, h('table', { class: 'data', 'data-testid': 'results-table' },
 				h('thead', null, h('tr', null, agg.columns.map((c) => h('th', { class: c.type === 'number' ? 'num' : '' }, c.name)))),
 				h('tbody', null, agg.rows.map((row) => h('tr', null, cols.map((c) =>
-					h('td', { class: typeof row[c] === 'number' ? 'num' : '' }, fmtNum(row[c])))))))));
+					h('td', { class: typeof row[c] === 'number' ? 'num' : '' }, fmtCell(row[c], digits[c])))))))));
 	}
 
 	// The chart sums the chosen numeric column per instance over all rows (read in pages of
@@ -279,6 +331,6 @@ export function renderBatch(view, batchId) {
 		h('pre', { class: 'raw', 'data-testid': 'raw-json' }, JSON.stringify({ batch_results: r }, null, 2)));
 	}
 
-	refresh().then(() => { if (!status || !TERMINAL.includes(status.status)) startLive(); });
+	refresh().then(() => { if (!gone && (!status || !TERMINAL.includes(status.status))) startLive(); });
 	return () => stopLive();	// called when the view is left
 }

@@ -271,8 +271,11 @@ try {
 	const st = (await api('/workflows/batch/' + bid + '/status')).batch_status;
 	check(st.status === 'completed' && st.completed_instances === 3, 'the batch completed', st.status);
 	check((await page.textContent('[data-testid=progress-text]')).includes('3 / 3'), 'progress bar shows 3 / 3');
-	check(await page.locator('.card').count() === 3, 'one card per instance');
-	await page.waitForSelector('[data-pane=summary] table');
+	check(await page.locator('[data-testid=instances] tr[data-exec]').count() === 3, 'one row per instance');
+	await page.waitForSelector('[data-testid=batch-request] [data-testid=workflow-version]');
+	check(await page.locator('[data-testid=batch-overrides] tr').count() === 1,
+		'the page shows what the batch ran, its override too');
+	await page.waitForSelector('[data-pane=table] table');
 	await shot('batch-done');
 
 	// --- results views
@@ -469,7 +472,73 @@ try {
 	const st2 = (await api('/workflows/batch/' + bid2 + '/status')).batch_status;
 	check(st2.status === 'cancelled', 'the second batch is cancelled', st2.status);
 	check(await page.locator('[data-testid=cancel-batch]').isHidden(), 'cancel button gone once cancelled');
+	const cancelText = await page.textContent('[data-testid=progress-text]');
+	check(cancelText.startsWith('cancelled') && !cancelText.includes('100 %'), 'a cancelled batch does not read "100 % finished"',
+		cancelText);
 	await shot('cancelled');
+
+	// --- an unknown batch (or another user's): "not found", not a 0 % page that polls for ever
+	const errsBeforeNotFound = consoleErrors.length;
+	await page.goto(URL_ + '/#/batch/batch_00000000');
+	await page.waitForSelector('[data-testid=batch-not-found]');
+	check(true, 'an unknown batch shows "not found"');
+	consoleErrors.length = errsBeforeNotFound;	// the browser logs the wanted 404 as a failed load
+
+	// --- a batch of 100 instances, 3 of which fail: find one instance's error in two actions
+	const tagH = Math.random().toString(16).slice(2, 8);
+	const acctH = await apiPost('/admin/accounts', { account_name: 'E2E hundred ' + tagH, advertiser_id: 'ENTITYE2EH' + tagH.toUpperCase(),
+		lwa_client_id: 'cid-e2e', lwa_refresh_token: 'Atzr|e2e-h-' + tagH, lwa_client_secret: 'cs-e2e-' + tagH });
+	const hundred = [];
+	for (let k = 0; k < 100; k++)
+		hundred.push((await apiPost('/admin/instances', { instance_id: 'amch' + tagH + String(k).padStart(3, '0'),
+			instance_name: 'Hundred ' + tagH + ' #' + String(k).padStart(3, '0'), region: 'us-east-1', account_id: acctH.account.id })).instance);
+	const failing = [7, 42, 93];
+	for (const k of failing)
+		await fetch(process.env.AMCSIM_URL + '/sim/profiles/' + hundred[k].instance_id, { method: 'PUT',
+			headers: { 'Content-Type': 'application/json' },
+			body: JSON.stringify({ fail_rate: 1, fail_reason: 'E2E: instance ' + k + ' has no impressions table' }) });
+	const bigId = (await apiPost('/workflows/' + wf.id + '/batch-execute', { instance_ids: hundred.map((i) => i.id),
+		name: 'E2E hundred' })).batch.batch_id;
+	await page.goto(URL_ + '/#/batch/' + bigId);
+	await page.waitForSelector('[data-testid=instances] tr[data-exec]');
+	await page.waitForSelector('.page-head .badge.st-partial', { timeout: 240000 });
+	await page.waitForFunction(() => document.querySelectorAll('[data-testid=instances] tr[data-exec]').length === 100);
+	check(await page.getAttribute('[data-testid=instances] tbody tr[data-exec]', 'class') === 'st-failed has-error',
+		'a finished batch lists its failures first');
+	await shot('hundred-done');
+	await page.click('[data-testid=status-chips] [data-chip=failed]');			// action 1
+	await page.waitForFunction(() => document.querySelectorAll('[data-testid=instances] tr[data-exec]').length === 3);
+	const failedNames = await page.$$eval('[data-testid=instances] tr[data-exec] strong', (x) => x.map((e) => e.textContent));
+	check(JSON.stringify(failedNames) === JSON.stringify(failing.map((k) => hundred[k].instance_name)),
+		'the "failed" chip shows exactly the three failures', failedNames);
+	await page.click(`[data-testid=instances] tr[data-exec]:has-text("#042")`);		// action 2
+	const fullErr = await page.textContent('[data-testid=full-error]');
+	const amcId = await page.textContent('[data-testid=amc-execution-id]');
+	check(fullErr.includes('instance 42 has no impressions table') && /\S{8,}/.test(amcId),
+		'the second action shows the full error and the AMC execution id', fullErr + ' / ' + amcId);
+	await shot('hundred-failure');
+	const missingNames = await page.$$eval('[data-testid=missing-instances] li', (x) => x.map((e) => e.dataset.missing));
+	check(JSON.stringify(missingNames.sort()) === JSON.stringify(failing.map((k) => hundred[k].instance_name).sort()),
+		'the results say which instances are missing, and why', missingNames);
+	await page.click('[data-testid=status-chips] [data-chip=all]');
+	await page.selectOption('[data-testid=instance-sort]', 'name');
+	const firstTwo = await page.$$eval('[data-testid=instances] tr[data-exec] strong', (x) => x.slice(0, 2).map((e) => e.textContent));
+	check(firstTwo[0].endsWith('#000') && firstTwo[1].endsWith('#001'), 'sorting by name', firstTwo);
+	await page.fill('[data-testid=instance-filter]', '#05');
+	await page.waitForFunction(() => document.querySelectorAll('[data-testid=instances] tr[data-exec]').length === 10);
+	check(true, 'the search narrows the table (#050–#059)');
+	// "Run again": the batch modal with the same 100 instances
+	await page.click('[data-testid=run-again]');
+	await page.waitForSelector('dialog.modal .pill');
+	check(await page.locator('dialog.modal .pill').count() === 100, 'Run again pre-selects the batch\'s instances');
+	await page.click('dialog.modal .modal-foot button.secondary');
+	for (const k of failing)
+		await fetch(process.env.AMCSIM_URL + '/sim/profiles/' + hundred[k].instance_id, { method: 'PUT',
+			headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ fail_rate: 0 }) });
+	// leave the 100 instances out of later tests' instance lists
+	for (const i of hundred)
+		await fetch(URL_ + '/admin/instances/' + i.id, { method: 'PATCH', body: JSON.stringify({ disabled: true }),
+			headers: { Authorization: 'Bearer ' + TOKEN, 'Content-Type': 'application/json' } });
 
 	// --- webhooks: add one (its secret shown once), see it listed, open its delivery log, delete it
 	await page.goto(URL_ + '/#/webhooks');
