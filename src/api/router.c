@@ -34,6 +34,7 @@ static const Route routes[] = {
 	{ EVHTTP_REQ_GET, "workflows/batch/*/status", ACCESS_USER, routes_status_get },
 	{ EVHTTP_REQ_GET, "workflows/batch/*/results", ACCESS_USER, routes_results_get },
 	{ EVHTTP_REQ_GET, "workflows/batch/*/results.csv", ACCESS_USER, export_get },
+	{ EVHTTP_REQ_GET, "workflows/batch/*/compare", ACCESS_USER, routes_compare_get },
 	{ EVHTTP_REQ_GET, "workflows/batch/*/events", ACCESS_PUBLIC, sse_get },
 	{ EVHTTP_REQ_POST, "workflows/batch/*/cancel", ACCESS_USER, routes_batches_cancel },
 	{ EVHTTP_REQ_POST, "workflows/batch/*/retry-failed", ACCESS_USER, routes_retry_failed_post },

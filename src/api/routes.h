@@ -27,6 +27,7 @@ void routes_execute_post(Req *r);			/* POST /workflows/{id}/batch-execute */
 void routes_retry_failed_post(Req *r);		/* POST /workflows/batch/{id}/retry-failed */
 void routes_batches_list(Req *r);			/* GET /workflows/batch/list */
 void routes_batch_get(Req *r);				/* GET /workflows/batch/{b} */
+void routes_compare_get(Req *r);			/* GET /workflows/batch/{b}/compare */
 void routes_batches_cancel(Req *r);			/* POST /workflows/batch/{b}/cancel */
 /* Whether a batch status is final: completed, partial, failed or cancelled (NULL: no). */
 bool routes_batches_is_terminal(const char *status);
