@@ -5,6 +5,7 @@
 import { h, clear, fill, badge, fmtDuration, fmtTime, fmtNum, fmtWindow, toast, confirmDialog, fmtPolicy } from './dom.js';
 import { get, post, download, token, ApiError } from './api.js';
 import { batchTable } from './batchtable.js';
+import { comparePane } from './compare.js';
 import { openBatchModal } from './batchmodal.js';
 
 const TERMINAL = ['completed', 'partial', 'failed', 'cancelled'];
@@ -90,6 +91,21 @@ export function renderBatch(view, batchId) {
 		asked.hidden = false;
 	}
 
+	// Seconds until the last unfinished instance is expected to finish, from how long each took
+	// to run this workflow before (GET /workflows/batch/{id}: expected_seconds), as if they all
+	// run at once; null when no unfinished instance has a history.
+	function eta(s) {
+		const exp = request && request.expected_seconds;
+		if (!exp || TERMINAL.includes(s.status)) return null;
+		let left = null;
+		for (const e of s.executions || []) {
+			if (['completed', 'failed', 'cancelled'].includes(e.status) || !(e.target_instance_id in exp)) continue;
+			const ran = e.status === 'running' && e.started_at ? (Date.now() - Date.parse(e.started_at)) / 1000 : 0;
+			left = Math.max(left || 0, exp[e.target_instance_id] - ran, 1);
+		}
+		return left;
+	}
+
 	let gone = false;	// the batch is not there (404): nothing to follow
 	function notFound() {
 		gone = true;
@@ -110,6 +126,7 @@ export function renderBatch(view, batchId) {
 			h('span', { 'data-testid': 'batch-policy' }, ' · on failure: ' + fmtPolicy(s.on_failure)),
 			s.status_reason ? h('div', { class: 'status-reason', 'data-testid': 'status-reason' },
 				'Why ' + s.status + ': ' + s.status_reason) : '');
+		s.eta_seconds = eta(s);
 		const total = s.total_instances || 0;
 		const ok = s.completed_instances || 0, failed = s.failed_instances || 0, cancelled = s.cancelled_instances || 0;
 		const done = ok + failed + cancelled;
@@ -119,7 +136,7 @@ export function renderBatch(view, batchId) {
 		// a cancelled batch did not finish its work: say what became of it, not "100 %"
 		barText.textContent = s.status === 'cancelled'
 			? 'cancelled · ' + ok + ' completed, ' + failed + ' failed, ' + cancelled + ' cancelled of ' + total
-			: pct + ' % · ' + done + ' / ' + total + ' finished' + (s.eta_seconds ? ' · about ' + fmtDuration(s.eta_seconds) + ' left' : '');
+			: pct + ' % · ' + done + ' / ' + total + ' finished' + (s.eta_seconds ? ' · about ' + fmtDuration(s.eta_seconds) + ' left (from earlier runs)' : '');
 		progress.setAttribute('aria-valuenow', pct);
 		progress.dataset.pct = pct;
 		const terminal = TERMINAL.includes(s.status);
@@ -194,7 +211,8 @@ export function renderBatch(view, batchId) {
 	// ---- results
 	let tableOffset = 0, lastResults = null, rawData = null;
 	// (the instances themselves are the progress table's: the results start at their rows)
-	const tabs = ['table', 'chart', 'raw'];
+	const tabs = ['table', 'chart', 'compare', 'raw'];
+	let compare = null;	// the Compare pane, made once the columns are known
 	const missing = h('div', { class: 'missing', hidden: true, 'data-testid': 'missing-instances' });
 	const panes = {};
 	const tabBtns = {};
@@ -208,6 +226,7 @@ export function renderBatch(view, batchId) {
 		if (name === 'table') loadTable(tableOffset);
 		if (name === 'chart') drawChart();
 		if (name === 'raw') showRaw();
+		if (name === 'compare') showCompare();
 	}
 
 	async function showResults() {
@@ -215,7 +234,7 @@ export function renderBatch(view, batchId) {
 		for (const t of tabs) panes[t] = h('div', { class: 'pane', 'data-pane': t, role: 'tabpanel', hidden: true });
 		const tabBar = h('div', { class: 'tabs', role: 'tablist' }, ...tabs.map((t) =>
 			(tabBtns[t] = h('button', { type: 'button', role: 'tab', 'data-tab': t, onclick: () => showTab(t) },
-				{ table: 'Table', chart: 'Chart', raw: 'Raw JSON' }[t]))));
+				{ table: 'Table', chart: 'Chart', compare: 'Compare', raw: 'Raw JSON' }[t]))));
 		const csv = h('button', { type: 'button', class: 'secondary', 'data-testid': 'download-csv', onclick: async () => {
 			csv.disabled = true;
 			try { toast('Downloaded ' + await download('/workflows/batch/' + batchId + '/results.csv' +
@@ -319,6 +338,15 @@ export function renderBatch(view, batchId) {
 		clear(panes.chart).append(h('div', { class: 'inline' }, h('label', null, 'Metric (sum by instance) '), pick,
 			rows.length < total ? h('span', { class: 'muted small' }, ' first ' + rows.length + ' of ' + total + ' rows') : null),
 			svg);
+	}
+
+	function showCompare() {
+		if (!lastResults || !status) return;
+		if (!compare) {
+			compare = comparePane(batchId, status.workflow_id, lastResults.aggregated_data.columns, () => withRetries);
+			fill(panes.compare, compare);
+		}
+		compare.load();
 	}
 
 	async function showRaw() {

@@ -520,6 +520,16 @@ try {
 	const missingNames = await page.$$eval('[data-testid=missing-instances] li', (x) => x.map((e) => e.dataset.missing));
 	check(JSON.stringify(missingNames.sort()) === JSON.stringify(failing.map((k) => hundred[k].instance_name).sort()),
 		'the results say which instances are missing, and why', missingNames);
+	// the portfolio comparison: one metric across the 97 instances with rows, ranked, with shares
+	await page.click('[data-tab=compare]');
+	await page.waitForSelector('[data-testid=compare-table] tbody tr');
+	const cmpRows = await page.locator('[data-testid=compare-table] tbody tr').count();
+	const ranked = await page.$$eval('[data-testid=compare-table] tbody tr td:first-child', (x) => x.map((e) => e.textContent));
+	check(cmpRows === 100 && ranked[0] === '1' && ranked.filter((r) => r === '–').length === 3,
+		'compare: 97 instances ranked, the 3 failed ones without a value', cmpRows + ' ' + ranked.slice(0, 3));
+	check((await page.textContent('[data-testid=compare-missing]')).includes('(failed)'), 'compare names the missing instances');
+	check(await page.locator('[data-testid=compare-chart] rect').count() === 97, 'compare: one bar per instance with a value');
+	await shot('hundred-compare');
 	await page.click('[data-testid=status-chips] [data-chip=all]');
 	await page.selectOption('[data-testid=instance-sort]', 'name');
 	const firstTwo = await page.$$eval('[data-testid=instances] tr[data-exec] strong', (x) => x.slice(0, 2).map((e) => e.textContent));
