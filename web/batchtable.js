@@ -23,8 +23,17 @@ async function copy(text, what) {
 
 // What an unfinished instance is waiting for, in words (the status's waiting_for when the
 // server says, else its phase).
+function ago(iso) {
+	const s = (Date.now() - Date.parse(iso)) / 1000;
+	if (!Number.isFinite(s) || s < 0) return '';
+	return s < 90 ? Math.round(s) + ' s' : s < 5400 ? Math.round(s / 60) + ' min' : (s / 3600).toFixed(1) + ' h';
+}
+
 function waiting(e) {
-	if (e.waiting_for && e.waiting_for.text) return e.waiting_for.text;
+	const w = e.waiting_for;
+	if (w && w.code === 'retry')
+		return 'retrying at ' + (w.at ? new Date(w.at).toLocaleTimeString() : 'once due') + (e.error ? ' after: ' + e.error.slice(0, 80) : '');
+	if (w && w.text) return w.text + (w.at && ago(w.at) ? ' · ' + ago(w.at) : '');
 	if (e.status === 'queued' || e.status === 'pending') return 'queued';
 	if (e.status === 'running') return e.phase ? 'AMC: ' + e.phase : 'running';
 	if (e.status === 'retry_wait') return 'waiting to retry';

@@ -40,7 +40,9 @@ static const char sql_execs[] =
 	PGQ_ISO("e.completed_at") " AS completed_at,"
 	"       CASE WHEN e.time_window_start IS NOT NULL AND e.time_window_end IS NOT NULL"
 	"       THEN json_build_object('start', e.time_window_start, 'end', e.time_window_end,"
-	"            'timezone', coalesce(e.time_window_timezone, 'UTC'))::text END AS time_window"
+	"            'timezone', coalesce(e.time_window_timezone, 'UTC'))::text END AS time_window,"
+	/* what a live execution waits for is Redis's to say (shape.c); this one is not there */
+	"       NULL::text AS waiting_for"
 	"  FROM workflow_executions e JOIN batch_executions b ON b.id = e.batch_execution_id"
 	"  LEFT JOIN instances i ON i.id = e.target_instance_id"
 	" WHERE b.batch_id = $1 AND ($3::boolean OR b.user_id = $2::uuid)"
@@ -71,7 +73,7 @@ static void pg_done(Pgq *q, void *priv)
 		pgq_fail(r, q);
 	} else if (PQntuples(q->res[0]) != 1) {
 		req_fail(r, 404, "batch_not_found", NULL, "batch %s not found", s->batch_id);
-	} else if ((execs = pgq_rows_json(q->res[1], "sssssssisnssj")) == NULL) {
+	} else if ((execs = pgq_rows_json(q->res[1], "sssssssisnssjj")) == NULL) {
 		req_fail(r, 500, "internal", NULL, "out of memory");
 	} else {
 		b = (ShapeBatch){

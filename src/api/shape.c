@@ -122,6 +122,57 @@ static json_t *window_obj(const char *text)
 	return w != NULL ? w : json_null();
 }
 
+/* What an unfinished execution waits for, from its hash alone (no extra round trip): a code,
+ * the words the page shows, and the moment it refers to (since when, or until when). null for
+ * a finished one. */
+static json_t *waiting_for(const ShapeHash *h)
+{
+	static const struct {
+		const char *phase, *code, *text;
+	} phases[] = {
+		{ "submitted", "amc_create", "creating the execution on AMC" },
+		{ "polling", "amc_running", "AMC is running the query" },
+		{ "downloading", "downloading", "downloading the results from AMC" },
+		{ "archiving", "archiving", "archiving the rows into PostgreSQL" },
+	};
+	const char *state = shape_hash_get(h, "state"), *phase = shape_hash_get(h, "phase");
+	const char *parked = shape_hash_get(h, "parked");
+
+	if (state == NULL)
+		return json_null();
+	if (strcmp(state, "queued") == 0 || strcmp(state, "pending") == 0) {
+		if (parked != NULL && strcmp(parked, "instance") == 0)
+			return json_pack("{s:s,s:s,s:o}", "code", "instance_cap", "text",
+					 "waiting for a free slot on its instance (instance cap reached)",
+					 "at", iso_ms(shape_hash_get(h, "queued_at")));
+		if (parked != NULL && strcmp(parked, "account") == 0)
+			return json_pack("{s:s,s:s,s:o}", "code", "account_cap", "text",
+					 "waiting for a free slot on its AMC account (account cap reached)",
+					 "at", iso_ms(shape_hash_get(h, "queued_at")));
+		return json_pack("{s:s,s:s,s:o}", "code", "queued", "text", "queued for a worker",
+				 "at", iso_ms(shape_hash_get(h, "queued_at")));
+	}
+	if (strcmp(state, "retry_wait") == 0) {
+		char at[32], text[160];
+		const char *err = shape_hash_get(h, "error");
+
+		if (!shape_iso_ms(shape_hash_get(h, "retry_at"), at))
+			snprintf(at, sizeof(at), "soon");
+		snprintf(text, sizeof(text), "retrying at %s%s%.80s", at, err ? " after: " : "",
+			 err ? err : "");
+		return json_pack("{s:s,s:s,s:o}", "code", "retry", "text", text, "at",
+				 iso_ms(shape_hash_get(h, "retry_at")));
+	}
+	if (strcmp(state, "running") != 0)
+		return json_null();
+	for (size_t i = 0; phase != NULL && i < ARRAY_LEN(phases); i++)
+		if (strcmp(phase, phases[i].phase) == 0)
+			return json_pack("{s:s,s:s,s:o}", "code", phases[i].code, "text", phases[i].text,
+					 "at", iso_ms(shape_hash_get(h, "started_at")));
+	return json_pack("{s:s,s:s,s:o}", "code", "starting", "text", "claimed by a worker",
+			 "at", iso_ms(shape_hash_get(h, "started_at")));
+}
+
 json_t *shape_exec_redis(const ShapeHash *h)
 {
 	const char *started = shape_hash_get(h, "started_at");
@@ -131,7 +182,7 @@ json_t *shape_exec_redis(const ShapeHash *h)
 
 	if (parse_ll(started, &s) && parse_ll(finished, &f))
 		duration = json_real((double)(f - s) / 1000.0);
-	return json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}",
+	return json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}",
 			 "id", opt_str(shape_hash_get(h, "id")),
 			 "execution_id", opt_str(shape_hash_get(h, "exec_id")),
 			 "target_instance_id", opt_str(shape_hash_get(h, "instance_uuid")),
@@ -146,7 +197,8 @@ json_t *shape_exec_redis(const ShapeHash *h)
 			 "completed_at", iso_ms(finished),
 			 "time_window", shape_time_window(shape_hash_get(h, "window_start"),
 							  shape_hash_get(h, "window_end"),
-							  shape_hash_get(h, "timezone")));
+							  shape_hash_get(h, "timezone")),
+			 "waiting_for", waiting_for(h));
 }
 
 json_t *shape_policy(const char *on_failure, const char *ratio)

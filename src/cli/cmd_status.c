@@ -50,8 +50,8 @@ static bool fetch(Http *h, const char *batch_id, json_t **resp, json_t **bs)
 
 static int print_executions(const json_t *execs)
 {
-	static const char *const head[] = { "INSTANCE", "STATUS", "PHASE", "ROWS", "DURATION", "EXECUTION",
-					    "WINDOW", "ERROR" };
+	static const char *const head[] = { "INSTANCE", "STATUS", "WAITING FOR", "ROWS", "DURATION",
+					    "EXECUTION", "WINDOW", "ERROR" };
 	Table t;
 	const json_t *e;
 	size_t i;
@@ -63,8 +63,9 @@ static int print_executions(const json_t *execs)
 	table_align_right(&t, 3);
 	table_align_right(&t, 4);
 	for (size_t c = 1; c <= 5; c++)
-		table_flag(&t, c, TABLE_FIXED);
-	table_flag(&t, 2, TABLE_HIDE_EMPTY);	/* AMC phase: only while running */
+		if (c != 2)	/* the words of WAITING FOR may be cut on a narrow terminal */
+			table_flag(&t, c, TABLE_FIXED);
+	table_flag(&t, 2, TABLE_HIDE_EMPTY);	/* what it waits for: only while unfinished */
 	table_flag(&t, 5, TABLE_OPTIONAL);
 	table_flag(&t, 6, TABLE_OPTIONAL);	/* the AMC window: batches that have one */
 	table_flag(&t, 6, TABLE_HIDE_EMPTY);
@@ -76,7 +77,9 @@ static int print_executions(const json_t *execs)
 		char *err = fmt_json_text(json_object_get(e, "error"));
 		const char *name = fmt_str(e, "instance_name", fmt_str(e, "target_instance_id", "?"));
 		const char *row[] = {
-			name, fmt_str(e, "status", "?"), fmt_str(e, "phase", ""), rows ? rows : "",
+			name, fmt_str(e, "status", "?"),
+			fmt_str(json_object_get(e, "waiting_for"), "text", fmt_str(e, "phase", "")),
+			rows ? rows : "",
 			dur, fmt_str(e, "execution_id", ""), win, err ? err : "",
 		};
 

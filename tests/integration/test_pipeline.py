@@ -89,6 +89,13 @@ st, body, raw = submit(slow, INSTANCES[:6], parameters={"startDate": "2025-01-01
 check(st in (200, 201), "submit slow batch", raw[:300])
 cbid = body["batch"]["batch_id"]
 time.sleep(1.0)
+st, body, raw = api("GET", "/workflows/batch/%s/status" % cbid)
+codes = {"queued", "instance_cap", "account_cap", "retry", "starting", "amc_create", "amc_running",
+         "downloading", "archiving"}
+open_execs = [e for e in body["batch_status"]["executions"] if e["status"] not in ("completed", "failed", "cancelled")]
+check(open_execs and all(e["waiting_for"] and e["waiting_for"]["code"] in codes and e["waiting_for"]["text"]
+                         for e in open_execs), "each unfinished execution says what it waits for",
+      [e["waiting_for"] for e in open_execs])
 st, body, raw = api("POST", "/workflows/batch/%s/cancel" % cbid)
 check(st == 200 and body and body.get("success"), "cancel answers success", raw[:300])
 st, body, raw = api("GET", "/workflows/batch/%s/status" % cbid)

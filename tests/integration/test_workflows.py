@@ -106,6 +106,9 @@ for who, bid, what in ((TB, B1, "another user's batch"), (TA, "batch_00000000", 
     check(st == 404 and body["error"]["code"] == "batch_not_found", "%s: 404" % what, raw[:200])
 st, body, raw = api("GET", "/workflows/batch/%s" % B1)
 check(st == 200, "an admin reads it", raw[:200])
+st, body, raw = api("GET", "/workflows/batch/%s" % B2, token=TA)
+exp = body["batch"]["expected_seconds"] if st == 200 else {}
+check(IA in exp and exp[IA] > 0, "expected_seconds: the instance's earlier runs of the workflow (for the ETA)", raw[-300:])
 
 # ---- versions ----
 st, body, raw = api("GET", "/workflows/%s/versions" % WF, token=TA)

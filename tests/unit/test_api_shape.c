@@ -87,17 +87,19 @@ static void test_status_seed(void)
 		"\"row_count\":1000,\"error\":null,\"duration_seconds\":45.0,"
 		"\"started_at\":\"2024-01-15T10:30:00Z\",\"completed_at\":\"2024-01-15T10:30:45Z\","
 		"\"time_window\":{\"start\":\"2024-01-06T00:00:00\",\"end\":\"2024-01-13T00:00:00\","
-		"\"timezone\":\"America/New_York\"}},"
+		"\"timezone\":\"America/New_York\"},\"waiting_for\":null},"
 		"{\"id\":null,\"execution_id\":\"exec_22222222\",\"target_instance_id\":\"" I2 "\","
 		"\"instance_name\":null,\"status\":\"running\",\"phase\":\"polling\","
 		"\"amc_execution_id\":null,\"row_count\":null,\"error\":null,"
 		"\"duration_seconds\":null,\"started_at\":\"2024-01-15T10:30:00Z\","
-		"\"completed_at\":null,\"time_window\":null},"
+		"\"completed_at\":null,\"time_window\":null,\"waiting_for\":{\"code\":\"amc_running\","
+		"\"text\":\"AMC is running the query\",\"at\":\"2024-01-15T10:30:00Z\"}},"
 		"{\"id\":null,\"execution_id\":\"exec_33333333\",\"target_instance_id\":\"" I3 "\","
 		"\"instance_name\":null,\"status\":\"running\",\"phase\":null,"
 		"\"amc_execution_id\":null,\"row_count\":null,\"error\":null,"
 		"\"duration_seconds\":null,\"started_at\":null,\"completed_at\":null,"
-		"\"time_window\":null}],"
+		"\"time_window\":null,\"waiting_for\":{\"code\":\"starting\","
+		"\"text\":\"claimed by a worker\",\"at\":null}}],"
 		"\"status_counts\":{\"running\":2,\"completed\":1},"	/* state order */
 		"\"window\":{\"type\":\"last_n_days\",\"lag_days\":2,\"n\":7},\"parent_batch_id\":null,"
 		"\"on_failure\":\"continue\",\"status_reason\":null}");
@@ -152,11 +154,51 @@ static void test_status_odd_fields(void)
 		"\"instance_name\":null,\"status\":\"failed\",\"phase\":\"b\","
 		"\"amc_execution_id\":null,\"row_count\":null,\"error\":null,"
 		"\"duration_seconds\":null,\"started_at\":null,"
-		"\"completed_at\":\"2024-01-15T10:30:45Z\",\"time_window\":null}");
+		"\"completed_at\":\"2024-01-15T10:30:45Z\",\"time_window\":null,\"waiting_for\":null}");
 	assertf(shape_hash_get(&h, "phase") != NULL && strcmp(shape_hash_get(&h, "phase"), "b") == 0,
 		"last repeated field wins");
 	assertf(shape_hash_get(&h, "nope") == NULL, "missing field");
 	assertf(shape_hash_get(NULL, "phase") == NULL, "NULL hash");
+}
+
+/* waiting_for: the words for each unfinished state, null once finished. */
+static void test_waiting_for(void)
+{
+	static const struct {
+		ShapeKv kv[4];
+		const char *code;	/* NULL: null */
+	} cases[] = {
+		{ { { "state", "queued" }, { "parked", "" }, { "queued_at", "1000" } }, "queued" },
+		{ { { "state", "queued" }, { "parked", "instance" } }, "instance_cap" },
+		{ { { "state", "queued" }, { "parked", "account" } }, "account_cap" },
+		{ { { "state", "retry_wait" }, { "retry_at", T45 }, { "error", "AMC 429" } }, "retry" },
+		{ { { "state", "running" }, { "phase", "polling" }, { "started_at", "1000" } }, "amc_running" },
+		{ { { "state", "running" }, { "phase", "archiving" } }, "archiving" },
+		{ { { "state", "running" }, { "phase", "" } }, "starting" },
+		{ { { "state", "completed" } }, NULL },
+		{ { { "state", "failed" }, { "error", "x" } }, NULL },
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		size_t n = 0;
+
+		while (n < 4 && cases[i].kv[n].key != NULL)
+			n++;
+		const ShapeHash h = { cases[i].kv, n };
+		json_t *o = shape_exec_redis(&h), *w = json_object_get(o, "waiting_for");
+
+		if (cases[i].code == NULL)
+			assertf(json_is_null(w), "case %zu: null", i);
+		else
+			assertf(json_is_object(w) && strcmp(json_string_value(json_object_get(w, "code")),
+							    cases[i].code) == 0 &&
+					json_string_value(json_object_get(w, "text"))[0] != '\0',
+				"case %zu: %s", i, cases[i].code);
+		if (i == 3)
+			assertf(strstr(json_string_value(json_object_get(w, "text")), "2024-01-15T10:30:45Z after: AMC 429") != NULL,
+				"retry names its time and error: %s", json_string_value(json_object_get(w, "text")));
+		json_decref(o);
+	}
 }
 
 /* Sub-second durations stay exact to the millisecond. */
@@ -475,6 +517,7 @@ int main(void)
 	RUN_TEST(test_status_empty);
 	RUN_TEST(test_status_odd_fields);
 	RUN_TEST(test_status_duration);
+	RUN_TEST(test_waiting_for);
 	RUN_TEST(test_status_counts);
 	RUN_TEST(test_status_from_rows);
 	RUN_TEST(test_values);
