@@ -23,10 +23,15 @@ static long long now_ms(void)
 	return (long long)tv.tv_sec * 1000 + tv.tv_usec / 1000;
 }
 
-static void die(const char *fmt, const char *arg)
+static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+static void die(const char *fmt, ...)
 {
+	va_list ap;
+
 	fprintf(stderr, "noopload: ");
-	fprintf(stderr, fmt, arg);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
 	fputc('\n', stderr);
 	exit(1);
 }

@@ -278,10 +278,17 @@ static const json_t *answer_object(const json_t *resp, const char *key)
 	return v;
 }
 
+/* How local_time prints: a fixed set, so each strftime format is a literal -Wformat can check. */
+enum LocalStyle {
+	LOCAL_MINUTE,         /* 2026-12-07 06:00 */
+	LOCAL_WEEKDAY,        /* Mon 2026-12-07 06:00 */
+	LOCAL_WEEKDAY_MARKED, /* Mon 2026-12-07 06:00 (local) */
+};
+
 /* An ISO-8601 UTC time of the API ("2026-12-07T05:00:00Z", with or without milliseconds)
- * in the local zone as strftime fmt gives it; "-" when iso is NULL, iso itself when it
+ * in the local zone as style gives it; "-" when iso is NULL, iso itself when it
  * cannot be read. */
-static void local_time(const char *iso, const char *fmt, char *buf, size_t size)
+static void local_time(const char *iso, enum LocalStyle style, char *buf, size_t size)
 {
 	struct tm tm = { 0 };
 	time_t t;
@@ -299,7 +306,17 @@ static void local_time(const char *iso, const char *fmt, char *buf, size_t size)
 	tm.tm_year -= 1900;
 	tm.tm_mon -= 1;
 	t = timegm(&tm);
-	if (!localtime_r(&t, &tm) || strftime(buf, size, fmt, &tm) == 0)
+	if (!localtime_r(&t, &tm)) {
+		snprintf(buf, size, "%s", iso);
+		return;
+	}
+	n = 0; /* no default: -Wswitch names a style added without its format */
+	switch (style) {
+	case LOCAL_MINUTE: n = (int)strftime(buf, size, "%Y-%m-%d %H:%M", &tm); break;
+	case LOCAL_WEEKDAY: n = (int)strftime(buf, size, "%a %Y-%m-%d %H:%M", &tm); break;
+	case LOCAL_WEEKDAY_MARKED: n = (int)strftime(buf, size, "%a %Y-%m-%d %H:%M (local)", &tm); break;
+	}
+	if (n == 0)
 		snprintf(buf, size, "%s", iso);
 }
 
@@ -318,7 +335,7 @@ static void last_run_text(const json_t *lr, bool with_time, char *buf, size_t si
 		snprintf(buf, size, "%s", what);
 		return;
 	}
-	local_time(fmt_str(lr, "scheduled_for", NULL), "%Y-%m-%d %H:%M", when, sizeof when);
+	local_time(fmt_str(lr, "scheduled_for", NULL), LOCAL_MINUTE, when, sizeof when);
 	snprintf(buf, size, "%s %s%s%s", when, what, fmt_str(lr, "batch_id", NULL) ? ", batch " : "",
 		 fmt_str(lr, "batch_id", ""));
 }
@@ -330,7 +347,7 @@ static void summary_line(const json_t *s, const char *verb, char *buf, size_t si
 	char *desc = table_cell(fmt_str(s, "cron_description", fmt_str(s, "cron", "?")), 400);
 
 	if (json_is_true(json_object_get(s, "enabled"))) {
-		local_time(fmt_str(s, "next_run_at", NULL), "%Y-%m-%d %H:%M", next, sizeof next);
+		local_time(fmt_str(s, "next_run_at", NULL), LOCAL_MINUTE, next, sizeof next);
 		snprintf(buf, size, "Schedule %s%s: %s; next run %s (local)", fmt_str(s, "id", "?"),
 			 verb, desc ? desc : "", next);
 	} else {
@@ -741,7 +758,7 @@ static int print_schedules(const json_t *resp)
 			fmt_str(s, "cron_description", fmt_str(s, "cron", "")), next, last, on ? "yes" : "no",
 		};
 
-		local_time(on ? fmt_str(s, "next_run_at", NULL) : NULL, "%Y-%m-%d %H:%M", next, sizeof next);
+		local_time(on ? fmt_str(s, "next_run_at", NULL) : NULL, LOCAL_MINUTE, next, sizeof next);
 		last_run_text(json_object_get(s, "last_run"), false, last, sizeof last);
 		if (!table_add_row(&t, row)) {
 			table_cleanup(&t);
@@ -798,7 +815,7 @@ static int print_runs(const json_t *resp)
 			fmt_str(r, "status", "-"), done, note,
 		};
 
-		local_time(fmt_str(r, "scheduled_for", NULL), "%Y-%m-%d %H:%M", slot, sizeof slot);
+		local_time(fmt_str(r, "scheduled_for", NULL), LOCAL_MINUTE, slot, sizeof slot);
 		if (batch)
 			snprintf(done, sizeof done, "%lld/%lld",
 				 fmt_json_int(json_object_get(r, "completed_instances"), 0),
@@ -975,13 +992,13 @@ static int print_schedule(const json_t *s)
 	bad |= !show_line("Enabled", on ? "yes" : "no (paused)");
 	last_run_text(json_object_get(s, "last_run"), true, buf, sizeof buf);
 	bad |= !show_line("Last run", buf);
-	local_time(fmt_str(s, "created_at", NULL), "%Y-%m-%d %H:%M", when, sizeof when);
+	local_time(fmt_str(s, "created_at", NULL), LOCAL_MINUTE, when, sizeof when);
 	bad |= !show_line("Created", when);
 	if (!on || json_array_size(json_object_get(s, "next_runs")) == 0) {
 		bad |= !show_line("Next runs", "none (paused)");
 	} else {
 		json_array_foreach(json_object_get(s, "next_runs"), i, v) {
-			local_time(json_string_value(v), "%a %Y-%m-%d %H:%M (local)", when, sizeof when);
+			local_time(json_string_value(v), LOCAL_WEEKDAY_MARKED, when, sizeof when);
 			bad |= !show_line(i == 0 ? "Next runs" : "", when);
 		}
 	}
@@ -1177,7 +1194,7 @@ static int print_preview(const json_t *resp)
 	printf("%s\n", desc);
 	free(desc);
 	json_array_foreach(json_object_get(resp, "next_runs"), i, v) {
-		local_time(json_string_value(v), "%a %Y-%m-%d %H:%M", when, sizeof when);
+		local_time(json_string_value(v), LOCAL_WEEKDAY, when, sizeof when);
 		printf("  %s  %s (local)\n", json_is_string(v) ? json_string_value(v) : "?", when);
 	}
 	return ferror(stdout) ? CLI_EXIT_INTERNAL : CLI_EXIT_OK;
