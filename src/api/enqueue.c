@@ -14,6 +14,7 @@
 #include "keys.h"
 #include "log.h"
 #include "pgq.h"
+#include "states.h"
 
 #define BACKOFF_FIRST_MS 100
 #define BACKOFF_MAX_MS 1000
@@ -131,7 +132,7 @@ static void mark_done(Pgq *q, void *priv)
 	if (!q->ok)	/* the janitor meets the batch again, finds it in Redis, marks it */
 		log_warn("batch %s enqueued, enqueued_at not set: %s", m->batch_id, q->err);
 	if (q->ok && PQntuples(q->res[0]) == 1 &&
-	    strcmp(PQgetvalue(q->res[0], 0, 0), "cancelled") == 0)
+	    batch_state_is(PQgetvalue(q->res[0], 0, 0), BATCH_STATE_CANCELLED))
 		cancel_in_redis(m);
 	else
 		free(m);

@@ -12,10 +12,7 @@
 #include "log.h"
 #include "pgq.h"
 #include "policy.h"
-
-static const char *const batch_states[] = {
-	"pending", "running", "completed", "partial", "failed", "cancelled",
-};
+#include "states.h"
 
 #define LIST_WHERE \
 	" WHERE ($2::boolean OR b.user_id = $1::uuid)" \
@@ -71,7 +68,7 @@ void routes_batches_list(Req *r)
 	const char *status = req_query(r, "status");
 	long limit, offset;
 	char slimit[24], soffset[24];
-	bool known = false;
+	enum BatchState known;
 	ListGet *g;
 	Pgq *q;
 
@@ -83,9 +80,7 @@ void routes_batches_list(Req *r)
 		req_fail(r, 400, "invalid_parameter", "workflow_id", "workflow_id must be a UUID");
 		return;
 	}
-	for (size_t i = 0; status != NULL && i < ARRAY_LEN(batch_states); i++)
-		known |= strcmp(status, batch_states[i]) == 0;
-	if (status != NULL && !known) {
+	if (status != NULL && !batch_state_parse(status, &known)) {
 		req_fail(r, 400, "invalid_parameter", "status",
 			 "status must be one of pending, running, completed, partial, failed, cancelled");
 		return;
@@ -139,9 +134,7 @@ static const char sql_cancel_rows[] =
 
 bool routes_batches_is_terminal(const char *status)
 {
-	return status != NULL &&
-	       (strcmp(status, "completed") == 0 || strcmp(status, "partial") == 0 ||
-		strcmp(status, "failed") == 0 || strcmp(status, "cancelled") == 0);
+	return batch_state_name_is_final(status);
 }
 
 static void cancel_reply(Req *r, json_t *status, const char *owner)

@@ -15,6 +15,7 @@
 #include "handback.h"
 #include "log.h"
 #include "pgexec.h"
+#include "states.h"
 
 /* our own create's answer was lost: AMC's list is asked this often until ADOPT_WAIT_MS
  * after the intent (a lagging list shows the execution late, not never) */
@@ -64,7 +65,7 @@ static void on_holder_state(RConn *c, redisReply *reply, void *priv)
 		job_gone(job, "its record is gone from Redis after its create");
 		return;
 	}
-	bool cancelled = strcmp(st->str, "cancelled") == 0;
+	bool cancelled = exec_state_is(st->str, EXEC_STATE_CANCELLED);
 	bool other = id->type == REDIS_REPLY_STRING && id->str[0] && strcmp(id->str, job->amc_id) != 0;
 	if (cancelled || other) {
 		job_target(job, &t);

@@ -16,7 +16,7 @@
 typedef struct Entry {
 	char ref[IDS_BATCH_LEN + IDS_EXEC_LEN + 2];
 	char claim[32];
-	char outcome[12];		/* completed | failed */
+	const char *outcome;		/* a final state's name (static) */
 	char rows[24];
 	char *error;			/* owned; NULL = "" */
 	FinisherDoneFn done;
@@ -169,7 +169,7 @@ static void on_flush(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
-bool finisher_add(Worker *w, const char *ref, const char *claim, const char *outcome,
+bool finisher_add(Worker *w, const char *ref, const char *claim, enum ExecState outcome,
 		  long row_count, const char *error, FinisherDoneFn done, void *priv)
 {
 	char b[IDS_BATCH_LEN + 1], x[IDS_EXEC_LEN + 1], k[KEYS_MAX];
@@ -178,9 +178,8 @@ bool finisher_add(Worker *w, const char *ref, const char *claim, const char *out
 		log_error("cannot finish %s: not a valid ref and claim (or the key prefix is too long)", ref);
 		return false;
 	}
-	if (strcmp(outcome, "completed") != 0 && strcmp(outcome, "failed") != 0 &&
-	    strcmp(outcome, "cancelled") != 0) {
-		log_error("cannot finish %s as %s", ref, outcome);
+	if (outcome < EXEC_STATE_FIRST_FINAL || outcome >= EXEC_STATE_COUNT) {
+		log_error("cannot finish %s as state %d", ref, (int)outcome);
 		return false;
 	}
 	if (!fin.flush_ev) {
@@ -213,7 +212,7 @@ bool finisher_add(Worker *w, const char *ref, const char *claim, const char *out
 	}
 	strcpy(e->ref, ref);
 	strcpy(e->claim, claim);
-	strcpy(e->outcome, outcome);
+	e->outcome = exec_state_name(outcome);
 	snprintf(e->rows, sizeof e->rows, "%ld", row_count);
 	e->done = done;
 	e->priv = priv;

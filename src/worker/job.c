@@ -20,6 +20,7 @@
 #include "log.h"
 #include "pgexec.h"
 #include "rcall.h"
+#include "states.h"
 #include "htab.h"
 #include "token.h"
 #include "utf8.h"
@@ -118,7 +119,7 @@ void job_lost(Job *job, const char *why)
  * the batch to Redis again; its next holder adopts the AMC execution. */
 static void after_gone_read(Job *job, const PgxRow *row)
 {
-	if (row->found && strcmp(row->status, "cancelled") == 0 && !job->amc_terminal &&
+	if (row->found && exec_state_is(row->status, EXEC_STATE_CANCELLED) && !job->amc_terminal &&
 	    job->token) {
 		AmcTarget t;
 		job_target(job, &t);
@@ -226,7 +227,7 @@ static bool noop_take(Worker *w, const char *ref, const char *claim)
 	}
 	strcpy(n->ref, ref);
 	log_debug("no-op job %s", ref);
-	if (!finisher_add(w, ref, claim, "completed", 0, "", on_noop_finished, n)) {
+	if (!finisher_add(w, ref, claim, EXEC_STATE_COMPLETED, 0, "", on_noop_finished, n)) {
 		htab_del(w->refs, ref);
 		free(n);
 		return false;	/* logged; the reconciliation takes the ref up again */
@@ -424,7 +425,7 @@ static void cancel_batch_then_cancel(Job *job);
  * job is let go with its ref left in our jobs list, for the reconciliation to take up. */
 static void after_cancel_lost_read(Job *job, const PgxRow *row)
 {
-	if (row->found && strcmp(row->status, "cancelled") == 0 && !job->recancelled) {
+	if (row->found && exec_state_is(row->status, EXEC_STATE_CANCELLED) && !job->recancelled) {
 		job->recancelled = true;
 		job->leaving = false;
 		cancel_batch_then_cancel(job);
@@ -462,7 +463,7 @@ static void on_finish(Worker *w, const redisReply *reply, void *priv)
 }
 
 /* PostgreSQL holds the final state already: the finish script makes Redis say the same. */
-static void run_finish(Job *job, const char *outcome, const char *error)
+static void run_finish(Job *job, enum ExecState outcome, const char *error)
 {
 	job->leaving = true;
 	/* batched with the other finishes of this loop turn (one finish_many call) */
@@ -488,29 +489,29 @@ static void follow(Job *job, const PgxRow *row)
 		/* the archive row went away (its batch was deleted): nothing can be archived */
 		utf8_copy(job->error, sizeof job->error, "the execution is gone from the archive");
 		job->step = JOB_FAILING;
-		run_finish(job, "failed", job->error);
+		run_finish(job, EXEC_STATE_FAILED, job->error);
 		return;
 	}
 	if (row->claim_token > mine) {
 		job_lost(job, "a newer claim wrote the archive row");
 		return;
 	}
-	if (strcmp(row->status, "completed") == 0) {
+	if (exec_state_is(row->status, EXEC_STATE_COMPLETED)) {
 		elog_info(job->batch_id, job->exec_id, "the archive says completed (%ld rows): taken over",
 			  row->row_count);
 		job->row_count = row->row_count < 0 ? 0 : row->row_count;
 		job->step = JOB_FINISHING;
-		run_finish(job, "completed", "");
+		run_finish(job, EXEC_STATE_COMPLETED, "");
 		return;
 	}
-	if (strcmp(row->status, "failed") == 0) {
+	if (exec_state_is(row->status, EXEC_STATE_FAILED)) {
 		elog_info(job->batch_id, job->exec_id, "the archive says failed: taken over");
 		utf8_copy(job->error, sizeof job->error, row->error[0] ? row->error : "failed");
 		job->step = JOB_FAILING;
-		run_finish(job, "failed", job->error);
+		run_finish(job, EXEC_STATE_FAILED, job->error);
 		return;
 	}
-	if (strcmp(row->status, "cancelled") == 0) {
+	if (exec_state_is(row->status, EXEC_STATE_CANCELLED)) {
 		cancel_batch_then_cancel(job);
 		return;
 	}
@@ -678,7 +679,7 @@ static void after_cancel_pg(Job *job, const PgxRow *row)
 {
 	if (job->need_finish) {
 		job->need_finish = false;
-		run_finish(job, "cancelled", "");	/* lets go of the cancelled exec: frees our ref */
+		run_finish(job, EXEC_STATE_CANCELLED, "");	/* lets go of the cancelled exec: frees our ref */
 		return;
 	}
 	job_drop(job);
@@ -744,7 +745,7 @@ static void after_fail_pg(Job *job, const PgxRow *row)
 		follow(job, row);
 		return;
 	}
-	run_finish(job, "failed", job->error);
+	run_finish(job, EXEC_STATE_FAILED, job->error);
 }
 
 void job_fail(Job *job, bool cancel_amc, const char *fmt, ...)
@@ -808,7 +809,7 @@ static void on_archive_done(enum PgResult res, const char *err, void *arg)
 	poller_cleanup(job);
 	elog_info(job->batch_id, job->exec_id, "archived %ld rows", rows);
 	job->step = JOB_FINISHING;
-	run_finish(job, "completed", "");
+	run_finish(job, EXEC_STATE_COMPLETED, "");
 }
 
 static void archive_now(Job *job)

@@ -89,12 +89,6 @@ typedef struct Pgx {
 
 static struct Pgx *waiting;	/* the loop thread's statements between a failure and a retry */
 
-bool pgx_final(const char *status)
-{
-	return strcmp(status, "completed") == 0 || strcmp(status, "failed") == 0 ||
-	       strcmp(status, "cancelled") == 0;
-}
-
 static void pgx_free(Pgx *x)
 {
 	for (int i = 0; i < x->n; i++)

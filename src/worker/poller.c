@@ -14,6 +14,7 @@
 #include "amc_client.h"
 #include "csv.h"
 #include "log.h"
+#include "states.h"
 #include "token.h"
 
 #define POLL_NOT_FOUND_MAX 4		/* AMC may not know a fresh execution for a few seconds */
@@ -457,7 +458,7 @@ static void on_state(RConn *c, redisReply *reply, void *priv)
 		return;
 	if (reply && reply->type == REDIS_REPLY_ARRAY && reply->elements == 3) {
 		const redisReply *st = reply->element[0], *wk = reply->element[1], *cl = reply->element[2];
-		if (st->type == REDIS_REPLY_STRING && strcmp(st->str, "cancelled") == 0) {
+		if (st->type == REDIS_REPLY_STRING && exec_state_is(st->str, EXEC_STATE_CANCELLED)) {
 			job_cancel(job);
 			return;
 		}
@@ -465,7 +466,7 @@ static void on_state(RConn *c, redisReply *reply, void *priv)
 			job_gone(job, "its record is gone from Redis (seen at a poll)");
 			return;
 		}
-		if (strcmp(st->str, "running") != 0 ||
+		if (!exec_state_is(st->str, EXEC_STATE_RUNNING) ||
 		    wk->type != REDIS_REPLY_STRING || strcmp(wk->str, job->w->id) != 0 ||
 		    cl->type != REDIS_REPLY_STRING || strcmp(cl->str, job->claim) != 0) {
 			job_lost(job, "another claim holds it (seen at a poll)");

@@ -18,6 +18,7 @@
 #include "ids.h"
 #include "keys.h"
 #include "log.h"
+#include "states.h"
 
 #define SWEEP_BATCHES 100	/* open batches looked at per sweep */
 #define SWEEP_FORGET 200	/* retention candidates per sweep */
@@ -138,8 +139,6 @@ static void on_read_batch(RConn *c, redisReply *reply, void *priv)
 	ReadCall *rc = priv;
 	Sweep *s = rc->s;
 	Worker *w = s->w;
-	static const char *const finals[] = {"completed", "partial", "failed", "cancelled"};
-	bool terminal = false;
 
 	if (w->exiting || !reply || reply->type != REDIS_REPLY_ARRAY)
 		goto out;
@@ -149,10 +148,8 @@ static void on_read_batch(RConn *c, redisReply *reply, void *priv)
 		query(s, sql_not_enqueued, vals, 1, rc->batch_id, query_changed);
 		goto out;
 	}
-	for (size_t i = 0; i < ARRAY_LEN(finals); i++)
-		terminal |= reply->element[0]->type == REDIS_REPLY_STRING &&
-			    strcmp(reply->element[0]->str, finals[i]) == 0;
-	if (!terminal)
+	if (reply->element[0]->type != REDIS_REPLY_STRING ||
+	    !batch_state_name_is_final(reply->element[0]->str))
 		goto out;
 	/* {a,b,...} of the cancelled exec ids (validated: they go into a text[] literal) */
 	size_t cap = 3 + (reply->elements / 3) * (IDS_EXEC_LEN + 1), len = 1;
@@ -164,7 +161,7 @@ static void on_read_batch(RConn *c, redisReply *reply, void *priv)
 	for (size_t i = 2; i + 2 < reply->elements; i += 3) {
 		const redisReply *id = reply->element[i], *st = reply->element[i + 1];
 		if (id->type != REDIS_REPLY_STRING || st->type != REDIS_REPLY_STRING ||
-		    !ids_is_exec(id->str) || strcmp(st->str, "cancelled") != 0)
+		    !ids_is_exec(id->str) || !exec_state_is(st->str, EXEC_STATE_CANCELLED))
 			continue;
 		len += (size_t)snprintf(arr + len, cap - len, "%s%s", n++ ? "," : "", id->str);
 	}
