@@ -10,6 +10,7 @@
 
 #include "keys.h"
 #include "log.h"
+#include "mstime.h"
 #include "pgq.h"
 #include "policy.h"
 #include "states.h"
@@ -163,12 +164,9 @@ static bool cancel_in_redis_too(Req *r)
 {
 	Cancel *c = r->ctx;
 	LuaCall call;
-	struct timeval tv;
 
-	gettimeofday(&tv, NULL);
 	return r->api->redis != NULL &&
-	       lua_cancel_batch(&call, r->api->cfg.redis_prefix, c->batch_id,
-				(long long)tv.tv_sec * 1000 + tv.tv_usec / 1000) &&
+	       lua_cancel_batch(&call, r->api->cfg.redis_prefix, c->batch_id, mstime_wall()) &&
 	       rconn_call(r->api->redis, &call, after_late_redis, r);
 }
 
@@ -270,7 +268,6 @@ static void on_owner(RConn *rc, redisReply *reply, void *priv)
 	Req *r = priv;
 	Cancel *c = r->ctx;
 	LuaCall call;
-	struct timeval tv;
 	const redisReply *owner, *status;
 
 	if (reply == NULL || reply->type != REDIS_REPLY_ARRAY || reply->elements != 2) {
@@ -292,10 +289,8 @@ static void on_owner(RConn *rc, redisReply *reply, void *priv)
 			 status->str);
 		return;
 	}
-	gettimeofday(&tv, NULL);
 	if (r->api->redis == NULL ||
-	    !lua_cancel_batch(&call, r->api->cfg.redis_prefix, c->batch_id,
-			      (long long)tv.tv_sec * 1000 + tv.tv_usec / 1000) ||
+	    !lua_cancel_batch(&call, r->api->cfg.redis_prefix, c->batch_id, mstime_wall()) ||
 	    !rconn_call(r->api->redis, &call, on_cancel, r))
 		req_fail(r, 503, "queue_unavailable", NULL, "Redis is unavailable");
 }

@@ -18,6 +18,7 @@
 #include "auth.h"
 #include "keys.h"
 #include "log.h"
+#include "mstime.h"
 #include "states.h"
 #include "routes.h"
 #include "stream.h"
@@ -174,7 +175,7 @@ static void begin(Req *r, json_t *status, const char *owner)
 	struct evkeyvalq *h = evhttp_request_get_output_headers(r->req);
 	struct evhttp_connection *evcon = evhttp_request_get_connection(r->req);
 	const char *st = json_string_value(json_object_get(status, "status"));
-	struct timeval tv = { POLL_MS / 1000, (POLL_MS % 1000) * 1000 };
+	struct timeval tv = mstime_tv(POLL_MS);
 	bool terminal = routes_batches_is_terminal(st);
 	Sse *x = calloc(1, sizeof(*x));
 

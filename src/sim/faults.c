@@ -14,6 +14,7 @@
 
 #include "httpx.h"
 #include "log.h"
+#include "mstime.h"
 
 typedef struct Held {
 	struct Faults *f;
@@ -103,7 +104,7 @@ static void on_held(evutil_socket_t fd, short what, void *arg)
 static bool hold(Faults *f, struct evhttp_request *req, int ms, bool drop)
 {
 	Held *h = calloc(1, sizeof(*h));
-	struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
+	struct timeval tv = mstime_tv(ms);
 
 	if (!h || !(h->ev = evtimer_new(f->base, on_held, h)) || evtimer_add(h->ev, &tv) != 0) {
 		if (h && h->ev)

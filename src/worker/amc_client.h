@@ -19,7 +19,7 @@ typedef struct AmcTarget {
 } AmcTarget;
 
 /* POST workflowExecutions (ad-hoc). Never re-sent unless the request surely did not run;
- * not sent at all once worker_mono_ms() reaches send_by (> 0): see HttpReq. */
+ * not sent at all once mstime_mono() reaches send_by (> 0): see HttpReq. */
 MUST_CHECK bool amc_create(Worker *w, const AmcTarget *t, const char *sql, const ParamsWindow *win,
 			   const char *timezone, int64_t send_by, HttpDoneFn done, void *priv);
 /* GET workflowExecutions/{id}; GET .../downloadUrls; PUT {"status":"CANCELLED"} (retried). */

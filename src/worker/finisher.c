@@ -9,6 +9,7 @@
 #include "ids.h"
 #include "keys.h"
 #include "log.h"
+#include "mstime.h"
 #include "rcall.h"
 
 #define RESEND_MS 500
@@ -71,7 +72,7 @@ static void resend_later(Call *c, const char *why)
 {
 	/* backoff: a Redis that refuses writes (MISCONF, OOM) is not hammered */
 	int ms = RESEND_MS * (c->tries < 20 ? c->tries : 20);
-	struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+	struct timeval tv = mstime_tv(ms);
 	if (c->tries == 1 || c->tries % 20 == 0)
 		log_warn("finish_many of %zu job(s) not done (%s), resending (%d tries)", c->n, why, c->tries);
 	c->prev = NULL;
@@ -115,7 +116,7 @@ static void call_send(Call *c)
 	bool ok = keys && args && kb;
 	c->tries++;
 	if (ok) {
-		snprintf(now, sizeof now, "%lld", (long long)worker_now_ms());
+		snprintf(now, sizeof now, "%lld", (long long)mstime_wall());
 		keys[0] = fin.events_key;
 		keys[1] = fin.jobs_key;
 		args[0] = now;

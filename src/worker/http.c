@@ -11,6 +11,7 @@
 #include "ids.h"
 #include "log.h"
 #include "metrics.h"
+#include "mstime.h"
 #include "stats.h"
 
 #define HTTP_BODY_MAX (16u << 20)	/* AMC JSON answers are small; CSVs go to a sink */
@@ -32,7 +33,7 @@ struct Http {
 	HttpSinkFn sink;
 	void *sink_priv;
 	bool sink_failed;
-	int64_t send_by;		/* worker_mono_ms() deadline to send, 0 none */
+	int64_t send_by;		/* mstime_mono() deadline to send, 0 none */
 	bool too_late;			/* the prereq check stopped the request before it went out */
 	bool bulk;
 	char *resp;
@@ -197,7 +198,7 @@ static int on_prereq(void *arg, char *conn_primary_ip, char *conn_local_ip, int 
 		     int conn_local_port)
 {
 	Http *h = arg;
-	if (h->send_by > 0 && worker_mono_ms() >= h->send_by) {
+	if (h->send_by > 0 && mstime_mono() >= h->send_by) {
 		h->too_late = true;
 		return CURL_PREREQFUNC_ABORT;
 	}
@@ -353,7 +354,7 @@ static void on_done(CURL *easy, CURLcode rc, void *priv)
 			 h->tries, h->max_tries - 1, ms);
 		if (status)
 			log_debug("status was %ld", status);
-		struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+		struct timeval tv = mstime_tv(ms);
 		evtimer_add(h->timer, &tv);
 		return;
 	}

@@ -43,7 +43,7 @@ typedef struct HttpReq {
 					 * create (its answer may be what was lost) */
 	HttpSinkFn sink;		/* NULL: collect the body in memory */
 	void *sink_priv;
-	/* > 0: the request must be on its way by this worker_mono_ms(), else it is not sent at
+	/* > 0: the request must be on its way by this mstime_mono(), else it is not sent at
 	 * all (checked once connected, right before the request goes out; it then ends with
 	 * sent false): a create whose intent is too old to vouch for it must not run */
 	int64_t send_by_mono_ms;

@@ -18,6 +18,7 @@
 #include "finisher.h"
 #include "handback.h"
 #include "log.h"
+#include "mstime.h"
 #include "pgexec.h"
 #include "rcall.h"
 #include "states.h"
@@ -98,7 +99,7 @@ void job_after(Job *job, int ms, void (*fn)(Job *job))
 		handback_release(job);
 		return;
 	}
-	struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+	struct timeval tv = mstime_tv(ms);
 	job->timer_fn = fn;
 	evtimer_add(job->timer, &tv);
 }
@@ -313,7 +314,7 @@ bool job_take(Worker *w, const redisReply *claimed)
 	job->throttled = atoi(field(flat, "throttled"));
 	job->intent_ms = strtoll(field(flat, "create_intent_at"), NULL, 10);
 	const char *started = field(flat, "started_at");
-	job->started_ms = *started ? strtoll(started, NULL, 10) : worker_now_ms();
+	job->started_ms = *started ? strtoll(started, NULL, 10) : mstime_wall();
 	/* the window resolved at submission; batches stored before that compute it (job_start) */
 	bool date_only;
 	if (!params_parse_ts(field(flat, "window_start"), job->win.start, &date_only) ||
@@ -406,7 +407,7 @@ void job_set_phase(Job *job, const char *phase, void (*next)(Job *job))
 	elog_info(job->batch_id, job->exec_id, "phase %s", phase);
 	LuaCall call;
 	job->phase_next = next;
-	if (!lua_set_phase(&call, job->w->prefix, job->batch_id, job->exec_id, phase, worker_now_ms(),
+	if (!lua_set_phase(&call, job->w->prefix, job->batch_id, job->exec_id, phase, mstime_wall(),
 			   job->w->id, job->claim)) {
 		job_fail(job, false, "key names too long");
 		return;
@@ -446,7 +447,7 @@ static void on_finish(Worker *w, const redisReply *reply, void *priv)
 				      reply->element[1]->str : "?";
 		elog_info(job->batch_id, job->exec_id, "finished: %s (batch %s)", final, bstatus);
 		stats_exec_finished(final, bstatus, job->started_ms > 0 ?
-				    (double)(worker_now_ms() - job->started_ms) / 1000.0 : -1);
+				    (double)(mstime_wall() - job->started_ms) / 1000.0 : -1);
 		job_drop(job);
 		return;
 	}
@@ -541,7 +542,7 @@ static void cancel_batch_then_cancel(Job *job)
 {
 	LuaCall call;
 	elog_warn(job->batch_id, job->exec_id, "the archive says cancelled: cancelling the batch in Redis");
-	if (!lua_cancel_batch(&call, job->w->prefix, job->batch_id, worker_now_ms()) ||
+	if (!lua_cancel_batch(&call, job->w->prefix, job->batch_id, mstime_wall()) ||
 	    !rcall_call(job->w, &call, on_batch_cancelled, job))
 		job_cancel(job);
 }

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "mstime.h"
 #include "utf8.h"
 
 #define PGX_MAX_VALS 4
@@ -176,8 +177,7 @@ static void pgx_done(enum PgResult res, const char *err, void *arg)
 
 		if (ms > PGX_RETRY_MAX_MS)
 			ms = PGX_RETRY_MAX_MS;
-		tv.tv_sec = ms / 1000;
-		tv.tv_usec = (ms % 1000) * 1000;
+		tv = mstime_tv(ms);
 		elog_error(job->batch_id, job->exec_id, "archive write failed (try %d, again in %d ms): %s",
 			   x->tries, ms, err);
 		if (x->timer && evtimer_add(x->timer, &tv) == 0) {

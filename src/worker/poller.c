@@ -14,6 +14,7 @@
 #include "amc_client.h"
 #include "csv.h"
 #include "log.h"
+#include "mstime.h"
 #include "states.h"
 #include "token.h"
 
@@ -479,7 +480,7 @@ static void on_state(RConn *c, redisReply *reply, void *priv)
 static void poll_now(Job *job)
 {
 	Worker *w = job->w;
-	int64_t age_ms = worker_now_ms() - job->started_ms;
+	int64_t age_ms = mstime_wall() - job->started_ms;
 	if (age_ms > (int64_t)w->cfg.exec_timeout_s * 1000) {
 		job_fail(job, true, "execution timed out after %d s", w->cfg.exec_timeout_s);
 		return;

@@ -12,6 +12,7 @@
 #include "conn_metrics.h"
 #include "metrics.h"
 #include "metrics_http.h"
+#include "mstime.h"
 #include "states.h"
 
 #define STATS_REDIS_EVERY_S 10.0
@@ -244,7 +245,7 @@ static void on_fleet(RConn *c, redisReply *r, void *priv)
 	}
 	metric_set(&m_ready_jobs, 0, (double)q->element[1]->integer);
 	oldest = q->element[4]->integer;
-	metric_set(&m_oldest_age, 0, oldest > 0 ? (double)(worker_now_ms() - oldest) / 1000.0 : 0);
+	metric_set(&m_oldest_age, 0, oldest > 0 ? (double)(mstime_wall() - oldest) / 1000.0 : 0);
 	/* per parked list: kind, id, length, oldest ref, oldest queued at */
 	for (size_t i = 0; i + 4 < parked->elements; i += 5)
 		if (parked->element[i + 2]->type == REDIS_REPLY_INTEGER)
@@ -267,14 +268,14 @@ static void read_queues(Worker *w)
 	if (keys_retry(key, sizeof(key), w->prefix) != NULL &&
 	    rconn_commandf(w->redis, on_zcard_retry, NULL, "ZCARD %s", key))
 		st.redis_pending++;
-	snprintf(since, sizeof(since), "%lld", (long long)(worker_now_ms() - w->cfg.lease_ms));
+	snprintf(since, sizeof(since), "%lld", (long long)(mstime_wall() - w->cfg.lease_ms));
 	if (keys_workers(key, sizeof(key), w->prefix) != NULL &&
 	    rconn_commandf(w->redis, on_zcount_workers, NULL, "ZCOUNT %s %s +inf", key, since))
 		st.redis_pending++;
 	if (keys_running(key, sizeof(key), w->prefix) != NULL &&
 	    rconn_commandf(w->redis, on_running, NULL, "HGETALL %s", key))
 		st.redis_pending++;
-	if (lua_fleet(&call, w->prefix, worker_now_ms(), 0, FLEET_BATCHES, FLEET_SLOTS, 0, 0) &&
+	if (lua_fleet(&call, w->prefix, mstime_wall(), 0, FLEET_BATCHES, FLEET_SLOTS, 0, 0) &&
 	    rconn_call(w->redis, &call, on_fleet, NULL))
 		st.redis_pending++;
 }

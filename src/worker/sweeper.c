@@ -18,6 +18,7 @@
 #include "ids.h"
 #include "keys.h"
 #include "log.h"
+#include "mstime.h"
 #include "states.h"
 
 #define SWEEP_BATCHES 100	/* open batches looked at per sweep */
@@ -228,7 +229,7 @@ static void forget(Sweep *s, const char *batch_id, const char *pg_status, int64_
 static void on_statuses(SweepQuery *q, bool ok)
 {
 	Worker *w = q->s->w;
-	int64_t before = worker_now_ms() - (int64_t)w->cfg.redis_retention_s * 1000;
+	int64_t before = mstime_wall() - (int64_t)w->cfg.redis_retention_s * 1000;
 	for (int i = 0; ok && i < PQntuples(q->res); i++) {
 		/* a batch PostgreSQL never stored (an API of old deleted it after a failed
 		 * enqueue) has nothing to agree with: '*' lets it go once terminal */
@@ -274,7 +275,7 @@ static void retention(Sweep *s)
 	if (w->cfg.redis_retention_s <= 0 || !keys_batches(key, sizeof key, w->prefix))
 		return;
 	/* created before the retention: candidates (forget_batch checks completed_at) */
-	snprintf(max, sizeof max, "%lld", (long long)(worker_now_ms() - (int64_t)w->cfg.redis_retention_s * 1000));
+	snprintf(max, sizeof max, "%lld", (long long)(mstime_wall() - (int64_t)w->cfg.redis_retention_s * 1000));
 	snprintf(off, sizeof off, "%ld", w->retention_offset);
 	snprintf(lim, sizeof lim, "%d", SWEEP_FORGET);
 	const char *argv[7] = {"ZRANGEBYSCORE", key, "-inf", max, "LIMIT", off, lim};

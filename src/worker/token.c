@@ -16,6 +16,7 @@
 #include "ids.h"
 #include "keys.h"
 #include "log.h"
+#include "mstime.h"
 #include "secret.h"
 #include "stats.h"
 
@@ -322,7 +323,7 @@ static void on_token(Worker *w, const HttpResult *res, void *priv)
 	a->access_token = copy;
 	json_decref(doc);
 	/* share it: value "<expires_ms> <token>", gone from Redis when it expires */
-	int64_t expires_ms = worker_now_ms() + expires_in * 1000;
+	int64_t expires_ms = mstime_wall() + expires_in * 1000;
 	size_t vlen = strlen(copy) + 32;
 	char *val = malloc(vlen), ttl[32];
 	if (val) {
@@ -583,7 +584,7 @@ static void on_cached(RConn *rc, redisReply *reply, void *priv)
 		long long exp = strtoll(reply->str, &end, 10);
 		const char *tok = *end == ' ' ? end + 1 : NULL;
 		char *copy;
-		if (tok && *tok && exp - worker_now_ms() > TOKEN_EARLY_MS &&
+		if (tok && *tok && exp - mstime_wall() > TOKEN_EARLY_MS &&
 		    !(a->refused && strcmp(a->refused, tok) == 0) && (copy = strdup(tok))) {
 			wipe_free(a->access_token);
 			a->access_token = copy;

@@ -69,11 +69,6 @@ typedef struct Worker {
 	const char *conf_path;		/* -c file (argv, borrowed) for SIGHUP; NULL: none */
 } Worker;
 
-/* Unix time in milliseconds (wall clock: Redis scripts compare it across hosts). */
-int64_t worker_now_ms(void);
-/* Monotonic milliseconds (deadlines within this process: a clock step must not move them). */
-int64_t worker_mono_ms(void);
-
 /* A job ended (it unlinked itself): lets the claim loop or the shutdown go on. */
 void worker_job_done(Worker *w);
 

@@ -15,6 +15,7 @@
 
 #include "log.h"
 #include "../tap.h"
+#include "mstime.h"
 
 static struct event_base *base;
 static struct evhttp *http;
@@ -145,7 +146,7 @@ static bool run_until(int *remaining, int ms)
 {
 	bool expired = false;
 	struct event *t = evtimer_new(base, on_deadline, &expired);
-	struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
+	struct timeval tv = mstime_tv(ms);
 
 	evtimer_add(t, &tv);
 	while (*remaining > 0 && !expired)
