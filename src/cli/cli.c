@@ -60,7 +60,7 @@ int cli_getopt_error(const char *cmd, int c, char *const argv[])
 	return cli_usage_error(cmd, "unknown option %s", bad);
 }
 
-int cli_http_open(Http *h)
+int cli_api_open(ApiClient *h)
 {
 	const char *url = getenv("AMCBATCH_URL");
 	const char *token = getenv("AMCBATCH_TOKEN");
@@ -75,9 +75,9 @@ int cli_http_open(Http *h)
 		cli_error("usage", "AMCBATCH_URL must start with http:// or https://, got '%s'", url);
 		return CLI_EXIT_USAGE;
 	}
-	if (!http_init(h, url, token)) {
-		http_report(h);
-		http_cleanup(h);
+	if (!apiclient_init(h, url, token)) {
+		apiclient_report(h);
+		apiclient_cleanup(h);
 		return CLI_EXIT_INTERNAL;
 	}
 	return CLI_EXIT_OK;

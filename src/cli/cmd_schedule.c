@@ -227,9 +227,9 @@ static int id_arg(const char *cmd, int argc, char *const argv[], const char **id
 }
 
 /* "/schedules/<escaped id><tail>"; caller frees; NULL on OOM. */
-static char *sched_path(Http *h, const char *id, const char *tail)
+static char *sched_path(ApiClient *h, const char *id, const char *tail)
 {
-	char *esc = http_escape(h, id), *path;
+	char *esc = apiclient_escape(h, id), *path;
 
 	if (!esc)
 		return NULL;
@@ -240,9 +240,9 @@ static char *sched_path(Http *h, const char *id, const char *tail)
 }
 
 /* Appends "?name=escaped(value)" or "&..." to *q; false on OOM. */
-static bool add_query(Http *h, char **q, const char *name, const char *value)
+static bool add_query(ApiClient *h, char **q, const char *name, const char *value)
 {
-	char *esc = http_escape(h, value), *next;
+	char *esc = apiclient_escape(h, value), *next;
 	int n;
 
 	if (!esc)
@@ -257,10 +257,10 @@ static bool add_query(Http *h, char **q, const char *name, const char *value)
 }
 
 /* One request; on failure reports it and returns its exit code. *resp: caller decrefs. */
-static int call(Http *h, const char *method, const char *path, const json_t *body, json_t **resp)
+static int call(ApiClient *h, const char *method, const char *path, const json_t *body, json_t **resp)
 {
-	if (!http_call(h, method, path, body, resp)) {
-		http_report(h);
+	if (!apiclient_call(h, method, path, body, resp)) {
+		apiclient_report(h);
 		return h->err;
 	}
 	return CLI_EXIT_OK;
@@ -383,10 +383,10 @@ static int schedule_request(const char *method, const char *id, const char *tail
 	json_t *resp = NULL;
 	const json_t *s;
 	char *path = NULL;
-	Http h;
+	ApiClient h;
 	int rc;
 
-	if ((rc = cli_http_open(&h)) != CLI_EXIT_OK)
+	if ((rc = cli_api_open(&h)) != CLI_EXIT_OK)
 		return rc;
 	if (!(path = sched_path(&h, id, tail)))
 		rc = oom();
@@ -394,7 +394,7 @@ static int schedule_request(const char *method, const char *id, const char *tail
 		rc = (s = answer_object(resp, "schedule")) ? report_schedule(s, verb, json_out) : CLI_EXIT_API;
 	free(path);
 	json_decref(resp);
-	http_cleanup(&h);
+	apiclient_cleanup(&h);
 	return rc;
 }
 
@@ -516,7 +516,7 @@ static int schedule_create(int argc, char *argv[])
 	SchedOpts o = { 0 };
 	json_t *body = NULL, *resp = NULL;
 	const json_t *s;
-	Http h;
+	ApiClient h;
 	bool open = false;
 	int rc = CLI_EXIT_USAGE;
 
@@ -541,7 +541,7 @@ static int schedule_create(int argc, char *argv[])
 	}
 	if ((rc = cmd_submit_check(&a, cmd, true)) != CLI_EXIT_OK)
 		goto out;
-	if ((rc = cli_http_open(&h)) != CLI_EXIT_OK)
+	if ((rc = cli_api_open(&h)) != CLI_EXIT_OK)
 		goto out;
 	open = true;
 	if (!(body = cmd_submit_body(&h, &a, cmd, &rc)))
@@ -559,7 +559,7 @@ out:
 	json_decref(body);
 	json_decref(resp);
 	if (open)
-		http_cleanup(&h);
+		apiclient_cleanup(&h);
 	args_free(&a);
 	return rc;
 }
@@ -571,7 +571,7 @@ out:
  * applied to the stored schedule (GET first): instances given replace the stored ones, parameters are set
  * on the stored ones (on --params-json's instead, when given), overrides are set on the
  * stored ones of the instances that stay. Sets them on body. */
-static int edit_batch(Http *h, const char *id, SubmitArgs *a, json_t *body)
+static int edit_batch(ApiClient *h, const char *id, SubmitArgs *a, json_t *body)
 {
 	static const char cmd[] = "schedule edit";
 	json_t *resp = NULL, *built = NULL, *over = NULL, *new_ids, *v;
@@ -662,7 +662,7 @@ static int schedule_edit(int argc, char *argv[])
 	json_t *body = NULL;
 	const char *id = NULL;
 	char err[256];
-	Http h;
+	ApiClient h;
 	bool open = false;
 	int rc = CLI_EXIT_USAGE;
 
@@ -711,7 +711,7 @@ static int schedule_edit(int argc, char *argv[])
 		rc = cli_usage_error(cmd, "nothing to change: give at least one option");
 		goto out;
 	}
-	if ((rc = cli_http_open(&h)) != CLI_EXIT_OK)
+	if ((rc = cli_api_open(&h)) != CLI_EXIT_OK)
 		goto out;
 	open = true;
 	if (a.all || a.nlists > 0 || a.nparams > 0 || a.params_json || a.noverrides > 0) {
@@ -721,13 +721,13 @@ static int schedule_edit(int argc, char *argv[])
 		if ((rc = edit_batch(&h, id, &batch, body)) != CLI_EXIT_OK)
 			goto out;
 	}
-	http_cleanup(&h);
+	apiclient_cleanup(&h);
 	open = false;
 	rc = schedule_request("PATCH", id, "", body, " updated", o.json_out);
 out:
 	json_decref(body);
 	if (open)
-		http_cleanup(&h);
+		apiclient_cleanup(&h);
 	args_free(&a);
 	return rc;
 }
@@ -835,7 +835,7 @@ static int print_runs(const json_t *resp)
 }
 
 /* limit and offset options of list and runs: parsed loosely, the server judges the range */
-static bool page_query(Http *h, char **path, const char *limit, const char *offset)
+static bool page_query(ApiClient *h, char **path, const char *limit, const char *offset)
 {
 	return (!limit || add_query(h, path, "limit", limit)) &&
 	       (!offset || add_query(h, path, "offset", offset));
@@ -856,7 +856,7 @@ static int list_or_runs(const char *cmd, const char *help, int argc, char *argv[
 	char *path = NULL;
 	json_t *resp = NULL;
 	long n;
-	Http h;
+	ApiClient h;
 	int c, rc;
 
 	opterr = 0;
@@ -883,7 +883,7 @@ static int list_or_runs(const char *cmd, const char *help, int argc, char *argv[
 	} else if (optind < argc) {
 		return cli_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
 	}
-	if ((rc = cli_http_open(&h)) != CLI_EXIT_OK)
+	if ((rc = cli_api_open(&h)) != CLI_EXIT_OK)
 		return rc;
 	path = runs ? sched_path(&h, id, "/runs") : strdup("/schedules");
 	if (!path || !page_query(&h, &path, limit, offset)) {
@@ -901,7 +901,7 @@ static int list_or_runs(const char *cmd, const char *help, int argc, char *argv[
 out:
 	free(path);
 	json_decref(resp);
-	http_cleanup(&h);
+	apiclient_cleanup(&h);
 	return rc;
 }
 
@@ -1039,12 +1039,12 @@ static int schedule_show(int argc, char *argv[])
 	json_t *resp = NULL;
 	const json_t *s;
 	char *path = NULL;
-	Http h;
+	ApiClient h;
 	int rc = id_command("schedule show", SHOW_HELP, argc, argv, &id, &json_out);
 
 	if (rc != CLI_EXIT_OK)
 		return rc < 0 ? CLI_EXIT_OK : rc;
-	if ((rc = cli_http_open(&h)) != CLI_EXIT_OK)
+	if ((rc = cli_api_open(&h)) != CLI_EXIT_OK)
 		return rc;
 	if (!(path = sched_path(&h, id, "")))
 		rc = oom();
@@ -1053,7 +1053,7 @@ static int schedule_show(int argc, char *argv[])
 		     : json_out ? cli_print_json(s) : print_schedule(s);
 	free(path);
 	json_decref(resp);
-	http_cleanup(&h);
+	apiclient_cleanup(&h);
 	return rc;
 }
 
@@ -1085,12 +1085,12 @@ static int schedule_delete(int argc, char *argv[])
 	bool json_out = false;
 	json_t *resp = NULL;
 	char *path = NULL;
-	Http h;
+	ApiClient h;
 	int rc = id_command("schedule delete", DELETE_HELP, argc, argv, &id, &json_out);
 
 	if (rc != CLI_EXIT_OK)
 		return rc < 0 ? CLI_EXIT_OK : rc;
-	if ((rc = cli_http_open(&h)) != CLI_EXIT_OK)
+	if ((rc = cli_api_open(&h)) != CLI_EXIT_OK)
 		return rc;
 	if (!(path = sched_path(&h, id, "")))
 		rc = oom();
@@ -1102,7 +1102,7 @@ static int schedule_delete(int argc, char *argv[])
 	}
 	free(path);
 	json_decref(resp);
-	http_cleanup(&h);
+	apiclient_cleanup(&h);
 	return rc;
 }
 
@@ -1131,7 +1131,7 @@ static int schedule_run_now(int argc, char *argv[])
 	char *path = NULL, line[256];
 	long long n;
 	size_t i;
-	Http h;
+	ApiClient h;
 	int c, rc;
 
 	opterr = 0;
@@ -1150,7 +1150,7 @@ static int schedule_run_now(int argc, char *argv[])
 	}
 	if ((rc = id_arg(cmd, argc, argv, &id)) != CLI_EXIT_OK)
 		return rc;
-	if ((rc = cli_http_open(&h)) != CLI_EXIT_OK)
+	if ((rc = cli_api_open(&h)) != CLI_EXIT_OK)
 		return rc;
 	/* no Idempotency-Key: the endpoint does not take one, so a lost answer is not repeated
 	 * (a repeat could start a second batch) */
@@ -1176,7 +1176,7 @@ static int schedule_run_now(int argc, char *argv[])
 out:
 	free(path);
 	json_decref(resp);
-	http_cleanup(&h);
+	apiclient_cleanup(&h);
 	return rc;
 }
 
@@ -1217,7 +1217,7 @@ static int schedule_preview(int argc, char *argv[])
 	json_t *resp = NULL;
 	char *path = NULL;
 	long n;
-	Http h;
+	ApiClient h;
 	int c, rc;
 
 	opterr = 0;
@@ -1240,7 +1240,7 @@ static int schedule_preview(int argc, char *argv[])
 		return cli_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
 	if (!cron)
 		return cli_usage_error(cmd, "--cron is required");
-	if ((rc = cli_http_open(&h)) != CLI_EXIT_OK)
+	if ((rc = cli_api_open(&h)) != CLI_EXIT_OK)
 		return rc;
 	path = strdup("/schedules/preview");
 	if (!path || !add_query(&h, &path, "cron", cron) || (zone && !add_query(&h, &path, "timezone", zone)) ||
@@ -1253,7 +1253,7 @@ static int schedule_preview(int argc, char *argv[])
 out:
 	free(path);
 	json_decref(resp);
-	http_cleanup(&h);
+	apiclient_cleanup(&h);
 	return rc;
 }
 

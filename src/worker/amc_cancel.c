@@ -57,7 +57,7 @@ typedef struct Detached {
 	char why[160];
 } Detached;
 
-static void on_detached(Worker *w, const HttpResult *res, void *priv)
+static void on_detached(Worker *w, const ExchangeResult *res, void *priv)
 {
 	Detached *d = priv;
 	if (res->rc == CURLE_OK && res->status == 200) {
@@ -161,7 +161,7 @@ static void entry_done(Entry *e)
 
 static void cancel_next(Entry *e);
 
-static void on_cancelled(Worker *w, const HttpResult *res, void *priv)
+static void on_cancelled(Worker *w, const ExchangeResult *res, void *priv)
 {
 	Entry *e = priv;
 	/* 400 = terminal on AMC already, 404 = unknown there: nothing left to stop */
@@ -205,7 +205,7 @@ static void cancel_next(Entry *e)
 
 static void list_page(Entry *e, const char *next_token);
 
-static void on_listed(Worker *w, const HttpResult *res, void *priv)
+static void on_listed(Worker *w, const ExchangeResult *res, void *priv)
 {
 	Entry *e = priv;
 	if (res->rc != CURLE_OK || res->status != 200) {

@@ -130,7 +130,7 @@ void create_record(Job *job)
 
 /* ---- create ---- */
 
-static void on_created(Worker *w, const HttpResult *res, void *priv)
+static void on_created(Worker *w, const ExchangeResult *res, void *priv)
 {
 	Job *job = priv;
 	char text[700];
@@ -301,7 +301,7 @@ static void not_found(Job *job)
 	create_start(job);
 }
 
-static void on_listed(Worker *w, const HttpResult *res, void *priv)
+static void on_listed(Worker *w, const ExchangeResult *res, void *priv)
 {
 	Job *job = priv;
 	char text[700];

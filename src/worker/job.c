@@ -664,7 +664,7 @@ void job_with_token(Job *job, void (*next)(Job *job))
 	}
 }
 
-bool job_refresh_on_denied(Job *job, const HttpResult *res, void (*next)(Job *job))
+bool job_refresh_on_denied(Job *job, const ExchangeResult *res, void (*next)(Job *job))
 {
 	if (res->rc != CURLE_OK || (res->status != 401 && res->status != 403) || job->token_retried)
 		return false;
@@ -693,7 +693,7 @@ static void cancelled_cleanup(Job *job)
 	pgx_cancelled(job, after_cancel_pg);
 }
 
-static void on_amc_cancelled(Worker *w, const HttpResult *res, void *priv)
+static void on_amc_cancelled(Worker *w, const ExchangeResult *res, void *priv)
 {
 	Job *job = priv;
 	if (res->rc == CURLE_OK && res->status == 200) {

@@ -18,7 +18,7 @@
 #include <event2/thread.h>
 
 #include "delivery.h"
-#include "http.h"
+#include "exchange.h"
 #include "job.h"
 #include "amc_cancel.h"
 #include "keys.h"
@@ -357,7 +357,7 @@ int main(int argc, char **argv)
 	w.exiting = true;
 	stats_free(&w);
 	curlev_free(w.curl);
-	http_free_all(&w);
+	exchange_free_all(&w);
 	rconn_free(w.redis);
 	rcall_free_all(&w);
 	pgpool_free(w.pg);

@@ -163,7 +163,7 @@ static bool end_line(Job *job)
 	return true;
 }
 
-static void on_downloaded(Worker *w, const HttpResult *res, void *priv)
+static void on_downloaded(Worker *w, const ExchangeResult *res, void *priv)
 {
 	Job *job = priv;
 	char why[300];
@@ -296,7 +296,7 @@ static void start_downloads(Job *job)
 	download_next(job);
 }
 
-static void on_urls(Worker *w, const HttpResult *res, void *priv)
+static void on_urls(Worker *w, const ExchangeResult *res, void *priv)
 {
 	Job *job = priv;
 	char text[700];
@@ -376,13 +376,13 @@ static void cancelled_elsewhere(Job *job)
 	job_fail(job, false, "AMC execution cancelled on AMC, not through amcbatch");
 }
 
-static void on_status(Worker *w, const HttpResult *res, void *priv)
+static void on_status(Worker *w, const ExchangeResult *res, void *priv)
 {
 	Job *job = priv;
 	char text[700];
 
 	if (res->rc != CURLE_OK || res->status >= 500 || res->status == 429) {
-		/* http.c already retried this request; the execution lives on at AMC, so poll on,
+		/* exchange.c already retried this request; the execution lives on at AMC, so poll on,
 		 * but only max_retries times in a row */
 		amc_error_text(res, text, sizeof text);
 		poll_failed(job, res->retry_after_ms, text);

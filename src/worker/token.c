@@ -12,7 +12,7 @@
 
 #include <jansson.h>
 
-#include "http.h"
+#include "exchange.h"
 #include "ids.h"
 #include "keys.h"
 #include "log.h"
@@ -277,7 +277,7 @@ static bool form_add(char **out, size_t *len, size_t *cap, const char *key, cons
 	return true;
 }
 
-static void on_token(Worker *w, const HttpResult *res, void *priv)
+static void on_token(Worker *w, const ExchangeResult *res, void *priv)
 {
 	Account *a = priv;
 	char err[256];
@@ -360,24 +360,24 @@ static void refresh(Account *a)
 		  form_add(&form, &len, &cap, "client_id", a->client_id) &&
 		  form_add(&form, &len, &cap, "client_secret", a->client_secret);
 	struct curl_slist *hdr = NULL;
-	if (!ok || !http_header(&hdr, "Content-Type", "application/x-www-form-urlencoded") ||
-	    !http_header(&hdr, "Accept", "application/json")) {
+	if (!ok || !exchange_header(&hdr, "Content-Type", "application/x-www-form-urlencoded") ||
+	    !exchange_header(&hdr, "Accept", "application/json")) {
 		curl_slist_free_all(hdr);
 		wipe_free(form);
 		release_lock(a);
 		serve(a, "out of memory");
 		return;
 	}
-	HttpReq req = {
+	ExchangeReq req = {
 		.method = "POST",
 		.url = region_token_url(&w->cfg, a->region),
 		.body = form,
 		.headers = hdr,
-		.retry = HTTP_RETRY_IDEMPOTENT,	/* a refresh grant can be repeated safely */
+		.retry = EXCHANGE_RETRY_IDEMPOTENT,	/* a refresh grant can be repeated safely */
 		.max_tries = 4,
 		.endpoint = AMC_EP_TOKEN,
 	};
-	ok = http_start(w, &req, on_token, a);
+	ok = exchange_start(w, &req, on_token, a);
 	wipe_free(form);
 	if (!ok) {
 		release_lock(a);
