@@ -13,20 +13,19 @@
 
 #include "keys.h"
 #include "lua_scripts.h"
+#include "mstime.h"
 
 #define PIPELINE 20		/* enqueue_batch calls in flight at once */
 
-static long long now_ms(void)
+static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+static void die(const char *fmt, ...)
 {
-	struct timeval tv;
-	gettimeofday(&tv, NULL);
-	return (long long)tv.tv_sec * 1000 + tv.tv_usec / 1000;
-}
+	va_list ap;
 
-static void die(const char *fmt, const char *arg)
-{
 	fprintf(stderr, "noopload: ");
-	fprintf(stderr, fmt, arg);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
 	fputc('\n', stderr);
 	exit(1);
 }
@@ -114,13 +113,13 @@ static int cmd_enqueue(redisContext *c, const char *prefix, long batches, long i
 	Str execs = {0}, fields = {0};
 	if (!argv || !lens || !keys)
 		die("%s", "out of memory");
-	long long t0 = now_ms();
+	long long t0 = mstime_wall();
 	long pending = 0;
 	for (long b = 1; b <= batches; b++) {
 		char bid[32], numkeys[24], now[32];
 		batch_id(bid, b);
 		snprintf(numkeys, sizeof numkeys, "%ld", instances + 5);
-		snprintf(now, sizeof now, "%lld", now_ms());
+		snprintf(now, sizeof now, "%lld", (long long)mstime_wall());
 		if (!keys_batch(keys[0], KEYS_MAX, prefix, bid) ||
 		    !keys_batch_execs(keys[1], KEYS_MAX, prefix, bid) ||
 		    !keys_queue(keys[2], KEYS_MAX, prefix) || !keys_batches(keys[3], KEYS_MAX, prefix) ||
@@ -180,7 +179,7 @@ static int cmd_enqueue(redisContext *c, const char *prefix, long batches, long i
 	for (; pending > 0; pending--)
 		check_enqueued(c);
 	printf("enqueued=%ld batches=%ld instances=%ld enqueue_ms=%lld\n", batches * instances, batches,
-	       instances, now_ms() - t0);
+	       instances, mstime_wall() - t0);
 	free(execs.p);
 	free(fields.p);
 	free(keys);
@@ -217,13 +216,13 @@ static int cmd_wait(redisContext *c, const char *prefix, long batches, long long
 			next++;
 			continue;
 		}
-		if (now_ms() > deadline) {
+		if (mstime_wall() > deadline) {
 			printf("timeout=1 terminal_batches=%ld\n", next - 1);
 			return 1;
 		}
 		usleep(2000);
 	}
-	long long t1 = now_ms();
+	long long t1 = mstime_wall();
 	long long first_start = 0, last_end = 0, completed = 0, failed = 0, total = 0, bad = 0;
 	for (long b = 1; b <= batches; b++) {
 		batch_id(bid, b);
@@ -304,10 +303,10 @@ static int cmd_scripts(redisContext *c, const char *prefix, long expect, long cl
 	snprintf(icaps, sizeof icaps, "%ld", icap);
 	snprintf(acaps, sizeof acaps, "%ld", acap);
 	double cpu0 = redis_cpu_ms(c);
-	long long t0 = now_ms();
+	long long t0 = mstime_wall();
 	for (;;) {
 		char now[32];
-		snprintf(now, sizeof now, "%lld", now_ms());
+		snprintf(now, sizeof now, "%lld", (long long)mstime_wall());
 		redisReply *r = redisCommand(c, "EVALSHA %s 5 %s %s %s %s %s %s %s %s %s %s %s", claim,
 					     ring, jobs, events, retry, running, worker, now, max, prefix,
 					     icaps, acaps);
@@ -336,7 +335,7 @@ static int cmd_scripts(redisContext *c, const char *prefix, long expect, long cl
 	const char *between = getenv("NOOPLOAD_BETWEEN");
 	if (between && *between && system(between) != 0)
 		die("%s", "NOOPLOAD_BETWEEN failed");
-	long long t1 = now_ms();
+	long long t1 = mstime_wall();
 	long pending = 0;
 #ifdef LUA_FINISH_MANY_NKEYS
 	/* argv of one call: EVALSHA sha nkeys events jobs (bkey ekey)*g now worker
@@ -351,7 +350,7 @@ static int cmd_scripts(redisContext *c, const char *prefix, long expect, long cl
 		char nk[24], now[32];
 		int ac = 0;
 		snprintf(nk, sizeof nk, "%ld", 2 + 2 * m);
-		snprintf(now, sizeof now, "%lld", now_ms());
+		snprintf(now, sizeof now, "%lld", (long long)mstime_wall());
 		av[ac++] = "EVALSHA";
 		av[ac++] = finish;
 		av[ac++] = nk;
@@ -395,7 +394,7 @@ static int cmd_scripts(redisContext *c, const char *prefix, long expect, long cl
 		char bkey[KEYS_MAX], ekey[KEYS_MAX], bid[32], now[32];
 		const char *sep = strchr(refs[i], ':');
 		snprintf(bid, sizeof bid, "%.*s", (int)(sep - refs[i]), refs[i]);
-		snprintf(now, sizeof now, "%lld", now_ms());
+		snprintf(now, sizeof now, "%lld", (long long)mstime_wall());
 		if (!keys_batch(bkey, sizeof bkey, prefix, bid) || !keys_exec(ekey, sizeof ekey, prefix, bid, sep + 1))
 			die("%s", "key too long");
 		redisAppendCommand(c, "EVALSHA %s 4 %s %s %s %s %s completed %s 0 %s %s", finish, bkey, ekey,
@@ -411,7 +410,7 @@ static int cmd_scripts(redisContext *c, const char *prefix, long expect, long cl
 	}
 #endif
 	double cpu2 = redis_cpu_ms(c);
-	long long t2 = now_ms();
+	long long t2 = mstime_wall();
 	printf("claimed=%ld claim_calls=%ld claim_ms=%lld finish_ms=%lld redis_claim_us_per_job=%.1f "
 	       "redis_finish_us_per_job=%.1f redis_us_per_job=%.1f redis_ceiling_jobs_per_s=%.0f\n",
 	       n, calls, t1 - t0, t2 - t1, n ? (cpu1 - cpu0) * 1000 / n : 0, n ? (cpu2 - cpu1) * 1000 / n : 0,

@@ -15,6 +15,7 @@
 #include <openssl/evp.h>
 
 #include "log.h"
+#include "mstime.h"
 #include "pgq.h"
 
 #define CACHE_SLOTS 1024
@@ -45,14 +46,6 @@ static const char sql_token[] =
 	" SELECT u.id, u.role, CASE WHEN t.expires_at IS NULL THEN -1"
 	"   ELSE floor(extract(epoch FROM t.expires_at - now()) * 1000)::bigint END"
 	" FROM t JOIN users u ON u.id = t.user_id WHERE u.disabled_at IS NULL";
-
-static long long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 AuthCache *auth_new(void)
 {
@@ -174,7 +167,7 @@ static void token_done(Pgq *q, void *priv)
 	e->valid = valid;
 	e->is_admin = is_admin;
 	memcpy(e->user_id, user_id, sizeof(e->user_id));
-	e->expires_ms = now_ms() + ttl;
+	e->expires_ms = mstime_mono() + ttl;
 	pgq_free(q);
 	conclude(r, valid, is_admin, user_id, ctx->admin_only, ctx->next);
 	free(ctx);
@@ -207,7 +200,7 @@ void auth_check(Req *r, bool admin_only, void (*next)(Req *r))
 		return;
 	}
 	e = slot_for(r->api->auth, hash);
-	if (strcmp(e->hash, hash) == 0 && e->expires_ms > now_ms()) {
+	if (strcmp(e->hash, hash) == 0 && e->expires_ms > mstime_mono()) {
 		conclude(r, e->valid, e->is_admin, e->user_id, admin_only, next);
 		return;
 	}

@@ -13,7 +13,9 @@
 #include "ids.h"
 #include "keys.h"
 #include "log.h"
+#include "mstime.h"
 #include "pgq.h"
+#include "states.h"
 
 #define BACKOFF_FIRST_MS 100
 #define BACKOFF_MAX_MS 1000
@@ -39,22 +41,10 @@ struct Enqueue {
 	void *priv;
 };
 
-static long long now_ms(void)
-{
-	struct timeval tv;
-
-	gettimeofday(&tv, NULL);
-	return (long long)tv.tv_sec * 1000 + tv.tv_usec / 1000;
-}
-
 static void arm(Enqueue *e, long long ms)
 {
-	struct timeval tv;
+	struct timeval tv = mstime_tv(ms);
 
-	if (ms < 0)
-		ms = 0;
-	tv.tv_sec = (time_t)(ms / 1000);
-	tv.tv_usec = (suseconds_t)(ms % 1000) * 1000;
 	evtimer_add(e->timer, &tv);
 }
 
@@ -116,7 +106,7 @@ static void cancel_in_redis(Mark *m)
 	LuaCall call;
 
 	if (!api_redis_ready(api) ||
-	    !lua_cancel_batch(&call, api->cfg.redis_prefix, m->batch_id, now_ms()) ||
+	    !lua_cancel_batch(&call, api->cfg.redis_prefix, m->batch_id, mstime_wall()) ||
 	    !rconn_call(api->redis, &call, cancelled_done, m)) {
 		log_error("batch %s was cancelled before Redis had it; cancel_batch not sent",
 			  m->batch_id);
@@ -131,7 +121,7 @@ static void mark_done(Pgq *q, void *priv)
 	if (!q->ok)	/* the janitor meets the batch again, finds it in Redis, marks it */
 		log_warn("batch %s enqueued, enqueued_at not set: %s", m->batch_id, q->err);
 	if (q->ok && PQntuples(q->res[0]) == 1 &&
-	    strcmp(PQgetvalue(q->res[0], 0, 0), "cancelled") == 0)
+	    batch_state_is(PQgetvalue(q->res[0], 0, 0), BATCH_STATE_CANCELLED))
 		cancel_in_redis(m);
 	else
 		free(m);
@@ -173,7 +163,7 @@ static bool send_script(Enqueue *e)
 		return false;
 	for (int i = 0; i < e->nkeys; i++)
 		kp[i] = e->keys[i];
-	snprintf(now, sizeof(now), "%lld", now_ms());
+	snprintf(now, sizeof(now), "%lld", (long long)mstime_wall());
 	ok = rconn_script(api->redis, LUA_SCRIPT_ENQUEUE_BATCH, e->nkeys, kp, 4,
 			  (const char *[]){ e->batch_id, now, e->fields, e->execs }, on_reply, e);
 	free(kp);
@@ -187,7 +177,7 @@ static bool send_script(Enqueue *e)
 /* Tries now; otherwise waits (backoff, never past the deadline). */
 static void attempt(Enqueue *e)
 {
-	long long left = e->deadline_ms - now_ms();
+	long long left = e->deadline_ms - mstime_wall();
 
 	if (send_script(e)) {
 		arm(e, left);	/* the reply has until the deadline */
@@ -250,9 +240,9 @@ static void on_reply(RConn *c, redisReply *reply, void *priv)
 			attempt(e);
 		}
 	} else if (rconn_not_now_error(reply) && e->done != NULL && e->api->redis != NULL &&
-		   now_ms() < e->deadline_ms) {
+		   mstime_wall() < e->deadline_ms) {
 		/* LOADING, MISCONF, OOM, ...: the script did not run; again within the budget */
-		long long left = e->deadline_ms - now_ms();
+		long long left = e->deadline_ms - mstime_wall();
 		log_warn("batch %s: enqueue_batch not run (%s); retrying", e->batch_id, reply->str);
 		arm(e, e->backoff_ms < left ? e->backoff_ms : left);
 		e->backoff_ms = e->backoff_ms * 2 < BACKOFF_MAX_MS ? e->backoff_ms * 2 : BACKOFF_MAX_MS;
@@ -320,7 +310,7 @@ bool enqueue_start(Api *api, const PGresult *res, int row, int budget_ms, Enqueu
 	e->priv = priv;
 	e->backoff_ms = BACKOFF_FIRST_MS;
 	e->budget_ms = budget_ms;
-	e->deadline_ms = now_ms() + budget_ms;
+	e->deadline_ms = mstime_wall() + budget_ms;
 	e->next = api->enqueues;
 	if (e->next != NULL)
 		e->next->prev = e;

@@ -8,7 +8,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "httpx.h"
+#include "httpd.h"
 #include "log.h"
 
 #define HEAD_MAX 4096		/* libevent writes ~150 bytes of status line and headers */
@@ -126,12 +126,12 @@ int errpage_rewrite(struct evbuffer *out, const ErrpageLimits *lim)
 		return 0;
 	describe(status, lim, &code, msg, sizeof(msg));
 	if ((head = (const char *)evbuffer_pullup(out, (ev_ssize_t)head_len)) == NULL ||
-	    (text = http_error_text(code, msg, NULL)) == NULL)
+	    (text = httpd_error_text(code, msg, NULL)) == NULL)
 		return 0;
 	/* build aside, then swap: out stays a valid (HTML) reply if building fails */
 	next = evbuffer_new();
 	if (next == NULL ||
-	    evbuffer_add_printf(next, "%.8s %d %s\r\n", head, status, http_reason(status)) < 0 ||
+	    evbuffer_add_printf(next, "%.8s %d %s\r\n", head, status, httpd_reason(status)) < 0 ||
 	    copy_headers(next, head, head_len) != 0 ||
 	    evbuffer_add_printf(next, "Content-Type: application/json\r\nCache-Control: no-store\r\n"
 				"Content-Length: %zu\r\n\r\n%s\n", strlen(text) + 1, text) < 0 ||

@@ -12,6 +12,7 @@
 
 #include "keys.h"
 #include "log.h"
+#include "mstime.h"
 #include "pgpool.h"
 #include "rconn.h"
 
@@ -86,7 +87,7 @@ void health_get(Req *r)
 {
 	Api *api = r->api;
 	Health *h = calloc(1, sizeof(*h));
-	struct timeval tv = { HEALTH_TIMEOUT_MS / 1000, (HEALTH_TIMEOUT_MS % 1000) * 1000 };
+	struct timeval tv = mstime_tv(HEALTH_TIMEOUT_MS);
 
 	if (h == NULL || (h->timer = evtimer_new(api->base, on_timeout, h)) == NULL) {
 		free(h);
@@ -114,18 +115,10 @@ typedef struct Ready {
 	int lease_ms;
 } Ready;
 
-static long long wall_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void ready_finish(Ready *h, bool timed_out)
 {
 	if (h->r != NULL && (h->pending == 0 || timed_out)) {
-		long long age = h->newest_ms >= 0 ? wall_ms() - h->newest_ms : -1;
+		long long age = h->newest_ms >= 0 ? mstime_wall() - h->newest_ms : -1;
 		bool workers_ok = h->redis_ok && age >= 0 && age <= h->lease_ms;
 		char workers[96];
 		json_t *body;
@@ -186,7 +179,7 @@ void health_ready(Req *r)
 {
 	Api *api = r->api;
 	Ready *h = calloc(1, sizeof(*h));
-	struct timeval tv = { HEALTH_TIMEOUT_MS / 1000, (HEALTH_TIMEOUT_MS % 1000) * 1000 };
+	struct timeval tv = mstime_tv(HEALTH_TIMEOUT_MS);
 	char key[256];
 
 	if (h == NULL || (h->timer = evtimer_new(api->base, ready_timeout, h)) == NULL) {

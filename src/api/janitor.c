@@ -14,6 +14,7 @@
 #include "enqueue.h"
 #include "keys.h"
 #include "log.h"
+#include "mstime.h"
 #include "pgq.h"
 
 /* Batches per sweep, oldest first (the next sweep takes the next ones). */
@@ -41,7 +42,7 @@ static const char sql_due[] = ENQUEUE_SQL_PAYLOAD(
 static void arm(Janitor *j)
 {
 	int ms = j->api->cfg.enqueue_janitor_ms;
-	struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
+	struct timeval tv = mstime_tv(ms);
 
 	evtimer_add(j->timer, &tv);
 }

@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "log.h"
+#include "mstime.h"
 #include "pglisten.h"
 
 typedef struct Entry {
@@ -28,14 +29,6 @@ struct ReadCache {
 	Entry slot[RC_SLOTS];
 	PgListen *listen;		/* owned */
 };
-
-static long long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* FNV-1a: keys and ids are short, and only spread matters */
 static uint32_t hash(const char *s)
@@ -156,7 +149,7 @@ RcStamp readcache_stamp(ReadCache *c, enum RcScope scope, const char *id)
 static bool valid(ReadCache *c, const Entry *e)
 {
 	return c->listening && e->st.all == c->all &&
-	       e->st.gen == *gen_of(c, e->st.scope, e->st.bucket) && now_ms() < e->expires_ms;
+	       e->st.gen == *gen_of(c, e->st.scope, e->st.bucket) && mstime_mono() < e->expires_ms;
 }
 
 RcBody *readcache_get(ReadCache *c, const char *key, char owner[IDS_UUID_LEN + 1])
@@ -194,7 +187,7 @@ void readcache_put(ReadCache *c, const char *key, const char *owner, const RcSta
 	e->body = body;
 	body->refs++;
 	e->st = *st;
-	e->expires_ms = now_ms() + c->ttl_ms;
+	e->expires_ms = mstime_mono() + c->ttl_ms;
 	c->bytes += body->len;
 	/* a stamp already overtaken by a change: the entry would never be served */
 	if (!valid(c, e))

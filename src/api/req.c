@@ -15,7 +15,7 @@
 #include <event2/keyvalq_struct.h>
 
 #include "fields.h"
-#include "httpx.h"
+#include "httpd.h"
 #include "log.h"
 #include "metrics.h"
 #include "stats.h"
@@ -71,7 +71,7 @@ Req *req_new(Api *api, struct evhttp_request *req)
 	Req *r = calloc(1, sizeof(*r));
 
 	if (r == NULL) {
-		http_reply_error(req, 500, "internal", "out of memory", NULL);
+		httpd_reply_error(req, 500, "internal", "out of memory", NULL);
 		return NULL;
 	}
 	r->api = api;
@@ -97,7 +97,7 @@ Req *req_new(Api *api, struct evhttp_request *req)
 void req_reply(Req *r, int status, json_t *body)
 {
 	r->access.status = status;
-	r->access.bytes = http_reply_json(r->req, status, body);
+	r->access.bytes = httpd_reply_json(r->req, status, body);
 	req_release(r);
 }
 
@@ -122,7 +122,7 @@ void req_fail(Req *r, int status, const char *code, const char *field, const cha
 		log_warn("%s %s -> %d %s: %s", r->method == EVHTTP_REQ_GET ? "GET" : "request",
 			 req_log_path(r), status, code, msg);
 	r->access.status = status;
-	r->access.bytes = http_reply_error(r->req, status, code, msg, field);
+	r->access.bytes = httpd_reply_error(r->req, status, code, msg, field);
 	req_release(r);
 }
 
@@ -161,7 +161,7 @@ static void cached_sent(const void *data, size_t len, void *arg)
 void req_reply_cached(Req *r, RcBody *body)
 {
 	r->access.status = 200;
-	r->access.bytes = http_reply_ref(r->req, 200, body->data, body->len, cached_sent, body);
+	r->access.bytes = httpd_reply_ref(r->req, 200, body->data, body->len, cached_sent, body);
 	req_release(r);
 }
 
@@ -247,7 +247,7 @@ bool req_parse_body(Req *r)
 		return false;
 	}
 	/* the size was checked above, so too_big cannot be set here */
-	if ((text = http_body(r->req, max, &too_big)) == NULL) {
+	if ((text = httpd_body(r->req, max, &too_big)) == NULL) {
 		req_fail(r, 500, "internal", NULL, "could not read the request body");
 		return false;
 	}

@@ -10,12 +10,10 @@
 
 #include "keys.h"
 #include "log.h"
+#include "mstime.h"
 #include "pgq.h"
 #include "policy.h"
-
-static const char *const batch_states[] = {
-	"pending", "running", "completed", "partial", "failed", "cancelled",
-};
+#include "states.h"
 
 #define LIST_WHERE \
 	" WHERE ($2::boolean OR b.user_id = $1::uuid)" \
@@ -71,7 +69,7 @@ void routes_batches_list(Req *r)
 	const char *status = req_query(r, "status");
 	long limit, offset;
 	char slimit[24], soffset[24];
-	bool known = false;
+	enum BatchState known;
 	ListGet *g;
 	Pgq *q;
 
@@ -83,9 +81,7 @@ void routes_batches_list(Req *r)
 		req_fail(r, 400, "invalid_parameter", "workflow_id", "workflow_id must be a UUID");
 		return;
 	}
-	for (size_t i = 0; status != NULL && i < ARRAY_LEN(batch_states); i++)
-		known |= strcmp(status, batch_states[i]) == 0;
-	if (status != NULL && !known) {
+	if (status != NULL && !batch_state_parse(status, &known)) {
 		req_fail(r, 400, "invalid_parameter", "status",
 			 "status must be one of pending, running, completed, partial, failed, cancelled");
 		return;
@@ -139,9 +135,7 @@ static const char sql_cancel_rows[] =
 
 bool routes_batches_is_terminal(const char *status)
 {
-	return status != NULL &&
-	       (strcmp(status, "completed") == 0 || strcmp(status, "partial") == 0 ||
-		strcmp(status, "failed") == 0 || strcmp(status, "cancelled") == 0);
+	return batch_state_name_is_final(status);
 }
 
 static void cancel_reply(Req *r, json_t *status, const char *owner)
@@ -170,12 +164,9 @@ static bool cancel_in_redis_too(Req *r)
 {
 	Cancel *c = r->ctx;
 	LuaCall call;
-	struct timeval tv;
 
-	gettimeofday(&tv, NULL);
 	return r->api->redis != NULL &&
-	       lua_cancel_batch(&call, r->api->cfg.redis_prefix, c->batch_id,
-				(long long)tv.tv_sec * 1000 + tv.tv_usec / 1000) &&
+	       lua_cancel_batch(&call, r->api->cfg.redis_prefix, c->batch_id, mstime_wall()) &&
 	       rconn_call(r->api->redis, &call, after_late_redis, r);
 }
 
@@ -277,7 +268,6 @@ static void on_owner(RConn *rc, redisReply *reply, void *priv)
 	Req *r = priv;
 	Cancel *c = r->ctx;
 	LuaCall call;
-	struct timeval tv;
 	const redisReply *owner, *status;
 
 	if (reply == NULL || reply->type != REDIS_REPLY_ARRAY || reply->elements != 2) {
@@ -299,10 +289,8 @@ static void on_owner(RConn *rc, redisReply *reply, void *priv)
 			 status->str);
 		return;
 	}
-	gettimeofday(&tv, NULL);
 	if (r->api->redis == NULL ||
-	    !lua_cancel_batch(&call, r->api->cfg.redis_prefix, c->batch_id,
-			      (long long)tv.tv_sec * 1000 + tv.tv_usec / 1000) ||
+	    !lua_cancel_batch(&call, r->api->cfg.redis_prefix, c->batch_id, mstime_wall()) ||
 	    !rconn_call(r->api->redis, &call, on_cancel, r))
 		req_fail(r, 503, "queue_unavailable", NULL, "Redis is unavailable");
 }

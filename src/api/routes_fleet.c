@@ -10,6 +10,7 @@
 #include <sys/time.h>
 
 #include "log.h"
+#include "mstime.h"
 
 /* the per-request bounds handed to the script (docs/api.md, GET /admin/fleet) */
 #define FLEET_MAX_WORKERS 200
@@ -18,14 +19,6 @@
 #define FLEET_MAX_EVENTS 2000
 #define FLEET_MAX_ERRORS 50
 #define FLEET_RECENT_SHOWN 20
-
-static long long now_ms(void)
-{
-	struct timeval tv;
-
-	gettimeofday(&tv, NULL);
-	return (long long)tv.tv_sec * 1000 + tv.tv_usec / 1000;
-}
 
 static const char *str_of(const redisReply *e)
 {
@@ -275,7 +268,7 @@ static json_t *cancels_json(const redisReply *c, long long now)
 static void on_fleet(RConn *rc, redisReply *reply, void *priv)
 {
 	Req *r = priv;
-	long long now = now_ms();
+	long long now = mstime_wall();
 	Caps caps = { .instance = r->api->cfg.instance_cap, .account = r->api->cfg.account_cap };
 	json_t *o;
 
@@ -319,7 +312,7 @@ void routes_fleet_get(Req *r)
 	LuaCall call;
 
 	if (!api_redis_ready(r->api) ||
-	    !lua_fleet(&call, r->api->cfg.redis_prefix, now_ms(), FLEET_MAX_WORKERS, FLEET_MAX_BATCHES,
+	    !lua_fleet(&call, r->api->cfg.redis_prefix, mstime_wall(), FLEET_MAX_WORKERS, FLEET_MAX_BATCHES,
 		       FLEET_MAX_SLOTS, FLEET_MAX_EVENTS, FLEET_MAX_ERRORS) ||
 	    !rconn_call(r->api->redis, &call, on_fleet, r))
 		req_fail(r, 503, "queue_unavailable", NULL, "Redis is unavailable");

@@ -15,6 +15,7 @@
 #include "log.h"
 #include "pgq.h"
 #include "policy.h"
+#include "states.h"
 #include "submit.h"
 #include "utf8.h"
 
@@ -40,8 +41,6 @@ static const char sql_execs[] =
 	"   AND e.status = ANY($4::text[])"
 	" ORDER BY (SELECT t.ord FROM jsonb_array_elements_text(b.instance_ids)"
 	"           WITH ORDINALITY AS t(v, ord) WHERE t.v = e.target_instance_id::text)";
-
-static const char *const finals[] = { "completed", "partial", "failed", "cancelled" };
 
 /* The original's stored body members, for the new batch's record: its base parameters, and
  * its overrides of the instances run again. The executions carry the merged values. */
@@ -76,7 +75,6 @@ static void load_done(Pgq *q, void *priv)
 	const PGresult *parent = q->res[0];
 	PGresult *inst = q->res[1];
 	char denied[1024] = "", name[256];
-	bool terminal = false;
 	int n;
 	WindowErr we;
 	json_t *w;
@@ -93,9 +91,7 @@ static void load_done(Pgq *q, void *priv)
 		req_fail(r, 404, "batch_not_found", NULL, "batch %s not found", r->segs[2]);
 		goto out;
 	}
-	for (size_t k = 0; k < ARRAY_LEN(finals); k++)
-		terminal |= strcmp(PQgetvalue(parent, 0, 4), finals[k]) == 0;
-	if (!terminal) {
+	if (!batch_state_name_is_final(PQgetvalue(parent, 0, 4))) {
 		req_fail(r, 409, "batch_not_finished", NULL,
 			 "batch %s is %s: retry its failed instances once it has finished",
 			 r->segs[2], PQgetvalue(parent, 0, 4));

@@ -12,6 +12,7 @@
 #include <sys/time.h>
 
 #include "log.h"
+#include "mstime.h"
 #include "pgq.h"
 #include "schedule.h"
 #include "submit.h"
@@ -665,7 +666,6 @@ static void owned_then_run(Pgq *q, void *priv)
 {
 	Req *r = priv;
 	FireSpec spec;
-	struct timeval tv;
 
 	if (!q->ok) {
 		pgq_fail(r, q);
@@ -680,8 +680,7 @@ static void owned_then_run(Pgq *q, void *priv)
 	pgq_free(q);
 	memset(&spec, 0, sizeof spec);
 	snprintf(spec.schedule_id, sizeof spec.schedule_id, "%s", ((Sched *)r->ctx)->id);
-	gettimeofday(&tv, NULL);
-	spec.slot_ms = (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+	spec.slot_ms = mstime_wall();
 	spec.manual = true;
 	if (!schedule_fire(r->api, &spec, ran, r))
 		req_fail(r, 503, "database_unavailable", NULL, "PostgreSQL is unavailable");
@@ -816,15 +815,13 @@ static void ticked(json_t *report, void *priv)
 
 void routes_schedules_tick(Req *r)
 {
-	struct timeval tv;
 	const char *now;
 	time_t t;
 	int64_t ms;
 
 	if (!req_parse_body(r) || !req_opt_string(r, "now", 40, &now))
 		return;
-	gettimeofday(&tv, NULL);
-	ms = (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+	ms = mstime_wall();
 	if (now != NULL) {
 		if (!r->api->cfg.schedule_test_clock) {
 			req_fail(r, 403, "test_clock_disabled", "now",

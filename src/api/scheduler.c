@@ -17,6 +17,7 @@
 #include <sys/time.h>
 
 #include "log.h"
+#include "mstime.h"
 #include "pgq.h"
 #include "stats.h"
 
@@ -248,7 +249,7 @@ bool scheduler_tick(Api *api, int64_t now_ms, TickDoneFn done, void *priv)
 static void arm(Scheduler *s)
 {
 	int ms = s->api->cfg.schedule_tick_ms;
-	struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
+	struct timeval tv = mstime_tv(ms);
 
 	evtimer_add(s->timer, &tv);
 }
@@ -279,14 +280,12 @@ static void ticked(json_t *report, void *priv)
 static void on_timer(evutil_socket_t fd, short what, void *arg)
 {
 	Scheduler *s = arg;
-	struct timeval tv;
 
 	(void)fd;
 	(void)what;
-	gettimeofday(&tv, NULL);
 	if (!s->ticking && s->api->pg != NULL) {
 		s->ticking = true;
-		if (scheduler_tick(s->api, (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000, ticked, s))
+		if (scheduler_tick(s->api, mstime_wall(), ticked, s))
 			return;
 		s->ticking = false;
 	}

@@ -8,13 +8,7 @@
 #include <string.h>
 #include <time.h>
 
-/* Execution states in the order of their counters; pending_instances sums the three that
- * have not started yet (pending, queued, retry_wait). */
-enum { ST_PENDING, ST_QUEUED, ST_RUNNING, ST_RETRY_WAIT, ST_COMPLETED, ST_FAILED, ST_CANCELLED,
-       ST_COUNT };
-static const char *const states[ST_COUNT] = {
-	"pending", "queued", "running", "retry_wait", "completed", "failed", "cancelled",
-};
+#include "states.h"
 
 /* ---- values ---- */
 
@@ -213,23 +207,23 @@ json_t *shape_policy(const char *on_failure, const char *ratio)
 
 json_t *shape_batch_status(const ShapeBatch *b, json_t *execs)
 {
-	json_int_t n[ST_COUNT] = { 0 };
+	json_int_t n[EXEC_STATE_COUNT] = { 0 };
 	json_t *o, *counts, *e;
 	size_t i;
 
 	json_array_foreach(execs, i, e) {
 		const char *st = json_string_value(json_object_get(e, "status"));
+		enum ExecState k;
 
-		for (size_t k = 0; st != NULL && k < ST_COUNT; k++)
-			if (strcmp(st, states[k]) == 0)
-				n[k]++;
+		if (exec_state_parse(st, &k))
+			n[k]++;
 	}
 	if ((counts = json_object()) == NULL) {
 		json_decref(execs);
 		return NULL;
 	}
-	for (size_t k = 0; k < ST_COUNT; k++)
-		if (n[k] > 0 && json_object_set_new(counts, states[k], json_integer(n[k])) != 0) {
+	for (size_t k = 0; k < EXEC_STATE_COUNT; k++)
+		if (n[k] > 0 && json_object_set_new(counts, exec_state_names[k], json_integer(n[k])) != 0) {
 			json_decref(counts);
 			json_decref(execs);
 			return NULL;
@@ -242,11 +236,12 @@ json_t *shape_batch_status(const ShapeBatch *b, json_t *execs)
 		      "name", shape_str(b->name),
 		      "status", shape_str(b->status),
 		      "total_instances", (json_int_t)json_array_size(execs),
-		      "completed_instances", n[ST_COMPLETED],
-		      "failed_instances", n[ST_FAILED],
-		      "running_instances", n[ST_RUNNING],
-		      "pending_instances", n[ST_PENDING] + n[ST_QUEUED] + n[ST_RETRY_WAIT],
-		      "cancelled_instances", n[ST_CANCELLED],
+		      "completed_instances", n[EXEC_STATE_COMPLETED],
+		      "failed_instances", n[EXEC_STATE_FAILED],
+		      "running_instances", n[EXEC_STATE_RUNNING],
+		      /* the three that have not started yet */
+		      "pending_instances", n[EXEC_STATE_PENDING] + n[EXEC_STATE_QUEUED] + n[EXEC_STATE_RETRY_WAIT],
+		      "cancelled_instances", n[EXEC_STATE_CANCELLED],
 		      "started_at", shape_str(b->started_at),
 		      "completed_at", shape_str(b->completed_at),
 		      "executions", execs,

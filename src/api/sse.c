@@ -18,6 +18,8 @@
 #include "auth.h"
 #include "keys.h"
 #include "log.h"
+#include "mstime.h"
+#include "states.h"
 #include "routes.h"
 #include "stream.h"
 
@@ -26,10 +28,12 @@
 #define STREAM_TIMEOUT_S 3600		/* the connection's idle limit while streaming */
 #define SIG_MAX 256
 
-static const char *const fields[] = {
-	"status", "total", "pending", "queued", "running", "retry_wait", "completed", "failed",
-	"cancelled",
-};
+/* The batch hash fields polled: status, total, then the count of each execution state. */
+#define NFIELDS (2 + EXEC_STATE_COUNT)
+static const char *field(size_t i)
+{
+	return i == 0 ? "status" : i == 1 ? "total" : exec_state_names[i - 2];
+}
 
 /* One subscription; owned by itself, freed by finish(). */
 typedef struct Sse {
@@ -101,7 +105,7 @@ static void on_hash(RConn *c, redisReply *reply, void *priv)
 	char sig[SIG_MAX] = "";
 	const char *status;
 	json_t *data;
-	size_t n = ARRAY_LEN(fields);
+	size_t n = NFIELDS;
 
 	(void)c;
 	x->busy = false;
@@ -127,7 +131,7 @@ static void on_hash(RConn *c, redisReply *reply, void *priv)
 
 		snprintf(sig + len, sizeof(sig) - len, "%s|", v);
 		if (i > 0 && data != NULL)
-			json_object_set_new(data, fields[i], json_integer(strtoll(v, NULL, 10)));
+			json_object_set_new(data, field(i), json_integer(strtoll(v, NULL, 10)));
 	}
 	if (strcmp(sig, x->sig) != 0) {
 		memcpy(x->sig, sig, sizeof(sig));
@@ -143,7 +147,7 @@ static void on_hash(RConn *c, redisReply *reply, void *priv)
 static void on_tick(evutil_socket_t fd, short what, void *arg)
 {
 	Sse *x = arg;
-	const char *argv[2 + ARRAY_LEN(fields)] = { "HMGET", x->key };
+	const char *argv[2 + NFIELDS] = { "HMGET", x->key };
 
 	(void)fd;
 	(void)what;
@@ -159,8 +163,8 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
 		if (b != NULL)
 			evbuffer_free(b);
 	}
-	for (size_t i = 0; i < ARRAY_LEN(fields); i++)
-		argv[2 + i] = fields[i];
+	for (size_t i = 0; i < NFIELDS; i++)
+		argv[2 + i] = field(i);
 	if (api_redis_ready(x->api) &&
 	    rconn_command(x->api->redis, on_hash, x, (int)ARRAY_LEN(argv), argv, NULL))
 		x->busy = true;
@@ -171,7 +175,7 @@ static void begin(Req *r, json_t *status, const char *owner)
 	struct evkeyvalq *h = evhttp_request_get_output_headers(r->req);
 	struct evhttp_connection *evcon = evhttp_request_get_connection(r->req);
 	const char *st = json_string_value(json_object_get(status, "status"));
-	struct timeval tv = { POLL_MS / 1000, (POLL_MS % 1000) * 1000 };
+	struct timeval tv = mstime_tv(POLL_MS);
 	bool terminal = routes_batches_is_terminal(st);
 	Sse *x = calloc(1, sizeof(*x));
 

@@ -12,6 +12,7 @@
 #include "req.h"
 #include "router.h"
 #include "schedule.h"
+#include "states.h"
 
 #define STATS_PG_EVERY_S 10.0
 
@@ -24,11 +25,11 @@ static const char *const fire_outcomes[] = {
 	[FIRE_STARTED] = "started", [FIRE_FAILED] = "failed", [FIRE_SKIPPED] = "skipped",
 	[FIRE_TAKEN] = "taken", [FIRE_GONE] = "gone", [FIRE_ERROR] = "error",
 };
-/* batch_executions.status, as the trigger keeps it */
-static const char *const batch_statuses[] = {
-	"pending", "running", "completed", "partial", "failed", "cancelled",
-};
-static const char *const exec_finals[] = { "completed", "failed" };
+/* the archived executions counted by BATCH_GAUGES_SQL: completed and failed, the first two
+ * final states */
+#define EXEC_ARCHIVED 2
+_Static_assert(EXEC_STATE_FIRST_FINAL == EXEC_STATE_COMPLETED && EXEC_STATE_COMPLETED + 1 == EXEC_STATE_FAILED,
+	       "the archived executions' label values are completed, failed");
 
 static Metric m_requests = {
 	.name = "amcbatch_api_requests_total",
@@ -63,13 +64,13 @@ static Metric m_batches = {
 	.name = "amcbatch_batches",
 	.help = "Batches in the PostgreSQL archive by status (read at most every 10 s).",
 	.type = METRIC_GAUGE,
-	.labels = { { "status", batch_statuses, ARRAY_LEN(batch_statuses) } },
+	.labels = { { "status", batch_state_names, BATCH_STATE_COUNT } },
 };
 static Metric m_archived_execs = {
 	.name = "amcbatch_archived_executions",
 	.help = "Executions the archive counts as finished, by final status (the status trigger's per-batch counters, summed).",
 	.type = METRIC_GAUGE,
-	.labels = { { "status", exec_finals, ARRAY_LEN(exec_finals) } },
+	.labels = { { "status", exec_state_names + EXEC_STATE_FIRST_FINAL, EXEC_ARCHIVED } },
 };
 static Metric m_oldest_open = {
 	.name = "amcbatch_batch_oldest_open_age_seconds",
@@ -95,8 +96,8 @@ static struct {
 	double pg_read_at;		/* metrics_now() of the last read started, 0: never */
 	bool pg_reading;
 	/* written by the pool thread, read on the loop thread after the job completes */
-	double batches[ARRAY_LEN(batch_statuses)];
-	double execs[ARRAY_LEN(exec_finals)];
+	double batches[BATCH_STATE_COUNT];
+	double execs[EXEC_ARCHIVED];
 	double oldest_open;
 } st;
 
@@ -122,10 +123,10 @@ static enum PgResult read_batches(PGconn *conn, void *arg, char *err, size_t err
 	for (int i = 0; i < PQntuples(res); i++) {
 		const char *status = PQgetvalue(res, i, 0);
 		double age = atof(PQgetvalue(res, i, 4));
+		enum BatchState k;
 
-		for (size_t k = 0; k < ARRAY_LEN(batch_statuses); k++)
-			if (strcmp(status, batch_statuses[k]) == 0)
-				st.batches[k] = atof(PQgetvalue(res, i, 1));
+		if (batch_state_parse(status, &k))
+			st.batches[k] = atof(PQgetvalue(res, i, 1));
 		st.execs[0] += atof(PQgetvalue(res, i, 2));
 		st.execs[1] += atof(PQgetvalue(res, i, 3));
 		if (age > st.oldest_open)
@@ -142,9 +143,9 @@ static void batches_read(enum PgResult res, const char *err, void *arg)
 		metric_inc(&m_pg_read_failures, 0);
 		return;
 	}
-	for (size_t k = 0; k < ARRAY_LEN(batch_statuses); k++)
+	for (size_t k = 0; k < BATCH_STATE_COUNT; k++)
 		metric_set(&m_batches, k, st.batches[k]);
-	for (size_t k = 0; k < ARRAY_LEN(exec_finals); k++)
+	for (size_t k = 0; k < EXEC_ARCHIVED; k++)
 		metric_set(&m_archived_execs, k, st.execs[k]);
 	metric_set(&m_oldest_open, 0, st.oldest_open);
 }

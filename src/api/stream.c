@@ -12,7 +12,7 @@
 #include <event2/keyvalq_struct.h>
 
 #include "conn.h"
-#include "httpx.h"
+#include "httpd.h"
 #include "log.h"
 
 struct Stream {

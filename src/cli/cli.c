@@ -10,6 +10,7 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
+#include "states.h"
 #include "table.h"
 
 void cli_error(const char *code, const char *fmt, ...)
@@ -59,7 +60,7 @@ int cli_getopt_error(const char *cmd, int c, char *const argv[])
 	return cli_usage_error(cmd, "unknown option %s", bad);
 }
 
-int cli_http_open(Http *h)
+int cli_api_open(ApiClient *h)
 {
 	const char *url = getenv("AMCBATCH_URL");
 	const char *token = getenv("AMCBATCH_TOKEN");
@@ -74,9 +75,9 @@ int cli_http_open(Http *h)
 		cli_error("usage", "AMCBATCH_URL must start with http:// or https://, got '%s'", url);
 		return CLI_EXIT_USAGE;
 	}
-	if (!http_init(h, url, token)) {
-		http_report(h);
-		http_cleanup(h);
+	if (!apiclient_init(h, url, token)) {
+		apiclient_report(h);
+		apiclient_cleanup(h);
 		return CLI_EXIT_INTERNAL;
 	}
 	return CLI_EXIT_OK;
@@ -114,21 +115,18 @@ bool cli_parse_double(const char *s, double min, double max, double *out)
 
 bool cli_status_terminal(const char *status)
 {
-	return status && (strcmp(status, "completed") == 0 || strcmp(status, "partial") == 0 ||
-			  strcmp(status, "failed") == 0 || strcmp(status, "cancelled") == 0);
+	return batch_state_name_is_final(status);
 }
 
 int cli_exit_for_status(const char *status)
 {
 	if (!status)
 		return CLI_EXIT_API;
-	if (strcmp(status, "completed") == 0)
-		return CLI_EXIT_OK;
-	if (strcmp(status, "partial") == 0)
+	if (batch_state_is(status, BATCH_STATE_PARTIAL))
 		return CLI_EXIT_PARTIAL;
-	if (strcmp(status, "failed") == 0)
+	if (batch_state_is(status, BATCH_STATE_FAILED))
 		return CLI_EXIT_FAILED;
-	if (strcmp(status, "cancelled") == 0)
+	if (batch_state_is(status, BATCH_STATE_CANCELLED))
 		return CLI_EXIT_CANCELLED;
 	return CLI_EXIT_OK;
 }

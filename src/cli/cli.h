@@ -1,6 +1,6 @@
 /* cli.h - conventions shared by every amcbatch subcommand: exit codes, error output in the
  * one "amcbatch: <message> (<code>)" form, environment, option helpers, batch outcome.
- * The HTTP transport itself lives in http.c. */
+ * The HTTP transport itself lives in apiclient.c. */
 #ifndef AMCB_CLI_H
 #define AMCB_CLI_H
 
@@ -8,7 +8,7 @@
 #include <stdio.h>
 
 #include "common.h"
-#include "http.h"
+#include "apiclient.h"
 
 #ifndef PACKAGE_VERSION
 #define PACKAGE_VERSION "unknown"
@@ -45,7 +45,7 @@ int cli_getopt_error(const char *cmd, int c, char *const argv[]);
 
 /* Opens the client from AMCBATCH_URL (default CLI_DEFAULT_URL) and AMCBATCH_TOKEN. Returns
  * CLI_EXIT_OK, or the exit code after printing why (missing token: usage error). */
-int cli_http_open(Http *h);
+int cli_api_open(ApiClient *h);
 
 /* Strict integer option value in [min, max]. */
 MUST_CHECK bool cli_parse_long(const char *s, long min, long max, long *out);
@@ -90,7 +90,7 @@ int cmd_submit_check(const SubmitArgs *a, const char *cmd, bool need_instances);
  * on_failure.
  * On a mistake reports it (usage errors for cmd) and returns NULL with *rc set, else
  * *rc = CLI_EXIT_OK. Caller decrefs. (cmd_submit.c) */
-json_t *cmd_submit_body(Http *h, const SubmitArgs *a, const char *cmd, int *rc);
+json_t *cmd_submit_body(ApiClient *h, const SubmitArgs *a, const char *cmd, int *rc);
 
 /* Subcommands: argv[0] is the subcommand name; each returns the process exit code. */
 int cmd_submit_run(int argc, char *argv[]);
@@ -111,7 +111,7 @@ int cmd_admin_run(int argc, char *argv[]);
  * (cmd_results.c; also export's fallback): limit < 0 means every row. Stops between
  * pages once *stop is set (NULL: never). *nrows gets the data rows written. Reports its
  * own errors; returns the exit code. */
-int cmd_results_csv(Http *h, const char *batch_id, long limit, long offset, FILE *out,
+int cmd_results_csv(ApiClient *h, const char *batch_id, long limit, long offset, FILE *out,
 		    const volatile sig_atomic_t *stop, long long *nrows);
 /* Makes every later results request of this process ask for the batch with its retries
  * (?include_retries=true): results --include-retries, export --include-retries. */
@@ -119,13 +119,13 @@ void cmd_results_include_retries(bool on);
 
 /* Polls a batch until it is terminal, drawing progress (cmd_status.c; also used by submit).
  * Returns the batch outcome's exit code or an error exit code. */
-int cmd_status_watch(Http *h, const char *batch_id, double interval, bool json_out);
+int cmd_status_watch(ApiClient *h, const char *batch_id, double interval, bool json_out);
 
 /* Reports a batch just created (submit, retry): with json_out its JSON (unless it is watched:
  * then only the final batch_status goes out, so stdout stays one JSON document), on a terminal
  * tty_line, else just its id for B=$(...); then, with watch, cmd_status_watch. Returns the
  * exit code. */
-int cmd_report_new_batch(Http *h, const json_t *batch, const char *tty_line, bool json_out,
+int cmd_report_new_batch(ApiClient *h, const json_t *batch, const char *tty_line, bool json_out,
 			 bool watch, double interval);
 
 #endif

@@ -26,7 +26,7 @@ int cmd_cancel_run(int argc, char *argv[])
 	const char *batch_id;
 	char *esc = NULL, *path = NULL;
 	json_t *resp = NULL;
-	Http h;
+	ApiClient h;
 	int c, rc;
 
 	opterr = 0;
@@ -38,17 +38,17 @@ int cmd_cancel_run(int argc, char *argv[])
 	}
 	if ((rc = cli_batch_arg(argc, argv, &batch_id)) != CLI_EXIT_OK)
 		return rc;
-	if ((rc = cli_http_open(&h)) != CLI_EXIT_OK)
+	if ((rc = cli_api_open(&h)) != CLI_EXIT_OK)
 		return rc;
-	esc = http_escape(&h, batch_id);
+	esc = apiclient_escape(&h, batch_id);
 	if (!esc || asprintf(&path, "/workflows/batch/%s/cancel", esc) < 0) {
 		path = NULL;
 		cli_error("internal", "out of memory");
 		rc = CLI_EXIT_INTERNAL;
 		goto out;
 	}
-	if (!http_call(&h, "POST", path, NULL, &resp)) {
-		http_report(&h);
+	if (!apiclient_call(&h, "POST", path, NULL, &resp)) {
+		apiclient_report(&h);
 		rc = h.err;
 		goto out;
 	}
@@ -57,6 +57,6 @@ out:
 	free(path);
 	free(esc);
 	json_decref(resp);
-	http_cleanup(&h);
+	apiclient_cleanup(&h);
 	return rc;
 }

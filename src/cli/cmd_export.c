@@ -77,12 +77,12 @@ static bool sink_rewind(void *ctx)
 }
 
 /* Writes the batch's CSV to f; *rows gets the data rows. Returns the exit code. */
-static int export_to(Http *h, const char *batch_id, bool json_pages, FILE *f, bool can_rewind,
+static int export_to(ApiClient *h, const char *batch_id, bool json_pages, FILE *f, bool can_rewind,
 		     long long *rows, bool *streamed)
 {
 	Sink s = { .f = f };
-	char *esc = http_escape(h, batch_id), *path = NULL;
-	enum HttpStream st = HTTP_STREAM_NO_ROUTE;
+	char *esc = apiclient_escape(h, batch_id), *path = NULL;
+	enum ApiStream st = API_STREAM_NO_ROUTE;
 
 	*streamed = false;
 	if (!esc || asprintf(&path, "/workflows/batch/%s/results.csv%s", esc,
@@ -92,20 +92,20 @@ static int export_to(Http *h, const char *batch_id, bool json_pages, FILE *f, bo
 		return CLI_EXIT_INTERNAL;
 	}
 	if (!json_pages)
-		st = http_get_stream(h, path, "text/csv", sink_write, can_rewind ? sink_rewind : NULL, &s);
+		st = apiclient_get_stream(h, path, "text/csv", sink_write, can_rewind ? sink_rewind : NULL, &s);
 	free(path);
 	free(esc);
-	if (st == HTTP_STREAM_FAILED) {
+	if (st == API_STREAM_FAILED) {
 		if (interrupted)
 			return CLI_EXIT_INTERRUPTED;
 		if (s.write_failed) {
 			cli_error("write", "cannot write the CSV: %s", strerror(errno));
 			return CLI_EXIT_INTERNAL;
 		}
-		http_report(h);
+		apiclient_report(h);
 		return h->err;
 	}
-	if (st == HTTP_STREAM_DONE) {
+	if (st == API_STREAM_DONE) {
 		unsigned long long n = csv_count_records(&s.count);
 
 		*streamed = true;
@@ -117,7 +117,7 @@ static int export_to(Http *h, const char *batch_id, bool json_pages, FILE *f, bo
 }
 
 /* Exports into a temporary file in FILE's directory and renames it onto FILE. */
-static int export_file(Http *h, const char *batch_id, const char *file, bool json_pages,
+static int export_file(ApiClient *h, const char *batch_id, const char *file, bool json_pages,
 		       long long *rows, bool *streamed)
 {
 	char *tmp = NULL;
@@ -188,7 +188,7 @@ int cmd_export_run(int argc, char *argv[])
 	bool json_pages = false, streamed = false, to_stdout;
 	struct sigaction sa, old;
 	long long rows = 0;
-	Http h;
+	ApiClient h;
 	int c, rc;
 
 	opterr = 0;
@@ -206,7 +206,7 @@ int cmd_export_run(int argc, char *argv[])
 	if (!file || !*file)
 		return cli_usage_error(argv[0], "say where to write: -o FILE.csv (or -o - for stdout)");
 	to_stdout = strcmp(file, "-") == 0;
-	if ((rc = cli_http_open(&h)) != CLI_EXIT_OK)
+	if ((rc = cli_api_open(&h)) != CLI_EXIT_OK)
 		return rc;
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_sigint;
@@ -229,6 +229,6 @@ int cmd_export_run(int argc, char *argv[])
 		fprintf(to_stdout ? stderr : stdout, "%lld row%s written to %s (%s)\n", rows,
 			rows == 1 ? "" : "s", to_stdout ? "standard output" : file,
 			streamed ? "streamed CSV" : "from JSON pages");
-	http_cleanup(&h);
+	apiclient_cleanup(&h);
 	return rc;
 }

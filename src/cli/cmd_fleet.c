@@ -231,7 +231,7 @@ int cmd_fleet_run(int argc, char *argv[])
 	bool json_out = false, watch = false, tty = isatty(STDOUT_FILENO);
 	double interval = 2;
 	struct sigaction sa, old;
-	Http h;
+	ApiClient h;
 	int c, rc;
 
 	opterr = 0;
@@ -253,7 +253,7 @@ int cmd_fleet_run(int argc, char *argv[])
 	}
 	if (optind < argc)
 		return cli_usage_error(argv[0], "unexpected argument '%s'", argv[optind]);
-	if ((rc = cli_http_open(&h)) != CLI_EXIT_OK)
+	if ((rc = cli_api_open(&h)) != CLI_EXIT_OK)
 		return rc;
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_sigint;
@@ -263,8 +263,8 @@ int cmd_fleet_run(int argc, char *argv[])
 	for (;;) {
 		json_t *resp = NULL;
 
-		if (!http_call(&h, "GET", "/admin/fleet", NULL, &resp)) {
-			http_report(&h);
+		if (!apiclient_call(&h, "GET", "/admin/fleet", NULL, &resp)) {
+			apiclient_report(&h);
 			rc = h.err;
 			break;
 		}
@@ -292,6 +292,6 @@ int cmd_fleet_run(int argc, char *argv[])
 	}
 	if (watch)
 		sigaction(SIGINT, &old, NULL);
-	http_cleanup(&h);
+	apiclient_cleanup(&h);
 	return rc;
 }

@@ -25,9 +25,9 @@ static const char LIST_HELP[] =
 	"Exit status: 0 ok, 2 usage, 3 API error, 4 server unreachable.\n";
 
 /* Appends "&name=escaped(value)" (or "?name=...") to *q; false on allocation failure. */
-static bool add_query(Http *h, char **q, const char *name, const char *value)
+static bool add_query(ApiClient *h, char **q, const char *name, const char *value)
 {
-	char *esc = http_escape(h, value), *next;
+	char *esc = apiclient_escape(h, value), *next;
 	int n;
 
 	if (!esc)
@@ -97,7 +97,7 @@ int cmd_list_run(int argc, char *argv[])
 	char *path = NULL;
 	json_t *resp = NULL;
 	long n;
-	Http h;
+	ApiClient h;
 	int c, rc;
 
 	opterr = 0;
@@ -122,7 +122,7 @@ int cmd_list_run(int argc, char *argv[])
 	}
 	if (optind < argc)
 		return cli_usage_error(argv[0], "unexpected argument '%s'", argv[optind]);
-	if ((rc = cli_http_open(&h)) != CLI_EXIT_OK)
+	if ((rc = cli_api_open(&h)) != CLI_EXIT_OK)
 		return rc;
 	path = strdup("/workflows/batch/list");
 	if (!path || (workflow && !add_query(&h, &path, "workflow_id", workflow)) ||
@@ -133,8 +133,8 @@ int cmd_list_run(int argc, char *argv[])
 		rc = CLI_EXIT_INTERNAL;
 		goto out;
 	}
-	if (!http_call(&h, "GET", path, NULL, &resp)) {
-		http_report(&h);
+	if (!apiclient_call(&h, "GET", path, NULL, &resp)) {
+		apiclient_report(&h);
 		rc = h.err;
 		goto out;
 	}
@@ -147,6 +147,6 @@ int cmd_list_run(int argc, char *argv[])
 out:
 	free(path);
 	json_decref(resp);
-	http_cleanup(&h);
+	apiclient_cleanup(&h);
 	return rc;
 }

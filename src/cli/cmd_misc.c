@@ -132,7 +132,7 @@ int cmd_misc_instances(int argc, char *argv[])
 	const char *search = NULL;
 	bool json_out = false;
 	json_t *resp = NULL, *list, *shown = NULL, *inst;
-	Http h;
+	ApiClient h;
 	size_t i;
 	int c, rc;
 
@@ -147,10 +147,10 @@ int cmd_misc_instances(int argc, char *argv[])
 	}
 	if (optind < argc)
 		return cli_usage_error(argv[0], "unexpected argument '%s'", argv[optind]);
-	if ((rc = cli_http_open(&h)) != CLI_EXIT_OK)
+	if ((rc = cli_api_open(&h)) != CLI_EXIT_OK)
 		return rc;
-	if (!http_call(&h, "GET", "/instances", NULL, &resp)) {
-		http_report(&h);
+	if (!apiclient_call(&h, "GET", "/instances", NULL, &resp)) {
+		apiclient_report(&h);
 		rc = h.err;
 		goto out;
 	}
@@ -174,7 +174,7 @@ int cmd_misc_instances(int argc, char *argv[])
 out:
 	json_decref(shown);
 	json_decref(resp);
-	http_cleanup(&h);
+	apiclient_cleanup(&h);
 	return rc;
 }
 
@@ -237,7 +237,7 @@ int cmd_misc_workflows(int argc, char *argv[])
 	const char *id = NULL;
 	char *esc = NULL, *path = NULL;
 	json_t *resp = NULL, *v;
-	Http h;
+	ApiClient h;
 	int c, rc;
 
 	opterr = 0;
@@ -252,18 +252,18 @@ int cmd_misc_workflows(int argc, char *argv[])
 		id = argv[optind++];
 	if (optind < argc)
 		return cli_usage_error(argv[0], "unexpected argument '%s'", argv[optind]);
-	if ((rc = cli_http_open(&h)) != CLI_EXIT_OK)
+	if ((rc = cli_api_open(&h)) != CLI_EXIT_OK)
 		return rc;
 	if (id) {
-		esc = http_escape(&h, id);
+		esc = apiclient_escape(&h, id);
 		if (!esc || asprintf(&path, "/workflows/%s", esc) < 0) {
 			path = NULL;
 			rc = CLI_EXIT_INTERNAL;
 			goto out;
 		}
 	}
-	if (!http_call(&h, "GET", id ? path : "/workflows", NULL, &resp)) {
-		http_report(&h);
+	if (!apiclient_call(&h, "GET", id ? path : "/workflows", NULL, &resp)) {
+		apiclient_report(&h);
 		rc = h.err;
 		goto out;
 	}
@@ -283,6 +283,6 @@ out:
 	free(path);
 	free(esc);
 	json_decref(resp);
-	http_cleanup(&h);
+	apiclient_cleanup(&h);
 	return rc;
 }

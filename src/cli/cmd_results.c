@@ -47,7 +47,7 @@ void cmd_results_include_retries(bool on)
 }
 
 /* GET one page; *resp is the caller's, *br borrowed from it. */
-static bool fetch(Http *h, const char *batch_id, long limit, long offset, json_t **resp, json_t **br)
+static bool fetch(ApiClient *h, const char *batch_id, long limit, long offset, json_t **resp, json_t **br)
 {
 	char tail[128];
 
@@ -56,7 +56,7 @@ static bool fetch(Http *h, const char *batch_id, long limit, long offset, json_t
 		snprintf(tail + strlen(tail), sizeof(tail) - strlen(tail), "&limit=%ld", limit);
 	if (offset > 0)
 		snprintf(tail + strlen(tail), sizeof(tail) - strlen(tail), "&offset=%ld", offset);
-	return http_get_batch(h, batch_id, tail, "batch_results", resp, br);
+	return apiclient_get_batch(h, batch_id, tail, "batch_results", resp, br);
 }
 
 /* Column names of aggregated_data as a new array of strings: from "columns", else the keys
@@ -113,7 +113,7 @@ static bool write_csv_rows(FILE *out, const json_t *names, const json_t *rows)
 	return ok;
 }
 
-int cmd_results_csv(Http *h, const char *batch_id, long limit, long offset, FILE *out,
+int cmd_results_csv(ApiClient *h, const char *batch_id, long limit, long offset, FILE *out,
 		    const volatile sig_atomic_t *stop, long long *nrows)
 {
 	json_t *resp = NULL, *br, *names = NULL;
@@ -131,7 +131,7 @@ int cmd_results_csv(Http *h, const char *batch_id, long limit, long offset, FILE
 			break;
 		}
 		if (!fetch(h, batch_id, all ? RESULTS_PAGE : limit, offset, &resp, &br)) {
-			http_report(h);
+			apiclient_report(h);
 			rc = h->err;
 			break;
 		}
@@ -310,7 +310,7 @@ int cmd_results_run(int argc, char *argv[])
 	long limit = -1, offset = 0;
 	const char *batch_id;
 	json_t *resp = NULL, *br;
-	Http h;
+	ApiClient h;
 	int c, rc;
 
 	opterr = 0;
@@ -341,19 +341,19 @@ int cmd_results_run(int argc, char *argv[])
 	}
 	if ((rc = cli_batch_arg(argc, argv, &batch_id)) != CLI_EXIT_OK)
 		return rc;
-	if ((rc = cli_http_open(&h)) != CLI_EXIT_OK)
+	if ((rc = cli_api_open(&h)) != CLI_EXIT_OK)
 		return rc;
 	if (format == FORMAT_CSV) {
 		long long n;
 
 		rc = cmd_results_csv(&h, batch_id, limit, offset, stdout, NULL, &n);
 	} else if (!fetch(&h, batch_id, limit, offset, &resp, &br)) {
-		http_report(&h);
+		apiclient_report(&h);
 		rc = h.err;
 	} else {
 		rc = format == FORMAT_JSON ? cli_print_json(br) : results_table(br, offset);
 	}
 	json_decref(resp);
-	http_cleanup(&h);
+	apiclient_cleanup(&h);
 	return rc;
 }

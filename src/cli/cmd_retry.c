@@ -43,7 +43,7 @@ int cmd_retry_run(int argc, char *argv[])
 	char *esc = NULL, *path = NULL, line[256];
 	json_t *body = NULL, *resp = NULL, *batch;
 	long long n;
-	Http h;
+	ApiClient h;
 	int c, rc;
 
 	opterr = 0;
@@ -70,19 +70,19 @@ int cmd_retry_run(int argc, char *argv[])
 		cli_error("internal", "out of memory or a name that is not UTF-8");
 		return CLI_EXIT_INTERNAL;
 	}
-	if ((rc = cli_http_open(&h)) != CLI_EXIT_OK) {
+	if ((rc = cli_api_open(&h)) != CLI_EXIT_OK) {
 		json_decref(body);
 		return rc;
 	}
-	esc = http_escape(&h, batch_id);
+	esc = apiclient_escape(&h, batch_id);
 	if (!esc || asprintf(&path, "/workflows/batch/%s/retry-failed", esc) < 0) {
 		path = NULL;
 		cli_error("internal", "out of memory");
 		rc = CLI_EXIT_INTERNAL;
 		goto out;
 	}
-	if (!http_call(&h, "POST", path, body, &resp)) {
-		http_report(&h);
+	if (!apiclient_call(&h, "POST", path, body, &resp)) {
+		apiclient_report(&h);
 		rc = h.err;
 		goto out;
 	}
@@ -96,6 +96,6 @@ out:
 	free(esc);
 	json_decref(body);
 	json_decref(resp);
-	http_cleanup(&h);
+	apiclient_cleanup(&h);
 	return rc;
 }

@@ -227,9 +227,9 @@ static int id_arg(const char *cmd, int argc, char *const argv[], const char **id
 }
 
 /* "/schedules/<escaped id><tail>"; caller frees; NULL on OOM. */
-static char *sched_path(Http *h, const char *id, const char *tail)
+static char *sched_path(ApiClient *h, const char *id, const char *tail)
 {
-	char *esc = http_escape(h, id), *path;
+	char *esc = apiclient_escape(h, id), *path;
 
 	if (!esc)
 		return NULL;
@@ -240,9 +240,9 @@ static char *sched_path(Http *h, const char *id, const char *tail)
 }
 
 /* Appends "?name=escaped(value)" or "&..." to *q; false on OOM. */
-static bool add_query(Http *h, char **q, const char *name, const char *value)
+static bool add_query(ApiClient *h, char **q, const char *name, const char *value)
 {
-	char *esc = http_escape(h, value), *next;
+	char *esc = apiclient_escape(h, value), *next;
 	int n;
 
 	if (!esc)
@@ -257,10 +257,10 @@ static bool add_query(Http *h, char **q, const char *name, const char *value)
 }
 
 /* One request; on failure reports it and returns its exit code. *resp: caller decrefs. */
-static int call(Http *h, const char *method, const char *path, const json_t *body, json_t **resp)
+static int call(ApiClient *h, const char *method, const char *path, const json_t *body, json_t **resp)
 {
-	if (!http_call(h, method, path, body, resp)) {
-		http_report(h);
+	if (!apiclient_call(h, method, path, body, resp)) {
+		apiclient_report(h);
 		return h->err;
 	}
 	return CLI_EXIT_OK;
@@ -278,10 +278,17 @@ static const json_t *answer_object(const json_t *resp, const char *key)
 	return v;
 }
 
+/* How local_time prints: a fixed set, so each strftime format is a literal -Wformat can check. */
+enum LocalStyle {
+	LOCAL_MINUTE,         /* 2026-12-07 06:00 */
+	LOCAL_WEEKDAY,        /* Mon 2026-12-07 06:00 */
+	LOCAL_WEEKDAY_MARKED, /* Mon 2026-12-07 06:00 (local) */
+};
+
 /* An ISO-8601 UTC time of the API ("2026-12-07T05:00:00Z", with or without milliseconds)
- * in the local zone as strftime fmt gives it; "-" when iso is NULL, iso itself when it
+ * in the local zone as style gives it; "-" when iso is NULL, iso itself when it
  * cannot be read. */
-static void local_time(const char *iso, const char *fmt, char *buf, size_t size)
+static void local_time(const char *iso, enum LocalStyle style, char *buf, size_t size)
 {
 	struct tm tm = { 0 };
 	time_t t;
@@ -299,7 +306,17 @@ static void local_time(const char *iso, const char *fmt, char *buf, size_t size)
 	tm.tm_year -= 1900;
 	tm.tm_mon -= 1;
 	t = timegm(&tm);
-	if (!localtime_r(&t, &tm) || strftime(buf, size, fmt, &tm) == 0)
+	if (!localtime_r(&t, &tm)) {
+		snprintf(buf, size, "%s", iso);
+		return;
+	}
+	n = 0; /* no default: -Wswitch names a style added without its format */
+	switch (style) {
+	case LOCAL_MINUTE: n = (int)strftime(buf, size, "%Y-%m-%d %H:%M", &tm); break;
+	case LOCAL_WEEKDAY: n = (int)strftime(buf, size, "%a %Y-%m-%d %H:%M", &tm); break;
+	case LOCAL_WEEKDAY_MARKED: n = (int)strftime(buf, size, "%a %Y-%m-%d %H:%M (local)", &tm); break;
+	}
+	if (n == 0)
 		snprintf(buf, size, "%s", iso);
 }
 
@@ -318,7 +335,7 @@ static void last_run_text(const json_t *lr, bool with_time, char *buf, size_t si
 		snprintf(buf, size, "%s", what);
 		return;
 	}
-	local_time(fmt_str(lr, "scheduled_for", NULL), "%Y-%m-%d %H:%M", when, sizeof when);
+	local_time(fmt_str(lr, "scheduled_for", NULL), LOCAL_MINUTE, when, sizeof when);
 	snprintf(buf, size, "%s %s%s%s", when, what, fmt_str(lr, "batch_id", NULL) ? ", batch " : "",
 		 fmt_str(lr, "batch_id", ""));
 }
@@ -330,7 +347,7 @@ static void summary_line(const json_t *s, const char *verb, char *buf, size_t si
 	char *desc = table_cell(fmt_str(s, "cron_description", fmt_str(s, "cron", "?")), 400);
 
 	if (json_is_true(json_object_get(s, "enabled"))) {
-		local_time(fmt_str(s, "next_run_at", NULL), "%Y-%m-%d %H:%M", next, sizeof next);
+		local_time(fmt_str(s, "next_run_at", NULL), LOCAL_MINUTE, next, sizeof next);
 		snprintf(buf, size, "Schedule %s%s: %s; next run %s (local)", fmt_str(s, "id", "?"),
 			 verb, desc ? desc : "", next);
 	} else {
@@ -366,10 +383,10 @@ static int schedule_request(const char *method, const char *id, const char *tail
 	json_t *resp = NULL;
 	const json_t *s;
 	char *path = NULL;
-	Http h;
+	ApiClient h;
 	int rc;
 
-	if ((rc = cli_http_open(&h)) != CLI_EXIT_OK)
+	if ((rc = cli_api_open(&h)) != CLI_EXIT_OK)
 		return rc;
 	if (!(path = sched_path(&h, id, tail)))
 		rc = oom();
@@ -377,7 +394,7 @@ static int schedule_request(const char *method, const char *id, const char *tail
 		rc = (s = answer_object(resp, "schedule")) ? report_schedule(s, verb, json_out) : CLI_EXIT_API;
 	free(path);
 	json_decref(resp);
-	http_cleanup(&h);
+	apiclient_cleanup(&h);
 	return rc;
 }
 
@@ -499,7 +516,7 @@ static int schedule_create(int argc, char *argv[])
 	SchedOpts o = { 0 };
 	json_t *body = NULL, *resp = NULL;
 	const json_t *s;
-	Http h;
+	ApiClient h;
 	bool open = false;
 	int rc = CLI_EXIT_USAGE;
 
@@ -524,7 +541,7 @@ static int schedule_create(int argc, char *argv[])
 	}
 	if ((rc = cmd_submit_check(&a, cmd, true)) != CLI_EXIT_OK)
 		goto out;
-	if ((rc = cli_http_open(&h)) != CLI_EXIT_OK)
+	if ((rc = cli_api_open(&h)) != CLI_EXIT_OK)
 		goto out;
 	open = true;
 	if (!(body = cmd_submit_body(&h, &a, cmd, &rc)))
@@ -542,7 +559,7 @@ out:
 	json_decref(body);
 	json_decref(resp);
 	if (open)
-		http_cleanup(&h);
+		apiclient_cleanup(&h);
 	args_free(&a);
 	return rc;
 }
@@ -554,7 +571,7 @@ out:
  * applied to the stored schedule (GET first): instances given replace the stored ones, parameters are set
  * on the stored ones (on --params-json's instead, when given), overrides are set on the
  * stored ones of the instances that stay. Sets them on body. */
-static int edit_batch(Http *h, const char *id, SubmitArgs *a, json_t *body)
+static int edit_batch(ApiClient *h, const char *id, SubmitArgs *a, json_t *body)
 {
 	static const char cmd[] = "schedule edit";
 	json_t *resp = NULL, *built = NULL, *over = NULL, *new_ids, *v;
@@ -645,7 +662,7 @@ static int schedule_edit(int argc, char *argv[])
 	json_t *body = NULL;
 	const char *id = NULL;
 	char err[256];
-	Http h;
+	ApiClient h;
 	bool open = false;
 	int rc = CLI_EXIT_USAGE;
 
@@ -694,7 +711,7 @@ static int schedule_edit(int argc, char *argv[])
 		rc = cli_usage_error(cmd, "nothing to change: give at least one option");
 		goto out;
 	}
-	if ((rc = cli_http_open(&h)) != CLI_EXIT_OK)
+	if ((rc = cli_api_open(&h)) != CLI_EXIT_OK)
 		goto out;
 	open = true;
 	if (a.all || a.nlists > 0 || a.nparams > 0 || a.params_json || a.noverrides > 0) {
@@ -704,13 +721,13 @@ static int schedule_edit(int argc, char *argv[])
 		if ((rc = edit_batch(&h, id, &batch, body)) != CLI_EXIT_OK)
 			goto out;
 	}
-	http_cleanup(&h);
+	apiclient_cleanup(&h);
 	open = false;
 	rc = schedule_request("PATCH", id, "", body, " updated", o.json_out);
 out:
 	json_decref(body);
 	if (open)
-		http_cleanup(&h);
+		apiclient_cleanup(&h);
 	args_free(&a);
 	return rc;
 }
@@ -741,7 +758,7 @@ static int print_schedules(const json_t *resp)
 			fmt_str(s, "cron_description", fmt_str(s, "cron", "")), next, last, on ? "yes" : "no",
 		};
 
-		local_time(on ? fmt_str(s, "next_run_at", NULL) : NULL, "%Y-%m-%d %H:%M", next, sizeof next);
+		local_time(on ? fmt_str(s, "next_run_at", NULL) : NULL, LOCAL_MINUTE, next, sizeof next);
 		last_run_text(json_object_get(s, "last_run"), false, last, sizeof last);
 		if (!table_add_row(&t, row)) {
 			table_cleanup(&t);
@@ -798,7 +815,7 @@ static int print_runs(const json_t *resp)
 			fmt_str(r, "status", "-"), done, note,
 		};
 
-		local_time(fmt_str(r, "scheduled_for", NULL), "%Y-%m-%d %H:%M", slot, sizeof slot);
+		local_time(fmt_str(r, "scheduled_for", NULL), LOCAL_MINUTE, slot, sizeof slot);
 		if (batch)
 			snprintf(done, sizeof done, "%lld/%lld",
 				 fmt_json_int(json_object_get(r, "completed_instances"), 0),
@@ -818,7 +835,7 @@ static int print_runs(const json_t *resp)
 }
 
 /* limit and offset options of list and runs: parsed loosely, the server judges the range */
-static bool page_query(Http *h, char **path, const char *limit, const char *offset)
+static bool page_query(ApiClient *h, char **path, const char *limit, const char *offset)
 {
 	return (!limit || add_query(h, path, "limit", limit)) &&
 	       (!offset || add_query(h, path, "offset", offset));
@@ -839,7 +856,7 @@ static int list_or_runs(const char *cmd, const char *help, int argc, char *argv[
 	char *path = NULL;
 	json_t *resp = NULL;
 	long n;
-	Http h;
+	ApiClient h;
 	int c, rc;
 
 	opterr = 0;
@@ -866,7 +883,7 @@ static int list_or_runs(const char *cmd, const char *help, int argc, char *argv[
 	} else if (optind < argc) {
 		return cli_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
 	}
-	if ((rc = cli_http_open(&h)) != CLI_EXIT_OK)
+	if ((rc = cli_api_open(&h)) != CLI_EXIT_OK)
 		return rc;
 	path = runs ? sched_path(&h, id, "/runs") : strdup("/schedules");
 	if (!path || !page_query(&h, &path, limit, offset)) {
@@ -884,7 +901,7 @@ static int list_or_runs(const char *cmd, const char *help, int argc, char *argv[
 out:
 	free(path);
 	json_decref(resp);
-	http_cleanup(&h);
+	apiclient_cleanup(&h);
 	return rc;
 }
 
@@ -975,13 +992,13 @@ static int print_schedule(const json_t *s)
 	bad |= !show_line("Enabled", on ? "yes" : "no (paused)");
 	last_run_text(json_object_get(s, "last_run"), true, buf, sizeof buf);
 	bad |= !show_line("Last run", buf);
-	local_time(fmt_str(s, "created_at", NULL), "%Y-%m-%d %H:%M", when, sizeof when);
+	local_time(fmt_str(s, "created_at", NULL), LOCAL_MINUTE, when, sizeof when);
 	bad |= !show_line("Created", when);
 	if (!on || json_array_size(json_object_get(s, "next_runs")) == 0) {
 		bad |= !show_line("Next runs", "none (paused)");
 	} else {
 		json_array_foreach(json_object_get(s, "next_runs"), i, v) {
-			local_time(json_string_value(v), "%a %Y-%m-%d %H:%M (local)", when, sizeof when);
+			local_time(json_string_value(v), LOCAL_WEEKDAY_MARKED, when, sizeof when);
 			bad |= !show_line(i == 0 ? "Next runs" : "", when);
 		}
 	}
@@ -1022,12 +1039,12 @@ static int schedule_show(int argc, char *argv[])
 	json_t *resp = NULL;
 	const json_t *s;
 	char *path = NULL;
-	Http h;
+	ApiClient h;
 	int rc = id_command("schedule show", SHOW_HELP, argc, argv, &id, &json_out);
 
 	if (rc != CLI_EXIT_OK)
 		return rc < 0 ? CLI_EXIT_OK : rc;
-	if ((rc = cli_http_open(&h)) != CLI_EXIT_OK)
+	if ((rc = cli_api_open(&h)) != CLI_EXIT_OK)
 		return rc;
 	if (!(path = sched_path(&h, id, "")))
 		rc = oom();
@@ -1036,7 +1053,7 @@ static int schedule_show(int argc, char *argv[])
 		     : json_out ? cli_print_json(s) : print_schedule(s);
 	free(path);
 	json_decref(resp);
-	http_cleanup(&h);
+	apiclient_cleanup(&h);
 	return rc;
 }
 
@@ -1068,12 +1085,12 @@ static int schedule_delete(int argc, char *argv[])
 	bool json_out = false;
 	json_t *resp = NULL;
 	char *path = NULL;
-	Http h;
+	ApiClient h;
 	int rc = id_command("schedule delete", DELETE_HELP, argc, argv, &id, &json_out);
 
 	if (rc != CLI_EXIT_OK)
 		return rc < 0 ? CLI_EXIT_OK : rc;
-	if ((rc = cli_http_open(&h)) != CLI_EXIT_OK)
+	if ((rc = cli_api_open(&h)) != CLI_EXIT_OK)
 		return rc;
 	if (!(path = sched_path(&h, id, "")))
 		rc = oom();
@@ -1085,7 +1102,7 @@ static int schedule_delete(int argc, char *argv[])
 	}
 	free(path);
 	json_decref(resp);
-	http_cleanup(&h);
+	apiclient_cleanup(&h);
 	return rc;
 }
 
@@ -1114,7 +1131,7 @@ static int schedule_run_now(int argc, char *argv[])
 	char *path = NULL, line[256];
 	long long n;
 	size_t i;
-	Http h;
+	ApiClient h;
 	int c, rc;
 
 	opterr = 0;
@@ -1133,7 +1150,7 @@ static int schedule_run_now(int argc, char *argv[])
 	}
 	if ((rc = id_arg(cmd, argc, argv, &id)) != CLI_EXIT_OK)
 		return rc;
-	if ((rc = cli_http_open(&h)) != CLI_EXIT_OK)
+	if ((rc = cli_api_open(&h)) != CLI_EXIT_OK)
 		return rc;
 	/* no Idempotency-Key: the endpoint does not take one, so a lost answer is not repeated
 	 * (a repeat could start a second batch) */
@@ -1159,7 +1176,7 @@ static int schedule_run_now(int argc, char *argv[])
 out:
 	free(path);
 	json_decref(resp);
-	http_cleanup(&h);
+	apiclient_cleanup(&h);
 	return rc;
 }
 
@@ -1177,7 +1194,7 @@ static int print_preview(const json_t *resp)
 	printf("%s\n", desc);
 	free(desc);
 	json_array_foreach(json_object_get(resp, "next_runs"), i, v) {
-		local_time(json_string_value(v), "%a %Y-%m-%d %H:%M", when, sizeof when);
+		local_time(json_string_value(v), LOCAL_WEEKDAY, when, sizeof when);
 		printf("  %s  %s (local)\n", json_is_string(v) ? json_string_value(v) : "?", when);
 	}
 	return ferror(stdout) ? CLI_EXIT_INTERNAL : CLI_EXIT_OK;
@@ -1200,7 +1217,7 @@ static int schedule_preview(int argc, char *argv[])
 	json_t *resp = NULL;
 	char *path = NULL;
 	long n;
-	Http h;
+	ApiClient h;
 	int c, rc;
 
 	opterr = 0;
@@ -1223,7 +1240,7 @@ static int schedule_preview(int argc, char *argv[])
 		return cli_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
 	if (!cron)
 		return cli_usage_error(cmd, "--cron is required");
-	if ((rc = cli_http_open(&h)) != CLI_EXIT_OK)
+	if ((rc = cli_api_open(&h)) != CLI_EXIT_OK)
 		return rc;
 	path = strdup("/schedules/preview");
 	if (!path || !add_query(&h, &path, "cron", cron) || (zone && !add_query(&h, &path, "timezone", zone)) ||
@@ -1236,7 +1253,7 @@ static int schedule_preview(int argc, char *argv[])
 out:
 	free(path);
 	json_decref(resp);
-	http_cleanup(&h);
+	apiclient_cleanup(&h);
 	return rc;
 }
 

@@ -43,9 +43,9 @@ static void on_sigint(int sig)
 }
 
 /* GET the status; on success *resp is owned by the caller and *bs borrowed from it. */
-static bool fetch(Http *h, const char *batch_id, json_t **resp, json_t **bs)
+static bool fetch(ApiClient *h, const char *batch_id, json_t **resp, json_t **bs)
 {
-	return http_get_batch(h, batch_id, "/status", "batch_status", resp, bs);
+	return apiclient_get_batch(h, batch_id, "/status", "batch_status", resp, bs);
 }
 
 static int print_executions(const json_t *execs)
@@ -157,7 +157,7 @@ static void nap(double seconds)
 		;
 }
 
-int cmd_status_watch(Http *h, const char *batch_id, double interval, bool json_out)
+int cmd_status_watch(ApiClient *h, const char *batch_id, double interval, bool json_out)
 {
 	FILE *pf = json_out ? stderr : stdout;	/* where progress goes */
 	bool tty = isatty(fileno(pf));
@@ -190,7 +190,7 @@ int cmd_status_watch(Http *h, const char *batch_id, double interval, bool json_o
 			}
 			if (drawn)
 				fputc('\n', pf);
-			http_report(h);
+			apiclient_report(h);
 			rc = h->err;
 			break;
 		}
@@ -257,7 +257,7 @@ int cmd_status_run(int argc, char *argv[])
 	double interval = 2.0;
 	const char *batch_id;
 	json_t *resp = NULL, *bs;
-	Http h;
+	ApiClient h;
 	int c, rc;
 
 	opterr = 0;
@@ -275,12 +275,12 @@ int cmd_status_run(int argc, char *argv[])
 	}
 	if ((rc = cli_batch_arg(argc, argv, &batch_id)) != CLI_EXIT_OK)
 		return rc;
-	if ((rc = cli_http_open(&h)) != CLI_EXIT_OK)
+	if ((rc = cli_api_open(&h)) != CLI_EXIT_OK)
 		return rc;
 	if (watch) {
 		rc = cmd_status_watch(&h, batch_id, interval, json_out);
 	} else if (!fetch(&h, batch_id, &resp, &bs)) {
-		http_report(&h);
+		apiclient_report(&h);
 		rc = h.err;
 	} else {
 		rc = json_out ? cli_print_json(bs) : print_status(bs);
@@ -289,11 +289,11 @@ int cmd_status_run(int argc, char *argv[])
 			rc = cli_exit_for_status(fmt_str(bs, "status", NULL));
 	}
 	json_decref(resp);
-	http_cleanup(&h);
+	apiclient_cleanup(&h);
 	return rc;
 }
 
-int cmd_report_new_batch(Http *h, const json_t *batch, const char *tty_line, bool json_out,
+int cmd_report_new_batch(ApiClient *h, const json_t *batch, const char *tty_line, bool json_out,
 			 bool watch, double interval)
 {
 	const char *id = fmt_str(batch, "batch_id", NULL);

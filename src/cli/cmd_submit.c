@@ -128,7 +128,7 @@ static void warn_sandboxes(const json_t *instances, size_t n)
 	fprintf(stderr, " (name the instances with --instances to leave them out)\n");
 }
 
-json_t *cmd_submit_body(Http *h, const SubmitArgs *a, const char *cmd, int *rc)
+json_t *cmd_submit_body(ApiClient *h, const SubmitArgs *a, const char *cmd, int *rc)
 {
 	char err[512];
 	json_t *body = NULL, *refs = json_array(), *ids = json_array(), *params = NULL;
@@ -156,8 +156,8 @@ json_t *cmd_submit_body(Http *h, const SubmitArgs *a, const char *cmd, int *rc)
 		}
 
 	if (needs_instance_list(a, refs)) {
-		if (!http_call(h, "GET", "/instances", NULL, &resp)) {
-			http_report(h);
+		if (!apiclient_call(h, "GET", "/instances", NULL, &resp)) {
+			apiclient_report(h);
 			*rc = h->err;
 			goto fail;
 		}
@@ -303,7 +303,7 @@ int cmd_submit_check(const SubmitArgs *a, const char *cmd, bool need_instances)
 	return CLI_EXIT_OK;
 }
 
-static int submit(Http *h, const SubmitArgs *a)
+static int submit(ApiClient *h, const SubmitArgs *a)
 {
 	json_t *body, *resp = NULL, *batch;
 	char *esc = NULL, *path = NULL, line[256];
@@ -313,15 +313,15 @@ static int submit(Http *h, const SubmitArgs *a)
 	body = cmd_submit_body(h, a, "submit", &rc);
 	if (!body)
 		return rc;
-	esc = http_escape(h, a->workflow);
+	esc = apiclient_escape(h, a->workflow);
 	if (!esc || asprintf(&path, "/workflows/%s/batch-execute", esc) < 0) {
 		path = NULL;
 		cli_error("internal", "out of memory");
 		rc = CLI_EXIT_INTERNAL;
 		goto out;
 	}
-	if (!http_call(h, "POST", path, body, &resp)) {
-		http_report(h);
+	if (!apiclient_call(h, "POST", path, body, &resp)) {
+		apiclient_report(h);
 		rc = h->err;
 		goto out;
 	}
@@ -361,7 +361,7 @@ int cmd_submit_run(int argc, char *argv[])
 		{ NULL, 0, NULL, 0 },
 	};
 	SubmitArgs a = { .interval = 2.0 };
-	Http h;
+	ApiClient h;
 	int c, rc = CLI_EXIT_USAGE;
 
 	/* argc bounds how often any repeatable option can occur */
@@ -428,15 +428,15 @@ int cmd_submit_run(int argc, char *argv[])
 		args_idempotency_key_format(rnd, key);
 		a.idem_key = key;
 	}
-	if ((rc = cli_http_open(&h)) != CLI_EXIT_OK)
+	if ((rc = cli_api_open(&h)) != CLI_EXIT_OK)
 		goto out;
-	if (!http_set_idempotency_key(&h, a.idem_key)) {
-		http_report(&h);
+	if (!apiclient_set_idempotency_key(&h, a.idem_key)) {
+		apiclient_report(&h);
 		rc = h.err;
 	} else {
 		rc = submit(&h, &a);
 	}
-	http_cleanup(&h);
+	apiclient_cleanup(&h);
 out:
 	free(a.lists);
 	free(a.params);

@@ -159,7 +159,7 @@ int cmd_webhook_run(int argc, char *argv[])
 	const char *sub, *arg = NULL;
 	char *esc = NULL, *path = NULL;
 	json_t *resp = NULL, *body = NULL;
-	Http h;
+	ApiClient h;
 	int c, rc;
 	bool http_ok = false;
 
@@ -197,16 +197,16 @@ int cmd_webhook_run(int argc, char *argv[])
 	if (strcmp(sub, "add") != 0 && strcmp(sub, "list") != 0 && strcmp(sub, "deliveries") != 0 &&
 	    strcmp(sub, "delete") != 0)
 		return cli_usage_error(argv[0], "unknown subcommand %s (add, list, deliveries, delete)", sub);
-	if ((rc = cli_http_open(&h)) != CLI_EXIT_OK)
+	if ((rc = cli_api_open(&h)) != CLI_EXIT_OK)
 		return rc;
 	if (strcmp(sub, "add") == 0) {
 		if ((body = add_body(arg, &o)) == NULL)
 			goto oom;
-		http_ok = http_call(&h, "POST", "/webhooks", body, &resp);
+		http_ok = apiclient_call(&h, "POST", "/webhooks", body, &resp);
 	} else if (strcmp(sub, "list") == 0) {
-		http_ok = http_call(&h, "GET", "/webhooks", NULL, &resp);
+		http_ok = apiclient_call(&h, "GET", "/webhooks", NULL, &resp);
 	} else {
-		esc = http_escape(&h, arg);
+		esc = apiclient_escape(&h, arg);
 		if (esc == NULL)
 			goto oom;
 		if (strcmp(sub, "deliveries") == 0
@@ -215,10 +215,10 @@ int cmd_webhook_run(int argc, char *argv[])
 			path = NULL;
 			goto oom;
 		}
-		http_ok = http_call(&h, strcmp(sub, "delete") == 0 ? "DELETE" : "GET", path, NULL, &resp);
+		http_ok = apiclient_call(&h, strcmp(sub, "delete") == 0 ? "DELETE" : "GET", path, NULL, &resp);
 	}
 	if (!http_ok) {
-		http_report(&h);
+		apiclient_report(&h);
 		rc = h.err;
 		goto out;
 	}
@@ -248,6 +248,6 @@ out:
 	free(esc);
 	json_decref(body);
 	json_decref(resp);
-	http_cleanup(&h);
+	apiclient_cleanup(&h);
 	return rc;
 }

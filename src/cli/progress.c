@@ -7,12 +7,11 @@
 #include <string.h>
 
 #include "fmt.h"
+#include "states.h"
 #include "table.h"
 
-/* Execution states in lifecycle order (design.md state machine); others follow as seen. */
-static const char *const ORDER[] = {
-	"pending", "queued", "running", "retry_wait", "completed", "failed", "cancelled",
-};
+/* Execution states go in lifecycle order (states.h, design.md state machine); others follow
+ * as seen. */
 
 static void add_item(Progress *p, const char *name, long long count)
 {
@@ -37,21 +36,22 @@ void progress_from_status(Progress *p, const json_t *bs)
 		json_t *v;
 		size_t i;
 
-		for (i = 0; i < ARRAY_LEN(ORDER); i++)
-			add_item(p, ORDER[i], fmt_json_int(json_object_get(counts, ORDER[i]), 0));
-		json_object_foreach((json_t *)counts, key, v) {
-			for (i = 0; i < ARRAY_LEN(ORDER); i++)
-				if (strcmp(key, ORDER[i]) == 0)
-					break;
-			if (i == ARRAY_LEN(ORDER))
+		enum ExecState s;
+
+		for (i = 0; i < EXEC_STATE_COUNT; i++)
+			add_item(p, exec_state_names[i],
+				 fmt_json_int(json_object_get(counts, exec_state_names[i]), 0));
+		json_object_foreach((json_t *)counts, key, v)
+			if (!exec_state_parse(key, &s))
 				add_item(p, key, fmt_json_int(v, 0));
-		}
 	} else {
-		add_item(p, "pending", fmt_json_int(json_object_get(bs, "pending_instances"), 0));
-		add_item(p, "running", fmt_json_int(json_object_get(bs, "running_instances"), 0));
-		add_item(p, "completed", completed);
-		add_item(p, "failed", failed);
-		add_item(p, "cancelled", cancelled);
+		add_item(p, exec_state_names[EXEC_STATE_PENDING],
+			 fmt_json_int(json_object_get(bs, "pending_instances"), 0));
+		add_item(p, exec_state_names[EXEC_STATE_RUNNING],
+			 fmt_json_int(json_object_get(bs, "running_instances"), 0));
+		add_item(p, exec_state_names[EXEC_STATE_COMPLETED], completed);
+		add_item(p, exec_state_names[EXEC_STATE_FAILED], failed);
+		add_item(p, exec_state_names[EXEC_STATE_CANCELLED], cancelled);
 	}
 	if (completed >= 0 || failed >= 0 || cancelled >= 0) {
 		p->done = (completed > 0 ? completed : 0) + (failed > 0 ? failed : 0) +
@@ -59,8 +59,7 @@ void progress_from_status(Progress *p, const json_t *bs)
 	} else {
 		/* no counters: count the terminal states of status_counts */
 		for (size_t i = 0; i < p->n; i++)
-			if (!strcmp(p->items[i].name, "completed") || !strcmp(p->items[i].name, "failed") ||
-			    !strcmp(p->items[i].name, "cancelled"))
+			if (exec_state_name_is_final(p->items[i].name))
 				p->done += p->items[i].count;
 	}
 	if (p->done > p->total)

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "mstime.h"
 
 /* One running transfer. Kept in our own list rather than behind CURLOPT_PRIVATE, so the
  * caller stays free to use CURLOPT_PRIVATE (lookups are linear; hundreds of transfers
@@ -178,7 +179,7 @@ static int timer_cb(CURLM *multi, long timeout_ms, void *userp)
 	if (timeout_ms < 0) {
 		evtimer_del(m->timer);
 	} else {
-		struct timeval tv = { timeout_ms / 1000, (timeout_ms % 1000) * 1000 };
+		struct timeval tv = mstime_tv(timeout_ms);
 
 		if (evtimer_add(m->timer, &tv) != 0)
 			return -1;

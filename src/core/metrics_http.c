@@ -11,7 +11,7 @@
 #include <event2/buffer.h>
 #include <event2/keyvalq_struct.h>
 
-#include "httpx.h"
+#include "httpd.h"
 #include "log.h"
 
 struct MetricsHttp {
@@ -35,7 +35,7 @@ void metrics_http_reply(struct evhttp_request *req, Metrics *reg)
 		free(text);
 		if (buf != NULL)
 			evbuffer_free(buf);
-		http_reply_error(req, 500, "internal", "out of memory", NULL);
+		httpd_reply_error(req, 500, "internal", "out of memory", NULL);
 		return;
 	}
 	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
@@ -78,12 +78,12 @@ static void on_request(struct evhttp_request *req, void *arg)
 	const char *path = evhttp_uri_get_path(evhttp_request_get_evhttp_uri(req));
 
 	if (path == NULL || strcmp(path, "/metrics") != 0) {
-		http_reply_error(req, 404, "not_found", "only /metrics is served here", NULL);
+		httpd_reply_error(req, 404, "not_found", "only /metrics is served here", NULL);
 		return;
 	}
 	if (evhttp_request_get_command(req) != EVHTTP_REQ_GET) {
 		evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", "GET");
-		http_reply_error(req, 405, "method_not_allowed", "GET only", NULL);
+		httpd_reply_error(req, 405, "method_not_allowed", "GET only", NULL);
 		return;
 	}
 	metrics_http_reply(req, s->reg);

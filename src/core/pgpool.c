@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "log.h"
+#include "mstime.h"
 
 /* SQLSTATE of the last failed result seen by pg_ok on this thread (pool threads only). */
 static _Thread_local char last_sqlstate[6];
@@ -57,14 +58,6 @@ struct PgPool {
 	atomic_ullong reconnects;	/* connections re-made after a failure (pool threads) */
 	Metric *m_rtt;			/* borrowed, loop thread only (pgpool_set_metrics) */
 };
-
-static long long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void list_push(JobList *l, PgJob *j)
 {
@@ -215,7 +208,7 @@ static void run_job(PgPool *p, PGconn **connp, PgJob *j)
 		long long wait = backoff;
 
 		if (j->retry_ms >= 0) {
-			long long left = j->submitted_ms + j->retry_ms - now_ms();
+			long long left = j->submitted_ms + j->retry_ms - mstime_mono();
 
 			if (left <= 0)
 				return;	/* budget spent: complete with PG_RETRY and the last error */
@@ -399,7 +392,7 @@ bool pgpool_submit(PgPool *p, PgWorkFn work, PgDoneFn done, void *arg, int retry
 	j->done = done;
 	j->arg = arg;
 	j->retry_ms = retry_ms;
-	j->submitted_ms = now_ms();
+	j->submitted_ms = mstime_mono();
 	pthread_mutex_lock(&p->mu);
 	if (p->stopping) {
 		pthread_mutex_unlock(&p->mu);

@@ -18,6 +18,7 @@
 
 #include "log.h"
 #include "metrics.h"
+#include "mstime.h"
 #include "sentinel.h"
 
 #define BACKOFF_MIN_MS 100
@@ -104,14 +105,6 @@ static bool sentinel_mode(const RConn *c)
 	return c->sentinels.n > 0;
 }
 
-static long long mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* A command was handed to hiredis on the current connection. */
 static void sent(RConn *c, Cmd *cmd)
 {
@@ -119,7 +112,7 @@ static void sent(RConn *c, Cmd *cmd)
 	if (c->m_rtt != NULL)
 		cmd->sent_at = metrics_now();
 	if (c->waiting++ == 0)
-		c->progress_ms = mono_ms();
+		c->progress_ms = mstime_mono();
 }
 
 static void unref(RConn *c)
@@ -240,8 +233,7 @@ static void schedule_reconnect(RConn *c)
 
 	if (c->freeing || evtimer_pending(c->retry_timer, NULL))
 		return;
-	tv.tv_sec = c->backoff_ms / 1000;
-	tv.tv_usec = (c->backoff_ms % 1000) * 1000;
+	tv = mstime_tv(c->backoff_ms);
 	evtimer_add(c->retry_timer, &tv);
 	log_debug("redis: reconnecting in %d ms", c->backoff_ms);
 	c->backoff_ms = c->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : c->backoff_ms * 2;
@@ -294,7 +286,7 @@ static void on_deadline(evutil_socket_t fd, short what, void *arg)
 	RConn *c = arg;
 
 	if (!c->ctx || c->waiting == 0 || c->timeout_ms <= 0 ||
-	    mono_ms() - c->progress_ms <= c->timeout_ms)
+	    mstime_mono() - c->progress_ms <= c->timeout_ms)
 		return;
 	set_err(c, "no reply within the deadline", c->host ? c->host : c->path);
 	log_warn("redis %s: %s (%d ms, %d replies due): reconnecting", c->url, c->errstr,
@@ -314,8 +306,7 @@ static void arm_deadline(RConn *c)
 		ms = DEADLINE_TICK_MS;
 	if (ms < 10)
 		ms = 10;
-	tv.tv_sec = ms / 1000;
-	tv.tv_usec = (ms % 1000) * 1000;
+	tv = mstime_tv(ms);
 	evtimer_add(c->deadline_timer, &tv);
 }
 
@@ -446,7 +437,7 @@ static void on_disconnect(const redisAsyncContext *ac, int status)
 /* Connects to host:port (the master found by the sentinels, or redis_url's server). */
 static void connect_server(RConn *c)
 {
-	struct timeval tv = { CONNECT_TIMEOUT_MS / 1000, (CONNECT_TIMEOUT_MS % 1000) * 1000 };
+	struct timeval tv = mstime_tv(CONNECT_TIMEOUT_MS);
 	redisAsyncContext *ac;
 
 	if (c->freeing || c->ctx)
@@ -622,7 +613,7 @@ static void on_sdisconnect(const redisAsyncContext *ac, int status)
 /* Opens the discovery connection to sentinels[sidx]; the connect timer bounds it. */
 static void discover(RConn *c)
 {
-	struct timeval tv = { CONNECT_TIMEOUT_MS / 1000, (CONNECT_TIMEOUT_MS % 1000) * 1000 };
+	struct timeval tv = mstime_tv(CONNECT_TIMEOUT_MS);
 	const SentinelAddr *s = &c->sentinels.addr[c->sidx];
 	redisAsyncContext *ac;
 
@@ -663,7 +654,7 @@ static void start_connect(RConn *c)
 
 static void sub_retry(RConn *c)
 {
-	struct timeval tv = { SUB_RETRY_MS / 1000, (SUB_RETRY_MS % 1000) * 1000 };
+	struct timeval tv = mstime_tv(SUB_RETRY_MS);
 
 	if (c->freeing)
 		return;
@@ -747,7 +738,7 @@ static void on_sub_disconnect(const redisAsyncContext *ac, int status)
  * the connect completes, so a failed connect still hands each callback its NULL. */
 static void sub_start(RConn *c)
 {
-	struct timeval tv = { CONNECT_TIMEOUT_MS / 1000, (CONNECT_TIMEOUT_MS % 1000) * 1000 };
+	struct timeval tv = mstime_tv(CONNECT_TIMEOUT_MS);
 	const SentinelAddr *s = &c->sentinels.addr[c->sub_idx];
 	redisAsyncContext *ac;
 
@@ -891,7 +882,7 @@ static void on_reply(redisAsyncContext *ac, void *reply, void *privdata)
 
 	if (cmd->gen == c->gen && c->waiting > 0) {
 		c->waiting--;
-		c->progress_ms = mono_ms();
+		c->progress_ms = mstime_mono();
 	}
 
 	switch (cmd->kind) {

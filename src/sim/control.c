@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "data.h"
-#include "httpx.h"
+#include "httpd.h"
 #include "ledger.h"
 #include "log.h"
 
@@ -19,7 +19,7 @@ static void error(struct evhttp_request *req, int status, const char *details)
 	char code[8];
 
 	snprintf(code, sizeof(code), "%d", status);
-	http_reply_json(req, status, json_pack("{s:s, s:s}", "code", code, "details", details));
+	httpd_reply_json(req, status, json_pack("{s:s, s:s}", "code", code, "details", details));
 }
 
 static void reply(struct evhttp_request *req, json_t *o)
@@ -27,14 +27,14 @@ static void reply(struct evhttp_request *req, json_t *o)
 	if (!o)
 		error(req, 500, "out of memory");
 	else
-		http_reply_json(req, 200, o);
+		httpd_reply_json(req, 200, o);
 }
 
 /* the request body as JSON (caller decrefs), or NULL after answering 400 */
 static json_t *body_json(struct evhttp_request *req)
 {
 	bool too_big = false;
-	char *body = http_body(req, CONTROL_BODY_MAX, &too_big);
+	char *body = httpd_body(req, CONTROL_BODY_MAX, &too_big);
 	json_t *o = body ? json_loads(body, 0, NULL) : NULL;
 
 	free(body);

@@ -8,6 +8,7 @@
 
 #include "htab.h"
 #include "log.h"
+#include "mstime.h"
 #include "sqlrun.h"
 
 const char *const exec_status_name[] = {
@@ -254,7 +255,7 @@ static void run_sql(ExecStore *st, Exec *e)
 
 static void start_running(ExecStore *st, Exec *e)
 {
-	struct timeval tv = { e->latency_ms / 1000, (e->latency_ms % 1000) * 1000 };
+	struct timeval tv = mstime_tv(e->latency_ms);
 
 	e->status = EXEC_RUNNING;
 	e->start_ms = e->updated_ms = simtime_now_ms();
@@ -419,7 +420,7 @@ Exec *executions_create(ExecStore *st, const char *instance, const ExecRequest *
 		in->n--;
 		goto fail;
 	}
-	struct timeval tv = { e->pending_ms / 1000, (e->pending_ms % 1000) * 1000 };
+	struct timeval tv = mstime_tv(e->pending_ms);
 	evtimer_add(e->timer, &tv);
 	log_info("execution %s on %s: PENDING (window %s .. %s %s)", e->id, in->id,
 		 e->tw_start_orig, e->tw_end_orig, e->tz);

@@ -12,8 +12,9 @@
 #include <event2/keyvalq_struct.h>
 #include <jansson.h>
 
-#include "httpx.h"
+#include "httpd.h"
 #include "log.h"
+#include "mstime.h"
 
 typedef struct Held {
 	struct Faults *f;
@@ -103,7 +104,7 @@ static void on_held(evutil_socket_t fd, short what, void *arg)
 static bool hold(Faults *f, struct evhttp_request *req, int ms, bool drop)
 {
 	Held *h = calloc(1, sizeof(*h));
-	struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
+	struct timeval tv = mstime_tv(ms);
 
 	if (!h || !(h->ev = evtimer_new(f->base, on_held, h)) || evtimer_add(h->ev, &tv) != 0) {
 		if (h && h->ev)
@@ -135,7 +136,7 @@ static void amc_body(struct evhttp_request *req, int status, const char *details
 	char code[8];
 
 	snprintf(code, sizeof(code), "%d", status);
-	http_reply_json(req, status, json_pack("{s:s, s:s}", "code", code, "details", details));
+	httpd_reply_json(req, status, json_pack("{s:s, s:s}", "code", code, "details", details));
 }
 
 void faults_reply_429(struct evhttp_request *req, const Profile *p, int override_s,
@@ -180,11 +181,11 @@ static void reply_5xx(struct evhttp_request *req, int code, bool s3)
 	}
 	switch (code) {
 	case 502:
-		http_reply_json(req, 502, json_pack("{s:s}", "message", "Bad Gateway"));
+		httpd_reply_json(req, 502, json_pack("{s:s}", "message", "Bad Gateway"));
 		break;
 	case 504:
 		/* API Gateway's own timeout answer, which clients recognise by this text */
-		http_reply_json(req, 504, json_pack("{s:s}", "message", "Endpoint request timed out"));
+		httpd_reply_json(req, 504, json_pack("{s:s}", "message", "Endpoint request timed out"));
 		break;
 	case 503:
 		amc_body(req, 503, "Service Unavailable");

@@ -10,7 +10,7 @@
 
 #include <event2/keyvalq_struct.h>
 
-#include "httpx.h"
+#include "httpd.h"
 #include "marker.h"
 
 #define LEDGER_LIMIT_DEFAULT 1000
@@ -21,7 +21,7 @@ static void error(struct evhttp_request *req, int status, const char *details)
 	char code[8];
 
 	snprintf(code, sizeof(code), "%d", status);
-	http_reply_json(req, status, json_pack("{s:s, s:s}", "code", code, "details", details));
+	httpd_reply_json(req, status, json_pack("{s:s, s:s}", "code", code, "details", details));
 }
 
 static bool flag(struct evkeyvalq *q, const char *name)
@@ -129,7 +129,7 @@ void ledger_handle(Sim *sim, struct evhttp_request *req)
 	if (!o)
 		error(req, 500, "out of memory");
 	else
-		http_reply_json(req, 200, o);
+		httpd_reply_json(req, 200, o);
 out:
 	json_decref(arr);
 	free(page);

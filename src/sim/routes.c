@@ -17,7 +17,7 @@
 
 #include "control.h"
 #include "csv.h"
-#include "httpx.h"
+#include "httpd.h"
 #include "log.h"
 #include "strict.h"
 
@@ -39,7 +39,7 @@ static void amc_error(struct evhttp_request *req, int status, const char *fmt, .
 	vsnprintf(details, sizeof(details), fmt, ap);
 	va_end(ap);
 	snprintf(code, sizeof(code), "%d", status);
-	http_reply_json(req, status, json_pack("{s:s, s:s}", "code", code, "details", details));
+	httpd_reply_json(req, status, json_pack("{s:s, s:s}", "code", code, "details", details));
 }
 
 static const char *header(struct evhttp_request *req, const char *name)
@@ -57,7 +57,7 @@ static void reply_exec(Sim *sim, struct evhttp_request *req, const Exec *e, bool
 		amc_error(req, 500, "Internal error");
 		return;
 	}
-	http_reply_json(req, 200, o);
+	httpd_reply_json(req, 200, o);
 }
 
 static bool query_flag(struct evkeyvalq *q, const char *name, bool dflt)
@@ -74,14 +74,14 @@ static bool query_flag(struct evkeyvalq *q, const char *name, bool dflt)
 static void oauth_error(struct evhttp_request *req, int status, const char *err,
 			const char *desc)
 {
-	http_reply_json(req, status, json_pack("{s:s, s:s}", "error", err,
+	httpd_reply_json(req, status, json_pack("{s:s, s:s}", "error", err,
 					       "error_description", desc));
 }
 
 static void handle_token(Sim *sim, struct evhttp_request *req)
 {
 	bool too_big = false;
-	char *body = http_body(req, BODY_MAX, &too_big);
+	char *body = httpd_body(req, BODY_MAX, &too_big);
 	struct evkeyvalq form;
 	char tok[TOKEN_LEN + 1];
 	const char *grant, *refresh;
@@ -119,7 +119,7 @@ static void handle_token(Sim *sim, struct evhttp_request *req)
 	char rotated[96];
 	if (strstr(refresh, "ROTATE"))
 		snprintf(rotated, sizeof(rotated), "Atzr|rotated-%.32s", tok);
-	http_reply_json(req, 200, json_pack("{s:s, s:s, s:i, s:s}", "access_token", tok,
+	httpd_reply_json(req, 200, json_pack("{s:s, s:s, s:i, s:s}", "access_token", tok,
 					    "token_type", "bearer", "expires_in",
 					    p.token_ttl_s, "refresh_token",
 					    strstr(refresh, "ROTATE") ? rotated : refresh));
@@ -293,7 +293,7 @@ static void handle_create(Sim *sim, struct evhttp_request *req, const char *inst
 			  const Profile *p)
 {
 	bool too_big = false;
-	char *body = http_body(req, BODY_MAX, &too_big);
+	char *body = httpd_body(req, BODY_MAX, &too_big);
 	json_error_t jerr;
 	json_t *root = NULL, *wf, *v;
 	const char *sql = NULL, *saved = NULL, *wfid = NULL;
@@ -539,7 +539,7 @@ static void handle_list(Sim *sim, struct evhttp_request *req, const char *inst,
 		json_object_set_new(o, "nextToken", json_string(next));
 	}
 	free(rows);
-	http_reply_json(req, 200, o);
+	httpd_reply_json(req, 200, o);
 }
 
 /* ---- PUT/DELETE workflowExecutions/{id} (cancel) ---- */
@@ -547,7 +547,7 @@ static void handle_list(Sim *sim, struct evhttp_request *req, const char *inst,
 static void handle_cancel(Sim *sim, struct evhttp_request *req, Exec *e, bool is_delete)
 {
 	bool too_big = false;
-	char *body = is_delete ? NULL : http_body(req, BODY_MAX, &too_big);
+	char *body = is_delete ? NULL : httpd_body(req, BODY_MAX, &too_big);
 	json_t *root = body ? json_loads(body, 0, NULL) : NULL;
 	const char *st = json_string_value(json_object_get(root, "status"));
 
@@ -561,7 +561,7 @@ static void handle_cancel(Sim *sim, struct evhttp_request *req, Exec *e, bool is
 		amc_error(req, 400, "Execution with ID %s is in terminal status %s and cannot be cancelled",
 			  e->id, exec_status_name[e->status]);
 	else
-		http_reply_json(req, 200, json_object());
+		httpd_reply_json(req, 200, json_object());
 out:
 	json_decref(root);
 	free(body);
@@ -598,7 +598,7 @@ static void handle_download_urls(Sim *sim, struct evhttp_request *req, Exec *e,
 			return;
 		}
 	}
-	http_reply_json(req, 200, json_pack("{s:o, s:[]}", "downloadUrls", urls,
+	httpd_reply_json(req, 200, json_pack("{s:o, s:[]}", "downloadUrls", urls,
 					    "metadataDownloadUrls"));
 }
 
@@ -770,7 +770,7 @@ static void dispatch(Sim *sim, struct evhttp_request *req, bool gate)
 	} else if (strncmp(path, "/sim/", 5) == 0) {
 		control_handle(sim, req, path + 5);
 	} else if (strcmp(path, "/healthz") == 0) {
-		http_reply_json(req, 200, json_pack("{s:s}", "status", "ok"));
+		httpd_reply_json(req, 200, json_pack("{s:s}", "status", "ok"));
 	} else if (strncmp(path, "/amc/reporting/", 15) == 0) {
 		handle_amc(sim, req, path + 15, &q, gate);
 	} else {

@@ -1,5 +1,6 @@
 /* simtime.c - time parsing and formatting. Zone conversion uses the C library's tz database
  * by switching TZ for the call; it does not implement time zone rules itself. */
+#include "mstime.h"
 #include "simtime.h"
 
 #include <stdio.h>
@@ -9,10 +10,7 @@
 
 int64_t simtime_now_ms(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return mstime_wall();
 }
 
 char *simtime_fmt_utc(int64_t ms, char out[SIMTIME_LEN])

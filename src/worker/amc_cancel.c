@@ -13,6 +13,7 @@
 #include "ids.h"
 #include "keys.h"
 #include "log.h"
+#include "mstime.h"
 #include "region.h"
 #include "token.h"
 
@@ -56,7 +57,7 @@ typedef struct Detached {
 	char why[160];
 } Detached;
 
-static void on_detached(Worker *w, const HttpResult *res, void *priv)
+static void on_detached(Worker *w, const ExchangeResult *res, void *priv)
 {
 	Detached *d = priv;
 	if (res->rc == CURLE_OK && res->status == 200) {
@@ -150,7 +151,7 @@ static void entry_done(Entry *e)
 	Worker *w = e->w;
 	char key[KEYS_MAX], due[24];
 	if (keys_amc_cancels(key, sizeof key, w->prefix)) {
-		snprintf(due, sizeof due, "%lld", (long long)(worker_now_ms() + AMC_CANCEL_AGAIN_MS));
+		snprintf(due, sizeof due, "%lld", (long long)(mstime_wall() + AMC_CANCEL_AGAIN_MS));
 		if (!(e->failed ? rconn_commandf(w->redis, on_zrem, NULL, "ZADD %s XX %s %s", key, due, e->ref) :
 		      rconn_commandf(w->redis, on_zrem, NULL, "ZREM %s %s", key, e->ref)))
 			log_debug("[%s] amc cancel entry not updated (redis down)", e->ref);
@@ -160,7 +161,7 @@ static void entry_done(Entry *e)
 
 static void cancel_next(Entry *e);
 
-static void on_cancelled(Worker *w, const HttpResult *res, void *priv)
+static void on_cancelled(Worker *w, const ExchangeResult *res, void *priv)
 {
 	Entry *e = priv;
 	/* 400 = terminal on AMC already, 404 = unknown there: nothing left to stop */
@@ -197,14 +198,14 @@ static void cancel_next(Entry *e)
 	}
 	/* A create of the intent may still be on its way, or AMC's list may not show it yet:
 	 * the entry stays until the list can be trusted (create.c waits as long to create). */
-	if (e->listed && worker_now_ms() < e->since_ms + ADOPT_WAIT_MS)
+	if (e->listed && mstime_wall() < e->since_ms + ADOPT_WAIT_MS)
 		e->failed = true;
 	entry_done(e);
 }
 
 static void list_page(Entry *e, const char *next_token);
 
-static void on_listed(Worker *w, const HttpResult *res, void *priv)
+static void on_listed(Worker *w, const ExchangeResult *res, void *priv)
 {
 	Entry *e = priv;
 	if (res->rc != CURLE_OK || res->status != 200) {
@@ -344,7 +345,7 @@ void amc_cancels_drain(Worker *w)
 {
 	LuaCall call;
 	if (w->draining_cancels || w->stopping || w->cfg.noop_executor ||
-	    !lua_take_amc_cancels(&call, w->prefix, worker_now_ms(), DRAIN_MAX, DRAIN_LEASE_MS))
+	    !lua_take_amc_cancels(&call, w->prefix, mstime_wall(), DRAIN_MAX, DRAIN_LEASE_MS))
 		return;
 	if (rconn_call(w->redis, &call, on_taken, w))
 		w->draining_cancels = true;

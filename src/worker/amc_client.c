@@ -32,12 +32,12 @@ static struct curl_slist *ads_headers(const AmcTarget *t, bool json_body)
 	if (!bearer)
 		return NULL;
 	snprintf(bearer, n, "Bearer %s", t->token);
-	bool ok = http_header(&h, "Authorization", bearer) &&
-		  http_header(&h, "Amazon-Advertising-API-ClientId", t->client_id) &&
-		  http_header(&h, "Amazon-Advertising-API-AdvertiserId", t->advertiser_id) &&
-		  http_header(&h, "Amazon-Advertising-API-MarketplaceId", t->marketplace_id) &&
-		  http_header(&h, "Accept", "application/json") &&
-		  (!json_body || http_header(&h, "Content-Type", "application/json"));
+	bool ok = exchange_header(&h, "Authorization", bearer) &&
+		  exchange_header(&h, "Amazon-Advertising-API-ClientId", t->client_id) &&
+		  exchange_header(&h, "Amazon-Advertising-API-AdvertiserId", t->advertiser_id) &&
+		  exchange_header(&h, "Amazon-Advertising-API-MarketplaceId", t->marketplace_id) &&
+		  exchange_header(&h, "Accept", "application/json") &&
+		  (!json_body || exchange_header(&h, "Content-Type", "application/json"));
 	/* the bearer copy is a secret */
 	memset(bearer, 0, n);
 	free(bearer);
@@ -60,21 +60,21 @@ static bool exec_url(char *buf, size_t n, const AmcTarget *t, const char *amc_id
 }
 
 static bool amc_send(Worker *w, const AmcTarget *t, int endpoint, const char *method,
-		 const char *url, const char *body, enum HttpRetry retry, int tries, int64_t send_by,
-		 HttpDoneFn done, void *priv)
+		 const char *url, const char *body, enum ExchangeRetry retry, int tries, int64_t send_by,
+		 ExchangeDoneFn done, void *priv)
 {
 	struct curl_slist *h = ads_headers(t, body != NULL);
 	if (!h)
 		return false;
-	HttpReq req = {.method = method, .url = url, .body = body, .headers = h,
+	ExchangeReq req = {.method = method, .url = url, .body = body, .headers = h,
 		       .retry = retry, .max_tries = tries,
-		       .fresh_connection = retry == HTTP_RETRY_UNSENT, .send_by_mono_ms = send_by,
+		       .fresh_connection = retry == EXCHANGE_RETRY_UNSENT, .send_by_mono_ms = send_by,
 		       .endpoint = endpoint};
-	return http_start(w, &req, done, priv);
+	return exchange_start(w, &req, done, priv);
 }
 
 bool amc_create(Worker *w, const AmcTarget *t, const char *sql, const ParamsWindow *win,
-		const char *timezone, int64_t send_by, HttpDoneFn done, void *priv)
+		const char *timezone, int64_t send_by, ExchangeDoneFn done, void *priv)
 {
 	char url[1024];
 	if (!exec_url(url, sizeof url, t, NULL, ""))
@@ -93,30 +93,30 @@ bool amc_create(Worker *w, const AmcTarget *t, const char *sql, const ParamsWind
 	if (!text)
 		return false;
 	/* A create whose answer was lost may have run: only provably unsent requests repeat. */
-	bool ok = amc_send(w, t, AMC_EP_CREATE, "POST", url, text, HTTP_RETRY_UNSENT, 4, send_by, done, priv);
+	bool ok = amc_send(w, t, AMC_EP_CREATE, "POST", url, text, EXCHANGE_RETRY_UNSENT, 4, send_by, done, priv);
 	free(text);
 	return ok;
 }
 
-bool amc_get_execution(Worker *w, const AmcTarget *t, const char *amc_id, HttpDoneFn done, void *priv)
+bool amc_get_execution(Worker *w, const AmcTarget *t, const char *amc_id, ExchangeDoneFn done, void *priv)
 {
 	char url[1024];
 	return exec_url(url, sizeof url, t, amc_id, "") &&
-	       amc_send(w, t, AMC_EP_POLL, "GET", url, NULL, HTTP_RETRY_IDEMPOTENT, AMC_GET_TRIES, 0, done, priv);
+	       amc_send(w, t, AMC_EP_POLL, "GET", url, NULL, EXCHANGE_RETRY_IDEMPOTENT, AMC_GET_TRIES, 0, done, priv);
 }
 
-bool amc_get_download_urls(Worker *w, const AmcTarget *t, const char *amc_id, HttpDoneFn done,
+bool amc_get_download_urls(Worker *w, const AmcTarget *t, const char *amc_id, ExchangeDoneFn done,
 			   void *priv)
 {
 	char url[1024];
 	return exec_url(url, sizeof url, t, amc_id, "/downloadUrls") &&
-	       amc_send(w, t, AMC_EP_URLS, "GET", url, NULL, HTTP_RETRY_IDEMPOTENT, AMC_GET_TRIES, 0, done, priv);
+	       amc_send(w, t, AMC_EP_URLS, "GET", url, NULL, EXCHANGE_RETRY_IDEMPOTENT, AMC_GET_TRIES, 0, done, priv);
 }
 
 #define LIST_SINCE_SLACK_MS 60000
 
 bool amc_list_executions(Worker *w, const AmcTarget *t, int64_t since_ms, const char *next_token,
-			 HttpDoneFn done, void *priv)
+			 ExchangeDoneFn done, void *priv)
 {
 	char url[2048], suffix[1024], since[32];
 	char *tok = NULL;
@@ -137,26 +137,26 @@ bool amc_list_executions(Worker *w, const AmcTarget *t, int64_t since_ms, const 
 			 tok ? "&nextToken=" : "", tok ? tok : "");
 	curl_free(tok);
 	return n > 0 && (size_t)n < sizeof suffix && exec_url(url, sizeof url, t, NULL, suffix) &&
-	       amc_send(w, t, AMC_EP_LIST, "GET", url, NULL, HTTP_RETRY_IDEMPOTENT, AMC_GET_TRIES, 0, done, priv);
+	       amc_send(w, t, AMC_EP_LIST, "GET", url, NULL, EXCHANGE_RETRY_IDEMPOTENT, AMC_GET_TRIES, 0, done, priv);
 }
 
-bool amc_cancel(Worker *w, const AmcTarget *t, const char *amc_id, HttpDoneFn done, void *priv)
+bool amc_cancel(Worker *w, const AmcTarget *t, const char *amc_id, ExchangeDoneFn done, void *priv)
 {
 	char url[1024];
 	return exec_url(url, sizeof url, t, amc_id, "") &&
-	       amc_send(w, t, AMC_EP_CANCEL, "PUT", url, "{\"status\":\"CANCELLED\"}", HTTP_RETRY_IDEMPOTENT,
+	       amc_send(w, t, AMC_EP_CANCEL, "PUT", url, "{\"status\":\"CANCELLED\"}", EXCHANGE_RETRY_IDEMPOTENT,
 		    AMC_GET_TRIES, 0, done, priv);
 }
 
-bool amc_download(Worker *w, const char *url, HttpSinkFn sink, void *sink_priv, HttpDoneFn done,
+bool amc_download(Worker *w, const char *url, ExchangeSinkFn sink, void *sink_priv, ExchangeDoneFn done,
 		  void *priv)
 {
 	/* pre-signed: the signature is in the query string, no Ads headers. One attempt: the
 	 * caller restarts the whole download (the sink already holds a partial file). */
-	HttpReq req = {.method = "GET", .url = url, .retry = HTTP_RETRY_NONE, .max_tries = 1,
+	ExchangeReq req = {.method = "GET", .url = url, .retry = EXCHANGE_RETRY_NONE, .max_tries = 1,
 		       .sink = sink, .sink_priv = sink_priv, .bulk = true,
 		       .endpoint = AMC_EP_DOWNLOAD};
-	return http_start(w, &req, done, priv);
+	return exchange_start(w, &req, done, priv);
 }
 
 void amc_marker(char *buf, size_t n, const char *batch_id, const char *exec_id)
@@ -185,7 +185,7 @@ json_t *amc_execution_object(json_t *doc)
 	return doc;
 }
 
-void amc_error_text(const HttpResult *res, char *buf, size_t n)
+void amc_error_text(const ExchangeResult *res, char *buf, size_t n)
 {
 	if (res->rc != CURLE_OK) {
 		snprintf(buf, n, "%s", res->error);

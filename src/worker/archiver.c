@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "csv.h"
+#include "states.h"
 
 #define COPY_CHUNK (256 * 1024)
 
@@ -299,8 +300,7 @@ enum PgResult archiver_work(PGconn *conn, void *arg, char *err, size_t errlen)
 				   1, NULL, fence, NULL, NULL, 0);
 	bool ok = pg_ok(conn, r, err, errlen);
 	if (ok && (PQntuples(r) != 1 || strtoll(PQgetvalue(r, 0, 0), NULL, 10) > strtoll(t->claim, NULL, 10) ||
-		   strcmp(PQgetvalue(r, 0, 1), "completed") == 0 || strcmp(PQgetvalue(r, 0, 1), "failed") == 0 ||
-		   strcmp(PQgetvalue(r, 0, 1), "cancelled") == 0)) {
+		   exec_state_name_is_final(PQgetvalue(r, 0, 1)))) {
 		snprintf(err, errlen, "refused: a newer claim holds the execution, or it is final");
 		t->fenced = true;
 		ok = false;

@@ -9,13 +9,14 @@
 
 #include "job.h"
 #include "log.h"
+#include "mstime.h"
 
 #define CLAIM_IDLE_MS 200
 #define CLAIM_DOWN_MS 1000
 
 static void claim_later(Worker *w, int ms)
 {
-	struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+	struct timeval tv = mstime_tv(ms);
 	evtimer_add(w->claim_timer, &tv);
 }
 
@@ -73,7 +74,7 @@ void claim_kick(Worker *w)
 	int n = free_slots < w->cfg.claim_batch ? free_slots : w->cfg.claim_batch;
 	LuaCall call;
 	/* caps are read at every call, so a SIGHUP reload applies to the next claim */
-	if (!lua_claim(&call, w->prefix, w->id, worker_now_ms(), n, w->cfg.instance_cap,
+	if (!lua_claim(&call, w->prefix, w->id, mstime_wall(), n, w->cfg.instance_cap,
 		       w->cfg.account_cap)) {
 		log_error("key names too long (prefix or worker id)");
 		return;

@@ -14,7 +14,9 @@
 #include "amc_client.h"
 #include "handback.h"
 #include "log.h"
+#include "mstime.h"
 #include "pgexec.h"
+#include "states.h"
 
 /* our own create's answer was lost: AMC's list is asked this often until ADOPT_WAIT_MS
  * after the intent (a lagging list shows the execution late, not never) */
@@ -64,7 +66,7 @@ static void on_holder_state(RConn *c, redisReply *reply, void *priv)
 		job_gone(job, "its record is gone from Redis after its create");
 		return;
 	}
-	bool cancelled = strcmp(st->str, "cancelled") == 0;
+	bool cancelled = exec_state_is(st->str, EXEC_STATE_CANCELLED);
 	bool other = id->type == REDIS_REPLY_STRING && id->str[0] && strcmp(id->str, job->amc_id) != 0;
 	if (cancelled || other) {
 		job_target(job, &t);
@@ -119,7 +121,7 @@ void create_record(Job *job)
 	LuaCall call;
 	job->step = JOB_CREATING;
 	if (!lua_record_amc_id(&call, job->w->prefix, job->batch_id, job->exec_id, job->amc_id,
-			       worker_now_ms(), job->w->id, job->claim)) {
+			       mstime_wall(), job->w->id, job->claim)) {
 		job_fail(job, true, "key names too long");
 		return;
 	}
@@ -128,7 +130,7 @@ void create_record(Job *job)
 
 /* ---- create ---- */
 
-static void on_created(Worker *w, const HttpResult *res, void *priv)
+static void on_created(Worker *w, const ExchangeResult *res, void *priv)
 {
 	Job *job = priv;
 	char text[700];
@@ -192,7 +194,7 @@ static void send_create(Job *job)
 	AmcTarget t;
 	int64_t send_by = job->intent_mono_ms + CREATE_SEND_BUDGET_MS;
 
-	if (worker_mono_ms() >= send_by) {
+	if (mstime_mono() >= send_by) {
 		/* the intent is too old to vouch for this POST (PostgreSQL or the token was slow) */
 		elog_info(job->batch_id, job->exec_id, "create intent too old to send; announcing it again");
 		create_start(job);
@@ -210,7 +212,7 @@ static void after_intent_pg(Job *job, const PgxRow *row)
 		job_fenced(job);
 		return;
 	}
-	job->intent_ms = row->intent_ms ? row->intent_ms : worker_now_ms();
+	job->intent_ms = row->intent_ms ? row->intent_ms : mstime_wall();
 	job->intent_own = true;
 	send_create(job);
 }
@@ -225,7 +227,7 @@ void create_start(Job *job)
 	Worker *w = job->w;
 	job->step = JOB_CREATING;
 	/* a create after the deadline would only be cancelled at the first poll */
-	if (worker_now_ms() >= job->started_ms + (int64_t)w->cfg.exec_timeout_s * 1000) {
+	if (mstime_wall() >= job->started_ms + (int64_t)w->cfg.exec_timeout_s * 1000) {
 		job_fail(job, false, "execution timed out after %d s before AMC created it",
 			 w->cfg.exec_timeout_s);
 		return;
@@ -234,7 +236,7 @@ void create_start(Job *job)
 		handback_release(job);	/* nothing sent yet: the next worker starts it */
 		return;
 	}
-	job->intent_mono_ms = worker_mono_ms();
+	job->intent_mono_ms = mstime_mono();
 	job_set_phase(job, "submitted", after_intent_redis);
 }
 
@@ -275,7 +277,7 @@ static bool matches(Job *job, json_t *ex)
 /* Nothing in AMC's list for the intent. */
 static void not_found(Job *job)
 {
-	int64_t now = worker_now_ms();
+	int64_t now = mstime_wall();
 	if (job->intent_own) {
 		/* our own POST is over: it created nothing, unless the list is behind; a create
 		 * sent sooner could run twice on AMC */
@@ -299,7 +301,7 @@ static void not_found(Job *job)
 	create_start(job);
 }
 
-static void on_listed(Worker *w, const HttpResult *res, void *priv)
+static void on_listed(Worker *w, const ExchangeResult *res, void *priv)
 {
 	Job *job = priv;
 	char text[700];

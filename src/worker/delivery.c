@@ -17,6 +17,7 @@
 #include <libpq-fe.h>
 
 #include "log.h"
+#include "mstime.h"
 #include "secret.h"
 #include "utf8.h"
 #include "webhook.h"
@@ -100,7 +101,7 @@ typedef struct LeaseJob {
 
 static void arm(struct event *ev, int ms)
 {
-	struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
+	struct timeval tv = mstime_tv(ms);
 	evtimer_add(ev, &tv);
 }
 
@@ -237,7 +238,7 @@ static void on_posted(CURL *easy, CURLcode rc, void *priv)
 {
 	Delivery *d = priv;
 
-	d->latency_ms = (long)(worker_mono_ms() - d->started_mono);
+	d->latency_ms = (long)(mstime_mono() - d->started_mono);
 	curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &d->status);
 	curl_easy_cleanup(easy);
 	d->easy = NULL;
@@ -310,8 +311,8 @@ static bool post(Delivery *d, const char *url, const char *secret)
 	    curl_easy_setopt(d->easy, CURLOPT_OPENSOCKETDATA, d) != CURLE_OK ||
 	    curl_easy_setopt(d->easy, CURLOPT_ERRORBUFFER, d->errbuf) != CURLE_OK)
 		return false;
-	d->started_ms = worker_now_ms();
-	d->started_mono = worker_mono_ms();
+	d->started_ms = mstime_wall();
+	d->started_mono = mstime_mono();
 	return curlev_add(w->curl, d->easy, on_posted, d);
 }
 
@@ -353,8 +354,8 @@ static void start_one(Worker *w, const PGresult *res, int i)
 		d->next->prev = d;
 	w->deliveries = d;
 	w->delivery_inflight++;
-	d->started_ms = worker_now_ms();
-	d->started_mono = worker_mono_ms();
+	d->started_ms = mstime_wall();
+	d->started_mono = mstime_mono();
 
 	d->body = webhook_body(PQgetvalue(res, i, L_EVENT_ID), d->event, PQgetvalue(res, i, L_CREATED),
 			       PQgetvalue(res, i, L_DATA), w->cfg.public_url, PQgetvalue(res, i, L_FORMAT));
@@ -448,7 +449,7 @@ bool delivery_init(Worker *w)
 		log_error("webhook_allow_private_networks must be none, loopback or all");
 		return false;
 	}
-	srandom((unsigned)(worker_now_ms() ^ getpid()));
+	srandom((unsigned)(mstime_wall() ^ getpid()));
 	if ((w->delivery_timer = evtimer_new(w->base, on_delivery_timer, w)) == NULL)
 		return false;
 	if (!secret_key_load(w->cfg.secret_key, w->webhook_key, err, sizeof err)) {

@@ -9,6 +9,7 @@
 #include "ids.h"
 #include "keys.h"
 #include "log.h"
+#include "mstime.h"
 #include "rcall.h"
 
 #define RESEND_MS 500
@@ -16,7 +17,7 @@
 typedef struct Entry {
 	char ref[IDS_BATCH_LEN + IDS_EXEC_LEN + 2];
 	char claim[32];
-	char outcome[12];		/* completed | failed */
+	const char *outcome;		/* a final state's name (static) */
 	char rows[24];
 	char *error;			/* owned; NULL = "" */
 	FinisherDoneFn done;
@@ -71,7 +72,7 @@ static void resend_later(Call *c, const char *why)
 {
 	/* backoff: a Redis that refuses writes (MISCONF, OOM) is not hammered */
 	int ms = RESEND_MS * (c->tries < 20 ? c->tries : 20);
-	struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+	struct timeval tv = mstime_tv(ms);
 	if (c->tries == 1 || c->tries % 20 == 0)
 		log_warn("finish_many of %zu job(s) not done (%s), resending (%d tries)", c->n, why, c->tries);
 	c->prev = NULL;
@@ -115,7 +116,7 @@ static void call_send(Call *c)
 	bool ok = keys && args && kb;
 	c->tries++;
 	if (ok) {
-		snprintf(now, sizeof now, "%lld", (long long)worker_now_ms());
+		snprintf(now, sizeof now, "%lld", (long long)mstime_wall());
 		keys[0] = fin.events_key;
 		keys[1] = fin.jobs_key;
 		args[0] = now;
@@ -169,7 +170,7 @@ static void on_flush(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
-bool finisher_add(Worker *w, const char *ref, const char *claim, const char *outcome,
+bool finisher_add(Worker *w, const char *ref, const char *claim, enum ExecState outcome,
 		  long row_count, const char *error, FinisherDoneFn done, void *priv)
 {
 	char b[IDS_BATCH_LEN + 1], x[IDS_EXEC_LEN + 1], k[KEYS_MAX];
@@ -178,9 +179,8 @@ bool finisher_add(Worker *w, const char *ref, const char *claim, const char *out
 		log_error("cannot finish %s: not a valid ref and claim (or the key prefix is too long)", ref);
 		return false;
 	}
-	if (strcmp(outcome, "completed") != 0 && strcmp(outcome, "failed") != 0 &&
-	    strcmp(outcome, "cancelled") != 0) {
-		log_error("cannot finish %s as %s", ref, outcome);
+	if (outcome < EXEC_STATE_FIRST_FINAL || outcome >= EXEC_STATE_COUNT) {
+		log_error("cannot finish %s as state %d", ref, (int)outcome);
 		return false;
 	}
 	if (!fin.flush_ev) {
@@ -213,7 +213,7 @@ bool finisher_add(Worker *w, const char *ref, const char *claim, const char *out
 	}
 	strcpy(e->ref, ref);
 	strcpy(e->claim, claim);
-	strcpy(e->outcome, outcome);
+	e->outcome = exec_state_name(outcome);
 	snprintf(e->rows, sizeof e->rows, "%ld", row_count);
 	e->done = done;
 	e->priv = priv;

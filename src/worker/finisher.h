@@ -6,6 +6,7 @@
 
 #include <hiredis/hiredis.h>
 
+#include "states.h"
 #include "worker.h"
 
 #define FINISHER_MAX 100	/* jobs per finish_many call */
@@ -15,11 +16,11 @@
  * free priv, touch nothing else. */
 typedef void (*FinisherDoneFn)(Worker *w, const redisReply *result, void *priv);
 
-/* Queues the finish of ref (`B:E`) under claim token `claim` as outcome "completed", "failed",
- * or "cancelled" (letting go of a cancelled exec) (all copied). false (logged) for a malformed ref or no memory; done is then never called.
+/* Queues the finish of ref (`B:E`) under claim token `claim` as outcome completed, failed,
+ * or cancelled (letting go of a cancelled exec) (ref, claim and error copied). false (logged) for a malformed ref or no memory; done is then never called.
  * A call Redis answers with an error is sent again later, like a lost one: an error reply
  * (MISCONF, OOM, NOREPLICAS, ...) says "not now", never "forget this finish". */
-MUST_CHECK bool finisher_add(Worker *w, const char *ref, const char *claim, const char *outcome,
+MUST_CHECK bool finisher_add(Worker *w, const char *ref, const char *claim, enum ExecState outcome,
 			     long row_count, const char *error, FinisherDoneFn done, void *priv);
 
 /* At teardown (after rconn_free, before event_base_free): frees what was never sent or waits

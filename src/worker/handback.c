@@ -9,6 +9,7 @@
 
 #include "ids.h"
 #include "log.h"
+#include "mstime.h"
 #include "pgexec.h"
 #include "rcall.h"
 #include "utf8.h"
@@ -48,7 +49,7 @@ static void on_handed_back(Worker *w, redisReply *reply, void *priv)
 static void send_retry(Job *job, long wait_ms, const char *reason, bool throttled, bool no_create)
 {
 	Worker *w = job->w;
-	int64_t t = worker_now_ms();
+	int64_t t = mstime_wall();
 	LuaCall call;
 	job->step = JOB_HANDING_BACK;
 	job->leaving = true;
@@ -95,7 +96,7 @@ void handback_release(Job *job)
 	LuaCall call;
 	elog_info(job->batch_id, job->exec_id, "shutting down: handing the job back");
 	if (lua_release(&call, job->w->prefix, job->batch_id, job->exec_id, job->w->id,
-			worker_now_ms(), job->claim, amc_live(job)) &&
+			mstime_wall(), job->claim, amc_live(job)) &&
 	    rcall_call(job->w, &call, on_handed_back, job))
 		return;
 	/* the lease dropped at exit lets the janitor of another worker requeue it */
@@ -166,7 +167,7 @@ void job_throttled(Job *job, long wait_ms, const char *msg)
 	if (wait_ms < 0)
 		wait_ms = job_backoff_ms(job->throttled);
 	/* waiting past the execution's deadline is pointless (a daily quota answers "tomorrow") */
-	if (worker_now_ms() + wait_ms > job->started_ms + (int64_t)w->cfg.exec_timeout_s * 1000) {
+	if (mstime_wall() + wait_ms > job->started_ms + (int64_t)w->cfg.exec_timeout_s * 1000) {
 		job_fail(job, true, "%s: still throttled at the execution timeout (%d s)", msg,
 			 w->cfg.exec_timeout_s);
 		return;

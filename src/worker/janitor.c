@@ -11,6 +11,7 @@
 #include "amc_cancel.h"
 #include "keys.h"
 #include "log.h"
+#include "mstime.h"
 #include "reconcile.h"
 #include "sweeper.h"
 
@@ -18,7 +19,7 @@
 
 static void arm(struct event *ev, int ms)
 {
-	struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+	struct timeval tv = mstime_tv(ms);
 	evtimer_add(ev, &tv);
 }
 
@@ -51,7 +52,7 @@ void janitor_beat(Worker *w)
 	snprintf(acap, sizeof acap, "%d", w->cfg.account_cap);
 	snprintf(inflight, sizeof inflight, "%d", w->cfg.worker_inflight);
 	/* not retried: the next beat comes soon; a missed one only shortens the lease */
-	if (!lua_heartbeat(&call, w->prefix, w->id, worker_now_ms(), w->cfg.lease_ms,
+	if (!lua_heartbeat(&call, w->prefix, w->id, mstime_wall(), w->cfg.lease_ms,
 			   reconcile_max_refs(w), info, (int)ARRAY_LEN(info)) ||
 	    !rconn_call(w->redis, &call, on_heartbeat, w))
 		log_debug("heartbeat skipped: redis not ready");
@@ -82,7 +83,7 @@ static void on_lock(RConn *c, redisReply *reply, void *priv)
 	if (w->exiting || !reply || reply->type != REDIS_REPLY_STATUS)
 		return;		/* nil: another worker sweeps this interval */
 	LuaCall call;
-	if (!lua_reclaim(&call, w->prefix, worker_now_ms(), RECLAIM_MAX_WORKERS) ||
+	if (!lua_reclaim(&call, w->prefix, mstime_wall(), RECLAIM_MAX_WORKERS) ||
 	    !rconn_call(w->redis, &call, on_reclaimed, w))
 		log_debug("reclaim skipped: redis not ready");
 }

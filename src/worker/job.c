@@ -18,8 +18,10 @@
 #include "finisher.h"
 #include "handback.h"
 #include "log.h"
+#include "mstime.h"
 #include "pgexec.h"
 #include "rcall.h"
+#include "states.h"
 #include "htab.h"
 #include "token.h"
 #include "utf8.h"
@@ -97,7 +99,7 @@ void job_after(Job *job, int ms, void (*fn)(Job *job))
 		handback_release(job);
 		return;
 	}
-	struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+	struct timeval tv = mstime_tv(ms);
 	job->timer_fn = fn;
 	evtimer_add(job->timer, &tv);
 }
@@ -118,7 +120,7 @@ void job_lost(Job *job, const char *why)
  * the batch to Redis again; its next holder adopts the AMC execution. */
 static void after_gone_read(Job *job, const PgxRow *row)
 {
-	if (row->found && strcmp(row->status, "cancelled") == 0 && !job->amc_terminal &&
+	if (row->found && exec_state_is(row->status, EXEC_STATE_CANCELLED) && !job->amc_terminal &&
 	    job->token) {
 		AmcTarget t;
 		job_target(job, &t);
@@ -226,7 +228,7 @@ static bool noop_take(Worker *w, const char *ref, const char *claim)
 	}
 	strcpy(n->ref, ref);
 	log_debug("no-op job %s", ref);
-	if (!finisher_add(w, ref, claim, "completed", 0, "", on_noop_finished, n)) {
+	if (!finisher_add(w, ref, claim, EXEC_STATE_COMPLETED, 0, "", on_noop_finished, n)) {
 		htab_del(w->refs, ref);
 		free(n);
 		return false;	/* logged; the reconciliation takes the ref up again */
@@ -312,7 +314,7 @@ bool job_take(Worker *w, const redisReply *claimed)
 	job->throttled = atoi(field(flat, "throttled"));
 	job->intent_ms = strtoll(field(flat, "create_intent_at"), NULL, 10);
 	const char *started = field(flat, "started_at");
-	job->started_ms = *started ? strtoll(started, NULL, 10) : worker_now_ms();
+	job->started_ms = *started ? strtoll(started, NULL, 10) : mstime_wall();
 	/* the window resolved at submission; batches stored before that compute it (job_start) */
 	bool date_only;
 	if (!params_parse_ts(field(flat, "window_start"), job->win.start, &date_only) ||
@@ -405,7 +407,7 @@ void job_set_phase(Job *job, const char *phase, void (*next)(Job *job))
 	elog_info(job->batch_id, job->exec_id, "phase %s", phase);
 	LuaCall call;
 	job->phase_next = next;
-	if (!lua_set_phase(&call, job->w->prefix, job->batch_id, job->exec_id, phase, worker_now_ms(),
+	if (!lua_set_phase(&call, job->w->prefix, job->batch_id, job->exec_id, phase, mstime_wall(),
 			   job->w->id, job->claim)) {
 		job_fail(job, false, "key names too long");
 		return;
@@ -424,7 +426,7 @@ static void cancel_batch_then_cancel(Job *job);
  * job is let go with its ref left in our jobs list, for the reconciliation to take up. */
 static void after_cancel_lost_read(Job *job, const PgxRow *row)
 {
-	if (row->found && strcmp(row->status, "cancelled") == 0 && !job->recancelled) {
+	if (row->found && exec_state_is(row->status, EXEC_STATE_CANCELLED) && !job->recancelled) {
 		job->recancelled = true;
 		job->leaving = false;
 		cancel_batch_then_cancel(job);
@@ -445,7 +447,7 @@ static void on_finish(Worker *w, const redisReply *reply, void *priv)
 				      reply->element[1]->str : "?";
 		elog_info(job->batch_id, job->exec_id, "finished: %s (batch %s)", final, bstatus);
 		stats_exec_finished(final, bstatus, job->started_ms > 0 ?
-				    (double)(worker_now_ms() - job->started_ms) / 1000.0 : -1);
+				    (double)(mstime_wall() - job->started_ms) / 1000.0 : -1);
 		job_drop(job);
 		return;
 	}
@@ -462,7 +464,7 @@ static void on_finish(Worker *w, const redisReply *reply, void *priv)
 }
 
 /* PostgreSQL holds the final state already: the finish script makes Redis say the same. */
-static void run_finish(Job *job, const char *outcome, const char *error)
+static void run_finish(Job *job, enum ExecState outcome, const char *error)
 {
 	job->leaving = true;
 	/* batched with the other finishes of this loop turn (one finish_many call) */
@@ -488,29 +490,29 @@ static void follow(Job *job, const PgxRow *row)
 		/* the archive row went away (its batch was deleted): nothing can be archived */
 		utf8_copy(job->error, sizeof job->error, "the execution is gone from the archive");
 		job->step = JOB_FAILING;
-		run_finish(job, "failed", job->error);
+		run_finish(job, EXEC_STATE_FAILED, job->error);
 		return;
 	}
 	if (row->claim_token > mine) {
 		job_lost(job, "a newer claim wrote the archive row");
 		return;
 	}
-	if (strcmp(row->status, "completed") == 0) {
+	if (exec_state_is(row->status, EXEC_STATE_COMPLETED)) {
 		elog_info(job->batch_id, job->exec_id, "the archive says completed (%ld rows): taken over",
 			  row->row_count);
 		job->row_count = row->row_count < 0 ? 0 : row->row_count;
 		job->step = JOB_FINISHING;
-		run_finish(job, "completed", "");
+		run_finish(job, EXEC_STATE_COMPLETED, "");
 		return;
 	}
-	if (strcmp(row->status, "failed") == 0) {
+	if (exec_state_is(row->status, EXEC_STATE_FAILED)) {
 		elog_info(job->batch_id, job->exec_id, "the archive says failed: taken over");
 		utf8_copy(job->error, sizeof job->error, row->error[0] ? row->error : "failed");
 		job->step = JOB_FAILING;
-		run_finish(job, "failed", job->error);
+		run_finish(job, EXEC_STATE_FAILED, job->error);
 		return;
 	}
-	if (strcmp(row->status, "cancelled") == 0) {
+	if (exec_state_is(row->status, EXEC_STATE_CANCELLED)) {
 		cancel_batch_then_cancel(job);
 		return;
 	}
@@ -540,7 +542,7 @@ static void cancel_batch_then_cancel(Job *job)
 {
 	LuaCall call;
 	elog_warn(job->batch_id, job->exec_id, "the archive says cancelled: cancelling the batch in Redis");
-	if (!lua_cancel_batch(&call, job->w->prefix, job->batch_id, worker_now_ms()) ||
+	if (!lua_cancel_batch(&call, job->w->prefix, job->batch_id, mstime_wall()) ||
 	    !rcall_call(job->w, &call, on_batch_cancelled, job))
 		job_cancel(job);
 }
@@ -662,7 +664,7 @@ void job_with_token(Job *job, void (*next)(Job *job))
 	}
 }
 
-bool job_refresh_on_denied(Job *job, const HttpResult *res, void (*next)(Job *job))
+bool job_refresh_on_denied(Job *job, const ExchangeResult *res, void (*next)(Job *job))
 {
 	if (res->rc != CURLE_OK || (res->status != 401 && res->status != 403) || job->token_retried)
 		return false;
@@ -678,7 +680,7 @@ static void after_cancel_pg(Job *job, const PgxRow *row)
 {
 	if (job->need_finish) {
 		job->need_finish = false;
-		run_finish(job, "cancelled", "");	/* lets go of the cancelled exec: frees our ref */
+		run_finish(job, EXEC_STATE_CANCELLED, "");	/* lets go of the cancelled exec: frees our ref */
 		return;
 	}
 	job_drop(job);
@@ -691,7 +693,7 @@ static void cancelled_cleanup(Job *job)
 	pgx_cancelled(job, after_cancel_pg);
 }
 
-static void on_amc_cancelled(Worker *w, const HttpResult *res, void *priv)
+static void on_amc_cancelled(Worker *w, const ExchangeResult *res, void *priv)
 {
 	Job *job = priv;
 	if (res->rc == CURLE_OK && res->status == 200) {
@@ -744,7 +746,7 @@ static void after_fail_pg(Job *job, const PgxRow *row)
 		follow(job, row);
 		return;
 	}
-	run_finish(job, "failed", job->error);
+	run_finish(job, EXEC_STATE_FAILED, job->error);
 }
 
 void job_fail(Job *job, bool cancel_amc, const char *fmt, ...)
@@ -808,7 +810,7 @@ static void on_archive_done(enum PgResult res, const char *err, void *arg)
 	poller_cleanup(job);
 	elog_info(job->batch_id, job->exec_id, "archived %ld rows", rows);
 	job->step = JOB_FINISHING;
-	run_finish(job, "completed", "");
+	run_finish(job, EXEC_STATE_COMPLETED, "");
 }
 
 static void archive_now(Job *job)

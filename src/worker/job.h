@@ -172,8 +172,8 @@ void job_with_token(Job *job, void (*next)(Job *job));
 /* AMC answered res: if it refused the token (401/403) and the job has not refreshed since
  * its last success, drops that token, fetches a fresh one and runs next(job) — returns true
  * (the caller stops). False otherwise: the caller handles res itself. */
-struct HttpResult;
-bool job_refresh_on_denied(Job *job, const struct HttpResult *res, void (*next)(Job *job));
+struct ExchangeResult;
+bool job_refresh_on_denied(Job *job, const struct ExchangeResult *res, void (*next)(Job *job));
 /* Sends a held-job script call (lua_set_phase, lua_record_amc_id: the job's keys, worker
  * and claim token) through rcall; done gets the reply's code (LUA_OK, or a negative one). */
 void job_script(Job *job, const LuaCall *call, void (*done)(Job *job, long long code));

@@ -18,11 +18,12 @@
 #include <event2/thread.h>
 
 #include "delivery.h"
-#include "http.h"
+#include "exchange.h"
 #include "job.h"
 #include "amc_cancel.h"
 #include "keys.h"
 #include "log.h"
+#include "mstime.h"
 #include "stats.h"
 #include "pgexec.h"
 #include "rcall.h"
@@ -33,23 +34,9 @@
 
 #define LEASE_RELEASE_MS 1000	/* wait for the lease DEL before exiting anyway */
 
-int64_t worker_now_ms(void)
-{
-	struct timeval tv;
-	gettimeofday(&tv, NULL);
-	return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
-}
-
-int64_t worker_mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void arm(struct event *ev, int ms)
 {
-	struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+	struct timeval tv = mstime_tv(ms);
 	evtimer_add(ev, &tv);
 }
 
@@ -159,7 +146,7 @@ static void startup_reclaim(Worker *w)
 	char lease[KEYS_MAX];
 	LuaCall call;
 	if (!keys_worker_lease(lease, sizeof lease, w->prefix, w->id) ||
-	    !lua_reclaim(&call, w->prefix, worker_now_ms(), 100))
+	    !lua_reclaim(&call, w->prefix, mstime_wall(), 100))
 		return;
 	if (!rconn_commandf(w->redis, on_lease_dropped, w, "DEL %s", lease) ||
 	    !rconn_call(w->redis, &call, on_startup_reclaim, w))
@@ -314,7 +301,7 @@ int main(int argc, char **argv)
 			log_set_format(lf);
 	}
 	w.prefix = w.cfg.redis_prefix;
-	w.started_ms = worker_now_ms();
+	w.started_ms = mstime_wall();
 	if (gethostname(w.host, sizeof w.host) != 0)
 		snprintf(w.host, sizeof w.host, "worker");
 	w.host[sizeof w.host - 1] = '\0';
@@ -370,7 +357,7 @@ int main(int argc, char **argv)
 	w.exiting = true;
 	stats_free(&w);
 	curlev_free(w.curl);
-	http_free_all(&w);
+	exchange_free_all(&w);
 	rconn_free(w.redis);
 	rcall_free_all(&w);
 	pgpool_free(w.pg);

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "mstime.h"
 #include "utf8.h"
 
 #define PGX_MAX_VALS 4
@@ -88,12 +89,6 @@ typedef struct Pgx {
 } Pgx;
 
 static struct Pgx *waiting;	/* the loop thread's statements between a failure and a retry */
-
-bool pgx_final(const char *status)
-{
-	return strcmp(status, "completed") == 0 || strcmp(status, "failed") == 0 ||
-	       strcmp(status, "cancelled") == 0;
-}
 
 static void pgx_free(Pgx *x)
 {
@@ -182,8 +177,7 @@ static void pgx_done(enum PgResult res, const char *err, void *arg)
 
 		if (ms > PGX_RETRY_MAX_MS)
 			ms = PGX_RETRY_MAX_MS;
-		tv.tv_sec = ms / 1000;
-		tv.tv_usec = (ms % 1000) * 1000;
+		tv = mstime_tv(ms);
 		elog_error(job->batch_id, job->exec_id, "archive write failed (try %d, again in %d ms): %s",
 			   x->tries, ms, err);
 		if (x->timer && evtimer_add(x->timer, &tv) == 0) {

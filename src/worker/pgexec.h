@@ -46,7 +46,4 @@ void pgx_read(Job *job, PgxDoneFn done);
 /* At teardown: frees the writes waiting for a retry (their jobs are gone). */
 void pgx_free_all(void);
 
-/* A status PostgreSQL calls final. */
-bool pgx_final(const char *status);
-
 #endif

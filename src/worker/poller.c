@@ -14,6 +14,8 @@
 #include "amc_client.h"
 #include "csv.h"
 #include "log.h"
+#include "mstime.h"
+#include "states.h"
 #include "token.h"
 
 #define POLL_NOT_FOUND_MAX 4		/* AMC may not know a fresh execution for a few seconds */
@@ -161,7 +163,7 @@ static bool end_line(Job *job)
 	return true;
 }
 
-static void on_downloaded(Worker *w, const HttpResult *res, void *priv)
+static void on_downloaded(Worker *w, const ExchangeResult *res, void *priv)
 {
 	Job *job = priv;
 	char why[300];
@@ -294,7 +296,7 @@ static void start_downloads(Job *job)
 	download_next(job);
 }
 
-static void on_urls(Worker *w, const HttpResult *res, void *priv)
+static void on_urls(Worker *w, const ExchangeResult *res, void *priv)
 {
 	Job *job = priv;
 	char text[700];
@@ -374,13 +376,13 @@ static void cancelled_elsewhere(Job *job)
 	job_fail(job, false, "AMC execution cancelled on AMC, not through amcbatch");
 }
 
-static void on_status(Worker *w, const HttpResult *res, void *priv)
+static void on_status(Worker *w, const ExchangeResult *res, void *priv)
 {
 	Job *job = priv;
 	char text[700];
 
 	if (res->rc != CURLE_OK || res->status >= 500 || res->status == 429) {
-		/* http.c already retried this request; the execution lives on at AMC, so poll on,
+		/* exchange.c already retried this request; the execution lives on at AMC, so poll on,
 		 * but only max_retries times in a row */
 		amc_error_text(res, text, sizeof text);
 		poll_failed(job, res->retry_after_ms, text);
@@ -457,7 +459,7 @@ static void on_state(RConn *c, redisReply *reply, void *priv)
 		return;
 	if (reply && reply->type == REDIS_REPLY_ARRAY && reply->elements == 3) {
 		const redisReply *st = reply->element[0], *wk = reply->element[1], *cl = reply->element[2];
-		if (st->type == REDIS_REPLY_STRING && strcmp(st->str, "cancelled") == 0) {
+		if (st->type == REDIS_REPLY_STRING && exec_state_is(st->str, EXEC_STATE_CANCELLED)) {
 			job_cancel(job);
 			return;
 		}
@@ -465,7 +467,7 @@ static void on_state(RConn *c, redisReply *reply, void *priv)
 			job_gone(job, "its record is gone from Redis (seen at a poll)");
 			return;
 		}
-		if (strcmp(st->str, "running") != 0 ||
+		if (!exec_state_is(st->str, EXEC_STATE_RUNNING) ||
 		    wk->type != REDIS_REPLY_STRING || strcmp(wk->str, job->w->id) != 0 ||
 		    cl->type != REDIS_REPLY_STRING || strcmp(cl->str, job->claim) != 0) {
 			job_lost(job, "another claim holds it (seen at a poll)");
@@ -478,7 +480,7 @@ static void on_state(RConn *c, redisReply *reply, void *priv)
 static void poll_now(Job *job)
 {
 	Worker *w = job->w;
-	int64_t age_ms = worker_now_ms() - job->started_ms;
+	int64_t age_ms = mstime_wall() - job->started_ms;
 	if (age_ms > (int64_t)w->cfg.exec_timeout_s * 1000) {
 		job_fail(job, true, "execution timed out after %d s", w->cfg.exec_timeout_s);
 		return;

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "mstime.h"
 
 #define RCALL_RETRY_MS 500
 #define RCALL_RETRY_MAX_MS 30000
@@ -76,8 +77,7 @@ static void retry_later(RCall *c, const char *why)
 	struct timeval tv;
 	if (ms > RCALL_RETRY_MAX_MS)
 		ms = RCALL_RETRY_MAX_MS;
-	tv.tv_sec = ms / 1000;
-	tv.tv_usec = (ms % 1000) * 1000;
+	tv = mstime_tv(ms);
 	if (c->tries == 1 || c->tries % 20 == 0)
 		log_warn("script %s not run (%s), again in %d ms (%d tries)",
 			 lua_scripts[c->id].name, why, ms, c->tries);

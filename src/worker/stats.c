@@ -12,11 +12,14 @@
 #include "conn_metrics.h"
 #include "metrics.h"
 #include "metrics_http.h"
+#include "mstime.h"
+#include "states.h"
 
 #define STATS_REDIS_EVERY_S 10.0
 
-static const char *const finals[] = { "completed", "failed", "cancelled" };
-static const char *const batch_finals[] = { "completed", "partial", "failed", "cancelled" };
+/* the final states: the tails of states.h's tables */
+#define EXEC_FINALS { "status", exec_state_names + EXEC_STATE_FIRST_FINAL, EXEC_STATE_FINAL_COUNT }
+#define BATCH_FINALS { "status", batch_state_names + BATCH_STATE_FIRST_FINAL, BATCH_STATE_FINAL_COUNT }
 static const char *const endpoints[] = {
 	[AMC_EP_OTHER] = "other", [AMC_EP_CREATE] = "create", [AMC_EP_POLL] = "poll",
 	[AMC_EP_URLS] = "download_urls", [AMC_EP_LIST] = "list", [AMC_EP_CANCEL] = "cancel",
@@ -38,14 +41,14 @@ static const char *const cap_kinds[] = { "instance", "account" };
 #define FLEET_SLOTS 100
 
 COUNTER(m_execs, "amcbatch_worker_executions_total",
-	"Executions this worker finished, by final status.", .labels = { LABEL("status", finals) });
+	"Executions this worker finished, by final status.", .labels = { EXEC_FINALS });
 COUNTER(m_batches, "amcbatch_worker_batches_finished_total",
 	"Batches whose last execution this worker finished, by final batch status (cancels by the API are not seen here).",
-	.labels = { LABEL("status", batch_finals) });
+	.labels = { BATCH_FINALS });
 static Metric m_exec_seconds = {
 	.name = "amcbatch_worker_execution_duration_seconds",
 	.help = "Time from an execution's first start to its finish, by final status.",
-	.type = METRIC_HISTOGRAM, .labels = { LABEL("status", finals) },
+	.type = METRIC_HISTOGRAM, .labels = { EXEC_FINALS },
 };
 COUNTER(m_amc, "amcbatch_worker_amc_requests_total",
 	"AMC (and LWA token) HTTP attempts by endpoint and status class.",
@@ -104,14 +107,6 @@ static struct {
 	int redis_pending;		/* replies of that read still due */
 } st;
 
-static int find(const char *const *names, size_t n, const char *s)
-{
-	for (size_t i = 0; i < n; i++)
-		if (strcmp(names[i], s) == 0)
-			return (int)i;
-	return -1;
-}
-
 void stats_amc_attempt(int endpoint, long status, double secs)
 {
 	int cls = status >= 200 && status < 600 ? (int)(status / 100 - 2) : 4;
@@ -129,16 +124,19 @@ void stats_amc_retry(int endpoint)
 
 void stats_exec_finished(const char *final, const char *batch_status, double secs)
 {
-	int f = find(finals, ARRAY_LEN(finals), final);
-	int b = find(batch_finals, ARRAY_LEN(batch_finals), batch_status);
+	enum ExecState fs;
+	enum BatchState bs;
 
-	if (f < 0)
+	if (!exec_state_parse(final, &fs) || fs < EXEC_STATE_FIRST_FINAL)
 		return;
+	int f = (int)fs - EXEC_STATE_FIRST_FINAL;
+	int b = batch_state_parse(batch_status, &bs) && bs >= BATCH_STATE_FIRST_FINAL ?
+		(int)bs - BATCH_STATE_FIRST_FINAL : -1;
 	metric_inc(&m_execs, metric_ix2(&m_execs, f, 0));
 	if (secs >= 0)
 		metric_observe(&m_exec_seconds, metric_ix2(&m_exec_seconds, f, 0), secs);
 	/* a completed or failed finish that leaves the batch final is its last execution's */
-	if (b >= 0 && f != 2)
+	if (b >= 0 && fs != EXEC_STATE_CANCELLED)
 		metric_inc(&m_batches, metric_ix2(&m_batches, b, 0));
 }
 
@@ -247,7 +245,7 @@ static void on_fleet(RConn *c, redisReply *r, void *priv)
 	}
 	metric_set(&m_ready_jobs, 0, (double)q->element[1]->integer);
 	oldest = q->element[4]->integer;
-	metric_set(&m_oldest_age, 0, oldest > 0 ? (double)(worker_now_ms() - oldest) / 1000.0 : 0);
+	metric_set(&m_oldest_age, 0, oldest > 0 ? (double)(mstime_wall() - oldest) / 1000.0 : 0);
 	/* per parked list: kind, id, length, oldest ref, oldest queued at */
 	for (size_t i = 0; i + 4 < parked->elements; i += 5)
 		if (parked->element[i + 2]->type == REDIS_REPLY_INTEGER)
@@ -270,14 +268,14 @@ static void read_queues(Worker *w)
 	if (keys_retry(key, sizeof(key), w->prefix) != NULL &&
 	    rconn_commandf(w->redis, on_zcard_retry, NULL, "ZCARD %s", key))
 		st.redis_pending++;
-	snprintf(since, sizeof(since), "%lld", (long long)(worker_now_ms() - w->cfg.lease_ms));
+	snprintf(since, sizeof(since), "%lld", (long long)(mstime_wall() - w->cfg.lease_ms));
 	if (keys_workers(key, sizeof(key), w->prefix) != NULL &&
 	    rconn_commandf(w->redis, on_zcount_workers, NULL, "ZCOUNT %s %s +inf", key, since))
 		st.redis_pending++;
 	if (keys_running(key, sizeof(key), w->prefix) != NULL &&
 	    rconn_commandf(w->redis, on_running, NULL, "HGETALL %s", key))
 		st.redis_pending++;
-	if (lua_fleet(&call, w->prefix, worker_now_ms(), 0, FLEET_BATCHES, FLEET_SLOTS, 0, 0) &&
+	if (lua_fleet(&call, w->prefix, mstime_wall(), 0, FLEET_BATCHES, FLEET_SLOTS, 0, 0) &&
 	    rconn_call(w->redis, &call, on_fleet, NULL))
 		st.redis_pending++;
 }

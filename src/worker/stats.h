@@ -8,7 +8,7 @@
 #include "common.h"
 #include "worker.h"
 
-/* The AMC endpoint of an HTTP exchange (HttpReq.endpoint); 0 is "other". */
+/* The AMC endpoint of an HTTP exchange (ExchangeReq.endpoint); 0 is "other". */
 enum AmcEndpoint {
 	AMC_EP_OTHER = 0, AMC_EP_CREATE, AMC_EP_POLL, AMC_EP_URLS, AMC_EP_LIST, AMC_EP_CANCEL,
 	AMC_EP_DOWNLOAD, AMC_EP_TOKEN, AMC_EP_COUNT

@@ -18,6 +18,8 @@
 #include "ids.h"
 #include "keys.h"
 #include "log.h"
+#include "mstime.h"
+#include "states.h"
 
 #define SWEEP_BATCHES 100	/* open batches looked at per sweep */
 #define SWEEP_FORGET 200	/* retention candidates per sweep */
@@ -138,8 +140,6 @@ static void on_read_batch(RConn *c, redisReply *reply, void *priv)
 	ReadCall *rc = priv;
 	Sweep *s = rc->s;
 	Worker *w = s->w;
-	static const char *const finals[] = {"completed", "partial", "failed", "cancelled"};
-	bool terminal = false;
 
 	if (w->exiting || !reply || reply->type != REDIS_REPLY_ARRAY)
 		goto out;
@@ -149,10 +149,8 @@ static void on_read_batch(RConn *c, redisReply *reply, void *priv)
 		query(s, sql_not_enqueued, vals, 1, rc->batch_id, query_changed);
 		goto out;
 	}
-	for (size_t i = 0; i < ARRAY_LEN(finals); i++)
-		terminal |= reply->element[0]->type == REDIS_REPLY_STRING &&
-			    strcmp(reply->element[0]->str, finals[i]) == 0;
-	if (!terminal)
+	if (reply->element[0]->type != REDIS_REPLY_STRING ||
+	    !batch_state_name_is_final(reply->element[0]->str))
 		goto out;
 	/* {a,b,...} of the cancelled exec ids (validated: they go into a text[] literal) */
 	size_t cap = 3 + (reply->elements / 3) * (IDS_EXEC_LEN + 1), len = 1;
@@ -164,7 +162,7 @@ static void on_read_batch(RConn *c, redisReply *reply, void *priv)
 	for (size_t i = 2; i + 2 < reply->elements; i += 3) {
 		const redisReply *id = reply->element[i], *st = reply->element[i + 1];
 		if (id->type != REDIS_REPLY_STRING || st->type != REDIS_REPLY_STRING ||
-		    !ids_is_exec(id->str) || strcmp(st->str, "cancelled") != 0)
+		    !ids_is_exec(id->str) || !exec_state_is(st->str, EXEC_STATE_CANCELLED))
 			continue;
 		len += (size_t)snprintf(arr + len, cap - len, "%s%s", n++ ? "," : "", id->str);
 	}
@@ -231,7 +229,7 @@ static void forget(Sweep *s, const char *batch_id, const char *pg_status, int64_
 static void on_statuses(SweepQuery *q, bool ok)
 {
 	Worker *w = q->s->w;
-	int64_t before = worker_now_ms() - (int64_t)w->cfg.redis_retention_s * 1000;
+	int64_t before = mstime_wall() - (int64_t)w->cfg.redis_retention_s * 1000;
 	for (int i = 0; ok && i < PQntuples(q->res); i++) {
 		/* a batch PostgreSQL never stored (an API of old deleted it after a failed
 		 * enqueue) has nothing to agree with: '*' lets it go once terminal */
@@ -277,7 +275,7 @@ static void retention(Sweep *s)
 	if (w->cfg.redis_retention_s <= 0 || !keys_batches(key, sizeof key, w->prefix))
 		return;
 	/* created before the retention: candidates (forget_batch checks completed_at) */
-	snprintf(max, sizeof max, "%lld", (long long)(worker_now_ms() - (int64_t)w->cfg.redis_retention_s * 1000));
+	snprintf(max, sizeof max, "%lld", (long long)(mstime_wall() - (int64_t)w->cfg.redis_retention_s * 1000));
 	snprintf(off, sizeof off, "%ld", w->retention_offset);
 	snprintf(lim, sizeof lim, "%d", SWEEP_FORGET);
 	const char *argv[7] = {"ZRANGEBYSCORE", key, "-inf", max, "LIMIT", off, lim};

@@ -12,10 +12,11 @@
 
 #include <jansson.h>
 
-#include "http.h"
+#include "exchange.h"
 #include "ids.h"
 #include "keys.h"
 #include "log.h"
+#include "mstime.h"
 #include "secret.h"
 #include "stats.h"
 
@@ -276,7 +277,7 @@ static bool form_add(char **out, size_t *len, size_t *cap, const char *key, cons
 	return true;
 }
 
-static void on_token(Worker *w, const HttpResult *res, void *priv)
+static void on_token(Worker *w, const ExchangeResult *res, void *priv)
 {
 	Account *a = priv;
 	char err[256];
@@ -322,7 +323,7 @@ static void on_token(Worker *w, const HttpResult *res, void *priv)
 	a->access_token = copy;
 	json_decref(doc);
 	/* share it: value "<expires_ms> <token>", gone from Redis when it expires */
-	int64_t expires_ms = worker_now_ms() + expires_in * 1000;
+	int64_t expires_ms = mstime_wall() + expires_in * 1000;
 	size_t vlen = strlen(copy) + 32;
 	char *val = malloc(vlen), ttl[32];
 	if (val) {
@@ -359,24 +360,24 @@ static void refresh(Account *a)
 		  form_add(&form, &len, &cap, "client_id", a->client_id) &&
 		  form_add(&form, &len, &cap, "client_secret", a->client_secret);
 	struct curl_slist *hdr = NULL;
-	if (!ok || !http_header(&hdr, "Content-Type", "application/x-www-form-urlencoded") ||
-	    !http_header(&hdr, "Accept", "application/json")) {
+	if (!ok || !exchange_header(&hdr, "Content-Type", "application/x-www-form-urlencoded") ||
+	    !exchange_header(&hdr, "Accept", "application/json")) {
 		curl_slist_free_all(hdr);
 		wipe_free(form);
 		release_lock(a);
 		serve(a, "out of memory");
 		return;
 	}
-	HttpReq req = {
+	ExchangeReq req = {
 		.method = "POST",
 		.url = region_token_url(&w->cfg, a->region),
 		.body = form,
 		.headers = hdr,
-		.retry = HTTP_RETRY_IDEMPOTENT,	/* a refresh grant can be repeated safely */
+		.retry = EXCHANGE_RETRY_IDEMPOTENT,	/* a refresh grant can be repeated safely */
 		.max_tries = 4,
 		.endpoint = AMC_EP_TOKEN,
 	};
-	ok = http_start(w, &req, on_token, a);
+	ok = exchange_start(w, &req, on_token, a);
 	wipe_free(form);
 	if (!ok) {
 		release_lock(a);
@@ -583,7 +584,7 @@ static void on_cached(RConn *rc, redisReply *reply, void *priv)
 		long long exp = strtoll(reply->str, &end, 10);
 		const char *tok = *end == ' ' ? end + 1 : NULL;
 		char *copy;
-		if (tok && *tok && exp - worker_now_ms() > TOKEN_EARLY_MS &&
+		if (tok && *tok && exp - mstime_wall() > TOKEN_EARLY_MS &&
 		    !(a->refused && strcmp(a->refused, tok) == 0) && (copy = strdup(tok))) {
 			wipe_free(a->access_token);
 			a->access_token = copy;

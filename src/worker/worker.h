@@ -16,7 +16,7 @@
 #include "secret.h"
 
 typedef struct Job Job;
-typedef struct Http Http;
+typedef struct Exchange Exchange;
 typedef struct TokenCache TokenCache;
 typedef struct HTab HTab;
 typedef struct Delivery Delivery;
@@ -40,7 +40,7 @@ typedef struct Worker {
 	bool draining_cancels;		/* a take_amc_cancels call is in flight */
 	long retention_offset;		/* the retention sweep's page into P batches: on past batches
 					 * that cannot leave yet, back to 0 after a short page */
-	Http *transfers;		/* running or waiting HTTP transfers (owned by themselves) */
+	Exchange *transfers;		/* running or waiting HTTP transfers (owned by themselves) */
 
 	bool stopping;			/* SIGTERM seen: claim nothing more */
 	bool exiting;			/* loop is being torn down: callbacks only free */
@@ -68,11 +68,6 @@ typedef struct Worker {
 	ConfigSighup *sighup;		/* SIGHUP reloads cfg (owned) */
 	const char *conf_path;		/* -c file (argv, borrowed) for SIGHUP; NULL: none */
 } Worker;
-
-/* Unix time in milliseconds (wall clock: Redis scripts compare it across hosts). */
-int64_t worker_now_ms(void);
-/* Monotonic milliseconds (deadlines within this process: a clock step must not move them). */
-int64_t worker_mono_ms(void);
 
 /* A job ended (it unlinked itself): lets the claim loop or the shutdown go on. */
 void worker_job_done(Worker *w);

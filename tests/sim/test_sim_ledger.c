@@ -2,6 +2,7 @@
  * without it): the fields a fault-campaign checker reads (instance, account, status, the
  * amcbatch marker, result rows and file, cancel requests), paging and bad parameters. It
  * uses instances named amcsimledger<random>... and only looks at their executions. */
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -76,14 +77,19 @@ static Resp http(const char *method, const char *url, const char *body, bool amc
 	return r;
 }
 
-static const char *url(const char *fmt, const char *a, const char *b)
+/* base_url + the path fmt gives; variadic so -Wformat checks each caller's literal fmt */
+static const char *url(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static const char *url(const char *fmt, ...)
 {
 	static char buf[4][1024];
 	static int k;
 	char *out = buf[k++ % 4];
 	int n = snprintf(out, 1024, "%s", base_url);
+	va_list ap;
 
-	snprintf(out + n, 1024 - (size_t)n, fmt, a, b);
+	va_start(ap, fmt);
+	vsnprintf(out + n, 1024 - (size_t)n, fmt, ap);
+	va_end(ap);
 	return out;
 }
 

@@ -1,8 +1,8 @@
-/* test_core_http.c - httpx replies and curl_ev transfers against each other on one loop:
- * an evhttp server on 127.0.0.1 (free port) answers through http_reply_json/_error and
- * http_body; curl_ev fetches in parallel, times out, aborts, and keeps CURLOPT_PRIVATE. */
+/* test_core_http.c - httpd replies and curl_ev transfers against each other on one loop:
+ * an evhttp server on 127.0.0.1 (free port) answers through httpd_reply_json/_error and
+ * httpd_body; curl_ev fetches in parallel, times out, aborts, and keeps CURLOPT_PRIVATE. */
 #include "curl_ev.h"
-#include "httpx.h"
+#include "httpd.h"
 
 #include <arpa/inet.h>
 #include <event2/buffer.h>
@@ -15,6 +15,7 @@
 
 #include "log.h"
 #include "../tap.h"
+#include "mstime.h"
 
 static struct event_base *base;
 static struct evhttp *http;
@@ -26,29 +27,29 @@ static void handle(struct evhttp_request *req, void *arg)
 	const char *uri = evhttp_request_get_uri(req);
 
 	if (strcmp(uri, "/json") == 0) {
-		http_reply_json(req, 200, json_pack("{s:i, s:s}", "a", 1, "b", "ü"));
+		httpd_reply_json(req, 200, json_pack("{s:i, s:s}", "a", 1, "b", "ü"));
 	} else if (strcmp(uri, "/err") == 0) {
-		http_reply_error(req, 404, "not_found", "no such batch", NULL);
+		httpd_reply_error(req, 404, "not_found", "no such batch", NULL);
 	} else if (strcmp(uri, "/errf") == 0) {
-		http_reply_error(req, 400, "invalid", "bad name", "name");
+		httpd_reply_error(req, 400, "invalid", "bad name", "name");
 	} else if (strcmp(uri, "/null") == 0) {
-		http_reply_json(req, 200, NULL);
+		httpd_reply_json(req, 200, NULL);
 	} else if (strcmp(uri, "/echo") == 0) {
 		bool too_big;
-		char *body = http_body(req, 16, &too_big);
+		char *body = httpd_body(req, 16, &too_big);
 
 		if (!body) {
-			http_reply_error(req, too_big ? 413 : 500, too_big ? "too_large" : "internal",
+			httpd_reply_error(req, too_big ? 413 : 500, too_big ? "too_large" : "internal",
 					 "body", NULL);
 			return;
 		}
-		http_reply_json(req, 200, json_pack("{s:i, s:s}", "len", (int)strlen(body),
+		httpd_reply_json(req, 200, json_pack("{s:i, s:s}", "len", (int)strlen(body),
 						    "body", body));
 		free(body);
 	} else if (strcmp(uri, "/hang") == 0) {
 		/* never answered; evhttp_free cleans it up */
 	} else {
-		http_reply_error(req, 404, "not_found", uri, NULL);
+		httpd_reply_error(req, 404, "not_found", uri, NULL);
 	}
 }
 
@@ -145,7 +146,7 @@ static bool run_until(int *remaining, int ms)
 {
 	bool expired = false;
 	struct event *t = evtimer_new(base, on_deadline, &expired);
-	struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
+	struct timeval tv = mstime_tv(ms);
 
 	evtimer_add(t, &tv);
 	while (*remaining > 0 && !expired)

@@ -12,6 +12,7 @@
 #include "keys.h"
 #include "log.h"
 #include "../tap.h"
+#include "mstime.h"
 
 static struct event_base *base;
 static const char *url;
@@ -29,7 +30,7 @@ static bool wait_for(const int *counter, int want, int ms)
 {
 	bool expired = false;
 	struct event *t = evtimer_new(base, on_deadline, &expired);
-	struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
+	struct timeval tv = mstime_tv(ms);
 
 	evtimer_add(t, &tv);
 	while (*counter < want && !expired)

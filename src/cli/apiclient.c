@@ -1,8 +1,8 @@
-/* http.c - blocking requests against $AMCBATCH_URL with the bearer token: builds the
+/* apiclient.c - blocking requests against $AMCBATCH_URL with the bearer token: builds the
  * request, collects the JSON body (or streams a CSV one to a sink), repeats a request that
  * may be repeated once after a connection error, and turns transport failures and API
  * error objects into one (exit code, code, message) triple. Knows no individual endpoint. */
-#include "http.h"
+#include "apiclient.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -23,9 +23,9 @@ typedef struct Body {
 	bool too_big;
 } Body;
 
-static void set_err(Http *h, int err, const char *code, const char *fmt, ...) PRINTF_LIKE(4, 5);
+static void set_err(ApiClient *h, int err, const char *code, const char *fmt, ...) PRINTF_LIKE(4, 5);
 
-static void set_err(Http *h, int err, const char *code, const char *fmt, ...)
+static void set_err(ApiClient *h, int err, const char *code, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -36,7 +36,7 @@ static void set_err(Http *h, int err, const char *code, const char *fmt, ...)
 	va_end(ap);
 }
 
-bool http_init(Http *h, const char *base_url, const char *token)
+bool apiclient_init(ApiClient *h, const char *base_url, const char *token)
 {
 	size_t n;
 
@@ -71,7 +71,7 @@ static void wipe_free(char *s)
 	}
 }
 
-void http_cleanup(Http *h)
+void apiclient_cleanup(ApiClient *h)
 {
 	if (h->curl)
 		curl_easy_cleanup(h->curl);
@@ -83,7 +83,7 @@ void http_cleanup(Http *h)
 	curl_global_cleanup();
 }
 
-bool http_set_idempotency_key(Http *h, const char *key)
+bool apiclient_set_idempotency_key(ApiClient *h, const char *key)
 {
 	char *hdr = NULL;
 
@@ -108,10 +108,10 @@ bool http_set_idempotency_key(Http *h, const char *key)
 /* One transfer's receiving side: a body collected in memory, or (for a stream whose answer
  * turned out to be the wanted content type) handed to the sink as it arrives. */
 typedef struct Xfer {
-	Http *h;
+	ApiClient *h;
 	Body body;
 	const char *type;	/* stream only answers of this content type; NULL: never */
-	HttpSink sink;
+	ApiSink sink;
 	void *ctx;
 	enum { RECV_UNDECIDED, RECV_BUFFER, RECV_STREAM } mode;
 	size_t streamed;	/* bytes given to the sink */
@@ -233,7 +233,7 @@ static const char *excerpt(const Body *b)
 
 /* Turns a non-success answer into err/errcode/errstr, using the API's error object when the
  * body has one ({"success":false,"error":{"code","message","field"}}). */
-static void api_error(Http *h, json_t *doc, const Body *b)
+static void api_error(ApiClient *h, json_t *doc, const Body *b)
 {
 	json_t *e = doc ? json_object_get(doc, "error") : NULL;
 	const char *code = json_string_value(json_object_get(e, "code"));
@@ -258,7 +258,7 @@ static void api_error(Http *h, json_t *doc, const Body *b)
 
 /* The request's header list: token, Accept, and for a body its type and the idempotency
  * key. NULL on allocation failure; caller frees with curl_slist_free_all(). */
-static struct curl_slist *make_headers(const Http *h, const char *accept, bool post, bool body)
+static struct curl_slist *make_headers(const ApiClient *h, const char *accept, bool post, bool body)
 {
 	struct curl_slist *l = NULL, *n;
 	char acc[128];
@@ -289,8 +289,8 @@ static void pause_before_retry(void)
 /* Runs method on path (payload NULL: no body), repeating once after a connection error
  * if the method allows it; fills x and h->status. On a transport failure sets err and
  * returns false; an HTTP error status is the caller's to judge. */
-static bool transfer(Http *h, const char *method, const char *path, const char *payload,
-		     const char *accept, Xfer *x, HttpRewind rewind)
+static bool transfer(ApiClient *h, const char *method, const char *path, const char *payload,
+		     const char *accept, Xfer *x, ApiRewind rewind)
 {
 	bool is_get = strcmp(method, "GET") == 0, is_post = strcmp(method, "POST") == 0;
 	bool may_repeat = is_get || (is_post && h->idem);
@@ -393,7 +393,7 @@ out:
 
 /* Judges a collected answer: true with *out = the document when it is a 2xx JSON object
  * with "success": true, else false with err set. */
-static bool judge(Http *h, const Body *b, json_t **out)
+static bool judge(ApiClient *h, const Body *b, json_t **out)
 {
 	json_error_t jerr;
 	json_t *doc = b->len ? json_loadb(b->data, b->len, 0, &jerr) : NULL;
@@ -411,7 +411,7 @@ static bool judge(Http *h, const Body *b, json_t **out)
 	return false;
 }
 
-bool http_call(Http *h, const char *method, const char *path, const json_t *body, json_t **out)
+bool apiclient_call(ApiClient *h, const char *method, const char *path, const json_t *body, json_t **out)
 {
 	Xfer x = { .h = h };
 	char *payload = NULL;
@@ -429,11 +429,11 @@ bool http_call(Http *h, const char *method, const char *path, const json_t *body
 	return ok;
 }
 
-enum HttpStream http_get_stream(Http *h, const char *path, const char *type, HttpSink sink,
-				HttpRewind rewind, void *ctx)
+enum ApiStream apiclient_get_stream(ApiClient *h, const char *path, const char *type, ApiSink sink,
+				ApiRewind rewind, void *ctx)
 {
 	Xfer x = { .h = h, .type = type, .sink = sink, .ctx = ctx };
-	enum HttpStream st = HTTP_STREAM_FAILED;
+	enum ApiStream st = API_STREAM_FAILED;
 	json_t *doc = NULL;
 	char accept[96];
 
@@ -447,29 +447,29 @@ enum HttpStream http_get_stream(Http *h, const char *path, const char *type, Htt
 
 		curl_easy_getinfo(h->curl, CURLINFO_CONTENT_TYPE, &ct);
 		if (x.mode == RECV_STREAM || type_is(ct, type)) {
-			st = HTTP_STREAM_DONE;
+			st = API_STREAM_DONE;
 			goto out;
 		}
 	}
 	if (h->status == 405 || h->status == 501) {
-		st = HTTP_STREAM_NO_ROUTE;
+		st = API_STREAM_NO_ROUTE;
 		goto out;
 	}
 	if (!judge(h, &x.body, &doc)) {
 		/* a 404 naming the endpoint, not the batch: an older server */
 		if (h->status == 404 && strcmp(h->errcode, "not_found") == 0)
-			st = HTTP_STREAM_NO_ROUTE;
+			st = API_STREAM_NO_ROUTE;
 		goto out;
 	}
 	/* 2xx JSON where a stream was asked for: this server does not stream it */
-	st = HTTP_STREAM_NO_ROUTE;
+	st = API_STREAM_NO_ROUTE;
 out:
 	json_decref(doc);
 	free(x.body.data);
 	return st;
 }
 
-char *http_escape(Http *h, const char *s)
+char *apiclient_escape(ApiClient *h, const char *s)
 {
 	char *e = curl_easy_escape(h->curl, s, 0);
 	char *copy;
@@ -482,15 +482,15 @@ char *http_escape(Http *h, const char *s)
 	return copy;
 }
 
-void http_report(const Http *h)
+void apiclient_report(const ApiClient *h)
 {
 	cli_error(h->errcode[0] ? h->errcode : "error", "%s", h->errstr[0] ? h->errstr : "request failed");
 }
 
-bool http_get_batch(Http *h, const char *batch_id, const char *tail, const char *member,
+bool apiclient_get_batch(ApiClient *h, const char *batch_id, const char *tail, const char *member,
 		    json_t **resp, json_t **obj)
 {
-	char *esc = http_escape(h, batch_id), *path = NULL;
+	char *esc = apiclient_escape(h, batch_id), *path = NULL;
 	bool ok;
 
 	*obj = NULL;
@@ -499,7 +499,7 @@ bool http_get_batch(Http *h, const char *batch_id, const char *tail, const char 
 		set_err(h, CLI_EXIT_INTERNAL, "internal", "out of memory");
 		return false;
 	}
-	ok = http_call(h, "GET", path, NULL, resp);
+	ok = apiclient_call(h, "GET", path, NULL, resp);
 	free(path);
 	free(esc);
 	if (!ok)

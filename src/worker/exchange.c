@@ -1,6 +1,6 @@
-/* http.c - worker HTTP transfers: builds the easy handle, collects the body (capped) or feeds
- * a sink, and repeats transient failures on a timer. One Http owns everything of a transfer. */
-#include "http.h"
+/* exchange.c - worker HTTP transfers: builds the easy handle, collects the body (capped) or feeds
+ * a sink, and repeats transient failures on a timer. One Exchange owns everything of a transfer. */
+#include "exchange.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,28 +11,29 @@
 #include "ids.h"
 #include "log.h"
 #include "metrics.h"
+#include "mstime.h"
 #include "stats.h"
 
 #define HTTP_BODY_MAX (16u << 20)	/* AMC JSON answers are small; CSVs go to a sink */
 #define HTTP_BACKOFF_BASE_MS 1000
 #define HTTP_BACKOFF_CAP_MS 60000
 
-struct Http {
+struct Exchange {
 	Worker *w;
-	Http *prev, *next;		/* in w->transfers */
+	Exchange *prev, *next;		/* in w->transfers */
 	CURL *easy;			/* NULL between attempts */
 	bool in_multi;
 	char *method, *url, *body;
 	struct curl_slist *headers;
-	enum HttpRetry retry;
+	enum ExchangeRetry retry;
 	bool fresh;
 	int max_tries, tries;
 	int endpoint;			/* enum AmcEndpoint: the metrics' label */
 	double attempt_at;		/* metrics_now() when the current attempt started */
-	HttpSinkFn sink;
+	ExchangeSinkFn sink;
 	void *sink_priv;
 	bool sink_failed;
-	int64_t send_by;		/* worker_mono_ms() deadline to send, 0 none */
+	int64_t send_by;		/* mstime_mono() deadline to send, 0 none */
 	bool too_late;			/* the prereq check stopped the request before it went out */
 	bool bulk;
 	char *resp;
@@ -42,11 +43,11 @@ struct Http {
 	char etag[80];			/* ETag without its quotes, "" if none (or too long) */
 	char errbuf[CURL_ERROR_SIZE];
 	struct event *timer;
-	HttpDoneFn done;
+	ExchangeDoneFn done;
 	void *priv;
 };
 
-static void http_free(Http *h)
+static void exchange_free(Exchange *h)
 {
 	Worker *w = h->w;
 	if (h->prev)
@@ -70,13 +71,13 @@ static void http_free(Http *h)
 	free(h);
 }
 
-void http_free_all(Worker *w)
+void exchange_free_all(Worker *w)
 {
 	while (w->transfers)
-		http_free(w->transfers);
+		exchange_free(w->transfers);
 }
 
-bool http_header(struct curl_slist **list, const char *name, const char *value)
+bool exchange_header(struct curl_slist **list, const char *name, const char *value)
 {
 	size_t n = strlen(name) + strlen(value) + 3;
 	char *line = malloc(n);
@@ -93,7 +94,7 @@ bool http_header(struct curl_slist **list, const char *name, const char *value)
 
 static size_t on_write(char *data, size_t size, size_t nmemb, void *arg)
 {
-	Http *h = arg;
+	Exchange *h = arg;
 	size_t n = size * nmemb;
 	if (h->sink) {
 		if (!h->sink(data, n, h->sink_priv)) {
@@ -133,7 +134,7 @@ static long long days_from_civil(long long y, unsigned m, unsigned d)
 	return era * 146097 + (long long)doe - 719468;
 }
 
-long http_retry_after_ms(const char *v, long long now_s)
+long exchange_retry_after_ms(const char *v, long long now_s)
 {
 	static const char months[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
 	while (*v == ' ' || *v == '\t')
@@ -165,7 +166,7 @@ long http_retry_after_ms(const char *v, long long now_s)
 
 static size_t on_header(char *data, size_t size, size_t nmemb, void *arg)
 {
-	Http *h = arg;
+	Exchange *h = arg;
 	size_t n = size * nmemb;
 	static const char name[] = "retry-after:", etag[] = "etag:";
 	if (n > sizeof etag - 1 && strncasecmp(data, etag, sizeof etag - 1) == 0) {
@@ -185,7 +186,7 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *arg)
 		memcpy(tmp, data + sizeof name - 1, len);
 		tmp[len] = '\0';
 		tmp[strcspn(tmp, "\r\n")] = '\0';
-		h->retry_after_ms = http_retry_after_ms(tmp, (long long)time(NULL));
+		h->retry_after_ms = exchange_retry_after_ms(tmp, (long long)time(NULL));
 	}
 	return n;
 }
@@ -196,8 +197,8 @@ static void on_done(CURL *easy, CURLcode rc, void *priv);
 static int on_prereq(void *arg, char *conn_primary_ip, char *conn_local_ip, int conn_primary_port,
 		     int conn_local_port)
 {
-	Http *h = arg;
-	if (h->send_by > 0 && worker_mono_ms() >= h->send_by) {
+	Exchange *h = arg;
+	if (h->send_by > 0 && mstime_mono() >= h->send_by) {
 		h->too_late = true;
 		return CURL_PREREQFUNC_ABORT;
 	}
@@ -215,7 +216,7 @@ static bool set_protocols(CURL *e)
 #endif
 }
 
-static bool attempt(Http *h)
+static bool attempt(Exchange *h)
 {
 	Worker *w = h->w;
 	h->tries++;
@@ -271,9 +272,9 @@ static bool attempt(Http *h)
 	return true;
 }
 
-static void finish(Http *h, CURLcode rc, long status)
+static void finish(Exchange *h, CURLcode rc, long status)
 {
-	HttpResult res = {
+	ExchangeResult res = {
 		.rc = rc,
 		.status = status,
 		.body = h->resp ? h->resp : "",
@@ -289,33 +290,33 @@ static void finish(Http *h, CURLcode rc, long status)
 	if (h->too_late)
 		res.error = "not sent: its deadline passed before it could go out";
 	h->done(h->w, &res, h->priv);
-	http_free(h);
+	exchange_free(h);
 }
 
 static void on_timer(evutil_socket_t fd, short what, void *arg)
 {
-	Http *h = arg;
+	Exchange *h = arg;
 	if (!attempt(h))
 		finish(h, CURLE_FAILED_INIT, 0);
 }
 
 /* Whether this outcome may be repeated, by the request's retry class. */
-static bool retryable(const Http *h, CURLcode rc, long status)
+static bool retryable(const Exchange *h, CURLcode rc, long status)
 {
 	if (h->tries >= h->max_tries || h->sink_failed || h->too_big || h->too_late)
 		return false;
 	switch (h->retry) {
-	case HTTP_RETRY_IDEMPOTENT:
+	case EXCHANGE_RETRY_IDEMPOTENT:
 		return rc != CURLE_OK || status == 429 || status >= 500;
-	case HTTP_RETRY_UNSENT:
+	case EXCHANGE_RETRY_UNSENT:
 		return rc == CURLE_COULDNT_CONNECT || rc == CURLE_COULDNT_RESOLVE_HOST;
-	case HTTP_RETRY_NONE:
+	case EXCHANGE_RETRY_NONE:
 	default:
 		return false;
 	}
 }
 
-static int backoff_ms(const Http *h)
+static int backoff_ms(const Exchange *h)
 {
 	if (h->retry_after_ms >= 0)
 		return (int)(h->retry_after_ms > 300000 ? 300000 : h->retry_after_ms) + 100;
@@ -330,7 +331,7 @@ static int backoff_ms(const Http *h)
 
 static void on_done(CURL *easy, CURLcode rc, void *priv)
 {
-	Http *h = priv;
+	Exchange *h = priv;
 	long status = 0;
 	h->in_multi = false;
 	if (rc == CURLE_OK)
@@ -338,7 +339,7 @@ static void on_done(CURL *easy, CURLcode rc, void *priv)
 	curl_easy_cleanup(easy);
 	h->easy = NULL;
 	if (h->w->exiting) {
-		http_free(h);
+		exchange_free(h);
 		return;
 	}
 	stats_amc_attempt(h->endpoint, status, metrics_now() - h->attempt_at);
@@ -353,16 +354,16 @@ static void on_done(CURL *easy, CURLcode rc, void *priv)
 			 h->tries, h->max_tries - 1, ms);
 		if (status)
 			log_debug("status was %ld", status);
-		struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+		struct timeval tv = mstime_tv(ms);
 		evtimer_add(h->timer, &tv);
 		return;
 	}
 	finish(h, rc, status);
 }
 
-bool http_start(Worker *w, const HttpReq *req, HttpDoneFn done, void *priv)
+bool exchange_start(Worker *w, const ExchangeReq *req, ExchangeDoneFn done, void *priv)
 {
-	Http *h = calloc(1, sizeof *h);
+	Exchange *h = calloc(1, sizeof *h);
 	if (!h) {
 		curl_slist_free_all(req->headers);
 		return false;
@@ -386,7 +387,7 @@ bool http_start(Worker *w, const HttpReq *req, HttpDoneFn done, void *priv)
 	if (!(h->method = strdup(req->method)) || !(h->url = strdup(req->url)) ||
 	    (req->body && !(h->body = strdup(req->body))) ||
 	    !(h->timer = evtimer_new(w->base, on_timer, h)) || !attempt(h)) {
-		http_free(h);
+		exchange_free(h);
 		return false;
 	}
 	return true;

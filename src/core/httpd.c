@@ -1,6 +1,6 @@
-/* httpx.c - evhttp reply helpers: JSON bodies with no-store caching, error envelopes, and
+/* httpd.c - evhttp reply helpers: JSON bodies with no-store caching, error envelopes, and
  * reading a request body under a size cap. It does not route requests or check auth. */
-#include "httpx.h"
+#include "httpd.h"
 
 #include <event2/buffer.h>
 #include <event2/keyvalq_struct.h>
@@ -9,7 +9,7 @@
 
 #include "log.h"
 
-const char *http_reason(int status)
+const char *httpd_reason(int status)
 {
 	switch (status) {
 	case 200: return "OK";
@@ -46,7 +46,7 @@ static void json_headers(struct evhttp_request *req)
 	evhttp_add_header(hdr, "Cache-Control", "no-store");
 }
 
-size_t http_reply_ref(struct evhttp_request *req, int status, const char *data, size_t len,
+size_t httpd_reply_ref(struct evhttp_request *req, int status, const char *data, size_t len,
 		      void (*cleanup)(const void *data, size_t len, void *arg), void *arg)
 {
 	struct evbuffer *out = evbuffer_new();
@@ -62,7 +62,7 @@ size_t http_reply_ref(struct evhttp_request *req, int status, const char *data, 
 		evhttp_send_error(req, 500, NULL);
 		return 0;
 	}
-	evhttp_send_reply(req, status, http_reason(status), out);
+	evhttp_send_reply(req, status, httpd_reason(status), out);
 	evbuffer_free(out);
 	return len;
 }
@@ -84,12 +84,12 @@ static size_t send_text(struct evhttp_request *req, int status, const char *text
 		evhttp_send_error(req, 500, NULL);
 		return 0;
 	}
-	evhttp_send_reply(req, status, http_reason(status), out);
+	evhttp_send_reply(req, status, httpd_reason(status), out);
 	evbuffer_free(out);
 	return len + 1;
 }
 
-size_t http_reply_json(struct evhttp_request *req, int status, json_t *body)
+size_t httpd_reply_json(struct evhttp_request *req, int status, json_t *body)
 {
 	static const char fallback[] =
 		"{\"success\":false,\"error\":{\"code\":\"internal\","
@@ -116,14 +116,14 @@ static json_t *error_body(const char *code, const char *message, const char *fie
 			 "field", field ? json_string(field) : json_null());
 }
 
-size_t http_reply_error(struct evhttp_request *req, int status, const char *code,
+size_t httpd_reply_error(struct evhttp_request *req, int status, const char *code,
 			const char *message, const char *field)
 {
-	/* json_pack returns NULL on bad UTF-8 in message; http_reply_json then sends 500 */
-	return http_reply_json(req, status, error_body(code, message, field));
+	/* json_pack returns NULL on bad UTF-8 in message; httpd_reply_json then sends 500 */
+	return httpd_reply_json(req, status, error_body(code, message, field));
 }
 
-char *http_error_text(const char *code, const char *message, const char *field)
+char *httpd_error_text(const char *code, const char *message, const char *field)
 {
 	json_t *body = error_body(code, message, field);
 	char *text = body != NULL ? json_dumps(body, JSON_COMPACT) : NULL;
@@ -132,7 +132,7 @@ char *http_error_text(const char *code, const char *message, const char *field)
 	return text;
 }
 
-char *http_body(struct evhttp_request *req, size_t max, bool *too_big)
+char *httpd_body(struct evhttp_request *req, size_t max, bool *too_big)
 {
 	struct evbuffer *in = evhttp_request_get_input_buffer(req);
 	size_t len = in ? evbuffer_get_length(in) : 0;
