@@ -73,9 +73,9 @@ enum {
 	OPT_INSTANCE, OPT_JSON,
 };
 
-static int grants_list(Http *h, const AdminOpts *o, const char *arg);
-static int grants_grant(Http *h, const AdminOpts *o, const char *arg);
-static int grants_revoke(Http *h, const AdminOpts *o, const char *arg);
+static int grants_list(ApiClient *h, const AdminOpts *o, const char *arg);
+static int grants_grant(ApiClient *h, const AdminOpts *o, const char *arg);
+static int grants_revoke(ApiClient *h, const AdminOpts *o, const char *arg);
 
 /* the verbs: group, verb (tokens verbs as "tokens list"), the name of the one positional
  * argument that follows (NULL: none) and the function */
@@ -106,12 +106,12 @@ static const struct {
 
 /* ---- shared by the verbs ---- */
 
-int admin_call(Http *h, const char *method, const char *path, const json_t *body, json_t **resp)
+int admin_call(ApiClient *h, const char *method, const char *path, const json_t *body, json_t **resp)
 {
 	*resp = NULL;
-	if (http_call(h, method, path, body, resp))
+	if (apiclient_call(h, method, path, body, resp))
 		return CLI_EXIT_OK;
-	http_report(h);
+	apiclient_report(h);
 	return h->err;
 }
 
@@ -123,9 +123,9 @@ bool admin_json(const AdminOpts *o, const json_t *resp, int *rc)
 	return true;
 }
 
-char *admin_path(Http *h, const char *a, const char *b, const char *c)
+char *admin_path(ApiClient *h, const char *a, const char *b, const char *c)
 {
-	char *esc = http_escape(h, b), *path = NULL;
+	char *esc = apiclient_escape(h, b), *path = NULL;
 
 	if (esc == NULL || asprintf(&path, "/%s/%s%s", a, esc, c) < 0)
 		path = NULL;
@@ -135,7 +135,7 @@ char *admin_path(Http *h, const char *a, const char *b, const char *c)
 	return path;
 }
 
-const char *admin_resolve(Http *h, const char *what, const char *ref, json_t **list, int *rc)
+const char *admin_resolve(ApiClient *h, const char *what, const char *ref, json_t **list, int *rc)
 {
 	const char *id;
 	char err[256], path[32];
@@ -231,7 +231,7 @@ int admin_print_list(const json_t *items, const AdminCol *cols, size_t ncols, co
 
 /* ---- grants ---- */
 
-static int grants_list(Http *h, const AdminOpts *o, const char *arg)
+static int grants_list(ApiClient *h, const AdminOpts *o, const char *arg)
 {
 	static const AdminCol cols[] = {
 		{ "USER", "email", 's', 0 }, { "INSTANCE", "instance_name", 's', 0 },
@@ -269,7 +269,7 @@ out:
 }
 
 /* --instances LIST as an array of UUIDs (names looked up once); NULL after reporting. */
-static json_t *instance_ids(Http *h, const char *list, int *rc)
+static json_t *instance_ids(ApiClient *h, const char *list, int *rc)
 {
 	json_t *refs = json_array(), *ids = json_array(), *all = NULL, *r;
 	size_t i;
@@ -314,7 +314,7 @@ fail:
 }
 
 /* grant (POST) or revoke (DELETE) --instances or --account of --user, in one request */
-static int grants_change(Http *h, const AdminOpts *o, bool grant)
+static int grants_change(ApiClient *h, const AdminOpts *o, bool grant)
 {
 	json_t *ul = NULL, *al = NULL, *body = NULL, *resp = NULL, *ids = NULL, *g;
 	const char *uid, *aid;
@@ -356,13 +356,13 @@ out:
 	return rc;
 }
 
-static int grants_grant(Http *h, const AdminOpts *o, const char *arg)
+static int grants_grant(ApiClient *h, const AdminOpts *o, const char *arg)
 {
 	(void)arg;
 	return grants_change(h, o, true);
 }
 
-static int grants_revoke(Http *h, const AdminOpts *o, const char *arg)
+static int grants_revoke(ApiClient *h, const AdminOpts *o, const char *arg)
 {
 	(void)arg;
 	return grants_change(h, o, false);
@@ -427,7 +427,7 @@ int cmd_admin_run(int argc, char *argv[])
 	const char *group, *verb, *arg = NULL;
 	char verbbuf[32];
 	size_t v;
-	Http h;
+	ApiClient h;
 	int c, rc;
 
 	opterr = 0;
@@ -482,9 +482,9 @@ int cmd_admin_run(int argc, char *argv[])
 		return cli_usage_error(argv[0], "unexpected argument '%s'", argv[optind]);
 	if ((rc = check_opts(group, verb, &o)) != CLI_EXIT_OK)
 		return rc;
-	if ((rc = cli_http_open(&h)) != CLI_EXIT_OK)
+	if ((rc = cli_api_open(&h)) != CLI_EXIT_OK)
 		return rc;
 	rc = VERBS[v].fn(&h, &o, arg);
-	http_cleanup(&h);
+	apiclient_cleanup(&h);
 	return rc;
 }

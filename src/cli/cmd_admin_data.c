@@ -133,7 +133,7 @@ static bool set_opt(json_t *body, const char *key, const char *value)
 }
 
 /* Sends body (stolen) and prints the object the answer holds under key. */
-static int send_object(Http *h, const AdminOpts *o, const char *method, const char *path,
+static int send_object(ApiClient *h, const AdminOpts *o, const char *method, const char *path,
 		       json_t *body, const char *key)
 {
 	json_t *resp = NULL, *v;
@@ -165,7 +165,7 @@ static int send_object(Http *h, const AdminOpts *o, const char *method, const ch
 
 /* ---- accounts ---- */
 
-int admin_accounts_list(Http *h, const AdminOpts *o, const char *arg)
+int admin_accounts_list(ApiClient *h, const AdminOpts *o, const char *arg)
 {
 	static const AdminCol cols[] = {
 		{ "ID", "id", 's', TABLE_FIXED | TABLE_OPTIONAL }, { "NAME", "account_name", 's', 0 },
@@ -206,7 +206,7 @@ static json_t *account_body(const AdminOpts *o, int *rc)
 	return body;
 }
 
-int admin_accounts_create(Http *h, const AdminOpts *o, const char *arg)
+int admin_accounts_create(ApiClient *h, const AdminOpts *o, const char *arg)
 {
 	int rc;
 	json_t *body = account_body(o, &rc);
@@ -215,7 +215,7 @@ int admin_accounts_create(Http *h, const AdminOpts *o, const char *arg)
 	return body == NULL ? rc : send_object(h, o, "POST", "/admin/accounts", body, "account");
 }
 
-int admin_accounts_edit(Http *h, const AdminOpts *o, const char *account)
+int admin_accounts_edit(ApiClient *h, const AdminOpts *o, const char *account)
 {
 	json_t *list = NULL, *body;
 	const char *id;
@@ -242,7 +242,7 @@ int admin_accounts_edit(Http *h, const AdminOpts *o, const char *account)
 
 /* ---- instances ---- */
 
-int admin_instances_list(Http *h, const AdminOpts *o, const char *arg)
+int admin_instances_list(ApiClient *h, const AdminOpts *o, const char *arg)
 {
 	static const AdminCol cols[] = {
 		{ "ID", "id", 's', TABLE_FIXED | TABLE_OPTIONAL }, { "AMC ID", "instance_id", 's', TABLE_FIXED },
@@ -281,7 +281,7 @@ static json_t *instance_body(const AdminOpts *o, const char *account_id)
 	return body;
 }
 
-int admin_instances_create(Http *h, const AdminOpts *o, const char *arg)
+int admin_instances_create(ApiClient *h, const AdminOpts *o, const char *arg)
 {
 	json_t *list = NULL, *body;
 	const char *aid;
@@ -297,7 +297,7 @@ int admin_instances_create(Http *h, const AdminOpts *o, const char *arg)
 }
 
 /* PATCH /admin/instances/{instance} with body (stolen). */
-static int patch_instance(Http *h, const AdminOpts *o, const char *instance, json_t *body)
+static int patch_instance(ApiClient *h, const AdminOpts *o, const char *instance, json_t *body)
 {
 	json_t *list = NULL;
 	const char *id;
@@ -320,7 +320,7 @@ static int patch_instance(Http *h, const AdminOpts *o, const char *instance, jso
 	return rc;
 }
 
-int admin_instances_edit(Http *h, const AdminOpts *o, const char *instance)
+int admin_instances_edit(ApiClient *h, const AdminOpts *o, const char *instance)
 {
 	json_t *body;
 
@@ -333,12 +333,12 @@ int admin_instances_edit(Http *h, const AdminOpts *o, const char *instance)
 	return patch_instance(h, o, instance, body);
 }
 
-int admin_instances_disable(Http *h, const AdminOpts *o, const char *instance)
+int admin_instances_disable(ApiClient *h, const AdminOpts *o, const char *instance)
 {
 	return patch_instance(h, o, instance, json_pack("{s:b}", "disabled", 1));
 }
 
-int admin_instances_enable(Http *h, const AdminOpts *o, const char *instance)
+int admin_instances_enable(ApiClient *h, const AdminOpts *o, const char *instance)
 {
 	return patch_instance(h, o, instance, json_pack("{s:b}", "disabled", 0));
 }

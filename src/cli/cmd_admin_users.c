@@ -16,7 +16,7 @@ static const AdminCol user_cols[] = {
 	{ "CREATED", "created_at", 's', TABLE_FIXED | TABLE_OPTIONAL },
 };
 
-int admin_users_list(Http *h, const AdminOpts *o, const char *arg)
+int admin_users_list(ApiClient *h, const AdminOpts *o, const char *arg)
 {
 	json_t *resp;
 	int rc;
@@ -30,7 +30,7 @@ int admin_users_list(Http *h, const AdminOpts *o, const char *arg)
 	return rc;
 }
 
-int admin_users_create(Http *h, const AdminOpts *o, const char *email)
+int admin_users_create(ApiClient *h, const AdminOpts *o, const char *email)
 {
 	json_t *body = json_pack("{s:s}", "email", email), *resp = NULL, *u;
 	int rc;
@@ -53,7 +53,7 @@ int admin_users_create(Http *h, const AdminOpts *o, const char *email)
 }
 
 /* PATCH /admin/users/{user} with body (stolen); prints the user's new state. */
-static int patch(Http *h, const AdminOpts *o, const char *user, json_t *body)
+static int patch(ApiClient *h, const AdminOpts *o, const char *user, json_t *body)
 {
 	json_t *list = NULL, *resp = NULL, *u;
 	const char *id;
@@ -81,24 +81,24 @@ out:
 	return rc;
 }
 
-int admin_users_edit(Http *h, const AdminOpts *o, const char *user)
+int admin_users_edit(ApiClient *h, const AdminOpts *o, const char *user)
 {
 	return patch(h, o, user, json_pack("{s:s}", "role", o->role));
 }
 
-int admin_users_disable(Http *h, const AdminOpts *o, const char *user)
+int admin_users_disable(ApiClient *h, const AdminOpts *o, const char *user)
 {
 	return patch(h, o, user, json_pack("{s:b}", "disabled", 1));
 }
 
-int admin_users_enable(Http *h, const AdminOpts *o, const char *user)
+int admin_users_enable(ApiClient *h, const AdminOpts *o, const char *user)
 {
 	return patch(h, o, user, json_pack("{s:b}", "disabled", 0));
 }
 
 /* ---- tokens ---- */
 
-int admin_tokens_list(Http *h, const AdminOpts *o, const char *user)
+int admin_tokens_list(ApiClient *h, const AdminOpts *o, const char *user)
 {
 	static const AdminCol cols[] = {
 		{ "ID", "id", 's', TABLE_FIXED }, { "NAME", "name", 's', 0 },
@@ -122,7 +122,7 @@ out:
 	return rc;
 }
 
-int admin_tokens_create(Http *h, const AdminOpts *o, const char *user)
+int admin_tokens_create(ApiClient *h, const AdminOpts *o, const char *user)
 {
 	json_t *list = NULL, *resp = NULL, *body = json_object();
 	const char *id;
@@ -152,7 +152,7 @@ out:
 	return rc;
 }
 
-int admin_tokens_revoke(Http *h, const AdminOpts *o, const char *token_id)
+int admin_tokens_revoke(ApiClient *h, const AdminOpts *o, const char *token_id)
 {
 	json_t *resp = NULL;
 	char *path = admin_path(h, "admin/tokens", token_id, "");
