@@ -193,7 +193,7 @@ static bool copy_escaped(char **out, size_t *len, size_t *cap, const char *s, si
 	for (size_t i = 0; i < n; i++) {
 		const char *esc = s[i] == '\\' ? "\\\\" : s[i] == '\t' ? "\\t" :
 				  s[i] == '\n' ? "\\n" : s[i] == '\r' ? "\\r" : NULL;
-		size_t elen = 2, skip = 1;
+		size_t elen = 2;
 		if (!esc && !utf8 && !coltype_utf8_ok(s + i, 1)) {
 			/* the longest valid sequence here, or one bad byte replaced */
 			size_t k = 2;
@@ -214,7 +214,6 @@ static bool copy_escaped(char **out, size_t *len, size_t *cap, const char *s, si
 		if (!csv_buf_add(out, len, cap, s + i - run, run) || !csv_buf_add(out, len, cap, esc, elen))
 			return false;
 		run = 0;
-		i += skip - 1;
 	}
 	return csv_buf_add(out, len, cap, s + n - run, run);
 }

@@ -120,7 +120,7 @@ static const char sql_cancel_execs[] =
 	"           completed_at = coalesce(e.completed_at, now()), updated_at = now()"
 	"      FROM batch_executions b WHERE b.id = e.batch_execution_id AND b.batch_id = $1"
 	"       AND e.execution_id = ANY($2::text[])"
-	"       AND e.status NOT IN ('completed', 'failed', 'cancelled') RETURNING e.id),"
+	"       AND e.status NOT IN ('completed', 'failed', 'cancelled') RETURNING e.id)"
 	" SELECT count(*) FROM c";
 static const char sql_not_enqueued[] =
 	"WITH u AS (UPDATE batch_executions SET enqueued_at = NULL, updated_at = now()"
