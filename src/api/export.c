@@ -1,8 +1,7 @@
 /* export.c - GET /workflows/batch/{b}/results.csv: the rows of the results endpoint as RFC
  * 4180 CSV, streamed with chunked encoding. PostgreSQL writes the CSV itself: each page is
  * one COPY (SELECT ... one row-number range of one execution's typed table, sql/016) TO
- * STDOUT (FORMAT csv) on a
- * pgpool thread, which only turns COPY's LF record ends into CRLF. Pages are known ahead
+ * STDOUT (FORMAT csv) on a pgpool thread, which only turns COPY's LF record ends into CRLF. Pages are known ahead
  * (row numbers run 1..row_count), so PAGES_AHEAD of them are fetched at once, on as many
  * pool threads, while the one before goes out; they are sent in order, and none is fetched
  * beyond that until the socket took the last: memory stays flat whatever the export's size. */
@@ -46,8 +45,7 @@ static const char *const sql_columns[2] = { PGQ_SQL_RESULT_COLUMNS,
 typedef struct Page {
 	struct Export *x;
 	struct Page *next;		/* the queue, in result order */
-	const char *exec_uuid;		/* borrowed from x->execs */
-	const char *name, *inst;	/* the first two fields of every row, borrowed likewise */
+	const char *name, *inst;	/* the first two fields of every row, borrowed from x->execs */
 	const char *table;		/* the execution's typed table, borrowed likewise */
 	const char *columns;		/* its result_columns (the table's column of each name) */
 	long after;			/* the page is rows after .. after + PAGE_ROWS */
@@ -312,7 +310,6 @@ static bool fetch(Export *x)
 		return false;
 	}
 	pg->x = x;
-	pg->exec_uuid = PQgetvalue(x->execs, x->cur, 0);
 	pg->name = pgq_val(x->execs, x->cur, 1);
 	pg->inst = pgq_val(x->execs, x->cur, 2);
 	pg->table = PQgetvalue(x->execs, x->cur, 4);
