@@ -47,7 +47,8 @@ static void usage(FILE *f)
 		"          more than AGE ago, with their executions and result rows\n"
 		"  --older-than AGE  e.g. 400d or 36h (default: archive_retention_days; 0 = off)\n"
 		"  --dry-run         only say what would be removed\n"
-		"  --batch-size N    result rows deleted per transaction (default 10000)\n"
+		"  --batch-size N    result rows dropped per transaction, as whole executions'\n"
+		"                    tables, at least one (default 10000)\n"
 		"Configuration: database_url and archive_retention_days from -c FILE and AMCBATCH_<KEY>.\n");
 }
 
@@ -122,7 +123,7 @@ static void note_tx(Purge *p, double t0, const char *batch_id, const char *what)
 	}
 }
 
-/* Removes one batch: its result rows batch_size at a time, each chunk in its own short
+/* Removes one batch: its result tables about batch_size rows at a time, each chunk in its own short
  * transaction holding the batch row lock, then the batch row (cascading to its executions,
  * idempotency keys and webhook events). false on a database error. */
 static bool purge_batch(Purge *p, const char *id, const char *batch_id, const char *status,
@@ -137,7 +138,7 @@ static bool purge_batch(Purge *p, const char *id, const char *batch_id, const ch
 	for (;;) {
 		double t0 = now_ms();
 		PGresult *res;
-		long long n;
+		long long n, tables;
 
 		if (!exec_ok(p->db, "BEGIN"))
 			return false;
@@ -150,22 +151,27 @@ static bool purge_batch(Purge *p, const char *id, const char *batch_id, const ch
 			p->rows += rows;
 			return true;
 		}
-		/* the ctids of one chunk, found through the primary key (execution_id first) */
+		/* one chunk: whole executions' result tables (sql/016), up to batch_size rows but
+		 * at least one table; clearing result_table drops the table (016's trigger) */
 		res = PQexecParams(p->db,
-				   "DELETE FROM result_rows WHERE ctid = ANY (ARRAY ("
-				   " SELECT r.ctid FROM result_rows r JOIN workflow_executions e"
-				   " ON r.execution_id = e.id WHERE e.batch_execution_id = $1"
-				   " LIMIT $2::int))", 2, NULL, params, NULL, NULL, 0);
-		if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+				   "WITH t AS (SELECT id, coalesce(row_count, 0)::bigint AS n,"
+				   "   sum(coalesce(row_count, 0)) OVER (ORDER BY id) AS run"
+				   "   FROM workflow_executions WHERE batch_execution_id = $1"
+				   "    AND result_table IS NOT NULL),"
+				   " d AS (UPDATE workflow_executions e SET result_table = NULL FROM t"
+				   "   WHERE e.id = t.id AND t.run - t.n < $2::bigint RETURNING t.n)"
+				   " SELECT count(*), coalesce(sum(n), 0) FROM d", 2, NULL, params, NULL, NULL, 0);
+		if (PQresultStatus(res) != PGRES_TUPLES_OK) {
 			fprintf(stderr, "amcbatch-admin: delete rows of %s: %s", batch_id,
 				PQerrorMessage(p->db));
 			PQclear(res);
 			rollback(p->db);
 			return false;
 		}
-		n = strtoll(PQcmdTuples(res), NULL, 10);
+		tables = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+		n = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
 		PQclear(res);
-		if (n == 0) {
+		if (tables == 0) {
 			/* no rows left: the batch row goes, in the same short transaction */
 			res = PQexecParams(p->db, "DELETE FROM batch_executions WHERE id = $1", 1, NULL,
 					   params, NULL, NULL, 0);
@@ -180,9 +186,9 @@ static bool purge_batch(Purge *p, const char *id, const char *batch_id, const ch
 		}
 		if (!exec_ok(p->db, "COMMIT"))
 			return false;
-		note_tx(p, t0, batch_id, n == 0 ? "delete batch" : "delete rows of");
+		note_tx(p, t0, batch_id, tables == 0 ? "delete batch" : "drop result tables of");
 		rows += n;
-		if (n == 0)
+		if (tables == 0)
 			break;
 	}
 	printf("purged %s (%s, ended %s): %lld executions, %lld result rows\n", batch_id, status,

@@ -1,7 +1,7 @@
 /* export.c - GET /workflows/batch/{b}/results.csv: the rows of the results endpoint as RFC
  * 4180 CSV, streamed with chunked encoding. PostgreSQL writes the CSV itself: each page is
- * one COPY (SELECT ... one primary-key range of one execution) TO STDOUT (FORMAT csv) on a
- * pgpool thread, which only turns COPY's LF record ends into CRLF. Pages are known ahead
+ * one COPY (SELECT ... one row-number range of one execution's typed table, sql/016) TO
+ * STDOUT (FORMAT csv) on a pgpool thread, which only turns COPY's LF record ends into CRLF. Pages are known ahead
  * (row numbers run 1..row_count), so PAGES_AHEAD of them are fetched at once, on as many
  * pool threads, while the one before goes out; they are sent in order, and none is fetched
  * beyond that until the socket took the last: memory stays flat whatever the export's size. */
@@ -28,7 +28,9 @@ static const char sql_batch[] =
 	" WHERE b.batch_id = $1 AND ($3::boolean OR b.user_id = $2::uuid)";
 #define SQL_EXECS(cte) \
 	cte \
-	"SELECT ex.id, i.instance_name, ex.target_instance_id, coalesce(ex.row_count, 0) FROM ex" \
+	"SELECT ex.id, i.instance_name, ex.target_instance_id," \
+	"       CASE WHEN ex.result_table IS NULL THEN 0 ELSE coalesce(ex.row_count, 0) END," \
+	"       ex.result_table, ex.result_columns::text FROM ex" \
 	"  LEFT JOIN instances i ON i.id = ex.target_instance_id" \
 	" WHERE ex.status = 'completed' ORDER BY ex.ord, ex.execution_id"
 /* [1]: ?include_retries=true, the latest result per instance across the retries (pgq.h) */
@@ -43,8 +45,9 @@ static const char *const sql_columns[2] = { PGQ_SQL_RESULT_COLUMNS,
 typedef struct Page {
 	struct Export *x;
 	struct Page *next;		/* the queue, in result order */
-	const char *exec_uuid;		/* borrowed from x->execs */
-	const char *name, *inst;	/* the first two fields of every row, borrowed likewise */
+	const char *name, *inst;	/* the first two fields of every row, borrowed from x->execs */
+	const char *table;		/* the execution's typed table, borrowed likewise */
+	const char *columns;		/* its result_columns (the table's column of each name) */
 	long after;			/* the page is rows after .. after + PAGE_ROWS */
 	char *buf;			/* the CSV records, built on the pool thread (owned) */
 	size_t len, cap;
@@ -135,26 +138,70 @@ static bool add_literal(PGconn *conn, struct evbuffer *b, const char *v)
 	return ok;
 }
 
-/* The page's COPY statement, a NUL-terminated string (caller frees); NULL on OOM. */
+/* The table column of the source column called name in one execution's result_columns,
+ * NULL when it has none (executions of a batch may differ; that field is then empty). */
+static const char *table_column(const json_t *own, const char *name)
+{
+	size_t i;
+	json_t *c;
+
+	json_array_foreach(own, i, c) {
+		const char *n = json_string_value(json_object_get(c, "name"));
+
+		if (n != NULL && name != NULL && strcmp(n, name) == 0)
+			return json_string_value(json_object_get(c, "column"));
+	}
+	return NULL;
+}
+
+/* Appends the escaped identifier of v to b. */
+static bool add_ident(PGconn *conn, struct evbuffer *b, const char *v)
+{
+	char *id = PQescapeIdentifier(conn, v, strlen(v));
+	bool ok = id != NULL && evbuffer_add(b, id, strlen(id)) == 0;
+
+	PQfreemem(id);
+	return ok;
+}
+
+/* A result_table as the archiver writes it (sql/016's check): a plain qualified name. */
+static bool table_name_ok(const char *t)
+{
+	static const char prefix[] = "amcbatch_results.exec_";
+	size_t n = sizeof(prefix) - 1;
+
+	if (strncmp(t, prefix, n) != 0 || strlen(t) != n + 8)
+		return false;
+	for (size_t i = n; t[i] != '\0'; i++)
+		if (!isxdigit((unsigned char)t[i]) || isupper((unsigned char)t[i]))
+			return false;
+	return true;
+}
+
+/* The page's COPY statement, a NUL-terminated string (caller frees); NULL on OOM or when the
+ * execution's table or columns are not as the archiver writes them. */
 static char *page_sql(PGconn *conn, const Page *pg, const json_t *cols)
 {
 	struct evbuffer *b = evbuffer_new();
+	json_t *own = json_loads(pg->columns, 0, NULL);
 	char *sql = NULL;
 	size_t i, n;
 	json_t *c;
-	bool ok = b != NULL && evbuffer_add_printf(b, "COPY (SELECT ") > 0 &&
+	bool ok = b != NULL && json_is_array(own) && table_name_ok(pg->table) &&
+		  evbuffer_add_printf(b, "COPY (SELECT ") > 0 &&
 		  add_literal(conn, b, pg->name) && evbuffer_add(b, "::text, ", 8) == 0 &&
 		  add_literal(conn, b, pg->inst) && evbuffer_add(b, "::text", 6) == 0;
 
 	json_array_foreach(cols, i, c) {
-		ok = ok && evbuffer_add(b, ", r.row_data->>", 15) == 0 &&
-		     add_literal(conn, b, json_string_value(c));
+		const char *col = ok ? table_column(own, json_string_value(c)) : NULL;
+
+		ok = ok && (col != NULL ? evbuffer_add(b, ", t.", 4) == 0 && add_ident(conn, b, col)
+					: evbuffer_add(b, ", NULL", 6) == 0);
 	}
-	ok = ok && evbuffer_add(b, " FROM result_rows r WHERE r.execution_id = ", 43) == 0 &&
-	     add_literal(conn, b, pg->exec_uuid) &&
-	     evbuffer_add_printf(b, "::uuid AND r.row_number > %ld AND r.row_number <= %ld"
-				 " ORDER BY r.row_number) TO STDOUT WITH (FORMAT csv)",
-				 pg->after, pg->after + PAGE_ROWS) > 0;
+	ok = ok && evbuffer_add_printf(b, " FROM %s t WHERE t.row_number > %ld AND t.row_number <= %ld"
+				       " ORDER BY t.row_number) TO STDOUT WITH (FORMAT csv)",
+				       pg->table, pg->after, pg->after + PAGE_ROWS) > 0;
+	json_decref(own);
 	if (ok && (n = evbuffer_get_length(b), sql = malloc(n + 1)) != NULL) {
 		evbuffer_remove(b, sql, n);
 		sql[n] = '\0';
@@ -195,7 +242,7 @@ static enum PgResult page_work(PGconn *conn, void *arg, char *err, size_t errlen
 
 	pg->len = 0;
 	if (sql == NULL) {
-		snprintf(err, errlen, "out of memory");
+		snprintf(err, errlen, "out of memory, or a result table not as archived");
 		return PG_FAIL;
 	}
 	r = PQexec(conn, sql);
@@ -263,9 +310,10 @@ static bool fetch(Export *x)
 		return false;
 	}
 	pg->x = x;
-	pg->exec_uuid = PQgetvalue(x->execs, x->cur, 0);
 	pg->name = pgq_val(x->execs, x->cur, 1);
 	pg->inst = pgq_val(x->execs, x->cur, 2);
+	pg->table = PQgetvalue(x->execs, x->cur, 4);
+	pg->columns = PQgetvalue(x->execs, x->cur, 5);
 	pg->after = x->after;
 	if (!pgpool_submit(x->api->pg, page_work, page_done, pg, API_PG_RETRY_MS)) {
 		page_free(pg);

@@ -35,10 +35,13 @@ static const char sql_batch[] =
 /* The completed executions of "ex" in result order, each with n, its row count (written
  * once, when it was archived), and before, the rows of the executions ahead of it. Row
  * numbers run 1..row_count without gaps (the archiver numbers them), so a position in the
- * batch's rows is an execution and a row number, and a page is one primary-key range per
- * execution it touches: its cost does not depend on where it starts or on the batch's size. */
+ * batch's rows is an execution and a row number, and a page is one row-number range of the
+ * typed table (amcbatch_results.<execution id>, BRIN on row_number) of each execution it
+ * touches, turned into result_rows' JSON objects by amcbatch_result_rows() (sql/016): its
+ * cost does not depend on where it starts or on the batch's size. */
 #define SQL_COUNTED \
-	", c AS (SELECT ex.id, ex.execution_id, ex.target_instance_id, ex.ord," \
+	", c AS (SELECT ex.id, ex.execution_id, ex.target_instance_id, ex.ord, ex.result_table," \
+	"        ex.result_columns," \
 	"        coalesce(ex.row_count, 0)::bigint AS n," \
 	"        (sum(coalesce(ex.row_count, 0)) OVER (ORDER BY ex.ord, ex.execution_id" \
 	"             ROWS UNBOUNDED PRECEDING) - coalesce(ex.row_count, 0))::bigint AS before" \
@@ -57,9 +60,9 @@ static const char sql_batch[] =
 	"                        $5::bigint) AS pos) " \
 	"SELECT i.instance_name, c.target_instance_id, r.row_data::text, c.execution_id, r.row_number" \
 	"  FROM c CROSS JOIN s" \
-	"  CROSS JOIN LATERAL (SELECT rr.row_number, rr.row_data FROM result_rows rr" \
-	"        WHERE rr.execution_id = c.id AND rr.row_number > s.pos - c.before" \
-	"          AND rr.row_number <= s.pos + $4::bigint - c.before ORDER BY rr.row_number) r" \
+	"  CROSS JOIN LATERAL amcbatch_result_rows(to_regclass(c.result_table), c.result_columns," \
+	"        greatest(s.pos - c.before + 1, 1)::integer," \
+	"        least(s.pos + $4::bigint - c.before, c.n)::integer) r" \
 	"  LEFT JOIN instances i ON i.id = c.target_instance_id" \
 	" WHERE c.before < s.pos + $4::bigint AND c.before + c.n > s.pos" \
 	" ORDER BY c.ord, c.execution_id, r.row_number"

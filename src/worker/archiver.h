@@ -1,5 +1,6 @@
 /* archiver.h - loads one downloaded result CSV into PostgreSQL in one transaction (runs on a
- * pgpool thread): column typing, result_rows via COPY, the execution row marked completed. */
+ * pgpool thread): column typing, the execution's typed table (amcbatch_results.<execution id>,
+ * sql/016) created and filled via COPY, the execution row marked completed. */
 #ifndef AMCB_ARCHIVER_H
 #define AMCB_ARCHIVER_H
 

@@ -94,8 +94,10 @@ enum CsvStatus csv_read(CsvReader *r)
 		r->line = 1;
 	for (;;) {
 		c = getc(r->f);
-		if (c == '\r' || c == '\n')
+		if (c == '\r' || c == '\n') {
 			r->line++;
+			r->irregular = true;	/* COPY reads an empty line as a record */
+		}
 		if (c == '\r') {
 			int n = getc(r->f);
 			if (n != '\n' && n != EOF)
@@ -150,11 +152,19 @@ enum CsvStatus csv_read(CsvReader *r)
 			continue;
 		}
 		if (c == '\n' || c == '\r' || c == EOF) {
+			char eol = c == '\n' ? 'n' : 0;
 			if (c == '\r') {
 				int n = getc(r->f);
 				if (n != '\n' && n != EOF)
 					ungetc(n, r->f);
+				eol = n == '\n' ? 'r' : 0;
+				if (n != '\n')
+					r->irregular = true;	/* a bare CR */
 			}
+			if (eol && r->eol && eol != r->eol)
+				r->irregular = true;
+			if (eol && !r->eol)
+				r->eol = eol;
 			if (!field_end(r))
 				return oom(r);
 			r->record++;
@@ -172,6 +182,8 @@ enum CsvStatus csv_read(CsvReader *r)
 			at_start = false;
 			continue;
 		}
+		if (c == '"')
+			r->irregular = true;	/* COPY starts a quoted part there */
 		at_start = false;
 		if (!put(r, (char)c))
 			return oom(r);

@@ -20,6 +20,11 @@ typedef struct CsvReader {
 	long record;		/* records read so far (1 = the header) */
 	long line;		/* physical line (1-based) where the next record starts */
 	bool started;		/* BOM check done */
+	/* set once the input holds something this reader accepts but PostgreSQL's COPY (FORMAT
+	 * csv) reads otherwise or refuses: an empty line, a bare CR or a mix of CRLF and LF
+	 * record ends, a quote inside an unquoted field (the archiver then sends parsed fields) */
+	bool irregular;
+	char eol;		/* the record end seen first: 'n' LF, 'r' CRLF, 0 none yet */
 	char err[160];
 } CsvReader;
 

@@ -60,14 +60,13 @@ static const char sql_failed[] = PGX_CUR
 	"         duration_seconds = extract(epoch FROM now() - coalesce(w.started_at, now())),"
 	"         updated_at = now()"
 	PGX_HELD PGX_RETURNING PGX_ANSWER;
-/* $2 is unused but typed, so every statement takes (execution_id, token[, value]) */
+/* $2 is unused but typed (in a CTE nothing reads), so every statement takes (execution_id,
+ * token[, value]); a result table cannot exist here (it comes with `completed`) */
 static const char sql_cancelled[] = PGX_CUR
-	" gone AS (DELETE FROM result_rows r USING cur WHERE r.execution_id = cur.id"
-	"          AND cur.status NOT IN ('completed', 'failed') AND $2::bigint IS NOT NULL),"
 	" upd AS (UPDATE workflow_executions w SET status = 'cancelled',"
 	"         completed_at = coalesce(w.completed_at, now()), updated_at = now()"
 	"    FROM cur WHERE w.id = cur.id AND cur.status NOT IN ('completed', 'failed', 'cancelled')"
-	PGX_RETURNING PGX_ANSWER;
+	PGX_RETURNING "," " typed AS (SELECT $2::bigint)" PGX_ANSWER;
 static const char sql_read[] = PGX_CUR
 	" upd AS (SELECT NULL::uuid AS id, NULL::text AS status, NULL::bigint AS claim_token,"
 	"         NULL::text AS amc_execution_id, NULL::timestamptz AS create_intent_at,"

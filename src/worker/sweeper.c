@@ -115,15 +115,14 @@ static const char sql_open[] =
 	"SELECT batch_id FROM batch_executions WHERE status IN ('pending', 'running')"
 	"   AND enqueued_at IS NOT NULL AND created_at < now() - interval '" SWEEP_MIN_AGE_S " seconds'"
 	" ORDER BY created_at LIMIT $1::integer";
-/* the executions Redis cancelled, in PostgreSQL too (their archived rows go, as a worker's
- * cancel does); $2 is a text[] of exec ids */
+/* the executions Redis cancelled, in PostgreSQL too (a result table of one goes with its
+ * completed status: sql/016's trigger); $2 is a text[] of exec ids */
 static const char sql_cancel_execs[] =
 	"WITH c AS (UPDATE workflow_executions e SET status = 'cancelled',"
 	"           completed_at = coalesce(e.completed_at, now()), updated_at = now()"
 	"      FROM batch_executions b WHERE b.id = e.batch_execution_id AND b.batch_id = $1"
 	"       AND e.execution_id = ANY($2::text[])"
-	"       AND e.status NOT IN ('completed', 'failed', 'cancelled') RETURNING e.id),"
-	" d AS (DELETE FROM result_rows r USING c WHERE r.execution_id = c.id)"
+	"       AND e.status NOT IN ('completed', 'failed', 'cancelled') RETURNING e.id)"
 	" SELECT count(*) FROM c";
 static const char sql_not_enqueued[] =
 	"WITH u AS (UPDATE batch_executions SET enqueued_at = NULL, updated_at = now()"

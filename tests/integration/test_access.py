@@ -181,7 +181,11 @@ relations = ", ".join(r for r, _, _ in OWNED)
 subprocess.run(["psql", su, "-Xq", "-v", "ON_ERROR_STOP=1", "-c",
                 "CREATE ROLE %s NOLOGIN; GRANT SELECT, INSERT, UPDATE, DELETE ON batch_executions TO %s;"
                 " GRANT SELECT ON %s TO %s;"
-                " GRANT EXECUTE ON FUNCTION amcbatch_current_user_id() TO %s" % (role, role, relations, role, role)],
+                # the typed result tables (sql/016), as docs/schema.md sets up an analyst
+                " GRANT USAGE ON SCHEMA amcbatch_results TO %s;"
+                " GRANT SELECT ON ALL TABLES IN SCHEMA amcbatch_results TO %s;"
+                " GRANT EXECUTE ON FUNCTION amcbatch_current_user_id() TO %s"
+                % (role, role, relations, role, role, role, role)],
                check=True)
 try:
     for rel, key, mine in OWNED:
@@ -206,6 +210,14 @@ try:
     rc, out, err = as_role(B, "INSERT INTO batch_executions (batch_id, workflow_id, user_id)"
                               " VALUES ('batch_0000dead', '%s', '%s');" % (WA, A))
     check(rc != 0 and "row-level security" in err, "RLS: B cannot insert a batch as A", err[-200:])
+    # an execution's typed table read directly: its owner's rows to the owner's role only
+    tbl, n = psql("SELECT e.result_table, e.row_count FROM workflow_executions e JOIN batch_executions b"
+                  " ON b.id = e.batch_execution_id WHERE b.batch_id = :'p1' AND e.result_table IS NOT NULL"
+                  " LIMIT 1", BA)[0]
+    rc, out, err = as_role(A, "SELECT count(*) FROM %s;" % tbl)
+    check(rc == 0 and out == [n] and int(n) > 0, "RLS: A's role reads A's typed table", (tbl, n, out, err))
+    rc, out, err = as_role(B, "SELECT count(*) FROM %s;" % tbl)
+    check(rc == 0 and out == ["0"], "RLS: B's role sees no row of A's typed table", (out, err))
     rc, out, err = as_role("", "SELECT count(*) FROM batch_executions;")
     check(rc == 0 and out == ["0"], "RLS: no user id, no rows", (out, err))
 finally:
