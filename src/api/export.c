@@ -33,6 +33,12 @@ static const char sql_batch[] =
 	"       ex.result_table, ex.result_columns::text FROM ex" \
 	"  LEFT JOIN instances i ON i.id = ex.target_instance_id" \
 	" WHERE ex.status = 'completed' ORDER BY ex.ord, ex.execution_id"
+/* The instances the export leaves out (not completed): a CSV has no room to say so, so the
+ * reply's Amcbatch-Missing-Instances header counts them (the results endpoint's
+ * missing_instances names them). */
+#define SQL_MISSING(cte) cte "SELECT count(*) FROM ex WHERE ex.status <> 'completed'"
+static const char *const sql_missing[2] = { SQL_MISSING(PGQ_BATCH_EXECS_CTE),
+					    SQL_MISSING(PGQ_BATCH_EXECS_RETRIES_CTE) };
 /* [1]: ?include_retries=true, the latest result per instance across the retries (pgq.h) */
 static const char *const sql_execs[2] = { SQL_EXECS(PGQ_BATCH_EXECS_CTE),
 					  SQL_EXECS(PGQ_BATCH_EXECS_RETRIES_CTE) };
@@ -483,6 +489,7 @@ static void start_done(Pgq *q, void *arg)
 	evhttp_add_header(h, "Content-Disposition", disp);
 	evhttp_add_header(h, "Cache-Control", "no-store");
 	evhttp_add_header(h, "X-Content-Type-Options", "nosniff");
+	evhttp_add_header(h, "Amcbatch-Missing-Instances", PQgetvalue(q->res[3], 0, 0));
 	x->s = stream_start(r, 200, on_gone, x);
 	if (x->s == NULL) {
 		PQclear(x->execs);
@@ -514,7 +521,8 @@ void export_get(Req *r)
 		return;
 	q = pgq_new();
 	if (q == NULL || !pgq_add(q, sql_batch, 3, p) || !pgq_add(q, sql_execs[retries], 3, p) ||
-	    !pgq_add(q, sql_columns[retries], 3, p) || !pgq_run(r->api->pg, q, start_done, r)) {
+	    !pgq_add(q, sql_columns[retries], 3, p) || !pgq_add(q, sql_missing[retries], 3, p) ||
+	    !pgq_run(r->api->pg, q, start_done, r)) {
 		pgq_free(q);
 		req_fail(r, 503, "database_unavailable", NULL, "PostgreSQL is unavailable");
 	}

@@ -289,9 +289,22 @@ json_t *shape_status_redis(const char *batch_id, const ShapeHash *batch,
 
 /* ---- results ---- */
 
+/* Why a completed instance's numbers deserve a second look: "no_rows" when it returned none
+ * (the query matched nothing in the window, or AMC's privacy thresholds removed every row:
+ * an empty result is not a silent success). */
+static json_t *instance_warnings(const ShapeInstance *in)
+{
+	json_t *w = json_array();
+
+	if (w != NULL && in->status != NULL && strcmp(in->status, "completed") == 0 &&
+	    in->row_count != NULL && strcmp(in->row_count, "0") == 0)
+		json_array_append_new(w, json_string("no_rows"));
+	return w;
+}
+
 json_t *shape_instance_result(const ShapeInstance *in)
 {
-	return json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}",
+	return json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}",
 			 "instance_id", shape_str(in->instance_id),
 			 "instance_name", shape_str(in->instance_name),
 			 "instance_region", shape_str(in->instance_region),
@@ -302,7 +315,31 @@ json_t *shape_instance_result(const ShapeInstance *in)
 			 "completed_at", shape_str(in->completed_at),
 			 "error", shape_str(in->error),
 			 "time_window", shape_time_window(in->window_start, in->window_end,
-							  in->window_timezone));
+							  in->window_timezone),
+			 "warnings", instance_warnings(in));
+}
+
+/* The instances of instance_results that are not in the rows, with why (the JSON companion of
+ * a partial batch's rows). A new array; NULL on OOM. */
+static json_t *missing_instances(const json_t *instance_results)
+{
+	json_t *out = json_array(), *r;
+	size_t i;
+
+	json_array_foreach((json_t *)instance_results, i, r) {
+		const char *st = json_string_value(json_object_get(r, "status"));
+
+		if (out == NULL || (st != NULL && strcmp(st, "completed") == 0))
+			continue;
+		if (json_array_append_new(out, json_pack("{s:O,s:O,s:O,s:O}", "instance_id",
+				json_object_get(r, "instance_id"), "instance_name",
+				json_object_get(r, "instance_name"), "status", json_object_get(r, "status"),
+				"error", json_object_get(r, "error"))) != 0) {
+			json_decref(out);
+			out = NULL;
+		}
+	}
+	return out;
 }
 
 json_t *shape_source_columns(const char *result_columns)
@@ -413,13 +450,16 @@ json_t *shape_batch_results(const ShapeResultsHead *h, json_t *instance_results,
 		json_decref(retries);
 		retries = NULL;
 	}
-	return json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}",
+	json_t *missing = instance_results != NULL ? missing_instances(instance_results) : NULL;
+
+	return json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}",
 			 "batch_id", shape_str(h->batch_id),
 			 "status", shape_str(h->status),
 			 "total_instances", shape_int(h->total_instances),
 			 "completed_instances", shape_int(h->completed_instances),
 			 "failed_instances", shape_int(h->failed_instances),
 			 "instance_results", instance_results,
+			 "missing_instances", missing,
 			 "aggregated_data", aggregated_data,
 			 "window", window_obj(h->window),
 			 "parent_batch_id", opt_str(h->parent_batch_id),

@@ -3,10 +3,11 @@ agrees with the batch's own rows, shares add up to 1, ranks follow the values, a
 instance is listed as missing with its error, by= breaks the metric down by a dimension,
 against= sets it against another batch, and bad requests and other users get JSON errors."""
 import math
+import urllib.request
 import uuid
 
-from lib import (INSTANCES, WORKFLOW, api, check, done, psql, require_stack, sim_put, submit,
-                 wait_batch)
+from lib import (INSTANCES, TOKEN, URL, WORKFLOW, api, check, done, psql, require_stack, sim_put,
+                 submit, wait_batch)
 
 require_stack()
 INST = INSTANCES[:5]
@@ -65,6 +66,20 @@ items = {i["instance_id"]: i for i in body["compare"]["instances"]} if st == 200
 check(st == 200 and all(items[k]["previous"] is not None and math.isclose(items[k]["previous"], want[k])
                         and math.isclose(items[k]["change"], items[k]["value"] - want[k]) for k in INST[:4]),
       "against: each instance's previous value and change", raw[:400])
+
+# ---- the results say what is missing: JSON companion, per-instance warnings, CSV header ----
+st, body, raw = api("GET", "/workflows/batch/%s/results?limit=1" % A)
+br = body["batch_results"]
+check([m["instance_id"] for m in br["missing_instances"]] == [FAIL] and
+      "no such table" in (br["missing_instances"][0]["error"] or ""),
+      "results: missing_instances names the failed instance and why", br["missing_instances"])
+check(all(isinstance(i["warnings"], list) for i in br["instance_results"]), "results: every instance has warnings",
+      br["instance_results"][:1])
+req = urllib.request.Request(URL + "/workflows/batch/%s/results.csv" % A, headers={"Authorization": "Bearer " + TOKEN})
+with urllib.request.urlopen(req, timeout=60) as resp:
+    missing_hdr = resp.headers.get("Amcbatch-Missing-Instances")
+    resp.read()
+check(missing_hdr == "1", "CSV export: Amcbatch-Missing-Instances counts the instance left out", missing_hdr)
 
 # ---- errors ----
 email = "cmp-%s@example.com" % uuid.uuid4().hex[:8]

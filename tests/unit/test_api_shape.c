@@ -471,12 +471,23 @@ static void test_instance_results(void)
 		"\"status\":\"completed\",\"row_count\":1000,\"duration_seconds\":45,"
 		"\"completed_at\":\"2024-01-15T10:31:00Z\",\"error\":null,\"time_window\":"
 		"{\"start\":\"2024-01-01T00:00:00\",\"end\":\"2024-01-08T00:00:00\","
-		"\"timezone\":\"Europe/Berlin\"}}");
+		"\"timezone\":\"Europe/Berlin\"},\"warnings\":[]}");
 	EXPECT_JSON(shape_instance_result(&failed),
 		"{\"instance_id\":\"" I2 "\",\"instance_name\":null,\"instance_region\":\"\","
 		"\"execution_id\":\"exec_22222222\",\"status\":\"failed\",\"row_count\":null,"
 		"\"duration_seconds\":1.5,\"completed_at\":null,"
-		"\"error\":\"syntax error at or near \\\"SELEC\\\"\",\"time_window\":null}");
+		"\"error\":\"syntax error at or near \\\"SELEC\\\"\",\"time_window\":null,"
+		"\"warnings\":[]}");
+	/* an empty result is flagged, not a silent success */
+	const ShapeInstance empty = { I1, "n", "r", "exec_12345678", "completed", "0", "1", NULL,
+				      NULL, NULL, NULL, NULL };
+	json_t *e = shape_instance_result(&empty);
+
+	assertf(json_array_size(json_object_get(e, "warnings")) == 1 &&
+			strcmp(json_string_value(json_array_get(json_object_get(e, "warnings"), 0)),
+			       "no_rows") == 0,
+		"0 rows: warnings [no_rows]");
+	json_decref(e);
 }
 
 static void test_batch_results(void)
@@ -497,7 +508,8 @@ static void test_batch_results(void)
 		"\"completed_instances\":3,\"failed_instances\":0,\"instance_results\":["
 		"{\"instance_id\":\"" I1 "\",\"instance_name\":\"n\",\"instance_region\":\"r\","
 		"\"execution_id\":\"exec_12345678\",\"status\":\"completed\",\"row_count\":2,"
-		"\"duration_seconds\":1,\"completed_at\":null,\"error\":null,\"time_window\":null}],"
+		"\"duration_seconds\":1,\"completed_at\":null,\"error\":null,\"time_window\":null,"
+		"\"warnings\":[]}],\"missing_instances\":[],"
 		"\"aggregated_data\":{\"columns\":[{\"name\":\"_instance_name\",\"type\":\"string\"},"
 		"{\"name\":\"_instance_id\",\"type\":\"string\"},{\"name\":\"metric\",\"type\":\"number\"},"
 		"{\"name\":\"dimension\",\"type\":\"string\"}],\"rows\":[{\"_instance_name\":\"n\","
