@@ -50,6 +50,7 @@ export function renderBatch(view, batchId) {
 	const retriesBox = h('label', { class: 'small', hidden: true },
 		h('input', { type: 'checkbox', 'data-testid': 'include-retries', onchange: (ev) => {
 			withRetries = ev.target.checked;
+			allRows = null;
 			rawData = null;
 			loadSummary().then(() => showTab(currentTab));
 		} }), ' with its retries ', h('span', { class: 'muted', 'data-testid': 'retries' }));
@@ -273,31 +274,59 @@ export function renderBatch(view, batchId) {
 			' (the query matched nothing, or AMC filtered the output for privacy)') : null);
 	}
 
+	// The table pages on the server; a click on a column sorts by it. Up to 10,000 rows (one
+	// request) are then sorted whole, in the browser; a larger result sorts within its page
+	// and says so.
+	let sortBy = null, sortDesc = false, allRows = null;
+	const SORT_ALL_MAX = 10000;
+
 	async function loadTable(offset) {
 		let r;
-		try { r = await fetchResults(offset, PAGE); } catch (e) { panes.table.textContent = e.message; return; }
+		try {
+			r = await fetchResults(sortBy && allRows ? 0 : offset, sortBy && allRows ? 0 : PAGE);
+		} catch (e) { panes.table.textContent = e.message; return; }
 		tableOffset = offset;
 		rawData = r;
 		const agg = r.aggregated_data;
 		const cols = agg.columns.map((c) => c.name);
 		const total = agg.total_rows;
+		let rows = agg.rows;
+		if (sortBy) {
+			if (!allRows && total <= SORT_ALL_MAX) {
+				try { allRows = (await fetchResults(0, SORT_ALL_MAX)).aggregated_data.rows; } catch (e) { allRows = null; }
+			}
+			const cmp = (a, b) => {
+				const x = a[sortBy], y = b[sortBy];
+				if (x === y) return 0;
+				if (x === null || x === undefined) return 1;	// empty values last either way
+				if (y === null || y === undefined) return -1;
+				const d = typeof x === 'number' && typeof y === 'number' ? x - y : String(x).localeCompare(String(y));
+				return sortDesc ? -d : d;
+			};
+			rows = allRows ? [...allRows].sort(cmp).slice(offset, offset + PAGE) : [...rows].sort(cmp);
+		}
 		// one number of decimals per column (1,035.00 under 1,018.51, not 1,035)
 		const digits = {};
-		for (const c of cols) digits[c] = Math.min(4, Math.max(0, ...agg.rows.map((r) =>
-			typeof r[c] === 'number' && !Number.isInteger(r[c]) ? (String(r[c]).split('.')[1] || '').length : 0)));
+		for (const c of cols) digits[c] = Math.min(4, Math.max(0, ...rows.map((x) =>
+			typeof x[c] === 'number' && !Number.isInteger(x[c]) ? (String(x[c]).split('.')[1] || '').length : 0)));
 		const fmtCell = (v, d) => (typeof v === 'number'
 			? v.toLocaleString(undefined, { minimumFractionDigits: d, maximumFractionDigits: d }) : fmtNum(v));
 		const prev = h('button', { type: 'button', class: 'secondary', disabled: offset === 0,
 			onclick: () => loadTable(Math.max(0, offset - PAGE)) }, '‹ Previous');
 		const next = h('button', { type: 'button', class: 'secondary', disabled: offset + PAGE >= total,
 			'data-testid': 'table-next', onclick: () => loadTable(offset + PAGE) }, 'Next ›');
+		const head = (c) => h('th', { class: (c.type === 'number' ? 'num ' : '') + 'sortable', 'data-col': c.name,
+			'aria-sort': sortBy === c.name ? (sortDesc ? 'descending' : 'ascending') : 'none',
+			onclick: () => { sortDesc = sortBy === c.name ? !sortDesc : c.type === 'number'; sortBy = c.name; loadTable(0); } },
+		c.name, sortBy === c.name ? (sortDesc ? ' ▾' : ' ▴') : '');
 		clear(panes.table).append(
 			h('div', { class: 'row-between' }, h('span', { class: 'muted', 'data-testid': 'table-range' },
-				total ? 'rows ' + (offset + 1) + '–' + Math.min(total, offset + PAGE) + ' of ' + total : 'no rows'),
+				total ? 'rows ' + (offset + 1) + '–' + Math.min(total, offset + PAGE) + ' of ' + total : 'no rows',
+				sortBy ? (allRows ? ' · sorted by ' + sortBy : ' · sorted by ' + sortBy + ' within this page') : ''),
 			h('span', null, prev, ' ', next)),
 			h('div', { class: 'scroll-x' }, h('table', { class: 'data', 'data-testid': 'results-table' },
-				h('thead', null, h('tr', null, agg.columns.map((c) => h('th', { class: c.type === 'number' ? 'num' : '' }, c.name)))),
-				h('tbody', null, agg.rows.map((row) => h('tr', null, cols.map((c) =>
+				h('thead', null, h('tr', null, agg.columns.map(head))),
+				h('tbody', null, rows.map((row) => h('tr', null, cols.map((c) =>
 					h('td', { class: typeof row[c] === 'number' ? 'num' : '' }, fmtCell(row[c], digits[c])))))))));
 	}
 

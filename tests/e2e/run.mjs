@@ -289,6 +289,14 @@ try {
 	check(trs === Math.min(50, all.aggregated_data.total_rows), 'table shows the first page', trs);
 	check((await page.textContent('[data-testid=table-range]')).includes('of ' + all.aggregated_data.total_rows), 'table shows the total');
 	await shot('results-table');
+	// sorting: a click on a number column puts its largest value first, over all the rows
+	const numCol = all.aggregated_data.columns.find((c) => c.type === 'number' && !c.name.startsWith('_'));
+	await page.click(`[data-testid=results-table] th[data-col="${numCol.name}"]`);
+	await page.waitForSelector('[data-testid=table-range]:has-text("sorted by")');
+	const colIdx = cols.indexOf(numCol.name) + 1;
+	const firstVal = Number((await page.textContent(`[data-testid=results-table] tbody tr:first-child td:nth-child(${colIdx})`)).replace(/,/g, ''));
+	const maxVal = Math.max(...all.aggregated_data.rows.map((x) => x[numCol.name]));
+	check(Math.abs(firstVal - maxVal) < 0.01, 'sorting by a number column puts the largest first', firstVal + ' vs ' + maxVal);
 	if (all.aggregated_data.total_rows > 50) {
 		await page.click('[data-testid=table-next]');
 		await page.waitForSelector('[data-testid=table-range]:has-text("rows 51")');
