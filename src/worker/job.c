@@ -621,18 +621,17 @@ static void job_start(Job *job)
 
 /* ---- token ---- */
 
-typedef struct TokenCall {
-	Job *job;
-	void (*next)(Job *job);
-} TokenCall;
-
+/* The job itself is the token lookup's priv (its next step in token_next): a worker stopped
+ * while the token host does not answer frees its jobs and the token cache's waiters, and
+ * nothing else is left to free. */
 static void on_job_token(Worker *w, const char *token, const char *client_id, const char *err,
 			 void *priv)
 {
-	TokenCall *tc = priv;
-	Job *job = tc->job;
-	void (*next)(Job *) = tc->next;
-	free(tc);
+	Job *job = priv;
+	void (*next)(Job *) = job->token_next;
+	(void)w;
+
+	job->token_next = NULL;
 	if (!token) {
 		job_fail(job, false, "%s", err);
 		return;
@@ -653,13 +652,9 @@ static void on_job_token(Worker *w, const char *token, const char *client_id, co
 
 void job_with_token(Job *job, void (*next)(Job *job))
 {
-	TokenCall *tc = malloc(sizeof *tc);
-	if (tc) {
-		tc->job = job;
-		tc->next = next;
-	}
-	if (!tc || !token_get(job->w, job->account_id, job->region, on_job_token, tc)) {
-		free(tc);
+	job->token_next = next;
+	if (!token_get(job->w, job->account_id, job->region, on_job_token, job)) {
+		job->token_next = NULL;
 		job_fail(job, false, "out of memory getting a token");
 	}
 }

@@ -77,6 +77,7 @@ struct Job {
 	struct event *timer;		/* poll / retry waits (job_after) */
 	void (*timer_fn)(Job *job);
 	void (*phase_next)(Job *job);	/* after the set_phase in flight */
+	void (*token_next)(Job *job);	/* after the token lookup in flight (job_with_token) */
 	int poll_ms;
 	int not_found;			/* consecutive 404s on status */
 
