@@ -15,6 +15,7 @@
 #include <event2/http.h>
 #include <event2/thread.h>
 
+#include "access.h"
 #include "api.h"
 #include "auth.h"
 #include "config.h"
@@ -153,6 +154,10 @@ int main(int argc, char **argv)
 		log_error("cannot create the event base");
 		goto out;
 	}
+	if (!access_start(api.base)) {
+		log_error("out of memory");
+		goto out;
+	}
 	if ((api.auth = auth_new()) == NULL ||
 	    (api.pg = pgpool_new(api.base, api.cfg.database_url, api.cfg.pg_threads)) == NULL ||
 	    (api.redis = rconn_new_sentinel(api.base, api.cfg.redis_url, api.cfg.redis_sentinels,
@@ -236,6 +241,7 @@ out:
 		event_free(sigterm);
 	config_sighup_free(sighup);
 	auth_free(api.auth);
+	access_stop();	/* the lines of the requests answered while stopping */
 	if (api.base != NULL)
 		event_base_free(api.base);
 	config_cleanup(&api.cfg);
