@@ -148,7 +148,7 @@ static void mark(Enqueue *e)
 		memcpy(m->batch_id, e->batch_id, sizeof(m->batch_id));
 	}
 	if (m == NULL || q == NULL ||
-	    !pgq_add(q, sql_mark, 1, (const char *[]){ e->batch_uuid }) ||
+	    !pgq_add_prepared(q, sql_mark, 1, (const char *[]){ e->batch_uuid }) ||
 	    !pgq_run(e->api->pg, q, mark_done, m)) {
 		log_warn("batch %s enqueued, enqueued_at not set (left to the janitor)",
 			 e->batch_id);

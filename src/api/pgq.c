@@ -32,6 +32,14 @@ void pgq_free(Pgq *q)
 	free(q);
 }
 
+bool pgq_add_prepared(Pgq *q, const char *sql, int nparams, const char *const *params)
+{
+	if (!pgq_add(q, sql, nparams, params))
+		return false;
+	q->stmt[q->nstmts - 1].prepared = true;
+	return true;
+}
+
 bool pgq_add(Pgq *q, const char *sql, int nparams, const char *const *params)
 {
 	int i = q->nstmts;
@@ -39,6 +47,7 @@ bool pgq_add(Pgq *q, const char *sql, int nparams, const char *const *params)
 	if (i == PGQ_MAX_STMTS || nparams > PGQ_MAX_PARAMS)
 		return false;
 	q->stmt[i].sql = sql;
+	q->stmt[i].prepared = false;
 	q->stmt[i].nparams = 0;
 	for (int j = 0; j < nparams; j++) {
 		char *copy = NULL;
@@ -72,6 +81,48 @@ static enum PgResult fail(PGconn *conn, PGresult *r, Pgq *q, char *err, size_t e
 	return kind;
 }
 
+/* The statements prepared on this pool thread's connection (each thread owns one). A new
+ * connection (another backend, even at the same address) starts with none. */
+#define PREPARED_MAX 32
+static __thread struct {
+	const PGconn *conn;
+	int backend;
+	int n;
+	const char *sql[PREPARED_MAX];
+} prepared;
+
+/* Runs statement i of q by name, preparing it first on this connection if need be; falls back
+ * to an unnamed statement when the table is full. */
+static PGresult *exec_prepared(PGconn *conn, Pgq *q, int i)
+{
+	const char *sql = q->stmt[i].sql;
+	char name[32];
+	int k;
+
+	if (prepared.conn != conn || prepared.backend != PQbackendPID(conn)) {
+		prepared.conn = conn;
+		prepared.backend = PQbackendPID(conn);
+		prepared.n = 0;
+	}
+	for (k = 0; k < prepared.n && prepared.sql[k] != sql; k++)
+		;
+	snprintf(name, sizeof(name), "pgq_%p", (const void *)sql);
+	if (k == prepared.n) {
+		PGresult *r;
+
+		if (k == PREPARED_MAX)
+			return PQexecParams(conn, sql, q->stmt[i].nparams, NULL,
+					    (const char *const *)q->stmt[i].params, NULL, NULL, 0);
+		r = PQprepare(conn, name, sql, q->stmt[i].nparams, NULL);
+		if (PQresultStatus(r) != PGRES_COMMAND_OK)
+			return r;	/* reported as the statement's failure */
+		PQclear(r);
+		prepared.sql[prepared.n++] = sql;
+	}
+	return PQexecPrepared(conn, name, q->stmt[i].nparams,
+			      (const char *const *)q->stmt[i].params, NULL, NULL, 0);
+}
+
 static enum PgResult work(PGconn *conn, void *arg, char *err, size_t errlen)
 {
 	Pgq *q = arg;
@@ -88,13 +139,22 @@ static enum PgResult work(PGconn *conn, void *arg, char *err, size_t errlen)
 		PQclear(r);
 	}
 	for (int i = 0; i < q->nstmts; i++) {
-		r = PQexecParams(conn, q->stmt[i].sql, q->stmt[i].nparams, NULL,
+		r = q->stmt[i].prepared ? exec_prepared(conn, q, i) :
+		    PQexecParams(conn, q->stmt[i].sql, q->stmt[i].nparams, NULL,
 				 (const char *const *)q->stmt[i].params, NULL, NULL, 0);
 		if (!pg_ok(conn, r, err, errlen)) {
 			enum PgResult kind = fail(conn, r, q, err, errlen);
 
 			if (tx && kind != PG_RETRY)
 				PQclear(PQexec(conn, "ROLLBACK"));
+			/* "cached plan must not change result type": a migration changed what a
+			 * prepared statement returns; prepare them all again and run the job again */
+			if (q->stmt[i].prepared && strcmp(q->sqlstate, "0A000") == 0) {
+				PQclear(PQexec(conn, "DEALLOCATE ALL"));
+				prepared.n = 0;
+				q->connection_trouble = true;
+				kind = PG_RETRY;
+			}
 			return kind;
 		}
 		q->res[i] = r;

@@ -353,7 +353,7 @@ int submit_add_store(Pgq *q, Execute *x, const char *user_id, const PGresult *in
 	if (s_ids == NULL || s_params == NULL || s_over == NULL || s_rows == NULL ||
 	    (x->in.has_window && s_win == NULL))
 		goto out;
-	if (!pgq_add(q, sql_insert, 11,
+	if (!pgq_add_prepared(q, sql_insert, 11,
 		     (const char *[]){ x->batch_uuid, x->batch_id, x->workflow_id, user_id,
 				       x->in.name, x->in.description, s_ids, s_params, s_over,
 				       x->sql_query, s_rows }))
@@ -396,8 +396,8 @@ static void store(Req *r, const PGresult *inst)
 	     !pgq_add(q, sql_idem_put, 4,
 		      (const char *[]){ r->user_id, x->idem_key, x->req_hash, x->batch_uuid })))
 		goto oom;
-	if (!pgq_add(q, submit_sql_created_body, 1, (const char *[]){ x->batch_uuid }) ||
-	    !pgq_add(q, submit_sql_payload, 1, (const char *[]){ x->batch_uuid }))
+	if (!pgq_add_prepared(q, submit_sql_created_body, 1, (const char *[]){ x->batch_uuid }) ||
+	    !pgq_add_prepared(q, submit_sql_payload, 1, (const char *[]){ x->batch_uuid }))
 		goto oom;
 	if (!pgq_run(r->api->pg, q, insert_done, r)) {
 		pgq_free(q);
@@ -603,9 +603,9 @@ void routes_execute_post(Req *r)
 		strcat(arr, json_string_value(id));
 	}
 	strcat(arr, "}");
-	if (!pgq_add(q, submit_sql_workflow, 3,
+	if (!pgq_add_prepared(q, submit_sql_workflow, 3,
 		     (const char *[]){ x->workflow_id, r->user_id, r->is_admin ? "true" : "false" }) ||
-	    !pgq_add(q, submit_sql_instances, 3,
+	    !pgq_add_prepared(q, submit_sql_instances, 3,
 		     (const char *[]){ arr, r->user_id, r->is_admin ? "true" : "false" }) ||
 	    (x->idem_key[0] != '\0' &&
 	     !pgq_add(q, submit_sql_idem_get, 2, (const char *[]){ r->user_id, x->idem_key })))
