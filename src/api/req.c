@@ -167,6 +167,20 @@ void req_reply_cached(Req *r, RcBody *body)
 	req_release(r);
 }
 
+static void text_sent(const void *data, size_t len, void *arg)
+{
+	(void)len;
+	(void)arg;
+	free((void *)data);
+}
+
+void req_reply_text(Req *r, int status, char *text, size_t len)
+{
+	r->access.status = status;
+	r->access.bytes = http_reply_ref(r->req, status, text, len, text_sent, NULL);
+	req_release(r);
+}
+
 void req_success_cache(Req *r, json_t *obj, const char *key, const char *owner,
 		       const RcStamp *st)
 {

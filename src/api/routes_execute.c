@@ -119,7 +119,7 @@ void submit_free(void *p)
 	validate_exec_clear(&x->in);
 	json_decref(x->merged);
 	free(x->windows);
-	json_decref(x->response);
+	free(x->response);
 	free(x->sql_query);
 	free(x->own_name);
 	free(x->own_description);
@@ -247,7 +247,46 @@ bool submit_idem_prepare(Req *r, Execute *x, const char *scope)
 
 static void reply_created(Req *r)
 {
-	req_reply(r, 201, json_incref(((Execute *)r->ctx)->response));
+	Execute *x = r->ctx;
+	char *text = x->response;
+
+	x->response = NULL;	/* the reply owns it now */
+	req_reply_text(r, 201, text, x->response_len);
+}
+
+/* PostgreSQL's JSON text without the whitespace between tokens (json_agg puts ", \n "
+ * between elements), plus the final newline of every reply: the compact text jansson would
+ * print, without parsing and printing 25 KB again on the loop (0.7 ms for 100 instances).
+ * NULL on OOM or when the text is not one object. */
+static char *compact_json(const char *s, size_t *len)
+{
+	char *out = malloc(strlen(s) + 2), *o = out;
+	bool in_str = false, esc = false;
+
+	if (out == NULL)
+		return NULL;
+	for (; *s != '\0'; s++) {
+		if (in_str) {
+			if (esc)
+				esc = false;
+			else if (*s == '\\')
+				esc = true;
+			else if (*s == '"')
+				in_str = false;
+		} else if (*s == ' ' || *s == '\n' || *s == '\t' || *s == '\r') {
+			continue;
+		} else if (*s == '"') {
+			in_str = true;
+		}
+		*o++ = *s;
+	}
+	if (o == out || out[0] != '{' || o[-1] != '}' || in_str) {
+		free(out);
+		return NULL;
+	}
+	*o++ = '\n';
+	*len = (size_t)(o - out);
+	return out;
 }
 
 static void enqueued(EnqueueOutcome outcome, void *priv)
@@ -290,7 +329,8 @@ static void insert_done(Pgq *q, void *priv)
 		pgq_fail(r, q);
 	} else if (PQntuples(q->res[ST_INSERT]) != 1 || PQntuples(q->res[body]) != 1 ||
 		   PQntuples(q->res[body + 1]) != 1 ||
-		   (x->response = json_loads(PQgetvalue(q->res[body], 0, 0), 0, NULL)) == NULL) {
+		   (x->response = compact_json(PQgetvalue(q->res[body], 0, 0),
+					       &x->response_len)) == NULL) {
 		log_error("batch %s stored, its 201 body unreadable", x->batch_uuid);
 		req_fail(r, 500, "internal", NULL, "stored batch unreadable");
 	} else {
