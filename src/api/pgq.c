@@ -91,12 +91,10 @@ static __thread struct {
 	const char *sql[PREPARED_MAX];
 } prepared;
 
-/* Runs statement i of q by name, preparing it first on this connection if need be; falls back
- * to an unnamed statement when the table is full. */
-static PGresult *exec_prepared(PGconn *conn, Pgq *q, int i)
+/* The name of sql's prepared statement on conn in name; 1 when it is prepared there already,
+ * 0 when it must be prepared first, -1 when the table is full (run it unnamed). */
+static int prepared_find(const PGconn *conn, const char *sql, char name[32])
 {
-	const char *sql = q->stmt[i].sql;
-	char name[32];
 	int k;
 
 	if (prepared.conn != conn || prepared.backend != PQbackendPID(conn)) {
@@ -104,16 +102,26 @@ static PGresult *exec_prepared(PGconn *conn, Pgq *q, int i)
 		prepared.backend = PQbackendPID(conn);
 		prepared.n = 0;
 	}
+	snprintf(name, 32, "pgq_%p", (const void *)sql);
 	for (k = 0; k < prepared.n && prepared.sql[k] != sql; k++)
 		;
-	snprintf(name, sizeof(name), "pgq_%p", (const void *)sql);
-	if (k == prepared.n) {
-		PGresult *r;
+	return k < prepared.n ? 1 : k < PREPARED_MAX ? 0 : -1;
+}
 
-		if (k == PREPARED_MAX)
-			return PQexecParams(conn, sql, q->stmt[i].nparams, NULL,
-					    (const char *const *)q->stmt[i].params, NULL, NULL, 0);
-		r = PQprepare(conn, name, sql, q->stmt[i].nparams, NULL);
+/* Runs statement i of q by name, preparing it first on this connection if need be; falls back
+ * to an unnamed statement when the table is full. */
+static PGresult *exec_prepared(PGconn *conn, Pgq *q, int i)
+{
+	const char *sql = q->stmt[i].sql;
+	char name[32];
+	int st = prepared_find(conn, sql, name);
+
+	if (st < 0)
+		return PQexecParams(conn, sql, q->stmt[i].nparams, NULL,
+				    (const char *const *)q->stmt[i].params, NULL, NULL, 0);
+	if (st == 0) {
+		PGresult *r = PQprepare(conn, name, sql, q->stmt[i].nparams, NULL);
+
 		if (PQresultStatus(r) != PGRES_COMMAND_OK)
 			return r;	/* reported as the statement's failure */
 		PQclear(r);
@@ -121,6 +129,117 @@ static PGresult *exec_prepared(PGconn *conn, Pgq *q, int i)
 	}
 	return PQexecPrepared(conn, name, q->stmt[i].nparams,
 			      (const char *const *)q->stmt[i].params, NULL, NULL, 0);
+}
+
+/* "cached plan must not change result type": a migration changed what a prepared statement
+ * returns. Every statement is prepared again, and the job runs again. */
+static enum PgResult replan(PGconn *conn, Pgq *q)
+{
+	PQclear(PQexec(conn, "DEALLOCATE ALL"));
+	prepared.n = 0;
+	q->connection_trouble = true;
+	return PG_RETRY;
+}
+
+/* Pipelined jobs (pgq.h) ---- one result of the pipeline that is not a statement's success:
+ * the first failure is the job's; the statements skipped after it (PIPELINE_ABORTED) add
+ * nothing. r may be NULL (the connection broke). */
+static void pipeline_failure(PGconn *conn, PGresult *r, Pgq *q, int i, char *err, size_t errlen,
+			     enum PgResult *kind, int *failed)
+{
+	if (*failed >= 0) {
+		PQclear(r);
+		return;
+	}
+	*failed = i;
+	(void)pg_ok(conn, r, err, errlen);	/* false: it records the SQLSTATE for fail() */
+	*kind = fail(conn, r, q, err, errlen);
+}
+
+/* Reads the result of one command of the pipeline and the NULL that ends it. */
+static PGresult *pipeline_result(PGconn *conn)
+{
+	PGresult *r = PQgetResult(conn), *extra;
+
+	while (r != NULL && (extra = PQgetResult(conn)) != NULL)
+		PQclear(extra);	/* never more than one result per command here */
+	return r;
+}
+
+/* Every statement is sent at once, then one Sync: they run in the pipeline's implicit
+ * transaction (committed at the Sync; when one fails, those after it are skipped and the
+ * whole is rolled back), so BEGIN, COMMIT and each statement cost no round trip of their
+ * own: one instead of nstmts + 2. */
+static enum PgResult work_pipelined(PGconn *conn, Pgq *q, char *err, size_t errlen)
+{
+	char name[PGQ_MAX_STMTS][32];
+	int how[PGQ_MAX_STMTS];	/* prepared_find's answer; -1 for an unnamed statement */
+	enum PgResult kind = PG_OK;
+	bool sent = PQenterPipelineMode(conn) == 1;
+	int failed = -1;
+	PGresult *r;
+
+	for (int i = 0; sent && i < q->nstmts; i++) {
+		const char *const *params = (const char *const *)q->stmt[i].params;
+		int n = q->stmt[i].nparams;
+
+		how[i] = q->stmt[i].prepared ? prepared_find(conn, q->stmt[i].sql, name[i]) : -1;
+		if (how[i] == 0)
+			sent = PQsendPrepare(conn, name[i], q->stmt[i].sql, n, NULL) == 1;
+		if (how[i] < 0)
+			sent = sent && PQsendQueryParams(conn, q->stmt[i].sql, n, NULL, params, NULL,
+							 NULL, 0) == 1;
+		else
+			sent = sent && PQsendQueryPrepared(conn, name[i], n, params, NULL, NULL, 0) == 1;
+	}
+	sent = sent && PQpipelineSync(conn) == 1;
+	for (int i = 0; sent && i < q->nstmts; i++) {
+		if (how[i] == 0) {
+			r = pipeline_result(conn);
+			if (r != NULL && PQresultStatus(r) == PGRES_COMMAND_OK) {
+				prepared.sql[prepared.n++] = q->stmt[i].sql;
+				PQclear(r);
+			} else {
+				pipeline_failure(conn, r, q, i, err, errlen, &kind, &failed);
+			}
+			sent = r != NULL;
+			if (!sent)
+				break;
+		}
+		r = pipeline_result(conn);
+		if (r != NULL && (PQresultStatus(r) == PGRES_TUPLES_OK ||
+				  PQresultStatus(r) == PGRES_COMMAND_OK))
+			q->res[i] = r;
+		else
+			pipeline_failure(conn, r, q, i, err, errlen, &kind, &failed);
+		sent = r != NULL;
+	}
+	/* up to the Sync's own result: an error of the commit itself may come first (each
+	 * result followed by a NULL; two NULLs in a row: nothing more is coming) */
+	for (int nulls = 0; sent;) {
+		r = PQgetResult(conn);
+		if (r == NULL) {
+			sent = ++nulls < 2;
+			continue;
+		}
+		nulls = 0;
+		if (PQresultStatus(r) == PGRES_PIPELINE_SYNC) {
+			PQclear(r);
+			break;
+		}
+		pipeline_failure(conn, r, q, q->nstmts - 1, err, errlen, &kind, &failed);
+	}
+	if (!sent || PQexitPipelineMode(conn) != 1) {
+		/* the connection broke (or libpq lost its place): start on a fresh one */
+		if (failed < 0)
+			snprintf(err, errlen, "%s", PQerrorMessage(conn));
+		PQreset(conn);
+		q->connection_trouble = true;
+		return PG_RETRY;
+	}
+	if (failed >= 0 && q->stmt[failed].prepared && strcmp(q->sqlstate, "0A000") == 0)
+		return replan(conn, q);
+	return kind;
 }
 
 static enum PgResult work(PGconn *conn, void *arg, char *err, size_t errlen)
@@ -132,6 +251,8 @@ static enum PgResult work(PGconn *conn, void *arg, char *err, size_t errlen)
 	clear_results(q);	/* a retried job starts over */
 	q->connection_trouble = false;
 	q->sqlstate[0] = q->err[0] = '\0';
+	if (tx && q->pipeline)
+		return work_pipelined(conn, q, err, errlen);
 	if (tx) {
 		r = PQexec(conn, "BEGIN");
 		if (!pg_ok(conn, r, err, errlen))
@@ -147,14 +268,8 @@ static enum PgResult work(PGconn *conn, void *arg, char *err, size_t errlen)
 
 			if (tx && kind != PG_RETRY)
 				PQclear(PQexec(conn, "ROLLBACK"));
-			/* "cached plan must not change result type": a migration changed what a
-			 * prepared statement returns; prepare them all again and run the job again */
-			if (q->stmt[i].prepared && strcmp(q->sqlstate, "0A000") == 0) {
-				PQclear(PQexec(conn, "DEALLOCATE ALL"));
-				prepared.n = 0;
-				q->connection_trouble = true;
-				kind = PG_RETRY;
-			}
+			if (q->stmt[i].prepared && strcmp(q->sqlstate, "0A000") == 0)
+				return replan(conn, q);
 			return kind;
 		}
 		q->res[i] = r;

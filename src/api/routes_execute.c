@@ -439,6 +439,7 @@ static void store(Req *r, const PGresult *inst)
 	if (!pgq_add_prepared(q, submit_sql_created_body, 1, (const char *[]){ x->batch_uuid }) ||
 	    !pgq_add_prepared(q, submit_sql_payload, 1, (const char *[]){ x->batch_uuid }))
 		goto oom;
+	q->pipeline = true;	/* no statement depends on the client between them */
 	if (!pgq_run(r->api->pg, q, insert_done, r)) {
 		pgq_free(q);
 		req_fail(r, 503, "database_unavailable", NULL, "PostgreSQL is unavailable");
@@ -651,6 +652,7 @@ void routes_execute_post(Req *r)
 	     !pgq_add(q, submit_sql_idem_get, 2, (const char *[]){ r->user_id, x->idem_key })))
 		goto oom;
 	free(arr);
+	q->pipeline = true;
 	if (!pgq_run(r->api->pg, q, load_done, r)) {
 		pgq_free(q);
 		req_fail(r, 503, "database_unavailable", NULL, "PostgreSQL is unavailable");
