@@ -141,42 +141,63 @@ static enum PgResult replan(PGconn *conn, Pgq *q)
 	return PG_RETRY;
 }
 
-/* Pipelined jobs (pgq.h) ---- one result of the pipeline that is not a statement's success:
- * the first failure is the job's; the statements skipped after it (PIPELINE_ABORTED) add
- * nothing. r may be NULL (the connection broke). */
-static void pipeline_failure(PGconn *conn, PGresult *r, Pgq *q, int i, char *err, size_t errlen,
-			     enum PgResult *kind, int *failed)
+/* Pipelined jobs (pgq.h) ---- one result of the pipeline that is not a command's success:
+ * the first failure is the job's (stmt: the statement it belongs to, -1 for BEGIN and
+ * COMMIT); the commands skipped after it (PIPELINE_ABORTED) add nothing. r may be NULL (the
+ * connection broke). */
+typedef struct Pipeline {
+	enum PgResult kind;
+	bool failed;
+	int failed_stmt;
+} Pipeline;
+
+static void pipeline_failure(PGconn *conn, PGresult *r, Pgq *q, int stmt, char *err,
+			     size_t errlen, Pipeline *p)
 {
-	if (*failed >= 0) {
+	if (p->failed) {
 		PQclear(r);
 		return;
 	}
-	*failed = i;
+	p->failed = true;
+	p->failed_stmt = stmt;
 	(void)pg_ok(conn, r, err, errlen);	/* false: it records the SQLSTATE for fail() */
-	*kind = fail(conn, r, q, err, errlen);
+	p->kind = fail(conn, r, q, err, errlen);
 }
 
-/* Reads the result of one command of the pipeline and the NULL that ends it. */
-static PGresult *pipeline_result(PGconn *conn)
+/* Reads the result of one command of the pipeline and the NULL that ends it; a result that is
+ * not ok goes to pipeline_failure (NULL returned, *broke set when there was none at all). */
+static PGresult *pipeline_result(PGconn *conn, Pgq *q, int stmt, char *err, size_t errlen,
+				 Pipeline *p, bool *broke)
 {
 	PGresult *r = PQgetResult(conn), *extra;
 
 	while (r != NULL && (extra = PQgetResult(conn)) != NULL)
 		PQclear(extra);	/* never more than one result per command here */
-	return r;
+	*broke = r == NULL;
+	if (r != NULL && (PQresultStatus(r) == PGRES_TUPLES_OK ||
+			  PQresultStatus(r) == PGRES_COMMAND_OK))
+		return r;
+	pipeline_failure(conn, r, q, stmt, err, errlen, p);
+	return NULL;
 }
 
-/* Every statement is sent at once, then one Sync: they run in the pipeline's implicit
- * transaction (committed at the Sync; when one fails, those after it are skipped and the
- * whole is rolled back), so BEGIN, COMMIT and each statement cost no round trip of their
- * own: one instead of nstmts + 2. */
+static bool send_plain(PGconn *conn, const char *sql)
+{
+	return PQsendQueryParams(conn, sql, 0, NULL, NULL, NULL, NULL, 0) == 1;
+}
+
+/* BEGIN and every statement are sent at once, then one Sync, and the results read after;
+ * then COMMIT, alone as before: two round trips instead of nstmts + 2, the same transaction.
+ * (COMMIT keeps its own round trip so that its answer, lost or not, is about the commit
+ * alone: test_submit_edges cuts exactly that answer.) A failed statement's error is the
+ * job's and the commands after it are skipped; the transaction it leaves open in error is
+ * rolled back by pgpool after the job, as when run one by one. */
 static enum PgResult work_pipelined(PGconn *conn, Pgq *q, char *err, size_t errlen)
 {
 	char name[PGQ_MAX_STMTS][32];
 	int how[PGQ_MAX_STMTS];	/* prepared_find's answer; -1 for an unnamed statement */
-	enum PgResult kind = PG_OK;
-	bool sent = PQenterPipelineMode(conn) == 1;
-	int failed = -1;
+	Pipeline p = { .kind = PG_OK, .failed = false, .failed_stmt = -1 };
+	bool sent = PQenterPipelineMode(conn) == 1 && send_plain(conn, "BEGIN"), broke = false;
 	PGresult *r;
 
 	for (int i = 0; sent && i < q->nstmts; i++) {
@@ -193,53 +214,43 @@ static enum PgResult work_pipelined(PGconn *conn, Pgq *q, char *err, size_t errl
 			sent = sent && PQsendQueryPrepared(conn, name[i], n, params, NULL, NULL, 0) == 1;
 	}
 	sent = sent && PQpipelineSync(conn) == 1;
-	for (int i = 0; sent && i < q->nstmts; i++) {
+	if (sent)
+		PQclear(pipeline_result(conn, q, -1, err, errlen, &p, &broke));
+	for (int i = 0; sent && !broke && i < q->nstmts; i++) {
 		if (how[i] == 0) {
-			r = pipeline_result(conn);
-			if (r != NULL && PQresultStatus(r) == PGRES_COMMAND_OK) {
+			r = pipeline_result(conn, q, i, err, errlen, &p, &broke);
+			if (r != NULL)
 				prepared.sql[prepared.n++] = q->stmt[i].sql;
-				PQclear(r);
-			} else {
-				pipeline_failure(conn, r, q, i, err, errlen, &kind, &failed);
-			}
-			sent = r != NULL;
-			if (!sent)
+			PQclear(r);
+			if (broke)
 				break;
 		}
-		r = pipeline_result(conn);
-		if (r != NULL && (PQresultStatus(r) == PGRES_TUPLES_OK ||
-				  PQresultStatus(r) == PGRES_COMMAND_OK))
-			q->res[i] = r;
-		else
-			pipeline_failure(conn, r, q, i, err, errlen, &kind, &failed);
-		sent = r != NULL;
+		q->res[i] = pipeline_result(conn, q, i, err, errlen, &p, &broke);
 	}
-	/* up to the Sync's own result: an error of the commit itself may come first (each
-	 * result followed by a NULL; two NULLs in a row: nothing more is coming) */
-	for (int nulls = 0; sent;) {
-		r = PQgetResult(conn);
-		if (r == NULL) {
-			sent = ++nulls < 2;
-			continue;
-		}
-		nulls = 0;
-		if (PQresultStatus(r) == PGRES_PIPELINE_SYNC) {
-			PQclear(r);
-			break;
-		}
-		pipeline_failure(conn, r, q, q->nstmts - 1, err, errlen, &kind, &failed);
-	}
-	if (!sent || PQexitPipelineMode(conn) != 1) {
+	/* the Sync's own result ends the pipeline */
+	r = sent && !broke ? PQgetResult(conn) : NULL;
+	if (r == NULL || PQresultStatus(r) != PGRES_PIPELINE_SYNC || PQexitPipelineMode(conn) != 1) {
 		/* the connection broke (or libpq lost its place): start on a fresh one */
-		if (failed < 0)
+		PQclear(r);
+		if (!p.failed)
 			snprintf(err, errlen, "%s", PQerrorMessage(conn));
 		PQreset(conn);
 		q->connection_trouble = true;
 		return PG_RETRY;
 	}
-	if (failed >= 0 && q->stmt[failed].prepared && strcmp(q->sqlstate, "0A000") == 0)
+	PQclear(r);
+	if (p.failed && p.failed_stmt >= 0 && q->stmt[p.failed_stmt].prepared &&
+	    strcmp(q->sqlstate, "0A000") == 0) {
+		PQclear(PQexec(conn, "ROLLBACK"));
 		return replan(conn, q);
-	return kind;
+	}
+	if (p.failed)
+		return p.kind;	/* pgpool rolls the transaction back */
+	r = PQexec(conn, "COMMIT");
+	if (!pg_ok(conn, r, err, errlen))
+		return fail(conn, r, q, err, errlen);
+	PQclear(r);
+	return PG_OK;
 }
 
 static enum PgResult work(PGconn *conn, void *arg, char *err, size_t errlen)

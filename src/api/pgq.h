@@ -83,10 +83,9 @@ MUST_CHECK bool pgq_add(Pgq *q, const char *sql, int nparams, const char *const 
 MUST_CHECK bool pgq_add_prepared(Pgq *q, const char *sql, int nparams, const char *const *params);
 /* Runs q (takes ownership until done, which gets it back and must pgq_free it). False if
  * it could not be queued (done not called; q still the caller's). Several statements run in
- * one transaction: BEGIN, each statement, COMMIT, one round trip each; with q->pipeline all of
- * them go at once in libpq's pipeline mode, in its implicit transaction (one round trip): the
- * same outcome, a failed statement's error and those after it unrun, for statements that do
- * not depend on the client between them (no SET LOCAL read back, no savepoint). */
+ * one transaction: BEGIN, each statement, COMMIT, one round trip each; with q->pipeline BEGIN
+ * and the statements go at once in libpq's pipeline mode, then COMMIT (two round trips): the
+ * same transaction and outcome, a failed statement's error and those after it unrun. */
 MUST_CHECK bool pgq_run(PgPool *pool, Pgq *q, void (*done)(Pgq *q, void *priv), void *priv);
 
 /* Replies to a failed job with the fitting error (503 connection, 409 unique, 422 foreign

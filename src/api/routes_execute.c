@@ -394,9 +394,9 @@ int submit_add_store(Pgq *q, Execute *x, const char *user_id, const PGresult *in
 	    (x->in.has_window && s_win == NULL))
 		goto out;
 	if (!pgq_add_prepared(q, sql_insert, 11,
-		     (const char *[]){ x->batch_uuid, x->batch_id, x->workflow_id, user_id,
-				       x->in.name, x->in.description, s_ids, s_params, s_over,
-				       x->sql_query, s_rows }))
+			      (const char *[]){ x->batch_uuid, x->batch_id, x->workflow_id, user_id,
+						x->in.name, x->in.description, s_ids, s_params,
+						s_over, x->sql_query, s_rows }))
 		goto out;
 	added = 1;
 	if (links(x)) {
@@ -645,9 +645,10 @@ void routes_execute_post(Req *r)
 	}
 	strcat(arr, "}");
 	if (!pgq_add_prepared(q, submit_sql_workflow, 3,
-		     (const char *[]){ x->workflow_id, r->user_id, r->is_admin ? "true" : "false" }) ||
+			      (const char *[]){ x->workflow_id, r->user_id,
+						r->is_admin ? "true" : "false" }) ||
 	    !pgq_add_prepared(q, submit_sql_instances, 3,
-		     (const char *[]){ arr, r->user_id, r->is_admin ? "true" : "false" }) ||
+			      (const char *[]){ arr, r->user_id, r->is_admin ? "true" : "false" }) ||
 	    (x->idem_key[0] != '\0' &&
 	     !pgq_add(q, submit_sql_idem_get, 2, (const char *[]){ r->user_id, x->idem_key })))
 		goto oom;
