@@ -305,7 +305,8 @@ static bool load_row(Enqueue *e, const PGresult *res, int row)
 			return false;
 		memcpy(id, ids, len);
 		id[len] = '\0';
-		if (!ids_is_exec(id) || keys_exec(e->keys[5 + i], KEYS_MAX, prefix, e->batch_id, id) == NULL)
+		if (!ids_is_exec(id) ||
+		    keys_exec(e->keys[5 + i], KEYS_MAX, prefix, e->batch_id, id) == NULL)
 			return false;
 		ids += len + (ids[len] == ',');
 	}
