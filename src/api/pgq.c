@@ -142,9 +142,9 @@ static enum PgResult replan(PGconn *conn, Pgq *q)
 }
 
 /* Pipelined jobs (pgq.h) ---- one result of the pipeline that is not a command's success:
- * the first failure is the job's (stmt: the statement it belongs to, -1 for BEGIN and
- * COMMIT); the commands skipped after it (PIPELINE_ABORTED) add nothing. r may be NULL (the
- * connection broke). */
+ * the first failure is the job's (stmt: the statement it belongs to, -1 for BEGIN); the
+ * commands skipped after it (PIPELINE_ABORTED) add nothing. r may be NULL (the connection
+ * broke). */
 typedef struct Pipeline {
 	enum PgResult kind;
 	bool failed;
