@@ -5,7 +5,52 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <event2/event.h>
+
 #include "log.h"
+
+/* Lines of this loop turn not yet written. One write(2) per request was ~20 % of a cached
+ * 100-instance status's throughput (a file or pipe write per reply); the lines a turn makes
+ * go out together at its end instead, before the next epoll_wait: so before the replies they
+ * describe are written to their sockets (a reply leaves on a later EV_WRITE). */
+#define PENDING_MAX (64 * 1024)
+#define LINE_MAX_BYTES 4096	/* room kept for one line: route, user id and numbers */
+
+static struct {
+	struct event *flush;	/* NULL: not batching (no access_start), lines written at once */
+	char buf[PENDING_MAX];
+	size_t len;
+} pending;
+
+static void flush(void)
+{
+	if (pending.len > 0)
+		log_write(pending.buf, pending.len);
+	pending.len = 0;
+}
+
+static void on_flush(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+	flush();
+}
+
+bool access_start(struct event_base *base)
+{
+	pending.len = 0;
+	pending.flush = event_new(base, -1, 0, on_flush, NULL);
+	return pending.flush != NULL;
+}
+
+void access_stop(void)
+{
+	flush();
+	if (pending.flush != NULL)
+		event_free(pending.flush);
+	pending.flush = NULL;
+}
 
 static const char *method_text(enum evhttp_cmd_type m)
 {
@@ -52,5 +97,14 @@ void access_log(const AccessRec *a, bool enabled)
 		{ .key = "bytes", .num = (long long)a->bytes },
 		{ .key = "user_id", .str = a->user_id[0] != '\0' ? a->user_id : "-" },
 	};
-	log_fields(LOG_LVL_INFO, f, ARRAY_LEN(f), "request");
+	if (pending.flush == NULL) {
+		log_fields(LOG_LVL_INFO, f, ARRAY_LEN(f), "request");
+		return;
+	}
+	if (PENDING_MAX - pending.len < LINE_MAX_BYTES)
+		flush();
+	if (pending.len == 0)	/* the turn's first line: written at the end of the turn */
+		event_active(pending.flush, EV_TIMEOUT, 0);
+	pending.len += log_format(pending.buf + pending.len, LINE_MAX_BYTES, LOG_LVL_INFO, f,
+				  ARRAY_LEN(f), "request");
 }

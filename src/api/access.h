@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <time.h>
 
+#include <event2/event.h>
 #include <event2/http.h>
 
 #include "common.h"
@@ -23,6 +24,10 @@ typedef struct AccessRec {
 	size_t bytes;			/* body bytes handed to libevent */
 } AccessRec;
 
+/* From access_start to access_stop the lines are written once per turn of base's loop, all
+ * together (loop thread only); without it each is written at once. false: out of memory. */
+MUST_CHECK bool access_start(struct event_base *base);
+void access_stop(void);	/* writes what is pending */
 /* Starts the clock of a request. */
 void access_begin(AccessRec *a, enum evhttp_cmd_type method);
 /* Writes the line (info level), unless api_access_log is off (enabled == false). */

@@ -207,6 +207,12 @@ static void no_delay(struct bufferevent *bev)
 		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 }
 
+/* A bufferevent writes at most 16 KB per turn of the loop unless told otherwise (libevent
+ * 2.1's MAX_TO_WRITE_EVER): a 50 KB cached status left in four writev calls, each after one
+ * more epoll_wait, and each woke the client for a fragment. One writev per reply (bounded by
+ * the socket's send buffer) is what nginx's sendfile does too. */
+#define CONN_MAX_SINGLE_WRITE (1024 * 1024)
+
 static void adopt(ConnSet *s)
 {
 	Conn *c;
@@ -226,6 +232,8 @@ static void adopt(ConnSet *s)
 		}
 		c->evcon = cbarg;
 		no_delay(c->bev);
+		if (bufferevent_set_max_single_write(c->bev, CONN_MAX_SINGLE_WRITE) != 0)
+			log_warn("cannot raise a connection's single write size");
 		evhttp_connection_set_closecb(c->evcon, on_close, c);
 		c->hnext = *bucket(s, c->evcon);
 		*bucket(s, c->evcon) = c;

@@ -18,7 +18,8 @@
 
 /* The enqueue_batch arguments of the batches of batch_executions b matching `where` (SQL text
  * after WHERE, static; it may end with ORDER BY / LIMIT), one row each: 0 b.id, 1 batch_id,
- * 2 batch fields (JSON text), 3 executions (JSON text, in the order of b.instance_ids).
+ * 2 batch fields (JSON text), 3 executions (JSON text, in the order of b.instance_ids), 4 their
+ * exec ids in the same order, comma-separated (the key of each exec hash, without parsing 3).
  * Everything comes from the stored rows (the ids the insert function settled on, the window
  * resolved at submission, the workflow SQL as submitted), so the API's first enqueue and a
  * later one by the janitor write the same records. */
@@ -31,6 +32,8 @@
 	"   'parent_batch_id', coalesce((SELECT p.batch_id FROM batch_executions p" \
 	"                                 WHERE p.id = b.parent_batch_id), '')," \
 	"   'on_failure', b.on_failure, 'min_success_ratio', " POLICY_SQL_RATIO("b") ")::text," \
+	" ex.execs, ex.exec_ids" \
+	"  FROM batch_executions b CROSS JOIN LATERAL" \
 	" (SELECT json_agg(json_build_object('exec_id', e.execution_id, 'id', e.id," \
 	"     'instance_uuid', e.target_instance_id, 'amc_instance_id', e.instance_id," \
 	"     'instance_name', i.instance_name, 'instance_region', i.region," \
@@ -39,13 +42,14 @@
 	"     'amc_region', a.region," \
 	"     'parameters', e.parameters::text," \
 	"     'window_start', coalesce(e.time_window_start, '')," \
-	"     'window_end', coalesce(e.time_window_end, '')) ORDER BY x.ord)::text" \
+	"     'window_end', coalesce(e.time_window_end, '')) ORDER BY x.ord)::text AS execs," \
+	"   string_agg(e.execution_id, ',' ORDER BY x.ord) AS exec_ids" \
 	"    FROM jsonb_array_elements_text(b.instance_ids) WITH ORDINALITY AS x(v, ord)" \
 	"    JOIN workflow_executions e" \
 	"      ON e.batch_execution_id = b.id AND e.target_instance_id = x.v::uuid" \
 	"    JOIN instances i ON i.id = e.target_instance_id" \
-	"    JOIN amc_accounts a ON a.id = i.account_id)" \
-	"  FROM batch_executions b WHERE " where
+	"    JOIN amc_accounts a ON a.id = i.account_id) ex" \
+	" WHERE " where
 
 typedef enum EnqueueOutcome {
 	ENQUEUE_DONE,		/* Redis holds the batch: enqueue_batch answered 1, or -2

@@ -15,6 +15,7 @@
 #include <event2/http.h>
 #include <event2/thread.h>
 
+#include "access.h"
 #include "api.h"
 #include "auth.h"
 #include "config.h"
@@ -76,6 +77,25 @@ static bool listen_on(Api *api, const char *host, int port)
 	return true;
 }
 
+/* The loop's base. With epoll's changelist, the changes of one loop turn reach the kernel
+ * as one epoll_ctl per descriptor when it next waits: each keep-alive reply disabled reading
+ * and enabled writing, then the reverse, four epoll_ctl calls per request (9 % of a cached
+ * reply's CPU), two with it. Its one hazard, a descriptor dup()ed and registered twice, does
+ * not arise here: no descriptor the loop watches is duplicated. */
+static struct event_base *new_base(void)
+{
+	struct event_config *cfg = event_config_new();
+	struct event_base *base;
+
+	if (cfg == NULL)
+		return NULL;
+	if (event_config_set_flag(cfg, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST) != 0)
+		log_warn("cannot ask for epoll's changelist: one epoll_ctl per change");
+	base = event_base_new_with_config(cfg);
+	event_config_free(cfg);
+	return base;
+}
+
 int main(int argc, char **argv)
 {
 	Api api;
@@ -130,8 +150,12 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 
 	/* pgpool threads call event_active on our base: locking must exist before the base */
-	if (evthread_use_pthreads() != 0 || (api.base = event_base_new()) == NULL) {
+	if (evthread_use_pthreads() != 0 || (api.base = new_base()) == NULL) {
 		log_error("cannot create the event base");
+		goto out;
+	}
+	if (!access_start(api.base)) {
+		log_error("out of memory");
 		goto out;
 	}
 	if ((api.auth = auth_new()) == NULL ||
@@ -217,6 +241,7 @@ out:
 		event_free(sigterm);
 	config_sighup_free(sighup);
 	auth_free(api.auth);
+	access_stop();	/* the lines of the requests answered while stopping */
 	if (api.base != NULL)
 		event_base_free(api.base);
 	config_cleanup(&api.cfg);

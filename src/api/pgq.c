@@ -32,6 +32,14 @@ void pgq_free(Pgq *q)
 	free(q);
 }
 
+bool pgq_add_prepared(Pgq *q, const char *sql, int nparams, const char *const *params)
+{
+	if (!pgq_add(q, sql, nparams, params))
+		return false;
+	q->stmt[q->nstmts - 1].prepared = true;
+	return true;
+}
+
 bool pgq_add(Pgq *q, const char *sql, int nparams, const char *const *params)
 {
 	int i = q->nstmts;
@@ -39,6 +47,7 @@ bool pgq_add(Pgq *q, const char *sql, int nparams, const char *const *params)
 	if (i == PGQ_MAX_STMTS || nparams > PGQ_MAX_PARAMS)
 		return false;
 	q->stmt[i].sql = sql;
+	q->stmt[i].prepared = false;
 	q->stmt[i].nparams = 0;
 	for (int j = 0; j < nparams; j++) {
 		char *copy = NULL;
@@ -72,6 +81,178 @@ static enum PgResult fail(PGconn *conn, PGresult *r, Pgq *q, char *err, size_t e
 	return kind;
 }
 
+/* The statements prepared on this pool thread's connection (each thread owns one). A new
+ * connection (another backend, even at the same address) starts with none. */
+#define PREPARED_MAX 32
+static __thread struct {
+	const PGconn *conn;
+	int backend;
+	int n;
+	const char *sql[PREPARED_MAX];
+} prepared;
+
+/* The name of sql's prepared statement on conn in name; 1 when it is prepared there already,
+ * 0 when it must be prepared first, -1 when the table is full (run it unnamed). */
+static int prepared_find(const PGconn *conn, const char *sql, char name[32])
+{
+	int k;
+
+	if (prepared.conn != conn || prepared.backend != PQbackendPID(conn)) {
+		prepared.conn = conn;
+		prepared.backend = PQbackendPID(conn);
+		prepared.n = 0;
+	}
+	snprintf(name, 32, "pgq_%p", (const void *)sql);
+	for (k = 0; k < prepared.n && prepared.sql[k] != sql; k++)
+		;
+	return k < prepared.n ? 1 : k < PREPARED_MAX ? 0 : -1;
+}
+
+/* Runs statement i of q by name, preparing it first on this connection if need be; falls back
+ * to an unnamed statement when the table is full. */
+static PGresult *exec_prepared(PGconn *conn, Pgq *q, int i)
+{
+	const char *sql = q->stmt[i].sql;
+	char name[32];
+	int st = prepared_find(conn, sql, name);
+
+	if (st < 0)
+		return PQexecParams(conn, sql, q->stmt[i].nparams, NULL,
+				    (const char *const *)q->stmt[i].params, NULL, NULL, 0);
+	if (st == 0) {
+		PGresult *r = PQprepare(conn, name, sql, q->stmt[i].nparams, NULL);
+
+		if (PQresultStatus(r) != PGRES_COMMAND_OK)
+			return r;	/* reported as the statement's failure */
+		PQclear(r);
+		prepared.sql[prepared.n++] = sql;
+	}
+	return PQexecPrepared(conn, name, q->stmt[i].nparams,
+			      (const char *const *)q->stmt[i].params, NULL, NULL, 0);
+}
+
+/* "cached plan must not change result type": a migration changed what a prepared statement
+ * returns. Every statement is prepared again, and the job runs again. */
+static enum PgResult replan(PGconn *conn, Pgq *q)
+{
+	PQclear(PQexec(conn, "DEALLOCATE ALL"));
+	prepared.n = 0;
+	q->connection_trouble = true;
+	return PG_RETRY;
+}
+
+/* Pipelined jobs (pgq.h) ---- one result of the pipeline that is not a command's success:
+ * the first failure is the job's (stmt: the statement it belongs to, -1 for BEGIN); the
+ * commands skipped after it (PIPELINE_ABORTED) add nothing. r may be NULL (the connection
+ * broke). */
+typedef struct Pipeline {
+	enum PgResult kind;
+	bool failed;
+	int failed_stmt;
+} Pipeline;
+
+static void pipeline_failure(PGconn *conn, PGresult *r, Pgq *q, int stmt, char *err,
+			     size_t errlen, Pipeline *p)
+{
+	if (p->failed) {
+		PQclear(r);
+		return;
+	}
+	p->failed = true;
+	p->failed_stmt = stmt;
+	(void)pg_ok(conn, r, err, errlen);	/* false: it records the SQLSTATE for fail() */
+	p->kind = fail(conn, r, q, err, errlen);
+}
+
+/* Reads the result of one command of the pipeline and the NULL that ends it; a result that is
+ * not ok goes to pipeline_failure (NULL returned, *broke set when there was none at all). */
+static PGresult *pipeline_result(PGconn *conn, Pgq *q, int stmt, char *err, size_t errlen,
+				 Pipeline *p, bool *broke)
+{
+	PGresult *r = PQgetResult(conn), *extra;
+
+	while (r != NULL && (extra = PQgetResult(conn)) != NULL)
+		PQclear(extra);	/* never more than one result per command here */
+	*broke = r == NULL;
+	if (r != NULL && (PQresultStatus(r) == PGRES_TUPLES_OK ||
+			  PQresultStatus(r) == PGRES_COMMAND_OK))
+		return r;
+	pipeline_failure(conn, r, q, stmt, err, errlen, p);
+	return NULL;
+}
+
+static bool send_plain(PGconn *conn, const char *sql)
+{
+	return PQsendQueryParams(conn, sql, 0, NULL, NULL, NULL, NULL, 0) == 1;
+}
+
+/* BEGIN and every statement are sent at once, then one Sync, and the results read after;
+ * then COMMIT, alone as before: two round trips instead of nstmts + 2, the same transaction.
+ * (COMMIT keeps its own round trip so that its answer, lost or not, is about the commit
+ * alone: test_submit_edges cuts exactly that answer.) A failed statement's error is the
+ * job's and the commands after it are skipped; the transaction it leaves open in error is
+ * rolled back by pgpool after the job, as when run one by one. */
+static enum PgResult work_pipelined(PGconn *conn, Pgq *q, char *err, size_t errlen)
+{
+	char name[PGQ_MAX_STMTS][32];
+	int how[PGQ_MAX_STMTS];	/* prepared_find's answer; -1 for an unnamed statement */
+	Pipeline p = { .kind = PG_OK, .failed = false, .failed_stmt = -1 };
+	bool sent = PQenterPipelineMode(conn) == 1 && send_plain(conn, "BEGIN"), broke = false;
+	PGresult *r;
+
+	for (int i = 0; sent && i < q->nstmts; i++) {
+		const char *const *params = (const char *const *)q->stmt[i].params;
+		int n = q->stmt[i].nparams;
+
+		how[i] = q->stmt[i].prepared ? prepared_find(conn, q->stmt[i].sql, name[i]) : -1;
+		if (how[i] == 0)
+			sent = PQsendPrepare(conn, name[i], q->stmt[i].sql, n, NULL) == 1;
+		if (how[i] < 0)
+			sent = sent && PQsendQueryParams(conn, q->stmt[i].sql, n, NULL, params, NULL,
+							 NULL, 0) == 1;
+		else
+			sent = sent && PQsendQueryPrepared(conn, name[i], n, params, NULL, NULL, 0) == 1;
+	}
+	sent = sent && PQpipelineSync(conn) == 1;
+	if (sent)
+		PQclear(pipeline_result(conn, q, -1, err, errlen, &p, &broke));
+	for (int i = 0; sent && !broke && i < q->nstmts; i++) {
+		if (how[i] == 0) {
+			r = pipeline_result(conn, q, i, err, errlen, &p, &broke);
+			if (r != NULL)
+				prepared.sql[prepared.n++] = q->stmt[i].sql;
+			PQclear(r);
+			if (broke)
+				break;
+		}
+		q->res[i] = pipeline_result(conn, q, i, err, errlen, &p, &broke);
+	}
+	/* the Sync's own result ends the pipeline */
+	r = sent && !broke ? PQgetResult(conn) : NULL;
+	if (r == NULL || PQresultStatus(r) != PGRES_PIPELINE_SYNC || PQexitPipelineMode(conn) != 1) {
+		/* the connection broke (or libpq lost its place): start on a fresh one */
+		PQclear(r);
+		if (!p.failed)
+			snprintf(err, errlen, "%s", PQerrorMessage(conn));
+		PQreset(conn);
+		q->connection_trouble = true;
+		return PG_RETRY;
+	}
+	PQclear(r);
+	if (p.failed && p.failed_stmt >= 0 && q->stmt[p.failed_stmt].prepared &&
+	    strcmp(q->sqlstate, "0A000") == 0) {
+		PQclear(PQexec(conn, "ROLLBACK"));
+		return replan(conn, q);
+	}
+	if (p.failed)
+		return p.kind;	/* pgpool rolls the transaction back */
+	r = PQexec(conn, "COMMIT");
+	if (!pg_ok(conn, r, err, errlen))
+		return fail(conn, r, q, err, errlen);
+	PQclear(r);
+	return PG_OK;
+}
+
 static enum PgResult work(PGconn *conn, void *arg, char *err, size_t errlen)
 {
 	Pgq *q = arg;
@@ -81,6 +262,8 @@ static enum PgResult work(PGconn *conn, void *arg, char *err, size_t errlen)
 	clear_results(q);	/* a retried job starts over */
 	q->connection_trouble = false;
 	q->sqlstate[0] = q->err[0] = '\0';
+	if (tx && q->pipeline)
+		return work_pipelined(conn, q, err, errlen);
 	if (tx) {
 		r = PQexec(conn, "BEGIN");
 		if (!pg_ok(conn, r, err, errlen))
@@ -88,13 +271,16 @@ static enum PgResult work(PGconn *conn, void *arg, char *err, size_t errlen)
 		PQclear(r);
 	}
 	for (int i = 0; i < q->nstmts; i++) {
-		r = PQexecParams(conn, q->stmt[i].sql, q->stmt[i].nparams, NULL,
+		r = q->stmt[i].prepared ? exec_prepared(conn, q, i) :
+		    PQexecParams(conn, q->stmt[i].sql, q->stmt[i].nparams, NULL,
 				 (const char *const *)q->stmt[i].params, NULL, NULL, 0);
 		if (!pg_ok(conn, r, err, errlen)) {
 			enum PgResult kind = fail(conn, r, q, err, errlen);
 
 			if (tx && kind != PG_RETRY)
 				PQclear(PQexec(conn, "ROLLBACK"));
+			if (q->stmt[i].prepared && strcmp(q->sqlstate, "0A000") == 0)
+				return replan(conn, q);
 			return kind;
 		}
 		q->res[i] = r;

@@ -18,6 +18,13 @@ typedef struct Entry {
 	long long expires_ms;
 } Entry;
 
+/* A build in flight and the misses waiting for it (readcache.h). */
+struct RcFlight {
+	RcFlight *next;		/* in its chain of ReadCache.flights */
+	char *key;		/* owned */
+	RcWaiter *head, **tail;
+};
+
 struct ReadCache {
 	int ttl_ms;
 	size_t max_bytes, bytes;	/* bound and use of the stored bodies */
@@ -27,6 +34,7 @@ struct ReadCache {
 	uint64_t batch[RC_BUCKETS], user[RC_BUCKETS];
 	uint64_t shared;		/* never bumped: RC_SHARED depends on "all" alone */
 	Entry slot[RC_SLOTS];
+	RcFlight *flights[RC_SLOTS];	/* builds in flight, chained by the hash of their key */
 	PgListen *listen;		/* owned */
 };
 
@@ -118,8 +126,17 @@ void readcache_free(ReadCache *c)
 	if (c == NULL)
 		return;
 	pglisten_free(c->listen);	/* first: no callback may run on a freed cache */
-	for (size_t i = 0; i < RC_SLOTS; i++)
+	for (size_t i = 0; i < RC_SLOTS; i++) {
+		RcFlight *f, *next;
+
 		clear(c, &c->slot[i]);
+		/* shutting down: a request still waiting is dropped with its connection */
+		for (f = c->flights[i]; f != NULL; f = next) {
+			next = f->next;
+			free(f->key);
+			free(f);
+		}
+	}
 	free(c);
 }
 
@@ -192,6 +209,53 @@ void readcache_put(ReadCache *c, const char *key, const char *owner, const RcSta
 	/* a stamp already overtaken by a change: the entry would never be served */
 	if (!valid(c, e))
 		clear(c, e);
+}
+
+bool readcache_join(ReadCache *c, const char *key, RcWaiter *w, RcFlight **flight)
+{
+	RcFlight **chain, *f;
+
+	*flight = NULL;
+	if (c == NULL)
+		return false;
+	chain = &c->flights[hash(key) % RC_SLOTS];
+	for (f = *chain; f != NULL; f = f->next)
+		if (strcmp(f->key, key) == 0) {
+			w->next = NULL;
+			*f->tail = w;
+			f->tail = &w->next;
+			return true;
+		}
+	if ((f = calloc(1, sizeof(*f))) == NULL || (f->key = strdup(key)) == NULL) {
+		free(f);
+		return false;	/* built alone: a stampede, never a wrong reply */
+	}
+	f->tail = &f->head;
+	f->next = *chain;
+	*chain = f;
+	*flight = f;
+	return false;
+}
+
+void readcache_land(ReadCache *c, RcFlight *f)
+{
+	RcFlight **p;
+	RcWaiter *w, *next;
+
+	if (c == NULL || f == NULL)
+		return;
+	for (p = &c->flights[hash(f->key) % RC_SLOTS]; *p != NULL; p = &(*p)->next)
+		if (*p == f) {
+			*p = f->next;
+			break;
+		}
+	/* unlinked first: a woken waiter that misses again starts a flight of its own */
+	for (w = f->head; w != NULL; w = next) {
+		next = w->next;	/* fn may free w's request */
+		w->fn(w->arg, f->key);
+	}
+	free(f->key);
+	free(f);
 }
 
 void readcache_wrote(ReadCache *c)

@@ -36,6 +36,8 @@ void req_release(Req *r)
 	 * notification comes back from PostgreSQL (readcache.h) */
 	if (r->route != NULL && r->method != EVHTTP_REQ_GET && r->method != EVHTTP_REQ_HEAD)
 		readcache_wrote(r->api->reads);
+	/* this request built a reply others wait for: it is out (and cached, if it could be) */
+	readcache_land(r->api->reads, r->flight);
 	if (r->ctx != NULL && r->ctx_free != NULL)
 		r->ctx_free(r->ctx);
 	evhttp_clear_headers(&r->query);
@@ -165,6 +167,20 @@ void req_reply_cached(Req *r, RcBody *body)
 	req_release(r);
 }
 
+static void text_sent(const void *data, size_t len, void *arg)
+{
+	(void)len;
+	(void)arg;
+	free((void *)data);
+}
+
+void req_reply_text(Req *r, int status, char *text, size_t len)
+{
+	r->access.status = status;
+	r->access.bytes = http_reply_ref(r->req, status, text, len, text_sent, NULL);
+	req_release(r);
+}
+
 void req_success_cache(Req *r, json_t *obj, const char *key, const char *owner,
 		       const RcStamp *st)
 {
@@ -187,7 +203,8 @@ void req_success_cache(Req *r, json_t *obj, const char *key, const char *owner,
 	req_reply_cached(r, b);
 }
 
-bool req_try_cached(Req *r, const char *key)
+/* Sends the valid entry of key when the caller may see it. */
+static bool serve_cached(Req *r, const char *key)
 {
 	char owner[IDS_UUID_LEN + 1];
 	RcBody *b = readcache_get(r->api->reads, key, owner);
@@ -200,6 +217,36 @@ bool req_try_cached(Req *r, const char *key)
 	}
 	req_reply_cached(r, b);
 	return true;
+}
+
+/* The build r waited for landed: the cached reply, when there is one r may see; else r builds
+ * its own, its route run again from the start (its state dropped), past the cache. */
+static void woken(void *arg, const char *key)
+{
+	Req *r = arg;
+
+	if (serve_cached(r, key))
+		return;
+	if (r->ctx != NULL && r->ctx_free != NULL)
+		r->ctx_free(r->ctx);
+	r->ctx = NULL;
+	r->ctx_free = NULL;
+	r->cache_bypass = true;
+	if (r->handler != NULL)
+		r->handler(r);
+	else
+		req_fail(r, 500, "internal", NULL, "no route to build the reply");
+}
+
+bool req_try_cached(Req *r, const char *key)
+{
+	if (r->cache_bypass)
+		return false;
+	if (serve_cached(r, key))
+		return true;
+	r->wait.fn = woken;
+	r->wait.arg = r;
+	return readcache_join(r->api->reads, key, &r->wait, &r->flight);
 }
 
 void req_fail_err(Req *r, const ValidateErr *e)

@@ -35,6 +35,10 @@ typedef struct Req {
 	void (*ctx_free)(void *ctx);
 	AccessRec access;		/* the access log line: status and bytes set by the reply */
 	bool streamed;			/* a Stream took the reply over and logs it at its end */
+	void (*handler)(struct Req *r);	/* the matched route's function (router.c) */
+	RcWaiter wait;			/* while waiting for another request's build (readcache.h) */
+	RcFlight *flight;		/* the build this request leads, landed when it ends */
+	bool cache_bypass;		/* woken without a reply for it: build, do not look again */
 } Req;
 
 /* Builds the context; NULL (after replying 400) when the URI cannot be decoded. */
@@ -55,10 +59,16 @@ void req_success(Req *r, int status, json_t *obj);
  * owner ("" when the key names whose it is) and the stamp taken before the read. */
 void req_success_cache(Req *r, json_t *obj, const char *key, const char *owner,
 		       const RcStamp *st);
+/* Sends text (len bytes of JSON, its final newline included; malloc'ed, taken over and freed
+ * once written) with status and frees r. */
+void req_reply_text(Req *r, int status, char *text, size_t len);
 /* Sends a cached body (its reference is taken over) with status 200 and frees r. */
 void req_reply_cached(Req *r, RcBody *body);
 /* A reply from the read cache for key when there is one the caller may see (is_admin, or its
- * own: owner "" or r->user_id): sent, r freed, true. Else false and r untouched. */
+ * own: owner "" or r->user_id): sent, r freed, true. On a miss while another request builds
+ * key: r waits for it (true; readcache.h), then gets its reply from the cache or runs
+ * r->handler again to build its own. Else false: the caller builds the reply (and leads the
+ * requests that miss key meanwhile). */
 MUST_CHECK bool req_try_cached(Req *r, const char *key);
 /* Frees r without replying (it leaves the in-flight count): for routes that answer through a
  * Stream or evhttp directly (they set r->access.status and .bytes first). Writes the access

@@ -190,6 +190,7 @@ void router_handle(struct evhttp_request *req, void *arg)
 	}
 	r->route = hit->pattern;
 	r->route_ix = (int)(hit - routes);
+	r->handler = hit->fn;
 	if (hit->access == ACCESS_PUBLIC)
 		hit->fn(r);
 	else

@@ -119,7 +119,7 @@ void submit_free(void *p)
 	validate_exec_clear(&x->in);
 	json_decref(x->merged);
 	free(x->windows);
-	json_decref(x->response);
+	free(x->response);
 	free(x->sql_query);
 	free(x->own_name);
 	free(x->own_description);
@@ -247,7 +247,46 @@ bool submit_idem_prepare(Req *r, Execute *x, const char *scope)
 
 static void reply_created(Req *r)
 {
-	req_reply(r, 201, json_incref(((Execute *)r->ctx)->response));
+	Execute *x = r->ctx;
+	char *text = x->response;
+
+	x->response = NULL;	/* the reply owns it now */
+	req_reply_text(r, 201, text, x->response_len);
+}
+
+/* PostgreSQL's JSON text without the whitespace between tokens (json_agg puts ", \n "
+ * between elements), plus the final newline of every reply: the compact text jansson would
+ * print, without parsing and printing 25 KB again on the loop (0.7 ms for 100 instances).
+ * NULL on OOM or when the text is not one object. */
+static char *compact_json(const char *s, size_t *len)
+{
+	char *out = malloc(strlen(s) + 2), *o = out;
+	bool in_str = false, esc = false;
+
+	if (out == NULL)
+		return NULL;
+	for (; *s != '\0'; s++) {
+		if (in_str) {
+			if (esc)
+				esc = false;
+			else if (*s == '\\')
+				esc = true;
+			else if (*s == '"')
+				in_str = false;
+		} else if (*s == ' ' || *s == '\n' || *s == '\t' || *s == '\r') {
+			continue;
+		} else if (*s == '"') {
+			in_str = true;
+		}
+		*o++ = *s;
+	}
+	if (o == out || out[0] != '{' || o[-1] != '}' || in_str) {
+		free(out);
+		return NULL;
+	}
+	*o++ = '\n';
+	*len = (size_t)(o - out);
+	return out;
 }
 
 static void enqueued(EnqueueOutcome outcome, void *priv)
@@ -290,7 +329,8 @@ static void insert_done(Pgq *q, void *priv)
 		pgq_fail(r, q);
 	} else if (PQntuples(q->res[ST_INSERT]) != 1 || PQntuples(q->res[body]) != 1 ||
 		   PQntuples(q->res[body + 1]) != 1 ||
-		   (x->response = json_loads(PQgetvalue(q->res[body], 0, 0), 0, NULL)) == NULL) {
+		   (x->response = compact_json(PQgetvalue(q->res[body], 0, 0),
+					       &x->response_len)) == NULL) {
 		log_error("batch %s stored, its 201 body unreadable", x->batch_uuid);
 		req_fail(r, 500, "internal", NULL, "stored batch unreadable");
 	} else {
@@ -353,10 +393,10 @@ int submit_add_store(Pgq *q, Execute *x, const char *user_id, const PGresult *in
 	if (s_ids == NULL || s_params == NULL || s_over == NULL || s_rows == NULL ||
 	    (x->in.has_window && s_win == NULL))
 		goto out;
-	if (!pgq_add(q, sql_insert, 11,
-		     (const char *[]){ x->batch_uuid, x->batch_id, x->workflow_id, user_id,
-				       x->in.name, x->in.description, s_ids, s_params, s_over,
-				       x->sql_query, s_rows }))
+	if (!pgq_add_prepared(q, sql_insert, 11,
+			      (const char *[]){ x->batch_uuid, x->batch_id, x->workflow_id, user_id,
+						x->in.name, x->in.description, s_ids, s_params,
+						s_over, x->sql_query, s_rows }))
 		goto out;
 	added = 1;
 	if (links(x)) {
@@ -396,9 +436,10 @@ static void store(Req *r, const PGresult *inst)
 	     !pgq_add(q, sql_idem_put, 4,
 		      (const char *[]){ r->user_id, x->idem_key, x->req_hash, x->batch_uuid })))
 		goto oom;
-	if (!pgq_add(q, submit_sql_created_body, 1, (const char *[]){ x->batch_uuid }) ||
-	    !pgq_add(q, submit_sql_payload, 1, (const char *[]){ x->batch_uuid }))
+	if (!pgq_add_prepared(q, submit_sql_created_body, 1, (const char *[]){ x->batch_uuid }) ||
+	    !pgq_add_prepared(q, submit_sql_payload, 1, (const char *[]){ x->batch_uuid }))
 		goto oom;
+	q->pipeline = true;	/* no statement depends on the client between them */
 	if (!pgq_run(r->api->pg, q, insert_done, r)) {
 		pgq_free(q);
 		req_fail(r, 503, "database_unavailable", NULL, "PostgreSQL is unavailable");
@@ -603,14 +644,16 @@ void routes_execute_post(Req *r)
 		strcat(arr, json_string_value(id));
 	}
 	strcat(arr, "}");
-	if (!pgq_add(q, submit_sql_workflow, 3,
-		     (const char *[]){ x->workflow_id, r->user_id, r->is_admin ? "true" : "false" }) ||
-	    !pgq_add(q, submit_sql_instances, 3,
-		     (const char *[]){ arr, r->user_id, r->is_admin ? "true" : "false" }) ||
+	if (!pgq_add_prepared(q, submit_sql_workflow, 3,
+			      (const char *[]){ x->workflow_id, r->user_id,
+						r->is_admin ? "true" : "false" }) ||
+	    !pgq_add_prepared(q, submit_sql_instances, 3,
+			      (const char *[]){ arr, r->user_id, r->is_admin ? "true" : "false" }) ||
 	    (x->idem_key[0] != '\0' &&
 	     !pgq_add(q, submit_sql_idem_get, 2, (const char *[]){ r->user_id, x->idem_key })))
 		goto oom;
 	free(arr);
+	q->pipeline = true;
 	if (!pgq_run(r->api->pg, q, load_done, r)) {
 		pgq_free(q);
 		req_fail(r, 503, "database_unavailable", NULL, "PostgreSQL is unavailable");

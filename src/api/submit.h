@@ -33,7 +33,9 @@ typedef struct Execute {
 	char *sql_query;	/* the SQL to run */
 	json_t *merged;		/* merged parameters per instance, instance order */
 	ParamsWindow *windows;	/* resolved AMC window per instance, instance order */
-	json_t *response;	/* the 201 body, built by PostgreSQL from the stored rows */
+	char *response;		/* the 201 body, built by PostgreSQL from the stored rows:
+				 * its text made compact, with the final newline */
+	size_t response_len;
 	size_t total;
 	char *own_name;		/* the name and description made for a retry (in.name and
 				 * in.description point here then); freed by submit_free */

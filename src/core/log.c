@@ -5,6 +5,7 @@
 #include "log.h"
 
 #include <ctype.h>
+#include <limits.h>
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -169,13 +170,15 @@ static void write_line(const char *p, size_t len)
 	}
 }
 
-static void vlog(enum LogLevel level, const LogField *fields, size_t nfields, const char *fmt,
-		 va_list ap)
+/* Formats one line, its newline included, into line (size bytes, at least 2); returns its
+ * length. A line that does not fit is cut (text) or replaced by an error line (json). */
+static size_t vformat(char *line, size_t size, enum LogLevel level, const LogField *fields,
+		      size_t nfields, const char *fmt, va_list ap)
 {
-	char msg[4096], line[32768], stamp[40];
+	char msg[4096], stamp[40];
 	struct timespec ts;
 	struct tm tm;
-	size_t len = 0, mlen, cap = sizeof(line) - 1;	/* room for the newline */
+	size_t len = 0, mlen, cap = size - 1;	/* room for the newline */
 	int n;
 
 	clock_gettime(CLOCK_REALTIME, &ts);
@@ -256,7 +259,15 @@ static void vlog(enum LogLevel level, const LogField *fields, size_t nfields, co
 		}
 	}
 	line[len++] = '\n';
-	write_line(line, len);
+	return len;
+}
+
+static void vlog(enum LogLevel level, const LogField *fields, size_t nfields, const char *fmt,
+		 va_list ap)
+{
+	char line[32768];
+
+	write_line(line, vformat(line, sizeof(line), level, fields, nfields, fmt, ap));
 }
 
 void log_msg(enum LogLevel level, const char *fmt, ...)
@@ -279,6 +290,40 @@ void log_fields(enum LogLevel level, const LogField *fields, size_t nfields, con
 	va_start(ap, fmt);
 	vlog(level, fields, nfields, fmt, ap);
 	va_end(ap);
+}
+
+size_t log_format(char *out, size_t size, enum LogLevel level, const LogField *fields,
+		  size_t nfields, const char *fmt, ...)
+{
+	va_list ap;
+	size_t len;
+
+	if ((int)level > log_level || (int)level < 0 || size < 2)
+		return 0;
+	va_start(ap, fmt);
+	len = vformat(out, size, level, fields, nfields, fmt, ap);
+	va_end(ap);
+	return len;
+}
+
+void log_write(const char *lines, size_t len)
+{
+	/* in pieces of whole lines of at most PIPE_BUF bytes (a longer line alone): each write
+	 * stays atomic on a pipe, as a single line's write is */
+	while (len > 0) {
+		size_t n = len;
+
+		if (len > PIPE_BUF) {
+			const char *nl = memrchr(lines, '\n', PIPE_BUF);
+
+			if (nl == NULL)
+				nl = memchr(lines + PIPE_BUF, '\n', len - PIPE_BUF);
+			n = nl != NULL ? (size_t)(nl - lines) + 1 : len;
+		}
+		write_line(lines, n);
+		lines += n;
+		len -= n;
+	}
 }
 
 bool log_due(LogEvery *e, int secs, long *n)

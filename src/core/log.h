@@ -32,6 +32,13 @@ void log_msg(enum LogLevel level, const char *fmt, ...) PRINTF_LIKE(2, 3);
  * appended as " key=value". */
 void log_fields(enum LogLevel level, const LogField *fields, size_t nfields, const char *fmt, ...)
 	PRINTF_LIKE(4, 5);
+/* The line log_fields would write (its newline included) formatted into out (size bytes)
+ * instead, for a caller that writes many lines at once with log_write; returns its length, 0
+ * when level is filtered out. A line longer than size is cut (text) or replaced (json). */
+size_t log_format(char *out, size_t size, enum LogLevel level, const LogField *fields,
+		  size_t nfields, const char *fmt, ...) PRINTF_LIKE(6, 7);
+/* Writes whole lines made by log_format, with as few write(2) calls as the stream takes. */
+void log_write(const char *lines, size_t len);
 /* "text" or "json"; false for anything else */
 MUST_CHECK bool log_format_parse(const char *s, enum LogFormat *out);
 /* Call before any thread starts (like log_init). */
