@@ -177,7 +177,7 @@ static void text_sent(const void *data, size_t len, void *arg)
 void req_reply_text(Req *r, int status, char *text, size_t len)
 {
 	r->access.status = status;
-	r->access.bytes = http_reply_ref(r->req, status, text, len, text_sent, NULL);
+	r->access.bytes = httpd_reply_ref(r->req, status, text, len, text_sent, NULL);
 	req_release(r);
 }
 
