@@ -42,8 +42,6 @@ static const char *const sql_missing[2] = { SQL_MISSING(PGQ_BATCH_EXECS_CTE),
 /* [1]: ?include_retries=true, the latest result per instance across the retries (pgq.h) */
 static const char *const sql_execs[2] = { SQL_EXECS(PGQ_BATCH_EXECS_CTE),
 					  SQL_EXECS(PGQ_BATCH_EXECS_RETRIES_CTE) };
-static const char *const sql_columns[2] = { PGQ_SQL_RESULT_COLUMNS,
-					    PGQ_SQL_RESULT_COLUMNS_OF(PGQ_BATCH_EXECS_RETRIES_CTE) };
 
 /* One page: what the pool thread needs (borrowed strings of the Export, which outlives the
  * job) and what it gives back. Owned by the pool while its job runs, then by the export's
@@ -521,7 +519,7 @@ void export_get(Req *r)
 		return;
 	q = pgq_new();
 	if (q == NULL || !pgq_add(q, sql_batch, 3, p) || !pgq_add(q, sql_execs[retries], 3, p) ||
-	    !pgq_add(q, sql_columns[retries], 3, p) || !pgq_add(q, sql_missing[retries], 3, p) ||
+	    !pgq_add(q, pgq_sql_result_columns[retries], 3, p) || !pgq_add(q, sql_missing[retries], 3, p) ||
 	    !pgq_run(r->api->pg, q, start_done, r)) {
 		pgq_free(q);
 		req_fail(r, 503, "database_unavailable", NULL, "PostgreSQL is unavailable");

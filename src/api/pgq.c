@@ -8,6 +8,10 @@
 
 #include "log.h"
 
+const char *const pgq_sql_result_columns[2] = {
+	PGQ_SQL_RESULT_COLUMNS, PGQ_SQL_RESULT_COLUMNS_OF(PGQ_BATCH_EXECS_RETRIES_CTE),
+};
+
 Pgq *pgq_new(void)
 {
 	return calloc(1, sizeof(Pgq));

@@ -50,6 +50,9 @@
 	" WHERE ex.status = 'completed' AND jsonb_typeof(ex.result_columns) = 'array'" \
 	" ORDER BY coalesce(ex.row_count, 0) > 0 DESC, ex.ord, ex.execution_id LIMIT 1"
 #define PGQ_SQL_RESULT_COLUMNS PGQ_SQL_RESULT_COLUMNS_OF(PGQ_BATCH_EXECS_CTE)
+/* [0] of the batch, [1] of the batch and its retries (?include_retries=true): the results,
+ * the export and the comparison read the columns alike */
+extern const char *const pgq_sql_result_columns[2];
 
 typedef struct Pgq Pgq;
 

@@ -20,6 +20,19 @@
 #include "metrics.h"
 #include "stats.h"
 
+void *req_ctx_new(Req *r, size_t size)
+{
+	void *ctx = calloc(1, size);
+
+	if (ctx == NULL) {
+		req_fail(r, 500, "internal", NULL, "out of memory");
+		return NULL;
+	}
+	r->ctx = ctx;
+	r->ctx_free = free;
+	return ctx;
+}
+
 void req_release(Req *r)
 {
 	if (r == NULL)

@@ -89,6 +89,10 @@ MUST_CHECK bool req_query_int(Req *r, const char *name, long def, long lo, long 
  * replied 400 and freed r. */
 MUST_CHECK bool req_query_bool(Req *r, const char *name, bool def, bool *out);
 
+/* A zeroed route state of size bytes as r->ctx, freed (free) when the request ends; NULL after
+ * replying 500 (and freeing r) when memory runs out: the caller must return at once. */
+void *req_ctx_new(Req *r, size_t size);
+
 /* Body field helpers: each returns false after replying 400 (and freeing r) when the field
  * has the wrong type. A missing/null optional field leaves *out NULL. */
 MUST_CHECK bool req_opt_string(Req *r, const char *name, size_t maxlen, const char **out);

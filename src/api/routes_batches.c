@@ -91,12 +91,8 @@ void routes_batches_list(Req *r)
 		return;
 	snprintf(slimit, sizeof(slimit), "%ld", limit);
 	snprintf(soffset, sizeof(soffset), "%ld", offset);
-	if ((g = calloc(1, sizeof(*g))) == NULL) {
-		req_fail(r, 500, "internal", NULL, "out of memory");
+	if ((g = req_ctx_new(r, sizeof(*g))) == NULL)
 		return;
-	}
-	r->ctx = g;
-	r->ctx_free = free;
 	/* the parameters were checked above: a UUID, a known status, two numbers */
 	snprintf(g->key, sizeof(g->key), "l:%s|%s|%s|%s|%s", r->is_admin ? "*" : r->user_id,
 		 wf != NULL ? wf : "", status != NULL ? status : "", slimit, soffset);
@@ -304,12 +300,8 @@ void routes_batches_cancel(Req *r)
 		req_fail(r, 404, "batch_not_found", NULL, "batch not found");
 		return;
 	}
-	if ((c = calloc(1, sizeof(*c))) == NULL) {
-		req_fail(r, 500, "internal", NULL, "out of memory");
+	if ((c = req_ctx_new(r, sizeof(*c))) == NULL)
 		return;
-	}
-	r->ctx = c;
-	r->ctx_free = free;
 	snprintf(c->batch_id, sizeof(c->batch_id), "%s", r->segs[2]);
 	/* cancelling needs Redis: a PostgreSQL-only cancel would leave queued jobs running */
 	if (!api_redis_ready(r->api) ||

@@ -35,8 +35,6 @@ static const char sql_batch[] =
 	" ORDER BY ex.ord, ex.execution_id, grp"
 static const char *const sql_values[2] = { SQL_VALUES(PGQ_BATCH_EXECS_CTE),
 					   SQL_VALUES(PGQ_BATCH_EXECS_RETRIES_CTE) };
-static const char *const sql_columns[2] = { PGQ_SQL_RESULT_COLUMNS,
-					    PGQ_SQL_RESULT_COLUMNS_OF(PGQ_BATCH_EXECS_RETRIES_CTE) };
 
 /* r->ctx: the request's parameters, read again when the rows come back */
 typedef struct Compare {
@@ -330,12 +328,8 @@ void routes_compare_get(Req *r)
 		req_fail(r, 404, "batch_not_found", "against", "batch not found");
 		return;
 	}
-	if ((c = calloc(1, sizeof(*c))) == NULL) {
-		req_fail(r, 500, "internal", NULL, "out of memory");
+	if ((c = req_ctx_new(r, sizeof(*c))) == NULL)
 		return;
-	}
-	r->ctx = c;
-	r->ctx_free = free;
 	c->against = ag != NULL;
 	if (!req_query_bool(r, "include_retries", false, &c->retries))
 		return;
@@ -346,7 +340,7 @@ void routes_compare_get(Req *r)
 
 		q = pgq_new();
 		if (q == NULL || !pgq_add(q, sql_batch, 3, p) ||
-		    !pgq_add(q, sql_columns[c->retries], 3, p) ||
+		    !pgq_add(q, pgq_sql_result_columns[c->retries], 3, p) ||
 		    !pgq_add(q, sql_values[c->retries], 5, p) ||
 		    (c->against && (!pgq_add(q, sql_batch, 3, pa) ||
 				    !pgq_add(q, sql_values[c->retries], 5, pa))) ||

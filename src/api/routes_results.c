@@ -71,8 +71,6 @@ static const char sql_batch[] =
  * completed one across the batch and its retries (pgq.h) */
 static const char *const sql_instances[2] = { SQL_INSTANCES(PGQ_BATCH_EXECS_CTE),
 					      SQL_INSTANCES(PGQ_BATCH_EXECS_RETRIES_CTE) };
-static const char *const sql_columns[2] = { PGQ_SQL_RESULT_COLUMNS,
-					    PGQ_SQL_RESULT_COLUMNS_OF(PGQ_BATCH_EXECS_RETRIES_CTE) };
 static const char *const sql_total[2] = { SQL_TOTAL(PGQ_BATCH_EXECS_CTE),
 					  SQL_TOTAL(PGQ_BATCH_EXECS_RETRIES_CTE) };
 static const char *const sql_rows[2] = { SQL_ROWS(PGQ_BATCH_EXECS_CTE),
@@ -241,7 +239,7 @@ void routes_results_get(Req *r)
 		q = pgq_new();
 		if (q == NULL || !pgq_add(q, sql_batch, 3, p) ||
 		    !pgq_add(q, sql_instances[retries], 3, p) ||
-		    !pgq_add(q, sql_columns[retries], 3, p) || !pgq_add(q, sql_total[retries], 5, pt) ||
+		    !pgq_add(q, pgq_sql_result_columns[retries], 3, p) || !pgq_add(q, sql_total[retries], 5, pt) ||
 		    !pgq_add(q, sql_rows[retries], 7, p) || !pgq_run(r->api->pg, q, results_done, r)) {
 			pgq_free(q);
 			req_fail(r, 503, "database_unavailable", NULL, "PostgreSQL is unavailable");

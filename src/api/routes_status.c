@@ -337,12 +337,8 @@ void routes_status_get(Req *r)
 		req_fail(r, 404, "batch_not_found", NULL, "batch not found");
 		return;
 	}
-	if ((g = calloc(1, sizeof(*g))) == NULL) {
-		req_fail(r, 500, "internal", NULL, "out of memory");
+	if ((g = req_ctx_new(r, sizeof(*g))) == NULL)
 		return;
-	}
-	r->ctx = g;
-	r->ctx_free = free;
 	snprintf(g->key, sizeof(g->key), "s:%s", r->segs[2]);
 	if (req_try_cached(r, g->key))
 		return;

@@ -214,12 +214,8 @@ void routes_workflows_list(Req *r)
 
 	if (!req_query_bool(r, "archived", false, &archived))
 		return;
-	if ((g = calloc(1, sizeof(*g))) == NULL) {
-		req_fail(r, 500, "internal", NULL, "out of memory");
+	if ((g = req_ctx_new(r, sizeof(*g))) == NULL)
 		return;
-	}
-	r->ctx = g;
-	r->ctx_free = free;
 	snprintf(g->key, sizeof(g->key), "w:%s%s", r->is_admin ? "*" : r->user_id,
 		 archived ? ":a" : "");
 	if (req_try_cached(r, g->key))
