@@ -66,7 +66,7 @@ int main(int argc, char **argv)
 
 		if (scanf("%36s %13s %24s %511s", t->uuid, t->exec_id, t->claim, t->path) != 4)
 			break;
-		strcpy(t->amc_id, "bench-");	/* fits: exec ids are 13 characters */
+		strcpy(t->amc_id, "bench-"); /* fits: exec ids are 13 characters */
 		strcat(t->amc_id, t->exec_id);
 		ntasks++;
 	}
@@ -80,7 +80,7 @@ int main(int argc, char **argv)
 		pthread_join(th[i], NULL);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
-	printf("archived=%d rows=%ld wall_ms=%.0f rows_per_s=%.0f\n", ntasks - failures,
-	       (long)rows, ms, (double)rows * 1e3 / ms);
+	printf("archived=%d rows=%ld wall_ms=%.0f rows_per_s=%.0f\n", ntasks - failures, (long)rows,
+	       ms, (double)rows * 1e3 / ms);
 	return failures > 0 ? 1 : 0;
 }

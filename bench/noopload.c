@@ -15,7 +15,7 @@
 #include "lua_scripts.h"
 #include "mstime.h"
 
-#define PIPELINE 20		/* enqueue_batch calls in flight at once */
+#define PIPELINE 20 /* enqueue_batch calls in flight at once */
 
 static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 static void die(const char *fmt, ...)
@@ -59,7 +59,10 @@ static void batch_id(char out[32], long i)
 }
 
 /* Growable string (owned by the caller, freed with free(s->p)). */
-typedef struct Str { char *p; size_t len, cap; } Str;
+typedef struct Str {
+	char *p;
+	size_t len, cap;
+} Str;
 
 static void str_addf(Str *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void str_addf(Str *s, const char *fmt, ...)
@@ -85,7 +88,8 @@ static char *load_script(redisContext *c, enum LuaScriptId id)
 {
 	redisReply *r = redisCommand(c, "SCRIPT LOAD %s", lua_scripts[id].source);
 	if (!r || r->type != REDIS_REPLY_STRING)
-		die("SCRIPT LOAD failed: %s", r && r->type == REDIS_REPLY_ERROR ? r->str : c->errstr);
+		die("SCRIPT LOAD failed: %s",
+		    r && r->type == REDIS_REPLY_ERROR ? r->str : c->errstr);
 	char *sha = strdup(r->str);
 	freeReplyObject(r);
 	return sha;
@@ -97,20 +101,21 @@ static void check_enqueued(redisContext *c)
 	if (redisGetReply(c, (void **)&r) != REDIS_OK)
 		die("redis: %s", c->errstr);
 	if (r->type != REDIS_REPLY_INTEGER || r->integer != 1)
-		die("enqueue_batch did not return 1: %s", r->type == REDIS_REPLY_ERROR ? r->str : "(other reply)");
+		die("enqueue_batch did not return 1: %s",
+		    r->type == REDIS_REPLY_ERROR ? r->str : "(other reply)");
 	freeReplyObject(r);
 }
 
 /* One EVALSHA enqueue_batch per batch; KEYS and ARGV as in docs/redis-keys.md. */
-static int cmd_enqueue(redisContext *c, const char *prefix, long batches, long instances, long accounts,
-		       int distinct)
+static int cmd_enqueue(redisContext *c, const char *prefix, long batches, long instances,
+		       long accounts, int distinct)
 {
 	char *sha = load_script(c, LUA_SCRIPT_ENQUEUE_BATCH);
 	size_t argc = 3 + 5 + (size_t)instances + 4;
 	const char **argv = calloc(argc, sizeof *argv);
 	size_t *lens = calloc(argc, sizeof *lens);
-	char (*keys)[KEYS_MAX] = calloc((size_t)instances + 5, KEYS_MAX);
-	Str execs = {0}, fields = {0};
+	char(*keys)[KEYS_MAX] = calloc((size_t)instances + 5, KEYS_MAX);
+	Str execs = { 0 }, fields = { 0 };
 	if (!argv || !lens || !keys)
 		die("%s", "out of memory");
 	long long t0 = mstime_wall();
@@ -122,7 +127,8 @@ static int cmd_enqueue(redisContext *c, const char *prefix, long batches, long i
 		snprintf(now, sizeof now, "%lld", (long long)mstime_wall());
 		if (!keys_batch(keys[0], KEYS_MAX, prefix, bid) ||
 		    !keys_batch_execs(keys[1], KEYS_MAX, prefix, bid) ||
-		    !keys_queue(keys[2], KEYS_MAX, prefix) || !keys_batches(keys[3], KEYS_MAX, prefix) ||
+		    !keys_queue(keys[2], KEYS_MAX, prefix) ||
+		    !keys_batches(keys[3], KEYS_MAX, prefix) ||
 		    !keys_events(keys[4], KEYS_MAX, prefix))
 			die("%s", "key too long");
 		execs.len = 0;
@@ -133,30 +139,34 @@ static int cmd_enqueue(redisContext *c, const char *prefix, long batches, long i
 			/* instance -> account is fixed; in distinct mode consecutive batches start on
 			 * different accounts, so claim's round-robin (one job per batch per turn) does
 			 * not pile every batch's first job onto one account */
-			long acct = distinct ? ((inst - 1) + (inst - 1) / instances) % accounts + 1 :
-					       (inst - 1) % accounts + 1;
-			snprintf(eid, sizeof eid, "exec_%08lx", (unsigned long)(b * 100000 + i) & 0xffffffffUL);
+			long acct = distinct ? ((inst - 1) + (inst - 1) / instances) % accounts + 1
+					     : (inst - 1) % accounts + 1;
+			snprintf(eid, sizeof eid, "exec_%08lx",
+				 (unsigned long)(b * 100000 + i) & 0xffffffffUL);
 			if (!keys_exec(keys[4 + i], KEYS_MAX, prefix, bid, eid))
 				die("%s", "key too long");
-			str_addf(&execs,
-				 "%s{\"exec_id\":\"%s\",\"id\":\"%08lx-0000-4000-8000-%012lx\","
-				 "\"instance_uuid\":\"20000000-0000-4000-8000-%012lx\","
-				 "\"amc_instance_id\":\"amcbench%05ld\",\"instance_name\":\"Bench %ld\","
-				 "\"instance_region\":\"us-east-1\","
-				 "\"account_id\":\"10000000-0000-4000-8000-%012lx\","
-				 "\"advertiser_id\":\"ENTITYBENCH%ld\",\"marketplace_id\":\"ATVPDKIKX0DER\","
-				 "\"timezone\":\"UTC\",\"parameters\":"
-				 "\"{\\\"startDate\\\":\\\"2025-01-01\\\",\\\"endDate\\\":\\\"2025-01-31\\\"}\"}",
-				 i > 1 ? "," : "", eid, b, i, inst, inst, inst, acct, acct);
+			str_addf(
+				&execs,
+				"%s{\"exec_id\":\"%s\",\"id\":\"%08lx-0000-4000-8000-%012lx\","
+				"\"instance_uuid\":\"20000000-0000-4000-8000-%012lx\","
+				"\"amc_instance_id\":\"amcbench%05ld\",\"instance_name\":\"Bench %ld\","
+				"\"instance_region\":\"us-east-1\","
+				"\"account_id\":\"10000000-0000-4000-8000-%012lx\","
+				"\"advertiser_id\":\"ENTITYBENCH%ld\",\"marketplace_id\":\"ATVPDKIKX0DER\","
+				"\"timezone\":\"UTC\",\"parameters\":"
+				"\"{\\\"startDate\\\":\\\"2025-01-01\\\",\\\"endDate\\\":\\\"2025-01-31\\\"}\"}",
+				i > 1 ? "," : "", eid, b, i, inst, inst, inst, acct, acct);
 		}
 		str_addf(&execs, "]");
 		fields.len = 0;
-		str_addf(&fields,
-			 "{\"batch_execution_id\":\"%08lx-1111-4000-8000-000000000000\","
-			 "\"workflow_id\":\"30000000-0000-4000-8000-000000000001\","
-			 "\"user_id\":\"00000000-0000-4000-8000-000000000001\",\"name\":\"bench %ld\","
-			 "\"sql_query\":\"SELECT campaign, SUM(impressions) AS impressions FROM impressions"
-			 " GROUP BY campaign\"}", b, b);
+		str_addf(
+			&fields,
+			"{\"batch_execution_id\":\"%08lx-1111-4000-8000-000000000000\","
+			"\"workflow_id\":\"30000000-0000-4000-8000-000000000001\","
+			"\"user_id\":\"00000000-0000-4000-8000-000000000001\",\"name\":\"bench %ld\","
+			"\"sql_query\":\"SELECT campaign, SUM(impressions) AS impressions FROM impressions"
+			" GROUP BY campaign\"}",
+			b, b);
 		size_t k = 0;
 		argv[k++] = "EVALSHA";
 		argv[k++] = sha;
@@ -178,8 +188,8 @@ static int cmd_enqueue(redisContext *c, const char *prefix, long batches, long i
 	}
 	for (; pending > 0; pending--)
 		check_enqueued(c);
-	printf("enqueued=%ld batches=%ld instances=%ld enqueue_ms=%lld\n", batches * instances, batches,
-	       instances, mstime_wall() - t0);
+	printf("enqueued=%ld batches=%ld instances=%ld enqueue_ms=%lld\n", batches * instances,
+	       batches, instances, mstime_wall() - t0);
 	free(execs.p);
 	free(fields.p);
 	free(keys);
@@ -228,13 +238,15 @@ static int cmd_wait(redisContext *c, const char *prefix, long batches, long long
 		batch_id(bid, b);
 		if (!keys_batch(key, sizeof key, prefix, bid))
 			die("%s", "key too long");
-		redisAppendCommand(c, "HMGET %s total completed failed started_at completed_at status", key);
+		redisAppendCommand(
+			c, "HMGET %s total completed failed started_at completed_at status", key);
 	}
 	for (long b = 1; b <= batches; b++) {
 		redisReply *r;
-		if (redisGetReply(c, (void **)&r) != REDIS_OK || r->type != REDIS_REPLY_ARRAY || r->elements != 6)
+		if (redisGetReply(c, (void **)&r) != REDIS_OK || r->type != REDIS_REPLY_ARRAY ||
+		    r->elements != 6)
 			die("redis: %s", c->errstr);
-		long long v[5] = {0};
+		long long v[5] = { 0 };
 		for (int i = 0; i < 5; i++)
 			if (r->element[i]->type == REDIS_REPLY_STRING)
 				v[i] = strtoll(r->element[i]->str, NULL, 10);
@@ -245,7 +257,8 @@ static int cmd_wait(redisContext *c, const char *prefix, long batches, long long
 			first_start = v[3];
 		if (v[4] > last_end)
 			last_end = v[4];
-		if (r->element[5]->type != REDIS_REPLY_STRING || strcmp(r->element[5]->str, "completed"))
+		if (r->element[5]->type != REDIS_REPLY_STRING ||
+		    strcmp(r->element[5]->str, "completed"))
 			bad++;
 		freeReplyObject(r);
 	}
@@ -278,17 +291,20 @@ static double redis_cpu_ms(redisContext *c)
  * finish_many call, as the worker does, or one finish per job with a build that predates
  * finish_many. Prints Redis CPU per job for each, i.e. the server-side ceiling of jobs/s
  * whatever the worker does. */
-static int cmd_scripts(redisContext *c, const char *prefix, long expect, long claim_batch, long icap,
-		       long acap)
+static int cmd_scripts(redisContext *c, const char *prefix, long expect, long claim_batch,
+		       long icap, long acap)
 {
 	const char *worker = "bench-scripts";
 	char ring[KEYS_MAX], jobs[KEYS_MAX], events[KEYS_MAX], retry[KEYS_MAX], running[KEYS_MAX];
-	if (!keys_queue(ring, sizeof ring, prefix) || !keys_worker_jobs(jobs, sizeof jobs, prefix, worker) ||
-	    !keys_events(events, sizeof events, prefix) || !keys_retry(retry, sizeof retry, prefix) ||
+	if (!keys_queue(ring, sizeof ring, prefix) ||
+	    !keys_worker_jobs(jobs, sizeof jobs, prefix, worker) ||
+	    !keys_events(events, sizeof events, prefix) ||
+	    !keys_retry(retry, sizeof retry, prefix) ||
 	    !keys_running(running, sizeof running, prefix))
 		die("%s", "key too long");
 #ifdef LUA_FINISH_MANY_NKEYS
-	char *claim = load_script(c, LUA_SCRIPT_CLAIM), *finish = load_script(c, LUA_SCRIPT_FINISH_MANY);
+	char *claim = load_script(c, LUA_SCRIPT_CLAIM),
+	     *finish = load_script(c, LUA_SCRIPT_FINISH_MANY);
 #else
 	char *claim = load_script(c, LUA_SCRIPT_CLAIM), *finish = load_script(c, LUA_SCRIPT_FINISH);
 #endif
@@ -307,12 +323,13 @@ static int cmd_scripts(redisContext *c, const char *prefix, long expect, long cl
 	for (;;) {
 		char now[32];
 		snprintf(now, sizeof now, "%lld", (long long)mstime_wall());
-		redisReply *r = redisCommand(c, "EVALSHA %s 5 %s %s %s %s %s %s %s %s %s %s %s", claim,
-					     ring, jobs, events, retry, running, worker, now, max, prefix,
-					     icaps, acaps);
+		redisReply *r = redisCommand(c, "EVALSHA %s 5 %s %s %s %s %s %s %s %s %s %s %s",
+					     claim, ring, jobs, events, retry, running, worker, now,
+					     max, prefix, icaps, acaps);
 		calls++;
 		if (!r || r->type != REDIS_REPLY_ARRAY)
-			die("claim failed: %s", r && r->type == REDIS_REPLY_ERROR ? r->str : c->errstr);
+			die("claim failed: %s",
+			    r && r->type == REDIS_REPLY_ERROR ? r->str : c->errstr);
 		size_t got = r->elements;
 		for (size_t i = 0; i < got; i++) {
 			redisReply *job = r->element[i];
@@ -342,7 +359,7 @@ static int cmd_scripts(redisContext *c, const char *prefix, long expect, long cl
 	 * (ref outcome rows error [claim token])*g */
 	long g = claim_batch;
 	const char **av = calloc((size_t)(7 + 7 * g), sizeof *av);
-	char (*kb)[KEYS_MAX] = calloc((size_t)(2 * g), KEYS_MAX);
+	char(*kb)[KEYS_MAX] = calloc((size_t)(2 * g), KEYS_MAX);
 	if (!av || !kb)
 		die("%s", "out of memory");
 	for (long i0 = 0; i0 < n; i0 += g) {
@@ -381,8 +398,10 @@ static int cmd_scripts(redisContext *c, const char *prefix, long expect, long cl
 		if (++pending == 8 || i0 + m >= n) {
 			for (; pending > 0; pending--) {
 				redisReply *r;
-				if (redisGetReply(c, (void **)&r) != REDIS_OK || r->type != REDIS_REPLY_ARRAY)
-					die("finish_many failed: %s", r && r->type == REDIS_REPLY_ERROR ? r->str : c->errstr);
+				if (redisGetReply(c, (void **)&r) != REDIS_OK ||
+				    r->type != REDIS_REPLY_ARRAY)
+					die("finish_many failed: %s",
+					    r && r->type == REDIS_REPLY_ERROR ? r->str : c->errstr);
 				freeReplyObject(r);
 			}
 		}
@@ -395,14 +414,16 @@ static int cmd_scripts(redisContext *c, const char *prefix, long expect, long cl
 		const char *sep = strchr(refs[i], ':');
 		snprintf(bid, sizeof bid, "%.*s", (int)(sep - refs[i]), refs[i]);
 		snprintf(now, sizeof now, "%lld", (long long)mstime_wall());
-		if (!keys_batch(bkey, sizeof bkey, prefix, bid) || !keys_exec(ekey, sizeof ekey, prefix, bid, sep + 1))
+		if (!keys_batch(bkey, sizeof bkey, prefix, bid) ||
+		    !keys_exec(ekey, sizeof ekey, prefix, bid, sep + 1))
 			die("%s", "key too long");
-		redisAppendCommand(c, "EVALSHA %s 4 %s %s %s %s %s completed %s 0 %s %s", finish, bkey, ekey,
-				   jobs, events, refs[i], now, "", worker);
+		redisAppendCommand(c, "EVALSHA %s 4 %s %s %s %s %s completed %s 0 %s %s", finish,
+				   bkey, ekey, jobs, events, refs[i], now, "", worker);
 		if (++pending == 64 || i == n - 1) {
 			for (; pending > 0; pending--) {
 				redisReply *r;
-				if (redisGetReply(c, (void **)&r) != REDIS_OK || r->type != REDIS_REPLY_ARRAY)
+				if (redisGetReply(c, (void **)&r) != REDIS_OK ||
+				    r->type != REDIS_REPLY_ARRAY)
 					die("finish failed: %s", c->errstr);
 				freeReplyObject(r);
 			}
@@ -413,8 +434,9 @@ static int cmd_scripts(redisContext *c, const char *prefix, long expect, long cl
 	long long t2 = mstime_wall();
 	printf("claimed=%ld claim_calls=%ld claim_ms=%lld finish_ms=%lld redis_claim_us_per_job=%.1f "
 	       "redis_finish_us_per_job=%.1f redis_us_per_job=%.1f redis_ceiling_jobs_per_s=%.0f\n",
-	       n, calls, t1 - t0, t2 - t1, n ? (cpu1 - cpu0) * 1000 / n : 0, n ? (cpu2 - cpu1) * 1000 / n : 0,
-	       n ? (cpu2 - cpu0) * 1000 / n : 0, cpu2 > cpu0 ? n * 1000 / (cpu2 - cpu0) : 0);
+	       n, calls, t1 - t0, t2 - t1, n ? (cpu1 - cpu0) * 1000 / n : 0,
+	       n ? (cpu2 - cpu1) * 1000 / n : 0, n ? (cpu2 - cpu0) * 1000 / n : 0,
+	       cpu2 > cpu0 ? n * 1000 / (cpu2 - cpu0) : 0);
 	for (long i = 0; i < n; i++) {
 		free(refs[i]);
 		free(toks[i]);
@@ -439,11 +461,13 @@ int main(int argc, char **argv)
 		die("cannot connect: %s", c ? c->errstr : "out of memory");
 	int rc;
 	if (enq)
-		rc = cmd_enqueue(c, argv[4], arg_long(argv[5], 1, 100000), arg_long(argv[6], 1, 99999),
-				 arg_long(argv[7], 1, 99999), !strcmp(argv[8], "distinct"));
+		rc = cmd_enqueue(c, argv[4], arg_long(argv[5], 1, 100000),
+				 arg_long(argv[6], 1, 99999), arg_long(argv[7], 1, 99999),
+				 !strcmp(argv[8], "distinct"));
 	else if (!strcmp(argv[1], "scripts"))
-		rc = cmd_scripts(c, argv[4], arg_long(argv[5], 1, 100000000), arg_long(argv[6], 1, 100000),
-				 arg_long(argv[7], 1, 100000000), arg_long(argv[8], 1, 100000000));
+		rc = cmd_scripts(c, argv[4], arg_long(argv[5], 1, 100000000),
+				 arg_long(argv[6], 1, 100000), arg_long(argv[7], 1, 100000000),
+				 arg_long(argv[8], 1, 100000000));
 	else
 		rc = cmd_wait(c, argv[4], arg_long(argv[5], 1, 100000), strtoll(argv[6], NULL, 10),
 			      arg_long(argv[7], 1, 86400));

@@ -22,8 +22,8 @@
 
 typedef struct Purge {
 	PGconn *db;
-	long long cutoff_s;		/* age in seconds */
-	long batch_size;		/* result rows per transaction */
+	long long cutoff_s; /* age in seconds */
+	long batch_size;    /* result rows per transaction */
 	bool dry_run;
 	/* totals */
 	long long batches, execs, rows, skipped;
@@ -86,7 +86,7 @@ static void rollback(PGconn *db)
 {
 	PGresult *res = PQexec(db, "ROLLBACK");
 
-	PQclear(res);	/* nothing more to do if even this fails: the connection is gone */
+	PQclear(res); /* nothing more to do if even this fails: the connection is gone */
 }
 
 /* In an open transaction: locks the batch row if it is still finished and old enough.
@@ -102,7 +102,8 @@ static int lock_batch(Purge *p, const char *id)
 	res = PQexecParams(p->db,
 			   "SELECT 1 FROM batch_executions WHERE id = $1 AND status IN " FINISHED
 			   " AND completed_at < now() - make_interval(secs => $2::bigint)"
-			   " FOR UPDATE SKIP LOCKED", 2, NULL, params, NULL, NULL, 0);
+			   " FOR UPDATE SKIP LOCKED",
+			   2, NULL, params, NULL, NULL, 0);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
 		fprintf(stderr, "amcbatch-admin: lock batch: %s", PQerrorMessage(p->db));
 		rc = -1;
@@ -146,21 +147,24 @@ static bool purge_batch(Purge *p, const char *id, const char *batch_id, const ch
 			rollback(p->db);
 			if (locked < 0)
 				return false;
-			printf("skipped %s: no longer finished and old enough, or in use\n", batch_id);
+			printf("skipped %s: no longer finished and old enough, or in use\n",
+			       batch_id);
 			p->skipped++;
 			p->rows += rows;
 			return true;
 		}
 		/* one chunk: whole executions' result tables (sql/016), up to batch_size rows but
 		 * at least one table; clearing result_table drops the table (016's trigger) */
-		res = PQexecParams(p->db,
-				   "WITH t AS (SELECT id, coalesce(row_count, 0)::bigint AS n,"
-				   "   sum(coalesce(row_count, 0)) OVER (ORDER BY id) AS run"
-				   "   FROM workflow_executions WHERE batch_execution_id = $1"
-				   "    AND result_table IS NOT NULL),"
-				   " d AS (UPDATE workflow_executions e SET result_table = NULL FROM t"
-				   "   WHERE e.id = t.id AND t.run - t.n < $2::bigint RETURNING t.n)"
-				   " SELECT count(*), coalesce(sum(n), 0) FROM d", 2, NULL, params, NULL, NULL, 0);
+		res = PQexecParams(
+			p->db,
+			"WITH t AS (SELECT id, coalesce(row_count, 0)::bigint AS n,"
+			"   sum(coalesce(row_count, 0)) OVER (ORDER BY id) AS run"
+			"   FROM workflow_executions WHERE batch_execution_id = $1"
+			"    AND result_table IS NOT NULL),"
+			" d AS (UPDATE workflow_executions e SET result_table = NULL FROM t"
+			"   WHERE e.id = t.id AND t.run - t.n < $2::bigint RETURNING t.n)"
+			" SELECT count(*), coalesce(sum(n), 0) FROM d",
+			2, NULL, params, NULL, NULL, 0);
 		if (PQresultStatus(res) != PGRES_TUPLES_OK) {
 			fprintf(stderr, "amcbatch-admin: delete rows of %s: %s", batch_id,
 				PQerrorMessage(p->db));
@@ -173,8 +177,8 @@ static bool purge_batch(Purge *p, const char *id, const char *batch_id, const ch
 		PQclear(res);
 		if (tables == 0) {
 			/* no rows left: the batch row goes, in the same short transaction */
-			res = PQexecParams(p->db, "DELETE FROM batch_executions WHERE id = $1", 1, NULL,
-					   params, NULL, NULL, 0);
+			res = PQexecParams(p->db, "DELETE FROM batch_executions WHERE id = $1", 1,
+					   NULL, params, NULL, NULL, 0);
 			if (PQresultStatus(res) != PGRES_COMMAND_OK) {
 				fprintf(stderr, "amcbatch-admin: delete %s: %s", batch_id,
 					PQerrorMessage(p->db));
@@ -203,12 +207,14 @@ static bool purge_batch(Purge *p, const char *id, const char *batch_id, const ch
  * skipped one is passed by its completed_at and id). */
 static bool purge(Purge *p)
 {
-	char age[32], after_t[64] = "-infinity", after_id[64] = "00000000-0000-0000-0000-000000000000";
+	char age[32], after_t[64] = "-infinity",
+		      after_id[64] = "00000000-0000-0000-0000-000000000000";
 	const char *params[3] = { age, after_t, after_id };
 
 	snprintf(age, sizeof(age), "%lld", p->cutoff_s);
 	for (;;) {
-		PGresult *res = PQexecParams(p->db,
+		PGresult *res = PQexecParams(
+			p->db,
 			"SELECT b.id, b.batch_id, b.status,"
 			" to_char(b.completed_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),"
 			" (SELECT count(*) FROM workflow_executions e WHERE e.batch_execution_id = b.id),"
@@ -301,7 +307,8 @@ int main(int argc, char **argv)
 		case 'b':
 			p.batch_size = strtol(optarg, NULL, 10);
 			if (p.batch_size < 1 || p.batch_size > 1000000) {
-				fprintf(stderr, "amcbatch-admin: --batch-size must be 1..1000000\n");
+				fprintf(stderr,
+					"amcbatch-admin: --batch-size must be 1..1000000\n");
 				return 2;
 			}
 			break;
@@ -323,7 +330,8 @@ int main(int argc, char **argv)
 	}
 	if (older != NULL) {
 		if ((p.cutoff_s = parse_age(older)) <= 0) {
-			fprintf(stderr, "amcbatch-admin: --older-than wants e.g. 400d or 36h (more than 0), got %s\n",
+			fprintf(stderr,
+				"amcbatch-admin: --older-than wants e.g. 400d or 36h (more than 0), got %s\n",
 				older);
 			config_cleanup(&cfg);
 			return 2;
@@ -360,8 +368,9 @@ int main(int argc, char **argv)
 		else
 			printf("purged %lld batches, %lld executions, %lld result rows in %.1f s "
 			       "(%.0f rows/s); skipped %lld; longest transaction %.0f ms (%s)\n",
-			       p.batches, p.execs, p.rows, secs, secs > 0 ? (double)p.rows / secs : 0.0,
-			       p.skipped, p.longest_tx_ms, p.longest_what[0] ? p.longest_what : "none");
+			       p.batches, p.execs, p.rows, secs,
+			       secs > 0 ? (double)p.rows / secs : 0.0, p.skipped, p.longest_tx_ms,
+			       p.longest_what[0] ? p.longest_what : "none");
 	}
 	rc = 0;
 out:

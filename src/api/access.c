@@ -14,10 +14,10 @@
  * go out together at its end instead, before the next epoll_wait: so before the replies they
  * describe are written to their sockets (a reply leaves on a later EV_WRITE). */
 #define PENDING_MAX (64 * 1024)
-#define LINE_MAX_BYTES 4096	/* room kept for one line: route, user id and numbers */
+#define LINE_MAX_BYTES 4096 /* room kept for one line: route, user id and numbers */
 
 static struct {
-	struct event *flush;	/* NULL: not batching (no access_start), lines written at once */
+	struct event *flush; /* NULL: not batching (no access_start), lines written at once */
 	char buf[PENDING_MAX];
 	size_t len;
 } pending;
@@ -55,15 +55,24 @@ void access_stop(void)
 static const char *method_text(enum evhttp_cmd_type m)
 {
 	switch (m) {
-	case EVHTTP_REQ_GET: return "GET";
-	case EVHTTP_REQ_POST: return "POST";
-	case EVHTTP_REQ_HEAD: return "HEAD";
-	case EVHTTP_REQ_PUT: return "PUT";
-	case EVHTTP_REQ_DELETE: return "DELETE";
-	case EVHTTP_REQ_OPTIONS: return "OPTIONS";
-	case EVHTTP_REQ_TRACE: return "TRACE";
-	case EVHTTP_REQ_CONNECT: return "CONNECT";
-	case EVHTTP_REQ_PATCH: return "PATCH";
+	case EVHTTP_REQ_GET:
+		return "GET";
+	case EVHTTP_REQ_POST:
+		return "POST";
+	case EVHTTP_REQ_HEAD:
+		return "HEAD";
+	case EVHTTP_REQ_PUT:
+		return "PUT";
+	case EVHTTP_REQ_DELETE:
+		return "DELETE";
+	case EVHTTP_REQ_OPTIONS:
+		return "OPTIONS";
+	case EVHTTP_REQ_TRACE:
+		return "TRACE";
+	case EVHTTP_REQ_CONNECT:
+		return "CONNECT";
+	case EVHTTP_REQ_PATCH:
+		return "PATCH";
 	}
 	return "OTHER";
 }
@@ -103,7 +112,7 @@ void access_log(const AccessRec *a, bool enabled)
 	}
 	if (PENDING_MAX - pending.len < LINE_MAX_BYTES)
 		flush();
-	if (pending.len == 0)	/* the turn's first line: written at the end of the turn */
+	if (pending.len == 0) /* the turn's first line: written at the end of the turn */
 		event_active(pending.flush, EV_TIMEOUT, 0);
 	pending.len += log_format(pending.buf + pending.len, LINE_MAX_BYTES, LOG_LVL_INFO, f,
 				  ARRAY_LEN(f), "request");

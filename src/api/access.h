@@ -16,18 +16,18 @@
 #include "ids.h"
 
 typedef struct AccessRec {
-	struct timespec t0;		/* monotonic, when the request was taken */
+	struct timespec t0; /* monotonic, when the request was taken */
 	enum evhttp_cmd_type method;
-	const char *route;		/* static route pattern, NULL when none matched */
-	char user_id[IDS_UUID_LEN + 1];	/* "" before (or without) authentication */
-	int status;			/* 0 until a reply was sent */
-	size_t bytes;			/* body bytes handed to libevent */
+	const char *route;              /* static route pattern, NULL when none matched */
+	char user_id[IDS_UUID_LEN + 1]; /* "" before (or without) authentication */
+	int status;                     /* 0 until a reply was sent */
+	size_t bytes;                   /* body bytes handed to libevent */
 } AccessRec;
 
 /* From access_start to access_stop the lines are written once per turn of base's loop, all
  * together (loop thread only); without it each is written at once. false: out of memory. */
 MUST_CHECK bool access_start(struct event_base *base);
-void access_stop(void);	/* writes what is pending */
+void access_stop(void); /* writes what is pending */
 /* Starts the clock of a request. */
 void access_begin(AccessRec *a, enum evhttp_cmd_type method);
 /* Writes the line (info level), unless api_access_log is off (enabled == false). */

@@ -29,15 +29,16 @@ typedef struct Api {
 	RConn *redis;
 	PgPool *pg;
 	AuthCache *auth;
-	ReadCache *reads;	/* replies kept until what they show changes (readcache.h); NULL: off */
-	ConnSet *conns;		/* every client connection (conn.c) */
-	int inflight;		/* requests read and not yet answered (req_new .. req_release) */
-	LogEvery inflight_log;	/* 503s for api_max_inflight, logged at most every 10 s */
-	Enqueue *enqueues;	/* batches on their way to Redis (enqueue.c), owned by themselves */
-	Janitor *janitor;	/* the enqueue janitor (janitor.c) */
-	Scheduler *scheduler;	/* the schedules' trigger (scheduler.c) */
-	struct evdns_base *dns;	/* resolver of webhook hosts (routes_webhooks.c), made on first use */
-	enum NetPolicy webhook_policy;	/* config webhook_allow_private_networks */
+	ReadCache *reads; /* replies kept until what they show changes (readcache.h); NULL: off */
+	ConnSet *conns;   /* every client connection (conn.c) */
+	int inflight;     /* requests read and not yet answered (req_new .. req_release) */
+	LogEvery inflight_log; /* 503s for api_max_inflight, logged at most every 10 s */
+	Enqueue *enqueues;     /* batches on their way to Redis (enqueue.c), owned by themselves */
+	Janitor *janitor;      /* the enqueue janitor (janitor.c) */
+	Scheduler *scheduler;  /* the schedules' trigger (scheduler.c) */
+	struct evdns_base
+		*dns; /* resolver of webhook hosts (routes_webhooks.c), made on first use */
+	enum NetPolicy webhook_policy; /* config webhook_allow_private_networks */
 } Api;
 
 /* The servers are NULL while the process shuts down: late callbacks then fail cleanly. */

@@ -21,7 +21,7 @@
 #define CACHE_SLOTS 1024
 
 typedef struct CacheEntry {
-	char hash[AUTH_HASH_LEN + 1];	/* "" = empty slot */
+	char hash[AUTH_HASH_LEN + 1]; /* "" = empty slot */
 	bool valid;
 	bool is_admin;
 	char user_id[IDS_UUID_LEN + 1];
@@ -175,8 +175,8 @@ static void token_done(Pgq *q, void *priv)
 
 void auth_check(Req *r, bool admin_only, void (*next)(Req *r))
 {
-	const char *h = evhttp_find_header(evhttp_request_get_input_headers(r->req),
-					   "Authorization");
+	const char *h =
+		evhttp_find_header(evhttp_request_get_input_headers(r->req), "Authorization");
 	const char *token;
 	char hash[AUTH_HASH_LEN + 1];
 	CacheEntry *e;

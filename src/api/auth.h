@@ -8,13 +8,13 @@
 
 /* A token revoked through another API process (or in SQL) works there for at most this
  * long; a revoke through this process takes effect at once (auth_forget). */
-#define AUTH_TTL_MS 5000		/* a valid token is re-checked after this */
-#define AUTH_NEG_TTL_MS 2000		/* an unknown token is re-checked after this */
-#define AUTH_TOKEN_LEN 45		/* "amcb_" + 40 hex */
+#define AUTH_TTL_MS 5000     /* a valid token is re-checked after this */
+#define AUTH_NEG_TTL_MS 2000 /* an unknown token is re-checked after this */
+#define AUTH_TOKEN_LEN 45    /* "amcb_" + 40 hex */
 #define AUTH_HASH_LEN 64
 
 AuthCache *auth_new(void);
-void auth_free(AuthCache *a);	/* accepts NULL */
+void auth_free(AuthCache *a); /* accepts NULL */
 /* Drops the cached verdict of a token hash (after a revoke). */
 void auth_forget(AuthCache *a, const char *hash);
 /* Drops the cached verdicts of every token of a user (disabled, enabled, role changed), and

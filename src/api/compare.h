@@ -9,16 +9,16 @@
 enum CompareOutlier { COMPARE_NONE, COMPARE_LOW, COMPARE_HIGH };
 
 typedef struct CompareItem {
-	bool has_value;		/* false: the instance has no value (missing, no rows) */
+	bool has_value; /* false: the instance has no value (missing, no rows) */
 	double value;
 	/* set by compare_rank */
-	size_t rank;		/* 1 = largest; 0 without a value */
-	double share;		/* of the total of the values */
+	size_t rank;  /* 1 = largest; 0 without a value */
+	double share; /* of the total of the values */
 	enum CompareOutlier outlier;
 } CompareItem;
 
 typedef struct CompareStats {
-	size_t counted;		/* items with a value */
+	size_t counted; /* items with a value */
 	double total, q1, median, q3, low_fence, high_fence;
 } CompareStats;
 

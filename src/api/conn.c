@@ -50,14 +50,14 @@
 typedef struct Conn Conn;
 
 struct Conn {
-	TAILQ_ENTRY(Conn) link;		/* in pending until adopted */
-	TAILQ_ENTRY(Conn) ilink;	/* in inspect while is_queued */
-	Conn *hnext;			/* next in its index bucket once adopted */
+	TAILQ_ENTRY(Conn) link;  /* in pending until adopted */
+	TAILQ_ENTRY(Conn) ilink; /* in inspect while is_queued */
+	Conn *hnext;             /* next in its index bucket once adopted */
 	ConnSet *set;
-	struct bufferevent *bev;	/* evhttp's to free; ours to read while the Conn lives */
+	struct bufferevent *bev; /* evhttp's to free; ours to read while the Conn lives */
 	struct evbuffer_cb_entry *out_cb;
-	struct evhttp_connection *evcon;	/* NULL until adopted */
-	struct event deadline;		/* assigned at adoption */
+	struct evhttp_connection *evcon; /* NULL until adopted */
+	struct event deadline;           /* assigned at adoption */
 	ConnCloseFn on_close;
 	void *on_close_arg;
 	bool refused;
@@ -68,20 +68,20 @@ TAILQ_HEAD(ConnList, Conn);
 
 struct ConnSet {
 	Api *api;
-	struct event *kick;		/* adopts pending connections, inspects error replies */
-	struct evconnlistener *listener;	/* NULL before conns_listen and after conns_stop */
+	struct event *kick;              /* adopts pending connections, inspects error replies */
+	struct evconnlistener *listener; /* NULL before conns_listen and after conns_stop */
 	struct ConnList pending, inspect;
-	Conn **index;			/* adopted connections by evcon, nbuckets chains */
-	size_t nbuckets;		/* a power of two */
-	struct timeval timeout;		/* the whole-request deadline */
+	Conn **index;           /* adopted connections by evcon, nbuckets chains */
+	size_t nbuckets;        /* a power of two */
+	struct timeval timeout; /* the whole-request deadline */
 	ErrpageLimits lim;
-	int count;			/* open connections, refused ones included */
+	int count; /* open connections, refused ones included */
 	int nrefused;
-	int cap;			/* api_max_connections, maybe lowered to fit the file limit */
-	int hard;			/* accepting pauses at this many */
+	int cap;  /* api_max_connections, maybe lowered to fit the file limit */
+	int hard; /* accepting pauses at this many */
 	bool paused;
-	LogEvery refuse_log, pause_log;	/* an overload logs a line per 10 s at most */
-	bool log_resume;		/* the next resume is logged (after a logged pause) */
+	LogEvery refuse_log, pause_log; /* an overload logs a line per 10 s at most */
+	bool log_resume;                /* the next resume is logged (after a logged pause) */
 };
 
 static void kick(ConnSet *s)
@@ -122,8 +122,8 @@ static void set_paused(ConnSet *s, bool paused)
 {
 	if (s->listener == NULL || s->paused == paused)
 		return;
-	if ((paused ? evconnlistener_disable(s->listener) :
-		      evconnlistener_enable(s->listener)) != 0) {
+	if ((paused ? evconnlistener_disable(s->listener) : evconnlistener_enable(s->listener)) !=
+	    0) {
 		log_error("cannot %s accepting connections", paused ? "pause" : "resume");
 		return;
 	}
@@ -133,9 +133,10 @@ static void set_paused(ConnSet *s, bool paused)
 		long n;
 
 		if (log_due(&s->pause_log, 10, &n)) {
-			log_warn("%d connections open (%d of them refused, api_max_connections %d): not "
-				 "accepting until some close (%ld pause%s since the last line)", s->count,
-				 s->nrefused, s->cap, n, n == 1 ? "" : "s");
+			log_warn(
+				"%d connections open (%d of them refused, api_max_connections %d): not "
+				"accepting until some close (%ld pause%s since the last line)",
+				s->count, s->nrefused, s->cap, n, n == 1 ? "" : "s");
 			s->log_resume = true;
 		}
 	} else if (s->log_resume) {
@@ -185,7 +186,7 @@ static void on_deadline(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	log_debug("dropping a client that sent no whole request within api_timeout_s");
-	evhttp_connection_free(c->evcon);	/* on_close frees c */
+	evhttp_connection_free(c->evcon); /* on_close frees c */
 }
 
 static void arm(Conn *c)
@@ -239,7 +240,7 @@ static void adopt(ConnSet *s)
 		*bucket(s, c->evcon) = c;
 		event_assign(&c->deadline, s->api->base, -1, 0, on_deadline, c);
 		arm(c);
-		bufferevent_decref(c->bev);	/* evhttp's own reference remains; it frees it */
+		bufferevent_decref(c->bev); /* evhttp's own reference remains; it frees it */
 	}
 }
 
@@ -251,7 +252,7 @@ static void on_kick(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	adopt(s);
-	s->lim.max_body_bytes = s->api->cfg.max_body_bytes;	/* reloadable: read at use */
+	s->lim.max_body_bytes = s->api->cfg.max_body_bytes; /* reloadable: read at use */
 	while ((c = TAILQ_FIRST(&s->inspect)) != NULL) {
 		struct evbuffer *out = bufferevent_get_output(c->bev);
 		int status;
@@ -261,7 +262,7 @@ static void on_kick(evutil_socket_t fd, short what, void *arg)
 		evbuffer_unfreeze(out, 1);
 		status = errpage_rewrite(out, &s->lim);
 		evbuffer_freeze(out, 1);
-		if (status != 0)	/* debug: a flood of bad requests must not flood the log */
+		if (status != 0) /* debug: a flood of bad requests must not flood the log */
 			log_debug("answered libevent's %d page as JSON", status);
 	}
 }
@@ -296,7 +297,8 @@ static struct bufferevent *on_accept(struct event_base *base, void *arg)
 
 	/* CLOSE_ON_FREE: the descriptor closes with the bufferevent, so the reference held
 	 * until adoption can never outlive it */
-	if (c == NULL || (c->bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE)) == NULL ||
+	if (c == NULL ||
+	    (c->bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE)) == NULL ||
 	    (c->out_cb = evbuffer_add_cb(bufferevent_get_output(c->bev), on_output, c)) == NULL) {
 		log_error("out of memory for a new connection: libevent serves it uncounted");
 		if (c != NULL && c->bev != NULL)
@@ -312,9 +314,11 @@ static struct bufferevent *on_accept(struct event_base *base, void *arg)
 
 		c->refused = true;
 		s->nrefused++;
-		if (log_due(&s->refuse_log, 10, &n))	/* a flood must not flood the log too */
-			log_warn("over api_max_connections (%d): refused %ld connection%s since the "
-				 "last line", s->cap, n, n == 1 ? "" : "s");
+		if (log_due(&s->refuse_log, 10, &n)) /* a flood must not flood the log too */
+			log_warn(
+				"over api_max_connections (%d): refused %ld connection%s since the "
+				"last line",
+				s->cap, n, n == 1 ? "" : "s");
 	}
 	TAILQ_INSERT_TAIL(&s->pending, c, link);
 	kick(s);
@@ -336,7 +340,8 @@ static int fit_file_limit(int cap)
 	if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < need) {
 		rlim_t was = rl.rlim_cur;
 
-		rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > need ? need : rl.rlim_max;
+		rl.rlim_cur =
+			rl.rlim_max == RLIM_INFINITY || rl.rlim_max > need ? need : rl.rlim_max;
 		if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
 			rl.rlim_cur = was;
 		if (rl.rlim_cur < need) {

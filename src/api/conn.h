@@ -22,8 +22,8 @@
 #include "api.h"
 #include "common.h"
 
-#define CONN_REFUSE_SLACK 64	/* connections beyond api_max_connections before accepting pauses */
-#define CONN_FD_RESERVE 256	/* descriptors kept for PostgreSQL, Redis, files, logs */
+#define CONN_REFUSE_SLACK 64 /* connections beyond api_max_connections before accepting pauses */
+#define CONN_FD_RESERVE 256  /* descriptors kept for PostgreSQL, Redis, files, logs */
 
 typedef void (*ConnCloseFn)(struct evhttp_connection *evcon, void *arg);
 

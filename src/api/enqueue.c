@@ -26,16 +26,16 @@ struct Enqueue {
 	char batch_uuid[IDS_UUID_LEN + 1];
 	char batch_id[IDS_BATCH_LEN + 1];
 	int nkeys;
-	char (*keys)[KEYS_MAX];	/* batch, execs, ring, batches, events, then one per exec */
-	char *fields;		/* ARGV[3], JSON text */
-	char *execs;		/* ARGV[4], JSON text */
-	struct event *timer;	/* retry, or the budget while a reply is awaited */
+	char (*keys)[KEYS_MAX]; /* batch, execs, ring, batches, events, then one per exec */
+	char *fields;           /* ARGV[3], JSON text */
+	char *execs;            /* ARGV[4], JSON text */
+	struct event *timer;    /* retry, or the budget while a reply is awaited */
 	long long deadline_ms;
 	int budget_ms;
 	int backoff_ms;
 	int attempts;
-	bool in_flight;		/* an EVALSHA is out: its callback comes (reply or NULL) */
-	EnqueueDoneFn done;	/* NULL once reported */
+	bool in_flight;     /* an EVALSHA is out: its callback comes (reply or NULL) */
+	EnqueueDoneFn done; /* NULL once reported */
 	void *priv;
 };
 
@@ -79,9 +79,8 @@ typedef struct Mark {
 	char batch_id[IDS_BATCH_LEN + 1];
 } Mark;
 
-static const char sql_mark[] =
-	"UPDATE batch_executions SET enqueued_at = now()"
-	" WHERE id = $1::uuid AND enqueued_at IS NULL RETURNING status";
+static const char sql_mark[] = "UPDATE batch_executions SET enqueued_at = now()"
+			       " WHERE id = $1::uuid AND enqueued_at IS NULL RETURNING status";
 
 static void cancelled_done(RConn *c, redisReply *reply, void *priv)
 {
@@ -116,7 +115,7 @@ static void mark_done(Pgq *q, void *priv)
 {
 	Mark *m = priv;
 
-	if (!q->ok)	/* the janitor meets the batch again, finds it in Redis, marks it */
+	if (!q->ok) /* the janitor meets the batch again, finds it in Redis, marks it */
 		log_warn("batch %s enqueued, enqueued_at not set: %s", m->batch_id, q->err);
 	if (q->ok && PQntuples(q->res[0]) == 1 &&
 	    batch_state_is(PQgetvalue(q->res[0], 0, 0), BATCH_STATE_CANCELLED))
@@ -178,7 +177,7 @@ static void attempt(Enqueue *e)
 	long long left = e->deadline_ms - mstime_wall();
 
 	if (send_script(e)) {
-		arm(e, left);	/* the reply has until the deadline */
+		arm(e, left); /* the reply has until the deadline */
 		return;
 	}
 	if (left <= 0 || e->api->redis == NULL) {
@@ -234,7 +233,8 @@ static void on_reply(RConn *c, redisReply *reply, void *priv)
 			enqueue_free(e);
 		} else {
 			log_warn("batch %s: enqueue_batch reply lost (connection dropped); "
-				 "retrying", e->batch_id);
+				 "retrying",
+				 e->batch_id);
 			attempt(e);
 		}
 	} else if (rconn_not_now_error(reply) && e->done != NULL && e->api->redis != NULL &&
@@ -243,10 +243,12 @@ static void on_reply(RConn *c, redisReply *reply, void *priv)
 		long long left = e->deadline_ms - mstime_wall();
 		log_warn("batch %s: enqueue_batch not run (%s); retrying", e->batch_id, reply->str);
 		arm(e, e->backoff_ms < left ? e->backoff_ms : left);
-		e->backoff_ms = e->backoff_ms * 2 < BACKOFF_MAX_MS ? e->backoff_ms * 2 : BACKOFF_MAX_MS;
+		e->backoff_ms =
+			e->backoff_ms * 2 < BACKOFF_MAX_MS ? e->backoff_ms * 2 : BACKOFF_MAX_MS;
 	} else if (rconn_not_now_error(reply)) {
-		log_warn("batch %s stored; Redis cannot run enqueue_batch now (%s): left to the janitor",
-			 e->batch_id, reply->str);
+		log_warn(
+			"batch %s stored; Redis cannot run enqueue_batch now (%s): left to the janitor",
+			e->batch_id, reply->str);
 		report(e, ENQUEUE_UNREACHABLE);
 		enqueue_free(e);
 	} else {
@@ -328,7 +330,7 @@ bool enqueue_start(Api *api, const PGresult *res, int row, int budget_ms, Enqueu
 	if (send_script(e))
 		arm(e, budget_ms);
 	else
-		arm(e, 0);	/* retried or reported from the loop, never from in here */
+		arm(e, 0); /* retried or reported from the loop, never from in here */
 	return true;
 }
 

@@ -31,33 +31,34 @@
 	"   'time_window', coalesce(b.time_window::text, '')," \
 	"   'parent_batch_id', coalesce((SELECT p.batch_id FROM batch_executions p" \
 	"                                 WHERE p.id = b.parent_batch_id), '')," \
-	"   'on_failure', b.on_failure, 'min_success_ratio', " POLICY_SQL_RATIO("b") ")::text," \
-	" ex.execs, ex.exec_ids" \
-	"  FROM batch_executions b CROSS JOIN LATERAL" \
-	" (SELECT json_agg(json_build_object('exec_id', e.execution_id, 'id', e.id," \
-	"     'instance_uuid', e.target_instance_id, 'amc_instance_id', e.instance_id," \
-	"     'instance_name', i.instance_name, 'instance_region', i.region," \
-	"     'timezone', coalesce(e.time_window_timezone, i.timezone), 'account_id', a.id," \
-	"     'advertiser_id', a.advertiser_id, 'marketplace_id', a.marketplace_id," \
-	"     'amc_region', a.region," \
-	"     'parameters', e.parameters::text," \
-	"     'window_start', coalesce(e.time_window_start, '')," \
-	"     'window_end', coalesce(e.time_window_end, '')) ORDER BY x.ord)::text AS execs," \
-	"   string_agg(e.execution_id, ',' ORDER BY x.ord) AS exec_ids" \
-	"    FROM jsonb_array_elements_text(b.instance_ids) WITH ORDINALITY AS x(v, ord)" \
-	"    JOIN workflow_executions e" \
-	"      ON e.batch_execution_id = b.id AND e.target_instance_id = x.v::uuid" \
-	"    JOIN instances i ON i.id = e.target_instance_id" \
-	"    JOIN amc_accounts a ON a.id = i.account_id) ex" \
-	" WHERE " where
+	"   'on_failure', b.on_failure, 'min_success_ratio', " POLICY_SQL_RATIO( \
+		"b") ")::text," \
+		     " ex.execs, ex.exec_ids" \
+		     "  FROM batch_executions b CROSS JOIN LATERAL" \
+		     " (SELECT json_agg(json_build_object('exec_id', e.execution_id, 'id', e.id," \
+		     "     'instance_uuid', e.target_instance_id, 'amc_instance_id', e.instance_id," \
+		     "     'instance_name', i.instance_name, 'instance_region', i.region," \
+		     "     'timezone', coalesce(e.time_window_timezone, i.timezone), 'account_id', a.id," \
+		     "     'advertiser_id', a.advertiser_id, 'marketplace_id', a.marketplace_id," \
+		     "     'amc_region', a.region," \
+		     "     'parameters', e.parameters::text," \
+		     "     'window_start', coalesce(e.time_window_start, '')," \
+		     "     'window_end', coalesce(e.time_window_end, '')) ORDER BY x.ord)::text AS execs," \
+		     "   string_agg(e.execution_id, ',' ORDER BY x.ord) AS exec_ids" \
+		     "    FROM jsonb_array_elements_text(b.instance_ids) WITH ORDINALITY AS x(v, ord)" \
+		     "    JOIN workflow_executions e" \
+		     "      ON e.batch_execution_id = b.id AND e.target_instance_id = x.v::uuid" \
+		     "    JOIN instances i ON i.id = e.target_instance_id" \
+		     "    JOIN amc_accounts a ON a.id = i.account_id) ex" \
+		     " WHERE " where
 
 typedef enum EnqueueOutcome {
-	ENQUEUE_DONE,		/* Redis holds the batch: enqueue_batch answered 1, or -2
+	ENQUEUE_DONE,        /* Redis holds the batch: enqueue_batch answered 1, or -2
 				 * (an earlier attempt whose reply was lost, or another
 				 * process, enqueued it) */
-	ENQUEUE_UNREACHABLE,	/* no answer within the budget (or shutting down): the
+	ENQUEUE_UNREACHABLE, /* no answer within the budget (or shutting down): the
 				 * batch stays pending for the janitor */
-	ENQUEUE_REFUSED,	/* the script refused the arguments (a bug; logged) */
+	ENQUEUE_REFUSED,     /* the script refused the arguments (a bug; logged) */
 } EnqueueOutcome;
 
 typedef struct Enqueue Enqueue;

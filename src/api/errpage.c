@@ -11,7 +11,7 @@
 #include "httpd.h"
 #include "log.h"
 
-#define HEAD_MAX 4096		/* libevent writes ~150 bytes of status line and headers */
+#define HEAD_MAX 4096 /* libevent writes ~150 bytes of status line and headers */
 #define PAGE_TYPE "\r\nContent-Type: text/html\r\n"
 
 /* Parses the page's head; *head_len covers up to and including the blank line. */
@@ -67,9 +67,11 @@ static void describe(int status, const ErrpageLimits *lim, const char **code, ch
 	case 400:
 		/* libevent 2.1 reports request lines and headers over its cap as malformed */
 		*code = "bad_request";
-		snprintf(msg, msglen, "malformed HTTP request: the request line, headers or chunked "
-			 "body could not be parsed, or the request line with headers exceeds %ld bytes",
-			 lim->max_header_bytes);
+		snprintf(
+			msg, msglen,
+			"malformed HTTP request: the request line, headers or chunked "
+			"body could not be parsed, or the request line with headers exceeds %ld bytes",
+			lim->max_header_bytes);
 		break;
 	case 413:
 		/* only bodies: libevent sends this for a body over its cap (4 x ours) */
@@ -105,7 +107,7 @@ static int copy_headers(struct evbuffer *dst, const char *head, size_t len)
 		size_t n = eol != NULL ? (size_t)(eol - p + 1) : (size_t)(end - p);
 
 		if (n <= 2)
-			break;		/* the blank line */
+			break; /* the blank line */
 		if (strncasecmp(p, "Content-Type:", 13) != 0 &&
 		    strncasecmp(p, "Content-Length:", 15) != 0 && evbuffer_add(dst, p, n) != 0)
 			return -1;
@@ -133,9 +135,12 @@ int errpage_rewrite(struct evbuffer *out, const ErrpageLimits *lim)
 	if (next == NULL ||
 	    evbuffer_add_printf(next, "%.8s %d %s\r\n", head, status, httpd_reason(status)) < 0 ||
 	    copy_headers(next, head, head_len) != 0 ||
-	    evbuffer_add_printf(next, "Content-Type: application/json\r\nCache-Control: no-store\r\n"
-				"Content-Length: %zu\r\n\r\n%s\n", strlen(text) + 1, text) < 0 ||
-	    evbuffer_drain(out, evbuffer_get_length(out)) != 0 || evbuffer_add_buffer(out, next) != 0) {
+	    evbuffer_add_printf(next,
+				"Content-Type: application/json\r\nCache-Control: no-store\r\n"
+				"Content-Length: %zu\r\n\r\n%s\n",
+				strlen(text) + 1, text) < 0 ||
+	    evbuffer_drain(out, evbuffer_get_length(out)) != 0 ||
+	    evbuffer_add_buffer(out, next) != 0) {
 		log_warn("could not rewrite libevent's %d page as JSON", status);
 		if (next != NULL)
 			evbuffer_free(next);

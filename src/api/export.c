@@ -19,7 +19,7 @@
 #include "stream.h"
 
 #define PAGE_ROWS 10000
-#define PAGES_AHEAD 2	/* page jobs at once: two of the API's pg_threads (default 4) */
+#define PAGES_AHEAD 2 /* page jobs at once: two of the API's pg_threads (default 4) */
 #define SLUG_MAX 60
 
 /* $1 batch id, $2 user id, $3 is admin (the owner rule and order of PGQ_BATCH_EXECS_CTE) */
@@ -27,12 +27,11 @@ static const char sql_batch[] =
 	"SELECT b.batch_id, w.name FROM batch_executions b LEFT JOIN workflows w ON w.id = b.workflow_id"
 	" WHERE b.batch_id = $1 AND ($3::boolean OR b.user_id = $2::uuid)";
 #define SQL_EXECS(cte) \
-	cte \
-	"SELECT ex.id, i.instance_name, ex.target_instance_id," \
-	"       CASE WHEN ex.result_table IS NULL THEN 0 ELSE coalesce(ex.row_count, 0) END," \
-	"       ex.result_table, ex.result_columns::text FROM ex" \
-	"  LEFT JOIN instances i ON i.id = ex.target_instance_id" \
-	" WHERE ex.status = 'completed' ORDER BY ex.ord, ex.execution_id"
+	cte "SELECT ex.id, i.instance_name, ex.target_instance_id," \
+	    "       CASE WHEN ex.result_table IS NULL THEN 0 ELSE coalesce(ex.row_count, 0) END," \
+	    "       ex.result_table, ex.result_columns::text FROM ex" \
+	    "  LEFT JOIN instances i ON i.id = ex.target_instance_id" \
+	    " WHERE ex.status = 'completed' ORDER BY ex.ord, ex.execution_id"
 /* The instances the export leaves out (not completed): a CSV has no room to say so, so the
  * reply's Amcbatch-Missing-Instances header counts them (the results endpoint's
  * missing_instances names them). */
@@ -48,29 +47,29 @@ static const char *const sql_execs[2] = { SQL_EXECS(PGQ_BATCH_EXECS_CTE),
  * queue. */
 typedef struct Page {
 	struct Export *x;
-	struct Page *next;		/* the queue, in result order */
-	const char *name, *inst;	/* the first two fields of every row, borrowed from x->execs */
-	const char *table;		/* the execution's typed table, borrowed likewise */
-	const char *columns;		/* its result_columns (the table's column of each name) */
-	long after;			/* the page is rows after .. after + PAGE_ROWS */
-	char *buf;			/* the CSV records, built on the pool thread (owned) */
+	struct Page *next;       /* the queue, in result order */
+	const char *name, *inst; /* the first two fields of every row, borrowed from x->execs */
+	const char *table;       /* the execution's typed table, borrowed likewise */
+	const char *columns;     /* its result_columns (the table's column of each name) */
+	long after;              /* the page is rows after .. after + PAGE_ROWS */
+	char *buf;               /* the CSV records, built on the pool thread (owned) */
 	size_t len, cap;
-	bool done;			/* its job has ended */
+	bool done; /* its job has ended */
 } Page;
 
 /* One export; owned by itself, freed by finish(). */
 typedef struct Export {
 	Api *api;
 	Stream *s;
-	PGresult *execs;	/* the completed executions, in result order, with row counts (owned) */
-	int cur;		/* index into execs of the next page to queue */
-	long after;		/* and where in that execution it starts */
-	json_t *cols;		/* the source column names, a JSON array of strings (owned) */
-	Page *head, *tail;	/* pages queued, fetched or being fetched, in order */
-	int busy;		/* page jobs outstanding */
-	bool sending;		/* a chunk is on its way to the socket */
-	bool gone;		/* the client went away */
-	bool failed;		/* a page failed: cut the reply off once no job is left */
+	PGresult *execs;   /* the completed executions, in result order, with row counts (owned) */
+	int cur;           /* index into execs of the next page to queue */
+	long after;        /* and where in that execution it starts */
+	json_t *cols;      /* the source column names, a JSON array of strings (owned) */
+	Page *head, *tail; /* pages queued, fetched or being fetched, in order */
+	int busy;          /* page jobs outstanding */
+	bool sending;      /* a chunk is on its way to the socket */
+	bool gone;         /* the client went away */
+	bool failed;       /* a page failed: cut the reply off once no job is left */
 } Export;
 
 static void pump(Export *x);
@@ -100,7 +99,7 @@ static void on_gone(void *arg)
 	Export *x = arg;
 
 	x->gone = true;
-	pump(x);	/* finishes it once no page job is left */
+	pump(x); /* finishes it once no page job is left */
 }
 
 /* Appends v as one RFC 4180 field: quoted when it holds a comma, quote, CR or LF. */
@@ -149,7 +148,7 @@ static const char *table_column(const json_t *own, const char *name)
 	size_t i;
 	json_t *c;
 
-	json_array_foreach(own, i, c) {
+	json_array_foreach (own, i, c) {
 		const char *n = json_string_value(json_object_get(c, "name"));
 
 		if (n != NULL && name != NULL && strcmp(n, name) == 0)
@@ -192,17 +191,18 @@ static char *page_sql(PGconn *conn, const Page *pg, const json_t *cols)
 	size_t i, n;
 	json_t *c;
 	bool ok = b != NULL && json_is_array(own) && table_name_ok(pg->table) &&
-		  evbuffer_add_printf(b, "COPY (SELECT ") > 0 &&
-		  add_literal(conn, b, pg->name) && evbuffer_add(b, "::text, ", 8) == 0 &&
-		  add_literal(conn, b, pg->inst) && evbuffer_add(b, "::text", 6) == 0;
+		  evbuffer_add_printf(b, "COPY (SELECT ") > 0 && add_literal(conn, b, pg->name) &&
+		  evbuffer_add(b, "::text, ", 8) == 0 && add_literal(conn, b, pg->inst) &&
+		  evbuffer_add(b, "::text", 6) == 0;
 
-	json_array_foreach(cols, i, c) {
+	json_array_foreach (cols, i, c) {
 		const char *col = ok ? table_column(own, json_string_value(c)) : NULL;
 
 		ok = ok && (col != NULL ? evbuffer_add(b, ", t.", 4) == 0 && add_ident(conn, b, col)
 					: evbuffer_add(b, ", NULL", 6) == 0);
 	}
-	ok = ok && evbuffer_add_printf(b, " FROM %s t WHERE t.row_number > %ld AND t.row_number <= %ld"
+	ok = ok && evbuffer_add_printf(b,
+				       " FROM %s t WHERE t.row_number > %ld AND t.row_number <= %ld"
 				       " ORDER BY t.row_number) TO STDOUT WITH (FORMAT csv)",
 				       pg->table, pg->after, pg->after + PAGE_ROWS) > 0;
 	json_decref(own);
@@ -263,7 +263,7 @@ static enum PgResult page_work(PGconn *conn, void *arg, char *err, size_t errlen
 			snprintf(err, errlen, "out of memory");
 			ok = false;
 		}
-		PQfreemem(row);	/* the rest of the COPY is read (and dropped) after a failure */
+		PQfreemem(row); /* the rest of the COPY is read (and dropped) after a failure */
 	}
 	if (n == -2) {
 		snprintf(err, errlen, "COPY: %s", PQerrorMessage(conn));
@@ -377,7 +377,8 @@ static void pump(Export *x)
 			/* the buffer goes to libevent by reference, freed once written; a page with
 			 * rows is never empty, so drained() comes later, from the loop */
 			b = evbuffer_new();
-			ok = b != NULL && evbuffer_add_reference(b, pg->buf, pg->len, free_buf, NULL) == 0;
+			ok = b != NULL &&
+			     evbuffer_add_reference(b, pg->buf, pg->len, free_buf, NULL) == 0;
 			if (ok) {
 				pg->buf = NULL;
 				x->sending = true;
@@ -434,13 +435,14 @@ static void file_name(const char *batch_id, const char *wf, char *out, size_t n)
  * result_columns. */
 static bool columns(const PGresult *res, struct evbuffer *head, json_t **names)
 {
-	json_t *cols = PQntuples(res) == 1 ? json_loads(PQgetvalue(res, 0, 0), 0, NULL) : json_array();
+	json_t *cols =
+		PQntuples(res) == 1 ? json_loads(PQgetvalue(res, 0, 0), 0, NULL) : json_array();
 	bool ok = cols != NULL && (*names = json_array()) != NULL &&
 		  evbuffer_add_printf(head, "_instance_name,_instance_id") > 0;
 	size_t i;
 	json_t *c;
 
-	json_array_foreach(cols, i, c) {
+	json_array_foreach (cols, i, c) {
 		const char *name = json_string_value(json_object_get(c, "name"));
 
 		if (!ok || name == NULL)
@@ -479,7 +481,7 @@ static void start_done(Pgq *q, void *arg)
 		goto out;
 	}
 	x->api = r->api;
-	x->execs = q->res[1];	/* the export owns it from here */
+	x->execs = q->res[1]; /* the export owns it from here */
 	q->res[1] = NULL;
 	file_name(PQgetvalue(q->res[0], 0, 0), pgq_val(q->res[0], 0, 1), fname, sizeof(fname));
 	snprintf(disp, sizeof(disp), "attachment; filename=\"%s\"", fname);
@@ -495,7 +497,7 @@ static void start_done(Pgq *q, void *arg)
 		free(x);
 		goto out;
 	}
-	x->sending = true;	/* the header line: never empty, so drained() comes later */
+	x->sending = true; /* the header line: never empty, so drained() comes later */
 	if (!stream_send(x->s, head, drained))
 		x->gone = true;
 	pump(x);
@@ -519,8 +521,8 @@ void export_get(Req *r)
 		return;
 	q = pgq_new();
 	if (q == NULL || !pgq_add(q, sql_batch, 3, p) || !pgq_add(q, sql_execs[retries], 3, p) ||
-	    !pgq_add(q, pgq_sql_result_columns[retries], 3, p) || !pgq_add(q, sql_missing[retries], 3, p) ||
-	    !pgq_run(r->api->pg, q, start_done, r)) {
+	    !pgq_add(q, pgq_sql_result_columns[retries], 3, p) ||
+	    !pgq_add(q, sql_missing[retries], 3, p) || !pgq_run(r->api->pg, q, start_done, r)) {
 		pgq_free(q);
 		req_fail(r, 503, "database_unavailable", NULL, "PostgreSQL is unavailable");
 	}

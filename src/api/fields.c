@@ -17,17 +17,18 @@ static const char *const workflow[] = {
 	"name", "description", "sql_query", "parameters", "parameter_types", NULL,
 };
 static const char *const workflow_patch[] = {
-	"name", "description", "sql_query", "parameters", "parameter_types", "expected_version", NULL,
+	"name", "description", "sql_query", "parameters", "parameter_types", "expected_version",
+	NULL,
 };
 static const char *const share[] = { "user", "permission", NULL };
 static const char *const user[] = { "email", "role", NULL };
 static const char *const account[] = {
-	"account_name", "advertiser_id", "marketplace_id", "region", "lwa_client_id",
-	"lwa_refresh_token", "lwa_client_secret", NULL,
+	"account_name",  "advertiser_id",     "marketplace_id",    "region",
+	"lwa_client_id", "lwa_refresh_token", "lwa_client_secret", NULL,
 };
 static const char *const instance[] = {
-	"instance_id", "instance_name", "region", "brands", "account_id", "is_sandbox",
-	"timezone", NULL,
+	"instance_id", "instance_name", "region",   "brands",
+	"account_id",  "is_sandbox",    "timezone", NULL,
 };
 static const char *const user_patch[] = { "role", "disabled", NULL };
 static const char *const instance_patch[] = {

@@ -21,19 +21,18 @@
 /* Outlives the request when a probe answers after the timeout: freed when the reply is
  * sent and no probe is outstanding. */
 typedef struct Health {
-	Req *r;			/* NULL once replied */
+	Req *r; /* NULL once replied */
 	struct event *timer;
-	int pending;		/* probes whose callback has not run yet */
+	int pending; /* probes whose callback has not run yet */
 	bool redis_ok, pg_ok;
 } Health;
 
 static void maybe_finish(Health *h, bool timed_out)
 {
 	if (h->r != NULL && (h->pending == 0 || timed_out)) {
-		json_t *body = json_pack("{s:s, s:s, s:s}",
-					 "status", h->redis_ok && h->pg_ok ? "ok" : "degraded",
-					 "redis", h->redis_ok ? "ok" : "down",
-					 "postgres", h->pg_ok ? "ok" : "down");
+		json_t *body = json_pack(
+			"{s:s, s:s, s:s}", "status", h->redis_ok && h->pg_ok ? "ok" : "degraded",
+			"redis", h->redis_ok ? "ok" : "down", "postgres", h->pg_ok ? "ok" : "down");
 
 		req_reply(h->r, h->redis_ok && h->pg_ok ? 200 : 503, body);
 		h->r = NULL;
@@ -67,7 +66,7 @@ static enum PgResult select_one(PGconn *conn, void *arg, char *err, size_t errle
 
 	if (!pg_ok(conn, res, err, errlen)) {
 		PQclear(res);
-		return PG_FAIL;		/* no retry: health wants the answer now */
+		return PG_FAIL; /* no retry: health wants the answer now */
 	}
 	PQclear(res);
 	return PG_OK;
@@ -107,11 +106,11 @@ void health_get(Req *r)
 
 /* Like Health, it outlives the request while a probe is still out. */
 typedef struct Ready {
-	Req *r;			/* NULL once replied */
+	Req *r; /* NULL once replied */
 	struct event *timer;
 	int pending;
 	bool redis_ok, pg_ok;
-	long long newest_ms;	/* newest worker heartbeat (wall ms), -1: no worker listed */
+	long long newest_ms; /* newest worker heartbeat (wall ms), -1: no worker listed */
 	int lease_ms;
 } Ready;
 
@@ -132,10 +131,9 @@ static void ready_finish(Ready *h, bool timed_out)
 		else
 			snprintf(workers, sizeof(workers), "ok");
 		body = json_pack("{s:b, s:{s:s, s:s, s:s}}", "ready",
-				 h->redis_ok && h->pg_ok && workers_ok, "checks",
-				 "redis", h->redis_ok ? "ok" : "no answer",
-				 "postgresql", h->pg_ok ? "ok" : "no answer",
-				 "workers", workers);
+				 h->redis_ok && h->pg_ok && workers_ok, "checks", "redis",
+				 h->redis_ok ? "ok" : "no answer", "postgresql",
+				 h->pg_ok ? "ok" : "no answer", "workers", workers);
 		req_reply(h->r, h->redis_ok && h->pg_ok && workers_ok ? 200 : 503, body);
 		h->r = NULL;
 		event_del(h->timer);

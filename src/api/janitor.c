@@ -25,19 +25,19 @@
 struct Janitor {
 	Api *api;
 	struct event *timer;
-	char id[96];		/* lock value: host-pid, for whoever reads the key */
-	bool sweeping;		/* the lock, the query or an enqueue is outstanding */
-	PGresult *due;		/* this sweep's batches (owned while sweeping) */
-	int next;		/* the row being enqueued */
+	char id[96];   /* lock value: host-pid, for whoever reads the key */
+	bool sweeping; /* the lock, the query or an enqueue is outstanding */
+	PGresult *due; /* this sweep's batches (owned while sweeping) */
+	int next;      /* the row being enqueued */
 	int enqueued;
 };
 
 /* $1 minimum age in ms: open batches Redis does not hold (the partial index
  * idx_batch_executions_not_enqueued holds them) */
-static const char sql_due[] = ENQUEUE_SQL_PAYLOAD(
-	"b.enqueued_at IS NULL AND b.status IN ('pending', 'running')"
-	" AND b.created_at < now() - $1::integer * interval '1 millisecond'"
-	" ORDER BY b.created_at LIMIT " SWEEP_MAX);
+static const char sql_due[] =
+	ENQUEUE_SQL_PAYLOAD("b.enqueued_at IS NULL AND b.status IN ('pending', 'running')"
+			    " AND b.created_at < now() - $1::integer * interval '1 millisecond'"
+			    " ORDER BY b.created_at LIMIT " SWEEP_MAX);
 
 static void arm(Janitor *j)
 {
@@ -63,7 +63,7 @@ static void on_enqueued(EnqueueOutcome outcome, void *priv)
 	Janitor *j = priv;
 
 	if (outcome == ENQUEUE_UNREACHABLE) {
-		sweep_end(j);	/* Redis is in trouble: the next interval tries again */
+		sweep_end(j); /* Redis is in trouble: the next interval tries again */
 		return;
 	}
 	if (outcome == ENQUEUE_DONE)
@@ -80,7 +80,7 @@ static void next_batch(Janitor *j)
 		if (enqueue_start(j->api, j->due, j->next, ENQUEUE_BUDGET_MS, on_enqueued, j))
 			return;
 		if (j->api->redis == NULL)
-			break;	/* shutting down */
+			break; /* shutting down */
 	}
 	sweep_end(j);
 }
@@ -94,7 +94,7 @@ static void due_done(Pgq *q, void *priv)
 		sweep_end(j);
 	} else {
 		j->due = q->res[0];
-		q->res[0] = NULL;	/* the sweep owns the rows now */
+		q->res[0] = NULL; /* the sweep owns the rows now */
 		j->next = 0;
 		j->enqueued = 0;
 		next_batch(j);
@@ -109,7 +109,7 @@ static void on_lock(RConn *c, redisReply *reply, void *priv)
 	Pgq *q;
 
 	if (reply == NULL || reply->type != REDIS_REPLY_STATUS) {
-		j->sweeping = false;	/* nil: another API process sweeps this interval */
+		j->sweeping = false; /* nil: another API process sweeps this interval */
 		return;
 	}
 	snprintf(age, sizeof(age), "%d", MIN_AGE_MS);

@@ -36,7 +36,7 @@ bool limits_admit(Req *r)
 	Api *api = r->api;
 
 	if (conns_refused(api->conns, evhttp_request_get_connection(r->req))) {
-		busy(r);	/* conn.c logs refusals, rate-limited */
+		busy(r); /* conn.c logs refusals, rate-limited */
 		req_fail(r, 503, "too_busy", NULL, "server busy: more than %d connections open",
 			 conns_cap(api->conns));
 		return false;
@@ -48,8 +48,8 @@ bool limits_admit(Req *r)
 		/* an overload must not flood the log too */
 		if (log_due(&api->inflight_log, 10, &n))
 			log_warn("over %d requests in flight: refused %ld request%s since the last "
-				 "line (this one: %s)", api->cfg.api_max_inflight, n, n == 1 ? "" : "s",
-				 req_log_path(r));
+				 "line (this one: %s)",
+				 api->cfg.api_max_inflight, n, n == 1 ? "" : "s", req_log_path(r));
 		req_fail(r, 503, "too_busy", NULL, "server busy: more than %d requests in flight",
 			 api->cfg.api_max_inflight);
 		return false;

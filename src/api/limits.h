@@ -7,7 +7,7 @@
 #include "api.h"
 #include "req.h"
 
-#define LIMITS_MAX_HEADERS 65536	/* request line + headers, bytes */
+#define LIMITS_MAX_HEADERS 65536 /* request line + headers, bytes */
 
 /* Applies the size caps and timeouts of api->cfg to api->http. */
 void limits_setup(Api *api);

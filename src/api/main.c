@@ -55,8 +55,8 @@ static void on_config_applied(void *arg)
 /* Binds host:port (port 0 = ephemeral) and logs the real address. */
 static bool listen_on(Api *api, const char *host, int port)
 {
-	struct evhttp_bound_socket *s = evhttp_bind_socket_with_handle(api->http, host,
-								      (ev_uint16_t)port);
+	struct evhttp_bound_socket *s =
+		evhttp_bind_socket_with_handle(api->http, host, (ev_uint16_t)port);
 	struct sockaddr_storage ss;
 	socklen_t len = sizeof(ss);
 	int real = port;
@@ -161,7 +161,8 @@ int main(int argc, char **argv)
 	if ((api.auth = auth_new()) == NULL ||
 	    (api.pg = pgpool_new(api.base, api.cfg.database_url, api.cfg.pg_threads)) == NULL ||
 	    (api.redis = rconn_new_sentinel(api.base, api.cfg.redis_url, api.cfg.redis_sentinels,
-						 api.cfg.redis_master_name, api.cfg.redis_sentinel_password)) == NULL) {
+					    api.cfg.redis_master_name,
+					    api.cfg.redis_sentinel_password)) == NULL) {
 		log_error("cannot set up the PostgreSQL pool or the Redis connection");
 		goto out;
 	}
@@ -169,7 +170,7 @@ int main(int argc, char **argv)
 	if (api.cfg.api_read_cache_ms > 0 &&
 	    (api.reads = readcache_new(api.base, api.cfg.database_url, api.cfg.api_read_cache_ms,
 				       (size_t)api.cfg.api_read_cache_mb << 20)) == NULL)
-		goto out;	/* logged */
+		goto out; /* logged */
 	if (!stats_setup(&api))
 		goto out;
 	if ((api.janitor = janitor_new(&api)) == NULL) {
@@ -190,8 +191,8 @@ int main(int argc, char **argv)
 	}
 	limits_setup(&api);
 	evhttp_set_allowed_methods(api.http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_DELETE |
-				   EVHTTP_REQ_PUT | EVHTTP_REQ_PATCH | EVHTTP_REQ_HEAD |
-				   EVHTTP_REQ_OPTIONS);
+						     EVHTTP_REQ_PUT | EVHTTP_REQ_PATCH |
+						     EVHTTP_REQ_HEAD | EVHTTP_REQ_OPTIONS);
 	evhttp_set_gencb(api.http, router_handle, &api);
 	if (!listen_on(&api, api.cfg.api_listen, port))
 		goto out;
@@ -241,7 +242,7 @@ out:
 		event_free(sigterm);
 	config_sighup_free(sighup);
 	auth_free(api.auth);
-	access_stop();	/* the lines of the requests answered while stopping */
+	access_stop(); /* the lines of the requests answered while stopping */
 	if (api.base != NULL)
 		event_base_free(api.base);
 	config_cleanup(&api.cfg);

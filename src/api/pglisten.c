@@ -22,25 +22,25 @@
 typedef struct Msg {
 	struct Msg *next;
 	enum PgListenEvent ev;
-	char payload[];		/* "" unless NOTIFY */
+	char payload[]; /* "" unless NOTIFY */
 } Msg;
 
 struct PgListen {
 	struct event_base *base;
-	char *conninfo;		/* owned */
+	char *conninfo; /* owned */
 	char channel[64];
 	PgListenFn fn;
 	void *priv;
 	pthread_t thread;
 	bool started;
-	int wake[2];		/* the loop writes to wake[1] to stop the thread */
+	int wake[2]; /* the loop writes to wake[1] to stop the thread */
 
-	pthread_mutex_t mu;	/* guards the queue and stopping */
+	pthread_mutex_t mu; /* guards the queue and stopping */
 	Msg *head, *tail;
 	int queued;
-	bool overflowed;	/* a message was dropped since the last delivery */
+	bool overflowed; /* a message was dropped since the last delivery */
 	bool stopping;
-	struct event *ev;	/* activated by the thread; runs deliver() on the loop */
+	struct event *ev; /* activated by the thread; runs deliver() on the loop */
 };
 
 /* Thread side: queue one message and wake the loop. false when stopping. A message that
@@ -104,7 +104,7 @@ static bool stop_within(PgListen *l, int ms)
 {
 	struct pollfd p = { .fd = l->wake[0], .events = POLLIN };
 
-	return poll(&p, 1, ms) != 0;	/* woken, or poll failed: stop either way */
+	return poll(&p, 1, ms) != 0; /* woken, or poll failed: stop either way */
 }
 
 static PGconn *connect_and_listen(PgListen *l)

@@ -15,10 +15,10 @@
 typedef struct PgListen PgListen;
 
 enum PgListenEvent {
-	PGLISTEN_UP,		/* listening (again): anything before may have been missed */
-	PGLISTEN_DOWN,		/* connection lost: notifications are not seen until UP */
-	PGLISTEN_NOTIFY,	/* one notification; payload is its text */
-	PGLISTEN_OVERFLOW,	/* the queue to the loop overflowed: some were dropped */
+	PGLISTEN_UP,       /* listening (again): anything before may have been missed */
+	PGLISTEN_DOWN,     /* connection lost: notifications are not seen until UP */
+	PGLISTEN_NOTIFY,   /* one notification; payload is its text */
+	PGLISTEN_OVERFLOW, /* the queue to the loop overflowed: some were dropped */
 };
 
 /* payload is borrowed for the call (NULL except for PGLISTEN_NOTIFY). */

@@ -9,7 +9,8 @@
 #include "log.h"
 
 const char *const pgq_sql_result_columns[2] = {
-	PGQ_SQL_RESULT_COLUMNS, PGQ_SQL_RESULT_COLUMNS_OF(PGQ_BATCH_EXECS_RETRIES_CTE),
+	PGQ_SQL_RESULT_COLUMNS,
+	PGQ_SQL_RESULT_COLUMNS_OF(PGQ_BATCH_EXECS_RETRIES_CTE),
 };
 
 Pgq *pgq_new(void)
@@ -57,7 +58,7 @@ bool pgq_add(Pgq *q, const char *sql, int nparams, const char *const *params)
 		char *copy = NULL;
 
 		if (params[j] != NULL && (copy = strdup(params[j])) == NULL)
-			return false;	/* the copies made so far are freed with q */
+			return false; /* the copies made so far are freed with q */
 		q->stmt[i].params[j] = copy;
 		q->stmt[i].nparams = j + 1;
 	}
@@ -127,7 +128,7 @@ static PGresult *exec_prepared(PGconn *conn, Pgq *q, int i)
 		PGresult *r = PQprepare(conn, name, sql, q->stmt[i].nparams, NULL);
 
 		if (PQresultStatus(r) != PGRES_COMMAND_OK)
-			return r;	/* reported as the statement's failure */
+			return r; /* reported as the statement's failure */
 		PQclear(r);
 		prepared.sql[prepared.n++] = sql;
 	}
@@ -155,8 +156,8 @@ typedef struct Pipeline {
 	int failed_stmt;
 } Pipeline;
 
-static void pipeline_failure(PGconn *conn, PGresult *r, Pgq *q, int stmt, char *err,
-			     size_t errlen, Pipeline *p)
+static void pipeline_failure(PGconn *conn, PGresult *r, Pgq *q, int stmt, char *err, size_t errlen,
+			     Pipeline *p)
 {
 	if (p->failed) {
 		PQclear(r);
@@ -164,7 +165,7 @@ static void pipeline_failure(PGconn *conn, PGresult *r, Pgq *q, int stmt, char *
 	}
 	p->failed = true;
 	p->failed_stmt = stmt;
-	(void)pg_ok(conn, r, err, errlen);	/* false: it records the SQLSTATE for fail() */
+	(void)pg_ok(conn, r, err, errlen); /* false: it records the SQLSTATE for fail() */
 	p->kind = fail(conn, r, q, err, errlen);
 }
 
@@ -176,10 +177,10 @@ static PGresult *pipeline_result(PGconn *conn, Pgq *q, int stmt, char *err, size
 	PGresult *r = PQgetResult(conn), *extra;
 
 	while (r != NULL && (extra = PQgetResult(conn)) != NULL)
-		PQclear(extra);	/* never more than one result per command here */
+		PQclear(extra); /* never more than one result per command here */
 	*broke = r == NULL;
-	if (r != NULL && (PQresultStatus(r) == PGRES_TUPLES_OK ||
-			  PQresultStatus(r) == PGRES_COMMAND_OK))
+	if (r != NULL &&
+	    (PQresultStatus(r) == PGRES_TUPLES_OK || PQresultStatus(r) == PGRES_COMMAND_OK))
 		return r;
 	pipeline_failure(conn, r, q, stmt, err, errlen, p);
 	return NULL;
@@ -199,7 +200,7 @@ static bool send_plain(PGconn *conn, const char *sql)
 static enum PgResult work_pipelined(PGconn *conn, Pgq *q, char *err, size_t errlen)
 {
 	char name[PGQ_MAX_STMTS][32];
-	int how[PGQ_MAX_STMTS];	/* prepared_find's answer; -1 for an unnamed statement */
+	int how[PGQ_MAX_STMTS]; /* prepared_find's answer; -1 for an unnamed statement */
 	Pipeline p = { .kind = PG_OK, .failed = false, .failed_stmt = -1 };
 	bool sent = PQenterPipelineMode(conn) == 1 && send_plain(conn, "BEGIN"), broke = false;
 	PGresult *r;
@@ -212,10 +213,11 @@ static enum PgResult work_pipelined(PGconn *conn, Pgq *q, char *err, size_t errl
 		if (how[i] == 0)
 			sent = PQsendPrepare(conn, name[i], q->stmt[i].sql, n, NULL) == 1;
 		if (how[i] < 0)
-			sent = sent && PQsendQueryParams(conn, q->stmt[i].sql, n, NULL, params, NULL,
-							 NULL, 0) == 1;
+			sent = sent && PQsendQueryParams(conn, q->stmt[i].sql, n, NULL, params,
+							 NULL, NULL, 0) == 1;
 		else
-			sent = sent && PQsendQueryPrepared(conn, name[i], n, params, NULL, NULL, 0) == 1;
+			sent = sent &&
+			       PQsendQueryPrepared(conn, name[i], n, params, NULL, NULL, 0) == 1;
 	}
 	sent = sent && PQpipelineSync(conn) == 1;
 	if (sent)
@@ -233,7 +235,8 @@ static enum PgResult work_pipelined(PGconn *conn, Pgq *q, char *err, size_t errl
 	}
 	/* the Sync's own result ends the pipeline */
 	r = sent && !broke ? PQgetResult(conn) : NULL;
-	if (r == NULL || PQresultStatus(r) != PGRES_PIPELINE_SYNC || PQexitPipelineMode(conn) != 1) {
+	if (r == NULL || PQresultStatus(r) != PGRES_PIPELINE_SYNC ||
+	    PQexitPipelineMode(conn) != 1) {
 		/* the connection broke (or libpq lost its place): start on a fresh one */
 		PQclear(r);
 		if (!p.failed)
@@ -249,7 +252,7 @@ static enum PgResult work_pipelined(PGconn *conn, Pgq *q, char *err, size_t errl
 		return replan(conn, q);
 	}
 	if (p.failed)
-		return p.kind;	/* pgpool rolls the transaction back */
+		return p.kind; /* pgpool rolls the transaction back */
 	r = PQexec(conn, "COMMIT");
 	if (!pg_ok(conn, r, err, errlen))
 		return fail(conn, r, q, err, errlen);
@@ -263,7 +266,7 @@ static enum PgResult work(PGconn *conn, void *arg, char *err, size_t errlen)
 	bool tx = q->nstmts > 1;
 	PGresult *r;
 
-	clear_results(q);	/* a retried job starts over */
+	clear_results(q); /* a retried job starts over */
 	q->connection_trouble = false;
 	q->sqlstate[0] = q->err[0] = '\0';
 	if (tx && q->pipeline)
@@ -275,9 +278,10 @@ static enum PgResult work(PGconn *conn, void *arg, char *err, size_t errlen)
 		PQclear(r);
 	}
 	for (int i = 0; i < q->nstmts; i++) {
-		r = q->stmt[i].prepared ? exec_prepared(conn, q, i) :
-		    PQexecParams(conn, q->stmt[i].sql, q->stmt[i].nparams, NULL,
-				 (const char *const *)q->stmt[i].params, NULL, NULL, 0);
+		r = q->stmt[i].prepared
+			    ? exec_prepared(conn, q, i)
+			    : PQexecParams(conn, q->stmt[i].sql, q->stmt[i].nparams, NULL,
+					   (const char *const *)q->stmt[i].params, NULL, NULL, 0);
 		if (!pg_ok(conn, r, err, errlen)) {
 			enum PgResult kind = fail(conn, r, q, err, errlen);
 
@@ -316,7 +320,7 @@ static void done(enum PgResult res, const char *err, void *arg)
 bool pgq_run(PgPool *pool, Pgq *q, void (*donefn)(Pgq *q, void *priv), void *priv)
 {
 	if (pool == NULL)
-		return false;	/* shutting down */
+		return false; /* shutting down */
 	q->done = donefn;
 	q->priv = priv;
 	return pgpool_submit(pool, work, done, q, API_PG_RETRY_MS);
@@ -413,7 +417,7 @@ json_t *pgq_rows_json(const PGresult *res, const char *types)
 typedef struct Reply {
 	Req *r;
 	const PgqShape *shape;
-	json_t *extra;		/* owned */
+	json_t *extra; /* owned */
 } Reply;
 
 static void reply_done(Pgq *q, void *priv)

@@ -45,10 +45,9 @@
  * with none could only type every column as text), as one row of result_columns text or
  * none: the columns of both the results and the CSV export. */
 #define PGQ_SQL_RESULT_COLUMNS_OF(cte) \
-	cte \
-	"SELECT ex.result_columns::text FROM ex" \
-	" WHERE ex.status = 'completed' AND jsonb_typeof(ex.result_columns) = 'array'" \
-	" ORDER BY coalesce(ex.row_count, 0) > 0 DESC, ex.ord, ex.execution_id LIMIT 1"
+	cte "SELECT ex.result_columns::text FROM ex" \
+	    " WHERE ex.status = 'completed' AND jsonb_typeof(ex.result_columns) = 'array'" \
+	    " ORDER BY coalesce(ex.row_count, 0) > 0 DESC, ex.ord, ex.execution_id LIMIT 1"
 #define PGQ_SQL_RESULT_COLUMNS PGQ_SQL_RESULT_COLUMNS_OF(PGQ_BATCH_EXECS_CTE)
 /* [0] of the batch, [1] of the batch and its retries (?include_retries=true): the results,
  * the export and the comparison read the columns alike */
@@ -61,13 +60,13 @@ typedef struct Pgq Pgq;
 struct Pgq {
 	int nstmts;
 	struct {
-		const char *sql;	/* static string, borrowed */
-		bool prepared;		/* pgq_add_prepared */
+		const char *sql; /* static string, borrowed */
+		bool prepared;   /* pgq_add_prepared */
 		int nparams;
-		char *params[PGQ_MAX_PARAMS];	/* owned copies, NULL = SQL NULL */
+		char *params[PGQ_MAX_PARAMS]; /* owned copies, NULL = SQL NULL */
 	} stmt[PGQ_MAX_STMTS];
 	PGresult *res[PGQ_MAX_STMTS];
-	bool pipeline;		/* set before pgq_run: see pgq_run */
+	bool pipeline; /* set before pgq_run: see pgq_run */
 	bool ok;
 	bool connection_trouble;
 	char sqlstate[6];
@@ -77,7 +76,7 @@ struct Pgq {
 };
 
 Pgq *pgq_new(void);
-void pgq_free(Pgq *q);		/* accepts NULL */
+void pgq_free(Pgq *q); /* accepts NULL */
 /* Adds a statement; params are copied (NULL entries are SQL NULL). False on overflow/OOM. */
 MUST_CHECK bool pgq_add(Pgq *q, const char *sql, int nparams, const char *const *params);
 /* pgq_add for a statement run often: it is prepared once per pool connection (named after
@@ -102,7 +101,7 @@ void pgq_fail(Req *r, const Pgq *q);
  * an array of every row (missing NULL). */
 typedef struct PgqShape {
 	const char *key;
-	const char *types;	/* as pgq_row_json */
+	const char *types; /* as pgq_row_json */
 	int status;
 	const char *missing;
 } PgqShape;

@@ -11,31 +11,31 @@
 #include "pglisten.h"
 
 typedef struct Entry {
-	char *key;		/* owned; NULL = empty slot */
+	char *key; /* owned; NULL = empty slot */
 	char owner[IDS_UUID_LEN + 1];
-	RcBody *body;		/* one reference held */
+	RcBody *body; /* one reference held */
 	RcStamp st;
 	long long expires_ms;
 } Entry;
 
 /* A build in flight and the misses waiting for it (readcache.h). */
 struct RcFlight {
-	RcFlight *next;		/* in its chain of ReadCache.flights */
-	char *key;		/* owned */
+	RcFlight *next; /* in its chain of ReadCache.flights */
+	char *key;      /* owned */
 	RcWaiter *head, **tail;
 };
 
 struct ReadCache {
 	int ttl_ms;
-	size_t max_bytes, bytes;	/* bound and use of the stored bodies */
-	bool listening;			/* the LISTEN connection is up */
-	uint64_t all;			/* "everything changed" */
-	uint64_t any;			/* bumped by every change */
+	size_t max_bytes, bytes; /* bound and use of the stored bodies */
+	bool listening;          /* the LISTEN connection is up */
+	uint64_t all;            /* "everything changed" */
+	uint64_t any;            /* bumped by every change */
 	uint64_t batch[RC_BUCKETS], user[RC_BUCKETS];
-	uint64_t shared;		/* never bumped: RC_SHARED depends on "all" alone */
+	uint64_t shared; /* never bumped: RC_SHARED depends on "all" alone */
 	Entry slot[RC_SLOTS];
-	RcFlight *flights[RC_SLOTS];	/* builds in flight, chained by the hash of their key */
-	PgListen *listen;		/* owned */
+	RcFlight *flights[RC_SLOTS]; /* builds in flight, chained by the hash of their key */
+	PgListen *listen;            /* owned */
 };
 
 /* FNV-1a: keys and ids are short, and only spread matters */
@@ -83,7 +83,7 @@ static void on_listen(enum PgListenEvent ev, const char *payload, void *priv)
 
 	switch (ev) {
 	case PGLISTEN_UP:
-		c->all++;	/* what changed while nobody listened is unknown */
+		c->all++; /* what changed while nobody listened is unknown */
 		c->any++;
 		c->listening = true;
 		log_info("read cache: listening for changes");
@@ -125,7 +125,7 @@ void readcache_free(ReadCache *c)
 {
 	if (c == NULL)
 		return;
-	pglisten_free(c->listen);	/* first: no callback may run on a freed cache */
+	pglisten_free(c->listen); /* first: no callback may run on a freed cache */
 	for (size_t i = 0; i < RC_SLOTS; i++) {
 		RcFlight *f, *next;
 
@@ -143,10 +143,14 @@ void readcache_free(ReadCache *c)
 static uint64_t *gen_of(ReadCache *c, enum RcScope scope, unsigned bucket)
 {
 	switch (scope) {
-	case RC_BATCH: return &c->batch[bucket];
-	case RC_USER: return &c->user[bucket];
-	case RC_SHARED: return &c->shared;
-	default: return &c->any;
+	case RC_BATCH:
+		return &c->batch[bucket];
+	case RC_USER:
+		return &c->user[bucket];
+	case RC_SHARED:
+		return &c->shared;
+	default:
+		return &c->any;
 	}
 }
 
@@ -179,7 +183,7 @@ RcBody *readcache_get(ReadCache *c, const char *key, char owner[IDS_UUID_LEN + 1
 	if (e->key == NULL || strcmp(e->key, key) != 0)
 		return NULL;
 	if (!valid(c, e)) {
-		clear(c, e);	/* it can never become valid again */
+		clear(c, e); /* it can never become valid again */
 		return NULL;
 	}
 	memcpy(owner, e->owner, IDS_UUID_LEN + 1);
@@ -198,7 +202,7 @@ void readcache_put(ReadCache *c, const char *key, const char *owner, const RcSta
 	e = &c->slot[hash(key) % RC_SLOTS];
 	clear(c, e);
 	if (c->bytes + body->len > c->max_bytes || (k = strdup(key)) == NULL)
-		return;	/* over the bound (or out of memory): served, not kept */
+		return; /* over the bound (or out of memory): served, not kept */
 	e->key = k;
 	memcpy(e->owner, owner, strlen(owner) + 1);
 	e->body = body;
@@ -228,7 +232,7 @@ bool readcache_join(ReadCache *c, const char *key, RcWaiter *w, RcFlight **fligh
 		}
 	if ((f = calloc(1, sizeof(*f))) == NULL || (f->key = strdup(key)) == NULL) {
 		free(f);
-		return false;	/* built alone: a stampede, never a wrong reply */
+		return false; /* built alone: a stampede, never a wrong reply */
 	}
 	f->tail = &f->head;
 	f->next = *chain;
@@ -251,7 +255,7 @@ void readcache_land(ReadCache *c, RcFlight *f)
 		}
 	/* unlinked first: a woken waiter that misses again starts a flight of its own */
 	for (w = f->head; w != NULL; w = next) {
-		next = w->next;	/* fn may free w's request */
+		next = w->next; /* fn may free w's request */
 		w->fn(w->arg, f->key);
 	}
 	free(f->key);

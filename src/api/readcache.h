@@ -50,10 +50,10 @@ typedef struct RcBody {
 
 /* What a reply depends on besides "everything". */
 enum RcScope {
-	RC_BATCH,	/* one batch (its status): 'b:<batch_id>' */
-	RC_USER,	/* one user's rows (a member's lists): 'u:<user_id>' */
-	RC_ANY,		/* every user's rows (an admin's lists): any notification */
-	RC_SHARED,	/* rows of no user (instances, accounts, grants): '*' only */
+	RC_BATCH,  /* one batch (its status): 'b:<batch_id>' */
+	RC_USER,   /* one user's rows (a member's lists): 'u:<user_id>' */
+	RC_ANY,    /* every user's rows (an admin's lists): any notification */
+	RC_SHARED, /* rows of no user (instances, accounts, grants): '*' only */
 };
 
 /* Generations at the start of a read. ok false: do not store (cache off or not listening). */
@@ -78,7 +78,7 @@ typedef struct RcFlight RcFlight;
  * function below. ttl_ms > 0. */
 ReadCache *readcache_new(struct event_base *base, const char *conninfo, int ttl_ms,
 			 size_t max_bytes);
-void readcache_free(ReadCache *c);	/* accepts NULL */
+void readcache_free(ReadCache *c); /* accepts NULL */
 
 RcStamp readcache_stamp(ReadCache *c, enum RcScope scope, const char *id);
 /* The valid entry of key with a new reference (release it with rcbody_unref), and its owner
@@ -104,6 +104,6 @@ void readcache_notify(ReadCache *c, const char *payload);
 /* A new body of len bytes copied from data plus a final newline (as every JSON reply ends),
  * one reference; NULL on OOM. */
 RcBody *rcbody_new(const char *data, size_t len);
-void rcbody_unref(RcBody *b);	/* accepts NULL */
+void rcbody_unref(RcBody *b); /* accepts NULL */
 
 #endif

@@ -194,8 +194,7 @@ void req_reply_text(Req *r, int status, char *text, size_t len)
 	req_release(r);
 }
 
-void req_success_cache(Req *r, json_t *obj, const char *key, const char *owner,
-		       const RcStamp *st)
+void req_success_cache(Req *r, json_t *obj, const char *key, const char *owner, const RcStamp *st)
 {
 	json_t *body = success_body(obj);
 	char *text = body != NULL ? json_dumps(body, JSON_COMPACT) : NULL;
@@ -225,7 +224,7 @@ static bool serve_cached(Req *r, const char *key)
 	if (b == NULL)
 		return false;
 	if (!r->is_admin && owner[0] != '\0' && strcmp(owner, r->user_id) != 0) {
-		rcbody_unref(b);	/* not theirs: the route answers as it would uncached */
+		rcbody_unref(b); /* not theirs: the route answers as it would uncached */
 		return false;
 	}
 	req_reply_cached(r, b);
@@ -288,8 +287,8 @@ bool req_parse_body(Req *r)
 	struct evbuffer *in = evhttp_request_get_input_buffer(r->req);
 	size_t len = in != NULL ? evbuffer_get_length(in) : 0;
 	size_t max = (size_t)r->api->cfg.max_body_bytes;
-	const char *ct = evhttp_find_header(evhttp_request_get_input_headers(r->req),
-					    "Content-Type");
+	const char *ct =
+		evhttp_find_header(evhttp_request_get_input_headers(r->req), "Content-Type");
 	const char *const *allowed;
 	ValidateErr e;
 	char *text;

@@ -21,24 +21,24 @@ typedef struct Req {
 	Api *api;
 	struct evhttp_request *req;
 	enum evhttp_cmd_type method;
-	char *path;			/* decoded, owned; segs point into it */
+	char *path; /* decoded, owned; segs point into it */
 	char *segs[REQ_MAX_SEGS];
 	int nsegs;
-	struct evkeyvalq query;		/* parsed query string */
-	char user_id[IDS_UUID_LEN + 1];	/* set by auth */
+	struct evkeyvalq query;         /* parsed query string */
+	char user_id[IDS_UUID_LEN + 1]; /* set by auth */
 	bool is_admin;
-	const char *route;		/* the matched route pattern (static), NULL before routing */
-	int route_ix;			/* its index in the route table, -1 before routing */
-	double started;			/* metrics_now() when the request was read */
-	json_t *body;			/* parsed JSON body (owned), NULL if none */
-	void *ctx;			/* route state, freed with ctx_free when the request ends */
+	const char *route; /* the matched route pattern (static), NULL before routing */
+	int route_ix;      /* its index in the route table, -1 before routing */
+	double started;    /* metrics_now() when the request was read */
+	json_t *body;      /* parsed JSON body (owned), NULL if none */
+	void *ctx;         /* route state, freed with ctx_free when the request ends */
 	void (*ctx_free)(void *ctx);
-	AccessRec access;		/* the access log line: status and bytes set by the reply */
-	bool streamed;			/* a Stream took the reply over and logs it at its end */
-	void (*handler)(struct Req *r);	/* the matched route's function (router.c) */
-	RcWaiter wait;			/* while waiting for another request's build (readcache.h) */
-	RcFlight *flight;		/* the build this request leads, landed when it ends */
-	bool cache_bypass;		/* woken without a reply for it: build, do not look again */
+	AccessRec access;               /* the access log line: status and bytes set by the reply */
+	bool streamed;                  /* a Stream took the reply over and logs it at its end */
+	void (*handler)(struct Req *r); /* the matched route's function (router.c) */
+	RcWaiter wait;     /* while waiting for another request's build (readcache.h) */
+	RcFlight *flight;  /* the build this request leads, landed when it ends */
+	bool cache_bypass; /* woken without a reply for it: build, do not look again */
 } Req;
 
 /* Builds the context; NULL (after replying 400) when the URI cannot be decoded. */
@@ -57,8 +57,7 @@ void req_fail_err(Req *r, const ValidateErr *e);
 void req_success(Req *r, int status, json_t *obj);
 /* req_success(r, 200, obj), and the bytes sent are stored in the read cache under key with
  * owner ("" when the key names whose it is) and the stamp taken before the read. */
-void req_success_cache(Req *r, json_t *obj, const char *key, const char *owner,
-		       const RcStamp *st);
+void req_success_cache(Req *r, json_t *obj, const char *key, const char *owner, const RcStamp *st);
 /* Sends text (len bytes of JSON, its final newline included; malloc'ed, taken over and freed
  * once written) with status and frees r. */
 void req_reply_text(Req *r, int status, char *text, size_t len);

@@ -37,7 +37,8 @@ static const Route routes[] = {
 	{ EVHTTP_REQ_GET, "workflows/batch/*/compare", ACCESS_USER, routes_compare_get },
 	{ EVHTTP_REQ_GET, "workflows/batch/*/events", ACCESS_PUBLIC, sse_get },
 	{ EVHTTP_REQ_POST, "workflows/batch/*/cancel", ACCESS_USER, routes_batches_cancel },
-	{ EVHTTP_REQ_POST, "workflows/batch/*/retry-failed", ACCESS_USER, routes_retry_failed_post },
+	{ EVHTTP_REQ_POST, "workflows/batch/*/retry-failed", ACCESS_USER,
+	  routes_retry_failed_post },
 	{ EVHTTP_REQ_POST, "workflows", ACCESS_USER, routes_workflows_create },
 	{ EVHTTP_REQ_GET, "workflows", ACCESS_USER, routes_workflows_list },
 	{ EVHTTP_REQ_GET, "workflows/*", ACCESS_USER, routes_workflows_get },
@@ -104,11 +105,12 @@ const char *const *router_route_labels(int *count)
 			size_t left = sizeof(route_label_buf[i]);
 			int n = snprintf(o, left, "%s /", method_name(routes[i].method));
 
-			for (const char *p = routes[i].pattern; *p != '\0' && n > 0 &&
-			     (size_t)n < left; p++) {
+			for (const char *p = routes[i].pattern;
+			     *p != '\0' && n > 0 && (size_t)n < left; p++) {
 				o += n;
 				left -= (size_t)n;
-				n = *p == '*' ? snprintf(o, left, "{id}") : snprintf(o, left, "%c", *p);
+				n = *p == '*' ? snprintf(o, left, "{id}")
+					      : snprintf(o, left, "%c", *p);
 			}
 			route_labels[i] = route_label_buf[i];
 		}
@@ -142,13 +144,20 @@ static bool matches(const char *pattern, const Req *r)
 static const char *method_name(enum evhttp_cmd_type m)
 {
 	switch (m) {
-	case EVHTTP_REQ_GET: return "GET";
-	case EVHTTP_REQ_POST: return "POST";
-	case EVHTTP_REQ_DELETE: return "DELETE";
-	case EVHTTP_REQ_PUT: return "PUT";
-	case EVHTTP_REQ_PATCH: return "PATCH";
-	case EVHTTP_REQ_HEAD: return "HEAD";
-	default: return "OTHER";
+	case EVHTTP_REQ_GET:
+		return "GET";
+	case EVHTTP_REQ_POST:
+		return "POST";
+	case EVHTTP_REQ_DELETE:
+		return "DELETE";
+	case EVHTTP_REQ_PUT:
+		return "PUT";
+	case EVHTTP_REQ_PATCH:
+		return "PATCH";
+	case EVHTTP_REQ_HEAD:
+		return "HEAD";
+	default:
+		return "OTHER";
 	}
 }
 
@@ -161,9 +170,9 @@ void router_handle(struct evhttp_request *req, void *arg)
 
 	conns_request_begins(api->conns, req);
 	if ((r = req_new(api, req)) == NULL)
-		return;		/* already answered */
+		return; /* already answered */
 	if (!limits_admit(r))
-		return;		/* over a connection or in-flight cap: answered 503 */
+		return; /* over a connection or in-flight cap: answered 503 */
 	for (size_t i = 0; i < ARRAY_LEN(routes); i++) {
 		if (!matches(routes[i].pattern, r))
 			continue;
@@ -180,8 +189,9 @@ void router_handle(struct evhttp_request *req, void *arg)
 	if (hit == NULL) {
 		if (allow[0] != '\0') {
 			evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", allow);
-			req_fail(r, 405, "method_not_allowed", NULL, "%s is not allowed here (allowed: %s)",
-				 method_name(r->method), allow);
+			req_fail(r, 405, "method_not_allowed", NULL,
+				 "%s is not allowed here (allowed: %s)", method_name(r->method),
+				 allow);
 		} else {
 			req_fail(r, 404, "not_found", NULL, "no such endpoint: %s",
 				 evhttp_request_get_uri(req));

@@ -25,18 +25,18 @@
 #define ACCOUNT_COLS \
 	"id, account_name, advertiser_id, marketplace_id, region, lwa_client_id," \
 	" (lwa_refresh_token_enc IS NOT NULL) AS has_refresh_token," \
-	" (lwa_client_secret_enc IS NOT NULL) AS has_client_secret, " \
-	PGQ_ISO("created_at") " AS created_at," \
-	" (SELECT count(*) FROM instances i WHERE i.account_id = amc_accounts.id) AS instance_count"
+	" (lwa_client_secret_enc IS NOT NULL) AS has_client_secret, " PGQ_ISO( \
+		"created_at") " AS created_at," \
+			      " (SELECT count(*) FROM instances i WHERE i.account_id = amc_accounts.id) AS instance_count"
 #define ACCOUNT_TYPES "ssssssbbsi"
 /* what every answer shows of an instance; `from` holds instance rows (a table or a CTE) */
 #define INSTANCE_SELECT(from) \
 	"SELECT i.id, i.instance_id, i.instance_name, i.region, array_to_json(i.brands) AS brands," \
 	"  i.account_id, a.account_name, i.is_sandbox, i.timezone," \
-	"  (i.disabled_at IS NOT NULL) AS disabled, " PGQ_ISO("i.disabled_at") " AS disabled_at, " \
-	PGQ_ISO("i.created_at") " AS created_at," \
-	"  (SELECT count(*) FROM instance_access g WHERE g.instance_id = i.id) AS user_count" \
-	" FROM " from " i JOIN amc_accounts a ON a.id = i.account_id"
+	"  (i.disabled_at IS NOT NULL) AS disabled, " PGQ_ISO("i.disabled_at") " AS disabled_at, " PGQ_ISO( \
+		"i.created_at") " AS created_at," \
+				"  (SELECT count(*) FROM instance_access g WHERE g.instance_id = i.id) AS user_count" \
+				" FROM " from " i JOIN amc_accounts a ON a.id = i.account_id"
 #define INSTANCE_TYPES "ssssjssbsbssi"
 /* $n::boolean (NULL: keep) as the new disabled_at: the first disabling time is kept */
 #define DISABLED_AT(n) \
@@ -68,19 +68,16 @@ static const char sql_instance[] =
 	"WITH ins AS (INSERT INTO instances (instance_id, instance_name, region, brands, account_id,"
 	"  is_sandbox, timezone)"
 	" VALUES ($1, $2, $3, ARRAY(SELECT jsonb_array_elements_text($4::jsonb)), $5::uuid,"
-	"  $6::boolean, coalesce($7, 'UTC')) RETURNING *) "
-	INSTANCE_SELECT("ins");
-static const char sql_instances[] =
-	INSTANCE_SELECT("instances") " ORDER BY i.instance_name, i.id";
+	"  $6::boolean, coalesce($7, 'UTC')) RETURNING *) " INSTANCE_SELECT("ins");
+static const char sql_instances[] = INSTANCE_SELECT("instances") " ORDER BY i.instance_name, i.id";
 static const char sql_instance_patch[] =
 	"WITH upd AS (UPDATE instances SET instance_name = coalesce($2, instance_name),"
 	"  region = coalesce($3, region),"
 	"  brands = CASE WHEN $4::jsonb IS NULL THEN brands"
 	"           ELSE ARRAY(SELECT jsonb_array_elements_text($4::jsonb)) END,"
 	"  is_sandbox = coalesce($5::boolean, is_sandbox), timezone = coalesce($6, timezone),"
-	"  disabled_at = " DISABLED_AT("$7")
-	" WHERE id = $1::uuid RETURNING *) "
-	INSTANCE_SELECT("upd");
+	"  disabled_at = " DISABLED_AT("$7") " WHERE id = $1::uuid RETURNING *) " INSTANCE_SELECT(
+		"upd");
 
 static const PgqShape user_created = { "user", "sss", 201, NULL };
 static const PgqShape account_created = { "account", ACCOUNT_TYPES, 201, NULL };
@@ -152,8 +149,8 @@ static bool account_params(Req *r, bool create, const char *p[5], char *enc[2])
 {
 	static const char *const names[] = { "account_name", "advertiser_id", "marketplace_id",
 					     "region", "lwa_client_id" };
-	static const size_t max[] = { TEXT_MAX, FIELDLEN_ADVERTISER_ID, FIELDLEN_MARKETPLACE_ID,
-				      16, FIELDLEN_CLIENT_ID };
+	static const size_t max[] = { TEXT_MAX, FIELDLEN_ADVERTISER_ID, FIELDLEN_MARKETPLACE_ID, 16,
+				      FIELDLEN_CLIENT_ID };
 	const char *refresh, *csecret;
 	uint8_t key[SECRET_KEY_LEN];
 	char kerr[128];
@@ -168,7 +165,8 @@ static bool account_params(Req *r, bool create, const char *p[5], char *enc[2])
 			return false;
 		/* an edit names what it changes: "" would blank a name the worker sends to AMC */
 		if (!create && i < 4 && p[i] != NULL && p[i][0] == '\0') {
-			req_fail(r, 422, "invalid_value", names[i], "%s must not be empty", names[i]);
+			req_fail(r, 422, "invalid_value", names[i], "%s must not be empty",
+				 names[i]);
 			return false;
 		}
 	}
@@ -186,7 +184,8 @@ static bool account_params(Req *r, bool create, const char *p[5], char *enc[2])
 		return true;
 	if (!secret_key_load(r->api->cfg.secret_key, key, kerr, sizeof(kerr))) {
 		log_error("cannot store LWA credentials: %s", kerr);
-		req_fail(r, 500, "internal", NULL, "the server has no secret key to encrypt credentials");
+		req_fail(r, 500, "internal", NULL,
+			 "the server has no secret key to encrypt credentials");
 		return false;
 	}
 	bool ok = encrypt_param(key, refresh, &enc[0]) && encrypt_param(key, csecret, &enc[1]);
@@ -209,7 +208,7 @@ void routes_admin_accounts(Req *r)
 		return;
 	pgq_reply(r, &account_created, NULL, sql_account, 7,
 		  (const char *[]){ p[0], p[1], p[2], p[3], p[4], enc[0], enc[1] });
-	free(enc[0]);	/* pgq_add copied the parameters */
+	free(enc[0]); /* pgq_add copied the parameters */
 	free(enc[1]);
 }
 
@@ -259,9 +258,10 @@ static bool brands_param(Req *r, char **out)
 		req_fail(r, 400, "invalid_type", "brands", "brands must be an array of strings");
 		return false;
 	}
-	json_array_foreach(brands, i, b) {
+	json_array_foreach (brands, i, b) {
 		if (!json_is_string(b)) {
-			req_fail(r, 400, "invalid_type", "brands", "brands must be an array of strings");
+			req_fail(r, 400, "invalid_type", "brands",
+				 "brands must be an array of strings");
 			return false;
 		}
 		if (json_string_length(b) == 0 || json_string_length(b) > TEXT_MAX ||
@@ -340,8 +340,10 @@ void routes_admin_instances_patch(Req *r)
 	    !req_opt_bool(r, "is_sandbox", &sandbox) || !req_opt_bool(r, "disabled", &disabled))
 		return;
 	if ((name != NULL && *name == '\0') || (region != NULL && *region == '\0')) {
-		req_fail(r, 422, "invalid_value", name != NULL && *name == '\0' ? "instance_name" : "region",
-			 "%s must not be empty", name != NULL && *name == '\0' ? "instance_name" : "region");
+		req_fail(r, 422, "invalid_value",
+			 name != NULL && *name == '\0' ? "instance_name" : "region",
+			 "%s must not be empty",
+			 name != NULL && *name == '\0' ? "instance_name" : "region");
 		return;
 	}
 	if (!timezone_ok(r, tz) || !brands_param(r, &brands))
@@ -353,9 +355,8 @@ void routes_admin_instances_patch(Req *r)
 
 /* ---- grants ---- */
 
-static const char sql_exists[] =
-	"SELECT EXISTS (SELECT 1 FROM users WHERE id = $1::uuid),"
-	"       EXISTS (SELECT 1 FROM instances WHERE id = $2::uuid)";
+static const char sql_exists[] = "SELECT EXISTS (SELECT 1 FROM users WHERE id = $1::uuid),"
+				 "       EXISTS (SELECT 1 FROM instances WHERE id = $2::uuid)";
 static const char sql_grant[] =
 	"INSERT INTO instance_access (user_id, instance_id) SELECT $1::uuid, $2::uuid"
 	" WHERE EXISTS (SELECT 1 FROM users WHERE id = $1::uuid)"
@@ -379,10 +380,10 @@ static void access_done(Pgq *q, void *priv)
 	} else {
 		log_info("admin %s %s user %s access to instance %s", r->user_id,
 			 grant ? "granted" : "revoked", user_id, r->segs[2]);
-		req_success(r, 200, json_pack("{s:{s:s, s:s, s:b, s:b}}",
-					      "access", "user_id", user_id,
-					      "instance_id", r->segs[2], "granted", grant,
-					      "changed", atoi(PQcmdTuples(q->res[1])) > 0));
+		req_success(r, 200,
+			    json_pack("{s:{s:s, s:s, s:b, s:b}}", "access", "user_id", user_id,
+				      "instance_id", r->segs[2], "granted", grant, "changed",
+				      atoi(PQcmdTuples(q->res[1])) > 0));
 	}
 	pgq_free(q);
 }

@@ -12,12 +12,13 @@ static const char sql_batch[] =
 	"SELECT b.batch_id, b.workflow_id, w.name AS workflow_name, b.workflow_version,"
 	"       w.version AS workflow_current_version, b.name, b.description, b.status,"
 	"       b.instance_ids, b.base_parameters AS parameters, b.instance_parameters,"
-	"       b.time_window AS window, " POLICY_SQL_JSON("b") " AS on_failure,"
-	"       (SELECT p.batch_id FROM batch_executions p WHERE p.id = b.parent_batch_id)"
-	"         AS parent_batch_id, b.schedule_id, b.sql_query, "
-	PGQ_ISO("b.created_at") " AS created_at"
-	"  FROM batch_executions b JOIN workflows w ON w.id = b.workflow_id"
-	" WHERE b.batch_id = $1 AND ($3::boolean OR b.user_id = $2::uuid)";
+	"       b.time_window AS window, " POLICY_SQL_JSON(
+		"b") " AS on_failure,"
+		     "       (SELECT p.batch_id FROM batch_executions p WHERE p.id = b.parent_batch_id)"
+		     "         AS parent_batch_id, b.schedule_id, b.sql_query, " PGQ_ISO(
+			     "b.created_at") " AS created_at"
+					     "  FROM batch_executions b JOIN workflows w ON w.id = b.workflow_id"
+					     " WHERE b.batch_id = $1 AND ($3::boolean OR b.user_id = $2::uuid)";
 #define BATCH_TYPES "sssiisssjjjjjssss"
 /* How long each of the batch's instances took to run this workflow before: the median of its
  * last 10 completed executions in other batches (the page's ETA). $1..$3 as above. */

@@ -23,21 +23,24 @@
 static const char sql_list[] =
 	"SELECT b.id, b.batch_id, b.workflow_id, b.name, b.description, b.status,"
 	"       b.total_instances, b.completed_instances, b.failed_instances,"
-	"       " PGQ_ISO("b.started_at") " AS started_at,"
-	"       " PGQ_ISO("b.completed_at") " AS completed_at,"
-	"       " PGQ_ISO("b.created_at") " AS created_at,"
-	"       json_build_object('name', w.name, 'description', w.description) AS workflows,"
-	"       (SELECT p.batch_id FROM batch_executions p WHERE p.id = b.parent_batch_id)"
-	"         AS parent_batch_id,"
-	"       (SELECT coalesce(json_agg(c.batch_id ORDER BY c.created_at, c.id), '[]')"
-	"          FROM batch_executions c WHERE c.parent_batch_id = b.id) AS retries,"
-	"       b.schedule_id, " PGQ_ISO("b.scheduled_for") " AS scheduled_for,"
-	"       " POLICY_SQL_JSON("b") " AS on_failure, b.status_reason"
-	"  FROM batch_executions b JOIN workflows w ON w.id = b.workflow_id"
-	LIST_WHERE
-	" ORDER BY b.created_at DESC, b.id LIMIT $5::integer OFFSET $6::integer";
-static const char sql_count[] =
-	"SELECT count(*) FROM batch_executions b" LIST_WHERE;
+	"       " PGQ_ISO(
+		"b.started_at") " AS started_at,"
+				"       " PGQ_ISO(
+					"b.completed_at") " AS completed_at,"
+							  "       " PGQ_ISO(
+								  "b.created_at") " AS created_at,"
+										  "       json_build_object('name', w.name, 'description', w.description) AS workflows,"
+										  "       (SELECT p.batch_id FROM batch_executions p WHERE p.id = b.parent_batch_id)"
+										  "         AS parent_batch_id,"
+										  "       (SELECT coalesce(json_agg(c.batch_id ORDER BY c.created_at, c.id), '[]')"
+										  "          FROM batch_executions c WHERE c.parent_batch_id = b.id) AS retries,"
+										  "       b.schedule_id, " PGQ_ISO(
+											  "b.scheduled_for") " AS scheduled_for,"
+													     "       " POLICY_SQL_JSON(
+														     "b") " AS on_failure, b.status_reason"
+															  "  FROM batch_executions b JOIN workflows w ON w.id = b.workflow_id" LIST_WHERE
+															  " ORDER BY b.created_at DESC, b.id LIMIT $5::integer OFFSET $6::integer";
+static const char sql_count[] = "SELECT count(*) FROM batch_executions b" LIST_WHERE;
 
 /* r->ctx of a list: its cache key (who asks, and every parameter) and the stamp */
 typedef struct ListGet {
@@ -56,10 +59,11 @@ static void list_done(Pgq *q, void *priv)
 	else if ((rows = pgq_rows_json(q->res[0], "ssssssiiisssjsjssjs")) == NULL)
 		req_fail(r, 500, "internal", NULL, "out of memory");
 	else
-		req_success_cache(r, json_pack("{s:o, s:I}", "batch_executions", rows, "total",
-					       (json_int_t)strtoll(PQgetvalue(q->res[1], 0, 0),
-								   NULL, 10)),
-				  g->key, "", &g->st);
+		req_success_cache(
+			r,
+			json_pack("{s:o, s:I}", "batch_executions", rows, "total",
+				  (json_int_t)strtoll(PQgetvalue(q->res[1], 0, 0), NULL, 10)),
+			g->key, "", &g->st);
 	pgq_free(q);
 }
 
@@ -82,8 +86,9 @@ void routes_batches_list(Req *r)
 		return;
 	}
 	if (status != NULL && !batch_state_parse(status, &known)) {
-		req_fail(r, 400, "invalid_parameter", "status",
-			 "status must be one of pending, running, completed, partial, failed, cancelled");
+		req_fail(
+			r, 400, "invalid_parameter", "status",
+			"status must be one of pending, running, completed, partial, failed, cancelled");
 		return;
 	}
 	if (!req_query_int(r, "limit", 20, 1, 100, &limit) ||
@@ -100,8 +105,9 @@ void routes_batches_list(Req *r)
 		return;
 	g->st = readcache_stamp(r->api->reads, r->is_admin ? RC_ANY : RC_USER, r->user_id);
 	{
-		const char *params[] = { r->user_id, r->is_admin ? "true" : "false", wf, status,
-					 slimit, soffset };
+		const char *params[] = { r->user_id, r->is_admin ? "true" : "false",
+					 wf,         status,
+					 slimit,     soffset };
 
 		q = pgq_new();
 		if (q == NULL || !pgq_add(q, sql_list, 6, params) ||
@@ -116,12 +122,11 @@ void routes_batches_list(Req *r)
 
 typedef struct Cancel {
 	char batch_id[IDS_BATCH_LEN + 1];
-	bool from_pg;		/* Redis did not have the batch when the cancel began */
+	bool from_pg; /* Redis did not have the batch when the cancel began */
 } Cancel;
 
-static const char sql_pg_state[] =
-	"SELECT status FROM batch_executions"
-	" WHERE batch_id = $1 AND ($3::boolean OR user_id = $2::uuid)";
+static const char sql_pg_state[] = "SELECT status FROM batch_executions"
+				   " WHERE batch_id = $1 AND ($3::boolean OR user_id = $2::uuid)";
 static const char sql_cancel_rows[] =
 	"UPDATE workflow_executions e SET status = 'cancelled', completed_at = now(),"
 	"       updated_at = now()"
@@ -136,10 +141,10 @@ bool routes_batches_is_terminal(const char *status)
 
 static void cancel_reply(Req *r, json_t *status, const char *owner)
 {
-	(void)owner;	/* checked by routes_status_load already */
-	req_success(r, 200, json_pack("{s:s, s:o}",
-				      "message", "Batch execution cancelled successfully",
-				      "batch_status", status));
+	(void)owner; /* checked by routes_status_load already */
+	req_success(r, 200,
+		    json_pack("{s:s, s:o}", "message", "Batch execution cancelled successfully",
+			      "batch_status", status));
 }
 
 static void after_late_redis(RConn *rc, redisReply *reply, void *priv)
@@ -149,7 +154,8 @@ static void after_late_redis(RConn *rc, redisReply *reply, void *priv)
 
 	if (reply != NULL && reply->type == REDIS_REPLY_ARRAY)
 		log_info("batch %s reached Redis while it was cancelled in PostgreSQL: cancelled "
-			 "there too", c->batch_id);
+			 "there too",
+			 c->batch_id);
 	routes_status_load(r, c->batch_id, cancel_reply);
 }
 
@@ -183,8 +189,8 @@ static void rows_done(Pgq *q, void *priv)
 		log_error("batch %s cancelled in Redis but the archive update failed: %s",
 			  c->batch_id, q->err);
 	else
-		log_info("batch %s cancelled by user %s (%d archive rows)", c->batch_id,
-			 r->user_id, atoi(PQcmdTuples(q->res[0])));
+		log_info("batch %s cancelled by user %s (%d archive rows)", c->batch_id, r->user_id,
+			 atoi(PQcmdTuples(q->res[0])));
 	pgq_free(q);
 	if (c->from_pg && cancel_in_redis_too(r))
 		return;
@@ -248,7 +254,7 @@ static void on_cancel(RConn *rc, redisReply *reply, void *priv)
 			  reply == NULL ? "connection lost" : reply->str);
 		req_fail(r, 503, "queue_unavailable", NULL, "Redis is unavailable");
 	} else if (reply->type == REDIS_REPLY_INTEGER && reply->integer == LUA_ERR_NOT_FOUND) {
-		cancel_from_pg(r);	/* vanished between the owner check and the script */
+		cancel_from_pg(r); /* vanished between the owner check and the script */
 	} else if (reply->type == REDIS_REPLY_INTEGER && reply->integer == LUA_ERR_WRONG_STATE) {
 		req_fail(r, 409, "batch_finished", NULL, "batch %s has already finished",
 			 c->batch_id);

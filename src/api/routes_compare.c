@@ -13,26 +13,24 @@
 #include "compare.h"
 #include "pgq.h"
 
-#define NAME_MAX_LEN 128	/* a result column's name (AMC's are far shorter) */
-#define GROUPS_MAX 50		/* largest groups shown with by=; the rest are counted */
+#define NAME_MAX_LEN 128 /* a result column's name (AMC's are far shorter) */
+#define GROUPS_MAX 50    /* largest groups shown with by=; the rest are counted */
 
-static const char sql_batch[] =
-	"SELECT b.batch_id FROM batch_executions b WHERE b.batch_id = $1"
-	"   AND ($3::boolean OR b.user_id = $2::uuid)";
+static const char sql_batch[] = "SELECT b.batch_id FROM batch_executions b WHERE b.batch_id = $1"
+				"   AND ($3::boolean OR b.user_id = $2::uuid)";
 /* $4 metric, $5 by (NULL: none). One row per execution (and group): the instance, its status
  * and error, the group, the sum of the metric's numeric values and the rows counted */
 #define SQL_VALUES(cte) \
-	cte \
-	"SELECT ex.target_instance_id, i.instance_name, ex.status, ex.error_message," \
-	"       CASE WHEN $5::text IS NULL THEN NULL ELSE r.row_data->>$5 END AS grp," \
-	"       sum(CASE WHEN jsonb_typeof(r.row_data->$4) = 'number'" \
-	"                THEN (r.row_data->>$4)::float8 END)," \
-	"       count(r.row_number)" \
-	"  FROM ex LEFT JOIN instances i ON i.id = ex.target_instance_id" \
-	"  LEFT JOIN result_rows r ON r.execution_id = ex.id AND ex.status = 'completed'" \
-	" GROUP BY ex.ord, ex.execution_id, ex.target_instance_id, i.instance_name, ex.status," \
-	"          ex.error_message, grp" \
-	" ORDER BY ex.ord, ex.execution_id, grp"
+	cte "SELECT ex.target_instance_id, i.instance_name, ex.status, ex.error_message," \
+	    "       CASE WHEN $5::text IS NULL THEN NULL ELSE r.row_data->>$5 END AS grp," \
+	    "       sum(CASE WHEN jsonb_typeof(r.row_data->$4) = 'number'" \
+	    "                THEN (r.row_data->>$4)::float8 END)," \
+	    "       count(r.row_number)" \
+	    "  FROM ex LEFT JOIN instances i ON i.id = ex.target_instance_id" \
+	    "  LEFT JOIN result_rows r ON r.execution_id = ex.id AND ex.status = 'completed'" \
+	    " GROUP BY ex.ord, ex.execution_id, ex.target_instance_id, i.instance_name, ex.status," \
+	    "          ex.error_message, grp" \
+	    " ORDER BY ex.ord, ex.execution_id, grp"
 static const char *const sql_values[2] = { SQL_VALUES(PGQ_BATCH_EXECS_CTE),
 					   SQL_VALUES(PGQ_BATCH_EXECS_RETRIES_CTE) };
 
@@ -48,7 +46,7 @@ static bool column(const char *cols_text, const char *name, bool *numeric)
 	size_t i;
 	bool found = false;
 
-	json_array_foreach(cols, i, c) {
+	json_array_foreach (cols, i, c) {
 		const char *n = json_string_value(json_object_get(c, "name"));
 
 		const char *t = json_string_value(json_object_get(c, "type"));
@@ -75,13 +73,12 @@ static json_t *ranked(const CompareItem *it, const char *const *ids, const char 
 	json_t *a = json_array();
 
 	for (size_t i = 0; a != NULL && i < n; i++) {
-		json_t *o = json_pack("{s:s?,s:s?,s:o,s:o,s:o,s:s?}", "instance_id", ids[i],
-				      "instance_name", names[i],
-				      "value", it[i].has_value ? num(it[i].value) : json_null(),
-				      "share", it[i].has_value ? num(it[i].share) : json_null(),
-				      "rank", it[i].has_value ? json_integer((json_int_t)it[i].rank)
-							      : json_null(),
-				      "outlier", outlier[it[i].outlier]);
+		json_t *o = json_pack(
+			"{s:s?,s:s?,s:o,s:o,s:o,s:s?}", "instance_id", ids[i], "instance_name",
+			names[i], "value", it[i].has_value ? num(it[i].value) : json_null(),
+			"share", it[i].has_value ? num(it[i].share) : json_null(), "rank",
+			it[i].has_value ? json_integer((json_int_t)it[i].rank) : json_null(),
+			"outlier", outlier[it[i].outlier]);
 
 		if (json_array_append_new(a, o) != 0) {
 			json_decref(a);
@@ -94,8 +91,9 @@ static json_t *ranked(const CompareItem *it, const char *const *ids, const char 
 static json_t *stats_json(const CompareStats *st)
 {
 	return json_pack("{s:o,s:I,s:o,s:o,s:o,s:o,s:o}", "total", num(st->total), "counted",
-			 (json_int_t)st->counted, "q1", num(st->q1), "median", num(st->median), "q3",
-			 num(st->q3), "low_fence", num(st->low_fence), "high_fence", num(st->high_fence));
+			 (json_int_t)st->counted, "q1", num(st->q1), "median", num(st->median),
+			 "q3", num(st->q3), "low_fence", num(st->low_fence), "high_fence",
+			 num(st->high_fence));
 }
 
 /* Per instance (rows of one instance are adjacent: ORDER BY ex.ord), the metric summed over
@@ -105,7 +103,8 @@ static json_t *instances(const PGresult *res, json_t *missing, CompareStats *st)
 {
 	int n = PQntuples(res);
 	CompareItem *it = calloc((size_t)n + 1, sizeof(*it));
-	const char **ids = calloc((size_t)n + 1, sizeof(*ids)), **names = calloc((size_t)n + 1, sizeof(*names));
+	const char **ids = calloc((size_t)n + 1, sizeof(*ids)),
+		   **names = calloc((size_t)n + 1, sizeof(*names));
 	size_t k = 0;
 	json_t *out = NULL;
 
@@ -118,9 +117,11 @@ static json_t *instances(const PGresult *res, json_t *missing, CompareStats *st)
 			ids[k] = id;
 			names[k] = pgq_val(res, row, 1);
 			if (strcmp(PQgetvalue(res, row, 2), "completed") != 0 &&
-			    json_array_append_new(missing, json_pack("{s:s?,s:s?,s:s,s:s?}",
-					"instance_id", id, "instance_name", names[k], "status",
-					PQgetvalue(res, row, 2), "error", pgq_val(res, row, 3))) != 0)
+			    json_array_append_new(missing,
+						  json_pack("{s:s?,s:s?,s:s,s:s?}", "instance_id",
+							    id, "instance_name", names[k], "status",
+							    PQgetvalue(res, row, 2), "error",
+							    pgq_val(res, row, 3))) != 0)
 				goto done;
 			k++;
 		}
@@ -155,7 +156,7 @@ static json_t *groups(const PGresult *res, bool *truncated)
 		json_t *l;
 
 		if (grp == NULL || PQgetisnull(res, row, 5))
-			continue;	/* an instance without rows has no group */
+			continue; /* an instance without rows has no group */
 		if ((l = json_object_get(byname, grp)) == NULL &&
 		    (json_object_set_new(byname, grp, json_array()) != 0 ||
 		     (l = json_object_get(byname, grp)) == NULL))
@@ -163,15 +164,16 @@ static json_t *groups(const PGresult *res, bool *truncated)
 		if (json_array_append_new(l, json_integer(row)) != 0)
 			goto fail;
 	}
-	json_object_foreach_safe(byname, tmp, key, g) {
+	json_object_foreach_safe (byname, tmp, key, g) {
 		size_t m = json_array_size(g), i;
 		CompareItem *it = calloc(m + 1, sizeof(*it));
-		const char **ids = calloc(m + 1, sizeof(*ids)), **names = calloc(m + 1, sizeof(*names));
+		const char **ids = calloc(m + 1, sizeof(*ids)),
+			   **names = calloc(m + 1, sizeof(*names));
 		CompareStats st;
 		json_t *row, *ranks = NULL;
 		bool ok = it && ids && names;
 
-		json_array_foreach(g, i, row) {
+		json_array_foreach (g, i, row) {
 			int r = (int)json_integer_value(row);
 
 			if (!ok)
@@ -181,7 +183,8 @@ static json_t *groups(const PGresult *res, bool *truncated)
 			it[i].has_value = true;
 			it[i].value = strtod(PQgetvalue(res, r, 5), NULL);
 		}
-		ok = ok && compare_rank(it, m, &st) && (ranks = ranked(it, ids, names, m)) != NULL &&
+		ok = ok && compare_rank(it, m, &st) &&
+		     (ranks = ranked(it, ids, names, m)) != NULL &&
 		     json_array_append_new(out, json_pack("{s:s,s:o,s:o}", "key", key, "total",
 							  num(st.total), "instances", ranks)) == 0;
 		free(it);
@@ -197,8 +200,10 @@ static json_t *groups(const PGresult *res, bool *truncated)
 
 		for (size_t i = 1; i < m; i++)
 			for (size_t j = i; j > 0; j--) {
-				double a = json_number_value(json_object_get(json_array_get(out, j - 1), "total"));
-				double b = json_number_value(json_object_get(json_array_get(out, j), "total"));
+				double a = json_number_value(
+					json_object_get(json_array_get(out, j - 1), "total"));
+				double b = json_number_value(
+					json_object_get(json_array_get(out, j), "total"));
 				json_t *x;
 
 				if (a >= b)
@@ -225,22 +230,26 @@ static void against(json_t *items, const PGresult *prev)
 	json_t *o;
 	size_t i;
 
-	json_array_foreach(items, i, o) {
+	json_array_foreach (items, i, o) {
 		const char *id = json_string_value(json_object_get(o, "instance_id"));
 		double p = 0, v = json_number_value(json_object_get(o, "value"));
 		bool has = false;
 
 		for (int row = 0; id != NULL && row < PQntuples(prev); row++)
-			if (!PQgetisnull(prev, row, 5) && strcmp(PQgetvalue(prev, row, 0), id) == 0) {
+			if (!PQgetisnull(prev, row, 5) &&
+			    strcmp(PQgetvalue(prev, row, 0), id) == 0) {
 				p += strtod(PQgetvalue(prev, row, 5), NULL);
 				has = true;
 			}
 		json_object_set_new(o, "previous", has ? num(p) : json_null());
-		json_object_set_new(o, "change", has && !json_is_null(json_object_get(o, "value"))
-						    ? num(v - p) : json_null());
+		json_object_set_new(o, "change",
+				    has && !json_is_null(json_object_get(o, "value"))
+					    ? num(v - p)
+					    : json_null());
 		json_object_set_new(o, "change_ratio",
 				    has && p != 0 && !json_is_null(json_object_get(o, "value"))
-					    ? num((v - p) / fabs(p)) : json_null());
+					    ? num((v - p) / fabs(p))
+					    : json_null());
 	}
 }
 
@@ -263,12 +272,14 @@ static void compare_done(Pgq *q, void *priv)
 		goto out;
 	}
 	if (c->against && PQntuples(q->res[3]) != 1) {
-		req_fail(r, 404, "batch_not_found", "against", "batch %s not found", req_query(r, "against"));
+		req_fail(r, 404, "batch_not_found", "against", "batch %s not found",
+			 req_query(r, "against"));
 		goto out;
 	}
 	cols = PQntuples(q->res[1]) == 1 ? pgq_val(q->res[1], 0, 0) : NULL;
 	if (cols == NULL) {
-		req_fail(r, 409, "no_results", NULL, "the batch has no archived results to compare yet");
+		req_fail(r, 409, "no_results", NULL,
+			 "the batch has no archived results to compare yet");
 		goto out;
 	}
 	if (!column(cols, metric, &numeric) || !numeric) {
@@ -277,10 +288,12 @@ static void compare_done(Pgq *q, void *priv)
 		goto out;
 	}
 	if (by != NULL && !column(cols, by, &numeric)) {
-		req_fail(r, 422, "invalid_value", "by", "by must name a result column of the batch");
+		req_fail(r, 422, "invalid_value", "by",
+			 "by must name a result column of the batch");
 		goto out;
 	}
-	if ((missing = json_array()) == NULL || (items = instances(q->res[2], missing, &st)) == NULL ||
+	if ((missing = json_array()) == NULL ||
+	    (items = instances(q->res[2], missing, &st)) == NULL ||
 	    (by != NULL && (grp = groups(q->res[2], &truncated)) == NULL)) {
 		req_fail(r, 500, "internal", NULL, "out of memory");
 		goto out;
@@ -293,7 +306,7 @@ static void compare_done(Pgq *q, void *priv)
 			 "groups", grp);
 	if (body != NULL && by != NULL)
 		json_object_set_new(body, "groups_truncated", json_boolean(truncated));
-	grp = NULL;	/* json_pack took it (o*) */
+	grp = NULL; /* json_pack took it (o*) */
 	if (body == NULL)
 		req_fail(r, 500, "internal", NULL, "out of memory");
 	else
@@ -307,7 +320,8 @@ out:
 
 void routes_compare_get(Req *r)
 {
-	const char *metric = req_query(r, "metric"), *by = req_query(r, "by"), *ag = req_query(r, "against");
+	const char *metric = req_query(r, "metric"), *by = req_query(r, "by"),
+		   *ag = req_query(r, "against");
 	Compare *c;
 	Pgq *q;
 
@@ -316,10 +330,12 @@ void routes_compare_get(Req *r)
 		return;
 	}
 	if (metric == NULL || metric[0] == '\0') {
-		req_fail(r, 400, "missing_field", "metric", "metric is required (a numeric result column)");
+		req_fail(r, 400, "missing_field", "metric",
+			 "metric is required (a numeric result column)");
 		return;
 	}
-	if (strlen(metric) > NAME_MAX_LEN || (by != NULL && (by[0] == '\0' || strlen(by) > NAME_MAX_LEN))) {
+	if (strlen(metric) > NAME_MAX_LEN ||
+	    (by != NULL && (by[0] == '\0' || strlen(by) > NAME_MAX_LEN))) {
 		req_fail(r, 422, "invalid_value", strlen(metric) > NAME_MAX_LEN ? "metric" : "by",
 			 "a column name has 1 to %d bytes", NAME_MAX_LEN);
 		return;

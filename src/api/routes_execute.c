@@ -21,7 +21,6 @@
 #include "submit.h"
 #include "validate.h"
 
-
 const char submit_sql_workflow[] =
 	"SELECT w.sql_query, w.parameters::text, w.name, w.parameter_types::text,"
 	"       CASE WHEN w.archived_at IS NOT NULL THEN 'archived'"
@@ -38,10 +37,12 @@ bool submit_workflow_runnable(Req *r, const PGresult *wf)
 		return true;
 	if (strcmp(why, "archived") == 0)
 		req_fail(r, 409, "workflow_archived", NULL,
-			 "workflow %s was deleted (archived): it no longer runs", PQgetvalue(wf, 0, 2));
+			 "workflow %s was deleted (archived): it no longer runs",
+			 PQgetvalue(wf, 0, 2));
 	else
 		req_fail(r, 403, "workflow_read_only", NULL,
-			 "workflow %s is shared with you to read, not to run", PQgetvalue(wf, 0, 2));
+			 "workflow %s is shared with you to read, not to run",
+			 PQgetvalue(wf, 0, 2));
 	return false;
 }
 
@@ -60,12 +61,11 @@ const char submit_sql_instances[] =
 	"SELECT i.id, i.instance_id, i.instance_name, i.region, i.timezone, a.id,"
 	"       a.advertiser_id, a.marketplace_id,"
 	"       (i.disabled_at IS NULL AND ($3::boolean OR EXISTS (SELECT 1 FROM instance_access g"
-	"          WHERE g.instance_id = i.id AND g.user_id = $2::uuid)))"	/* sql/014 */
+	"          WHERE g.instance_id = i.id AND g.user_id = $2::uuid)))" /* sql/014 */
 	"  FROM instances i JOIN amc_accounts a ON a.id = i.account_id"
 	" WHERE i.id = ANY($1::uuid[])";
-const char submit_sql_idem_get[] =
-	"SELECT request_hash, response::text FROM idempotency_keys"
-	" WHERE user_id = $1::uuid AND key = $2 AND expires_at > now()";
+const char submit_sql_idem_get[] = "SELECT request_hash, response::text FROM idempotency_keys"
+				   " WHERE user_id = $1::uuid AND key = $2 AND expires_at > now()";
 /* sql/005: inserts the batch and its executions, drawing new ids for taken candidates; on a
  * re-run after a lost COMMIT answer it finds the batch (by its UUID) and changes nothing */
 static const char sql_insert[] =
@@ -77,17 +77,18 @@ static const char sql_insert[] =
 	"(SELECT json_build_object('success', true, 'batch', json_build_object(" \
 	"   'batch_id', b.batch_id, 'batch_execution_id', b.id, 'workflow_id', b.workflow_id," \
 	"   'name', b.name, 'description', b.description, 'total_instances', b.total_instances," \
-	"   'status', 'pending', 'window', b.time_window, 'on_failure', " POLICY_SQL_JSON("b") "," \
-	"   'parent_batch_id', (SELECT p.batch_id FROM batch_executions p WHERE p.id = b.parent_batch_id)," \
-	"   'executions', (SELECT json_agg(json_build_object('id', e.id," \
-	"     'instance_id', e.target_instance_id, 'execution_id', e.execution_id," \
-	"     'status', 'queued', 'time_window', CASE WHEN e.time_window_start IS NOT NULL" \
-	"       THEN json_build_object('start', e.time_window_start, 'end', e.time_window_end," \
-	"         'timezone', coalesce(e.time_window_timezone, 'UTC')) END) ORDER BY x.ord)" \
-	"     FROM jsonb_array_elements_text(b.instance_ids) WITH ORDINALITY AS x(v, ord)" \
-	"     JOIN workflow_executions e ON e.batch_execution_id = b.id" \
-	"      AND e.target_instance_id = x.v::uuid)))" \
-	"  FROM batch_executions b WHERE b.id = " id ")"
+	"   'status', 'pending', 'window', b.time_window, 'on_failure', " POLICY_SQL_JSON( \
+		"b") "," \
+		     "   'parent_batch_id', (SELECT p.batch_id FROM batch_executions p WHERE p.id = b.parent_batch_id)," \
+		     "   'executions', (SELECT json_agg(json_build_object('id', e.id," \
+		     "     'instance_id', e.target_instance_id, 'execution_id', e.execution_id," \
+		     "     'status', 'queued', 'time_window', CASE WHEN e.time_window_start IS NOT NULL" \
+		     "       THEN json_build_object('start', e.time_window_start, 'end', e.time_window_end," \
+		     "         'timezone', coalesce(e.time_window_timezone, 'UTC')) END) ORDER BY x.ord)" \
+		     "     FROM jsonb_array_elements_text(b.instance_ids) WITH ORDINALITY AS x(v, ord)" \
+		     "     JOIN workflow_executions e ON e.batch_execution_id = b.id" \
+		     "      AND e.target_instance_id = x.v::uuid)))" \
+		     "  FROM batch_executions b WHERE b.id = " id ")"
 const char submit_sql_created_body[] = "SELECT " SQL_CREATED_BODY("$1::uuid") "::text";
 /* the relative window asked for (sql/006), the batch retried (sql/007), the schedule slot
  * (sql/008: its unique index refuses a second batch for one slot) and the failure policy
@@ -96,7 +97,7 @@ const char submit_sql_created_body[] = "SELECT " SQL_CREATED_BODY("$1::uuid") ":
 static const char sql_links[] =
 	"UPDATE batch_executions SET time_window = $2::jsonb, parent_batch_id = $3::uuid,"
 	"       schedule_id = $4::uuid, scheduled_for = $5::timestamptz,"
-	"       on_failure = $6, min_success_ratio = $7::numeric"	/* sql/010 */
+	"       on_failure = $6, min_success_ratio = $7::numeric" /* sql/010 */
 	" WHERE id = $1::uuid";
 const char submit_sql_payload[] = ENQUEUE_SQL_PAYLOAD("b.id = $1::uuid");
 /* expired keys of this user go first, so a reused key after expiry is a fresh request */
@@ -105,9 +106,10 @@ static const char sql_idem_prune[] =
 /* (a re-run after a lost COMMIT answer finds its own row and adds none) */
 static const char sql_idem_put[] =
 	"INSERT INTO idempotency_keys (user_id, key, request_hash, batch_execution_id, response)"
-	" SELECT $1::uuid, $2, $3, $4::uuid, " SQL_CREATED_BODY("$4::uuid") "::jsonb"
-	"  WHERE NOT EXISTS (SELECT 1 FROM idempotency_keys k WHERE k.user_id = $1::uuid"
-	"                     AND k.key = $2 AND k.batch_execution_id = $4::uuid)";
+	" SELECT $1::uuid, $2, $3, $4::uuid, " SQL_CREATED_BODY(
+		"$4::uuid") "::jsonb"
+			    "  WHERE NOT EXISTS (SELECT 1 FROM idempotency_keys k WHERE k.user_id = $1::uuid"
+			    "                     AND k.key = $2 AND k.batch_execution_id = $4::uuid)";
 
 /* The per-user submission window (lua/rate_submit.lua) in ms. */
 #define RATE_WINDOW_MS 60000
@@ -143,7 +145,8 @@ bool submit_redis_ready(Req *r)
 {
 	if (api_redis_ready(r->api))
 		return true;
-	req_fail(r, 503, "queue_unavailable", NULL, "Redis is unavailable; the batch was not started");
+	req_fail(r, 503, "queue_unavailable", NULL,
+		 "Redis is unavailable; the batch was not started");
 	return false;
 }
 
@@ -190,7 +193,7 @@ static void idem_again_done(Pgq *q, void *priv)
 		pgq_fail(r, q);
 	else if (PQntuples(q->res[0]) == 1)
 		submit_idem_answer(r, q->res[0]);
-	else	/* the concurrent twin failed after all: the client may retry */
+	else /* the concurrent twin failed after all: the client may retry */
 		req_fail(r, 409, "idempotency_key_in_use", "Idempotency-Key",
 			 "a request with Idempotency-Key %s was in progress; retry",
 			 ((Execute *)r->ctx)->idem_key);
@@ -213,8 +216,8 @@ static void idem_again(Req *r)
 
 bool submit_idem_prepare(Req *r, Execute *x, const char *scope)
 {
-	const char *key = evhttp_find_header(evhttp_request_get_input_headers(r->req),
-					     "Idempotency-Key");
+	const char *key =
+		evhttp_find_header(evhttp_request_get_input_headers(r->req), "Idempotency-Key");
 	char *canon, *text;
 	size_t len;
 	bool ok;
@@ -224,10 +227,11 @@ bool submit_idem_prepare(Req *r, Execute *x, const char *scope)
 	len = strlen(key);
 	for (size_t i = 0; i < len; i++)
 		if (key[i] < 0x21 || key[i] > 0x7e)
-			len = 0;	/* printable ASCII only: it is echoed and stored */
+			len = 0; /* printable ASCII only: it is echoed and stored */
 	if (len == 0 || len > IDEM_KEY_MAX) {
 		req_fail(r, 400, "invalid_idempotency_key", "Idempotency-Key",
-			 "Idempotency-Key must be 1 to %d printable ASCII characters", IDEM_KEY_MAX);
+			 "Idempotency-Key must be 1 to %d printable ASCII characters",
+			 IDEM_KEY_MAX);
 		return false;
 	}
 	memcpy(x->idem_key, key, len + 1);
@@ -250,7 +254,7 @@ static void reply_created(Req *r)
 	Execute *x = r->ctx;
 	char *text = x->response;
 
-	x->response = NULL;	/* the reply owns it now */
+	x->response = NULL; /* the reply owns it now */
 	req_reply_text(r, 201, text, x->response_len);
 }
 
@@ -297,7 +301,7 @@ static void enqueued(EnqueueOutcome outcome, void *priv)
 	if (outcome == ENQUEUE_DONE)
 		log_info("batch %s enqueued: workflow %s, %zu instances, user %s", x->batch_id,
 			 x->workflow_id, x->total, r->user_id);
-	else	/* stored means accepted: the janitor enqueues it (enqueue.c logged why) */
+	else /* stored means accepted: the janitor enqueues it (enqueue.c logged why) */
 		log_warn("batch %s stored, not enqueued (%s): left pending to the enqueue janitor",
 			 x->batch_id,
 			 outcome == ENQUEUE_UNREACHABLE ? "Redis unreachable" : "refused");
@@ -329,16 +333,18 @@ static void insert_done(Pgq *q, void *priv)
 		pgq_fail(r, q);
 	} else if (PQntuples(q->res[ST_INSERT]) != 1 || PQntuples(q->res[body]) != 1 ||
 		   PQntuples(q->res[body + 1]) != 1 ||
-		   (x->response = compact_json(PQgetvalue(q->res[body], 0, 0),
-					       &x->response_len)) == NULL) {
+		   (x->response = compact_json(PQgetvalue(q->res[body], 0, 0), &x->response_len)) ==
+			   NULL) {
 		log_error("batch %s stored, its 201 body unreadable", x->batch_uuid);
 		req_fail(r, 500, "internal", NULL, "stored batch unreadable");
 	} else {
 		snprintf(x->batch_id, sizeof(x->batch_id), "%s",
 			 PQgetvalue(q->res[ST_INSERT], 0, 0));
 		if (PQgetvalue(q->res[ST_INSERT], 0, 1)[0] != 't')
-			log_warn("batch %s: the store was re-run after a lost COMMIT answer; it had "
-				 "committed", x->batch_id);
+			log_warn(
+				"batch %s: the store was re-run after a lost COMMIT answer; it had "
+				"committed",
+				x->batch_id);
 		/* committed: from here on the answer is 201, whatever Redis does */
 		if (!enqueue_start(r->api, q->res[body + 1], 0, ENQUEUE_BUDGET_MS, enqueued, r))
 			enqueued(ENQUEUE_UNREACHABLE, r);
@@ -362,11 +368,10 @@ static json_t *exec_row(const Execute *x, const PGresult *inst, size_t i)
 	if (row < 0 || !ids_exec(exec_id) || !ids_uuid(exec_uuid) ||
 	    (ptext = json_dumps(json_array_get(x->merged, i), JSON_COMPACT)) == NULL)
 		return NULL;
-	e = json_pack("{s:s, s:s, s:s, s:o, s:s, s:s, s:s, s:o}",
-		      "id", exec_uuid, "exec_id", exec_id, "instance_uuid", uuid,
-		      "amc_instance_id", sget(inst, row, 1), "parameters", ptext,
-		      "window_start", x->windows[i].start, "window_end", x->windows[i].end,
-		      "timezone", sget(inst, row, 4));
+	e = json_pack("{s:s, s:s, s:s, s:o, s:s, s:s, s:s, s:o}", "id", exec_uuid, "exec_id",
+		      exec_id, "instance_uuid", uuid, "amc_instance_id", sget(inst, row, 1),
+		      "parameters", ptext, "window_start", x->windows[i].start, "window_end",
+		      x->windows[i].end, "timezone", sget(inst, row, 4));
 	free(ptext);
 	return e;
 }
@@ -439,12 +444,12 @@ static void store(Req *r, const PGresult *inst)
 	if (!pgq_add_prepared(q, submit_sql_created_body, 1, (const char *[]){ x->batch_uuid }) ||
 	    !pgq_add_prepared(q, submit_sql_payload, 1, (const char *[]){ x->batch_uuid }))
 		goto oom;
-	q->pipeline = true;	/* no statement depends on the client between them */
+	q->pipeline = true; /* no statement depends on the client between them */
 	if (!pgq_run(r->api->pg, q, insert_done, r)) {
 		pgq_free(q);
 		req_fail(r, 503, "database_unavailable", NULL, "PostgreSQL is unavailable");
 	}
-	return;	/* the pool has q */
+	return; /* the pool has q */
 oom:
 	/* ids_batch/ids_uuid/ids_exec fail only when the random source does */
 	pgq_free(q);
@@ -455,7 +460,7 @@ oom:
 
 typedef struct RateCtx {
 	Req *r;
-	PGresult *inst;		/* the instance rows, owned until store() has used them */
+	PGresult *inst; /* the instance rows, owned until store() has used them */
 } RateCtx;
 
 static void rate_done(RConn *c, redisReply *reply, void *priv)
@@ -467,7 +472,8 @@ static void rate_done(RConn *c, redisReply *reply, void *priv)
 	    reply->element[0]->type != REDIS_REPLY_INTEGER ||
 	    reply->element[1]->type != REDIS_REPLY_INTEGER) {
 		log_error("rate limit script failed: %s",
-			  reply != NULL && reply->type == REDIS_REPLY_ERROR ? reply->str : "no reply");
+			  reply != NULL && reply->type == REDIS_REPLY_ERROR ? reply->str
+									    : "no reply");
 		req_fail(r, 503, "queue_unavailable", NULL,
 			 "Redis is unavailable; the batch was not started");
 	} else if (reply->element[0]->integer == 0) {
@@ -525,7 +531,7 @@ static void load_done(Pgq *q, void *priv)
 	Execute *x = r->ctx;
 	PGresult *inst;
 	ValidateInstance *known = NULL;
-	const char **zones = NULL;	/* per instance (request order), into inst's rows */
+	const char **zones = NULL; /* per instance (request order), into inst's rows */
 	ValidateErr e;
 	json_t *wf_params, *id;
 	size_t i;
@@ -541,7 +547,8 @@ static void load_done(Pgq *q, void *priv)
 		goto out;
 	}
 	if (PQntuples(q->res[0]) != 1) {
-		req_fail(r, 404, "workflow_not_found", NULL, "workflow %s not found", x->workflow_id);
+		req_fail(r, 404, "workflow_not_found", NULL, "workflow %s not found",
+			 x->workflow_id);
 		goto out;
 	}
 	if (!submit_workflow_runnable(r, q->res[0]))
@@ -571,7 +578,7 @@ static void load_done(Pgq *q, void *priv)
 		goto out;
 	}
 	/* validate_exec_instances saw every id among the rows */
-	json_array_foreach(x->in.instance_ids, i, id) {
+	json_array_foreach (x->in.instance_ids, i, id) {
 		for (int k = 0; k < n; k++)
 			if (strcmp(known[k].uuid, json_string_value(id)) == 0)
 				zones[i] = PQgetvalue(inst, k, 4);
@@ -589,7 +596,7 @@ static void load_done(Pgq *q, void *priv)
 	}
 	if (!submit_check_types(r, &x->in, q->res[0], x->merged))
 		goto out;
-	q->res[1] = NULL;	/* submit_rate_then_store owns the instance rows now */
+	q->res[1] = NULL; /* submit_rate_then_store owns the instance rows now */
 	submit_rate_then_store(r, inst);
 out:
 	free(known);
@@ -638,7 +645,7 @@ void routes_execute_post(Req *r)
 		goto oom;
 	arr[0] = '{';
 	arr[1] = '\0';
-	json_array_foreach(x->in.instance_ids, i, id) {
+	json_array_foreach (x->in.instance_ids, i, id) {
 		if (i > 0)
 			strcat(arr, ",");
 		strcat(arr, json_string_value(id));
@@ -647,8 +654,9 @@ void routes_execute_post(Req *r)
 	if (!pgq_add_prepared(q, submit_sql_workflow, 3,
 			      (const char *[]){ x->workflow_id, r->user_id,
 						r->is_admin ? "true" : "false" }) ||
-	    !pgq_add_prepared(q, submit_sql_instances, 3,
-			      (const char *[]){ arr, r->user_id, r->is_admin ? "true" : "false" }) ||
+	    !pgq_add_prepared(
+		    q, submit_sql_instances, 3,
+		    (const char *[]){ arr, r->user_id, r->is_admin ? "true" : "false" }) ||
 	    (x->idem_key[0] != '\0' &&
 	     !pgq_add(q, submit_sql_idem_get, 2, (const char *[]){ r->user_id, x->idem_key })))
 		goto oom;

@@ -129,9 +129,11 @@ static json_t *workers_json(const redisReply *w, long long now, Caps *caps)
 			else if (!strcmp(f, "account_cap"))
 				acap = strtoll(v, NULL, 10);
 		}
-		json_object_set_new(x, "started_at_ms", started > 0 ? json_integer(started) : json_null());
+		json_object_set_new(x, "started_at_ms",
+				    started > 0 ? json_integer(started) : json_null());
 		json_object_set_new(x, "uptime_seconds",
-				    started > 0 ? json_integer((now - started) / 1000) : json_null());
+				    started > 0 ? json_integer((now - started) / 1000)
+						: json_null());
 		json_object_set_new(x, "jobs_held", json_integer(int_of(w->element[i + 3])));
 		json_object_set_new(x, "last_heartbeat_age_ms", age_or_null(now, beat));
 		json_object_set_new(x, "lease_alive", json_boolean(pttl != -2));
@@ -154,16 +156,21 @@ static json_t *queue_json(const redisReply *q, long long now)
 {
 	json_t *o = json_object(), *rows = json_array();
 
-	json_object_set_new(o, "batches", json_integer(q->elements > 0 ? int_of(q->element[0]) : 0));
+	json_object_set_new(o, "batches",
+			    json_integer(q->elements > 0 ? int_of(q->element[0]) : 0));
 	json_object_set_new(o, "ready", json_integer(q->elements > 1 ? int_of(q->element[1]) : 0));
-	json_object_set_new(o, "retry_wait", json_integer(q->elements > 2 ? int_of(q->element[2]) : 0));
-	json_object_set_new(o, "retry_due", json_integer(q->elements > 3 ? int_of(q->element[3]) : 0));
+	json_object_set_new(o, "retry_wait",
+			    json_integer(q->elements > 2 ? int_of(q->element[2]) : 0));
+	json_object_set_new(o, "retry_due",
+			    json_integer(q->elements > 3 ? int_of(q->element[3]) : 0));
 	json_object_set_new(o, "oldest_queued_age_ms",
 			    age_or_null(now, q->elements > 4 ? int_of(q->element[4]) : 0));
 	for (size_t i = 5; i + 2 < q->elements; i += 3)
-		json_array_append_new(rows, json_pack("{s:s, s:I, s:o}",
-			"batch_id", str_of(q->element[i]), "ready", (json_int_t)int_of(q->element[i + 1]),
-			"oldest_queued_age_ms", age_or_null(now, int_of(q->element[i + 2]))));
+		json_array_append_new(rows, json_pack("{s:s, s:I, s:o}", "batch_id",
+						      str_of(q->element[i]), "ready",
+						      (json_int_t)int_of(q->element[i + 1]),
+						      "oldest_queued_age_ms",
+						      age_or_null(now, int_of(q->element[i + 2]))));
 	json_object_set_new(o, "by_batch", rows);
 	return o;
 }
@@ -181,23 +188,28 @@ static json_t *running_json(const redisReply *s, const Caps *caps)
 {
 	json_t *o = json_object(), *inst = json_array(), *acct = json_array();
 
-	json_object_set_new(o, "instances_busy", json_integer(s->elements > 0 ? int_of(s->element[0]) : 0));
-	json_object_set_new(o, "accounts_busy", json_integer(s->elements > 1 ? int_of(s->element[1]) : 0));
+	json_object_set_new(o, "instances_busy",
+			    json_integer(s->elements > 0 ? int_of(s->element[0]) : 0));
+	json_object_set_new(o, "accounts_busy",
+			    json_integer(s->elements > 1 ? int_of(s->element[1]) : 0));
 	for (size_t i = 2; i + 2 < s->elements; i += 3) {
 		bool is_inst = !strcmp(str_of(s->element[i]), "instance");
 		long long cap = is_inst ? caps->instance : caps->account;
 		long long n = int_of(s->element[i + 2]);
 
-		json_array_append_new(is_inst ? inst : acct, json_pack("{s:s, s:I, s:I, s:b}",
-			is_inst ? "amc_instance_id" : "account_id", str_of(s->element[i + 1]),
-			"running", (json_int_t)n, "cap", (json_int_t)cap, "full", n >= cap));
+		json_array_append_new(is_inst ? inst : acct,
+				      json_pack("{s:s, s:I, s:I, s:b}",
+						is_inst ? "amc_instance_id" : "account_id",
+						str_of(s->element[i + 1]), "running", (json_int_t)n,
+						"cap", (json_int_t)cap, "full", n >= cap));
 	}
 	json_object_set_new(o, "instances", inst);
 	json_object_set_new(o, "accounts", acct);
 	return o;
 }
 
-static json_t *parked_json(const redisReply *p, const redisReply *s, const Caps *caps, long long now)
+static json_t *parked_json(const redisReply *p, const redisReply *s, const Caps *caps,
+			   long long now)
 {
 	json_t *o = json_object(), *items = json_array();
 	long long total = 0;
@@ -209,15 +221,18 @@ static json_t *parked_json(const redisReply *p, const redisReply *s, const Caps 
 		char reason[160];
 
 		snprintf(reason, sizeof reason, "waiting for the %s cap: %s %s runs %lld of %lld",
-			 kind, kind, id, slot_use(s, kind, id), is_inst ? caps->instance : caps->account);
+			 kind, kind, id, slot_use(s, kind, id),
+			 is_inst ? caps->instance : caps->account);
 		total += n;
-		json_array_append_new(items, json_pack("{s:s, s:s, s:I, s:s, s:s, s:I, s:I, s:s, s:o}",
-			"kind", kind, "id", id, "waiting", (json_int_t)n,
-			"cap_name", is_inst ? "instance_cap" : "account_cap", "reason", reason,
-			"running", (json_int_t)slot_use(s, kind, id),
-			"cap", (json_int_t)(is_inst ? caps->instance : caps->account),
-			"oldest_ref", str_of(p->element[i + 3]),
-			"oldest_queued_age_ms", age_or_null(now, int_of(p->element[i + 4]))));
+		json_array_append_new(
+			items,
+			json_pack("{s:s, s:s, s:I, s:s, s:s, s:I, s:I, s:s, s:o}", "kind", kind,
+				  "id", id, "waiting", (json_int_t)n, "cap_name",
+				  is_inst ? "instance_cap" : "account_cap", "reason", reason,
+				  "running", (json_int_t)slot_use(s, kind, id), "cap",
+				  (json_int_t)(is_inst ? caps->instance : caps->account),
+				  "oldest_ref", str_of(p->element[i + 3]), "oldest_queued_age_ms",
+				  age_or_null(now, int_of(p->element[i + 4]))));
 	}
 	json_object_set_new(o, "total", json_integer(total));
 	json_object_set_new(o, "items", items);
@@ -226,7 +241,8 @@ static json_t *parked_json(const redisReply *p, const redisReply *s, const Caps 
 
 static json_t *errors_json(const redisReply *e)
 {
-	json_t *o = json_object(), *recent = json_array(), *kinds = json_object(), *by = json_array();
+	json_t *o = json_object(), *recent = json_array(), *kinds = json_object(),
+	       *by = json_array();
 	const char *key;
 	json_t *v;
 
@@ -241,14 +257,19 @@ static json_t *errors_json(const redisReply *e)
 				      "last_at_ms", (json_int_t)at, "example", text);
 			json_object_set_new(kinds, kind, k);
 		}
-		json_object_set_new(k, "count", json_integer(json_integer_value(json_object_get(k, "count")) + 1));
+		json_object_set_new(
+			k, "count",
+			json_integer(json_integer_value(json_object_get(k, "count")) + 1));
 		if (json_array_size(recent) < FLEET_RECENT_SHOWN)
-			json_array_append_new(recent, json_pack("{s:I, s:s, s:s, s:s, s:s, s:s, s:s}",
-				"at_ms", (json_int_t)at, "type", str_of(e->element[i + 1]), "kind", kind,
-				"batch_id", str_of(e->element[i + 2]), "exec_id", str_of(e->element[i + 3]),
-				"amc_instance_id", str_of(e->element[i + 4]), "error", text));
+			json_array_append_new(
+				recent,
+				json_pack("{s:I, s:s, s:s, s:s, s:s, s:s, s:s}", "at_ms",
+					  (json_int_t)at, "type", str_of(e->element[i + 1]), "kind",
+					  kind, "batch_id", str_of(e->element[i + 2]), "exec_id",
+					  str_of(e->element[i + 3]), "amc_instance_id",
+					  str_of(e->element[i + 4]), "error", text));
 	}
-	json_object_foreach(kinds, key, v)
+	json_object_foreach (kinds, key, v)
 		json_array_append(by, v);
 	json_decref(kinds);
 	json_object_set_new(o, "events_scanned_max", json_integer(FLEET_MAX_EVENTS));
@@ -259,10 +280,11 @@ static json_t *errors_json(const redisReply *e)
 
 static json_t *cancels_json(const redisReply *c, long long now)
 {
-	return json_pack("{s:I, s:I, s:o}",
-		"pending", (json_int_t)(c->elements > 0 ? int_of(c->element[0]) : 0),
-		"due", (json_int_t)(c->elements > 1 ? int_of(c->element[1]) : 0),
-		"oldest_due_age_ms", age_or_null(now, c->elements > 2 ? int_of(c->element[2]) : 0));
+	return json_pack("{s:I, s:I, s:o}", "pending",
+			 (json_int_t)(c->elements > 0 ? int_of(c->element[0]) : 0), "due",
+			 (json_int_t)(c->elements > 1 ? int_of(c->element[1]) : 0),
+			 "oldest_due_age_ms",
+			 age_or_null(now, c->elements > 2 ? int_of(c->element[2]) : 0));
 }
 
 static void on_fleet(RConn *rc, redisReply *reply, void *priv)
@@ -274,7 +296,8 @@ static void on_fleet(RConn *rc, redisReply *reply, void *priv)
 
 	(void)rc;
 	if (reply == NULL || reply->type == REDIS_REPLY_ERROR) {
-		log_error("fleet script failed: %s", reply == NULL ? "connection lost" : reply->str);
+		log_error("fleet script failed: %s",
+			  reply == NULL ? "connection lost" : reply->str);
 		req_fail(r, 503, "queue_unavailable", NULL, "Redis is unavailable");
 		return;
 	}
@@ -296,12 +319,16 @@ static void on_fleet(RConn *rc, redisReply *reply, void *priv)
 	json_object_set_new(o, "generated_at_ms", json_integer(now));
 	/* workers first: their caps decide the ones the slots are measured against */
 	json_object_set_new(o, "workers", workers_json(reply->element[0], now, &caps));
-	json_object_set_new(o, "caps", json_pack("{s:I, s:I, s:s, s:b}",
-		"instance_cap", (json_int_t)caps.instance, "account_cap", (json_int_t)caps.account,
-		"source", caps.from_workers ? "workers" : "config", "workers_disagree", caps.disagree));
+	json_object_set_new(o, "caps",
+			    json_pack("{s:I, s:I, s:s, s:b}", "instance_cap",
+				      (json_int_t)caps.instance, "account_cap",
+				      (json_int_t)caps.account, "source",
+				      caps.from_workers ? "workers" : "config", "workers_disagree",
+				      caps.disagree));
 	json_object_set_new(o, "queue", queue_json(reply->element[1], now));
 	json_object_set_new(o, "running", running_json(reply->element[2], &caps));
-	json_object_set_new(o, "parked", parked_json(reply->element[3], reply->element[2], &caps, now));
+	json_object_set_new(o, "parked",
+			    parked_json(reply->element[3], reply->element[2], &caps, now));
 	json_object_set_new(o, "amc_cancels", cancels_json(reply->element[4], now));
 	json_object_set_new(o, "errors", errors_json(reply->element[5]));
 	req_success(r, 200, o);
@@ -312,8 +339,8 @@ void routes_fleet_get(Req *r)
 	LuaCall call;
 
 	if (!api_redis_ready(r->api) ||
-	    !lua_fleet(&call, r->api->cfg.redis_prefix, mstime_wall(), FLEET_MAX_WORKERS, FLEET_MAX_BATCHES,
-		       FLEET_MAX_SLOTS, FLEET_MAX_EVENTS, FLEET_MAX_ERRORS) ||
+	    !lua_fleet(&call, r->api->cfg.redis_prefix, mstime_wall(), FLEET_MAX_WORKERS,
+		       FLEET_MAX_BATCHES, FLEET_MAX_SLOTS, FLEET_MAX_EVENTS, FLEET_MAX_ERRORS) ||
 	    !rconn_call(r->api->redis, &call, on_fleet, r))
 		req_fail(r, 503, "queue_unavailable", NULL, "Redis is unavailable");
 }

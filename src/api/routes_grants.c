@@ -11,7 +11,7 @@
 #include "log.h"
 #include "pgq.h"
 
-#define GRANTS_MAX 1000		/* instance ids per request: one bounded array parameter */
+#define GRANTS_MAX 1000 /* instance ids per request: one bounded array parameter */
 
 /* $1 user, $2 account or NULL, $3 instance ids ({uuid,...}) or NULL: what is unknown */
 static const char sql_check[] =
@@ -34,16 +34,14 @@ static const char sql_check[] =
 	" ORDER BY t.id"
 static const char sql_grant[] =
 	TARGET_CTE ","
-	" ch AS (INSERT INTO instance_access (user_id, instance_id)"
-	"        SELECT $1::uuid, t.id FROM target t CROSS JOIN ok"
-	"        ON CONFLICT DO NOTHING RETURNING instance_id)"
-	TARGET_CHANGED;
+		   " ch AS (INSERT INTO instance_access (user_id, instance_id)"
+		   "        SELECT $1::uuid, t.id FROM target t CROSS JOIN ok"
+		   "        ON CONFLICT DO NOTHING RETURNING instance_id)" TARGET_CHANGED;
 static const char sql_revoke[] =
 	TARGET_CTE ","
-	" ch AS (DELETE FROM instance_access g USING ok"
-	"        WHERE g.user_id = $1::uuid AND g.instance_id IN (SELECT id FROM target)"
-	"        RETURNING g.instance_id)"
-	TARGET_CHANGED;
+		   " ch AS (DELETE FROM instance_access g USING ok"
+		   "        WHERE g.user_id = $1::uuid AND g.instance_id IN (SELECT id FROM target)"
+		   "        RETURNING g.instance_id)" TARGET_CHANGED;
 
 /* $1 user or NULL, $2 instance or NULL */
 static const char sql_list_check[] =
@@ -52,13 +50,13 @@ static const char sql_list_check[] =
 static const char sql_list[] =
 	"SELECT g.user_id, u.email, g.instance_id, i.instance_id AS amc_instance_id,"
 	"       i.instance_name, i.account_id, a.account_name,"
-	"       (i.disabled_at IS NOT NULL) AS instance_disabled, "
-	PGQ_ISO("g.granted_at") " AS granted_at"
-	"  FROM instance_access g JOIN users u ON u.id = g.user_id"
-	"  JOIN instances i ON i.id = g.instance_id JOIN amc_accounts a ON a.id = i.account_id"
-	" WHERE ($1::uuid IS NULL OR g.user_id = $1::uuid)"
-	"   AND ($2::uuid IS NULL OR g.instance_id = $2::uuid)"
-	" ORDER BY u.email, i.instance_name, i.id";
+	"       (i.disabled_at IS NOT NULL) AS instance_disabled, " PGQ_ISO(
+		"g.granted_at") " AS granted_at"
+				"  FROM instance_access g JOIN users u ON u.id = g.user_id"
+				"  JOIN instances i ON i.id = g.instance_id JOIN amc_accounts a ON a.id = i.account_id"
+				" WHERE ($1::uuid IS NULL OR g.user_id = $1::uuid)"
+				"   AND ($2::uuid IS NULL OR g.instance_id = $2::uuid)"
+				" ORDER BY u.email, i.instance_name, i.id";
 
 static void change_done(Pgq *q, void *priv)
 {
@@ -92,9 +90,9 @@ static void change_done(Pgq *q, void *priv)
 		log_info("admin %s %s user %s %zu instances (%zu changed)", r->user_id,
 			 grant ? "granted" : "revoked from", user_id, json_array_size(all),
 			 json_array_size(changed));
-		req_success(r, 200, json_pack("{s:{s:s, s:b, s:o, s:o}}", "grants",
-					      "user_id", user_id, "granted", grant,
-					      "instance_ids", all, "changed", changed));
+		req_success(r, 200,
+			    json_pack("{s:{s:s, s:b, s:o, s:o}}", "grants", "user_id", user_id,
+				      "granted", grant, "instance_ids", all, "changed", changed));
 	}
 	pgq_free(q);
 }
@@ -108,7 +106,8 @@ static char *id_list(Req *r, const json_t *ids)
 	char *lit, *p;
 
 	if (!json_is_array(ids)) {
-		req_fail(r, 400, "invalid_type", "instance_ids", "instance_ids must be an array of UUIDs");
+		req_fail(r, 400, "invalid_type", "instance_ids",
+			 "instance_ids must be an array of UUIDs");
 		return NULL;
 	}
 	if (n == 0 || n > GRANTS_MAX) {
@@ -116,7 +115,7 @@ static char *id_list(Req *r, const json_t *ids)
 			 "instance_ids must hold 1..%d instance ids", GRANTS_MAX);
 		return NULL;
 	}
-	json_array_foreach(ids, i, v) {
+	json_array_foreach (ids, i, v) {
 		if (!json_is_string(v)) {
 			req_fail(r, 400, "invalid_type", "instance_ids",
 				 "instance_ids must be an array of UUIDs");
@@ -134,7 +133,7 @@ static char *id_list(Req *r, const json_t *ids)
 	}
 	p = lit;
 	*p++ = '{';
-	json_array_foreach(ids, i, v)
+	json_array_foreach (ids, i, v)
 		p += sprintf(p, "%s%s", i > 0 ? "," : "", json_string_value(v));
 	strcpy(p, "}");
 	return lit;
@@ -169,15 +168,14 @@ void routes_grants_change(Req *r)
 	if (ids != NULL && (lit = id_list(r, ids)) == NULL)
 		return;
 	q = pgq_new();
-	if (q == NULL ||
-	    !pgq_add(q, sql_check, 3, (const char *[]){ user_id, account_id, lit }) ||
+	if (q == NULL || !pgq_add(q, sql_check, 3, (const char *[]){ user_id, account_id, lit }) ||
 	    !pgq_add(q, r->method == EVHTTP_REQ_POST ? sql_grant : sql_revoke, 3,
 		     (const char *[]){ user_id, account_id, lit }) ||
 	    !pgq_run(r->api->pg, q, change_done, r)) {
 		pgq_free(q);
 		req_fail(r, 503, "database_unavailable", NULL, "PostgreSQL is unavailable");
 	}
-	free(lit);	/* pgq_add copied it */
+	free(lit); /* pgq_add copied it */
 }
 
 static void list_done(Pgq *q, void *priv)
@@ -188,7 +186,8 @@ static void list_done(Pgq *q, void *priv)
 	if (!q->ok)
 		pgq_fail(r, q);
 	else if (PQgetvalue(q->res[0], 0, 0)[0] != 't')
-		req_fail(r, 404, "user_not_found", "user_id", "user %s not found", req_query(r, "user_id"));
+		req_fail(r, 404, "user_not_found", "user_id", "user %s not found",
+			 req_query(r, "user_id"));
 	else if (PQgetvalue(q->res[0], 0, 1)[0] != 't')
 		req_fail(r, 404, "instance_not_found", "instance_id", "instance %s not found",
 			 req_query(r, "instance_id"));

@@ -56,7 +56,8 @@ void routes_instances_list(Req *r)
 	/* instances, accounts and grants belong to no user: only '*' changes them */
 	g->st = readcache_stamp(r->api->reads, RC_SHARED, NULL);
 	q = pgq_new();
-	if (q == NULL || !pgq_add(q, sql_list, 2, params) || !pgq_run(r->api->pg, q, list_done, r)) {
+	if (q == NULL || !pgq_add(q, sql_list, 2, params) ||
+	    !pgq_run(r->api->pg, q, list_done, r)) {
 		pgq_free(q);
 		req_fail(r, 503, "database_unavailable", NULL, "PostgreSQL is unavailable");
 	}

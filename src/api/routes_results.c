@@ -14,7 +14,7 @@
 #define ROWS_DEFAULT 1000
 #define ROWS_MAX 10000
 #define OFFSET_MAX 2000000000L
-#define CURSOR_MAX 64	/* "exec_0a1b2c3d:2147483647" and room to spare */
+#define CURSOR_MAX 64 /* "exec_0a1b2c3d:2147483647" and room to spare */
 
 /* $1 batch id, $2 user id, $3 is admin (see PGQ_BATCH_EXECS_CTE); $4 limit, $5 offset */
 static const char sql_batch[] =
@@ -25,13 +25,13 @@ static const char sql_batch[] =
 	"          FROM batch_executions c WHERE c.parent_batch_id = b.id)"
 	"  FROM batch_executions b WHERE b.batch_id = $1 AND ($3::boolean OR b.user_id = $2::uuid)";
 #define SQL_INSTANCES(cte) \
-	cte \
-	"SELECT ex.target_instance_id AS instance_id, i.instance_name, i.region AS instance_region," \
-	"       ex.execution_id, ex.status, ex.row_count, ex.duration_seconds," \
-	"       " PGQ_ISO("ex.completed_at") " AS completed_at, ex.error_message AS error," \
-	"       ex.time_window_start, ex.time_window_end, ex.time_window_timezone" \
-	"  FROM ex LEFT JOIN instances i ON i.id = ex.target_instance_id" \
-	" ORDER BY ex.ord, ex.execution_id"
+	cte "SELECT ex.target_instance_id AS instance_id, i.instance_name, i.region AS instance_region," \
+	    "       ex.execution_id, ex.status, ex.row_count, ex.duration_seconds," \
+	    "       " PGQ_ISO( \
+		    "ex.completed_at") " AS completed_at, ex.error_message AS error," \
+				       "       ex.time_window_start, ex.time_window_end, ex.time_window_timezone" \
+				       "  FROM ex LEFT JOIN instances i ON i.id = ex.target_instance_id" \
+				       " ORDER BY ex.ord, ex.execution_id"
 /* The completed executions of "ex" in result order, each with n, its row count (written
  * once, when it was archived), and before, the rows of the executions ahead of it. Row
  * numbers run 1..row_count without gaps (the archiver numbers them), so a position in the
@@ -50,22 +50,22 @@ static const char sql_batch[] =
  * cursor's position (NULL when it names no completed execution of this batch) */
 #define SQL_TOTAL(cte) \
 	cte SQL_COUNTED \
-	"SELECT coalesce(sum(c.n), 0)," \
-	"       (SELECT k.before + $5::bigint FROM c k WHERE k.execution_id = $4) FROM c"
+		"SELECT coalesce(sum(c.n), 0)," \
+		"       (SELECT k.before + $5::bigint FROM c k WHERE k.execution_id = $4) FROM c"
 /* $4 limit, $5 offset, $6 and $7 the cursor (execution id, row number; NULL without one):
  * the page starts after the cursor's row, else at the offset */
 #define SQL_ROWS(cte) \
 	cte SQL_COUNTED \
-	", s AS (SELECT coalesce((SELECT c.before + $7::bigint FROM c WHERE c.execution_id = $6)," \
-	"                        $5::bigint) AS pos) " \
-	"SELECT i.instance_name, c.target_instance_id, r.row_data::text, c.execution_id, r.row_number" \
-	"  FROM c CROSS JOIN s" \
-	"  CROSS JOIN LATERAL amcbatch_result_rows(to_regclass(c.result_table), c.result_columns," \
-	"        greatest(s.pos - c.before + 1, 1)::integer," \
-	"        least(s.pos + $4::bigint - c.before, c.n)::integer) r" \
-	"  LEFT JOIN instances i ON i.id = c.target_instance_id" \
-	" WHERE c.before < s.pos + $4::bigint AND c.before + c.n > s.pos" \
-	" ORDER BY c.ord, c.execution_id, r.row_number"
+		", s AS (SELECT coalesce((SELECT c.before + $7::bigint FROM c WHERE c.execution_id = $6)," \
+		"                        $5::bigint) AS pos) " \
+		"SELECT i.instance_name, c.target_instance_id, r.row_data::text, c.execution_id, r.row_number" \
+		"  FROM c CROSS JOIN s" \
+		"  CROSS JOIN LATERAL amcbatch_result_rows(to_regclass(c.result_table), c.result_columns," \
+		"        greatest(s.pos - c.before + 1, 1)::integer," \
+		"        least(s.pos + $4::bigint - c.before, c.n)::integer) r" \
+		"  LEFT JOIN instances i ON i.id = c.target_instance_id" \
+		" WHERE c.before < s.pos + $4::bigint AND c.before + c.n > s.pos" \
+		" ORDER BY c.ord, c.execution_id, r.row_number"
 
 /* [0] the batch's own executions, [1] with ?include_retries=true: per instance the latest
  * completed one across the batch and its retries (pgq.h) */
@@ -95,8 +95,8 @@ static json_t *aggregate(const PGresult *cols_res, const PGresult *total_res,
 		rows[i] = (ShapeRow){ .instance_name = pgq_val(rows_res, i, 0),
 				      .instance_id = pgq_val(rows_res, i, 1),
 				      .data = pgq_val(rows_res, i, 2) };
-	agg = shape_aggregated(PQntuples(cols_res) == 1 ? pgq_val(cols_res, 0, 0) : NULL,
-			       rows, (size_t)n, total);
+	agg = shape_aggregated(PQntuples(cols_res) == 1 ? pgq_val(cols_res, 0, 0) : NULL, rows,
+			       (size_t)n, total);
 	free(rows);
 	if (n > 0 && n == limit && (first < 0 || first + n < total)) {
 		snprintf(cursor, sizeof(cursor), "%s:%s", PQgetvalue(rows_res, n - 1, 3),
@@ -222,8 +222,7 @@ void routes_results_get(Req *r)
 	cursor = req_query(r, "cursor");
 	if (cursor != NULL && *cursor == '\0')
 		cursor = NULL;
-	if (cursor != NULL &&
-	    !parse_cursor(cursor, cexec, sizeof(cexec), crow, sizeof(crow))) {
+	if (cursor != NULL && !parse_cursor(cursor, cexec, sizeof(cexec), crow, sizeof(crow))) {
 		req_fail(r, 400, "invalid_parameter", "cursor",
 			 "cursor must be the next_cursor of a results page");
 		return;
@@ -233,14 +232,17 @@ void routes_results_get(Req *r)
 	{
 		const char *c1 = cursor != NULL ? cexec : NULL, *c2 = cursor != NULL ? crow : NULL;
 		const char *p[] = { r->segs[2], r->user_id, r->is_admin ? "true" : "false",
-				    slimit, soffset, c1, c2 };
+				    slimit,     soffset,    c1,
+				    c2 };
 		const char *pt[] = { p[0], p[1], p[2], c1, c2 };
 
 		q = pgq_new();
 		if (q == NULL || !pgq_add(q, sql_batch, 3, p) ||
 		    !pgq_add(q, sql_instances[retries], 3, p) ||
-		    !pgq_add(q, pgq_sql_result_columns[retries], 3, p) || !pgq_add(q, sql_total[retries], 5, pt) ||
-		    !pgq_add(q, sql_rows[retries], 7, p) || !pgq_run(r->api->pg, q, results_done, r)) {
+		    !pgq_add(q, pgq_sql_result_columns[retries], 3, p) ||
+		    !pgq_add(q, sql_total[retries], 5, pt) ||
+		    !pgq_add(q, sql_rows[retries], 7, p) ||
+		    !pgq_run(r->api->pg, q, results_done, r)) {
 			pgq_free(q);
 			req_fail(r, 503, "database_unavailable", NULL, "PostgreSQL is unavailable");
 		}

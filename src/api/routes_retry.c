@@ -23,8 +23,9 @@
 static const char sql_parent[] =
 	"SELECT b.id, b.workflow_id, b.name, b.description, b.status, b.sql_query,"
 	"       b.base_parameters::text, b.instance_parameters::text, b.time_window::text,"
-	"       b.on_failure, " POLICY_SQL_RATIO("b") ""
-	"  FROM batch_executions b WHERE b.batch_id = $1 AND ($3::boolean OR b.user_id = $2::uuid)";
+	"       b.on_failure, " POLICY_SQL_RATIO(
+		"b") ""
+		     "  FROM batch_executions b WHERE b.batch_id = $1 AND ($3::boolean OR b.user_id = $2::uuid)";
 /* The executions to run again ($4: the statuses), in the original's instance order, in the
  * layout submit_rate_then_store takes (the zone is the one the window was resolved in), then
  * 9 the merged parameters, 10 and 11 the AMC window. The grant is checked again: access may
@@ -33,7 +34,7 @@ static const char sql_execs[] =
 	"SELECT i.id, i.instance_id, i.instance_name, i.region,"
 	"       coalesce(e.time_window_timezone, i.timezone), a.id, a.advertiser_id, a.marketplace_id,"
 	"       (i.disabled_at IS NULL AND ($3::boolean OR EXISTS (SELECT 1 FROM instance_access g"
-	"          WHERE g.instance_id = i.id AND g.user_id = $2::uuid))),"	/* sql/014 */
+	"          WHERE g.instance_id = i.id AND g.user_id = $2::uuid)))," /* sql/014 */
 	"       e.parameters::text, coalesce(e.time_window_start, ''), coalesce(e.time_window_end, '')"
 	"  FROM batch_executions b JOIN workflow_executions e ON e.batch_execution_id = b.id"
 	"  JOIN instances i ON i.id = e.target_instance_id JOIN amc_accounts a ON a.id = i.account_id"
@@ -56,7 +57,7 @@ static bool take_params(Execute *x, const PGresult *parent)
 		json_decref(x->in.params);
 		x->in.params = json_object();
 	}
-	json_array_foreach(x->in.instance_ids, i, id) {
+	json_array_foreach (x->in.instance_ids, i, id) {
 		o = json_object_get(over, json_string_value(id));
 		if (json_is_object(o) && x->in.overrides != NULL &&
 		    json_object_set(x->in.overrides, json_string_value(id), o) != 0) {
@@ -99,13 +100,16 @@ static void load_done(Pgq *q, void *priv)
 	}
 	n = PQntuples(inst);
 	if (n == 0) {
-		req_fail(r, 409, "nothing_to_retry", NULL, "batch %s has no %s instance", r->segs[2],
-			 json_is_true(json_object_get(r->body, "include_cancelled")) ?
-			 "failed or cancelled" : "failed");
+		req_fail(r, 409, "nothing_to_retry", NULL, "batch %s has no %s instance",
+			 r->segs[2],
+			 json_is_true(json_object_get(r->body, "include_cancelled"))
+				 ? "failed or cancelled"
+				 : "failed");
 		goto out;
 	}
 	for (int k = 0; k < n; k++)
-		if (PQgetvalue(inst, k, 8)[0] != 't' && strlen(denied) + IDS_UUID_LEN + 3 < sizeof denied)
+		if (PQgetvalue(inst, k, 8)[0] != 't' &&
+		    strlen(denied) + IDS_UUID_LEN + 3 < sizeof denied)
 			snprintf(denied + strlen(denied), sizeof denied - strlen(denied), "%s%s",
 				 denied[0] ? ", " : "", PQgetvalue(inst, k, 0));
 	if (denied[0] != '\0') {
@@ -120,7 +124,8 @@ static void load_done(Pgq *q, void *priv)
 		json_t *m = json_loads(PQgetvalue(inst, k, 9), 0, NULL);
 		bool date_only;
 
-		if (json_array_append_new(x->in.instance_ids, json_string(PQgetvalue(inst, k, 0))) != 0 ||
+		if (json_array_append_new(x->in.instance_ids,
+					  json_string(PQgetvalue(inst, k, 0))) != 0 ||
 		    m == NULL || json_array_append_new(x->merged, m) != 0)
 			goto oom;
 		/* a batch stored before windows were: the worker computes it, as for the original */
@@ -148,8 +153,8 @@ static void load_done(Pgq *q, void *priv)
 		goto oom;
 	/* "Retry of <name>" (cut so the whole fits the name limit), unless the body names it */
 	if (x->in.name == NULL) {
-		utf8_copy(name, VALIDATE_NAME_MAX - 9 + 1, PQgetvalue(parent, 0, 2)[0] ?
-			  PQgetvalue(parent, 0, 2) : r->segs[2]);
+		utf8_copy(name, VALIDATE_NAME_MAX - 9 + 1,
+			  PQgetvalue(parent, 0, 2)[0] ? PQgetvalue(parent, 0, 2) : r->segs[2]);
 		if ((x->own_name = malloc(strlen(name) + 10)) == NULL)
 			goto oom;
 		sprintf(x->own_name, "Retry of %s", name);
@@ -160,7 +165,7 @@ static void load_done(Pgq *q, void *priv)
 			goto oom;
 		x->in.description = x->own_description;
 	}
-	q->res[1] = NULL;	/* submit_rate_then_store owns the instance rows now */
+	q->res[1] = NULL; /* submit_rate_then_store owns the instance rows now */
 	submit_rate_then_store(r, inst);
 	goto out;
 oom:
@@ -193,7 +198,8 @@ void routes_retry_failed_post(Req *r)
 	}
 	inc = json_object_get(r->body, "include_cancelled");
 	if (inc != NULL && !json_is_null(inc) && !json_is_boolean(inc)) {
-		req_fail(r, 400, "invalid_type", "include_cancelled", "include_cancelled must be a boolean");
+		req_fail(r, 400, "invalid_type", "include_cancelled",
+			 "include_cancelled must be a boolean");
 		return;
 	}
 	if (!req_opt_string(r, "name", VALIDATE_NAME_MAX, &x->in.name))
@@ -205,7 +211,8 @@ void routes_retry_failed_post(Req *r)
 	p[1] = r->user_id;
 	p[2] = r->is_admin ? "true" : "false";
 	p[3] = json_is_true(inc) ? "{failed,cancelled}" : "{failed}";
-	if ((q = pgq_new()) == NULL || !pgq_add(q, sql_parent, 3, p) || !pgq_add(q, sql_execs, 4, p) ||
+	if ((q = pgq_new()) == NULL || !pgq_add(q, sql_parent, 3, p) ||
+	    !pgq_add(q, sql_execs, 4, p) ||
 	    (x->idem_key[0] != '\0' &&
 	     !pgq_add(q, submit_sql_idem_get, 2, (const char *[]){ r->user_id, x->idem_key }))) {
 		pgq_free(q);

@@ -26,13 +26,16 @@
 	"s.id, s.name, s.description, s.workflow_id, w.name AS workflow_name, s.user_id," \
 	" s.instance_ids::text AS instance_ids, s.parameters::text AS parameters," \
 	" s.instance_parameters::text AS instance_parameters, s.time_window::text AS \"window\"," \
-	" s.cron, s.timezone, s.overlap, s.enabled, " PGQ_ISO("s.next_run_at") " AS next_run_at," \
-	" " PGQ_ISO("s.created_at") " AS created_at, " PGQ_ISO("s.updated_at") " AS updated_at," \
-	" (SELECT json_build_object('scheduled_for', " PGQ_ISO("r.scheduled_for") "," \
-	"    'outcome', r.outcome, 'batch_id', b.batch_id, 'status', b.status)" \
-	"    FROM schedule_runs r LEFT JOIN batch_executions b ON b.id = r.batch_execution_id" \
-	"   WHERE r.schedule_id = s.id ORDER BY r.scheduled_for DESC LIMIT 1) AS last_run," \
-	" coalesce(s.on_failure, '\"continue\"')::text AS on_failure"
+	" s.cron, s.timezone, s.overlap, s.enabled, " PGQ_ISO( \
+		"s.next_run_at") " AS next_run_at," \
+				 " " PGQ_ISO("s.created_at") " AS created_at, " PGQ_ISO( \
+					 "s.updated_at") " AS updated_at," \
+							 " (SELECT json_build_object('scheduled_for', " PGQ_ISO( \
+								 "r.scheduled_for") "," \
+										    "    'outcome', r.outcome, 'batch_id', b.batch_id, 'status', b.status)" \
+										    "    FROM schedule_runs r LEFT JOIN batch_executions b ON b.id = r.batch_execution_id" \
+										    "   WHERE r.schedule_id = s.id ORDER BY r.scheduled_for DESC LIMIT 1) AS last_run," \
+										    " coalesce(s.on_failure, '\"continue\"')::text AS on_failure"
 #define SCHEDULE_TYPES "ssssssjjjjsssbsssjj"
 #define SCHEDULE_FROM " FROM schedules s JOIN workflows w ON w.id = s.workflow_id"
 
@@ -82,15 +85,16 @@ static const char sql_resume_read[] =
 static const char sql_resume[] =
 	"UPDATE schedules s SET enabled = true, next_run_at = $4::timestamptz, updated_at = now()"
 	" WHERE s.id = $1::uuid AND " OWNER " AND NOT s.enabled AND s.updated_at = $5::timestamptz";
-static const char sql_runs[] =
-	"SELECT " PGQ_ISO("r.scheduled_for") " AS scheduled_for, r.outcome, r.trigger, r.reason,"
-	"       r.missed, r.refused::text AS refused_instances, b.batch_id, b.status,"
-	"       b.total_instances, b.completed_instances, b.failed_instances,"
-	"       " PGQ_ISO("r.created_at") " AS created_at"
-	"  FROM schedules s JOIN schedule_runs r ON r.schedule_id = s.id"
-	"  LEFT JOIN batch_executions b ON b.id = r.batch_execution_id"
-	" WHERE s.id = $1::uuid AND " OWNER
-	" ORDER BY r.scheduled_for DESC LIMIT $4::integer OFFSET $5::integer";
+static const char sql_runs[] = "SELECT " PGQ_ISO(
+	"r.scheduled_for") " AS scheduled_for, r.outcome, r.trigger, r.reason,"
+			   "       r.missed, r.refused::text AS refused_instances, b.batch_id, b.status,"
+			   "       b.total_instances, b.completed_instances, b.failed_instances,"
+			   "       " PGQ_ISO(
+				   "r.created_at") " AS created_at"
+						   "  FROM schedules s JOIN schedule_runs r ON r.schedule_id = s.id"
+						   "  LEFT JOIN batch_executions b ON b.id = r.batch_execution_id"
+						   " WHERE s.id = $1::uuid AND " OWNER
+						   " ORDER BY r.scheduled_for DESC LIMIT $4::integer OFFSET $5::integer";
 static const char sql_runs_count[] =
 	"SELECT (SELECT count(*) FROM schedule_runs r WHERE r.schedule_id = s.id)"
 	"  FROM schedules s WHERE s.id = $1::uuid AND " OWNER;
@@ -98,10 +102,10 @@ static const char sql_runs_count[] =
 
 /* Route state (r->ctx). */
 typedef struct Sched {
-	char id[IDS_UUID_LEN + 1];	/* drawn (POST) or from the path */
+	char id[IDS_UUID_LEN + 1]; /* drawn (POST) or from the path */
 	ScheduleSpec spec;
-	char version[64];		/* updated_at as read by a PATCH or resume */
-	time_t last_slot;		/* LAST_SLOT as read by a PATCH */
+	char version[64]; /* updated_at as read by a PATCH or resume */
+	time_t last_slot; /* LAST_SLOT as read by a PATCH */
 	bool patch;
 } Sched;
 
@@ -231,15 +235,16 @@ static void listed(Pgq *q, void *priv)
 		pgq_free(q);
 		return;
 	}
-	json_array_foreach(rows, i, o) {
+	json_array_foreach (rows, i, o) {
 		/* the list shows the next run only: next_runs is 5 cron_next calls per schedule */
 		if (!schedule_add_computed(o, now_s()))
 			log_warn("schedule %s: stored cron unreadable",
 				 json_string_value(json_object_get(o, "id")));
 		json_object_del(o, "next_runs");
 	}
-	req_success(r, 200, json_pack("{s:o, s:I}", "schedules", rows, "total",
-				      (json_int_t)strtoll(PQgetvalue(q->res[1], 0, 0), NULL, 10)));
+	req_success(r, 200,
+		    json_pack("{s:o, s:I}", "schedules", rows, "total",
+			      (json_int_t)strtoll(PQgetvalue(q->res[1], 0, 0), NULL, 10)));
 	pgq_free(q);
 }
 
@@ -276,7 +281,7 @@ static char *uuid_array(const json_t *ids)
 	if (a == NULL)
 		return NULL;
 	strcpy(a, "{");
-	json_array_foreach(ids, i, id) {
+	json_array_foreach (ids, i, id) {
 		if (i > 0)
 			strcat(a, ",");
 		strcat(a, json_string_value(id));
@@ -332,11 +337,22 @@ static void write(Req *r)
 	if (ids != NULL && params != NULL && over != NULL && (!sp->in.has_window || win != NULL) &&
 	    (sp->in.on_failure == POLICY_CONTINUE || pol != NULL) && (q = pgq_new()) != NULL) {
 		const char *p[16] = {
-			s->id, s->patch ? NULL : r->user_id, sp->in.name, sp->in.description,
-			sp->workflow_id, ids, params, over, win, sp->cron_text, sp->timezone,
+			s->id,
+			s->patch ? NULL : r->user_id,
+			sp->in.name,
+			sp->in.description,
+			sp->workflow_id,
+			ids,
+			params,
+			over,
+			win,
+			sp->cron_text,
+			sp->timezone,
 			sp->overlap == OVERLAP_QUEUE ? "queue" : "skip",
-			sp->enabled ? "true" : "false", sp->enabled ? next : NULL,
-			s->patch ? s->version : max, pol,
+			sp->enabled ? "true" : "false",
+			sp->enabled ? next : NULL,
+			s->patch ? s->version : max,
+			pol,
 		};
 
 		if (!pgq_add(q, s->patch ? sql_update : sql_insert, 16, p) ||
@@ -402,7 +418,7 @@ static void checked(Pgq *q, void *priv)
 		req_fail_err(r, &e);
 		goto out;
 	}
-	json_array_foreach(s->spec.in.instance_ids, i, id) {
+	json_array_foreach (s->spec.in.instance_ids, i, id) {
 		for (int k = 0; k < n; k++)
 			if (strcmp(known[k].uuid, json_string_value(id)) == 0)
 				zones[i] = PQgetvalue(inst, k, 4);
@@ -494,18 +510,18 @@ static void stored_loaded(Pgq *q, void *priv)
 	}
 	snprintf(s->version, sizeof s->version, "%s", PQgetvalue(res, 0, 11));
 	s->last_slot = (time_t)strtoll(PQgetvalue(res, 0, 12), NULL, 10);
-	body = schedule_stored_body(PQgetvalue(res, 0, 0), pgq_val(res, 0, 1), PQgetvalue(res, 0, 2),
-				    PQgetvalue(res, 0, 3), PQgetvalue(res, 0, 4),
-				    PQgetvalue(res, 0, 5), pgq_val(res, 0, 6), PQgetvalue(res, 0, 7),
-				    PQgetvalue(res, 0, 8), PQgetvalue(res, 0, 9)[0] == 't',
-				    PQgetvalue(res, 0, 10), pgq_val(res, 0, 13));
+	body = schedule_stored_body(
+		PQgetvalue(res, 0, 0), pgq_val(res, 0, 1), PQgetvalue(res, 0, 2),
+		PQgetvalue(res, 0, 3), PQgetvalue(res, 0, 4), PQgetvalue(res, 0, 5),
+		pgq_val(res, 0, 6), PQgetvalue(res, 0, 7), PQgetvalue(res, 0, 8),
+		PQgetvalue(res, 0, 9)[0] == 't', PQgetvalue(res, 0, 10), pgq_val(res, 0, 13));
 	pgq_free(q);
 	if (body == NULL) {
 		req_fail(r, 500, "internal", NULL, "out of memory");
 		return;
 	}
 	/* the edit's members replace the stored ones; null clears an optional one */
-	json_object_foreach(r->body, key, v) {
+	json_object_foreach (r->body, key, v) {
 		if (json_object_set(body, key, v) != 0) {
 			json_decref(body);
 			req_fail(r, 500, "internal", NULL, "out of memory");
@@ -603,8 +619,9 @@ static void resume_read(Pgq *q, void *priv)
 	}
 	schedule_iso_ms((int64_t)t * 1000, next, sizeof next);
 	if ((w = pgq_new()) != NULL &&
-	    (!pgq_add(w, sql_resume, 5, (const char *[]){ s->id, r->user_id, admin(r), next,
-							  PQgetvalue(res, 0, 3) }) ||
+	    (!pgq_add(w, sql_resume, 5,
+		      (const char *[]){ s->id, r->user_id, admin(r), next,
+					PQgetvalue(res, 0, 3) }) ||
 	     !pgq_add(w, sql_get, 3, (const char *[]){ s->id, r->user_id, admin(r) }))) {
 		pgq_free(w);
 		w = NULL;
@@ -642,8 +659,9 @@ static void ran(const FireResult *res, void *priv)
 			req_fail(r, 500, "internal", NULL, "out of memory");
 			return;
 		}
-		json_object_set_new(body, "refused_instances", res->refused != NULL ?
-				    json_deep_copy(res->refused) : json_array());
+		json_object_set_new(body, "refused_instances",
+				    res->refused != NULL ? json_deep_copy(res->refused)
+							 : json_array());
 		req_reply(r, 201, body);
 		return;
 	case FIRE_FAILED:
@@ -709,9 +727,9 @@ static void runs_done(Pgq *q, void *priv)
 	else if ((rows = pgq_rows_json(q->res[0], RUN_TYPES)) == NULL)
 		req_fail(r, 500, "internal", NULL, "out of memory");
 	else
-		req_success(r, 200, json_pack("{s:o, s:I}", "runs", rows, "total",
-					      (json_int_t)strtoll(PQgetvalue(q->res[1], 0, 0),
-								  NULL, 10)));
+		req_success(r, 200,
+			    json_pack("{s:o, s:I}", "runs", rows, "total",
+				      (json_int_t)strtoll(PQgetvalue(q->res[1], 0, 0), NULL, 10)));
 	pgq_free(q);
 }
 
@@ -746,7 +764,8 @@ static bool parse_instant(const char *s, time_t *out)
 	int n = 0;
 
 	if (sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2dZ%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
-		   &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &n) == 6 && s[n] == '\0') {
+		   &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &n) == 6 &&
+	    s[n] == '\0') {
 		tm.tm_year -= 1900;
 		tm.tm_mon -= 1;
 		*out = timegm(&tm);
@@ -788,8 +807,9 @@ void routes_schedules_preview(Req *r)
 		return;
 	}
 	if (from != NULL && *from != '\0' && !parse_instant(from, &after)) {
-		req_fail(r, 400, "invalid_parameter", "from",
-			 "from must be an ISO-8601 UTC time (2026-03-29T00:00:00Z) or Unix seconds");
+		req_fail(
+			r, 400, "invalid_parameter", "from",
+			"from must be an ISO-8601 UTC time (2026-03-29T00:00:00Z) or Unix seconds");
 		return;
 	}
 	schedule_describe(&c, zone, text, sizeof text);
@@ -797,8 +817,9 @@ void routes_schedules_preview(Req *r)
 		req_fail(r, 500, "internal", NULL, "cannot compute the next runs");
 		return;
 	}
-	req_success(r, 200, json_pack("{s:s, s:s, s:s, s:o}", "cron", cron, "timezone", zone,
-				      "cron_description", text, "next_runs", runs));
+	req_success(r, 200,
+		    json_pack("{s:s, s:s, s:s, s:o}", "cron", cron, "timezone", zone,
+			      "cron_description", text, "next_runs", runs));
 }
 
 /* ---- the admin trigger ---- */

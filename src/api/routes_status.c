@@ -18,37 +18,38 @@ typedef struct Status {
 	Req *r;
 	char batch_id[IDS_BATCH_LEN + 1];
 	void (*done)(Req *r, json_t *status, const char *owner);
-	int pending;		/* outstanding Redis replies */
+	int pending; /* outstanding Redis replies */
 	bool redis_failed;
-	ShapeHash batch;	/* batch hash; kv owned (one block, see hash_copy) */
-	json_t *exec_ids;	/* array of exec ids */
-	ShapeHash *execs;	/* exec hashes in exec_ids order, each kv owned; n == 0 if missing */
-	size_t nexecs;		/* replies received so far */
+	ShapeHash batch;  /* batch hash; kv owned (one block, see hash_copy) */
+	json_t *exec_ids; /* array of exec ids */
+	ShapeHash *execs; /* exec hashes in exec_ids order, each kv owned; n == 0 if missing */
+	size_t nexecs;    /* replies received so far */
 } Status;
 
 static const char sql_batch[] =
-	"SELECT b.batch_id, b.workflow_id, b.name, b.status, "
-	PGQ_ISO("b.started_at") ", " PGQ_ISO("b.completed_at") ", b.time_window::text,"
-	"       (SELECT p.batch_id FROM batch_executions p WHERE p.id = b.parent_batch_id),"
-	"       b.on_failure, " POLICY_SQL_RATIO("b") ", b.status_reason, b.user_id::text"
-	"  FROM batch_executions b WHERE b.batch_id = $1 AND ($3::boolean OR b.user_id = $2::uuid)";
+	"SELECT b.batch_id, b.workflow_id, b.name, b.status, " PGQ_ISO("b.started_at") ", " PGQ_ISO(
+		"b.completed_at") ", b.time_window::text,"
+				  "       (SELECT p.batch_id FROM batch_executions p WHERE p.id = b.parent_batch_id),"
+				  "       b.on_failure, " POLICY_SQL_RATIO(
+					  "b") ", b.status_reason, b.user_id::text"
+					       "  FROM batch_executions b WHERE b.batch_id = $1 AND ($3::boolean OR b.user_id = $2::uuid)";
 static const char sql_execs[] =
 	"SELECT e.id, e.execution_id, e.target_instance_id AS target_instance_id, i.instance_name,"
 	"       e.status, NULL AS phase, e.amc_execution_id, e.row_count,"
 	"       e.error_message AS error, e.duration_seconds,"
-	"       " PGQ_ISO("e.started_at") " AS started_at, "
-	PGQ_ISO("e.completed_at") " AS completed_at,"
-	"       CASE WHEN e.time_window_start IS NOT NULL AND e.time_window_end IS NOT NULL"
-	"       THEN json_build_object('start', e.time_window_start, 'end', e.time_window_end,"
-	"            'timezone', coalesce(e.time_window_timezone, 'UTC'))::text END AS time_window,"
-	/* what a live execution waits for is Redis's to say (shape.c); this one is not there */
-	"       NULL::text AS waiting_for"
-	"  FROM workflow_executions e JOIN batch_executions b ON b.id = e.batch_execution_id"
-	"  LEFT JOIN instances i ON i.id = e.target_instance_id"
-	" WHERE b.batch_id = $1 AND ($3::boolean OR b.user_id = $2::uuid)"
-	" ORDER BY (SELECT t.ord FROM jsonb_array_elements_text(b.instance_ids)"
-	"           WITH ORDINALITY AS t(v, ord) WHERE t.v = e.target_instance_id::text),"
-	"          e.execution_id";
+	"       " PGQ_ISO("e.started_at") " AS started_at, " PGQ_ISO(
+		"e.completed_at") " AS completed_at,"
+				  "       CASE WHEN e.time_window_start IS NOT NULL AND e.time_window_end IS NOT NULL"
+				  "       THEN json_build_object('start', e.time_window_start, 'end', e.time_window_end,"
+				  "            'timezone', coalesce(e.time_window_timezone, 'UTC'))::text END AS time_window,"
+				  /* what a live execution waits for is Redis's to say (shape.c); this one is not there */
+				  "       NULL::text AS waiting_for"
+				  "  FROM workflow_executions e JOIN batch_executions b ON b.id = e.batch_execution_id"
+				  "  LEFT JOIN instances i ON i.id = e.target_instance_id"
+				  " WHERE b.batch_id = $1 AND ($3::boolean OR b.user_id = $2::uuid)"
+				  " ORDER BY (SELECT t.ord FROM jsonb_array_elements_text(b.instance_ids)"
+				  "           WITH ORDINALITY AS t(v, ord) WHERE t.v = e.target_instance_id::text),"
+				  "          e.execution_id";
 
 static void status_free(Status *s)
 {
@@ -204,12 +205,13 @@ static void fetch_execs(Status *s)
 		redis_assemble(s);
 		return;
 	}
-	json_array_foreach(s->exec_ids, i, id) {
+	json_array_foreach (s->exec_ids, i, id) {
 		char key[KEYS_MAX];
 		const char *argv[2] = { "HGETALL", key };
 
 		if (r->api->redis == NULL || !ids_is_exec(json_string_value(id)) ||
-		    keys_exec(key, sizeof(key), prefix, s->batch_id, json_string_value(id)) == NULL ||
+		    keys_exec(key, sizeof(key), prefix, s->batch_id, json_string_value(id)) ==
+			    NULL ||
 		    !rconn_command(r->api->redis, on_exec, s, 2, argv, NULL)) {
 			/* the replies already asked for still arrive: let them fall back */
 			s->redis_failed = true;
@@ -229,7 +231,7 @@ static void first_round_done(Status *s)
 	const char *owner;
 
 	if (s->redis_failed || s->batch.n == 0) {
-		load_pg(s);	/* Redis down, or the batch expired from Redis */
+		load_pg(s); /* Redis down, or the batch expired from Redis */
 		return;
 	}
 	owner = shape_hash_get(&s->batch, "user_id");
@@ -260,7 +262,8 @@ static void on_ids(RConn *c, redisReply *reply, void *priv)
 	} else if ((s->exec_ids = json_array()) != NULL) {
 		for (size_t i = 0; i < reply->elements; i++)
 			if (reply->element[i]->type == REDIS_REPLY_STRING)
-				json_array_append_new(s->exec_ids, json_string(reply->element[i]->str));
+				json_array_append_new(s->exec_ids,
+						      json_string(reply->element[i]->str));
 	}
 	if (--s->pending == 0)
 		first_round_done(s);
@@ -283,15 +286,16 @@ void routes_status_load(Req *r, const char *batch_id,
 	snprintf(stop, sizeof(stop), "%d", r->api->cfg.max_instances - 1);
 	if (!api_redis_ready(r->api) || !keys_batch(kb, sizeof(kb), prefix, batch_id) ||
 	    !keys_batch_execs(ke, sizeof(ke), prefix, batch_id) ||
-	    !rconn_command(r->api->redis, on_batch, s, 2, (const char *[]){ "HGETALL", kb }, NULL)) {
+	    !rconn_command(r->api->redis, on_batch, s, 2, (const char *[]){ "HGETALL", kb },
+			   NULL)) {
 		load_pg(s);
 		return;
 	}
 	s->pending++;
 	/* the execs list is bounded by max_instances; never an unbounded LRANGE */
-	if (!rconn_command(r->api->redis, on_ids, s, 4,
-			   (const char *[]){ "LRANGE", ke, "0", stop }, NULL)) {
-		s->redis_failed = true;	/* on_batch will see it and fall back */
+	if (!rconn_command(r->api->redis, on_ids, s, 4, (const char *[]){ "LRANGE", ke, "0", stop },
+			   NULL)) {
+		s->redis_failed = true; /* on_batch will see it and fall back */
 		return;
 	}
 	s->pending++;

@@ -15,24 +15,21 @@
 #include "pgq.h"
 
 #define TOKEN_NAME_MAX 200
-#define TOKEN_COLS "id, user_id, name, " PGQ_ISO("created_at") " AS created_at, " \
-	PGQ_ISO("expires_at") " AS expires_at, " PGQ_ISO("revoked_at") " AS revoked_at, " \
-	PGQ_ISO("last_used_at") " AS last_used_at"
+#define TOKEN_COLS \
+	"id, user_id, name, " PGQ_ISO("created_at") " AS created_at, " PGQ_ISO("expires_at") " AS expires_at, " PGQ_ISO( \
+		"revoked_at") " AS revoked_at, " PGQ_ISO("last_used_at") " AS last_used_at"
 
-static const char sql_user_exists[] =
-	"SELECT EXISTS (SELECT 1 FROM users WHERE id = $1::uuid)";
+static const char sql_user_exists[] = "SELECT EXISTS (SELECT 1 FROM users WHERE id = $1::uuid)";
 static const char sql_list[] =
 	"SELECT " TOKEN_COLS " FROM api_tokens WHERE user_id = $1::uuid ORDER BY created_at, id";
 /* $3 is NULL or a timestamp that must lie in the future (checked by the first statement) */
-static const char sql_check[] =
-	"SELECT EXISTS (SELECT 1 FROM users WHERE id = $1::uuid),"
-	"       ($2::timestamptz IS NULL OR $2::timestamptz > now())";
-static const char sql_create[] =
-	"INSERT INTO api_tokens (user_id, token_hash, name, expires_at)"
-	" SELECT $1::uuid, $2, coalesce($3, ''), $4::timestamptz"
-	"  WHERE EXISTS (SELECT 1 FROM users WHERE id = $1::uuid)"
-	"    AND ($4::timestamptz IS NULL OR $4::timestamptz > now())"
-	" RETURNING " TOKEN_COLS;
+static const char sql_check[] = "SELECT EXISTS (SELECT 1 FROM users WHERE id = $1::uuid),"
+				"       ($2::timestamptz IS NULL OR $2::timestamptz > now())";
+static const char sql_create[] = "INSERT INTO api_tokens (user_id, token_hash, name, expires_at)"
+				 " SELECT $1::uuid, $2, coalesce($3, ''), $4::timestamptz"
+				 "  WHERE EXISTS (SELECT 1 FROM users WHERE id = $1::uuid)"
+				 "    AND ($4::timestamptz IS NULL OR $4::timestamptz > now())"
+				 " RETURNING " TOKEN_COLS;
 static const char sql_revoke[] =
 	"UPDATE api_tokens SET revoked_at = coalesce(revoked_at, now()) WHERE id = $1::uuid"
 	" RETURNING token_hash, " TOKEN_COLS;
@@ -85,7 +82,8 @@ static void create_done(Pgq *q, void *priv)
 	} else if (PQgetvalue(q->res[0], 0, 0)[0] != 't') {
 		req_fail(r, 404, "user_not_found", NULL, "user %s not found", r->segs[2]);
 	} else if (PQgetvalue(q->res[0], 0, 1)[0] != 't') {
-		req_fail(r, 422, "invalid_value", "expires_at", "expires_at must lie in the future");
+		req_fail(r, 422, "invalid_value", "expires_at",
+			 "expires_at must lie in the future");
 	} else if (PQntuples(q->res[1]) != 1 ||
 		   (row = pgq_row_json(q->res[1], 0, TOKEN_TYPES)) == NULL) {
 		req_fail(r, 500, "internal", NULL, "token insert returned no row");

@@ -15,11 +15,11 @@
 
 /* what every answer shows of a user: tokens that still work, instances granted */
 #define USER_COLS \
-	"u.id, u.email, u.role, (u.disabled_at IS NOT NULL) AS disabled, " \
-	PGQ_ISO("u.disabled_at") " AS disabled_at, " PGQ_ISO("u.created_at") " AS created_at," \
-	" (SELECT count(*) FROM api_tokens t WHERE t.user_id = u.id AND t.revoked_at IS NULL" \
-	"   AND (t.expires_at IS NULL OR t.expires_at > now())) AS token_count," \
-	" (SELECT count(*) FROM instance_access g WHERE g.user_id = u.id) AS instance_count"
+	"u.id, u.email, u.role, (u.disabled_at IS NOT NULL) AS disabled, " PGQ_ISO("u.disabled_at") " AS disabled_at, " PGQ_ISO( \
+		"u.created_at") " AS created_at," \
+				" (SELECT count(*) FROM api_tokens t WHERE t.user_id = u.id AND t.revoked_at IS NULL" \
+				"   AND (t.expires_at IS NULL OR t.expires_at > now())) AS token_count," \
+				" (SELECT count(*) FROM instance_access g WHERE g.user_id = u.id) AS instance_count"
 #define USER_TYPES "sssbssii"
 
 static const char sql_list[] = "SELECT " USER_COLS " FROM users u ORDER BY u.email";
@@ -54,10 +54,10 @@ static const PgqShape me = { "user", "sssi", 200, "user_not_found" };
 void routes_me_get(Req *r)
 {
 	json_t *limits = json_pack("{s:{s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:i}}", "field_limits",
-				   "text", FIELDLEN_TEXT, "email", FIELDLEN_EMAIL,
-				   "instance_id", FIELDLEN_INSTANCE_ID, "timezone", FIELDLEN_TIMEZONE,
-				   "region", FIELDLEN_REGION, "token_name", FIELDLEN_TOKEN_NAME,
-				   "secret", FIELDLEN_SECRET, "brands", FIELDLEN_BRANDS);
+				   "text", FIELDLEN_TEXT, "email", FIELDLEN_EMAIL, "instance_id",
+				   FIELDLEN_INSTANCE_ID, "timezone", FIELDLEN_TIMEZONE, "region",
+				   FIELDLEN_REGION, "token_name", FIELDLEN_TOKEN_NAME, "secret",
+				   FIELDLEN_SECRET, "brands", FIELDLEN_BRANDS);
 
 	if (limits == NULL) {
 		req_fail(r, 500, "internal", NULL, "out of memory");
@@ -81,8 +81,9 @@ static void patch_done(Pgq *q, void *priv)
 	} else if (PQgetvalue(q->res[2], 0, 0)[0] != 't') {
 		req_fail(r, 404, "user_not_found", NULL, "user %s not found", r->segs[2]);
 	} else if (PQntuples(q->res[1]) != 1) {
-		req_fail(r, 409, "last_admin", NULL,
-			 "refused: no enabled admin would be left; make another user an admin first");
+		req_fail(
+			r, 409, "last_admin", NULL,
+			"refused: no enabled admin would be left; make another user an admin first");
 	} else if ((row = pgq_row_json(q->res[1], 0, USER_TYPES)) == NULL) {
 		req_fail(r, 500, "internal", NULL, "out of memory");
 	} else {

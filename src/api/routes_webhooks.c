@@ -23,13 +23,15 @@
 #define DNS_TIMEOUT "2"
 #define DNS_ATTEMPTS "2"
 
-#define HOOK_COLS "id, user_id, url, to_jsonb(events)::text AS events, format, secret_hint, " \
-	PGQ_ISO("created_at") " AS created_at"
+#define HOOK_COLS \
+	"id, user_id, url, to_jsonb(events)::text AS events, format, secret_hint, " PGQ_ISO( \
+		"created_at") " AS created_at"
 #define HOOK_TYPES "sssjsss"
 
 /* one user's webhooks are counted and inserted under a lock of that user, so two concurrent
  * requests cannot both take the last free place */
-static const char sql_lock_user[] = "SELECT pg_advisory_xact_lock(hashtextextended('webhooks:' || $1, 0))";
+static const char sql_lock_user[] =
+	"SELECT pg_advisory_xact_lock(hashtextextended('webhooks:' || $1, 0))";
 static const char sql_insert[] =
 	"INSERT INTO webhooks (user_id, url, events, format, secret_enc, secret_hint)"
 	" SELECT $1::uuid, $2, $3::text[], $4, $5::bytea, $6"
@@ -39,37 +41,42 @@ static const char sql_list[] =
 	"SELECT " HOOK_COLS " FROM webhooks WHERE $2::boolean OR user_id = $1::uuid"
 	" ORDER BY created_at DESC, id";
 static const char sql_get[] =
-	"SELECT " HOOK_COLS " FROM webhooks WHERE id = $3::uuid AND ($2::boolean OR user_id = $1::uuid)";
+	"SELECT " HOOK_COLS
+	" FROM webhooks WHERE id = $3::uuid AND ($2::boolean OR user_id = $1::uuid)";
 static const char sql_delete[] =
 	"DELETE FROM webhooks WHERE id = $3::uuid AND ($2::boolean OR user_id = $1::uuid)"
 	" RETURNING " HOOK_COLS;
 /* the deliveries of one webhook, newest first, each with its attempts in order */
 static const char sql_deliveries[] =
 	"SELECT d.id, e.id AS event_id, e.type AS event, d.state, d.attempts,"
-	"       " PGQ_ISO("d.created_at") " AS created_at,"
-	"       CASE WHEN d.state = 'pending' THEN " PGQ_ISO("d.next_attempt_at") " END AS next_attempt_at,"
-	"       " PGQ_ISO("d.delivered_at") " AS delivered_at, d.last_error,"
-	"       coalesce((SELECT jsonb_agg(jsonb_build_object('attempt', a.attempt,"
-	"                 'at', " PGQ_ISO("a.started_at") ", 'status_code', a.status_code,"
-	"                 'latency_ms', a.latency_ms, 'error', a.error,"
-	"                 'response', a.response_prefix) ORDER BY a.attempt)"
-	"                 FROM webhook_attempts a WHERE a.delivery_id = d.id), '[]')::text AS attempt_log"
-	"  FROM webhook_deliveries d JOIN webhook_events e ON e.id = d.event_id"
-	" WHERE d.webhook_id = $1::uuid"
-	" ORDER BY d.created_at DESC, d.id LIMIT $2::integer OFFSET $3::integer";
+	"       " PGQ_ISO(
+		"d.created_at") " AS created_at,"
+				"       CASE WHEN d.state = 'pending' THEN " PGQ_ISO(
+					"d.next_attempt_at") " END AS next_attempt_at,"
+							     "       " PGQ_ISO(
+								     "d.delivered_at") " AS delivered_at, d.last_error,"
+										       "       coalesce((SELECT jsonb_agg(jsonb_build_object('attempt', a.attempt,"
+										       "                 'at', " PGQ_ISO(
+											       "a.started_at") ", 'status_code', a.status_code,"
+													       "                 'latency_ms', a.latency_ms, 'error', a.error,"
+													       "                 'response', a.response_prefix) ORDER BY a.attempt)"
+													       "                 FROM webhook_attempts a WHERE a.delivery_id = d.id), '[]')::text AS attempt_log"
+													       "  FROM webhook_deliveries d JOIN webhook_events e ON e.id = d.event_id"
+													       " WHERE d.webhook_id = $1::uuid"
+													       " ORDER BY d.created_at DESC, d.id LIMIT $2::integer OFFSET $3::integer";
 #define DELIVERY_TYPES "ssssissssj"
 static const char sql_delivery_count[] =
 	"SELECT count(*) FROM webhook_deliveries WHERE webhook_id = $1::uuid";
 
 /* The state of one POST /webhooks between its checks: owned by r (ctx), freed with it. */
 typedef struct Create {
-	Req *r;				/* borrowed back-pointer */
-	const char *url;		/* borrowed from r->body */
-	const char *format;		/* borrowed from r->body or static */
-	char events[MAX_EVENTS * 32];	/* PostgreSQL array literal */
+	Req *r;                       /* borrowed back-pointer */
+	const char *url;              /* borrowed from r->body */
+	const char *format;           /* borrowed from r->body or static */
+	char events[MAX_EVENTS * 32]; /* PostgreSQL array literal */
 	char host[256];
-	char secret[WEBHOOK_SECRET_MAX + 1];	/* wiped before it is freed */
-	bool generated;			/* we made the secret: it goes into the 201 */
+	char secret[WEBHOOK_SECRET_MAX + 1]; /* wiped before it is freed */
+	bool generated;                      /* we made the secret: it goes into the 201 */
 } Create;
 
 static void create_free(void *p)
@@ -100,7 +107,8 @@ static void create_done(Pgq *q, void *priv)
 	if (!q->ok)
 		pgq_fail(r, q);
 	else if (PQntuples(q->res[1]) != 1)
-		req_fail(r, 409, "too_many_webhooks", NULL, "a user may register at most %d webhooks",
+		req_fail(r, 409, "too_many_webhooks", NULL,
+			 "a user may register at most %d webhooks",
 			 r->api->cfg.max_webhooks_per_user);
 	else if ((row = pgq_row_json(q->res[1], 0, HOOK_TYPES)) == NULL)
 		req_fail(r, 500, "internal", NULL, "out of memory");
@@ -127,7 +135,8 @@ static void create_store(Req *r)
 
 	if (!secret_key_load(r->api->cfg.secret_key, key, kerr, sizeof kerr)) {
 		log_error("webhook secret not stored: %s", kerr);
-		req_fail(r, 500, "internal", NULL, "the server has no secret key to encrypt webhook secrets");
+		req_fail(r, 500, "internal", NULL,
+			 "the server has no secret key to encrypt webhook secrets");
 		return;
 	}
 	bool ok = secret_encrypt(key, c->secret, slen, &blob, &n);
@@ -145,8 +154,9 @@ static void create_store(Req *r)
 	snprintf(limit, sizeof limit, "%d", r->api->cfg.max_webhooks_per_user);
 	q = pgq_new();
 	if (q != NULL && (!pgq_add(q, sql_lock_user, 1, (const char *[]){ r->user_id }) ||
-			  !pgq_add(q, sql_insert, 7, (const char *[]){ r->user_id, c->url, c->events,
-					c->format, enc, hint, limit }))) {
+			  !pgq_add(q, sql_insert, 7,
+				   (const char *[]){ r->user_id, c->url, c->events, c->format, enc,
+						     hint, limit }))) {
 		pgq_free(q);
 		q = NULL;
 	}
@@ -169,13 +179,14 @@ static void on_resolved(int result, struct evutil_addrinfo *res, void *arg)
 	const struct evutil_addrinfo *ai;
 
 	if (result != 0) {
-		if (res != NULL)	/* libevent's free does not accept NULL */
+		if (res != NULL) /* libevent's free does not accept NULL */
 			evutil_freeaddrinfo(res);
 		if (result == EVUTIL_EAI_CANCEL)
 			req_fail(r, 503, "too_busy", NULL, "the server is shutting down");
 		else
-			req_fail(r, 422, "url_not_allowed", "url", "url host %s does not resolve (%s)",
-				 c->host, evutil_gai_strerror(result));
+			req_fail(r, 422, "url_not_allowed", "url",
+				 "url host %s does not resolve (%s)", c->host,
+				 evutil_gai_strerror(result));
 		return;
 	}
 	/* every address the name has must be allowed: the receiver may connect to any */
@@ -185,7 +196,8 @@ static void on_resolved(int result, struct evutil_addrinfo *res, void *arg)
 		if (!netaddr_allowed(k, r->api->webhook_policy)) {
 			char why[64];
 
-			snprintf(why, sizeof why, "resolves to a %s address", netaddr_class_name(k));
+			snprintf(why, sizeof why, "resolves to a %s address",
+				 netaddr_class_name(k));
 			evutil_freeaddrinfo(res);
 			refuse_host(r, why);
 			return;
@@ -271,33 +283,39 @@ static bool parse_events(Req *r, Create *c)
 		return false;
 	}
 	if (!json_is_array(ev)) {
-		req_fail(r, 400, "invalid_type", "events", "events must be an array of event names");
+		req_fail(r, 400, "invalid_type", "events",
+			 "events must be an array of event names");
 		return false;
 	}
 	if (json_array_size(ev) == 0 || json_array_size(ev) > MAX_EVENTS) {
-		req_fail(r, 422, "invalid_value", "events", "events must name 1..%d events", MAX_EVENTS);
+		req_fail(r, 422, "invalid_value", "events", "events must name 1..%d events",
+			 MAX_EVENTS);
 		return false;
 	}
 	c->events[o++] = '{';
-	json_array_foreach(ev, i, v) {
+	json_array_foreach (ev, i, v) {
 		const char *name = json_string_value(v);
 
 		if (!json_is_string(v)) {
-			req_fail(r, 400, "invalid_type", "events", "events must be an array of strings");
+			req_fail(r, 400, "invalid_type", "events",
+				 "events must be an array of strings");
 			return false;
 		}
 		if (!webhook_event_valid(name)) {
-			req_fail(r, 422, "invalid_event", "events",
-				 "unknown event (one of batch.completed, batch.partial, batch.failed, "
-				 "batch.cancelled, schedule.run_skipped)");
+			req_fail(
+				r, 422, "invalid_event", "events",
+				"unknown event (one of batch.completed, batch.partial, batch.failed, "
+				"batch.cancelled, schedule.run_skipped)");
 			return false;
 		}
 		for (size_t j = 0; j < i; j++)
 			if (strcmp(json_string_value(json_array_get(ev, j)), name) == 0) {
-				req_fail(r, 422, "invalid_value", "events", "event %s is listed twice", name);
+				req_fail(r, 422, "invalid_value", "events",
+					 "event %s is listed twice", name);
 				return false;
 			}
-		o += (size_t)snprintf(c->events + o, sizeof c->events - o, "%s%s", i ? "," : "", name);
+		o += (size_t)snprintf(c->events + o, sizeof c->events - o, "%s%s", i ? "," : "",
+				      name);
 	}
 	snprintf(c->events + o, sizeof c->events - o, "}");
 	return true;
@@ -396,7 +414,9 @@ static Pgq *one_stmt(const char *sql, int n, const char *const *params)
 
 void routes_webhooks_list(Req *r)
 {
-	run_job(r, one_stmt(sql_list, 2, (const char *[]){ r->user_id, r->is_admin ? "true" : "false" }),
+	run_job(r,
+		one_stmt(sql_list, 2,
+			 (const char *[]){ r->user_id, r->is_admin ? "true" : "false" }),
 		list_done);
 }
 
@@ -408,7 +428,9 @@ static void by_id(Req *r, const char *sql)
 		req_fail(r, 404, "webhook_not_found", NULL, "webhook not found");
 		return;
 	}
-	run_job(r, one_stmt(sql, 3, (const char *[]){ r->user_id, r->is_admin ? "true" : "false", id }),
+	run_job(r,
+		one_stmt(sql, 3,
+			 (const char *[]){ r->user_id, r->is_admin ? "true" : "false", id }),
 		one_done);
 }
 
@@ -436,13 +458,14 @@ static void deliveries_done(Pgq *q, void *priv)
 		req_fail(r, 500, "internal", NULL, "out of memory");
 	} else {
 		/* the column is named for SQL; the API calls it attempts (the count is attempt_count) */
-		json_array_foreach(rows, i, row) {
+		json_array_foreach (rows, i, row) {
 			json_object_set(row, "attempt_count", json_object_get(row, "attempts"));
 			json_object_set(row, "attempts", json_object_get(row, "attempt_log"));
 			json_object_del(row, "attempt_log");
 		}
-		req_success(r, 200, json_pack("{s:o,s:I}", "deliveries", rows, "total",
-					      (json_int_t)atoll(PQgetvalue(q->res[1], 0, 0))));
+		req_success(r, 200,
+			    json_pack("{s:o,s:I}", "deliveries", rows, "total",
+				      (json_int_t)atoll(PQgetvalue(q->res[1], 0, 0))));
 	}
 	pgq_free(q);
 }
@@ -466,7 +489,8 @@ void routes_webhooks_deliveries(Req *r)
 	/* the owner check first: its empty answer is the 404, and the other two then see nothing */
 	q = pgq_new();
 	if (q != NULL &&
-	    (!pgq_add(q, sql_get, 3, (const char *[]){ r->user_id, r->is_admin ? "true" : "false", id }) ||
+	    (!pgq_add(q, sql_get, 3,
+		      (const char *[]){ r->user_id, r->is_admin ? "true" : "false", id }) ||
 	     !pgq_add(q, sql_delivery_count, 1, (const char *[]){ id }) ||
 	     !pgq_add(q, sql_deliveries, 3, (const char *[]){ id, slimit, soffset }))) {
 		pgq_free(q);

@@ -24,28 +24,26 @@
 
 #define VERSION_COLS \
 	"v.version, v.name, v.description, v.sql_query, v.parameters, v.parameter_types," \
-	" v.created_by, u.email AS created_by_email, " PGQ_ISO("v.created_at") " AS created_at," \
-	" (SELECT count(*) FROM batch_executions b WHERE b.workflow_id = v.workflow_id" \
-	"    AND b.workflow_version = v.version) AS batches"
+	" v.created_by, u.email AS created_by_email, " PGQ_ISO( \
+		"v.created_at") " AS created_at," \
+				" (SELECT count(*) FROM batch_executions b WHERE b.workflow_id = v.workflow_id" \
+				"    AND b.workflow_version = v.version) AS batches"
 #define VERSION_TYPES "isssjjsssi"
 /* $4 one version, or NULL for all (newest first) */
 static const char sql_versions[] =
-	SEEN_CTE
-	"SELECT " VERSION_COLS " FROM w JOIN workflow_versions v ON v.workflow_id = w.id"
-	"  LEFT JOIN users u ON u.id = v.created_by"
-	" WHERE $4::integer IS NULL OR v.version = $4::integer ORDER BY v.version DESC";
+	SEEN_CTE "SELECT " VERSION_COLS " FROM w JOIN workflow_versions v ON v.workflow_id = w.id"
+		 "  LEFT JOIN users u ON u.id = v.created_by"
+		 " WHERE $4::integer IS NULL OR v.version = $4::integer ORDER BY v.version DESC";
 
 static const char sql_seen[] = SEEN_CTE "SELECT owner FROM w";
 #define SHARE_COLS "sh.user_id, u.email, sh.permission, " PGQ_ISO("sh.created_at") " AS created_at"
 #define SHARE_TYPES "ssss"
 static const char sql_shares[] =
-	SEEN_CTE
-	"SELECT " SHARE_COLS " FROM w JOIN workflow_shares sh ON sh.workflow_id = w.id"
-	"  JOIN users u ON u.id = sh.user_id WHERE w.owner ORDER BY u.email";
+	SEEN_CTE "SELECT " SHARE_COLS " FROM w JOIN workflow_shares sh ON sh.workflow_id = w.id"
+		 "  JOIN users u ON u.id = sh.user_id WHERE w.owner ORDER BY u.email";
 /* $4 the user's UUID or NULL, $5 their e-mail or NULL, $6 the permission. Columns: seen, owner,
  * archived, the user found, they own it, then the share as SHARE_COLS (NULL if none made). */
-static const char sql_share[] =
-	SEEN_CTE
+static const char sql_share[] = SEEN_CTE
 	", u AS (SELECT id, email FROM users WHERE id = $4::uuid OR lower(email) = lower($5))"
 	", sh AS (INSERT INTO workflow_shares (workflow_id, user_id, permission, shared_by)"
 	"         SELECT w.id, u.id, $6, $1::uuid FROM w, u"
@@ -57,8 +55,7 @@ static const char sql_share[] =
 	"        EXISTS (SELECT 1 FROM u, w WHERE u.id = w.user_id), " SHARE_COLS
 	"   FROM (SELECT 1) one LEFT JOIN sh ON true LEFT JOIN u ON u.id = sh.user_id";
 /* $4 the user. Columns: seen, owner, removed */
-static const char sql_unshare[] =
-	SEEN_CTE
+static const char sql_unshare[] = SEEN_CTE
 	", d AS (DELETE FROM workflow_shares sh USING w WHERE w.owner AND sh.workflow_id = w.id"
 	"         AND sh.user_id = $4::uuid RETURNING 1)"
 	" SELECT EXISTS (SELECT 1 FROM w), coalesce((SELECT owner FROM w), false),"
@@ -75,11 +72,11 @@ static void versions_done(Pgq *q, void *priv)
 {
 	Req *r = priv;
 	json_t *rows;
-	bool one = r->nsegs > 3;	/* /workflows/{id}/versions/{n} */
+	bool one = r->nsegs > 3; /* /workflows/{id}/versions/{n} */
 
 	if (!q->ok)
 		pgq_fail(r, q);
-	else if (PQntuples(q->res[0]) == 0)	/* every workflow has its version 1 */
+	else if (PQntuples(q->res[0]) == 0) /* every workflow has its version 1 */
 		req_fail(r, 404, one ? "version_not_found" : "workflow_not_found", NULL,
 			 one ? "no such version of this workflow" : "workflow not found");
 	else if ((rows = one ? pgq_row_json(q->res[0], 0, VERSION_TYPES)
@@ -174,12 +171,13 @@ static void share_done(Pgq *q, void *priv)
 	else if (PQgetvalue(res, 0, 2)[0] == 't')
 		req_fail(r, 409, "workflow_archived", NULL, "the workflow was deleted (archived)");
 	else if (PQgetvalue(res, 0, 3)[0] != 't')
-		req_fail(r, 404, "user_not_found", "user", "no user %s", json_string_value(
-				 json_object_get(r->body, "user")));
+		req_fail(r, 404, "user_not_found", "user", "no user %s",
+			 json_string_value(json_object_get(r->body, "user")));
 	else if (PQgetvalue(res, 0, 4)[0] == 't')
-		req_fail(r, 422, "invalid_value", "user", "the owner of a workflow needs no share of it");
-	else if ((row = json_pack("{s:s?,s:s?,s:s?,s:s?}", "user_id", pgq_val(res, 0, 5),
-				  "email", pgq_val(res, 0, 6), "permission", pgq_val(res, 0, 7),
+		req_fail(r, 422, "invalid_value", "user",
+			 "the owner of a workflow needs no share of it");
+	else if ((row = json_pack("{s:s?,s:s?,s:s?,s:s?}", "user_id", pgq_val(res, 0, 5), "email",
+				  pgq_val(res, 0, 6), "permission", pgq_val(res, 0, 7),
 				  "created_at", pgq_val(res, 0, 8))) == NULL)
 		req_fail(r, 500, "internal", NULL, "out of memory");
 	else {
@@ -212,7 +210,8 @@ void routes_workflow_shares_create(Req *r)
 	workflow_run(r, sql_share, 6,
 		     (const char *[]){ r->user_id, admin(r), r->segs[1],
 				       ids_is_uuid(user) ? user : NULL,
-				       ids_is_uuid(user) ? NULL : user, perm }, share_done);
+				       ids_is_uuid(user) ? NULL : user, perm },
+		     share_done);
 }
 
 static void unshare_done(Pgq *q, void *priv)
@@ -224,10 +223,12 @@ static void unshare_done(Pgq *q, void *priv)
 	else if (!managed(r, q->res[0]))
 		;
 	else if (PQgetvalue(q->res[0], 0, 2)[0] != 't')
-		req_fail(r, 404, "share_not_found", NULL, "the workflow is not shared with that user");
+		req_fail(r, 404, "share_not_found", NULL,
+			 "the workflow is not shared with that user");
 	else
-		req_success(r, 200, json_pack("{s:{s:s,s:b}}", "share", "user_id", r->segs[3],
-					      "removed", 1));
+		req_success(
+			r, 200,
+			json_pack("{s:{s:s,s:b}}", "share", "user_id", r->segs[3], "removed", 1));
 	pgq_free(q);
 }
 
@@ -238,9 +239,11 @@ void routes_workflow_shares_delete(Req *r)
 		return;
 	}
 	if (!ids_is_uuid(r->segs[3])) {
-		req_fail(r, 404, "share_not_found", NULL, "the workflow is not shared with that user");
+		req_fail(r, 404, "share_not_found", NULL,
+			 "the workflow is not shared with that user");
 		return;
 	}
-	workflow_run(r, sql_unshare, 4, (const char *[]){ r->user_id, admin(r), r->segs[1], r->segs[3] },
+	workflow_run(r, sql_unshare, 4,
+		     (const char *[]){ r->user_id, admin(r), r->segs[1], r->segs[3] },
 		     unshare_done);
 }

@@ -22,9 +22,9 @@
 /* $1 user id, $2 is admin: w is the workflow table, s the user's share of it (if any) */
 #define WORKFLOW_COLS \
 	"w.id, w.name, w.description, w.sql_query, w.parameters, w.parameter_types, w.version," \
-	" w.user_id AS owner_id, " PGQ_ISO("w.archived_at") " AS archived_at, " \
-	PGQ_ISO("w.created_at") " AS created_at, " PGQ_ISO("w.updated_at") " AS updated_at," \
-	" CASE WHEN w.user_id = $1::uuid THEN NULL ELSE s.permission END AS shared_permission"
+	" w.user_id AS owner_id, " PGQ_ISO("w.archived_at") " AS archived_at, " PGQ_ISO( \
+		"w.created_at") " AS created_at, " PGQ_ISO("w.updated_at") " AS updated_at," \
+									   " CASE WHEN w.user_id = $1::uuid THEN NULL ELSE s.permission END AS shared_permission"
 #define WORKFLOW_TYPES "ssssjjisssss"
 #define WORKFLOW_FROM \
 	" FROM workflows w LEFT JOIN workflow_shares s ON s.workflow_id = w.id AND s.user_id = $1::uuid"
@@ -38,17 +38,16 @@ static const char sql_insert[] =
 	" s AS (SELECT NULL::uuid AS user_id, NULL::text AS permission)"
 	" SELECT " WORKFLOW_COLS " FROM w, s WHERE $2::boolean IS NOT NULL";
 /* $3 also list archived ones */
-static const char sql_list[] =
-	"SELECT " WORKFLOW_COLS WORKFLOW_FROM
-	" WHERE" WORKFLOW_VISIBLE " AND ($3::boolean OR w.archived_at IS NULL)"
-	" ORDER BY w.created_at DESC, w.id";
+static const char sql_list[] = "SELECT " WORKFLOW_COLS WORKFLOW_FROM " WHERE" WORKFLOW_VISIBLE
+			       " AND ($3::boolean OR w.archived_at IS NULL)"
+			       " ORDER BY w.created_at DESC, w.id";
 static const char sql_get[] =
 	"SELECT " WORKFLOW_COLS WORKFLOW_FROM " WHERE w.id = $3::uuid AND" WORKFLOW_VISIBLE;
 /* what PATCH merges the body into: the row and whether the user may edit it */
 static const char sql_current[] =
 	"SELECT w.sql_query, w.parameters::text, w.parameter_types::text, w.version,"
-	"       w.archived_at IS NOT NULL, ($2::boolean OR w.user_id = $1::uuid)"
-	WORKFLOW_FROM " WHERE w.id = $3::uuid AND" WORKFLOW_VISIBLE;
+	"       w.archived_at IS NOT NULL, ($2::boolean OR w.user_id = $1::uuid)" WORKFLOW_FROM
+	" WHERE w.id = $3::uuid AND" WORKFLOW_VISIBLE;
 /* $4.. the merged row; $9 the version it was merged from: another edit in between matches no
  * row (409), so no edit is lost */
 static const char sql_update[] =
@@ -96,7 +95,7 @@ static void one_done(Pgq *q, void *priv)
 
 /* r->ctx of GET /workflows: the cache key (whose list) and the stamp taken before the read */
 typedef struct ListGet {
-	char key[IDS_UUID_LEN + 5];	/* "w:<user id or *>[:a]" */
+	char key[IDS_UUID_LEN + 5]; /* "w:<user id or *>[:a]" */
 	RcStamp st;
 } ListGet;
 
@@ -159,7 +158,8 @@ static bool check_workflow(Req *r, const char *sql, const json_t *params, const 
 	ok = params_types_valid(types, ph, bad, err, sizeof(err));
 	json_decref(ph);
 	if (!ok) {
-		snprintf(field, sizeof(field), bad[0] ? "parameter_types.%s" : "parameter_types", bad);
+		snprintf(field, sizeof(field), bad[0] ? "parameter_types.%s" : "parameter_types",
+			 bad);
 		req_fail(r, 422, "invalid_parameter_types", field, "%s", err);
 		return false;
 	}
@@ -176,8 +176,8 @@ static bool check_workflow(Req *r, const char *sql, const json_t *params, const 
 		return false;
 	}
 	if (strlen(out->params) > (size_t)r->api->cfg.max_params_bytes) {
-		req_fail(r, 422, "parameters_too_large", "parameters",
-			 "parameters exceed %d bytes", r->api->cfg.max_params_bytes);
+		req_fail(r, 422, "parameters_too_large", "parameters", "parameters exceed %d bytes",
+			 r->api->cfg.max_params_bytes);
 		return false;
 	}
 	return true;
@@ -201,8 +201,9 @@ void routes_workflows_create(Req *r)
 			   json_object_get(r->body, "parameter_types"), &c))
 		workflow_run(r, sql_insert, 7,
 			     (const char *[]){ r->user_id, admin(r), name,
-					       description != NULL ? description : "", sql, c.params,
-					       c.types }, one_done);
+					       description != NULL ? description : "", sql,
+					       c.params, c.types },
+			     one_done);
 	free(c.params);
 	free(c.types);
 }
@@ -304,7 +305,8 @@ static void patch_current(Pgq *q, void *priv)
 	description = json_string_value(json_object_get(b, "description"));
 	workflow_run(r, sql_update, 9,
 		     (const char *[]){ r->user_id, admin(r), r->segs[1], name, description, sql,
-				       c.params, c.types, version }, patch_written);
+				       c.params, c.types, version },
+		     patch_written);
 out:
 	json_decref(params);
 	json_decref(types);
@@ -329,7 +331,8 @@ void routes_workflows_patch(Req *r)
 		return;
 	ev = json_object_get(r->body, "expected_version");
 	if (ev != NULL && !json_is_integer(ev)) {
-		req_fail(r, 400, "invalid_type", "expected_version", "expected_version must be an integer");
+		req_fail(r, 400, "invalid_type", "expected_version",
+			 "expected_version must be an integer");
 		return;
 	}
 	if (json_object_size(r->body) == 0 || (json_object_size(r->body) == 1 && ev != NULL)) {

@@ -24,37 +24,37 @@
 /* ---- firing (schedule_fire.c) ---- */
 
 typedef enum FireOutcome {
-	FIRE_STARTED,	/* a batch was stored (and handed to Redis, or left to the janitor) */
-	FIRE_FAILED,	/* the run was refused and recorded (workflow gone, no instance, ...) */
-	FIRE_SKIPPED,	/* the slot was recorded as skipped (the previous run still going) */
-	FIRE_TAKEN,	/* another process fired the slot, or the schedule changed: nothing
+	FIRE_STARTED, /* a batch was stored (and handed to Redis, or left to the janitor) */
+	FIRE_FAILED,  /* the run was refused and recorded (workflow gone, no instance, ...) */
+	FIRE_SKIPPED, /* the slot was recorded as skipped (the previous run still going) */
+	FIRE_TAKEN,   /* another process fired the slot, or the schedule changed: nothing
 			 * written; the next tick looks again */
-	FIRE_GONE,	/* the schedule no longer exists */
-	FIRE_ERROR,	/* PostgreSQL trouble: nothing written; the next tick tries again */
+	FIRE_GONE,    /* the schedule no longer exists */
+	FIRE_ERROR,   /* PostgreSQL trouble: nothing written; the next tick tries again */
 } FireOutcome;
 
 typedef struct FireResult {
 	FireOutcome outcome;
-	char batch_id[IDS_BATCH_LEN + 1];	/* FIRE_STARTED */
-	json_t *created;	/* FIRE_STARTED: the 201 body of the batch (borrowed; valid
+	char batch_id[IDS_BATCH_LEN + 1]; /* FIRE_STARTED */
+	json_t *created; /* FIRE_STARTED: the 201 body of the batch (borrowed; valid
 				 * during the callback only) */
-	json_t *refused;	/* instances left out of the run: [{instance_id, code,
+	json_t *refused; /* instances left out of the run: [{instance_id, code,
 				 * message}] (borrowed, may be NULL) */
-	ValidateErr err;	/* FIRE_FAILED (and a manual run's refusal): why */
+	ValidateErr err; /* FIRE_FAILED (and a manual run's refusal): why */
 } FireResult;
 
 typedef void (*FireDoneFn)(const FireResult *res, void *priv);
 
 typedef struct FireSpec {
 	char schedule_id[IDS_UUID_LEN + 1];
-	int64_t slot_ms;	/* scheduled_for */
-	int64_t expected_ms;	/* next_run_at as read, or 0 for a manual run (leaves it) */
-	int64_t next_ms;	/* next_run_at after this slot */
-	int64_t missed_ms[SCHEDULE_MISSED_KEEP];	/* earlier slots skipped as missed */
+	int64_t slot_ms;     /* scheduled_for */
+	int64_t expected_ms; /* next_run_at as read, or 0 for a manual run (leaves it) */
+	int64_t next_ms;     /* next_run_at after this slot */
+	int64_t missed_ms[SCHEDULE_MISSED_KEEP]; /* earlier slots skipped as missed */
 	int nmissed;
-	int missed_total;	/* all of them, when more than SCHEDULE_MISSED_KEEP */
-	bool skip_overlap;	/* record the slot as skipped (overlap) instead of running */
-	bool manual;		/* POST /schedules/{id}/run-now */
+	int missed_total;  /* all of them, when more than SCHEDULE_MISSED_KEEP */
+	bool skip_overlap; /* record the slot as skipped (overlap) instead of running */
+	bool manual;       /* POST /schedules/{id}/run-now */
 } FireSpec;
 
 /* Fires spec's slot: loads the schedule, its workflow and instances with the owner's grants

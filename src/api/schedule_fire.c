@@ -74,11 +74,11 @@ typedef struct Fire {
 	FireSpec spec;
 	FireDoneFn done;
 	void *priv;
-	Execute *x;		/* the batch being made (submit_free) */
-	json_t *refused;	/* [{instance_id, code, message}] (owned) */
-	json_t *created;	/* the 201 body once stored (owned) */
+	Execute *x;      /* the batch being made (submit_free) */
+	json_t *refused; /* [{instance_id, code, message}] (owned) */
+	json_t *created; /* the 201 body once stored (owned) */
 	FireResult res;
-	int st_body;		/* statement index of the 201 body; the payload follows */
+	int st_body; /* statement index of the 201 body; the payload follows */
 } Fire;
 
 static void fire_end(Fire *f, FireOutcome outcome)
@@ -127,8 +127,10 @@ static bool add_emit(Pgq *q, const FireSpec *s, int64_t slot_ms, const char *rea
 	if (strcmp(reason, "overlap") == 0)
 		snprintf(words, sizeof words, "the previous run was still going");
 	else
-		snprintf(words, sizeof words, "%d slot%s passed while no API process ran the schedule; "
-			 "the latest one runs instead", n, n == 1 ? "" : "s");
+		snprintf(words, sizeof words,
+			 "%d slot%s passed while no API process ran the schedule; "
+			 "the latest one runs instead",
+			 n, n == 1 ? "" : "s");
 	return pgq_add(q, sql_emit_skipped, 5,
 		       (const char *[]){ s->schedule_id, slot, reason, count, words });
 }
@@ -180,7 +182,7 @@ static bool add_run(Pgq *q, const Fire *f, const char *outcome, const char *reas
 static FireOutcome failed_outcome(const Pgq *q)
 {
 	if (strcmp(q->sqlstate, "ABS01") == 0 || strcmp(q->sqlstate, "23505") == 0)
-		return FIRE_TAKEN;	/* another process has the slot, or the schedule changed */
+		return FIRE_TAKEN; /* another process has the slot, or the schedule changed */
 	return FIRE_ERROR;
 }
 
@@ -190,8 +192,8 @@ static void recorded(Pgq *q, void *priv)
 	FireOutcome o = f->spec.skip_overlap ? FIRE_SKIPPED : FIRE_FAILED;
 
 	if (!q->ok) {
-		log_warn("schedule %s: the run of its slot was not recorded: %s", f->spec.schedule_id,
-			 q->err);
+		log_warn("schedule %s: the run of its slot was not recorded: %s",
+			 f->spec.schedule_id, q->err);
 		o = failed_outcome(q);
 	}
 	pgq_free(q);
@@ -210,8 +212,8 @@ static void record(Fire *f)
 		fire_end(f, FIRE_FAILED);
 		return;
 	}
-	if ((q = pgq_new()) == NULL || !add_claim(q, f, NULL) || !add_run(q, f, outcome, reason, NULL) ||
-	    !pgq_run(f->api->pg, q, recorded, f)) {
+	if ((q = pgq_new()) == NULL || !add_claim(q, f, NULL) ||
+	    !add_run(q, f, outcome, reason, NULL) || !pgq_run(f->api->pg, q, recorded, f)) {
 		pgq_free(q);
 		fire_end(f, FIRE_ERROR);
 	}
@@ -221,7 +223,7 @@ static void enqueued(EnqueueOutcome outcome, void *priv)
 {
 	Fire *f = priv;
 
-	if (outcome != ENQUEUE_DONE)	/* stored means accepted: the janitor enqueues it */
+	if (outcome != ENQUEUE_DONE) /* stored means accepted: the janitor enqueues it */
 		log_warn("schedule %s: batch %s stored, not enqueued: left to the enqueue janitor",
 			 f->spec.schedule_id, f->res.batch_id);
 	fire_end(f, FIRE_STARTED);
@@ -249,7 +251,8 @@ static void stored(Pgq *q, void *priv)
 		fire_end(f, FIRE_ERROR);
 		return;
 	}
-	snprintf(f->res.batch_id, sizeof f->res.batch_id, "%s", PQgetvalue(q->res[f->st_body + 1], 0, 1));
+	snprintf(f->res.batch_id, sizeof f->res.batch_id, "%s",
+		 PQgetvalue(q->res[f->st_body + 1], 0, 1));
 	log_info("schedule %s: batch %s started for its slot (%zu instances, %zu refused)",
 		 f->spec.schedule_id, f->res.batch_id, f->x->total,
 		 f->refused != NULL ? json_array_size(f->refused) : 0);
@@ -284,7 +287,7 @@ fail:
 /* "<name> · 2026-12-07 06:00" in the schedule's zone: each run's batch tells its slot. */
 static char *batch_name(const char *name, const char *zone, int64_t slot_ms)
 {
-	char cut[VALIDATE_NAME_MAX - 20 + 1], *out;	/* room for the slot */
+	char cut[VALIDATE_NAME_MAX - 20 + 1], *out; /* room for the slot */
 	TzLocal l;
 
 	if (!tz_local(zone, (time_t)(slot_ms / 1000), &l))
@@ -299,7 +302,7 @@ static char *batch_name(const char *name, const char *zone, int64_t slot_ms)
 static bool refuse(Fire *f, const char *uuid, const char *code, const char *msg)
 {
 	return json_array_append_new(f->refused, json_pack("{s:s, s:s, s:s}", "instance_id", uuid,
-							    "code", code, "message", msg)) == 0;
+							   "code", code, "message", msg)) == 0;
 }
 
 static void loaded(Pgq *q, void *priv)
@@ -322,7 +325,8 @@ static void loaded(Pgq *q, void *priv)
 
 	memset(&spec, 0, sizeof spec);
 	if (!q->ok) {
-		log_warn("schedule %s: cannot load it to fire a slot: %s", f->spec.schedule_id, q->err);
+		log_warn("schedule %s: cannot load it to fire a slot: %s", f->spec.schedule_id,
+			 q->err);
 		pgq_free(q);
 		fire_end(f, FIRE_ERROR);
 		return;
@@ -338,7 +342,7 @@ static void loaded(Pgq *q, void *priv)
 	if (!f->spec.manual && (PQgetvalue(s, 0, 11)[0] != 't' ||
 				strtoll(PQgetvalue(s, 0, 13), NULL, 10) != f->spec.expected_ms)) {
 		pgq_free(q);
-		fire_end(f, FIRE_TAKEN);	/* paused, edited, or fired by another process */
+		fire_end(f, FIRE_TAKEN); /* paused, edited, or fired by another process */
 		return;
 	}
 	if (PQntuples(wf) != 1) {
@@ -352,7 +356,7 @@ static void loaded(Pgq *q, void *priv)
 	if ((f->refused = json_array()) == NULL || granted == NULL || !json_is_array(ids))
 		goto oom;
 	/* the owner's grants as they are now: a revoked one refuses that instance, clearly */
-	json_array_foreach(ids, i, id) {
+	json_array_foreach (ids, i, id) {
 		int row = -1;
 
 		for (int k = 0; k < PQntuples(inst); k++)
@@ -364,8 +368,8 @@ static void loaded(Pgq *q, void *priv)
 		else if (PQgetvalue(inst, row, 8)[0] != 't')
 			ok = refuse(f, json_string_value(id), "instance_access_denied",
 				    PQgetvalue(inst, row, 9)[0] == 't'
-				    ? "the instance is disabled"
-				    : "the owner no longer has access to this instance");
+					    ? "the instance is disabled"
+					    : "the owner no longer has access to this instance");
 		else
 			ok = json_array_append(granted, id) == 0;
 		if (!ok)
@@ -382,10 +386,10 @@ static void loaded(Pgq *q, void *priv)
 		const char *key;
 		json_t *v, *kept = json_object();
 
-		json_object_foreach(over, key, v) {
+		json_object_foreach (over, key, v) {
 			bool keep = false;
 
-			json_array_foreach(granted, i, id)
+			json_array_foreach (granted, i, id)
 				keep |= strcmp(json_string_value(id), key) == 0;
 			if (keep && (kept == NULL || json_object_set(kept, key, v) != 0))
 				goto oom;
@@ -405,7 +409,7 @@ static void loaded(Pgq *q, void *priv)
 	/* one zone per instance, run order (every granted id has a row) */
 	if ((zones = calloc(json_array_size(granted), sizeof *zones)) == NULL)
 		goto oom;
-	json_array_foreach(granted, i, id) {
+	json_array_foreach (granted, i, id) {
 		for (int k = 0; k < PQntuples(inst); k++)
 			if (strcmp(PQgetvalue(inst, k, 0), json_string_value(id)) == 0)
 				zones[i] = PQgetvalue(inst, k, 4);
@@ -413,7 +417,7 @@ static void loaded(Pgq *q, void *priv)
 	if ((x = calloc(1, sizeof *x)) == NULL)
 		goto oom;
 	f->x = x;
-	x->in = spec.in;	/* the Execute owns the request now */
+	x->in = spec.in; /* the Execute owns the request now */
 	memset(&spec.in, 0, sizeof spec.in);
 	snprintf(x->workflow_id, sizeof x->workflow_id, "%s", spec.workflow_id);
 	snprintf(x->schedule_uuid, sizeof x->schedule_uuid, "%s", f->spec.schedule_id);
@@ -479,7 +483,8 @@ bool schedule_fire(Api *api, const FireSpec *spec, FireDoneFn done, void *priv)
 		 * inside schedule_fire) */
 		if ((q = pgq_new()) == NULL || !add_claim(q, f, NULL) ||
 		    !add_run(q, f, "skipped", "overlap", NULL) ||
-		    !add_emit(q, spec, spec->slot_ms, "overlap", 1) || !pgq_run(api->pg, q, recorded, f)) {
+		    !add_emit(q, spec, spec->slot_ms, "overlap", 1) ||
+		    !pgq_run(api->pg, q, recorded, f)) {
 			pgq_free(q);
 			free(f);
 			return false;

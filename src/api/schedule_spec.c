@@ -12,14 +12,15 @@
 #include "tz.h"
 
 const char *const schedule_fields[] = {
-	"name", "description", "workflow_id", "instance_ids", "parameters", "instance_parameters",
-	"window", "cron", "timezone", "enabled", "overlap", "on_failure", NULL,
+	"name",   "description", "workflow_id", "instance_ids", "parameters", "instance_parameters",
+	"window", "cron",        "timezone",    "enabled",      "overlap",    "on_failure",
+	NULL,
 };
 
 /* the members validate_exec_request checks */
 static const char *const batch_members[] = {
-	"name", "description", "instance_ids", "parameters", "instance_parameters", "window",
-	"on_failure",
+	"name",   "description", "instance_ids", "parameters", "instance_parameters",
+	"window", "on_failure",
 };
 
 #define fail validate_fail
@@ -73,8 +74,7 @@ static bool check_own(const json_t *body, ScheduleSpec *s, ValidateErr *e)
 	return true;
 }
 
-bool schedule_spec_check(json_t *body, const ValidateLimits *lim, ScheduleSpec *s,
-			 ValidateErr *e)
+bool schedule_spec_check(json_t *body, const ValidateLimits *lim, ScheduleSpec *s, ValidateErr *e)
 {
 	json_t *batch;
 	bool ok;
@@ -99,7 +99,7 @@ bool schedule_spec_check(json_t *body, const ValidateLimits *lim, ScheduleSpec *
 		}
 	}
 	ok = validate_exec_request(batch, lim, &s->in, e);
-	json_decref(batch);	/* s->in holds its own reference */
+	json_decref(batch); /* s->in holds its own reference */
 	if (!ok)
 		schedule_spec_clear(s);
 	return ok;
@@ -116,11 +116,11 @@ static bool set_json(json_t *obj, const char *key, const char *text)
 	return v == NULL || json_object_set_new(obj, key, v) == 0;
 }
 
-json_t *schedule_stored_body(const char *name, const char *description,
-			     const char *workflow_id, const char *instance_ids,
-			     const char *parameters, const char *instance_parameters,
-			     const char *window, const char *cron, const char *timezone,
-			     bool enabled, const char *overlap, const char *on_failure)
+json_t *schedule_stored_body(const char *name, const char *description, const char *workflow_id,
+			     const char *instance_ids, const char *parameters,
+			     const char *instance_parameters, const char *window, const char *cron,
+			     const char *timezone, bool enabled, const char *overlap,
+			     const char *on_failure)
 {
 	json_t *b = json_pack("{s:s, s:s, s:s, s:s, s:b, s:s}", "name", name, "workflow_id",
 			      workflow_id, "cron", cron, "timezone", timezone, "enabled", enabled,
@@ -145,8 +145,8 @@ void schedule_iso_ms(int64_t ms, char *buf, size_t len)
 	struct tm tm;
 
 	gmtime_r(&t, &tm);
-	snprintf(buf, len, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-		 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ms % 1000));
+	snprintf(buf, len, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
+		 tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ms % 1000));
 }
 
 json_t *schedule_next_runs(const Cron *c, const char *zone, time_t after, int n)
@@ -161,7 +161,7 @@ json_t *schedule_next_runs(const Cron *c, const char *zone, time_t after, int n)
 			return NULL;
 		}
 		schedule_iso_ms((int64_t)t * 1000, iso, sizeof iso);
-		iso[19] = 'Z';	/* whole minutes: no milliseconds */
+		iso[19] = 'Z'; /* whole minutes: no milliseconds */
 		iso[20] = '\0';
 		if (json_array_append_new(a, json_string(iso)) != 0) {
 			json_decref(a);

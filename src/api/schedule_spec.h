@@ -15,15 +15,15 @@
 #include "ids.h"
 #include "validate.h"
 
-#define SCHEDULE_NEXT_RUNS 5		/* next run times shown with a schedule */
-#define SCHEDULE_MISSED_KEEP 100	/* missed slots recorded one by one per firing */
-#define SCHEDULE_PER_USER_MAX 200	/* schedules one user may have */
+#define SCHEDULE_NEXT_RUNS 5      /* next run times shown with a schedule */
+#define SCHEDULE_MISSED_KEEP 100  /* missed slots recorded one by one per firing */
+#define SCHEDULE_PER_USER_MAX 200 /* schedules one user may have */
 
 typedef enum ScheduleOverlap { OVERLAP_SKIP, OVERLAP_QUEUE } ScheduleOverlap;
 
 /* A checked schedule body. Owns its members; released by schedule_spec_clear. */
 typedef struct ScheduleSpec {
-	ExecRequest in;			/* the batch part, checked as batch-execute checks it */
+	ExecRequest in; /* the batch part, checked as batch-execute checks it */
 	char workflow_id[IDS_UUID_LEN + 1];
 	char cron_text[CRON_EXPR_MAX + 1];
 	Cron cron;
@@ -45,11 +45,11 @@ void schedule_spec_clear(ScheduleSpec *s);
 
 /* The stored schedule as a body object (for PATCH and for each run) from the text of its
  * columns: JSON members are parsed, a NULL window or on_failure left out. New reference, NULL on OOM. */
-json_t *schedule_stored_body(const char *name, const char *description,
-			     const char *workflow_id, const char *instance_ids,
-			     const char *parameters, const char *instance_parameters,
-			     const char *window, const char *cron, const char *timezone,
-			     bool enabled, const char *overlap, const char *on_failure);
+json_t *schedule_stored_body(const char *name, const char *description, const char *workflow_id,
+			     const char *instance_ids, const char *parameters,
+			     const char *instance_parameters, const char *window, const char *cron,
+			     const char *timezone, bool enabled, const char *overlap,
+			     const char *on_failure);
 
 /* The failure policy of a checked request as the schedules table stores it (JSON text,
  * malloc'd, caller frees), NULL for continue (or OOM: only continue has no text). */

@@ -45,17 +45,17 @@ struct Scheduler {
 typedef struct Tick {
 	Api *api;
 	int64_t now_ms;
-	PGresult *due;		/* owned */
-	int next;		/* the row being fired */
-	json_t *report;		/* owned until done */
-	json_t *fired;		/* borrowed from report */
+	PGresult *due;  /* owned */
+	int next;       /* the row being fired */
+	json_t *report; /* owned until done */
+	json_t *fired;  /* borrowed from report */
 	TickDoneFn done;
 	void *priv;
 } Tick;
 
 static const char *const outcome_names[] = {
 	[FIRE_STARTED] = "started", [FIRE_FAILED] = "failed", [FIRE_SKIPPED] = "skipped",
-	[FIRE_TAKEN] = "taken", [FIRE_GONE] = "gone", [FIRE_ERROR] = "error",
+	[FIRE_TAKEN] = "taken",     [FIRE_GONE] = "gone",     [FIRE_ERROR] = "error",
 };
 
 static void tick_end(Tick *t, bool ok)
@@ -90,7 +90,8 @@ static void add_report(Tick *t, const char *id, int64_t slot_ms, const char *out
 static void note_missed(FireSpec *s, time_t t)
 {
 	if (s->nmissed == SCHEDULE_MISSED_KEEP) {
-		memmove(s->missed_ms, s->missed_ms + 1, (SCHEDULE_MISSED_KEEP - 1) * sizeof(int64_t));
+		memmove(s->missed_ms, s->missed_ms + 1,
+			(SCHEDULE_MISSED_KEEP - 1) * sizeof(int64_t));
 		s->nmissed--;
 	}
 	s->missed_ms[s->nmissed++] = (int64_t)t * 1000;
@@ -101,8 +102,9 @@ static void note_missed(FireSpec *s, time_t t)
  * before now that holds a slot, walked to its end. */
 static bool latest_slot(const Cron *c, const char *zone, time_t now, time_t *out)
 {
-	static const time_t back[] = { 60, 3600, 86400, 7 * 86400, 32 * 86400, 367 * 86400,
-				       CRON_MAX_GAP_DAYS * 86400L };
+	static const time_t back[] = {
+		60, 3600, 86400, 7 * 86400, 32 * 86400, 367 * 86400, CRON_MAX_GAP_DAYS * 86400L
+	};
 	time_t t, n;
 
 	for (size_t i = 0; i < ARRAY_LEN(back); i++) {
@@ -212,7 +214,7 @@ static void due_loaded(Pgq *q, void *priv)
 		return;
 	}
 	t->due = q->res[0];
-	q->res[0] = NULL;	/* the tick owns the rows now */
+	q->res[0] = NULL; /* the tick owns the rows now */
 	pgq_free(q);
 	json_object_set_new(t->report, "due", json_integer(PQntuples(t->due)));
 	fire_next(t);
@@ -260,7 +262,7 @@ static void ticked(json_t *report, void *priv)
 	json_t *e;
 	size_t i;
 
-	json_array_foreach(json_object_get(report, "fired"), i, e) {
+	json_array_foreach (json_object_get(report, "fired"), i, e) {
 		const char *o = json_string_value(json_object_get(e, "outcome"));
 
 		if (strcmp(o, "taken") != 0 && strcmp(o, "queued") != 0)
@@ -268,12 +270,13 @@ static void ticked(json_t *report, void *priv)
 				 json_string_value(json_object_get(e, "schedule_id")),
 				 json_string_value(json_object_get(e, "scheduled_for")), o,
 				 json_object_get(e, "batch_id") != NULL ? " as " : "",
-				 json_object_get(e, "batch_id") != NULL ?
-				 json_string_value(json_object_get(e, "batch_id")) : "");
+				 json_object_get(e, "batch_id") != NULL
+					 ? json_string_value(json_object_get(e, "batch_id"))
+					 : "");
 	}
 	json_decref(report);
 	s->ticking = false;
-	if (s->api->pg != NULL)	/* not while shutting down */
+	if (s->api->pg != NULL) /* not while shutting down */
 		arm(s);
 }
 
@@ -300,7 +303,7 @@ Scheduler *scheduler_new(Api *api)
 		return NULL;
 	s->api = api;
 	if (api->cfg.schedule_tick_ms <= 0)
-		return s;	/* this process leaves the slots to the others */
+		return s; /* this process leaves the slots to the others */
 	if ((s->timer = evtimer_new(api->base, on_timer, s)) == NULL) {
 		free(s);
 		return NULL;

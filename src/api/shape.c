@@ -136,13 +136,15 @@ static json_t *waiting_for(const ShapeHash *h)
 		return json_null();
 	if (strcmp(state, "queued") == 0 || strcmp(state, "pending") == 0) {
 		if (parked != NULL && strcmp(parked, "instance") == 0)
-			return json_pack("{s:s,s:s,s:o}", "code", "instance_cap", "text",
-					 "waiting for a free slot on its instance (instance cap reached)",
-					 "at", iso_ms(shape_hash_get(h, "queued_at")));
+			return json_pack(
+				"{s:s,s:s,s:o}", "code", "instance_cap", "text",
+				"waiting for a free slot on its instance (instance cap reached)",
+				"at", iso_ms(shape_hash_get(h, "queued_at")));
 		if (parked != NULL && strcmp(parked, "account") == 0)
-			return json_pack("{s:s,s:s,s:o}", "code", "account_cap", "text",
-					 "waiting for a free slot on its AMC account (account cap reached)",
-					 "at", iso_ms(shape_hash_get(h, "queued_at")));
+			return json_pack(
+				"{s:s,s:s,s:o}", "code", "account_cap", "text",
+				"waiting for a free slot on its AMC account (account cap reached)",
+				"at", iso_ms(shape_hash_get(h, "queued_at")));
 		return json_pack("{s:s,s:s,s:o}", "code", "queued", "text", "queued for a worker",
 				 "at", iso_ms(shape_hash_get(h, "queued_at")));
 	}
@@ -161,10 +163,11 @@ static json_t *waiting_for(const ShapeHash *h)
 		return json_null();
 	for (size_t i = 0; phase != NULL && i < ARRAY_LEN(phases); i++)
 		if (strcmp(phase, phases[i].phase) == 0)
-			return json_pack("{s:s,s:s,s:o}", "code", phases[i].code, "text", phases[i].text,
-					 "at", iso_ms(shape_hash_get(h, "started_at")));
-	return json_pack("{s:s,s:s,s:o}", "code", "starting", "text", "claimed by a worker",
-			 "at", iso_ms(shape_hash_get(h, "started_at")));
+			return json_pack("{s:s,s:s,s:o}", "code", phases[i].code, "text",
+					 phases[i].text, "at",
+					 iso_ms(shape_hash_get(h, "started_at")));
+	return json_pack("{s:s,s:s,s:o}", "code", "starting", "text", "claimed by a worker", "at",
+			 iso_ms(shape_hash_get(h, "started_at")));
 }
 
 json_t *shape_exec_redis(const ShapeHash *h)
@@ -176,23 +179,20 @@ json_t *shape_exec_redis(const ShapeHash *h)
 
 	if (parse_ll(started, &s) && parse_ll(finished, &f))
 		duration = json_real((double)(f - s) / 1000.0);
-	return json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}",
-			 "id", opt_str(shape_hash_get(h, "id")),
-			 "execution_id", opt_str(shape_hash_get(h, "exec_id")),
-			 "target_instance_id", opt_str(shape_hash_get(h, "instance_uuid")),
-			 "instance_name", opt_str(shape_hash_get(h, "instance_name")),
-			 "status", opt_str(shape_hash_get(h, "state")),
-			 "phase", opt_str(shape_hash_get(h, "phase")),
-			 "amc_execution_id", opt_str(shape_hash_get(h, "amc_execution_id")),
-			 "row_count", shape_int(shape_hash_get(h, "row_count")),
-			 "error", opt_str(shape_hash_get(h, "error")),
-			 "duration_seconds", duration,
-			 "started_at", iso_ms(started),
-			 "completed_at", iso_ms(finished),
-			 "time_window", shape_time_window(shape_hash_get(h, "window_start"),
-							  shape_hash_get(h, "window_end"),
-							  shape_hash_get(h, "timezone")),
-			 "waiting_for", waiting_for(h));
+	return json_pack(
+		"{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "id",
+		opt_str(shape_hash_get(h, "id")), "execution_id",
+		opt_str(shape_hash_get(h, "exec_id")), "target_instance_id",
+		opt_str(shape_hash_get(h, "instance_uuid")), "instance_name",
+		opt_str(shape_hash_get(h, "instance_name")), "status",
+		opt_str(shape_hash_get(h, "state")), "phase", opt_str(shape_hash_get(h, "phase")),
+		"amc_execution_id", opt_str(shape_hash_get(h, "amc_execution_id")), "row_count",
+		shape_int(shape_hash_get(h, "row_count")), "error",
+		opt_str(shape_hash_get(h, "error")), "duration_seconds", duration, "started_at",
+		iso_ms(started), "completed_at", iso_ms(finished), "time_window",
+		shape_time_window(shape_hash_get(h, "window_start"),
+				  shape_hash_get(h, "window_end"), shape_hash_get(h, "timezone")),
+		"waiting_for", waiting_for(h));
 }
 
 json_t *shape_policy(const char *on_failure, const char *ratio)
@@ -211,7 +211,7 @@ json_t *shape_batch_status(const ShapeBatch *b, json_t *execs)
 	json_t *o, *counts, *e;
 	size_t i;
 
-	json_array_foreach(execs, i, e) {
+	json_array_foreach (execs, i, e) {
 		const char *st = json_string_value(json_object_get(e, "status"));
 		enum ExecState k;
 
@@ -223,38 +223,35 @@ json_t *shape_batch_status(const ShapeBatch *b, json_t *execs)
 		return NULL;
 	}
 	for (size_t k = 0; k < EXEC_STATE_COUNT; k++)
-		if (n[k] > 0 && json_object_set_new(counts, exec_state_names[k], json_integer(n[k])) != 0) {
+		if (n[k] > 0 &&
+		    json_object_set_new(counts, exec_state_names[k], json_integer(n[k])) != 0) {
 			json_decref(counts);
 			json_decref(execs);
 			return NULL;
 		}
 	/* key order follows the seed: identity, counters, times, executions, status_counts */
-	o = json_pack("{s:o, s:o, s:o, s:o, s:I, s:I, s:I, s:I, s:I, s:I, s:o, s:o, s:o, s:o, s:o, s:o,"
-		      " s:o, s:o}",
-		      "batch_id", shape_str(b->batch_id),
-		      "workflow_id", shape_str(b->workflow_id),
-		      "name", shape_str(b->name),
-		      "status", shape_str(b->status),
-		      "total_instances", (json_int_t)json_array_size(execs),
-		      "completed_instances", n[EXEC_STATE_COMPLETED],
-		      "failed_instances", n[EXEC_STATE_FAILED],
-		      "running_instances", n[EXEC_STATE_RUNNING],
-		      /* the three that have not started yet */
-		      "pending_instances", n[EXEC_STATE_PENDING] + n[EXEC_STATE_QUEUED] + n[EXEC_STATE_RETRY_WAIT],
-		      "cancelled_instances", n[EXEC_STATE_CANCELLED],
-		      "started_at", shape_str(b->started_at),
-		      "completed_at", shape_str(b->completed_at),
-		      "executions", execs,
-		      "status_counts", counts,
-		      "window", window_obj(b->window),
-		      "parent_batch_id", opt_str(b->parent_batch_id),
-		      "on_failure", shape_policy(b->on_failure, b->min_success_ratio),
-		      "status_reason", opt_str(b->status_reason));
-	return o;	/* json_pack's "o" steals execs and counts even when it fails */
+	o = json_pack(
+		"{s:o, s:o, s:o, s:o, s:I, s:I, s:I, s:I, s:I, s:I, s:o, s:o, s:o, s:o, s:o, s:o,"
+		" s:o, s:o}",
+		"batch_id", shape_str(b->batch_id), "workflow_id", shape_str(b->workflow_id),
+		"name", shape_str(b->name), "status", shape_str(b->status), "total_instances",
+		(json_int_t)json_array_size(execs), "completed_instances", n[EXEC_STATE_COMPLETED],
+		"failed_instances", n[EXEC_STATE_FAILED], "running_instances",
+		n[EXEC_STATE_RUNNING],
+		/* the three that have not started yet */
+		"pending_instances",
+		n[EXEC_STATE_PENDING] + n[EXEC_STATE_QUEUED] + n[EXEC_STATE_RETRY_WAIT],
+		"cancelled_instances", n[EXEC_STATE_CANCELLED], "started_at",
+		shape_str(b->started_at), "completed_at", shape_str(b->completed_at), "executions",
+		execs, "status_counts", counts, "window", window_obj(b->window), "parent_batch_id",
+		opt_str(b->parent_batch_id), "on_failure",
+		shape_policy(b->on_failure, b->min_success_ratio), "status_reason",
+		opt_str(b->status_reason));
+	return o; /* json_pack's "o" steals execs and counts even when it fails */
 }
 
-json_t *shape_status_redis(const char *batch_id, const ShapeHash *batch,
-			   const ShapeHash *execs, size_t nexecs)
+json_t *shape_status_redis(const char *batch_id, const ShapeHash *batch, const ShapeHash *execs,
+			   size_t nexecs)
 {
 	char started[32], completed[32];
 	json_t *arr = json_array();
@@ -263,10 +260,11 @@ json_t *shape_status_redis(const char *batch_id, const ShapeHash *batch,
 		.workflow_id = shape_hash_get(batch, "workflow_id"),
 		.name = shape_hash_get(batch, "name"),
 		.status = shape_hash_get(batch, "status"),
-		.started_at = shape_iso_ms(shape_hash_get(batch, "started_at"), started) ?
-			started : NULL,
-		.completed_at = shape_iso_ms(shape_hash_get(batch, "completed_at"), completed) ?
-			completed : NULL,
+		.started_at =
+			shape_iso_ms(shape_hash_get(batch, "started_at"), started) ? started : NULL,
+		.completed_at = shape_iso_ms(shape_hash_get(batch, "completed_at"), completed)
+					? completed
+					: NULL,
 		.window = shape_hash_get(batch, "time_window"),
 		.parent_batch_id = shape_hash_get(batch, "parent_batch_id"),
 		.on_failure = shape_hash_get(batch, "on_failure"),
@@ -278,7 +276,7 @@ json_t *shape_status_redis(const char *batch_id, const ShapeHash *batch,
 		return NULL;
 	for (size_t i = 0; i < nexecs; i++) {
 		if (execs[i].n == 0)
-			continue;	/* expired or never written: not an execution to count */
+			continue; /* expired or never written: not an execution to count */
 		if (json_array_append_new(arr, shape_exec_redis(&execs[i])) != 0) {
 			json_decref(arr);
 			return NULL;
@@ -304,18 +302,14 @@ static json_t *instance_warnings(const ShapeInstance *in)
 
 json_t *shape_instance_result(const ShapeInstance *in)
 {
-	return json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}",
-			 "instance_id", shape_str(in->instance_id),
-			 "instance_name", shape_str(in->instance_name),
-			 "instance_region", shape_str(in->instance_region),
-			 "execution_id", shape_str(in->execution_id),
-			 "status", shape_str(in->status),
-			 "row_count", shape_int(in->row_count),
-			 "duration_seconds", shape_number(in->duration_seconds),
-			 "completed_at", shape_str(in->completed_at),
-			 "error", shape_str(in->error),
-			 "time_window", shape_time_window(in->window_start, in->window_end,
-							  in->window_timezone),
+	return json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "instance_id",
+			 shape_str(in->instance_id), "instance_name", shape_str(in->instance_name),
+			 "instance_region", shape_str(in->instance_region), "execution_id",
+			 shape_str(in->execution_id), "status", shape_str(in->status), "row_count",
+			 shape_int(in->row_count), "duration_seconds",
+			 shape_number(in->duration_seconds), "completed_at",
+			 shape_str(in->completed_at), "error", shape_str(in->error), "time_window",
+			 shape_time_window(in->window_start, in->window_end, in->window_timezone),
 			 "warnings", instance_warnings(in));
 }
 
@@ -326,15 +320,17 @@ static json_t *missing_instances(const json_t *instance_results)
 	json_t *out = json_array(), *r;
 	size_t i;
 
-	json_array_foreach((json_t *)instance_results, i, r) {
+	json_array_foreach ((json_t *)instance_results, i, r) {
 		const char *st = json_string_value(json_object_get(r, "status"));
 
 		if (out == NULL || (st != NULL && strcmp(st, "completed") == 0))
 			continue;
-		if (json_array_append_new(out, json_pack("{s:O,s:O,s:O,s:O}", "instance_id",
-				json_object_get(r, "instance_id"), "instance_name",
-				json_object_get(r, "instance_name"), "status", json_object_get(r, "status"),
-				"error", json_object_get(r, "error"))) != 0) {
+		if (json_array_append_new(
+			    out, json_pack("{s:O,s:O,s:O,s:O}", "instance_id",
+					   json_object_get(r, "instance_id"), "instance_name",
+					   json_object_get(r, "instance_name"), "status",
+					   json_object_get(r, "status"), "error",
+					   json_object_get(r, "error"))) != 0) {
 			json_decref(out);
 			out = NULL;
 		}
@@ -352,7 +348,7 @@ json_t *shape_source_columns(const char *result_columns)
 		json_decref(src);
 		return NULL;
 	}
-	json_array_foreach(src, i, c)
+	json_array_foreach (src, i, c)
 		if (json_is_string(json_object_get(c, "name")) && json_array_append(cols, c) != 0) {
 			json_decref(cols);
 			cols = NULL;
@@ -368,7 +364,7 @@ static void restore_integers(json_t *o)
 	const char *k;
 	json_t *v;
 
-	json_object_foreach(o, k, v) {
+	json_object_foreach (o, k, v) {
 		double d = json_real_value(v);
 
 		/* replacing the value of the current key keeps the iteration valid; on OOM
@@ -403,7 +399,7 @@ json_t *shape_row(const json_t *source_columns, const ShapeRow *row)
 				"_instance_id", shape_str(row->instance_id));
 	size_t i;
 
-	json_array_foreach(source_columns, i, c) {
+	json_array_foreach (source_columns, i, c) {
 		const char *name = json_string_value(json_object_get(c, "name"));
 		json_t *v = name != NULL ? json_object_get(data, name) : NULL;
 
@@ -422,8 +418,8 @@ json_t *shape_aggregated(const char *result_columns, const ShapeRow *rows, size_
 			 long long total_rows)
 {
 	json_t *src = shape_source_columns(result_columns);
-	json_t *cols = json_pack("[{s:s, s:s}, {s:s, s:s}]", "name", "_instance_name",
-				 "type", "string", "name", "_instance_id", "type", "string");
+	json_t *cols = json_pack("[{s:s, s:s}, {s:s, s:s}]", "name", "_instance_name", "type",
+				 "string", "name", "_instance_id", "type", "string");
 	json_t *arr = json_array();
 
 	if (src == NULL || cols == NULL || arr == NULL || json_array_extend(cols, src) != 0)
@@ -432,8 +428,8 @@ json_t *shape_aggregated(const char *result_columns, const ShapeRow *rows, size_
 		if (json_array_append_new(arr, shape_row(src, &rows[i])) != 0)
 			goto oom;
 	json_decref(src);
-	return json_pack("{s:o, s:o, s:I}", "columns", cols, "rows", arr,
-			 "total_rows", (json_int_t)total_rows);
+	return json_pack("{s:o, s:o, s:I}", "columns", cols, "rows", arr, "total_rows",
+			 (json_int_t)total_rows);
 oom:
 	json_decref(src);
 	json_decref(cols);
@@ -452,16 +448,12 @@ json_t *shape_batch_results(const ShapeResultsHead *h, json_t *instance_results,
 	}
 	json_t *missing = instance_results != NULL ? missing_instances(instance_results) : NULL;
 
-	return json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}",
-			 "batch_id", shape_str(h->batch_id),
-			 "status", shape_str(h->status),
-			 "total_instances", shape_int(h->total_instances),
-			 "completed_instances", shape_int(h->completed_instances),
-			 "failed_instances", shape_int(h->failed_instances),
-			 "instance_results", instance_results,
-			 "missing_instances", missing,
-			 "aggregated_data", aggregated_data,
-			 "window", window_obj(h->window),
-			 "parent_batch_id", opt_str(h->parent_batch_id),
+	return json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "batch_id",
+			 shape_str(h->batch_id), "status", shape_str(h->status), "total_instances",
+			 shape_int(h->total_instances), "completed_instances",
+			 shape_int(h->completed_instances), "failed_instances",
+			 shape_int(h->failed_instances), "instance_results", instance_results,
+			 "missing_instances", missing, "aggregated_data", aggregated_data, "window",
+			 window_obj(h->window), "parent_batch_id", opt_str(h->parent_batch_id),
 			 "retries", retries != NULL ? retries : json_array());
 }

@@ -59,13 +59,13 @@ typedef struct ShapeBatch {
 	const char *status;
 	const char *started_at;
 	const char *completed_at;
-	const char *window;	/* the relative window as JSON text ({"type", ...}); NULL or ""
+	const char *window;          /* the relative window as JSON text ({"type", ...}); NULL or ""
 				 * when the batch gave explicit dates */
-	const char *parent_batch_id;	/* the batch this one retries; NULL or "" for none */
-	const char *on_failure;		/* continue | fail_fast | min_success_ratio; NULL or ""
+	const char *parent_batch_id; /* the batch this one retries; NULL or "" for none */
+	const char *on_failure;      /* continue | fail_fast | min_success_ratio; NULL or ""
 					 * = continue (a batch stored before policies were) */
-	const char *min_success_ratio;	/* decimal text ("0.9") with min_success_ratio */
-	const char *status_reason;	/* why the policy decided the status; NULL or "" = none */
+	const char *min_success_ratio; /* decimal text ("0.9") with min_success_ratio */
+	const char *status_reason;     /* why the policy decided the status; NULL or "" = none */
 } ShapeBatch;
 
 /* batch_status: batch_id, workflow_id, name, status, total/completed/failed/running/
@@ -83,8 +83,8 @@ json_t *shape_policy(const char *on_failure, const char *ratio);
 
 /* batch_status of a batch Redis holds: its batch hash and exec hashes (in instance order;
  * missing ones, n == 0, are skipped). Times come from the hashes' Unix milliseconds. */
-json_t *shape_status_redis(const char *batch_id, const ShapeHash *batch,
-			   const ShapeHash *execs, size_t nexecs);
+json_t *shape_status_redis(const char *batch_id, const ShapeHash *batch, const ShapeHash *execs,
+			   size_t nexecs);
 
 /* ---- results: GET /workflows/batch/{b}/results ---- */
 
@@ -95,11 +95,11 @@ typedef struct ShapeInstance {
 	const char *instance_region;
 	const char *execution_id;
 	const char *status;
-	const char *row_count;		/* integer text */
-	const char *duration_seconds;	/* numeric text */
-	const char *completed_at;	/* ISO-8601 */
+	const char *row_count;        /* integer text */
+	const char *duration_seconds; /* numeric text */
+	const char *completed_at;     /* ISO-8601 */
 	const char *error;
-	const char *window_start;	/* the AMC window (shape_time_window) */
+	const char *window_start; /* the AMC window (shape_time_window) */
 	const char *window_end;
 	const char *window_timezone;
 } ShapeInstance;
@@ -136,9 +136,9 @@ typedef struct ShapeResultsHead {
 	const char *total_instances;
 	const char *completed_instances;
 	const char *failed_instances;
-	const char *window;	/* the relative window, JSON text; NULL or "" for none */
-	const char *parent_batch_id;	/* the batch this one retries; NULL or "" for none */
-	const char *retries;	/* its retries, a JSON array text of batch ids (NULL: []) */
+	const char *window;          /* the relative window, JSON text; NULL or "" for none */
+	const char *parent_batch_id; /* the batch this one retries; NULL or "" for none */
+	const char *retries;         /* its retries, a JSON array text of batch ids (NULL: []) */
 } ShapeResultsHead;
 
 /* batch_results: batch_id, status, total/completed/failed _instances, instance_results,

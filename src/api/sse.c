@@ -24,8 +24,8 @@
 #include "stream.h"
 
 #define POLL_MS 500
-#define KEEPALIVE_POLLS 30		/* 15 s of silence */
-#define STREAM_TIMEOUT_S 3600		/* the connection's idle limit while streaming */
+#define KEEPALIVE_POLLS 30    /* 15 s of silence */
+#define STREAM_TIMEOUT_S 3600 /* the connection's idle limit while streaming */
 #define SIG_MAX 256
 
 /* The batch hash fields polled: status, total, then the count of each execution state. */
@@ -41,12 +41,12 @@ typedef struct Sse {
 	Stream *s;
 	struct event *timer;
 	char batch_id[IDS_BATCH_LEN + 1];
-	char key[256];		/* the batch hash */
-	char sig[SIG_MAX];	/* status and counters last sent */
+	char key[256];     /* the batch hash */
+	char sig[SIG_MAX]; /* status and counters last sent */
 	int quiet_polls;
-	bool busy;		/* a Redis reply is outstanding */
+	bool busy; /* a Redis reply is outstanding */
 	bool gone;
-	bool ending;		/* the last event is on its way; finish once written */
+	bool ending; /* the last event is on its way; finish once written */
 } Sse;
 
 static void finish(Sse *x)
@@ -140,8 +140,9 @@ static void on_hash(RConn *c, redisReply *reply, void *priv)
 	}
 	json_decref(data);
 	if (routes_batches_is_terminal(status))
-		send_event(x, "end", json_pack("{s:s, s:s}", "batch_id", x->batch_id,
-					       "status", status), true);
+		send_event(x, "end",
+			   json_pack("{s:s, s:s}", "batch_id", x->batch_id, "status", status),
+			   true);
 }
 
 static void on_tick(evutil_socket_t fd, short what, void *arg)
@@ -179,7 +180,7 @@ static void begin(Req *r, json_t *status, const char *owner)
 	bool terminal = routes_batches_is_terminal(st);
 	Sse *x = calloc(1, sizeof(*x));
 
-	(void)owner;	/* checked by routes_status_load */
+	(void)owner; /* checked by routes_status_load */
 	if (x == NULL || (x->timer = event_new(r->api->base, -1, EV_PERSIST, on_tick, x)) == NULL) {
 		free(x);
 		json_decref(status);
@@ -224,8 +225,8 @@ void sse_get(Req *r)
 	struct evkeyvalq *in = evhttp_request_get_input_headers(r->req);
 	const char *token = req_query(r, "token");
 
-	if (evhttp_find_header(in, "Authorization") == NULL && token != NULL &&
-	    *token != '\0' && strlen(token) <= 512) {
+	if (evhttp_find_header(in, "Authorization") == NULL && token != NULL && *token != '\0' &&
+	    strlen(token) <= 512) {
 		char h[600];
 
 		snprintf(h, sizeof(h), "Bearer %s", token);

@@ -23,12 +23,13 @@ static const char *const submit_outcomes[] = {
 };
 static const char *const fire_outcomes[] = {
 	[FIRE_STARTED] = "started", [FIRE_FAILED] = "failed", [FIRE_SKIPPED] = "skipped",
-	[FIRE_TAKEN] = "taken", [FIRE_GONE] = "gone", [FIRE_ERROR] = "error",
+	[FIRE_TAKEN] = "taken",     [FIRE_GONE] = "gone",     [FIRE_ERROR] = "error",
 };
 /* the archived executions counted by BATCH_GAUGES_SQL: completed and failed, the first two
  * final states */
 #define EXEC_ARCHIVED 2
-_Static_assert(EXEC_STATE_FIRST_FINAL == EXEC_STATE_COMPLETED && EXEC_STATE_COMPLETED + 1 == EXEC_STATE_FAILED,
+_Static_assert(EXEC_STATE_FIRST_FINAL == EXEC_STATE_COMPLETED &&
+		       EXEC_STATE_COMPLETED + 1 == EXEC_STATE_FAILED,
 	       "the archived executions' label values are completed, failed");
 
 static Metric m_requests = {
@@ -84,16 +85,16 @@ static Metric m_pg_read_failures = {
 };
 
 static Metric *const all[] = {
-	&m_requests, &m_request_seconds, &m_inflight, &m_submissions, &m_schedule_runs,
-	&m_batches, &m_archived_execs, &m_oldest_open, &m_pg_read_failures,
+	&m_requests, &m_request_seconds, &m_inflight,    &m_submissions,      &m_schedule_runs,
+	&m_batches,  &m_archived_execs,  &m_oldest_open, &m_pg_read_failures,
 };
 
 /* Process state: the API process has one of each. */
 static struct {
-	Api *api;			/* borrowed */
-	Metrics *reg;			/* owned */
-	MetricsHttp *listener;		/* owned, NULL without metrics_listen */
-	double pg_read_at;		/* metrics_now() of the last read started, 0: never */
+	Api *api;              /* borrowed */
+	Metrics *reg;          /* owned */
+	MetricsHttp *listener; /* owned, NULL without metrics_listen */
+	double pg_read_at;     /* metrics_now() of the last read started, 0: never */
 	bool pg_reading;
 	/* written by the pool thread, read on the loop thread after the job completes */
 	double batches[BATCH_STATE_COUNT];
@@ -115,7 +116,7 @@ static enum PgResult read_batches(PGconn *conn, void *arg, char *err, size_t err
 
 	if (!pg_ok(conn, res, err, errlen)) {
 		PQclear(res);
-		return PG_FAIL;	/* no retry: the next scrape reads again */
+		return PG_FAIL; /* no retry: the next scrape reads again */
 	}
 	memset(st.batches, 0, sizeof(st.batches));
 	memset(st.execs, 0, sizeof(st.execs));
@@ -186,7 +187,7 @@ bool stats_setup(Api *api)
 		goto fail;
 	if (api->cfg.metrics_listen[0] != '\0' &&
 	    (st.listener = metrics_http_new(api->base, api->cfg.metrics_listen, st.reg)) == NULL)
-		return false;	/* logged */
+		return false; /* logged */
 	return true;
 fail:
 	log_error("metrics: cannot register (out of memory?)");
@@ -207,7 +208,7 @@ static int code_class(int status)
 {
 	if (status >= 200 && status < 600)
 		return status / 100 - 2;
-	return 4;	/* streamed: the status went out with the stream */
+	return 4; /* streamed: the status went out with the stream */
 }
 
 void stats_request_done(const Req *r, int status, double secs)

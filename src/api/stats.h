@@ -21,6 +21,6 @@ void stats_request_done(const Req *r, int status, double secs);
 /* A schedule slot was handled by the trigger (enum FireOutcome of schedule.h). */
 void stats_schedule_fired(int outcome);
 
-void stats_metrics_get(Req *r);		/* GET /metrics (admin) */
+void stats_metrics_get(Req *r); /* GET /metrics (admin) */
 
 #endif

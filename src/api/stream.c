@@ -16,15 +16,15 @@
 #include "log.h"
 
 struct Stream {
-	struct evhttp_request *req;	/* NULL once libevent freed it with its connection */
-	struct evhttp_connection *evcon;	/* NULL once closed */
-	ConnSet *conns;			/* holds the connection's close callback */
-	bool tracked;			/* conns knows evcon (else evhttp's closecb is ours) */
+	struct evhttp_request *req;      /* NULL once libevent freed it with its connection */
+	struct evhttp_connection *evcon; /* NULL once closed */
+	ConnSet *conns;                  /* holds the connection's close callback */
+	bool tracked;                    /* conns knows evcon (else evhttp's closecb is ours) */
 	StreamGoneFn gone;
 	void *arg;
 	StreamDrainedFn drained;
 	bool is_gone;
-	AccessRec access;	/* the request's access log line, written by stream_end */
+	AccessRec access; /* the request's access log line, written by stream_end */
 	bool log_access;
 };
 
@@ -115,9 +115,9 @@ void stream_end(Stream *s, bool abort)
 			log_error("stream: its connection was forgotten before it closed");
 	}
 	if (abort && s->evcon != NULL)
-		evhttp_connection_free(s->evcon);	/* frees the attached request too */
+		evhttp_connection_free(s->evcon); /* frees the attached request too */
 	else if (s->req != NULL)
-		evhttp_send_reply_end(s->req);	/* frees a detached request */
+		evhttp_send_reply_end(s->req); /* frees a detached request */
 	access_log(&s->access, s->log_access);
 	free(s);
 }

@@ -21,23 +21,23 @@
 /* Route state, owned by the Req (r->ctx, freed by submit_free). */
 typedef struct Execute {
 	char workflow_id[IDS_UUID_LEN + 1];
-	char batch_id[IDS_BATCH_LEN + 1];	/* the candidate, then the one stored */
-	char batch_uuid[IDS_UUID_LEN + 1];	/* drawn before the transaction: a re-run of it
+	char batch_id[IDS_BATCH_LEN + 1];     /* the candidate, then the one stored */
+	char batch_uuid[IDS_UUID_LEN + 1];    /* drawn before the transaction: a re-run of it
 						 * recognises its own commit by this */
-	char parent_uuid[IDS_UUID_LEN + 1];	/* the batch this one retries; "" for none */
-	char schedule_uuid[IDS_UUID_LEN + 1];	/* the schedule this batch runs; "" for none */
-	char scheduled_for[32];			/* its slot, ISO-8601 UTC (with schedule_uuid) */
-	ExecRequest in;		/* the validated body (or, for a retry, the original's) */
-	char idem_key[IDEM_KEY_MAX + 1];	/* "" = no Idempotency-Key */
-	char req_hash[AUTH_HASH_LEN + 1];	/* of scope + canonical body */
-	char *sql_query;	/* the SQL to run */
-	json_t *merged;		/* merged parameters per instance, instance order */
-	ParamsWindow *windows;	/* resolved AMC window per instance, instance order */
-	char *response;		/* the 201 body, built by PostgreSQL from the stored rows:
+	char parent_uuid[IDS_UUID_LEN + 1];   /* the batch this one retries; "" for none */
+	char schedule_uuid[IDS_UUID_LEN + 1]; /* the schedule this batch runs; "" for none */
+	char scheduled_for[32];               /* its slot, ISO-8601 UTC (with schedule_uuid) */
+	ExecRequest in;                   /* the validated body (or, for a retry, the original's) */
+	char idem_key[IDEM_KEY_MAX + 1];  /* "" = no Idempotency-Key */
+	char req_hash[AUTH_HASH_LEN + 1]; /* of scope + canonical body */
+	char *sql_query;                  /* the SQL to run */
+	json_t *merged;                   /* merged parameters per instance, instance order */
+	ParamsWindow *windows;            /* resolved AMC window per instance, instance order */
+	char *response;                   /* the 201 body, built by PostgreSQL from the stored rows:
 				 * its text made compact, with the final newline */
 	size_t response_len;
 	size_t total;
-	char *own_name;		/* the name and description made for a retry (in.name and
+	char *own_name; /* the name and description made for a retry (in.name and
 				 * in.description point here then); freed by submit_free */
 	char *own_description;
 } Execute;

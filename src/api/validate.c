@@ -12,14 +12,14 @@
 #include "params.h"
 
 static const char *const exec_fields[] = {
-	"instance_ids", "parameters", "instance_parameters", "name", "description", "window",
-	"on_failure", NULL,
+	"instance_ids", "parameters", "instance_parameters", "name",
+	"description",  "window",     "on_failure",          NULL,
 };
 
 const char *const policy_name[POLICY_COUNT] = { "continue", "fail_fast", "min_success_ratio" };
 
-bool validate_fail(ValidateErr *e, int status, const char *code, const char *field,
-		   const char *fmt, ...)
+bool validate_fail(ValidateErr *e, int status, const char *code, const char *field, const char *fmt,
+		   ...)
 {
 	va_list ap;
 
@@ -83,7 +83,7 @@ bool validate_known_fields(const json_t *obj, const char *const *allowed, Valida
 	const char *key;
 	json_t *v;
 
-	json_object_foreach((json_t *)obj, key, v) {
+	json_object_foreach ((json_t *)obj, key, v) {
 		bool ok = false;
 
 		for (size_t i = 0; allowed[i] != NULL && !ok; i++)
@@ -127,14 +127,13 @@ static bool json_size_ok(const json_t *v, int max, size_t *size)
 
 	*size = 0;
 	if (text == NULL)
-		return false;	/* out of memory: refused like an oversized value */
+		return false; /* out of memory: refused like an oversized value */
 	*size = strlen(text);
 	free(text);
 	return *size <= (size_t)max;
 }
 
-static bool check_ids(const json_t *ids, const ValidateLimits *lim, ExecRequest *x,
-		      ValidateErr *e)
+static bool check_ids(const json_t *ids, const ValidateLimits *lim, ExecRequest *x, ValidateErr *e)
 {
 	size_t i;
 	json_t *v;
@@ -150,7 +149,7 @@ static bool check_ids(const json_t *ids, const ValidateLimits *lim, ExecRequest 
 			    json_array_size(ids));
 	if ((x->instance_ids = json_array()) == NULL)
 		return fail(e, 500, "internal", NULL, "out of memory");
-	json_array_foreach(ids, i, v) {
+	json_array_foreach (ids, i, v) {
 		char id[IDS_UUID_LEN + 1];
 		size_t k;
 		json_t *seen;
@@ -160,7 +159,7 @@ static bool check_ids(const json_t *ids, const ValidateLimits *lim, ExecRequest 
 				    "instance_ids[%zu] is not a UUID string", i);
 		snprintf(id, sizeof(id), "%s", json_string_value(v));
 		lower(id);
-		json_array_foreach(x->instance_ids, k, seen)
+		json_array_foreach (x->instance_ids, k, seen)
 			if (strcmp(json_string_value(seen), id) == 0)
 				return fail(e, 400, "duplicate_instance", "instance_ids",
 					    "instance %s is listed twice", id);
@@ -200,7 +199,7 @@ static bool check_overrides(const json_t *over, const ValidateLimits *lim, ExecR
 		return fail(e, 500, "internal", NULL, "out of memory");
 	if (!json_is_object(over))
 		return true;
-	json_object_foreach((json_t *)over, key, v) {
+	json_object_foreach ((json_t *)over, key, v) {
 		char id[IDS_UUID_LEN + 1];
 		bool listed = false;
 		size_t k, size;
@@ -212,7 +211,7 @@ static bool check_overrides(const json_t *over, const ValidateLimits *lim, ExecR
 				    strlen(key) > 40 ? "..." : "");
 		snprintf(id, sizeof(id), "%s", key);
 		lower(id);
-		json_array_foreach(x->instance_ids, k, want)
+		json_array_foreach (x->instance_ids, k, want)
 			listed |= strcmp(json_string_value(want), id) == 0;
 		if (!listed)
 			return fail(e, 422, "unknown_instance", "instance_parameters",
@@ -242,8 +241,7 @@ static bool check_overrides(const json_t *over, const ValidateLimits *lim, ExecR
 /* A relative date window (window.h) replaces startDate and endDate: one request giving both
  * would leave it unclear which days it meant, so that is refused (a workflow's default dates
  * are replaced by the window). */
-static bool check_window(const json_t *v, const ValidateLimits *lim, ExecRequest *x,
-			 ValidateErr *e)
+static bool check_window(const json_t *v, const ValidateLimits *lim, ExecRequest *x, ValidateErr *e)
 {
 	static const char *const dates[] = { "startDate", "endDate" };
 	WindowErr we;
@@ -256,15 +254,18 @@ static bool check_window(const json_t *v, const ValidateLimits *lim, ExecRequest
 		return fail(e, we.status, we.code, we.field, "%s", we.message);
 	for (size_t k = 0; k < 2; k++) {
 		if (json_object_get(x->params, dates[k]) != NULL)
-			return fail(e, 422, "window_conflict", k ? "parameters.endDate" :
-				    "parameters.startDate", "give either window or %s, not both "
-				    "(the window sets startDate and endDate)", dates[k]);
-		json_object_foreach(x->overrides, uuid, o) {
+			return fail(e, 422, "window_conflict",
+				    k ? "parameters.endDate" : "parameters.startDate",
+				    "give either window or %s, not both "
+				    "(the window sets startDate and endDate)",
+				    dates[k]);
+		json_object_foreach (x->overrides, uuid, o) {
 			if (json_object_get(o, dates[k]) != NULL)
-				return fail(e, 422, "window_conflict", "instance_parameters",
-					    "instance_parameters.%s.%s: give either window or %s, not "
-					    "both (the window sets startDate and endDate)", uuid,
-					    dates[k], dates[k]);
+				return fail(
+					e, 422, "window_conflict", "instance_parameters",
+					"instance_parameters.%s.%s: give either window or %s, not "
+					"both (the window sets startDate and endDate)",
+					uuid, dates[k], dates[k]);
 		}
 	}
 	x->has_window = true;
@@ -306,7 +307,7 @@ bool validate_on_failure(const json_t *v, ExecRequest *x, ValidateErr *e)
 			    "on_failure.min_success_ratio must be greater than 0 and at most 1");
 	/* at most 4 decimals, so Redis (Lua doubles) and PostgreSQL (numeric) derive the same
 	 * ceil(ratio * total) for every total (docs/api.md) */
-	k = (long)(ratio * 10000 + 0.5);	/* 1..10000: ratio is in (0, 1] */
+	k = (long)(ratio * 10000 + 0.5); /* 1..10000: ratio is in (0, 1] */
 	off = ratio * 10000 - (double)k;
 	if (off > 1e-6 || off < -1e-6 || k < 1)
 		return fail(e, 422, "invalid_on_failure", "on_failure",
@@ -321,16 +322,15 @@ bool validate_on_failure(const json_t *v, ExecRequest *x, ValidateErr *e)
 	return true;
 }
 
-bool validate_exec_request(json_t *body, const ValidateLimits *lim, ExecRequest *x,
-			   ValidateErr *e)
+bool validate_exec_request(json_t *body, const ValidateLimits *lim, ExecRequest *x, ValidateErr *e)
 {
 	memset(x, 0, sizeof(*x));
 	if (!json_is_object(body))
 		return fail(e, 400, "invalid_json", NULL, "request body must be a JSON object");
 	if (!validate_known_fields(body, exec_fields, e) ||
 	    !validate_string(body, "name", VALIDATE_NAME_MAX, false, &x->name, e) ||
-	    !validate_string(body, "description", VALIDATE_DESCRIPTION_MAX, false,
-			     &x->description, e) ||
+	    !validate_string(body, "description", VALIDATE_DESCRIPTION_MAX, false, &x->description,
+			     e) ||
 	    !check_ids(json_object_get(body, "instance_ids"), lim, x, e) ||
 	    !check_params(json_object_get(body, "parameters"), lim, x, e) ||
 	    !check_overrides(json_object_get(body, "instance_parameters"), lim, x, e) ||
@@ -359,7 +359,7 @@ bool validate_exec_instances(const ExecRequest *x, const ValidateInstance *known
 	size_t i;
 	json_t *id;
 
-	json_array_foreach(x->instance_ids, i, id) {
+	json_array_foreach (x->instance_ids, i, id) {
 		const ValidateInstance *hit = NULL;
 
 		for (size_t k = 0; k < nknown && hit == NULL; k++)
@@ -411,7 +411,7 @@ bool validate_exec_types(const ExecRequest *x, const json_t *merged, const json_
 	const json_t *m;
 	size_t i;
 
-	json_array_foreach((json_t *)merged, i, m) {
+	json_array_foreach ((json_t *)merged, i, m) {
 		const char *uuid = json_string_value(json_array_get(x->instance_ids, i));
 		const json_t *o = json_object_get(x->overrides, uuid ? uuid : "");
 
@@ -437,8 +437,8 @@ static const char *window_key(const char *msg)
 }
 
 /* The window's days in zone as m's startDate and endDate (both included). */
-static bool set_window_days(const ExecRequest *x, const char *uuid, const char *zone,
-			    time_t now, json_t *m, ValidateErr *e)
+static bool set_window_days(const ExecRequest *x, const char *uuid, const char *zone, time_t now,
+			    json_t *m, ValidateErr *e)
 {
 	char first[WINDOW_DATE_LEN], last[WINDOW_DATE_LEN];
 
@@ -470,11 +470,12 @@ bool validate_exec_params(const ExecRequest *x, const char *sql, const json_t *w
 		json_decref(names);
 		return fail(e, 500, "internal", NULL, "out of memory");
 	}
-	json_array_foreach(x->instance_ids, i, id) {
+	json_array_foreach (x->instance_ids, i, id) {
 		const char *uuid = json_string_value(id);
-		json_t *base = params_merge(json_is_object(wf_params) ? wf_params : NULL, x->params);
-		json_t *m = base != NULL ?
-			params_merge(base, json_object_get(x->overrides, uuid)) : NULL;
+		json_t *base =
+			params_merge(json_is_object(wf_params) ? wf_params : NULL, x->params);
+		json_t *m = base != NULL ? params_merge(base, json_object_get(x->overrides, uuid))
+					 : NULL;
 		ParamsWindow w;
 		char *text;
 
@@ -487,12 +488,13 @@ bool validate_exec_params(const ExecRequest *x, const char *sql, const json_t *w
 		    !set_window_days(x, uuid, zones != NULL && zones[i] != NULL ? zones[i] : "UTC",
 				     now, m, e))
 			goto bad;
-		json_array_foreach(names, k, n) {
+		json_array_foreach (names, k, n) {
 			json_t *v = json_object_get(m, json_string_value(n));
 
 			if (v == NULL || json_is_null(v)) {
 				fail(e, 422, "missing_parameter",
-				     param_field(field, sizeof(field), x, uuid, json_string_value(n)),
+				     param_field(field, sizeof(field), x, uuid,
+						 json_string_value(n)),
 				     "placeholder {{%s}} has no value for instance %s",
 				     json_string_value(n), uuid);
 				goto bad;
@@ -500,7 +502,8 @@ bool validate_exec_params(const ExecRequest *x, const char *sql, const json_t *w
 		}
 		/* the exact substitution the worker will do: a bad value fails now, not later */
 		if ((text = params_substitute(sql, m, err, sizeof(err))) == NULL) {
-			fail(e, 422, "invalid_parameter", "parameters", "instance %s: %s", uuid, err);
+			fail(e, 422, "invalid_parameter", "parameters", "instance %s: %s", uuid,
+			     err);
 			goto bad;
 		}
 		free(text);
@@ -509,13 +512,15 @@ bool validate_exec_params(const ExecRequest *x, const char *sql, const json_t *w
 			/* an order error names startDate first; point at the date this request set
 			 * (the other may be a workflow default or the default window) */
 			if (key != NULL && !caller_set(x, uuid, key)) {
-				const char *other = strcmp(key, "startDate") == 0 ? "endDate" : "startDate";
+				const char *other =
+					strcmp(key, "startDate") == 0 ? "endDate" : "startDate";
 
 				if (caller_set(x, uuid, other))
 					key = other;
 			}
 			fail(e, 422, "invalid_date",
-			     key != NULL ? param_field(field, sizeof(field), x, uuid, key) : "parameters",
+			     key != NULL ? param_field(field, sizeof(field), x, uuid, key)
+					 : "parameters",
 			     "instance %s: %s", uuid, err);
 			goto bad;
 		}

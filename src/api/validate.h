@@ -13,13 +13,13 @@
 
 #define VALIDATE_NAME_MAX 200
 #define VALIDATE_DESCRIPTION_MAX 2000
-#define VALIDATE_LIST_MAX 700		/* id lists in messages are cut beyond this */
+#define VALIDATE_LIST_MAX 700 /* id lists in messages are cut beyond this */
 
 /* A rejected request: HTTP status, error code, offending field ("" = none), message. */
 typedef struct ValidateErr {
 	int status;
 	char code[40];
-	char field[160];	/* e.g. "parameters.startDate", "instance_parameters.<uuid>.endDate" */
+	char field[160]; /* e.g. "parameters.startDate", "instance_parameters.<uuid>.endDate" */
 	char message[1024];
 } ValidateErr;
 
@@ -27,47 +27,48 @@ typedef struct ValidateLimits {
 	size_t max_body_bytes;
 	int max_instances;
 	int max_params_bytes;
-	int window_lag_days;	/* a relative window's lag_days when it gives none */
+	int window_lag_days; /* a relative window's lag_days when it gives none */
 } ValidateLimits;
 
 /* The batch failure policy, `on_failure` (docs/api.md): what a permanent failure of one
  * execution means for the rest. Spelled as PostgreSQL and Redis spell it by policy_name[]. */
 typedef enum BatchPolicy {
-	POLICY_CONTINUE,	/* the others run on (the default) */
-	POLICY_FAIL_FAST,	/* the first one cancels the rest; the batch is failed */
-	POLICY_MIN_SUCCESS_RATIO,	/* failed when fewer than ceil(ratio * total) completed */
+	POLICY_CONTINUE,          /* the others run on (the default) */
+	POLICY_FAIL_FAST,         /* the first one cancels the rest; the batch is failed */
+	POLICY_MIN_SUCCESS_RATIO, /* failed when fewer than ceil(ratio * total) completed */
 } BatchPolicy;
 
 #define POLICY_COUNT 3
-extern const char *const policy_name[POLICY_COUNT];	/* "continue", "fail_fast", "min_success_ratio" */
+extern const char
+	*const policy_name[POLICY_COUNT]; /* "continue", "fail_fast", "min_success_ratio" */
 
-#define POLICY_RATIO_LEN 8	/* "0.0001" .. "1": at most 4 decimals */
+#define POLICY_RATIO_LEN 8 /* "0.0001" .. "1": at most 4 decimals */
 
 /* The accepted body of a batch-execute request. Every member is owned by the struct and
  * released by validate_exec_clear; name/description point into body. */
 typedef struct ExecRequest {
-	json_t *body;		/* the parsed object */
-	json_t *instance_ids;	/* lower-case UUID strings, request order, no duplicates */
-	json_t *params;		/* base parameters (object, maybe empty) */
-	json_t *overrides;	/* instance_parameters keyed by lower-case UUID (object) */
-	const char *name;	/* NULL when absent */
+	json_t *body;         /* the parsed object */
+	json_t *instance_ids; /* lower-case UUID strings, request order, no duplicates */
+	json_t *params;       /* base parameters (object, maybe empty) */
+	json_t *overrides;    /* instance_parameters keyed by lower-case UUID (object) */
+	const char *name;     /* NULL when absent */
 	const char *description;
-	bool has_window;	/* a relative date window instead of startDate/endDate */
+	bool has_window; /* a relative date window instead of startDate/endDate */
 	WindowSpec window;
-	BatchPolicy on_failure;	/* POLICY_CONTINUE when the body gives none */
-	char min_ratio[POLICY_RATIO_LEN];	/* the ratio as decimal text ("0.9"), "" unless
+	BatchPolicy on_failure;           /* POLICY_CONTINUE when the body gives none */
+	char min_ratio[POLICY_RATIO_LEN]; /* the ratio as decimal text ("0.9"), "" unless
 						 * POLICY_MIN_SUCCESS_RATIO */
 } ExecRequest;
 
 /* The instances the database knows among the requested ones. */
 typedef struct ValidateInstance {
-	const char *uuid;	/* lower-case */
-	bool granted;		/* the user may run on it */
+	const char *uuid; /* lower-case */
+	bool granted;     /* the user may run on it */
 } ValidateInstance;
 
 /* Fills e (field NULL: none) and returns false, for `return validate_fail(...)`. */
-bool validate_fail(ValidateErr *e, int status, const char *code, const char *field,
-		   const char *fmt, ...) PRINTF_LIKE(5, 6);
+bool validate_fail(ValidateErr *e, int status, const char *code, const char *field, const char *fmt,
+		   ...) PRINTF_LIKE(5, 6);
 
 /* Parses text (len bytes, need not be NUL-terminated) as a JSON object of at most
  * max_body_bytes. On success *out is the object (caller decrefs). */
@@ -110,17 +111,16 @@ MUST_CHECK bool validate_exec_instances(const ExecRequest *x, const ValidateInst
  * array of objects, one per instance (caller decrefs), and windows (when not NULL: room for
  * one per instance, caller-owned) holds each instance's resolved AMC window, the one stored
  * with the execution so that every run of it queries the same days. */
-MUST_CHECK bool validate_exec_params(const ExecRequest *x, const char *sql,
-				     const json_t *wf_params, const char *const *zones,
-				     time_t now, json_t **merged, ParamsWindow *windows,
-				     ValidateErr *e);
+MUST_CHECK bool validate_exec_params(const ExecRequest *x, const char *sql, const json_t *wf_params,
+				     const char *const *zones, time_t now, json_t **merged,
+				     ParamsWindow *windows, ValidateErr *e);
 
 /* Every instance's merged parameters (validate_exec_params' *merged, request order) against
  * the workflow's declared types (workflows.parameter_types; NULL: none): 422
  * invalid_parameter naming the value, in the field the caller set it in (the instance's
  * override, the shared parameters) or "parameters.<name>" for a workflow default. */
-MUST_CHECK bool validate_exec_types(const ExecRequest *x, const json_t *merged,
-				    const json_t *types, ValidateErr *e);
+MUST_CHECK bool validate_exec_types(const ExecRequest *x, const json_t *merged, const json_t *types,
+				    ValidateErr *e);
 
 /* The whole chain on one body text, for the fuzzer and unit tests: true if accepted. Unknown
  * instances are reported as an admin sees them (404). */

@@ -12,11 +12,11 @@
 typedef struct AdminOpts {
 	const char *role, *name, *expires;
 	const char *advertiser, *marketplace, *region, *client_id;
-	const char *refresh_file, *secret_file;	/* credentials come from files or stdin ("-") */
+	const char *refresh_file, *secret_file; /* credentials come from files or stdin ("-") */
 	const char *instance_id, *account, *brands, *timezone;
 	const char *user, *instances, *instance;
-	int sandbox;			/* -1 not given, 0 --no-sandbox, 1 --sandbox */
-	bool ask;			/* --ask-credentials: prompt on the terminal */
+	int sandbox; /* -1 not given, 0 --no-sandbox, 1 --sandbox */
+	bool ask;    /* --ask-credentials: prompt on the terminal */
 	bool json_out;
 } AdminOpts;
 
@@ -37,7 +37,8 @@ typedef struct AdminCol {
 /* Prints items (a JSON array) as a table and "N <noun>s"; the exit code. */
 int admin_print_list(const json_t *items, const AdminCol *cols, size_t ncols, const char *noun);
 /* apiclient_call that reports a failure; the exit code (*resp: caller decrefs). */
-int admin_call(ApiClient *h, const char *method, const char *path, const json_t *body, json_t **resp);
+int admin_call(ApiClient *h, const char *method, const char *path, const json_t *body,
+	       json_t **resp);
 /* Prints resp as JSON when o asks for it (true: done, *rc set). */
 bool admin_json(const AdminOpts *o, const json_t *resp, int *rc);
 /* The UUID that ref names among the users (by email), accounts (by name) or instances (by

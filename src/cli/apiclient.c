@@ -23,7 +23,8 @@ typedef struct Body {
 	bool too_big;
 } Body;
 
-static void set_err(ApiClient *h, int err, const char *code, const char *fmt, ...) PRINTF_LIKE(4, 5);
+static void set_err(ApiClient *h, int err, const char *code, const char *fmt, ...)
+	PRINTF_LIKE(4, 5);
 
 static void set_err(ApiClient *h, int err, const char *code, const char *fmt, ...)
 {
@@ -110,11 +111,11 @@ bool apiclient_set_idempotency_key(ApiClient *h, const char *key)
 typedef struct Xfer {
 	ApiClient *h;
 	Body body;
-	const char *type;	/* stream only answers of this content type; NULL: never */
+	const char *type; /* stream only answers of this content type; NULL: never */
 	ApiSink sink;
 	void *ctx;
 	enum { RECV_UNDECIDED, RECV_BUFFER, RECV_STREAM } mode;
-	size_t streamed;	/* bytes given to the sink */
+	size_t streamed; /* bytes given to the sink */
 } Xfer;
 
 static bool append(Body *b, const char *ptr, size_t n)
@@ -146,7 +147,8 @@ static bool type_is(const char *ct, const char *type)
 {
 	size_t n = strlen(type);
 
-	return ct && strncasecmp(ct, type, n) == 0 && (ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ');
+	return ct && strncasecmp(ct, type, n) == 0 &&
+	       (ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ');
 }
 
 static size_t on_data(char *ptr, size_t size, size_t nmemb, void *userdata)
@@ -161,8 +163,10 @@ static size_t on_data(char *ptr, size_t size, size_t nmemb, void *userdata)
 
 		curl_easy_getinfo(x->h->curl, CURLINFO_RESPONSE_CODE, &status);
 		curl_easy_getinfo(x->h->curl, CURLINFO_CONTENT_TYPE, &ct);
-		x->mode = x->sink && x->type && status >= 200 && status < 300 && type_is(ct, x->type) ?
-			  RECV_STREAM : RECV_BUFFER;
+		x->mode =
+			x->sink && x->type && status >= 200 && status < 300 && type_is(ct, x->type)
+				? RECV_STREAM
+				: RECV_BUFFER;
 	}
 	if (x->mode == RECV_STREAM) {
 		if (!x->sink(ptr, n, x->ctx)) {
@@ -172,7 +176,7 @@ static size_t on_data(char *ptr, size_t size, size_t nmemb, void *userdata)
 		x->streamed += n;
 		return n;
 	}
-	return append(&x->body, ptr, n) ? n : 0;	/* 0 aborts with CURLE_WRITE_ERROR */
+	return append(&x->body, ptr, n) ? n : 0; /* 0 aborts with CURLE_WRITE_ERROR */
 }
 
 /* Curl codes that mean "never got an answer from the API" (exit 4) rather than a bad one. */
@@ -203,7 +207,7 @@ static bool retryable(CURLcode rc, bool timeout_too)
 	case CURLE_SEND_ERROR:
 	case CURLE_RECV_ERROR:
 	case CURLE_GOT_NOTHING:
-	case CURLE_PARTIAL_FILE:	/* the connection broke mid-answer */
+	case CURLE_PARTIAL_FILE: /* the connection broke mid-answer */
 		return true;
 	case CURLE_OPERATION_TIMEDOUT:
 		return timeout_too;
@@ -226,7 +230,8 @@ static const char *excerpt(const Body *b)
 	memcpy(buf, ": ", 2);
 	n = 2;
 	for (i = 0; i < b->len && n < 102 && b->data[i] != '\n' && b->data[i] != '\r'; i++)
-		buf[n++] = ((unsigned char)b->data[i] < 0x20 || b->data[i] == 0x7f) ? ' ' : b->data[i];
+		buf[n++] =
+			((unsigned char)b->data[i] < 0x20 || b->data[i] == 0x7f) ? ' ' : b->data[i];
 	buf[n] = '\0';
 	return buf;
 }
@@ -242,7 +247,7 @@ static void api_error(ApiClient *h, json_t *doc, const Body *b)
 	char fallback[32];
 
 	if (!msg && e && json_is_string(e))
-		msg = json_string_value(e);	/* tolerate {"error":"text"} */
+		msg = json_string_value(e); /* tolerate {"error":"text"} */
 	snprintf(fallback, sizeof(fallback), "http_%ld", h->status);
 	if (!code || !*code)
 		code = fallback;
@@ -251,7 +256,8 @@ static void api_error(ApiClient *h, json_t *doc, const Body *b)
 	else if (msg)
 		set_err(h, CLI_EXIT_API, code, "%s", msg);
 	else if (h->status >= 200 && h->status < 300)
-		set_err(h, CLI_EXIT_API, "bad_response", "server answered HTTP %ld without success", h->status);
+		set_err(h, CLI_EXIT_API, "bad_response", "server answered HTTP %ld without success",
+			h->status);
 	else
 		set_err(h, CLI_EXIT_API, code, "server answered HTTP %ld%s", h->status, excerpt(b));
 }
@@ -318,11 +324,13 @@ static bool transfer(ApiClient *h, const char *method, const char *path, const c
 			if (x->streamed > 0 && !rewind) {
 				set_err(h, CLI_EXIT_UNREACHABLE, "transport",
 					"connection to %s lost mid-download (%s); the output is incomplete",
-					h->base, h->curlerr[0] ? h->curlerr : curl_easy_strerror(rc));
+					h->base,
+					h->curlerr[0] ? h->curlerr : curl_easy_strerror(rc));
 				goto out;
 			}
 			if (x->streamed > 0 && !rewind(x->ctx)) {
-				set_err(h, CLI_EXIT_INTERNAL, "write", "cannot restart the download: cannot empty the file");
+				set_err(h, CLI_EXIT_INTERNAL, "write",
+					"cannot restart the download: cannot empty the file");
 				goto out;
 			}
 			free(x->body.data);
@@ -351,7 +359,8 @@ static bool transfer(ApiClient *h, const char *method, const char *path, const c
 		curl_easy_setopt(c, CURLOPT_ACCEPT_ENCODING, "");
 		if (payload) {
 			curl_easy_setopt(c, CURLOPT_POSTFIELDS, payload);
-			curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(payload));
+			curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE,
+					 (curl_off_t)strlen(payload));
 		} else if (is_post) {
 			curl_easy_setopt(c, CURLOPT_POSTFIELDS, "");
 		}
@@ -368,16 +377,21 @@ static bool transfer(ApiClient *h, const char *method, const char *path, const c
 		const char *detail = h->curlerr[0] ? h->curlerr : curl_easy_strerror(rc);
 
 		if (h->aborted)
-			set_err(h, CLI_EXIT_INTERNAL, "aborted", "download from %s stopped", h->base);
+			set_err(h, CLI_EXIT_INTERNAL, "aborted", "download from %s stopped",
+				h->base);
 		else if (x->body.too_big)
-			set_err(h, CLI_EXIT_API, "too_large", "response from %s is larger than %u MB",
-				h->base, HTTP_BODY_MAX >> 20);
+			set_err(h, CLI_EXIT_API, "too_large",
+				"response from %s is larger than %u MB", h->base,
+				HTTP_BODY_MAX >> 20);
 		else if (rc == CURLE_WRITE_ERROR)
-			set_err(h, CLI_EXIT_INTERNAL, "internal", "out of memory reading the answer");
+			set_err(h, CLI_EXIT_INTERNAL, "internal",
+				"out of memory reading the answer");
 		else if (unreachable(rc))
-			set_err(h, CLI_EXIT_UNREACHABLE, "unreachable", "cannot reach %s: %s", h->base, detail);
+			set_err(h, CLI_EXIT_UNREACHABLE, "unreachable", "cannot reach %s: %s",
+				h->base, detail);
 		else
-			set_err(h, CLI_EXIT_UNREACHABLE, "transport", "request to %s failed: %s", h->base, detail);
+			set_err(h, CLI_EXIT_UNREACHABLE, "transport", "request to %s failed: %s",
+				h->base, detail);
 		goto out;
 	}
 	curl_easy_getinfo(h->curl, CURLINFO_RESPONSE_CODE, &h->status);
@@ -398,20 +412,23 @@ static bool judge(ApiClient *h, const Body *b, json_t **out)
 	json_error_t jerr;
 	json_t *doc = b->len ? json_loadb(b->data, b->len, 0, &jerr) : NULL;
 
-	if (h->status >= 200 && h->status < 300 && doc && json_is_true(json_object_get(doc, "success"))) {
+	if (h->status >= 200 && h->status < 300 && doc &&
+	    json_is_true(json_object_get(doc, "success"))) {
 		*out = doc;
 		return true;
 	}
 	if (h->status >= 200 && h->status < 300 && !doc)
-		set_err(h, CLI_EXIT_API, "bad_response", "server answered HTTP %ld with invalid JSON: %s",
-			h->status, b->len ? jerr.text : "empty body");
+		set_err(h, CLI_EXIT_API, "bad_response",
+			"server answered HTTP %ld with invalid JSON: %s", h->status,
+			b->len ? jerr.text : "empty body");
 	else
 		api_error(h, doc, b);
 	json_decref(doc);
 	return false;
 }
 
-bool apiclient_call(ApiClient *h, const char *method, const char *path, const json_t *body, json_t **out)
+bool apiclient_call(ApiClient *h, const char *method, const char *path, const json_t *body,
+		    json_t **out)
 {
 	Xfer x = { .h = h };
 	char *payload = NULL;
@@ -430,7 +447,7 @@ bool apiclient_call(ApiClient *h, const char *method, const char *path, const js
 }
 
 enum ApiStream apiclient_get_stream(ApiClient *h, const char *path, const char *type, ApiSink sink,
-				ApiRewind rewind, void *ctx)
+				    ApiRewind rewind, void *ctx)
 {
 	Xfer x = { .h = h, .type = type, .sink = sink, .ctx = ctx };
 	enum ApiStream st = API_STREAM_FAILED;
@@ -441,7 +458,8 @@ enum ApiStream apiclient_get_stream(ApiClient *h, const char *path, const char *
 	snprintf(accept, sizeof(accept), "%s, application/json;q=0.5", type);
 	if (!transfer(h, "GET", path, NULL, accept, &x, rewind))
 		goto out;
-	if (x.mode == RECV_STREAM || (x.mode == RECV_UNDECIDED && h->status >= 200 && h->status < 300)) {
+	if (x.mode == RECV_STREAM ||
+	    (x.mode == RECV_UNDECIDED && h->status >= 200 && h->status < 300)) {
 		/* an empty 2xx body of the right type is a stream of nothing */
 		char *ct = NULL;
 
@@ -484,11 +502,12 @@ char *apiclient_escape(ApiClient *h, const char *s)
 
 void apiclient_report(const ApiClient *h)
 {
-	cli_error(h->errcode[0] ? h->errcode : "error", "%s", h->errstr[0] ? h->errstr : "request failed");
+	cli_error(h->errcode[0] ? h->errcode : "error", "%s",
+		  h->errstr[0] ? h->errstr : "request failed");
 }
 
 bool apiclient_get_batch(ApiClient *h, const char *batch_id, const char *tail, const char *member,
-		    json_t **resp, json_t **obj)
+			 json_t **resp, json_t **obj)
 {
 	char *esc = apiclient_escape(h, batch_id), *path = NULL;
 	bool ok;

@@ -10,16 +10,16 @@
 
 typedef struct ApiClient {
 	CURL *curl;
-	char *base;			/* owned; base URL without trailing '/' */
-	char *auth;			/* owned; "Authorization: Bearer ..." header, never printed */
-	char *idem;			/* owned; "Idempotency-Key: ..." header for POSTs, or NULL */
+	char *base; /* owned; base URL without trailing '/' */
+	char *auth; /* owned; "Authorization: Bearer ..." header, never printed */
+	char *idem; /* owned; "Idempotency-Key: ..." header for POSTs, or NULL */
 	/* last failure, hiredis style: err is the CLI exit code (3 API, 4 unreachable) */
 	int err;
-	long status;			/* HTTP status of the last response, 0 if none */
+	long status; /* HTTP status of the last response, 0 if none */
 	char errcode[64];
 	char errstr[512];
 	char curlerr[CURL_ERROR_SIZE];
-	bool aborted;			/* the last stream's sink returned false */
+	bool aborted; /* the last stream's sink returned false */
 } ApiClient;
 
 /* base_url and token are copied. False (with errstr) only on allocation failure. */
@@ -36,8 +36,8 @@ MUST_CHECK bool apiclient_set_idempotency_key(ApiClient *h, const char *key);
  * decrefs) whose "success" is true. On failure sets err/errcode/errstr and returns false.
  * A GET (and a POST with an idempotency key) that fails to connect or loses its
  * connection is repeated once. */
-MUST_CHECK bool apiclient_call(ApiClient *h, const char *method, const char *path, const json_t *body,
-			  json_t **out);
+MUST_CHECK bool apiclient_call(ApiClient *h, const char *method, const char *path,
+			       const json_t *body, json_t **out);
 
 /* Receives a streamed body piece by piece; false aborts the transfer. */
 typedef bool (*ApiSink)(const char *data, size_t len, void *ctx);
@@ -45,9 +45,9 @@ typedef bool (*ApiSink)(const char *data, size_t len, void *ctx);
 typedef bool (*ApiRewind)(void *ctx);
 
 enum ApiStream {
-	API_STREAM_DONE,	/* a 2xx answer of content type `type` went to the sink */
-	API_STREAM_NO_ROUTE,	/* the server lacks the endpoint (404 not_found, 405, 501) */
-	API_STREAM_FAILED,	/* err/errcode/errstr say why; h->aborted if the sink said stop */
+	API_STREAM_DONE,     /* a 2xx answer of content type `type` went to the sink */
+	API_STREAM_NO_ROUTE, /* the server lacks the endpoint (404 not_found, 405, 501) */
+	API_STREAM_FAILED,   /* err/errcode/errstr say why; h->aborted if the sink said stop */
 };
 
 /* GET path, streaming the body to sink when the server answers 2xx with Content-Type
@@ -55,13 +55,13 @@ enum ApiStream {
  * size limit and no total timeout on the stream, only on stalls. Repeated once after a
  * connection error, calling rewind first if the sink got data. */
 enum ApiStream apiclient_get_stream(ApiClient *h, const char *path, const char *type, ApiSink sink,
-				ApiRewind rewind, void *ctx);
+				    ApiRewind rewind, void *ctx);
 
 /* GET /workflows/batch/<batch_id><tail> (tail: e.g. "/status", "/results?limit=10") and
  * borrow the answer's object `member`. On success *resp is owned by the caller and *obj
  * borrowed from it; on failure sets err/errcode/errstr and returns false. */
 MUST_CHECK bool apiclient_get_batch(ApiClient *h, const char *batch_id, const char *tail,
-			       const char *member, json_t **resp, json_t **obj);
+				    const char *member, json_t **resp, json_t **obj);
 
 /* URL-escaped copy of s for a path segment or query value; caller frees with free(). */
 char *apiclient_escape(ApiClient *h, const char *s);

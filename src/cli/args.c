@@ -148,7 +148,7 @@ static const json_t *match(const json_t *instances, const char *key, const char 
 	size_t i;
 
 	*many = 0;
-	json_array_foreach((json_t *)instances, i, inst) {
+	json_array_foreach ((json_t *)instances, i, inst) {
 		const char *v = json_string_value(json_object_get(inst, key));
 
 		if (v && (nocase ? strcasecmp(v, ref) : strcmp(v, ref)) == 0) {
@@ -159,8 +159,8 @@ static const json_t *match(const json_t *instances, const char *key, const char 
 	return *many == 1 ? found : NULL;
 }
 
-const char *args_resolve_by(const json_t *items, const char *key, const char *ref,
-			    const char *noun, char *err, size_t errlen)
+const char *args_resolve_by(const json_t *items, const char *key, const char *ref, const char *noun,
+			    char *err, size_t errlen)
 {
 	const char *const keys[] = { "id", key, key };
 
@@ -177,18 +177,22 @@ const char *args_resolve_by(const json_t *items, const char *key, const char *re
 			return json_string_value(json_object_get(it, "id"));
 	}
 	if (args_is_uuid(ref))
-		return ref;	/* the server judges it */
+		return ref; /* the server judges it */
 	snprintf(err, errlen, "no %s matches '%s'", noun, ref);
 	return NULL;
 }
 
-const char *args_resolve_instance(const json_t *instances, const char *ref, char *err, size_t errlen)
+const char *args_resolve_instance(const json_t *instances, const char *ref, char *err,
+				  size_t errlen)
 {
 	static const struct {
 		const char *key;
 		bool nocase;
 	} ways[] = {
-		{ "id", false }, { "instance_id", false }, { "instance_name", false }, { "instance_name", true },
+		{ "id", false },
+		{ "instance_id", false },
+		{ "instance_name", false },
+		{ "instance_name", true },
 	};
 
 	for (size_t w = 0; w < ARRAY_LEN(ways); w++) {
@@ -197,8 +201,9 @@ const char *args_resolve_instance(const json_t *instances, const char *ref, char
 		const char *id;
 
 		if (many > 1) {
-			snprintf(err, errlen, "'%s' matches %zu instances by %s; use the instance UUID",
-				 ref, many, ways[w].key);
+			snprintf(err, errlen,
+				 "'%s' matches %zu instances by %s; use the instance UUID", ref,
+				 many, ways[w].key);
 			return NULL;
 		}
 		if (!inst)
@@ -216,9 +221,11 @@ const char *args_resolve_instance(const json_t *instances, const char *ref, char
 		const char *near = args_nearest_instance(instances, ref);
 
 		if (near)
-			snprintf(err, errlen, "no instance matches '%s'; did you mean '%s'?", ref, near);
+			snprintf(err, errlen, "no instance matches '%s'; did you mean '%s'?", ref,
+				 near);
 		else
-			snprintf(err, errlen, "no instance matches '%s' (see 'amcbatch instances')", ref);
+			snprintf(err, errlen, "no instance matches '%s' (see 'amcbatch instances')",
+				 ref);
 	}
 	return NULL;
 }
@@ -262,7 +269,7 @@ const char *args_nearest_instance(const json_t *instances, const char *ref)
 
 	if (len < 3)
 		return NULL;
-	json_array_foreach((json_t *)instances, i, inst) {
+	json_array_foreach ((json_t *)instances, i, inst) {
 		for (size_t k = 0; k < ARRAY_LEN(keys); k++) {
 			const char *v = json_string_value(json_object_get(inst, keys[k]));
 			size_t d = v ? distance(ref, v) : SIZE_MAX;
@@ -324,14 +331,19 @@ json_t *args_window(const char *spec, const char *lag, char *err, size_t errlen)
 	json_t *w;
 
 	if (tlen == 0 || tlen > 40) {
-		snprintf(err, errlen, "--window wants a window type such as previous_week or "
-			 "last_n_days:7, got '%.60s'", spec);
+		snprintf(err, errlen,
+			 "--window wants a window type such as previous_week or "
+			 "last_n_days:7, got '%.60s'",
+			 spec);
 		return NULL;
 	}
 	for (size_t i = 0; i < tlen; i++)
 		if (!((spec[i] >= 'a' && spec[i] <= 'z') || spec[i] == '_')) {
-			snprintf(err, errlen, "--window: '%.60s' is not a window type (previous_week, "
-				 "previous_month, month_to_date, last_n_days:N, last_n_full_weeks:N)", spec);
+			snprintf(
+				err, errlen,
+				"--window: '%.60s' is not a window type (previous_week, "
+				"previous_month, month_to_date, last_n_days:N, last_n_full_weeks:N)",
+				spec);
 			return NULL;
 		}
 	if (colon && !small_count(colon + 1, &n)) {
@@ -364,8 +376,10 @@ json_t *args_on_failure(const char *spec, char *err, size_t errlen)
 	if (strcmp(spec, "fail-fast") == 0 || strcmp(spec, "fail_fast") == 0)
 		return json_string("fail_fast");
 	if (strncmp(spec, pre, sizeof(pre) - 1) != 0) {
-		snprintf(err, errlen, "--on-failure wants continue, fail-fast or min-success=RATIO "
-			 "(e.g. min-success=0.9 or min-success=90%%), got '%.60s'", spec);
+		snprintf(err, errlen,
+			 "--on-failure wants continue, fail-fast or min-success=RATIO "
+			 "(e.g. min-success=0.9 or min-success=90%%), got '%.60s'",
+			 spec);
 		return NULL;
 	}
 	errno = 0;
@@ -375,8 +389,10 @@ json_t *args_on_failure(const char *spec, char *err, size_t errlen)
 		end++;
 	}
 	if (end == num || *end != '\0' || errno != 0 || !(r > 0 && r <= 1)) {
-		snprintf(err, errlen, "--on-failure min-success= wants a ratio greater than 0 and at "
-			 "most 1 (or 1%% to 100%%), got '%.40s'", num);
+		snprintf(err, errlen,
+			 "--on-failure min-success= wants a ratio greater than 0 and at "
+			 "most 1 (or 1%% to 100%%), got '%.40s'",
+			 num);
 		return NULL;
 	}
 	return json_pack("{s:f}", "min_success_ratio", r);

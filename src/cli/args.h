@@ -33,14 +33,15 @@ bool args_is_uuid(const char *s);
  * matched on id, then instance_id, then instance_name (exactly, then ignoring case). A UUID
  * not in the list is returned as is, for the server to judge. NULL with err when nothing or
  * more than one instance matches. Borrowed from instances or ref. */
-const char *args_resolve_instance(const json_t *instances, const char *ref, char *err, size_t errlen);
+const char *args_resolve_instance(const json_t *instances, const char *ref, char *err,
+				  size_t errlen);
 
 /* The "id" of the one item of items (an array of objects, e.g. users or accounts) that ref
  * names: by id, then by the string member key exactly, then ignoring case. A UUID not in
  * the list is returned as is, for the server to judge. NULL with err ("no <noun> matches")
  * when nothing or more than one item matches. Borrowed from items or ref. */
-const char *args_resolve_by(const json_t *items, const char *key, const char *ref,
-			    const char *noun, char *err, size_t errlen);
+const char *args_resolve_by(const json_t *items, const char *key, const char *ref, const char *noun,
+			    char *err, size_t errlen);
 
 /* The instance name (or AMC id) nearest to ref by edit distance, when one is near enough to
  * be a likely typo and no other is as near; NULL otherwise. Points into instances. */

@@ -17,7 +17,7 @@ void cli_error(const char *code, const char *fmt, ...)
 {
 	va_list ap;
 
-	fflush(stdout);	/* keep stdout and stderr in order on a shared terminal */
+	fflush(stdout); /* keep stdout and stderr in order on a shared terminal */
 	fputs("amcbatch: ", stderr);
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);
@@ -72,7 +72,8 @@ int cli_api_open(ApiClient *h)
 		return CLI_EXIT_USAGE;
 	}
 	if (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0) {
-		cli_error("usage", "AMCBATCH_URL must start with http:// or https://, got '%s'", url);
+		cli_error("usage", "AMCBATCH_URL must start with http:// or https://, got '%s'",
+			  url);
 		return CLI_EXIT_USAGE;
 	}
 	if (!apiclient_init(h, url, token)) {
@@ -133,7 +134,8 @@ int cli_exit_for_status(const char *status)
 
 int cli_print_json(const json_t *v)
 {
-	if (json_dumpf(v, stdout, JSON_INDENT(2) | JSON_ENCODE_ANY) != 0 || fputc('\n', stdout) == EOF) {
+	if (json_dumpf(v, stdout, JSON_INDENT(2) | JSON_ENCODE_ANY) != 0 ||
+	    fputc('\n', stdout) == EOF) {
 		cli_error("internal", "cannot write JSON output");
 		return CLI_EXIT_INTERNAL;
 	}

@@ -23,14 +23,14 @@
 /* Exit codes; documented in `amcbatch --help` (main.c), keep the two in step. */
 enum CliExit {
 	CLI_EXIT_OK = 0,
-	CLI_EXIT_INTERNAL = 1,		/* out of memory, cannot write output */
+	CLI_EXIT_INTERNAL = 1, /* out of memory, cannot write output */
 	CLI_EXIT_USAGE = 2,
-	CLI_EXIT_API = 3,		/* the server answered with an error */
-	CLI_EXIT_UNREACHABLE = 4,	/* no answer from the server at all */
-	CLI_EXIT_PARTIAL = 10,		/* status, --watch: batch ended partial */
-	CLI_EXIT_FAILED = 11,		/* status, --watch: batch ended failed */
-	CLI_EXIT_CANCELLED = 12,	/* status, --watch: batch ended cancelled */
-	CLI_EXIT_INTERRUPTED = 130,	/* SIGINT during --watch */
+	CLI_EXIT_API = 3,           /* the server answered with an error */
+	CLI_EXIT_UNREACHABLE = 4,   /* no answer from the server at all */
+	CLI_EXIT_PARTIAL = 10,      /* status, --watch: batch ended partial */
+	CLI_EXIT_FAILED = 11,       /* status, --watch: batch ended failed */
+	CLI_EXIT_CANCELLED = 12,    /* status, --watch: batch ended cancelled */
+	CLI_EXIT_INTERRUPTED = 130, /* SIGINT during --watch */
 };
 
 /* Prints "amcbatch: <message> (<code>)" to stderr. */
@@ -72,11 +72,11 @@ int cli_print_json(const json_t *v);
  * and interval unused. */
 typedef struct SubmitArgs {
 	const char *workflow;
-	const char **lists, **params, **overrides;	/* borrowed from argv; arrays owned */
+	const char **lists, **params, **overrides; /* borrowed from argv; arrays owned */
 	size_t nlists, nparams, noverrides;
 	const char *params_json, *name, *description, *idem_key;
-	const char *window, *lag_days;	/* --window, --lag-days (borrowed from argv) */
-	const char *on_failure;		/* --on-failure (borrowed from argv) */
+	const char *window, *lag_days; /* --window, --lag-days (borrowed from argv) */
+	const char *on_failure;        /* --on-failure (borrowed from argv) */
 	bool all, watch, json_out;
 	double interval;
 } SubmitArgs;

@@ -67,10 +67,26 @@ static const char ADMIN_HELP[] =
 	"member's token, last_admin, unknown id), 4 server unreachable.\n";
 
 enum {
-	OPT_ROLE = 256, OPT_NAME, OPT_EXPIRES, OPT_ADVERTISER, OPT_MARKETPLACE, OPT_REGION,
-	OPT_CLIENT_ID, OPT_REFRESH_FILE, OPT_SECRET_FILE, OPT_ASK, OPT_INSTANCE_ID, OPT_ACCOUNT,
-	OPT_BRANDS, OPT_SANDBOX, OPT_NO_SANDBOX, OPT_TIMEZONE, OPT_USER, OPT_INSTANCES,
-	OPT_INSTANCE, OPT_JSON,
+	OPT_ROLE = 256,
+	OPT_NAME,
+	OPT_EXPIRES,
+	OPT_ADVERTISER,
+	OPT_MARKETPLACE,
+	OPT_REGION,
+	OPT_CLIENT_ID,
+	OPT_REFRESH_FILE,
+	OPT_SECRET_FILE,
+	OPT_ASK,
+	OPT_INSTANCE_ID,
+	OPT_ACCOUNT,
+	OPT_BRANDS,
+	OPT_SANDBOX,
+	OPT_NO_SANDBOX,
+	OPT_TIMEZONE,
+	OPT_USER,
+	OPT_INSTANCES,
+	OPT_INSTANCE,
+	OPT_JSON,
 };
 
 static int grants_list(ApiClient *h, const AdminOpts *o, const char *arg);
@@ -106,7 +122,8 @@ static const struct {
 
 /* ---- shared by the verbs ---- */
 
-int admin_call(ApiClient *h, const char *method, const char *path, const json_t *body, json_t **resp)
+int admin_call(ApiClient *h, const char *method, const char *path, const json_t *body,
+	       json_t **resp)
 {
 	*resp = NULL;
 	if (apiclient_call(h, method, path, body, resp))
@@ -152,8 +169,8 @@ const char *admin_resolve(ApiClient *h, const char *what, const char *ref, json_
 	if (strcmp(what, "instance") == 0)
 		id = args_resolve_instance(items, ref, err, sizeof err);
 	else
-		id = args_resolve_by(items, strcmp(what, "user") == 0 ? "email" : "account_name", ref,
-				     what, err, sizeof err);
+		id = args_resolve_by(items, strcmp(what, "user") == 0 ? "email" : "account_name",
+				     ref, what, err, sizeof err);
 	if (id == NULL) {
 		cli_error("usage", "%s", err);
 		*rc = CLI_EXIT_USAGE;
@@ -176,9 +193,10 @@ static char *cell(const json_t *item, const AdminCol *c)
 		const json_t *e;
 		size_t i;
 
-		json_array_foreach(v, i, e) {
-			if (s == NULL || asprintf(&n, "%s%s%s", s, i ? ", " : "",
-						  json_string_value(e) ? json_string_value(e) : "") < 0) {
+		json_array_foreach (v, i, e) {
+			if (s == NULL ||
+			    asprintf(&n, "%s%s%s", s, i ? ", " : "",
+				     json_string_value(e) ? json_string_value(e) : "") < 0) {
 				free(s);
 				return NULL;
 			}
@@ -211,7 +229,7 @@ int admin_print_list(const json_t *items, const AdminCol *cols, size_t ncols, co
 		if (cols[c].flags)
 			table_flag(&t, c, cols[c].flags);
 	}
-	json_array_foreach(items, i, it) {
+	json_array_foreach (items, i, it) {
 		size_t c;
 
 		for (c = 0; c < ncols && (row[c] = cell(it, &cols[c])) != NULL; c++)
@@ -234,8 +252,10 @@ int admin_print_list(const json_t *items, const AdminCol *cols, size_t ncols, co
 static int grants_list(ApiClient *h, const AdminOpts *o, const char *arg)
 {
 	static const AdminCol cols[] = {
-		{ "USER", "email", 's', 0 }, { "INSTANCE", "instance_name", 's', 0 },
-		{ "AMC ID", "amc_instance_id", 's', TABLE_FIXED }, { "ACCOUNT", "account_name", 's', 0 },
+		{ "USER", "email", 's', 0 },
+		{ "INSTANCE", "instance_name", 's', 0 },
+		{ "AMC ID", "amc_instance_id", 's', TABLE_FIXED },
+		{ "ACCOUNT", "account_name", 's', 0 },
 		{ "STATUS", "instance_disabled", 'd', 0 },
 		{ "GRANTED", "granted_at", 's', TABLE_FIXED | TABLE_OPTIONAL },
 		{ "INSTANCE UUID", "instance_id", 's', TABLE_FIXED | TABLE_OPTIONAL },
@@ -248,7 +268,8 @@ static int grants_list(ApiClient *h, const AdminOpts *o, const char *arg)
 	(void)arg;
 	if (o->user != NULL && (uid = admin_resolve(h, "user", o->user, &ul, &rc)) == NULL)
 		goto out;
-	if (o->instance != NULL && (iid = admin_resolve(h, "instance", o->instance, &il, &rc)) == NULL)
+	if (o->instance != NULL &&
+	    (iid = admin_resolve(h, "instance", o->instance, &il, &rc)) == NULL)
 		goto out;
 	/* UUIDs (checked by admin_resolve) need no escaping */
 	if (asprintf(&path, "/admin/grants?%s%s%s%s%s", uid ? "user_id=" : "", uid ? uid : "",
@@ -258,8 +279,10 @@ static int grants_list(ApiClient *h, const AdminOpts *o, const char *arg)
 		rc = CLI_EXIT_INTERNAL;
 		goto out;
 	}
-	if ((rc = admin_call(h, "GET", path, NULL, &resp)) == CLI_EXIT_OK && !admin_json(o, resp, &rc))
-		rc = admin_print_list(json_object_get(resp, "grants"), cols, ARRAY_LEN(cols), "grant");
+	if ((rc = admin_call(h, "GET", path, NULL, &resp)) == CLI_EXIT_OK &&
+	    !admin_json(o, resp, &rc))
+		rc = admin_print_list(json_object_get(resp, "grants"), cols, ARRAY_LEN(cols),
+				      "grant");
 out:
 	free(path);
 	json_decref(resp);
@@ -283,7 +306,7 @@ static json_t *instance_ids(ApiClient *h, const char *list, int *rc)
 		*rc = cli_usage_error("admin", "--instances names no instance");
 		goto fail;
 	}
-	json_array_foreach(refs, i, r) {
+	json_array_foreach (refs, i, r) {
 		const char *ref = json_string_value(r), *id;
 		char err[256];
 
@@ -291,7 +314,8 @@ static json_t *instance_ids(ApiClient *h, const char *list, int *rc)
 		    (*rc = admin_call(h, "GET", "/admin/instances", NULL, &all)) != CLI_EXIT_OK)
 			goto fail;
 		id = args_is_uuid(ref) ? ref
-		     : args_resolve_instance(json_object_get(all, "instances"), ref, err, sizeof err);
+				       : args_resolve_instance(json_object_get(all, "instances"),
+							       ref, err, sizeof err);
 		if (id == NULL) {
 			cli_error("usage", "%s", err);
 			*rc = CLI_EXIT_USAGE;
@@ -335,7 +359,8 @@ static int grants_change(ApiClient *h, const AdminOpts *o, bool grant)
 		if (json_object_set(body, "instance_ids", ids) != 0)
 			goto oom;
 	}
-	if ((rc = admin_call(h, grant ? "POST" : "DELETE", "/admin/grants", body, &resp)) != CLI_EXIT_OK ||
+	if ((rc = admin_call(h, grant ? "POST" : "DELETE", "/admin/grants", body, &resp)) !=
+		    CLI_EXIT_OK ||
 	    admin_json(o, resp, &rc))
 		goto out;
 	g = json_object_get(resp, "grants");
@@ -381,18 +406,21 @@ static int check_opts(const char *group, const char *verb, const AdminOpts *o)
 		if (o->user == NULL)
 			return cli_usage_error("admin", "grants %s needs --user", verb);
 		if ((o->instances == NULL) == (o->account == NULL))
-			return cli_usage_error("admin", "grants %s needs --instances or --account (one)", verb);
+			return cli_usage_error(
+				"admin", "grants %s needs --instances or --account (one)", verb);
 	}
 	if (strcmp(group, "accounts") == 0 && strcmp(verb, "create") == 0 &&
 	    (o->name == NULL || o->advertiser == NULL))
 		return cli_usage_error("admin", "accounts create needs --name and --advertiser-id");
 	if (strcmp(group, "instances") == 0 && strcmp(verb, "create") == 0 &&
 	    (o->instance_id == NULL || o->name == NULL || o->region == NULL || o->account == NULL))
-		return cli_usage_error("admin", "instances create needs --instance-id, --name, --region and --account");
+		return cli_usage_error(
+			"admin",
+			"instances create needs --instance-id, --name, --region and --account");
 	if (strcmp(verb, "edit") == 0 && strcmp(group, "users") == 0 && o->role == NULL)
 		return cli_usage_error("admin", "users edit needs --role");
-	if (o->refresh_file != NULL && o->secret_file != NULL && strcmp(o->refresh_file, "-") == 0 &&
-	    strcmp(o->secret_file, "-") == 0)
+	if (o->refresh_file != NULL && o->secret_file != NULL &&
+	    strcmp(o->refresh_file, "-") == 0 && strcmp(o->secret_file, "-") == 0)
 		return cli_usage_error("admin", "only one credential can come from stdin");
 	return CLI_EXIT_OK;
 }
@@ -433,28 +461,71 @@ int cmd_admin_run(int argc, char *argv[])
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
 		switch (c) {
-		case 'h': fputs(ADMIN_HELP, stdout); return CLI_EXIT_OK;
-		case OPT_ROLE: o.role = optarg; break;
-		case OPT_NAME: o.name = optarg; break;
-		case OPT_EXPIRES: o.expires = optarg; break;
-		case OPT_ADVERTISER: o.advertiser = optarg; break;
-		case OPT_MARKETPLACE: o.marketplace = optarg; break;
-		case OPT_REGION: o.region = optarg; break;
-		case OPT_CLIENT_ID: o.client_id = optarg; break;
-		case OPT_REFRESH_FILE: o.refresh_file = optarg; break;
-		case OPT_SECRET_FILE: o.secret_file = optarg; break;
-		case OPT_ASK: o.ask = true; break;
-		case OPT_INSTANCE_ID: o.instance_id = optarg; break;
-		case OPT_ACCOUNT: o.account = optarg; break;
-		case OPT_BRANDS: o.brands = optarg; break;
-		case OPT_SANDBOX: o.sandbox = 1; break;
-		case OPT_NO_SANDBOX: o.sandbox = 0; break;
-		case OPT_TIMEZONE: o.timezone = optarg; break;
-		case OPT_USER: o.user = optarg; break;
-		case OPT_INSTANCES: o.instances = optarg; break;
-		case OPT_INSTANCE: o.instance = optarg; break;
-		case OPT_JSON: o.json_out = true; break;
-		default: return cli_getopt_error(argv[0], c, argv);
+		case 'h':
+			fputs(ADMIN_HELP, stdout);
+			return CLI_EXIT_OK;
+		case OPT_ROLE:
+			o.role = optarg;
+			break;
+		case OPT_NAME:
+			o.name = optarg;
+			break;
+		case OPT_EXPIRES:
+			o.expires = optarg;
+			break;
+		case OPT_ADVERTISER:
+			o.advertiser = optarg;
+			break;
+		case OPT_MARKETPLACE:
+			o.marketplace = optarg;
+			break;
+		case OPT_REGION:
+			o.region = optarg;
+			break;
+		case OPT_CLIENT_ID:
+			o.client_id = optarg;
+			break;
+		case OPT_REFRESH_FILE:
+			o.refresh_file = optarg;
+			break;
+		case OPT_SECRET_FILE:
+			o.secret_file = optarg;
+			break;
+		case OPT_ASK:
+			o.ask = true;
+			break;
+		case OPT_INSTANCE_ID:
+			o.instance_id = optarg;
+			break;
+		case OPT_ACCOUNT:
+			o.account = optarg;
+			break;
+		case OPT_BRANDS:
+			o.brands = optarg;
+			break;
+		case OPT_SANDBOX:
+			o.sandbox = 1;
+			break;
+		case OPT_NO_SANDBOX:
+			o.sandbox = 0;
+			break;
+		case OPT_TIMEZONE:
+			o.timezone = optarg;
+			break;
+		case OPT_USER:
+			o.user = optarg;
+			break;
+		case OPT_INSTANCES:
+			o.instances = optarg;
+			break;
+		case OPT_INSTANCE:
+			o.instance = optarg;
+			break;
+		case OPT_JSON:
+			o.json_out = true;
+			break;
+		default:
+			return cli_getopt_error(argv[0], c, argv);
 		}
 	}
 	if (argc - optind < 2)
@@ -464,7 +535,8 @@ int cmd_admin_run(int argc, char *argv[])
 	verb = argv[optind++];
 	if (strcmp(group, "users") == 0 && strcmp(verb, "tokens") == 0) {
 		if (optind >= argc)
-			return cli_usage_error(argv[0], "users tokens needs list, create or revoke");
+			return cli_usage_error(argv[0],
+					       "users tokens needs list, create or revoke");
 		snprintf(verbbuf, sizeof verbbuf, "tokens %.20s", argv[optind++]);
 		verb = verbbuf;
 	}
@@ -475,7 +547,8 @@ int cmd_admin_run(int argc, char *argv[])
 		return cli_usage_error(argv[0], "unknown command: admin %s %s", group, verb);
 	if (VERBS[v].arg != NULL) {
 		if (optind >= argc)
-			return cli_usage_error(argv[0], "%s %s needs %s", group, verb, VERBS[v].arg);
+			return cli_usage_error(argv[0], "%s %s needs %s", group, verb,
+					       VERBS[v].arg);
 		arg = argv[optind++];
 	}
 	if (optind < argc)

@@ -108,13 +108,16 @@ static bool add_credentials(const AdminOpts *o, json_t *body, int *rc)
 	if (o->ask && secret == NULL &&
 	    (secret = ask_secret("LWA client secret (Enter: none/keep): ")) == NULL)
 		goto out;
-	if ((refresh && strlen(refresh) > FIELDLEN_SECRET) || (secret && strlen(secret) > FIELDLEN_SECRET)) {
+	if ((refresh && strlen(refresh) > FIELDLEN_SECRET) ||
+	    (secret && strlen(secret) > FIELDLEN_SECRET)) {
 		cli_error("usage", "a credential is longer than %d bytes", FIELDLEN_SECRET);
 		goto out;
 	}
 	*rc = CLI_EXIT_INTERNAL;
-	if ((refresh && *refresh && json_object_set_new(body, "lwa_refresh_token", json_string(refresh)) != 0) ||
-	    (secret && *secret && json_object_set_new(body, "lwa_client_secret", json_string(secret)) != 0)) {
+	if ((refresh && *refresh &&
+	     json_object_set_new(body, "lwa_refresh_token", json_string(refresh)) != 0) ||
+	    (secret && *secret &&
+	     json_object_set_new(body, "lwa_client_secret", json_string(secret)) != 0)) {
 		cli_error("internal", "out of memory");
 		goto out;
 	}
@@ -147,7 +150,8 @@ static int send_object(ApiClient *h, const AdminOpts *o, const char *method, con
 	v = json_object_get(resp, key);
 	if (strcmp(key, "account") == 0) {
 		printf("account %s (%s): advertiser %s, marketplace %s, region %s, refresh token %s,"
-		       " client secret %s\n", fmt_str(v, "account_name", ""), fmt_str(v, "id", "?"),
+		       " client secret %s\n",
+		       fmt_str(v, "account_name", ""), fmt_str(v, "id", "?"),
 		       fmt_str(v, "advertiser_id", ""), fmt_str(v, "marketplace_id", ""),
 		       fmt_str(v, "region", ""),
 		       json_is_true(json_object_get(v, "has_refresh_token")) ? "stored" : "none",
@@ -155,7 +159,8 @@ static int send_object(ApiClient *h, const AdminOpts *o, const char *method, con
 	} else {
 		printf("instance %s (%s, %s): account %s, time zone %s, sandbox %s, %s\n",
 		       fmt_str(v, "instance_name", ""), fmt_str(v, "instance_id", ""),
-		       fmt_str(v, "id", "?"), fmt_str(v, "account_name", ""), fmt_str(v, "timezone", ""),
+		       fmt_str(v, "id", "?"), fmt_str(v, "account_name", ""),
+		       fmt_str(v, "timezone", ""),
 		       json_is_true(json_object_get(v, "is_sandbox")) ? "yes" : "no",
 		       json_is_true(json_object_get(v, "disabled")) ? "disabled" : "enabled");
 	}
@@ -168,9 +173,12 @@ static int send_object(ApiClient *h, const AdminOpts *o, const char *method, con
 int admin_accounts_list(ApiClient *h, const AdminOpts *o, const char *arg)
 {
 	static const AdminCol cols[] = {
-		{ "ID", "id", 's', TABLE_FIXED | TABLE_OPTIONAL }, { "NAME", "account_name", 's', 0 },
-		{ "ADVERTISER", "advertiser_id", 's', 0 }, { "MARKETPLACE", "marketplace_id", 's', 0 },
-		{ "REGION", "region", 's', 0 }, { "REFRESH TOKEN", "has_refresh_token", 'y', 0 },
+		{ "ID", "id", 's', TABLE_FIXED | TABLE_OPTIONAL },
+		{ "NAME", "account_name", 's', 0 },
+		{ "ADVERTISER", "advertiser_id", 's', 0 },
+		{ "MARKETPLACE", "marketplace_id", 's', 0 },
+		{ "REGION", "region", 's', 0 },
+		{ "REFRESH TOKEN", "has_refresh_token", 'y', 0 },
 		{ "CLIENT SECRET", "has_client_secret", 'y', 0 },
 		{ "INSTANCES", "instance_count", 'n', 0 },
 	};
@@ -180,7 +188,8 @@ int admin_accounts_list(ApiClient *h, const AdminOpts *o, const char *arg)
 	(void)arg;
 	if ((rc = admin_call(h, "GET", "/admin/accounts", NULL, &resp)) == CLI_EXIT_OK &&
 	    !admin_json(o, resp, &rc))
-		rc = admin_print_list(json_object_get(resp, "accounts"), cols, ARRAY_LEN(cols), "account");
+		rc = admin_print_list(json_object_get(resp, "accounts"), cols, ARRAY_LEN(cols),
+				      "account");
 	json_decref(resp);
 	return rc;
 }
@@ -192,8 +201,8 @@ static json_t *account_body(const AdminOpts *o, int *rc)
 
 	if (body == NULL || !set_opt(body, "account_name", o->name) ||
 	    !set_opt(body, "advertiser_id", o->advertiser) ||
-	    !set_opt(body, "marketplace_id", o->marketplace) || !set_opt(body, "region", o->region) ||
-	    !set_opt(body, "lwa_client_id", o->client_id)) {
+	    !set_opt(body, "marketplace_id", o->marketplace) ||
+	    !set_opt(body, "region", o->region) || !set_opt(body, "lwa_client_id", o->client_id)) {
 		json_decref(body);
 		cli_error("internal", "out of memory");
 		*rc = CLI_EXIT_INTERNAL;
@@ -245,11 +254,16 @@ int admin_accounts_edit(ApiClient *h, const AdminOpts *o, const char *account)
 int admin_instances_list(ApiClient *h, const AdminOpts *o, const char *arg)
 {
 	static const AdminCol cols[] = {
-		{ "ID", "id", 's', TABLE_FIXED | TABLE_OPTIONAL }, { "AMC ID", "instance_id", 's', TABLE_FIXED },
-		{ "NAME", "instance_name", 's', 0 }, { "ACCOUNT", "account_name", 's', 0 },
-		{ "REGION", "region", 's', TABLE_OPTIONAL }, { "TIME ZONE", "timezone", 's', 0 },
-		{ "BRANDS", "brands", 'l', TABLE_OPTIONAL }, { "SANDBOX", "is_sandbox", 'y', 0 },
-		{ "STATUS", "disabled", 'd', 0 }, { "USERS", "user_count", 'n', 0 },
+		{ "ID", "id", 's', TABLE_FIXED | TABLE_OPTIONAL },
+		{ "AMC ID", "instance_id", 's', TABLE_FIXED },
+		{ "NAME", "instance_name", 's', 0 },
+		{ "ACCOUNT", "account_name", 's', 0 },
+		{ "REGION", "region", 's', TABLE_OPTIONAL },
+		{ "TIME ZONE", "timezone", 's', 0 },
+		{ "BRANDS", "brands", 'l', TABLE_OPTIONAL },
+		{ "SANDBOX", "is_sandbox", 'y', 0 },
+		{ "STATUS", "disabled", 'd', 0 },
+		{ "USERS", "user_count", 'n', 0 },
 	};
 	json_t *resp;
 	int rc;
@@ -257,7 +271,8 @@ int admin_instances_list(ApiClient *h, const AdminOpts *o, const char *arg)
 	(void)arg;
 	if ((rc = admin_call(h, "GET", "/admin/instances", NULL, &resp)) == CLI_EXIT_OK &&
 	    !admin_json(o, resp, &rc))
-		rc = admin_print_list(json_object_get(resp, "instances"), cols, ARRAY_LEN(cols), "instance");
+		rc = admin_print_list(json_object_get(resp, "instances"), cols, ARRAY_LEN(cols),
+				      "instance");
 	json_decref(resp);
 	return rc;
 }
@@ -270,10 +285,11 @@ static json_t *instance_body(const AdminOpts *o, const char *account_id)
 	if (body == NULL || !set_opt(body, "instance_id", o->instance_id) ||
 	    !set_opt(body, "instance_name", o->name) || !set_opt(body, "region", o->region) ||
 	    !set_opt(body, "timezone", o->timezone) || !set_opt(body, "account_id", account_id) ||
-	    (o->sandbox >= 0 && json_object_set_new(body, "is_sandbox", json_boolean(o->sandbox)) != 0) ||
-	    (o->brands != NULL && ((brands = json_array()) == NULL ||
-				   json_object_set_new(body, "brands", brands) != 0 ||
-				   !args_append_list(brands, o->brands)))) {
+	    (o->sandbox >= 0 &&
+	     json_object_set_new(body, "is_sandbox", json_boolean(o->sandbox)) != 0) ||
+	    (o->brands != NULL &&
+	     ((brands = json_array()) == NULL || json_object_set_new(body, "brands", brands) != 0 ||
+	      !args_append_list(brands, o->brands)))) {
 		json_decref(body);
 		cli_error("internal", "out of memory");
 		return NULL;
@@ -291,7 +307,8 @@ int admin_instances_create(ApiClient *h, const AdminOpts *o, const char *arg)
 	if ((aid = admin_resolve(h, "account", o->account, &list, &rc)) == NULL)
 		return rc;
 	body = instance_body(o, aid);
-	rc = body == NULL ? CLI_EXIT_INTERNAL : send_object(h, o, "POST", "/admin/instances", body, "instance");
+	rc = body == NULL ? CLI_EXIT_INTERNAL
+			  : send_object(h, o, "POST", "/admin/instances", body, "instance");
 	json_decref(list);
 	return rc;
 }
@@ -325,7 +342,8 @@ int admin_instances_edit(ApiClient *h, const AdminOpts *o, const char *instance)
 	json_t *body;
 
 	if (o->instance_id != NULL || o->account != NULL)
-		return cli_usage_error("admin", "an instance's AMC id and account cannot be changed");
+		return cli_usage_error("admin",
+				       "an instance's AMC id and account cannot be changed");
 	if ((body = instance_body(o, NULL)) != NULL && json_object_size(body) == 0) {
 		json_decref(body);
 		return cli_usage_error("admin", "instances edit: nothing to change");

@@ -10,9 +10,12 @@
 #include "table.h"
 
 static const AdminCol user_cols[] = {
-	{ "ID", "id", 's', TABLE_FIXED | TABLE_OPTIONAL }, { "EMAIL", "email", 's', 0 },
-	{ "ROLE", "role", 's', 0 }, { "STATUS", "disabled", 'd', 0 },
-	{ "TOKENS", "token_count", 'n', 0 }, { "INSTANCES", "instance_count", 'n', 0 },
+	{ "ID", "id", 's', TABLE_FIXED | TABLE_OPTIONAL },
+	{ "EMAIL", "email", 's', 0 },
+	{ "ROLE", "role", 's', 0 },
+	{ "STATUS", "disabled", 'd', 0 },
+	{ "TOKENS", "token_count", 'n', 0 },
+	{ "INSTANCES", "instance_count", 'n', 0 },
 	{ "CREATED", "created_at", 's', TABLE_FIXED | TABLE_OPTIONAL },
 };
 
@@ -35,7 +38,8 @@ int admin_users_create(ApiClient *h, const AdminOpts *o, const char *email)
 	json_t *body = json_pack("{s:s}", "email", email), *resp = NULL, *u;
 	int rc;
 
-	if (body == NULL || (o->role && json_object_set_new(body, "role", json_string(o->role)) != 0)) {
+	if (body == NULL ||
+	    (o->role && json_object_set_new(body, "role", json_string(o->role)) != 0)) {
 		json_decref(body);
 		cli_error("internal", "out of memory");
 		return CLI_EXIT_INTERNAL;
@@ -71,7 +75,8 @@ static int patch(ApiClient *h, const AdminOpts *o, const char *user, json_t *bod
 	if (rc == CLI_EXIT_OK && !admin_json(o, resp, &rc)) {
 		u = json_object_get(resp, "user");
 		printf("user %s (%s): %s, %s\n", fmt_str(u, "email", ""), fmt_str(u, "id", "?"),
-		       fmt_str(u, "role", ""), json_is_true(json_object_get(u, "disabled")) ? "disabled" : "enabled");
+		       fmt_str(u, "role", ""),
+		       json_is_true(json_object_get(u, "disabled")) ? "disabled" : "enabled");
 	}
 out:
 	free(path);
@@ -101,9 +106,12 @@ int admin_users_enable(ApiClient *h, const AdminOpts *o, const char *user)
 int admin_tokens_list(ApiClient *h, const AdminOpts *o, const char *user)
 {
 	static const AdminCol cols[] = {
-		{ "ID", "id", 's', TABLE_FIXED }, { "NAME", "name", 's', 0 },
-		{ "CREATED", "created_at", 's', TABLE_FIXED }, { "EXPIRES", "expires_at", 's', TABLE_HIDE_EMPTY },
-		{ "REVOKED", "revoked_at", 's', TABLE_HIDE_EMPTY }, { "LAST USED", "last_used_at", 's', 0 },
+		{ "ID", "id", 's', TABLE_FIXED },
+		{ "NAME", "name", 's', 0 },
+		{ "CREATED", "created_at", 's', TABLE_FIXED },
+		{ "EXPIRES", "expires_at", 's', TABLE_HIDE_EMPTY },
+		{ "REVOKED", "revoked_at", 's', TABLE_HIDE_EMPTY },
+		{ "LAST USED", "last_used_at", 's', 0 },
 	};
 	json_t *list = NULL, *resp = NULL;
 	const char *id;
@@ -113,8 +121,10 @@ int admin_tokens_list(ApiClient *h, const AdminOpts *o, const char *user)
 	if ((id = admin_resolve(h, "user", user, &list, &rc)) == NULL ||
 	    (path = admin_path(h, "admin/users", id, "/tokens")) == NULL)
 		goto out;
-	if ((rc = admin_call(h, "GET", path, NULL, &resp)) == CLI_EXIT_OK && !admin_json(o, resp, &rc))
-		rc = admin_print_list(json_object_get(resp, "tokens"), cols, ARRAY_LEN(cols), "token");
+	if ((rc = admin_call(h, "GET", path, NULL, &resp)) == CLI_EXIT_OK &&
+	    !admin_json(o, resp, &rc))
+		rc = admin_print_list(json_object_get(resp, "tokens"), cols, ARRAY_LEN(cols),
+				      "token");
 out:
 	free(path);
 	json_decref(resp);

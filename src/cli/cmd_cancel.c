@@ -32,8 +32,11 @@ int cmd_cancel_run(int argc, char *argv[])
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
 		switch (c) {
-		case 'h': fputs(CANCEL_HELP, stdout); return CLI_EXIT_OK;
-		default: return cli_getopt_error(argv[0], c, argv);
+		case 'h':
+			fputs(CANCEL_HELP, stdout);
+			return CLI_EXIT_OK;
+		default:
+			return cli_getopt_error(argv[0], c, argv);
 		}
 	}
 	if ((rc = cli_batch_arg(argc, argv, &batch_id)) != CLI_EXIT_OK)

@@ -92,7 +92,8 @@ static int export_to(ApiClient *h, const char *batch_id, bool json_pages, FILE *
 		return CLI_EXIT_INTERNAL;
 	}
 	if (!json_pages)
-		st = apiclient_get_stream(h, path, "text/csv", sink_write, can_rewind ? sink_rewind : NULL, &s);
+		st = apiclient_get_stream(h, path, "text/csv", sink_write,
+					  can_rewind ? sink_rewind : NULL, &s);
 	free(path);
 	free(esc);
 	if (st == API_STREAM_FAILED) {
@@ -109,7 +110,7 @@ static int export_to(ApiClient *h, const char *batch_id, bool json_pages, FILE *
 		unsigned long long n = csv_count_records(&s.count);
 
 		*streamed = true;
-		*rows = n > 0 ? (long long)n - 1 : 0;	/* the header is no row */
+		*rows = n > 0 ? (long long)n - 1 : 0; /* the header is no row */
 		return CLI_EXIT_OK;
 	}
 	/* no CSV endpoint on this server: nothing was written, build the CSV ourselves */
@@ -194,24 +195,35 @@ int cmd_export_run(int argc, char *argv[])
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":o:rh", opts, NULL)) != -1) {
 		switch (c) {
-		case 'o': file = optarg; break;
-		case 'r': include_retries = true; cmd_results_include_retries(true); break;
-		case OPT_JSON_PAGES: json_pages = true; break;
-		case 'h': fputs(EXPORT_HELP, stdout); return CLI_EXIT_OK;
-		default: return cli_getopt_error(argv[0], c, argv);
+		case 'o':
+			file = optarg;
+			break;
+		case 'r':
+			include_retries = true;
+			cmd_results_include_retries(true);
+			break;
+		case OPT_JSON_PAGES:
+			json_pages = true;
+			break;
+		case 'h':
+			fputs(EXPORT_HELP, stdout);
+			return CLI_EXIT_OK;
+		default:
+			return cli_getopt_error(argv[0], c, argv);
 		}
 	}
 	if ((rc = cli_batch_arg(argc, argv, &batch_id)) != CLI_EXIT_OK)
 		return rc;
 	if (!file || !*file)
-		return cli_usage_error(argv[0], "say where to write: -o FILE.csv (or -o - for stdout)");
+		return cli_usage_error(argv[0],
+				       "say where to write: -o FILE.csv (or -o - for stdout)");
 	to_stdout = strcmp(file, "-") == 0;
 	if ((rc = cli_api_open(&h)) != CLI_EXIT_OK)
 		return rc;
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_sigint;
 	sigemptyset(&sa.sa_mask);
-	sigaction(SIGINT, &sa, &old);	/* Ctrl-C stops cleanly: the temporary file is removed */
+	sigaction(SIGINT, &sa, &old); /* Ctrl-C stops cleanly: the temporary file is removed */
 	if (to_stdout) {
 		rc = export_to(&h, batch_id, json_pages, stdout, false, &rows, &streamed);
 		if (rc == CLI_EXIT_OK && fflush(stdout) != 0) {
@@ -222,7 +234,8 @@ int cmd_export_run(int argc, char *argv[])
 		rc = export_file(&h, batch_id, file, json_pages, &rows, &streamed);
 	}
 	if (rc == CLI_EXIT_INTERRUPTED)
-		cli_error("interrupted", "export stopped%s", to_stdout ? "" : "; the file was not written");
+		cli_error("interrupted", "export stopped%s",
+			  to_stdout ? "" : "; the file was not written");
 	sigaction(SIGINT, &old, NULL);
 	if (rc == CLI_EXIT_OK)
 		/* the count goes where it cannot mix with the CSV itself */

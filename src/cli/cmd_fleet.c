@@ -80,19 +80,26 @@ static bool fill_workers(Table *t, const json_t *resp)
 	const json_t *w, *items = json_object_get(json_object_get(resp, "workers"), "items");
 	size_t i;
 
-	json_array_foreach(items, i, w) {
+	json_array_foreach (items, i, w) {
 		char up[32], beat[32], jobs[24];
 		const json_t *u = json_object_get(w, "uptime_seconds");
-		json_t *ums = json_is_integer(u) ? json_integer(json_integer_value(u) * 1000) : NULL;
+		json_t *ums =
+			json_is_integer(u) ? json_integer(json_integer_value(u) * 1000) : NULL;
 		const char *row[] = {
-			fmt_str(w, "id", "?"), fmt_str(w, "host", "-"), fmt_str(w, "version", "-"), up,
-			jobs, beat, json_is_true(json_object_get(w, "lease_alive")) ? "alive" : "GONE",
+			fmt_str(w, "id", "?"),
+			fmt_str(w, "host", "-"),
+			fmt_str(w, "version", "-"),
+			up,
+			jobs,
+			beat,
+			json_is_true(json_object_get(w, "lease_alive")) ? "alive" : "GONE",
 		};
 
 		fmt_age(ums, up, sizeof up);
 		json_decref(ums);
 		fmt_age(json_object_get(w, "last_heartbeat_age_ms"), beat, sizeof beat);
-		snprintf(jobs, sizeof jobs, "%lld", fmt_json_int(json_object_get(w, "jobs_held"), 0));
+		snprintf(jobs, sizeof jobs, "%lld",
+			 fmt_json_int(json_object_get(w, "jobs_held"), 0));
 		if (!table_add_row(t, row))
 			return false;
 	}
@@ -105,7 +112,7 @@ static bool fill_queue(Table *t, const json_t *resp)
 	char ready[24], age[32];
 	size_t i;
 
-	json_array_foreach(json_object_get(q, "by_batch"), i, b) {
+	json_array_foreach (json_object_get(q, "by_batch"), i, b) {
 		const char *row[] = { fmt_str(b, "batch_id", "?"), ready, age };
 
 		snprintf(ready, sizeof ready, "%lld", fmt_json_int(json_object_get(b, "ready"), 0));
@@ -125,16 +132,20 @@ static bool fill_queue(Table *t, const json_t *resp)
 static bool fill_caps(Table *t, const json_t *resp)
 {
 	const json_t *run = json_object_get(resp, "running"), *x;
-	static const char *const kinds[][2] = { { "instances", "amc_instance_id" }, { "accounts", "account_id" } };
+	static const char *const kinds[][2] = { { "instances", "amc_instance_id" },
+						{ "accounts", "account_id" } };
 	size_t i;
 
 	for (size_t k = 0; k < 2; k++) {
-		json_array_foreach(json_object_get(run, kinds[k][0]), i, x) {
+		json_array_foreach (json_object_get(run, kinds[k][0]), i, x) {
 			char use[48];
-			const char *row[] = { k == 0 ? "instance" : "account", fmt_str(x, kinds[k][1], "?"), use,
-					      json_is_true(json_object_get(x, "full")) ? "FULL" : "" };
+			const char *row[] = { k == 0 ? "instance" : "account",
+					      fmt_str(x, kinds[k][1], "?"), use,
+					      json_is_true(json_object_get(x, "full")) ? "FULL"
+										       : "" };
 
-			snprintf(use, sizeof use, "%lld/%lld", fmt_json_int(json_object_get(x, "running"), 0),
+			snprintf(use, sizeof use, "%lld/%lld",
+				 fmt_json_int(json_object_get(x, "running"), 0),
 				 fmt_json_int(json_object_get(x, "cap"), 0));
 			if (!table_add_row(t, row))
 				return false;
@@ -148,7 +159,7 @@ static bool fill_parked(Table *t, const json_t *resp)
 	const json_t *x;
 	size_t i;
 
-	json_array_foreach(json_object_get(json_object_get(resp, "parked"), "items"), i, x) {
+	json_array_foreach (json_object_get(json_object_get(resp, "parked"), "items"), i, x) {
 		char n[24], age[32];
 		const char *row[] = { fmt_str(x, "kind", "?"), fmt_str(x, "id", "?"), n, age,
 				      fmt_str(x, "reason", "") };
@@ -166,7 +177,7 @@ static bool fill_errors(Table *t, const json_t *resp)
 	const json_t *x;
 	size_t i;
 
-	json_array_foreach(json_object_get(json_object_get(resp, "errors"), "by_kind"), i, x) {
+	json_array_foreach (json_object_get(json_object_get(resp, "errors"), "by_kind"), i, x) {
 		char n[24];
 		const char *row[] = { fmt_str(x, "kind", "?"), n, fmt_str(x, "example", "") };
 
@@ -179,32 +190,40 @@ static bool fill_errors(Table *t, const json_t *resp)
 
 static int print_fleet(const json_t *resp)
 {
-	static const char *const wh[] = { "WORKER", "HOST", "VERSION", "UPTIME", "JOBS", "HEARTBEAT", "LEASE" };
+	static const char *const wh[] = { "WORKER", "HOST",      "VERSION", "UPTIME",
+					  "JOBS",   "HEARTBEAT", "LEASE" };
 	static const char *const qh[] = { "BATCH", "READY", "OLDEST" };
 	static const char *const ch[] = { "KIND", "ID", "RUNNING/CAP", "" };
 	static const char *const ph[] = { "PARKED ON", "ID", "WAITING", "OLDEST", "WHY" };
 	static const char *const eh[] = { "ERROR KIND", "COUNT", "LATEST" };
 	const json_t *w = json_object_get(resp, "workers"), *q = json_object_get(resp, "queue");
-	const json_t *caps = json_object_get(resp, "caps"), *ac = json_object_get(resp, "amc_cancels");
+	const json_t *caps = json_object_get(resp, "caps"),
+		     *ac = json_object_get(resp, "amc_cancels");
 	char title[256];
 	bool ok;
 
-	snprintf(title, sizeof title, "Workers: %lld live of %lld", fmt_json_int(json_object_get(w, "live"), 0),
+	snprintf(title, sizeof title, "Workers: %lld live of %lld",
+		 fmt_json_int(json_object_get(w, "live"), 0),
 		 fmt_json_int(json_object_get(w, "total"), 0));
 	ok = print_section(title, ARRAY_LEN(wh), wh, fill_workers, resp);
-	snprintf(title, sizeof title, "Queue: %lld ready in %lld batches, %lld in retry_wait (%lld due)",
-		 fmt_json_int(json_object_get(q, "ready"), 0), fmt_json_int(json_object_get(q, "batches"), 0),
-		 fmt_json_int(json_object_get(q, "retry_wait"), 0), fmt_json_int(json_object_get(q, "retry_due"), 0));
+	snprintf(title, sizeof title,
+		 "Queue: %lld ready in %lld batches, %lld in retry_wait (%lld due)",
+		 fmt_json_int(json_object_get(q, "ready"), 0),
+		 fmt_json_int(json_object_get(q, "batches"), 0),
+		 fmt_json_int(json_object_get(q, "retry_wait"), 0),
+		 fmt_json_int(json_object_get(q, "retry_due"), 0));
 	ok = ok && print_section(title, ARRAY_LEN(qh), qh, fill_queue, resp);
 	snprintf(title, sizeof title, "Caps: instance_cap %lld, account_cap %lld (from %s)",
 		 fmt_json_int(json_object_get(caps, "instance_cap"), 0),
-		 fmt_json_int(json_object_get(caps, "account_cap"), 0), fmt_str(caps, "source", "?"));
+		 fmt_json_int(json_object_get(caps, "account_cap"), 0),
+		 fmt_str(caps, "source", "?"));
 	ok = ok && print_section(title, ARRAY_LEN(ch), ch, fill_caps, resp);
 	snprintf(title, sizeof title, "Parked: %lld jobs",
 		 fmt_json_int(json_object_get(json_object_get(resp, "parked"), "total"), 0));
 	ok = ok && print_section(title, ARRAY_LEN(ph), ph, fill_parked, resp);
 	ok = ok && print_section("Recent AMC errors", ARRAY_LEN(eh), eh, fill_errors, resp);
-	printf("AMC cancels pending: %lld (%lld due)\n", fmt_json_int(json_object_get(ac, "pending"), 0),
+	printf("AMC cancels pending: %lld (%lld due)\n",
+	       fmt_json_int(json_object_get(ac, "pending"), 0),
 	       fmt_json_int(json_object_get(ac, "due"), 0));
 	return ok && !ferror(stdout) ? CLI_EXIT_OK : CLI_EXIT_INTERNAL;
 }
@@ -237,18 +256,27 @@ int cmd_fleet_run(int argc, char *argv[])
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":wi:h", opts, NULL)) != -1) {
 		switch (c) {
-		case 'w': watch = true; break;
+		case 'w':
+			watch = true;
+			break;
 		case 'i': {
 			char *end;
 
 			interval = strtod(optarg, &end);
 			if (*end != '\0' || !(interval >= 0.5 && interval <= 3600))
-				return cli_usage_error(argv[0], "--interval wants 0.5 to 3600 seconds, got '%s'", optarg);
+				return cli_usage_error(
+					argv[0], "--interval wants 0.5 to 3600 seconds, got '%s'",
+					optarg);
 			break;
 		}
-		case OPT_JSON: json_out = true; break;
-		case 'h': fputs(FLEET_HELP, stdout); return CLI_EXIT_OK;
-		default: return cli_getopt_error(argv[0], c, argv);
+		case OPT_JSON:
+			json_out = true;
+			break;
+		case 'h':
+			fputs(FLEET_HELP, stdout);
+			return CLI_EXIT_OK;
+		default:
+			return cli_getopt_error(argv[0], c, argv);
 		}
 	}
 	if (optind < argc)
@@ -259,7 +287,7 @@ int cmd_fleet_run(int argc, char *argv[])
 	sa.sa_handler = on_sigint;
 	sigemptyset(&sa.sa_mask);
 	if (watch)
-		sigaction(SIGINT, &sa, &old);	/* no SA_RESTART: the sleep must wake */
+		sigaction(SIGINT, &sa, &old); /* no SA_RESTART: the sleep must wake */
 	for (;;) {
 		json_t *resp = NULL;
 
@@ -270,8 +298,9 @@ int cmd_fleet_run(int argc, char *argv[])
 		}
 		if (json_out && watch) {
 			/* one compact document per line, for `| jq` */
-			rc = json_dumpf(resp, stdout, JSON_COMPACT) == 0 && putchar('\n') != EOF ?
-			     CLI_EXIT_OK : CLI_EXIT_INTERNAL;
+			rc = json_dumpf(resp, stdout, JSON_COMPACT) == 0 && putchar('\n') != EOF
+				     ? CLI_EXIT_OK
+				     : CLI_EXIT_INTERNAL;
 			fflush(stdout);
 		} else if (json_out) {
 			rc = cli_print_json(resp);

@@ -43,7 +43,9 @@ static bool add_query(ApiClient *h, char **q, const char *name, const char *valu
 
 static int print_list(const json_t *resp)
 {
-	static const char *const head[] = { "BATCH", "STATUS", "DONE", "WORKFLOW", "NAME", "CREATED" };
+	static const char *const head[] = {
+		"BATCH", "STATUS", "DONE", "WORKFLOW", "NAME", "CREATED"
+	};
 	const json_t *list = json_object_get(resp, "batch_executions"), *b;
 	Table t;
 	size_t i;
@@ -57,15 +59,17 @@ static int print_list(const json_t *resp)
 	table_flag(&t, 1, TABLE_FIXED);
 	table_flag(&t, 2, TABLE_FIXED);
 	table_flag(&t, 5, TABLE_FIXED);
-	json_array_foreach(list, i, b) {
+	json_array_foreach (list, i, b) {
 		char done[48];
-		const char *wf = fmt_str(json_object_get(b, "workflows"), "name", fmt_str(b, "workflow_id", ""));
+		const char *wf = fmt_str(json_object_get(b, "workflows"), "name",
+					 fmt_str(b, "workflow_id", ""));
 		const char *row[] = {
-			fmt_str(b, "batch_id", "?"), fmt_str(b, "status", "?"), done, wf,
-			fmt_str(b, "name", ""), fmt_str(b, "created_at", ""),
+			fmt_str(b, "batch_id", "?"), fmt_str(b, "status", "?"),    done, wf,
+			fmt_str(b, "name", ""),      fmt_str(b, "created_at", ""),
 		};
 
-		snprintf(done, sizeof(done), "%lld/%lld", fmt_json_int(json_object_get(b, "completed_instances"), 0),
+		snprintf(done, sizeof(done), "%lld/%lld",
+			 fmt_json_int(json_object_get(b, "completed_instances"), 0),
 			 fmt_json_int(json_object_get(b, "total_instances"), 0));
 		if (!table_add_row(&t, row)) {
 			table_cleanup(&t);
@@ -103,21 +107,33 @@ int cmd_list_run(int argc, char *argv[])
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":s:W:l:h", opts, NULL)) != -1) {
 		switch (c) {
-		case 's': status = optarg; break;
-		case 'W': workflow = optarg; break;
+		case 's':
+			status = optarg;
+			break;
+		case 'W':
+			workflow = optarg;
+			break;
 		case 'l':
 			if (!cli_parse_long(optarg, 1, 1000000, &n))
-				return cli_usage_error(argv[0], "--limit wants a positive number, got '%s'", optarg);
+				return cli_usage_error(argv[0],
+						       "--limit wants a positive number, got '%s'",
+						       optarg);
 			limit = optarg;
 			break;
 		case OPT_OFFSET:
 			if (!cli_parse_long(optarg, 0, 1000000000L, &n))
-				return cli_usage_error(argv[0], "--offset wants a number >= 0, got '%s'", optarg);
+				return cli_usage_error(
+					argv[0], "--offset wants a number >= 0, got '%s'", optarg);
 			offset = optarg;
 			break;
-		case OPT_JSON: json_out = true; break;
-		case 'h': fputs(LIST_HELP, stdout); return CLI_EXIT_OK;
-		default: return cli_getopt_error(argv[0], c, argv);
+		case OPT_JSON:
+			json_out = true;
+			break;
+		case 'h':
+			fputs(LIST_HELP, stdout);
+			return CLI_EXIT_OK;
+		default:
+			return cli_getopt_error(argv[0], c, argv);
 		}
 	}
 	if (optind < argc)

@@ -46,14 +46,15 @@ static bool contains(const char *hay, const char *needle)
 
 static bool instance_matches(const json_t *inst, const char *q)
 {
-	static const char *const keys[] = { "instance_name", "instance_id", "id", "region", "account_name" };
+	static const char *const keys[] = { "instance_name", "instance_id", "id", "region",
+					    "account_name" };
 	const json_t *b;
 	size_t i;
 
 	for (i = 0; i < ARRAY_LEN(keys); i++)
 		if (contains(fmt_str(inst, keys[i], NULL), q))
 			return true;
-	json_array_foreach(json_object_get(inst, "brands"), i, b)
+	json_array_foreach (json_object_get(inst, "brands"), i, b)
 		if (contains(json_string_value(b), q))
 			return true;
 	return false;
@@ -66,12 +67,12 @@ static char *join_brands(const json_t *brands)
 	const json_t *b;
 	char *s;
 
-	json_array_foreach(brands, i, b)
+	json_array_foreach (brands, i, b)
 		len += json_string_length(b) + 2;
 	s = calloc(1, len);
 	if (!s)
 		return NULL;
-	json_array_foreach(brands, i, b) {
+	json_array_foreach (brands, i, b) {
 		if (!json_is_string(b))
 			continue;
 		if (*s)
@@ -83,7 +84,8 @@ static char *join_brands(const json_t *brands)
 
 static int print_instances(const json_t *list)
 {
-	static const char *const head[] = { "NAME", "INSTANCE ID", "REGION", "ACCOUNT", "SANDBOX", "BRANDS", "ID" };
+	static const char *const head[] = { "NAME",    "INSTANCE ID", "REGION", "ACCOUNT",
+					    "SANDBOX", "BRANDS",      "ID" };
 	Table t;
 	const json_t *inst;
 	size_t i;
@@ -95,13 +97,16 @@ static int print_instances(const json_t *list)
 	table_flag(&t, 1, TABLE_FIXED);
 	table_flag(&t, 4, TABLE_FIXED);
 	table_flag(&t, 6, TABLE_FIXED | TABLE_OPTIONAL);
-	json_array_foreach(list, i, inst) {
+	json_array_foreach (list, i, inst) {
 		char *brands = join_brands(json_object_get(inst, "brands"));
 		const char *row[] = {
-			fmt_str(inst, "instance_name", ""), fmt_str(inst, "instance_id", ""),
-			fmt_str(inst, "region", ""), fmt_str(inst, "account_name", ""),
+			fmt_str(inst, "instance_name", ""),
+			fmt_str(inst, "instance_id", ""),
+			fmt_str(inst, "region", ""),
+			fmt_str(inst, "account_name", ""),
 			json_is_true(json_object_get(inst, "is_sandbox")) ? "yes" : "no",
-			brands, fmt_str(inst, "id", ""),
+			brands,
+			fmt_str(inst, "id", ""),
 		};
 		bool ok = brands && table_add_row(&t, row);
 
@@ -139,10 +144,17 @@ int cmd_misc_instances(int argc, char *argv[])
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":s:h", opts, NULL)) != -1) {
 		switch (c) {
-		case 's': search = optarg; break;
-		case 'j': json_out = true; break;
-		case 'h': fputs(INSTANCES_HELP, stdout); return CLI_EXIT_OK;
-		default: return cli_getopt_error(argv[0], c, argv);
+		case 's':
+			search = optarg;
+			break;
+		case 'j':
+			json_out = true;
+			break;
+		case 'h':
+			fputs(INSTANCES_HELP, stdout);
+			return CLI_EXIT_OK;
+		default:
+			return cli_getopt_error(argv[0], c, argv);
 		}
 	}
 	if (optind < argc)
@@ -165,8 +177,9 @@ int cmd_misc_instances(int argc, char *argv[])
 		rc = CLI_EXIT_INTERNAL;
 		goto out;
 	}
-	json_array_foreach(list, i, inst)
-		if ((!search || instance_matches(inst, search)) && json_array_append(shown, inst) != 0) {
+	json_array_foreach (list, i, inst)
+		if ((!search || instance_matches(inst, search)) &&
+		    json_array_append(shown, inst) != 0) {
 			rc = CLI_EXIT_INTERNAL;
 			goto out;
 		}
@@ -191,9 +204,11 @@ static int print_workflow_list(const json_t *list)
 	table_flag(&t, 0, TABLE_FIXED);
 	table_flag(&t, 2, TABLE_FIXED);
 	table_flag(&t, 3, TABLE_OPTIONAL | TABLE_HIDE_EMPTY);
-	json_array_foreach(list, i, w) {
+	json_array_foreach (list, i, w) {
 		const char *row[] = {
-			fmt_str(w, "id", ""), fmt_str(w, "name", ""), fmt_str(w, "created_at", ""),
+			fmt_str(w, "id", ""),
+			fmt_str(w, "name", ""),
+			fmt_str(w, "created_at", ""),
 			fmt_str(w, "description", ""),
 		};
 
@@ -214,7 +229,8 @@ oom:
 
 static int print_workflow(const json_t *w)
 {
-	char *params = json_dumps(json_object_get(w, "parameters"), JSON_INDENT(2) | JSON_ENCODE_ANY);
+	char *params =
+		json_dumps(json_object_get(w, "parameters"), JSON_INDENT(2) | JSON_ENCODE_ANY);
 
 	printf("ID           %s\n", fmt_str(w, "id", "-"));
 	printf("Name         %s\n", fmt_str(w, "name", "-"));
@@ -243,9 +259,14 @@ int cmd_misc_workflows(int argc, char *argv[])
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
 		switch (c) {
-		case 'j': json_out = true; break;
-		case 'h': fputs(WORKFLOWS_HELP, stdout); return CLI_EXIT_OK;
-		default: return cli_getopt_error(argv[0], c, argv);
+		case 'j':
+			json_out = true;
+			break;
+		case 'h':
+			fputs(WORKFLOWS_HELP, stdout);
+			return CLI_EXIT_OK;
+		default:
+			return cli_getopt_error(argv[0], c, argv);
 		}
 	}
 	if (optind < argc)
@@ -269,7 +290,7 @@ int cmd_misc_workflows(int argc, char *argv[])
 	}
 	v = json_object_get(resp, id ? "workflow" : "workflows");
 	if (id && !v)
-		v = resp;	/* tolerate the workflow's fields at the top level */
+		v = resp; /* tolerate the workflow's fields at the top level */
 	if (!id && !json_is_array(v)) {
 		cli_error("bad_response", "GET /workflows: no \"workflows\" array in the answer");
 		rc = CLI_EXIT_API;

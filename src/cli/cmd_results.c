@@ -47,11 +47,13 @@ void cmd_results_include_retries(bool on)
 }
 
 /* GET one page; *resp is the caller's, *br borrowed from it. */
-static bool fetch(ApiClient *h, const char *batch_id, long limit, long offset, json_t **resp, json_t **br)
+static bool fetch(ApiClient *h, const char *batch_id, long limit, long offset, json_t **resp,
+		  json_t **br)
 {
 	char tail[128];
 
-	snprintf(tail, sizeof(tail), "/results?include_retries=%s", include_retries ? "true" : "false");
+	snprintf(tail, sizeof(tail), "/results?include_retries=%s",
+		 include_retries ? "true" : "false");
 	if (limit >= 0)
 		snprintf(tail + strlen(tail), sizeof(tail) - strlen(tail), "&limit=%ld", limit);
 	if (offset > 0)
@@ -71,14 +73,15 @@ static json_t *column_names(const json_t *agg)
 	if (!names)
 		return NULL;
 	if (json_array_size(cols) > 0) {
-		json_array_foreach(cols, i, c) {
-			const char *n = json_is_string(c) ? json_string_value(c) : fmt_str(c, "name", NULL);
+		json_array_foreach (cols, i, c) {
+			const char *n =
+				json_is_string(c) ? json_string_value(c) : fmt_str(c, "name", NULL);
 
 			if (n && json_array_append_new(names, json_string(n)) != 0)
 				goto fail;
 		}
 	} else {
-		json_object_foreach(json_array_get(json_object_get(agg, "rows"), 0), key, c)
+		json_object_foreach (json_array_get(json_object_get(agg, "rows"), 0), key, c)
 			if (json_array_append_new(names, json_string(key)) != 0)
 				goto fail;
 	}
@@ -96,11 +99,12 @@ static bool write_csv_rows(FILE *out, const json_t *names, const json_t *rows)
 	const json_t *row;
 	bool ok = cells != NULL;
 
-	json_array_foreach(rows, i, row) {
+	json_array_foreach (rows, i, row) {
 		if (!ok)
 			break;
 		for (size_t c = 0; c < n; c++) {
-			cells[c] = fmt_json_text(json_object_get(row, json_string_value(json_array_get(names, c))));
+			cells[c] = fmt_json_text(
+				json_object_get(row, json_string_value(json_array_get(names, c))));
 			ok = ok && cells[c];
 		}
 		ok = ok && csv_write_row(out, (const char *const *)cells, n);
@@ -179,7 +183,8 @@ int cmd_results_csv(ApiClient *h, const char *batch_id, long limit, long offset,
 
 static bool print_instances(const json_t *list)
 {
-	static const char *const head[] = { "INSTANCE", "REGION", "STATUS", "ROWS", "DURATION", "COMPLETED", "ERROR" };
+	static const char *const head[] = { "INSTANCE", "REGION",    "STATUS", "ROWS",
+					    "DURATION", "COMPLETED", "ERROR" };
 	const json_t *r;
 	size_t i;
 	Table t;
@@ -193,14 +198,19 @@ static bool print_instances(const json_t *list)
 	for (size_t c = 2; c <= 5; c++)
 		table_flag(&t, c, TABLE_FIXED);
 	table_flag(&t, 1, TABLE_OPTIONAL);
-	table_flag(&t, 6, TABLE_HIDE_EMPTY);	/* no errors: no column */
-	json_array_foreach(list, i, r) {
+	table_flag(&t, 6, TABLE_HIDE_EMPTY); /* no errors: no column */
+	json_array_foreach (list, i, r) {
 		char dur[32];
 		char *rows = fmt_json_text(json_object_get(r, "row_count"));
 		char *err = fmt_json_text(json_object_get(r, "error"));
 		const char *row[] = {
-			fmt_str(r, "instance_name", fmt_str(r, "instance_id", "?")), fmt_str(r, "instance_region", ""),
-			fmt_str(r, "status", ""), rows, dur, fmt_str(r, "completed_at", ""), err,
+			fmt_str(r, "instance_name", fmt_str(r, "instance_id", "?")),
+			fmt_str(r, "instance_region", ""),
+			fmt_str(r, "status", ""),
+			rows,
+			dur,
+			fmt_str(r, "completed_at", ""),
+			err,
 		};
 
 		fmt_duration(json_object_get(r, "duration_seconds"), dur, sizeof(dur));
@@ -243,9 +253,10 @@ static bool print_rows(const json_t *agg)
 	/* _instance_name says which instance; the UUID goes first on a narrow terminal */
 	if (n > 1 && strcmp(cells[1], "_instance_id") == 0)
 		table_flag(&t, 1, TABLE_FIXED | TABLE_OPTIONAL);
-	json_array_foreach(json_object_get(agg, "rows"), i, row) {
+	json_array_foreach (json_object_get(agg, "rows"), i, row) {
 		for (size_t c = 0; c < n; c++) {
-			owned[c] = fmt_json_text(json_object_get(row, json_string_value(json_array_get(names, c))));
+			owned[c] = fmt_json_text(
+				json_object_get(row, json_string_value(json_array_get(names, c))));
 			cells[c] = owned[c];
 			ok = ok && owned[c];
 		}
@@ -283,7 +294,8 @@ static int results_table(const json_t *br, long offset)
 	if (!print_rows(agg))
 		goto fail;
 	if (shown > 0)
-		printf("\nrows %ld-%ld of %lld", offset + 1, offset + (long)shown, total >= 0 ? total : (long long)shown);
+		printf("\nrows %ld-%ld of %lld", offset + 1, offset + (long)shown,
+		       total >= 0 ? total : (long long)shown);
 	else
 		printf("\n0 rows shown of %lld", total >= 0 ? total : 0);
 	if (total >= 0 && offset + (long long)shown < total)
@@ -316,7 +328,9 @@ int cmd_results_run(int argc, char *argv[])
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":f:l:rh", opts, NULL)) != -1) {
 		switch (c) {
-		case 'r': include_retries = true; break;
+		case 'r':
+			include_retries = true;
+			break;
 		case 'f':
 			if (strcmp(optarg, "table") == 0)
 				format = FORMAT_TABLE;
@@ -325,18 +339,26 @@ int cmd_results_run(int argc, char *argv[])
 			else if (strcmp(optarg, "csv") == 0)
 				format = FORMAT_CSV;
 			else
-				return cli_usage_error(argv[0], "--format is table, json or csv, not '%s'", optarg);
+				return cli_usage_error(argv[0],
+						       "--format is table, json or csv, not '%s'",
+						       optarg);
 			break;
 		case 'l':
 			if (!cli_parse_long(optarg, 1, 1000000000L, &limit))
-				return cli_usage_error(argv[0], "--limit wants a positive number, got '%s'", optarg);
+				return cli_usage_error(argv[0],
+						       "--limit wants a positive number, got '%s'",
+						       optarg);
 			break;
 		case OPT_OFFSET:
 			if (!cli_parse_long(optarg, 0, 1000000000L, &offset))
-				return cli_usage_error(argv[0], "--offset wants a number >= 0, got '%s'", optarg);
+				return cli_usage_error(
+					argv[0], "--offset wants a number >= 0, got '%s'", optarg);
 			break;
-		case 'h': fputs(RESULTS_HELP, stdout); return CLI_EXIT_OK;
-		default: return cli_getopt_error(argv[0], c, argv);
+		case 'h':
+			fputs(RESULTS_HELP, stdout);
+			return CLI_EXIT_OK;
+		default:
+			return cli_getopt_error(argv[0], c, argv);
 		}
 	}
 	if ((rc = cli_batch_arg(argc, argv, &batch_id)) != CLI_EXIT_OK)

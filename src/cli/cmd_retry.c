@@ -49,17 +49,30 @@ int cmd_retry_run(int argc, char *argv[])
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":cn:wh", opts, NULL)) != -1) {
 		switch (c) {
-		case 'c': cancelled = true; break;
-		case 'n': name = optarg; break;
-		case 'w': watch = true; break;
+		case 'c':
+			cancelled = true;
+			break;
+		case 'n':
+			name = optarg;
+			break;
+		case 'w':
+			watch = true;
+			break;
 		case OPT_INTERVAL:
 			if (!cli_parse_double(optarg, 0.1, 3600, &interval))
-				return cli_usage_error(argv[0], "--interval wants seconds between 0.1 and 3600, got '%s'",
-						       optarg);
+				return cli_usage_error(
+					argv[0],
+					"--interval wants seconds between 0.1 and 3600, got '%s'",
+					optarg);
 			break;
-		case OPT_JSON: json_out = true; break;
-		case 'h': fputs(RETRY_HELP, stdout); return CLI_EXIT_OK;
-		default: return cli_getopt_error(argv[0], c, argv);
+		case OPT_JSON:
+			json_out = true;
+			break;
+		case 'h':
+			fputs(RETRY_HELP, stdout);
+			return CLI_EXIT_OK;
+		default:
+			return cli_getopt_error(argv[0], c, argv);
 		}
 	}
 	if ((rc = cli_batch_arg(argc, argv, &batch_id)) != CLI_EXIT_OK)

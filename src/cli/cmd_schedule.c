@@ -257,7 +257,8 @@ static bool add_query(ApiClient *h, char **q, const char *name, const char *valu
 }
 
 /* One request; on failure reports it and returns its exit code. *resp: caller decrefs. */
-static int call(ApiClient *h, const char *method, const char *path, const json_t *body, json_t **resp)
+static int call(ApiClient *h, const char *method, const char *path, const json_t *body,
+		json_t **resp)
 {
 	if (!apiclient_call(h, method, path, body, resp)) {
 		apiclient_report(h);
@@ -299,7 +300,8 @@ static void local_time(const char *iso, enum LocalStyle style, char *buf, size_t
 		return;
 	}
 	if (sscanf(iso, "%4d-%2d-%2dT%2d:%2d:%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
-		   &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &n) != 6 || n == 0) {
+		   &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &n) != 6 ||
+	    n == 0) {
 		snprintf(buf, size, "%s", iso);
 		return;
 	}
@@ -312,9 +314,15 @@ static void local_time(const char *iso, enum LocalStyle style, char *buf, size_t
 	}
 	n = 0; /* no default: -Wswitch names a style added without its format */
 	switch (style) {
-	case LOCAL_MINUTE: n = (int)strftime(buf, size, "%Y-%m-%d %H:%M", &tm); break;
-	case LOCAL_WEEKDAY: n = (int)strftime(buf, size, "%a %Y-%m-%d %H:%M", &tm); break;
-	case LOCAL_WEEKDAY_MARKED: n = (int)strftime(buf, size, "%a %Y-%m-%d %H:%M (local)", &tm); break;
+	case LOCAL_MINUTE:
+		n = (int)strftime(buf, size, "%Y-%m-%d %H:%M", &tm);
+		break;
+	case LOCAL_WEEKDAY:
+		n = (int)strftime(buf, size, "%a %Y-%m-%d %H:%M", &tm);
+		break;
+	case LOCAL_WEEKDAY_MARKED:
+		n = (int)strftime(buf, size, "%a %Y-%m-%d %H:%M (local)", &tm);
+		break;
 	}
 	if (n == 0)
 		snprintf(buf, size, "%s", iso);
@@ -336,8 +344,8 @@ static void last_run_text(const json_t *lr, bool with_time, char *buf, size_t si
 		return;
 	}
 	local_time(fmt_str(lr, "scheduled_for", NULL), LOCAL_MINUTE, when, sizeof when);
-	snprintf(buf, size, "%s %s%s%s", when, what, fmt_str(lr, "batch_id", NULL) ? ", batch " : "",
-		 fmt_str(lr, "batch_id", ""));
+	snprintf(buf, size, "%s %s%s%s", when, what,
+		 fmt_str(lr, "batch_id", NULL) ? ", batch " : "", fmt_str(lr, "batch_id", ""));
 }
 
 /* "Schedule <id>: <reading>; next run <local time> (local)" or "...; paused". */
@@ -352,8 +360,8 @@ static void summary_line(const json_t *s, const char *verb, char *buf, size_t si
 			 verb, desc ? desc : "", next);
 	} else {
 		/* "Schedule X paused: ...; paused" would say it twice */
-		snprintf(buf, size, "Schedule %s%s: %s%s", fmt_str(s, "id", "?"), verb, desc ? desc : "",
-			 strcmp(verb, " paused") == 0 ? "" : "; paused");
+		snprintf(buf, size, "Schedule %s%s: %s%s", fmt_str(s, "id", "?"), verb,
+			 desc ? desc : "", strcmp(verb, " paused") == 0 ? "" : "; paused");
 	}
 	free(desc);
 }
@@ -391,7 +399,8 @@ static int schedule_request(const char *method, const char *id, const char *tail
 	if (!(path = sched_path(&h, id, tail)))
 		rc = oom();
 	else if ((rc = call(&h, method, path, body, &resp)) == CLI_EXIT_OK)
-		rc = (s = answer_object(resp, "schedule")) ? report_schedule(s, verb, json_out) : CLI_EXIT_API;
+		rc = (s = answer_object(resp, "schedule")) ? report_schedule(s, verb, json_out)
+							   : CLI_EXIT_API;
 	free(path);
 	json_decref(resp);
 	apiclient_cleanup(&h);
@@ -422,27 +431,37 @@ static bool overlap_ok(const char *s)
 /* ---- create ---- */
 
 enum {
-	OPT_PARAMS_JSON = 256, OPT_WINDOW, OPT_LAG_DAYS, OPT_OVERLAP, OPT_PAUSED, OPT_JSON,
-	OPT_NO_WINDOW, OPT_OFFSET, OPT_INTERVAL, OPT_FROM, OPT_ON_FAILURE,
+	OPT_PARAMS_JSON = 256,
+	OPT_WINDOW,
+	OPT_LAG_DAYS,
+	OPT_OVERLAP,
+	OPT_PAUSED,
+	OPT_JSON,
+	OPT_NO_WINDOW,
+	OPT_OFFSET,
+	OPT_INTERVAL,
+	OPT_FROM,
+	OPT_ON_FAILURE,
 };
 
 /* submit's batch options, shared by create and edit (their letters are submit's) */
 #define BATCH_OPTIONS \
-	{ "instances", required_argument, NULL, 'i' }, \
-	{ "all", no_argument, NULL, 'a' }, \
-	{ "param", required_argument, NULL, 'p' }, \
-	{ "params-json", required_argument, NULL, OPT_PARAMS_JSON }, \
-	{ "override", required_argument, NULL, 'o' }, \
-	{ "window", required_argument, NULL, OPT_WINDOW }, \
-	{ "lag-days", required_argument, NULL, OPT_LAG_DAYS }, \
-	{ "on-failure", required_argument, NULL, OPT_ON_FAILURE }, \
-	{ "name", required_argument, NULL, 'n' }, \
-	{ "description", required_argument, NULL, 'd' }, \
-	{ "cron", required_argument, NULL, 'c' }, \
-	{ "timezone", required_argument, NULL, 'z' }, \
-	{ "overlap", required_argument, NULL, OPT_OVERLAP }, \
-	{ "json", no_argument, NULL, OPT_JSON }, \
-	{ "help", no_argument, NULL, 'h' }
+	{ "instances", required_argument, NULL, 'i' }, { "all", no_argument, NULL, 'a' }, \
+		{ "param", required_argument, NULL, 'p' }, \
+		{ "params-json", required_argument, NULL, OPT_PARAMS_JSON }, \
+		{ "override", required_argument, NULL, 'o' }, \
+		{ "window", required_argument, NULL, OPT_WINDOW }, \
+		{ "lag-days", required_argument, NULL, OPT_LAG_DAYS }, \
+		{ "on-failure", required_argument, NULL, OPT_ON_FAILURE }, \
+		{ "name", required_argument, NULL, 'n' }, \
+		{ "description", required_argument, NULL, 'd' }, \
+		{ "cron", required_argument, NULL, 'c' }, \
+		{ "timezone", required_argument, NULL, 'z' }, \
+		{ "overlap", required_argument, NULL, OPT_OVERLAP }, \
+		{ "json", no_argument, NULL, OPT_JSON }, \
+	{ \
+		"help", no_argument, NULL, 'h' \
+	}
 
 /* The schedule's own options besides the batch ones. */
 typedef struct SchedOpts {
@@ -454,23 +473,56 @@ typedef struct SchedOpts {
 static int take_option(int c, SubmitArgs *a, SchedOpts *o)
 {
 	switch (c) {
-	case 'i': a->lists[a->nlists++] = optarg; return 0;
-	case 'a': a->all = true; return 0;
-	case 'p': a->params[a->nparams++] = optarg; return 0;
-	case OPT_PARAMS_JSON: a->params_json = optarg; return 0;
-	case 'o': a->overrides[a->noverrides++] = optarg; return 0;
-	case OPT_WINDOW: a->window = optarg; return 0;
-	case OPT_LAG_DAYS: a->lag_days = optarg; return 0;
-	case OPT_ON_FAILURE: a->on_failure = optarg; return 0;
-	case 'n': a->name = optarg; return 0;
-	case 'd': a->description = optarg; return 0;
-	case 'c': o->cron = optarg; return 0;
-	case 'z': o->zone = optarg; return 0;
-	case OPT_OVERLAP: o->overlap = optarg; return 0;
-	case OPT_PAUSED: o->paused = true; return 0;
-	case OPT_NO_WINDOW: o->no_window = true; return 0;
-	case OPT_JSON: o->json_out = true; return 0;
-	default: return -1;
+	case 'i':
+		a->lists[a->nlists++] = optarg;
+		return 0;
+	case 'a':
+		a->all = true;
+		return 0;
+	case 'p':
+		a->params[a->nparams++] = optarg;
+		return 0;
+	case OPT_PARAMS_JSON:
+		a->params_json = optarg;
+		return 0;
+	case 'o':
+		a->overrides[a->noverrides++] = optarg;
+		return 0;
+	case OPT_WINDOW:
+		a->window = optarg;
+		return 0;
+	case OPT_LAG_DAYS:
+		a->lag_days = optarg;
+		return 0;
+	case OPT_ON_FAILURE:
+		a->on_failure = optarg;
+		return 0;
+	case 'n':
+		a->name = optarg;
+		return 0;
+	case 'd':
+		a->description = optarg;
+		return 0;
+	case 'c':
+		o->cron = optarg;
+		return 0;
+	case 'z':
+		o->zone = optarg;
+		return 0;
+	case OPT_OVERLAP:
+		o->overlap = optarg;
+		return 0;
+	case OPT_PAUSED:
+		o->paused = true;
+		return 0;
+	case OPT_NO_WINDOW:
+		o->no_window = true;
+		return 0;
+	case OPT_JSON:
+		o->json_out = true;
+		return 0;
+	default:
+		return -1;
 	}
 }
 
@@ -546,7 +598,8 @@ static int schedule_create(int argc, char *argv[])
 	open = true;
 	if (!(body = cmd_submit_body(&h, &a, cmd, &rc)))
 		goto out;
-	if (json_object_set_new(body, "workflow_id", json_string(a.workflow)) != 0 || !set_own(body, &o) ||
+	if (json_object_set_new(body, "workflow_id", json_string(a.workflow)) != 0 ||
+	    !set_own(body, &o) ||
 	    (o.paused && json_object_set_new(body, "enabled", json_false()) != 0)) {
 		cli_error("internal", "out of memory or text that is not UTF-8");
 		rc = CLI_EXIT_INTERNAL;
@@ -554,7 +607,8 @@ static int schedule_create(int argc, char *argv[])
 	}
 	if ((rc = call(&h, "POST", "/schedules", body, &resp)) != CLI_EXIT_OK)
 		goto out;
-	rc = (s = answer_object(resp, "schedule")) ? report_schedule(s, "", o.json_out) : CLI_EXIT_API;
+	rc = (s = answer_object(resp, "schedule")) ? report_schedule(s, "", o.json_out)
+						   : CLI_EXIT_API;
 out:
 	json_decref(body);
 	json_decref(resp);
@@ -596,10 +650,10 @@ static int edit_batch(ApiClient *h, const char *id, SubmitArgs *a, json_t *body)
 			rc = oom();
 			goto out;
 		}
-		json_array_foreach(ids, i, v)
+		json_array_foreach (ids, i, v)
 			if (json_is_string(v))
 				lists[a->nlists++] = json_string_value(v);
-		a->lists = lists;	/* a is the caller's copy: its argv-sized array stays its own */
+		a->lists = lists; /* a is the caller's copy: its argv-sized array stays its own */
 	}
 	if (!a->params_json) {
 		const json_t *p = json_object_get(stored, "parameters");
@@ -619,15 +673,15 @@ static int edit_batch(ApiClient *h, const char *id, SubmitArgs *a, json_t *body)
 		rc = oom();
 		goto out;
 	}
-	json_object_foreach(json_object_get(stored, "instance_parameters"), key, v) {
-		json_array_foreach(new_ids, i, mine)
+	json_object_foreach (json_object_get(stored, "instance_parameters"), key, v) {
+		json_array_foreach (new_ids, i, mine)
 			if (strcmp(json_string_value(mine), key) == 0 &&
 			    json_object_set_new(over, key, json_deep_copy(v)) != 0) {
 				rc = oom();
 				goto out;
 			}
 	}
-	json_object_foreach(json_object_get(built, "instance_parameters"), key, v) {
+	json_object_foreach (json_object_get(built, "instance_parameters"), key, v) {
 		json_t *cur = json_object_get(over, key);
 
 		if (cur ? json_object_update(cur, v) != 0 : json_object_set(over, key, v) != 0) {
@@ -683,8 +737,9 @@ static int schedule_edit(int argc, char *argv[])
 		goto out;
 	if (!(body = json_object()) || !set_own(body, &o) ||
 	    (a.name && json_object_set_new(body, "name", json_string(a.name)) != 0) ||
-	    (a.description && json_object_set_new(body, "description",
-						   *a.description ? json_string(a.description) : json_null()) != 0) ||
+	    (a.description &&
+	     json_object_set_new(body, "description",
+				 *a.description ? json_string(a.description) : json_null()) != 0) ||
 	    (o.no_window && json_object_set_new(body, "window", json_null()) != 0)) {
 		cli_error("internal", "out of memory or text that is not UTF-8");
 		rc = CLI_EXIT_INTERNAL;
@@ -717,7 +772,8 @@ static int schedule_edit(int argc, char *argv[])
 	if (a.all || a.nlists > 0 || a.nparams > 0 || a.params_json || a.noverrides > 0) {
 		/* only the batch members: name, description and window are in body already */
 		batch = a;
-		batch.name = batch.description = batch.window = batch.lag_days = batch.on_failure = NULL;
+		batch.name = batch.description = batch.window = batch.lag_days = batch.on_failure =
+			NULL;
 		if ((rc = edit_batch(&h, id, &batch, body)) != CLI_EXIT_OK)
 			goto out;
 	}
@@ -736,9 +792,11 @@ out:
 
 static int print_schedules(const json_t *resp)
 {
-	static const char *const head[] = { "ID", "NAME", "SCHEDULE", "NEXT RUN", "LAST RUN", "ENABLED" };
+	static const char *const head[] = { "ID",       "NAME",     "SCHEDULE",
+					    "NEXT RUN", "LAST RUN", "ENABLED" };
 	const json_t *list = json_object_get(resp, "schedules"), *s;
-	long long total = fmt_json_int(json_object_get(resp, "total"), (long long)json_array_size(list));
+	long long total =
+		fmt_json_int(json_object_get(resp, "total"), (long long)json_array_size(list));
 	Table t;
 	size_t i;
 	bool ok;
@@ -750,15 +808,20 @@ static int print_schedules(const json_t *resp)
 	table_flag(&t, 3, TABLE_FIXED);
 	table_flag(&t, 4, TABLE_FIXED);
 	table_flag(&t, 5, TABLE_FIXED);
-	json_array_foreach(list, i, s) {
+	json_array_foreach (list, i, s) {
 		char next[40], last[64];
 		bool on = json_is_true(json_object_get(s, "enabled"));
 		const char *row[] = {
-			fmt_str(s, "id", "?"), fmt_str(s, "name", ""),
-			fmt_str(s, "cron_description", fmt_str(s, "cron", "")), next, last, on ? "yes" : "no",
+			fmt_str(s, "id", "?"),
+			fmt_str(s, "name", ""),
+			fmt_str(s, "cron_description", fmt_str(s, "cron", "")),
+			next,
+			last,
+			on ? "yes" : "no",
 		};
 
-		local_time(on ? fmt_str(s, "next_run_at", NULL) : NULL, LOCAL_MINUTE, next, sizeof next);
+		local_time(on ? fmt_str(s, "next_run_at", NULL) : NULL, LOCAL_MINUTE, next,
+			   sizeof next);
 		last_run_text(json_object_get(s, "last_run"), false, last, sizeof last);
 		if (!table_add_row(&t, row)) {
 			table_cleanup(&t);
@@ -767,7 +830,8 @@ static int print_schedules(const json_t *resp)
 	}
 	ok = cli_print_table(&t);
 	table_cleanup(&t);
-	printf("%zu shown of %lld schedule%s\n", json_array_size(list), total, total == 1 ? "" : "s");
+	printf("%zu shown of %lld schedule%s\n", json_array_size(list), total,
+	       total == 1 ? "" : "s");
 	return ok && !ferror(stdout) ? CLI_EXIT_OK : CLI_EXIT_INTERNAL;
 }
 
@@ -784,35 +848,42 @@ static void run_note(const json_t *r, char *buf, size_t size)
 	if (reason)
 		n = snprintf(buf, size, "%s", reason);
 	if (missed > 0 && n >= 0 && (size_t)n < size)
-		n += snprintf(buf + n, size - (size_t)n, "%s%lld earlier slot%s missed", n ? "; " : "",
-			      missed, missed == 1 ? "" : "s");
+		n += snprintf(buf + n, size - (size_t)n, "%s%lld earlier slot%s missed",
+			      n ? "; " : "", missed, missed == 1 ? "" : "s");
 	if (refused > 0 && n >= 0 && (size_t)n < size)
-		snprintf(buf + n, size - (size_t)n, "%s%zu instance%s refused", n ? "; " : "", refused,
-			 refused == 1 ? "" : "s");
+		snprintf(buf + n, size - (size_t)n, "%s%zu instance%s refused", n ? "; " : "",
+			 refused, refused == 1 ? "" : "s");
 }
 
 static int print_runs(const json_t *resp)
 {
-	static const char *const head[] = { "SLOT", "TRIGGER", "OUTCOME", "BATCH", "STATUS", "DONE", "NOTE" };
+	static const char *const head[] = { "SLOT",   "TRIGGER", "OUTCOME", "BATCH",
+					    "STATUS", "DONE",    "NOTE" };
 	const json_t *list = json_object_get(resp, "runs"), *r;
-	long long total = fmt_json_int(json_object_get(resp, "total"), (long long)json_array_size(list));
+	long long total =
+		fmt_json_int(json_object_get(resp, "total"), (long long)json_array_size(list));
 	Table t;
 	size_t i;
 	bool ok;
 
 	if (!table_init(&t, ARRAY_LEN(head), head))
 		return oom();
-	t.maxw = CLI_ERROR_CELL_MAX;	/* a failed run's reason is the point */
+	t.maxw = CLI_ERROR_CELL_MAX; /* a failed run's reason is the point */
 	for (i = 0; i < 6; i++)
 		table_flag(&t, i, TABLE_FIXED);
 	table_align_right(&t, 5);
 	table_flag(&t, 6, TABLE_HIDE_EMPTY);
-	json_array_foreach(list, i, r) {
+	json_array_foreach (list, i, r) {
 		char slot[40], done[64], note[CLI_ERROR_CELL_MAX + 64];
 		const char *batch = fmt_str(r, "batch_id", NULL);
 		const char *row[] = {
-			slot, fmt_str(r, "trigger", ""), fmt_str(r, "outcome", "?"), batch ? batch : "-",
-			fmt_str(r, "status", "-"), done, note,
+			slot,
+			fmt_str(r, "trigger", ""),
+			fmt_str(r, "outcome", "?"),
+			batch ? batch : "-",
+			fmt_str(r, "status", "-"),
+			done,
+			note,
 		};
 
 		local_time(fmt_str(r, "scheduled_for", NULL), LOCAL_MINUTE, slot, sizeof slot);
@@ -864,17 +935,24 @@ static int list_or_runs(const char *cmd, const char *help, int argc, char *argv[
 		switch (c) {
 		case 'l':
 			if (!cli_parse_long(optarg, 1, 1000000, &n))
-				return cli_usage_error(cmd, "--limit wants a positive number, got '%s'", optarg);
+				return cli_usage_error(
+					cmd, "--limit wants a positive number, got '%s'", optarg);
 			limit = optarg;
 			break;
 		case OPT_OFFSET:
 			if (!cli_parse_long(optarg, 0, 1000000000L, &n))
-				return cli_usage_error(cmd, "--offset wants a number >= 0, got '%s'", optarg);
+				return cli_usage_error(
+					cmd, "--offset wants a number >= 0, got '%s'", optarg);
 			offset = optarg;
 			break;
-		case OPT_JSON: json_out = true; break;
-		case 'h': fputs(help, stdout); return CLI_EXIT_OK;
-		default: return cli_getopt_error(cmd, c, argv);
+		case OPT_JSON:
+			json_out = true;
+			break;
+		case 'h':
+			fputs(help, stdout);
+			return CLI_EXIT_OK;
+		default:
+			return cli_getopt_error(cmd, c, argv);
 		}
 	}
 	if (runs) {
@@ -893,7 +971,8 @@ static int list_or_runs(const char *cmd, const char *help, int argc, char *argv[
 	if ((rc = call(&h, "GET", path, NULL, &resp)) != CLI_EXIT_OK)
 		goto out;
 	if (!json_is_array(json_object_get(resp, runs ? "runs" : "schedules"))) {
-		cli_error("bad_response", "no \"%s\" array in the answer", runs ? "runs" : "schedules");
+		cli_error("bad_response", "no \"%s\" array in the answer",
+			  runs ? "runs" : "schedules");
 		rc = CLI_EXIT_API;
 		goto out;
 	}
@@ -929,11 +1008,11 @@ static char *join(const json_t *arr)
 	const json_t *v;
 	char *s;
 
-	json_array_foreach(arr, i, v)
+	json_array_foreach (arr, i, v)
 		len += json_string_length(v) + 2;
 	if (!(s = calloc(1, len)))
 		return NULL;
-	json_array_foreach(arr, i, v) {
+	json_array_foreach (arr, i, v) {
 		if (!json_is_string(v))
 			continue;
 		if (*s)
@@ -972,14 +1051,18 @@ static int print_schedule(const json_t *s)
 		free(over);
 		return oom();
 	}
-	snprintf(buf, sizeof buf, "%s (%s)", fmt_str(s, "workflow_name", "?"), fmt_str(s, "workflow_id", "?"));
-	bad |= !show_line("Schedule", fmt_str(s, "id", "?")) || !show_line("Name", fmt_str(s, "name", ""));
+	snprintf(buf, sizeof buf, "%s (%s)", fmt_str(s, "workflow_name", "?"),
+		 fmt_str(s, "workflow_id", "?"));
+	bad |= !show_line("Schedule", fmt_str(s, "id", "?")) ||
+	       !show_line("Name", fmt_str(s, "name", ""));
 	if (fmt_str(s, "description", NULL))
 		bad |= !show_line("Description", fmt_str(s, "description", NULL));
 	bad |= !show_line("Workflow", buf);
-	snprintf(buf, sizeof buf, "%s in %s", fmt_str(s, "cron", "?"), fmt_str(s, "timezone", "UTC"));
+	snprintf(buf, sizeof buf, "%s in %s", fmt_str(s, "cron", "?"),
+		 fmt_str(s, "timezone", "UTC"));
 	bad |= !show_line("Cron", buf) || !show_line("Reads", fmt_str(s, "cron_description", NULL));
-	if (asprintf(&list, "%zu: %s", json_array_size(json_object_get(s, "instance_ids")), ids) < 0)
+	if (asprintf(&list, "%zu: %s", json_array_size(json_object_get(s, "instance_ids")), ids) <
+	    0)
 		list = NULL;
 	bad |= !list || !show_line("Instances", list);
 	free(list);
@@ -997,7 +1080,7 @@ static int print_schedule(const json_t *s)
 	if (!on || json_array_size(json_object_get(s, "next_runs")) == 0) {
 		bad |= !show_line("Next runs", "none (paused)");
 	} else {
-		json_array_foreach(json_object_get(s, "next_runs"), i, v) {
+		json_array_foreach (json_object_get(s, "next_runs"), i, v) {
 			local_time(json_string_value(v), LOCAL_WEEKDAY_MARKED, when, sizeof when);
 			bad |= !show_line(i == 0 ? "Next runs" : "", when);
 		}
@@ -1024,9 +1107,14 @@ static int id_command(const char *cmd, const char *help, int argc, char *argv[],
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
 		switch (c) {
-		case OPT_JSON: *json_out = true; break;
-		case 'h': fputs(help, stdout); return -1;
-		default: return cli_getopt_error(cmd, c, argv);
+		case OPT_JSON:
+			*json_out = true;
+			break;
+		case 'h':
+			fputs(help, stdout);
+			return -1;
+		default:
+			return cli_getopt_error(cmd, c, argv);
 		}
 	}
 	return id_arg(cmd, argc, argv, id);
@@ -1050,7 +1138,8 @@ static int schedule_show(int argc, char *argv[])
 		rc = oom();
 	else if ((rc = call(&h, "GET", path, NULL, &resp)) == CLI_EXIT_OK)
 		rc = !(s = answer_object(resp, "schedule")) ? CLI_EXIT_API
-		     : json_out ? cli_print_json(s) : print_schedule(s);
+		     : json_out                             ? cli_print_json(s)
+							    : print_schedule(s);
 	free(path);
 	json_decref(resp);
 	apiclient_cleanup(&h);
@@ -1137,15 +1226,24 @@ static int schedule_run_now(int argc, char *argv[])
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":wh", opts, NULL)) != -1) {
 		switch (c) {
-		case 'w': watch = true; break;
+		case 'w':
+			watch = true;
+			break;
 		case OPT_INTERVAL:
 			if (!cli_parse_double(optarg, 0.1, 3600, &interval))
-				return cli_usage_error(cmd, "--interval wants seconds between 0.1 and 3600, got '%s'",
-						       optarg);
+				return cli_usage_error(
+					cmd,
+					"--interval wants seconds between 0.1 and 3600, got '%s'",
+					optarg);
 			break;
-		case OPT_JSON: json_out = true; break;
-		case 'h': fputs(RUN_NOW_HELP, stdout); return CLI_EXIT_OK;
-		default: return cli_getopt_error(cmd, c, argv);
+		case OPT_JSON:
+			json_out = true;
+			break;
+		case 'h':
+			fputs(RUN_NOW_HELP, stdout);
+			return CLI_EXIT_OK;
+		default:
+			return cli_getopt_error(cmd, c, argv);
 		}
 	}
 	if ((rc = id_arg(cmd, argc, argv, &id)) != CLI_EXIT_OK)
@@ -1165,13 +1263,14 @@ static int schedule_run_now(int argc, char *argv[])
 		goto out;
 	}
 	/* the run went ahead without them: say so where a script's $(...) does not catch it */
-	json_array_foreach(json_object_get(resp, "refused_instances"), i, r)
+	json_array_foreach (json_object_get(resp, "refused_instances"), i, r)
 		fprintf(stderr, "amcbatch: instance %s left out of this run: %s (%s)\n",
 			fmt_str(r, "instance_id", "?"), fmt_str(r, "message", "refused"),
 			fmt_str(r, "code", "refused"));
 	n = fmt_json_int(json_object_get(batch, "total_instances"), 0);
 	snprintf(line, sizeof line, "Schedule %s started %s: %lld instance%s, status %s", id,
-		 fmt_str(batch, "batch_id", "?"), n, n == 1 ? "" : "s", fmt_str(batch, "status", "?"));
+		 fmt_str(batch, "batch_id", "?"), n, n == 1 ? "" : "s",
+		 fmt_str(batch, "status", "?"));
 	rc = cmd_report_new_batch(&h, batch, line, json_out, watch, interval);
 out:
 	free(path);
@@ -1193,7 +1292,7 @@ static int print_preview(const json_t *resp)
 		return oom();
 	printf("%s\n", desc);
 	free(desc);
-	json_array_foreach(json_object_get(resp, "next_runs"), i, v) {
+	json_array_foreach (json_object_get(resp, "next_runs"), i, v) {
 		local_time(json_string_value(v), LOCAL_WEEKDAY, when, sizeof when);
 		printf("  %s  %s (local)\n", json_is_string(v) ? json_string_value(v) : "?", when);
 	}
@@ -1223,17 +1322,30 @@ static int schedule_preview(int argc, char *argv[])
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":c:z:N:h", opts, NULL)) != -1) {
 		switch (c) {
-		case 'c': cron = optarg; break;
-		case 'z': zone = optarg; break;
+		case 'c':
+			cron = optarg;
+			break;
+		case 'z':
+			zone = optarg;
+			break;
 		case 'N':
 			if (!cli_parse_long(optarg, 1, 100, &n))
-				return cli_usage_error(cmd, "--count wants a number from 1 to 100, got '%s'", optarg);
+				return cli_usage_error(
+					cmd, "--count wants a number from 1 to 100, got '%s'",
+					optarg);
 			count = optarg;
 			break;
-		case OPT_FROM: from = optarg; break;
-		case OPT_JSON: json_out = true; break;
-		case 'h': fputs(PREVIEW_HELP, stdout); return CLI_EXIT_OK;
-		default: return cli_getopt_error(cmd, c, argv);
+		case OPT_FROM:
+			from = optarg;
+			break;
+		case OPT_JSON:
+			json_out = true;
+			break;
+		case 'h':
+			fputs(PREVIEW_HELP, stdout);
+			return CLI_EXIT_OK;
+		default:
+			return cli_getopt_error(cmd, c, argv);
 		}
 	}
 	if (optind < argc)
@@ -1243,8 +1355,10 @@ static int schedule_preview(int argc, char *argv[])
 	if ((rc = cli_api_open(&h)) != CLI_EXIT_OK)
 		return rc;
 	path = strdup("/schedules/preview");
-	if (!path || !add_query(&h, &path, "cron", cron) || (zone && !add_query(&h, &path, "timezone", zone)) ||
-	    (count && !add_query(&h, &path, "count", count)) || (from && !add_query(&h, &path, "from", from))) {
+	if (!path || !add_query(&h, &path, "cron", cron) ||
+	    (zone && !add_query(&h, &path, "timezone", zone)) ||
+	    (count && !add_query(&h, &path, "count", count)) ||
+	    (from && !add_query(&h, &path, "from", from))) {
 		rc = oom();
 		goto out;
 	}
@@ -1265,16 +1379,11 @@ static const struct {
 	const char *name;
 	SubFn fn;
 } SUBS[] = {
-	{ "create", schedule_create },
-	{ "list", schedule_list },
-	{ "show", schedule_show },
-	{ "edit", schedule_edit },
-	{ "pause", schedule_pause },
-	{ "resume", schedule_resume },
-	{ "run-now", schedule_run_now },
-	{ "delete", schedule_delete },
-	{ "runs", schedule_runs },
-	{ "preview", schedule_preview },
+	{ "create", schedule_create },   { "list", schedule_list },
+	{ "show", schedule_show },       { "edit", schedule_edit },
+	{ "pause", schedule_pause },     { "resume", schedule_resume },
+	{ "run-now", schedule_run_now }, { "delete", schedule_delete },
+	{ "runs", schedule_runs },       { "preview", schedule_preview },
 };
 
 int cmd_schedule_run(int argc, char *argv[])

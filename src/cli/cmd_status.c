@@ -50,8 +50,8 @@ static bool fetch(ApiClient *h, const char *batch_id, json_t **resp, json_t **bs
 
 static int print_executions(const json_t *execs)
 {
-	static const char *const head[] = { "INSTANCE", "STATUS", "WAITING FOR", "ROWS", "DURATION",
-					    "EXECUTION", "WINDOW", "ERROR" };
+	static const char *const head[] = { "INSTANCE", "STATUS",    "WAITING FOR", "ROWS",
+					    "DURATION", "EXECUTION", "WINDOW",      "ERROR" };
 	Table t;
 	const json_t *e;
 	size_t i;
@@ -63,24 +63,30 @@ static int print_executions(const json_t *execs)
 	table_align_right(&t, 3);
 	table_align_right(&t, 4);
 	for (size_t c = 1; c <= 5; c++)
-		if (c != 2)	/* the words of WAITING FOR may be cut on a narrow terminal */
+		if (c != 2) /* the words of WAITING FOR may be cut on a narrow terminal */
 			table_flag(&t, c, TABLE_FIXED);
-	table_flag(&t, 2, TABLE_HIDE_EMPTY);	/* what it waits for: only while unfinished */
+	table_flag(&t, 2, TABLE_HIDE_EMPTY); /* what it waits for: only while unfinished */
 	table_flag(&t, 5, TABLE_OPTIONAL);
-	table_flag(&t, 6, TABLE_OPTIONAL);	/* the AMC window: batches that have one */
+	table_flag(&t, 6, TABLE_OPTIONAL); /* the AMC window: batches that have one */
 	table_flag(&t, 6, TABLE_HIDE_EMPTY);
-	table_flag(&t, 7, TABLE_HIDE_EMPTY);	/* no errors: no column */
-	json_array_foreach(execs, i, e) {
+	table_flag(&t, 7, TABLE_HIDE_EMPTY); /* no errors: no column */
+	json_array_foreach (execs, i, e) {
 		char dur[32], win[160];
-		char *rows = json_is_null(json_object_get(e, "row_count")) ? NULL :
-			     fmt_json_text(json_object_get(e, "row_count"));
+		char *rows = json_is_null(json_object_get(e, "row_count"))
+				     ? NULL
+				     : fmt_json_text(json_object_get(e, "row_count"));
 		char *err = fmt_json_text(json_object_get(e, "error"));
-		const char *name = fmt_str(e, "instance_name", fmt_str(e, "target_instance_id", "?"));
+		const char *name =
+			fmt_str(e, "instance_name", fmt_str(e, "target_instance_id", "?"));
 		const char *row[] = {
-			name, fmt_str(e, "status", "?"),
+			name,
+			fmt_str(e, "status", "?"),
 			fmt_str(json_object_get(e, "waiting_for"), "text", fmt_str(e, "phase", "")),
 			rows ? rows : "",
-			dur, fmt_str(e, "execution_id", ""), win, err ? err : "",
+			dur,
+			fmt_str(e, "execution_id", ""),
+			win,
+			err ? err : "",
 		};
 
 		fmt_duration(json_object_get(e, "duration_seconds"), dur, sizeof(dur));
@@ -107,8 +113,8 @@ static void policy_text(const json_t *p, char *buf, size_t size)
 	if (json_is_string(p))
 		snprintf(buf, size, "%s", json_string_value(p));
 	else if (json_is_number(r))
-		snprintf(buf, size, "min_success_ratio %g (%g%% must complete)", json_number_value(r),
-			 json_number_value(r) * 100);
+		snprintf(buf, size, "min_success_ratio %g (%g%% must complete)",
+			 json_number_value(r), json_number_value(r) * 100);
 	else
 		buf[0] = '\0';
 }
@@ -159,7 +165,7 @@ static void nap(double seconds)
 
 int cmd_status_watch(ApiClient *h, const char *batch_id, double interval, bool json_out)
 {
-	FILE *pf = json_out ? stderr : stdout;	/* where progress goes */
+	FILE *pf = json_out ? stderr : stdout; /* where progress goes */
 	bool tty = isatty(fileno(pf));
 	bool drawn = false, show = !json_out || tty, seen = false;
 	char line[1024], last[1024] = "";
@@ -169,7 +175,7 @@ int cmd_status_watch(ApiClient *h, const char *batch_id, double interval, bool j
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_sigint;
 	sigemptyset(&sa.sa_mask);
-	sigaction(SIGINT, &sa, &old);	/* no SA_RESTART: the sleep must wake */
+	sigaction(SIGINT, &sa, &old); /* no SA_RESTART: the sleep must wake */
 	for (;;) {
 		json_t *resp = NULL, *bs;
 		const char *status;
@@ -177,14 +183,15 @@ int cmd_status_watch(ApiClient *h, const char *batch_id, double interval, bool j
 
 		if (!fetch(h, batch_id, &resp, &bs)) {
 			/* a server that answered before may be restarting; one that never did is wrong */
-			bool transient = seen && (h->err == CLI_EXIT_UNREACHABLE || h->status >= 500);
+			bool transient =
+				seen && (h->err == CLI_EXIT_UNREACHABLE || h->status >= 500);
 
 			if (transient && ++failures <= WATCH_MAX_RETRIES && !interrupted) {
 				if (drawn)
 					fputs("\r\033[2K", pf);
 				drawn = false;
-				fprintf(stderr, "amcbatch: %s; retrying (%d/%d)\n", h->errstr, failures,
-					WATCH_MAX_RETRIES);
+				fprintf(stderr, "amcbatch: %s; retrying (%d/%d)\n", h->errstr,
+					failures, WATCH_MAX_RETRIES);
 				nap(interval);
 				continue;
 			}
@@ -235,7 +242,8 @@ int cmd_status_watch(ApiClient *h, const char *batch_id, double interval, bool j
 		if (interrupted) {
 			if (drawn)
 				fputc('\n', pf);
-			cli_error("interrupted", "stopped watching %s; the batch keeps running", batch_id);
+			cli_error("interrupted", "stopped watching %s; the batch keeps running",
+				  batch_id);
 			rc = CLI_EXIT_INTERRUPTED;
 			break;
 		}
@@ -263,14 +271,24 @@ int cmd_status_run(int argc, char *argv[])
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":wi:h", opts, NULL)) != -1) {
 		switch (c) {
-		case 'w': watch = true; break;
+		case 'w':
+			watch = true;
+			break;
 		case 'i':
 			if (!cli_parse_double(optarg, 0.1, 3600, &interval))
-				return cli_usage_error(argv[0], "--interval wants seconds between 0.1 and 3600, got '%s'", optarg);
+				return cli_usage_error(
+					argv[0],
+					"--interval wants seconds between 0.1 and 3600, got '%s'",
+					optarg);
 			break;
-		case 'j': json_out = true; break;
-		case 'h': fputs(STATUS_HELP, stdout); return CLI_EXIT_OK;
-		default: return cli_getopt_error(argv[0], c, argv);
+		case 'j':
+			json_out = true;
+			break;
+		case 'h':
+			fputs(STATUS_HELP, stdout);
+			return CLI_EXIT_OK;
+		default:
+			return cli_getopt_error(argv[0], c, argv);
 		}
 	}
 	if ((rc = cli_batch_arg(argc, argv, &batch_id)) != CLI_EXIT_OK)

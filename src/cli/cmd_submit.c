@@ -79,7 +79,7 @@ static bool needs_instance_list(const SubmitArgs *a, const json_t *refs)
 
 	if (a->all)
 		return true;
-	json_array_foreach(refs, i, r)
+	json_array_foreach (refs, i, r)
 		if (!args_is_uuid(json_string_value(r)))
 			return true;
 	for (i = 0; i < a->noverrides; i++) {
@@ -101,7 +101,7 @@ static bool array_has(const json_t *arr, const char *s)
 	const json_t *v;
 	size_t i;
 
-	json_array_foreach(arr, i, v)
+	json_array_foreach (arr, i, v)
 		if (strcmp(json_string_value(v), s) == 0)
 			return true;
 	return false;
@@ -115,7 +115,7 @@ static void warn_sandboxes(const json_t *instances, size_t n)
 
 	fprintf(stderr, "amcbatch: warning: --all includes %zu sandbox instance%s:", n,
 		n == 1 ? "" : "s");
-	json_array_foreach((json_t *)instances, i, r) {
+	json_array_foreach ((json_t *)instances, i, r) {
 		if (!json_is_true(json_object_get(r, "is_sandbox")))
 			continue;
 		if (shown++ == 5) {
@@ -144,7 +144,8 @@ json_t *cmd_submit_body(ApiClient *h, const SubmitArgs *a, const char *cmd, int 
 			cli_usage_error(cmd, "--instances: '%s' is not valid UTF-8", a->lists[i]);
 			goto fail;
 		}
-	params = a->params_json ? load_params_json(a->params_json, err, sizeof(err)) : json_object();
+	params =
+		a->params_json ? load_params_json(a->params_json, err, sizeof(err)) : json_object();
 	if (!params) {
 		cli_usage_error(cmd, "%s", err);
 		goto fail;
@@ -163,7 +164,8 @@ json_t *cmd_submit_body(ApiClient *h, const SubmitArgs *a, const char *cmd, int 
 		}
 		instances = json_object_get(resp, "instances");
 		if (!json_is_array(instances)) {
-			cli_error("bad_response", "GET /instances: no \"instances\" array in the answer");
+			cli_error("bad_response",
+				  "GET /instances: no \"instances\" array in the answer");
 			*rc = CLI_EXIT_API;
 			goto fail;
 		}
@@ -171,10 +173,11 @@ json_t *cmd_submit_body(ApiClient *h, const SubmitArgs *a, const char *cmd, int 
 	if (a->all) {
 		size_t sandboxes = 0;
 
-		json_array_foreach(instances, i, r) {
+		json_array_foreach (instances, i, r) {
 			const char *id = fmt_str(r, "id", NULL);
 
-			if (id && !array_has(ids, id) && json_array_append_new(ids, json_string(id)) != 0)
+			if (id && !array_has(ids, id) &&
+			    json_array_append_new(ids, json_string(id)) != 0)
 				goto oom;
 			sandboxes += json_is_true(json_object_get(r, "is_sandbox"));
 		}
@@ -188,8 +191,9 @@ json_t *cmd_submit_body(ApiClient *h, const SubmitArgs *a, const char *cmd, int 
 		if (sandboxes > 0)
 			warn_sandboxes(instances, sandboxes);
 	}
-	json_array_foreach(refs, i, r) {
-		const char *id = args_resolve_instance(instances, json_string_value(r), err, sizeof(err));
+	json_array_foreach (refs, i, r) {
+		const char *id =
+			args_resolve_instance(instances, json_string_value(r), err, sizeof(err));
 
 		if (!id) {
 			cli_usage_error(cmd, "--instances: %s", err);
@@ -232,11 +236,13 @@ json_t *cmd_submit_body(ApiClient *h, const SubmitArgs *a, const char *cmd, int 
 	body = json_pack("{s:O, s:O}", "instance_ids", ids, "parameters", params);
 	if (!body)
 		goto oom;
-	if (json_object_size(inst_params) > 0 && json_object_set(body, "instance_parameters", inst_params) != 0)
+	if (json_object_size(inst_params) > 0 &&
+	    json_object_set(body, "instance_parameters", inst_params) != 0)
 		goto oom;
 	if (a->name && json_object_set_new(body, "name", json_string(a->name)) != 0)
 		goto oom;
-	if (a->description && json_object_set_new(body, "description", json_string(a->description)) != 0)
+	if (a->description &&
+	    json_object_set_new(body, "description", json_string(a->description)) != 0)
 		goto oom;
 	if (a->window) {
 		json_t *w = args_window(a->window, a->lag_days, err, sizeof(err));
@@ -284,7 +290,7 @@ int cmd_submit_check(const SubmitArgs *a, const char *cmd, bool need_instances)
 		return cli_usage_error(cmd, "--all and --instances exclude each other");
 	if (a->lag_days && !a->window)
 		return cli_usage_error(cmd, "--lag-days goes with --window");
-	if (a->window) {	/* checked before anything is sent; cmd_submit_body makes it again */
+	if (a->window) { /* checked before anything is sent; cmd_submit_body makes it again */
 		char err[256];
 		json_t *w = args_window(a->window, a->lag_days, err, sizeof(err));
 
@@ -292,7 +298,7 @@ int cmd_submit_check(const SubmitArgs *a, const char *cmd, bool need_instances)
 			return cli_usage_error(cmd, "%s", err);
 		json_decref(w);
 	}
-	if (a->on_failure) {	/* checked before anything is sent, like --window */
+	if (a->on_failure) { /* checked before anything is sent, like --window */
 		char err[256];
 		json_t *p = args_on_failure(a->on_failure, err, sizeof(err));
 
@@ -328,7 +334,8 @@ static int submit(ApiClient *h, const SubmitArgs *a)
 	batch = json_object_get(resp, "batch");
 	n = fmt_json_int(json_object_get(batch, "total_instances"), 0);
 	snprintf(line, sizeof line, "Submitted %s: %lld instance%s, status %s",
-		 fmt_str(batch, "batch_id", "?"), n, n == 1 ? "" : "s", fmt_str(batch, "status", "?"));
+		 fmt_str(batch, "batch_id", "?"), n, n == 1 ? "" : "s",
+		 fmt_str(batch, "status", "?"));
 	rc = cmd_report_new_batch(h, batch, line, a->json_out, a->watch, a->interval);
 out:
 	free(path);
@@ -340,7 +347,14 @@ out:
 
 int cmd_submit_run(int argc, char *argv[])
 {
-	enum { OPT_PARAMS_JSON = 256, OPT_INTERVAL, OPT_JSON, OPT_WINDOW, OPT_LAG_DAYS, OPT_ON_FAILURE };
+	enum {
+		OPT_PARAMS_JSON = 256,
+		OPT_INTERVAL,
+		OPT_JSON,
+		OPT_WINDOW,
+		OPT_LAG_DAYS,
+		OPT_ON_FAILURE
+	};
 	char key[ARGS_IDEM_KEY_SIZE];
 	static const struct option opts[] = {
 		{ "instances", required_argument, NULL, 'i' },
@@ -376,34 +390,68 @@ int cmd_submit_run(int argc, char *argv[])
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":i:ap:o:n:d:wk:h", opts, NULL)) != -1) {
 		switch (c) {
-		case 'i': a.lists[a.nlists++] = optarg; break;
-		case 'a': a.all = true; break;
-		case 'p': a.params[a.nparams++] = optarg; break;
-		case OPT_PARAMS_JSON: a.params_json = optarg; break;
-		case 'o': a.overrides[a.noverrides++] = optarg; break;
-		case 'n': a.name = optarg; break;
-		case 'd': a.description = optarg; break;
-		case 'w': a.watch = true; break;
+		case 'i':
+			a.lists[a.nlists++] = optarg;
+			break;
+		case 'a':
+			a.all = true;
+			break;
+		case 'p':
+			a.params[a.nparams++] = optarg;
+			break;
+		case OPT_PARAMS_JSON:
+			a.params_json = optarg;
+			break;
+		case 'o':
+			a.overrides[a.noverrides++] = optarg;
+			break;
+		case 'n':
+			a.name = optarg;
+			break;
+		case 'd':
+			a.description = optarg;
+			break;
+		case 'w':
+			a.watch = true;
+			break;
 		case OPT_INTERVAL:
 			if (!cli_parse_double(optarg, 0.1, 3600, &a.interval)) {
-				rc = cli_usage_error(argv[0], "--interval wants seconds between 0.1 and 3600, got '%s'", optarg);
+				rc = cli_usage_error(
+					argv[0],
+					"--interval wants seconds between 0.1 and 3600, got '%s'",
+					optarg);
 				goto out;
 			}
 			break;
-		case OPT_JSON: a.json_out = true; break;
-		case OPT_WINDOW: a.window = optarg; break;
-		case OPT_LAG_DAYS: a.lag_days = optarg; break;
-		case OPT_ON_FAILURE: a.on_failure = optarg; break;
+		case OPT_JSON:
+			a.json_out = true;
+			break;
+		case OPT_WINDOW:
+			a.window = optarg;
+			break;
+		case OPT_LAG_DAYS:
+			a.lag_days = optarg;
+			break;
+		case OPT_ON_FAILURE:
+			a.on_failure = optarg;
+			break;
 		case 'k':
 			if (!args_idempotency_key_ok(optarg)) {
-				rc = cli_usage_error(argv[0], "--idempotency-key wants 1-%d printable ASCII characters without blanks",
-						     ARGS_IDEM_KEY_MAX);
+				rc = cli_usage_error(
+					argv[0],
+					"--idempotency-key wants 1-%d printable ASCII characters without blanks",
+					ARGS_IDEM_KEY_MAX);
 				goto out;
 			}
 			a.idem_key = optarg;
 			break;
-		case 'h': fputs(SUBMIT_HELP, stdout); rc = CLI_EXIT_OK; goto out;
-		default: rc = cli_getopt_error(argv[0], c, argv); goto out;
+		case 'h':
+			fputs(SUBMIT_HELP, stdout);
+			rc = CLI_EXIT_OK;
+			goto out;
+		default:
+			rc = cli_getopt_error(argv[0], c, argv);
+			goto out;
 		}
 	}
 	if (optind >= argc) {

@@ -49,25 +49,29 @@ static int print_list(const json_t *resp)
 	if (!table_init(&t, ARRAY_LEN(head), head))
 		return CLI_EXIT_INTERNAL;
 	table_flag(&t, 0, TABLE_FIXED);
-	json_array_foreach(list, i, w) {
+	json_array_foreach (list, i, w) {
 		char *events = NULL, hint[16];
 		json_t *ev;
 		size_t j, n = 0;
 
-		json_array_foreach(json_object_get(w, "events"), j, ev)
+		json_array_foreach (json_object_get(w, "events"), j, ev)
 			n += strlen(json_string_value(ev) ? json_string_value(ev) : "") + 1;
 		if ((events = calloc(1, n + 1)) == NULL) {
 			table_cleanup(&t);
 			return CLI_EXIT_INTERNAL;
 		}
-		json_array_foreach(json_object_get(w, "events"), j, ev) {
+		json_array_foreach (json_object_get(w, "events"), j, ev) {
 			if (j)
 				strcat(events, ",");
 			strcat(events, json_string_value(ev) ? json_string_value(ev) : "");
 		}
 		snprintf(hint, sizeof hint, "...%s", fmt_str(w, "secret_hint", ""));
-		const char *row[] = { fmt_str(w, "id", "?"), fmt_str(w, "url", ""), events,
-				      fmt_str(w, "format", ""), hint, fmt_str(w, "created_at", "") };
+		const char *row[] = { fmt_str(w, "id", "?"),
+				      fmt_str(w, "url", ""),
+				      events,
+				      fmt_str(w, "format", ""),
+				      hint,
+				      fmt_str(w, "created_at", "") };
 		ok = table_add_row(&t, row);
 		free(events);
 		if (!ok) {
@@ -83,7 +87,8 @@ static int print_list(const json_t *resp)
 
 static int print_deliveries(const json_t *resp)
 {
-	static const char *const head[] = { "DELIVERY", "EVENT", "STATE", "ATTEMPTS", "CREATED", "LAST" };
+	static const char *const head[] = { "DELIVERY", "EVENT",   "STATE",
+					    "ATTEMPTS", "CREATED", "LAST" };
 	json_t *list = json_object_get(resp, "deliveries"), *d;
 	size_t i;
 	Table t;
@@ -93,22 +98,26 @@ static int print_deliveries(const json_t *resp)
 		return CLI_EXIT_INTERNAL;
 	table_flag(&t, 0, TABLE_FIXED);
 	table_align_right(&t, 3);
-	json_array_foreach(list, i, d) {
+	json_array_foreach (list, i, d) {
 		json_t *att = json_object_get(d, "attempts");
-		json_t *last = json_array_get(att, json_array_size(att) ? json_array_size(att) - 1 : 0);
+		json_t *last =
+			json_array_get(att, json_array_size(att) ? json_array_size(att) - 1 : 0);
 		char n[24], lastbuf[320];
 
 		snprintf(n, sizeof n, "%lld", fmt_json_int(json_object_get(d, "attempt_count"), 0));
 		if (last == NULL)
 			snprintf(lastbuf, sizeof lastbuf, "-");
 		else if (json_is_null(json_object_get(last, "error")))
-			snprintf(lastbuf, sizeof lastbuf, "%s HTTP %lld in %lld ms", fmt_str(last, "at", ""),
+			snprintf(lastbuf, sizeof lastbuf, "%s HTTP %lld in %lld ms",
+				 fmt_str(last, "at", ""),
 				 fmt_json_int(json_object_get(last, "status_code"), 0),
 				 fmt_json_int(json_object_get(last, "latency_ms"), 0));
 		else
-			snprintf(lastbuf, sizeof lastbuf, "%s %s", fmt_str(last, "at", ""), fmt_str(last, "error", ""));
-		const char *row[] = { fmt_str(d, "id", "?"), fmt_str(d, "event", ""), fmt_str(d, "state", ""),
-				      n, fmt_str(d, "created_at", ""), lastbuf };
+			snprintf(lastbuf, sizeof lastbuf, "%s %s", fmt_str(last, "at", ""),
+				 fmt_str(last, "error", ""));
+		const char *row[] = { fmt_str(d, "id", "?"),        fmt_str(d, "event", ""),
+				      fmt_str(d, "state", ""),      n,
+				      fmt_str(d, "created_at", ""), lastbuf };
 		if (!table_add_row(&t, row)) {
 			ok = false;
 			break;
@@ -116,7 +125,8 @@ static int print_deliveries(const json_t *resp)
 	}
 	ok = ok && cli_print_table(&t);
 	table_cleanup(&t);
-	printf("%zu of %lld deliveries\n", json_array_size(list), fmt_json_int(json_object_get(resp, "total"), 0));
+	printf("%zu of %lld deliveries\n", json_array_size(list),
+	       fmt_json_int(json_object_get(resp, "total"), 0));
 	return ok ? CLI_EXIT_OK : CLI_EXIT_INTERNAL;
 }
 
@@ -166,11 +176,21 @@ int cmd_webhook_run(int argc, char *argv[])
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
 		switch (c) {
-		case 'h': fputs(WEBHOOK_HELP, stdout); return CLI_EXIT_OK;
-		case OPT_EVENTS: o.events = optarg; break;
-		case OPT_SECRET: o.secret = optarg; break;
-		case OPT_FORMAT: o.format = optarg; break;
-		case OPT_JSON: o.json_out = true; break;
+		case 'h':
+			fputs(WEBHOOK_HELP, stdout);
+			return CLI_EXIT_OK;
+		case OPT_EVENTS:
+			o.events = optarg;
+			break;
+		case OPT_SECRET:
+			o.secret = optarg;
+			break;
+		case OPT_FORMAT:
+			o.format = optarg;
+			break;
+		case OPT_JSON:
+			o.json_out = true;
+			break;
 		case OPT_LIMIT:
 			if (!cli_parse_long(optarg, 1, 100, &o.limit))
 				return cli_usage_error(argv[0], "--limit must be 1..100");
@@ -179,15 +199,18 @@ int cmd_webhook_run(int argc, char *argv[])
 			if (!cli_parse_long(optarg, 0, 1000000000L, &o.offset))
 				return cli_usage_error(argv[0], "--offset must be a number >= 0");
 			break;
-		default: return cli_getopt_error(argv[0], c, argv);
+		default:
+			return cli_getopt_error(argv[0], c, argv);
 		}
 	}
 	if (optind >= argc)
-		return cli_usage_error(argv[0], "missing subcommand (add, list, deliveries, delete)");
+		return cli_usage_error(argv[0],
+				       "missing subcommand (add, list, deliveries, delete)");
 	sub = argv[optind++];
 	if (strcmp(sub, "list") != 0) {
 		if (optind >= argc)
-			return cli_usage_error(argv[0], "%s needs %s", sub, strcmp(sub, "add") == 0 ? "a URL" : "a webhook ID");
+			return cli_usage_error(argv[0], "%s needs %s", sub,
+					       strcmp(sub, "add") == 0 ? "a URL" : "a webhook ID");
 		arg = argv[optind++];
 	}
 	if (optind < argc)
@@ -196,7 +219,8 @@ int cmd_webhook_run(int argc, char *argv[])
 		return cli_usage_error(argv[0], "add needs --events");
 	if (strcmp(sub, "add") != 0 && strcmp(sub, "list") != 0 && strcmp(sub, "deliveries") != 0 &&
 	    strcmp(sub, "delete") != 0)
-		return cli_usage_error(argv[0], "unknown subcommand %s (add, list, deliveries, delete)", sub);
+		return cli_usage_error(
+			argv[0], "unknown subcommand %s (add, list, deliveries, delete)", sub);
 	if ((rc = cli_api_open(&h)) != CLI_EXIT_OK)
 		return rc;
 	if (strcmp(sub, "add") == 0) {
@@ -210,12 +234,14 @@ int cmd_webhook_run(int argc, char *argv[])
 		if (esc == NULL)
 			goto oom;
 		if (strcmp(sub, "deliveries") == 0
-			    ? asprintf(&path, "/webhooks/%s/deliveries?limit=%ld&offset=%ld", esc, o.limit, o.offset) < 0
+			    ? asprintf(&path, "/webhooks/%s/deliveries?limit=%ld&offset=%ld", esc,
+				       o.limit, o.offset) < 0
 			    : asprintf(&path, "/webhooks/%s", esc) < 0) {
 			path = NULL;
 			goto oom;
 		}
-		http_ok = apiclient_call(&h, strcmp(sub, "delete") == 0 ? "DELETE" : "GET", path, NULL, &resp);
+		http_ok = apiclient_call(&h, strcmp(sub, "delete") == 0 ? "DELETE" : "GET", path,
+					 NULL, &resp);
 	}
 	if (!http_ok) {
 		apiclient_report(&h);
@@ -229,7 +255,8 @@ int cmd_webhook_run(int argc, char *argv[])
 
 		printf("webhook %s added for %s\n", fmt_str(w, "id", "?"), fmt_str(w, "url", ""));
 		if (json_is_string(json_object_get(w, "secret")))
-			printf("signing secret (shown once, keep it): %s\n", fmt_str(w, "secret", ""));
+			printf("signing secret (shown once, keep it): %s\n",
+			       fmt_str(w, "secret", ""));
 		rc = CLI_EXIT_OK;
 	} else if (strcmp(sub, "list") == 0) {
 		rc = print_list(resp);

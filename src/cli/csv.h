@@ -17,9 +17,9 @@ MUST_CHECK bool csv_write_row(FILE *f, const char *const *fields, size_t n);
 /* Counts the records of RFC 4180 text fed in pieces of any size: a line end inside a
  * quoted field does not end a record; a last record without a line end still counts. */
 typedef struct CsvCounter {
-	unsigned long long records;	/* records ended by a line end so far */
-	bool quoted;			/* inside a quoted field */
-	bool partial;			/* bytes seen since the last record ended */
+	unsigned long long records; /* records ended by a line end so far */
+	bool quoted;                /* inside a quoted field */
+	bool partial;               /* bytes seen since the last record ended */
 } CsvCounter;
 
 void csv_count_feed(CsvCounter *c, const char *data, size_t len);

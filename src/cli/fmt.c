@@ -97,9 +97,10 @@ static bool day_before_midnight(const char *ts, char out[16])
 		return false;
 	tm.tm_year = y - 1900;
 	tm.tm_mon = m - 1;
-	tm.tm_mday = d - 1;	/* timegm normalises day 0 to the last of the month before */
+	tm.tm_mday = d - 1; /* timegm normalises day 0 to the last of the month before */
 	t = timegm(&tm);
-	return t != (time_t)-1 && gmtime_r(&t, &tm) != NULL && strftime(out, 16, "%Y-%m-%d", &tm) == 10;
+	return t != (time_t)-1 && gmtime_r(&t, &tm) != NULL &&
+	       strftime(out, 16, "%Y-%m-%d", &tm) == 10;
 }
 
 void fmt_time_window(const json_t *tw, char *buf, size_t size)
@@ -127,7 +128,8 @@ void fmt_window(const json_t *w, char *buf, size_t size)
 	if (!json_is_object(w) || !type)
 		return;
 	if (json_is_integer(n))
-		snprintf(buf, size, "%s %lld, lag %lld days", type, (long long)json_integer_value(n),
+		snprintf(buf, size, "%s %lld, lag %lld days", type,
+			 (long long)json_integer_value(n),
 			 fmt_json_int(json_object_get(w, "lag_days"), 0));
 	else
 		snprintf(buf, size, "%s, lag %lld days", type,

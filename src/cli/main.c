@@ -35,7 +35,8 @@ static void usage(FILE *f)
 	      "\n"
 	      "Run one Amazon Marketing Cloud workflow on many AMC instances at once.\n"
 	      "\n"
-	      "Commands:\n", f);
+	      "Commands:\n",
+	      f);
 	for (size_t i = 0; i < ARRAY_LEN(COMMANDS); i++)
 		fprintf(f, "  %-10s %s\n", COMMANDS[i].name, COMMANDS[i].summary);
 	fputs("\n"

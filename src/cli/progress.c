@@ -41,7 +41,7 @@ void progress_from_status(Progress *p, const json_t *bs)
 		for (i = 0; i < EXEC_STATE_COUNT; i++)
 			add_item(p, exec_state_names[i],
 				 fmt_json_int(json_object_get(counts, exec_state_names[i]), 0));
-		json_object_foreach((json_t *)counts, key, v)
+		json_object_foreach ((json_t *)counts, key, v)
 			if (!exec_state_parse(key, &s))
 				add_item(p, key, fmt_json_int(v, 0));
 	} else {
@@ -72,7 +72,7 @@ int progress_percent(const Progress *p)
 
 	if (p->total <= 0)
 		return 0;
-	pct = (p->done * 200 + p->total) / (2 * p->total);	/* rounded */
+	pct = (p->done * 200 + p->total) / (2 * p->total); /* rounded */
 	if (pct >= 100 && p->done < p->total)
 		pct = 99;
 	return (int)pct;
@@ -83,10 +83,11 @@ size_t progress_render(const Progress *p, int bar_width, char *buf, size_t size)
 	size_t len = 0;
 	int n;
 
-#define PUT(...)                                                                 \
-	do {                                                                     \
-		n = snprintf(buf + (len < size ? len : size), len < size ? size - len : 0, __VA_ARGS__); \
-		len += n > 0 ? (size_t)n : 0;                                    \
+#define PUT(...) \
+	do { \
+		n = snprintf(buf + (len < size ? len : size), len < size ? size - len : 0, \
+			     __VA_ARGS__); \
+		len += n > 0 ? (size_t)n : 0; \
 	} while (0)
 
 	if (size)

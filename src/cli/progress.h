@@ -16,10 +16,10 @@ typedef struct ProgressItem {
 } ProgressItem;
 
 typedef struct Progress {
-	long long done;		/* executions in a terminal state */
+	long long done; /* executions in a terminal state */
 	long long total;
 	size_t n;
-	ProgressItem items[PROGRESS_MAX_ITEMS];	/* non-zero counts, in lifecycle order */
+	ProgressItem items[PROGRESS_MAX_ITEMS]; /* non-zero counts, in lifecycle order */
 } Progress;
 
 /* Fills p from the API's batch_status object (borrowed). */

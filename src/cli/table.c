@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char ELLIPSIS[] = "\xe2\x80\xa6";	/* U+2026 */
+static const char ELLIPSIS[] = "\xe2\x80\xa6"; /* U+2026 */
 
 size_t table_text_width(const char *s)
 {
@@ -89,7 +89,7 @@ void table_cleanup(Table *t)
 
 bool table_add_row(Table *t, const char *const *cells)
 {
-	size_t have = t->nrows + 1;	/* stored rows, header included */
+	size_t have = t->nrows + 1; /* stored rows, header included */
 	size_t base = have * t->ncols;
 
 	if (have + 1 > t->cap) {
@@ -194,10 +194,11 @@ void table_fit(Table *t, size_t cols)
 bool table_print(const Table *t, FILE *f)
 {
 	for (size_t r = 0; r <= t->nrows; r++) {
-		size_t end = t->ncols;	/* print up to the last non-empty cell: no trailing blanks */
+		size_t end = t->ncols; /* print up to the last non-empty cell: no trailing blanks */
 		bool first = true;
 
-		while (end > 1 && ((t->flags[end - 1] & TABLE_HIDDEN) || t->cells[r * t->ncols + end - 1][0] == '\0'))
+		while (end > 1 && ((t->flags[end - 1] & TABLE_HIDDEN) ||
+				   t->cells[r * t->ncols + end - 1][0] == '\0'))
 			end--;
 		for (size_t c = 0; c < end; c++) {
 			const char *cell = t->cells[r * t->ncols + c];
@@ -221,7 +222,7 @@ bool table_print(const Table *t, FILE *f)
 			if (t->right[c])
 				fprintf(f, "%*s%s", (int)pad, "", cell);
 			else if (c + 1 == end)
-				fputs(cell, f);	/* no trailing blanks */
+				fputs(cell, f); /* no trailing blanks */
 			else
 				fprintf(f, "%s%*s", cell, (int)pad, "");
 			free(cut);

@@ -7,24 +7,24 @@
 
 #include "common.h"
 
-#define TABLE_CELL_MAX 40	/* display width a cell is cut to by default */
+#define TABLE_CELL_MAX 40 /* display width a cell is cut to by default */
 
 typedef struct Table {
 	size_t ncols;
 	size_t nrows, cap;
-	char **cells;		/* owned; (nrows + 1) * ncols strings, row 0 is the header */
-	size_t *width;		/* owned; widest cell per column, header included */
-	bool *right;		/* owned; right-align this column (numbers) */
-	unsigned char *flags;	/* owned; TABLE_* per column */
-	size_t *fit;		/* owned; width table_fit() allows a column, 0: its own */
-	size_t maxw;		/* cut cells wider than this (>= 2) */
+	char **cells;         /* owned; (nrows + 1) * ncols strings, row 0 is the header */
+	size_t *width;        /* owned; widest cell per column, header included */
+	bool *right;          /* owned; right-align this column (numbers) */
+	unsigned char *flags; /* owned; TABLE_* per column */
+	size_t *fit;          /* owned; width table_fit() allows a column, 0: its own */
+	size_t maxw;          /* cut cells wider than this (>= 2) */
 } Table;
 
 enum {
-	TABLE_FIXED = 1,	/* never cut by table_fit (ids, timestamps) */
-	TABLE_OPTIONAL = 2,	/* table_fit leaves it out when the table is too wide */
-	TABLE_HIDE_EMPTY = 4,	/* table_fit leaves it out when no row has a value in it */
-	TABLE_HIDDEN = 8,	/* left out by table_fit */
+	TABLE_FIXED = 1,      /* never cut by table_fit (ids, timestamps) */
+	TABLE_OPTIONAL = 2,   /* table_fit leaves it out when the table is too wide */
+	TABLE_HIDE_EMPTY = 4, /* table_fit leaves it out when no row has a value in it */
+	TABLE_HIDDEN = 8,     /* left out by table_fit */
 };
 
 /* head: ncols header strings (copied). */

@@ -28,15 +28,27 @@ typedef struct CfKey {
 	enum CfType type;
 	size_t offset;
 	const char *def;
-	bool reloadable;	/* may change on SIGHUP without a restart */
-	bool secret;		/* its value is never logged (a reload names the key only) */
-	long min, max;		/* CF_INT only */
+	bool reloadable; /* may change on SIGHUP without a restart */
+	bool secret;     /* its value is never logged (a reload names the key only) */
+	long min, max;   /* CF_INT only */
 } CfKey;
 
-#define S(k, d, r) { #k, CF_STR, offsetof(Config, k), d, r, false, 0, 0 }
-#define SECRET(k, d) { #k, CF_STR, offsetof(Config, k), d, false, true, 0, 0 }
-#define I(k, d, r, lo, hi) { #k, CF_INT, offsetof(Config, k), d, r, false, lo, hi }
-#define B(k, d, r) { #k, CF_BOOL, offsetof(Config, k), d, r, false, 0, 0 }
+#define S(k, d, r) \
+	{ \
+#k, CF_STR, offsetof(Config, k), d, r, false, 0, 0 \
+	}
+#define SECRET(k, d) \
+	{ \
+#k, CF_STR, offsetof(Config, k), d, false, true, 0, 0 \
+	}
+#define I(k, d, r, lo, hi) \
+	{ \
+#k, CF_INT, offsetof(Config, k), d, r, false, lo, hi \
+	}
+#define B(k, d, r) \
+	{ \
+#k, CF_BOOL, offsetof(Config, k), d, r, false, 0, 0 \
+	}
 
 /* The order here is the order of conf/amcbatch.conf.example (checked by config_dump).
  * A key is reloadable only if every program reads it from its Config at each use (or its
@@ -63,7 +75,7 @@ static const CfKey cf_keys[] = {
 	 * (~8,000), past which a script fails half-written (issue 9) */
 	I(max_instances, "100", true, 1, 1000),
 	I(max_params_bytes, "10240", true, 2, 16777216),
-	I(window_lag_days, "2", true, 0, 30),	/* bound: WINDOW_MAX_LAG */
+	I(window_lag_days, "2", true, 0, 30), /* bound: WINDOW_MAX_LAG */
 	I(submit_rate_per_min, "120", true, 0, 1000000),
 	I(api_timeout_s, "30", false, 1, 3600),
 	I(api_max_inflight, "1000", true, 1, 1000000),
@@ -86,7 +98,7 @@ static const CfKey cf_keys[] = {
 	S(amc_token_url_eu, "https://api.amazon.co.uk/auth/o2/token", false),
 	S(amc_token_url_fe, "https://api.amazon.co.jp/auth/o2/token", false),
 	I(worker_inflight, "1000", true, 1, 1000000),
-	I(claim_batch, "50", true, 1, 1000),	/* bound: see max_instances */
+	I(claim_batch, "50", true, 1, 1000), /* bound: see max_instances */
 	I(instance_cap, "10", true, 1, 1000000),
 	I(account_cap, "200", true, 1, 1000000),
 	I(poll_initial_ms, "1000", true, 1, 86400000),
@@ -156,8 +168,8 @@ static bool parse_bool(const char *v, bool *out)
 
 /* Stores value into cfg for key k. `from` says where the value came from, for messages
  * (NULL inside the file: the caller prefixes path and line). */
-static bool set_value(Config *cfg, const CfKey *k, const char *value, const char *from,
-		      char *err, size_t errlen)
+static bool set_value(Config *cfg, const CfKey *k, const char *value, const char *from, char *err,
+		      size_t errlen)
 {
 	char *field = (char *)cfg + k->offset;
 	char where[80] = "";
@@ -187,13 +199,13 @@ static bool set_value(Config *cfg, const CfKey *k, const char *value, const char
 		while (end && isspace((unsigned char)*end))
 			end++;
 		if (value[0] == '\0' || errno != 0 || *end != '\0') {
-			snprintf(err, errlen, "%s%s must be an integer, got \"%s\"",
-				 where, k->key, value);
+			snprintf(err, errlen, "%s%s must be an integer, got \"%s\"", where, k->key,
+				 value);
 			return false;
 		}
 		if (v < k->min || v > k->max) {
-			snprintf(err, errlen, "%s%s must be between %ld and %ld, got %ld",
-				 where, k->key, k->min, k->max, v);
+			snprintf(err, errlen, "%s%s must be between %ld and %ld, got %ld", where,
+				 k->key, k->min, k->max, v);
 			return false;
 		}
 		*(int *)(void *)field = (int)v;
@@ -203,8 +215,8 @@ static bool set_value(Config *cfg, const CfKey *k, const char *value, const char
 		bool b;
 
 		if (!parse_bool(value, &b)) {
-			snprintf(err, errlen, "%s%s must be true or false, got \"%s\"",
-				 where, k->key, value);
+			snprintf(err, errlen, "%s%s must be true or false, got \"%s\"", where,
+				 k->key, value);
 			return false;
 		}
 		*(bool *)(void *)field = b;
@@ -217,7 +229,7 @@ static bool set_value(Config *cfg, const CfKey *k, const char *value, const char
 
 typedef struct IniCtx {
 	Config *cfg;
-	char msg[512];		/* first error, without the line number */
+	char msg[512]; /* first error, without the line number */
 } IniCtx;
 
 /* inih handler: returns 0 on error; ini_parse then reports the first bad line number. */
@@ -226,9 +238,9 @@ static int ini_cb(void *user, const char *section, const char *name, const char 
 	IniCtx *ctx = user;
 	const CfKey *k = find_key(name);
 
-	(void)section;	/* keys are global; sections only group them for the reader */
+	(void)section; /* keys are global; sections only group them for the reader */
 	if (ctx->msg[0])
-		return 0;	/* keep the first error only */
+		return 0; /* keep the first error only */
 	if (!k) {
 		snprintf(ctx->msg, sizeof(ctx->msg), "unknown key \"%s\"", name);
 		return 0;
@@ -270,7 +282,8 @@ static bool validate(const Config *cfg, char *err, size_t errlen)
 		return false;
 	}
 	if (strcasecmp(cfg->log_format, "text") != 0 && strcasecmp(cfg->log_format, "json") != 0) {
-		snprintf(err, errlen, "log_format must be text or json, got \"%s\"", cfg->log_format);
+		snprintf(err, errlen, "log_format must be text or json, got \"%s\"",
+			 cfg->log_format);
 		return false;
 	}
 	SentinelList sl;
@@ -386,7 +399,8 @@ static bool same_value(const Config *a, const Config *b, const CfKey *k)
 
 	switch (k->type) {
 	case CF_STR: {
-		const char *sa = *(char *const *)(const void *)fa, *sb = *(char *const *)(const void *)fb;
+		const char *sa = *(char *const *)(const void *)fa,
+			   *sb = *(char *const *)(const void *)fb;
 
 		return strcmp(sa ? sa : "", sb ? sb : "") == 0;
 	}
@@ -404,7 +418,9 @@ size_t config_diff(const Config *cur, const Config *next, ConfigDiffFn fn, void 
 
 	for (size_t i = 0; i < ARRAY_LEN(cf_keys); i++) {
 		const CfKey *k = &cf_keys[i];
-		ConfigChange c = { .key = k->key, .reloadable = k->reloadable, .secret = k->secret };
+		ConfigChange c = { .key = k->key,
+				   .reloadable = k->reloadable,
+				   .secret = k->secret };
 
 		if (same_value(cur, next, k))
 			continue;
@@ -458,15 +474,18 @@ static void log_change(const ConfigChange *c, void *arg)
 
 	if (c->reloadable) {
 		res->applied++;
-		log_info("config reload: %s changed from %s to %s", c->key, c->old_value, c->new_value);
+		log_info("config reload: %s changed from %s to %s", c->key, c->old_value,
+			 c->new_value);
 	} else {
 		res->need_restart++;
 		if (c->secret)
-			log_warn("config reload: %s changed: needs a restart (the old value stays in force)",
-				 c->key);
+			log_warn(
+				"config reload: %s changed: needs a restart (the old value stays in force)",
+				c->key);
 		else
-			log_warn("config reload: %s changed from %s to %s: needs a restart, still %s",
-				 c->key, c->old_value, c->new_value, c->old_value);
+			log_warn(
+				"config reload: %s changed from %s to %s: needs a restart, still %s",
+				c->key, c->old_value, c->new_value, c->old_value);
 	}
 }
 
@@ -480,7 +499,7 @@ bool config_reload(Config *cfg, const char *path, ConfigReloadResult *res, char 
 		res = &local;
 	res->applied = res->need_restart = 0;
 	if (!config_load(&next, path, err, errlen))
-		return false;	/* config_load freed next; cfg is untouched */
+		return false; /* config_load freed next; cfg is untouched */
 	(void)config_diff(cfg, &next, log_change, res);
 	level_changed = strcmp(cfg->log_level, next.log_level) != 0;
 	config_apply_reloadable(cfg, &next);

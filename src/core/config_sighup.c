@@ -10,8 +10,8 @@
 
 struct ConfigSighup {
 	struct event *ev;
-	Config *cfg;		/* borrowed */
-	const char *path;	/* borrowed */
+	Config *cfg;      /* borrowed */
+	const char *path; /* borrowed */
 	ConfigAppliedFn applied;
 	void *arg;
 };

@@ -13,7 +13,7 @@
 typedef struct Field {
 	int no;
 	const char *name;
-	int lo, hi;		/* accepted values; day-of-week accepts 7 for Sunday */
+	int lo, hi; /* accepted values; day-of-week accepts 7 for Sunday */
 	const char *const *names;
 	int nnames;
 } Field;
@@ -23,10 +23,8 @@ static const char *const month_abbr[] = { "JAN", "FEB", "MAR", "APR", "MAY", "JU
 static const char *const wday_abbr[] = { "SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT" };
 
 static const Field fields[5] = {
-	{ 1, "minute", 0, 59, NULL, 0 },
-	{ 2, "hour", 0, 23, NULL, 0 },
-	{ 3, "day-of-month", 1, 31, NULL, 0 },
-	{ 4, "month", 1, 12, month_abbr, 12 },
+	{ 1, "minute", 0, 59, NULL, 0 },          { 2, "hour", 0, 23, NULL, 0 },
+	{ 3, "day-of-month", 1, 31, NULL, 0 },    { 4, "month", 1, 12, month_abbr, 12 },
 	{ 5, "day-of-week", 0, 7, wday_abbr, 7 },
 };
 
@@ -34,12 +32,8 @@ static const struct {
 	const char *name;
 	const char *expr;
 } macros[] = {
-	{ "@hourly", "0 * * * *" },
-	{ "@daily", "0 0 * * *" },
-	{ "@midnight", "0 0 * * *" },
-	{ "@weekly", "0 0 * * 0" },
-	{ "@monthly", "0 0 1 * *" },
-	{ "@yearly", "0 0 1 1 *" },
+	{ "@hourly", "0 * * * *" },   { "@daily", "0 0 * * *" },   { "@midnight", "0 0 * * *" },
+	{ "@weekly", "0 0 * * 0" },   { "@monthly", "0 0 1 * *" }, { "@yearly", "0 0 1 1 *" },
 	{ "@annually", "0 0 1 1 *" },
 };
 
@@ -108,8 +102,8 @@ static bool parse_value(const Field *f, const char **p, const char *end, int *ou
 		}
 		if (v < f->lo || v > f->hi)
 			return fail(err, errlen, "cron field %d (%s): %.*s is not in %d-%d", f->no,
-				    f->name, (int)(s - digits > 12 ? 12 : s - digits), digits, f->lo,
-				    f->hi);
+				    f->name, (int)(s - digits > 12 ? 12 : s - digits), digits,
+				    f->lo, f->hi);
 		*out = (int)v;
 		*p = s;
 		return true;
@@ -139,8 +133,8 @@ static bool parse_value(const Field *f, const char **p, const char *end, int *ou
 }
 
 /* One field, the bytes [s, end), into a bitset of its values (bit v = value v). */
-static bool parse_field(const Field *f, const char *s, const char *end, uint64_t *bits,
-			char *err, size_t errlen)
+static bool parse_field(const Field *f, const char *s, const char *end, uint64_t *bits, char *err,
+			size_t errlen)
 {
 	const char *p = s;
 	uint64_t set = 0;
@@ -164,7 +158,8 @@ static bool parse_field(const Field *f, const char *s, const char *end, uint64_t
 				if (!parse_value(f, &p, end, &b, err, errlen))
 					return false;
 				if (b < a)
-					return fail(err, errlen, "cron field %d (%s): range %d-%d is reversed",
+					return fail(err, errlen,
+						    "cron field %d (%s): range %d-%d is reversed",
 						    f->no, f->name, a, b);
 				range = true;
 			}
@@ -174,7 +169,8 @@ static bool parse_field(const Field *f, const char *s, const char *end, uint64_t
 
 			p++;
 			if (p >= end || *p < '0' || *p > '9')
-				return fail(err, errlen, "cron field %d (%s): a step needs a number after '/'",
+				return fail(err, errlen,
+					    "cron field %d (%s): a step needs a number after '/'",
 					    f->no, f->name);
 			while (p < end && *p >= '0' && *p <= '9') {
 				if (n < 1000)
@@ -182,10 +178,12 @@ static bool parse_field(const Field *f, const char *s, const char *end, uint64_t
 				p++;
 			}
 			if (n == 0)
-				return fail(err, errlen, "cron field %d (%s): step 0", f->no, f->name);
+				return fail(err, errlen, "cron field %d (%s): step 0", f->no,
+					    f->name);
 			if (n > f->hi - f->lo + 1)
-				return fail(err, errlen, "cron field %d (%s): step %ld is larger than %d",
-					    f->no, f->name, n, f->hi - f->lo + 1);
+				return fail(err, errlen,
+					    "cron field %d (%s): step %ld is larger than %d", f->no,
+					    f->name, n, f->hi - f->lo + 1);
 			step = (int)n;
 			/* "a/n" is "a-end/n" as in cronie, where day-of-week ends at 7: "1/2" is
 			 * Monday, Wednesday, Friday and Sunday */
@@ -197,8 +195,8 @@ static bool parse_field(const Field *f, const char *s, const char *end, uint64_t
 		if (p == end)
 			break;
 		if (*p != ',')
-			return fail(err, errlen, "cron field %d (%s): unexpected '%c' in \"%.*s\"", f->no,
-				    f->name, *p, (int)(end - s > 40 ? 40 : end - s), s);
+			return fail(err, errlen, "cron field %d (%s): unexpected '%c' in \"%.*s\"",
+				    f->no, f->name, *p, (int)(end - s > 40 ? 40 : end - s), s);
 		p++;
 	}
 	*bits = set;
@@ -257,12 +255,13 @@ static bool days_often_enough(const Cron *c, char *err, size_t errlen)
 	if (c->dom_restricted && c->dow_restricted)
 		return true;
 	for (int m = 1; m <= 12; m++)
-		if (((c->months >> m) & 1u) && (c->days & ((UINT32_C(2) << month_days(2000, m)) - 2)))
+		if (((c->months >> m) & 1u) &&
+		    (c->days & ((UINT32_C(2) << month_days(2000, m)) - 2)))
 			any = true;
 	if (!any) {
 		list_numbers(days, sizeof days, c->days, 1, 31);
-		return fail(err, errlen, "cron expression never fires: no month it names has day %s",
-			    days);
+		return fail(err, errlen,
+			    "cron expression never fires: no month it names has day %s", days);
 	}
 	if (c->wdays == ALL_WDAYS || (c->days & ALL_DAYS) == ALL_DAYS)
 		return true;
@@ -271,12 +270,13 @@ static bool days_often_enough(const Cron *c, char *err, size_t errlen)
 	 * counted cyclically (the calendar repeats every 146097 days). A month's matches depend
 	 * only on its length and the weekday of its 1st, so a table of its first and last match
 	 * makes the walk 4,800 months (gaps inside a month are too short to matter). */
-	int first_in[7][4], last_in[7][4];	/* [weekday of the 1st][length - 28], 0: none */
+	int first_in[7][4], last_in[7][4]; /* [weekday of the 1st][length - 28], 0: none */
 	for (int w = 0; w < 7; w++) {
 		for (int n = 28; n <= 31; n++) {
 			first_in[w][n - 28] = last_in[w][n - 28] = 0;
 			for (int d = 1; d <= n; d++) {
-				if (!((c->days >> d) & 1u) || !((c->wdays >> ((w + d - 1) % 7)) & 1u))
+				if (!((c->days >> d) & 1u) ||
+				    !((c->wdays >> ((w + d - 1) % 7)) & 1u))
 					continue;
 				if (first_in[w][n - 28] == 0)
 					first_in[w][n - 28] = d;
@@ -303,10 +303,13 @@ static bool days_often_enough(const Cron *c, char *err, size_t errlen)
 	if (first >= 0 && first + 146097 - last > gap)
 		gap = first + 146097 - last;
 	if (first < 0 || gap > CRON_MAX_GAP_DAYS)
-		return fail(err, errlen,
-			    "cron expression fires too rarely: day-of-month and day-of-week must both "
-			    "match (one starts with '*'), which leaves %s between runs (at most 8 years)",
-			    first < 0 ? "forever" : gap >= 3650 ? "decades" : "years");
+		return fail(
+			err, errlen,
+			"cron expression fires too rarely: day-of-month and day-of-week must both "
+			"match (one starts with '*'), which leaves %s between runs (at most 8 years)",
+			first < 0     ? "forever"
+			: gap >= 3650 ? "decades"
+				      : "years");
 	return true;
 }
 
@@ -334,7 +337,8 @@ bool cron_parse(const char *expr, Cron *c, char *err, size_t errlen)
 		for (size_t i = 0; i < ARRAY_LEN(macros); i++)
 			if (word_is(s, (size_t)(end - s), macros[i].name))
 				return cron_parse(macros[i].expr, c, err, errlen);
-		return fail(err, errlen, "cron macro \"%.*s\" is not supported (one of " MACRO_LIST ")",
+		return fail(err, errlen,
+			    "cron macro \"%.*s\" is not supported (one of " MACRO_LIST ")",
 			    (int)(end - s > 20 ? 20 : end - s), s);
 	}
 	while (s < end) {
@@ -357,9 +361,11 @@ bool cron_parse(const char *expr, Cron *c, char *err, size_t errlen)
 				while (s < end && is_blank(*s))
 					s++;
 			}
-		return fail(err, errlen,
-			    "cron expression has %d field%s, want 5 (minute hour day-of-month month "
-			    "day-of-week)", nf, nf == 1 ? "" : "s");
+		return fail(
+			err, errlen,
+			"cron expression has %d field%s, want 5 (minute hour day-of-month month "
+			"day-of-week)",
+			nf, nf == 1 ? "" : "s");
 	}
 	for (int i = 0; i < 5; i++)
 		if (!parse_field(&fields[i], fs[i], fe[i], &bits[i], err, errlen))
@@ -492,17 +498,21 @@ static void put(Out *o, const char *fmt, ...)
 	o->n += (size_t)w < o->len - o->n ? (size_t)w : o->len - o->n - 1;
 }
 
-static const char *const month_name[] = { "", "January", "February", "March", "April", "May",
-	"June", "July", "August", "September", "October", "November", "December" };
-static const char *const wday_name[] = { "Sunday", "Monday", "Tuesday", "Wednesday",
-	"Thursday", "Friday", "Saturday" };
+static const char *const month_name[] = { "",        "January",  "February", "March",  "April",
+					  "May",     "June",     "July",     "August", "September",
+					  "October", "November", "December" };
+static const char *const wday_name[] = { "Sunday",   "Monday", "Tuesday", "Wednesday",
+					 "Thursday", "Friday", "Saturday" };
 
 /* Joins items as "a", "a and b", "a, b and c" (conj "and"; or "or"). */
 static void join(Out *o, const char **items, int n, const char *conj)
 {
 	for (int i = 0; i < n; i++)
-		put(o, "%s%s%s%s", i == 0 ? "" : i == n - 1 ? " " : ", ", i > 0 && i == n - 1 ? conj : "",
-		    i > 0 && i == n - 1 ? " " : "", items[i]);
+		put(o, "%s%s%s%s",
+		    i == 0       ? ""
+		    : i == n - 1 ? " "
+				 : ", ",
+		    i > 0 && i == n - 1 ? conj : "", i > 0 && i == n - 1 ? " " : "", items[i]);
 }
 
 static void list_numbers(char *out, size_t len, uint64_t bits, int lo, int hi)
@@ -541,7 +551,8 @@ static void weekdays(Out *o, uint8_t bits, bool plural, const char *conj)
 
 	for (int i = 1; i <= 7; i++) {
 		if ((bits >> (i % 7)) & 1u) {
-			snprintf(item[n], sizeof item[n], "%s%s", wday_name[i % 7], plural ? "s" : "");
+			snprintf(item[n], sizeof item[n], "%s%s", wday_name[i % 7],
+				 plural ? "s" : "");
 			items[n] = item[n];
 			n++;
 		}
@@ -565,7 +576,8 @@ static void months(Out *o, uint16_t bits)
 static void dow_phrase(Out *o, uint8_t bits, bool on_form)
 {
 	if (bits == 0x3e) {
-		put(o, on_form ? "on weekdays (Monday to Friday)" : "every weekday (Monday to Friday)");
+		put(o, on_form ? "on weekdays (Monday to Friday)"
+			       : "every weekday (Monday to Friday)");
 		return;
 	}
 	put(o, on_form ? "on " : "every ");
@@ -651,7 +663,7 @@ size_t cron_describe(const Cron *c, char *buf, size_t len)
 	int mstep = uniform_step(c->minutes, 60), hstep = uniform_step(c->hours, 24);
 	int first_min = next_bit(c->minutes, 0);
 	char list[LIST_MAX];
-	bool clock = false;	/* the time part is a list of clock times */
+	bool clock = false; /* the time part is a list of clock times */
 
 	if (len == 0)
 		return 0;
@@ -671,7 +683,8 @@ size_t cron_describe(const Cron *c, char *buf, size_t len)
 		int n = 0;
 
 		for (int h = next_bit(c->hours, 0); h >= 0; h = next_bit(c->hours, h + 1))
-			for (int m = next_bit(c->minutes, 0); m >= 0; m = next_bit(c->minutes, m + 1)) {
+			for (int m = next_bit(c->minutes, 0); m >= 0;
+			     m = next_bit(c->minutes, m + 1)) {
 				snprintf(item[n], sizeof item[n], "%02d:%02d", h % 100, m % 100);
 				items[n] = item[n];
 				n++;
@@ -707,7 +720,7 @@ size_t cron_describe(const Cron *c, char *buf, size_t len)
 		if (clock)
 			put(&o, "every day");
 		else if (o.n == before && o.n > 0)
-			buf[--o.n] = '\0';	/* drop the trailing blank */
+			buf[--o.n] = '\0'; /* drop the trailing blank */
 	}
 	return o.n;
 }

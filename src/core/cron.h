@@ -38,19 +38,20 @@
 #include "common.h"
 #include "tz.h"
 
-#define CRON_EXPR_MAX 120		/* longest accepted expression, bytes */
-#define CRON_MAX_GAP_DAYS 2922		/* 8 years: the longest gap between runs cron_parse accepts */
-#define CRON_DESCRIBE_MAX 640		/* a buffer this big holds any cron_describe text (the
+#define CRON_EXPR_MAX 120      /* longest accepted expression, bytes */
+#define CRON_MAX_GAP_DAYS 2922 /* 8 years: the longest gap between runs cron_parse accepts */
+#define CRON_DESCRIBE_MAX \
+	640 /* a buffer this big holds any cron_describe text (the
 					 * longest, of lists like "0-59/3,1-59/3", is about 500) */
 
 typedef struct Cron {
-	uint64_t minutes;	/* bit m set: minute m, 0..59 */
-	uint32_t hours;		/* bit h: hour h, 0..23 */
-	uint32_t days;		/* bit d: day of month d, 1..31 (bit 0 unused) */
-	uint16_t months;	/* bit m: month m, 1..12 (bit 0 unused) */
-	uint8_t wdays;		/* bit w: day of week w, 0 = Sunday .. 6 = Saturday (7 folds to 0) */
-	bool dom_restricted;	/* the day-of-month field did not start with '*' */
-	bool dow_restricted;	/* the day-of-week field did not start with '*' */
+	uint64_t minutes;    /* bit m set: minute m, 0..59 */
+	uint32_t hours;      /* bit h: hour h, 0..23 */
+	uint32_t days;       /* bit d: day of month d, 1..31 (bit 0 unused) */
+	uint16_t months;     /* bit m: month m, 1..12 (bit 0 unused) */
+	uint8_t wdays;       /* bit w: day of week w, 0 = Sunday .. 6 = Saturday (7 folds to 0) */
+	bool dom_restricted; /* the day-of-month field did not start with '*' */
+	bool dow_restricted; /* the day-of-week field did not start with '*' */
 } Cron;
 
 /* Parses a 5-field expression (minute hour day-of-month month day-of-week), fields separated

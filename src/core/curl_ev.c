@@ -36,24 +36,24 @@ struct CurlEv {
 	Sock *socks;
 };
 
-#define LIST_UNLINK(head, x)                            \
-	do {                                            \
-		if ((x)->prev)                          \
-			(x)->prev->next = (x)->next;    \
-		else                                    \
-			(head) = (x)->next;             \
-		if ((x)->next)                          \
-			(x)->next->prev = (x)->prev;    \
-		(x)->prev = (x)->next = NULL;           \
+#define LIST_UNLINK(head, x) \
+	do { \
+		if ((x)->prev) \
+			(x)->prev->next = (x)->next; \
+		else \
+			(head) = (x)->next; \
+		if ((x)->next) \
+			(x)->next->prev = (x)->prev; \
+		(x)->prev = (x)->next = NULL; \
 	} while (0)
 
-#define LIST_PUSH(head, x)                              \
-	do {                                            \
-		(x)->prev = NULL;                       \
-		(x)->next = (head);                     \
-		if (head)                               \
-			(head)->prev = (x);             \
-		(head) = (x);                           \
+#define LIST_PUSH(head, x) \
+	do { \
+		(x)->prev = NULL; \
+		(x)->next = (head); \
+		if (head) \
+			(head)->prev = (x); \
+		(head) = (x); \
 	} while (0)
 
 static Transfer *find_transfer(CurlEv *m, CURL *easy)
@@ -223,7 +223,7 @@ void curlev_free(CurlEv *m)
 		free(t);
 	}
 	m->ntransfers = 0;
-	curl_multi_cleanup(m->multi);	/* may still report CURL_POLL_REMOVE for cached sockets */
+	curl_multi_cleanup(m->multi); /* may still report CURL_POLL_REMOVE for cached sockets */
 	while (m->socks)
 		sock_free(m, m->socks);
 	event_free(m->timer);

@@ -25,7 +25,7 @@ void curlev_free(CurlEv *m);
 MUST_CHECK bool curlev_add(CurlEv *m, CURL *easy, CurlDoneFn done, void *priv);
 /* Abort one transfer early; done is NOT called. The caller gets the handle back to free. */
 void curlev_remove(CurlEv *m, CURL *easy);
-int curlev_running(const CurlEv *m);	/* transfers added and not yet done/removed */
+int curlev_running(const CurlEv *m); /* transfers added and not yet done/removed */
 /* The multi handle, for options such as CURLMOPT_MAX_HOST_CONNECTIONS. Do not add or
  * remove handles on it directly. */
 CURLM *curlev_multi(CurlEv *m);

@@ -9,12 +9,12 @@
 typedef struct Entry {
 	struct Entry *next;
 	void *value;
-	char key[];		/* copied, NUL-terminated */
+	char key[]; /* copied, NUL-terminated */
 } Entry;
 
 struct HTab {
 	Entry **buckets;
-	size_t nbuckets;	/* power of two */
+	size_t nbuckets; /* power of two */
 	size_t count;
 };
 
@@ -141,7 +141,7 @@ size_t htab_count(const HTab *h)
 	return h->count;
 }
 
-void htab_foreach(HTab *h, bool (*fn)(const char *key, void *value, void *priv), void *priv)
+void htab_foreach (HTab *h, bool (*fn)(const char *key, void *value, void *priv), void *priv)
 {
 	for (size_t i = 0; i < h->nbuckets; i++) {
 		Entry **pp = &h->buckets[i];

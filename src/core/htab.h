@@ -18,6 +18,6 @@ MUST_CHECK bool htab_put(HTab *h, const char *key, void *value);
 void *htab_del(HTab *h, const char *key);
 size_t htab_count(const HTab *h);
 /* fn returns true to delete the entry after the call (the value is then the caller's) */
-void htab_foreach(HTab *h, bool (*fn)(const char *key, void *value, void *priv), void *priv);
+void htab_foreach (HTab *h, bool (*fn)(const char *key, void *value, void *priv), void *priv);
 
 #endif

@@ -12,27 +12,48 @@
 const char *httpd_reason(int status)
 {
 	switch (status) {
-	case 200: return "OK";
-	case 201: return "Created";
-	case 202: return "Accepted";
-	case 204: return "No Content";
-	case 400: return "Bad Request";
-	case 401: return "Unauthorized";
-	case 403: return "Forbidden";
-	case 404: return "Not Found";
-	case 405: return "Method Not Allowed";
-	case 409: return "Conflict";
-	case 413: return "Payload Too Large";
-	case 415: return "Unsupported Media Type";
-	case 417: return "Expectation Failed";
-	case 422: return "Unprocessable Entity";
-	case 429: return "Too Many Requests";
-	case 500: return "Internal Server Error";
-	case 501: return "Not Implemented";
-	case 502: return "Bad Gateway";
-	case 503: return "Service Unavailable";
-	case 504: return "Gateway Timeout";
-	default: return status < 400 ? "OK" : "Error";
+	case 200:
+		return "OK";
+	case 201:
+		return "Created";
+	case 202:
+		return "Accepted";
+	case 204:
+		return "No Content";
+	case 400:
+		return "Bad Request";
+	case 401:
+		return "Unauthorized";
+	case 403:
+		return "Forbidden";
+	case 404:
+		return "Not Found";
+	case 405:
+		return "Method Not Allowed";
+	case 409:
+		return "Conflict";
+	case 413:
+		return "Payload Too Large";
+	case 415:
+		return "Unsupported Media Type";
+	case 417:
+		return "Expectation Failed";
+	case 422:
+		return "Unprocessable Entity";
+	case 429:
+		return "Too Many Requests";
+	case 500:
+		return "Internal Server Error";
+	case 501:
+		return "Not Implemented";
+	case 502:
+		return "Bad Gateway";
+	case 503:
+		return "Service Unavailable";
+	case 504:
+		return "Gateway Timeout";
+	default:
+		return status < 400 ? "OK" : "Error";
 	}
 }
 
@@ -47,7 +68,7 @@ static void json_headers(struct evhttp_request *req)
 }
 
 size_t httpd_reply_ref(struct evhttp_request *req, int status, const char *data, size_t len,
-		      void (*cleanup)(const void *data, size_t len, void *arg), void *arg)
+		       void (*cleanup)(const void *data, size_t len, void *arg), void *arg)
 {
 	struct evbuffer *out = evbuffer_new();
 
@@ -108,16 +129,13 @@ size_t httpd_reply_json(struct evhttp_request *req, int status, json_t *body)
 
 static json_t *error_body(const char *code, const char *message, const char *field)
 {
-	return json_pack("{s:b, s:{s:s, s:s, s:o}}",
-			 "success", 0,
-			 "error",
-			 "code", code ? code : "error",
-			 "message", message ? message : "",
-			 "field", field ? json_string(field) : json_null());
+	return json_pack("{s:b, s:{s:s, s:s, s:o}}", "success", 0, "error", "code",
+			 code ? code : "error", "message", message ? message : "", "field",
+			 field ? json_string(field) : json_null());
 }
 
 size_t httpd_reply_error(struct evhttp_request *req, int status, const char *code,
-			const char *message, const char *field)
+			 const char *message, const char *field)
 {
 	/* json_pack returns NULL on bad UTF-8 in message; httpd_reply_json then sends 500 */
 	return httpd_reply_json(req, status, error_body(code, message, field));

@@ -14,10 +14,10 @@ size_t httpd_reply_json(struct evhttp_request *req, int status, json_t *body);
  * cleanup(data, len, arg) runs once libevent no longer needs them, or before this returns
  * when the reply could not be queued (then a bare 500 goes out and 0 is returned). */
 size_t httpd_reply_ref(struct evhttp_request *req, int status, const char *data, size_t len,
-		      void (*cleanup)(const void *data, size_t len, void *arg), void *arg);
+		       void (*cleanup)(const void *data, size_t len, void *arg), void *arg);
 /* field may be NULL (rendered as null). */
 size_t httpd_reply_error(struct evhttp_request *req, int status, const char *code,
-			const char *message, const char *field);
+			 const char *message, const char *field);
 /* The error envelope as compact JSON text (caller frees), NULL when out of memory or the
  * message is not UTF-8. For replies written without an evhttp_request (src/api/errpage.c). */
 char *httpd_error_text(const char *code, const char *message, const char *field);

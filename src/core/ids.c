@@ -65,8 +65,8 @@ bool ids_uuid(char out[IDS_UUID_LEN + 1])
 
 	if (!ids_random(r, sizeof(r)))
 		return false;
-	r[6] = (unsigned char)((r[6] & 0x0f) | 0x40);	/* version 4 */
-	r[8] = (unsigned char)((r[8] & 0x3f) | 0x80);	/* RFC 4122 variant */
+	r[6] = (unsigned char)((r[6] & 0x0f) | 0x40); /* version 4 */
+	r[8] = (unsigned char)((r[8] & 0x3f) | 0x80); /* RFC 4122 variant */
 	for (int i = 0; i < 16; i++) {
 		if (i == 4 || i == 6 || i == 8 || i == 10)
 			*o++ = '-';
@@ -125,7 +125,8 @@ bool ids_is_uuid(const char *s)
 	return true;
 }
 
-bool ids_split_ref(const char *ref, char batch_id[IDS_BATCH_LEN + 1], char exec_id[IDS_EXEC_LEN + 1])
+bool ids_split_ref(const char *ref, char batch_id[IDS_BATCH_LEN + 1],
+		   char exec_id[IDS_EXEC_LEN + 1])
 {
 	const char *sep = strchr(ref, ':');
 

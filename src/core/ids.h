@@ -4,8 +4,8 @@
 
 #include "common.h"
 
-#define IDS_BATCH_LEN 14	/* "batch_" + 8 hex */
-#define IDS_EXEC_LEN 13		/* "exec_" + 8 hex */
+#define IDS_BATCH_LEN 14 /* "batch_" + 8 hex */
+#define IDS_EXEC_LEN 13  /* "exec_" + 8 hex */
 #define IDS_UUID_LEN 36
 
 /* Fill buf (at least n bytes) with random bytes from getrandom(); false on failure. */

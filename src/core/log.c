@@ -22,7 +22,7 @@ static char log_prog[64] = "amcbatch";
 static volatile int log_level = LOG_LVL_INFO;
 
 static volatile int log_fmt = LOG_FMT_TEXT;
-static char log_worker[128];	/* written before threads start, like log_prog */
+static char log_worker[128]; /* written before threads start, like log_prog */
 
 static const char *const level_name[] = { "ERROR", "WARN", "INFO", "DEBUG" };
 static const char *const level_json[] = { "error", "warn", "info", "debug" };
@@ -164,7 +164,7 @@ static void write_line(const char *p, size_t len)
 		ssize_t w = write(STDERR_FILENO, p, len);
 
 		if (w <= 0)
-			return;	/* nowhere left to report a logging failure */
+			return; /* nowhere left to report a logging failure */
 		p += w;
 		len -= (size_t)w;
 	}
@@ -178,7 +178,7 @@ static size_t vformat(char *line, size_t size, enum LogLevel level, const LogFie
 	char msg[4096], stamp[40];
 	struct timespec ts;
 	struct tm tm;
-	size_t len = 0, mlen, cap = size - 1;	/* room for the newline */
+	size_t len = 0, mlen, cap = size - 1; /* room for the newline */
 	int n;
 
 	clock_gettime(CLOCK_REALTIME, &ts);
@@ -332,7 +332,7 @@ bool log_due(LogEvery *e, int secs, long *n)
 
 	e->n++;
 	if (clock_gettime(CLOCK_MONOTONIC, &now) != 0)
-		now.tv_sec = e->last + secs;	/* no clock: write the line */
+		now.tv_sec = e->last + secs; /* no clock: write the line */
 	if (e->last != 0 && now.tv_sec - e->last < secs)
 		return false;
 	e->last = now.tv_sec > 0 ? now.tv_sec : 1;

@@ -17,8 +17,8 @@ enum LogFormat { LOG_FMT_TEXT = 0, LOG_FMT_JSON };
 
 /* One structured field of a line (log_fields): a string (str != NULL) or a number. */
 typedef struct LogField {
-	const char *key;	/* borrowed; a JSON-safe name */
-	const char *str;	/* borrowed; NULL: num is the value */
+	const char *key; /* borrowed; a JSON-safe name */
+	const char *str; /* borrowed; NULL: num is the value */
 	long long num;
 } LogField;
 
@@ -55,7 +55,7 @@ void log_scan_ids(const char *msg, char batch[IDS_BATCH_LEN + 1], char exec[IDS_
  * per `secs` seconds. *n gets the occurrences since the last line written, this one
  * included. Zero-initialise a LogEvery. */
 typedef struct LogEvery {
-	time_t last;		/* monotonic seconds of the last line, 0 = none yet */
+	time_t last; /* monotonic seconds of the last line, 0 = none yet */
 	long n;
 } LogEvery;
 MUST_CHECK bool log_due(LogEvery *e, int secs, long *n);

@@ -113,7 +113,7 @@ void metric_add(Metric *m, size_t series, double v)
 	if (m == NULL || series >= m->nseries || m->type == METRIC_HISTOGRAM)
 		return;
 	if (m->type == METRIC_COUNTER && !(v >= 0))
-		return;		/* a counter never goes down (nor takes NaN) */
+		return; /* a counter never goes down (nor takes NaN) */
 	m->values[series] += v;
 }
 

@@ -32,16 +32,16 @@ typedef struct MetricLabel {
 
 typedef struct Metric {
 	/* set by the definer (static storage) */
-	const char *name;	/* amcbatch_<what>[_unit][_total] */
+	const char *name; /* amcbatch_<what>[_unit][_total] */
 	const char *help;
 	enum MetricType type;
-	MetricLabel labels[METRIC_MAX_LABELS];	/* unused ones have name NULL */
-	const double *bounds;	/* histogram bucket upper bounds, ascending; +Inf is implied */
+	MetricLabel labels[METRIC_MAX_LABELS]; /* unused ones have name NULL */
+	const double *bounds; /* histogram bucket upper bounds, ascending; +Inf is implied */
 	int nbounds;
 	/* filled by metrics_register, owned by the registry */
 	size_t nseries;
-	double *values;		/* counter/gauge: one per series; histogram: the sums */
-	uint64_t *buckets;	/* histogram: nseries * (nbounds + 1) counts, not cumulative */
+	double *values;    /* counter/gauge: one per series; histogram: the sums */
+	uint64_t *buckets; /* histogram: nseries * (nbounds + 1) counts, not cumulative */
 	struct Metric *next;
 } Metric;
 
@@ -74,10 +74,10 @@ static inline size_t metric_ix2(const Metric *m, int a, int b)
 }
 
 /* Updates; m may be NULL (not registered: nothing happens). */
-void metric_add(Metric *m, size_t series, double v);	/* counter: v >= 0; gauge: any */
+void metric_add(Metric *m, size_t series, double v); /* counter: v >= 0; gauge: any */
 void metric_inc(Metric *m, size_t series);
-void metric_set(Metric *m, size_t series, double v);	/* gauge */
-void metric_observe(Metric *m, size_t series, double v);	/* histogram */
+void metric_set(Metric *m, size_t series, double v);     /* gauge */
+void metric_observe(Metric *m, size_t series, double v); /* histogram */
 /* Current value of a counter or gauge series, or a histogram series' count (tests). */
 double metric_value(const Metric *m, size_t series);
 

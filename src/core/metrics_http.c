@@ -15,8 +15,8 @@
 #include "log.h"
 
 struct MetricsHttp {
-	struct evhttp *http;	/* owned */
-	Metrics *reg;		/* borrowed */
+	struct evhttp *http; /* owned */
+	Metrics *reg;        /* borrowed */
 };
 
 static void free_text(const void *data, size_t len, void *extra)
@@ -30,7 +30,8 @@ void metrics_http_reply(struct evhttp_request *req, Metrics *reg)
 	char *text = metrics_render(reg, &len);
 	struct evbuffer *buf = evbuffer_new();
 
-	if (text == NULL || buf == NULL || evbuffer_add_reference(buf, text, len, free_text, NULL) != 0) {
+	if (text == NULL || buf == NULL ||
+	    evbuffer_add_reference(buf, text, len, free_text, NULL) != 0) {
 		/* on a failed add the buffer did not take text */
 		free(text);
 		if (buf != NULL)
@@ -55,7 +56,7 @@ bool metrics_http_parse_listen(const char *s, char *host, size_t hostlen, int *p
 	if (s == NULL || (colon = strrchr(s, ':')) == NULL)
 		return false;
 	n = (size_t)(colon - s);
-	if (s[0] == '[') {	/* [v6]:port */
+	if (s[0] == '[') { /* [v6]:port */
 		if (n < 2 || s[n - 1] != ']')
 			return false;
 		h = s + 1;

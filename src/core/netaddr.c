@@ -15,20 +15,20 @@ typedef struct Range4 {
 } Range4;
 
 static const Range4 ranges4[] = {
-	{ 0x00000000, 8, NETADDR_PRIVATE },	/* 0.0.0.0/8 "this network" */
-	{ 0x0a000000, 8, NETADDR_PRIVATE },	/* 10/8 */
-	{ 0x64400000, 10, NETADDR_PRIVATE },	/* 100.64/10 CGNAT */
-	{ 0x7f000000, 8, NETADDR_LOOPBACK },	/* 127/8 */
-	{ 0xa9fe0000, 16, NETADDR_PRIVATE },	/* 169.254/16 link-local (cloud metadata) */
-	{ 0xac100000, 12, NETADDR_PRIVATE },	/* 172.16/12 */
-	{ 0xc0000000, 24, NETADDR_PRIVATE },	/* 192.0.0/24 IETF protocol assignments */
-	{ 0xc0000200, 24, NETADDR_PRIVATE },	/* 192.0.2/24 documentation */
-	{ 0xc0a80000, 16, NETADDR_PRIVATE },	/* 192.168/16 */
-	{ 0xc6120000, 15, NETADDR_PRIVATE },	/* 198.18/15 benchmarking */
-	{ 0xc6336400, 24, NETADDR_PRIVATE },	/* 198.51.100/24 documentation */
-	{ 0xcb007100, 24, NETADDR_PRIVATE },	/* 203.0.113/24 documentation */
-	{ 0xe0000000, 4, NETADDR_MULTICAST },	/* 224/4 */
-	{ 0xf0000000, 4, NETADDR_PRIVATE },	/* 240/4 reserved, 255.255.255.255 */
+	{ 0x00000000, 8, NETADDR_PRIVATE },   /* 0.0.0.0/8 "this network" */
+	{ 0x0a000000, 8, NETADDR_PRIVATE },   /* 10/8 */
+	{ 0x64400000, 10, NETADDR_PRIVATE },  /* 100.64/10 CGNAT */
+	{ 0x7f000000, 8, NETADDR_LOOPBACK },  /* 127/8 */
+	{ 0xa9fe0000, 16, NETADDR_PRIVATE },  /* 169.254/16 link-local (cloud metadata) */
+	{ 0xac100000, 12, NETADDR_PRIVATE },  /* 172.16/12 */
+	{ 0xc0000000, 24, NETADDR_PRIVATE },  /* 192.0.0/24 IETF protocol assignments */
+	{ 0xc0000200, 24, NETADDR_PRIVATE },  /* 192.0.2/24 documentation */
+	{ 0xc0a80000, 16, NETADDR_PRIVATE },  /* 192.168/16 */
+	{ 0xc6120000, 15, NETADDR_PRIVATE },  /* 198.18/15 benchmarking */
+	{ 0xc6336400, 24, NETADDR_PRIVATE },  /* 198.51.100/24 documentation */
+	{ 0xcb007100, 24, NETADDR_PRIVATE },  /* 203.0.113/24 documentation */
+	{ 0xe0000000, 4, NETADDR_MULTICAST }, /* 224/4 */
+	{ 0xf0000000, 4, NETADDR_PRIVATE },   /* 240/4 reserved, 255.255.255.255 */
 };
 
 static enum NetClass classify4(uint32_t a)
@@ -52,22 +52,22 @@ static enum NetClass classify6(const uint8_t a[16])
 	static const uint8_t mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
 	static const uint8_t nat64[12] = { 0x00, 0x64, 0xff, 0x9b };
 
-	if (memcmp(a, zero, 15) == 0)	/* :: and ::1 */
+	if (memcmp(a, zero, 15) == 0) /* :: and ::1 */
 		return a[15] == 1 ? NETADDR_LOOPBACK : NETADDR_PRIVATE;
 	/* forms that carry an IPv4 address: the address they reach is that one */
 	if (memcmp(a, mapped, 12) == 0 || memcmp(a, zero, 12) == 0 || memcmp(a, nat64, 12) == 0)
 		return classify4(be32(a + 12));
-	if (a[0] == 0x20 && a[1] == 0x02)	/* 2002::/16 6to4 */
+	if (a[0] == 0x20 && a[1] == 0x02) /* 2002::/16 6to4 */
 		return classify4(be32(a + 2));
 	if (a[0] == 0xff)
 		return NETADDR_MULTICAST;
-	if ((a[0] & 0xfe) == 0xfc)		/* fc00::/7 ULA */
+	if ((a[0] & 0xfe) == 0xfc) /* fc00::/7 ULA */
 		return NETADDR_PRIVATE;
-	if (a[0] == 0xfe && (a[1] & 0x80) == 0x80)	/* fe80::/10 link-local, fec0::/10 site-local */
+	if (a[0] == 0xfe && (a[1] & 0x80) == 0x80) /* fe80::/10 link-local, fec0::/10 site-local */
 		return NETADDR_PRIVATE;
-	if (a[0] == 0x20 && a[1] == 0x01 && a[2] == 0x0d && a[3] == 0xb8)	/* 2001:db8::/32 */
+	if (a[0] == 0x20 && a[1] == 0x01 && a[2] == 0x0d && a[3] == 0xb8) /* 2001:db8::/32 */
 		return NETADDR_PRIVATE;
-	if (a[0] == 0x01 && a[1] == 0x00 && memcmp(a + 2, zero, 6) == 0)	/* 100::/64 discard */
+	if (a[0] == 0x01 && a[1] == 0x00 && memcmp(a + 2, zero, 6) == 0) /* 100::/64 discard */
 		return NETADDR_PRIVATE;
 	return NETADDR_PUBLIC;
 }
@@ -105,10 +105,14 @@ bool netaddr_allowed(enum NetClass c, enum NetPolicy p)
 const char *netaddr_class_name(enum NetClass c)
 {
 	switch (c) {
-	case NETADDR_PUBLIC: return "public";
-	case NETADDR_LOOPBACK: return "loopback";
-	case NETADDR_PRIVATE: return "private";
-	case NETADDR_MULTICAST: return "multicast";
+	case NETADDR_PUBLIC:
+		return "public";
+	case NETADDR_LOOPBACK:
+		return "loopback";
+	case NETADDR_PRIVATE:
+		return "private";
+	case NETADDR_MULTICAST:
+		return "multicast";
 	}
 	return "unknown";
 }

@@ -64,13 +64,13 @@ json_t *params_merge(const json_t *base, const json_t *override)
 		return NULL;
 	/* json_object_foreach wants a non-const object; the loops only read. */
 	if (base) {
-		json_object_foreach((json_t *)base, k, v) {
+		json_object_foreach ((json_t *)base, k, v) {
 			if (json_object_set(out, k, v) != 0)
 				goto fail;
 		}
 	}
 	if (override) {
-		json_object_foreach((json_t *)override, k, v) {
+		json_object_foreach ((json_t *) override, k, v) {
 			if (json_object_set(out, k, v) != 0)
 				goto fail;
 		}
@@ -118,8 +118,8 @@ static size_t scan_placeholder(const char *s, char name[PARAMS_NAME_MAX + 1])
 /* Message for a malformed "{{" at offset off: quotes a few characters so the user finds it. */
 static void malformed(const char *sql, const char *at, char *err, size_t errlen)
 {
-	snprintf(err, errlen, "malformed placeholder at offset %zu: \"%.20s\"",
-		 (size_t)(at - sql), at);
+	snprintf(err, errlen, "malformed placeholder at offset %zu: \"%.20s\"", (size_t)(at - sql),
+		 at);
 }
 
 json_t *params_placeholders(const char *sql, char *err, size_t errlen)
@@ -140,7 +140,7 @@ json_t *params_placeholders(const char *sql, char *err, size_t errlen)
 		bool seen = false;
 		size_t i;
 		json_t *v;
-		json_array_foreach(names, i, v) {
+		json_array_foreach (names, i, v) {
 			if (strcmp(json_string_value(v), name) == 0)
 				seen = true;
 		}
@@ -233,7 +233,7 @@ static bool add_literal(Buf *b, const json_t *v, char *err, size_t errlen)
 
 char *params_literal(const json_t *value, char *err, size_t errlen)
 {
-	Buf b = {0};
+	Buf b = { 0 };
 	if (!add_literal(&b, value, err, errlen)) {
 		free(b.p);
 		return NULL;
@@ -245,7 +245,7 @@ char *params_substitute(const char *sql, const json_t *params, char *err, size_t
 {
 	char name[PARAMS_NAME_MAX + 1];
 	char why[160];
-	Buf b = {0};
+	Buf b = { 0 };
 	const char *p = sql;
 
 	if (params && !json_is_object(params)) {
@@ -298,7 +298,7 @@ static bool is_leap(int y)
 
 static int month_days(int y, int m)
 {
-	static const int days[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+	static const int days[] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
 	return m == 2 && is_leap(y) ? 29 : days[m - 1];
 }
 
@@ -361,7 +361,7 @@ bool params_parse_ts(const char *s, char out[PARAMS_TS_LEN], bool *date_only)
 		if (h > 23 || mi > 59 || se > 59)
 			return false;
 		p += 9;
-		if (*p == '.') {	/* fraction: dropped */
+		if (*p == '.') { /* fraction: dropped */
 			p++;
 			if (!isdigit((unsigned char)*p))
 				return false;
@@ -418,13 +418,14 @@ bool params_window(const json_t *params, time_t now, ParamsWindow *w, char *err,
 		snprintf(err, errlen, "parameters must be a JSON object");
 		return false;
 	}
-	if (!window_field(params, "startDate", w->start, &start_date_only, &has_start, err, errlen) ||
+	if (!window_field(params, "startDate", w->start, &start_date_only, &has_start, err,
+			  errlen) ||
 	    !window_field(params, "endDate", w->end, &end_date_only, &has_end, err, errlen))
 		return false;
 
 	long today = (long)(now >= 0 ? now / 86400 : (now - 86399) / 86400);
 	if (has_end) {
-		if (end_date_only)	/* half-open: the whole end day is included */
+		if (end_date_only) /* half-open: the whole end day is included */
 			format_day(ts_day(w->end) + 1, w->end);
 	} else {
 		format_day(today - 2, w->end);
@@ -457,7 +458,7 @@ static bool has_name(const json_t *names, const char *name)
 	const json_t *v;
 	size_t i;
 
-	json_array_foreach((json_t *)names, i, v)
+	json_array_foreach ((json_t *)names, i, v)
 		if (json_is_string(v) && strcmp(json_string_value(v), name) == 0)
 			return true;
 	return false;
@@ -476,11 +477,13 @@ bool params_types_valid(const json_t *types, const json_t *placeholders,
 		snprintf(err, errlen, "parameter_types must be an object of name: type");
 		return false;
 	}
-	json_object_foreach((json_t *)types, name, t) {
+	json_object_foreach ((json_t *)types, name, t) {
 		snprintf(bad, PARAMS_NAME_MAX + 1, "%s", name);
 		if (!has_name(placeholders, name)) {
-			snprintf(err, errlen, "parameter_types names %.64s, which is not a {{placeholder}} "
-				 "of sql_query", name);
+			snprintf(err, errlen,
+				 "parameter_types names %.64s, which is not a {{placeholder}} "
+				 "of sql_query",
+				 name);
 			return false;
 		}
 		if (!json_is_string(t) || !type_known(json_string_value(t))) {
@@ -509,17 +512,20 @@ static bool has_type(const char *t, const json_t *v)
 	/* list: what params_literal writes as ('a', 2, ...) */
 	if (!json_is_array(v) || json_array_size(v) == 0)
 		return false;
-	json_array_foreach((json_t *)v, i, e)
+	json_array_foreach ((json_t *)v, i, e)
 		if (!json_is_string(e) && !json_is_number(e))
 			return false;
 	return true;
 }
 
-bool params_check_types(const json_t *types, const json_t *values,
-			char bad[PARAMS_NAME_MAX + 1], char *err, size_t errlen)
+bool params_check_types(const json_t *types, const json_t *values, char bad[PARAMS_NAME_MAX + 1],
+			char *err, size_t errlen)
 {
 	static const char *const want[] = {
-		"a date (YYYY-MM-DD)", "a number", "a string", "a non-empty list of strings or numbers",
+		"a date (YYYY-MM-DD)",
+		"a number",
+		"a string",
+		"a non-empty list of strings or numbers",
 	};
 	const char *name;
 	json_t *t;
@@ -527,7 +533,7 @@ bool params_check_types(const json_t *types, const json_t *values,
 	bad[0] = '\0';
 	if (!json_is_object(types))
 		return true;
-	json_object_foreach((json_t *)types, name, t) {
+	json_object_foreach ((json_t *)types, name, t) {
 		const json_t *v = json_object_get(values, name);
 		const char *tn = json_string_value(t);
 

@@ -16,8 +16,8 @@
 #define PARAMS_NAME_MAX 64
 
 typedef struct ParamsWindow {
-	char start[PARAMS_TS_LEN];	/* timeWindowStart, no zone suffix */
-	char end[PARAMS_TS_LEN];	/* timeWindowEnd (exclusive), no zone suffix */
+	char start[PARAMS_TS_LEN]; /* timeWindowStart, no zone suffix */
+	char end[PARAMS_TS_LEN];   /* timeWindowEnd (exclusive), no zone suffix */
 } ParamsWindow;
 
 /* New object: every key of base, then every key of override (override wins). Either may be
@@ -51,8 +51,8 @@ MUST_CHECK bool params_parse_ts(const char *s, char out[PARAMS_TS_LEN], bool *da
  * today (AMC's 48 h availability SLA), start = end - 7 days, i.e. the last 7 full days
  * ending 2 days ago. Only one given: the other comes from the default (start) or is
  * end - 7 days (end). False with a message if a value is not a date string or start >= end. */
-MUST_CHECK bool params_window(const json_t *params, time_t now, ParamsWindow *w,
-			      char *err, size_t errlen);
+MUST_CHECK bool params_window(const json_t *params, time_t now, ParamsWindow *w, char *err,
+			      size_t errlen);
 
 /* The parameter types a workflow may declare (workflows.parameter_types): a date ("YYYY-MM-DD"
  * or a date-time params_parse_ts takes), a JSON number, a string, or a non-empty array of

@@ -24,11 +24,11 @@ typedef struct PgJob {
 	struct PgJob *next;
 	PgWorkFn work;
 	PgDoneFn done;
-	void *arg;		/* borrowed from the submitter, handed back to done */
+	void *arg; /* borrowed from the submitter, handed back to done */
 	int retry_ms;
-	long long submitted_ms;	/* monotonic */
+	long long submitted_ms; /* monotonic */
 	enum PgResult res;
-	double work_s;		/* time in the work function (all tries), written by the pool
+	double work_s; /* time in the work function (all tries), written by the pool
 				 * thread before it hands the job to the done list */
 	char err[512];
 } PgJob;
@@ -42,21 +42,21 @@ struct PgPool {
 	char *conninfo;
 	int nthreads;
 	pthread_t *threads;
-	int started;		/* threads actually created */
+	int started; /* threads actually created */
 
-	pthread_mutex_t mu;	/* guards queue, stopping; cond wakes idle and sleeping threads */
+	pthread_mutex_t mu; /* guards queue, stopping; cond wakes idle and sleeping threads */
 	pthread_cond_t cond;
 	JobList queue;
 	bool stopping;
 
-	pthread_mutex_t done_mu;	/* guards done */
+	pthread_mutex_t done_mu; /* guards done */
 	JobList done;
-	struct event *done_ev;		/* persistent; activated from pool threads */
-	int outstanding;		/* submitted, not yet delivered (loop thread only) */
+	struct event *done_ev; /* persistent; activated from pool threads */
+	int outstanding;       /* submitted, not yet delivered (loop thread only) */
 
 	atomic_bool healthy;
-	atomic_ullong reconnects;	/* connections re-made after a failure (pool threads) */
-	Metric *m_rtt;			/* borrowed, loop thread only (pgpool_set_metrics) */
+	atomic_ullong reconnects; /* connections re-made after a failure (pool threads) */
+	Metric *m_rtt;            /* borrowed, loop thread only (pgpool_set_metrics) */
 };
 
 static void list_push(JobList *l, PgJob *j)
@@ -111,7 +111,7 @@ static bool sleep_unless_stopping(PgPool *p, long long ms)
 	pthread_mutex_lock(&p->mu);
 	while (!p->stopping) {
 		if (pthread_cond_timedwait(&p->cond, &p->mu, &ts) != 0)
-			break;	/* ETIMEDOUT (spurious wake-ups loop back) */
+			break; /* ETIMEDOUT (spurious wake-ups loop back) */
 	}
 	stopping = p->stopping;
 	pthread_mutex_unlock(&p->mu);
@@ -125,8 +125,10 @@ static bool sleep_unless_stopping(PgPool *p, long long ms)
  * configured conninfo (database_url), which overrides any of them. */
 static PGconn *connect_db(const char *conninfo)
 {
-	static const char *const keys[] = { "connect_timeout", "keepalives", "keepalives_idle",
-		"keepalives_interval", "keepalives_count", "tcp_user_timeout", "dbname", NULL };
+	static const char *const keys[] = { "connect_timeout",  "keepalives",
+					    "keepalives_idle",  "keepalives_interval",
+					    "keepalives_count", "tcp_user_timeout",
+					    "dbname",           NULL };
 	const char *vals[] = { "10", "1", "15", "5", "3", "30000", conninfo, NULL };
 
 	return PQconnectdbParams(keys, vals, 1);
@@ -192,7 +194,8 @@ static void run_job(PgPool *p, PGconn **connp, PgJob *j)
 				if (j->res == PG_OK)
 					j->err[0] = '\0';
 				else if (!j->err[0])
-					copy_msg(j->err, sizeof(j->err), "database operation failed");
+					copy_msg(j->err, sizeof(j->err),
+						 "database operation failed");
 				return;
 			}
 			if (!j->err[0])
@@ -211,7 +214,7 @@ static void run_job(PgPool *p, PGconn **connp, PgJob *j)
 			long long left = j->submitted_ms + j->retry_ms - mstime_mono();
 
 			if (left <= 0)
-				return;	/* budget spent: complete with PG_RETRY and the last error */
+				return; /* budget spent: complete with PG_RETRY and the last error */
 			if (wait > left)
 				wait = left;
 		}
@@ -241,7 +244,7 @@ static void *thread_main(void *varg)
 		while (!p->stopping && !p->queue.head)
 			pthread_cond_wait(&p->cond, &p->mu);
 		if (p->stopping)
-			break;	/* queued jobs are failed by pgpool_free */
+			break; /* queued jobs are failed by pgpool_free */
 		j = list_pop(&p->queue);
 		pthread_mutex_unlock(&p->mu);
 
@@ -475,7 +478,7 @@ enum PgResult pg_fail_kind(PGconn *conn)
 	 * it is the documented remedy), connection trouble (08), insufficient resources (53: disk
 	 * full, out of memory, too many connections), a cancel or shutdown by an operator (57:
 	 * also statement_timeout), a system or I/O error (58), a lock not available (55P03). */
-	static const char *const passing[] = {"40", "08", "53", "57", "58", "55P03"};
+	static const char *const passing[] = { "40", "08", "53", "57", "58", "55P03" };
 	for (size_t i = 0; i < sizeof passing / sizeof passing[0]; i++)
 		if (strncmp(last_sqlstate, passing[i], strlen(passing[i])) == 0)
 			return PG_RETRY;

@@ -21,9 +21,9 @@
 typedef struct PgPool PgPool;
 
 enum PgResult {
-	PG_OK = 0,	/* done */
-	PG_FAIL,	/* permanent failure (bad data, constraint): not retried */
-	PG_RETRY,	/* connection trouble: reconnect and run the job again */
+	PG_OK = 0, /* done */
+	PG_FAIL,   /* permanent failure (bad data, constraint): not retried */
+	PG_RETRY,  /* connection trouble: reconnect and run the job again */
 };
 
 /* Runs on a pool thread. conn is connected. Write a message to err on failure. */
@@ -45,7 +45,7 @@ bool pgpool_healthy(PgPool *p);
  * thread when the job completes. Borrowed; NULL stops it. */
 void pgpool_set_metrics(PgPool *p, Metric *rtt);
 /* Connections re-made after one broke, over the pool's life (any thread may read). */
-unsigned long long pgpool_reconnects(PgPool *p);	/* true if the last connection attempt succeeded */
+unsigned long long pgpool_reconnects(PgPool *p); /* true if the last connection attempt succeeded */
 
 /* Helpers for work functions (run on pool threads). */
 /* true if the result status is one of the OK ones; else copies the error into err */

@@ -23,11 +23,11 @@
 
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 5000
-#define CONNECT_TIMEOUT_MS 5000	/* TCP connect + AUTH/SELECT + SCRIPT LOADs */
+#define CONNECT_TIMEOUT_MS 5000 /* TCP connect + AUTH/SELECT + SCRIPT LOADs */
 #define SHA_LEN 40
-#define DEADLINE_TICK_MS 250	/* how often the reply deadline is looked at, at most */
-#define SUB_RETRY_MS 1000	/* the +switch-master subscription, after it dropped */
-#define SETUP_ROLE (-2)		/* Cmd.script of the ROLE check of sentinel mode */
+#define DEADLINE_TICK_MS 250 /* how often the reply deadline is looked at, at most */
+#define SUB_RETRY_MS 1000    /* the +switch-master subscription, after it dropped */
+#define SETUP_ROLE (-2)      /* Cmd.script of the ROLE check of sentinel mode */
 
 enum CmdKind { CMD_USER, CMD_SETUP, CMD_RELOAD };
 
@@ -35,64 +35,64 @@ enum CmdKind { CMD_USER, CMD_SETUP, CMD_RELOAD };
 typedef struct Cmd {
 	RConn *c;
 	enum CmdKind kind;
-	RConnReplyFn fn;	/* CMD_USER */
+	RConnReplyFn fn; /* CMD_USER */
 	void *priv;
-	int script;		/* LuaScriptId for EVALSHA / SCRIPT LOAD, else -1 */
-	bool retried;		/* EVALSHA already resent once after NOSCRIPT */
-	unsigned gen;		/* the connection it was sent on (RConn.gen) */
-	int argc;		/* EVALSHA argv kept for the resend (one block with the strings) */
+	int script;   /* LuaScriptId for EVALSHA / SCRIPT LOAD, else -1 */
+	bool retried; /* EVALSHA already resent once after NOSCRIPT */
+	unsigned gen; /* the connection it was sent on (RConn.gen) */
+	int argc;     /* EVALSHA argv kept for the resend (one block with the strings) */
 	const char **argv;
 	size_t *argvlen;
-	double sent_at;		/* metrics_now() when handed to hiredis */
+	double sent_at; /* metrics_now() when handed to hiredis */
 } Cmd;
 
 struct RConn {
 	struct event_base *base;
 	char *url;
 	/* parsed url */
-	char *host;		/* NULL for unix sockets */
+	char *host; /* NULL for unix sockets */
 	int port;
-	char *path;		/* unix socket path */
+	char *path; /* unix socket path */
 	int db;
-	char *password;		/* NULL: no AUTH */
+	char *password; /* NULL: no AUTH */
 
-	redisAsyncContext *ctx;	/* NULL while disconnected */
+	redisAsyncContext *ctx; /* NULL while disconnected */
 	bool ready;
 	bool freeing;
-	int refs;		/* owner + commands in flight */
-	int setup_pending;	/* setup replies still expected on this connection */
+	int refs;          /* owner + commands in flight */
+	int setup_pending; /* setup replies still expected on this connection */
 	bool setup_failed;
 	int backoff_ms;
 	struct event *retry_timer;
 	struct event *connect_timer;
-	struct event *deadline_timer;	/* persistent while connected: the reply deadline */
-	int timeout_ms;			/* 0 = no reply deadline */
-	unsigned gen;			/* connections made so far: tells stale replies apart */
-	int waiting;			/* replies still due on the current connection */
-	long long progress_ms;		/* last reply, or the send that found none waiting */
+	struct event *deadline_timer; /* persistent while connected: the reply deadline */
+	int timeout_ms;               /* 0 = no reply deadline */
+	unsigned gen;                 /* connections made so far: tells stale replies apart */
+	int waiting;                  /* replies still due on the current connection */
+	long long progress_ms;        /* last reply, or the send that found none waiting */
 	char sha[LUA_SCRIPT_COUNT][SHA_LEN + 1];
 	char errstr[256];
 
 	RConnReadyFn ready_fn;
 	void *ready_priv;
 
-	Metric *m_rtt;		/* borrowed (rconn_set_metrics), NULL: not measured */
+	Metric *m_rtt; /* borrowed (rconn_set_metrics), NULL: not measured */
 	Metric *m_reconnects;
-	unsigned connects;	/* connections that became ready */
+	unsigned connects; /* connections that became ready */
 
 	/* Sentinel mode (sentinels.n > 0): host/port are the master's, asked of the sentinels
 	 * before each connect (the discovery connection sctx), checked with ROLE; a second
 	 * connection (subctx) listens for +switch-master on one sentinel. */
 	SentinelList sentinels;
 	char *master_name;
-	char *sentinel_password;	/* NULL: no AUTH to the sentinels */
-	int sidx;			/* the sentinel asked next */
-	int stried;			/* sentinels that failed in this round of discovery */
-	redisAsyncContext *sctx;	/* discovery connection, NULL when none */
-	redisAsyncContext *subctx;	/* subscription connection, NULL when none */
+	char *sentinel_password;   /* NULL: no AUTH to the sentinels */
+	int sidx;                  /* the sentinel asked next */
+	int stried;                /* sentinels that failed in this round of discovery */
+	redisAsyncContext *sctx;   /* discovery connection, NULL when none */
+	redisAsyncContext *subctx; /* subscription connection, NULL when none */
 	bool sub_connected;
-	int sub_idx;			/* the sentinel subscribed to */
-	struct event *sub_timer;	/* subscription: connect deadline, then retry */
+	int sub_idx;             /* the sentinel subscribed to */
+	struct event *sub_timer; /* subscription: connect deadline, then retry */
 };
 
 static void start_connect(RConn *c);
@@ -248,7 +248,7 @@ static void drop_ctx(RConn *c)
 
 	c->ctx = NULL;
 	c->ready = false;
-	c->gen++;	/* replies still due on the dropped connection are stale */
+	c->gen++; /* replies still due on the dropped connection are stale */
 	c->waiting = 0;
 	evtimer_del(c->connect_timer);
 	evtimer_del(c->deadline_timer);
@@ -267,7 +267,7 @@ static void on_connect_timeout(evutil_socket_t fd, short what, void *arg)
 {
 	RConn *c = arg;
 
-	if (c->sctx) {	/* a sentinel that does not answer: ask the next one */
+	if (c->sctx) { /* a sentinel that does not answer: ask the next one */
 		sentinel_failed(c, "connect or reply timeout");
 		return;
 	}
@@ -291,7 +291,7 @@ static void on_deadline(evutil_socket_t fd, short what, void *arg)
 	set_err(c, "no reply within the deadline", c->host ? c->host : c->path);
 	log_warn("redis %s: %s (%d ms, %d replies due): reconnecting", c->url, c->errstr,
 		 c->timeout_ms, c->waiting);
-	drop_ctx(c);	/* pending callbacks get NULL */
+	drop_ctx(c); /* pending callbacks get NULL */
 	schedule_reconnect(c);
 }
 
@@ -321,7 +321,8 @@ static void become_ready(RConn *c)
 		metric_inc(c->m_reconnects, 0);
 	if (sentinel_mode(c)) {
 		log_info("redis: master %s is %s:%d (from sentinel %s:%d): connected, %d scripts "
-			 "loaded", c->master_name, c->host, c->port, c->sentinels.addr[c->sidx].host,
+			 "loaded",
+			 c->master_name, c->host, c->port, c->sentinels.addr[c->sidx].host,
 			 c->sentinels.addr[c->sidx].port, LUA_SCRIPT_COUNT);
 		if (!c->subctx && !evtimer_pending(c->sub_timer, NULL)) {
 			c->sub_idx = c->sidx;
@@ -361,7 +362,7 @@ static void on_connect(const redisAsyncContext *ac, int status)
 	char dbs[16];
 
 	if (!c)
-		return;	/* context dropped by a timeout or rconn_free */
+		return; /* context dropped by a timeout or rconn_free */
 	if (status != REDIS_OK) {
 		/* hiredis frees the context right after this callback */
 		set_err(c, "connect failed", ac->errstr);
@@ -408,9 +409,9 @@ static void on_connect(const redisAsyncContext *ac, int status)
 	if (!ok) {
 		set_err(c, "cannot queue setup commands", NULL);
 		log_error("redis %s: %s", c->url, c->errstr);
-		redisAsyncDisconnect(c->ctx);	/* on_disconnect schedules the retry */
+		redisAsyncDisconnect(c->ctx); /* on_disconnect schedules the retry */
 	} else if (c->setup_pending == 0) {
-		become_ready(c);	/* nothing to set up (no scripts, no AUTH, db 0) */
+		become_ready(c); /* nothing to set up (no scripts, no AUTH, db 0) */
 	}
 }
 
@@ -507,7 +508,7 @@ static void sentinel_failed(RConn *c, const char *why)
 	char who[SENTINEL_HOST_LEN + 16];
 
 	snprintf(who, sizeof(who), "sentinel %s:%d", s->host, s->port);
-	set_err(c, who, why);	/* copies why before the context holding it goes */
+	set_err(c, who, why); /* copies why before the context holding it goes */
 	log_warn("redis: %s", c->errstr);
 	drop_sctx(c);
 	c->sidx = (c->sidx + 1) % c->sentinels.n;
@@ -538,7 +539,7 @@ static void on_sentinel_reply(redisAsyncContext *ac, void *reply, void *priv)
 	SentinelAddr m;
 
 	if (!r || ac != c->sctx || c->freeing)
-		goto out;	/* dropped: on_sdisconnect or the timer goes on */
+		goto out; /* dropped: on_sdisconnect or the timer goes on */
 	if (r->type == REDIS_REPLY_ERROR) {
 		sentinel_failed(c, r->str);
 	} else if (r->type == REDIS_REPLY_NIL) {
@@ -580,13 +581,14 @@ static void on_sconnect(const redisAsyncContext *cac, int status)
 	if (!c)
 		return;
 	if (status != REDIS_OK) {
-		c->sctx = NULL;	/* hiredis frees it after this callback */
+		c->sctx = NULL; /* hiredis frees it after this callback */
 		sentinel_failed(c, ac->errstr);
 		return;
 	}
 	if (c->sentinel_password) {
 		c->refs++;
-		if (redisAsyncCommand(ac, on_sentinel_auth, c, "AUTH %s", c->sentinel_password) != REDIS_OK) {
+		if (redisAsyncCommand(ac, on_sentinel_auth, c, "AUTH %s", c->sentinel_password) !=
+		    REDIS_OK) {
 			unref(c);
 			sentinel_failed(c, "cannot queue AUTH");
 			return;
@@ -619,7 +621,7 @@ static void discover(RConn *c)
 
 	if (c->freeing || c->sctx || c->ctx)
 		return;
-	ac = redisAsyncConnect(s->host, s->port);	/* an IP address: no blocking lookup */
+	ac = redisAsyncConnect(s->host, s->port); /* an IP address: no blocking lookup */
 	if (!ac) {
 		set_err(c, "out of memory", NULL);
 		schedule_reconnect(c);
@@ -669,21 +671,21 @@ static void on_sub_msg(redisAsyncContext *ac, void *reply, void *priv)
 	SentinelAddr to;
 
 	if (!reply) {
-		unref(c);	/* the subscription's reference */
+		unref(c); /* the subscription's reference */
 		return;
 	}
 	if (ac != c->subctx || c->freeing || !sentinel_switch_master(reply, c->master_name, &to))
 		return;
 	log_info("redis: sentinels switched master %s to %s:%d", c->master_name, to.host, to.port);
 	if (c->ready && c->host && strcmp(c->host, to.host) == 0 && c->port == to.port)
-		return;	/* already there */
+		return; /* already there */
 	/* drop what we have (or are making) and ask again now, without the backoff */
 	drop_sctx(c);
 	drop_ctx(c);
 	evtimer_del(c->retry_timer);
 	c->backoff_ms = BACKOFF_MIN_MS;
 	c->stried = 0;
-	c->sidx = c->sub_idx;	/* this sentinel knows */
+	c->sidx = c->sub_idx; /* this sentinel knows */
 	start_connect(c);
 }
 
@@ -707,7 +709,7 @@ static void on_sub_connect(const redisAsyncContext *ac, int status)
 		log_warn("redis: +switch-master subscription to sentinel %s:%d: %s",
 			 c->sentinels.addr[c->sub_idx].host, c->sentinels.addr[c->sub_idx].port,
 			 ac->errstr);
-		c->subctx = NULL;	/* hiredis frees it after this callback */
+		c->subctx = NULL; /* hiredis frees it after this callback */
 		c->sub_connected = false;
 		sub_retry(c);
 		return;
@@ -762,10 +764,11 @@ static void sub_start(RConn *c)
 	redisAsyncSetDisconnectCallback(ac, on_sub_disconnect);
 	if (c->sentinel_password) {
 		c->refs++;
-		if (redisAsyncCommand(ac, on_sub_auth, c, "AUTH %s", c->sentinel_password) != REDIS_OK)
+		if (redisAsyncCommand(ac, on_sub_auth, c, "AUTH %s", c->sentinel_password) !=
+		    REDIS_OK)
 			unref(c);
 	}
-	c->refs++;	/* held by the subscription until its NULL call */
+	c->refs++; /* held by the subscription until its NULL call */
 	if (redisAsyncCommand(ac, on_sub_msg, c, "SUBSCRIBE +switch-master") != REDIS_OK) {
 		unref(c);
 		drop_subctx(c);
@@ -794,14 +797,15 @@ static void on_sub_timer(evutil_socket_t fd, short what, void *arg)
 static void setup_reply(RConn *c, Cmd *cmd, redisAsyncContext *ac, redisReply *r)
 {
 	if (ac != c->ctx || c->freeing)
-		return;	/* reply of a connection we already dropped */
+		return; /* reply of a connection we already dropped */
 	if (!r) {
-		c->setup_failed = true;	/* the connection is going away; on_disconnect retries */
+		c->setup_failed = true; /* the connection is going away; on_disconnect retries */
 		return;
 	}
 	if (r->type == REDIS_REPLY_ERROR) {
 		if (!c->setup_failed) {
-			set_err(c, cmd->script >= 0 ? "SCRIPT LOAD failed" : "setup failed", r->str);
+			set_err(c, cmd->script >= 0 ? "SCRIPT LOAD failed" : "setup failed",
+				r->str);
 			if (cmd->script >= 0)
 				log_error("redis %s: script %s: %s", c->url,
 					  lua_scripts[cmd->script].name, r->str);
@@ -821,7 +825,8 @@ static void setup_reply(RConn *c, Cmd *cmd, redisAsyncContext *ac, redisReply *r
 			memcpy(c->sha[cmd->script], r->str, SHA_LEN);
 			c->sha[cmd->script][SHA_LEN] = '\0';
 		} else {
-			set_err(c, "SCRIPT LOAD gave an unexpected reply", lua_scripts[cmd->script].name);
+			set_err(c, "SCRIPT LOAD gave an unexpected reply",
+				lua_scripts[cmd->script].name);
 			c->setup_failed = true;
 		}
 	}
@@ -837,7 +842,7 @@ static void setup_reply(RConn *c, Cmd *cmd, redisAsyncContext *ac, redisReply *r
 
 static void free_cmd(Cmd *cmd)
 {
-	free(cmd->argv);	/* argvlen and the strings live in the same block */
+	free(cmd->argv); /* argvlen and the strings live in the same block */
 	free(cmd);
 }
 
@@ -864,8 +869,8 @@ static bool reload_and_retry(RConn *c, Cmd *cmd)
 	}
 	sent(c, load);
 	cmd->retried = true;
-	if (redisAsyncCommandArgv(c->ctx, on_reply, cmd, cmd->argc, cmd->argv,
-				  cmd->argvlen) != REDIS_OK)
+	if (redisAsyncCommandArgv(c->ctx, on_reply, cmd, cmd->argc, cmd->argv, cmd->argvlen) !=
+	    REDIS_OK)
 		return false;
 	sent(c, cmd);
 	log_warn("redis %s: script %s was missing (NOSCRIPT), reloaded", c->url,
@@ -902,11 +907,11 @@ static void on_reply(redisAsyncContext *ac, void *reply, void *privdata)
 		if (r != NULL && c->m_rtt != NULL && cmd->sent_at > 0)
 			metric_observe(c->m_rtt, 0, metrics_now() - cmd->sent_at);
 		if (!r && ac == c->ctx)
-			c->ready = false;	/* the connection is going: callers see not-ready */
+			c->ready = false; /* the connection is going: callers see not-ready */
 		if (r && r->type == REDIS_REPLY_ERROR && cmd->script >= 0 && !cmd->retried &&
 		    strncmp(r->str, "NOSCRIPT", 8) == 0 && ac == c->ctx) {
 			if (reload_and_retry(c, cmd))
-				return;	/* cmd lives on in hiredis's callback list */
+				return; /* cmd lives on in hiredis's callback list */
 			r = NULL;
 		}
 		/* READONLY: this master was demoted by a failover (sentinel mode only: with a
@@ -919,7 +924,7 @@ static void on_reply(redisAsyncContext *ac, void *reply, void *privdata)
 			set_err(c, "READONLY reply: the master became a replica", c->host);
 			log_warn("redis %s:%d: %s: asking the sentinels again", c->host, c->port,
 				 c->errstr);
-			drop_ctx(c);	/* inside a callback: hiredis frees it when this returns */
+			drop_ctx(c); /* inside a callback: hiredis frees it when this returns */
 			schedule_reconnect(c);
 		}
 		break;
@@ -952,13 +957,15 @@ RConn *rconn_new_sentinel(struct event_base *base, const char *url, const char *
 	c->connect_timer = evtimer_new(base, on_connect_timeout, c);
 	c->deadline_timer = event_new(base, -1, EV_PERSIST, on_deadline, c);
 	c->sub_timer = evtimer_new(base, on_sub_timer, c);
-	if (!c->url || !c->retry_timer || !c->connect_timer || !c->deadline_timer || !c->sub_timer) {
+	if (!c->url || !c->retry_timer || !c->connect_timer || !c->deadline_timer ||
+	    !c->sub_timer) {
 		unref(c);
 		return NULL;
 	}
 	if (!url || !parse_url(c, url)) {
-		log_error("redis: bad url \"%s\" (want redis://host:port[/db] or unix:/path[?db=N])",
-			  url ? url : "");
+		log_error(
+			"redis: bad url \"%s\" (want redis://host:port[/db] or unix:/path[?db=N])",
+			url ? url : "");
 		unref(c);
 		return NULL;
 	}
@@ -969,14 +976,16 @@ RConn *rconn_new_sentinel(struct event_base *base, const char *url, const char *
 	}
 	if (sentinel_mode(c)) {
 		if (!c->host) {
-			log_error("redis: with redis_sentinels, redis_url must be redis://, not unix:");
+			log_error(
+				"redis: with redis_sentinels, redis_url must be redis://, not unix:");
 			unref(c);
 			return NULL;
 		}
 		c->master_name = strdup(master_name && *master_name ? master_name : "mymaster");
 		if (sentinel_password && *sentinel_password)
 			c->sentinel_password = strdup(sentinel_password);
-		if (!c->master_name || (sentinel_password && *sentinel_password && !c->sentinel_password)) {
+		if (!c->master_name ||
+		    (sentinel_password && *sentinel_password && !c->sentinel_password)) {
 			unref(c);
 			return NULL;
 		}
@@ -997,7 +1006,7 @@ void rconn_free(RConn *c)
 	evtimer_del(c->sub_timer);
 	drop_sctx(c);
 	drop_subctx(c);
-	drop_ctx(c);	/* pending commands get NULL replies, now or right after this callback */
+	drop_ctx(c); /* pending commands get NULL replies, now or right after this callback */
 	unref(c);
 }
 
@@ -1026,9 +1035,10 @@ void rconn_set_ready_cb(RConn *c, RConnReadyFn fn, void *priv)
 
 bool rconn_not_now_error(const redisReply *r)
 {
-	static const char *const prefixes[] = {"LOADING", "BUSY", "TRYAGAIN", "MASTERDOWN",
-					       "CLUSTERDOWN", "READONLY", "NOSCRIPT", "MISCONF",
-					       "OOM", "NOREPLICAS"};
+	static const char *const prefixes[] = { "LOADING",    "BUSY",        "TRYAGAIN",
+						"MASTERDOWN", "CLUSTERDOWN", "READONLY",
+						"NOSCRIPT",   "MISCONF",     "OOM",
+						"NOREPLICAS" };
 	if (!r || r->type != REDIS_REPLY_ERROR)
 		return false;
 	for (size_t i = 0; i < ARRAY_LEN(prefixes); i++)
@@ -1062,8 +1072,8 @@ static Cmd *user_cmd(RConn *c, RConnReplyFn fn, void *priv)
 	return cmd;
 }
 
-bool rconn_command(RConn *c, RConnReplyFn fn, void *priv,
-		   int argc, const char **argv, const size_t *argvlen)
+bool rconn_command(RConn *c, RConnReplyFn fn, void *priv, int argc, const char **argv,
+		   const size_t *argvlen)
 {
 	Cmd *cmd;
 
@@ -1104,9 +1114,8 @@ bool rconn_commandf(RConn *c, RConnReplyFn fn, void *priv, const char *fmt, ...)
 	return true;
 }
 
-bool rconn_script(RConn *c, enum LuaScriptId id,
-		  int nkeys, const char **keys, int nargs, const char **args,
-		  RConnReplyFn fn, void *priv)
+bool rconn_script(RConn *c, enum LuaScriptId id, int nkeys, const char **keys, int nargs,
+		  const char **args, RConnReplyFn fn, void *priv)
 {
 	char nkeys_s[16];
 	const char *src[3];
@@ -1114,8 +1123,8 @@ bool rconn_script(RConn *c, enum LuaScriptId id,
 	Cmd *cmd;
 	char *block, *strings;
 
-	if (!rconn_is_ready(c) || !fn || (int)id < 0 || id >= LUA_SCRIPT_COUNT ||
-	    nkeys < 0 || nargs < 0)
+	if (!rconn_is_ready(c) || !fn || (int)id < 0 || id >= LUA_SCRIPT_COUNT || nkeys < 0 ||
+	    nargs < 0)
 		return false;
 	if (lua_scripts[id].nkeys >= 0 && nkeys != lua_scripts[id].nkeys) {
 		log_error("redis: script %s takes %d keys, called with %d", lua_scripts[id].name,
@@ -1131,7 +1140,9 @@ bool rconn_script(RConn *c, enum LuaScriptId id,
 	/* one block: argv pointers, lengths, then the strings (kept for a NOSCRIPT resend) */
 	total = 0;
 	for (size_t i = 0; i < argc; i++) {
-		const char *s = i < 3 ? src[i] : i < 3 + (size_t)nkeys ? keys[i - 3] : args[i - 3 - nkeys];
+		const char *s = i < 3                   ? src[i]
+				: i < 3 + (size_t)nkeys ? keys[i - 3]
+							: args[i - 3 - nkeys];
 
 		total += strlen(s) + 1;
 	}
@@ -1150,7 +1161,9 @@ bool rconn_script(RConn *c, enum LuaScriptId id,
 	strings = block + argc * (sizeof(char *) + sizeof(size_t));
 	off = 0;
 	for (size_t i = 0; i < argc; i++) {
-		const char *s = i < 3 ? src[i] : i < 3 + (size_t)nkeys ? keys[i - 3] : args[i - 3 - nkeys];
+		const char *s = i < 3                   ? src[i]
+				: i < 3 + (size_t)nkeys ? keys[i - 3]
+							: args[i - 3 - nkeys];
 		size_t len = strlen(s);
 
 		memcpy(strings + off, s, len + 1);
@@ -1158,8 +1171,8 @@ bool rconn_script(RConn *c, enum LuaScriptId id,
 		cmd->argvlen[i] = len;
 		off += len + 1;
 	}
-	if (redisAsyncCommandArgv(c->ctx, on_reply, cmd, cmd->argc, cmd->argv,
-				  cmd->argvlen) != REDIS_OK) {
+	if (redisAsyncCommandArgv(c->ctx, on_reply, cmd, cmd->argc, cmd->argv, cmd->argvlen) !=
+	    REDIS_OK) {
 		free_cmd(cmd);
 		unref(c);
 		return false;

@@ -50,8 +50,8 @@ void rconn_set_timeout(RConn *c, int ms);
 /* Measures every command's round trip (send to reply, label-less histogram rtt) and counts
  * each connection made after the first (counter reconnects). Both borrowed, either NULL. */
 void rconn_set_metrics(RConn *c, Metric *rtt, Metric *reconnects);
-bool rconn_is_ready(const RConn *c);	/* connected and scripts loaded */
-const char *rconn_errstr(const RConn *c);	/* last connection error, "" if none */
+bool rconn_is_ready(const RConn *c);      /* connected and scripts loaded */
+const char *rconn_errstr(const RConn *c); /* last connection error, "" if none */
 
 /* An error reply that means "Redis cannot run it right now" (loading, busy, a replica, out
  * of memory, a failed snapshot, too few replicas, a script cache emptied by a restart), not
@@ -60,17 +60,16 @@ const char *rconn_errstr(const RConn *c);	/* last connection error, "" if none *
 bool rconn_not_now_error(const redisReply *r);
 
 /* Queue a command (binary-safe argv). Returns false (and never calls fn) when not ready. */
-MUST_CHECK bool rconn_command(RConn *c, RConnReplyFn fn, void *priv,
-			      int argc, const char **argv, const size_t *argvlen);
+MUST_CHECK bool rconn_command(RConn *c, RConnReplyFn fn, void *priv, int argc, const char **argv,
+			      const size_t *argvlen);
 /* printf-style convenience for simple commands (no binary data). */
 MUST_CHECK bool rconn_commandf(RConn *c, RConnReplyFn fn, void *priv, const char *fmt, ...);
 /* EVALSHA of script `id` with keys/args (NUL-terminated strings, copied: they may be
  * freed once this returns). The number of keys must
  * equal lua_scripts[id].nkeys unless the script declares a variable key count (nkeys < 0).
  * Returns false (fn not called) when not ready. */
-MUST_CHECK bool rconn_script(RConn *c, enum LuaScriptId id,
-			     int nkeys, const char **keys, int nargs, const char **args,
-			     RConnReplyFn fn, void *priv);
+MUST_CHECK bool rconn_script(RConn *c, enum LuaScriptId id, int nkeys, const char **keys, int nargs,
+			     const char **args, RConnReplyFn fn, void *priv);
 /* EVALSHA of a call built by a script's typed function (lua_claim, lua_retry, ...: see
  * lua_scripts.h); false (fn not called) when not ready or the call did not build. */
 MUST_CHECK bool rconn_call(RConn *c, const LuaCall *call, RConnReplyFn fn, void *priv);

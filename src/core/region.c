@@ -5,7 +5,9 @@
 #include <string.h>
 
 const char *const region_name[REGION__COUNT] = {
-	[REGION_NA] = "NA", [REGION_EU] = "EU", [REGION_FE] = "FE",
+	[REGION_NA] = "NA",
+	[REGION_EU] = "EU",
+	[REGION_FE] = "FE",
 };
 
 bool region_parse(const char *s, AmcRegion *out)

@@ -12,7 +12,7 @@
 
 #define NONCE_LEN 12
 #define TAG_LEN 16
-static const char version[2] = {'v', '1'};
+static const char version[2] = { 'v', '1' };
 
 void secret_wipe(void *p, size_t n)
 {
@@ -69,7 +69,8 @@ bool secret_key_parse(const char *hex, uint8_t key[SECRET_KEY_LEN], char *err, s
 	uint8_t *b = NULL;
 	size_t n = 0;
 	if (!hex || strlen(hex) != 2 * SECRET_KEY_LEN || !secret_unhex(hex, &b, &n)) {
-		snprintf(err, errlen, "the secret key must be %d hex characters", 2 * SECRET_KEY_LEN);
+		snprintf(err, errlen, "the secret key must be %d hex characters",
+			 2 * SECRET_KEY_LEN);
 		return false;
 	}
 	memcpy(key, b, SECRET_KEY_LEN);
@@ -88,8 +89,8 @@ bool secret_key_load(const char *configured, uint8_t key[SECRET_KEY_LEN], char *
 	return secret_key_parse(hex, key, err, errlen);
 }
 
-bool secret_encrypt(const uint8_t key[SECRET_KEY_LEN], const char *plain, size_t n,
-		    uint8_t **out, size_t *outlen)
+bool secret_encrypt(const uint8_t key[SECRET_KEY_LEN], const char *plain, size_t n, uint8_t **out,
+		    size_t *outlen)
 {
 	if (n > (size_t)1 << 30)
 		return false;
@@ -121,8 +122,8 @@ fail:
 	return false;
 }
 
-bool secret_decrypt(const uint8_t key[SECRET_KEY_LEN], const uint8_t *blob, size_t n,
-		    char **out, char *err, size_t errlen)
+bool secret_decrypt(const uint8_t key[SECRET_KEY_LEN], const uint8_t *blob, size_t n, char **out,
+		    char *err, size_t errlen)
 {
 	if (n < SECRET_OVERHEAD) {
 		snprintf(err, errlen, "encrypted secret is truncated");
@@ -139,8 +140,7 @@ bool secret_decrypt(const uint8_t key[SECRET_KEY_LEN], const uint8_t *blob, size
 	int len = 0, fin = 0;
 	uint8_t tagcopy[TAG_LEN];
 	memcpy(tagcopy, tag, TAG_LEN);
-	if (!plain || !ctx ||
-	    EVP_DecryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, NULL, NULL) != 1 ||
+	if (!plain || !ctx || EVP_DecryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, NULL, NULL) != 1 ||
 	    EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_IVLEN, NONCE_LEN, NULL) != 1 ||
 	    EVP_DecryptInit_ex(ctx, NULL, NULL, key, nonce) != 1 ||
 	    EVP_DecryptUpdate(ctx, NULL, &len, (const uint8_t *)version, sizeof version) != 1 ||

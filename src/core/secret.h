@@ -9,10 +9,11 @@
 #include "common.h"
 
 #define SECRET_KEY_LEN 32
-#define SECRET_OVERHEAD (2 + 12 + 16)	/* version prefix + nonce + tag */
+#define SECRET_OVERHEAD (2 + 12 + 16) /* version prefix + nonce + tag */
 
 /* Parses a key given as 64 hex characters. false (err set) if it is not one. */
-MUST_CHECK bool secret_key_parse(const char *hex, uint8_t key[SECRET_KEY_LEN], char *err, size_t errlen);
+MUST_CHECK bool secret_key_parse(const char *hex, uint8_t key[SECRET_KEY_LEN], char *err,
+				 size_t errlen);
 /* The key of a program: `configured` (config secret_key) if not empty, else the environment
  * variable AMCBATCH_SECRET_KEY. false (err set) if neither holds a valid key. */
 MUST_CHECK bool secret_key_load(const char *configured, uint8_t key[SECRET_KEY_LEN], char *err,

@@ -48,7 +48,7 @@ static bool parse_item(const char *s, size_t len, SentinelAddr *a)
 		colon = NULL;
 		for (const char *p = s; p < s + len; p++)
 			if (*p == ':')
-				colon = p;	/* the last one */
+				colon = p; /* the last one */
 		if (!colon)
 			return false;
 		he = colon;
@@ -88,13 +88,16 @@ bool sentinel_parse_list(const char *s, SentinelList *out, char *err, size_t err
 			return false;
 		}
 		if (out->n == SENTINEL_MAX) {
-			snprintf(err, errlen, "redis_sentinels: more than %d entries", SENTINEL_MAX);
+			snprintf(err, errlen, "redis_sentinels: more than %d entries",
+				 SENTINEL_MAX);
 			return false;
 		}
 		if (!parse_item(b, (size_t)(e - b), &out->addr[out->n])) {
-			snprintf(err, errlen, "redis_sentinels: \"%.*s\" is not ip:port (an IP "
-				 "address, not a name: names would be resolved with a blocking call)",
-				 (int)(e - b), b);
+			snprintf(
+				err, errlen,
+				"redis_sentinels: \"%.*s\" is not ip:port (an IP "
+				"address, not a name: names would be resolved with a blocking call)",
+				(int)(e - b), b);
 			out->n = 0;
 			return false;
 		}
@@ -122,7 +125,8 @@ bool sentinel_master_addr(const redisReply *r, SentinelAddr *out)
 const char *sentinel_role_name(const redisReply *r)
 {
 	if (!r || r->type != REDIS_REPLY_ARRAY || r->elements < 1 || !r->element[0] ||
-	    (r->element[0]->type != REDIS_REPLY_STRING && r->element[0]->type != REDIS_REPLY_STATUS))
+	    (r->element[0]->type != REDIS_REPLY_STRING &&
+	     r->element[0]->type != REDIS_REPLY_STATUS))
 		return "?";
 	return r->element[0]->str;
 }

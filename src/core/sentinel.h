@@ -9,11 +9,11 @@
 
 #include "common.h"
 
-#define SENTINEL_MAX 16		/* sentinels in one redis_sentinels list */
-#define SENTINEL_HOST_LEN 46	/* INET6_ADDRSTRLEN */
+#define SENTINEL_MAX 16      /* sentinels in one redis_sentinels list */
+#define SENTINEL_HOST_LEN 46 /* INET6_ADDRSTRLEN */
 
 typedef struct SentinelAddr {
-	char host[SENTINEL_HOST_LEN];	/* an IP address literal (never a name: no blocking DNS) */
+	char host[SENTINEL_HOST_LEN]; /* an IP address literal (never a name: no blocking DNS) */
 	int port;
 } SentinelAddr;
 

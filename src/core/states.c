@@ -4,8 +4,8 @@
 #include <string.h>
 
 const char *const exec_state_names[EXEC_STATE_COUNT] = {
-	[EXEC_STATE_PENDING] = "pending",	[EXEC_STATE_QUEUED] = "queued",
-	[EXEC_STATE_RUNNING] = "running",	[EXEC_STATE_RETRY_WAIT] = "retry_wait",
+	[EXEC_STATE_PENDING] = "pending",     [EXEC_STATE_QUEUED] = "queued",
+	[EXEC_STATE_RUNNING] = "running",     [EXEC_STATE_RETRY_WAIT] = "retry_wait",
 	[EXEC_STATE_COMPLETED] = "completed", [EXEC_STATE_FAILED] = "failed",
 	[EXEC_STATE_CANCELLED] = "cancelled",
 };

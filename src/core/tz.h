@@ -14,12 +14,12 @@
 
 typedef struct TzLocal {
 	int year;
-	int month;	/* 1..12 */
-	int day;	/* 1..31 */
-	int hour;	/* 0..23 */
+	int month; /* 1..12 */
+	int day;   /* 1..31 */
+	int hour;  /* 0..23 */
 	int minute;
 	int second;
-	int wday;	/* 0 = Sunday .. 6 = Saturday */
+	int wday; /* 0 = Sunday .. 6 = Saturday */
 } TzLocal;
 
 /* Whether zone is an IANA zone id ICU knows ("UTC", "Europe/Berlin", "America/New_York";

@@ -9,7 +9,7 @@ static size_t seq_len(const unsigned char *s, size_t n)
 {
 	unsigned char c = s[0];
 	size_t len;
-	unsigned lo = 0x80, hi = 0xbf;	/* range of the second byte */
+	unsigned lo = 0x80, hi = 0xbf; /* range of the second byte */
 
 	if (c < 0x80)
 		return 1;
@@ -22,13 +22,13 @@ static size_t seq_len(const unsigned char *s, size_t n)
 	else
 		return 0;
 	if (c == 0xe0)
-		lo = 0xa0;		/* overlong */
+		lo = 0xa0; /* overlong */
 	else if (c == 0xed)
-		hi = 0x9f;		/* surrogates */
+		hi = 0x9f; /* surrogates */
 	else if (c == 0xf0)
-		lo = 0x90;		/* overlong */
+		lo = 0x90; /* overlong */
 	else if (c == 0xf4)
-		hi = 0x8f;		/* above U+10FFFF */
+		hi = 0x8f; /* above U+10FFFF */
 	if (n < len || s[1] < lo || s[1] > hi)
 		return 0;
 	for (size_t i = 2; i < len; i++)
@@ -45,7 +45,7 @@ size_t utf8_prefix(const char *s, size_t n, size_t max)
 	while (i < n) {
 		size_t len = seq_len(u + i, n - i);
 		if (len == 0)
-			len = 1;	/* an invalid byte counts as one character */
+			len = 1; /* an invalid byte counts as one character */
 		if (i + len > max)
 			break;
 		i += len;

@@ -15,8 +15,8 @@
 #include <openssl/rand.h>
 
 const char *const webhook_events[] = {
-	"batch.completed", "batch.partial", "batch.failed", "batch.cancelled",
-	"schedule.run_skipped", NULL,
+	"batch.completed", "batch.partial",        "batch.failed",
+	"batch.cancelled", "schedule.run_skipped", NULL,
 };
 
 bool webhook_event_valid(const char *name)
@@ -49,7 +49,9 @@ bool webhook_url_check(const char *url, char *host, size_t hostlen, char *err, s
 		return set_err(err, errlen, "url must be 1..2048 bytes");
 	for (size_t i = 0; i < n; i++)
 		if ((unsigned char)url[i] <= 0x20 || (unsigned char)url[i] >= 0x7f)
-			return set_err(err, errlen, "url must be ASCII without blanks or control characters (percent-encode the rest)");
+			return set_err(
+				err, errlen,
+				"url must be ASCII without blanks or control characters (percent-encode the rest)");
 	if ((u = curl_url()) == NULL)
 		return set_err(err, errlen, "out of memory");
 	/* no default scheme: "example.com/hook" is refused, not guessed */
@@ -117,7 +119,7 @@ bool webhook_secret_new(char *out, size_t outlen)
 {
 	static const char b64url[] =
 		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-	uint8_t raw[33];	/* 32 random bytes, padded to a multiple of 3 */
+	uint8_t raw[33]; /* 32 random bytes, padded to a multiple of 3 */
 	size_t o = 0;
 
 	if (outlen < WEBHOOK_SECRET_GEN_LEN + 1)
@@ -159,7 +161,7 @@ bool webhook_sign(const char *secret, long long t, const char *body, size_t n, c
 	static const char digits[] = "0123456789abcdef";
 	unsigned char mac[EVP_MAX_MD_SIZE];
 	unsigned int maclen = 0;
-	char *msg = malloc(n + 32);	/* "<t>." + body, freed below */
+	char *msg = malloc(n + 32); /* "<t>." + body, freed below */
 	int tl;
 	bool ok;
 
@@ -169,7 +171,8 @@ bool webhook_sign(const char *secret, long long t, const char *body, size_t n, c
 	memcpy(msg + tl, body, n);
 	/* the one-shot HMAC() (the HMAC_CTX calls are deprecated in OpenSSL 3) */
 	ok = HMAC(EVP_sha256(), secret, (int)strlen(secret), (const unsigned char *)msg,
-		  (size_t)tl + n, mac, &maclen) != NULL && maclen == WEBHOOK_SIG_HEX / 2;
+		  (size_t)tl + n, mac, &maclen) != NULL &&
+	     maclen == WEBHOOK_SIG_HEX / 2;
 	free(msg);
 	if (!ok)
 		return false;
@@ -213,7 +216,10 @@ static void slack_append(char *buf, size_t n, const char *s)
 	size_t o = strlen(buf);
 
 	for (; s != NULL && *s != '\0' && o + 6 < n; s++) {
-		const char *rep = *s == '&' ? "&amp;" : *s == '<' ? "&lt;" : *s == '>' ? "&gt;" : NULL;
+		const char *rep = *s == '&'   ? "&amp;"
+				  : *s == '<' ? "&lt;"
+				  : *s == '>' ? "&gt;"
+					      : NULL;
 		if (rep != NULL) {
 			memcpy(buf + o, rep, strlen(rep));
 			o += strlen(rep);
@@ -237,7 +243,8 @@ static json_t *slack_text(const char *type, json_t *data)
 		json_t *links = json_object_get(b, "links");
 		char counts[160];
 
-		snprintf(counts, sizeof counts, ": %lld of %lld instances completed, %lld failed, %lld cancelled. ",
+		snprintf(counts, sizeof counts,
+			 ": %lld of %lld instances completed, %lld failed, %lld cancelled. ",
 			 json_integer_value(json_object_get(b, "completed")),
 			 json_integer_value(json_object_get(b, "total_instances")),
 			 json_integer_value(json_object_get(b, "failed")),
@@ -255,17 +262,20 @@ static json_t *slack_text(const char *type, json_t *data)
 		slack_append(text, sizeof text, " ");
 		slack_append(text, sizeof text, status);
 		slack_append(text, sizeof text, counts);
-		slack_append(text, sizeof text, json_string_value(json_object_get(links, "results")));
+		slack_append(text, sizeof text,
+			     json_string_value(json_object_get(links, "results")));
 	} else if (json_is_string(s) || strcmp(type, "schedule.run_skipped") == 0) {
 		slack_append(text, sizeof text, "amcbatch: schedule \"");
 		slack_append(text, sizeof text, json_string_value(s));
 		slack_append(text, sizeof text, "\" skipped the run of ");
-		slack_append(text, sizeof text, json_string_value(json_object_get(data, "scheduled_for")));
+		slack_append(text, sizeof text,
+			     json_string_value(json_object_get(data, "scheduled_for")));
 		slack_append(text, sizeof text, ": ");
 		/* the words when the event has them (schedule_fire.c), else the reason's code */
-		slack_append(text, sizeof text, json_string_value(json_object_get(data, "message")) != NULL ?
-			     json_string_value(json_object_get(data, "message")) :
-			     json_string_value(json_object_get(data, "reason")));
+		slack_append(text, sizeof text,
+			     json_string_value(json_object_get(data, "message")) != NULL
+				     ? json_string_value(json_object_get(data, "message"))
+				     : json_string_value(json_object_get(data, "reason")));
 	} else {
 		slack_append(text, sizeof text, "amcbatch: ");
 		slack_append(text, sizeof text, type);
@@ -289,8 +299,9 @@ static bool add_links(json_t *b, const char *public_url)
 	snprintf(status, sizeof status, "%s/workflows/batch/%s/status", base, id);
 	snprintf(results, sizeof results, "%s/workflows/batch/%s/results", base, id);
 	snprintf(csv, sizeof csv, "%s/workflows/batch/%s/results.csv", base, id);
-	return json_object_set_new(b, "links", json_pack("{s:s,s:s,s:s}", "status", status,
-							  "results", results, "results_csv", csv)) == 0;
+	return json_object_set_new(b, "links",
+				   json_pack("{s:s,s:s,s:s}", "status", status, "results", results,
+					     "results_csv", csv)) == 0;
 }
 
 char *webhook_body(const char *event_id, const char *type, const char *created_at,

@@ -9,7 +9,7 @@
 static const struct {
 	const char *name;
 	WindowType type;
-	int max_n;	/* 0: the type takes no n */
+	int max_n; /* 0: the type takes no n */
 } types[] = {
 	{ "last_n_days", WINDOW_LAST_N_DAYS, WINDOW_MAX_DAYS },
 	{ "previous_week", WINDOW_PREVIOUS_WEEK, 0 },
@@ -28,8 +28,7 @@ const char *window_type_name(WindowType t)
 	return "?";
 }
 
-static bool fail(WindowErr *e, int status, const char *code, const char *field,
-		 const char *msg)
+static bool fail(WindowErr *e, int status, const char *code, const char *field, const char *msg)
 {
 	e->status = status;
 	snprintf(e->code, sizeof e->code, "%s", code);
@@ -72,16 +71,17 @@ bool window_parse(const json_t *v, int default_lag, WindowSpec *w, WindowErr *e)
 	else if (json_is_object(v))
 		name = json_string_value(json_object_get(v, "type"));
 	else
-		return fail(e, 400, "invalid_type", "window",
-			    "window must be an object {\"type\": ..., \"n\": ..., \"lag_days\": ...} "
-			    "or the name of a window type");
+		return fail(
+			e, 400, "invalid_type", "window",
+			"window must be an object {\"type\": ..., \"n\": ..., \"lag_days\": ...} "
+			"or the name of a window type");
 	if (json_is_object(v)) {
-		json_object_foreach((json_t *)v, key, val) {
+		json_object_foreach ((json_t *)v, key, val) {
 			(void)val;
 			if (strcmp(key, "type") != 0 && strcmp(key, "n") != 0 &&
 			    strcmp(key, "lag_days") != 0) {
-				snprintf(msg, sizeof msg, "unknown field \"window.%.60s\" (type, n, lag_days)",
-					 key);
+				snprintf(msg, sizeof msg,
+					 "unknown field \"window.%.60s\" (type, n, lag_days)", key);
 				return fail(e, 400, "unknown_field", "window", msg);
 			}
 		}
@@ -93,7 +93,8 @@ bool window_parse(const json_t *v, int default_lag, WindowSpec *w, WindowErr *e)
 	for (i = 0; i < NTYPES && strcmp(types[i].name, name) != 0; i++)
 		;
 	if (i == NTYPES) {
-		snprintf(msg, sizeof msg, "unknown window type \"%.40s\" (one of " TYPE_LIST ")", name);
+		snprintf(msg, sizeof msg, "unknown window type \"%.40s\" (one of " TYPE_LIST ")",
+			 name);
 		return fail(e, 422, "invalid_window", "window.type", msg);
 	}
 	w->type = types[i].type;
@@ -121,8 +122,8 @@ bool window_parse(const json_t *v, int default_lag, WindowSpec *w, WindowErr *e)
 
 json_t *window_json(const WindowSpec *w)
 {
-	json_t *o = json_pack("{s:s, s:i}", "type", window_type_name(w->type), "lag_days",
-			      w->lag_days);
+	json_t *o =
+		json_pack("{s:s, s:i}", "type", window_type_name(w->type), "lag_days", w->lag_days);
 
 	if (o != NULL && w->n > 0 && json_object_set_new(o, "n", json_integer(w->n)) != 0) {
 		json_decref(o);
@@ -177,8 +178,8 @@ static long month_start(long z)
 	return window_days_from_civil(y, m, 1);
 }
 
-bool window_resolve(const WindowSpec *w, time_t now, const char *zone,
-		    char first[WINDOW_DATE_LEN], char last[WINDOW_DATE_LEN])
+bool window_resolve(const WindowSpec *w, time_t now, const char *zone, char first[WINDOW_DATE_LEN],
+		    char last[WINDOW_DATE_LEN])
 {
 	TzLocal l;
 	long ref, monday, from, to;

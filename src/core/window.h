@@ -21,10 +21,10 @@
 
 #include "common.h"
 
-#define WINDOW_MAX_DAYS 400	/* last_n_days: AMC keeps about 13 months of data */
-#define WINDOW_MAX_WEEKS 57	/* last_n_full_weeks: the same span */
-#define WINDOW_MAX_LAG 30	/* lag_days */
-#define WINDOW_DATE_LEN 11	/* "YYYY-MM-DD" + NUL */
+#define WINDOW_MAX_DAYS 400 /* last_n_days: AMC keeps about 13 months of data */
+#define WINDOW_MAX_WEEKS 57 /* last_n_full_weeks: the same span */
+#define WINDOW_MAX_LAG 30   /* lag_days */
+#define WINDOW_DATE_LEN 11  /* "YYYY-MM-DD" + NUL */
 
 typedef enum WindowType {
 	WINDOW_LAST_N_DAYS,
@@ -36,7 +36,7 @@ typedef enum WindowType {
 
 typedef struct WindowSpec {
 	WindowType type;
-	int n;		/* days or weeks; 0 for the types without n */
+	int n; /* days or weeks; 0 for the types without n */
 	int lag_days;
 } WindowSpec;
 

@@ -39,7 +39,8 @@ static json_t *body_json(struct evhttp_request *req)
 
 	free(body);
 	if (!o)
-		error(req, too_big ? 413 : 400, too_big ? "body too large" : "the body must be JSON");
+		error(req, too_big ? 413 : 400,
+		      too_big ? "body too large" : "the body must be JSON");
 	return o;
 }
 

@@ -103,8 +103,8 @@ static size_t record_end(const char *csv, size_t len, size_t i)
 	return len;
 }
 
-void csv_part(const char *csv, size_t len, int nparts, int part, size_t *hdr_len,
-	      size_t *body_off, size_t *body_len)
+void csv_part(const char *csv, size_t len, int nparts, int part, size_t *hdr_len, size_t *body_off,
+	      size_t *body_len)
 {
 	size_t h = record_end(csv, len, 0), n = 0, i, first, last, k, start = h, end = len;
 

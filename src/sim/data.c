@@ -14,8 +14,11 @@
 #define DATA_LOCK_KEY 0x616d6373
 
 const char *const data_views[] = {
-	"impressions", "dsp_impressions", "sponsored_ads_traffic",
-	"amazon_attributed_events_by_traffic_time", "amazon_attributed_events_by_conversion_time",
+	"impressions",
+	"dsp_impressions",
+	"sponsored_ads_traffic",
+	"amazon_attributed_events_by_traffic_time",
+	"amazon_attributed_events_by_conversion_time",
 	NULL,
 };
 
@@ -180,8 +183,9 @@ static enum PgResult exec_ok(PGconn *conn, const char *sql, char *err, size_t er
 static int schema_exists(PGconn *conn, const char *schema, char *err, size_t errlen)
 {
 	const char *params[1] = { schema };
-	PGresult *r = PQexecParams(conn, "SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)",
-				   1, NULL, params, NULL, NULL, 0);
+	PGresult *r =
+		PQexecParams(conn, "SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)",
+			     1, NULL, params, NULL, NULL, 0);
 	int res = -1;
 
 	if (pg_ok(conn, r, err, errlen))

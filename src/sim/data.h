@@ -9,7 +9,7 @@
 #include "common.h"
 #include "pgpool.h"
 
-#define DATA_INSTANCE_MAX 58	/* "inst_" + id must fit PostgreSQL's 63-byte names */
+#define DATA_INSTANCE_MAX 58 /* "inst_" + id must fit PostgreSQL's 63-byte names */
 #define DATA_READER_ROLE "amcsim_reader"
 
 /* The first and last day (YYYY-MM-DD, inclusive) of the data of schemas created from now

@@ -12,17 +12,17 @@
 #include "sqlrun.h"
 
 const char *const exec_status_name[] = {
-	[EXEC_PENDING] = "PENDING", [EXEC_RUNNING] = "RUNNING", [EXEC_SUCCEEDED] = "SUCCEEDED",
-	[EXEC_FAILED] = "FAILED", [EXEC_CANCELLED] = "CANCELLED",
+	[EXEC_PENDING] = "PENDING", [EXEC_RUNNING] = "RUNNING",     [EXEC_SUCCEEDED] = "SUCCEEDED",
+	[EXEC_FAILED] = "FAILED",   [EXEC_CANCELLED] = "CANCELLED",
 };
 
 struct Inst {
 	char id[DATA_INSTANCE_MAX + 1];
-	Exec **execs;		/* creation order (seq ascending); owns the records */
+	Exec **execs; /* creation order (seq ascending); owns the records */
 	size_t n, cap;
 	int running;
-	Exec *qhead, *qtail;	/* PENDING executions past their dwell, waiting for a slot */
-	bool blocked;		/* in its head's account's blocked list */
+	Exec *qhead, *qtail; /* PENDING executions past their dwell, waiting for a slot */
+	bool blocked;        /* in its head's account's blocked list */
 	Inst *bnext;
 };
 
@@ -39,15 +39,15 @@ struct Acct {
 struct ExecStore {
 	struct event_base *base;
 	PgPool *pool;
-	ProfileStore *profiles;	/* borrowed */
+	ProfileStore *profiles; /* borrowed */
 	ExecSettings set;
-	HTab *by_id;		/* id -> Exec (borrowed from Inst) */
-	HTab *insts;		/* instance id -> Inst (owned) */
-	HTab *accts;		/* account id -> Acct (owned) */
-	Exec **all;		/* every execution in creation order (borrowed from Inst) */
+	HTab *by_id; /* id -> Exec (borrowed from Inst) */
+	HTab *insts; /* instance id -> Inst (owned) */
+	HTab *accts; /* account id -> Acct (owned) */
+	Exec **all;  /* every execution in creation order (borrowed from Inst) */
 	size_t nall, capall;
 	uint64_t next_seq;
-	bool stopping;		/* shutting down: pool failures are not the query's fault */
+	bool stopping; /* shutting down: pool failures are not the query's fault */
 };
 
 ExecStore *executions_new(struct event_base *base, PgPool *pool, ProfileStore *profiles,
@@ -110,13 +110,15 @@ void executions_free(ExecStore *st)
 	if (!st)
 		return;
 	if (st->insts) {
-		htab_foreach(st->insts, free_inst, NULL);
+		htab_foreach (st->insts, free_inst, NULL)
+			;
 		htab_free(st->insts);
 	}
 	htab_free(st->by_id);
 	free(st->all);
 	if (st->accts) {
-		htab_foreach(st->accts, free_acct, NULL);
+		htab_foreach (st->accts, free_acct, NULL)
+			;
 		htab_free(st->accts);
 	}
 	free(st);
@@ -308,8 +310,10 @@ static bool release_one(const char *key, void *value, void *priv)
 
 void executions_pump_all(ExecStore *st)
 {
-	htab_foreach(st->accts, release_one, st);
-	htab_foreach(st->insts, pump_one, st);
+	htab_foreach (st->accts, release_one, st)
+		;
+	htab_foreach (st->insts, pump_one, st)
+		;
 }
 
 size_t executions_count_since(ExecStore *st, const char *instance, int64_t since_ms)
@@ -516,7 +520,8 @@ size_t executions_list(ExecStore *st, const char *instance, const ExecFilter *f,
 		return 0;
 	for (size_t i = 0; i < in->n; i++) {
 		Exec *e = in->execs[f->ascending ? i : in->n - 1 - i];
-		if (f->after_seq && (f->ascending ? e->seq <= f->after_seq : e->seq >= f->after_seq))
+		if (f->after_seq &&
+		    (f->ascending ? e->seq <= f->after_seq : e->seq >= f->after_seq))
 			continue;
 		if (!matches(e, f))
 			continue;
@@ -549,7 +554,8 @@ json_t *executions_json(const Exec *e, bool include_sql)
 	json_object_set_new(o, "workflowId", json_string(e->workflow_id));
 	json_object_set_new(o, "status", json_string(exec_status_name[e->status]));
 	if (e->status == EXEC_FAILED)
-		json_object_set_new(o, "statusReason", json_string(e->reason ? e->reason : "Failed"));
+		json_object_set_new(o, "statusReason",
+				    json_string(e->reason ? e->reason : "Failed"));
 	json_object_set_new(o, "executionCategory", json_string("AD_HOC"));
 	set_time(o, "createTime", e->create_ms);
 	set_time(o, "lastUpdatedTime", e->updated_ms);

@@ -31,51 +31,51 @@ typedef struct Acct Acct;
 typedef struct Exec {
 	char id[IDS_UUID_LEN + 1];
 	char workflow_id[EXEC_WORKFLOW_MAX + 1];
-	struct ExecStore *store;	/* the store it lives in (timer and pool callbacks) */
+	struct ExecStore *store; /* the store it lives in (timer and pool callbacks) */
 	Inst *inst;
 	Acct *acct;
-	const char *instance_id;	/* inst's id */
-	uint64_t seq;			/* global creation order: list cursor */
+	const char *instance_id; /* inst's id */
+	uint64_t seq;            /* global creation order: list cursor */
 	char *sql;
 	enum ExecStatus status;
-	char *reason;			/* statusReason when FAILED */
-	int64_t create_ms, updated_ms, start_ms, end_ms;	/* 0 = not yet */
+	char *reason;                                    /* statusReason when FAILED */
+	int64_t create_ms, updated_ms, start_ms, end_ms; /* 0 = not yet */
 	char tw_type[24];
-	char tw_start_orig[20], tw_end_orig[20];	/* as sent (local to tz) */
+	char tw_start_orig[20], tw_end_orig[20]; /* as sent (local to tz) */
 	char tz[EXEC_TZ_MAX + 1];
-	time_t tw_start, tw_end;	/* UTC */
+	time_t tw_start, tw_end; /* UTC */
 	int timeout_s;
-	struct event *timer;		/* pending dwell, then RUNNING latency */
-	bool queued;			/* waiting in inst's queue for a RUNNING slot */
-	bool in_sql;			/* a pgpool job holds a pointer to this execution */
-	char *csv;			/* result file when SUCCEEDED */
+	struct event *timer; /* pending dwell, then RUNNING latency */
+	bool queued;         /* waiting in inst's queue for a RUNNING slot */
+	bool in_sql;         /* a pgpool job holds a pointer to this execution */
+	char *csv;           /* result file when SUCCEEDED */
 	size_t csv_len;
 	long rows;
 	struct Exec *qnext;
 	/* faults chosen at create time from the instance's profile */
 	int pending_ms, latency_ms;
-	char *inject_fail;		/* non-NULL: end FAILED with this reason instead of running */
-	int nparts;			/* result files */
-	bool url_403_first;		/* the first GET of each file is refused */
-	uint32_t parts_refused;		/* bit per file already refused once */
+	char *inject_fail;      /* non-NULL: end FAILED with this reason instead of running */
+	int nparts;             /* result files */
+	bool url_403_first;     /* the first GET of each file is refused */
+	uint32_t parts_refused; /* bit per file already refused once */
 	/* cancel requests received, whatever their outcome (a checker asks whether the client
 	 * tried to stop an execution it no longer wanted: GET /sim/executions) */
 	int cancel_requests;
-	int64_t cancel_ms;		/* the first one; 0 = none */
+	int64_t cancel_ms; /* the first one; 0 = none */
 } Exec;
 
 /* what a validated create request asks for */
 typedef struct ExecRequest {
 	const char *sql;
-	const char *workflow_id;	/* NULL: transient_<uuid> */
+	const char *workflow_id; /* NULL: transient_<uuid> */
 	const char *tw_type;
 	const char *tw_start_orig, *tw_end_orig;
 	const char *tz;
 	time_t tw_start, tw_end;
 	int timeout_s;
-	const char *account;		/* AdvertiserId */
+	const char *account; /* AdvertiserId */
 	int pending_ms, latency_ms;
-	const char *inject_fail;	/* NULL: run the SQL */
+	const char *inject_fail; /* NULL: run the SQL */
 	int nparts;
 	bool url_403_first;
 } ExecRequest;
@@ -91,7 +91,7 @@ ExecStore *executions_new(struct event_base *base, PgPool *pool, ProfileStore *p
 			  const ExecSettings *set);
 /* before pgpool_free: jobs the pool drops on shutdown are then discarded quietly */
 void executions_shutdown(ExecStore *st);
-void executions_free(ExecStore *st);	/* after pgpool_free: no job may be in flight */
+void executions_free(ExecStore *st); /* after pgpool_free: no job may be in flight */
 /* NULL on allocation failure */
 Exec *executions_create(ExecStore *st, const char *instance, const ExecRequest *req);
 /* NULL unless id exists and belongs to instance */
@@ -107,10 +107,10 @@ void executions_pump_all(ExecStore *st);
 size_t executions_count_since(ExecStore *st, const char *instance, int64_t since_ms);
 
 typedef struct ExecFilter {
-	const char *workflow_id;	/* NULL = any */
-	int64_t min_create_ms, max_create_ms;	/* -1 = open */
+	const char *workflow_id;              /* NULL = any */
+	int64_t min_create_ms, max_create_ms; /* -1 = open */
 	bool ascending, include_cancelled;
-	uint64_t after_seq;		/* cursor: 0 = from the start */
+	uint64_t after_seq; /* cursor: 0 = from the start */
 	size_t limit;
 } ExecFilter;
 /* fills out (up to f->limit) and sets *more when another page exists */

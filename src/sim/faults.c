@@ -18,9 +18,9 @@
 
 typedef struct Held {
 	struct Faults *f;
-	struct evhttp_request *req;	/* owned by evhttp */
+	struct evhttp_request *req; /* owned by evhttp */
 	struct event *ev;
-	bool drop;			/* close the connection instead of resuming */
+	bool drop; /* close the connection instead of resuming */
 	struct Held *prev, *next;
 } Held;
 
@@ -29,7 +29,7 @@ struct Faults {
 	Rng rng;
 	FaultResume resume;
 	void *arg;
-	Held *held;		/* every pending timer (owned) */
+	Held *held; /* every pending timer (owned) */
 };
 
 Faults *faults_new(struct event_base *base, uint64_t seed, FaultResume resume, void *arg)
@@ -96,9 +96,9 @@ static void on_held(evutil_socket_t fd, short what, void *arg)
 		return;
 	}
 	if ((evcon = evhttp_request_get_connection(req)))
-		evhttp_connection_free(evcon);	/* frees req with it */
+		evhttp_connection_free(evcon); /* frees req with it */
 	else
-		evhttp_send_error(req, 500, NULL);	/* client gone: this only frees req */
+		evhttp_send_error(req, 500, NULL); /* client gone: this only frees req */
 }
 
 static bool hold(Faults *f, struct evhttp_request *req, int ms, bool drop)
@@ -162,10 +162,14 @@ static void s3_fault(struct evhttp_request *req, int status, const char *code, c
 {
 	struct evbuffer *b = evbuffer_new();
 
-	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", "application/xml");
+	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
+			  "application/xml");
 	if (b)
-		evbuffer_add_printf(b, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>%s</Code>"
-				    "<Message>%s</Message></Error>\n", code, msg);
+		evbuffer_add_printf(
+			b,
+			"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>%s</Code>"
+			"<Message>%s</Message></Error>\n",
+			code, msg);
 	evhttp_send_reply(req, status, status == 503 ? "Slow Down" : "Internal Server Error", b);
 	if (b)
 		evbuffer_free(b);
@@ -175,8 +179,8 @@ static void reply_5xx(struct evhttp_request *req, int code, bool s3)
 {
 	if (s3) {
 		s3_fault(req, code, code == 503 ? "SlowDown" : "InternalError",
-			 code == 503 ? "Please reduce your request rate." :
-			 "We encountered an internal error. Please try again.");
+			 code == 503 ? "Please reduce your request rate."
+				     : "We encountered an internal error. Please try again.");
 		return;
 	}
 	switch (code) {
@@ -185,7 +189,8 @@ static void reply_5xx(struct evhttp_request *req, int code, bool s3)
 		break;
 	case 504:
 		/* API Gateway's own timeout answer, which clients recognise by this text */
-		httpd_reply_json(req, 504, json_pack("{s:s}", "message", "Endpoint request timed out"));
+		httpd_reply_json(req, 504,
+				 json_pack("{s:s}", "message", "Endpoint request timed out"));
 		break;
 	case 503:
 		amc_body(req, 503, "Service Unavailable");
@@ -212,8 +217,9 @@ enum Gate faults_gate(Faults *f, ProfileStore *ps, Stats *stats, int region, con
 		return GATE_REPLIED;
 	}
 	if (p->ncodes_5xx > 0 && rng_roll(&f->rng, p->rate_5xx)) {
-		int code = p->codes_5xx[p->ncodes_5xx == 1 ? 0 :
-					rng_next(&f->rng) % (uint64_t)p->ncodes_5xx];
+		int code = p->codes_5xx[p->ncodes_5xx == 1
+						? 0
+						: rng_next(&f->rng) % (uint64_t)p->ncodes_5xx];
 		stats_inc(stats, region, inst, ST_SENT_5XX);
 		reply_5xx(req, code, s3);
 		return GATE_REPLIED;

@@ -27,9 +27,9 @@ void faults_seed(Faults *f, uint64_t seed);
 Rng *faults_rng(Faults *f);
 
 enum Gate {
-	GATE_PASS,		/* no fault: handle the request */
-	GATE_REPLIED,		/* a fault answered it */
-	GATE_DEFERRED,		/* held: the resume callback gets it later */
+	GATE_PASS,     /* no fault: handle the request */
+	GATE_REPLIED,  /* a fault answered it */
+	GATE_DEFERRED, /* held: the resume callback gets it later */
 };
 /* inst may be NULL (token endpoint). p is the effective profile for inst. region: the host
  * the request came to, for the counters (stats_inc). */

@@ -66,24 +66,26 @@ static json_t *entry(const Exec *e, bool sql, bool csv)
 	json_object_set_new(o, "account", json_string(executions_account(e)));
 	json_object_set_new(o, "status", json_string(exec_status_name[e->status]));
 	if (e->status == EXEC_FAILED)
-		json_object_set_new(o, "statusReason", json_string(e->reason ? e->reason : "Failed"));
+		json_object_set_new(o, "statusReason",
+				    json_string(e->reason ? e->reason : "Failed"));
 	json_object_set_new(o, "createTime", json_string(simtime_fmt_utc(e->create_ms, buf)));
 	json_object_set_new(o, "createMs", json_integer(e->create_ms));
 	json_object_set_new(o, "endMs", ms_or_null(e->end_ms));
 	if (marker_parse(e->sql, &m))
-		json_object_set_new(o, "marker", json_pack("{s:s, s:s}", "batchId", m.batch_id,
-							   "execId", m.exec_id));
+		json_object_set_new(
+			o, "marker",
+			json_pack("{s:s, s:s}", "batchId", m.batch_id, "execId", m.exec_id));
 	else
 		json_object_set_new(o, "marker", json_null());
-	json_object_set_new(o, "rows", e->status == EXEC_SUCCEEDED ? json_integer(e->rows) :
-				       json_null());
+	json_object_set_new(o, "rows",
+			    e->status == EXEC_SUCCEEDED ? json_integer(e->rows) : json_null());
 	json_object_set_new(o, "cancelRequests", json_integer(e->cancel_requests));
 	json_object_set_new(o, "firstCancelMs", ms_or_null(e->cancel_ms));
 	if (sql)
 		json_object_set_new(o, "sqlQuery", json_string(e->sql));
 	if (csv && e->status == EXEC_SUCCEEDED)
-		json_object_set_new(o, "csv", json_stringn(e->csv ? e->csv : "",
-							    e->csv ? e->csv_len : 0));
+		json_object_set_new(o, "csv",
+				    json_stringn(e->csv ? e->csv : "", e->csv ? e->csv_len : 0));
 	return o;
 }
 
@@ -117,7 +119,8 @@ void ledger_handle(Sim *sim, struct evhttp_request *req)
 	}
 	n = executions_page(sim->execs, after, page, limit, &more);
 	for (size_t i = 0; i < n; i++) {
-		if (json_array_append_new(arr, entry(page[i], flag(&q, "sql"), flag(&q, "csv"))) != 0) {
+		if (json_array_append_new(arr, entry(page[i], flag(&q, "sql"), flag(&q, "csv"))) !=
+		    0) {
 			error(req, 500, "out of memory");
 			goto out;
 		}
@@ -125,7 +128,7 @@ void ledger_handle(Sim *sim, struct evhttp_request *req)
 	o = json_pack("{s:o, s:o, s:I}", "executions", arr, "next",
 		      more ? json_integer((json_int_t)page[n - 1]->seq) : json_null(), "lastSeq",
 		      (json_int_t)executions_last_seq(sim->execs));
-	arr = NULL;	/* json_pack's "o" took it, even on failure */
+	arr = NULL; /* json_pack's "o" took it, even on failure */
 	if (!o)
 		error(req, 500, "out of memory");
 	else

@@ -124,8 +124,8 @@ static void on_config_applied(void *arg)
 static void on_janitor(evutil_socket_t fd, short what, void *arg)
 {
 	Sim *sim = arg;
-	size_t n = token_prune(sim->tokens, simtime_now_ms(),
-			       profiles_max_token_ttl(sim->profiles));
+	size_t n =
+		token_prune(sim->tokens, simtime_now_ms(), profiles_max_token_ttl(sim->profiles));
 
 	if (n)
 		log_debug("dropped %zu expired access tokens", n);
@@ -206,7 +206,8 @@ int main(int argc, char **argv)
 		log_error("event_base_new failed");
 		goto out;
 	}
-	if (!(pool = pgpool_new(base, cfg.sim_database_url, cfg.pg_threads > 0 ? cfg.pg_threads : 4))) {
+	if (!(pool = pgpool_new(base, cfg.sim_database_url,
+				cfg.pg_threads > 0 ? cfg.pg_threads : 4))) {
 		log_error("cannot start the PostgreSQL pool");
 		goto out;
 	}
@@ -240,18 +241,20 @@ int main(int argc, char **argv)
 	sim.profiles_path = getenv("AMCSIM_PROFILES");
 	if (sim.profiles_path && !*sim.profiles_path)
 		sim.profiles_path = NULL;
-	if (sim.profiles_path && !profiles_load_file(sim.profiles, sim.profiles_path, err,
-						     sizeof(err))) {
+	if (sim.profiles_path &&
+	    !profiles_load_file(sim.profiles, sim.profiles_path, err, sizeof(err))) {
 		log_error("AMCSIM_PROFILES: %s", err);
 		goto out;
 	}
 	/* one listener per region host, so that a request's listener tells its region */
 	const int ports[REGION__COUNT] = {
-		[REGION_NA] = cfg.sim_port, [REGION_EU] = cfg.sim_port_eu, [REGION_FE] = cfg.sim_port_fe,
+		[REGION_NA] = cfg.sim_port,
+		[REGION_EU] = cfg.sim_port_eu,
+		[REGION_FE] = cfg.sim_port_fe,
 	};
 	for (int r = 0; r < REGION__COUNT; r++) {
 		if (ports[r] < 0)
-			continue;	/* that region is not served */
+			continue; /* that region is not served */
 		if (!(sim.http[r] = evhttp_new(base))) {
 			log_error("out of memory at start-up");
 			goto out;
@@ -259,7 +262,8 @@ int main(int argc, char **argv)
 		routes_install(&sim, (AmcRegion)r);
 		if (!(bs = evhttp_bind_socket_with_handle(sim.http[r], cfg.sim_listen,
 							  (ev_uint16_t)ports[r]))) {
-			log_error("cannot listen on %s:%d: %s", cfg.sim_listen, ports[r], strerror(errno));
+			log_error("cannot listen on %s:%d: %s", cfg.sim_listen, ports[r],
+				  strerror(errno));
 			goto out;
 		}
 		if ((port = bound_port(bs)) < 0) {
@@ -277,18 +281,18 @@ int main(int argc, char **argv)
 	cfg_sighup = config_sighup_new(base, &cfg, cfg_path, on_config_applied, &reload);
 	janitor = event_new(base, -1, EV_PERSIST, on_janitor, &sim);
 	struct timeval minute = { 60, 0 };
-	if (!sigint || !sigterm || !sighup || !cfg_sighup || !janitor || evsignal_add(sigint, NULL) != 0 ||
-	    evsignal_add(sigterm, NULL) != 0 || evsignal_add(sighup, NULL) != 0 ||
-	    evtimer_add(janitor, &minute) != 0) {
+	if (!sigint || !sigterm || !sighup || !cfg_sighup || !janitor ||
+	    evsignal_add(sigint, NULL) != 0 || evsignal_add(sigterm, NULL) != 0 ||
+	    evsignal_add(sighup, NULL) != 0 || evtimer_add(janitor, &minute) != 0) {
 		log_error("cannot install signal handlers");
 		goto out;
 	}
 	/* this line (the NA host) is what scripts look for: "amcsim listening on host:port" */
 	log_info("amcsim listening on %s (latency %d ms, statement timeout %d ms, strict %s, "
-		 "profiles %s, seed %llu, region tokens %s)", sim.self[REGION_NA], dflt.latency_ms,
-		 set.statement_timeout_ms, sim.strict ? "on" : "off",
-		 sim.profiles_path ? sim.profiles_path : "none", (unsigned long long)seed,
-		 sim.region_tokens ? "strict" : "global");
+		 "profiles %s, seed %llu, region tokens %s)",
+		 sim.self[REGION_NA], dflt.latency_ms, set.statement_timeout_ms,
+		 sim.strict ? "on" : "off", sim.profiles_path ? sim.profiles_path : "none",
+		 (unsigned long long)seed, sim.region_tokens ? "strict" : "global");
 	for (int r = REGION_NA + 1; r < REGION__COUNT; r++)
 		if (sim.http[r])
 			log_info("amcsim region %s listening on %s", region_name[r], sim.self[r]);

@@ -13,8 +13,9 @@
 #include "region.h"
 
 const char *const endpoint_name[EP__COUNT] = {
-	[EP_CREATE] = "create", [EP_GET] = "get", [EP_LIST] = "list", [EP_CANCEL] = "cancel",
-	[EP_URLS] = "urls", [EP_DOWNLOAD] = "download", [EP_TOKEN] = "token",
+	[EP_CREATE] = "create", [EP_GET] = "get",   [EP_LIST] = "list",
+	[EP_CANCEL] = "cancel", [EP_URLS] = "urls", [EP_DOWNLOAD] = "download",
+	[EP_TOKEN] = "token",
 };
 
 enum FType { FT_INT, FT_RATE, FT_BOOL, FT_STR, FT_CODES, FT_ENDPOINTS, FT_REGION };
@@ -24,11 +25,13 @@ typedef struct Field {
 	enum FType type;
 	size_t off;
 	size_t size;
-	int min, max;		/* FT_INT bounds */
+	int min, max; /* FT_INT bounds */
 } Field;
 
-#define F(name, type, min, max) { #name, type, offsetof(Profile, name), \
-				  sizeof(((Profile *)0)->name), min, max }
+#define F(name, type, min, max) \
+	{ \
+#name, type, offsetof(Profile, name), sizeof(((Profile *)0)->name), min, max \
+	}
 #define DAY_MS 86400000
 
 static const Field fields[] = {
@@ -63,11 +66,11 @@ static const Field fields[] = {
 #define ALL_SET ((UINT64_C(1) << NFIELDS) - 1)
 
 struct ProfileStore {
-	Profile base;		/* start-up values from config/environment */
-	Profile file_default;	/* partial, from AMCSIM_PROFILES */
-	HTab *file_over;	/* inst -> Profile* (owned), from AMCSIM_PROFILES */
-	Profile dflt;		/* the live default: complete */
-	HTab *over;		/* inst -> Profile* (owned): live partial overrides */
+	Profile base;         /* start-up values from config/environment */
+	Profile file_default; /* partial, from AMCSIM_PROFILES */
+	HTab *file_over;      /* inst -> Profile* (owned), from AMCSIM_PROFILES */
+	Profile dflt;         /* the live default: complete */
+	HTab *over;           /* inst -> Profile* (owned): live partial overrides */
 };
 
 void profiles_builtin(Profile *p)
@@ -101,7 +104,8 @@ static void overlay(Profile *dst, const Profile *src)
 	for (size_t i = 0; i < NFIELDS; i++) {
 		if (!(src->set & (UINT64_C(1) << i)))
 			continue;
-		memcpy((char *)dst + fields[i].off, (const char *)src + fields[i].off, fields[i].size);
+		memcpy((char *)dst + fields[i].off, (const char *)src + fields[i].off,
+		       fields[i].size);
 		if (fields[i].type == FT_CODES)
 			dst->ncodes_5xx = src->ncodes_5xx;
 	}
@@ -116,7 +120,8 @@ static bool drop(const char *key, void *value, void *priv)
 
 static void clear(HTab *h)
 {
-	htab_foreach(h, drop, NULL);
+	htab_foreach (h, drop, NULL)
+		;
 }
 
 static bool copy_entry(const char *key, void *value, void *priv)
@@ -141,7 +146,8 @@ void profiles_reset(ProfileStore *ps)
 	ps->dflt = ps->base;
 	overlay(&ps->dflt, &ps->file_default);
 	clear(ps->over);
-	htab_foreach(ps->file_over, copy_entry, ps->over);
+	htab_foreach (ps->file_over, copy_entry, ps->over)
+		;
 }
 
 ProfileStore *profiles_new(const Profile *base)
@@ -194,7 +200,7 @@ static bool parse(json_t *obj, Profile *out, char *err, size_t errlen)
 		snprintf(err, errlen, "a profile must be a JSON object");
 		return false;
 	}
-	json_object_foreach(obj, k, v) {
+	json_object_foreach (obj, k, v) {
 		const Field *f = find_field(k);
 		char *at;
 		if (!f) {
@@ -206,13 +212,15 @@ static bool parse(json_t *obj, Profile *out, char *err, size_t errlen)
 		case FT_INT:
 			if (!json_is_integer(v) || json_integer_value(v) < f->min ||
 			    json_integer_value(v) > f->max) {
-				snprintf(err, errlen, "%s must be an integer from %d to %d", k, f->min, f->max);
+				snprintf(err, errlen, "%s must be an integer from %d to %d", k,
+					 f->min, f->max);
 				return false;
 			}
 			*(int *)at = (int)json_integer_value(v);
 			break;
 		case FT_RATE:
-			if (!json_is_number(v) || json_number_value(v) < 0 || json_number_value(v) > 1) {
+			if (!json_is_number(v) || json_number_value(v) < 0 ||
+			    json_number_value(v) > 1) {
 				snprintf(err, errlen, "%s must be a number from 0 to 1", k);
 				return false;
 			}
@@ -233,7 +241,8 @@ static bool parse(json_t *obj, Profile *out, char *err, size_t errlen)
 				break;
 			}
 			if (!region_parse(s, &r)) {
-				snprintf(err, errlen, "%s must be \"NA\", \"EU\", \"FE\" or \"any\"", k);
+				snprintf(err, errlen,
+					 "%s must be \"NA\", \"EU\", \"FE\" or \"any\"", k);
 				return false;
 			}
 			*(int *)at = (int)r;
@@ -242,7 +251,8 @@ static bool parse(json_t *obj, Profile *out, char *err, size_t errlen)
 		case FT_STR:
 			if (!json_is_string(v) || json_string_length(v) == 0 ||
 			    json_string_length(v) >= f->size) {
-				snprintf(err, errlen, "%s must be a string of 1 to %zu bytes", k, f->size - 1);
+				snprintf(err, errlen, "%s must be a string of 1 to %zu bytes", k,
+					 f->size - 1);
 				return false;
 			}
 			snprintf(at, f->size, "%s", json_string_value(v));
@@ -252,14 +262,15 @@ static bool parse(json_t *obj, Profile *out, char *err, size_t errlen)
 			json_t *c;
 			if (!json_is_array(v) || json_array_size(v) == 0 ||
 			    json_array_size(v) > PROFILE_CODES_MAX) {
-				snprintf(err, errlen, "%s must be a list of 1 to %d status codes", k,
-					 PROFILE_CODES_MAX);
+				snprintf(err, errlen, "%s must be a list of 1 to %d status codes",
+					 k, PROFILE_CODES_MAX);
 				return false;
 			}
-			json_array_foreach(v, i, c) {
+			json_array_foreach (v, i, c) {
 				json_int_t n = json_integer_value(c);
 				if (!json_is_integer(c) || n < 500 || n > 599) {
-					snprintf(err, errlen, "%s: %s", k, "each code must be from 500 to 599");
+					snprintf(err, errlen, "%s: %s", k,
+						 "each code must be from 500 to 599");
 					return false;
 				}
 				out->codes_5xx[i] = (int)n;
@@ -275,14 +286,16 @@ static bool parse(json_t *obj, Profile *out, char *err, size_t errlen)
 				snprintf(err, errlen, "%s must be a list of endpoint names", k);
 				return false;
 			}
-			json_array_foreach(v, i, c) {
+			json_array_foreach (v, i, c) {
 				const char *s = json_string_value(c);
 				int e = 0;
 				while (e < EP__COUNT && (!s || strcmp(s, endpoint_name[e]) != 0))
 					e++;
 				if (e == EP__COUNT) {
-					snprintf(err, errlen, "%s: unknown endpoint (use create, get, list, "
-						 "cancel, urls, download, token)", k);
+					snprintf(err, errlen,
+						 "%s: unknown endpoint (use create, get, list, "
+						 "cancel, urls, download, token)",
+						 k);
 					return false;
 				}
 				mask |= EP_MASK(e);
@@ -369,8 +382,9 @@ static json_t *to_json(const Profile *p)
 			v = json_string(at);
 			break;
 		case FT_REGION:
-			v = json_string(*(const int *)at == PROFILE_ANY_REGION ? "any" :
-					region_name[*(const int *)at]);
+			v = json_string(*(const int *)at == PROFILE_ANY_REGION
+						? "any"
+						: region_name[*(const int *)at]);
 			break;
 		case FT_CODES:
 			v = json_array();
@@ -425,7 +439,8 @@ json_t *profiles_json(const ProfileStore *ps)
 		json_decref(d);
 		return NULL;
 	}
-	htab_foreach(ps->over, add_json, &c);
+	htab_foreach (ps->over, add_json, &c)
+		;
 	json_t *o = json_pack("{s:o, s:o}", "default", d, "instances", c.obj);
 	if (o && !c.ok) {
 		json_decref(o);
@@ -472,7 +487,8 @@ int profiles_max_token_ttl(const ProfileStore *ps)
 {
 	int m = ps->dflt.token_ttl_s;
 
-	htab_foreach(ps->over, max_ttl, &m);
+	htab_foreach (ps->over, max_ttl, &m)
+		;
 	return m;
 }
 
@@ -493,9 +509,10 @@ bool profiles_load_file(ProfileStore *ps, const char *path, char *err, size_t er
 		snprintf(err, errlen, "%s: the top level must be an object", path);
 		goto fail;
 	}
-	json_object_foreach(root, k, v) {
+	json_object_foreach (root, k, v) {
 		if (strcmp(k, "default") != 0 && strcmp(k, "instances") != 0) {
-			snprintf(err, errlen, "%s: unknown key \"%.64s\" (use default, instances)", path, k);
+			snprintf(err, errlen, "%s: unknown key \"%.64s\" (use default, instances)",
+				 path, k);
 			goto fail;
 		}
 	}
@@ -512,7 +529,7 @@ bool profiles_load_file(ProfileStore *ps, const char *path, char *err, size_t er
 		snprintf(err, errlen, "%s: instances must be an object", path);
 		goto fail;
 	}
-	json_object_foreach(insts, k, v) {
+	json_object_foreach (insts, k, v) {
 		Profile *p = malloc(sizeof(*p));
 		snprintf(sub, sizeof(sub), "out of memory");
 		if (!p || !parse(v, p, sub, sizeof(sub)) || !htab_put(fo, k, p)) {

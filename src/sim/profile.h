@@ -15,21 +15,22 @@ enum Endpoint { EP_CREATE, EP_GET, EP_LIST, EP_CANCEL, EP_URLS, EP_DOWNLOAD, EP_
 extern const char *const endpoint_name[EP__COUNT];
 #define EP_MASK(e) (1u << (e))
 /* by default faults hit the AMC endpoints, not the S3 bucket nor the token endpoint */
-#define EP_DEFAULT_MASK (EP_MASK(EP_CREATE) | EP_MASK(EP_GET) | EP_MASK(EP_LIST) | \
-			 EP_MASK(EP_CANCEL) | EP_MASK(EP_URLS))
+#define EP_DEFAULT_MASK \
+	(EP_MASK(EP_CREATE) | EP_MASK(EP_GET) | EP_MASK(EP_LIST) | EP_MASK(EP_CANCEL) | \
+	 EP_MASK(EP_URLS))
 
-#define PROFILE_REASON_MAX 2048	/* AMC's failure reasons can be long (and not ASCII) */
+#define PROFILE_REASON_MAX 2048 /* AMC's failure reasons can be long (and not ASCII) */
 #define PROFILE_CODES_MAX 8
 #define PROFILE_SPLIT_MAX 32
-#define PROFILE_ANY_REGION (-1)	/* Profile.region of an instance not bound to a region */
+#define PROFILE_ANY_REGION (-1) /* Profile.region of an instance not bound to a region */
 
 typedef struct Profile {
-	uint64_t set;			/* bit per field (profile.c's table order) present here */
+	uint64_t set; /* bit per field (profile.c's table order) present here */
 	int latency_ms, pending_ms;
 	double rate_429;
 	int retry_after_s;
-	bool retry_after_date;		/* Retry-After as an HTTP-date instead of seconds */
-	int burst_429;			/* state: how many of the next requests still get 429 */
+	bool retry_after_date; /* Retry-After as an HTTP-date instead of seconds */
+	int burst_429;         /* state: how many of the next requests still get 429 */
 	double rate_5xx;
 	int codes_5xx[PROFILE_CODES_MAX];
 	int ncodes_5xx;
@@ -42,12 +43,12 @@ typedef struct Profile {
 	int token_ttl_s, url_ttl_s;
 	bool url_403_first;
 	double truncate_rate;
-	bool no_final_newline;		/* result files end without a line break */
-	bool multipart_etag;		/* ETags as for objects uploaded in parts: not the MD5 */
+	bool no_final_newline; /* result files end without a line break */
+	bool multipart_etag;   /* ETags as for objects uploaded in parts: not the MD5 */
 	int split_files;
 	int max_running, account_max_running, daily_quota;
-	unsigned endpoints;		/* EP_MASK bits the request faults apply to */
-	int region;			/* AmcRegion: the one host (listener) that serves the
+	unsigned endpoints; /* EP_MASK bits the request faults apply to */
+	int region;         /* AmcRegion: the one host (listener) that serves the
 					 * instance, another region's host refuses it (403);
 					 * PROFILE_ANY_REGION: every host serves it */
 } Profile;

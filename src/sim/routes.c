@@ -71,11 +71,10 @@ static bool query_flag(struct evkeyvalq *q, const char *name, bool dflt)
 
 /* ---- POST /auth/o2/token (Login with Amazon) ---- */
 
-static void oauth_error(struct evhttp_request *req, int status, const char *err,
-			const char *desc)
+static void oauth_error(struct evhttp_request *req, int status, const char *err, const char *desc)
 {
-	httpd_reply_json(req, status, json_pack("{s:s, s:s}", "error", err,
-					       "error_description", desc));
+	httpd_reply_json(req, status,
+			 json_pack("{s:s, s:s}", "error", err, "error_description", desc));
 }
 
 static void handle_token(Sim *sim, struct evhttp_request *req)
@@ -95,7 +94,8 @@ static void handle_token(Sim *sim, struct evhttp_request *req)
 	grant = evhttp_find_header(&form, "grant_type");
 	refresh = evhttp_find_header(&form, "refresh_token");
 	if (!grant || strcmp(grant, "refresh_token") != 0) {
-		oauth_error(req, 400, "unsupported_grant_type", "Only grant_type=refresh_token is supported");
+		oauth_error(req, 400, "unsupported_grant_type",
+			    "Only grant_type=refresh_token is supported");
 		goto out;
 	}
 	if (!refresh || !*refresh) {
@@ -104,7 +104,8 @@ static void handle_token(Sim *sim, struct evhttp_request *req)
 	}
 	/* fault injection: a refresh token that says it is revoked behaves like one */
 	if (strstr(refresh, "REVOKED")) {
-		oauth_error(req, 400, "invalid_grant", "The request has an invalid grant parameter : refresh_token");
+		oauth_error(req, 400, "invalid_grant",
+			    "The request has an invalid grant parameter : refresh_token");
 		goto out;
 	}
 	/* each region's token endpoint issues its own tokens (amc-api.md §1: real ones work in
@@ -119,10 +120,10 @@ static void handle_token(Sim *sim, struct evhttp_request *req)
 	char rotated[96];
 	if (strstr(refresh, "ROTATE"))
 		snprintf(rotated, sizeof(rotated), "Atzr|rotated-%.32s", tok);
-	httpd_reply_json(req, 200, json_pack("{s:s, s:s, s:i, s:s}", "access_token", tok,
-					    "token_type", "bearer", "expires_in",
-					    p.token_ttl_s, "refresh_token",
-					    strstr(refresh, "ROTATE") ? rotated : refresh));
+	httpd_reply_json(req, 200,
+			 json_pack("{s:s, s:s, s:i, s:s}", "access_token", tok, "token_type",
+				   "bearer", "expires_in", p.token_ttl_s, "refresh_token",
+				   strstr(refresh, "ROTATE") ? rotated : refresh));
 out:
 	evhttp_clear_headers(&form);
 	free(body);
@@ -130,8 +131,7 @@ out:
 
 /* ---- GET /s3/<bucket>/<instance>/<execution>/part-00000.csv ---- */
 
-static void s3_reply_error(struct evhttp_request *req, int status, enum S3Check c,
-			   const char *key)
+static void s3_reply_error(struct evhttp_request *req, int status, enum S3Check c, const char *key)
 {
 	char *xml = s3_error_xml(c, key);
 	struct evbuffer *b = evbuffer_new();
@@ -168,14 +168,15 @@ static void add_etag(struct evhttp_request *req, const char *file, size_t len, b
 	evhttp_add_header(evhttp_request_get_output_headers(req), "ETag", etag);
 }
 
-static void handle_s3(Sim *sim, struct evhttp_request *req, const char *path,
-		      const char *query, bool gate)
+static void handle_s3(Sim *sim, struct evhttp_request *req, const char *path, const char *query,
+		      bool gate)
 {
 	char inst[DATA_INSTANCE_MAX + 1], id[IDS_UUID_LEN + 1];
-	const char *key = path + 4;	/* after "/s3/" */
+	const char *key = path + 4; /* after "/s3/" */
 	int part = -1, end = 0;
 	bool named = sscanf(key, RESULT_BUCKET "/%58[A-Za-z0-9_-]/%36[0-9a-f-]/part-%5d.csv%n",
-			    inst, id, &part, &end) == 3 && key[end] == '\0' && part >= 0;
+			    inst, id, &part, &end) == 3 &&
+		     key[end] == '\0' && part >= 0;
 	const char *who = named ? inst : NULL;
 	enum S3Check c;
 	struct evbuffer *b;
@@ -187,8 +188,8 @@ static void handle_s3(Sim *sim, struct evhttp_request *req, const char *path,
 	profiles_effective(sim->profiles, who, &p);
 	if (gate) {
 		stats_inc(sim->stats, sim->region, who, ST_DOWNLOAD);
-		if (faults_gate(sim->faults, sim->profiles, sim->stats, sim->region, &p, req, who, EP_DOWNLOAD) !=
-		    GATE_PASS)
+		if (faults_gate(sim->faults, sim->profiles, sim->stats, sim->region, &p, req, who,
+				EP_DOWNLOAD) != GATE_PASS)
 			return;
 	}
 	if ((c = s3_check(sim->s3, path, query, simtime_now_ms())) != S3_OK) {
@@ -197,8 +198,8 @@ static void handle_s3(Sim *sim, struct evhttp_request *req, const char *path,
 		s3_reply_error(req, 403, c, key);
 		return;
 	}
-	if (!named || !(e = executions_find(sim->execs, inst, id)) ||
-	    e->status != EXEC_SUCCEEDED || part >= e->nparts) {
+	if (!named || !(e = executions_find(sim->execs, inst, id)) || e->status != EXEC_SUCCEEDED ||
+	    part >= e->nparts) {
 		s3_reply_error(req, 404, S3_NO_SUCH_KEY, key);
 		return;
 	}
@@ -289,8 +290,7 @@ static int64_t utc_midnight_ms(int64_t now_ms, int *secs_left)
 	return day;
 }
 
-static void handle_create(Sim *sim, struct evhttp_request *req, const char *inst,
-			  const Profile *p)
+static void handle_create(Sim *sim, struct evhttp_request *req, const char *inst, const Profile *p)
 {
 	bool too_big = false;
 	char *body = httpd_body(req, BODY_MAX, &too_big);
@@ -303,8 +303,8 @@ static void handle_create(Sim *sim, struct evhttp_request *req, const char *inst
 	Exec *e;
 
 	if (!body) {
-		amc_error(req, too_big ? 413 : 400, too_big ? "Request body too large" :
-			  "Request body is missing");
+		amc_error(req, too_big ? 413 : 400,
+			  too_big ? "Request body too large" : "Request body is missing");
 		goto out;
 	}
 	if (!(root = json_loads(body, 0, &jerr)) || !json_is_object(root)) {
@@ -329,7 +329,8 @@ static void handle_create(Sim *sim, struct evhttp_request *req, const char *inst
 		goto out;
 	}
 	if (!sql == !saved) {
-		amc_error(req, 400, "Exactly one of workflow.sqlQuery or workflowId must be provided");
+		amc_error(req, 400,
+			  "Exactly one of workflow.sqlQuery or workflowId must be provided");
 		goto out;
 	}
 	if (saved) {
@@ -342,7 +343,8 @@ static void handle_create(Sim *sim, struct evhttp_request *req, const char *inst
 		goto out;
 	}
 	if (wfid && (!*wfid || strlen(wfid) > EXEC_WORKFLOW_MAX)) {
-		amc_error(req, 400, "workflow.workflowId must be 1 to %d characters", EXEC_WORKFLOW_MAX);
+		amc_error(req, 400, "workflow.workflowId must be 1 to %d characters",
+			  EXEC_WORKFLOW_MAX);
 		goto out;
 	}
 	if (!wfid) {
@@ -377,18 +379,22 @@ static void handle_create(Sim *sim, struct evhttp_request *req, const char *inst
 		r.tw_start_orig = json_string_value(json_object_get(root, "timeWindowStart"));
 		r.tw_end_orig = json_string_value(json_object_get(root, "timeWindowEnd"));
 		if (!r.tw_start_orig || !r.tw_end_orig) {
-			amc_error(req, 400, "timeWindowStart and timeWindowEnd are required when timeWindowType is EXPLICIT");
+			amc_error(
+				req, 400,
+				"timeWindowStart and timeWindowEnd are required when timeWindowType is EXPLICIT");
 			goto out;
 		}
 		if (!simtime_parse_local(r.tw_start_orig, &tm) ||
 		    !simtime_to_utc(&tm, r.tz, &r.tw_start)) {
-			amc_error(req, 400, "Invalid timeWindowStart %.40s: expected yyyy-MM-ddTHH:mm:ss",
+			amc_error(req, 400,
+				  "Invalid timeWindowStart %.40s: expected yyyy-MM-ddTHH:mm:ss",
 				  r.tw_start_orig);
 			goto out;
 		}
 		if (!simtime_parse_local(r.tw_end_orig, &tm) ||
 		    !simtime_to_utc(&tm, r.tz, &r.tw_end)) {
-			amc_error(req, 400, "Invalid timeWindowEnd %.40s: expected yyyy-MM-ddTHH:mm:ss",
+			amc_error(req, 400,
+				  "Invalid timeWindowEnd %.40s: expected yyyy-MM-ddTHH:mm:ss",
 				  r.tw_end_orig);
 			goto out;
 		}
@@ -408,14 +414,18 @@ static void handle_create(Sim *sim, struct evhttp_request *req, const char *inst
 	if ((v = json_object_get(root, "workflowExecutionTimeoutSeconds"))) {
 		if (!json_is_integer(v) || json_integer_value(v) < 1 ||
 		    json_integer_value(v) > 86400) {
-			amc_error(req, 400, "workflowExecutionTimeoutSeconds must be an integer from 1 to 86400");
+			amc_error(
+				req, 400,
+				"workflowExecutionTimeoutSeconds must be an integer from 1 to 86400");
 			goto out;
 		}
 		r.timeout_s = (int)json_integer_value(v);
 	}
 	if (sim->strict && !strict_check(sql, msg, sizeof(msg))) {
-		amc_error(req, 400, "Was unable to compile workflow %s because it was found to be invalid: %s",
-			  wfid, msg);
+		amc_error(
+			req, 400,
+			"Was unable to compile workflow %s because it was found to be invalid: %s",
+			wfid, msg);
 		goto out;
 	}
 	if (p->daily_quota > 0) {
@@ -423,8 +433,10 @@ static void handle_create(Sim *sim, struct evhttp_request *req, const char *inst
 		int64_t day = utc_midnight_ms(simtime_now_ms(), &left);
 		if (executions_count_since(sim->execs, inst, day) >= (size_t)p->daily_quota) {
 			stats_inc(sim->stats, sim->region, inst, ST_QUOTA_REFUSED);
-			snprintf(msg, sizeof(msg), "Instance %s has reached its quota of %d ad hoc "
-				 "workflow executions per day", inst, p->daily_quota);
+			snprintf(msg, sizeof(msg),
+				 "Instance %s has reached its quota of %d ad hoc "
+				 "workflow executions per day",
+				 inst, p->daily_quota);
 			faults_reply_429(req, p, left, msg);
 			goto out;
 		}
@@ -463,10 +475,11 @@ out:
  * it as opaque, and a guessed or edited token is rejected. */
 #define CURSOR_MASK 0x5a3c96e1f00d2b47ULL
 
-static void handle_list(Sim *sim, struct evhttp_request *req, const char *inst,
-			struct evkeyvalq *q)
+static void handle_list(Sim *sim, struct evhttp_request *req, const char *inst, struct evkeyvalq *q)
 {
-	ExecFilter f = { .min_create_ms = -1, .max_create_ms = -1, .include_cancelled = true,
+	ExecFilter f = { .min_create_ms = -1,
+			 .max_create_ms = -1,
+			 .include_cancelled = true,
 			 .limit = LIST_LIMIT_DEFAULT };
 	const char *min = evhttp_find_header(q, "minCreationTime");
 	const char *max = evhttp_find_header(q, "maxCreationTime");
@@ -494,14 +507,16 @@ static void handle_list(Sim *sim, struct evhttp_request *req, const char *inst,
 	}
 	if (min) {
 		if (!simtime_parse_local(min, &tm) || !simtime_to_utc(&tm, tz, &t)) {
-			amc_error(req, 400, "Invalid minCreationTime: expected yyyy-MM-ddTHH:mm:ss");
+			amc_error(req, 400,
+				  "Invalid minCreationTime: expected yyyy-MM-ddTHH:mm:ss");
 			return;
 		}
 		f.min_create_ms = (int64_t)t * 1000;
 	}
 	if (max) {
 		if (!simtime_parse_local(max, &tm) || !simtime_to_utc(&tm, tz, &t)) {
-			amc_error(req, 400, "Invalid maxCreationTime: expected yyyy-MM-ddTHH:mm:ss");
+			amc_error(req, 400,
+				  "Invalid maxCreationTime: expected yyyy-MM-ddTHH:mm:ss");
 			return;
 		}
 		f.max_create_ms = (int64_t)t * 1000 + 999;
@@ -510,7 +525,8 @@ static void handle_list(Sim *sim, struct evhttp_request *req, const char *inst,
 		char *end;
 		long n = strtol(lim, &end, 10);
 		if (*end || n < 1 || n > LIST_LIMIT_MAX) {
-			amc_error(req, 400, "limit must be an integer from 1 to %d", LIST_LIMIT_MAX);
+			amc_error(req, 400, "limit must be an integer from 1 to %d",
+				  LIST_LIMIT_MAX);
 			return;
 		}
 		f.limit = (size_t)n;
@@ -558,7 +574,8 @@ static void handle_cancel(Sim *sim, struct evhttp_request *req, Exec *e, bool is
 	/* counted even when it comes too late: the ledger shows that the client tried */
 	executions_note_cancel(e);
 	if (!executions_cancel(sim->execs, e))
-		amc_error(req, 400, "Execution with ID %s is in terminal status %s and cannot be cancelled",
+		amc_error(req, 400,
+			  "Execution with ID %s is in terminal status %s and cannot be cancelled",
 			  e->id, exec_status_name[e->status]);
 	else
 		httpd_reply_json(req, 200, json_object());
@@ -569,8 +586,7 @@ out:
 
 /* ---- GET workflowExecutions/{id}/downloadUrls ---- */
 
-static void handle_download_urls(Sim *sim, struct evhttp_request *req, Exec *e,
-				 const Profile *p)
+static void handle_download_urls(Sim *sim, struct evhttp_request *req, Exec *e, const Profile *p)
 {
 	const char *host = header(req, "Host");
 	char key[200], url[1024];
@@ -581,8 +597,9 @@ static void handle_download_urls(Sim *sim, struct evhttp_request *req, Exec *e,
 		return;
 	}
 	/* URLs point back at whatever address the client used to reach us */
-	if (!host || !*host || strlen(host) > 255 || strspn(host, "abcdefghijklmnopqrstuvwxyz"
-			"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-:[]") != strlen(host))
+	if (!host || !*host || strlen(host) > 255 ||
+	    strspn(host, "abcdefghijklmnopqrstuvwxyz"
+			 "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-:[]") != strlen(host))
 		host = sim->self[sim->region];
 	if (!(urls = json_array())) {
 		amc_error(req, 500, "Internal error");
@@ -598,8 +615,8 @@ static void handle_download_urls(Sim *sim, struct evhttp_request *req, Exec *e,
 			return;
 		}
 	}
-	httpd_reply_json(req, 200, json_pack("{s:o, s:[]}", "downloadUrls", urls,
-					    "metadataDownloadUrls"));
+	httpd_reply_json(req, 200,
+			 json_pack("{s:o, s:[]}", "downloadUrls", urls, "metadataDownloadUrls"));
 }
 
 /* ---- dispatch ---- */
@@ -619,25 +636,28 @@ static bool content_type_ok(struct evhttp_request *req)
 static int classify(enum evhttp_cmd_type m, int nseg, const char *tail, const char *sub)
 {
 	if (nseg == 1) {
-		if (strcmp(tail, "/workflowExecutions") != 0 && strcmp(tail, "/workflowExecutions/") != 0)
+		if (strcmp(tail, "/workflowExecutions") != 0 &&
+		    strcmp(tail, "/workflowExecutions/") != 0)
 			return -1;
 		return m == EVHTTP_REQ_POST ? EP_CREATE : m == EVHTTP_REQ_GET ? EP_LIST : -1;
 	}
 	if (nseg == 2)
-		return m == EVHTTP_REQ_GET ? EP_GET :
-		       m == EVHTTP_REQ_PUT || m == EVHTTP_REQ_DELETE ? EP_CANCEL : -1;
+		return m == EVHTTP_REQ_GET                             ? EP_GET
+		       : m == EVHTTP_REQ_PUT || m == EVHTTP_REQ_DELETE ? EP_CANCEL
+								       : -1;
 	if (nseg == 3 && strcmp(sub, "downloadUrls") == 0 && m == EVHTTP_REQ_GET)
 		return EP_URLS;
 	return -1;
 }
 
 static const enum StatKey ep_stat[EP__COUNT] = {
-	[EP_CREATE] = ST_CREATE, [EP_GET] = ST_GET, [EP_LIST] = ST_LIST, [EP_CANCEL] = ST_CANCEL,
-	[EP_URLS] = ST_URLS, [EP_DOWNLOAD] = ST_DOWNLOAD, [EP_TOKEN] = ST_TOKEN,
+	[EP_CREATE] = ST_CREATE, [EP_GET] = ST_GET,   [EP_LIST] = ST_LIST,
+	[EP_CANCEL] = ST_CANCEL, [EP_URLS] = ST_URLS, [EP_DOWNLOAD] = ST_DOWNLOAD,
+	[EP_TOKEN] = ST_TOKEN,
 };
 
-static void handle_amc(Sim *sim, struct evhttp_request *req, const char *rest,
-		       struct evkeyvalq *q, bool gate)
+static void handle_amc(Sim *sim, struct evhttp_request *req, const char *rest, struct evkeyvalq *q,
+		       bool gate)
 {
 	enum evhttp_cmd_type m = evhttp_request_get_command(req);
 	const char *auth = header(req, "Authorization");
@@ -654,18 +674,21 @@ static void handle_amc(Sim *sim, struct evhttp_request *req, const char *rest,
 	ep = valid ? classify(m, nseg, rest + strlen(inst), sub) : -1;
 	if (gate && ep >= 0) {
 		stats_inc(sim->stats, sim->region, inst, ep_stat[ep]);
-		if (faults_gate(sim->faults, sim->profiles, sim->stats, sim->region, &p, req, inst, ep) != GATE_PASS)
+		if (faults_gate(sim->faults, sim->profiles, sim->stats, sim->region, &p, req, inst,
+				ep) != GATE_PASS)
 			return;
 	}
 	if (!auth || strncasecmp(auth, "Bearer ", 7) != 0 ||
 	    !token_valid(sim->tokens, auth + 7, simtime_now_ms(), p.token_ttl_s, &token_region)) {
 		stats_inc(sim->stats, sim->region, valid ? inst : NULL, ST_UNAUTHORIZED);
-		amc_error(req, 401, "Unauthorized: the access token is missing, invalid or expired");
+		amc_error(req, 401,
+			  "Unauthorized: the access token is missing, invalid or expired");
 		return;
 	}
 	if (sim->region_tokens && token_region != sim->region) {
 		stats_inc(sim->stats, sim->region, valid ? inst : NULL, ST_WRONG_REGION);
-		amc_error(req, 401, "Unauthorized: the access token was issued for region %s, not %s",
+		amc_error(req, 401,
+			  "Unauthorized: the access token was issued for region %s, not %s",
 			  region_name[token_region], region_name[sim->region]);
 		return;
 	}
@@ -687,13 +710,15 @@ static void handle_amc(Sim *sim, struct evhttp_request *req, const char *rest,
 	if (p.region != PROFILE_ANY_REGION && p.region != sim->region) {
 		stats_inc(sim->stats, sim->region, inst, ST_WRONG_REGION);
 		amc_error(req, 403, "Instance %s is in region %s: call it on the %s host, not %s",
-			  inst, region_name[p.region], region_name[p.region], region_name[sim->region]);
+			  inst, region_name[p.region], region_name[p.region],
+			  region_name[sim->region]);
 		return;
 	}
 	if (nseg == 1) {
 		size_t n = strlen(inst);
 		const char *tail = rest + n;
-		if (strcmp(tail, "/workflowExecutions") != 0 && strcmp(tail, "/workflowExecutions/") != 0) {
+		if (strcmp(tail, "/workflowExecutions") != 0 &&
+		    strcmp(tail, "/workflowExecutions/") != 0) {
 			amc_error(req, 404, "Resource not found");
 		} else if (m == EVHTTP_REQ_POST) {
 			if (!content_type_ok(req))
@@ -745,8 +770,12 @@ static void dispatch(Sim *sim, struct evhttp_request *req, bool gate)
 	TAILQ_INIT(&q);
 	if (!path)
 		path = "/";
-	log_debug("%s %s", m == EVHTTP_REQ_GET ? "GET" : m == EVHTTP_REQ_POST ? "POST" :
-		  m == EVHTTP_REQ_PUT ? "PUT" : "other", path);
+	log_debug("%s %s",
+		  m == EVHTTP_REQ_GET    ? "GET"
+		  : m == EVHTTP_REQ_POST ? "POST"
+		  : m == EVHTTP_REQ_PUT  ? "PUT"
+					 : "other",
+		  path);
 	if (query && evhttp_parse_query_str(query, &q) != 0) {
 		amc_error(req, 400, "Malformed query string");
 	} else if (strcmp(path, "/auth/o2/token") == 0) {
@@ -754,8 +783,8 @@ static void dispatch(Sim *sim, struct evhttp_request *req, bool gate)
 		profiles_effective(sim->profiles, NULL, &p);
 		if (gate && m == EVHTTP_REQ_POST) {
 			stats_inc(sim->stats, sim->region, NULL, ST_TOKEN);
-			if (faults_gate(sim->faults, sim->profiles, sim->stats, sim->region, &p, req, NULL,
-					EP_TOKEN) != GATE_PASS)
+			if (faults_gate(sim->faults, sim->profiles, sim->stats, sim->region, &p,
+					req, NULL, EP_TOKEN) != GATE_PASS)
 				goto out;
 		}
 		if (m == EVHTTP_REQ_POST)
@@ -813,7 +842,7 @@ void routes_install(Sim *sim, AmcRegion region)
 	struct evhttp *http = sim->http[region];
 
 	evhttp_set_allowed_methods(http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_PUT |
-					 EVHTTP_REQ_DELETE);
+						 EVHTTP_REQ_DELETE);
 	evhttp_set_max_body_size(http, BODY_MAX);
 	evhttp_set_gencb(http, on_request, sim);
 }

@@ -23,16 +23,16 @@ typedef struct Sim {
 	ProfileStore *profiles;
 	Stats *stats;
 	Faults *faults;
-	const char *profiles_path;	/* AMCSIM_PROFILES, or NULL */
-	bool strict;		/* AMC-dialect checks on create */
-	bool wrap;		/* answer {"workflowExecution":{...}} instead of the flat object */
-	char self[REGION__COUNT][300];	/* per region host: "host:port" used in URLs when the
+	const char *profiles_path; /* AMCSIM_PROFILES, or NULL */
+	bool strict;               /* AMC-dialect checks on create */
+	bool wrap; /* answer {"workflowExecution":{...}} instead of the flat object */
+	char self[REGION__COUNT][300];      /* per region host: "host:port" used in URLs when the
 					 * request has no Host ("" when that host is not served) */
-	struct evhttp *http[REGION__COUNT];	/* one listener per region host (NULL: not
+	struct evhttp *http[REGION__COUNT]; /* one listener per region host (NULL: not
 						 * served); a request's server tells its region */
-	bool region_tokens;	/* AMCSIM_REGION_TOKENS=1: a token works only on the hosts of
+	bool region_tokens; /* AMCSIM_REGION_TOKENS=1: a token works only on the hosts of
 				 * the region whose token endpoint issued it */
-	int region;		/* AmcRegion of the host of the request being dispatched: set by
+	int region;         /* AmcRegion of the host of the request being dispatched: set by
 				 * dispatch, valid only during it (one loop thread) */
 } Sim;
 

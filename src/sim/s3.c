@@ -41,8 +41,7 @@ void s3_free(S3 *s)
 }
 
 /* hex HMAC-SHA256 of "path\ndate\nexpires" into out (65 bytes) */
-static bool sign(const S3 *s, const char *path, const char *date, const char *expires,
-		 char out[65])
+static bool sign(const S3 *s, const char *path, const char *date, const char *expires, char out[65])
 {
 	char msg[1024];
 	unsigned char mac[EVP_MAX_MD_SIZE];
@@ -51,16 +50,17 @@ static bool sign(const S3 *s, const char *path, const char *date, const char *ex
 
 	if (n < 0 || (size_t)n >= sizeof(msg))
 		return false;
-	if (!HMAC(EVP_sha256(), s->secret, sizeof(s->secret), (unsigned char *)msg, (size_t)n,
-		  mac, &maclen) || maclen != 32)
+	if (!HMAC(EVP_sha256(), s->secret, sizeof(s->secret), (unsigned char *)msg, (size_t)n, mac,
+		  &maclen) ||
+	    maclen != 32)
 		return false;
 	for (unsigned i = 0; i < maclen; i++)
 		sprintf(out + 2 * i, "%02x", mac[i]);
 	return true;
 }
 
-bool s3_url(const S3 *s, const char *host, const char *key, int64_t now_ms, int ttl_s,
-	    char *out, size_t outlen)
+bool s3_url(const S3 *s, const char *host, const char *key, int64_t now_ms, int ttl_s, char *out,
+	    size_t outlen)
 {
 	char path[512], date[20], expires[16], sig[65];
 	time_t t = (time_t)(now_ms / 1000);
@@ -86,8 +86,9 @@ static time_t parse_amz_date(const char *d)
 	struct tm tm;
 
 	memset(&tm, 0, sizeof(tm));
-	if (!d || strlen(d) != 16 || sscanf(d, "%4d%2d%2dT%2d%2d%2dZ", &tm.tm_year, &tm.tm_mon,
-					     &tm.tm_mday, &tm.tm_hour, &tm.tm_min, &tm.tm_sec) != 6)
+	if (!d || strlen(d) != 16 ||
+	    sscanf(d, "%4d%2d%2dT%2d%2d%2dZ", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
+		   &tm.tm_min, &tm.tm_sec) != 6)
 		return (time_t)-1;
 	tm.tm_year -= 1900;
 	tm.tm_mon -= 1;
@@ -144,8 +145,9 @@ char *s3_error_xml(enum S3Check c, const char *key)
 	if (ids_random(rid, sizeof(rid)))
 		for (int i = 0; i < 8; i++)
 			sprintf(rids + 2 * i, "%02X", rid[i]);
-	if (asprintf(&out, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>%s</Code>"
-			   "<Message>%s</Message><Key>%s</Key><RequestId>%s</RequestId></Error>\n",
+	if (asprintf(&out,
+		     "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>%s</Code>"
+		     "<Message>%s</Message><Key>%s</Key><RequestId>%s</RequestId></Error>\n",
 		     code, msg, key ? key : "", rids) < 0)
 		return NULL;
 	return out;

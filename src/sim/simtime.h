@@ -8,7 +8,7 @@
 
 #include "common.h"
 
-#define SIMTIME_LEN 21		/* "2025-06-12T14:03:11Z" + NUL */
+#define SIMTIME_LEN 21 /* "2025-06-12T14:03:11Z" + NUL */
 
 int64_t simtime_now_ms(void);
 /* "2025-06-12T14:03:11Z"; out holds SIMTIME_LEN bytes */

@@ -57,7 +57,7 @@ static void set_reason(SqlJob *job, const char *msg)
 	while (n && (msg[n - 1] == '\n' || msg[n - 1] == ' '))
 		n--;
 	free(job->reason);
-	job->reason = strndup(msg, n);	/* NULL on OOM: the caller reports a generic reason */
+	job->reason = strndup(msg, n); /* NULL on OOM: the caller reports a generic reason */
 	job->failed = true;
 }
 
@@ -97,8 +97,10 @@ enum PgResult sqlrun_work(PGconn *conn, void *arg, char *err, size_t errlen)
 	if (!cmd(conn, "BEGIN TRANSACTION READ ONLY", 0, NULL, err, errlen))
 		goto trouble;
 	if (!cmd(conn, buf, 0, NULL, err, errlen) ||
-	    !cmd(conn, "SELECT set_config('amcsim.window_start', $1, true),"
-		       " set_config('amcsim.window_end', $2, true)", 2, win, err, errlen) ||
+	    !cmd(conn,
+		 "SELECT set_config('amcsim.window_start', $1, true),"
+		 " set_config('amcsim.window_end', $2, true)",
+		 2, win, err, errlen) ||
 	    !cmd(conn, path, 0, NULL, err, errlen) ||
 	    !cmd(conn, "SET LOCAL ROLE " DATA_READER_ROLE, 0, NULL, err, errlen))
 		goto trouble_rollback;

@@ -15,12 +15,12 @@ typedef struct SqlJob {
 	/* input, owned by the job */
 	char instance[DATA_INSTANCE_MAX + 1];
 	char *sql;
-	char win_start[SIMTIME_LEN];	/* UTC "yyyy-mm-dd hh:mm:ss" */
+	char win_start[SIMTIME_LEN]; /* UTC "yyyy-mm-dd hh:mm:ss" */
 	char win_end[SIMTIME_LEN];
 	int timeout_ms;
-	void *owner;			/* the execution; borrowed, read only on the loop thread */
+	void *owner; /* the execution; borrowed, read only on the loop thread */
 	/* output, owned by the job until taken */
-	bool failed;			/* the user's SQL failed: reason says why */
+	bool failed; /* the user's SQL failed: reason says why */
 	char *reason;
 	char *csv;
 	size_t csv_len;

@@ -10,14 +10,26 @@
 #include "region.h"
 
 static const char *const stat_name[ST__COUNT] = {
-	[ST_CREATE] = "create", [ST_GET] = "get", [ST_LIST] = "list", [ST_CANCEL] = "cancel",
-	[ST_URLS] = "urls", [ST_DOWNLOAD] = "download", [ST_TOKEN] = "token",
-	[ST_EXECUTIONS_CREATED] = "executions_created", [ST_LOST_CREATES] = "lost_creates",
-	[ST_SENT_429] = "sent_429", [ST_SENT_5XX] = "sent_5xx", [ST_HANGS] = "hangs",
-	[ST_NOT_FOUND_INJECTED] = "not_found_injected", [ST_FAILED_INJECTED] = "failed_injected",
-	[ST_TRUNCATED] = "truncated", [ST_S3_403_FIRST] = "s3_403_first",
-	[ST_S3_EXPIRED] = "s3_expired", [ST_UNAUTHORIZED] = "unauthorized",
-	[ST_QUOTA_REFUSED] = "quota_refused", [ST_WRONG_REGION] = "wrong_region",
+	[ST_CREATE] = "create",
+	[ST_GET] = "get",
+	[ST_LIST] = "list",
+	[ST_CANCEL] = "cancel",
+	[ST_URLS] = "urls",
+	[ST_DOWNLOAD] = "download",
+	[ST_TOKEN] = "token",
+	[ST_EXECUTIONS_CREATED] = "executions_created",
+	[ST_LOST_CREATES] = "lost_creates",
+	[ST_SENT_429] = "sent_429",
+	[ST_SENT_5XX] = "sent_5xx",
+	[ST_HANGS] = "hangs",
+	[ST_NOT_FOUND_INJECTED] = "not_found_injected",
+	[ST_FAILED_INJECTED] = "failed_injected",
+	[ST_TRUNCATED] = "truncated",
+	[ST_S3_403_FIRST] = "s3_403_first",
+	[ST_S3_EXPIRED] = "s3_expired",
+	[ST_UNAUTHORIZED] = "unauthorized",
+	[ST_QUOTA_REFUSED] = "quota_refused",
+	[ST_WRONG_REGION] = "wrong_region",
 };
 
 typedef struct Row {
@@ -27,12 +39,12 @@ typedef struct Row {
 /* one set of counters: a total and a row per instance */
 typedef struct Set {
 	Row total;
-	HTab *insts;		/* inst -> Row* (owned) */
+	HTab *insts; /* inst -> Row* (owned) */
 } Set;
 
 struct Stats {
 	Set all;
-	Set region[REGION__COUNT];	/* by the host the request came to */
+	Set region[REGION__COUNT]; /* by the host the request came to */
 };
 
 static bool drop(const char *key, void *value, void *priv)
@@ -48,7 +60,8 @@ void stats_free(Stats *s)
 	for (int r = -1; r < REGION__COUNT; r++) {
 		Set *set = r < 0 ? &s->all : &s->region[r];
 		if (set->insts) {
-			htab_foreach(set->insts, drop, NULL);
+			htab_foreach (set->insts, drop, NULL)
+				;
 			htab_free(set->insts);
 		}
 	}
@@ -99,7 +112,8 @@ void stats_reset(Stats *s)
 {
 	for (int r = -1; r < REGION__COUNT; r++) {
 		Set *set = r < 0 ? &s->all : &s->region[r];
-		htab_foreach(set->insts, drop, NULL);
+		htab_foreach (set->insts, drop, NULL)
+			;
 		set->total = (Row){ { 0 } };
 	}
 }
@@ -142,7 +156,8 @@ static json_t *set_json(const Set *set)
 		json_decref(t);
 		return NULL;
 	}
-	htab_foreach(set->insts, add_row, &c);
+	htab_foreach (set->insts, add_row, &c)
+		;
 	json_t *o = json_pack("{s:o, s:o}", "total", t, "instances", c.obj);
 	if (o && !c.ok) {
 		json_decref(o);

@@ -11,12 +11,26 @@
 #include "common.h"
 
 enum StatKey {
-	ST_CREATE, ST_GET, ST_LIST, ST_CANCEL, ST_URLS, ST_DOWNLOAD, ST_TOKEN,	/* requests */
-	ST_EXECUTIONS_CREATED,		/* stored executions (lost creates included) */
-	ST_LOST_CREATES, ST_SENT_429, ST_SENT_5XX, ST_HANGS, ST_NOT_FOUND_INJECTED,
-	ST_FAILED_INJECTED, ST_TRUNCATED, ST_S3_403_FIRST, ST_S3_EXPIRED, ST_UNAUTHORIZED,
+	ST_CREATE,
+	ST_GET,
+	ST_LIST,
+	ST_CANCEL,
+	ST_URLS,
+	ST_DOWNLOAD,
+	ST_TOKEN,              /* requests */
+	ST_EXECUTIONS_CREATED, /* stored executions (lost creates included) */
+	ST_LOST_CREATES,
+	ST_SENT_429,
+	ST_SENT_5XX,
+	ST_HANGS,
+	ST_NOT_FOUND_INJECTED,
+	ST_FAILED_INJECTED,
+	ST_TRUNCATED,
+	ST_S3_403_FIRST,
+	ST_S3_EXPIRED,
+	ST_UNAUTHORIZED,
 	ST_QUOTA_REFUSED,
-	ST_WRONG_REGION,		/* an instance (or token) of another region refused */
+	ST_WRONG_REGION, /* an instance (or token) of another region refused */
 	ST__COUNT
 };
 

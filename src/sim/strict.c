@@ -15,9 +15,9 @@ enum TokKind { TOK_WORD, TOK_QIDENT, TOK_PUNCT, TOK_OTHER };
 
 typedef struct Tok {
 	enum TokKind kind;
-	const char *s;		/* points into the SQL text */
+	const char *s; /* points into the SQL text */
 	size_t n;
-	int line, col, eline, ecol;	/* 1-based start and end (inclusive) */
+	int line, col, eline, ecol; /* 1-based start and end (inclusive) */
 } Tok;
 
 typedef struct Lexer {
@@ -71,7 +71,7 @@ static bool lex_next(Lexer *lx, Tok *t)
 		adv(lx);
 		while (*lx->p) {
 			if ((unsigned char)*lx->p == c) {
-				if ((unsigned char)lx->p[1] == c) {	/* doubled quote */
+				if ((unsigned char)lx->p[1] == c) { /* doubled quote */
 					adv(lx);
 					adv(lx);
 					continue;
@@ -79,7 +79,7 @@ static bool lex_next(Lexer *lx, Tok *t)
 				break;
 			}
 			if (c == '\'' && *lx->p == '\\' && lx->p[1])
-				adv(lx);	/* E'' escapes: harmless for plain strings */
+				adv(lx); /* E'' escapes: harmless for plain strings */
 			adv(lx);
 		}
 		if (*lx->p)
@@ -122,21 +122,23 @@ static bool word_in(const Tok *t, const char *const *list)
 
 static void fail(char *msg, size_t msglen, const Tok *a, const Tok *b, const char *what)
 {
-	snprintf(msg, msglen, "From line %d, column %d to line %d, column %d: %s", a->line,
-		 a->col, b->eline, b->ecol, what);
+	snprintf(msg, msglen, "From line %d, column %d to line %d, column %d: %s", a->line, a->col,
+		 b->eline, b->ecol, what);
 }
 
 /* words before "(" that open a subquery rather than a call or a window */
 static const char *const not_calls[] = {
-	"as", "from", "join", "in", "exists", "any", "all", "some", "union", "intersect",
-	"except", "lateral", "where", "and", "or", "not", "on", "select", "with", "then",
-	"else", "when", "having", NULL,
+	"as",    "from",      "join",   "in",      "exists", "any",  "all",    "some",
+	"union", "intersect", "except", "lateral", "where",  "and",  "or",     "not",
+	"on",    "select",    "with",   "then",    "else",   "when", "having", NULL,
 };
 static const char *const aggregates[] = {
-	"count", "sum", "avg", "min", "max", "approx_distinct", "stddev", "stddev_samp",
-	"stddev_pop", "variance", "var_samp", "var_pop", "bool_or", "bool_and", "string_agg",
-	"array_agg", "every", "bit_or", "bit_and", "percentile_cont", "percentile_disc", "mode",
-	"corr", "covar_pop", "covar_samp", "json_agg", "jsonb_agg", NULL,
+	"count",           "sum",       "avg",         "min",        "max",
+	"approx_distinct", "stddev",    "stddev_samp", "stddev_pop", "variance",
+	"var_samp",        "var_pop",   "bool_or",     "bool_and",   "string_agg",
+	"array_agg",       "every",     "bit_or",      "bit_and",    "percentile_cont",
+	"percentile_disc", "mode",      "corr",        "covar_pop",  "covar_samp",
+	"json_agg",        "jsonb_agg", NULL,
 };
 
 #define MAX_TOKS 20000
@@ -181,7 +183,8 @@ bool strict_check(const char *sql, char *msg, size_t msglen)
 			}
 		}
 		if (is_punct(k, '(')) {
-			bool call = i > 0 && (t[i - 1].kind == TOK_WORD || t[i - 1].kind == TOK_QIDENT) &&
+			bool call = i > 0 &&
+				    (t[i - 1].kind == TOK_WORD || t[i - 1].kind == TOK_QIDENT) &&
 				    !word_in(&t[i - 1], not_calls);
 			if (depth < MAX_DEPTH)
 				call_paren[depth] = call;
@@ -204,11 +207,11 @@ bool strict_check(const char *sql, char *msg, size_t msglen)
 			bool known = false;
 			char name[128];
 			if (i + 2 < n && is_punct(&t[i + 2], '('))
-				continue;	/* table function */
+				continue; /* table function */
 			if (word_in(nm, (const char *const[]){ "lateral", "unnest", NULL }))
 				continue;
 			if (i + 3 < n && is_punct(&t[i + 2], '.'))
-				last = &t[i + 3];	/* schema-qualified: never an AMC table */
+				last = &t[i + 3]; /* schema-qualified: never an AMC table */
 			else
 				for (const char *const *v = data_views; *v && !known; v++)
 					known = is_word(nm, *v);
@@ -222,7 +225,8 @@ bool strict_check(const char *sql, char *msg, size_t msglen)
 						m++;
 					m++;
 				}
-				known = m + 1 < n && is_word(&t[m], "as") && is_punct(&t[m + 1], '(');
+				known = m + 1 < n && is_word(&t[m], "as") &&
+					is_punct(&t[m + 1], '(');
 			}
 			if (!known) {
 				int len = (int)(last->s + last->n - nm->s);

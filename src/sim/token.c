@@ -9,12 +9,12 @@
 #include "ids.h"
 
 typedef struct Issued {
-	int64_t ms;		/* issue time; first, so prune reads it as an int64_t too */
-	int region;		/* AmcRegion of the token host that issued it */
+	int64_t ms; /* issue time; first, so prune reads it as an int64_t too */
+	int region; /* AmcRegion of the token host that issued it */
 } Issued;
 
 struct TokenStore {
-	HTab *tokens;		/* token -> malloc'd Issued (owned here) */
+	HTab *tokens; /* token -> malloc'd Issued (owned here) */
 };
 
 TokenStore *token_store_new(void)
@@ -40,7 +40,8 @@ void token_store_free(TokenStore *ts)
 {
 	if (!ts)
 		return;
-	htab_foreach(ts->tokens, drop_all, NULL);
+	htab_foreach (ts->tokens, drop_all, NULL)
+		;
 	htab_free(ts->tokens);
 	free(ts);
 }
@@ -90,6 +91,7 @@ size_t token_prune(TokenStore *ts, int64_t now_ms, int max_ttl_s)
 	size_t before = htab_count(ts->tokens);
 	int64_t cutoff_ms = now_ms - (int64_t)max_ttl_s * 1000;
 
-	htab_foreach(ts->tokens, drop_expired, &cutoff_ms);
+	htab_foreach (ts->tokens, drop_expired, &cutoff_ms)
+		;
 	return before - htab_count(ts->tokens);
 }

@@ -9,7 +9,7 @@
 
 #include "common.h"
 
-#define TOKEN_LEN 37		/* "Atza|" + 32 hex */
+#define TOKEN_LEN 37 /* "Atza|" + 32 hex */
 
 typedef struct TokenStore TokenStore;
 

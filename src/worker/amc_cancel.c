@@ -17,8 +17,8 @@
 #include "region.h"
 #include "token.h"
 
-#define DRAIN_MAX 20			/* entries per take */
-#define DRAIN_LEASE_MS 60000		/* an entry taken is due again after this */
+#define DRAIN_MAX 20         /* entries per take */
+#define DRAIN_LEASE_MS 60000 /* an entry taken is due again after this */
 
 /* ---- detached cancel ---- */
 
@@ -50,8 +50,8 @@ static void live_del(Live *l)
 }
 
 typedef struct Detached {
-	Live link;			/* first: the Live list frees a Detached or an Entry */
-	bool entry;			/* false: a Detached */
+	Live link;  /* first: the Live list frees a Detached or an Entry */
+	bool entry; /* false: a Detached */
 	char amc_id[128];
 	char instance_id[FIELDLEN_INSTANCE_ID + 1];
 	char why[160];
@@ -65,7 +65,8 @@ static void on_detached(Worker *w, const ExchangeResult *res, void *priv)
 	} else {
 		char text[256];
 		amc_error_text(res, text, sizeof text);
-		log_warn("AMC cancel of %s on %s (%s): %s", d->amc_id, d->instance_id, d->why, text);
+		log_warn("AMC cancel of %s on %s (%s): %s", d->amc_id, d->instance_id, d->why,
+			 text);
 	}
 	live_del(&d->link);
 	free(d);
@@ -95,8 +96,8 @@ void amc_cancel_detached(Worker *w, const AmcTarget *t, const char *amc_id, cons
 
 /* One entry being cancelled: owned by itself until done. */
 typedef struct Entry {
-	Live link;			/* first, as in Detached */
-	bool entry;			/* true */
+	Live link;  /* first, as in Detached */
+	bool entry; /* true */
 	Worker *w;
 	char ref[IDS_BATCH_LEN + IDS_EXEC_LEN + 2];
 	char batch_id[IDS_BATCH_LEN + 1], exec_id[IDS_EXEC_LEN + 1];
@@ -105,13 +106,13 @@ typedef struct Entry {
 	char account_id[IDS_UUID_LEN + 1];
 	char advertiser_id[FIELDLEN_ADVERTISER_ID + 1];
 	char marketplace_id[FIELDLEN_MARKETPLACE_ID + 1];
-	AmcRegion region;		/* the account's: its AMC and token hosts */
-	int64_t since_ms;		/* the intent (or the start): search AMC's list from here */
-	char *token;			/* owned, never logged */
+	AmcRegion region; /* the account's: its AMC and token hosts */
+	int64_t since_ms; /* the intent (or the start): search AMC's list from here */
+	char *token;      /* owned, never logged */
 	char client_id[FIELDLEN_CLIENT_ID + 1];
-	json_t *found;			/* list path: ids still to cancel (owned) */
-	bool listed;			/* no AMC id: AMC's list was searched for the marker */
-	bool failed;			/* a cancel that AMC did not take: the entry stays */
+	json_t *found; /* list path: ids still to cancel (owned) */
+	bool listed;   /* no AMC id: AMC's list was searched for the marker */
+	bool failed;   /* a cancel that AMC did not take: the entry stays */
 } Entry;
 
 static void entry_free(Entry *e)
@@ -152,8 +153,10 @@ static void entry_done(Entry *e)
 	char key[KEYS_MAX], due[24];
 	if (keys_amc_cancels(key, sizeof key, w->prefix)) {
 		snprintf(due, sizeof due, "%lld", (long long)(mstime_wall() + AMC_CANCEL_AGAIN_MS));
-		if (!(e->failed ? rconn_commandf(w->redis, on_zrem, NULL, "ZADD %s XX %s %s", key, due, e->ref) :
-		      rconn_commandf(w->redis, on_zrem, NULL, "ZREM %s %s", key, e->ref)))
+		if (!(e->failed
+			      ? rconn_commandf(w->redis, on_zrem, NULL, "ZADD %s XX %s %s", key,
+					       due, e->ref)
+			      : rconn_commandf(w->redis, on_zrem, NULL, "ZREM %s %s", key, e->ref)))
 			log_debug("[%s] amc cancel entry not updated (redis down)", e->ref);
 	}
 	entry_free(e);
@@ -165,13 +168,15 @@ static void on_cancelled(Worker *w, const ExchangeResult *res, void *priv)
 {
 	Entry *e = priv;
 	/* 400 = terminal on AMC already, 404 = unknown there: nothing left to stop */
-	if (res->rc == CURLE_OK && (res->status == 200 || res->status == 400 || res->status == 404)) {
+	if (res->rc == CURLE_OK &&
+	    (res->status == 200 || res->status == 400 || res->status == 404)) {
 		elog_info(e->batch_id, e->exec_id, "AMC execution %s of a cancelled batch: %s",
 			  e->amc_id, res->status == 200 ? "cancelled" : "already over");
 	} else {
 		char text[256];
 		amc_error_text(res, text, sizeof text);
-		elog_warn(e->batch_id, e->exec_id, "AMC cancel of %s failed (again later): %s", e->amc_id, text);
+		elog_warn(e->batch_id, e->exec_id, "AMC cancel of %s failed (again later): %s",
+			  e->amc_id, text);
 		e->failed = true;
 	}
 	cancel_next(e);
@@ -191,7 +196,8 @@ static void cancel_one(Entry *e)
 static void cancel_next(Entry *e)
 {
 	if (json_array_size(e->found) > 0) {
-		snprintf(e->amc_id, sizeof e->amc_id, "%s", json_string_value(json_array_get(e->found, 0)));
+		snprintf(e->amc_id, sizeof e->amc_id, "%s",
+			 json_string_value(json_array_get(e->found, 0)));
 		json_array_remove(e->found, 0);
 		cancel_one(e);
 		return;
@@ -211,19 +217,21 @@ static void on_listed(Worker *w, const ExchangeResult *res, void *priv)
 	if (res->rc != CURLE_OK || res->status != 200) {
 		char text[256];
 		amc_error_text(res, text, sizeof text);
-		elog_warn(e->batch_id, e->exec_id, "listing AMC executions to cancel failed (again later): %s", text);
+		elog_warn(e->batch_id, e->exec_id,
+			  "listing AMC executions to cancel failed (again later): %s", text);
 		e->failed = true;
 		cancel_next(e);
 		return;
 	}
 	json_t *doc = json_loadb(res->body, res->len, 0, NULL), *ex;
 	size_t i;
-	json_array_foreach(json_object_get(doc, "executions"), i, ex) {
+	json_array_foreach (json_object_get(doc, "executions"), i, ex) {
 		const char *id = json_string_value(json_object_get(ex, "workflowExecutionId"));
 		const char *st = json_string_value(json_object_get(ex, "status"));
 		const char *sql = json_string_value(json_object_get(ex, "sqlQuery"));
 		if (!sql)
-			sql = json_string_value(json_object_get(json_object_get(ex, "workflow"), "sqlQuery"));
+			sql = json_string_value(
+				json_object_get(json_object_get(ex, "workflow"), "sqlQuery"));
 		if (id && sql && amc_marker_matches(sql, e->batch_id, e->exec_id) &&
 		    !(st && (strcmp(st, "SUCCEEDED") == 0 || strcmp(st, "FAILED") == 0 ||
 			     strcmp(st, "CANCELLED") == 0 || strcmp(st, "REJECTED") == 0)))
@@ -250,7 +258,8 @@ static void list_page(Entry *e, const char *next_token)
 	}
 }
 
-static void on_token(Worker *w, const char *token, const char *client_id, const char *err, void *priv)
+static void on_token(Worker *w, const char *token, const char *client_id, const char *err,
+		     void *priv)
 {
 	Entry *e = priv;
 	if (!token || !(e->token = strdup(token))) {
@@ -271,7 +280,8 @@ static void on_token(Worker *w, const char *token, const char *client_id, const 
 
 static const char *str_at(const redisReply *a, size_t i)
 {
-	return i < a->elements && a->element[i]->type == REDIS_REPLY_STRING ? a->element[i]->str : "";
+	return i < a->elements && a->element[i]->type == REDIS_REPLY_STRING ? a->element[i]->str
+									    : "";
 }
 
 static void take_one(Worker *w, const redisReply *a)
@@ -279,11 +289,13 @@ static void take_one(Worker *w, const redisReply *a)
 	Entry *e = calloc(1, sizeof *e);
 	const char *ref = str_at(a, 0);
 	if (e)
-		live_add(&e->link);	/* entry_free unlinks */
+		live_add(&e->link); /* entry_free unlinks */
 	if (!e || !(e->found = json_array()) || strlen(ref) >= sizeof e->ref ||
 	    !ids_split_ref(ref, e->batch_id, e->exec_id) ||
-	    strlen(str_at(a, 1)) >= sizeof e->amc_id || strlen(str_at(a, 2)) >= sizeof e->instance_id ||
-	    strlen(str_at(a, 3)) >= sizeof e->account_id || strlen(str_at(a, 4)) >= sizeof e->advertiser_id ||
+	    strlen(str_at(a, 1)) >= sizeof e->amc_id ||
+	    strlen(str_at(a, 2)) >= sizeof e->instance_id ||
+	    strlen(str_at(a, 3)) >= sizeof e->account_id ||
+	    strlen(str_at(a, 4)) >= sizeof e->advertiser_id ||
 	    strlen(str_at(a, 5)) >= sizeof e->marketplace_id ||
 	    /* no region: an exec enqueued before regions, which were all NA */
 	    !region_parse(*str_at(a, 8) ? str_at(a, 8) : "NA", &e->region)) {
@@ -304,7 +316,7 @@ static void take_one(Worker *w, const redisReply *a)
 	if (e->since_ms <= 0)
 		e->since_ms = strtoll(str_at(a, 7), NULL, 10);
 	if (!e->amc_id[0] && e->since_ms <= 0) {
-		entry_done(e);	/* nothing was ever announced to AMC */
+		entry_done(e); /* nothing was ever announced to AMC */
 		return;
 	}
 	if (!token_get(w, e->account_id, e->region, on_token, e)) {
@@ -320,7 +332,8 @@ static void on_taken(RConn *c, redisReply *reply, void *priv)
 	if (w->exiting || !reply)
 		return;
 	if (reply->type != REDIS_REPLY_ARRAY) {
-		log_error("take_amc_cancels failed: %s", reply->type == REDIS_REPLY_ERROR ? reply->str : "?");
+		log_error("take_amc_cancels failed: %s",
+			  reply->type == REDIS_REPLY_ERROR ? reply->str : "?");
 		return;
 	}
 	for (size_t i = 0; i < reply->elements; i++)

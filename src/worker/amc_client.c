@@ -18,8 +18,8 @@ static bool path_safe(const char *s)
 	if (!s || !*s || strlen(s) > 128)
 		return false;
 	for (; *s; s++)
-		if (!((*s >= 'A' && *s <= 'Z') || (*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') ||
-		      *s == '-' || *s == '_' || *s == '.'))
+		if (!((*s >= 'A' && *s <= 'Z') || (*s >= 'a' && *s <= 'z') ||
+		      (*s >= '0' && *s <= '9') || *s == '-' || *s == '_' || *s == '.'))
 			return false;
 	return true;
 }
@@ -53,23 +53,27 @@ static bool exec_url(char *buf, size_t n, const AmcTarget *t, const char *amc_id
 {
 	if (!path_safe(t->instance_id) || (amc_id && !path_safe(amc_id)) || !t->base_url)
 		return false;
-	int len = snprintf(buf, n, "%s/amc/reporting/%s/workflowExecutions%s%s%s",
-			   t->base_url, t->instance_id, amc_id ? "/" : "", amc_id ? amc_id : "",
-			   suffix);
+	int len = snprintf(buf, n, "%s/amc/reporting/%s/workflowExecutions%s%s%s", t->base_url,
+			   t->instance_id, amc_id ? "/" : "", amc_id ? amc_id : "", suffix);
 	return len > 0 && (size_t)len < n;
 }
 
 static bool amc_send(Worker *w, const AmcTarget *t, int endpoint, const char *method,
-		 const char *url, const char *body, enum ExchangeRetry retry, int tries, int64_t send_by,
-		 ExchangeDoneFn done, void *priv)
+		     const char *url, const char *body, enum ExchangeRetry retry, int tries,
+		     int64_t send_by, ExchangeDoneFn done, void *priv)
 {
 	struct curl_slist *h = ads_headers(t, body != NULL);
 	if (!h)
 		return false;
-	ExchangeReq req = {.method = method, .url = url, .body = body, .headers = h,
-		       .retry = retry, .max_tries = tries,
-		       .fresh_connection = retry == EXCHANGE_RETRY_UNSENT, .send_by_mono_ms = send_by,
-		       .endpoint = endpoint};
+	ExchangeReq req = { .method = method,
+			    .url = url,
+			    .body = body,
+			    .headers = h,
+			    .retry = retry,
+			    .max_tries = tries,
+			    .fresh_connection = retry == EXCHANGE_RETRY_UNSENT,
+			    .send_by_mono_ms = send_by,
+			    .endpoint = endpoint };
 	return exchange_start(w, &req, done, priv);
 }
 
@@ -79,13 +83,10 @@ bool amc_create(Worker *w, const AmcTarget *t, const char *sql, const ParamsWind
 	char url[1024];
 	if (!exec_url(url, sizeof url, t, NULL, ""))
 		return false;
-	json_t *body = json_pack("{s:{s:s}, s:s, s:s, s:s, s:s, s:s}",
-				 "workflow", "sqlQuery", sql,
-				 "timeWindowType", "EXPLICIT",
-				 "timeWindowStart", win->start,
-				 "timeWindowEnd", win->end,
-				 "timeWindowTimeZone", timezone && *timezone ? timezone : "UTC",
-				 "outputFormat", "CSV");
+	json_t *body = json_pack("{s:{s:s}, s:s, s:s, s:s, s:s, s:s}", "workflow", "sqlQuery", sql,
+				 "timeWindowType", "EXPLICIT", "timeWindowStart", win->start,
+				 "timeWindowEnd", win->end, "timeWindowTimeZone",
+				 timezone && *timezone ? timezone : "UTC", "outputFormat", "CSV");
 	if (!body)
 		return false;
 	char *text = json_dumps(body, JSON_COMPACT);
@@ -93,16 +94,19 @@ bool amc_create(Worker *w, const AmcTarget *t, const char *sql, const ParamsWind
 	if (!text)
 		return false;
 	/* A create whose answer was lost may have run: only provably unsent requests repeat. */
-	bool ok = amc_send(w, t, AMC_EP_CREATE, "POST", url, text, EXCHANGE_RETRY_UNSENT, 4, send_by, done, priv);
+	bool ok = amc_send(w, t, AMC_EP_CREATE, "POST", url, text, EXCHANGE_RETRY_UNSENT, 4,
+			   send_by, done, priv);
 	free(text);
 	return ok;
 }
 
-bool amc_get_execution(Worker *w, const AmcTarget *t, const char *amc_id, ExchangeDoneFn done, void *priv)
+bool amc_get_execution(Worker *w, const AmcTarget *t, const char *amc_id, ExchangeDoneFn done,
+		       void *priv)
 {
 	char url[1024];
 	return exec_url(url, sizeof url, t, amc_id, "") &&
-	       amc_send(w, t, AMC_EP_POLL, "GET", url, NULL, EXCHANGE_RETRY_IDEMPOTENT, AMC_GET_TRIES, 0, done, priv);
+	       amc_send(w, t, AMC_EP_POLL, "GET", url, NULL, EXCHANGE_RETRY_IDEMPOTENT,
+			AMC_GET_TRIES, 0, done, priv);
 }
 
 bool amc_get_download_urls(Worker *w, const AmcTarget *t, const char *amc_id, ExchangeDoneFn done,
@@ -110,7 +114,8 @@ bool amc_get_download_urls(Worker *w, const AmcTarget *t, const char *amc_id, Ex
 {
 	char url[1024];
 	return exec_url(url, sizeof url, t, amc_id, "/downloadUrls") &&
-	       amc_send(w, t, AMC_EP_URLS, "GET", url, NULL, EXCHANGE_RETRY_IDEMPOTENT, AMC_GET_TRIES, 0, done, priv);
+	       amc_send(w, t, AMC_EP_URLS, "GET", url, NULL, EXCHANGE_RETRY_IDEMPOTENT,
+			AMC_GET_TRIES, 0, done, priv);
 }
 
 #define LIST_SINCE_SLACK_MS 60000
@@ -133,29 +138,35 @@ bool amc_list_executions(Worker *w, const AmcTarget *t, int64_t since_ms, const 
 		if (!tok)
 			return false;
 	}
-	int n = snprintf(suffix, sizeof suffix, "?minCreationTime=%s&includeWorkflow=true%s%s", since,
-			 tok ? "&nextToken=" : "", tok ? tok : "");
+	int n = snprintf(suffix, sizeof suffix, "?minCreationTime=%s&includeWorkflow=true%s%s",
+			 since, tok ? "&nextToken=" : "", tok ? tok : "");
 	curl_free(tok);
 	return n > 0 && (size_t)n < sizeof suffix && exec_url(url, sizeof url, t, NULL, suffix) &&
-	       amc_send(w, t, AMC_EP_LIST, "GET", url, NULL, EXCHANGE_RETRY_IDEMPOTENT, AMC_GET_TRIES, 0, done, priv);
+	       amc_send(w, t, AMC_EP_LIST, "GET", url, NULL, EXCHANGE_RETRY_IDEMPOTENT,
+			AMC_GET_TRIES, 0, done, priv);
 }
 
 bool amc_cancel(Worker *w, const AmcTarget *t, const char *amc_id, ExchangeDoneFn done, void *priv)
 {
 	char url[1024];
 	return exec_url(url, sizeof url, t, amc_id, "") &&
-	       amc_send(w, t, AMC_EP_CANCEL, "PUT", url, "{\"status\":\"CANCELLED\"}", EXCHANGE_RETRY_IDEMPOTENT,
-		    AMC_GET_TRIES, 0, done, priv);
+	       amc_send(w, t, AMC_EP_CANCEL, "PUT", url, "{\"status\":\"CANCELLED\"}",
+			EXCHANGE_RETRY_IDEMPOTENT, AMC_GET_TRIES, 0, done, priv);
 }
 
-bool amc_download(Worker *w, const char *url, ExchangeSinkFn sink, void *sink_priv, ExchangeDoneFn done,
-		  void *priv)
+bool amc_download(Worker *w, const char *url, ExchangeSinkFn sink, void *sink_priv,
+		  ExchangeDoneFn done, void *priv)
 {
 	/* pre-signed: the signature is in the query string, no Ads headers. One attempt: the
 	 * caller restarts the whole download (the sink already holds a partial file). */
-	ExchangeReq req = {.method = "GET", .url = url, .retry = EXCHANGE_RETRY_NONE, .max_tries = 1,
-		       .sink = sink, .sink_priv = sink_priv, .bulk = true,
-		       .endpoint = AMC_EP_DOWNLOAD};
+	ExchangeReq req = { .method = "GET",
+			    .url = url,
+			    .retry = EXCHANGE_RETRY_NONE,
+			    .max_tries = 1,
+			    .sink = sink,
+			    .sink_priv = sink_priv,
+			    .bulk = true,
+			    .endpoint = AMC_EP_DOWNLOAD };
 	return exchange_start(w, &req, done, priv);
 }
 
@@ -211,8 +222,8 @@ void amc_error_text(const ExchangeResult *res, char *buf, size_t n)
 
 const char *amc_failure_reason(json_t *exec)
 {
-	static const char *const keys[] = {"statusReason", "errorReason", "failureReason",
-					   "message", "details"};
+	static const char *const keys[] = { "statusReason", "errorReason", "failureReason",
+					    "message", "details" };
 	for (size_t i = 0; i < ARRAY_LEN(keys); i++) {
 		const char *s = json_string_value(json_object_get(exec, keys[i]));
 		if (s && *s)

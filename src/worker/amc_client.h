@@ -10,12 +10,12 @@
 
 /* Who is calling on which instance. All borrowed for the duration of the call only. */
 typedef struct AmcTarget {
-	const char *token;		/* LWA access token */
-	const char *client_id;		/* Amazon-Advertising-API-ClientId */
+	const char *token;     /* LWA access token */
+	const char *client_id; /* Amazon-Advertising-API-ClientId */
 	const char *advertiser_id;
 	const char *marketplace_id;
-	const char *instance_id;	/* AMC short id */
-	const char *base_url;		/* the account region's AMC API base (region_base_url) */
+	const char *instance_id; /* AMC short id */
+	const char *base_url;    /* the account region's AMC API base (region_base_url) */
 } AmcTarget;
 
 /* POST workflowExecutions (ad-hoc). Never re-sent unless the request surely did not run;
@@ -27,8 +27,8 @@ MUST_CHECK bool amc_get_execution(Worker *w, const AmcTarget *t, const char *amc
 				  ExchangeDoneFn done, void *priv);
 MUST_CHECK bool amc_get_download_urls(Worker *w, const AmcTarget *t, const char *amc_id,
 				      ExchangeDoneFn done, void *priv);
-MUST_CHECK bool amc_cancel(Worker *w, const AmcTarget *t, const char *amc_id,
-			   ExchangeDoneFn done, void *priv);
+MUST_CHECK bool amc_cancel(Worker *w, const AmcTarget *t, const char *amc_id, ExchangeDoneFn done,
+			   void *priv);
 /* A create POST goes out within this long after its intent's set_phase, or not at all. */
 #define CREATE_SEND_BUDGET_MS 10000
 /* An execution missing from AMC's list is trusted not to exist only this long after its

@@ -23,8 +23,8 @@
 #define RESULTS_SCHEMA "amcbatch_results"
 
 typedef struct Column {
-	char *name;		/* unique (duplicates get _2, _3 ...): the JSON key, the API's name */
-	char sql[COLTYPE_NAME_MAX + 1];	/* the table's column name (unique, <= 63 bytes) */
+	char *name; /* unique (duplicates get _2, _3 ...): the JSON key, the API's name */
+	char sql[COLTYPE_NAME_MAX + 1]; /* the table's column name (unique, <= 63 bytes) */
 	ColGuess guess;
 	enum ColType type;
 } Column;
@@ -33,7 +33,7 @@ typedef struct Shape {
 	Column *cols;
 	size_t ncols;
 	long rows;
-	bool raw_ok;		/* COPY (FORMAT csv) reads the file's bytes as csv.c does */
+	bool raw_ok; /* COPY (FORMAT csv) reads the file's bytes as csv.c does */
 } Shape;
 
 static void shape_free(Shape *s)
@@ -79,7 +79,7 @@ static bool shape_header(Shape *s, const CsvReader *r, char *err, size_t errlen)
 		size_t n = csv_field_len(r, i);
 		char base[256];
 		if (!coltype_utf8_ok(f, n))
-			s->raw_ok = false;	/* COPY checks the header line's encoding too */
+			s->raw_ok = false; /* COPY checks the header line's encoding too */
 		if (n == 0 || memchr(f, '\0', n))
 			snprintf(base, sizeof base, "column_%zu", i + 1);
 		else
@@ -90,7 +90,7 @@ static bool shape_header(Shape *s, const CsvReader *r, char *err, size_t errlen)
 			snprintf(name, sizeof name, "%s_%d", base, k);
 		if (!(s->cols[i].name = strdup(name)))
 			goto oom;
-		SqlTaken t = {s, i};
+		SqlTaken t = { s, i };
 		coltype_sql_name(s->cols[i].sql, name, strlen(name), i, sql_taken, &t);
 		coltype_init(&s->cols[i].guess);
 	}
@@ -104,8 +104,8 @@ static bool check_width(const Shape *s, const CsvReader *r, char *err, size_t er
 {
 	if (r->nfields == s->ncols)
 		return true;
-	snprintf(err, errlen, "result CSV record %ld has %zu fields, the header has %zu",
-		 r->record, r->nfields, s->ncols);
+	snprintf(err, errlen, "result CSV record %ld has %zu fields, the header has %zu", r->record,
+		 r->nfields, s->ncols);
 	return false;
 }
 
@@ -117,7 +117,7 @@ static bool scan(FILE *f, Shape *s, char *err, size_t errlen)
 	csv_init(&r, f);
 	s->raw_ok = true;
 	enum CsvStatus st = csv_read(&r);
-	if (st == CSV_EOF) {	/* empty file: no columns, no rows */
+	if (st == CSV_EOF) { /* empty file: no columns, no rows */
 		ok = true;
 		goto out;
 	}
@@ -141,7 +141,8 @@ static bool scan(FILE *f, Shape *s, char *err, size_t errlen)
 				s->raw_ok = false;
 		}
 		/* a lone \. line ends COPY's data */
-		if (s->ncols == 1 && csv_field_len(&r, 0) == 2 && memcmp(csv_field(&r, 0), "\\.", 2) == 0)
+		if (s->ncols == 1 && csv_field_len(&r, 0) == 2 &&
+		    memcmp(csv_field(&r, 0), "\\.", 2) == 0)
 			s->raw_ok = false;
 		s->rows++;
 	}
@@ -166,7 +167,8 @@ static char *columns_json(const Shape *s)
 	size_t len = 0, cap = 0;
 	bool ok = ADDS(&buf, &len, &cap, "[");
 	for (size_t i = 0; ok && i < s->ncols; i++) {
-		const char *type = coltype_api(s->cols[i].type), *sql = coltype_sql(s->cols[i].type);
+		const char *type = coltype_api(s->cols[i].type),
+			   *sql = coltype_sql(s->cols[i].type);
 		ok = (i == 0 || ADDS(&buf, &len, &cap, ",")) &&
 		     ADDS(&buf, &len, &cap, "{\"name\":") &&
 		     csv_json_string(&buf, &len, &cap, s->cols[i].name, strlen(s->cols[i].name)) &&
@@ -192,8 +194,11 @@ static bool copy_escaped(char **out, size_t *len, size_t *cap, const char *s, si
 	size_t run = 0;
 	bool utf8 = coltype_utf8_ok(s, n);
 	for (size_t i = 0; i < n; i++) {
-		const char *esc = s[i] == '\\' ? "\\\\" : s[i] == '\t' ? "\\t" :
-				  s[i] == '\n' ? "\\n" : s[i] == '\r' ? "\\r" : NULL;
+		const char *esc = s[i] == '\\'   ? "\\\\"
+				  : s[i] == '\t' ? "\\t"
+				  : s[i] == '\n' ? "\\n"
+				  : s[i] == '\r' ? "\\r"
+						 : NULL;
 		size_t elen = 2;
 		if (!esc && !utf8 && !coltype_utf8_ok(s + i, 1)) {
 			/* the longest valid sequence here, or one bad byte replaced */
@@ -212,7 +217,8 @@ static bool copy_escaped(char **out, size_t *len, size_t *cap, const char *s, si
 			run++;
 			continue;
 		}
-		if (!csv_buf_add(out, len, cap, s + i - run, run) || !csv_buf_add(out, len, cap, esc, elen))
+		if (!csv_buf_add(out, len, cap, s + i - run, run) ||
+		    !csv_buf_add(out, len, cap, esc, elen))
 			return false;
 		run = 0;
 	}
@@ -241,7 +247,8 @@ static bool add_column_list(PGconn *conn, const Shape *s, char **buf, size_t *le
 {
 	bool ok = ADDS(buf, len, cap, "(");
 	for (size_t i = 0; ok && i < s->ncols; i++)
-		ok = (i == 0 || ADDS(buf, len, cap, ", ")) && add_ident(conn, buf, len, cap, s->cols[i].sql);
+		ok = (i == 0 || ADDS(buf, len, cap, ", ")) &&
+		     add_ident(conn, buf, len, cap, s->cols[i].sql);
 	return ok && ADDS(buf, len, cap, ")");
 }
 
@@ -267,10 +274,12 @@ static bool build_sql(PGconn *conn, const Shape *s, const char *table, const cha
 	     csv_buf_add(ddl, &dl, &dc, table, strlen(table)) &&
 	     ADDS(ddl, &dl, &dc, " FOR SELECT USING (amcbatch_current_user_id() = ") &&
 	     csv_buf_add(ddl, &dl, &dc, u, strlen(u)) && ADDS(ddl, &dl, &dc, "::uuid)");
-	ok = ok && ADDS(copy, &cl, &cc, "COPY ") && csv_buf_add(copy, &cl, &cc, table, strlen(table)) &&
-	     ADDS(copy, &cl, &cc, " ") && add_column_list(conn, s, copy, &cl, &cc);
-	if (raw)	/* FORCE_NULL: a quoted "" is null too, as csv.c's empty field */
-		ok = ok && ADDS(copy, &cl, &cc, " FROM STDIN (FORMAT csv, HEADER true, FORCE_NULL ") &&
+	ok = ok && ADDS(copy, &cl, &cc, "COPY ") &&
+	     csv_buf_add(copy, &cl, &cc, table, strlen(table)) && ADDS(copy, &cl, &cc, " ") &&
+	     add_column_list(conn, s, copy, &cl, &cc);
+	if (raw) /* FORCE_NULL: a quoted "" is null too, as csv.c's empty field */
+		ok = ok &&
+		     ADDS(copy, &cl, &cc, " FROM STDIN (FORMAT csv, HEADER true, FORCE_NULL ") &&
 		     add_column_list(conn, s, copy, &cl, &cc) && ADDS(copy, &cl, &cc, ")");
 	else
 		ok = ok && ADDS(copy, &cl, &cc, " FROM STDIN");
@@ -279,7 +288,8 @@ static bool build_sql(PGconn *conn, const Shape *s, const char *table, const cha
 }
 
 /* The file's bytes as they are (pass 1 found COPY reads them as csv.c does). */
-static bool put_raw(PGconn *conn, FILE *f, const char **abort_msg, bool *data_error, char *err, size_t errlen)
+static bool put_raw(PGconn *conn, FILE *f, const char **abort_msg, bool *data_error, char *err,
+		    size_t errlen)
 {
 	char *buf = malloc(COPY_CHUNK);
 	size_t n;
@@ -293,7 +303,7 @@ static bool put_raw(PGconn *conn, FILE *f, const char **abort_msg, bool *data_er
 	while ((n = fread(buf, 1, COPY_CHUNK, f)) > 0)
 		if (PQputCopyData(conn, buf, (int)n) != 1) {
 			snprintf(err, errlen, "COPY data: %s", PQerrorMessage(conn));
-			ok = false;	/* connection trouble: no COPY end possible */
+			ok = false; /* connection trouble: no COPY end possible */
 			break;
 		}
 	if (ok && ferror(f)) {
@@ -306,8 +316,8 @@ static bool put_raw(PGconn *conn, FILE *f, const char **abort_msg, bool *data_er
 }
 
 /* The parsed fields, in COPY's text format (empty = \N, as csv.c's empty field). */
-static bool put_parsed(PGconn *conn, FILE *f, const Shape *s, const char **abort_msg, bool *data_error,
-		       char *err, size_t errlen)
+static bool put_parsed(PGconn *conn, FILE *f, const Shape *s, const char **abort_msg,
+		       bool *data_error, char *err, size_t errlen)
 {
 	CsvReader r;
 	char *line = NULL;
@@ -315,9 +325,9 @@ static bool put_parsed(PGconn *conn, FILE *f, const Shape *s, const char **abort
 	bool ok = true;
 
 	csv_init(&r, f);
-	enum CsvStatus st = csv_read(&r);	/* header, checked in pass 1 */
+	enum CsvStatus st = csv_read(&r); /* header, checked in pass 1 */
 	while (st == CSV_RECORD && (st = csv_read(&r)) == CSV_RECORD) {
-		if (!check_width(s, &r, err, errlen)) {	/* file changed under us */
+		if (!check_width(s, &r, err, errlen)) { /* file changed under us */
 			*data_error = true;
 			*abort_msg = "bad row";
 			break;
@@ -369,7 +379,8 @@ static bool fill_table(PGconn *conn, FILE *f, const Shape *s, const char *table,
 	bool ok = false;
 
 	if (!build_sql(conn, s, table, user, raw, &ddl, &copy) ||
-	    !ADDS(&post, &pl, &pc, "ALTER TABLE ") || !csv_buf_add(&post, &pl, &pc, table, strlen(table)) ||
+	    !ADDS(&post, &pl, &pc, "ALTER TABLE ") ||
+	    !csv_buf_add(&post, &pl, &pc, table, strlen(table)) ||
 	    !ADDS(&post, &pl, &pc, " ALTER row_number DROP IDENTITY; CREATE INDEX ON ") ||
 	    !csv_buf_add(&post, &pl, &pc, table, strlen(table)) ||
 	    !ADDS(&post, &pl, &pc, " USING brin (row_number) WITH (pages_per_range = 8)")) {
@@ -396,10 +407,11 @@ static bool fill_table(PGconn *conn, FILE *f, const Shape *s, const char *table,
 	bool copied = PQresultStatus(res) == PGRES_COMMAND_OK;
 	if (!copied && !abort_msg) {
 		snprintf(err, errlen, "COPY: %s", PQresultErrorMessage(res));
-		*mismatch = raw;	/* COPY refused what csv.c read: retry parsed */
+		*mismatch = raw; /* COPY refused what csv.c read: retry parsed */
 	}
 	if (copied && strtol(PQcmdTuples(res), NULL, 10) != s->rows) {
-		snprintf(err, errlen, "COPY read %s rows, the CSV has %ld", PQcmdTuples(res), s->rows);
+		snprintf(err, errlen, "COPY read %s rows, the CSV has %ld", PQcmdTuples(res),
+			 s->rows);
 		*mismatch = raw;
 		copied = false;
 	}
@@ -415,8 +427,9 @@ out:
 }
 
 /* One archive transaction: the fence, the table, the execution row completed. */
-static enum PgResult archive_tx(PGconn *conn, ArchiveTask *t, FILE *f, const Shape *s, const char *cols,
-				bool raw, bool *mismatch, char *err, size_t errlen)
+static enum PgResult archive_tx(PGconn *conn, ArchiveTask *t, FILE *f, const Shape *s,
+				const char *cols, bool raw, bool *mismatch, char *err,
+				size_t errlen)
 {
 	char table[64];
 
@@ -429,13 +442,14 @@ static enum PgResult archive_tx(PGconn *conn, ArchiveTask *t, FILE *f, const Sha
 	 * lock, not an UPDATE: a row this transaction wrote twice would make its final UPDATE
 	 * run the foreign key's check on batch_executions (FOR KEY SHARE), and two archives of
 	 * one batch holding that then deadlock in the status trigger's FOR UPDATE of the batch */
-	const char *fence[1] = {t->exec_id};
+	const char *fence[1] = { t->exec_id };
 	PGresult *r = PQexecParams(conn,
 				   "SELECT claim_token, status, user_id FROM workflow_executions"
 				   " WHERE execution_id = $1 FOR UPDATE",
 				   1, NULL, fence, NULL, NULL, 0);
 	bool ok = pg_ok(conn, r, err, errlen);
-	if (ok && (PQntuples(r) != 1 || strtoll(PQgetvalue(r, 0, 0), NULL, 10) > strtoll(t->claim, NULL, 10) ||
+	if (ok && (PQntuples(r) != 1 ||
+		   strtoll(PQgetvalue(r, 0, 0), NULL, 10) > strtoll(t->claim, NULL, 10) ||
 		   exec_state_name_is_final(PQgetvalue(r, 0, 1)))) {
 		snprintf(err, errlen, "refused: a newer claim holds the execution, or it is final");
 		t->fenced = true;
@@ -448,19 +462,22 @@ static enum PgResult archive_tx(PGconn *conn, ArchiveTask *t, FILE *f, const Sha
 	if (!ok)
 		goto pgfail;
 	/* no columns (an empty file): no table */
-	if (s->ncols > 0 && !fill_table(conn, f, s, table, user, raw, &t->data_error, mismatch, err, errlen))
+	if (s->ncols > 0 &&
+	    !fill_table(conn, f, s, table, user, raw, &t->data_error, mismatch, err, errlen))
 		goto pgfail;
 	char rows[32];
 	snprintf(rows, sizeof rows, "%ld", s->rows);
-	const char *upd[6] = {t->exec_id, rows, cols, t->amc_id, t->claim, s->ncols > 0 ? table : NULL};
-	r = PQexecParams(conn,
-			 "UPDATE workflow_executions SET status = 'completed', row_count = $2,"
-			 " result_columns = $3::jsonb, amc_execution_id = $4, error_message = NULL,"
-			 " claim_token = $5::bigint, result_table = $6, completed_at = now(),"
-			 " duration_seconds = extract(epoch from now() - coalesce(started_at, now())),"
-			 " updated_at = now()"
-			 " WHERE execution_id = $1",
-			 6, NULL, upd, NULL, NULL, 0);
+	const char *upd[6] = { t->exec_id, rows,     cols,
+			       t->amc_id,  t->claim, s->ncols > 0 ? table : NULL };
+	r = PQexecParams(
+		conn,
+		"UPDATE workflow_executions SET status = 'completed', row_count = $2,"
+		" result_columns = $3::jsonb, amc_execution_id = $4, error_message = NULL,"
+		" claim_token = $5::bigint, result_table = $6, completed_at = now(),"
+		" duration_seconds = extract(epoch from now() - coalesce(started_at, now())),"
+		" updated_at = now()"
+		" WHERE execution_id = $1",
+		6, NULL, upd, NULL, NULL, 0);
 	ok = pg_ok(conn, r, err, errlen);
 	PQclear(r);
 	if (!ok || !exec_ok(conn, "COMMIT", err, errlen))
@@ -478,7 +495,7 @@ pgfail:;
 enum PgResult archiver_work(PGconn *conn, void *arg, char *err, size_t errlen)
 {
 	ArchiveTask *t = arg;
-	Shape s = {0};
+	Shape s = { 0 };
 	char *cols = NULL;
 	enum PgResult res = PG_FAIL;
 

@@ -9,16 +9,16 @@
 
 typedef struct ArchiveTask {
 	/* in (owned copies: the task outlives nothing it borrows) */
-	char path[512];			/* spool file */
-	char uuid[IDS_UUID_LEN + 1];	/* workflow_executions.id */
-	char exec_id[IDS_EXEC_LEN + 1];	/* workflow_executions.execution_id */
-	char amc_id[128];		/* AMC workflowExecutionId */
-	char claim[24 + 1];		/* the job's claim token (job.h JOB_TOKEN_LEN) */
+	char path[512];                 /* spool file */
+	char uuid[IDS_UUID_LEN + 1];    /* workflow_executions.id */
+	char exec_id[IDS_EXEC_LEN + 1]; /* workflow_executions.execution_id */
+	char amc_id[128];               /* AMC workflowExecutionId */
+	char claim[24 + 1];             /* the job's claim token (job.h JOB_TOKEN_LEN) */
 	/* out */
 	long row_count;
-	long long bytes;		/* size of the spool file archived */
-	bool data_error;		/* the CSV itself is bad (no point retrying) */
-	bool fenced;			/* refused: a newer claim wrote the row, or it is final */
+	long long bytes; /* size of the spool file archived */
+	bool data_error; /* the CSV itself is bad (no point retrying) */
+	bool fenced;     /* refused: a newer claim wrote the row, or it is final */
 } ArchiveTask;
 
 /* PgWorkFn: safe to repeat (reads the file from the start, one transaction). The transaction

@@ -43,7 +43,8 @@ static void on_claimed(RConn *c, redisReply *reply, void *priv)
 		return;
 	}
 	if (reply->type == REDIS_REPLY_ERROR || reply->type != REDIS_REPLY_ARRAY) {
-		log_error("claim failed: %s", reply->type == REDIS_REPLY_ERROR ? reply->str : "unexpected reply");
+		log_error("claim failed: %s",
+			  reply->type == REDIS_REPLY_ERROR ? reply->str : "unexpected reply");
 		claim_later(w, CLAIM_DOWN_MS);
 		return;
 	}
@@ -66,7 +67,7 @@ void claim_kick(Worker *w)
 		return;
 	int free_slots = w->cfg.worker_inflight - w->inflight - w->claim_reserved;
 	if (free_slots <= 0)
-		return;		/* worker_job_done kicks again */
+		return; /* worker_job_done kicks again */
 	if (!rconn_is_ready(w->redis)) {
 		claim_later(w, CLAIM_DOWN_MS);
 		return;

@@ -24,7 +24,7 @@ static bool small_exponent(const char *s, size_t n)
 		e = memchr(s, 'E', n);
 	if (!e)
 		return true;
-	size_t d = (size_t)(s + n - e) - 1;	/* after the 'e' */
+	size_t d = (size_t)(s + n - e) - 1; /* after the 'e' */
 	if (d > 0 && (e[1] == '+' || e[1] == '-'))
 		d--;
 	return d <= 3;
@@ -37,13 +37,13 @@ static bool fits_bigint(const char *s, size_t n)
 	if (n < 18)
 		return true;
 	errno = 0;
-	(void)strtoll(s, NULL, 10);	/* s is NUL-terminated at n (CsvReader fields are) */
+	(void)strtoll(s, NULL, 10); /* s is NUL-terminated at n (CsvReader fields are) */
 	return errno == 0;
 }
 
 static bool is_date(const char *s, size_t n)
 {
-	static const int mdays[12] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+	static const int mdays[12] = { 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
 
 	if (n != 10 || s[4] != '-' || s[7] != '-')
 		return false;
@@ -85,10 +85,14 @@ enum ColType coltype_result(const ColGuess *g)
 const char *coltype_sql(enum ColType t)
 {
 	switch (t) {
-	case COLTYPE_BIGINT: return "bigint";
-	case COLTYPE_NUMERIC: return "numeric";
-	case COLTYPE_DATE: return "date";
-	default: return "text";
+	case COLTYPE_BIGINT:
+		return "bigint";
+	case COLTYPE_NUMERIC:
+		return "numeric";
+	case COLTYPE_DATE:
+		return "date";
+	default:
+		return "text";
 	}
 }
 
@@ -131,7 +135,7 @@ bool coltype_utf8_ok(const char *s, size_t n)
 	const unsigned char *p = (const unsigned char *)s;
 
 	for (size_t i = 0; i < n;) {
-		if (p[i] != 0 && p[i] < 0x80) {	/* the common case: ASCII */
+		if (p[i] != 0 && p[i] < 0x80) { /* the common case: ASCII */
 			i++;
 			continue;
 		}

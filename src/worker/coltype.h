@@ -10,13 +10,13 @@
 
 #include "common.h"
 
-#define COLTYPE_NAME_MAX 63	/* PostgreSQL's NAMEDATALEN - 1 */
+#define COLTYPE_NAME_MAX 63 /* PostgreSQL's NAMEDATALEN - 1 */
 
 enum ColType { COLTYPE_BIGINT, COLTYPE_NUMERIC, COLTYPE_DATE, COLTYPE_TEXT };
 
 typedef struct ColGuess {
 	bool can_bigint, can_numeric, can_date;
-	bool seen_value;	/* a non-empty value was seen */
+	bool seen_value; /* a non-empty value was seen */
 } ColGuess;
 
 void coltype_init(ColGuess *g);
@@ -24,7 +24,7 @@ void coltype_init(ColGuess *g);
 void coltype_see(ColGuess *g, const char *s, size_t n);
 /* The narrowest type that holds every value seen; text for a column with no value. */
 enum ColType coltype_result(const ColGuess *g);
-const char *coltype_sql(enum ColType t);	/* "bigint", ... */
+const char *coltype_sql(enum ColType t); /* "bigint", ... */
 /* The API's type: "number" for bigint and numeric, else "string" (docs/api.md). */
 const char *coltype_api(enum ColType t);
 

@@ -33,7 +33,7 @@ static void after_record_pg(Job *job, const PgxRow *row)
 		job_fenced(job);
 		return;
 	}
-	job->intent_ms = 0;	/* the id answers the intent */
+	job->intent_ms = 0; /* the id answers the intent */
 	poller_start(job);
 }
 
@@ -67,11 +67,13 @@ static void on_holder_state(RConn *c, redisReply *reply, void *priv)
 		return;
 	}
 	bool cancelled = exec_state_is(st->str, EXEC_STATE_CANCELLED);
-	bool other = id->type == REDIS_REPLY_STRING && id->str[0] && strcmp(id->str, job->amc_id) != 0;
+	bool other =
+		id->type == REDIS_REPLY_STRING && id->str[0] && strcmp(id->str, job->amc_id) != 0;
 	if (cancelled || other) {
 		job_target(job, &t);
-		amc_cancel_detached(job->w, &t, job->amc_id, cancelled ? "its batch was cancelled" :
-				    "another AMC execution holds the instance's place");
+		amc_cancel_detached(job->w, &t, job->amc_id,
+				    cancelled ? "its batch was cancelled"
+					      : "another AMC execution holds the instance's place");
 	}
 	job_lost(job, "another claim took it after its create");
 }
@@ -108,7 +110,7 @@ static void on_recorded(Job *job, long long code)
 			on_stored_id(job->w->redis, NULL, job);
 		return;
 	case LUA_ERR_CANCELLED:
-		job_cancel(job);	/* the id was stored: cancelled on AMC next */
+		job_cancel(job); /* the id was stored: cancelled on AMC next */
 		return;
 	default:
 		lost_after_create(job);
@@ -138,11 +140,13 @@ static void on_created(Worker *w, const ExchangeResult *res, void *priv)
 	if (res->rc == CURLE_OK && (res->status == 401 || res->status == 403)) {
 		amc_error_text(res, text, sizeof text);
 		if (job->token_retried) {
-			job_fail(job, false, "AMC refused the credentials (HTTP %ld): %s", res->status, text);
+			job_fail(job, false, "AMC refused the credentials (HTTP %ld): %s",
+				 res->status, text);
 			return;
 		}
 		/* expired or refused token: refresh once, then create once more (nothing ran) */
-		elog_warn(job->batch_id, job->exec_id, "create got HTTP %ld, refreshing the token", res->status);
+		elog_warn(job->batch_id, job->exec_id, "create got HTTP %ld, refreshing the token",
+			  res->status);
 		job_refresh_on_denied(job, res, send_create);
 		return;
 	}
@@ -159,7 +163,8 @@ static void on_created(Worker *w, const ExchangeResult *res, void *priv)
 		/* The request may have run on AMC: look for it before sending another one
 		 * (amc-api.md §9). */
 		amc_error_text(res, text, sizeof text);
-		elog_warn(job->batch_id, job->exec_id, "create answer lost (%s); looking for the execution", text);
+		elog_warn(job->batch_id, job->exec_id,
+			  "create answer lost (%s); looking for the execution", text);
 		job->create_retry_after_ms = res->retry_after_ms;
 		job_after(job, ADOPT_OWN_WAIT_MS, adopt);
 		return;
@@ -178,7 +183,8 @@ static void on_created(Worker *w, const ExchangeResult *res, void *priv)
 		json_decref(doc);
 		/* a 200 means it exists on AMC: find it rather than create a second one (created
 		 * again only if AMC's list has not shown it ADOPT_WAIT_MS after the intent) */
-		elog_warn(job->batch_id, job->exec_id, "create answer has no workflowExecutionId; looking for the execution");
+		elog_warn(job->batch_id, job->exec_id,
+			  "create answer has no workflowExecutionId; looking for the execution");
 		job->create_retry_after_ms = -1;
 		adopt(job);
 		return;
@@ -196,7 +202,8 @@ static void send_create(Job *job)
 
 	if (mstime_mono() >= send_by) {
 		/* the intent is too old to vouch for this POST (PostgreSQL or the token was slow) */
-		elog_info(job->batch_id, job->exec_id, "create intent too old to send; announcing it again");
+		elog_info(job->batch_id, job->exec_id,
+			  "create intent too old to send; announcing it again");
 		create_start(job);
 		return;
 	}
@@ -233,7 +240,7 @@ void create_start(Job *job)
 		return;
 	}
 	if (w->stopping) {
-		handback_release(job);	/* nothing sent yet: the next worker starts it */
+		handback_release(job); /* nothing sent yet: the next worker starts it */
 		return;
 	}
 	job->intent_mono_ms = mstime_mono();
@@ -253,7 +260,8 @@ void create_resume(Job *job)
 	}
 	if (job->intent_ms > 0) {
 		/* an earlier claim announced a create and nobody recorded its id */
-		elog_info(job->batch_id, job->exec_id, "an earlier create was announced; looking for it on AMC");
+		elog_info(job->batch_id, job->exec_id,
+			  "an earlier create was announced; looking for it on AMC");
 		job->intent_own = false;
 		adopt(job);
 		return;
@@ -270,7 +278,8 @@ static bool matches(Job *job, json_t *ex)
 {
 	const char *sql = json_string_value(json_object_get(ex, "sqlQuery"));
 	if (!sql)
-		sql = json_string_value(json_object_get(json_object_get(ex, "workflow"), "sqlQuery"));
+		sql = json_string_value(
+			json_object_get(json_object_get(ex, "workflow"), "sqlQuery"));
 	return sql && amc_marker_matches(sql, job->batch_id, job->exec_id);
 }
 
@@ -292,12 +301,15 @@ static void not_found(Job *job)
 	if (now < job->intent_ms + ADOPT_WAIT_MS) {
 		/* that POST may still be on its way: wait until it cannot be, then look again */
 		long wait = (long)(job->intent_ms + ADOPT_WAIT_MS - now);
-		elog_info(job->batch_id, job->exec_id, "no AMC execution yet for an earlier create; "
-			  "looking again in %ld ms", wait);
+		elog_info(job->batch_id, job->exec_id,
+			  "no AMC execution yet for an earlier create; "
+			  "looking again in %ld ms",
+			  wait);
 		job_after(job, (int)(wait < 1000 ? 1000 : wait), adopt);
 		return;
 	}
-	elog_info(job->batch_id, job->exec_id, "the earlier create reached no AMC execution; creating");
+	elog_info(job->batch_id, job->exec_id,
+		  "the earlier create reached no AMC execution; creating");
 	create_start(job);
 }
 
@@ -317,12 +329,13 @@ static void on_listed(Worker *w, const ExchangeResult *res, void *priv)
 	json_t *list = json_object_get(doc, "executions");
 	if (!json_is_array(list)) {
 		json_decref(doc);
-		job_transient(job, -1, false, adopt, "execution list answer has no executions array");
+		job_transient(job, -1, false, adopt,
+			      "execution list answer has no executions array");
 		return;
 	}
 	size_t i;
 	json_t *ex;
-	json_array_foreach(list, i, ex) {
+	json_array_foreach (list, i, ex) {
 		const char *id = json_string_value(json_object_get(ex, "workflowExecutionId"));
 		const char *st = json_string_value(json_object_get(ex, "status"));
 		if (!id || !*id || strlen(id) >= sizeof job->amc_id || !matches(job, ex))
@@ -336,7 +349,8 @@ static void on_listed(Worker *w, const ExchangeResult *res, void *priv)
 		}
 		strcpy(job->amc_id, id);
 		json_decref(doc);
-		elog_info(job->batch_id, job->exec_id, "adopted AMC execution %s (announced create)", job->amc_id);
+		elog_info(job->batch_id, job->exec_id,
+			  "adopted AMC execution %s (announced create)", job->amc_id);
 		create_record(job);
 		return;
 	}
@@ -350,8 +364,10 @@ static void on_listed(Worker *w, const ExchangeResult *res, void *priv)
 	}
 	if (job->adopt_cancelled[0]) {
 		strcpy(job->amc_id, job->adopt_cancelled);
-		elog_info(job->batch_id, job->exec_id, "adopted AMC execution %s (announced create, "
-			  "cancelled on AMC)", job->amc_id);
+		elog_info(job->batch_id, job->exec_id,
+			  "adopted AMC execution %s (announced create, "
+			  "cancelled on AMC)",
+			  job->amc_id);
 		create_record(job);
 		return;
 	}

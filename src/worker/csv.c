@@ -96,7 +96,7 @@ enum CsvStatus csv_read(CsvReader *r)
 		c = getc(r->f);
 		if (c == '\r' || c == '\n') {
 			r->line++;
-			r->irregular = true;	/* COPY reads an empty line as a record */
+			r->irregular = true; /* COPY reads an empty line as a record */
 		}
 		if (c == '\r') {
 			int n = getc(r->f);
@@ -122,7 +122,8 @@ enum CsvStatus csv_read(CsvReader *r)
 		if (quoted) {
 			if (c == EOF) {
 				snprintf(r->err, sizeof r->err,
-					 "record starting at line %ld: unterminated quoted field", start_line);
+					 "record starting at line %ld: unterminated quoted field",
+					 start_line);
 				return CSV_ERROR;
 			}
 			if (c == '"') {
@@ -159,7 +160,7 @@ enum CsvStatus csv_read(CsvReader *r)
 					ungetc(n, r->f);
 				eol = n == '\n' ? 'r' : 0;
 				if (n != '\n')
-					r->irregular = true;	/* a bare CR */
+					r->irregular = true; /* a bare CR */
 			}
 			if (eol && r->eol && eol != r->eol)
 				r->irregular = true;
@@ -174,7 +175,8 @@ enum CsvStatus csv_read(CsvReader *r)
 		}
 		if (after_quote) {
 			snprintf(r->err, sizeof r->err,
-				 "record starting at line %ld: text after a closing quote", start_line);
+				 "record starting at line %ld: text after a closing quote",
+				 start_line);
 			return CSV_ERROR;
 		}
 		if (c == '"' && at_start) {
@@ -183,7 +185,7 @@ enum CsvStatus csv_read(CsvReader *r)
 			continue;
 		}
 		if (c == '"')
-			r->irregular = true;	/* COPY starts a quoted part there */
+			r->irregular = true; /* COPY starts a quoted part there */
 		at_start = false;
 		if (!put(r, (char)c))
 			return oom(r);
@@ -194,7 +196,7 @@ size_t csv_header_skip(CsvHeaderSkip *s, const char *data, size_t n)
 {
 	for (size_t i = 0; i < n && !s->done; i++) {
 		if (data[i] == '"')
-			s->in_quote = !s->in_quote;	/* "" inside quotes toggles twice: no change */
+			s->in_quote = !s->in_quote; /* "" inside quotes toggles twice: no change */
 		else if (data[i] == '\n' && !s->in_quote) {
 			s->done = true;
 			return i + 1;
@@ -293,7 +295,7 @@ bool csv_json_string(char **buf, size_t *len, size_t *cap, const char *s, size_t
 	const unsigned char *p = (const unsigned char *)s;
 	if (!csv_buf_add(buf, len, cap, "\"", 1))
 		return false;
-	size_t run = 0;	/* bytes copied verbatim, flushed in one go */
+	size_t run = 0; /* bytes copied verbatim, flushed in one go */
 	for (size_t i = 0; i < n;) {
 		unsigned char c = p[i];
 		const char *esc = NULL;
@@ -310,10 +312,15 @@ bool csv_json_string(char **buf, size_t *len, size_t *cap, const char *s, size_t
 		else if (c == '\t')
 			esc = "\\t";
 		else if (c == 0 || k == 0)
-			esc = "\\ufffd";	/* jsonb refuses \u0000 and invalid UTF-8 */
+			esc = "\\ufffd"; /* jsonb refuses \u0000 and invalid UTF-8 */
 		else if (c < 0x20) {
-			u[0] = '\\'; u[1] = 'u'; u[2] = '0'; u[3] = '0';
-			u[4] = hex[c >> 4]; u[5] = hex[c & 15]; u[6] = '\0';
+			u[0] = '\\';
+			u[1] = 'u';
+			u[2] = '0';
+			u[3] = '0';
+			u[4] = hex[c >> 4];
+			u[5] = hex[c & 15];
+			u[6] = '\0';
 			esc = u;
 		}
 		if (!esc) {

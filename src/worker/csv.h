@@ -11,20 +11,20 @@
 enum CsvStatus { CSV_RECORD, CSV_EOF, CSV_ERROR };
 
 typedef struct CsvReader {
-	FILE *f;		/* borrowed */
-	char *data;		/* the fields of the current record, each NUL-terminated */
+	FILE *f;    /* borrowed */
+	char *data; /* the fields of the current record, each NUL-terminated */
 	size_t len, cap;
-	size_t *off;		/* start of field i in data */
-	size_t *flen;		/* length of field i (fields may contain NUL bytes) */
+	size_t *off;  /* start of field i in data */
+	size_t *flen; /* length of field i (fields may contain NUL bytes) */
 	size_t nfields, fcap;
-	long record;		/* records read so far (1 = the header) */
-	long line;		/* physical line (1-based) where the next record starts */
-	bool started;		/* BOM check done */
+	long record;  /* records read so far (1 = the header) */
+	long line;    /* physical line (1-based) where the next record starts */
+	bool started; /* BOM check done */
 	/* set once the input holds something this reader accepts but PostgreSQL's COPY (FORMAT
 	 * csv) reads otherwise or refuses: an empty line, a bare CR or a mix of CRLF and LF
 	 * record ends, a quote inside an unquoted field (the archiver then sends parsed fields) */
 	bool irregular;
-	char eol;		/* the record end seen first: 'n' LF, 'r' CRLF, 0 none yet */
+	char eol; /* the record end seen first: 'n' LF, 'r' CRLF, 0 none yet */
 	char err[160];
 } CsvReader;
 
@@ -33,13 +33,19 @@ void csv_cleanup(CsvReader *r);
 /* Reads the next record. Lines that are completely empty are skipped. */
 enum CsvStatus csv_read(CsvReader *r);
 
-static inline const char *csv_field(const CsvReader *r, size_t i) { return r->data + r->off[i]; }
-static inline size_t csv_field_len(const CsvReader *r, size_t i) { return r->flen[i]; }
+static inline const char *csv_field(const CsvReader *r, size_t i)
+{
+	return r->data + r->off[i];
+}
+static inline size_t csv_field_len(const CsvReader *r, size_t i)
+{
+	return r->flen[i];
+}
 
 /* Skipping the header record of a second (third ...) result file while it streams in: a
  * quoted header field may hold a line break, so quotes are tracked across chunks. */
 typedef struct CsvHeaderSkip {
-	bool done;		/* the header's line break has been seen */
+	bool done; /* the header's line break has been seen */
 	bool in_quote;
 } CsvHeaderSkip;
 

@@ -23,8 +23,8 @@
 #include "webhook.h"
 #include "stats.h"
 
-#define LEASE_MARGIN_S 5	/* a lease outlives the POST's timeout by this much */
-#define RECORD_RETRY_MS 60000	/* after that an unrecorded attempt is simply made again */
+#define LEASE_MARGIN_S 5      /* a lease outlives the POST's timeout by this much */
+#define RECORD_RETRY_MS 60000 /* after that an unrecorded attempt is simply made again */
 
 /* $1 how many, $2 lease seconds, $3 worker id. The lease moves next_attempt_at to its end:
  * a delivery whose worker died is due again then. */
@@ -74,29 +74,29 @@ struct Delivery {
 	Worker *w;
 	char id[40];
 	int attempt;
-	char event[40];			/* the event type, for the header and the log */
-	char *body;			/* owned */
-	CURL *easy;			/* while the POST runs */
-	struct curl_slist *headers;	/* owned */
+	char event[40];             /* the event type, for the header and the log */
+	char *body;                 /* owned */
+	CURL *easy;                 /* while the POST runs */
+	struct curl_slist *headers; /* owned */
 	char errbuf[CURL_ERROR_SIZE];
 	char prefix[WEBHOOK_RESPONSE_PREFIX + 1];
 	size_t prefix_len;
-	char refused[160];		/* the SSRF guard stopped a connection: why */
-	int64_t started_ms;		/* wall clock, for the record */
+	char refused[160];  /* the SSRF guard stopped a connection: why */
+	int64_t started_ms; /* wall clock, for the record */
 	int64_t started_mono;
 	long status;
 	long latency_ms;
 	char error[512];
 	bool ok;
-	char *rec[REC_PARAMS];		/* the record statement's parameters (owned) */
-	PGresult *res;			/* unused: the record answers nothing */
+	char *rec[REC_PARAMS]; /* the record statement's parameters (owned) */
+	PGresult *res;         /* unused: the record answers nothing */
 };
 
 /* The lease statement on a pool thread; its result comes back to the loop. */
 typedef struct LeaseJob {
 	Worker *w;
 	char limit[16], lease_s[16], worker[128];
-	PGresult *res;			/* owned; PQclear'ed on the loop thread */
+	PGresult *res; /* owned; PQclear'ed on the loop thread */
 } LeaseJob;
 
 static void arm(struct event *ev, int ms)
@@ -161,8 +161,9 @@ static void record_done(enum PgResult res, const char *err, void *arg)
 	Delivery *d = arg;
 
 	if (res != PG_OK && !d->w->exiting)
-		log_warn("webhook delivery %s attempt %d not recorded (%s); it is made again after its lease",
-			 d->id, d->attempt, err);
+		log_warn(
+			"webhook delivery %s attempt %d not recorded (%s); it is made again after its lease",
+			d->id, d->attempt, err);
 	finish(d);
 }
 
@@ -181,7 +182,8 @@ static void record(Delivery *d)
 	uint32_t rnd = (uint32_t)random() << 1 ^ (uint32_t)random();
 
 	if (!d->ok)
-		wait = webhook_backoff_ms(d->attempt, w->cfg.webhook_backoff_ms, w->cfg.webhook_backoff_max_ms, rnd);
+		wait = webhook_backoff_ms(d->attempt, w->cfg.webhook_backoff_ms,
+					  w->cfg.webhook_backoff_max_ms, rnd);
 	snprintf(start, sizeof start, "%lld", (long long)d->started_ms);
 	snprintf(code, sizeof code, "%ld", d->status);
 	snprintf(lat, sizeof lat, "%ld", d->latency_ms);
@@ -195,8 +197,9 @@ static void record(Delivery *d)
 	    !set_param(d, 7, w->id) || !set_param(d, 8, d->ok ? "true" : "false") ||
 	    !set_param(d, 9, delay) || !set_param(d, 10, age) ||
 	    !pgpool_submit(w->pg, record_work, record_done, d, RECORD_RETRY_MS)) {
-		log_error("webhook delivery %s: attempt %d not recorded (out of memory or pool gone)",
-			  d->id, d->attempt);
+		log_error(
+			"webhook delivery %s: attempt %d not recorded (out of memory or pool gone)",
+			d->id, d->attempt);
 		finish(d);
 	}
 }
@@ -228,7 +231,8 @@ static curl_socket_t on_open_socket(void *priv, curlsocktype purpose, struct cur
 	if (purpose != CURLSOCKTYPE_IPCXN || !netaddr_allowed(k, d->w->webhook_policy)) {
 		snprintf(d->refused, sizeof d->refused,
 			 "address not allowed: the host resolved to a %s address "
-			 "(webhook_allow_private_networks)", netaddr_class_name(k));
+			 "(webhook_allow_private_networks)",
+			 netaddr_class_name(k));
 		return CURL_SOCKET_BAD;
 	}
 	return socket(addr->family, addr->socktype, addr->protocol);
@@ -246,12 +250,14 @@ static void on_posted(CURL *easy, CURLcode rc, void *priv)
 		snprintf(d->error, sizeof d->error, "%s", d->refused);
 		d->status = 0;
 	} else if (rc != CURLE_OK) {
-		snprintf(d->error, sizeof d->error, "%s", d->errbuf[0] ? d->errbuf : curl_easy_strerror(rc));
+		snprintf(d->error, sizeof d->error, "%s",
+			 d->errbuf[0] ? d->errbuf : curl_easy_strerror(rc));
 		d->status = 0;
 	} else if (d->status >= 200 && d->status < 300) {
 		d->ok = true;
 	} else if (d->status >= 300 && d->status < 400) {
-		snprintf(d->error, sizeof d->error, "HTTP %ld (redirects are not followed)", d->status);
+		snprintf(d->error, sizeof d->error, "HTTP %ld (redirects are not followed)",
+			 d->status);
 	} else {
 		snprintf(d->error, sizeof d->error, "HTTP %ld", d->status);
 	}
@@ -263,8 +269,8 @@ static void on_posted(CURL *easy, CURLcode rc, void *priv)
 		log_info("webhook delivery %s (%s) attempt %d: HTTP %ld in %ld ms", d->id, d->event,
 			 d->attempt, d->status, d->latency_ms);
 	else
-		log_warn("webhook delivery %s (%s) attempt %d failed in %ld ms: %s", d->id, d->event,
-			 d->attempt, d->latency_ms, d->error);
+		log_warn("webhook delivery %s (%s) attempt %d failed in %ld ms: %s", d->id,
+			 d->event, d->attempt, d->latency_ms, d->error);
 	record(d);
 }
 
@@ -290,7 +296,8 @@ static bool post(Delivery *d, const char *url, const char *secret)
 	if (!webhook_signature(secret, (long long)time(NULL), d->body, n, sig, sizeof sig) ||
 	    !add_header(d, "Content-Type", "application/json") ||
 	    !add_header(d, "User-Agent", "amcbatch-webhook/1") ||
-	    !add_header(d, "Amcbatch-Event", d->event) || !add_header(d, "Amcbatch-Delivery", d->id) ||
+	    !add_header(d, "Amcbatch-Event", d->event) ||
+	    !add_header(d, "Amcbatch-Delivery", d->id) ||
 	    !add_header(d, "Amcbatch-Signature", sig) || !add_header(d, "Expect", ""))
 		return false;
 	if ((d->easy = curl_easy_init()) == NULL)
@@ -301,7 +308,8 @@ static bool post(Delivery *d, const char *url, const char *secret)
 	    curl_easy_setopt(d->easy, CURLOPT_FOLLOWLOCATION, 0L) != CURLE_OK ||
 	    curl_easy_setopt(d->easy, CURLOPT_PROXY, "") != CURLE_OK ||
 	    curl_easy_setopt(d->easy, CURLOPT_NOSIGNAL, 1L) != CURLE_OK ||
-	    curl_easy_setopt(d->easy, CURLOPT_TIMEOUT_MS, (long)w->cfg.webhook_timeout_ms) != CURLE_OK ||
+	    curl_easy_setopt(d->easy, CURLOPT_TIMEOUT_MS, (long)w->cfg.webhook_timeout_ms) !=
+		    CURLE_OK ||
 	    curl_easy_setopt(d->easy, CURLOPT_HTTPHEADER, d->headers) != CURLE_OK ||
 	    curl_easy_setopt(d->easy, CURLOPT_POSTFIELDS, d->body) != CURLE_OK ||
 	    curl_easy_setopt(d->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)n) != CURLE_OK ||
@@ -357,12 +365,16 @@ static void start_one(Worker *w, const PGresult *res, int i)
 	d->started_ms = mstime_wall();
 	d->started_mono = mstime_mono();
 
-	d->body = webhook_body(PQgetvalue(res, i, L_EVENT_ID), d->event, PQgetvalue(res, i, L_CREATED),
-			       PQgetvalue(res, i, L_DATA), w->cfg.public_url, PQgetvalue(res, i, L_FORMAT));
+	d->body = webhook_body(PQgetvalue(res, i, L_EVENT_ID), d->event,
+			       PQgetvalue(res, i, L_CREATED), PQgetvalue(res, i, L_DATA),
+			       w->cfg.public_url, PQgetvalue(res, i, L_FORMAT));
 	if (d->body == NULL) {
-		snprintf(d->error, sizeof d->error, "could not build the body (bad event data or out of memory)");
-	} else if ((secret = open_secret(w, PQgetvalue(res, i, L_SECRET), err, sizeof err)) == NULL) {
-		snprintf(d->error, sizeof d->error, "could not decrypt the webhook secret: %s", err);
+		snprintf(d->error, sizeof d->error,
+			 "could not build the body (bad event data or out of memory)");
+	} else if ((secret = open_secret(w, PQgetvalue(res, i, L_SECRET), err, sizeof err)) ==
+		   NULL) {
+		snprintf(d->error, sizeof d->error, "could not decrypt the webhook secret: %s",
+			 err);
 	} else if (!post(d, PQgetvalue(res, i, L_URL), secret)) {
 		snprintf(d->error, sizeof d->error, "could not start the request");
 		if (d->easy) {
@@ -372,7 +384,7 @@ static void start_one(Worker *w, const PGresult *res, int i)
 	} else {
 		secret_wipe(secret, strlen(secret));
 		free(secret);
-		return;		/* on_posted takes over */
+		return; /* on_posted takes over */
 	}
 	if (secret != NULL) {
 		secret_wipe(secret, strlen(secret));
@@ -394,7 +406,7 @@ static enum PgResult lease_work(PGconn *conn, void *arg, char *err, size_t errle
 		PQclear(r);
 		return pg_fail_kind(conn);
 	}
-	j->res = r;	/* PGresults are plain memory: the loop thread reads and clears it */
+	j->res = r; /* PGresults are plain memory: the loop thread reads and clears it */
 	return PG_OK;
 }
 
@@ -431,7 +443,8 @@ static void on_delivery_timer(evutil_socket_t fd, short what, void *arg)
 		return;
 	j->w = w;
 	snprintf(j->limit, sizeof j->limit, "%d", room);
-	snprintf(j->lease_s, sizeof j->lease_s, "%d", w->cfg.webhook_timeout_ms / 1000 + 1 + LEASE_MARGIN_S);
+	snprintf(j->lease_s, sizeof j->lease_s, "%d",
+		 w->cfg.webhook_timeout_ms / 1000 + 1 + LEASE_MARGIN_S);
 	snprintf(j->worker, sizeof j->worker, "%s", w->id);
 	/* one try only: the next tick tries again */
 	if (!pgpool_submit(w->pg, lease_work, lease_done, j, 0)) {
@@ -474,7 +487,7 @@ void delivery_free_all(Worker *w)
 		Delivery *d = w->deliveries;
 
 		unlink_delivery(d);
-		delivery_free(d);	/* its lease ends and another worker sends it again */
+		delivery_free(d); /* its lease ends and another worker sends it again */
 	}
 	w->delivery_inflight = 0;
 	if (w->delivery_timer)

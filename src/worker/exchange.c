@@ -14,33 +14,33 @@
 #include "mstime.h"
 #include "stats.h"
 
-#define HTTP_BODY_MAX (16u << 20)	/* AMC JSON answers are small; CSVs go to a sink */
+#define HTTP_BODY_MAX (16u << 20) /* AMC JSON answers are small; CSVs go to a sink */
 #define HTTP_BACKOFF_BASE_MS 1000
 #define HTTP_BACKOFF_CAP_MS 60000
 
 struct Exchange {
 	Worker *w;
-	Exchange *prev, *next;		/* in w->transfers */
-	CURL *easy;			/* NULL between attempts */
+	Exchange *prev, *next; /* in w->transfers */
+	CURL *easy;            /* NULL between attempts */
 	bool in_multi;
 	char *method, *url, *body;
 	struct curl_slist *headers;
 	enum ExchangeRetry retry;
 	bool fresh;
 	int max_tries, tries;
-	int endpoint;			/* enum AmcEndpoint: the metrics' label */
-	double attempt_at;		/* metrics_now() when the current attempt started */
+	int endpoint;      /* enum AmcEndpoint: the metrics' label */
+	double attempt_at; /* metrics_now() when the current attempt started */
 	ExchangeSinkFn sink;
 	void *sink_priv;
 	bool sink_failed;
-	int64_t send_by;		/* mstime_mono() deadline to send, 0 none */
-	bool too_late;			/* the prereq check stopped the request before it went out */
+	int64_t send_by; /* mstime_mono() deadline to send, 0 none */
+	bool too_late;   /* the prereq check stopped the request before it went out */
 	bool bulk;
 	char *resp;
 	size_t resp_len, resp_cap;
 	bool too_big;
-	long retry_after_ms;		/* from a Retry-After header, -1 if none */
-	char etag[80];			/* ETag without its quotes, "" if none (or too long) */
+	long retry_after_ms; /* from a Retry-After header, -1 if none */
+	char etag[80];       /* ETag without its quotes, "" if none (or too long) */
 	char errbuf[CURL_ERROR_SIZE];
 	struct event *timer;
 	ExchangeDoneFn done;
@@ -99,7 +99,7 @@ static size_t on_write(char *data, size_t size, size_t nmemb, void *arg)
 	if (h->sink) {
 		if (!h->sink(data, n, h->sink_priv)) {
 			h->sink_failed = true;
-			return 0;	/* aborts with CURLE_WRITE_ERROR */
+			return 0; /* aborts with CURLE_WRITE_ERROR */
 		}
 		return n;
 	}
@@ -173,7 +173,8 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *arg)
 		const char *v = data + sizeof etag - 1, *end = data + n;
 		while (v < end && (*v == ' ' || *v == '\t' || *v == '"'))
 			v++;
-		while (end > v && (end[-1] == '\r' || end[-1] == '\n' || end[-1] == ' ' || end[-1] == '"'))
+		while (end > v &&
+		       (end[-1] == '\r' || end[-1] == '\n' || end[-1] == ' ' || end[-1] == '"'))
 			end--;
 		if ((size_t)(end - v) < sizeof h->etag) {
 			memcpy(h->etag, v, (size_t)(end - v));
@@ -182,7 +183,8 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *arg)
 	}
 	if (n > sizeof name - 1 && strncasecmp(data, name, sizeof name - 1) == 0) {
 		char tmp[64];
-		size_t len = n - (sizeof name - 1) < sizeof tmp - 1 ? n - (sizeof name - 1) : sizeof tmp - 1;
+		size_t len = n - (sizeof name - 1) < sizeof tmp - 1 ? n - (sizeof name - 1)
+								    : sizeof tmp - 1;
 		memcpy(tmp, data + sizeof name - 1, len);
 		tmp[len] = '\0';
 		tmp[strcspn(tmp, "\r\n")] = '\0';
@@ -212,7 +214,8 @@ static bool set_protocols(CURL *e)
 	return curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https") == CURLE_OK &&
 	       curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https") == CURLE_OK;
 #else
-	return curl_easy_setopt(e, CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS)) == CURLE_OK;
+	return curl_easy_setopt(e, CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS)) ==
+	       CURLE_OK;
 #endif
 }
 
@@ -242,13 +245,16 @@ static bool attempt(Exchange *h)
 		  curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L) == CURLE_OK &&
 		  curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, 10000L) == CURLE_OK &&
 		  set_protocols(e) &&
-		  curl_easy_setopt(e, CURLOPT_USERAGENT, "amcbatch-worker/" PACKAGE_VERSION) == CURLE_OK;
+		  curl_easy_setopt(e, CURLOPT_USERAGENT, "amcbatch-worker/" PACKAGE_VERSION) ==
+			  CURLE_OK;
 	if (ok && h->bulk) {
 		long stall_s = w->cfg.http_timeout_ms / 1000;
 		ok = curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, 1L) == CURLE_OK &&
-		     curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, stall_s < 5 ? 5L : stall_s) == CURLE_OK;
+		     curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, stall_s < 5 ? 5L : stall_s) ==
+			     CURLE_OK;
 	} else if (ok) {
-		ok = curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)w->cfg.http_timeout_ms) == CURLE_OK;
+		ok = curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)w->cfg.http_timeout_ms) ==
+		     CURLE_OK;
 	}
 	if (ok && h->send_by > 0)
 		ok = curl_easy_setopt(e, CURLOPT_PREREQFUNCTION, on_prereq) == CURLE_OK &&
@@ -326,7 +332,7 @@ static int backoff_ms(const Exchange *h)
 	unsigned r = 0;
 	if (!ids_random(&r, sizeof r))
 		r = 0;
-	return ms / 2 + (int)(r % (unsigned)(ms / 2 + 1));	/* "equal jitter" */
+	return ms / 2 + (int)(r % (unsigned)(ms / 2 + 1)); /* "equal jitter" */
 }
 
 static void on_done(CURL *easy, CURLcode rc, void *priv)
@@ -348,10 +354,9 @@ static void on_done(CURL *easy, CURLcode rc, void *priv)
 
 		stats_amc_retry(h->endpoint);
 		/* the query string of a pre-signed URL is a credential: not logged */
-		log_warn("%s %.*s: %s, retry %d/%d in %d ms", h->method,
-			 (int)strcspn(h->url, "?"), h->url,
-			 rc != CURLE_OK ? curl_easy_strerror(rc) : "HTTP error",
-			 h->tries, h->max_tries - 1, ms);
+		log_warn("%s %.*s: %s, retry %d/%d in %d ms", h->method, (int)strcspn(h->url, "?"),
+			 h->url, rc != CURLE_OK ? curl_easy_strerror(rc) : "HTTP error", h->tries,
+			 h->max_tries - 1, ms);
 		if (status)
 			log_debug("status was %ld", status);
 		struct timeval tv = mstime_tv(ms);

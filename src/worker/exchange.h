@@ -9,14 +9,14 @@
 #include "worker.h"
 
 typedef struct ExchangeResult {
-	CURLcode rc;		/* CURLE_OK when a response arrived */
-	long status;		/* HTTP status, 0 if none */
-	const char *body;	/* NUL-terminated response body ("" with a sink), borrowed */
+	CURLcode rc;      /* CURLE_OK when a response arrived */
+	long status;      /* HTTP status, 0 if none */
+	const char *body; /* NUL-terminated response body ("" with a sink), borrowed */
 	size_t len;
-	const char *error;	/* curl's error text when rc != CURLE_OK, else "" */
-	long retry_after_ms;	/* Retry-After of the last answer (seconds or HTTP-date), -1 if none */
-	const char *etag;	/* the ETag header without its quotes, "" if none (borrowed) */
-	bool sent;		/* the request may have reached the server (not a connect failure) */
+	const char *error;   /* curl's error text when rc != CURLE_OK, else "" */
+	long retry_after_ms; /* Retry-After of the last answer (seconds or HTTP-date), -1 if none */
+	const char *etag;    /* the ETag header without its quotes, "" if none (borrowed) */
+	bool sent;           /* the request may have reached the server (not a connect failure) */
 } ExchangeResult;
 
 /* Called once, on the loop thread. res is borrowed. Not called when w->exiting. */
@@ -25,23 +25,23 @@ typedef void (*ExchangeDoneFn)(Worker *w, const ExchangeResult *res, void *priv)
 typedef bool (*ExchangeSinkFn)(const char *data, size_t n, void *priv);
 
 enum ExchangeRetry {
-	EXCHANGE_RETRY_NONE,	/* one attempt */
-	EXCHANGE_RETRY_IDEMPOTENT,	/* GET/PUT: 5xx, 429, network errors */
-	EXCHANGE_RETRY_UNSENT,	/* POST: only when the request surely did not run (no connection);
+	EXCHANGE_RETRY_NONE,       /* one attempt */
+	EXCHANGE_RETRY_IDEMPOTENT, /* GET/PUT: 5xx, 429, network errors */
+	EXCHANGE_RETRY_UNSENT, /* POST: only when the request surely did not run (no connection);
 				 * a 429 is the caller's (it may wait in retry_wait instead) */
 };
 
 typedef struct ExchangeReq {
-	const char *method;		/* GET, POST, PUT */
+	const char *method; /* GET, POST, PUT */
 	const char *url;
-	const char *body;		/* NULL: none; copied */
-	struct curl_slist *headers;	/* taken (freed by http), may be NULL */
+	const char *body;           /* NULL: none; copied */
+	struct curl_slist *headers; /* taken (freed by http), may be NULL */
 	enum ExchangeRetry retry;
-	int max_tries;			/* attempts in total, >= 1 */
-	bool fresh_connection;		/* no reused connection: libcurl silently re-sends a request
+	int max_tries;         /* attempts in total, >= 1 */
+	bool fresh_connection; /* no reused connection: libcurl silently re-sends a request
 					 * whose reused connection died, which must not happen to a
 					 * create (its answer may be what was lost) */
-	ExchangeSinkFn sink;		/* NULL: collect the body in memory */
+	ExchangeSinkFn sink;   /* NULL: collect the body in memory */
 	void *sink_priv;
 	/* > 0: the request must be on its way by this mstime_mono(), else it is not sent at
 	 * all (checked once connected, right before the request goes out; it then ends with
@@ -50,7 +50,7 @@ typedef struct ExchangeReq {
 	/* a result file: no limit on the whole transfer (a large file takes long), but it is
 	 * dropped when it stalls (under 1 byte/s for http_timeout_ms) */
 	bool bulk;
-	int endpoint;			/* enum AmcEndpoint (stats.h) for the metrics; 0: other */
+	int endpoint; /* enum AmcEndpoint (stats.h) for the metrics; 0: other */
 } ExchangeReq;
 
 /* Starts the exchange; false (headers freed, done not called) if it could not start. */

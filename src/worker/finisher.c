@@ -17,9 +17,9 @@
 typedef struct Entry {
 	char ref[IDS_BATCH_LEN + IDS_EXEC_LEN + 2];
 	char claim[32];
-	const char *outcome;		/* a final state's name (static) */
+	const char *outcome; /* a final state's name (static) */
 	char rows[24];
-	char *error;			/* owned; NULL = "" */
+	char *error; /* owned; NULL = "" */
 	FinisherDoneFn done;
 	void *priv;
 } Entry;
@@ -27,7 +27,7 @@ typedef struct Entry {
 /* One finish_many call: owns its entries until every done() has run. */
 typedef struct Call {
 	Worker *w;
-	struct Call *prev, *next;	/* in fin.waiting while the resend timer is armed */
+	struct Call *prev, *next; /* in fin.waiting while the resend timer is armed */
 	struct event *timer;
 	int tries;
 	size_t n;
@@ -38,7 +38,7 @@ typedef struct Call {
 static struct {
 	Worker *w;
 	struct event *flush_ev;
-	Entry *pending;			/* owned array, FIFO */
+	Entry *pending; /* owned array, FIFO */
 	size_t n, cap;
 	Call *waiting;
 	char events_key[KEYS_MAX], jobs_key[KEYS_MAX];
@@ -74,7 +74,8 @@ static void resend_later(Call *c, const char *why)
 	int ms = RESEND_MS * (c->tries < 20 ? c->tries : 20);
 	struct timeval tv = mstime_tv(ms);
 	if (c->tries == 1 || c->tries % 20 == 0)
-		log_warn("finish_many of %zu job(s) not done (%s), resending (%d tries)", c->n, why, c->tries);
+		log_warn("finish_many of %zu job(s) not done (%s), resending (%d tries)", c->n, why,
+			 c->tries);
 	c->prev = NULL;
 	c->next = fin.waiting;
 	if (fin.waiting)
@@ -96,8 +97,9 @@ static void on_reply(RConn *rc, redisReply *reply, void *priv)
 	if (!reply || reply->type != REDIS_REPLY_ARRAY || reply->elements != c->n) {
 		if (reply && reply->type == REDIS_REPLY_ERROR && !rconn_not_now_error(reply))
 			log_error("finish_many of %zu job(s) refused: %s", c->n, reply->str);
-		resend_later(c, !reply ? "redis unavailable" :
-				reply->type == REDIS_REPLY_ERROR ? reply->str : "unexpected reply");
+		resend_later(c, !reply                             ? "redis unavailable"
+				: reply->type == REDIS_REPLY_ERROR ? reply->str
+								   : "unexpected reply");
 		return;
 	}
 	for (size_t i = 0; i < c->n; i++)
@@ -126,7 +128,8 @@ static void call_send(Call *c)
 			char b[IDS_BATCH_LEN + 1], x[IDS_EXEC_LEN + 1];
 			char *bk = kb + 2 * i * KEYS_MAX, *xk = bk + KEYS_MAX;
 			/* checked by finisher_add: cannot fail here */
-			ok = ok && ids_split_ref(e->ref, b, x) && keys_batch(bk, KEYS_MAX, w->prefix, b) &&
+			ok = ok && ids_split_ref(e->ref, b, x) &&
+			     keys_batch(bk, KEYS_MAX, w->prefix, b) &&
 			     keys_exec(xk, KEYS_MAX, w->prefix, b, x);
 			keys[2 + 2 * i] = bk;
 			keys[3 + 2 * i] = xk;
@@ -138,12 +141,13 @@ static void call_send(Call *c)
 		}
 	}
 	/* rconn copies keys and args */
-	ok = ok && rconn_script(w->redis, LUA_SCRIPT_FINISH_MANY, (int)nk, keys, (int)na, args, on_reply, c);
+	ok = ok && rconn_script(w->redis, LUA_SCRIPT_FINISH_MANY, (int)nk, keys, (int)na, args,
+				on_reply, c);
 	free(keys);
 	free(args);
 	free(kb);
 	if (!ok)
-		resend_later(c, "not connected");	/* or out of memory: try again */
+		resend_later(c, "not connected"); /* or out of memory: try again */
 }
 
 static void on_flush(evutil_socket_t fd, short what, void *arg)
@@ -156,14 +160,14 @@ static void on_flush(evutil_socket_t fd, short what, void *arg)
 			c = NULL;
 		}
 		if (!c) {
-			struct timeval tv = {0, 100 * 1000};
+			struct timeval tv = { 0, 100 * 1000 };
 			log_error("out of memory sending %zu finish(es); trying again", fin.n);
 			evtimer_add(fin.flush_ev, &tv);
 			return;
 		}
 		c->w = fin.w;
 		c->n = n;
-		memcpy(c->e, fin.pending, n * sizeof(Entry));	/* the error strings move along */
+		memcpy(c->e, fin.pending, n * sizeof(Entry)); /* the error strings move along */
 		fin.n -= n;
 		memmove(fin.pending, fin.pending + n, fin.n * sizeof(Entry));
 		call_send(c);
@@ -175,8 +179,11 @@ bool finisher_add(Worker *w, const char *ref, const char *claim, enum ExecState 
 {
 	char b[IDS_BATCH_LEN + 1], x[IDS_EXEC_LEN + 1], k[KEYS_MAX];
 	if (!ids_split_ref(ref, b, x) || !keys_batch(k, sizeof k, w->prefix, b) ||
-	    !keys_exec(k, sizeof k, w->prefix, b, x) || !*claim || strlen(claim) >= sizeof fin.pending->claim) {
-		log_error("cannot finish %s: not a valid ref and claim (or the key prefix is too long)", ref);
+	    !keys_exec(k, sizeof k, w->prefix, b, x) || !*claim ||
+	    strlen(claim) >= sizeof fin.pending->claim) {
+		log_error(
+			"cannot finish %s: not a valid ref and claim (or the key prefix is too long)",
+			ref);
 		return false;
 	}
 	if (outcome < EXEC_STATE_FIRST_FINAL || outcome >= EXEC_STATE_COUNT) {
@@ -220,7 +227,7 @@ bool finisher_add(Worker *w, const char *ref, const char *claim, enum ExecState 
 	fin.n++;
 	/* zero delay: runs after the callbacks of this loop turn, so their finishes share a call */
 	if (!evtimer_pending(fin.flush_ev, NULL)) {
-		struct timeval zero = {0, 0};
+		struct timeval zero = { 0, 0 };
 		evtimer_add(fin.flush_ev, &zero);
 	}
 	return true;

@@ -9,7 +9,7 @@
 #include "states.h"
 #include "worker.h"
 
-#define FINISHER_MAX 100	/* jobs per finish_many call */
+#define FINISHER_MAX 100 /* jobs per finish_many call */
 
 /* result (borrowed, valid during the call): this job's element of the finish_many reply
  * ({final_state, batch_status} or an integer code). NULL only when the worker is exiting:

@@ -14,7 +14,7 @@
 #include "rcall.h"
 #include "utf8.h"
 
-#define RETRY_INPROC_MAX_MS 5000	/* longer waits free the worker's slot through retry_wait */
+#define RETRY_INPROC_MAX_MS 5000 /* longer waits free the worker's slot through retry_wait */
 #define RETRY_BASE_MS 1000
 #define RETRY_CAP_MS 60000
 
@@ -32,7 +32,7 @@ static void on_handed_back(Worker *w, redisReply *reply, void *priv)
 	Job *job = priv;
 	long long code = 0;
 	if (!reply)
-		return;		/* exiting */
+		return; /* exiting */
 	if (rconn_code(reply, &code) && code == LUA_OK) {
 		elog_debug(job->batch_id, job->exec_id, "handed back to the queue");
 		job_drop(job);
@@ -40,7 +40,7 @@ static void on_handed_back(Worker *w, redisReply *reply, void *priv)
 	}
 	if (code == LUA_ERR_CANCELLED) {
 		job->leaving = false;
-		job_cancel(job);	/* stops the AMC execution; finish is then discarded */
+		job_cancel(job); /* stops the AMC execution; finish is then discarded */
 		return;
 	}
 	job_lost(job, "the hand-back found another claim");
@@ -127,8 +127,8 @@ long job_backoff_ms(int n)
 	return ms / 2 + (long)(r % (unsigned)(ms / 2 + 1));
 }
 
-void job_transient(Job *job, long wait_ms, bool requeue, void (*resume)(Job *job),
-		   const char *fmt, ...)
+void job_transient(Job *job, long wait_ms, bool requeue, void (*resume)(Job *job), const char *fmt,
+		   ...)
 {
 	Worker *w = job->w;
 	char full[1024], msg[700];
@@ -172,7 +172,8 @@ void job_throttled(Job *job, long wait_ms, const char *msg)
 			 w->cfg.exec_timeout_s);
 		return;
 	}
-	elog_info(job->batch_id, job->exec_id, "throttled %d time(s), retry in %ld ms (retry_wait): %s",
-		  job->throttled + 1, wait_ms, msg);
+	elog_info(job->batch_id, job->exec_id,
+		  "throttled %d time(s), retry in %ld ms (retry_wait): %s", job->throttled + 1,
+		  wait_ms, msg);
 	handback_retry(job, wait_ms, msg, true, true);
 }

@@ -42,8 +42,9 @@ void janitor_beat(Worker *w)
 	char pid[24], started[24], icap[16], acap[16], inflight[16];
 	/* the worker's self-description for the fleet view (docs/redis-keys.md, P worker:W:info) */
 	const char *info[] = {
-		"host", w->host, "pid", pid, "version", PACKAGE_VERSION, "started_at", started,
-		"instance_cap", icap, "account_cap", acap, "inflight_max", inflight,
+		"host",         w->host,  "pid",          pid,  "version",     PACKAGE_VERSION,
+		"started_at",   started,  "instance_cap", icap, "account_cap", acap,
+		"inflight_max", inflight,
 	};
 
 	snprintf(pid, sizeof pid, "%ld", (long)getpid());
@@ -81,7 +82,7 @@ static void on_lock(RConn *c, redisReply *reply, void *priv)
 {
 	Worker *w = priv;
 	if (w->exiting || !reply || reply->type != REDIS_REPLY_STATUS)
-		return;		/* nil: another worker sweeps this interval */
+		return; /* nil: another worker sweeps this interval */
 	LuaCall call;
 	if (!lua_reclaim(&call, w->prefix, mstime_wall(), RECLAIM_MAX_WORKERS) ||
 	    !rconn_call(w->redis, &call, on_reclaimed, w))
@@ -96,7 +97,7 @@ static void on_janitor_timer(evutil_socket_t fd, short what, void *arg)
 	if (!keys_janitor_lock(lock, sizeof lock, w->prefix))
 		return;
 	snprintf(ms, sizeof ms, "%d", w->cfg.lease_ms);
-	const char *argv[6] = {"SET", lock, w->id, "NX", "PX", ms};
+	const char *argv[6] = { "SET", lock, w->id, "NX", "PX", ms };
 	size_t lens[6];
 	for (int i = 0; i < 6; i++)
 		lens[i] = strlen(argv[i]);

@@ -127,18 +127,20 @@ static void after_gone_read(Job *job, const PgxRow *row)
 		amc_cancel_detached(job->w, &t, job->amc_id,
 				    "its batch was cancelled while Redis had lost the execution");
 	}
-	job_lost(job, row->found ? "its record is gone from Redis" :
-		 "its record is gone from Redis and PostgreSQL");
+	job_lost(job, row->found ? "its record is gone from Redis"
+				 : "its record is gone from Redis and PostgreSQL");
 }
 
 void job_gone(Job *job, const char *why)
 {
 	if (!job->amc_id[0]) {
-		job_lost(job, why);	/* nothing runs on AMC for it (an intent: see job.h) */
+		job_lost(job, why); /* nothing runs on AMC for it (an intent: see job.h) */
 		return;
 	}
-	elog_warn(job->batch_id, job->exec_id, "%s: asking PostgreSQL whether AMC execution %s "
-		  "is still wanted", why, job->amc_id);
+	elog_warn(job->batch_id, job->exec_id,
+		  "%s: asking PostgreSQL whether AMC execution %s "
+		  "is still wanted",
+		  why, job->amc_id);
 	job->step = JOB_LEAVING;
 	evtimer_del(job->timer);
 	pgx_read(job, after_gone_read);
@@ -231,7 +233,7 @@ static bool noop_take(Worker *w, const char *ref, const char *claim)
 	if (!finisher_add(w, ref, claim, EXEC_STATE_COMPLETED, 0, "", on_noop_finished, n)) {
 		htab_del(w->refs, ref);
 		free(n);
-		return false;	/* logged; the reconciliation takes the ref up again */
+		return false; /* logged; the reconciliation takes the ref up again */
 	}
 	w->inflight++;
 	return true;
@@ -264,8 +266,10 @@ bool job_take(Worker *w, const redisReply *claimed)
 		 * goes on under the new claim; a no-op finish in flight is refused and the
 		 * reconciliation takes the new claim up once it has answered */
 		if (old && strcmp(old->claim, claim) != 0) {
-			elog_warn(old->batch_id, old->exec_id, "claimed again (token %s, was %s): "
-				  "the job in memory goes on under the new claim", claim, old->claim);
+			elog_warn(old->batch_id, old->exec_id,
+				  "claimed again (token %s, was %s): "
+				  "the job in memory goes on under the new claim",
+				  claim, old->claim);
 			strcpy(old->claim, claim);
 			old->attempts = atoi(field(flat, "attempts"));
 		}
@@ -302,9 +306,12 @@ bool job_take(Worker *w, const redisReply *claimed)
 	}
 	bool fits = copy_field(job, job->uuid, sizeof job->uuid, flat, "id") &&
 		    copy_field(job, job->account_id, sizeof job->account_id, flat, "account_id") &&
-		    copy_field(job, job->instance_id, sizeof job->instance_id, flat, "amc_instance_id") &&
-		    copy_field(job, job->advertiser_id, sizeof job->advertiser_id, flat, "advertiser_id") &&
-		    copy_field(job, job->marketplace_id, sizeof job->marketplace_id, flat, "marketplace_id") &&
+		    copy_field(job, job->instance_id, sizeof job->instance_id, flat,
+			       "amc_instance_id") &&
+		    copy_field(job, job->advertiser_id, sizeof job->advertiser_id, flat,
+			       "advertiser_id") &&
+		    copy_field(job, job->marketplace_id, sizeof job->marketplace_id, flat,
+			       "marketplace_id") &&
 		    copy_field(job, job->timezone, sizeof job->timezone, flat, "timezone") &&
 		    copy_field(job, job->amc_id, sizeof job->amc_id, flat, "amc_execution_id") &&
 		    take_region(job, flat);
@@ -358,7 +365,7 @@ static void on_script(Worker *w, redisReply *reply, void *priv)
 	long long code = 0;
 	free(sc);
 	if (!reply)
-		return;		/* exiting */
+		return; /* exiting */
 	if (!rconn_code(reply, &code)) {
 		elog_error(job->batch_id, job->exec_id, "script gave an unexpected reply");
 		code = LUA_ERR_WRONG_STATE;
@@ -387,8 +394,8 @@ static void held_refused(Job *job, long long code)
 	else if (code == LUA_ERR_NOT_FOUND)
 		job_gone(job, "its record is gone from Redis");
 	else
-		job_lost(job, code == LUA_ERR_NOT_OWNER ? "another claim holds it" :
-			      "it is not running");
+		job_lost(job, code == LUA_ERR_NOT_OWNER ? "another claim holds it"
+							: "it is not running");
 }
 
 static void on_phase(Job *job, long long code)
@@ -439,15 +446,18 @@ static void on_finish(Worker *w, const redisReply *reply, void *priv)
 {
 	Job *job = priv;
 	if (!reply)
-		return;		/* exiting */
+		return; /* exiting */
 	if (reply->type == REDIS_REPLY_ARRAY && reply->elements >= 2 &&
 	    reply->element[0]->type == REDIS_REPLY_STRING) {
 		const char *final = reply->element[0]->str;
-		const char *bstatus = reply->element[1]->type == REDIS_REPLY_STRING ?
-				      reply->element[1]->str : "?";
+		const char *bstatus = reply->element[1]->type == REDIS_REPLY_STRING
+					      ? reply->element[1]->str
+					      : "?";
 		elog_info(job->batch_id, job->exec_id, "finished: %s (batch %s)", final, bstatus);
-		stats_exec_finished(final, bstatus, job->started_ms > 0 ?
-				    (double)(mstime_wall() - job->started_ms) / 1000.0 : -1);
+		stats_exec_finished(final, bstatus,
+				    job->started_ms > 0
+					    ? (double)(mstime_wall() - job->started_ms) / 1000.0
+					    : -1);
 		job_drop(job);
 		return;
 	}
@@ -455,7 +465,8 @@ static void on_finish(Worker *w, const redisReply *reply, void *priv)
 	if (!rconn_code(reply, &code))
 		code = LUA_ERR_WRONG_STATE;
 	if (code == LUA_ERR_WRONG_STATE && job->step == JOB_CANCELLING) {
-		elog_warn(job->batch_id, job->exec_id, "cancelled, but Redis says running: "
+		elog_warn(job->batch_id, job->exec_id,
+			  "cancelled, but Redis says running: "
 			  "asking PostgreSQL");
 		pgx_read(job, after_cancel_lost_read);
 		return;
@@ -468,7 +479,8 @@ static void run_finish(Job *job, enum ExecState outcome, const char *error)
 {
 	job->leaving = true;
 	/* batched with the other finishes of this loop turn (one finish_many call) */
-	if (!finisher_add(job->w, job->ref, job->claim, outcome, job->row_count, error, on_finish, job)) {
+	if (!finisher_add(job->w, job->ref, job->claim, outcome, job->row_count, error, on_finish,
+			  job)) {
 		/* the ref stays in our jobs list: the reconciliation takes it up, and the next
 		 * holder finds the final state in PostgreSQL */
 		job_lost(job, "could not queue the finish");
@@ -498,8 +510,8 @@ static void follow(Job *job, const PgxRow *row)
 		return;
 	}
 	if (exec_state_is(row->status, EXEC_STATE_COMPLETED)) {
-		elog_info(job->batch_id, job->exec_id, "the archive says completed (%ld rows): taken over",
-			  row->row_count);
+		elog_info(job->batch_id, job->exec_id,
+			  "the archive says completed (%ld rows): taken over", row->row_count);
 		job->row_count = row->row_count < 0 ? 0 : row->row_count;
 		job->step = JOB_FINISHING;
 		run_finish(job, EXEC_STATE_COMPLETED, "");
@@ -518,8 +530,9 @@ static void follow(Job *job, const PgxRow *row)
 	}
 	/* not final, not newer: a write refused for its own guard (another AMC id stored);
 	 * the caller handles those before; anything else is a bug to outlast, not to hide */
-	elog_error(job->batch_id, job->exec_id, "archive write refused with the row %s under claim %lld",
-		   row->status, row->claim_token);
+	elog_error(job->batch_id, job->exec_id,
+		   "archive write refused with the row %s under claim %lld", row->status,
+		   row->claim_token);
 	job_lost(job, "the archive refused a write");
 }
 
@@ -541,7 +554,8 @@ static void on_batch_cancelled(Worker *w, redisReply *reply, void *priv)
 static void cancel_batch_then_cancel(Job *job)
 {
 	LuaCall call;
-	elog_warn(job->batch_id, job->exec_id, "the archive says cancelled: cancelling the batch in Redis");
+	elog_warn(job->batch_id, job->exec_id,
+		  "the archive says cancelled: cancelling the batch in Redis");
 	if (!lua_cancel_batch(&call, job->w->prefix, job->batch_id, mstime_wall()) ||
 	    !rcall_call(job->w, &call, on_batch_cancelled, job))
 		job_cancel(job);
@@ -557,7 +571,8 @@ static void after_register(Job *job, const PgxRow *row)
 	}
 	/* PostgreSQL keeps what Redis may have lost: an AMC id, a later create intent */
 	if (!job->amc_id[0] && row->amc_id[0]) {
-		elog_info(job->batch_id, job->exec_id, "the archive knows AMC execution %s", row->amc_id);
+		elog_info(job->batch_id, job->exec_id, "the archive knows AMC execution %s",
+			  row->amc_id);
 		utf8_copy(job->amc_id, sizeof job->amc_id, row->amc_id);
 	}
 	if (row->intent_ms > job->intent_ms)
@@ -675,7 +690,8 @@ static void after_cancel_pg(Job *job, const PgxRow *row)
 {
 	if (job->need_finish) {
 		job->need_finish = false;
-		run_finish(job, EXEC_STATE_CANCELLED, "");	/* lets go of the cancelled exec: frees our ref */
+		run_finish(job, EXEC_STATE_CANCELLED,
+			   ""); /* lets go of the cancelled exec: frees our ref */
 		return;
 	}
 	job_drop(job);
@@ -702,7 +718,7 @@ static void on_amc_cancelled(Worker *w, const ExchangeResult *res, void *priv)
 	if (job->step == JOB_CANCELLING)
 		cancelled_cleanup(job);
 	else
-		job_fail(job, false, "%s", job->error);	/* continue the failure path */
+		job_fail(job, false, "%s", job->error); /* continue the failure path */
 }
 
 /* PUT CANCELLED to AMC if there is a live AMC execution; then on_amc_cancelled. */
@@ -712,7 +728,7 @@ static bool cancel_on_amc(Job *job)
 		return false;
 	AmcTarget t;
 	job_target(job, &t);
-	job->amc_terminal = true;	/* once */
+	job->amc_terminal = true; /* once */
 	if (!amc_cancel(job->w, &t, job->amc_id, on_amc_cancelled, job)) {
 		elog_error(job->batch_id, job->exec_id, "could not send the AMC cancel");
 		return false;
@@ -763,14 +779,14 @@ void job_fail(Job *job, bool cancel_amc, const char *fmt, ...)
 	evtimer_del(job->timer);
 	job->timer_fn = NULL;
 	if (cancel_amc && cancel_on_amc(job))
-		return;		/* comes back here through on_amc_cancelled */
+		return; /* comes back here through on_amc_cancelled */
 	pgx_failed(job, after_fail_pg);
 }
 
 /* ---- archive ---- */
 
 typedef struct ArchiveCall {
-	ArchiveTask task;		/* first: the work function sees an ArchiveTask */
+	ArchiveTask task; /* first: the work function sees an ArchiveTask */
 	Job *job;
 } ArchiveCall;
 

@@ -32,7 +32,7 @@
 #include "secret.h"
 #include "token.h"
 
-#define LEASE_RELEASE_MS 1000	/* wait for the lease DEL before exiting anyway */
+#define LEASE_RELEASE_MS 1000 /* wait for the lease DEL before exiting anyway */
 
 static void arm(struct event *ev, int ms)
 {
@@ -67,7 +67,8 @@ static void begin_exit(Worker *w)
 	evtimer_del(w->claim_timer);
 	evtimer_del(w->grace_timer);
 	if (w->inflight > 0)
-		log_warn("exiting with %d execution(s) in flight; they will be reclaimed", w->inflight);
+		log_warn("exiting with %d execution(s) in flight; they will be reclaimed",
+			 w->inflight);
 	if (keys_worker_lease(lease, sizeof lease, w->prefix, w->id) &&
 	    rconn_commandf(w->redis, on_lease_released, w, "DEL %s", lease)) {
 		arm(w->exit_timer, LEASE_RELEASE_MS);
@@ -89,7 +90,7 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 		if (w->leaving)
 			event_base_loopexit(w->base, NULL);
 		else
-			begin_exit(w);	/* still drops the lease so others reclaim at once */
+			begin_exit(w); /* still drops the lease so others reclaim at once */
 		return;
 	}
 	log_info("signal %d: no more claims; handing %d execution(s) back", (int)sig, w->inflight);
@@ -133,7 +134,8 @@ static void on_lease_dropped(RConn *c, redisReply *reply, void *priv)
 static void on_startup_reclaim(RConn *c, redisReply *reply, void *priv)
 {
 	if (reply && reply->type == REDIS_REPLY_INTEGER && reply->integer > 0)
-		log_info("requeued %lld job(s) left by an earlier run or by dead workers", reply->integer);
+		log_info("requeued %lld job(s) left by an earlier run or by dead workers",
+			 reply->integer);
 	else if (reply && reply->type == REDIS_REPLY_ERROR)
 		log_error("start-up reclaim failed: %s", reply->str);
 }
@@ -168,10 +170,11 @@ static void on_redis_ready(RConn *c, void *priv)
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: amcbatch-worker [-c config-file] [--encrypt]\n"
-			"Configuration: defaults, then the file, then AMCBATCH_<KEY> environment variables.\n"
-			"--encrypt: read a secret on stdin (one trailing newline dropped), print it encrypted\n"
-			"           with secret_key / AMCBATCH_SECRET_KEY as hex (for amc_accounts bytea columns).\n");
+	fprintf(stderr,
+		"usage: amcbatch-worker [-c config-file] [--encrypt]\n"
+		"Configuration: defaults, then the file, then AMCBATCH_<KEY> environment variables.\n"
+		"--encrypt: read a secret on stdin (one trailing newline dropped), print it encrypted\n"
+		"           with secret_key / AMCBATCH_SECRET_KEY as hex (for amc_accounts bytea columns).\n");
 }
 
 /* --encrypt: the operator's (and scripts/stack's) way to store LWA credentials. */
@@ -181,7 +184,8 @@ static int encrypt_stdin(const Config *cfg)
 	char err[160], buf[8192];
 	size_t n = fread(buf, 1, sizeof buf, stdin), blen = 0;
 	if (!feof(stdin) || ferror(stdin)) {
-		fprintf(stderr, "amcbatch-worker: --encrypt reads at most %zu bytes\n", sizeof buf - 1);
+		fprintf(stderr, "amcbatch-worker: --encrypt reads at most %zu bytes\n",
+			sizeof buf - 1);
 		return 2;
 	}
 	if (n > 0 && buf[n - 1] == '\n')
@@ -222,8 +226,10 @@ static bool spool_ready(Worker *w, const char *base)
 
 	for (i = 0; w->id[i]; i++) {
 		char c = w->id[i];
-		name[i] = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-			  c == '-' || c == '.' || c == '_' ? c : '_';
+		name[i] = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+					  (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_'
+				  ? c
+				  : '_';
 	}
 	name[i] = '\0';
 	if ((size_t)snprintf(w->spool_dir, sizeof w->spool_dir, "%s/amcbatch-%s", base, name) >=
@@ -263,7 +269,7 @@ int main(int argc, char **argv)
 
 	bool encrypt = false;
 	memset(&w, 0, sizeof w);
-	for (int i = 1; i < argc; i++)	/* the one long option; getopt sees the rest */
+	for (int i = 1; i < argc; i++) /* the one long option; getopt sees the rest */
 		if (strcmp(argv[i], "--encrypt") == 0) {
 			encrypt = true;
 			for (int j = i; j < argc - 1; j++)
@@ -309,10 +315,11 @@ int main(int argc, char **argv)
 		snprintf(w.id, sizeof w.id, "%s", w.cfg.worker_id);
 	else
 		snprintf(w.id, sizeof w.id, "%s-%ld", w.host, (long)getpid());
-	log_set_worker(w.id);	/* the "worker" field of json lines */
+	log_set_worker(w.id); /* the "worker" field of json lines */
 	const char *spool = w.cfg.spool_dir && *w.cfg.spool_dir ? w.cfg.spool_dir : "/tmp";
 	if (!spool_ready(&w, spool)) {
-		log_error("no private spool directory under %s (%s): %s", spool, w.spool_dir, strerror(errno));
+		log_error("no private spool directory under %s (%s): %s", spool, w.spool_dir,
+			  strerror(errno));
 		return 1;
 	}
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
@@ -325,8 +332,8 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	w.refs = htab_new();
-	w.redis = rconn_new_sentinel(w.base, w.cfg.redis_url, w.cfg.redis_sentinels, w.cfg.redis_master_name,
-				     w.cfg.redis_sentinel_password);
+	w.redis = rconn_new_sentinel(w.base, w.cfg.redis_url, w.cfg.redis_sentinels,
+				     w.cfg.redis_master_name, w.cfg.redis_sentinel_password);
 	w.pg = pgpool_new(w.base, w.cfg.database_url, w.cfg.pg_threads);
 	w.curl = curlev_new(w.base);
 	w.tokens = token_cache_new(w.base, w.cfg.secret_key);
@@ -335,9 +342,10 @@ int main(int argc, char **argv)
 	w.sigterm_ev = evsignal_new(w.base, SIGTERM, on_signal, &w);
 	w.sigint_ev = evsignal_new(w.base, SIGINT, on_signal, &w);
 	w.sighup = config_sighup_new(w.base, &w.cfg, w.conf_path, on_config_applied, &w);
-	if (!w.refs || !w.redis || !w.pg || !w.curl || !w.tokens || !w.grace_timer || !w.exit_timer || !w.sigterm_ev ||
-	    !w.sigint_ev || !w.sighup || !claim_init(&w) || !janitor_init(&w) || !delivery_init(&w) ||
-	    evsignal_add(w.sigterm_ev, NULL) != 0 || evsignal_add(w.sigint_ev, NULL) != 0) {
+	if (!w.refs || !w.redis || !w.pg || !w.curl || !w.tokens || !w.grace_timer ||
+	    !w.exit_timer || !w.sigterm_ev || !w.sigint_ev || !w.sighup || !claim_init(&w) ||
+	    !janitor_init(&w) || !delivery_init(&w) || evsignal_add(w.sigterm_ev, NULL) != 0 ||
+	    evsignal_add(w.sigint_ev, NULL) != 0) {
 		log_error("start-up failed (redis_url, database_url or out of memory)");
 		return 1;
 	}

@@ -39,55 +39,51 @@
 
 static const char sql_register[] = PGX_CUR
 	" upd AS (UPDATE workflow_executions w SET status = 'running', claim_token = $2::bigint,"
-	"         started_at = coalesce(w.started_at, now()), sql_query = $3, updated_at = now()"
-	PGX_HELD PGX_RETURNING PGX_ANSWER;
+	"         started_at = coalesce(w.started_at, now()), sql_query = $3, updated_at = now()" PGX_HELD
+		PGX_RETURNING PGX_ANSWER;
 static const char sql_intent_set[] = PGX_CUR
 	" upd AS (UPDATE workflow_executions w SET create_intent_at = now(),"
-	"         claim_token = $2::bigint, updated_at = now()"
-	PGX_HELD PGX_RETURNING PGX_ANSWER;
+	"         claim_token = $2::bigint, updated_at = now()" PGX_HELD PGX_RETURNING PGX_ANSWER;
 static const char sql_intent_clear[] = PGX_CUR
 	" upd AS (UPDATE workflow_executions w SET create_intent_at = NULL,"
-	"         claim_token = $2::bigint, updated_at = now()"
-	PGX_HELD PGX_RETURNING PGX_ANSWER;
+	"         claim_token = $2::bigint, updated_at = now()" PGX_HELD PGX_RETURNING PGX_ANSWER;
 static const char sql_amc_id[] = PGX_CUR
 	" upd AS (UPDATE workflow_executions w SET amc_execution_id = $3,"
-	"         claim_token = $2::bigint, updated_at = now()"
-	PGX_HELD " AND (cur.amc_execution_id IS NULL OR cur.amc_execution_id = $3)"
-	PGX_RETURNING PGX_ANSWER;
+	"         claim_token = $2::bigint, updated_at = now()" PGX_HELD
+	" AND (cur.amc_execution_id IS NULL OR cur.amc_execution_id = $3)" PGX_RETURNING PGX_ANSWER;
 static const char sql_failed[] = PGX_CUR
 	" upd AS (UPDATE workflow_executions w SET status = 'failed', error_message = $3,"
 	"         claim_token = $2::bigint, completed_at = now(),"
 	"         duration_seconds = extract(epoch FROM now() - coalesce(w.started_at, now())),"
-	"         updated_at = now()"
-	PGX_HELD PGX_RETURNING PGX_ANSWER;
+	"         updated_at = now()" PGX_HELD PGX_RETURNING PGX_ANSWER;
 /* $2 is unused but typed (in a CTE nothing reads), so every statement takes (execution_id,
  * token[, value]); a result table cannot exist here (it comes with `completed`) */
 static const char sql_cancelled[] = PGX_CUR
 	" upd AS (UPDATE workflow_executions w SET status = 'cancelled',"
 	"         completed_at = coalesce(w.completed_at, now()), updated_at = now()"
-	"    FROM cur WHERE w.id = cur.id AND cur.status NOT IN ('completed', 'failed', 'cancelled')"
-	PGX_RETURNING "," " typed AS (SELECT $2::bigint)" PGX_ANSWER;
+	"    FROM cur WHERE w.id = cur.id AND cur.status NOT IN ('completed', 'failed', 'cancelled')" PGX_RETURNING
+	","
+	" typed AS (SELECT $2::bigint)" PGX_ANSWER;
 static const char sql_read[] = PGX_CUR
 	" upd AS (SELECT NULL::uuid AS id, NULL::text AS status, NULL::bigint AS claim_token,"
 	"         NULL::text AS amc_execution_id, NULL::timestamptz AS create_intent_at,"
-	"         NULL::integer AS row_count, NULL::text AS error_message WHERE $2::bigint IS NULL)"
-	PGX_ANSWER;
+	"         NULL::integer AS row_count, NULL::text AS error_message WHERE $2::bigint IS NULL)" PGX_ANSWER;
 
 /* One statement in flight for a job: owned by itself until its done ran (or, waiting for a
  * retry at teardown, by pgx_free_all). */
 typedef struct Pgx {
-	struct Pgx *prev, *next;	/* in `waiting` while its retry timer is armed */
+	struct Pgx *prev, *next; /* in `waiting` while its retry timer is armed */
 	Job *job;
-	const char *sql;		/* static text */
+	const char *sql; /* static text */
 	int n;
-	char *vals[PGX_MAX_VALS];	/* owned copies */
+	char *vals[PGX_MAX_VALS]; /* owned copies */
 	PgxDoneFn done;
-	PgxRow row;			/* filled on the pool thread */
-	struct event *timer;		/* resubmission after a failure */
+	PgxRow row;          /* filled on the pool thread */
+	struct event *timer; /* resubmission after a failure */
 	int tries;
 } Pgx;
 
-static struct Pgx *waiting;	/* the loop thread's statements between a failure and a retry */
+static struct Pgx *waiting; /* the loop thread's statements between a failure and a retry */
 
 static void pgx_free(Pgx *x)
 {
@@ -107,8 +103,8 @@ static void copy_col(char *dst, size_t n, const PGresult *r, int col)
 static enum PgResult pgx_work(PGconn *conn, void *arg, char *err, size_t errlen)
 {
 	Pgx *x = arg;
-	PGresult *r = PQexecParams(conn, x->sql, x->n, NULL, (const char *const *)x->vals, NULL,
-				   NULL, 0);
+	PGresult *r =
+		PQexecParams(conn, x->sql, x->n, NULL, (const char *const *)x->vals, NULL, NULL, 0);
 	PgxRow *row = &x->row;
 
 	memset(row, 0, sizeof *row);
@@ -120,7 +116,8 @@ static enum PgResult pgx_work(PGconn *conn, void *arg, char *err, size_t errlen)
 	row->found = PQntuples(r) == 1;
 	if (row->found) {
 		copy_col(row->status, sizeof row->status, r, 0);
-		row->claim_token = PQgetisnull(r, 0, 1) ? 0 : strtoll(PQgetvalue(r, 0, 1), NULL, 10);
+		row->claim_token =
+			PQgetisnull(r, 0, 1) ? 0 : strtoll(PQgetvalue(r, 0, 1), NULL, 10);
 		copy_col(row->amc_id, sizeof row->amc_id, r, 2);
 		row->intent_ms = PQgetisnull(r, 0, 3) ? 0 : strtoll(PQgetvalue(r, 0, 3), NULL, 10);
 		row->row_count = PQgetisnull(r, 0, 4) ? -1 : strtol(PQgetvalue(r, 0, 4), NULL, 10);
@@ -177,8 +174,8 @@ static void pgx_done(enum PgResult res, const char *err, void *arg)
 		if (ms > PGX_RETRY_MAX_MS)
 			ms = PGX_RETRY_MAX_MS;
 		tv = mstime_tv(ms);
-		elog_error(job->batch_id, job->exec_id, "archive write failed (try %d, again in %d ms): %s",
-			   x->tries, ms, err);
+		elog_error(job->batch_id, job->exec_id,
+			   "archive write failed (try %d, again in %d ms): %s", x->tries, ms, err);
 		if (x->timer && evtimer_add(x->timer, &tv) == 0) {
 			x->next = waiting;
 			if (waiting)
@@ -189,7 +186,7 @@ static void pgx_done(enum PgResult res, const char *err, void *arg)
 		elog_error(job->batch_id, job->exec_id, "cannot arm the archive write retry");
 	}
 	PgxDoneFn done = x->done;
-	PgxRow row = x->row;	/* a copy: x goes first */
+	PgxRow row = x->row; /* a copy: x goes first */
 	if (res != PG_OK) {
 		memset(&row, 0, sizeof row);
 		row.broken = true;
@@ -209,7 +206,7 @@ static void submit(Pgx *x)
 static void run(Job *job, const char *sql, const char *value, PgxDoneFn done)
 {
 	Pgx *x = calloc(1, sizeof *x);
-	const char *vals[3] = {job->exec_id, job->claim, value};
+	const char *vals[3] = { job->exec_id, job->claim, value };
 	int n = value ? 3 : 2;
 
 	if (x) {
@@ -222,7 +219,7 @@ static void run(Job *job, const char *sql, const char *value, PgxDoneFn done)
 				break;
 	}
 	if (!x || !x->timer || x->n < n) {
-		PgxRow none = {.broken = true};
+		PgxRow none = { .broken = true };
 
 		if (x)
 			pgx_free(x);

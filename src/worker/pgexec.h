@@ -12,15 +12,15 @@
 #include "job.h"
 
 typedef struct PgxRow {
-	bool broken;		/* the write could not be made at all (out of memory) */
-	bool found;		/* the execution's row exists */
-	bool written;		/* this write landed */
-	char status[16];	/* workflow_executions.status */
-	long long claim_token;	/* of the newest claim that wrote the row */
-	char amc_id[128];	/* amc_execution_id, "" when NULL */
-	int64_t intent_ms;	/* create_intent_at (Unix ms), 0 when NULL */
-	long row_count;		/* -1 when NULL */
-	char error[1024];	/* error_message, "" when NULL */
+	bool broken;           /* the write could not be made at all (out of memory) */
+	bool found;            /* the execution's row exists */
+	bool written;          /* this write landed */
+	char status[16];       /* workflow_executions.status */
+	long long claim_token; /* of the newest claim that wrote the row */
+	char amc_id[128];      /* amc_execution_id, "" when NULL */
+	int64_t intent_ms;     /* create_intent_at (Unix ms), 0 when NULL */
+	long row_count;        /* -1 when NULL */
+	char error[1024];      /* error_message, "" when NULL */
 } PgxRow;
 
 /* row is borrowed (valid during the call). Not called when the worker exits. */

@@ -18,7 +18,7 @@
 #include "states.h"
 #include "token.h"
 
-#define POLL_NOT_FOUND_MAX 4		/* AMC may not know a fresh execution for a few seconds */
+#define POLL_NOT_FOUND_MAX 4 /* AMC may not know a fresh execution for a few seconds */
 #define FNV_OFFSET UINT64_C(14695981039346656037)
 #define FNV_PRIME UINT64_C(1099511628211)
 
@@ -59,8 +59,8 @@ void poller_cleanup(Job *job)
 	}
 	if (job->spool_path[0]) {
 		if (unlink(job->spool_path) != 0 && errno != ENOENT)
-			elog_warn(job->batch_id, job->exec_id, "cannot remove %s: %s", job->spool_path,
-				  strerror(errno));
+			elog_warn(job->batch_id, job->exec_id, "cannot remove %s: %s",
+				  job->spool_path, strerror(errno));
 		job->spool_path[0] = '\0';
 	}
 }
@@ -80,7 +80,8 @@ static bool sink(const char *data, size_t n, void *priv)
 	if (!job->file_started) {
 		job->file_started = true;
 		if (n >= 2 && (unsigned char)data[0] == 0x1f && (unsigned char)data[1] == 0x8b) {
-			snprintf(job->sink_msg, sizeof job->sink_msg, "result file is gzip-compressed (not supported)");
+			snprintf(job->sink_msg, sizeof job->sink_msg,
+				 "result file is gzip-compressed (not supported)");
 			return false;
 		}
 	}
@@ -97,7 +98,8 @@ static bool sink(const char *data, size_t n, void *priv)
 		job->last_byte = (unsigned char)data[n - 1];
 	return true;
 ioerr:
-	snprintf(job->sink_msg, sizeof job->sink_msg, "writing %s: %s", job->spool_path, strerror(errno));
+	snprintf(job->sink_msg, sizeof job->sink_msg, "writing %s: %s", job->spool_path,
+		 strerror(errno));
 	return false;
 }
 
@@ -118,7 +120,8 @@ static bool rewind_file(Job *job)
 
 static void retry_download(Job *job, const char *why, bool expired)
 {
-	if (job->sink_msg[0]) {	/* our own disk or format problem: downloading again will not help */
+	if (job->sink_msg
+		    [0]) { /* our own disk or format problem: downloading again will not help */
 		job_fail(job, false, "downloading results failed: %s", job->sink_msg);
 		return;
 	}
@@ -127,7 +130,8 @@ static void retry_download(Job *job, const char *why, bool expired)
 	 * fetched again (a large result must not start over for one bad file). */
 	if (!rewind_file(job))
 		return;
-	job_transient(job, expired ? 0 : -1, false, fetch_urls_resume, "downloading results failed: %s", why);
+	job_transient(job, expired ? 0 : -1, false, fetch_urls_resume,
+		      "downloading results failed: %s", why);
 }
 
 enum EtagCheck { ETAG_NONE, ETAG_MATCHES, ETAG_DIFFERS };
@@ -181,7 +185,8 @@ static void on_downloaded(Worker *w, const ExchangeResult *res, void *priv)
 	 * a last record without its line break included. */
 	switch (etag_check(job, res->etag)) {
 	case ETAG_DIFFERS:
-		snprintf(why, sizeof why, "result file %zu of %zu does not match its ETag (cut short)",
+		snprintf(why, sizeof why,
+			 "result file %zu of %zu does not match its ETag (cut short)",
 			 job->url_idx + 1, json_array_size(job->urls));
 		retry_download(job, why, false);
 		return;
@@ -202,8 +207,8 @@ static void on_downloaded(Worker *w, const ExchangeResult *res, void *priv)
 	 * was a skipped header. Such a file is fetched again at once; should it come back byte
 	 * for byte the same (length and hash), it is no cut download but a file written without
 	 * its last line break (AMC's files are not known to end with one), and it is taken. */
-	if (job->file_started && (!job->header_skip.done ||
-				  (job->last_byte != '\n' && job->last_byte != -1))) {
+	if (job->file_started &&
+	    (!job->header_skip.done || (job->last_byte != '\n' && job->last_byte != -1))) {
 		if (!job->cut_again) {
 			job->cut_again = true;
 			job->cut_len = job->file_len;
@@ -212,14 +217,17 @@ static void on_downloaded(Worker *w, const ExchangeResult *res, void *priv)
 			return;
 		}
 		if (job->cut_len != job->file_len || job->cut_hash != job->file_hash) {
-			snprintf(why, sizeof why, "result file %zu of %zu ends inside a record (truncated)",
+			snprintf(why, sizeof why,
+				 "result file %zu of %zu ends inside a record (truncated)",
 				 job->url_idx + 1, json_array_size(job->urls));
 			retry_download(job, why, false);
 			return;
 		}
-		elog_warn(job->batch_id, job->exec_id, "result file %zu of %zu came twice alike without "
-			  "a final line break (%llu bytes): taken as complete", job->url_idx + 1,
-			  json_array_size(job->urls), (unsigned long long)job->file_len);
+		elog_warn(job->batch_id, job->exec_id,
+			  "result file %zu of %zu came twice alike without "
+			  "a final line break (%llu bytes): taken as complete",
+			  job->url_idx + 1, json_array_size(job->urls),
+			  (unsigned long long)job->file_len);
 		if (!end_line(job))
 			return;
 	}
@@ -262,7 +270,8 @@ static void download_file(Job *job, bool again)
 	job->file_started = false;
 	job->file_len = 0;
 	job->file_hash = FNV_OFFSET;
-	if ((!job->md5 && !(job->md5 = EVP_MD_CTX_new())) || EVP_DigestInit_ex(job->md5, EVP_md5(), NULL) != 1) {
+	if ((!job->md5 && !(job->md5 = EVP_MD_CTX_new())) ||
+	    EVP_DigestInit_ex(job->md5, EVP_md5(), NULL) != 1) {
 		job_fail(job, false, "cannot start an MD5 digest");
 		return;
 	}
@@ -287,7 +296,8 @@ static void start_downloads(Job *job)
 		if (fd >= 0)
 			close(fd);
 		job->spool_path[0] = '\0';
-		job_fail(job, false, "cannot create a spool file in %s: %s", job->w->spool_dir, strerror(e));
+		job_fail(job, false, "cannot create a spool file in %s: %s", job->w->spool_dir,
+			 strerror(e));
 		return;
 	}
 	job->url_idx = 0;
@@ -304,7 +314,8 @@ static void on_urls(Worker *w, const ExchangeResult *res, void *priv)
 		amc_error_text(res, text, sizeof text);
 		if (job_refresh_on_denied(job, res, fetch_urls))
 			return;
-		if (res->rc != CURLE_OK || res->status >= 500 || res->status == 429 || res->status == 404) {
+		if (res->rc != CURLE_OK || res->status >= 500 || res->status == 429 ||
+		    res->status == 404) {
 			job_transient(job, res->retry_after_ms, false, fetch_urls,
 				      "getting download URLs failed: %s", text);
 			return;
@@ -317,23 +328,25 @@ static void on_urls(Worker *w, const ExchangeResult *res, void *priv)
 	json_t *urls = json_object_get(doc, "downloadUrls");
 	if (!json_is_array(urls)) {
 		json_decref(doc);
-		job_transient(job, -1, false, fetch_urls, "download URL answer has no downloadUrls array");
+		job_transient(job, -1, false, fetch_urls,
+			      "download URL answer has no downloadUrls array");
 		return;
 	}
-	bool resume = job->spool && job->urls && json_array_size(urls) == json_array_size(job->urls) &&
+	bool resume = job->spool && job->urls &&
+		      json_array_size(urls) == json_array_size(job->urls) &&
 		      job->url_idx < json_array_size(urls);
 	json_decref(job->urls);
 	job->urls = json_incref(urls);
 	json_decref(doc);
 	if (resume)
-		download_next(job);	/* the files before url_idx are in the spool */
+		download_next(job); /* the files before url_idx are in the spool */
 	else
 		start_downloads(job);
 }
 
 void poller_refetch(Job *job)
 {
-	poller_cleanup(job);	/* the whole spool was bad: everything again */
+	poller_cleanup(job); /* the whole spool was bad: everything again */
 	fetch_urls(job);
 }
 
@@ -358,14 +371,15 @@ static void poll_failed(Job *job, long retry_after_ms, const char *why)
 {
 	Worker *w = job->w;
 	if (++job->poll_failures > w->cfg.max_retries) {
-		job_fail(job, true, "status of AMC execution %s failed %d times in a row: %s", job->amc_id,
-			 job->poll_failures, why);
+		job_fail(job, true, "status of AMC execution %s failed %d times in a row: %s",
+			 job->amc_id, job->poll_failures, why);
 		return;
 	}
 	elog_warn(job->batch_id, job->exec_id, "status poll failed (%s); try %d/%d", why,
 		  job->poll_failures, w->cfg.max_retries);
 	if (retry_after_ms > job->poll_ms)
-		job->poll_ms = retry_after_ms > w->cfg.poll_max_ms ? w->cfg.poll_max_ms : (int)retry_after_ms;
+		job->poll_ms = retry_after_ms > w->cfg.poll_max_ms ? w->cfg.poll_max_ms
+								   : (int)retry_after_ms;
 	backoff(job);
 }
 
@@ -430,13 +444,15 @@ static void on_status(Worker *w, const ExchangeResult *res, void *priv)
 	if (strcmp(status, "FAILED") == 0 || strcmp(status, "REJECTED") == 0) {
 		job->amc_terminal = true;
 		const char *reason = amc_failure_reason(ex);
-		job_fail(job, false, "AMC execution %s: %s", strcmp(status, "FAILED") == 0 ? "failed" : "rejected",
+		job_fail(job, false, "AMC execution %s: %s",
+			 strcmp(status, "FAILED") == 0 ? "failed" : "rejected",
 			 *reason ? reason : "(no reason given)");
 		json_decref(doc);
 		return;
 	}
 	if (strcmp(status, "PENDING") != 0 && strcmp(status, "RUNNING") != 0)
-		elog_debug(job->batch_id, job->exec_id, "AMC status %s treated as in progress", status);
+		elog_debug(job->batch_id, job->exec_id, "AMC status %s treated as in progress",
+			   status);
 	json_decref(doc);
 	backoff(job);
 }
@@ -458,8 +474,10 @@ static void on_state(RConn *c, redisReply *reply, void *priv)
 	if (job->w->exiting)
 		return;
 	if (reply && reply->type == REDIS_REPLY_ARRAY && reply->elements == 3) {
-		const redisReply *st = reply->element[0], *wk = reply->element[1], *cl = reply->element[2];
-		if (st->type == REDIS_REPLY_STRING && exec_state_is(st->str, EXEC_STATE_CANCELLED)) {
+		const redisReply *st = reply->element[0], *wk = reply->element[1],
+				 *cl = reply->element[2];
+		if (st->type == REDIS_REPLY_STRING &&
+		    exec_state_is(st->str, EXEC_STATE_CANCELLED)) {
 			job_cancel(job);
 			return;
 		}
@@ -467,9 +485,9 @@ static void on_state(RConn *c, redisReply *reply, void *priv)
 			job_gone(job, "its record is gone from Redis (seen at a poll)");
 			return;
 		}
-		if (!exec_state_is(st->str, EXEC_STATE_RUNNING) ||
-		    wk->type != REDIS_REPLY_STRING || strcmp(wk->str, job->w->id) != 0 ||
-		    cl->type != REDIS_REPLY_STRING || strcmp(cl->str, job->claim) != 0) {
+		if (!exec_state_is(st->str, EXEC_STATE_RUNNING) || wk->type != REDIS_REPLY_STRING ||
+		    strcmp(wk->str, job->w->id) != 0 || cl->type != REDIS_REPLY_STRING ||
+		    strcmp(cl->str, job->claim) != 0) {
 			job_lost(job, "another claim holds it (seen at a poll)");
 			return;
 		}

@@ -22,7 +22,7 @@ typedef struct RCall {
 	void *priv;
 	struct event *timer;
 	int tries;
-	struct RCall *prev, *next;	/* in `waiting` while the timer is armed */
+	struct RCall *prev, *next; /* in `waiting` while the timer is armed */
 } RCall;
 
 /* calls waiting for their retry timer: nothing else refers to them, so rcall_free_all frees
@@ -64,7 +64,7 @@ void rcall_free_all(Worker *w)
 	while (waiting) {
 		RCall *c = waiting;
 		unlink_waiting(c);
-		c->done(w, NULL, c->priv);	/* the caller frees its priv */
+		c->done(w, NULL, c->priv); /* the caller frees its priv */
 		rcall_free(c);
 	}
 }
@@ -124,8 +124,8 @@ static void rcall_send(RCall *c)
 		retry_later(c, "not connected");
 }
 
-bool rcall_script(Worker *w, enum LuaScriptId id, int nkeys, const char **keys,
-		  int nargs, const char **args, RcallDoneFn done, void *priv)
+bool rcall_script(Worker *w, enum LuaScriptId id, int nkeys, const char **keys, int nargs,
+		  const char **args, RcallDoneFn done, void *priv)
 {
 	if (nkeys > RCALL_MAX_ARGS || nargs > RCALL_MAX_ARGS)
 		return false;
@@ -156,7 +156,7 @@ bool rcall_call(Worker *w, const LuaCall *call, RcallDoneFn done, void *priv)
 	const char *keys[LUA_CALL_KEYS_MAX];
 
 	if (!call->ok || call->ntail > 0)
-		return false;	/* a tail does not fit RCALL_MAX_ARGS: no held-job script has one */
+		return false; /* a tail does not fit RCALL_MAX_ARGS: no held-job script has one */
 	for (int i = 0; i < call->nkeys; i++)
 		keys[i] = call->keys[i];
 	return rcall_script(w, (enum LuaScriptId)call->id, call->nkeys, keys, call->nargs,

@@ -13,7 +13,7 @@
 #include "log.h"
 #include "htab.h"
 
-#define HELD_JOBS_MAX 200	/* refs per held_jobs call */
+#define HELD_JOBS_MAX 200 /* refs per held_jobs call */
 
 int reconcile_max_refs(const Worker *w)
 {
@@ -25,13 +25,14 @@ static void on_held_jobs(RConn *c, redisReply *reply, void *priv)
 	Worker *w = priv;
 	size_t taken = 0;
 	if (w->exiting || !reply || reply->type != REDIS_REPLY_ARRAY)
-		return;		/* the next heartbeat tries again */
+		return; /* the next heartbeat tries again */
 	for (size_t i = 0; i < reply->elements; i++)
 		if (job_take(w, reply->element[i]))
 			taken++;
 	if (taken)
 		log_warn("took up %zu job(s) Redis gave this worker but memory did not know "
-			 "(a lost claim reply)", taken);
+			 "(a lost claim reply)",
+			 taken);
 }
 
 /* held_jobs for up to HELD_JOBS_MAX refs (the script rebuilds claim's answer for them) */
@@ -51,7 +52,7 @@ void reconcile_heartbeat(Worker *w, const redisReply *reply)
 	size_t listed = reply->elements - 1;
 	bool whole = (long long)listed >= reply->element[0]->integer;
 	const char **orphans = malloc((listed ? listed : 1) * sizeof *orphans);
-	HTab *inlist = htab_new();	/* the refs listed (values: any non-NULL marker) */
+	HTab *inlist = htab_new(); /* the refs listed (values: any non-NULL marker) */
 	int n = 0;
 	if (!orphans || !inlist) {
 		free(orphans);
@@ -63,7 +64,7 @@ void reconcile_heartbeat(Worker *w, const redisReply *reply)
 		if (r->type != REDIS_REPLY_STRING)
 			continue;
 		if (!htab_put(inlist, r->str, inlist))
-			whole = false;	/* out of memory: do not judge absences */
+			whole = false; /* out of memory: do not judge absences */
 		if (!job_holds_ref(w, r->str))
 			orphans[n++] = r->str;
 	}

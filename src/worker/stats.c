@@ -18,22 +18,31 @@
 #define STATS_REDIS_EVERY_S 10.0
 
 /* the final states: the tails of states.h's tables */
-#define EXEC_FINALS { "status", exec_state_names + EXEC_STATE_FIRST_FINAL, EXEC_STATE_FINAL_COUNT }
-#define BATCH_FINALS { "status", batch_state_names + BATCH_STATE_FIRST_FINAL, BATCH_STATE_FINAL_COUNT }
+#define EXEC_FINALS \
+	{ \
+		"status", exec_state_names + EXEC_STATE_FIRST_FINAL, EXEC_STATE_FINAL_COUNT \
+	}
+#define BATCH_FINALS \
+	{ \
+		"status", batch_state_names + BATCH_STATE_FIRST_FINAL, BATCH_STATE_FINAL_COUNT \
+	}
 static const char *const endpoints[] = {
-	[AMC_EP_OTHER] = "other", [AMC_EP_CREATE] = "create", [AMC_EP_POLL] = "poll",
-	[AMC_EP_URLS] = "download_urls", [AMC_EP_LIST] = "list", [AMC_EP_CANCEL] = "cancel",
-	[AMC_EP_DOWNLOAD] = "download", [AMC_EP_TOKEN] = "token",
+	[AMC_EP_OTHER] = "other",        [AMC_EP_CREATE] = "create", [AMC_EP_POLL] = "poll",
+	[AMC_EP_URLS] = "download_urls", [AMC_EP_LIST] = "list",     [AMC_EP_CANCEL] = "cancel",
+	[AMC_EP_DOWNLOAD] = "download",  [AMC_EP_TOKEN] = "token",
 };
 static const char *const classes[] = { "2xx", "3xx", "4xx", "5xx", "network_error" };
 static const char *const delivery_outcomes[] = { "delivered", "failed" };
 static const char *const cap_kinds[] = { "instance", "account" };
 
-#define COUNTER(var, nm, hlp, ...) static Metric var = { .name = nm, .help = hlp, \
-	.type = METRIC_COUNTER, __VA_ARGS__ }
-#define GAUGE(var, nm, hlp, ...) static Metric var = { .name = nm, .help = hlp, \
-	.type = METRIC_GAUGE, __VA_ARGS__ }
-#define LABEL(n, v) { n, v, ARRAY_LEN(v) }
+#define COUNTER(var, nm, hlp, ...) \
+	static Metric var = { .name = nm, .help = hlp, .type = METRIC_COUNTER, __VA_ARGS__ }
+#define GAUGE(var, nm, hlp, ...) \
+	static Metric var = { .name = nm, .help = hlp, .type = METRIC_GAUGE, __VA_ARGS__ }
+#define LABEL(n, v) \
+	{ \
+		n, v, ARRAY_LEN(v) \
+	}
 
 /* What the fleet script reads for the queue gauges: bounded work per scrape interval. */
 #define FLEET_BATCHES 200
@@ -48,7 +57,8 @@ COUNTER(m_batches, "amcbatch_worker_batches_finished_total",
 static Metric m_exec_seconds = {
 	.name = "amcbatch_worker_execution_duration_seconds",
 	.help = "Time from an execution's first start to its finish, by final status.",
-	.type = METRIC_HISTOGRAM, .labels = { EXEC_FINALS },
+	.type = METRIC_HISTOGRAM,
+	.labels = { EXEC_FINALS },
 };
 COUNTER(m_amc, "amcbatch_worker_amc_requests_total",
 	"AMC (and LWA token) HTTP attempts by endpoint and status class.",
@@ -56,55 +66,78 @@ COUNTER(m_amc, "amcbatch_worker_amc_requests_total",
 static Metric m_amc_seconds = {
 	.name = "amcbatch_worker_amc_request_duration_seconds",
 	.help = "AMC HTTP attempts, from start to the end of the response, by endpoint.",
-	.type = METRIC_HISTOGRAM, .labels = { LABEL("endpoint", endpoints) },
+	.type = METRIC_HISTOGRAM,
+	.labels = { LABEL("endpoint", endpoints) },
 };
 COUNTER(m_amc_429, "amcbatch_worker_amc_throttled_total",
-	"AMC answers 429 (Too Many Requests), by endpoint.", .labels = { LABEL("endpoint", endpoints) });
+	"AMC answers 429 (Too Many Requests), by endpoint.",
+	.labels = { LABEL("endpoint", endpoints) });
 COUNTER(m_amc_retries, "amcbatch_worker_amc_retries_total",
 	"AMC HTTP attempts made again after a 429, a 5xx or a network error, by endpoint.",
 	.labels = { LABEL("endpoint", endpoints) });
 COUNTER(m_rows, "amcbatch_worker_archived_rows_total", "Result rows copied into PostgreSQL.", );
-COUNTER(m_bytes, "amcbatch_worker_archived_bytes_total", "Result file bytes archived into PostgreSQL.", );
+COUNTER(m_bytes, "amcbatch_worker_archived_bytes_total",
+	"Result file bytes archived into PostgreSQL.", );
 COUNTER(m_deliveries, "amcbatch_worker_webhook_deliveries_total",
 	"Webhook delivery attempts by outcome.", .labels = { LABEL("outcome", delivery_outcomes) });
 GAUGE(m_held, "amcbatch_worker_jobs_held", "Jobs this worker holds in memory now.", );
-GAUGE(m_inflight_cap, "amcbatch_worker_jobs_max", "Config worker_inflight: jobs this worker holds at most.", );
+GAUGE(m_inflight_cap, "amcbatch_worker_jobs_max",
+      "Config worker_inflight: jobs this worker holds at most.", );
 GAUGE(m_ready_batches, "amcbatch_queue_ready_batches",
-	"Batches with ready jobs (LLEN of P queue), read at most every 10 s.", );
+      "Batches with ready jobs (LLEN of P queue), read at most every 10 s.", );
 GAUGE(m_retry_jobs, "amcbatch_queue_retry_wait_jobs",
-	"Executions waiting in retry_wait (ZCARD of P retry).", );
+      "Executions waiting in retry_wait (ZCARD of P retry).", );
 GAUGE(m_running, "amcbatch_running_executions",
-	"Executions holding an AMC slot across all workers (sum of P running's instance fields).", );
+      "Executions holding an AMC slot across all workers (sum of P running's instance fields).", );
 GAUGE(m_at_cap, "amcbatch_running_at_cap",
-	"Instances or accounts whose running executions reached their cap (their jobs are parked).",
-	.labels = { LABEL("kind", cap_kinds) });
+      "Instances or accounts whose running executions reached their cap (their jobs are parked).",
+      .labels = { LABEL("kind", cap_kinds) });
 GAUGE(m_cap, "amcbatch_running_cap", "The configured cap per instance and per account.",
-	.labels = { LABEL("kind", cap_kinds) });
+      .labels = { LABEL("kind", cap_kinds) });
 GAUGE(m_live_workers, "amcbatch_workers_live",
-	"Workers whose heartbeat in P workers is within lease_ms.", );
+      "Workers whose heartbeat in P workers is within lease_ms.", );
 GAUGE(m_ready_jobs, "amcbatch_queue_ready_jobs",
-	"Jobs ready to be claimed (of the first " FLEET_BATCHES_S " batches of the ring; lua/fleet.lua).", );
+      "Jobs ready to be claimed (of the first " FLEET_BATCHES_S
+      " batches of the ring; lua/fleet.lua).", );
 GAUGE(m_oldest_age, "amcbatch_queue_oldest_job_age_seconds",
-	"Age of the oldest ready job (of those batches); 0 when none waits.", );
-GAUGE(m_parked, "amcbatch_parked_jobs",
-	"Jobs parked behind a full instance or account cap.", );
+      "Age of the oldest ready job (of those batches); 0 when none waits.", );
+GAUGE(m_parked, "amcbatch_parked_jobs", "Jobs parked behind a full instance or account cap.", );
 GAUGE(m_cancels, "amcbatch_amc_cancels_pending",
-	"Cancelled executions whose AMC cancel is still to be sent (P amc_cancels).", );
+      "Cancelled executions whose AMC cancel is still to be sent (P amc_cancels).", );
 COUNTER(m_redis_read_failures, "amcbatch_worker_queue_read_failures_total",
 	"Reads of the queue gauges from Redis that failed.", );
 static Metric *const all[] = {
-	&m_execs, &m_batches, &m_exec_seconds, &m_amc, &m_amc_seconds, &m_amc_429, &m_amc_retries,
-	&m_rows, &m_bytes, &m_deliveries, &m_held, &m_inflight_cap, &m_ready_batches,
-	&m_retry_jobs, &m_running, &m_at_cap, &m_cap, &m_live_workers, &m_ready_jobs, &m_oldest_age,
-	&m_parked, &m_cancels, &m_redis_read_failures,
+	&m_execs,
+	&m_batches,
+	&m_exec_seconds,
+	&m_amc,
+	&m_amc_seconds,
+	&m_amc_429,
+	&m_amc_retries,
+	&m_rows,
+	&m_bytes,
+	&m_deliveries,
+	&m_held,
+	&m_inflight_cap,
+	&m_ready_batches,
+	&m_retry_jobs,
+	&m_running,
+	&m_at_cap,
+	&m_cap,
+	&m_live_workers,
+	&m_ready_jobs,
+	&m_oldest_age,
+	&m_parked,
+	&m_cancels,
+	&m_redis_read_failures,
 };
 
 static struct {
-	Worker *w;			/* borrowed */
-	Metrics *reg;			/* owned */
-	MetricsHttp *listener;		/* owned, NULL without metrics_listen */
-	double redis_read_at;		/* metrics_now() of the last read, 0: never */
-	int redis_pending;		/* replies of that read still due */
+	Worker *w;             /* borrowed */
+	Metrics *reg;          /* owned */
+	MetricsHttp *listener; /* owned, NULL without metrics_listen */
+	double redis_read_at;  /* metrics_now() of the last read, 0: never */
+	int redis_pending;     /* replies of that read still due */
 } st;
 
 void stats_amc_attempt(int endpoint, long status, double secs)
@@ -130,8 +163,9 @@ void stats_exec_finished(const char *final, const char *batch_status, double sec
 	if (!exec_state_parse(final, &fs) || fs < EXEC_STATE_FIRST_FINAL)
 		return;
 	int f = (int)fs - EXEC_STATE_FIRST_FINAL;
-	int b = batch_state_parse(batch_status, &bs) && bs >= BATCH_STATE_FIRST_FINAL ?
-		(int)bs - BATCH_STATE_FIRST_FINAL : -1;
+	int b = batch_state_parse(batch_status, &bs) && bs >= BATCH_STATE_FIRST_FINAL
+			? (int)bs - BATCH_STATE_FIRST_FINAL
+			: -1;
 	metric_inc(&m_execs, metric_ix2(&m_execs, f, 0));
 	if (secs >= 0)
 		metric_observe(&m_exec_seconds, metric_ix2(&m_exec_seconds, f, 0), secs);
@@ -238,7 +272,8 @@ static void on_fleet(RConn *c, redisReply *r, void *priv)
 	    (q = r->element[1])->type != REDIS_REPLY_ARRAY || q->elements < 5 ||
 	    (parked = r->element[3])->type != REDIS_REPLY_ARRAY ||
 	    (cancels = r->element[4])->type != REDIS_REPLY_ARRAY || cancels->elements < 1 ||
-	    q->element[1]->type != REDIS_REPLY_INTEGER || q->element[4]->type != REDIS_REPLY_INTEGER ||
+	    q->element[1]->type != REDIS_REPLY_INTEGER ||
+	    q->element[4]->type != REDIS_REPLY_INTEGER ||
 	    cancels->element[0]->type != REDIS_REPLY_INTEGER) {
 		metric_inc(&m_redis_read_failures, 0);
 		return;
@@ -290,7 +325,8 @@ static void collect(void *priv)
 	metric_set(&m_cap, 0, w->cfg.instance_cap);
 	metric_set(&m_cap, 1, w->cfg.account_cap);
 	/* shown by the next scrape; never more than one read in flight */
-	if (st.redis_pending == 0 && (st.redis_read_at == 0 || now - st.redis_read_at >= STATS_REDIS_EVERY_S)) {
+	if (st.redis_pending == 0 &&
+	    (st.redis_read_at == 0 || now - st.redis_read_at >= STATS_REDIS_EVERY_S)) {
 		st.redis_read_at = now;
 		read_queues(w);
 	}
@@ -313,7 +349,7 @@ bool stats_setup(Worker *w)
 		goto fail;
 	if (w->cfg.metrics_listen[0] != '\0' &&
 	    (st.listener = metrics_http_new(w->base, w->cfg.metrics_listen, st.reg)) == NULL)
-		return false;	/* logged */
+		return false; /* logged */
 	return true;
 fail:
 	log_error("metrics: cannot register (out of memory?)");

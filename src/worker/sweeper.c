@@ -21,14 +21,14 @@
 #include "mstime.h"
 #include "states.h"
 
-#define SWEEP_BATCHES 100	/* open batches looked at per sweep */
-#define SWEEP_FORGET 200	/* retention candidates per sweep */
-#define SWEEP_MIN_AGE_S "10"	/* an open batch younger than this is left alone */
+#define SWEEP_BATCHES 100    /* open batches looked at per sweep */
+#define SWEEP_FORGET 200     /* retention candidates per sweep */
+#define SWEEP_MIN_AGE_S "10" /* an open batch younger than this is left alone */
 
 /* One sweep: owned by itself from the lock to its last step. */
 typedef struct Sweep {
 	Worker *w;
-	int pending;			/* steps in flight; the sweep is freed at 0 */
+	int pending; /* steps in flight; the sweep is freed at 0 */
 } Sweep;
 
 static void sweep_unref(Sweep *s)
@@ -43,8 +43,8 @@ typedef struct SweepQuery {
 	Sweep *s;
 	const char *sql;
 	int n;
-	char *vals[3];			/* owned */
-	PGresult *res;			/* owned by the callback while it runs */
+	char *vals[3]; /* owned */
+	PGresult *res; /* owned by the callback while it runs */
 	void (*done)(struct SweepQuery *q, bool ok);
 	char batch_id[IDS_BATCH_LEN + 1];
 } SweepQuery;
@@ -61,7 +61,8 @@ static enum PgResult query_work(PGconn *conn, void *arg, char *err, size_t errle
 {
 	SweepQuery *q = arg;
 	PQclear(q->res);
-	q->res = PQexecParams(conn, q->sql, q->n, NULL, (const char *const *)q->vals, NULL, NULL, 0);
+	q->res =
+		PQexecParams(conn, q->sql, q->n, NULL, (const char *const *)q->vals, NULL, NULL, 0);
 	if (pg_ok(conn, q->res, err, errlen))
 		return PG_OK;
 	return pg_fail_kind(conn);
@@ -105,15 +106,16 @@ static void query(Sweep *s, const char *sql, const char *const *vals, int n, con
 static void query_changed(SweepQuery *q, bool ok)
 {
 	if (ok && PQntuples(q->res) == 1 && strcmp(PQgetvalue(q->res, 0, 0), "0") != 0)
-		log_warn("archive sweep: batch %s: %s row(s) brought in line with Redis", q->batch_id,
-			 PQgetvalue(q->res, 0, 0));
+		log_warn("archive sweep: batch %s: %s row(s) brought in line with Redis",
+			 q->batch_id, PQgetvalue(q->res, 0, 0));
 }
 
 /* ---- 1 and 2: open batches in PostgreSQL ---- */
 
 static const char sql_open[] =
 	"SELECT batch_id FROM batch_executions WHERE status IN ('pending', 'running')"
-	"   AND enqueued_at IS NOT NULL AND created_at < now() - interval '" SWEEP_MIN_AGE_S " seconds'"
+	"   AND enqueued_at IS NOT NULL AND created_at < now() - interval '" SWEEP_MIN_AGE_S
+	" seconds'"
 	" ORDER BY created_at LIMIT $1::integer";
 /* the executions Redis cancelled, in PostgreSQL too (a result table of one goes with its
  * completed status: sql/016's trigger); $2 is a text[] of exec ids */
@@ -143,8 +145,9 @@ static void on_read_batch(RConn *c, redisReply *reply, void *priv)
 	if (w->exiting || !reply || reply->type != REDIS_REPLY_ARRAY)
 		goto out;
 	if (reply->elements == 0) {
-		const char *vals[1] = {rc->batch_id};
-		log_warn("archive sweep: open batch %s is not in Redis: enqueueing it again", rc->batch_id);
+		const char *vals[1] = { rc->batch_id };
+		log_warn("archive sweep: open batch %s is not in Redis: enqueueing it again",
+			 rc->batch_id);
 		query(s, sql_not_enqueued, vals, 1, rc->batch_id, query_changed);
 		goto out;
 	}
@@ -168,7 +171,7 @@ static void on_read_batch(RConn *c, redisReply *reply, void *priv)
 	arr[len++] = '}';
 	arr[len] = '\0';
 	if (n > 0) {
-		const char *vals[2] = {rc->batch_id, arr};
+		const char *vals[2] = { rc->batch_id, arr };
 		query(s, sql_cancel_execs, vals, 2, rc->batch_id, query_changed);
 	}
 	free(arr);
@@ -203,14 +206,14 @@ static void on_open(SweepQuery *q, bool ok)
 
 /* ---- 3: retention ---- */
 
-static const char sql_statuses[] =
-	"SELECT t.id, b.status FROM unnest($1::text[]) AS t(id)"
-	"  LEFT JOIN batch_executions b ON b.batch_id = t.id";
+static const char sql_statuses[] = "SELECT t.id, b.status FROM unnest($1::text[]) AS t(id)"
+				   "  LEFT JOIN batch_executions b ON b.batch_id = t.id";
 
 static void on_forgot(RConn *c, redisReply *reply, void *priv)
 {
 	Sweep *s = priv;
-	if (!s->w->exiting && reply && reply->type == REDIS_REPLY_INTEGER && reply->integer == LUA_OK)
+	if (!s->w->exiting && reply && reply->type == REDIS_REPLY_INTEGER &&
+	    reply->integer == LUA_OK)
 		log_debug("archive sweep: a terminal batch left Redis");
 	sweep_unref(s);
 }
@@ -218,7 +221,8 @@ static void on_forgot(RConn *c, redisReply *reply, void *priv)
 static void forget(Sweep *s, const char *batch_id, const char *pg_status, int64_t before)
 {
 	LuaCall call;
-	if (!ids_is_batch(batch_id) || !lua_forget_batch(&call, s->w->prefix, batch_id, before, pg_status))
+	if (!ids_is_batch(batch_id) ||
+	    !lua_forget_batch(&call, s->w->prefix, batch_id, before, pg_status))
 		return;
 	s->pending++;
 	if (!rconn_call(s->w->redis, &call, on_forgot, s))
@@ -243,7 +247,8 @@ static void on_candidates(RConn *c, redisReply *reply, void *priv)
 	if (!s->w->exiting && reply && reply->type == REDIS_REPLY_ARRAY)
 		/* batches that may not leave yet (an AMC cancel to do, PostgreSQL not agreeing yet)
 		 * must not hold the others back: the next sweep takes the next page */
-		s->w->retention_offset = reply->elements == SWEEP_FORGET ? s->w->retention_offset + SWEEP_FORGET : 0;
+		s->w->retention_offset =
+			reply->elements == SWEEP_FORGET ? s->w->retention_offset + SWEEP_FORGET : 0;
 	if (!s->w->exiting && reply && reply->type == REDIS_REPLY_ARRAY && reply->elements > 0) {
 		size_t cap = 3 + reply->elements * (IDS_BATCH_LEN + 1), len = 1;
 		char *arr = malloc(cap);
@@ -253,12 +258,13 @@ static void on_candidates(RConn *c, redisReply *reply, void *priv)
 			for (size_t i = 0; i < reply->elements; i++) {
 				const redisReply *id = reply->element[i];
 				if (id->type == REDIS_REPLY_STRING && ids_is_batch(id->str))
-					len += (size_t)snprintf(arr + len, cap - len, "%s%s", n++ ? "," : "", id->str);
+					len += (size_t)snprintf(arr + len, cap - len, "%s%s",
+								n++ ? "," : "", id->str);
 			}
 			arr[len++] = '}';
 			arr[len] = '\0';
 			if (n > 0) {
-				const char *vals[1] = {arr};
+				const char *vals[1] = { arr };
 				query(s, sql_statuses, vals, 1, NULL, on_statuses);
 			}
 			free(arr);
@@ -274,10 +280,11 @@ static void retention(Sweep *s)
 	if (w->cfg.redis_retention_s <= 0 || !keys_batches(key, sizeof key, w->prefix))
 		return;
 	/* created before the retention: candidates (forget_batch checks completed_at) */
-	snprintf(max, sizeof max, "%lld", (long long)(mstime_wall() - (int64_t)w->cfg.redis_retention_s * 1000));
+	snprintf(max, sizeof max, "%lld",
+		 (long long)(mstime_wall() - (int64_t)w->cfg.redis_retention_s * 1000));
 	snprintf(off, sizeof off, "%ld", w->retention_offset);
 	snprintf(lim, sizeof lim, "%d", SWEEP_FORGET);
-	const char *argv[7] = {"ZRANGEBYSCORE", key, "-inf", max, "LIMIT", off, lim};
+	const char *argv[7] = { "ZRANGEBYSCORE", key, "-inf", max, "LIMIT", off, lim };
 	s->pending++;
 	if (!rconn_command(w->redis, on_candidates, s, 7, argv, NULL))
 		sweep_unref(s);
@@ -292,24 +299,24 @@ static void on_lock(RConn *c, redisReply *reply, void *priv)
 	if (!w->exiting && reply && reply->type == REDIS_REPLY_STATUS) {
 		char limit[16];
 		snprintf(limit, sizeof limit, "%d", SWEEP_BATCHES);
-		const char *vals[1] = {limit};
+		const char *vals[1] = { limit };
 		query(s, sql_open, vals, 1, NULL, on_open);
 		retention(s);
 	}
-	sweep_unref(s);	/* nil: another worker sweeps this interval */
+	sweep_unref(s); /* nil: another worker sweeps this interval */
 }
 
 void sweeper_run(Worker *w)
 {
 	char lock[KEYS_MAX], ms[16];
 	Sweep *s;
-	if (w->stopping || w->cfg.noop_executor || !keys_janitor_sweep_lock(lock, sizeof lock, w->prefix) ||
-	    !(s = calloc(1, sizeof *s)))
+	if (w->stopping || w->cfg.noop_executor ||
+	    !keys_janitor_sweep_lock(lock, sizeof lock, w->prefix) || !(s = calloc(1, sizeof *s)))
 		return;
 	s->w = w;
 	s->pending = 1;
 	snprintf(ms, sizeof ms, "%d", w->cfg.lease_ms);
-	const char *argv[6] = {"SET", lock, w->id, "NX", "PX", ms};
+	const char *argv[6] = { "SET", lock, w->id, "NX", "PX", ms };
 	if (!rconn_command(w->redis, on_lock, s, 6, argv, NULL))
 		free(s);
 }

@@ -20,11 +20,11 @@
 #include "secret.h"
 #include "stats.h"
 
-#define TOKEN_EARLY_MS 60000		/* a token this close to expiry counts as expired */
+#define TOKEN_EARLY_MS 60000 /* a token this close to expiry counts as expired */
 #define TOKEN_CREDS_RETRY_MS 60000
-#define TOKEN_LOCK_MS 30000		/* the refresh lock's lifetime: longer than a refresh */
-#define TOKEN_POLL_MS 200		/* lock held by another worker: look again this often */
-#define TOKEN_POLL_MAX 150		/* then refresh anyway (the holder may be stuck) */
+#define TOKEN_LOCK_MS 30000 /* the refresh lock's lifetime: longer than a refresh */
+#define TOKEN_POLL_MS 200   /* lock held by another worker: look again this often */
+#define TOKEN_POLL_MAX 150  /* then refresh anyway (the holder may be stuck) */
 
 typedef struct Waiter {
 	struct Waiter *next;
@@ -36,13 +36,13 @@ typedef struct Account {
 	struct Account *next;
 	Worker *w;
 	char account_id[IDS_UUID_LEN + 1];
-	AmcRegion region;		/* whose token host issues this entry's tokens */
+	AmcRegion region; /* whose token host issues this entry's tokens */
 	char key[KEYS_MAX], lock[KEYS_MAX];
 	/* loaded once from amc_accounts (owned, wiped on free) */
 	char *client_id, *client_secret, *refresh_token;
-	char *access_token;		/* last token handed out (owned) */
-	char *refused;			/* a token AMC refused: never handed out again (owned) */
-	bool busy;			/* a lookup or refresh is running; waiters queue up */
+	char *access_token; /* last token handed out (owned) */
+	char *refused;      /* a token AMC refused: never handed out again (owned) */
+	bool busy;          /* a lookup or refresh is running; waiters queue up */
 	bool own_lock;
 	int polls;
 	struct event *timer;
@@ -60,14 +60,14 @@ struct TokenCache {
 /* pgpool job: load and decrypt the account's LWA credentials (runs on a pool thread). */
 typedef struct CredsLoad {
 	Worker *w;
-	Account *acct;			/* borrowed: accounts live as long as the cache */
+	Account *acct; /* borrowed: accounts live as long as the cache */
 	char account_id[IDS_UUID_LEN + 1];
 	uint8_t key[SECRET_KEY_LEN];
 	bool have_key;
-	char *client_id, *client_secret, *refresh_token;	/* results, taken by on_creds */
+	char *client_id, *client_secret, *refresh_token; /* results, taken by on_creds */
 	bool found;
-	bool then_refresh;		/* false: only the credentials were needed */
-	char why[160];			/* credentials present but unusable */
+	bool then_refresh; /* false: only the credentials were needed */
+	char why[160];     /* credentials present but unusable */
 } CredsLoad;
 
 static void lookup(Account *a);
@@ -159,7 +159,8 @@ static void serve(Account *a, const char *err)
 		if (err || !a->access_token)
 			wt->fn(w, NULL, NULL, err ? err : "no access token", wt->priv);
 		else
-			wt->fn(w, a->access_token, a->client_id ? a->client_id : "", NULL, wt->priv);
+			wt->fn(w, a->access_token, a->client_id ? a->client_id : "", NULL,
+			       wt->priv);
 		free(wt);
 	}
 }
@@ -177,24 +178,28 @@ static void release_lock(Account *a)
 		return;
 	a->own_lock = false;
 	LuaCall call;
-	if (!lua_token_unlock(&call, a->w->prefix, a->account_id, region_name[a->region], a->w->id) ||
+	if (!lua_token_unlock(&call, a->w->prefix, a->account_id, region_name[a->region],
+			      a->w->id) ||
 	    !rconn_call(a->w->redis, &call, on_ignored, a))
-		log_debug("account %s: token lock not released (redis down); it expires", a->account_id);
+		log_debug("account %s: token lock not released (redis down); it expires",
+			  a->account_id);
 }
 
 /* ---- a rotated refresh token is stored (encrypted), or the next restart uses a dead one ---- */
 
 typedef struct RotatedStore {
 	char account_id[IDS_UUID_LEN + 1];
-	char *hex;			/* "\\x" + hex of the encrypted token (owned) */
+	char *hex; /* "\\x" + hex of the encrypted token (owned) */
 } RotatedStore;
 
 static enum PgResult rotated_work(PGconn *conn, void *arg, char *err, size_t errlen)
 {
 	RotatedStore *rs = arg;
-	const char *params[2] = {rs->account_id, rs->hex};
-	PGresult *r = PQexecParams(conn, "UPDATE amc_accounts SET lwa_refresh_token_enc = $2::bytea"
-				   " WHERE id = $1::uuid", 2, NULL, params, NULL, NULL, 0);
+	const char *params[2] = { rs->account_id, rs->hex };
+	PGresult *r = PQexecParams(conn,
+				   "UPDATE amc_accounts SET lwa_refresh_token_enc = $2::bytea"
+				   " WHERE id = $1::uuid",
+				   2, NULL, params, NULL, NULL, 0);
 	enum PgResult res = pg_ok(conn, r, err, errlen) ? PG_OK : pg_fail_kind(conn);
 	PQclear(r);
 	return res;
@@ -221,7 +226,8 @@ static void store_rotated(Account *a)
 
 	if (!tc->have_key) {
 		log_warn("account %s: LWA rotated the refresh token, but without a secret key it "
-			 "cannot be stored", a->account_id);
+			 "cannot be stored",
+			 a->account_id);
 		return;
 	}
 	if (!(rs = calloc(1, sizeof *rs)) ||
@@ -229,7 +235,8 @@ static void store_rotated(Account *a)
 	    !(rs->hex = malloc(2 * n + 3))) {
 		free(blob);
 		free(rs);
-		log_error("account %s: out of memory storing the rotated refresh token", a->account_id);
+		log_error("account %s: out of memory storing the rotated refresh token",
+			  a->account_id);
 		return;
 	}
 	strcpy(rs->account_id, a->account_id);
@@ -253,7 +260,7 @@ static bool form_add(char **out, size_t *len, size_t *cap, const char *key, cons
 			return false;
 		if (*out) {
 			memcpy(p, *out, *len + 1);
-			wipe_free(*out);	/* realloc would leave the old copy unwiped */
+			wipe_free(*out); /* realloc would leave the old copy unwiped */
 		}
 		*out = p;
 		*cap = need * 2;
@@ -263,8 +270,8 @@ static bool form_add(char **out, size_t *len, size_t *cap, const char *key, cons
 		*o++ = '&';
 	o += sprintf(o, "%s=", key);
 	for (const unsigned char *s = (const unsigned char *)val; *s; s++) {
-		if ((*s >= 'A' && *s <= 'Z') || (*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') ||
-		    *s == '-' || *s == '_' || *s == '.' || *s == '~') {
+		if ((*s >= 'A' && *s <= 'Z') || (*s >= 'a' && *s <= 'z') ||
+		    (*s >= '0' && *s <= '9') || *s == '-' || *s == '_' || *s == '.' || *s == '~') {
 			*o++ = (char)*s;
 		} else {
 			*o++ = '%';
@@ -290,7 +297,8 @@ static void on_token(Worker *w, const ExchangeResult *res, void *priv)
 	doc = json_loadb(res->body, res->len, 0, NULL);
 	if (res->status != 200) {
 		const char *code = doc ? json_string_value(json_object_get(doc, "error")) : NULL;
-		const char *desc = doc ? json_string_value(json_object_get(doc, "error_description")) : NULL;
+		const char *desc =
+			doc ? json_string_value(json_object_get(doc, "error_description")) : NULL;
 		snprintf(err, sizeof err, "token refresh failed: HTTP %ld%s%s%s%s", res->status,
 			 code ? " " : "", code ? code : "", desc ? ": " : "", desc ? desc : "");
 		goto fail;
@@ -298,11 +306,13 @@ static void on_token(Worker *w, const ExchangeResult *res, void *priv)
 	const char *tok = doc ? json_string_value(json_object_get(doc, "access_token")) : NULL;
 	json_t *exp = doc ? json_object_get(doc, "expires_in") : NULL;
 	if (!tok || !*tok || strchr(tok, ' ')) {
-		snprintf(err, sizeof err, "token refresh failed: no usable access_token in the answer");
+		snprintf(err, sizeof err,
+			 "token refresh failed: no usable access_token in the answer");
 		goto fail;
 	}
-	long long expires_in = json_is_integer(exp) ? json_integer_value(exp) :
-			       json_is_real(exp) ? (long long)json_real_value(exp) : 3600;
+	long long expires_in = json_is_integer(exp) ? json_integer_value(exp)
+			       : json_is_real(exp)  ? (long long)json_real_value(exp)
+						    : 3600;
 	if (expires_in < 1)
 		expires_in = 1;
 	char *copy = strdup(tok);
@@ -312,7 +322,7 @@ static void on_token(Worker *w, const ExchangeResult *res, void *priv)
 	}
 	const char *rt = json_string_value(json_object_get(doc, "refresh_token"));
 	if (rt && *rt && strcmp(rt, a->refresh_token) != 0) {
-		char *rcopy = strdup(rt);	/* LWA may rotate it: use what came back */
+		char *rcopy = strdup(rt); /* LWA may rotate it: use what came back */
 		if (rcopy) {
 			wipe_free(a->refresh_token);
 			a->refresh_token = rcopy;
@@ -329,7 +339,7 @@ static void on_token(Worker *w, const ExchangeResult *res, void *priv)
 	if (val) {
 		snprintf(val, vlen, "%lld %s", (long long)expires_ms, copy);
 		snprintf(ttl, sizeof ttl, "%lld", expires_in * 1000);
-		const char *argv[5] = {"SET", a->key, val, "PX", ttl};
+		const char *argv[5] = { "SET", a->key, val, "PX", ttl };
 		size_t lens[5];
 		for (int i = 0; i < 5; i++)
 			lens[i] = strlen(argv[i]);
@@ -373,7 +383,7 @@ static void refresh(Account *a)
 		.url = region_token_url(&w->cfg, a->region),
 		.body = form,
 		.headers = hdr,
-		.retry = EXCHANGE_RETRY_IDEMPOTENT,	/* a refresh grant can be repeated safely */
+		.retry = EXCHANGE_RETRY_IDEMPOTENT, /* a refresh grant can be repeated safely */
 		.max_tries = 4,
 		.endpoint = AMC_EP_TOKEN,
 	};
@@ -395,7 +405,8 @@ static bool creds_decrypt(CredsLoad *c, PGresult *r, int col, const char *what, 
 	if (PQgetisnull(r, 0, col))
 		return true;
 	if (!c->have_key) {
-		snprintf(c->why, sizeof c->why, "the worker has no secret key to decrypt the %s", what);
+		snprintf(c->why, sizeof c->why, "the worker has no secret key to decrypt the %s",
+			 what);
 		return false;
 	}
 	if (!secret_unhex(PQgetvalue(r, 0, col), &blob, &n)) {
@@ -412,11 +423,12 @@ static bool creds_decrypt(CredsLoad *c, PGresult *r, int col, const char *what, 
 static enum PgResult creds_work(PGconn *conn, void *arg, char *err, size_t errlen)
 {
 	CredsLoad *c = arg;
-	const char *params[1] = {c->account_id};
-	PGresult *r = PQexecParams(conn,
-				   "SELECT lwa_client_id, lwa_refresh_token_enc, lwa_client_secret_enc"
-				   " FROM amc_accounts WHERE id = $1",
-				   1, NULL, params, NULL, NULL, 0);
+	const char *params[1] = { c->account_id };
+	PGresult *r =
+		PQexecParams(conn,
+			     "SELECT lwa_client_id, lwa_refresh_token_enc, lwa_client_secret_enc"
+			     " FROM amc_accounts WHERE id = $1",
+			     1, NULL, params, NULL, NULL, 0);
 	if (!pg_ok(conn, r, err, errlen)) {
 		PQclear(r);
 		return pg_fail_kind(conn);
@@ -469,7 +481,8 @@ static void on_creds(enum PgResult res, const char *err, void *arg)
 		else if (c->why[0])
 			snprintf(msg, sizeof msg, "AMC account %s: %s", c->account_id, c->why);
 		else
-			snprintf(msg, sizeof msg, "AMC account %s has no LWA refresh token", c->account_id);
+			snprintf(msg, sizeof msg, "AMC account %s has no LWA refresh token",
+				 c->account_id);
 		creds_free(c);
 		log_error("%s", msg);
 		release_lock(a);
@@ -487,9 +500,9 @@ static void on_creds(enum PgResult res, const char *err, void *arg)
 		serve(a, "out of memory");
 		return;
 	}
-	a->client_id = c->client_id;		/* taken */
-	a->refresh_token = c->refresh_token;	/* taken */
-	a->client_secret = c->client_secret;	/* taken */
+	a->client_id = c->client_id;         /* taken */
+	a->refresh_token = c->refresh_token; /* taken */
+	a->client_secret = c->client_secret; /* taken */
 	c->client_id = c->refresh_token = c->client_secret = NULL;
 	bool then_refresh = c->then_refresh;
 	creds_free(c);
@@ -524,7 +537,8 @@ static void refresh_start(Account *a, bool then_refresh)
 	c->have_key = w->tokens->have_key;
 	memcpy(c->key, w->tokens->key, sizeof c->key);
 	if (!c->have_key)
-		log_warn("no secret key (%s): encrypted credentials cannot be read", w->tokens->key_err);
+		log_warn("no secret key (%s): encrypted credentials cannot be read",
+			 w->tokens->key_err);
 	if (!pgpool_submit(w->pg, creds_work, on_creds, c, TOKEN_CREDS_RETRY_MS)) {
 		creds_free(c);
 		release_lock(a);
@@ -538,7 +552,8 @@ static void on_lock(RConn *rc, redisReply *reply, void *priv)
 	if (a->w->exiting)
 		return;
 	if (!reply || reply->type == REDIS_REPLY_ERROR) {
-		log_warn("account %s: token lock unavailable (redis), refreshing alone", a->account_id);
+		log_warn("account %s: token lock unavailable (redis), refreshing alone",
+			 a->account_id);
 		refresh_start(a, true);
 		return;
 	}
@@ -549,11 +564,12 @@ static void on_lock(RConn *rc, redisReply *reply, void *priv)
 	}
 	/* nil: another worker refreshes; its token shows up under the key */
 	if (++a->polls > TOKEN_POLL_MAX) {
-		log_warn("account %s: token lock held for too long, refreshing anyway", a->account_id);
+		log_warn("account %s: token lock held for too long, refreshing anyway",
+			 a->account_id);
 		refresh_start(a, true);
 		return;
 	}
-	struct timeval tv = {0, TOKEN_POLL_MS * 1000};
+	struct timeval tv = { 0, TOKEN_POLL_MS * 1000 };
 	evtimer_add(a->timer, &tv);
 }
 
@@ -561,7 +577,7 @@ static void try_lock(Account *a)
 {
 	char ms[16];
 	snprintf(ms, sizeof ms, "%d", TOKEN_LOCK_MS);
-	const char *argv[6] = {"SET", a->lock, a->w->id, "NX", "PX", ms};
+	const char *argv[6] = { "SET", a->lock, a->w->id, "NX", "PX", ms };
 	size_t lens[6];
 	for (int i = 0; i < 6; i++)
 		lens[i] = strlen(argv[i]);
@@ -575,7 +591,8 @@ static void on_cached(RConn *rc, redisReply *reply, void *priv)
 	if (a->w->exiting)
 		return;
 	if (!reply || reply->type == REDIS_REPLY_ERROR) {
-		log_warn("account %s: token cache unavailable (redis), refreshing alone", a->account_id);
+		log_warn("account %s: token cache unavailable (redis), refreshing alone",
+			 a->account_id);
 		refresh_start(a, true);
 		return;
 	}
@@ -590,7 +607,7 @@ static void on_cached(RConn *rc, redisReply *reply, void *priv)
 			a->access_token = copy;
 			if (a->client_id)
 				serve(a, NULL);
-			else	/* refreshed elsewhere: the ClientId header still needs our row */
+			else /* refreshed elsewhere: the ClientId header still needs our row */
 				refresh_start(a, false);
 			return;
 		}

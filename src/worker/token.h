@@ -18,7 +18,7 @@ typedef void (*TokenFn)(Worker *w, const char *token, const char *client_id, con
 /* secret_key: config value ("" = AMCBATCH_SECRET_KEY); a missing key is reported when
  * credentials are first needed, not here (the no-op executor needs none). */
 TokenCache *token_cache_new(struct event_base *base, const char *secret_key);
-void token_cache_free(TokenCache *tc);	/* accepts NULL; drops waiters without calling them */
+void token_cache_free(TokenCache *tc); /* accepts NULL; drops waiters without calling them */
 
 /* A token of account_id (borrowed) issued by region's token host: a region is its own cache
  * entry, since a token may be good on its own region's hosts only (amcsim can be told so).

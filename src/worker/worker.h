@@ -28,52 +28,52 @@ typedef struct Worker {
 	PgPool *pg;
 	CurlEv *curl;
 	TokenCache *tokens;
-	char id[128];			/* worker id: config worker_id or hostname-pid */
-	char host[64];			/* gethostname(), for the fleet view (P worker:W:info) */
-	int64_t started_ms;		/* when this process started (Unix ms), likewise */
-	const char *prefix;		/* borrowed from cfg */
+	char id[128];       /* worker id: config worker_id or hostname-pid */
+	char host[64];      /* gethostname(), for the fleet view (P worker:W:info) */
+	int64_t started_ms; /* when this process started (Unix ms), likewise */
+	const char *prefix; /* borrowed from cfg */
 
-	Job *jobs;			/* in-flight jobs (doubly linked; owned here) */
-	HTab *refs;			/* every ref held in memory -> its Job, or a no-op marker (owned) */
+	Job *jobs;  /* in-flight jobs (doubly linked; owned here) */
+	HTab *refs; /* every ref held in memory -> its Job, or a no-op marker (owned) */
 	int inflight;
-	char spool_dir[400];		/* private 0700 directory of this worker's spool files */
-	bool draining_cancels;		/* a take_amc_cancels call is in flight */
-	long retention_offset;		/* the retention sweep's page into P batches: on past batches
+	char spool_dir[400];   /* private 0700 directory of this worker's spool files */
+	bool draining_cancels; /* a take_amc_cancels call is in flight */
+	long retention_offset; /* the retention sweep's page into P batches: on past batches
 					 * that cannot leave yet, back to 0 after a short page */
-	Exchange *transfers;		/* running or waiting HTTP transfers (owned by themselves) */
+	Exchange *transfers;   /* running or waiting HTTP transfers (owned by themselves) */
 
-	bool stopping;			/* SIGTERM seen: claim nothing more */
-	bool exiting;			/* loop is being torn down: callbacks only free */
+	bool stopping; /* SIGTERM seen: claim nothing more */
+	bool exiting;  /* loop is being torn down: callbacks only free */
 
 	/* claim loop */
-	int claiming;			/* claim script calls in flight (at most 2) */
-	int claim_reserved;		/* jobs those calls may bring back (held against worker_inflight) */
-	bool claim_backlog;		/* the last claim came back full: keep two calls in flight */
+	int claiming;       /* claim script calls in flight (at most 2) */
+	int claim_reserved; /* jobs those calls may bring back (held against worker_inflight) */
+	bool claim_backlog; /* the last claim came back full: keep two calls in flight */
 	struct event *claim_timer;
 	/* janitor: lease heartbeat and reclaim sweep */
 	struct event *heartbeat_timer;
 	struct event *janitor_timer;
 	/* webhook deliveries (delivery.c) */
 	struct event *delivery_timer;
-	bool delivery_leasing;		/* a lease statement is in flight */
-	int delivery_inflight;		/* leased deliveries not yet recorded */
-	Delivery *deliveries;		/* those, doubly linked (owned here) */
-	enum NetPolicy webhook_policy;	/* config webhook_allow_private_networks */
-	uint8_t webhook_key[SECRET_KEY_LEN];	/* opens the stored webhook secrets */
+	bool delivery_leasing;               /* a lease statement is in flight */
+	int delivery_inflight;               /* leased deliveries not yet recorded */
+	Delivery *deliveries;                /* those, doubly linked (owned here) */
+	enum NetPolicy webhook_policy;       /* config webhook_allow_private_networks */
+	uint8_t webhook_key[SECRET_KEY_LEN]; /* opens the stored webhook secrets */
 	bool webhook_key_loaded;
 	/* shutdown */
-	bool leaving;			/* begin_exit ran */
-	bool connected_once;		/* the start-up reclaim ran */
+	bool leaving;        /* begin_exit ran */
+	bool connected_once; /* the start-up reclaim ran */
 	struct event *sigterm_ev, *sigint_ev, *grace_timer, *exit_timer;
-	ConfigSighup *sighup;		/* SIGHUP reloads cfg (owned) */
-	const char *conf_path;		/* -c file (argv, borrowed) for SIGHUP; NULL: none */
+	ConfigSighup *sighup;  /* SIGHUP reloads cfg (owned) */
+	const char *conf_path; /* -c file (argv, borrowed) for SIGHUP; NULL: none */
 } Worker;
 
 /* A job ended (it unlinked itself): lets the claim loop or the shutdown go on. */
 void worker_job_done(Worker *w);
 
 /* claim.c */
-void claim_kick(Worker *w);		/* claim now if there is room and no claim is running */
+void claim_kick(Worker *w); /* claim now if there is room and no claim is running */
 MUST_CHECK bool claim_init(Worker *w);
 
 /* janitor.c */

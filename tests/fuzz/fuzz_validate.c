@@ -19,8 +19,10 @@ static const char *const generic[] = { "name", "description", "sql_query", "para
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	const ValidateLimits lim = { .max_body_bytes = 65536, .max_instances = 100,
-				     .max_params_bytes = 10240, .window_lag_days = 2 };
+	const ValidateLimits lim = { .max_body_bytes = 65536,
+				     .max_instances = 100,
+				     .max_params_bytes = 10240,
+				     .window_lag_days = 2 };
 	json_t *wf = json_pack("{s:i, s:s}", "minImpressions", 0, "startDate", "2025-01-01");
 	json_t *obj = NULL;
 	ValidateErr e;
@@ -29,7 +31,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (!validate_exec_all((const char *)data, size, &lim, known, 3, sql, wf,
 			       (time_t)1750000000, &e) &&
 	    (e.status < 400 || e.status > 599 || e.code[0] == '\0' || e.message[0] == '\0'))
-		abort();	/* every refusal names a status, a code and a message */
+		abort(); /* every refusal names a status, a code and a message */
 	/* the generic body path of the other routes */
 	if (validate_json_object((const char *)data, size, lim.max_body_bytes, &obj, &e) &&
 	    !validate_known_fields(obj, generic, &e) && strcmp(e.code, "unknown_field") != 0)

@@ -6,9 +6,9 @@
 #include <stdarg.h>
 #include <sys/wait.h>
 
-#define NOW_START 1700000000000LL	/* each case's script time starts here */
+#define NOW_START 1700000000000LL /* each case's script time starts here */
 
-int tap_passed, tap_failed;	/* tap.h's, for every file of the program */
+int tap_passed, tap_failed; /* tap.h's, for every file of the program */
 
 redisContext *rc;
 char prefix[64];
@@ -29,21 +29,66 @@ static char *kbuf(void)
 	return ring[next++ % (4 * MAX_EXECS)];
 }
 
-const char *k_batch(const char *b) { return keys_batch(kbuf(), KEYS_MAX, prefix, b); }
-const char *k_execs(const char *b) { return keys_batch_execs(kbuf(), KEYS_MAX, prefix, b); }
-const char *k_exec(const char *b, const char *e) { return keys_exec(kbuf(), KEYS_MAX, prefix, b, e); }
-const char *k_queue(void) { return keys_queue(kbuf(), KEYS_MAX, prefix); }
-const char *k_bqueue(const char *b) { return keys_batch_queue(kbuf(), KEYS_MAX, prefix, b); }
-const char *k_retry(void) { return keys_retry(kbuf(), KEYS_MAX, prefix); }
-const char *k_running(void) { return keys_running(kbuf(), KEYS_MAX, prefix); }
-const char *k_parked(const char *kind, const char *id) { return keys_parked(kbuf(), KEYS_MAX, prefix, kind, id); }
-const char *k_batches(void) { return keys_batches(kbuf(), KEYS_MAX, prefix); }
-const char *k_events(void) { return keys_events(kbuf(), KEYS_MAX, prefix); }
-const char *k_workers(void) { return keys_workers(kbuf(), KEYS_MAX, prefix); }
-const char *k_jobs(const char *w) { return keys_worker_jobs(kbuf(), KEYS_MAX, prefix, w); }
-const char *k_lease(const char *w) { return keys_worker_lease(kbuf(), KEYS_MAX, prefix, w); }
-const char *k_info(const char *w) { return keys_worker_info(kbuf(), KEYS_MAX, prefix, w); }
-const char *k_amc_cancels(void) { return keys_amc_cancels(kbuf(), KEYS_MAX, prefix); }
+const char *k_batch(const char *b)
+{
+	return keys_batch(kbuf(), KEYS_MAX, prefix, b);
+}
+const char *k_execs(const char *b)
+{
+	return keys_batch_execs(kbuf(), KEYS_MAX, prefix, b);
+}
+const char *k_exec(const char *b, const char *e)
+{
+	return keys_exec(kbuf(), KEYS_MAX, prefix, b, e);
+}
+const char *k_queue(void)
+{
+	return keys_queue(kbuf(), KEYS_MAX, prefix);
+}
+const char *k_bqueue(const char *b)
+{
+	return keys_batch_queue(kbuf(), KEYS_MAX, prefix, b);
+}
+const char *k_retry(void)
+{
+	return keys_retry(kbuf(), KEYS_MAX, prefix);
+}
+const char *k_running(void)
+{
+	return keys_running(kbuf(), KEYS_MAX, prefix);
+}
+const char *k_parked(const char *kind, const char *id)
+{
+	return keys_parked(kbuf(), KEYS_MAX, prefix, kind, id);
+}
+const char *k_batches(void)
+{
+	return keys_batches(kbuf(), KEYS_MAX, prefix);
+}
+const char *k_events(void)
+{
+	return keys_events(kbuf(), KEYS_MAX, prefix);
+}
+const char *k_workers(void)
+{
+	return keys_workers(kbuf(), KEYS_MAX, prefix);
+}
+const char *k_jobs(const char *w)
+{
+	return keys_worker_jobs(kbuf(), KEYS_MAX, prefix, w);
+}
+const char *k_lease(const char *w)
+{
+	return keys_worker_lease(kbuf(), KEYS_MAX, prefix, w);
+}
+const char *k_info(const char *w)
+{
+	return keys_worker_info(kbuf(), KEYS_MAX, prefix, w);
+}
+const char *k_amc_cancels(void)
+{
+	return keys_amc_cancels(kbuf(), KEYS_MAX, prefix);
+}
 
 const char *now_str(void)
 {
@@ -160,7 +205,10 @@ bool zscore_set(const char *key, const char *b, const char *e)
 /* ---- the invariant, checked on every batch after every script call ---- */
 
 /* truth of P running, recounted from the exec hashes by every check_all */
-static struct { char field[96]; long long n; } tally[2 * MAX_BATCHES * 8];
+static struct {
+	char field[96];
+	long long n;
+} tally[2 * MAX_BATCHES * 8];
 static int n_tally;
 static long long n_retry_wait;
 
@@ -170,7 +218,7 @@ static void tally_add(const char *kind, const char *id)
 	int t;
 
 	if (!*id)
-		return;		/* an exec without that id is not capped, not counted */
+		return; /* an exec without that id is not capped, not counted */
 	snprintf(f, sizeof(f), "%s:%s", kind, id);
 	for (t = 0; t < n_tally && strcmp(tally[t].field, f) != 0; t++)
 		;
@@ -183,31 +231,35 @@ static void tally_add(const char *kind, const char *id)
 	tally[t].n++;
 }
 
-static const char *const counters[] = { "pending", "queued", "running", "retry_wait",
+static const char *const counters[] = { "pending",   "queued", "running",  "retry_wait",
 					"completed", "failed", "cancelled" };
 
 static void check_batch(const char *b)
 {
 	redisReply *r = cmd("HMGET %s total pending queued running retry_wait completed failed "
 			    "cancelled status cancel_requested started_at completed_at on_failure "
-			    "min_success_ratio", k_batch(b));
+			    "min_success_ratio",
+			    k_batch(b));
 	long long v[8], by_state[7] = { 0 };
 	redisReply **hs;
 	const char *status, *want;
 	bool terminal, started;
 
-	if (r->type != REDIS_REPLY_ARRAY || r->elements != 14 || r->element[0]->type != REDIS_REPLY_STRING) {
+	if (r->type != REDIS_REPLY_ARRAY || r->elements != 14 ||
+	    r->element[0]->type != REDIS_REPLY_STRING) {
 		assertf(0, "batch %s has no hash", b);
 		freeReplyObject(r);
 		return;
 	}
 	for (int i = 0; i < 8; i++)
-		v[i] = r->element[i]->type == REDIS_REPLY_STRING ? strtoll(r->element[i]->str, NULL, 10) : -999;
+		v[i] = r->element[i]->type == REDIS_REPLY_STRING
+			       ? strtoll(r->element[i]->str, NULL, 10)
+			       : -999;
 	status = r->element[8]->type == REDIS_REPLY_STRING ? r->element[8]->str : "(nil)";
 
 	assertf(v[1] + v[2] + v[3] + v[4] + v[5] + v[6] + v[7] == v[0],
-		"%s: counters %lld+%lld+%lld+%lld+%lld+%lld+%lld != total %lld", b,
-		v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[0]);
+		"%s: counters %lld+%lld+%lld+%lld+%lld+%lld+%lld != total %lld", b, v[1], v[2],
+		v[3], v[4], v[5], v[6], v[7], v[0]);
 	for (int i = 1; i < 8; i++)
 		assertf(v[i] >= 0, "%s: counter %s is negative (%lld)", b, counters[i - 1], v[i]);
 
@@ -218,8 +270,10 @@ static void check_batch(const char *b)
 		/* cancelled when the cancel stopped something (an exec it came too late for keeps
 		 * its result: PostgreSQL's trigger counts the same way) */
 		/* (read with the counters: a key built here would turn the test's key ring) */
-		const char *pol = r->element[12]->type == REDIS_REPLY_STRING ? r->element[12]->str : NULL;
-		const char *ratio = r->element[13]->type == REDIS_REPLY_STRING ? r->element[13]->str : NULL;
+		const char *pol =
+			r->element[12]->type == REDIS_REPLY_STRING ? r->element[12]->str : NULL;
+		const char *ratio =
+			r->element[13]->type == REDIS_REPLY_STRING ? r->element[13]->str : NULL;
 		bool ff = pol && !strcmp(pol, "fail_fast");
 		long long need = -1;
 
@@ -230,20 +284,26 @@ static void check_batch(const char *b)
 
 			need = (long long)want_n + ((double)(long long)want_n < want_n ? 1 : 0);
 		}
-		want = v[5] == v[0] ? "completed" : ff && v[6] > 0 ? "failed" : v[7] > 0 ? "cancelled" :
-		       need >= 0 && v[5] < need ? "failed" : v[5] == 0 ? "failed" : "partial";
+		want = v[5] == v[0]               ? "completed"
+		       : ff && v[6] > 0           ? "failed"
+		       : v[7] > 0                 ? "cancelled"
+		       : need >= 0 && v[5] < need ? "failed"
+		       : v[5] == 0                ? "failed"
+						  : "partial";
 	} else {
 		want = started ? "running" : "pending";
 	}
 	assertf(strcmp(status, want) == 0, "%s: status %s, rule says %s", b, status, want);
 	assertf(!(v[3] + v[4] + v[5] + v[6] > 0) || started, "%s: started but no started_at", b);
-	assertf(terminal == (r->element[11]->type == REDIS_REPLY_STRING && r->element[11]->str[0] != '\0'),
+	assertf(terminal == (r->element[11]->type == REDIS_REPLY_STRING &&
+			     r->element[11]->str[0] != '\0'),
 		"%s: completed_at must be set exactly when terminal", b);
 	freeReplyObject(r);
 
 	/* the counters must also count what the exec hashes say */
 	r = cmd("LRANGE %s 0 -1", k_execs(b));
-	assertf((long long)r->elements == v[0], "%s: %zu exec ids for total %lld", b, r->elements, v[0]);
+	assertf((long long)r->elements == v[0], "%s: %zu exec ids for total %lld", b, r->elements,
+		v[0]);
 	/* pipelined: every reply is read before the next command is sent */
 	hs = calloc(r->elements ? r->elements : 1, sizeof(*hs));
 	if (!hs)
@@ -277,9 +337,11 @@ static void check_batch(const char *b)
 		/* lib/slots.lua: a running exec holds its slots, and so does a queued or
 		 * retry_wait one whose AMC execution still runs (slots = 1) */
 		if (strcmp(st, "running") == 0)
-			assertf(!strcmp(sl, "1"), "%s: running %s without its slots (slots '%s')", b, ref, sl);
+			assertf(!strcmp(sl, "1"), "%s: running %s without its slots (slots '%s')",
+				b, ref, sl);
 		if (strcmp(sl, "1") == 0) {
-			assertf(!strcmp(st, "running") || !strcmp(st, "queued") || !strcmp(st, "retry_wait"),
+			assertf(!strcmp(st, "running") || !strcmp(st, "queued") ||
+					!strcmp(st, "retry_wait"),
 				"%s: %s is %s and holds slots", b, ref, st);
 			assertf(!*parked, "%s: %s holds slots and is parked", b, ref);
 			tally_add("instance", inst);
@@ -287,22 +349,29 @@ static void check_batch(const char *b)
 		}
 		if (strcmp(st, "queued") == 0) {
 			/* waits in exactly one place: its batch's queue, or the parked list it names */
-			long long n = *parked ? list_count(k_parked(parked, strcmp(parked, "instance") == 0 ? inst : acct), ref)
+			long long n = *parked ? list_count(k_parked(parked,
+								    strcmp(parked, "instance") == 0
+									    ? inst
+									    : acct),
+							   ref)
 					      : list_count(k_bqueue(b), ref);
 
 			assertf(n == 1, "%s: queued %s is %d times in %s", b, ref, (int)n,
 				*parked ? parked : "its batch queue");
 			if (*parked)
-				assertf(list_count(k_bqueue(b), ref) == 0, "%s: parked %s also in the queue", b, ref);
+				assertf(list_count(k_bqueue(b), ref) == 0,
+					"%s: parked %s also in the queue", b, ref);
 		} else if (strcmp(st, "retry_wait") == 0) {
 			redisReply *z = cmd("ZSCORE %s %s", k_retry(), ref);
 
-			assertf(z->type == REDIS_REPLY_STRING, "%s: retry_wait %s not in P retry", b, ref);
+			assertf(z->type == REDIS_REPLY_STRING, "%s: retry_wait %s not in P retry",
+				b, ref);
 			freeReplyObject(z);
 			n_retry_wait++;
 		}
 		if (strcmp(st, "queued") != 0)
-			assertf(*parked == '\0', "%s: %s is %s but parked on %s", b, ref, st, parked);
+			assertf(*parked == '\0', "%s: %s is %s but parked on %s", b, ref, st,
+				parked);
 		freeReplyObject(h);
 	}
 	free(hs);
@@ -315,7 +384,8 @@ static void check_batch(const char *b)
 		int in_ring = list_count(k_queue(), b);
 		long long qlen = int_cmd("LLEN %s", k_bqueue(b));
 
-		assertf(in_ring == (qlen > 0 ? 1 : 0), "%s: in the ring %d times with %lld refs queued", b, in_ring, qlen);
+		assertf(in_ring == (qlen > 0 ? 1 : 0),
+			"%s: in the ring %d times with %lld refs queued", b, in_ring, qlen);
 	}
 }
 
@@ -336,13 +406,15 @@ static void check_running(void)
 	for (int t = 0; t < n_tally; t++) {
 		char *have = hget(k_running(), tally[t].field);
 
-		assertf(have && strtoll(have, NULL, 10) == tally[t].n, "P running %s = %s, %lld execs run there",
-			tally[t].field, have ? have : "(nil)", tally[t].n);
+		assertf(have && strtoll(have, NULL, 10) == tally[t].n,
+			"P running %s = %s, %lld execs run there", tally[t].field,
+			have ? have : "(nil)", tally[t].n);
 		free(have);
 	}
 	freeReplyObject(r);
-	assertf(int_cmd("ZCARD %s", k_retry()) == n_retry_wait, "P retry holds %lld refs for %lld retry_wait execs",
-		int_cmd("ZCARD %s", k_retry()), n_retry_wait);
+	assertf(int_cmd("ZCARD %s", k_retry()) == n_retry_wait,
+		"P retry holds %lld refs for %lld retry_wait execs", int_cmd("ZCARD %s", k_retry()),
+		n_retry_wait);
 }
 
 void check_all(void)
@@ -410,7 +482,7 @@ void new_batch_id(char *out)
 const char *enqueue_extra = "";
 
 long long enqueue_on(const char *b, int n, char exec_ids[][ID_MAX], const char *const *insts,
-			    const char *const *accts)
+		     const char *const *accts)
 {
 	const char *keys[5 + MAX_EXECS];
 	static char args4[MAX_EXECS * 256];
@@ -430,7 +502,8 @@ long long enqueue_on(const char *b, int n, char exec_ids[][ID_MAX], const char *
 	snprintf(args3, sizeof(args3),
 		 "{\"batch_execution_id\":\"0b0e6b8a-1111-4222-8333-444455556666\","
 		 "\"workflow_id\":\"wf_1\",\"user_id\":\"user_1\",\"name\":\"test \\\"%s\\\"\","
-		 "\"sql_query\":\"SELECT '{{start}}' AS s,\\n 'a\\\\b' AS t\"%s}", b, enqueue_extra);
+		 "\"sql_query\":\"SELECT '{{start}}' AS s,\\n 'a\\\\b' AS t\"%s}",
+		 b, enqueue_extra);
 	off += (size_t)snprintf(args4 + off, sizeof(args4) - off, "[");
 	for (int i = 0; i < n; i++) {
 		snprintf(exec_ids[i], ID_MAX, "exec_%08x", ++id_seq);
@@ -439,7 +512,8 @@ long long enqueue_on(const char *b, int n, char exec_ids[][ID_MAX], const char *
 			snprintf(inst, sizeof(inst), "%s", insts[i]);
 		else
 			snprintf(inst, sizeof(inst), "amcinst%d", i);
-		off += (size_t)snprintf(args4 + off, sizeof(args4) - off,
+		off += (size_t)snprintf(
+			args4 + off, sizeof(args4) - off,
 			"%s{\"exec_id\":\"%s\",\"id\":\"0b0e6b8a-0000-4000-8000-%012d\","
 			"\"amc_instance_id\":\"%s\",\"account_id\":\"%s\",\"instance_name\":\"Instance %d\","
 			"\"amc_region\":\"%s\",\"parameters\":\"{\\\"brand\\\":\\\"x\\\"}\"}",
@@ -535,7 +609,7 @@ long long set_phase(const char *b, const char *e, const char *phase, const char 
 
 /* finish; on success writes final_state/batch_status; returns the integer code or LUA_OK */
 long long finish(const char *b, const char *e, const char *outcome, const char *w,
-			char *final_state, char *batch_status)
+		 char *final_state, char *batch_status)
 {
 	char ref[REF_MAX];
 	const char *keys[4] = { k_batch(b), k_exec(b, e), k_jobs(w), k_events() };
@@ -587,8 +661,9 @@ redisReply *heartbeat_refs(const char *w, long long lease_ms, int max_refs)
 long long heartbeat(const char *w, long long lease_ms)
 {
 	redisReply *r = heartbeat_refs(w, lease_ms, 0);
-	long long v = r->type == REDIS_REPLY_ARRAY && r->elements >= 1 ? LUA_OK :
-		      r->type == REDIS_REPLY_INTEGER ? r->integer : -999;
+	long long v = r->type == REDIS_REPLY_ARRAY && r->elements >= 1 ? LUA_OK
+		      : r->type == REDIS_REPLY_INTEGER                 ? r->integer
+								       : -999;
 
 	freeReplyObject(r);
 	return v;
@@ -607,13 +682,13 @@ long long reclaim(int max_workers)
 /* retry with the flags of ARGV[7], [9] and [10] (throttled, AMC execution live, nothing
  * created); on success writes the batch status; returns the integer code or LUA_OK */
 long long retry_flags(const char *b, const char *e, const char *w, long long due,
-			     const char *reason, const char *throttled, const char *amc_live,
-			     const char *no_create, char *batch_status)
+		      const char *reason, const char *throttled, const char *amc_live,
+		      const char *no_create, char *batch_status)
 {
 	char ref[REF_MAX], dues[32];
 	const char *keys[5] = { k_batch(b), k_exec(b, e), k_jobs(w), k_retry(), k_events() };
-	const char *args[10] = { ref, now_str(), dues, reason, w, prefix, throttled, tok(b, e),
-				 amc_live, no_create };
+	const char *args[10] = { ref,    now_str(), dues,      reason,   w,
+				 prefix, throttled, tok(b, e), amc_live, no_create };
 	redisReply *r;
 	long long rv = -999;
 
@@ -632,7 +707,7 @@ long long retry_flags(const char *b, const char *e, const char *w, long long due
 }
 
 long long retry(const char *b, const char *e, const char *w, long long due, const char *reason,
-		       char *batch_status)
+		char *batch_status)
 {
 	return retry_flags(b, e, w, due, reason, "0", "0", "0", batch_status);
 }
@@ -696,7 +771,7 @@ void drain_queue(void)
 /* finish_many of n jobs b[i]:e[i] by worker w with outcome o[i] (rows "7" when completed,
  * error "boom" when failed); the caller frees the reply */
 redisReply *finish_many(const char *w, int n, const char *const *b, const char *const *e,
-			       const char *const *o)
+			const char *const *o)
 {
 	static char refs[FM_MAX][REF_MAX], toks[FM_MAX][32];
 	const char *keys[2 + 2 * FM_MAX], *args[2 + 5 * FM_MAX];
@@ -731,8 +806,8 @@ bool fm_result_is(const redisReply *r, size_t i, const char *state, const char *
 	if (r->type != REDIS_REPLY_ARRAY || i >= r->elements)
 		return false;
 	x = r->element[i];
-	return x->type == REDIS_REPLY_ARRAY && x->elements == 2 && !strcmp(x->element[0]->str, state) &&
-	       !strcmp(x->element[1]->str, status);
+	return x->type == REDIS_REPLY_ARRAY && x->elements == 2 &&
+	       !strcmp(x->element[0]->str, state) && !strcmp(x->element[1]->str, status);
 }
 
 bool fm_result_code(const redisReply *r, size_t i, long long code)
@@ -774,7 +849,8 @@ static bool connect_url(const char *url)
 		char path[256];
 		const char *q = strstr(url, "?db=");
 
-		snprintf(path, sizeof(path), "%.*s", (int)(q ? q - (url + 5) : (long)strlen(url + 5)), url + 5);
+		snprintf(path, sizeof(path), "%.*s",
+			 (int)(q ? q - (url + 5) : (long)strlen(url + 5)), url + 5);
 		if (q)
 			db = atoi(q + 4);
 		rc = redisConnectUnix(path);
@@ -823,8 +899,7 @@ static void cleanup_keys(void)
 	} while (strcmp(cursor, "0") != 0);
 }
 
-
-static pid_t runner;		/* the parent process: its pid names the prefixes */
+static pid_t runner; /* the parent process: its pid names the prefixes */
 
 /* Fresh state for case i: nothing a case changes reaches the next one. */
 static void reset_case(size_t i)
@@ -842,7 +917,7 @@ static void run_child(const LuaCase *c, size_t i, const char *url, int fd)
 {
 	int counts[2];
 
-	tap_passed = tap_failed = 0;	/* the parent's sums came along with fork */
+	tap_passed = tap_failed = 0; /* the parent's sums came along with fork */
 	if (!connect_url(url))
 		_exit(3);
 	reset_case(i);
@@ -862,7 +937,7 @@ static void run_case(const LuaCase *c, size_t i, const char *url)
 	ssize_t got = 0;
 	pid_t pid;
 
-	fflush(stdout);		/* else the child would print the buffered lines again */
+	fflush(stdout); /* else the child would print the buffered lines again */
 	if (pipe(fds) != 0 || (pid = fork()) < 0) {
 		tap_failed++;
 		printf("not ok - %s (cannot start: pipe or fork failed)\n", c->name);

@@ -13,7 +13,7 @@
 #ifndef AMCB_TESTS_LUA_HARNESS_H
 #define AMCB_TESTS_LUA_HARNESS_H
 
-#define _POSIX_C_SOURCE 200809L	/* first: this header comes before any system header */
+#define _POSIX_C_SOURCE 200809L /* first: this header comes before any system header */
 
 #include <hiredis/hiredis.h>
 #include <stdbool.h>
@@ -31,29 +31,32 @@
 #define TAP_SHARED_COUNTERS
 #include "../tap.h"
 
-#define ID_MAX 32		/* batch_xxxxxxxx / exec_xxxxxxxx and then some */
-#define REF_MAX (2 * ID_MAX + 2)	/* B:E */
+#define ID_MAX 32                /* batch_xxxxxxxx / exec_xxxxxxxx and then some */
+#define REF_MAX (2 * ID_MAX + 2) /* B:E */
 #define MAX_BATCHES 256
-#define MAX_EXECS 128		/* per enqueue */
-#define FM_MAX 16		/* jobs per finish_many call */
+#define MAX_EXECS 128 /* per enqueue */
+#define FM_MAX 16     /* jobs per finish_many call */
 
 /* One case of a program: run in a child process by lua_harness_main. */
 typedef struct LuaCase {
 	const char *name;
 	void (*fn)(void);
 } LuaCase;
-#define LUA_CASE(fn) { #fn, fn }
+#define LUA_CASE(fn) \
+	{ \
+#fn, fn \
+	}
 
 /* Loads the scripts, then runs each case isolated and prints its "ok - name" / "not ok -
  * name" line, then the summary; the program's exit status (77: no REDIS_URL). */
 int lua_harness_main(const LuaCase *cases, size_t n);
 
 /* ---- the case's state (reset before each case) ---- */
-extern redisContext *rc;		/* the case's connection */
-extern char prefix[64];			/* amcbtest:<pid>:<case>: */
-extern char sha[LUA_SCRIPT_COUNT][41];	/* SHA1 of each script, loaded once */
-extern long long now_ms;		/* script time only comes from ARGV */
-extern char batches[MAX_BATCHES][ID_MAX];	/* batches the invariant is checked on */
+extern redisContext *rc;                  /* the case's connection */
+extern char prefix[64];                   /* amcbtest:<pid>:<case>: */
+extern char sha[LUA_SCRIPT_COUNT][41];    /* SHA1 of each script, loaded once */
+extern long long now_ms;                  /* script time only comes from ARGV */
+extern char batches[MAX_BATCHES][ID_MAX]; /* batches the invariant is checked on */
 extern int n_batches;
 /* extra batch fields (JSON members with a leading comma) the next enqueues send, e.g. the
  * batch policy; "" = none */

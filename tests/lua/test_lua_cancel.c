@@ -13,14 +13,15 @@ static void test_lua_cancel_batch(void)
 	new_batch_id(o);
 	new_batch_id(b);
 	assertf(enqueue(b, 3, e) == LUA_OK, "enqueue b");
-	freeReplyObject(claim("w8", 1));	/* e[0] running */
+	freeReplyObject(claim("w8", 1)); /* e[0] running */
 	assertf(enqueue(o, 2, eo) == LUA_OK, "enqueue other");
 
 	r = cancel_batch(b);
 	assertf(r->type == REDIS_REPLY_ARRAY && r->elements == 5, "{status, n, 3 ids}");
 	if (r->type == REDIS_REPLY_ARRAY && r->elements == 5) {
 		assertf(!strcmp(r->element[0]->str, "cancelled"), "batch cancelled");
-		assertf(r->element[1]->type == REDIS_REPLY_INTEGER && r->element[1]->integer == 3, "3 cancelled");
+		assertf(r->element[1]->type == REDIS_REPLY_INTEGER && r->element[1]->integer == 3,
+			"3 cancelled");
 		for (int i = 0; i < 3; i++)
 			assertf(!strcmp(r->element[2 + i]->str, e[i]), "cancelled ids in order");
 	}
@@ -30,18 +31,22 @@ static void test_lua_cancel_batch(void)
 		assertf(list_count(k_bqueue(b), ref) == 0, "no ref of the batch left in its queue");
 		assertf(hget_is(k_exec(b, e[i]), "state", "cancelled"), "exec cancelled");
 	}
-	assertf(hget_is(k_exec(b, e[0]), "worker", "w8"), "running exec keeps its worker (told via state)");
+	assertf(hget_is(k_exec(b, e[0]), "worker", "w8"),
+		"running exec keeps its worker (told via state)");
 	assertf(int_cmd("LLEN %s", k_bqueue(o)) == 2, "the other batch's refs stay");
-	assertf(list_count(k_queue(), b) == 0 && list_count(k_queue(), o) == 1, "only the other batch in the ring");
+	assertf(list_count(k_queue(), b) == 0 && list_count(k_queue(), o) == 1,
+		"only the other batch in the ring");
 	assertf(hget_is(k_batch(b), "cancel_requested", "1"), "cancel_requested");
 	assertf(hget_is(k_batch(o), "status", "pending"), "other batch untouched");
 	assertf(strcmp(last_event_field("type"), "cancelled") == 0, "cancelled event");
 
 	r = cancel_batch(b);
-	assertf(r->type == REDIS_REPLY_INTEGER && r->integer == LUA_ERR_WRONG_STATE, "second cancel: -3");
+	assertf(r->type == REDIS_REPLY_INTEGER && r->integer == LUA_ERR_WRONG_STATE,
+		"second cancel: -3");
 	freeReplyObject(r);
 	r = cancel_batch("batch_dddddddd");
-	assertf(r->type == REDIS_REPLY_INTEGER && r->integer == LUA_ERR_NOT_FOUND, "unknown batch: -1");
+	assertf(r->type == REDIS_REPLY_INTEGER && r->integer == LUA_ERR_NOT_FOUND,
+		"unknown batch: -1");
 	freeReplyObject(r);
 	freeReplyObject(cancel_batch(o));
 	assertf(int_cmd("LLEN %s", k_queue()) == 0, "queue empty");
@@ -66,24 +71,28 @@ static void test_lua_cancel_releases_slots(void)
 	assertf(n_claimed(r) == 3, "c's 3 jobs run, d's cX job parks (%zu)", n_claimed(r));
 	freeReplyObject(r);
 	assertf(hget_is(k_exec(d, ed[0]), "parked", "instance"), "d parked on cX");
-	assertf(retry(c, ec[1], "wcn", now_ms + 100000, "503", bs) == LUA_OK, "c's cY job waits to retry");
+	assertf(retry(c, ec[1], "wcn", now_ms + 100000, "503", bs) == LUA_OK,
+		"c's cY job waits to retry");
 	assertf(enqueue_on(x, 1, ex, di, da) == LUA_OK, "enqueue x, on cX too");
 	r = claim_caps("wcn", 10, 1, 200);
 	assertf(n_claimed(r) == 0, "x parks behind d");
 	freeReplyObject(r);
-	assertf(slots("instance", "cX") == 1 && slots("account", "cacct") == 2, "slots before the cancel");
+	assertf(slots("instance", "cX") == 1 && slots("account", "cacct") == 2,
+		"slots before the cancel");
 
 	r = cancel_batch(c);
 	assertf(r->type == REDIS_REPLY_ARRAY && r->element[1]->integer == 3, "3 cancelled");
 	freeReplyObject(r);
-	assertf(slots("instance", "cX") == 0 && slots("instance", "cZ") == 0, "instance slots released");
+	assertf(slots("instance", "cX") == 0 && slots("instance", "cZ") == 0,
+		"instance slots released");
 	assertf(slots("account", "cacct") == 0, "account slots released");
 	assertf(int_cmd("ZCARD %s", k_retry()) == 0, "the retry_wait ref left P retry");
 	assertf(hget_is(k_exec(d, ed[0]), "parked", ""), "d's job (the oldest parked) woke up");
 	assertf(hget_is(k_exec(x, ex[0]), "parked", "instance"), "x's is still parked");
 	r = cancel_batch(x);
 	freeReplyObject(r);
-	assertf(int_cmd("EXISTS %s", k_parked("instance", "cX")) == 0, "cancel took x's ref out of the parked list");
+	assertf(int_cmd("EXISTS %s", k_parked("instance", "cX")) == 0,
+		"cancel took x's ref out of the parked list");
 	r = claim_caps("wcn", 10, 1, 200);
 	assertf(n_claimed(r) == 1 && claimed_has(r, d, ed[0]), "d runs");
 	freeReplyObject(r);
@@ -121,7 +130,8 @@ static void test_lua_amc_cancels(void)
 	assertf(set_phase(b, e[2], "submitted", "wac") == LUA_OK, "e2 announced a create");
 	r = cancel_batch(b);
 	freeReplyObject(r);
-	assertf(int_cmd("ZCARD %s", k_amc_cancels()) == 3, "e0, e1 and e2 to cancel on AMC, not e3");
+	assertf(int_cmd("ZCARD %s", k_amc_cancels()) == 3,
+		"e0, e1 and e2 to cancel on AMC, not e3");
 	r = run(LUA_SCRIPT_TAKE_AMC_CANCELS, 1, (const char *[]){ k_amc_cancels() }, 4,
 		(const char *[]){ now_str(), "10", "60000", prefix });
 	assertf(r->type == REDIS_REPLY_ARRAY && r->elements == 3, "three taken");
@@ -130,22 +140,27 @@ static void test_lua_amc_cancels(void)
 		char r1[REF_MAX];
 
 		ref_of(r1, b, e[1]);
-		assertf(x->elements == 9, "ref, amc id, instance, account, advertiser, marketplace, "
+		assertf(x->elements == 9,
+			"ref, amc id, instance, account, advertiser, marketplace, "
 			"intent, start, region");
 		if (x->elements == 9 && !strcmp(x->element[0]->str, r1))
-			assertf(!strcmp(x->element[1]->str, "amc-run-1") && !strcmp(x->element[2]->str, "amcinst1") &&
-				!strcmp(x->element[8]->str, "EU"), "e1's AMC id, instance and region");
+			assertf(!strcmp(x->element[1]->str, "amc-run-1") &&
+					!strcmp(x->element[2]->str, "amcinst1") &&
+					!strcmp(x->element[8]->str, "EU"),
+				"e1's AMC id, instance and region");
 	}
 	freeReplyObject(r);
 	r = run(LUA_SCRIPT_TAKE_AMC_CANCELS, 1, (const char *[]){ k_amc_cancels() }, 4,
 		(const char *[]){ now_str(), "10", "60000", prefix });
-	assertf(r->type == REDIS_REPLY_ARRAY && r->elements == 0, "taken entries are hidden for their lease");
+	assertf(r->type == REDIS_REPLY_ARRAY && r->elements == 0,
+		"taken entries are hidden for their lease");
 	freeReplyObject(r);
 	now_ms += 60000;
 	freeReplyObject(cmd("ZADD %s 0 batch_eeeeeeee:exec_eeeeeeee", k_amc_cancels()));
 	r = run(LUA_SCRIPT_TAKE_AMC_CANCELS, 1, (const char *[]){ k_amc_cancels() }, 4,
 		(const char *[]){ now_str(), "10", "60000", prefix });
-	assertf(r->type == REDIS_REPLY_ARRAY && r->elements == 3, "due again after it; a gone exec dropped");
+	assertf(r->type == REDIS_REPLY_ARRAY && r->elements == 3,
+		"due again after it; a gone exec dropped");
 	freeReplyObject(r);
 	assertf(int_cmd("ZCARD %s", k_amc_cancels()) == 3, "the gone one left the set");
 	freeReplyObject(cmd("DEL %s", k_amc_cancels()));

@@ -27,19 +27,24 @@ static void test_lua_claim_fifo_and_max(void)
 		job_ref(r, i, ref, sizeof(ref));
 		/* a's turn (up to 4 jobs) comes first: its first two jobs, in order */
 		ref_of(want, a, ea[i]);
-		assertf(strcmp(ref, want) == 0, "job %zu is %s, want %s (FIFO within a turn)", i, ref, want);
+		assertf(strcmp(ref, want) == 0, "job %zu is %s, want %s (FIFO within a turn)", i,
+			ref, want);
 		for (size_t j = 0; j + 1 < h->elements; j += 2)
-			at |= !strcmp(h->element[j]->str, "attempts") && !strcmp(h->element[j + 1]->str, "1");
+			at |= !strcmp(h->element[j]->str, "attempts") &&
+			      !strcmp(h->element[j + 1]->str, "1");
 		assertf(at, "claimed exec data shows attempts 1");
-		assertf(hget_is(k_exec(a, ea[i]), "state", "running") && hget_is(k_exec(a, ea[i]), "worker", "w1"),
+		assertf(hget_is(k_exec(a, ea[i]), "state", "running") &&
+				hget_is(k_exec(a, ea[i]), "worker", "w1"),
 			"the exec is running under w1");
-		assertf(strcmp(r->element[i]->element[2]->str, "SELECT '{{start}}' AS s,\n 'a\\b' AS t") == 0,
+		assertf(strcmp(r->element[i]->element[2]->str,
+			       "SELECT '{{start}}' AS s,\n 'a\\b' AS t") == 0,
 			"job carries the batch sql_query");
 	}
 	freeReplyObject(r);
 	assertf(hget_is(k_batch(a), "status", "running"), "batch a running after first claim");
 	assertf(hget_ll(k_batch(a), "started_at") == now_ms, "batch a started_at = claim time");
-	assertf(hget_is(k_batch(b), "status", "pending"), "batch b still pending (its turn is next)");
+	assertf(hget_is(k_batch(b), "status", "pending"),
+		"batch b still pending (its turn is next)");
 	assertf(hget_ll(k_exec(a, ea[0]), "started_at") == now_ms, "exec started_at set");
 	assertf(int_cmd("LLEN %s", k_jobs("w1")) == 2, "worker jobs list holds 2 refs");
 	assertf(strcmp(last_event_field("type"), "claimed") == 0, "claimed event");
@@ -82,20 +87,22 @@ static void test_lua_claim_skips_stale_refs(void)
 	ref_of(ref, b, e[0]);
 	for (int i = 0; i < 10; i++)
 		freeReplyObject(cmd("LPUSH %s %s", k_bqueue(b), ref));
-	freeReplyObject(cmd("RPUSH %s %s", k_bqueue(b), "batch_ffffffff:exec_ffffffff"));	/* unknown */
+	freeReplyObject(
+		cmd("RPUSH %s %s", k_bqueue(b), "batch_ffffffff:exec_ffffffff")); /* unknown */
 	freeReplyObject(cmd("LPUSH %s %s", k_queue(), b));
 	r = claim("w2", 1);
 	assertf(r->type == REDIS_REPLY_ARRAY && r->elements == 0, "stale refs are not claimed");
 	freeReplyObject(r);
-	assertf(int_cmd("LLEN %s", k_bqueue(b)) == 7, "one call pops at most 4 * max refs (left %lld)",
-		int_cmd("LLEN %s", k_bqueue(b)));
+	assertf(int_cmd("LLEN %s", k_bqueue(b)) == 7,
+		"one call pops at most 4 * max refs (left %lld)", int_cmd("LLEN %s", k_bqueue(b)));
 	assertf(hget_is(k_exec(b, e[0]), "state", "cancelled"), "cancelled exec stays cancelled");
 
 	/* a live job of another batch is reached at once: the batches take turns */
 	new_batch_id(c);
 	assertf(enqueue(c, 1, ec) == LUA_OK, "enqueue c");
 	r = claim("w2", 2);
-	assertf(r->type == REDIS_REPLY_ARRAY && r->elements == 1, "live job claimed beside 7 stale refs");
+	assertf(r->type == REDIS_REPLY_ARRAY && r->elements == 1,
+		"live job claimed beside 7 stale refs");
 	freeReplyObject(r);
 	assertf(int_cmd("LLEN %s", k_bqueue(b)) == 0, "stale refs drained within the pop bound");
 	assertf(int_cmd("LLEN %s", k_queue()) == 0, "ring empty");
@@ -119,8 +126,8 @@ static const char *reply_field(const redisReply *h, const char *name)
 static void test_lua_claim_reply_fields(void)
 {
 	/* (this enqueue leaves account, advertiser, marketplace and time zone empty) */
-	static const char *const need[] = { "id", "amc_instance_id", "parameters", "attempts",
-		"started_at", "claim" };
+	static const char *const need[] = { "id",       "amc_instance_id", "parameters",
+					    "attempts", "started_at",      "claim" };
 	char b[ID_MAX], e[2][ID_MAX], ids[2 * ID_MAX + 2], ref[2 * ID_MAX + 2];
 	redisReply *r;
 
@@ -153,7 +160,8 @@ static void test_lua_claim_reply_fields(void)
 			assertf(h->element[j]->str[0] != '\0', "job %zu: %s is empty, left out", i,
 				h->element[j - 1]->str);
 		assertf(!reply_field(h, "amc_execution_id") && !reply_field(h, "throttled") &&
-			!reply_field(h, "create_intent_at"), "a fresh job has nothing a holder wrote");
+				!reply_field(h, "create_intent_at"),
+			"a fresh job has nothing a holder wrote");
 	}
 	freeReplyObject(r);
 
@@ -163,13 +171,16 @@ static void test_lua_claim_reply_fields(void)
 	r = claim("wf2", 1);
 	ref_of(ref, b, e[0]);
 	assertf(r->type == REDIS_REPLY_ARRAY && r->elements == 1 &&
-		!strcmp(r->element[0]->element[0]->str, ref), "claimed again");
+			!strcmp(r->element[0]->element[0]->str, ref),
+		"claimed again");
 	if (r->type == REDIS_REPLY_ARRAY && r->elements == 1) {
 		const char *amc = reply_field(r->element[0]->element[1], "amc_execution_id");
 		const char *att = reply_field(r->element[0]->element[1], "attempts");
 
-		assertf(amc && !strcmp(amc, "amcexec-again"), "carries the AMC id (%s)", amc ? amc : "none");
-		assertf(att && !strcmp(att, "2"), "and the second attempt (%s)", att ? att : "none");
+		assertf(amc && !strcmp(amc, "amcexec-again"), "carries the AMC id (%s)",
+			amc ? amc : "none");
+		assertf(att && !strcmp(att, "2"), "and the second attempt (%s)",
+			att ? att : "none");
 	}
 	freeReplyObject(r);
 	snprintf(ids, sizeof(ids), "%s %s", e[0], e[1]);
@@ -190,7 +201,7 @@ static void test_lua_round_robin(void)
 	new_batch_id(h);
 	new_batch_id(sm);
 	assertf(enqueue(h, 100, eh) == LUA_OK, "enqueue a huge batch");
-	freeReplyObject(claim("wrr", 1));	/* the huge batch is already being worked on */
+	freeReplyObject(claim("wrr", 1)); /* the huge batch is already being worked on */
 	now_ms += 10;
 	assertf(enqueue(sm, 2, es) == LUA_OK, "enqueue a small batch after it");
 	ref_of(want0, sm, es[0]);
@@ -206,11 +217,13 @@ static void test_lua_round_robin(void)
 		}
 		freeReplyObject(r);
 	}
-	assertf(seen0 >= 0 && seen0 <= 1, "the small batch's first job is claimed at once (claim %d)", seen0);
+	assertf(seen0 >= 0 && seen0 <= 1,
+		"the small batch's first job is claimed at once (claim %d)", seen0);
 	assertf(seen1 >= 0 && seen1 <= 3, "its second one on its next turn (claim %d)", seen1);
-	assertf(hget_is(k_batch(sm), "status", "running"), "the small batch runs beside the huge one");
-	assertf(hget_ll(k_batch(h), "queued") == 100 - 5, "the huge batch waited its turns (%lld queued)",
-		hget_ll(k_batch(h), "queued"));
+	assertf(hget_is(k_batch(sm), "status", "running"),
+		"the small batch runs beside the huge one");
+	assertf(hget_ll(k_batch(h), "queued") == 100 - 5,
+		"the huge batch waited its turns (%lld queued)", hget_ll(k_batch(h), "queued"));
 	drain_queue();
 }
 
@@ -219,7 +232,9 @@ static void test_lua_round_robin(void)
 static void test_lua_caps_no_hol_blocking(void)
 {
 	char b[4][ID_MAX], e[4][2][ID_MAX], st[16], bs[16];
-	const char *insts[4][2] = { { "instX", "instY0" }, { "instX", "instY1" }, { "instX", "instY2" },
+	const char *insts[4][2] = { { "instX", "instY0" },
+				    { "instX", "instY1" },
+				    { "instX", "instY2" },
 				    { "instX", "instY3" } };
 	const char *accts[2] = { "acctH", "acctH" };
 	redisReply *r;
@@ -231,15 +246,18 @@ static void test_lua_caps_no_hol_blocking(void)
 	}
 	/* every batch's head job is on instX (cap 2): two run, two park, the instY jobs still go */
 	r = claim_caps("wcap", 8, 2, 200);
-	assertf(n_claimed(r) == 6, "6 of 8 jobs claimed past the full instance (%zu)", n_claimed(r));
+	assertf(n_claimed(r) == 6, "6 of 8 jobs claimed past the full instance (%zu)",
+		n_claimed(r));
 	for (int i = 0; i < 4; i++)
 		assertf(claimed_has(r, b[i], e[i][1]), "batch %d's instY job claimed", i);
-	assertf(claimed_has(r, b[0], e[0][0]) && claimed_has(r, b[1], e[1][0]), "first two instX jobs run");
+	assertf(claimed_has(r, b[0], e[0][0]) && claimed_has(r, b[1], e[1][0]),
+		"first two instX jobs run");
 	freeReplyObject(r);
 	assertf(slots("instance", "instX") == 2, "instX at its cap of 2");
 	assertf(slots("account", "acctH") == 6, "the account counts all 6");
 	assertf(hget_is(k_exec(b[2], e[2][0]), "parked", "instance") &&
-		hget_is(k_exec(b[3], e[3][0]), "parked", "instance"), "the other instX jobs are parked");
+			hget_is(k_exec(b[3], e[3][0]), "parked", "instance"),
+		"the other instX jobs are parked");
 	assertf(hget_is(k_exec(b[2], e[2][0]), "state", "queued"), "a parked job is still queued");
 	assertf(int_cmd("LLEN %s", k_parked("instance", "instX")) == 2, "parked list holds 2");
 	r = claim_caps("wcap", 8, 2, 200);
@@ -247,14 +265,16 @@ static void test_lua_caps_no_hol_blocking(void)
 	freeReplyObject(r);
 
 	/* a finish frees an instX slot and wakes the oldest parked job (batch 2's) */
-	assertf(finish(b[0], e[0][0], "completed", "wcap", st, bs) == LUA_OK, "finish an instX job");
+	assertf(finish(b[0], e[0][0], "completed", "wcap", st, bs) == LUA_OK,
+		"finish an instX job");
 	assertf(slots("instance", "instX") == 1, "the slot is given back");
 	assertf(hget_is(k_exec(b[2], e[2][0]), "parked", ""), "batch 2's job woke up");
 	r = claim_caps("wcap", 8, 2, 200);
 	assertf(n_claimed(r) == 1 && claimed_has(r, b[2], e[2][0]), "the woken job is claimed");
 	freeReplyObject(r);
 	assertf(slots("instance", "instX") == 2, "instX full again");
-	assertf(finish(b[1], e[1][0], "failed", "wcap", st, bs) == LUA_OK, "finish another instX job");
+	assertf(finish(b[1], e[1][0], "failed", "wcap", st, bs) == LUA_OK,
+		"finish another instX job");
 	r = claim_caps("wcap", 8, 2, 200);
 	assertf(n_claimed(r) == 1 && claimed_has(r, b[3], e[3][0]), "the last parked job runs");
 	freeReplyObject(r);
@@ -270,16 +290,21 @@ static void test_lua_caps_no_hol_blocking(void)
 		new_batch_id(a);
 		assertf(enqueue_on(a, 5, ea, ai, aa) == LUA_OK, "enqueue on two accounts");
 		r = claim_caps("wcap", 10, 10, 3);
-		assertf(n_claimed(r) == 4 && claimed_has(r, a, ea[4]), "3 of acctA and acctB's job run");
+		assertf(n_claimed(r) == 4 && claimed_has(r, a, ea[4]),
+			"3 of acctA and acctB's job run");
 		freeReplyObject(r);
-		assertf(slots("account", "acctA") == 3 && slots("account", "acctB") == 1, "account slots");
+		assertf(slots("account", "acctA") == 3 && slots("account", "acctB") == 1,
+			"account slots");
 		assertf(slots("instance", "instA4") == 0, "the parked job holds no instance slot");
-		assertf(hget_is(k_exec(a, ea[3]), "parked", "account"), "instA4 parked on its account");
+		assertf(hget_is(k_exec(a, ea[3]), "parked", "account"),
+			"instA4 parked on its account");
 		assertf(finish(a, ea[4], "completed", "wcap", st, bs) == LUA_OK, "acctB's finish");
-		assertf(hget_is(k_exec(a, ea[3]), "parked", "account"), "another account's slot wakes nothing");
+		assertf(hget_is(k_exec(a, ea[3]), "parked", "account"),
+			"another account's slot wakes nothing");
 		assertf(finish(a, ea[0], "completed", "wcap", st, bs) == LUA_OK, "an acctA finish");
 		r = claim_caps("wcap", 10, 10, 3);
-		assertf(n_claimed(r) == 1 && claimed_has(r, a, ea[3]), "the parked job runs once acctA has room");
+		assertf(n_claimed(r) == 1 && claimed_has(r, a, ea[3]),
+			"the parked job runs once acctA has room");
 		freeReplyObject(r);
 		drain_queue();
 	}
@@ -352,19 +377,25 @@ static void test_lua_caps_many_batches(void)
 			snprintf(bb, sizeof(bb), "%.*s", (int)(colon - ref), ref);
 			snprintf(ee, sizeof(ee), "%s", colon + 1);
 			if (act < 45) {
-				assertf(finish(bb, ee, "completed", w, st, bs) == LUA_OK, "finish %s", ref);
+				assertf(finish(bb, ee, "completed", w, st, bs) == LUA_OK,
+					"finish %s", ref);
 			} else if (act < 55) {
-				assertf(finish(bb, ee, "failed", w, st, bs) == LUA_OK, "fail %s", ref);
+				assertf(finish(bb, ee, "failed", w, st, bs) == LUA_OK, "fail %s",
+					ref);
 			} else if (act < 70 && hget_ll(k_exec(bb, ee), "attempts") < 3) {
 				long long rv = retry(bb, ee, w, now_ms + 25, "429", bs);
 
 				/* -5 when a cancel earlier in this round took its batch */
-				assertf(rv == LUA_OK || (rv == LUA_ERR_CANCELLED && hget_is(k_exec(bb, ee), "state", "cancelled")),
+				assertf(rv == LUA_OK ||
+						(rv == LUA_ERR_CANCELLED &&
+						 hget_is(k_exec(bb, ee), "state", "cancelled")),
 					"retry %s: %lld", ref, rv);
 			} else if (act < 80) {
 				long long rv = release(bb, ee, w);
 
-				assertf(rv == LUA_OK || (rv == LUA_ERR_CANCELLED && hget_is(k_exec(bb, ee), "state", "cancelled")),
+				assertf(rv == LUA_OK ||
+						(rv == LUA_ERR_CANCELLED &&
+						 hget_is(k_exec(bb, ee), "state", "cancelled")),
 					"release %s: %lld", ref, rv);
 			} else if (act < 82 && round > 10) {
 				/* an occasional cancel, of any batch, mid-run */
@@ -396,16 +427,20 @@ static void test_lua_caps_many_batches(void)
 				continue;
 			snprintf(bb, sizeof(bb), "%.*s", (int)(colon - ref), ref);
 			assertf(finish(bb, colon + 1, "cancelled", workers[wi], st, bs) == LUA_OK &&
-				!strcmp(st, "cancelled"), "letting go of %s (%s)", ref, st);
+					!strcmp(st, "cancelled"),
+				"letting go of %s (%s)", ref, st);
 		}
 		freeReplyObject(jl);
 	}
-	assertf(max_i == ICAP, "instance cap %d reached and never exceeded (max %lld)", ICAP, max_i);
+	assertf(max_i == ICAP, "instance cap %d reached and never exceeded (max %lld)", ICAP,
+		max_i);
 	assertf(max_a <= ACAP, "account cap %d never exceeded (max %lld)", ACAP, max_a);
 	assertf(int_cmd("EXISTS %s", k_running()) == 0, "no slot held once everything ended");
 	assertf(int_cmd("LLEN %s", k_queue()) == 0, "ring empty");
-	assertf(int_cmd("LLEN %s", k_jobs("wm1")) + int_cmd("LLEN %s", k_jobs("wm2")) == 0, "workers hold nothing");
-	printf("# caps test: %d rounds, max %lld per instance, %lld per account\n", round, max_i, max_a);
+	assertf(int_cmd("LLEN %s", k_jobs("wm1")) + int_cmd("LLEN %s", k_jobs("wm2")) == 0,
+		"workers hold nothing");
+	printf("# caps test: %d rounds, max %lld per instance, %lld per account\n", round, max_i,
+	       max_a);
 }
 
 /* one claim call of more jobs than one variadic LPUSH takes (it pushes in slices) */
@@ -427,7 +462,8 @@ static void test_lua_claim_many(void)
 		assertf(enqueue_on(b[i], NE, e[i], insts, NULL) == LUA_OK, "enqueue %d", i);
 	}
 	r = claim_caps("wmany", NB * NE, 100, 100000);
-	assertf(n_claimed(r) == NB * NE, "%d jobs claimed in one call (%zu)", NB * NE, n_claimed(r));
+	assertf(n_claimed(r) == NB * NE, "%d jobs claimed in one call (%zu)", NB * NE,
+		n_claimed(r));
 	freeReplyObject(r);
 	assertf(int_cmd("LLEN %s", k_jobs("wmany")) == NB * NE, "all of them in the jobs list");
 	drain_queue();
@@ -435,12 +471,9 @@ static void test_lua_claim_many(void)
 }
 
 static const LuaCase cases[] = {
-	LUA_CASE(test_lua_claim_fifo_and_max),
-	LUA_CASE(test_lua_claim_skips_stale_refs),
-	LUA_CASE(test_lua_claim_reply_fields),
-	LUA_CASE(test_lua_round_robin),
-	LUA_CASE(test_lua_caps_no_hol_blocking),
-	LUA_CASE(test_lua_caps_many_batches),
+	LUA_CASE(test_lua_claim_fifo_and_max),   LUA_CASE(test_lua_claim_skips_stale_refs),
+	LUA_CASE(test_lua_claim_reply_fields),   LUA_CASE(test_lua_round_robin),
+	LUA_CASE(test_lua_caps_no_hol_blocking), LUA_CASE(test_lua_caps_many_batches),
 	LUA_CASE(test_lua_claim_many),
 };
 

@@ -14,12 +14,15 @@ static void test_lua_enqueue(void)
 	new_batch_id(b);
 	assertf(enqueue(b, 3, e) == LUA_OK, "enqueue_batch must return 1");
 	assertf(hget_is(k_batch(b), "status", "pending"), "new batch is pending");
-	assertf(hget_ll(k_batch(b), "total") == 3 && hget_ll(k_batch(b), "queued") == 3, "total = queued = 3");
+	assertf(hget_ll(k_batch(b), "total") == 3 && hget_ll(k_batch(b), "queued") == 3,
+		"total = queued = 3");
 	sql = hget(k_batch(b), "sql_query");
-	assertf(sql && strcmp(sql, "SELECT '{{start}}' AS s,\n 'a\\b' AS t") == 0, "sql_query stored verbatim: %s", sql);
+	assertf(sql && strcmp(sql, "SELECT '{{start}}' AS s,\n 'a\\b' AS t") == 0,
+		"sql_query stored verbatim: %s", sql);
 	free(sql);
 	assertf(hget_is(k_exec(b, e[1]), "state", "queued"), "execs are queued");
-	assertf(hget_is(k_exec(b, e[1]), "parameters", "{\"brand\":\"x\"}"), "parameters kept as JSON string");
+	assertf(hget_is(k_exec(b, e[1]), "parameters", "{\"brand\":\"x\"}"),
+		"parameters kept as JSON string");
 	assertf(hget_is(k_exec(b, e[1]), "batch_id", b), "exec knows its batch");
 	assertf(int_cmd("LLEN %s", k_bqueue(b)) == 3, "3 refs queued in the batch's queue");
 	ref_of(ref, b, e[0]);
@@ -42,7 +45,7 @@ static void test_lua_enqueue(void)
  * exec_id (-1 none); bad_key: index whose exec key names another exec (-1 none). */
 static redisReply *enqueue_raw(const char *b, int n, int no_id, int bad_key)
 {
-	char (*kb)[KEYS_MAX] = calloc((size_t)n + 5, KEYS_MAX);
+	char(*kb)[KEYS_MAX] = calloc((size_t)n + 5, KEYS_MAX);
 	const char **keys = calloc((size_t)n + 5, sizeof(*keys));
 	char *execs = malloc((size_t)n * 160 + 8), id[ID_MAX];
 	size_t off = 0;
@@ -59,7 +62,8 @@ static redisReply *enqueue_raw(const char *b, int n, int no_id, int bad_key)
 	for (int i = 0; i < n; i++) {
 		snprintf(id, sizeof(id), "exec_%08x", (unsigned)i);
 		keys_exec(kb[5 + i], KEYS_MAX, prefix, b, i == bad_key ? "exec_ffffffff" : id);
-		off += (size_t)sprintf(execs + off, "%s{\"exec_id\":\"%s\",\"amc_instance_id\":\"amcbig%d\"}",
+		off += (size_t)sprintf(execs + off,
+				       "%s{\"exec_id\":\"%s\",\"amc_instance_id\":\"amcbig%d\"}",
 				       i ? "," : "", i == no_id ? "" : id, i % 50);
 	}
 	sprintf(execs + off, "]");
@@ -111,7 +115,8 @@ static void test_lua_enqueue_large_is_whole(void)
 	assertf(int_cmd("LLEN %s", k_execs(b)) == n, "all %d exec ids listed", n);
 	assertf(int_cmd("LLEN %s", k_bqueue(b)) == n, "all %d refs queued", n);
 	assertf(list_count(k_queue(), b) == 1, "the batch joined the ring");
-	assertf(hget_ll(k_batch(b), "total") == n && hget_ll(k_batch(b), "queued") == n, "counters");
+	assertf(hget_ll(k_batch(b), "total") == n && hget_ll(k_batch(b), "queued") == n,
+		"counters");
 	snprintf(e0, sizeof(e0), "exec_%08x", (unsigned)(n - 1));
 	assertf(hget_is(k_exec(b, e0), "state", "queued"), "last exec queued");
 	unenqueue_raw(b, n);
@@ -131,8 +136,10 @@ static void test_lua_enqueue_checks_before_writing(void)
 		assertf(r->type == REDIS_REPLY_ERROR, "%s refused",
 			pass == 0 ? "an exec without exec_id" : "an exec key of another exec");
 		freeReplyObject(r);
-		assertf(int_cmd("EXISTS %s", k_batch(b)) == 0 && int_cmd("EXISTS %s", k_exec(b, e0)) == 0 &&
-			int_cmd("EXISTS %s", k_execs(b)) == 0 && list_count(k_queue(), b) == 0,
+		assertf(int_cmd("EXISTS %s", k_batch(b)) == 0 &&
+				int_cmd("EXISTS %s", k_exec(b, e0)) == 0 &&
+				int_cmd("EXISTS %s", k_execs(b)) == 0 &&
+				list_count(k_queue(), b) == 0,
 			"pass %d: nothing written", pass);
 		unenqueue_raw(b, 3);
 	}
@@ -145,25 +152,32 @@ static void test_lua_rate_submit(void)
 
 	snprintf(key, sizeof(key), "%srate:submit:00000000-0000-4000-8000-000000000001", prefix);
 	for (int i = 1; i <= 3; i++) {
-		r = run(LUA_SCRIPT_RATE_SUBMIT, 1, (const char *[]){ key }, 2, (const char *[]){ "3", "60000" });
-		assertf(r->type == REDIS_REPLY_ARRAY && r->elements == 2 && r->element[0]->integer == 1 &&
-			r->element[1]->integer == i, "submission %d of 3 is taken and counted", i);
+		r = run(LUA_SCRIPT_RATE_SUBMIT, 1, (const char *[]){ key }, 2,
+			(const char *[]){ "3", "60000" });
+		assertf(r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
+				r->element[0]->integer == 1 && r->element[1]->integer == i,
+			"submission %d of 3 is taken and counted", i);
 		freeReplyObject(r);
 	}
 	long long ttl = int_cmd("PTTL %s", key);
-	assertf(ttl > 0 && ttl <= 60000, "the window starts with the first submission (%lld ms left)", ttl);
-	r = run(LUA_SCRIPT_RATE_SUBMIT, 1, (const char *[]){ key }, 2, (const char *[]){ "3", "60000" });
+	assertf(ttl > 0 && ttl <= 60000,
+		"the window starts with the first submission (%lld ms left)", ttl);
+	r = run(LUA_SCRIPT_RATE_SUBMIT, 1, (const char *[]){ key }, 2,
+		(const char *[]){ "3", "60000" });
 	assertf(r->type == REDIS_REPLY_ARRAY && r->elements == 2 && r->element[0]->integer == 0 &&
-		r->element[1]->integer > 0 && r->element[1]->integer <= 60000,
+			r->element[1]->integer > 0 && r->element[1]->integer <= 60000,
 		"the 4th is refused with the ms left in the window");
 	freeReplyObject(r);
 	r = cmd("GET %s", key);
-	assertf(r->type == REDIS_REPLY_STRING && strcmp(r->str, "3") == 0, "a refusal does not count");
+	assertf(r->type == REDIS_REPLY_STRING && strcmp(r->str, "3") == 0,
+		"a refusal does not count");
 	freeReplyObject(r);
 	/* a full counter without expiry (set by hand) would refuse for ever */
 	freeReplyObject(cmd("SET %s 3", key));
-	r = run(LUA_SCRIPT_RATE_SUBMIT, 1, (const char *[]){ key }, 2, (const char *[]){ "3", "60000" });
-	assertf(r->type == REDIS_REPLY_ARRAY && r->element[0]->integer == 0 && r->element[1]->integer == 60000,
+	r = run(LUA_SCRIPT_RATE_SUBMIT, 1, (const char *[]){ key }, 2,
+		(const char *[]){ "3", "60000" });
+	assertf(r->type == REDIS_REPLY_ARRAY && r->element[0]->integer == 0 &&
+			r->element[1]->integer == 60000,
 		"a full counter without expiry is refused for one window");
 	freeReplyObject(r);
 	ttl = int_cmd("PTTL %s", key);
@@ -183,8 +197,9 @@ static void test_lua_scripts_load(void)
 		freeReplyObject(r);
 	}
 	assertf(LUA_ENQUEUE_BATCH_NKEYS == -1 && LUA_CLAIM_NKEYS == 5 && LUA_FINISH_NKEYS == 4 &&
-		LUA_FINISH_MANY_NKEYS == -1 && LUA_HEARTBEAT_NKEYS == 4 && LUA_HELD_JOBS_NKEYS == 1 &&
-		LUA_RETRY_NKEYS == 5 && LUA_RELEASE_NKEYS == 4 && LUA_FLEET_NKEYS == 6,
+			LUA_FINISH_MANY_NKEYS == -1 && LUA_HEARTBEAT_NKEYS == 4 &&
+			LUA_HELD_JOBS_NKEYS == 1 && LUA_RETRY_NKEYS == 5 &&
+			LUA_RELEASE_NKEYS == 4 && LUA_FLEET_NKEYS == 6,
 		"nkeys from the script headers");
 }
 

@@ -38,19 +38,24 @@ static void test_lua_claim_token_fences(void)
 	assertf(hget_is(k_exec(b, e[0]), "worker", "wfence"), "held by the same worker id");
 
 	stale_token = old;
-	assertf(set_phase(b, e[0], "polling", "wfence") == LUA_ERR_NOT_OWNER, "set_phase under the old claim: -4");
-	assertf(record_amc_id(b, e[0], "amc-old", "wfence") == LUA_ERR_NOT_OWNER, "record_amc_id: -4");
+	assertf(set_phase(b, e[0], "polling", "wfence") == LUA_ERR_NOT_OWNER,
+		"set_phase under the old claim: -4");
+	assertf(record_amc_id(b, e[0], "amc-old", "wfence") == LUA_ERR_NOT_OWNER,
+		"record_amc_id: -4");
 	assertf(retry(b, e[0], "wfence", now_ms + 10, "x", bs) == LUA_ERR_NOT_OWNER, "retry: -4");
 	assertf(release(b, e[0], "wfence") == LUA_ERR_NOT_OWNER, "release: -4");
 	assertf(finish(b, e[0], "completed", "wfence", st, bs) == LUA_ERR_NOT_OWNER, "finish: -4");
 	stale_token = NULL;
 	/* the new claim's entry stays: taken off, the job would run held by nobody reclaim sees */
-	assertf(int_cmd("LLEN %s", k_jobs("wfence")) == 1, "the jobs list keeps the new claim's ref (%lld)",
+	assertf(int_cmd("LLEN %s", k_jobs("wfence")) == 1,
+		"the jobs list keeps the new claim's ref (%lld)",
 		int_cmd("LLEN %s", k_jobs("wfence")));
-	assertf(hget_is(k_exec(b, e[0]), "state", "running") && hget_is(k_exec(b, e[0]), "amc_execution_id", ""),
+	assertf(hget_is(k_exec(b, e[0]), "state", "running") &&
+			hget_is(k_exec(b, e[0]), "amc_execution_id", ""),
 		"nothing the old claim sent changed the exec");
 	assertf(set_phase(b, e[0], "polling", "wfence") == LUA_OK, "the new claim is served");
-	assertf(finish(b, e[0], "completed", "wfence", st, bs) == LUA_OK && !strcmp(bs, "completed"),
+	assertf(finish(b, e[0], "completed", "wfence", st, bs) == LUA_OK &&
+			!strcmp(bs, "completed"),
 		"and finishes it");
 
 	/* Redis lost the last writes (AOF everysec): the token it remembers is older than one it
@@ -66,10 +71,11 @@ static void test_lua_claim_token_fences(void)
 		assertf(release(c, ec[0], "wfence") == LUA_OK, "handed back");
 		/* the restart kept an older token than the one handed out last */
 		freeReplyObject(cmd("HSET %s claim %lld", k_exec(c, ec[0]), lost - 5000));
-		now_ms += 15000;	/* a reclaim comes a lease later at the earliest */
+		now_ms += 15000; /* a reclaim comes a lease later at the earliest */
 		freeReplyObject(claim("wfence", 1));
-		assertf(token_of(c, ec[0]) > lost, "the next token exceeds the lost one (%lld > %lld)",
-			token_of(c, ec[0]), lost);
+		assertf(token_of(c, ec[0]) > lost,
+			"the next token exceeds the lost one (%lld > %lld)", token_of(c, ec[0]),
+			lost);
 		freeReplyObject(cancel_batch(c));
 	}
 	freeReplyObject(cmd("DEL %s %s", k_lease("wfence"), k_jobs("wfence")));
@@ -89,7 +95,8 @@ static void test_lua_intent_and_amc_id(void)
 	now_ms += 7;
 	assertf(set_phase(b, e[0], "submitted", "wint") == LUA_OK, "submitted");
 	assertf(hget_ll(k_exec(b, e[0]), "create_intent_at") == now_ms, "intent time stored");
-	assertf(hget_is(k_exec(b, e[0]), "create_intent_claim", t), "and the claim that announced it");
+	assertf(hget_is(k_exec(b, e[0]), "create_intent_claim", t),
+		"and the claim that announced it");
 	assertf(record_amc_id(b, e[0], "amc-first", "wint") == LUA_OK, "first id recorded");
 	assertf(record_amc_id(b, e[0], "amc-first", "wint") == LUA_OK, "the same id again: ok");
 	assertf(record_amc_id(b, e[0], "amc-second", "wint") == LUA_ERR_CONFLICT, "another id: -6");
@@ -102,7 +109,8 @@ static void test_lua_intent_and_amc_id(void)
 	}
 	/* the claim reply carries the intent and the token */
 	freeReplyObject(cancel_batch(b));
-	assertf(zscore_set(k_amc_cancels(), b, e[0]), "the cancelled exec with an AMC id is to be cancelled on AMC");
+	assertf(zscore_set(k_amc_cancels(), b, e[0]),
+		"the cancelled exec with an AMC id is to be cancelled on AMC");
 }
 
 static const LuaCase cases[] = {

@@ -22,11 +22,14 @@ static void test_lua_record_amc_id_and_set_phase(void)
 	assertf(strcmp(last_event_field("type"), "amc_id") == 0, "amc_id event");
 	assertf(set_phase(b, e[0], "polling", "w3") == LUA_OK, "polling");
 
-	assertf(record_amc_id(b, e[0], "amcexec-999", "w4") == LUA_ERR_NOT_OWNER, "other worker: -4");
+	assertf(record_amc_id(b, e[0], "amcexec-999", "w4") == LUA_ERR_NOT_OWNER,
+		"other worker: -4");
 	assertf(set_phase(b, e[0], "downloading", "w4") == LUA_ERR_NOT_OWNER, "other worker: -4");
 	assertf(hget_is(k_exec(b, e[0]), "amc_execution_id", "amcexec-123"), "amc id unchanged");
-	assertf(record_amc_id(b, "exec_deadbeef", "x", "w3") == LUA_ERR_NOT_FOUND, "unknown exec: -1");
-	assertf(set_phase(b, "exec_deadbeef", "polling", "w3") == LUA_ERR_NOT_FOUND, "unknown exec: -1");
+	assertf(record_amc_id(b, "exec_deadbeef", "x", "w3") == LUA_ERR_NOT_FOUND,
+		"unknown exec: -1");
+	assertf(set_phase(b, "exec_deadbeef", "polling", "w3") == LUA_ERR_NOT_FOUND,
+		"unknown exec: -1");
 
 	r = run(LUA_SCRIPT_SET_PHASE, 2, (const char *[]){ k_exec(b, e[0]), k_events() }, 4,
 		(const char *[]){ "sleeping", now_str(), "w3", tok(b, e[0]) });
@@ -42,7 +45,9 @@ static void test_lua_record_amc_id_and_set_phase(void)
 
 static void test_lua_finish_outcomes(void)
 {
-	struct { const char *o1, *o2, *want; } cases[] = {
+	struct {
+		const char *o1, *o2, *want;
+	} cases[] = {
 		{ "completed", "completed", "completed" },
 		{ "completed", "failed", "partial" },
 		{ "failed", "failed", "failed" },
@@ -56,24 +61,30 @@ static void test_lua_finish_outcomes(void)
 		assertf(enqueue(b, 2, e) == LUA_OK, "enqueue");
 		freeReplyObject(claim("w5", 2));
 		now_ms += 1000;
-		assertf(finish(b, e[0], cases[c].o1, "w6", st, bs) == LUA_ERR_NOT_OWNER, "other worker: -4");
+		assertf(finish(b, e[0], cases[c].o1, "w6", st, bs) == LUA_ERR_NOT_OWNER,
+			"other worker: -4");
 		assertf(finish(b, e[0], cases[c].o1, "w5", st, bs) == LUA_OK, "finish 1");
-		assertf(!strcmp(st, cases[c].o1) && !strcmp(bs, "running"), "first finish: %s/%s", st, bs);
+		assertf(!strcmp(st, cases[c].o1) && !strcmp(bs, "running"), "first finish: %s/%s",
+			st, bs);
 		assertf(strcmp(last_event_field("type"), "finished") == 0, "finished event");
 		ref_of(ref, b, e[0]);
 		assertf(list_count(k_jobs("w5"), ref) == 0, "ref left the jobs list");
 		assertf(finish(b, e[1], cases[c].o2, "w5", st, bs) == LUA_OK, "finish 2");
-		assertf(!strcmp(st, cases[c].o2) && !strcmp(bs, cases[c].want), "batch %s, want %s", bs, cases[c].want);
+		assertf(!strcmp(st, cases[c].o2) && !strcmp(bs, cases[c].want), "batch %s, want %s",
+			bs, cases[c].want);
 		assertf(hget_is(k_batch(b), "status", cases[c].want), "status stored");
 		assertf(hget_ll(k_batch(b), "completed_at") == now_ms, "completed_at set");
 		assertf(hget_ll(k_exec(b, e[1]), "finished_at") == now_ms, "exec finished_at set");
 		assertf(int_cmd("LLEN %s", k_jobs("w5")) == 0, "jobs list empty");
-		assertf(finish(b, e[1], "completed", "w5", st, bs) == LUA_ERR_WRONG_STATE, "finish twice: -3");
-		assertf(strcmp(last_event_field("batch_status"), cases[c].want) == 0, "event carries batch status");
+		assertf(finish(b, e[1], "completed", "w5", st, bs) == LUA_ERR_WRONG_STATE,
+			"finish twice: -3");
+		assertf(strcmp(last_event_field("batch_status"), cases[c].want) == 0,
+			"event carries batch status");
 		if (!strcmp(cases[c].o1, "completed"))
 			assertf(hget_ll(k_exec(b, e[0]), "row_count") == 42, "row_count stored");
 		else
-			assertf(hget_is(k_exec(b, e[0]), "error", "AMC said \"no\""), "error stored");
+			assertf(hget_is(k_exec(b, e[0]), "error", "AMC said \"no\""),
+				"error stored");
 		{
 			redisReply *r = cancel_batch(b);
 
@@ -85,7 +96,8 @@ static void test_lua_finish_outcomes(void)
 	{
 		char st[16], bs[16];
 
-		assertf(finish("batch_eeeeeeee", "exec_eeeeeeee", "completed", "w5", st, bs) == LUA_ERR_NOT_FOUND,
+		assertf(finish("batch_eeeeeeee", "exec_eeeeeeee", "completed", "w5", st, bs) ==
+				LUA_ERR_NOT_FOUND,
 			"unknown exec: -1");
 	}
 }
@@ -106,13 +118,15 @@ static void test_lua_finish_cancelled_is_discarded(void)
 	assertf(hget_ll(k_batch(b), "cancelled") == 3 && hget_is(k_batch(b), "status", "cancelled"),
 		"all three cancelled");
 	assertf(slots("instance", "amcone") == 0, "cancel gave the slots back");
-	assertf(finish(b, e[0], "completed", "w7", st, bs) == LUA_OK, "its holder's late finish answers");
+	assertf(finish(b, e[0], "completed", "w7", st, bs) == LUA_OK,
+		"its holder's late finish answers");
 	assertf(!strcmp(st, "completed") && !strcmp(bs, "cancelled"),
 		"the archived result stands: %s (batch %s)", st, bs);
 	assertf(hget_ll(k_batch(b), "cancelled") == 2 && hget_ll(k_batch(b), "completed") == 1,
 		"moved from cancelled to completed");
 	assertf(slots("instance", "amcone") == 0, "no slot given back twice");
-	assertf(hget_is(k_exec(b, e[0]), "state", "completed") && hget_ll(k_exec(b, e[0]), "row_count") == 42,
+	assertf(hget_is(k_exec(b, e[0]), "state", "completed") &&
+			hget_ll(k_exec(b, e[0]), "row_count") == 42,
 		"the exec says completed");
 	ref_of(ref, b, e[0]);
 	assertf(list_count(k_jobs("w7"), ref) == 0, "ref left the jobs list");
@@ -125,7 +139,8 @@ static void test_lua_finish_cancelled_is_discarded(void)
 		"an exec nobody held (it was queued) is discarded whatever the outcome");
 	assertf(hget_is(k_exec(b, e[2]), "state", "cancelled"), "and stays cancelled");
 	freeReplyObject(cmd("LPUSH %s %s:%s", k_jobs("w8"), b, e[1]));
-	assertf(finish(b, e[1], "completed", "w8", st, bs) == LUA_ERR_NOT_OWNER, "another worker's: -4");
+	assertf(finish(b, e[1], "completed", "w8", st, bs) == LUA_ERR_NOT_OWNER,
+		"another worker's: -4");
 
 	/* every exec's result came before the cancel could stop it: the batch is not cancelled */
 	{
@@ -135,8 +150,10 @@ static void test_lua_finish_cancelled_is_discarded(void)
 		assertf(enqueue(c, 1, ec) == LUA_OK, "enqueue");
 		freeReplyObject(claim("w7", 1));
 		freeReplyObject(cancel_batch(c));
-		assertf(finish(c, ec[0], "completed", "w7", st, bs) == LUA_OK && !strcmp(bs, "completed"),
-			"nothing was stopped: the batch is completed (%s), as PostgreSQL counts it", bs);
+		assertf(finish(c, ec[0], "completed", "w7", st, bs) == LUA_OK &&
+				!strcmp(bs, "completed"),
+			"nothing was stopped: the batch is completed (%s), as PostgreSQL counts it",
+			bs);
 	}
 }
 
@@ -153,7 +170,8 @@ static void test_lua_cancelled_finish_of_running(void)
 	freeReplyObject(claim("wlc", 1));
 	assertf(finish(b, e[0], "cancelled", "wlc", st, bs) == LUA_ERR_WRONG_STATE,
 		"a cancelled finish of a running exec: -3");
-	assertf(int_cmd("LLEN %s", k_jobs("wlc")) == 1 && hget_is(k_exec(b, e[0]), "state", "running"),
+	assertf(int_cmd("LLEN %s", k_jobs("wlc")) == 1 &&
+			hget_is(k_exec(b, e[0]), "state", "running"),
 		"the exec stays running and held, its ref in the jobs list");
 	freeReplyObject(cancel_batch(b));
 	assertf(finish(b, e[0], "cancelled", "wlc", st, bs) == LUA_OK && !strcmp(st, "cancelled"),
@@ -166,15 +184,16 @@ static void test_lua_cancelled_finish_of_running(void)
  * status once per batch, one event per batch and state */
 static void test_lua_finish_many(void)
 {
-	char a[ID_MAX], b[ID_MAX], c[ID_MAX], d[ID_MAX], ea[3][ID_MAX], eb[2][ID_MAX], ec[1][ID_MAX],
-	     ed[1][ID_MAX], ids[3 * ID_MAX], st[16], bs[16];
+	char a[ID_MAX], b[ID_MAX], c[ID_MAX], d[ID_MAX], ea[3][ID_MAX], eb[2][ID_MAX],
+		ec[1][ID_MAX], ed[1][ID_MAX], ids[3 * ID_MAX], st[16], bs[16];
 	redisReply *r;
 
 	drain_queue();
 	new_batch_id(a);
 	new_batch_id(b);
 	new_batch_id(c);
-	assertf(enqueue(a, 3, ea) == LUA_OK && enqueue(b, 2, eb) == LUA_OK && enqueue(c, 1, ec) == LUA_OK,
+	assertf(enqueue(a, 3, ea) == LUA_OK && enqueue(b, 2, eb) == LUA_OK &&
+			enqueue(c, 1, ec) == LUA_OK,
 		"enqueue a, b, c");
 	freeReplyObject(claim("wm", 10));
 	assertf(int_cmd("LLEN %s", k_jobs("wm")) == 6, "wm holds 6 jobs");
@@ -185,9 +204,10 @@ static void test_lua_finish_many(void)
 	now_ms += 1000;
 	{
 		const char *bb[] = { a, a, a, b, c, d, a, "batch_eeeeeeee" };
-		const char *ee[] = { ea[0], ea[1], ea[2], eb[0], ec[0], ed[0], ea[0], "exec_eeeeeeee" };
-		const char *oo[] = { "completed", "failed", "completed", "completed", "cancelled",
-				     "completed", "completed", "failed" };
+		const char *ee[] = { ea[0], ea[1], ea[2], eb[0],
+				     ec[0], ed[0], ea[0], "exec_eeeeeeee" };
+		const char *oo[] = { "completed", "failed",    "completed", "completed",
+				     "cancelled", "completed", "completed", "failed" };
 
 		r = finish_many("wm", 8, bb, ee, oo);
 	}
@@ -196,16 +216,20 @@ static void test_lua_finish_many(void)
 	assertf(fm_result_is(r, 1, "failed", "partial"), "a1 failed");
 	assertf(fm_result_is(r, 2, "completed", "partial"), "a2 completed");
 	assertf(fm_result_is(r, 3, "completed", "running"), "b0 completed, b still running");
-	assertf(fm_result_is(r, 4, "cancelled", "cancelled"), "c0 was cancelled: its holder lets go of it");
+	assertf(fm_result_is(r, 4, "cancelled", "cancelled"),
+		"c0 was cancelled: its holder lets go of it");
 	assertf(fm_result_code(r, 5, LUA_ERR_NOT_OWNER), "d0 held by another worker: -4");
-	assertf(fm_result_code(r, 6, LUA_ERR_WRONG_STATE), "a0 twice in one call: -3 the second time");
+	assertf(fm_result_code(r, 6, LUA_ERR_WRONG_STATE),
+		"a0 twice in one call: -3 the second time");
 	assertf(fm_result_code(r, 7, LUA_ERR_NOT_FOUND), "unknown exec: -1");
 	freeReplyObject(r);
 	assertf(hget_ll(k_batch(a), "completed") == 2 && hget_ll(k_batch(a), "failed") == 1,
 		"a: 2 completed, 1 failed");
-	assertf(hget_is(k_batch(a), "status", "partial") && hget_ll(k_batch(a), "completed_at") == now_ms,
+	assertf(hget_is(k_batch(a), "status", "partial") &&
+			hget_ll(k_batch(a), "completed_at") == now_ms,
 		"a partial, completed_at set");
-	assertf(hget_ll(k_exec(a, ea[1]), "finished_at") == now_ms && hget_is(k_exec(a, ea[1]), "error", "boom"),
+	assertf(hget_ll(k_exec(a, ea[1]), "finished_at") == now_ms &&
+			hget_is(k_exec(a, ea[1]), "error", "boom"),
 		"a1 finished_at and error stored");
 	assertf(hget_ll(k_exec(a, ea[0]), "row_count") == 7, "a0 row_count stored");
 	assertf(hget_is(k_exec(d, ed[0]), "state", "running"), "d0 untouched");
@@ -226,9 +250,11 @@ static void test_lua_finish_many(void)
 	freeReplyObject(r);
 	assertf(int_cmd("LLEN %s", k_jobs("wm")) == 0, "wm's jobs list empty");
 	assertf(strcmp(last_event_field("type"), "finished") == 0 &&
-		strcmp(last_event_field("exec_ids"), eb[1]) == 0 && strcmp(last_event_field("n"), "1") == 0,
+			strcmp(last_event_field("exec_ids"), eb[1]) == 0 &&
+			strcmp(last_event_field("n"), "1") == 0,
 		"finished event of b1");
-	assertf(finish(d, ed[0], "completed", "wother", st, bs) == LUA_OK && !strcmp(bs, "completed"),
+	assertf(finish(d, ed[0], "completed", "wother", st, bs) == LUA_OK &&
+			!strcmp(bs, "completed"),
 		"d finished by its holder");
 }
 
@@ -251,11 +277,14 @@ static void test_lua_finish_many_wakes_parked(void)
 	freeReplyObject(r);
 	assertf(int_cmd("LLEN %s", k_parked("instance", "amcshared")) == 2, "two parked");
 	r = finish_many("wp", 2, bb, ee, oo);
-	assertf(fm_result_is(r, 0, "completed", "running") && fm_result_is(r, 1, "completed", "running"),
+	assertf(fm_result_is(r, 0, "completed", "running") &&
+			fm_result_is(r, 1, "completed", "running"),
 		"both finished");
 	freeReplyObject(r);
-	assertf(int_cmd("HEXISTS %s instance:amcshared", k_running()) == 0, "the instance's slots are all back");
-	assertf(int_cmd("LLEN %s", k_parked("instance", "amcshared")) == 0, "both parked jobs woken");
+	assertf(int_cmd("HEXISTS %s instance:amcshared", k_running()) == 0,
+		"the instance's slots are all back");
+	assertf(int_cmd("LLEN %s", k_parked("instance", "amcshared")) == 0,
+		"both parked jobs woken");
 	ref_of(ref, p, e[2]);
 	assertf(list_count(k_bqueue(p), ref) == 1, "woken job back in its batch queue");
 	r = claim_caps("wp", 10, 2, 200);
@@ -284,7 +313,7 @@ static void test_lua_finish_many_rejects_bad_calls(void)
 	snprintf(t, sizeof(t), "%s", tok(b, e[0]));
 	keys[0] = k_events();
 	keys[1] = k_jobs("wx");
-	keys[2] = k_batch(o);		/* another batch's hash */
+	keys[2] = k_batch(o); /* another batch's hash */
 	keys[3] = k_exec(b, e[0]);
 	args[0] = now_str();
 	args[1] = "wx";

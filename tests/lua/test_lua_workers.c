@@ -15,13 +15,15 @@ static void test_lua_heartbeat(void)
 	{
 		redisReply *r = cmd("GET %s", k_lease("w9"));
 
-		assertf(r->type == REDIS_REPLY_STRING && !strcmp(r->str, "w9"), "lease holds the worker id");
+		assertf(r->type == REDIS_REPLY_STRING && !strcmp(r->str, "w9"),
+			"lease holds the worker id");
 		freeReplyObject(r);
 		r = cmd("ZSCORE %s w9", k_workers());
 		score = r->type == REDIS_REPLY_STRING ? strdup(r->str) : NULL;
 		freeReplyObject(r);
 	}
-	assertf(score && strtoll(score, NULL, 10) == now_ms, "workers zset scored by heartbeat time");
+	assertf(score && strtoll(score, NULL, 10) == now_ms,
+		"workers zset scored by heartbeat time");
 	free(score);
 	{
 		redisReply *r = cmd("HGET %s host", k_info("w9"));
@@ -30,11 +32,14 @@ static void test_lua_heartbeat(void)
 			"the info hash holds the worker's host");
 		freeReplyObject(r);
 		ttl = int_cmd("PTTL %s", k_info("w9"));
-		assertf(ttl > 30000 && ttl <= 300000, "the info hash outlives the lease (%lld)", ttl);
+		assertf(ttl > 30000 && ttl <= 300000, "the info hash outlives the lease (%lld)",
+			ttl);
 	}
 	{
-		redisReply *r = run(LUA_SCRIPT_HEARTBEAT, 4, (const char *[]){ k_lease("w9"), k_workers(),
-				    k_jobs("w9"), k_info("w9") }, 4, (const char *[]){ "w9", now_str(), "0", "0" });
+		redisReply *r = run(
+			LUA_SCRIPT_HEARTBEAT, 4,
+			(const char *[]){ k_lease("w9"), k_workers(), k_jobs("w9"), k_info("w9") },
+			4, (const char *[]){ "w9", now_str(), "0", "0" });
 
 		assertf(r->type == REDIS_REPLY_ERROR, "lease of 0 ms is refused");
 		freeReplyObject(r);
@@ -59,16 +64,19 @@ static void test_lua_reclaim(void)
 	freeReplyObject(claim("wdead", 2));
 	freeReplyObject(claim("wlive", 2));
 	started = hget_ll(k_batch(b), "started_at");
-	assertf(record_amc_id(b, e[0], "amcexec-resume", "wdead") == LUA_OK, "dead worker had created on AMC");
+	assertf(record_amc_id(b, e[0], "amcexec-resume", "wdead") == LUA_OK,
+		"dead worker had created on AMC");
 	/* the 1 ms lease lapses by itself (Redis expires it); bounded wait */
 	for (waited = 0; waited < 200 && int_cmd("EXISTS %s", k_lease("wdead")) == 1; waited++)
 		nanosleep(&(struct timespec){ .tv_sec = 0, .tv_nsec = 5000000 }, NULL);
 	assertf(int_cmd("EXISTS %s", k_lease("wdead")) == 0, "dead lease expired");
 	now_ms += 60000;
 
-	assertf(slots("instance", "amcinst0") == 1 && slots("instance", "amcinst2") == 1, "slots held");
+	assertf(slots("instance", "amcinst0") == 1 && slots("instance", "amcinst2") == 1,
+		"slots held");
 	assertf(reclaim(10) == 2, "2 jobs re-queued");
-	assertf(slots("instance", "amcinst1") == 0, "the dead worker's slot of a job not on AMC is released");
+	assertf(slots("instance", "amcinst1") == 0,
+		"the dead worker's slot of a job not on AMC is released");
 	assertf(slots("instance", "amcinst0") == 1 && hget_is(k_exec(b, e[0]), "slots", "1"),
 		"one whose AMC execution runs on keeps it (AMC counts it against the instance)");
 	assertf(slots("instance", "amcinst2") == 1 && slots("instance", "amcinst3") == 1,
@@ -78,17 +86,21 @@ static void test_lua_reclaim(void)
 		assertf(hget_is(k_exec(b, e[i]), "state", "queued"), "dead worker's job queued");
 		assertf(hget_is(k_exec(b, e[i]), "worker", ""), "and held by nobody");
 	}
-	assertf(hget_is(k_exec(b, e[0]), "amc_execution_id", "amcexec-resume"), "amc_execution_id kept");
+	assertf(hget_is(k_exec(b, e[0]), "amc_execution_id", "amcexec-resume"),
+		"amc_execution_id kept");
 	for (int i = 2; i < 4; i++)
-		assertf(hget_is(k_exec(b, e[i]), "state", "running") && hget_is(k_exec(b, e[i]), "worker", "wlive"),
+		assertf(hget_is(k_exec(b, e[i]), "state", "running") &&
+				hget_is(k_exec(b, e[i]), "worker", "wlive"),
 			"live worker's jobs stay");
-	assertf(int_cmd("ZRANK %s wdead", k_workers()) == -999, "dead worker left the workers zset");
+	assertf(int_cmd("ZRANK %s wdead", k_workers()) == -999,
+		"dead worker left the workers zset");
 	assertf(int_cmd("ZRANK %s wlive", k_workers()) >= 0, "live worker stays");
 	assertf(int_cmd("EXISTS %s", k_jobs("wdead")) == 0, "dead worker's jobs list gone");
 	assertf(int_cmd("LLEN %s", k_jobs("wlive")) == 2, "live worker's jobs list intact");
 	assertf(hget_is(k_batch(b), "status", "running"), "a started batch stays running");
 	assertf(hget_ll(k_batch(b), "started_at") == started, "batch started_at unchanged");
-	assertf(set_phase(b, e[1], "polling", "wdead") == LUA_ERR_NOT_OWNER, "dead worker lost its job: -4");
+	assertf(set_phase(b, e[1], "polling", "wdead") == LUA_ERR_NOT_OWNER,
+		"dead worker lost its job: -4");
 	assertf(reclaim(10) == 0, "nothing more to reclaim");
 
 	/* reclaimed jobs are claimed next and resume the AMC execution */
@@ -99,11 +111,14 @@ static void test_lua_reclaim(void)
 		assertf(!strcmp(r->element[0]->element[0]->str, ref), "oldest reclaimed job first");
 	freeReplyObject(r);
 	assertf(hget_ll(k_exec(b, e[0]), "attempts") == 2, "attempts counts the second claim");
-	assertf(hget_is(k_exec(b, e[0]), "amc_execution_id", "amcexec-resume"), "resumes the AMC execution");
-	assertf(hget_ll(k_exec(b, e[0]), "started_at") == started, "exec started_at is the first claim");
+	assertf(hget_is(k_exec(b, e[0]), "amc_execution_id", "amcexec-resume"),
+		"resumes the AMC execution");
+	assertf(hget_ll(k_exec(b, e[0]), "started_at") == started,
+		"exec started_at is the first claim");
 	freeReplyObject(claim("wlive", 1));
 	for (int i = 0; i < 4; i++)
-		assertf(finish(b, e[i], "completed", "wlive", st, bs) == LUA_OK, "live worker finishes all");
+		assertf(finish(b, e[i], "completed", "wlive", st, bs) == LUA_OK,
+			"live worker finishes all");
 	assertf(hget_is(k_batch(b), "status", "completed"), "batch completed after a reclaim");
 	assertf(int_cmd("LLEN %s", k_jobs("wlive")) == 0, "live worker holds nothing");
 	freeReplyObject(cmd("DEL %s %s", k_lease("wlive"), k_workers()));
@@ -125,9 +140,10 @@ static void test_lua_fleet(void)
 	assertf(heartbeat("wfleet", 30000) == LUA_OK, "heartbeat with info");
 	events_before = int_cmd("XLEN %s", k_events());
 	/* built last: the key and time strings live in a ring of buffers */
-	r = run(LUA_SCRIPT_FLEET, 6, (const char *[]){ k_workers(), k_queue(), k_running(),
-		k_amc_cancels(), k_events(), k_retry() }, 7,
-		(const char *[]){ now_str(), prefix, "100", "100", "20", "100", "10" });
+	r = run(LUA_SCRIPT_FLEET, 6,
+		(const char *[]){ k_workers(), k_queue(), k_running(), k_amc_cancels(), k_events(),
+				  k_retry() },
+		7, (const char *[]){ now_str(), prefix, "100", "100", "20", "100", "10" });
 	assertf(r->type == REDIS_REPLY_ARRAY && r->elements == 6, "six sections");
 	if (r->type != REDIS_REPLY_ARRAY || r->elements != 6) {
 		freeReplyObject(r);
@@ -145,14 +161,17 @@ static void test_lua_fleet(void)
 	assertf(saw_worker, "the worker, its lease, one job held and its info");
 	sl = r->element[2];
 	for (size_t i = 2; i + 2 < sl->elements; i += 3)
-		if (!strcmp(sl->element[i]->str, "instance") && !strcmp(sl->element[i + 1]->str, "fleetinst"))
+		if (!strcmp(sl->element[i]->str, "instance") &&
+		    !strcmp(sl->element[i + 1]->str, "fleetinst"))
 			saw_slot = sl->element[i + 2]->integer == 1;
 	assertf(saw_slot, "the instance holds one running slot");
 	pk = r->element[3];
 	for (size_t i = 0; i + 4 < pk->elements; i += 5)
-		if (!strcmp(pk->element[i]->str, "instance") && !strcmp(pk->element[i + 1]->str, "fleetinst")) {
+		if (!strcmp(pk->element[i]->str, "instance") &&
+		    !strcmp(pk->element[i + 1]->str, "fleetinst")) {
 			snprintf(ref, sizeof ref, "batch_f2f2f2f2:%s", e2[0]);
-			saw_parked = pk->element[i + 2]->integer == 1 && !strcmp(pk->element[i + 3]->str, ref);
+			saw_parked = pk->element[i + 2]->integer == 1 &&
+				     !strcmp(pk->element[i + 3]->str, ref);
 		}
 	assertf(saw_parked, "the second batch's job is parked on the full instance");
 	assertf(int_cmd("XLEN %s", k_events()) == events_before, "the fleet view writes no event");
@@ -169,7 +188,7 @@ static void test_lua_heartbeat_and_held_jobs(void)
 	drain_queue();
 	new_batch_id(b);
 	assertf(enqueue(b, 3, e) == LUA_OK, "enqueue");
-	c = claim("whj", 2);	/* as if this reply were lost */
+	c = claim("whj", 2); /* as if this reply were lost */
 	freeReplyObject(claim("whjother", 1));
 	for (int i = 0; i < 3; i++)
 		ref_of(ref[i], b, e[i]);
@@ -199,13 +218,15 @@ static void test_lua_heartbeat_and_held_jobs(void)
 			    !strcmp(h->element[2]->str, orig->element[2]->str);
 
 		for (size_t j = 0; same && j < h->element[1]->elements; j++)
-			same = !strcmp(h->element[1]->element[j]->str, orig->element[1]->element[j]->str);
+			same = !strcmp(h->element[1]->element[j]->str,
+				       orig->element[1]->element[j]->str);
 		assertf(same, "exactly what the lost claim reply held (fields, token, SQL)");
 	}
 	freeReplyObject(r);
 	freeReplyObject(c);
 	freeReplyObject(cancel_batch(b));
-	freeReplyObject(cmd("DEL %s %s %s %s", k_lease("whj"), k_jobs("whj"), k_jobs("whjother"), k_lease("whjother")));
+	freeReplyObject(cmd("DEL %s %s %s %s", k_lease("whj"), k_jobs("whj"), k_jobs("whjother"),
+			    k_lease("whjother")));
 	freeReplyObject(cmd("ZREM %s whj", k_workers()));
 }
 
@@ -215,10 +236,12 @@ static void test_lua_token_unlock(void)
 
 	snprintf(key, sizeof(key), "%stoken:00000000-0000-4000-8000-000000000009:EU:lock", prefix);
 	freeReplyObject(cmd("SET %s wA PX 30000", key));
-	assertf(run_int(LUA_SCRIPT_TOKEN_UNLOCK, 1, (const char *[]){ key }, 1, (const char *[]){ "wB" }) == 0,
+	assertf(run_int(LUA_SCRIPT_TOKEN_UNLOCK, 1, (const char *[]){ key }, 1,
+			(const char *[]){ "wB" }) == 0,
 		"another worker's lock stays");
 	assertf(int_cmd("EXISTS %s", key) == 1, "still there");
-	assertf(run_int(LUA_SCRIPT_TOKEN_UNLOCK, 1, (const char *[]){ key }, 1, (const char *[]){ "wA" }) == 1,
+	assertf(run_int(LUA_SCRIPT_TOKEN_UNLOCK, 1, (const char *[]){ key }, 1,
+			(const char *[]){ "wA" }) == 1,
 		"the holder releases it");
 	assertf(int_cmd("EXISTS %s", key) == 0, "gone");
 }

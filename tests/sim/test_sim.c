@@ -16,7 +16,7 @@
 
 static const char *base_url;
 static char token[128];
-static char inst[64];		/* a fresh instance per run: exercises schema creation */
+static char inst[64]; /* a fresh instance per run: exercises schema creation */
 
 typedef struct Resp {
 	long status;
@@ -50,7 +50,9 @@ static Resp req(const char *method, const char *url, const char *body, int auth)
 		snprintf(buf, sizeof(buf), "Authorization: Bearer %s", token);
 		h = curl_slist_append(h, buf);
 		if (auth == 1)
-			h = curl_slist_append(h, "Amazon-Advertising-API-ClientId: amzn1.application-oa2-client.test");
+			h = curl_slist_append(
+				h,
+				"Amazon-Advertising-API-ClientId: amzn1.application-oa2-client.test");
 		h = curl_slist_append(h, "Amazon-Advertising-API-AdvertiserId: ENTITYTEST");
 		h = curl_slist_append(h, "Amazon-Advertising-API-MarketplaceId: ATVPDKIKX0DER");
 		h = curl_slist_append(h, "Content-Type: application/json");
@@ -96,9 +98,10 @@ static const char *jstr(json_t *o, const char *k)
 
 static char *create_body(const char *sql, const char *start, const char *end)
 {
-	json_t *o = json_pack("{s:{s:s}, s:s, s:s, s:s, s:s, s:s}", "workflow", "sqlQuery", sql,
-			      "timeWindowType", "EXPLICIT", "timeWindowStart", start,
-			      "timeWindowEnd", end, "timeWindowTimeZone", "UTC", "outputFormat", "CSV");
+	json_t *o =
+		json_pack("{s:{s:s}, s:s, s:s, s:s, s:s, s:s}", "workflow", "sqlQuery", sql,
+			  "timeWindowType", "EXPLICIT", "timeWindowStart", start, "timeWindowEnd",
+			  end, "timeWindowTimeZone", "UTC", "outputFormat", "CSV");
 	char *s = json_dumps(o, JSON_COMPACT);
 
 	json_decref(o);
@@ -122,7 +125,8 @@ static const char *create(const char *sql, const char *start, const char *end)
 		assertf(strncmp(jstr(o, "workflowId"), "transient_", 10) == 0, "workflowId %s",
 			jstr(o, "workflowId"));
 		assertf(strlen(id) == 36, "id %s is not a UUID", id);
-		assertf(json_integer_value(json_object_get(o, "workflowExecutionTimeoutSeconds")) == 21600,
+		assertf(json_integer_value(json_object_get(o, "workflowExecutionTimeoutSeconds")) ==
+				21600,
 			"timeout default");
 	}
 	json_decref(o);
@@ -206,7 +210,9 @@ static void test_token(void)
 	json_t *o;
 
 	snprintf(url, sizeof(url), "%s/auth/o2/token", base_url);
-	r = req("POST", url, "grant_type=refresh_token&refresh_token=Atzr%7Ctest&client_id=a&client_secret=b", 0);
+	r = req("POST", url,
+		"grant_type=refresh_token&refresh_token=Atzr%7Ctest&client_id=a&client_secret=b",
+		0);
 	o = parse(&r);
 	assertf(r.status == 200, "token: %ld %s", r.status, r.body);
 	assertf(strncmp(jstr(o, "access_token"), "Atza|", 5) == 0, "access token %s", r.body);
@@ -217,7 +223,8 @@ static void test_token(void)
 	free(r.body);
 
 	r = req("POST", url, "grant_type=refresh_token&client_id=a", 0);
-	assertf(r.status == 400 && strstr(r.body, "invalid_request"), "missing refresh: %ld", r.status);
+	assertf(r.status == 400 && strstr(r.body, "invalid_request"), "missing refresh: %ld",
+		r.status);
 	free(r.body);
 	r = req("POST", url, "grant_type=refresh_token&refresh_token=Atzr%7CREVOKED1", 0);
 	assertf(r.status == 400 && strstr(r.body, "invalid_grant"), "revoked: %ld", r.status);
@@ -241,8 +248,8 @@ static void test_auth_headers(void)
 	free(r.body);
 	snprintf(token, sizeof(token), "%s", saved);
 	r = req("GET", amc_url("?minCreationTime=2024-01-01T00:00:00"), NULL, 2);
-	assertf(r.status == 400 && strstr(r.body, "ClientId"), "missing ClientId: %ld %s",
-		r.status, r.body);
+	assertf(r.status == 400 && strstr(r.body, "ClientId"), "missing ClientId: %ld %s", r.status,
+		r.body);
 	free(r.body);
 }
 
@@ -259,27 +266,37 @@ static void expect_400(const char *body, const char *what)
 
 static void test_create_validation(void)
 {
-	expect_400("{\"workflow\":{\"sqlQuery\":\"SELECT 1\"},\"workflowId\":\"w\",\"timeWindowType\":\"EXPLICIT\","
-		   "\"timeWindowStart\":\"2025-01-01T00:00:00\",\"timeWindowEnd\":\"2025-01-02T00:00:00\"}",
-		   "both sqlQuery and workflowId");
+	expect_400(
+		"{\"workflow\":{\"sqlQuery\":\"SELECT 1\"},\"workflowId\":\"w\",\"timeWindowType\":\"EXPLICIT\","
+		"\"timeWindowStart\":\"2025-01-01T00:00:00\",\"timeWindowEnd\":\"2025-01-02T00:00:00\"}",
+		"both sqlQuery and workflowId");
 	expect_400("{\"timeWindowType\":\"EXPLICIT\",\"timeWindowStart\":\"2025-01-01T00:00:00\","
-		   "\"timeWindowEnd\":\"2025-01-02T00:00:00\"}", "neither");
+		   "\"timeWindowEnd\":\"2025-01-02T00:00:00\"}",
+		   "neither");
 	expect_400("{\"workflow\":{\"sqlQuery\":\"SELECT 1\"},\"timeWindowType\":\"EXPLICIT\","
-		   "\"timeWindowStart\":\"2025-01-01\",\"timeWindowEnd\":\"2025-01-02T00:00:00\"}", "date only");
-	expect_400("{\"workflow\":{\"sqlQuery\":\"SELECT 1\"},\"timeWindowType\":\"EXPLICIT\","
-		   "\"timeWindowStart\":\"2025-01-01T00:00:00Z\",\"timeWindowEnd\":\"2025-01-02T00:00:00\"}", "trailing Z");
-	expect_400("{\"workflow\":{\"sqlQuery\":\"SELECT 1\"},\"timeWindowType\":\"EXPLICIT\","
-		   "\"timeWindowStart\":\"2025-01-02T00:00:00\",\"timeWindowEnd\":\"2025-01-02T00:00:00\"}", "start == end");
-	expect_400("{\"workflow\":{\"sqlQuery\":\"SELECT 1\"},\"timeWindowType\":\"EXPLICIT\","
-		   "\"timeWindowStart\":\"2025-01-01T00:00:00\",\"timeWindowEnd\":\"2025-01-02T00:00:00\","
-		   "\"timeWindowTimeZone\":\"Mars/Olympus\"}", "unknown zone");
+		   "\"timeWindowStart\":\"2025-01-01\",\"timeWindowEnd\":\"2025-01-02T00:00:00\"}",
+		   "date only");
+	expect_400(
+		"{\"workflow\":{\"sqlQuery\":\"SELECT 1\"},\"timeWindowType\":\"EXPLICIT\","
+		"\"timeWindowStart\":\"2025-01-01T00:00:00Z\",\"timeWindowEnd\":\"2025-01-02T00:00:00\"}",
+		"trailing Z");
+	expect_400(
+		"{\"workflow\":{\"sqlQuery\":\"SELECT 1\"},\"timeWindowType\":\"EXPLICIT\","
+		"\"timeWindowStart\":\"2025-01-02T00:00:00\",\"timeWindowEnd\":\"2025-01-02T00:00:00\"}",
+		"start == end");
+	expect_400(
+		"{\"workflow\":{\"sqlQuery\":\"SELECT 1\"},\"timeWindowType\":\"EXPLICIT\","
+		"\"timeWindowStart\":\"2025-01-01T00:00:00\",\"timeWindowEnd\":\"2025-01-02T00:00:00\","
+		"\"timeWindowTimeZone\":\"Mars/Olympus\"}",
+		"unknown zone");
 	expect_400("not json", "not json");
 }
 
 static void test_csv_quoting(void)
 {
-	char *csv = run_csv("SELECT 'a,b' AS x, 'say \"hi\"' AS y, E'l1\\nl2' AS z, count(*) AS n FROM impressions",
-			    "2025-01-01T00:00:00", "2025-01-02T00:00:00");
+	char *csv = run_csv(
+		"SELECT 'a,b' AS x, 'say \"hi\"' AS y, E'l1\\nl2' AS z, count(*) AS n FROM impressions",
+		"2025-01-01T00:00:00", "2025-01-02T00:00:00");
 	const char *want = "x,y,z,n\n\"a,b\",\"say \"\"hi\"\"\",\"l1\nl2\",12\n";
 
 	assertf(csv && strcmp(csv, want) == 0, "CSV is\n%s\nwant\n%s", csv ? csv : "(none)", want);
@@ -287,7 +304,8 @@ static void test_csv_quoting(void)
 	/* NULL is an empty field; an empty string is "" */
 	csv = run_csv("SELECT NULL::text AS a, '' AS b, count(*) AS n FROM impressions WHERE false",
 		      "2025-01-01T00:00:00", "2025-01-02T00:00:00");
-	assertf(csv && strcmp(csv, "a,b,n\n,\"\",0\n") == 0, "NULL/empty CSV: %s", csv ? csv : "(none)");
+	assertf(csv && strcmp(csv, "a,b,n\n,\"\",0\n") == 0, "NULL/empty CSV: %s",
+		csv ? csv : "(none)");
 	free(csv);
 }
 
@@ -354,7 +372,8 @@ static void test_read_only(void)
 		o ? jstr(o, "statusReason") : "");
 	json_decref(o);
 	/* no way back to the connecting role from inside the query */
-	o = run_fail("SELECT count(*) FROM impressions WHERE set_config('role', 'postgres', true) IS NOT NULL");
+	o = run_fail(
+		"SELECT count(*) FROM impressions WHERE set_config('role', 'postgres', true) IS NOT NULL");
 	assertf(o && strstr(jstr(o, "statusReason"), "permission denied"), "set_config role: %s",
 		o ? jstr(o, "statusReason") : "");
 	json_decref(o);
@@ -366,8 +385,9 @@ static void test_cancel(void)
 	Resp r;
 	json_t *o;
 
-	snprintf(id, sizeof(id), "%s", create("SELECT pg_sleep(2), count(*) FROM impressions",
-					      "2025-01-01T00:00:00", "2025-01-02T00:00:00"));
+	snprintf(id, sizeof(id), "%s",
+		 create("SELECT pg_sleep(2), count(*) FROM impressions", "2025-01-01T00:00:00",
+			"2025-01-02T00:00:00"));
 	snprintf(sfx, sizeof(sfx), "/%s", id);
 	r = req("PUT", amc_url(sfx), "{\"status\":\"CANCELLED\"}", 1);
 	o = parse(&r);
@@ -417,15 +437,15 @@ static void test_list(void)
 
 	/* page through with limit=3 and nextToken, including the SQL */
 	do {
-		snprintf(url, sizeof(url), "%s%s&limit=3&includeWorkflow=true%s%s", amc_url(""), minq,
-			 *next ? "&nextToken=" : "", next);
+		snprintf(url, sizeof(url), "%s%s&limit=3&includeWorkflow=true%s%s", amc_url(""),
+			 minq, *next ? "&nextToken=" : "", next);
 		r = req("GET", url, NULL, 1);
 		o = parse(&r);
 		json_t *ex = json_object_get(o, "executions");
 		total += (int)json_array_size(ex);
 		assertf(json_array_size(ex) <= 3, "page size");
-		assertf(json_array_size(ex) == 0 ||
-			*jstr(json_array_get(ex, 0), "sqlQuery"), "includeWorkflow adds sqlQuery");
+		assertf(json_array_size(ex) == 0 || *jstr(json_array_get(ex, 0), "sqlQuery"),
+			"includeWorkflow adds sqlQuery");
 		snprintf(next, sizeof(next), "%s", jstr(o, "nextToken"));
 		json_decref(o);
 		free(r.body);
@@ -451,8 +471,9 @@ static void test_s3_urls(void)
 	json_t *d;
 	const char *ttl = getenv("AMCSIM_TEST_URL_TTL_S");
 
-	snprintf(id, sizeof(id), "%s", create("SELECT count(*) AS n FROM impressions",
-					      "2025-01-01T00:00:00", "2025-01-02T00:00:00"));
+	snprintf(id, sizeof(id), "%s",
+		 create("SELECT count(*) AS n FROM impressions", "2025-01-01T00:00:00",
+			"2025-01-02T00:00:00"));
 	json_decref(wait_done(id));
 	snprintf(sfx, sizeof(sfx), "/%s/downloadUrls", id);
 	r = req("GET", amc_url(sfx), NULL, 1);
@@ -467,7 +488,7 @@ static void test_s3_urls(void)
 	snprintf(bad, sizeof(bad), "%s", url);
 	char *e = strstr(bad, "X-Amz-Expires=");
 	if (e)
-		e[14] = e[14] == '9' ? '8' : '9';	/* lengthen/shorten the lifetime */
+		e[14] = e[14] == '9' ? '8' : '9'; /* lengthen/shorten the lifetime */
 	r = req("GET", bad, NULL, 0);
 	assertf(r.status == 403 && strstr(r.body, "<Code>SignatureDoesNotMatch</Code>"),
 		"tampered URL: %ld %s", r.status, r.body);
@@ -537,11 +558,15 @@ static void test_strict_http(void)
 	snprintf(saved_tok, sizeof(saved_tok), "%s", token);
 	base_url = strict;
 	test_token();
-	Resp r = req("POST", amc_url(""), "{\"workflow\":{\"sqlQuery\":\"SELECT campaign, count(*) FROM impressions "
-		     "GROUP BY campaign LIMIT 5\"},\"timeWindowType\":\"EXPLICIT\",\"timeWindowStart\":"
-		     "\"2025-01-01T00:00:00\",\"timeWindowEnd\":\"2025-01-02T00:00:00\"}", 1);
+	Resp r = req(
+		"POST", amc_url(""),
+		"{\"workflow\":{\"sqlQuery\":\"SELECT campaign, count(*) FROM impressions "
+		"GROUP BY campaign LIMIT 5\"},\"timeWindowType\":\"EXPLICIT\",\"timeWindowStart\":"
+		"\"2025-01-01T00:00:00\",\"timeWindowEnd\":\"2025-01-02T00:00:00\"}",
+		1);
 	assertf(r.status == 400 && strstr(r.body, "Was unable to compile workflow transient_") &&
-		strstr(r.body, "From line 1, column 62 to line 1, column 66"), "strict LIMIT: %ld %s", r.status, r.body);
+			strstr(r.body, "From line 1, column 62 to line 1, column 66"),
+		"strict LIMIT: %ld %s", r.status, r.body);
 	free(r.body);
 	char *csv = run_csv("SELECT campaign, count(*) AS n FROM impressions GROUP BY campaign",
 			    "2025-01-01T00:00:00", "2025-01-02T00:00:00");

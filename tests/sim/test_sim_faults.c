@@ -22,8 +22,8 @@
 
 static const char *base_url;
 static char token[128];
-static char prefix[32];		/* amcsimtest<8 hex> */
-static char used[32][48];	/* instances given a profile: removed at the end */
+static char prefix[32];   /* amcsimtest<8 hex> */
+static char used[32][48]; /* instances given a profile: removed at the end */
 static int nused;
 
 typedef struct Resp {
@@ -82,7 +82,8 @@ static CURL *make(const char *method, const char *url, const char *body, const c
 	if (account) {
 		snprintf(buf, sizeof(buf), "Authorization: Bearer %s", token);
 		*h = curl_slist_append(*h, buf);
-		*h = curl_slist_append(*h, "Amazon-Advertising-API-ClientId: amzn1.application-oa2-client.test");
+		*h = curl_slist_append(
+			*h, "Amazon-Advertising-API-ClientId: amzn1.application-oa2-client.test");
 		snprintf(buf, sizeof(buf), "Amazon-Advertising-API-AdvertiserId: %s", account);
 		*h = curl_slist_append(*h, buf);
 		*h = curl_slist_append(*h, "Amazon-Advertising-API-MarketplaceId: ATVPDKIKX0DER");
@@ -187,8 +188,8 @@ static long stat(const char *inst, const char *key)
 {
 	Resp r = http("GET", ctl_url("stats"), NULL, NULL);
 	json_t *o = json_loads(r.body, 0, NULL);
-	json_t *row = inst ? json_object_get(json_object_get(o, "instances"), inst) :
-			     json_object_get(o, "total");
+	json_t *row = inst ? json_object_get(json_object_get(o, "instances"), inst)
+			   : json_object_get(o, "total");
 	long n = (long)json_integer_value(json_object_get(row, key));
 
 	assertf(r.status == 200 && o, "stats: %ld %s", r.status, r.body);
@@ -204,7 +205,9 @@ static void get_token(void)
 	json_t *o;
 
 	snprintf(url, sizeof(url), "%s/auth/o2/token", base_url);
-	r = http("POST", url, "grant_type=refresh_token&refresh_token=Atzr%7Cfaults&client_id=a&client_secret=b", NULL);
+	r = http("POST", url,
+		 "grant_type=refresh_token&refresh_token=Atzr%7Cfaults&client_id=a&client_secret=b",
+		 NULL);
 	o = json_loads(r.body, 0, NULL);
 	assertf(r.status == 200, "token: %ld %s", r.status, r.body);
 	snprintf(token, sizeof(token), "%s", jstr(o, "access_token"));
@@ -214,9 +217,10 @@ static void get_token(void)
 
 static char *create_body(const char *sql)
 {
-	json_t *o = json_pack("{s:{s:s}, s:s, s:s, s:s, s:s}", "workflow", "sqlQuery", sql,
-			      "timeWindowType", "EXPLICIT", "timeWindowStart", "2025-01-01T00:00:00",
-			      "timeWindowEnd", "2025-01-02T00:00:00", "timeWindowTimeZone", "UTC");
+	json_t *o =
+		json_pack("{s:{s:s}, s:s, s:s, s:s, s:s}", "workflow", "sqlQuery", sql,
+			  "timeWindowType", "EXPLICIT", "timeWindowStart", "2025-01-01T00:00:00",
+			  "timeWindowEnd", "2025-01-02T00:00:00", "timeWindowTimeZone", "UTC");
 	char *s = json_dumps(o, JSON_COMPACT);
 
 	json_decref(o);
@@ -347,9 +351,10 @@ static void test_profiles_api(void)
 	r = http("GET", ctl_url(path), NULL, NULL);
 	o = json_loads(r.body, 0, NULL);
 	assertf(r.status == 200 && json_real_value(json_object_get(o, "rate_429")) == 0.5 &&
-		json_integer_value(json_object_get(o, "retry_after_s")) == 4 &&
-		json_integer_value(json_array_get(json_object_get(o, "codes_5xx"), 0)) == 503 &&
-		json_object_get(o, "latency_ms") && json_object_get(o, "max_running"),
+			json_integer_value(json_object_get(o, "retry_after_s")) == 4 &&
+			json_integer_value(json_array_get(json_object_get(o, "codes_5xx"), 0)) ==
+				503 &&
+			json_object_get(o, "latency_ms") && json_object_get(o, "max_running"),
 		"merged effective profile: %s", r.body);
 	json_decref(o);
 	free(r.body);
@@ -362,7 +367,8 @@ static void test_profiles_api(void)
 	free(r.body);
 
 	r = http("PUT", ctl_url(path), "{\"rate_42\":1}", NULL);
-	assertf(r.status == 400 && strstr(r.body, "rate_42"), "unknown field: %ld %s", r.status, r.body);
+	assertf(r.status == 400 && strstr(r.body, "rate_42"), "unknown field: %ld %s", r.status,
+		r.body);
 	free(r.body);
 	r = http("PUT", ctl_url(path), "{\"rate_5xx\":1.5}", NULL);
 	assertf(r.status == 400, "rate out of range: %ld %s", r.status, r.body);
@@ -382,12 +388,14 @@ static void test_profiles_api(void)
 	free(r.body);
 
 	/* the default: change a harmless field, then restore the start-up default */
-	r = http("PUT", ctl_url("profiles/default"), "{\"fail_reason\":\"amcsimtest reason\"}", NULL);
+	r = http("PUT", ctl_url("profiles/default"), "{\"fail_reason\":\"amcsimtest reason\"}",
+		 NULL);
 	assertf(r.status == 200 && strstr(r.body, "amcsimtest reason"), "PUT default: %ld %s",
 		r.status, r.body);
 	free(r.body);
 	r = http("DELETE", ctl_url("profiles/default"), NULL, NULL);
-	assertf(r.status == 200 && !strstr(r.body, "amcsimtest reason"), "DELETE default: %s", r.body);
+	assertf(r.status == 200 && !strstr(r.body, "amcsimtest reason"), "DELETE default: %s",
+		r.body);
 	free(r.body);
 
 	r = http("DELETE", ctl_url(path), NULL, NULL);
@@ -412,12 +420,14 @@ static void test_429(void)
 
 	profile(a, "{\"burst_429\":2,\"retry_after_s\":3}");
 	assertf(list_status(a, ra, sizeof(ra), &body) == 429 && strcmp(ra, "3") == 0 &&
-		strstr(body, "\"code\":\"429\""), "burst 1: Retry-After %s %s", ra, body);
+			strstr(body, "\"code\":\"429\""),
+		"burst 1: Retry-After %s %s", ra, body);
 	free(body);
 	assertf(list_status(a, ra, sizeof(ra), NULL) == 429, "burst 2");
 	assertf(list_status(a, ra, sizeof(ra), NULL) == 200, "after the burst");
 	profile(a, "{\"rate_429\":1,\"retry_after_date\":true}");
-	assertf(list_status(a, ra, sizeof(ra), NULL) == 429 && strstr(ra, " GMT") && strchr(ra, ','),
+	assertf(list_status(a, ra, sizeof(ra), NULL) == 429 && strstr(ra, " GMT") &&
+			strchr(ra, ','),
 		"HTTP-date Retry-After: %s", ra);
 	/* only the endpoints listed */
 	profile(a, "{\"endpoints\":[\"create\"]}");
@@ -425,7 +435,8 @@ static void test_429(void)
 	Resp r = create_raw(a, ACCOUNT, "SELECT count(*) AS n FROM impressions");
 	assertf(r.status == 429, "create in endpoints: %ld %s", r.status, r.body);
 	free(r.body);
-	profile(a, "{\"rate_429\":0,\"endpoints\":[\"create\",\"get\",\"list\",\"cancel\",\"urls\"]}");
+	profile(a,
+		"{\"rate_429\":0,\"endpoints\":[\"create\",\"get\",\"list\",\"cancel\",\"urls\"]}");
 	assertf(list_status(a, NULL, 0, NULL) == 200, "429 off");
 	assertf(stat(a, "sent_429") == 4, "sent_429 %ld", stat(a, "sent_429"));
 	assertf(stat(a, "executions_created") == 0, "a refused create creates nothing");
@@ -438,7 +449,8 @@ static void test_5xx(void)
 
 	profile(a, "{\"rate_5xx\":1,\"codes_5xx\":[504]}");
 	assertf(list_status(a, NULL, 0, &body) == 504 &&
-		strstr(body, "{\"message\":\"Endpoint request timed out\"}"), "504 body %s", body);
+			strstr(body, "{\"message\":\"Endpoint request timed out\"}"),
+		"504 body %s", body);
 	free(body);
 	profile(a, "{\"codes_5xx\":[500]}");
 	assertf(list_status(a, NULL, 0, &body) == 500 && strstr(body, "\"code\":\"500\""),
@@ -486,14 +498,15 @@ static void test_hang(void)
 	curl_multi_cleanup(m);
 	finish(c1, CURLE_OK, &slow, h1);
 	finish(c2, CURLE_OK, &fast, h2);
-	assertf(slow.status == 200 && slow.secs >= 1.5, "held request: %ld after %.2f s", slow.status,
-		slow.secs);
+	assertf(slow.status == 200 && slow.secs >= 1.5, "held request: %ld after %.2f s",
+		slow.status, slow.secs);
 	assertf(fast.status == 200 && fast_first == 1, "another request answered meanwhile");
 	free(slow.body);
 	free(fast.body);
 
 	/* a client that gives up while held: the simulator must carry on */
-	Resp r = http_t("GET", amc_url(a, "?minCreationTime=2024-01-01T00:00:00"), NULL, ACCOUNT, 300);
+	Resp r = http_t("GET", amc_url(a, "?minCreationTime=2024-01-01T00:00:00"), NULL, ACCOUNT,
+			300);
 	assertf(r.cc == CURLE_OPERATION_TIMEDOUT, "client timeout during a hang: %d", (int)r.cc);
 	free(r.body);
 	usleep(1600 * 1000);
@@ -508,22 +521,23 @@ static void test_lost_create(void)
 
 	profile(a, "{\"lost_create_rate\":1}");
 	Resp r = create_raw(a, ACCOUNT, "SELECT count(*) AS lost FROM impressions");
-	assertf(r.cc == CURLE_GOT_NOTHING && r.status == 0, "no answer to the create: cc %d HTTP %ld %s",
-		(int)r.cc, r.status, r.body);
+	assertf(r.cc == CURLE_GOT_NOTHING && r.status == 0,
+		"no answer to the create: cc %d HTTP %ld %s", (int)r.cc, r.status, r.body);
 	free(r.body);
 	profile(a, "{\"lost_create_rate\":0}");
-	Resp l = http("GET", amc_url(a, "?minCreationTime=2024-01-01T00:00:00&includeWorkflow=true"),
-		      NULL, ACCOUNT);
+	Resp l =
+		http("GET", amc_url(a, "?minCreationTime=2024-01-01T00:00:00&includeWorkflow=true"),
+		     NULL, ACCOUNT);
 	json_t *o = json_loads(l.body, 0, NULL);
 	json_t *ex = json_object_get(o, "executions");
 	assertf(json_array_size(ex) == 1 &&
-		strstr(jstr(json_array_get(ex, 0), "sqlQuery"), "AS lost"),
+			strstr(jstr(json_array_get(ex, 0), "sqlQuery"), "AS lost"),
 		"the lost create is listed: %s", l.body);
 	json_decref(o);
 	free(l.body);
 	assertf(stat(a, "executions_created") == 1 && stat(a, "lost_creates") == 1 &&
-		stat(a, "create") == 1, "created %ld lost %ld", stat(a, "executions_created"),
-		stat(a, "lost_creates"));
+			stat(a, "create") == 1,
+		"created %ld lost %ld", stat(a, "executions_created"), stat(a, "lost_creates"));
 }
 
 static void test_not_found_window(void)
@@ -555,7 +569,8 @@ static void test_failed(void)
 	char body[512], id[64];
 	json_t *o;
 
-	snprintf(body, sizeof(body), "{\"fail_rate\":1,\"fail_reason\":\"%s\",\"latency_ms\":100}", why);
+	snprintf(body, sizeof(body), "{\"fail_rate\":1,\"fail_reason\":\"%s\",\"latency_ms\":100}",
+		 why);
 	profile(a, body);
 	snprintf(id, sizeof(id), "%s", create(a, "SELECT count(*) AS n FROM impressions"));
 	o = wait_done(a, id);
@@ -596,7 +611,8 @@ static void test_url_faults(void)
 	usleep(2200 * 1000);
 	r = http("GET", url_at(u, 0), NULL, NULL);
 	assertf(r.status == 403 && strstr(r.body, "<Code>AccessDenied</Code>") &&
-		strstr(r.body, "Request has expired"), "expired URL: %ld %s", r.status, r.body);
+			strstr(r.body, "Request has expired"),
+		"expired URL: %ld %s", r.status, r.body);
 	free(r.body);
 	json_decref(u);
 	assertf(stat(a, "s3_expired") == 1, "s3_expired");
@@ -608,7 +624,8 @@ static void test_url_faults(void)
 		r.status, r.body);
 	free(r.body);
 	r = http("GET", url_at(u, 0), NULL, NULL);
-	assertf(r.status == 200 && !strncmp(r.body, "n\n", 2), "second try: %ld %s", r.status, r.body);
+	assertf(r.status == 200 && !strncmp(r.body, "n\n", 2), "second try: %ld %s", r.status,
+		r.body);
 	free(r.body);
 	json_decref(u);
 	assertf(stat(b, "s3_403_first") == 1 && stat(b, "download") == 2, "s3_403_first");
@@ -636,27 +653,31 @@ static void test_truncate(void)
 	Resp cut, full;
 
 	profile(a, "{\"truncate_rate\":1}");
-	u = urls(a, run_ok(a, "SELECT g AS n, 'row ' || g AS label, count(*) AS c FROM impressions, "
+	u = urls(a,
+		 run_ok(a, "SELECT g AS n, 'row ' || g AS label, count(*) AS c FROM impressions, "
 			   "generate_series(1, 20) g GROUP BY g"));
 	cut = http("GET", url_at(u, 0), NULL, NULL);
 	profile(a, "{\"truncate_rate\":0}");
 	full = http("GET", url_at(u, 0), NULL, NULL);
-	assertf(cut.status == 200 && full.status == 200, "downloads %ld %ld", cut.status, full.status);
+	assertf(cut.status == 200 && full.status == 200, "downloads %ld %ld", cut.status,
+		full.status);
 	assertf(cut.len > 0 && cut.len < full.len && !memcmp(cut.body, full.body, cut.len) &&
-		cut.body[cut.len - 1] != '\n', "truncated %zu of %zu bytes", cut.len, full.len);
+			cut.body[cut.len - 1] != '\n',
+		"truncated %zu of %zu bytes", cut.len, full.len);
 	assertf(full.len > 0 && full.body[full.len - 1] == '\n', "full file ends a row");
 	/* the ETag is the whole file's MD5, quoted, on the cut download too: what lets a client
 	 * tell a cut that ends on a line break from a whole file */
 	char md5_full[35], md5_cut[35];
 	quoted_md5(full.body, full.len, md5_full);
 	quoted_md5(cut.body, cut.len, md5_cut);
-	assertf(!strcmp(full.etag, md5_full) && !strcmp(cut.etag, md5_full) && strcmp(md5_cut, md5_full),
+	assertf(!strcmp(full.etag, md5_full) && !strcmp(cut.etag, md5_full) &&
+			strcmp(md5_cut, md5_full),
 		"ETag %s / %s, MD5 of the file %s", full.etag, cut.etag, md5_full);
 	free(cut.body);
 	profile(a, "{\"multipart_etag\":true}");
 	Resp mp = http("GET", url_at(u, 0), NULL, NULL);
 	assertf(mp.status == 200 && mp.len == full.len && strlen(mp.etag) == 36 &&
-		!strcmp(mp.etag + 33, "-1\"") && strncmp(mp.etag, md5_full, 33),
+			!strcmp(mp.etag + 33, "-1\"") && strncmp(mp.etag, md5_full, 33),
 		"multipart ETag %s: not the MD5 %s", mp.etag, md5_full);
 	free(mp.body);
 	free(full.body);
@@ -687,14 +708,15 @@ static void test_split(void)
 
 	profile(a, "{\"split_files\":3}");
 	u = urls(a, run_ok(a, "SELECT g AS n, E'x\\ny' AS t, count(*) AS c FROM impressions, "
-			   "generate_series(1, 7) g GROUP BY g"));
+			      "generate_series(1, 7) g GROUP BY g"));
 	assertf(json_array_size(json_object_get(u, "downloadUrls")) == 3, "3 URLs");
 	for (size_t i = 0; i < 3; i++) {
 		Resp r = http("GET", url_at(u, i), NULL, NULL);
-		assertf(r.status == 200 && !strncmp(r.body, hdr, strlen(hdr)), "part %zu: %ld %s", i,
-			r.status, r.body);
+		assertf(r.status == 200 && !strncmp(r.body, hdr, strlen(hdr)), "part %zu: %ld %s",
+			i, r.status, r.body);
 		rows += count_records(r.body) - 1;
-		assertf(count_records(r.body) - 1 == (i < 2 ? 2 : 3), "part %zu rows: %s", i, r.body);
+		assertf(count_records(r.body) - 1 == (i < 2 ? 2 : 3), "part %zu rows: %s", i,
+			r.body);
 		free(r.body);
 	}
 	assertf(rows == 7, "7 rows over the parts, got %d", rows);
@@ -779,7 +801,8 @@ static void test_daily_quota(void)
 	assertf(r.status == 429 && strstr(r.body, "quota") && atoi(r.retry_after) > 0,
 		"over quota: %ld %s (Retry-After %s)", r.status, r.body, r.retry_after);
 	free(r.body);
-	assertf(stat(a, "quota_refused") == 1 && stat(a, "executions_created") == 1, "quota counters");
+	assertf(stat(a, "quota_refused") == 1 && stat(a, "executions_created") == 1,
+		"quota counters");
 }
 
 /* the same seed and requests give the same faults */
@@ -827,7 +850,8 @@ static void cleanup(void)
 		free(r.body);
 	}
 	r = http("GET", ctl_url("profiles"), NULL, NULL);
-	assertf(r.status == 200 && !strstr(r.body, prefix), "no profile of this test left: %s", r.body);
+	assertf(r.status == 200 && !strstr(r.body, prefix), "no profile of this test left: %s",
+		r.body);
 	free(r.body);
 	r = http("POST", ctl_url("reset-stats"), NULL, NULL);
 	free(r.body);

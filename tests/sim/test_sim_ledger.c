@@ -21,8 +21,8 @@
 
 static const char *base_url;
 static char token[128];
-static char prefix[32];		/* amcsimledger<8 hex> */
-static long long start_seq;	/* executions before this test are not looked at */
+static char prefix[32];     /* amcsimledger<8 hex> */
+static long long start_seq; /* executions before this test are not looked at */
 
 typedef struct Resp {
 	long status;
@@ -55,7 +55,8 @@ static Resp http(const char *method, const char *url, const char *body, bool amc
 	if (amc) {
 		snprintf(buf, sizeof(buf), "Authorization: Bearer %s", token);
 		h = curl_slist_append(h, buf);
-		h = curl_slist_append(h, "Amazon-Advertising-API-ClientId: amzn1.application-oa2-client.test");
+		h = curl_slist_append(
+			h, "Amazon-Advertising-API-ClientId: amzn1.application-oa2-client.test");
 		h = curl_slist_append(h, "Amazon-Advertising-API-AdvertiserId: " ACCOUNT);
 	}
 	if (body && amc)
@@ -117,8 +118,8 @@ static const char *create(const char *i, const char *sql)
 	static int k;
 	char *out = id[k++ % 4];
 	json_t *b = json_pack("{s:{s:s}, s:s, s:s, s:s}", "workflow", "sqlQuery", sql,
-			      "timeWindowType", "EXPLICIT", "timeWindowStart", "2025-01-01T00:00:00",
-			      "timeWindowEnd", "2025-01-02T00:00:00");
+			      "timeWindowType", "EXPLICIT", "timeWindowStart",
+			      "2025-01-01T00:00:00", "timeWindowEnd", "2025-01-02T00:00:00");
 	char *body = json_dumps(b, JSON_COMPACT);
 	Resp r = http("POST", url("/amc/reporting/%s/workflowExecutions%s", i, ""), body, true);
 	json_t *o = json_loads(r.body, 0, NULL);
@@ -136,10 +137,12 @@ static const char *create(const char *i, const char *sql)
 static void wait_terminal(const char *i, const char *id)
 {
 	for (int n = 0; n < 200; n++) {
-		Resp r = http("GET", url("/amc/reporting/%s/workflowExecutions/%s", i, id), NULL, true);
+		Resp r = http("GET", url("/amc/reporting/%s/workflowExecutions/%s", i, id), NULL,
+			      true);
 		json_t *o = json_loads(r.body, 0, NULL);
 		const char *s = jstr(o, "status");
-		bool done = !strcmp(s, "SUCCEEDED") || !strcmp(s, "FAILED") || !strcmp(s, "CANCELLED");
+		bool done =
+			!strcmp(s, "SUCCEEDED") || !strcmp(s, "FAILED") || !strcmp(s, "CANCELLED");
 
 		json_decref(o);
 		free(r.body);
@@ -176,7 +179,7 @@ static json_t *entry_of(const char *id, const char *flags)
 		size_t k;
 
 		assertf(st == 200 && json_is_array(arr), "ledger page: %ld", st);
-		json_array_foreach(arr, k, e) {
+		json_array_foreach (arr, k, e) {
 			if (!strcmp(jstr(e, "workflowExecutionId"), id))
 				found = json_incref(e);
 		}
@@ -204,18 +207,24 @@ static void test_ledger_fields(void)
 	assertf(e != NULL, "the marked execution is listed");
 	json_t *m = json_object_get(e, "marker");
 	assertf(!strcmp(jstr(e, "instanceId"), inst("a")) && !strcmp(jstr(e, "account"), ACCOUNT) &&
-		!strcmp(jstr(e, "status"), "SUCCEEDED"), "instance, account, status: %s %s %s",
-		jstr(e, "instanceId"), jstr(e, "account"), jstr(e, "status"));
-	assertf(!strcmp(jstr(m, "batchId"), "batch_0a1b2c3d") && !strcmp(jstr(m, "execId"), "exec_0f3c21aa"),
+			!strcmp(jstr(e, "status"), "SUCCEEDED"),
+		"instance, account, status: %s %s %s", jstr(e, "instanceId"), jstr(e, "account"),
+		jstr(e, "status"));
+	assertf(!strcmp(jstr(m, "batchId"), "batch_0a1b2c3d") &&
+			!strcmp(jstr(m, "execId"), "exec_0f3c21aa"),
 		"marker parsed: %s %s", jstr(m, "batchId"), jstr(m, "execId"));
-	assertf(json_integer_value(json_object_get(e, "rows")) == 1 && !strncmp(jstr(e, "csv"), "n\n", 2),
+	assertf(json_integer_value(json_object_get(e, "rows")) == 1 &&
+			!strncmp(jstr(e, "csv"), "n\n", 2),
 		"one result row and its file: %s", jstr(e, "csv"));
 	assertf(!strcmp(jstr(e, "sqlQuery"), SQL_MARKED), "the SQL as sent");
 	assertf(json_integer_value(json_object_get(e, "cancelRequests")) == 0 &&
-		json_is_null(json_object_get(e, "firstCancelMs")), "no cancel request");
+			json_is_null(json_object_get(e, "firstCancelMs")),
+		"no cancel request");
 	assertf(json_integer_value(json_object_get(e, "createMs")) > 0 &&
-		json_integer_value(json_object_get(e, "endMs")) >= json_integer_value(json_object_get(e, "createMs")) &&
-		strlen(jstr(e, "createTime")) == 20, "times: %s", jstr(e, "createTime"));
+			json_integer_value(json_object_get(e, "endMs")) >=
+				json_integer_value(json_object_get(e, "createMs")) &&
+			strlen(jstr(e, "createTime")) == 20,
+		"times: %s", jstr(e, "createTime"));
 	long long seq = json_integer_value(json_object_get(e, "seq"));
 	json_decref(e);
 
@@ -238,20 +247,22 @@ static void test_ledger_cancel(void)
 	assertf(r.status == 200, "slow profile: %ld", r.status);
 	free(r.body);
 	snprintf(id, sizeof(id), "%s", create(i, SQL_PLAIN));
-	r = http("PUT", url("/amc/reporting/%s/workflowExecutions/%s", i, id), "{\"status\":\"CANCELLED\"}", true);
+	r = http("PUT", url("/amc/reporting/%s/workflowExecutions/%s", i, id),
+		 "{\"status\":\"CANCELLED\"}", true);
 	assertf(r.status == 200, "cancel: %ld %s", r.status, r.body);
 	free(r.body);
 	/* too late now: refused, but the request is still counted */
 	r = http("DELETE", url("/amc/reporting/%s/workflowExecutions/%s", i, id), NULL, true);
 	assertf(r.status == 400, "second cancel refused: %ld", r.status);
 	free(r.body);
-	r = http("PUT", url("/amc/reporting/%s/workflowExecutions/%s", i, id), "{\"status\":\"RUNNING\"}", true);
+	r = http("PUT", url("/amc/reporting/%s/workflowExecutions/%s", i, id),
+		 "{\"status\":\"RUNNING\"}", true);
 	assertf(r.status == 400, "not a cancel: %ld", r.status);
 	free(r.body);
 	json_t *e = entry_of(id, "&csv=true");
 	assertf(e && !strcmp(jstr(e, "status"), "CANCELLED") &&
-		json_integer_value(json_object_get(e, "cancelRequests")) == 2 &&
-		json_integer_value(json_object_get(e, "firstCancelMs")) > 0,
+			json_integer_value(json_object_get(e, "cancelRequests")) == 2 &&
+			json_integer_value(json_object_get(e, "firstCancelMs")) > 0,
 		"cancelled, 2 cancel requests: %s %lld", jstr(e, "status"),
 		(long long)json_integer_value(json_object_get(e, "cancelRequests")));
 	assertf(e && json_is_null(json_object_get(e, "rows")) && !json_object_get(e, "csv"),

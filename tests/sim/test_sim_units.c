@@ -31,41 +31,48 @@ static void sql_fails(const char *sql, const char *want)
 
 static void test_strict_accepts(void)
 {
-	sql_passes("SELECT campaign_id, SUM(impressions) AS imps FROM sponsored_ads_traffic GROUP BY campaign_id");
+	sql_passes(
+		"SELECT campaign_id, SUM(impressions) AS imps FROM sponsored_ads_traffic GROUP BY campaign_id");
 	sql_passes("WITH t AS (SELECT campaign, count(*) AS n FROM impressions GROUP BY campaign) "
-	       "SELECT campaign, n FROM t");
-	sql_passes("SELECT campaign, SUM(spend) OVER (PARTITION BY campaign ORDER BY event_dt) AS s, "
-	       "count(*) FROM impressions GROUP BY campaign, spend, event_dt");
+		   "SELECT campaign, n FROM t");
+	sql_passes(
+		"SELECT campaign, SUM(spend) OVER (PARTITION BY campaign ORDER BY event_dt) AS s, "
+		"count(*) FROM impressions GROUP BY campaign, spend, event_dt");
 	sql_passes("SELECT 'limit * from x' AS s, count(*) FROM impressions -- LIMIT 5\n");
 	sql_passes("SELECT string_agg(campaign, ',' ORDER BY campaign) FROM dsp_impressions");
-	sql_passes("SELECT count(*) FROM impressions i JOIN amazon_attributed_events_by_traffic_time a "
-	       "ON a.campaign_id = i.campaign_id");
+	sql_passes(
+		"SELECT count(*) FROM impressions i JOIN amazon_attributed_events_by_traffic_time a "
+		"ON a.campaign_id = i.campaign_id");
 }
 
 static void test_strict_rejects(void)
 {
 	sql_fails("SELECT campaign, count(*) FROM impressions GROUP BY campaign LIMIT 10",
-	       "From line 1, column 62 to line 1, column 66: LIMIT is not supported");
+		  "From line 1, column 62 to line 1, column 66: LIMIT is not supported");
 	sql_fails("SELECT * FROM impressions", "SELECT * is not supported");
 	sql_fails("SELECT campaign FROM impressions", "Aggregation is required");
 	sql_fails("SELECT count(*) FROM impressions GROUP BY campaign ORDER BY campaign",
-	       "ORDER BY is only supported");
-	sql_fails("SELECT count(*)\nFROM sponsored_ad", "From line 2, column 6 to line 2, column 17: Object 'sponsored_ad' not found");
-	sql_fails("SELECT count(*) FROM inst_x.impressions_all", "Object 'inst_x.impressions_all' not found");
-	sql_fails("SELECT count(*) FROM impressions WHERE campaign = {{name}}", "Undeclared parameter");
+		  "ORDER BY is only supported");
+	sql_fails("SELECT count(*)\nFROM sponsored_ad",
+		  "From line 2, column 6 to line 2, column 17: Object 'sponsored_ad' not found");
+	sql_fails("SELECT count(*) FROM inst_x.impressions_all",
+		  "Object 'inst_x.impressions_all' not found");
+	sql_fails("SELECT count(*) FROM impressions WHERE campaign = {{name}}",
+		  "Undeclared parameter");
 	sql_fails("  -- only a comment", "Query is empty");
 }
 
 static void test_csv_field(void)
 {
 	const char *in[] = { "plain", "a,b", "say \"hi\"", "l1\nl2", "cr\r", "" };
-	const char *out[] = { "plain", "\"a,b\"", "\"say \"\"hi\"\"\"", "\"l1\nl2\"", "\"cr\r\"", "\"\"" };
+	const char *out[] = { "plain",      "\"a,b\"",  "\"say \"\"hi\"\"\"",
+			      "\"l1\nl2\"", "\"cr\r\"", "\"\"" };
 
 	for (size_t i = 0; i < ARRAY_LEN(in); i++) {
 		char *buf = NULL;
 		size_t len = 0, cap = 0;
 		assertf(csv_field(&buf, &len, &cap, in[i], strlen(in[i])) && buf &&
-			strcmp(buf, out[i]) == 0 && len == strlen(out[i]),
+				strcmp(buf, out[i]) == 0 && len == strlen(out[i]),
 			"field %zu: got %s want %s", i, buf ? buf : "(null)", out[i]);
 		free(buf);
 	}
@@ -84,10 +91,11 @@ static void test_time_parse(void)
 	assertf(simtime_parse_local("2024-02-29T00:00:00", &tm), "leap year");
 	simtime_init();
 	assertf(simtime_parse_local("2025-06-01T00:00:00", &tm) &&
-		simtime_to_utc(&tm, "America/New_York", &t) && t == 1748750400,
+			simtime_to_utc(&tm, "America/New_York", &t) && t == 1748750400,
 		"New York midnight is 04:00Z (%lld)", (long long)t);
 	assertf(simtime_zone_valid("UTC") && simtime_zone_valid("Europe/Berlin"), "zones");
-	assertf(!simtime_zone_valid("../etc/passwd") && !simtime_zone_valid("Mars/Olympus"), "bad zones");
+	assertf(!simtime_zone_valid("../etc/passwd") && !simtime_zone_valid("Mars/Olympus"),
+		"bad zones");
 }
 
 static void test_csv_split_cut(void)
@@ -110,7 +118,8 @@ static void test_csv_split_cut(void)
 	assertf(bl == 0, "more parts than records: header only");
 	for (double r = 0; r < 1; r += 0.05) {
 		size_t c = csv_cut(csv, len, r);
-		assertf(c > 4 && c < len && csv[c - 1] != '\n', "cut %zu of %zu (r %.2f)", c, len, r);
+		assertf(c > 4 && c < len && csv[c - 1] != '\n', "cut %zu of %zu (r %.2f)", c, len,
+			r);
 	}
 	size_t c = csv_cut("a,b\n", 4, 0.5);
 	assertf(c > 0 && c < 4, "header-only file is cut inside the header: %zu", c);
@@ -129,7 +138,8 @@ static void test_profiles(void)
 	assertf(ps != NULL, "store");
 	if (!ps)
 		return;
-	o = json_loads("{\"rate_429\":0.25,\"codes_5xx\":[504],\"endpoints\":[\"create\"]}", 0, NULL);
+	o = json_loads("{\"rate_429\":0.25,\"codes_5xx\":[504],\"endpoints\":[\"create\"]}", 0,
+		       NULL);
 	assertf(profiles_put(ps, "inst1", o, err, sizeof(err)), "put: %s", err);
 	json_decref(o);
 	o = json_loads("{\"max_running\":3}", 0, NULL);
@@ -137,10 +147,12 @@ static void test_profiles(void)
 	json_decref(o);
 	profiles_effective(ps, "inst1", &p);
 	assertf(p.rate_429 == 0.25 && p.max_running == 3 && p.latency_ms == 300 &&
-		p.ncodes_5xx == 1 && p.codes_5xx[0] == 504 && p.endpoints == EP_MASK(EP_CREATE),
+			p.ncodes_5xx == 1 && p.codes_5xx[0] == 504 &&
+			p.endpoints == EP_MASK(EP_CREATE),
 		"effective override");
 	profiles_effective(ps, "other", &p);
-	assertf(p.rate_429 == 0 && p.max_running == 10 && p.ncodes_5xx == 4, "others get the default");
+	assertf(p.rate_429 == 0 && p.max_running == 10 && p.ncodes_5xx == 4,
+		"others get the default");
 	o = json_loads("{\"max_running\":0}", 0, NULL);
 	assertf(!profiles_put(ps, NULL, o, err, sizeof(err)) && strstr(err, "max_running"),
 		"bounds: %s", err);
@@ -178,14 +190,23 @@ static void test_marker(void)
 	Marker m;
 
 	assertf(marker_parse("-- amcbatch batch_0a1b2c3d exec_deadbeef\nSELECT 1", &m) &&
-		!strcmp(m.batch_id, "batch_0a1b2c3d") && !strcmp(m.exec_id, "exec_deadbeef"),
+			!strcmp(m.batch_id, "batch_0a1b2c3d") &&
+			!strcmp(m.exec_id, "exec_deadbeef"),
 		"marker read: %s %s", m.batch_id, m.exec_id);
 	assertf(marker_parse("-- amcbatch b e \r\nSELECT 1", &m) && !strcmp(m.exec_id, "e"),
 		"trailing blanks and CRLF");
 	static const char *const bad[] = {
-		"SELECT 1", "", " -- amcbatch b e\nSELECT 1", "-- amcbatch b e", "-- amcbatch b\n",
-		"-- amcbatch  b e\n", "-- amcbatch b  e\n", "-- amcbatch b e x\n",
-		"-- amcbatch b;e f\n", "--amcbatch b e\n", "SELECT 1\n-- amcbatch b e\n",
+		"SELECT 1",
+		"",
+		" -- amcbatch b e\nSELECT 1",
+		"-- amcbatch b e",
+		"-- amcbatch b\n",
+		"-- amcbatch  b e\n",
+		"-- amcbatch b  e\n",
+		"-- amcbatch b e x\n",
+		"-- amcbatch b;e f\n",
+		"--amcbatch b e\n",
+		"SELECT 1\n-- amcbatch b e\n",
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
 		assertf(!marker_parse(bad[i], &m) && !m.batch_id[0] && !m.exec_id[0],
@@ -204,13 +225,15 @@ static void test_marker(void)
 static void test_data_days(void)
 {
 	static const char *const bad[][2] = {
-		{ "2025-02-30", "2025-03-01" }, { "2025-1-01", "2025-03-01" }, { "2025-01-01x", "2025-03-01" },
-		{ "2025-13-01", "2025-03-01" }, { "2025-03-02", "2025-03-01" }, { "", "2025-03-01" },
+		{ "2025-02-30", "2025-03-01" },  { "2025-1-01", "2025-03-01" },
+		{ "2025-01-01x", "2025-03-01" }, { "2025-13-01", "2025-03-01" },
+		{ "2025-03-02", "2025-03-01" },  { "", "2025-03-01" },
 		{ "2025-01-01", "20250301" },
 	};
 
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
-		assertf(!data_set_days(bad[i][0], bad[i][1]), "refused: %s .. %s", bad[i][0], bad[i][1]);
+		assertf(!data_set_days(bad[i][0], bad[i][1]), "refused: %s .. %s", bad[i][0],
+			bad[i][1]);
 	assertf(data_set_days("2024-02-29", "2024-02-29"), "one (leap) day");
 	assertf(data_set_days("2025-01-01", "2025-01-31"), "a month");
 	assertf(data_set_days("2024-01-01", "2027-12-31"), "back to the default");

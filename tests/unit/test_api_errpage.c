@@ -12,7 +12,8 @@
 
 static const ErrpageLimits lim = { 1048576, 65536 };
 
-#define BODY "<HTML><HEAD>\n<TITLE>413 Request Entity Too Large</TITLE>\n</HEAD><BODY>\n" \
+#define BODY \
+	"<HTML><HEAD>\n<TITLE>413 Request Entity Too Large</TITLE>\n</HEAD><BODY>\n" \
 	"<H1>Request Entity Too Large</H1>\n</BODY></HTML>\n"
 /* libevent's header order for a fresh connection, and for one that answered before */
 static const char page_fresh[] =
@@ -54,13 +55,16 @@ static void expect_json(const char *page, int status, const char *code, const ch
 	assertf(got == status, "status %d, want %d", got, status);
 	assertf(strncmp(out, line, strlen(line)) == 0, "status line: %.40s", out);
 	assertf(strstr(out, "\r\nContent-Type: application/json\r\n") != NULL &&
-		strstr(out, "text/html") == NULL && strstr(out, "<HTML>") == NULL, "%s", out);
+			strstr(out, "text/html") == NULL && strstr(out, "<HTML>") == NULL,
+		"%s", out);
 	assertf(strstr(out, "\r\nConnection: close\r\n") != NULL &&
-		strstr(out, "\r\nDate: Sat, 28 Nov 2026") != NULL, "kept headers: %s", out);
+			strstr(out, "\r\nDate: Sat, 28 Nov 2026") != NULL,
+		"kept headers: %s", out);
 	assertf(body != NULL && cl != NULL && (size_t)atol(cl + 18) == strlen(body + 4),
 		"Content-Length matches: %s", out);
 	assertf(doc != NULL && json_is_false(json_object_get(doc, "success")) && c != NULL &&
-		strcmp(c, code) == 0, "JSON error %s: %s", code, body ? body + 4 : "(none)");
+			strcmp(c, code) == 0,
+		"JSON error %s: %s", code, body ? body + 4 : "(none)");
 	json_decref(doc);
 	free(out);
 	evbuffer_free(b);
@@ -77,7 +81,7 @@ static void test_http10(void)
 	char page[1024];
 
 	snprintf(page, sizeof(page), "%s", page_400);
-	page[7] = '0';		/* HTTP/1.0 */
+	page[7] = '0'; /* HTTP/1.0 */
 	expect_json(page, 400, "bad_request", "HTTP/1.0 400 Bad Request\r\n");
 }
 
@@ -93,9 +97,11 @@ static void test_others(void)
 	for (size_t i = 0; i < sizeof(codes) / sizeof(codes[0]); i++) {
 		char page[512], want[64];
 
-		snprintf(page, sizeof(page), "HTTP/1.1 %s\r\nContent-Type: text/html\r\n"
+		snprintf(page, sizeof(page),
+			 "HTTP/1.1 %s\r\nContent-Type: text/html\r\n"
 			 "Connection: close\r\nDate: Sat, 28 Nov 2026 00:00:00 GMT\r\n"
-			 "Content-Length: 4\r\n\r\nhtml", codes[i][0]);
+			 "Content-Length: 4\r\n\r\nhtml",
+			 codes[i][0]);
 		snprintf(want, sizeof(want), "HTTP/1.1 %.3s ", codes[i][0]);
 		expect_json(page, atoi(codes[i][0]), codes[i][1], want);
 	}
@@ -117,26 +123,29 @@ static void expect_untouched(const char *what, const char *s, size_t n)
 static void test_untouched(void)
 {
 	static const char ours[] = "HTTP/1.1 404 Not Found\r\nContent-Type: application/json\r\n"
-		"Content-Length: 2\r\n\r\n{}";
+				   "Content-Length: 2\r\n\r\n{}";
 	static const char ok_html[] = "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\n"
-		"Content-Length: 4\r\n\r\nhtml";
+				      "Content-Length: 4\r\n\r\nhtml";
 	static const char chunk[] = "1f\r\nHTTP/1.1 400 Bad Request\r\nContent-Type: text/html\r\n";
 	static const char html_charset[] = "HTTP/1.1 404 Not Found\r\nContent-Type: text/html; "
-		"charset=utf-8\r\nContent-Length: 4\r\n\r\nhtml";
+					   "charset=utf-8\r\nContent-Length: 4\r\n\r\nhtml";
 	char more[1024];
 
 	expect_untouched("our JSON error", ours, strlen(ours));
 	expect_untouched("an HTML 200 (the web UI)", ok_html, strlen(ok_html));
 	expect_untouched("a chunk of a stream", chunk, strlen(chunk));
-	expect_untouched("HTML with a charset (not libevent's)", html_charset, strlen(html_charset));
+	expect_untouched("HTML with a charset (not libevent's)", html_charset,
+			 strlen(html_charset));
 	expect_untouched("headers only", page_400, strstr(page_400, "\r\n\r\n") + 4 - page_400);
 	expect_untouched("half the body", page_fresh, strlen(page_fresh) - 10);
 	snprintf(more, sizeof(more), "%sHTTP/1.1 200 OK\r\n", page_400);
 	expect_untouched("a page with bytes after it", more, strlen(more));
 	expect_untouched("empty", "", 0);
 	expect_untouched("garbage", "HTTP/1.1 4x0 x\r\n\r\n", 18);
-	expect_untouched("no Content-Length", "HTTP/1.1 400 Bad Request\r\nContent-Type: text/html\r\n"
-			 "\r\n", 53);
+	expect_untouched("no Content-Length",
+			 "HTTP/1.1 400 Bad Request\r\nContent-Type: text/html\r\n"
+			 "\r\n",
+			 53);
 }
 
 int main(void)

@@ -18,14 +18,14 @@
 #define HASH(arr) ((ShapeHash){ (arr), ARRAY_LEN(arr) })
 
 /* Compares o's compact text (jansson keeps insertion order) with want; consumes o. */
-#define EXPECT_JSON(o, want)                                                              \
-	do {                                                                               \
-		json_t *o_ = (o);                                                          \
-		char *got_ = o_ != NULL ? json_dumps(o_, JSON_COMPACT) : NULL;             \
-		assertf(got_ != NULL && strcmp(got_, want) == 0, "got  %s\n# want %s",     \
-			got_ != NULL ? got_ : "(NULL)", want);                             \
-		free(got_);                                                                \
-		json_decref(o_);                                                           \
+#define EXPECT_JSON(o, want) \
+	do { \
+		json_t *o_ = (o); \
+		char *got_ = o_ != NULL ? json_dumps(o_, JSON_COMPACT) : NULL; \
+		assertf(got_ != NULL && strcmp(got_, want) == 0, "got  %s\n# want %s", \
+			got_ != NULL ? got_ : "(NULL)", want); \
+		free(got_); \
+		json_decref(o_); \
 	} while (0)
 
 static void test_iso_times(void)
@@ -51,31 +51,45 @@ static void test_iso_times(void)
 static void test_status_seed(void)
 {
 	const ShapeKv batch[] = {
-		{ "batch_id", "batch_a1b2c3d4" }, { "workflow_id", WF },
-		{ "name", "Q1 Analysis Batch" }, { "status", "running" },
-		{ "user_id", "u" }, { "started_at", T0 }, { "completed_at", "" },
+		{ "batch_id", "batch_a1b2c3d4" },
+		{ "workflow_id", WF },
+		{ "name", "Q1 Analysis Batch" },
+		{ "status", "running" },
+		{ "user_id", "u" },
+		{ "started_at", T0 },
+		{ "completed_at", "" },
 		{ "time_window", "{\"type\":\"last_n_days\",\"lag_days\":2,\"n\":7}" },
 	};
 	const ShapeKv e1[] = {
-		{ "id", "770e8400-e29b-41d4-a716-446655440000" }, { "exec_id", "exec_12345678" },
-		{ "instance_uuid", I1 }, { "instance_name", "US-East Production" },
-		{ "state", "completed" }, { "phase", "" }, { "amc_execution_id", "amc-1" },
-		{ "row_count", "1000" }, { "error", "" },
-		{ "started_at", T0 }, { "finished_at", T45 },
-		{ "window_start", "2024-01-06T00:00:00" }, { "window_end", "2024-01-13T00:00:00" },
+		{ "id", "770e8400-e29b-41d4-a716-446655440000" },
+		{ "exec_id", "exec_12345678" },
+		{ "instance_uuid", I1 },
+		{ "instance_name", "US-East Production" },
+		{ "state", "completed" },
+		{ "phase", "" },
+		{ "amc_execution_id", "amc-1" },
+		{ "row_count", "1000" },
+		{ "error", "" },
+		{ "started_at", T0 },
+		{ "finished_at", T45 },
+		{ "window_start", "2024-01-06T00:00:00" },
+		{ "window_end", "2024-01-13T00:00:00" },
 		{ "timezone", "America/New_York" },
 	};
 	const ShapeKv e2[] = {
 		{ "exec_id", "exec_22222222" }, { "instance_uuid", I2 }, { "state", "running" },
-		{ "phase", "polling" }, { "started_at", T0 },
+		{ "phase", "polling" },         { "started_at", T0 },
 	};
 	const ShapeKv e3[] = {
-		{ "exec_id", "exec_33333333" }, { "instance_uuid", I3 }, { "state", "running" },
+		{ "exec_id", "exec_33333333" },
+		{ "instance_uuid", I3 },
+		{ "state", "running" },
 	};
 	const ShapeHash b = HASH(batch);
 	const ShapeHash ex[] = { HASH(e1), HASH(e2), HASH(e3) };
 
-	EXPECT_JSON(shape_status_redis("batch_a1b2c3d4", &b, ex, 3),
+	EXPECT_JSON(
+		shape_status_redis("batch_a1b2c3d4", &b, ex, 3),
 		"{\"batch_id\":\"batch_a1b2c3d4\",\"workflow_id\":\"" WF "\","
 		"\"name\":\"Q1 Analysis Batch\",\"status\":\"running\",\"total_instances\":3,"
 		"\"completed_instances\":1,\"failed_instances\":0,\"running_instances\":2,"
@@ -100,7 +114,7 @@ static void test_status_seed(void)
 		"\"duration_seconds\":null,\"started_at\":null,\"completed_at\":null,"
 		"\"time_window\":null,\"waiting_for\":{\"code\":\"starting\","
 		"\"text\":\"claimed by a worker\",\"at\":null}}],"
-		"\"status_counts\":{\"running\":2,\"completed\":1},"	/* state order */
+		"\"status_counts\":{\"running\":2,\"completed\":1}," /* state order */
 		"\"window\":{\"type\":\"last_n_days\",\"lag_days\":2,\"n\":7},\"parent_batch_id\":null,"
 		"\"on_failure\":\"continue\",\"status_reason\":null}");
 }
@@ -108,14 +122,16 @@ static void test_status_seed(void)
 /* An execution's AMC window: whole or null, a missing zone is UTC. */
 static void test_time_window(void)
 {
-	EXPECT_JSON(shape_time_window("2026-11-23T00:00:00", "2026-11-30T00:00:00", "Europe/Berlin"),
+	EXPECT_JSON(
+		shape_time_window("2026-11-23T00:00:00", "2026-11-30T00:00:00", "Europe/Berlin"),
 		"{\"start\":\"2026-11-23T00:00:00\",\"end\":\"2026-11-30T00:00:00\","
 		"\"timezone\":\"Europe/Berlin\"}");
 	EXPECT_JSON(shape_time_window("2026-11-23T00:00:00", "2026-11-30T00:00:00", ""),
-		"{\"start\":\"2026-11-23T00:00:00\",\"end\":\"2026-11-30T00:00:00\","
-		"\"timezone\":\"UTC\"}");
+		    "{\"start\":\"2026-11-23T00:00:00\",\"end\":\"2026-11-30T00:00:00\","
+		    "\"timezone\":\"UTC\"}");
 	assertf(json_is_null(shape_time_window("2026-11-23T00:00:00", "", "UTC")), "no end: null");
-	assertf(json_is_null(shape_time_window(NULL, "2026-11-30T00:00:00", NULL)), "no start: null");
+	assertf(json_is_null(shape_time_window(NULL, "2026-11-30T00:00:00", NULL)),
+		"no start: null");
 }
 
 /* A batch hash with nothing but its owner, no exec hashes, and missing exec hashes. */
@@ -143,19 +159,27 @@ static void test_status_empty(void)
 static void test_status_odd_fields(void)
 {
 	const ShapeKv e[] = {
-		{ "exec_id", "exec_44444444" }, { "state", "failed" }, { "row_count", "12abc" },
-		{ "error", "bad \xff byte" }, { "started_at", "x" }, { "finished_at", T45 },
-		{ "phase", "a" }, { "phase", "b" }, { "instance_name", "" },
+		{ "exec_id", "exec_44444444" },
+		{ "state", "failed" },
+		{ "row_count", "12abc" },
+		{ "error", "bad \xff byte" },
+		{ "started_at", "x" },
+		{ "finished_at", T45 },
+		{ "phase", "a" },
+		{ "phase", "b" },
+		{ "instance_name", "" },
 	};
 	const ShapeHash h = HASH(e);
 
-	EXPECT_JSON(shape_exec_redis(&h),
+	EXPECT_JSON(
+		shape_exec_redis(&h),
 		"{\"id\":null,\"execution_id\":\"exec_44444444\",\"target_instance_id\":null,"
 		"\"instance_name\":null,\"status\":\"failed\",\"phase\":\"b\","
 		"\"amc_execution_id\":null,\"row_count\":null,\"error\":null,"
 		"\"duration_seconds\":null,\"started_at\":null,"
 		"\"completed_at\":\"2024-01-15T10:30:45Z\",\"time_window\":null,\"waiting_for\":null}");
-	assertf(shape_hash_get(&h, "phase") != NULL && strcmp(shape_hash_get(&h, "phase"), "b") == 0,
+	assertf(shape_hash_get(&h, "phase") != NULL &&
+			strcmp(shape_hash_get(&h, "phase"), "b") == 0,
 		"last repeated field wins");
 	assertf(shape_hash_get(&h, "nope") == NULL, "missing field");
 	assertf(shape_hash_get(NULL, "phase") == NULL, "NULL hash");
@@ -166,13 +190,15 @@ static void test_waiting_for(void)
 {
 	static const struct {
 		ShapeKv kv[4];
-		const char *code;	/* NULL: null */
+		const char *code; /* NULL: null */
 	} cases[] = {
 		{ { { "state", "queued" }, { "parked", "" }, { "queued_at", "1000" } }, "queued" },
 		{ { { "state", "queued" }, { "parked", "instance" } }, "instance_cap" },
 		{ { { "state", "queued" }, { "parked", "account" } }, "account_cap" },
-		{ { { "state", "retry_wait" }, { "retry_at", T45 }, { "error", "AMC 429" } }, "retry" },
-		{ { { "state", "running" }, { "phase", "polling" }, { "started_at", "1000" } }, "amc_running" },
+		{ { { "state", "retry_wait" }, { "retry_at", T45 }, { "error", "AMC 429" } },
+		  "retry" },
+		{ { { "state", "running" }, { "phase", "polling" }, { "started_at", "1000" } },
+		  "amc_running" },
 		{ { { "state", "running" }, { "phase", "archiving" } }, "archiving" },
 		{ { { "state", "running" }, { "phase", "" } }, "starting" },
 		{ { { "state", "completed" } }, NULL },
@@ -190,13 +216,16 @@ static void test_waiting_for(void)
 		if (cases[i].code == NULL)
 			assertf(json_is_null(w), "case %zu: null", i);
 		else
-			assertf(json_is_object(w) && strcmp(json_string_value(json_object_get(w, "code")),
-							    cases[i].code) == 0 &&
+			assertf(json_is_object(w) &&
+					strcmp(json_string_value(json_object_get(w, "code")),
+					       cases[i].code) == 0 &&
 					json_string_value(json_object_get(w, "text"))[0] != '\0',
 				"case %zu: %s", i, cases[i].code);
 		if (i == 3)
-			assertf(strstr(json_string_value(json_object_get(w, "text")), "2024-01-15T10:30:45Z after: AMC 429") != NULL,
-				"retry names its time and error: %s", json_string_value(json_object_get(w, "text")));
+			assertf(strstr(json_string_value(json_object_get(w, "text")),
+				       "2024-01-15T10:30:45Z after: AMC 429") != NULL,
+				"retry names its time and error: %s",
+				json_string_value(json_object_get(w, "text")));
 		json_decref(o);
 	}
 }
@@ -240,20 +269,24 @@ static void test_status_counts(void)
 		const ShapeKv batch[] = { { "status", "running" } };
 		const ShapeHash b = HASH(batch);
 		json_t *o = shape_status_redis("batch_0000000a", &b, h, n);
-		json_int_t sum = get_int(o, "completed_instances") + get_int(o, "failed_instances") +
-			get_int(o, "running_instances") + get_int(o, "pending_instances") +
-			get_int(o, "cancelled_instances");
+		json_int_t sum = get_int(o, "completed_instances") +
+				 get_int(o, "failed_instances") + get_int(o, "running_instances") +
+				 get_int(o, "pending_instances") +
+				 get_int(o, "cancelled_instances");
 
 		assertf(get_int(o, "total_instances") == 21, "total %lld",
 			(long long)get_int(o, "total_instances"));
 		assertf(sum == 21, "counters add up to %lld", (long long)sum);
-		assertf(get_int(o, "pending_instances") == 0 + 1 + 3, "pending = pending+queued+retry_wait");
-		assertf(get_int(o, "running_instances") == 2 && get_int(o, "completed_instances") == 4 &&
-			get_int(o, "failed_instances") == 5 && get_int(o, "cancelled_instances") == 6,
+		assertf(get_int(o, "pending_instances") == 0 + 1 + 3,
+			"pending = pending+queued+retry_wait");
+		assertf(get_int(o, "running_instances") == 2 &&
+				get_int(o, "completed_instances") == 4 &&
+				get_int(o, "failed_instances") == 5 &&
+				get_int(o, "cancelled_instances") == 6,
 			"per-state counters");
 		EXPECT_JSON(json_incref(json_object_get(o, "status_counts")),
-			"{\"queued\":1,\"running\":2,\"retry_wait\":3,\"completed\":4,"
-			"\"failed\":5,\"cancelled\":6}");
+			    "{\"queued\":1,\"running\":2,\"retry_wait\":3,\"completed\":4,"
+			    "\"failed\":5,\"cancelled\":6}");
 		json_decref(o);
 	}
 	/* a finished batch: only completed and failed show up */
@@ -263,9 +296,11 @@ static void test_status_counts(void)
 		json_t *o = shape_status_redis("batch_0000000b", &(ShapeHash){ NULL, 0 }, ex, 3);
 
 		EXPECT_JSON(json_incref(json_object_get(o, "status_counts")),
-			"{\"completed\":2,\"failed\":1}");
-		assertf(get_int(o, "total_instances") == 3 && get_int(o, "completed_instances") == 2 &&
-			get_int(o, "failed_instances") == 1 && get_int(o, "pending_instances") == 0,
+			    "{\"completed\":2,\"failed\":1}");
+		assertf(get_int(o, "total_instances") == 3 &&
+				get_int(o, "completed_instances") == 2 &&
+				get_int(o, "failed_instances") == 1 &&
+				get_int(o, "pending_instances") == 0,
 			"finished counters");
 		json_decref(o);
 	}
@@ -274,13 +309,22 @@ static void test_status_counts(void)
 /* The PostgreSQL path hands over ready executions and ISO times; they pass through as-is. */
 static void test_status_from_rows(void)
 {
-	ShapeBatch b = { "batch_a1b2c3d4", WF, "n", "partial", "2024-01-15T10:30:00Z",
-			 "2024-01-15T10:31:00Z", "{\"type\": \"previous_week\", \"lag_days\": 2}",
-			 "batch_00000001", NULL, NULL, NULL };
-	json_t *execs = json_pack("[{s:s, s:i}, {s:s, s:n}]", "status", "completed",
-				  "row_count", 3, "status", "failed", "row_count");
+	ShapeBatch b = { "batch_a1b2c3d4",
+			 WF,
+			 "n",
+			 "partial",
+			 "2024-01-15T10:30:00Z",
+			 "2024-01-15T10:31:00Z",
+			 "{\"type\": \"previous_week\", \"lag_days\": 2}",
+			 "batch_00000001",
+			 NULL,
+			 NULL,
+			 NULL };
+	json_t *execs = json_pack("[{s:s, s:i}, {s:s, s:n}]", "status", "completed", "row_count", 3,
+				  "status", "failed", "row_count");
 
-	EXPECT_JSON(shape_batch_status(&b, execs),
+	EXPECT_JSON(
+		shape_batch_status(&b, execs),
 		"{\"batch_id\":\"batch_a1b2c3d4\",\"workflow_id\":\"" WF "\",\"name\":\"n\","
 		"\"status\":\"partial\",\"total_instances\":2,\"completed_instances\":1,"
 		"\"failed_instances\":1,\"running_instances\":0,\"pending_instances\":0,"
@@ -297,10 +341,13 @@ static void test_status_from_rows(void)
 	{
 		json_t *o = shape_batch_status(&b, json_array());
 		/* the same double a client parses from "0.9" (jansson prints it with 17 digits) */
-		char *t = json_dumps(json_object_get(o, "on_failure"), JSON_COMPACT | JSON_REAL_PRECISION(15));
+		char *t = json_dumps(json_object_get(o, "on_failure"),
+				     JSON_COMPACT | JSON_REAL_PRECISION(15));
 
-		assertf(t && strcmp(t, "{\"min_success_ratio\":0.9}") == 0, "on_failure object: %s", t);
-		assertf(!strcmp(json_string_value(json_object_get(o, "status_reason")), b.status_reason),
+		assertf(t && strcmp(t, "{\"min_success_ratio\":0.9}") == 0, "on_failure object: %s",
+			t);
+		assertf(!strcmp(json_string_value(json_object_get(o, "status_reason")),
+				b.status_reason),
 			"status_reason");
 		free(t);
 		json_decref(o);
@@ -311,7 +358,8 @@ static void test_status_from_rows(void)
 		json_t *o = shape_batch_status(&b, json_array());
 
 		assertf(!strcmp(json_string_value(json_object_get(o, "on_failure")), "fail_fast") &&
-			json_is_null(json_object_get(o, "status_reason")), "fail_fast, no reason");
+				json_is_null(json_object_get(o, "status_reason")),
+			"fail_fast, no reason");
 		json_decref(o);
 	}
 	/* an empty name stays "" (PostgreSQL text), unlike Redis' unset "" */
@@ -321,7 +369,8 @@ static void test_status_from_rows(void)
 		json_t *o = shape_batch_status(&b, json_array());
 
 		assertf(json_is_string(json_object_get(o, "name")) &&
-			strcmp(json_string_value(json_object_get(o, "name")), "") == 0, "name \"\"");
+				strcmp(json_string_value(json_object_get(o, "name")), "") == 0,
+			"name \"\"");
 		assertf(json_is_null(json_object_get(o, "completed_at")), "completed_at null");
 		json_decref(o);
 	}
@@ -341,10 +390,12 @@ static void test_values(void)
 		    "[\"a\\\"b\",\"\",null]");
 }
 
-#define COLS "[{\"name\":\"z_metric\",\"type\":\"number\"}," \
+#define COLS \
+	"[{\"name\":\"z_metric\",\"type\":\"number\"}," \
 	"{\"name\":\"a_dim\",\"type\":\"string\"}," \
 	"{\"name\":\"m_rate\",\"type\":\"number\"},{\"name\":\"code\",\"type\":\"string\"}]"
-#define OUT_COLS "[{\"name\":\"_instance_name\",\"type\":\"string\"}," \
+#define OUT_COLS \
+	"[{\"name\":\"_instance_name\",\"type\":\"string\"}," \
 	"{\"name\":\"_instance_id\",\"type\":\"string\"},{\"name\":\"z_metric\",\"type\":\"number\"}," \
 	"{\"name\":\"a_dim\",\"type\":\"string\"},{\"name\":\"m_rate\",\"type\":\"number\"}," \
 	"{\"name\":\"code\",\"type\":\"string\"}]"
@@ -356,19 +407,20 @@ static void test_rows_column_order(void)
 	const ShapeRow rows[] = {
 		{ "US-East Production", I1,
 		  "{\"code\": \"007\", \"a_dim\": \"value1\", \"m_rate\": 0.5, \"z_metric\": 100}" },
-		{ "EU", I2, "{\"code\": null, \"a_dim\": \"\", \"z_metric\": -3}" },	/* m_rate absent */
+		{ "EU", I2,
+		  "{\"code\": null, \"a_dim\": \"\", \"z_metric\": -3}" }, /* m_rate absent */
 		{ NULL, NULL, "{\"extra\": 1, \"z_metric\": 0}" },
 	};
 
 	EXPECT_JSON(shape_aggregated(COLS, rows, 3, 3000),
-		"{\"columns\":" OUT_COLS ",\"rows\":["
-		"{\"_instance_name\":\"US-East Production\",\"_instance_id\":\"" I1 "\","
-		"\"z_metric\":100,\"a_dim\":\"value1\",\"m_rate\":0.5,\"code\":\"007\"},"
-		"{\"_instance_name\":\"EU\",\"_instance_id\":\"" I2 "\","
-		"\"z_metric\":-3,\"a_dim\":\"\",\"m_rate\":null,\"code\":null},"
-		"{\"_instance_name\":null,\"_instance_id\":null,"
-		"\"z_metric\":0,\"a_dim\":null,\"m_rate\":null,\"code\":null}],"
-		"\"total_rows\":3000}");
+		    "{\"columns\":" OUT_COLS ",\"rows\":["
+		    "{\"_instance_name\":\"US-East Production\",\"_instance_id\":\"" I1 "\","
+		    "\"z_metric\":100,\"a_dim\":\"value1\",\"m_rate\":0.5,\"code\":\"007\"},"
+		    "{\"_instance_name\":\"EU\",\"_instance_id\":\"" I2 "\","
+		    "\"z_metric\":-3,\"a_dim\":\"\",\"m_rate\":null,\"code\":null},"
+		    "{\"_instance_name\":null,\"_instance_id\":null,"
+		    "\"z_metric\":0,\"a_dim\":null,\"m_rate\":null,\"code\":null}],"
+		    "\"total_rows\":3000}");
 }
 
 /* Quotes, backslashes, control characters and non-ASCII survive parsing and re-encoding. */
@@ -385,7 +437,8 @@ static void test_rows_unicode(void)
 
 	assertf(strcmp(json_string_value(json_object_get(o, "city")), val) == 0, "value decoded");
 	assertf(strcmp(json_string_value(json_object_get(o, "_instance_name")),
-		       "Caf\xc3\xa9 \"Nord\"") == 0, "instance name kept");
+		       "Caf\xc3\xa9 \"Nord\"") == 0,
+		"instance name kept");
 	/* the reply text is valid JSON that decodes to the same strings */
 	back = text != NULL ? json_loads(text, 0, NULL) : NULL;
 	assertf(back != NULL && json_equal(back, o), "round trip: %s", text ? text : "(NULL)");
@@ -401,31 +454,36 @@ static void test_rows_unicode(void)
  * real instead of blanking the whole row, and its small neighbours stay integers. */
 static void test_rows_large_numbers(void)
 {
-	json_t *cols = shape_source_columns("[{\"name\":\"big\"},{\"name\":\"huge\"},"
-					    "{\"name\":\"small\"},{\"name\":\"frac\"},{\"name\":\"s\"}]");
-	const ShapeRow r1 = { "a", I1, "{\"s\": \"x\", \"big\": 9223372036854775807, "
-				       "\"huge\": -9223372036854775808, \"frac\": 1.25, \"small\": 7}" };
-	const ShapeRow r2 = { "a", I1, "{\"s\": \"123456789012345678901234567890\", "
-				       "\"big\": 123456789012345678901234567890, \"frac\": 2.5, "
-				       "\"small\": 7, \"huge\": 1e400}" };
+	json_t *cols =
+		shape_source_columns("[{\"name\":\"big\"},{\"name\":\"huge\"},"
+				     "{\"name\":\"small\"},{\"name\":\"frac\"},{\"name\":\"s\"}]");
+	const ShapeRow r1 = { "a", I1,
+			      "{\"s\": \"x\", \"big\": 9223372036854775807, "
+			      "\"huge\": -9223372036854775808, \"frac\": 1.25, \"small\": 7}" };
+	const ShapeRow r2 = { "a", I1,
+			      "{\"s\": \"123456789012345678901234567890\", "
+			      "\"big\": 123456789012345678901234567890, \"frac\": 2.5, "
+			      "\"small\": 7, \"huge\": 1e400}" };
 
 	EXPECT_JSON(shape_row(cols, &r1),
-		"{\"_instance_name\":\"a\",\"_instance_id\":\"" I1 "\",\"big\":9223372036854775807,"
-		"\"huge\":-9223372036854775808,\"small\":7,\"frac\":1.25,\"s\":\"x\"}");
+		    "{\"_instance_name\":\"a\",\"_instance_id\":\"" I1
+		    "\",\"big\":9223372036854775807,"
+		    "\"huge\":-9223372036854775808,\"small\":7,\"frac\":1.25,\"s\":\"x\"}");
 	/* 1e400 is beyond a double: jansson refuses that row text outright, so it reads as
 	 * missing values (nulls), never as made-up ones */
 	EXPECT_JSON(shape_row(cols, &r2),
-		"{\"_instance_name\":\"a\",\"_instance_id\":\"" I1 "\",\"big\":null,"
-		"\"huge\":null,\"small\":null,\"frac\":null,\"s\":null}");
+		    "{\"_instance_name\":\"a\",\"_instance_id\":\"" I1 "\",\"big\":null,"
+		    "\"huge\":null,\"small\":null,\"frac\":null,\"s\":null}");
 	{
-		const ShapeRow r3 = { "a", I1, "{\"s\": \"123456789012345678901234567890\", "
-					       "\"big\": 123456789012345678901234567890, "
-					       "\"frac\": 2.5, \"small\": 7}" };
+		const ShapeRow r3 = { "a", I1,
+				      "{\"s\": \"123456789012345678901234567890\", "
+				      "\"big\": 123456789012345678901234567890, "
+				      "\"frac\": 2.5, \"small\": 7}" };
 
 		EXPECT_JSON(shape_row(cols, &r3),
-			"{\"_instance_name\":\"a\",\"_instance_id\":\"" I1 "\","
-			"\"big\":1.2345678901234568e29,\"huge\":null,\"small\":7,\"frac\":2.5,"
-			"\"s\":\"123456789012345678901234567890\"}");
+			    "{\"_instance_name\":\"a\",\"_instance_id\":\"" I1 "\","
+			    "\"big\":1.2345678901234568e29,\"huge\":null,\"small\":7,\"frac\":2.5,"
+			    "\"s\":\"123456789012345678901234567890\"}");
 	}
 	json_decref(cols);
 }
@@ -437,15 +495,17 @@ static void test_rows_missing(void)
 	const ShapeRow bad[] = { { "a", I1, "not json" }, { "b", I2, NULL } };
 	json_t *src;
 
-	EXPECT_JSON(shape_aggregated(NULL, NULL, 0, 0),
+	EXPECT_JSON(
+		shape_aggregated(NULL, NULL, 0, 0),
 		"{\"columns\":[{\"name\":\"_instance_name\",\"type\":\"string\"},"
 		"{\"name\":\"_instance_id\",\"type\":\"string\"}],\"rows\":[],\"total_rows\":0}");
 	EXPECT_JSON(shape_aggregated("{oops", bad, 2, 2),
-		"{\"columns\":[{\"name\":\"_instance_name\",\"type\":\"string\"},"
-		"{\"name\":\"_instance_id\",\"type\":\"string\"}],\"rows\":["
-		"{\"_instance_name\":\"a\",\"_instance_id\":\"" I1 "\"},"
-		"{\"_instance_name\":\"b\",\"_instance_id\":\"" I2 "\"}],\"total_rows\":2}");
-	EXPECT_JSON(shape_aggregated("[{\"name\":\"v\",\"type\":\"number\"}]", bad, 1, 1),
+		    "{\"columns\":[{\"name\":\"_instance_name\",\"type\":\"string\"},"
+		    "{\"name\":\"_instance_id\",\"type\":\"string\"}],\"rows\":["
+		    "{\"_instance_name\":\"a\",\"_instance_id\":\"" I1 "\"},"
+		    "{\"_instance_name\":\"b\",\"_instance_id\":\"" I2 "\"}],\"total_rows\":2}");
+	EXPECT_JSON(
+		shape_aggregated("[{\"name\":\"v\",\"type\":\"number\"}]", bad, 1, 1),
 		"{\"columns\":[{\"name\":\"_instance_name\",\"type\":\"string\"},"
 		"{\"name\":\"_instance_id\",\"type\":\"string\"},{\"name\":\"v\",\"type\":\"number\"}],"
 		"\"rows\":[{\"_instance_name\":\"a\",\"_instance_id\":\"" I1 "\",\"v\":null}],"
@@ -459,28 +519,48 @@ static void test_rows_missing(void)
 
 static void test_instance_results(void)
 {
-	const ShapeInstance done = { I1, "US-East Production", "us-east-1", "exec_12345678",
-				     "completed", "1000", "45", "2024-01-15T10:31:00Z", NULL,
-				     "2024-01-01T00:00:00", "2024-01-08T00:00:00", "Europe/Berlin" };
-	const ShapeInstance failed = { I2, NULL, "", "exec_22222222", "failed", NULL, "1.5", NULL,
-				       "syntax error at or near \"SELEC\"", NULL, NULL, NULL };
+	const ShapeInstance done = { I1,
+				     "US-East Production",
+				     "us-east-1",
+				     "exec_12345678",
+				     "completed",
+				     "1000",
+				     "45",
+				     "2024-01-15T10:31:00Z",
+				     NULL,
+				     "2024-01-01T00:00:00",
+				     "2024-01-08T00:00:00",
+				     "Europe/Berlin" };
+	const ShapeInstance failed = { I2,
+				       NULL,
+				       "",
+				       "exec_22222222",
+				       "failed",
+				       NULL,
+				       "1.5",
+				       NULL,
+				       "syntax error at or near \"SELEC\"",
+				       NULL,
+				       NULL,
+				       NULL };
 
 	EXPECT_JSON(shape_instance_result(&done),
-		"{\"instance_id\":\"" I1 "\",\"instance_name\":\"US-East Production\","
-		"\"instance_region\":\"us-east-1\",\"execution_id\":\"exec_12345678\","
-		"\"status\":\"completed\",\"row_count\":1000,\"duration_seconds\":45,"
-		"\"completed_at\":\"2024-01-15T10:31:00Z\",\"error\":null,\"time_window\":"
-		"{\"start\":\"2024-01-01T00:00:00\",\"end\":\"2024-01-08T00:00:00\","
-		"\"timezone\":\"Europe/Berlin\"},\"warnings\":[]}");
+		    "{\"instance_id\":\"" I1 "\",\"instance_name\":\"US-East Production\","
+		    "\"instance_region\":\"us-east-1\",\"execution_id\":\"exec_12345678\","
+		    "\"status\":\"completed\",\"row_count\":1000,\"duration_seconds\":45,"
+		    "\"completed_at\":\"2024-01-15T10:31:00Z\",\"error\":null,\"time_window\":"
+		    "{\"start\":\"2024-01-01T00:00:00\",\"end\":\"2024-01-08T00:00:00\","
+		    "\"timezone\":\"Europe/Berlin\"},\"warnings\":[]}");
 	EXPECT_JSON(shape_instance_result(&failed),
-		"{\"instance_id\":\"" I2 "\",\"instance_name\":null,\"instance_region\":\"\","
-		"\"execution_id\":\"exec_22222222\",\"status\":\"failed\",\"row_count\":null,"
-		"\"duration_seconds\":1.5,\"completed_at\":null,"
-		"\"error\":\"syntax error at or near \\\"SELEC\\\"\",\"time_window\":null,"
-		"\"warnings\":[]}");
+		    "{\"instance_id\":\"" I2 "\",\"instance_name\":null,\"instance_region\":\"\","
+		    "\"execution_id\":\"exec_22222222\",\"status\":\"failed\",\"row_count\":null,"
+		    "\"duration_seconds\":1.5,\"completed_at\":null,"
+		    "\"error\":\"syntax error at or near \\\"SELEC\\\"\",\"time_window\":null,"
+		    "\"warnings\":[]}");
 	/* an empty result is flagged, not a silent success */
-	const ShapeInstance empty = { I1, "n", "r", "exec_12345678", "completed", "0", "1", NULL,
-				      NULL, NULL, NULL, NULL };
+	const ShapeInstance empty = { I1,          "n",  "r",  "exec_12345678",
+				      "completed", "0",  "1",  NULL,
+				      NULL,        NULL, NULL, NULL };
 	json_t *e = shape_instance_result(&empty);
 
 	assertf(json_array_size(json_object_get(e, "warnings")) == 1 &&
@@ -492,18 +572,27 @@ static void test_instance_results(void)
 
 static void test_batch_results(void)
 {
-	const ShapeResultsHead h = { "batch_a1b2c3d4", "completed", "3", "3", "0",
-				     "{\"type\":\"month_to_date\",\"lag_days\":1}", NULL,
+	const ShapeResultsHead h = { "batch_a1b2c3d4",
+				     "completed",
+				     "3",
+				     "3",
+				     "0",
+				     "{\"type\":\"month_to_date\",\"lag_days\":1}",
+				     NULL,
 				     "[\"batch_00000002\", \"batch_00000003\"]" };
-	const ShapeInstance in = { I1, "n", "r", "exec_12345678", "completed", "2", "1", NULL, NULL,
-				   NULL, NULL, NULL };
+	const ShapeInstance in = { I1,          "n",  "r",  "exec_12345678",
+				   "completed", "2",  "1",  NULL,
+				   NULL,        NULL, NULL, NULL };
 	const ShapeRow rows[] = { { "n", I1, "{\"metric\": 100, \"dimension\": \"value1\"}" } };
 	json_t *inst = json_array();
 
 	json_array_append_new(inst, shape_instance_result(&in));
-	EXPECT_JSON(shape_batch_results(&h, inst,
-		shape_aggregated("[{\"name\":\"metric\",\"type\":\"number\"},"
-				 "{\"name\":\"dimension\",\"type\":\"string\"}]", rows, 1, 3000)),
+	EXPECT_JSON(
+		shape_batch_results(
+			&h, inst,
+			shape_aggregated("[{\"name\":\"metric\",\"type\":\"number\"},"
+					 "{\"name\":\"dimension\",\"type\":\"string\"}]",
+					 rows, 1, 3000)),
 		"{\"batch_id\":\"batch_a1b2c3d4\",\"status\":\"completed\",\"total_instances\":3,"
 		"\"completed_instances\":3,\"failed_instances\":0,\"instance_results\":["
 		"{\"instance_id\":\"" I1 "\",\"instance_name\":\"n\",\"instance_region\":\"r\","

@@ -33,8 +33,9 @@ static void test_cli_output_csv_quoting(void)
 	static const char *const tricky[] = { "x,y", "say \"hi\"", "line1\nline2", "cr\r", NULL };
 	char *s;
 
-	assertf(!csv_needs_quotes("plain text") && csv_needs_quotes("a,b") && csv_needs_quotes("\"") &&
-			csv_needs_quotes("\n") && csv_needs_quotes("\r"), "needs_quotes");
+	assertf(!csv_needs_quotes("plain text") && csv_needs_quotes("a,b") &&
+			csv_needs_quotes("\"") && csv_needs_quotes("\n") && csv_needs_quotes("\r"),
+		"needs_quotes");
 	s = csv_of(plain, 4);
 	assertf(s && strcmp(s, "a,b c,,1.5\r\n") == 0, "plain row, got '%s'", STR(s));
 	free(s);
@@ -55,10 +56,11 @@ static json_t *status_obj(const char *text)
 
 static void test_cli_output_progress_counts(void)
 {
-	json_t *bs = status_obj("{\"status\":\"running\",\"total_instances\":12,\"completed_instances\":7,"
-				"\"failed_instances\":1,\"running_instances\":3,\"pending_instances\":1,"
-				"\"cancelled_instances\":0,"
-				"\"status_counts\":{\"failed\":1,\"completed\":7,\"running\":3,\"pending\":1}}");
+	json_t *bs = status_obj(
+		"{\"status\":\"running\",\"total_instances\":12,\"completed_instances\":7,"
+		"\"failed_instances\":1,\"running_instances\":3,\"pending_instances\":1,"
+		"\"cancelled_instances\":0,"
+		"\"status_counts\":{\"failed\":1,\"completed\":7,\"running\":3,\"pending\":1}}");
 	Progress p;
 	char line[256];
 
@@ -66,23 +68,30 @@ static void test_cli_output_progress_counts(void)
 	assertf(p.done == 8 && p.total == 12, "done %lld/%lld", p.done, p.total);
 	assertf(progress_percent(&p) == 67, "67%%, got %d", progress_percent(&p));
 	progress_render(&p, 20, line, sizeof(line));
-	assertf(strcmp(line, "[#############-------] 8/12  67%  pending 1 \xc2\xb7 running 3 \xc2\xb7 completed 7 "
-			     "\xc2\xb7 failed 1") == 0, "line '%s'", line);
+	assertf(strcmp(line,
+		       "[#############-------] 8/12  67%  pending 1 \xc2\xb7 running 3 \xc2\xb7 completed 7 "
+		       "\xc2\xb7 failed 1") == 0,
+		"line '%s'", line);
 	progress_render(&p, 0, line, sizeof(line));
-	assertf(strcmp(line, "8/12  67%  pending 1 \xc2\xb7 running 3 \xc2\xb7 completed 7 \xc2\xb7 failed 1") == 0,
+	assertf(strcmp(line,
+		       "8/12  67%  pending 1 \xc2\xb7 running 3 \xc2\xb7 completed 7 \xc2\xb7 failed 1") ==
+			0,
 		"bar-less line '%s'", line);
 	json_decref(bs);
 
 	/* no status_counts: the *_instances fields; extra states appended after known ones */
-	bs = status_obj("{\"total_instances\":4,\"completed_instances\":4,\"running_instances\":0}");
+	bs = status_obj(
+		"{\"total_instances\":4,\"completed_instances\":4,\"running_instances\":0}");
 	progress_from_status(&p, bs);
 	progress_render(&p, 10, line, sizeof(line));
 	assertf(strcmp(line, "[##########] 4/4  100%  completed 4") == 0, "done line '%s'", line);
 	json_decref(bs);
-	bs = status_obj("{\"total_instances\":3,\"status_counts\":{\"retry_wait\":1,\"weird\":1,\"queued\":1}}");
+	bs = status_obj(
+		"{\"total_instances\":3,\"status_counts\":{\"retry_wait\":1,\"weird\":1,\"queued\":1}}");
 	progress_from_status(&p, bs);
 	progress_render(&p, 0, line, sizeof(line));
-	assertf(strcmp(line, "0/3  0%  queued 1 \xc2\xb7 retry_wait 1 \xc2\xb7 weird 1") == 0, "order '%s'", line);
+	assertf(strcmp(line, "0/3  0%  queued 1 \xc2\xb7 retry_wait 1 \xc2\xb7 weird 1") == 0,
+		"order '%s'", line);
 	json_decref(bs);
 }
 
@@ -90,7 +99,8 @@ static void test_cli_output_progress_percent(void)
 {
 	Progress p = { .done = 199, .total = 200 };
 
-	assertf(progress_percent(&p) == 99, "never 100%% before the end, got %d", progress_percent(&p));
+	assertf(progress_percent(&p) == 99, "never 100%% before the end, got %d",
+		progress_percent(&p));
 	p.done = 0;
 	p.total = 0;
 	assertf(progress_percent(&p) == 0, "empty batch 0%%");
@@ -103,20 +113,25 @@ static void test_cli_output_progress_percent(void)
 
 static void test_cli_output_progress_fit(void)
 {
-	json_t *bs = status_obj("{\"total_instances\":100,\"completed_instances\":50,\"failed_instances\":0,"
-				"\"status_counts\":{\"completed\":50,\"running\":40,\"pending\":10}}");
+	json_t *bs = status_obj(
+		"{\"total_instances\":100,\"completed_instances\":50,\"failed_instances\":0,"
+		"\"status_counts\":{\"completed\":50,\"running\":40,\"pending\":10}}");
 	Progress p;
 	char line[256];
 
 	progress_from_status(&p, bs);
 	progress_render_fit(&p, 200, line, sizeof(line));
-	assertf(strncmp(line, "[##########----------] ", 23) == 0, "wide terminal: 20 bar, '%s'", line);
+	assertf(strncmp(line, "[##########----------] ", 23) == 0, "wide terminal: 20 bar, '%s'",
+		line);
 	progress_render_fit(&p, 70, line, sizeof(line));
-	assertf(strncmp(line, "[#####-----] ", 13) == 0 && table_text_width(line) < 70, "70 cols: 10 bar, '%s'", line);
+	assertf(strncmp(line, "[#####-----] ", 13) == 0 && table_text_width(line) < 70,
+		"70 cols: 10 bar, '%s'", line);
 	progress_render_fit(&p, 60, line, sizeof(line));
-	assertf(strncmp(line, "50/100  50%", 11) == 0 && table_text_width(line) < 60, "60 cols: no bar, '%s'", line);
+	assertf(strncmp(line, "50/100  50%", 11) == 0 && table_text_width(line) < 60,
+		"60 cols: no bar, '%s'", line);
 	progress_render_fit(&p, 20, line, sizeof(line));
-	assertf(table_text_width(line) == 19 && strstr(line, "\xe2\x80\xa6"), "20 cols: cut, '%s'", line);
+	assertf(table_text_width(line) == 19 && strstr(line, "\xe2\x80\xa6"), "20 cols: cut, '%s'",
+		line);
 	json_decref(bs);
 }
 
@@ -128,7 +143,8 @@ static void test_cli_output_json_text(void)
 	for (size_t i = 0; i < ARRAY_LEN(want); i++) {
 		char *t = fmt_json_text(json_array_get(v, i));
 
-		assertf(t && strcmp(t, want[i]) == 0, "item %zu: want '%s' got '%s'", i, want[i], STR(t));
+		assertf(t && strcmp(t, want[i]) == 0, "item %zu: want '%s' got '%s'", i, want[i],
+			STR(t));
 		free(t);
 	}
 	json_decref(v);
@@ -146,8 +162,9 @@ static void test_cli_output_duration(void)
 		const char *json;
 		const char *want;
 	} cases[] = {
-		{ "45", "45s" }, { "0", "0s" }, { "2.5", "2.5s" }, { "125", "2m05s" }, { "3725", "1h02m" },
-		{ "59.6", "1m00s" }, { "-1", "-" }, { "null", "-" }, { "\"x\"", "-" },
+		{ "45", "45s" },    { "0", "0s" },       { "2.5", "2.5s" },
+		{ "125", "2m05s" }, { "3725", "1h02m" }, { "59.6", "1m00s" },
+		{ "-1", "-" },      { "null", "-" },     { "\"x\"", "-" },
 	};
 
 	for (size_t i = 0; i < ARRAY_LEN(cases); i++) {
@@ -155,7 +172,8 @@ static void test_cli_output_duration(void)
 		char buf[32];
 
 		fmt_duration(v, buf, sizeof(buf));
-		assertf(strcmp(buf, cases[i].want) == 0, "%s: want %s got %s", cases[i].json, cases[i].want, buf);
+		assertf(strcmp(buf, cases[i].want) == 0, "%s: want %s got %s", cases[i].json,
+			cases[i].want, buf);
 		json_decref(v);
 	}
 }
@@ -195,7 +213,8 @@ static void test_cli_output_windows(void)
 		json_t *v = json_loads(tw[i].json, JSON_DECODE_ANY, NULL);
 
 		fmt_time_window(v, buf, sizeof buf);
-		assertf(strcmp(buf, tw[i].want) == 0, "%s -> '%s', want '%s'", tw[i].json, buf, tw[i].want);
+		assertf(strcmp(buf, tw[i].want) == 0, "%s -> '%s', want '%s'", tw[i].json, buf,
+			tw[i].want);
 		json_decref(v);
 	}
 	json_t *w = json_loads("{\"type\":\"previous_week\",\"lag_days\":2}", 0, NULL);
@@ -219,7 +238,8 @@ static void test_cli_output_csv_count(void)
 
 	/* every split point, so state carries over chunk boundaries */
 	for (size_t step = 1; step <= sizeof(text); step++)
-		assertf(count_in_steps(text, step) == 4, "step %zu: %llu records", step, count_in_steps(text, step));
+		assertf(count_in_steps(text, step) == 4, "step %zu: %llu records", step,
+			count_in_steps(text, step));
 	assertf(count_in_steps("", 1) == 0, "empty stream");
 	assertf(count_in_steps("h\r\nlast", 3) == 2, "last record without a line end");
 	assertf(count_in_steps("h\n\"open\nfield", 2) == 2, "unterminated quote");

@@ -29,7 +29,8 @@ static void test_cli_table_text_width(void)
 {
 	assertf(table_text_width("") == 0, "empty");
 	assertf(table_text_width("abc") == 3, "ascii");
-	assertf(table_text_width("caf\xc3\xa9") == 4, "é counts once, got %zu", table_text_width("caf\xc3\xa9"));
+	assertf(table_text_width("caf\xc3\xa9") == 4, "é counts once, got %zu",
+		table_text_width("caf\xc3\xa9"));
 	assertf(table_text_width("\xe2\x80\xa6x") == 2, "ellipsis counts once");
 }
 
@@ -45,7 +46,8 @@ static void test_cli_table_cell_cut(void)
 	free(s);
 	/* multi-byte characters are never split */
 	s = table_cell("\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9", 4);
-	assertf(s && strcmp(s, "\xc3\xa9\xc3\xa9\xc3\xa9\xe2\x80\xa6") == 0, "utf-8 cut on boundary, got '%s'", STR(s));
+	assertf(s && strcmp(s, "\xc3\xa9\xc3\xa9\xc3\xa9\xe2\x80\xa6") == 0,
+		"utf-8 cut on boundary, got '%s'", STR(s));
 	free(s);
 	s = table_cell("a\nb\tc\x1b[31m", 40);
 	assertf(s && strcmp(s, "a b c [31m") == 0, "control chars blanked, got '%s'", STR(s));
@@ -70,10 +72,9 @@ static void test_cli_table_alignment(void)
 	table_align_right(&t, 1);
 	assertf(table_add_row(&t, r1) && table_add_row(&t, r2), "add rows");
 	out = render(&t);
-	assertf(out && strcmp(out,
-			      "NAME     ROWS  NOTE\n"
-			      "us-east     5  ok\n"
-			      "eu       1200\n") == 0,
+	assertf(out && strcmp(out, "NAME     ROWS  NOTE\n"
+				   "us-east     5  ok\n"
+				   "eu       1200\n") == 0,
 		"layout, got:\n%s", out);
 	free(out);
 	table_cleanup(&t);
@@ -94,12 +95,14 @@ static void test_cli_table_wide_cells(void)
 		return;
 	}
 	assertf(table_add_row(&t, row), "add");
-	assertf(t.width[0] == TABLE_CELL_MAX, "column cut to %d, is %zu", TABLE_CELL_MAX, t.width[0]);
+	assertf(t.width[0] == TABLE_CELL_MAX, "column cut to %d, is %zu", TABLE_CELL_MAX,
+		t.width[0]);
 	out = render(&t);
 	nl = out ? strchr(out, '\n') : NULL;
 	/* header line: "V" padded to 40 + 2 spaces + "X" */
 	assertf(nl && nl - out == TABLE_CELL_MAX + 3, "header width %td", nl ? nl - out : -1);
-	assertf(out && strstr(out, "\xe2\x80\xa6  y\n"), "ellipsis then next column, got:\n%s", out);
+	assertf(out && strstr(out, "\xe2\x80\xa6  y\n"), "ellipsis then next column, got:\n%s",
+		out);
 	free(out);
 	table_cleanup(&t);
 }
@@ -171,9 +174,10 @@ static void test_cli_table_fit(void)
 	fit_table(&t, "");
 	table_fit(&t, 120);
 	out = render(&t);
-	assertf(out && strcmp(out, "NAME               ID\n"
-				    "Australia Outdoor  20000000-0000-4000-8000-00000000000a\n"
-				    "UK                 20000000-0000-4000-8000-000000000005\n") == 0,
+	assertf(out && strcmp(out,
+			      "NAME               ID\n"
+			      "Australia Outdoor  20000000-0000-4000-8000-00000000000a\n"
+			      "UK                 20000000-0000-4000-8000-000000000005\n") == 0,
 		"wide terminal, got\n%s", STR(out));
 	free(out);
 	table_cleanup(&t);
@@ -182,7 +186,8 @@ static void test_cli_table_fit(void)
 	fit_table(&t, "");
 	table_fit(&t, 40);
 	out = render(&t);
-	assertf(out && strcmp(out, "NAME\nAustralia Outdoor\nUK\n") == 0, "optional dropped, got\n%s", STR(out));
+	assertf(out && strcmp(out, "NAME\nAustralia Outdoor\nUK\n") == 0,
+		"optional dropped, got\n%s", STR(out));
 	free(out);
 	table_cleanup(&t);
 
@@ -190,7 +195,8 @@ static void test_cli_table_fit(void)
 	fit_table(&t, "a note that is much too long for the terminal");
 	table_fit(&t, 50);
 	out = render(&t);
-	assertf(out && widest_line(out) <= 50, "fits 50, widest %zu:\n%s", widest_line(out), STR(out));
+	assertf(out && widest_line(out) <= 50, "fits 50, widest %zu:\n%s", widest_line(out),
+		STR(out));
 	assertf(out && strstr(out, "Australia Outdoor  a note") && strstr(out, "\xe2\x80\xa6\n"),
 		"note cut, name whole:\n%s", STR(out));
 	free(out);
@@ -200,7 +206,8 @@ static void test_cli_table_fit(void)
 	fit_table(&t, "x");
 	table_fit(&t, 5);
 	out = render(&t);
-	assertf(out && strstr(out, "Austral\xe2\x80\xa6  x\n"), "name at its minimum 8:\n%s", STR(out));
+	assertf(out && strstr(out, "Austral\xe2\x80\xa6  x\n"), "name at its minimum 8:\n%s",
+		STR(out));
 	free(out);
 	table_cleanup(&t);
 }

@@ -23,21 +23,29 @@ static enum ColType type_of(const char *const *vals)
 
 static void test_coltype_types(void)
 {
-	assertf(type_of((const char *[]){"1", "-42", "", "9223372036854775807", NULL}) == COLTYPE_BIGINT,
+	assertf(type_of((const char *[]){ "1", "-42", "", "9223372036854775807", NULL }) ==
+			COLTYPE_BIGINT,
 		"integers with an empty value: bigint");
-	assertf(type_of((const char *[]){"1", "9223372036854775808", NULL}) == COLTYPE_NUMERIC,
+	assertf(type_of((const char *[]){ "1", "9223372036854775808", NULL }) == COLTYPE_NUMERIC,
 		"past bigint: numeric");
-	assertf(type_of((const char *[]){"1", "0.10", "1e5", NULL}) == COLTYPE_NUMERIC, "decimals: numeric");
-	assertf(type_of((const char *[]){"1", "1e99999", NULL}) == COLTYPE_TEXT, "a huge exponent: text");
-	assertf(type_of((const char *[]){"12", "abc", NULL}) == COLTYPE_TEXT, "mixed: text");
-	assertf(type_of((const char *[]){"007", NULL}) == COLTYPE_TEXT, "leading zeros stay text");
-	assertf(type_of((const char *[]){"2024-02-29", "2025-12-31", NULL}) == COLTYPE_DATE, "dates: date");
-	assertf(type_of((const char *[]){"2025-02-29", NULL}) == COLTYPE_TEXT, "not a leap year: text");
-	assertf(type_of((const char *[]){"2025-01-01", "x", NULL}) == COLTYPE_TEXT, "date and text: text");
-	assertf(type_of((const char *[]){"0000-01-01", NULL}) == COLTYPE_TEXT, "year 0: text");
-	assertf(type_of((const char *[]){"", NULL}) == COLTYPE_TEXT, "no value: text");
+	assertf(type_of((const char *[]){ "1", "0.10", "1e5", NULL }) == COLTYPE_NUMERIC,
+		"decimals: numeric");
+	assertf(type_of((const char *[]){ "1", "1e99999", NULL }) == COLTYPE_TEXT,
+		"a huge exponent: text");
+	assertf(type_of((const char *[]){ "12", "abc", NULL }) == COLTYPE_TEXT, "mixed: text");
+	assertf(type_of((const char *[]){ "007", NULL }) == COLTYPE_TEXT,
+		"leading zeros stay text");
+	assertf(type_of((const char *[]){ "2024-02-29", "2025-12-31", NULL }) == COLTYPE_DATE,
+		"dates: date");
+	assertf(type_of((const char *[]){ "2025-02-29", NULL }) == COLTYPE_TEXT,
+		"not a leap year: text");
+	assertf(type_of((const char *[]){ "2025-01-01", "x", NULL }) == COLTYPE_TEXT,
+		"date and text: text");
+	assertf(type_of((const char *[]){ "0000-01-01", NULL }) == COLTYPE_TEXT, "year 0: text");
+	assertf(type_of((const char *[]){ "", NULL }) == COLTYPE_TEXT, "no value: text");
 	assertf(strcmp(coltype_api(COLTYPE_NUMERIC), "number") == 0 &&
-		strcmp(coltype_api(COLTYPE_DATE), "string") == 0, "API types");
+			strcmp(coltype_api(COLTYPE_DATE), "string") == 0,
+		"API types");
 }
 
 typedef struct Names {
@@ -63,23 +71,26 @@ static const char *name(Names *ns, const char *in, size_t len)
 
 static void test_coltype_names(void)
 {
-	Names ns = {0};
+	Names ns = { 0 };
 	char longname[100];
 
 	memset(longname, 'x', 70);
-	memcpy(longname + 62, "\xc3\xa9", 2);	/* an é on bytes 63 and 64 */
+	memcpy(longname + 62, "\xc3\xa9", 2); /* an é on bytes 63 and 64 */
 	longname[70] = '\0';
-	assertf(strcmp(name(&ns, "a \"b\"", 5), "a \"b\"") == 0, "quotes kept (the identifier is escaped)");
+	assertf(strcmp(name(&ns, "a \"b\"", 5), "a \"b\"") == 0,
+		"quotes kept (the identifier is escaped)");
 	assertf(strcmp(name(&ns, "", 0), "column_2") == 0, "empty: column_2");
 	assertf(strcmp(name(&ns, "row_number", 10), "column_3") == 0, "row_number is ours");
 	const char *l1 = name(&ns, longname, 70);
-	assertf(strlen(l1) == 62 && strspn(l1, "x") == 62, "long: cut before the character across 63 (%zu)", strlen(l1));
+	assertf(strlen(l1) == 62 && strspn(l1, "x") == 62,
+		"long: cut before the character across 63 (%zu)", strlen(l1));
 	const char *l2 = name(&ns, longname, 70);
 	assertf(strlen(l2) <= 63 && strcmp(l2 + strlen(l2) - 2, "_2") == 0 && strcmp(l1, l2) != 0,
 		"the same long name again: a unique cut (%s)", l2);
 	assertf(strcmp(name(&ns, "bad\xff", 4), "column_6") == 0, "invalid UTF-8: column_6");
 	assertf(coltype_utf8_ok("ünï ✓", strlen("ünï ✓")) && !coltype_utf8_ok("a\0b", 3) &&
-		!coltype_utf8_ok("\xed\xa0\x80", 3), "UTF-8 check: NUL and surrogates refused");
+			!coltype_utf8_ok("\xed\xa0\x80", 3),
+		"UTF-8 check: NUL and surrogates refused");
 }
 
 static bool irregular(const char *text)
@@ -98,7 +109,8 @@ static bool irregular(const char *text)
 
 static void test_csv_irregular(void)
 {
-	assertf(!irregular("a,b\r\n1,\"x,\r\ny\"\r\n2,3\r\n"), "CRLF with quoted line breaks: regular");
+	assertf(!irregular("a,b\r\n1,\"x,\r\ny\"\r\n2,3\r\n"),
+		"CRLF with quoted line breaks: regular");
 	assertf(!irregular("a,b\n1,2\n3,4"), "LF, no final newline: regular");
 	assertf(irregular("a,b\n\n1,2\n"), "an empty line");
 	assertf(irregular("a,b\r\n1,2\n"), "CRLF then LF");

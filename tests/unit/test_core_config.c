@@ -66,14 +66,20 @@ static void test_defaults(void)
 	assertf(c.max_instances == 100 && c.max_params_bytes == 10240, "limits");
 	assertf(strcmp(c.worker_id, "") == 0, "worker_id \"%s\"", c.worker_id);
 	/* no override for all regions: each region's own pair, Amazon's public hosts */
-	assertf(strcmp(c.amc_base_url, "") == 0 && strcmp(c.amc_token_url, "") == 0, "override set");
+	assertf(strcmp(c.amc_base_url, "") == 0 && strcmp(c.amc_token_url, "") == 0,
+		"override set");
 	assertf(strcmp(region_base_url(&c, REGION_NA), "https://advertising-api.amazon.com") == 0 &&
-		strcmp(region_base_url(&c, REGION_EU), "https://advertising-api-eu.amazon.com") == 0 &&
-		strcmp(region_base_url(&c, REGION_FE), "https://advertising-api-fe.amazon.com") == 0,
+			strcmp(region_base_url(&c, REGION_EU),
+			       "https://advertising-api-eu.amazon.com") == 0 &&
+			strcmp(region_base_url(&c, REGION_FE),
+			       "https://advertising-api-fe.amazon.com") == 0,
 		"base urls");
-	assertf(strcmp(region_token_url(&c, REGION_NA), "https://api.amazon.com/auth/o2/token") == 0 &&
-		strcmp(region_token_url(&c, REGION_EU), "https://api.amazon.co.uk/auth/o2/token") == 0 &&
-		strcmp(region_token_url(&c, REGION_FE), "https://api.amazon.co.jp/auth/o2/token") == 0,
+	assertf(strcmp(region_token_url(&c, REGION_NA), "https://api.amazon.com/auth/o2/token") ==
+				0 &&
+			strcmp(region_token_url(&c, REGION_EU),
+			       "https://api.amazon.co.uk/auth/o2/token") == 0 &&
+			strcmp(region_token_url(&c, REGION_FE),
+			       "https://api.amazon.co.jp/auth/o2/token") == 0,
 		"token urls");
 	assertf(c.sim_port_eu == -1 && c.sim_port_fe == -1, "sim region ports");
 	assertf(c.worker_inflight == 1000 && c.claim_batch == 50, "worker ints");
@@ -82,7 +88,8 @@ static void test_defaults(void)
 	assertf(c.lease_ms == 15000 && c.heartbeat_ms == 5000 && c.http_timeout_ms == 30000,
 		"lease ints");
 	assertf(strcmp(c.spool_dir, "/tmp") == 0, "spool_dir");
-	assertf(c.sim_port == 9000 && c.sim_latency_ms == 2000 && c.sim_statement_timeout_ms == 30000,
+	assertf(c.sim_port == 9000 && c.sim_latency_ms == 2000 &&
+			c.sim_statement_timeout_ms == 30000,
 		"sim ints");
 	assertf(strcmp(c.sim_database_url, "postgresql:///amcsim") == 0, "sim db");
 	assertf(!c.sim_strict, "sim_strict");
@@ -140,8 +147,8 @@ static void test_region_urls(void)
 		assertf(strcmp(region_base_url(&c, (AmcRegion)i), "http://127.0.0.1:9000") == 0,
 			"override for all: %s", region_name[i]);
 		assertf(strcmp(region_token_url(&c, (AmcRegion)i),
-			       "http://127.0.0.1:9000/auth/o2/token") == 0, "token override: %s",
-			region_name[i]);
+			       "http://127.0.0.1:9000/auth/o2/token") == 0,
+			"token override: %s", region_name[i]);
 	}
 	config_cleanup(&c);
 	clear_env();
@@ -150,7 +157,8 @@ static void test_region_urls(void)
 	assertf(region_parse("FE", &r) && r == REGION_FE, "parse FE");
 	assertf(region_parse("NA", &r) && r == REGION_NA, "parse NA");
 	assertf(!region_parse("eu", &r) && !region_parse("", &r) && !region_parse("US", &r) &&
-		!region_parse(NULL, &r) && r == REGION_NA, "bad regions refused");
+			!region_parse(NULL, &r) && r == REGION_NA,
+		"bad regions refused");
 }
 
 static void test_env_overrides_file(void)
@@ -222,7 +230,8 @@ static void test_bounds_below_unpack_limit(void)
 	char err[256];
 
 	expect_error("max_instances = 8200\n", NULL, NULL, "max_instances", "between 1 and 1000");
-	expect_error(NULL, "AMCBATCH_CLAIM_BATCH", "8200", "AMCBATCH_CLAIM_BATCH", "between 1 and 1000");
+	expect_error(NULL, "AMCBATCH_CLAIM_BATCH", "8200", "AMCBATCH_CLAIM_BATCH",
+		     "between 1 and 1000");
 	expect_error("max_instances = 1001\n", NULL, NULL, "max_instances", "between");
 	write_file("max_instances = 1000\nclaim_batch = 1000\n");
 	assertf(config_load(&c, path, err, sizeof(err)), "1000 is allowed: %s", err);

@@ -82,19 +82,23 @@ static void test_diff(void)
 	assertf(config_diff(&a, &b, collect, &seen) == 4, "%d keys differ, want 4", seen.n);
 	/* table order: log_level, database_url, api_port, instance_cap */
 	assertf(seen.n == 4 && strcmp(seen.c[0].key, "log_level") == 0 && seen.c[0].reloadable &&
-		strcmp(seen.c[0].old_value, "\"info\"") == 0 &&
-		strcmp(seen.c[0].new_value, "\"debug\"") == 0,
+			strcmp(seen.c[0].old_value, "\"info\"") == 0 &&
+			strcmp(seen.c[0].new_value, "\"debug\"") == 0,
 		"log_level: %s %s -> %s", seen.c[0].key, seen.c[0].old_value, seen.c[0].new_value);
 	assertf(strcmp(seen.c[1].key, "database_url") == 0 && !seen.c[1].reloadable &&
-		seen.c[1].secret && strstr(seen.c[1].old_value, "pw") == NULL &&
-		strstr(seen.c[1].new_value, "pw") == NULL,
-		"database_url: %s %s -> %s", seen.c[1].key, seen.c[1].old_value, seen.c[1].new_value);
+			seen.c[1].secret && strstr(seen.c[1].old_value, "pw") == NULL &&
+			strstr(seen.c[1].new_value, "pw") == NULL,
+		"database_url: %s %s -> %s", seen.c[1].key, seen.c[1].old_value,
+		seen.c[1].new_value);
 	assertf(strcmp(seen.c[2].key, "api_port") == 0 && !seen.c[2].reloadable &&
-		strcmp(seen.c[2].old_value, "8080") == 0 && strcmp(seen.c[2].new_value, "9090") == 0,
+			strcmp(seen.c[2].old_value, "8080") == 0 &&
+			strcmp(seen.c[2].new_value, "9090") == 0,
 		"api_port: %s %s -> %s", seen.c[2].key, seen.c[2].old_value, seen.c[2].new_value);
 	assertf(strcmp(seen.c[3].key, "instance_cap") == 0 && seen.c[3].reloadable &&
-		strcmp(seen.c[3].old_value, "10") == 0 && strcmp(seen.c[3].new_value, "3") == 0,
-		"instance_cap: %s %s -> %s", seen.c[3].key, seen.c[3].old_value, seen.c[3].new_value);
+			strcmp(seen.c[3].old_value, "10") == 0 &&
+			strcmp(seen.c[3].new_value, "3") == 0,
+		"instance_cap: %s %s -> %s", seen.c[3].key, seen.c[3].old_value,
+		seen.c[3].new_value);
 
 	/* applying moves exactly the reloadable ones; the strings swap owners */
 	config_apply_reloadable(&a, &b);
@@ -103,7 +107,7 @@ static void test_diff(void)
 		"a key that needs a restart was applied");
 	assertf(strcmp(b.log_level, "info") == 0, "the old string did not go to next");
 	assertf(b.instance_cap == 3 && b.api_port == 9090, "next's own values changed");
-	config_cleanup(&b);	/* frees a's old log_level: ASan would see a double free or leak */
+	config_cleanup(&b); /* frees a's old log_level: ASan would see a double free or leak */
 	config_cleanup(&a);
 }
 
@@ -124,12 +128,12 @@ static void test_reload(void)
 	write_file("instance_cap = 4\nworker_inflight = 7\napi_port = 9090\nlease_ms = 20000\n"
 		   "log_level = warn\n");
 	assertf(config_reload(&c, path, &res, err, sizeof(err)), "changed file: %s", err);
-	assertf(res.applied == 2 && res.need_restart == 2, "%d applied (want 2), %d restart (want 2)",
-		res.applied, res.need_restart);
+	assertf(res.applied == 2 && res.need_restart == 2,
+		"%d applied (want 2), %d restart (want 2)", res.applied, res.need_restart);
 	assertf(c.instance_cap == 4 && strcmp(c.log_level, "warn") == 0, "cap %d level %s",
 		c.instance_cap, c.log_level);
-	assertf(c.api_port == 8080 && c.lease_ms == 15000, "port %d lease %d: applied without a restart",
-		c.api_port, c.lease_ms);
+	assertf(c.api_port == 8080 && c.lease_ms == 15000,
+		"port %d lease %d: applied without a restart", c.api_port, c.lease_ms);
 
 	/* the next reload still compares against what is in force: api_port again needs a
 	 * restart, the cap goes back */
@@ -164,13 +168,15 @@ static void test_bad_file_keeps_config(void)
 
 		write_file(bad[i].text);
 		err[0] = '\0';
-		assertf(!config_reload(&c, path, &res, err, sizeof(err)), "bad file %zu reloaded", i);
+		assertf(!config_reload(&c, path, &res, err, sizeof(err)), "bad file %zu reloaded",
+			i);
 		assertf(strstr(err, bad[i].want) != NULL, "bad file %zu: err \"%s\"", i, err);
 		assertf(c.instance_cap == 6 && strcmp(c.log_level, "info") == 0,
 			"bad file %zu changed the config: cap %d", i, c.instance_cap);
 	}
 	assertf(!config_reload(&c, "/nonexistent/amcbatch.conf", NULL, err, sizeof(err)) &&
-		c.instance_cap == 6, "a missing file changed the config");
+			c.instance_cap == 6,
+		"a missing file changed the config");
 	config_cleanup(&c);
 }
 
@@ -209,8 +215,9 @@ static void test_docs_list_reloadable_keys(void)
 		snprintf(quoted, sizeof(quoted), "`%s`", key);
 		listed = strstr(from, quoted) != NULL;
 		table += config_is_reloadable(key);
-		assertf(listed == config_is_reloadable(key), "%s: reloadable %d, listed in the docs %d",
-			key, config_is_reloadable(key), listed);
+		assertf(listed == config_is_reloadable(key),
+			"%s: reloadable %d, listed in the docs %d", key, config_is_reloadable(key),
+			listed);
 		if (!strchr(p, '\n'))
 			break;
 	}

@@ -62,17 +62,20 @@ static void test_cron_parse_syntax(void)
 	Cron c;
 
 	assertf(parses("* * * * *", &c) && c.minutes == ALL_MIN && c.hours == ALL_HOUR &&
-		c.days == ALL_DOM && c.months == ALL_MON && c.wdays == 0x7f && !c.dom_restricted &&
-		!c.dow_restricted, "all stars");
+			c.days == ALL_DOM && c.months == ALL_MON && c.wdays == 0x7f &&
+			!c.dom_restricted && !c.dow_restricted,
+		"all stars");
 	assertf(parses("0 6 * * MON", &c) && c.minutes == 1 && c.hours == bits(6, -1) &&
-		c.wdays == bits(1, -1) && c.dow_restricted && !c.dom_restricted, "0 6 * * MON");
+			c.wdays == bits(1, -1) && c.dow_restricted && !c.dom_restricted,
+		"0 6 * * MON");
 	assertf(parses("*/15 * * * *", &c) && c.minutes == bits(0, 15, 30, 45, -1), "*/15");
 	assertf(parses("5/20 * * * *", &c) && c.minutes == bits(5, 25, 45, -1), "a/n is a-59/n");
 	assertf(parses("10-20/5 * * * *", &c) && c.minutes == bits(10, 15, 20, -1), "a-b/n");
 	assertf(parses("0 1,3-5,10 * * *", &c) && c.hours == bits(1, 3, 4, 5, 10, -1),
 		"a list of a value, a range and a value");
 	assertf(parses("0 0 1-10/3,31 * *", &c) && c.days == bits(1, 4, 7, 10, 31, -1) &&
-		c.dom_restricted, "day-of-month list with a stepped range");
+			c.dom_restricted,
+		"day-of-month list with a stepped range");
 	assertf(parses("0 0 * JAN,mar-May *", &c) && c.months == bits(1, 3, 4, 5, -1),
 		"month names, any case, in ranges");
 	assertf(parses("0 0 * 12 *", &c) && c.months == bits(12, -1), "month 12");
@@ -91,11 +94,12 @@ static void test_cron_parse_syntax(void)
 	assertf(parses("0 0 1-31 * *", &c) && c.days == ALL_DOM && c.dom_restricted,
 		"1-31 is a restriction");
 	assertf(parses("  0\t6  *  * MON  ", &c) && c.hours == bits(6, -1), "blanks and tabs");
-	assertf(parses("59 23 31 12 6", &c) && c.minutes == bits(59, -1) && c.hours == bits(23, -1) &&
-		c.days == bits(31, -1) && c.months == bits(12, -1) && c.wdays == bits(6, -1),
+	assertf(parses("59 23 31 12 6", &c) && c.minutes == bits(59, -1) &&
+			c.hours == bits(23, -1) && c.days == bits(31, -1) &&
+			c.months == bits(12, -1) && c.wdays == bits(6, -1),
 		"the top of every range");
 	assertf(parses("*/60 */24 */31 */12 *", &c) && c.minutes == 1 && c.hours == 1 &&
-		c.days == bits(1, -1) && c.months == bits(1, -1),
+			c.days == bits(1, -1) && c.months == bits(1, -1),
 		"a step as large as the field");
 	assertf(parses("0 0 * * */8", &c) && c.wdays == 1, "*/8 in day-of-week: Sunday");
 }
@@ -112,14 +116,10 @@ static void test_cron_parse_macros(void)
 	static const struct {
 		const char *macro, *expr;
 	} m[] = {
-		{ "@hourly", "0 * * * *" },
-		{ "@daily", "0 0 * * *" },
-		{ "@midnight", "0 0 * * *" },
-		{ "@weekly", "0 0 * * 0" },
-		{ "@monthly", "0 0 1 * *" },
-		{ "@yearly", "0 0 1 1 *" },
-		{ "@annually", "0 0 1 1 *" },
-		{ "@DAILY", "0 0 * * *" },
+		{ "@hourly", "0 * * * *" },     { "@daily", "0 0 * * *" },
+		{ "@midnight", "0 0 * * *" },   { "@weekly", "0 0 * * 0" },
+		{ "@monthly", "0 0 1 * *" },    { "@yearly", "0 0 1 1 *" },
+		{ "@annually", "0 0 1 1 *" },   { "@DAILY", "0 0 * * *" },
 		{ " @weekly ", "0 0 * * SUN" },
 	};
 	Cron a, b;
@@ -170,7 +170,8 @@ static void test_cron_parse_refusals(void)
 		{ "0 0 * 0 *", "cron field 4 (month): 0 is not in 1-12" },
 		{ "0 0 * 13 *", "cron field 4 (month): 13 is not in 1-12" },
 		{ "0 0 * * 8", "cron field 5 (day-of-week): 8 is not in 0-7" },
-		{ "99999999999999999999 * * * *", "cron field 1 (minute): 999999999999 is not in 0-59" },
+		{ "99999999999999999999 * * * *",
+		  "cron field 1 (minute): 999999999999 is not in 0-59" },
 		{ "x * * * *", "cron field 1 (minute): \"x\" is not a number" },
 		{ "0 0 MON * *", "cron field 3 (day-of-month): \"MON\" is not a number" },
 		{ "0 0 * FOO *", "cron field 4 (month): unknown name \"FOO\" (JAN-DEC)" },
@@ -195,7 +196,8 @@ static void test_cron_parse_refusals(void)
 		{ "*/5/5 * * * *", "unexpected '/'" },
 		{ "0 0 30 2 *", "cron expression never fires: no month it names has day 30" },
 		{ "0 0 30,31 2 *", "never fires: no month it names has day 30 and 31" },
-		{ "0 0 31 4,6,9,11 *", "cron expression never fires: no month it names has day 31" },
+		{ "0 0 31 4,6,9,11 *",
+		  "cron expression never fires: no month it names has day 31" },
 		{ "0 0 31 APR,JUN,SEP,NOV */2", "never fires" },
 		{ "0 0 29 2 */7", "cron expression fires too rarely" },
 		{ "0 0 31 12 */7", "fires too rarely" },
@@ -239,7 +241,8 @@ static bool runs(const char *expr, const char *zone, time_t after, int n, const 
 		return false;
 	for (int i = 0; i < n; i++) {
 		if (!cron_next(&c, zone, t, &got)) {
-			printf("# \"%s\" in %s: no run %d after %s\n", expr, zone, i, utc_text(t, a));
+			printf("# \"%s\" in %s: no run %d after %s\n", expr, zone, i,
+			       utc_text(t, a));
 			return false;
 		}
 		if (got != want[i]) {
@@ -252,8 +255,8 @@ static bool runs(const char *expr, const char *zone, time_t after, int n, const 
 	return true;
 }
 
-#define RUNS(expr, zone, after, ...)                                                       \
-	runs(expr, zone, after, (int)(sizeof((time_t[]){ __VA_ARGS__ }) / sizeof(time_t)),    \
+#define RUNS(expr, zone, after, ...) \
+	runs(expr, zone, after, (int)(sizeof((time_t[]){ __VA_ARGS__ }) / sizeof(time_t)), \
 	     (time_t[]){ __VA_ARGS__ })
 
 static void test_cron_next_utc(void)
@@ -265,30 +268,36 @@ static void test_cron_next_utc(void)
 		"a second before: that Monday");
 	assertf(RUNS("0 6 * * MON", "UTC", utc(2026, 1, 5, 6, 0, 30), utc(2026, 1, 12, 6, 0, 0)),
 		"30 s into the run's minute: the next week");
-	assertf(RUNS("*/15 * * * *", "UTC", utc(2026, 12, 31, 23, 40, 0), utc(2026, 12, 31, 23, 45, 0),
-		     utc(2027, 1, 1, 0, 0, 0), utc(2027, 1, 1, 0, 15, 0)),
+	assertf(RUNS("*/15 * * * *", "UTC", utc(2026, 12, 31, 23, 40, 0),
+		     utc(2026, 12, 31, 23, 45, 0), utc(2027, 1, 1, 0, 0, 0),
+		     utc(2027, 1, 1, 0, 15, 0)),
 		"every 15 minutes, across the new year");
 	assertf(RUNS("0 6 31 * *", "UTC", utc(2026, 3, 31, 7, 0, 0), utc(2026, 5, 31, 6, 0, 0),
-		     utc(2026, 7, 31, 6, 0, 0), utc(2026, 8, 31, 6, 0, 0), utc(2026, 10, 31, 6, 0, 0),
-		     utc(2026, 12, 31, 6, 0, 0), utc(2027, 1, 31, 6, 0, 0), utc(2027, 3, 31, 6, 0, 0)),
+		     utc(2026, 7, 31, 6, 0, 0), utc(2026, 8, 31, 6, 0, 0),
+		     utc(2026, 10, 31, 6, 0, 0), utc(2026, 12, 31, 6, 0, 0),
+		     utc(2027, 1, 31, 6, 0, 0), utc(2027, 3, 31, 6, 0, 0)),
 		"day 31 skips the 30-day months and February");
 	assertf(RUNS("0 6 29 2 *", "UTC", utc(2026, 1, 1, 0, 0, 0), utc(2028, 2, 29, 6, 0, 0),
-		     utc(2032, 2, 29, 6, 0, 0)), "February 29: the leap years");
+		     utc(2032, 2, 29, 6, 0, 0)),
+		"February 29: the leap years");
 	assertf(RUNS("0 6 29 2 *", "UTC", utc(2097, 1, 1, 0, 0, 0), utc(2104, 2, 29, 6, 0, 0)),
 		"February 29 across 2100 (not a leap year): 7 years on");
 	assertf(RUNS("0 0 1 * MON", "UTC", utc(2026, 1, 1, 0, 0, 0), utc(2026, 1, 5, 0, 0, 0),
-		     utc(2026, 1, 12, 0, 0, 0), utc(2026, 1, 19, 0, 0, 0), utc(2026, 1, 26, 0, 0, 0),
-		     utc(2026, 2, 1, 0, 0, 0), utc(2026, 2, 2, 0, 0, 0)),
+		     utc(2026, 1, 12, 0, 0, 0), utc(2026, 1, 19, 0, 0, 0),
+		     utc(2026, 1, 26, 0, 0, 0), utc(2026, 2, 1, 0, 0, 0), utc(2026, 2, 2, 0, 0, 0)),
 		"0 0 1 * MON: the 1st (a Sunday in February) or any Monday");
 	assertf(RUNS("0 0 29 2 MON", "UTC", utc(2026, 1, 1, 0, 0, 0), utc(2026, 2, 2, 0, 0, 0),
-		     utc(2026, 2, 9, 0, 0, 0)), "0 0 29 2 MON: the Mondays of February too");
+		     utc(2026, 2, 9, 0, 0, 0)),
+		"0 0 29 2 MON: the Mondays of February too");
 	assertf(RUNS("0 0 1-7 * */7", "UTC", utc(2026, 1, 1, 0, 0, 0), utc(2026, 1, 4, 0, 0, 0),
 		     utc(2026, 2, 1, 0, 0, 0), utc(2026, 3, 1, 0, 0, 0), utc(2026, 4, 5, 0, 0, 0)),
 		"0 0 1-7 * */7: the first Sunday (AND, '*' starts the day-of-week)");
 	assertf(RUNS("@weekly", "UTC", utc(2026, 1, 1, 0, 0, 0), utc(2026, 1, 4, 0, 0, 0),
-		     utc(2026, 1, 11, 0, 0, 0)), "@weekly: Sundays at midnight");
+		     utc(2026, 1, 11, 0, 0, 0)),
+		"@weekly: Sundays at midnight");
 	assertf(RUNS("@yearly", "UTC", utc(2026, 1, 1, 0, 0, 0), utc(2027, 1, 1, 0, 0, 0),
-		     utc(2028, 1, 1, 0, 0, 0)), "@yearly from its own run");
+		     utc(2028, 1, 1, 0, 0, 0)),
+		"@yearly from its own run");
 	assertf(RUNS("@monthly", "UTC", utc(2026, 1, 31, 23, 59, 59), utc(2026, 2, 1, 0, 0, 0)),
 		"@monthly a second before");
 	assertf(RUNS("30 9 * * 1-5", "UTC", utc(2026, 1, 2, 10, 0, 0), utc(2026, 1, 5, 9, 30, 0)),
@@ -309,37 +318,40 @@ static void test_cron_next_berlin(void)
 {
 	/* CET -> CEST at 2026-03-29 01:00 UTC (02:00 -> 03:00 local) */
 	assertf(RUNS("30 2 * * *", "Europe/Berlin", utc(2026, 3, 27, 12, 0, 0),
-		     utc(2026, 3, 28, 1, 30, 0),	/* 02:30 CET */
-		     utc(2026, 3, 29, 1, 0, 0),		/* skipped: 03:00 CEST */
-		     utc(2026, 3, 30, 0, 30, 0),	/* 02:30 CEST */
+		     utc(2026, 3, 28, 1, 30, 0), /* 02:30 CET */
+		     utc(2026, 3, 29, 1, 0, 0),  /* skipped: 03:00 CEST */
+		     utc(2026, 3, 30, 0, 30, 0), /* 02:30 CEST */
 		     utc(2026, 3, 31, 0, 30, 0)),
 		"30 2 * * *: 03:00 on the spring-forward day, 02:30 the next");
 	assertf(RUNS("0,30 * * * *", "Europe/Berlin", utc(2026, 3, 29, 0, 0, 0),
-		     utc(2026, 3, 29, 0, 30, 0),	/* 01:30 CET */
-		     utc(2026, 3, 29, 1, 0, 0),		/* 02:00, 02:30 and 03:00: once */
-		     utc(2026, 3, 29, 1, 30, 0),	/* 03:30 CEST */
+		     utc(2026, 3, 29, 0, 30, 0), /* 01:30 CET */
+		     utc(2026, 3, 29, 1, 0, 0),  /* 02:00, 02:30 and 03:00: once */
+		     utc(2026, 3, 29, 1, 30, 0), /* 03:30 CEST */
 		     utc(2026, 3, 29, 2, 0, 0)),
 		"0,30 * * * * across the gap: no duplicate");
 	assertf(RUNS("15 2 * * *", "Europe/Berlin", utc(2026, 3, 29, 1, 0, 0),
-		     utc(2026, 3, 30, 0, 15, 0)), "from the gap's own run: the next day");
+		     utc(2026, 3, 30, 0, 15, 0)),
+		"from the gap's own run: the next day");
 	/* CEST -> CET at 2026-10-25 01:00 UTC (03:00 -> 02:00 local) */
 	assertf(RUNS("30 2 * * *", "Europe/Berlin", utc(2026, 10, 24, 12, 0, 0),
-		     utc(2026, 10, 25, 0, 30, 0),	/* 02:30 CEST, the first */
-		     utc(2026, 10, 26, 1, 30, 0)),	/* 02:30 CET */
+		     utc(2026, 10, 25, 0, 30, 0),  /* 02:30 CEST, the first */
+		     utc(2026, 10, 26, 1, 30, 0)), /* 02:30 CET */
 		"30 2 * * * on the fall-back day: once, the first 02:30");
 	assertf(RUNS("0 * * * *", "Europe/Berlin", utc(2026, 10, 24, 22, 0, 0),
-		     utc(2026, 10, 24, 23, 0, 0),	/* 01:00 CEST */
-		     utc(2026, 10, 25, 0, 0, 0),	/* 02:00 CEST */
-		     utc(2026, 10, 25, 2, 0, 0),	/* 03:00 CET: 02:00 CET is not run again */
+		     utc(2026, 10, 24, 23, 0, 0), /* 01:00 CEST */
+		     utc(2026, 10, 25, 0, 0, 0),  /* 02:00 CEST */
+		     utc(2026, 10, 25, 2, 0, 0),  /* 03:00 CET: 02:00 CET is not run again */
 		     utc(2026, 10, 25, 3, 0, 0)),
 		"0 * * * * on the fall-back day: each hour once, the repeated one once");
 	assertf(RUNS("30 2 * * *", "Europe/Berlin", utc(2026, 10, 25, 1, 10, 0),
 		     utc(2026, 10, 26, 1, 30, 0)),
 		"asked during the second 02:xx: 02:30 is not run again");
 	assertf(RUNS("0 6 * * MON", "Europe/Berlin", utc(2026, 1, 5, 5, 0, 0),
-		     utc(2026, 1, 12, 5, 0, 0)), "Monday 06:00 CET exactly: the next Monday");
+		     utc(2026, 1, 12, 5, 0, 0)),
+		"Monday 06:00 CET exactly: the next Monday");
 	assertf(RUNS("0 6 * * MON", "Europe/Berlin", utc(2026, 3, 23, 5, 0, 0),
-		     utc(2026, 3, 30, 4, 0, 0)), "06:00 CEST the Monday after spring forward");
+		     utc(2026, 3, 30, 4, 0, 0)),
+		"06:00 CEST the Monday after spring forward");
 	assertf(RUNS("0 0 * * *", "Europe/Berlin", utc(2026, 3, 29, 22, 30, 0),
 		     utc(2026, 3, 30, 22, 0, 0)),
 		"midnight, asked at 00:30 local (23:30 had it still been CET)");
@@ -349,31 +361,35 @@ static void test_cron_next_new_york(void)
 {
 	/* EST -> EDT at 2026-03-08 07:00 UTC (02:00 -> 03:00 local) */
 	assertf(RUNS("30 2 * * *", "America/New_York", utc(2026, 3, 7, 12, 0, 0),
-		     utc(2026, 3, 8, 7, 0, 0),		/* skipped: 03:00 EDT */
-		     utc(2026, 3, 9, 6, 30, 0)),	/* 02:30 EDT */
+		     utc(2026, 3, 8, 7, 0, 0),   /* skipped: 03:00 EDT */
+		     utc(2026, 3, 9, 6, 30, 0)), /* 02:30 EDT */
 		"30 2 * * *: 03:00 on the spring-forward day");
 	assertf(RUNS("0,30 * * * *", "America/New_York", utc(2026, 3, 8, 6, 0, 0),
-		     utc(2026, 3, 8, 6, 30, 0), utc(2026, 3, 8, 7, 0, 0), utc(2026, 3, 8, 7, 30, 0)),
+		     utc(2026, 3, 8, 6, 30, 0), utc(2026, 3, 8, 7, 0, 0),
+		     utc(2026, 3, 8, 7, 30, 0)),
 		"0,30 * * * * across the gap");
 	/* EDT -> EST at 2026-11-01 06:00 UTC (02:00 -> 01:00 local) */
 	assertf(RUNS("30 1 * * *", "America/New_York", utc(2026, 10, 31, 12, 0, 0),
-		     utc(2026, 11, 1, 5, 30, 0),	/* 01:30 EDT */
-		     utc(2026, 11, 2, 6, 30, 0)),	/* 01:30 EST */
+		     utc(2026, 11, 1, 5, 30, 0),  /* 01:30 EDT */
+		     utc(2026, 11, 2, 6, 30, 0)), /* 01:30 EST */
 		"30 1 * * * on the fall-back day: once");
 	assertf(RUNS("30 2 * * *", "America/New_York", utc(2026, 10, 31, 12, 0, 0),
-		     utc(2026, 11, 1, 7, 30, 0)), "02:30 happens once (EST)");
+		     utc(2026, 11, 1, 7, 30, 0)),
+		"02:30 happens once (EST)");
 	assertf(RUNS("0 * * * *", "America/New_York", utc(2026, 11, 1, 4, 0, 0),
-		     utc(2026, 11, 1, 5, 0, 0),		/* 01:00 EDT */
-		     utc(2026, 11, 1, 7, 0, 0),		/* 02:00 EST */
+		     utc(2026, 11, 1, 5, 0, 0), /* 01:00 EDT */
+		     utc(2026, 11, 1, 7, 0, 0), /* 02:00 EST */
 		     utc(2026, 11, 1, 8, 0, 0)),
 		"0 * * * *: the repeated 01:00 once");
 	assertf(RUNS("* * * * *", "America/New_York", utc(2026, 11, 1, 6, 10, 0),
 		     utc(2026, 11, 1, 7, 0, 0)),
 		"every minute, asked in the second 01:xx: silent until 02:00 EST");
 	assertf(RUNS("0 6 * * MON", "America/New_York", utc(2026, 11, 2, 4, 30, 0),
-		     utc(2026, 11, 2, 11, 0, 0)), "Monday 06:00 EST after fall back");
+		     utc(2026, 11, 2, 11, 0, 0)),
+		"Monday 06:00 EST after fall back");
 	assertf(RUNS("0 0 * * SUN", "America/New_York", utc(2026, 11, 1, 4, 30, 0),
-		     utc(2026, 11, 8, 5, 0, 0)), "Sunday midnight, asked at 00:30 EDT on a Sunday");
+		     utc(2026, 11, 8, 5, 0, 0)),
+		"Sunday midnight, asked at 00:30 EDT on a Sunday");
 }
 
 /* a local time in minutes since 1970-01-01 00:00 local */
@@ -425,8 +441,9 @@ static void test_cron_next_rare_always_found(void)
 			if (!cron_next(&c, "UTC", utc(y, 1, 1, 0, 0, 0), &t) ||
 			    t > utc(y, 1, 1, 0, 0, 0) + (time_t)CRON_MAX_GAP_DAYS * 86400)
 				missing++;
-		assertf(missing == 0, "\"%s\": a run within %d days from each year 2000-2399 (%d not)",
-			exprs[e], CRON_MAX_GAP_DAYS, missing);
+		assertf(missing == 0,
+			"\"%s\": a run within %d days from each year 2000-2399 (%d not)", exprs[e],
+			CRON_MAX_GAP_DAYS, missing);
 	}
 }
 
@@ -434,9 +451,12 @@ static const char *const zones[] = { "UTC", "Europe/Berlin", "America/New_York" 
 
 static void test_cron_next_long_runs(void)
 {
-	static const char *const exprs[] = { "0 6 * * MON", "*/15 * * * *", "0,30 * * * *",
-		"30 2 * * *", "0 * * * *", "0 0 1 * MON", "5 4 * * 1-5", "0 6 31 * *", "@monthly",
-		"0 9-17/4 * JAN,MAR-OCT SAT,SUN", "0 0 1-7 * */7" };
+	static const char *const exprs[] = { "0 6 * * MON",  "*/15 * * * *",
+					     "0,30 * * * *", "30 2 * * *",
+					     "0 * * * *",    "0 0 1 * MON",
+					     "5 4 * * 1-5",  "0 6 31 * *",
+					     "@monthly",     "0 9-17/4 * JAN,MAR-OCT SAT,SUN",
+					     "0 0 1-7 * */7" };
 
 	for (size_t z = 0; z < ARRAY_LEN(zones); z++) {
 		for (size_t e = 0; e < ARRAY_LEN(exprs); e++) {
@@ -452,11 +472,13 @@ static void test_cron_next_long_runs(void)
 			for (i = 0; i < 1000; i++) {
 				if (!cron_next(&c, zones[z], t, &got))
 					break;
-				if (got <= t || (i > 0 && got <= prev) || !run_ok(&c, zones[z], got)) {
+				if (got <= t || (i > 0 && got <= prev) ||
+				    !run_ok(&c, zones[z], got)) {
 					if (bad++ < 3)
-						printf("# \"%s\" in %s: run %d %s after %s\n", exprs[e],
-						       zones[z], i, utc_text(got, a),
-						       got <= t ? "not increasing" : "does not match");
+						printf("# \"%s\" in %s: run %d %s after %s\n",
+						       exprs[e], zones[z], i, utc_text(got, a),
+						       got <= t ? "not increasing"
+								: "does not match");
 				}
 				prev = t = got;
 			}
@@ -488,12 +510,14 @@ static bool agrees_with_oracle(const char *expr, const char *zone, time_t from, 
 		bool repeated = hour_ago.year == l.year && hour_ago.month == l.month &&
 				hour_ago.day == l.day && hour_ago.hour == l.hour &&
 				hour_ago.minute == l.minute;
-		fires = (cron_match(&c, &l) && !repeated) || (!cron_match(&c, &l) && run_ok(&c, zone, m));
+		fires = (cron_match(&c, &l) && !repeated) ||
+			(!cron_match(&c, &l) && run_ok(&c, zone, m));
 		if (!fires)
 			continue;
 		if (!cron_next(&c, zone, t, &got) || got != m) {
 			printf("# \"%s\" in %s: the oracle runs at %s, cron_next after %ld gives %s\n",
-			       expr, zone, utc_text(m, a), (long)t, got != m ? "another time" : "none");
+			       expr, zone, utc_text(m, a), (long)t,
+			       got != m ? "another time" : "none");
 			return false;
 		}
 		t = got;
@@ -504,7 +528,7 @@ static bool agrees_with_oracle(const char *expr, const char *zone, time_t from, 
 static void test_cron_next_oracle_at_transitions(void)
 {
 	static const char *const exprs[] = { "30 2 * * *", "0,30 * * * *", "*/20 1-3 * * *",
-		"59 1 * * *", "0 2 * * SUN" };
+					     "59 1 * * *", "0 2 * * SUN" };
 	static const struct {
 		const char *zone;
 		int y, m, d;
@@ -587,12 +611,14 @@ static void test_cron_describe(void)
 	};
 
 	for (size_t i = 0; i < ARRAY_LEN(d); i++)
-		assertf(described(d[i].expr, d[i].want), "\"%s\" reads \"%s\"", d[i].expr, d[i].want);
+		assertf(described(d[i].expr, d[i].want), "\"%s\" reads \"%s\"", d[i].expr,
+			d[i].want);
 
 	Cron c;
 	char small[10];
 	assertf(parses("0 6 * * MON", &c) && cron_describe(&c, small, sizeof small) == 9 &&
-		strcmp(small, "every Mon") == 0, "cut to the buffer, NUL-terminated");
+			strcmp(small, "every Mon") == 0,
+		"cut to the buffer, NUL-terminated");
 	assertf(cron_describe(&c, small, 0) == 0, "a zero-length buffer is left alone");
 	char one[1] = { 'x' };
 	assertf(cron_describe(&c, one, 1) == 0 && one[0] == '\0', "a 1-byte buffer gets the NUL");

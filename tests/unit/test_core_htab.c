@@ -48,7 +48,8 @@ static void test_htab_put_get_del(void)
 	}
 	assertf(htab_count(t) == 2500 && htab_get(t, "batch_00000000:exec_00000001") == &vals[1],
 		"the held entries survive the churn");
-	htab_foreach(t, count_odd, &odd);
+	htab_foreach (t, count_odd, &odd)
+		;
 	assertf(odd == 2500, "foreach sees every entry once (%d)", odd);
 	assertf(htab_del(t, "batch_x:exec_y") == NULL && htab_get(t, "batch_x:exec_y") == NULL,
 		"an absent key is NULL");

@@ -39,12 +39,12 @@ static void handle(struct evhttp_request *req, void *arg)
 		char *body = httpd_body(req, 16, &too_big);
 
 		if (!body) {
-			httpd_reply_error(req, too_big ? 413 : 500, too_big ? "too_large" : "internal",
-					 "body", NULL);
+			httpd_reply_error(req, too_big ? 413 : 500,
+					  too_big ? "too_large" : "internal", "body", NULL);
 			return;
 		}
-		httpd_reply_json(req, 200, json_pack("{s:i, s:s}", "len", (int)strlen(body),
-						    "body", body));
+		httpd_reply_json(req, 200,
+				 json_pack("{s:i, s:s}", "len", (int)strlen(body), "body", body));
 		free(body);
 	} else if (strcmp(uri, "/hang") == 0) {
 		/* never answered; evhttp_free cleans it up */
@@ -128,7 +128,7 @@ static CURL *make_easy(Fetch *f, const char *path, const char *post, long timeou
 	curl_easy_setopt(e, CURLOPT_WRITEDATA, f);
 	curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
 	curl_easy_setopt(e, CURLOPT_HEADERDATA, f);
-	curl_easy_setopt(e, CURLOPT_PRIVATE, (char *)f);	/* the caller's, untouched */
+	curl_easy_setopt(e, CURLOPT_PRIVATE, (char *)f); /* the caller's, untouched */
 	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, timeout_ms);
 	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
 	if (post)
@@ -185,7 +185,8 @@ static void test_json_replies(void)
 	json_t *j = parse(&f[0]);
 
 	assertf(f[0].status == 200 && j && json_integer_value(json_object_get(j, "a")) == 1 &&
-		strcmp(json_string_value(json_object_get(j, "b")), "ü") == 0, "/json %s", f[0].body);
+			strcmp(json_string_value(json_object_get(j, "b")), "ü") == 0,
+		"/json %s", f[0].body);
 	json_decref(j);
 
 	j = parse(&f[1]);
@@ -194,14 +195,16 @@ static void test_json_replies(void)
 	assertf(f[1].status == 404, "/err status %ld", f[1].status);
 	assertf(j && json_is_false(json_object_get(j, "success")), "/err success %s", f[1].body);
 	assertf(err && strcmp(json_string_value(json_object_get(err, "code")), "not_found") == 0 &&
-		strcmp(json_string_value(json_object_get(err, "message")), "no such batch") == 0 &&
-		json_is_null(json_object_get(err, "field")), "/err body %s", f[1].body);
+			strcmp(json_string_value(json_object_get(err, "message")),
+			       "no such batch") == 0 &&
+			json_is_null(json_object_get(err, "field")),
+		"/err body %s", f[1].body);
 	json_decref(j);
 
 	j = parse(&f[2]);
 	err = json_object_get(j, "error");
 	assertf(f[2].status == 400 && err &&
-		strcmp(json_string_value(json_object_get(err, "field")), "name") == 0,
+			strcmp(json_string_value(json_object_get(err, "field")), "name") == 0,
 		"/errf %ld %s", f[2].status, f[2].body);
 	json_decref(j);
 
@@ -221,7 +224,8 @@ static void test_body_limit(void)
 	small.remaining = exact.remaining = big.remaining = &remaining;
 	assertf(curlev_add(cm, make_easy(&small, "/echo", "hello", 5000), on_done, &small), "add");
 	assertf(curlev_add(cm, make_easy(&exact, "/echo", "0123456789abcdef", 5000), on_done,
-			   &exact), "add");
+			   &exact),
+		"add");
 	assertf(curlev_add(cm, make_easy(&big, "/echo", "0123456789abcdefg", 5000), on_done, &big),
 		"add");
 	assertf(run_until(&remaining, 5000), "timed out");
@@ -229,7 +233,7 @@ static void test_body_limit(void)
 	json_t *j = parse(&small);
 
 	assertf(small.status == 200 && j && json_integer_value(json_object_get(j, "len")) == 5 &&
-		strcmp(json_string_value(json_object_get(j, "body")), "hello") == 0,
+			strcmp(json_string_value(json_object_get(j, "body")), "hello") == 0,
 		"echo %s", small.body);
 	json_decref(j);
 	assertf(exact.status == 200, "16 bytes with max 16: %ld", exact.status);
@@ -245,7 +249,8 @@ static void test_many_parallel(void)
 	memset(f, 0, sizeof(f));
 	for (int i = 0; i < 60; i++) {
 		f[i].remaining = &remaining;
-		assertf(curlev_add(cm, make_easy(&f[i], "/json", NULL, 5000), on_done, &f[i]), "add");
+		assertf(curlev_add(cm, make_easy(&f[i], "/json", NULL, 5000), on_done, &f[i]),
+			"add");
 	}
 	assertf(run_until(&remaining, 10000), "timed out, %d left", remaining);
 	int ok = 0;
@@ -274,7 +279,7 @@ static void test_timeout_and_remove(void)
 	curlev_remove(cm, ab);
 	assertf(curlev_running(cm) == 0, "running %d after remove", curlev_running(cm));
 	curl_easy_cleanup(ab);
-	curlev_remove(cm, ab);	/* unknown handle: ignored (pointer only compared) */
+	curlev_remove(cm, ab); /* unknown handle: ignored (pointer only compared) */
 
 	/* the multi handle still works afterwards, and the aborted one never completes */
 	after.remaining = &remaining_after;
@@ -294,7 +299,7 @@ static void test_free_with_running(void)
 	memset(&f, 0, sizeof(f));
 	e = make_easy(&f, "/hang", NULL, 60000);
 	assertf(m2 && curlev_add(m2, e, on_done, &f), "add");
-	run_until(&never, 200);	/* let it connect and send */
+	run_until(&never, 200); /* let it connect and send */
 	curlev_free(m2);
 	assertf(f.done == 0, "callback after curlev_free");
 	curl_easy_cleanup(e);

@@ -44,17 +44,31 @@ static void test_uuid_shape(void)
 static void test_validators_reject(void)
 {
 	static const char *bad_batch[] = {
-		"", "batch_", "batch_1234567", "batch_123456789", "batch_1234567g",
-		"batch_ABCDEF12", "Batch_12345678", "batch_1234}678", "exec_12345678",
+		"",
+		"batch_",
+		"batch_1234567",
+		"batch_123456789",
+		"batch_1234567g",
+		"batch_ABCDEF12",
+		"Batch_12345678",
+		"batch_1234}678",
+		"exec_12345678",
 		"batch_1234567\n",
 	};
 	static const char *bad_exec[] = {
-		"", "exec_1234567", "exec_123456789", "exec_1234567z", "exec_:2345678",
+		"",
+		"exec_1234567",
+		"exec_123456789",
+		"exec_1234567z",
+		"exec_:2345678",
 		"batch_12345678",
 	};
 	static const char *bad_uuid[] = {
-		"", "0f3c21aa-0000-4000-8000-00000000000", "0f3c21aa00000-4000-8000-000000000000",
-		"0f3c21aa-0000-4000-8000-00000000000g", "0f3c21aa-0000-4000-8000-0000000000000",
+		"",
+		"0f3c21aa-0000-4000-8000-00000000000",
+		"0f3c21aa00000-4000-8000-000000000000",
+		"0f3c21aa-0000-4000-8000-00000000000g",
+		"0f3c21aa-0000-4000-8000-0000000000000",
 	};
 
 	for (size_t i = 0; i < ARRAY_LEN(bad_batch); i++)
@@ -72,9 +86,15 @@ static void test_validators_reject(void)
 static void test_split_ref(void)
 {
 	static const char *bad[] = {
-		"", "batch_a1b2c3d4", "batch_a1b2c3d4:", ":exec_0f3c21aa", "batch_a1b2c3d4exec_0f3c21aa",
-		"batch_a1b2c3d4:exec_0f3c21aa0", "batch_a1b2c3d40:exec_0f3c21aa",
-		"exec_0f3c21aa:batch_a1b2c3d4", "batch_a1b2c3d4:exec_0f3c21aa:x",
+		"",
+		"batch_a1b2c3d4",
+		"batch_a1b2c3d4:",
+		":exec_0f3c21aa",
+		"batch_a1b2c3d4exec_0f3c21aa",
+		"batch_a1b2c3d4:exec_0f3c21aa0",
+		"batch_a1b2c3d40:exec_0f3c21aa",
+		"exec_0f3c21aa:batch_a1b2c3d4",
+		"batch_a1b2c3d4:exec_0f3c21aa:x",
 		"batch_a1b2c3d4x12345678901234567890:exec_0f3c21aa",
 	};
 	char b[IDS_BATCH_LEN + 1], e[IDS_EXEC_LEN + 1];

@@ -15,7 +15,8 @@
 
 static void check(const char *got, const char *want)
 {
-	assertf(got && strcmp(got, want) == 0, "got \"%s\", want \"%s\"", got ? got : "(null)", want);
+	assertf(got && strcmp(got, want) == 0, "got \"%s\", want \"%s\"", got ? got : "(null)",
+		want);
 }
 
 static void test_names(void)
@@ -55,18 +56,19 @@ static void test_typed_calls(void)
 	LuaCall c;
 	char big[200];
 
-	if (!lua_retry(&c, P, B, E, W, 1700000000123LL, 1700000001000LL, "429 Too Many", true, "42", false, true)) {
+	if (!lua_retry(&c, P, B, E, W, 1700000000123LL, 1700000001000LL, "429 Too Many", true, "42",
+		       false, true)) {
 		assertf(0, "lua_retry builds");
 		return;
 	}
-	assertf(c.id == LUA_SCRIPT_RETRY && c.nkeys == LUA_RETRY_NKEYS && c.nargs == 10, "retry: %d keys, %d args",
-		c.nkeys, c.nargs);
+	assertf(c.id == LUA_SCRIPT_RETRY && c.nkeys == LUA_RETRY_NKEYS && c.nargs == 10,
+		"retry: %d keys, %d args", c.nkeys, c.nargs);
 	check(c.keys[0], "amcb:batch:{batch_a1b2c3d4}");
 	check(c.keys[1], "amcb:exec:{batch_a1b2c3d4}:exec_0f3c21aa");
 	check(c.keys[2], "amcb:worker:host1-4242:jobs");
 	check(c.keys[3], "amcb:retry");
 	check(c.keys[4], "amcb:events");
-	check(c.args[0], "batch_a1b2c3d4:exec_0f3c21aa");	/* the ref */
+	check(c.args[0], "batch_a1b2c3d4:exec_0f3c21aa"); /* the ref */
 	check(c.args[1], "1700000000123");
 	check(c.args[2], "1700000001000");
 	check(c.args[3], "429 Too Many");
@@ -81,9 +83,11 @@ static void test_typed_calls(void)
 	check(c.keys[1], "amcb:worker:host1-4242:jobs");
 	check(c.args[2], "50");
 	{
-		const char *refs[2] = { "batch_a1b2c3d4:exec_0f3c21aa", "batch_a1b2c3d4:exec_0f3c21ab" };
+		const char *refs[2] = { "batch_a1b2c3d4:exec_0f3c21aa",
+					"batch_a1b2c3d4:exec_0f3c21ab" };
 
-		assertf(lua_held_jobs(&c, P, W, refs, 2) && c.nargs == 2 && c.ntail == 2 && c.tail == refs,
+		assertf(lua_held_jobs(&c, P, W, refs, 2) && c.nargs == 2 && c.ntail == 2 &&
+				c.tail == refs,
 			"a variable tail is carried, borrowed");
 	}
 	memset(big, 'x', sizeof(big) - 1);

@@ -28,8 +28,8 @@ typedef struct Q {
 	bool on_loop;
 	pthread_t worker;
 	int *remaining;
-	bool meet;		/* wait in the work function until RENDEZVOUS jobs are running */
-	int met;		/* jobs running at once when it went on */
+	bool meet; /* wait in the work function until RENDEZVOUS jobs are running */
+	int met;   /* jobs running at once when it went on */
 } Q;
 
 /* The first jobs of test_parallel_queries wait for each other on their pool threads: all
@@ -167,8 +167,8 @@ static void test_failing_query(void)
 	assertf(pgpool_submit(p, run_sql, on_done, &good, 1000), "submit good");
 	assertf(run_loop(&remaining), "timed out");
 	assertf(bad.res == PG_FAIL, "bad query res %d", bad.res);
-	assertf(strstr(bad.err, "no_such_table_xyz") && strstr(bad.err, "42P01"),
-		"error text: %s", bad.err);
+	assertf(strstr(bad.err, "no_such_table_xyz") && strstr(bad.err, "42P01"), "error text: %s",
+		bad.err);
 	assertf(good.res == PG_OK && strcmp(good.value, "42") == 0, "good: %d %s", good.res,
 		good.value);
 	assertf(good.err[0] == '\0', "err on PG_OK: %s", good.err);
@@ -203,8 +203,8 @@ static void test_reconnect_and_rerun(void)
 	q.remaining = &remaining;
 	assertf(pgpool_submit(p, die_once, on_done, &q, 5000), "submit");
 	assertf(run_loop(&remaining), "timed out");
-	assertf(q.res == PG_OK && strcmp(q.value, "again") == 0, "res %d value %s err %s",
-		q.res, q.value, q.err);
+	assertf(q.res == PG_OK && strcmp(q.value, "again") == 0, "res %d value %s err %s", q.res,
+		q.value, q.err);
 	assertf(killed_once == 2, "work ran %d times, want 2", killed_once);
 	pgpool_free(p);
 }

@@ -46,7 +46,7 @@ static void on_ready(RConn *c, void *priv)
 
 /* One expected reply, copied out of the borrowed redisReply. */
 typedef struct Got {
-	int n;			/* callbacks seen */
+	int n; /* callbacks seen */
 	bool null;
 	int type;
 	long long integer;
@@ -93,9 +93,16 @@ static RConn *connect_ready(const char *u, int *ready)
 static void test_bad_urls(void)
 {
 	static const char *bad[] = {
-		"", "http://127.0.0.1:6379", "redis://", "redis://127.0.0.1:0",
-		"redis://127.0.0.1:99999", "redis://127.0.0.1:6379/x", "unix:", "unix:relative",
-		"unix:/tmp/x.sock?database=1", "redis://user@127.0.0.1",
+		"",
+		"http://127.0.0.1:6379",
+		"redis://",
+		"redis://127.0.0.1:0",
+		"redis://127.0.0.1:99999",
+		"redis://127.0.0.1:6379/x",
+		"unix:",
+		"unix:relative",
+		"unix:/tmp/x.sock?database=1",
+		"redis://user@127.0.0.1",
 	};
 
 	for (size_t i = 0; i < ARRAY_LEN(bad); i++) {
@@ -116,7 +123,7 @@ static void test_connect_failure(void)
 	if (!c)
 		return;
 	rconn_set_ready_cb(c, on_ready, &ready);
-	wait_for(&ready, 1, 400);	/* a few reconnect attempts with backoff */
+	wait_for(&ready, 1, 400); /* a few reconnect attempts with backoff */
 	assertf(ready == 0 && !rconn_is_ready(c), "ready without a server");
 	assertf(rconn_errstr(c)[0] != '\0', "no error string");
 	assertf(!rconn_commandf(c, on_got, &g, "PING"), "command accepted while down");
@@ -275,7 +282,7 @@ static void test_reconnect_after_kill(void)
 	assertf(rconn_commandf(c, on_got, &id, "CLIENT ID"), "CLIENT ID");
 	assertf(rconn_commandf(c, on_got, &blpop, "BLPOP %snothing 10", prefix), "BLPOP");
 	assertf(wait_for(&id.n, 1, 3000) && id.type == REDIS_REPLY_INTEGER, "CLIENT ID reply");
-	wait_for(&blpop.n, 1, 100);	/* let BLPOP reach the server */
+	wait_for(&blpop.n, 1, 100); /* let BLPOP reach the server */
 	assertf(rconn_commandf(killer, on_got, &kill, "CLIENT KILL ID %lld", id.integer), "KILL");
 	assertf(wait_for(&kill.n, 1, 3000) && kill.type == REDIS_REPLY_INTEGER && kill.integer == 1,
 		"CLIENT KILL killed %lld clients", kill.integer);
@@ -322,12 +329,15 @@ static void test_reply_deadline(void)
 	assertf(rconn_commandf(c, on_got, &ping, "PING"), "PING sent");
 	while (ping.n == 0 && !expired)
 		event_base_loop(base, EVLOOP_ONCE);
-	assertf(ping.n == 1 && ping.null && !expired, "the unanswered PING got NULL before the pause ended");
-	assertf(strstr(rconn_errstr(c), "deadline") != NULL, "the error says why: %s", rconn_errstr(c));
+	assertf(ping.n == 1 && ping.null && !expired,
+		"the unanswered PING got NULL before the pause ended");
+	assertf(strstr(rconn_errstr(c), "deadline") != NULL, "the error says why: %s",
+		rconn_errstr(c));
 	event_free(t);
 	assertf(wait_for(&ready, 2, 8000), "connected again after the pause (%s)", rconn_errstr(c));
 	assertf(rconn_commandf(c, on_got, &after, "PING") && wait_for(&after.n, 1, 3000) &&
-		after.type == REDIS_REPLY_STATUS, "answers again");
+			after.type == REDIS_REPLY_STATUS,
+		"answers again");
 	rconn_free(c);
 }
 
@@ -391,8 +401,8 @@ static void cleanup_keys(void)
 
 	if (!c)
 		return;
-	if (rconn_commandf(c, on_got, &g, "DEL %sbin %scounter %sworker:w1:lease %sworkers",
-			   prefix, prefix, prefix, prefix))
+	if (rconn_commandf(c, on_got, &g, "DEL %sbin %scounter %sworker:w1:lease %sworkers", prefix,
+			   prefix, prefix, prefix))
 		wait_for(&g.n, 1, 3000);
 	rconn_free(c);
 }

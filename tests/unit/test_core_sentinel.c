@@ -20,16 +20,21 @@ static void test_sentinel_list(void)
 
 	assertf(sentinel_parse_list("", &l, err, sizeof(err)) && l.n == 0, "empty");
 	assertf(sentinel_parse_list(NULL, &l, err, sizeof(err)) && l.n == 0, "NULL");
-	assertf(sentinel_parse_list("127.0.0.1:26379, 10.0.0.2:1 ,[::1]:26380", &l, err, sizeof(err)) &&
-		l.n == 3, "three: %s", err);
+	assertf(sentinel_parse_list("127.0.0.1:26379, 10.0.0.2:1 ,[::1]:26380", &l, err,
+				    sizeof(err)) &&
+			l.n == 3,
+		"three: %s", err);
 	assertf(strcmp(l.addr[0].host, "127.0.0.1") == 0 && l.addr[0].port == 26379, "first");
 	assertf(strcmp(l.addr[1].host, "10.0.0.2") == 0 && l.addr[1].port == 1, "second");
 	assertf(strcmp(l.addr[2].host, "::1") == 0 && l.addr[2].port == 26380, "v6");
-	static const char *const bad[] = { "localhost:26379", "127.0.0.1", "127.0.0.1:0",
-		"127.0.0.1:65536", "127.0.0.1:x", "127.0.0.1:26379,,127.0.0.1:2", "::1:26379",
-		"[::1]26379", "127.0.0.1:-1", "sentinel.example.com:26379" };
+	static const char *const bad[] = { "localhost:26379", "127.0.0.1",
+					   "127.0.0.1:0",     "127.0.0.1:65536",
+					   "127.0.0.1:x",     "127.0.0.1:26379,,127.0.0.1:2",
+					   "::1:26379",       "[::1]26379",
+					   "127.0.0.1:-1",    "sentinel.example.com:26379" };
 	for (size_t i = 0; i < ARRAY_LEN(bad); i++)
-		assertf(!sentinel_parse_list(bad[i], &l, err, sizeof(err)) && err[0], "%s refused", bad[i]);
+		assertf(!sentinel_parse_list(bad[i], &l, err, sizeof(err)) && err[0], "%s refused",
+			bad[i]);
 	char many[512] = "";
 	for (int i = 0; i <= SENTINEL_MAX; i++)
 		strcat(many, "127.0.0.1:1,");
@@ -44,7 +49,8 @@ static void test_sentinel_master_addr(void)
 	redisReply e = { .type = REDIS_REPLY_ERROR, .str = "ERR unknown", .len = 11 };
 	SentinelAddr a;
 
-	assertf(sentinel_master_addr(&arr, &a) && strcmp(a.host, "10.1.2.3") == 0 && a.port == 6380, "addr");
+	assertf(sentinel_master_addr(&arr, &a) && strcmp(a.host, "10.1.2.3") == 0 && a.port == 6380,
+		"addr");
 	assertf(!sentinel_master_addr(&nil, &a), "nil: unknown master");
 	assertf(!sentinel_master_addr(&e, &a), "error");
 	assertf(!sentinel_master_addr(NULL, &a), "NULL");
@@ -65,8 +71,10 @@ static void test_sentinel_role(void)
 
 	assertf(sentinel_role_is_master(&arr), "master");
 	el[0] = &s;
-	assertf(!sentinel_role_is_master(&arr) && strcmp(sentinel_role_name(&arr), "slave") == 0, "slave");
-	assertf(!sentinel_role_is_master(&empty) && strcmp(sentinel_role_name(&empty), "?") == 0, "empty");
+	assertf(!sentinel_role_is_master(&arr) && strcmp(sentinel_role_name(&arr), "slave") == 0,
+		"slave");
+	assertf(!sentinel_role_is_master(&empty) && strcmp(sentinel_role_name(&empty), "?") == 0,
+		"empty");
 	assertf(!sentinel_role_is_master(NULL), "NULL");
 }
 
@@ -77,8 +85,9 @@ static void test_sentinel_switch_master(void)
 	redisReply arr = { .type = REDIS_REPLY_ARRAY, .elements = 3, .element = el };
 	SentinelAddr to;
 
-	assertf(sentinel_switch_master(&arr, "mymaster", &to) && strcmp(to.host, "127.0.0.1") == 0 &&
-		to.port == 6380, "switch");
+	assertf(sentinel_switch_master(&arr, "mymaster", &to) &&
+			strcmp(to.host, "127.0.0.1") == 0 && to.port == 6380,
+		"switch");
 	assertf(!sentinel_switch_master(&arr, "other", &to), "another master's switch");
 	k = str("subscribe");
 	assertf(!sentinel_switch_master(&arr, "mymaster", &to), "the subscribe confirmation");

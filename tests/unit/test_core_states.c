@@ -52,7 +52,8 @@ static bool in(const char *const *names, int n, const char *s)
 
 static bool any_state(const char *s)
 {
-	return in(exec_state_names, EXEC_STATE_COUNT, s) || in(batch_state_names, BATCH_STATE_COUNT, s);
+	return in(exec_state_names, EXEC_STATE_COUNT, s) ||
+	       in(batch_state_names, BATCH_STATE_COUNT, s);
 }
 
 static void add(List *l, const char *s, size_t len)
@@ -87,7 +88,8 @@ static void matches_but(const char *text, const char *re, int group, const char 
 		while (bol > text && bol[-1] != '\n')
 			bol--;
 		eol = strchr(bol, '\n');
-		snprintf(line, sizeof line, "%.*s", (int)(eol ? eol - bol : (long)strlen(bol)), bol);
+		snprintf(line, sizeof line, "%.*s", (int)(eol ? eol - bol : (long)strlen(bol)),
+			 bol);
 		if (m[group].rm_so >= 0 && (!skip || regexec(&sx, line, 0, NULL, 0) != 0))
 			add(out, p + m[group].rm_so, (size_t)(m[group].rm_eo - m[group].rm_so));
 		p += m[0].rm_eo > 0 ? m[0].rm_eo : 1;
@@ -150,23 +152,29 @@ static void test_tables(void)
 	for (int i = 0; i < EXEC_STATE_COUNT; i++) {
 		enum ExecState s;
 		assertf(exec_state_parse(exec_state_names[i], &s) && (int)s == i, "exec %d", i);
-		assertf(exec_state_name_is_final(exec_state_names[i]) == (i >= EXEC_STATE_FIRST_FINAL),
+		assertf(exec_state_name_is_final(exec_state_names[i]) ==
+				(i >= EXEC_STATE_FIRST_FINAL),
 			"exec %s final", exec_state_names[i]);
 	}
 	for (int i = 0; i < BATCH_STATE_COUNT; i++) {
 		enum BatchState s;
 		assertf(batch_state_parse(batch_state_names[i], &s) && (int)s == i, "batch %d", i);
-		assertf(batch_state_name_is_final(batch_state_names[i]) == (i >= BATCH_STATE_FIRST_FINAL),
+		assertf(batch_state_name_is_final(batch_state_names[i]) ==
+				(i >= BATCH_STATE_FIRST_FINAL),
 			"batch %s final", batch_state_names[i]);
 	}
 	enum ExecState e = EXEC_STATE_RUNNING;
-	assertf(!exec_state_parse("RUNNING", &e) && !exec_state_parse(NULL, &e) && e == EXEC_STATE_RUNNING,
+	assertf(!exec_state_parse("RUNNING", &e) && !exec_state_parse(NULL, &e) &&
+			e == EXEC_STATE_RUNNING,
 		"unknown names are refused, out untouched");
-	assertf(!exec_state_name_is_final(NULL) && !batch_state_name_is_final("done"), "unknown: not final");
+	assertf(!exec_state_name_is_final(NULL) && !batch_state_name_is_final("done"),
+		"unknown: not final");
 	assertf(batch_state_name_is_final("partial") && !exec_state_name_is_final("partial"),
 		"partial is a batch state only");
-	assertf(exec_state_is("queued", EXEC_STATE_QUEUED) && !exec_state_is(NULL, EXEC_STATE_QUEUED) &&
-		batch_state_is("cancelled", BATCH_STATE_CANCELLED), "_is");
+	assertf(exec_state_is("queued", EXEC_STATE_QUEUED) &&
+			!exec_state_is(NULL, EXEC_STATE_QUEUED) &&
+			batch_state_is("cancelled", BATCH_STATE_CANCELLED),
+		"_is");
 }
 
 /* ---- SQL ---- */
@@ -176,7 +184,8 @@ static void test_tables(void)
 static bool sql_agrees(const char *sql, bool report)
 {
 	List b = quoted_list(sql, "CREATE TABLE batch_executions[^;]*CHECK \\(status IN \\(", ')');
-	List e = quoted_list(sql, "CREATE TABLE workflow_executions[^;]*CHECK \\(status IN \\(", ')');
+	List e = quoted_list(sql, "CREATE TABLE workflow_executions[^;]*CHECK \\(status IN \\(",
+			     ')');
 	bool ok = same(&b, batch_state_names, BATCH_STATE_COUNT) &&
 		  same(&e, exec_state_names, EXEC_STATE_COUNT);
 
@@ -201,7 +210,8 @@ static bool sql_in_lists_agree(const char *sql, const char *file)
 	while (regexec(&rx, p, 1, m, 0) == 0) {
 		List l = quoted_list(p + m[0].rm_so, "\\(", ')');
 		for (int i = 0; i < l.n; i++) {
-			assertf(any_state(l.v[i]), "%s: status IN (... '%s' ...) is no state", file, l.v[i]);
+			assertf(any_state(l.v[i]), "%s: status IN (... '%s' ...) is no state", file,
+				l.v[i]);
 			ok &= any_state(l.v[i]);
 		}
 		p += m[0].rm_eo;
@@ -213,7 +223,7 @@ static bool sql_in_lists_agree(const char *sql, const char *file)
 static void test_sql(void)
 {
 	static const char *const files[] = {
-		"sql/001_core.up.sql", "sql/009_webhooks.up.sql", "sql/010_policy.up.sql",
+		"sql/001_core.up.sql",     "sql/009_webhooks.up.sql",  "sql/010_policy.up.sql",
 		"sql/010_policy.down.sql", "sql/012_read_path.up.sql", "sql/012_read_path.down.sql",
 	};
 	char *sql = slurp("sql/001_core.up.sql");
@@ -241,14 +251,35 @@ static void test_sql(void)
 /* ---- Lua ---- */
 
 static const char *const lua_files[] = {
-	"lua/cancel_batch.lua", "lua/claim.lua", "lua/enqueue_batch.lua", "lua/finish.lua",
-	"lua/finish_many.lua", "lua/fleet.lua", "lua/forget_batch.lua", "lua/heartbeat.lua",
-	"lua/held_jobs.lua", "lua/rate_submit.lua", "lua/read_batch.lua", "lua/reclaim.lua",
-	"lua/record_amc_id.lua", "lua/release.lua", "lua/retry.lua", "lua/set_phase.lua",
-	"lua/take_amc_cancels.lua", "lua/token_unlock.lua", "lua/lib/batch_status.lua",
-	"lua/lib/cancel_execs.lua", "lua/lib/codes.lua", "lua/lib/events.lua",
-	"lua/lib/finish_jobs.lua", "lua/lib/held.lua", "lua/lib/job_fields.lua", "lua/lib/keys.lua",
-	"lua/lib/move_counter.lua", "lua/lib/ready.lua", "lua/lib/slots.lua",
+	"lua/cancel_batch.lua",
+	"lua/claim.lua",
+	"lua/enqueue_batch.lua",
+	"lua/finish.lua",
+	"lua/finish_many.lua",
+	"lua/fleet.lua",
+	"lua/forget_batch.lua",
+	"lua/heartbeat.lua",
+	"lua/held_jobs.lua",
+	"lua/rate_submit.lua",
+	"lua/read_batch.lua",
+	"lua/reclaim.lua",
+	"lua/record_amc_id.lua",
+	"lua/release.lua",
+	"lua/retry.lua",
+	"lua/set_phase.lua",
+	"lua/take_amc_cancels.lua",
+	"lua/token_unlock.lua",
+	"lua/lib/batch_status.lua",
+	"lua/lib/cancel_execs.lua",
+	"lua/lib/codes.lua",
+	"lua/lib/events.lua",
+	"lua/lib/finish_jobs.lua",
+	"lua/lib/held.lua",
+	"lua/lib/job_fields.lua",
+	"lua/lib/keys.lua",
+	"lua/lib/move_counter.lua",
+	"lua/lib/ready.lua",
+	"lua/lib/slots.lua",
 };
 
 /* The names a Lua file uses as execution states (written to or compared with an exec hash's
@@ -272,7 +303,8 @@ static bool all_in(const List *l, const char *const *names, int n, const char *w
 
 	for (int i = 0; i < l->n; i++) {
 		if (report)
-			assertf(in(names, n, l->v[i]), "%s: '%s' is not a state of states.c", what, l->v[i]);
+			assertf(in(names, n, l->v[i]), "%s: '%s' is not a state of states.c", what,
+				l->v[i]);
 		ok &= in(names, n, l->v[i]);
 	}
 	return ok;
@@ -299,13 +331,13 @@ static void test_lua(void)
 	if (enq)
 		matches(enq, "'([a-z_]+)', (0|n),", 1, &counters);
 	for (int i = 0; i < EXEC_STATE_COUNT; i++)
-		assertf(listed(&counters, exec_state_names[i]), "enqueue_batch.lua has no '%s' counter",
-			exec_state_names[i]);
+		assertf(listed(&counters, exec_state_names[i]),
+			"enqueue_batch.lua has no '%s' counter", exec_state_names[i]);
 	if (bs)
 		lua_names(bs, &exec, &batch);
 	for (int i = 0; i < BATCH_STATE_COUNT; i++)
-		assertf(listed(&batch, batch_state_names[i]), "lib/batch_status.lua never derives '%s'",
-			batch_state_names[i]);
+		assertf(listed(&batch, batch_state_names[i]),
+			"lib/batch_status.lua never derives '%s'", batch_state_names[i]);
 	/* the check catches a misspelt state */
 	List bad = { .n = 0 }, none = { .n = 0 };
 	lua_names("rcall('HSET', k, 'state', 'runing')", &bad, &none);
@@ -319,29 +351,34 @@ static void test_lua(void)
 
 static void test_web(void)
 {
-	char *app = slurp("web/app.js"), *mon = slurp("web/monitor.js"), *hooks = slurp("web/webhooks.js");
+	char *app = slurp("web/app.js"), *mon = slurp("web/monitor.js"),
+	     *hooks = slurp("web/webhooks.js");
 	char *css = slurp("web/app.css");
 
 	assertf(app && mon && hooks && css, "read web/");
 	if (app) {
 		/* the batch list's status filter: "" (any) and every batch state, in order */
 		List l = quoted_list(app, "const STATUSES = \\[", ']');
-		assertf(l.n == BATCH_STATE_COUNT + 1 && l.v[0][0] == '\0', "app.js STATUSES: '' first");
+		assertf(l.n == BATCH_STATE_COUNT + 1 && l.v[0][0] == '\0',
+			"app.js STATUSES: '' first");
 		if (l.n > 0) {
 			memmove(&l.v[0], &l.v[1], sizeof l.v[0] * (size_t)(l.n - 1));
 			l.n--;
 		}
-		assertf(same(&l, batch_state_names, BATCH_STATE_COUNT), "app.js STATUSES are the batch states");
+		assertf(same(&l, batch_state_names, BATCH_STATE_COUNT),
+			"app.js STATUSES are the batch states");
 	}
 	if (mon) {
 		List l = quoted_list(mon, "const TERMINAL = \\[", ']');
-		assertf(same(&l, batch_state_names + BATCH_STATE_FIRST_FINAL, BATCH_STATE_FINAL_COUNT),
+		assertf(same(&l, batch_state_names + BATCH_STATE_FIRST_FINAL,
+			     BATCH_STATE_FINAL_COUNT),
 			"monitor.js TERMINAL is the final batch states");
 	}
 	if (hooks) {
 		List l = { .n = 0 };
 		matches(hooks, "'batch\\.([a-z_]+)'", 1, &l);
-		assertf(same(&l, batch_state_names + BATCH_STATE_FIRST_FINAL, BATCH_STATE_FINAL_COUNT),
+		assertf(same(&l, batch_state_names + BATCH_STATE_FIRST_FINAL,
+			     BATCH_STATE_FINAL_COUNT),
 			"webhooks.js: one batch.<state> event per final batch state");
 	}
 	if (css || app) {

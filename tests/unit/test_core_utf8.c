@@ -12,7 +12,11 @@ static bool valid(const char *s)
 {
 	const unsigned char *u = (const unsigned char *)s;
 	while (*u) {
-		int n = *u < 0x80 ? 1 : (*u >> 5) == 6 ? 2 : (*u >> 4) == 14 ? 3 : (*u >> 3) == 30 ? 4 : 0;
+		int n = *u < 0x80         ? 1
+			: (*u >> 5) == 6  ? 2
+			: (*u >> 4) == 14 ? 3
+			: (*u >> 3) == 30 ? 4
+					  : 0;
 		if (n == 0 || (n == 2 && *u < 0xc2))
 			return false;
 		for (int i = 1; i < n; i++)
@@ -31,16 +35,18 @@ static void test_utf8_copy_cuts_on_boundaries(void)
 	memcpy(src, "AMC execution failed: x", 23);
 	n = 23;
 	while (n + 2 < sizeof src - 1) {
-		src[n++] = (char)0xc3;	/* é */
+		src[n++] = (char)0xc3; /* é */
 		src[n++] = (char)0xa9;
 	}
 	src[n] = '\0';
 	/* every buffer size: the copy is valid UTF-8, as long as fits, and a prefix of src */
 	for (size_t sz = 1; sz <= sizeof dst; sz++) {
 		utf8_copy(dst, sz, src);
-		assertf(strlen(dst) < sz && strlen(dst) + 2 >= sz - 1, "size %zu: %zu bytes kept", sz, strlen(dst));
+		assertf(strlen(dst) < sz && strlen(dst) + 2 >= sz - 1, "size %zu: %zu bytes kept",
+			sz, strlen(dst));
 		assertf(valid(dst), "size %zu: valid UTF-8", sz);
-		assertf(strncmp(dst, src, strlen(dst)) == 0, "size %zu: a prefix of the source", sz);
+		assertf(strncmp(dst, src, strlen(dst)) == 0, "size %zu: a prefix of the source",
+			sz);
 	}
 }
 
@@ -48,13 +54,17 @@ static void test_utf8_scrubs_invalid_bytes(void)
 {
 	char dst[64], s[64];
 
-	utf8_copy(dst, sizeof dst, "ok \xff\xfe bad \xc3 cut \xe2\x82 \xed\xa0\x80 \xf4\x90\x80\x80 end");
+	utf8_copy(dst, sizeof dst,
+		  "ok \xff\xfe bad \xc3 cut \xe2\x82 \xed\xa0\x80 \xf4\x90\x80\x80 end");
 	assertf(valid(dst), "scrubbed: %s", dst);
-	assertf(strcmp(dst, "ok ?? bad ? cut ?? ??? ???? end") == 0, "each bad byte becomes ?: %s", dst);
+	assertf(strcmp(dst, "ok ?? bad ? cut ?? ??? ???? end") == 0, "each bad byte becomes ?: %s",
+		dst);
 	strcpy(s, "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80 \xc0\xaf");
 	utf8_scrub(s);
-	assertf(strcmp(s, "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80 ??") == 0, "valid kept, overlong scrubbed: %s", s);
-	assertf(utf8_prefix("\xe2\x82\xac\xe2\x82\xac", 6, 5) == 3, "prefix stops before a cut character");
+	assertf(strcmp(s, "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80 ??") == 0,
+		"valid kept, overlong scrubbed: %s", s);
+	assertf(utf8_prefix("\xe2\x82\xac\xe2\x82\xac", 6, 5) == 3,
+		"prefix stops before a cut character");
 	assertf(utf8_prefix("abc", 3, 10) == 3, "short text kept whole");
 }
 

@@ -18,12 +18,26 @@ static time_t utc(int y, int mo, int d, int h, int mi, int s)
 
 static void test_tz_valid(void)
 {
-	static const char *const good[] = { "UTC", "Europe/Berlin", "America/New_York",
-		"Asia/Tokyo", "America/Argentina/Buenos_Aires", "Etc/GMT+3", "US/Eastern" };
-	static const char *const bad[] = { "", "Mars/Olympus", "GMT+3", "+02:00", "CEST",
-		"../../etc/passwd", "Europe/Berlin ", "Europe/Berlin\n", "utc/../x",
+	static const char *const good[] = { "UTC",
+					    "Europe/Berlin",
+					    "America/New_York",
+					    "Asia/Tokyo",
+					    "America/Argentina/Buenos_Aires",
+					    "Etc/GMT+3",
+					    "US/Eastern" };
+	static const char *const bad[] = {
+		"",
+		"Mars/Olympus",
+		"GMT+3",
+		"+02:00",
+		"CEST",
+		"../../etc/passwd",
+		"Europe/Berlin ",
+		"Europe/Berlin\n",
+		"utc/../x",
 		"Europe/Berlin\xc3\xa9",
-		"A_very_long_zone_name_that_is_longer_than_sixty_four_bytes_in_all/xyz" };
+		"A_very_long_zone_name_that_is_longer_than_sixty_four_bytes_in_all/xyz"
+	};
 
 	for (size_t i = 0; i < sizeof good / sizeof good[0]; i++)
 		assertf(tz_valid(good[i]), "%s is a zone", good[i]);
@@ -99,7 +113,8 @@ static void test_civil_days_round_trip(void)
 {
 	int bad = 0;
 
-	for (long z = window_days_from_civil(1899, 12, 25); z < window_days_from_civil(2101, 1, 8); z++) {
+	for (long z = window_days_from_civil(1899, 12, 25); z < window_days_from_civil(2101, 1, 8);
+	     z++) {
 		int y, m, d;
 		time_t t = (time_t)z * 86400;
 		struct tm tm;
@@ -110,7 +125,8 @@ static void test_civil_days_round_trip(void)
 		    tm.tm_mon + 1 != m || tm.tm_mday != d)
 			bad++;
 	}
-	assertf(bad == 0, "every day 1899-12-25..2101-01-07 round-trips and agrees with gmtime_r (%d off)",
+	assertf(bad == 0,
+		"every day 1899-12-25..2101-01-07 round-trips and agrees with gmtime_r (%d off)",
 		bad);
 	assertf(window_days_from_civil(1970, 1, 1) == 0, "day 0 is 1970-01-01");
 }
@@ -127,8 +143,8 @@ static bool resolves(WindowType type, int n, int lag, time_t now, const char *zo
 		return false;
 	}
 	if (strcmp(f, first) != 0 || strcmp(l, last) != 0) {
-		printf("# %s n=%d lag=%d in %s: %s - %s, want %s - %s\n", window_type_name(type), n, lag,
-		       zone, f, l, first, last);
+		printf("# %s n=%d lag=%d in %s: %s - %s, want %s - %s\n", window_type_name(type), n,
+		       lag, zone, f, l, first, last);
 		return false;
 	}
 	return true;
@@ -136,40 +152,52 @@ static bool resolves(WindowType type, int n, int lag, time_t now, const char *zo
 
 static void test_window_types(void)
 {
-	time_t mon = utc(2026, 11, 30, 12, 0, 0);	/* Monday noon UTC */
+	time_t mon = utc(2026, 11, 30, 12, 0, 0); /* Monday noon UTC */
 
 	assertf(resolves(WINDOW_PREVIOUS_WEEK, 0, 0, mon, "UTC", "2026-11-23", "2026-11-29"),
 		"previous_week on a Monday, no lag: the week just ended");
 	assertf(resolves(WINDOW_PREVIOUS_WEEK, 0, 2, mon, "UTC", "2026-11-16", "2026-11-22"),
 		"with lag 2 the last full week with complete data");
 	assertf(resolves(WINDOW_PREVIOUS_WEEK, 0, 2, utc(2026, 12, 2, 12, 0, 0), "UTC",
-			 "2026-11-23", "2026-11-29"), "previous_week on Wednesday, lag 2");
+			 "2026-11-23", "2026-11-29"),
+		"previous_week on Wednesday, lag 2");
 	assertf(resolves(WINDOW_LAST_N_DAYS, 7, 2, utc(2026, 12, 4, 9, 0, 0), "UTC", "2026-11-25",
-			 "2026-12-01"), "last 7 days ending 2 days ago (the default window's days)");
+			 "2026-12-01"),
+		"last 7 days ending 2 days ago (the default window's days)");
 	assertf(resolves(WINDOW_LAST_N_DAYS, 1, 0, utc(2026, 1, 1, 0, 0, 0), "UTC", "2025-12-31",
-			 "2025-12-31"), "last_n_days 1 on New Year's Day: New Year's Eve");
+			 "2025-12-31"),
+		"last_n_days 1 on New Year's Day: New Year's Eve");
 	assertf(resolves(WINDOW_LAST_N_FULL_WEEKS, 2, 0, utc(2026, 12, 2, 12, 0, 0), "UTC",
-			 "2026-11-16", "2026-11-29"), "the last 2 full weeks");
+			 "2026-11-16", "2026-11-29"),
+		"the last 2 full weeks");
 	assertf(resolves(WINDOW_LAST_N_FULL_WEEKS, 1, 0, utc(2026, 11, 29, 12, 0, 0), "UTC",
-			 "2026-11-16", "2026-11-22"), "on a Sunday the current week is not full yet");
+			 "2026-11-16", "2026-11-22"),
+		"on a Sunday the current week is not full yet");
 }
 
 static void test_window_month_ends(void)
 {
 	assertf(resolves(WINDOW_PREVIOUS_MONTH, 0, 0, utc(2026, 3, 1, 8, 0, 0), "UTC", "2026-02-01",
-			 "2026-02-28"), "previous_month on March 1st: February, 28 days");
+			 "2026-02-28"),
+		"previous_month on March 1st: February, 28 days");
 	assertf(resolves(WINDOW_PREVIOUS_MONTH, 0, 0, utc(2028, 3, 1, 8, 0, 0), "UTC", "2028-02-01",
-			 "2028-02-29"), "a leap February");
+			 "2028-02-29"),
+		"a leap February");
 	assertf(resolves(WINDOW_PREVIOUS_MONTH, 0, 2, utc(2026, 1, 2, 8, 0, 0), "UTC", "2025-11-01",
-			 "2025-11-30"), "Jan 2nd with lag 2: December is not complete, November");
+			 "2025-11-30"),
+		"Jan 2nd with lag 2: December is not complete, November");
 	assertf(resolves(WINDOW_PREVIOUS_MONTH, 0, 2, utc(2026, 1, 3, 8, 0, 0), "UTC", "2025-12-01",
-			 "2025-12-31"), "Jan 3rd with lag 2: December, across the year");
+			 "2025-12-31"),
+		"Jan 3rd with lag 2: December, across the year");
 	assertf(resolves(WINDOW_MONTH_TO_DATE, 0, 2, utc(2026, 3, 15, 8, 0, 0), "UTC", "2026-03-01",
-			 "2026-03-12"), "month_to_date, lag 2");
+			 "2026-03-12"),
+		"month_to_date, lag 2");
 	assertf(resolves(WINDOW_MONTH_TO_DATE, 0, 0, utc(2026, 3, 1, 8, 0, 0), "UTC", "2026-02-01",
-			 "2026-02-28"), "month_to_date on the 1st: the month just ended, never empty");
+			 "2026-02-28"),
+		"month_to_date on the 1st: the month just ended, never empty");
 	assertf(resolves(WINDOW_MONTH_TO_DATE, 0, 0, utc(2026, 5, 31, 8, 0, 0), "UTC", "2026-05-01",
-			 "2026-05-30"), "month_to_date on the 31st");
+			 "2026-05-30"),
+		"month_to_date on the 31st");
 }
 
 static void test_window_in_each_zone(void)
@@ -177,9 +205,11 @@ static void test_window_in_each_zone(void)
 	/* 03:00 UTC on Monday Nov 30: Monday 04:00 in Berlin, still Sunday 22:00 in New York */
 	time_t t = utc(2026, 11, 30, 3, 0, 0);
 
-	assertf(resolves(WINDOW_PREVIOUS_WEEK, 0, 0, t, "Europe/Berlin", "2026-11-23", "2026-11-29"),
+	assertf(resolves(WINDOW_PREVIOUS_WEEK, 0, 0, t, "Europe/Berlin", "2026-11-23",
+			 "2026-11-29"),
 		"Berlin: Monday, the week just ended");
-	assertf(resolves(WINDOW_PREVIOUS_WEEK, 0, 0, t, "America/New_York", "2026-11-16", "2026-11-22"),
+	assertf(resolves(WINDOW_PREVIOUS_WEEK, 0, 0, t, "America/New_York", "2026-11-16",
+			 "2026-11-22"),
 		"New York: still Sunday, that week is not over");
 	assertf(resolves(WINDOW_PREVIOUS_WEEK, 0, 0, t, "Asia/Tokyo", "2026-11-23", "2026-11-29"),
 		"Tokyo: Monday noon");
@@ -191,7 +221,8 @@ static void test_window_in_each_zone(void)
 			 "2026-10-19", "2026-10-25"),
 		"New York 23:30 EST on Sunday Nov 1 (00:30 Monday had it still been EDT)");
 	assertf(resolves(WINDOW_LAST_N_DAYS, 3, 0, utc(2026, 3, 9, 4, 30, 0), "America/New_York",
-			 "2026-03-06", "2026-03-08"), "the days across New York's spring forward");
+			 "2026-03-06", "2026-03-08"),
+		"the days across New York's spring forward");
 	WindowSpec w = { .type = WINDOW_PREVIOUS_WEEK };
 	char f[WINDOW_DATE_LEN], l[WINDOW_DATE_LEN];
 	assertf(!window_resolve(&w, t, "Moon/Base", f, l), "an unknown zone fails");
@@ -245,22 +276,26 @@ static void test_window_parse(void)
 		memset(&e, 0, sizeof e);
 		bool ok = parse(bad[i].text, &w, &e);
 		assertf(!ok && e.status == bad[i].status && strcmp(e.field, bad[i].field) == 0 &&
-			e.message[0] != '\0',
+				e.message[0] != '\0',
 			"%s: refused %d on %s (got %s, %d, %s: %s)", bad[i].text, bad[i].status,
 			bad[i].field, ok ? "accepted" : "refused", e.status, e.field, e.message);
 	}
 	assertf(parse("\"previous_week\"", &w, &e) && w.type == WINDOW_PREVIOUS_WEEK && w.n == 0 &&
-		w.lag_days == 2, "a type name alone, the default lag");
+			w.lag_days == 2,
+		"a type name alone, the default lag");
 	assertf(parse("{\"type\": \"last_n_days\", \"n\": 28, \"lag_days\": 0}", &w, &e) &&
-		w.type == WINDOW_LAST_N_DAYS && w.n == 28 && w.lag_days == 0, "n and lag_days");
+			w.type == WINDOW_LAST_N_DAYS && w.n == 28 && w.lag_days == 0,
+		"n and lag_days");
 	assertf(parse("{\"type\": \"month_to_date\", \"n\": null, \"lag_days\": null}", &w, &e) &&
-		w.type == WINDOW_MONTH_TO_DATE && w.lag_days == 2, "null members are absent");
+			w.type == WINDOW_MONTH_TO_DATE && w.lag_days == 2,
+		"null members are absent");
 
 	/* window_json reads back as the same window */
 	WindowSpec in = { .type = WINDOW_LAST_N_FULL_WEEKS, .n = 4, .lag_days = 1 }, out;
 	json_t *j = window_json(&in);
 	assertf(j != NULL && window_parse(j, 9, &out, &e) && out.type == in.type && out.n == 4 &&
-		out.lag_days == 1, "window_json round-trips");
+			out.lag_days == 1,
+		"window_json round-trips");
 	json_decref(j);
 }
 

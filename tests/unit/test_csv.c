@@ -20,7 +20,8 @@ static char *dump(const char *text, size_t len)
 	while ((st = csv_read(&r)) == CSV_RECORD) {
 		for (size_t i = 0; i < r.nfields; i++) {
 			ok = ok && (i == 0 || csv_buf_add(&out, &olen, &ocap, "|", 1)) &&
-			     csv_buf_add(&out, &olen, &ocap, csv_field(&r, i), csv_field_len(&r, i));
+			     csv_buf_add(&out, &olen, &ocap, csv_field(&r, i),
+					 csv_field_len(&r, i));
 		}
 		ok = ok && csv_buf_add(&out, &olen, &ocap, "\n", 1);
 	}
@@ -48,22 +49,24 @@ static void test_csv_simple(void)
 {
 	expect("a,b,c\n1,2,3\n", "a|b|c\n1|2|3\n");
 	expect("a,b\r\n1,2\r\n", "a|b\n1|2\n");
-	expect("a,b\n1,2", "a|b\n1|2\n");		/* no final newline */
-	expect("a,b\n,\n", "a|b\n|\n");			/* empty fields */
-	expect("a\n\n\n1\n\r\n2\n", "a\n1\n2\n");	/* blank lines skipped */
+	expect("a,b\n1,2", "a|b\n1|2\n");         /* no final newline */
+	expect("a,b\n,\n", "a|b\n|\n");           /* empty fields */
+	expect("a\n\n\n1\n\r\n2\n", "a\n1\n2\n"); /* blank lines skipped */
 	expect("", "");
-	expect("\xef\xbb\xbf" "col\nv\n", "col\nv\n");	/* BOM dropped */
+	expect("\xef\xbb\xbf"
+	       "col\nv\n",
+	       "col\nv\n"); /* BOM dropped */
 }
 
 static void test_csv_quotes(void)
 {
 	expect("\"a,b\",c\n", "a,b|c\n");
 	expect("\"say \"\"hi\"\"\",x\n", "say \"hi\"|x\n");
-	expect("\"\"\"\",\"\"\n", "\"|\n");			/* a lone quote; an empty quoted field */
+	expect("\"\"\"\",\"\"\n", "\"|\n"); /* a lone quote; an empty quoted field */
 	expect("\"line1\nline2\",z\n", "line1\nline2|z\n");
 	expect("\"crlf\r\ninside\",z\r\n", "crlf\r\ninside|z\n");
 	expect("\"ends with comma,\"\n", "ends with comma,\n");
-	expect("a\"b,c\n", "a\"b|c\n");			/* a quote inside an unquoted field is data */
+	expect("a\"b,c\n", "a\"b|c\n"); /* a quote inside an unquoted field is data */
 	expect("\"'; DROP TABLE x; --\",\"\\\\\"\n", "'; DROP TABLE x; --|\\\\\n");
 	expect("\"caf\xc3\xa9\",\xe6\x97\xa5\n", "caf\xc3\xa9|\xe6\x97\xa5\n");
 }
@@ -71,8 +74,10 @@ static void test_csv_quotes(void)
 static void test_csv_errors(void)
 {
 	expect("a,b\n\"unterminated,1\n", "a|b\n<ERR>");
-	expect("\"x\"y,1\n", "<ERR>");			/* text after a closing quote */
-	expect("\xef\xbb" "a\n", "<ERR>");		/* half a BOM */
+	expect("\"x\"y,1\n", "<ERR>"); /* text after a closing quote */
+	expect("\xef\xbb"
+	       "a\n",
+	       "<ERR>"); /* half a BOM */
 }
 
 static void test_csv_fields_with_nul(void)
@@ -83,7 +88,8 @@ static void test_csv_fields_with_nul(void)
 	csv_init(&r, f);
 	assertf(csv_read(&r) == CSV_RECORD && r.nfields == 2, "header");
 	assertf(csv_read(&r) == CSV_RECORD && r.nfields == 2 && csv_field_len(&r, 0) == 3 &&
-		memcmp(csv_field(&r, 0), "x\0y", 3) == 0, "NUL kept with its length");
+			memcmp(csv_field(&r, 0), "x\0y", 3) == 0,
+		"NUL kept with its length");
 	assertf(csv_read(&r) == CSV_EOF, "eof");
 	assertf(r.record == 2, "record count %ld", r.record);
 	csv_cleanup(&r);
@@ -111,7 +117,8 @@ static void test_csv_long_record(void)
 	csv_init(&r, f);
 	assertf(csv_read(&r) == CSV_RECORD, "header");
 	assertf(csv_read(&r) == CSV_RECORD && r.nfields == 2 && csv_field_len(&r, 0) == n &&
-		csv_field_len(&r, 1) == 100, "long quoted field with commas and newlines");
+			csv_field_len(&r, 1) == 100,
+		"long quoted field with commas and newlines");
 	assertf(csv_read(&r) == CSV_EOF, "eof after long record");
 	csv_cleanup(&r);
 	fclose(f);
@@ -120,14 +127,18 @@ static void test_csv_long_record(void)
 
 static void test_csv_json_number(void)
 {
-	static const char *const yes[] = {"0", "-0", "12", "-12", "1.5", "0.25", "1e10", "1E+3",
-					  "-2.5e-7", "123456789012345678901234567890"};
-	static const char *const no[] = {"", "-", "01", "1.", ".5", "+1", "1e", "1e+", "0x10", "NaN",
-					 "Infinity", " 1", "1 ", "1,000", "١"};
+	static const char *const yes[] = {
+		"0",    "-0",   "12",   "-12",     "1.5",
+		"0.25", "1e10", "1E+3", "-2.5e-7", "123456789012345678901234567890"
+	};
+	static const char *const no[] = { "",         "-",  "01",  "1.",    ".5",
+					  "+1",       "1e", "1e+", "0x10",  "NaN",
+					  "Infinity", " 1", "1 ",  "1,000", "١" };
 	for (size_t i = 0; i < ARRAY_LEN(yes); i++)
 		assertf(csv_is_json_number(yes[i], strlen(yes[i])), "%s is a JSON number", yes[i]);
 	for (size_t i = 0; i < ARRAY_LEN(no); i++)
-		assertf(!csv_is_json_number(no[i], strlen(no[i])), "'%s' is not a JSON number", no[i]);
+		assertf(!csv_is_json_number(no[i], strlen(no[i])), "'%s' is not a JSON number",
+			no[i]);
 }
 
 static void expect_json(const char *in, size_t n, const char *want)
@@ -145,10 +156,10 @@ static void test_csv_json_string(void)
 	expect_json("q\"b\\", 4, "\"q\\\"b\\\\\"");
 	expect_json("a\nb\tc\rd", 7, "\"a\\nb\\tc\\rd\"");
 	expect_json("\x01\x1f", 2, "\"\\u0001\\u001f\"");
-	expect_json("x\0y", 3, "\"x\\ufffdy\"");			/* jsonb refuses \u0000 */
+	expect_json("x\0y", 3, "\"x\\ufffdy\""); /* jsonb refuses \u0000 */
 	expect_json("caf\xc3\xa9 \xf0\x9f\x98\x80", 10, "\"caf\xc3\xa9 \xf0\x9f\x98\x80\"");
-	expect_json("bad\xff\xc3(", 6, "\"bad\\ufffd\\ufffd(\"");	/* invalid UTF-8 */
-	expect_json("\xed\xa0\x80", 3, "\"\\ufffd\\ufffd\\ufffd\"");	/* UTF-16 surrogate */
+	expect_json("bad\xff\xc3(", 6, "\"bad\\ufffd\\ufffd(\"");    /* invalid UTF-8 */
+	expect_json("\xed\xa0\x80", 3, "\"\\ufffd\\ufffd\\ufffd\""); /* UTF-16 surrogate */
 	expect_json("", 0, "\"\"");
 }
 
@@ -157,7 +168,7 @@ static void expect_skip(const char *text, const char *rest)
 {
 	size_t n = strlen(text);
 	for (size_t k = 1; k <= n + 1; k++) {
-		CsvHeaderSkip s = {0};
+		CsvHeaderSkip s = { 0 };
 		char out[256] = "";
 		size_t olen = 0;
 		for (size_t off = 0; off < n; off += k) {
@@ -167,7 +178,8 @@ static void expect_skip(const char *text, const char *rest)
 			olen += len - skip;
 		}
 		out[olen] = '\0';
-		assertf(strcmp(out, rest) == 0, "skip(%s) in chunks of %zu = [%s], want [%s]", text, k, out, rest);
+		assertf(strcmp(out, rest) == 0, "skip(%s) in chunks of %zu = [%s], want [%s]", text,
+			k, out, rest);
 	}
 }
 

@@ -38,8 +38,9 @@ static void expect_subst_error(const char *sql, const char *params, const char *
 {
 	char err[256] = "";
 	char *got = subst(sql, params, err, sizeof err);
-	assertf(!got && strstr(err, needle), "subst(%s, %s) should fail with '%s', got %s / err '%s'",
-		sql, params, needle, got ? got : "NULL", err);
+	assertf(!got && strstr(err, needle),
+		"subst(%s, %s) should fail with '%s', got %s / err '%s'", sql, params, needle,
+		got ? got : "NULL", err);
 	free(got);
 }
 
@@ -50,7 +51,8 @@ static void test_params_merge_override_wins(void)
 	json_t *m = params_merge(base, over);
 	json_t *want = J("{\"a\":1,\"b\":\"y\",\"c\":[1,2],\"d\":null}");
 	assertf(m && json_equal(m, want), "merge result");
-	assertf(strcmp(json_string_value(json_object_get(base, "b")), "x") == 0, "base not modified");
+	assertf(strcmp(json_string_value(json_object_get(base, "b")), "x") == 0,
+		"base not modified");
 	json_decref(m);
 	m = params_merge(NULL, over);
 	assertf(m && json_equal(m, over), "NULL base");
@@ -71,7 +73,8 @@ static void test_params_placeholders_found(void)
 {
 	char err[256];
 	json_t *names = params_placeholders(
-		"SELECT {{a}}, {{ b_2 }}, {{a}} FROM t WHERE x = {{_c}} AND y IN {{Brand9}}", err, sizeof err);
+		"SELECT {{a}}, {{ b_2 }}, {{a}} FROM t WHERE x = {{_c}} AND y IN {{Brand9}}", err,
+		sizeof err);
 	json_t *want = J("[\"a\",\"b_2\",\"_c\",\"Brand9\"]");
 	assertf(names && json_equal(names, want), "names unique in order: %s", names ? "" : err);
 	json_decref(names);
@@ -79,8 +82,10 @@ static void test_params_placeholders_found(void)
 	names = params_placeholders("SELECT 1 FROM t WHERE s = '{' AND z = '}}'", err, sizeof err);
 	assertf(names && json_array_size(names) == 0, "single braces are not placeholders");
 	json_decref(names);
-	static const char *const bad[] = {"{{}}", "{{1abc}}", "{{a-b}}", "{{a}", "x {{ a b }}", "{{a}}{{",
-					  "{{{a}}}" /* "{{{" opens with a brace, not a name */};
+	static const char *const bad[] = {
+		"{{}}",        "{{1abc}}", "{{a-b}}", "{{a}",
+		"x {{ a b }}", "{{a}}{{",  "{{{a}}}" /* "{{{" opens with a brace, not a name */
+	};
 	for (size_t i = 0; i < ARRAY_LEN(bad); i++) {
 		names = params_placeholders(bad[i], err, sizeof err);
 		assertf(!names && strstr(err, "malformed"), "'%s' must be malformed", bad[i]);
@@ -95,18 +100,22 @@ static void test_params_literals(void)
 	expect_subst("x = {{s}}", "{\"s\":\"O'Brien\"}", "x = 'O''Brien'");
 	expect_subst("x = {{s}}", "{\"s\":\"'\"}", "x = ''''");
 	expect_subst("x = {{s}}", "{\"s\":\"'; DROP TABLE x; --\"}", "x = '''; DROP TABLE x; --'");
-	expect_subst("x = {{s}}", "{\"s\":\"a\\\\b\\\\'\"}", "x = 'a\\b\\'''");	/* backslashes stay as is */
+	expect_subst("x = {{s}}", "{\"s\":\"a\\\\b\\\\'\"}",
+		     "x = 'a\\b\\'''"); /* backslashes stay as is */
 	expect_subst("x = {{s}}", "{\"s\":\"caf\\u00e9 \\u65e5\\u672c \\ud83d\\ude00\"}",
 		     "x = 'caf\xc3\xa9 \xe6\x97\xa5\xe6\x9c\xac \xf0\x9f\x98\x80'");
 	expect_subst("x = {{s}}", "{\"s\":\"line1\\nline2\"}", "x = 'line1\nline2'");
-	expect_subst("x = {{s}}", "{\"s\":\"{{t}}\"}", "x = '{{t}}'");	/* values are not re-scanned */
+	expect_subst("x = {{s}}", "{\"s\":\"{{t}}\"}",
+		     "x = '{{t}}'"); /* values are not re-scanned */
 	expect_subst("x = {{n}}", "{\"n\":42}", "x = 42");
 	expect_subst("x = {{n}}", "{\"n\":-7}", "x = -7");
 	expect_subst("x = {{n}}", "{\"n\":0.1}", "x = 0.1");
 	expect_subst("x = {{n}}", "{\"n\":1.5e300}", "x = 1.5e+300");
-	expect_subst("x = {{b}} AND y = {{f}}", "{\"b\":true,\"f\":false}", "x = TRUE AND y = FALSE");
+	expect_subst("x = {{b}} AND y = {{f}}", "{\"b\":true,\"f\":false}",
+		     "x = TRUE AND y = FALSE");
 	expect_subst("x = {{z}}", "{\"z\":null}", "x = NULL");
-	expect_subst("x IN {{l}}", "{\"l\":[\"a\",\"b'c\",3,true,null]}", "x IN ('a', 'b''c', 3, TRUE, NULL)");
+	expect_subst("x IN {{l}}", "{\"l\":[\"a\",\"b'c\",3,true,null]}",
+		     "x IN ('a', 'b''c', 3, TRUE, NULL)");
 	expect_subst("{{a}}{{a}}", "{\"a\":1}", "11");
 	expect_subst("no placeholders", "{}", "no placeholders");
 	expect_subst("", "{}", "");
@@ -153,10 +162,19 @@ static void test_params_parse_ts(void)
 	expect_ts("2024-03-01T01:02:03.123456Z", "2024-03-01T01:02:03", false);
 	expect_ts("2024-03-01T01:02:03+05:30", "2024-03-01T01:02:03", false);
 	expect_ts("2024-03-01T01:02:03-0800", "2024-03-01T01:02:03", false);
-	static const char *const bad[] = {"", "2024", "2024-1-01", "2023-02-29", "2024-13-01",
-					  "2024-04-31", "2024-01-01T24:00:00", "2024-01-01T", "2024-01-01x",
-					  "2024-01-01T00:00:00Zjunk", "2024-01-01T00:00:00.Z",
-					  "2024-01-01'; DROP TABLE x; --", "２０２４-01-01"};
+	static const char *const bad[] = { "",
+					   "2024",
+					   "2024-1-01",
+					   "2023-02-29",
+					   "2024-13-01",
+					   "2024-04-31",
+					   "2024-01-01T24:00:00",
+					   "2024-01-01T",
+					   "2024-01-01x",
+					   "2024-01-01T00:00:00Zjunk",
+					   "2024-01-01T00:00:00.Z",
+					   "2024-01-01'; DROP TABLE x; --",
+					   "２０２４-01-01" };
 	for (size_t i = 0; i < ARRAY_LEN(bad); i++) {
 		char out[PARAMS_TS_LEN];
 		bool d;
@@ -183,16 +201,19 @@ static void test_params_window(void)
 	expect_window("{\"startDate\":\"2024-01-01\",\"endDate\":\"2024-01-31\"}", now,
 		      "2024-01-01T00:00:00", "2024-02-01T00:00:00");
 	expect_window("{\"startDate\":\"2024-02-28\",\"endDate\":\"2024-02-29\"}", now,
-		      "2024-02-28T00:00:00", "2024-03-01T00:00:00");	/* leap day end */
+		      "2024-02-28T00:00:00", "2024-03-01T00:00:00"); /* leap day end */
 	expect_window("{\"startDate\":\"2023-12-31\",\"endDate\":\"2023-12-31\"}", now,
-		      "2023-12-31T00:00:00", "2024-01-01T00:00:00");	/* one day, year end */
-	expect_window("{\"startDate\":\"2024-01-01T06:00:00Z\",\"endDate\":\"2024-01-02T18:30:00.5+01:00\"}", now,
-		      "2024-01-01T06:00:00", "2024-01-02T18:30:00");	/* datetimes kept */
+		      "2023-12-31T00:00:00", "2024-01-01T00:00:00"); /* one day, year end */
+	expect_window(
+		"{\"startDate\":\"2024-01-01T06:00:00Z\",\"endDate\":\"2024-01-02T18:30:00.5+01:00\"}",
+		now, "2024-01-01T06:00:00", "2024-01-02T18:30:00"); /* datetimes kept */
 	/* defaults: the last 7 full days ending 2 days ago (today is 2024-03-10) */
 	expect_window("{}", now, "2024-03-01T00:00:00", "2024-03-08T00:00:00");
 	expect_window("{\"startDate\":null}", now, "2024-03-01T00:00:00", "2024-03-08T00:00:00");
-	expect_window("{\"startDate\":\"2024-02-01\"}", now, "2024-02-01T00:00:00", "2024-03-08T00:00:00");
-	expect_window("{\"endDate\":\"2024-01-10\"}", now, "2024-01-04T00:00:00", "2024-01-11T00:00:00");
+	expect_window("{\"startDate\":\"2024-02-01\"}", now, "2024-02-01T00:00:00",
+		      "2024-03-08T00:00:00");
+	expect_window("{\"endDate\":\"2024-01-10\"}", now, "2024-01-04T00:00:00",
+		      "2024-01-11T00:00:00");
 	/* just after midnight UTC the default moves a day */
 	expect_window("{}", 1710028800, "2024-03-01T00:00:00", "2024-03-08T00:00:00");
 	expect_window("{}", 1710028799, "2024-02-29T00:00:00", "2024-03-07T00:00:00");
@@ -200,7 +221,7 @@ static void test_params_window(void)
 	char err[256];
 	ParamsWindow w;
 	static const char *const bad[] = {
-		"{\"startDate\":\"2024-02-01\",\"endDate\":\"2024-01-01\"}",	/* reversed */
+		"{\"startDate\":\"2024-02-01\",\"endDate\":\"2024-01-01\"}", /* reversed */
 		"{\"startDate\":\"2024-01-01T05:00:00\",\"endDate\":\"2024-01-01T05:00:00\"}", /* empty */
 		"{\"startDate\":20240101}",
 		"{\"endDate\":\"yesterday\"}",
@@ -209,7 +230,8 @@ static void test_params_window(void)
 	for (size_t i = 0; i < ARRAY_LEN(bad); i++) {
 		json_t *p = J(bad[i]);
 		err[0] = '\0';
-		assertf(!params_window(p, now, &w, err, sizeof err) && err[0], "window(%s) must fail", bad[i]);
+		assertf(!params_window(p, now, &w, err, sizeof err) && err[0],
+			"window(%s) must fail", bad[i]);
 		json_decref(p);
 	}
 }
@@ -217,17 +239,19 @@ static void test_params_window(void)
 static void test_params_types(void)
 {
 	json_t *ph = json_pack("[s,s,s,s]", "d", "n", "t", "l");
-	json_t *types = json_pack("{s:s,s:s,s:s,s:s}", "d", "date", "n", "number", "t", "text", "l", "list");
-	json_t *bad_name = json_pack("{s:s}", "x", "text"), *bad_type = json_pack("{s:s}", "d", "float");
+	json_t *types = json_pack("{s:s,s:s,s:s,s:s}", "d", "date", "n", "number", "t", "text", "l",
+				  "list");
+	json_t *bad_name = json_pack("{s:s}", "x", "text"),
+	       *bad_type = json_pack("{s:s}", "d", "float");
 	char bad[PARAMS_NAME_MAX + 1], err[256];
 	static const struct {
 		const char *values;
-		const char *bad;	/* "" when accepted */
+		const char *bad; /* "" when accepted */
 	} cases[] = {
 		{ "{\"d\": \"2025-01-31\", \"n\": 3.5, \"t\": \"x\", \"l\": [\"a\", 2]}", "" },
 		{ "{\"d\": \"2025-01-31T06:00:00Z\"}", "" },
-		{ "{}", "" },					/* absent: the SQL check's job */
-		{ "{\"other\": true}", "" },			/* undeclared: anything */
+		{ "{}", "" },                /* absent: the SQL check's job */
+		{ "{\"other\": true}", "" }, /* undeclared: anything */
 		{ "{\"d\": \"2025-02-30\"}", "d" },
 		{ "{\"d\": 20250131}", "d" },
 		{ "{\"n\": \"3\"}", "n" },
@@ -238,12 +262,15 @@ static void test_params_types(void)
 		{ "{\"l\": [[1]]}", "l" },
 	};
 
-	assertf(params_types_valid(types, ph, bad, err, sizeof err), "declared types accepted: %s", err);
+	assertf(params_types_valid(types, ph, bad, err, sizeof err), "declared types accepted: %s",
+		err);
 	assertf(params_types_valid(NULL, ph, bad, err, sizeof err), "no types");
 	assertf(!params_types_valid(bad_name, ph, bad, err, sizeof err) && strcmp(bad, "x") == 0 &&
-			strstr(err, "placeholder"), "a type for no placeholder: %s", err);
+			strstr(err, "placeholder"),
+		"a type for no placeholder: %s", err);
 	assertf(!params_types_valid(bad_type, ph, bad, err, sizeof err) && strcmp(bad, "d") == 0 &&
-			strstr(err, "date, number, text or list"), "an unknown type: %s", err);
+			strstr(err, "date, number, text or list"),
+		"an unknown type: %s", err);
 	assertf(!params_types_valid(ph, ph, bad, err, sizeof err) && bad[0] == '\0', "an array");
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		json_t *v = json_loads(cases[i].values, 0, NULL);

@@ -106,12 +106,15 @@ static void test_key_and_hex(void)
 	char err[128], hex[16];
 
 	assertf(!secret_key_parse("abcd", key, err, sizeof err), "short key accepted");
-	assertf(!secret_key_parse("zz0102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f",
-				  key, err, sizeof err), "non-hex key accepted");
+	assertf(!secret_key_parse(
+			"zz0102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f", key,
+			err, sizeof err),
+		"non-hex key accepted");
 	unsetenv("AMCBATCH_SECRET_KEY");
 	assertf(!secret_key_load("", key, err, sizeof err), "no key accepted");
 	setenv("AMCBATCH_SECRET_KEY", key_hex, 1);
-	assertf(secret_key_load("", key, err, sizeof err) && key[31] == 0x1f, "key from env: %s", err);
+	assertf(secret_key_load("", key, err, sizeof err) && key[31] == 0x1f, "key from env: %s",
+		err);
 	assertf(secret_key_load(other_hex, key, err, sizeof err) && key[0] == 0xff, "config wins");
 	secret_hex((const uint8_t *)"\x00\xab\x10", 3, hex);
 	assertf(strcmp(hex, "00ab10") == 0, "hex %s", hex);
