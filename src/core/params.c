@@ -16,7 +16,7 @@ static char *take(StrBuf *b, char *err, size_t errlen)
 	char *s = strbuf_take(b, NULL);
 
 	if (s == NULL)
-		snprintf(err, errlen, "out of memory");
+		snprintf(err, errlen, "%s", PARAMS_ERR_NOMEM);
 	return s;
 }
 
@@ -95,7 +95,7 @@ json_t *params_placeholders(const char *sql, char *err, size_t errlen)
 	char name[PARAMS_NAME_MAX + 1];
 	json_t *names = json_array();
 	if (!names) {
-		snprintf(err, errlen, "out of memory");
+		snprintf(err, errlen, "%s", PARAMS_ERR_NOMEM);
 		return NULL;
 	}
 	for (const char *p = sql; (p = strstr(p, "{{")) != NULL;) {
@@ -113,7 +113,7 @@ json_t *params_placeholders(const char *sql, char *err, size_t errlen)
 				seen = true;
 		}
 		if (!seen && json_array_append_new(names, json_string(name)) != 0) {
-			snprintf(err, errlen, "out of memory");
+			snprintf(err, errlen, "%s", PARAMS_ERR_NOMEM);
 			json_decref(names);
 			return NULL;
 		}
