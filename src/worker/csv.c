@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "alloc.h"
+
 /* A reader's FILE is used by one thread only (the archiver's pool thread): skip the stdio
  * lock that getc takes per byte in a threaded process (~15% of the archiver's CPU). */
 #define getc(f) getc_unlocked(f)
@@ -28,7 +30,7 @@ static bool put(CsvReader *r, char c)
 {
 	if (r->len + 1 >= r->cap) {
 		size_t cap = r->cap ? r->cap * 2 : 1024;
-		char *p = realloc(r->data, cap);
+		char *p = amcb_realloc(r->data, cap);
 		if (!p)
 			return false;
 		r->data = p;
@@ -42,11 +44,11 @@ static bool field_begin(CsvReader *r)
 {
 	if (r->nfields == r->fcap) {
 		size_t cap = r->fcap ? r->fcap * 2 : 16;
-		size_t *o = realloc(r->off, cap * sizeof *o);
+		size_t *o = amcb_realloc(r->off, cap * sizeof *o);
 		if (!o)
 			return false;
 		r->off = o;
-		size_t *l = realloc(r->flen, cap * sizeof *l);
+		size_t *l = amcb_realloc(r->flen, cap * sizeof *l);
 		if (!l)
 			return false;
 		r->flen = l;
