@@ -12,8 +12,8 @@
 #include <time.h>
 
 #include "args.h"
-#include "strbuf.h"
 #include "cli.h"
+#include "strbuf.h"
 
 /* A response larger than this is refused rather than eating all memory. */
 #define HTTP_BODY_MAX (512u * 1024 * 1024)

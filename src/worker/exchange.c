@@ -108,8 +108,7 @@ static size_t on_write(char *data, size_t size, size_t nmemb, void *arg)
 		return 0;
 	}
 	strbuf_add(&h->resp, data, n);
-	return h->resp.oom ? 0 : n;
-	return n;
+	return h->resp.oom ? 0 : n;	/* 0 aborts with CURLE_WRITE_ERROR */
 }
 
 /* days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm) */
