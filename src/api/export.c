@@ -17,6 +17,7 @@
 #include "log.h"
 #include "pgq.h"
 #include "stream.h"
+#include "strbuf.h"
 
 #define PAGE_ROWS 10000
 #define PAGES_AHEAD 2 /* page jobs at once: two of the API's pg_threads (default 4) */
@@ -52,9 +53,8 @@ typedef struct Page {
 	const char *table;       /* the execution's typed table, borrowed likewise */
 	const char *columns;     /* its result_columns (the table's column of each name) */
 	long after;              /* the page is rows after .. after + PAGE_ROWS */
-	char *buf;               /* the CSV records, built on the pool thread (owned) */
-	size_t len, cap;
-	bool done; /* its job has ended */
+	StrBuf out;              /* the CSV records, built on the pool thread (owned) */
+	bool done;               /* its job has ended */
 } Page;
 
 /* One export; owned by itself, freed by finish(). */
@@ -76,7 +76,7 @@ static void pump(Export *x);
 
 static void page_free(Page *pg)
 {
-	free(pg->buf);
+	strbuf_cleanup(&pg->out);
 	free(pg);
 }
 
@@ -215,26 +215,6 @@ static char *page_sql(PGconn *conn, const Page *pg, const json_t *cols)
 	return sql;
 }
 
-/* Appends n bytes to the page's buffer (one flat buffer, handed to libevent whole: an
- * evbuffer_add per record cost more than the COPY itself). */
-static bool append(Page *pg, const char *s, size_t n)
-{
-	if (pg->len + n > pg->cap) {
-		size_t cap = pg->cap > 0 ? pg->cap : 256 * 1024;
-		char *p;
-
-		while (cap < pg->len + n)
-			cap *= 2;
-		if ((p = realloc(pg->buf, cap)) == NULL)
-			return false;
-		pg->buf = p;
-		pg->cap = cap;
-	}
-	memcpy(pg->buf + pg->len, s, n);
-	pg->len += n;
-	return true;
-}
-
 /* PgWorkFn: one page, on a pool thread. Safe to repeat: it starts the page over. */
 static enum PgResult page_work(PGconn *conn, void *arg, char *err, size_t errlen)
 {
@@ -244,7 +224,7 @@ static enum PgResult page_work(PGconn *conn, void *arg, char *err, size_t errlen
 	int n;
 	bool ok = true;
 
-	pg->len = 0;
+	strbuf_clear(&pg->out);
 	if (sql == NULL) {
 		snprintf(err, errlen, "out of memory, or a result table not as archived");
 		return PG_FAIL;
@@ -257,13 +237,20 @@ static enum PgResult page_work(PGconn *conn, void *arg, char *err, size_t errlen
 		return pg_fail_kind(conn);
 	}
 	PQclear(r);
-	/* one data row per call, ending in LF */
+	/* one flat buffer, handed to libevent whole (an evbuffer_add per record cost more than
+	 * the COPY itself), reserved big enough for most pages at once */
+	if (!strbuf_reserve(&pg->out, 256 * 1024))
+		ok = false;
+	/* one data row per call, ending in LF; after a failed append the rest of the COPY is
+	 * read (and dropped) */
 	while ((n = PQgetCopyData(conn, &row, 0)) > 0) {
-		if (ok && !(append(pg, row, (size_t)n - 1) && append(pg, "\r\n", 2))) {
-			snprintf(err, errlen, "out of memory");
-			ok = false;
-		}
-		PQfreemem(row); /* the rest of the COPY is read (and dropped) after a failure */
+		strbuf_add(&pg->out, row, (size_t)n - 1);
+		strbuf_add(&pg->out, "\r\n", 2);
+		PQfreemem(row);
+	}
+	if (pg->out.oom) {
+		snprintf(err, errlen, "out of memory");
+		ok = false;
 	}
 	if (n == -2) {
 		snprintf(err, errlen, "COPY: %s", PQerrorMessage(conn));
@@ -373,14 +360,14 @@ static void pump(Export *x)
 
 		if ((x->head = pg->next) == NULL)
 			x->tail = NULL;
-		if (pg->len > 0) {
+		if (pg->out.len > 0) {
 			/* the buffer goes to libevent by reference, freed once written; a page with
 			 * rows is never empty, so drained() comes later, from the loop */
 			b = evbuffer_new();
-			ok = b != NULL &&
-			     evbuffer_add_reference(b, pg->buf, pg->len, free_buf, NULL) == 0;
+			ok = b != NULL && evbuffer_add_reference(b, pg->out.data, pg->out.len,
+								 free_buf, NULL) == 0;
 			if (ok) {
-				pg->buf = NULL;
+				strbuf_init(&pg->out); /* libevent's now */
 				x->sending = true;
 				if (!stream_send(x->s, b, drained))
 					x->gone = true;

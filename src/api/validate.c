@@ -67,6 +67,10 @@ bool validate_json_object(const char *text, size_t len, size_t max_body_bytes, j
 		return fail(e, 400, "invalid_json", NULL, "request body must be a JSON object");
 	/* no JSON_DISABLE_EOF_CHECK: trailing garbage after the object is an error */
 	v = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
+	/* jansson's lexer reports some failed allocations as bad syntax (a 400 then): only those
+	 * it tells apart are the server's fault */
+	if (v == NULL && json_error_code(&jerr) == json_error_out_of_memory)
+		return fail(e, 500, "internal", NULL, "out of memory");
 	if (v == NULL)
 		return fail(e, 400, "invalid_json", NULL, "malformed JSON at line %d column %d: %s",
 			    jerr.line, jerr.column, jerr.text);
@@ -121,16 +125,17 @@ bool validate_string(const json_t *obj, const char *name, size_t maxlen, bool ne
 	return true;
 }
 
-static bool json_size_ok(const json_t *v, int max, size_t *size)
+/* The compact JSON text's length of v into *size; false when out of memory. */
+static bool json_size(const json_t *v, size_t *size)
 {
 	char *text = json_dumps(v, JSON_COMPACT);
 
 	*size = 0;
 	if (text == NULL)
-		return false; /* out of memory: refused like an oversized value */
+		return false;
 	*size = strlen(text);
 	free(text);
-	return *size <= (size_t)max;
+	return true;
 }
 
 static bool check_ids(const json_t *ids, const ValidateLimits *lim, ExecRequest *x, ValidateErr *e)
@@ -179,7 +184,9 @@ static bool check_params(const json_t *params, const ValidateLimits *lim, ExecRe
 	x->params = json_is_object(params) ? json_deep_copy(params) : json_object();
 	if (x->params == NULL)
 		return fail(e, 500, "internal", NULL, "out of memory");
-	if (!json_size_ok(x->params, lim->max_params_bytes, &size))
+	if (!json_size(x->params, &size))
+		return fail(e, 500, "internal", NULL, "out of memory");
+	if (size > (size_t)lim->max_params_bytes)
 		return fail(e, 422, "parameters_too_large", "parameters",
 			    "parameters exceed %d bytes (%zu)", lim->max_params_bytes, size);
 	return true;
@@ -222,7 +229,9 @@ static bool check_overrides(const json_t *over, const ValidateLimits *lim, ExecR
 		if (!json_is_object(v))
 			return fail(e, 400, "invalid_type", "instance_parameters",
 				    "instance_parameters[%s] must be an object", id);
-		if (!json_size_ok(v, lim->max_params_bytes, &size))
+		if (!json_size(v, &size))
+			return fail(e, 500, "internal", NULL, "out of memory");
+		if (size > (size_t)lim->max_params_bytes)
 			return fail(e, 422, "parameters_too_large", "instance_parameters",
 				    "instance_parameters[%s] exceeds %d bytes", id,
 				    lim->max_params_bytes);
@@ -464,6 +473,8 @@ bool validate_exec_params(const ExecRequest *x, const char *sql, const json_t *w
 
 	*merged = NULL;
 	names = params_placeholders(sql, err, sizeof(err));
+	if (names == NULL && strcmp(err, PARAMS_ERR_NOMEM) == 0)
+		return fail(e, 500, "internal", NULL, "out of memory");
 	if (names == NULL)
 		return fail(e, 422, "invalid_placeholder", NULL, "workflow SQL: %s", err);
 	if ((out = json_array()) == NULL) {
@@ -502,8 +513,11 @@ bool validate_exec_params(const ExecRequest *x, const char *sql, const json_t *w
 		}
 		/* the exact substitution the worker will do: a bad value fails now, not later */
 		if ((text = params_substitute(sql, m, err, sizeof(err))) == NULL) {
-			fail(e, 422, "invalid_parameter", "parameters", "instance %s: %s", uuid,
-			     err);
+			if (strcmp(err, PARAMS_ERR_NOMEM) == 0)
+				fail(e, 500, "internal", NULL, "out of memory");
+			else
+				fail(e, 422, "invalid_parameter", "parameters", "instance %s: %s",
+				     uuid, err);
 			goto bad;
 		}
 		free(text);

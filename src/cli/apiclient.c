@@ -13,13 +13,14 @@
 
 #include "args.h"
 #include "cli.h"
+#include "strbuf.h"
 
 /* A response larger than this is refused rather than eating all memory. */
 #define HTTP_BODY_MAX (512u * 1024 * 1024)
 
+/* A collected answer; the transfer (Xfer) that owns it frees s. */
 typedef struct Body {
-	char *data;
-	size_t len, cap;
+	StrBuf s;
 	bool too_big;
 } Body;
 
@@ -120,26 +121,12 @@ typedef struct Xfer {
 
 static bool append(Body *b, const char *ptr, size_t n)
 {
-	if (b->len + n + 1 > HTTP_BODY_MAX) {
+	if (b->s.len + n + 1 > HTTP_BODY_MAX) {
 		b->too_big = true;
 		return false;
 	}
-	if (b->len + n + 1 > b->cap) {
-		size_t cap = b->cap ? b->cap : 16384;
-		char *p;
-
-		while (cap < b->len + n + 1)
-			cap *= 2;
-		p = realloc(b->data, cap);
-		if (!p)
-			return false;
-		b->data = p;
-		b->cap = cap;
-	}
-	memcpy(b->data + b->len, ptr, n);
-	b->len += n;
-	b->data[b->len] = '\0';
-	return true;
+	strbuf_add(&b->s, ptr, n);
+	return !b->s.oom;
 }
 
 /* True if the Content-Type value ct is type, parameters (";charset=...") ignored. */
@@ -223,15 +210,16 @@ static const char *excerpt(const Body *b)
 	static char buf[112];
 	size_t i, n = 0;
 
-	if (!b->len)
+	if (!b->s.len)
 		return "";
-	if (b->data[0] == '<')
+	if (b->s.data[0] == '<')
 		return " (an HTML page, not the API: check AMCBATCH_URL)";
 	memcpy(buf, ": ", 2);
 	n = 2;
-	for (i = 0; i < b->len && n < 102 && b->data[i] != '\n' && b->data[i] != '\r'; i++)
-		buf[n++] =
-			((unsigned char)b->data[i] < 0x20 || b->data[i] == 0x7f) ? ' ' : b->data[i];
+	for (i = 0; i < b->s.len && n < 102 && b->s.data[i] != '\n' && b->s.data[i] != '\r'; i++)
+		buf[n++] = ((unsigned char)b->s.data[i] < 0x20 || b->s.data[i] == 0x7f)
+				   ? ' '
+				   : b->s.data[i];
 	buf[n] = '\0';
 	return buf;
 }
@@ -333,8 +321,8 @@ static bool transfer(ApiClient *h, const char *method, const char *path, const c
 					"cannot restart the download: cannot empty the file");
 				goto out;
 			}
-			free(x->body.data);
-			memset(&x->body, 0, sizeof(x->body));
+			strbuf_cleanup(&x->body.s);
+			x->body.too_big = false;
 			x->mode = RECV_UNDECIDED;
 			x->streamed = 0;
 			h->curlerr[0] = '\0';
@@ -410,7 +398,7 @@ out:
 static bool judge(ApiClient *h, const Body *b, json_t **out)
 {
 	json_error_t jerr;
-	json_t *doc = b->len ? json_loadb(b->data, b->len, 0, &jerr) : NULL;
+	json_t *doc = b->s.len ? json_loadb(b->s.data, b->s.len, 0, &jerr) : NULL;
 
 	if (h->status >= 200 && h->status < 300 && doc &&
 	    json_is_true(json_object_get(doc, "success"))) {
@@ -420,7 +408,7 @@ static bool judge(ApiClient *h, const Body *b, json_t **out)
 	if (h->status >= 200 && h->status < 300 && !doc)
 		set_err(h, CLI_EXIT_API, "bad_response",
 			"server answered HTTP %ld with invalid JSON: %s", h->status,
-			b->len ? jerr.text : "empty body");
+			b->s.len ? jerr.text : "empty body");
 	else
 		api_error(h, doc, b);
 	json_decref(doc);
@@ -442,7 +430,7 @@ bool apiclient_call(ApiClient *h, const char *method, const char *path, const js
 	if (transfer(h, method, path, payload, "application/json", &x, NULL))
 		ok = judge(h, &x.body, out);
 	free(payload);
-	free(x.body.data);
+	strbuf_cleanup(&x.body.s);
 	return ok;
 }
 
@@ -483,7 +471,7 @@ enum ApiStream apiclient_get_stream(ApiClient *h, const char *path, const char *
 	st = API_STREAM_NO_ROUTE;
 out:
 	json_decref(doc);
-	free(x.body.data);
+	strbuf_cleanup(&x.body.s);
 	return st;
 }
 

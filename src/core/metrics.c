@@ -3,11 +3,12 @@
 #include "metrics.h"
 
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+#include "strbuf.h"
 
 #define MAX_HOOKS 8
 
@@ -164,64 +165,27 @@ double metrics_now(void)
 
 /* ---- rendering ---- */
 
-typedef struct Buf {
-	char *p;
-	size_t len, cap;
-	bool oom;
-} Buf;
-
-static void PRINTF_LIKE(2, 3) put(Buf *b, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	if (b->oom)
-		return;
-	for (;;) {
-		va_start(ap, fmt);
-		n = vsnprintf(b->p + b->len, b->cap - b->len, fmt, ap);
-		va_end(ap);
-		if (n < 0) {
-			b->oom = true;
-			return;
-		}
-		if ((size_t)n < b->cap - b->len) {
-			b->len += (size_t)n;
-			return;
-		}
-		size_t cap = b->cap * 2 + (size_t)n + 1;
-		char *p = realloc(b->p, cap);
-
-		if (p == NULL) {
-			b->oom = true;
-			return;
-		}
-		b->p = p;
-		b->cap = cap;
-	}
-}
-
 /* HELP text escapes \ and newline; label values also escape ". */
-static void put_escaped(Buf *b, const char *s, bool quote)
+static void put_escaped(StrBuf *b, const char *s, bool quote)
 {
 	for (; *s != '\0'; s++) {
 		if (*s == '\\')
-			put(b, "\\\\");
+			strbuf_addf(b, "\\\\");
 		else if (*s == '\n')
-			put(b, "\\n");
+			strbuf_addf(b, "\\n");
 		else if (quote && *s == '"')
-			put(b, "\\\"");
+			strbuf_addf(b, "\\\"");
 		else
-			put(b, "%c", *s);
+			strbuf_addf(b, "%c", *s);
 	}
 }
 
-static void put_number(Buf *b, double v)
+static void put_number(StrBuf *b, double v)
 {
 	if (isinf(v))
-		put(b, v > 0 ? "+Inf" : "-Inf");
+		strbuf_addf(b, v > 0 ? "+Inf" : "-Inf");
 	else if (isnan(v))
-		put(b, "NaN");
+		strbuf_addf(b, "NaN");
 	else {
 		char tmp[40];
 
@@ -230,12 +194,12 @@ static void put_number(Buf *b, double v)
 		snprintf(tmp, sizeof(tmp), "%.15g", v);
 		if (strtod(tmp, NULL) != v)
 			snprintf(tmp, sizeof(tmp), "%.17g", v);
-		put(b, "%s", tmp);
+		strbuf_addf(b, "%s", tmp);
 	}
 }
 
 /* {a="x",b="y"[,le="..."]} for series s; nothing when there are no labels and no le. */
-static void put_labels(Buf *b, const Metric *m, size_t s, const char *le)
+static void put_labels(StrBuf *b, const Metric *m, size_t s, const char *le)
 {
 	int nb = m->labels[1].name != NULL ? m->labels[1].n : 1;
 	int idx[METRIC_MAX_LABELS] = { (int)(s / (size_t)nb), (int)(s % (size_t)nb) };
@@ -244,33 +208,33 @@ static void put_labels(Buf *b, const Metric *m, size_t s, const char *le)
 	for (int i = 0; i < METRIC_MAX_LABELS; i++) {
 		if (m->labels[i].name == NULL)
 			continue;
-		put(b, "%s%s=\"", any ? "," : "{", m->labels[i].name);
+		strbuf_addf(b, "%s%s=\"", any ? "," : "{", m->labels[i].name);
 		put_escaped(b, m->labels[i].values[idx[i]], true);
-		put(b, "\"");
+		strbuf_addf(b, "\"");
 		any = true;
 	}
 	if (le != NULL) {
-		put(b, "%sle=\"%s\"", any ? "," : "{", le);
+		strbuf_addf(b, "%sle=\"%s\"", any ? "," : "{", le);
 		any = true;
 	}
 	if (any)
-		put(b, "}");
+		strbuf_addf(b, "}");
 }
 
-static void render_one(Buf *b, const Metric *m)
+static void render_one(StrBuf *b, const Metric *m)
 {
 	static const char *const type_name[] = { "counter", "gauge", "histogram" };
 
-	put(b, "# HELP %s ", m->name);
+	strbuf_addf(b, "# HELP %s ", m->name);
 	put_escaped(b, m->help, false);
-	put(b, "\n# TYPE %s %s\n", m->name, type_name[m->type]);
+	strbuf_addf(b, "\n# TYPE %s %s\n", m->name, type_name[m->type]);
 	for (size_t s = 0; s < m->nseries; s++) {
 		if (m->type != METRIC_HISTOGRAM) {
-			put(b, "%s", m->name);
+			strbuf_addf(b, "%s", m->name);
 			put_labels(b, m, s, NULL);
-			put(b, " ");
+			strbuf_addf(b, " ");
 			put_number(b, m->values[s]);
-			put(b, "\n");
+			strbuf_addf(b, "\n");
 			continue;
 		}
 		const uint64_t *bk = m->buckets + s * (size_t)(m->nbounds + 1);
@@ -283,36 +247,30 @@ static void render_one(Buf *b, const Metric *m)
 				snprintf(le, sizeof(le), "%.15g", m->bounds[i]);
 			else
 				snprintf(le, sizeof(le), "+Inf");
-			put(b, "%s_bucket", m->name);
+			strbuf_addf(b, "%s_bucket", m->name);
 			put_labels(b, m, s, le);
-			put(b, " %llu\n", (unsigned long long)cum);
+			strbuf_addf(b, " %llu\n", (unsigned long long)cum);
 		}
-		put(b, "%s_sum", m->name);
+		strbuf_addf(b, "%s_sum", m->name);
 		put_labels(b, m, s, NULL);
-		put(b, " ");
+		strbuf_addf(b, " ");
 		put_number(b, m->values[s]);
-		put(b, "\n%s_count", m->name);
+		strbuf_addf(b, "\n%s_count", m->name);
 		put_labels(b, m, s, NULL);
-		put(b, " %llu\n", (unsigned long long)cum);
+		strbuf_addf(b, " %llu\n", (unsigned long long)cum);
 	}
 }
 
 char *metrics_render(Metrics *reg, size_t *len)
 {
-	Buf b = { .cap = 4096 };
+	StrBuf b = STRBUF_INIT;
 
-	if (reg == NULL || (b.p = malloc(b.cap)) == NULL)
+	/* room for a small registry at once: growth is for the big ones */
+	if (reg == NULL || !strbuf_reserve(&b, 4096))
 		return NULL;
-	b.p[0] = '\0';
 	for (int i = 0; i < reg->nhooks; i++)
 		reg->hooks[i].fn(reg->hooks[i].priv);
 	for (const Metric *m = reg->head; m != NULL; m = m->next)
 		render_one(&b, m);
-	if (b.oom) {
-		free(b.p);
-		return NULL;
-	}
-	if (len != NULL)
-		*len = b.len;
-	return b.p;
+	return strbuf_take(&b, len);
 }

@@ -8,48 +8,16 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Growable string; every function here owns its own and frees it on error. */
-typedef struct Buf {
-	char *p;
-	size_t len, cap;
-	bool oom;
-} Buf;
+#include "strbuf.h"
 
-static void buf_add(Buf *b, const char *s, size_t n)
+/* Hands the string over (caller frees), or reports the allocation that failed. */
+static char *take(StrBuf *b, char *err, size_t errlen)
 {
-	if (b->oom)
-		return;
-	if (b->len + n + 1 > b->cap) {
-		size_t cap = b->cap ? b->cap : 64;
-		while (cap < b->len + n + 1)
-			cap *= 2;
-		char *p = realloc(b->p, cap);
-		if (!p) {
-			b->oom = true;
-			return;
-		}
-		b->p = p;
-		b->cap = cap;
-	}
-	memcpy(b->p + b->len, s, n);
-	b->len += n;
-	b->p[b->len] = '\0';
-}
+	char *s = strbuf_take(b, NULL);
 
-static void buf_adds(Buf *b, const char *s)
-{
-	buf_add(b, s, strlen(s));
-}
-
-/* Hands the string to the caller, or frees it and returns NULL if an allocation failed. */
-static char *buf_take(Buf *b, char *err, size_t errlen)
-{
-	if (b->oom || !b->p) {
-		free(b->p);
-		snprintf(err, errlen, "out of memory");
-		return NULL;
-	}
-	return b->p;
+	if (s == NULL)
+		snprintf(err, errlen, "%s", PARAMS_ERR_NOMEM);
+	return s;
 }
 
 json_t *params_merge(const json_t *base, const json_t *override)
@@ -127,7 +95,7 @@ json_t *params_placeholders(const char *sql, char *err, size_t errlen)
 	char name[PARAMS_NAME_MAX + 1];
 	json_t *names = json_array();
 	if (!names) {
-		snprintf(err, errlen, "out of memory");
+		snprintf(err, errlen, "%s", PARAMS_ERR_NOMEM);
 		return NULL;
 	}
 	for (const char *p = sql; (p = strstr(p, "{{")) != NULL;) {
@@ -145,7 +113,7 @@ json_t *params_placeholders(const char *sql, char *err, size_t errlen)
 				seen = true;
 		}
 		if (!seen && json_array_append_new(names, json_string(name)) != 0) {
-			snprintf(err, errlen, "out of memory");
+			snprintf(err, errlen, "%s", PARAMS_ERR_NOMEM);
 			json_decref(names);
 			return NULL;
 		}
@@ -162,7 +130,7 @@ static void real_text(double d, char out[40])
 		snprintf(out, 40, "%.17g", d);
 }
 
-static bool add_scalar(Buf *b, const json_t *v, char *err, size_t errlen)
+static bool add_scalar(StrBuf *b, const json_t *v, char *err, size_t errlen)
 {
 	char num[40];
 
@@ -174,33 +142,33 @@ static bool add_scalar(Buf *b, const json_t *v, char *err, size_t errlen)
 			snprintf(err, errlen, "string value contains a NUL byte");
 			return false;
 		}
-		buf_add(b, "'", 1);
+		strbuf_add(b, "'", 1);
 		for (const char *q; (q = memchr(s, '\'', n)) != NULL;) {
-			buf_add(b, s, (size_t)(q - s) + 1);
-			buf_add(b, "'", 1);
+			strbuf_add(b, s, (size_t)(q - s) + 1);
+			strbuf_add(b, "'", 1);
 			n -= (size_t)(q - s) + 1;
 			s = q + 1;
 		}
-		buf_add(b, s, n);
-		buf_add(b, "'", 1);
+		strbuf_add(b, s, n);
+		strbuf_add(b, "'", 1);
 		return true;
 	}
 	case JSON_INTEGER:
 		snprintf(num, sizeof num, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
-		buf_adds(b, num);
+		strbuf_adds(b, num);
 		return true;
 	case JSON_REAL:
 		real_text(json_real_value(v), num);
-		buf_adds(b, num);
+		strbuf_adds(b, num);
 		return true;
 	case JSON_TRUE:
-		buf_adds(b, "TRUE");
+		strbuf_adds(b, "TRUE");
 		return true;
 	case JSON_FALSE:
-		buf_adds(b, "FALSE");
+		strbuf_adds(b, "FALSE");
 		return true;
 	case JSON_NULL:
-		buf_adds(b, "NULL");
+		strbuf_adds(b, "NULL");
 		return true;
 	case JSON_ARRAY:
 		snprintf(err, errlen, "nested arrays are not allowed");
@@ -212,7 +180,7 @@ static bool add_scalar(Buf *b, const json_t *v, char *err, size_t errlen)
 	}
 }
 
-static bool add_literal(Buf *b, const json_t *v, char *err, size_t errlen)
+static bool add_literal(StrBuf *b, const json_t *v, char *err, size_t errlen)
 {
 	if (!json_is_array(v))
 		return add_scalar(b, v, err, errlen);
@@ -220,32 +188,32 @@ static bool add_literal(Buf *b, const json_t *v, char *err, size_t errlen)
 		snprintf(err, errlen, "empty array cannot be substituted into SQL");
 		return false;
 	}
-	buf_add(b, "(", 1);
+	strbuf_add(b, "(", 1);
 	for (size_t i = 0; i < json_array_size(v); i++) {
 		if (i > 0)
-			buf_add(b, ", ", 2);
+			strbuf_add(b, ", ", 2);
 		if (!add_scalar(b, json_array_get(v, i), err, errlen))
 			return false;
 	}
-	buf_add(b, ")", 1);
+	strbuf_add(b, ")", 1);
 	return true;
 }
 
 char *params_literal(const json_t *value, char *err, size_t errlen)
 {
-	Buf b = { 0 };
+	StrBuf b = STRBUF_INIT;
 	if (!add_literal(&b, value, err, errlen)) {
-		free(b.p);
+		strbuf_cleanup(&b);
 		return NULL;
 	}
-	return buf_take(&b, err, errlen);
+	return take(&b, err, errlen);
 }
 
 char *params_substitute(const char *sql, const json_t *params, char *err, size_t errlen)
 {
 	char name[PARAMS_NAME_MAX + 1];
 	char why[160];
-	Buf b = { 0 };
+	StrBuf b = STRBUF_INIT;
 	const char *p = sql;
 
 	if (params && !json_is_object(params)) {
@@ -263,17 +231,17 @@ char *params_substitute(const char *sql, const json_t *params, char *err, size_t
 			snprintf(err, errlen, "no value for parameter '%s'", name);
 			goto fail;
 		}
-		buf_add(&b, p, (size_t)(ph - p));
+		strbuf_add(&b, p, (size_t)(ph - p));
 		if (!add_literal(&b, v, why, sizeof why)) {
 			snprintf(err, errlen, "parameter '%s': %s", name, why);
 			goto fail;
 		}
 		p = ph + n;
 	}
-	buf_adds(&b, p);
-	return buf_take(&b, err, errlen);
+	strbuf_adds(&b, p);
+	return take(&b, err, errlen);
 fail:
-	free(b.p);
+	strbuf_cleanup(&b);
 	return NULL;
 }
 

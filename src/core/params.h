@@ -20,6 +20,10 @@ typedef struct ParamsWindow {
 	char end[PARAMS_TS_LEN];   /* timeWindowEnd (exclusive), no zone suffix */
 } ParamsWindow;
 
+/* The message in err of every function here whose allocation failed: a caller that answers
+ * that differently from bad input (a 500, not a 422) compares err with it. */
+#define PARAMS_ERR_NOMEM "out of memory"
+
 /* New object: every key of base, then every key of override (override wins). Either may be
  * NULL (treated as {}). NULL if a non-NULL argument is not an object. Caller decrefs. */
 json_t *params_merge(const json_t *base, const json_t *override);

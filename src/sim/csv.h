@@ -6,11 +6,13 @@
 #include <libpq-fe.h>
 
 #include "common.h"
+#include "strbuf.h"
 
 /* On success *out is a malloc'd buffer (caller frees) of *len bytes, NUL-terminated. */
 MUST_CHECK bool csv_from_result(const PGresult *r, char **out, size_t *len);
-/* appends one field to buf as RFC 4180 requires; exposed for tests */
-MUST_CHECK bool csv_field(char **buf, size_t *len, size_t *cap, const char *s, size_t n);
+/* Appends the n bytes of s (borrowed) to b as one RFC 4180 field; a failure is b's sticky
+ * oom flag. Exposed for tests. */
+void csv_field(StrBuf *b, const char *s, size_t n);
 
 /* The part-th (0-based) of nparts result files: every part repeats the header [0, *hdr_len),
  * then carries its share of the records [*body_off, *body_off + *body_len). Records are

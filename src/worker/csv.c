@@ -6,6 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "alloc.h"
+#include "strbuf.h"
+
 /* A reader's FILE is used by one thread only (the archiver's pool thread): skip the stdio
  * lock that getc takes per byte in a threaded process (~15% of the archiver's CPU). */
 #define getc(f) getc_unlocked(f)
@@ -28,7 +31,7 @@ static bool put(CsvReader *r, char c)
 {
 	if (r->len + 1 >= r->cap) {
 		size_t cap = r->cap ? r->cap * 2 : 1024;
-		char *p = realloc(r->data, cap);
+		char *p = amcb_realloc(r->data, cap);
 		if (!p)
 			return false;
 		r->data = p;
@@ -42,11 +45,11 @@ static bool field_begin(CsvReader *r)
 {
 	if (r->nfields == r->fcap) {
 		size_t cap = r->fcap ? r->fcap * 2 : 16;
-		size_t *o = realloc(r->off, cap * sizeof *o);
+		size_t *o = amcb_realloc(r->off, cap * sizeof *o);
 		if (!o)
 			return false;
 		r->off = o;
-		size_t *l = realloc(r->flen, cap * sizeof *l);
+		size_t *l = amcb_realloc(r->flen, cap * sizeof *l);
 		if (!l)
 			return false;
 		r->flen = l;
@@ -240,20 +243,15 @@ bool csv_is_json_number(const char *s, size_t n)
 
 bool csv_buf_add(char **buf, size_t *len, size_t *cap, const char *s, size_t n)
 {
-	if (*len + n + 1 > *cap) {
-		size_t c = *cap ? *cap : 256;
-		while (c < *len + n + 1)
-			c *= 2;
-		char *p = realloc(*buf, c);
-		if (!p)
-			return false;
-		*buf = p;
-		*cap = c;
-	}
-	memcpy(*buf + *len, s, n);
-	*len += n;
-	(*buf)[*len] = '\0';
-	return true;
+	/* strbuf's growth on the caller's (buf, len, cap) triple, until the archiver keeps a
+	 * StrBuf itself; a failed append leaves the triple as it was */
+	StrBuf b = { .data = *buf, .len = *len, .cap = *cap };
+
+	strbuf_add(&b, s, n);
+	*buf = b.data;
+	*len = b.len;
+	*cap = b.cap;
+	return !b.oom;
 }
 
 /* Length of the valid UTF-8 sequence at s (at most n bytes), 0 if invalid. */

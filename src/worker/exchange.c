@@ -13,6 +13,7 @@
 #include "metrics.h"
 #include "mstime.h"
 #include "stats.h"
+#include "strbuf.h"
 
 #define HTTP_BODY_MAX (16u << 20) /* AMC JSON answers are small; CSVs go to a sink */
 #define HTTP_BACKOFF_BASE_MS 1000
@@ -36,8 +37,7 @@ struct Exchange {
 	int64_t send_by; /* mstime_mono() deadline to send, 0 none */
 	bool too_late;   /* the prereq check stopped the request before it went out */
 	bool bulk;
-	char *resp;
-	size_t resp_len, resp_cap;
+	StrBuf resp; /* the body collected (no sink), owned here */
 	bool too_big;
 	long retry_after_ms; /* from a Retry-After header, -1 if none */
 	char etag[80];       /* ETag without its quotes, "" if none (or too long) */
@@ -67,7 +67,7 @@ static void exchange_free(Exchange *h)
 	free(h->method);
 	free(h->url);
 	free(h->body);
-	free(h->resp);
+	strbuf_cleanup(&h->resp);
 	free(h);
 }
 
@@ -103,24 +103,12 @@ static size_t on_write(char *data, size_t size, size_t nmemb, void *arg)
 		}
 		return n;
 	}
-	if (h->resp_len + n + 1 > HTTP_BODY_MAX) {
+	if (h->resp.len + n + 1 > HTTP_BODY_MAX) {
 		h->too_big = true;
 		return 0;
 	}
-	if (h->resp_len + n + 1 > h->resp_cap) {
-		size_t cap = h->resp_cap ? h->resp_cap : 4096;
-		while (cap < h->resp_len + n + 1)
-			cap *= 2;
-		char *p = realloc(h->resp, cap);
-		if (!p)
-			return 0;
-		h->resp = p;
-		h->resp_cap = cap;
-	}
-	memcpy(h->resp + h->resp_len, data, n);
-	h->resp_len += n;
-	h->resp[h->resp_len] = '\0';
-	return n;
+	strbuf_add(&h->resp, data, n);
+	return h->resp.oom ? 0 : n; /* 0 aborts with CURLE_WRITE_ERROR */
 }
 
 /* days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm) */
@@ -224,9 +212,7 @@ static bool attempt(Exchange *h)
 	Worker *w = h->w;
 	h->tries++;
 	h->attempt_at = metrics_now();
-	h->resp_len = 0;
-	if (h->resp)
-		h->resp[0] = '\0';
+	strbuf_clear(&h->resp);
 	h->too_big = false;
 	h->too_late = false;
 	h->retry_after_ms = -1;
@@ -283,8 +269,8 @@ static void finish(Exchange *h, CURLcode rc, long status)
 	ExchangeResult res = {
 		.rc = rc,
 		.status = status,
-		.body = h->resp ? h->resp : "",
-		.len = h->resp_len,
+		.body = h->resp.data ? h->resp.data : "",
+		.len = h->resp.len,
 		.error = rc == CURLE_OK ? "" : (h->errbuf[0] ? h->errbuf : curl_easy_strerror(rc)),
 		.retry_after_ms = h->retry_after_ms,
 		.etag = h->etag,

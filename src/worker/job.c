@@ -15,6 +15,7 @@
 #include "amc_cancel.h"
 #include "amc_client.h"
 #include "archiver.h"
+#include "claim_entry.h"
 #include "finisher.h"
 #include "handback.h"
 #include "log.h"
@@ -146,61 +147,6 @@ void job_gone(Job *job, const char *why)
 	pgx_read(job, after_gone_read);
 }
 
-/* ---- claim reply → job ---- */
-
-static const char *field(const redisReply *flat, const char *name)
-{
-	for (size_t i = 0; i + 1 < flat->elements; i += 2) {
-		const redisReply *k = flat->element[i], *v = flat->element[i + 1];
-		if (k->type == REDIS_REPLY_STRING && v->type == REDIS_REPLY_STRING &&
-		    strcmp(k->str, name) == 0)
-			return v->str;
-	}
-	return "";
-}
-
-/* A claim token is a decimal number (lua/claim.lua). */
-static bool token_ok(const char *s)
-{
-	size_t n = strlen(s);
-	if (n == 0 || n > JOB_TOKEN_LEN)
-		return false;
-	for (size_t i = 0; i < n; i++)
-		if (s[i] < '0' || s[i] > '9')
-			return false;
-	return true;
-}
-
-/* A field longer than the buffer: the limits of fieldlen.h bind the API too, so only a row
- * written around the API gets here; the job then fails with the reason (never dropped). */
-static bool copy_field(Job *job, char *dst, size_t n, const redisReply *flat, const char *name)
-{
-	const char *v = field(flat, name);
-	if (strlen(v) < n) {
-		strcpy(dst, v);
-		return true;
-	}
-	if (!job->error[0])
-		snprintf(job->error, sizeof job->error, "%s is longer than %zu bytes", name, n - 1);
-	return false;
-}
-
-/* The account's region (exec amc_region), which picks the AMC and token hosts; a job
- * enqueued before regions existed has none and is NA, the only region there was. */
-static bool take_region(Job *job, const redisReply *flat)
-{
-	const char *v = field(flat, "amc_region");
-	if (!*v) {
-		job->region = REGION_NA;
-		return true;
-	}
-	if (region_parse(v, &job->region))
-		return true;
-	if (!job->error[0])
-		snprintf(job->error, sizeof job->error, "unknown AMC region \"%.16s\"", v);
-	return false;
-}
-
 /* ---- no-op executor (benchmarking: claim → finish, nothing else) ---- */
 
 /* A no-op job is only its ref (in w->refs, without a Job): counted in w->inflight until its
@@ -243,23 +189,18 @@ static void job_start(Job *job);
 
 bool job_take(Worker *w, const redisReply *claimed)
 {
-	if (claimed->type != REDIS_REPLY_ARRAY || claimed->elements < 3 ||
-	    claimed->element[0]->type != REDIS_REPLY_STRING ||
-	    claimed->element[1]->type != REDIS_REPLY_ARRAY) {
-		log_error("claim returned a malformed job entry");
-		return false;
-	}
-	const char *ref = claimed->element[0]->str;
-	const redisReply *flat = claimed->element[1];
-	const redisReply *sqlr = claimed->element[2];
-	const char *claim = field(flat, "claim");
-	char b[IDS_BATCH_LEN + 1], x[IDS_EXEC_LEN + 1];
+	ClaimEntry e;
 	void *held;
 
-	if (!ids_split_ref(ref, b, x) || !token_ok(claim)) {
-		log_error("claim returned job %s without a valid ref and claim token", ref);
+	if (!claim_entry_parse(claimed, &e)) {
+		if (e.ref == NULL)
+			log_error("claim returned a malformed job entry");
+		else
+			log_error("claim returned job %s without a valid ref and claim token",
+				  e.ref);
 		return false;
 	}
+	const char *ref = e.ref, *claim = e.claim;
 	if ((held = htab_get(w->refs, ref)) != NULL) {
 		Job *old = held == &noop_ref ? NULL : held;
 		/* our own job claimed again (an outage outlasted our lease): the Job in memory
@@ -271,7 +212,7 @@ bool job_take(Worker *w, const redisReply *claimed)
 				  "the job in memory goes on under the new claim",
 				  claim, old->claim);
 			strcpy(old->claim, claim);
-			old->attempts = atoi(field(flat, "attempts"));
+			old->attempts = atoi(claim_entry_field(&e, "attempts"));
 		}
 		return true;
 	}
@@ -287,8 +228,8 @@ bool job_take(Worker *w, const redisReply *claimed)
 	job->w = w;
 	job->last_byte = -1;
 	strcpy(job->ref, ref);
-	strcpy(job->batch_id, b);
-	strcpy(job->exec_id, x);
+	strcpy(job->batch_id, e.batch_id);
+	strcpy(job->exec_id, e.exec_id);
 	strcpy(job->claim, claim);
 	job->next = w->jobs;
 	if (w->jobs)
@@ -296,38 +237,16 @@ bool job_take(Worker *w, const redisReply *claimed)
 	w->jobs = job;
 	w->inflight++;
 	job->timer = evtimer_new(w->base, on_job_timer, job);
-	if (!job->timer || !keys_exec(job->exec_key, KEYS_MAX, w->prefix, b, x) ||
-	    !keys_batch(job->batch_key, KEYS_MAX, w->prefix, b) ||
+	if (!job->timer || !keys_exec(job->exec_key, KEYS_MAX, w->prefix, e.batch_id, e.exec_id) ||
+	    !keys_batch(job->batch_key, KEYS_MAX, w->prefix, e.batch_id) ||
 	    !keys_worker_jobs(job->jobs_key, KEYS_MAX, w->prefix, w->id) ||
 	    !keys_events(job->events_key, KEYS_MAX, w->prefix)) {
 		log_error("out of memory for job %s", ref);
 		job_free(job);
 		return false;
 	}
-	bool fits = copy_field(job, job->uuid, sizeof job->uuid, flat, "id") &&
-		    copy_field(job, job->account_id, sizeof job->account_id, flat, "account_id") &&
-		    copy_field(job, job->instance_id, sizeof job->instance_id, flat,
-			       "amc_instance_id") &&
-		    copy_field(job, job->advertiser_id, sizeof job->advertiser_id, flat,
-			       "advertiser_id") &&
-		    copy_field(job, job->marketplace_id, sizeof job->marketplace_id, flat,
-			       "marketplace_id") &&
-		    copy_field(job, job->timezone, sizeof job->timezone, flat, "timezone") &&
-		    copy_field(job, job->amc_id, sizeof job->amc_id, flat, "amc_execution_id") &&
-		    take_region(job, flat);
-	job->params_json = strdup(field(flat, "parameters"));
-	job->sql_template = strdup(sqlr->type == REDIS_REPLY_STRING ? sqlr->str : "");
-	job->attempts = atoi(field(flat, "attempts"));
-	job->throttled = atoi(field(flat, "throttled"));
-	job->intent_ms = strtoll(field(flat, "create_intent_at"), NULL, 10);
-	const char *started = field(flat, "started_at");
-	job->started_ms = *started ? strtoll(started, NULL, 10) : mstime_wall();
-	/* the window resolved at submission; batches stored before that compute it (job_start) */
-	bool date_only;
-	if (!params_parse_ts(field(flat, "window_start"), job->win.start, &date_only) ||
-	    !params_parse_ts(field(flat, "window_end"), job->win.end, &date_only))
-		job->win.start[0] = job->win.end[0] = '\0';
-	if (!job->params_json || !job->sql_template) {
+	bool fits;
+	if (!claim_entry_fill(job, &e, &fits)) {
 		log_error("out of memory for job %s", ref);
 		job_free(job);
 		return false;

@@ -69,12 +69,12 @@ static void test_csv_field(void)
 			      "\"l1\nl2\"", "\"cr\r\"", "\"\"" };
 
 	for (size_t i = 0; i < ARRAY_LEN(in); i++) {
-		char *buf = NULL;
-		size_t len = 0, cap = 0;
-		assertf(csv_field(&buf, &len, &cap, in[i], strlen(in[i])) && buf &&
-				strcmp(buf, out[i]) == 0 && len == strlen(out[i]),
-			"field %zu: got %s want %s", i, buf ? buf : "(null)", out[i]);
-		free(buf);
+		StrBuf b = STRBUF_INIT;
+
+		csv_field(&b, in[i], strlen(in[i]));
+		assertf(!b.oom && b.data && strcmp(b.data, out[i]) == 0 && b.len == strlen(out[i]),
+			"field %zu: got %s want %s", i, b.data ? b.data : "(null)", out[i]);
+		strbuf_cleanup(&b);
 	}
 }
 

@@ -1,0 +1,34 @@
+/* alloc.h - the allocation hook: malloc, calloc, realloc and strdup wrappers that call
+ * replaceable functions, so a test can fail the Nth allocation (hiredis's hiredisAllocFuncs,
+ * beanstalkd's falloc). Only code that calls amcb_* (and jansson, once a hook is installed)
+ * goes through it; the rest of the tree calls libc directly.
+ *
+ * Memory from a wrapper is released with plain free(), as memory from libc is: a hook may
+ * refuse, count or log an allocation, but what it returns must come from malloc's heap. */
+#ifndef AMCB_ALLOC_H
+#define AMCB_ALLOC_H
+
+#include <stddef.h>
+
+typedef struct AllocFuncs {
+	void *(*malloc_fn)(size_t size);
+	void *(*calloc_fn)(size_t n, size_t size);
+	void *(*realloc_fn)(void *p, size_t size);
+	char *(*strdup_fn)(const char *s);
+} AllocFuncs;
+
+/* Puts fns (copied; NULL: libc's own) in force for every amcb_* call and for jansson's
+ * allocations (json_set_alloc_funcs), and returns the functions in force before. Not
+ * thread-safe: a test installs a hook while no other thread allocates; daemons never call it.
+ * libevent's event_set_mem_functions is not wired: it must come before any other libevent
+ * call, and nothing tests libevent's out-of-memory paths yet. */
+AllocFuncs alloc_set_funcs(const AllocFuncs *fns);
+
+/* The same contracts as malloc, calloc, realloc and strdup (NULL when out of memory; realloc
+ * leaves p allocated when it fails); the caller frees the result with free(). */
+void *amcb_malloc(size_t size);
+void *amcb_calloc(size_t n, size_t size);
+void *amcb_realloc(void *p, size_t size);
+char *amcb_strdup(const char *s);
+
+#endif
