@@ -335,6 +335,17 @@ void routes_workflows_patch(Req *r)
 			 "expected_version must be an integer");
 		return;
 	}
+	/* what create requires stays required: an edit cannot blank the name or the SQL */
+	static const char *const required[] = { "name", "sql_query" };
+	for (size_t i = 0; i < ARRAY_LEN(required); i++) {
+		const char *v = json_string_value(json_object_get(r->body, required[i]));
+
+		if (v != NULL && v[0] == '\0') {
+			req_fail(r, 400, "missing_field", required[i], "%s must not be empty",
+				 required[i]);
+			return;
+		}
+	}
 	if (json_object_size(r->body) == 0 || (json_object_size(r->body) == 1 && ev != NULL)) {
 		req_fail(r, 400, "missing_field", NULL,
 			 "nothing to change: give name, description, sql_query, parameters or "

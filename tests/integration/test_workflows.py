@@ -75,7 +75,8 @@ check(st == 422 and body["error"]["code"] == "invalid_parameter_types",
       "an edit that drops a typed placeholder is refused", raw[:300])
 for bad, code in (({}, "missing_field"), ({"name": 5}, "invalid_type"), ({"expected_version": "1", "name": "x"},
                                                                           "invalid_type"),
-                  ({"owner": A}, "unknown_field")):
+                  ({"owner": A}, "unknown_field"), ({"name": ""}, "missing_field"),
+                  ({"sql_query": ""}, "missing_field")):
     st, body, raw = api("PATCH", "/workflows/%s" % WF, bad, token=TA)
     check(st == 400 and body["error"]["code"] == code, "PATCH %s -> 400 %s" % (bad, code), raw[:300])
 rows = psql("SELECT version, name FROM workflows WHERE id = :'p1'", WF)
