@@ -26,7 +26,8 @@ fi
 if ! "$CC" -g -O1 -std=c11 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined \
 	-fno-sanitize-recover=undefined -I"$top/src/core" -I"$top/src/api" $cflags \
 	"$top/tests/fuzz/fuzz_validate.c" "$top/src/api/validate.c" "$top/src/core/params.c" \
-	"$top/src/core/ids.c" "$top/src/core/window.c" "$top/src/core/tz.c" $libs -lm \
+	"$top/src/core/ids.c" "$top/src/core/window.c" "$top/src/core/tz.c" \
+	"$top/src/core/strbuf.c" "$top/src/core/alloc.c" $libs -lm \
 	-o "$work/fuzz_validate" 2> "$work/build.log"; then
 	echo "not ok - fuzz: build failed"; sed 's/^/# /' "$work/build.log" | head -n 30; exit 1
 fi
