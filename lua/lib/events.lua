@@ -1,9 +1,20 @@
 -- Every event of every script goes through emit(): one XADD to P events, capped (MAXLEN ~),
--- so the stream's length bound is written once (docs/redis-keys.md, Events).
+-- so the stream's length bound is written once (docs/redis-keys.md, Events). It also bumps the
+-- batch's `ver`, so "has this batch moved?" is one HGET: the API keeps a running batch's
+-- status until it has (src/api/readcache.h).
+--- @include "lib/keys"
 
--- emit(events_key, fields): one entry of field/value pairs (type first, then batch_id, ...)
+-- emit(events_key, fields): one entry of field/value pairs (type first, then batch_id, ...).
+-- events_key is P events, so P is what precedes 'events'. A batch that left Redis (forgotten)
+-- is not brought back as a hash holding only `ver`.
 local function emit(events_key, fields)
 	rcall('XADD', events_key, 'MAXLEN', '~', '100000', '*', unpack(fields))
+	if fields[3] == 'batch_id' then
+		local bk = key_batch(string.sub(events_key, 1, -7), fields[4])
+		if rcall('EXISTS', bk) == 1 then
+			rcall('HINCRBY', bk, 'ver', 1)
+		end
+	end
 end
 
 -- exec_event(events_key, etype, batch_id, exec_ids, fields): one entry for several execs of one

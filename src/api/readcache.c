@@ -173,7 +173,8 @@ static bool valid(ReadCache *c, const Entry *e)
 	       e->st.gen == *gen_of(c, e->st.scope, e->st.bucket) && mstime_mono() < e->expires_ms;
 }
 
-RcBody *readcache_get(ReadCache *c, const char *key, char owner[IDS_UUID_LEN + 1])
+RcBody *readcache_get(ReadCache *c, const char *key, char owner[IDS_UUID_LEN + 1],
+		      char tag[RC_TAG_LEN])
 {
 	Entry *e;
 
@@ -186,6 +187,10 @@ RcBody *readcache_get(ReadCache *c, const char *key, char owner[IDS_UUID_LEN + 1
 		clear(c, e); /* it can never become valid again */
 		return NULL;
 	}
+	if (tag == NULL && e->st.tag[0] != '\0')
+		return NULL; /* only for a caller that confirms it */
+	if (tag != NULL)
+		memcpy(tag, e->st.tag, RC_TAG_LEN);
 	memcpy(owner, e->owner, IDS_UUID_LEN + 1);
 	e->body->refs++;
 	return e->body;
@@ -208,7 +213,9 @@ void readcache_put(ReadCache *c, const char *key, const char *owner, const RcSta
 	e->body = body;
 	body->refs++;
 	e->st = *st;
-	e->expires_ms = mstime_mono() + c->ttl_ms;
+	e->expires_ms =
+		mstime_mono() +
+		(st->tag[0] != '\0' && c->ttl_ms > RC_TAGGED_TTL_MS ? RC_TAGGED_TTL_MS : c->ttl_ms);
 	c->bytes += body->len;
 	/* a stamp already overtaken by a change: the entry would never be served */
 	if (!valid(c, e))

@@ -14,6 +14,13 @@
  * when it comes back "everything" is bumped (notifications may have been missed). And every
  * entry lives at most ttl_ms (api_read_cache_ms), a backstop, not the rule.
  *
+ * A running batch's status is kept too, but Redis, not PostgreSQL, changes it: its entry
+ * carries a tag, the batch hash's `ver` when the read began (every Lua script's event bumps it,
+ * lua/lib/events.lua). A tagged entry is returned only to a caller that asks for the tag
+ * (readcache_get with tag non-NULL), which must check it against Redis before sending it,
+ * and lives at most RC_TAGGED_TTL_MS: what moves without an event (the queue position of a
+ * queued execution, the next poll, the archive's progress) lags by at most that.
+ *
  * Bound: at most RC_SLOTS entries (direct-mapped by key: a new key evicts the one in its slot)
  * holding at most max_bytes of bodies together; a body that does not fit is not stored.
  * Bodies are reference-counted so a reply being written keeps its bytes after an eviction.
@@ -38,6 +45,8 @@
 
 #define RC_SLOTS 4096
 #define RC_BUCKETS 1024
+#define RC_TAG_LEN 24
+#define RC_TAGGED_TTL_MS 1000
 
 typedef struct ReadCache ReadCache;
 
@@ -62,6 +71,7 @@ typedef struct RcStamp {
 	enum RcScope scope;
 	unsigned bucket;
 	uint64_t all, gen;
+	char tag[RC_TAG_LEN]; /* "" or what the caller must confirm before serving (above) */
 } RcStamp;
 
 /* One request waiting for a build in flight: fn(arg, key) runs once, when the build lands.
@@ -82,8 +92,10 @@ void readcache_free(ReadCache *c); /* accepts NULL */
 
 RcStamp readcache_stamp(ReadCache *c, enum RcScope scope, const char *id);
 /* The valid entry of key with a new reference (release it with rcbody_unref), and its owner
- * (a user id, "" when the key itself names whose it is) in owner; NULL on a miss. */
-RcBody *readcache_get(ReadCache *c, const char *key, char owner[IDS_UUID_LEN + 1]);
+ * (a user id, "" when the key itself names whose it is) in owner; NULL on a miss. With tag
+ * NULL a tagged entry is a miss; else the entry's tag ("" for none) is copied to tag. */
+RcBody *readcache_get(ReadCache *c, const char *key, char owner[IDS_UUID_LEN + 1],
+		      char tag[RC_TAG_LEN]);
 /* Stores body under key when st allows it and it fits; takes its own reference. */
 void readcache_put(ReadCache *c, const char *key, const char *owner, const RcStamp *st,
 		   RcBody *body);

@@ -219,7 +219,7 @@ void req_success_cache(Req *r, json_t *obj, const char *key, const char *owner, 
 static bool serve_cached(Req *r, const char *key)
 {
 	char owner[IDS_UUID_LEN + 1];
-	RcBody *b = readcache_get(r->api->reads, key, owner);
+	RcBody *b = readcache_get(r->api->reads, key, owner, NULL);
 
 	if (b == NULL)
 		return false;
@@ -232,18 +232,27 @@ static bool serve_cached(Req *r, const char *key)
 }
 
 /* The build r waited for landed: the cached reply, when there is one r may see; else r builds
- * its own, its route run again from the start (its state dropped), past the cache. */
+ * its own, its route run again from the start (its state dropped), past the cache (or through
+ * it, to confirm a tagged reply: readcache.h). */
 static void woken(void *arg, const char *key)
 {
 	Req *r = arg;
+	char owner[IDS_UUID_LEN + 1], tag[RC_TAG_LEN];
+	RcBody *b;
+	bool to_confirm;
 
 	if (serve_cached(r, key))
 		return;
+	/* a kept reply its route confirms first (a running batch's status): the route runs again
+	 * through the cache and confirms it; else it builds its own */
+	b = readcache_get(r->api->reads, key, owner, tag);
+	to_confirm = b != NULL;
+	rcbody_unref(b);
 	if (r->ctx != NULL && r->ctx_free != NULL)
 		r->ctx_free(r->ctx);
 	r->ctx = NULL;
 	r->ctx_free = NULL;
-	r->cache_bypass = true;
+	r->cache_bypass = !to_confirm;
 	if (r->handler != NULL)
 		r->handler(r);
 	else

@@ -34,12 +34,14 @@ bool routes_batches_is_terminal(const char *status);
 void routes_status_get(Req *r);  /* GET /workflows/batch/{b}/status */
 void routes_results_get(Req *r); /* GET /workflows/batch/{b}/results */
 
+/* Called with the batch_status object (owned by done, as r is), the batch's owner (a user id,
+ * borrowed for the call; NULL if unknown) and, when it came from Redis, the batch hash's `ver`
+ * read before the executions (borrowed; NULL from PostgreSQL or before sql/lua had it). */
+typedef void (*RoutesStatusDone)(Req *r, json_t *status, const char *owner, const char *ver);
 /* Builds the seed's batch_status object of batch_id (validated) as r's user sees it: from
- * Redis, or from PostgreSQL when Redis no longer holds the batch. Calls done with it and the
- * batch's owner (a user id, borrowed for the call; NULL if unknown) (done owns the status and
- * r); on error it replies (404 unknown/not yours, 503) itself and frees r. */
-void routes_status_load(Req *r, const char *batch_id,
-			void (*done)(Req *r, json_t *status, const char *owner));
+ * Redis, or from PostgreSQL when Redis no longer holds the batch, and calls done with it; on
+ * error it replies (404 unknown/not yours, 503) itself and frees r. */
+void routes_status_load(Req *r, const char *batch_id, RoutesStatusDone done);
 
 void routes_schedules_create(Req *r);    /* POST /schedules */
 void routes_schedules_list(Req *r);      /* GET /schedules */

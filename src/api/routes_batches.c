@@ -139,8 +139,9 @@ bool routes_batches_is_terminal(const char *status)
 	return batch_state_name_is_final(status);
 }
 
-static void cancel_reply(Req *r, json_t *status, const char *owner)
+static void cancel_reply(Req *r, json_t *status, const char *owner, const char *ver)
 {
+	(void)ver;
 	(void)owner; /* checked by routes_status_load already */
 	req_success(r, 200,
 		    json_pack("{s:s, s:o}", "message", "Batch execution cancelled successfully",

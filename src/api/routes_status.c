@@ -17,7 +17,7 @@
 typedef struct Status {
 	Req *r;
 	char batch_id[IDS_BATCH_LEN + 1];
-	void (*done)(Req *r, json_t *status, const char *owner);
+	RoutesStatusDone done;
 	int pending; /* outstanding Redis replies */
 	bool redis_failed;
 	ShapeHash batch;  /* batch hash; kv owned (one block, see hash_copy) */
@@ -93,7 +93,7 @@ static void pg_done(Pgq *q, void *priv)
 		if ((o = shape_batch_status(&b, execs)) == NULL)
 			req_fail(r, 500, "internal", NULL, "out of memory");
 		else
-			s->done(r, o, pgq_val(q->res[0], 0, 11));
+			s->done(r, o, pgq_val(q->res[0], 0, 11), NULL);
 	}
 	pgq_free(q);
 	status_free(s);
@@ -168,7 +168,8 @@ static void redis_assemble(Status *s)
 	if (o == NULL)
 		req_fail(r, 500, "internal", NULL, "out of memory");
 	else
-		s->done(r, o, shape_hash_get(&s->batch, "user_id"));
+		s->done(r, o, shape_hash_get(&s->batch, "user_id"),
+			shape_hash_get(&s->batch, "ver"));
 	status_free(s);
 }
 
@@ -269,8 +270,7 @@ static void on_ids(RConn *c, redisReply *reply, void *priv)
 		first_round_done(s);
 }
 
-void routes_status_load(Req *r, const char *batch_id,
-			void (*done)(Req *r, json_t *status, const char *owner))
+void routes_status_load(Req *r, const char *batch_id, RoutesStatusDone done)
 {
 	Status *s = calloc(1, sizeof(*s));
 	char kb[KEYS_MAX], ke[KEYS_MAX], stop[16];
@@ -315,27 +315,69 @@ static bool settled(json_t *status)
 	       json_integer_value(running) == 0 && json_integer_value(pending) == 0;
 }
 
-/* r->ctx of GET .../status: the cache key and the stamp taken before the read */
+/* r->ctx of GET .../status: the cache key, the stamp taken before the read, and while a kept
+ * running status is being confirmed, that body (one reference, given to the reply or dropped
+ * in on_ver) with the tag it was kept under. */
 typedef struct StatusGet {
 	char key[IDS_BATCH_LEN + 3];
 	RcStamp st;
+	RcBody *held;
+	char tag[RC_TAG_LEN];
 } StatusGet;
 
-/* owner: the batch's user, whom req_try_cached compares with the next readers */
-static void status_reply(Req *r, json_t *status, const char *owner)
+/* owner: the batch's user, whom req_try_cached compares with the next readers. A settled
+ * status is kept until PostgreSQL announces a change; a running one (ver known: it came from
+ * Redis) under the batch's ver, confirmed by the next reader (readcache.h). */
+static void status_reply(Req *r, json_t *status, const char *owner, const char *ver)
 {
 	StatusGet *g = r->ctx;
+	bool keep = owner != NULL && ids_is_uuid(owner);
 
-	if (settled(status) && owner != NULL && ids_is_uuid(owner))
+	if (keep && !settled(status)) {
+		keep = ver != NULL && *ver != '\0' && strlen(ver) < sizeof(g->st.tag);
+		if (keep)
+			memcpy(g->st.tag, ver, strlen(ver) + 1);
+	}
+	if (keep)
 		req_success_cache(r, json_pack("{s:o}", "batch_status", status), g->key, owner,
 				  &g->st);
 	else
 		req_success(r, 200, json_pack("{s:o}", "batch_status", status));
 }
 
+/* Not kept, or no longer confirmed: build it, leading (or joining) the build of this key. */
+static void status_build(Req *r)
+{
+	StatusGet *g = r->ctx;
+
+	if (req_try_cached(r, g->key))
+		return;
+	g->st = readcache_stamp(r->api->reads, RC_BATCH, r->segs[2]);
+	routes_status_load(r, r->segs[2], status_reply);
+}
+
+/* The batch's ver now: the kept running status is sent when it has not moved since. */
+static void on_ver(RConn *c, redisReply *reply, void *priv)
+{
+	Req *r = priv;
+	StatusGet *g = r->ctx;
+	RcBody *b = g->held;
+
+	(void)c;
+	g->held = NULL;
+	if (reply != NULL && reply->type == REDIS_REPLY_STRING && strcmp(reply->str, g->tag) == 0) {
+		req_reply_cached(r, b);
+		return;
+	}
+	rcbody_unref(b);
+	status_build(r);
+}
+
 void routes_status_get(Req *r)
 {
 	StatusGet *g;
+	char owner[IDS_UUID_LEN + 1], kb[KEYS_MAX];
+	RcBody *b;
 
 	if (!ids_is_batch(r->segs[2])) {
 		req_fail(r, 404, "batch_not_found", NULL, "batch not found");
@@ -344,8 +386,25 @@ void routes_status_get(Req *r)
 	if ((g = req_ctx_new(r, sizeof(*g))) == NULL)
 		return;
 	snprintf(g->key, sizeof(g->key), "s:%s", r->segs[2]);
-	if (req_try_cached(r, g->key))
-		return;
-	g->st = readcache_stamp(r->api->reads, RC_BATCH, r->segs[2]);
-	routes_status_load(r, r->segs[2], status_reply);
+	/* a kept status the caller may see: a settled one is sent, a running one after one HGET
+	 * says it still holds (one it may not see is left to req_try_cached: answered as if
+	 * uncached) */
+	if (!r->cache_bypass && (b = readcache_get(r->api->reads, g->key, owner, g->tag)) != NULL) {
+		if (r->is_admin || strcmp(owner, r->user_id) == 0) {
+			if (g->tag[0] == '\0') {
+				req_reply_cached(r, b);
+				return;
+			}
+			g->held = b;
+			if (api_redis_ready(r->api) &&
+			    keys_batch(kb, sizeof(kb), r->api->cfg.redis_prefix, r->segs[2]) !=
+				    NULL &&
+			    rconn_command(r->api->redis, on_ver, r, 3,
+					  (const char *[]){ "HGET", kb, "ver" }, NULL))
+				return;
+			g->held = NULL;
+		}
+		rcbody_unref(b);
+	}
+	status_build(r);
 }

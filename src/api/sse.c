@@ -171,8 +171,9 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
 		x->busy = true;
 }
 
-static void begin(Req *r, json_t *status, const char *owner)
+static void begin(Req *r, json_t *status, const char *owner, const char *ver)
 {
+	(void)ver;
 	struct evkeyvalq *h = evhttp_request_get_output_headers(r->req);
 	struct evhttp_connection *evcon = evhttp_request_get_connection(r->req);
 	const char *st = json_string_value(json_object_get(status, "status"));

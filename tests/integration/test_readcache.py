@@ -4,6 +4,7 @@ change below is made either through the API (seen by the next request) or straig
 where only the NOTIFY can tell the API: those are awaited for at most 3 s, well below the
 cache's 10 s backstop (api_read_cache_ms), so they prove the notification, not the expiry.
 Also: another user with a warm cache, a retry child, a purged batch, the list's index."""
+import time
 import uuid
 
 import lib
@@ -98,6 +99,89 @@ check(deadline_final, "the child's status reaches its end", states)
 row = wait_until(lambda: [r for r in get("/workflows/batch/list", TA)[1]["batch_executions"]
                           if r["batch_id"] == child and r["status"] in lib.TERMINAL], NOTIFIED + 10)
 check(row, "the list follows the child to its end (archived by the worker, announced)", row)
+
+# ---- a running batch's status: kept under the batch's `ver`, confirmed by one HGET ----
+def cmdstats():
+    out = {}
+    for line in lib.redis_raw("INFO", "commandstats"):
+        if line.startswith("cmdstat_"):
+            name, rest = line[len("cmdstat_"):].split(":", 1)
+            out[name] = int(rest.split("calls=", 1)[1].split(",", 1)[0])
+    return out
+
+
+ISLOW = INSTANCES[10]
+AMC_SLOW = psql("SELECT instance_id FROM instances WHERE id = :'p1'", ISLOW)[0][0]
+st, _, raw = api("POST", "/admin/instances/%s/access" % ISLOW, {"user_id": A})
+assert st == 200, raw
+sim_put("/sim/profiles/" + AMC_SLOW, {"latency_ms": 600000})
+st, body, raw = submit(WA, [ISLOW], token=TA)
+check(st == 201, "A submits a batch AMC keeps running", raw[:300])
+BR = body["batch"]["batch_id"]
+run_path = "/workflows/batch/%s/status" % BR
+polling = wait_until(lambda: [e for e in get(run_path, TA)[1]["batch_status"]["executions"]
+                              if e["phase"] == "polling"], 60, interval=0.05)
+check(polling, "its execution reaches AMC's RUNNING (phase polling)")
+ver = lib.redis_raw("HGET", PREFIX + "batch:{%s}" % BR, "ver")
+check(ver and int(ver[0]) >= 3, "every event of the batch bumped its ver", ver)
+before, n = cmdstats(), 30
+replies = [get(run_path, TA) for _ in range(n)]
+after = cmdstats()
+hgetall = after.get("hgetall", 0) - before.get("hgetall", 0)
+hget = after.get("hget", 0) - before.get("hget", 0)
+check(all(r == replies[0] for r in replies) and replies[0][0] == 200,
+      "30 reads of the running batch give the same status")
+check(hget >= n - 2 and hgetall < n,
+      "they were answered from the cache, each after one HGET of ver (not a read of every hash)",
+      "hget %d hgetall %d" % (hget, hgetall))
+st, b = get(run_path, TB)
+check(st == 404, "another user gets a missing batch's 404, cache warm", (st, b))
+# the contract with the Lua side: whatever bumps ver shows at the next read (every script's
+# event does: lua/lib/events.lua); here a field changed by hand, then ver
+xid = replies[0][1]["batch_status"]["executions"][0]["execution_id"]
+redis("HINCRBY", PREFIX + "batch:{%s}" % BR, "ver", 1)
+get(run_path, TA)  # rebuilt now: kept for the next second (RC_TAGGED_TTL_MS)
+get(run_path, TA)  # served from the cache
+redis("HSET", PREFIX + "exec:{%s}:%s" % (BR, xid), "error", "rc probe")
+redis("HINCRBY", PREFIX + "batch:{%s}" % BR, "ver", 1)
+st, b = get(run_path, TA)
+check(b["batch_status"]["executions"][0]["error"] == "rc probe",
+      "a change that bumped ver shows at the very next read", b["batch_status"]["executions"][0])
+redis("HDEL", PREFIX + "exec:{%s}:%s" % (BR, xid), "error")
+redis("HINCRBY", PREFIX + "batch:{%s}" % BR, "ver", 1)
+# every transition the worker makes shows at once: the Redis state is read first, then the
+# status must be at least as far along (a kept status is confirmed against ver every time)
+sim_put("/sim/profiles/" + AMC_SLOW, {"latency_ms": 300})
+RANK = {"pending": 0, "queued": 1, "retry_wait": 1, "running": 2, "completed": 3, "failed": 3,
+        "cancelled": 3}
+PHASES = {"": 0, "submitted": 1, "polling": 2, "downloading": 3, "archiving": 4}
+st, body, raw = submit(WA, [IA, ISLOW], token=TA)
+BR2 = body["batch"]["batch_id"]
+path2 = "/workflows/batch/%s/status" % BR2
+ids = lib.redis_raw("LRANGE", PREFIX + "batch:{%s}:execs" % BR2, 0, -1)
+behind, reads, final = [], 0, None
+deadline = time.time() + 120
+while time.time() < deadline:
+    seen = {x: lib.redis_hash(PREFIX + "exec:{%s}:%s" % (BR2, x)) for x in ids}
+    st, b = get(path2, TA)
+    reads += 1
+    for e in b["batch_status"]["executions"]:
+        r = seen[e["execution_id"]]
+        want = (RANK.get(r.get("state"), 0), PHASES.get(r.get("phase", ""), 0)
+                if r.get("state") == "running" else 0)
+        got = (RANK.get(e["status"], 0), PHASES.get(e["phase"] or "", 0)
+               if e["status"] == "running" else 0)
+        if got < want:
+            behind.append((e["execution_id"], want, got))
+    if b["batch_status"]["status"] in lib.TERMINAL:
+        final = b["batch_status"]["status"]
+        break
+check(final == "completed", "the second batch completes", final)
+check(not behind and reads > 5, "no read of %d showed a state older than Redis held before it" % reads,
+      behind[:5])
+sim("DELETE", "/sim/profiles/" + AMC_SLOW)
+st, _, raw = api("POST", "/workflows/batch/%s/cancel" % BR, {}, token=TA)
+check(st == 200, "the slow batch is cancelled", raw[:200])
 
 # ---- a purged batch: gone from Redis and PostgreSQL, its warm status goes too ----
 get(status_path, TA)
