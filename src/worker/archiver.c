@@ -288,8 +288,8 @@ static bool build_sql(PGconn *conn, const Shape *s, const char *table, const cha
 }
 
 /* The file's bytes as they are (pass 1 found COPY reads them as csv.c does). */
-static bool put_raw(PGconn *conn, FILE *f, const char **abort_msg, bool *data_error, char *err,
-		    size_t errlen)
+static bool put_raw(PGconn *conn, FILE *f, atomic_llong *done, const char **abort_msg,
+		    bool *data_error, char *err, size_t errlen)
 {
 	char *buf = malloc(COPY_CHUNK);
 	size_t n;
@@ -300,12 +300,14 @@ static bool put_raw(PGconn *conn, FILE *f, const char **abort_msg, bool *data_er
 		*abort_msg = "out of memory";
 		return true;
 	}
-	while ((n = fread(buf, 1, COPY_CHUNK, f)) > 0)
+	while ((n = fread(buf, 1, COPY_CHUNK, f)) > 0) {
 		if (PQputCopyData(conn, buf, (int)n) != 1) {
 			snprintf(err, errlen, "COPY data: %s", PQerrorMessage(conn));
 			ok = false; /* connection trouble: no COPY end possible */
 			break;
 		}
+		atomic_fetch_add(done, (long long)n);
+	}
 	if (ok && ferror(f)) {
 		snprintf(err, errlen, "read error on the result file");
 		*data_error = true;
@@ -316,8 +318,8 @@ static bool put_raw(PGconn *conn, FILE *f, const char **abort_msg, bool *data_er
 }
 
 /* The parsed fields, in COPY's text format (empty = \N, as csv.c's empty field). */
-static bool put_parsed(PGconn *conn, FILE *f, const Shape *s, const char **abort_msg,
-		       bool *data_error, char *err, size_t errlen)
+static bool put_parsed(PGconn *conn, FILE *f, const Shape *s, atomic_llong *done,
+		       const char **abort_msg, bool *data_error, char *err, size_t errlen)
 {
 	CsvReader r;
 	char *line = NULL;
@@ -344,6 +346,7 @@ static bool put_parsed(PGconn *conn, FILE *f, const Shape *s, const char **abort
 			*abort_msg = "out of memory";
 			break;
 		}
+		atomic_fetch_add(done, 1);
 		if (llen >= COPY_CHUNK) {
 			if (PQputCopyData(conn, line, (int)llen) != 1) {
 				snprintf(err, errlen, "COPY data: %s", PQerrorMessage(conn));
@@ -371,7 +374,7 @@ out:
 /* Pass 2: the table and its rows. *mismatch: COPY read another number of rows than pass 1
  * (the raw bytes were read otherwise than csv.c reads them): the caller retries parsed. */
 static bool fill_table(PGconn *conn, FILE *f, const Shape *s, const char *table, const char *user,
-		       bool raw, bool *data_error, bool *mismatch, char *err, size_t errlen)
+		       bool raw, ArchiveTask *t, bool *mismatch, char *err, size_t errlen)
 {
 	char *ddl = NULL, *copy = NULL, *post = NULL;
 	size_t pl = 0, pc = 0;
@@ -396,8 +399,11 @@ static bool fill_table(PGconn *conn, FILE *f, const Shape *s, const char *table,
 		goto out;
 	}
 	PQclear(res);
-	if (!(raw ? put_raw(conn, f, &abort_msg, data_error, err, errlen)
-		  : put_parsed(conn, f, s, &abort_msg, data_error, err, errlen)))
+	atomic_store(&t->progress_done, 0);
+	atomic_store(&t->progress_total, raw ? t->bytes : (long long)s->rows);
+	if (!(raw ? put_raw(conn, f, &t->progress_done, &abort_msg, &t->data_error, err, errlen)
+		  : put_parsed(conn, f, s, &t->progress_done, &abort_msg, &t->data_error, err,
+			       errlen)))
 		goto out;
 	if (PQputCopyEnd(conn, abort_msg) != 1) {
 		snprintf(err, errlen, "COPY end: %s", PQerrorMessage(conn));
@@ -462,8 +468,7 @@ static enum PgResult archive_tx(PGconn *conn, ArchiveTask *t, FILE *f, const Sha
 	if (!ok)
 		goto pgfail;
 	/* no columns (an empty file): no table */
-	if (s->ncols > 0 &&
-	    !fill_table(conn, f, s, table, user, raw, &t->data_error, mismatch, err, errlen))
+	if (s->ncols > 0 && !fill_table(conn, f, s, table, user, raw, t, mismatch, err, errlen))
 		goto pgfail;
 	char rows[32];
 	snprintf(rows, sizeof rows, "%ld", s->rows);
