@@ -89,7 +89,7 @@ static void on_watch(evutil_socket_t fd, short what, void *arg)
 
 ArchiveWatch *progress_archive_watch(Job *job, const ArchiveTask *t)
 {
-	static const char *const reset[] = { "archive_done", "0", "archive_total", "0",
+	static const char *const reset[] = { "archive_done",  "0", "archive_total", "0",
 					     "pg_down_since", "" };
 	ArchiveWatch *aw = calloc(1, sizeof *aw);
 	const struct timeval tv = { WATCH_MS / 1000, (WATCH_MS % 1000) * 1000 };
@@ -115,8 +115,14 @@ ArchiveWatch *progress_archive_watch(Job *job, const ArchiveTask *t)
 
 void progress_archive_end(ArchiveWatch *aw)
 {
+	static const char *const up[] = { "pg_down_since", "" };
+
 	if (aw == NULL)
 		return;
+	/* the archive got through (or gave up) before a tick saw PostgreSQL again: sent ahead of
+	 * the finish on the same connection, so it still lands on the running exec */
+	if (aw->down_since != 0 && !aw->w->exiting)
+		send_fields(aw->w, aw->batch_id, aw->exec_id, aw->claim, up, (int)ARRAY_LEN(up));
 	event_free(aw->timer);
 	free(aw);
 }
@@ -136,8 +142,9 @@ void progress_publish_caps(Worker *w)
 	snprintf(icap, sizeof icap, "%d", w->cfg.instance_cap);
 	snprintf(acap, sizeof acap, "%d", w->cfg.account_cap);
 	if (!keys_caps(key, sizeof key, w->prefix) ||
-	    !rconn_command(w->redis, on_caps, NULL, 6,
-			   (const char *[]){ "HSET", key, "instance_cap", icap, "account_cap", acap },
-			   NULL))
+	    !rconn_command(
+		    w->redis, on_caps, NULL, 6,
+		    (const char *[]){ "HSET", key, "instance_cap", icap, "account_cap", acap },
+		    NULL))
 		log_debug("caps not published: redis not ready");
 }

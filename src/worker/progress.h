@@ -20,7 +20,8 @@ typedef struct ArchiveWatch ArchiveWatch;
  * progress_archive_end. A new watch (owned by the caller), or NULL (out of memory: no
  * progress shown, the archive runs as ever). */
 ArchiveWatch *progress_archive_watch(Job *job, const ArchiveTask *t);
-/* The archive ended (its done callback runs): stops and frees w (NULL: nothing). */
+/* The archive ended (its done callback runs, before the job's next Redis call): empties
+ * pg_down_since if it was set, stops and frees w (NULL: nothing). */
 void progress_archive_end(ArchiveWatch *w);
 
 /* P caps = this worker's instance_cap and account_cap, so the status endpoint can say
