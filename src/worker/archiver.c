@@ -109,8 +109,20 @@ static bool check_width(const Shape *s, const CsvReader *r, char *err, size_t er
 	return false;
 }
 
-/* Pass 1: header, field counts, column types, whether the bytes can go to COPY as they are. */
-static bool scan(FILE *f, Shape *s, char *err, size_t errlen)
+#define MARK_EVERY 1024 /* records between two progress marks (an ftell each) */
+
+/* How far a pass is: base + the file position (the bytes stdio has handed the reader). */
+static void mark(atomic_llong *done, long long base, FILE *f)
+{
+	long pos = ftell(f);
+
+	if (pos >= 0)
+		atomic_store(done, base + pos);
+}
+
+/* Pass 1: header, field counts, column types, whether the bytes can go to COPY as they are.
+ * *done follows the bytes read (the first half of the archive's progress). */
+static bool scan(FILE *f, Shape *s, atomic_llong *done, char *err, size_t errlen)
 {
 	CsvReader r;
 	bool ok = false;
@@ -144,7 +156,8 @@ static bool scan(FILE *f, Shape *s, char *err, size_t errlen)
 		if (s->ncols == 1 && csv_field_len(&r, 0) == 2 &&
 		    memcmp(csv_field(&r, 0), "\\.", 2) == 0)
 			s->raw_ok = false;
-		s->rows++;
+		if (++s->rows % MARK_EVERY == 0)
+			mark(done, 0, f);
 	}
 	if (st == CSV_ERROR) {
 		snprintf(err, errlen, "result CSV: %s", r.err);
@@ -318,7 +331,7 @@ static bool put_raw(PGconn *conn, FILE *f, atomic_llong *done, const char **abor
 }
 
 /* The parsed fields, in COPY's text format (empty = \N, as csv.c's empty field). */
-static bool put_parsed(PGconn *conn, FILE *f, const Shape *s, atomic_llong *done,
+static bool put_parsed(PGconn *conn, FILE *f, const Shape *s, atomic_llong *done, long long total,
 		       const char **abort_msg, bool *data_error, char *err, size_t errlen)
 {
 	CsvReader r;
@@ -346,7 +359,8 @@ static bool put_parsed(PGconn *conn, FILE *f, const Shape *s, atomic_llong *done
 			*abort_msg = "out of memory";
 			break;
 		}
-		atomic_fetch_add(done, 1);
+		if (r.record % MARK_EVERY == 0)
+			mark(done, total / 2, f);
 		if (llen >= COPY_CHUNK) {
 			if (PQputCopyData(conn, line, (int)llen) != 1) {
 				snprintf(err, errlen, "COPY data: %s", PQerrorMessage(conn));
@@ -399,11 +413,10 @@ static bool fill_table(PGconn *conn, FILE *f, const Shape *s, const char *table,
 		goto out;
 	}
 	PQclear(res);
-	atomic_store(&t->progress_done, 0);
-	atomic_store(&t->progress_total, raw ? t->bytes : (long long)s->rows);
+	atomic_store(&t->progress_done, t->bytes); /* pass 1 is over: the second half */
 	if (!(raw ? put_raw(conn, f, &t->progress_done, &abort_msg, &t->data_error, err, errlen)
-		  : put_parsed(conn, f, s, &t->progress_done, &abort_msg, &t->data_error, err,
-			       errlen)))
+		  : put_parsed(conn, f, s, &t->progress_done, 2 * t->bytes, &abort_msg,
+			       &t->data_error, err, errlen)))
 		goto out;
 	if (PQputCopyEnd(conn, abort_msg) != 1) {
 		snprintf(err, errlen, "COPY end: %s", PQerrorMessage(conn));
@@ -514,7 +527,10 @@ enum PgResult archiver_work(PGconn *conn, void *arg, char *err, size_t errlen)
 	struct stat sb;
 
 	t->bytes = fstat(fileno(f), &sb) == 0 ? (long long)sb.st_size : 0;
-	if (!scan(f, &s, err, errlen)) {
+	/* the file is read twice, the check pass and COPY: each is half of the way */
+	atomic_store(&t->progress_done, 0);
+	atomic_store(&t->progress_total, 2 * t->bytes);
+	if (!scan(f, &s, &t->progress_done, err, errlen)) {
 		t->data_error = true;
 		goto out;
 	}
