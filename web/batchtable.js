@@ -33,7 +33,10 @@ function waiting(e) {
 	const w = e.waiting_for;
 	if (w && w.code === 'retry')
 		return 'retrying at ' + (w.at ? new Date(w.at).toLocaleTimeString() : 'once due') + (e.error ? ' after: ' + e.error.slice(0, 80) : '');
-	if (w && w.text) return w.text + (w.at && ago(w.at) ? ' · ' + ago(w.at) : '');
+	// AMC's run and a PostgreSQL outage carry their own clock in the words ("AMC running for
+	// 12 min, next poll in 20 s"): a second one since the claim would only contradict it
+	const own = w && (w.code === 'amc_running' || w.pg_down_since);
+	if (w && w.text) return w.text + (!own && w.at && ago(w.at) ? ' · ' + ago(w.at) : '');
 	if (e.status === 'queued' || e.status === 'pending') return 'queued';
 	if (e.status === 'running') return e.phase ? 'AMC: ' + e.phase : 'running';
 	if (e.status === 'retry_wait') return 'waiting to retry';

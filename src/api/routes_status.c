@@ -1,6 +1,9 @@
 /* routes_status.c - GET /workflows/batch/{b}/status: the live batch_status from Redis (batch
  * hash + every exec hash, pipelined), or the same shape from PostgreSQL for a batch Redis no
- * longer holds. Counts are derived from the execution states, so they always sum to total. */
+ * longer holds. Counts are derived from the execution states, so they always sum to total.
+ * waiting_for's details come with the same round trips: the batch queue's claim end and the
+ * workers' caps with the batch hash; only when an exec is parked, one HMGET of its slots'
+ * running counts after the exec hashes (docs/api.md, waiting_for). */
 #include "routes.h"
 
 #include <stdio.h>
@@ -9,6 +12,7 @@
 
 #include "keys.h"
 #include "log.h"
+#include "mstime.h"
 #include "pgq.h"
 #include "policy.h"
 #include "shape.h"
@@ -20,10 +24,16 @@ typedef struct Status {
 	RoutesStatusDone done;
 	int pending; /* outstanding Redis replies */
 	bool redis_failed;
-	ShapeHash batch;  /* batch hash; kv owned (one block, see hash_copy) */
-	json_t *exec_ids; /* array of exec ids */
-	ShapeHash *execs; /* exec hashes in exec_ids order, each kv owned; n == 0 if missing */
-	size_t nexecs;    /* replies received so far */
+	ShapeHash batch;      /* batch hash; kv owned (one block, see hash_copy) */
+	json_t *exec_ids;     /* array of exec ids */
+	ShapeHash *execs;     /* exec hashes in exec_ids order, each kv owned; n == 0 if missing */
+	size_t nexecs;        /* replies received so far */
+	json_t *queue;        /* the batch queue's right end (refs; NULL: not read) */
+	long long icap, acap; /* P caps, else this API's config */
+	json_t *running_fields; /* P running fields of the parked execs (strings) */
+	json_t *running_vals;   /* their counts (strings, in reply order) */
+	ShapeKv *running_kv;    /* both as a ShapeHash (borrows their strings) */
+	size_t nrunning;
 } Status;
 
 static const char sql_batch[] =
@@ -58,6 +68,10 @@ static void status_free(Status *s)
 	for (size_t i = 0; s->execs != NULL && i < s->nexecs; i++)
 		free((void *)s->execs[i].kv);
 	free(s->execs);
+	json_decref(s->queue);
+	json_decref(s->running_fields);
+	json_decref(s->running_vals);
+	free(s->running_kv);
 	free(s);
 }
 
@@ -163,7 +177,13 @@ static MUST_CHECK bool hash_copy(const redisReply *reply, ShapeHash *h)
 static void redis_assemble(Status *s)
 {
 	Req *r = s->r;
-	json_t *o = shape_status_redis(s->batch_id, &s->batch, s->execs, s->nexecs);
+	const ShapeHash running = { s->running_kv, s->nrunning };
+	const ShapeLive live = { .now_ms = mstime_wall(),
+				 .queue = s->queue,
+				 .running = &running,
+				 .instance_cap = s->icap,
+				 .account_cap = s->acap };
+	json_t *o = shape_status_redis(s->batch_id, &s->batch, s->execs, s->nexecs, &live);
 
 	if (o == NULL)
 		req_fail(r, 500, "internal", NULL, "out of memory");
@@ -171,6 +191,78 @@ static void redis_assemble(Status *s)
 		s->done(r, o, shape_hash_get(&s->batch, "user_id"),
 			shape_hash_get(&s->batch, "ver"));
 	status_free(s);
+}
+
+/* The running counts of the parked execs' slots: a detail, so any failure only leaves it
+ * out. */
+static void on_running(RConn *c, redisReply *reply, void *priv)
+{
+	Status *s = priv;
+	size_t n = json_array_size(s->running_fields);
+
+	(void)c;
+	if (reply != NULL && reply->type == REDIS_REPLY_ARRAY && reply->elements == n &&
+	    (s->running_vals = json_array()) != NULL &&
+	    (s->running_kv = calloc(n, sizeof(*s->running_kv))) != NULL) {
+		for (size_t i = 0; i < n; i++) {
+			if (reply->element[i]->type != REDIS_REPLY_STRING ||
+			    json_array_append_new(s->running_vals,
+						  json_string(reply->element[i]->str)) != 0)
+				continue;
+			s->running_kv[s->nrunning].key =
+				json_string_value(json_array_get(s->running_fields, i));
+			s->running_kv[s->nrunning].val = json_string_value(json_array_get(
+				s->running_vals, json_array_size(s->running_vals) - 1));
+			s->nrunning++;
+		}
+	}
+	redis_assemble(s);
+}
+
+/* A third round only when an exec is parked: one HMGET P running of the parked execs'
+ * instance and account fields (each once). false: not sent (assemble without it). */
+static bool fetch_running(Status *s)
+{
+	Req *r = s->r;
+	char key[KEYS_MAX], field[160];
+	json_t *seen = json_object();
+	const char **argv = NULL;
+	size_t n, i;
+	bool sent = false;
+
+	if (seen == NULL || (s->running_fields = json_array()) == NULL)
+		goto out;
+	for (i = 0; i < s->nexecs; i++) {
+		const char *parked = shape_hash_get(&s->execs[i], "parked");
+		const char *st = shape_hash_get(&s->execs[i], "state");
+		bool inst = parked != NULL && strcmp(parked, "instance") == 0;
+		const char *id;
+
+		if (st == NULL || strcmp(st, "queued") != 0 || parked == NULL ||
+		    (!inst && strcmp(parked, "account") != 0))
+			continue;
+		id = shape_hash_get(&s->execs[i], inst ? "amc_instance_id" : "account_id");
+		if (id == NULL || *id == '\0')
+			continue;
+		snprintf(field, sizeof(field), "%s:%s", inst ? "instance" : "account", id);
+		if (json_object_get(seen, field) == NULL &&
+		    (json_object_set_new(seen, field, json_true()) != 0 ||
+		     json_array_append_new(s->running_fields, json_string(field)) != 0))
+			goto out;
+	}
+	if ((n = json_array_size(s->running_fields)) == 0 ||
+	    !keys_running(key, sizeof(key), r->api->cfg.redis_prefix) ||
+	    (argv = calloc(n + 2, sizeof(*argv))) == NULL)
+		goto out;
+	argv[0] = "HMGET";
+	argv[1] = key;
+	for (i = 0; i < n; i++)
+		argv[i + 2] = json_string_value(json_array_get(s->running_fields, i));
+	sent = rconn_command(r->api->redis, on_running, s, (int)(n + 2), argv, NULL);
+out:
+	free(argv);
+	json_decref(seen);
+	return sent;
 }
 
 static void on_exec(RConn *c, redisReply *reply, void *priv)
@@ -185,7 +277,7 @@ static void on_exec(RConn *c, redisReply *reply, void *priv)
 		return;
 	if (s->redis_failed)
 		load_pg(s);
-	else
+	else if (!fetch_running(s))
 		redis_assemble(s);
 }
 
@@ -244,6 +336,43 @@ static void first_round_done(Status *s)
 	fetch_execs(s);
 }
 
+/* The batch queue's claim end: a detail (ahead), so a failure only leaves it out. */
+static void on_queue(RConn *c, redisReply *reply, void *priv)
+{
+	Status *s = priv;
+
+	(void)c;
+	if (reply != NULL && reply->type == REDIS_REPLY_ARRAY &&
+	    (s->queue = json_array()) != NULL) {
+		for (size_t i = 0; i < reply->elements; i++)
+			if (reply->element[i]->type == REDIS_REPLY_STRING)
+				json_array_append_new(s->queue,
+						      json_string(reply->element[i]->str));
+	}
+	if (--s->pending == 0)
+		first_round_done(s);
+}
+
+/* P caps (instance_cap, account_cap as the workers last published them); missing: this API's
+ * config, which the workers read from the same file as a rule. */
+static void on_caps(RConn *c, redisReply *reply, void *priv)
+{
+	Status *s = priv;
+
+	(void)c;
+	if (reply != NULL && reply->type == REDIS_REPLY_ARRAY && reply->elements == 2) {
+		for (size_t i = 0; i < 2; i++) {
+			const redisReply *v = reply->element[i];
+			long long n = v->type == REDIS_REPLY_STRING ? strtoll(v->str, NULL, 10) : 0;
+
+			if (n > 0)
+				*(i == 0 ? &s->icap : &s->acap) = n;
+		}
+	}
+	if (--s->pending == 0)
+		first_round_done(s);
+}
+
 static void on_batch(RConn *c, redisReply *reply, void *priv)
 {
 	Status *s = priv;
@@ -273,7 +402,7 @@ static void on_ids(RConn *c, redisReply *reply, void *priv)
 void routes_status_load(Req *r, const char *batch_id, RoutesStatusDone done)
 {
 	Status *s = calloc(1, sizeof(*s));
-	char kb[KEYS_MAX], ke[KEYS_MAX], stop[16];
+	char kb[KEYS_MAX], ke[KEYS_MAX], kq[KEYS_MAX], kc[KEYS_MAX], stop[16], start[16];
 	const char *prefix = r->api->cfg.redis_prefix;
 
 	if (s == NULL) {
@@ -282,6 +411,8 @@ void routes_status_load(Req *r, const char *batch_id, RoutesStatusDone done)
 	}
 	s->r = r;
 	s->done = done;
+	s->icap = r->api->cfg.instance_cap;
+	s->acap = r->api->cfg.account_cap;
 	snprintf(s->batch_id, sizeof(s->batch_id), "%s", batch_id);
 	snprintf(stop, sizeof(stop), "%d", r->api->cfg.max_instances - 1);
 	if (!api_redis_ready(r->api) || !keys_batch(kb, sizeof(kb), prefix, batch_id) ||
@@ -299,6 +430,17 @@ void routes_status_load(Req *r, const char *batch_id, RoutesStatusDone done)
 		return;
 	}
 	s->pending++;
+	/* waiting_for's details, in the same round trip: the right end of the batch queue
+	 * (RPOP claims from there; it holds at most max_instances ready refs) and the caps */
+	snprintf(start, sizeof(start), "-%d", r->api->cfg.max_instances);
+	if (keys_batch_queue(kq, sizeof(kq), prefix, batch_id) &&
+	    rconn_command(r->api->redis, on_queue, s, 4,
+			  (const char *[]){ "LRANGE", kq, start, "-1" }, NULL))
+		s->pending++;
+	if (keys_caps(kc, sizeof(kc), prefix) &&
+	    rconn_command(r->api->redis, on_caps, s, 4,
+			  (const char *[]){ "HMGET", kc, "instance_cap", "account_cap" }, NULL))
+		s->pending++;
 }
 
 /* ---- GET .../status and the read cache ---- */

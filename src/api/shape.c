@@ -3,6 +3,7 @@
 #include "shape.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -116,10 +117,159 @@ static json_t *window_obj(const char *text)
 	return w != NULL ? w : json_null();
 }
 
-/* What an unfinished execution waits for, from its hash alone (no extra round trip): a code,
- * the words the page shows, and the moment it refers to (since when, or until when). null for
- * a finished one. */
-static json_t *waiting_for(const ShapeHash *h)
+/* "12 min", "40 s", "2 h 5 min": a duration for the words of waiting_for. */
+static void words_duration(long long ms, char *out, size_t len)
+{
+	long long s = ms > 0 ? ms / 1000 : 0;
+
+	if (s < 60)
+		snprintf(out, len, "%lld s", s);
+	else if (s < 3600)
+		snprintf(out, len, "%lld min", s / 60);
+	else
+		snprintf(out, len, "%lld h %lld min", s / 3600, s / 60 % 60);
+}
+
+/* "17:42:05 UTC" from Unix ms text; false when not a number. */
+static bool words_clock(const char *ms, char out[32])
+{
+	char iso[32];
+
+	if (!shape_iso_ms(ms, iso))
+		return false;
+	snprintf(out, 32, "%.8s UTC", iso + 11);
+	return true;
+}
+
+/* How many refs of its batch's queue RPOP takes before this exec's (the queue's right end is
+ * claimed first), or -1 when its ref is not among them. */
+static long long queue_ahead(const ShapeHash *h, const json_t *queue)
+{
+	const char *batch = shape_hash_get(h, "batch_id"), *exec = shape_hash_get(h, "exec_id");
+	size_t n = json_array_size(queue), blen;
+
+	if (batch == NULL || exec == NULL || n == 0)
+		return -1;
+	blen = strlen(batch);
+	for (size_t i = n; i-- > 0;) {
+		const char *ref = json_string_value(json_array_get(queue, i));
+
+		if (ref != NULL && strncmp(ref, batch, blen) == 0 && ref[blen] == ':' &&
+		    strcmp(ref + blen + 1, exec) == 0)
+			return (long long)(n - 1 - i);
+	}
+	return -1;
+}
+
+/* A queued exec: parked behind a cap (with the resource's running count and the cap, when
+ * known), or in its batch's queue (with how many are ahead, when known). */
+static json_t *waiting_queued(const ShapeHash *h, const ShapeLive *live)
+{
+	const char *parked = shape_hash_get(h, "parked");
+	json_t *at = iso_ms(shape_hash_get(h, "queued_at"));
+	char text[200];
+
+	if (parked != NULL && (strcmp(parked, "instance") == 0 || strcmp(parked, "account") == 0)) {
+		bool inst = parked[0] == 'i';
+		const char *id = shape_hash_get(h, inst ? "amc_instance_id" : "account_id");
+		char field[160];
+		long long running,
+			cap = live != NULL ? (inst ? live->instance_cap : live->account_cap) : 0;
+		const char *v;
+
+		snprintf(field, sizeof(field), "%s:%s", inst ? "instance" : "account",
+			 id != NULL ? id : "");
+		v = live != NULL ? shape_hash_get(live->running, field) : NULL;
+		if (v == NULL || !parse_ll(v, &running) || cap <= 0)
+			return json_pack("{s:s,s:s,s:o}", "code",
+					 inst ? "instance_cap" : "account_cap", "text",
+					 inst ? "waiting for a free slot on its instance"
+						" (instance cap reached)"
+					      : "waiting for a free slot on its AMC account"
+						" (account cap reached)",
+					 "at", at);
+		snprintf(text, sizeof(text),
+			 "waiting for a free slot on its %s (%s cap reached: %lld/%lld)",
+			 inst ? "instance" : "AMC account", inst ? "instance" : "account", running,
+			 cap);
+		return json_pack("{s:s,s:s,s:o,s:I,s:I}", "code",
+				 inst ? "instance_cap" : "account_cap", "text", text, "at", at,
+				 "running", (json_int_t)running, "cap", (json_int_t)cap);
+	}
+	long long ahead = live != NULL ? queue_ahead(h, live->queue) : -1;
+
+	if (ahead < 0)
+		return json_pack("{s:s,s:s,s:o}", "code", "queued", "text", "queued for a worker",
+				 "at", at);
+	if (ahead == 0)
+		snprintf(text, sizeof(text), "queued for a worker (next of its batch)");
+	else
+		snprintf(text, sizeof(text), "queued behind %lld job%s of its batch", ahead,
+			 ahead == 1 ? "" : "s");
+	return json_pack("{s:s,s:s,s:o,s:I}", "code", "queued", "text", text, "at", at, "ahead",
+			 (json_int_t)ahead);
+}
+
+/* amc_running: for how long AMC has had it (since the create was announced, else the first
+ * claim) and when this worker polls next (next_poll_at, written by the worker). */
+static json_t *waiting_amc(const ShapeHash *h, const ShapeLive *live, json_t *o)
+{
+	const char *since = shape_hash_get(h, "create_intent_at");
+	long long s, next;
+	char text[160], d1[32], d2[32];
+
+	if (since == NULL || !parse_ll(since, &s))
+		since = shape_hash_get(h, "started_at");
+	if (!parse_ll(shape_hash_get(h, "next_poll_at"), &next))
+		next = 0;
+	if (next > 0)
+		json_object_set_new(o, "next_poll_at", iso_ms(shape_hash_get(h, "next_poll_at")));
+	if (live == NULL || live->now_ms <= 0 || since == NULL || !parse_ll(since, &s))
+		return o;
+	words_duration(live->now_ms - s, d1, sizeof(d1));
+	if (next <= 0)
+		snprintf(text, sizeof(text), "AMC running for %s", d1);
+	else if (next <= live->now_ms)
+		snprintf(text, sizeof(text), "AMC running for %s, next poll due now", d1);
+	else {
+		words_duration(next - live->now_ms + 999, d2, sizeof(d2));
+		snprintf(text, sizeof(text), "AMC running for %s, next poll in %s", d1, d2);
+	}
+	json_object_set_new(o, "text", json_string(text));
+	return o;
+}
+
+/* archiving: how much of the file COPY has taken (archive_done of archive_total), or since
+ * when PostgreSQL cannot be reached (pg_down_since), both written by the worker. */
+static json_t *waiting_archive(const ShapeHash *h, json_t *o)
+{
+	const char *down = shape_hash_get(h, "pg_down_since");
+	long long done, total;
+	char text[160], clock[32];
+
+	if (parse_ll(shape_hash_get(h, "archive_done"), &done) &&
+	    parse_ll(shape_hash_get(h, "archive_total"), &total) && total > 0 && done >= 0) {
+		long long pct = done >= total ? 100 : done * 100 / total;
+
+		json_object_set_new(o, "progress", json_integer(pct));
+		snprintf(text, sizeof(text), "archiving the rows into PostgreSQL (%lld %%)", pct);
+		json_object_set_new(o, "text", json_string(text));
+	}
+	if (down != NULL && words_clock(down, clock)) {
+		json_object_set_new(o, "pg_down_since", iso_ms(down));
+		snprintf(text, sizeof(text), "waiting for PostgreSQL (unavailable since %s)",
+			 clock);
+		json_object_set_new(o, "text", json_string(text));
+	}
+	return o;
+}
+
+/* What an unfinished execution waits for: a code, the words the page shows, and the moment it
+ * refers to (since when, or until when), from its hash and, when given, what the status read
+ * fetched with it (live: the clock, its batch's queue, the running slots and caps); extra
+ * fields say how far (ahead, running/cap, next_poll_at, progress, pg_down_since). null for a
+ * finished one. */
+static json_t *waiting_for(const ShapeHash *h, const ShapeLive *live)
 {
 	static const struct {
 		const char *phase, *code, *text;
@@ -130,24 +280,11 @@ static json_t *waiting_for(const ShapeHash *h)
 		{ "archiving", "archiving", "archiving the rows into PostgreSQL" },
 	};
 	const char *state = shape_hash_get(h, "state"), *phase = shape_hash_get(h, "phase");
-	const char *parked = shape_hash_get(h, "parked");
 
 	if (state == NULL)
 		return json_null();
-	if (strcmp(state, "queued") == 0 || strcmp(state, "pending") == 0) {
-		if (parked != NULL && strcmp(parked, "instance") == 0)
-			return json_pack(
-				"{s:s,s:s,s:o}", "code", "instance_cap", "text",
-				"waiting for a free slot on its instance (instance cap reached)",
-				"at", iso_ms(shape_hash_get(h, "queued_at")));
-		if (parked != NULL && strcmp(parked, "account") == 0)
-			return json_pack(
-				"{s:s,s:s,s:o}", "code", "account_cap", "text",
-				"waiting for a free slot on its AMC account (account cap reached)",
-				"at", iso_ms(shape_hash_get(h, "queued_at")));
-		return json_pack("{s:s,s:s,s:o}", "code", "queued", "text", "queued for a worker",
-				 "at", iso_ms(shape_hash_get(h, "queued_at")));
-	}
+	if (strcmp(state, "queued") == 0 || strcmp(state, "pending") == 0)
+		return waiting_queued(h, live);
 	if (strcmp(state, "retry_wait") == 0) {
 		char at[32], text[160];
 		const char *err = shape_hash_get(h, "error");
@@ -161,16 +298,29 @@ static json_t *waiting_for(const ShapeHash *h)
 	}
 	if (strcmp(state, "running") != 0)
 		return json_null();
-	for (size_t i = 0; phase != NULL && i < ARRAY_LEN(phases); i++)
-		if (strcmp(phase, phases[i].phase) == 0)
-			return json_pack("{s:s,s:s,s:o}", "code", phases[i].code, "text",
-					 phases[i].text, "at",
-					 iso_ms(shape_hash_get(h, "started_at")));
+	for (size_t i = 0; phase != NULL && i < ARRAY_LEN(phases); i++) {
+		json_t *o;
+
+		if (strcmp(phase, phases[i].phase) != 0)
+			continue;
+		o = json_pack("{s:s,s:s,s:o}", "code", phases[i].code, "text", phases[i].text, "at",
+			      iso_ms(shape_hash_get(h, "started_at")));
+		if (o != NULL && strcmp(phases[i].code, "amc_running") == 0)
+			return waiting_amc(h, live, o);
+		if (o != NULL && strcmp(phases[i].code, "archiving") == 0)
+			return waiting_archive(h, o);
+		return o;
+	}
 	return json_pack("{s:s,s:s,s:o}", "code", "starting", "text", "claimed by a worker", "at",
 			 iso_ms(shape_hash_get(h, "started_at")));
 }
 
 json_t *shape_exec_redis(const ShapeHash *h)
+{
+	return shape_exec_live(h, NULL);
+}
+
+json_t *shape_exec_live(const ShapeHash *h, const ShapeLive *live)
 {
 	const char *started = shape_hash_get(h, "started_at");
 	const char *finished = shape_hash_get(h, "finished_at");
@@ -192,7 +342,7 @@ json_t *shape_exec_redis(const ShapeHash *h)
 		iso_ms(started), "completed_at", iso_ms(finished), "time_window",
 		shape_time_window(shape_hash_get(h, "window_start"),
 				  shape_hash_get(h, "window_end"), shape_hash_get(h, "timezone")),
-		"waiting_for", waiting_for(h));
+		"waiting_for", waiting_for(h, live));
 }
 
 json_t *shape_policy(const char *on_failure, const char *ratio)
@@ -251,7 +401,7 @@ json_t *shape_batch_status(const ShapeBatch *b, json_t *execs)
 }
 
 json_t *shape_status_redis(const char *batch_id, const ShapeHash *batch, const ShapeHash *execs,
-			   size_t nexecs)
+			   size_t nexecs, const ShapeLive *live)
 {
 	char started[32], completed[32];
 	json_t *arr = json_array();
@@ -277,7 +427,7 @@ json_t *shape_status_redis(const char *batch_id, const ShapeHash *batch, const S
 	for (size_t i = 0; i < nexecs; i++) {
 		if (execs[i].n == 0)
 			continue; /* expired or never written: not an execution to count */
-		if (json_array_append_new(arr, shape_exec_redis(&execs[i])) != 0) {
+		if (json_array_append_new(arr, shape_exec_live(&execs[i], live)) != 0) {
 			json_decref(arr);
 			return NULL;
 		}

@@ -51,6 +51,24 @@ const char *shape_hash_get(const ShapeHash *h, const char *key);
  * OOM. */
 json_t *shape_exec_redis(const ShapeHash *h);
 
+/* What the status read fetches besides the hashes, for waiting_for's details (any part may be
+ * missing: its detail is then left out). Borrowed. */
+typedef struct ShapeLive {
+	long long now_ms;         /* the reader's clock (Unix ms): "for 12 min", "in 20 s" */
+	const json_t *queue;      /* the batch queue's refs "B:E" as LRANGE gives its right end
+				   * (index 0 = the newest; the last is claimed next), or NULL */
+	const ShapeHash *running; /* P running fields ("instance:<id>", "account:<id>") read for
+				   * the parked execs, or NULL */
+	long long instance_cap;   /* the caps the workers enforce; 0 = unknown */
+	long long account_cap;
+} ShapeLive;
+
+/* shape_exec_redis with waiting_for's details from live (NULL: none, as shape_exec_redis):
+ * queued: `ahead` (refs of its batch's queue claimed before it); instance_cap/account_cap:
+ * `running` and `cap`; amc_running: `next_poll_at` and the words "AMC running for 12 min,
+ * next poll in 20 s"; archiving: `progress` (0-100) and `pg_down_since`. */
+json_t *shape_exec_live(const ShapeHash *h, const ShapeLive *live);
+
 /* Identity and times of a batch; any field may be NULL (-> null). Times are ISO-8601. */
 typedef struct ShapeBatch {
 	const char *batch_id;
@@ -82,9 +100,10 @@ json_t *shape_batch_status(const ShapeBatch *b, json_t *execs);
 json_t *shape_policy(const char *on_failure, const char *ratio);
 
 /* batch_status of a batch Redis holds: its batch hash and exec hashes (in instance order;
- * missing ones, n == 0, are skipped). Times come from the hashes' Unix milliseconds. */
+ * missing ones, n == 0, are skipped), with live for waiting_for (NULL: none,
+ * shape_exec_live). Times come from the hashes' Unix milliseconds. */
 json_t *shape_status_redis(const char *batch_id, const ShapeHash *batch, const ShapeHash *execs,
-			   size_t nexecs);
+			   size_t nexecs, const ShapeLive *live);
 
 /* ---- results: GET /workflows/batch/{b}/results ---- */
 

@@ -59,6 +59,11 @@ char *keys_running(char *buf, size_t n, const char *prefix)
 	return fmt_key(buf, n, "%srunning", prefix);
 }
 
+char *keys_caps(char *buf, size_t n, const char *prefix)
+{
+	return fmt_key(buf, n, "%scaps", prefix);
+}
+
 char *keys_parked(char *buf, size_t n, const char *prefix, const char *kind, const char *id)
 {
 	return fmt_key(buf, n, "%sparked:%s:%s", prefix, kind, id);

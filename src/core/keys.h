@@ -18,6 +18,7 @@ char *keys_batch_queue(char *buf, size_t n, const char *prefix,
 char *keys_queue(char *buf, size_t n, const char *prefix);   /* P queue (ring of batch ids) */
 char *keys_retry(char *buf, size_t n, const char *prefix);   /* P retry */
 char *keys_running(char *buf, size_t n, const char *prefix); /* P running */
+char *keys_caps(char *buf, size_t n, const char *prefix);    /* P caps (the workers' caps) */
 /* P parked:<kind>:<id>, kind "instance" (id = amc_instance_id) or "account" (id = account_id) */
 char *keys_parked(char *buf, size_t n, const char *prefix, const char *kind, const char *id);
 char *keys_batches(char *buf, size_t n, const char *prefix); /* P batches */

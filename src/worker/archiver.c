@@ -109,8 +109,20 @@ static bool check_width(const Shape *s, const CsvReader *r, char *err, size_t er
 	return false;
 }
 
-/* Pass 1: header, field counts, column types, whether the bytes can go to COPY as they are. */
-static bool scan(FILE *f, Shape *s, char *err, size_t errlen)
+#define MARK_EVERY 1024 /* records between two progress marks (an ftell each) */
+
+/* How far a pass is: base + the file position (the bytes stdio has handed the reader). */
+static void mark(atomic_llong *done, long long base, FILE *f)
+{
+	long pos = ftell(f);
+
+	if (pos >= 0)
+		atomic_store(done, base + pos);
+}
+
+/* Pass 1: header, field counts, column types, whether the bytes can go to COPY as they are.
+ * *done follows the bytes read (the first half of the archive's progress). */
+static bool scan(FILE *f, Shape *s, atomic_llong *done, char *err, size_t errlen)
 {
 	CsvReader r;
 	bool ok = false;
@@ -144,7 +156,8 @@ static bool scan(FILE *f, Shape *s, char *err, size_t errlen)
 		if (s->ncols == 1 && csv_field_len(&r, 0) == 2 &&
 		    memcmp(csv_field(&r, 0), "\\.", 2) == 0)
 			s->raw_ok = false;
-		s->rows++;
+		if (++s->rows % MARK_EVERY == 0)
+			mark(done, 0, f);
 	}
 	if (st == CSV_ERROR) {
 		snprintf(err, errlen, "result CSV: %s", r.err);
@@ -288,8 +301,8 @@ static bool build_sql(PGconn *conn, const Shape *s, const char *table, const cha
 }
 
 /* The file's bytes as they are (pass 1 found COPY reads them as csv.c does). */
-static bool put_raw(PGconn *conn, FILE *f, const char **abort_msg, bool *data_error, char *err,
-		    size_t errlen)
+static bool put_raw(PGconn *conn, FILE *f, atomic_llong *done, const char **abort_msg,
+		    bool *data_error, char *err, size_t errlen)
 {
 	char *buf = malloc(COPY_CHUNK);
 	size_t n;
@@ -300,12 +313,14 @@ static bool put_raw(PGconn *conn, FILE *f, const char **abort_msg, bool *data_er
 		*abort_msg = "out of memory";
 		return true;
 	}
-	while ((n = fread(buf, 1, COPY_CHUNK, f)) > 0)
+	while ((n = fread(buf, 1, COPY_CHUNK, f)) > 0) {
 		if (PQputCopyData(conn, buf, (int)n) != 1) {
 			snprintf(err, errlen, "COPY data: %s", PQerrorMessage(conn));
 			ok = false; /* connection trouble: no COPY end possible */
 			break;
 		}
+		atomic_fetch_add(done, (long long)n);
+	}
 	if (ok && ferror(f)) {
 		snprintf(err, errlen, "read error on the result file");
 		*data_error = true;
@@ -316,8 +331,8 @@ static bool put_raw(PGconn *conn, FILE *f, const char **abort_msg, bool *data_er
 }
 
 /* The parsed fields, in COPY's text format (empty = \N, as csv.c's empty field). */
-static bool put_parsed(PGconn *conn, FILE *f, const Shape *s, const char **abort_msg,
-		       bool *data_error, char *err, size_t errlen)
+static bool put_parsed(PGconn *conn, FILE *f, const Shape *s, atomic_llong *done, long long total,
+		       const char **abort_msg, bool *data_error, char *err, size_t errlen)
 {
 	CsvReader r;
 	char *line = NULL;
@@ -344,6 +359,8 @@ static bool put_parsed(PGconn *conn, FILE *f, const Shape *s, const char **abort
 			*abort_msg = "out of memory";
 			break;
 		}
+		if (r.record % MARK_EVERY == 0)
+			mark(done, total / 2, f);
 		if (llen >= COPY_CHUNK) {
 			if (PQputCopyData(conn, line, (int)llen) != 1) {
 				snprintf(err, errlen, "COPY data: %s", PQerrorMessage(conn));
@@ -371,7 +388,7 @@ out:
 /* Pass 2: the table and its rows. *mismatch: COPY read another number of rows than pass 1
  * (the raw bytes were read otherwise than csv.c reads them): the caller retries parsed. */
 static bool fill_table(PGconn *conn, FILE *f, const Shape *s, const char *table, const char *user,
-		       bool raw, bool *data_error, bool *mismatch, char *err, size_t errlen)
+		       bool raw, ArchiveTask *t, bool *mismatch, char *err, size_t errlen)
 {
 	char *ddl = NULL, *copy = NULL, *post = NULL;
 	size_t pl = 0, pc = 0;
@@ -396,8 +413,10 @@ static bool fill_table(PGconn *conn, FILE *f, const Shape *s, const char *table,
 		goto out;
 	}
 	PQclear(res);
-	if (!(raw ? put_raw(conn, f, &abort_msg, data_error, err, errlen)
-		  : put_parsed(conn, f, s, &abort_msg, data_error, err, errlen)))
+	atomic_store(&t->progress_done, t->bytes); /* pass 1 is over: the second half */
+	if (!(raw ? put_raw(conn, f, &t->progress_done, &abort_msg, &t->data_error, err, errlen)
+		  : put_parsed(conn, f, s, &t->progress_done, 2 * t->bytes, &abort_msg,
+			       &t->data_error, err, errlen)))
 		goto out;
 	if (PQputCopyEnd(conn, abort_msg) != 1) {
 		snprintf(err, errlen, "COPY end: %s", PQerrorMessage(conn));
@@ -462,8 +481,7 @@ static enum PgResult archive_tx(PGconn *conn, ArchiveTask *t, FILE *f, const Sha
 	if (!ok)
 		goto pgfail;
 	/* no columns (an empty file): no table */
-	if (s->ncols > 0 &&
-	    !fill_table(conn, f, s, table, user, raw, &t->data_error, mismatch, err, errlen))
+	if (s->ncols > 0 && !fill_table(conn, f, s, table, user, raw, t, mismatch, err, errlen))
 		goto pgfail;
 	char rows[32];
 	snprintf(rows, sizeof rows, "%ld", s->rows);
@@ -509,7 +527,10 @@ enum PgResult archiver_work(PGconn *conn, void *arg, char *err, size_t errlen)
 	struct stat sb;
 
 	t->bytes = fstat(fileno(f), &sb) == 0 ? (long long)sb.st_size : 0;
-	if (!scan(f, &s, err, errlen)) {
+	/* the file is read twice, the check pass and COPY: each is half of the way */
+	atomic_store(&t->progress_done, 0);
+	atomic_store(&t->progress_total, 2 * t->bytes);
+	if (!scan(f, &s, &t->progress_done, err, errlen)) {
 		t->data_error = true;
 		goto out;
 	}

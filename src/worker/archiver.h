@@ -4,6 +4,8 @@
 #ifndef AMCB_ARCHIVER_H
 #define AMCB_ARCHIVER_H
 
+#include <stdatomic.h>
+
 #include "pgpool.h"
 #include "ids.h"
 
@@ -19,6 +21,10 @@ typedef struct ArchiveTask {
 	long long bytes; /* size of the spool file archived */
 	bool data_error; /* the CSV itself is bad (no point retrying) */
 	bool fenced;     /* refused: a newer claim wrote the row, or it is final */
+	/* how far the archive is, in bytes of the spool file read: it is read twice (the check
+	 * pass, then COPY), so the total is twice its size; read by the loop thread while the
+	 * task runs (progress.c); 0 of 0 until the file is open */
+	atomic_llong progress_done, progress_total;
 } ArchiveTask;
 
 /* PgWorkFn: safe to repeat (reads the file from the start, one transaction). The transaction

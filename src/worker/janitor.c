@@ -12,6 +12,7 @@
 #include "keys.h"
 #include "log.h"
 #include "mstime.h"
+#include "progress.h"
 #include "reconcile.h"
 #include "sweeper.h"
 
@@ -57,6 +58,7 @@ void janitor_beat(Worker *w)
 			   reconcile_max_refs(w), info, (int)ARRAY_LEN(info)) ||
 	    !rconn_call(w->redis, &call, on_heartbeat, w))
 		log_debug("heartbeat skipped: redis not ready");
+	progress_publish_caps(w);
 }
 
 static void on_heartbeat_timer(evutil_socket_t fd, short what, void *arg)

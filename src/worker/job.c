@@ -21,6 +21,7 @@
 #include "log.h"
 #include "mstime.h"
 #include "pgexec.h"
+#include "progress.h"
 #include "rcall.h"
 #include "states.h"
 #include "htab.h"
@@ -707,6 +708,7 @@ void job_fail(Job *job, bool cancel_amc, const char *fmt, ...)
 typedef struct ArchiveCall {
 	ArchiveTask task; /* first: the work function sees an ArchiveTask */
 	Job *job;
+	ArchiveWatch *watch; /* its progress for the status page (owned) */
 } ArchiveCall;
 
 static void on_archive_done(enum PgResult res, const char *err, void *arg)
@@ -717,6 +719,7 @@ static void on_archive_done(enum PgResult res, const char *err, void *arg)
 	long rows = ac->task.row_count;
 	long long bytes = ac->task.bytes;
 	bool data_error = ac->task.data_error, fenced = ac->task.fenced;
+	progress_archive_end(ac->watch);
 	free(ac);
 	if (exiting)
 		return;
@@ -759,7 +762,9 @@ static void archive_now(Job *job)
 	if (!pgpool_submit(job->w->pg, archiver_work, on_archive_done, ac, -1)) {
 		free(ac);
 		job_fail(job, false, "could not queue the archive job");
+		return;
 	}
+	ac->watch = progress_archive_watch(job, &ac->task);
 }
 
 void job_archive(Job *job)

@@ -15,6 +15,7 @@
 #include "csv.h"
 #include "log.h"
 #include "mstime.h"
+#include "progress.h"
 #include "states.h"
 #include "token.h"
 
@@ -29,6 +30,7 @@ static void fetch_urls_resume(Job *job);
 static void schedule(Job *job)
 {
 	job_after(job, job->poll_ms, poll_now);
+	progress_next_poll(job, job->poll_ms);
 }
 
 static void backoff(Job *job)

@@ -607,6 +607,16 @@ long long set_phase(const char *b, const char *e, const char *phase, const char 
 	return run_int(LUA_SCRIPT_SET_PHASE, 2, keys, 4, args);
 }
 
+long long progress(const char *b, const char *e, const char *w, const char *const *fields, int n)
+{
+	const char *keys[1] = { k_exec(b, e) };
+	const char *args[2 + 8] = { w, tok(b, e) };
+
+	for (int i = 0; i < n && i < 8; i++)
+		args[2 + i] = fields[i];
+	return run_int(LUA_SCRIPT_PROGRESS, 1, keys, 2 + (n < 8 ? n : 8), args);
+}
+
 /* finish; on success writes final_state/batch_status; returns the integer code or LUA_OK */
 long long finish(const char *b, const char *e, const char *outcome, const char *w,
 		 char *final_state, char *batch_status)

@@ -120,6 +120,8 @@ void ref_of(char *out, const char *b, const char *e);
 const char *tok(const char *b, const char *e);
 long long record_amc_id(const char *b, const char *e, const char *amc_id, const char *w);
 long long set_phase(const char *b, const char *e, const char *phase, const char *w);
+/* progress with n field, value strings (at most 8) */
+long long progress(const char *b, const char *e, const char *w, const char *const *fields, int n);
 /* finish; on success writes final_state/batch_status; returns the integer code or LUA_OK */
 long long finish(const char *b, const char *e, const char *outcome, const char *w,
 		 char *final_state, char *batch_status);

@@ -1,4 +1,4 @@
-/* test_lua_finish.c - record_amc_id, set_phase, finish and finish_many: outcomes, a cancel
+/* test_lua_finish.c - record_amc_id, set_phase, progress, finish and finish_many: outcomes, a cancel
  * crossing a finish, parked jobs woken by freed slots, bad calls refused.
  * Each case runs in a process of its own under a fresh key prefix (tests/lua/harness.h);
  * the invariant of docs/redis-keys.md is checked after every script call. */
@@ -347,8 +347,47 @@ static void test_lua_finish_many_rejects_bad_calls(void)
 	freeReplyObject(cancel_batch(o));
 }
 
+/* progress: written only while this claim holds the running exec; never a field outside its
+ * list, never into a hash that is gone (a purged exec stays purged). */
+static void test_lua_progress(void)
+{
+	char b[ID_MAX], e[2][ID_MAX], st[16], bs[16];
+	const char *f[] = { "next_poll_at", "1705314620000", "archive_done", "40" };
+	const char *bad[] = { "state", "completed" };
+	redisReply *r;
+
+	drain_queue();
+	new_batch_id(b);
+	assertf(enqueue(b, 2, e) == LUA_OK, "enqueue");
+	assertf(progress(b, e[0], "wp", f, 4) == LUA_ERR_NOT_OWNER, "queued, nobody's: -4");
+	freeReplyObject(claim("wp", 2));
+	assertf(progress(b, e[0], "wp", f, 4) == LUA_OK, "held: ok");
+	assertf(hget_is(k_exec(b, e[0]), "next_poll_at", "1705314620000") &&
+			hget_is(k_exec(b, e[0]), "archive_done", "40") &&
+			hget_is(k_exec(b, e[0]), "state", "running"),
+		"fields written, state untouched");
+	assertf(progress(b, e[0], "wother", f, 2) == LUA_ERR_NOT_OWNER, "another worker: -4");
+	r = run(LUA_SCRIPT_PROGRESS, 1, (const char *[]){ k_exec(b, e[0]) }, 4,
+		(const char *[]){ "wp", tok(b, e[0]), bad[0], bad[1] });
+	assertf(r->type == REDIS_REPLY_ERROR && hget_is(k_exec(b, e[0]), "state", "running"),
+		"a field outside the list is an error reply, nothing written");
+	freeReplyObject(r);
+	r = run(LUA_SCRIPT_PROGRESS, 1, (const char *[]){ k_exec(b, e[0]) }, 3,
+		(const char *[]){ "wp", tok(b, e[0]), "next_poll_at" });
+	assertf(r->type == REDIS_REPLY_ERROR, "an odd count is an error reply");
+	freeReplyObject(r);
+	assertf(finish(b, e[0], "completed", "wp", st, bs) == LUA_OK, "finish");
+	assertf(progress(b, e[0], "wp", f, 2) == LUA_ERR_WRONG_STATE, "finished: -3");
+	freeReplyObject(cancel_batch(b));
+	assertf(progress(b, e[1], "wp", f, 2) == LUA_ERR_CANCELLED, "cancelled: -5");
+	assertf(progress(b, "exec_deadbeef", "wp", f, 2) == LUA_ERR_NOT_FOUND &&
+			int_cmd("EXISTS %s", k_exec(b, "exec_deadbeef")) == 0,
+		"gone (purged): -1, the hash stays gone");
+}
+
 static const LuaCase cases[] = {
 	LUA_CASE(test_lua_record_amc_id_and_set_phase),
+	LUA_CASE(test_lua_progress),
 	LUA_CASE(test_lua_finish_outcomes),
 	LUA_CASE(test_lua_finish_cancelled_is_discarded),
 	LUA_CASE(test_lua_finish_many),

@@ -17,6 +17,17 @@
 
 #define HASH(arr) ((ShapeHash){ (arr), ARRAY_LEN(arr) })
 
+static json_int_t get_int(const json_t *o, const char *k)
+{
+	return json_integer_value(json_object_get(o, k));
+}
+
+/* k's integer, or -1 when o has none */
+static json_int_t get_int_or(const json_t *o, const char *k)
+{
+	return json_is_integer(json_object_get(o, k)) ? get_int(o, k) : -1;
+}
+
 /* Compares o's compact text (jansson keeps insertion order) with want; consumes o. */
 #define EXPECT_JSON(o, want) \
 	do { \
@@ -89,7 +100,7 @@ static void test_status_seed(void)
 	const ShapeHash ex[] = { HASH(e1), HASH(e2), HASH(e3) };
 
 	EXPECT_JSON(
-		shape_status_redis("batch_a1b2c3d4", &b, ex, 3),
+		shape_status_redis("batch_a1b2c3d4", &b, ex, 3, NULL),
 		"{\"batch_id\":\"batch_a1b2c3d4\",\"workflow_id\":\"" WF "\","
 		"\"name\":\"Q1 Analysis Batch\",\"status\":\"running\",\"total_instances\":3,"
 		"\"completed_instances\":1,\"failed_instances\":0,\"running_instances\":2,"
@@ -148,11 +159,12 @@ static void test_status_empty(void)
 		"\"executions\":[],\"status_counts\":{},\"window\":null,\"parent_batch_id\":null,"
 		"\"on_failure\":\"continue\",\"status_reason\":null}";
 
-	EXPECT_JSON(shape_status_redis("batch_00000000", &b, NULL, 0), want);
+	EXPECT_JSON(shape_status_redis("batch_00000000", &b, NULL, 0, NULL), want);
 	/* expired exec hashes are not executions: they do not count towards the total */
-	EXPECT_JSON(shape_status_redis("batch_00000000", &b, missing, 2), want);
+	EXPECT_JSON(shape_status_redis("batch_00000000", &b, missing, 2, NULL), want);
 	/* no batch hash at all still shapes (the route falls back to PostgreSQL before this) */
-	EXPECT_JSON(shape_status_redis("batch_00000000", &(ShapeHash){ NULL, 0 }, NULL, 0), want);
+	EXPECT_JSON(shape_status_redis("batch_00000000", &(ShapeHash){ NULL, 0 }, NULL, 0, NULL),
+		    want);
 }
 
 /* Odd values in an exec hash: empty, garbage, invalid UTF-8, a repeated field. */
@@ -230,6 +242,139 @@ static void test_waiting_for(void)
 	}
 }
 
+/* The text and fields of one exec's waiting_for, with live details. */
+static json_t *live_wait(const ShapeKv *kv, size_t n, const ShapeLive *live)
+{
+	const ShapeHash h = { kv, n };
+	json_t *o = shape_exec_live(&h, live), *w = json_incref(json_object_get(o, "waiting_for"));
+
+	json_decref(o);
+	return w;
+}
+
+static const char *text_of(const json_t *w)
+{
+	const char *t = json_string_value(json_object_get(w, "text"));
+
+	return t != NULL ? t : "(none)";
+}
+
+/* waiting_for's details: how many are ahead in the batch queue, the slots and cap of a parked
+ * exec, AMC's time and the next poll, the archive's progress, PostgreSQL down; each left out
+ * when what it needs is missing. */
+static void test_waiting_details(void)
+{
+	json_t *queue = json_pack("[s,s,s,s]", "batch_0000000a:exec_00000004",
+				  "batch_0000000a:exec_00000003", "batch_0000000a:exec_00000002",
+				  "batch_0000000a:exec_00000001");
+	const ShapeKv run[] = { { "instance:amc1", "10" }, { "account:acc1", "7" } };
+	const ShapeHash running = HASH(run);
+	ShapeLive live = { .now_ms = 1705314600000LL + 12 * 60000,
+			   .queue = queue,
+			   .running = &running,
+			   .instance_cap = 10,
+			   .account_cap = 200 };
+	const ShapeKv q3[] = { { "batch_id", "batch_0000000a" },
+			       { "exec_id", "exec_00000003" },
+			       { "state", "queued" },
+			       { "parked", "" } };
+	const ShapeKv q1[] = { { "batch_id", "batch_0000000a" },
+			       { "exec_id", "exec_00000001" },
+			       { "state", "queued" } };
+	const ShapeKv q9[] = { { "batch_id", "batch_0000000a" },
+			       { "exec_id", "exec_00000009" },
+			       { "state", "queued" } };
+	const ShapeKv pi[] = { { "state", "queued" },
+			       { "parked", "instance" },
+			       { "amc_instance_id", "amc1" },
+			       { "account_id", "acc1" } };
+	const ShapeKv pa[] = { { "state", "queued" },
+			       { "parked", "account" },
+			       { "amc_instance_id", "amc2" },
+			       { "account_id", "acc1" } };
+	const ShapeKv pu[] = { { "state", "queued" },
+			       { "parked", "instance" },
+			       { "amc_instance_id", "amc9" } };
+	const ShapeKv amc[] = { { "state", "running" },
+				{ "phase", "polling" },
+				{ "started_at", "1705314000000" },
+				{ "create_intent_at", T0 },
+				{ "next_poll_at", "1705315340500" } };
+	const ShapeKv amc0[] = { { "state", "running" },
+				 { "phase", "polling" },
+				 { "started_at", T0 } };
+	const ShapeKv ar[] = { { "state", "running" },
+			       { "phase", "archiving" },
+			       { "archive_done", "400" },
+			       { "archive_total", "1000" } };
+	const ShapeKv pg[] = { { "state", "running" },
+			       { "phase", "archiving" },
+			       { "archive_done", "400" },
+			       { "archive_total", "1000" },
+			       { "pg_down_since", "1705315325000" } };
+	json_t *w;
+
+	w = live_wait(q3, ARRAY_LEN(q3), &live);
+	assertf(get_int_or(w, "ahead") == 2 &&
+			strcmp(text_of(w), "queued behind 2 jobs of its batch") == 0,
+		"ahead 2: %s", text_of(w));
+	json_decref(w);
+	w = live_wait(q1, ARRAY_LEN(q1), &live);
+	assertf(get_int_or(w, "ahead") == 0 && strstr(text_of(w), "next of its batch") != NULL,
+		"first in line: %s", text_of(w));
+	json_decref(w);
+	w = live_wait(q9, ARRAY_LEN(q9), &live);
+	assertf(json_object_get(w, "ahead") == NULL &&
+			strcmp(text_of(w), "queued for a worker") == 0,
+		"not in the queue read: no ahead: %s", text_of(w));
+	json_decref(w);
+	w = live_wait(pi, ARRAY_LEN(pi), &live);
+	assertf(get_int_or(w, "running") == 10 && get_int_or(w, "cap") == 10 &&
+			strstr(text_of(w), "instance cap reached: 10/10") != NULL,
+		"instance cap: %s", text_of(w));
+	json_decref(w);
+	w = live_wait(pa, ARRAY_LEN(pa), &live);
+	assertf(get_int_or(w, "running") == 7 && get_int_or(w, "cap") == 200 &&
+			strstr(text_of(w), "account cap reached: 7/200") != NULL,
+		"account cap: %s", text_of(w));
+	json_decref(w);
+	w = live_wait(pu, ARRAY_LEN(pu), &live);
+	assertf(json_object_get(w, "running") == NULL &&
+			strcmp(json_string_value(json_object_get(w, "code")), "instance_cap") == 0,
+		"no slot count read: no numbers: %s", text_of(w));
+	json_decref(w);
+	w = live_wait(amc, ARRAY_LEN(amc), &live);
+	assertf(strcmp(text_of(w), "AMC running for 12 min, next poll in 21 s") == 0 &&
+			strcmp(json_string_value(json_object_get(w, "next_poll_at")),
+			       "2024-01-15T10:42:20Z") == 0,
+		"AMC running: %s", text_of(w));
+	json_decref(w);
+	w = live_wait(amc0, ARRAY_LEN(amc0), &live);
+	assertf(strcmp(text_of(w), "AMC running for 12 min") == 0 &&
+			json_object_get(w, "next_poll_at") == NULL,
+		"no poll scheduled yet: %s", text_of(w));
+	json_decref(w);
+	w = live_wait(amc, ARRAY_LEN(amc), NULL);
+	assertf(strcmp(text_of(w), "AMC is running the query") == 0 &&
+			json_object_get(w, "next_poll_at") != NULL,
+		"no clock: the old words: %s", text_of(w));
+	json_decref(w);
+	w = live_wait(ar, ARRAY_LEN(ar), NULL);
+	assertf(get_int_or(w, "progress") == 40 &&
+			strcmp(text_of(w), "archiving the rows into PostgreSQL (40 %)") == 0,
+		"archive progress: %s", text_of(w));
+	json_decref(w);
+	w = live_wait(pg, ARRAY_LEN(pg), NULL);
+	assertf(strcmp(json_string_value(json_object_get(w, "code")), "archiving") == 0 &&
+			strcmp(text_of(w),
+			       "waiting for PostgreSQL (unavailable since 10:42:05 UTC)") == 0 &&
+			strcmp(json_string_value(json_object_get(w, "pg_down_since")),
+			       "2024-01-15T10:42:05Z") == 0,
+		"PostgreSQL down: %s", text_of(w));
+	json_decref(w);
+	json_decref(queue);
+}
+
 /* Sub-second durations stay exact to the millisecond. */
 static void test_status_duration(void)
 {
@@ -240,11 +385,6 @@ static void test_status_duration(void)
 
 	assertf(json_is_real(d) && json_real_value(d) == 1.5, "1.5 s");
 	json_decref(o);
-}
-
-static json_int_t get_int(const json_t *o, const char *k)
-{
-	return json_integer_value(json_object_get(o, k));
 }
 
 /* Every state once, twice, ...: the counters add up to total, pending sums the three waiting
@@ -268,7 +408,7 @@ static void test_status_counts(void)
 	{
 		const ShapeKv batch[] = { { "status", "running" } };
 		const ShapeHash b = HASH(batch);
-		json_t *o = shape_status_redis("batch_0000000a", &b, h, n);
+		json_t *o = shape_status_redis("batch_0000000a", &b, h, n, NULL);
 		json_int_t sum = get_int(o, "completed_instances") +
 				 get_int(o, "failed_instances") + get_int(o, "running_instances") +
 				 get_int(o, "pending_instances") +
@@ -293,7 +433,8 @@ static void test_status_counts(void)
 	{
 		const ShapeKv a[] = { { "state", "completed" } }, f[] = { { "state", "failed" } };
 		const ShapeHash ex[] = { HASH(a), HASH(f), HASH(a) };
-		json_t *o = shape_status_redis("batch_0000000b", &(ShapeHash){ NULL, 0 }, ex, 3);
+		json_t *o =
+			shape_status_redis("batch_0000000b", &(ShapeHash){ NULL, 0 }, ex, 3, NULL);
 
 		EXPECT_JSON(json_incref(json_object_get(o, "status_counts")),
 			    "{\"completed\":2,\"failed\":1}");
@@ -619,6 +760,7 @@ int main(void)
 	RUN_TEST(test_status_odd_fields);
 	RUN_TEST(test_status_duration);
 	RUN_TEST(test_waiting_for);
+	RUN_TEST(test_waiting_details);
 	RUN_TEST(test_status_counts);
 	RUN_TEST(test_status_from_rows);
 	RUN_TEST(test_values);

@@ -36,6 +36,7 @@ static void test_names(void)
 	check(keys_janitor_enqueue_lock(k, sizeof(k), P), "amcb:janitor:enqueue:lock");
 	check(keys_janitor_sweep_lock(k, sizeof(k), P), "amcb:janitor:sweep:lock");
 	check(keys_amc_cancels(k, sizeof(k), P), "amcb:amc_cancels");
+	check(keys_caps(k, sizeof(k), P), "amcb:caps");
 	check(keys_queue(k, sizeof(k), "test:x:"), "test:x:queue");
 }
 
