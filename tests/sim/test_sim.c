@@ -12,6 +12,8 @@
 #include <curl/curl.h>
 #include <jansson.h>
 
+/* cases in this process, not one each (tap.h): its cases run against one amcsim in sequence, each using the token the first one got */
+#define TAP_IN_PROCESS
 #include "../tap.h"
 
 static const char *base_url;

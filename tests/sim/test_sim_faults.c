@@ -15,6 +15,8 @@
 #include <jansson.h>
 #include <openssl/evp.h>
 
+/* cases in this process, not one each (tap.h): its last case removes the profiles the earlier ones recorded in memory */
+#define TAP_IN_PROCESS
 #include "../tap.h"
 
 #define ACCOUNT "ENTITYAMCSIMTEST"

@@ -8,6 +8,8 @@
 #include <event2/event.h>
 
 #include "readcache.h"
+/* cases in this process, not one each (tap.h): its cases share the event loop main() starts */
+#define TAP_IN_PROCESS
 #include "../tap.h"
 
 static char woke[16][16];

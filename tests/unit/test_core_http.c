@@ -14,6 +14,8 @@
 #include <strings.h>
 
 #include "log.h"
+/* cases in this process, not one each (tap.h): its cases share the event loop, the HTTP server and the curl multi handle main() starts */
+#define TAP_IN_PROCESS
 #include "../tap.h"
 #include "mstime.h"
 

@@ -13,6 +13,8 @@
 #include <time.h>
 
 #include "log.h"
+/* cases in this process, not one each (tap.h): its cases share the event loop (with libevent's pthread locking) main() starts */
+#define TAP_IN_PROCESS
 #include "../tap.h"
 
 static struct event_base *base;

@@ -11,6 +11,8 @@
 
 #include "keys.h"
 #include "log.h"
+/* cases in this process, not one each (tap.h): its cases share the event loop main() starts */
+#define TAP_IN_PROCESS
 #include "../tap.h"
 #include "mstime.h"
 
