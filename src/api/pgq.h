@@ -46,8 +46,9 @@
  * are those of its first completed execution that has rows (else its first completed one);
  * each name's type is the widest of every completed execution with rows that has the column
  * (issue 13: an execution with no rows does not vote, so an empty first instance no longer
- * makes every column text): bigint < numeric < text, date only if all are date (date and
- * anything else: text); type is "number" for bigint and numeric, else "string". */
+ * makes every column text; nor does one whose column has no value, "empty" in its
+ * result_columns): bigint < numeric < text, date only if all are date (date and anything
+ * else: text); type is "number" for bigint and numeric, else "string". "empty" is not shown. */
 #define PGQ_SQL_RESULT_COLUMNS_OF(cte) \
 	cte ", v AS (SELECT ex.ord, ex.execution_id, ex.result_columns," \
 	    "        coalesce(ex.row_count, 0) > 0 AS votes FROM ex" \
@@ -60,9 +61,9 @@
 	    "        FROM v CROSS JOIN LATERAL (SELECT x.value, coalesce(x.value->>'sql_type'," \
 	    "             CASE WHEN x.value->>'type' = 'number' THEN 'numeric' ELSE 'text' END) AS st" \
 	    "             FROM jsonb_array_elements(v.result_columns) x) c" \
-	    "        WHERE v.votes GROUP BY 1) " \
-	    "SELECT (SELECT coalesce(jsonb_agg(CASE WHEN t.name IS NULL THEN c.value" \
-	    "            ELSE c.value || jsonb_build_object('sql_type', t.st, 'type'," \
+	    "        WHERE v.votes AND c.value->'empty' IS DISTINCT FROM 'true' GROUP BY 1) " \
+	    "SELECT (SELECT coalesce(jsonb_agg(CASE WHEN t.name IS NULL THEN c.value - 'empty'" \
+	    "            ELSE c.value - 'empty' || jsonb_build_object('sql_type', t.st, 'type'," \
 	    "                 CASE WHEN t.st IN ('bigint', 'numeric') THEN 'number' ELSE 'string' END)" \
 	    "            END ORDER BY c.ord), '[]')" \
 	    "          FROM jsonb_array_elements(f.result_columns) WITH ORDINALITY AS c(value, ord)" \
