@@ -41,13 +41,33 @@
 	"             WITH ORDINALITY AS x(v, ord) WHERE x.v = e.target_instance_id::text) t ON true" \
 	"        ORDER BY e.target_instance_id, (e.status = 'completed') DESC, fam.depth DESC," \
 	"                 e.created_at DESC) "
-/* The result columns of a batch (those of its first completed execution that has rows: one
- * with none could only type every column as text), as one row of result_columns text or
- * none: the columns of both the results and the CSV export. */
+/* The result columns of a batch, as one row of result_columns text (none without a completed
+ * execution): the columns of the results, the CSV export and the comparison. Names and order
+ * are those of its first completed execution that has rows (else its first completed one);
+ * each name's type is the widest of every completed execution with rows that has the column
+ * (issue 13: an execution with no rows does not vote, so an empty first instance no longer
+ * makes every column text; nor does one whose column has no value, "empty" in its
+ * result_columns): bigint < numeric < text, date only if all are date (date and anything
+ * else: text); type is "number" for bigint and numeric, else "string". "empty" is not shown. */
 #define PGQ_SQL_RESULT_COLUMNS_OF(cte) \
-	cte "SELECT ex.result_columns::text FROM ex" \
-	    " WHERE ex.status = 'completed' AND jsonb_typeof(ex.result_columns) = 'array'" \
-	    " ORDER BY coalesce(ex.row_count, 0) > 0 DESC, ex.ord, ex.execution_id LIMIT 1"
+	cte ", v AS (SELECT ex.ord, ex.execution_id, ex.result_columns," \
+	    "        coalesce(ex.row_count, 0) > 0 AS votes FROM ex" \
+	    "        WHERE ex.status = 'completed' AND jsonb_typeof(ex.result_columns) = 'array')," \
+	    " f AS (SELECT v.result_columns FROM v ORDER BY v.votes DESC, v.ord, v.execution_id LIMIT 1)," \
+	    " t AS (SELECT c.value->>'name' AS name," \
+	    "        CASE WHEN bool_and(c.st = 'date') THEN 'date'" \
+	    "             WHEN bool_or(c.st NOT IN ('bigint', 'numeric')) THEN 'text'" \
+	    "             WHEN bool_or(c.st = 'numeric') THEN 'numeric' ELSE 'bigint' END AS st" \
+	    "        FROM v CROSS JOIN LATERAL (SELECT x.value, coalesce(x.value->>'sql_type'," \
+	    "             CASE WHEN x.value->>'type' = 'number' THEN 'numeric' ELSE 'text' END) AS st" \
+	    "             FROM jsonb_array_elements(v.result_columns) x) c" \
+	    "        WHERE v.votes AND c.value->'empty' IS DISTINCT FROM 'true' GROUP BY 1) " \
+	    "SELECT (SELECT coalesce(jsonb_agg(CASE WHEN t.name IS NULL THEN c.value - 'empty'" \
+	    "            ELSE c.value - 'empty' || jsonb_build_object('sql_type', t.st, 'type'," \
+	    "                 CASE WHEN t.st IN ('bigint', 'numeric') THEN 'number' ELSE 'string' END)" \
+	    "            END ORDER BY c.ord), '[]')" \
+	    "          FROM jsonb_array_elements(f.result_columns) WITH ORDINALITY AS c(value, ord)" \
+	    "          LEFT JOIN t ON t.name = c.value->>'name')::text FROM f"
 #define PGQ_SQL_RESULT_COLUMNS PGQ_SQL_RESULT_COLUMNS_OF(PGQ_BATCH_EXECS_CTE)
 /* [0] of the batch, [1] of the batch and its retries (?include_retries=true): the results,
  * the export and the comparison read the columns alike */

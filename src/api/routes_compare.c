@@ -19,18 +19,17 @@
 static const char sql_batch[] = "SELECT b.batch_id FROM batch_executions b WHERE b.batch_id = $1"
 				"   AND ($3::boolean OR b.user_id = $2::uuid)";
 /* $4 metric, $5 by (NULL: none). One row per execution (and group): the instance, its status
- * and error, the group, the sum of the metric's numeric values and the rows counted */
+ * and error, the group, the sum of the metric's numeric values and the rows counted, summed
+ * from the execution's typed table by amcbatch_result_sums() (sql/018) on its own columns
+ * (one not in an execution's table: that instance has no value, as through result_rows) */
 #define SQL_VALUES(cte) \
 	cte "SELECT ex.target_instance_id, i.instance_name, ex.status, ex.error_message," \
-	    "       CASE WHEN $5::text IS NULL THEN NULL ELSE r.row_data->>$5 END AS grp," \
-	    "       sum(CASE WHEN jsonb_typeof(r.row_data->$4) = 'number'" \
-	    "                THEN (r.row_data->>$4)::float8 END)," \
-	    "       count(r.row_number)" \
+	    "       s.grp, s.total, coalesce(s.n, 0)" \
 	    "  FROM ex LEFT JOIN instances i ON i.id = ex.target_instance_id" \
-	    "  LEFT JOIN result_rows r ON r.execution_id = ex.id AND ex.status = 'completed'" \
-	    " GROUP BY ex.ord, ex.execution_id, ex.target_instance_id, i.instance_name, ex.status," \
-	    "          ex.error_message, grp" \
-	    " ORDER BY ex.ord, ex.execution_id, grp"
+	    "  LEFT JOIN LATERAL amcbatch_result_sums(" \
+	    "       CASE WHEN ex.status = 'completed' THEN to_regclass(ex.result_table) END," \
+	    "       ex.result_columns, $4::text, $5::text) s ON true" \
+	    " ORDER BY ex.ord, ex.execution_id, s.grp"
 static const char *const sql_values[2] = { SQL_VALUES(PGQ_BATCH_EXECS_CTE),
 					   SQL_VALUES(PGQ_BATCH_EXECS_RETRIES_CTE) };
 

@@ -46,13 +46,21 @@ bool submit_workflow_runnable(Req *r, const PGresult *wf)
 	return false;
 }
 
-bool submit_check_types(Req *r, const ExecRequest *in, const PGresult *wf, const json_t *merged)
+bool submit_types_valid(const ExecRequest *in, const char *types_text, const json_t *merged,
+			ValidateErr *e)
 {
-	json_t *types = json_loads(PQgetvalue(wf, 0, 3), 0, NULL);
-	ValidateErr e;
-	bool ok = validate_exec_types(in, merged, types, &e);
+	json_t *types = types_text != NULL ? json_loads(types_text, 0, NULL) : NULL;
+	bool ok = validate_exec_types(in, merged, types, e);
 
 	json_decref(types);
+	return ok;
+}
+
+bool submit_check_types(Req *r, const ExecRequest *in, const PGresult *wf, const json_t *merged)
+{
+	ValidateErr e;
+	bool ok = submit_types_valid(in, PQgetvalue(wf, 0, 3), merged, &e);
+
 	if (!ok)
 		req_fail_err(r, &e);
 	return ok;

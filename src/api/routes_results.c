@@ -1,7 +1,7 @@
 /* routes_results.c - GET /workflows/batch/{b}/results: per-instance outcomes and the
  * aggregated rows of the completed executions, read from the PostgreSQL archive, rows paged
- * with ?limit= and ?cursor= (or ?offset=) and built in result_columns order (jsonb does not
- * keep key order). */
+ * with ?limit= and ?cursor= (or ?offset=) and built in result_columns order (the row objects'
+ * own key order is not relied on). */
 #include "routes.h"
 
 #include <stdio.h>
@@ -37,7 +37,8 @@ static const char sql_batch[] =
  * numbers run 1..row_count without gaps (the archiver numbers them), so a position in the
  * batch's rows is an execution and a row number, and a page is one row-number range of the
  * typed table (amcbatch_results.<execution id>, BRIN on row_number) of each execution it
- * touches, turned into result_rows' JSON objects by amcbatch_result_rows() (sql/016): its
+ * touches, turned into result_rows' JSON objects by amcbatch_result_rows_json() (sql/019; json,
+ * not jsonb: shape.c writes the keys in result_columns order, so jsonb's sorting bought nothing): its
  * cost does not depend on where it starts or on the batch's size. */
 #define SQL_COUNTED \
 	", c AS (SELECT ex.id, ex.execution_id, ex.target_instance_id, ex.ord, ex.result_table," \
@@ -60,7 +61,7 @@ static const char sql_batch[] =
 		"                        $5::bigint) AS pos) " \
 		"SELECT i.instance_name, c.target_instance_id, r.row_data::text, c.execution_id, r.row_number" \
 		"  FROM c CROSS JOIN s" \
-		"  CROSS JOIN LATERAL amcbatch_result_rows(to_regclass(c.result_table), c.result_columns," \
+		"  CROSS JOIN LATERAL amcbatch_result_rows_json(to_regclass(c.result_table), c.result_columns," \
 		"        greatest(s.pos - c.before + 1, 1)::integer," \
 		"        least(s.pos + $4::bigint - c.before, c.n)::integer) r" \
 		"  LEFT JOIN instances i ON i.id = c.target_instance_id" \

@@ -15,12 +15,11 @@
 
 #define EMAIL_MAX 320
 
-/* $1 user id, $2 is admin, $3 workflow id: the workflow if the user sees it (its own, shared
- * with them, or any for an admin), w.owner whether they may manage it */
+/* $1 user id, $2 is admin, $3 workflow id: the workflow if the user sees it (workflow.h's
+ * WORKFLOW_VISIBLE), w.owner whether they may manage it */
 #define SEEN_CTE \
-	"WITH w AS (SELECT w.id, w.user_id, w.archived_at, ($2::boolean OR w.user_id = $1::uuid) AS owner" \
-	"   FROM workflows w LEFT JOIN workflow_shares s ON s.workflow_id = w.id AND s.user_id = $1::uuid" \
-	"  WHERE w.id = $3::uuid AND ($2::boolean OR w.user_id = $1::uuid OR s.user_id IS NOT NULL)) "
+	"WITH w AS (SELECT w.id, w.user_id, w.archived_at," WORKFLOW_OWNER \
+	" AS owner" WORKFLOW_FROM "  WHERE w.id = $3::uuid AND" WORKFLOW_VISIBLE ") "
 
 #define VERSION_COLS \
 	"v.version, v.name, v.description, v.sql_query, v.parameters, v.parameter_types," \

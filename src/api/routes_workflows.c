@@ -19,16 +19,13 @@
 #define DESCRIPTION_MAX_LEN 2000
 #define SQL_MAX_LEN 200000
 
-/* $1 user id, $2 is admin: w is the workflow table, s the user's share of it (if any) */
+/* $1 user id, $2 is admin: the columns of a workflow over WORKFLOW_FROM (workflow.h) */
 #define WORKFLOW_COLS \
 	"w.id, w.name, w.description, w.sql_query, w.parameters, w.parameter_types, w.version," \
 	" w.user_id AS owner_id, " PGQ_ISO("w.archived_at") " AS archived_at, " PGQ_ISO( \
 		"w.created_at") " AS created_at, " PGQ_ISO("w.updated_at") " AS updated_at," \
 									   " CASE WHEN w.user_id = $1::uuid THEN NULL ELSE s.permission END AS shared_permission"
 #define WORKFLOW_TYPES "ssssjjisssss"
-#define WORKFLOW_FROM \
-	" FROM workflows w LEFT JOIN workflow_shares s ON s.workflow_id = w.id AND s.user_id = $1::uuid"
-#define WORKFLOW_VISIBLE " ($2::boolean OR w.user_id = $1::uuid OR s.user_id IS NOT NULL)"
 
 /* ($2 is not needed by an insert or update, but every statement gets the same first two
  * parameters and PostgreSQL must be able to type each one) */
@@ -46,7 +43,7 @@ static const char sql_get[] =
 /* what PATCH merges the body into: the row and whether the user may edit it */
 static const char sql_current[] =
 	"SELECT w.sql_query, w.parameters::text, w.parameter_types::text, w.version,"
-	"       w.archived_at IS NOT NULL, ($2::boolean OR w.user_id = $1::uuid)" WORKFLOW_FROM
+	"       w.archived_at IS NOT NULL," WORKFLOW_OWNER WORKFLOW_FROM
 	" WHERE w.id = $3::uuid AND" WORKFLOW_VISIBLE;
 /* $4.. the merged row; $9 the version it was merged from: another edit in between matches no
  * row (409), so no edit is lost */
@@ -63,7 +60,7 @@ static const char sql_update[] =
  * open batches, schedules, archived now. */
 static const char sql_delete[] =
 	"WITH v AS (SELECT w.id, w.archived_at IS NOT NULL AS archived,"
-	"        ($2::boolean OR w.user_id = $1::uuid) AS owner" WORKFLOW_FROM
+	"       " WORKFLOW_OWNER " AS owner" WORKFLOW_FROM
 	"      WHERE w.id = $3::uuid AND" WORKFLOW_VISIBLE " FOR UPDATE OF w),"
 	" busy AS (SELECT (SELECT count(*) FROM batch_executions b, v WHERE b.workflow_id = v.id"
 	"                   AND b.status IN ('pending', 'running')) AS batches,"

@@ -432,15 +432,9 @@ static void loaded(Pgq *q, void *priv)
 				  (time_t)(f->spec.slot_ms / 1000), &x->merged, x->windows,
 				  &f->res.err))
 		goto refused;
-	{
-		/* the types may have changed since the schedule was checked */
-		json_t *types = json_loads(PQgetvalue(wf, 0, 2), 0, NULL);
-		bool typed = validate_exec_types(&x->in, x->merged, types, &f->res.err);
-
-		json_decref(types);
-		if (!typed)
-			goto refused;
-	}
+	/* the types may have changed since the schedule was checked */
+	if (!submit_types_valid(&x->in, PQgetvalue(wf, 0, 2), x->merged, &f->res.err))
+		goto refused;
 	if ((x->own_name = batch_name(PQgetvalue(s, 0, 2), PQgetvalue(s, 0, 10),
 				      f->spec.slot_ms)) == NULL)
 		goto oom;

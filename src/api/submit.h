@@ -58,8 +58,15 @@ extern const char submit_sql_instances[];
  * workflow_read_only) and returns false. */
 bool submit_workflow_runnable(Req *r, const PGresult *wf);
 
-/* True if every instance's merged parameters have the types the workflow row declares; else
- * replies 422 invalid_parameter and returns false. */
+/* True if every instance's merged parameters have the types of types_text (the workflow's
+ * parameter_types as JSON text; NULL or unreadable: none declared); else fills e (422
+ * invalid_parameter) and returns false. The one check of a submission, a schedule's
+ * create or edit and a schedule's run as it fires. */
+bool submit_types_valid(const ExecRequest *in, const char *types_text, const json_t *merged,
+			ValidateErr *e);
+
+/* submit_types_valid on the types of a submit_sql_workflow row; else replies with the error
+ * and returns false. */
 bool submit_check_types(Req *r, const ExecRequest *in, const PGresult *wf, const json_t *merged);
 
 /* $1 batch UUID: the 201 body of a stored batch, one row of JSON text; and its enqueue_batch

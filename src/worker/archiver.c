@@ -173,7 +173,9 @@ out:
 	return ok;
 }
 
-/* [{"name","type","column","sql_type"}]: the API's name and type, the table's column. */
+/* [{"name","type","column","sql_type"}]: the API's name and type, the table's column; and
+ * "empty":true on a column without a value (typed text for want of one), so that it does not
+ * widen the batch's type of the column (pgq.h, PGQ_SQL_RESULT_COLUMNS_OF). */
 static char *columns_json(const Shape *s)
 {
 	char *buf = NULL;
@@ -191,7 +193,9 @@ static char *columns_json(const Shape *s)
 		     csv_json_string(&buf, &len, &cap, s->cols[i].sql, strlen(s->cols[i].sql)) &&
 		     ADDS(&buf, &len, &cap, ",\"sql_type\":\"") &&
 		     csv_buf_add(&buf, &len, &cap, sql, strlen(sql)) &&
-		     ADDS(&buf, &len, &cap, "\"}");
+		     ADDS(&buf, &len, &cap, "\"") &&
+		     (s->cols[i].guess.seen_value || ADDS(&buf, &len, &cap, ",\"empty\":true")) &&
+		     ADDS(&buf, &len, &cap, "}");
 	}
 	if (!ok || !ADDS(&buf, &len, &cap, "]")) {
 		free(buf);

@@ -2,12 +2,13 @@
 agrees with the batch's own rows, shares add up to 1, ranks follow the values, a failed
 instance is listed as missing with its error, by= breaks the metric down by a dimension,
 against= sets it against another batch, and bad requests and other users get JSON errors."""
+import json
 import math
 import urllib.request
 import uuid
 
-from lib import (INSTANCES, TOKEN, URL, WORKFLOW, api, check, done, psql, require_stack, sim_put,
-                 submit, wait_batch)
+from lib import (INSTANCES, TOKEN, URL, WORKFLOW, api, check, create_workflow, done, psql, require_stack,
+                 sim_put, submit, wait_batch)
 
 require_stack()
 INST = INSTANCES[:5]
@@ -80,6 +81,43 @@ with urllib.request.urlopen(req, timeout=60) as resp:
     missing_hdr = resp.headers.get("Amcbatch-Missing-Instances")
     resp.read()
 check(missing_hdr == "1", "CSV export: Amcbatch-Missing-Instances counts the instance left out", missing_hdr)
+
+# ---- the typed tables (sql/018): a column typed text in one instance's table, or absent ----
+# bonus is a number for INST[0] and INST[2] and text for INST[1]: the batch's column is text
+# (the widest of the instances' types, issue 13), so it is no metric, but a dimension. Then
+# the column is taken out of INST[1]'s table (as a retry on another workflow version could
+# leave it): the batch's bonus is a number again and INST[1], without it, has no value.
+wf = create_workflow("compare typed %s" % uuid.uuid4().hex[:6],
+                     "SELECT campaign, SUM(impressions) AS impressions, {{bonus}} AS bonus"
+                     " FROM impressions GROUP BY campaign ORDER BY campaign", {"bonus": 5})
+st, body, raw = submit(wf, INST[:3], parameters=PARAMS, overrides={INST[1]: {"bonus": "n/a"}},
+                       name="compare typed")
+check(st == 201, "typed batch submitted", raw[:300])
+T = body["batch"]["batch_id"]
+wait_batch(T)
+tables = dict(psql("SELECT e.target_instance_id, e.result_table FROM workflow_executions e"
+                   " JOIN batch_executions b ON b.id = e.batch_execution_id WHERE b.batch_id = :'p1'", T))
+ncamp = {k: int(psql("SELECT count(*) FROM %s" % tables[k])[0][0]) for k in INST[:3]}
+st, body, raw = api("GET", "/workflows/batch/%s/compare?metric=bonus" % T)
+check(st == 422 and body["error"]["code"] == "invalid_value",
+      "a column that is text in one instance is no metric", raw[:300])
+st, body, raw = api("GET", "/workflows/batch/%s/compare?metric=impressions&by=bonus" % T)
+keys = sorted(g["key"] for g in body["compare"]["groups"]) if st == 200 else []
+check(st == 200 and keys == ["5", "n/a"], "by= a column typed number in one table, text in another", raw[:400])
+col = [c for c in json.loads(psql("SELECT result_columns::text FROM workflow_executions"
+                                  " WHERE result_table = :'p1'", tables[INST[1]])[0][0])
+       if c["name"] == "bonus"][0]["column"]
+psql("ALTER TABLE %s DROP COLUMN \"%s\"" % (tables[INST[1]], col))
+psql("UPDATE workflow_executions SET result_columns = (SELECT jsonb_agg(c ORDER BY o)"
+     " FROM jsonb_array_elements(result_columns) WITH ORDINALITY x(c, o) WHERE c->>'name' <> 'bonus')"
+     " WHERE result_table = :'p1'", tables[INST[1]])
+st, body, raw = api("GET", "/workflows/batch/%s/compare?metric=bonus&by=bonus" % T)
+c = body["compare"] if st == 200 else {"instances": [], "groups": [], "missing_instances": None}
+vals = {i["instance_id"]: i["value"] for i in c["instances"]}
+check(st == 200 and vals.get(INST[0]) == 5 * ncamp[INST[0]] and vals.get(INST[1], 0) is None and
+      vals.get(INST[2]) == 5 * ncamp[INST[2]] and [g["key"] for g in c["groups"]] == ["5"] and
+      c["missing_instances"] == [],
+      "a column absent from one instance's table: that instance has no value", raw[:400])
 
 # ---- errors ----
 email = "cmp-%s@example.com" % uuid.uuid4().hex[:8]
