@@ -1,15 +1,17 @@
-/* test_alloc_fail.c - every out-of-memory branch of three operations, by failing their Nth
+/* test_alloc_fail.c - every out-of-memory branch of four operations, by failing their Nth
  * allocation through the hook of alloc.h for N = 1, 2, ... until one run sees no failure:
  * a batch-execute body's validation (src/api/validate.c, jansson included), a claim reply's
- * element read into a Job (src/worker/claim_entry.c) and a CSV file read record by record
- * (src/worker/csv.c). Each failed run must end in that operation's error, never a crash or
- * a half result; run under the ASan build, each must also leak nothing. */
+ * element read into a Job (src/worker/claim_entry.c), a CSV file read record by record
+ * (src/worker/csv.c) and CSV rows written (src/core/csvw.c). Each failed run must end in that
+ * operation's error, never a crash or a half result; run under the ASan build, each must
+ * also leak nothing. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "alloc.h"
 #include "claim_entry.h"
 #include "csv.h"
+#include "csvw.h"
 #include "strbuf.h"
 #include "validate.h"
 
@@ -303,10 +305,58 @@ static void test_alloc_fail_csv(void)
 	strbuf_cleanup(&c.text);
 }
 
+/* ---- (d) CSV rows written ---- */
+
+typedef struct CsvwCase {
+	const char *const *row;
+	size_t nfields;
+	char *out; /* the last successful run's text (owned) */
+	size_t len;
+} CsvwCase;
+
+static bool csvw_op(void *arg)
+{
+	CsvwCase *c = arg;
+	StrBuf b = STRBUF_INIT;
+
+	/* enough rows to grow the buffer past its first few sizes, quoting on the way */
+	for (int i = 0; i < 20; i++)
+		csvw_row(&b, c->row, c->nfields, CSVW_CRLF);
+	free(c->out);
+	c->out = strbuf_take(&b, &c->len);
+	return c->out != NULL;
+}
+
+static void csvw_check(void *arg, long n, bool ok)
+{
+	CsvwCase *c = arg;
+
+	assertf(!ok && c->out == NULL, "csv rows, allocation %ld refused: no text, got %s", n,
+		c->out != NULL ? "some" : "none");
+}
+
+static void test_alloc_fail_csvw(void)
+{
+	static const char *const row[] = { "plain", "a,b",      "say \"hi\"", NULL,
+					   "",      "l1\r\nl2", "Zürich" };
+	static const char one[] = "plain,\"a,b\",\"say \"\"hi\"\"\",,\"\",\"l1\r\nl2\",Zürich\r\n";
+	CsvwCase c = { .row = row, .nfields = ARRAY_LEN(row) };
+	bool same = true;
+
+	assertf(every_n("csv rows", csvw_op, &c, csvw_check) >= 3,
+		"the writer grows its buffer through the hook");
+	assertf(c.out != NULL && c.len == 20 * (sizeof(one) - 1), "the last run wrote 20 rows");
+	for (size_t i = 0; c.out != NULL && i < 20 && same; i++)
+		same = memcmp(c.out + i * (sizeof(one) - 1), one, sizeof(one) - 1) == 0;
+	assertf(same, "each row as RFC 4180 writes it");
+	free(c.out);
+}
+
 int main(void)
 {
 	RUN_TEST(test_alloc_fail_exec_body);
 	RUN_TEST(test_alloc_fail_claim);
 	RUN_TEST(test_alloc_fail_csv);
+	RUN_TEST(test_alloc_fail_csvw);
 	return tap_done();
 }
