@@ -130,14 +130,10 @@ void submit_free(void *p)
 
 Execute *submit_new(Req *r)
 {
-	Execute *x = calloc(1, sizeof(*x));
+	Execute *x = req_ctx_new(r, sizeof(*x));
 
-	if (x == NULL) {
-		req_fail(r, 500, "internal", NULL, "out of memory");
-		return NULL;
-	}
-	r->ctx = x;
-	r->ctx_free = submit_free;
+	if (x != NULL)
+		r->ctx_free = submit_free; /* its parts too */
 	return x;
 }
 
