@@ -14,6 +14,7 @@
 
 #include <event2/buffer.h>
 
+#include "csvw.h"
 #include "log.h"
 #include "pgq.h"
 #include "stream.h"
@@ -100,30 +101,6 @@ static void on_gone(void *arg)
 
 	x->gone = true;
 	pump(x); /* finishes it once no page job is left */
-}
-
-/* Appends v as one RFC 4180 field: quoted when it holds a comma, quote, CR or LF. */
-static bool add_field(struct evbuffer *b, const char *v)
-{
-	if (v == NULL || *v == '\0')
-		return true;
-	if (strpbrk(v, ",\"\r\n") == NULL)
-		return evbuffer_add(b, v, strlen(v)) == 0;
-	if (evbuffer_add(b, "\"", 1) != 0)
-		return false;
-	for (const char *p = v; *p != '\0';) {
-		size_t n = strcspn(p, "\"");
-
-		if (evbuffer_add(b, p, n) != 0)
-			return false;
-		p += n;
-		if (*p == '"') {
-			if (evbuffer_add(b, "\"\"", 2) != 0)
-				return false;
-			p++;
-		}
-	}
-	return evbuffer_add(b, "\"", 1) == 0;
 }
 
 /* Appends the escaped SQL literal of v (NULL: NULL) to b; conn's escaping rules. */
@@ -418,26 +395,30 @@ static void file_name(const char *batch_id, const char *wf, char *out, size_t n)
 	snprintf(out, n, "%s%s%s.csv", batch_id, k > 0 ? "-" : "", slug);
 }
 
-/* The header line and the source column names (a JSON array of strings, caller's), from
- * result_columns. */
+/* The header line (written by csvw.c, as COPY writes the rows) and the source column names
+ * (a JSON array of strings, caller's), from result_columns. */
 static bool columns(const PGresult *res, struct evbuffer *head, json_t **names)
 {
 	json_t *cols =
 		PQntuples(res) == 1 ? json_loads(PQgetvalue(res, 0, 0), 0, NULL) : json_array();
-	bool ok = cols != NULL && (*names = json_array()) != NULL &&
-		  evbuffer_add_printf(head, "_instance_name,_instance_id") > 0;
+	StrBuf line = STRBUF_INIT;
+	bool ok = cols != NULL && (*names = json_array()) != NULL;
 	size_t i;
 	json_t *c;
 
+	strbuf_adds(&line, "_instance_name,_instance_id");
 	json_array_foreach (cols, i, c) {
 		const char *name = json_string_value(json_object_get(c, "name"));
 
 		if (!ok || name == NULL)
 			continue;
-		ok = evbuffer_add(head, ",", 1) == 0 && add_field(head, name) &&
-		     json_array_append_new(*names, json_string(name)) == 0;
+		strbuf_add(&line, ",", 1);
+		csvw_field(&line, name, strlen(name));
+		ok = json_array_append_new(*names, json_string(name)) == 0;
 	}
-	ok = ok && evbuffer_add(head, "\r\n", 2) == 0;
+	strbuf_adds(&line, CSVW_CRLF);
+	ok = ok && !line.oom && evbuffer_add(head, line.data, line.len) == 0;
+	strbuf_cleanup(&line);
 	json_decref(cols);
 	return ok;
 }

@@ -1,6 +1,6 @@
-/* main.c - amcbatch-api: set-up order (config, log, event base with pthreads, PostgreSQL
- * pool, Redis, enqueue janitor, evhttp), the signal handlers and the orderly shutdown. No
- * routes here. */
+/* main.c - amcbatch-api: set-up order (libevent's allocator, config, log, event base with
+ * pthreads, PostgreSQL pool, Redis, enqueue janitor, evhttp), the signal handlers and the
+ * orderly shutdown. No routes here. */
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -16,6 +16,7 @@
 #include <event2/thread.h>
 
 #include "access.h"
+#include "alloc_libevent.h"
 #include "api.h"
 #include "auth.h"
 #include "config.h"
@@ -107,6 +108,7 @@ int main(int argc, char **argv)
 	RConn *redis;
 	PgPool *pg;
 
+	alloc_libevent_install(); /* before any other libevent call */
 	memset(&api, 0, sizeof(api));
 	while ((opt = getopt(argc, argv, "c:p:h")) != -1) {
 		switch (opt) {

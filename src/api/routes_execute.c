@@ -138,14 +138,10 @@ void submit_free(void *p)
 
 Execute *submit_new(Req *r)
 {
-	Execute *x = calloc(1, sizeof(*x));
+	Execute *x = req_ctx_new(r, sizeof(*x));
 
-	if (x == NULL) {
-		req_fail(r, 500, "internal", NULL, "out of memory");
-		return NULL;
-	}
-	r->ctx = x;
-	r->ctx_free = submit_free;
+	if (x != NULL)
+		r->ctx_free = submit_free; /* its parts too */
 	return x;
 }
 
@@ -191,6 +187,21 @@ void submit_idem_answer(Req *r, const PGresult *res)
 	}
 	evhttp_add_header(evhttp_request_get_output_headers(r->req), "Idempotent-Replayed", "true");
 	req_reply(r, 201, body);
+}
+
+bool submit_load_ok(Req *r, Pgq *q, int idem)
+{
+	const Execute *x = r->ctx;
+
+	if (!q->ok) {
+		pgq_fail(r, q);
+		return false;
+	}
+	if (x->idem_key[0] != '\0' && PQntuples(q->res[idem]) == 1) {
+		submit_idem_answer(r, q->res[idem]);
+		return false;
+	}
+	return true;
 }
 
 static void idem_again_done(Pgq *q, void *priv)
@@ -546,14 +557,8 @@ static void load_done(Pgq *q, void *priv)
 	int n;
 	bool ok;
 
-	if (!q->ok) {
-		pgq_fail(r, q);
+	if (!submit_load_ok(r, q, 2))
 		goto out;
-	}
-	if (x->idem_key[0] != '\0' && PQntuples(q->res[2]) == 1) {
-		submit_idem_answer(r, q->res[2]);
-		goto out;
-	}
 	if (PQntuples(q->res[0]) != 1) {
 		req_fail(r, 404, "workflow_not_found", NULL, "workflow %s not found",
 			 x->workflow_id);

@@ -40,16 +40,12 @@ static void list_done(Pgq *q, void *priv)
 
 void routes_instances_list(Req *r)
 {
-	InstancesGet *g = calloc(1, sizeof(*g));
+	InstancesGet *g = req_ctx_new(r, sizeof(*g));
 	Pgq *q;
 	const char *params[] = { r->user_id, r->is_admin ? "true" : "false" };
 
-	if (g == NULL) {
-		req_fail(r, 500, "internal", NULL, "out of memory");
+	if (g == NULL)
 		return;
-	}
-	r->ctx = g;
-	r->ctx_free = free;
 	snprintf(g->key, sizeof(g->key), "i:%s", r->is_admin ? "*" : r->user_id);
 	if (req_try_cached(r, g->key))
 		return;

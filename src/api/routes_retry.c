@@ -80,14 +80,8 @@ static void load_done(Pgq *q, void *priv)
 	WindowErr we;
 	json_t *w;
 
-	if (!q->ok) {
-		pgq_fail(r, q);
+	if (!submit_load_ok(r, q, 2))
 		goto out;
-	}
-	if (x->idem_key[0] != '\0' && PQntuples(q->res[2]) == 1) {
-		submit_idem_answer(r, q->res[2]);
-		goto out;
-	}
 	if (PQntuples(parent) != 1) {
 		req_fail(r, 404, "batch_not_found", NULL, "batch %s not found", r->segs[2]);
 		goto out;

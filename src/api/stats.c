@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "conn_metrics.h"
+#include "daemon_metrics.h"
 #include "metrics.h"
 #include "metrics_http.h"
 #include "req.h"
@@ -91,10 +91,9 @@ static Metric *const all[] = {
 
 /* Process state: the API process has one of each. */
 static struct {
-	Api *api;              /* borrowed */
-	Metrics *reg;          /* owned */
-	MetricsHttp *listener; /* owned, NULL without metrics_listen */
-	double pg_read_at;     /* metrics_now() of the last read started, 0: never */
+	Api *api;          /* borrowed */
+	DaemonMetrics m;   /* the registry and the listener */
+	double pg_read_at; /* metrics_now() of the last read started, 0: never */
 	bool pg_reading;
 	/* written by the pool thread, read on the loop thread after the job completes */
 	double batches[BATCH_STATE_COUNT];
@@ -177,31 +176,13 @@ bool stats_setup(Api *api)
 	m_request_seconds.labels[0] = m_requests.labels[0];
 	m_request_seconds.bounds = metrics_buckets_latency;
 	m_request_seconds.nbounds = metrics_buckets_latency_n;
-	if ((st.reg = metrics_new()) == NULL)
-		goto fail;
-	for (size_t i = 0; i < ARRAY_LEN(all); i++)
-		if (!metrics_register(st.reg, all[i]))
-			goto fail;
-	if (!metrics_on_collect(st.reg, collect, NULL) ||
-	    !conn_metrics_attach(st.reg, api->redis, api->pg))
-		goto fail;
-	if (api->cfg.metrics_listen[0] != '\0' &&
-	    (st.listener = metrics_http_new(api->base, api->cfg.metrics_listen, st.reg)) == NULL)
-		return false; /* logged */
-	return true;
-fail:
-	log_error("metrics: cannot register (out of memory?)");
-	return false;
+	return daemon_metrics_start(&st.m, all, ARRAY_LEN(all), collect, api->redis, api->pg,
+				    api->base, api->cfg.metrics_listen);
 }
 
 void stats_free(Api *api)
 {
-	metrics_http_free(st.listener);
-	st.listener = NULL;
-	if (api != NULL)
-		conn_metrics_detach(api->redis, api->pg);
-	metrics_free(st.reg);
-	st.reg = NULL;
+	daemon_metrics_stop(&st.m, api != NULL ? api->redis : NULL, api != NULL ? api->pg : NULL);
 }
 
 static int code_class(int status)
@@ -217,7 +198,7 @@ void stats_request_done(const Req *r, int status, double secs)
 	int route = r->route_ix >= 0 ? r->route_ix : nroutes - 1;
 	int outcome;
 
-	if (st.reg == NULL)
+	if (st.m.reg == NULL)
 		return;
 	metric_inc(&m_requests, metric_ix2(&m_requests, route, code_class(status)));
 	metric_observe(&m_request_seconds, metric_ix2(&m_request_seconds, route, 0), secs);
@@ -247,6 +228,6 @@ void stats_metrics_get(Req *r)
 	struct evhttp_request *req = r->req;
 
 	r->access.status = 200;
-	metrics_http_reply(req, st.reg);
+	metrics_http_reply(req, st.m.reg);
 	req_release(r);
 }

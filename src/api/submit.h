@@ -91,6 +91,10 @@ MUST_CHECK bool submit_idem_prepare(Req *r, Execute *x, const char *scope);
 /* Answers a request whose Idempotency-Key is stored: its first response again (201,
  * Idempotent-Replayed: true) or 409 when the body differs. res: submit_sql_idem_get's row. */
 void submit_idem_answer(Req *r, const PGresult *res);
+/* The first checks of a submission's load (r->ctx an Execute): false when it has answered,
+ * because q failed or q->res[idem] (submit_sql_idem_get's) holds the stored answer of the
+ * request's Idempotency-Key, replayed by submit_idem_answer. */
+MUST_CHECK bool submit_load_ok(Req *r, Pgq *q, int idem);
 
 /* Draws x's candidate batch and execution ids and adds the statements that store its batch
  * for user_id to q: amcbatch_insert_batch (first; its row: batch_id, created) and, when the

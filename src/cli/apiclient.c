@@ -488,6 +488,22 @@ char *apiclient_escape(ApiClient *h, const char *s)
 	return copy;
 }
 
+bool apiclient_add_query(ApiClient *h, char **path, const char *name, const char *value)
+{
+	char *esc = apiclient_escape(h, value), *next;
+	int n;
+
+	if (!esc)
+		return false;
+	n = asprintf(&next, "%s%c%s=%s", *path, strchr(*path, '?') ? '&' : '?', name, esc);
+	free(esc);
+	if (n < 0)
+		return false;
+	free(*path);
+	*path = next;
+	return true;
+}
+
 void apiclient_report(const ApiClient *h)
 {
 	cli_error(h->errcode[0] ? h->errcode : "error", "%s",

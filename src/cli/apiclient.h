@@ -65,6 +65,9 @@ MUST_CHECK bool apiclient_get_batch(ApiClient *h, const char *batch_id, const ch
 
 /* URL-escaped copy of s for a path segment or query value; caller frees with free(). */
 char *apiclient_escape(ApiClient *h, const char *s);
+/* Appends "?name=escaped(value)", or "&..." once *path has a query, to *path (malloc'd; it
+ * is replaced by a new one, the caller's to free). false on no memory, *path unchanged. */
+MUST_CHECK bool apiclient_add_query(ApiClient *h, char **path, const char *name, const char *value);
 
 /* Prints the last failure as "amcbatch: <message> (<code>)" to stderr. */
 void apiclient_report(const ApiClient *h);

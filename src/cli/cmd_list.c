@@ -24,23 +24,6 @@ static const char LIST_HELP[] =
 	"On a terminal long names are cut to fit its width; piped output keeps them whole.\n"
 	"Exit status: 0 ok, 2 usage, 3 API error, 4 server unreachable.\n";
 
-/* Appends "&name=escaped(value)" (or "?name=...") to *q; false on allocation failure. */
-static bool add_query(ApiClient *h, char **q, const char *name, const char *value)
-{
-	char *esc = apiclient_escape(h, value), *next;
-	int n;
-
-	if (!esc)
-		return false;
-	n = asprintf(&next, "%s%c%s=%s", *q, strchr(*q, '?') ? '&' : '?', name, esc);
-	free(esc);
-	if (n < 0)
-		return false;
-	free(*q);
-	*q = next;
-	return true;
-}
-
 static int print_list(const json_t *resp)
 {
 	static const char *const head[] = {
@@ -141,10 +124,10 @@ int cmd_list_run(int argc, char *argv[])
 	if ((rc = cli_api_open(&h)) != CLI_EXIT_OK)
 		return rc;
 	path = strdup("/workflows/batch/list");
-	if (!path || (workflow && !add_query(&h, &path, "workflow_id", workflow)) ||
-	    (status && !add_query(&h, &path, "status", status)) ||
-	    (limit && !add_query(&h, &path, "limit", limit)) ||
-	    (offset && !add_query(&h, &path, "offset", offset))) {
+	if (!path || (workflow && !apiclient_add_query(&h, &path, "workflow_id", workflow)) ||
+	    (status && !apiclient_add_query(&h, &path, "status", status)) ||
+	    (limit && !apiclient_add_query(&h, &path, "limit", limit)) ||
+	    (offset && !apiclient_add_query(&h, &path, "offset", offset))) {
 		cli_error("internal", "out of memory");
 		rc = CLI_EXIT_INTERNAL;
 		goto out;

@@ -5,8 +5,9 @@
 #include <string.h>
 
 #include "cli.h"
-#include "csv.h"
+#include "csvw.h"
 #include "fmt.h"
+#include "strbuf.h"
 #include "table.h"
 
 /* Rows per request when CSV export pages through everything. */
@@ -91,8 +92,18 @@ fail:
 	return NULL;
 }
 
-/* Writes each row of rows as CSV in the order of names. */
-static bool write_csv_rows(FILE *out, const json_t *names, const json_t *rows)
+/* Writes one CSV record (core's csvw.c, CRLF ends; a NULL field is a null) through line, a
+ * buffer the caller reuses for every record. */
+static bool write_row(FILE *out, StrBuf *line, const char *const *fields, size_t n)
+{
+	strbuf_clear(line);
+	csvw_row(line, fields, n, CSVW_CRLF);
+	return !line->oom && fwrite(line->data, 1, line->len, out) == line->len;
+}
+
+/* Writes each row of rows as CSV in the order of names: null (or no such key) an empty
+ * field, "" a quoted empty string, as the server's CSV export writes them. */
+static bool write_csv_rows(FILE *out, StrBuf *line, const json_t *names, const json_t *rows)
 {
 	size_t n = json_array_size(names), i;
 	char **cells = calloc(n ? n : 1, sizeof(*cells));
@@ -103,11 +114,15 @@ static bool write_csv_rows(FILE *out, const json_t *names, const json_t *rows)
 		if (!ok)
 			break;
 		for (size_t c = 0; c < n; c++) {
-			cells[c] = fmt_json_text(
-				json_object_get(row, json_string_value(json_array_get(names, c))));
-			ok = ok && cells[c];
+			const json_t *v =
+				json_object_get(row, json_string_value(json_array_get(names, c)));
+
+			if (v != NULL && !json_is_null(v)) {
+				cells[c] = fmt_json_text(v);
+				ok = ok && cells[c];
+			}
 		}
-		ok = ok && csv_write_row(out, (const char *const *)cells, n);
+		ok = ok && write_row(out, line, (const char *const *)cells, n);
 		for (size_t c = 0; c < n; c++) {
 			free(cells[c]);
 			cells[c] = NULL;
@@ -121,6 +136,7 @@ int cmd_results_csv(ApiClient *h, const char *batch_id, long limit, long offset,
 		    const volatile sig_atomic_t *stop, long long *nrows)
 {
 	json_t *resp = NULL, *br, *names = NULL;
+	StrBuf line = STRBUF_INIT;
 	bool all = limit < 0;
 	int rc = CLI_EXIT_OK;
 
@@ -156,11 +172,11 @@ int cmd_results_csv(ApiClient *h, const char *batch_id, long limit, long offset,
 			}
 			for (size_t c = 0; c < n; c++)
 				head[c] = json_string_value(json_array_get(names, c));
-			if (n > 0 && !csv_write_row(out, head, n))
+			if (n > 0 && !write_row(out, &line, head, n))
 				rc = CLI_EXIT_INTERNAL;
 			free(head);
 		}
-		if (rc == CLI_EXIT_OK && !write_csv_rows(out, names, rows))
+		if (rc == CLI_EXIT_OK && !write_csv_rows(out, &line, names, rows))
 			rc = CLI_EXIT_INTERNAL;
 		if (rc != CLI_EXIT_OK) {
 			cli_error("internal", "cannot write CSV output");
@@ -176,6 +192,7 @@ int cmd_results_csv(ApiClient *h, const char *batch_id, long limit, long offset,
 		if (!all || got < RESULTS_PAGE || got == 0 || (total >= 0 && offset >= total))
 			break;
 	}
+	strbuf_cleanup(&line);
 	json_decref(resp);
 	json_decref(names);
 	return rc;

@@ -239,23 +239,6 @@ static char *sched_path(ApiClient *h, const char *id, const char *tail)
 	return path;
 }
 
-/* Appends "?name=escaped(value)" or "&..." to *q; false on OOM. */
-static bool add_query(ApiClient *h, char **q, const char *name, const char *value)
-{
-	char *esc = apiclient_escape(h, value), *next;
-	int n;
-
-	if (!esc)
-		return false;
-	n = asprintf(&next, "%s%c%s=%s", *q, strchr(*q, '?') ? '&' : '?', name, esc);
-	free(esc);
-	if (n < 0)
-		return false;
-	free(*q);
-	*q = next;
-	return true;
-}
-
 /* One request; on failure reports it and returns its exit code. *resp: caller decrefs. */
 static int call(ApiClient *h, const char *method, const char *path, const json_t *body,
 		json_t **resp)
@@ -908,8 +891,8 @@ static int print_runs(const json_t *resp)
 /* limit and offset options of list and runs: parsed loosely, the server judges the range */
 static bool page_query(ApiClient *h, char **path, const char *limit, const char *offset)
 {
-	return (!limit || add_query(h, path, "limit", limit)) &&
-	       (!offset || add_query(h, path, "offset", offset));
+	return (!limit || apiclient_add_query(h, path, "limit", limit)) &&
+	       (!offset || apiclient_add_query(h, path, "offset", offset));
 }
 
 /* `list` and `runs` share their options (runs: of the schedule named by the argument). */
@@ -1355,10 +1338,10 @@ static int schedule_preview(int argc, char *argv[])
 	if ((rc = cli_api_open(&h)) != CLI_EXIT_OK)
 		return rc;
 	path = strdup("/schedules/preview");
-	if (!path || !add_query(&h, &path, "cron", cron) ||
-	    (zone && !add_query(&h, &path, "timezone", zone)) ||
-	    (count && !add_query(&h, &path, "count", count)) ||
-	    (from && !add_query(&h, &path, "from", from))) {
+	if (!path || !apiclient_add_query(&h, &path, "cron", cron) ||
+	    (zone && !apiclient_add_query(&h, &path, "timezone", zone)) ||
+	    (count && !apiclient_add_query(&h, &path, "count", count)) ||
+	    (from && !apiclient_add_query(&h, &path, "from", from))) {
 		rc = oom();
 		goto out;
 	}

@@ -1,41 +1,6 @@
-/* csv.c - RFC 4180 field quoting and row writing for `amcbatch results --format csv`, and
- * record counting for `amcbatch export`, which reports the rows it wrote. */
+/* csv.c - record counting for `amcbatch export`, which reports the rows it wrote. The CSV
+ * the CLI writes itself is core's csvw.c's. */
 #include "csv.h"
-
-#include <string.h>
-
-bool csv_needs_quotes(const char *s)
-{
-	return s && strpbrk(s, ",\"\r\n") != NULL;
-}
-
-void csv_write_field(FILE *f, const char *s)
-{
-	if (!s)
-		return;
-	if (!csv_needs_quotes(s)) {
-		fputs(s, f);
-		return;
-	}
-	fputc('"', f);
-	for (; *s; s++) {
-		if (*s == '"')
-			fputc('"', f);
-		fputc(*s, f);
-	}
-	fputc('"', f);
-}
-
-bool csv_write_row(FILE *f, const char *const *fields, size_t n)
-{
-	for (size_t i = 0; i < n; i++) {
-		if (i > 0)
-			fputc(',', f);
-		csv_write_field(f, fields[i]);
-	}
-	fputs("\r\n", f);
-	return !ferror(f);
-}
 
 void csv_count_feed(CsvCounter *c, const char *data, size_t len)
 {

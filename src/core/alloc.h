@@ -1,7 +1,12 @@
 /* alloc.h - the allocation hook: malloc, calloc, realloc and strdup wrappers that call
  * replaceable functions, so a test can fail the Nth allocation (hiredis's hiredisAllocFuncs,
- * beanstalkd's falloc). Only code that calls amcb_* (and jansson, once a hook is installed)
- * goes through it; the rest of the tree calls libc directly.
+ * beanstalkd's falloc). What goes through it: code that calls amcb_*; jansson, once a hook is
+ * installed (alloc_set_funcs); libevent in the programs that call alloc_libevent_install
+ * (alloc_libevent.h: the API, the worker, amcsim). What does not: hiredis 0.14.1 (Debian
+ * 12's libhiredis0.14), which has no allocator hook: its hi_malloc and friends call libc and
+ * abort() when it fails (CVE-2020-7105's fix), and run-time injection (hiredisAllocFuncs,
+ * hiredisSetAllocators) came with hiredis 1.0.0; libcurl (curl_global_init_mem is not
+ * wired); libpq (it has none); and code that calls libc directly.
  *
  * Memory from a wrapper is released with plain free(), as memory from libc is: a hook may
  * refuse, count or log an allocation, but what it returns must come from malloc's heap. */
@@ -17,11 +22,10 @@ typedef struct AllocFuncs {
 	char *(*strdup_fn)(const char *s);
 } AllocFuncs;
 
-/* Puts fns (copied; NULL: libc's own) in force for every amcb_* call and for jansson's
- * allocations (json_set_alloc_funcs), and returns the functions in force before. Not
- * thread-safe: a test installs a hook while no other thread allocates; daemons never call it.
- * libevent's event_set_mem_functions is not wired: it must come before any other libevent
- * call, and nothing tests libevent's out-of-memory paths yet. */
+/* Puts fns (copied; NULL: libc's own) in force for every amcb_* call, for jansson's
+ * allocations (json_set_alloc_funcs) and for libevent's once alloc_libevent_install ran, and
+ * returns the functions in force before. Not thread-safe: a test installs a hook while no
+ * other thread allocates; daemons never call it. */
 AllocFuncs alloc_set_funcs(const AllocFuncs *fns);
 
 /* The same contracts as malloc, calloc, realloc and strdup (NULL when out of memory; realloc

@@ -1,33 +1,12 @@
-/* csv.c - CSV encoding of query results. NULL becomes an empty field; a field is quoted
- * when it holds a comma, a quote, CR or LF (or is empty-but-not-NULL, to keep them apart). */
+/* csv.c - the AMC result file of a query result, written by core's csvw.c (NULL an empty
+ * field, an empty string ""), and the cutting of that file into parts and truncated bodies. */
 #include "csv.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-void csv_field(StrBuf *b, const char *s, size_t n)
-{
-	bool quote = n == 0;
-
-	for (size_t i = 0; i < n && !quote; i++)
-		quote = s[i] == ',' || s[i] == '"' || s[i] == '\r' || s[i] == '\n';
-	if (!quote) {
-		strbuf_add(b, s, n);
-		return;
-	}
-	/* worst case every byte is a quote: 2n plus the two outer quotes, reserved at once */
-	if (!strbuf_reserve(b, 2 * n + 2))
-		return;
-	strbuf_add(b, "\"", 1);
-	for (const char *q; (q = memchr(s, '"', n)) != NULL;) {
-		strbuf_add(b, s, (size_t)(q - s) + 1);
-		strbuf_add(b, "\"", 1); /* the quote doubled */
-		n -= (size_t)(q - s) + 1;
-		s = q + 1;
-	}
-	strbuf_add(b, s, n);
-	strbuf_add(b, "\"", 1);
-}
+#include "csvw.h"
+#include "strbuf.h"
 
 bool csv_from_result(const PGresult *r, char **out, size_t *len)
 {
@@ -41,17 +20,17 @@ bool csv_from_result(const PGresult *r, char **out, size_t *len)
 		const char *name = PQfname(r, f);
 		if (f)
 			strbuf_add(&b, ",", 1);
-		csv_field(&b, name, strlen(name));
+		csvw_field(&b, name, strlen(name));
 	}
-	strbuf_add(&b, "\n", 1);
+	strbuf_adds(&b, CSVW_LF);
 	for (int t = 0; t < nt; t++) {
 		for (int f = 0; f < nf; f++) {
 			if (f)
 				strbuf_add(&b, ",", 1);
 			if (!PQgetisnull(r, t, f))
-				csv_field(&b, PQgetvalue(r, t, f), (size_t)PQgetlength(r, t, f));
+				csvw_field(&b, PQgetvalue(r, t, f), (size_t)PQgetlength(r, t, f));
 		}
-		strbuf_add(&b, "\n", 1);
+		strbuf_adds(&b, CSVW_LF);
 	}
 	return (*out = strbuf_take(&b, len)) != NULL;
 }

@@ -1,18 +1,15 @@
 /* csv.h - turns a PostgreSQL result into the AMC result file: a header row, then one line
- * per row, fields quoted as RFC 4180 says (only when needed), lines ended by "\n". */
+ * per row, fields quoted as RFC 4180 says (only when needed, by core's csvw.h), lines ended
+ * by "\n". */
 #ifndef AMCSIM_CSV_H
 #define AMCSIM_CSV_H
 
 #include <libpq-fe.h>
 
 #include "common.h"
-#include "strbuf.h"
 
 /* On success *out is a malloc'd buffer (caller frees) of *len bytes, NUL-terminated. */
 MUST_CHECK bool csv_from_result(const PGresult *r, char **out, size_t *len);
-/* Appends the n bytes of s (borrowed) to b as one RFC 4180 field; a failure is b's sticky
- * oom flag. Exposed for tests. */
-void csv_field(StrBuf *b, const char *s, size_t n);
 
 /* The part-th (0-based) of nparts result files: every part repeats the header [0, *hdr_len),
  * then carries its share of the records [*body_off, *body_off + *body_len). Records are

@@ -28,7 +28,8 @@
  * AMCSIM_WRAP_EXECUTION=1 (answer the wrapped {"workflowExecution":{...}} form). A refresh
  * token containing "REVOKED" gets invalid_grant. docs/amcsim.md describes all of it.
  *
- * Set-up order: config, log, time zone state, pool, stores, HTTP, signals, loop. */
+ * Set-up order: libevent's allocator, config, log, time zone state, pool, stores, HTTP,
+ * signals, loop. */
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -43,6 +44,7 @@
 #include <event2/http.h>
 #include <event2/thread.h>
 
+#include "alloc_libevent.h"
 #include "config.h"
 #include "config_sighup.h"
 #include "control.h"
@@ -161,6 +163,7 @@ int main(int argc, char **argv)
 	Sim sim = { 0 };
 	bool cfg_loaded = false;
 
+	alloc_libevent_install(); /* before any other libevent call */
 	while ((opt = getopt(argc, argv, "c:h")) != -1) {
 		switch (opt) {
 		case 'c':

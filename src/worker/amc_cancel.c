@@ -228,18 +228,13 @@ static void on_listed(Worker *w, const ExchangeResult *res, void *priv)
 	json_array_foreach (json_object_get(doc, "executions"), i, ex) {
 		const char *id = json_string_value(json_object_get(ex, "workflowExecutionId"));
 		const char *st = json_string_value(json_object_get(ex, "status"));
-		const char *sql = json_string_value(json_object_get(ex, "sqlQuery"));
-		if (!sql)
-			sql = json_string_value(
-				json_object_get(json_object_get(ex, "workflow"), "sqlQuery"));
-		if (id && sql && amc_marker_matches(sql, e->batch_id, e->exec_id) &&
+		if (id && amc_listed_matches(ex, e->batch_id, e->exec_id) &&
 		    !(st && (strcmp(st, "SUCCEEDED") == 0 || strcmp(st, "FAILED") == 0 ||
 			     strcmp(st, "CANCELLED") == 0 || strcmp(st, "REJECTED") == 0)))
 			json_array_append_new(e->found, json_string(id));
 	}
-	const char *next = json_string_value(json_object_get(doc, "nextToken"));
 	char token[512];
-	snprintf(token, sizeof token, "%s", next && strlen(next) < sizeof token ? next : "");
+	amc_list_next_token(doc, token, sizeof token);
 	json_decref(doc);
 	if (token[0]) {
 		list_page(e, token);

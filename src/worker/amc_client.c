@@ -186,6 +186,23 @@ bool amc_marker_matches(const char *sql, const char *batch_id, const char *exec_
 	return strncmp(sql, marker, n) == 0 && (sql[n] == '\n' || sql[n] == '\r' || sql[n] == '\0');
 }
 
+bool amc_listed_matches(const json_t *ex, const char *batch_id, const char *exec_id)
+{
+	const char *sql = json_string_value(json_object_get(ex, "sqlQuery"));
+
+	if (!sql)
+		sql = json_string_value(
+			json_object_get(json_object_get(ex, "workflow"), "sqlQuery"));
+	return sql && amc_marker_matches(sql, batch_id, exec_id);
+}
+
+void amc_list_next_token(const json_t *doc, char *token, size_t n)
+{
+	const char *next = json_string_value(json_object_get(doc, "nextToken"));
+
+	snprintf(token, n, "%s", next && strlen(next) < n ? next : "");
+}
+
 json_t *amc_execution_object(json_t *doc)
 {
 	if (!json_is_object(doc))

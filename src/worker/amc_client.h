@@ -52,6 +52,12 @@ MUST_CHECK bool amc_download(Worker *w, const char *url, ExchangeSinkFn sink, vo
 void amc_marker(char *buf, size_t n, const char *batch_id, const char *exec_id);
 /* Whether sql (as AMC echoes it) starts with the marker line of batch_id/exec_id. */
 bool amc_marker_matches(const char *sql, const char *batch_id, const char *exec_id);
+/* Whether ex, one execution of a list answer, carries that marker: in its sqlQuery, or in its
+ * workflow's (AMC answers either way). */
+bool amc_listed_matches(const json_t *ex, const char *batch_id, const char *exec_id);
+/* The list answer doc's nextToken into token (n bytes); "" when there is none or it does not
+ * fit, so the page is taken as the last. */
+void amc_list_next_token(const json_t *doc, char *token, size_t n);
 
 /* The execution object of a create/status answer (flat, or wrapped in
  * {"workflowExecution":{...}}); borrowed from doc. NULL if neither. */

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "csv.h"
+#include "utf8.h"
 
 void coltype_init(ColGuess *g)
 {
@@ -101,35 +102,6 @@ const char *coltype_api(enum ColType t)
 	return t == COLTYPE_BIGINT || t == COLTYPE_NUMERIC ? "number" : "string";
 }
 
-/* Length of the valid UTF-8 sequence at s (at most n bytes), 0 if invalid or NUL. */
-static size_t utf8_len(const unsigned char *s, size_t n)
-{
-	unsigned c = s[0], cp, min;
-	size_t need;
-
-	if (c < 0x80)
-		return c != 0;
-	if (c >= 0xC2 && c <= 0xDF)
-		need = 2, min = 0x80;
-	else if (c >= 0xE0 && c <= 0xEF)
-		need = 3, min = 0x800;
-	else if (c >= 0xF0 && c <= 0xF4)
-		need = 4, min = 0x10000;
-	else
-		return 0;
-	if (n < need)
-		return 0;
-	cp = c & (0x7F >> need);
-	for (size_t i = 1; i < need; i++) {
-		if ((s[i] & 0xC0) != 0x80)
-			return 0;
-		cp = (cp << 6) | (s[i] & 0x3F);
-	}
-	if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-		return 0;
-	return need;
-}
-
 bool coltype_utf8_ok(const char *s, size_t n)
 {
 	const unsigned char *p = (const unsigned char *)s;
@@ -139,22 +111,12 @@ bool coltype_utf8_ok(const char *s, size_t n)
 			i++;
 			continue;
 		}
-		size_t k = utf8_len(p + i, n - i);
+		size_t k = p[i] != 0 ? utf8_seq_len(s + i, n - i) : 0; /* NUL: refused */
 		if (k == 0)
 			return false;
 		i += k;
 	}
 	return true;
-}
-
-/* The longest prefix of s[0..n) of at most max bytes that does not cut a character. */
-static size_t utf8_prefix(const char *s, size_t n, size_t max)
-{
-	if (n <= max)
-		return n;
-	while (max > 0 && ((unsigned char)s[max] & 0xC0) == 0x80)
-		max--;
-	return max;
 }
 
 void coltype_sql_name(char *out, const char *name, size_t n, size_t i,

@@ -273,16 +273,6 @@ void create_resume(Job *job)
 
 static void adopt_page(Job *job, const char *next_token);
 
-/* ours: the SQL starts with our marker line (the list echoes what we sent) */
-static bool matches(Job *job, json_t *ex)
-{
-	const char *sql = json_string_value(json_object_get(ex, "sqlQuery"));
-	if (!sql)
-		sql = json_string_value(
-			json_object_get(json_object_get(ex, "workflow"), "sqlQuery"));
-	return sql && amc_marker_matches(sql, job->batch_id, job->exec_id);
-}
-
 /* Nothing in AMC's list for the intent. */
 static void not_found(Job *job)
 {
@@ -338,7 +328,8 @@ static void on_listed(Worker *w, const ExchangeResult *res, void *priv)
 	json_array_foreach (list, i, ex) {
 		const char *id = json_string_value(json_object_get(ex, "workflowExecutionId"));
 		const char *st = json_string_value(json_object_get(ex, "status"));
-		if (!id || !*id || strlen(id) >= sizeof job->amc_id || !matches(job, ex))
+		if (!id || !*id || strlen(id) >= sizeof job->amc_id ||
+		    !amc_listed_matches(ex, job->batch_id, job->exec_id))
 			continue;
 		if (st && strcmp(st, "CANCELLED") == 0) {
 			/* a duplicate cancelled earlier, or a cancel by hand: taken only if no live
@@ -354,9 +345,8 @@ static void on_listed(Worker *w, const ExchangeResult *res, void *priv)
 		create_record(job);
 		return;
 	}
-	const char *next = json_string_value(json_object_get(doc, "nextToken"));
 	char token[512];
-	snprintf(token, sizeof token, "%s", next && strlen(next) < sizeof token ? next : "");
+	amc_list_next_token(doc, token, sizeof token);
 	json_decref(doc);
 	if (token[0]) {
 		adopt_page(job, token);

@@ -8,6 +8,7 @@
 
 #include "alloc.h"
 #include "strbuf.h"
+#include "utf8.h"
 
 /* A reader's FILE is used by one thread only (the archiver's pool thread): skip the stdio
  * lock that getc takes per byte in a threaded process (~15% of the archiver's CPU). */
@@ -254,39 +255,6 @@ bool csv_buf_add(char **buf, size_t *len, size_t *cap, const char *s, size_t n)
 	return !b.oom;
 }
 
-/* Length of the valid UTF-8 sequence at s (at most n bytes), 0 if invalid. */
-static size_t utf8_len(const unsigned char *s, size_t n)
-{
-	unsigned c = s[0];
-	size_t need;
-	unsigned min;
-	if (c < 0x80)
-		return 1;
-	if (c >= 0xC2 && c <= 0xDF) {
-		need = 2;
-		min = 0x80;
-	} else if (c >= 0xE0 && c <= 0xEF) {
-		need = 3;
-		min = 0x800;
-	} else if (c >= 0xF0 && c <= 0xF4) {
-		need = 4;
-		min = 0x10000;
-	} else {
-		return 0;
-	}
-	if (n < need)
-		return 0;
-	unsigned cp = c & (0x7F >> need);
-	for (size_t i = 1; i < need; i++) {
-		if ((s[i] & 0xC0) != 0x80)
-			return 0;
-		cp = (cp << 6) | (s[i] & 0x3F);
-	}
-	if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-		return 0;
-	return need;
-}
-
 bool csv_json_string(char **buf, size_t *len, size_t *cap, const char *s, size_t n)
 {
 	static const char hex[] = "0123456789abcdef";
@@ -298,7 +266,7 @@ bool csv_json_string(char **buf, size_t *len, size_t *cap, const char *s, size_t
 		unsigned char c = p[i];
 		const char *esc = NULL;
 		char u[7];
-		size_t k = c ? utf8_len(p + i, n - i) : 0;
+		size_t k = c ? utf8_seq_len(s + i, n - i) : 0;
 		if (c == '"')
 			esc = "\\\"";
 		else if (c == '\\')

@@ -17,6 +17,7 @@
 #include <curl/curl.h>
 #include <event2/thread.h>
 
+#include "alloc_libevent.h"
 #include "delivery.h"
 #include "exchange.h"
 #include "job.h"
@@ -268,6 +269,7 @@ int main(int argc, char **argv)
 	int opt;
 
 	bool encrypt = false;
+	alloc_libevent_install(); /* before any other libevent call */
 	memset(&w, 0, sizeof w);
 	for (int i = 1; i < argc; i++) /* the one long option; getopt sees the rest */
 		if (strcmp(argv[i], "--encrypt") == 0) {

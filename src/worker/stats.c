@@ -7,11 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "daemon_metrics.h"
 #include "keys.h"
-#include "log.h"
-#include "conn_metrics.h"
 #include "metrics.h"
-#include "metrics_http.h"
 #include "mstime.h"
 #include "states.h"
 
@@ -133,11 +131,10 @@ static Metric *const all[] = {
 };
 
 static struct {
-	Worker *w;             /* borrowed */
-	Metrics *reg;          /* owned */
-	MetricsHttp *listener; /* owned, NULL without metrics_listen */
-	double redis_read_at;  /* metrics_now() of the last read, 0: never */
-	int redis_pending;     /* replies of that read still due */
+	Worker *w;            /* borrowed */
+	DaemonMetrics m;      /* the registry and the listener */
+	double redis_read_at; /* metrics_now() of the last read, 0: never */
+	int redis_pending;    /* replies of that read still due */
 } st;
 
 void stats_amc_attempt(int endpoint, long status, double secs)
@@ -339,29 +336,11 @@ bool stats_setup(Worker *w)
 	m_exec_seconds.nbounds = metrics_buckets_duration_n;
 	m_amc_seconds.bounds = metrics_buckets_latency;
 	m_amc_seconds.nbounds = metrics_buckets_latency_n;
-	if ((st.reg = metrics_new()) == NULL)
-		goto fail;
-	for (size_t i = 0; i < ARRAY_LEN(all); i++)
-		if (!metrics_register(st.reg, all[i]))
-			goto fail;
-	if (!metrics_on_collect(st.reg, collect, NULL) ||
-	    !conn_metrics_attach(st.reg, w->redis, w->pg))
-		goto fail;
-	if (w->cfg.metrics_listen[0] != '\0' &&
-	    (st.listener = metrics_http_new(w->base, w->cfg.metrics_listen, st.reg)) == NULL)
-		return false; /* logged */
-	return true;
-fail:
-	log_error("metrics: cannot register (out of memory?)");
-	return false;
+	return daemon_metrics_start(&st.m, all, ARRAY_LEN(all), collect, w->redis, w->pg, w->base,
+				    w->cfg.metrics_listen);
 }
 
 void stats_free(Worker *w)
 {
-	metrics_http_free(st.listener);
-	st.listener = NULL;
-	if (w != NULL)
-		conn_metrics_detach(w->redis, w->pg);
-	metrics_free(st.reg);
-	st.reg = NULL;
+	daemon_metrics_stop(&st.m, w != NULL ? w->redis : NULL, w != NULL ? w->pg : NULL);
 }

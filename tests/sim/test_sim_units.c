@@ -1,7 +1,8 @@
 /* test_sim_units.c - amcsim's pure parts without servers: the strict AMC-dialect checker
- * (accepts, rejects, line/column positions), RFC 4180 field quoting, time parsing, result
- * splitting and truncation, fault profiles (parse, merge, reset), the seeded dice, the
- * amcbatch attribution marker and the synthetic data's day range setting. */
+ * (accepts, rejects, line/column positions), time parsing, result splitting and truncation
+ * (the field quoting is core's, tests/unit/test_core_csvw.c), fault profiles (parse, merge,
+ * reset), the seeded dice, the amcbatch attribution marker and the synthetic data's day range
+ * setting. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -60,22 +61,6 @@ static void test_strict_rejects(void)
 	sql_fails("SELECT count(*) FROM impressions WHERE campaign = {{name}}",
 		  "Undeclared parameter");
 	sql_fails("  -- only a comment", "Query is empty");
-}
-
-static void test_csv_field(void)
-{
-	const char *in[] = { "plain", "a,b", "say \"hi\"", "l1\nl2", "cr\r", "" };
-	const char *out[] = { "plain",      "\"a,b\"",  "\"say \"\"hi\"\"\"",
-			      "\"l1\nl2\"", "\"cr\r\"", "\"\"" };
-
-	for (size_t i = 0; i < ARRAY_LEN(in); i++) {
-		StrBuf b = STRBUF_INIT;
-
-		csv_field(&b, in[i], strlen(in[i]));
-		assertf(!b.oom && b.data && strcmp(b.data, out[i]) == 0 && b.len == strlen(out[i]),
-			"field %zu: got %s want %s", i, b.data ? b.data : "(null)", out[i]);
-		strbuf_cleanup(&b);
-	}
 }
 
 static void test_time_parse(void)
@@ -243,7 +228,6 @@ int main(void)
 {
 	RUN_TEST(test_strict_accepts);
 	RUN_TEST(test_strict_rejects);
-	RUN_TEST(test_csv_field);
 	RUN_TEST(test_time_parse);
 	RUN_TEST(test_csv_split_cut);
 	RUN_TEST(test_profiles);

@@ -1,15 +1,22 @@
-/* test_alloc_fail.c - every out-of-memory branch of three operations, by failing their Nth
+/* test_alloc_fail.c - every out-of-memory branch of six operations, by failing their Nth
  * allocation through the hook of alloc.h for N = 1, 2, ... until one run sees no failure:
  * a batch-execute body's validation (src/api/validate.c, jansson included), a claim reply's
- * element read into a Job (src/worker/claim_entry.c) and a CSV file read record by record
- * (src/worker/csv.c). Each failed run must end in that operation's error, never a crash or
- * a half result; run under the ASan build, each must also leak nothing. */
+ * element read into a Job (src/worker/claim_entry.c), a CSV file read record by record
+ * (src/worker/csv.c), CSV rows written (src/core/csvw.c), and the libraries' own: libevent
+ * (installed as the programs do, alloc_libevent.h) and jansson. Each failed run must end in
+ * that operation's error, never a crash or a half result; run under the ASan build, each
+ * must also leak nothing. */
 #include <stdlib.h>
 #include <string.h>
 
+#include <event2/buffer.h>
+#include <event2/event.h>
+
 #include "alloc.h"
+#include "alloc_libevent.h"
 #include "claim_entry.h"
 #include "csv.h"
+#include "csvw.h"
 #include "strbuf.h"
 #include "validate.h"
 
@@ -303,10 +310,195 @@ static void test_alloc_fail_csv(void)
 	strbuf_cleanup(&c.text);
 }
 
+/* ---- (d) CSV rows written ---- */
+
+typedef struct CsvwCase {
+	const char *const *row;
+	size_t nfields;
+	char *out; /* the last successful run's text (owned) */
+	size_t len;
+} CsvwCase;
+
+static bool csvw_op(void *arg)
+{
+	CsvwCase *c = arg;
+	StrBuf b = STRBUF_INIT;
+
+	/* enough rows to grow the buffer past its first few sizes, quoting on the way */
+	for (int i = 0; i < 20; i++)
+		csvw_row(&b, c->row, c->nfields, CSVW_CRLF);
+	free(c->out);
+	c->out = strbuf_take(&b, &c->len);
+	return c->out != NULL;
+}
+
+static void csvw_check(void *arg, long n, bool ok)
+{
+	CsvwCase *c = arg;
+
+	assertf(!ok && c->out == NULL, "csv rows, allocation %ld refused: no text, got %s", n,
+		c->out != NULL ? "some" : "none");
+}
+
+static void test_alloc_fail_csvw(void)
+{
+	static const char *const row[] = { "plain", "a,b",      "say \"hi\"", NULL,
+					   "",      "l1\r\nl2", "Zürich" };
+	static const char one[] = "plain,\"a,b\",\"say \"\"hi\"\"\",,\"\",\"l1\r\nl2\",Zürich\r\n";
+	CsvwCase c = { .row = row, .nfields = ARRAY_LEN(row) };
+	bool same = true;
+
+	assertf(every_n("csv rows", csvw_op, &c, csvw_check) >= 3,
+		"the writer grows its buffer through the hook");
+	assertf(c.out != NULL && c.len == 20 * (sizeof(one) - 1), "the last run wrote 20 rows");
+	for (size_t i = 0; c.out != NULL && i < 20 && same; i++)
+		same = memcmp(c.out + i * (sizeof(one) - 1), one, sizeof(one) - 1) == 0;
+	assertf(same, "each row as RFC 4180 writes it");
+	free(c.out);
+}
+
+/* ---- (e) libevent: an event base with a timer, an evbuffer ---- */
+
+static void on_timer(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	*(int *)arg += 1;
+}
+
+typedef struct EventCase {
+	int fired;       /* the timer's runs */
+	char method[16]; /* the base's backend, "" when none was made */
+	char first[16];  /* that of the run with nothing refused */
+} EventCase;
+
+static bool event_op(void *arg)
+{
+	static const struct timeval zero = { 0, 0 };
+	char chunk[1000];
+	EventCase *c = arg;
+	struct event_base *base = event_base_new();
+	struct event *ev = NULL;
+	struct evbuffer *b = evbuffer_new();
+	bool ok = base != NULL && b != NULL;
+
+	c->fired = 0;
+	snprintf(c->method, sizeof(c->method), "%s",
+		 base != NULL ? event_base_get_method(base) : "");
+	memset(chunk, 'x', sizeof(chunk));
+	ok = ok && (ev = evtimer_new(base, on_timer, &c->fired)) != NULL &&
+	     evtimer_add(ev, &zero) == 0 && event_base_loop(base, EVLOOP_ONCE) == 0 &&
+	     c->fired == 1;
+	for (int i = 0; ok && i < 20; i++)
+		ok = evbuffer_add(b, chunk, sizeof(chunk)) == 0 &&
+		     evbuffer_add_printf(b, "%d", i) > 0;
+	/* one contiguous copy of many chains: an allocation of its own */
+	ok = ok && evbuffer_pullup(b, -1) != NULL && evbuffer_get_length(b) > 20 * sizeof(chunk);
+	if (b != NULL)
+		evbuffer_free(b);
+	if (ev != NULL)
+		event_free(ev);
+	if (base != NULL)
+		event_base_free(base);
+	return ok;
+}
+
+static void event_check(void *arg, long n, bool ok)
+{
+	EventCase *c = arg;
+
+	/* event_base_new absorbs a refusal inside a backend's set-up: it tries the next one
+	 * (epoll, then poll), and the run succeeds on that */
+	assertf(!ok || strcmp(c->method, c->first) != 0,
+		"libevent, allocation %ld refused: the call that needed it failed, or the base "
+		"fell back to another backend (got %s)",
+		n, c->method);
+}
+
+static void test_alloc_fail_libevent(void)
+{
+	AllocFuncs old;
+	struct evbuffer *b;
+	EventCase c = { 0 };
+
+	/* one evbuffer_new, counted: libevent allocates through the hook */
+	calls = 0;
+	fail_at = 0;
+	old = alloc_set_funcs(&failing);
+	b = evbuffer_new();
+	alloc_set_funcs(&old);
+	assertf(b != NULL && calls == 1, "evbuffer_new: one allocation through the hook, %ld",
+		calls);
+	if (b != NULL)
+		evbuffer_free(b);
+	assertf(event_op(&c) && c.method[0] != '\0', "the run succeeds with nothing refused");
+	memcpy(c.first, c.method, sizeof(c.first));
+	assertf(every_n("libevent", event_op, &c, event_check) > 5,
+		"a base, a timer and a growing buffer allocate through the hook");
+	assertf(c.fired == 1 && strcmp(c.method, c.first) == 0,
+		"the last run fired its timer on the first backend (%s)", c.first);
+}
+
+/* ---- (f) jansson: a document built and dumped ---- */
+
+static bool json_op(void *arg)
+{
+	char **out = arg;
+	json_t *doc = json_pack("{s:s, s:[i,i,i], s:{s:b, s:s#}}", "name", "a batch", "days", 1, 2,
+				3, "opts", "dry", 1, "note", "say \"hi\"", (int)8);
+
+	free(*out);
+	*out = doc != NULL ? json_dumps(doc, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+	json_decref(doc);
+	return *out != NULL;
+}
+
+static void json_check(void *arg, long n, bool ok)
+{
+	char **out = arg;
+
+	assertf(!ok && *out == NULL, "jansson, allocation %ld refused: NULL, not a document", n);
+}
+
+static void test_alloc_fail_jansson(void)
+{
+	AllocFuncs old;
+	json_t *v;
+	char *out = NULL;
+
+	calls = 0;
+	fail_at = 0;
+	old = alloc_set_funcs(&failing);
+	v = json_string("x");
+	alloc_set_funcs(&old);
+	assertf(v != NULL && calls == 2, "json_string: its value and its copy, %ld", calls);
+	json_decref(v);
+	assertf(every_n("jansson", json_op, &out, json_check) > 5,
+		"packing and dumping allocate through the hook");
+	assertf(out != NULL &&
+			strcmp(out, "{\"days\":[1,2,3],\"name\":\"a batch\","
+				    "\"opts\":{\"dry\":true,\"note\":\"say \\\"hi\\\"\"}}") == 0,
+		"the last run dumped the document: %s", out != NULL ? out : "(null)");
+	free(out);
+}
+
+/* libevent's warning for each refusal it reports ("calloc: Cannot allocate memory"): the
+ * checks say what matters */
+static void quiet(int severity, const char *msg)
+{
+	(void)severity;
+	(void)msg;
+}
+
 int main(void)
 {
+	alloc_libevent_install(); /* before any libevent call, as the programs do */
+	event_set_log_callback(quiet);
 	RUN_TEST(test_alloc_fail_exec_body);
 	RUN_TEST(test_alloc_fail_claim);
 	RUN_TEST(test_alloc_fail_csv);
+	RUN_TEST(test_alloc_fail_csvw);
+	RUN_TEST(test_alloc_fail_libevent);
+	RUN_TEST(test_alloc_fail_jansson);
 	return tap_done();
 }

@@ -1,5 +1,6 @@
-/* test_cli_output.c - the CLI's output text: RFC 4180 CSV quoting, the --watch progress line
- * and its fitting to narrow terminals, JSON values and durations as display text. */
+/* test_cli_output.c - the CLI's output text: CSV record counting, the --watch progress line
+ * and its fitting to narrow terminals, JSON values and durations as display text (CSV
+ * quoting is core's, tests/unit/test_core_csvw.c). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,38 +13,6 @@
 
 /* printf of a possibly NULL string */
 #define STR(s) ((s) ? (s) : "(null)")
-
-static char *csv_of(const char *const *fields, size_t n)
-{
-	char *buf = NULL;
-	size_t len = 0;
-	FILE *f = open_memstream(&buf, &len);
-
-	if (!f)
-		return NULL;
-	if (!csv_write_row(f, fields, n))
-		assertf(0, "csv_write_row failed");
-	fclose(f);
-	return buf;
-}
-
-static void test_cli_output_csv_quoting(void)
-{
-	static const char *const plain[] = { "a", "b c", "", "1.5" };
-	static const char *const tricky[] = { "x,y", "say \"hi\"", "line1\nline2", "cr\r", NULL };
-	char *s;
-
-	assertf(!csv_needs_quotes("plain text") && csv_needs_quotes("a,b") &&
-			csv_needs_quotes("\"") && csv_needs_quotes("\n") && csv_needs_quotes("\r"),
-		"needs_quotes");
-	s = csv_of(plain, 4);
-	assertf(s && strcmp(s, "a,b c,,1.5\r\n") == 0, "plain row, got '%s'", STR(s));
-	free(s);
-	s = csv_of(tricky, 5);
-	assertf(s && strcmp(s, "\"x,y\",\"say \"\"hi\"\"\",\"line1\nline2\",\"cr\r\",\r\n") == 0,
-		"quoted row, got '%s'", STR(s));
-	free(s);
-}
 
 static json_t *status_obj(const char *text)
 {
@@ -247,7 +216,6 @@ static void test_cli_output_csv_count(void)
 
 int main(void)
 {
-	RUN_TEST(test_cli_output_csv_quoting);
 	RUN_TEST(test_cli_output_csv_count);
 	RUN_TEST(test_cli_output_progress_counts);
 	RUN_TEST(test_cli_output_progress_percent);

@@ -1,5 +1,6 @@
 /* test_core_utf8.c - text bound for PostgreSQL is cut on character boundaries and never holds
- * bytes that are not UTF-8 (PostgreSQL refuses such a statement, SQLSTATE 22021). */
+ * bytes that are not UTF-8 (PostgreSQL refuses such a statement, SQLSTATE 22021); the
+ * sequence rule the worker's CSV and column code share (utf8_seq_len). */
 #include "utf8.h"
 
 #include <stdbool.h>
@@ -68,9 +69,45 @@ static void test_utf8_scrubs_invalid_bytes(void)
 	assertf(utf8_prefix("abc", 3, 10) == 3, "short text kept whole");
 }
 
+/* RFC 3629's table, edges included: the worker refuses what this refuses */
+static void test_utf8_seq_len(void)
+{
+	static const struct {
+		const char *s;
+		size_t n, len;
+	} cases[] = {
+		{ "A", 1, 1 },
+		{ "", 1, 1 }, /* NUL: one byte; callers that refuse it check */
+		{ "\x7f", 1, 1 },
+		{ "\xc3\xa9", 2, 2 },         /* é */
+		{ "\xe2\x82\xac", 3, 3 },     /* € */
+		{ "\xf0\x9f\x98\x80", 4, 4 }, /* 😀 */
+		{ "\xf4\x8f\xbf\xbf", 4, 4 }, /* U+10FFFF */
+		{ "\xef\xbf\xbf", 3, 3 },     /* U+FFFF */
+		{ "\x80", 1, 0 },             /* a continuation byte alone */
+		{ "\xc0\x80", 2, 0 },         /* overlong NUL */
+		{ "\xc1\xbf", 2, 0 },         /* overlong */
+		{ "\xe0\x9f\xbf", 3, 0 },     /* overlong */
+		{ "\xf0\x8f\xbf\xbf", 4, 0 }, /* overlong */
+		{ "\xed\xa0\x80", 3, 0 },     /* U+D800, a surrogate */
+		{ "\xed\x9f\xbf", 3, 3 },     /* U+D7FF, just below */
+		{ "\xf4\x90\x80\x80", 4, 0 }, /* above U+10FFFF */
+		{ "\xf5\x80\x80\x80", 4, 0 },
+		{ "\xff", 1, 0 },
+		{ "\xe2\x82\xac", 2, 0 }, /* cut short by n */
+		{ "\xe2\x28\xac", 3, 0 }, /* a bad continuation */
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		assertf(utf8_seq_len(cases[i].s, cases[i].n) == cases[i].len,
+			"case %zu: want %zu, got %zu", i, cases[i].len,
+			utf8_seq_len(cases[i].s, cases[i].n));
+}
+
 int main(void)
 {
 	RUN_TEST(test_utf8_copy_cuts_on_boundaries);
 	RUN_TEST(test_utf8_scrubs_invalid_bytes);
+	RUN_TEST(test_utf8_seq_len);
 	return tap_done();
 }
