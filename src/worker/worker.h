@@ -69,6 +69,17 @@ typedef struct Worker {
 	const char *conf_path; /* -c file (argv, borrowed) for SIGHUP; NULL: none */
 } Worker;
 
+/* worker.c */
+/* w->id, w->host, w->started_ms and w->prefix, from w->cfg. */
+void worker_identify(Worker *w);
+/* Creates (0700) and empties w->spool_dir under base; false with errno set. */
+MUST_CHECK bool worker_spool_open(Worker *w, const char *base);
+/* Redis (re)connected: the start-up reclaim once, the lease, a claim. */
+void worker_connected(Worker *w);
+/* SIGTERM/SIGINT: the first stops claiming and hands jobs back; a second one exits now. */
+void worker_stop(Worker *w, int sig);
+/* Leaves the loop: drops the lease (jobs still in flight are reclaimed by others at once). */
+void worker_exit(Worker *w);
 /* A job ended (it unlinked itself): lets the claim loop or the shutdown go on. */
 void worker_job_done(Worker *w);
 
