@@ -43,7 +43,7 @@ static void on_holder_state(RConn *c, redisReply *reply, void *priv);
 
 static void lost_after_create(Job *job)
 {
-	job->step = JOB_LEAVING;
+	job_set_step(job, JOB_LEAVING);
 	if (!rconn_commandf(job->w->redis, on_holder_state, job, "HMGET %s state amc_execution_id",
 			    job->exec_key))
 		on_holder_state(job->w->redis, NULL, job);
@@ -121,7 +121,7 @@ static void on_recorded(Job *job, long long code)
 void create_record(Job *job)
 {
 	LuaCall call;
-	job->step = JOB_CREATING;
+	job_set_step(job, JOB_CREATING);
 	if (!lua_record_amc_id(&call, job->w->prefix, job->batch_id, job->exec_id, job->amc_id,
 			       mstime_wall(), job->w->id, job->claim)) {
 		job_fail(job, true, "key names too long");
@@ -207,7 +207,7 @@ static void send_create(Job *job)
 		create_start(job);
 		return;
 	}
-	job->step = JOB_CREATING;
+	job_set_step(job, JOB_CREATING);
 	job_target(job, &t);
 	if (!amc_create(job->w, &t, job->sql, &job->win, job->timezone, send_by, on_created, job))
 		job_fail(job, false, "could not send the create request (bad instance id?)");
@@ -232,7 +232,7 @@ static void after_intent_redis(Job *job)
 void create_start(Job *job)
 {
 	Worker *w = job->w;
-	job->step = JOB_CREATING;
+	job_set_step(job, JOB_CREATING);
 	/* a create after the deadline would only be cancelled at the first poll */
 	if (mstime_wall() >= job->started_ms + (int64_t)w->cfg.exec_timeout_s * 1000) {
 		job_fail(job, false, "execution timed out after %d s before AMC created it",
@@ -377,7 +377,7 @@ static void on_listed(Worker *w, const ExchangeResult *res, void *priv)
 static void adopt_page(Job *job, const char *next_token)
 {
 	AmcTarget t;
-	job->step = JOB_ADOPTING;
+	job_set_step(job, JOB_ADOPTING);
 	job_target(job, &t);
 	if (!amc_list_executions(job->w, &t, job->intent_ms, next_token, on_listed, job))
 		job_fail(job, false, "could not send the execution list request");

@@ -51,7 +51,7 @@ static void send_retry(Job *job, long wait_ms, const char *reason, bool throttle
 	Worker *w = job->w;
 	int64_t t = mstime_wall();
 	LuaCall call;
-	job->step = JOB_HANDING_BACK;
+	job_set_step(job, JOB_HANDING_BACK);
 	job->leaving = true;
 	if (no_create)
 		job->intent_ms = 0;
@@ -91,7 +91,7 @@ void handback_release(Job *job)
 {
 	evtimer_del(job->timer);
 	job->timer_fn = NULL;
-	job->step = JOB_HANDING_BACK;
+	job_set_step(job, JOB_HANDING_BACK);
 	job->leaving = true;
 	LuaCall call;
 	elog_info(job->batch_id, job->exec_id, "shutting down: handing the job back");

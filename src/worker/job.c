@@ -59,6 +59,20 @@ static void job_free(Job *job)
 	w->inflight--;
 }
 
+/* pgbouncer's change_client_state() is fatal on an impossible change. Inside the loop one
+ * job's fault must not stop the worker (its other jobs would wait out the lease), so an
+ * illegal change is logged as an error and refused, in every build: the job keeps a step the
+ * table knows, and the paths that read it (job_fail, on_finish, on_amc_cancelled) go on. */
+void job_set_step(Job *job, enum JobStep next)
+{
+	if (!job_step_allowed(job->step, next)) {
+		elog_error(job->batch_id, job->exec_id, "illegal step change %s -> %s refused",
+			   job_step_name(job->step), job_step_name(next));
+		return;
+	}
+	job->step = next;
+}
+
 /* The job is over for this worker (finished, failed, cancelled, or not ours any more). */
 void job_drop(Job *job)
 {
@@ -108,7 +122,7 @@ void job_after(Job *job, int ms, void (*fn)(Job *job))
 void job_lost(Job *job, const char *why)
 {
 	elog_warn(job->batch_id, job->exec_id, "no longer held by this claim (%s): let go", why);
-	job->step = JOB_LEAVING;
+	job_set_step(job, JOB_LEAVING);
 	evtimer_del(job->timer);
 	job_drop(job);
 }
@@ -142,7 +156,7 @@ void job_gone(Job *job, const char *why)
 		  "%s: asking PostgreSQL whether AMC execution %s "
 		  "is still wanted",
 		  why, job->amc_id);
-	job->step = JOB_LEAVING;
+	job_set_step(job, JOB_LEAVING);
 	evtimer_del(job->timer);
 	pgx_read(job, after_gone_read);
 }
@@ -420,7 +434,7 @@ static void follow(Job *job, const PgxRow *row)
 	if (!row->found) {
 		/* the archive row went away (its batch was deleted): nothing can be archived */
 		utf8_copy(job->error, sizeof job->error, "the execution is gone from the archive");
-		job->step = JOB_FAILING;
+		job_set_step(job, JOB_FAILING);
 		run_finish(job, EXEC_STATE_FAILED, job->error);
 		return;
 	}
@@ -432,14 +446,14 @@ static void follow(Job *job, const PgxRow *row)
 		elog_info(job->batch_id, job->exec_id,
 			  "the archive says completed (%ld rows): taken over", row->row_count);
 		job->row_count = row->row_count < 0 ? 0 : row->row_count;
-		job->step = JOB_FINISHING;
+		job_set_step(job, JOB_FINISHING);
 		run_finish(job, EXEC_STATE_COMPLETED, "");
 		return;
 	}
 	if (exec_state_is(row->status, EXEC_STATE_FAILED)) {
 		elog_info(job->batch_id, job->exec_id, "the archive says failed: taken over");
 		utf8_copy(job->error, sizeof job->error, row->error[0] ? row->error : "failed");
-		job->step = JOB_FAILING;
+		job_set_step(job, JOB_FAILING);
 		run_finish(job, EXEC_STATE_FAILED, job->error);
 		return;
 	}
@@ -520,7 +534,7 @@ static void job_start(Job *job)
 	char err[256];
 	json_error_t jerr;
 
-	job->step = JOB_STARTING;
+	job_set_step(job, JOB_STARTING);
 	elog_info(job->batch_id, job->exec_id, "claimed (instance %s, claim %s)", job->instance_id,
 		  job->claim);
 	json_t *params = json_loads(job->params_json[0] ? job->params_json : "{}", 0, &jerr);
@@ -658,7 +672,7 @@ static bool cancel_on_amc(Job *job)
 void job_cancel(Job *job)
 {
 	elog_info(job->batch_id, job->exec_id, "cancelled");
-	job->step = JOB_CANCELLING;
+	job_set_step(job, JOB_CANCELLING);
 	job->need_finish = true;
 	evtimer_del(job->timer);
 	job->timer_fn = NULL;
@@ -694,7 +708,7 @@ void job_fail(Job *job, bool cancel_amc, const char *fmt, ...)
 		utf8_copy(job->error, sizeof job->error, msg);
 		elog_warn(job->batch_id, job->exec_id, "failed: %s", job->error);
 	}
-	job->step = JOB_FAILING;
+	job_set_step(job, JOB_FAILING);
 	evtimer_del(job->timer);
 	job->timer_fn = NULL;
 	if (cancel_amc && cancel_on_amc(job))
@@ -739,7 +753,7 @@ static void on_archive_done(enum PgResult res, const char *err, void *arg)
 	stats_archived(rows, bytes);
 	poller_cleanup(job);
 	elog_info(job->batch_id, job->exec_id, "archived %ld rows", rows);
-	job->step = JOB_FINISHING;
+	job_set_step(job, JOB_FINISHING);
 	run_finish(job, EXEC_STATE_COMPLETED, "");
 }
 
@@ -764,6 +778,6 @@ static void archive_now(Job *job)
 
 void job_archive(Job *job)
 {
-	job->step = JOB_ARCHIVING;
+	job_set_step(job, JOB_ARCHIVING);
 	job_set_phase(job, "archiving", archive_now);
 }

@@ -12,6 +12,7 @@
 #include "csv.h"
 #include "fieldlen.h"
 #include "ids.h"
+#include "job_step.h"
 #include "keys.h"
 #include "params.h"
 #include "region.h"
@@ -19,20 +20,6 @@
 
 #define JOB_TOKEN_LEN 24 /* claim token: decimal digits */
 #define JOB_REF_LEN (IDS_BATCH_LEN + IDS_EXEC_LEN + 1)
-
-enum JobStep {
-	JOB_STARTING, /* substitution, PostgreSQL registration, token */
-	JOB_CREATING, /* intent (Redis, PostgreSQL), POST create, record the AMC id */
-	JOB_ADOPTING, /* an intent without an AMC id: listing AMC executions to find ours */
-	JOB_POLLING,
-	JOB_DOWNLOADING,
-	JOB_ARCHIVING,
-	JOB_FINISHING,    /* finish script */
-	JOB_FAILING,      /* PG failed + finish failed */
-	JOB_CANCELLING,   /* PUT cancel + PG cancelled + finish */
-	JOB_HANDING_BACK, /* retry or release script: the job leaves this worker */
-	JOB_LEAVING,      /* not ours any more: only waits for its last callback */
-};
 
 struct Job {
 	Worker *w;
@@ -128,6 +115,9 @@ Job *job_find(Worker *w, const char *ref);
 /* Whether ref is held in memory at all (a Job, or a no-op finish in flight). */
 bool job_holds_ref(Worker *w, const char *ref);
 
+/* The one way a job's step changes: a change job_step_allowed() refuses is logged as an
+ * error and not made (the job goes on in its step; see job.c). */
+void job_set_step(Job *job, enum JobStep next);
 /* Transitions shared with create.c, handback.c, poller.c and reconcile.c */
 /* The job is over for this worker: freed (its ref leaves w->refs), the claim loop goes on. */
 void job_drop(Job *job);

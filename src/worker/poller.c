@@ -41,7 +41,7 @@ static void backoff(Job *job)
 
 static void after_polling_phase(Job *job)
 {
-	job->step = JOB_POLLING;
+	job_set_step(job, JOB_POLLING);
 	job->poll_ms = job->w->cfg.poll_initial_ms;
 	schedule(job);
 }
@@ -353,7 +353,7 @@ void poller_refetch(Job *job)
 static void fetch_urls(Job *job)
 {
 	AmcTarget t;
-	job->step = JOB_DOWNLOADING;
+	job_set_step(job, JOB_DOWNLOADING);
 	job_target(job, &t);
 	if (!amc_get_download_urls(job->w, &t, job->amc_id, on_urls, job))
 		job_fail(job, false, "could not request download URLs");
