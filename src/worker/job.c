@@ -10,12 +10,11 @@
 #include <string.h>
 #include <time.h>
 
-#include <openssl/evp.h>
-
 #include "amc_cancel.h"
 #include "amc_client.h"
 #include "archiver.h"
 #include "claim_entry.h"
+#include "download.h"
 #include "finisher.h"
 #include "handback.h"
 #include "log.h"
@@ -43,7 +42,7 @@ static void job_free(Job *job)
 	if (job->next)
 		job->next->prev = job->prev;
 	htab_del(w->refs, job->ref);
-	poller_cleanup(job);
+	download_free(job->dl);
 	if (job->timer)
 		event_free(job->timer);
 	free(job->params_json);
@@ -53,8 +52,6 @@ static void job_free(Job *job)
 		memset(job->token, 0, strlen(job->token));
 		free(job->token);
 	}
-	json_decref(job->urls);
-	EVP_MD_CTX_free(job->md5);
 	free(job);
 	w->inflight--;
 }
@@ -240,7 +237,6 @@ bool job_take(Worker *w, const redisReply *claimed)
 		return false;
 	}
 	job->w = w;
-	job->last_byte = -1;
 	strcpy(job->ref, ref);
 	strcpy(job->batch_id, e.batch_id);
 	strcpy(job->exec_id, e.exec_id);
@@ -742,7 +738,7 @@ static void on_archive_done(enum PgResult res, const char *err, void *arg)
 		}
 		if (data_error) {
 			/* truncated or garbled file: download it again (fresh URLs) */
-			poller_cleanup(job);
+			download_discard(job->dl);
 			job_transient(job, -1, false, poller_refetch, "bad result file: %s", err);
 			return;
 		}
@@ -751,7 +747,7 @@ static void on_archive_done(enum PgResult res, const char *err, void *arg)
 	}
 	job->row_count = rows;
 	stats_archived(rows, bytes);
-	poller_cleanup(job);
+	download_discard(job->dl);
 	elog_info(job->batch_id, job->exec_id, "archived %ld rows", rows);
 	job_set_step(job, JOB_FINISHING);
 	run_finish(job, EXEC_STATE_COMPLETED, "");
@@ -765,7 +761,7 @@ static void archive_now(Job *job)
 		return;
 	}
 	ac->job = job;
-	snprintf(ac->task.path, sizeof ac->task.path, "%s", job->spool_path);
+	snprintf(ac->task.path, sizeof ac->task.path, "%s", download_path(job->dl));
 	strcpy(ac->task.uuid, job->uuid);
 	strcpy(ac->task.exec_id, job->exec_id);
 	strcpy(ac->task.claim, job->claim);

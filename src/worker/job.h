@@ -9,7 +9,6 @@
 #include <hiredis/hiredis.h>
 #include <jansson.h>
 
-#include "csv.h"
 #include "fieldlen.h"
 #include "ids.h"
 #include "job_step.h"
@@ -17,6 +16,8 @@
 #include "params.h"
 #include "region.h"
 #include "worker.h"
+
+typedef struct Download Download; /* download.h */
 
 #define JOB_TOKEN_LEN 24 /* claim token: decimal digits */
 #define JOB_REF_LEN (IDS_BATCH_LEN + IDS_EXEC_LEN + 1)
@@ -68,23 +69,9 @@ struct Job {
 	int poll_ms;
 	int not_found; /* consecutive 404s on status */
 
-	/* download */
-	FILE *spool;
-	char spool_path[512];
-	json_t *urls; /* downloadUrls array (owned) */
-	size_t url_idx;
-	CsvHeaderSkip header_skip; /* of the current file (files after the first) */
-	bool file_started;
-	int last_byte;                /* last byte written to the spool, -1 none */
-	uint64_t file_len, file_hash; /* bytes of the current file as received, FNV-1a */
-	struct evp_md_ctx_st *md5; /* MD5 of the current file as received, for its ETag (owned) */
-	long file_off;             /* spool offset where the current file began */
-	int file_prev_last;        /* last_byte before the current file */
-	/* a file that ended inside a record is fetched again at once; arriving byte for byte
-	 * the same it is taken as complete (poller.c, on_downloaded) */
-	bool cut_again;             /* the current file is that second fetch */
-	uint64_t cut_len, cut_hash; /* the first fetch's length and hash */
-	char sink_msg[700];
+	/* results: the download poller.c drives (owned: download_free in job_free; NULL until
+	 * the first download URLs) */
+	Download *dl;
 
 	/* a retry_wait waiting for the create intent to be cleared in PostgreSQL (handback.c) */
 	long retry_wait_ms;
@@ -178,7 +165,6 @@ void create_record(Job *job);
 
 /* poller.c */
 void poller_start(Job *job);   /* set_phase polling, then poll on a timer */
-void poller_cleanup(Job *job); /* close and remove the spool file */
-void poller_refetch(Job *job); /* new download URLs, download what is missing */
+void poller_refetch(Job *job); /* new download URLs, download everything again */
 
 #endif
