@@ -16,6 +16,7 @@
 #include "log.h"
 #include "mstime.h"
 #include "pgexec.h"
+#include "poller.h"
 #include "states.h"
 
 /* our own create's answer was lost: AMC's list is asked this often until ADOPT_WAIT_MS

@@ -1,8 +1,9 @@
 /* job.c - the life of one claimed execution around its AMC work: taken from a claim reply,
- * registered in PostgreSQL under its claim token, token, then create.c and poller.c; and the
- * ways it ends: finished, failed, cancelled, lost to another claim, or following a final
- * state PostgreSQL already holds. Hand-backs (retry, release) are handback.c's. One async
- * step in flight per job at any time; a job is freed only by the step that ends it. */
+ * registered in PostgreSQL under its claim token, token, then create.c (which hands on to
+ * poller.c; job.c never calls poller.c); and the ways it ends: finished, failed, cancelled,
+ * lost to another claim, or following a final state PostgreSQL already holds. Hand-backs
+ * (retry, release) are handback.c's. One async step in flight per job at any time; a job is
+ * freed only by the step that ends it. */
 #include "job.h"
 
 #include <stdarg.h>
@@ -738,8 +739,7 @@ static void on_archive_done(enum PgResult res, const char *err, void *arg)
 		}
 		if (data_error) {
 			/* truncated or garbled file: download it again (fresh URLs) */
-			download_discard(job->dl);
-			job_transient(job, -1, false, poller_refetch, "bad result file: %s", err);
+			job->bad_spool(job, err);
 			return;
 		}
 		job_fail(job, false, "archiving results failed: %s", err);
@@ -772,8 +772,9 @@ static void archive_now(Job *job)
 	}
 }
 
-void job_archive(Job *job)
+void job_archive(Job *job, void (*bad_spool)(Job *job, const char *why))
 {
+	job->bad_spool = bad_spool;
 	job_set_step(job, JOB_ARCHIVING);
 	job_set_phase(job, "archiving", archive_now);
 }

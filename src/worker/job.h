@@ -70,8 +70,10 @@ struct Job {
 	int not_found; /* consecutive 404s on status */
 
 	/* results: the download poller.c drives (owned: download_free in job_free; NULL until
-	 * the first download URLs) */
+	 * the first download URLs), and the way back to it when the archive finds the spool
+	 * bad (poller.c's, given to job_archive) */
 	Download *dl;
+	void (*bad_spool)(Job *job, const char *why);
 
 	/* a retry_wait waiting for the create intent to be cleared in PostgreSQL (handback.c) */
 	long retry_wait_ms;
@@ -109,8 +111,10 @@ void job_set_step(Job *job, enum JobStep next);
 /* The job is over for this worker: freed (its ref leaves w->refs), the claim loop goes on. */
 void job_drop(Job *job);
 void job_fail(Job *job, bool cancel_amc, const char *fmt, ...) PRINTF_LIKE(3, 4);
-void job_cancel(Job *job);  /* the execution was cancelled in Redis */
-void job_archive(Job *job); /* spool complete: set_phase archiving, COPY, finish */
+void job_cancel(Job *job); /* the execution was cancelled in Redis */
+/* The spool is complete: set_phase archiving, COPY, finish. A spool the archive finds bad
+ * (truncated, garbled) goes to bad_spool(job, why), which downloads it again. */
+void job_archive(Job *job, void (*bad_spool)(Job *job, const char *why));
 /* Another claim holds the execution now (or Redis no longer lists it for us): stop without
  * touching Redis, PostgreSQL or AMC; the new holder resumes the AMC execution. */
 void job_lost(Job *job, const char *why);
@@ -162,9 +166,5 @@ void create_resume(Job *job); /* after start: poll a known id, adopt an intent, 
 /* The AMC id of this execution is known (created, adopted, or read from PostgreSQL):
  * record it in Redis and PostgreSQL, then poll. */
 void create_record(Job *job);
-
-/* poller.c */
-void poller_start(Job *job);   /* set_phase polling, then poll on a timer */
-void poller_refetch(Job *job); /* new download URLs, download everything again */
 
 #endif

@@ -1,8 +1,9 @@
 /* poller.c - from a submitted AMC execution to a complete spool file: status polls with
  * backoff (cancel check and timeout at each), downloadUrls, and each result file fetched
  * (again when it came cut) into the job's Download (download.c keeps the bytes). Archiving
- * is job.c's. */
-#include "job.h"
+ * is job.c's: this file calls job.c, never the other way round (job.c reaches bad_spool
+ * only through the pointer given to job_archive). */
+#include "poller.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -10,6 +11,7 @@
 
 #include "amc_client.h"
 #include "download.h"
+#include "job.h"
 #include "log.h"
 #include "mstime.h"
 #include "states.h"
@@ -20,6 +22,7 @@
 static void poll_now(Job *job);
 static void fetch_urls(Job *job);
 static void fetch_urls_resume(Job *job);
+static void bad_spool(Job *job, const char *why);
 
 static void schedule(Job *job)
 {
@@ -109,7 +112,7 @@ static void download_next(Job *job)
 			return;
 		}
 		elog_info(job->batch_id, job->exec_id, "downloaded %zu result file(s)", n);
-		job_archive(job);
+		job_archive(job, bad_spool);
 		return;
 	}
 	download_file(job, false);
@@ -179,10 +182,18 @@ static void on_urls(Worker *w, const ExchangeResult *res, void *priv)
 		start_downloads(job);
 }
 
-void poller_refetch(Job *job)
+static void refetch(Job *job)
+{
+	download_discard(job->dl); /* the whole spool was bad: everything again */
+	fetch_urls(job);
+}
+
+/* job_archive's way back: the archive found the spool truncated or garbled; it is downloaded
+ * again (fresh URLs) after a backoff */
+static void bad_spool(Job *job, const char *why)
 {
 	download_discard(job->dl);
-	fetch_urls(job);
+	job_transient(job, -1, false, refetch, "bad result file: %s", why);
 }
 
 static void fetch_urls(Job *job)
