@@ -76,7 +76,7 @@ void job_drop(Job *job)
 {
 	Worker *w = job->w;
 	job_free(job);
-	worker_job_done(w);
+	w->job_done(w);
 }
 
 void job_free_all(Worker *w)
@@ -173,7 +173,7 @@ static void on_noop_finished(Worker *w, const redisReply *result, void *priv)
 	if (result) {
 		htab_del(w->refs, n->ref);
 		w->inflight--;
-		worker_job_done(w);
+		w->job_done(w);
 	}
 	free(n);
 }

@@ -1,6 +1,6 @@
 /* main.c - amcbatch-worker: set-up in order (config, log, event base, Redis, PostgreSQL
  * pool, curl multi, timers, signals), the loop, and the teardown. What the worker does on
- * those events is worker.c's; the per-execution work is job.c's. This file only wires. */
+ * those events is lifecycle.c's; the per-execution work is job.c's. This file only wires. */
 #include "worker.h"
 
 #include <errno.h>
@@ -13,9 +13,12 @@
 #include <curl/curl.h>
 #include <event2/thread.h>
 
+#include "claim.h"
 #include "delivery.h"
 #include "exchange.h"
+#include "janitor.h"
 #include "job.h"
+#include "lifecycle.h"
 #include "amc_cancel.h"
 #include "log.h"
 #include "stats.h"
@@ -34,12 +37,12 @@ static void on_exit_timer(evutil_socket_t fd, short what, void *arg)
 
 static void on_grace_timer(evutil_socket_t fd, short what, void *arg)
 {
-	worker_exit(arg);
+	lifecycle_exit(arg);
 }
 
 static void on_signal(evutil_socket_t sig, short what, void *arg)
 {
-	worker_stop(arg, (int)sig);
+	lifecycle_stop(arg, (int)sig);
 }
 
 /* After a SIGHUP reload (config_sighup.c): every reloadable key is read from w->cfg at its
@@ -53,7 +56,7 @@ static void on_config_applied(void *arg)
 
 static void on_redis_ready(RConn *c, void *priv)
 {
-	worker_connected(priv);
+	lifecycle_connected(priv);
 }
 
 static void usage(void)
@@ -139,6 +142,7 @@ int main(int argc, char **argv)
 		return rc;
 	}
 	w.conf_path = conf;
+	w.job_done = lifecycle_job_done;
 	log_init("amcbatch-worker", log_level_parse(w.cfg.log_level));
 	{
 		enum LogFormat lf = LOG_FMT_TEXT;
