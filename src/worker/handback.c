@@ -104,6 +104,17 @@ void handback_release(Job *job)
 	job_drop(job);
 }
 
+void job_after(Job *job, int ms, void (*fn)(Job *job))
+{
+	if (job->w->stopping) {
+		handback_release(job);
+		return;
+	}
+	struct timeval tv = mstime_tv(ms);
+	job->timer_fn = fn;
+	evtimer_add(job->timer, &tv);
+}
+
 void job_release_idle(Worker *w)
 {
 	Job *next;

@@ -17,7 +17,6 @@
 #include "claim_entry.h"
 #include "download.h"
 #include "finisher.h"
-#include "handback.h"
 #include "log.h"
 #include "mstime.h"
 #include "pgexec.h"
@@ -104,17 +103,6 @@ static void on_job_timer(evutil_socket_t fd, short what, void *arg)
 	job->timer_fn = NULL;
 	if (fn)
 		fn(job);
-}
-
-void job_after(Job *job, int ms, void (*fn)(Job *job))
-{
-	if (job->w->stopping) {
-		handback_release(job);
-		return;
-	}
-	struct timeval tv = mstime_tv(ms);
-	job->timer_fn = fn;
-	evtimer_add(job->timer, &tv);
 }
 
 void job_lost(Job *job, const char *why)

@@ -6,7 +6,7 @@
 
 #include "claim.h"
 #include "delivery.h"
-#include "job.h"
+#include "handback.h"
 #include "janitor.h"
 #include "keys.h"
 #include "log.h"

@@ -11,6 +11,7 @@
 
 #include "amc_client.h"
 #include "download.h"
+#include "handback.h"
 #include "job.h"
 #include "log.h"
 #include "mstime.h"
