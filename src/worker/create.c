@@ -5,7 +5,7 @@
  * AMC's list by the marker line every SQL we send starts with (adoption), and creates only
  * once it is sure the announced create cannot have reached AMC. An id is recorded in Redis
  * (record_amc_id never overwrites another) and in PostgreSQL before polling starts. */
-#include "job.h"
+#include "create.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +13,7 @@
 #include "amc_cancel.h"
 #include "amc_client.h"
 #include "handback.h"
+#include "job.h"
 #include "log.h"
 #include "mstime.h"
 #include "pgexec.h"

@@ -495,7 +495,7 @@ static void after_register(Job *job, const PgxRow *row)
 	}
 	if (row->intent_ms > job->intent_ms)
 		job->intent_ms = row->intent_ms;
-	job_with_token(job, create_resume);
+	job_with_token(job, job->w->job_begin);
 }
 
 /* "-- amcbatch <batch> <exec>" then the SQL: AMC stores the text it got, so its list of

@@ -1,7 +1,8 @@
 /* job.h - one claimed instance execution and its state machine (job.c: claim, start, finish,
- * fail, cancel, hand back; its fields are job_data.h; create.c: the create with its durable
- * intent, and adoption; poller.c: status polling and result download; pgexec.c: its
- * PostgreSQL writes). */
+ * fail, cancel, lost, fenced; its fields are job_data.h). The modules it drives, each with
+ * its own header, include this one and are never included by job.c: create.c (the create
+ * with its durable intent, and adoption, reached through w->job_begin), poller.c (status
+ * polling and result download), handback.c (waits, retries and releases). */
 #ifndef AMCB_JOB_H
 #define AMCB_JOB_H
 
@@ -62,12 +63,5 @@ bool job_refresh_on_denied(Job *job, const struct ExchangeResult *res, void (*ne
 /* Sends a held-job script call (lua_set_phase, lua_record_amc_id: the job's keys, worker
  * and claim token) through rcall; done gets the reply's code (LUA_OK, or a negative one). */
 void job_script(Job *job, const LuaCall *call, void (*done)(Job *job, long long code));
-
-/* create.c */
-void create_start(Job *job);  /* intent, then POST (or adopt when an intent exists) */
-void create_resume(Job *job); /* after start: poll a known id, adopt an intent, or create */
-/* The AMC id of this execution is known (created, adopted, or read from PostgreSQL):
- * record it in Redis and PostgreSQL, then poll. */
-void create_record(Job *job);
 
 #endif

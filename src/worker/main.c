@@ -14,6 +14,7 @@
 #include <event2/thread.h>
 
 #include "claim.h"
+#include "create.h"
 #include "delivery.h"
 #include "exchange.h"
 #include "janitor.h"
@@ -143,6 +144,7 @@ int main(int argc, char **argv)
 	}
 	w.conf_path = conf;
 	w.job_done = lifecycle_job_done;
+	w.job_begin = create_resume;
 	log_init("amcbatch-worker", log_level_parse(w.cfg.log_level));
 	{
 		enum LogFormat lf = LOG_FMT_TEXT;

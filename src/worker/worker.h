@@ -69,6 +69,9 @@ typedef struct Worker {
 	/* a job ended (it unlinked itself): job.c reports here, main.c wires
 	 * lifecycle_job_done, so the jobs do not depend on what runs above them */
 	void (*job_done)(struct Worker *w);
+	/* a job registered under its claim and holding a token: its AMC work starts here
+	 * (main.c wires create.c's create_resume; job.c does not call create.c) */
+	void (*job_begin)(Job *job);
 	const char *conf_path; /* -c file (argv, borrowed) for SIGHUP; NULL: none */
 } Worker;
 
