@@ -2,7 +2,7 @@
  * to this worker's processing list (round-robin over batches, under the instance and account
  * caps, due retries first); an empty queue is polled again on a short timer. While claims come
  * back full, a second call is kept in flight so Redis works on it while we start the jobs. */
-#include "worker.h"
+#include "claim.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -67,7 +67,7 @@ void claim_kick(Worker *w)
 		return;
 	int free_slots = w->cfg.worker_inflight - w->inflight - w->claim_reserved;
 	if (free_slots <= 0)
-		return; /* worker_job_done kicks again */
+		return; /* lifecycle_job_done kicks again */
 	if (!rconn_is_ready(w->redis)) {
 		claim_later(w, CLAIM_DOWN_MS);
 		return;

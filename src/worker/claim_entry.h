@@ -7,7 +7,7 @@
 #include <hiredis/hiredis.h>
 
 #include "common.h"
-#include "job.h"
+#include "job_data.h"
 
 /* The parts of an element every path needs (job_take checks held jobs before it allocates a
  * Job): all pointers are borrowed from the reply and live as long as it does. */

@@ -5,7 +5,7 @@
  * AMC's list by the marker line every SQL we send starts with (adoption), and creates only
  * once it is sure the announced create cannot have reached AMC. An id is recorded in Redis
  * (record_amc_id never overwrites another) and in PostgreSQL before polling starts. */
-#include "job.h"
+#include "create.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -13,9 +13,11 @@
 #include "amc_cancel.h"
 #include "amc_client.h"
 #include "handback.h"
+#include "job.h"
 #include "log.h"
 #include "mstime.h"
 #include "pgexec.h"
+#include "poller.h"
 #include "states.h"
 
 /* our own create's answer was lost: AMC's list is asked this often until ADOPT_WAIT_MS
@@ -43,7 +45,7 @@ static void on_holder_state(RConn *c, redisReply *reply, void *priv);
 
 static void lost_after_create(Job *job)
 {
-	job->step = JOB_LEAVING;
+	job_set_step(job, JOB_LEAVING);
 	if (!rconn_commandf(job->w->redis, on_holder_state, job, "HMGET %s state amc_execution_id",
 			    job->exec_key))
 		on_holder_state(job->w->redis, NULL, job);
@@ -121,7 +123,7 @@ static void on_recorded(Job *job, long long code)
 void create_record(Job *job)
 {
 	LuaCall call;
-	job->step = JOB_CREATING;
+	job_set_step(job, JOB_CREATING);
 	if (!lua_record_amc_id(&call, job->w->prefix, job->batch_id, job->exec_id, job->amc_id,
 			       mstime_wall(), job->w->id, job->claim)) {
 		job_fail(job, true, "key names too long");
@@ -207,7 +209,7 @@ static void send_create(Job *job)
 		create_start(job);
 		return;
 	}
-	job->step = JOB_CREATING;
+	job_set_step(job, JOB_CREATING);
 	job_target(job, &t);
 	if (!amc_create(job->w, &t, job->sql, &job->win, job->timezone, send_by, on_created, job))
 		job_fail(job, false, "could not send the create request (bad instance id?)");
@@ -232,7 +234,7 @@ static void after_intent_redis(Job *job)
 void create_start(Job *job)
 {
 	Worker *w = job->w;
-	job->step = JOB_CREATING;
+	job_set_step(job, JOB_CREATING);
 	/* a create after the deadline would only be cancelled at the first poll */
 	if (mstime_wall() >= job->started_ms + (int64_t)w->cfg.exec_timeout_s * 1000) {
 		job_fail(job, false, "execution timed out after %d s before AMC created it",
@@ -367,7 +369,7 @@ static void on_listed(Worker *w, const ExchangeResult *res, void *priv)
 static void adopt_page(Job *job, const char *next_token)
 {
 	AmcTarget t;
-	job->step = JOB_ADOPTING;
+	job_set_step(job, JOB_ADOPTING);
 	job_target(job, &t);
 	if (!amc_list_executions(job->w, &t, job->intent_ms, next_token, on_listed, job))
 		job_fail(job, false, "could not send the execution list request");

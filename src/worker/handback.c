@@ -51,7 +51,7 @@ static void send_retry(Job *job, long wait_ms, const char *reason, bool throttle
 	Worker *w = job->w;
 	int64_t t = mstime_wall();
 	LuaCall call;
-	job->step = JOB_HANDING_BACK;
+	job_set_step(job, JOB_HANDING_BACK);
 	job->leaving = true;
 	if (no_create)
 		job->intent_ms = 0;
@@ -91,7 +91,7 @@ void handback_release(Job *job)
 {
 	evtimer_del(job->timer);
 	job->timer_fn = NULL;
-	job->step = JOB_HANDING_BACK;
+	job_set_step(job, JOB_HANDING_BACK);
 	job->leaving = true;
 	LuaCall call;
 	elog_info(job->batch_id, job->exec_id, "shutting down: handing the job back");
@@ -102,6 +102,17 @@ void handback_release(Job *job)
 	/* the lease dropped at exit lets the janitor of another worker requeue it */
 	elog_error(job->batch_id, job->exec_id, "out of memory calling release: left for reclaim");
 	job_drop(job);
+}
+
+void job_after(Job *job, int ms, void (*fn)(Job *job))
+{
+	if (job->w->stopping) {
+		handback_release(job);
+		return;
+	}
+	struct timeval tv = mstime_tv(ms);
+	job->timer_fn = fn;
+	evtimer_add(job->timer, &tv);
 }
 
 void job_release_idle(Worker *w)

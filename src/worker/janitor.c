@@ -2,7 +2,7 @@
  * answer the reconciliation reads; AMC cancels drained at the same pace) and, once per
  * lease_ms across the cluster (SET NX PX locks), requeues the jobs of dead workers and runs
  * the archive sweep (sweeper.c). */
-#include "worker.h"
+#include "janitor.h"
 
 #include <stdio.h>
 #include <string.h>

@@ -1,8 +1,9 @@
 /* job.c - the life of one claimed execution around its AMC work: taken from a claim reply,
- * registered in PostgreSQL under its claim token, token, then create.c and poller.c; and the
- * ways it ends: finished, failed, cancelled, lost to another claim, or following a final
- * state PostgreSQL already holds. Hand-backs (retry, release) are handback.c's. One async
- * step in flight per job at any time; a job is freed only by the step that ends it. */
+ * registered in PostgreSQL under its claim token, token, then create.c (which hands on to
+ * poller.c; job.c never calls poller.c); and the ways it ends: finished, failed, cancelled,
+ * lost to another claim, or following a final state PostgreSQL already holds. Hand-backs
+ * (retry, release) are handback.c's. One async step in flight per job at any time; a job is
+ * freed only by the step that ends it. */
 #include "job.h"
 
 #include <stdarg.h>
@@ -10,14 +11,12 @@
 #include <string.h>
 #include <time.h>
 
-#include <openssl/evp.h>
-
 #include "amc_cancel.h"
 #include "amc_client.h"
 #include "archiver.h"
 #include "claim_entry.h"
+#include "download.h"
 #include "finisher.h"
-#include "handback.h"
 #include "log.h"
 #include "mstime.h"
 #include "pgexec.h"
@@ -44,7 +43,7 @@ static void job_free(Job *job)
 	if (job->next)
 		job->next->prev = job->prev;
 	htab_del(w->refs, job->ref);
-	poller_cleanup(job);
+	download_free(job->dl);
 	if (job->timer)
 		event_free(job->timer);
 	free(job->params_json);
@@ -54,10 +53,22 @@ static void job_free(Job *job)
 		memset(job->token, 0, strlen(job->token));
 		free(job->token);
 	}
-	json_decref(job->urls);
-	EVP_MD_CTX_free(job->md5);
 	free(job);
 	w->inflight--;
+}
+
+/* pgbouncer's change_client_state() is fatal on an impossible change. Inside the loop one
+ * job's fault must not stop the worker (its other jobs would wait out the lease), so an
+ * illegal change is logged as an error and refused, in every build: the job keeps a step the
+ * table knows, and the paths that read it (job_fail, on_finish, on_amc_cancelled) go on. */
+void job_set_step(Job *job, enum JobStep next)
+{
+	if (!job_step_allowed(job->step, next)) {
+		elog_error(job->batch_id, job->exec_id, "illegal step change %s -> %s refused",
+			   job_step_name(job->step), job_step_name(next));
+		return;
+	}
+	job->step = next;
 }
 
 /* The job is over for this worker (finished, failed, cancelled, or not ours any more). */
@@ -65,7 +76,7 @@ void job_drop(Job *job)
 {
 	Worker *w = job->w;
 	job_free(job);
-	worker_job_done(w);
+	w->job_done(w);
 }
 
 void job_free_all(Worker *w)
@@ -95,21 +106,10 @@ static void on_job_timer(evutil_socket_t fd, short what, void *arg)
 		fn(job);
 }
 
-void job_after(Job *job, int ms, void (*fn)(Job *job))
-{
-	if (job->w->stopping) {
-		handback_release(job);
-		return;
-	}
-	struct timeval tv = mstime_tv(ms);
-	job->timer_fn = fn;
-	evtimer_add(job->timer, &tv);
-}
-
 void job_lost(Job *job, const char *why)
 {
 	elog_warn(job->batch_id, job->exec_id, "no longer held by this claim (%s): let go", why);
-	job->step = JOB_LEAVING;
+	job_set_step(job, JOB_LEAVING);
 	evtimer_del(job->timer);
 	job_drop(job);
 }
@@ -143,7 +143,7 @@ void job_gone(Job *job, const char *why)
 		  "%s: asking PostgreSQL whether AMC execution %s "
 		  "is still wanted",
 		  why, job->amc_id);
-	job->step = JOB_LEAVING;
+	job_set_step(job, JOB_LEAVING);
 	evtimer_del(job->timer);
 	pgx_read(job, after_gone_read);
 }
@@ -162,7 +162,7 @@ static void on_noop_finished(Worker *w, const redisReply *result, void *priv)
 	if (result) {
 		htab_del(w->refs, n->ref);
 		w->inflight--;
-		worker_job_done(w);
+		w->job_done(w);
 	}
 	free(n);
 }
@@ -227,7 +227,6 @@ bool job_take(Worker *w, const redisReply *claimed)
 		return false;
 	}
 	job->w = w;
-	job->last_byte = -1;
 	strcpy(job->ref, ref);
 	strcpy(job->batch_id, e.batch_id);
 	strcpy(job->exec_id, e.exec_id);
@@ -421,7 +420,7 @@ static void follow(Job *job, const PgxRow *row)
 	if (!row->found) {
 		/* the archive row went away (its batch was deleted): nothing can be archived */
 		utf8_copy(job->error, sizeof job->error, "the execution is gone from the archive");
-		job->step = JOB_FAILING;
+		job_set_step(job, JOB_FAILING);
 		run_finish(job, EXEC_STATE_FAILED, job->error);
 		return;
 	}
@@ -433,14 +432,14 @@ static void follow(Job *job, const PgxRow *row)
 		elog_info(job->batch_id, job->exec_id,
 			  "the archive says completed (%ld rows): taken over", row->row_count);
 		job->row_count = row->row_count < 0 ? 0 : row->row_count;
-		job->step = JOB_FINISHING;
+		job_set_step(job, JOB_FINISHING);
 		run_finish(job, EXEC_STATE_COMPLETED, "");
 		return;
 	}
 	if (exec_state_is(row->status, EXEC_STATE_FAILED)) {
 		elog_info(job->batch_id, job->exec_id, "the archive says failed: taken over");
 		utf8_copy(job->error, sizeof job->error, row->error[0] ? row->error : "failed");
-		job->step = JOB_FAILING;
+		job_set_step(job, JOB_FAILING);
 		run_finish(job, EXEC_STATE_FAILED, job->error);
 		return;
 	}
@@ -497,7 +496,7 @@ static void after_register(Job *job, const PgxRow *row)
 	}
 	if (row->intent_ms > job->intent_ms)
 		job->intent_ms = row->intent_ms;
-	job_with_token(job, create_resume);
+	job_with_token(job, job->w->job_begin);
 }
 
 /* "-- amcbatch <batch> <exec>" then the SQL: AMC stores the text it got, so its list of
@@ -521,7 +520,7 @@ static void job_start(Job *job)
 	char err[256];
 	json_error_t jerr;
 
-	job->step = JOB_STARTING;
+	job_set_step(job, JOB_STARTING);
 	elog_info(job->batch_id, job->exec_id, "claimed (instance %s, claim %s)", job->instance_id,
 		  job->claim);
 	json_t *params = json_loads(job->params_json[0] ? job->params_json : "{}", 0, &jerr);
@@ -659,7 +658,7 @@ static bool cancel_on_amc(Job *job)
 void job_cancel(Job *job)
 {
 	elog_info(job->batch_id, job->exec_id, "cancelled");
-	job->step = JOB_CANCELLING;
+	job_set_step(job, JOB_CANCELLING);
 	job->need_finish = true;
 	evtimer_del(job->timer);
 	job->timer_fn = NULL;
@@ -695,7 +694,7 @@ void job_fail(Job *job, bool cancel_amc, const char *fmt, ...)
 		utf8_copy(job->error, sizeof job->error, msg);
 		elog_warn(job->batch_id, job->exec_id, "failed: %s", job->error);
 	}
-	job->step = JOB_FAILING;
+	job_set_step(job, JOB_FAILING);
 	evtimer_del(job->timer);
 	job->timer_fn = NULL;
 	if (cancel_amc && cancel_on_amc(job))
@@ -731,8 +730,7 @@ static void on_archive_done(enum PgResult res, const char *err, void *arg)
 		}
 		if (data_error) {
 			/* truncated or garbled file: download it again (fresh URLs) */
-			poller_cleanup(job);
-			job_transient(job, -1, false, poller_refetch, "bad result file: %s", err);
+			job->bad_spool(job, err);
 			return;
 		}
 		job_fail(job, false, "archiving results failed: %s", err);
@@ -740,9 +738,9 @@ static void on_archive_done(enum PgResult res, const char *err, void *arg)
 	}
 	job->row_count = rows;
 	stats_archived(rows, bytes);
-	poller_cleanup(job);
+	download_discard(job->dl);
 	elog_info(job->batch_id, job->exec_id, "archived %ld rows", rows);
-	job->step = JOB_FINISHING;
+	job_set_step(job, JOB_FINISHING);
 	run_finish(job, EXEC_STATE_COMPLETED, "");
 }
 
@@ -754,7 +752,7 @@ static void archive_now(Job *job)
 		return;
 	}
 	ac->job = job;
-	snprintf(ac->task.path, sizeof ac->task.path, "%s", job->spool_path);
+	snprintf(ac->task.path, sizeof ac->task.path, "%s", download_path(job->dl));
 	strcpy(ac->task.uuid, job->uuid);
 	strcpy(ac->task.exec_id, job->exec_id);
 	strcpy(ac->task.claim, job->claim);
@@ -767,8 +765,9 @@ static void archive_now(Job *job)
 	ac->watch = progress_archive_watch(job, &ac->task);
 }
 
-void job_archive(Job *job)
+void job_archive(Job *job, void (*bad_spool)(Job *job, const char *why))
 {
-	job->step = JOB_ARCHIVING;
+	job->bad_spool = bad_spool;
+	job_set_step(job, JOB_ARCHIVING);
 	job_set_phase(job, "archiving", archive_now);
 }

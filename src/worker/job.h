@@ -1,117 +1,14 @@
 /* job.h - one claimed instance execution and its state machine (job.c: claim, start, finish,
- * fail, cancel, hand back; create.c: the create with its durable intent, and adoption;
- * poller.c: status polling and result download; pgexec.c: its PostgreSQL writes). */
+ * fail, cancel, lost, fenced; its fields are job_data.h). The modules it drives, each with
+ * its own header, include this one and are never included by job.c: create.c (the create
+ * with its durable intent, and adoption, reached through w->job_begin), poller.c (status
+ * polling and result download), handback.c (waits, retries and releases). */
 #ifndef AMCB_JOB_H
 #define AMCB_JOB_H
 
-#include <stdint.h>
-#include <stdio.h>
 #include <hiredis/hiredis.h>
-#include <jansson.h>
 
-#include "csv.h"
-#include "fieldlen.h"
-#include "ids.h"
-#include "keys.h"
-#include "params.h"
-#include "region.h"
-#include "worker.h"
-
-#define JOB_TOKEN_LEN 24 /* claim token: decimal digits */
-#define JOB_REF_LEN (IDS_BATCH_LEN + IDS_EXEC_LEN + 1)
-
-enum JobStep {
-	JOB_STARTING, /* substitution, PostgreSQL registration, token */
-	JOB_CREATING, /* intent (Redis, PostgreSQL), POST create, record the AMC id */
-	JOB_ADOPTING, /* an intent without an AMC id: listing AMC executions to find ours */
-	JOB_POLLING,
-	JOB_DOWNLOADING,
-	JOB_ARCHIVING,
-	JOB_FINISHING,    /* finish script */
-	JOB_FAILING,      /* PG failed + finish failed */
-	JOB_CANCELLING,   /* PUT cancel + PG cancelled + finish */
-	JOB_HANDING_BACK, /* retry or release script: the job leaves this worker */
-	JOB_LEAVING,      /* not ours any more: only waits for its last callback */
-};
-
-struct Job {
-	Worker *w;
-	Job *prev, *next; /* in w->jobs */
-	enum JobStep step;
-	bool leaving;              /* a script that takes the ref off our jobs list was sent */
-	char ref[JOB_REF_LEN + 1]; /* "B:E" */
-	char batch_id[IDS_BATCH_LEN + 1];
-	char exec_id[IDS_EXEC_LEN + 1];
-	char claim[JOB_TOKEN_LEN + 1]; /* fencing token of our claim (exec `claim`) */
-	char uuid[IDS_UUID_LEN + 1];   /* workflow_executions.id */
-	char account_id[IDS_UUID_LEN + 1];
-	char instance_id[FIELDLEN_INSTANCE_ID + 1]; /* AMC short id */
-	char advertiser_id[FIELDLEN_ADVERTISER_ID + 1];
-	char marketplace_id[FIELDLEN_MARKETPLACE_ID + 1];
-	AmcRegion region; /* the account's (exec amc_region): its AMC and token hosts */
-	char timezone[FIELDLEN_TIMEZONE + 1];
-	char amc_id[128];          /* AMC workflowExecutionId, "" until created or found */
-	char adopt_cancelled[128]; /* adoption: a CANCELLED execution with our marker, taken only
-					 * when no live one carries it ("" none) */
-	char *params_json;         /* merged parameters (owned) */
-	char *sql_template;        /* batch SQL with placeholders (owned) */
-	char *sql;                 /* marker line + substituted SQL, as sent to AMC (owned) */
-	ParamsWindow win;          /* resolved at submission (exec window_start/_end) */
-	int64_t started_ms;        /* first start (exec started_at), for the timeout */
-	int attempts;              /* claims so far (exec attempts), this one included */
-	int retries;               /* transient failures retried by this worker */
-	int throttled;             /* past retry_waits caused by AMC 429s (exec `throttled`) */
-	int poll_failures;         /* consecutive failed status polls */
-
-	/* create intent: the latest one known (wall ms, 0 none) and whether it is this claim's
-	 * own (then the create it announced is over when its answer came back) */
-	int64_t intent_ms;
-	bool intent_own;
-	int64_t intent_mono_ms;     /* our own intent's set_phase, monotonic: the POST deadline */
-	long create_retry_after_ms; /* Retry-After of a create answered 5xx, -1 none */
-
-	char *token; /* access token copy (owned, never logged) */
-	char client_id[FIELDLEN_CLIENT_ID + 1];
-	bool token_retried; /* one refresh per 401/403 */
-
-	struct event *timer; /* poll / retry waits (job_after) */
-	void (*timer_fn)(Job *job);
-	void (*phase_next)(Job *job); /* after the set_phase in flight */
-	void (*token_next)(Job *job); /* after the token lookup in flight (job_with_token) */
-	int poll_ms;
-	int not_found; /* consecutive 404s on status */
-
-	/* download */
-	FILE *spool;
-	char spool_path[512];
-	json_t *urls; /* downloadUrls array (owned) */
-	size_t url_idx;
-	CsvHeaderSkip header_skip; /* of the current file (files after the first) */
-	bool file_started;
-	int last_byte;                /* last byte written to the spool, -1 none */
-	uint64_t file_len, file_hash; /* bytes of the current file as received, FNV-1a */
-	struct evp_md_ctx_st *md5; /* MD5 of the current file as received, for its ETag (owned) */
-	long file_off;             /* spool offset where the current file began */
-	int file_prev_last;        /* last_byte before the current file */
-	/* a file that ended inside a record is fetched again at once; arriving byte for byte
-	 * the same it is taken as complete (poller.c, on_downloaded) */
-	bool cut_again;             /* the current file is that second fetch */
-	uint64_t cut_len, cut_hash; /* the first fetch's length and hash */
-	char sink_msg[700];
-
-	/* a retry_wait waiting for the create intent to be cleared in PostgreSQL (handback.c) */
-	long retry_wait_ms;
-	bool retry_throttled;
-	char retry_reason[700];
-
-	long row_count;
-	bool amc_terminal; /* AMC reported a terminal status: no PUT cancel */
-	bool need_finish;  /* cancel path: finish still has to run */
-	bool recancelled;  /* the cancel Redis lost was made again (once) */
-	char error[1024];  /* cut on a UTF-8 character boundary */
-
-	char exec_key[KEYS_MAX], batch_key[KEYS_MAX], jobs_key[KEYS_MAX], events_key[KEYS_MAX];
-};
+#include "job_data.h"
 
 /* Takes up one element of a claim reply ({ref, exec fields, sql_query}; held_jobs answers
  * the same shape): a new Job linked into w->jobs and started, or, when the ref is held
@@ -128,12 +25,17 @@ Job *job_find(Worker *w, const char *ref);
 /* Whether ref is held in memory at all (a Job, or a no-op finish in flight). */
 bool job_holds_ref(Worker *w, const char *ref);
 
+/* The one way a job's step changes: a change job_step_allowed() refuses is logged as an
+ * error and not made (the job goes on in its step; see job.c). */
+void job_set_step(Job *job, enum JobStep next);
 /* Transitions shared with create.c, handback.c, poller.c and reconcile.c */
 /* The job is over for this worker: freed (its ref leaves w->refs), the claim loop goes on. */
 void job_drop(Job *job);
 void job_fail(Job *job, bool cancel_amc, const char *fmt, ...) PRINTF_LIKE(3, 4);
-void job_cancel(Job *job);  /* the execution was cancelled in Redis */
-void job_archive(Job *job); /* spool complete: set_phase archiving, COPY, finish */
+void job_cancel(Job *job); /* the execution was cancelled in Redis */
+/* The spool is complete: set_phase archiving, COPY, finish. A spool the archive finds bad
+ * (truncated, garbled) goes to bad_spool(job, why), which downloads it again. */
+void job_archive(Job *job, void (*bad_spool)(Job *job, const char *why));
 /* Another claim holds the execution now (or Redis no longer lists it for us): stop without
  * touching Redis, PostgreSQL or AMC; the new holder resumes the AMC execution. */
 void job_lost(Job *job, const char *why);
@@ -148,23 +50,6 @@ void job_gone(Job *job, const char *why);
 void job_fenced(Job *job);
 /* set_phase script; then next(job) on success; -5 → job_cancel; -4/-3/-1 → job_lost. */
 void job_set_phase(Job *job, const char *phase, void (*next)(Job *job));
-/* Runs fn(job) after ms milliseconds (one timer per job). While the worker stops, the job
- * is handed back (release script) instead: waiting is a safe point to let go of it. */
-void job_after(Job *job, int ms, void (*fn)(Job *job));
-/* A transient failure (5xx, timeout, 429, bad answer): within max_retries the job runs
- * resume(job) again after wait_ms (-1: jittered exponential backoff); long waits, and every
- * wait when requeue is set, go through the retry script (retry_wait, re-queued by time).
- * Past max_retries the job fails with the reason (its AMC execution cancelled). */
-void job_transient(Job *job, long wait_ms, bool requeue, void (*resume)(Job *job), const char *fmt,
-		   ...) PRINTF_LIKE(5, 6);
-/* AMC throttled a create (429): nothing ran, so it does not use up max_retries (a long
- * throttling storm must not fail the execution); it waits in retry_wait (Retry-After, else
- * backoff) with its create intent cleared, bounded by the execution timeout instead. */
-void job_throttled(Job *job, long wait_ms, const char *msg);
-/* SIGTERM: hand every job that is at a safe point back to the queue now. */
-void job_release_idle(Worker *w);
-/* The n-th backoff (from 0): 1 s doubling, capped at 60 s, with equal jitter. */
-long job_backoff_ms(int n);
 /* Fills an AmcTarget from the job (borrowed fields). */
 struct AmcTarget;
 void job_target(Job *job, struct AmcTarget *t);
@@ -178,17 +63,5 @@ bool job_refresh_on_denied(Job *job, const struct ExchangeResult *res, void (*ne
 /* Sends a held-job script call (lua_set_phase, lua_record_amc_id: the job's keys, worker
  * and claim token) through rcall; done gets the reply's code (LUA_OK, or a negative one). */
 void job_script(Job *job, const LuaCall *call, void (*done)(Job *job, long long code));
-
-/* create.c */
-void create_start(Job *job);  /* intent, then POST (or adopt when an intent exists) */
-void create_resume(Job *job); /* after start: poll a known id, adopt an intent, or create */
-/* The AMC id of this execution is known (created, adopted, or read from PostgreSQL):
- * record it in Redis and PostgreSQL, then poll. */
-void create_record(Job *job);
-
-/* poller.c */
-void poller_start(Job *job);   /* set_phase polling, then poll on a timer */
-void poller_cleanup(Job *job); /* close and remove the spool file */
-void poller_refetch(Job *job); /* new download URLs, download what is missing */
 
 #endif

@@ -1,30 +1,28 @@
 /* main.c - amcbatch-worker: set-up in order (config, log, event base, Redis, PostgreSQL
- * pool, curl multi, timers, signals), the loop, and an orderly shutdown on SIGTERM/SIGINT.
- * The per-execution work lives in job.c/poller.c; this file only wires and stops. */
+ * pool, curl multi, timers, signals), the loop, and the teardown. What the worker does on
+ * those events is lifecycle.c's; the per-execution work is job.c's. This file only wires. */
 #include "worker.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <sys/time.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <curl/curl.h>
 #include <event2/thread.h>
 
 #include "alloc_libevent.h"
+#include "claim.h"
+#include "create.h"
 #include "delivery.h"
 #include "exchange.h"
+#include "janitor.h"
 #include "job.h"
+#include "lifecycle.h"
 #include "amc_cancel.h"
-#include "keys.h"
 #include "log.h"
-#include "mstime.h"
 #include "stats.h"
 #include "pgexec.h"
 #include "rcall.h"
@@ -33,79 +31,20 @@
 #include "secret.h"
 #include "token.h"
 
-#define LEASE_RELEASE_MS 1000 /* wait for the lease DEL before exiting anyway */
-
-static void arm(struct event *ev, int ms)
-{
-	struct timeval tv = mstime_tv(ms);
-	evtimer_add(ev, &tv);
-}
-
-static void on_lease_released(RConn *c, redisReply *reply, void *priv)
-{
-	Worker *w = priv;
-	if (!w->exiting)
-		event_base_loopexit(w->base, NULL);
-}
-
 static void on_exit_timer(evutil_socket_t fd, short what, void *arg)
 {
 	Worker *w = arg;
 	event_base_loopexit(w->base, NULL);
 }
 
-/* Leave the loop. Jobs still in flight stay in our processing list; dropping the lease lets
- * the janitor of another worker requeue them now instead of after lease_ms. */
-static void begin_exit(Worker *w)
-{
-	char lease[KEYS_MAX];
-	if (w->leaving)
-		return;
-	w->leaving = true;
-	w->stopping = true;
-	janitor_stop(w);
-	delivery_stop(w);
-	evtimer_del(w->claim_timer);
-	evtimer_del(w->grace_timer);
-	if (w->inflight > 0)
-		log_warn("exiting with %d execution(s) in flight; they will be reclaimed",
-			 w->inflight);
-	if (keys_worker_lease(lease, sizeof lease, w->prefix, w->id) &&
-	    rconn_commandf(w->redis, on_lease_released, w, "DEL %s", lease)) {
-		arm(w->exit_timer, LEASE_RELEASE_MS);
-		return;
-	}
-	event_base_loopexit(w->base, NULL);
-}
-
 static void on_grace_timer(evutil_socket_t fd, short what, void *arg)
 {
-	begin_exit(arg);
+	lifecycle_exit(arg);
 }
 
 static void on_signal(evutil_socket_t sig, short what, void *arg)
 {
-	Worker *w = arg;
-	if (w->stopping) {
-		log_info("second signal: exiting now");
-		if (w->leaving)
-			event_base_loopexit(w->base, NULL);
-		else
-			begin_exit(w); /* still drops the lease so others reclaim at once */
-		return;
-	}
-	log_info("signal %d: no more claims; handing %d execution(s) back", (int)sig, w->inflight);
-	w->stopping = true;
-	evtimer_del(w->claim_timer);
-	delivery_stop(w);
-	if (w->inflight == 0) {
-		begin_exit(w);
-		return;
-	}
-	/* waiting jobs go back now; busy ones at their next wait (job_after); what is left
-	 * when the grace period ends is reclaimed through the dropped lease */
-	arm(w->grace_timer, w->cfg.shutdown_grace_ms);
-	job_release_idle(w);
+	lifecycle_stop(arg, (int)sig);
 }
 
 /* After a SIGHUP reload (config_sighup.c): every reloadable key is read from w->cfg at its
@@ -117,56 +56,9 @@ static void on_config_applied(void *arg)
 	claim_kick(arg);
 }
 
-void worker_job_done(Worker *w)
-{
-	if (w->stopping) {
-		if (w->inflight == 0)
-			begin_exit(w);
-		return;
-	}
-	claim_kick(w);
-}
-
-static void on_lease_dropped(RConn *c, redisReply *reply, void *priv)
-{
-	/* nothing to do: the reclaim queued right behind it reports */
-}
-
-static void on_startup_reclaim(RConn *c, redisReply *reply, void *priv)
-{
-	if (reply && reply->type == REDIS_REPLY_INTEGER && reply->integer > 0)
-		log_info("requeued %lld job(s) left by an earlier run or by dead workers",
-			 reply->integer);
-	else if (reply && reply->type == REDIS_REPLY_ERROR)
-		log_error("start-up reclaim failed: %s", reply->str);
-}
-
-/* A worker restarted under the same worker_id finds its old processing list; its new
- * heartbeat would keep those refs leased forever. So on the first connect only (never on a
- * reconnect: the jobs in memory are live) drop our lease and let reclaim requeue them. */
-static void startup_reclaim(Worker *w)
-{
-	char lease[KEYS_MAX];
-	LuaCall call;
-	if (!keys_worker_lease(lease, sizeof lease, w->prefix, w->id) ||
-	    !lua_reclaim(&call, w->prefix, mstime_wall(), 100))
-		return;
-	if (!rconn_commandf(w->redis, on_lease_dropped, w, "DEL %s", lease) ||
-	    !rconn_call(w->redis, &call, on_startup_reclaim, w))
-		log_warn("start-up reclaim not sent");
-}
-
 static void on_redis_ready(RConn *c, void *priv)
 {
-	Worker *w = priv;
-	log_info("redis ready");
-	if (!w->connected_once) {
-		w->connected_once = true;
-		startup_reclaim(w);
-	}
-	/* one connection keeps order: the lease exists before the claim runs */
-	janitor_beat(w);
-	claim_kick(w);
+	lifecycle_connected(priv);
 }
 
 static void usage(void)
@@ -214,53 +106,6 @@ static int encrypt_stdin(const Config *cfg)
 	return 0;
 }
 
-/* The worker's own spool directory, <spool_dir>/amcbatch-<worker id>, mode 0700 and ours:
- * nobody else can plant or read a result file there. Files an earlier run of this worker id
- * left are removed (their jobs were reclaimed and start their downloads anew). */
-static bool spool_ready(Worker *w, const char *base)
-{
-	char name[sizeof w->id];
-	struct stat st;
-	DIR *d;
-	struct dirent *de;
-	size_t i;
-
-	for (i = 0; w->id[i]; i++) {
-		char c = w->id[i];
-		name[i] = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-					  (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_'
-				  ? c
-				  : '_';
-	}
-	name[i] = '\0';
-	if ((size_t)snprintf(w->spool_dir, sizeof w->spool_dir, "%s/amcbatch-%s", base, name) >=
-	    sizeof w->spool_dir) {
-		errno = ENAMETOOLONG;
-		return false;
-	}
-	if (mkdir(w->spool_dir, 0700) != 0 && errno != EEXIST)
-		return false;
-	if (lstat(w->spool_dir, &st) != 0)
-		return false;
-	if (!S_ISDIR(st.st_mode) || st.st_uid != geteuid() || (st.st_mode & 077) != 0) {
-		errno = EPERM;
-		return false;
-	}
-	if (!(d = opendir(w->spool_dir)))
-		return false;
-	while ((de = readdir(d)) != NULL) {
-		char path[sizeof w->spool_dir + 300];
-		size_t n = strlen(de->d_name);
-		if (n < 5 || strcmp(de->d_name + n - 4, ".csv") != 0)
-			continue;
-		snprintf(path, sizeof path, "%s/%s", w->spool_dir, de->d_name);
-		if (unlink(path) != 0)
-			log_warn("cannot remove the old spool file %s: %s", path, strerror(errno));
-	}
-	closedir(d);
-	return true;
-}
-
 int main(int argc, char **argv)
 {
 	Worker w;
@@ -300,6 +145,8 @@ int main(int argc, char **argv)
 		return rc;
 	}
 	w.conf_path = conf;
+	w.job_done = lifecycle_job_done;
+	w.job_begin = create_resume;
 	log_init("amcbatch-worker", log_level_parse(w.cfg.log_level));
 	{
 		enum LogFormat lf = LOG_FMT_TEXT;
@@ -308,18 +155,10 @@ int main(int argc, char **argv)
 		if (log_format_parse(w.cfg.log_format, &lf))
 			log_set_format(lf);
 	}
-	w.prefix = w.cfg.redis_prefix;
-	w.started_ms = mstime_wall();
-	if (gethostname(w.host, sizeof w.host) != 0)
-		snprintf(w.host, sizeof w.host, "worker");
-	w.host[sizeof w.host - 1] = '\0';
-	if (w.cfg.worker_id && *w.cfg.worker_id)
-		snprintf(w.id, sizeof w.id, "%s", w.cfg.worker_id);
-	else
-		snprintf(w.id, sizeof w.id, "%s-%ld", w.host, (long)getpid());
+	worker_identify(&w);
 	log_set_worker(w.id); /* the "worker" field of json lines */
 	const char *spool = w.cfg.spool_dir && *w.cfg.spool_dir ? w.cfg.spool_dir : "/tmp";
-	if (!spool_ready(&w, spool)) {
+	if (!worker_spool_open(&w, spool)) {
 		log_error("no private spool directory under %s (%s): %s", spool, w.spool_dir,
 			  strerror(errno));
 		return 1;

@@ -9,7 +9,7 @@
 
 #include <stdint.h>
 
-#include "job.h"
+#include "job_data.h"
 
 typedef struct PgxRow {
 	bool broken;           /* the write could not be made at all (out of memory) */

@@ -7,7 +7,7 @@
 #define AMCB_PROGRESS_H
 
 #include "archiver.h"
-#include "job.h"
+#include "job_data.h"
 
 /* The next AMC status poll is due in in_ms: next_poll_at = now + in_ms. */
 void progress_next_poll(Job *job, int in_ms);

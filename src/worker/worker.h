@@ -65,21 +65,19 @@ typedef struct Worker {
 	bool leaving;        /* begin_exit ran */
 	bool connected_once; /* the start-up reclaim ran */
 	struct event *sigterm_ev, *sigint_ev, *grace_timer, *exit_timer;
-	ConfigSighup *sighup;  /* SIGHUP reloads cfg (owned) */
+	ConfigSighup *sighup; /* SIGHUP reloads cfg (owned) */
+	/* a job ended (it unlinked itself): job.c reports here, main.c wires
+	 * lifecycle_job_done, so the jobs do not depend on what runs above them */
+	void (*job_done)(struct Worker *w);
+	/* a job registered under its claim and holding a token: its AMC work starts here
+	 * (main.c wires create.c's create_resume; job.c does not call create.c) */
+	void (*job_begin)(Job *job);
 	const char *conf_path; /* -c file (argv, borrowed) for SIGHUP; NULL: none */
 } Worker;
 
-/* A job ended (it unlinked itself): lets the claim loop or the shutdown go on. */
-void worker_job_done(Worker *w);
-
-/* claim.c */
-void claim_kick(Worker *w); /* claim now if there is room and no claim is running */
-MUST_CHECK bool claim_init(Worker *w);
-
-/* janitor.c */
-MUST_CHECK bool janitor_init(Worker *w);
-void janitor_stop(Worker *w);
-/* Renew the lease now (on every Redis connect, before the first claim). */
-void janitor_beat(Worker *w);
+/* w->id, w->host, w->started_ms and w->prefix, from w->cfg. */
+void worker_identify(Worker *w);
+/* Creates (0700) and empties w->spool_dir under base; false with errno set. */
+MUST_CHECK bool worker_spool_open(Worker *w, const char *base);
 
 #endif
