@@ -79,7 +79,7 @@ static void str_addf(Str *s, const char *fmt, ...)
 			return;
 		}
 		s->cap = (s->cap + (size_t)n + 1) * 2;
-		if (!(s->p = realloc(s->p, s->cap)))
+		if ((s->p = realloc(s->p, s->cap)) == NULL)
 			die("%s", "out of memory");
 	}
 }
@@ -87,9 +87,9 @@ static void str_addf(Str *s, const char *fmt, ...)
 static char *load_script(redisContext *c, enum LuaScriptId id)
 {
 	redisReply *r = redisCommand(c, "SCRIPT LOAD %s", lua_scripts[id].source);
-	if (!r || r->type != REDIS_REPLY_STRING)
+	if (r == NULL || r->type != REDIS_REPLY_STRING)
 		die("SCRIPT LOAD failed: %s",
-		    r && r->type == REDIS_REPLY_ERROR ? r->str : c->errstr);
+		    r != NULL && r->type == REDIS_REPLY_ERROR ? r->str : c->errstr);
 	char *sha = strdup(r->str);
 	freeReplyObject(r);
 	return sha;
@@ -112,24 +112,24 @@ static int cmd_enqueue(redisContext *c, const char *prefix, long batches, long i
 {
 	char *sha = load_script(c, LUA_SCRIPT_ENQUEUE_BATCH);
 	size_t argc = 3 + 5 + (size_t)instances + 4;
-	const char **argv = calloc(argc, sizeof *argv);
-	size_t *lens = calloc(argc, sizeof *lens);
+	const char **argv = calloc(argc, sizeof(*argv));
+	size_t *lens = calloc(argc, sizeof(*lens));
 	char(*keys)[KEYS_MAX] = calloc((size_t)instances + 5, KEYS_MAX);
 	Str execs = { 0 }, fields = { 0 };
-	if (!argv || !lens || !keys)
+	if (argv == NULL || lens == NULL || keys == NULL)
 		die("%s", "out of memory");
 	long long t0 = mstime_wall();
 	long pending = 0;
 	for (long b = 1; b <= batches; b++) {
 		char bid[32], numkeys[24], now[32];
 		batch_id(bid, b);
-		snprintf(numkeys, sizeof numkeys, "%ld", instances + 5);
-		snprintf(now, sizeof now, "%lld", (long long)mstime_wall());
-		if (!keys_batch(keys[0], KEYS_MAX, prefix, bid) ||
-		    !keys_batch_execs(keys[1], KEYS_MAX, prefix, bid) ||
-		    !keys_queue(keys[2], KEYS_MAX, prefix) ||
-		    !keys_batches(keys[3], KEYS_MAX, prefix) ||
-		    !keys_events(keys[4], KEYS_MAX, prefix))
+		snprintf(numkeys, sizeof(numkeys), "%ld", instances + 5);
+		snprintf(now, sizeof(now), "%lld", (long long)mstime_wall());
+		if (keys_batch(keys[0], KEYS_MAX, prefix, bid) == NULL ||
+		    keys_batch_execs(keys[1], KEYS_MAX, prefix, bid) == NULL ||
+		    keys_queue(keys[2], KEYS_MAX, prefix) == NULL ||
+		    keys_batches(keys[3], KEYS_MAX, prefix) == NULL ||
+		    keys_events(keys[4], KEYS_MAX, prefix) == NULL)
 			die("%s", "key too long");
 		execs.len = 0;
 		str_addf(&execs, "[");
@@ -141,9 +141,9 @@ static int cmd_enqueue(redisContext *c, const char *prefix, long batches, long i
 			 * not pile every batch's first job onto one account */
 			long acct = distinct ? ((inst - 1) + (inst - 1) / instances) % accounts + 1
 					     : (inst - 1) % accounts + 1;
-			snprintf(eid, sizeof eid, "exec_%08lx",
+			snprintf(eid, sizeof(eid), "exec_%08lx",
 				 (unsigned long)(b * 100000 + i) & 0xffffffffUL);
-			if (!keys_exec(keys[4 + i], KEYS_MAX, prefix, bid, eid))
+			if (keys_exec(keys[4 + i], KEYS_MAX, prefix, bid, eid) == NULL)
 				die("%s", "key too long");
 			str_addf(
 				&execs,
@@ -214,11 +214,11 @@ static int cmd_wait(redisContext *c, const char *prefix, long batches, long long
 	char key[KEYS_MAX], bid[32];
 	while (next <= batches) {
 		batch_id(bid, next);
-		if (!keys_batch(key, sizeof key, prefix, bid))
+		if (keys_batch(key, sizeof(key), prefix, bid) == NULL)
 			die("%s", "key too long");
 		redisReply *r = redisCommand(c, "HGET %s status", key);
 		polls++;
-		if (!r)
+		if (r == NULL)
 			die("redis: %s", c->errstr);
 		int done = r->type == REDIS_REPLY_STRING && terminal(r->str);
 		freeReplyObject(r);
@@ -236,7 +236,7 @@ static int cmd_wait(redisContext *c, const char *prefix, long batches, long long
 	long long first_start = 0, last_end = 0, completed = 0, failed = 0, total = 0, bad = 0;
 	for (long b = 1; b <= batches; b++) {
 		batch_id(bid, b);
-		if (!keys_batch(key, sizeof key, prefix, bid))
+		if (keys_batch(key, sizeof(key), prefix, bid) == NULL)
 			die("%s", "key too long");
 		redisAppendCommand(
 			c, "HMGET %s total completed failed started_at completed_at status", key);
@@ -274,13 +274,13 @@ static double redis_cpu_ms(redisContext *c)
 {
 	redisReply *r = redisCommand(c, "INFO cpu");
 	double sys = 0, user = 0;
-	if (!r || r->type != REDIS_REPLY_STRING)
+	if (r == NULL || r->type != REDIS_REPLY_STRING)
 		die("INFO failed: %s", c->errstr);
 	const char *p = strstr(r->str, "used_cpu_sys:");
 	const char *q = strstr(r->str, "used_cpu_user:");
-	if (p)
+	if (p != NULL)
 		sys = strtod(p + 13, NULL);
-	if (q)
+	if (q != NULL)
 		user = strtod(q + 14, NULL);
 	freeReplyObject(r);
 	return (sys + user) * 1000;
@@ -296,11 +296,11 @@ static int cmd_scripts(redisContext *c, const char *prefix, long expect, long cl
 {
 	const char *worker = "bench-scripts";
 	char ring[KEYS_MAX], jobs[KEYS_MAX], events[KEYS_MAX], retry[KEYS_MAX], running[KEYS_MAX];
-	if (!keys_queue(ring, sizeof ring, prefix) ||
-	    !keys_worker_jobs(jobs, sizeof jobs, prefix, worker) ||
-	    !keys_events(events, sizeof events, prefix) ||
-	    !keys_retry(retry, sizeof retry, prefix) ||
-	    !keys_running(running, sizeof running, prefix))
+	if (keys_queue(ring, sizeof(ring), prefix) == NULL ||
+	    keys_worker_jobs(jobs, sizeof(jobs), prefix, worker) == NULL ||
+	    keys_events(events, sizeof(events), prefix) == NULL ||
+	    keys_retry(retry, sizeof(retry), prefix) == NULL ||
+	    keys_running(running, sizeof(running), prefix) == NULL)
 		die("%s", "key too long");
 #ifdef LUA_FINISH_MANY_NKEYS
 	char *claim = load_script(c, LUA_SCRIPT_CLAIM),
@@ -308,28 +308,28 @@ static int cmd_scripts(redisContext *c, const char *prefix, long expect, long cl
 #else
 	char *claim = load_script(c, LUA_SCRIPT_CLAIM), *finish = load_script(c, LUA_SCRIPT_FINISH);
 #endif
-	char **refs = calloc((size_t)expect, sizeof *refs);
+	char **refs = calloc((size_t)expect, sizeof(*refs));
 	/* builds with claim tokens (every held-job script carries the claim's token) have held_jobs */
-	char **toks = calloc((size_t)expect, sizeof *toks);
-	if (!refs || !toks)
+	char **toks = calloc((size_t)expect, sizeof(*toks));
+	if (refs == NULL || toks == NULL)
 		die("%s", "out of memory");
 	long n = 0, calls = 0;
 	char max[24], icaps[24], acaps[24];
-	snprintf(max, sizeof max, "%ld", claim_batch);
-	snprintf(icaps, sizeof icaps, "%ld", icap);
-	snprintf(acaps, sizeof acaps, "%ld", acap);
+	snprintf(max, sizeof(max), "%ld", claim_batch);
+	snprintf(icaps, sizeof(icaps), "%ld", icap);
+	snprintf(acaps, sizeof(acaps), "%ld", acap);
 	double cpu0 = redis_cpu_ms(c);
 	long long t0 = mstime_wall();
 	for (;;) {
 		char now[32];
-		snprintf(now, sizeof now, "%lld", (long long)mstime_wall());
+		snprintf(now, sizeof(now), "%lld", (long long)mstime_wall());
 		redisReply *r = redisCommand(c, "EVALSHA %s 5 %s %s %s %s %s %s %s %s %s %s %s",
 					     claim, ring, jobs, events, retry, running, worker, now,
 					     max, prefix, icaps, acaps);
 		calls++;
-		if (!r || r->type != REDIS_REPLY_ARRAY)
+		if (r == NULL || r->type != REDIS_REPLY_ARRAY)
 			die("claim failed: %s",
-			    r && r->type == REDIS_REPLY_ERROR ? r->str : c->errstr);
+			    r != NULL && r->type == REDIS_REPLY_ERROR ? r->str : c->errstr);
 		size_t got = r->elements;
 		for (size_t i = 0; i < got; i++) {
 			redisReply *job = r->element[i];
@@ -350,7 +350,7 @@ static int cmd_scripts(redisContext *c, const char *prefix, long expect, long cl
 	/* NOOPLOAD_BETWEEN: a command run between the two phases (bench/script-instructions dumps
 	 * callgrind's counters there, to count claim and finish apart) */
 	const char *between = getenv("NOOPLOAD_BETWEEN");
-	if (between && *between && system(between) != 0)
+	if (between != NULL && *between && system(between) != 0)
 		die("%s", "NOOPLOAD_BETWEEN failed");
 	long long t1 = mstime_wall();
 	long pending = 0;
@@ -358,16 +358,16 @@ static int cmd_scripts(redisContext *c, const char *prefix, long expect, long cl
 	/* argv of one call: EVALSHA sha nkeys events jobs (bkey ekey)*g now worker
 	 * (ref outcome rows error [claim token])*g */
 	long g = claim_batch;
-	const char **av = calloc((size_t)(7 + 7 * g), sizeof *av);
+	const char **av = calloc((size_t)(7 + 7 * g), sizeof(*av));
 	char(*kb)[KEYS_MAX] = calloc((size_t)(2 * g), KEYS_MAX);
-	if (!av || !kb)
+	if (av == NULL || kb == NULL)
 		die("%s", "out of memory");
 	for (long i0 = 0; i0 < n; i0 += g) {
 		long m = n - i0 < g ? n - i0 : g;
 		char nk[24], now[32];
 		int ac = 0;
-		snprintf(nk, sizeof nk, "%ld", 2 + 2 * m);
-		snprintf(now, sizeof now, "%lld", (long long)mstime_wall());
+		snprintf(nk, sizeof(nk), "%ld", 2 + 2 * m);
+		snprintf(now, sizeof(now), "%lld", (long long)mstime_wall());
 		av[ac++] = "EVALSHA";
 		av[ac++] = finish;
 		av[ac++] = nk;
@@ -376,9 +376,9 @@ static int cmd_scripts(redisContext *c, const char *prefix, long expect, long cl
 		for (long j = 0; j < m; j++) {
 			char bid[32];
 			const char *ref = refs[i0 + j], *sep = strchr(ref, ':');
-			snprintf(bid, sizeof bid, "%.*s", (int)(sep - ref), ref);
-			if (!keys_batch(kb[2 * j], KEYS_MAX, prefix, bid) ||
-			    !keys_exec(kb[2 * j + 1], KEYS_MAX, prefix, bid, sep + 1))
+			snprintf(bid, sizeof(bid), "%.*s", (int)(sep - ref), ref);
+			if (keys_batch(kb[2 * j], KEYS_MAX, prefix, bid) == NULL ||
+			    keys_exec(kb[2 * j + 1], KEYS_MAX, prefix, bid, sep + 1) == NULL)
 				die("%s", "key too long");
 			av[ac++] = kb[2 * j];
 			av[ac++] = kb[2 * j + 1];
@@ -391,7 +391,7 @@ static int cmd_scripts(redisContext *c, const char *prefix, long expect, long cl
 			av[ac++] = "0";
 			av[ac++] = "";
 #ifdef LUA_HELD_JOBS_NKEYS
-			av[ac++] = toks[i0 + j] ? toks[i0 + j] : "";
+			av[ac++] = toks[i0 + j] != NULL ? toks[i0 + j] : "";
 #endif
 		}
 		redisAppendCommandArgv(c, ac, av, NULL);
@@ -401,7 +401,8 @@ static int cmd_scripts(redisContext *c, const char *prefix, long expect, long cl
 				if (redisGetReply(c, (void **)&r) != REDIS_OK ||
 				    r->type != REDIS_REPLY_ARRAY)
 					die("finish_many failed: %s",
-					    r && r->type == REDIS_REPLY_ERROR ? r->str : c->errstr);
+					    r != NULL && r->type == REDIS_REPLY_ERROR ? r->str
+										      : c->errstr);
 				freeReplyObject(r);
 			}
 		}
@@ -412,10 +413,10 @@ static int cmd_scripts(redisContext *c, const char *prefix, long expect, long cl
 	for (long i = 0; i < n; i++) {
 		char bkey[KEYS_MAX], ekey[KEYS_MAX], bid[32], now[32];
 		const char *sep = strchr(refs[i], ':');
-		snprintf(bid, sizeof bid, "%.*s", (int)(sep - refs[i]), refs[i]);
-		snprintf(now, sizeof now, "%lld", (long long)mstime_wall());
-		if (!keys_batch(bkey, sizeof bkey, prefix, bid) ||
-		    !keys_exec(ekey, sizeof ekey, prefix, bid, sep + 1))
+		snprintf(bid, sizeof(bid), "%.*s", (int)(sep - refs[i]), refs[i]);
+		snprintf(now, sizeof(now), "%lld", (long long)mstime_wall());
+		if (keys_batch(bkey, sizeof(bkey), prefix, bid) == NULL ||
+		    keys_exec(ekey, sizeof(ekey), prefix, bid, sep + 1) == NULL)
 			die("%s", "key too long");
 		redisAppendCommand(c, "EVALSHA %s 4 %s %s %s %s %s completed %s 0 %s %s", finish,
 				   bkey, ekey, jobs, events, refs[i], now, "", worker);
@@ -457,8 +458,8 @@ int main(int argc, char **argv)
 	    !(!strcmp(argv[1], "wait") && argc == 8) && !(!strcmp(argv[1], "scripts") && argc == 9))
 		usage();
 	redisContext *c = redisConnect(argv[2], (int)arg_long(argv[3], 1, 65535));
-	if (!c || c->err)
-		die("cannot connect: %s", c ? c->errstr : "out of memory");
+	if (c == NULL || c->err)
+		die("cannot connect: %s", c != NULL ? c->errstr : "out of memory");
 	int rc;
 	if (enq)
 		rc = cmd_enqueue(c, argv[4], arg_long(argv[5], 1, 100000),

@@ -283,11 +283,11 @@ static bool load_row(Enqueue *e, const PGresult *res, int row)
 	if ((e->fields = strdup(PQgetvalue(res, row, 2))) == NULL ||
 	    (e->execs = strdup(PQgetvalue(res, row, 3))) == NULL ||
 	    (e->keys = calloc((size_t)e->nkeys, KEYS_MAX)) == NULL ||
-	    !keys_batch(e->keys[0], KEYS_MAX, prefix, e->batch_id) ||
-	    !keys_batch_execs(e->keys[1], KEYS_MAX, prefix, e->batch_id) ||
-	    !keys_queue(e->keys[2], KEYS_MAX, prefix) ||
-	    !keys_batches(e->keys[3], KEYS_MAX, prefix) ||
-	    !keys_events(e->keys[4], KEYS_MAX, prefix))
+	    keys_batch(e->keys[0], KEYS_MAX, prefix, e->batch_id) == NULL ||
+	    keys_batch_execs(e->keys[1], KEYS_MAX, prefix, e->batch_id) == NULL ||
+	    keys_queue(e->keys[2], KEYS_MAX, prefix) == NULL ||
+	    keys_batches(e->keys[3], KEYS_MAX, prefix) == NULL ||
+	    keys_events(e->keys[4], KEYS_MAX, prefix) == NULL)
 		return false;
 	for (int i = 0; i < n; i++) {
 		char id[IDS_EXEC_LEN + 1];

@@ -129,7 +129,7 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
 
 	arm(j);
 	if (j->sweeping || !api_redis_ready(api) ||
-	    !keys_janitor_enqueue_lock(lock, sizeof(lock), api->cfg.redis_prefix))
+	    keys_janitor_enqueue_lock(lock, sizeof(lock), api->cfg.redis_prefix) == NULL)
 		return;
 	snprintf(ms, sizeof(ms), "%d", api->cfg.enqueue_janitor_ms);
 	argv[0] = "SET";

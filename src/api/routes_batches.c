@@ -312,7 +312,7 @@ void routes_batches_cancel(Req *r)
 	snprintf(c->batch_id, sizeof(c->batch_id), "%s", r->segs[2]);
 	/* cancelling needs Redis: a PostgreSQL-only cancel would leave queued jobs running */
 	if (!api_redis_ready(r->api) ||
-	    !keys_batch(key, sizeof(key), r->api->cfg.redis_prefix, c->batch_id) ||
+	    keys_batch(key, sizeof(key), r->api->cfg.redis_prefix, c->batch_id) == NULL ||
 	    !rconn_command(r->api->redis, on_owner, r, 4,
 			   (const char *[]){ "HMGET", key, "user_id", "status" }, NULL))
 		req_fail(r, 503, "queue_unavailable", NULL, "Redis is unavailable");

@@ -41,7 +41,7 @@ typedef struct Compare {
 /* Whether name is a column of result_columns (a JSON array text), and of type number. */
 static bool column(const char *cols_text, const char *name, bool *numeric)
 {
-	json_t *cols = cols_text ? json_loads(cols_text, 0, NULL) : NULL, *c;
+	json_t *cols = cols_text != NULL ? json_loads(cols_text, 0, NULL) : NULL, *c;
 	size_t i;
 	bool found = false;
 
@@ -170,7 +170,7 @@ static json_t *groups(const PGresult *res, bool *truncated)
 			   **names = calloc(m + 1, sizeof(*names));
 		CompareStats st;
 		json_t *row, *ranks = NULL;
-		bool ok = it && ids && names;
+		bool ok = it != NULL && ids != NULL && names != NULL;
 
 		json_array_foreach (g, i, row) {
 			int r = (int)json_integer_value(row);

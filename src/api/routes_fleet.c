@@ -220,7 +220,7 @@ static json_t *parked_json(const redisReply *p, const redisReply *s, const Caps 
 		long long n = int_of(p->element[i + 2]);
 		char reason[160];
 
-		snprintf(reason, sizeof reason, "waiting for the %s cap: %s %s runs %lld of %lld",
+		snprintf(reason, sizeof(reason), "waiting for the %s cap: %s %s runs %lld of %lld",
 			 kind, kind, id, slot_use(s, kind, id),
 			 is_inst ? caps->instance : caps->account);
 		total += n;

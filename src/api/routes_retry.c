@@ -103,8 +103,8 @@ static void load_done(Pgq *q, void *priv)
 	}
 	for (int k = 0; k < n; k++)
 		if (PQgetvalue(inst, k, 8)[0] != 't' &&
-		    strlen(denied) + IDS_UUID_LEN + 3 < sizeof denied)
-			snprintf(denied + strlen(denied), sizeof denied - strlen(denied), "%s%s",
+		    strlen(denied) + IDS_UUID_LEN + 3 < sizeof(denied))
+			snprintf(denied + strlen(denied), sizeof(denied) - strlen(denied), "%s%s",
 				 denied[0] ? ", " : "", PQgetvalue(inst, k, 0));
 	if (denied[0] != '\0') {
 		req_fail(r, 403, "instance_access_denied", "instance_ids",
@@ -138,11 +138,11 @@ static void load_done(Pgq *q, void *priv)
 	for (int k = 0; k < POLICY_COUNT; k++)
 		if (strcmp(PQgetvalue(parent, 0, 9), policy_name[k]) == 0)
 			x->in.on_failure = (BatchPolicy)k;
-	snprintf(x->in.min_ratio, sizeof x->in.min_ratio, "%s", PQgetvalue(parent, 0, 10));
+	snprintf(x->in.min_ratio, sizeof(x->in.min_ratio), "%s", PQgetvalue(parent, 0, 10));
 	if (x->in.on_failure != POLICY_MIN_SUCCESS_RATIO)
 		x->in.min_ratio[0] = '\0';
-	snprintf(x->workflow_id, sizeof x->workflow_id, "%s", PQgetvalue(parent, 0, 1));
-	snprintf(x->parent_uuid, sizeof x->parent_uuid, "%s", PQgetvalue(parent, 0, 0));
+	snprintf(x->workflow_id, sizeof(x->workflow_id), "%s", PQgetvalue(parent, 0, 1));
+	snprintf(x->parent_uuid, sizeof(x->parent_uuid), "%s", PQgetvalue(parent, 0, 0));
 	if ((x->sql_query = strdup(PQgetvalue(parent, 0, 5))) == NULL)
 		goto oom;
 	/* "Retry of <name>" (cut so the whole fits the name limit), unless the body names it */

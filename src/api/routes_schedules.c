@@ -119,7 +119,7 @@ static void sched_free(void *p)
 
 static Sched *sched_new(Req *r)
 {
-	Sched *s = calloc(1, sizeof *s);
+	Sched *s = calloc(1, sizeof(*s));
 
 	if (s == NULL) {
 		req_fail(r, 500, "internal", NULL, "out of memory");
@@ -257,8 +257,8 @@ void routes_schedules_list(Req *r)
 	if (!req_query_int(r, "limit", 50, 1, 200, &limit) ||
 	    !req_query_int(r, "offset", 0, 0, 1000000, &offset))
 		return;
-	snprintf(sl, sizeof sl, "%ld", limit);
-	snprintf(so, sizeof so, "%ld", offset);
+	snprintf(sl, sizeof(sl), "%ld", limit);
+	snprintf(so, sizeof(so), "%ld", offset);
 	if ((q = pgq_new()) == NULL ||
 	    !pgq_add(q, sql_list, 5, (const char *[]){ NULL, r->user_id, admin(r), sl, so }) ||
 	    !pgq_add(q, sql_count, 3, (const char *[]){ NULL, r->user_id, admin(r) })) {
@@ -325,9 +325,9 @@ static void write(Req *r)
 			req_fail(r, 500, "internal", NULL, "cannot compute the next run");
 			return;
 		}
-		schedule_iso_ms((int64_t)t * 1000, next, sizeof next);
+		schedule_iso_ms((int64_t)t * 1000, next, sizeof(next));
 	}
-	snprintf(max, sizeof max, "%d", SCHEDULE_PER_USER_MAX);
+	snprintf(max, sizeof(max), "%d", SCHEDULE_PER_USER_MAX);
 	ids = json_dumps(sp->in.instance_ids, JSON_COMPACT);
 	params = json_dumps(sp->in.params, JSON_COMPACT);
 	over = json_dumps(sp->in.overrides, JSON_COMPACT);
@@ -404,8 +404,8 @@ static void checked(Pgq *q, void *priv)
 		goto out;
 	inst = q->res[1];
 	n = PQntuples(inst);
-	known = calloc((size_t)n + 1, sizeof *known);
-	zones = calloc(json_array_size(s->spec.in.instance_ids) + 1, sizeof *zones);
+	known = calloc((size_t)n + 1, sizeof(*known));
+	zones = calloc(json_array_size(s->spec.in.instance_ids) + 1, sizeof(*zones));
 	if (known == NULL || zones == NULL) {
 		req_fail(r, 500, "internal", NULL, "out of memory");
 		goto out;
@@ -508,7 +508,7 @@ static void stored_loaded(Pgq *q, void *priv)
 		pgq_free(q);
 		return;
 	}
-	snprintf(s->version, sizeof s->version, "%s", PQgetvalue(res, 0, 11));
+	snprintf(s->version, sizeof(s->version), "%s", PQgetvalue(res, 0, 11));
 	s->last_slot = (time_t)strtoll(PQgetvalue(res, 0, 12), NULL, 10);
 	body = schedule_stored_body(
 		PQgetvalue(res, 0, 0), pgq_val(res, 0, 1), PQgetvalue(res, 0, 2),
@@ -611,13 +611,13 @@ static void resume_read(Pgq *q, void *priv)
 	}
 	/* from now on: the slots while it was paused are not missed, they were not wanted */
 	last = (time_t)strtoll(PQgetvalue(res, 0, 4), NULL, 10);
-	if (!cron_parse(PQgetvalue(res, 0, 0), &c, err, sizeof err) ||
+	if (!cron_parse(PQgetvalue(res, 0, 0), &c, err, sizeof(err)) ||
 	    !cron_next(&c, PQgetvalue(res, 0, 1), t > last ? t : last, &t)) {
 		req_fail(r, 500, "internal", NULL, "stored cron unreadable");
 		pgq_free(q);
 		return;
 	}
-	schedule_iso_ms((int64_t)t * 1000, next, sizeof next);
+	schedule_iso_ms((int64_t)t * 1000, next, sizeof(next));
 	if ((w = pgq_new()) != NULL &&
 	    (!pgq_add(w, sql_resume, 5,
 		      (const char *[]){ s->id, r->user_id, admin(r), next,
@@ -696,8 +696,8 @@ static void owned_then_run(Pgq *q, void *priv)
 		return;
 	}
 	pgq_free(q);
-	memset(&spec, 0, sizeof spec);
-	snprintf(spec.schedule_id, sizeof spec.schedule_id, "%s", ((Sched *)r->ctx)->id);
+	memset(&spec, 0, sizeof(spec));
+	snprintf(spec.schedule_id, sizeof(spec.schedule_id), "%s", ((Sched *)r->ctx)->id);
 	spec.slot_ms = mstime_wall();
 	spec.manual = true;
 	if (!schedule_fire(r->api, &spec, ran, r))
@@ -742,8 +742,8 @@ void routes_schedules_runs(Req *r)
 	if (!path_id(r, id) || !req_query_int(r, "limit", 50, 1, 500, &limit) ||
 	    !req_query_int(r, "offset", 0, 0, 1000000, &offset))
 		return;
-	snprintf(sl, sizeof sl, "%ld", limit);
-	snprintf(so, sizeof so, "%ld", offset);
+	snprintf(sl, sizeof(sl), "%ld", limit);
+	snprintf(so, sizeof(so), "%ld", offset);
 	if ((q = pgq_new()) == NULL ||
 	    !pgq_add(q, sql_runs, 5, (const char *[]){ id, r->user_id, admin(r), sl, so }) ||
 	    !pgq_add(q, sql_runs_count, 3, (const char *[]){ id, r->user_id, admin(r) })) {
@@ -794,7 +794,7 @@ void routes_schedules_preview(Req *r)
 		req_fail(r, 400, "missing_parameter", "cron", "cron is required");
 		return;
 	}
-	if (strlen(cron) > CRON_EXPR_MAX || !cron_parse(cron, &c, err, sizeof err)) {
+	if (strlen(cron) > CRON_EXPR_MAX || !cron_parse(cron, &c, err, sizeof(err))) {
 		req_fail(r, 422, "invalid_cron", "cron", "%s",
 			 strlen(cron) > CRON_EXPR_MAX ? "cron is too long" : err);
 		return;
@@ -812,7 +812,7 @@ void routes_schedules_preview(Req *r)
 			"from must be an ISO-8601 UTC time (2026-03-29T00:00:00Z) or Unix seconds");
 		return;
 	}
-	schedule_describe(&c, zone, text, sizeof text);
+	schedule_describe(&c, zone, text, sizeof(text));
 	if ((runs = schedule_next_runs(&c, zone, after, (int)count)) == NULL) {
 		req_fail(r, 500, "internal", NULL, "cannot compute the next runs");
 		return;

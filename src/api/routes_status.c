@@ -251,7 +251,7 @@ static bool fetch_running(Status *s)
 			goto out;
 	}
 	if ((n = json_array_size(s->running_fields)) == 0 ||
-	    !keys_running(key, sizeof(key), r->api->cfg.redis_prefix) ||
+	    keys_running(key, sizeof(key), r->api->cfg.redis_prefix) == NULL ||
 	    (argv = calloc(n + 2, sizeof(*argv))) == NULL)
 		goto out;
 	argv[0] = "HMGET";
@@ -415,8 +415,8 @@ void routes_status_load(Req *r, const char *batch_id, RoutesStatusDone done)
 	s->acap = r->api->cfg.account_cap;
 	snprintf(s->batch_id, sizeof(s->batch_id), "%s", batch_id);
 	snprintf(stop, sizeof(stop), "%d", r->api->cfg.max_instances - 1);
-	if (!api_redis_ready(r->api) || !keys_batch(kb, sizeof(kb), prefix, batch_id) ||
-	    !keys_batch_execs(ke, sizeof(ke), prefix, batch_id) ||
+	if (!api_redis_ready(r->api) || keys_batch(kb, sizeof(kb), prefix, batch_id) == NULL ||
+	    keys_batch_execs(ke, sizeof(ke), prefix, batch_id) == NULL ||
 	    !rconn_command(r->api->redis, on_batch, s, 2, (const char *[]){ "HGETALL", kb },
 			   NULL)) {
 		load_pg(s);
@@ -433,11 +433,11 @@ void routes_status_load(Req *r, const char *batch_id, RoutesStatusDone done)
 	/* waiting_for's details, in the same round trip: the right end of the batch queue
 	 * (RPOP claims from there; it holds at most max_instances ready refs) and the caps */
 	snprintf(start, sizeof(start), "-%d", r->api->cfg.max_instances);
-	if (keys_batch_queue(kq, sizeof(kq), prefix, batch_id) &&
+	if (keys_batch_queue(kq, sizeof(kq), prefix, batch_id) != NULL &&
 	    rconn_command(r->api->redis, on_queue, s, 4,
 			  (const char *[]){ "LRANGE", kq, start, "-1" }, NULL))
 		s->pending++;
-	if (keys_caps(kc, sizeof(kc), prefix) &&
+	if (keys_caps(kc, sizeof(kc), prefix) != NULL &&
 	    rconn_command(r->api->redis, on_caps, s, 4,
 			  (const char *[]){ "HMGET", kc, "instance_cap", "account_cap" }, NULL))
 		s->pending++;

@@ -85,7 +85,7 @@ static void create_free(void *p)
 
 	if (c == NULL)
 		return;
-	secret_wipe(c->secret, sizeof c->secret);
+	secret_wipe(c->secret, sizeof(c->secret));
 	free(c);
 }
 
@@ -133,14 +133,14 @@ static void create_store(Req *r)
 	size_t slen = strlen(c->secret);
 	Pgq *q;
 
-	if (!secret_key_load(r->api->cfg.secret_key, key, kerr, sizeof kerr)) {
+	if (!secret_key_load(r->api->cfg.secret_key, key, kerr, sizeof(kerr))) {
 		log_error("webhook secret not stored: %s", kerr);
 		req_fail(r, 500, "internal", NULL,
 			 "the server has no secret key to encrypt webhook secrets");
 		return;
 	}
 	bool ok = secret_encrypt(key, c->secret, slen, &blob, &n);
-	secret_wipe(key, sizeof key);
+	secret_wipe(key, sizeof(key));
 	if (!ok || (enc = malloc(2 * n + 3)) == NULL) {
 		free(blob);
 		req_fail(r, 500, "internal", NULL, "could not encrypt the secret");
@@ -150,8 +150,8 @@ static void create_store(Req *r)
 	enc[1] = 'x';
 	secret_hex(blob, n, enc + 2);
 	free(blob);
-	snprintf(hint, sizeof hint, "%s", c->secret + (slen > 4 ? slen - 4 : 0));
-	snprintf(limit, sizeof limit, "%d", r->api->cfg.max_webhooks_per_user);
+	snprintf(hint, sizeof(hint), "%s", c->secret + (slen > 4 ? slen - 4 : 0));
+	snprintf(limit, sizeof(limit), "%d", r->api->cfg.max_webhooks_per_user);
 	q = pgq_new();
 	if (q != NULL && (!pgq_add(q, sql_lock_user, 1, (const char *[]){ r->user_id }) ||
 			  !pgq_add(q, sql_insert, 7,
@@ -196,7 +196,7 @@ static void on_resolved(int result, struct evutil_addrinfo *res, void *arg)
 		if (!netaddr_allowed(k, r->api->webhook_policy)) {
 			char why[64];
 
-			snprintf(why, sizeof why, "resolves to a %s address",
+			snprintf(why, sizeof(why), "resolves to a %s address",
 				 netaddr_class_name(k));
 			evutil_freeaddrinfo(res);
 			refuse_host(r, why);
@@ -246,7 +246,7 @@ static void create_check_host(Req *r)
 			create_store(r);
 			return;
 		}
-		snprintf(why, sizeof why, "is a %s address", netaddr_class_name(k));
+		snprintf(why, sizeof(why), "is a %s address", netaddr_class_name(k));
 		refuse_host(r, why);
 		return;
 	}
@@ -265,7 +265,7 @@ static void create_check_host(Req *r)
 		req_fail(r, 503, "too_busy", NULL, "no resolver for the url host");
 		return;
 	}
-	memset(&hints, 0, sizeof hints);
+	memset(&hints, 0, sizeof(hints));
 	hints.ai_family = AF_UNSPEC;
 	hints.ai_socktype = SOCK_STREAM;
 	/* may call on_resolved before it returns (hosts file, cache): r is not touched after */
@@ -314,10 +314,10 @@ static bool parse_events(Req *r, Create *c)
 					 "event %s is listed twice", name);
 				return false;
 			}
-		o += (size_t)snprintf(c->events + o, sizeof c->events - o, "%s%s", i ? "," : "",
+		o += (size_t)snprintf(c->events + o, sizeof(c->events) - o, "%s%s", i ? "," : "",
 				      name);
 	}
-	snprintf(c->events + o, sizeof c->events - o, "}");
+	snprintf(c->events + o, sizeof(c->events) - o, "}");
 	return true;
 }
 
@@ -331,14 +331,14 @@ void routes_webhooks_create(Req *r)
 	    !req_opt_string(r, "secret", WEBHOOK_SECRET_MAX, &secret) ||
 	    !req_opt_string(r, "format", 16, &format))
 		return;
-	if ((c = calloc(1, sizeof *c)) == NULL) {
+	if ((c = calloc(1, sizeof(*c))) == NULL) {
 		req_fail(r, 500, "internal", NULL, "out of memory");
 		return;
 	}
 	c->r = r;
 	r->ctx = c;
 	r->ctx_free = create_free;
-	if (!webhook_url_check(url, c->host, sizeof c->host, err, sizeof err)) {
+	if (!webhook_url_check(url, c->host, sizeof(c->host), err, sizeof(err))) {
 		req_fail(r, 422, "invalid_url", "url", "%s", err);
 		return;
 	}
@@ -357,9 +357,9 @@ void routes_webhooks_create(Req *r)
 				 WEBHOOK_SECRET_MIN, WEBHOOK_SECRET_MAX);
 			return;
 		}
-		snprintf(c->secret, sizeof c->secret, "%s", secret);
+		snprintf(c->secret, sizeof(c->secret), "%s", secret);
 	} else {
-		if (!webhook_secret_new(c->secret, sizeof c->secret)) {
+		if (!webhook_secret_new(c->secret, sizeof(c->secret))) {
 			req_fail(r, 500, "internal", NULL, "could not create a secret");
 			return;
 		}
@@ -484,8 +484,8 @@ void routes_webhooks_deliveries(Req *r)
 	if (!req_query_int(r, "limit", 20, 1, 100, &limit) ||
 	    !req_query_int(r, "offset", 0, 0, 1000000000L, &offset))
 		return;
-	snprintf(slimit, sizeof slimit, "%ld", limit);
-	snprintf(soffset, sizeof soffset, "%ld", offset);
+	snprintf(slimit, sizeof(slimit), "%ld", limit);
+	snprintf(soffset, sizeof(soffset), "%ld", offset);
 	/* the owner check first: its empty answer is the 404, and the other two then see nothing */
 	q = pgq_new();
 	if (q != NULL &&

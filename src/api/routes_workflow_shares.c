@@ -90,7 +90,7 @@ void routes_workflow_versions(Req *r)
 {
 	const char *n = r->nsegs > 3 ? r->segs[3] : NULL;
 	char *end;
-	long v = n ? strtol(n, &end, 10) : 0;
+	long v = n != NULL ? strtol(n, &end, 10) : 0;
 
 	if (!ids_is_uuid(r->segs[1])) {
 		req_fail(r, 404, "workflow_not_found", NULL, "workflow not found");

@@ -291,9 +291,10 @@ static void patch_current(Pgq *q, void *priv)
 	sql = json_string_value(json_object_get(b, "sql_query"));
 	if (sql == NULL)
 		sql = PQgetvalue(cur, 0, 0);
-	params = json_object_get(b, "parameters") ? json_incref(json_object_get(b, "parameters"))
-						  : json_loads(PQgetvalue(cur, 0, 1), 0, NULL);
-	types = json_object_get(b, "parameter_types")
+	params = json_object_get(b, "parameters") != NULL
+			 ? json_incref(json_object_get(b, "parameters"))
+			 : json_loads(PQgetvalue(cur, 0, 1), 0, NULL);
+	types = json_object_get(b, "parameter_types") != NULL
 			? json_incref(json_object_get(b, "parameter_types"))
 			: json_loads(PQgetvalue(cur, 0, 2), 0, NULL);
 	if (!check_workflow(r, sql, params, types, &c))

@@ -97,9 +97,9 @@ static void fire_end(Fire *f, FireOutcome outcome)
 static void set_err(Fire *f, int status, const char *code, const char *msg)
 {
 	f->res.err.status = status;
-	snprintf(f->res.err.code, sizeof f->res.err.code, "%s", code);
+	snprintf(f->res.err.code, sizeof(f->res.err.code), "%s", code);
 	f->res.err.field[0] = '\0';
-	snprintf(f->res.err.message, sizeof f->res.err.message, "%s", msg);
+	snprintf(f->res.err.message, sizeof(f->res.err.message), "%s", msg);
 }
 
 /* PostgreSQL array literal of the missed slots: {"...","..."} (malloc'd, caller frees). */
@@ -111,7 +111,7 @@ static char *missed_array(const FireSpec *s)
 		return NULL;
 	strcpy(a, "{");
 	for (int i = 0; i < s->nmissed; i++) {
-		schedule_iso_ms(s->missed_ms[i], iso, sizeof iso);
+		schedule_iso_ms(s->missed_ms[i], iso, sizeof(iso));
 		sprintf(a + strlen(a), "%s\"%s\"", i > 0 ? "," : "", iso);
 	}
 	strcat(a, "}");
@@ -122,12 +122,12 @@ static bool add_emit(Pgq *q, const FireSpec *s, int64_t slot_ms, const char *rea
 {
 	char slot[32], count[16], words[160];
 
-	schedule_iso_ms(slot_ms, slot, sizeof slot);
-	snprintf(count, sizeof count, "%d", n);
+	schedule_iso_ms(slot_ms, slot, sizeof(slot));
+	snprintf(count, sizeof(count), "%d", n);
 	if (strcmp(reason, "overlap") == 0)
-		snprintf(words, sizeof words, "the previous run was still going");
+		snprintf(words, sizeof(words), "the previous run was still going");
 	else
-		snprintf(words, sizeof words,
+		snprintf(words, sizeof(words),
 			 "%d slot%s passed while no API process ran the schedule; "
 			 "the latest one runs instead",
 			 n, n == 1 ? "" : "s");
@@ -143,9 +143,9 @@ static bool add_claim(Pgq *q, const Fire *f, const char *batch)
 	const FireSpec *s = &f->spec;
 	bool ok;
 
-	schedule_iso_ms(s->slot_ms, slot, sizeof slot);
-	schedule_iso_ms(s->expected_ms, expected, sizeof expected);
-	schedule_iso_ms(s->next_ms, next, sizeof next);
+	schedule_iso_ms(s->slot_ms, slot, sizeof(slot));
+	schedule_iso_ms(s->expected_ms, expected, sizeof(expected));
+	schedule_iso_ms(s->next_ms, next, sizeof(next));
 	if (!pgq_add(q, sql_claim, 5,
 		     (const char *[]){ s->schedule_id, slot, s->manual ? NULL : expected,
 				       s->manual ? NULL : next, batch }))
@@ -166,8 +166,8 @@ static bool add_run(Pgq *q, const Fire *f, const char *outcome, const char *reas
 	char slot[32], missed[16], *refused = NULL;
 	bool ok;
 
-	schedule_iso_ms(f->spec.slot_ms, slot, sizeof slot);
-	snprintf(missed, sizeof missed, "%d", f->spec.missed_total);
+	schedule_iso_ms(f->spec.slot_ms, slot, sizeof(slot));
+	snprintf(missed, sizeof(missed), "%d", f->spec.missed_total);
 	if (f->refused != NULL && json_array_size(f->refused) > 0 &&
 	    (refused = json_dumps(f->refused, JSON_COMPACT)) == NULL)
 		return false;
@@ -251,7 +251,7 @@ static void stored(Pgq *q, void *priv)
 		fire_end(f, FIRE_ERROR);
 		return;
 	}
-	snprintf(f->res.batch_id, sizeof f->res.batch_id, "%s",
+	snprintf(f->res.batch_id, sizeof(f->res.batch_id), "%s",
 		 PQgetvalue(q->res[f->st_body + 1], 0, 1));
 	log_info("schedule %s: batch %s started for its slot (%zu instances, %zu refused)",
 		 f->spec.schedule_id, f->res.batch_id, f->x->total,
@@ -292,7 +292,7 @@ static char *batch_name(const char *name, const char *zone, int64_t slot_ms)
 
 	if (!tz_local(zone, (time_t)(slot_ms / 1000), &l))
 		return strdup(name);
-	utf8_copy(cut, sizeof cut, name);
+	utf8_copy(cut, sizeof(cut), name);
 	if ((out = malloc(VALIDATE_NAME_MAX + 1)) != NULL)
 		snprintf(out, VALIDATE_NAME_MAX + 1, "%s \xc2\xb7 %04d-%02d-%02d %02d:%02d", cut,
 			 l.year, l.month, l.day, l.hour, l.minute);
@@ -323,7 +323,7 @@ static void loaded(Pgq *q, void *priv)
 	size_t i;
 	bool ok;
 
-	memset(&spec, 0, sizeof spec);
+	memset(&spec, 0, sizeof(spec));
 	if (!q->ok) {
 		log_warn("schedule %s: cannot load it to fire a slot: %s", f->spec.schedule_id,
 			 q->err);
@@ -376,7 +376,7 @@ static void loaded(Pgq *q, void *priv)
 			goto oom;
 	}
 	if (json_array_size(granted) == 0) {
-		snprintf(msg, sizeof msg, "no instance left to run: all %zu refused (see refused)",
+		snprintf(msg, sizeof(msg), "no instance left to run: all %zu refused (see refused)",
 			 json_array_size(ids));
 		set_err(f, 403, "instance_access_denied", msg);
 		goto refused;
@@ -407,23 +407,23 @@ static void loaded(Pgq *q, void *priv)
 	if (!schedule_spec_check(body, &lim, &spec, &f->res.err))
 		goto refused;
 	/* one zone per instance, run order (every granted id has a row) */
-	if ((zones = calloc(json_array_size(granted), sizeof *zones)) == NULL)
+	if ((zones = calloc(json_array_size(granted), sizeof(*zones))) == NULL)
 		goto oom;
 	json_array_foreach (granted, i, id) {
 		for (int k = 0; k < PQntuples(inst); k++)
 			if (strcmp(PQgetvalue(inst, k, 0), json_string_value(id)) == 0)
 				zones[i] = PQgetvalue(inst, k, 4);
 	}
-	if ((x = calloc(1, sizeof *x)) == NULL)
+	if ((x = calloc(1, sizeof(*x))) == NULL)
 		goto oom;
 	f->x = x;
 	x->in = spec.in; /* the Execute owns the request now */
-	memset(&spec.in, 0, sizeof spec.in);
-	snprintf(x->workflow_id, sizeof x->workflow_id, "%s", spec.workflow_id);
-	snprintf(x->schedule_uuid, sizeof x->schedule_uuid, "%s", f->spec.schedule_id);
-	schedule_iso_ms(f->spec.slot_ms, x->scheduled_for, sizeof x->scheduled_for);
+	memset(&spec.in, 0, sizeof(spec.in));
+	snprintf(x->workflow_id, sizeof(x->workflow_id), "%s", spec.workflow_id);
+	snprintf(x->schedule_uuid, sizeof(x->schedule_uuid), "%s", f->spec.schedule_id);
+	schedule_iso_ms(f->spec.slot_ms, x->scheduled_for, sizeof(x->scheduled_for));
 	wf_params = json_loads(PQgetvalue(wf, 0, 1), 0, NULL);
-	x->windows = calloc(json_array_size(granted), sizeof *x->windows);
+	x->windows = calloc(json_array_size(granted), sizeof(*x->windows));
 	if (x->windows == NULL || (x->sql_query = strdup(PQgetvalue(wf, 0, 0))) == NULL)
 		goto oom;
 	/* the relative window of each run is resolved at its slot, not when it happens to fire:
@@ -466,7 +466,7 @@ bool schedule_fire(Api *api, const FireSpec *spec, FireDoneFn done, void *priv)
 	Fire *f;
 	Pgq *q;
 
-	if (api->pg == NULL || (f = calloc(1, sizeof *f)) == NULL)
+	if (api->pg == NULL || (f = calloc(1, sizeof(*f))) == NULL)
 		return false;
 	f->api = api;
 	f->spec = *spec;

@@ -28,7 +28,7 @@ static const char *const batch_members[] = {
 void schedule_spec_clear(ScheduleSpec *s)
 {
 	validate_exec_clear(&s->in);
-	memset(s, 0, sizeof *s);
+	memset(s, 0, sizeof(*s));
 }
 
 static bool check_own(const json_t *body, ScheduleSpec *s, ValidateErr *e)
@@ -42,14 +42,14 @@ static bool check_own(const json_t *body, ScheduleSpec *s, ValidateErr *e)
 		return false;
 	if (!ids_is_uuid(wf))
 		return fail(e, 422, "invalid_value", "workflow_id", "workflow_id must be a UUID");
-	snprintf(s->workflow_id, sizeof s->workflow_id, "%s", wf);
+	snprintf(s->workflow_id, sizeof(s->workflow_id), "%s", wf);
 	for (char *p = s->workflow_id; *p != '\0'; p++)
 		*p = (char)tolower((unsigned char)*p);
 	if (!validate_string(body, "cron", CRON_EXPR_MAX, true, &cron, e))
 		return false;
-	if (!cron_parse(cron, &s->cron, err, sizeof err))
+	if (!cron_parse(cron, &s->cron, err, sizeof(err)))
 		return fail(e, 422, "invalid_cron", "cron", "%s", err);
-	snprintf(s->cron_text, sizeof s->cron_text, "%s", cron);
+	snprintf(s->cron_text, sizeof(s->cron_text), "%s", cron);
 	if (!validate_string(body, "timezone", FIELDLEN_TIMEZONE, false, &zone, e))
 		return false;
 	if (zone == NULL || *zone == '\0')
@@ -57,7 +57,7 @@ static bool check_own(const json_t *body, ScheduleSpec *s, ValidateErr *e)
 	if (!tz_valid(zone))
 		return fail(e, 422, "invalid_timezone", "timezone",
 			    "timezone must be an IANA time zone such as Europe/Berlin");
-	snprintf(s->timezone, sizeof s->timezone, "%s", zone);
+	snprintf(s->timezone, sizeof(s->timezone), "%s", zone);
 	v = json_object_get(body, "enabled");
 	if (v != NULL && !json_is_null(v) && !json_is_boolean(v))
 		return fail(e, 400, "invalid_type", "enabled", "enabled must be a boolean");
@@ -79,7 +79,7 @@ bool schedule_spec_check(json_t *body, const ValidateLimits *lim, ScheduleSpec *
 	json_t *batch;
 	bool ok;
 
-	memset(s, 0, sizeof *s);
+	memset(s, 0, sizeof(*s));
 	if (!json_is_object(body))
 		return fail(e, 400, "invalid_json", "", "request body must be a JSON object");
 	if (!validate_known_fields(body, schedule_fields, e) || !check_own(body, s, e)) {
@@ -160,7 +160,7 @@ json_t *schedule_next_runs(const Cron *c, const char *zone, time_t after, int n)
 			json_decref(a);
 			return NULL;
 		}
-		schedule_iso_ms((int64_t)t * 1000, iso, sizeof iso);
+		schedule_iso_ms((int64_t)t * 1000, iso, sizeof(iso));
 		iso[19] = 'Z'; /* whole minutes: no milliseconds */
 		iso[20] = '\0';
 		if (json_array_append_new(a, json_string(iso)) != 0) {
@@ -186,9 +186,9 @@ bool schedule_add_computed(json_t *obj, time_t now)
 	json_t *runs;
 	Cron c;
 
-	if (cron == NULL || zone == NULL || !cron_parse(cron, &c, err, sizeof err))
+	if (cron == NULL || zone == NULL || !cron_parse(cron, &c, err, sizeof(err)))
 		return false;
-	schedule_describe(&c, zone, text, sizeof text);
+	schedule_describe(&c, zone, text, sizeof(text));
 	if (json_object_set_new(obj, "cron_description", json_string(text)) != 0)
 		return false;
 	if (!json_is_true(json_object_get(obj, "enabled")))

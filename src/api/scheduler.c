@@ -77,7 +77,7 @@ static void add_report(Tick *t, const char *id, int64_t slot_ms, const char *out
 	char iso[32];
 	json_t *e;
 
-	schedule_iso_ms(slot_ms, iso, sizeof iso);
+	schedule_iso_ms(slot_ms, iso, sizeof(iso));
 	e = json_pack("{s:s, s:s, s:s, s:i}", "schedule_id", id, "scheduled_for", iso, "outcome",
 		      outcome, "missed", missed);
 	if (e != NULL && batch_id != NULL && batch_id[0] != '\0')
@@ -130,10 +130,10 @@ static bool plan(const Tick *t, int k, FireSpec *s)
 	Cron c;
 	int walked = 0;
 
-	memset(s, 0, sizeof *s);
-	snprintf(s->schedule_id, sizeof s->schedule_id, "%s", id);
+	memset(s, 0, sizeof(*s));
+	snprintf(s->schedule_id, sizeof(s->schedule_id), "%s", id);
 	s->expected_ms = strtoll(PQgetvalue(t->due, k, 1), NULL, 10);
-	if (!cron_parse(PQgetvalue(t->due, k, 2), &c, err, sizeof err)) {
+	if (!cron_parse(PQgetvalue(t->due, k, 2), &c, err, sizeof(err))) {
 		log_error("schedule %s: stored cron refused: %s", id, err);
 		return false;
 	}
@@ -226,14 +226,14 @@ bool scheduler_tick(Api *api, int64_t now_ms, TickDoneFn done, void *priv)
 	Tick *t;
 	Pgq *q = NULL;
 
-	if (api->pg == NULL || (t = calloc(1, sizeof *t)) == NULL)
+	if (api->pg == NULL || (t = calloc(1, sizeof(*t))) == NULL)
 		return false;
 	t->api = api;
 	t->now_ms = now_ms;
 	t->done = done;
 	t->priv = priv;
-	schedule_iso_ms(now_ms, iso, sizeof iso);
-	snprintf(now, sizeof now, "%lld", (long long)now_ms);
+	schedule_iso_ms(now_ms, iso, sizeof(iso));
+	snprintf(now, sizeof(now), "%lld", (long long)now_ms);
 	t->report = json_pack("{s:s, s:i, s:[]}", "now", iso, "due", 0, "fired");
 	if (t->report == NULL || (t->fired = json_object_get(t->report, "fired")) == NULL ||
 	    (q = pgq_new()) == NULL || !pgq_add(q, sql_due, 1, (const char *[]){ now }) ||
@@ -297,7 +297,7 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
 
 Scheduler *scheduler_new(Api *api)
 {
-	Scheduler *s = calloc(1, sizeof *s);
+	Scheduler *s = calloc(1, sizeof(*s));
 
 	if (s == NULL)
 		return NULL;

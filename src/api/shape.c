@@ -291,8 +291,8 @@ static json_t *waiting_for(const ShapeHash *h, const ShapeLive *live)
 
 		if (!shape_iso_ms(shape_hash_get(h, "retry_at"), at))
 			snprintf(at, sizeof(at), "soon");
-		snprintf(text, sizeof(text), "retrying at %s%s%.80s", at, err ? " after: " : "",
-			 err ? err : "");
+		snprintf(text, sizeof(text), "retrying at %s%s%.80s", at,
+			 err != NULL ? " after: " : "", err != NULL ? err : "");
 		return json_pack("{s:s,s:s,s:o}", "code", "retry", "text", text, "at",
 				 iso_ms(shape_hash_get(h, "retry_at")));
 	}

@@ -422,7 +422,7 @@ bool validate_exec_types(const ExecRequest *x, const json_t *merged, const json_
 
 	json_array_foreach ((json_t *)merged, i, m) {
 		const char *uuid = json_string_value(json_array_get(x->instance_ids, i));
-		const json_t *o = json_object_get(x->overrides, uuid ? uuid : "");
+		const json_t *o = json_object_get(x->overrides, uuid != NULL ? uuid : "");
 
 		if (params_check_types(types, m, bad, msg, sizeof(msg)))
 			continue;

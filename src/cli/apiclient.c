@@ -49,7 +49,7 @@ bool apiclient_init(ApiClient *h, const char *base_url, const char *token)
 	}
 	h->curl = curl_easy_init();
 	h->base = strdup(base_url);
-	if (!h->curl || !h->base)
+	if (h->curl == NULL || h->base == NULL)
 		goto oom;
 	n = strlen(h->base);
 	while (n > 0 && h->base[n - 1] == '/')
@@ -67,7 +67,7 @@ oom:
 /* Frees a header string after wiping it: a token should not linger in freed memory. */
 static void wipe_free(char *s)
 {
-	if (s) {
+	if (s != NULL) {
 		memset(s, 0, strlen(s));
 		free(s);
 	}
@@ -75,7 +75,7 @@ static void wipe_free(char *s)
 
 void apiclient_cleanup(ApiClient *h)
 {
-	if (h->curl)
+	if (h->curl != NULL)
 		curl_easy_cleanup(h->curl);
 	wipe_free(h->auth);
 	free(h->idem);
@@ -89,7 +89,7 @@ bool apiclient_set_idempotency_key(ApiClient *h, const char *key)
 {
 	char *hdr = NULL;
 
-	if (key) {
+	if (key != NULL) {
 		/* a header value: printable ASCII only, so it cannot split the request */
 		if (!args_idempotency_key_ok(key)) {
 			set_err(h, CLI_EXIT_USAGE, "usage",
@@ -134,7 +134,7 @@ static bool type_is(const char *ct, const char *type)
 {
 	size_t n = strlen(type);
 
-	return ct && strncasecmp(ct, type, n) == 0 &&
+	return ct != NULL && strncasecmp(ct, type, n) == 0 &&
 	       (ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ');
 }
 
@@ -150,10 +150,10 @@ static size_t on_data(char *ptr, size_t size, size_t nmemb, void *userdata)
 
 		curl_easy_getinfo(x->h->curl, CURLINFO_RESPONSE_CODE, &status);
 		curl_easy_getinfo(x->h->curl, CURLINFO_CONTENT_TYPE, &ct);
-		x->mode =
-			x->sink && x->type && status >= 200 && status < 300 && type_is(ct, x->type)
-				? RECV_STREAM
-				: RECV_BUFFER;
+		x->mode = x->sink != NULL && x->type != NULL && status >= 200 && status < 300 &&
+					  type_is(ct, x->type)
+				  ? RECV_STREAM
+				  : RECV_BUFFER;
 	}
 	if (x->mode == RECV_STREAM) {
 		if (!x->sink(ptr, n, x->ctx)) {
@@ -228,18 +228,18 @@ static const char *excerpt(const Body *b)
  * body has one ({"success":false,"error":{"code","message","field"}}). */
 static void api_error(ApiClient *h, json_t *doc, const Body *b)
 {
-	json_t *e = doc ? json_object_get(doc, "error") : NULL;
+	json_t *e = doc != NULL ? json_object_get(doc, "error") : NULL;
 	const char *code = json_string_value(json_object_get(e, "code"));
 	const char *msg = json_string_value(json_object_get(e, "message"));
 	const char *field = json_string_value(json_object_get(e, "field"));
 	char fallback[32];
 
-	if (!msg && e && json_is_string(e))
+	if (msg == NULL && e != NULL && json_is_string(e))
 		msg = json_string_value(e); /* tolerate {"error":"text"} */
 	snprintf(fallback, sizeof(fallback), "http_%ld", h->status);
-	if (!code || !*code)
+	if (code == NULL || !*code)
 		code = fallback;
-	if (msg && field && *field)
+	if (msg != NULL && field != NULL && *field)
 		set_err(h, CLI_EXIT_API, code, "%s: %s", field, msg);
 	else if (msg)
 		set_err(h, CLI_EXIT_API, code, "%s", msg);
@@ -258,14 +258,14 @@ static struct curl_slist *make_headers(const ApiClient *h, const char *accept, b
 	char acc[128];
 
 	snprintf(acc, sizeof(acc), "Accept: %s", accept);
-	if (!(n = curl_slist_append(l, h->auth)))
+	if ((n = curl_slist_append(l, h->auth)) == NULL)
 		return NULL;
 	l = n;
-	if (!(n = curl_slist_append(l, acc)))
+	if ((n = curl_slist_append(l, acc)) == NULL)
 		goto oom;
-	if (body && !(n = curl_slist_append(l, "Content-Type: application/json")))
+	if (body && (n = curl_slist_append(l, "Content-Type: application/json")) == NULL)
 		goto oom;
-	if (post && h->idem && !(n = curl_slist_append(l, h->idem)))
+	if (post && h->idem != NULL && (n = curl_slist_append(l, h->idem)) == NULL)
 		goto oom;
 	return l;
 oom:
@@ -287,7 +287,7 @@ static bool transfer(ApiClient *h, const char *method, const char *path, const c
 		     const char *accept, Xfer *x, ApiRewind rewind)
 {
 	bool is_get = strcmp(method, "GET") == 0, is_post = strcmp(method, "POST") == 0;
-	bool may_repeat = is_get || (is_post && h->idem);
+	bool may_repeat = is_get || (is_post && h->idem != NULL);
 	struct curl_slist *hdrs = NULL;
 	char *url = NULL;
 	CURLcode rc = CURLE_OK;
@@ -302,14 +302,14 @@ static bool transfer(ApiClient *h, const char *method, const char *path, const c
 		goto oom;
 	}
 	hdrs = make_headers(h, accept, is_post, payload != NULL);
-	if (!hdrs)
+	if (hdrs == NULL)
 		goto oom;
 	for (int attempt = 0; attempt < 2; attempt++) {
 		CURL *c = h->curl;
 
 		if (attempt > 0) {
 			/* what the first try received is worthless now */
-			if (x->streamed > 0 && !rewind) {
+			if (x->streamed > 0 && rewind == NULL) {
 				set_err(h, CLI_EXIT_UNREACHABLE, "transport",
 					"connection to %s lost mid-download (%s); the output is incomplete",
 					h->base,
@@ -400,12 +400,12 @@ static bool judge(ApiClient *h, const Body *b, json_t **out)
 	json_error_t jerr;
 	json_t *doc = b->s.len ? json_loadb(b->s.data, b->s.len, 0, &jerr) : NULL;
 
-	if (h->status >= 200 && h->status < 300 && doc &&
+	if (h->status >= 200 && h->status < 300 && doc != NULL &&
 	    json_is_true(json_object_get(doc, "success"))) {
 		*out = doc;
 		return true;
 	}
-	if (h->status >= 200 && h->status < 300 && !doc)
+	if (h->status >= 200 && h->status < 300 && doc == NULL)
 		set_err(h, CLI_EXIT_API, "bad_response",
 			"server answered HTTP %ld with invalid JSON: %s", h->status,
 			b->s.len ? jerr.text : "empty body");
@@ -423,7 +423,7 @@ bool apiclient_call(ApiClient *h, const char *method, const char *path, const js
 	bool ok = false;
 
 	*out = NULL;
-	if (body && !(payload = json_dumps(body, JSON_COMPACT))) {
+	if (body != NULL && (payload = json_dumps(body, JSON_COMPACT)) == NULL) {
 		set_err(h, CLI_EXIT_INTERNAL, "internal", "cannot encode request body");
 		return false;
 	}
@@ -480,7 +480,7 @@ char *apiclient_escape(ApiClient *h, const char *s)
 	char *e = curl_easy_escape(h->curl, s, 0);
 	char *copy;
 
-	if (!e)
+	if (e == NULL)
 		return NULL;
 	/* a plain malloc'ed copy, so callers need not know about curl_free */
 	copy = strdup(e);
@@ -493,9 +493,9 @@ bool apiclient_add_query(ApiClient *h, char **path, const char *name, const char
 	char *esc = apiclient_escape(h, value), *next;
 	int n;
 
-	if (!esc)
+	if (esc == NULL)
 		return false;
-	n = asprintf(&next, "%s%c%s=%s", *path, strchr(*path, '?') ? '&' : '?', name, esc);
+	n = asprintf(&next, "%s%c%s=%s", *path, strchr(*path, '?') != NULL ? '&' : '?', name, esc);
 	free(esc);
 	if (n < 0)
 		return false;
@@ -517,7 +517,7 @@ bool apiclient_get_batch(ApiClient *h, const char *batch_id, const char *tail, c
 	bool ok;
 
 	*obj = NULL;
-	if (!esc || asprintf(&path, "/workflows/batch/%s%s", esc, tail) < 0) {
+	if (esc == NULL || asprintf(&path, "/workflows/batch/%s%s", esc, tail) < 0) {
 		free(esc);
 		set_err(h, CLI_EXIT_INTERNAL, "internal", "out of memory");
 		return false;

@@ -48,18 +48,18 @@ json_t *args_param_value(const char *text, char *err, size_t errlen)
 	if (args_is_json_number(text)) {
 		v = json_loads(text, JSON_DECODE_ANY, &jerr);
 		/* out of range for jansson (e.g. 30 digits): keep the user's text as a string */
-		if (v)
+		if (v != NULL)
 			return v;
 		return json_string(text);
 	}
 	if (text[0] == '[' || text[0] == '{') {
 		v = json_loads(text, 0, &jerr);
-		if (!v)
+		if (v == NULL)
 			snprintf(err, errlen, "invalid JSON value '%s': %s", text, jerr.text);
 		return v;
 	}
 	v = json_string(text);
-	if (!v)
+	if (v == NULL)
 		snprintf(err, errlen, "value is not valid UTF-8: '%s'", text);
 	return v;
 }
@@ -71,7 +71,7 @@ bool args_set_kv(json_t *obj, const char *kv, char *err, size_t errlen)
 	json_t *v;
 	bool ok;
 
-	if (!eq) {
+	if (eq == NULL) {
 		snprintf(err, errlen, "expected key=value, got '%s'", kv);
 		return false;
 	}
@@ -80,13 +80,13 @@ bool args_set_kv(json_t *obj, const char *kv, char *err, size_t errlen)
 		return false;
 	}
 	key = strndup(kv, (size_t)(eq - kv));
-	if (!key) {
+	if (key == NULL) {
 		snprintf(err, errlen, "out of memory");
 		return false;
 	}
 	v = args_param_value(eq + 1, err, errlen);
-	ok = v && json_object_set_new(obj, key, v) == 0;
-	if (v && !ok)
+	ok = v != NULL && json_object_set_new(obj, key, v) == 0;
+	if (v != NULL && !ok)
 		snprintf(err, errlen, "invalid parameter name '%s'", key);
 	free(key);
 	return ok;
@@ -97,12 +97,12 @@ bool args_split_override(const char *arg, char **ref, const char **kv, char *err
 	const char *colon = strchr(arg, ':');
 
 	*ref = NULL;
-	if (!colon || colon == arg) {
+	if (colon == NULL || colon == arg) {
 		snprintf(err, errlen, "expected INSTANCE:key=value, got '%s'", arg);
 		return false;
 	}
 	*ref = strndup(arg, (size_t)(colon - arg));
-	if (!*ref) {
+	if (*ref == NULL) {
 		snprintf(err, errlen, "out of memory");
 		return false;
 	}
@@ -151,7 +151,7 @@ static const json_t *match(const json_t *instances, const char *key, const char 
 	json_array_foreach ((json_t *)instances, i, inst) {
 		const char *v = json_string_value(json_object_get(inst, key));
 
-		if (v && (nocase ? strcasecmp(v, ref) : strcmp(v, ref)) == 0) {
+		if (v != NULL && (nocase ? strcasecmp(v, ref) : strcmp(v, ref)) == 0) {
 			found = inst;
 			(*many)++;
 		}
@@ -206,10 +206,10 @@ const char *args_resolve_instance(const json_t *instances, const char *ref, char
 				 many, ways[w].key);
 			return NULL;
 		}
-		if (!inst)
+		if (inst == NULL)
 			continue;
 		id = json_string_value(json_object_get(inst, "id"));
-		if (!id) {
+		if (id == NULL) {
 			snprintf(err, errlen, "instance '%s' has no id in the server's list", ref);
 			return NULL;
 		}
@@ -272,11 +272,11 @@ const char *args_nearest_instance(const json_t *instances, const char *ref)
 	json_array_foreach ((json_t *)instances, i, inst) {
 		for (size_t k = 0; k < ARRAY_LEN(keys); k++) {
 			const char *v = json_string_value(json_object_get(inst, keys[k]));
-			size_t d = v ? distance(ref, v) : SIZE_MAX;
+			size_t d = v != NULL ? distance(ref, v) : SIZE_MAX;
 
 			if (d > limit || d > bestd)
 				continue;
-			if (d == bestd && best && strcmp(best, v) != 0) {
+			if (d == bestd && best != NULL && strcmp(best, v) != 0) {
 				ties++;
 			} else if (d < bestd) {
 				best = v;
@@ -326,7 +326,7 @@ static bool small_count(const char *s, long *out)
 json_t *args_window(const char *spec, const char *lag, char *err, size_t errlen)
 {
 	const char *colon = strchr(spec, ':');
-	size_t tlen = colon ? (size_t)(colon - spec) : strlen(spec);
+	size_t tlen = colon != NULL ? (size_t)(colon - spec) : strlen(spec);
 	long n = 0, days = 0;
 	json_t *w;
 
@@ -346,17 +346,17 @@ json_t *args_window(const char *spec, const char *lag, char *err, size_t errlen)
 				spec);
 			return NULL;
 		}
-	if (colon && !small_count(colon + 1, &n)) {
+	if (colon != NULL && !small_count(colon + 1, &n)) {
 		snprintf(err, errlen, "--window %.40s: N after ':' must be a whole number", spec);
 		return NULL;
 	}
-	if (lag && !small_count(lag, &days)) {
+	if (lag != NULL && !small_count(lag, &days)) {
 		snprintf(err, errlen, "--lag-days wants a whole number of days, got '%.40s'", lag);
 		return NULL;
 	}
 	w = json_pack("{s:s%}", "type", spec, tlen);
-	if (w == NULL || (colon && json_object_set_new(w, "n", json_integer(n)) != 0) ||
-	    (lag && json_object_set_new(w, "lag_days", json_integer(days)) != 0)) {
+	if (w == NULL || (colon != NULL && json_object_set_new(w, "n", json_integer(n)) != 0) ||
+	    (lag != NULL && json_object_set_new(w, "lag_days", json_integer(days)) != 0)) {
 		json_decref(w);
 		snprintf(err, errlen, "out of memory");
 		return NULL;

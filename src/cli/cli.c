@@ -35,7 +35,8 @@ int cli_usage_error(const char *cmd, const char *fmt, ...)
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
 	fputs(" (usage)\n", stderr);
-	fprintf(stderr, "Try 'amcbatch%s%s --help'.\n", cmd ? " " : "", cmd ? cmd : "");
+	fprintf(stderr, "Try 'amcbatch%s%s --help'.\n", cmd != NULL ? " " : "",
+		cmd != NULL ? cmd : "");
 	return CLI_EXIT_USAGE;
 }
 
@@ -65,9 +66,9 @@ int cli_api_open(ApiClient *h)
 	const char *url = getenv("AMCBATCH_URL");
 	const char *token = getenv("AMCBATCH_TOKEN");
 
-	if (!url || !*url)
+	if (url == NULL || !*url)
 		url = CLI_DEFAULT_URL;
-	if (!token || !*token) {
+	if (token == NULL || !*token) {
 		cli_error("usage", "AMCBATCH_TOKEN is not set: export AMCBATCH_TOKEN=<API token>");
 		return CLI_EXIT_USAGE;
 	}
@@ -89,7 +90,7 @@ bool cli_parse_long(const char *s, long min, long max, long *out)
 	char *end;
 	long v;
 
-	if (!s || !*s)
+	if (s == NULL || !*s)
 		return false;
 	errno = 0;
 	v = strtol(s, &end, 10);
@@ -104,7 +105,7 @@ bool cli_parse_double(const char *s, double min, double max, double *out)
 	char *end;
 	double v;
 
-	if (!s || !*s)
+	if (s == NULL || !*s)
 		return false;
 	errno = 0;
 	v = strtod(s, &end);
@@ -121,7 +122,7 @@ bool cli_status_terminal(const char *status)
 
 int cli_exit_for_status(const char *status)
 {
-	if (!status)
+	if (status == NULL)
 		return CLI_EXIT_API;
 	if (batch_state_is(status, BATCH_STATE_PARTIAL))
 		return CLI_EXIT_PARTIAL;
@@ -151,7 +152,7 @@ size_t cli_term_cols(int fd)
 		return 0;
 	if (ioctl(fd, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0)
 		return ws.ws_col;
-	if (env && atoi(env) > 0)
+	if (env != NULL && atoi(env) > 0)
 		return (size_t)atoi(env);
 	return 80;
 }

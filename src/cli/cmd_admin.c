@@ -161,16 +161,16 @@ const char *admin_resolve(ApiClient *h, const char *what, const char *ref, json_
 	*list = NULL;
 	if (args_is_uuid(ref))
 		return ref;
-	snprintf(path, sizeof path, "/admin/%ss", what);
+	snprintf(path, sizeof(path), "/admin/%ss", what);
 	if ((*rc = admin_call(h, "GET", path, NULL, list)) != CLI_EXIT_OK)
 		return NULL;
-	snprintf(path, sizeof path, "%ss", what);
+	snprintf(path, sizeof(path), "%ss", what);
 	items = json_object_get(*list, path);
 	if (strcmp(what, "instance") == 0)
-		id = args_resolve_instance(items, ref, err, sizeof err);
+		id = args_resolve_instance(items, ref, err, sizeof(err));
 	else
 		id = args_resolve_by(items, strcmp(what, "user") == 0 ? "email" : "account_name",
-				     ref, what, err, sizeof err);
+				     ref, what, err, sizeof(err));
 	if (id == NULL) {
 		cli_error("usage", "%s", err);
 		*rc = CLI_EXIT_USAGE;
@@ -196,7 +196,8 @@ static char *cell(const json_t *item, const AdminCol *c)
 		json_array_foreach (v, i, e) {
 			if (s == NULL ||
 			    asprintf(&n, "%s%s%s", s, i ? ", " : "",
-				     json_string_value(e) ? json_string_value(e) : "") < 0) {
+				     json_string_value(e) != NULL ? json_string_value(e) : "") <
+				    0) {
 				free(s);
 				return NULL;
 			}
@@ -272,8 +273,9 @@ static int grants_list(ApiClient *h, const AdminOpts *o, const char *arg)
 	    (iid = admin_resolve(h, "instance", o->instance, &il, &rc)) == NULL)
 		goto out;
 	/* UUIDs (checked by admin_resolve) need no escaping */
-	if (asprintf(&path, "/admin/grants?%s%s%s%s%s", uid ? "user_id=" : "", uid ? uid : "",
-		     uid && iid ? "&" : "", iid ? "instance_id=" : "", iid ? iid : "") < 0) {
+	if (asprintf(&path, "/admin/grants?%s%s%s%s%s", uid != NULL ? "user_id=" : "",
+		     uid != NULL ? uid : "", uid != NULL && iid != NULL ? "&" : "",
+		     iid != NULL ? "instance_id=" : "", iid != NULL ? iid : "") < 0) {
 		path = NULL;
 		cli_error("internal", "out of memory");
 		rc = CLI_EXIT_INTERNAL;
@@ -315,7 +317,7 @@ static json_t *instance_ids(ApiClient *h, const char *list, int *rc)
 			goto fail;
 		id = args_is_uuid(ref) ? ref
 				       : args_resolve_instance(json_object_get(all, "instances"),
-							       ref, err, sizeof err);
+							       ref, err, sizeof(err));
 		if (id == NULL) {
 			cli_error("usage", "%s", err);
 			*rc = CLI_EXIT_USAGE;
@@ -537,7 +539,7 @@ int cmd_admin_run(int argc, char *argv[])
 		if (optind >= argc)
 			return cli_usage_error(argv[0],
 					       "users tokens needs list, create or revoke");
-		snprintf(verbbuf, sizeof verbbuf, "tokens %.20s", argv[optind++]);
+		snprintf(verbbuf, sizeof(verbbuf), "tokens %.20s", argv[optind++]);
 		verb = verbbuf;
 	}
 	for (v = 0; v < ARRAY_LEN(VERBS); v++)

@@ -98,9 +98,11 @@ static bool add_credentials(const AdminOpts *o, json_t *body, int *rc)
 	bool ok = false;
 
 	*rc = CLI_EXIT_USAGE;
-	if (o->refresh_file && (refresh = read_secret(o->refresh_file, "refresh token")) == NULL)
+	if (o->refresh_file != NULL &&
+	    (refresh = read_secret(o->refresh_file, "refresh token")) == NULL)
 		goto out;
-	if (o->secret_file && (secret = read_secret(o->secret_file, "client secret")) == NULL)
+	if (o->secret_file != NULL &&
+	    (secret = read_secret(o->secret_file, "client secret")) == NULL)
 		goto out;
 	if (o->ask && refresh == NULL &&
 	    (refresh = ask_secret("LWA refresh token (Enter: none/keep): ")) == NULL)
@@ -108,15 +110,15 @@ static bool add_credentials(const AdminOpts *o, json_t *body, int *rc)
 	if (o->ask && secret == NULL &&
 	    (secret = ask_secret("LWA client secret (Enter: none/keep): ")) == NULL)
 		goto out;
-	if ((refresh && strlen(refresh) > FIELDLEN_SECRET) ||
-	    (secret && strlen(secret) > FIELDLEN_SECRET)) {
+	if ((refresh != NULL && strlen(refresh) > FIELDLEN_SECRET) ||
+	    (secret != NULL && strlen(secret) > FIELDLEN_SECRET)) {
 		cli_error("usage", "a credential is longer than %d bytes", FIELDLEN_SECRET);
 		goto out;
 	}
 	*rc = CLI_EXIT_INTERNAL;
-	if ((refresh && *refresh &&
+	if ((refresh != NULL && *refresh &&
 	     json_object_set_new(body, "lwa_refresh_token", json_string(refresh)) != 0) ||
-	    (secret && *secret &&
+	    (secret != NULL && *secret &&
 	     json_object_set_new(body, "lwa_client_secret", json_string(secret)) != 0)) {
 		cli_error("internal", "out of memory");
 		goto out;

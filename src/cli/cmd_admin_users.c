@@ -39,7 +39,7 @@ int admin_users_create(ApiClient *h, const AdminOpts *o, const char *email)
 	int rc;
 
 	if (body == NULL ||
-	    (o->role && json_object_set_new(body, "role", json_string(o->role)) != 0)) {
+	    (o->role != NULL && json_object_set_new(body, "role", json_string(o->role)) != 0)) {
 		json_decref(body);
 		cli_error("internal", "out of memory");
 		return CLI_EXIT_INTERNAL;
@@ -140,8 +140,9 @@ int admin_tokens_create(ApiClient *h, const AdminOpts *o, const char *user)
 	int rc = CLI_EXIT_INTERNAL;
 
 	if (body == NULL ||
-	    (o->name && json_object_set_new(body, "name", json_string(o->name)) != 0) ||
-	    (o->expires && json_object_set_new(body, "expires_at", json_string(o->expires)) != 0)) {
+	    (o->name != NULL && json_object_set_new(body, "name", json_string(o->name)) != 0) ||
+	    (o->expires != NULL &&
+	     json_object_set_new(body, "expires_at", json_string(o->expires)) != 0)) {
 		cli_error("internal", "out of memory");
 		goto out;
 	}

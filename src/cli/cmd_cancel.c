@@ -44,7 +44,7 @@ int cmd_cancel_run(int argc, char *argv[])
 	if ((rc = cli_api_open(&h)) != CLI_EXIT_OK)
 		return rc;
 	esc = apiclient_escape(&h, batch_id);
-	if (!esc || asprintf(&path, "/workflows/batch/%s/cancel", esc) < 0) {
+	if (esc == NULL || asprintf(&path, "/workflows/batch/%s/cancel", esc) < 0) {
 		path = NULL;
 		cli_error("internal", "out of memory");
 		rc = CLI_EXIT_INTERNAL;

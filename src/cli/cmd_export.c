@@ -85,8 +85,8 @@ static int export_to(ApiClient *h, const char *batch_id, bool json_pages, FILE *
 	enum ApiStream st = API_STREAM_NO_ROUTE;
 
 	*streamed = false;
-	if (!esc || asprintf(&path, "/workflows/batch/%s/results.csv%s", esc,
-			     include_retries ? "?include_retries=true" : "") < 0) {
+	if (esc == NULL || asprintf(&path, "/workflows/batch/%s/results.csv%s", esc,
+				    include_retries ? "?include_retries=true" : "") < 0) {
 		free(esc);
 		cli_error("internal", "out of memory");
 		return CLI_EXIT_INTERNAL;
@@ -139,7 +139,7 @@ static int export_file(ApiClient *h, const char *batch_id, const char *file, boo
 	/* mkstemp makes it 0600; give FILE the mode a plain create would have */
 	mask = umask(0);
 	umask(mask);
-	if (fchmod(fd, 0666 & ~mask) != 0 || !(f = fdopen(fd, "w"))) {
+	if (fchmod(fd, 0666 & ~mask) != 0 || (f = fdopen(fd, "w")) == NULL) {
 		cli_error("write", "cannot open %s: %s", tmp, strerror(errno));
 		close(fd);
 		rc = CLI_EXIT_INTERNAL;
@@ -168,7 +168,7 @@ static int export_file(ApiClient *h, const char *batch_id, const char *file, boo
 	free(tmp);
 	return CLI_EXIT_OK;
 fail:
-	if (f)
+	if (f != NULL)
 		fclose(f);
 	unlink(tmp);
 	free(tmp);
@@ -214,7 +214,7 @@ int cmd_export_run(int argc, char *argv[])
 	}
 	if ((rc = cli_batch_arg(argc, argv, &batch_id)) != CLI_EXIT_OK)
 		return rc;
-	if (!file || !*file)
+	if (file == NULL || !*file)
 		return cli_usage_error(argv[0],
 				       "say where to write: -o FILE.csv (or -o - for stdout)");
 	to_stdout = strcmp(file, "-") == 0;

@@ -95,10 +95,10 @@ static bool fill_workers(Table *t, const json_t *resp)
 			json_is_true(json_object_get(w, "lease_alive")) ? "alive" : "GONE",
 		};
 
-		fmt_age(ums, up, sizeof up);
+		fmt_age(ums, up, sizeof(up));
 		json_decref(ums);
-		fmt_age(json_object_get(w, "last_heartbeat_age_ms"), beat, sizeof beat);
-		snprintf(jobs, sizeof jobs, "%lld",
+		fmt_age(json_object_get(w, "last_heartbeat_age_ms"), beat, sizeof(beat));
+		snprintf(jobs, sizeof(jobs), "%lld",
 			 fmt_json_int(json_object_get(w, "jobs_held"), 0));
 		if (!table_add_row(t, row))
 			return false;
@@ -115,16 +115,18 @@ static bool fill_queue(Table *t, const json_t *resp)
 	json_array_foreach (json_object_get(q, "by_batch"), i, b) {
 		const char *row[] = { fmt_str(b, "batch_id", "?"), ready, age };
 
-		snprintf(ready, sizeof ready, "%lld", fmt_json_int(json_object_get(b, "ready"), 0));
-		fmt_age(json_object_get(b, "oldest_queued_age_ms"), age, sizeof age);
+		snprintf(ready, sizeof(ready), "%lld",
+			 fmt_json_int(json_object_get(b, "ready"), 0));
+		fmt_age(json_object_get(b, "oldest_queued_age_ms"), age, sizeof(age));
 		if (!table_add_row(t, row))
 			return false;
 	}
 	{
 		const char *row[] = { "(all)", ready, age };
 
-		snprintf(ready, sizeof ready, "%lld", fmt_json_int(json_object_get(q, "ready"), 0));
-		fmt_age(json_object_get(q, "oldest_queued_age_ms"), age, sizeof age);
+		snprintf(ready, sizeof(ready), "%lld",
+			 fmt_json_int(json_object_get(q, "ready"), 0));
+		fmt_age(json_object_get(q, "oldest_queued_age_ms"), age, sizeof(age));
 		return table_add_row(t, row);
 	}
 }
@@ -144,7 +146,7 @@ static bool fill_caps(Table *t, const json_t *resp)
 					      json_is_true(json_object_get(x, "full")) ? "FULL"
 										       : "" };
 
-			snprintf(use, sizeof use, "%lld/%lld",
+			snprintf(use, sizeof(use), "%lld/%lld",
 				 fmt_json_int(json_object_get(x, "running"), 0),
 				 fmt_json_int(json_object_get(x, "cap"), 0));
 			if (!table_add_row(t, row))
@@ -164,8 +166,8 @@ static bool fill_parked(Table *t, const json_t *resp)
 		const char *row[] = { fmt_str(x, "kind", "?"), fmt_str(x, "id", "?"), n, age,
 				      fmt_str(x, "reason", "") };
 
-		snprintf(n, sizeof n, "%lld", fmt_json_int(json_object_get(x, "waiting"), 0));
-		fmt_age(json_object_get(x, "oldest_queued_age_ms"), age, sizeof age);
+		snprintf(n, sizeof(n), "%lld", fmt_json_int(json_object_get(x, "waiting"), 0));
+		fmt_age(json_object_get(x, "oldest_queued_age_ms"), age, sizeof(age));
 		if (!table_add_row(t, row))
 			return false;
 	}
@@ -181,7 +183,7 @@ static bool fill_errors(Table *t, const json_t *resp)
 		char n[24];
 		const char *row[] = { fmt_str(x, "kind", "?"), n, fmt_str(x, "example", "") };
 
-		snprintf(n, sizeof n, "%lld", fmt_json_int(json_object_get(x, "count"), 0));
+		snprintf(n, sizeof(n), "%lld", fmt_json_int(json_object_get(x, "count"), 0));
 		if (!table_add_row(t, row))
 			return false;
 	}
@@ -202,23 +204,23 @@ static int print_fleet(const json_t *resp)
 	char title[256];
 	bool ok;
 
-	snprintf(title, sizeof title, "Workers: %lld live of %lld",
+	snprintf(title, sizeof(title), "Workers: %lld live of %lld",
 		 fmt_json_int(json_object_get(w, "live"), 0),
 		 fmt_json_int(json_object_get(w, "total"), 0));
 	ok = print_section(title, ARRAY_LEN(wh), wh, fill_workers, resp);
-	snprintf(title, sizeof title,
+	snprintf(title, sizeof(title),
 		 "Queue: %lld ready in %lld batches, %lld in retry_wait (%lld due)",
 		 fmt_json_int(json_object_get(q, "ready"), 0),
 		 fmt_json_int(json_object_get(q, "batches"), 0),
 		 fmt_json_int(json_object_get(q, "retry_wait"), 0),
 		 fmt_json_int(json_object_get(q, "retry_due"), 0));
 	ok = ok && print_section(title, ARRAY_LEN(qh), qh, fill_queue, resp);
-	snprintf(title, sizeof title, "Caps: instance_cap %lld, account_cap %lld (from %s)",
+	snprintf(title, sizeof(title), "Caps: instance_cap %lld, account_cap %lld (from %s)",
 		 fmt_json_int(json_object_get(caps, "instance_cap"), 0),
 		 fmt_json_int(json_object_get(caps, "account_cap"), 0),
 		 fmt_str(caps, "source", "?"));
 	ok = ok && print_section(title, ARRAY_LEN(ch), ch, fill_caps, resp);
-	snprintf(title, sizeof title, "Parked: %lld jobs",
+	snprintf(title, sizeof(title), "Parked: %lld jobs",
 		 fmt_json_int(json_object_get(json_object_get(resp, "parked"), "total"), 0));
 	ok = ok && print_section(title, ARRAY_LEN(ph), ph, fill_parked, resp);
 	ok = ok && print_section("Recent AMC errors", ARRAY_LEN(eh), eh, fill_errors, resp);

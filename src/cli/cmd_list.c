@@ -124,10 +124,11 @@ int cmd_list_run(int argc, char *argv[])
 	if ((rc = cli_api_open(&h)) != CLI_EXIT_OK)
 		return rc;
 	path = strdup("/workflows/batch/list");
-	if (!path || (workflow && !apiclient_add_query(&h, &path, "workflow_id", workflow)) ||
-	    (status && !apiclient_add_query(&h, &path, "status", status)) ||
-	    (limit && !apiclient_add_query(&h, &path, "limit", limit)) ||
-	    (offset && !apiclient_add_query(&h, &path, "offset", offset))) {
+	if (path == NULL ||
+	    (workflow != NULL && !apiclient_add_query(&h, &path, "workflow_id", workflow)) ||
+	    (status != NULL && !apiclient_add_query(&h, &path, "status", status)) ||
+	    (limit != NULL && !apiclient_add_query(&h, &path, "limit", limit)) ||
+	    (offset != NULL && !apiclient_add_query(&h, &path, "offset", offset))) {
 		cli_error("internal", "out of memory");
 		rc = CLI_EXIT_INTERNAL;
 		goto out;

@@ -38,7 +38,7 @@ static bool contains(const char *hay, const char *needle)
 {
 	size_t n = strlen(needle);
 
-	for (; hay && *hay; hay++)
+	for (; hay != NULL && *hay; hay++)
 		if (strncasecmp(hay, needle, n) == 0)
 			return true;
 	return false;
@@ -70,7 +70,7 @@ static char *join_brands(const json_t *brands)
 	json_array_foreach (brands, i, b)
 		len += json_string_length(b) + 2;
 	s = calloc(1, len);
-	if (!s)
+	if (s == NULL)
 		return NULL;
 	json_array_foreach (brands, i, b) {
 		if (!json_is_string(b))
@@ -108,7 +108,7 @@ static int print_instances(const json_t *list)
 			brands,
 			fmt_str(inst, "id", ""),
 		};
-		bool ok = brands && table_add_row(&t, row);
+		bool ok = brands != NULL && table_add_row(&t, row);
 
 		free(brands);
 		if (!ok) {
@@ -173,12 +173,12 @@ int cmd_misc_instances(int argc, char *argv[])
 		goto out;
 	}
 	shown = json_array();
-	if (!shown) {
+	if (shown == NULL) {
 		rc = CLI_EXIT_INTERNAL;
 		goto out;
 	}
 	json_array_foreach (list, i, inst)
-		if ((!search || instance_matches(inst, search)) &&
+		if ((search == NULL || instance_matches(inst, search)) &&
 		    json_array_append(shown, inst) != 0) {
 			rc = CLI_EXIT_INTERNAL;
 			goto out;
@@ -236,7 +236,7 @@ static int print_workflow(const json_t *w)
 	printf("Name         %s\n", fmt_str(w, "name", "-"));
 	printf("Description  %s\n", fmt_str(w, "description", "-"));
 	printf("Created      %s\n", fmt_str(w, "created_at", "-"));
-	printf("Parameters   %s\n", params ? params : "{}");
+	printf("Parameters   %s\n", params != NULL ? params : "{}");
 	printf("SQL:\n%s\n", fmt_str(w, "sql_query", ""));
 	free(params);
 	return ferror(stdout) ? CLI_EXIT_INTERNAL : CLI_EXIT_OK;
@@ -275,23 +275,23 @@ int cmd_misc_workflows(int argc, char *argv[])
 		return cli_usage_error(argv[0], "unexpected argument '%s'", argv[optind]);
 	if ((rc = cli_api_open(&h)) != CLI_EXIT_OK)
 		return rc;
-	if (id) {
+	if (id != NULL) {
 		esc = apiclient_escape(&h, id);
-		if (!esc || asprintf(&path, "/workflows/%s", esc) < 0) {
+		if (esc == NULL || asprintf(&path, "/workflows/%s", esc) < 0) {
 			path = NULL;
 			rc = CLI_EXIT_INTERNAL;
 			goto out;
 		}
 	}
-	if (!apiclient_call(&h, "GET", id ? path : "/workflows", NULL, &resp)) {
+	if (!apiclient_call(&h, "GET", id != NULL ? path : "/workflows", NULL, &resp)) {
 		apiclient_report(&h);
 		rc = h.err;
 		goto out;
 	}
-	v = json_object_get(resp, id ? "workflow" : "workflows");
-	if (id && !v)
+	v = json_object_get(resp, id != NULL ? "workflow" : "workflows");
+	if (id != NULL && v == NULL)
 		v = resp; /* tolerate the workflow's fields at the top level */
-	if (!id && !json_is_array(v)) {
+	if (id == NULL && !json_is_array(v)) {
 		cli_error("bad_response", "GET /workflows: no \"workflows\" array in the answer");
 		rc = CLI_EXIT_API;
 		goto out;
@@ -299,7 +299,7 @@ int cmd_misc_workflows(int argc, char *argv[])
 	if (json_out)
 		rc = cli_print_json(v);
 	else
-		rc = id ? print_workflow(v) : print_workflow_list(v);
+		rc = id != NULL ? print_workflow(v) : print_workflow_list(v);
 out:
 	free(path);
 	free(esc);

@@ -71,14 +71,14 @@ static json_t *column_names(const json_t *agg)
 	const char *key;
 	size_t i;
 
-	if (!names)
+	if (names == NULL)
 		return NULL;
 	if (json_array_size(cols) > 0) {
 		json_array_foreach (cols, i, c) {
 			const char *n =
 				json_is_string(c) ? json_string_value(c) : fmt_str(c, "name", NULL);
 
-			if (n && json_array_append_new(names, json_string(n)) != 0)
+			if (n != NULL && json_array_append_new(names, json_string(n)) != 0)
 				goto fail;
 		}
 	} else {
@@ -119,7 +119,7 @@ static bool write_csv_rows(FILE *out, StrBuf *line, const json_t *names, const j
 
 			if (v != NULL && !json_is_null(v)) {
 				cells[c] = fmt_json_text(v);
-				ok = ok && cells[c];
+				ok = ok && cells[c] != NULL;
 			}
 		}
 		ok = ok && write_row(out, line, (const char *const *)cells, n);
@@ -146,7 +146,7 @@ int cmd_results_csv(ApiClient *h, const char *batch_id, long limit, long offset,
 		size_t got;
 		long long total;
 
-		if (stop && *stop) {
+		if (stop != NULL && *stop) {
 			rc = CLI_EXIT_INTERRUPTED;
 			break;
 		}
@@ -157,14 +157,14 @@ int cmd_results_csv(ApiClient *h, const char *batch_id, long limit, long offset,
 		}
 		agg = json_object_get(br, "aggregated_data");
 		rows = json_object_get(agg, "rows");
-		if (!names) {
+		if (names == NULL) {
 			size_t n;
 			const char **head;
 
 			names = column_names(agg);
 			n = json_array_size(names);
 			head = calloc(n ? n : 1, sizeof(*head));
-			if (!names || !head) {
+			if (names == NULL || head == NULL) {
 				free(head);
 				cli_error("internal", "out of memory");
 				rc = CLI_EXIT_INTERNAL;
@@ -231,7 +231,7 @@ static bool print_instances(const json_t *list)
 		};
 
 		fmt_duration(json_object_get(r, "duration_seconds"), dur, sizeof(dur));
-		ok = rows && err && table_add_row(&t, row);
+		ok = rows != NULL && err != NULL && table_add_row(&t, row);
 		free(rows);
 		free(err);
 		if (!ok) {
@@ -252,7 +252,7 @@ static bool print_rows(const json_t *agg)
 	const char **cells = calloc(n ? n : 1, sizeof(*cells));
 	char **owned = calloc(n ? n : 1, sizeof(*owned));
 	Table t;
-	bool ok = names && cells && owned;
+	bool ok = names != NULL && cells != NULL && owned != NULL;
 
 	if (ok && n == 0) {
 		printf("(no rows)\n");
@@ -275,7 +275,7 @@ static bool print_rows(const json_t *agg)
 			owned[c] = fmt_json_text(
 				json_object_get(row, json_string_value(json_array_get(names, c))));
 			cells[c] = owned[c];
-			ok = ok && owned[c];
+			ok = ok && owned[c] != NULL;
 		}
 		ok = ok && table_add_row(&t, cells);
 		for (size_t c = 0; c < n; c++) {

@@ -78,7 +78,8 @@ int cmd_retry_run(int argc, char *argv[])
 	if ((rc = cli_batch_arg(argc, argv, &batch_id)) != CLI_EXIT_OK)
 		return rc;
 	body = json_pack("{s:b}", "include_cancelled", cancelled);
-	if (!body || (name && json_object_set_new(body, "name", json_string(name)) != 0)) {
+	if (body == NULL ||
+	    (name != NULL && json_object_set_new(body, "name", json_string(name)) != 0)) {
 		json_decref(body);
 		cli_error("internal", "out of memory or a name that is not UTF-8");
 		return CLI_EXIT_INTERNAL;
@@ -88,7 +89,7 @@ int cmd_retry_run(int argc, char *argv[])
 		return rc;
 	}
 	esc = apiclient_escape(&h, batch_id);
-	if (!esc || asprintf(&path, "/workflows/batch/%s/retry-failed", esc) < 0) {
+	if (esc == NULL || asprintf(&path, "/workflows/batch/%s/retry-failed", esc) < 0) {
 		path = NULL;
 		cli_error("internal", "out of memory");
 		rc = CLI_EXIT_INTERNAL;
@@ -101,7 +102,7 @@ int cmd_retry_run(int argc, char *argv[])
 	}
 	batch = json_object_get(resp, "batch");
 	n = fmt_json_int(json_object_get(batch, "total_instances"), 0);
-	snprintf(line, sizeof line, "Retrying %s as %s: %lld instance%s", batch_id,
+	snprintf(line, sizeof(line), "Retrying %s as %s: %lld instance%s", batch_id,
 		 fmt_str(batch, "batch_id", "?"), n, n == 1 ? "" : "s");
 	rc = cmd_report_new_batch(&h, batch, line, json_out, watch, interval);
 out:

@@ -231,7 +231,7 @@ static char *sched_path(ApiClient *h, const char *id, const char *tail)
 {
 	char *esc = apiclient_escape(h, id), *path;
 
-	if (!esc)
+	if (esc == NULL)
 		return NULL;
 	if (asprintf(&path, "/schedules/%s%s", esc, tail) < 0)
 		path = NULL;
@@ -278,7 +278,7 @@ static void local_time(const char *iso, enum LocalStyle style, char *buf, size_t
 	time_t t;
 	int n = 0;
 
-	if (!iso) {
+	if (iso == NULL) {
 		snprintf(buf, size, "-");
 		return;
 	}
@@ -326,9 +326,10 @@ static void last_run_text(const json_t *lr, bool with_time, char *buf, size_t si
 		snprintf(buf, size, "%s", what);
 		return;
 	}
-	local_time(fmt_str(lr, "scheduled_for", NULL), LOCAL_MINUTE, when, sizeof when);
+	local_time(fmt_str(lr, "scheduled_for", NULL), LOCAL_MINUTE, when, sizeof(when));
 	snprintf(buf, size, "%s %s%s%s", when, what,
-		 fmt_str(lr, "batch_id", NULL) ? ", batch " : "", fmt_str(lr, "batch_id", ""));
+		 fmt_str(lr, "batch_id", NULL) != NULL ? ", batch " : "",
+		 fmt_str(lr, "batch_id", ""));
 }
 
 /* "Schedule <id>: <reading>; next run <local time> (local)" or "...; paused". */
@@ -338,13 +339,13 @@ static void summary_line(const json_t *s, const char *verb, char *buf, size_t si
 	char *desc = table_cell(fmt_str(s, "cron_description", fmt_str(s, "cron", "?")), 400);
 
 	if (json_is_true(json_object_get(s, "enabled"))) {
-		local_time(fmt_str(s, "next_run_at", NULL), LOCAL_MINUTE, next, sizeof next);
+		local_time(fmt_str(s, "next_run_at", NULL), LOCAL_MINUTE, next, sizeof(next));
 		snprintf(buf, size, "Schedule %s%s: %s; next run %s (local)", fmt_str(s, "id", "?"),
-			 verb, desc ? desc : "", next);
+			 verb, desc != NULL ? desc : "", next);
 	} else {
 		/* "Schedule X paused: ...; paused" would say it twice */
 		snprintf(buf, size, "Schedule %s%s: %s%s", fmt_str(s, "id", "?"), verb,
-			 desc ? desc : "", strcmp(verb, " paused") == 0 ? "" : "; paused");
+			 desc != NULL ? desc : "", strcmp(verb, " paused") == 0 ? "" : "; paused");
 	}
 	free(desc);
 }
@@ -358,7 +359,7 @@ static int report_schedule(const json_t *s, const char *verb, bool json_out)
 	if (json_out)
 		return cli_print_json(s);
 	if (isatty(STDOUT_FILENO)) {
-		summary_line(s, verb, line, sizeof line);
+		summary_line(s, verb, line, sizeof(line));
 		puts(line);
 	} else {
 		puts(fmt_str(s, "id", "?"));
@@ -379,11 +380,12 @@ static int schedule_request(const char *method, const char *id, const char *tail
 
 	if ((rc = cli_api_open(&h)) != CLI_EXIT_OK)
 		return rc;
-	if (!(path = sched_path(&h, id, tail)))
+	if ((path = sched_path(&h, id, tail)) == NULL)
 		rc = oom();
 	else if ((rc = call(&h, method, path, body, &resp)) == CLI_EXIT_OK)
-		rc = (s = answer_object(resp, "schedule")) ? report_schedule(s, verb, json_out)
-							   : CLI_EXIT_API;
+		rc = (s = answer_object(resp, "schedule")) != NULL
+			     ? report_schedule(s, verb, json_out)
+			     : CLI_EXIT_API;
 	free(path);
 	json_decref(resp);
 	apiclient_cleanup(&h);
@@ -396,7 +398,7 @@ static bool args_alloc(SubmitArgs *a, int argc)
 	a->lists = calloc((size_t)argc, sizeof(*a->lists));
 	a->params = calloc((size_t)argc, sizeof(*a->params));
 	a->overrides = calloc((size_t)argc, sizeof(*a->overrides));
-	return a->lists && a->params && a->overrides;
+	return a->lists != NULL && a->params != NULL && a->overrides != NULL;
 }
 
 static void args_free(SubmitArgs *a)
@@ -534,9 +536,11 @@ static int parse_options(int argc, char *argv[], const struct option *opts, cons
 /* Sets the schedule's own members given in o on body; false on OOM or text not UTF-8. */
 static bool set_own(json_t *body, const SchedOpts *o)
 {
-	return (!o->cron || json_object_set_new(body, "cron", json_string(o->cron)) == 0) &&
-	       (!o->zone || json_object_set_new(body, "timezone", json_string(o->zone)) == 0) &&
-	       (!o->overlap || json_object_set_new(body, "overlap", json_string(o->overlap)) == 0);
+	return (o->cron == NULL || json_object_set_new(body, "cron", json_string(o->cron)) == 0) &&
+	       (o->zone == NULL ||
+		json_object_set_new(body, "timezone", json_string(o->zone)) == 0) &&
+	       (o->overlap == NULL ||
+		json_object_set_new(body, "overlap", json_string(o->overlap)) == 0);
 }
 
 static int schedule_create(int argc, char *argv[])
@@ -566,11 +570,11 @@ static int schedule_create(int argc, char *argv[])
 		rc = cli_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
 		goto out;
 	}
-	if (!a.name || !o.cron) {
-		rc = cli_usage_error(cmd, "%s is required", !a.name ? "--name" : "--cron");
+	if (a.name == NULL || o.cron == NULL) {
+		rc = cli_usage_error(cmd, "%s is required", a.name == NULL ? "--name" : "--cron");
 		goto out;
 	}
-	if (o.overlap && !overlap_ok(o.overlap)) {
+	if (o.overlap != NULL && !overlap_ok(o.overlap)) {
 		rc = cli_usage_error(cmd, "--overlap wants skip or queue, got '%s'", o.overlap);
 		goto out;
 	}
@@ -579,7 +583,7 @@ static int schedule_create(int argc, char *argv[])
 	if ((rc = cli_api_open(&h)) != CLI_EXIT_OK)
 		goto out;
 	open = true;
-	if (!(body = cmd_submit_body(&h, &a, cmd, &rc)))
+	if ((body = cmd_submit_body(&h, &a, cmd, &rc)) == NULL)
 		goto out;
 	if (json_object_set_new(body, "workflow_id", json_string(a.workflow)) != 0 ||
 	    !set_own(body, &o) ||
@@ -590,8 +594,8 @@ static int schedule_create(int argc, char *argv[])
 	}
 	if ((rc = call(&h, "POST", "/schedules", body, &resp)) != CLI_EXIT_OK)
 		goto out;
-	rc = (s = answer_object(resp, "schedule")) ? report_schedule(s, "", o.json_out)
-						   : CLI_EXIT_API;
+	rc = (s = answer_object(resp, "schedule")) != NULL ? report_schedule(s, "", o.json_out)
+							   : CLI_EXIT_API;
 out:
 	json_decref(body);
 	json_decref(resp);
@@ -618,18 +622,18 @@ static int edit_batch(ApiClient *h, const char *id, SubmitArgs *a, json_t *body)
 	size_t i;
 	int rc;
 
-	if (!(path = sched_path(h, id, "")))
+	if ((path = sched_path(h, id, "")) == NULL)
 		return oom();
 	if ((rc = call(h, "GET", path, NULL, &resp)) != CLI_EXIT_OK)
 		goto out;
-	if (!(stored = answer_object(resp, "schedule"))) {
+	if ((stored = answer_object(resp, "schedule")) == NULL) {
 		rc = CLI_EXIT_API;
 		goto out;
 	}
 	if (!a->all && a->nlists == 0) {
 		/* the stored instances, by UUID: no lookup needed */
 		ids = json_object_get(stored, "instance_ids");
-		if (!(lists = calloc(json_array_size(ids) + 1, sizeof(*lists)))) {
+		if ((lists = calloc(json_array_size(ids) + 1, sizeof(*lists))) == NULL) {
 			rc = oom();
 			goto out;
 		}
@@ -638,21 +642,21 @@ static int edit_batch(ApiClient *h, const char *id, SubmitArgs *a, json_t *body)
 				lists[a->nlists++] = json_string_value(v);
 		a->lists = lists; /* a is the caller's copy: its argv-sized array stays its own */
 	}
-	if (!a->params_json) {
+	if (a->params_json == NULL) {
 		const json_t *p = json_object_get(stored, "parameters");
 
 		if (!json_is_object(p)) {
 			a->params_json = "{}";
-		} else if (!(a->params_json = params_text = json_dumps(p, JSON_COMPACT))) {
+		} else if ((a->params_json = params_text = json_dumps(p, JSON_COMPACT)) == NULL) {
 			rc = oom();
 			goto out;
 		}
 	}
-	if (!(built = cmd_submit_body(h, a, cmd, &rc)))
+	if ((built = cmd_submit_body(h, a, cmd, &rc)) == NULL)
 		goto out;
 	/* the overrides: the stored ones of the instances kept, then the given ones on top */
 	new_ids = json_object_get(built, "instance_ids");
-	if (!(over = json_object())) {
+	if ((over = json_object()) == NULL) {
 		rc = oom();
 		goto out;
 	}
@@ -667,7 +671,8 @@ static int edit_batch(ApiClient *h, const char *id, SubmitArgs *a, json_t *body)
 	json_object_foreach (json_object_get(built, "instance_parameters"), key, v) {
 		json_t *cur = json_object_get(over, key);
 
-		if (cur ? json_object_update(cur, v) != 0 : json_object_set(over, key, v) != 0) {
+		if (cur != NULL ? json_object_update(cur, v) != 0
+				: json_object_set(over, key, v) != 0) {
 			rc = oom();
 			goto out;
 		}
@@ -708,19 +713,19 @@ static int schedule_edit(int argc, char *argv[])
 	if ((rc = id_arg(cmd, argc, argv, &id)) != CLI_EXIT_OK)
 		goto out;
 	rc = CLI_EXIT_USAGE;
-	if (o.overlap && !overlap_ok(o.overlap)) {
+	if (o.overlap != NULL && !overlap_ok(o.overlap)) {
 		rc = cli_usage_error(cmd, "--overlap wants skip or queue, got '%s'", o.overlap);
 		goto out;
 	}
-	if (o.no_window && a.window) {
+	if (o.no_window && a.window != NULL) {
 		rc = cli_usage_error(cmd, "--window and --no-window exclude each other");
 		goto out;
 	}
 	if ((rc = cmd_submit_check(&a, cmd, false)) != CLI_EXIT_OK)
 		goto out;
-	if (!(body = json_object()) || !set_own(body, &o) ||
-	    (a.name && json_object_set_new(body, "name", json_string(a.name)) != 0) ||
-	    (a.description &&
+	if ((body = json_object()) == NULL || !set_own(body, &o) ||
+	    (a.name != NULL && json_object_set_new(body, "name", json_string(a.name)) != 0) ||
+	    (a.description != NULL &&
 	     json_object_set_new(body, "description",
 				 *a.description ? json_string(a.description) : json_null()) != 0) ||
 	    (o.no_window && json_object_set_new(body, "window", json_null()) != 0)) {
@@ -728,31 +733,31 @@ static int schedule_edit(int argc, char *argv[])
 		rc = CLI_EXIT_INTERNAL;
 		goto out;
 	}
-	if (a.window) {
-		json_t *w = args_window(a.window, a.lag_days, err, sizeof err);
+	if (a.window != NULL) {
+		json_t *w = args_window(a.window, a.lag_days, err, sizeof(err));
 
-		if (!w || json_object_set_new(body, "window", w) != 0) {
-			rc = w ? oom() : cli_usage_error(cmd, "%s", err);
+		if (w == NULL || json_object_set_new(body, "window", w) != 0) {
+			rc = w != NULL ? oom() : cli_usage_error(cmd, "%s", err);
 			goto out;
 		}
 	}
-	if (a.on_failure) {
-		json_t *p = args_on_failure(a.on_failure, err, sizeof err);
+	if (a.on_failure != NULL) {
+		json_t *p = args_on_failure(a.on_failure, err, sizeof(err));
 
-		if (!p || json_object_set_new(body, "on_failure", p) != 0) {
-			rc = p ? oom() : cli_usage_error(cmd, "%s", err);
+		if (p == NULL || json_object_set_new(body, "on_failure", p) != 0) {
+			rc = p != NULL ? oom() : cli_usage_error(cmd, "%s", err);
 			goto out;
 		}
 	}
 	if (json_object_size(body) == 0 && !a.all && a.nlists == 0 && a.nparams == 0 &&
-	    !a.params_json && a.noverrides == 0) {
+	    a.params_json == NULL && a.noverrides == 0) {
 		rc = cli_usage_error(cmd, "nothing to change: give at least one option");
 		goto out;
 	}
 	if ((rc = cli_api_open(&h)) != CLI_EXIT_OK)
 		goto out;
 	open = true;
-	if (a.all || a.nlists > 0 || a.nparams > 0 || a.params_json || a.noverrides > 0) {
+	if (a.all || a.nlists > 0 || a.nparams > 0 || a.params_json != NULL || a.noverrides > 0) {
 		/* only the batch members: name, description and window are in body already */
 		batch = a;
 		batch.name = batch.description = batch.window = batch.lag_days = batch.on_failure =
@@ -804,8 +809,8 @@ static int print_schedules(const json_t *resp)
 		};
 
 		local_time(on ? fmt_str(s, "next_run_at", NULL) : NULL, LOCAL_MINUTE, next,
-			   sizeof next);
-		last_run_text(json_object_get(s, "last_run"), false, last, sizeof last);
+			   sizeof(next));
+		last_run_text(json_object_get(s, "last_run"), false, last, sizeof(last));
 		if (!table_add_row(&t, row)) {
 			table_cleanup(&t);
 			return oom();
@@ -828,7 +833,7 @@ static void run_note(const json_t *r, char *buf, size_t size)
 	int n = 0;
 
 	buf[0] = '\0';
-	if (reason)
+	if (reason != NULL)
 		n = snprintf(buf, size, "%s", reason);
 	if (missed > 0 && n >= 0 && (size_t)n < size)
 		n += snprintf(buf + n, size - (size_t)n, "%s%lld earlier slot%s missed",
@@ -863,20 +868,20 @@ static int print_runs(const json_t *resp)
 			slot,
 			fmt_str(r, "trigger", ""),
 			fmt_str(r, "outcome", "?"),
-			batch ? batch : "-",
+			batch != NULL ? batch : "-",
 			fmt_str(r, "status", "-"),
 			done,
 			note,
 		};
 
-		local_time(fmt_str(r, "scheduled_for", NULL), LOCAL_MINUTE, slot, sizeof slot);
+		local_time(fmt_str(r, "scheduled_for", NULL), LOCAL_MINUTE, slot, sizeof(slot));
 		if (batch)
-			snprintf(done, sizeof done, "%lld/%lld",
+			snprintf(done, sizeof(done), "%lld/%lld",
 				 fmt_json_int(json_object_get(r, "completed_instances"), 0),
 				 fmt_json_int(json_object_get(r, "total_instances"), 0));
 		else
-			snprintf(done, sizeof done, "-");
-		run_note(r, note, sizeof note);
+			snprintf(done, sizeof(done), "-");
+		run_note(r, note, sizeof(note));
 		if (!table_add_row(&t, row)) {
 			table_cleanup(&t);
 			return oom();
@@ -891,8 +896,8 @@ static int print_runs(const json_t *resp)
 /* limit and offset options of list and runs: parsed loosely, the server judges the range */
 static bool page_query(ApiClient *h, char **path, const char *limit, const char *offset)
 {
-	return (!limit || apiclient_add_query(h, path, "limit", limit)) &&
-	       (!offset || apiclient_add_query(h, path, "offset", offset));
+	return (limit == NULL || apiclient_add_query(h, path, "limit", limit)) &&
+	       (offset == NULL || apiclient_add_query(h, path, "offset", offset));
 }
 
 /* `list` and `runs` share their options (runs: of the schedule named by the argument). */
@@ -947,7 +952,7 @@ static int list_or_runs(const char *cmd, const char *help, int argc, char *argv[
 	if ((rc = cli_api_open(&h)) != CLI_EXIT_OK)
 		return rc;
 	path = runs ? sched_path(&h, id, "/runs") : strdup("/schedules");
-	if (!path || !page_query(&h, &path, limit, offset)) {
+	if (path == NULL || !page_query(&h, &path, limit, offset)) {
 		rc = oom();
 		goto out;
 	}
@@ -975,9 +980,9 @@ static int schedule_list(int argc, char *argv[])
 /* One "Label      value" line of show, value with control characters blanked. */
 static bool show_line(const char *label, const char *value)
 {
-	char *v = table_cell(value ? value : "-", SHOW_CELL_MAX);
+	char *v = table_cell(value != NULL ? value : "-", SHOW_CELL_MAX);
 
-	if (!v)
+	if (v == NULL)
 		return false;
 	printf("%-12s%s\n", label, v);
 	free(v);
@@ -993,7 +998,7 @@ static char *join(const json_t *arr)
 
 	json_array_foreach (arr, i, v)
 		len += json_string_length(v) + 2;
-	if (!(s = calloc(1, len)))
+	if ((s = calloc(1, len)) == NULL)
 		return NULL;
 	json_array_foreach (arr, i, v) {
 		if (!json_is_string(v))
@@ -1010,9 +1015,9 @@ static char *compact(const json_t *v, bool *oom_flag)
 {
 	char *s;
 
-	if (!v || json_is_null(v) || (json_is_object(v) && json_object_size(v) == 0))
+	if (v == NULL || json_is_null(v) || (json_is_object(v) && json_object_size(v) == 0))
 		return NULL;
-	if (!(s = json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY)))
+	if ((s = json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY)) == NULL)
 		*oom_flag = true;
 	return s;
 }
@@ -1028,43 +1033,43 @@ static int print_schedule(const json_t *s)
 	char *over = compact(json_object_get(s, "instance_parameters"), &bad);
 	bool on = json_is_true(json_object_get(s, "enabled"));
 
-	if (bad || !ids) {
+	if (bad || ids == NULL) {
 		free(ids);
 		free(params);
 		free(over);
 		return oom();
 	}
-	snprintf(buf, sizeof buf, "%s (%s)", fmt_str(s, "workflow_name", "?"),
+	snprintf(buf, sizeof(buf), "%s (%s)", fmt_str(s, "workflow_name", "?"),
 		 fmt_str(s, "workflow_id", "?"));
 	bad |= !show_line("Schedule", fmt_str(s, "id", "?")) ||
 	       !show_line("Name", fmt_str(s, "name", ""));
-	if (fmt_str(s, "description", NULL))
+	if (fmt_str(s, "description", NULL) != NULL)
 		bad |= !show_line("Description", fmt_str(s, "description", NULL));
 	bad |= !show_line("Workflow", buf);
-	snprintf(buf, sizeof buf, "%s in %s", fmt_str(s, "cron", "?"),
+	snprintf(buf, sizeof(buf), "%s in %s", fmt_str(s, "cron", "?"),
 		 fmt_str(s, "timezone", "UTC"));
 	bad |= !show_line("Cron", buf) || !show_line("Reads", fmt_str(s, "cron_description", NULL));
 	if (asprintf(&list, "%zu: %s", json_array_size(json_object_get(s, "instance_ids")), ids) <
 	    0)
 		list = NULL;
-	bad |= !list || !show_line("Instances", list);
+	bad |= list == NULL || !show_line("Instances", list);
 	free(list);
-	bad |= !show_line("Parameters", params ? params : "{}");
-	if (over)
+	bad |= !show_line("Parameters", params != NULL ? params : "{}");
+	if (over != NULL)
 		bad |= !show_line("Overrides", over);
-	fmt_window(json_object_get(s, "window"), win, sizeof win);
+	fmt_window(json_object_get(s, "window"), win, sizeof(win));
 	bad |= !show_line("Window", win[0] ? win : "-");
 	bad |= !show_line("Overlap", fmt_str(s, "overlap", "skip"));
 	bad |= !show_line("Enabled", on ? "yes" : "no (paused)");
-	last_run_text(json_object_get(s, "last_run"), true, buf, sizeof buf);
+	last_run_text(json_object_get(s, "last_run"), true, buf, sizeof(buf));
 	bad |= !show_line("Last run", buf);
-	local_time(fmt_str(s, "created_at", NULL), LOCAL_MINUTE, when, sizeof when);
+	local_time(fmt_str(s, "created_at", NULL), LOCAL_MINUTE, when, sizeof(when));
 	bad |= !show_line("Created", when);
 	if (!on || json_array_size(json_object_get(s, "next_runs")) == 0) {
 		bad |= !show_line("Next runs", "none (paused)");
 	} else {
 		json_array_foreach (json_object_get(s, "next_runs"), i, v) {
-			local_time(json_string_value(v), LOCAL_WEEKDAY_MARKED, when, sizeof when);
+			local_time(json_string_value(v), LOCAL_WEEKDAY_MARKED, when, sizeof(when));
 			bad |= !show_line(i == 0 ? "Next runs" : "", when);
 		}
 	}
@@ -1117,12 +1122,12 @@ static int schedule_show(int argc, char *argv[])
 		return rc < 0 ? CLI_EXIT_OK : rc;
 	if ((rc = cli_api_open(&h)) != CLI_EXIT_OK)
 		return rc;
-	if (!(path = sched_path(&h, id, "")))
+	if ((path = sched_path(&h, id, "")) == NULL)
 		rc = oom();
 	else if ((rc = call(&h, "GET", path, NULL, &resp)) == CLI_EXIT_OK)
-		rc = !(s = answer_object(resp, "schedule")) ? CLI_EXIT_API
-		     : json_out                             ? cli_print_json(s)
-							    : print_schedule(s);
+		rc = (s = answer_object(resp, "schedule")) == NULL ? CLI_EXIT_API
+		     : json_out                                    ? cli_print_json(s)
+								   : print_schedule(s);
 	free(path);
 	json_decref(resp);
 	apiclient_cleanup(&h);
@@ -1164,7 +1169,7 @@ static int schedule_delete(int argc, char *argv[])
 		return rc < 0 ? CLI_EXIT_OK : rc;
 	if ((rc = cli_api_open(&h)) != CLI_EXIT_OK)
 		return rc;
-	if (!(path = sched_path(&h, id, "")))
+	if ((path = sched_path(&h, id, "")) == NULL)
 		rc = oom();
 	else if ((rc = call(&h, "DELETE", path, NULL, &resp)) == CLI_EXIT_OK) {
 		if (json_out)
@@ -1235,13 +1240,13 @@ static int schedule_run_now(int argc, char *argv[])
 		return rc;
 	/* no Idempotency-Key: the endpoint does not take one, so a lost answer is not repeated
 	 * (a repeat could start a second batch) */
-	if (!(path = sched_path(&h, id, "/run-now"))) {
+	if ((path = sched_path(&h, id, "/run-now")) == NULL) {
 		rc = oom();
 		goto out;
 	}
 	if ((rc = call(&h, "POST", path, NULL, &resp)) != CLI_EXIT_OK)
 		goto out;
-	if (!(batch = answer_object(resp, "batch"))) {
+	if ((batch = answer_object(resp, "batch")) == NULL) {
 		rc = CLI_EXIT_API;
 		goto out;
 	}
@@ -1251,7 +1256,7 @@ static int schedule_run_now(int argc, char *argv[])
 			fmt_str(r, "instance_id", "?"), fmt_str(r, "message", "refused"),
 			fmt_str(r, "code", "refused"));
 	n = fmt_json_int(json_object_get(batch, "total_instances"), 0);
-	snprintf(line, sizeof line, "Schedule %s started %s: %lld instance%s, status %s", id,
+	snprintf(line, sizeof(line), "Schedule %s started %s: %lld instance%s, status %s", id,
 		 fmt_str(batch, "batch_id", "?"), n, n == 1 ? "" : "s",
 		 fmt_str(batch, "status", "?"));
 	rc = cmd_report_new_batch(&h, batch, line, json_out, watch, interval);
@@ -1271,12 +1276,12 @@ static int print_preview(const json_t *resp)
 	size_t i;
 	char *desc = table_cell(fmt_str(resp, "cron_description", "?"), SHOW_CELL_MAX);
 
-	if (!desc)
+	if (desc == NULL)
 		return oom();
 	printf("%s\n", desc);
 	free(desc);
 	json_array_foreach (json_object_get(resp, "next_runs"), i, v) {
-		local_time(json_string_value(v), LOCAL_WEEKDAY, when, sizeof when);
+		local_time(json_string_value(v), LOCAL_WEEKDAY, when, sizeof(when));
 		printf("  %s  %s (local)\n", json_is_string(v) ? json_string_value(v) : "?", when);
 	}
 	return ferror(stdout) ? CLI_EXIT_INTERNAL : CLI_EXIT_OK;
@@ -1333,15 +1338,15 @@ static int schedule_preview(int argc, char *argv[])
 	}
 	if (optind < argc)
 		return cli_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
-	if (!cron)
+	if (cron == NULL)
 		return cli_usage_error(cmd, "--cron is required");
 	if ((rc = cli_api_open(&h)) != CLI_EXIT_OK)
 		return rc;
 	path = strdup("/schedules/preview");
-	if (!path || !apiclient_add_query(&h, &path, "cron", cron) ||
-	    (zone && !apiclient_add_query(&h, &path, "timezone", zone)) ||
-	    (count && !apiclient_add_query(&h, &path, "count", count)) ||
-	    (from && !apiclient_add_query(&h, &path, "from", from))) {
+	if (path == NULL || !apiclient_add_query(&h, &path, "cron", cron) ||
+	    (zone != NULL && !apiclient_add_query(&h, &path, "timezone", zone)) ||
+	    (count != NULL && !apiclient_add_query(&h, &path, "count", count)) ||
+	    (from != NULL && !apiclient_add_query(&h, &path, "from", from))) {
 		rc = oom();
 		goto out;
 	}
@@ -1373,7 +1378,7 @@ int cmd_schedule_run(int argc, char *argv[])
 {
 	const char *sub = argc > 1 ? argv[1] : NULL;
 
-	if (!sub) {
+	if (sub == NULL) {
 		fputs(SCHEDULE_HELP, stderr);
 		return CLI_EXIT_USAGE;
 	}

@@ -82,11 +82,11 @@ static int print_executions(const json_t *execs)
 			name,
 			fmt_str(e, "status", "?"),
 			fmt_str(json_object_get(e, "waiting_for"), "text", fmt_str(e, "phase", "")),
-			rows ? rows : "",
+			rows != NULL ? rows : "",
 			dur,
 			fmt_str(e, "execution_id", ""),
 			win,
-			err ? err : "",
+			err != NULL ? err : "",
 		};
 
 		fmt_duration(json_object_get(e, "duration_seconds"), dur, sizeof(dur));
@@ -317,7 +317,7 @@ int cmd_report_new_batch(ApiClient *h, const json_t *batch, const char *tty_line
 	const char *id = fmt_str(batch, "batch_id", NULL);
 	int rc = CLI_EXIT_OK;
 
-	if (!id) {
+	if (id == NULL) {
 		cli_error("bad_response", "the answer has no batch.batch_id");
 		return CLI_EXIT_API;
 	}

@@ -60,7 +60,7 @@ static json_t *load_params_json(const char *arg, char *err, size_t errlen)
 	json_error_t jerr;
 	json_t *v = arg[0] == '@' ? json_load_file(arg + 1, 0, &jerr) : json_loads(arg, 0, &jerr);
 
-	if (!v) {
+	if (v == NULL) {
 		snprintf(err, errlen, "--params-json: %s", jerr.text);
 		return NULL;
 	}
@@ -86,7 +86,7 @@ static bool needs_instance_list(const SubmitArgs *a, const json_t *refs)
 		const char *colon = strchr(a->overrides[i], ':');
 		char uuid[37];
 
-		if (!colon || colon - a->overrides[i] != 36)
+		if (colon == NULL || colon - a->overrides[i] != 36)
 			return true;
 		memcpy(uuid, a->overrides[i], 36);
 		uuid[36] = '\0';
@@ -137,16 +137,16 @@ json_t *cmd_submit_body(ApiClient *h, const SubmitArgs *a, const char *cmd, int 
 	size_t i;
 
 	*rc = CLI_EXIT_USAGE;
-	if (!refs || !ids || !inst_params)
+	if (refs == NULL || ids == NULL || inst_params == NULL)
 		goto oom;
 	for (i = 0; i < a->nlists; i++)
 		if (!args_append_list(refs, a->lists[i])) {
 			cli_usage_error(cmd, "--instances: '%s' is not valid UTF-8", a->lists[i]);
 			goto fail;
 		}
-	params =
-		a->params_json ? load_params_json(a->params_json, err, sizeof(err)) : json_object();
-	if (!params) {
+	params = a->params_json != NULL ? load_params_json(a->params_json, err, sizeof(err))
+					: json_object();
+	if (params == NULL) {
 		cli_usage_error(cmd, "%s", err);
 		goto fail;
 	}
@@ -176,7 +176,7 @@ json_t *cmd_submit_body(ApiClient *h, const SubmitArgs *a, const char *cmd, int 
 		json_array_foreach (instances, i, r) {
 			const char *id = fmt_str(r, "id", NULL);
 
-			if (id && !array_has(ids, id) &&
+			if (id != NULL && !array_has(ids, id) &&
 			    json_array_append_new(ids, json_string(id)) != 0)
 				goto oom;
 			sandboxes += json_is_true(json_object_get(r, "is_sandbox"));
@@ -195,7 +195,7 @@ json_t *cmd_submit_body(ApiClient *h, const SubmitArgs *a, const char *cmd, int 
 		const char *id =
 			args_resolve_instance(instances, json_string_value(r), err, sizeof(err));
 
-		if (!id) {
+		if (id == NULL) {
 			cli_usage_error(cmd, "--instances: %s", err);
 			goto fail;
 		}
@@ -211,7 +211,7 @@ json_t *cmd_submit_body(ApiClient *h, const SubmitArgs *a, const char *cmd, int 
 			goto fail;
 		}
 		id = args_resolve_instance(instances, ref, err, sizeof(err));
-		if (!id) {
+		if (id == NULL) {
 			cli_usage_error(cmd, "--override: %s", err);
 			goto fail;
 		}
@@ -220,9 +220,9 @@ json_t *cmd_submit_body(ApiClient *h, const SubmitArgs *a, const char *cmd, int 
 			goto fail;
 		}
 		o = json_object_get(inst_params, id);
-		if (!o) {
+		if (o == NULL) {
 			o = json_object();
-			if (!o || json_object_set_new(inst_params, id, o) != 0)
+			if (o == NULL || json_object_set_new(inst_params, id, o) != 0)
 				goto oom;
 		}
 		if (!args_set_kv(o, kv, err, sizeof(err))) {
@@ -234,30 +234,30 @@ json_t *cmd_submit_body(ApiClient *h, const SubmitArgs *a, const char *cmd, int 
 	}
 
 	body = json_pack("{s:O, s:O}", "instance_ids", ids, "parameters", params);
-	if (!body)
+	if (body == NULL)
 		goto oom;
 	if (json_object_size(inst_params) > 0 &&
 	    json_object_set(body, "instance_parameters", inst_params) != 0)
 		goto oom;
-	if (a->name && json_object_set_new(body, "name", json_string(a->name)) != 0)
+	if (a->name != NULL && json_object_set_new(body, "name", json_string(a->name)) != 0)
 		goto oom;
-	if (a->description &&
+	if (a->description != NULL &&
 	    json_object_set_new(body, "description", json_string(a->description)) != 0)
 		goto oom;
-	if (a->window) {
+	if (a->window != NULL) {
 		json_t *w = args_window(a->window, a->lag_days, err, sizeof(err));
 
-		if (!w) {
+		if (w == NULL) {
 			cli_usage_error(cmd, "%s", err);
 			goto fail;
 		}
 		if (json_object_set_new(body, "window", w) != 0)
 			goto oom;
 	}
-	if (a->on_failure) {
+	if (a->on_failure != NULL) {
 		json_t *p = args_on_failure(a->on_failure, err, sizeof(err));
 
-		if (!p) {
+		if (p == NULL) {
 			cli_usage_error("submit", "%s", err);
 			goto fail;
 		}
@@ -288,21 +288,22 @@ int cmd_submit_check(const SubmitArgs *a, const char *cmd, bool need_instances)
 		return cli_usage_error(cmd, "say which instances: --instances ID,... or --all");
 	if (a->all && a->nlists > 0)
 		return cli_usage_error(cmd, "--all and --instances exclude each other");
-	if (a->lag_days && !a->window)
+	if (a->lag_days != NULL && a->window == NULL)
 		return cli_usage_error(cmd, "--lag-days goes with --window");
-	if (a->window) { /* checked before anything is sent; cmd_submit_body makes it again */
+	if (a->window !=
+	    NULL) { /* checked before anything is sent; cmd_submit_body makes it again */
 		char err[256];
 		json_t *w = args_window(a->window, a->lag_days, err, sizeof(err));
 
-		if (!w)
+		if (w == NULL)
 			return cli_usage_error(cmd, "%s", err);
 		json_decref(w);
 	}
-	if (a->on_failure) { /* checked before anything is sent, like --window */
+	if (a->on_failure != NULL) { /* checked before anything is sent, like --window */
 		char err[256];
 		json_t *p = args_on_failure(a->on_failure, err, sizeof(err));
 
-		if (!p)
+		if (p == NULL)
 			return cli_usage_error(cmd, "%s", err);
 		json_decref(p);
 	}
@@ -317,10 +318,10 @@ static int submit(ApiClient *h, const SubmitArgs *a)
 	int rc;
 
 	body = cmd_submit_body(h, a, "submit", &rc);
-	if (!body)
+	if (body == NULL)
 		return rc;
 	esc = apiclient_escape(h, a->workflow);
-	if (!esc || asprintf(&path, "/workflows/%s/batch-execute", esc) < 0) {
+	if (esc == NULL || asprintf(&path, "/workflows/%s/batch-execute", esc) < 0) {
 		path = NULL;
 		cli_error("internal", "out of memory");
 		rc = CLI_EXIT_INTERNAL;
@@ -333,7 +334,7 @@ static int submit(ApiClient *h, const SubmitArgs *a)
 	}
 	batch = json_object_get(resp, "batch");
 	n = fmt_json_int(json_object_get(batch, "total_instances"), 0);
-	snprintf(line, sizeof line, "Submitted %s: %lld instance%s, status %s",
+	snprintf(line, sizeof(line), "Submitted %s: %lld instance%s, status %s",
 		 fmt_str(batch, "batch_id", "?"), n, n == 1 ? "" : "s",
 		 fmt_str(batch, "status", "?"));
 	rc = cmd_report_new_batch(h, batch, line, a->json_out, a->watch, a->interval);
@@ -382,7 +383,7 @@ int cmd_submit_run(int argc, char *argv[])
 	a.lists = calloc((size_t)argc, sizeof(*a.lists));
 	a.params = calloc((size_t)argc, sizeof(*a.params));
 	a.overrides = calloc((size_t)argc, sizeof(*a.overrides));
-	if (!a.lists || !a.params || !a.overrides) {
+	if (a.lists == NULL || a.params == NULL || a.overrides == NULL) {
 		cli_error("internal", "out of memory");
 		rc = CLI_EXIT_INTERNAL;
 		goto out;
@@ -465,7 +466,7 @@ int cmd_submit_run(int argc, char *argv[])
 	}
 	if ((rc = cmd_submit_check(&a, argv[0], true)) != CLI_EXIT_OK)
 		goto out;
-	if (!a.idem_key) {
+	if (a.idem_key == NULL) {
 		unsigned char rnd[16];
 
 		if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd)) {

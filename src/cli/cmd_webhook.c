@@ -55,7 +55,7 @@ static int print_list(const json_t *resp)
 		size_t j, n = 0;
 
 		json_array_foreach (json_object_get(w, "events"), j, ev)
-			n += strlen(json_string_value(ev) ? json_string_value(ev) : "") + 1;
+			n += strlen(json_string_value(ev) != NULL ? json_string_value(ev) : "") + 1;
 		if ((events = calloc(1, n + 1)) == NULL) {
 			table_cleanup(&t);
 			return CLI_EXIT_INTERNAL;
@@ -63,9 +63,9 @@ static int print_list(const json_t *resp)
 		json_array_foreach (json_object_get(w, "events"), j, ev) {
 			if (j)
 				strcat(events, ",");
-			strcat(events, json_string_value(ev) ? json_string_value(ev) : "");
+			strcat(events, json_string_value(ev) != NULL ? json_string_value(ev) : "");
 		}
-		snprintf(hint, sizeof hint, "...%s", fmt_str(w, "secret_hint", ""));
+		snprintf(hint, sizeof(hint), "...%s", fmt_str(w, "secret_hint", ""));
 		const char *row[] = { fmt_str(w, "id", "?"),
 				      fmt_str(w, "url", ""),
 				      events,
@@ -104,16 +104,17 @@ static int print_deliveries(const json_t *resp)
 			json_array_get(att, json_array_size(att) ? json_array_size(att) - 1 : 0);
 		char n[24], lastbuf[320];
 
-		snprintf(n, sizeof n, "%lld", fmt_json_int(json_object_get(d, "attempt_count"), 0));
+		snprintf(n, sizeof(n), "%lld",
+			 fmt_json_int(json_object_get(d, "attempt_count"), 0));
 		if (last == NULL)
-			snprintf(lastbuf, sizeof lastbuf, "-");
+			snprintf(lastbuf, sizeof(lastbuf), "-");
 		else if (json_is_null(json_object_get(last, "error")))
-			snprintf(lastbuf, sizeof lastbuf, "%s HTTP %lld in %lld ms",
+			snprintf(lastbuf, sizeof(lastbuf), "%s HTTP %lld in %lld ms",
 				 fmt_str(last, "at", ""),
 				 fmt_json_int(json_object_get(last, "status_code"), 0),
 				 fmt_json_int(json_object_get(last, "latency_ms"), 0));
 		else
-			snprintf(lastbuf, sizeof lastbuf, "%s %s", fmt_str(last, "at", ""),
+			snprintf(lastbuf, sizeof(lastbuf), "%s %s", fmt_str(last, "at", ""),
 				 fmt_str(last, "error", ""));
 		const char *row[] = { fmt_str(d, "id", "?"),        fmt_str(d, "event", ""),
 				      fmt_str(d, "state", ""),      n,
@@ -146,9 +147,9 @@ static json_t *add_body(const char *url, const Opts *o)
 		if (*e != '\0')
 			json_array_append_new(events, json_string(e));
 	free(list);
-	if (o->secret)
+	if (o->secret != NULL)
 		json_object_set_new(body, "secret", json_string(o->secret));
-	if (o->format)
+	if (o->format != NULL)
 		json_object_set_new(body, "format", json_string(o->format));
 	return body;
 }

@@ -25,7 +25,7 @@ char *fmt_json_text(const json_t *v)
 {
 	char buf[32];
 
-	if (!v)
+	if (v == NULL)
 		return strdup("");
 	switch (json_typeof(v)) {
 	case JSON_STRING:
@@ -81,7 +81,7 @@ const char *fmt_str(const json_t *obj, const char *key, const char *dflt)
 {
 	const char *s = json_string_value(json_object_get(obj, key));
 
-	return s ? s : dflt;
+	return s != NULL ? s : dflt;
 }
 
 /* "YYYY-MM-DDT00:00:00" minus one day, as "YYYY-MM-DD"; false for anything else. */
@@ -110,7 +110,7 @@ void fmt_time_window(const json_t *tw, char *buf, size_t size)
 	char last[16];
 
 	buf[0] = '\0';
-	if (!json_is_object(tw) || !start || !end)
+	if (!json_is_object(tw) || start == NULL || end == NULL)
 		return;
 	if (strlen(start) == 19 && strcmp(start + 10, "T00:00:00") == 0 &&
 	    day_before_midnight(end, last))
@@ -125,7 +125,7 @@ void fmt_window(const json_t *w, char *buf, size_t size)
 	const json_t *n = json_object_get(w, "n");
 
 	buf[0] = '\0';
-	if (!json_is_object(w) || !type)
+	if (!json_is_object(w) || type == NULL)
 		return;
 	if (json_is_integer(n))
 		snprintf(buf, size, "%s %lld, lag %lld days", type,

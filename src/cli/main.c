@@ -70,7 +70,7 @@ int main(int argc, char *argv[])
 {
 	const char *cmd = argc > 1 ? argv[1] : NULL;
 
-	if (!cmd) {
+	if (cmd == NULL) {
 		usage(stderr);
 		return CLI_EXIT_USAGE;
 	}

@@ -121,7 +121,7 @@ void progress_render_fit(const Progress *p, size_t cols, char *buf, size_t size)
 			return;
 	}
 	cut = table_cell(buf, cols - 1);
-	if (cut) {
+	if (cut != NULL) {
 		snprintf(buf, size, "%s", cut);
 		free(cut);
 	}

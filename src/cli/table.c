@@ -23,13 +23,13 @@ char *table_cell(const char *s, size_t maxw)
 	size_t len, w = 0, i, cut = 0;
 	char *out;
 
-	if (!s)
+	if (s == NULL)
 		s = "";
 	if (maxw < 2)
 		maxw = 2;
 	len = strlen(s);
 	out = malloc(len + sizeof(ELLIPSIS));
-	if (!out)
+	if (out == NULL)
 		return NULL;
 	for (i = 0; i < len; i++) {
 		unsigned char c = (unsigned char)s[i];
@@ -57,7 +57,7 @@ bool table_init(Table *t, size_t ncols, const char *const *head)
 	t->right = calloc(ncols ? ncols : 1, sizeof(*t->right));
 	t->flags = calloc(ncols ? ncols : 1, sizeof(*t->flags));
 	t->fit = calloc(ncols ? ncols : 1, sizeof(*t->fit));
-	if (!t->width || !t->right || !t->flags || !t->fit) {
+	if (t->width == NULL || t->right == NULL || t->flags == NULL || t->fit == NULL) {
 		table_cleanup(t);
 		return false;
 	}
@@ -75,7 +75,7 @@ bool table_init(Table *t, size_t ncols, const char *const *head)
 
 void table_cleanup(Table *t)
 {
-	size_t n = t->cells ? (t->nrows + 1) * t->ncols : 0;
+	size_t n = t->cells != NULL ? (t->nrows + 1) * t->ncols : 0;
 
 	for (size_t i = 0; i < n; i++)
 		free(t->cells[i]);
@@ -96,7 +96,7 @@ bool table_add_row(Table *t, const char *const *cells)
 		size_t cap = t->cap ? t->cap * 2 : 16;
 		char **p = realloc(t->cells, cap * (t->ncols ? t->ncols : 1) * sizeof(*p));
 
-		if (!p)
+		if (p == NULL)
 			return false;
 		t->cells = p;
 		t->cap = cap;
@@ -105,7 +105,7 @@ bool table_add_row(Table *t, const char *const *cells)
 		char *cell = table_cell(cells[c], t->maxw);
 		size_t w;
 
-		if (!cell) {
+		if (cell == NULL) {
 			while (c-- > 0)
 				free(t->cells[base + c]);
 			return false;
@@ -210,7 +210,7 @@ bool table_print(const Table *t, FILE *f)
 				continue;
 			if (cw > w) {
 				cut = table_cell(cell, w);
-				if (!cut)
+				if (cut == NULL)
 					return false;
 				cell = cut;
 				cw = table_text_width(cell);

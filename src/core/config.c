@@ -174,7 +174,7 @@ static bool set_value(Config *cfg, const CfKey *k, const char *value, const char
 	char *field = (char *)cfg + k->offset;
 	char where[80] = "";
 
-	if (from)
+	if (from != NULL)
 		snprintf(where, sizeof(where), "%s: ", from);
 
 	switch (k->type) {
@@ -182,7 +182,7 @@ static bool set_value(Config *cfg, const CfKey *k, const char *value, const char
 		char *dup = strdup(value);
 		char **slot = (char **)(void *)field;
 
-		if (!dup) {
+		if (dup == NULL) {
 			snprintf(err, errlen, "%sout of memory for %s", where, k->key);
 			return false;
 		}
@@ -196,7 +196,7 @@ static bool set_value(Config *cfg, const CfKey *k, const char *value, const char
 
 		errno = 0;
 		v = strtol(value, &end, 10);
-		while (end && isspace((unsigned char)*end))
+		while (end != NULL && isspace((unsigned char)*end))
 			end++;
 		if (value[0] == '\0' || errno != 0 || *end != '\0') {
 			snprintf(err, errlen, "%s%s must be an integer, got \"%s\"", where, k->key,
@@ -241,7 +241,7 @@ static int ini_cb(void *user, const char *section, const char *name, const char 
 	(void)section; /* keys are global; sections only group them for the reader */
 	if (ctx->msg[0])
 		return 0; /* keep the first error only */
-	if (!k) {
+	if (k == NULL) {
 		snprintf(ctx->msg, sizeof(ctx->msg), "unknown key \"%s\"", name);
 		return 0;
 	}
@@ -261,7 +261,7 @@ static bool load_env(Config *cfg, char *err, size_t errlen)
 			name[len++] = (char)toupper((unsigned char)*p);
 		name[len] = '\0';
 		v = getenv(name);
-		if (v && !set_value(cfg, &cf_keys[i], v, name, err, errlen))
+		if (v != NULL && !set_value(cfg, &cf_keys[i], v, name, err, errlen))
 			return false;
 	}
 	return true;
@@ -316,7 +316,7 @@ bool config_load(Config *cfg, const char *path, char *err, size_t errlen)
 		if (!set_value(cfg, &cf_keys[i], cf_keys[i].def, "default", err, errlen))
 			goto fail;
 	}
-	if (path) {
+	if (path != NULL) {
 		IniCtx ctx = { .cfg = cfg, .msg = "" };
 		int rc = ini_parse(path, ini_cb, &ctx);
 
@@ -346,7 +346,7 @@ fail:
 
 void config_cleanup(Config *cfg)
 {
-	if (!cfg)
+	if (cfg == NULL)
 		return;
 	for (size_t i = 0; i < ARRAY_LEN(cf_keys); i++) {
 		if (cf_keys[i].type == CF_STR) {
@@ -368,7 +368,7 @@ bool config_is_reloadable(const char *key)
 {
 	const CfKey *k = find_key(key);
 
-	return k && k->reloadable;
+	return k != NULL && k->reloadable;
 }
 
 /* The value of k in cfg as text, for messages. */
@@ -380,7 +380,7 @@ static void value_text(const Config *cfg, const CfKey *k, char *out, size_t outl
 	case CF_STR: {
 		const char *v = *(char *const *)(const void *)field;
 
-		snprintf(out, outlen, "\"%s\"", v ? v : "");
+		snprintf(out, outlen, "\"%s\"", v != NULL ? v : "");
 		return;
 	}
 	case CF_INT:
@@ -402,7 +402,7 @@ static bool same_value(const Config *a, const Config *b, const CfKey *k)
 		const char *sa = *(char *const *)(const void *)fa,
 			   *sb = *(char *const *)(const void *)fb;
 
-		return strcmp(sa ? sa : "", sb ? sb : "") == 0;
+		return strcmp(sa != NULL ? sa : "", sb != NULL ? sb : "") == 0;
 	}
 	case CF_INT:
 		return *(const int *)(const void *)fa == *(const int *)(const void *)fb;
@@ -425,7 +425,7 @@ size_t config_diff(const Config *cur, const Config *next, ConfigDiffFn fn, void 
 		if (same_value(cur, next, k))
 			continue;
 		n++;
-		if (!fn)
+		if (fn == NULL)
 			continue;
 		if (k->secret) {
 			snprintf(c.old_value, sizeof(c.old_value), "(hidden)");
@@ -495,7 +495,7 @@ bool config_reload(Config *cfg, const char *path, ConfigReloadResult *res, char 
 	ConfigReloadResult local = { 0, 0 };
 	bool level_changed;
 
-	if (!res)
+	if (res == NULL)
 		res = &local;
 	res->applied = res->need_restart = 0;
 	if (!config_load(&next, path, err, errlen))

@@ -29,8 +29,8 @@ static void on_sighup(evutil_socket_t sig, short what, void *arg)
 		return;
 	}
 	log_info("SIGHUP: config reloaded from %s: %d key(s) applied, %d need a restart",
-		 h->path ? h->path : "the environment", res.applied, res.need_restart);
-	if (res.applied > 0 && h->applied)
+		 h->path != NULL ? h->path : "the environment", res.applied, res.need_restart);
+	if (res.applied > 0 && h->applied != NULL)
 		h->applied(h->arg);
 }
 
@@ -39,7 +39,7 @@ ConfigSighup *config_sighup_new(struct event_base *base, Config *cfg, const char
 {
 	ConfigSighup *h = calloc(1, sizeof(*h));
 
-	if (!h) {
+	if (h == NULL) {
 		log_error("out of memory for the SIGHUP handler");
 		return NULL;
 	}
@@ -48,7 +48,7 @@ ConfigSighup *config_sighup_new(struct event_base *base, Config *cfg, const char
 	h->applied = applied;
 	h->arg = arg;
 	h->ev = evsignal_new(base, SIGHUP, on_sighup, h);
-	if (!h->ev || evsignal_add(h->ev, NULL) != 0) {
+	if (h->ev == NULL || evsignal_add(h->ev, NULL) != 0) {
 		log_error("cannot install the SIGHUP handler");
 		config_sighup_free(h);
 		return NULL;
@@ -58,9 +58,9 @@ ConfigSighup *config_sighup_new(struct event_base *base, Config *cfg, const char
 
 void config_sighup_free(ConfigSighup *h)
 {
-	if (!h)
+	if (h == NULL)
 		return;
-	if (h->ev)
+	if (h->ev != NULL)
 		event_free(h->ev);
 	free(h);
 }

@@ -259,7 +259,7 @@ static bool days_often_enough(const Cron *c, char *err, size_t errlen)
 		    (c->days & ((UINT32_C(2) << month_days(2000, m)) - 2)))
 			any = true;
 	if (!any) {
-		list_numbers(days, sizeof days, c->days, 1, 31);
+		list_numbers(days, sizeof(days), c->days, 1, 31);
 		return fail(err, errlen,
 			    "cron expression never fires: no month it names has day %s", days);
 	}
@@ -530,10 +530,10 @@ static void list_numbers(char *out, size_t len, uint64_t bits, int lo, int hi)
 		while (e + 1 <= hi && ((bits >> (e + 1)) & 1u))
 			e++;
 		if (e - v >= 2) {
-			snprintf(item[n], sizeof item[n], "%d-%d", v, e);
+			snprintf(item[n], sizeof(item[n]), "%d-%d", v, e);
 			v = e;
 		} else {
-			snprintf(item[n], sizeof item[n], "%d", v);
+			snprintf(item[n], sizeof(item[n]), "%d", v);
 		}
 		items[n] = item[n];
 		n++;
@@ -551,7 +551,7 @@ static void weekdays(Out *o, uint8_t bits, bool plural, const char *conj)
 
 	for (int i = 1; i <= 7; i++) {
 		if ((bits >> (i % 7)) & 1u) {
-			snprintf(item[n], sizeof item[n], "%s%s", wday_name[i % 7],
+			snprintf(item[n], sizeof(item[n]), "%s%s", wday_name[i % 7],
 				 plural ? "s" : "");
 			items[n] = item[n];
 			n++;
@@ -596,7 +596,7 @@ static bool day_phrase(Out *o, const Cron *c, bool on_form)
 
 	if (c->dom_restricted && c->dow_restricted) {
 		/* Vixie's OR: "on day 1 of every month and on every Monday" */
-		list_numbers(list, sizeof list, c->days, 1, 31);
+		list_numbers(list, sizeof(list), c->days, 1, 31);
 		put(o, "on day%s %s", popcount64(c->days) == 1 ? "" : "s", list);
 		if (all_months)
 			put(o, " of every month");
@@ -626,7 +626,7 @@ static bool day_phrase(Out *o, const Cron *c, bool on_form)
 		months(o, c->months);
 		return true;
 	}
-	list_numbers(list, sizeof list, c->days, 1, 31);
+	list_numbers(list, sizeof(list), c->days, 1, 31);
 	put(o, "on day%s %s of ", popcount64(c->days) == 1 ? "" : "s", list);
 	if (all_months)
 		put(o, "every month");
@@ -675,7 +675,7 @@ size_t cron_describe(const Cron *c, char *buf, size_t len)
 	} else if (nmin == 1 && all_hours) {
 		put(&o, "every hour at minute %d", first_min);
 	} else if (all_hours) {
-		list_numbers(list, sizeof list, c->minutes, 0, 59);
+		list_numbers(list, sizeof(list), c->minutes, 0, 59);
 		put(&o, "every hour at minutes %s", list);
 	} else if (!all_minutes && nmin * nhour <= 6) {
 		const char *items[6];
@@ -685,7 +685,7 @@ size_t cron_describe(const Cron *c, char *buf, size_t len)
 		for (int h = next_bit(c->hours, 0); h >= 0; h = next_bit(c->hours, h + 1))
 			for (int m = next_bit(c->minutes, 0); m >= 0;
 			     m = next_bit(c->minutes, m + 1)) {
-				snprintf(item[n], sizeof item[n], "%02d:%02d", h % 100, m % 100);
+				snprintf(item[n], sizeof(item[n]), "%02d:%02d", h % 100, m % 100);
 				items[n] = item[n];
 				n++;
 			}
@@ -707,10 +707,10 @@ size_t cron_describe(const Cron *c, char *buf, size_t len)
 		else if (mstep > 0)
 			put(&o, "every %d minutes", mstep);
 		else {
-			list_numbers(list, sizeof list, c->minutes, 0, 59);
+			list_numbers(list, sizeof(list), c->minutes, 0, 59);
 			put(&o, "at minute%s %s", nmin == 1 ? "" : "s", list);
 		}
-		list_numbers(list, sizeof list, c->hours, 0, 23);
+		list_numbers(list, sizeof(list), c->hours, 0, 23);
 		put(&o, " %s hour%s %s", all_minutes || mstep > 0 ? "during" : "past",
 		    nhour == 1 ? "" : "s", list);
 	}

@@ -70,7 +70,7 @@ static void drain_done(CurlEv *m)
 	CURLMsg *msg;
 	int left;
 
-	while ((msg = curl_multi_info_read(m->multi, &left))) {
+	while ((msg = curl_multi_info_read(m->multi, &left)) != NULL) {
 		CURL *easy;
 		CURLcode rc;
 		Transfer *t;
@@ -82,7 +82,7 @@ static void drain_done(CurlEv *m)
 		rc = msg->data.result;
 		t = find_transfer(m, easy);
 		curl_multi_remove_handle(m->multi, easy);
-		if (!t) {
+		if (t == NULL) {
 			log_error("curl_ev: finished handle %p is not ours", (void *)easy);
 			continue;
 		}
@@ -124,7 +124,7 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
 static void sock_free(CurlEv *m, Sock *s)
 {
 	LIST_UNLINK(m->socks, s);
-	if (s->ev)
+	if (s->ev != NULL)
 		event_free(s->ev);
 	free(s);
 }
@@ -137,15 +137,15 @@ static int sock_cb(CURL *easy, curl_socket_t fd, int what, void *userp, void *so
 	short kind = EV_PERSIST;
 
 	if (what == CURL_POLL_REMOVE) {
-		if (s) {
+		if (s != NULL) {
 			curl_multi_assign(m->multi, fd, NULL);
 			sock_free(m, s);
 		}
 		return 0;
 	}
-	if (!s) {
+	if (s == NULL) {
 		s = calloc(1, sizeof(*s));
-		if (!s) {
+		if (s == NULL) {
 			log_error("curl_ev: out of memory for a socket");
 			return -1;
 		}
@@ -158,12 +158,12 @@ static int sock_cb(CURL *easy, curl_socket_t fd, int what, void *userp, void *so
 		kind |= EV_READ;
 	if (what & CURL_POLL_OUT)
 		kind |= EV_WRITE;
-	if (s->ev) {
+	if (s->ev != NULL) {
 		event_free(s->ev);
 		s->ev = NULL;
 	}
 	s->ev = event_new(m->base, fd, kind, on_socket_event, s);
-	if (!s->ev || event_add(s->ev, NULL) != 0) {
+	if (s->ev == NULL || event_add(s->ev, NULL) != 0) {
 		log_error("curl_ev: cannot watch socket %d", (int)fd);
 		return -1;
 	}
@@ -191,15 +191,15 @@ CurlEv *curlev_new(struct event_base *base)
 {
 	CurlEv *m = calloc(1, sizeof(*m));
 
-	if (!m)
+	if (m == NULL)
 		return NULL;
 	m->base = base;
 	m->multi = curl_multi_init();
 	m->timer = evtimer_new(base, on_timer, m);
-	if (!m->multi || !m->timer) {
-		if (m->multi)
+	if (m->multi == NULL || m->timer == NULL) {
+		if (m->multi != NULL)
 			curl_multi_cleanup(m->multi);
-		if (m->timer)
+		if (m->timer != NULL)
 			event_free(m->timer);
 		free(m);
 		return NULL;
@@ -215,16 +215,16 @@ void curlev_free(CurlEv *m)
 {
 	Transfer *t;
 
-	if (!m)
+	if (m == NULL)
 		return;
-	while ((t = m->transfers)) {
+	while ((t = m->transfers) != NULL) {
 		LIST_UNLINK(m->transfers, t);
 		curl_multi_remove_handle(m->multi, t->easy);
 		free(t);
 	}
 	m->ntransfers = 0;
 	curl_multi_cleanup(m->multi); /* may still report CURL_POLL_REMOVE for cached sockets */
-	while (m->socks)
+	while (m->socks != NULL)
 		sock_free(m, m->socks);
 	event_free(m->timer);
 	free(m);
@@ -235,10 +235,10 @@ bool curlev_add(CurlEv *m, CURL *easy, CurlDoneFn done, void *priv)
 	Transfer *t;
 	CURLMcode mc;
 
-	if (!m || !easy || !done)
+	if (m == NULL || easy == NULL || done == NULL)
 		return false;
 	t = calloc(1, sizeof(*t));
-	if (!t)
+	if (t == NULL)
 		return false;
 	t->easy = easy;
 	t->done = done;
@@ -258,10 +258,10 @@ void curlev_remove(CurlEv *m, CURL *easy)
 {
 	Transfer *t;
 
-	if (!m || !easy)
+	if (m == NULL || easy == NULL)
 		return;
 	t = find_transfer(m, easy);
-	if (!t)
+	if (t == NULL)
 		return;
 	LIST_UNLINK(m->transfers, t);
 	m->ntransfers--;
@@ -271,7 +271,7 @@ void curlev_remove(CurlEv *m, CURL *easy)
 
 int curlev_running(const CurlEv *m)
 {
-	return m ? m->ntransfers : 0;
+	return m != NULL ? m->ntransfers : 0;
 }
 
 CURLM *curlev_multi(CurlEv *m)

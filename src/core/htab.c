@@ -33,11 +33,11 @@ HTab *htab_new(void)
 {
 	HTab *h = calloc(1, sizeof(*h));
 
-	if (!h)
+	if (h == NULL)
 		return NULL;
 	h->nbuckets = 64;
 	h->buckets = calloc(h->nbuckets, sizeof(*h->buckets));
-	if (!h->buckets) {
+	if (h->buckets == NULL) {
 		free(h);
 		return NULL;
 	}
@@ -46,11 +46,11 @@ HTab *htab_new(void)
 
 void htab_free(HTab *h)
 {
-	if (!h)
+	if (h == NULL)
 		return;
 	for (size_t i = 0; i < h->nbuckets; i++) {
 		Entry *e = h->buckets[i];
-		while (e) {
+		while (e != NULL) {
 			Entry *next = e->next;
 			free(e);
 			e = next;
@@ -64,7 +64,7 @@ static Entry **slot(const HTab *h, const char *key)
 {
 	Entry **pp = &h->buckets[hash_str(key) & (h->nbuckets - 1)];
 
-	while (*pp && strcmp((*pp)->key, key) != 0)
+	while (*pp != NULL && strcmp((*pp)->key, key) != 0)
 		pp = &(*pp)->next;
 	return pp;
 }
@@ -73,7 +73,7 @@ void *htab_get(const HTab *h, const char *key)
 {
 	Entry *e = *slot(h, key);
 
-	return e ? e->value : NULL;
+	return e != NULL ? e->value : NULL;
 }
 
 /* Growing is best effort: when the bigger array cannot be allocated we keep chaining. */
@@ -82,11 +82,11 @@ static void grow(HTab *h)
 	size_t n = h->nbuckets * 2;
 	Entry **nb = calloc(n, sizeof(*nb));
 
-	if (!nb)
+	if (nb == NULL)
 		return;
 	for (size_t i = 0; i < h->nbuckets; i++) {
 		Entry *e = h->buckets[i];
-		while (e) {
+		while (e != NULL) {
 			Entry *next = e->next;
 			size_t j = hash_str(e->key) & (n - 1);
 			e->next = nb[j];
@@ -104,13 +104,13 @@ bool htab_put(HTab *h, const char *key, void *value)
 	Entry **pp = slot(h, key);
 	size_t klen;
 
-	if (*pp) {
+	if (*pp != NULL) {
 		(*pp)->value = value;
 		return true;
 	}
 	klen = strlen(key);
 	Entry *e = malloc(sizeof(*e) + klen + 1);
-	if (!e)
+	if (e == NULL)
 		return false;
 	memcpy(e->key, key, klen + 1);
 	e->value = value;
@@ -127,7 +127,7 @@ void *htab_del(HTab *h, const char *key)
 	Entry *e = *pp;
 	void *v;
 
-	if (!e)
+	if (e == NULL)
 		return NULL;
 	*pp = e->next;
 	v = e->value;
@@ -145,7 +145,7 @@ void htab_foreach (HTab *h, bool (*fn)(const char *key, void *value, void *priv)
 {
 	for (size_t i = 0; i < h->nbuckets; i++) {
 		Entry **pp = &h->buckets[i];
-		while (*pp) {
+		while (*pp != NULL) {
 			Entry *e = *pp;
 			if (fn(e->key, e->value, priv)) {
 				*pp = e->next;

@@ -94,7 +94,7 @@ static size_t send_text(struct evhttp_request *req, int status, const char *text
 	struct evbuffer *out = evbuffer_new();
 
 	json_headers(req);
-	if (!out) {
+	if (out == NULL) {
 		log_error("http reply: out of memory");
 		evhttp_send_error(req, 500, NULL);
 		return 0;
@@ -115,10 +115,10 @@ size_t httpd_reply_json(struct evhttp_request *req, int status, json_t *body)
 	static const char fallback[] =
 		"{\"success\":false,\"error\":{\"code\":\"internal\","
 		"\"message\":\"could not encode the response\",\"field\":null}}";
-	char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+	char *text = body != NULL ? json_dumps(body, JSON_COMPACT) : NULL;
 
 	json_decref(body);
-	if (!text) {
+	if (text == NULL) {
 		log_error("http reply: could not encode JSON body for status %d", status);
 		return send_text(req, 500, fallback, sizeof(fallback) - 1);
 	}
@@ -130,8 +130,8 @@ size_t httpd_reply_json(struct evhttp_request *req, int status, json_t *body)
 static json_t *error_body(const char *code, const char *message, const char *field)
 {
 	return json_pack("{s:b, s:{s:s, s:s, s:o}}", "success", 0, "error", "code",
-			 code ? code : "error", "message", message ? message : "", "field",
-			 field ? json_string(field) : json_null());
+			 code != NULL ? code : "error", "message", message != NULL ? message : "",
+			 "field", field != NULL ? json_string(field) : json_null());
 }
 
 size_t httpd_reply_error(struct evhttp_request *req, int status, const char *code,
@@ -153,7 +153,7 @@ char *httpd_error_text(const char *code, const char *message, const char *field)
 char *httpd_body(struct evhttp_request *req, size_t max, bool *too_big)
 {
 	struct evbuffer *in = evhttp_request_get_input_buffer(req);
-	size_t len = in ? evbuffer_get_length(in) : 0;
+	size_t len = in != NULL ? evbuffer_get_length(in) : 0;
 	char *buf;
 
 	*too_big = false;
@@ -163,7 +163,7 @@ char *httpd_body(struct evhttp_request *req, size_t max, bool *too_big)
 		return NULL;
 	}
 	buf = malloc(len + 1);
-	if (!buf)
+	if (buf == NULL)
 		return NULL;
 	if (len > 0 && evbuffer_copyout(in, buf, len) != (ev_ssize_t)len) {
 		free(buf);

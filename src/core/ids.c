@@ -91,7 +91,7 @@ static bool is_prefixed(const char *s, const char *prefix, size_t total)
 {
 	size_t plen = strlen(prefix);
 
-	if (!s || strlen(s) != total || strncmp(s, prefix, plen) != 0)
+	if (s == NULL || strlen(s) != total || strncmp(s, prefix, plen) != 0)
 		return false;
 	for (size_t i = plen; i < total; i++)
 		if (!is_lower_hex(s[i]))
@@ -112,7 +112,7 @@ bool ids_is_exec(const char *s)
 /* Accepts any UUID version and either case (PostgreSQL prints lower-case, clients may not). */
 bool ids_is_uuid(const char *s)
 {
-	if (!s || strlen(s) != IDS_UUID_LEN)
+	if (s == NULL || strlen(s) != IDS_UUID_LEN)
 		return false;
 	for (size_t i = 0; i < IDS_UUID_LEN; i++) {
 		if (i == 8 || i == 13 || i == 18 || i == 23) {
@@ -131,7 +131,7 @@ bool ids_split_ref(const char *ref, char batch_id[IDS_BATCH_LEN + 1],
 	const char *sep = strchr(ref, ':');
 
 	/* lengths first: the copies below must fit */
-	if (!sep || (size_t)(sep - ref) > IDS_BATCH_LEN || strlen(sep + 1) > IDS_EXEC_LEN)
+	if (sep == NULL || (size_t)(sep - ref) > IDS_BATCH_LEN || strlen(sep + 1) > IDS_EXEC_LEN)
 		return false;
 	memcpy(batch_id, ref, (size_t)(sep - ref));
 	batch_id[sep - ref] = '\0';

@@ -12,7 +12,7 @@ static char *fmt_key(char *buf, size_t n, const char *fmt, ...)
 	va_list ap;
 	int len;
 
-	if (!buf || n == 0)
+	if (buf == NULL || n == 0)
 		return NULL;
 	va_start(ap, fmt);
 	len = vsnprintf(buf, n, fmt, ap);

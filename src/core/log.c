@@ -29,9 +29,9 @@ static const char *const level_json[] = { "error", "warn", "info", "debug" };
 
 void log_init(const char *progname, enum LogLevel level)
 {
-	if (progname) {
+	if (progname != NULL) {
 		const char *slash = strrchr(progname, '/');
-		snprintf(log_prog, sizeof(log_prog), "%s", slash ? slash + 1 : progname);
+		snprintf(log_prog, sizeof(log_prog), "%s", slash != NULL ? slash + 1 : progname);
 	}
 	log_level = level;
 }
@@ -43,7 +43,7 @@ void log_set_level(enum LogLevel level)
 
 enum LogLevel log_level_parse(const char *s)
 {
-	if (!s)
+	if (s == NULL)
 		return LOG_LVL_INFO;
 	if (strcasecmp(s, "error") == 0)
 		return LOG_LVL_ERROR;
@@ -74,7 +74,7 @@ void log_set_format(enum LogFormat fmt)
 
 void log_set_worker(const char *worker_id)
 {
-	snprintf(log_worker, sizeof(log_worker), "%s", worker_id ? worker_id : "");
+	snprintf(log_worker, sizeof(log_worker), "%s", worker_id != NULL ? worker_id : "");
 }
 
 /* prefix + n lower-case hex digits at p, not inside a longer word */

@@ -123,8 +123,8 @@ MetricsHttp *metrics_http_new(struct event_base *base, const char *listen, Metri
 		else if (ss.ss_family == AF_INET6)
 			port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
 	}
-	log_info("metrics on http://%s%s%s:%d/metrics", strchr(host, ':') ? "[" : "", host,
-		 strchr(host, ':') ? "]" : "", port);
+	log_info("metrics on http://%s%s%s:%d/metrics", strchr(host, ':') != NULL ? "[" : "", host,
+		 strchr(host, ':') != NULL ? "]" : "", port);
 	return s;
 }
 

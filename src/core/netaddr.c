@@ -134,7 +134,7 @@ bool netaddr_policy_parse(const char *s, enum NetPolicy *out)
 
 bool netaddr_parse_literal(const char *host, struct sockaddr_storage *out)
 {
-	memset(out, 0, sizeof *out);
+	memset(out, 0, sizeof(*out));
 	struct sockaddr_in *in = (struct sockaddr_in *)(void *)out;
 	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)(void *)out;
 

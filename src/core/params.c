@@ -25,19 +25,20 @@ json_t *params_merge(const json_t *base, const json_t *override)
 	const char *k;
 	json_t *v;
 
-	if ((base && !json_is_object(base)) || (override && !json_is_object(override)))
+	if ((base != NULL && !json_is_object(base)) ||
+	    (override != NULL && !json_is_object(override)))
 		return NULL;
 	json_t *out = json_object();
-	if (!out)
+	if (out == NULL)
 		return NULL;
 	/* json_object_foreach wants a non-const object; the loops only read. */
-	if (base) {
+	if (base != NULL) {
 		json_object_foreach ((json_t *)base, k, v) {
 			if (json_object_set(out, k, v) != 0)
 				goto fail;
 		}
 	}
-	if (override) {
+	if (override != NULL) {
 		json_object_foreach ((json_t *) override, k, v) {
 			if (json_object_set(out, k, v) != 0)
 				goto fail;
@@ -94,7 +95,7 @@ json_t *params_placeholders(const char *sql, char *err, size_t errlen)
 {
 	char name[PARAMS_NAME_MAX + 1];
 	json_t *names = json_array();
-	if (!names) {
+	if (names == NULL) {
 		snprintf(err, errlen, "%s", PARAMS_ERR_NOMEM);
 		return NULL;
 	}
@@ -138,7 +139,7 @@ static bool add_scalar(StrBuf *b, const json_t *v, char *err, size_t errlen)
 	case JSON_STRING: {
 		const char *s = json_string_value(v);
 		size_t n = json_string_length(v);
-		if (memchr(s, '\0', n)) {
+		if (memchr(s, '\0', n) != NULL) {
 			snprintf(err, errlen, "string value contains a NUL byte");
 			return false;
 		}
@@ -154,7 +155,7 @@ static bool add_scalar(StrBuf *b, const json_t *v, char *err, size_t errlen)
 		return true;
 	}
 	case JSON_INTEGER:
-		snprintf(num, sizeof num, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+		snprintf(num, sizeof(num), "%" JSON_INTEGER_FORMAT, json_integer_value(v));
 		strbuf_adds(b, num);
 		return true;
 	case JSON_REAL:
@@ -216,7 +217,7 @@ char *params_substitute(const char *sql, const json_t *params, char *err, size_t
 	StrBuf b = STRBUF_INIT;
 	const char *p = sql;
 
-	if (params && !json_is_object(params)) {
+	if (params != NULL && !json_is_object(params)) {
 		snprintf(err, errlen, "parameters must be a JSON object");
 		return NULL;
 	}
@@ -226,13 +227,13 @@ char *params_substitute(const char *sql, const json_t *params, char *err, size_t
 			malformed(sql, ph, err, errlen);
 			goto fail;
 		}
-		const json_t *v = params ? json_object_get(params, name) : NULL;
-		if (!v) {
+		const json_t *v = params != NULL ? json_object_get(params, name) : NULL;
+		if (v == NULL) {
 			snprintf(err, errlen, "no value for parameter '%s'", name);
 			goto fail;
 		}
 		strbuf_add(&b, p, (size_t)(ph - p));
-		if (!add_literal(&b, v, why, sizeof why)) {
+		if (!add_literal(&b, v, why, sizeof(why))) {
 			snprintf(err, errlen, "parameter '%s': %s", name, why);
 			goto fail;
 		}
@@ -299,7 +300,7 @@ static void civil_from_days(long z, int *y, int *m, int *d)
 static void format_ts(char out[PARAMS_TS_LEN], int y, int mo, int d, int h, int mi, int s)
 {
 	char tmp[64];
-	snprintf(tmp, sizeof tmp, "%04d-%02d-%02dT%02d:%02d:%02d", y, mo, d, h, mi, s);
+	snprintf(tmp, sizeof(tmp), "%04d-%02d-%02dT%02d:%02d:%02d", y, mo, d, h, mi, s);
 	memcpy(out, tmp, PARAMS_TS_LEN - 1);
 	out[PARAMS_TS_LEN - 1] = '\0';
 }
@@ -315,8 +316,8 @@ bool params_parse_ts(const char *s, char out[PARAMS_TS_LEN], bool *date_only)
 {
 	int y, mo, d, h = 0, mi = 0, se = 0;
 
-	if (!s || strlen(s) < 10 || !digits(s, 4, &y) || s[4] != '-' || !digits(s + 5, 2, &mo) ||
-	    s[7] != '-' || !digits(s + 8, 2, &d))
+	if (s == NULL || strlen(s) < 10 || !digits(s, 4, &y) || s[4] != '-' ||
+	    !digits(s + 5, 2, &mo) || s[7] != '-' || !digits(s + 8, 2, &d))
 		return false;
 	if (y < 1 || mo < 1 || mo > 12 || d < 1 || d > month_days(y, mo))
 		return false;
@@ -361,7 +362,7 @@ bool params_parse_ts(const char *s, char out[PARAMS_TS_LEN], bool *date_only)
 static bool window_field(const json_t *params, const char *key, char out[PARAMS_TS_LEN],
 			 bool *date_only, bool *present, char *err, size_t errlen)
 {
-	const json_t *v = params ? json_object_get(params, key) : NULL;
+	const json_t *v = params != NULL ? json_object_get(params, key) : NULL;
 	*present = v != NULL && !json_is_null(v);
 	if (!*present)
 		return true;
@@ -382,7 +383,7 @@ bool params_window(const json_t *params, time_t now, ParamsWindow *w, char *err,
 {
 	bool has_start, has_end, start_date_only, end_date_only;
 
-	if (params && !json_is_object(params)) {
+	if (params != NULL && !json_is_object(params)) {
 		snprintf(err, errlen, "parameters must be a JSON object");
 		return false;
 	}

@@ -73,9 +73,9 @@ static PgJob *list_pop(JobList *l)
 {
 	PgJob *j = l->head;
 
-	if (j) {
+	if (j != NULL) {
 		l->head = j->next;
-		if (!l->head)
+		if (l->head == NULL)
 			l->tail = NULL;
 		j->next = NULL;
 	}
@@ -89,7 +89,7 @@ static void copy_msg(char *err, size_t errlen, const char *msg)
 
 	if (!errlen)
 		return;
-	snprintf(err, errlen, "%s", msg && *msg ? msg : "unknown error");
+	snprintf(err, errlen, "%s", msg != NULL && *msg ? msg : "unknown error");
 	n = strlen(err);
 	while (n > 0 && (err[n - 1] == '\n' || err[n - 1] == ' '))
 		err[--n] = '\0';
@@ -139,7 +139,7 @@ static bool ensure_conn(PgPool *p, PGconn **connp, char *err, size_t errlen)
 {
 	PGconn *conn = *connp;
 
-	if (conn && PQstatus(conn) == CONNECTION_OK)
+	if (conn != NULL && PQstatus(conn) == CONNECTION_OK)
 		return true;
 	if (conn) {
 		atomic_fetch_add(&p->reconnects, 1);
@@ -148,7 +148,7 @@ static bool ensure_conn(PgPool *p, PGconn **connp, char *err, size_t errlen)
 		conn = connect_db(p->conninfo);
 		*connp = conn;
 	}
-	if (!conn) {
+	if (conn == NULL) {
 		copy_msg(err, errlen, "out of memory creating a libpq connection");
 		atomic_store(&p->healthy, false);
 		return false;
@@ -241,7 +241,7 @@ static void *thread_main(void *varg)
 	for (;;) {
 		PgJob *j;
 
-		while (!p->stopping && !p->queue.head)
+		while (!p->stopping && p->queue.head == NULL)
 			pthread_cond_wait(&p->cond, &p->mu);
 		if (p->stopping)
 			break; /* queued jobs are failed by pgpool_free */
@@ -275,7 +275,7 @@ static void deliver_done(PgPool *p)
 
 	PgJob *j;
 
-	while ((j = list_pop(&l))) {
+	while ((j = list_pop(&l)) != NULL) {
 		if (--p->outstanding == 0)
 			event_del(p->done_ev);
 		/* observed here, on the loop thread: pool threads never touch a Metric */
@@ -297,12 +297,12 @@ PgPool *pgpool_new(struct event_base *base, const char *conninfo, int nthreads)
 	pthread_condattr_t ca;
 	sigset_t all, old;
 
-	if (!base || !conninfo || nthreads < 1) {
+	if (base == NULL || conninfo == NULL || nthreads < 1) {
 		log_error("pgpool: bad arguments");
 		return NULL;
 	}
 	p = calloc(1, sizeof(*p));
-	if (!p)
+	if (p == NULL)
 		return NULL;
 	p->base = base;
 	p->nthreads = nthreads;
@@ -310,7 +310,7 @@ PgPool *pgpool_new(struct event_base *base, const char *conninfo, int nthreads)
 	p->threads = calloc((size_t)nthreads, sizeof(*p->threads));
 	atomic_init(&p->healthy, false);
 	atomic_init(&p->reconnects, 0);
-	if (!p->conninfo || !p->threads)
+	if (p->conninfo == NULL || p->threads == NULL)
 		goto fail_alloc;
 	/* the monotonic clock keeps backoff sleeps immune to wall-clock jumps */
 	pthread_condattr_init(&ca);
@@ -320,7 +320,7 @@ PgPool *pgpool_new(struct event_base *base, const char *conninfo, int nthreads)
 	pthread_mutex_init(&p->mu, NULL);
 	pthread_mutex_init(&p->done_mu, NULL);
 	p->done_ev = event_new(base, -1, EV_PERSIST, done_cb, p);
-	if (!p->done_ev)
+	if (p->done_ev == NULL)
 		goto fail_sync;
 
 	/* pool threads take no signals: the loop thread handles them as evsignal events */
@@ -357,7 +357,7 @@ void pgpool_free(PgPool *p)
 {
 	PgJob *j;
 
-	if (!p)
+	if (p == NULL)
 		return;
 	pthread_mutex_lock(&p->mu);
 	p->stopping = true;
@@ -369,7 +369,7 @@ void pgpool_free(PgPool *p)
 
 	/* finished jobs keep their real result; queued ones never ran */
 	deliver_done(p);
-	while ((j = list_pop(&p->queue))) {
+	while ((j = list_pop(&p->queue)) != NULL) {
 		j->done(PG_FAIL, "database pool stopped", j->arg);
 		free(j);
 	}
@@ -386,10 +386,10 @@ bool pgpool_submit(PgPool *p, PgWorkFn work, PgDoneFn done, void *arg, int retry
 {
 	PgJob *j;
 
-	if (!p || !work || !done)
+	if (p == NULL || work == NULL || done == NULL)
 		return false;
 	j = calloc(1, sizeof(*j));
-	if (!j)
+	if (j == NULL)
 		return false;
 	j->work = work;
 	j->done = done;
@@ -431,15 +431,15 @@ unsigned long long pgpool_reconnects(PgPool *p)
 
 bool pgpool_healthy(PgPool *p)
 {
-	return p && atomic_load(&p->healthy);
+	return p != NULL && atomic_load(&p->healthy);
 }
 
 bool pg_ok(PGconn *conn, PGresult *r, char *err, size_t errlen)
 {
 	const char *primary, *detail, *state;
 
-	if (!r) {
-		copy_msg(err, errlen, conn ? PQerrorMessage(conn) : "no result");
+	if (r == NULL) {
+		copy_msg(err, errlen, conn != NULL ? PQerrorMessage(conn) : "no result");
 		return false;
 	}
 	switch (PQresultStatus(r)) {
@@ -457,21 +457,23 @@ bool pg_ok(PGconn *conn, PGresult *r, char *err, size_t errlen)
 	primary = PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY);
 	detail = PQresultErrorField(r, PG_DIAG_MESSAGE_DETAIL);
 	state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
-	snprintf(last_sqlstate, sizeof(last_sqlstate), "%s", state ? state : "");
-	if (primary && errlen) {
-		snprintf(err, errlen, "%s%s%s (SQLSTATE %s)", primary, detail ? ": " : "",
-			 detail ? detail : "", state ? state : "?????");
+	snprintf(last_sqlstate, sizeof(last_sqlstate), "%s", state != NULL ? state : "");
+	if (primary != NULL && errlen) {
+		snprintf(err, errlen, "%s%s%s (SQLSTATE %s)", primary, detail != NULL ? ": " : "",
+			 detail != NULL ? detail : "", state != NULL ? state : "?????");
 	} else {
 		const char *m = PQresultErrorMessage(r);
 
-		copy_msg(err, errlen, m && *m ? m : (conn ? PQerrorMessage(conn) : "query failed"));
+		copy_msg(err, errlen,
+			 m != NULL && *m ? m
+					 : (conn != NULL ? PQerrorMessage(conn) : "query failed"));
 	}
 	return false;
 }
 
 enum PgResult pg_fail_kind(PGconn *conn)
 {
-	if (!conn || PQstatus(conn) != CONNECTION_OK)
+	if (conn == NULL || PQstatus(conn) != CONNECTION_OK)
 		return PG_RETRY;
 	/* Errors of the server's condition, not of the statement, say nothing about the job and
 	 * pass: a rolled-back transaction (class 40: deadlock, serialization failure; rerunning
@@ -479,7 +481,7 @@ enum PgResult pg_fail_kind(PGconn *conn)
 	 * full, out of memory, too many connections), a cancel or shutdown by an operator (57:
 	 * also statement_timeout), a system or I/O error (58), a lock not available (55P03). */
 	static const char *const passing[] = { "40", "08", "53", "57", "58", "55P03" };
-	for (size_t i = 0; i < sizeof passing / sizeof passing[0]; i++)
+	for (size_t i = 0; i < sizeof(passing) / sizeof(passing[0]); i++)
 		if (strncmp(last_sqlstate, passing[i], strlen(passing[i])) == 0)
 			return PG_RETRY;
 	return PG_FAIL;

@@ -119,13 +119,13 @@ static void unref(RConn *c)
 {
 	if (--c->refs > 0)
 		return;
-	if (c->retry_timer)
+	if (c->retry_timer != NULL)
 		event_free(c->retry_timer);
-	if (c->connect_timer)
+	if (c->connect_timer != NULL)
 		event_free(c->connect_timer);
-	if (c->deadline_timer)
+	if (c->deadline_timer != NULL)
 		event_free(c->deadline_timer);
-	if (c->sub_timer)
+	if (c->sub_timer != NULL)
 		event_free(c->sub_timer);
 	free(c->master_name);
 	free(c->sentinel_password);
@@ -138,8 +138,8 @@ static void unref(RConn *c)
 
 static void set_err(RConn *c, const char *what, const char *detail)
 {
-	snprintf(c->errstr, sizeof(c->errstr), "%s%s%s", what, detail ? ": " : "",
-		 detail ? detail : "");
+	snprintf(c->errstr, sizeof(c->errstr), "%s%s%s", what, detail != NULL ? ": " : "",
+		 detail != NULL ? detail : "");
 }
 
 /* ---- URL parsing ---- */
@@ -167,8 +167,8 @@ static bool parse_url(RConn *c, const char *url)
 		if (*p != '/')
 			return false;
 		q = strchr(p, '?');
-		c->path = q ? strndup(p, (size_t)(q - p)) : strdup(p);
-		if (q) {
+		c->path = q != NULL ? strndup(p, (size_t)(q - p)) : strdup(p);
+		if (q != NULL) {
 			if (strncmp(q, "?db=", 4) != 0 || !parse_db(q + 4, &c->db))
 				return false;
 		}
@@ -179,32 +179,32 @@ static bool parse_url(RConn *c, const char *url)
 		const char *at = strchr(p, '@');
 		const char *slash, *colon, *hend;
 
-		if (at) {
+		if (at != NULL) {
 			const char *pc = memchr(p, ':', (size_t)(at - p));
 
 			/* user names (ACL) are not used: ":password@" or "user:password@" */
-			if (!pc)
+			if (pc == NULL)
 				return false;
 			c->password = strndup(pc + 1, (size_t)(at - pc - 1));
 			p = at + 1;
 		}
 		slash = strchr(p, '/');
-		hend = slash ? slash : p + strlen(p);
+		hend = slash != NULL ? slash : p + strlen(p);
 		if (*p == '[') {
 			const char *rb = memchr(p, ']', (size_t)(hend - p));
 
-			if (!rb)
+			if (rb == NULL)
 				return false;
 			c->host = strndup(p + 1, (size_t)(rb - p - 1));
 			colon = rb + 1 < hend && rb[1] == ':' ? rb + 1 : NULL;
 		} else {
 			colon = memchr(p, ':', (size_t)(hend - p));
-			c->host = strndup(p, (size_t)((colon ? colon : hend) - p));
+			c->host = strndup(p, (size_t)((colon != NULL ? colon : hend) - p));
 		}
-		if (!c->host || c->host[0] == '\0')
+		if (c->host == NULL || c->host[0] == '\0')
 			return false;
 		c->port = 6379;
-		if (colon) {
+		if (colon != NULL) {
 			char port[8];
 			char *end;
 			long v;
@@ -218,7 +218,7 @@ static bool parse_url(RConn *c, const char *url)
 				return false;
 			c->port = (int)v;
 		}
-		if (slash && slash[1] != '\0' && !parse_db(slash + 1, &c->db))
+		if (slash != NULL && slash[1] != '\0' && !parse_db(slash + 1, &c->db))
 			return false;
 		return true;
 	}
@@ -252,7 +252,7 @@ static void drop_ctx(RConn *c)
 	c->waiting = 0;
 	evtimer_del(c->connect_timer);
 	evtimer_del(c->deadline_timer);
-	if (ac) {
+	if (ac != NULL) {
 		ac->data = NULL;
 		redisAsyncFree(ac);
 	}
@@ -267,11 +267,11 @@ static void on_connect_timeout(evutil_socket_t fd, short what, void *arg)
 {
 	RConn *c = arg;
 
-	if (c->sctx) { /* a sentinel that does not answer: ask the next one */
+	if (c->sctx != NULL) { /* a sentinel that does not answer: ask the next one */
 		sentinel_failed(c, "connect or reply timeout");
 		return;
 	}
-	set_err(c, "connect timeout", c->host ? c->host : c->path);
+	set_err(c, "connect timeout", c->host != NULL ? c->host : c->path);
 	log_warn("redis %s: %s", c->url, c->errstr);
 	drop_ctx(c);
 	schedule_reconnect(c);
@@ -285,10 +285,10 @@ static void on_deadline(evutil_socket_t fd, short what, void *arg)
 {
 	RConn *c = arg;
 
-	if (!c->ctx || c->waiting == 0 || c->timeout_ms <= 0 ||
+	if (c->ctx == NULL || c->waiting == 0 || c->timeout_ms <= 0 ||
 	    mstime_mono() - c->progress_ms <= c->timeout_ms)
 		return;
-	set_err(c, "no reply within the deadline", c->host ? c->host : c->path);
+	set_err(c, "no reply within the deadline", c->host != NULL ? c->host : c->path);
 	log_warn("redis %s: %s (%d ms, %d replies due): reconnecting", c->url, c->errstr,
 		 c->timeout_ms, c->waiting);
 	drop_ctx(c); /* pending callbacks get NULL */
@@ -324,14 +324,14 @@ static void become_ready(RConn *c)
 			 "loaded",
 			 c->master_name, c->host, c->port, c->sentinels.addr[c->sidx].host,
 			 c->sentinels.addr[c->sidx].port, LUA_SCRIPT_COUNT);
-		if (!c->subctx && !evtimer_pending(c->sub_timer, NULL)) {
+		if (c->subctx == NULL && !evtimer_pending(c->sub_timer, NULL)) {
 			c->sub_idx = c->sidx;
 			sub_start(c);
 		}
 	} else {
 		log_info("redis %s: connected, %d scripts loaded", c->url, LUA_SCRIPT_COUNT);
 	}
-	if (c->ready_fn)
+	if (c->ready_fn != NULL)
 		c->ready_fn(c, c->ready_priv);
 }
 
@@ -340,7 +340,7 @@ static bool send_setup(RConn *c, int script, int argc, const char **argv)
 {
 	Cmd *cmd = calloc(1, sizeof(*cmd));
 
-	if (!cmd)
+	if (cmd == NULL)
 		return false;
 	cmd->c = c;
 	cmd->kind = CMD_SETUP;
@@ -361,7 +361,7 @@ static void on_connect(const redisAsyncContext *ac, int status)
 	RConn *c = ac->data;
 	char dbs[16];
 
-	if (!c)
+	if (c == NULL)
 		return; /* context dropped by a timeout or rconn_free */
 	if (status != REDIS_OK) {
 		/* hiredis frees the context right after this callback */
@@ -379,11 +379,11 @@ static void on_connect(const redisAsyncContext *ac, int status)
 	/* a peer that vanishes without a reset is noticed by TCP in ~30 s instead of ~15 min
 	 * (TCP only: a unix socket has no keepalive, and the failed setsockopt would mark the
 	 * context broken) */
-	if (c->host && redisEnableKeepAlive((redisContext *)&ac->c) != REDIS_OK)
+	if (c->host != NULL && redisEnableKeepAlive((redisContext *)&ac->c) != REDIS_OK)
 		log_warn("redis %s: cannot turn on TCP keepalive", c->url);
 	arm_deadline(c);
 
-	if (c->password) {
+	if (c->password != NULL) {
 		const char *argv[] = { "AUTH", c->password };
 
 		ok = ok && send_setup(c, -1, 2, argv);
@@ -419,7 +419,7 @@ static void on_disconnect(const redisAsyncContext *ac, int status)
 {
 	RConn *c = ac->data;
 
-	if (!c)
+	if (c == NULL)
 		return;
 	if (status != REDIS_OK)
 		set_err(c, "connection lost", ac->errstr);
@@ -441,11 +441,11 @@ static void connect_server(RConn *c)
 	struct timeval tv = mstime_tv(CONNECT_TIMEOUT_MS);
 	redisAsyncContext *ac;
 
-	if (c->freeing || c->ctx)
+	if (c->freeing || c->ctx != NULL)
 		return;
 	/* hiredis resolves host names with a blocking getaddrinfo: use IP addresses */
-	ac = c->host ? redisAsyncConnect(c->host, c->port) : redisAsyncConnectUnix(c->path);
-	if (!ac) {
+	ac = c->host != NULL ? redisAsyncConnect(c->host, c->port) : redisAsyncConnectUnix(c->path);
+	if (ac == NULL) {
 		set_err(c, "out of memory", NULL);
 		schedule_reconnect(c);
 		return;
@@ -480,7 +480,7 @@ static void drop_sctx(RConn *c)
 	redisAsyncContext *ac = c->sctx;
 
 	c->sctx = NULL;
-	if (ac) {
+	if (ac != NULL) {
 		ac->data = NULL;
 		redisAsyncFree(ac);
 	}
@@ -492,7 +492,7 @@ static void drop_subctx(RConn *c)
 
 	c->subctx = NULL;
 	c->sub_connected = false;
-	if (ac) {
+	if (ac != NULL) {
 		ac->data = NULL;
 		redisAsyncFree(ac);
 	}
@@ -526,7 +526,7 @@ static void on_sentinel_auth(redisAsyncContext *ac, void *reply, void *priv)
 	RConn *c = priv;
 	redisReply *r = reply;
 
-	if (r && r->type == REDIS_REPLY_ERROR && ac == c->sctx && !c->freeing)
+	if (r != NULL && r->type == REDIS_REPLY_ERROR && ac == c->sctx && !c->freeing)
 		log_error("redis: sentinel AUTH failed (redis_sentinel_password): %s", r->str);
 	unref(c);
 }
@@ -538,7 +538,7 @@ static void on_sentinel_reply(redisAsyncContext *ac, void *reply, void *priv)
 	redisReply *r = reply;
 	SentinelAddr m;
 
-	if (!r || ac != c->sctx || c->freeing)
+	if (r == NULL || ac != c->sctx || c->freeing)
 		goto out; /* dropped: on_sdisconnect or the timer goes on */
 	if (r->type == REDIS_REPLY_ERROR) {
 		sentinel_failed(c, r->str);
@@ -553,14 +553,14 @@ static void on_sentinel_reply(redisAsyncContext *ac, void *reply, void *priv)
 		char *host = strdup(m.host);
 
 		drop_sctx(c);
-		if (!host) {
+		if (host == NULL) {
 			set_err(c, "out of memory", NULL);
 			evtimer_del(c->connect_timer);
 			schedule_reconnect(c);
 			goto out;
 		}
 		c->stried = 0;
-		if (!c->host || strcmp(c->host, host) != 0 || c->port != m.port)
+		if (c->host == NULL || strcmp(c->host, host) != 0 || c->port != m.port)
 			log_info("redis: sentinel %s:%d says master %s is %s:%d",
 				 c->sentinels.addr[c->sidx].host, c->sentinels.addr[c->sidx].port,
 				 c->master_name, host, m.port);
@@ -578,14 +578,14 @@ static void on_sconnect(const redisAsyncContext *cac, int status)
 	redisAsyncContext *ac = (redisAsyncContext *)cac;
 	RConn *c = ac->data;
 
-	if (!c)
+	if (c == NULL)
 		return;
 	if (status != REDIS_OK) {
 		c->sctx = NULL; /* hiredis frees it after this callback */
 		sentinel_failed(c, ac->errstr);
 		return;
 	}
-	if (c->sentinel_password) {
+	if (c->sentinel_password != NULL) {
 		c->refs++;
 		if (redisAsyncCommand(ac, on_sentinel_auth, c, "AUTH %s", c->sentinel_password) !=
 		    REDIS_OK) {
@@ -606,7 +606,7 @@ static void on_sdisconnect(const redisAsyncContext *ac, int status)
 {
 	RConn *c = ac->data;
 
-	if (!c)
+	if (c == NULL)
 		return;
 	c->sctx = NULL;
 	sentinel_failed(c, status == REDIS_OK ? "disconnected" : ac->errstr);
@@ -619,10 +619,10 @@ static void discover(RConn *c)
 	const SentinelAddr *s = &c->sentinels.addr[c->sidx];
 	redisAsyncContext *ac;
 
-	if (c->freeing || c->sctx || c->ctx)
+	if (c->freeing || c->sctx != NULL || c->ctx != NULL)
 		return;
 	ac = redisAsyncConnect(s->host, s->port); /* an IP address: no blocking lookup */
-	if (!ac) {
+	if (ac == NULL) {
 		set_err(c, "out of memory", NULL);
 		schedule_reconnect(c);
 		return;
@@ -670,14 +670,14 @@ static void on_sub_msg(redisAsyncContext *ac, void *reply, void *priv)
 	RConn *c = priv;
 	SentinelAddr to;
 
-	if (!reply) {
+	if (reply == NULL) {
 		unref(c); /* the subscription's reference */
 		return;
 	}
 	if (ac != c->subctx || c->freeing || !sentinel_switch_master(reply, c->master_name, &to))
 		return;
 	log_info("redis: sentinels switched master %s to %s:%d", c->master_name, to.host, to.port);
-	if (c->ready && c->host && strcmp(c->host, to.host) == 0 && c->port == to.port)
+	if (c->ready && c->host != NULL && strcmp(c->host, to.host) == 0 && c->port == to.port)
 		return; /* already there */
 	/* drop what we have (or are making) and ask again now, without the backoff */
 	drop_sctx(c);
@@ -694,7 +694,7 @@ static void on_sub_auth(redisAsyncContext *ac, void *reply, void *priv)
 	RConn *c = priv;
 	redisReply *r = reply;
 
-	if (r && r->type == REDIS_REPLY_ERROR && ac == c->subctx && !c->freeing)
+	if (r != NULL && r->type == REDIS_REPLY_ERROR && ac == c->subctx && !c->freeing)
 		log_error("redis: sentinel AUTH failed (redis_sentinel_password): %s", r->str);
 	unref(c);
 }
@@ -703,7 +703,7 @@ static void on_sub_connect(const redisAsyncContext *ac, int status)
 {
 	RConn *c = ac->data;
 
-	if (!c)
+	if (c == NULL)
 		return;
 	if (status != REDIS_OK) {
 		log_warn("redis: +switch-master subscription to sentinel %s:%d: %s",
@@ -726,7 +726,7 @@ static void on_sub_disconnect(const redisAsyncContext *ac, int status)
 {
 	RConn *c = ac->data;
 
-	if (!c)
+	if (c == NULL)
 		return;
 	log_warn("redis: +switch-master subscription to sentinel %s:%d lost: %s",
 		 c->sentinels.addr[c->sub_idx].host, c->sentinels.addr[c->sub_idx].port,
@@ -744,11 +744,11 @@ static void sub_start(RConn *c)
 	const SentinelAddr *s = &c->sentinels.addr[c->sub_idx];
 	redisAsyncContext *ac;
 
-	if (c->freeing || c->subctx)
+	if (c->freeing || c->subctx != NULL)
 		return;
 	ac = redisAsyncConnect(s->host, s->port);
-	if (!ac || ac->err) {
-		if (ac)
+	if (ac == NULL || ac->err) {
+		if (ac != NULL)
 			redisAsyncFree(ac);
 		sub_retry(c);
 		return;
@@ -762,7 +762,7 @@ static void sub_start(RConn *c)
 	}
 	redisAsyncSetConnectCallback(ac, on_sub_connect);
 	redisAsyncSetDisconnectCallback(ac, on_sub_disconnect);
-	if (c->sentinel_password) {
+	if (c->sentinel_password != NULL) {
 		c->refs++;
 		if (redisAsyncCommand(ac, on_sub_auth, c, "AUTH %s", c->sentinel_password) !=
 		    REDIS_OK)
@@ -783,12 +783,12 @@ static void on_sub_timer(evutil_socket_t fd, short what, void *arg)
 {
 	RConn *c = arg;
 
-	if (c->subctx && !c->sub_connected) {
+	if (c->subctx != NULL && !c->sub_connected) {
 		log_warn("redis: +switch-master subscription: sentinel %s:%d did not answer",
 			 c->sentinels.addr[c->sub_idx].host, c->sentinels.addr[c->sub_idx].port);
 		drop_subctx(c);
 		sub_retry(c);
-	} else if (!c->subctx) {
+	} else if (c->subctx == NULL) {
 		sub_start(c);
 	}
 }
@@ -798,7 +798,7 @@ static void setup_reply(RConn *c, Cmd *cmd, redisAsyncContext *ac, redisReply *r
 {
 	if (ac != c->ctx || c->freeing)
 		return; /* reply of a connection we already dropped */
-	if (!r) {
+	if (r == NULL) {
 		c->setup_failed = true; /* the connection is going away; on_disconnect retries */
 		return;
 	}
@@ -853,10 +853,10 @@ static bool reload_and_retry(RConn *c, Cmd *cmd)
 	Cmd *load;
 	const char *argv[] = { "SCRIPT", "LOAD", lua_scripts[cmd->script].source };
 
-	if (!c->ctx || c->freeing)
+	if (c->ctx == NULL || c->freeing)
 		return false;
 	load = calloc(1, sizeof(*load));
-	if (!load)
+	if (load == NULL)
 		return false;
 	load->c = c;
 	load->kind = CMD_RELOAD;
@@ -895,10 +895,11 @@ static void on_reply(redisAsyncContext *ac, void *reply, void *privdata)
 		setup_reply(c, cmd, ac, r);
 		break;
 	case CMD_RELOAD:
-		if (r && r->type == REDIS_REPLY_STRING && r->len == SHA_LEN && ac == c->ctx) {
+		if (r != NULL && r->type == REDIS_REPLY_STRING && r->len == SHA_LEN &&
+		    ac == c->ctx) {
 			memcpy(c->sha[cmd->script], r->str, SHA_LEN);
 			c->sha[cmd->script][SHA_LEN] = '\0';
-		} else if (r && r->type == REDIS_REPLY_ERROR) {
+		} else if (r != NULL && r->type == REDIS_REPLY_ERROR) {
 			log_error("redis %s: reloading script %s: %s", c->url,
 				  lua_scripts[cmd->script].name, r->str);
 		}
@@ -906,17 +907,17 @@ static void on_reply(redisAsyncContext *ac, void *reply, void *privdata)
 	case CMD_USER:
 		if (r != NULL && c->m_rtt != NULL && cmd->sent_at > 0)
 			metric_observe(c->m_rtt, 0, metrics_now() - cmd->sent_at);
-		if (!r && ac == c->ctx)
+		if (r == NULL && ac == c->ctx)
 			c->ready = false; /* the connection is going: callers see not-ready */
-		if (r && r->type == REDIS_REPLY_ERROR && cmd->script >= 0 && !cmd->retried &&
-		    strncmp(r->str, "NOSCRIPT", 8) == 0 && ac == c->ctx) {
+		if (r != NULL && r->type == REDIS_REPLY_ERROR && cmd->script >= 0 &&
+		    !cmd->retried && strncmp(r->str, "NOSCRIPT", 8) == 0 && ac == c->ctx) {
 			if (reload_and_retry(c, cmd))
 				return; /* cmd lives on in hiredis's callback list */
 			r = NULL;
 		}
 		/* READONLY: this master was demoted by a failover (sentinel mode only: with a
 		 * plain redis_url there is nowhere else to go) */
-		bool demoted = r && r->type == REDIS_REPLY_ERROR && sentinel_mode(c) &&
+		bool demoted = r != NULL && r->type == REDIS_REPLY_ERROR && sentinel_mode(c) &&
 			       strncmp(r->str, "READONLY", 8) == 0 && ac == c->ctx;
 
 		cmd->fn(c, r, cmd->priv);
@@ -946,26 +947,26 @@ RConn *rconn_new_sentinel(struct event_base *base, const char *url, const char *
 	RConn *c = calloc(1, sizeof(*c));
 	char err[256];
 
-	if (!c)
+	if (c == NULL)
 		return NULL;
 	c->base = base;
 	c->refs = 1;
 	c->backoff_ms = BACKOFF_MIN_MS;
-	c->url = strdup(url ? url : "");
+	c->url = strdup(url != NULL ? url : "");
 	c->timeout_ms = RCONN_TIMEOUT_MS;
 	c->retry_timer = evtimer_new(base, on_retry_timer, c);
 	c->connect_timer = evtimer_new(base, on_connect_timeout, c);
 	c->deadline_timer = event_new(base, -1, EV_PERSIST, on_deadline, c);
 	c->sub_timer = evtimer_new(base, on_sub_timer, c);
-	if (!c->url || !c->retry_timer || !c->connect_timer || !c->deadline_timer ||
-	    !c->sub_timer) {
+	if (c->url == NULL || c->retry_timer == NULL || c->connect_timer == NULL ||
+	    c->deadline_timer == NULL || c->sub_timer == NULL) {
 		unref(c);
 		return NULL;
 	}
-	if (!url || !parse_url(c, url)) {
+	if (url == NULL || !parse_url(c, url)) {
 		log_error(
 			"redis: bad url \"%s\" (want redis://host:port[/db] or unix:/path[?db=N])",
-			url ? url : "");
+			url != NULL ? url : "");
 		unref(c);
 		return NULL;
 	}
@@ -975,17 +976,18 @@ RConn *rconn_new_sentinel(struct event_base *base, const char *url, const char *
 		return NULL;
 	}
 	if (sentinel_mode(c)) {
-		if (!c->host) {
+		if (c->host == NULL) {
 			log_error(
 				"redis: with redis_sentinels, redis_url must be redis://, not unix:");
 			unref(c);
 			return NULL;
 		}
-		c->master_name = strdup(master_name && *master_name ? master_name : "mymaster");
-		if (sentinel_password && *sentinel_password)
+		c->master_name =
+			strdup(master_name != NULL && *master_name ? master_name : "mymaster");
+		if (sentinel_password != NULL && *sentinel_password)
 			c->sentinel_password = strdup(sentinel_password);
-		if (!c->master_name ||
-		    (sentinel_password && *sentinel_password && !c->sentinel_password)) {
+		if (c->master_name == NULL || (sentinel_password != NULL && *sentinel_password &&
+					       c->sentinel_password == NULL)) {
 			unref(c);
 			return NULL;
 		}
@@ -998,7 +1000,7 @@ RConn *rconn_new_sentinel(struct event_base *base, const char *url, const char *
 
 void rconn_free(RConn *c)
 {
-	if (!c)
+	if (c == NULL)
 		return;
 	c->freeing = true;
 	c->ready_fn = NULL;
@@ -1021,7 +1023,7 @@ void rconn_set_metrics(RConn *c, Metric *rtt, Metric *reconnects)
 void rconn_set_timeout(RConn *c, int ms)
 {
 	c->timeout_ms = ms > 0 ? ms : 0;
-	if (c->ctx && c->timeout_ms > 0)
+	if (c->ctx != NULL && c->timeout_ms > 0)
 		arm_deadline(c);
 	else
 		evtimer_del(c->deadline_timer);
@@ -1039,7 +1041,7 @@ bool rconn_not_now_error(const redisReply *r)
 						"MASTERDOWN", "CLUSTERDOWN", "READONLY",
 						"NOSCRIPT",   "MISCONF",     "OOM",
 						"NOREPLICAS" };
-	if (!r || r->type != REDIS_REPLY_ERROR)
+	if (r == NULL || r->type != REDIS_REPLY_ERROR)
 		return false;
 	for (size_t i = 0; i < ARRAY_LEN(prefixes); i++)
 		if (strncmp(r->str, prefixes[i], strlen(prefixes[i])) == 0)
@@ -1049,19 +1051,19 @@ bool rconn_not_now_error(const redisReply *r)
 
 bool rconn_is_ready(const RConn *c)
 {
-	return c && c->ready && c->ctx && !c->freeing;
+	return c != NULL && c->ready && c->ctx != NULL && !c->freeing;
 }
 
 const char *rconn_errstr(const RConn *c)
 {
-	return c ? c->errstr : "";
+	return c != NULL ? c->errstr : "";
 }
 
 static Cmd *user_cmd(RConn *c, RConnReplyFn fn, void *priv)
 {
 	Cmd *cmd = calloc(1, sizeof(*cmd));
 
-	if (!cmd)
+	if (cmd == NULL)
 		return NULL;
 	cmd->c = c;
 	cmd->kind = CMD_USER;
@@ -1077,10 +1079,10 @@ bool rconn_command(RConn *c, RConnReplyFn fn, void *priv, int argc, const char *
 {
 	Cmd *cmd;
 
-	if (!rconn_is_ready(c) || !fn || argc < 1)
+	if (!rconn_is_ready(c) || fn == NULL || argc < 1)
 		return false;
 	cmd = user_cmd(c, fn, priv);
-	if (!cmd)
+	if (cmd == NULL)
 		return false;
 	if (redisAsyncCommandArgv(c->ctx, on_reply, cmd, argc, argv, argvlen) != REDIS_OK) {
 		free_cmd(cmd);
@@ -1097,10 +1099,10 @@ bool rconn_commandf(RConn *c, RConnReplyFn fn, void *priv, const char *fmt, ...)
 	va_list ap;
 	int rc;
 
-	if (!rconn_is_ready(c) || !fn || !fmt)
+	if (!rconn_is_ready(c) || fn == NULL || fmt == NULL)
 		return false;
 	cmd = user_cmd(c, fn, priv);
-	if (!cmd)
+	if (cmd == NULL)
 		return false;
 	va_start(ap, fmt);
 	rc = redisvAsyncCommand(c->ctx, on_reply, cmd, fmt, ap);
@@ -1123,8 +1125,8 @@ bool rconn_script(RConn *c, enum LuaScriptId id, int nkeys, const char **keys, i
 	Cmd *cmd;
 	char *block, *strings;
 
-	if (!rconn_is_ready(c) || !fn || (int)id < 0 || id >= LUA_SCRIPT_COUNT || nkeys < 0 ||
-	    nargs < 0)
+	if (!rconn_is_ready(c) || fn == NULL || (int)id < 0 || id >= LUA_SCRIPT_COUNT ||
+	    nkeys < 0 || nargs < 0)
 		return false;
 	if (lua_scripts[id].nkeys >= 0 && nkeys != lua_scripts[id].nkeys) {
 		log_error("redis: script %s takes %d keys, called with %d", lua_scripts[id].name,
@@ -1147,10 +1149,10 @@ bool rconn_script(RConn *c, enum LuaScriptId id, int nkeys, const char **keys, i
 		total += strlen(s) + 1;
 	}
 	block = malloc(argc * (sizeof(char *) + sizeof(size_t)) + total);
-	if (!block)
+	if (block == NULL)
 		return false;
 	cmd = user_cmd(c, fn, priv);
-	if (!cmd) {
+	if (cmd == NULL) {
 		free(block);
 		return false;
 	}
@@ -1191,7 +1193,7 @@ bool rconn_call(RConn *c, const LuaCall *call, RConnReplyFn fn, void *priv)
 		return false;
 	for (int i = 0; i < call->nkeys; i++)
 		keys[i] = call->keys[i];
-	if (!(args = malloc((size_t)(nargs ? nargs : 1) * sizeof(*args))))
+	if ((args = malloc((size_t)(nargs ? nargs : 1) * sizeof(*args))) == NULL)
 		return false;
 	memcpy(args, call->args, (size_t)call->nargs * sizeof(*args));
 	for (int i = 0; i < call->ntail; i++)
@@ -1204,7 +1206,7 @@ bool rconn_call(RConn *c, const LuaCall *call, RConnReplyFn fn, void *priv)
 
 bool rconn_code(const redisReply *r, long long *code)
 {
-	if (!r)
+	if (r == NULL)
 		return false;
 	switch (r->type) {
 	case REDIS_REPLY_INTEGER:

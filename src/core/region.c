@@ -12,7 +12,7 @@ const char *const region_name[REGION__COUNT] = {
 
 bool region_parse(const char *s, AmcRegion *out)
 {
-	if (!s)
+	if (s == NULL)
 		return false;
 	for (int r = 0; r < REGION__COUNT; r++)
 		if (strcmp(s, region_name[r]) == 0) {
@@ -26,7 +26,7 @@ bool region_parse(const char *s, AmcRegion *out)
 static const char *pick(const char *all, const char *na, const char *eu, const char *fe,
 			AmcRegion r)
 {
-	if (all && *all)
+	if (all != NULL && *all)
 		return all;
 	switch (r) {
 	case REGION_EU:

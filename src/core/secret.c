@@ -16,7 +16,7 @@ static const char version[2] = { 'v', '1' };
 
 void secret_wipe(void *p, size_t n)
 {
-	if (p && n)
+	if (p != NULL && n)
 		OPENSSL_cleanse(p, n);
 }
 
@@ -49,7 +49,7 @@ bool secret_unhex(const char *hex, uint8_t **out, size_t *outlen)
 	if (len % 2)
 		return false;
 	uint8_t *b = malloc(len / 2 + 1);
-	if (!b)
+	if (b == NULL)
 		return false;
 	for (size_t i = 0; i < len / 2; i++) {
 		int hi = hexval(hex[2 * i]), lo = hexval(hex[2 * i + 1]);
@@ -68,7 +68,7 @@ bool secret_key_parse(const char *hex, uint8_t key[SECRET_KEY_LEN], char *err, s
 {
 	uint8_t *b = NULL;
 	size_t n = 0;
-	if (!hex || strlen(hex) != 2 * SECRET_KEY_LEN || !secret_unhex(hex, &b, &n)) {
+	if (hex == NULL || strlen(hex) != 2 * SECRET_KEY_LEN || !secret_unhex(hex, &b, &n)) {
 		snprintf(err, errlen, "the secret key must be %d hex characters",
 			 2 * SECRET_KEY_LEN);
 		return false;
@@ -81,8 +81,9 @@ bool secret_key_parse(const char *hex, uint8_t key[SECRET_KEY_LEN], char *err, s
 
 bool secret_key_load(const char *configured, uint8_t key[SECRET_KEY_LEN], char *err, size_t errlen)
 {
-	const char *hex = configured && *configured ? configured : getenv("AMCBATCH_SECRET_KEY");
-	if (!hex || !*hex) {
+	const char *hex =
+		configured != NULL && *configured ? configured : getenv("AMCBATCH_SECRET_KEY");
+	if (hex == NULL || !*hex) {
 		snprintf(err, errlen, "no secret key (config secret_key or AMCBATCH_SECRET_KEY)");
 		return false;
 	}
@@ -98,16 +99,16 @@ bool secret_encrypt(const uint8_t key[SECRET_KEY_LEN], const char *plain, size_t
 	uint8_t *b = malloc(total);
 	EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
 	int len = 0, fin = 0;
-	if (!b || !ctx)
+	if (b == NULL || ctx == NULL)
 		goto fail;
-	memcpy(b, version, sizeof version);
-	uint8_t *nonce = b + sizeof version, *ct = nonce + NONCE_LEN, *tag = ct + n;
+	memcpy(b, version, sizeof(version));
+	uint8_t *nonce = b + sizeof(version), *ct = nonce + NONCE_LEN, *tag = ct + n;
 	/* the version prefix is authenticated too (AAD): it cannot be swapped */
 	if (RAND_bytes(nonce, NONCE_LEN) != 1 ||
 	    EVP_EncryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, NULL, NULL) != 1 ||
 	    EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_IVLEN, NONCE_LEN, NULL) != 1 ||
 	    EVP_EncryptInit_ex(ctx, NULL, NULL, key, nonce) != 1 ||
-	    EVP_EncryptUpdate(ctx, NULL, &len, (const uint8_t *)version, sizeof version) != 1 ||
+	    EVP_EncryptUpdate(ctx, NULL, &len, (const uint8_t *)version, sizeof(version)) != 1 ||
 	    (n && EVP_EncryptUpdate(ctx, ct, &len, (const uint8_t *)plain, (int)n) != 1) ||
 	    EVP_EncryptFinal_ex(ctx, ct + (n ? len : 0), &fin) != 1 ||
 	    EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, TAG_LEN, tag) != 1)
@@ -129,27 +130,28 @@ bool secret_decrypt(const uint8_t key[SECRET_KEY_LEN], const uint8_t *blob, size
 		snprintf(err, errlen, "encrypted secret is truncated");
 		return false;
 	}
-	if (memcmp(blob, version, sizeof version) != 0) {
+	if (memcmp(blob, version, sizeof(version)) != 0) {
 		snprintf(err, errlen, "encrypted secret has an unknown version");
 		return false;
 	}
 	size_t clen = n - SECRET_OVERHEAD;
-	const uint8_t *nonce = blob + sizeof version, *ct = nonce + NONCE_LEN, *tag = ct + clen;
+	const uint8_t *nonce = blob + sizeof(version), *ct = nonce + NONCE_LEN, *tag = ct + clen;
 	char *plain = malloc(clen + 1);
 	EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
 	int len = 0, fin = 0;
 	uint8_t tagcopy[TAG_LEN];
 	memcpy(tagcopy, tag, TAG_LEN);
-	if (!plain || !ctx || EVP_DecryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, NULL, NULL) != 1 ||
+	if (plain == NULL || ctx == NULL ||
+	    EVP_DecryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, NULL, NULL) != 1 ||
 	    EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_IVLEN, NONCE_LEN, NULL) != 1 ||
 	    EVP_DecryptInit_ex(ctx, NULL, NULL, key, nonce) != 1 ||
-	    EVP_DecryptUpdate(ctx, NULL, &len, (const uint8_t *)version, sizeof version) != 1 ||
+	    EVP_DecryptUpdate(ctx, NULL, &len, (const uint8_t *)version, sizeof(version)) != 1 ||
 	    (clen && EVP_DecryptUpdate(ctx, (uint8_t *)plain, &len, ct, (int)clen) != 1) ||
 	    EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, TAG_LEN, tagcopy) != 1 ||
 	    EVP_DecryptFinal_ex(ctx, (uint8_t *)plain + (clen ? len : 0), &fin) != 1) {
 		snprintf(err, errlen, "encrypted secret does not decrypt (wrong key or tampered)");
 		EVP_CIPHER_CTX_free(ctx);
-		if (plain) {
+		if (plain != NULL) {
 			secret_wipe(plain, clen + 1);
 			free(plain);
 		}

@@ -39,7 +39,7 @@ static bool parse_item(const char *s, size_t len, SentinelAddr *a)
 	if (len > 0 && s[0] == '[') {
 		const char *rb = memchr(s, ']', len);
 
-		if (!rb || rb + 1 >= s + len || rb[1] != ':')
+		if (rb == NULL || rb + 1 >= s + len || rb[1] != ':')
 			return false;
 		hs = s + 1;
 		he = rb;
@@ -49,7 +49,7 @@ static bool parse_item(const char *s, size_t len, SentinelAddr *a)
 		for (const char *p = s; p < s + len; p++)
 			if (*p == ':')
 				colon = p; /* the last one */
-		if (!colon)
+		if (colon == NULL)
 			return false;
 		he = colon;
 	}
@@ -58,7 +58,7 @@ static bool parse_item(const char *s, size_t len, SentinelAddr *a)
 	memcpy(a->host, hs, (size_t)(he - hs));
 	a->host[he - hs] = '\0';
 	/* IPv6 only in brackets: "::1:26379" could be an address without a port */
-	if (!ip_literal(a->host) || (hs == s && strchr(a->host, ':')))
+	if (!ip_literal(a->host) || (hs == s && strchr(a->host, ':') != NULL))
 		return false;
 	return parse_port(colon + 1, (size_t)(s + len - colon - 1), &a->port);
 }
@@ -66,7 +66,7 @@ static bool parse_item(const char *s, size_t len, SentinelAddr *a)
 bool sentinel_parse_list(const char *s, SentinelList *out, char *err, size_t errlen)
 {
 	out->n = 0;
-	if (!s)
+	if (s == NULL)
 		return true;
 	while (*s) {
 		const char *b, *e;
@@ -110,12 +110,12 @@ bool sentinel_master_addr(const redisReply *r, SentinelAddr *out)
 {
 	const redisReply *h, *p;
 
-	if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 2)
+	if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements != 2)
 		return false;
 	h = r->element[0];
 	p = r->element[1];
-	if (!h || !p || h->type != REDIS_REPLY_STRING || p->type != REDIS_REPLY_STRING ||
-	    h->len == 0 || h->len >= sizeof(out->host))
+	if (h == NULL || p == NULL || h->type != REDIS_REPLY_STRING ||
+	    p->type != REDIS_REPLY_STRING || h->len == 0 || h->len >= sizeof(out->host))
 		return false;
 	memcpy(out->host, h->str, h->len);
 	out->host[h->len] = '\0';
@@ -124,7 +124,7 @@ bool sentinel_master_addr(const redisReply *r, SentinelAddr *out)
 
 const char *sentinel_role_name(const redisReply *r)
 {
-	if (!r || r->type != REDIS_REPLY_ARRAY || r->elements < 1 || !r->element[0] ||
+	if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements < 1 || r->element[0] == NULL ||
 	    (r->element[0]->type != REDIS_REPLY_STRING &&
 	     r->element[0]->type != REDIS_REPLY_STATUS))
 		return "?";
@@ -143,7 +143,7 @@ bool sentinel_switch_master(const redisReply *r, const char *name, SentinelAddr 
 	char nm[256];
 	int oldp, newp;
 
-	if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 3)
+	if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements != 3)
 		return false;
 	kind = r->element[0];
 	chan = r->element[1];

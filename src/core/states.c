@@ -29,7 +29,7 @@ const char *batch_state_name(enum BatchState s)
 /* The index of name in names[n], or -1. */
 static int find(const char *const *names, int n, const char *name)
 {
-	if (!name)
+	if (name == NULL)
 		return -1;
 	for (int i = 0; i < n; i++)
 		if (strcmp(names[i], name) == 0)
@@ -69,10 +69,10 @@ bool batch_state_name_is_final(const char *name)
 
 bool exec_state_is(const char *name, enum ExecState s)
 {
-	return name && strcmp(name, exec_state_names[s]) == 0;
+	return name != NULL && strcmp(name, exec_state_names[s]) == 0;
 }
 
 bool batch_state_is(const char *name, enum BatchState s)
 {
-	return name && strcmp(name, batch_state_names[s]) == 0;
+	return name != NULL && strcmp(name, batch_state_names[s]) == 0;
 }

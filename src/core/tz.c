@@ -10,7 +10,7 @@
  * IANA id is made of (letters, digits, '/', '_', '-', '+'). */
 static bool zone_u16(const char *zone, UChar out[FIELDLEN_TIMEZONE + 1])
 {
-	size_t n = zone ? strlen(zone) : 0;
+	size_t n = zone != NULL ? strlen(zone) : 0;
 
 	if (n == 0 || n > FIELDLEN_TIMEZONE)
 		return false;
@@ -33,7 +33,7 @@ static bool system_id(const UChar *id)
 	UBool system = false;
 	UErrorCode st = U_ZERO_ERROR;
 
-	ucal_getCanonicalTimeZoneID(id, -1, canon, (int32_t)(sizeof canon / sizeof canon[0]),
+	ucal_getCanonicalTimeZoneID(id, -1, canon, (int32_t)(sizeof(canon) / sizeof(canon[0])),
 				    &system, &st);
 	return U_SUCCESS(st) && system;
 }
@@ -57,7 +57,7 @@ static UCalendar *cal_open(const char *zone)
 		return NULL;
 	c = ucal_open(id, -1, "en_US_POSIX", UCAL_GREGORIAN, &st);
 	if (U_FAILURE(st)) {
-		if (c)
+		if (c != NULL)
 			ucal_close(c);
 		return NULL;
 	}
@@ -72,7 +72,7 @@ bool tz_local(const char *zone, time_t t, TzLocal *out)
 	UErrorCode st = U_ZERO_ERROR;
 	UCalendar *c = cal_open(zone);
 
-	if (!c)
+	if (c == NULL)
 		return false;
 	ucal_setMillis(c, (UDate)t * 1000.0, &st);
 	out->year = ucal_get(c, UCAL_EXTENDED_YEAR, &st);
@@ -92,7 +92,7 @@ bool tz_instant(const char *zone, const TzLocal *l, time_t *out)
 	UCalendar *c = cal_open(zone);
 	UDate ms;
 
-	if (!c)
+	if (c == NULL)
 		return false;
 	ucal_clear(c);
 	ucal_setDateTime(c, l->year, l->month - 1, l->day, l->hour, l->minute, l->second, &st);

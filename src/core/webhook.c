@@ -124,7 +124,7 @@ bool webhook_secret_new(char *out, size_t outlen)
 
 	if (outlen < WEBHOOK_SECRET_GEN_LEN + 1)
 		return false;
-	memset(raw, 0, sizeof raw);
+	memset(raw, 0, sizeof(raw));
 	if (RAND_bytes(raw, 32) != 1)
 		return false;
 	memcpy(out, "whsec_", 6);
@@ -140,7 +140,7 @@ bool webhook_secret_new(char *out, size_t outlen)
 	/* 32 bytes are 43 base64 characters; the 44th came from the padding byte */
 	o = WEBHOOK_SECRET_GEN_LEN;
 	out[o] = '\0';
-	OPENSSL_cleanse(raw, sizeof raw);
+	OPENSSL_cleanse(raw, sizeof(raw));
 	return true;
 }
 
@@ -243,42 +243,42 @@ static json_t *slack_text(const char *type, json_t *data)
 		json_t *links = json_object_get(b, "links");
 		char counts[160];
 
-		snprintf(counts, sizeof counts,
+		snprintf(counts, sizeof(counts),
 			 ": %lld of %lld instances completed, %lld failed, %lld cancelled. ",
 			 json_integer_value(json_object_get(b, "completed")),
 			 json_integer_value(json_object_get(b, "total_instances")),
 			 json_integer_value(json_object_get(b, "failed")),
 			 json_integer_value(json_object_get(b, "cancelled")));
-		slack_append(text, sizeof text, "amcbatch: batch ");
+		slack_append(text, sizeof(text), "amcbatch: batch ");
 		if (name != NULL && *name != '\0') {
-			slack_append(text, sizeof text, "\"");
-			slack_append(text, sizeof text, name);
-			slack_append(text, sizeof text, "\" (");
-			slack_append(text, sizeof text, id);
-			slack_append(text, sizeof text, ")");
+			slack_append(text, sizeof(text), "\"");
+			slack_append(text, sizeof(text), name);
+			slack_append(text, sizeof(text), "\" (");
+			slack_append(text, sizeof(text), id);
+			slack_append(text, sizeof(text), ")");
 		} else {
-			slack_append(text, sizeof text, id);
+			slack_append(text, sizeof(text), id);
 		}
-		slack_append(text, sizeof text, " ");
-		slack_append(text, sizeof text, status);
-		slack_append(text, sizeof text, counts);
-		slack_append(text, sizeof text,
+		slack_append(text, sizeof(text), " ");
+		slack_append(text, sizeof(text), status);
+		slack_append(text, sizeof(text), counts);
+		slack_append(text, sizeof(text),
 			     json_string_value(json_object_get(links, "results")));
 	} else if (json_is_string(s) || strcmp(type, "schedule.run_skipped") == 0) {
-		slack_append(text, sizeof text, "amcbatch: schedule \"");
-		slack_append(text, sizeof text, json_string_value(s));
-		slack_append(text, sizeof text, "\" skipped the run of ");
-		slack_append(text, sizeof text,
+		slack_append(text, sizeof(text), "amcbatch: schedule \"");
+		slack_append(text, sizeof(text), json_string_value(s));
+		slack_append(text, sizeof(text), "\" skipped the run of ");
+		slack_append(text, sizeof(text),
 			     json_string_value(json_object_get(data, "scheduled_for")));
-		slack_append(text, sizeof text, ": ");
+		slack_append(text, sizeof(text), ": ");
 		/* the words when the event has them (schedule_fire.c), else the reason's code */
-		slack_append(text, sizeof text,
+		slack_append(text, sizeof(text),
 			     json_string_value(json_object_get(data, "message")) != NULL
 				     ? json_string_value(json_object_get(data, "message"))
 				     : json_string_value(json_object_get(data, "reason")));
 	} else {
-		slack_append(text, sizeof text, "amcbatch: ");
-		slack_append(text, sizeof text, type);
+		slack_append(text, sizeof(text), "amcbatch: ");
+		slack_append(text, sizeof(text), type);
 	}
 	return json_pack("{s:s}", "text", text);
 }
@@ -292,13 +292,13 @@ static bool add_links(json_t *b, const char *public_url)
 
 	if (id == NULL)
 		return true;
-	snprintf(base, sizeof base, "%s", public_url != NULL ? public_url : "");
+	snprintf(base, sizeof(base), "%s", public_url != NULL ? public_url : "");
 	n = strlen(base);
 	while (n > 0 && base[n - 1] == '/')
 		base[--n] = '\0';
-	snprintf(status, sizeof status, "%s/workflows/batch/%s/status", base, id);
-	snprintf(results, sizeof results, "%s/workflows/batch/%s/results", base, id);
-	snprintf(csv, sizeof csv, "%s/workflows/batch/%s/results.csv", base, id);
+	snprintf(status, sizeof(status), "%s/workflows/batch/%s/status", base, id);
+	snprintf(results, sizeof(results), "%s/workflows/batch/%s/results", base, id);
+	snprintf(csv, sizeof(csv), "%s/workflows/batch/%s/results.csv", base, id);
 	return json_object_set_new(b, "links",
 				   json_pack("{s:s,s:s,s:s}", "status", status, "results", results,
 					     "results_csv", csv)) == 0;

@@ -17,7 +17,7 @@ static const struct {
 	{ "previous_month", WINDOW_PREVIOUS_MONTH, 0 },
 	{ "month_to_date", WINDOW_MONTH_TO_DATE, 0 },
 };
-#define NTYPES (sizeof types / sizeof types[0])
+#define NTYPES (sizeof(types) / sizeof(types[0]))
 #define TYPE_LIST "last_n_days, previous_week, last_n_full_weeks, previous_month, month_to_date"
 
 const char *window_type_name(WindowType t)
@@ -31,9 +31,9 @@ const char *window_type_name(WindowType t)
 static bool fail(WindowErr *e, int status, const char *code, const char *field, const char *msg)
 {
 	e->status = status;
-	snprintf(e->code, sizeof e->code, "%s", code);
-	snprintf(e->field, sizeof e->field, "%s", field);
-	snprintf(e->message, sizeof e->message, "%s", msg);
+	snprintf(e->code, sizeof(e->code), "%s", code);
+	snprintf(e->field, sizeof(e->field), "%s", field);
+	snprintf(e->message, sizeof(e->message), "%s", msg);
 	return false;
 }
 
@@ -47,11 +47,11 @@ static bool int_member(const json_t *o, const char *key, const char *field, int 
 	if (v == NULL || json_is_null(v))
 		return true;
 	if (!json_is_integer(v)) {
-		snprintf(msg, sizeof msg, "%s must be an integer", field);
+		snprintf(msg, sizeof(msg), "%s must be an integer", field);
 		return fail(e, 400, "invalid_type", field, msg);
 	}
 	if (json_integer_value(v) < lo || json_integer_value(v) > hi) {
-		snprintf(msg, sizeof msg, "%s must be between %d and %d", field, lo, hi);
+		snprintf(msg, sizeof(msg), "%s must be between %d and %d", field, lo, hi);
 		return fail(e, 422, "invalid_window", field, msg);
 	}
 	*out = (int)json_integer_value(v);
@@ -80,20 +80,21 @@ bool window_parse(const json_t *v, int default_lag, WindowSpec *w, WindowErr *e)
 			(void)val;
 			if (strcmp(key, "type") != 0 && strcmp(key, "n") != 0 &&
 			    strcmp(key, "lag_days") != 0) {
-				snprintf(msg, sizeof msg,
+				snprintf(msg, sizeof(msg),
 					 "unknown field \"window.%.60s\" (type, n, lag_days)", key);
 				return fail(e, 400, "unknown_field", "window", msg);
 			}
 		}
 		if (name == NULL)
-			return fail(e, json_object_get(v, "type") ? 400 : 422,
-				    json_object_get(v, "type") ? "invalid_type" : "invalid_window",
+			return fail(e, json_object_get(v, "type") != NULL ? 400 : 422,
+				    json_object_get(v, "type") != NULL ? "invalid_type"
+								       : "invalid_window",
 				    "window.type", "window.type must be one of " TYPE_LIST);
 	}
 	for (i = 0; i < NTYPES && strcmp(types[i].name, name) != 0; i++)
 		;
 	if (i == NTYPES) {
-		snprintf(msg, sizeof msg, "unknown window type \"%.40s\" (one of " TYPE_LIST ")",
+		snprintf(msg, sizeof(msg), "unknown window type \"%.40s\" (one of " TYPE_LIST ")",
 			 name);
 		return fail(e, 422, "invalid_window", "window.type", msg);
 	}
@@ -103,7 +104,7 @@ bool window_parse(const json_t *v, int default_lag, WindowSpec *w, WindowErr *e)
 	if (types[i].max_n > 0) {
 		if (!json_is_object(v) || json_object_get(v, "n") == NULL ||
 		    json_is_null(json_object_get(v, "n"))) {
-			snprintf(msg, sizeof msg, "window type %s needs n (1 to %d)", name,
+			snprintf(msg, sizeof(msg), "window type %s needs n (1 to %d)", name,
 				 types[i].max_n);
 			return fail(e, 422, "invalid_window", "window.n", msg);
 		}
@@ -111,7 +112,7 @@ bool window_parse(const json_t *v, int default_lag, WindowSpec *w, WindowErr *e)
 			return false;
 	} else if (json_is_object(v) && json_object_get(v, "n") != NULL &&
 		   !json_is_null(json_object_get(v, "n"))) {
-		snprintf(msg, sizeof msg, "window type %s takes no n", name);
+		snprintf(msg, sizeof(msg), "window type %s takes no n", name);
 		return fail(e, 422, "invalid_window", "window.n", msg);
 	}
 	if (json_is_object(v) &&

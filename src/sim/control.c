@@ -24,7 +24,7 @@ static void error(struct evhttp_request *req, int status, const char *details)
 
 static void reply(struct evhttp_request *req, json_t *o)
 {
-	if (!o)
+	if (o == NULL)
 		error(req, 500, "out of memory");
 	else
 		httpd_reply_json(req, 200, o);
@@ -35,10 +35,10 @@ static json_t *body_json(struct evhttp_request *req)
 {
 	bool too_big = false;
 	char *body = httpd_body(req, CONTROL_BODY_MAX, &too_big);
-	json_t *o = body ? json_loads(body, 0, NULL) : NULL;
+	json_t *o = body != NULL ? json_loads(body, 0, NULL) : NULL;
 
 	free(body);
-	if (!o)
+	if (o == NULL)
 		error(req, too_big ? 413 : 400,
 		      too_big ? "body too large" : "the body must be JSON");
 	return o;
@@ -46,7 +46,7 @@ static json_t *body_json(struct evhttp_request *req)
 
 bool control_reload(Sim *sim, char *err, size_t errlen)
 {
-	if (!sim->profiles_path) {
+	if (sim->profiles_path == NULL) {
 		snprintf(err, errlen, "AMCSIM_PROFILES is not set");
 		return false;
 	}
@@ -62,19 +62,19 @@ static void handle_profiles(Sim *sim, struct evhttp_request *req, const char *re
 {
 	enum evhttp_cmd_type m = evhttp_request_get_command(req);
 	const char *name = *rest == '/' ? rest + 1 : NULL;
-	const char *inst = name && strcmp(name, "default") != 0 ? name : NULL;
+	const char *inst = name != NULL && strcmp(name, "default") != 0 ? name : NULL;
 	char err[300];
 	json_t *o;
 
-	if (*rest && (!name || !*name)) {
+	if (*rest && (name == NULL || !*name)) {
 		error(req, 404, "unknown control path");
 		return;
 	}
-	if (inst && !data_instance_id_valid(inst)) {
+	if (inst != NULL && !data_instance_id_valid(inst)) {
 		error(req, 400, "not a valid instance id");
 		return;
 	}
-	if (!name) {
+	if (name == NULL) {
 		if (m == EVHTTP_REQ_GET) {
 			reply(req, profiles_json(sim->profiles));
 		} else if (m == EVHTTP_REQ_DELETE) {
@@ -92,7 +92,7 @@ static void handle_profiles(Sim *sim, struct evhttp_request *req, const char *re
 		reply(req, profiles_effective_json(sim->profiles, inst));
 		break;
 	case EVHTTP_REQ_PUT:
-		if (!(o = body_json(req)))
+		if ((o = body_json(req)) == NULL)
 			return;
 		if (!profiles_put(sim->profiles, inst, o, err, sizeof(err))) {
 			json_decref(o);
@@ -146,7 +146,7 @@ void control_handle(Sim *sim, struct evhttp_request *req, const char *rest)
 			error(req, 405, "use PUT");
 			return;
 		}
-		if (!(o = body_json(req)))
+		if ((o = body_json(req)) == NULL)
 			return;
 		json_t *v = json_object_get(o, "seed");
 		if (!json_is_integer(v) || json_integer_value(v) < 0) {

@@ -204,7 +204,7 @@ enum PgResult data_ensure_instance(PGconn *conn, const char *id, char *err, size
 	data_schema_name(id, schema);
 	qs = PQescapeIdentifier(conn, schema, strlen(schema));
 	ql = PQescapeLiteral(conn, id, strlen(id));
-	if (!qs || !ql) {
+	if (qs == NULL || ql == NULL) {
 		snprintf(err, errlen, "escape: %s", PQerrorMessage(conn));
 		res = pg_fail_kind(conn);
 		goto out;
@@ -230,7 +230,7 @@ enum PgResult data_ensure_instance(PGconn *conn, const char *id, char *err, size
 	if ((res = exec_ok(conn, role_sql, err, errlen)) != PG_OK)
 		goto rollback;
 	size_t n = sizeof(create_sql) + 64 * (strlen(qs) + strlen(ql) + 2 * sizeof(day_first));
-	if (!(sql = malloc(n))) {
+	if ((sql = malloc(n)) == NULL) {
 		snprintf(err, errlen, "out of memory");
 		res = PG_FAIL;
 		goto rollback;

@@ -55,7 +55,7 @@ ExecStore *executions_new(struct event_base *base, PgPool *pool, ProfileStore *p
 {
 	ExecStore *st = calloc(1, sizeof(*st));
 
-	if (!st)
+	if (st == NULL)
 		return NULL;
 	st->base = base;
 	st->pool = pool;
@@ -65,7 +65,7 @@ ExecStore *executions_new(struct event_base *base, PgPool *pool, ProfileStore *p
 	st->by_id = htab_new();
 	st->insts = htab_new();
 	st->accts = htab_new();
-	if (!st->by_id || !st->insts || !st->accts) {
+	if (st->by_id == NULL || st->insts == NULL || st->accts == NULL) {
 		executions_free(st);
 		return NULL;
 	}
@@ -74,7 +74,7 @@ ExecStore *executions_new(struct event_base *base, PgPool *pool, ProfileStore *p
 
 static void exec_free(Exec *e)
 {
-	if (e->timer)
+	if (e->timer != NULL)
 		event_free(e->timer);
 	free(e->sql);
 	free(e->reason);
@@ -107,16 +107,16 @@ void executions_shutdown(ExecStore *st)
 
 void executions_free(ExecStore *st)
 {
-	if (!st)
+	if (st == NULL)
 		return;
-	if (st->insts) {
+	if (st->insts != NULL) {
 		htab_foreach (st->insts, free_inst, NULL)
 			;
 		htab_free(st->insts);
 	}
 	htab_free(st->by_id);
 	free(st->all);
-	if (st->accts) {
+	if (st->accts != NULL) {
 		htab_foreach (st->accts, free_acct, NULL)
 			;
 		htab_free(st->accts);
@@ -134,9 +134,9 @@ static Inst *inst_get(ExecStore *st, const char *id, bool create)
 {
 	Inst *in = htab_get(st->insts, id);
 
-	if (in || !create)
+	if (in != NULL || !create)
 		return in;
-	if (!(in = calloc(1, sizeof(*in))))
+	if ((in = calloc(1, sizeof(*in))) == NULL)
 		return NULL;
 	snprintf(in->id, sizeof(in->id), "%s", id);
 	if (!htab_put(st->insts, in->id, in)) {
@@ -150,9 +150,9 @@ static Acct *acct_get(ExecStore *st, const char *id)
 {
 	Acct *a = htab_get(st->accts, id);
 
-	if (a)
+	if (a != NULL)
 		return a;
-	if (!(a = calloc(1, sizeof(*a))))
+	if ((a = calloc(1, sizeof(*a))) == NULL)
 		return NULL;
 	snprintf(a->id, sizeof(a->id), "%s", id);
 	if (!htab_put(st->accts, a->id, a)) {
@@ -168,10 +168,10 @@ static void pump(ExecStore *st, Inst *in);
  * is still blocked goes back to the end of the list) */
 static void acct_release(ExecStore *st, Acct *a)
 {
-	for (size_t n = a->nblocked; n > 0 && a->bhead; n--) {
+	for (size_t n = a->nblocked; n > 0 && a->bhead != NULL; n--) {
 		Inst *in = a->bhead;
 		a->bhead = in->bnext;
-		if (!a->bhead)
+		if (a->bhead == NULL)
 			a->btail = NULL;
 		in->bnext = NULL;
 		in->blocked = false;
@@ -187,7 +187,7 @@ static void finish(ExecStore *st, Exec *e, enum ExecStatus to, const char *reaso
 
 	e->status = to;
 	e->updated_ms = e->end_ms = now;
-	if (reason && !(e->reason = strdup(reason)))
+	if (reason != NULL && (e->reason = strdup(reason)) == NULL)
 		log_error("out of memory keeping the failure reason of %s", e->id);
 	if (was_running) {
 		e->inst->running--;
@@ -196,7 +196,7 @@ static void finish(ExecStore *st, Exec *e, enum ExecStatus to, const char *reaso
 		acct_release(st, e->acct);
 	}
 	log_info("execution %s on %s: %s%s%s", e->id, e->instance_id, exec_status_name[to],
-		 reason ? ": " : "", reason ? reason : "");
+		 reason != NULL ? ": " : "", reason != NULL ? reason : "");
 }
 
 static void on_sql_done(enum PgResult res, const char *err, void *arg)
@@ -216,7 +216,7 @@ static void on_sql_done(enum PgResult res, const char *err, void *arg)
 		log_error("execution %s: simulator database trouble: %s", e->id, err);
 		finish(st, e, EXEC_FAILED, "Internal error: the query could not be run");
 	} else if (job->failed) {
-		finish(st, e, EXEC_FAILED, job->reason ? job->reason : "Query failed");
+		finish(st, e, EXEC_FAILED, job->reason != NULL ? job->reason : "Query failed");
 	} else {
 		e->csv = job->csv;
 		e->csv_len = job->csv_len;
@@ -229,7 +229,7 @@ static void on_sql_done(enum PgResult res, const char *err, void *arg)
 
 static void run_sql(ExecStore *st, Exec *e)
 {
-	if (e->inject_fail) {
+	if (e->inject_fail != NULL) {
 		finish(st, e, EXEC_FAILED, e->inject_fail);
 		return;
 	}
@@ -243,7 +243,7 @@ static void run_sql(ExecStore *st, Exec *e)
 		timeout = e->timeout_s * 1000;
 	job = sqlrun_job_new(e->instance_id, e->sql, simtime_fmt_sql(e->tw_start, ws),
 			     simtime_fmt_sql(e->tw_end, we), timeout, e);
-	if (!job) {
+	if (job == NULL) {
 		finish(st, e, EXEC_FAILED, "Internal error: out of memory");
 		return;
 	}
@@ -271,10 +271,10 @@ static void pump(ExecStore *st, Inst *in)
 {
 	Profile p;
 
-	if (!in->qhead || in->blocked)
+	if (in->qhead == NULL || in->blocked)
 		return;
 	profiles_effective(st->profiles, in->id, &p);
-	while (in->qhead && in->running < p.max_running) {
+	while (in->qhead != NULL && in->running < p.max_running) {
 		Exec *e = in->qhead;
 		Acct *a = e->acct;
 		if (a->running >= p.account_max_running) {
@@ -288,7 +288,7 @@ static void pump(ExecStore *st, Inst *in)
 			return;
 		}
 		in->qhead = e->qnext;
-		if (!in->qhead)
+		if (in->qhead == NULL)
 			in->qtail = NULL;
 		e->qnext = NULL;
 		e->queued = false;
@@ -322,7 +322,8 @@ size_t executions_count_since(ExecStore *st, const char *instance, int64_t since
 	size_t n = 0;
 
 	/* creation order: count back from the newest */
-	for (size_t i = in ? in->n : 0; i > 0 && in->execs[i - 1]->create_ms >= since_ms; i--)
+	for (size_t i = in != NULL ? in->n : 0; i > 0 && in->execs[i - 1]->create_ms >= since_ms;
+	     i--)
 		n++;
 	return n;
 }
@@ -352,7 +353,7 @@ static bool all_append(ExecStore *st, Exec *e)
 	if (st->nall == st->capall) {
 		size_t ncap = st->capall ? st->capall * 2 : 256;
 		Exec **n = realloc(st->all, ncap * sizeof(*n));
-		if (!n)
+		if (n == NULL)
 			return false;
 		st->all = n;
 		st->capall = ncap;
@@ -366,7 +367,7 @@ static bool inst_append(Inst *in, Exec *e)
 	if (in->n == in->cap) {
 		size_t ncap = in->cap ? in->cap * 2 : 16;
 		Exec **n = realloc(in->execs, ncap * sizeof(*n));
-		if (!n)
+		if (n == NULL)
 			return false;
 		in->execs = n;
 		in->cap = ncap;
@@ -382,9 +383,10 @@ Exec *executions_create(ExecStore *st, const char *instance, const ExecRequest *
 	Exec *e = calloc(1, sizeof(*e));
 	char uuid[IDS_UUID_LEN + 1];
 
-	if (!in || !a || !e || !ids_uuid(e->id) || !(e->sql = strdup(req->sql)))
+	if (in == NULL || a == NULL || e == NULL || !ids_uuid(e->id) ||
+	    (e->sql = strdup(req->sql)) == NULL)
 		goto fail;
-	if (req->inject_fail && !(e->inject_fail = strdup(req->inject_fail)))
+	if (req->inject_fail && (e->inject_fail = strdup(req->inject_fail)) == NULL)
 		goto fail;
 	if (req->workflow_id) {
 		snprintf(e->workflow_id, sizeof(e->workflow_id), "%s", req->workflow_id);
@@ -393,7 +395,7 @@ Exec *executions_create(ExecStore *st, const char *instance, const ExecRequest *
 			goto fail;
 		snprintf(e->workflow_id, sizeof(e->workflow_id), "transient_%s", uuid);
 	}
-	if (!(e->timer = evtimer_new(st->base, on_timer, e)))
+	if ((e->timer = evtimer_new(st->base, on_timer, e)) == NULL)
 		goto fail;
 	e->store = st;
 	e->inst = in;
@@ -430,7 +432,7 @@ Exec *executions_create(ExecStore *st, const char *instance, const ExecRequest *
 		 e->tw_start_orig, e->tw_end_orig, e->tz);
 	return e;
 fail:
-	if (e)
+	if (e != NULL)
 		exec_free(e);
 	return NULL;
 }
@@ -439,7 +441,7 @@ Exec *executions_find(ExecStore *st, const char *instance, const char *id)
 {
 	Exec *e = htab_get(st->by_id, id);
 
-	return e && strcmp(e->instance_id, instance) == 0 ? e : NULL;
+	return e != NULL && strcmp(e->instance_id, instance) == 0 ? e : NULL;
 }
 
 bool executions_cancel(ExecStore *st, Exec *e)
@@ -450,9 +452,9 @@ bool executions_cancel(ExecStore *st, Exec *e)
 	if (e->queued) {
 		Exec **pp = &e->inst->qhead;
 		e->inst->qtail = NULL;
-		while (*pp && *pp != e)
+		while (*pp != NULL && *pp != e)
 			pp = &(*pp)->qnext;
-		if (*pp)
+		if (*pp != NULL)
 			*pp = e->qnext;
 		/* recompute the tail after unlinking */
 		for (Exec *q = e->inst->qhead; q; q = q->qnext)
@@ -500,7 +502,7 @@ uint64_t executions_last_seq(const ExecStore *st)
 
 static bool matches(const Exec *e, const ExecFilter *f)
 {
-	if (f->workflow_id && strcmp(e->workflow_id, f->workflow_id) != 0)
+	if (f->workflow_id != NULL && strcmp(e->workflow_id, f->workflow_id) != 0)
 		return false;
 	if (f->min_create_ms >= 0 && e->create_ms < f->min_create_ms)
 		return false;
@@ -516,7 +518,7 @@ size_t executions_list(ExecStore *st, const char *instance, const ExecFilter *f,
 	size_t k = 0;
 
 	*more = false;
-	if (!in)
+	if (in == NULL)
 		return 0;
 	for (size_t i = 0; i < in->n; i++) {
 		Exec *e = in->execs[f->ascending ? i : in->n - 1 - i];
@@ -547,7 +549,7 @@ json_t *executions_json(const Exec *e, bool include_sql)
 	json_t *o = json_object();
 	char buf[SIMTIME_LEN];
 
-	if (!o)
+	if (o == NULL)
 		return NULL;
 	json_object_set_new(o, "workflowExecutionId", json_string(e->id));
 	json_object_set_new(o, "instanceId", json_string(e->instance_id));
@@ -555,7 +557,7 @@ json_t *executions_json(const Exec *e, bool include_sql)
 	json_object_set_new(o, "status", json_string(exec_status_name[e->status]));
 	if (e->status == EXEC_FAILED)
 		json_object_set_new(o, "statusReason",
-				    json_string(e->reason ? e->reason : "Failed"));
+				    json_string(e->reason != NULL ? e->reason : "Failed"));
 	json_object_set_new(o, "executionCategory", json_string("AD_HOC"));
 	set_time(o, "createTime", e->create_ms);
 	set_time(o, "lastUpdatedTime", e->updated_ms);

@@ -36,7 +36,7 @@ Faults *faults_new(struct event_base *base, uint64_t seed, FaultResume resume, v
 {
 	Faults *f = calloc(1, sizeof(*f));
 
-	if (!f)
+	if (f == NULL)
 		return NULL;
 	f->base = base;
 	f->resume = resume;
@@ -51,7 +51,7 @@ static void unlink_held(Held *h)
 		h->prev->next = h->next;
 	else
 		h->f->held = h->next;
-	if (h->next)
+	if (h->next != NULL)
 		h->next->prev = h->prev;
 	event_free(h->ev);
 	free(h);
@@ -59,13 +59,13 @@ static void unlink_held(Held *h)
 
 void faults_free(Faults *f)
 {
-	if (!f)
+	if (f == NULL)
 		return;
-	while (f->held) {
+	while (f->held != NULL) {
 		struct evhttp_request *req = f->held->req;
 		/* a request whose client went away is no connection's any more: ours to free;
 		 * the others go with their connections in evhttp_free */
-		if (!evhttp_request_get_connection(req))
+		if (evhttp_request_get_connection(req) == NULL)
 			evhttp_request_free(req);
 		unlink_held(f->held);
 	}
@@ -106,8 +106,9 @@ static bool hold(Faults *f, struct evhttp_request *req, int ms, bool drop)
 	Held *h = calloc(1, sizeof(*h));
 	struct timeval tv = mstime_tv(ms);
 
-	if (!h || !(h->ev = evtimer_new(f->base, on_held, h)) || evtimer_add(h->ev, &tv) != 0) {
-		if (h && h->ev)
+	if (h == NULL || (h->ev = evtimer_new(f->base, on_held, h)) == NULL ||
+	    evtimer_add(h->ev, &tv) != 0) {
+		if (h != NULL && h->ev != NULL)
 			event_free(h->ev);
 		free(h);
 		return false;
@@ -116,7 +117,7 @@ static bool hold(Faults *f, struct evhttp_request *req, int ms, bool drop)
 	h->req = req;
 	h->drop = drop;
 	h->next = f->held;
-	if (f->held)
+	if (f->held != NULL)
 		f->held->prev = h;
 	f->held = h;
 	return true;
@@ -164,14 +165,14 @@ static void s3_fault(struct evhttp_request *req, int status, const char *code, c
 
 	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
 			  "application/xml");
-	if (b)
+	if (b != NULL)
 		evbuffer_add_printf(
 			b,
 			"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>%s</Code>"
 			"<Message>%s</Message></Error>\n",
 			code, msg);
 	evhttp_send_reply(req, status, status == 503 ? "Slow Down" : "Internal Server Error", b);
-	if (b)
+	if (b != NULL)
 		evbuffer_free(b);
 }
 

@@ -28,7 +28,7 @@ static bool flag(struct evkeyvalq *q, const char *name)
 {
 	const char *v = evhttp_find_header(q, name);
 
-	return v && (strcasecmp(v, "true") == 0 || strcmp(v, "1") == 0);
+	return v != NULL && (strcasecmp(v, "true") == 0 || strcmp(v, "1") == 0);
 }
 
 /* a decimal number in [min, max]; dflt when absent; false when malformed */
@@ -39,7 +39,7 @@ static bool number(struct evkeyvalq *q, const char *name, unsigned long long dfl
 	char *end;
 
 	*out = dflt;
-	if (!v)
+	if (v == NULL)
 		return true;
 	if (!*v || *v == '-')
 		return false;
@@ -58,7 +58,7 @@ static json_t *entry(const Exec *e, bool sql, bool csv)
 	Marker m;
 	json_t *o = json_object();
 
-	if (!o)
+	if (o == NULL)
 		return NULL;
 	json_object_set_new(o, "seq", json_integer((json_int_t)e->seq));
 	json_object_set_new(o, "instanceId", json_string(e->instance_id));
@@ -67,7 +67,7 @@ static json_t *entry(const Exec *e, bool sql, bool csv)
 	json_object_set_new(o, "status", json_string(exec_status_name[e->status]));
 	if (e->status == EXEC_FAILED)
 		json_object_set_new(o, "statusReason",
-				    json_string(e->reason ? e->reason : "Failed"));
+				    json_string(e->reason != NULL ? e->reason : "Failed"));
 	json_object_set_new(o, "createTime", json_string(simtime_fmt_utc(e->create_ms, buf)));
 	json_object_set_new(o, "createMs", json_integer(e->create_ms));
 	json_object_set_new(o, "endMs", ms_or_null(e->end_ms));
@@ -85,7 +85,8 @@ static json_t *entry(const Exec *e, bool sql, bool csv)
 		json_object_set_new(o, "sqlQuery", json_string(e->sql));
 	if (csv && e->status == EXEC_SUCCEEDED)
 		json_object_set_new(o, "csv",
-				    json_stringn(e->csv ? e->csv : "", e->csv ? e->csv_len : 0));
+				    json_stringn(e->csv != NULL ? e->csv : "",
+						 e->csv != NULL ? e->csv_len : 0));
 	return o;
 }
 
@@ -104,7 +105,7 @@ void ledger_handle(Sim *sim, struct evhttp_request *req)
 		error(req, 405, "use GET");
 		goto out;
 	}
-	if (query && evhttp_parse_query_str(query, &q) != 0) {
+	if (query != NULL && evhttp_parse_query_str(query, &q) != 0) {
 		error(req, 400, "malformed query string");
 		goto out;
 	}
@@ -113,7 +114,7 @@ void ledger_handle(Sim *sim, struct evhttp_request *req)
 		error(req, 400, "after must be a sequence number, limit 1 to 10000");
 		goto out;
 	}
-	if (!(page = malloc(limit * sizeof(*page))) || !(arr = json_array())) {
+	if ((page = malloc(limit * sizeof(*page))) == NULL || (arr = json_array()) == NULL) {
 		error(req, 500, "out of memory");
 		goto out;
 	}
@@ -129,7 +130,7 @@ void ledger_handle(Sim *sim, struct evhttp_request *req)
 		      more ? json_integer((json_int_t)page[n - 1]->seq) : json_null(), "lastSeq",
 		      (json_int_t)executions_last_seq(sim->execs));
 	arr = NULL; /* json_pack's "o" took it, even on failure */
-	if (!o)
+	if (o == NULL)
 		error(req, 500, "out of memory");
 	else
 		httpd_reply_json(req, 200, o);

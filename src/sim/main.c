@@ -64,7 +64,7 @@ static int env_int(const char *name, int dflt, int min, int max)
 	char *end;
 	long n;
 
-	if (!v || !*v)
+	if (v == NULL || !*v)
 		return dflt;
 	n = strtol(v, &end, 10);
 	if (*end || n < min || n > max) {
@@ -80,7 +80,7 @@ static bool seed_from_env(uint64_t *seed)
 	const char *v = getenv("AMCSIM_SEED");
 	char *end;
 
-	if (v && *v) {
+	if (v != NULL && *v) {
 		*seed = strtoull(v, &end, 10);
 		if (*end) {
 			log_error("AMCSIM_SEED=%s is not a decimal number", v);
@@ -187,7 +187,7 @@ int main(int argc, char **argv)
 		if (log_format_parse(cfg.log_format, &lf))
 			log_set_format(lf);
 	}
-	if (!cfg.sim_database_url || !*cfg.sim_database_url) {
+	if (cfg.sim_database_url == NULL || !*cfg.sim_database_url) {
 		log_error("sim_database_url is not set");
 		goto out;
 	}
@@ -205,12 +205,12 @@ int main(int argc, char **argv)
 		log_error("libevent has no pthreads support");
 		goto out;
 	}
-	if (!(base = event_base_new())) {
+	if ((base = event_base_new()) == NULL) {
 		log_error("event_base_new failed");
 		goto out;
 	}
-	if (!(pool = pgpool_new(base, cfg.sim_database_url,
-				cfg.pg_threads > 0 ? cfg.pg_threads : 4))) {
+	if ((pool = pgpool_new(base, cfg.sim_database_url,
+			       cfg.pg_threads > 0 ? cfg.pg_threads : 4)) == NULL) {
 		log_error("cannot start the PostgreSQL pool");
 		goto out;
 	}
@@ -231,20 +231,21 @@ int main(int argc, char **argv)
 	sim.profiles = profiles_new(&dflt);
 	sim.stats = stats_new();
 	sim.faults = faults_new(base, seed, routes_resume, &sim);
-	sim.execs = sim.profiles ? executions_new(base, pool, sim.profiles, &set) : NULL;
+	sim.execs = sim.profiles != NULL ? executions_new(base, pool, sim.profiles, &set) : NULL;
 	sim.tokens = token_store_new();
 	sim.s3 = s3_new();
 	sim.strict = cfg.sim_strict;
 	sim.wrap = env_int("AMCSIM_WRAP_EXECUTION", 0, 0, 1) == 1;
 	sim.region_tokens = env_int("AMCSIM_REGION_TOKENS", 0, 0, 1) == 1;
-	if (!sim.profiles || !sim.stats || !sim.faults || !sim.execs || !sim.tokens || !sim.s3) {
+	if (sim.profiles == NULL || sim.stats == NULL || sim.faults == NULL || sim.execs == NULL ||
+	    sim.tokens == NULL || sim.s3 == NULL) {
 		log_error("out of memory at start-up");
 		goto out;
 	}
 	sim.profiles_path = getenv("AMCSIM_PROFILES");
-	if (sim.profiles_path && !*sim.profiles_path)
+	if (sim.profiles_path != NULL && !*sim.profiles_path)
 		sim.profiles_path = NULL;
-	if (sim.profiles_path &&
+	if (sim.profiles_path != NULL &&
 	    !profiles_load_file(sim.profiles, sim.profiles_path, err, sizeof(err))) {
 		log_error("AMCSIM_PROFILES: %s", err);
 		goto out;
@@ -258,13 +259,13 @@ int main(int argc, char **argv)
 	for (int r = 0; r < REGION__COUNT; r++) {
 		if (ports[r] < 0)
 			continue; /* that region is not served */
-		if (!(sim.http[r] = evhttp_new(base))) {
+		if ((sim.http[r] = evhttp_new(base)) == NULL) {
 			log_error("out of memory at start-up");
 			goto out;
 		}
 		routes_install(&sim, (AmcRegion)r);
-		if (!(bs = evhttp_bind_socket_with_handle(sim.http[r], cfg.sim_listen,
-							  (ev_uint16_t)ports[r]))) {
+		if ((bs = evhttp_bind_socket_with_handle(sim.http[r], cfg.sim_listen,
+							 (ev_uint16_t)ports[r])) == NULL) {
 			log_error("cannot listen on %s:%d: %s", cfg.sim_listen, ports[r],
 				  strerror(errno));
 			goto out;
@@ -274,7 +275,8 @@ int main(int argc, char **argv)
 			goto out;
 		}
 		snprintf(sim.self[r], sizeof(sim.self[r]),
-			 strchr(cfg.sim_listen, ':') ? "[%s]:%d" : "%s:%d", cfg.sim_listen, port);
+			 strchr(cfg.sim_listen, ':') != NULL ? "[%s]:%d" : "%s:%d", cfg.sim_listen,
+			 port);
 	}
 	sigint = evsignal_new(base, SIGINT, on_signal, base);
 	sigterm = evsignal_new(base, SIGTERM, on_signal, base);
@@ -284,9 +286,10 @@ int main(int argc, char **argv)
 	cfg_sighup = config_sighup_new(base, &cfg, cfg_path, on_config_applied, &reload);
 	janitor = event_new(base, -1, EV_PERSIST, on_janitor, &sim);
 	struct timeval minute = { 60, 0 };
-	if (!sigint || !sigterm || !sighup || !cfg_sighup || !janitor ||
-	    evsignal_add(sigint, NULL) != 0 || evsignal_add(sigterm, NULL) != 0 ||
-	    evsignal_add(sighup, NULL) != 0 || evtimer_add(janitor, &minute) != 0) {
+	if (sigint == NULL || sigterm == NULL || sighup == NULL || cfg_sighup == NULL ||
+	    janitor == NULL || evsignal_add(sigint, NULL) != 0 ||
+	    evsignal_add(sigterm, NULL) != 0 || evsignal_add(sighup, NULL) != 0 ||
+	    evtimer_add(janitor, &minute) != 0) {
 		log_error("cannot install signal handlers");
 		goto out;
 	}
@@ -294,42 +297,44 @@ int main(int argc, char **argv)
 	log_info("amcsim listening on %s (latency %d ms, statement timeout %d ms, strict %s, "
 		 "profiles %s, seed %llu, region tokens %s)",
 		 sim.self[REGION_NA], dflt.latency_ms, set.statement_timeout_ms,
-		 sim.strict ? "on" : "off", sim.profiles_path ? sim.profiles_path : "none",
+		 sim.strict ? "on" : "off", sim.profiles_path != NULL ? sim.profiles_path : "none",
 		 (unsigned long long)seed, sim.region_tokens ? "strict" : "global");
-	for (int r = REGION_NA + 1; r < REGION__COUNT; r++)
-		if (sim.http[r])
+	for (int r = REGION_NA + 1; r < REGION__COUNT; r++) {
+		if (sim.http[r] != NULL)
 			log_info("amcsim region %s listening on %s", region_name[r], sim.self[r]);
+	}
 	if (event_base_dispatch(base) < 0) {
 		log_error("event loop failed");
 		goto out;
 	}
 	rc = 0;
 out:
-	if (sigint)
+	if (sigint != NULL)
 		event_free(sigint);
-	if (sigterm)
+	if (sigterm != NULL)
 		event_free(sigterm);
-	if (sighup)
+	if (sighup != NULL)
 		event_free(sighup);
 	config_sighup_free(cfg_sighup);
-	if (janitor)
+	if (janitor != NULL)
 		event_free(janitor);
 	/* before evhttp_free: held requests are evhttp's or, when their client left, ours */
 	faults_free(sim.faults);
-	for (int r = 0; r < REGION__COUNT; r++)
-		if (sim.http[r])
+	for (int r = 0; r < REGION__COUNT; r++) {
+		if (sim.http[r] != NULL)
 			evhttp_free(sim.http[r]);
+	}
 	/* the pool first: its queued jobs point at executions */
-	if (sim.execs)
+	if (sim.execs != NULL)
 		executions_shutdown(sim.execs);
-	if (pool)
+	if (pool != NULL)
 		pgpool_free(pool);
 	executions_free(sim.execs);
 	token_store_free(sim.tokens);
 	s3_free(sim.s3);
 	stats_free(sim.stats);
 	profiles_free(sim.profiles);
-	if (base)
+	if (base != NULL)
 		event_base_free(base);
 	if (cfg_loaded)
 		config_cleanup(&cfg);

@@ -31,7 +31,7 @@ bool marker_parse(const char *sql, Marker *m)
 	const char *p = sql;
 
 	memset(m, 0, sizeof(*m));
-	if (!sql || strncmp(p, MARKER_PREFIX, strlen(MARKER_PREFIX)) != 0)
+	if (sql == NULL || strncmp(p, MARKER_PREFIX, strlen(MARKER_PREFIX)) != 0)
 		return false;
 	p += strlen(MARKER_PREFIX);
 	if (!id_token(&p, m->batch_id) || *p++ != ' ' || !id_token(&p, m->exec_id))

@@ -129,7 +129,7 @@ static bool copy_entry(const char *key, void *value, void *priv)
 	HTab *to = priv;
 	Profile *p = malloc(sizeof(*p));
 
-	if (!p) {
+	if (p == NULL) {
 		log_error("out of memory copying the profile of %s", key);
 		return false;
 	}
@@ -154,11 +154,11 @@ ProfileStore *profiles_new(const Profile *base)
 {
 	ProfileStore *ps = calloc(1, sizeof(*ps));
 
-	if (!ps)
+	if (ps == NULL)
 		return NULL;
 	ps->base = *base;
 	ps->base.set = ALL_SET;
-	if (!(ps->over = htab_new()) || !(ps->file_over = htab_new())) {
+	if ((ps->over = htab_new()) == NULL || (ps->file_over = htab_new()) == NULL) {
 		profiles_free(ps);
 		return NULL;
 	}
@@ -168,13 +168,13 @@ ProfileStore *profiles_new(const Profile *base)
 
 void profiles_free(ProfileStore *ps)
 {
-	if (!ps)
+	if (ps == NULL)
 		return;
-	if (ps->over) {
+	if (ps->over != NULL) {
 		clear(ps->over);
 		htab_free(ps->over);
 	}
-	if (ps->file_over) {
+	if (ps->file_over != NULL) {
 		clear(ps->file_over);
 		htab_free(ps->file_over);
 	}
@@ -203,7 +203,7 @@ static bool parse(json_t *obj, Profile *out, char *err, size_t errlen)
 	json_object_foreach (obj, k, v) {
 		const Field *f = find_field(k);
 		char *at;
-		if (!f) {
+		if (f == NULL) {
 			snprintf(err, errlen, "unknown profile field \"%.64s\"", k);
 			return false;
 		}
@@ -236,7 +236,7 @@ static bool parse(json_t *obj, Profile *out, char *err, size_t errlen)
 		case FT_REGION: {
 			AmcRegion r;
 			const char *s = json_string_value(v);
-			if (s && strcmp(s, "any") == 0) {
+			if (s != NULL && strcmp(s, "any") == 0) {
 				*(int *)at = PROFILE_ANY_REGION;
 				break;
 			}
@@ -289,7 +289,8 @@ static bool parse(json_t *obj, Profile *out, char *err, size_t errlen)
 			json_array_foreach (v, i, c) {
 				const char *s = json_string_value(c);
 				int e = 0;
-				while (e < EP__COUNT && (!s || strcmp(s, endpoint_name[e]) != 0))
+				while (e < EP__COUNT &&
+				       (s == NULL || strcmp(s, endpoint_name[e]) != 0))
 					e++;
 				if (e == EP__COUNT) {
 					snprintf(err, errlen,
@@ -311,10 +312,10 @@ static bool parse(json_t *obj, Profile *out, char *err, size_t errlen)
 
 void profiles_effective(const ProfileStore *ps, const char *inst, Profile *out)
 {
-	const Profile *o = inst ? htab_get(ps->over, inst) : NULL;
+	const Profile *o = inst != NULL ? htab_get(ps->over, inst) : NULL;
 
 	*out = ps->dflt;
-	if (o)
+	if (o != NULL)
 		overlay(out, o);
 }
 
@@ -324,15 +325,15 @@ bool profiles_put(ProfileStore *ps, const char *inst, json_t *obj, char *err, si
 
 	if (!parse(obj, &p, err, errlen))
 		return false;
-	if (!inst) {
+	if (inst == NULL) {
 		overlay(&ps->dflt, &p);
 		return true;
 	}
-	if ((o = htab_get(ps->over, inst))) {
+	if ((o = htab_get(ps->over, inst)) != NULL) {
 		overlay(o, &p);
 		return true;
 	}
-	if (!(o = malloc(sizeof(*o))) || !htab_put(ps->over, inst, o)) {
+	if ((o = malloc(sizeof(*o))) == NULL || !htab_put(ps->over, inst, o)) {
 		free(o);
 		snprintf(err, errlen, "out of memory");
 		return false;
@@ -345,12 +346,12 @@ bool profiles_delete(ProfileStore *ps, const char *inst)
 {
 	Profile *o;
 
-	if (!inst) {
+	if (inst == NULL) {
 		ps->dflt = ps->base;
 		overlay(&ps->dflt, &ps->file_default);
 		return true;
 	}
-	if (!(o = htab_del(ps->over, inst)))
+	if ((o = htab_del(ps->over, inst)) == NULL)
 		return false;
 	free(o);
 	return true;
@@ -360,7 +361,7 @@ static json_t *to_json(const Profile *p)
 {
 	json_t *o = json_object();
 
-	if (!o)
+	if (o == NULL)
 		return NULL;
 	for (size_t i = 0; i < NFIELDS; i++) {
 		const Field *f = &fields[i];
@@ -388,17 +389,17 @@ static json_t *to_json(const Profile *p)
 			break;
 		case FT_CODES:
 			v = json_array();
-			for (int k = 0; v && k < p->ncodes_5xx; k++)
+			for (int k = 0; v != NULL && k < p->ncodes_5xx; k++)
 				json_array_append_new(v, json_integer(p->codes_5xx[k]));
 			break;
 		case FT_ENDPOINTS:
 			v = json_array();
-			for (int e = 0; v && e < EP__COUNT; e++)
+			for (int e = 0; v != NULL && e < EP__COUNT; e++)
 				if (p->endpoints & EP_MASK(e))
 					json_array_append_new(v, json_string(endpoint_name[e]));
 			break;
 		}
-		if (!v || json_object_set_new(o, f->name, v) != 0) {
+		if (v == NULL || json_object_set_new(o, f->name, v) != 0) {
 			json_decref(o);
 			return NULL;
 		}
@@ -424,7 +425,7 @@ static bool add_json(const char *key, void *value, void *priv)
 	JsonCtx *c = priv;
 	json_t *v = to_json(value);
 
-	if (!v || json_object_set_new(c->obj, key, v) != 0)
+	if (v == NULL || json_object_set_new(c->obj, key, v) != 0)
 		c->ok = false;
 	return false;
 }
@@ -434,7 +435,7 @@ json_t *profiles_json(const ProfileStore *ps)
 	JsonCtx c = { json_object(), true };
 	json_t *d = to_json(&ps->dflt);
 
-	if (!c.obj || !d) {
+	if (c.obj == NULL || d == NULL) {
 		json_decref(c.obj);
 		json_decref(d);
 		return NULL;
@@ -442,7 +443,7 @@ json_t *profiles_json(const ProfileStore *ps)
 	htab_foreach (ps->over, add_json, &c)
 		;
 	json_t *o = json_pack("{s:o, s:o}", "default", d, "instances", c.obj);
-	if (o && !c.ok) {
+	if (o != NULL && !c.ok) {
 		json_decref(o);
 		return NULL;
 	}
@@ -460,9 +461,9 @@ static uint64_t bit_at(size_t off)
 
 bool profiles_take_burst(ProfileStore *ps, const char *inst)
 {
-	Profile *o = inst ? htab_get(ps->over, inst) : NULL;
+	Profile *o = inst != NULL ? htab_get(ps->over, inst) : NULL;
 
-	if (o && (o->set & bit_at(offsetof(Profile, burst_429))) && o->burst_429 > 0) {
+	if (o != NULL && (o->set & bit_at(offsetof(Profile, burst_429))) && o->burst_429 > 0) {
 		o->burst_429--;
 		return true;
 	}
@@ -501,7 +502,7 @@ bool profiles_load_file(ProfileStore *ps, const char *path, char *err, size_t er
 	const char *k;
 	char sub[256];
 
-	if (!root) {
+	if (root == NULL) {
 		snprintf(err, errlen, "%s:%d: %s", path, jerr.line, jerr.text);
 		return false;
 	}
@@ -516,23 +517,23 @@ bool profiles_load_file(ProfileStore *ps, const char *path, char *err, size_t er
 			goto fail;
 		}
 	}
-	if ((d = json_object_get(root, "default")) && !parse(d, &fd, sub, sizeof(sub))) {
+	if ((d = json_object_get(root, "default")) != NULL && !parse(d, &fd, sub, sizeof(sub))) {
 		snprintf(err, errlen, "%s: default: %s", path, sub);
 		goto fail;
 	}
-	if (!(fo = htab_new())) {
+	if ((fo = htab_new()) == NULL) {
 		snprintf(err, errlen, "out of memory");
 		goto fail;
 	}
 	insts = json_object_get(root, "instances");
-	if (insts && !json_is_object(insts)) {
+	if (insts != NULL && !json_is_object(insts)) {
 		snprintf(err, errlen, "%s: instances must be an object", path);
 		goto fail;
 	}
 	json_object_foreach (insts, k, v) {
 		Profile *p = malloc(sizeof(*p));
 		snprintf(sub, sizeof(sub), "out of memory");
-		if (!p || !parse(v, p, sub, sizeof(sub)) || !htab_put(fo, k, p)) {
+		if (p == NULL || !parse(v, p, sub, sizeof(sub)) || !htab_put(fo, k, p)) {
 			snprintf(err, errlen, "%s: instances.%.64s: %s", path, k, sub);
 			free(p);
 			goto fail;
@@ -546,7 +547,7 @@ bool profiles_load_file(ProfileStore *ps, const char *path, char *err, size_t er
 	profiles_reset(ps);
 	return true;
 fail:
-	if (fo) {
+	if (fo != NULL) {
 		clear(fo);
 		htab_free(fo);
 	}

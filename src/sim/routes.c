@@ -51,9 +51,9 @@ static void reply_exec(Sim *sim, struct evhttp_request *req, const Exec *e, bool
 {
 	json_t *o = executions_json(e, include_sql);
 
-	if (o && sim->wrap)
+	if (o != NULL && sim->wrap)
 		o = json_pack("{s:o}", "workflowExecution", o);
-	if (!o) {
+	if (o == NULL) {
 		amc_error(req, 500, "Internal error");
 		return;
 	}
@@ -64,7 +64,7 @@ static bool query_flag(struct evkeyvalq *q, const char *name, bool dflt)
 {
 	const char *v = evhttp_find_header(q, name);
 
-	if (!v)
+	if (v == NULL)
 		return dflt;
 	return strcasecmp(v, "true") == 0 || strcmp(v, "1") == 0;
 }
@@ -87,23 +87,23 @@ static void handle_token(Sim *sim, struct evhttp_request *req)
 	Profile p;
 
 	TAILQ_INIT(&form);
-	if (!body || evhttp_parse_query_str(body, &form) != 0) {
+	if (body == NULL || evhttp_parse_query_str(body, &form) != 0) {
 		oauth_error(req, 400, "invalid_request", "The request body could not be parsed");
 		goto out;
 	}
 	grant = evhttp_find_header(&form, "grant_type");
 	refresh = evhttp_find_header(&form, "refresh_token");
-	if (!grant || strcmp(grant, "refresh_token") != 0) {
+	if (grant == NULL || strcmp(grant, "refresh_token") != 0) {
 		oauth_error(req, 400, "unsupported_grant_type",
 			    "Only grant_type=refresh_token is supported");
 		goto out;
 	}
-	if (!refresh || !*refresh) {
+	if (refresh == NULL || !*refresh) {
 		oauth_error(req, 400, "invalid_request", "The request is missing refresh_token");
 		goto out;
 	}
 	/* fault injection: a refresh token that says it is revoked behaves like one */
-	if (strstr(refresh, "REVOKED")) {
+	if (strstr(refresh, "REVOKED") != NULL) {
 		oauth_error(req, 400, "invalid_grant",
 			    "The request has an invalid grant parameter : refresh_token");
 		goto out;
@@ -118,12 +118,12 @@ static void handle_token(Sim *sim, struct evhttp_request *req)
 	/* fault injection: a refresh token that says so is rotated, as LWA may do: the answer
 	 * carries a new one (which does not say so, so it is rotated once) */
 	char rotated[96];
-	if (strstr(refresh, "ROTATE"))
+	if (strstr(refresh, "ROTATE") != NULL)
 		snprintf(rotated, sizeof(rotated), "Atzr|rotated-%.32s", tok);
 	httpd_reply_json(req, 200,
 			 json_pack("{s:s, s:s, s:i, s:s}", "access_token", tok, "token_type",
 				   "bearer", "expires_in", p.token_ttl_s, "refresh_token",
-				   strstr(refresh, "ROTATE") ? rotated : refresh));
+				   strstr(refresh, "ROTATE") != NULL ? rotated : refresh));
 out:
 	evhttp_clear_headers(&form);
 	free(body);
@@ -138,10 +138,10 @@ static void s3_reply_error(struct evhttp_request *req, int status, enum S3Check 
 
 	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
 			  "application/xml");
-	if (b && xml)
+	if (b != NULL && xml != NULL)
 		evbuffer_add(b, xml, strlen(xml));
 	evhttp_send_reply(req, status, status == 403 ? "Forbidden" : "Not Found", b);
-	if (b)
+	if (b != NULL)
 		evbuffer_free(b);
 	free(xml);
 }
@@ -198,8 +198,8 @@ static void handle_s3(Sim *sim, struct evhttp_request *req, const char *path, co
 		s3_reply_error(req, 403, c, key);
 		return;
 	}
-	if (!named || !(e = executions_find(sim->execs, inst, id)) || e->status != EXEC_SUCCEEDED ||
-	    part >= e->nparts) {
+	if (!named || (e = executions_find(sim->execs, inst, id)) == NULL ||
+	    e->status != EXEC_SUCCEEDED || part >= e->nparts) {
 		s3_reply_error(req, 404, S3_NO_SUCH_KEY, key);
 		return;
 	}
@@ -210,14 +210,15 @@ static void handle_s3(Sim *sim, struct evhttp_request *req, const char *path, co
 		s3_reply_error(req, 403, S3_EXPIRED, key);
 		return;
 	}
-	csv_part(e->csv ? e->csv : "", e->csv ? e->csv_len : 0, e->nparts, part, &hl, &off, &bl);
+	csv_part(e->csv != NULL ? e->csv : "", e->csv != NULL ? e->csv_len : 0, e->nparts, part,
+		 &hl, &off, &bl);
 	/* a copy: the execution keeps its own file for later downloads */
-	if (!(file = malloc(hl + bl + 1)) || !(b = evbuffer_new())) {
+	if ((file = malloc(hl + bl + 1)) == NULL || (b = evbuffer_new()) == NULL) {
 		free(file);
 		evhttp_send_error(req, 500, NULL);
 		return;
 	}
-	const char *src = e->csv ? e->csv : "";
+	const char *src = e->csv != NULL ? e->csv : "";
 	memcpy(file, src, hl);
 	memcpy(file + hl, src + off, bl);
 	len = hl + bl;
@@ -302,38 +303,40 @@ static void handle_create(Sim *sim, struct evhttp_request *req, const char *inst
 	struct tm tm;
 	Exec *e;
 
-	if (!body) {
+	if (body == NULL) {
 		amc_error(req, too_big ? 413 : 400,
 			  too_big ? "Request body too large" : "Request body is missing");
 		goto out;
 	}
-	if (!(root = json_loads(body, 0, &jerr)) || !json_is_object(root)) {
+	if ((root = json_loads(body, 0, &jerr)) == NULL || !json_is_object(root)) {
 		amc_error(req, 400, "Request body is not a valid JSON object");
 		goto out;
 	}
 	wf = json_object_get(root, "workflow");
-	if (wf && !json_is_object(wf)) {
+	if (wf != NULL && !json_is_object(wf)) {
 		amc_error(req, 400, "workflow must be an object");
 		goto out;
 	}
-	if ((v = json_object_get(wf, "sqlQuery")) && !(sql = json_string_value(v))) {
+	if ((v = json_object_get(wf, "sqlQuery")) != NULL && (sql = json_string_value(v)) == NULL) {
 		amc_error(req, 400, "workflow.sqlQuery must be a string");
 		goto out;
 	}
-	if ((v = json_object_get(wf, "workflowId")) && !(wfid = json_string_value(v))) {
+	if ((v = json_object_get(wf, "workflowId")) != NULL &&
+	    (wfid = json_string_value(v)) == NULL) {
 		amc_error(req, 400, "workflow.workflowId must be a string");
 		goto out;
 	}
-	if ((v = json_object_get(root, "workflowId")) && !(saved = json_string_value(v))) {
+	if ((v = json_object_get(root, "workflowId")) != NULL &&
+	    (saved = json_string_value(v)) == NULL) {
 		amc_error(req, 400, "workflowId must be a string");
 		goto out;
 	}
-	if (!sql == !saved) {
+	if ((sql == NULL) == (saved == NULL)) {
 		amc_error(req, 400,
 			  "Exactly one of workflow.sqlQuery or workflowId must be provided");
 		goto out;
 	}
-	if (saved) {
+	if (saved != NULL) {
 		/* the simulator keeps no saved workflows: ad-hoc only */
 		amc_error(req, 400, "Workflow with ID %.200s does not exist", saved);
 		goto out;
@@ -342,12 +345,12 @@ static void handle_create(Sim *sim, struct evhttp_request *req, const char *inst
 		amc_error(req, 400, "workflow.sqlQuery must not be empty");
 		goto out;
 	}
-	if (wfid && (!*wfid || strlen(wfid) > EXEC_WORKFLOW_MAX)) {
+	if (wfid != NULL && (!*wfid || strlen(wfid) > EXEC_WORKFLOW_MAX)) {
 		amc_error(req, 400, "workflow.workflowId must be 1 to %d characters",
 			  EXEC_WORKFLOW_MAX);
 		goto out;
 	}
-	if (!wfid) {
+	if (wfid == NULL) {
 		/* named now so that a compile error can already quote it, as AMC's does */
 		memcpy(transient, "transient_", 10);
 		if (!ids_uuid(transient + 10)) {
@@ -362,7 +365,7 @@ static void handle_create(Sim *sim, struct evhttp_request *req, const char *inst
 	if (!r.tw_type)
 		r.tw_type = "MOST_RECENT_DAY";
 	bool known = false;
-	for (const char *const *t = window_types; *t && !known; t++)
+	for (const char *const *t = window_types; *t != NULL && !known; t++)
 		known = strcmp(*t, r.tw_type) == 0;
 	if (!known) {
 		amc_error(req, 400, "Invalid timeWindowType %.40s", r.tw_type);
@@ -411,7 +414,7 @@ static void handle_create(Sim *sim, struct evhttp_request *req, const char *inst
 		r.tw_end_orig = eo;
 	}
 	r.timeout_s = TIMEOUT_DEFAULT_S;
-	if ((v = json_object_get(root, "workflowExecutionTimeoutSeconds"))) {
+	if ((v = json_object_get(root, "workflowExecutionTimeoutSeconds")) != NULL) {
 		if (!json_is_integer(v) || json_integer_value(v) < 1 ||
 		    json_integer_value(v) > 86400) {
 			amc_error(
@@ -448,7 +451,7 @@ static void handle_create(Sim *sim, struct evhttp_request *req, const char *inst
 	r.url_403_first = p->url_403_first;
 	if (rng_roll(faults_rng(sim->faults), p->fail_rate))
 		r.inject_fail = p->fail_reason;
-	if (!(e = executions_create(sim->execs, inst, &r))) {
+	if ((e = executions_create(sim->execs, inst, &r)) == NULL) {
 		amc_error(req, 500, "Internal error: could not create the execution");
 		goto out;
 	}
@@ -495,9 +498,9 @@ static void handle_list(Sim *sim, struct evhttp_request *req, const char *inst, 
 	f.workflow_id = evhttp_find_header(q, "workflowId");
 	f.ascending = query_flag(q, "sortAscending", false);
 	f.include_cancelled = query_flag(q, "includeCancelled", true);
-	if (!tz)
+	if (tz == NULL)
 		tz = "UTC";
-	if (!f.workflow_id && !min) {
+	if (f.workflow_id == NULL && min == NULL) {
 		amc_error(req, 400, "One of workflowId or minCreationTime is required");
 		return;
 	}
@@ -505,7 +508,7 @@ static void handle_list(Sim *sim, struct evhttp_request *req, const char *inst, 
 		amc_error(req, 400, "Invalid timeZone %.64s", tz);
 		return;
 	}
-	if (min) {
+	if (min != NULL) {
 		if (!simtime_parse_local(min, &tm) || !simtime_to_utc(&tm, tz, &t)) {
 			amc_error(req, 400,
 				  "Invalid minCreationTime: expected yyyy-MM-ddTHH:mm:ss");
@@ -513,7 +516,7 @@ static void handle_list(Sim *sim, struct evhttp_request *req, const char *inst, 
 		}
 		f.min_create_ms = (int64_t)t * 1000;
 	}
-	if (max) {
+	if (max != NULL) {
 		if (!simtime_parse_local(max, &tm) || !simtime_to_utc(&tm, tz, &t)) {
 			amc_error(req, 400,
 				  "Invalid maxCreationTime: expected yyyy-MM-ddTHH:mm:ss");
@@ -521,7 +524,7 @@ static void handle_list(Sim *sim, struct evhttp_request *req, const char *inst, 
 		}
 		f.max_create_ms = (int64_t)t * 1000 + 999;
 	}
-	if (lim) {
+	if (lim != NULL) {
 		char *end;
 		long n = strtol(lim, &end, 10);
 		if (*end || n < 1 || n > LIST_LIMIT_MAX) {
@@ -531,7 +534,7 @@ static void handle_list(Sim *sim, struct evhttp_request *req, const char *inst, 
 		}
 		f.limit = (size_t)n;
 	}
-	if (tok && *tok) {
+	if (tok != NULL && *tok) {
 		char *end;
 		unsigned long long v = strtoull(tok, &end, 16);
 		if (*end || strlen(tok) != 16 || !(f.after_seq = v ^ CURSOR_MASK)) {
@@ -539,7 +542,7 @@ static void handle_list(Sim *sim, struct evhttp_request *req, const char *inst, 
 			return;
 		}
 	}
-	if (!(rows = malloc(f.limit * sizeof(*rows))) || !(arr = json_array())) {
+	if ((rows = malloc(f.limit * sizeof(*rows))) == NULL || (arr = json_array()) == NULL) {
 		free(rows);
 		amc_error(req, 500, "Internal error");
 		return;
@@ -564,10 +567,10 @@ static void handle_cancel(Sim *sim, struct evhttp_request *req, Exec *e, bool is
 {
 	bool too_big = false;
 	char *body = is_delete ? NULL : httpd_body(req, BODY_MAX, &too_big);
-	json_t *root = body ? json_loads(body, 0, NULL) : NULL;
+	json_t *root = body != NULL ? json_loads(body, 0, NULL) : NULL;
 	const char *st = json_string_value(json_object_get(root, "status"));
 
-	if (!is_delete && (!st || strcmp(st, "CANCELLED") != 0)) {
+	if (!is_delete && (st == NULL || strcmp(st, "CANCELLED") != 0)) {
 		amc_error(req, 400, "The only supported update is {\"status\":\"CANCELLED\"}");
 		goto out;
 	}
@@ -597,11 +600,11 @@ static void handle_download_urls(Sim *sim, struct evhttp_request *req, Exec *e, 
 		return;
 	}
 	/* URLs point back at whatever address the client used to reach us */
-	if (!host || !*host || strlen(host) > 255 ||
+	if (host == NULL || !*host || strlen(host) > 255 ||
 	    strspn(host, "abcdefghijklmnopqrstuvwxyz"
 			 "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-:[]") != strlen(host))
 		host = sim->self[sim->region];
-	if (!(urls = json_array())) {
+	if ((urls = json_array()) == NULL) {
 		amc_error(req, 500, "Internal error");
 		return;
 	}
@@ -625,10 +628,10 @@ static bool content_type_ok(struct evhttp_request *req)
 {
 	const char *ct = header(req, "Content-Type");
 
-	if (!ct)
+	if (ct == NULL)
 		return true;
 	return strncasecmp(ct, "application/json", 16) == 0 ||
-	       (strncasecmp(ct, "application/vnd.", 16) == 0 && strstr(ct, "json"));
+	       (strncasecmp(ct, "application/vnd.", 16) == 0 && strstr(ct, "json") != NULL);
 }
 
 /* which endpoint a request addresses, before any check (the stats and the gate need it);
@@ -678,7 +681,7 @@ static void handle_amc(Sim *sim, struct evhttp_request *req, const char *rest, s
 				ep) != GATE_PASS)
 			return;
 	}
-	if (!auth || strncasecmp(auth, "Bearer ", 7) != 0 ||
+	if (auth == NULL || strncasecmp(auth, "Bearer ", 7) != 0 ||
 	    !token_valid(sim->tokens, auth + 7, simtime_now_ms(), p.token_ttl_s, &token_region)) {
 		stats_inc(sim->stats, sim->region, valid ? inst : NULL, ST_UNAUTHORIZED);
 		amc_error(req, 401,
@@ -692,11 +695,11 @@ static void handle_amc(Sim *sim, struct evhttp_request *req, const char *rest, s
 			  region_name[token_region], region_name[sim->region]);
 		return;
 	}
-	if (!header(req, "Amazon-Advertising-API-ClientId")) {
+	if (header(req, "Amazon-Advertising-API-ClientId") == NULL) {
 		amc_error(req, 400, "Missing header Amazon-Advertising-API-ClientId");
 		return;
 	}
-	if (!header(req, "Amazon-Advertising-API-AdvertiserId")) {
+	if (header(req, "Amazon-Advertising-API-AdvertiserId") == NULL) {
 		amc_error(req, 400, "Missing header Amazon-Advertising-API-AdvertiserId");
 		return;
 	}
@@ -732,7 +735,7 @@ static void handle_amc(Sim *sim, struct evhttp_request *req, const char *rest, s
 		}
 		return;
 	}
-	if (!(e = executions_find(sim->execs, inst, id))) {
+	if ((e = executions_find(sim->execs, inst, id)) == NULL) {
 		amc_error(req, 404, "Execution with ID %.64s not found", id);
 		return;
 	}
@@ -768,7 +771,7 @@ static void dispatch(Sim *sim, struct evhttp_request *req, bool gate)
 	struct evkeyvalq q;
 
 	TAILQ_INIT(&q);
-	if (!path)
+	if (path == NULL)
 		path = "/";
 	log_debug("%s %s",
 		  m == EVHTTP_REQ_GET    ? "GET"
@@ -776,7 +779,7 @@ static void dispatch(Sim *sim, struct evhttp_request *req, bool gate)
 		  : m == EVHTTP_REQ_PUT  ? "PUT"
 					 : "other",
 		  path);
-	if (query && evhttp_parse_query_str(query, &q) != 0) {
+	if (query != NULL && evhttp_parse_query_str(query, &q) != 0) {
 		amc_error(req, 400, "Malformed query string");
 	} else if (strcmp(path, "/auth/o2/token") == 0) {
 		Profile p;
@@ -813,9 +816,9 @@ out:
 static int request_region(const Sim *sim, struct evhttp_request *req)
 {
 	struct evhttp_connection *conn = evhttp_request_get_connection(req);
-	struct evhttp *server = conn ? evhttp_connection_get_server(conn) : NULL;
+	struct evhttp *server = conn != NULL ? evhttp_connection_get_server(conn) : NULL;
 
-	for (int r = 0; server && r < REGION__COUNT; r++)
+	for (int r = 0; server != NULL && r < REGION__COUNT; r++)
 		if (sim->http[r] == server)
 			return r;
 	return REGION_NA;

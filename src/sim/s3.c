@@ -24,7 +24,7 @@ S3 *s3_new(void)
 {
 	S3 *s = calloc(1, sizeof(*s));
 
-	if (!s)
+	if (s == NULL)
 		return NULL;
 	if (!ids_random(s->secret, sizeof(s->secret))) {
 		free(s);
@@ -35,7 +35,7 @@ S3 *s3_new(void)
 
 void s3_free(S3 *s)
 {
-	if (s)
+	if (s != NULL)
 		OPENSSL_cleanse(s->secret, sizeof(s->secret));
 	free(s);
 }
@@ -50,8 +50,8 @@ static bool sign(const S3 *s, const char *path, const char *date, const char *ex
 
 	if (n < 0 || (size_t)n >= sizeof(msg))
 		return false;
-	if (!HMAC(EVP_sha256(), s->secret, sizeof(s->secret), (unsigned char *)msg, (size_t)n, mac,
-		  &maclen) ||
+	if (HMAC(EVP_sha256(), s->secret, sizeof(s->secret), (unsigned char *)msg, (size_t)n, mac,
+		 &maclen) == NULL ||
 	    maclen != 32)
 		return false;
 	for (unsigned i = 0; i < maclen; i++)
@@ -86,7 +86,7 @@ static time_t parse_amz_date(const char *d)
 	struct tm tm;
 
 	memset(&tm, 0, sizeof(tm));
-	if (!d || strlen(d) != 16 ||
+	if (d == NULL || strlen(d) != 16 ||
 	    sscanf(d, "%4d%2d%2dT%2d%2d%2dZ", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
 		   &tm.tm_min, &tm.tm_sec) != 6)
 		return (time_t)-1;
@@ -103,12 +103,12 @@ enum S3Check s3_check(const S3 *s, const char *path, const char *query, int64_t 
 	enum S3Check res = S3_BAD_SIGNATURE;
 
 	TAILQ_INIT(&q);
-	if (!query || evhttp_parse_query_str(query, &q) != 0)
+	if (query == NULL || evhttp_parse_query_str(query, &q) != 0)
 		goto out;
 	date = evhttp_find_header(&q, "X-Amz-Date");
 	expires = evhttp_find_header(&q, "X-Amz-Expires");
 	given = evhttp_find_header(&q, "X-Amz-Signature");
-	if (!date || !expires || !given || strlen(given) != 64 ||
+	if (date == NULL || expires == NULL || given == NULL || strlen(given) != 64 ||
 	    !sign(s, path, date, expires, sig) || CRYPTO_memcmp(sig, given, 64) != 0)
 		goto out;
 	time_t t0 = parse_amz_date(date);
@@ -148,7 +148,7 @@ char *s3_error_xml(enum S3Check c, const char *key)
 	if (asprintf(&out,
 		     "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>%s</Code>"
 		     "<Message>%s</Message><Key>%s</Key><RequestId>%s</RequestId></Error>\n",
-		     code, msg, key ? key : "", rids) < 0)
+		     code, msg, key != NULL ? key : "", rids) < 0)
 		return NULL;
 	return out;
 }

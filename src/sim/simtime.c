@@ -45,7 +45,7 @@ bool simtime_parse_local(const char *s, struct tm *out)
 	static const int mdays[] = { 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
 	int y, mo, d, h, mi, se;
 
-	if (!s || strlen(s) != 19 || !digits(s, 4) || s[4] != '-' || !digits(s + 5, 2) ||
+	if (s == NULL || strlen(s) != 19 || !digits(s, 4) || s[4] != '-' || !digits(s + 5, 2) ||
 	    s[7] != '-' || !digits(s + 8, 2) || s[10] != 'T' || !digits(s + 11, 2) ||
 	    s[13] != ':' || !digits(s + 14, 2) || s[16] != ':' || !digits(s + 17, 2))
 		return false;
@@ -71,11 +71,12 @@ bool simtime_zone_valid(const char *zone)
 	char path[256];
 	struct stat st;
 
-	if (!zone || !*zone || strlen(zone) > 64 || strstr(zone, "..") || zone[0] == '/')
+	if (zone == NULL || !*zone || strlen(zone) > 64 || strstr(zone, "..") != NULL ||
+	    zone[0] == '/')
 		return false;
 	for (const char *p = zone; *p; p++)
 		if (!((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') ||
-		      (*p >= '0' && *p <= '9') || strchr("_+-/", *p)))
+		      (*p >= '0' && *p <= '9') || strchr("_+-/", *p) != NULL))
 			return false;
 	if (strcmp(zone, "UTC") == 0)
 		return true;
@@ -99,9 +100,9 @@ void simtime_init(void)
 static char *tz_push(const char *zone)
 {
 	const char *old = getenv("TZ");
-	char *saved = strdup(old ? old : "UTC");
+	char *saved = strdup(old != NULL ? old : "UTC");
 
-	if (!saved)
+	if (saved == NULL)
 		return NULL;
 	setenv("TZ", zone, 1);
 	tzset();
@@ -124,7 +125,7 @@ bool simtime_to_utc(const struct tm *local, const char *zone, time_t *out)
 		*out = timegm(&tm);
 		return true;
 	}
-	if (!(saved = tz_push(zone)))
+	if ((saved = tz_push(zone)) == NULL)
 		return false;
 	tm.tm_isdst = -1;
 	*out = mktime(&tm);
@@ -138,7 +139,7 @@ bool simtime_from_utc(time_t t, const char *zone, struct tm *out)
 
 	if (strcmp(zone, "UTC") == 0)
 		return gmtime_r(&t, out) != NULL;
-	if (!(saved = tz_push(zone)))
+	if ((saved = tz_push(zone)) == NULL)
 		return false;
 	bool ok = localtime_r(&t, out) != NULL;
 	tz_pop(saved);

@@ -15,9 +15,9 @@ SqlJob *sqlrun_job_new(const char *instance, const char *sql, const char *win_st
 {
 	SqlJob *job = calloc(1, sizeof(*job));
 
-	if (!job)
+	if (job == NULL)
 		return NULL;
-	if (!(job->sql = strdup(sql))) {
+	if ((job->sql = strdup(sql)) == NULL) {
 		free(job);
 		return NULL;
 	}
@@ -31,7 +31,7 @@ SqlJob *sqlrun_job_new(const char *instance, const char *sql, const char *win_st
 
 void sqlrun_job_free(SqlJob *job)
 {
-	if (!job)
+	if (job == NULL)
 		return;
 	free(job->sql);
 	free(job->reason);
@@ -80,11 +80,11 @@ enum PgResult sqlrun_work(PGconn *conn, void *arg, char *err, size_t errlen)
 	if ((res = data_ensure_instance(conn, job->instance, err, errlen)) != PG_OK)
 		return res;
 	data_schema_name(job->instance, schema);
-	if (!(qs = PQescapeIdentifier(conn, schema, strlen(schema)))) {
+	if ((qs = PQescapeIdentifier(conn, schema, strlen(schema))) == NULL) {
 		snprintf(err, errlen, "escape: %s", PQerrorMessage(conn));
 		return pg_fail_kind(conn);
 	}
-	if (!(path = malloc(strlen(qs) + 64))) {
+	if ((path = malloc(strlen(qs) + 64)) == NULL) {
 		PQfreemem(qs);
 		snprintf(err, errlen, "out of memory");
 		return PG_FAIL;
@@ -127,7 +127,7 @@ enum PgResult sqlrun_work(PGconn *conn, void *arg, char *err, size_t errlen)
 			res = PG_RETRY;
 			goto done;
 		}
-		set_reason(job, r ? PQresultErrorMessage(r) : PQerrorMessage(conn));
+		set_reason(job, r != NULL ? PQresultErrorMessage(r) : PQerrorMessage(conn));
 		break;
 	}
 	res = PG_OK;

@@ -55,11 +55,11 @@ static bool drop(const char *key, void *value, void *priv)
 
 void stats_free(Stats *s)
 {
-	if (!s)
+	if (s == NULL)
 		return;
 	for (int r = -1; r < REGION__COUNT; r++) {
 		Set *set = r < 0 ? &s->all : &s->region[r];
-		if (set->insts) {
+		if (set->insts != NULL) {
 			htab_foreach (set->insts, drop, NULL)
 				;
 			htab_free(set->insts);
@@ -72,11 +72,11 @@ Stats *stats_new(void)
 {
 	Stats *s = calloc(1, sizeof(*s));
 
-	if (!s)
+	if (s == NULL)
 		return NULL;
 	for (int r = -1; r < REGION__COUNT; r++) {
 		Set *set = r < 0 ? &s->all : &s->region[r];
-		if (!(set->insts = htab_new())) {
+		if ((set->insts = htab_new()) == NULL) {
 			stats_free(s);
 			return NULL;
 		}
@@ -89,10 +89,10 @@ static void set_inc(Set *set, const char *inst, enum StatKey k)
 	Row *r;
 
 	set->total.n[k]++;
-	if (!inst)
+	if (inst == NULL)
 		return;
-	if (!(r = htab_get(set->insts, inst))) {
-		if (!(r = calloc(1, sizeof(*r))) || !htab_put(set->insts, inst, r)) {
+	if ((r = htab_get(set->insts, inst)) == NULL) {
+		if ((r = calloc(1, sizeof(*r))) == NULL || !htab_put(set->insts, inst, r)) {
 			free(r);
 			log_error("out of memory counting for instance %s", inst);
 			return;
@@ -122,7 +122,7 @@ static json_t *row_json(const Row *r)
 {
 	json_t *o = json_object();
 
-	for (int k = 0; o && k < ST__COUNT; k++)
+	for (int k = 0; o != NULL && k < ST__COUNT; k++)
 		if (json_object_set_new(o, stat_name[k], json_integer((json_int_t)r->n[k])) != 0) {
 			json_decref(o);
 			return NULL;
@@ -140,7 +140,7 @@ static bool add_row(const char *key, void *value, void *priv)
 	Ctx *c = priv;
 	json_t *v = row_json(value);
 
-	if (!v || json_object_set_new(c->obj, key, v) != 0)
+	if (v == NULL || json_object_set_new(c->obj, key, v) != 0)
 		c->ok = false;
 	return false;
 }
@@ -151,7 +151,7 @@ static json_t *set_json(const Set *set)
 	Ctx c = { json_object(), true };
 	json_t *t = row_json(&set->total);
 
-	if (!c.obj || !t) {
+	if (c.obj == NULL || t == NULL) {
 		json_decref(c.obj);
 		json_decref(t);
 		return NULL;
@@ -159,7 +159,7 @@ static json_t *set_json(const Set *set)
 	htab_foreach (set->insts, add_row, &c)
 		;
 	json_t *o = json_pack("{s:o, s:o}", "total", t, "instances", c.obj);
-	if (o && !c.ok) {
+	if (o != NULL && !c.ok) {
 		json_decref(o);
 		return NULL;
 	}
@@ -170,14 +170,14 @@ json_t *stats_json(const Stats *s)
 {
 	json_t *o = set_json(&s->all), *regions = json_object();
 
-	for (int r = 0; o && regions && r < REGION__COUNT; r++) {
+	for (int r = 0; o != NULL && regions != NULL && r < REGION__COUNT; r++) {
 		json_t *v = set_json(&s->region[r]);
-		if (!v || json_object_set_new(regions, region_name[r], v) != 0) {
+		if (v == NULL || json_object_set_new(regions, region_name[r], v) != 0) {
 			json_decref(regions);
 			regions = NULL;
 		}
 	}
-	if (!o || !regions) {
+	if (o == NULL || regions == NULL) {
 		json_decref(o);
 		json_decref(regions);
 		return NULL;

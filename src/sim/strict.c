@@ -152,7 +152,7 @@ bool strict_check(const char *sql, char *msg, size_t msglen)
 	int n = 0, depth = 0;
 	bool ok = false, has_agg = false;
 
-	if (!t) {
+	if (t == NULL) {
 		snprintf(msg, msglen, "out of memory");
 		return false;
 	}
@@ -213,7 +213,7 @@ bool strict_check(const char *sql, char *msg, size_t msglen)
 			if (i + 3 < n && is_punct(&t[i + 2], '.'))
 				last = &t[i + 3]; /* schema-qualified: never an AMC table */
 			else
-				for (const char *const *v = data_views; *v && !known; v++)
+				for (const char *const *v = data_views; *v != NULL && !known; v++)
 					known = is_word(nm, *v);
 			/* a CTE: "<name> AS (" or "<name> (cols) AS (" anywhere in the text */
 			for (int j = 0; j + 2 < n && !known && last == nm; j++) {

@@ -21,9 +21,9 @@ TokenStore *token_store_new(void)
 {
 	TokenStore *ts = calloc(1, sizeof(*ts));
 
-	if (!ts)
+	if (ts == NULL)
 		return NULL;
-	if (!(ts->tokens = htab_new())) {
+	if ((ts->tokens = htab_new()) == NULL) {
 		free(ts);
 		return NULL;
 	}
@@ -38,7 +38,7 @@ static bool drop_all(const char *key, void *value, void *priv)
 
 void token_store_free(TokenStore *ts)
 {
-	if (!ts)
+	if (ts == NULL)
 		return;
 	htab_foreach (ts->tokens, drop_all, NULL)
 		;
@@ -56,7 +56,7 @@ bool token_issue(TokenStore *ts, int64_t now_ms, int region, char out[TOKEN_LEN 
 	int n = snprintf(out, TOKEN_LEN + 1, "Atza|");
 	for (size_t i = 0; i < sizeof(rnd); i++)
 		n += snprintf(out + n, TOKEN_LEN + 1 - n, "%02x", rnd[i]);
-	if (!(issued = malloc(sizeof(*issued))))
+	if ((issued = malloc(sizeof(*issued))) == NULL)
 		return false;
 	issued->ms = now_ms;
 	issued->region = region;
@@ -71,9 +71,9 @@ bool token_valid(TokenStore *ts, const char *tok, int64_t now_ms, int ttl_s, int
 {
 	Issued *issued = htab_get(ts->tokens, tok);
 
-	if (region)
-		*region = issued ? issued->region : -1;
-	return issued && issued->ms + (int64_t)ttl_s * 1000 > now_ms;
+	if (region != NULL)
+		*region = issued != NULL ? issued->region : -1;
+	return issued != NULL && issued->ms + (int64_t)ttl_s * 1000 > now_ms;
 }
 
 static bool drop_expired(const char *key, void *value, void *priv)

@@ -34,7 +34,7 @@ static void live_add(Live *l)
 {
 	l->prev = NULL;
 	l->next = live;
-	if (live)
+	if (live != NULL)
 		live->prev = l;
 	live = l;
 }
@@ -45,7 +45,7 @@ static void live_del(Live *l)
 		l->prev->next = l->next;
 	else if (live == l)
 		live = l->next;
-	if (l->next)
+	if (l->next != NULL)
 		l->next->prev = l->prev;
 }
 
@@ -64,7 +64,7 @@ static void on_detached(Worker *w, const ExchangeResult *res, void *priv)
 		log_info("AMC execution %s on %s cancelled: %s", d->amc_id, d->instance_id, d->why);
 	} else {
 		char text[256];
-		amc_error_text(res, text, sizeof text);
+		amc_error_text(res, text, sizeof(text));
 		log_warn("AMC cancel of %s on %s (%s): %s", d->amc_id, d->instance_id, d->why,
 			 text);
 	}
@@ -74,15 +74,15 @@ static void on_detached(Worker *w, const ExchangeResult *res, void *priv)
 
 void amc_cancel_detached(Worker *w, const AmcTarget *t, const char *amc_id, const char *why)
 {
-	Detached *d = calloc(1, sizeof *d);
-	if (!d || strlen(amc_id) >= sizeof d->amc_id) {
+	Detached *d = calloc(1, sizeof(*d));
+	if (d == NULL || strlen(amc_id) >= sizeof(d->amc_id)) {
 		free(d);
 		log_error("could not cancel AMC execution %s (%s)", amc_id, why);
 		return;
 	}
 	strcpy(d->amc_id, amc_id);
-	snprintf(d->instance_id, sizeof d->instance_id, "%s", t->instance_id);
-	snprintf(d->why, sizeof d->why, "%s", why);
+	snprintf(d->instance_id, sizeof(d->instance_id), "%s", t->instance_id);
+	snprintf(d->why, sizeof(d->why), "%s", why);
 	/* amc_cancel copies what it sends (headers, url) */
 	if (!amc_cancel(w, t, amc_id, on_detached, d)) {
 		log_error("could not send the cancel of AMC execution %s (%s)", amc_id, why);
@@ -118,7 +118,7 @@ typedef struct Entry {
 static void entry_free(Entry *e)
 {
 	live_del(&e->link);
-	if (e->token) {
+	if (e->token != NULL) {
 		memset(e->token, 0, strlen(e->token));
 		free(e->token);
 	}
@@ -128,7 +128,7 @@ static void entry_free(Entry *e)
 
 static void target(Entry *e, AmcTarget *t)
 {
-	t->token = e->token ? e->token : "";
+	t->token = e->token != NULL ? e->token : "";
 	t->client_id = e->client_id;
 	t->advertiser_id = e->advertiser_id;
 	t->marketplace_id = e->marketplace_id;
@@ -151,8 +151,9 @@ static void entry_done(Entry *e)
 {
 	Worker *w = e->w;
 	char key[KEYS_MAX], due[24];
-	if (keys_amc_cancels(key, sizeof key, w->prefix)) {
-		snprintf(due, sizeof due, "%lld", (long long)(mstime_wall() + AMC_CANCEL_AGAIN_MS));
+	if (keys_amc_cancels(key, sizeof(key), w->prefix) != NULL) {
+		snprintf(due, sizeof(due), "%lld",
+			 (long long)(mstime_wall() + AMC_CANCEL_AGAIN_MS));
 		if (!(e->failed
 			      ? rconn_commandf(w->redis, on_zrem, NULL, "ZADD %s XX %s %s", key,
 					       due, e->ref)
@@ -174,7 +175,7 @@ static void on_cancelled(Worker *w, const ExchangeResult *res, void *priv)
 			  e->amc_id, res->status == 200 ? "cancelled" : "already over");
 	} else {
 		char text[256];
-		amc_error_text(res, text, sizeof text);
+		amc_error_text(res, text, sizeof(text));
 		elog_warn(e->batch_id, e->exec_id, "AMC cancel of %s failed (again later): %s",
 			  e->amc_id, text);
 		e->failed = true;
@@ -196,7 +197,7 @@ static void cancel_one(Entry *e)
 static void cancel_next(Entry *e)
 {
 	if (json_array_size(e->found) > 0) {
-		snprintf(e->amc_id, sizeof e->amc_id, "%s",
+		snprintf(e->amc_id, sizeof(e->amc_id), "%s",
 			 json_string_value(json_array_get(e->found, 0)));
 		json_array_remove(e->found, 0);
 		cancel_one(e);
@@ -216,7 +217,7 @@ static void on_listed(Worker *w, const ExchangeResult *res, void *priv)
 	Entry *e = priv;
 	if (res->rc != CURLE_OK || res->status != 200) {
 		char text[256];
-		amc_error_text(res, text, sizeof text);
+		amc_error_text(res, text, sizeof(text));
 		elog_warn(e->batch_id, e->exec_id,
 			  "listing AMC executions to cancel failed (again later): %s", text);
 		e->failed = true;
@@ -228,13 +229,13 @@ static void on_listed(Worker *w, const ExchangeResult *res, void *priv)
 	json_array_foreach (json_object_get(doc, "executions"), i, ex) {
 		const char *id = json_string_value(json_object_get(ex, "workflowExecutionId"));
 		const char *st = json_string_value(json_object_get(ex, "status"));
-		if (id && amc_listed_matches(ex, e->batch_id, e->exec_id) &&
-		    !(st && (strcmp(st, "SUCCEEDED") == 0 || strcmp(st, "FAILED") == 0 ||
-			     strcmp(st, "CANCELLED") == 0 || strcmp(st, "REJECTED") == 0)))
+		if (id != NULL && amc_listed_matches(ex, e->batch_id, e->exec_id) &&
+		    !(st != NULL && (strcmp(st, "SUCCEEDED") == 0 || strcmp(st, "FAILED") == 0 ||
+				     strcmp(st, "CANCELLED") == 0 || strcmp(st, "REJECTED") == 0)))
 			json_array_append_new(e->found, json_string(id));
 	}
 	char token[512];
-	amc_list_next_token(doc, token, sizeof token);
+	amc_list_next_token(doc, token, sizeof(token));
 	json_decref(doc);
 	if (token[0]) {
 		list_page(e, token);
@@ -257,14 +258,14 @@ static void on_token(Worker *w, const char *token, const char *client_id, const 
 		     void *priv)
 {
 	Entry *e = priv;
-	if (!token || !(e->token = strdup(token))) {
+	if (token == NULL || (e->token = strdup(token)) == NULL) {
 		elog_warn(e->batch_id, e->exec_id, "no AMC token to cancel with (again later): %s",
-			  err ? err : "out of memory");
+			  err != NULL ? err : "out of memory");
 		e->failed = true;
 		entry_done(e);
 		return;
 	}
-	snprintf(e->client_id, sizeof e->client_id, "%s", client_id ? client_id : "");
+	snprintf(e->client_id, sizeof(e->client_id), "%s", client_id != NULL ? client_id : "");
 	if (e->amc_id[0]) {
 		cancel_one(e);
 	} else {
@@ -281,21 +282,21 @@ static const char *str_at(const redisReply *a, size_t i)
 
 static void take_one(Worker *w, const redisReply *a)
 {
-	Entry *e = calloc(1, sizeof *e);
+	Entry *e = calloc(1, sizeof(*e));
 	const char *ref = str_at(a, 0);
-	if (e)
+	if (e != NULL)
 		live_add(&e->link); /* entry_free unlinks */
-	if (!e || !(e->found = json_array()) || strlen(ref) >= sizeof e->ref ||
+	if (e == NULL || (e->found = json_array()) == NULL || strlen(ref) >= sizeof(e->ref) ||
 	    !ids_split_ref(ref, e->batch_id, e->exec_id) ||
-	    strlen(str_at(a, 1)) >= sizeof e->amc_id ||
-	    strlen(str_at(a, 2)) >= sizeof e->instance_id ||
-	    strlen(str_at(a, 3)) >= sizeof e->account_id ||
-	    strlen(str_at(a, 4)) >= sizeof e->advertiser_id ||
-	    strlen(str_at(a, 5)) >= sizeof e->marketplace_id ||
+	    strlen(str_at(a, 1)) >= sizeof(e->amc_id) ||
+	    strlen(str_at(a, 2)) >= sizeof(e->instance_id) ||
+	    strlen(str_at(a, 3)) >= sizeof(e->account_id) ||
+	    strlen(str_at(a, 4)) >= sizeof(e->advertiser_id) ||
+	    strlen(str_at(a, 5)) >= sizeof(e->marketplace_id) ||
 	    /* no region: an exec enqueued before regions, which were all NA */
 	    !region_parse(*str_at(a, 8) ? str_at(a, 8) : "NA", &e->region)) {
 		log_error("amc_cancels: unusable entry %s", ref);
-		if (e)
+		if (e != NULL)
 			entry_free(e);
 		return;
 	}
@@ -324,7 +325,7 @@ static void on_taken(RConn *c, redisReply *reply, void *priv)
 {
 	Worker *w = priv;
 	w->draining_cancels = false;
-	if (w->exiting || !reply)
+	if (w->exiting || reply == NULL)
 		return;
 	if (reply->type != REDIS_REPLY_ARRAY) {
 		log_error("take_amc_cancels failed: %s",
@@ -338,7 +339,7 @@ static void on_taken(RConn *c, redisReply *reply, void *priv)
 
 void amc_cancel_free_all(void)
 {
-	while (live) {
+	while (live != NULL) {
 		Live *l = live;
 		if (((Detached *)(void *)l)->entry) {
 			entry_free((Entry *)(void *)l);

@@ -15,7 +15,7 @@
 /* Ids go into URL paths: only the characters AMC ids are made of. */
 static bool path_safe(const char *s)
 {
-	if (!s || !*s || strlen(s) > 128)
+	if (s == NULL || !*s || strlen(s) > 128)
 		return false;
 	for (; *s; s++)
 		if (!((*s >= 'A' && *s <= 'Z') || (*s >= 'a' && *s <= 'z') ||
@@ -29,7 +29,7 @@ static struct curl_slist *ads_headers(const AmcTarget *t, bool json_body)
 	struct curl_slist *h = NULL;
 	size_t n = strlen(t->token) + 16;
 	char *bearer = malloc(n);
-	if (!bearer)
+	if (bearer == NULL)
 		return NULL;
 	snprintf(bearer, n, "Bearer %s", t->token);
 	bool ok = exchange_header(&h, "Authorization", bearer) &&
@@ -51,10 +51,12 @@ static struct curl_slist *ads_headers(const AmcTarget *t, bool json_body)
 static bool exec_url(char *buf, size_t n, const AmcTarget *t, const char *amc_id,
 		     const char *suffix)
 {
-	if (!path_safe(t->instance_id) || (amc_id && !path_safe(amc_id)) || !t->base_url)
+	if (!path_safe(t->instance_id) || (amc_id != NULL && !path_safe(amc_id)) ||
+	    t->base_url == NULL)
 		return false;
 	int len = snprintf(buf, n, "%s/amc/reporting/%s/workflowExecutions%s%s%s", t->base_url,
-			   t->instance_id, amc_id ? "/" : "", amc_id ? amc_id : "", suffix);
+			   t->instance_id, amc_id != NULL ? "/" : "", amc_id != NULL ? amc_id : "",
+			   suffix);
 	return len > 0 && (size_t)len < n;
 }
 
@@ -63,7 +65,7 @@ static bool amc_send(Worker *w, const AmcTarget *t, int endpoint, const char *me
 		     int64_t send_by, ExchangeDoneFn done, void *priv)
 {
 	struct curl_slist *h = ads_headers(t, body != NULL);
-	if (!h)
+	if (h == NULL)
 		return false;
 	ExchangeReq req = { .method = method,
 			    .url = url,
@@ -81,17 +83,18 @@ bool amc_create(Worker *w, const AmcTarget *t, const char *sql, const ParamsWind
 		const char *timezone, int64_t send_by, ExchangeDoneFn done, void *priv)
 {
 	char url[1024];
-	if (!exec_url(url, sizeof url, t, NULL, ""))
+	if (!exec_url(url, sizeof(url), t, NULL, ""))
 		return false;
-	json_t *body = json_pack("{s:{s:s}, s:s, s:s, s:s, s:s, s:s}", "workflow", "sqlQuery", sql,
-				 "timeWindowType", "EXPLICIT", "timeWindowStart", win->start,
-				 "timeWindowEnd", win->end, "timeWindowTimeZone",
-				 timezone && *timezone ? timezone : "UTC", "outputFormat", "CSV");
-	if (!body)
+	json_t *body =
+		json_pack("{s:{s:s}, s:s, s:s, s:s, s:s, s:s}", "workflow", "sqlQuery", sql,
+			  "timeWindowType", "EXPLICIT", "timeWindowStart", win->start,
+			  "timeWindowEnd", win->end, "timeWindowTimeZone",
+			  timezone != NULL && *timezone ? timezone : "UTC", "outputFormat", "CSV");
+	if (body == NULL)
 		return false;
 	char *text = json_dumps(body, JSON_COMPACT);
 	json_decref(body);
-	if (!text)
+	if (text == NULL)
 		return false;
 	/* A create whose answer was lost may have run: only provably unsent requests repeat. */
 	bool ok = amc_send(w, t, AMC_EP_CREATE, "POST", url, text, EXCHANGE_RETRY_UNSENT, 4,
@@ -104,7 +107,7 @@ bool amc_get_execution(Worker *w, const AmcTarget *t, const char *amc_id, Exchan
 		       void *priv)
 {
 	char url[1024];
-	return exec_url(url, sizeof url, t, amc_id, "") &&
+	return exec_url(url, sizeof(url), t, amc_id, "") &&
 	       amc_send(w, t, AMC_EP_POLL, "GET", url, NULL, EXCHANGE_RETRY_IDEMPOTENT,
 			AMC_GET_TRIES, 0, done, priv);
 }
@@ -113,7 +116,7 @@ bool amc_get_download_urls(Worker *w, const AmcTarget *t, const char *amc_id, Ex
 			   void *priv)
 {
 	char url[1024];
-	return exec_url(url, sizeof url, t, amc_id, "/downloadUrls") &&
+	return exec_url(url, sizeof(url), t, amc_id, "/downloadUrls") &&
 	       amc_send(w, t, AMC_EP_URLS, "GET", url, NULL, EXCHANGE_RETRY_IDEMPOTENT,
 			AMC_GET_TRIES, 0, done, priv);
 }
@@ -129,19 +132,19 @@ bool amc_list_executions(Worker *w, const AmcTarget *t, int64_t since_ms, const 
 	struct tm tm;
 
 	gmtime_r(&from, &tm);
-	strftime(since, sizeof since, "%Y-%m-%dT%H:%M:%S", &tm);
-	if (next_token && *next_token) {
+	strftime(since, sizeof(since), "%Y-%m-%dT%H:%M:%S", &tm);
+	if (next_token != NULL && *next_token) {
 		CURL *e = curl_easy_init();
-		tok = e ? curl_easy_escape(e, next_token, 0) : NULL;
-		if (e)
+		tok = e != NULL ? curl_easy_escape(e, next_token, 0) : NULL;
+		if (e != NULL)
 			curl_easy_cleanup(e);
-		if (!tok)
+		if (tok == NULL)
 			return false;
 	}
-	int n = snprintf(suffix, sizeof suffix, "?minCreationTime=%s&includeWorkflow=true%s%s",
-			 since, tok ? "&nextToken=" : "", tok ? tok : "");
+	int n = snprintf(suffix, sizeof(suffix), "?minCreationTime=%s&includeWorkflow=true%s%s",
+			 since, tok != NULL ? "&nextToken=" : "", tok != NULL ? tok : "");
 	curl_free(tok);
-	return n > 0 && (size_t)n < sizeof suffix && exec_url(url, sizeof url, t, NULL, suffix) &&
+	return n > 0 && (size_t)n < sizeof(suffix) && exec_url(url, sizeof(url), t, NULL, suffix) &&
 	       amc_send(w, t, AMC_EP_LIST, "GET", url, NULL, EXCHANGE_RETRY_IDEMPOTENT,
 			AMC_GET_TRIES, 0, done, priv);
 }
@@ -149,7 +152,7 @@ bool amc_list_executions(Worker *w, const AmcTarget *t, int64_t since_ms, const 
 bool amc_cancel(Worker *w, const AmcTarget *t, const char *amc_id, ExchangeDoneFn done, void *priv)
 {
 	char url[1024];
-	return exec_url(url, sizeof url, t, amc_id, "") &&
+	return exec_url(url, sizeof(url), t, amc_id, "") &&
 	       amc_send(w, t, AMC_EP_CANCEL, "PUT", url, "{\"status\":\"CANCELLED\"}",
 			EXCHANGE_RETRY_IDEMPOTENT, AMC_GET_TRIES, 0, done, priv);
 }
@@ -180,7 +183,7 @@ bool amc_marker_matches(const char *sql, const char *batch_id, const char *exec_
 	char marker[AMC_MARKER_LEN];
 	size_t n;
 
-	amc_marker(marker, sizeof marker, batch_id, exec_id);
+	amc_marker(marker, sizeof(marker), batch_id, exec_id);
 	n = strlen(marker);
 	/* the whole first line: exec_1 must not match exec_12 */
 	return strncmp(sql, marker, n) == 0 && (sql[n] == '\n' || sql[n] == '\r' || sql[n] == '\0');
@@ -190,17 +193,17 @@ bool amc_listed_matches(const json_t *ex, const char *batch_id, const char *exec
 {
 	const char *sql = json_string_value(json_object_get(ex, "sqlQuery"));
 
-	if (!sql)
+	if (sql == NULL)
 		sql = json_string_value(
 			json_object_get(json_object_get(ex, "workflow"), "sqlQuery"));
-	return sql && amc_marker_matches(sql, batch_id, exec_id);
+	return sql != NULL && amc_marker_matches(sql, batch_id, exec_id);
 }
 
 void amc_list_next_token(const json_t *doc, char *token, size_t n)
 {
 	const char *next = json_string_value(json_object_get(doc, "nextToken"));
 
-	snprintf(token, n, "%s", next && strlen(next) < n ? next : "");
+	snprintf(token, n, "%s", next != NULL && strlen(next) < n ? next : "");
 }
 
 json_t *amc_execution_object(json_t *doc)
@@ -223,7 +226,7 @@ void amc_error_text(const ExchangeResult *res, char *buf, size_t n)
 	const char *s = NULL;
 	if (json_is_object(doc)) {
 		s = json_string_value(json_object_get(doc, "details"));
-		if (!s)
+		if (s == NULL)
 			s = json_string_value(json_object_get(doc, "message"));
 	}
 	/* AMC's texts end up in PostgreSQL: never cut inside a character, never invalid UTF-8 */
@@ -243,7 +246,7 @@ const char *amc_failure_reason(json_t *exec)
 					    "message", "details" };
 	for (size_t i = 0; i < ARRAY_LEN(keys); i++) {
 		const char *s = json_string_value(json_object_get(exec, keys[i]));
-		if (s && *s)
+		if (s != NULL && *s)
 			return s;
 	}
 	return "";

@@ -41,7 +41,7 @@ static void shape_free(Shape *s)
 	for (size_t i = 0; i < s->ncols; i++)
 		free(s->cols[i].name);
 	free(s->cols);
-	memset(s, 0, sizeof *s);
+	memset(s, 0, sizeof(*s));
 }
 
 static bool name_taken(const Shape *s, size_t upto, const char *name)
@@ -71,8 +71,8 @@ static bool sql_taken(const char *cand, void *priv)
 static bool shape_header(Shape *s, const CsvReader *r, char *err, size_t errlen)
 {
 	s->ncols = r->nfields;
-	s->cols = calloc(s->ncols, sizeof *s->cols);
-	if (!s->cols)
+	s->cols = calloc(s->ncols, sizeof(*s->cols));
+	if (s->cols == NULL)
 		goto oom;
 	for (size_t i = 0; i < s->ncols; i++) {
 		const char *f = csv_field(r, i);
@@ -80,15 +80,15 @@ static bool shape_header(Shape *s, const CsvReader *r, char *err, size_t errlen)
 		char base[256];
 		if (!coltype_utf8_ok(f, n))
 			s->raw_ok = false; /* COPY checks the header line's encoding too */
-		if (n == 0 || memchr(f, '\0', n))
-			snprintf(base, sizeof base, "column_%zu", i + 1);
+		if (n == 0 || memchr(f, '\0', n) != NULL)
+			snprintf(base, sizeof(base), "column_%zu", i + 1);
 		else
-			snprintf(base, sizeof base, "%s", f);
+			snprintf(base, sizeof(base), "%s", f);
 		char name[300];
-		snprintf(name, sizeof name, "%s", base);
+		snprintf(name, sizeof(name), "%s", base);
 		for (int k = 2; name_taken(s, i, name); k++)
-			snprintf(name, sizeof name, "%s_%d", base, k);
-		if (!(s->cols[i].name = strdup(name)))
+			snprintf(name, sizeof(name), "%s_%d", base, k);
+		if ((s->cols[i].name = strdup(name)) == NULL)
 			goto oom;
 		SqlTaken t = { s, i };
 		coltype_sql_name(s->cols[i].sql, name, strlen(name), i, sql_taken, &t);
@@ -217,7 +217,7 @@ static bool copy_escaped(char **out, size_t *len, size_t *cap, const char *s, si
 				  : s[i] == '\r' ? "\\r"
 						 : NULL;
 		size_t elen = 2;
-		if (!esc && !utf8 && !coltype_utf8_ok(s + i, 1)) {
+		if (esc == NULL && !utf8 && !coltype_utf8_ok(s + i, 1)) {
 			/* the longest valid sequence here, or one bad byte replaced */
 			size_t k = 2;
 			while (k <= 4 && i + k <= n && !coltype_utf8_ok(s + i, k))
@@ -230,7 +230,7 @@ static bool copy_escaped(char **out, size_t *len, size_t *cap, const char *s, si
 			esc = "\xef\xbf\xbd";
 			elen = 3;
 		}
-		if (!esc) {
+		if (esc == NULL) {
 			run++;
 			continue;
 		}
@@ -254,7 +254,7 @@ static bool exec_ok(PGconn *conn, const char *sql, char *err, size_t errlen)
 static bool add_ident(PGconn *conn, char **buf, size_t *len, size_t *cap, const char *name)
 {
 	char *id = PQescapeIdentifier(conn, name, strlen(name));
-	bool ok = id && csv_buf_add(buf, len, cap, id, strlen(id));
+	bool ok = id != NULL && csv_buf_add(buf, len, cap, id, strlen(id));
 	PQfreemem(id);
 	return ok;
 }
@@ -277,7 +277,7 @@ static bool build_sql(PGconn *conn, const Shape *s, const char *table, const cha
 {
 	size_t dl = 0, dc = 0, cl = 0, cc = 0;
 	char *u = PQescapeLiteral(conn, user, strlen(user));
-	bool ok = u && ADDS(ddl, &dl, &dc, "CREATE TABLE ") &&
+	bool ok = u != NULL && ADDS(ddl, &dl, &dc, "CREATE TABLE ") &&
 		  csv_buf_add(ddl, &dl, &dc, table, strlen(table)) &&
 		  ADDS(ddl, &dl, &dc, " (row_number integer GENERATED ALWAYS AS IDENTITY");
 	for (size_t i = 0; ok && i < s->ncols; i++) {
@@ -312,7 +312,7 @@ static bool put_raw(PGconn *conn, FILE *f, atomic_llong *done, const char **abor
 	size_t n;
 	bool ok = true;
 
-	if (!buf) {
+	if (buf == NULL) {
 		snprintf(err, errlen, "out of memory");
 		*abort_msg = "out of memory";
 		return true;
@@ -374,12 +374,12 @@ static bool put_parsed(PGconn *conn, FILE *f, const Shape *s, atomic_llong *done
 			llen = 0;
 		}
 	}
-	if (!*abort_msg && st == CSV_ERROR) {
+	if (*abort_msg == NULL && st == CSV_ERROR) {
 		snprintf(err, errlen, "result CSV: %s", r.err);
 		*data_error = true;
 		*abort_msg = "bad csv";
 	}
-	if (!*abort_msg && llen > 0 && PQputCopyData(conn, line, (int)llen) != 1) {
+	if (*abort_msg == NULL && llen > 0 && PQputCopyData(conn, line, (int)llen) != 1) {
 		snprintf(err, errlen, "COPY data: %s", PQerrorMessage(conn));
 		ok = false;
 	}
@@ -428,7 +428,7 @@ static bool fill_table(PGconn *conn, FILE *f, const Shape *s, const char *table,
 	}
 	res = PQgetResult(conn);
 	bool copied = PQresultStatus(res) == PGRES_COMMAND_OK;
-	if (!copied && !abort_msg) {
+	if (!copied && abort_msg == NULL) {
 		snprintf(err, errlen, "COPY: %s", PQresultErrorMessage(res));
 		*mismatch = raw; /* COPY refused what csv.c read: retry parsed */
 	}
@@ -441,7 +441,7 @@ static bool fill_table(PGconn *conn, FILE *f, const Shape *s, const char *table,
 	PQclear(res);
 	while ((res = PQgetResult(conn)) != NULL)
 		PQclear(res);
-	ok = copied && !abort_msg && exec_ok(conn, post, err, errlen);
+	ok = copied && abort_msg == NULL && exec_ok(conn, post, err, errlen);
 out:
 	free(ddl);
 	free(copy);
@@ -458,7 +458,7 @@ static enum PgResult archive_tx(PGconn *conn, ArchiveTask *t, FILE *f, const Sha
 
 	t->fenced = false;
 	/* exec ids are exec_ + 8 hex (a CHECK constraint): a plain identifier */
-	snprintf(table, sizeof table, RESULTS_SCHEMA ".%s", t->exec_id);
+	snprintf(table, sizeof(table), RESULTS_SCHEMA ".%s", t->exec_id);
 	if (!exec_ok(conn, "BEGIN", err, errlen))
 		goto pgfail;
 	/* the row lock is held to COMMIT: a second claim's archive waits, then is refused. A
@@ -480,7 +480,7 @@ static enum PgResult archive_tx(PGconn *conn, ArchiveTask *t, FILE *f, const Sha
 	}
 	char user[64] = "";
 	if (ok)
-		snprintf(user, sizeof user, "%s", PQgetvalue(r, 0, 2));
+		snprintf(user, sizeof(user), "%s", PQgetvalue(r, 0, 2));
 	PQclear(r);
 	if (!ok)
 		goto pgfail;
@@ -488,7 +488,7 @@ static enum PgResult archive_tx(PGconn *conn, ArchiveTask *t, FILE *f, const Sha
 	if (s->ncols > 0 && !fill_table(conn, f, s, table, user, raw, t, mismatch, err, errlen))
 		goto pgfail;
 	char rows[32];
-	snprintf(rows, sizeof rows, "%ld", s->rows);
+	snprintf(rows, sizeof(rows), "%ld", s->rows);
 	const char *upd[6] = { t->exec_id, rows,     cols,
 			       t->amc_id,  t->claim, s->ncols > 0 ? table : NULL };
 	r = PQexecParams(
@@ -523,7 +523,7 @@ enum PgResult archiver_work(PGconn *conn, void *arg, char *err, size_t errlen)
 
 	t->data_error = false;
 	FILE *f = fopen(t->path, "rb");
-	if (!f) {
+	if (f == NULL) {
 		snprintf(err, errlen, "cannot open result file %s", t->path);
 		t->data_error = true;
 		return PG_FAIL;
@@ -538,7 +538,7 @@ enum PgResult archiver_work(PGconn *conn, void *arg, char *err, size_t errlen)
 		t->data_error = true;
 		goto out;
 	}
-	if (!(cols = columns_json(&s))) {
+	if ((cols = columns_json(&s)) == NULL) {
 		snprintf(err, errlen, "out of memory");
 		goto out;
 	}

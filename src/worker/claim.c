@@ -36,7 +36,7 @@ static void on_claimed(RConn *c, redisReply *reply, void *priv)
 	w->claim_reserved -= max;
 	if (w->exiting)
 		return;
-	if (!reply) {
+	if (reply == NULL) {
 		/* Redis away (rconn reconnects meanwhile). The claim may have run: its jobs are then
 		 * in our jobs list, and the heartbeat sent on reconnecting takes them up. */
 		claim_later(w, CLAIM_DOWN_MS);
@@ -80,8 +80,8 @@ void claim_kick(Worker *w)
 		log_error("key names too long (prefix or worker id)");
 		return;
 	}
-	ClaimCall *cc = malloc(sizeof *cc);
-	if (!cc) {
+	ClaimCall *cc = malloc(sizeof(*cc));
+	if (cc == NULL) {
 		log_error("out of memory claiming");
 		claim_later(w, CLAIM_DOWN_MS);
 		return;

@@ -40,7 +40,7 @@ static bool token_ok(const char *s)
 
 bool claim_entry_parse(const redisReply *claimed, ClaimEntry *e)
 {
-	memset(e, 0, sizeof *e);
+	memset(e, 0, sizeof(*e));
 	if (claimed->type != REDIS_REPLY_ARRAY || claimed->elements < 3 ||
 	    claimed->element[0]->type != REDIS_REPLY_STRING ||
 	    claimed->element[1]->type != REDIS_REPLY_ARRAY)
@@ -62,7 +62,8 @@ static bool copy_field(Job *job, char *dst, size_t n, const redisReply *flat, co
 		return true;
 	}
 	if (!job->error[0])
-		snprintf(job->error, sizeof job->error, "%s is longer than %zu bytes", name, n - 1);
+		snprintf(job->error, sizeof(job->error), "%s is longer than %zu bytes", name,
+			 n - 1);
 	return false;
 }
 
@@ -78,7 +79,7 @@ static bool take_region(Job *job, const redisReply *flat)
 	if (region_parse(v, &job->region))
 		return true;
 	if (!job->error[0])
-		snprintf(job->error, sizeof job->error, "unknown AMC region \"%.16s\"", v);
+		snprintf(job->error, sizeof(job->error), "unknown AMC region \"%.16s\"", v);
 	return false;
 }
 
@@ -86,16 +87,16 @@ bool claim_entry_fill(Job *job, const ClaimEntry *e, bool *fits)
 {
 	const redisReply *flat = e->flat;
 
-	*fits = copy_field(job, job->uuid, sizeof job->uuid, flat, "id") &&
-		copy_field(job, job->account_id, sizeof job->account_id, flat, "account_id") &&
-		copy_field(job, job->instance_id, sizeof job->instance_id, flat,
+	*fits = copy_field(job, job->uuid, sizeof(job->uuid), flat, "id") &&
+		copy_field(job, job->account_id, sizeof(job->account_id), flat, "account_id") &&
+		copy_field(job, job->instance_id, sizeof(job->instance_id), flat,
 			   "amc_instance_id") &&
-		copy_field(job, job->advertiser_id, sizeof job->advertiser_id, flat,
+		copy_field(job, job->advertiser_id, sizeof(job->advertiser_id), flat,
 			   "advertiser_id") &&
-		copy_field(job, job->marketplace_id, sizeof job->marketplace_id, flat,
+		copy_field(job, job->marketplace_id, sizeof(job->marketplace_id), flat,
 			   "marketplace_id") &&
-		copy_field(job, job->timezone, sizeof job->timezone, flat, "timezone") &&
-		copy_field(job, job->amc_id, sizeof job->amc_id, flat, "amc_execution_id") &&
+		copy_field(job, job->timezone, sizeof(job->timezone), flat, "timezone") &&
+		copy_field(job, job->amc_id, sizeof(job->amc_id), flat, "amc_execution_id") &&
 		take_region(job, flat);
 	job->params_json = amcb_strdup(field(flat, "parameters"));
 	job->sql_template = amcb_strdup(e->sqlr->type == REDIS_REPLY_STRING ? e->sqlr->str : "");

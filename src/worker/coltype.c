@@ -21,9 +21,9 @@ static bool small_exponent(const char *s, size_t n)
 {
 	const char *e = memchr(s, 'e', n);
 
-	if (!e)
+	if (e == NULL)
 		e = memchr(s, 'E', n);
-	if (!e)
+	if (e == NULL)
 		return true;
 	size_t d = (size_t)(s + n - e) - 1; /* after the 'e' */
 	if (d > 0 && (e[1] == '+' || e[1] == '-'))
@@ -33,7 +33,7 @@ static bool small_exponent(const char *s, size_t n)
 
 static bool fits_bigint(const char *s, size_t n)
 {
-	if (memchr(s, '.', n) || memchr(s, 'e', n) || memchr(s, 'E', n))
+	if (memchr(s, '.', n) != NULL || memchr(s, 'e', n) != NULL || memchr(s, 'E', n) != NULL)
 		return false;
 	if (n < 18)
 		return true;
@@ -125,7 +125,7 @@ void coltype_sql_name(char *out, const char *name, size_t n, size_t i,
 	char base[COLTYPE_NAME_MAX + 1];
 
 	if (n == 0 || !coltype_utf8_ok(name, n) || (n == 10 && memcmp(name, "row_number", 10) == 0))
-		snprintf(base, sizeof base, "column_%zu", i + 1);
+		snprintf(base, sizeof(base), "column_%zu", i + 1);
 	else {
 		size_t k = utf8_prefix(name, n, COLTYPE_NAME_MAX);
 		memcpy(base, name, k);
@@ -134,7 +134,7 @@ void coltype_sql_name(char *out, const char *name, size_t n, size_t i,
 	snprintf(out, COLTYPE_NAME_MAX + 1, "%s", base);
 	for (int k = 2; taken(out, priv); k++) {
 		char suffix[16];
-		int sl = snprintf(suffix, sizeof suffix, "_%d", k);
+		int sl = snprintf(suffix, sizeof(suffix), "_%d", k);
 		size_t keep = utf8_prefix(base, strlen(base), COLTYPE_NAME_MAX - (size_t)sl);
 		memcpy(out, base, keep);
 		memcpy(out + keep, suffix, (size_t)sl + 1);

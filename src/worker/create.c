@@ -57,7 +57,7 @@ static void on_holder_state(RConn *c, redisReply *reply, void *priv)
 	AmcTarget t;
 	if (job->w->exiting)
 		return;
-	if (!reply || reply->type != REDIS_REPLY_ARRAY || reply->elements != 2) {
+	if (reply == NULL || reply->type != REDIS_REPLY_ARRAY || reply->elements != 2) {
 		/* Redis away: the intent stays, and a cancel of the batch reaches this execution
 		 * through P amc_cancels; a holder that creates anyway is bounded by ADOPT_WAIT_MS */
 		job_lost(job, "lost after its create; Redis unavailable to tell more");
@@ -87,8 +87,8 @@ static void on_stored_id(RConn *c, redisReply *reply, void *priv)
 	AmcTarget t;
 	if (job->w->exiting)
 		return;
-	if (!reply || reply->type != REDIS_REPLY_STRING || !reply->str[0] ||
-	    strlen(reply->str) >= sizeof job->amc_id) {
+	if (reply == NULL || reply->type != REDIS_REPLY_STRING || !reply->str[0] ||
+	    strlen(reply->str) >= sizeof(job->amc_id)) {
 		job_lost(job, "could not read the AMC id recorded first");
 		return;
 	}
@@ -140,7 +140,7 @@ static void on_created(Worker *w, const ExchangeResult *res, void *priv)
 	char text[700];
 
 	if (res->rc == CURLE_OK && (res->status == 401 || res->status == 403)) {
-		amc_error_text(res, text, sizeof text);
+		amc_error_text(res, text, sizeof(text));
 		if (job->token_retried) {
 			job_fail(job, false, "AMC refused the credentials (HTTP %ld): %s",
 				 res->status, text);
@@ -164,7 +164,7 @@ static void on_created(Worker *w, const ExchangeResult *res, void *priv)
 	if (res->rc != CURLE_OK || res->status >= 500) {
 		/* The request may have run on AMC: look for it before sending another one
 		 * (amc-api.md §9). */
-		amc_error_text(res, text, sizeof text);
+		amc_error_text(res, text, sizeof(text));
 		elog_warn(job->batch_id, job->exec_id,
 			  "create answer lost (%s); looking for the execution", text);
 		job->create_retry_after_ms = res->retry_after_ms;
@@ -173,15 +173,16 @@ static void on_created(Worker *w, const ExchangeResult *res, void *priv)
 	}
 	if (res->status != 200 && res->status != 201) {
 		/* SQL compile errors, privacy refusals, bad requests: permanent */
-		amc_error_text(res, text, sizeof text);
+		amc_error_text(res, text, sizeof(text));
 		job_fail(job, false, "AMC refused the execution (HTTP %ld): %s", res->status, text);
 		return;
 	}
 	job->token_retried = false;
 	json_t *doc = json_loadb(res->body, res->len, 0, NULL);
 	json_t *ex = amc_execution_object(doc);
-	const char *id = ex ? json_string_value(json_object_get(ex, "workflowExecutionId")) : NULL;
-	if (!id || !*id || strlen(id) >= sizeof job->amc_id) {
+	const char *id =
+		ex != NULL ? json_string_value(json_object_get(ex, "workflowExecutionId")) : NULL;
+	if (id == NULL || !*id || strlen(id) >= sizeof(job->amc_id)) {
 		json_decref(doc);
 		/* a 200 means it exists on AMC: find it rather than create a second one (created
 		 * again only if AMC's list has not shown it ADOPT_WAIT_MS after the intent) */
@@ -310,7 +311,7 @@ static void on_listed(Worker *w, const ExchangeResult *res, void *priv)
 	Job *job = priv;
 	char text[700];
 	if (res->rc != CURLE_OK || res->status != 200) {
-		amc_error_text(res, text, sizeof text);
+		amc_error_text(res, text, sizeof(text));
 		if (job_refresh_on_denied(job, res, adopt))
 			return;
 		job_transient(job, res->retry_after_ms, false, adopt,
@@ -330,10 +331,10 @@ static void on_listed(Worker *w, const ExchangeResult *res, void *priv)
 	json_array_foreach (list, i, ex) {
 		const char *id = json_string_value(json_object_get(ex, "workflowExecutionId"));
 		const char *st = json_string_value(json_object_get(ex, "status"));
-		if (!id || !*id || strlen(id) >= sizeof job->amc_id ||
+		if (id == NULL || !*id || strlen(id) >= sizeof(job->amc_id) ||
 		    !amc_listed_matches(ex, job->batch_id, job->exec_id))
 			continue;
-		if (st && strcmp(st, "CANCELLED") == 0) {
+		if (st != NULL && strcmp(st, "CANCELLED") == 0) {
 			/* a duplicate cancelled earlier, or a cancel by hand: taken only if no live
 			 * execution carries the marker */
 			if (!job->adopt_cancelled[0])
@@ -348,7 +349,7 @@ static void on_listed(Worker *w, const ExchangeResult *res, void *priv)
 		return;
 	}
 	char token[512];
-	amc_list_next_token(doc, token, sizeof token);
+	amc_list_next_token(doc, token, sizeof(token));
 	json_decref(doc);
 	if (token[0]) {
 		adopt_page(job, token);

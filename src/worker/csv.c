@@ -16,7 +16,7 @@
 
 void csv_init(CsvReader *r, FILE *f)
 {
-	memset(r, 0, sizeof *r);
+	memset(r, 0, sizeof(*r));
 	r->f = f;
 }
 
@@ -25,7 +25,7 @@ void csv_cleanup(CsvReader *r)
 	free(r->data);
 	free(r->off);
 	free(r->flen);
-	memset(r, 0, sizeof *r);
+	memset(r, 0, sizeof(*r));
 }
 
 static bool put(CsvReader *r, char c)
@@ -33,7 +33,7 @@ static bool put(CsvReader *r, char c)
 	if (r->len + 1 >= r->cap) {
 		size_t cap = r->cap ? r->cap * 2 : 1024;
 		char *p = amcb_realloc(r->data, cap);
-		if (!p)
+		if (p == NULL)
 			return false;
 		r->data = p;
 		r->cap = cap;
@@ -46,12 +46,12 @@ static bool field_begin(CsvReader *r)
 {
 	if (r->nfields == r->fcap) {
 		size_t cap = r->fcap ? r->fcap * 2 : 16;
-		size_t *o = amcb_realloc(r->off, cap * sizeof *o);
-		if (!o)
+		size_t *o = amcb_realloc(r->off, cap * sizeof(*o));
+		if (o == NULL)
 			return false;
 		r->off = o;
-		size_t *l = amcb_realloc(r->flen, cap * sizeof *l);
-		if (!l)
+		size_t *l = amcb_realloc(r->flen, cap * sizeof(*l));
+		if (l == NULL)
 			return false;
 		r->flen = l;
 		r->fcap = cap;
@@ -69,7 +69,7 @@ static bool field_end(CsvReader *r)
 
 static enum CsvStatus oom(CsvReader *r)
 {
-	snprintf(r->err, sizeof r->err, "out of memory");
+	snprintf(r->err, sizeof(r->err), "out of memory");
 	return CSV_ERROR;
 }
 
@@ -86,7 +86,7 @@ enum CsvStatus csv_read(CsvReader *r)
 		if (c == 0xEF) {
 			int c2 = getc(r->f), c3 = getc(r->f);
 			if (c2 != 0xBB || c3 != 0xBF) {
-				snprintf(r->err, sizeof r->err, "line 1: invalid byte order mark");
+				snprintf(r->err, sizeof(r->err), "line 1: invalid byte order mark");
 				return CSV_ERROR;
 			}
 		} else if (c != EOF) {
@@ -113,7 +113,7 @@ enum CsvStatus csv_read(CsvReader *r)
 	}
 	if (c == EOF) {
 		if (ferror(r->f)) {
-			snprintf(r->err, sizeof r->err, "read error");
+			snprintf(r->err, sizeof(r->err), "read error");
 			return CSV_ERROR;
 		}
 		return CSV_EOF;
@@ -125,7 +125,7 @@ enum CsvStatus csv_read(CsvReader *r)
 	for (;; c = getc(r->f)) {
 		if (quoted) {
 			if (c == EOF) {
-				snprintf(r->err, sizeof r->err,
+				snprintf(r->err, sizeof(r->err),
 					 "record starting at line %ld: unterminated quoted field",
 					 start_line);
 				return CSV_ERROR;
@@ -178,7 +178,7 @@ enum CsvStatus csv_read(CsvReader *r)
 			return CSV_RECORD;
 		}
 		if (after_quote) {
-			snprintf(r->err, sizeof r->err,
+			snprintf(r->err, sizeof(r->err),
 				 "record starting at line %ld: text after a closing quote",
 				 start_line);
 			return CSV_ERROR;
@@ -289,7 +289,7 @@ bool csv_json_string(char **buf, size_t *len, size_t *cap, const char *s, size_t
 			u[6] = '\0';
 			esc = u;
 		}
-		if (!esc) {
+		if (esc == NULL) {
 			i += k;
 			run += k;
 			continue;

@@ -113,7 +113,7 @@ static void unlink_delivery(Delivery *d)
 		d->prev->next = d->next;
 	else
 		w->deliveries = d->next;
-	if (d->next)
+	if (d->next != NULL)
 		d->next->prev = d->prev;
 	d->prev = d->next = NULL;
 }
@@ -122,7 +122,7 @@ static void delivery_free(Delivery *d)
 {
 	if (d == NULL)
 		return;
-	if (d->easy)
+	if (d->easy != NULL)
 		curl_easy_cleanup(d->easy);
 	curl_slist_free_all(d->headers);
 	free(d->body);
@@ -184,13 +184,13 @@ static void record(Delivery *d)
 	if (!d->ok)
 		wait = webhook_backoff_ms(d->attempt, w->cfg.webhook_backoff_ms,
 					  w->cfg.webhook_backoff_max_ms, rnd);
-	snprintf(start, sizeof start, "%lld", (long long)d->started_ms);
-	snprintf(code, sizeof code, "%ld", d->status);
-	snprintf(lat, sizeof lat, "%ld", d->latency_ms);
-	snprintf(delay, sizeof delay, "%ld", wait);
-	snprintf(age, sizeof age, "%d", w->cfg.webhook_max_age_s);
+	snprintf(start, sizeof(start), "%lld", (long long)d->started_ms);
+	snprintf(code, sizeof(code), "%ld", d->status);
+	snprintf(lat, sizeof(lat), "%ld", d->latency_ms);
+	snprintf(delay, sizeof(delay), "%ld", wait);
+	snprintf(age, sizeof(age), "%d", w->cfg.webhook_max_age_s);
 	char att[16];
-	snprintf(att, sizeof att, "%d", d->attempt);
+	snprintf(att, sizeof(att), "%d", d->attempt);
 	if (!set_param(d, 0, d->id) || !set_param(d, 1, att) || !set_param(d, 2, start) ||
 	    !set_param(d, 3, d->status > 0 ? code : NULL) || !set_param(d, 4, lat) ||
 	    !set_param(d, 5, d->ok ? NULL : d->error) || !set_param(d, 6, d->prefix) ||
@@ -229,7 +229,7 @@ static curl_socket_t on_open_socket(void *priv, curlsocktype purpose, struct cur
 	enum NetClass k = netaddr_classify(&addr->addr);
 
 	if (purpose != CURLSOCKTYPE_IPCXN || !netaddr_allowed(k, d->w->webhook_policy)) {
-		snprintf(d->refused, sizeof d->refused,
+		snprintf(d->refused, sizeof(d->refused),
 			 "address not allowed: the host resolved to a %s address "
 			 "(webhook_allow_private_networks)",
 			 netaddr_class_name(k));
@@ -247,19 +247,19 @@ static void on_posted(CURL *easy, CURLcode rc, void *priv)
 	curl_easy_cleanup(easy);
 	d->easy = NULL;
 	if (d->refused[0] != '\0') {
-		snprintf(d->error, sizeof d->error, "%s", d->refused);
+		snprintf(d->error, sizeof(d->error), "%s", d->refused);
 		d->status = 0;
 	} else if (rc != CURLE_OK) {
-		snprintf(d->error, sizeof d->error, "%s",
+		snprintf(d->error, sizeof(d->error), "%s",
 			 d->errbuf[0] ? d->errbuf : curl_easy_strerror(rc));
 		d->status = 0;
 	} else if (d->status >= 200 && d->status < 300) {
 		d->ok = true;
 	} else if (d->status >= 300 && d->status < 400) {
-		snprintf(d->error, sizeof d->error, "HTTP %ld (redirects are not followed)",
+		snprintf(d->error, sizeof(d->error), "HTTP %ld (redirects are not followed)",
 			 d->status);
 	} else {
-		snprintf(d->error, sizeof d->error, "HTTP %ld", d->status);
+		snprintf(d->error, sizeof(d->error), "HTTP %ld", d->status);
 	}
 	/* the answer is stored as text: no cut inside a character, no invalid bytes */
 	d->prefix[utf8_prefix(d->prefix, d->prefix_len, WEBHOOK_RESPONSE_PREFIX)] = '\0';
@@ -279,7 +279,7 @@ static bool add_header(Delivery *d, const char *name, const char *value)
 	char line[512];
 	struct curl_slist *l;
 
-	snprintf(line, sizeof line, "%s: %s", name, value);
+	snprintf(line, sizeof(line), "%s: %s", name, value);
 	if ((l = curl_slist_append(d->headers, line)) == NULL)
 		return false;
 	d->headers = l;
@@ -293,7 +293,7 @@ static bool post(Delivery *d, const char *url, const char *secret)
 	char sig[128];
 	size_t n = strlen(d->body);
 
-	if (!webhook_signature(secret, (long long)time(NULL), d->body, n, sig, sizeof sig) ||
+	if (!webhook_signature(secret, (long long)time(NULL), d->body, n, sig, sizeof(sig)) ||
 	    !add_header(d, "Content-Type", "application/json") ||
 	    !add_header(d, "User-Agent", "amcbatch-webhook/1") ||
 	    !add_header(d, "Amcbatch-Event", d->event) ||
@@ -345,7 +345,7 @@ static char *open_secret(Worker *w, const char *hex, char *err, size_t errlen)
  * recorded as failed (so it is retried with backoff, not at once in a loop). */
 static void start_one(Worker *w, const PGresult *res, int i)
 {
-	Delivery *d = calloc(1, sizeof *d);
+	Delivery *d = calloc(1, sizeof(*d));
 	char *secret = NULL, err[160] = "";
 
 	if (d == NULL) {
@@ -354,11 +354,11 @@ static void start_one(Worker *w, const PGresult *res, int i)
 		return;
 	}
 	d->w = w;
-	snprintf(d->id, sizeof d->id, "%s", PQgetvalue(res, i, L_ID));
+	snprintf(d->id, sizeof(d->id), "%s", PQgetvalue(res, i, L_ID));
 	d->attempt = atoi(PQgetvalue(res, i, L_ATTEMPT));
-	snprintf(d->event, sizeof d->event, "%s", PQgetvalue(res, i, L_TYPE));
+	snprintf(d->event, sizeof(d->event), "%s", PQgetvalue(res, i, L_TYPE));
 	d->next = w->deliveries;
-	if (d->next)
+	if (d->next != NULL)
 		d->next->prev = d;
 	w->deliveries = d;
 	w->delivery_inflight++;
@@ -369,15 +369,15 @@ static void start_one(Worker *w, const PGresult *res, int i)
 			       PQgetvalue(res, i, L_CREATED), PQgetvalue(res, i, L_DATA),
 			       w->cfg.public_url, PQgetvalue(res, i, L_FORMAT));
 	if (d->body == NULL) {
-		snprintf(d->error, sizeof d->error,
+		snprintf(d->error, sizeof(d->error),
 			 "could not build the body (bad event data or out of memory)");
-	} else if ((secret = open_secret(w, PQgetvalue(res, i, L_SECRET), err, sizeof err)) ==
+	} else if ((secret = open_secret(w, PQgetvalue(res, i, L_SECRET), err, sizeof(err))) ==
 		   NULL) {
-		snprintf(d->error, sizeof d->error, "could not decrypt the webhook secret: %s",
+		snprintf(d->error, sizeof(d->error), "could not decrypt the webhook secret: %s",
 			 err);
 	} else if (!post(d, PQgetvalue(res, i, L_URL), secret)) {
-		snprintf(d->error, sizeof d->error, "could not start the request");
-		if (d->easy) {
+		snprintf(d->error, sizeof(d->error), "could not start the request");
+		if (d->easy != NULL) {
 			curl_easy_cleanup(d->easy);
 			d->easy = NULL;
 		}
@@ -439,13 +439,13 @@ static void on_delivery_timer(evutil_socket_t fd, short what, void *arg)
 	arm(w->delivery_timer, w->cfg.webhook_poll_ms);
 	if (w->stopping || w->exiting || w->delivery_leasing || room <= 0)
 		return;
-	if ((j = calloc(1, sizeof *j)) == NULL)
+	if ((j = calloc(1, sizeof(*j))) == NULL)
 		return;
 	j->w = w;
-	snprintf(j->limit, sizeof j->limit, "%d", room);
-	snprintf(j->lease_s, sizeof j->lease_s, "%d",
+	snprintf(j->limit, sizeof(j->limit), "%d", room);
+	snprintf(j->lease_s, sizeof(j->lease_s), "%d",
 		 w->cfg.webhook_timeout_ms / 1000 + 1 + LEASE_MARGIN_S);
-	snprintf(j->worker, sizeof j->worker, "%s", w->id);
+	snprintf(j->worker, sizeof(j->worker), "%s", w->id);
 	/* one try only: the next tick tries again */
 	if (!pgpool_submit(w->pg, lease_work, lease_done, j, 0)) {
 		free(j);
@@ -465,7 +465,7 @@ bool delivery_init(Worker *w)
 	srandom((unsigned)(mstime_wall() ^ getpid()));
 	if ((w->delivery_timer = evtimer_new(w->base, on_delivery_timer, w)) == NULL)
 		return false;
-	if (!secret_key_load(w->cfg.secret_key, w->webhook_key, err, sizeof err)) {
+	if (!secret_key_load(w->cfg.secret_key, w->webhook_key, err, sizeof(err))) {
 		/* without the key no secret can be opened: deliveries wait for a worker that has it */
 		log_warn("webhook deliveries disabled in this worker: %s", err);
 		return true;
@@ -477,7 +477,7 @@ bool delivery_init(Worker *w)
 
 void delivery_stop(Worker *w)
 {
-	if (w->delivery_timer)
+	if (w->delivery_timer != NULL)
 		evtimer_del(w->delivery_timer);
 }
 
@@ -490,8 +490,8 @@ void delivery_free_all(Worker *w)
 		delivery_free(d); /* its lease ends and another worker sends it again */
 	}
 	w->delivery_inflight = 0;
-	if (w->delivery_timer)
+	if (w->delivery_timer != NULL)
 		event_free(w->delivery_timer);
 	w->delivery_timer = NULL;
-	secret_wipe(w->webhook_key, sizeof w->webhook_key);
+	secret_wipe(w->webhook_key, sizeof(w->webhook_key));
 }

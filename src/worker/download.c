@@ -44,20 +44,20 @@ struct Download {
 
 Download *download_new(const char *batch_id, const char *exec_id)
 {
-	Download *d = calloc(1, sizeof *d);
-	if (!d)
+	Download *d = calloc(1, sizeof(*d));
+	if (d == NULL)
 		return NULL;
-	snprintf(d->batch_id, sizeof d->batch_id, "%s", batch_id);
-	snprintf(d->exec_id, sizeof d->exec_id, "%s", exec_id);
+	snprintf(d->batch_id, sizeof(d->batch_id), "%s", batch_id);
+	snprintf(d->exec_id, sizeof(d->exec_id), "%s", exec_id);
 	d->last_byte = -1;
 	return d;
 }
 
 void download_discard(Download *d)
 {
-	if (!d)
+	if (d == NULL)
 		return;
-	if (d->spool) {
+	if (d->spool != NULL) {
 		fclose(d->spool);
 		d->spool = NULL;
 	}
@@ -71,7 +71,7 @@ void download_discard(Download *d)
 
 void download_free(Download *d)
 {
-	if (!d)
+	if (d == NULL)
 		return;
 	download_discard(d);
 	json_decref(d->urls);
@@ -85,10 +85,10 @@ bool download_create_spool(Download *d, const char *dir, const char *claim)
 {
 	int fd;
 	download_discard(d);
-	snprintf(d->spool_path, sizeof d->spool_path, "%s/%s-%s-%s.csv", dir, d->batch_id,
+	snprintf(d->spool_path, sizeof(d->spool_path), "%s/%s-%s-%s.csv", dir, d->batch_id,
 		 d->exec_id, claim);
 	if ((fd = open(d->spool_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600)) < 0 ||
-	    !(d->spool = fdopen(fd, "wb"))) {
+	    (d->spool = fdopen(fd, "wb")) == NULL) {
 		int e = errno;
 		if (fd >= 0)
 			close(fd);
@@ -110,7 +110,8 @@ void download_set_urls(Download *d, json_t *urls)
 
 bool download_resumable(const Download *d, const json_t *urls)
 {
-	return d && d->spool && d->urls && json_array_size(urls) == json_array_size(d->urls) &&
+	return d != NULL && d->spool != NULL && d->urls != NULL &&
+	       json_array_size(urls) == json_array_size(d->urls) &&
 	       d->url_idx < json_array_size(urls);
 }
 
@@ -162,7 +163,7 @@ bool download_feed(const char *data, size_t n, void *priv)
 	if (!d->file_started) {
 		d->file_started = true;
 		if (n >= 2 && (unsigned char)data[0] == 0x1f && (unsigned char)data[1] == 0x8b) {
-			snprintf(d->sink_msg, sizeof d->sink_msg,
+			snprintf(d->sink_msg, sizeof(d->sink_msg),
 				 "result file is gzip-compressed (not supported)");
 			return false;
 		}
@@ -180,7 +181,8 @@ bool download_feed(const char *data, size_t n, void *priv)
 		d->last_byte = (unsigned char)data[n - 1];
 	return true;
 ioerr:
-	snprintf(d->sink_msg, sizeof d->sink_msg, "writing %s: %s", d->spool_path, strerror(errno));
+	snprintf(d->sink_msg, sizeof(d->sink_msg), "writing %s: %s", d->spool_path,
+		 strerror(errno));
 	return false;
 }
 
@@ -188,7 +190,8 @@ bool download_rewind(Download *d)
 {
 	if (fflush(d->spool) != 0 || ftruncate(fileno(d->spool), d->file_off) != 0 ||
 	    fseek(d->spool, d->file_off, SEEK_SET) != 0) {
-		snprintf(d->err, sizeof d->err, "rewinding %s: %s", d->spool_path, strerror(errno));
+		snprintf(d->err, sizeof(d->err), "rewinding %s: %s", d->spool_path,
+			 strerror(errno));
 		return false;
 	}
 	d->last_byte = d->file_prev_last;
@@ -203,7 +206,7 @@ bool download_begin_file(Download *d, bool again)
 	} else {
 		d->cut_again = false;
 		if ((d->file_off = ftell(d->spool)) < 0) {
-			snprintf(d->err, sizeof d->err, "writing %s: %s", d->spool_path,
+			snprintf(d->err, sizeof(d->err), "writing %s: %s", d->spool_path,
 				 strerror(errno));
 			return false;
 		}
@@ -212,9 +215,9 @@ bool download_begin_file(Download *d, bool again)
 	d->file_started = false;
 	d->file_len = 0;
 	d->file_hash = FNV_OFFSET;
-	if ((!d->md5 && !(d->md5 = EVP_MD_CTX_new())) ||
+	if ((d->md5 == NULL && (d->md5 = EVP_MD_CTX_new()) == NULL) ||
 	    EVP_DigestInit_ex(d->md5, EVP_md5(), NULL) != 1) {
-		snprintf(d->err, sizeof d->err, "cannot start an MD5 digest");
+		snprintf(d->err, sizeof(d->err), "cannot start an MD5 digest");
 		return false;
 	}
 	/* files after the first repeat the header: it is dropped */
@@ -233,7 +236,7 @@ static enum EtagCheck etag_check(Download *d, const char *etag)
 	unsigned int n = 0;
 	char hex[2 * EVP_MAX_MD_SIZE + 1];
 
-	if (!etag || strlen(etag) != 32 || strspn(etag, "0123456789abcdefABCDEF") != 32)
+	if (etag == NULL || strlen(etag) != 32 || strspn(etag, "0123456789abcdefABCDEF") != 32)
 		return ETAG_NONE;
 	if (EVP_DigestFinal_ex(d->md5, md, &n) != 1 || n != 16)
 		return ETAG_NONE;
@@ -249,7 +252,7 @@ static bool end_line(Download *d)
 	if (d->last_byte == '\n' || d->last_byte == -1)
 		return true;
 	if (fputc('\n', d->spool) == EOF) {
-		snprintf(d->err, sizeof d->err, "writing %s: %s", d->spool_path, strerror(errno));
+		snprintf(d->err, sizeof(d->err), "writing %s: %s", d->spool_path, strerror(errno));
 		return false;
 	}
 	d->last_byte = '\n';
@@ -314,6 +317,6 @@ bool download_finish(Download *d)
 	}
 	d->spool = NULL;
 	if (!ok)
-		snprintf(d->err, sizeof d->err, "writing %s: %s", d->spool_path, strerror(e));
+		snprintf(d->err, sizeof(d->err), "writing %s: %s", d->spool_path, strerror(e));
 	return ok;
 }

@@ -54,14 +54,14 @@ static void exchange_free(Exchange *h)
 		h->prev->next = h->next;
 	else if (w->transfers == h)
 		w->transfers = h->next;
-	if (h->next)
+	if (h->next != NULL)
 		h->next->prev = h->prev;
-	if (h->easy) {
+	if (h->easy != NULL) {
 		if (h->in_multi && !w->exiting)
 			curlev_remove(w->curl, h->easy);
 		curl_easy_cleanup(h->easy);
 	}
-	if (h->timer)
+	if (h->timer != NULL)
 		event_free(h->timer);
 	curl_slist_free_all(h->headers);
 	free(h->method);
@@ -73,7 +73,7 @@ static void exchange_free(Exchange *h)
 
 void exchange_free_all(Worker *w)
 {
-	while (w->transfers)
+	while (w->transfers != NULL)
 		exchange_free(w->transfers);
 }
 
@@ -81,12 +81,12 @@ bool exchange_header(struct curl_slist **list, const char *name, const char *val
 {
 	size_t n = strlen(name) + strlen(value) + 3;
 	char *line = malloc(n);
-	if (!line)
+	if (line == NULL)
 		return false;
 	snprintf(line, n, "%s: %s", name, value);
 	struct curl_slist *l = curl_slist_append(*list, line);
 	free(line);
-	if (!l)
+	if (l == NULL)
 		return false;
 	*list = l;
 	return true;
@@ -96,7 +96,7 @@ static size_t on_write(char *data, size_t size, size_t nmemb, void *arg)
 {
 	Exchange *h = arg;
 	size_t n = size * nmemb;
-	if (h->sink) {
+	if (h->sink != NULL) {
 		if (!h->sink(data, n, h->sink_priv)) {
 			h->sink_failed = true;
 			return 0; /* aborts with CURLE_WRITE_ERROR */
@@ -142,7 +142,7 @@ long exchange_retry_after_ms(const char *v, long long now_s)
 	if (sscanf(v, "%*3s, %2d %3s %4d %2d:%2d:%2d GMT", &d, mon, &y, &hh, &mm, &ss) != 6)
 		return -1;
 	const char *p = strstr(months, mon);
-	if (!p || strlen(mon) != 3 || (p - months) % 3)
+	if (p == NULL || strlen(mon) != 3 || (p - months) % 3)
 		return -1;
 	long long t = days_from_civil(y, (unsigned)((p - months) / 3 + 1), (unsigned)d) * 86400 +
 		      hh * 3600 + mm * 60 + ss;
@@ -157,23 +157,23 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *arg)
 	Exchange *h = arg;
 	size_t n = size * nmemb;
 	static const char name[] = "retry-after:", etag[] = "etag:";
-	if (n > sizeof etag - 1 && strncasecmp(data, etag, sizeof etag - 1) == 0) {
-		const char *v = data + sizeof etag - 1, *end = data + n;
+	if (n > sizeof(etag) - 1 && strncasecmp(data, etag, sizeof(etag) - 1) == 0) {
+		const char *v = data + sizeof(etag) - 1, *end = data + n;
 		while (v < end && (*v == ' ' || *v == '\t' || *v == '"'))
 			v++;
 		while (end > v &&
 		       (end[-1] == '\r' || end[-1] == '\n' || end[-1] == ' ' || end[-1] == '"'))
 			end--;
-		if ((size_t)(end - v) < sizeof h->etag) {
+		if ((size_t)(end - v) < sizeof(h->etag)) {
 			memcpy(h->etag, v, (size_t)(end - v));
 			h->etag[end - v] = '\0';
 		}
 	}
-	if (n > sizeof name - 1 && strncasecmp(data, name, sizeof name - 1) == 0) {
+	if (n > sizeof(name) - 1 && strncasecmp(data, name, sizeof(name) - 1) == 0) {
 		char tmp[64];
-		size_t len = n - (sizeof name - 1) < sizeof tmp - 1 ? n - (sizeof name - 1)
-								    : sizeof tmp - 1;
-		memcpy(tmp, data + sizeof name - 1, len);
+		size_t len = n - (sizeof(name) - 1) < sizeof(tmp) - 1 ? n - (sizeof(name) - 1)
+								      : sizeof(tmp) - 1;
+		memcpy(tmp, data + sizeof(name) - 1, len);
 		tmp[len] = '\0';
 		tmp[strcspn(tmp, "\r\n")] = '\0';
 		h->retry_after_ms = exchange_retry_after_ms(tmp, (long long)time(NULL));
@@ -218,7 +218,7 @@ static bool attempt(Exchange *h)
 	h->retry_after_ms = -1;
 	h->etag[0] = '\0';
 	h->errbuf[0] = '\0';
-	if (!(h->easy = curl_easy_init()))
+	if ((h->easy = curl_easy_init()) == NULL)
 		return false;
 	CURL *e = h->easy;
 	bool ok = curl_easy_setopt(e, CURLOPT_URL, h->url) == CURLE_OK &&
@@ -250,7 +250,7 @@ static bool attempt(Exchange *h)
 		     curl_easy_setopt(e, CURLOPT_FORBID_REUSE, 1L) == CURLE_OK;
 	if (ok && strcmp(h->method, "GET") != 0) {
 		ok = curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, h->method) == CURLE_OK;
-		if (ok && h->body)
+		if (ok && h->body != NULL)
 			ok = curl_easy_setopt(e, CURLOPT_POSTFIELDS, h->body) == CURLE_OK;
 		else if (ok && strcmp(h->method, "POST") == 0)
 			ok = curl_easy_setopt(e, CURLOPT_POSTFIELDS, "") == CURLE_OK;
@@ -269,7 +269,7 @@ static void finish(Exchange *h, CURLcode rc, long status)
 	ExchangeResult res = {
 		.rc = rc,
 		.status = status,
-		.body = h->resp.data ? h->resp.data : "",
+		.body = h->resp.data != NULL ? h->resp.data : "",
 		.len = h->resp.len,
 		.error = rc == CURLE_OK ? "" : (h->errbuf[0] ? h->errbuf : curl_easy_strerror(rc)),
 		.retry_after_ms = h->retry_after_ms,
@@ -316,7 +316,7 @@ static int backoff_ms(const Exchange *h)
 	if (ms > HTTP_BACKOFF_CAP_MS)
 		ms = HTTP_BACKOFF_CAP_MS;
 	unsigned r = 0;
-	if (!ids_random(&r, sizeof r))
+	if (!ids_random(&r, sizeof(r)))
 		r = 0;
 	return ms / 2 + (int)(r % (unsigned)(ms / 2 + 1)); /* "equal jitter" */
 }
@@ -354,8 +354,8 @@ static void on_done(CURL *easy, CURLcode rc, void *priv)
 
 bool exchange_start(Worker *w, const ExchangeReq *req, ExchangeDoneFn done, void *priv)
 {
-	Exchange *h = calloc(1, sizeof *h);
-	if (!h) {
+	Exchange *h = calloc(1, sizeof(*h));
+	if (h == NULL) {
 		curl_slist_free_all(req->headers);
 		return false;
 	}
@@ -372,12 +372,12 @@ bool exchange_start(Worker *w, const ExchangeReq *req, ExchangeDoneFn done, void
 	h->done = done;
 	h->priv = priv;
 	h->next = w->transfers;
-	if (w->transfers)
+	if (w->transfers != NULL)
 		w->transfers->prev = h;
 	w->transfers = h;
-	if (!(h->method = strdup(req->method)) || !(h->url = strdup(req->url)) ||
-	    (req->body && !(h->body = strdup(req->body))) ||
-	    !(h->timer = evtimer_new(w->base, on_timer, h)) || !attempt(h)) {
+	if ((h->method = strdup(req->method)) == NULL || (h->url = strdup(req->url)) == NULL ||
+	    (req->body != NULL && (h->body = strdup(req->body)) == NULL) ||
+	    (h->timer = evtimer_new(w->base, on_timer, h)) == NULL || !attempt(h)) {
 		exchange_free(h);
 		return false;
 	}

@@ -48,7 +48,7 @@ static void call_free(Call *c)
 {
 	for (size_t i = 0; i < c->n; i++)
 		free(c->e[i].error);
-	if (c->timer)
+	if (c->timer != NULL)
 		event_free(c->timer);
 	free(c);
 }
@@ -62,7 +62,7 @@ static void on_resend(evutil_socket_t fd, short what, void *arg)
 		c->prev->next = c->next;
 	else
 		fin.waiting = c->next;
-	if (c->next)
+	if (c->next != NULL)
 		c->next->prev = c->prev;
 	c->prev = c->next = NULL;
 	call_send(c);
@@ -78,7 +78,7 @@ static void resend_later(Call *c, const char *why)
 			 c->tries);
 	c->prev = NULL;
 	c->next = fin.waiting;
-	if (fin.waiting)
+	if (fin.waiting != NULL)
 		fin.waiting->prev = c;
 	fin.waiting = c;
 	evtimer_add(c->timer, &tv);
@@ -94,10 +94,11 @@ static void on_reply(RConn *rc, redisReply *reply, void *priv)
 		call_free(c);
 		return;
 	}
-	if (!reply || reply->type != REDIS_REPLY_ARRAY || reply->elements != c->n) {
-		if (reply && reply->type == REDIS_REPLY_ERROR && !rconn_not_now_error(reply))
+	if (reply == NULL || reply->type != REDIS_REPLY_ARRAY || reply->elements != c->n) {
+		if (reply != NULL && reply->type == REDIS_REPLY_ERROR &&
+		    !rconn_not_now_error(reply))
 			log_error("finish_many of %zu job(s) refused: %s", c->n, reply->str);
-		resend_later(c, !reply                             ? "redis unavailable"
+		resend_later(c, reply == NULL                      ? "redis unavailable"
 				: reply->type == REDIS_REPLY_ERROR ? reply->str
 								   : "unexpected reply");
 		return;
@@ -113,12 +114,12 @@ static void call_send(Call *c)
 {
 	Worker *w = c->w;
 	size_t nk = 2 + 2 * c->n, na = 2 + 5 * c->n;
-	const char **keys = malloc(nk * sizeof *keys), **args = malloc(na * sizeof *args);
+	const char **keys = malloc(nk * sizeof(*keys)), **args = malloc(na * sizeof(*args));
 	char *kb = malloc(2 * c->n * KEYS_MAX), now[24];
-	bool ok = keys && args && kb;
+	bool ok = keys != NULL && args != NULL && kb != NULL;
 	c->tries++;
 	if (ok) {
-		snprintf(now, sizeof now, "%lld", (long long)mstime_wall());
+		snprintf(now, sizeof(now), "%lld", (long long)mstime_wall());
 		keys[0] = fin.events_key;
 		keys[1] = fin.jobs_key;
 		args[0] = now;
@@ -129,14 +130,14 @@ static void call_send(Call *c)
 			char *bk = kb + 2 * i * KEYS_MAX, *xk = bk + KEYS_MAX;
 			/* checked by finisher_add: cannot fail here */
 			ok = ok && ids_split_ref(e->ref, b, x) &&
-			     keys_batch(bk, KEYS_MAX, w->prefix, b) &&
-			     keys_exec(xk, KEYS_MAX, w->prefix, b, x);
+			     keys_batch(bk, KEYS_MAX, w->prefix, b) != NULL &&
+			     keys_exec(xk, KEYS_MAX, w->prefix, b, x) != NULL;
 			keys[2 + 2 * i] = bk;
 			keys[3 + 2 * i] = xk;
 			args[2 + 5 * i] = e->ref;
 			args[3 + 5 * i] = e->outcome;
 			args[4 + 5 * i] = e->rows;
-			args[5 + 5 * i] = e->error ? e->error : "";
+			args[5 + 5 * i] = e->error != NULL ? e->error : "";
 			args[6 + 5 * i] = e->claim;
 		}
 	}
@@ -154,12 +155,12 @@ static void on_flush(evutil_socket_t fd, short what, void *arg)
 {
 	while (fin.n > 0) {
 		size_t n = fin.n < FINISHER_MAX ? fin.n : FINISHER_MAX;
-		Call *c = calloc(1, sizeof *c + n * sizeof(Entry));
-		if (c && !(c->timer = evtimer_new(fin.w->base, on_resend, c))) {
+		Call *c = calloc(1, sizeof(*c) + n * sizeof(Entry));
+		if (c != NULL && (c->timer = evtimer_new(fin.w->base, on_resend, c)) == NULL) {
 			free(c);
 			c = NULL;
 		}
-		if (!c) {
+		if (c == NULL) {
 			struct timeval tv = { 0, 100 * 1000 };
 			log_error("out of memory sending %zu finish(es); trying again", fin.n);
 			evtimer_add(fin.flush_ev, &tv);
@@ -178,9 +179,9 @@ bool finisher_add(Worker *w, const char *ref, const char *claim, enum ExecState 
 		  long row_count, const char *error, FinisherDoneFn done, void *priv)
 {
 	char b[IDS_BATCH_LEN + 1], x[IDS_EXEC_LEN + 1], k[KEYS_MAX];
-	if (!ids_split_ref(ref, b, x) || !keys_batch(k, sizeof k, w->prefix, b) ||
-	    !keys_exec(k, sizeof k, w->prefix, b, x) || !*claim ||
-	    strlen(claim) >= sizeof fin.pending->claim) {
+	if (!ids_split_ref(ref, b, x) || keys_batch(k, sizeof(k), w->prefix, b) == NULL ||
+	    keys_exec(k, sizeof(k), w->prefix, b, x) == NULL || !*claim ||
+	    strlen(claim) >= sizeof(fin.pending->claim)) {
 		log_error(
 			"cannot finish %s: not a valid ref and claim (or the key prefix is too long)",
 			ref);
@@ -190,22 +191,22 @@ bool finisher_add(Worker *w, const char *ref, const char *claim, enum ExecState 
 		log_error("cannot finish %s as state %d", ref, (int)outcome);
 		return false;
 	}
-	if (!fin.flush_ev) {
-		if (!keys_events(fin.events_key, KEYS_MAX, w->prefix) ||
-		    !keys_worker_jobs(fin.jobs_key, KEYS_MAX, w->prefix, w->id)) {
+	if (fin.flush_ev == NULL) {
+		if (keys_events(fin.events_key, KEYS_MAX, w->prefix) == NULL ||
+		    keys_worker_jobs(fin.jobs_key, KEYS_MAX, w->prefix, w->id) == NULL) {
 			log_error("key names too long (prefix or worker id)");
 			return false;
 		}
 		fin.w = w;
-		if (!(fin.flush_ev = evtimer_new(w->base, on_flush, NULL))) {
+		if ((fin.flush_ev = evtimer_new(w->base, on_flush, NULL)) == NULL) {
 			log_error("out of memory finishing %s", ref);
 			return false;
 		}
 	}
 	if (fin.n == fin.cap) {
 		size_t cap = fin.cap ? 2 * fin.cap : 64;
-		Entry *p = realloc(fin.pending, cap * sizeof *p);
-		if (!p) {
+		Entry *p = realloc(fin.pending, cap * sizeof(*p));
+		if (p == NULL) {
 			log_error("out of memory finishing %s", ref);
 			return false;
 		}
@@ -214,14 +215,14 @@ bool finisher_add(Worker *w, const char *ref, const char *claim, enum ExecState 
 	}
 	Entry *e = &fin.pending[fin.n];
 	e->error = NULL;
-	if (error && *error && !(e->error = strdup(error))) {
+	if (error != NULL && *error && (e->error = strdup(error)) == NULL) {
 		log_error("out of memory finishing %s", ref);
 		return false;
 	}
 	strcpy(e->ref, ref);
 	strcpy(e->claim, claim);
 	e->outcome = exec_state_name(outcome);
-	snprintf(e->rows, sizeof e->rows, "%ld", row_count);
+	snprintf(e->rows, sizeof(e->rows), "%ld", row_count);
 	e->done = done;
 	e->priv = priv;
 	fin.n++;
@@ -240,14 +241,14 @@ void finisher_free_all(void)
 		free(fin.pending[i].error);
 	}
 	free(fin.pending);
-	while (fin.waiting) {
+	while (fin.waiting != NULL) {
 		Call *c = fin.waiting;
 		fin.waiting = c->next;
 		for (size_t i = 0; i < c->n; i++)
 			c->e[i].done(c->w, NULL, c->e[i].priv);
 		call_free(c);
 	}
-	if (fin.flush_ev)
+	if (fin.flush_ev != NULL)
 		event_free(fin.flush_ev);
-	memset(&fin, 0, sizeof fin);
+	memset(&fin, 0, sizeof(fin));
 }

@@ -31,7 +31,7 @@ static void on_handed_back(Worker *w, redisReply *reply, void *priv)
 {
 	Job *job = priv;
 	long long code = 0;
-	if (!reply)
+	if (reply == NULL)
 		return; /* exiting */
 	if (rconn_code(reply, &code) && code == LUA_OK) {
 		elog_debug(job->batch_id, job->exec_id, "handed back to the queue");
@@ -80,7 +80,7 @@ void handback_retry(Job *job, long wait_ms, const char *reason, bool throttled, 
 	if (no_create && job->intent_ms > 0 && !job->amc_id[0]) {
 		job->retry_wait_ms = wait_ms;
 		job->retry_throttled = throttled;
-		snprintf(job->retry_reason, sizeof job->retry_reason, "%s", reason);
+		snprintf(job->retry_reason, sizeof(job->retry_reason), "%s", reason);
 		pgx_intent(job, false, after_intent_cleared);
 		return;
 	}
@@ -132,7 +132,7 @@ long job_backoff_ms(int n)
 
 	if (ms > RETRY_CAP_MS)
 		ms = RETRY_CAP_MS;
-	if (!ids_random(&r, sizeof r))
+	if (!ids_random(&r, sizeof(r)))
 		r = 0;
 	/* equal jitter: jobs failing together do not come back together */
 	return ms / 2 + (long)(r % (unsigned)(ms / 2 + 1));
@@ -145,10 +145,10 @@ void job_transient(Job *job, long wait_ms, bool requeue, void (*resume)(Job *job
 	char full[1024], msg[700];
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(full, sizeof full, fmt, ap);
+	vsnprintf(full, sizeof(full), fmt, ap);
 	va_end(ap);
 	/* the reason goes to Redis and the events as text: cut on a character boundary */
-	utf8_copy(msg, sizeof msg, full);
+	utf8_copy(msg, sizeof(msg), full);
 	/* claims after a retry_wait or a reclaim count too: a job cannot loop for ever; those
 	 * after a 429 do not (job_throttled: bounded by the execution timeout) */
 	int used = job->retries + (job->attempts > 1 ? job->attempts - 1 : 0) - job->throttled;

@@ -29,7 +29,7 @@ static void on_heartbeat(RConn *c, redisReply *reply, void *priv)
 	Worker *w = priv;
 	if (w->exiting)
 		return;
-	if (!reply)
+	if (reply == NULL)
 		log_warn("heartbeat not delivered (redis: %s)", rconn_errstr(w->redis));
 	else if (reply->type == REDIS_REPLY_ERROR)
 		log_error("heartbeat failed: %s", reply->str);
@@ -48,11 +48,11 @@ void janitor_beat(Worker *w)
 		"inflight_max", inflight,
 	};
 
-	snprintf(pid, sizeof pid, "%ld", (long)getpid());
-	snprintf(started, sizeof started, "%lld", (long long)w->started_ms);
-	snprintf(icap, sizeof icap, "%d", w->cfg.instance_cap);
-	snprintf(acap, sizeof acap, "%d", w->cfg.account_cap);
-	snprintf(inflight, sizeof inflight, "%d", w->cfg.worker_inflight);
+	snprintf(pid, sizeof(pid), "%ld", (long)getpid());
+	snprintf(started, sizeof(started), "%lld", (long long)w->started_ms);
+	snprintf(icap, sizeof(icap), "%d", w->cfg.instance_cap);
+	snprintf(acap, sizeof(acap), "%d", w->cfg.account_cap);
+	snprintf(inflight, sizeof(inflight), "%d", w->cfg.worker_inflight);
 	/* not retried: the next beat comes soon; a missed one only shortens the lease */
 	if (!lua_heartbeat(&call, w->prefix, w->id, mstime_wall(), w->cfg.lease_ms,
 			   reconcile_max_refs(w), info, (int)ARRAY_LEN(info)) ||
@@ -72,7 +72,7 @@ static void on_heartbeat_timer(evutil_socket_t fd, short what, void *arg)
 static void on_reclaimed(RConn *c, redisReply *reply, void *priv)
 {
 	Worker *w = priv;
-	if (w->exiting || !reply)
+	if (w->exiting || reply == NULL)
 		return;
 	if (reply->type == REDIS_REPLY_ERROR)
 		log_error("reclaim failed: %s", reply->str);
@@ -83,7 +83,7 @@ static void on_reclaimed(RConn *c, redisReply *reply, void *priv)
 static void on_lock(RConn *c, redisReply *reply, void *priv)
 {
 	Worker *w = priv;
-	if (w->exiting || !reply || reply->type != REDIS_REPLY_STATUS)
+	if (w->exiting || reply == NULL || reply->type != REDIS_REPLY_STATUS)
 		return; /* nil: another worker sweeps this interval */
 	LuaCall call;
 	if (!lua_reclaim(&call, w->prefix, mstime_wall(), RECLAIM_MAX_WORKERS) ||
@@ -96,9 +96,9 @@ static void on_janitor_timer(evutil_socket_t fd, short what, void *arg)
 	Worker *w = arg;
 	char lock[KEYS_MAX], ms[16];
 	arm(w->janitor_timer, w->cfg.lease_ms);
-	if (!keys_janitor_lock(lock, sizeof lock, w->prefix))
+	if (keys_janitor_lock(lock, sizeof(lock), w->prefix) == NULL)
 		return;
-	snprintf(ms, sizeof ms, "%d", w->cfg.lease_ms);
+	snprintf(ms, sizeof(ms), "%d", w->cfg.lease_ms);
 	const char *argv[6] = { "SET", lock, w->id, "NX", "PX", ms };
 	size_t lens[6];
 	for (int i = 0; i < 6; i++)
@@ -113,7 +113,7 @@ bool janitor_init(Worker *w)
 {
 	w->heartbeat_timer = evtimer_new(w->base, on_heartbeat_timer, w);
 	w->janitor_timer = evtimer_new(w->base, on_janitor_timer, w);
-	if (!w->heartbeat_timer || !w->janitor_timer)
+	if (w->heartbeat_timer == NULL || w->janitor_timer == NULL)
 		return false;
 	arm(w->heartbeat_timer, 0);
 	arm(w->janitor_timer, w->cfg.lease_ms);
@@ -122,8 +122,8 @@ bool janitor_init(Worker *w)
 
 void janitor_stop(Worker *w)
 {
-	if (w->heartbeat_timer)
+	if (w->heartbeat_timer != NULL)
 		evtimer_del(w->heartbeat_timer);
-	if (w->janitor_timer)
+	if (w->janitor_timer != NULL)
 		evtimer_del(w->janitor_timer);
 }

@@ -40,16 +40,16 @@ static void job_free(Job *job)
 		job->prev->next = job->next;
 	else if (w->jobs == job)
 		w->jobs = job->next;
-	if (job->next)
+	if (job->next != NULL)
 		job->next->prev = job->prev;
 	htab_del(w->refs, job->ref);
 	download_free(job->dl);
-	if (job->timer)
+	if (job->timer != NULL)
 		event_free(job->timer);
 	free(job->params_json);
 	free(job->sql_template);
 	free(job->sql);
-	if (job->token) {
+	if (job->token != NULL) {
 		memset(job->token, 0, strlen(job->token));
 		free(job->token);
 	}
@@ -81,7 +81,7 @@ void job_drop(Job *job)
 
 void job_free_all(Worker *w)
 {
-	while (w->jobs)
+	while (w->jobs != NULL)
 		job_free(w->jobs);
 	finisher_free_all();
 }
@@ -102,7 +102,7 @@ static void on_job_timer(evutil_socket_t fd, short what, void *arg)
 	Job *job = arg;
 	void (*fn)(Job *) = job->timer_fn;
 	job->timer_fn = NULL;
-	if (fn)
+	if (fn != NULL)
 		fn(job);
 }
 
@@ -123,7 +123,7 @@ void job_lost(Job *job, const char *why)
 static void after_gone_read(Job *job, const PgxRow *row)
 {
 	if (row->found && exec_state_is(row->status, EXEC_STATE_CANCELLED) && !job->amc_terminal &&
-	    job->token) {
+	    job->token != NULL) {
 		AmcTarget t;
 		job_target(job, &t);
 		amc_cancel_detached(job->w, &t, job->amc_id,
@@ -159,7 +159,7 @@ typedef struct NoopRef {
 static void on_noop_finished(Worker *w, const redisReply *result, void *priv)
 {
 	NoopRef *n = priv;
-	if (result) {
+	if (result != NULL) {
 		htab_del(w->refs, n->ref);
 		w->inflight--;
 		w->job_done(w);
@@ -169,8 +169,8 @@ static void on_noop_finished(Worker *w, const redisReply *result, void *priv)
 
 static bool noop_take(Worker *w, const char *ref, const char *claim)
 {
-	NoopRef *n = malloc(sizeof *n);
-	if (!n || strlen(ref) > JOB_REF_LEN || !htab_put(w->refs, ref, &noop_ref)) {
+	NoopRef *n = malloc(sizeof(*n));
+	if (n == NULL || strlen(ref) > JOB_REF_LEN || !htab_put(w->refs, ref, &noop_ref)) {
 		free(n);
 		log_error("no-op job %s: out of memory", ref);
 		return false;
@@ -207,7 +207,7 @@ bool job_take(Worker *w, const redisReply *claimed)
 		/* our own job claimed again (an outage outlasted our lease): the Job in memory
 		 * goes on under the new claim; a no-op finish in flight is refused and the
 		 * reconciliation takes the new claim up once it has answered */
-		if (old && strcmp(old->claim, claim) != 0) {
+		if (old != NULL && strcmp(old->claim, claim) != 0) {
 			elog_warn(old->batch_id, old->exec_id,
 				  "claimed again (token %s, was %s): "
 				  "the job in memory goes on under the new claim",
@@ -220,8 +220,8 @@ bool job_take(Worker *w, const redisReply *claimed)
 	if (w->cfg.noop_executor)
 		return noop_take(w, ref, claim);
 
-	Job *job = calloc(1, sizeof *job);
-	if (!job || !htab_put(w->refs, ref, job)) {
+	Job *job = calloc(1, sizeof(*job));
+	if (job == NULL || !htab_put(w->refs, ref, job)) {
 		free(job);
 		log_error("out of memory for job %s", ref);
 		return false;
@@ -232,15 +232,16 @@ bool job_take(Worker *w, const redisReply *claimed)
 	strcpy(job->exec_id, e.exec_id);
 	strcpy(job->claim, claim);
 	job->next = w->jobs;
-	if (w->jobs)
+	if (w->jobs != NULL)
 		w->jobs->prev = job;
 	w->jobs = job;
 	w->inflight++;
 	job->timer = evtimer_new(w->base, on_job_timer, job);
-	if (!job->timer || !keys_exec(job->exec_key, KEYS_MAX, w->prefix, e.batch_id, e.exec_id) ||
-	    !keys_batch(job->batch_key, KEYS_MAX, w->prefix, e.batch_id) ||
-	    !keys_worker_jobs(job->jobs_key, KEYS_MAX, w->prefix, w->id) ||
-	    !keys_events(job->events_key, KEYS_MAX, w->prefix)) {
+	if (job->timer == NULL ||
+	    keys_exec(job->exec_key, KEYS_MAX, w->prefix, e.batch_id, e.exec_id) == NULL ||
+	    keys_batch(job->batch_key, KEYS_MAX, w->prefix, e.batch_id) == NULL ||
+	    keys_worker_jobs(job->jobs_key, KEYS_MAX, w->prefix, w->id) == NULL ||
+	    keys_events(job->events_key, KEYS_MAX, w->prefix) == NULL) {
 		log_error("out of memory for job %s", ref);
 		job_free(job);
 		return false;
@@ -261,7 +262,7 @@ bool job_take(Worker *w, const redisReply *claimed)
 
 void job_target(Job *job, AmcTarget *t)
 {
-	t->token = job->token ? job->token : "";
+	t->token = job->token != NULL ? job->token : "";
 	t->client_id = job->client_id;
 	t->advertiser_id = job->advertiser_id;
 	t->marketplace_id = job->marketplace_id;
@@ -283,7 +284,7 @@ static void on_script(Worker *w, redisReply *reply, void *priv)
 	void (*done)(Job *, long long) = sc->done;
 	long long code = 0;
 	free(sc);
-	if (!reply)
+	if (reply == NULL)
 		return; /* exiting */
 	if (!rconn_code(reply, &code)) {
 		elog_error(job->batch_id, job->exec_id, "script gave an unexpected reply");
@@ -294,12 +295,12 @@ static void on_script(Worker *w, redisReply *reply, void *priv)
 
 void job_script(Job *job, const LuaCall *call, void (*done)(Job *job, long long code))
 {
-	ScriptCall *sc = malloc(sizeof *sc);
-	if (sc) {
+	ScriptCall *sc = malloc(sizeof(*sc));
+	if (sc != NULL) {
 		sc->job = job;
 		sc->done = done;
 	}
-	if (!sc || !rcall_call(job->w, call, on_script, sc)) {
+	if (sc == NULL || !rcall_call(job->w, call, on_script, sc)) {
 		free(sc);
 		job_fail(job, false, "out of memory calling a script");
 	}
@@ -364,7 +365,7 @@ static void after_cancel_lost_read(Job *job, const PgxRow *row)
 static void on_finish(Worker *w, const redisReply *reply, void *priv)
 {
 	Job *job = priv;
-	if (!reply)
+	if (reply == NULL)
 		return; /* exiting */
 	if (reply->type == REDIS_REPLY_ARRAY && reply->elements >= 2 &&
 	    reply->element[0]->type == REDIS_REPLY_STRING) {
@@ -419,7 +420,7 @@ static void follow(Job *job, const PgxRow *row)
 	}
 	if (!row->found) {
 		/* the archive row went away (its batch was deleted): nothing can be archived */
-		utf8_copy(job->error, sizeof job->error, "the execution is gone from the archive");
+		utf8_copy(job->error, sizeof(job->error), "the execution is gone from the archive");
 		job_set_step(job, JOB_FAILING);
 		run_finish(job, EXEC_STATE_FAILED, job->error);
 		return;
@@ -438,7 +439,7 @@ static void follow(Job *job, const PgxRow *row)
 	}
 	if (exec_state_is(row->status, EXEC_STATE_FAILED)) {
 		elog_info(job->batch_id, job->exec_id, "the archive says failed: taken over");
-		utf8_copy(job->error, sizeof job->error, row->error[0] ? row->error : "failed");
+		utf8_copy(job->error, sizeof(job->error), row->error[0] ? row->error : "failed");
 		job_set_step(job, JOB_FAILING);
 		run_finish(job, EXEC_STATE_FAILED, job->error);
 		return;
@@ -465,7 +466,7 @@ void job_fenced(Job *job)
 static void on_batch_cancelled(Worker *w, redisReply *reply, void *priv)
 {
 	Job *job = priv;
-	if (!reply)
+	if (reply == NULL)
 		return;
 	job_cancel(job);
 }
@@ -492,7 +493,7 @@ static void after_register(Job *job, const PgxRow *row)
 	if (!job->amc_id[0] && row->amc_id[0]) {
 		elog_info(job->batch_id, job->exec_id, "the archive knows AMC execution %s",
 			  row->amc_id);
-		utf8_copy(job->amc_id, sizeof job->amc_id, row->amc_id);
+		utf8_copy(job->amc_id, sizeof(job->amc_id), row->amc_id);
 	}
 	if (row->intent_ms > job->intent_ms)
 		job->intent_ms = row->intent_ms;
@@ -507,9 +508,9 @@ static char *with_marker(const Job *job, const char *sql)
 	size_t n;
 	char *out;
 
-	amc_marker(marker, sizeof marker, job->batch_id, job->exec_id);
+	amc_marker(marker, sizeof(marker), job->batch_id, job->exec_id);
 	n = strlen(marker) + 1 + strlen(sql) + 1;
-	if (!(out = malloc(n)))
+	if ((out = malloc(n)) == NULL)
 		return NULL;
 	snprintf(out, n, "%s\n%s", marker, sql);
 	return out;
@@ -529,11 +530,12 @@ static void job_start(Job *job)
 		job_fail(job, false, "parameters are not a JSON object");
 		return;
 	}
-	char *sql = params_substitute(job->sql_template, params, err, sizeof err);
-	bool win_ok = sql && (job->win.start[0] ||
-			      params_window(params, time(NULL), &job->win, err, sizeof err));
+	char *sql = params_substitute(job->sql_template, params, err, sizeof(err));
+	bool win_ok =
+		sql != NULL && (job->win.start[0] ||
+				params_window(params, time(NULL), &job->win, err, sizeof(err)));
 	json_decref(params);
-	if (!sql || !win_ok) {
+	if (sql == NULL || !win_ok) {
 		free(sql);
 		job_fail(job, false, "%s", err);
 		return;
@@ -545,7 +547,7 @@ static void job_start(Job *job)
 	}
 	job->sql = with_marker(job, sql);
 	free(sql);
-	if (!job->sql) {
+	if (job->sql == NULL) {
 		job_fail(job, false, "out of memory");
 		return;
 	}
@@ -566,21 +568,21 @@ static void on_job_token(Worker *w, const char *token, const char *client_id, co
 	(void)w;
 
 	job->token_next = NULL;
-	if (!token) {
+	if (token == NULL) {
 		job_fail(job, false, "%s", err);
 		return;
 	}
 	char *copy = strdup(token);
-	if (!copy) {
+	if (copy == NULL) {
 		job_fail(job, false, "out of memory");
 		return;
 	}
-	if (job->token) {
+	if (job->token != NULL) {
 		memset(job->token, 0, strlen(job->token));
 		free(job->token);
 	}
 	job->token = copy;
-	snprintf(job->client_id, sizeof job->client_id, "%s", client_id ? client_id : "");
+	snprintf(job->client_id, sizeof(job->client_id), "%s", client_id != NULL ? client_id : "");
 	next(job);
 }
 
@@ -630,7 +632,7 @@ static void on_amc_cancelled(Worker *w, const ExchangeResult *res, void *priv)
 		elog_info(job->batch_id, job->exec_id, "AMC execution %s cancelled", job->amc_id);
 	} else {
 		char text[256];
-		amc_error_text(res, text, sizeof text);
+		amc_error_text(res, text, sizeof(text));
 		/* 400 = already terminal on AMC: nothing left to stop */
 		elog_warn(job->batch_id, job->exec_id, "AMC cancel of %s: %s", job->amc_id, text);
 	}
@@ -643,7 +645,7 @@ static void on_amc_cancelled(Worker *w, const ExchangeResult *res, void *priv)
 /* PUT CANCELLED to AMC if there is a live AMC execution; then on_amc_cancelled. */
 static bool cancel_on_amc(Job *job)
 {
-	if (!job->amc_id[0] || job->amc_terminal || !job->token)
+	if (!job->amc_id[0] || job->amc_terminal || job->token == NULL)
 		return false;
 	AmcTarget t;
 	job_target(job, &t);
@@ -684,14 +686,14 @@ void job_fail(Job *job, bool cancel_amc, const char *fmt, ...)
 	/* Called again (with job->error as the argument) to continue after the AMC cancel:
 	 * the first message stays. */
 	if (job->step != JOB_FAILING) {
-		char msg[sizeof job->error];
+		char msg[sizeof(job->error)];
 		va_list ap;
 		va_start(ap, fmt);
-		vsnprintf(msg, sizeof msg, fmt, ap);
+		vsnprintf(msg, sizeof(msg), fmt, ap);
 		va_end(ap);
 		/* a cut inside a character (or bytes from AMC that are not UTF-8) would make
 		 * PostgreSQL refuse the final state for ever */
-		utf8_copy(job->error, sizeof job->error, msg);
+		utf8_copy(job->error, sizeof(job->error), msg);
 		elog_warn(job->batch_id, job->exec_id, "failed: %s", job->error);
 	}
 	job_set_step(job, JOB_FAILING);
@@ -746,17 +748,17 @@ static void on_archive_done(enum PgResult res, const char *err, void *arg)
 
 static void archive_now(Job *job)
 {
-	ArchiveCall *ac = calloc(1, sizeof *ac);
-	if (!ac) {
+	ArchiveCall *ac = calloc(1, sizeof(*ac));
+	if (ac == NULL) {
 		job_fail(job, false, "out of memory");
 		return;
 	}
 	ac->job = job;
-	snprintf(ac->task.path, sizeof ac->task.path, "%s", download_path(job->dl));
+	snprintf(ac->task.path, sizeof(ac->task.path), "%s", download_path(job->dl));
 	strcpy(ac->task.uuid, job->uuid);
 	strcpy(ac->task.exec_id, job->exec_id);
 	strcpy(ac->task.claim, job->claim);
-	snprintf(ac->task.amc_id, sizeof ac->task.amc_id, "%s", job->amc_id);
+	snprintf(ac->task.amc_id, sizeof(ac->task.amc_id), "%s", job->amc_id);
 	if (!pgpool_submit(job->w->pg, archiver_work, on_archive_done, ac, -1)) {
 		free(ac);
 		job_fail(job, false, "could not queue the archive job");

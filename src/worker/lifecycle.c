@@ -43,7 +43,7 @@ void lifecycle_exit(Worker *w)
 	if (w->inflight > 0)
 		log_warn("exiting with %d execution(s) in flight; they will be reclaimed",
 			 w->inflight);
-	if (keys_worker_lease(lease, sizeof lease, w->prefix, w->id) &&
+	if (keys_worker_lease(lease, sizeof(lease), w->prefix, w->id) != NULL &&
 	    rconn_commandf(w->redis, on_lease_released, w, "DEL %s", lease)) {
 		arm(w->exit_timer, LEASE_RELEASE_MS);
 		return;
@@ -92,10 +92,10 @@ static void on_lease_dropped(RConn *c, redisReply *reply, void *priv)
 
 static void on_startup_reclaim(RConn *c, redisReply *reply, void *priv)
 {
-	if (reply && reply->type == REDIS_REPLY_INTEGER && reply->integer > 0)
+	if (reply != NULL && reply->type == REDIS_REPLY_INTEGER && reply->integer > 0)
 		log_info("requeued %lld job(s) left by an earlier run or by dead workers",
 			 reply->integer);
-	else if (reply && reply->type == REDIS_REPLY_ERROR)
+	else if (reply != NULL && reply->type == REDIS_REPLY_ERROR)
 		log_error("start-up reclaim failed: %s", reply->str);
 }
 
@@ -106,7 +106,7 @@ static void startup_reclaim(Worker *w)
 {
 	char lease[KEYS_MAX];
 	LuaCall call;
-	if (!keys_worker_lease(lease, sizeof lease, w->prefix, w->id) ||
+	if (keys_worker_lease(lease, sizeof(lease), w->prefix, w->id) == NULL ||
 	    !lua_reclaim(&call, w->prefix, mstime_wall(), 100))
 		return;
 	if (!rconn_commandf(w->redis, on_lease_dropped, w, "DEL %s", lease) ||

@@ -75,27 +75,27 @@ static int encrypt_stdin(const Config *cfg)
 {
 	uint8_t key[SECRET_KEY_LEN], *blob = NULL;
 	char err[160], buf[8192];
-	size_t n = fread(buf, 1, sizeof buf, stdin), blen = 0;
+	size_t n = fread(buf, 1, sizeof(buf), stdin), blen = 0;
 	if (!feof(stdin) || ferror(stdin)) {
 		fprintf(stderr, "amcbatch-worker: --encrypt reads at most %zu bytes\n",
-			sizeof buf - 1);
+			sizeof(buf) - 1);
 		return 2;
 	}
 	if (n > 0 && buf[n - 1] == '\n')
 		n--;
-	if (!secret_key_load(cfg->secret_key, key, err, sizeof err)) {
+	if (!secret_key_load(cfg->secret_key, key, err, sizeof(err))) {
 		fprintf(stderr, "amcbatch-worker: %s\n", err);
 		return 2;
 	}
 	bool ok = secret_encrypt(key, buf, n, &blob, &blen);
-	secret_wipe(key, sizeof key);
-	secret_wipe(buf, sizeof buf);
+	secret_wipe(key, sizeof(key));
+	secret_wipe(buf, sizeof(buf));
 	if (!ok) {
 		fprintf(stderr, "amcbatch-worker: encryption failed\n");
 		return 1;
 	}
 	char *hex = malloc(2 * blen + 1);
-	if (!hex) {
+	if (hex == NULL) {
 		free(blob);
 		return 1;
 	}
@@ -115,7 +115,7 @@ int main(int argc, char **argv)
 
 	bool encrypt = false;
 	alloc_libevent_install(); /* before any other libevent call */
-	memset(&w, 0, sizeof w);
+	memset(&w, 0, sizeof(w));
 	for (int i = 1; i < argc; i++) /* the one long option; getopt sees the rest */
 		if (strcmp(argv[i], "--encrypt") == 0) {
 			encrypt = true;
@@ -135,7 +135,7 @@ int main(int argc, char **argv)
 		}
 	}
 	signal(SIGPIPE, SIG_IGN);
-	if (!config_load(&w.cfg, conf, err, sizeof err)) {
+	if (!config_load(&w.cfg, conf, err, sizeof(err))) {
 		fprintf(stderr, "amcbatch-worker: %s\n", err);
 		return 2;
 	}
@@ -157,7 +157,7 @@ int main(int argc, char **argv)
 	}
 	worker_identify(&w);
 	log_set_worker(w.id); /* the "worker" field of json lines */
-	const char *spool = w.cfg.spool_dir && *w.cfg.spool_dir ? w.cfg.spool_dir : "/tmp";
+	const char *spool = w.cfg.spool_dir != NULL && *w.cfg.spool_dir ? w.cfg.spool_dir : "/tmp";
 	if (!worker_spool_open(&w, spool)) {
 		log_error("no private spool directory under %s (%s): %s", spool, w.spool_dir,
 			  strerror(errno));
@@ -168,7 +168,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	/* pgpool completes jobs from its threads into this base */
-	if (evthread_use_pthreads() != 0 || !(w.base = event_base_new())) {
+	if (evthread_use_pthreads() != 0 || (w.base = event_base_new()) == NULL) {
 		log_error("cannot create the event base");
 		return 1;
 	}
@@ -183,8 +183,9 @@ int main(int argc, char **argv)
 	w.sigterm_ev = evsignal_new(w.base, SIGTERM, on_signal, &w);
 	w.sigint_ev = evsignal_new(w.base, SIGINT, on_signal, &w);
 	w.sighup = config_sighup_new(w.base, &w.cfg, w.conf_path, on_config_applied, &w);
-	if (!w.refs || !w.redis || !w.pg || !w.curl || !w.tokens || !w.grace_timer ||
-	    !w.exit_timer || !w.sigterm_ev || !w.sigint_ev || !w.sighup || !claim_init(&w) ||
+	if (w.refs == NULL || w.redis == NULL || w.pg == NULL || w.curl == NULL ||
+	    w.tokens == NULL || w.grace_timer == NULL || w.exit_timer == NULL ||
+	    w.sigterm_ev == NULL || w.sigint_ev == NULL || w.sighup == NULL || !claim_init(&w) ||
 	    !janitor_init(&w) || !delivery_init(&w) || evsignal_add(w.sigterm_ev, NULL) != 0 ||
 	    evsignal_add(w.sigint_ev, NULL) != 0) {
 		log_error("start-up failed (redis_url, database_url or out of memory)");

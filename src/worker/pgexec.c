@@ -89,7 +89,7 @@ static void pgx_free(Pgx *x)
 {
 	for (int i = 0; i < x->n; i++)
 		free(x->vals[i]);
-	if (x->timer)
+	if (x->timer != NULL)
 		event_free(x->timer);
 	free(x);
 }
@@ -107,7 +107,7 @@ static enum PgResult pgx_work(PGconn *conn, void *arg, char *err, size_t errlen)
 		PQexecParams(conn, x->sql, x->n, NULL, (const char *const *)x->vals, NULL, NULL, 0);
 	PgxRow *row = &x->row;
 
-	memset(row, 0, sizeof *row);
+	memset(row, 0, sizeof(*row));
 	if (!pg_ok(conn, r, err, errlen)) {
 		PQclear(r);
 		return pg_fail_kind(conn);
@@ -115,13 +115,13 @@ static enum PgResult pgx_work(PGconn *conn, void *arg, char *err, size_t errlen)
 	row->row_count = -1;
 	row->found = PQntuples(r) == 1;
 	if (row->found) {
-		copy_col(row->status, sizeof row->status, r, 0);
+		copy_col(row->status, sizeof(row->status), r, 0);
 		row->claim_token =
 			PQgetisnull(r, 0, 1) ? 0 : strtoll(PQgetvalue(r, 0, 1), NULL, 10);
-		copy_col(row->amc_id, sizeof row->amc_id, r, 2);
+		copy_col(row->amc_id, sizeof(row->amc_id), r, 2);
 		row->intent_ms = PQgetisnull(r, 0, 3) ? 0 : strtoll(PQgetvalue(r, 0, 3), NULL, 10);
 		row->row_count = PQgetisnull(r, 0, 4) ? -1 : strtol(PQgetvalue(r, 0, 4), NULL, 10);
-		copy_col(row->error, sizeof row->error, r, 5);
+		copy_col(row->error, sizeof(row->error), r, 5);
 		row->written = PQgetvalue(r, 0, 6)[0] == 't';
 	}
 	PQclear(r);
@@ -136,7 +136,7 @@ static void unlink_waiting(Pgx *x)
 		x->prev->next = x->next;
 	else if (waiting == x)
 		waiting = x->next;
-	if (x->next)
+	if (x->next != NULL)
 		x->next->prev = x->prev;
 	x->prev = x->next = NULL;
 }
@@ -149,7 +149,7 @@ static void on_retry_timer(evutil_socket_t fd, short what, void *arg)
 
 void pgx_free_all(void)
 {
-	while (waiting) {
+	while (waiting != NULL) {
 		Pgx *x = waiting;
 		unlink_waiting(x);
 		pgx_free(x);
@@ -176,9 +176,9 @@ static void pgx_done(enum PgResult res, const char *err, void *arg)
 		tv = mstime_tv(ms);
 		elog_error(job->batch_id, job->exec_id,
 			   "archive write failed (try %d, again in %d ms): %s", x->tries, ms, err);
-		if (x->timer && evtimer_add(x->timer, &tv) == 0) {
+		if (x->timer != NULL && evtimer_add(x->timer, &tv) == 0) {
 			x->next = waiting;
-			if (waiting)
+			if (waiting != NULL)
 				waiting->prev = x;
 			waiting = x;
 			return;
@@ -188,7 +188,7 @@ static void pgx_done(enum PgResult res, const char *err, void *arg)
 	PgxDoneFn done = x->done;
 	PgxRow row = x->row; /* a copy: x goes first */
 	if (res != PG_OK) {
-		memset(&row, 0, sizeof row);
+		memset(&row, 0, sizeof(row));
 		row.broken = true;
 	}
 	pgx_free(x);
@@ -205,23 +205,23 @@ static void submit(Pgx *x)
 /* vals[0] is the execution id, vals[1] the token (copied); then the statement's value */
 static void run(Job *job, const char *sql, const char *value, PgxDoneFn done)
 {
-	Pgx *x = calloc(1, sizeof *x);
+	Pgx *x = calloc(1, sizeof(*x));
 	const char *vals[3] = { job->exec_id, job->claim, value };
-	int n = value ? 3 : 2;
+	int n = value != NULL ? 3 : 2;
 
-	if (x) {
+	if (x != NULL) {
 		x->job = job;
 		x->sql = sql;
 		x->done = done;
 		x->timer = evtimer_new(job->w->base, on_retry_timer, x);
 		for (; x->n < n; x->n++)
-			if (!(x->vals[x->n] = strdup(vals[x->n])))
+			if ((x->vals[x->n] = strdup(vals[x->n])) == NULL)
 				break;
 	}
-	if (!x || !x->timer || x->n < n) {
+	if (x == NULL || x->timer == NULL || x->n < n) {
 		PgxRow none = { .broken = true };
 
-		if (x)
+		if (x != NULL)
 			pgx_free(x);
 		elog_error(job->batch_id, job->exec_id, "out of memory for an archive write");
 		done(job, &none);

@@ -82,14 +82,14 @@ static void on_downloaded(Worker *w, const ExchangeResult *res, void *priv)
 	char why[300];
 	if (res->rc != CURLE_OK || res->status != 200) {
 		if (res->rc != CURLE_OK)
-			snprintf(why, sizeof why, "%s", res->error);
+			snprintf(why, sizeof(why), "%s", res->error);
 		else
-			snprintf(why, sizeof why, "HTTP %ld%s", res->status,
+			snprintf(why, sizeof(why), "HTTP %ld%s", res->status,
 				 res->status == 403 ? " (URL expired?)" : "");
 		retry_download(job, why, res->rc == CURLE_OK && res->status == 403);
 		return;
 	}
-	switch (download_check_file(job->dl, res->etag, why, sizeof why)) {
+	switch (download_check_file(job->dl, res->etag, why, sizeof(why))) {
 	case DOWNLOAD_FILE_WHOLE:
 		download_next_file(job->dl);
 		download_next(job);
@@ -131,7 +131,7 @@ static void download_file(Job *job, bool again)
 		job_fail(job, false, "%s", download_error(job->dl));
 		return;
 	}
-	if (!url || !amc_download(job->w, url, download_feed, job->dl, on_downloaded, job))
+	if (url == NULL || !amc_download(job->w, url, download_feed, job->dl, on_downloaded, job))
 		job_fail(job, false, "bad download URL #%zu", download_index(job->dl) + 1);
 }
 
@@ -150,7 +150,7 @@ static void on_urls(Worker *w, const ExchangeResult *res, void *priv)
 	Job *job = priv;
 	char text[700];
 	if (res->rc != CURLE_OK || res->status != 200) {
-		amc_error_text(res, text, sizeof text);
+		amc_error_text(res, text, sizeof(text));
 		if (job_refresh_on_denied(job, res, fetch_urls))
 			return;
 		if (res->rc != CURLE_OK || res->status >= 500 || res->status == 429 ||
@@ -171,7 +171,7 @@ static void on_urls(Worker *w, const ExchangeResult *res, void *priv)
 			      "download URL answer has no downloadUrls array");
 		return;
 	}
-	if (!job->dl && !(job->dl = download_new(job->batch_id, job->exec_id))) {
+	if (job->dl == NULL && (job->dl = download_new(job->batch_id, job->exec_id)) == NULL) {
 		json_decref(doc);
 		job_fail(job, false, "out of memory");
 		return;
@@ -247,7 +247,7 @@ static void on_status(Worker *w, const ExchangeResult *res, void *priv)
 	if (res->rc != CURLE_OK || res->status >= 500 || res->status == 429) {
 		/* exchange.c already retried this request; the execution lives on at AMC, so poll on,
 		 * but only max_retries times in a row */
-		amc_error_text(res, text, sizeof text);
+		amc_error_text(res, text, sizeof(text));
 		poll_failed(job, res->retry_after_ms, text);
 		return;
 	}
@@ -258,7 +258,7 @@ static void on_status(Worker *w, const ExchangeResult *res, void *priv)
 		return;
 	}
 	if (res->status != 200) {
-		amc_error_text(res, text, sizeof text);
+		amc_error_text(res, text, sizeof(text));
 		job_fail(job, true, "status of AMC execution %s: HTTP %ld: %s", job->amc_id,
 			 res->status, text);
 		return;
@@ -267,8 +267,8 @@ static void on_status(Worker *w, const ExchangeResult *res, void *priv)
 	job->not_found = 0;
 	json_t *doc = json_loadb(res->body, res->len, 0, NULL);
 	json_t *ex = amc_execution_object(doc);
-	const char *status = ex ? json_string_value(json_object_get(ex, "status")) : NULL;
-	if (!status) {
+	const char *status = ex != NULL ? json_string_value(json_object_get(ex, "status")) : NULL;
+	if (status == NULL) {
 		json_decref(doc);
 		poll_failed(job, -1, "status answer is not an execution object with a status");
 		return;
@@ -322,7 +322,7 @@ static void on_state(RConn *c, redisReply *reply, void *priv)
 	Job *job = priv;
 	if (job->w->exiting)
 		return;
-	if (reply && reply->type == REDIS_REPLY_ARRAY && reply->elements == 3) {
+	if (reply != NULL && reply->type == REDIS_REPLY_ARRAY && reply->elements == 3) {
 		const redisReply *st = reply->element[0], *wk = reply->element[1],
 				 *cl = reply->element[2];
 		if (st->type == REDIS_REPLY_STRING &&

@@ -39,7 +39,7 @@ void progress_next_poll(Job *job, int in_ms)
 	char at[24];
 	const char *f[] = { "next_poll_at", at };
 
-	snprintf(at, sizeof at, "%lld", (long long)mstime_wall() + in_ms);
+	snprintf(at, sizeof(at), "%lld", (long long)mstime_wall() + in_ms);
 	send_fields(job->w, job->batch_id, job->exec_id, job->claim, f, (int)ARRAY_LEN(f));
 }
 
@@ -67,8 +67,8 @@ static void on_watch(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	if (total > 0 && (done != aw->done || total != aw->total)) {
-		snprintf(d, sizeof d, "%lld", done);
-		snprintf(t, sizeof t, "%lld", total);
+		snprintf(d, sizeof(d), "%lld", done);
+		snprintf(t, sizeof(t), "%lld", total);
 		f[n++] = "archive_done";
 		f[n++] = d;
 		f[n++] = "archive_total";
@@ -79,7 +79,7 @@ static void on_watch(evutil_socket_t fd, short what, void *arg)
 	if (down != (aw->down_since != 0)) {
 		aw->down_since = down ? mstime_wall() : 0;
 		if (down)
-			snprintf(since, sizeof since, "%lld", (long long)aw->down_since);
+			snprintf(since, sizeof(since), "%lld", (long long)aw->down_since);
 		f[n++] = "pg_down_since";
 		f[n++] = since;
 	}
@@ -91,16 +91,16 @@ ArchiveWatch *progress_archive_watch(Job *job, const ArchiveTask *t)
 {
 	static const char *const reset[] = { "archive_done",  "0", "archive_total", "0",
 					     "pg_down_since", "" };
-	ArchiveWatch *aw = calloc(1, sizeof *aw);
+	ArchiveWatch *aw = calloc(1, sizeof(*aw));
 	const struct timeval tv = { WATCH_MS / 1000, (WATCH_MS % 1000) * 1000 };
 
 	if (aw == NULL)
 		return NULL;
 	aw->w = job->w;
 	aw->t = t;
-	snprintf(aw->batch_id, sizeof aw->batch_id, "%s", job->batch_id);
-	snprintf(aw->exec_id, sizeof aw->exec_id, "%s", job->exec_id);
-	snprintf(aw->claim, sizeof aw->claim, "%s", job->claim);
+	snprintf(aw->batch_id, sizeof(aw->batch_id), "%s", job->batch_id);
+	snprintf(aw->exec_id, sizeof(aw->exec_id), "%s", job->exec_id);
+	snprintf(aw->claim, sizeof(aw->claim), "%s", job->claim);
 	aw->timer = event_new(job->w->base, -1, EV_PERSIST, on_watch, aw);
 	if (aw->timer == NULL || event_add(aw->timer, &tv) != 0) {
 		if (aw->timer != NULL)
@@ -139,9 +139,9 @@ void progress_publish_caps(Worker *w)
 {
 	char key[KEYS_MAX], icap[16], acap[16];
 
-	snprintf(icap, sizeof icap, "%d", w->cfg.instance_cap);
-	snprintf(acap, sizeof acap, "%d", w->cfg.account_cap);
-	if (!keys_caps(key, sizeof key, w->prefix) ||
+	snprintf(icap, sizeof(icap), "%d", w->cfg.instance_cap);
+	snprintf(acap, sizeof(acap), "%d", w->cfg.account_cap);
+	if (keys_caps(key, sizeof(key), w->prefix) == NULL ||
 	    !rconn_command(
 		    w->redis, on_caps, NULL, 6,
 		    (const char *[]){ "HSET", key, "instance_cap", icap, "account_cap", acap },

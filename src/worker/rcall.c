@@ -35,7 +35,7 @@ static void unlink_waiting(RCall *c)
 		c->prev->next = c->next;
 	else if (waiting == c)
 		waiting = c->next;
-	if (c->next)
+	if (c->next != NULL)
 		c->next->prev = c->prev;
 	c->prev = c->next = NULL;
 }
@@ -46,7 +46,7 @@ static void rcall_free(RCall *c)
 		free(c->keys[i]);
 	for (int i = 0; i < c->nargs; i++)
 		free(c->args[i]);
-	if (c->timer)
+	if (c->timer != NULL)
 		event_free(c->timer);
 	free(c);
 }
@@ -61,7 +61,7 @@ static void on_retry(evutil_socket_t fd, short what, void *arg)
 
 void rcall_free_all(Worker *w)
 {
-	while (waiting) {
+	while (waiting != NULL) {
 		RCall *c = waiting;
 		unlink_waiting(c);
 		c->done(w, NULL, c->priv); /* the caller frees its priv */
@@ -84,7 +84,7 @@ static void retry_later(RCall *c, const char *why)
 	evtimer_add(c->timer, &tv);
 	c->prev = NULL;
 	c->next = waiting;
-	if (waiting)
+	if (waiting != NULL)
 		waiting->prev = c;
 	waiting = c;
 }
@@ -97,7 +97,7 @@ static void on_reply(RConn *rc, redisReply *reply, void *priv)
 		rcall_free(c);
 		return;
 	}
-	if (!reply) {
+	if (reply == NULL) {
 		retry_later(c, "redis unavailable");
 		return;
 	}
@@ -129,20 +129,20 @@ bool rcall_script(Worker *w, enum LuaScriptId id, int nkeys, const char **keys, 
 {
 	if (nkeys > RCALL_MAX_ARGS || nargs > RCALL_MAX_ARGS)
 		return false;
-	RCall *c = calloc(1, sizeof *c);
-	if (!c)
+	RCall *c = calloc(1, sizeof(*c));
+	if (c == NULL)
 		return false;
 	c->w = w;
 	c->id = id;
 	c->done = done;
 	c->priv = priv;
 	for (; c->nkeys < nkeys; c->nkeys++)
-		if (!(c->keys[c->nkeys] = strdup(keys[c->nkeys])))
+		if ((c->keys[c->nkeys] = strdup(keys[c->nkeys])) == NULL)
 			goto fail;
 	for (; c->nargs < nargs; c->nargs++)
-		if (!(c->args[c->nargs] = strdup(args[c->nargs])))
+		if ((c->args[c->nargs] = strdup(args[c->nargs])) == NULL)
 			goto fail;
-	if (!(c->timer = evtimer_new(w->base, on_retry, c)))
+	if ((c->timer = evtimer_new(w->base, on_retry, c)) == NULL)
 		goto fail;
 	rcall_send(c);
 	return true;

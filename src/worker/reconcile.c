@@ -24,7 +24,7 @@ static void on_held_jobs(RConn *c, redisReply *reply, void *priv)
 {
 	Worker *w = priv;
 	size_t taken = 0;
-	if (w->exiting || !reply || reply->type != REDIS_REPLY_ARRAY)
+	if (w->exiting || reply == NULL || reply->type != REDIS_REPLY_ARRAY)
 		return; /* the next heartbeat tries again */
 	for (size_t i = 0; i < reply->elements; i++)
 		if (job_take(w, reply->element[i]))
@@ -51,10 +51,10 @@ void reconcile_heartbeat(Worker *w, const redisReply *reply)
 		return;
 	size_t listed = reply->elements - 1;
 	bool whole = (long long)listed >= reply->element[0]->integer;
-	const char **orphans = malloc((listed ? listed : 1) * sizeof *orphans);
+	const char **orphans = malloc((listed ? listed : 1) * sizeof(*orphans));
 	HTab *inlist = htab_new(); /* the refs listed (values: any non-NULL marker) */
 	int n = 0;
-	if (!orphans || !inlist) {
+	if (orphans == NULL || inlist == NULL) {
 		free(orphans);
 		htab_free(inlist);
 		return;
@@ -75,7 +75,7 @@ void reconcile_heartbeat(Worker *w, const redisReply *reply)
 		for (Job *job = w->jobs; job; job = next) {
 			next = job->next;
 			/* only a job between steps can be let go here; the others meet the fence */
-			if (!job->leaving && !htab_get(inlist, job->ref) &&
+			if (!job->leaving && htab_get(inlist, job->ref) == NULL &&
 			    evtimer_pending(job->timer, NULL))
 				job_gone(job, "Redis no longer lists it for this worker");
 		}

@@ -85,15 +85,15 @@ static void query_done(enum PgResult res, const char *err, void *arg)
 static void query(Sweep *s, const char *sql, const char *const *vals, int n, const char *batch_id,
 		  void (*done)(SweepQuery *q, bool ok))
 {
-	SweepQuery *q = calloc(1, sizeof *q);
-	if (!q)
+	SweepQuery *q = calloc(1, sizeof(*q));
+	if (q == NULL)
 		return;
 	q->s = s;
 	q->sql = sql;
 	q->done = done;
-	snprintf(q->batch_id, sizeof q->batch_id, "%s", batch_id ? batch_id : "");
+	snprintf(q->batch_id, sizeof(q->batch_id), "%s", batch_id != NULL ? batch_id : "");
 	for (; q->n < n; q->n++)
-		if (!(q->vals[q->n] = strdup(vals[q->n])))
+		if ((q->vals[q->n] = strdup(vals[q->n])) == NULL)
 			break;
 	s->pending++;
 	if (q->n < n || !pgpool_submit(s->w->pg, query_work, query_done, q, 0)) {
@@ -142,7 +142,7 @@ static void on_read_batch(RConn *c, redisReply *reply, void *priv)
 	Sweep *s = rc->s;
 	Worker *w = s->w;
 
-	if (w->exiting || !reply || reply->type != REDIS_REPLY_ARRAY)
+	if (w->exiting || reply == NULL || reply->type != REDIS_REPLY_ARRAY)
 		goto out;
 	if (reply->elements == 0) {
 		const char *vals[1] = { rc->batch_id };
@@ -158,7 +158,7 @@ static void on_read_batch(RConn *c, redisReply *reply, void *priv)
 	size_t cap = 3 + (reply->elements / 3) * (IDS_EXEC_LEN + 1), len = 1;
 	char *arr = malloc(cap);
 	int n = 0;
-	if (!arr)
+	if (arr == NULL)
 		goto out;
 	arr[0] = '{';
 	for (size_t i = 2; i + 2 < reply->elements; i += 3) {
@@ -184,8 +184,8 @@ static void read_batch(Sweep *s, const char *batch_id)
 {
 	Worker *w = s->w;
 	LuaCall call;
-	ReadCall *rc = malloc(sizeof *rc);
-	if (!rc || !ids_is_batch(batch_id) || !lua_read_batch(&call, w->prefix, batch_id)) {
+	ReadCall *rc = malloc(sizeof(*rc));
+	if (rc == NULL || !ids_is_batch(batch_id) || !lua_read_batch(&call, w->prefix, batch_id)) {
 		free(rc);
 		return;
 	}
@@ -212,7 +212,7 @@ static const char sql_statuses[] = "SELECT t.id, b.status FROM unnest($1::text[]
 static void on_forgot(RConn *c, redisReply *reply, void *priv)
 {
 	Sweep *s = priv;
-	if (!s->w->exiting && reply && reply->type == REDIS_REPLY_INTEGER &&
+	if (!s->w->exiting && reply != NULL && reply->type == REDIS_REPLY_INTEGER &&
 	    reply->integer == LUA_OK)
 		log_debug("archive sweep: a terminal batch left Redis");
 	sweep_unref(s);
@@ -244,16 +244,17 @@ static void on_statuses(SweepQuery *q, bool ok)
 static void on_candidates(RConn *c, redisReply *reply, void *priv)
 {
 	Sweep *s = priv;
-	if (!s->w->exiting && reply && reply->type == REDIS_REPLY_ARRAY)
+	if (!s->w->exiting && reply != NULL && reply->type == REDIS_REPLY_ARRAY)
 		/* batches that may not leave yet (an AMC cancel to do, PostgreSQL not agreeing yet)
 		 * must not hold the others back: the next sweep takes the next page */
 		s->w->retention_offset =
 			reply->elements == SWEEP_FORGET ? s->w->retention_offset + SWEEP_FORGET : 0;
-	if (!s->w->exiting && reply && reply->type == REDIS_REPLY_ARRAY && reply->elements > 0) {
+	if (!s->w->exiting && reply != NULL && reply->type == REDIS_REPLY_ARRAY &&
+	    reply->elements > 0) {
 		size_t cap = 3 + reply->elements * (IDS_BATCH_LEN + 1), len = 1;
 		char *arr = malloc(cap);
 		int n = 0;
-		if (arr) {
+		if (arr != NULL) {
 			arr[0] = '{';
 			for (size_t i = 0; i < reply->elements; i++) {
 				const redisReply *id = reply->element[i];
@@ -277,13 +278,13 @@ static void retention(Sweep *s)
 {
 	Worker *w = s->w;
 	char key[KEYS_MAX], max[32], off[24], lim[16];
-	if (w->cfg.redis_retention_s <= 0 || !keys_batches(key, sizeof key, w->prefix))
+	if (w->cfg.redis_retention_s <= 0 || keys_batches(key, sizeof(key), w->prefix) == NULL)
 		return;
 	/* created before the retention: candidates (forget_batch checks completed_at) */
-	snprintf(max, sizeof max, "%lld",
+	snprintf(max, sizeof(max), "%lld",
 		 (long long)(mstime_wall() - (int64_t)w->cfg.redis_retention_s * 1000));
-	snprintf(off, sizeof off, "%ld", w->retention_offset);
-	snprintf(lim, sizeof lim, "%d", SWEEP_FORGET);
+	snprintf(off, sizeof(off), "%ld", w->retention_offset);
+	snprintf(lim, sizeof(lim), "%d", SWEEP_FORGET);
 	const char *argv[7] = { "ZRANGEBYSCORE", key, "-inf", max, "LIMIT", off, lim };
 	s->pending++;
 	if (!rconn_command(w->redis, on_candidates, s, 7, argv, NULL))
@@ -296,9 +297,9 @@ static void on_lock(RConn *c, redisReply *reply, void *priv)
 {
 	Sweep *s = priv;
 	Worker *w = s->w;
-	if (!w->exiting && reply && reply->type == REDIS_REPLY_STATUS) {
+	if (!w->exiting && reply != NULL && reply->type == REDIS_REPLY_STATUS) {
 		char limit[16];
-		snprintf(limit, sizeof limit, "%d", SWEEP_BATCHES);
+		snprintf(limit, sizeof(limit), "%d", SWEEP_BATCHES);
 		const char *vals[1] = { limit };
 		query(s, sql_open, vals, 1, NULL, on_open);
 		retention(s);
@@ -311,11 +312,12 @@ void sweeper_run(Worker *w)
 	char lock[KEYS_MAX], ms[16];
 	Sweep *s;
 	if (w->stopping || w->cfg.noop_executor ||
-	    !keys_janitor_sweep_lock(lock, sizeof lock, w->prefix) || !(s = calloc(1, sizeof *s)))
+	    keys_janitor_sweep_lock(lock, sizeof(lock), w->prefix) == NULL ||
+	    (s = calloc(1, sizeof(*s))) == NULL)
 		return;
 	s->w = w;
 	s->pending = 1;
-	snprintf(ms, sizeof ms, "%d", w->cfg.lease_ms);
+	snprintf(ms, sizeof(ms), "%d", w->cfg.lease_ms);
 	const char *argv[6] = { "SET", lock, w->id, "NX", "PX", ms };
 	if (!rconn_command(w->redis, on_lock, s, 6, argv, NULL))
 		free(s);

@@ -74,7 +74,7 @@ static void lookup(Account *a);
 
 static void wipe_free(char *s)
 {
-	if (s) {
+	if (s != NULL) {
 		/* secrets do not linger in freed memory */
 		secret_wipe(s, strlen(s));
 		free(s);
@@ -83,27 +83,27 @@ static void wipe_free(char *s)
 
 TokenCache *token_cache_new(struct event_base *base, const char *secret_key)
 {
-	TokenCache *tc = calloc(1, sizeof *tc);
-	if (!tc)
+	TokenCache *tc = calloc(1, sizeof(*tc));
+	if (tc == NULL)
 		return NULL;
 	tc->base = base;
-	tc->have_key = secret_key_load(secret_key, tc->key, tc->key_err, sizeof tc->key_err);
+	tc->have_key = secret_key_load(secret_key, tc->key, tc->key_err, sizeof(tc->key_err));
 	return tc;
 }
 
 void token_cache_free(TokenCache *tc)
 {
-	if (!tc)
+	if (tc == NULL)
 		return;
-	while (tc->accounts) {
+	while (tc->accounts != NULL) {
 		Account *a = tc->accounts;
 		tc->accounts = a->next;
-		while (a->waiters) {
+		while (a->waiters != NULL) {
 			Waiter *wt = a->waiters;
 			a->waiters = wt->next;
 			free(wt);
 		}
-		if (a->timer)
+		if (a->timer != NULL)
 			event_free(a->timer);
 		free(a->client_id);
 		wipe_free(a->client_secret);
@@ -112,7 +112,7 @@ void token_cache_free(TokenCache *tc)
 		wipe_free(a->refused);
 		free(a);
 	}
-	secret_wipe(tc->key, sizeof tc->key);
+	secret_wipe(tc->key, sizeof(tc->key));
 	free(tc);
 }
 
@@ -129,15 +129,17 @@ static Account *account_find(Worker *w, const char *account_id, AmcRegion region
 			return a;
 	if (!create || !ids_is_uuid(account_id) || region < 0 || region >= REGION__COUNT)
 		return NULL;
-	Account *a = calloc(1, sizeof *a);
-	if (!a)
+	Account *a = calloc(1, sizeof(*a));
+	if (a == NULL)
 		return NULL;
 	strcpy(a->account_id, account_id);
 	a->region = region;
 	a->w = w;
-	if (!keys_token(a->key, sizeof a->key, w->prefix, account_id, region_name[region]) ||
-	    !keys_token_lock(a->lock, sizeof a->lock, w->prefix, account_id, region_name[region]) ||
-	    !(a->timer = evtimer_new(tc->base, on_poll_timer, a))) {
+	if (keys_token(a->key, sizeof(a->key), w->prefix, account_id, region_name[region]) ==
+		    NULL ||
+	    keys_token_lock(a->lock, sizeof(a->lock), w->prefix, account_id, region_name[region]) ==
+		    NULL ||
+	    (a->timer = evtimer_new(tc->base, on_poll_timer, a)) == NULL) {
 		free(a);
 		return NULL;
 	}
@@ -153,13 +155,13 @@ static void serve(Account *a, const char *err)
 	Waiter *list = a->waiters;
 	a->waiters = NULL;
 	a->busy = false;
-	while (list) {
+	while (list != NULL) {
 		Waiter *wt = list;
 		list = wt->next;
-		if (err || !a->access_token)
-			wt->fn(w, NULL, NULL, err ? err : "no access token", wt->priv);
+		if (err != NULL || a->access_token == NULL)
+			wt->fn(w, NULL, NULL, err != NULL ? err : "no access token", wt->priv);
 		else
-			wt->fn(w, a->access_token, a->client_id ? a->client_id : "", NULL,
+			wt->fn(w, a->access_token, a->client_id != NULL ? a->client_id : "", NULL,
 			       wt->priv);
 		free(wt);
 	}
@@ -230,9 +232,9 @@ static void store_rotated(Account *a)
 			 a->account_id);
 		return;
 	}
-	if (!(rs = calloc(1, sizeof *rs)) ||
+	if ((rs = calloc(1, sizeof(*rs))) == NULL ||
 	    !secret_encrypt(tc->key, a->refresh_token, strlen(a->refresh_token), &blob, &n) ||
-	    !(rs->hex = malloc(2 * n + 3))) {
+	    (rs->hex = malloc(2 * n + 3)) == NULL) {
 		free(blob);
 		free(rs);
 		log_error("account %s: out of memory storing the rotated refresh token",
@@ -256,9 +258,9 @@ static bool form_add(char **out, size_t *len, size_t *cap, const char *key, cons
 	size_t need = *len + strlen(key) + 3 * strlen(val) + 3;
 	if (need > *cap) {
 		char *p = malloc(need * 2);
-		if (!p)
+		if (p == NULL)
 			return false;
-		if (*out) {
+		if (*out != NULL) {
 			memcpy(p, *out, *len + 1);
 			wipe_free(*out); /* realloc would leave the old copy unwiped */
 		}
@@ -291,22 +293,26 @@ static void on_token(Worker *w, const ExchangeResult *res, void *priv)
 	json_t *doc = NULL;
 
 	if (res->rc != CURLE_OK) {
-		snprintf(err, sizeof err, "token endpoint unreachable: %s", res->error);
+		snprintf(err, sizeof(err), "token endpoint unreachable: %s", res->error);
 		goto fail;
 	}
 	doc = json_loadb(res->body, res->len, 0, NULL);
 	if (res->status != 200) {
-		const char *code = doc ? json_string_value(json_object_get(doc, "error")) : NULL;
+		const char *code =
+			doc != NULL ? json_string_value(json_object_get(doc, "error")) : NULL;
 		const char *desc =
-			doc ? json_string_value(json_object_get(doc, "error_description")) : NULL;
-		snprintf(err, sizeof err, "token refresh failed: HTTP %ld%s%s%s%s", res->status,
-			 code ? " " : "", code ? code : "", desc ? ": " : "", desc ? desc : "");
+			doc != NULL ? json_string_value(json_object_get(doc, "error_description"))
+				    : NULL;
+		snprintf(err, sizeof(err), "token refresh failed: HTTP %ld%s%s%s%s", res->status,
+			 code != NULL ? " " : "", code != NULL ? code : "",
+			 desc != NULL ? ": " : "", desc != NULL ? desc : "");
 		goto fail;
 	}
-	const char *tok = doc ? json_string_value(json_object_get(doc, "access_token")) : NULL;
-	json_t *exp = doc ? json_object_get(doc, "expires_in") : NULL;
-	if (!tok || !*tok || strchr(tok, ' ')) {
-		snprintf(err, sizeof err,
+	const char *tok =
+		doc != NULL ? json_string_value(json_object_get(doc, "access_token")) : NULL;
+	json_t *exp = doc != NULL ? json_object_get(doc, "expires_in") : NULL;
+	if (tok == NULL || !*tok || strchr(tok, ' ') != NULL) {
+		snprintf(err, sizeof(err),
 			 "token refresh failed: no usable access_token in the answer");
 		goto fail;
 	}
@@ -316,14 +322,14 @@ static void on_token(Worker *w, const ExchangeResult *res, void *priv)
 	if (expires_in < 1)
 		expires_in = 1;
 	char *copy = strdup(tok);
-	if (!copy) {
-		snprintf(err, sizeof err, "out of memory");
+	if (copy == NULL) {
+		snprintf(err, sizeof(err), "out of memory");
 		goto fail;
 	}
 	const char *rt = json_string_value(json_object_get(doc, "refresh_token"));
-	if (rt && *rt && strcmp(rt, a->refresh_token) != 0) {
+	if (rt != NULL && *rt && strcmp(rt, a->refresh_token) != 0) {
 		char *rcopy = strdup(rt); /* LWA may rotate it: use what came back */
-		if (rcopy) {
+		if (rcopy != NULL) {
 			wipe_free(a->refresh_token);
 			a->refresh_token = rcopy;
 			store_rotated(a);
@@ -336,9 +342,9 @@ static void on_token(Worker *w, const ExchangeResult *res, void *priv)
 	int64_t expires_ms = mstime_wall() + expires_in * 1000;
 	size_t vlen = strlen(copy) + 32;
 	char *val = malloc(vlen), ttl[32];
-	if (val) {
+	if (val != NULL) {
 		snprintf(val, vlen, "%lld %s", (long long)expires_ms, copy);
-		snprintf(ttl, sizeof ttl, "%lld", expires_in * 1000);
+		snprintf(ttl, sizeof(ttl), "%lld", expires_in * 1000);
 		const char *argv[5] = { "SET", a->key, val, "PX", ttl };
 		size_t lens[5];
 		for (int i = 0; i < 5; i++)
@@ -405,18 +411,18 @@ static bool creds_decrypt(CredsLoad *c, PGresult *r, int col, const char *what, 
 	if (PQgetisnull(r, 0, col))
 		return true;
 	if (!c->have_key) {
-		snprintf(c->why, sizeof c->why, "the worker has no secret key to decrypt the %s",
+		snprintf(c->why, sizeof(c->why), "the worker has no secret key to decrypt the %s",
 			 what);
 		return false;
 	}
 	if (!secret_unhex(PQgetvalue(r, 0, col), &blob, &n)) {
-		snprintf(c->why, sizeof c->why, "the stored %s is not valid bytea", what);
+		snprintf(c->why, sizeof(c->why), "the stored %s is not valid bytea", what);
 		return false;
 	}
-	bool ok = secret_decrypt(c->key, blob, n, out, err, sizeof err);
+	bool ok = secret_decrypt(c->key, blob, n, out, err, sizeof(err));
 	free(blob);
 	if (!ok)
-		snprintf(c->why, sizeof c->why, "the stored %s: %s", what, err);
+		snprintf(c->why, sizeof(c->why), "the stored %s: %s", what, err);
 	return ok;
 }
 
@@ -444,7 +450,7 @@ static enum PgResult creds_work(PGconn *conn, void *arg, char *err, size_t errle
 		c->client_id = strdup(PQgetvalue(r, 0, 0));
 		if (creds_decrypt(c, r, 1, "refresh token", &c->refresh_token))
 			(void)creds_decrypt(c, r, 2, "client secret", &c->client_secret);
-		if (!c->client_id) {
+		if (c->client_id == NULL) {
 			snprintf(err, errlen, "out of memory");
 			PQclear(r);
 			return PG_FAIL;
@@ -459,7 +465,7 @@ static void creds_free(CredsLoad *c)
 	free(c->client_id);
 	wipe_free(c->refresh_token);
 	wipe_free(c->client_secret);
-	secret_wipe(c->key, sizeof c->key);
+	secret_wipe(c->key, sizeof(c->key));
 	free(c);
 }
 
@@ -473,15 +479,16 @@ static void on_creds(enum PgResult res, const char *err, void *arg)
 		return;
 	}
 	char msg[256];
-	if (res != PG_OK || !c->found || c->why[0] || !c->refresh_token || !c->refresh_token[0]) {
+	if (res != PG_OK || !c->found || c->why[0] || c->refresh_token == NULL ||
+	    !c->refresh_token[0]) {
 		if (res != PG_OK)
-			snprintf(msg, sizeof msg, "loading LWA credentials failed: %s", err);
+			snprintf(msg, sizeof(msg), "loading LWA credentials failed: %s", err);
 		else if (!c->found)
-			snprintf(msg, sizeof msg, "AMC account %s not found", c->account_id);
+			snprintf(msg, sizeof(msg), "AMC account %s not found", c->account_id);
 		else if (c->why[0])
-			snprintf(msg, sizeof msg, "AMC account %s: %s", c->account_id, c->why);
+			snprintf(msg, sizeof(msg), "AMC account %s: %s", c->account_id, c->why);
 		else
-			snprintf(msg, sizeof msg, "AMC account %s has no LWA refresh token",
+			snprintf(msg, sizeof(msg), "AMC account %s has no LWA refresh token",
 				 c->account_id);
 		creds_free(c);
 		log_error("%s", msg);
@@ -489,12 +496,12 @@ static void on_creds(enum PgResult res, const char *err, void *arg)
 		serve(a, msg);
 		return;
 	}
-	if (!c->client_secret) {
+	if (c->client_secret == NULL) {
 		/* none stored: an operator-wide secret may come from the environment */
 		const char *env = getenv("AMCBATCH_LWA_CLIENT_SECRET");
-		c->client_secret = strdup(env ? env : "");
+		c->client_secret = strdup(env != NULL ? env : "");
 	}
-	if (!c->client_secret) {
+	if (c->client_secret == NULL) {
 		creds_free(c);
 		release_lock(a);
 		serve(a, "out of memory");
@@ -517,15 +524,15 @@ static void on_creds(enum PgResult res, const char *err, void *arg)
 static void refresh_start(Account *a, bool then_refresh)
 {
 	Worker *w = a->w;
-	if (a->refresh_token) {
+	if (a->refresh_token != NULL) {
 		if (then_refresh)
 			refresh(a);
 		else
 			serve(a, NULL);
 		return;
 	}
-	CredsLoad *c = calloc(1, sizeof *c);
-	if (!c) {
+	CredsLoad *c = calloc(1, sizeof(*c));
+	if (c == NULL) {
 		release_lock(a);
 		serve(a, "out of memory");
 		return;
@@ -535,7 +542,7 @@ static void refresh_start(Account *a, bool then_refresh)
 	c->then_refresh = then_refresh;
 	strcpy(c->account_id, a->account_id);
 	c->have_key = w->tokens->have_key;
-	memcpy(c->key, w->tokens->key, sizeof c->key);
+	memcpy(c->key, w->tokens->key, sizeof(c->key));
 	if (!c->have_key)
 		log_warn("no secret key (%s): encrypted credentials cannot be read",
 			 w->tokens->key_err);
@@ -551,7 +558,7 @@ static void on_lock(RConn *rc, redisReply *reply, void *priv)
 	Account *a = priv;
 	if (a->w->exiting)
 		return;
-	if (!reply || reply->type == REDIS_REPLY_ERROR) {
+	if (reply == NULL || reply->type == REDIS_REPLY_ERROR) {
 		log_warn("account %s: token lock unavailable (redis), refreshing alone",
 			 a->account_id);
 		refresh_start(a, true);
@@ -576,7 +583,7 @@ static void on_lock(RConn *rc, redisReply *reply, void *priv)
 static void try_lock(Account *a)
 {
 	char ms[16];
-	snprintf(ms, sizeof ms, "%d", TOKEN_LOCK_MS);
+	snprintf(ms, sizeof(ms), "%d", TOKEN_LOCK_MS);
 	const char *argv[6] = { "SET", a->lock, a->w->id, "NX", "PX", ms };
 	size_t lens[6];
 	for (int i = 0; i < 6; i++)
@@ -590,7 +597,7 @@ static void on_cached(RConn *rc, redisReply *reply, void *priv)
 	Account *a = priv;
 	if (a->w->exiting)
 		return;
-	if (!reply || reply->type == REDIS_REPLY_ERROR) {
+	if (reply == NULL || reply->type == REDIS_REPLY_ERROR) {
 		log_warn("account %s: token cache unavailable (redis), refreshing alone",
 			 a->account_id);
 		refresh_start(a, true);
@@ -601,8 +608,9 @@ static void on_cached(RConn *rc, redisReply *reply, void *priv)
 		long long exp = strtoll(reply->str, &end, 10);
 		const char *tok = *end == ' ' ? end + 1 : NULL;
 		char *copy;
-		if (tok && *tok && exp - mstime_wall() > TOKEN_EARLY_MS &&
-		    !(a->refused && strcmp(a->refused, tok) == 0) && (copy = strdup(tok))) {
+		if (tok != NULL && *tok && exp - mstime_wall() > TOKEN_EARLY_MS &&
+		    !(a->refused != NULL && strcmp(a->refused, tok) == 0) &&
+		    (copy = strdup(tok)) != NULL) {
 			wipe_free(a->access_token);
 			a->access_token = copy;
 			if (a->client_id)
@@ -624,10 +632,10 @@ static void lookup(Account *a)
 bool token_get(Worker *w, const char *account_id, AmcRegion region, TokenFn fn, void *priv)
 {
 	Account *a = account_find(w, account_id, region, true);
-	if (!a)
+	if (a == NULL)
 		return false;
-	Waiter *wt = malloc(sizeof *wt);
-	if (!wt)
+	Waiter *wt = malloc(sizeof(*wt));
+	if (wt == NULL)
 		return false;
 	wt->fn = fn;
 	wt->priv = priv;
@@ -644,10 +652,10 @@ bool token_get(Worker *w, const char *account_id, AmcRegion region, TokenFn fn, 
 void token_invalidate(Worker *w, const char *account_id, AmcRegion region, const char *token)
 {
 	Account *a = account_find(w, account_id, region, false);
-	if (!a || !token || !*token)
+	if (a == NULL || token == NULL || !*token)
 		return;
 	char *copy = strdup(token);
-	if (copy) {
+	if (copy != NULL) {
 		wipe_free(a->refused);
 		a->refused = copy;
 	}

@@ -17,13 +17,13 @@ void worker_identify(Worker *w)
 {
 	w->prefix = w->cfg.redis_prefix;
 	w->started_ms = mstime_wall();
-	if (gethostname(w->host, sizeof w->host) != 0)
-		snprintf(w->host, sizeof w->host, "worker");
-	w->host[sizeof w->host - 1] = '\0';
-	if (w->cfg.worker_id && *w->cfg.worker_id)
-		snprintf(w->id, sizeof w->id, "%s", w->cfg.worker_id);
+	if (gethostname(w->host, sizeof(w->host)) != 0)
+		snprintf(w->host, sizeof(w->host), "worker");
+	w->host[sizeof(w->host) - 1] = '\0';
+	if (w->cfg.worker_id != NULL && *w->cfg.worker_id)
+		snprintf(w->id, sizeof(w->id), "%s", w->cfg.worker_id);
 	else
-		snprintf(w->id, sizeof w->id, "%s-%ld", w->host, (long)getpid());
+		snprintf(w->id, sizeof(w->id), "%s-%ld", w->host, (long)getpid());
 }
 
 /* The worker's own spool directory, <spool_dir>/amcbatch-<worker id>, mode 0700 and ours:
@@ -31,7 +31,7 @@ void worker_identify(Worker *w)
  * left are removed (their jobs were reclaimed and start their downloads anew). */
 bool worker_spool_open(Worker *w, const char *base)
 {
-	char name[sizeof w->id];
+	char name[sizeof(w->id)];
 	struct stat st;
 	DIR *d;
 	struct dirent *de;
@@ -45,8 +45,8 @@ bool worker_spool_open(Worker *w, const char *base)
 				  : '_';
 	}
 	name[i] = '\0';
-	if ((size_t)snprintf(w->spool_dir, sizeof w->spool_dir, "%s/amcbatch-%s", base, name) >=
-	    sizeof w->spool_dir) {
+	if ((size_t)snprintf(w->spool_dir, sizeof(w->spool_dir), "%s/amcbatch-%s", base, name) >=
+	    sizeof(w->spool_dir)) {
 		errno = ENAMETOOLONG;
 		return false;
 	}
@@ -58,14 +58,14 @@ bool worker_spool_open(Worker *w, const char *base)
 		errno = EPERM;
 		return false;
 	}
-	if (!(d = opendir(w->spool_dir)))
+	if ((d = opendir(w->spool_dir)) == NULL)
 		return false;
 	while ((de = readdir(d)) != NULL) {
-		char path[sizeof w->spool_dir + 300];
+		char path[sizeof(w->spool_dir) + 300];
 		size_t n = strlen(de->d_name);
 		if (n < 5 || strcmp(de->d_name + n - 4, ".csv") != 0)
 			continue;
-		snprintf(path, sizeof path, "%s/%s", w->spool_dir, de->d_name);
+		snprintf(path, sizeof(path), "%s/%s", w->spool_dir, de->d_name);
 		if (unlink(path) != 0)
 			log_warn("cannot remove the old spool file %s: %s", path, strerror(errno));
 	}

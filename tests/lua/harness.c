@@ -106,7 +106,7 @@ redisReply *cmd(const char *fmt, ...)
 	va_start(ap, fmt);
 	r = redisvCommand(rc, fmt, ap);
 	va_end(ap);
-	if (!r) {
+	if (r == NULL) {
 		/* the server went away: nothing after this can be checked */
 		printf("# FATAL redis: %s\n", rc->errstr);
 		exit(1);
@@ -127,10 +127,10 @@ char *hget(const char *key, const char *field)
 bool hget_is(const char *key, const char *field, const char *want)
 {
 	char *s = hget(key, field);
-	bool ok = s && strcmp(s, want) == 0;
+	bool ok = s != NULL && strcmp(s, want) == 0;
 
 	if (!ok)
-		printf("# %s %s = '%s', want '%s'\n", key, field, s ? s : "(nil)", want);
+		printf("# %s %s = '%s', want '%s'\n", key, field, s != NULL ? s : "(nil)", want);
 	free(s);
 	return ok;
 }
@@ -138,7 +138,7 @@ bool hget_is(const char *key, const char *field, const char *want)
 long long hget_ll(const char *key, const char *field)
 {
 	char *s = hget(key, field);
-	long long v = s ? strtoll(s, NULL, 10) : -999;
+	long long v = s != NULL ? strtoll(s, NULL, 10) : -999;
 
 	free(s);
 	return v;
@@ -153,7 +153,7 @@ long long int_cmd(const char *fmt, ...)
 	va_start(ap, fmt);
 	r = redisvCommand(rc, fmt, ap);
 	va_end(ap);
-	if (!r) {
+	if (r == NULL) {
 		printf("# FATAL redis: %s\n", rc->errstr);
 		exit(1);
 	}
@@ -274,12 +274,12 @@ static void check_batch(const char *b)
 			r->element[12]->type == REDIS_REPLY_STRING ? r->element[12]->str : NULL;
 		const char *ratio =
 			r->element[13]->type == REDIS_REPLY_STRING ? r->element[13]->str : NULL;
-		bool ff = pol && !strcmp(pol, "fail_fast");
+		bool ff = pol != NULL && !strcmp(pol, "fail_fast");
 		long long need = -1;
 
 		/* the batch policy (on_failure) applies once something did not complete: fail_fast
 		 * with a failure is failed; min_success_ratio needs ceil(ratio * total) completed */
-		if (pol && !strcmp(pol, "min_success_ratio") && ratio && *ratio) {
+		if (pol != NULL && !strcmp(pol, "min_success_ratio") && ratio != NULL && *ratio) {
 			double want_n = strtod(ratio, NULL) * (double)v[0] - 1e-9;
 
 			need = (long long)want_n + ((double)(long long)want_n < want_n ? 1 : 0);
@@ -306,13 +306,13 @@ static void check_batch(const char *b)
 		v[0]);
 	/* pipelined: every reply is read before the next command is sent */
 	hs = calloc(r->elements ? r->elements : 1, sizeof(*hs));
-	if (!hs)
+	if (hs == NULL)
 		exit(1);
 	for (size_t i = 0; i < r->elements; i++)
 		redisAppendCommand(rc, "HMGET %s state parked amc_instance_id account_id slots",
 				   k_exec(b, r->element[i]->str));
 	for (size_t i = 0; i < r->elements; i++) {
-		if (redisGetReply(rc, (void **)&hs[i]) != REDIS_OK || !hs[i]) {
+		if (redisGetReply(rc, (void **)&hs[i]) != REDIS_OK || hs[i] == NULL) {
 			printf("# FATAL redis: %s\n", rc->errstr);
 			exit(1);
 		}
@@ -406,9 +406,9 @@ static void check_running(void)
 	for (int t = 0; t < n_tally; t++) {
 		char *have = hget(k_running(), tally[t].field);
 
-		assertf(have && strtoll(have, NULL, 10) == tally[t].n,
+		assertf(have != NULL && strtoll(have, NULL, 10) == tally[t].n,
 			"P running %s = %s, %lld execs run there", tally[t].field,
-			have ? have : "(nil)", tally[t].n);
+			have != NULL ? have : "(nil)", tally[t].n);
 		free(have);
 	}
 	freeReplyObject(r);
@@ -436,7 +436,7 @@ redisReply *run(enum LuaScriptId id, int nkeys, const char **keys, int nargs, co
 	char nk[16];
 	redisReply *r;
 
-	if (!argv)
+	if (argv == NULL)
 		exit(1);
 	if (lua_scripts[id].nkeys >= 0)
 		assertf(nkeys == lua_scripts[id].nkeys, "%s takes %d keys, test passes %d",
@@ -451,7 +451,7 @@ redisReply *run(enum LuaScriptId id, int nkeys, const char **keys, int nargs, co
 		argv[3 + nkeys + i] = args[i];
 	r = redisCommandArgv(rc, argc, argv, NULL);
 	free(argv);
-	if (!r) {
+	if (r == NULL) {
 		printf("# FATAL redis: %s\n", rc->errstr);
 		exit(1);
 	}
@@ -517,7 +517,7 @@ long long enqueue_on(const char *b, int n, char exec_ids[][ID_MAX], const char *
 			"%s{\"exec_id\":\"%s\",\"id\":\"0b0e6b8a-0000-4000-8000-%012d\","
 			"\"amc_instance_id\":\"%s\",\"account_id\":\"%s\",\"instance_name\":\"Instance %d\","
 			"\"amc_region\":\"%s\",\"parameters\":\"{\\\"brand\\\":\\\"x\\\"}\"}",
-			i ? "," : "", exec_ids[i], i, inst, accts ? accts[i] : "", i,
+			i ? "," : "", exec_ids[i], i, inst, accts != NULL ? accts[i] : "", i,
 			(const char *const[]){ "NA", "EU", "FE" }[i % 3]);
 	}
 	snprintf(args4 + off, sizeof(args4) - off, "]");
@@ -583,10 +583,10 @@ const char *tok(const char *b, const char *e)
 	static unsigned next;
 	char *out = t[next++ % 4], *v;
 
-	if (stale_token)
+	if (stale_token != NULL)
 		return stale_token;
 	v = hget(k_exec(b, e), "claim");
-	snprintf(out, 32, "%s", v ? v : "");
+	snprintf(out, 32, "%s", v != NULL ? v : "");
 	free(v);
 	return out;
 }
@@ -771,7 +771,7 @@ void drain_queue(void)
 	for (int i = 0; i < n_batches; i++) {
 		char *st = hget(k_batch(batches[i]), "status");
 
-		if (st && (!strcmp(st, "pending") || !strcmp(st, "running")))
+		if (st != NULL && (!strcmp(st, "pending") || !strcmp(st, "running")))
 			freeReplyObject(cancel_batch(batches[i]));
 		free(st);
 	}
@@ -860,28 +860,31 @@ static bool connect_url(const char *url)
 		const char *q = strstr(url, "?db=");
 
 		snprintf(path, sizeof(path), "%.*s",
-			 (int)(q ? q - (url + 5) : (long)strlen(url + 5)), url + 5);
-		if (q)
+			 (int)(q != NULL ? q - (url + 5) : (long)strlen(url + 5)), url + 5);
+		if (q != NULL)
 			db = atoi(q + 4);
 		rc = redisConnectUnix(path);
 	} else if (strncmp(url, "redis://", 8) == 0) {
 		char host[256];
 		int port = 6379;
 		const char *h = url + 8, *colon = strchr(h, ':'), *slash = strchr(h, '/');
-		size_t hl = colon ? (size_t)(colon - h) : slash ? (size_t)(slash - h) : strlen(h);
+		size_t hl = colon != NULL   ? (size_t)(colon - h)
+			    : slash != NULL ? (size_t)(slash - h)
+					    : strlen(h);
 
 		snprintf(host, sizeof(host), "%.*s", (int)hl, h);
-		if (colon)
+		if (colon != NULL)
 			port = atoi(colon + 1);
-		if (slash)
+		if (slash != NULL)
 			db = atoi(slash + 1);
 		rc = redisConnect(host, port);
 	} else {
 		printf("# REDIS_URL must be redis://host:port/db or unix:/path\n");
 		return false;
 	}
-	if (!rc || rc->err) {
-		printf("# cannot connect to %s: %s\n", url, rc ? rc->errstr : "out of memory");
+	if (rc == NULL || rc->err) {
+		printf("# cannot connect to %s: %s\n", url,
+		       rc != NULL ? rc->errstr : "out of memory");
 		return false;
 	}
 	if (db) {
@@ -1009,7 +1012,7 @@ int lua_harness_main(const LuaCase *cases, size_t n)
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	runner = getpid();
-	if (!url || !*url)
+	if (url == NULL || !*url)
 		TAP_SKIP_ALL("REDIS_URL not set");
 	if (!connect_url(url))
 		return 1;

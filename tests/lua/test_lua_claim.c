@@ -145,22 +145,23 @@ static void test_lua_claim_reply_fields(void)
 			const char *v = reply_field(h, need[k]);
 
 			assertf(v != NULL, "job %zu carries %s", i, need[k]);
-			if (v && !strcmp(need[k], "id"))
+			if (v != NULL && !strcmp(need[k], "id"))
 				assertf(!strcmp(v, want_id), "id %s, want %s", v, want_id);
-			if (v && !strcmp(need[k], "parameters"))
+			if (v != NULL && !strcmp(need[k], "parameters"))
 				assertf(!strcmp(v, "{\"brand\":\"x\"}"), "parameters %s", v);
-			if (v && !strcmp(need[k], "amc_instance_id"))
+			if (v != NULL && !strcmp(need[k], "amc_instance_id"))
 				assertf(!strcmp(v, i ? "amcinst1" : "amcinst0"), "instance %s", v);
-			if (v && !strcmp(need[k], "started_at"))
+			if (v != NULL && !strcmp(need[k], "started_at"))
 				assertf(strtoll(v, NULL, 10) == now_ms, "started_at %s", v);
-			if (v && !strcmp(need[k], "attempts"))
+			if (v != NULL && !strcmp(need[k], "attempts"))
 				assertf(!strcmp(v, "1"), "attempts %s", v);
 		}
 		for (size_t j = 1; j < h->elements; j += 2)
 			assertf(h->element[j]->str[0] != '\0', "job %zu: %s is empty, left out", i,
 				h->element[j - 1]->str);
-		assertf(!reply_field(h, "amc_execution_id") && !reply_field(h, "throttled") &&
-				!reply_field(h, "create_intent_at"),
+		assertf(reply_field(h, "amc_execution_id") == NULL &&
+				reply_field(h, "throttled") == NULL &&
+				reply_field(h, "create_intent_at") == NULL,
 			"a fresh job has nothing a holder wrote");
 	}
 	freeReplyObject(r);
@@ -177,10 +178,10 @@ static void test_lua_claim_reply_fields(void)
 		const char *amc = reply_field(r->element[0]->element[1], "amc_execution_id");
 		const char *att = reply_field(r->element[0]->element[1], "attempts");
 
-		assertf(amc && !strcmp(amc, "amcexec-again"), "carries the AMC id (%s)",
-			amc ? amc : "none");
-		assertf(att && !strcmp(att, "2"), "and the second attempt (%s)",
-			att ? att : "none");
+		assertf(amc != NULL && !strcmp(amc, "amcexec-again"), "carries the AMC id (%s)",
+			amc != NULL ? amc : "none");
+		assertf(att != NULL && !strcmp(att, "2"), "and the second attempt (%s)",
+			att != NULL ? att : "none");
 	}
 	freeReplyObject(r);
 	snprintf(ids, sizeof(ids), "%s %s", e[0], e[1]);
@@ -372,7 +373,7 @@ static void test_lua_caps_many_batches(void)
 			const char *ref = jl->element[i]->str, *colon = strchr(ref, ':');
 			unsigned act = lcg(100);
 
-			if (!colon)
+			if (colon == NULL)
 				continue;
 			snprintf(bb, sizeof(bb), "%.*s", (int)(colon - ref), ref);
 			snprintf(ee, sizeof(ee), "%s", colon + 1);
@@ -410,7 +411,7 @@ static void test_lua_caps_many_batches(void)
 		for (int i = 0; i < NB; i++) {
 			char *st = hget(k_batch(b[i]), "status");
 
-			open += st && (!strcmp(st, "pending") || !strcmp(st, "running"));
+			open += st != NULL && (!strcmp(st, "pending") || !strcmp(st, "running"));
 			free(st);
 		}
 	}
@@ -423,7 +424,7 @@ static void test_lua_caps_many_batches(void)
 			char bb[ID_MAX], st[16] = "", bs[16];
 			const char *ref = jl->element[i]->str, *colon = strchr(ref, ':');
 
-			if (!colon)
+			if (colon == NULL)
 				continue;
 			snprintf(bb, sizeof(bb), "%.*s", (int)(colon - ref), ref);
 			assertf(finish(bb, colon + 1, "cancelled", workers[wi], st, bs) == LUA_OK &&

@@ -17,7 +17,7 @@ static void test_lua_enqueue(void)
 	assertf(hget_ll(k_batch(b), "total") == 3 && hget_ll(k_batch(b), "queued") == 3,
 		"total = queued = 3");
 	sql = hget(k_batch(b), "sql_query");
-	assertf(sql && strcmp(sql, "SELECT '{{start}}' AS s,\n 'a\\b' AS t") == 0,
+	assertf(sql != NULL && strcmp(sql, "SELECT '{{start}}' AS s,\n 'a\\b' AS t") == 0,
 		"sql_query stored verbatim: %s", sql);
 	free(sql);
 	assertf(hget_is(k_exec(b, e[1]), "state", "queued"), "execs are queued");
@@ -51,7 +51,7 @@ static redisReply *enqueue_raw(const char *b, int n, int no_id, int bad_key)
 	size_t off = 0;
 	redisReply *r;
 
-	if (!kb || !keys || !execs)
+	if (kb == NULL || keys == NULL || execs == NULL)
 		exit(1);
 	keys_batch(kb[0], KEYS_MAX, prefix, b);
 	keys_batch_execs(kb[1], KEYS_MAX, prefix, b);

@@ -20,11 +20,11 @@ static long long enqueue_policy(const char *b, int n, char exec_ids[][ID_MAX], c
 static bool starts_with(const char *key, const char *field, const char *want)
 {
 	char *s = hget(key, field);
-	bool ok = s && strncmp(s, want, strlen(want)) == 0;
+	bool ok = s != NULL && strncmp(s, want, strlen(want)) == 0;
 
 	if (!ok)
-		printf("# %s %s = '%s', want it to start with '%s'\n", key, field, s ? s : "(nil)",
-		       want);
+		printf("# %s %s = '%s', want it to start with '%s'\n", key, field,
+		       s != NULL ? s : "(nil)", want);
 	free(s);
 	return ok;
 }
@@ -41,7 +41,7 @@ static void test_lua_fail_fast(void)
 	new_batch_id(b);
 	assertf(enqueue_policy(b, 5, e, ",\"on_failure\":\"fail_fast\"") == LUA_OK, "enqueue");
 	assertf(hget_is(k_batch(b), "on_failure", "fail_fast") &&
-			!hget(k_batch(b), "status_reason"),
+			hget(k_batch(b), "status_reason") == NULL,
 		"policy stored, no reason yet");
 	freeReplyObject(claim("wf", 3)); /* e0, e1, e2 running; e3, e4 queued */
 	assertf(record_amc_id(b, e[1], "amcexec-1", "wf") == LUA_OK, "e1 has an AMC execution");
@@ -143,11 +143,13 @@ static void test_lua_fail_fast_finish_many(void)
 		"the first failure of the call named");
 	assertf(hget_is(k_exec(b, e[2]), "state", "cancelled"), "e2 cancelled");
 	assertf(hget_is(k_exec(c, ec[1]), "state", "running") &&
-			!hget(k_batch(c), "status_reason") && !hget(k_batch(c), "on_failure"),
+			hget(k_batch(c), "status_reason") == NULL &&
+			hget(k_batch(c), "on_failure") == NULL,
 		"continue: nothing cancelled, no reason, no policy fields");
 	assertf(finish(c, ec[1], "completed", "wh", (char[16]){ 0 }, (char[16]){ 0 }) == LUA_OK,
 		"finish c");
-	assertf(hget_is(k_batch(c), "status", "partial") && !hget(k_batch(c), "status_reason"),
+	assertf(hget_is(k_batch(c), "status", "partial") &&
+			hget(k_batch(c), "status_reason") == NULL,
 		"continue: partial, no reason");
 }
 
@@ -188,7 +190,7 @@ static void test_lua_min_success_ratio(void)
 	for (int i = 0; i < 4; i++)
 		assertf(finish(c, ec[i], i == 2 ? "failed" : "completed", "wi", fs, bs) == LUA_OK,
 			"finish");
-	assertf(!strcmp(bs, "partial") && !hget(k_batch(c), "status_reason"),
+	assertf(!strcmp(bs, "partial") && hget(k_batch(c), "status_reason") == NULL,
 		"3 of 4 is enough: partial");
 
 	new_batch_id(d);
@@ -199,7 +201,8 @@ static void test_lua_min_success_ratio(void)
 		"enqueue 0.34");
 	freeReplyObject(claim("wi", 1));
 	freeReplyObject(cancel_batch(d));
-	assertf(hget_is(k_batch(d), "status", "cancelled") && !hget(k_batch(d), "status_reason"),
+	assertf(hget_is(k_batch(d), "status", "cancelled") &&
+			hget(k_batch(d), "status_reason") == NULL,
 		"a user's cancel stays cancelled");
 	assertf(finish(d, ed[0], "completed", "wi", fs, bs) == LUA_OK && !strcmp(bs, "cancelled"),
 		"late result: still cancelled");

@@ -37,7 +37,7 @@ static void test_lua_retry(void)
 		char *score = hget(k_exec(b, e[0]), "retry_at");
 		redisReply *z = cmd("ZSCORE %s %s", k_retry(), ref);
 
-		assertf(z->type == REDIS_REPLY_STRING && score && !strcmp(z->str, score),
+		assertf(z->type == REDIS_REPLY_STRING && score != NULL && !strcmp(z->str, score),
 			"in P retry scored by due");
 		freeReplyObject(z);
 		free(score);

@@ -22,7 +22,7 @@ static void test_lua_heartbeat(void)
 		score = r->type == REDIS_REPLY_STRING ? strdup(r->str) : NULL;
 		freeReplyObject(r);
 	}
-	assertf(score && strtoll(score, NULL, 10) == now_ms,
+	assertf(score != NULL && strtoll(score, NULL, 10) == now_ms,
 		"workers zset scored by heartbeat time");
 	free(score);
 	{
@@ -169,7 +169,7 @@ static void test_lua_fleet(void)
 	for (size_t i = 0; i + 4 < pk->elements; i += 5)
 		if (!strcmp(pk->element[i]->str, "instance") &&
 		    !strcmp(pk->element[i + 1]->str, "fleetinst")) {
-			snprintf(ref, sizeof ref, "batch_f2f2f2f2:%s", e2[0]);
+			snprintf(ref, sizeof(ref), "batch_f2f2f2f2:%s", e2[0]);
 			saw_parked = pk->element[i + 2]->integer == 1 &&
 				     !strcmp(pk->element[i + 3]->str, ref);
 		}

@@ -31,7 +31,7 @@ static size_t on_data(char *p, size_t sz, size_t n, void *arg)
 	Resp *r = arg;
 	char *nb = realloc(r->body, r->len + sz * n + 1);
 
-	if (!nb)
+	if (nb == NULL)
 		return 0;
 	r->body = nb;
 	memcpy(r->body + r->len, p, sz * n);
@@ -61,7 +61,7 @@ static Resp req(const char *method, const char *url, const char *body, int auth)
 	}
 	curl_easy_setopt(c, CURLOPT_URL, url);
 	curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
-	if (body)
+	if (body != NULL)
 		curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
 	curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
@@ -71,7 +71,7 @@ static Resp req(const char *method, const char *url, const char *body, int auth)
 		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r.status);
 	curl_slist_free_all(h);
 	curl_easy_cleanup(c);
-	if (!r.body)
+	if (r.body == NULL)
 		r.body = strdup("");
 	return r;
 }
@@ -95,7 +95,7 @@ static const char *jstr(json_t *o, const char *k)
 {
 	const char *s = json_string_value(json_object_get(o, k));
 
-	return s ? s : "";
+	return s != NULL ? s : "";
 }
 
 static char *create_body(const char *sql, const char *start, const char *end)
@@ -120,7 +120,7 @@ static const char *create(const char *sql, const char *start, const char *end)
 
 	id[0] = '\0';
 	assertf(r.status == 200, "create: HTTP %ld %s", r.status, r.body);
-	if (o && r.status == 200) {
+	if (o != NULL && r.status == 200) {
 		snprintf(id, sizeof(id), "%s", jstr(o, "workflowExecutionId"));
 		assertf(strcmp(jstr(o, "status"), "PENDING") == 0, "new execution is %s",
 			jstr(o, "status"));
@@ -165,7 +165,7 @@ static char *run_csv(const char *sql, const char *start, const char *end)
 	char *csv = NULL;
 
 	snprintf(id, sizeof(id), "%s", create(sql, start, end));
-	if (!*id || !(o = wait_done(id))) {
+	if (!*id || (o = wait_done(id)) == NULL) {
 		assertf(0, "execution did not finish");
 		return NULL;
 	}
@@ -178,9 +178,9 @@ static char *run_csv(const char *sql, const char *start, const char *end)
 	d = parse(&r);
 	assertf(r.status == 200, "downloadUrls: %ld %s", r.status, r.body);
 	const char *url = json_string_value(json_array_get(json_object_get(d, "downloadUrls"), 0));
-	assertf(url && strstr(url, "X-Amz-Signature="), "signed URL");
+	assertf(url != NULL && strstr(url, "X-Amz-Signature=") != NULL, "signed URL");
 	assertf(json_is_array(json_object_get(d, "metadataDownloadUrls")), "metadataDownloadUrls");
-	if (url) {
+	if (url != NULL) {
 		Resp f = req("GET", url, NULL, 0);
 		assertf(f.status == 200, "S3 GET %ld", f.status);
 		if (f.status == 200)
@@ -198,9 +198,9 @@ static long csv_count(const char *sql, const char *start, const char *end)
 	char *csv = run_csv(sql, start, end);
 	long n = -1;
 
-	if (csv && strncmp(csv, "n\n", 2) == 0)
+	if (csv != NULL && strncmp(csv, "n\n", 2) == 0)
 		n = atol(csv + 2);
-	assertf(csv && n >= 0, "count CSV: %s", csv ? csv : "(none)");
+	assertf(csv != NULL && n >= 0, "count CSV: %s", csv != NULL ? csv : "(none)");
 	free(csv);
 	return n;
 }
@@ -225,11 +225,12 @@ static void test_token(void)
 	free(r.body);
 
 	r = req("POST", url, "grant_type=refresh_token&client_id=a", 0);
-	assertf(r.status == 400 && strstr(r.body, "invalid_request"), "missing refresh: %ld",
-		r.status);
+	assertf(r.status == 400 && strstr(r.body, "invalid_request") != NULL,
+		"missing refresh: %ld", r.status);
 	free(r.body);
 	r = req("POST", url, "grant_type=refresh_token&refresh_token=Atzr%7CREVOKED1", 0);
-	assertf(r.status == 400 && strstr(r.body, "invalid_grant"), "revoked: %ld", r.status);
+	assertf(r.status == 400 && strstr(r.body, "invalid_grant") != NULL, "revoked: %ld",
+		r.status);
 	free(r.body);
 }
 
@@ -250,8 +251,8 @@ static void test_auth_headers(void)
 	free(r.body);
 	snprintf(token, sizeof(token), "%s", saved);
 	r = req("GET", amc_url("?minCreationTime=2024-01-01T00:00:00"), NULL, 2);
-	assertf(r.status == 400 && strstr(r.body, "ClientId"), "missing ClientId: %ld %s", r.status,
-		r.body);
+	assertf(r.status == 400 && strstr(r.body, "ClientId") != NULL, "missing ClientId: %ld %s",
+		r.status, r.body);
 	free(r.body);
 }
 
@@ -301,13 +302,14 @@ static void test_csv_quoting(void)
 		"2025-01-01T00:00:00", "2025-01-02T00:00:00");
 	const char *want = "x,y,z,n\n\"a,b\",\"say \"\"hi\"\"\",\"l1\nl2\",12\n";
 
-	assertf(csv && strcmp(csv, want) == 0, "CSV is\n%s\nwant\n%s", csv ? csv : "(none)", want);
+	assertf(csv != NULL && strcmp(csv, want) == 0, "CSV is\n%s\nwant\n%s",
+		csv != NULL ? csv : "(none)", want);
 	free(csv);
 	/* NULL is an empty field; an empty string is "" */
 	csv = run_csv("SELECT NULL::text AS a, '' AS b, count(*) AS n FROM impressions WHERE false",
 		      "2025-01-01T00:00:00", "2025-01-02T00:00:00");
-	assertf(csv && strcmp(csv, "a,b,n\n,\"\",0\n") == 0, "NULL/empty CSV: %s",
-		csv ? csv : "(none)");
+	assertf(csv != NULL && strcmp(csv, "a,b,n\n,\"\",0\n") == 0, "NULL/empty CSV: %s",
+		csv != NULL ? csv : "(none)");
 	free(csv);
 }
 
@@ -335,8 +337,8 @@ static json_t *run_fail(const char *sql)
 
 	snprintf(id, sizeof(id), "%s", create(sql, "2025-01-01T00:00:00", "2025-01-02T00:00:00"));
 	o = *id ? wait_done(id) : NULL;
-	assertf(o && strcmp(jstr(o, "status"), "FAILED") == 0, "%s: status %s", sql,
-		o ? jstr(o, "status") : "(none)");
+	assertf(o != NULL && strcmp(jstr(o, "status"), "FAILED") == 0, "%s: status %s", sql,
+		o != NULL ? jstr(o, "status") : "(none)");
 	return o;
 }
 
@@ -344,16 +346,18 @@ static void test_invalid_sql(void)
 {
 	json_t *o = run_fail("SELECT nope, count(*) FROM impressions GROUP BY 1");
 
-	assertf(o && strstr(jstr(o, "statusReason"), "column \"nope\" does not exist"),
-		"reason: %s", o ? jstr(o, "statusReason") : "");
+	assertf(o != NULL &&
+			strstr(jstr(o, "statusReason"), "column \"nope\" does not exist") != NULL,
+		"reason: %s", o != NULL ? jstr(o, "statusReason") : "");
 	json_decref(o);
 	o = run_fail("SELECT count(*) FROM no_such_table");
-	assertf(o && strstr(jstr(o, "statusReason"), "relation \"no_such_table\" does not exist"),
-		"reason: %s", o ? jstr(o, "statusReason") : "");
+	assertf(o != NULL && strstr(jstr(o, "statusReason"),
+				    "relation \"no_such_table\" does not exist") != NULL,
+		"reason: %s", o != NULL ? jstr(o, "statusReason") : "");
 	json_decref(o);
 	o = run_fail("SELECT 1; SELECT 2");
-	assertf(o && strstr(jstr(o, "statusReason"), "multiple commands"), "reason: %s",
-		o ? jstr(o, "statusReason") : "");
+	assertf(o != NULL && strstr(jstr(o, "statusReason"), "multiple commands") != NULL,
+		"reason: %s", o != NULL ? jstr(o, "statusReason") : "");
 	json_decref(o);
 }
 
@@ -361,23 +365,23 @@ static void test_read_only(void)
 {
 	json_t *o = run_fail("INSERT INTO impressions_all SELECT * FROM impressions_all");
 
-	assertf(o && strstr(jstr(o, "statusReason"), "read-only transaction"), "insert: %s",
-		o ? jstr(o, "statusReason") : "");
+	assertf(o != NULL && strstr(jstr(o, "statusReason"), "read-only transaction") != NULL,
+		"insert: %s", o != NULL ? jstr(o, "statusReason") : "");
 	json_decref(o);
 	o = run_fail("CREATE TABLE evil (a int)");
-	assertf(o && strstr(jstr(o, "statusReason"), "read-only transaction"), "create: %s",
-		o ? jstr(o, "statusReason") : "");
+	assertf(o != NULL && strstr(jstr(o, "statusReason"), "read-only transaction") != NULL,
+		"create: %s", o != NULL ? jstr(o, "statusReason") : "");
 	json_decref(o);
 	/* the reader role sees the windowed views only, not the base tables */
 	o = run_fail("SELECT count(*) FROM impressions_all");
-	assertf(o && strstr(jstr(o, "statusReason"), "permission denied"), "base table: %s",
-		o ? jstr(o, "statusReason") : "");
+	assertf(o != NULL && strstr(jstr(o, "statusReason"), "permission denied") != NULL,
+		"base table: %s", o != NULL ? jstr(o, "statusReason") : "");
 	json_decref(o);
 	/* no way back to the connecting role from inside the query */
 	o = run_fail(
 		"SELECT count(*) FROM impressions WHERE set_config('role', 'postgres', true) IS NOT NULL");
-	assertf(o && strstr(jstr(o, "statusReason"), "permission denied"), "set_config role: %s",
-		o ? jstr(o, "statusReason") : "");
+	assertf(o != NULL && strstr(jstr(o, "statusReason"), "permission denied") != NULL,
+		"set_config role: %s", o != NULL ? jstr(o, "statusReason") : "");
 	json_decref(o);
 }
 
@@ -407,7 +411,8 @@ static void test_cancel(void)
 	free(r.body);
 	snprintf(sfx, sizeof(sfx), "/%s/downloadUrls", id);
 	r = req("GET", amc_url(sfx), NULL, 1);
-	assertf((r.status == 400 || r.status == 404) && strstr(r.body, "unavailable for download"),
+	assertf((r.status == 400 || r.status == 404) &&
+			strstr(r.body, "unavailable for download") != NULL,
 		"downloadUrls of a cancelled one: %ld %s", r.status, r.body);
 	free(r.body);
 	r = req("GET", amc_url("/00000000-0000-4000-8000-000000000000"), NULL, 1);
@@ -483,22 +488,22 @@ static void test_s3_urls(void)
 	free(r.body);
 	const char *url = json_string_value(json_array_get(json_object_get(d, "downloadUrls"), 0));
 	assertf(url != NULL, "a URL");
-	if (!url) {
+	if (url == NULL) {
 		json_decref(d);
 		return;
 	}
 	snprintf(bad, sizeof(bad), "%s", url);
 	char *e = strstr(bad, "X-Amz-Expires=");
-	if (e)
+	if (e != NULL)
 		e[14] = e[14] == '9' ? '8' : '9'; /* lengthen/shorten the lifetime */
 	r = req("GET", bad, NULL, 0);
-	assertf(r.status == 403 && strstr(r.body, "<Code>SignatureDoesNotMatch</Code>"),
+	assertf(r.status == 403 && strstr(r.body, "<Code>SignatureDoesNotMatch</Code>") != NULL,
 		"tampered URL: %ld %s", r.status, r.body);
 	free(r.body);
-	if (ttl && atoi(ttl) > 0 && atoi(ttl) < 30) {
+	if (ttl != NULL && atoi(ttl) > 0 && atoi(ttl) < 30) {
 		sleep((unsigned)atoi(ttl) + 2);
 		r = req("GET", url, NULL, 0);
-		assertf(r.status == 403 && strstr(r.body, "Request has expired"),
+		assertf(r.status == 403 && strstr(r.body, "Request has expired") != NULL,
 			"expired URL: %ld %s", r.status, r.body);
 		free(r.body);
 	} else {
@@ -541,8 +546,9 @@ static void test_running_limit(void)
 	assertf(max_pending_at_full == 1, "the 11th waits PENDING, saw %d", max_pending_at_full);
 	for (int i = 0; i < 11; i++) {
 		json_t *o = wait_done(ids[i]);
-		assertf(o && strcmp(jstr(o, "status"), "SUCCEEDED") == 0, "execution %d: %s %s", i,
-			o ? jstr(o, "status") : "?", o ? jstr(o, "statusReason") : "");
+		assertf(o != NULL && strcmp(jstr(o, "status"), "SUCCEEDED") == 0,
+			"execution %d: %s %s", i, o != NULL ? jstr(o, "status") : "?",
+			o != NULL ? jstr(o, "statusReason") : "");
 		json_decref(o);
 	}
 }
@@ -553,7 +559,7 @@ static void test_strict_http(void)
 	const char *strict = getenv("AMCSIM_STRICT_URL"), *saved = base_url;
 	char saved_tok[128];
 
-	if (!strict || !*strict) {
+	if (strict == NULL || !*strict) {
 		printf("# strict mode not checked (AMCSIM_STRICT_URL not set)\n");
 		return;
 	}
@@ -566,14 +572,15 @@ static void test_strict_http(void)
 		"GROUP BY campaign LIMIT 5\"},\"timeWindowType\":\"EXPLICIT\",\"timeWindowStart\":"
 		"\"2025-01-01T00:00:00\",\"timeWindowEnd\":\"2025-01-02T00:00:00\"}",
 		1);
-	assertf(r.status == 400 && strstr(r.body, "Was unable to compile workflow transient_") &&
-			strstr(r.body, "From line 1, column 62 to line 1, column 66"),
+	assertf(r.status == 400 &&
+			strstr(r.body, "Was unable to compile workflow transient_") != NULL &&
+			strstr(r.body, "From line 1, column 62 to line 1, column 66") != NULL,
 		"strict LIMIT: %ld %s", r.status, r.body);
 	free(r.body);
 	char *csv = run_csv("SELECT campaign, count(*) AS n FROM impressions GROUP BY campaign",
 			    "2025-01-01T00:00:00", "2025-01-02T00:00:00");
-	assertf(csv && strncmp(csv, "campaign,n\n", 11) == 0, "strict valid query: %s",
-		csv ? csv : "(none)");
+	assertf(csv != NULL && strncmp(csv, "campaign,n\n", 11) == 0, "strict valid query: %s",
+		csv != NULL ? csv : "(none)");
 	free(csv);
 	base_url = saved;
 	snprintf(token, sizeof(token), "%s", saved_tok);
@@ -584,7 +591,7 @@ int main(void)
 	unsigned r;
 
 	base_url = getenv("AMCSIM_URL");
-	if (!base_url || !*base_url)
+	if (base_url == NULL || !*base_url)
 		TAP_SKIP_ALL("AMCSIM_URL not set");
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	srand((unsigned)time(NULL) ^ (unsigned)getpid());

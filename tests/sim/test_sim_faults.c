@@ -43,7 +43,7 @@ static size_t on_data(char *p, size_t sz, size_t n, void *arg)
 	Resp *r = arg;
 	char *nb = realloc(r->body, r->len + sz * n + 1);
 
-	if (!nb)
+	if (nb == NULL)
 		return 0;
 	r->body = nb;
 	memcpy(r->body + r->len, p, sz * n);
@@ -81,7 +81,7 @@ static CURL *make(const char *method, const char *url, const char *body, const c
 	char buf[256];
 
 	*h = NULL;
-	if (account) {
+	if (account != NULL) {
 		snprintf(buf, sizeof(buf), "Authorization: Bearer %s", token);
 		*h = curl_slist_append(*h, buf);
 		*h = curl_slist_append(
@@ -90,11 +90,11 @@ static CURL *make(const char *method, const char *url, const char *body, const c
 		*h = curl_slist_append(*h, buf);
 		*h = curl_slist_append(*h, "Amazon-Advertising-API-MarketplaceId: ATVPDKIKX0DER");
 	}
-	if (body)
+	if (body != NULL)
 		*h = curl_slist_append(*h, "Content-Type: application/json");
 	curl_easy_setopt(c, CURLOPT_URL, url);
 	curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
-	if (body)
+	if (body != NULL)
 		curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
 	curl_easy_setopt(c, CURLOPT_HTTPHEADER, *h);
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
@@ -113,7 +113,7 @@ static void finish(CURL *c, CURLcode cc, Resp *r, struct curl_slist *h)
 	curl_easy_getinfo(c, CURLINFO_TOTAL_TIME, &r->secs);
 	curl_slist_free_all(h);
 	curl_easy_cleanup(c);
-	if (!r->body)
+	if (r->body == NULL)
 		r->body = strdup("");
 }
 
@@ -137,7 +137,7 @@ static const char *jstr(json_t *o, const char *k)
 {
 	const char *s = json_string_value(json_object_get(o, k));
 
-	return s ? s : "";
+	return s != NULL ? s : "";
 }
 
 /* an instance id of this run: amcsimtest<hex><suffix> */
@@ -190,11 +190,11 @@ static long stat(const char *inst, const char *key)
 {
 	Resp r = http("GET", ctl_url("stats"), NULL, NULL);
 	json_t *o = json_loads(r.body, 0, NULL);
-	json_t *row = inst ? json_object_get(json_object_get(o, "instances"), inst)
-			   : json_object_get(o, "total");
+	json_t *row = inst != NULL ? json_object_get(json_object_get(o, "instances"), inst)
+				   : json_object_get(o, "total");
 	long n = (long)json_integer_value(json_object_get(row, key));
 
-	assertf(r.status == 200 && o, "stats: %ld %s", r.status, r.body);
+	assertf(r.status == 200 && o != NULL, "stats: %ld %s", r.status, r.body);
 	json_decref(o);
 	free(r.body);
 	return n;
@@ -310,7 +310,7 @@ static const char *url_at(json_t *u, size_t i)
 {
 	const char *s = json_string_value(json_array_get(json_object_get(u, "downloadUrls"), i));
 
-	return s ? s : "http://127.0.0.1:1/none";
+	return s != NULL ? s : "http://127.0.0.1:1/none";
 }
 
 /* runs sql on inst to SUCCEEDED; returns its id (static buffer) */
@@ -321,8 +321,8 @@ static const char *run_ok(const char *inst, const char *sql)
 
 	snprintf(id, sizeof(id), "%s", create(inst, sql));
 	o = *id ? wait_done(inst, id) : NULL;
-	assertf(o && !strcmp(jstr(o, "status"), "SUCCEEDED"), "run on %s: %s %s", inst,
-		o ? jstr(o, "status") : "-", o ? jstr(o, "statusReason") : "");
+	assertf(o != NULL && !strcmp(jstr(o, "status"), "SUCCEEDED"), "run on %s: %s %s", inst,
+		o != NULL ? jstr(o, "status") : "-", o != NULL ? jstr(o, "statusReason") : "");
 	json_decref(o);
 	return id;
 }
@@ -331,7 +331,7 @@ static long list_status(const char *inst, char *retry_after, size_t ralen, char 
 {
 	Resp r = http("GET", amc_url(inst, "?minCreationTime=2024-01-01T00:00:00"), NULL, ACCOUNT);
 
-	if (retry_after)
+	if (retry_after != NULL)
 		snprintf(retry_after, ralen, "%s", r.retry_after);
 	if (body)
 		*body = r.body;
@@ -356,21 +356,23 @@ static void test_profiles_api(void)
 			json_integer_value(json_object_get(o, "retry_after_s")) == 4 &&
 			json_integer_value(json_array_get(json_object_get(o, "codes_5xx"), 0)) ==
 				503 &&
-			json_object_get(o, "latency_ms") && json_object_get(o, "max_running"),
+			json_object_get(o, "latency_ms") != NULL &&
+			json_object_get(o, "max_running") != NULL,
 		"merged effective profile: %s", r.body);
 	json_decref(o);
 	free(r.body);
 	r = http("GET", ctl_url("profiles"), NULL, NULL);
 	o = json_loads(r.body, 0, NULL);
 	json_t *mine = json_object_get(json_object_get(o, "instances"), a);
-	assertf(mine && json_object_size(mine) == 3 && json_object_get(o, "default"),
+	assertf(mine != NULL && json_object_size(mine) == 3 &&
+			json_object_get(o, "default") != NULL,
 		"override lists only its own fields: %s", r.body);
 	json_decref(o);
 	free(r.body);
 
 	r = http("PUT", ctl_url(path), "{\"rate_42\":1}", NULL);
-	assertf(r.status == 400 && strstr(r.body, "rate_42"), "unknown field: %ld %s", r.status,
-		r.body);
+	assertf(r.status == 400 && strstr(r.body, "rate_42") != NULL, "unknown field: %ld %s",
+		r.status, r.body);
 	free(r.body);
 	r = http("PUT", ctl_url(path), "{\"rate_5xx\":1.5}", NULL);
 	assertf(r.status == 400, "rate out of range: %ld %s", r.status, r.body);
@@ -381,7 +383,7 @@ static void test_profiles_api(void)
 	r = http("GET", ctl_url("profiles"), NULL, NULL);
 	o = json_loads(r.body, 0, NULL);
 	mine = json_object_get(json_object_get(o, "instances"), a);
-	assertf(json_object_size(mine) == 3 && !json_object_get(mine, "rate_5xx"),
+	assertf(json_object_size(mine) == 3 && json_object_get(mine, "rate_5xx") == NULL,
 		"a rejected PUT changes nothing: %s", r.body);
 	json_decref(o);
 	free(r.body);
@@ -392,12 +394,12 @@ static void test_profiles_api(void)
 	/* the default: change a harmless field, then restore the start-up default */
 	r = http("PUT", ctl_url("profiles/default"), "{\"fail_reason\":\"amcsimtest reason\"}",
 		 NULL);
-	assertf(r.status == 200 && strstr(r.body, "amcsimtest reason"), "PUT default: %ld %s",
-		r.status, r.body);
+	assertf(r.status == 200 && strstr(r.body, "amcsimtest reason") != NULL,
+		"PUT default: %ld %s", r.status, r.body);
 	free(r.body);
 	r = http("DELETE", ctl_url("profiles/default"), NULL, NULL);
-	assertf(r.status == 200 && !strstr(r.body, "amcsimtest reason"), "DELETE default: %s",
-		r.body);
+	assertf(r.status == 200 && strstr(r.body, "amcsimtest reason") == NULL,
+		"DELETE default: %s", r.body);
 	free(r.body);
 
 	r = http("DELETE", ctl_url(path), NULL, NULL);
@@ -407,7 +409,7 @@ static void test_profiles_api(void)
 	assertf(r.status == 404, "DELETE twice: %ld", r.status);
 	free(r.body);
 	r = http("GET", ctl_url("profiles"), NULL, NULL);
-	assertf(!strstr(r.body, a), "override gone: %s", r.body);
+	assertf(strstr(r.body, a) == NULL, "override gone: %s", r.body);
 	free(r.body);
 	r = http("GET", ctl_url("nope"), NULL, NULL);
 	assertf(r.status == 404, "unknown control path: %ld", r.status);
@@ -422,14 +424,14 @@ static void test_429(void)
 
 	profile(a, "{\"burst_429\":2,\"retry_after_s\":3}");
 	assertf(list_status(a, ra, sizeof(ra), &body) == 429 && strcmp(ra, "3") == 0 &&
-			strstr(body, "\"code\":\"429\""),
+			strstr(body, "\"code\":\"429\"") != NULL,
 		"burst 1: Retry-After %s %s", ra, body);
 	free(body);
 	assertf(list_status(a, ra, sizeof(ra), NULL) == 429, "burst 2");
 	assertf(list_status(a, ra, sizeof(ra), NULL) == 200, "after the burst");
 	profile(a, "{\"rate_429\":1,\"retry_after_date\":true}");
-	assertf(list_status(a, ra, sizeof(ra), NULL) == 429 && strstr(ra, " GMT") &&
-			strchr(ra, ','),
+	assertf(list_status(a, ra, sizeof(ra), NULL) == 429 && strstr(ra, " GMT") != NULL &&
+			strchr(ra, ',') != NULL,
 		"HTTP-date Retry-After: %s", ra);
 	/* only the endpoints listed */
 	profile(a, "{\"endpoints\":[\"create\"]}");
@@ -451,11 +453,11 @@ static void test_5xx(void)
 
 	profile(a, "{\"rate_5xx\":1,\"codes_5xx\":[504]}");
 	assertf(list_status(a, NULL, 0, &body) == 504 &&
-			strstr(body, "{\"message\":\"Endpoint request timed out\"}"),
+			strstr(body, "{\"message\":\"Endpoint request timed out\"}") != NULL,
 		"504 body %s", body);
 	free(body);
 	profile(a, "{\"codes_5xx\":[500]}");
-	assertf(list_status(a, NULL, 0, &body) == 500 && strstr(body, "\"code\":\"500\""),
+	assertf(list_status(a, NULL, 0, &body) == 500 && strstr(body, "\"code\":\"500\"") != NULL,
 		"500 body %s", body);
 	free(body);
 	profile(a, "{\"codes_5xx\":[502]}");
@@ -489,7 +491,7 @@ static void test_hang(void)
 		CURLMsg *msg;
 		int left;
 		curl_multi_perform(m, &running);
-		while ((msg = curl_multi_info_read(m, &left)))
+		while ((msg = curl_multi_info_read(m, &left)) != NULL)
 			if (msg->msg == CURLMSG_DONE && fast_first < 0)
 				fast_first = msg->easy_handle == c2;
 		if (running)
@@ -533,7 +535,7 @@ static void test_lost_create(void)
 	json_t *o = json_loads(l.body, 0, NULL);
 	json_t *ex = json_object_get(o, "executions");
 	assertf(json_array_size(ex) == 1 &&
-			strstr(jstr(json_array_get(ex, 0), "sqlQuery"), "AS lost"),
+			strstr(jstr(json_array_get(ex, 0), "sqlQuery"), "AS lost") != NULL,
 		"the lost create is listed: %s", l.body);
 	json_decref(o);
 	free(l.body);
@@ -576,7 +578,8 @@ static void test_failed(void)
 	profile(a, body);
 	snprintf(id, sizeof(id), "%s", create(a, "SELECT count(*) AS n FROM impressions"));
 	o = wait_done(a, id);
-	assertf(o && !strcmp(jstr(o, "status"), "FAILED") && !strcmp(jstr(o, "statusReason"), why),
+	assertf(o != NULL && !strcmp(jstr(o, "status"), "FAILED") &&
+			!strcmp(jstr(o, "statusReason"), why),
 		"injected failure: %s %s", jstr(o, "status"), jstr(o, "statusReason"));
 	json_decref(o);
 	assertf(stat(a, "failed_injected") == 1, "failed_injected");
@@ -591,7 +594,7 @@ static void test_token_expiry(void)
 	assertf(list_status(a, NULL, 0, NULL) == 200, "fresh token");
 	usleep(1200 * 1000);
 	char *body;
-	assertf(list_status(a, NULL, 0, &body) == 401 && strstr(body, "\"code\":\"401\""),
+	assertf(list_status(a, NULL, 0, &body) == 401 && strstr(body, "\"code\":\"401\"") != NULL,
 		"expired for the short-lived instance: %s", body);
 	free(body);
 	assertf(list_status(b, NULL, 0, NULL) == 200, "still valid elsewhere");
@@ -612,8 +615,8 @@ static void test_url_faults(void)
 	assertf(strstr(url_at(u, 0), "X-Amz-Expires=1&"), "1 s URL: %s", url_at(u, 0));
 	usleep(2200 * 1000);
 	r = http("GET", url_at(u, 0), NULL, NULL);
-	assertf(r.status == 403 && strstr(r.body, "<Code>AccessDenied</Code>") &&
-			strstr(r.body, "Request has expired"),
+	assertf(r.status == 403 && strstr(r.body, "<Code>AccessDenied</Code>") != NULL &&
+			strstr(r.body, "Request has expired") != NULL,
 		"expired URL: %ld %s", r.status, r.body);
 	free(r.body);
 	json_decref(u);
@@ -622,8 +625,8 @@ static void test_url_faults(void)
 	profile(b, "{\"url_403_first\":true}");
 	u = urls(b, run_ok(b, sql));
 	r = http("GET", url_at(u, 0), NULL, NULL);
-	assertf(r.status == 403 && strstr(r.body, "<Code>AccessDenied</Code>"), "first try: %ld %s",
-		r.status, r.body);
+	assertf(r.status == 403 && strstr(r.body, "<Code>AccessDenied</Code>") != NULL,
+		"first try: %ld %s", r.status, r.body);
 	free(r.body);
 	r = http("GET", url_at(u, 0), NULL, NULL);
 	assertf(r.status == 200 && !strncmp(r.body, "n\n", 2), "second try: %ld %s", r.status,
@@ -787,7 +790,7 @@ static void test_running_limits(void)
 	assertf(most == 3, "account_max_running 3, saw %d", most);
 	for (int i = 0; i < 4; i++) {
 		json_t *o = wait_done(insts[i], ids[i]);
-		assertf(o && !strcmp(jstr(o, "status"), "SUCCEEDED"), "all succeed");
+		assertf(o != NULL && !strcmp(jstr(o, "status"), "SUCCEEDED"), "all succeed");
 		json_decref(o);
 	}
 }
@@ -800,7 +803,7 @@ static void test_daily_quota(void)
 	profile(a, "{\"daily_quota\":1}");
 	create(a, "SELECT count(*) AS n FROM impressions");
 	r = create_raw(a, ACCOUNT, "SELECT count(*) AS n FROM impressions");
-	assertf(r.status == 429 && strstr(r.body, "quota") && atoi(r.retry_after) > 0,
+	assertf(r.status == 429 && strstr(r.body, "quota") != NULL && atoi(r.retry_after) > 0,
 		"over quota: %ld %s (Retry-After %s)", r.status, r.body, r.retry_after);
 	free(r.body);
 	assertf(stat(a, "quota_refused") == 1 && stat(a, "executions_created") == 1,
@@ -823,7 +826,7 @@ static void test_seed(void)
 		for (int i = 0; i < 40; i++)
 			out[i] = list_status(a, NULL, 0, NULL) == 429 ? 'T' : '.';
 	}
-	assertf(!strcmp(run1, run2) && strchr(run1, 'T') && strchr(run1, '.'),
+	assertf(!strcmp(run1, run2) && strchr(run1, 'T') != NULL && strchr(run1, '.') != NULL,
 		"same pattern: %s vs %s", run1, run2);
 	profile(a, "{\"rate_429\":0}");
 }
@@ -852,8 +855,8 @@ static void cleanup(void)
 		free(r.body);
 	}
 	r = http("GET", ctl_url("profiles"), NULL, NULL);
-	assertf(r.status == 200 && !strstr(r.body, prefix), "no profile of this test left: %s",
-		r.body);
+	assertf(r.status == 200 && strstr(r.body, prefix) == NULL,
+		"no profile of this test left: %s", r.body);
 	free(r.body);
 	r = http("POST", ctl_url("reset-stats"), NULL, NULL);
 	free(r.body);
@@ -862,7 +865,7 @@ static void cleanup(void)
 int main(void)
 {
 	base_url = getenv("AMCSIM_URL");
-	if (!base_url || !*base_url)
+	if (base_url == NULL || !*base_url)
 		TAP_SKIP_ALL("AMCSIM_URL not set");
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	srand((unsigned)time(NULL) ^ (unsigned)getpid());

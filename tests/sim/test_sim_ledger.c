@@ -35,7 +35,7 @@ static size_t on_data(char *p, size_t sz, size_t n, void *arg)
 	Resp *r = arg;
 	char *nb = realloc(r->body, r->len + sz * n + 1);
 
-	if (!nb)
+	if (nb == NULL)
 		return 0;
 	r->body = nb;
 	memcpy(r->body + r->len, p, sz * n);
@@ -59,11 +59,11 @@ static Resp http(const char *method, const char *url, const char *body, bool amc
 			h, "Amazon-Advertising-API-ClientId: amzn1.application-oa2-client.test");
 		h = curl_slist_append(h, "Amazon-Advertising-API-AdvertiserId: " ACCOUNT);
 	}
-	if (body && amc)
+	if (body != NULL && amc)
 		h = curl_slist_append(h, "Content-Type: application/json");
 	curl_easy_setopt(c, CURLOPT_URL, url);
 	curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
-	if (body)
+	if (body != NULL)
 		curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
 	curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
@@ -73,7 +73,7 @@ static Resp http(const char *method, const char *url, const char *body, bool amc
 		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r.status);
 	curl_slist_free_all(h);
 	curl_easy_cleanup(c);
-	if (!r.body)
+	if (r.body == NULL)
 		r.body = strdup("");
 	return r;
 }
@@ -98,7 +98,7 @@ static const char *jstr(json_t *o, const char *k)
 {
 	const char *s = json_string_value(json_object_get(o, k));
 
-	return s ? s : "";
+	return s != NULL ? s : "";
 }
 
 static const char *inst(const char *suffix)
@@ -172,7 +172,7 @@ static json_t *entry_of(const char *id, const char *flags)
 	json_t *found = NULL;
 	long st;
 
-	while (!found) {
+	while (found == NULL) {
 		snprintf(q, sizeof(q), "after=%lld&limit=50%s", after, flags);
 		json_t *o = ledger(q, &st);
 		json_t *arr = json_object_get(o, "executions"), *e;
@@ -229,10 +229,11 @@ static void test_ledger_fields(void)
 	json_decref(e);
 
 	e = entry_of(plain, "");
-	assertf(e && json_is_null(json_object_get(e, "marker")), "no marker: null");
-	assertf(e && !json_object_get(e, "sqlQuery") && !json_object_get(e, "csv"),
+	assertf(e != NULL && json_is_null(json_object_get(e, "marker")), "no marker: null");
+	assertf(e != NULL && json_object_get(e, "sqlQuery") == NULL &&
+			json_object_get(e, "csv") == NULL,
 		"SQL and file only when asked for");
-	assertf(e && json_integer_value(json_object_get(e, "seq")) > seq, "creation order");
+	assertf(e != NULL && json_integer_value(json_object_get(e, "seq")) > seq, "creation order");
 	json_decref(e);
 }
 
@@ -260,12 +261,13 @@ static void test_ledger_cancel(void)
 	assertf(r.status == 400, "not a cancel: %ld", r.status);
 	free(r.body);
 	json_t *e = entry_of(id, "&csv=true");
-	assertf(e && !strcmp(jstr(e, "status"), "CANCELLED") &&
+	assertf(e != NULL && !strcmp(jstr(e, "status"), "CANCELLED") &&
 			json_integer_value(json_object_get(e, "cancelRequests")) == 2 &&
 			json_integer_value(json_object_get(e, "firstCancelMs")) > 0,
 		"cancelled, 2 cancel requests: %s %lld", jstr(e, "status"),
 		(long long)json_integer_value(json_object_get(e, "cancelRequests")));
-	assertf(e && json_is_null(json_object_get(e, "rows")) && !json_object_get(e, "csv"),
+	assertf(e != NULL && json_is_null(json_object_get(e, "rows")) &&
+			json_object_get(e, "csv") == NULL,
 		"no rows, no file");
 	json_decref(e);
 	r = http("DELETE", path, NULL, false);
@@ -322,7 +324,7 @@ int main(void)
 	long st;
 
 	base_url = getenv("AMCSIM_URL");
-	if (!base_url || !*base_url)
+	if (base_url == NULL || !*base_url)
 		TAP_SKIP_ALL("AMCSIM_URL not set");
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	srand((unsigned)time(NULL) ^ (unsigned)getpid());

@@ -26,7 +26,7 @@ static void sql_fails(const char *sql, const char *want)
 {
 	char msg[512] = "";
 
-	assertf(!strict_check(sql, msg, sizeof(msg)) && strstr(msg, want),
+	assertf(!strict_check(sql, msg, sizeof(msg)) && strstr(msg, want) != NULL,
 		"should fail with \"%s\": %s (got \"%s\")", want, sql, msg);
 }
 
@@ -121,7 +121,7 @@ static void test_profiles(void)
 	base.latency_ms = 300;
 	ps = profiles_new(&base);
 	assertf(ps != NULL, "store");
-	if (!ps)
+	if (ps == NULL)
 		return;
 	o = json_loads("{\"rate_429\":0.25,\"codes_5xx\":[504],\"endpoints\":[\"create\"]}", 0,
 		       NULL);
@@ -139,7 +139,7 @@ static void test_profiles(void)
 	assertf(p.rate_429 == 0 && p.max_running == 10 && p.ncodes_5xx == 4,
 		"others get the default");
 	o = json_loads("{\"max_running\":0}", 0, NULL);
-	assertf(!profiles_put(ps, NULL, o, err, sizeof(err)) && strstr(err, "max_running"),
+	assertf(!profiles_put(ps, NULL, o, err, sizeof(err)) && strstr(err, "max_running") != NULL,
 		"bounds: %s", err);
 	json_decref(o);
 	o = json_loads("{\"burst_429\":1}", 0, NULL);

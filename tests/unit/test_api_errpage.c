@@ -64,7 +64,7 @@ static void expect_json(const char *page, int status, const char *code, const ch
 		"Content-Length matches: %s", out);
 	assertf(doc != NULL && json_is_false(json_object_get(doc, "success")) && c != NULL &&
 			strcmp(c, code) == 0,
-		"JSON error %s: %s", code, body ? body + 4 : "(none)");
+		"JSON error %s: %s", code, body != NULL ? body + 4 : "(none)");
 	json_decref(doc);
 	free(out);
 	evbuffer_free(b);

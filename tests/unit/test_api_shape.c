@@ -485,8 +485,8 @@ static void test_status_from_rows(void)
 		char *t = json_dumps(json_object_get(o, "on_failure"),
 				     JSON_COMPACT | JSON_REAL_PRECISION(15));
 
-		assertf(t && strcmp(t, "{\"min_success_ratio\":0.9}") == 0, "on_failure object: %s",
-			t);
+		assertf(t != NULL && strcmp(t, "{\"min_success_ratio\":0.9}") == 0,
+			"on_failure object: %s", t);
 		assertf(!strcmp(json_string_value(json_object_get(o, "status_reason")),
 				b.status_reason),
 			"status_reason");
@@ -582,9 +582,10 @@ static void test_rows_unicode(void)
 		"instance name kept");
 	/* the reply text is valid JSON that decodes to the same strings */
 	back = text != NULL ? json_loads(text, 0, NULL) : NULL;
-	assertf(back != NULL && json_equal(back, o), "round trip: %s", text ? text : "(NULL)");
+	assertf(back != NULL && json_equal(back, o), "round trip: %s",
+		text != NULL ? text : "(NULL)");
 	assertf(text != NULL && strstr(text, "\\\"HQ\\\"") != NULL && strstr(text, "\\t") != NULL,
-		"quotes and tab escaped: %s", text ? text : "(NULL)");
+		"quotes and tab escaped: %s", text != NULL ? text : "(NULL)");
 	free(text);
 	json_decref(back);
 	json_decref(o);

@@ -55,7 +55,8 @@ static void test_cli_args_param_value(void)
 		"object parsed");
 	json_decref(v);
 	v = args_param_value("[1, 2", err, sizeof(err));
-	assertf(!v && strstr(err, "invalid JSON"), "broken array is an error, err='%s'", err);
+	assertf(v == NULL && strstr(err, "invalid JSON") != NULL,
+		"broken array is an error, err='%s'", err);
 	json_decref(v);
 	v = args_param_value("", err, sizeof(err));
 	assertf(json_is_string(v) && json_string_length(v) == 0, "empty value is an empty string");
@@ -75,9 +76,9 @@ static void test_cli_args_set_kv(void)
 		"date");
 	assertf(json_integer_value(json_object_get(o, "limit")) == 20, "limit 20");
 	assertf(strcmp(json_string_value(json_object_get(o, "expr")), "a=b") == 0, "a=b");
-	assertf(!args_set_kv(o, "novalue", err, sizeof(err)) && strstr(err, "key=value"),
+	assertf(!args_set_kv(o, "novalue", err, sizeof(err)) && strstr(err, "key=value") != NULL,
 		"no '=', err='%s'", err);
-	assertf(!args_set_kv(o, "=v", err, sizeof(err)) && strstr(err, "empty"),
+	assertf(!args_set_kv(o, "=v", err, sizeof(err)) && strstr(err, "empty") != NULL,
 		"empty key, err='%s'", err);
 	assertf(!args_set_kv(o, "k=[x", err, sizeof(err)), "bad JSON value");
 	assertf(json_object_size(o) == 3, "failed calls add nothing, size %zu",
@@ -91,15 +92,15 @@ static void test_cli_args_override(void)
 	const char *kv = NULL;
 
 	assertf(args_split_override("US Prod:region=us", &ref, &kv, err, sizeof(err)), "split");
-	assertf(ref && strcmp(ref, "US Prod") == 0, "ref, got '%s'", STR(ref));
-	assertf(kv && strcmp(kv, "region=us") == 0, "kv");
+	assertf(ref != NULL && strcmp(ref, "US Prod") == 0, "ref, got '%s'", STR(ref));
+	assertf(kv != NULL && strcmp(kv, "region=us") == 0, "kv");
 	free(ref);
 	assertf(args_split_override("amc1:t=12:30", &ref, &kv, err, sizeof(err)) &&
 			strcmp(ref, "amc1") == 0 && strcmp(kv, "t=12:30") == 0,
 		"first ':' splits");
 	free(ref);
-	assertf(!args_split_override("k=v", &ref, &kv, err, sizeof(err)) && !ref, "no ':'");
-	assertf(!args_split_override(":k=v", &ref, &kv, err, sizeof(err)) && !ref,
+	assertf(!args_split_override("k=v", &ref, &kv, err, sizeof(err)) && ref == NULL, "no ':'");
+	assertf(!args_split_override(":k=v", &ref, &kv, err, sizeof(err)) && ref == NULL,
 		"empty instance");
 }
 
@@ -129,43 +130,44 @@ static void test_cli_args_resolve(void)
 	assertf(args_is_uuid(u1) && !args_is_uuid("1111") &&
 			!args_is_uuid("11111111-1111-4111-8111-11111111111g"),
 		"uuid shape");
-	assertf((id = args_resolve_instance(list, u2, err, sizeof(err))) && strcmp(id, u2) == 0,
+	assertf((id = args_resolve_instance(list, u2, err, sizeof(err))) != NULL &&
+			strcmp(id, u2) == 0,
 		"by uuid");
-	assertf((id = args_resolve_instance(list, "amcaaa111", err, sizeof(err))) &&
+	assertf((id = args_resolve_instance(list, "amcaaa111", err, sizeof(err))) != NULL &&
 			strcmp(id, u1) == 0,
 		"by AMC id");
-	assertf((id = args_resolve_instance(list, "US Prod", err, sizeof(err))) &&
+	assertf((id = args_resolve_instance(list, "US Prod", err, sizeof(err))) != NULL &&
 			strcmp(id, u1) == 0,
 		"by name");
-	assertf((id = args_resolve_instance(list, "us prod", err, sizeof(err))) &&
+	assertf((id = args_resolve_instance(list, "us prod", err, sizeof(err))) != NULL &&
 			strcmp(id, u1) == 0,
 		"by name ignoring case");
 	/* exact-case name wins over a case-insensitive tie */
-	assertf((id = args_resolve_instance(list, "EU Prod", err, sizeof(err))) &&
+	assertf((id = args_resolve_instance(list, "EU Prod", err, sizeof(err))) != NULL &&
 			strcmp(id, u2) == 0,
 		"exact case");
-	assertf(!args_resolve_instance(list, "Eu Prod", err, sizeof(err)) &&
-			strstr(err, "matches 2"),
+	assertf(args_resolve_instance(list, "Eu Prod", err, sizeof(err)) == NULL &&
+			strstr(err, "matches 2") != NULL,
 		"ambiguous, err='%s'", err);
-	assertf(!args_resolve_instance(list, "nope", err, sizeof(err)) &&
-			strstr(err, "no instance"),
+	assertf(args_resolve_instance(list, "nope", err, sizeof(err)) == NULL &&
+			strstr(err, "no instance") != NULL,
 		"unknown, err='%s'", err);
-	assertf(!args_resolve_instance(list, "US Prd", err, sizeof(err)) &&
-			strstr(err, "did you mean 'US Prod'?"),
+	assertf(args_resolve_instance(list, "US Prd", err, sizeof(err)) == NULL &&
+			strstr(err, "did you mean 'US Prod'?") != NULL,
 		"near miss suggests, err='%s'", err);
-	assertf(!args_resolve_instance(list, "amcaaa11", err, sizeof(err)) &&
-			strstr(err, "did you mean 'amcaaa111'?"),
+	assertf(args_resolve_instance(list, "amcaaa11", err, sizeof(err)) == NULL &&
+			strstr(err, "did you mean 'amcaaa111'?") != NULL,
 		"near miss of an AMC id suggests, err='%s'", err);
 	/* "EU Prd" is as near "EU Prod" as "eu prod": no guess */
-	assertf(!args_nearest_instance(list, "EU Prd"), "a tie suggests nothing");
-	assertf(!args_nearest_instance(list, "Japan Toys"), "a far name suggests nothing");
-	assertf(!args_nearest_instance(list, "US"), "too short to guess");
-	assertf(!args_nearest_instance(NULL, "US Prd"), "no list, no guess");
+	assertf(args_nearest_instance(list, "EU Prd") == NULL, "a tie suggests nothing");
+	assertf(args_nearest_instance(list, "Japan Toys") == NULL, "a far name suggests nothing");
+	assertf(args_nearest_instance(list, "US") == NULL, "too short to guess");
+	assertf(args_nearest_instance(NULL, "US Prd") == NULL, "no list, no guess");
 	id = args_resolve_instance(list, "44444444-4444-4444-8444-444444444444", err, sizeof(err));
-	assertf(id && strcmp(id, "44444444-4444-4444-8444-444444444444") == 0,
+	assertf(id != NULL && strcmp(id, "44444444-4444-4444-8444-444444444444") == 0,
 		"unlisted uuid passes through");
 	id = args_resolve_instance(NULL, u1, err, sizeof(err));
-	assertf(id && strcmp(id, u1) == 0, "uuid without a list");
+	assertf(id != NULL && strcmp(id, u1) == 0, "uuid without a list");
 	json_decref(list);
 }
 
@@ -181,18 +183,20 @@ static void test_cli_args_resolve_by(void)
 	const char *id;
 
 	assertf((id = args_resolve_by(users, "email", "ANA@example.com", "user", err,
-				      sizeof(err))) &&
+				      sizeof(err))) != NULL &&
 			strcmp(id, u1) == 0,
 		"by e-mail ignoring case");
 	assertf((id = args_resolve_by(users, "email", "bo@example.com", "user", err,
-				      sizeof(err))) &&
+				      sizeof(err))) != NULL &&
 			id[0] == '3',
 		"exact case first");
-	assertf(!args_resolve_by(users, "email", "BO@example.com", "user", err, sizeof(err)) &&
-			strstr(err, "matches 2 users"),
+	assertf(args_resolve_by(users, "email", "BO@example.com", "user", err, sizeof(err)) ==
+				NULL &&
+			strstr(err, "matches 2 users") != NULL,
 		"ambiguous, err='%s'", err);
-	assertf(!args_resolve_by(users, "email", "cy@example.com", "user", err, sizeof(err)) &&
-			strstr(err, "no user matches"),
+	assertf(args_resolve_by(users, "email", "cy@example.com", "user", err, sizeof(err)) ==
+				NULL &&
+			strstr(err, "no user matches") != NULL,
 		"unknown, err='%s'", err);
 	json_decref(users);
 }
@@ -213,22 +217,23 @@ static void test_cli_args_window(void)
 	char err[256], *s;
 	json_t *w;
 
-	w = args_window("previous_week", NULL, err, sizeof err);
-	s = w ? json_dumps(w, JSON_COMPACT) : NULL;
-	assertf(s && strcmp(s, "{\"type\":\"previous_week\"}") == 0, "type alone: %s", s ? s : err);
+	w = args_window("previous_week", NULL, err, sizeof(err));
+	s = w != NULL ? json_dumps(w, JSON_COMPACT) : NULL;
+	assertf(s != NULL && strcmp(s, "{\"type\":\"previous_week\"}") == 0, "type alone: %s",
+		s != NULL ? s : err);
 	free(s);
 	json_decref(w);
-	w = args_window("last_n_days:28", "0", err, sizeof err);
-	s = w ? json_dumps(w, JSON_COMPACT) : NULL;
-	assertf(s && strcmp(s, "{\"type\":\"last_n_days\",\"n\":28,\"lag_days\":0}") == 0,
-		"type, n and lag: %s", s ? s : err);
+	w = args_window("last_n_days:28", "0", err, sizeof(err));
+	s = w != NULL ? json_dumps(w, JSON_COMPACT) : NULL;
+	assertf(s != NULL && strcmp(s, "{\"type\":\"last_n_days\",\"n\":28,\"lag_days\":0}") == 0,
+		"type, n and lag: %s", s != NULL ? s : err);
 	free(s);
 	json_decref(w);
-	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		err[0] = '\0';
-		w = args_window(bad[i][0], bad[i][1], err, sizeof err);
+		w = args_window(bad[i][0], bad[i][1], err, sizeof(err));
 		assertf(w == NULL && err[0] != '\0', "--window '%s' --lag-days %s refused: %s",
-			bad[i][0], bad[i][1] ? bad[i][1] : "(none)", err);
+			bad[i][0], bad[i][1] != NULL ? bad[i][1] : "(none)", err);
 		json_decref(w);
 	}
 }
@@ -256,18 +261,19 @@ static void test_cli_args_on_failure(void)
 	char err[256], *s;
 	json_t *p;
 
-	for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
-		p = args_on_failure(good[i][0], err, sizeof err);
-		s = p ? json_dumps(p, JSON_COMPACT | JSON_ENCODE_ANY | JSON_REAL_PRECISION(15))
-		      : NULL;
-		assertf(s && strcmp(s, good[i][1]) == 0, "--on-failure %s: %s", good[i][0],
-			s ? s : err);
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		p = args_on_failure(good[i][0], err, sizeof(err));
+		s = p != NULL ? json_dumps(p,
+					   JSON_COMPACT | JSON_ENCODE_ANY | JSON_REAL_PRECISION(15))
+			      : NULL;
+		assertf(s != NULL && strcmp(s, good[i][1]) == 0, "--on-failure %s: %s", good[i][0],
+			s != NULL ? s : err);
 		free(s);
 		json_decref(p);
 	}
-	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		err[0] = '\0';
-		p = args_on_failure(bad[i], err, sizeof err);
+		p = args_on_failure(bad[i], err, sizeof(err));
 		assertf(p == NULL && err[0] != '\0', "--on-failure '%s' refused: %s", bad[i], err);
 		json_decref(p);
 	}

@@ -99,8 +99,8 @@ static void test_cli_output_progress_fit(void)
 	assertf(strncmp(line, "50/100  50%", 11) == 0 && table_text_width(line) < 60,
 		"60 cols: no bar, '%s'", line);
 	progress_render_fit(&p, 20, line, sizeof(line));
-	assertf(table_text_width(line) == 19 && strstr(line, "\xe2\x80\xa6"), "20 cols: cut, '%s'",
-		line);
+	assertf(table_text_width(line) == 19 && strstr(line, "\xe2\x80\xa6") != NULL,
+		"20 cols: cut, '%s'", line);
 	json_decref(bs);
 }
 
@@ -112,15 +112,15 @@ static void test_cli_output_json_text(void)
 	for (size_t i = 0; i < ARRAY_LEN(want); i++) {
 		char *t = fmt_json_text(json_array_get(v, i));
 
-		assertf(t && strcmp(t, want[i]) == 0, "item %zu: want '%s' got '%s'", i, want[i],
-			STR(t));
+		assertf(t != NULL && strcmp(t, want[i]) == 0, "item %zu: want '%s' got '%s'", i,
+			want[i], STR(t));
 		free(t);
 	}
 	json_decref(v);
 	{
 		char *t = fmt_json_text(NULL);
 
-		assertf(t && !*t, "missing value is empty");
+		assertf(t != NULL && !*t, "missing value is empty");
 		free(t);
 	}
 }
@@ -178,23 +178,23 @@ static void test_cli_output_windows(void)
 	};
 	char buf[160];
 
-	for (size_t i = 0; i < sizeof tw / sizeof tw[0]; i++) {
+	for (size_t i = 0; i < sizeof(tw) / sizeof(tw[0]); i++) {
 		json_t *v = json_loads(tw[i].json, JSON_DECODE_ANY, NULL);
 
-		fmt_time_window(v, buf, sizeof buf);
+		fmt_time_window(v, buf, sizeof(buf));
 		assertf(strcmp(buf, tw[i].want) == 0, "%s -> '%s', want '%s'", tw[i].json, buf,
 			tw[i].want);
 		json_decref(v);
 	}
 	json_t *w = json_loads("{\"type\":\"previous_week\",\"lag_days\":2}", 0, NULL);
-	fmt_window(w, buf, sizeof buf);
+	fmt_window(w, buf, sizeof(buf));
 	assertf(strcmp(buf, "previous_week, lag 2 days") == 0, "%s", buf);
 	json_decref(w);
 	w = json_loads("{\"type\":\"last_n_days\",\"n\":7,\"lag_days\":0}", 0, NULL);
-	fmt_window(w, buf, sizeof buf);
+	fmt_window(w, buf, sizeof(buf));
 	assertf(strcmp(buf, "last_n_days 7, lag 0 days") == 0, "%s", buf);
 	json_decref(w);
-	fmt_window(NULL, buf, sizeof buf);
+	fmt_window(NULL, buf, sizeof(buf));
 	assertf(buf[0] == '\0', "no window: nothing");
 }
 

@@ -17,7 +17,7 @@ static char *render(const Table *t)
 	size_t len = 0;
 	FILE *f = open_memstream(&buf, &len);
 
-	if (!f)
+	if (f == NULL)
 		return NULL;
 	if (!table_print(t, f))
 		assertf(0, "table_print failed");
@@ -38,22 +38,24 @@ static void test_cli_table_cell_cut(void)
 {
 	char *s = table_cell("abcdefghij", 5);
 
-	assertf(s && strcmp(s, "abcd\xe2\x80\xa6") == 0, "cut to 4 + ellipsis, got '%s'", STR(s));
-	assertf(s && table_text_width(s) == 5, "cut cell is exactly maxw wide");
+	assertf(s != NULL && strcmp(s, "abcd\xe2\x80\xa6") == 0, "cut to 4 + ellipsis, got '%s'",
+		STR(s));
+	assertf(s != NULL && table_text_width(s) == 5, "cut cell is exactly maxw wide");
 	free(s);
 	s = table_cell("abcde", 5);
-	assertf(s && strcmp(s, "abcde") == 0, "exactly maxw stays, got '%s'", STR(s));
+	assertf(s != NULL && strcmp(s, "abcde") == 0, "exactly maxw stays, got '%s'", STR(s));
 	free(s);
 	/* multi-byte characters are never split */
 	s = table_cell("\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9", 4);
-	assertf(s && strcmp(s, "\xc3\xa9\xc3\xa9\xc3\xa9\xe2\x80\xa6") == 0,
+	assertf(s != NULL && strcmp(s, "\xc3\xa9\xc3\xa9\xc3\xa9\xe2\x80\xa6") == 0,
 		"utf-8 cut on boundary, got '%s'", STR(s));
 	free(s);
 	s = table_cell("a\nb\tc\x1b[31m", 40);
-	assertf(s && strcmp(s, "a b c [31m") == 0, "control chars blanked, got '%s'", STR(s));
+	assertf(s != NULL && strcmp(s, "a b c [31m") == 0, "control chars blanked, got '%s'",
+		STR(s));
 	free(s);
 	s = table_cell(NULL, 40);
-	assertf(s && strcmp(s, "") == 0, "NULL is empty");
+	assertf(s != NULL && strcmp(s, "") == 0, "NULL is empty");
 	free(s);
 }
 
@@ -72,9 +74,9 @@ static void test_cli_table_alignment(void)
 	table_align_right(&t, 1);
 	assertf(table_add_row(&t, r1) && table_add_row(&t, r2), "add rows");
 	out = render(&t);
-	assertf(out && strcmp(out, "NAME     ROWS  NOTE\n"
-				   "us-east     5  ok\n"
-				   "eu       1200\n") == 0,
+	assertf(out != NULL && strcmp(out, "NAME     ROWS  NOTE\n"
+					   "us-east     5  ok\n"
+					   "eu       1200\n") == 0,
 		"layout, got:\n%s", out);
 	free(out);
 	table_cleanup(&t);
@@ -98,11 +100,12 @@ static void test_cli_table_wide_cells(void)
 	assertf(t.width[0] == TABLE_CELL_MAX, "column cut to %d, is %zu", TABLE_CELL_MAX,
 		t.width[0]);
 	out = render(&t);
-	nl = out ? strchr(out, '\n') : NULL;
+	nl = out != NULL ? strchr(out, '\n') : NULL;
 	/* header line: "V" padded to 40 + 2 spaces + "X" */
-	assertf(nl && nl - out == TABLE_CELL_MAX + 3, "header width %td", nl ? nl - out : -1);
-	assertf(out && strstr(out, "\xe2\x80\xa6  y\n"), "ellipsis then next column, got:\n%s",
-		out);
+	assertf(nl != NULL && nl - out == TABLE_CELL_MAX + 3, "header width %td",
+		nl != NULL ? nl - out : -1);
+	assertf(out != NULL && strstr(out, "\xe2\x80\xa6  y\n") != NULL,
+		"ellipsis then next column, got:\n%s", out);
 	free(out);
 	table_cleanup(&t);
 }
@@ -126,10 +129,10 @@ static void test_cli_table_many_rows(void)
 	}
 	assertf(t.nrows == 1000, "1000 rows, got %zu", t.nrows);
 	out = render(&t);
-	for (char *p = out; p && *p; p++)
+	for (char *p = out; p != NULL && *p; p++)
 		lines += *p == '\n';
 	assertf(lines == 1001, "1001 lines, got %zu", lines);
-	assertf(out && strstr(out, "\n999\n"), "last row printed");
+	assertf(out != NULL && strstr(out, "\n999\n") != NULL, "last row printed");
 	free(out);
 	table_cleanup(&t);
 }
@@ -152,7 +155,7 @@ static size_t widest_line(const char *s)
 	size_t w = 0, cur = 0;
 	char line[512];
 
-	for (; s && *s; s++) {
+	for (; s != NULL && *s; s++) {
 		if (*s == '\n') {
 			line[cur] = '\0';
 			if (table_text_width(line) > w)
@@ -174,10 +177,11 @@ static void test_cli_table_fit(void)
 	fit_table(&t, "");
 	table_fit(&t, 120);
 	out = render(&t);
-	assertf(out && strcmp(out,
-			      "NAME               ID\n"
-			      "Australia Outdoor  20000000-0000-4000-8000-00000000000a\n"
-			      "UK                 20000000-0000-4000-8000-000000000005\n") == 0,
+	assertf(out != NULL &&
+			strcmp(out,
+			       "NAME               ID\n"
+			       "Australia Outdoor  20000000-0000-4000-8000-00000000000a\n"
+			       "UK                 20000000-0000-4000-8000-000000000005\n") == 0,
 		"wide terminal, got\n%s", STR(out));
 	free(out);
 	table_cleanup(&t);
@@ -186,7 +190,7 @@ static void test_cli_table_fit(void)
 	fit_table(&t, "");
 	table_fit(&t, 40);
 	out = render(&t);
-	assertf(out && strcmp(out, "NAME\nAustralia Outdoor\nUK\n") == 0,
+	assertf(out != NULL && strcmp(out, "NAME\nAustralia Outdoor\nUK\n") == 0,
 		"optional dropped, got\n%s", STR(out));
 	free(out);
 	table_cleanup(&t);
@@ -195,9 +199,10 @@ static void test_cli_table_fit(void)
 	fit_table(&t, "a note that is much too long for the terminal");
 	table_fit(&t, 50);
 	out = render(&t);
-	assertf(out && widest_line(out) <= 50, "fits 50, widest %zu:\n%s", widest_line(out),
+	assertf(out != NULL && widest_line(out) <= 50, "fits 50, widest %zu:\n%s", widest_line(out),
 		STR(out));
-	assertf(out && strstr(out, "Australia Outdoor  a note") && strstr(out, "\xe2\x80\xa6\n"),
+	assertf(out != NULL && strstr(out, "Australia Outdoor  a note") != NULL &&
+			strstr(out, "\xe2\x80\xa6\n") != NULL,
 		"note cut, name whole:\n%s", STR(out));
 	free(out);
 	table_cleanup(&t);
@@ -206,8 +211,8 @@ static void test_cli_table_fit(void)
 	fit_table(&t, "x");
 	table_fit(&t, 5);
 	out = render(&t);
-	assertf(out && strstr(out, "Austral\xe2\x80\xa6  x\n"), "name at its minimum 8:\n%s",
-		STR(out));
+	assertf(out != NULL && strstr(out, "Austral\xe2\x80\xa6  x\n") != NULL,
+		"name at its minimum 8:\n%s", STR(out));
 	free(out);
 	table_cleanup(&t);
 }

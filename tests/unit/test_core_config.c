@@ -25,10 +25,10 @@ static void clear_env(void)
 	char names[64][96];
 	int n = 0;
 
-	for (char **e = environ; *e && n < 64; e++) {
+	for (char **e = environ; *e != NULL && n < 64; e++) {
 		if (strncmp(*e, "AMCBATCH_", 9) == 0) {
 			const char *eq = strchr(*e, '=');
-			size_t len = eq ? (size_t)(eq - *e) : strlen(*e);
+			size_t len = eq != NULL ? (size_t)(eq - *e) : strlen(*e);
 
 			if (len < sizeof(names[0])) {
 				memcpy(names[n], *e, len);
@@ -45,7 +45,7 @@ static void write_file(const char *text)
 	FILE *f = fopen(path, "w");
 
 	assertf(f != NULL, "cannot write %s", path);
-	if (!f)
+	if (f == NULL)
 		return;
 	fputs(text, f);
 	fclose(f);
@@ -187,13 +187,14 @@ static void expect_error(const char *file, const char *env_name, const char *env
 	char err[256] = "";
 
 	clear_env();
-	if (file)
+	if (file != NULL)
 		write_file(file);
-	if (env_name)
+	if (env_name != NULL)
 		setenv(env_name, env_value, 1);
-	assertf(!config_load(&c, file ? path : NULL, err, sizeof(err)), "accepted bad config");
+	assertf(!config_load(&c, file != NULL ? path : NULL, err, sizeof(err)),
+		"accepted bad config");
 	assertf(strstr(err, want1) != NULL, "error \"%s\" lacks \"%s\"", err, want1);
-	if (want2)
+	if (want2 != NULL)
 		assertf(strstr(err, want2) != NULL, "error \"%s\" lacks \"%s\"", err, want2);
 	clear_env();
 }
@@ -247,7 +248,7 @@ static void test_dump_and_example(void)
 	FILE *f = fmemopen(dump, sizeof(dump) - 1, "w");
 
 	assertf(f != NULL, "fmemopen");
-	if (!f)
+	if (f == NULL)
 		return;
 	config_dump(f);
 	fclose(f);
@@ -256,7 +257,7 @@ static void test_dump_and_example(void)
 
 		snprintf(keys_dump[nd], sizeof(keys_dump[0]), "%.*s", (int)n, p);
 		p = strchr(p, '\n');
-		if (!p)
+		if (p == NULL)
 			break;
 		p++;
 	}
@@ -266,14 +267,14 @@ static void test_dump_and_example(void)
 	assertf(strncmp(dump, "log_level = info\n", 17) == 0, "first line %.20s", dump);
 
 	f = fopen(TOP_SRCDIR "/conf/amcbatch.conf.example", "r");
-	if (!f) {
+	if (f == NULL) {
 		printf("# conf/amcbatch.conf.example not present yet, order check skipped\n");
 		return;
 	}
 	while (fgets(line, sizeof(line), f)) {
 		char name[64];
 
-		if (sscanf(line, " %63[a-z_0-9] =", name) == 1 && strchr(line, '=') &&
+		if (sscanf(line, " %63[a-z_0-9] =", name) == 1 && strchr(line, '=') != NULL &&
 		    line[0] != ';' && line[0] != '#') {
 			assertf(ne < nd && strcmp(name, keys_dump[ne]) == 0,
 				"example key %d is %s, table has %s", ne, name,

@@ -27,7 +27,7 @@ static void clear_env(void)
 	char names[64][96];
 	int n = 0;
 
-	for (char **e = environ; *e && n < 64; e++) {
+	for (char **e = environ; *e != NULL && n < 64; e++) {
 		if (strncmp(*e, "AMCBATCH_", 9) == 0) {
 			size_t len = strcspn(*e, "=");
 
@@ -46,7 +46,7 @@ static void write_file(const char *text)
 	FILE *f = fopen(path, "w");
 
 	assertf(f != NULL, "cannot write %s", path);
-	if (!f)
+	if (f == NULL)
 		return;
 	fputs(text, f);
 	fclose(f);
@@ -190,21 +190,21 @@ static void test_docs_list_reloadable_keys(void)
 	int table = 0;
 
 	assertf(f != NULL, "fmemopen");
-	if (!f)
+	if (f == NULL)
 		return;
 	config_dump(f);
 	fclose(f);
 	f = fopen(TOP_SRCDIR "/docs/operations.md", "r");
 	assertf(f != NULL, "docs/operations.md");
-	if (!f)
+	if (f == NULL)
 		return;
 	n = fread(doc, 1, sizeof(doc) - 1, f);
 	fclose(f);
 	doc[n] = '\0';
 	from = strstr(doc, "<!-- reloadable keys -->");
-	to = from ? strstr(from, "<!-- end reloadable keys -->") : NULL;
-	assertf(from && to, "docs/operations.md has no reloadable keys markers");
-	if (!from || !to)
+	to = from != NULL ? strstr(from, "<!-- end reloadable keys -->") : NULL;
+	assertf(from != NULL && to != NULL, "docs/operations.md has no reloadable keys markers");
+	if (from == NULL || to == NULL)
 		return;
 	*to = '\0';
 	for (char *p = dump; *p; p = strchr(p, '\n') + 1) {
@@ -218,7 +218,7 @@ static void test_docs_list_reloadable_keys(void)
 		assertf(listed == config_is_reloadable(key),
 			"%s: reloadable %d, listed in the docs %d", key, config_is_reloadable(key),
 			listed);
-		if (!strchr(p, '\n'))
+		if (strchr(p, '\n') == NULL)
 			break;
 	}
 	assertf(table >= 20, "only %d reloadable keys in the table", table);

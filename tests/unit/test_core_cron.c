@@ -32,7 +32,7 @@ static bool parses(const char *expr, Cron *c)
 {
 	char err[200] = "";
 
-	if (!cron_parse(expr, c, err, sizeof err)) {
+	if (!cron_parse(expr, c, err, sizeof(err))) {
 		printf("# \"%s\" refused: %s\n", expr, err);
 		return false;
 	}
@@ -135,9 +135,9 @@ static bool refused(const char *expr, const char *want)
 	Cron c;
 	char err[200] = "";
 
-	memset(&c, 0xa5, sizeof c);
+	memset(&c, 0xa5, sizeof(c));
 	Cron before = c;
-	if (cron_parse(expr, &c, err, sizeof err)) {
+	if (cron_parse(expr, &c, err, sizeof(err))) {
 		printf("# \"%s\" accepted\n", expr);
 		return false;
 	}
@@ -145,7 +145,7 @@ static bool refused(const char *expr, const char *want)
 		printf("# \"%s\": \"%s\", want \"%s\"\n", expr, err, want);
 		return false;
 	}
-	return memcmp(&c, &before, sizeof c) == 0;
+	return memcmp(&c, &before, sizeof(c)) == 0;
 }
 
 static void test_cron_parse_refusals(void)
@@ -208,7 +208,7 @@ static void test_cron_parse_refusals(void)
 			bad[i].want);
 
 	char longer[CRON_EXPR_MAX + 2];
-	memset(longer, ' ', sizeof longer);
+	memset(longer, ' ', sizeof(longer));
 	memcpy(longer, "0 0 * * *", 9);
 	longer[CRON_EXPR_MAX + 1] = '\0';
 	assertf(refused(longer, "cron expression is longer than 120 bytes"),
@@ -218,10 +218,10 @@ static void test_cron_parse_refusals(void)
 	assertf(parses(longer, &c), "120 bytes accepted");
 
 	char tiny[8];
-	assertf(!cron_parse("0 25 * * *", &c, tiny, sizeof tiny) && strlen(tiny) == 7,
+	assertf(!cron_parse("0 25 * * *", &c, tiny, sizeof(tiny)) && strlen(tiny) == 7,
 		"the message is cut to the buffer");
 	assertf(!cron_parse("0 25 * * *", &c, NULL, 0), "no buffer for the message");
-	assertf(!cron_parse(NULL, &c, tiny, sizeof tiny), "NULL refused");
+	assertf(!cron_parse(NULL, &c, tiny, sizeof(tiny)), "NULL refused");
 
 	/* rare, but accepted: every leap year, and both fields restricted (OR) */
 	assertf(parses("0 6 29 2 *", &c), "February 29 alone is accepted");
@@ -556,7 +556,7 @@ static bool described(const char *expr, const char *want)
 
 	if (!parses(expr, &c))
 		return false;
-	n = cron_describe(&c, buf, sizeof buf);
+	n = cron_describe(&c, buf, sizeof(buf));
 	if (strcmp(buf, want) != 0 || n != strlen(buf)) {
 		printf("# \"%s\": \"%s\" (%zu), want \"%s\"\n", expr, buf, n, want);
 		return false;
@@ -616,7 +616,7 @@ static void test_cron_describe(void)
 
 	Cron c;
 	char small[10];
-	assertf(parses("0 6 * * MON", &c) && cron_describe(&c, small, sizeof small) == 9 &&
+	assertf(parses("0 6 * * MON", &c) && cron_describe(&c, small, sizeof(small)) == 9 &&
 			strcmp(small, "every Mon") == 0,
 		"cut to the buffer, NUL-terminated");
 	assertf(cron_describe(&c, small, 0) == 0, "a zero-length buffer is left alone");
@@ -635,9 +635,9 @@ static void test_cron_describe(void)
 	};
 	for (size_t i = 0; i < ARRAY_LEN(longest); i++) {
 		char big[CRON_DESCRIBE_MAX + 1];
-		memset(big, 0, sizeof big);
+		memset(big, 0, sizeof(big));
 		assertf(parses(longest[i], &c), "\"%s\" parses", longest[i]);
-		size_t n = cron_describe(&c, big, sizeof big);
+		size_t n = cron_describe(&c, big, sizeof(big));
 		assertf(n < CRON_DESCRIBE_MAX - 1, "\"%s\": the reading fits (%zu bytes): %s",
 			longest[i], n, big);
 	}

@@ -48,7 +48,7 @@ static void test_csvw_fields(void)
 		csvw_field(&b, fields[i].in, strlen(fields[i].in));
 		assertf(!b.oom && b.data != NULL && b.len == strlen(fields[i].out) &&
 				memcmp(b.data, fields[i].out, b.len) == 0,
-			"field %zu: got [%s] want [%s]", i, b.data ? b.data : "(null)",
+			"field %zu: got [%s] want [%s]", i, b.data != NULL ? b.data : "(null)",
 			fields[i].out);
 		strbuf_cleanup(&b);
 	}
@@ -109,8 +109,8 @@ static void test_csvw_long(void)
 	const char *row[3] = { plain, quotes, mixed };
 	StrBuf b = STRBUF_INIT;
 
-	assertf(plain && quotes && mixed, "test memory");
-	if (!plain || !quotes || !mixed)
+	assertf(plain != NULL && quotes != NULL && mixed != NULL, "test memory");
+	if (plain == NULL || quotes == NULL || mixed == NULL)
 		goto out;
 	for (size_t i = 0; i < N; i++) {
 		plain[i] = (char)('a' + i % 26);

@@ -24,25 +24,25 @@ static void test_htab_put_get_del(void)
 	assertf(t != NULL, "new");
 	for (int i = 0; i < 5000; i++) {
 		vals[i] = i;
-		snprintf(ref, sizeof ref, "batch_%08x:exec_%08x", i / 100, i);
+		snprintf(ref, sizeof(ref), "batch_%08x:exec_%08x", i / 100, i);
 		assertf(htab_put(t, ref, &vals[i]), "put %s", ref);
 	}
 	assertf(htab_count(t) == 5000, "5000 held");
 	for (int i = 0; i < 5000; i += 2) {
-		snprintf(ref, sizeof ref, "batch_%08x:exec_%08x", i / 100, i);
+		snprintf(ref, sizeof(ref), "batch_%08x:exec_%08x", i / 100, i);
 		assertf(htab_del(t, ref) == &vals[i], "del %s gives its value back", ref);
 	}
 	assertf(htab_count(t) == 2500, "2500 after deleting every second");
 	for (int i = 0; i < 5000; i++) {
-		snprintf(ref, sizeof ref, "batch_%08x:exec_%08x", i / 100, i);
+		snprintf(ref, sizeof(ref), "batch_%08x:exec_%08x", i / 100, i);
 		void *v = htab_get(t, ref);
-		assertf((v != NULL) == (i % 2 == 1), "%s %s", ref, v ? "held" : "gone");
-		if (v)
+		assertf((v != NULL) == (i % 2 == 1), "%s %s", ref, v != NULL ? "held" : "gone");
+		if (v != NULL)
 			assertf(v == &vals[i], "%s keeps its value", ref);
 	}
 	/* churn: adds and deletes must leave the held entries alone */
 	for (int r = 0; r < 20000; r++) {
-		snprintf(ref, sizeof ref, "batch_ffffffff:exec_%08x", r);
+		snprintf(ref, sizeof(ref), "batch_ffffffff:exec_%08x", r);
 		assertf(htab_put(t, ref, &vals[0]), "churn put %d", r);
 		htab_del(t, ref);
 	}

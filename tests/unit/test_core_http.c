@@ -40,7 +40,7 @@ static void handle(struct evhttp_request *req, void *arg)
 		bool too_big;
 		char *body = httpd_body(req, 16, &too_big);
 
-		if (!body) {
+		if (body == NULL) {
 			httpd_reply_error(req, too_big ? 413 : 500,
 					  too_big ? "too_large" : "internal", "body", NULL);
 			return;
@@ -116,7 +116,7 @@ static void on_done(CURL *easy, CURLcode rc, void *priv)
 	curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&marker);
 	f->marker_seen = marker;
 	curl_easy_cleanup(easy);
-	if (f->remaining && --*f->remaining == 0)
+	if (f->remaining != NULL && --*f->remaining == 0)
 		event_base_loopbreak(base);
 }
 
@@ -133,7 +133,7 @@ static CURL *make_easy(Fetch *f, const char *path, const char *post, long timeou
 	curl_easy_setopt(e, CURLOPT_PRIVATE, (char *)f); /* the caller's, untouched */
 	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, timeout_ms);
 	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-	if (post)
+	if (post != NULL)
 		curl_easy_setopt(e, CURLOPT_POSTFIELDS, post);
 	return e;
 }
@@ -186,7 +186,8 @@ static void test_json_replies(void)
 	}
 	json_t *j = parse(&f[0]);
 
-	assertf(f[0].status == 200 && j && json_integer_value(json_object_get(j, "a")) == 1 &&
+	assertf(f[0].status == 200 && j != NULL &&
+			json_integer_value(json_object_get(j, "a")) == 1 &&
 			strcmp(json_string_value(json_object_get(j, "b")), "ü") == 0,
 		"/json %s", f[0].body);
 	json_decref(j);
@@ -195,8 +196,10 @@ static void test_json_replies(void)
 	json_t *err = json_object_get(j, "error");
 
 	assertf(f[1].status == 404, "/err status %ld", f[1].status);
-	assertf(j && json_is_false(json_object_get(j, "success")), "/err success %s", f[1].body);
-	assertf(err && strcmp(json_string_value(json_object_get(err, "code")), "not_found") == 0 &&
+	assertf(j != NULL && json_is_false(json_object_get(j, "success")), "/err success %s",
+		f[1].body);
+	assertf(err != NULL &&
+			strcmp(json_string_value(json_object_get(err, "code")), "not_found") == 0 &&
 			strcmp(json_string_value(json_object_get(err, "message")),
 			       "no such batch") == 0 &&
 			json_is_null(json_object_get(err, "field")),
@@ -205,13 +208,13 @@ static void test_json_replies(void)
 
 	j = parse(&f[2]);
 	err = json_object_get(j, "error");
-	assertf(f[2].status == 400 && err &&
+	assertf(f[2].status == 400 && err != NULL &&
 			strcmp(json_string_value(json_object_get(err, "field")), "name") == 0,
 		"/errf %ld %s", f[2].status, f[2].body);
 	json_decref(j);
 
-	assertf(f[3].status == 500 && strstr(f[3].body, "\"success\":false"), "/null %ld %s",
-		f[3].status, f[3].body);
+	assertf(f[3].status == 500 && strstr(f[3].body, "\"success\":false") != NULL,
+		"/null %ld %s", f[3].status, f[3].body);
 	assertf(f[4].status == 404, "/nope %ld", f[4].status);
 }
 
@@ -234,13 +237,14 @@ static void test_body_limit(void)
 
 	json_t *j = parse(&small);
 
-	assertf(small.status == 200 && j && json_integer_value(json_object_get(j, "len")) == 5 &&
+	assertf(small.status == 200 && j != NULL &&
+			json_integer_value(json_object_get(j, "len")) == 5 &&
 			strcmp(json_string_value(json_object_get(j, "body")), "hello") == 0,
 		"echo %s", small.body);
 	json_decref(j);
 	assertf(exact.status == 200, "16 bytes with max 16: %ld", exact.status);
-	assertf(big.status == 413 && strstr(big.body, "too_large"), "17 bytes: %ld %s", big.status,
-		big.body);
+	assertf(big.status == 413 && strstr(big.body, "too_large") != NULL, "17 bytes: %ld %s",
+		big.status, big.body);
 }
 
 static void test_many_parallel(void)
@@ -300,7 +304,7 @@ static void test_free_with_running(void)
 
 	memset(&f, 0, sizeof(f));
 	e = make_easy(&f, "/hang", NULL, 60000);
-	assertf(m2 && curlev_add(m2, e, on_done, &f), "add");
+	assertf(m2 != NULL && curlev_add(m2, e, on_done, &f), "add");
 	run_until(&never, 200); /* let it connect and send */
 	curlev_free(m2);
 	assertf(f.done == 0, "callback after curlev_free");
@@ -319,7 +323,8 @@ int main(void)
 	http = evhttp_new(base);
 	evhttp_set_gencb(http, handle, NULL);
 	bs = evhttp_bind_socket_with_handle(http, "127.0.0.1", 0);
-	if (!bs || getsockname(evhttp_bound_socket_get_fd(bs), (struct sockaddr *)&sin, &slen)) {
+	if (bs == NULL ||
+	    getsockname(evhttp_bound_socket_get_fd(bs), (struct sockaddr *)&sin, &slen)) {
 		printf("not ok - cannot bind 127.0.0.1\n");
 		return 1;
 	}

@@ -15,8 +15,8 @@
 
 static void check(const char *got, const char *want)
 {
-	assertf(got && strcmp(got, want) == 0, "got \"%s\", want \"%s\"", got ? got : "(null)",
-		want);
+	assertf(got != NULL && strcmp(got, want) == 0, "got \"%s\", want \"%s\"",
+		got != NULL ? got : "(null)", want);
 }
 
 static void test_names(void)

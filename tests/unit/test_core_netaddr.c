@@ -83,7 +83,7 @@ static void test_netaddr_policy(void)
 	assertf(!netaddr_allowed(NETADDR_MULTICAST, NETPOLICY_ALL), "multicast under all");
 	assertf(!netaddr_parse_literal("localhost", &ss), "a name is no literal");
 	assertf(!netaddr_parse_literal("2130706433", &ss), "a bare number is no literal");
-	memset(&ss, 0, sizeof ss);
+	memset(&ss, 0, sizeof(ss));
 	ss.ss_family = AF_UNIX;
 	assertf(netaddr_classify((struct sockaddr *)&ss) == NETADDR_PRIVATE,
 		"other families refused");

@@ -121,7 +121,7 @@ static void test_parallel_queries(void)
 	int remaining = 8;
 
 	assertf(p != NULL, "pgpool_new");
-	if (!p)
+	if (p == NULL)
 		return;
 	memset(q, 0, sizeof(q));
 	for (int i = 0; i < 8; i++) {
@@ -162,15 +162,15 @@ static void test_failing_query(void)
 	int remaining = 2;
 
 	assertf(p != NULL, "pgpool_new");
-	if (!p)
+	if (p == NULL)
 		return;
 	bad.remaining = good.remaining = &remaining;
 	assertf(pgpool_submit(p, run_sql, on_done, &bad, 1000), "submit bad");
 	assertf(pgpool_submit(p, run_sql, on_done, &good, 1000), "submit good");
 	assertf(run_loop(&remaining), "timed out");
 	assertf(bad.res == PG_FAIL, "bad query res %d", bad.res);
-	assertf(strstr(bad.err, "no_such_table_xyz") && strstr(bad.err, "42P01"), "error text: %s",
-		bad.err);
+	assertf(strstr(bad.err, "no_such_table_xyz") != NULL && strstr(bad.err, "42P01") != NULL,
+		"error text: %s", bad.err);
 	assertf(good.res == PG_OK && strcmp(good.value, "42") == 0, "good: %d %s", good.res,
 		good.value);
 	assertf(good.err[0] == '\0', "err on PG_OK: %s", good.err);
@@ -200,7 +200,7 @@ static void test_reconnect_and_rerun(void)
 	int remaining = 1;
 
 	assertf(p != NULL, "pgpool_new");
-	if (!p)
+	if (p == NULL)
 		return;
 	q.remaining = &remaining;
 	assertf(pgpool_submit(p, die_once, on_done, &q, 5000), "submit");
@@ -221,7 +221,7 @@ static void test_unreachable_gives_retry(void)
 	int remaining = 1, remaining_forever = 1;
 
 	assertf(p != NULL, "pgpool_new");
-	if (!p)
+	if (p == NULL)
 		return;
 	q.remaining = &remaining;
 	forever.remaining = &remaining_forever;
@@ -249,7 +249,7 @@ static void test_free_fails_queued(void)
 	int remaining = 3;
 
 	assertf(p != NULL, "pgpool_new");
-	if (!p)
+	if (p == NULL)
 		return;
 	memset(q, 0, sizeof(q));
 	for (int i = 0; i < 3; i++) {
@@ -269,7 +269,7 @@ static void test_free_fails_queued(void)
 int main(void)
 {
 	dburl = getenv("DATABASE_URL");
-	if (!dburl || !*dburl)
+	if (dburl == NULL || !*dburl)
 		TAP_SKIP_ALL("DATABASE_URL not set");
 	log_init("test_core_pgpool", LOG_LVL_ERROR);
 	/* must precede event_base_new (see pgpool.h) */

@@ -63,12 +63,12 @@ static void on_got(RConn *c, redisReply *r, void *priv)
 
 	g->n++;
 	g->null = r == NULL;
-	if (!r)
+	if (r == NULL)
 		return;
 	g->type = r->type;
 	g->integer = r->integer;
 	g->elements = r->elements;
-	if (r->str) {
+	if (r->str != NULL) {
 		g->len = r->len < sizeof(g->str) ? r->len : sizeof(g->str) - 1;
 		memcpy(g->str, r->str, g->len);
 		g->str[g->len] = '\0';
@@ -79,7 +79,7 @@ static RConn *connect_ready(const char *u, int *ready)
 {
 	RConn *c = rconn_new(base, u);
 
-	if (!c)
+	if (c == NULL)
 		return NULL;
 	rconn_set_ready_cb(c, on_ready, ready);
 	if (!wait_for(ready, 1, 5000)) {
@@ -122,7 +122,7 @@ static void test_connect_failure(void)
 	Got g = { 0 };
 
 	assertf(c != NULL, "rconn_new");
-	if (!c)
+	if (c == NULL)
 		return;
 	rconn_set_ready_cb(c, on_ready, &ready);
 	wait_for(&ready, 1, 400); /* a few reconnect attempts with backoff */
@@ -142,7 +142,7 @@ static void test_commands(void)
 	Got set = { 0 }, get = { 0 }, incr = { 0 }, bad = { 0 };
 
 	assertf(c != NULL, "not ready");
-	if (!c)
+	if (c == NULL)
 		return;
 	assertf(rconn_is_ready(c) && rconn_errstr(c)[0] == '\0', "ready state");
 	snprintf(key, sizeof(key), "%sbin", prefix);
@@ -189,7 +189,7 @@ static void test_script_and_noscript(void)
 	bool sent;
 
 	assertf(c != NULL, "not ready");
-	if (!c)
+	if (c == NULL)
 		return;
 	heartbeat(c, &hb, &sent);
 	assertf(sent, "script not sent");
@@ -228,12 +228,12 @@ static void url_with_db3(char *out, size_t n)
 
 	snprintf(base_url, sizeof(base_url), "%s", url);
 	if (strncmp(base_url, "unix:", 5) == 0) {
-		if ((p = strchr(base_url, '?')))
+		if ((p = strchr(base_url, '?')) != NULL)
 			*p = '\0';
 		snprintf(out, n, "%s?db=3", base_url);
 	} else {
 		p = strchr(base_url + 8, '/');
-		if (p)
+		if (p != NULL)
 			*p = '\0';
 		snprintf(out, n, "%s/3", base_url);
 	}
@@ -249,8 +249,8 @@ static void test_select_db(void)
 	url_with_db3(u3, sizeof(u3));
 	c3 = connect_ready(u3, &r3);
 	c0 = connect_ready(url, &r0);
-	assertf(c0 && c3, "not ready (%s)", u3);
-	if (!c0 || !c3)
+	assertf(c0 != NULL && c3 != NULL, "not ready (%s)", u3);
+	if (c0 == NULL || c3 == NULL)
 		goto out;
 	assertf(rconn_commandf(c3, on_got, &set, "SET %sdb3only 1", prefix), "SET");
 	assertf(wait_for(&set.n, 1, 3000), "SET reply");
@@ -259,7 +259,8 @@ static void test_select_db(void)
 	assertf(wait_for(&get3.n, 1, 3000) && wait_for(&get0.n, 1, 3000), "replies");
 	/* url's own db may not be 0, but it is not 3 unless the test runner chose 3 */
 	assertf(get3.integer == 1, "key missing in db 3");
-	assertf(get0.integer == 0 || strstr(url, "/3") || strstr(url, "db=3"), "SELECT ignored");
+	assertf(get0.integer == 0 || strstr(url, "/3") != NULL || strstr(url, "db=3") != NULL,
+		"SELECT ignored");
 	assertf(rconn_commandf(c3, on_got, &del, "DEL %sdb3only", prefix), "DEL");
 	wait_for(&del.n, 1, 3000);
 out:
@@ -278,8 +279,8 @@ static void test_reconnect_after_kill(void)
 	Got id = { 0 }, blpop = { 0 }, kill = { 0 }, after = { 0 }, hb = { 0 };
 	bool sent;
 
-	assertf(c && killer, "not ready");
-	if (!c || !killer)
+	assertf(c != NULL && killer != NULL, "not ready");
+	if (c == NULL || killer == NULL)
 		goto out;
 	assertf(rconn_commandf(c, on_got, &id, "CLIENT ID"), "CLIENT ID");
 	assertf(rconn_commandf(c, on_got, &blpop, "BLPOP %snothing 10", prefix), "BLPOP");
@@ -320,7 +321,7 @@ static void test_reply_deadline(void)
 	struct timeval pause_tv = { 3, 0 };
 
 	assertf(c != NULL, "not ready");
-	if (!c)
+	if (c == NULL)
 		return;
 	rconn_set_timeout(c, 300);
 	assertf(rconn_commandf(c, on_got, &pause, "CLIENT PAUSE 3000 ALL"), "CLIENT PAUSE");
@@ -350,7 +351,7 @@ static void test_free_with_pending(void)
 	Got a = { 0 }, b = { 0 };
 
 	assertf(c != NULL, "not ready");
-	if (!c)
+	if (c == NULL)
 		return;
 	assertf(rconn_commandf(c, on_got, &a, "BLPOP %snothing 10", prefix), "BLPOP");
 	assertf(rconn_commandf(c, on_got, &b, "PING"), "PING");
@@ -385,7 +386,7 @@ static void test_free_inside_callback(void)
 
 	f.c = connect_ready(url, &ready);
 	assertf(f.c != NULL, "not ready");
-	if (!f.c)
+	if (f.c == NULL)
 		return;
 	assertf(rconn_commandf(f.c, free_inside, &f, "PING"), "PING");
 	assertf(rconn_commandf(f.c, on_got, &pending, "BLPOP %snothing 10", prefix), "BLPOP");
@@ -401,7 +402,7 @@ static void cleanup_keys(void)
 	RConn *c = connect_ready(url, &ready);
 	Got g = { 0 };
 
-	if (!c)
+	if (c == NULL)
 		return;
 	if (rconn_commandf(c, on_got, &g, "DEL %sbin %scounter %sworker:w1:lease %sworkers", prefix,
 			   prefix, prefix, prefix))
@@ -412,7 +413,7 @@ static void cleanup_keys(void)
 int main(void)
 {
 	url = getenv("REDIS_URL");
-	if (!url || !*url)
+	if (url == NULL || !*url)
 		TAP_SKIP_ALL("REDIS_URL not set");
 	log_init("test_core_rconn", getenv("TEST_DEBUG") ? LOG_LVL_DEBUG : LOG_LVL_ERROR);
 	snprintf(prefix, sizeof(prefix), "test_core_rconn:%ld:", (long)getpid());

@@ -28,11 +28,11 @@ static char *slurp(const char *rel)
 	char *buf = NULL;
 	long n;
 
-	snprintf(path, sizeof path, "%s/%s", TOP_SRCDIR, rel);
-	if (!(f = fopen(path, "rb")))
+	snprintf(path, sizeof(path), "%s/%s", TOP_SRCDIR, rel);
+	if ((f = fopen(path, "rb")) == NULL)
 		return NULL;
 	if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0 && fseek(f, 0, SEEK_SET) == 0 &&
-	    (buf = malloc((size_t)n + 1)) && fread(buf, 1, (size_t)n, f) == (size_t)n) {
+	    (buf = malloc((size_t)n + 1)) != NULL && fread(buf, 1, (size_t)n, f) == (size_t)n) {
 		buf[n] = '\0';
 	} else {
 		free(buf);
@@ -76,7 +76,7 @@ static void matches_but(const char *text, const char *re, int group, const char 
 		assertf(false, "bad regex %s", re);
 		return;
 	}
-	if (skip && regcomp(&sx, skip, REG_EXTENDED | REG_NEWLINE) != 0) {
+	if (skip != NULL && regcomp(&sx, skip, REG_EXTENDED | REG_NEWLINE) != 0) {
 		assertf(false, "bad regex %s", skip);
 		regfree(&rx);
 		return;
@@ -88,14 +88,14 @@ static void matches_but(const char *text, const char *re, int group, const char 
 		while (bol > text && bol[-1] != '\n')
 			bol--;
 		eol = strchr(bol, '\n');
-		snprintf(line, sizeof line, "%.*s", (int)(eol ? eol - bol : (long)strlen(bol)),
-			 bol);
-		if (m[group].rm_so >= 0 && (!skip || regexec(&sx, line, 0, NULL, 0) != 0))
+		snprintf(line, sizeof(line), "%.*s",
+			 (int)(eol != NULL ? eol - bol : (long)strlen(bol)), bol);
+		if (m[group].rm_so >= 0 && (skip == NULL || regexec(&sx, line, 0, NULL, 0) != 0))
 			add(out, p + m[group].rm_so, (size_t)(m[group].rm_eo - m[group].rm_so));
 		p += m[0].rm_eo > 0 ? m[0].rm_eo : 1;
 	}
 	regfree(&rx);
-	if (skip)
+	if (skip != NULL)
 		regfree(&sx);
 }
 
@@ -119,7 +119,7 @@ static List quoted_list(const char *text, const char *re, char close)
 	for (const char *p = text + m[0].rm_eo; *p && *p != close; p++) {
 		if (*p == '\'' || *p == '"') {
 			const char *e = strchr(p + 1, *p);
-			if (!e)
+			if (e == NULL)
 				break;
 			add(&l, p + 1, (size_t)(e - p - 1));
 			p = e;
@@ -229,12 +229,12 @@ static void test_sql(void)
 	char *sql = slurp("sql/001_core.up.sql");
 
 	assertf(sql != NULL, "read sql/001_core.up.sql");
-	if (!sql)
+	if (sql == NULL)
 		return;
 	assertf(sql_agrees(sql, true), "sql/001 CHECK constraints");
 	/* the check catches a state the C tables do not have */
 	char *p = strstr(sql, "'retry_wait', 'completed'");
-	if (p) {
+	if (p != NULL) {
 		memcpy(p, "'retry_wayt'", 12);
 		assertf(!sql_agrees(sql, false), "a misspelt state in the CHECK is caught");
 	}
@@ -242,7 +242,7 @@ static void test_sql(void)
 	for (size_t i = 0; i < ARRAY_LEN(files); i++) {
 		char *t = slurp(files[i]);
 		assertf(t != NULL, "read %s", files[i]);
-		if (t)
+		if (t != NULL)
 			sql_in_lists_agree(t, files[i]);
 		free(t);
 	}
@@ -317,7 +317,7 @@ static void test_lua(void)
 		List exec = { .n = 0 }, batch = { .n = 0 };
 
 		assertf(lua != NULL, "read %s", lua_files[i]);
-		if (!lua)
+		if (lua == NULL)
 			continue;
 		lua_names(lua, &exec, &batch);
 		all_in(&exec, exec_state_names, EXEC_STATE_COUNT, lua_files[i], true);
@@ -328,12 +328,12 @@ static void test_lua(void)
 	 * every batch status */
 	char *enq = slurp("lua/enqueue_batch.lua"), *bs = slurp("lua/lib/batch_status.lua");
 	List counters = { .n = 0 }, exec = { .n = 0 }, batch = { .n = 0 };
-	if (enq)
+	if (enq != NULL)
 		matches(enq, "'([a-z_]+)', (0|n),", 1, &counters);
 	for (int i = 0; i < EXEC_STATE_COUNT; i++)
 		assertf(listed(&counters, exec_state_names[i]),
 			"enqueue_batch.lua has no '%s' counter", exec_state_names[i]);
-	if (bs)
+	if (bs != NULL)
 		lua_names(bs, &exec, &batch);
 	for (int i = 0; i < BATCH_STATE_COUNT; i++)
 		assertf(listed(&batch, batch_state_names[i]),
@@ -355,35 +355,35 @@ static void test_web(void)
 	     *hooks = slurp("web/webhooks.js");
 	char *css = slurp("web/app.css");
 
-	assertf(app && mon && hooks && css, "read web/");
-	if (app) {
+	assertf(app != NULL && mon != NULL && hooks != NULL && css != NULL, "read web/");
+	if (app != NULL) {
 		/* the batch list's status filter: "" (any) and every batch state, in order */
 		List l = quoted_list(app, "const STATUSES = \\[", ']');
 		assertf(l.n == BATCH_STATE_COUNT + 1 && l.v[0][0] == '\0',
 			"app.js STATUSES: '' first");
 		if (l.n > 0) {
-			memmove(&l.v[0], &l.v[1], sizeof l.v[0] * (size_t)(l.n - 1));
+			memmove(&l.v[0], &l.v[1], sizeof(l.v[0]) * (size_t)(l.n - 1));
 			l.n--;
 		}
 		assertf(same(&l, batch_state_names, BATCH_STATE_COUNT),
 			"app.js STATUSES are the batch states");
 	}
-	if (mon) {
+	if (mon != NULL) {
 		List l = quoted_list(mon, "const TERMINAL = \\[", ']');
 		assertf(same(&l, batch_state_names + BATCH_STATE_FIRST_FINAL,
 			     BATCH_STATE_FINAL_COUNT),
 			"monitor.js TERMINAL is the final batch states");
 	}
-	if (hooks) {
+	if (hooks != NULL) {
 		List l = { .n = 0 };
 		matches(hooks, "'batch\\.([a-z_]+)'", 1, &l);
 		assertf(same(&l, batch_state_names + BATCH_STATE_FIRST_FINAL,
 			     BATCH_STATE_FINAL_COUNT),
 			"webhooks.js: one batch.<state> event per final batch state");
 	}
-	if (css || app) {
+	if (css != NULL || app != NULL) {
 		List l = { .n = 0 };
-		if (css)
+		if (css != NULL)
 			matches(css, "\\.st-([a-z_]+)", 1, &l);
 		for (int i = 0; i < l.n; i++)
 			assertf(any_state(l.v[i]), "app.css .st-%s is no state", l.v[i]);

@@ -35,13 +35,13 @@ static void test_utf8_copy_cuts_on_boundaries(void)
 
 	memcpy(src, "AMC execution failed: x", 23);
 	n = 23;
-	while (n + 2 < sizeof src - 1) {
+	while (n + 2 < sizeof(src) - 1) {
 		src[n++] = (char)0xc3; /* é */
 		src[n++] = (char)0xa9;
 	}
 	src[n] = '\0';
 	/* every buffer size: the copy is valid UTF-8, as long as fits, and a prefix of src */
-	for (size_t sz = 1; sz <= sizeof dst; sz++) {
+	for (size_t sz = 1; sz <= sizeof(dst); sz++) {
 		utf8_copy(dst, sz, src);
 		assertf(strlen(dst) < sz && strlen(dst) + 2 >= sz - 1, "size %zu: %zu bytes kept",
 			sz, strlen(dst));
@@ -55,7 +55,7 @@ static void test_utf8_scrubs_invalid_bytes(void)
 {
 	char dst[64], s[64];
 
-	utf8_copy(dst, sizeof dst,
+	utf8_copy(dst, sizeof(dst),
 		  "ok \xff\xfe bad \xc3 cut \xe2\x82 \xed\xa0\x80 \xf4\x90\x80\x80 end");
 	assertf(valid(dst), "scrubbed: %s", dst);
 	assertf(strcmp(dst, "ok ?? bad ? cut ?? ??? ???? end") == 0, "each bad byte becomes ?: %s",

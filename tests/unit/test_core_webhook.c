@@ -14,14 +14,14 @@ static void test_webhook_url(void)
 {
 	char host[256], err[160];
 
-	assertf(webhook_url_check("https://hooks.example.com/a?b=c", host, sizeof host, err,
-				  sizeof err) &&
+	assertf(webhook_url_check("https://hooks.example.com/a?b=c", host, sizeof(host), err,
+				  sizeof(err)) &&
 			strcmp(host, "hooks.example.com") == 0,
 		"https url: %s", err);
-	assertf(webhook_url_check("http://[::1]:8080/x", host, sizeof host, err, sizeof err) &&
+	assertf(webhook_url_check("http://[::1]:8080/x", host, sizeof(host), err, sizeof(err)) &&
 			strcmp(host, "::1") == 0,
 		"ipv6 host without brackets: %s", host);
-	assertf(webhook_url_check("http://LocalHost./x", host, sizeof host, err, sizeof err) &&
+	assertf(webhook_url_check("http://LocalHost./x", host, sizeof(host), err, sizeof(err)) &&
 			strcmp(host, "localhost") == 0 && webhook_host_is_localhost(host),
 		"localhost, case and dot");
 	assertf(webhook_host_is_localhost("a.localhost") &&
@@ -42,17 +42,17 @@ static void test_webhook_url(void)
 		"https://:80/",
 	};
 	for (size_t i = 0; i < ARRAY_LEN(bad); i++)
-		assertf(!webhook_url_check(bad[i], host, sizeof host, err, sizeof err),
+		assertf(!webhook_url_check(bad[i], host, sizeof(host), err, sizeof(err)),
 			"accepted %s", bad[i]);
 	char *longurl = malloc(2100);
 	strcpy(longurl, "https://example.com/");
 	memset(longurl + 20, 'a', 2040);
 	longurl[2060] = '\0';
-	assertf(!webhook_url_check(longurl, host, sizeof host, err, sizeof err),
+	assertf(!webhook_url_check(longurl, host, sizeof(host), err, sizeof(err)),
 		"2061-byte url accepted");
 	longurl[2048] = '\0';
-	assertf(webhook_url_check(longurl, host, sizeof host, err, sizeof err), "2048-byte url: %s",
-		err);
+	assertf(webhook_url_check(longurl, host, sizeof(host), err, sizeof(err)),
+		"2048-byte url: %s", err);
 	free(longurl);
 	assertf(webhook_event_valid("batch.partial") && !webhook_event_valid("batch.running") &&
 			!webhook_event_valid(NULL),
@@ -64,7 +64,7 @@ static void test_webhook_secret(void)
 {
 	char a[64], b[64];
 
-	assertf(webhook_secret_new(a, sizeof a) && webhook_secret_new(b, sizeof b), "generate");
+	assertf(webhook_secret_new(a, sizeof(a)) && webhook_secret_new(b, sizeof(b)), "generate");
 	assertf(strlen(a) == WEBHOOK_SECRET_GEN_LEN && strncmp(a, "whsec_", 6) == 0, "shape %s", a);
 	assertf(strcmp(a, b) != 0, "two secrets differ");
 	assertf(strspn(a + 6, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") ==
@@ -89,7 +89,7 @@ static void test_webhook_signature(void)
 			0,
 		"known HMAC: %s", hex);
 	assertf(webhook_signature("whsec_test_secret_123", 1700000000, body, strlen(body), hdr,
-				  sizeof hdr) &&
+				  sizeof(hdr)) &&
 			strcmp(hdr,
 			       "t=1700000000,v1=e89dcbfdce3392fb275033fb083d8c81e095a63bf687d9a2cd50e7d5f55e21f6") ==
 				0,
@@ -120,9 +120,9 @@ static void test_webhook_body(void)
 {
 	char *s =
 		webhook_body("e1", "batch.partial", "2026-12-01T00:00:00Z", batch_data, "", "json");
-	json_t *j = s ? json_loads(s, 0, NULL) : NULL;
+	json_t *j = s != NULL ? json_loads(s, 0, NULL) : NULL;
 
-	assertf(j != NULL, "json body parses: %s", s ? s : "(null)");
+	assertf(j != NULL, "json body parses: %s", s != NULL ? s : "(null)");
 	assertf(strcmp(json_string_value(json_object_get(j, "id")), "e1") == 0 &&
 			strcmp(json_string_value(json_object_get(j, "type")), "batch.partial") ==
 				0 &&
@@ -131,26 +131,31 @@ static void test_webhook_body(void)
 		"envelope");
 	json_t *links =
 		json_object_get(json_object_get(json_object_get(j, "data"), "batch"), "links");
-	assertf(links && strcmp(json_string_value(json_object_get(links, "results_csv")),
-				"/workflows/batch/batch_0123abcd/results.csv") == 0,
+	assertf(links != NULL && strcmp(json_string_value(json_object_get(links, "results_csv")),
+					"/workflows/batch/batch_0123abcd/results.csv") == 0,
 		"links are paths");
 	json_decref(j);
 	free(s);
 
 	s = webhook_body("e1", "batch.partial", "t", batch_data, "https://amc.example.com/",
 			 "json");
-	assertf(s && strstr(s,
-			    "\"status\":\"https://amc.example.com/workflows/batch/batch_0123abcd/status\""),
+	assertf(s != NULL &&
+			strstr(s,
+			       "\"status\":\"https://amc.example.com/workflows/batch/batch_0123abcd/status\"") !=
+				NULL,
 		"links under public_url: %s", s);
 	free(s);
 
 	s = webhook_body("e1", "batch.partial", "t", batch_data, "https://x.test", "slack");
-	j = s ? json_loads(s, 0, NULL) : NULL;
+	j = s != NULL ? json_loads(s, 0, NULL) : NULL;
 	const char *text = json_string_value(json_object_get(j, "text"));
-	assertf(j && json_object_size(j) == 1 && text, "slack body is {text}: %s", s);
-	assertf(text && strstr(text, "weekly &lt;report&gt; &amp; co") && strstr(text, "partial") &&
-			strstr(text, "2 of 3 instances completed, 1 failed") &&
-			strstr(text, "https://x.test/workflows/batch/batch_0123abcd/results"),
+	assertf(j != NULL && json_object_size(j) == 1 && text != NULL, "slack body is {text}: %s",
+		s);
+	assertf(text != NULL && strstr(text, "weekly &lt;report&gt; &amp; co") != NULL &&
+			strstr(text, "partial") != NULL &&
+			strstr(text, "2 of 3 instances completed, 1 failed") != NULL &&
+			strstr(text, "https://x.test/workflows/batch/batch_0123abcd/results") !=
+				NULL,
 		"slack text: %s", text);
 	json_decref(j);
 	free(s);
@@ -160,11 +165,12 @@ static void test_webhook_body(void)
 		"{\"schedule_id\":\"s\",\"schedule_name\":\"Monday\",\"scheduled_for\":\"2026-12-07T06:00:00Z\","
 		"\"reason\":\"previous run still going\"}",
 		"", "slack");
-	assertf(s && strstr(s, "Monday") && strstr(s, "previous run still going"),
+	assertf(s != NULL && strstr(s, "Monday") != NULL &&
+			strstr(s, "previous run still going") != NULL,
 		"schedule slack: %s", s);
 	free(s);
 	s = webhook_body("e2", "schedule.run_skipped", "t", "{\"schedule_id\":\"s\"}", "", "json");
-	assertf(s && !strstr(s, "links"), "no links without a batch: %s", s);
+	assertf(s != NULL && strstr(s, "links") == NULL, "no links without a batch: %s", s);
 	free(s);
 	assertf(webhook_body("e", "t", "t", "not json", "", "json") == NULL, "bad data refused");
 	assertf(webhook_body("e", "t", "t", "[1]", "", "json") == NULL, "non-object data refused");

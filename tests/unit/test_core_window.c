@@ -39,9 +39,9 @@ static void test_tz_valid(void)
 		"A_very_long_zone_name_that_is_longer_than_sixty_four_bytes_in_all/xyz"
 	};
 
-	for (size_t i = 0; i < sizeof good / sizeof good[0]; i++)
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
 		assertf(tz_valid(good[i]), "%s is a zone", good[i]);
-	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
 		assertf(!tz_valid(bad[i]), "\"%s\" is refused", bad[i]);
 	assertf(!tz_valid(NULL), "NULL is refused");
 }
@@ -272,8 +272,8 @@ static void test_window_parse(void)
 	WindowSpec w;
 	WindowErr e;
 
-	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-		memset(&e, 0, sizeof e);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		memset(&e, 0, sizeof(e));
 		bool ok = parse(bad[i].text, &w, &e);
 		assertf(!ok && e.status == bad[i].status && strcmp(e.field, bad[i].field) == 0 &&
 				e.message[0] != '\0',

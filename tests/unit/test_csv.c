@@ -27,7 +27,7 @@ static char *dump(const char *text, size_t len)
 	}
 	if (st == CSV_ERROR)
 		ok = ok && csv_buf_add(&out, &olen, &ocap, "<ERR>", 5);
-	if (!out)
+	if (out == NULL)
 		ok = ok && csv_buf_add(&out, &olen, &ocap, "", 0);
 	csv_cleanup(&r);
 	fclose(f);
@@ -83,7 +83,7 @@ static void test_csv_errors(void)
 static void test_csv_fields_with_nul(void)
 {
 	static const char text[] = "a,b\nx\0y,2\n";
-	FILE *f = fmemopen((void *)text, sizeof text - 1, "rb");
+	FILE *f = fmemopen((void *)text, sizeof(text) - 1, "rb");
 	CsvReader r;
 	csv_init(&r, f);
 	assertf(csv_read(&r) == CSV_RECORD && r.nfields == 2, "header");
@@ -101,7 +101,7 @@ static void test_csv_long_record(void)
 	/* fields and records larger than the initial buffers */
 	size_t n = 200000;
 	char *text = malloc(n + 256);
-	if (!text)
+	if (text == NULL)
 		exit(1);
 	strcpy(text, "h1,h2\n\"");
 	size_t len = strlen(text);

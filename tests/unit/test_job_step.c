@@ -50,7 +50,7 @@ static const struct {
 
 static bool listed(enum JobStep from, enum JobStep to)
 {
-	for (size_t i = 0; i < sizeof legal / sizeof legal[0]; i++)
+	for (size_t i = 0; i < sizeof(legal) / sizeof(legal[0]); i++)
 		if (legal[i].from == from && legal[i].to == to)
 			return true;
 	return false;
@@ -98,7 +98,7 @@ static void test_job_step_names(void)
 {
 	for (int s = 0; s < JOB_STEP_COUNT; s++) {
 		const char *n = job_step_name(s);
-		assertf(n && strcmp(n, "?") != 0, "step %d has a name", s);
+		assertf(n != NULL && strcmp(n, "?") != 0, "step %d has a name", s);
 		for (int o = 0; o < s; o++)
 			assertf(strcmp(n, job_step_name(o)) != 0, "steps %d and %d share %s", o, s,
 				n);

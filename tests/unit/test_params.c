@@ -9,7 +9,7 @@
 static json_t *J(const char *text)
 {
 	json_t *v = json_loads(text, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
-	if (!v) {
+	if (v == NULL) {
 		printf("# bad test JSON: %s\n", text);
 		exit(1);
 	}
@@ -28,19 +28,19 @@ static char *subst(const char *sql, const char *params, char *err, size_t errlen
 static void expect_subst(const char *sql, const char *params, const char *want)
 {
 	char err[256] = "";
-	char *got = subst(sql, params, err, sizeof err);
-	assertf(got && strcmp(got, want) == 0, "subst(%s, %s) = %s (err %s), want %s", sql, params,
-		got ? got : "NULL", err, want);
+	char *got = subst(sql, params, err, sizeof(err));
+	assertf(got != NULL && strcmp(got, want) == 0, "subst(%s, %s) = %s (err %s), want %s", sql,
+		params, got != NULL ? got : "NULL", err, want);
 	free(got);
 }
 
 static void expect_subst_error(const char *sql, const char *params, const char *needle)
 {
 	char err[256] = "";
-	char *got = subst(sql, params, err, sizeof err);
-	assertf(!got && strstr(err, needle),
+	char *got = subst(sql, params, err, sizeof(err));
+	assertf(got == NULL && strstr(err, needle) != NULL,
 		"subst(%s, %s) should fail with '%s', got %s / err '%s'", sql, params, needle,
-		got ? got : "NULL", err);
+		got != NULL ? got : "NULL", err);
 	free(got);
 }
 
@@ -50,15 +50,15 @@ static void test_params_merge_override_wins(void)
 	json_t *over = J("{\"b\":\"y\",\"d\":null}");
 	json_t *m = params_merge(base, over);
 	json_t *want = J("{\"a\":1,\"b\":\"y\",\"c\":[1,2],\"d\":null}");
-	assertf(m && json_equal(m, want), "merge result");
+	assertf(m != NULL && json_equal(m, want), "merge result");
 	assertf(strcmp(json_string_value(json_object_get(base, "b")), "x") == 0,
 		"base not modified");
 	json_decref(m);
 	m = params_merge(NULL, over);
-	assertf(m && json_equal(m, over), "NULL base");
+	assertf(m != NULL && json_equal(m, over), "NULL base");
 	json_decref(m);
 	m = params_merge(base, NULL);
-	assertf(m && json_equal(m, base), "NULL override");
+	assertf(m != NULL && json_equal(m, base), "NULL override");
 	json_decref(m);
 	json_t *arr = J("[1]");
 	assertf(params_merge(arr, over) == NULL, "array base refused");
@@ -74,21 +74,23 @@ static void test_params_placeholders_found(void)
 	char err[256];
 	json_t *names = params_placeholders(
 		"SELECT {{a}}, {{ b_2 }}, {{a}} FROM t WHERE x = {{_c}} AND y IN {{Brand9}}", err,
-		sizeof err);
+		sizeof(err));
 	json_t *want = J("[\"a\",\"b_2\",\"_c\",\"Brand9\"]");
-	assertf(names && json_equal(names, want), "names unique in order: %s", names ? "" : err);
+	assertf(names != NULL && json_equal(names, want), "names unique in order: %s",
+		names != NULL ? "" : err);
 	json_decref(names);
 	json_decref(want);
-	names = params_placeholders("SELECT 1 FROM t WHERE s = '{' AND z = '}}'", err, sizeof err);
-	assertf(names && json_array_size(names) == 0, "single braces are not placeholders");
+	names = params_placeholders("SELECT 1 FROM t WHERE s = '{' AND z = '}}'", err, sizeof(err));
+	assertf(names != NULL && json_array_size(names) == 0, "single braces are not placeholders");
 	json_decref(names);
 	static const char *const bad[] = {
 		"{{}}",        "{{1abc}}", "{{a-b}}", "{{a}",
 		"x {{ a b }}", "{{a}}{{",  "{{{a}}}" /* "{{{" opens with a brace, not a name */
 	};
 	for (size_t i = 0; i < ARRAY_LEN(bad); i++) {
-		names = params_placeholders(bad[i], err, sizeof err);
-		assertf(!names && strstr(err, "malformed"), "'%s' must be malformed", bad[i]);
+		names = params_placeholders(bad[i], err, sizeof(err));
+		assertf(names == NULL && strstr(err, "malformed") != NULL, "'%s' must be malformed",
+			bad[i]);
 		json_decref(names);
 	}
 }
@@ -134,12 +136,13 @@ static void test_params_substitute_errors(void)
 	expect_subst_error("x = {{s.t}}", "{\"s\":1}", "malformed");
 	char err[64];
 	json_t *arr = J("[1]");
-	assertf(params_substitute("x", arr, err, sizeof err) == NULL, "non-object params refused");
+	assertf(params_substitute("x", arr, err, sizeof(err)) == NULL, "non-object params refused");
 	json_decref(arr);
 	/* a literal for one value, as the API may use it */
 	json_t *v = J("\"it's\"");
-	char *lit = params_literal(v, err, sizeof err);
-	assertf(lit && strcmp(lit, "'it''s'") == 0, "params_literal string: %s", lit ? lit : err);
+	char *lit = params_literal(v, err, sizeof(err));
+	assertf(lit != NULL && strcmp(lit, "'it''s'") == 0, "params_literal string: %s",
+		lit != NULL ? lit : err);
 	free(lit);
 	json_decref(v);
 }
@@ -187,7 +190,7 @@ static void expect_window(const char *params, time_t now, const char *start, con
 	char err[256] = "";
 	ParamsWindow w;
 	json_t *p = J(params);
-	bool ok = params_window(p, now, &w, err, sizeof err);
+	bool ok = params_window(p, now, &w, err, sizeof(err));
 	assertf(ok && strcmp(w.start, start) == 0 && strcmp(w.end, end) == 0,
 		"window(%s) = %s %s .. %s, want %s .. %s", params, ok ? "ok" : err,
 		ok ? w.start : "", ok ? w.end : "", start, end);
@@ -230,7 +233,7 @@ static void test_params_window(void)
 	for (size_t i = 0; i < ARRAY_LEN(bad); i++) {
 		json_t *p = J(bad[i]);
 		err[0] = '\0';
-		assertf(!params_window(p, now, &w, err, sizeof err) && err[0],
+		assertf(!params_window(p, now, &w, err, sizeof(err)) && err[0],
 			"window(%s) must fail", bad[i]);
 		json_decref(p);
 	}
@@ -262,19 +265,19 @@ static void test_params_types(void)
 		{ "{\"l\": [[1]]}", "l" },
 	};
 
-	assertf(params_types_valid(types, ph, bad, err, sizeof err), "declared types accepted: %s",
+	assertf(params_types_valid(types, ph, bad, err, sizeof(err)), "declared types accepted: %s",
 		err);
-	assertf(params_types_valid(NULL, ph, bad, err, sizeof err), "no types");
-	assertf(!params_types_valid(bad_name, ph, bad, err, sizeof err) && strcmp(bad, "x") == 0 &&
-			strstr(err, "placeholder"),
+	assertf(params_types_valid(NULL, ph, bad, err, sizeof(err)), "no types");
+	assertf(!params_types_valid(bad_name, ph, bad, err, sizeof(err)) && strcmp(bad, "x") == 0 &&
+			strstr(err, "placeholder") != NULL,
 		"a type for no placeholder: %s", err);
-	assertf(!params_types_valid(bad_type, ph, bad, err, sizeof err) && strcmp(bad, "d") == 0 &&
-			strstr(err, "date, number, text or list"),
+	assertf(!params_types_valid(bad_type, ph, bad, err, sizeof(err)) && strcmp(bad, "d") == 0 &&
+			strstr(err, "date, number, text or list") != NULL,
 		"an unknown type: %s", err);
-	assertf(!params_types_valid(ph, ph, bad, err, sizeof err) && bad[0] == '\0', "an array");
-	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+	assertf(!params_types_valid(ph, ph, bad, err, sizeof(err)) && bad[0] == '\0', "an array");
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		json_t *v = json_loads(cases[i].values, 0, NULL);
-		bool ok = params_check_types(types, v, bad, err, sizeof err);
+		bool ok = params_check_types(types, v, bad, err, sizeof(err));
 
 		assertf(ok == (cases[i].bad[0] == '\0') && strcmp(bad, cases[i].bad) == 0,
 			"check_types(%s): ok=%d bad='%s' err='%s'", cases[i].values, ok, bad, err);

@@ -22,7 +22,7 @@ static bool contains(const uint8_t *hay, size_t n, const char *needle)
 static void load(const char *hex, uint8_t key[SECRET_KEY_LEN])
 {
 	char err[128];
-	bool ok = secret_key_parse(hex, key, err, sizeof err);
+	bool ok = secret_key_parse(hex, key, err, sizeof(err));
 	assertf(ok, "key parse: %s", err);
 }
 
@@ -39,8 +39,9 @@ static void test_round_trip(void)
 	assertf(!contains(a, na, "Atzr"), "plaintext visible in the blob");
 	assertf(secret_encrypt(key, msg, strlen(msg), &b, &nb), "encrypt twice");
 	assertf(na == nb && memcmp(a, b, na) != 0, "two encryptions are equal (nonce reused?)");
-	assertf(secret_decrypt(key, a, na, &plain, err, sizeof err), "decrypt: %s", err);
-	assertf(plain && strcmp(plain, msg) == 0, "round trip gave %s", plain ? plain : "(null)");
+	assertf(secret_decrypt(key, a, na, &plain, err, sizeof(err)), "decrypt: %s", err);
+	assertf(plain != NULL && strcmp(plain, msg) == 0, "round trip gave %s",
+		plain != NULL ? plain : "(null)");
 	free(plain);
 	free(a);
 	free(b);
@@ -54,8 +55,8 @@ static void test_empty(void)
 
 	load(key_hex, key);
 	assertf(secret_encrypt(key, "", 0, &a, &na), "encrypt empty");
-	assertf(secret_decrypt(key, a, na, &plain, err, sizeof err), "decrypt empty: %s", err);
-	assertf(plain && plain[0] == '\0', "empty round trip");
+	assertf(secret_decrypt(key, a, na, &plain, err, sizeof(err)), "decrypt empty: %s", err);
+	assertf(plain != NULL && plain[0] == '\0', "empty round trip");
 	free(plain);
 	free(a);
 }
@@ -69,7 +70,7 @@ static void test_wrong_key(void)
 	load(key_hex, key);
 	load(other_hex, other);
 	assertf(secret_encrypt(key, "hello", 5, &a, &na), "encrypt");
-	assertf(!secret_decrypt(other, a, na, &plain, err, sizeof err), "wrong key accepted");
+	assertf(!secret_decrypt(other, a, na, &plain, err, sizeof(err)), "wrong key accepted");
 	assertf(plain == NULL && strstr(err, "wrong key") != NULL, "error text: %s", err);
 	free(a);
 }
@@ -84,17 +85,17 @@ static void test_tamper(void)
 	assertf(secret_encrypt(key, "hello world", 11, &a, &na), "encrypt");
 	for (size_t i = 0; i < na; i++) {
 		a[i] ^= 0x01;
-		bool ok = secret_decrypt(key, a, na, &plain, err, sizeof err);
+		bool ok = secret_decrypt(key, a, na, &plain, err, sizeof(err));
 		assertf(!ok, "flipped bit in byte %zu accepted", i);
 		if (ok)
 			free(plain);
 		plain = NULL;
 		a[i] ^= 0x01;
 	}
-	assertf(!secret_decrypt(key, a, na - 1, &plain, err, sizeof err), "truncated accepted");
-	assertf(!secret_decrypt(key, a, 5, &plain, err, sizeof err), "short accepted");
+	assertf(!secret_decrypt(key, a, na - 1, &plain, err, sizeof(err)), "truncated accepted");
+	assertf(!secret_decrypt(key, a, 5, &plain, err, sizeof(err)), "short accepted");
 	assertf(strstr(err, "truncated") != NULL, "error text: %s", err);
-	assertf(secret_decrypt(key, a, na, &plain, err, sizeof err), "intact blob: %s", err);
+	assertf(secret_decrypt(key, a, na, &plain, err, sizeof(err)), "intact blob: %s", err);
 	free(plain);
 	free(a);
 }
@@ -105,17 +106,17 @@ static void test_key_and_hex(void)
 	size_t n = 0;
 	char err[128], hex[16];
 
-	assertf(!secret_key_parse("abcd", key, err, sizeof err), "short key accepted");
+	assertf(!secret_key_parse("abcd", key, err, sizeof(err)), "short key accepted");
 	assertf(!secret_key_parse(
 			"zz0102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f", key,
-			err, sizeof err),
+			err, sizeof(err)),
 		"non-hex key accepted");
 	unsetenv("AMCBATCH_SECRET_KEY");
-	assertf(!secret_key_load("", key, err, sizeof err), "no key accepted");
+	assertf(!secret_key_load("", key, err, sizeof(err)), "no key accepted");
 	setenv("AMCBATCH_SECRET_KEY", key_hex, 1);
-	assertf(secret_key_load("", key, err, sizeof err) && key[31] == 0x1f, "key from env: %s",
+	assertf(secret_key_load("", key, err, sizeof(err)) && key[31] == 0x1f, "key from env: %s",
 		err);
-	assertf(secret_key_load(other_hex, key, err, sizeof err) && key[0] == 0xff, "config wins");
+	assertf(secret_key_load(other_hex, key, err, sizeof(err)) && key[0] == 0xff, "config wins");
 	secret_hex((const uint8_t *)"\x00\xab\x10", 3, hex);
 	assertf(strcmp(hex, "00ab10") == 0, "hex %s", hex);
 	assertf(secret_unhex("\\x00ab10", &b, &n) && n == 3 && b[1] == 0xab, "unhex bytea form");

@@ -48,10 +48,10 @@ static bool add_edges(Graph *g, const char *dir, const char *file, int from)
 	char path[1024], line[512];
 	FILE *f;
 
-	snprintf(path, sizeof path, "%s/%s", dir, file);
-	if (!(f = fopen(path, "r")))
+	snprintf(path, sizeof(path), "%s/%s", dir, file);
+	if ((f = fopen(path, "r")) == NULL)
 		return false;
-	while (fgets(line, sizeof line, f)) {
+	while (fgets(line, sizeof(line), f)) {
 		char inc[NAME_LEN + 2];
 		int to;
 		if (sscanf(line, "#include \"%65[^\"]\"", inc) != 1)
@@ -75,8 +75,8 @@ static bool load(Graph *g, const char *dir)
 	struct dirent *de;
 	char m[NAME_LEN];
 
-	memset(g, 0, sizeof *g);
-	if (!(d = opendir(dir)))
+	memset(g, 0, sizeof(*g));
+	if ((d = opendir(dir)) == NULL)
 		return false;
 	while ((de = readdir(d)) != NULL)
 		if (module_of(de->d_name, m) && find(g, m) < 0 && g->n < MAX_MODULES)
@@ -138,15 +138,16 @@ static bool has_cycle(const Graph *g, char *cycle, size_t cyclen)
 
 static void test_worker_includes_acyclic(void)
 {
-	Graph *g = malloc(sizeof *g);
+	Graph *g = malloc(sizeof(*g));
 	char cycle[1024] = "";
 
-	assertf(g && load(g, TOP_SRCDIR "/src/worker"), "cannot read %s/src/worker", TOP_SRCDIR);
-	if (!g)
+	assertf(g != NULL && load(g, TOP_SRCDIR "/src/worker"), "cannot read %s/src/worker",
+		TOP_SRCDIR);
+	if (g == NULL)
 		return;
 	/* not vacuous: the worker has dozens of modules and edges */
 	assertf(g->n >= 20 && g->edges >= 40, "only %d modules, %d edges read", g->n, g->edges);
-	assertf(!has_cycle(g, cycle, sizeof cycle), "src/worker include cycle: %s", cycle);
+	assertf(!has_cycle(g, cycle, sizeof(cycle)), "src/worker include cycle: %s", cycle);
 	printf("# %d modules, %d edges\n", g->n, g->edges);
 	free(g);
 }
@@ -163,25 +164,26 @@ static void test_worker_includes_finds_a_cycle(void)
 		{ "c.h", "" },
 		{ "d.c", "#include \"a.h\"\n" },
 	};
-	Graph *g = malloc(sizeof *g);
+	Graph *g = malloc(sizeof(*g));
 
-	assertf(g && mkdtemp(dir), "temp dir");
-	if (!g)
+	assertf(g != NULL && mkdtemp(dir), "temp dir");
+	if (g == NULL)
 		return;
-	for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
-		snprintf(path, sizeof path, "%s/%s", dir, files[i][0]);
+	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+		snprintf(path, sizeof(path), "%s/%s", dir, files[i][0]);
 		FILE *f = fopen(path, "w");
-		assertf(f && fputs(files[i][1], f) >= 0 && fclose(f) == 0, "write %s", path);
+		assertf(f != NULL && fputs(files[i][1], f) >= 0 && fclose(f) == 0, "write %s",
+			path);
 	}
 	assertf(load(g, dir) && g->n == 4 && g->edges == 4, "%d modules, %d edges", g->n, g->edges);
-	assertf(has_cycle(g, cycle, sizeof cycle), "the a -> b -> c -> a cycle is found");
-	assertf(strstr(cycle, "a") && strstr(cycle, "b") && strstr(cycle, "c") &&
-			!strstr(cycle, "d"),
+	assertf(has_cycle(g, cycle, sizeof(cycle)), "the a -> b -> c -> a cycle is found");
+	assertf(strstr(cycle, "a") != NULL && strstr(cycle, "b") != NULL &&
+			strstr(cycle, "c") != NULL && strstr(cycle, "d") == NULL,
 		"cycle named: %s", cycle);
 	g->edge[find(g, "c")][find(g, "a")] = 0; /* without c -> a it is gone */
-	assertf(!has_cycle(g, cycle, sizeof cycle), "no cycle once c -> a is removed");
-	for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
-		snprintf(path, sizeof path, "%s/%s", dir, files[i][0]);
+	assertf(!has_cycle(g, cycle, sizeof(cycle)), "no cycle once c -> a is removed");
+	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+		snprintf(path, sizeof(path), "%s/%s", dir, files[i][0]);
 		unlink(path);
 	}
 	rmdir(dir);
