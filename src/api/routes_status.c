@@ -336,19 +336,27 @@ static void first_round_done(Status *s)
 	fetch_execs(s);
 }
 
+/* The string elements of an array reply as a new JSON array (owned by the caller); NULL for
+ * anything else, or on OOM. */
+static json_t *string_array(const redisReply *reply)
+{
+	json_t *a;
+
+	if (reply == NULL || reply->type != REDIS_REPLY_ARRAY || (a = json_array()) == NULL)
+		return NULL;
+	for (size_t i = 0; i < reply->elements; i++)
+		if (reply->element[i]->type == REDIS_REPLY_STRING)
+			json_array_append_new(a, json_string(reply->element[i]->str));
+	return a;
+}
+
 /* The batch queue's claim end: a detail (ahead), so a failure only leaves it out. */
 static void on_queue(RConn *c, redisReply *reply, void *priv)
 {
 	Status *s = priv;
 
 	(void)c;
-	if (reply != NULL && reply->type == REDIS_REPLY_ARRAY &&
-	    (s->queue = json_array()) != NULL) {
-		for (size_t i = 0; i < reply->elements; i++)
-			if (reply->element[i]->type == REDIS_REPLY_STRING)
-				json_array_append_new(s->queue,
-						      json_string(reply->element[i]->str));
-	}
+	s->queue = string_array(reply);
 	if (--s->pending == 0)
 		first_round_done(s);
 }
@@ -387,14 +395,10 @@ static void on_ids(RConn *c, redisReply *reply, void *priv)
 {
 	Status *s = priv;
 
-	if (reply == NULL || reply->type != REDIS_REPLY_ARRAY) {
+	if (reply == NULL || reply->type != REDIS_REPLY_ARRAY)
 		s->redis_failed = true;
-	} else if ((s->exec_ids = json_array()) != NULL) {
-		for (size_t i = 0; i < reply->elements; i++)
-			if (reply->element[i]->type == REDIS_REPLY_STRING)
-				json_array_append_new(s->exec_ids,
-						      json_string(reply->element[i]->str));
-	}
+	else
+		s->exec_ids = string_array(reply);
 	if (--s->pending == 0)
 		first_round_done(s);
 }
