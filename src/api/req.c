@@ -215,6 +215,11 @@ void req_success_cache(Req *r, json_t *obj, const char *key, const char *owner, 
 	req_reply_cached(r, b);
 }
 
+bool req_may_see(const Req *r, const char *owner)
+{
+	return r->is_admin || owner[0] == '\0' || strcmp(owner, r->user_id) == 0;
+}
+
 /* Sends the valid entry of key when the caller may see it. */
 static bool serve_cached(Req *r, const char *key)
 {
@@ -223,7 +228,7 @@ static bool serve_cached(Req *r, const char *key)
 
 	if (b == NULL)
 		return false;
-	if (!r->is_admin && owner[0] != '\0' && strcmp(owner, r->user_id) != 0) {
+	if (!req_may_see(r, owner)) {
 		rcbody_unref(b); /* not theirs: the route answers as it would uncached */
 		return false;
 	}
@@ -238,15 +243,15 @@ static void woken(void *arg, const char *key)
 {
 	Req *r = arg;
 	char owner[IDS_UUID_LEN + 1], tag[RC_TAG_LEN];
-	RcBody *b;
-	bool to_confirm;
+	RcBody *b = readcache_get(r->api->reads, key, owner, tag);
+	bool to_confirm = b != NULL && tag[0] != '\0' && req_may_see(r, owner);
 
-	if (serve_cached(r, key))
+	/* one look: a reply r may see is sent; a kept one its route confirms first (a running
+	 * batch's status) makes the route run again through the cache; else r builds its own */
+	if (b != NULL && tag[0] == '\0' && req_may_see(r, owner)) {
+		req_reply_cached(r, b);
 		return;
-	/* a kept reply its route confirms first (a running batch's status): the route runs again
-	 * through the cache and confirms it; else it builds its own */
-	b = readcache_get(r->api->reads, key, owner, tag);
-	to_confirm = b != NULL;
+	}
 	rcbody_unref(b);
 	if (r->ctx != NULL && r->ctx_free != NULL)
 		r->ctx_free(r->ctx);

@@ -61,6 +61,8 @@ void req_success_cache(Req *r, json_t *obj, const char *key, const char *owner, 
 /* Sends text (len bytes of JSON, its final newline included; malloc'ed, taken over and freed
  * once written) with status and frees r. */
 void req_reply_text(Req *r, int status, char *text, size_t len);
+/* Whether r may see a cached reply kept for owner ("" when the key names whose it is). */
+bool req_may_see(const Req *r, const char *owner);
 /* Sends a cached body (its reference is taken over) with status 200 and frees r. */
 void req_reply_cached(Req *r, RcBody *body);
 /* A reply from the read cache for key when there is one the caller may see (is_admin, or its

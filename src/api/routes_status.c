@@ -536,7 +536,7 @@ void routes_status_get(Req *r)
 	 * says it still holds (one it may not see is left to req_try_cached: answered as if
 	 * uncached) */
 	if (!r->cache_bypass && (b = readcache_get(r->api->reads, g->key, owner, g->tag)) != NULL) {
-		if (r->is_admin || strcmp(owner, r->user_id) == 0) {
+		if (req_may_see(r, owner)) {
 			if (g->tag[0] == '\0') {
 				req_reply_cached(r, b);
 				return;
