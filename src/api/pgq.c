@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "pgprep.h"
 
 const char *const pgq_sql_result_columns[2] = {
 	PGQ_SQL_RESULT_COLUMNS,
@@ -86,62 +87,11 @@ static enum PgResult fail(PGconn *conn, PGresult *r, Pgq *q, char *err, size_t e
 	return kind;
 }
 
-/* The statements prepared on this pool thread's connection (each thread owns one). A new
- * connection (another backend, even at the same address) starts with none. */
-#define PREPARED_MAX 32
-static __thread struct {
-	const PGconn *conn;
-	int backend;
-	int n;
-	const char *sql[PREPARED_MAX];
-} prepared;
-
-/* The name of sql's prepared statement on conn in name; 1 when it is prepared there already,
- * 0 when it must be prepared first, -1 when the table is full (run it unnamed). */
-static int prepared_find(const PGconn *conn, const char *sql, char name[32])
-{
-	int k;
-
-	if (prepared.conn != conn || prepared.backend != PQbackendPID(conn)) {
-		prepared.conn = conn;
-		prepared.backend = PQbackendPID(conn);
-		prepared.n = 0;
-	}
-	snprintf(name, 32, "pgq_%p", (const void *)sql);
-	for (k = 0; k < prepared.n && prepared.sql[k] != sql; k++)
-		;
-	return k < prepared.n ? 1 : k < PREPARED_MAX ? 0 : -1;
-}
-
-/* Runs statement i of q by name, preparing it first on this connection if need be; falls back
- * to an unnamed statement when the table is full. */
-static PGresult *exec_prepared(PGconn *conn, Pgq *q, int i)
-{
-	const char *sql = q->stmt[i].sql;
-	char name[32];
-	int st = prepared_find(conn, sql, name);
-
-	if (st < 0)
-		return PQexecParams(conn, sql, q->stmt[i].nparams, NULL,
-				    (const char *const *)q->stmt[i].params, NULL, NULL, 0);
-	if (st == 0) {
-		PGresult *r = PQprepare(conn, name, sql, q->stmt[i].nparams, NULL);
-
-		if (PQresultStatus(r) != PGRES_COMMAND_OK)
-			return r; /* reported as the statement's failure */
-		PQclear(r);
-		prepared.sql[prepared.n++] = sql;
-	}
-	return PQexecPrepared(conn, name, q->stmt[i].nparams,
-			      (const char *const *)q->stmt[i].params, NULL, NULL, 0);
-}
-
 /* "cached plan must not change result type": a migration changed what a prepared statement
  * returns. Every statement is prepared again, and the job runs again. */
 static enum PgResult replan(PGconn *conn, Pgq *q)
 {
-	PQclear(PQexec(conn, "DEALLOCATE ALL"));
-	prepared.n = 0;
+	pgprep_reset(conn);
 	q->connection_trouble = true;
 	return PG_RETRY;
 }
@@ -199,8 +149,8 @@ static bool send_plain(PGconn *conn, const char *sql)
  * rolled back by pgpool after the job, as when run one by one. */
 static enum PgResult work_pipelined(PGconn *conn, Pgq *q, char *err, size_t errlen)
 {
-	char name[PGQ_MAX_STMTS][32];
-	int how[PGQ_MAX_STMTS]; /* prepared_find's answer; -1 for an unnamed statement */
+	char name[PGQ_MAX_STMTS][PGPREP_NAME_LEN];
+	int how[PGQ_MAX_STMTS]; /* pgprep_find's answer; -1 for an unnamed statement */
 	Pipeline p = { .kind = PG_OK, .failed = false, .failed_stmt = -1 };
 	bool sent = PQenterPipelineMode(conn) == 1 && send_plain(conn, "BEGIN"), broke = false;
 	PGresult *r;
@@ -209,7 +159,7 @@ static enum PgResult work_pipelined(PGconn *conn, Pgq *q, char *err, size_t errl
 		const char *const *params = (const char *const *)q->stmt[i].params;
 		int n = q->stmt[i].nparams;
 
-		how[i] = q->stmt[i].prepared ? prepared_find(conn, q->stmt[i].sql, name[i]) : -1;
+		how[i] = q->stmt[i].prepared ? pgprep_find(conn, q->stmt[i].sql, name[i]) : -1;
 		if (how[i] == 0)
 			sent = PQsendPrepare(conn, name[i], q->stmt[i].sql, n, NULL) == 1;
 		if (how[i] < 0)
@@ -226,7 +176,7 @@ static enum PgResult work_pipelined(PGconn *conn, Pgq *q, char *err, size_t errl
 		if (how[i] == 0) {
 			r = pipeline_result(conn, q, i, err, errlen, &p, &broke);
 			if (r != NULL)
-				prepared.sql[prepared.n++] = q->stmt[i].sql;
+				pgprep_prepared(q->stmt[i].sql);
 			PQclear(r);
 			if (broke)
 				break;
@@ -279,7 +229,8 @@ static enum PgResult work(PGconn *conn, void *arg, char *err, size_t errlen)
 	}
 	for (int i = 0; i < q->nstmts; i++) {
 		r = q->stmt[i].prepared
-			    ? exec_prepared(conn, q, i)
+			    ? pgprep_exec(conn, q->stmt[i].sql, q->stmt[i].nparams,
+					  (const char *const *)q->stmt[i].params)
 			    : PQexecParams(conn, q->stmt[i].sql, q->stmt[i].nparams, NULL,
 					   (const char *const *)q->stmt[i].params, NULL, NULL, 0);
 		if (!pg_ok(conn, r, err, errlen)) {

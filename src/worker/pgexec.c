@@ -10,6 +10,7 @@
 
 #include "log.h"
 #include "mstime.h"
+#include "pgprep.h"
 #include "utf8.h"
 
 #define PGX_MAX_VALS 4
@@ -103,13 +104,20 @@ static void copy_col(char *dst, size_t n, const PGresult *r, int col)
 static enum PgResult pgx_work(PGconn *conn, void *arg, char *err, size_t errlen)
 {
 	Pgx *x = arg;
-	PGresult *r =
-		PQexecParams(conn, x->sql, x->n, NULL, (const char *const *)x->vals, NULL, NULL, 0);
+	/* prepared once per pool connection: the parse and plan of these statements were a
+	 * quarter of PostgreSQL's time while a worker creates executions (docs/benchmarks.md §2) */
+	PGresult *r = pgprep_exec(conn, x->sql, x->n, (const char *const *)x->vals);
 	PgxRow *row = &x->row;
 
 	memset(row, 0, sizeof(*row));
 	if (!pg_ok(conn, r, err, errlen)) {
+		bool replan = pgprep_plan_changed(r);
+
 		PQclear(r);
+		if (replan) { /* a migration changed a table under the statement */
+			pgprep_reset(conn);
+			return PG_RETRY;
+		}
 		return pg_fail_kind(conn);
 	}
 	row->row_count = -1;
