@@ -70,7 +70,6 @@ def batch_sql(bid, policy, ratio):
 
 
 script = ["BEGIN;", SETUP]
-plan = []  # (round, step, batch, execution index, from, to)
 for rd in range(ROUNDS):
     batches = []
     for policy, ratio in POLICIES[:BATCHES]:
@@ -80,8 +79,8 @@ for rd in range(ROUNDS):
     for step in range(STEPS):
         bid = rnd.choice(batches)
         k = rnd.randrange(EXECS)
-        # the statuses as the database has them now: known to the script only by asking, so
-        # every step reads them first and picks from what is possible
+        # the script cannot know the statuses as they are by then (fail_fast's trigger cancels
+        # siblings too): the update applies only where the status may become `to`, and says so
         ex = "(SELECT id FROM workflow_executions WHERE batch_execution_id = '%s' AND target_instance_id = '%s')" % (
             bid, INSTANCES[k])
         to = rnd.choice(["running", "running", "running", "completed", "failed", "cancelled", "retry_wait"])
