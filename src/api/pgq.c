@@ -197,7 +197,7 @@ static enum PgResult work_pipelined(PGconn *conn, Pgq *q, char *err, size_t errl
 	}
 	PQclear(r);
 	if (p.failed && p.failed_stmt >= 0 && q->stmt[p.failed_stmt].prepared &&
-	    strcmp(q->sqlstate, "0A000") == 0) {
+	    pgprep_plan_changed(q->sqlstate)) {
 		PQclear(PQexec(conn, "ROLLBACK"));
 		return replan(conn, q);
 	}
@@ -238,7 +238,7 @@ static enum PgResult work(PGconn *conn, void *arg, char *err, size_t errlen)
 
 			if (tx && kind != PG_RETRY)
 				PQclear(PQexec(conn, "ROLLBACK"));
-			if (q->stmt[i].prepared && strcmp(q->sqlstate, "0A000") == 0)
+			if (q->stmt[i].prepared && pgprep_plan_changed(q->sqlstate))
 				return replan(conn, q);
 			return kind;
 		}

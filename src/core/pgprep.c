@@ -55,11 +55,9 @@ PGresult *pgprep_exec(PGconn *conn, const char *sql, int n, const char *const *p
 	return PQexecPrepared(conn, name, n, params, NULL, NULL, 0);
 }
 
-bool pgprep_plan_changed(const PGresult *r)
+bool pgprep_plan_changed(const char *sqlstate)
 {
-	const char *state = r != NULL ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
-
-	return state != NULL && strcmp(state, SQLSTATE_PLAN_CHANGED) == 0;
+	return sqlstate != NULL && strcmp(sqlstate, SQLSTATE_PLAN_CHANGED) == 0;
 }
 
 void pgprep_reset(PGconn *conn)

@@ -24,9 +24,10 @@ void pgprep_prepared(const char *sql);
  * caller PQclears it. */
 PGresult *pgprep_exec(PGconn *conn, const char *sql, int n, const char *const *params);
 
-/* True if r failed because a migration changed what a prepared statement returns ("cached
- * plan must not change result type"): call pgprep_reset and run the work again. */
-bool pgprep_plan_changed(const PGresult *r);
+/* True if sqlstate (a failed statement's PG_DIAG_SQLSTATE; NULL for none) says a migration
+ * changed what a prepared statement returns ("cached plan must not change result type"):
+ * call pgprep_reset and run the work again. */
+bool pgprep_plan_changed(const char *sqlstate);
 
 /* Deallocates every statement prepared on conn and forgets them. */
 void pgprep_reset(PGconn *conn);

@@ -111,7 +111,7 @@ static enum PgResult pgx_work(PGconn *conn, void *arg, char *err, size_t errlen)
 
 	memset(row, 0, sizeof(*row));
 	if (!pg_ok(conn, r, err, errlen)) {
-		bool replan = pgprep_plan_changed(r);
+		bool replan = pgprep_plan_changed(PQresultErrorField(r, PG_DIAG_SQLSTATE));
 
 		PQclear(r);
 		if (replan) { /* a migration changed a table under the statement */

@@ -77,7 +77,8 @@ static void test_plan_changed(void)
 	/* what a migration does under a running program: the statement's result type changes */
 	PQclear(PQexec(c, "ALTER TABLE pgprep_t ALTER a TYPE integer USING a::integer"));
 	r = pgprep_exec(c, sql_read_t, 0, NULL);
-	assertf(PQresultStatus(r) == PGRES_FATAL_ERROR && pgprep_plan_changed(r),
+	assertf(PQresultStatus(r) == PGRES_FATAL_ERROR &&
+			pgprep_plan_changed(PQresultErrorField(r, PG_DIAG_SQLSTATE)),
 		"a changed result type is recognised: %s", PQresultErrorMessage(r));
 	PQclear(r);
 	pgprep_reset(c);
@@ -85,9 +86,10 @@ static void test_plan_changed(void)
 	assertf(exec_ok(c, sql_read_t, NULL, "7"), "runs again after the reset");
 	/* another error is not taken for it */
 	r = PQexec(c, "SELECT 1/0");
-	assertf(!pgprep_plan_changed(r), "division by zero is not a changed plan");
+	assertf(!pgprep_plan_changed(PQresultErrorField(r, PG_DIAG_SQLSTATE)),
+		"division by zero is not a changed plan");
 	PQclear(r);
-	assertf(!pgprep_plan_changed(NULL), "no result is not a changed plan");
+	assertf(!pgprep_plan_changed(NULL), "no SQLSTATE is not a changed plan");
 	PQfinish(c);
 }
 
