@@ -244,11 +244,11 @@ static void woken(void *arg, const char *key)
 	Req *r = arg;
 	char owner[IDS_UUID_LEN + 1], tag[RC_TAG_LEN];
 	RcBody *b = readcache_get(r->api->reads, key, owner, tag);
-	bool to_confirm = b != NULL && tag[0] != '\0' && req_may_see(r, owner);
+	bool seen = b != NULL && req_may_see(r, owner), to_confirm = seen && tag[0] != '\0';
 
 	/* one look: a reply r may see is sent; a kept one its route confirms first (a running
 	 * batch's status) makes the route run again through the cache; else r builds its own */
-	if (b != NULL && tag[0] == '\0' && req_may_see(r, owner)) {
+	if (seen && !to_confirm) {
 		req_reply_cached(r, b);
 		return;
 	}
