@@ -3,11 +3,14 @@
  * makes them agree where a write got lost between the two:
  *   1. a batch PostgreSQL still calls open although Redis says it ended (the cancel's
  *      archive update failed, say) gets Redis's cancellations;
- *   2. an open batch Redis does not know at all (lost with the last writes of a restart) is
- *      marked not enqueued, so the enqueue janitor hands it to Redis again (the workers then
- *      take every final state over from PostgreSQL);
+ *   2. an open batch Redis does not know at all (lost with the last writes of a restart, or
+ *      with everything: a Redis that came back empty) is marked not enqueued, so the enqueue
+ *      janitor hands it to Redis again (the workers then take every final state over from
+ *      PostgreSQL);
  *   3. a terminal batch older than redis_retention_s leaves Redis (forget_batch) once
  *      PostgreSQL holds the same status; the API serves it from PostgreSQL from then on.
+ * 1 and 2 take SWEEP_BATCHES open batches per sweep, the page after the one this worker
+ * looked at last, so every open batch is looked at however many there are.
  * Everything it reads and writes goes through the pool and rconn: nothing blocks the loop. */
 #include "sweeper.h"
 
@@ -112,11 +115,15 @@ static void query_changed(SweepQuery *q, bool ok)
 
 /* ---- 1 and 2: open batches in PostgreSQL ---- */
 
+/* One page of open batches, after the last one the previous sweep looked at ($2, $3): with
+ * more than a page of batches open for hours, the oldest page alone would be looked at for
+ * ever, and a younger batch Redis lost would never come back. */
 static const char sql_open[] =
-	"SELECT batch_id FROM batch_executions WHERE status IN ('pending', 'running')"
+	"SELECT batch_id, created_at FROM batch_executions WHERE status IN ('pending', 'running')"
 	"   AND enqueued_at IS NOT NULL AND created_at < now() - interval '" SWEEP_MIN_AGE_S
 	" seconds'"
-	" ORDER BY created_at LIMIT $1::integer";
+	"   AND (created_at, batch_id) > (coalesce(nullif($2, '')::timestamptz, '-infinity'), $3)"
+	" ORDER BY created_at, batch_id LIMIT $1::integer";
 /* the executions Redis cancelled, in PostgreSQL too (a result table of one goes with its
  * completed status: sql/016's trigger); $2 is a text[] of exec ids */
 static const char sql_cancel_execs[] =
@@ -200,8 +207,19 @@ static void read_batch(Sweep *s, const char *batch_id)
 
 static void on_open(SweepQuery *q, bool ok)
 {
-	for (int i = 0; ok && i < PQntuples(q->res); i++)
+	Worker *w = q->s->w;
+	int n = ok ? PQntuples(q->res) : 0;
+	for (int i = 0; i < n; i++)
 		read_batch(q->s, PQgetvalue(q->res, i, 0));
+	if (!ok)
+		return; /* the same page again next time */
+	if (n < SWEEP_BATCHES) {
+		/* the end: from the oldest again */
+		w->open_after_at[0] = w->open_after_id[0] = '\0';
+		return;
+	}
+	snprintf(w->open_after_at, sizeof(w->open_after_at), "%s", PQgetvalue(q->res, n - 1, 1));
+	snprintf(w->open_after_id, sizeof(w->open_after_id), "%s", PQgetvalue(q->res, n - 1, 0));
 }
 
 /* ---- 3: retention ---- */
@@ -286,9 +304,11 @@ static void retention(Sweep *s)
 	snprintf(off, sizeof(off), "%ld", w->retention_offset);
 	snprintf(lim, sizeof(lim), "%d", SWEEP_FORGET);
 	const char *argv[7] = { "ZRANGEBYSCORE", key, "-inf", max, "LIMIT", off, lim };
+	/* not sent: only the count goes back, the caller (on_lock) still holds its own reference
+	 * (calling sweep_unref here made gcc 12 see a free before on_lock's last use) */
 	s->pending++;
 	if (!rconn_command(w->redis, on_candidates, s, 7, argv, NULL))
-		sweep_unref(s);
+		s->pending--;
 }
 
 /* ---- the sweep ---- */
@@ -300,8 +320,8 @@ static void on_lock(RConn *c, redisReply *reply, void *priv)
 	if (!w->exiting && reply != NULL && reply->type == REDIS_REPLY_STATUS) {
 		char limit[16];
 		snprintf(limit, sizeof(limit), "%d", SWEEP_BATCHES);
-		const char *vals[1] = { limit };
-		query(s, sql_open, vals, 1, NULL, on_open);
+		const char *vals[3] = { limit, w->open_after_at, w->open_after_id };
+		query(s, sql_open, vals, 3, NULL, on_open);
 		retention(s);
 	}
 	sweep_unref(s); /* nil: another worker sweeps this interval */

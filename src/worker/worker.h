@@ -40,7 +40,11 @@ typedef struct Worker {
 	bool draining_cancels; /* a take_amc_cancels call is in flight */
 	long retention_offset; /* the retention sweep's page into P batches: on past batches
 					 * that cannot leave yet, back to 0 after a short page */
-	Exchange *transfers;   /* running or waiting HTTP transfers (owned by themselves) */
+	/* the open-batch sweep's page: created_at (PostgreSQL's text) and batch_id of the last
+	 * batch it looked at, "" = from the oldest; back to "" after a short page */
+	char open_after_at[48];
+	char open_after_id[32];
+	Exchange *transfers; /* running or waiting HTTP transfers (owned by themselves) */
 
 	bool stopping; /* SIGTERM seen: claim nothing more */
 	bool exiting;  /* loop is being torn down: callbacks only free */
