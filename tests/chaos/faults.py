@@ -5,6 +5,7 @@ is logged with its time, kind, target and what happened, so a failure can be rep
 import os
 import random
 import re
+import shutil
 import signal
 import threading
 import time
@@ -217,6 +218,16 @@ class Injector:
 
     def redis_kill_aof_loss(self, p):
         return self._redis_kill(p, True)
+
+    def redis_wipe(self, p):
+        """Redis replaced by an empty server (a lost disk, a replica promoted empty): every
+        batch in flight is then known to PostgreSQL only, which must bring it back."""
+        self.stack.redis_kill()
+        shutil.rmtree(self.stack.aof_dir(), ignore_errors=True)
+        self._sleep(p["down_for"])
+        ok, err = self.stack.ensure()
+        return "redis", "SIGKILL, AOF deleted, down %.1f s: started empty%s" % (
+            p["down_for"], "" if ok else " (restart FAILED: %s)" % err)
 
     def redis_client_kill(self, p):
         n = self.redis.cmd("CLIENT", "KILL", "TYPE", "normal")

@@ -22,6 +22,7 @@ FAULT_KINDS = [
     "sim_cut_files",
     "netns_cut",            # the worker host in its own namespace loses Redis > lease
     "sigterm_adoption",     # SIGTERM a worker while it looks for a lost create's execution
+    "redis_wipe",           # SIGKILL redis-server, delete its AOF: it starts empty
 ]
 SIM_KINDS = [k for k in FAULT_KINDS if k.startswith("sim_")]
 
@@ -67,7 +68,7 @@ def _fault_params(rng, kind, n_workers, lease_s, http_timeout_s):
         return {"worker": rng.randint(1, n_workers), "restart_after": round(rng.uniform(0.2, 2.5) * lease_s, 2)}
     if kind == "worker_stop":
         return {"worker": rng.randint(1, n_workers), "stopped_for": round(rng.uniform(1.3, 3.0) * lease_s, 2)}
-    if kind in ("redis_kill", "redis_kill_aof_loss"):
+    if kind in ("redis_kill", "redis_kill_aof_loss", "redis_wipe"):
         return {"down_for": round(rng.uniform(0.3, 3.0), 2)}
     if kind == "pg_restart":
         return {"mode": rng.choice(["fast", "immediate"]), "down_for": round(rng.uniform(0.5, 4.0), 2)}
