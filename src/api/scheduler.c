@@ -26,15 +26,17 @@
 /* Missed slots counted one by one before the latest is looked up directly. */
 #define WALK_MAX 1000
 
-/* $1 now (Unix ms) */
+/* $1 now (Unix ms). A queue schedule whose previous run still goes stays due (fire_next):
+ * such schedules come after every other due one, or TICK_MAX of them would fill every tick
+ * and no other schedule would fire until their runs ended. */
 static const char sql_due[] =
 	"SELECT s.id, (extract(epoch FROM s.next_run_at) * 1000)::bigint, s.cron, s.timezone,"
-	"       s.overlap, EXISTS (SELECT 1 FROM schedule_runs r"
+	"       s.overlap, r.busy"
+	"  FROM schedules s CROSS JOIN LATERAL (SELECT EXISTS (SELECT 1 FROM schedule_runs r"
 	"         JOIN batch_executions b ON b.id = r.batch_execution_id"
-	"        WHERE r.schedule_id = s.id AND b.status IN ('pending', 'running'))"
-	"  FROM schedules s"
+	"        WHERE r.schedule_id = s.id AND b.status IN ('pending', 'running')) AS busy) r"
 	" WHERE s.enabled AND s.next_run_at <= to_timestamp($1::bigint / 1000.0)"
-	" ORDER BY s.next_run_at LIMIT " TICK_MAX;
+	" ORDER BY s.overlap = 'queue' AND r.busy, s.next_run_at LIMIT " TICK_MAX;
 
 struct Scheduler {
 	Api *api;

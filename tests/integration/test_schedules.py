@@ -306,6 +306,32 @@ nxt = parse(b["schedule"]["next_run_at"])
 f = fired_for(tick(nxt + timedelta(minutes=1)), hourly)
 check(f and f[0]["outcome"] == "queued" and get(hourly)["next_run_at"] == iso(nxt),
       "overlap queue: the slot waits, nothing recorded", f)
+# Waiting queue schedules must not hold the others back: a tick fires at most 20 schedules, and
+# 20 queue schedules due earlier than another one, all waiting for the same running batch,
+# once filled every tick for as long as that batch ran
+st, b, raw = create(dict(BASE, name="behind the waiting " + TAG, cron="0 * * * *", timezone="UTC",
+                         instance_ids=IDS[2:3]))
+behind = b["schedule"]["id"] if st == 201 else None
+waiting = [r[0] for r in psql(
+    "WITH n AS (INSERT INTO schedules (user_id, name, workflow_id, instance_ids, cron, timezone,"
+    "                                  overlap, next_run_at)"
+    "           SELECT s.user_id, s.name || ' waiting ' || i, s.workflow_id, s.instance_ids, s.cron,"
+    "                  s.timezone, 'queue', o.next_run_at - interval '1 hour'"
+    "             FROM schedules s, schedules o, generate_series(1, 20) AS i"
+    "            WHERE s.id = :'p1' AND o.id = :'p3' RETURNING id, next_run_at)"
+    " INSERT INTO schedule_runs (schedule_id, scheduled_for, outcome, batch_execution_id)"
+    " SELECT n.id, n.next_run_at - interval '1 hour', 'started', b.id"
+    "   FROM n, batch_executions b WHERE b.batch_id = :'p2' RETURNING schedule_id",
+    hourly, running, behind)] if behind else []
+rep = tick(nxt + timedelta(minutes=1, seconds=30))
+f = fired_for(rep, behind)
+check(len(waiting) == 20 and f and f[0]["outcome"] == "started",
+      "20 waiting queue schedules due first do not hold another due schedule back", rep)
+psql("DELETE FROM schedules WHERE id = ANY(string_to_array(:'p1', ',')::uuid[])", ",".join(waiting))
+if behind:
+    api("DELETE", "/schedules/" + behind)
+if f and f[0].get("batch_id"):
+    wait_batch(f[0]["batch_id"], 60)
 check(wait_batch(running, 60)["status"] == "completed", "(the long run ends)")
 f = fired_for(tick(nxt + timedelta(minutes=2)), hourly)
 check(f and f[0]["outcome"] == "started", "then the queued slot starts", f)
