@@ -211,10 +211,9 @@ static void on_open(SweepQuery *q, bool ok)
 	int n = ok ? PQntuples(q->res) : 0;
 	for (int i = 0; i < n; i++)
 		read_batch(q->s, PQgetvalue(q->res, i, 0));
-	if (!ok)
-		return; /* the same page again next time */
-	if (n < SWEEP_BATCHES) {
-		/* the end: from the oldest again */
+	if (!ok || n < SWEEP_BATCHES) {
+		/* the end, or an error (a cursor PostgreSQL could not read must not stop every
+		 * later sweep): from the oldest again */
 		w->open_after_at[0] = w->open_after_id[0] = '\0';
 		return;
 	}
