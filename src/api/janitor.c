@@ -16,6 +16,7 @@
 #include "log.h"
 #include "mstime.h"
 #include "pgq.h"
+#include "stats.h"
 
 /* Batches per sweep, oldest first (the next sweep takes the next ones). */
 #define SWEEP_MAX "20"
@@ -66,8 +67,10 @@ static void on_enqueued(EnqueueOutcome outcome, void *priv)
 		sweep_end(j); /* Redis is in trouble: the next interval tries again */
 		return;
 	}
-	if (outcome == ENQUEUE_DONE)
+	if (outcome == ENQUEUE_DONE) {
 		j->enqueued++;
+		stats_enqueued_late();
+	}
 	j->next++;
 	next_batch(j);
 }

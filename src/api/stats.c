@@ -61,6 +61,11 @@ static Metric m_schedule_runs = {
 	.type = METRIC_COUNTER,
 	.labels = { { "outcome", fire_outcomes, ARRAY_LEN(fire_outcomes) } },
 };
+static Metric m_enqueued_late = {
+	.name = "amcbatch_api_batches_enqueued_late_total",
+	.help = "Stored batches the enqueue janitor handed to Redis: their request could not reach Redis, or Redis lost them.",
+	.type = METRIC_COUNTER,
+};
 static Metric m_batches = {
 	.name = "amcbatch_batches",
 	.help = "Batches in the PostgreSQL archive by status (read at most every 10 s).",
@@ -85,8 +90,9 @@ static Metric m_pg_read_failures = {
 };
 
 static Metric *const all[] = {
-	&m_requests, &m_request_seconds, &m_inflight,    &m_submissions,      &m_schedule_runs,
-	&m_batches,  &m_archived_execs,  &m_oldest_open, &m_pg_read_failures,
+	&m_requests,      &m_request_seconds,  &m_inflight, &m_submissions,
+	&m_schedule_runs, &m_enqueued_late,    &m_batches,  &m_archived_execs,
+	&m_oldest_open,   &m_pg_read_failures,
 };
 
 /* Process state: the API process has one of each. */
@@ -216,6 +222,11 @@ void stats_request_done(const Req *r, int status, double secs)
 	else
 		outcome = 4;
 	metric_inc(&m_submissions, metric_ix2(&m_submissions, outcome, 0));
+}
+
+void stats_enqueued_late(void)
+{
+	metric_inc(&m_enqueued_late, 0);
 }
 
 void stats_schedule_fired(int outcome)

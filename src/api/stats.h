@@ -18,6 +18,8 @@ void stats_free(Api *api);
 
 /* A request ended with HTTP status (0: streamed, status unknown) after secs; r borrowed. */
 void stats_request_done(const Req *r, int status, double secs);
+/* The enqueue janitor handed a stored batch to Redis (janitor.c). */
+void stats_enqueued_late(void);
 /* A schedule slot was handled by the trigger (enum FireOutcome of schedule.h). */
 void stats_schedule_fired(int outcome);
 

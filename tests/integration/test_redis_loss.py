@@ -8,9 +8,11 @@ created exactly one AMC execution per instance, every execution's rows are archi
 the finished one is still served (from PostgreSQL). A page of older open batches that Redis
 still holds (FILLERS, made in SQL: open for an hour, no executions) lies before the two, so
 the sweep must page past it: it looks at 100 open batches per sweep, and it used to look at
-the oldest 100 only, for ever."""
+the oldest 100 only, for ever. The API's /metrics counts what its janitor handed back."""
 import time
+import urllib.request
 
+import lib
 from lib import (INSTANCES, check, create_workflow, created_since, done, invariant_ok, psql,
                  redis_raw, require_stack, sim, sim_instance_stats, sim_put, submit_paced, wait_batch, wait_until)
 
@@ -30,6 +32,16 @@ def batch_sql(where, *params):
                 "       (SELECT count(*) FROM result_rows r WHERE r.execution_id = w.id)"
                 "  FROM workflow_executions w JOIN batch_executions b ON b.id = w.batch_execution_id"
                 " WHERE " + where, *params)
+
+
+def enqueued_late():
+    """The API's count of batches its enqueue janitor handed to Redis (GET /metrics, admin)."""
+    req = urllib.request.Request(lib.URL + "/metrics", headers={"Authorization": "Bearer " + lib.TOKEN})
+    with urllib.request.urlopen(req, timeout=10) as r:
+        for line in r.read().decode().splitlines():
+            if line.startswith("amcbatch_api_batches_enqueued_late_total "):
+                return float(line.split()[1])
+    return None
 
 
 def submit(wf, instances, tag, name):
@@ -64,6 +76,7 @@ fillers = psql("INSERT INTO batch_executions (batch_id, workflow_id, user_id, st
                " RETURNING batch_id", wf, FILLERS)
 fillers = [r[0] for r in fillers]
 check(len(fillers) == FILLERS, "%d older open batches in PostgreSQL" % FILLERS)
+late0 = enqueued_late()
 try:
     redis_raw("EVAL", WIPE, len(fillers), *["amcb:batch:{%s}" % b for b in fillers])
     t0 = time.time()
@@ -78,6 +91,10 @@ try:
         ok, why = invariant_ok(b) if b else (False, "no batch")
         check(ok, "batch %s: Redis counters sum to total again" % name, why)
     print("# both batches terminal %.1f s after the flush" % (time.time() - t0))
+    late = enqueued_late()
+    check(late0 is not None and late is not None and late - late0 >= 2,
+          "the API counts the two batches its janitor handed back (amcbatch_api_batches_enqueued_late_total)",
+          "%s -> %s" % (late0, late))
 
     made = created_since(before, [amc[i] for i in run_i + new_i])
     check(all(v == 1 for v in made.values()), "one AMC execution per instance, none created twice", str(made))
