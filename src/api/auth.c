@@ -3,9 +3,12 @@
  * path costs no database round trip. A revoke through this process drops its entry at once
  * (auth_forget), and so does a user's disabling or new role (auth_forget_user); other API
  * processes notice within AUTH_TTL_MS. A disabled user's tokens are refused like revoked
- * ones. It creates no tokens. */
+ * ones. While PostgreSQL cannot be reached, a valid verdict up to AUTH_STALE_MS old is used
+ * again (a revoke made elsewhere just before the outage waits for PostgreSQL's return). It
+ * creates no tokens. */
 #include "auth.h"
 
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,7 +28,9 @@ typedef struct CacheEntry {
 	bool valid;
 	bool is_admin;
 	char user_id[IDS_UUID_LEN + 1];
-	long long expires_ms;
+	long long expires_ms;       /* mstime_mono(): re-checked after this */
+	long long verified_ms;      /* when PostgreSQL last said valid (for AUTH_STALE_MS) */
+	long long token_expires_ms; /* the token's own expires_at; LLONG_MAX: none */
 } CacheEntry;
 
 struct AuthCache {
@@ -138,6 +143,20 @@ static void conclude(Req *r, bool valid, bool is_admin, const char *user_id, boo
 	next(r);
 }
 
+/* PostgreSQL cannot be reached: the verdict cached for hash when it is a valid one, at most
+ * AUTH_STALE_MS old and the token not expired. True when it concluded r with it. */
+static bool conclude_stale(Req *r, const char *hash, bool admin_only, void (*next)(Req *r))
+{
+	const CacheEntry *e = slot_for(r->api->auth, hash);
+	long long now = mstime_mono();
+
+	if (strcmp(e->hash, hash) != 0 || !e->valid || now >= e->token_expires_ms ||
+	    now - e->verified_ms > AUTH_STALE_MS)
+		return false;
+	conclude(r, true, e->is_admin, e->user_id, admin_only, next);
+	return true;
+}
+
 static void token_done(Pgq *q, void *priv)
 {
 	AuthCtx *ctx = priv;
@@ -145,10 +164,12 @@ static void token_done(Pgq *q, void *priv)
 	CacheEntry *e;
 	bool valid, is_admin = false;
 	char user_id[IDS_UUID_LEN + 1] = "";
-	long long ttl = AUTH_NEG_TTL_MS;
+	long long ttl = AUTH_NEG_TTL_MS, lives = -1, now;
 
 	if (!q->ok) {
-		pgq_fail(r, q);
+		if (!q->connection_trouble ||
+		    !conclude_stale(r, ctx->hash, ctx->admin_only, ctx->next))
+			pgq_fail(r, q);
 		pgq_free(q);
 		free(ctx);
 		return;
@@ -157,17 +178,20 @@ static void token_done(Pgq *q, void *priv)
 	if (valid) {
 		snprintf(user_id, sizeof(user_id), "%s", PQgetvalue(q->res[0], 0, 0));
 		is_admin = strcmp(PQgetvalue(q->res[0], 0, 1), "admin") == 0;
-		ttl = strtoll(PQgetvalue(q->res[0], 0, 2), NULL, 10);
+		lives = ttl = strtoll(PQgetvalue(q->res[0], 0, 2), NULL, 10);
 		/* an expiring token is cached no longer than it lives */
 		if (ttl < 0 || ttl > AUTH_TTL_MS)
 			ttl = AUTH_TTL_MS;
 	}
+	now = mstime_mono();
 	e = slot_for(r->api->auth, ctx->hash);
 	memcpy(e->hash, ctx->hash, sizeof(e->hash));
 	e->valid = valid;
 	e->is_admin = is_admin;
 	memcpy(e->user_id, user_id, sizeof(e->user_id));
-	e->expires_ms = mstime_mono() + ttl;
+	e->expires_ms = now + ttl;
+	e->verified_ms = now;
+	e->token_expires_ms = lives < 0 ? LLONG_MAX : now + lives;
 	pgq_free(q);
 	conclude(r, valid, is_admin, user_id, ctx->admin_only, ctx->next);
 	free(ctx);
@@ -219,6 +243,7 @@ void auth_check(Req *r, bool admin_only, void (*next)(Req *r))
 	if (!pgq_run(r->api->pg, q, token_done, ctx)) {
 		free(ctx);
 		pgq_free(q);
-		req_fail(r, 503, "database_unavailable", NULL, "PostgreSQL is unavailable");
+		if (!conclude_stale(r, hash, admin_only, next))
+			req_fail(r, 503, "database_unavailable", NULL, "PostgreSQL is unavailable");
 	}
 }

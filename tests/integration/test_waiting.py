@@ -118,12 +118,23 @@ try:
     ok = wait_until(lambda: (waits(c) or [{}])[0].get("code") == "archiving", 60)
     check(ok, "the archive is waiting for the row", waits(c))
     ok, err = pg_stop()
+    stopped = time.time()
     check(ok, "PostgreSQL stopped while the execution archives", err)
     try:
         ok = wait_until(lambda: (waits(c) or [{}])[0].get("pg_down_since") is not None, 30)
         w = (waits(c) or [{}])[0]
         check(ok and w.get("code") == "archiving" and w.get("text", "").startswith(
             "waiting for PostgreSQL (unavailable since "), "archiving says: waiting for PostgreSQL", w)
+        # past AUTH_TTL_MS (5 s) into the outage the token cannot be checked again: the verdict
+        # PostgreSQL gave before it still holds (src/api/auth.h, AUTH_STALE_MS), so the status
+        # Redis serves stays readable; a token the API never verified gets 503
+        time.sleep(max(0.0, stopped + 6.5 - time.time()))
+        st, body, raw = api("GET", "/workflows/batch/%s/status" % c)
+        check(st == 200 and body["batch_status"]["executions"][0]["waiting_for"]["code"] == "archiving",
+              "6.5 s into the outage the status still answers, with the same token", raw[:300])
+        st, body, raw = api("GET", "/workflows/batch/%s/status" % c, token="amcb_" + "0" * 40)
+        check(st == 503 and body["error"]["code"] == "database_unavailable",
+              "a token never verified gets 503 database_unavailable", raw[:300])
     finally:
         ok, err = pg_start()
         check(ok, "PostgreSQL started again", err)
