@@ -19,6 +19,7 @@
 
 #include "log.h"
 #include "mstime.h"
+#include "pgpool.h"
 #include "pgq.h"
 
 #define CACHE_SLOTS 1024
@@ -228,6 +229,11 @@ void auth_check(Req *r, bool admin_only, void (*next)(Req *r))
 		conclude(r, e->valid, e->is_admin, e->user_id, admin_only, next);
 		return;
 	}
+	/* PostgreSQL known to be down: a recent verdict at once, not after a pool job that would
+	 * retry for API_PG_RETRY_MS on every request of the outage (token_done covers the first
+	 * failure, before the pool has noticed) */
+	if (!pgpool_healthy(r->api->pg) && conclude_stale(r, hash, admin_only, next))
+		return;
 	ctx = calloc(1, sizeof(*ctx));
 	q = pgq_new();
 	if (ctx == NULL || q == NULL || !pgq_add(q, sql_token, 1, (const char *[]){ hash })) {
@@ -243,7 +249,6 @@ void auth_check(Req *r, bool admin_only, void (*next)(Req *r))
 	if (!pgq_run(r->api->pg, q, token_done, ctx)) {
 		free(ctx);
 		pgq_free(q);
-		if (!conclude_stale(r, hash, admin_only, next))
-			req_fail(r, 503, "database_unavailable", NULL, "PostgreSQL is unavailable");
+		req_fail(r, 503, "database_unavailable", NULL, "PostgreSQL is unavailable");
 	}
 }
