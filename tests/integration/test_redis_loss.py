@@ -10,10 +10,8 @@ still holds (FILLERS, made in SQL: open for an hour, no executions) lies before 
 the sweep must page past it: it looks at 100 open batches per sweep, and it used to look at
 the oldest 100 only, for ever. The API's /metrics counts what its janitor handed back."""
 import time
-import urllib.request
 
-import lib
-from lib import (INSTANCES, check, create_workflow, created_since, done, invariant_ok, psql,
+from lib import (INSTANCES, api, check, create_workflow, created_since, done, invariant_ok, psql,
                  redis_raw, require_stack, sim, sim_instance_stats, sim_put, submit_paced, wait_batch, wait_until)
 
 require_stack()
@@ -36,11 +34,10 @@ def batch_sql(where, *params):
 
 def enqueued_late():
     """The API's count of batches its enqueue janitor handed to Redis (GET /metrics, admin)."""
-    req = urllib.request.Request(lib.URL + "/metrics", headers={"Authorization": "Bearer " + lib.TOKEN})
-    with urllib.request.urlopen(req, timeout=10) as r:
-        for line in r.read().decode().splitlines():
-            if line.startswith("amcbatch_api_batches_enqueued_late_total "):
-                return float(line.split()[1])
+    st, _, raw = api("GET", "/metrics")
+    for line in raw.decode().splitlines() if st == 200 else []:
+        if line.startswith("amcbatch_api_batches_enqueued_late_total "):
+            return float(line.split()[1])
     return None
 
 
