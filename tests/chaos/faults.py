@@ -196,38 +196,37 @@ class Injector:
         return "ns", "Redis unreachable for %.1f s (lease %.1f s)" % (p["cut_for"], self.lease_s)
 
     # ---- Redis -------------------------------------------------------------------------
-    def _redis_kill(self, p, lose):
+    def _redis_kill(self, p, lose=None):
+        """SIGKILL redis-server, restart it after p["down_for"]; lose: None, "tail" (the AOF's
+        last second) or "all" (the AOF deleted: Redis replaced by an empty server, a lost disk,
+        a replica promoted empty; every batch in flight is then known to PostgreSQL only)."""
         note = ""
-        path, size0 = self.stack.aof_tail() if lose else (None, 0)
-        if lose:
+        path, size0 = self.stack.aof_tail() if lose == "tail" else (None, 0)
+        if lose == "tail":
             time.sleep(1.0)     # the writes of this last second are the ones lost
         self.stack.redis_kill()
-        if lose:
+        if lose == "tail":
             _, size1 = self.stack.aof_tail()
             if path and size1 > size0:
                 os.truncate(path, size0)
                 note = ", AOF cut by %d bytes (the last second)" % (size1 - size0)
             else:
                 note = ", nothing written in the last second"
+        elif lose == "all":
+            shutil.rmtree(self.stack.aof_dir(), ignore_errors=True)
+            note = ", AOF deleted: started empty"
         self._sleep(p["down_for"])
         ok, err = self.stack.ensure()
         return "redis", "SIGKILL, down %.1f s%s%s" % (p["down_for"], note, "" if ok else " (restart FAILED: %s)" % err)
 
     def redis_kill(self, p):
-        return self._redis_kill(p, False)
+        return self._redis_kill(p)
 
     def redis_kill_aof_loss(self, p):
-        return self._redis_kill(p, True)
+        return self._redis_kill(p, "tail")
 
     def redis_wipe(self, p):
-        """Redis replaced by an empty server (a lost disk, a replica promoted empty): every
-        batch in flight is then known to PostgreSQL only, which must bring it back."""
-        self.stack.redis_kill()
-        shutil.rmtree(self.stack.aof_dir(), ignore_errors=True)
-        self._sleep(p["down_for"])
-        ok, err = self.stack.ensure()
-        return "redis", "SIGKILL, AOF deleted, down %.1f s: started empty%s" % (
-            p["down_for"], "" if ok else " (restart FAILED: %s)" % err)
+        return self._redis_kill(p, "all")
 
     def redis_client_kill(self, p):
         n = self.redis.cmd("CLIENT", "KILL", "TYPE", "normal")
