@@ -19,7 +19,7 @@
 #include "stats.h"
 
 /* Batches per sweep, oldest first (the next sweep takes the next ones). */
-#define SWEEP_MAX "20"
+#define SWEEP_MAX 20
 /* A younger batch may still be on its way from its own request (ENQUEUE_BUDGET_MS). */
 #define MIN_AGE_MS (ENQUEUE_BUDGET_MS + 2000)
 
@@ -31,14 +31,22 @@ struct Janitor {
 	PGresult *due; /* this sweep's batches (owned while sweeping) */
 	int next;      /* the row being enqueued */
 	int enqueued;
+	/* The last batch (id) a sweep was done with: the next sweep starts after it, so a batch
+	 * the script refuses (a bug, logged) or whose payload cannot be built cannot hold the
+	 * head of every sweep and keep the batches behind it out of Redis. Empty: from the
+	 * oldest, as after a short page (the end of the list). */
+	char after_id[40];
 };
 
-/* $1 minimum age in ms: open batches Redis does not hold (the partial index
- * idx_batch_executions_not_enqueued holds them) */
+/* $1 minimum age in ms, $2 the cursor (after_id, '' for none), $3 SWEEP_MAX: open batches
+ * Redis does not hold (the partial index idx_batch_executions_not_enqueued holds them). A
+ * cursor batch deleted since makes the comparison NULL: an empty page, and the cursor resets. */
 static const char sql_due[] =
 	ENQUEUE_SQL_PAYLOAD("b.enqueued_at IS NULL AND b.status IN ('pending', 'running')"
 			    " AND b.created_at < now() - $1::integer * interval '1 millisecond'"
-			    " ORDER BY b.created_at LIMIT " SWEEP_MAX);
+			    " AND ($2 = '' OR (b.created_at, b.id) > (SELECT c.created_at, c.id"
+			    "       FROM batch_executions c WHERE c.id = nullif($2, '')::uuid))"
+			    " ORDER BY b.created_at, b.id LIMIT $3::integer");
 
 static void arm(Janitor *j)
 {
@@ -50,6 +58,13 @@ static void arm(Janitor *j)
 
 static void sweep_end(Janitor *j)
 {
+	int n = j->due != NULL ? PQntuples(j->due) : 0;
+
+	if (j->due == NULL || n < SWEEP_MAX)
+		j->after_id[0] = '\0'; /* the end of the list, or no page: the oldest next */
+	else if (j->next > 0)          /* after the last row done (all, or up to a Redis failure) */
+		snprintf(j->after_id, sizeof(j->after_id), "%s",
+			 PQgetvalue(j->due, j->next - 1, 0));
 	if (j->enqueued > 0)
 		log_info("enqueue janitor: %d stored batch(es) handed to Redis", j->enqueued);
 	PQclear(j->due);
@@ -108,7 +123,7 @@ static void due_done(Pgq *q, void *priv)
 static void on_lock(RConn *c, redisReply *reply, void *priv)
 {
 	Janitor *j = priv;
-	char age[16];
+	char age[16], limit[16];
 	Pgq *q;
 
 	if (reply == NULL || reply->type != REDIS_REPLY_STATUS) {
@@ -116,7 +131,9 @@ static void on_lock(RConn *c, redisReply *reply, void *priv)
 		return;
 	}
 	snprintf(age, sizeof(age), "%d", MIN_AGE_MS);
-	if ((q = pgq_new()) == NULL || !pgq_add(q, sql_due, 1, (const char *[]){ age }) ||
+	snprintf(limit, sizeof(limit), "%d", SWEEP_MAX);
+	if ((q = pgq_new()) == NULL ||
+	    !pgq_add(q, sql_due, 3, (const char *[]){ age, j->after_id, limit }) ||
 	    !pgq_run(j->api->pg, q, due_done, j)) {
 		pgq_free(q);
 		j->sweeping = false;

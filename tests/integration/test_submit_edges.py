@@ -8,7 +8,8 @@
 * a lost enqueue_batch reply, a lost COMMIT answer, an Idempotency-Key replay while the enqueue
   is failing, and a Redis that cannot be reached after the commit all end in a 201 and a batch
   that runs: a private amcbatch-api talks to Redis or PostgreSQL through a TCP relay of this
-  test that cuts the connection at the chosen request (hole 8)."""
+  test that cuts the connection at the chosen request (hole 8); batches the enqueue janitor
+  cannot hand to Redis do not hold up the ones behind them."""
 import json
 import os
 import re
@@ -345,5 +346,34 @@ if st == 201:
     check(not batch_hash(bid) and
           psql("SELECT status, enqueued_at IS NULL FROM batch_executions WHERE batch_id = :'p1'", bid) ==
           [["cancelled", "t"]], "cancel first: the janitor leaves the cancelled batch alone")
+
+# (f) batches the janitor cannot hand over (here: no executions, so no enqueue_batch call can
+# be built; a script refusal is met the same way) do not keep the ones behind them out of
+# Redis: the next sweep starts after the last batch the previous one was done with.
+STUCK = 25	# more than a sweep's 20, all older than the batch left unenqueued
+ustate["block"] = True
+relay = Relay(REDIS_PORT, refuse_enqueue)
+with PrivateApi(redis_url="redis://127.0.0.1:%d/0" % relay.port, **PRIVATE) as url:
+    st, body, _ = post("/workflows/%s/batch-execute" % WORKFLOW, body_named("behind stuck ones"))
+relay.close()
+check(st == 201 and body["batch"]["status"] == "pending", "stuck: answered 201 while Redis refuses", (st, body))
+stuck = psql("INSERT INTO batch_executions (batch_id, workflow_id, user_id, status, total_instances, created_at)"
+             " SELECT 'batch_' || md5(random()::text || i)::varchar(8), w.id, w.user_id, 'pending', 1,"
+             "        now() - interval '1 hour' + i * interval '1 ms'"
+             "   FROM workflows w, generate_series(1, :'p2'::integer) AS i WHERE w.id = :'p1'"
+             " RETURNING batch_id", WORKFLOW, STUCK)
+stuck = [r[0] for r in stuck]
+try:
+    if st == 201:
+        bid = body["batch"]["batch_id"]
+        janitor = PrivateApi(**dict(PRIVATE, enqueue_janitor_ms=300))
+        with janitor as url:
+            check(wait_until(lambda: batch_hash(bid), 30, 0.2),
+                  "stuck: the janitor enqueues the batch behind %d it cannot enqueue" % STUCK)
+            log = janitor.log()
+        check(any(b in log for b in stuck), "stuck: the janitor met the stuck batches first", log[-500:])
+        batch_runs(bid, 2, "stuck")
+finally:
+    psql("DELETE FROM batch_executions WHERE batch_id = ANY(string_to_array(:'p1', ','))", ",".join(stuck))
 
 done()
