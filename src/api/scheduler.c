@@ -25,6 +25,8 @@
 #define TICK_MAX "20"
 /* Missed slots counted one by one before the latest is looked up directly. */
 #define WALK_MAX 1000
+/* How long a schedule whose stored cron or time zone no longer works waits to be tried again. */
+#define BROKEN_RETRY_MS 3600000
 
 /* $1 now (Unix ms). A queue schedule whose previous run still goes stays due (fire_next):
  * such schedules come after every other due one, or TICK_MAX of them would fill every tick
@@ -37,6 +39,15 @@ static const char sql_due[] =
 	"        WHERE r.schedule_id = s.id AND b.status IN ('pending', 'running')) AS busy) r"
 	" WHERE s.enabled AND s.next_run_at <= to_timestamp($1::bigint / 1000.0)"
 	" ORDER BY s.overlap = 'queue' AND r.busy, s.next_run_at LIMIT " TICK_MAX;
+
+/* $1 id, $2 the next_run_at read (Unix ms), $3 when to try it again (Unix ms). A schedule
+ * whose stored cron or zone no longer works (a parser or tzdata change in an upgrade) cannot
+ * be planned; left at its slot it would stay first in every tick's read, oldest first, and
+ * TICK_MAX of them would keep every other schedule from firing. Only a slot nobody moved
+ * since is moved (a PATCH with a cron that works wins). */
+static const char sql_defer[] =
+	"UPDATE schedules SET next_run_at = to_timestamp($3::bigint / 1000.0)"
+	" WHERE id = $1 AND enabled AND (extract(epoch FROM next_run_at) * 1000)::bigint = $2::bigint";
 
 struct Scheduler {
 	Api *api;
@@ -179,6 +190,39 @@ static void fired(const FireResult *res, void *priv)
 	fire_next(t);
 }
 
+static void deferred(Pgq *q, void *priv)
+{
+	Tick *t = priv;
+	const char *id = PQgetvalue(t->due, t->next, 0);
+
+	if (!q->ok)
+		log_warn("schedule %s: cannot move its next run: %s", id, q->err);
+	else if (strcmp(PQcmdTuples(q->res[0]), "1") == 0)
+		log_warn("schedule %s: tried again in %d min", id, BROKEN_RETRY_MS / 60000);
+	pgq_free(q);
+	t->next++;
+	fire_next(t);
+}
+
+/* Moves row t->next, which plan() refused, BROKEN_RETRY_MS on; the tick goes on in deferred().
+ * False when the statement could not be queued (the tick goes on at once). */
+static bool defer_broken(Tick *t, int64_t expected_ms)
+{
+	char exp[24], later[24];
+	const char *id = PQgetvalue(t->due, t->next, 0);
+	Pgq *q;
+
+	snprintf(exp, sizeof(exp), "%lld", (long long)expected_ms);
+	snprintf(later, sizeof(later), "%lld", (long long)(t->now_ms + BROKEN_RETRY_MS));
+	if ((q = pgq_new()) == NULL ||
+	    !pgq_add(q, sql_defer, 3, (const char *[]){ id, exp, later }) ||
+	    !pgq_run(t->api->pg, q, deferred, t)) {
+		pgq_free(q);
+		return false;
+	}
+	return true;
+}
+
 static void fire_next(Tick *t)
 {
 	/* (the servers are NULL while the process shuts down: the tick ends there) */
@@ -190,6 +234,8 @@ static void fire_next(Tick *t)
 
 		if (!plan(t, t->next, &s)) {
 			add_report(t, id, s.expected_ms, "error", NULL, 0);
+			if (defer_broken(t, s.expected_ms))
+				return;
 			continue;
 		}
 		if (busy && strcmp(PQgetvalue(t->due, t->next, 4), "queue") == 0) {

@@ -339,6 +339,34 @@ sim("DELETE", "/sim/profiles/" + AMC[1])
 if f:
     wait_batch(f[0]["batch_id"], 60)
 
+# Schedules whose stored cron or time zone no longer works (a parser or tzdata change in an
+# upgrade) cannot fire; left at their slot, 20 of them due first filled every tick. Each is
+# moved an hour on, so the next tick reaches the others.
+st, b, raw = create(dict(BASE, name="behind the broken " + TAG, cron="30 * * * *", timezone="UTC",
+                         instance_ids=IDS[2:3]))
+behind = b["schedule"]["id"] if st == 201 else None
+broken = [r[0] for r in psql(
+    "INSERT INTO schedules (user_id, name, workflow_id, instance_ids, cron, timezone, next_run_at)"
+    " SELECT s.user_id, s.name || ' broken ' || i, s.workflow_id, s.instance_ids,"
+    "        CASE WHEN i % 2 = 0 THEN 'not a cron' ELSE s.cron END,"
+    "        CASE WHEN i % 2 = 0 THEN s.timezone ELSE 'Mars/Olympus_Mons' END,"
+    "        s.next_run_at - interval '1 hour'"
+    "   FROM schedules s, generate_series(1, 20) AS i WHERE s.id = :'p1' RETURNING id", behind)] if behind else []
+at = parse(b["schedule"]["next_run_at"]) + timedelta(minutes=1) if behind else None
+rep1 = tick(at) if behind else {"fired": []}
+errors = [f for f in rep1["fired"] if f["schedule_id"] in broken and f["outcome"] == "error"]
+check(len(broken) == 20 and len(errors) == 20, "20 schedules with a broken stored cron or zone: errors", rep1)
+moved = psql("SELECT count(*) FROM schedules WHERE id = ANY(string_to_array(:'p1', ',')::uuid[])"
+             " AND next_run_at = :'p2'::timestamptz + interval '1 hour'", ",".join(broken), iso(at)) if behind else []
+check(moved == [["20"]], "each is tried again an hour later", moved)
+f = fired_for(rep1, behind) + fired_for(tick(at), behind) if behind else []
+check(f and f[0]["outcome"] == "started", "the next tick fires the schedule due after them", f)
+psql("DELETE FROM schedules WHERE id = ANY(string_to_array(:'p1', ',')::uuid[])", ",".join(broken))
+if behind:
+    api("DELETE", "/schedules/" + behind)
+if f and f[0].get("batch_id"):
+    wait_batch(f[0]["batch_id"], 60)
+
 # a revoked grant refuses that instance in the next run; the rest run
 st, b, raw = create({"name": "member " + TAG, "workflow_id": mwf, "instance_ids": IDS[2:4],
                      "cron": "15 7 * * *", "timezone": "America/New_York"}, token=mtok)
