@@ -46,6 +46,14 @@ def check(cond, name, detail=""):
 
 
 def done():
+    if _failed:
+        for w in PrivateWorker.started:
+            print("# private worker %s log kept: %s" % (w.id, w.logf))
+    else:
+        # a passing run's private worker logs go (the next session's /tmp had 144 of them)
+        for w in PrivateWorker.started:
+            if (w.proc is None or w.proc.poll() is not None) and os.path.exists(w.logf):
+                os.unlink(w.logf)
     sys.exit(1 if _failed else 0)
 
 
