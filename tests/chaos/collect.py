@@ -3,6 +3,8 @@ amcsim's ledger (GET /sim/executions), PostgreSQL (the archive and the chaos.tra
 log) and Redis (one read-only Lua call for the batches, executions, slots, jobs lists and
 leases; another, paged, for the event stream). Plain data out; rules.py judges it."""
 
+import json
+
 PREFIX = "amcb:"
 
 # Everything about batches and executions that R1-R5 need, in one atomic read.
@@ -80,22 +82,31 @@ SELECT json_build_object(
  'batches', (SELECT coalesce(json_agg(json_build_object('batch_id', batch_id, 'status', status,
 	'total', total_instances, 'completed', completed_instances, 'failed', failed_instances,
 	'tag', base_parameters->>'tag')), '[]') FROM batch_executions),
- 'execs', (SELECT coalesce(json_agg(json_build_object('exec_id', w.execution_id, 'batch_id', b.batch_id,
-	'instance', w.instance_id, 'status', w.status, 'amc', w.amc_execution_id, 'row_count', w.row_count,
-	'rows', (SELECT count(*) FROM result_rows r WHERE r.execution_id = w.id),
-	'finished_ms', (extract(epoch FROM w.completed_at) * 1000)::bigint)), '[]')
-	FROM workflow_executions w JOIN batch_executions b ON b.id = w.batch_execution_id),
  'transitions', (SELECT coalesce(json_agg(json_build_object('kind', kind, 'id', id, 'old', old, 'new', new,
 	'at', to_char(at, 'HH24:MI:SS.MS')) ORDER BY at), '[]') FROM chaos.transitions
 	WHERE old IN ('completed', 'partial', 'failed', 'cancelled') AND new IS DISTINCT FROM old))
 """
 
-# the archived rows of completed executions, in CSV column order (for the content check)
-PG_ROWS = """
-SELECT coalesce(json_object_agg(w.execution_id, json_build_object('columns', w.result_columns,
-	'rows', (SELECT coalesce(json_agg(r.row_data ORDER BY r.row_number), '[]') FROM result_rows r
-		 WHERE r.execution_id = w.id))), '{}')
-FROM workflow_executions w WHERE w.status = 'completed'
+# The executions, and the archived rows of the completed ones in CSV column order (for the
+# content check), one batch per statement. Both read result_rows, which opens each
+# execution's own table: one query over the whole archive would lock every one of those tables
+# and its index in a single transaction, and PostgreSQL's lock table
+# (max_locks_per_transaction x connections) refuses that past a few thousand executions (a
+# 10-minute campaign at three times the load makes ~25,000). \gexec runs each generated
+# statement on its own, and psql reading stdin commits each one; every line out is one
+# batch's jsonb (jsonb's text has no newlines).
+PG_BATCH_EXECS = r"""
+SELECT format($q$SELECT jsonb_build_object('execs', coalesce(jsonb_agg(jsonb_build_object(
+	'exec_id', w.execution_id, 'batch_id', %L, 'instance', w.instance_id, 'status', w.status,
+	'amc', w.amc_execution_id, 'row_count', w.row_count,
+	'rows', (SELECT count(*) FROM result_rows r WHERE r.execution_id = w.id),
+	'finished_ms', (extract(epoch FROM w.completed_at) * 1000)::bigint)), '[]'),
+ 'pg_rows', coalesce(jsonb_object_agg(w.execution_id, jsonb_build_object('columns', w.result_columns,
+	'rows', (SELECT coalesce(jsonb_agg(r.row_data ORDER BY r.row_number), '[]') FROM result_rows r
+		 WHERE r.execution_id = w.id))) FILTER (WHERE w.status = 'completed'), '{}'))::text
+FROM workflow_executions w WHERE w.batch_execution_id = %L$q$, batch_id, id)
+FROM batch_executions ORDER BY created_at, id
+\gexec
 """
 
 
@@ -128,5 +139,9 @@ def everything(sim, redis, psql):
             "redis": redis.eval_json(DUMP_LUA, (), (PREFIX,), timeout=120),
             "events": events(redis)}
     data.update(psql.json(PG_DUMP))
-    data["pg_rows"] = psql.json(PG_ROWS) or {}
+    data["execs"], data["pg_rows"] = [], {}
+    for line in psql.run(PG_BATCH_EXECS, timeout=600):
+        one = json.loads(line[0])
+        data["execs"] += one["execs"]
+        data["pg_rows"].update(one["pg_rows"])
     return data
