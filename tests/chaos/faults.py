@@ -110,9 +110,10 @@ class SimStorms:
 
 
 class Injector:
-    def __init__(self, stack, workers, sim, redis, psql, storms, settings, log):
+    def __init__(self, stack, workers, sim, redis, psql, storms, settings, log, load):
         self.stack, self.workers, self.sim, self.redis = stack, workers, sim, redis
         self.psql, self.storms, self.s, self.log = psql, storms, settings, log
+        self.load = load
         self.lease_s = settings["lease_ms"] / 1000.0
         # set when the fault phase ends: a fault in progress is cut short (heal follows)
         self.stop = threading.Event()
@@ -244,6 +245,30 @@ class Injector:
         started = self.stack.pg_start()
         return "postgres", "stop -m %s, down %.1f s%s" % (p["mode"], p["down_for"],
                                                          "" if stopped and started else " (stop %s, start %s)" % (stopped, started))
+
+    # ---- the API -----------------------------------------------------------------------
+    def api_kill(self, p):
+        """SIGKILL amcbatch-api p["delay_ms"] into the next batch-execute request (at once if
+        none starts within p["watch_for"] s), start it again after p["down_for"]. The cut
+        falls before the COMMIT (the transaction rolls back), between it and the enqueue (the
+        janitor must hand the batch to Redis) or before the answer (a keyed client retries and
+        must get the same batch)."""
+        pid = self.stack.pid("api")
+        if pid is None:
+            raise Skip("no amcbatch-api pid")
+        deadline, seen = time.time() + p["watch_for"], False
+        while not seen and time.time() < deadline and not self.stop.is_set():
+            seen = self.load.in_flight.wait(0.2)
+        if seen:
+            time.sleep(p["delay_ms"] / 1000.0)
+        cut = self.load.in_flight.is_set()
+        os.kill(pid, signal.SIGKILL)
+        self.stack.wait_gone(pid, 10)
+        self._sleep(p["down_for"])
+        ok, err = self.stack.ensure()
+        when = ("%d ms into a batch-execute%s" % (p["delay_ms"], "" if cut else " (answered before)")
+                if seen else "no batch-execute within %.0f s" % p["watch_for"])
+        return "api", "SIGKILL %s, down %.1f s%s" % (when, p["down_for"], "" if ok else " (restart FAILED: %s)" % err)
 
     # ---- amcsim ------------------------------------------------------------------------
     def sim_storm(self, kind, p):

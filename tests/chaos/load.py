@@ -28,6 +28,8 @@ class Load:
         self.subs = []
         self.stop = threading.Event()
         self.timers, self.tlock = [], threading.Lock()
+        # set while a batch-execute request is out (api_kill waits for one)
+        self.in_flight = threading.Event()
         self.threads = [threading.Thread(target=self._submitter, daemon=True),
                         threading.Thread(target=self._timer_loop, daemon=True)]
 
@@ -51,7 +53,11 @@ class Load:
 
     def _post(self, sub, body):
         headers = {"Idempotency-Key": sub.key} if sub.key else {}
-        return self.api.call("POST", "/workflows/%s/batch-execute" % self.wf, body, headers, timeout=20)
+        self.in_flight.set()
+        try:
+            return self.api.call("POST", "/workflows/%s/batch-execute" % self.wf, body, headers, timeout=20)
+        finally:
+            self.in_flight.clear()
 
     def _body(self, sub):
         return {"instance_ids": [self.fleet[i]["uuid"] for i in sub.plan.members],

@@ -143,7 +143,8 @@ class Campaign:
         self.storms = faults.SimStorms(self.sim, self.fleet, self.log)
         self.sampler = watch.Sampler(self.redis, collect.PREFIX, 2.0, t0)
         self.load = load.Load(self.api, self.wf, self.fleet, self.bplans, self.a.seed, self.log, t0)
-        inj = faults.Injector(self.stack, self.workers, self.sim, self.redis, self.psql, self.storms, self.s, self.log)
+        inj = faults.Injector(self.stack, self.workers, self.sim, self.redis, self.psql, self.storms, self.s, self.log,
+                              self.load)
         self.runner = faults.Runner(inj, self.fplans, t0, self.skip, self.log)
         self.sampler.start()
         self.load.start()

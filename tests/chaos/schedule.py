@@ -23,6 +23,7 @@ FAULT_KINDS = [
     "netns_cut",            # the worker host in its own namespace loses Redis > lease
     "sigterm_adoption",     # SIGTERM a worker while it looks for a lost create's execution
     "redis_wipe",           # SIGKILL redis-server, delete its AOF: it starts empty
+    "api_kill",             # SIGKILL amcbatch-api a few ms into a batch-execute, restart it
 ]
 SIM_KINDS = [k for k in FAULT_KINDS if k.startswith("sim_")]
 
@@ -90,6 +91,10 @@ def _fault_params(rng, kind, n_workers, lease_s, http_timeout_s):
         return p
     if kind == "netns_cut":
         return {"cut_for": round(rng.uniform(1.5, 3.0) * lease_s, 2)}
+    if kind == "api_kill":
+        # 0-25 ms into the request: the load, the insert, the COMMIT, the enqueue or the
+        # answer (a 100-instance submission takes ~10-20 ms)
+        return {"watch_for": 10.0, "delay_ms": rng.randint(0, 25), "down_for": round(rng.uniform(0.3, 3.0), 2)}
     if kind == "sigterm_adoption":
         # fallback: the worker SIGTERMed when no adoption shows up in time
         return {"watch_for": 15.0, "list_hang_ms": rng.choice([1000, 2000, 3000]),
