@@ -1,7 +1,8 @@
 --[[
   Record how far a running job has got, for the status endpoint's waiting_for (docs/api.md):
   when its worker asks AMC for the status next, how much of the result file the archive's COPY
-  has taken, since when PostgreSQL cannot be reached. Not a transition: no event, no counter,
+  has taken, since when PostgreSQL cannot be reached, since when (and why) the worker cannot
+  write its result spool. Not a transition: no event, no counter,
   no state; the worker sends it and forgets it (a lost one is replaced by the next).
 
   Preconditions:
@@ -16,7 +17,8 @@
     ARGV[2]  claim token (the `claim` the claim script returned)
     ARGV[3..] field, value pairs, fields among: next_poll_at (ms), archive_done,
              archive_total (bytes or rows of the archive's COPY), pg_down_since (ms, "" =
-             PostgreSQL is reachable again)
+             PostgreSQL is reachable again), spool_trouble (the reason, e.g. "No space left
+             on device", "" = none) and spool_trouble_since (ms, "" = none)
 
     C:  worker_id claim fields...
 
@@ -40,7 +42,7 @@ local worker = ARGV[1]
 local token = ARGV[2]
 
 local allowed = { next_poll_at = true, archive_done = true, archive_total = true,
-	pg_down_since = true }
+	pg_down_since = true, spool_trouble = true, spool_trouble_since = true }
 if #ARGV < 4 or #ARGV % 2 ~= 0 then
 	return redis.error_reply('progress: field, value pairs expected')
 end

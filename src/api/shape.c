@@ -264,10 +264,30 @@ static json_t *waiting_archive(const ShapeHash *h, json_t *o)
 	return o;
 }
 
+/* downloading: since when (spool_trouble_since) and why (spool_trouble) its worker cannot
+ * write the result spool (a full disk), written by the worker, which downloads again meanwhile
+ * until the execution's timeout. */
+static json_t *waiting_download(const ShapeHash *h, json_t *o)
+{
+	const char *since = shape_hash_get(h, "spool_trouble_since");
+	const char *why = shape_hash_get(h, "spool_trouble");
+	char text[200], clock[32];
+
+	if (since != NULL && words_clock(since, clock)) {
+		json_object_set_new(o, "spool_trouble_since", iso_ms(since));
+		snprintf(text, sizeof(text),
+			 "waiting for its worker's disk to take the results (%.80s, since %s)",
+			 why != NULL && why[0] != '\0' ? why : "cannot write", clock);
+		json_object_set_new(o, "text", json_string(text));
+	}
+	return o;
+}
+
 /* What an unfinished execution waits for: a code, the words the page shows, and the moment it
  * refers to (since when, or until when), from its hash and, when given, what the status read
  * fetched with it (live: the clock, its batch's queue, the running slots and caps); extra
- * fields say how far (ahead, running/cap, next_poll_at, progress, pg_down_since). null for a
+ * fields say how far (ahead, running/cap, next_poll_at, progress, pg_down_since,
+ * spool_trouble_since). null for a
  * finished one. */
 static json_t *waiting_for(const ShapeHash *h, const ShapeLive *live)
 {
@@ -309,6 +329,8 @@ static json_t *waiting_for(const ShapeHash *h, const ShapeLive *live)
 			return waiting_amc(h, live, o);
 		if (o != NULL && strcmp(phases[i].code, "archiving") == 0)
 			return waiting_archive(h, o);
+		if (o != NULL && strcmp(phases[i].code, "downloading") == 0)
+			return waiting_download(h, o);
 		return o;
 	}
 	return json_pack("{s:s,s:s,s:o}", "code", "starting", "text", "claimed by a worker", "at",

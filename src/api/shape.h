@@ -66,7 +66,8 @@ typedef struct ShapeLive {
 /* shape_exec_redis with waiting_for's details from live (NULL: none, as shape_exec_redis):
  * queued: `ahead` (refs of its batch's queue claimed before it); instance_cap/account_cap:
  * `running` and `cap`; amc_running: `next_poll_at` and the words "AMC running for 12 min,
- * next poll in 20 s"; archiving: `progress` (0-100) and `pg_down_since`. */
+ * next poll in 20 s"; downloading: `spool_trouble_since`; archiving: `progress` (0-100) and
+ * `pg_down_since`. */
 json_t *shape_exec_live(const ShapeHash *h, const ShapeLive *live);
 
 /* Identity and times of a batch; any field may be NULL (-> null). Times are ISO-8601. */

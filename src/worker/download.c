@@ -40,6 +40,7 @@ struct Download {
 	uint64_t cut_len, cut_hash; /* the first fetch's length and hash */
 	char sink_msg[700];
 	char err[700];
+	int io_errno; /* the errno of the last spool call that failed (0: none, or not the disk) */
 };
 
 Download *download_new(const char *batch_id, const char *exec_id)
@@ -93,12 +94,13 @@ bool download_create_spool(Download *d, const char *dir, const char *claim)
 		if (fd >= 0)
 			close(fd);
 		d->spool_path[0] = '\0';
-		errno = e;
+		d->io_errno = errno = e;
 		return false;
 	}
 	d->url_idx = 0;
 	d->last_byte = -1;
 	d->sink_msg[0] = '\0';
+	d->io_errno = 0;
 	return true;
 }
 
@@ -145,6 +147,11 @@ const char *download_error(const Download *d)
 	return d->err;
 }
 
+int download_io_errno(const Download *d)
+{
+	return d != NULL ? d->io_errno : 0;
+}
+
 const char *download_sink_error(const Download *d)
 {
 	return d->sink_msg;
@@ -181,6 +188,7 @@ bool download_feed(const char *data, size_t n, void *priv)
 		d->last_byte = (unsigned char)data[n - 1];
 	return true;
 ioerr:
+	d->io_errno = errno;
 	snprintf(d->sink_msg, sizeof(d->sink_msg), "writing %s: %s", d->spool_path,
 		 strerror(errno));
 	return false;
@@ -190,6 +198,7 @@ bool download_rewind(Download *d)
 {
 	if (fflush(d->spool) != 0 || ftruncate(fileno(d->spool), d->file_off) != 0 ||
 	    fseek(d->spool, d->file_off, SEEK_SET) != 0) {
+		d->io_errno = errno;
 		snprintf(d->err, sizeof(d->err), "rewinding %s: %s", d->spool_path,
 			 strerror(errno));
 		return false;
@@ -206,6 +215,7 @@ bool download_begin_file(Download *d, bool again)
 	} else {
 		d->cut_again = false;
 		if ((d->file_off = ftell(d->spool)) < 0) {
+			d->io_errno = errno;
 			snprintf(d->err, sizeof(d->err), "writing %s: %s", d->spool_path,
 				 strerror(errno));
 			return false;
@@ -252,6 +262,7 @@ static bool end_line(Download *d)
 	if (d->last_byte == '\n' || d->last_byte == -1)
 		return true;
 	if (fputc('\n', d->spool) == EOF) {
+		d->io_errno = errno;
 		snprintf(d->err, sizeof(d->err), "writing %s: %s", d->spool_path, strerror(errno));
 		return false;
 	}
@@ -316,7 +327,9 @@ bool download_finish(Download *d)
 		e = errno;
 	}
 	d->spool = NULL;
-	if (!ok)
+	if (!ok) {
+		d->io_errno = e;
 		snprintf(d->err, sizeof(d->err), "writing %s: %s", d->spool_path, strerror(e));
+	}
 	return ok;
 }

@@ -70,5 +70,9 @@ const char *download_error(const Download *d);
 /* Why download_feed refused data (our disk or the file's format: fetching again will not
  * help), "" none; cleared by download_create_spool. */
 const char *download_sink_error(const Download *d);
+/* The errno of the last spool call that failed because the spool could not be created or
+ * written (a full disk, a quota, an I/O error: the worker's trouble, not the result's); 0
+ * when the last failure, if any, was not that. Cleared by download_create_spool. */
+int download_io_errno(const Download *d);
 
 #endif

@@ -47,6 +47,8 @@ struct Job {
 	int retries;               /* transient failures retried by this worker */
 	int throttled;             /* past retry_waits caused by AMC 429s (exec `throttled`) */
 	int poll_failures;         /* consecutive failed status polls */
+	int spool_waits;           /* downloads started again for spool trouble (poller.c) */
+	int64_t spool_since;       /* wall ms the spool trouble began, 0 none */
 
 	/* create intent: the latest one known (wall ms, 0 none) and whether it is this claim's
 	 * own (then the create it announced is over when its answer came back) */

@@ -25,6 +25,7 @@ static void poll_now(Job *job);
 static void fetch_urls(Job *job);
 static void fetch_urls_resume(Job *job);
 static void bad_spool(Job *job, const char *why);
+static void refetch(Job *job);
 
 static void schedule(Job *job)
 {
@@ -57,10 +58,47 @@ void poller_start(Job *job)
 static void download_next(Job *job);
 static void download_file(Job *job, bool again);
 
+/* The worker's own spool could not be created or written (a full disk, a quota, an I/O
+ * error: download_io_errno). Nothing is wrong with the result, which AMC keeps, so the
+ * execution must not fail for it while there is time: the spool goes (freeing what it took)
+ * and the whole download starts again after a backoff (1 s doubling to 60 s) that does not
+ * use up max_retries, until the execution's timeout. The exec hash says so meanwhile
+ * (spool_trouble, for waiting_for). why is copied: it may point into the discarded spool's
+ * download. */
+static void spool_trouble(Job *job, const char *why)
+{
+	Worker *w = job->w;
+	int64_t now = mstime_wall();
+	int64_t deadline = job->started_ms + (int64_t)w->cfg.exec_timeout_s * 1000;
+	long wait = job_backoff_ms(job->spool_waits);
+	int e = download_io_errno(job->dl);
+	char msg[700];
+
+	snprintf(msg, sizeof(msg), "%s", why);
+	download_discard(job->dl);
+	if (now + wait > deadline) {
+		job_fail(job, false,
+			 "downloading results failed: %s (still at the execution timeout, %d s)",
+			 msg, w->cfg.exec_timeout_s);
+		return;
+	}
+	if (job->spool_since == 0)
+		job->spool_since = now;
+	job->spool_waits++;
+	elog_warn(job->batch_id, job->exec_id, "result spool: %s; downloading again in %ld ms", msg,
+		  wait);
+	progress_spool(job, e != 0 ? strerror(e) : msg, job->spool_since);
+	job_after(job, (int)wait, refetch);
+}
+
 static void retry_download(Job *job, const char *why, bool expired)
 {
 	if (download_sink_error(job->dl)[0]) {
-		/* our own disk or format problem: downloading again will not help */
+		if (download_io_errno(job->dl) != 0) {
+			spool_trouble(job, download_sink_error(job->dl));
+			return;
+		}
+		/* the file's format (gzip): downloading again will not help */
 		job_fail(job, false, "downloading results failed: %s",
 			 download_sink_error(job->dl));
 		return;
@@ -69,7 +107,7 @@ static void retry_download(Job *job, const char *why, bool expired)
 	 * after a backoff. The files already complete stay in the spool; only this one is
 	 * fetched again (a large result must not start over for one bad file). */
 	if (!download_rewind(job->dl)) {
-		job_fail(job, false, "%s", download_error(job->dl));
+		spool_trouble(job, download_error(job->dl));
 		return;
 	}
 	job_transient(job, expired ? 0 : -1, false, fetch_urls_resume,
@@ -101,7 +139,7 @@ static void on_downloaded(Worker *w, const ExchangeResult *res, void *priv)
 		retry_download(job, why, false);
 		return;
 	case DOWNLOAD_FILE_ERROR:
-		job_fail(job, false, "%s", download_error(job->dl));
+		spool_trouble(job, download_error(job->dl));
 		return;
 	}
 }
@@ -111,8 +149,14 @@ static void download_next(Job *job)
 	size_t n = download_count(job->dl);
 	if (download_index(job->dl) >= n) {
 		if (!download_finish(job->dl)) {
-			job_fail(job, false, "%s", download_error(job->dl));
+			spool_trouble(job, download_error(job->dl));
 			return;
+		}
+		if (job->spool_since != 0) {
+			/* sent ahead of the archive's calls on the same connection */
+			progress_spool(job, NULL, 0);
+			job->spool_since = 0;
+			job->spool_waits = 0;
 		}
 		elog_info(job->batch_id, job->exec_id, "downloaded %zu result file(s)", n);
 		job_archive(job, bad_spool);
@@ -128,7 +172,10 @@ static void download_file(Job *job, bool again)
 	const char *url = download_url(job->dl);
 
 	if (!download_begin_file(job->dl, again)) {
-		job_fail(job, false, "%s", download_error(job->dl));
+		if (download_io_errno(job->dl) != 0)
+			spool_trouble(job, download_error(job->dl));
+		else
+			job_fail(job, false, "%s", download_error(job->dl));
 		return;
 	}
 	if (url == NULL || !amc_download(job->w, url, download_feed, job->dl, on_downloaded, job))
@@ -137,9 +184,15 @@ static void download_file(Job *job, bool again)
 
 static void start_downloads(Job *job)
 {
+	/* an earlier claim's spool trouble must not pass for this one's */
+	if (job->spool_since == 0 && job->attempts > 1)
+		progress_spool(job, NULL, 0);
 	if (!download_create_spool(job->dl, job->w->spool_dir, job->claim)) {
-		job_fail(job, false, "cannot create a spool file in %s: %s", job->w->spool_dir,
-			 strerror(errno));
+		char why[600];
+
+		snprintf(why, sizeof(why), "cannot create a spool file in %s: %s",
+			 job->w->spool_dir, strerror(errno));
+		spool_trouble(job, why);
 		return;
 	}
 	download_next(job);

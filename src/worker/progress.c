@@ -43,6 +43,16 @@ void progress_next_poll(Job *job, int in_ms)
 	send_fields(job->w, job->batch_id, job->exec_id, job->claim, f, (int)ARRAY_LEN(f));
 }
 
+void progress_spool(Job *job, const char *err, int64_t since_ms)
+{
+	char since[24] = "";
+	const char *f[] = { "spool_trouble", err != NULL ? err : "", "spool_trouble_since", since };
+
+	if (err != NULL)
+		snprintf(since, sizeof(since), "%lld", (long long)since_ms);
+	send_fields(job->w, job->batch_id, job->exec_id, job->claim, f, (int)ARRAY_LEN(f));
+}
+
 struct ArchiveWatch {
 	Worker *w;
 	const ArchiveTask *t;

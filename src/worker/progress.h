@@ -1,6 +1,6 @@
 /* progress.h - what a running job tells the status endpoint about how far it has got
  * (docs/api.md, waiting_for; docs/redis-keys.md, the exec fields next_poll_at, archive_done,
- * archive_total, pg_down_since and P caps). Every write is fire-and-forget on the worker's
+ * archive_total, pg_down_since, spool_trouble, spool_trouble_since and P caps). Every write is fire-and-forget on the worker's
  * async Redis connection, through the `progress` script, which writes only while this claim
  * holds the running exec: never a blocking call, never a purged hash brought back. */
 #ifndef AMCB_PROGRESS_H
@@ -11,6 +11,10 @@
 
 /* The next AMC status poll is due in in_ms: next_poll_at = now + in_ms. */
 void progress_next_poll(Job *job, int in_ms);
+
+/* The result spool cannot be written since since_ms (err: the reason, e.g. "No space left on
+ * device"), or (err NULL) it can again: spool_trouble and spool_trouble_since. */
+void progress_spool(Job *job, const char *err, int64_t since_ms);
 
 typedef struct ArchiveWatch ArchiveWatch;
 
