@@ -469,11 +469,14 @@ with PrivateApi(schedule_test_clock="true", schedule_tick_ms="0") as url2:
     check(len(sb) == 8 and all(c == "1" for _, c in sb), "exactly one batch per slot in PostgreSQL", sb)
 api("POST", "/schedules/%s/pause" % race)
 
-# ---- a real minute boundary, with one API killed at the slot ------------------------------
+# ---- a real slot on the wall clock, with one API killed at it -----------------------------
 st, b, raw = create(dict(BASE, name="minutely " + TAG, cron="* * * * *", timezone="UTC", instance_ids=IDS[:1],
                          window=None, parameters={"startDate": "2026-01-01", "endDate": "2026-01-07"}))
 minutely = b["schedule"]["id"]
-first = parse(b["schedule"]["next_run_at"])
+# the slot 3 s from now instead of the next minute (a tick fires the next_run_at it reads):
+# waiting for the minute to turn cost this test 0 to 60 s
+first = (datetime.now(timezone.utc) + timedelta(seconds=3)).replace(microsecond=0)
+psql("UPDATE schedules SET next_run_at = :'p2'::timestamptz WHERE id = :'p1'", minutely, iso(first))
 killed = PrivateApi(schedule_tick_ms="50")
 if killed.__enter__():
     lib.URL = os.environ["AMCBATCH_URL"]
