@@ -2,8 +2,8 @@
   Record how far a running job has got, for the status endpoint's waiting_for (docs/api.md):
   when its worker asks AMC for the status next, how much of the result file the archive's COPY
   has taken, since when PostgreSQL cannot be reached, since when (and why) the worker cannot
-  write its result spool. Not a transition: no event, no counter,
-  no state; the worker sends it and forgets it (a lost one is replaced by the next).
+  write its result spool. Not a transition: no event, no counter, no state; the worker sends
+  it and forgets it (a lost one is replaced by the next).
 
   Preconditions:
     the exec is `running` and held by this claim; otherwise nothing is written (a finished,

@@ -287,8 +287,7 @@ static json_t *waiting_download(const ShapeHash *h, json_t *o)
  * refers to (since when, or until when), from its hash and, when given, what the status read
  * fetched with it (live: the clock, its batch's queue, the running slots and caps); extra
  * fields say how far (ahead, running/cap, next_poll_at, progress, pg_down_since,
- * spool_trouble_since). null for a
- * finished one. */
+ * spool_trouble_since). null for a finished one. */
 static json_t *waiting_for(const ShapeHash *h, const ShapeLive *live)
 {
 	static const struct {
