@@ -43,6 +43,14 @@ struct Download {
 	int io_errno; /* the errno of the last spool call that failed (0: none, or not the disk) */
 };
 
+/* A spool call failed with e: the reason ("<what> <path>: <strerror>") into msg, e kept for
+ * download_io_errno (the worker's disk, not the result: poller.c waits instead of failing). */
+static void spool_failed(Download *d, char *msg, size_t len, const char *what, int e)
+{
+	d->io_errno = e;
+	snprintf(msg, len, "%s %s: %s", what, d->spool_path, strerror(e));
+}
+
 Download *download_new(const char *batch_id, const char *exec_id)
 {
 	Download *d = calloc(1, sizeof(*d));
@@ -93,8 +101,9 @@ bool download_create_spool(Download *d, const char *dir, const char *claim)
 		int e = errno;
 		if (fd >= 0)
 			close(fd);
+		spool_failed(d, d->err, sizeof(d->err), "creating", e);
 		d->spool_path[0] = '\0';
-		d->io_errno = errno = e;
+		errno = e;
 		return false;
 	}
 	d->url_idx = 0;
@@ -188,9 +197,7 @@ bool download_feed(const char *data, size_t n, void *priv)
 		d->last_byte = (unsigned char)data[n - 1];
 	return true;
 ioerr:
-	d->io_errno = errno;
-	snprintf(d->sink_msg, sizeof(d->sink_msg), "writing %s: %s", d->spool_path,
-		 strerror(errno));
+	spool_failed(d, d->sink_msg, sizeof(d->sink_msg), "writing", errno);
 	return false;
 }
 
@@ -198,9 +205,7 @@ bool download_rewind(Download *d)
 {
 	if (fflush(d->spool) != 0 || ftruncate(fileno(d->spool), d->file_off) != 0 ||
 	    fseek(d->spool, d->file_off, SEEK_SET) != 0) {
-		d->io_errno = errno;
-		snprintf(d->err, sizeof(d->err), "rewinding %s: %s", d->spool_path,
-			 strerror(errno));
+		spool_failed(d, d->err, sizeof(d->err), "rewinding", errno);
 		return false;
 	}
 	d->last_byte = d->file_prev_last;
@@ -215,9 +220,7 @@ bool download_begin_file(Download *d, bool again)
 	} else {
 		d->cut_again = false;
 		if ((d->file_off = ftell(d->spool)) < 0) {
-			d->io_errno = errno;
-			snprintf(d->err, sizeof(d->err), "writing %s: %s", d->spool_path,
-				 strerror(errno));
+			spool_failed(d, d->err, sizeof(d->err), "writing", errno);
 			return false;
 		}
 	}
@@ -262,8 +265,7 @@ static bool end_line(Download *d)
 	if (d->last_byte == '\n' || d->last_byte == -1)
 		return true;
 	if (fputc('\n', d->spool) == EOF) {
-		d->io_errno = errno;
-		snprintf(d->err, sizeof(d->err), "writing %s: %s", d->spool_path, strerror(errno));
+		spool_failed(d, d->err, sizeof(d->err), "writing", errno);
 		return false;
 	}
 	d->last_byte = '\n';
@@ -327,9 +329,7 @@ bool download_finish(Download *d)
 		e = errno;
 	}
 	d->spool = NULL;
-	if (!ok) {
-		d->io_errno = e;
-		snprintf(d->err, sizeof(d->err), "writing %s: %s", d->spool_path, strerror(e));
-	}
+	if (!ok)
+		spool_failed(d, d->err, sizeof(d->err), "writing", e);
 	return ok;
 }

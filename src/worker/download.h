@@ -22,7 +22,8 @@ void download_free(Download *d);
 void download_discard(Download *d);
 
 /* A spool file of its own, <dir>/<batch>-<exec>-<claim>.csv, created anew (O_EXCL, 0600,
- * over whatever spool the download had), positioned before the first file. false: errno. */
+ * over whatever spool the download had), positioned before the first file. false: errno,
+ * and the reason in download_error(). */
 MUST_CHECK bool download_create_spool(Download *d, const char *dir, const char *claim);
 /* The downloadUrls array to fetch (borrowed: the download keeps its own reference). */
 void download_set_urls(Download *d, json_t *urls);

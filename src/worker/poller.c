@@ -5,7 +5,6 @@
  * only through the pointer given to job_archive). */
 #include "poller.h"
 
-#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -63,8 +62,8 @@ static void download_file(Job *job, bool again);
  * execution must not fail for it while there is time: the spool goes (freeing what it took)
  * and the whole download starts again after a backoff (1 s doubling to 60 s) that does not
  * use up max_retries, until the execution's timeout. The exec hash says so meanwhile
- * (spool_trouble, for waiting_for). why is copied: it may point into the discarded spool's
- * download. */
+ * (spool_trouble, for waiting_for). why may be the download's own message (discarding the
+ * spool keeps it). */
 static void spool_trouble(Job *job, const char *why)
 {
 	Worker *w = job->w;
@@ -72,22 +71,20 @@ static void spool_trouble(Job *job, const char *why)
 	int64_t deadline = job->started_ms + (int64_t)w->cfg.exec_timeout_s * 1000;
 	long wait = job_backoff_ms(job->spool_waits);
 	int e = download_io_errno(job->dl);
-	char msg[700];
 
-	snprintf(msg, sizeof(msg), "%s", why);
 	download_discard(job->dl);
 	if (now + wait > deadline) {
 		job_fail(job, false,
 			 "downloading results failed: %s (still at the execution timeout, %d s)",
-			 msg, w->cfg.exec_timeout_s);
+			 why, w->cfg.exec_timeout_s);
 		return;
 	}
 	if (job->spool_since == 0)
 		job->spool_since = now;
 	job->spool_waits++;
-	elog_warn(job->batch_id, job->exec_id, "result spool: %s; downloading again in %ld ms", msg,
+	elog_warn(job->batch_id, job->exec_id, "result spool: %s; downloading again in %ld ms", why,
 		  wait);
-	progress_spool(job, e != 0 ? strerror(e) : msg, job->spool_since);
+	progress_spool(job, e != 0 ? strerror(e) : why, job->spool_since);
 	job_after(job, (int)wait, refetch);
 }
 
@@ -188,11 +185,7 @@ static void start_downloads(Job *job)
 	if (job->spool_since == 0 && job->attempts > 1)
 		progress_spool(job, NULL, 0);
 	if (!download_create_spool(job->dl, job->w->spool_dir, job->claim)) {
-		char why[600];
-
-		snprintf(why, sizeof(why), "cannot create a spool file in %s: %s",
-			 job->w->spool_dir, strerror(errno));
-		spool_trouble(job, why);
+		spool_trouble(job, download_error(job->dl));
 		return;
 	}
 	download_next(job);
