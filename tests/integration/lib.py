@@ -159,6 +159,21 @@ def wait_batch(batch_id, timeout=120):
     return last
 
 
+def status_executions(batch_id):
+    """The executions of GET /workflows/batch/{id}/status ([] unless it answers 200)."""
+    st, body, _ = api("GET", "/workflows/batch/%s/status" % batch_id)
+    return body["batch_status"]["executions"] if st == 200 else []
+
+
+def metric_value(text, series):
+    """The value of series (name and labels as exposed, e.g. 'x_total' or 'x{a="b"}') in a
+    Prometheus exposition, or None."""
+    for line in text.splitlines():
+        if line.startswith(series + " "):
+            return float(line.split()[-1])
+    return None
+
+
 def invariant_ok(batch_id):
     """The counter invariant of design.md on the batch hash in Redis."""
     h = redis_hash(PREFIX + "batch:{%s}" % batch_id)
@@ -197,6 +212,17 @@ def submit(workflow_id, instance_ids, parameters=None, overrides=None, name=None
 
 RUN_DIR = os.environ.get("RUN_DIR", "")
 TOP = os.environ.get("TOP") or os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def stack_log(name):
+    """What the stack daemon `name` (api, worker1, ...) has logged so far, "" without one."""
+    path = os.path.join(RUN_DIR, name + ".log")
+    if not RUN_DIR or not os.path.exists(path):
+        return ""
+    with open(path, errors="replace") as f:
+        return f.read()
+
+
 FLEET_SQL = ("SELECT campaign, SUM(impressions) AS impressions, {{tag}} AS tag FROM impressions "
              "GROUP BY campaign ORDER BY campaign")
 

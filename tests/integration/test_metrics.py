@@ -17,7 +17,7 @@ import uuid
 
 import lib
 from lib import (INSTANCES, PrivateApi, PrivateWorker, TOP, WORKFLOW, api, check, done,
-                 require_stack, wait_until)
+                 metric_value, require_stack, wait_until)
 
 require_stack()
 
@@ -51,13 +51,6 @@ def promtool_ok(text, name):
     p = subprocess.run([PROMTOOL, "check", "metrics"], input=text.encode(), capture_output=True)
     check(p.returncode == 0, "promtool check metrics: " + name,
           (p.stdout + p.stderr).decode()[-800:])
-
-
-def value(text, series):
-    for line in text.splitlines():
-        if line.startswith(series + " "):
-            return float(line.split()[-1])
-    return None
 
 
 # ---- the shipped configuration --------------------------------------------------------------
@@ -155,17 +148,17 @@ try:
         st, text, _ = get("http://127.0.0.1:%d/metrics" % api_mport)
         check(st == 200, "API metrics_listen serves without a token", st)
         promtool_ok(text, "API metrics_listen")
-        check((value(text, 'amcbatch_api_submissions_total{outcome="created"}') or 0) >= 1,
+        check((metric_value(text, 'amcbatch_api_submissions_total{outcome="created"}') or 0) >= 1,
               "submissions counted by outcome")
         st, text, _ = get("http://127.0.0.1:%d/metrics" % worker_mport)
         check(st == 200, "worker metrics_listen serves", st)
         promtool_ok(text, "worker metrics_listen")
-        rows = value(text, "amcbatch_worker_archived_rows_total")
+        rows = metric_value(text, "amcbatch_worker_archived_rows_total")
         check(rows is not None and rows > 0, "archived rows counted", rows)
-        check((value(text, "amcbatch_worker_jobs_max") or 0) > 0, "jobs_max gauge")
-        check(all(value(text, g) is not None for g in (
+        check((metric_value(text, "amcbatch_worker_jobs_max") or 0) > 0, "jobs_max gauge")
+        check(all(metric_value(text, g) is not None for g in (
             "amcbatch_queue_ready_jobs", "amcbatch_queue_oldest_job_age_seconds", "amcbatch_parked_jobs",
-            "amcbatch_amc_cancels_pending")) and value(text, "amcbatch_worker_queue_read_failures_total") == 0,
+            "amcbatch_amc_cancels_pending")) and metric_value(text, "amcbatch_worker_queue_read_failures_total") == 0,
               "queue jobs, their age, parked jobs and pending cancels read without a failure",
               [ln for ln in text.splitlines() if "queue" in ln or "parked" in ln or "cancels" in ln])
         st, _, _ = get("http://127.0.0.1:%d/other" % worker_mport)

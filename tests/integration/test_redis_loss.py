@@ -11,7 +11,7 @@ the sweep must page past it: it looks at 100 open batches per sweep, and it used
 the oldest 100 only, for ever. The API's /metrics counts what its janitor handed back."""
 import time
 
-from lib import (INSTANCES, api, check, create_workflow, created_since, done, invariant_ok, psql,
+from lib import (INSTANCES, api, check, create_workflow, created_since, done, invariant_ok, metric_value, psql,
                  redis_raw, require_stack, sim, sim_instance_stats, sim_put, submit_paced, wait_batch, wait_until)
 
 require_stack()
@@ -35,10 +35,7 @@ def batch_sql(where, *params):
 def enqueued_late():
     """The API's count of batches its enqueue janitor handed to Redis (GET /metrics, admin)."""
     st, _, raw = api("GET", "/metrics")
-    for line in raw.decode().splitlines() if st == 200 else []:
-        if line.startswith("amcbatch_api_batches_enqueued_late_total "):
-            return float(line.split()[1])
-    return None
+    return metric_value(raw.decode(), "amcbatch_api_batches_enqueued_late_total") if st == 200 else None
 
 
 def submit(wf, instances, tag, name):

@@ -10,9 +10,8 @@ import socket
 import subprocess
 import time
 
-import lib
-from lib import (INSTANCES, RUN_DIR, WORKFLOW, api, check, created_since, done, exec_hashes, psql,
-                 require_stack, sim_instance_stats, submit_paced, wait_batch, wait_until)
+from lib import (INSTANCES, RUN_DIR, WORKFLOW, check, created_since, done, exec_hashes, psql,
+                 require_stack, sim_instance_stats, status_executions, submit_paced, wait_batch, wait_until)
 
 require_stack()
 # the stack's workers (scripts/stack: worker id <host>-wN; private workers of earlier tests have
@@ -43,11 +42,6 @@ def fill(path):
     return filler
 
 
-def executions(batch_id):
-    st, body, raw = api("GET", "/workflows/batch/%s/status" % batch_id)
-    return body["batch_status"]["executions"] if st == 200 else []
-
-
 mounted, fillers = [], []
 try:
     for d in spools:
@@ -66,17 +60,17 @@ try:
     bid = body["batch"]["batch_id"] if st == 201 else None
 
     def all_waiting():
-        w = [e.get("waiting_for") or {} for e in executions(bid)]
+        w = [e.get("waiting_for") or {} for e in status_executions(bid)]
         return len(w) == 2 and all(x.get("code") == "downloading" and x.get("spool_trouble_since") for x in w)
 
     ok = bid and wait_until(all_waiting, 60, 0.2)
-    w = [e.get("waiting_for") for e in executions(bid)] if bid else []
+    w = [e.get("waiting_for") for e in status_executions(bid)] if bid else []
     check(ok, "both executions wait in downloading with spool_trouble_since", w)
     check(ok and all("No space left on device" in x.get("text", "") for x in w),
           "the words say why: No space left on device", w)
     # a few more rounds of the backoff (1, 2, 4 s): still waiting, nothing failed
     time.sleep(4)
-    ex = executions(bid) if bid else []
+    ex = status_executions(bid) if bid else []
     check(len(ex) == 2 and all(e["status"] == "running" for e in ex),
           "still running after more download attempts, not failed", [(e["status"], e.get("error")) for e in ex])
 

@@ -371,10 +371,7 @@ try:
             check(wait_until(lambda: batch_hash(bid), 30, 0.2),
                   "stuck: the janitor enqueues the batch behind %d it cannot enqueue" % STUCK)
             log = janitor.log()
-        # the stack's API sweeps too (every 5 s, same lock): either may have met them
-        if lib.RUN_DIR and os.path.exists(os.path.join(lib.RUN_DIR, "api.log")):
-            with open(os.path.join(lib.RUN_DIR, "api.log"), errors="replace") as f:
-                log += f.read()
+        log += lib.stack_log("api")	# the stack's API sweeps too (every 5 s, same lock)
         check(any(b in log for b in stuck), "stuck: a janitor met the stuck batches first", log[-500:])
         batch_runs(bid, 2, "stuck")
 finally:

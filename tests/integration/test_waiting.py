@@ -19,7 +19,8 @@ import uuid
 
 import lib
 from lib import (INSTANCES, WORKFLOW, PrivateApi, PrivateWorker, api, check, create_workflow, done,
-                 pg_start, pg_stop, psql, redis_raw, require_stack, submit_paced, wait_batch, wait_until)
+                 pg_start, pg_stop, psql, redis_raw, require_stack, status_executions, submit_paced, wait_batch,
+                 wait_until)
 
 require_stack()
 
@@ -41,13 +42,8 @@ with open(conf, "w") as f:
             % (prefix, amc_url, amc_url))
 
 
-def executions(batch_id):
-    st, body, raw = api("GET", "/workflows/batch/%s/status" % batch_id)
-    return body["batch_status"]["executions"] if st == 200 else []
-
-
 def waits(batch_id):
-    return [e["waiting_for"] or {} for e in executions(batch_id)]
+    return [e["waiting_for"] or {} for e in status_executions(batch_id)]
 
 
 def batch(instances, label):
@@ -107,7 +103,7 @@ try:
     w = (waits(c) or [{}])[0]
     check(ok and w.get("code") == "amc_running" and "next poll" in w.get("text", ""),
           "AMC running: next_poll_at and the words 'next poll'", w)
-    exec_id = executions(c)[0]["execution_id"]
+    exec_id = status_executions(c)[0]["execution_id"]
     # the archive takes this row's lock first: holding it keeps the archive waiting
     locker = subprocess.Popen(["psql", lib.DB, "-Xq", "-v", "ON_ERROR_STOP=1"], stdin=subprocess.PIPE,
                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)

@@ -114,10 +114,9 @@ check(st == 200 and any(w["id"] == wh["id"] for w in b["webhooks"]) and
       all("secret" not in w for w in b["webhooks"]), "GET /webhooks lists it, never the secret", raw[:300])
 enc = psql("SELECT encode(secret_enc, 'escape') FROM webhooks WHERE id = :'p1'", wh["id"])
 check(enc and SECRET not in enc[0][0], "the secret is stored encrypted")
-apilog = os.path.join(os.environ.get("RUN_DIR", ""), "api.log")
-if os.path.exists(apilog):
-    with open(apilog, errors="replace") as f:
-        check(SECRET not in f.read(), "the secret is not in the API log")
+apilog = lib.stack_log("api")
+if apilog:
+    check(SECRET not in apilog, "the secret is not in the API log")
 
 GIVEN = "my-own-secret-" + TAG
 st, b, raw = add(rx.url("/slack-" + TAG), ["batch.completed"], format="slack", secret=GIVEN)
