@@ -27,12 +27,11 @@
 Each part uses instances of its own, so amcsim's counters are its alone."""
 import os
 import signal
-import subprocess
 import time
 import uuid
 
 from lib import (FORWARD, HOLD_THEN_CUT, PREFIX, REDIS, RUN_DIR, PrivateWorker, Relay, amc_call, amc_status, api, archived_rows, check, create_workflow,
-                 done, exec_hashes, fleet_account, invariant_ok, lua_source, pg_start, pg_stop, pid_alive,
+                 done, exec_hashes, fleet_account, invariant_ok, lua_source, pid_alive,
                  pid_of, port_of, psql, redis_hash, redis_raw, require_stack, sim, sim_instance_stats, sim_put, stack,
                  submit_paced, wait_batch, wait_until)
 

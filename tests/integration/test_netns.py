@@ -8,7 +8,6 @@ permitted."""
 import os
 import signal
 import subprocess
-import time
 import uuid
 
 from lib import (FLEET_SQL, PREFIX, RUN_DIR, Relay, check, create_workflow, created_since, done, exec_hashes,

@@ -13,7 +13,7 @@ import subprocess
 import uuid
 
 from lib import (api, check, create_workflow, done, fleet_account, psql, require_stack, sim, sim_put,
-                 wait_batch, wait_until)
+                 wait_batch)
 
 require_stack()
 

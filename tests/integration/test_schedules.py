@@ -13,7 +13,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-from datetime import date, datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone
 
 import lib
 from lib import (PrivateApi, api, check, create_workflow, done, fleet_account, psql, require_stack,

@@ -23,7 +23,7 @@ import urllib.request
 import uuid
 
 import lib
-from lib import (CUT, CUT_AFTER_REPLY, DB, FORWARD, HOLD_THEN_CUT, INSTANCES, PREFIX, REDIS, TERMINAL,
+from lib import (CUT, CUT_AFTER_REPLY, DB, FORWARD, HOLD_THEN_CUT, INSTANCES, REDIS,
                  WORKFLOW, PrivateApi, Relay, api, batch_hash, check, create_workflow, done, exec_hashes,
                  port_of, psql, require_stack, wait_batch, wait_until)
 

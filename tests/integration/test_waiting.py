@@ -19,7 +19,7 @@ import uuid
 
 import lib
 from lib import (INSTANCES, WORKFLOW, PrivateApi, PrivateWorker, api, check, create_workflow, done,
-                 pg_start, pg_stop, psql, redis_raw, require_stack, status_executions, submit_paced, wait_batch,
+                 pg_start, pg_stop, redis_raw, require_stack, status_executions, submit_paced, wait_batch,
                  wait_until)
 
 require_stack()

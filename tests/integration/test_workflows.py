@@ -2,7 +2,6 @@
 records the one it ran; parameter types are checked on create, edit, batch and schedule;
 sharing to read or to run; DELETE archives (refused while a batch runs or a schedule uses
 it); every route refuses other users and bad input with a JSON error and stores nothing."""
-import time
 import uuid
 
 from lib import (INSTANCES, api, check, create_workflow, done, psql, require_stack, submit,
