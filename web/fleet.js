@@ -32,7 +32,9 @@ function render(box, f) {
 		h('td', null, x.id), h('td', null, x.host || '\u2013'), h('td', null, x.version || '\u2013'),
 		h('td', null, x.uptime_seconds === null ? '\u2013' : age(x.uptime_seconds * 1000)),
 		h('td', { class: 'num' }, String(x.jobs_held)), h('td', null, age(x.last_heartbeat_age_ms) + ' ago'),
-		h('td', null, x.lease_alive ? h('span', { class: 'badge st-completed' }, 'alive') : h('span', { class: 'badge st-failed' }, 'gone'))));
+		h('td', null, x.lease_alive ? h('span', { class: 'badge st-completed' }, 'alive') : h('span', { class: 'badge st-failed' }, 'gone'),
+			// claims_paused: the worker takes no new jobs, and says why (its result spool cannot be written)
+			x.claims_paused ? h('span', { class: 'badge st-retry_wait', title: x.claims_paused, 'data-testid': 'claims-paused' }, 'claims paused') : null)));
 	const batches = q.by_batch.map((b) => h('tr', null,
 		h('td', null, h('a', { href: '#/batch/' + b.batch_id }, b.batch_id)),
 		h('td', { class: 'num' }, String(b.ready)), h('td', null, age(b.oldest_queued_age_ms))));

@@ -115,11 +115,14 @@ static json_t *workers_json(const redisReply *w, long long now, Caps *caps)
 		json_object_set_new(x, "host", json_null());
 		json_object_set_new(x, "pid", json_null());
 		json_object_set_new(x, "version", json_null());
+		json_object_set_new(x, "claims_paused", json_null());
 		for (size_t k = 0; is_array(info) && k + 1 < info->elements; k += 2) {
 			const char *f = str_of(info->element[k]), *v = str_of(info->element[k + 1]);
 
 			if (!strcmp(f, "host") || !strcmp(f, "version"))
 				json_object_set_new(x, f, json_string(v));
+			else if (!strcmp(f, "claims_paused") && v[0] != '\0')
+				json_object_set_new(x, f, json_string(v)); /* invalid UTF-8: null */
 			else if (!strcmp(f, "pid") || !strcmp(f, "inflight_max"))
 				json_object_set_new(x, f, json_integer(strtoll(v, NULL, 10)));
 			else if (!strcmp(f, "started_at"))

@@ -92,7 +92,10 @@ static bool fill_workers(Table *t, const json_t *resp)
 			up,
 			jobs,
 			beat,
-			json_is_true(json_object_get(w, "lease_alive")) ? "alive" : "GONE",
+			!json_is_true(json_object_get(w, "lease_alive")) ? "GONE"
+			/* it takes no new jobs (its result spool cannot be written) */
+			: json_is_string(json_object_get(w, "claims_paused")) ? "paused"
+									      : "alive",
 		};
 
 		fmt_age(ums, up, sizeof(up));

@@ -1,7 +1,9 @@
 /* claim.c - the claim loop: while there are free slots, the claim script moves queued refs
  * to this worker's processing list (round-robin over batches, under the instance and account
  * caps, due retries first); an empty queue is polled again on a short timer. While claims come
- * back full, a second call is kept in flight so Redis works on it while we start the jobs. */
+ * back full, a second call is kept in flight so Redis works on it while we start the jobs.
+ * A pause (claim_pause: the worker's result spool cannot be written) stops new claims for a
+ * while and leaves the jobs held alone. */
 #include "claim.h"
 
 #include <stdio.h>
@@ -61,10 +63,40 @@ static void on_claimed(RConn *c, redisReply *reply, void *priv)
 		claim_later(w, CLAIM_IDLE_MS);
 }
 
+const char *claim_paused_why(const Worker *w)
+{
+	return w->claims_paused_until > mstime_wall() ? w->claims_paused_why : NULL;
+}
+
+void claim_pause(Worker *w, long ms, const char *why)
+{
+	int64_t until = mstime_wall() + ms;
+
+	if (claim_paused_why(w) == NULL)
+		log_warn("claiming no new jobs for %ld ms: %s", ms, why);
+	if (until > w->claims_paused_until)
+		w->claims_paused_until = until;
+	snprintf(w->claims_paused_why, sizeof(w->claims_paused_why), "%s", why);
+}
+
+void claim_resume(Worker *w)
+{
+	if (claim_paused_why(w) != NULL)
+		log_info("claiming again: %s is over", w->claims_paused_why);
+	w->claims_paused_until = 0;
+	w->claims_paused_why[0] = '\0';
+	claim_kick(w);
+}
+
 void claim_kick(Worker *w)
 {
 	if (w->claiming >= (w->claim_backlog ? 2 : 1) || w->stopping || w->exiting)
 		return;
+	int64_t paused = w->claims_paused_until - mstime_wall();
+	if (paused > 0) {
+		claim_later(w, paused < CLAIM_DOWN_MS ? (int)paused : CLAIM_DOWN_MS);
+		return;
+	}
 	int free_slots = w->cfg.worker_inflight - w->inflight - w->claim_reserved;
 	if (free_slots <= 0)
 		return; /* lifecycle_job_done kicks again */

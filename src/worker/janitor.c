@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "amc_cancel.h"
+#include "claim.h"
 #include "keys.h"
 #include "log.h"
 #include "mstime.h"
@@ -41,11 +42,17 @@ void janitor_beat(Worker *w)
 {
 	LuaCall call;
 	char pid[24], started[24], icap[16], acap[16], inflight[16];
+	const char *paused = claim_paused_why(w);
 	/* the worker's self-description for the fleet view (docs/redis-keys.md, P worker:W:info) */
 	const char *info[] = {
-		"host",         w->host,  "pid",          pid,  "version",     PACKAGE_VERSION,
-		"started_at",   started,  "instance_cap", icap, "account_cap", acap,
-		"inflight_max", inflight,
+		"host",          w->host,
+		"pid",           pid,
+		"version",       PACKAGE_VERSION,
+		"started_at",    started,
+		"instance_cap",  icap,
+		"account_cap",   acap,
+		"inflight_max",  inflight,
+		"claims_paused", paused != NULL ? paused : "",
 	};
 
 	snprintf(pid, sizeof(pid), "%ld", (long)getpid());

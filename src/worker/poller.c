@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "amc_client.h"
+#include "claim.h"
 #include "download.h"
 #include "handback.h"
 #include "job.h"
@@ -19,6 +20,9 @@
 #include "token.h"
 
 #define POLL_NOT_FOUND_MAX 4 /* AMC may not know a fresh execution for a few seconds */
+/* Claims stay paused this long past a spool-troubled job's next try, so that try (which
+ * renews the pause if the disk is still full) comes before the pause could end. */
+#define SPOOL_PAUSE_MARGIN_MS 5000
 
 static void poll_now(Job *job);
 static void fetch_urls(Job *job);
@@ -63,7 +67,10 @@ static void download_file(Job *job, bool again);
  * and the whole download starts again after a backoff (1 s doubling to 60 s) that does not
  * use up max_retries, until the execution's timeout. The exec hash says so meanwhile
  * (spool_trouble, for waiting_for). why may be the download's own message (discarding the
- * spool keeps it). */
+ * spool keeps it).
+ * Meanwhile the worker claims no new jobs (claim_pause): each would meet the same disk after
+ * its AMC run and wait here too, while a worker with room could finish it. The first download
+ * that completes ends the pause (download_next). */
 static void spool_trouble(Job *job, const char *why)
 {
 	Worker *w = job->w;
@@ -71,6 +78,7 @@ static void spool_trouble(Job *job, const char *why)
 	int64_t deadline = job->started_ms + (int64_t)w->cfg.exec_timeout_s * 1000;
 	long wait = job_backoff_ms(job->spool_waits);
 	int e = download_io_errno(job->dl);
+	char reason[200];
 
 	download_discard(job->dl);
 	if (now + wait > deadline) {
@@ -85,6 +93,9 @@ static void spool_trouble(Job *job, const char *why)
 	elog_warn(job->batch_id, job->exec_id, "result spool: %s; downloading again in %ld ms", why,
 		  wait);
 	progress_spool(job, e != 0 ? strerror(e) : why, job->spool_since);
+	snprintf(reason, sizeof(reason), "the result spool cannot be written (%s)",
+		 e != 0 ? strerror(e) : why);
+	claim_pause(w, wait + SPOOL_PAUSE_MARGIN_MS, reason);
 	job_after(job, (int)wait, refetch);
 }
 
@@ -156,6 +167,8 @@ static void download_next(Job *job)
 			job->spool_waits = 0;
 		}
 		elog_info(job->batch_id, job->exec_id, "downloaded %zu result file(s)", n);
+		if (claim_paused_why(job->w) != NULL) /* the disk took a whole result again */
+			claim_resume(job->w);
 		job_archive(job, bad_spool);
 		return;
 	}

@@ -54,6 +54,10 @@ typedef struct Worker {
 	int claim_reserved; /* jobs those calls may bring back (held against worker_inflight) */
 	bool claim_backlog; /* the last claim came back full: keep two calls in flight */
 	struct event *claim_timer;
+	/* claims paused (claim_pause) until this wall ms, 0 = not paused, and why (for the
+	 * log and the fleet view, P worker:W:info claims_paused) */
+	int64_t claims_paused_until;
+	char claims_paused_why[200];
 	/* janitor: lease heartbeat and reclaim sweep */
 	struct event *heartbeat_timer;
 	struct event *janitor_timer;

@@ -1,8 +1,10 @@
 """A worker whose result spool cannot be written (its disk is full) does not fail the executions
 whose results AMC holds: each waits, downloading again with a backoff, and says so in
 waiting_for (`spool_trouble_since`, "No space left on device"); once there is room the batch
-completes, every row archived, each AMC execution created once. On the stack: a full tmpfs is
-mounted over each stack worker's private spool directory (needs root; skipped otherwise)."""
+completes, every row archived, each AMC execution created once. Meanwhile a worker in that
+state claims no new jobs (a batch submitted then is not taken by it) and the fleet view says
+why (`claims_paused`); a whole download ends the pause. On the stack: a full tmpfs is mounted
+over each stack worker's private spool directory (needs root; skipped otherwise)."""
 import errno
 import glob
 import os
@@ -10,8 +12,8 @@ import socket
 import subprocess
 import time
 
-from lib import (INSTANCES, RUN_DIR, WORKFLOW, check, created_since, done, exec_hashes, psql,
-                 require_stack, sim_instance_stats, status_executions, submit_paced, wait_batch, wait_until)
+from lib import (INSTANCES, RUN_DIR, WORKFLOW, api, check, created_since, done, exec_hashes, pid_alive,
+                 pid_of, psql, require_stack, sim_instance_stats, status_executions, submit_paced, wait_batch, wait_until)
 
 require_stack()
 # the stack's workers (scripts/stack: worker id <host>-wN; private workers of earlier tests have
@@ -23,8 +25,9 @@ if os.geteuid() != 0 or not spools:
     raise SystemExit(77)
 
 IDS = INSTANCES[:2]
-amc = [r[0] for r in psql("SELECT instance_id FROM instances WHERE id = ANY(:'p1'::uuid[])",
-                          "{%s}" % ",".join(IDS))]
+amc_of = dict(psql("SELECT id, instance_id FROM instances WHERE id = ANY(:'p1'::uuid[])",
+                   "{%s}" % ",".join(IDS)))
+amc = [amc_of[i] for i in IDS]
 
 
 def fill(path):
@@ -74,6 +77,46 @@ try:
     check(len(ex) == 2 and all(e["status"] == "running" for e in ex),
           "still running after more download attempts, not failed", [(e["status"], e.get("error")) for e in ex])
 
+    # Every stack worker is to hold a job its spool refuses, so that none has room for new work.
+    # (One worker often claims both executions; the next batch then goes to another.)
+    # (the running stack workers: RUN_DIR/workerN.pid, worker id <host>-wN)
+    workers = {"%s-w%s" % (socket.gethostname(), os.path.basename(f)[len("worker"):-len(".pid")])
+               for f in glob.glob(os.path.join(RUN_DIR, "worker*.pid"))
+               if pid_alive(pid_of(os.path.basename(f)[:-len(".pid")]))}
+    more = []
+
+    def troubled_now():
+        return {h.get("worker") for b in [bid] + more for h in exec_hashes(b) if h.get("spool_trouble_since")}
+
+    while bid and len(more) < len(workers) and not workers <= troubled_now():
+        st, b, raw = submit_paced(WORKFLOW, IDS[:1], name="spool full, one more " + os.urandom(3).hex())
+        if not check(st == 201, "one more batch of one instance accepted", raw[:300]):
+            break
+        more.append(b["batch"]["batch_id"])
+        wait_until(lambda: len([h for h in exec_hashes(more[-1]) if h.get("spool_trouble_since")]) == 1, 60, 0.2)
+    troubled = troubled_now() if bid else set()
+    check(workers and workers <= troubled, "every stack worker holds a job its full spool refuses",
+          {"workers": sorted(workers), "troubled": sorted(troubled)})
+
+    # they claim nothing new while their spool is full
+
+    def paused_workers():
+        st, body, _ = api("GET", "/admin/fleet")
+        items = body["workers"]["items"] if st == 200 else []
+        return {x["id"]: x.get("claims_paused") for x in items if x["id"] in troubled}
+
+    ok = wait_until(lambda: len(paused_workers()) == len(troubled) and all(paused_workers().values()), 10, 0.2)
+    pw = paused_workers()
+    check(ok and all("No space left on device" in (v or "") for v in pw.values()),
+          "the fleet view shows claims paused on the %d worker(s) holding them, and why" % len(troubled), pw)
+    st, body2, raw = submit_paced(WORKFLOW, IDS, name="spool full, later " + os.urandom(3).hex())
+    check(st == 201, "a second batch accepted meanwhile", raw[:300])
+    bid2 = body2["batch"]["batch_id"] if st == 201 else None
+    time.sleep(2)  # ten claim rounds of an idle worker (200 ms)
+    taken = [(h.get("exec_id"), h.get("state"), h.get("worker")) for h in exec_hashes(bid2)] if bid2 else []
+    check(bid2 and len(taken) == 2 and all(s == "queued" and w == "" for _, s, w in taken),
+          "no worker with a full spool took its executions: they wait queued", taken)
+
     for f in fillers:
         os.unlink(f)
     fillers = []
@@ -84,12 +127,19 @@ try:
         rows = int(psql("SELECT count(*) FROM batch_result_rows WHERE batch_id = :'p1'", bid)[0][0])
         want = sum(e.get("row_count") or 0 for e in final["executions"])
         check(want > 0 and rows == want, "every row archived (%d)" % want, (rows, want))
-        check(created_since(before, amc) == {a: 1 for a in amc}, "one AMC execution per instance",
-              created_since(before, amc))
         hs = exec_hashes(bid)
         check(hs and all(h.get("spool_trouble_since") == "" and h.get("spool_trouble") == "" for h in hs),
               "spool_trouble emptied once the download went through",
               [(h.get("spool_trouble"), h.get("spool_trouble_since")) for h in hs])
+    finals = [wait_batch(b, 90) for b in more + [bid2] if b]
+    check(bid2 and all(f is not None and f["status"] == "completed" for f in finals),
+          "the later batches complete once the pause is over", [f and f["status"] for f in finals])
+    # the first and the second batch ran on both instances, the ones in between on the first
+    want = {amc[0]: 2 + len(more), amc[1]: 2}
+    check(created_since(before, amc) == want, "one AMC execution per execution: %s" % want,
+          created_since(before, amc))
+    check(wait_until(lambda: not any(paused_workers().values()), 10, 0.2),
+          "the fleet view shows no pause any more", paused_workers())
 finally:
     for f in fillers:
         os.unlink(f)
