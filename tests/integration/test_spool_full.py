@@ -77,38 +77,35 @@ try:
     check(len(ex) == 2 and all(e["status"] == "running" for e in ex),
           "still running after more download attempts, not failed", [(e["status"], e.get("error")) for e in ex])
 
-    # Every stack worker is to hold a job its spool refuses, so that none has room for new work.
-    # (One worker often claims both executions; the next batch then goes to another.)
+    # Every stack worker is to hold a job its spool refuses (a job of this test's, or one another
+    # test left queued), so that none has room for new work. One worker often claims both
+    # executions; the next batch then goes to another.
     # (the running stack workers: RUN_DIR/workerN.pid, worker id <host>-wN)
     workers = {"%s-w%s" % (socket.gethostname(), os.path.basename(f)[len("worker"):-len(".pid")])
                for f in glob.glob(os.path.join(RUN_DIR, "worker*.pid"))
                if pid_alive(pid_of(os.path.basename(f)[:-len(".pid")]))}
     more = []
 
-    def troubled_now():
-        return {h.get("worker") for b in [bid] + more for h in exec_hashes(b) if h.get("spool_trouble_since")}
+    def paused():
+        """The stack workers the fleet view shows with claims paused, and why."""
+        st, body, _ = api("GET", "/admin/fleet")
+        items = body["workers"]["items"] if st == 200 else []
+        return {x["id"]: x["claims_paused"] for x in items if x["id"] in workers and x.get("claims_paused")}
 
-    while bid and len(more) < len(workers) and not workers <= troubled_now():
+    def all_paused():
+        return workers <= set(paused())
+
+    # a heartbeat (1 s) carries a pause to the fleet view
+    while bid and len(more) < len(workers) and not wait_until(all_paused, 3, 0.2):
         st, b, raw = submit_paced(WORKFLOW, IDS[:1], name="spool full, one more " + os.urandom(3).hex())
         if not check(st == 201, "one more batch of one instance accepted", raw[:300]):
             break
         more.append(b["batch"]["batch_id"])
-        wait_until(lambda: len([h for h in exec_hashes(more[-1]) if h.get("spool_trouble_since")]) == 1, 60, 0.2)
-    troubled = troubled_now() if bid else set()
-    check(workers and workers <= troubled, "every stack worker holds a job its full spool refuses",
-          {"workers": sorted(workers), "troubled": sorted(troubled)})
+        wait_until(lambda: all_paused() or any(h.get("spool_trouble_since") for h in exec_hashes(more[-1])), 60, 0.2)
+    pw = paused()
+    check(workers and all_paused() and all("No space left on device" in v for v in pw.values()),
+          "the fleet view shows every stack worker with claims paused, and why", {"workers": sorted(workers), "paused": pw})
 
-    # they claim nothing new while their spool is full
-
-    def paused_workers():
-        st, body, _ = api("GET", "/admin/fleet")
-        items = body["workers"]["items"] if st == 200 else []
-        return {x["id"]: x.get("claims_paused") for x in items if x["id"] in troubled}
-
-    ok = wait_until(lambda: len(paused_workers()) == len(troubled) and all(paused_workers().values()), 10, 0.2)
-    pw = paused_workers()
-    check(ok and all("No space left on device" in (v or "") for v in pw.values()),
-          "the fleet view shows claims paused on the %d worker(s) holding them, and why" % len(troubled), pw)
     st, body2, raw = submit_paced(WORKFLOW, IDS, name="spool full, later " + os.urandom(3).hex())
     check(st == 201, "a second batch accepted meanwhile", raw[:300])
     bid2 = body2["batch"]["batch_id"] if st == 201 else None
@@ -138,8 +135,7 @@ try:
     want = {amc[0]: 2 + len(more), amc[1]: 2}
     check(created_since(before, amc) == want, "one AMC execution per execution: %s" % want,
           created_since(before, amc))
-    check(wait_until(lambda: not any(paused_workers().values()), 10, 0.2),
-          "the fleet view shows no pause any more", paused_workers())
+    check(wait_until(lambda: not paused(), 10, 0.2), "the fleet view shows no pause any more", paused())
 finally:
     for f in fillers:
         os.unlink(f)
