@@ -81,8 +81,9 @@ void claim_pause(Worker *w, long ms, const char *why)
 
 void claim_resume(Worker *w)
 {
-	if (claim_paused_why(w) != NULL)
-		log_info("claiming again: %s is over", w->claims_paused_why);
+	if (claim_paused_why(w) == NULL)
+		return;
+	log_info("claiming again: %s is over", w->claims_paused_why);
 	w->claims_paused_until = 0;
 	w->claims_paused_why[0] = '\0';
 	claim_kick(w);

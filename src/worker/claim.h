@@ -12,7 +12,8 @@ void claim_kick(Worker *w); /* claim now if there is room and no claim is runnin
  * claimed now would only wait there while other workers could run it. The jobs it holds go
  * on. Logged when the pause begins. */
 void claim_pause(Worker *w, long ms, const char *why);
-/* Ends a pause at once (the cause is gone) and claims if there is room. */
+/* Ends a pause at once (the cause is gone) and claims if there is room; nothing when
+ * claims are not paused. */
 void claim_resume(Worker *w);
 /* The reason while claims are paused, NULL otherwise. */
 const char *claim_paused_why(const Worker *w);

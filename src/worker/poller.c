@@ -78,6 +78,7 @@ static void spool_trouble(Job *job, const char *why)
 	int64_t deadline = job->started_ms + (int64_t)w->cfg.exec_timeout_s * 1000;
 	long wait = job_backoff_ms(job->spool_waits);
 	int e = download_io_errno(job->dl);
+	const char *cause = e != 0 ? strerror(e) : why; /* "No space left on device" */
 	char reason[200];
 
 	download_discard(job->dl);
@@ -92,9 +93,8 @@ static void spool_trouble(Job *job, const char *why)
 	job->spool_waits++;
 	elog_warn(job->batch_id, job->exec_id, "result spool: %s; downloading again in %ld ms", why,
 		  wait);
-	progress_spool(job, e != 0 ? strerror(e) : why, job->spool_since);
-	snprintf(reason, sizeof(reason), "the result spool cannot be written (%s)",
-		 e != 0 ? strerror(e) : why);
+	progress_spool(job, cause, job->spool_since);
+	snprintf(reason, sizeof(reason), "the result spool cannot be written (%s)", cause);
 	claim_pause(w, wait + SPOOL_PAUSE_MARGIN_MS, reason);
 	job_after(job, (int)wait, refetch);
 }
@@ -167,8 +167,7 @@ static void download_next(Job *job)
 			job->spool_waits = 0;
 		}
 		elog_info(job->batch_id, job->exec_id, "downloaded %zu result file(s)", n);
-		if (claim_paused_why(job->w) != NULL) /* the disk took a whole result again */
-			claim_resume(job->w);
+		claim_resume(job->w); /* the disk took a whole result again */
 		job_archive(job, bad_spool);
 		return;
 	}
