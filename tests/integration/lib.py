@@ -253,9 +253,10 @@ def created_since(before, amc_ids):
             for i in amc_ids}
 
 
-def stack(*args):
-    """scripts/stack of the running stack (RUN_DIR, BUILD_DIR from the environment)."""
-    return subprocess.run([os.path.join(TOP, "scripts", "stack")] + list(args), env=dict(os.environ),
+def stack(*args, **env):
+    """scripts/stack of the running stack (RUN_DIR, BUILD_DIR from the environment), or of the
+    one the keyword arguments name (e.g. RUN_DIR=..., STACK_WORKERS="0")."""
+    return subprocess.run([os.path.join(TOP, "scripts", "stack")] + list(args), env=dict(os.environ, **env),
                           capture_output=True, text=True, timeout=180)
 
 

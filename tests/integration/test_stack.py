@@ -12,17 +12,16 @@ import shutil
 import subprocess
 import tempfile
 
-from lib import TOP, check, done
+import lib
+from lib import check, done
 
-STACK = os.path.join(TOP, "scripts", "stack")
 base = tempfile.mkdtemp(prefix="amcbatch-test-stack.")
 run_dir = os.path.join(base, "run")
-env = dict(os.environ, RUN_DIR=run_dir, STACK_WORKERS="0")
 pg_home = "/tmp/amcbatch-pg-" + hashlib.sha1(run_dir.encode()).hexdigest()[:10]
 
 
 def stack(*args):
-    return subprocess.run([STACK, *args], env=env, capture_output=True, text=True, timeout=180)
+    return lib.stack(*args, RUN_DIR=run_dir, STACK_WORKERS="0")
 
 
 def fake_cluster(name, owner):
